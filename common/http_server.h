@@ -1,0 +1,118 @@
+// A small HTTP/1.1 server on Poco for admin APIs, /healthz and /metrics.
+//
+//   HttpServer::Options opts;
+//   opts.port = 8080;
+//   auto server = HttpServer::Create(opts);
+//   (*server)->Handle("GET", "/api/v1/status", [](const HttpRequest& r) {
+//     return HttpResponse::Json(200, "{\"ok\":true}");
+//   });
+//   (*server)->Start();
+//
+// Built in: GET /healthz (200 "ok", or 503 with the reason from
+// Options::health) and GET /metrics (the registry in Prometheus text format).
+// Routes are exact paths or prefixes ("/api/v1/configs/"); the longest
+// matching route wins. A path with no route gets 404, a known path with
+// another method 405 (with an Allow header). Bodies larger than
+// Options::max_body_bytes are refused with 413 before they are read in full.
+// A handler that throws gets its client a 500; the server keeps running.
+// Every request is counted in kess_http_requests_total{route,code} and timed
+// in kess_http_request_duration_seconds{route}.
+//
+// Thread-safety: register routes before Start(); handlers run concurrently on
+// Poco's thread pool (Options::threads) and must be thread-safe.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/metrics.h"
+#include "common/status.h"
+
+namespace Poco {
+namespace Net {
+class HTTPServer;
+}
+}  // namespace Poco
+
+namespace kess {
+
+struct HttpRequest {
+  std::string method;  // "GET", "POST", ...
+  std::string path;    // decoded path without the query string
+  std::map<std::string, std::string> query;    // decoded query parameters
+  std::map<std::string, std::string> headers;  // names lower-cased
+  std::string body;
+  std::string remote_address;  // "127.0.0.1:53422"
+
+  // The header's value, or "" when absent. `name` is lower case.
+  std::string Header(const std::string& name) const;
+  // The query parameter's value, or `fallback`.
+  std::string Query(const std::string& name,
+                    const std::string& fallback = "") const;
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "text/plain; charset=utf-8";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+
+  static HttpResponse Text(int status, std::string body);
+  static HttpResponse Json(int status, std::string json);
+  // {"error": {"code": "<absl code name>", "message": "..."}} with the HTTP
+  // status that matches the absl code (InvalidArgument -> 400, NotFound ->
+  // 404, FailedPrecondition -> 409, Unavailable -> 503, ...).
+  static HttpResponse Error(const absl::Status& status);
+};
+
+// The HTTP status kess uses for an absl status code.
+int HttpStatusFor(absl::StatusCode code);
+
+using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
+
+class HttpServer {
+ public:
+  struct Options {
+    std::string host = "127.0.0.1";
+    int port = 0;  // 0 = any free port; see port()
+    int threads = 8;
+    size_t max_body_bytes = 1 << 20;
+    int request_timeout_ms = 30000;
+    metrics::Registry* registry = &metrics::Registry::Default();
+    // /healthz answers 200 "ok" when this returns OK, else 503 + message.
+    std::function<absl::Status()> health;
+  };
+
+  // Binds the socket (so port() is known) but does not serve yet.
+  static absl::StatusOr<std::unique_ptr<HttpServer>> Create(Options options);
+  ~HttpServer();  // Stop()
+
+  // REQUIRES: before Start(). `method` is e.g. "GET"; `path` an exact path.
+  void Handle(const std::string& method, const std::string& path,
+              HttpHandler handler);
+  // Matches every path starting with `prefix`.
+  void HandlePrefix(const std::string& method, const std::string& prefix,
+                    HttpHandler handler);
+
+  absl::Status Start();
+  // Stops accepting, waits for running handlers. Idempotent.
+  void Stop();
+  int port() const { return port_; }
+
+  class Router;  // implementation detail, public for the Poco factory
+
+ private:
+  explicit HttpServer(Options options);
+
+  Options options_;
+  int port_ = 0;
+  std::unique_ptr<Router> router_;
+  std::unique_ptr<Poco::Net::HTTPServer> server_;
+  bool started_ = false;
+};
+
+}  // namespace kess

@@ -1,0 +1,150 @@
+#include "common/http_server.h"
+
+#include <atomic>
+#include <sstream>
+#include <string>
+
+#include "Poco/Net/HTTPClientSession.h"
+#include "Poco/Net/HTTPRequest.h"
+#include "Poco/Net/HTTPResponse.h"
+#include "Poco/StreamCopier.h"
+#include "common/json_util.h"
+#include "gtest/gtest.h"
+
+namespace kess {
+namespace {
+
+struct Reply {
+  int status = 0;
+  std::string body;
+  std::string allow;
+};
+
+Reply Fetch(int port, const std::string& method, const std::string& uri,
+            const std::string& body = "") {
+  Poco::Net::HTTPClientSession session("127.0.0.1", port);
+  session.setTimeout(Poco::Timespan(10, 0));
+  Poco::Net::HTTPRequest req(method, uri, Poco::Net::HTTPMessage::HTTP_1_1);
+  req.setContentLength(static_cast<std::streamsize>(body.size()));
+  session.sendRequest(req) << body;
+  Poco::Net::HTTPResponse resp;
+  std::istream& in = session.receiveResponse(resp);
+  Reply r;
+  r.status = resp.getStatus();
+  r.allow = resp.get("Allow", "");
+  Poco::StreamCopier::copyToString(in, r.body);
+  return r;
+}
+
+class HttpServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    HttpServer::Options opts;
+    opts.registry = &registry_;
+    opts.max_body_bytes = 1024;
+    opts.health = [this] {
+      return healthy_ ? absl::OkStatus()
+                      : absl::UnavailableError("zookeeper unreachable");
+    };
+    auto s = HttpServer::Create(opts);
+    ASSERT_TRUE(s.ok()) << s.status();
+    server_ = std::move(s).value();
+    server_->Handle("POST", "/echo", [](const HttpRequest& r) {
+      return HttpResponse::Text(200, r.Query("p") + ":" + r.body);
+    });
+    server_->HandlePrefix("GET", "/items/", [](const HttpRequest& r) {
+      return HttpResponse::Json(200, "{\"path\":" + JsonQuote(r.path) + "}");
+    });
+    server_->HandlePrefix("GET", "/items/special/", [](const HttpRequest&) {
+      return HttpResponse::Text(200, "special");
+    });
+    server_->Handle("GET", "/boom", [](const HttpRequest&) -> HttpResponse {
+      throw std::runtime_error("kaboom");
+    });
+    server_->Handle("GET", "/err", [](const HttpRequest&) {
+      return HttpResponse::Error(absl::NotFoundError("key a.b not found"));
+    });
+    ASSERT_TRUE(server_->Start().ok());
+  }
+
+  metrics::Registry registry_;
+  std::atomic<bool> healthy_{true};
+  std::unique_ptr<HttpServer> server_;
+};
+
+TEST_F(HttpServerTest, RoutesExactAndLongestPrefix) {
+  Reply r = Fetch(server_->port(), "POST", "/echo?p=x%20y", "body");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "x y:body");
+  EXPECT_EQ(Fetch(server_->port(), "GET", "/items/a%2Fb").body,
+            "{\"path\":\"/items/a/b\"}");
+  EXPECT_EQ(Fetch(server_->port(), "GET", "/items/special/1").body, "special");
+}
+
+TEST_F(HttpServerTest, UnknownPathAndWrongMethod) {
+  Reply r = Fetch(server_->port(), "GET", "/nope");
+  EXPECT_EQ(r.status, 404);
+  EXPECT_NE(r.body.find("NOT_FOUND"), std::string::npos) << r.body;
+  r = Fetch(server_->port(), "GET", "/echo");
+  EXPECT_EQ(r.status, 405);
+  EXPECT_EQ(r.allow, "POST");
+}
+
+TEST_F(HttpServerTest, OversizedBodyGets413AndServerKeepsServing) {
+  Reply r = Fetch(server_->port(), "POST", "/echo", std::string(1025, 'x'));
+  EXPECT_EQ(r.status, 413);
+  EXPECT_EQ(Fetch(server_->port(), "POST", "/echo", std::string(1024, 'x'))
+                .status,
+            200);
+}
+
+TEST_F(HttpServerTest, ThrowingHandlerGives500NotACrash) {
+  EXPECT_EQ(Fetch(server_->port(), "GET", "/boom").status, 500);
+  EXPECT_EQ(Fetch(server_->port(), "GET", "/healthz").status, 200);
+}
+
+TEST_F(HttpServerTest, ErrorMapsStatusCode) {
+  Reply r = Fetch(server_->port(), "GET", "/err");
+  EXPECT_EQ(r.status, 404);
+  EXPECT_EQ(r.body,
+            "{\"error\":{\"code\":\"NOT_FOUND\",\"message\":\"key a.b not "
+            "found\"}}");
+}
+
+TEST_F(HttpServerTest, HealthzReflectsHealth) {
+  EXPECT_EQ(Fetch(server_->port(), "GET", "/healthz").body, "ok\n");
+  healthy_ = false;
+  Reply r = Fetch(server_->port(), "GET", "/healthz");
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(r.body, "zookeeper unreachable\n");
+}
+
+TEST_F(HttpServerTest, MetricsCountRequests) {
+  Fetch(server_->port(), "POST", "/echo", "a");
+  Fetch(server_->port(), "GET", "/nope");
+  std::string text = Fetch(server_->port(), "GET", "/metrics").body;
+  EXPECT_NE(text.find("kess_http_requests_total{code=\"200\",route=\"/echo\"} 1"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(
+      text.find("kess_http_requests_total{code=\"404\",route=\"unmatched\"} 1"),
+      std::string::npos);
+  EXPECT_NE(text.find("# TYPE kess_http_request_duration_seconds histogram"),
+            std::string::npos);
+}
+
+TEST(HttpServerCreateTest, PortInUseIsAClearError) {
+  metrics::Registry registry;
+  HttpServer::Options opts;
+  opts.registry = &registry;
+  auto first = HttpServer::Create(opts);
+  ASSERT_TRUE(first.ok());
+  opts.port = (*first)->port();
+  auto second = HttpServer::Create(opts);
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_NE(second.status().message().find("cannot listen on 127.0.0.1:"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace kess

@@ -1,0 +1,30 @@
+// Why a transport connection was closed. Each value is both the `reason`
+// label of kess_transport_disconnects_total and the word logged with the
+// close, so the set is small and stable; add new ones here only.
+#pragma once
+
+namespace kess {
+namespace transport {
+namespace close_reason {
+
+// Orderly ends.
+inline constexpr char kPeerClosed[] = "peer_closed";
+inline constexpr char kLocalClose[] = "local_close";
+inline constexpr char kServerShutdown[] = "server_shutdown";
+// Socket errors.
+inline constexpr char kReadError[] = "read_error";
+inline constexpr char kWriteError[] = "write_error";
+inline constexpr char kConnectFailed[] = "connect_failed";
+inline constexpr char kConnectTimeout[] = "connect_timeout";
+// Bad input from the peer (see FrameDecoder).
+inline constexpr char kZeroLengthFrame[] = "zero_length_frame";
+inline constexpr char kFrameTooLarge[] = "frame_too_large";
+inline constexpr char kMalformedFrame[] = "malformed_frame";
+inline constexpr char kUnexpectedFrame[] = "unexpected_frame";
+// A slow or dead peer.
+inline constexpr char kSendQueueFull[] = "send_queue_full";
+inline constexpr char kHeartbeatTimeout[] = "heartbeat_timeout";
+
+}  // namespace close_reason
+}  // namespace transport
+}  // namespace kess

@@ -1,0 +1,33 @@
+#include "common/transport/transport_metrics.h"
+
+namespace kess {
+namespace transport {
+
+TransportMetrics::TransportMetrics(metrics::Registry* registry,
+                                   const std::string& role)
+    : registry_(registry),
+      role_(role),
+      connections_(registry->GetGauge("kess_transport_connections",
+                                      "Open transport connections.",
+                                      {{"role", role}})),
+      frames_received_(registry->GetCounter(
+          "kess_transport_frames_received_total",
+          "Frames received on transport connections.", {{"role", role}})),
+      frames_sent_(registry->GetCounter(
+          "kess_transport_frames_sent_total",
+          "Frames queued for sending on transport connections.",
+          {{"role", role}})),
+      accept_errors_(registry->GetCounter(
+          "kess_transport_accept_errors_total",
+          "accept() failures other than EAGAIN.", {{"role", role}})) {}
+
+void TransportMetrics::Disconnected(const char* reason) {
+  registry_
+      ->GetCounter("kess_transport_disconnects_total",
+                   "Transport connections closed, by reason.",
+                   {{"role", role_}, {"reason", reason}})
+      ->Increment();
+}
+
+}  // namespace transport
+}  // namespace kess

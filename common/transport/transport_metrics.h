@@ -1,0 +1,43 @@
+// The metrics every transport endpoint reports, labelled by role ("server"
+// or "client"):
+//
+//   kess_transport_connections{role}                 gauge, open connections
+//   kess_transport_disconnects_total{role,reason}    counter, see close_reason.h
+//   kess_transport_frames_received_total{role}       counter
+//   kess_transport_frames_sent_total{role}           counter
+//   kess_transport_accept_errors_total{role}         counter (server only)
+//
+// Thread-safety: all methods are thread-safe. The Registry must outlive
+// this object.
+#pragma once
+
+#include <string>
+
+#include "common/metrics.h"
+
+namespace kess {
+namespace transport {
+
+class TransportMetrics {
+ public:
+  TransportMetrics(metrics::Registry* registry, const std::string& role);
+
+  void ConnectionOpened() { connections_->Add(1); }
+  void ConnectionClosed() { connections_->Add(-1); }
+  void FrameReceived() { frames_received_->Increment(); }
+  void FrameSent() { frames_sent_->Increment(); }
+  void AcceptError() { accept_errors_->Increment(); }
+  // `reason` is a close_reason constant.
+  void Disconnected(const char* reason);
+
+ private:
+  metrics::Registry* const registry_;
+  const std::string role_;
+  metrics::Gauge* const connections_;
+  metrics::Counter* const frames_received_;
+  metrics::Counter* const frames_sent_;
+  metrics::Counter* const accept_errors_;
+};
+
+}  // namespace transport
+}  // namespace kess

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The README's test command: install what is needed, build, run every test.
+#
+#   scripts/test.sh [extra bazel test args, e.g. //common/...]
+#
+# Last line of output: "N passed, N failed", counted from Bazel's per-target
+# results. Exits non-zero if anything failed or did not build.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/setup.sh || { echo "setup failed"; echo "0 passed, 1 failed"; exit 1; }
+
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(//...)
+
+log=$(mktemp /tmp/kess-test.XXXXXX)
+trap 'rm -f "$log"' EXIT
+bazel test --keep_going "${targets[@]}" 2>&1 | tee "$log"
+rc=${PIPESTATUS[0]}
+
+# Bazel prints one line per test target, e.g.
+#   //common:names_test                 (cached) PASSED in 0.1s
+#   //zk_schema:zk_client_test          FAILED in 3 out of 3 in 12.0s
+#   //x:y_test                          NO STATUS / FAILED TO BUILD / TIMEOUT
+results=$(grep -E '^//[^ ]+ +(\(cached\) +)?(PASSED|FAILED|TIMEOUT|FLAKY|NO STATUS|INCOMPLETE|FAILED TO BUILD|SKIPPED)' "$log" || true)
+passed=$(printf '%s\n' "$results" | grep -cE ' (PASSED|FLAKY)( |$)' || true)
+failed=$(printf '%s\n' "$results" | grep -vE ' (PASSED|FLAKY)( |$)' | grep -c '^//' || true)
+
+if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
+  # Bazel failed before running tests (e.g. a build or analysis error).
+  echo "bazel exited with status $rc before reporting test results"
+  failed=1
+fi
+if [ "$failed" -gt 0 ]; then
+  echo "Failing targets:"
+  printf '%s\n' "$results" | grep -vE ' (PASSED|FLAKY)( |$)' | grep '^//' || true
+  echo "Logs: bazel-testlogs/<package>/<target>/test.log"
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ "$rc" -eq 0 ]
