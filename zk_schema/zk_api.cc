@@ -1,0 +1,120 @@
+#include "zk_schema/zk_api.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace kess {
+namespace zk {
+namespace {
+
+// Framing of one request: length prefix, xid, type, and in a multi the
+// per-op header; generous on purpose.
+constexpr size_t kRequestOverhead = 64;
+constexpr size_t kPerAclOverhead = 16;
+
+const char* OpTypeName(MultiOps::Type type) {
+  switch (type) {
+    case MultiOps::Type::kCreate:
+      return "create";
+    case MultiOps::Type::kSet:
+      return "set";
+    case MultiOps::Type::kDelete:
+      return "delete";
+    case MultiOps::Type::kCheck:
+      return "check";
+  }
+  return "op";
+}
+
+}  // namespace
+
+const char* SessionEventTypeName(SessionEvent::Type type) {
+  switch (type) {
+    case SessionEvent::kConnectionLost:
+      return "connection lost";
+    case SessionEvent::kReconnected:
+      return "reconnected";
+    case SessionEvent::kExpired:
+      return "session expired";
+    case SessionEvent::kNewSession:
+      return "new session";
+    case SessionEvent::kAuthFailed:
+      return "authentication failed";
+  }
+  return "unknown";
+}
+
+MultiOps& MultiOps::Create(std::string path, std::string data, CreateMode mode,
+                           AclList acl) {
+  ops_.push_back(Op{Type::kCreate, std::move(path), std::move(data),
+                    kAnyVersion, mode, std::move(acl)});
+  return *this;
+}
+
+MultiOps& MultiOps::Set(std::string path, std::string data, int version) {
+  ops_.push_back(Op{Type::kSet, std::move(path), std::move(data), version});
+  return *this;
+}
+
+MultiOps& MultiOps::Delete(std::string path, int version) {
+  ops_.push_back(Op{Type::kDelete, std::move(path), "", version});
+  return *this;
+}
+
+MultiOps& MultiOps::Check(std::string path, int version) {
+  ops_.push_back(Op{Type::kCheck, std::move(path), "", version});
+  return *this;
+}
+
+size_t MultiOps::EstimatedRequestBytes(const AclList& default_acl) const {
+  size_t total = kRequestOverhead;
+  for (const Op& op : ops_) {
+    const AclList& acl = op.acl.empty() ? default_acl : op.acl;
+    total += op.type == Type::kCreate
+                 ? EstimateCreateBytes(op.path, op.data.size(), acl)
+                 : EstimateSetBytes(op.path, op.data.size());
+  }
+  return total;
+}
+
+std::string MultiOps::Describe(size_t index) const {
+  if (index >= ops_.size()) return absl::StrCat("op #", index);
+  const Op& op = ops_[index];
+  std::string text =
+      absl::StrCat("op #", index, " (", OpTypeName(op.type), " ", op.path);
+  if (op.type != Type::kCreate) {
+    if (op.version == kAnyVersion) {
+      absl::StrAppend(&text, ", any version");
+    } else {
+      absl::StrAppend(&text, ", version ", op.version);
+    }
+  }
+  return text + ")";
+}
+
+size_t EstimateCreateBytes(absl::string_view path, size_t data_size,
+                           const AclList& acl) {
+  // An empty list means the client default: at most one or two entries.
+  size_t total =
+      kRequestOverhead + path.size() + data_size + (acl.empty() ? 256 : 0);
+  for (const Acl& a : acl) {
+    total += kPerAclOverhead + a.scheme.size() + a.id.size();
+  }
+  return total;
+}
+
+size_t EstimateSetBytes(absl::string_view path, size_t data_size) {
+  return kRequestOverhead + path.size() + data_size;
+}
+
+absl::Status CheckRequestSize(size_t estimated_bytes, absl::string_view what) {
+  if (estimated_bytes <= kMaxRequestBytes) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      what, " would be a ZooKeeper request of about ", estimated_bytes,
+      " bytes, above kess's limit of ", kMaxRequestBytes,
+      " bytes (ZooKeeper's jute.maxbuffer is ", kJuteMaxBuffer,
+      " and it answers larger requests by dropping the connection); store "
+      "large values with zk_schema/chunked_value.h; nothing was written"));
+}
+
+}  // namespace zk
+}  // namespace kess
