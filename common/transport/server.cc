@@ -1,0 +1,351 @@
+#include "common/transport/server.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <unordered_map>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "common/transport/close_reason.h"
+#include "common/transport/socket_util.h"
+#include "glog/logging.h"
+
+namespace kess {
+namespace transport {
+namespace {
+
+constexpr int kMaxAcceptsPerEvent = 256;
+// After EMFILE and the like, stop accepting for a moment instead of spinning
+// on a listen socket that stays readable.
+constexpr int64_t kAcceptPauseMs = 100;
+
+}  // namespace
+
+// Per-loop state; `connections` is touched only on that loop's thread.
+struct Server::Loop {
+  size_t index = 0;
+  std::unique_ptr<EventLoop> event_loop;
+  std::unique_ptr<ConnectionDelegate> delegate;
+  std::unordered_map<uint64_t, std::unique_ptr<Connection>> connections;
+  EventLoop::TimerId sweep_timer = 0;
+};
+
+class Server::ConnectionDelegate : public Connection::Delegate {
+ public:
+  ConnectionDelegate(Server* server, Loop* loop)
+      : server_(server), loop_(loop) {}
+  void OnFrame(Connection* connection, Frame frame) override {
+    server_->OnFrame(*loop_, connection, std::move(frame));
+  }
+  void OnClosed(Connection* connection, const char* reason,
+                const absl::Status& detail) override {
+    server_->OnClosed(*loop_, connection, reason);
+  }
+
+ private:
+  Server* const server_;
+  Loop* const loop_;
+};
+
+// The listening socket, on loops_[0].
+class Server::Acceptor : public EventLoop::Handler {
+ public:
+  Acceptor(Server* server, EventLoop* loop, int fd)
+      : server_(server), loop_(loop), fd_(fd) {}
+  ~Acceptor() override { close(fd_); }
+
+  absl::Status Start() { return loop_->Add(fd_, EPOLLIN, this); }
+  // Loop thread.
+  void Stop() {
+    loop_->Remove(fd_);
+    if (resume_timer_ != 0) loop_->CancelTimer(resume_timer_);
+    stopped_ = true;
+  }
+
+  void OnEvents(uint32_t events) override {
+    if (stopped_ || paused_) return;
+    for (int i = 0; i < kMaxAcceptsPerEvent; ++i) {
+      int fd = accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd >= 0) {
+        SetNoDelay(fd);
+        server_->Adopt(fd, PeerAddressOf(fd));
+        continue;
+      }
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+      if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO) continue;
+      server_->metrics_.AcceptError();
+      LOG(WARNING) << "transport server: " << ErrnoToStatus(errno, "accept")
+                   << "; pausing accepts for " << kAcceptPauseMs << " ms";
+      Pause();
+      return;
+    }
+  }
+
+ private:
+  void Pause() {
+    paused_ = true;
+    (void)loop_->Modify(fd_, 0, this);
+    resume_timer_ = loop_->RunAfter(kAcceptPauseMs, [this] {
+      resume_timer_ = 0;
+      paused_ = false;
+      if (!stopped_) (void)loop_->Modify(fd_, EPOLLIN, this);
+    });
+  }
+
+  Server* const server_;
+  EventLoop* const loop_;
+  const int fd_;
+  bool paused_ = false;
+  bool stopped_ = false;
+  EventLoop::TimerId resume_timer_ = 0;
+};
+
+absl::StatusOr<std::unique_ptr<Server>> Server::Create(
+    ServerOptions options, HandlerMap handlers, ServerCallbacks callbacks) {
+  if (options.num_loops < 1 || options.num_loops > 64) {
+    return absl::InvalidArgumentError("num_loops must be in [1, 64]");
+  }
+  if (options.connection.max_frame_bytes < 1 ||
+      options.connection.max_send_queue_bytes <
+          options.connection.max_frame_bytes + kFrameHeaderBytes) {
+    return absl::InvalidArgumentError(
+        "need max_frame_bytes >= 1 and max_send_queue_bytes >= "
+        "max_frame_bytes + 4");
+  }
+  if (options.registry == nullptr) {
+    options.registry = &metrics::Registry::Default();
+  }
+  KESS_ASSIGN_OR_RETURN(SocketAddress address,
+                        ResolveAddress(options.host, options.port));
+  KESS_ASSIGN_OR_RETURN(int listen_fd,
+                        ListenOn(address, options.listen_backlog));
+  absl::StatusOr<int> port = LocalPortOf(listen_fd);
+  if (!port.ok()) {
+    close(listen_fd);
+    return port.status();
+  }
+
+  std::unique_ptr<Server> server(
+      new Server(std::move(options), std::move(handlers),
+                 std::move(callbacks)));
+  server->port_ = *port;
+  for (int i = 0; i < server->options_.num_loops; ++i) {
+    absl::StatusOr<std::unique_ptr<EventLoop>> event_loop =
+        EventLoop::Create(absl::StrCat("kess-srv-", i));
+    if (!event_loop.ok()) {
+      close(listen_fd);
+      return event_loop.status();  // ~Server stops the loops made so far
+    }
+    auto loop = std::make_unique<Loop>();
+    loop->index = i;
+    loop->event_loop = std::move(event_loop).value();
+    loop->delegate = std::make_unique<ConnectionDelegate>(server.get(),
+                                                          loop.get());
+    server->loops_.push_back(std::move(loop));
+  }
+  server->acceptor_ = std::make_unique<Acceptor>(
+      server.get(), server->loops_[0]->event_loop.get(), listen_fd);
+  KESS_RETURN_IF_ERROR(server->acceptor_->Start());
+  if (server->options_.heartbeat_timeout_ms > 0) {
+    for (auto& loop : server->loops_) {
+      Loop* raw = loop.get();
+      Server* s = server.get();
+      raw->event_loop->Post([s, raw] { s->SweepSilent(*raw); });
+    }
+  }
+  return server;
+}
+
+Server::Server(ServerOptions options, HandlerMap handlers,
+               ServerCallbacks callbacks)
+    : options_(std::move(options)),
+      handlers_(std::move(handlers)),
+      callbacks_(std::move(callbacks)),
+      metrics_(options_.registry, "server"),
+      link_(std::make_shared<ResponderLink>(
+          [this](uint64_t id, std::shared_ptr<const std::string> bytes) {
+            SendTo(id, std::move(bytes));
+          })) {}
+
+Server::~Server() {
+  link_->Detach();
+  std::vector<std::unique_ptr<absl::Notification>> done;
+  for (auto& loop : loops_) {
+    done.push_back(std::make_unique<absl::Notification>());
+    Loop* raw = loop.get();
+    absl::Notification* notification = done.back().get();
+    raw->event_loop->Post([this, raw, notification] {
+      if (raw->index == 0 && acceptor_ != nullptr) acceptor_->Stop();
+      if (raw->sweep_timer != 0) raw->event_loop->CancelTimer(raw->sweep_timer);
+      std::vector<Connection*> open;
+      for (auto& entry : raw->connections) open.push_back(entry.second.get());
+      for (Connection* c : open) {
+        c->Close(close_reason::kServerShutdown, absl::OkStatus());
+      }
+      notification->Notify();
+    });
+  }
+  for (auto& notification : done) notification->WaitForNotification();
+  // Join every loop thread before any per-loop state goes away; leftover
+  // tasks (the closed connections' DeleteSoon) are destroyed here.
+  for (auto& loop : loops_) loop->event_loop.reset();
+  loops_.clear();
+}
+
+Server::Loop& Server::LoopFor(uint64_t connection_id) {
+  return *loops_[connection_id % loops_.size()];
+}
+
+void Server::Adopt(int fd, std::string peer) {
+  const uint64_t id = next_connection_id_.fetch_add(1);
+  Loop* loop = &LoopFor(id);
+  loop->event_loop->RunInLoop([this, loop, fd, id, peer = std::move(peer)] {
+    auto connection = std::make_unique<Connection>(
+        loop->event_loop.get(), fd, id, peer, options_.connection, &metrics_,
+        loop->delegate.get());
+    absl::Status status = connection->Start(/*connecting=*/false);
+    if (!status.ok()) {
+      LOG(WARNING) << "transport server: dropping connection from " << peer
+                   << ": " << status;
+      return;
+    }
+    loop->connections.emplace(id, std::move(connection));
+    connection_count_.fetch_add(1);
+    if (callbacks_.on_connect) callbacks_.on_connect(id, peer);
+  });
+}
+
+void Server::OnFrame(Loop& loop, Connection* connection, Frame frame) {
+  switch (frame.kind()) {
+    case Frame::REQUEST: {
+      auto it = handlers_.find(frame.method());
+      if (it == handlers_.end()) {
+        Responder(link_, connection->id(), frame.id(),
+                  options_.connection.max_frame_bytes)
+            .Respond(absl::UnimplementedError(
+                absl::StrCat("no handler for method '", frame.method(), "'")));
+        return;
+      }
+      Request request;
+      request.connection_id = connection->id();
+      request.method = std::move(*frame.mutable_method());
+      request.payload = std::move(*frame.mutable_payload());
+      it->second(std::move(request),
+                 Responder(link_, connection->id(), frame.id(),
+                           options_.connection.max_frame_bytes));
+      return;
+    }
+    case Frame::HEARTBEAT: {
+      Frame ack;
+      ack.set_id(frame.id());
+      ack.set_kind(Frame::HEARTBEAT_ACK);
+      connection->Send(ack);
+      return;
+    }
+    case Frame::HEARTBEAT_ACK:
+      return;
+    default:
+      connection->Close(
+          close_reason::kUnexpectedFrame,
+          absl::InvalidArgumentError(absl::StrCat(
+              "a client may not send frame kind ", frame.kind())));
+  }
+}
+
+void Server::OnClosed(Loop& loop, Connection* connection, const char* reason) {
+  auto it = loop.connections.find(connection->id());
+  if (it == loop.connections.end()) return;  // closed inside Start()
+  std::unique_ptr<Connection> owned = std::move(it->second);
+  loop.connections.erase(it);
+  connection_count_.fetch_sub(1);
+  if (callbacks_.on_disconnect) callbacks_.on_disconnect(owned->id(), reason);
+  loop.event_loop->DeleteSoon(std::move(owned));
+}
+
+void Server::SweepSilent(Loop& loop) {
+  const int64_t timeout = options_.heartbeat_timeout_ms;
+  const int64_t now = EventLoop::NowMs();
+  std::vector<Connection*> silent;
+  for (auto& entry : loop.connections) {
+    if (now - entry.second->last_receive_ms() > timeout) {
+      silent.push_back(entry.second.get());
+    }
+  }
+  for (Connection* c : silent) {
+    c->Close(close_reason::kHeartbeatTimeout,
+             absl::DeadlineExceededError(absl::StrCat(
+                 "nothing received for ", now - c->last_receive_ms(),
+                 " ms (limit ", timeout, " ms)")));
+  }
+  // Checking a few times per timeout keeps the overshoot small.
+  int64_t every = timeout / 4;
+  if (every < 5) every = 5;
+  if (every > 1000) every = 1000;
+  loop.sweep_timer =
+      loop.event_loop->RunAfter(every, [this, &loop] { SweepSilent(loop); });
+}
+
+void Server::SendTo(uint64_t connection_id,
+                    std::shared_ptr<const std::string> bytes) {
+  Loop* loop = &LoopFor(connection_id);
+  // Always posted, never run inline: the caller may hold the ResponderLink
+  // lock, and a send can close the connection and run callbacks.
+  loop->event_loop->Post([loop, connection_id, bytes = std::move(bytes)] {
+    auto it = loop->connections.find(connection_id);
+    if (it != loop->connections.end()) it->second->SendEncoded(bytes);
+  });
+}
+
+absl::StatusOr<std::shared_ptr<const std::string>> Server::EncodePush(
+    const std::string& method, const std::string& payload) const {
+  Frame frame;
+  frame.set_kind(Frame::PUSH);
+  frame.set_method(method);
+  frame.set_payload(payload);
+  auto bytes = std::make_shared<std::string>();
+  KESS_RETURN_IF_ERROR(AppendEncodedFrame(
+      frame, options_.connection.max_frame_bytes, bytes.get()));
+  return std::shared_ptr<const std::string>(std::move(bytes));
+}
+
+absl::Status Server::Push(uint64_t connection_id, const std::string& method,
+                          const std::string& payload) {
+  KESS_ASSIGN_OR_RETURN(std::shared_ptr<const std::string> bytes,
+                        EncodePush(method, payload));
+  SendTo(connection_id, std::move(bytes));
+  return absl::OkStatus();
+}
+
+absl::Status Server::Broadcast(const std::string& method,
+                               const std::string& payload) {
+  KESS_ASSIGN_OR_RETURN(std::shared_ptr<const std::string> bytes,
+                        EncodePush(method, payload));
+  for (auto& loop : loops_) {
+    Loop* raw = loop.get();
+    raw->event_loop->Post([raw, bytes] {
+      // Snapshot first: a send that overflows closes and unmaps.
+      std::vector<Connection*> targets;
+      targets.reserve(raw->connections.size());
+      for (auto& entry : raw->connections) {
+        targets.push_back(entry.second.get());
+      }
+      for (Connection* c : targets) c->SendEncoded(bytes);
+    });
+  }
+  return absl::OkStatus();
+}
+
+void Server::Disconnect(uint64_t connection_id) {
+  Loop* loop = &LoopFor(connection_id);
+  loop->event_loop->Post([loop, connection_id] {
+    auto it = loop->connections.find(connection_id);
+    if (it != loop->connections.end()) {
+      it->second->Close(close_reason::kLocalClose, absl::OkStatus());
+    }
+  });
+}
+
+}  // namespace transport
+}  // namespace kess

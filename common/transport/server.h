@@ -1,0 +1,140 @@
+// The server side of the framed transport: listens on one address, accepts
+// connections onto a small fixed pool of EventLoops (never a thread per
+// connection), dispatches REQUEST frames to a handler per method, answers
+// heartbeats, closes silent peers, and pushes frames to one or all
+// connections.
+//
+//   HandlerMap handlers;
+//   handlers["echo"] = [](Request request, Responder responder) {
+//     responder.Respond(std::move(request.payload));
+//   };
+//   KESS_ASSIGN_OR_RETURN(std::unique_ptr<Server> server,
+//                         Server::Create(options, std::move(handlers)));
+//   server->Push(connection_id, "update", payload);
+//
+// Thread-safety: Push, Broadcast, Disconnect, port and connection_count are
+// safe from any thread, including from handlers and callbacks. Handlers and
+// ServerCallbacks run on the event-loop threads (several at once, one per
+// loop): they must be thread-safe and must not block; slow work belongs on
+// another thread, which may keep the Responder and answer later.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/metrics.h"
+#include "common/status.h"
+#include "common/transport/connection.h"
+#include "common/transport/event_loop.h"
+#include "common/transport/responder.h"
+
+namespace kess {
+namespace transport {
+
+struct ServerOptions {
+  // Address to bind; only this address, never a wildcard unless asked.
+  std::string host = "127.0.0.1";
+  int port = 0;  // 0: an ephemeral port, see Server::port()
+  int num_loops = 2;
+  int listen_backlog = 4096;  // the kernel caps it at net.core.somaxconn
+  ConnectionOptions connection;
+  // A connection that sends nothing (not even a heartbeat) for this long is
+  // closed with "heartbeat_timeout". 0 disables.
+  int64_t heartbeat_timeout_ms = 15000;
+  // nullptr: metrics::Registry::Default(). Must outlive the Server.
+  metrics::Registry* registry = nullptr;
+};
+
+// One REQUEST frame as a handler sees it.
+struct Request {
+  uint64_t connection_id = 0;
+  std::string method;
+  std::string payload;
+};
+
+// Called on an event-loop thread; answer through `responder`, now or later.
+using Handler = std::function<void(Request request, Responder responder)>;
+using HandlerMap = std::map<std::string, Handler>;
+
+struct ServerCallbacks {
+  // A connection was accepted. `peer` is "ip:port".
+  std::function<void(uint64_t connection_id, const std::string& peer)>
+      on_connect;
+  // A connection is gone; `reason` is a close_reason constant. Called for
+  // every connection that on_connect reported, also at shutdown.
+  std::function<void(uint64_t connection_id, const char* reason)>
+      on_disconnect;
+};
+
+class Server {
+ public:
+  // Binds, listens and starts the loops. `handlers` is fixed for the
+  // server's life; a REQUEST for another method is answered with
+  // UNIMPLEMENTED.
+  static absl::StatusOr<std::unique_ptr<Server>> Create(
+      ServerOptions options, HandlerMap handlers,
+      ServerCallbacks callbacks = {});
+
+  // Stops accepting, closes every connection ("server_shutdown", reported
+  // to on_disconnect), and joins the loops. Responders still held elsewhere
+  // become no-ops. REQUIRES: not called from a handler or callback.
+  ~Server();
+
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // The bound port (the ephemeral one when options.port was 0).
+  int port() const { return port_; }
+  size_t connection_count() const { return connection_count_.load(); }
+
+  // Sends a PUSH frame to one connection. Returns InvalidArgument if the
+  // frame is over max_frame_bytes; otherwise OK, and the frame is queued
+  // unless the connection is gone by then (then it is dropped silently —
+  // on_disconnect tells the caller about that).
+  absl::Status Push(uint64_t connection_id, const std::string& method,
+                    const std::string& payload);
+  // Sends one PUSH frame to every connection open when it runs; encoded
+  // once. Same errors as Push.
+  absl::Status Broadcast(const std::string& method,
+                         const std::string& payload);
+  // Closes a connection with "local_close" (no-op if it is gone).
+  void Disconnect(uint64_t connection_id);
+
+ private:
+  class Acceptor;
+  class ConnectionDelegate;
+  struct Loop;
+
+  Server(ServerOptions options, HandlerMap handlers,
+         ServerCallbacks callbacks);
+
+  Loop& LoopFor(uint64_t connection_id);
+  void Adopt(int fd, std::string peer);
+  void OnFrame(Loop& loop, Connection* connection, Frame frame);
+  void OnClosed(Loop& loop, Connection* connection, const char* reason);
+  void SweepSilent(Loop& loop);
+  // Queues encoded bytes on a connection from any thread.
+  void SendTo(uint64_t connection_id,
+              std::shared_ptr<const std::string> bytes);
+  absl::StatusOr<std::shared_ptr<const std::string>> EncodePush(
+      const std::string& method, const std::string& payload) const;
+
+  const ServerOptions options_;
+  const HandlerMap handlers_;
+  const ServerCallbacks callbacks_;
+  TransportMetrics metrics_;
+  int port_ = 0;
+  std::atomic<uint64_t> next_connection_id_{1};
+  std::atomic<size_t> connection_count_{0};
+  std::shared_ptr<ResponderLink> link_;
+  std::vector<std::unique_ptr<Loop>> loops_;
+  std::unique_ptr<Acceptor> acceptor_;  // on loops_[0]
+};
+
+}  // namespace transport
+}  // namespace kess
