@@ -177,7 +177,10 @@ void EventLoop::RunPostedTasks() {
     absl::MutexLock lock(&tasks_mu_);
     tasks.swap(tasks_);
   }
-  for (auto& task : tasks) task();
+  for (auto& task : tasks) {
+    task();
+    task = nullptr;  // release its captures now, not after the batch
+  }
 }
 
 void EventLoop::Run() {

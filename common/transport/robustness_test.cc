@@ -232,6 +232,13 @@ TEST_F(RobustnessTest, PeerThatStopsReadingIsDisconnectedWhenItsQueueFills) {
     return Disconnects(registry_, "server", "send_queue_full") == 1;
   }, kLongMs));
   close(fd);
+  // The counter moves just before on_disconnect runs.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        absl::MutexLock lock(&mu_);
+        return !closed_.empty();
+      },
+      kLongMs));
   {
     absl::MutexLock lock(&mu_);
     ASSERT_GE(closed_.size(), 1u);

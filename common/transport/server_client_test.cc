@@ -335,6 +335,12 @@ TEST_F(ServerClientTest, SilentPeerIsClosedOnHeartbeatTimeout) {
   EXPECT_TRUE(testing::WaitForPeerClose(silent, kLongMs));
   close(silent);
   EXPECT_EQ(Disconnects(registry_, "server", "heartbeat_timeout"), 1);
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        absl::MutexLock lock(&mu_);
+        return !server_disconnects_.empty();
+      },
+      kLongMs));
   {
     absl::MutexLock lock(&mu_);
     ASSERT_EQ(server_disconnects_.size(), 1u);
