@@ -1,0 +1,76 @@
+// The global revision and the change log.
+//
+// Every change (config or route put/delete) is committed by the main DC's
+// leader as ONE multi:
+//   1. write the record node (e.g. set /kess/configs/ns/key),
+//   2. set /kess/revision to the bumped RevisionSummary with the version it
+//      read (compare-and-set: a concurrent or stale leader loses; nothing of
+//      the multi is applied),
+//   3. create /kess/changelog/<new revision> (a ChangeRecord).
+// AddCommitOps() builds 2 and 3; the caller adds 1 and runs ZkApi::Multi.
+// The summary's oldest_retained is raised in the same multi when records
+// fall out of the retention window; TrimChangelog() deletes them afterwards
+// (best effort: a record below oldest_retained is garbage nobody reads).
+//
+// Followers (slave-DC leaders, distributors) watch /kess/revision and poll
+// it; holding revision `have`, PlanCatchUp() says whether reading
+// /kess/changelog/<have+1 .. revision> is enough or a full resync is due. A
+// follower that finds a record missing re-reads the summary: it was trimmed
+// meanwhile, and PlanCatchUp() now says kFullResync.
+//
+// A slave-DC leader replays the main DC's changes with the main DC's
+// revision numbers (ChangeRecord.revision set): in order that is simply the
+// next revision; after a full resync it jumps, and the records before the
+// jump do not exist, so oldest_retained moves up to the new revision.
+//
+// Thread-safe: pure functions, except ReadRevision (ZkApi's contract).
+#pragma once
+
+#include <cstdint>
+#include <utility>
+
+#include "common/status.h"
+#include "zk_schema/layout.h"
+#include "zk_schema/schema.pb.h"
+#include "zk_schema/zk_api.h"
+
+namespace kess {
+namespace zk {
+
+inline constexpr int kDefaultChangelogRetention = 10000;
+// /kess/changelog's children list must stay below ZooKeeper's 1 MB packet
+// limit: 30,000 names of 19 bytes (+4 bytes framing each) are ~690 KB.
+inline constexpr int kMaxChangelogRetention = 30000;
+// Appends ops 2 and 3 above to `ops` for committing `change`, where
+// `current` was read from /kess/revision at data version `current_version`.
+// The new revision is change.revision() if set (replay; must be above
+// current.revision()), else current.revision() + 1. Returns the new summary
+// (its revision is the committed one). InvalidArgument for a change without
+// kind or path, or a revision that does not move forward.
+absl::StatusOr<RevisionSummary> AddCommitOps(const Layout& layout,
+                                             const RevisionSummary& current,
+                                             int current_version,
+                                             ChangeRecord change,
+                                             MultiOps* ops);
+
+// Deletes up to `max_deletes` change records below summary.oldest_retained
+// (oldest first). Returns how many it deleted.
+absl::StatusOr<int> TrimChangelog(ZkApi& zk, const Layout& layout,
+                                  const RevisionSummary& summary,
+                                  int max_deletes);
+
+// The summary and its data version (for AddCommitOps). With `watch`, a data
+// watch on /kess/revision.
+absl::StatusOr<std::pair<RevisionSummary, int>> ReadRevision(
+    ZkApi& zk, const Layout& layout, WatchCallback watch = nullptr);
+
+enum class CatchUp {
+  kUpToDate,     // have == summary.revision
+  kIncremental,  // read change records have+1 .. summary.revision
+  kFullResync,   // too far behind (records trimmed), or ahead of the source
+                 // (it was reset/restored): re-read everything
+};
+CatchUp PlanCatchUp(int64_t have, const RevisionSummary& summary);
+
+}  // namespace zk
+}  // namespace kess
