@@ -1,0 +1,143 @@
+#include "bench/transport_bench_util.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <fstream>
+
+namespace kess {
+namespace bench {
+
+int64_t NowNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+}
+
+absl::StatusOr<ChildProcess> ChildProcess::Spawn(
+    const std::vector<std::string>& args) {
+  int to_child[2];
+  int from_child[2];
+  if (pipe2(to_child, O_CLOEXEC) != 0) return ErrnoToStatus(errno, "pipe");
+  if (pipe2(from_child, O_CLOEXEC) != 0) {
+    close(to_child[0]);
+    close(to_child[1]);
+    return ErrnoToStatus(errno, "pipe");
+  }
+  std::vector<char*> argv;
+  static char exe[] = "/proc/self/exe";
+  argv.push_back(exe);
+  for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  pid_t pid = fork();
+  if (pid < 0) return ErrnoToStatus(errno, "fork");
+  if (pid == 0) {
+    // Only async-signal-safe calls until exec.
+    dup2(to_child[0], STDIN_FILENO);
+    dup2(from_child[1], STDOUT_FILENO);
+    execv(exe, argv.data());
+    _exit(127);
+  }
+  close(to_child[0]);
+  close(from_child[1]);
+  return ChildProcess(pid, to_child[1], from_child[0]);
+}
+
+ChildProcess::ChildProcess(ChildProcess&& other) noexcept
+    : pid_(other.pid_),
+      to_child_(other.to_child_),
+      from_child_(other.from_child_),
+      buffered_(std::move(other.buffered_)) {
+  other.pid_ = -1;
+  other.to_child_ = other.from_child_ = -1;
+}
+
+ChildProcess::~ChildProcess() {
+  if (to_child_ >= 0) close(to_child_);
+  if (from_child_ >= 0) close(from_child_);
+  if (pid_ <= 0) return;
+  for (int i = 0; i < 1000; ++i) {  // 10 s
+    if (waitpid(pid_, nullptr, WNOHANG) == pid_) return;
+    usleep(10000);
+  }
+  kill(pid_, SIGKILL);
+  waitpid(pid_, nullptr, 0);
+}
+
+absl::Status ChildProcess::WriteLine(const std::string& line) {
+  std::string data = line + "\n";
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = write(to_child_, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return ErrnoToStatus(errno, "write to child");
+    done += n;
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> ChildProcess::ReadLine(int64_t timeout_ms) {
+  const int64_t deadline = NowNs() + timeout_ms * 1000000;
+  while (true) {
+    size_t eol = buffered_.find('\n');
+    if (eol != std::string::npos) {
+      std::string line = buffered_.substr(0, eol);
+      buffered_.erase(0, eol + 1);
+      return line;
+    }
+    const int64_t left_ms = (deadline - NowNs()) / 1000000;
+    if (left_ms <= 0) return absl::DeadlineExceededError("child is silent");
+    pollfd p{from_child_, POLLIN, 0};
+    int rc = poll(&p, 1, static_cast<int>(left_ms));
+    if (rc < 0 && errno == EINTR) continue;
+    if (rc <= 0) continue;
+    char buffer[4096];
+    ssize_t n = read(from_child_, buffer, sizeof(buffer));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return absl::UnavailableError("child closed its stdout");
+    buffered_.append(buffer, n);
+  }
+}
+
+ProcStatus ReadProcStatus() {
+  ProcStatus status;
+  std::ifstream in("/proc/self/status");
+  std::string key;
+  while (in >> key) {
+    if (key == "VmRSS:") {
+      in >> status.rss_kib;
+    } else if (key == "VmHWM:") {
+      in >> status.peak_rss_kib;
+    } else if (key == "Threads:") {
+      in >> status.threads;
+    }
+    in.ignore(1 << 20, '\n');
+  }
+  return status;
+}
+
+double Percentile(const std::vector<uint32_t>& sorted, double p) {
+  if (sorted.empty()) return 0;
+  size_t rank = static_cast<size_t>(std::ceil(p / 100.0 * sorted.size()));
+  if (rank < 1) rank = 1;
+  if (rank > sorted.size()) rank = sorted.size();
+  return sorted[rank - 1];
+}
+
+void RaiseFdLimit() {
+  rlimit limit;
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &limit);
+  }
+}
+
+}  // namespace bench
+}  // namespace kess

@@ -1,0 +1,58 @@
+// Helpers for bench/transport_bench: a child process spoken to in lines over
+// its stdin/stdout, /proc figures of this process, and percentiles.
+//
+// Thread-safety: none needed; the benchmark's driver is single-threaded.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace kess {
+namespace bench {
+
+// Monotonic nanoseconds; comparable between processes on one host.
+int64_t NowNs();
+
+// A copy of this binary (/proc/self/exe) started with `args`; its stdin and
+// stdout are pipes to us, its stderr is ours.
+class ChildProcess {
+ public:
+  static absl::StatusOr<ChildProcess> Spawn(const std::vector<std::string>& args);
+  ChildProcess(ChildProcess&& other) noexcept;
+  ChildProcess& operator=(ChildProcess&&) = delete;
+  // Closes the pipes, then waits for the child (SIGKILL after 10 s).
+  ~ChildProcess();
+
+  absl::Status WriteLine(const std::string& line);
+  // One line without the '\n', or DEADLINE_EXCEEDED / UNAVAILABLE (EOF).
+  absl::StatusOr<std::string> ReadLine(int64_t timeout_ms);
+
+ private:
+  ChildProcess(pid_t pid, int to_child, int from_child)
+      : pid_(pid), to_child_(to_child), from_child_(from_child) {}
+  pid_t pid_ = -1;
+  int to_child_ = -1;
+  int from_child_ = -1;
+  std::string buffered_;
+};
+
+struct ProcStatus {
+  int64_t rss_kib = 0;       // VmRSS
+  int64_t peak_rss_kib = 0;  // VmHWM
+  int threads = 0;
+};
+ProcStatus ReadProcStatus();
+
+// Nearest-rank percentile of an ascending vector; 0 if empty.
+double Percentile(const std::vector<uint32_t>& sorted, double p);
+
+// Raises the soft RLIMIT_NOFILE to the hard limit.
+void RaiseFdLimit();
+
+}  // namespace bench
+}  // namespace kess
