@@ -339,6 +339,8 @@ void ZkClient::SessionWatcher(zhandle_t* /*zh*/, int type, int state,
   if (type != ZOO_SESSION_EVENT) return;
   auto* ctx = static_cast<HandleContext*>(context);
   ZkClient* self = ctx->client;
+  VLOG(1) << "ZooKeeper session event: generation " << ctx->generation
+          << " state " << StateName(state);
   absl::MutexLock lock(&self->state_mu_);
   const int previous = ctx->state;
   ctx->state = state;

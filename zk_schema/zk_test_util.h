@@ -1,0 +1,33 @@
+// Test helpers for code that talks to a real ZooKeeper (testonly).
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "absl/time/time.h"
+#include "common/status.h"
+#include "zk_schema/zk_client.h"
+
+namespace kess {
+namespace zk {
+namespace testing {
+
+// Makes the server expire the session `creds`: opens a second handle on the
+// same session (same id and password), waits until it is connected and
+// closes it, which ends the session; repeats (bounded) until a handle on the
+// session is told it has expired. The owner's handle then sees
+// ZOO_EXPIRED_SESSION_STATE when it next hears from the server. `timeout`
+// bounds each attempt.
+absl::Status ExpireSession(const std::string& connect_string,
+                           const SessionCredentials& creds,
+                           absl::Duration timeout = absl::Seconds(20));
+
+// Polls `condition` every 10 ms until it holds or `timeout` passes.
+bool WaitFor(const std::function<bool()>& condition, absl::Duration timeout);
+
+// Options for tests: short session timeout, generous connect timeout.
+ZkClientOptions TestClientOptions(const std::string& connect_string);
+
+}  // namespace testing
+}  // namespace zk
+}  // namespace kess
