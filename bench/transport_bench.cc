@@ -46,13 +46,13 @@ namespace {
 
 constexpr int64_t kPhaseTimeoutMs = 180000;
 
-#define BENCH_CHECK_OK(expr)                                        \
-  do {                                                              \
-    absl::Status bench_status_ = (expr);                            \
-    if (!bench_status_.ok()) {                                      \
-      LOG(ERROR) << #expr << ": " << bench_status_;                 \
-      return 1;                                                     \
-    }                                                               \
+#define BENCH_CHECK_OK(expr)                        \
+  do {                                              \
+    absl::Status bench_status_ = (expr);            \
+    if (!bench_status_.ok()) {                      \
+      LOG(ERROR) << #expr << ": " << bench_status_; \
+      return 1;                                     \
+    }                                               \
   } while (0)
 
 std::vector<uint32_t> ReadRaw(const std::string& path) {
@@ -227,7 +227,7 @@ int RunServer() {
     << uts.sysname << " " << uts.release << "; server and clients share them "
     << "|\n";
   t << "| server | 1 process, " << FLAGS_server_loops
-    << " event-loop threads, handler `echo` answers inline |\n";
+    << " event-loop threads, handler `echo` responds on the loop thread |\n";
   t << "| clients | " << FLAGS_client_processes << " processes x "
     << WithCommas(per_process) << " connections, 1 event-loop thread each; "
     << "connects in batches of " << FLAGS_connect_batch << " per process |\n";
@@ -243,18 +243,17 @@ int RunServer() {
   t << "| server RSS | idle " << idle.rss_kib / 1024 << " MiB; with "
     << WithCommas(server_connections) << " connections "
     << loaded.rss_kib / 1024 << " MiB ("
-    << absl::StrFormat("%.1f",
-                       (loaded.rss_kib - idle.rss_kib) /
-                           std::max<double>(1, server_connections))
-    << " KiB per connection); after the RPC phase "
-    << after_rpc.rss_kib / 1024 << " MiB |\n";
+    << absl::StrFormat("%.1f", (loaded.rss_kib - idle.rss_kib) /
+                                   std::max<double>(1, server_connections))
+    << " KiB per connection); after the RPC phase " << after_rpc.rss_kib / 1024
+    << " MiB |\n";
   t << "| server threads | " << loaded.threads << " (main + "
     << FLAGS_server_loops << " loops; " << before.threads
     << " before the server started) |\n";
   t << "| round trips, closed loop (every connection 1 call in flight, "
     << FLAGS_rpc_seconds << " s) | " << WithCommas(calls) << " calls, "
-    << WithCommas(static_cast<int64_t>(rps)) << " per second, "
-    << call_errors << " errors |\n";
+    << WithCommas(static_cast<int64_t>(rps)) << " per second, " << call_errors
+    << " errors |\n";
   t << "| RTT under that load p50 / p99 / max | " << Ms(Percentile(rtt, 50))
     << " / " << Ms(Percentile(rtt, 99)) << " / " << Ms(Percentile(rtt, 100))
     << " |\n";

@@ -90,8 +90,8 @@ class BenchClients {
       clients_.push_back(std::move(client).value());
       const bool batch_end = (i + 1) % options_.connect_batch == 0 ||
                              i + 1 == options_.connections;
-      if (batch_end && !WaitUntil([&] { return connected_ + failed_ >= i + 1; },
-                                  kWaitMs)) {
+      if (batch_end &&
+          !WaitUntil([&] { return connected_ + failed_ >= i + 1; }, kWaitMs)) {
         break;
       }
     }
@@ -184,22 +184,22 @@ class BenchClients {
   // Loop thread: one call; its completion issues the next until stop_ns_.
   void Issue(Client* client, const std::string& payload) {
     const int64_t start = NowNs();
-    client->Call("echo", payload, kCallTimeoutMs,
-                 [this, client, payload, start](absl::StatusOr<std::string> r) {
-                   const int64_t now = NowNs();
-                   if (r.ok()) {
-                     latencies_.push_back(
-                         static_cast<uint32_t>((now - start) / 1000));
-                     calls_++;
-                   } else {
-                     errors_++;
-                   }
-                   if (r.ok() && now < stop_ns_) {
-                     Issue(client, payload);
-                   } else {
-                     in_flight_--;
-                   }
-                 });
+    client->Call(
+        "echo", payload, kCallTimeoutMs,
+        [this, client, payload, start](absl::StatusOr<std::string> r) {
+          const int64_t now = NowNs();
+          if (r.ok()) {
+            latencies_.push_back(static_cast<uint32_t>((now - start) / 1000));
+            calls_++;
+          } else {
+            errors_++;
+          }
+          if (r.ok() && now < stop_ns_) {
+            Issue(client, payload);
+          } else {
+            in_flight_--;
+          }
+        });
   }
 
   // Loop thread. Payload: "<seq> <send_ns>".

@@ -34,7 +34,8 @@ absl::StatusOr<ChildProcess> ChildProcess::Spawn(
   std::vector<char*> argv;
   static char exe[] = "/proc/self/exe";
   argv.push_back(exe);
-  for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  for (const std::string& a : args)
+    argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
   pid_t pid = fork();
   if (pid < 0) return ErrnoToStatus(errno, "fork");
@@ -133,7 +134,8 @@ double Percentile(const std::vector<uint32_t>& sorted, double p) {
 
 void RaiseFdLimit() {
   rlimit limit;
-  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 &&
+      limit.rlim_cur < limit.rlim_max) {
     limit.rlim_cur = limit.rlim_max;
     setrlimit(RLIMIT_NOFILE, &limit);
   }

@@ -22,7 +22,8 @@ int64_t NowNs();
 // stdout are pipes to us, its stderr is ours.
 class ChildProcess {
  public:
-  static absl::StatusOr<ChildProcess> Spawn(const std::vector<std::string>& args);
+  static absl::StatusOr<ChildProcess> Spawn(
+      const std::vector<std::string>& args);
   ChildProcess(ChildProcess&& other) noexcept;
   ChildProcess& operator=(ChildProcess&&) = delete;
   // Closes the pipes, then waits for the child (SIGKILL after 10 s).

@@ -234,20 +234,16 @@ void Client::Impl::OnFrame(Connection* connection, Frame frame) {
         callbacks_.on_push(frame.method(), std::move(*frame.mutable_payload()));
       }
       return;
-    case Frame::HEARTBEAT: {
-      Frame ack;
-      ack.set_id(frame.id());
-      ack.set_kind(Frame::HEARTBEAT_ACK);
-      connection->Send(ack);
+    case Frame::HEARTBEAT:
+      connection->SendHeartbeatAck(frame.id());
       return;
-    }
     case Frame::HEARTBEAT_ACK:
       return;  // liveness is any received byte
     default:
       connection->Close(
           close_reason::kUnexpectedFrame,
-          absl::InvalidArgumentError(absl::StrCat(
-              "a server may not send frame kind ", frame.kind())));
+          absl::InvalidArgumentError(
+              absl::StrCat("a server may not send frame kind ", frame.kind())));
   }
 }
 
@@ -311,26 +307,16 @@ absl::Status Client::Impl::WaitConnected(int64_t timeout_ms) {
 
 absl::StatusOr<std::unique_ptr<Client>> Client::Create(
     EventLoop* loop, ClientOptions options, ClientCallbacks callbacks) {
-  if (options.connection.max_frame_bytes < 1 ||
-      options.connection.max_send_queue_bytes <
-          options.connection.max_frame_bytes + kFrameHeaderBytes) {
-    return absl::InvalidArgumentError(
-        "need max_frame_bytes >= 1 and max_send_queue_bytes >= "
-        "max_frame_bytes + 4");
-  }
-  if (options.registry == nullptr) {
-    options.registry = &metrics::Registry::Default();
-  }
+  KESS_RETURN_IF_ERROR(ValidateConnectionOptions(options.connection));
   KESS_ASSIGN_OR_RETURN(SocketAddress address,
                         ResolveAddress(options.host, options.port));
   bool in_progress = false;
   KESS_ASSIGN_OR_RETURN(int fd, StartConnect(address, &in_progress));
-  auto impl = std::make_shared<Impl>(loop, std::move(options),
-                                     std::move(callbacks));
+  auto impl =
+      std::make_shared<Impl>(loop, std::move(options), std::move(callbacks));
   std::string peer = AddressToString(address);
-  loop->RunInLoop([impl, fd, in_progress, peer] {
-    impl->Start(fd, in_progress, peer);
-  });
+  loop->RunInLoop(
+      [impl, fd, in_progress, peer] { impl->Start(fd, in_progress, peer); });
   return std::unique_ptr<Client>(new Client(std::move(impl)));
 }
 
@@ -362,12 +348,12 @@ ClientState Client::state() const { return impl_->state(); }
 void Client::Call(std::string method, std::string payload, int64_t timeout_ms,
                   CallCallback done) {
   std::shared_ptr<Impl> impl = impl_;
-  impl_->loop()->RunInLoop(
-      [impl, method = std::move(method), payload = std::move(payload),
-       timeout_ms, done = std::move(done)]() mutable {
-        impl->StartCall(std::move(method), std::move(payload), timeout_ms,
-                        std::move(done));
-      });
+  impl_->loop()->RunInLoop([impl, method = std::move(method),
+                            payload = std::move(payload), timeout_ms,
+                            done = std::move(done)]() mutable {
+    impl->StartCall(std::move(method), std::move(payload), timeout_ms,
+                    std::move(done));
+  });
 }
 
 absl::StatusOr<std::string> Client::CallSync(std::string method,

@@ -89,8 +89,7 @@ class Client {
   void Call(std::string method, std::string payload, int64_t timeout_ms,
             CallCallback done);
   // Blocking Call. Not on the loop thread (FAILED_PRECONDITION there).
-  absl::StatusOr<std::string> CallSync(std::string method,
-                                       std::string payload,
+  absl::StatusOr<std::string> CallSync(std::string method, std::string payload,
                                        int64_t timeout_ms);
 
   // Closes the connection ("local_close"); on_disconnect is called.

@@ -29,6 +29,17 @@ bool IsOrderlyReason(const char* reason) {
 
 }  // namespace
 
+absl::Status ValidateConnectionOptions(const ConnectionOptions& options) {
+  if (options.max_frame_bytes < 1 ||
+      options.max_send_queue_bytes <
+          options.max_frame_bytes + kFrameHeaderBytes) {
+    return absl::InvalidArgumentError(
+        "need max_frame_bytes >= 1 and max_send_queue_bytes >= "
+        "max_frame_bytes + 4");
+  }
+  return absl::OkStatus();
+}
+
 Connection::Connection(EventLoop* loop, int fd, uint64_t id, std::string peer,
                        const ConnectionOptions& options,
                        TransportMetrics* metrics, Delegate* delegate)
@@ -145,14 +156,21 @@ bool Connection::Send(const Frame& frame) {
   return SendEncoded(std::move(bytes));
 }
 
+void Connection::SendHeartbeatAck(uint64_t heartbeat_id) {
+  Frame ack;
+  ack.set_id(heartbeat_id);
+  ack.set_kind(Frame::HEARTBEAT_ACK);
+  Send(ack);
+}
+
 bool Connection::SendEncoded(std::shared_ptr<const std::string> bytes) {
   if (closed_) return false;
   if (queued_bytes_ + bytes->size() > options_.max_send_queue_bytes) {
     Close(close_reason::kSendQueueFull,
-          absl::ResourceExhaustedError(absl::StrCat(
-              queued_bytes_, " bytes queued, ", bytes->size(),
-              " more would exceed the limit of ",
-              options_.max_send_queue_bytes)));
+          absl::ResourceExhaustedError(
+              absl::StrCat(queued_bytes_, " bytes queued, ", bytes->size(),
+                           " more would exceed the limit of ",
+                           options_.max_send_queue_bytes)));
     return false;
   }
   queued_bytes_ += bytes->size();

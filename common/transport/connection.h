@@ -37,6 +37,10 @@ struct ConnectionOptions {
   size_t max_send_queue_bytes = 2 * kDefaultMaxFrameBytes;
 };
 
+// InvalidArgument unless max_frame_bytes >= 1 and the send queue can hold
+// at least one frame of the maximum size.
+absl::Status ValidateConnectionOptions(const ConnectionOptions& options);
+
 class Connection : public EventLoop::Handler {
  public:
   class Delegate {
@@ -75,6 +79,9 @@ class Connection : public EventLoop::Handler {
   // The same for an already encoded frame (header included), so a broadcast
   // encodes once for all connections.
   bool SendEncoded(std::shared_ptr<const std::string> bytes);
+
+  // Answers a HEARTBEAT frame with its HEARTBEAT_ACK.
+  void SendHeartbeatAck(uint64_t heartbeat_id);
 
   // Closes now: unregisters, closes the fd, drops the queue, counts and
   // logs `reason`, calls OnClosed. No-op if already closed.

@@ -99,24 +99,24 @@ void EventLoop::RunInLoop(std::function<void()> task) {
   }
 }
 
-absl::Status EventLoop::Add(int fd, uint32_t events, Handler* handler) {
+absl::Status EventLoop::Control(int op, int fd, uint32_t events,
+                                Handler* handler) {
   epoll_event ev{};
   ev.events = events;
   ev.data.ptr = handler;
-  if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
-    return ErrnoToStatus(errno, "epoll_ctl(ADD)");
+  if (epoll_ctl(epoll_fd_, op, fd, &ev) != 0) {
+    return ErrnoToStatus(
+        errno, op == EPOLL_CTL_ADD ? "epoll_ctl(ADD)" : "epoll_ctl(MOD)");
   }
   return absl::OkStatus();
 }
 
+absl::Status EventLoop::Add(int fd, uint32_t events, Handler* handler) {
+  return Control(EPOLL_CTL_ADD, fd, events, handler);
+}
+
 absl::Status EventLoop::Modify(int fd, uint32_t events, Handler* handler) {
-  epoll_event ev{};
-  ev.events = events;
-  ev.data.ptr = handler;
-  if (epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd, &ev) != 0) {
-    return ErrnoToStatus(errno, "epoll_ctl(MOD)");
-  }
-  return absl::OkStatus();
+  return Control(EPOLL_CTL_MOD, fd, events, handler);
 }
 
 void EventLoop::Remove(int fd) {

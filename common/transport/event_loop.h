@@ -95,6 +95,7 @@ class EventLoop {
 
  private:
   EventLoop(int epoll_fd, int wake_fd);
+  absl::Status Control(int op, int fd, uint32_t events, Handler* handler);
   void Run();
   int NextTimeoutMs() const;
   void RunExpiredTimers();

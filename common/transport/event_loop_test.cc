@@ -112,13 +112,12 @@ TEST(EventLoopTest, DestructorReturnsWithPendingTimersAndTasks) {
   auto loop = MakeLoop();
   auto shared = std::make_shared<int>(1);
   std::weak_ptr<int> weak = shared;
-  RunAndWait(loop.get(), [&, shared] {
-    loop->RunAfter(3600 * 1000, [shared] {});
-  });
+  RunAndWait(loop.get(),
+             [&, shared] { loop->RunAfter(3600 * 1000, [shared] {}); });
   shared.reset();
   EXPECT_FALSE(weak.expired());  // held by the hour-long timer
   loop.reset();
-  EXPECT_TRUE(weak.expired());   // destroyed, not leaked, without running
+  EXPECT_TRUE(weak.expired());  // destroyed, not leaked, without running
 }
 
 }  // namespace

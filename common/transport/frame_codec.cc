@@ -55,8 +55,8 @@ void FrameDecoder::Feed(absl::string_view bytes) {
   if (!error_.ok()) return;
   // Drop what was decoded before growing, so the buffer stays about one
   // frame long however long the connection lives.
-  if (consumed_ > 0 && (consumed_ == buffer_.size() ||
-                        consumed_ >= buffer_.size() / 2)) {
+  if (consumed_ > 0 &&
+      (consumed_ == buffer_.size() || consumed_ >= buffer_.size() / 2)) {
     buffer_.erase(0, consumed_);
     consumed_ = 0;
   }
@@ -92,8 +92,8 @@ absl::StatusOr<bool> FrameDecoder::Next(Frame* frame) {
   if (!frame->ParseFromArray(start + kFrameHeaderBytes,
                              static_cast<int>(length))) {
     return Fail(close_reason::kMalformedFrame,
-                absl::DataLossError(absl::StrCat(
-                    "frame of ", length, " bytes does not parse")));
+                absl::DataLossError(absl::StrCat("frame of ", length,
+                                                 " bytes does not parse")));
   }
   consumed_ += kFrameHeaderBytes + length;
   if (consumed_ == buffer_.size()) {

@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "common/transport/test_util.h"
 #include "gtest/gtest.h"
 
 namespace kess {
@@ -26,15 +27,6 @@ std::string Encode(const Frame& frame) {
   return out;
 }
 
-std::string Header(uint32_t length) {
-  std::string h(4, '\0');
-  h[0] = static_cast<char>(length >> 24);
-  h[1] = static_cast<char>(length >> 16);
-  h[2] = static_cast<char>(length >> 8);
-  h[3] = static_cast<char>(length);
-  return h;
-}
-
 // Decodes everything currently buffered; fails the test on a stream error.
 std::vector<Frame> DrainOk(FrameDecoder* decoder) {
   std::vector<Frame> frames;
@@ -52,7 +44,7 @@ TEST(FrameCodecTest, HeaderIsBigEndianLengthOfBody) {
   Frame frame = MakeFrame(7, "m", "payload");
   std::string wire = Encode(frame);
   ASSERT_EQ(wire.size(), kFrameHeaderBytes + frame.ByteSizeLong());
-  EXPECT_EQ(wire.substr(0, 4), Header(frame.ByteSizeLong()));
+  EXPECT_EQ(wire.substr(0, 4), testing::LengthHeader(frame.ByteSizeLong()));
 }
 
 TEST(FrameCodecTest, RoundTripByteByByte) {
@@ -117,7 +109,7 @@ TEST(FrameCodecTest, EncodeRejectsFrameOverLimit) {
 
 TEST(FrameCodecTest, ZeroLengthIsAnError) {
   FrameDecoder decoder(1024);
-  decoder.Feed(Header(0));
+  decoder.Feed(testing::LengthHeader(0));
   Frame frame;
   absl::StatusOr<bool> got = decoder.Next(&frame);
   EXPECT_EQ(got.status().code(), absl::StatusCode::kInvalidArgument);
@@ -126,7 +118,7 @@ TEST(FrameCodecTest, ZeroLengthIsAnError) {
 
 TEST(FrameCodecTest, OverLimitLengthFailsOnHeaderAlone) {
   FrameDecoder decoder(1024);
-  decoder.Feed(Header(1025));
+  decoder.Feed(testing::LengthHeader(1025));
   Frame frame;
   absl::StatusOr<bool> got = decoder.Next(&frame);
   EXPECT_EQ(got.status().code(), absl::StatusCode::kOutOfRange);
@@ -136,7 +128,7 @@ TEST(FrameCodecTest, OverLimitLengthFailsOnHeaderAlone) {
 
 TEST(FrameCodecTest, MaximumLengthHeaderIsNotBuffered) {
   FrameDecoder decoder(kDefaultMaxFrameBytes);
-  decoder.Feed(Header(0xffffffffu));
+  decoder.Feed(testing::LengthHeader(0xffffffffu));
   Frame frame;
   EXPECT_FALSE(decoder.Next(&frame).ok());
   EXPECT_STREQ(decoder.error_reason(), "frame_too_large");
@@ -146,7 +138,7 @@ TEST(FrameCodecTest, GarbageBodyIsAnError) {
   // 0xff bytes: field number 31 with wire type 7, which does not exist.
   std::string body(16, '\xff');
   FrameDecoder decoder(1024);
-  decoder.Feed(Header(body.size()) + body);
+  decoder.Feed(testing::LengthHeader(body.size()) + body);
   Frame frame;
   absl::StatusOr<bool> got = decoder.Next(&frame);
   EXPECT_EQ(got.status().code(), absl::StatusCode::kDataLoss);
@@ -155,7 +147,7 @@ TEST(FrameCodecTest, GarbageBodyIsAnError) {
 
 TEST(FrameCodecTest, ErrorIsStickyAndLaterBytesAreIgnored) {
   FrameDecoder decoder(1024);
-  decoder.Feed(Header(0));
+  decoder.Feed(testing::LengthHeader(0));
   Frame frame;
   EXPECT_FALSE(decoder.Next(&frame).ok());
   decoder.Feed(Encode(MakeFrame(1, "m", "p")));

@@ -82,11 +82,10 @@ TEST(ManyConnectionsTest, TwoThousandClientsEachGetAnAnswerAndAPush) {
   ASSERT_TRUE((*server)->Broadcast("hello", "everyone").ok());
   ASSERT_TRUE(WaitFor([&] { return pushes.load() == kConnections; }, kLongMs));
 
-  EXPECT_EQ(registry
-                .GetGauge("kess_transport_connections", "",
-                          {{"role", "server"}})
-                ->Value(),
-            kConnections);
+  EXPECT_EQ(
+      registry.GetGauge("kess_transport_connections", "", {{"role", "server"}})
+          ->Value(),
+      kConnections);
   clients.clear();
   EXPECT_TRUE(
       WaitFor([&] { return (*server)->connection_count() == 0; }, kLongMs));

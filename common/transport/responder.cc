@@ -71,12 +71,14 @@ void Responder::Respond(absl::StatusOr<std::string> result) {
     frame.set_status_message(std::string(result.status().message()));
   }
   auto bytes = std::make_shared<std::string>();
-  absl::Status status = AppendEncodedFrame(frame, max_frame_bytes_, bytes.get());
+  absl::Status status =
+      AppendEncodedFrame(frame, max_frame_bytes_, bytes.get());
   if (!status.ok()) {
     Frame error;
     error.set_id(request_id_);
     error.set_kind(Frame::RESPONSE);
-    error.set_status_code(static_cast<int>(absl::StatusCode::kResourceExhausted));
+    error.set_status_code(
+        static_cast<int>(absl::StatusCode::kResourceExhausted));
     error.set_status_message(
         absl::StrCat("response too large: ", status.message()));
     bytes->clear();

@@ -185,7 +185,9 @@ TEST_F(RobustnessTest, ConnectionThatWorkedIsClosedByLaterGarbage) {
   EXPECT_TRUE(WaitForPeerClose(fd, kLongMs));
   close(fd);
   EXPECT_TRUE(WaitFor(
-      [&] { return Disconnects(registry_, "server", "zero_length_frame") == 1; },
+      [&] {
+        return Disconnects(registry_, "server", "zero_length_frame") == 1;
+      },
       kLongMs));
   ExpectGoodClientServed();
 }
@@ -205,8 +207,8 @@ TEST_F(RobustnessTest, RandomGarbageNeverTakesTheServerDown) {
     close(fd);
   }
   ExpectGoodClientServed();
-  EXPECT_TRUE(WaitFor([&] { return server_->connection_count() == 1; },
-                      kLongMs));
+  EXPECT_TRUE(
+      WaitFor([&] { return server_->connection_count() == 1; }, kLongMs));
 }
 
 TEST_F(RobustnessTest, PeerThatStopsReadingIsDisconnectedWhenItsQueueFills) {
@@ -222,15 +224,20 @@ TEST_F(RobustnessTest, PeerThatStopsReadingIsDisconnectedWhenItsQueueFills) {
   for (int i = 0; i < 4000 && !overflowed; ++i) {
     ASSERT_TRUE(server_->Push(slow_id, "flood", payload).ok());
     if (i % 16 == 15) {
-      WaitFor([&] {
-        return Disconnects(registry_, "server", "send_queue_full") == 1;
-      }, 20);
+      WaitFor(
+          [&] {
+            return Disconnects(registry_, "server", "send_queue_full") == 1;
+          },
+          20);
       overflowed = Disconnects(registry_, "server", "send_queue_full") == 1;
     }
   }
-  EXPECT_TRUE(overflowed || WaitFor([&] {
-    return Disconnects(registry_, "server", "send_queue_full") == 1;
-  }, kLongMs));
+  EXPECT_TRUE(overflowed || WaitFor(
+                                [&] {
+                                  return Disconnects(registry_, "server",
+                                                     "send_queue_full") == 1;
+                                },
+                                kLongMs));
   close(fd);
   // The counter moves just before on_disconnect runs.
   ASSERT_TRUE(WaitFor(

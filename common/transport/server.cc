@@ -107,16 +107,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(
   if (options.num_loops < 1 || options.num_loops > 64) {
     return absl::InvalidArgumentError("num_loops must be in [1, 64]");
   }
-  if (options.connection.max_frame_bytes < 1 ||
-      options.connection.max_send_queue_bytes <
-          options.connection.max_frame_bytes + kFrameHeaderBytes) {
-    return absl::InvalidArgumentError(
-        "need max_frame_bytes >= 1 and max_send_queue_bytes >= "
-        "max_frame_bytes + 4");
-  }
-  if (options.registry == nullptr) {
-    options.registry = &metrics::Registry::Default();
-  }
+  KESS_RETURN_IF_ERROR(ValidateConnectionOptions(options.connection));
   KESS_ASSIGN_OR_RETURN(SocketAddress address,
                         ResolveAddress(options.host, options.port));
   KESS_ASSIGN_OR_RETURN(int listen_fd,
@@ -127,9 +118,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(
     return port.status();
   }
 
-  std::unique_ptr<Server> server(
-      new Server(std::move(options), std::move(handlers),
-                 std::move(callbacks)));
+  std::unique_ptr<Server> server(new Server(
+      std::move(options), std::move(handlers), std::move(callbacks)));
   server->port_ = *port;
   for (int i = 0; i < server->options_.num_loops; ++i) {
     absl::StatusOr<std::unique_ptr<EventLoop>> event_loop =
@@ -141,8 +131,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(
     auto loop = std::make_unique<Loop>();
     loop->index = i;
     loop->event_loop = std::move(event_loop).value();
-    loop->delegate = std::make_unique<ConnectionDelegate>(server.get(),
-                                                          loop.get());
+    loop->delegate =
+        std::make_unique<ConnectionDelegate>(server.get(), loop.get());
     server->loops_.push_back(std::move(loop));
   }
   server->acceptor_ = std::make_unique<Acceptor>(
@@ -237,20 +227,16 @@ void Server::OnFrame(Loop& loop, Connection* connection, Frame frame) {
                            options_.connection.max_frame_bytes));
       return;
     }
-    case Frame::HEARTBEAT: {
-      Frame ack;
-      ack.set_id(frame.id());
-      ack.set_kind(Frame::HEARTBEAT_ACK);
-      connection->Send(ack);
+    case Frame::HEARTBEAT:
+      connection->SendHeartbeatAck(frame.id());
       return;
-    }
     case Frame::HEARTBEAT_ACK:
       return;
     default:
       connection->Close(
           close_reason::kUnexpectedFrame,
-          absl::InvalidArgumentError(absl::StrCat(
-              "a client may not send frame kind ", frame.kind())));
+          absl::InvalidArgumentError(
+              absl::StrCat("a client may not send frame kind ", frame.kind())));
   }
 }
 

@@ -67,8 +67,7 @@ struct ServerCallbacks {
       on_connect;
   // A connection is gone; `reason` is a close_reason constant. Called for
   // every connection that on_connect reported, also at shutdown.
-  std::function<void(uint64_t connection_id, const char* reason)>
-      on_disconnect;
+  std::function<void(uint64_t connection_id, const char* reason)> on_disconnect;
 };
 
 class Server {
@@ -100,8 +99,7 @@ class Server {
                     const std::string& payload);
   // Sends one PUSH frame to every connection open when it runs; encoded
   // once. Same errors as Push.
-  absl::Status Broadcast(const std::string& method,
-                         const std::string& payload);
+  absl::Status Broadcast(const std::string& method, const std::string& payload);
   // Closes a connection with "local_close" (no-op if it is gone).
   void Disconnect(uint64_t connection_id);
 
@@ -110,8 +108,7 @@ class Server {
   class ConnectionDelegate;
   struct Loop;
 
-  Server(ServerOptions options, HandlerMap handlers,
-         ServerCallbacks callbacks);
+  Server(ServerOptions options, HandlerMap handlers, ServerCallbacks callbacks);
 
   Loop& LoopFor(uint64_t connection_id);
   void Adopt(int fd, std::string peer);
@@ -119,8 +116,7 @@ class Server {
   void OnClosed(Loop& loop, Connection* connection, const char* reason);
   void SweepSilent(Loop& loop);
   // Queues encoded bytes on a connection from any thread.
-  void SendTo(uint64_t connection_id,
-              std::shared_ptr<const std::string> bytes);
+  void SendTo(uint64_t connection_id, std::shared_ptr<const std::string> bytes);
   absl::StatusOr<std::shared_ptr<const std::string>> EncodePush(
       const std::string& method, const std::string& payload) const;
 

@@ -27,6 +27,20 @@ using testing::WaitFor;
 
 constexpr int64_t kLongMs = 30000;  // "did not hang", never a speed claim
 
+// Records a client's on_disconnect.
+struct DisconnectWatch {
+  ClientCallbacks Callbacks() {
+    ClientCallbacks callbacks;
+    callbacks.on_disconnect = [this](const char* r, const absl::Status&) {
+      reason = r;
+      disconnected.Notify();
+    };
+    return callbacks;
+  }
+  absl::Notification disconnected;
+  std::string reason;
+};
+
 class ServerClientTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -91,6 +105,36 @@ class ServerClientTest : public ::testing::Test {
   }
   Client* NewClient() { return NewClient(DefaultClientOptions()); }
 
+  // A server closing silent peers after `server_timeout_ms`, and one client
+  // heartbeating every `client_interval_ms`.
+  Client* StartWithHeartbeats(int64_t server_timeout_ms,
+                              int64_t client_interval_ms) {
+    ServerOptions options;
+    options.heartbeat_timeout_ms = server_timeout_ms;
+    StartServer(options);
+    ClientOptions client_options = DefaultClientOptions();
+    client_options.heartbeat_interval_ms = client_interval_ms;
+    return NewClient(client_options);
+  }
+
+  // Outcome of an asynchronous call, filled on the client loop.
+  struct AsyncResult {
+    std::atomic<bool> done{false};
+    absl::Status status;
+  };
+  // Calls "hold" and waits until the server holds the request.
+  std::shared_ptr<AsyncResult> CallHeld(Client* client) {
+    auto result = std::make_shared<AsyncResult>();
+    const size_t before = HeldCount();
+    client->Call("hold", "x", kLongMs,
+                 [result](absl::StatusOr<std::string> reply) {
+                   result->status = reply.status();
+                   result->done = true;
+                 });
+    EXPECT_TRUE(WaitFor([&] { return HeldCount() == before + 1; }, kLongMs));
+    return result;
+  }
+
   size_t HeldCount() {
     absl::MutexLock lock(&mu_);
     return held_.size();
@@ -110,7 +154,8 @@ TEST_F(ServerClientTest, EchoRoundTrip) {
   Client* client = NewClient();
   ASSERT_NE(client, nullptr);
   EXPECT_EQ(client->state(), ClientState::kConnected);
-  absl::StatusOr<std::string> reply = client->CallSync("echo", "hello", kLongMs);
+  absl::StatusOr<std::string> reply =
+      client->CallSync("echo", "hello", kLongMs);
   ASSERT_TRUE(reply.ok()) << reply.status();
   EXPECT_EQ(*reply, "hello");
   EXPECT_EQ(server_->connection_count(), 1u);
@@ -223,19 +268,13 @@ TEST_F(ServerClientTest, CallTimesOutAndLateAnswerIsIgnored) {
 TEST_F(ServerClientTest, DroppedResponderAnswersInternal) {
   StartServer();
   Client* client = NewClient();
-  std::atomic<bool> done{false};
-  absl::Status status;
-  client->Call("hold", "x", kLongMs, [&](absl::StatusOr<std::string> reply) {
-    status = reply.status();
-    done = true;
-  });
-  ASSERT_TRUE(WaitFor([&] { return HeldCount() == 1; }, kLongMs));
+  std::shared_ptr<AsyncResult> result = CallHeld(client);
   {
     absl::MutexLock lock(&mu_);
     held_.clear();
   }
-  ASSERT_TRUE(WaitFor([&] { return done.load(); }, kLongMs));
-  EXPECT_EQ(status.code(), absl::StatusCode::kInternal);
+  ASSERT_TRUE(WaitFor([&] { return result->done.load(); }, kLongMs));
+  EXPECT_EQ(result->status.code(), absl::StatusCode::kInternal);
 }
 
 TEST_F(ServerClientTest, PushReachesOnlyTheAddressedClient) {
@@ -307,12 +346,8 @@ TEST_F(ServerClientTest, SixteenMegabytePayloadRoundTrips) {
 }
 
 TEST_F(ServerClientTest, HeartbeatsKeepAnIdleConnectionAlive) {
-  ServerOptions options;
-  options.heartbeat_timeout_ms = 300;
-  StartServer(options);
-  ClientOptions client_options = DefaultClientOptions();
-  client_options.heartbeat_interval_ms = 30;
-  Client* client = NewClient(client_options);
+  Client* client = StartWithHeartbeats(/*server_timeout_ms=*/300,
+                                       /*client_interval_ms=*/30);
   // Idle for several server timeouts; only heartbeats flow.
   std::this_thread::sleep_for(std::chrono::milliseconds(1200));
   EXPECT_EQ(client->state(), ClientState::kConnected);
@@ -323,12 +358,8 @@ TEST_F(ServerClientTest, HeartbeatsKeepAnIdleConnectionAlive) {
 }
 
 TEST_F(ServerClientTest, SilentPeerIsClosedOnHeartbeatTimeout) {
-  ServerOptions options;
-  options.heartbeat_timeout_ms = 200;
-  StartServer(options);
-  ClientOptions client_options = DefaultClientOptions();
-  client_options.heartbeat_interval_ms = 20;
-  Client* healthy = NewClient(client_options);
+  Client* healthy = StartWithHeartbeats(/*server_timeout_ms=*/200,
+                                        /*client_interval_ms=*/20);
 
   int silent = testing::ConnectRaw(server_->port());
   ASSERT_GE(silent, 0);
@@ -352,18 +383,13 @@ TEST_F(ServerClientTest, SilentPeerIsClosedOnHeartbeatTimeout) {
 
 TEST_F(ServerClientTest, ClientNoticesStoppedServer) {
   StartServer();
-  absl::Notification disconnected;
-  std::string reason;
-  ClientCallbacks callbacks;
-  callbacks.on_disconnect = [&](const char* r, const absl::Status&) {
-    reason = r;
-    disconnected.Notify();
-  };
+  DisconnectWatch watch;
+  ClientCallbacks callbacks = watch.Callbacks();
   Client* client = NewClient(DefaultClientOptions(), callbacks);
   server_.reset();
-  ASSERT_TRUE(disconnected.WaitForNotificationWithTimeout(
+  ASSERT_TRUE(watch.disconnected.WaitForNotificationWithTimeout(
       absl::Milliseconds(kLongMs)));
-  EXPECT_EQ(reason, "peer_closed");
+  EXPECT_EQ(watch.reason, "peer_closed");
   EXPECT_EQ(client->state(), ClientState::kClosed);
   EXPECT_EQ(client->CallSync("echo", "x", kLongMs).status().code(),
             absl::StatusCode::kUnavailable);
@@ -372,16 +398,10 @@ TEST_F(ServerClientTest, ClientNoticesStoppedServer) {
 TEST_F(ServerClientTest, PendingCallFailsWhenServerGoesAway) {
   StartServer();
   Client* client = NewClient();
-  std::atomic<bool> done{false};
-  absl::Status status;
-  client->Call("hold", "x", kLongMs, [&](absl::StatusOr<std::string> reply) {
-    status = reply.status();
-    done = true;
-  });
-  ASSERT_TRUE(WaitFor([&] { return HeldCount() == 1; }, kLongMs));
+  std::shared_ptr<AsyncResult> result = CallHeld(client);
   server_.reset();  // the held Responder outlives the server: a no-op
-  ASSERT_TRUE(WaitFor([&] { return done.load(); }, kLongMs));
-  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
+  ASSERT_TRUE(WaitFor([&] { return result->done.load(); }, kLongMs));
+  EXPECT_EQ(result->status.code(), absl::StatusCode::kUnavailable);
   {
     absl::MutexLock lock(&mu_);
     held_[0].second.Respond("after shutdown");  // must not crash
@@ -399,19 +419,14 @@ TEST_F(ServerClientTest, ClientDetectsServerThatStopsAnswering) {
   options.registry = &registry_;
   options.heartbeat_interval_ms = 20;
   options.heartbeat_timeout_ms = 150;
-  absl::Notification disconnected;
-  std::string reason;
-  ClientCallbacks callbacks;
-  callbacks.on_disconnect = [&](const char* r, const absl::Status&) {
-    reason = r;
-    disconnected.Notify();
-  };
+  DisconnectWatch watch;
+  ClientCallbacks callbacks = watch.Callbacks();
   auto client = Client::Create(client_loop_.get(), options, callbacks);
   ASSERT_TRUE(client.ok());
   ASSERT_TRUE((*client)->WaitConnected(kLongMs).ok());
-  ASSERT_TRUE(disconnected.WaitForNotificationWithTimeout(
+  ASSERT_TRUE(watch.disconnected.WaitForNotificationWithTimeout(
       absl::Milliseconds(kLongMs)));
-  EXPECT_EQ(reason, "heartbeat_timeout");
+  EXPECT_EQ(watch.reason, "heartbeat_timeout");
   EXPECT_EQ(Disconnects(registry_, "client", "heartbeat_timeout"), 1);
   client->reset();
   close(listener);
@@ -444,17 +459,10 @@ TEST_F(ServerClientTest, DestroyingClientCancelsItsCalls) {
   auto client = Client::Create(client_loop_.get(), DefaultClientOptions());
   ASSERT_TRUE(client.ok());
   ASSERT_TRUE((*client)->WaitConnected(kLongMs).ok());
-  std::atomic<bool> done{false};
-  absl::Status status;
-  (*client)->Call("hold", "x", kLongMs,
-                  [&](absl::StatusOr<std::string> reply) {
-                    status = reply.status();
-                    done = true;
-                  });
-  ASSERT_TRUE(WaitFor([&] { return HeldCount() == 1; }, kLongMs));
+  std::shared_ptr<AsyncResult> result = CallHeld(client->get());
   client->reset();
-  EXPECT_TRUE(done.load());  // before the destructor returned
-  EXPECT_EQ(status.code(), absl::StatusCode::kCancelled);
+  EXPECT_TRUE(result->done.load());  // before the destructor returned
+  EXPECT_EQ(result->status.code(), absl::StatusCode::kCancelled);
   ASSERT_TRUE(
       WaitFor([&] { return server_->connection_count() == 0; }, kLongMs));
 }

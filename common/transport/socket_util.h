@@ -21,8 +21,7 @@ struct SocketAddress {
 };
 
 // "127.0.0.1", "::1" or a host name, and a port in [0, 65535].
-absl::StatusOr<SocketAddress> ResolveAddress(const std::string& host,
-                                             int port);
+absl::StatusOr<SocketAddress> ResolveAddress(const std::string& host, int port);
 
 // "1.2.3.4:80" / "[::1]:80" for logs.
 std::string AddressToString(const SocketAddress& address);

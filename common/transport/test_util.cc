@@ -60,8 +60,8 @@ int ConnectRaw(int port, int receive_buffer_bytes) {
 bool WriteAll(int fd, const std::string& bytes) {
   size_t done = 0;
   while (done < bytes.size()) {
-    ssize_t n = send(fd, bytes.data() + done, bytes.size() - done,
-                     MSG_NOSIGNAL);
+    ssize_t n =
+        send(fd, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return false;
     done += static_cast<size_t>(n);

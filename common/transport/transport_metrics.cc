@@ -5,19 +5,19 @@ namespace transport {
 
 TransportMetrics::TransportMetrics(metrics::Registry* registry,
                                    const std::string& role)
-    : registry_(registry),
+    : registry_(registry != nullptr ? registry : &metrics::Registry::Default()),
       role_(role),
-      connections_(registry->GetGauge("kess_transport_connections",
-                                      "Open transport connections.",
-                                      {{"role", role}})),
-      frames_received_(registry->GetCounter(
+      connections_(registry_->GetGauge("kess_transport_connections",
+                                       "Open transport connections.",
+                                       {{"role", role}})),
+      frames_received_(registry_->GetCounter(
           "kess_transport_frames_received_total",
           "Frames received on transport connections.", {{"role", role}})),
-      frames_sent_(registry->GetCounter(
+      frames_sent_(registry_->GetCounter(
           "kess_transport_frames_sent_total",
           "Frames queued for sending on transport connections.",
           {{"role", role}})),
-      accept_errors_(registry->GetCounter(
+      accept_errors_(registry_->GetCounter(
           "kess_transport_accept_errors_total",
           "accept() failures other than EAGAIN.", {{"role", role}})) {}
 

@@ -2,8 +2,8 @@
 // or "client"):
 //
 //   kess_transport_connections{role}                 gauge, open connections
-//   kess_transport_disconnects_total{role,reason}    counter, see close_reason.h
-//   kess_transport_frames_received_total{role}       counter
+//   kess_transport_disconnects_total{role,reason}    counter, see
+//   close_reason.h kess_transport_frames_received_total{role}       counter
 //   kess_transport_frames_sent_total{role}           counter
 //   kess_transport_accept_errors_total{role}         counter (server only)
 //
@@ -20,6 +20,7 @@ namespace transport {
 
 class TransportMetrics {
  public:
+  // `registry` nullptr: metrics::Registry::Default().
   TransportMetrics(metrics::Registry* registry, const std::string& role);
 
   void ConnectionOpened() { connections_->Add(1); }
