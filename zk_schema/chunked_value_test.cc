@@ -15,7 +15,6 @@
 #include "gtest/gtest.h"
 #include "tests/harness/zk_test_base.h"
 #include "zk_schema/codec.h"
-#include "zk_schema/skeleton.h"
 #include "zk_schema/zk_client.h"
 #include "zk_schema/zk_test_util.h"
 
@@ -57,12 +56,11 @@ class ChunkedValueTest : public kess::testing::ZkTestBase {
         ZkClient::Create(testing::TestClientOptions(zk()->ConnectString()));
     ASSERT_TRUE(c.ok()) << c.status();
     client_ = *std::move(c);
-    const std::string name =
-        ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    absl::StatusOr<Layout> layout = Layout::Create("/" + name + "/kess");
-    ASSERT_TRUE(layout.ok());
+    absl::StatusOr<Layout> layout = testing::CreateTestTree(
+        *client_,
+        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    ASSERT_TRUE(layout.ok()) << layout.status();
     layout_ = *layout;
-    ASSERT_TRUE(EnsureSkeleton(*client_, layout_, SchemaInfo(), 100).ok());
     store_ = std::make_unique<ChunkedValueStore>(client_.get(), layout_);
   }
 

@@ -30,14 +30,14 @@ class SchemaZkTest : public kess::testing::ZkTestBase {
 
   // A fresh tree under /<test name>/kess.
   Layout FreshLayout(int retention = kDefaultChangelogRetention) {
-    const std::string name =
-        ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    absl::StatusOr<Layout> layout = Layout::Create("/" + name + "/kess");
-    EXPECT_TRUE(layout.ok()) << layout.status();
     SchemaInfo info;
     info.set_datacenter("dc1");
     info.set_is_main(true);
-    EXPECT_TRUE(EnsureSkeleton(*client_, *layout, info, retention).ok());
+    absl::StatusOr<Layout> layout = testing::CreateTestTree(
+        *client_,
+        ::testing::UnitTest::GetInstance()->current_test_info()->name(), info,
+        retention);
+    EXPECT_TRUE(layout.ok()) << layout.status();
     NamespaceInfo ns;
     ns.set_namespace_name("ns");
     EXPECT_TRUE(client_->Create(*layout->NamespacePath("ns"), Encode(ns)).ok());

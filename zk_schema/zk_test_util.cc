@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "zk_schema/skeleton.h"
 
 namespace kess {
 namespace zk {
@@ -87,6 +88,15 @@ ZkClientOptions TestClientOptions(const std::string& connect_string) {
   options.session_timeout = absl::Seconds(4);
   options.connect_timeout = absl::Seconds(30);
   return options;
+}
+
+absl::StatusOr<Layout> CreateTestTree(ZkApi& zk, const std::string& name,
+                                      const SchemaInfo& info,
+                                      int changelog_retention) {
+  KESS_ASSIGN_OR_RETURN(Layout layout,
+                        Layout::Create(absl::StrCat("/", name, "/kess")));
+  KESS_RETURN_IF_ERROR(EnsureSkeleton(zk, layout, info, changelog_retention));
+  return layout;
 }
 
 }  // namespace testing

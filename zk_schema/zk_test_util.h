@@ -6,6 +6,8 @@
 
 #include "absl/time/time.h"
 #include "common/status.h"
+#include "zk_schema/layout.h"
+#include "zk_schema/schema.pb.h"
 #include "zk_schema/zk_client.h"
 
 namespace kess {
@@ -27,6 +29,13 @@ bool WaitFor(const std::function<bool()>& condition, absl::Duration timeout);
 
 // Options for tests: short session timeout, generous connect timeout.
 ZkClientOptions TestClientOptions(const std::string& connect_string);
+
+// A fresh kess tree (EnsureSkeleton) under "/<name>/kess", so that tests
+// sharing one server do not see each other's nodes. `name` must be a valid
+// namespace name (a gtest test name is).
+absl::StatusOr<Layout> CreateTestTree(ZkApi& zk, const std::string& name,
+                                      const SchemaInfo& info = SchemaInfo(),
+                                      int changelog_retention = 100);
 
 }  // namespace testing
 }  // namespace zk
