@@ -37,19 +37,10 @@ std::string RandomBytes(size_t size, uint64_t seed) {
   return out;
 }
 
+// The harness sizes ZooKeeper's response cache for chunked values (see
+// ZkEnsembleOptions::jvm_flags and zk_schema/README.md, "Sizing the ZooKeeper
+// servers").
 class ChunkedValueTest : public kess::testing::ZkTestBase {
- public:
-  static void SetUpTestSuite() {
-    // ZooKeeper 3.8 caches up to 400 serialized getData responses
-    // (zookeeper.maxResponseCacheSize); with ~768 KiB chunks that is up to
-    // ~300 MB, and the harness's 256 MB heap dies of OutOfMemoryError. A
-    // server holding chunked values needs a smaller cache or a bigger heap
-    // (see README.md, "Sizing the ZooKeeper servers"). The JVM the harness
-    // starts inherits this variable.
-    setenv("JAVA_TOOL_OPTIONS", "-Dzookeeper.maxResponseCacheSize=32", 1);
-    ZkTestBase::SetUpTestSuite();
-  }
-
  protected:
   void SetUp() override {
     absl::StatusOr<std::unique_ptr<ZkClient>> c =

@@ -72,7 +72,8 @@ std::string SuperDigest(const std::string& password) {
   return "super:" + b64.str();
 }
 
-std::string FreshBaseDir(const std::string& requested, const std::string& name) {
+std::string FreshBaseDir(const std::string& requested,
+                         const std::string& name) {
   std::string parent = requested;
   if (parent.empty()) {
     const char* tmp = getenv("TEST_TMPDIR");
@@ -153,17 +154,17 @@ absl::Status ZkEnsemble::WriteConfigs() {
     s.dir = absl::StrCat(dir_, "/server", i + 1);
     KESS_RETURN_IF_ERROR(MakeDirs(s.dir + "/data"));
     std::string cfg = absl::StrCat(
-        "tickTime=", options_.tick_ms, "\n", "initLimit=20\n",
-        "syncLimit=10\n", "dataDir=", s.dir, "/data\n",
-        "clientPort=", s.client_port, "\n", "clientPortAddress=127.0.0.1\n",
-        "maxClientCnxns=0\n", "admin.enableServer=false\n",
+        "tickTime=", options_.tick_ms, "\n", "initLimit=20\n", "syncLimit=10\n",
+        "dataDir=", s.dir, "/data\n", "clientPort=", s.client_port, "\n",
+        "clientPortAddress=127.0.0.1\n", "maxClientCnxns=0\n",
+        "admin.enableServer=false\n",
         "4lw.commands.whitelist=ruok,srvr,mntr,stat,cons,wchs\n",
         "autopurge.purgeInterval=0\n");
     if (size() > 1) {
       for (int j = 0; j < size(); ++j) {
-        absl::StrAppend(&cfg, "server.", j + 1, "=127.0.0.1:",
-                        servers_[j].peer_port, ":", servers_[j].election_port,
-                        "\n");
+        absl::StrAppend(&cfg, "server.", j + 1,
+                        "=127.0.0.1:", servers_[j].peer_port, ":",
+                        servers_[j].election_port, "\n");
       }
       KESS_RETURN_IF_ERROR(
           WriteFile(s.dir + "/data/myid", absl::StrCat(i + 1, "\n")));
@@ -180,14 +181,14 @@ absl::Status ZkEnsemble::Launch(int i) {
   std::string log = s.dir + "/zookeeper.log";
   std::vector<std::string> args = {
       "java",
-      "-Xmx256m",
       "-XX:+UseSerialGC",
       "-XX:TieredStopAtLevel=1",
       "-Djava.net.preferIPv4Stack=true",
       "-Dzookeeper.jmx.log4j.disable=true",
-      "-cp",
-      kZkClasspath,
   };
+  args.insert(args.end(), options_.jvm_flags.begin(), options_.jvm_flags.end());
+  args.push_back("-cp");
+  args.push_back(kZkClasspath);
   if (!options_.super_password.empty()) {
     args.push_back("-Dzookeeper.DigestAuthenticationProvider.superDigest=" +
                    SuperDigest(options_.super_password));
@@ -237,10 +238,10 @@ absl::Status ZkEnsemble::WaitServing(int i, int timeout_ms) {
     int status = 0;
     if (s.pid > 0 && waitpid(s.pid, &status, WNOHANG) == s.pid) {
       s.pid = -1;
-      return absl::UnavailableError(absl::StrCat(
-          "ZooKeeper server ", i + 1, " of ", options_.name,
-          " exited during start-up (status ", status, "); see ", s.dir,
-          "/zookeeper.log"));
+      return absl::UnavailableError(
+          absl::StrCat("ZooKeeper server ", i + 1, " of ", options_.name,
+                       " exited during start-up (status ", status, "); see ",
+                       s.dir, "/zookeeper.log"));
     }
     absl::StatusOr<std::string> reply = FourLetterWord(i, "srvr", 1000);
     if (reply.ok()) {
@@ -284,9 +285,9 @@ absl::Status ZkEnsemble::StartServer(int i) {
   while (MillisSince(start) < options_.start_timeout_ms) {
     if (!IsRunning(i)) {
       servers_[i].pid = -1;
-      return absl::UnavailableError(absl::StrCat(
-          "ZooKeeper server ", i + 1, " exited; see ", servers_[i].dir,
-          "/zookeeper.log"));
+      return absl::UnavailableError(
+          absl::StrCat("ZooKeeper server ", i + 1, " exited; see ",
+                       servers_[i].dir, "/zookeeper.log"));
     }
     absl::StatusOr<std::string> reply = FourLetterWord(i, "ruok", 1000);
     if (reply.ok() && *reply == "imok") {
@@ -338,8 +339,9 @@ std::string ZkEnsemble::ConnectString() const {
   return absl::StrJoin(parts, ",");
 }
 
-absl::StatusOr<std::string> ZkEnsemble::FourLetterWord(
-    int i, const std::string& cmd, int timeout_ms) const {
+absl::StatusOr<std::string> ZkEnsemble::FourLetterWord(int i,
+                                                       const std::string& cmd,
+                                                       int timeout_ms) const {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) return ErrnoToStatus(errno, "socket");
   sockaddr_in addr{};

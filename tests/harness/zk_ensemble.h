@@ -33,6 +33,12 @@ struct ZkEnsembleOptions {
   // Digest superuser ("super:<password>") for tests that must bypass ACLs;
   // empty = none.
   std::string super_password;
+  // JVM options of every server. The defaults keep a server with chunked
+  // values (768 KiB nodes) inside its heap: ZooKeeper 3.8 caches up to 400
+  // serialized read responses by default, which is ~300 MB of chunks.
+  std::vector<std::string> jvm_flags = {
+      "-Xmx384m", "-Dzookeeper.maxResponseCacheSize=32",
+      "-Dzookeeper.maxGetChildrenResponseCacheSize=32"};
 };
 
 class ZkEnsemble {
@@ -73,7 +79,8 @@ class ZkEnsemble {
     pid_t pid = -1;
     bool paused = false;
   };
-  explicit ZkEnsemble(ZkEnsembleOptions options) : options_(std::move(options)) {}
+  explicit ZkEnsemble(ZkEnsembleOptions options)
+      : options_(std::move(options)) {}
   absl::Status WriteConfigs();
   absl::Status Launch(int i);
   absl::Status WaitServing(int i, int timeout_ms);
