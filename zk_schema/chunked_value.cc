@@ -31,14 +31,17 @@ ChunkedValueStore::ChunkedValueStore(ZkApi* zk, Layout layout, AclList acl)
     : zk_(zk), layout_(std::move(layout)), acl_(std::move(acl)) {}
 
 absl::StatusOr<StoredValue> ChunkedValueStore::Prepare(
-    absl::string_view value, absl::string_view owner_path, const Meta& meta) {
+    absl::string_view value, absl::string_view owner_path, const Meta& meta,
+    size_t inline_limit) {
   if (value.size() > kMaxValueBytes) {
     return absl::InvalidArgumentError(
         absl::StrCat("value for ", owner_path, " has ", value.size(),
                      " bytes, above the limit of ", kMaxValueBytes,
                      " bytes (16 MiB); nothing was written"));
   }
-  if (value.size() <= kInlineValueLimit) return MakeInlineValue(value);
+  if (value.size() <= std::min(inline_limit, kInlineValueLimit)) {
+    return MakeInlineValue(value);
+  }
 
   const uint32_t count =
       static_cast<uint32_t>((value.size() + kChunkBytes - 1) / kChunkBytes);

@@ -53,9 +53,12 @@ class ChunkedValueStore {
   // node; larger ones are written as a new chunk set, invisible to readers
   // until a record references it. On failure the chunks written so far are
   // deleted. InvalidArgument above kMaxValueBytes (nothing written).
+  // `inline_limit` (at most kInlineValueLimit) lets a caller that stores the
+  // record twice in one multi (e.g. record + history copy) chunk earlier.
   absl::StatusOr<StoredValue> Prepare(absl::string_view value,
                                       absl::string_view owner_path,
-                                      const Meta& meta);
+                                      const Meta& meta,
+                                      size_t inline_limit = kInlineValueLimit);
 
   // Reassembles and verifies the value `stored` describes; `where` names
   // the record in errors. NotFound if a chunk is gone (the record was

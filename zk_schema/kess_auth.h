@@ -1,0 +1,56 @@
+// The ACL policy of kess, in one place.
+//
+// Two digest users, with passwords from an auth file that only the
+// operators and the daemons can read:
+//   mandator  all permissions (create, write, delete, admin) on every node
+//             kess creates; used by mandators only;
+//   reader    read permission; used by distributors and by a slave DC's
+//             leader reading the main DC's ZooKeeper.
+// Everything else (unauthenticated clients, other users) can do nothing with
+// kess nodes. ZooKeeper ACLs are per node, so every create passes KessAcl()
+// (mandators set it as their client's default ACL).
+//
+// The auth file has one `user:password` per line for the users above;
+// blank lines and lines starting with '#' are ignored:
+//   mandator:<password>
+//   reader:<password>
+// Passwords are secrets: they never go into argv, logs, error messages,
+// znode paths or node data (only their SHA-1 digests go into ACLs).
+//
+// The ZooKeeper C client of Debian has no TLS and no SASL: digest auth
+// sends the password in clear over the ZooKeeper link, so that link must
+// run on a trusted network.
+//
+// Thread-safe: pure functions.
+#pragma once
+
+#include <string>
+
+#include "absl/strings/string_view.h"
+#include "common/status.h"
+#include "zk_schema/zk_acl.h"
+
+namespace kess {
+namespace zk {
+
+inline constexpr absl::string_view kMandatorUser = "mandator";
+inline constexpr absl::string_view kReaderUser = "reader";
+
+struct KessAuth {
+  DigestCredential mandator;  // user "mandator"
+  DigestCredential reader;    // user "reader"
+};
+
+// Parses the contents of an auth file. Both users must be present with a
+// non-empty password. InvalidArgument naming the line (never the secret)
+// otherwise.
+absl::StatusOr<KessAuth> ParseKessAuth(absl::string_view contents);
+
+// Reads and parses the auth file at `path`.
+absl::StatusOr<KessAuth> LoadKessAuthFile(const std::string& path);
+
+// mandator: all permissions; reader: read. The ACL of every kess node.
+absl::StatusOr<AclList> KessAcl(const KessAuth& auth);
+
+}  // namespace zk
+}  // namespace kess
