@@ -1,0 +1,308 @@
+#include "mandator/config_store.h"
+
+#include <memory>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "mandator/test_util.h"
+#include "tests/harness/zk_test_base.h"
+#include "zk_schema/codec.h"
+#include "zk_schema/revision_log.h"
+
+namespace kess {
+namespace mandator {
+namespace {
+
+using ::kess::mandator::testing::ConnectAnonymous;
+using ::kess::mandator::testing::ConnectMandator;
+using ::kess::mandator::testing::ConnectReader;
+using ::kess::mandator::testing::FreshLayout;
+using ::kess::mandator::testing::TestAcl;
+
+class ConfigStoreTest : public kess::testing::ZkTestBase {
+ protected:
+  void SetUp() override {
+    auto client = ConnectMandator(zk()->ConnectString());
+    ASSERT_TRUE(client.ok()) << client.status();
+    client_ = std::move(client).value();
+    auto layout = FreshLayout(*client_);
+    ASSERT_TRUE(layout.ok()) << layout.status();
+    layout_ = std::make_unique<zk::Layout>(*layout);
+    store_ = MakeStore(3);
+  }
+
+  std::unique_ptr<ConfigStore> MakeStore(int history_limit) {
+    ConfigStore::Options options{*layout_, TestAcl(), history_limit, "m1"};
+    auto store = ConfigStore::Create(client_.get(), options);
+    EXPECT_TRUE(store.ok()) << store.status();
+    return store.ok() ? std::move(store).value() : nullptr;
+  }
+
+  static PutRequest Put(const std::string& ns, const std::string& key,
+                        const std::string& value) {
+    PutRequest r;
+    r.ns = ns;
+    r.key = key;
+    r.value = value;
+    r.content_type = "text/plain";
+    r.author = "alice";
+    return r;
+  }
+
+  // Everything that a rejected write must leave untouched.
+  std::string Snapshot() {
+    auto summary = zk::ReadRevision(*client_, *layout_);
+    auto log = client_->GetChildren(layout_->ChangelogDir());
+    auto configs = client_->GetChildren(layout_->ConfigsDir());
+    auto chunks = client_->GetChildren(layout_->ChunksDir());
+    EXPECT_TRUE(summary.ok() && log.ok() && configs.ok() && chunks.ok());
+    return absl::StrCat(summary->first.revision(), "/", summary->second, "/",
+                        log->children.size(), "/", configs->children.size(),
+                        "/", chunks->children.size());
+  }
+
+  std::unique_ptr<zk::ZkClient> client_;
+  std::unique_ptr<zk::Layout> layout_;
+  std::unique_ptr<ConfigStore> store_;
+};
+
+TEST_F(ConfigStoreTest, PutGetListDelete) {
+  auto first = store_->Put(Put("payments", "db.timeout_ms", "250"));
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->revision, 1);
+  EXPECT_EQ(first->version, 1);
+  auto second = store_->Put(Put("payments", "db.timeout_ms", "300"));
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->revision, 2);
+  EXPECT_EQ(second->version, 2);
+  ASSERT_TRUE(store_->Put(Put("search", "k", "v")).ok());
+
+  auto got = store_->Get("payments", "db.timeout_ms");
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->value, "300");
+  EXPECT_EQ(got->record.revision(), 2);
+  EXPECT_EQ(got->record.content_type(), "text/plain");
+  EXPECT_EQ(got->record.meta().author(), "alice");
+  EXPECT_EQ(got->record.meta().writer(), "m1");
+
+  EXPECT_EQ(*store_->ListNamespaces(),
+            (std::vector<std::string>{"payments", "search"}));
+  auto keys = store_->ListKeys("payments");
+  ASSERT_TRUE(keys.ok()) << keys.status();
+  ASSERT_EQ(keys->size(), 1u);
+  EXPECT_EQ((*keys)[0].key, "db.timeout_ms");
+  EXPECT_EQ((*keys)[0].revision, 2);
+  EXPECT_EQ((*keys)[0].version, 2);
+  EXPECT_EQ((*keys)[0].size, 3u);
+  EXPECT_EQ(store_->ListKeys("nope").status().code(),
+            absl::StatusCode::kNotFound);
+
+  DeleteRequest del{"payments", "db.timeout_ms"};
+  auto deleted = store_->Delete(del);
+  ASSERT_TRUE(deleted.ok()) << deleted.status();
+  EXPECT_EQ(deleted->revision, 4);
+  EXPECT_EQ(store_->Get("payments", "db.timeout_ms").status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->Delete(del).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(*store_->Revision(), 4);
+
+  // Every revision has its change record, in order, naming the change.
+  for (int64_t r = 1; r <= 4; ++r) {
+    auto node = client_->Get(layout_->ChangelogPath(r));
+    ASSERT_TRUE(node.ok()) << r;
+    auto change = zk::DecodeAs<zk::ChangeRecord>(node->data, "log");
+    ASSERT_TRUE(change.ok());
+    EXPECT_EQ(change->revision(), r);
+    EXPECT_EQ(change->kind(), r == 4 ? zk::CONFIG_DELETE : zk::CONFIG_PUT);
+  }
+}
+
+TEST_F(ConfigStoreTest, HistoryKeepsTheLastNAndRollbackWritesANewRevision) {
+  for (int i = 1; i <= 5; ++i) {
+    PutRequest put = Put("ns", "k", absl::StrCat("v", i));
+    put.content_type = i == 2 ? "application/json" : "text/plain";
+    ASSERT_TRUE(store_->Put(put).ok());
+  }
+  auto history = store_->History("ns", "k", 10);
+  ASSERT_TRUE(history.ok()) << history.status();
+  ASSERT_EQ(history->size(), 3u);  // history_limit
+  EXPECT_EQ((*history)[0].value, "v5");
+  EXPECT_EQ((*history)[0].record.revision(), 5);
+  EXPECT_EQ((*history)[2].value, "v3");
+  EXPECT_EQ(store_->History("ns", "k", 1)->size(), 1u);
+
+  RollbackRequest to_trimmed{"ns", "k", 2};
+  EXPECT_EQ(store_->Rollback(to_trimmed).status().code(),
+            absl::StatusCode::kNotFound);
+  RollbackRequest rollback{"ns", "k", 3};
+  rollback.author = "bob";
+  auto result = store_->Rollback(rollback);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->revision, 6);
+  EXPECT_EQ(result->version, 6);
+  auto now = store_->Get("ns", "k");
+  EXPECT_EQ(now->value, "v3");
+  EXPECT_EQ(now->record.meta().author(), "bob");
+  EXPECT_NE(now->record.meta().comment().find("rollback to revision 3"),
+            std::string::npos);
+
+  // A deleted key keeps its history and can be rolled back.
+  ASSERT_TRUE(store_->Delete(DeleteRequest{"ns", "k"}).ok());
+  ASSERT_TRUE(store_->Rollback(RollbackRequest{"ns", "k", 5}).ok());
+  EXPECT_EQ(store_->Get("ns", "k")->value, "v5");
+  EXPECT_EQ(store_->Get("ns", "k")->record.version(), 1);
+}
+
+TEST_F(ConfigStoreTest, CompareAndSetSucceedsOrChangesNothing) {
+  PutRequest create = Put("ns", "k", "a");
+  create.expected_revision = 0;
+  auto created = store_->Put(create);
+  ASSERT_TRUE(created.ok()) << created.status();
+
+  const std::string before = Snapshot();
+  auto again = store_->Put(create);  // must not exist: it does
+  EXPECT_EQ(again.status().code(), absl::StatusCode::kAborted);
+  EXPECT_NE(again.status().message().find("current revision 1"),
+            std::string::npos)
+      << again.status();
+  PutRequest stale = Put("ns", "k", "b");
+  stale.expected_revision = 7;
+  EXPECT_EQ(store_->Put(stale).status().code(), absl::StatusCode::kAborted);
+  DeleteRequest stale_delete{"ns", "k", 7};
+  EXPECT_EQ(store_->Delete(stale_delete).status().code(),
+            absl::StatusCode::kAborted);
+  RollbackRequest stale_rollback{"ns", "k", 1, 7};
+  EXPECT_EQ(store_->Rollback(stale_rollback).status().code(),
+            absl::StatusCode::kAborted);
+  // A large value with a stale CAS leaves no chunks behind either.
+  PutRequest big_stale = Put("ns", "k", std::string(1 << 20, 'x'));
+  big_stale.expected_revision = 7;
+  EXPECT_EQ(store_->Put(big_stale).status().code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(Snapshot(), before);
+  EXPECT_EQ(store_->Get("ns", "k")->value, "a");
+
+  PutRequest good = Put("ns", "k", "c");
+  good.expected_revision = 1;
+  auto updated = store_->Put(good);
+  ASSERT_TRUE(updated.ok()) << updated.status();
+  EXPECT_EQ(updated->revision, 2);
+  EXPECT_EQ(store_->Get("ns", "k")->value, "c");
+}
+
+TEST_F(ConfigStoreTest, SixteenMiBIsStoredAndOneByteMoreIsRejected) {
+  std::string value(zk::kMaxValueBytes, '\0');
+  for (size_t i = 0; i < value.size(); ++i) value[i] = static_cast<char>(i * 7);
+  auto put = store_->Put(Put("big", "blob", value));
+  ASSERT_TRUE(put.ok()) << put.status();
+  auto got = store_->Get("big", "blob");
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_TRUE(got->value == value);
+  EXPECT_EQ(got->record.value().body_case(), zk::StoredValue::kChunked);
+
+  const std::string before = Snapshot();
+  auto too_big = store_->Put(Put("big", "blob2", value + "x"));
+  EXPECT_EQ(too_big.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(too_big.status().message().find("16 MiB"), std::string::npos);
+  EXPECT_EQ(Snapshot(), before);
+}
+
+TEST_F(ConfigStoreTest, InvalidInputIsRejectedAndNothingIsWritten) {
+  const std::string before = Snapshot();
+  for (const char* bad : {"..", "../etc", "a/b", "", ".hidden", "a..b"}) {
+    EXPECT_EQ(store_->Put(Put(bad, "k", "v")).status().code(),
+              absl::StatusCode::kInvalidArgument)
+        << bad;
+    EXPECT_EQ(store_->Put(Put("ns", bad, "v")).status().code(),
+              absl::StatusCode::kInvalidArgument)
+        << bad;
+    EXPECT_EQ(store_->Get("ns", bad).status().code(),
+              absl::StatusCode::kInvalidArgument);
+  }
+  EXPECT_FALSE(store_->Put(Put(std::string(129, 'a'), "k", "v")).ok());
+  PutRequest negative = Put("ns", "k", "v");
+  negative.expected_revision = -1;
+  EXPECT_EQ(store_->Put(negative).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  PutRequest long_comment = Put("ns", "k", "v");
+  long_comment.comment = std::string(kMaxCommentBytes + 1, 'c');
+  EXPECT_EQ(store_->Put(long_comment).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Snapshot(), before);
+}
+
+TEST_F(ConfigStoreTest, AMissingFenceRefusesTheWrite) {
+  const std::string fence = layout_->root() + "/fence";
+  ASSERT_TRUE(client_->Create(fence, "", zk::CreateMode::kPersistent).ok());
+  ASSERT_TRUE(store_->Put(Put("ns", "k", "a"), fence).ok());
+  ASSERT_TRUE(client_->Delete(fence).ok());
+  const std::string before = Snapshot();
+  auto refused = store_->Put(Put("ns", "k", "b"), fence);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_NE(refused.status().message().find("no longer the leader"),
+            std::string::npos);
+  EXPECT_EQ(store_->Delete(DeleteRequest{"ns", "k"}, fence).status().code(),
+            absl::StatusCode::kUnavailable);
+  EXPECT_EQ(Snapshot(), before);
+  EXPECT_EQ(store_->Get("ns", "k")->value, "a");
+}
+
+TEST_F(ConfigStoreTest, ChunksOfTrimmedHistoryAreCollected) {
+  auto store = MakeStore(2);
+  const std::string big(kRecordInlineLimit + 1, 'b');
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_TRUE(store->Put(Put("ns", "big", big + std::to_string(i))).ok());
+  }
+  // Two versions in history (the newest is the current value): two sets.
+  EXPECT_EQ(client_->GetChildren(layout_->ChunksDir())->children.size(), 2u);
+  auto history = store->History("ns", "big", 10);
+  ASSERT_TRUE(history.ok()) << history.status();
+  ASSERT_EQ(history->size(), 2u);
+  EXPECT_EQ((*history)[1].value, big + "2");
+}
+
+TEST_F(ConfigStoreTest, ChangeLogIsTrimmedToItsRetention) {
+  for (int i = 0; i < 110; ++i) {
+    ASSERT_TRUE(store_->Put(Put("ns", absl::StrCat("k", i % 3), "v")).ok());
+  }
+  auto log = client_->GetChildren(layout_->ChangelogDir());
+  EXPECT_EQ(log->children.size(), 100u);  // the skeleton's retention
+  auto summary = zk::ReadRevision(*client_, *layout_);
+  EXPECT_EQ(summary->first.revision(), 110);
+  EXPECT_EQ(summary->first.oldest_retained(), 11);
+}
+
+TEST_F(ConfigStoreTest, ReadersAndStrangersCannotModifyKessData) {
+  ASSERT_TRUE(store_->Put(Put("ns", "k", "v")).ok());
+  auto reader = ConnectReader(zk()->ConnectString());
+  auto anonymous = ConnectAnonymous(zk()->ConnectString());
+  ASSERT_TRUE(reader.ok() && anonymous.ok());
+  const std::string record = *layout_->ConfigPath("ns", "k");
+  const std::string ns = *layout_->NamespacePath("ns");
+  const std::string log = layout_->ChangelogPath(1);
+  const std::string history = *layout_->HistoryPath("ns", "k", 1);
+
+  EXPECT_TRUE((*reader)->Get(record).ok());
+  EXPECT_TRUE((*reader)->Get(log).ok());
+  for (zk::ZkClient* c : {reader->get(), anonymous->get()}) {
+    for (const std::string& path :
+         {record, log, history, layout_->RevisionPath(), layout_->root()}) {
+      EXPECT_EQ(c->Set(path, "x").status().code(),
+                absl::StatusCode::kPermissionDenied)
+          << path;
+      EXPECT_EQ(c->Delete(path).code(), absl::StatusCode::kPermissionDenied)
+          << path;
+    }
+    EXPECT_EQ(c->Create(ns + "/evil", "x").status().code(),
+              absl::StatusCode::kPermissionDenied);
+    EXPECT_EQ(c->Create(layout_->ConfigsDir() + "/evil", "x").status().code(),
+              absl::StatusCode::kPermissionDenied);
+  }
+  EXPECT_EQ((*anonymous)->Get(record).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(store_->Get("ns", "k")->value, "v");
+}
+
+}  // namespace
+}  // namespace mandator
+}  // namespace kess

@@ -1,0 +1,28 @@
+#include "mandator/zk_options.h"
+
+namespace kess {
+namespace mandator {
+
+absl::StatusOr<zk::ZkClientOptions> MandatorClientOptions(
+    const std::string& connect_string, const zk::KessAuth& auth,
+    absl::Duration session_timeout) {
+  zk::ZkClientOptions options;
+  options.connect_string = connect_string;
+  options.session_timeout = session_timeout;
+  options.credentials = {auth.mandator};
+  KESS_ASSIGN_OR_RETURN(options.default_acl, zk::KessAcl(auth));
+  return options;
+}
+
+zk::ZkClientOptions ReaderClientOptions(const std::string& connect_string,
+                                        const zk::KessAuth& auth,
+                                        absl::Duration session_timeout) {
+  zk::ZkClientOptions options;
+  options.connect_string = connect_string;
+  options.session_timeout = session_timeout;
+  options.credentials = {auth.reader};
+  return options;
+}
+
+}  // namespace mandator
+}  // namespace kess

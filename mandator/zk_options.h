@@ -1,0 +1,30 @@
+// ZooKeeper client options for the two kess users (zk_schema/kess_auth.h).
+//
+// A mandator authenticates as "mandator" and creates every node with
+// KessAcl() (its client's default ACL, so that nodes created by shared code
+// such as the change log get it too). A slave DC's leader reads the main
+// DC's ZooKeeper as "reader".
+//
+// Thread-safe: pure functions.
+#pragma once
+
+#include <string>
+
+#include "absl/time/time.h"
+#include "common/status.h"
+#include "zk_schema/kess_auth.h"
+#include "zk_schema/zk_client.h"
+
+namespace kess {
+namespace mandator {
+
+absl::StatusOr<zk::ZkClientOptions> MandatorClientOptions(
+    const std::string& connect_string, const zk::KessAuth& auth,
+    absl::Duration session_timeout);
+
+zk::ZkClientOptions ReaderClientOptions(const std::string& connect_string,
+                                        const zk::KessAuth& auth,
+                                        absl::Duration session_timeout);
+
+}  // namespace mandator
+}  // namespace kess
