@@ -1,0 +1,53 @@
+// kessctl's commands: parsing of the positional arguments, one HTTP call (or
+// one per mandator for `status`) through Client, and the text or JSON output.
+// The flags are parsed by kessctl_main.cc into Options, so tests can run
+// every command in-process with their own streams.
+//
+// Thread-compatible: RunKessctl keeps no state between calls.
+#pragma once
+
+#include <cstdint>
+#include <istream>
+#include <ostream>
+#include <string>
+#include <vector>
+
+namespace kess {
+namespace kessctl {
+
+struct Options {
+  std::vector<std::string> mandators;  // "host:port", tried in order
+  int timeout_ms = 5000;
+  std::string output = "text";  // "text" or "json" (the API's answer as is)
+  std::string token;            // bearer token; not sent when empty
+
+  // config put
+  std::string file;                // read the value from this file
+  int64_t expected_revision = -1;  // put/delete/rollback; -1 = no CAS
+  std::string content_type;
+  std::string comment;
+  std::string author;
+  // config get
+  bool show_meta = false;  // revision, version, author, mtime on `err`
+  // config history
+  int limit = 10;
+  // config rollback
+  int64_t to_revision = 0;
+};
+
+struct Io {
+  std::istream* in;  // `config put ... -` reads the value from here
+  std::ostream* out;
+  std::ostream* err;  // error messages: "kessctl: <what>: <why>"
+};
+
+// Runs one command, e.g. {"config", "get", "payments", "db.timeout_ms"}.
+// Returns the process exit code (ExitCode in client.h).
+int RunKessctl(const std::vector<std::string>& args, const Options& options,
+               const Io& io);
+
+// The --help text: commands, flags, environment variables, exit codes.
+const char* UsageText();
+
+}  // namespace kessctl
+}  // namespace kess

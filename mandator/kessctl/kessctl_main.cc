@@ -1,0 +1,75 @@
+// kessctl: the command-line client of the mandator HTTP API. See README.md
+// or `kessctl --help`.
+#include <cstdlib>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_split.h"
+#include "common/init.h"
+#include "gflags/gflags.h"
+#include "mandator/kessctl/commands.h"
+
+DEFINE_string(mandators, "",
+              "Comma-separated host:port of mandators, tried in order "
+              "(default: $KESS_MANDATORS).");
+DEFINE_int32(timeout_ms, 5000, "Per-mandator connect/send/receive timeout.");
+DEFINE_string(output, "text", "text, or json (the API's answer as is).");
+DEFINE_string(token, "", "Bearer token (default: $KESS_TOKEN).");
+DEFINE_string(file, "", "config put: read the value from this file.");
+DEFINE_int64(expected_revision, -1,
+             "put/delete/rollback: compare-and-set on this revision "
+             "(0 = must not exist; -1 = no check).");
+DEFINE_string(content_type, "", "config put: the value's content type.");
+DEFINE_string(comment, "", "config put: a comment kept in the history.");
+DEFINE_string(author, "", "config put/rollback: author (default: $USER).");
+DEFINE_bool(show_meta, false,
+            "config get: print revision, version, author, time on stderr.");
+DEFINE_int32(limit, 10, "config history: how many versions.");
+DEFINE_int64(to_revision, 0, "config rollback: the revision to restore.");
+
+namespace {
+
+std::string FlagOrEnv(const std::string& flag, const char* env) {
+  if (!flag.empty()) return flag;
+  const char* value = std::getenv(env);
+  return value == nullptr ? "" : value;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Our own help (with the exit codes, exit 0); gflags' lists every flag of
+  // every library and exits 1. --helpfull still gives that list.
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--") break;
+    if (arg == "-h" || arg == "-help" || arg == "--help") {
+      std::cout << kess::kessctl::UsageText();
+      return 0;
+    }
+  }
+  kess::InitProcess(&argc, &argv, kess::kessctl::UsageText());
+
+  kess::kessctl::Options options;
+  options.mandators =
+      absl::StrSplit(FlagOrEnv(FLAGS_mandators, "KESS_MANDATORS"), ',',
+                     absl::SkipWhitespace());
+  options.timeout_ms = FLAGS_timeout_ms;
+  options.output = FLAGS_output;
+  options.token = FlagOrEnv(FLAGS_token, "KESS_TOKEN");
+  options.file = FLAGS_file;
+  options.expected_revision = FLAGS_expected_revision;
+  options.content_type = FLAGS_content_type;
+  options.comment = FLAGS_comment;
+  options.author = FlagOrEnv(FLAGS_author, "USER");
+  options.show_meta = FLAGS_show_meta;
+  options.limit = FLAGS_limit;
+  options.to_revision = FLAGS_to_revision;
+
+  std::vector<std::string> args(argv + 1, argv + argc);
+  kess::kessctl::Io io{&std::cin, &std::cout, &std::cerr};
+  int code = kess::kessctl::RunKessctl(args, options, io);
+  std::cout.flush();
+  return code;
+}

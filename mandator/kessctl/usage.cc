@@ -1,0 +1,58 @@
+// The --help text of kessctl (UsageText() in commands.h).
+#include "mandator/kessctl/commands.h"
+
+namespace kess {
+namespace kessctl {
+
+const char* UsageText() {
+  return R"(kessctl: read and write kess configs, and show the state of mandators.
+
+Usage:
+  kessctl [flags] config put <ns> <key> <value>   value as an argument
+  kessctl [flags] config put <ns> <key> -         value from stdin
+  kessctl [flags] config put <ns> <key> --file=F  value from a file
+  kessctl [flags] config get <ns> <key>           prints the value's bytes
+  kessctl [flags] config delete <ns> <key>
+  kessctl [flags] config list [<ns>]              namespaces, or keys of <ns>
+  kessctl [flags] config history <ns> <key>       newest first
+  kessctl [flags] config rollback <ns> <key> --to_revision=N
+  kessctl [flags] status                          every mandator given, by DC
+
+Flags (anywhere on the line; '--' ends them, e.g. for a value '-5'):
+  --mandators=host:port,...  mandators to ask, in order; an unreachable one
+                             is skipped (default: $KESS_MANDATORS)
+  --timeout_ms=N             per mandator: connect, send, receive (5000)
+  --output=text|json         json: the API's answer as is, for scripts
+  --token=T                  sent as 'Authorization: Bearer T' ($KESS_TOKEN)
+  --expected_revision=N      put, delete, rollback: only if the key's current
+                             revision is N (0: put only if it does not exist)
+  --content_type=T           put: e.g. application/json
+  --comment=C                put: kept in the history
+  --author=A                 put, rollback (default: $USER)
+  --show_meta                get: revision, version, size, author, time on
+                             stderr (stdout keeps only the value)
+  --limit=N                  history: how many versions (10)
+  --to_revision=N            rollback: the revision whose value comes back
+
+Names (<ns>, <key>): A-Z a-z 0-9 . _ -, starting with a letter or digit,
+no '..', at most 128 bytes. Values: at most 16 MiB; bytes that are not UTF-8
+are sent and received as base64 and printed raw by 'config get'.
+
+Exit codes:
+  0  ok
+  1  usage error (bad command line; nothing was sent)
+  2  not found
+  3  conflict: compare-and-set lost (--expected_revision), or the mandator
+     does not take writes (slave DC)
+  4  invalid argument: a bad name or value (checked before sending, or 400/413)
+  5  unavailable: no mandator reachable, or 503/504 (also a write sent with no
+     answer: it may or may not have been applied)
+  6  not authorized (401/403)
+  7  other server error
+
+Errors go to stderr as 'kessctl: <what failed>: <why>'.
+)";
+}
+
+}  // namespace kessctl
+}  // namespace kess
