@@ -1,0 +1,216 @@
+#include "mandator/kessctl/client.h"
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "Poco/Net/ServerSocket.h"
+#include "Poco/Net/SocketAddress.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "mandator/kessctl/fake_mandator.h"
+
+namespace kess {
+namespace kessctl {
+namespace {
+
+using ::testing::HasSubstr;
+
+// An address where nothing listens: a port bound and released again.
+std::string RefusingAddress() {
+  Poco::Net::ServerSocket socket(Poco::Net::SocketAddress("127.0.0.1", 0));
+  std::string address = "127.0.0.1:" + std::to_string(socket.address().port());
+  socket.close();
+  return address;
+}
+
+// Accepts connections (in the kernel's backlog) but never answers.
+class SilentServer {
+ public:
+  SilentServer() : socket_(Poco::Net::SocketAddress("127.0.0.1", 0)) {}
+  std::string address() const {
+    return "127.0.0.1:" + std::to_string(socket_.address().port());
+  }
+
+ private:
+  Poco::Net::ServerSocket socket_;
+};
+
+std::unique_ptr<FakeMandator> StartFake() {
+  auto fake = FakeMandator::Start();
+  EXPECT_TRUE(fake.ok()) << fake.status();
+  return std::move(fake).value();
+}
+
+std::unique_ptr<Client> MakeClient(std::vector<std::string> addresses,
+                                   int timeout_ms = 2000,
+                                   std::string token = "") {
+  Client::Options options;
+  options.addresses = std::move(addresses);
+  options.timeout_ms = timeout_ms;
+  options.token = std::move(token);
+  auto client = Client::Create(options);
+  EXPECT_TRUE(client.ok()) << client.status();
+  return std::move(client).value();
+}
+
+const HttpCall kList{"GET", "/api/v1/configs", {}, ""};
+
+TEST(ClientTest, CreateValidatesAndNormalisesAddresses) {
+  Client::Options options;
+  EXPECT_EQ(Client::Create(options).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  options.addresses = {"localhost"};
+  EXPECT_THAT(std::string(Client::Create(options).status().message()),
+              HasSubstr("\"localhost\" is not host:port"));
+  options.addresses = {"h:99999"};
+  EXPECT_FALSE(Client::Create(options).ok());
+  options.addresses = {" http://h:1/ ", "", "[::1]:7101"};
+  auto client = Client::Create(options);
+  ASSERT_TRUE(client.ok()) << client.status();
+  EXPECT_EQ((*client)->addresses(),
+            (std::vector<std::string>{"h:1", "[::1]:7101"}));
+  options.timeout_ms = 0;
+  EXPECT_FALSE(Client::Create(options).ok());
+}
+
+TEST(ClientTest, SkipsRefusedAddress) {
+  auto fake = StartFake();
+  auto client = MakeClient({RefusingAddress(), fake->address()});
+  auto body = client->Call(kList);
+  ASSERT_TRUE(body.ok()) << body.status();
+  EXPECT_EQ(*body, "{\"namespaces\":[]}");
+  EXPECT_EQ(fake->requests(), 1);
+}
+
+TEST(ClientTest, ReadThatTimesOutMovesOn) {
+  SilentServer silent;
+  auto fake = StartFake();
+  auto client = MakeClient({silent.address(), fake->address()}, 300);
+  auto start = std::chrono::steady_clock::now();
+  auto body = client->Call(kList);
+  ASSERT_TRUE(body.ok()) << body.status();
+  EXPECT_GE(std::chrono::steady_clock::now() - start,
+            std::chrono::milliseconds(250));
+}
+
+TEST(ClientTest, WriteSentWithoutAnswerIsNotRetried) {
+  SilentServer silent;
+  auto fake = StartFake();
+  auto client = MakeClient({silent.address(), fake->address()}, 300);
+  auto body =
+      client->Call({"PUT", "/api/v1/configs/ns/k", {}, "{\"value\":\"v\"}"});
+  EXPECT_EQ(body.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(body.status().message()),
+              HasSubstr("may or may not have been applied"));
+  EXPECT_EQ(fake->requests(), 0);
+}
+
+TEST(ClientTest, HttpErrorIsFinal) {
+  auto first = StartFake();
+  auto second = StartFake();
+  first->FailWith(absl::UnavailableError("no leader"));
+  auto client = MakeClient({first->address(), second->address()});
+  auto body = client->Call(kList);
+  EXPECT_EQ(body.status(), absl::UnavailableError("no leader"));
+  EXPECT_EQ(second->requests(), 0);
+}
+
+TEST(ClientTest, NoneReachableListsEveryAddress) {
+  const std::string a = RefusingAddress(), b = RefusingAddress();
+  auto client = MakeClient({a, b});
+  auto body = client->Call(kList);
+  EXPECT_EQ(body.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(body.status().message(), "no mandator reachable at " + a +
+                                         " (connection refused), " + b +
+                                         " (connection refused)");
+}
+
+TEST(ClientTest, SendsTokenQueryAndBody) {
+  auto fake = StartFake();
+  auto client = MakeClient({fake->address()}, 2000, "s3cret");
+  auto body = client->Call(
+      {"DELETE", "/api/v1/configs/ns/k", {{"expected_revision", "7"}}, ""});
+  EXPECT_EQ(body.status().code(), absl::StatusCode::kNotFound);
+  HttpRequest seen = fake->last_request();
+  EXPECT_EQ(seen.Header("authorization"), "Bearer s3cret");
+  EXPECT_EQ(seen.Query("expected_revision"), "7");
+
+  auto no_token = MakeClient({fake->address()});
+  ASSERT_TRUE(no_token->Call(kList).ok());
+  EXPECT_EQ(fake->last_request().Header("authorization"), "");
+}
+
+TEST(ClientTest, SendReportsOneAddress) {
+  auto fake = StartFake();
+  auto client = MakeClient({fake->address()});
+  auto answer = client->Send(fake->address(), kList);
+  ASSERT_TRUE(answer.ok()) << answer.status();
+  EXPECT_EQ(answer->status, 200);
+  auto refused = client->Send(RefusingAddress(), kList);
+  EXPECT_EQ(refused.status(), absl::UnavailableError("connection refused"));
+}
+
+absl::Status FromAnswer(int status, const std::string& code,
+                        const std::string& leader = "") {
+  HttpAnswer answer;
+  answer.status = status;
+  answer.body = "{\"error\":{\"code\":\"" + code + "\",\"message\":\"m\"}}";
+  answer.leader = leader;
+  return Client::StatusFromAnswer(answer);
+}
+
+TEST(ClientTest, MapsAnswersToStatusAndExitCodes) {
+  struct Case {
+    int http;
+    std::string code;
+    absl::StatusCode want;
+    ExitCode exit;
+  };
+  const Case cases[] = {
+      {400, "INVALID_ARGUMENT", absl::StatusCode::kInvalidArgument,
+       kExitInvalid},
+      {413, "RESOURCE_EXHAUSTED", absl::StatusCode::kInvalidArgument,
+       kExitInvalid},
+      {401, "UNAUTHENTICATED", absl::StatusCode::kUnauthenticated, kExitAuth},
+      {403, "PERMISSION_DENIED", absl::StatusCode::kPermissionDenied,
+       kExitAuth},
+      {404, "NOT_FOUND", absl::StatusCode::kNotFound, kExitNotFound},
+      {409, "ABORTED", absl::StatusCode::kAborted, kExitConflict},
+      {409, "FAILED_PRECONDITION", absl::StatusCode::kFailedPrecondition,
+       kExitConflict},
+      {409, "ALREADY_EXISTS", absl::StatusCode::kAlreadyExists, kExitConflict},
+      {409, "WHATEVER", absl::StatusCode::kAborted, kExitConflict},
+      {429, "RESOURCE_EXHAUSTED", absl::StatusCode::kResourceExhausted,
+       kExitServer},
+      {503, "UNAVAILABLE", absl::StatusCode::kUnavailable, kExitUnavailable},
+      {504, "DEADLINE_EXCEEDED", absl::StatusCode::kDeadlineExceeded,
+       kExitUnavailable},
+      {500, "INTERNAL", absl::StatusCode::kInternal, kExitServer},
+      {502, "", absl::StatusCode::kInternal, kExitServer},
+  };
+  for (const Case& c : cases) {
+    absl::Status s = FromAnswer(c.http, c.code);
+    EXPECT_EQ(s.code(), c.want) << c.http << " " << c.code;
+    EXPECT_EQ(s.message(), "m");
+    EXPECT_EQ(ExitCodeFor(s), c.exit) << c.http << " " << c.code;
+  }
+  EXPECT_TRUE(FromAnswer(200, "").ok());
+  EXPECT_EQ(ExitCodeFor(absl::OkStatus()), kExitOk);
+  EXPECT_EQ(FromAnswer(503, "UNAVAILABLE", "127.0.0.1:7101").message(),
+            "m (leader: 127.0.0.1:7101)");
+}
+
+TEST(ClientTest, NonJsonErrorBodyKeepsItsText) {
+  HttpAnswer answer;
+  answer.status = 502;
+  answer.body = "  Bad Gateway\n";
+  EXPECT_EQ(Client::StatusFromAnswer(answer),
+            absl::InternalError("Bad Gateway"));
+  answer.body = "";
+  EXPECT_EQ(Client::StatusFromAnswer(answer).message(), "HTTP 502");
+}
+
+}  // namespace
+}  // namespace kessctl
+}  // namespace kess
