@@ -52,12 +52,12 @@ class Replicator {
 
   struct Progress {
     int64_t local_revision = 0;
-    int64_t main_revision = 0;       // as last read from the main DC
-    absl::Time last_main_read;       // when main_revision was read
-    absl::Time last_applied;         // when local_revision last moved
+    int64_t main_revision = 0;  // as last read from the main DC
+    absl::Time last_main_read;  // when main_revision was read
+    absl::Time last_applied;    // when local_revision last moved
     bool main_reachable = false;
     int64_t full_resyncs = 0;
-    std::string last_error;          // empty when the last round succeeded
+    std::string last_error;  // empty when the last round succeeded
   };
 
   // `main` and `local` must outlive the Replicator. Does not start work.

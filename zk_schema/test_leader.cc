@@ -1,0 +1,192 @@
+#include "zk_schema/test_leader.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "glog/logging.h"
+#include "zk_schema/codec.h"
+#include "zk_schema/revision_log.h"
+
+namespace kess {
+namespace zk {
+namespace testing {
+namespace {
+
+bool IsConfigKind(ChangeKind kind) {
+  return kind == CONFIG_PUT || kind == CONFIG_DELETE;
+}
+
+// The StoredValue of a config or route record.
+absl::StatusOr<StoredValue> ValueOf(ChangeKind kind, absl::string_view record,
+                                    absl::string_view where) {
+  if (IsConfigKind(kind)) {
+    KESS_ASSIGN_OR_RETURN(ConfigRecord r,
+                          DecodeAs<ConfigRecord>(record, where));
+    return r.value();
+  }
+  KESS_ASSIGN_OR_RETURN(RouteRecord r, DecodeAs<RouteRecord>(record, where));
+  return r.value();
+}
+
+}  // namespace
+
+TestLeader::TestLeader(ZkApi* zk, Layout layout, AclList acl,
+                       std::string writer)
+    : zk_(zk),
+      layout_(std::move(layout)),
+      acl_(std::move(acl)),
+      writer_(std::move(writer)),
+      store_(zk, layout_, acl_) {}
+
+absl::Status TestLeader::CreateNamespace(absl::string_view ns,
+                                         absl::string_view description) {
+  KESS_ASSIGN_OR_RETURN(std::string path, layout_.NamespacePath(ns));
+  NamespaceInfo info;
+  info.set_namespace_name(std::string(ns));
+  info.set_description(std::string(description));
+  *info.mutable_meta() = MakeMeta("test", writer_);
+  absl::Status created =
+      zk_->Create(path, Encode(info), CreateMode::kPersistent, acl_).status();
+  return absl::IsAlreadyExists(created) ? absl::OkStatus() : created;
+}
+
+absl::StatusOr<int64_t> TestLeader::PutConfig(absl::string_view ns,
+                                              absl::string_view key,
+                                              absl::string_view value,
+                                              absl::string_view content_type) {
+  ChangeRecord change;
+  change.set_kind(CONFIG_PUT);
+  change.set_namespace_name(std::string(ns));
+  change.set_key(std::string(key));
+  KESS_ASSIGN_OR_RETURN(*change.mutable_path(), layout_.ConfigPath(ns, key));
+  const std::string path = change.path();
+  return Commit(std::move(change), &value,
+                [&](int64_t revision, absl::string_view old_record,
+                    const StoredValue& stored) -> absl::StatusOr<std::string> {
+                  ConfigRecord record;
+                  if (!old_record.empty()) {
+                    KESS_ASSIGN_OR_RETURN(
+                        record, DecodeAs<ConfigRecord>(old_record, path));
+                  }
+                  record.set_namespace_name(std::string(ns));
+                  record.set_key(std::string(key));
+                  record.set_revision(revision);
+                  record.set_version(record.version() + 1);
+                  *record.mutable_value() = stored;
+                  record.set_content_type(std::string(content_type));
+                  *record.mutable_meta() = MakeMeta("test", writer_);
+                  return Encode(record);
+                });
+}
+
+absl::StatusOr<int64_t> TestLeader::DeleteConfig(absl::string_view ns,
+                                                 absl::string_view key) {
+  ChangeRecord change;
+  change.set_kind(CONFIG_DELETE);
+  change.set_namespace_name(std::string(ns));
+  change.set_key(std::string(key));
+  KESS_ASSIGN_OR_RETURN(*change.mutable_path(), layout_.ConfigPath(ns, key));
+  return Commit(std::move(change), nullptr, nullptr);
+}
+
+absl::StatusOr<int64_t> TestLeader::PutRoute(RouteTable table) {
+  ChangeRecord change;
+  change.set_kind(ROUTE_PUT);
+  change.set_service(table.service());
+  KESS_ASSIGN_OR_RETURN(*change.mutable_path(),
+                        layout_.RoutePath(table.service()));
+  // The value holds the table's own revision, so it is serialized per
+  // attempt: Prepare happens inside Commit, after the revision is known.
+  std::string serialized;
+  absl::string_view value_view;
+  RecordMaker make =
+      [&](int64_t revision, absl::string_view,
+          const StoredValue& stored) -> absl::StatusOr<std::string> {
+    RouteRecord record;
+    record.set_service(table.service());
+    record.set_revision(revision);
+    *record.mutable_value() = stored;
+    record.set_instance_count(table.instances_size());
+    *record.mutable_meta() = MakeMeta("test", writer_);
+    return Encode(record);
+  };
+  // The revision inside the table is informational; use the next one as
+  // read now (a lost race re-commits with a newer record revision).
+  KESS_ASSIGN_OR_RETURN(auto current, ReadRevision(*zk_, layout_));
+  table.set_revision(current.first.revision() + 1);
+  serialized = Encode(table);
+  value_view = serialized;
+  return Commit(std::move(change), &value_view, make);
+}
+
+absl::StatusOr<int64_t> TestLeader::DeleteRoute(absl::string_view service) {
+  ChangeRecord change;
+  change.set_kind(ROUTE_DELETE);
+  change.set_service(std::string(service));
+  KESS_ASSIGN_OR_RETURN(*change.mutable_path(), layout_.RoutePath(service));
+  return Commit(std::move(change), nullptr, nullptr);
+}
+
+absl::StatusOr<int> TestLeader::Trim() {
+  KESS_ASSIGN_OR_RETURN(auto current, ReadRevision(*zk_, layout_));
+  return TrimChangelog(*zk_, layout_, current.first, kMaxChangelogRetention);
+}
+
+absl::StatusOr<int64_t> TestLeader::Commit(ChangeRecord change,
+                                           const absl::string_view* value,
+                                           const RecordMaker& make_record) {
+  const std::string path = change.path();
+  *change.mutable_meta() = MakeMeta("test", writer_);
+  absl::Status last;
+  for (int attempt = 0; attempt < kCommitAttempts; ++attempt) {
+    KESS_ASSIGN_OR_RETURN(auto current, ReadRevision(*zk_, layout_));
+    const int64_t revision = current.first.revision() + 1;
+    absl::StatusOr<GetResult> old = zk_->Get(path);
+    if (!old.ok() && !absl::IsNotFound(old.status())) return old.status();
+    MultiOps ops;
+    StoredValue prepared;
+    if (value == nullptr) {
+      if (!old.ok()) return old.status();  // deleting what is not there
+      ops.Delete(path, old->stat.version);
+    } else {
+      KESS_ASSIGN_OR_RETURN(prepared,
+                            store_.Prepare(*value, path, change.meta()));
+      absl::StatusOr<std::string> record =
+          make_record(revision, old.ok() ? old->data : "", prepared);
+      if (!record.ok()) {
+        store_.Discard(prepared).IgnoreError();
+        return record.status();
+      }
+      if (old.ok()) {
+        ops.Set(path, *record, old->stat.version);
+      } else {
+        ops.Create(path, *record, CreateMode::kPersistent, acl_);
+      }
+      change.set_value_size(prepared.size());
+      change.set_value_crc32(prepared.crc32());
+    }
+    change.set_revision(0);
+    KESS_ASSIGN_OR_RETURN(
+        RevisionSummary next,
+        AddCommitOps(layout_, current.first, current.second, change, &ops));
+    last = zk_->Multi(ops).status();
+    if (last.ok()) {
+      if (old.ok()) {
+        absl::StatusOr<StoredValue> replaced =
+            ValueOf(change.kind(), old->data, path);
+        if (replaced.ok()) store_.Discard(*replaced).IgnoreError();
+      }
+      return next.revision();
+    }
+    store_.Discard(prepared).IgnoreError();
+    if (!absl::IsAborted(last) && !absl::IsAlreadyExists(last) &&
+        !absl::IsNotFound(last)) {
+      return last;
+    }
+  }
+  return last;
+}
+
+}  // namespace testing
+}  // namespace zk
+}  // namespace kess

@@ -1,0 +1,78 @@
+// TestLeader (testonly): commits changes to a ZooKeeper exactly as the main
+// DC's leader does (README.md, "Revision and change-log protocol"), so that
+// followers — slave-DC replication, distributors — can be tested and
+// benchmarked without the mandator daemon:
+//   1. the value goes through ChunkedValueStore::Prepare (chunked above
+//      kInlineValueLimit),
+//   2. ONE multi: record write (version-checked) + AddCommitOps (revision
+//      compare-and-set + change record),
+//   3. the replaced value's chunk set is discarded after the flip.
+// A lost compare-and-set is retried (bounded). Config history nodes are not
+// written (history is the leader's own business).
+//
+// Thread-compatible: one TestLeader per writer thread; several TestLeaders
+// on one tree race like real leaders (the CAS decides).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "absl/strings/string_view.h"
+#include "common/status.h"
+#include "zk_schema/chunked_value.h"
+#include "zk_schema/layout.h"
+#include "zk_schema/schema.pb.h"
+#include "zk_schema/zk_api.h"
+
+namespace kess {
+namespace zk {
+namespace testing {
+
+class TestLeader {
+ public:
+  // `zk` must outlive the TestLeader. The skeleton must exist.
+  TestLeader(ZkApi* zk, Layout layout, AclList acl = {},
+             std::string writer = "test-leader");
+
+  // Creates /configs/<ns> if missing (namespaces have no change kind).
+  absl::Status CreateNamespace(absl::string_view ns,
+                               absl::string_view description = "");
+
+  // Each returns the revision it committed. The namespace must exist.
+  absl::StatusOr<int64_t> PutConfig(
+      absl::string_view ns, absl::string_view key, absl::string_view value,
+      absl::string_view content_type = "text/plain");
+  // NotFound if the key does not exist (nothing committed).
+  absl::StatusOr<int64_t> DeleteConfig(absl::string_view ns,
+                                       absl::string_view key);
+  // table.revision is set to the committed revision.
+  absl::StatusOr<int64_t> PutRoute(RouteTable table);
+  absl::StatusOr<int64_t> DeleteRoute(absl::string_view service);
+
+  // Deletes every change record below the summary's oldest_retained.
+  absl::StatusOr<int> Trim();
+
+  static constexpr int kCommitAttempts = 5;
+
+ private:
+  // Commits `change` for the record at change.path(). `value` is null for
+  // deletes; `make_record` builds the record bytes from the new revision,
+  // the old record (empty if none) and the prepared value.
+  using RecordMaker = std::function<absl::StatusOr<std::string>(
+      int64_t revision, absl::string_view old_record,
+      const StoredValue& value)>;
+  absl::StatusOr<int64_t> Commit(ChangeRecord change,
+                                 const absl::string_view* value,
+                                 const RecordMaker& make_record);
+
+  ZkApi* const zk_;
+  const Layout layout_;
+  const AclList acl_;
+  const std::string writer_;
+  ChunkedValueStore store_;
+};
+
+}  // namespace testing
+}  // namespace zk
+}  // namespace kess
