@@ -1,0 +1,195 @@
+// FileCacheWriter and FileCacheReader on a real temp directory, with faults
+// injected through FaultInjectionEnv.
+#include "common/file_cache/writer.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+#include <fstream>
+#include <memory>
+#include <string>
+
+#include "common/file_cache/env.h"
+#include "common/file_cache/fault_injection_env.h"
+#include "common/file_cache/reader.h"
+#include "gtest/gtest.h"
+
+namespace kess {
+namespace file_cache {
+namespace {
+
+CacheEntry Entry(const CacheKey& key, int64_t revision, std::string value) {
+  CacheEntry e;
+  e.key = key;
+  e.revision = revision;
+  e.value = std::move(value);
+  e.content_type = "text/plain";
+  return e;
+}
+
+class WriterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string base = getenv("TEST_TMPDIR") ? getenv("TEST_TMPDIR") : "/tmp";
+    std::string tmpl = base + "/cacheXXXXXX";
+    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+    Reopen();
+  }
+
+  void Reopen() {
+    writer_.reset();
+    auto w = FileCacheWriter::Open({dir_, &env_});
+    ASSERT_TRUE(w.ok()) << w.status();
+    writer_ = std::move(w).value();
+  }
+
+  std::string RawFile(const std::string& relative) {
+    auto text = Env::Default()->ReadFile(dir_ + "/" + relative);
+    return text.ok() ? *text : "<" + text.status().ToString() + ">";
+  }
+
+  const CacheKey key_ = CacheKey::Config("shop", "db.timeout");
+  std::string dir_;
+  FaultInjectionEnv env_{Env::Default()};
+  std::unique_ptr<FileCacheWriter> writer_;
+};
+
+TEST_F(WriterTest, WriteThenRead) {
+  env_.SetNowMs(1234);
+  auto r = writer_->Write(Entry(key_, 5, "30s"));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(*r, FileCacheWriter::Result::kWritten);
+  EXPECT_EQ(writer_->Revision(key_), 5);
+
+  FileCacheReader reader(dir_);
+  auto e = reader.Read(key_);
+  ASSERT_TRUE(e.ok()) << e.status();
+  EXPECT_EQ(e->value, "30s");
+  EXPECT_EQ(e->revision, 5);
+  EXPECT_EQ(e->written_ms, 1234);
+}
+
+TEST_F(WriterTest, BinaryRouteRoundTrip) {
+  std::string binary("\x00\xff\x10route\x80", 9);
+  CacheKey route = CacheKey::Route("payments");
+  ASSERT_TRUE(writer_->Write(Entry(route, 7, binary)).ok());
+  auto e = FileCacheReader(dir_).Read(route);
+  ASSERT_TRUE(e.ok()) << e.status();
+  EXPECT_EQ(e->value, binary);
+}
+
+TEST_F(WriterTest, RevisionNeverGoesBackwards) {
+  ASSERT_TRUE(writer_->Write(Entry(key_, 10, "ten")).ok());
+  for (int64_t rev : {10, 9, 1}) {
+    auto r = writer_->Write(Entry(key_, rev, "older"));
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(*r, FileCacheWriter::Result::kNotNewer);
+  }
+  EXPECT_EQ(FileCacheReader(dir_).Read(key_)->value, "ten");
+  // Also after a restart: the revision comes from the disk.
+  Reopen();
+  EXPECT_EQ(writer_->Revision(key_), 10);
+  EXPECT_EQ(*writer_->Write(Entry(key_, 3, "older")),
+            FileCacheWriter::Result::kNotNewer);
+  EXPECT_EQ(*writer_->Write(Entry(key_, 11, "eleven")),
+            FileCacheWriter::Result::kWritten);
+  EXPECT_EQ(FileCacheReader(dir_).Read(key_)->value, "eleven");
+}
+
+TEST_F(WriterTest, DiskFullLeavesOldFileIntact) {
+  ASSERT_TRUE(writer_->Write(Entry(key_, 1, "old")).ok());
+  const std::string before = RawFile("configs/shop/db.timeout.json");
+  env_.FailWrites(ENOSPC);
+  auto r = writer_->Write(Entry(key_, 2, std::string(10000, 'n')));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(RawFile("configs/shop/db.timeout.json"), before);
+  EXPECT_EQ(writer_->Revision(key_), 1);
+  // No temp file left behind.
+  auto names = Env::Default()->ListDir(dir_ + "/configs/shop");
+  ASSERT_TRUE(names.ok());
+  EXPECT_EQ(names->size(), 1u);
+  // Retried after the disk has room again.
+  env_.Heal();
+  EXPECT_EQ(*writer_->Write(Entry(key_, 2, "new")),
+            FileCacheWriter::Result::kWritten);
+  EXPECT_EQ(FileCacheReader(dir_).Read(key_)->value, "new");
+}
+
+TEST_F(WriterTest, FsyncErrorLeavesOldFileIntact) {
+  ASSERT_TRUE(writer_->Write(Entry(key_, 1, "old")).ok());
+  env_.FailSyncs(EIO);
+  auto r = writer_->Write(Entry(key_, 2, "new"));
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("Input/output error"), std::string::npos)
+      << r.status();
+  EXPECT_EQ(FileCacheReader(dir_).Read(key_)->value, "old");
+  EXPECT_EQ(writer_->Revision(key_), 1);
+  env_.Heal();
+  EXPECT_TRUE(writer_->Write(Entry(key_, 2, "new")).ok());
+  EXPECT_EQ(writer_->Revision(key_), 2);
+}
+
+TEST_F(WriterTest, DirFsyncErrorIsReportedAndRetried) {
+  ASSERT_TRUE(writer_->Write(Entry(key_, 1, "old")).ok());
+  env_.FailDirSyncs(EIO);
+  EXPECT_FALSE(writer_->Write(Entry(key_, 2, "new")).ok());
+  // Not durable yet, so not counted as held: the retry writes it again.
+  EXPECT_EQ(writer_->Revision(key_), 1);
+  env_.Heal();
+  EXPECT_EQ(*writer_->Write(Entry(key_, 2, "new")),
+            FileCacheWriter::Result::kWritten);
+}
+
+TEST_F(WriterTest, InvalidNamesRejected) {
+  for (const CacheKey& bad :
+       {CacheKey::Config("..", "k"), CacheKey::Config("ns", "a/b"),
+        CacheKey::Config("ns", std::string("a\0b", 3)),
+        CacheKey::Route("../../etc/passwd")}) {
+    auto r = writer_->Write(Entry(bad, 1, "x"));
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(FileCacheReader(dir_).Read(bad).status().code(),
+              absl::StatusCode::kInvalidArgument);
+  }
+  EXPECT_EQ(env_.write_calls(), 0);
+}
+
+TEST_F(WriterTest, OpenCleansTempFilesAndReportsDamage) {
+  ASSERT_TRUE(writer_->Write(Entry(key_, 4, "good")).ok());
+  CacheKey other = CacheKey::Config("shop", "other");
+  ASSERT_TRUE(writer_->Write(Entry(other, 6, "good")).ok());
+  // A temp file from a killed writer, and a garbled file.
+  std::ofstream(dir_ + "/configs/shop/.x.json.tmp-1-1") << "{\"partial";
+  std::ofstream(dir_ + "/configs/shop/other.json") << "{\"format\":1,";
+  Reopen();
+  EXPECT_EQ(writer_->Revision(key_), 4);
+  EXPECT_EQ(writer_->Revision(other), 0);
+  ASSERT_EQ(writer_->damaged_files().size(), 1u);
+  EXPECT_EQ(writer_->damaged_files()[0], "configs/shop/other.json");
+  EXPECT_FALSE(
+      Env::Default()->Stat(dir_ + "/configs/shop/.x.json.tmp-1-1").ok());
+  auto e = FileCacheReader(dir_).Read(other);
+  EXPECT_EQ(e.status().code(), absl::StatusCode::kDataLoss);
+  // A garbled file is replaced by the next version.
+  EXPECT_EQ(*writer_->Write(Entry(other, 6, "good")),
+            FileCacheWriter::Result::kWritten);
+}
+
+TEST_F(WriterTest, ReaderErrors) {
+  FileCacheReader reader(dir_);
+  EXPECT_EQ(reader.Read(key_).status().code(), absl::StatusCode::kNotFound);
+  // A file whose content names another key.
+  ASSERT_TRUE(
+      writer_->Write(Entry(CacheKey::Config("shop", "b"), 1, "x")).ok());
+  ASSERT_TRUE(Env::Default()
+                  ->Rename(dir_ + "/configs/shop/b.json",
+                           dir_ + "/configs/shop/db.timeout.json")
+                  .ok());
+  EXPECT_EQ(reader.Read(key_).status().code(), absl::StatusCode::kDataLoss);
+}
+
+}  // namespace
+}  // namespace file_cache
+}  // namespace kess
