@@ -58,7 +58,6 @@ std::string ConfigPath(const std::string& ns, const std::string& key) {
 
 absl::Status ValidateNames(const std::string& ns, const std::string& key) {
   KESS_RETURN_IF_ERROR(ValidateName(NameKind::kNamespace, ns));
-  if (key.empty()) return absl::OkStatus();
   return ValidateName(NameKind::kKey, key);
 }
 
@@ -240,7 +239,7 @@ int ConfigList(const Context& ctx, const Args& args) {
   const std::string ns = args.empty() ? "" : args[0];
   const std::string what = ns.empty() ? "list" : "list " + ns;
   if (!ns.empty()) {
-    absl::Status valid = ValidateNames(ns, "");
+    absl::Status valid = ValidateName(NameKind::kNamespace, ns);
     if (!valid.ok()) return Fail(ctx.io, what, valid);
   }
   std::string raw;
