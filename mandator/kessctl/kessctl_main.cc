@@ -1,5 +1,6 @@
 // kessctl: the command-line client of the mandator HTTP API. See README.md
 // or `kessctl --help`.
+#include <algorithm>
 #include <cstdlib>
 #include <iostream>
 #include <string>
@@ -49,7 +50,13 @@ int main(int argc, char** argv) {
       return 0;
     }
   }
-  kess::InitProcess(&argc, &argv, kess::kessctl::UsageText());
+  // gflags would move "--" and what follows in front of the other positional
+  // arguments; keep them out of its reach and append them after.
+  int flag_argc = 1;
+  while (flag_argc < argc && std::string(argv[flag_argc]) != "--") ++flag_argc;
+  std::vector<std::string> after_dashes(argv + std::min(flag_argc + 1, argc),
+                                        argv + argc);
+  kess::InitProcess(&flag_argc, &argv, kess::kessctl::UsageText());
 
   kess::kessctl::Options options;
   options.mandators =
@@ -67,7 +74,8 @@ int main(int argc, char** argv) {
   options.limit = FLAGS_limit;
   options.to_revision = FLAGS_to_revision;
 
-  std::vector<std::string> args(argv + 1, argv + argc);
+  std::vector<std::string> args(argv + 1, argv + flag_argc);
+  args.insert(args.end(), after_dashes.begin(), after_dashes.end());
   kess::kessctl::Io io{&std::cin, &std::cout, &std::cerr};
   int code = kess::kessctl::RunKessctl(args, options, io);
   std::cout.flush();
