@@ -16,14 +16,6 @@ namespace {
 
 using ::testing::HasSubstr;
 
-// An address where nothing listens: a port bound and released again.
-std::string RefusingAddress() {
-  Poco::Net::ServerSocket socket(Poco::Net::SocketAddress("127.0.0.1", 0));
-  std::string address = "127.0.0.1:" + std::to_string(socket.address().port());
-  socket.close();
-  return address;
-}
-
 // Accepts connections (in the kernel's backlog) but never answers.
 class SilentServer {
  public:

@@ -1,6 +1,8 @@
 #include "mandator/kessctl/commands.h"
 
+#include <algorithm>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <memory>
 #include <sstream>
@@ -28,6 +30,13 @@ constexpr size_t kMaxValueBytes = 16 * 1024 * 1024;
 
 using Args = std::vector<std::string>;
 
+// What a config command works on: <ns> [<key>], and the words after them.
+struct Target {
+  std::string ns, key;
+  std::string what;  // "put payments/db.timeout_ms", for error messages
+  Args rest;
+};
+
 struct Context {
   const Options& options;
   const Io& io;
@@ -54,11 +63,6 @@ int Fail(const Io& io, const std::string& what, const absl::Status& status) {
 
 std::string ConfigPath(const std::string& ns, const std::string& key) {
   return absl::StrCat("/api/v1/configs/", ns, key.empty() ? "" : "/", key);
-}
-
-absl::Status ValidateNames(const std::string& ns, const std::string& key) {
-  KESS_RETURN_IF_ERROR(ValidateName(NameKind::kNamespace, ns));
-  return ValidateName(NameKind::kKey, key);
 }
 
 // The call's answer parsed as a JSON object.
@@ -96,9 +100,25 @@ std::string OneLine(std::string s) {
   return s.empty() ? "-" : s;
 }
 
+// Runs `call`; prints the API's answer as is (--output=json) or passes it
+// parsed to `text`. Returns the exit code.
+int CallAndPrint(
+    const Context& ctx, const Target& t, const HttpCall& call,
+    const std::function<void(const Poco::JSON::Object::Ptr&)>& text) {
+  std::string raw;
+  auto answer = CallJson(ctx, call, &raw);
+  if (!answer.ok()) return Fail(ctx.io, t.what, answer.status());
+  if (ctx.json()) {
+    *ctx.io.out << raw << "\n";
+  } else {
+    text(*answer);
+  }
+  return kExitOk;
+}
+
 // The value for `config put`: the third argument, "-" for stdin, or --file.
-absl::StatusOr<std::string> ReadValue(const Context& ctx, const Args& args) {
-  const bool positional = args.size() == 3;
+absl::StatusOr<std::string> ReadValue(const Context& ctx, const Target& t) {
+  const bool positional = !t.rest.empty();
   if (positional == !ctx.options.file.empty()) {
     return absl::FailedPreconditionError(
         "config put takes the value as an argument, '-' (stdin) or --file=F");
@@ -112,8 +132,8 @@ absl::StatusOr<std::string> ReadValue(const Context& ctx, const Args& args) {
           absl::StrCat("cannot read ", ctx.options.file));
     }
     in = &file;
-  } else if (args[2] != "-") {
-    return args[2];
+  } else if (t.rest[0] != "-") {
+    return t.rest[0];
   }
   std::string value((std::istreambuf_iterator<char>(*in)),
                     std::istreambuf_iterator<char>());
@@ -123,72 +143,57 @@ absl::StatusOr<std::string> ReadValue(const Context& ctx, const Args& args) {
   return value;
 }
 
-int ConfigPut(const Context& ctx, const Args& args) {
-  if (args.size() < 2 || args.size() > 3) {
-    return UsageError(
-        ctx.io, "usage: kessctl config put <ns> <key> <value>|-|--file=F");
+// `, "name": value` fields shared by put and rollback.
+void AppendWriteFields(const Options& o, std::string* body) {
+  if (o.expected_revision >= 0) {
+    absl::StrAppend(body, ",\"expected_revision\":", o.expected_revision);
   }
-  const std::string what = absl::StrCat("put ", args[0], "/", args[1]);
-  absl::Status valid = ValidateNames(args[0], args[1]);
-  if (!valid.ok()) return Fail(ctx.io, what, valid);
-  absl::StatusOr<std::string> value = ReadValue(ctx, args);
-  if (!value.ok())
+  if (!o.author.empty()) {
+    absl::StrAppend(body, ",\"author\":", JsonQuote(o.author));
+  }
+}
+
+int ConfigPut(const Context& ctx, const Target& t) {
+  absl::StatusOr<std::string> value = ReadValue(ctx, t);
+  if (!value.ok()) {
     return UsageError(ctx.io, std::string(value.status().message()));
+  }
   if (value->size() > kMaxValueBytes) {
-    return Fail(ctx.io, what,
+    return Fail(ctx.io, t.what,
                 absl::InvalidArgumentError(absl::StrCat(
                     "value of ", value->size(), " bytes exceeds the limit of ",
                     kMaxValueBytes, " bytes")));
   }
+  const Options& o = ctx.options;
   const char* encoding = EncodingFor(*value);
   std::string body =
       absl::StrCat("{\"value\":", JsonQuote(EncodeValue(*value, encoding)),
                    ",\"encoding\":", JsonQuote(encoding));
-  const Options& o = ctx.options;
   if (!o.content_type.empty()) {
     absl::StrAppend(&body, ",\"content_type\":", JsonQuote(o.content_type));
-  }
-  if (o.expected_revision >= 0) {
-    absl::StrAppend(&body, ",\"expected_revision\":", o.expected_revision);
-  }
-  if (!o.author.empty()) {
-    absl::StrAppend(&body, ",\"author\":", JsonQuote(o.author));
   }
   if (!o.comment.empty()) {
     absl::StrAppend(&body, ",\"comment\":", JsonQuote(o.comment));
   }
+  AppendWriteFields(o, &body);
   body += "}";
-  std::string raw;
-  auto answer =
-      CallJson(ctx, {"PUT", ConfigPath(args[0], args[1]), {}, body}, &raw);
-  if (!answer.ok()) return Fail(ctx.io, what, answer.status());
-  if (ctx.json()) {
-    *ctx.io.out << raw << "\n";
-  } else {
-    *ctx.io.out << args[0] << "/" << args[1] << ": revision "
-                << Int(*answer, "revision") << ", version "
-                << Int(*answer, "version") << "\n";
-  }
-  return kExitOk;
+  return CallAndPrint(ctx, t, {"PUT", ConfigPath(t.ns, t.key), {}, body},
+                      [&](const Poco::JSON::Object::Ptr& a) {
+                        *ctx.io.out << t.ns << "/" << t.key << ": revision "
+                                    << Int(a, "revision") << ", version "
+                                    << Int(a, "version") << "\n";
+                      });
 }
 
-int ConfigGet(const Context& ctx, const Args& args) {
-  if (args.size() != 2) {
-    return UsageError(ctx.io, "usage: kessctl config get <ns> <key>");
-  }
-  const std::string what = absl::StrCat("get ", args[0], "/", args[1]);
-  absl::Status valid = ValidateNames(args[0], args[1]);
-  if (!valid.ok()) return Fail(ctx.io, what, valid);
+int ConfigGet(const Context& ctx, const Target& t) {
   std::string raw;
-  auto answer =
-      CallJson(ctx, {"GET", ConfigPath(args[0], args[1]), {}, ""}, &raw);
-  if (!answer.ok()) return Fail(ctx.io, what, answer.status());
+  auto answer = CallJson(ctx, {"GET", ConfigPath(t.ns, t.key), {}, ""}, &raw);
+  if (!answer.ok()) return Fail(ctx.io, t.what, answer.status());
   const Poco::JSON::Object::Ptr& o = *answer;
   if (ctx.options.show_meta) {
-    *ctx.io.err << args[0] << "/" << args[1] << ": revision "
-                << Int(o, "revision") << ", version " << Int(o, "version")
-                << ", " << Int(o, "size") << " bytes, "
-                << OneLine(Str(o, "content_type")) << ", by "
+    *ctx.io.err << t.ns << "/" << t.key << ": revision " << Int(o, "revision")
+                << ", version " << Int(o, "version") << ", " << Int(o, "size")
+                << " bytes, " << OneLine(Str(o, "content_type")) << ", by "
                 << OneLine(Str(o, "author")) << " at "
                 << FormatMillis(Int(o, "mtime_ms")) << "\n";
   }
@@ -199,7 +204,7 @@ int ConfigGet(const Context& ctx, const Args& args) {
   absl::StatusOr<std::string> value =
       DecodeValue(Str(o, "value"), Str(o, "encoding"));
   if (!value.ok()) {
-    return Fail(ctx.io, what,
+    return Fail(ctx.io, t.what,
                 absl::InternalError(absl::StrCat("malformed answer: ",
                                                  value.status().message())));
   }
@@ -208,58 +213,28 @@ int ConfigGet(const Context& ctx, const Args& args) {
   return kExitOk;
 }
 
-int ConfigDelete(const Context& ctx, const Args& args) {
-  if (args.size() != 2) {
-    return UsageError(ctx.io, "usage: kessctl config delete <ns> <key>");
-  }
-  const std::string what = absl::StrCat("delete ", args[0], "/", args[1]);
-  absl::Status valid = ValidateNames(args[0], args[1]);
-  if (!valid.ok()) return Fail(ctx.io, what, valid);
-  HttpCall call{"DELETE", ConfigPath(args[0], args[1]), {}, ""};
+int ConfigDelete(const Context& ctx, const Target& t) {
+  HttpCall call{"DELETE", ConfigPath(t.ns, t.key), {}, ""};
   if (ctx.options.expected_revision >= 0) {
     call.query["expected_revision"] =
         absl::StrCat(ctx.options.expected_revision);
   }
-  std::string raw;
-  auto answer = CallJson(ctx, call, &raw);
-  if (!answer.ok()) return Fail(ctx.io, what, answer.status());
-  if (ctx.json()) {
-    *ctx.io.out << raw << "\n";
-  } else {
-    *ctx.io.out << args[0] << "/" << args[1] << ": deleted at revision "
-                << Int(*answer, "revision") << "\n";
-  }
-  return kExitOk;
+  return CallAndPrint(ctx, t, call, [&](const Poco::JSON::Object::Ptr& a) {
+    *ctx.io.out << t.ns << "/" << t.key << ": deleted at revision "
+                << Int(a, "revision") << "\n";
+  });
 }
 
-int ConfigList(const Context& ctx, const Args& args) {
-  if (args.size() > 1) {
-    return UsageError(ctx.io, "usage: kessctl config list [<ns>]");
+void PrintNamespaces(const Poco::JSON::Object::Ptr& a, std::ostream& out) {
+  Poco::JSON::Array::Ptr names = a->getArray("namespaces");
+  for (size_t i = 0; names && i < names->size(); ++i) {
+    out << names->getElement<std::string>(i) << "\n";
   }
-  const std::string ns = args.empty() ? "" : args[0];
-  const std::string what = ns.empty() ? "list" : "list " + ns;
-  if (!ns.empty()) {
-    absl::Status valid = ValidateName(NameKind::kNamespace, ns);
-    if (!valid.ok()) return Fail(ctx.io, what, valid);
-  }
-  std::string raw;
-  auto answer = CallJson(
-      ctx, {"GET", ns.empty() ? "/api/v1/configs" : ConfigPath(ns, ""), {}, ""},
-      &raw);
-  if (!answer.ok()) return Fail(ctx.io, what, answer.status());
-  if (ctx.json()) {
-    *ctx.io.out << raw << "\n";
-    return kExitOk;
-  }
-  if (ns.empty()) {
-    Poco::JSON::Array::Ptr names = (*answer)->getArray("namespaces");
-    for (size_t i = 0; names && i < names->size(); ++i) {
-      *ctx.io.out << names->getElement<std::string>(i) << "\n";
-    }
-    return kExitOk;
-  }
+}
+
+void PrintKeys(const Poco::JSON::Object::Ptr& a, std::ostream& out) {
   Table table({"KEY", "REVISION", "VERSION", "SIZE"});
-  Poco::JSON::Array::Ptr keys = (*answer)->getArray("keys");
+  Poco::JSON::Array::Ptr keys = a->getArray("keys");
   for (size_t i = 0; keys && i < keys->size(); ++i) {
     Poco::JSON::Object::Ptr k = keys->getObject(i);
     if (!k) continue;
@@ -267,34 +242,24 @@ int ConfigList(const Context& ctx, const Args& args) {
                   absl::StrCat(Int(k, "version")),
                   absl::StrCat(Int(k, "size"))});
   }
-  table.Print(*ctx.io.out);
-  return kExitOk;
+  table.Print(out);
 }
 
-int ConfigHistory(const Context& ctx, const Args& args) {
-  if (args.size() != 2) {
-    return UsageError(ctx.io, "usage: kessctl config history <ns> <key>");
+int ConfigList(const Context& ctx, const Target& t) {
+  if (t.ns.empty()) {
+    return CallAndPrint(ctx, t, {"GET", "/api/v1/configs", {}, ""},
+                        [&](const Poco::JSON::Object::Ptr& a) {
+                          PrintNamespaces(a, *ctx.io.out);
+                        });
   }
-  if (ctx.options.limit <= 0) {
-    return UsageError(ctx.io, "--limit must be positive");
-  }
-  const std::string what = absl::StrCat("history ", args[0], "/", args[1]);
-  absl::Status valid = ValidateNames(args[0], args[1]);
-  if (!valid.ok()) return Fail(ctx.io, what, valid);
-  std::string raw;
-  auto answer = CallJson(ctx,
-                         {"GET",
-                          ConfigPath(args[0], args[1]) + "/history",
-                          {{"limit", absl::StrCat(ctx.options.limit)}},
-                          ""},
-                         &raw);
-  if (!answer.ok()) return Fail(ctx.io, what, answer.status());
-  if (ctx.json()) {
-    *ctx.io.out << raw << "\n";
-    return kExitOk;
-  }
+  return CallAndPrint(
+      ctx, t, {"GET", ConfigPath(t.ns, ""), {}, ""},
+      [&](const Poco::JSON::Object::Ptr& a) { PrintKeys(a, *ctx.io.out); });
+}
+
+void PrintHistory(const Poco::JSON::Object::Ptr& a, std::ostream& out) {
   Table table({"REVISION", "VERSION", "AUTHOR", "TIME", "SIZE", "COMMENT"});
-  Poco::JSON::Array::Ptr versions = (*answer)->getArray("versions");
+  Poco::JSON::Array::Ptr versions = a->getArray("versions");
   for (size_t i = 0; versions && i < versions->size(); ++i) {
     Poco::JSON::Object::Ptr v = versions->getObject(i);
     if (!v) continue;
@@ -303,49 +268,79 @@ int ConfigHistory(const Context& ctx, const Args& args) {
                   FormatMillis(Int(v, "mtime_ms")),
                   absl::StrCat(Int(v, "size")), OneLine(Str(v, "comment"))});
   }
-  table.Print(*ctx.io.out);
-  return kExitOk;
+  table.Print(out);
 }
 
-int ConfigRollback(const Context& ctx, const Args& args) {
-  if (args.size() != 2 || ctx.options.to_revision <= 0) {
-    return UsageError(
-        ctx.io, "usage: kessctl config rollback <ns> <key> --to_revision=N");
+int ConfigHistory(const Context& ctx, const Target& t) {
+  if (ctx.options.limit <= 0) {
+    return UsageError(ctx.io, "--limit must be positive");
   }
-  const std::string what = absl::StrCat("rollback ", args[0], "/", args[1]);
-  absl::Status valid = ValidateNames(args[0], args[1]);
-  if (!valid.ok()) return Fail(ctx.io, what, valid);
+  HttpCall call{"GET",
+                ConfigPath(t.ns, t.key) + "/history",
+                {{"limit", absl::StrCat(ctx.options.limit)}},
+                ""};
+  return CallAndPrint(ctx, t, call, [&](const Poco::JSON::Object::Ptr& a) {
+    PrintHistory(a, *ctx.io.out);
+  });
+}
+
+int ConfigRollback(const Context& ctx, const Target& t) {
   const Options& o = ctx.options;
+  if (o.to_revision <= 0) {
+    return UsageError(ctx.io, "config rollback needs --to_revision=N");
+  }
   std::string body = absl::StrCat("{\"to_revision\":", o.to_revision);
-  if (o.expected_revision >= 0) {
-    absl::StrAppend(&body, ",\"expected_revision\":", o.expected_revision);
-  }
-  if (!o.author.empty()) {
-    absl::StrAppend(&body, ",\"author\":", JsonQuote(o.author));
-  }
+  AppendWriteFields(o, &body);
   body += "}";
-  std::string raw;
-  auto answer = CallJson(
-      ctx, {"POST", ConfigPath(args[0], args[1]) + "/rollback", {}, body},
-      &raw);
-  if (!answer.ok()) return Fail(ctx.io, what, answer.status());
-  if (ctx.json()) {
-    *ctx.io.out << raw << "\n";
-  } else {
-    *ctx.io.out << args[0] << "/" << args[1] << ": rolled back to revision "
-                << o.to_revision << " as revision " << Int(*answer, "revision")
-                << ", version " << Int(*answer, "version") << "\n";
-  }
-  return kExitOk;
+  HttpCall call{"POST", ConfigPath(t.ns, t.key) + "/rollback", {}, body};
+  return CallAndPrint(ctx, t, call, [&](const Poco::JSON::Object::Ptr& a) {
+    *ctx.io.out << t.ns << "/" << t.key << ": rolled back to revision "
+                << o.to_revision << " as revision " << Int(a, "revision")
+                << ", version " << Int(a, "version") << "\n";
+  });
 }
 
+struct ConfigCommand {
+  const char* verb;
+  const char* usage;
+  bool needs_key;     // else <ns> is optional and there is no key
+  size_t extra_args;  // allowed after <ns> <key>
+  int (*run)(const Context&, const Target&);
+};
+
+constexpr ConfigCommand kConfigCommands[] = {
+    {"put", "config put <ns> <key> <value>|-|--file=F", true, 1, ConfigPut},
+    {"get", "config get <ns> <key>", true, 0, ConfigGet},
+    {"delete", "config delete <ns> <key>", true, 0, ConfigDelete},
+    {"list", "config list [<ns>]", false, 0, ConfigList},
+    {"history", "config history <ns> <key>", true, 0, ConfigHistory},
+    {"rollback", "config rollback <ns> <key> --to_revision=N", true, 0,
+     ConfigRollback},
+};
+
+// Checks the arguments' count and names, then runs the command.
 int RunConfig(const Context& ctx, const std::string& verb, const Args& args) {
-  if (verb == "put") return ConfigPut(ctx, args);
-  if (verb == "get") return ConfigGet(ctx, args);
-  if (verb == "delete") return ConfigDelete(ctx, args);
-  if (verb == "list") return ConfigList(ctx, args);
-  if (verb == "history") return ConfigHistory(ctx, args);
-  if (verb == "rollback") return ConfigRollback(ctx, args);
+  for (const ConfigCommand& c : kConfigCommands) {
+    if (verb != c.verb) continue;
+    const size_t min = c.needs_key ? 2 : 0;
+    const size_t max = c.needs_key ? 2 + c.extra_args : 1;
+    if (args.size() < min || args.size() > max) {
+      return UsageError(ctx.io, absl::StrCat("usage: kessctl ", c.usage));
+    }
+    Target t;
+    t.ns = args.empty() ? "" : args[0];
+    t.key = c.needs_key ? args[1] : "";
+    t.rest.assign(args.begin() + std::min(args.size(), min), args.end());
+    t.what = absl::StrCat(verb, t.ns.empty() ? "" : " ", t.ns,
+                          c.needs_key ? "/" : "", t.key);
+    absl::Status valid = absl::OkStatus();
+    if (!t.ns.empty() || c.needs_key) {
+      valid = ValidateName(NameKind::kNamespace, t.ns);
+    }
+    if (valid.ok() && c.needs_key) valid = ValidateName(NameKind::kKey, t.key);
+    if (!valid.ok()) return Fail(ctx.io, t.what, valid);
+    return c.run(ctx, t);
+  }
   return UsageError(ctx.io, "unknown command: config " + verb +
                                 " (put, get, delete, list, history, rollback)");
 }

@@ -8,8 +8,6 @@
 #include <string>
 #include <vector>
 
-#include "Poco/Net/ServerSocket.h"
-#include "Poco/Net/SocketAddress.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "mandator/kessctl/client.h"
@@ -21,13 +19,6 @@ namespace {
 
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
-
-std::string RefusingAddress() {
-  Poco::Net::ServerSocket socket(Poco::Net::SocketAddress("127.0.0.1", 0));
-  std::string address = "127.0.0.1:" + std::to_string(socket.address().port());
-  socket.close();
-  return address;
-}
 
 struct Result {
   int code = -1;

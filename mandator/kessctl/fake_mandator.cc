@@ -3,6 +3,8 @@
 #include <chrono>
 #include <utility>
 
+#include "Poco/Net/ServerSocket.h"
+#include "Poco/Net/SocketAddress.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -300,6 +302,13 @@ HttpResponse FakeMandator::Rollback(const HttpRequest& r, const std::string& ns,
   }
   return HttpResponse::Error(absl::NotFoundError(
       absl::StrCat("revision ", to, " of ", ns, "/", key, " not found")));
+}
+
+std::string RefusingAddress() {
+  Poco::Net::ServerSocket socket(Poco::Net::SocketAddress("127.0.0.1", 0));
+  const int port = socket.address().port();
+  socket.close();
+  return absl::StrCat("127.0.0.1:", port);
 }
 
 }  // namespace kessctl

@@ -94,5 +94,9 @@ class FakeMandator {
   int requests_ = 0;
 };
 
+// "127.0.0.1:<port>" where nothing listens (a port bound and released), for
+// tests of an unreachable mandator.
+std::string RefusingAddress();
+
 }  // namespace kessctl
 }  // namespace kess
