@@ -8,7 +8,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstring>
 
+#include "absl/strings/cord.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
@@ -20,7 +22,7 @@ class PosixEnv : public Env {
  public:
   absl::StatusOr<std::string> ReadFile(const std::string& path) override {
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return ErrnoToStatus(errno, "open " + path);
+    if (fd < 0) return PosixError(errno, "open " + path);
     std::string data;
     char buf[65536];
     while (true) {
@@ -29,7 +31,7 @@ class PosixEnv : public Env {
         if (errno == EINTR) continue;
         int err = errno;
         ::close(fd);
-        return ErrnoToStatus(err, "read " + path);
+        return PosixError(err, "read " + path);
       }
       if (n == 0) break;
       data.append(buf, static_cast<size_t>(n));
@@ -42,7 +44,7 @@ class PosixEnv : public Env {
                                 absl::string_view data) override {
     int fd =
         ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) return ErrnoToStatus(errno, "open " + path);
+    if (fd < 0) return PosixError(errno, "open " + path);
     size_t done = 0;
     while (done < data.size()) {
       ssize_t n = ::write(fd, data.data() + done, data.size() - done);
@@ -50,33 +52,33 @@ class PosixEnv : public Env {
         if (errno == EINTR) continue;
         int err = errno;
         ::close(fd);
-        return ErrnoToStatus(err, "write " + path);
+        return PosixError(err, "write " + path);
       }
       done += static_cast<size_t>(n);
     }
     if (::fsync(fd) != 0) {
       int err = errno;
       ::close(fd);
-      return ErrnoToStatus(err, "fsync " + path);
+      return PosixError(err, "fsync " + path);
     }
-    if (::close(fd) != 0) return ErrnoToStatus(errno, "close " + path);
+    if (::close(fd) != 0) return PosixError(errno, "close " + path);
     return absl::OkStatus();
   }
 
   absl::Status Rename(const std::string& from, const std::string& to) override {
     if (::rename(from.c_str(), to.c_str()) != 0) {
-      return ErrnoToStatus(errno, "rename " + from + " -> " + to);
+      return PosixError(errno, "rename " + from + " -> " + to);
     }
     return absl::OkStatus();
   }
 
   absl::Status SyncDir(const std::string& dir) override {
     int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return ErrnoToStatus(errno, "open " + dir);
+    if (fd < 0) return PosixError(errno, "open " + dir);
     if (::fsync(fd) != 0) {
       int err = errno;
       ::close(fd);
-      return ErrnoToStatus(err, "fsync " + dir);
+      return PosixError(err, "fsync " + dir);
     }
     ::close(fd);
     return absl::OkStatus();
@@ -84,7 +86,7 @@ class PosixEnv : public Env {
 
   absl::Status RemoveFile(const std::string& path) override {
     if (::unlink(path.c_str()) != 0) {
-      return ErrnoToStatus(errno, "unlink " + path);
+      return PosixError(errno, "unlink " + path);
     }
     return absl::OkStatus();
   }
@@ -101,7 +103,7 @@ class PosixEnv : public Env {
       KESS_RETURN_IF_ERROR(CreateDirs(parent));
     }
     if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
-      return ErrnoToStatus(errno, "mkdir " + dir);
+      return PosixError(errno, "mkdir " + dir);
     }
     return absl::OkStatus();
   }
@@ -109,7 +111,7 @@ class PosixEnv : public Env {
   absl::StatusOr<std::vector<std::string>> ListDir(
       const std::string& dir) override {
     DIR* d = ::opendir(dir.c_str());
-    if (d == nullptr) return ErrnoToStatus(errno, "opendir " + dir);
+    if (d == nullptr) return PosixError(errno, "opendir " + dir);
     std::vector<std::string> names;
     while (struct dirent* e = ::readdir(d)) {
       std::string name = e->d_name;
@@ -122,7 +124,7 @@ class PosixEnv : public Env {
   absl::StatusOr<FileInfo> Stat(const std::string& path) override {
     struct stat st;
     if (::stat(path.c_str(), &st) != 0) {
-      return ErrnoToStatus(errno, "stat " + path);
+      return PosixError(errno, "stat " + path);
     }
     FileInfo info;
     info.mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 +
@@ -140,8 +142,22 @@ class PosixEnv : public Env {
 };
 
 constexpr absl::string_view kTempMarker = ".tmp-";
+constexpr absl::string_view kErrnoPayload = "kess/errno";
 
 }  // namespace
+
+absl::Status PosixError(int err, const std::string& context) {
+  absl::Status status = ErrnoToStatus(err, context);
+  const char* name = ::strerrorname_np(err);
+  status.SetPayload(kErrnoPayload,
+                    absl::Cord(name != nullptr ? name : std::to_string(err)));
+  return status;
+}
+
+std::string ErrnoName(const absl::Status& status) {
+  absl::optional<absl::Cord> name = status.GetPayload(kErrnoPayload);
+  return name.has_value() ? std::string(*name) : "";
+}
 
 Env* Env::Default() {
   static Env* const env = new PosixEnv();

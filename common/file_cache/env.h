@@ -41,7 +41,7 @@ class Env {
 
   // Creates or truncates `path`, writes `data`, fsyncs and closes it.
   // On failure the file may hold any prefix of `data`; the caller removes it.
-  // The errno of the failing call is reported through ErrnoToStatus (ENOSPC
+  // The errno of the failing call is reported through PosixError (ENOSPC
   // -> ResourceExhausted, EIO -> Internal), with the call named.
   virtual absl::Status WriteFileAndSync(const std::string& path,
                                         absl::string_view data) = 0;
@@ -69,6 +69,12 @@ class Env {
   // Wall-clock milliseconds since the Unix epoch.
   virtual int64_t NowMs() = 0;
 };
+
+// ErrnoToStatus(err, context) that also carries the errno's symbolic name
+// ("ENOSPC", "EIO") as a payload, for metric labels (see ErrnoName).
+absl::Status PosixError(int err, const std::string& context);
+// The errno name a PosixError carries; "" for any other status.
+std::string ErrnoName(const absl::Status& status);
 
 // The atomic publish every kess writer uses: writes `data` to a temp file in
 // the same directory as `path` (named ".<basename>.tmp-<pid>-<n>", which no

@@ -12,7 +12,7 @@ void FaultInjectionEnv::Heal() {
 
 absl::Status FaultInjectionEnv::Inject(int err, const std::string& what) {
   ++injected_failures_;
-  return ErrnoToStatus(err, what + " (injected)");
+  return PosixError(err, what + " (injected)");
 }
 
 absl::StatusOr<std::string> FaultInjectionEnv::ReadFile(

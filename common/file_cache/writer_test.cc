@@ -104,6 +104,7 @@ TEST_F(WriterTest, DiskFullLeavesOldFileIntact) {
   auto r = writer_->Write(Entry(key_, 2, std::string(10000, 'n')));
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(ErrnoName(r.status()), "ENOSPC");
   EXPECT_EQ(RawFile("configs/shop/db.timeout.json"), before);
   EXPECT_EQ(writer_->Revision(key_), 1);
   // No temp file left behind.
@@ -124,6 +125,7 @@ TEST_F(WriterTest, FsyncErrorLeavesOldFileIntact) {
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("Input/output error"), std::string::npos)
       << r.status();
+  EXPECT_EQ(ErrnoName(r.status()), "EIO");
   EXPECT_EQ(FileCacheReader(dir_).Read(key_)->value, "old");
   EXPECT_EQ(writer_->Revision(key_), 1);
   env_.Heal();

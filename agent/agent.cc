@@ -1,0 +1,515 @@
+#include "agent/agent.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/synchronization/notification.h"
+#include "agent/distributor_order.h"
+#include "common/names.h"
+#include "glog/logging.h"
+
+namespace kess {
+namespace agent {
+
+using file_cache::CacheEntry;
+using file_cache::CacheKey;
+
+namespace {
+
+CacheKey ToCacheKey(const protocol::ResourceKey& key) {
+  return key.type() == protocol::ResourceKey::ROUTE
+             ? CacheKey::Route(key.service())
+             : CacheKey::Config(key.namespace_name(), key.key());
+}
+
+protocol::ResourceKey ToResourceKey(const CacheKey& key) {
+  protocol::ResourceKey out;
+  if (key.type == CacheKey::Type::kRoute) {
+    out.set_type(protocol::ResourceKey::ROUTE);
+    out.set_service(key.service);
+  } else {
+    out.set_type(protocol::ResourceKey::CONFIG);
+    out.set_namespace_name(key.namespace_name);
+    out.set_key(key.key);
+  }
+  return out;
+}
+
+uint64_t Seed(const std::string& host_id) {
+  return StableHash(host_id) ^
+         static_cast<uint64_t>(
+             std::chrono::steady_clock::now().time_since_epoch().count());
+}
+
+}  // namespace
+
+Agent::Agent(AgentOptions options)
+    : options_(std::move(options)),
+      backoff_(options_.reconnect_initial_ms, options_.reconnect_max_ms,
+               Seed(options_.host_id)),
+      registry_(options_.registry) {
+  connected_gauge_ = registry_->GetGauge(
+      "kess_agent_connected", "1 while subscribed at a distributor.");
+  stale_gauge_ = registry_->GetGauge(
+      "kess_agent_stale", "1 while the distributor reports it is stale.");
+  revision_gauge_ = registry_->GetGauge(
+      "kess_agent_revision",
+      "The distributor's data revision in its last answer or push.");
+  switches_ = registry_->GetCounter(
+      "kess_agent_distributor_switches_total",
+      "Moves to another distributor (failover or return to the preferred).");
+  reconnect_attempts_ = registry_->GetCounter(
+      "kess_agent_reconnect_attempts_total",
+      "Connection attempts to a distributor after the first.");
+}
+
+absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(AgentOptions options) {
+  KESS_RETURN_IF_ERROR(ValidateName(NameKind::kHost, options.host_id));
+  KESS_RETURN_IF_ERROR(ValidateName(NameKind::kDatacenter, options.datacenter));
+  if (options.distributors.empty()) {
+    return absl::InvalidArgumentError("no distributors given");
+  }
+  for (const auto& list : {options.distributors, options.mandators}) {
+    for (const std::string& address : list) {
+      std::string host;
+      int port;
+      KESS_RETURN_IF_ERROR(SplitHostPort(address, &host, &port));
+    }
+  }
+  if (options.cache_dir.empty()) {
+    return absl::InvalidArgumentError("no cache directory given");
+  }
+  std::unique_ptr<Agent> agent(new Agent(std::move(options)));
+  KESS_RETURN_IF_ERROR(agent->Init());
+  return agent;
+}
+
+absl::Status Agent::Init() {
+  order_ = DistributorOrder(options_.host_id, options_.distributors);
+  KESS_ASSIGN_OR_RETURN(writer_, file_cache::FileCacheWriter::Open(
+                                     {options_.cache_dir, options_.env}));
+  KESS_ASSIGN_OR_RETURN(
+      subscriptions_, SubscriptionSet::Load(options_.env, options_.cache_dir));
+  // A file in the cache means the key was subscribed (the set is persisted
+  // before any fetch); keep it even if subscriptions.json was lost.
+  for (const auto& [key, revision] : writer_->Revisions()) {
+    subscriptions_->AddLoaded(key);
+  }
+  for (const std::string& damaged : writer_->damaged_files()) {
+    registry_
+        ->GetCounter("kess_agent_damaged_cache_files_total",
+                     "Unreadable cache files found at start-up (refetched).")
+        ->Increment();
+    LOG(WARNING) << "damaged cache file " << damaged << " will be refetched";
+  }
+  LOG(INFO) << "file cache " << options_.cache_dir << ": "
+            << writer_->Revisions().size() << " files, "
+            << subscriptions_->size() << " subscribed keys; distributor order "
+            << absl::StrJoin(order_, ",");
+
+  CacheUpdater::Options updater_options;
+  updater_options.retry_initial_ms = options_.write_retry_initial_ms;
+  updater_options.retry_max_ms = options_.write_retry_max_ms;
+  updater_options.registry = registry_;
+  updater_ = std::make_unique<CacheUpdater>(writer_.get(), updater_options);
+  registry_->SetCallbackGauge("kess_agent_keys", "Subscribed keys.", {},
+                              [this] { return subscriptions_->size(); });
+
+  KESS_ASSIGN_OR_RETURN(loop_, transport::EventLoop::Create("agent"));
+  HostHeartbeater::Options hb;
+  hb.mandators = options_.mandators;
+  hb.interval_ms = options_.host_heartbeat_interval_ms;
+  hb.call_timeout_ms = options_.call_timeout_ms;
+  hb.connect_timeout_ms = options_.connect_timeout_ms;
+  hb.registry = registry_;
+  heartbeater_ = std::make_unique<HostHeartbeater>(loop_.get(), hb, [this] {
+    protocol::HostHeartbeat m;
+    m.set_host_id(options_.host_id);
+    m.set_datacenter(options_.datacenter);
+    {
+      absl::MutexLock lock(&mu_);
+      m.set_distributor(distributor_);
+    }
+    m.set_revision(updater_->max_revision());
+    return m;
+  });
+  heartbeater_->Start();
+  loop_->Post([this] { ConnectTo(0); });
+  return absl::OkStatus();
+}
+
+Agent::~Agent() {
+  heartbeater_.reset();
+  if (loop_ != nullptr) {
+    absl::Notification done;
+    loop_->Post([this, &done] {
+      for (auto id : {reconnect_timer_, pull_timer_, return_timer_}) {
+        if (id != 0) loop_->CancelTimer(id);
+      }
+      ++generation_;
+      client_.reset();
+      probe_.reset();
+      done.Notify();
+    });
+    done.WaitForNotification();
+    loop_.reset();
+  }
+  registry_->RemoveCallbackGauge("kess_agent_keys", {});
+  updater_.reset();
+  SetConnected(false);
+}
+
+void Agent::SetConnected(bool connected) {
+  connected_ = connected;
+  connected_gauge_->Set(connected ? 1 : 0);
+}
+
+// ---- connection management (loop thread) ----
+
+void Agent::ConnectTo(size_t index) {
+  reconnect_timer_ = 0;
+  if (client_ != nullptr) loop_->DeleteSoon(std::move(client_));
+  index_ = index % order_.size();
+  subscribed_ = false;
+  const uint64_t generation = ++generation_;
+  transport::ClientOptions opts;
+  SplitHostPort(order_[index_], &opts.host, &opts.port).IgnoreError();
+  opts.connect_timeout_ms = options_.connect_timeout_ms;
+  opts.heartbeat_interval_ms = options_.heartbeat_interval_ms;
+  opts.heartbeat_timeout_ms = options_.heartbeat_timeout_ms;
+  opts.registry = registry_;
+  transport::ClientCallbacks callbacks;
+  callbacks.on_connect = [this, generation](const absl::Status& status) {
+    if (status.ok()) {
+      OnConnected(generation);
+    } else {
+      OnSessionLost(generation, status.ToString());
+    }
+  };
+  callbacks.on_push = [this, generation](const std::string& method,
+                                         std::string payload) {
+    if (generation != generation_ || method != "kess.Update") return;
+    protocol::UpdatePush push;
+    if (!push.ParseFromString(payload)) {
+      LOG(WARNING) << "unparsable kess.Update from " << order_[index_];
+      return;
+    }
+    stale_ = push.stale();
+    stale_gauge_->Set(push.stale());
+    distributor_revision_ =
+        std::max(distributor_revision_.load(), push.revision());
+    revision_gauge_->Set(distributor_revision_);
+    for (const protocol::Resource& r : push.updates()) Apply(r);
+  };
+  callbacks.on_disconnect = [this, generation](const char* reason,
+                                               const absl::Status& detail) {
+    OnSessionLost(generation, absl::StrCat(reason, " ", detail.ToString()));
+  };
+  auto client = transport::Client::Create(loop_.get(), opts, callbacks);
+  if (!client.ok()) {
+    OnSessionLost(generation, client.status().ToString());
+    return;
+  }
+  client_ = std::move(client).value();
+}
+
+void Agent::OnConnected(uint64_t generation) {
+  if (generation != generation_) return;
+  std::vector<CacheKey> all;
+  for (const CacheKey& k : subscriptions_->Keys()) all.push_back(k);
+  SendSubscribe(std::move(all), nullptr);
+}
+
+void Agent::OnSessionLost(uint64_t generation, const std::string& why) {
+  if (generation != generation_) return;
+  ++generation_;  // ignore anything else from this client
+  const bool was_subscribed = subscribed_;
+  subscribed_ = false;
+  SetConnected(false);
+  {
+    absl::MutexLock lock(&mu_);
+    distributor_.clear();
+  }
+  if (pull_timer_ != 0) loop_->CancelTimer(pull_timer_);
+  pull_timer_ = 0;
+  LOG(WARNING) << "distributor " << order_[index_]
+               << (was_subscribed ? " lost: " : " unusable: ") << why;
+  if (client_ != nullptr) loop_->DeleteSoon(std::move(client_));
+  ScheduleReconnect();
+}
+
+void Agent::ScheduleReconnect() {
+  const int64_t delay = backoff_.NextDelayMs();
+  const size_t next = (index_ + 1) % order_.size();
+  VLOG(1) << "next attempt: " << order_[next] << " in " << delay << " ms";
+  reconnect_timer_ = loop_->RunAfter(delay, [this, next] {
+    reconnect_attempts_->Increment();
+    ConnectTo(next);
+  });
+}
+
+void Agent::SchedulePull() {
+  if (pull_timer_ != 0) loop_->CancelTimer(pull_timer_);
+  pull_timer_ =
+      loop_->RunAfter(backoff_.Jitter(options_.pull_interval_ms, 0.1), [this] {
+        pull_timer_ = 0;
+        if (!subscribed_ || client_ == nullptr) return;
+        protocol::PullRequest request;
+        const std::set<CacheKey> keys = subscriptions_->Keys();
+        std::vector<CacheKey> all(keys.begin(), keys.end());
+        for (protocol::Known& k : KnownFor(all)) *request.add_keys() = k;
+        const uint64_t generation = generation_;
+        client_->Call("kess.Pull", request.SerializeAsString(),
+                      options_.call_timeout_ms,
+                      [this, generation](absl::StatusOr<std::string> reply) {
+                        if (generation != generation_) return;
+                        if (reply.ok()) {
+                          OnAnswer(generation, "kess.Pull", std::move(reply));
+                        } else {
+                          // The heartbeat decides whether the distributor
+                          // is gone; a slow pull is retried next time.
+                          LOG(WARNING) << "kess.Pull to " << order_[index_]
+                                       << " failed: " << reply.status();
+                        }
+                        SchedulePull();
+                      });
+      });
+}
+
+void Agent::ScheduleReturnProbe() {
+  if (return_timer_ != 0 || index_ == 0 || order_.size() < 2) return;
+  return_timer_ = loop_->RunAfter(
+      backoff_.Jitter(options_.return_interval_ms, 0.2), [this] {
+        return_timer_ = 0;
+        Probe();
+      });
+}
+
+// Connects to the preferred distributor on the side; if it answers, it
+// becomes the session (the old one is closed).
+void Agent::Probe() {
+  if (index_ == 0 || !subscribed_) return;
+  transport::ClientOptions opts;
+  SplitHostPort(order_[0], &opts.host, &opts.port).IgnoreError();
+  opts.connect_timeout_ms = options_.connect_timeout_ms;
+  opts.heartbeat_interval_ms = 0;
+  opts.heartbeat_timeout_ms = 0;
+  opts.registry = registry_;
+  transport::ClientCallbacks callbacks;
+  callbacks.on_connect = [this](const absl::Status& status) {
+    if (probe_ != nullptr) loop_->DeleteSoon(std::move(probe_));
+    if (!status.ok() || index_ == 0) {
+      ScheduleReturnProbe();
+      return;
+    }
+    LOG(INFO) << "preferred distributor " << order_[0]
+              << " is back; moving to it from " << order_[index_];
+    if (pull_timer_ != 0) loop_->CancelTimer(pull_timer_);
+    pull_timer_ = 0;
+    SetConnected(false);
+    ConnectTo(0);
+  };
+  auto probe = transport::Client::Create(loop_.get(), opts, callbacks);
+  if (!probe.ok()) {
+    ScheduleReturnProbe();
+    return;
+  }
+  probe_ = std::move(probe).value();
+}
+
+// ---- protocol (loop thread) ----
+
+std::vector<protocol::Known> Agent::KnownFor(
+    const std::vector<CacheKey>& keys) const {
+  std::vector<protocol::Known> known;
+  for (const CacheKey& key : keys) {
+    protocol::Known k;
+    *k.mutable_key() = ToResourceKey(key);
+    k.set_revision(updater_->Known(key));
+    known.push_back(std::move(k));
+  }
+  return known;
+}
+
+void Agent::SendSubscribe(std::vector<CacheKey> keys,
+                          std::function<void()> done) {
+  if (client_ == nullptr) {
+    if (done) done();
+    return;
+  }
+  protocol::SubscribeRequest request;
+  request.set_host_id(options_.host_id);
+  request.set_datacenter(options_.datacenter);
+  request.set_auth_token(options_.auth_token);
+  for (protocol::Known& k : KnownFor(keys)) *request.add_keys() = k;
+  const uint64_t generation = generation_;
+  client_->Call("kess.Subscribe", request.SerializeAsString(),
+                options_.call_timeout_ms,
+                [this, generation, done](absl::StatusOr<std::string> reply) {
+                  if (generation == generation_) {
+                    if (!reply.ok()) {
+                      // A distributor that refuses (auth, overload) or does not
+                      // answer is as good as down: try the next one.
+                      OnSessionLost(generation, "kess.Subscribe: " +
+                                                    reply.status().ToString());
+                    } else {
+                      OnAnswer(generation, "kess.Subscribe", std::move(reply));
+                    }
+                  }
+                  if (done) done();
+                });
+}
+
+void Agent::OnAnswer(uint64_t generation, const char* what,
+                     absl::StatusOr<std::string> reply) {
+  protocol::SubscribeResponse response;
+  if (!response.ParseFromString(*reply)) {
+    OnSessionLost(generation, absl::StrCat(what, ": unparsable answer"));
+    return;
+  }
+  if (!subscribed_) {
+    subscribed_ = true;
+    backoff_.Reset();
+    SetConnected(true);
+    {
+      absl::MutexLock lock(&mu_);
+      distributor_ = order_[index_];
+    }
+    if (!last_distributor_.empty() && last_distributor_ != order_[index_]) {
+      switches_->Increment();
+    }
+    last_distributor_ = order_[index_];
+    LOG(INFO) << "subscribed at distributor " << order_[index_] << " (#"
+              << index_ + 1 << " of this host's order), revision "
+              << response.revision() << ", " << response.updates_size()
+              << " updates";
+    SchedulePull();
+    ScheduleReturnProbe();
+  }
+  stale_ = response.stale();
+  stale_gauge_->Set(response.stale());
+  distributor_revision_ =
+      std::max(distributor_revision_.load(), response.revision());
+  revision_gauge_->Set(distributor_revision_);
+  if (response.rejected_size() > 0) {
+    LOG(WARNING) << what << ": distributor rejected "
+                 << response.rejected_size()
+                 << " keys: " << response.rejected_reason();
+  }
+  for (const protocol::Resource& r : response.updates()) Apply(r);
+}
+
+void Agent::Apply(const protocol::Resource& resource) {
+  auto reject = [this](const char* reason) {
+    registry_
+        ->GetCounter("kess_agent_rejected_updates_total",
+                     "Resources from a distributor that were not applied.",
+                     {{"reason", reason}})
+        ->Increment();
+  };
+  const CacheKey key = ToCacheKey(resource.key());
+  absl::Status valid = file_cache::ValidateKey(key);
+  if (!valid.ok()) {
+    LOG_EVERY_N(WARNING, 100) << "update with invalid name: " << valid;
+    return reject("invalid_name");
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    answered_.insert(key);
+  }
+  if (!subscriptions_->Contains(key)) return reject("not_subscribed");
+  if (file_cache::Crc32(resource.value()) != resource.crc32()) {
+    LOG_EVERY_N(WARNING, 100)
+        << "update of " << key.ToString() << " revision " << resource.revision()
+        << " has a bad CRC-32; dropped (a pull "
+           "fetches it again)";
+    return reject("crc_mismatch");
+  }
+  if (resource.revision() <= 0) return;  // never existed: nothing to hold
+  CacheEntry entry;
+  entry.key = key;
+  entry.revision = resource.revision();
+  entry.absent = resource.absent();
+  if (!resource.absent()) entry.value = resource.value();
+  entry.content_type = resource.content_type();
+  entry.mtime_ms = resource.mtime_ms();
+  updater_->Submit(std::move(entry));  // ignored unless newer than held
+}
+
+// ---- API (any thread) ----
+
+absl::Status Agent::Subscribe(const std::vector<CacheKey>& keys,
+                              int64_t wait_ms) {
+  KESS_ASSIGN_OR_RETURN(std::vector<CacheKey> added, subscriptions_->Add(keys));
+  if (added.empty()) return absl::OkStatus();
+  auto answered = std::make_shared<absl::Notification>();
+  loop_->Post([this, added, answered] {
+    if (!subscribed_) {
+      answered->Notify();  // fetched when a distributor answers
+      return;
+    }
+    SendSubscribe(added, [answered] { answered->Notify(); });
+  });
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms);
+  if (answered->WaitForNotificationWithTimeout(absl::Milliseconds(wait_ms))) {
+    const int64_t left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             deadline - std::chrono::steady_clock::now())
+                             .count();
+    updater_->WaitIdle(std::max<int64_t>(0, left));
+  }
+  return absl::OkStatus();
+}
+
+std::vector<KeyState> Agent::Keys() const {
+  std::set<CacheKey> keys = subscriptions_->Keys();
+  return Keys(std::vector<CacheKey>(keys.begin(), keys.end()));
+}
+
+std::vector<KeyState> Agent::Keys(const std::vector<CacheKey>& keys) const {
+  std::vector<KeyState> out;
+  absl::MutexLock lock(&mu_);
+  for (const CacheKey& key : keys) {
+    KeyState s;
+    s.key = key;
+    s.path =
+        absl::StrCat(options_.cache_dir, "/", file_cache::RelativePath(key));
+    s.revision = updater_->OnDisk(key);
+    s.answered = answered_.count(key) > 0;
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+AgentStatus Agent::Status() const {
+  AgentStatus s;
+  {
+    absl::MutexLock lock(&mu_);
+    s.distributor = distributor_;
+  }
+  s.connected = connected_;
+  s.stale = stale_;
+  s.distributor_revision = distributor_revision_;
+  s.cache_revision = updater_->max_revision();
+  s.keys = subscriptions_->size();
+  s.pending_writes = updater_->pending();
+  s.failing_writes = updater_->failing();
+  s.switches = static_cast<int64_t>(switches_->Value());
+  s.reconnect_attempts = static_cast<int64_t>(reconnect_attempts_->Value());
+  s.order = order_;
+  return s;
+}
+
+absl::Status Agent::Health() const {
+  size_t failing = updater_->failing();
+  if (failing > 0) {
+    return absl::UnavailableError(
+        absl::StrCat(failing, " cache files cannot be written (see log)"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace agent
+}  // namespace kess

@@ -1,0 +1,178 @@
+// Agent: the per-host daemon's core, without flags or HTTP (main.cc and
+// http_api.h wrap it), so tests run it in-process against a fake
+// distributor.
+//
+// What it does, all on one EventLoop thread except disk writes:
+//  - ranks the DC's distributors for this host (distributor_order.h), and
+//    holds one transport connection to the first that answers; heartbeats
+//    are the transport's (ClientOptions::heartbeat_*), so a silent
+//    distributor is dropped after heartbeat_timeout_ms;
+//  - on each connect calls kess.Subscribe with every subscribed key and the
+//    revision it holds (from the file cache after a restart), so unchanged
+//    keys are not fetched again;
+//  - applies kess.Update pushes and Subscribe/Pull answers: a resource is
+//    accepted only if its name is valid, its CRC-32 matches and its
+//    revision is newer than what is held; then CacheUpdater writes it;
+//  - calls kess.Pull every pull_interval_ms (jittered) with everything held;
+//  - on disconnect or failure moves to the next distributor of its order
+//    after a jittered exponential backoff; while not on its preferred
+//    distributor it probes the preferred one every return_interval_ms
+//    (jittered) and moves back when it answers, so load spreads back after
+//    a restart;
+//  - heartbeats the mandators (host_heartbeater.h).
+//
+// Thread-safety: public methods are thread-safe.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "agent/backoff.h"
+#include "agent/cache_updater.h"
+#include "agent/host_heartbeater.h"
+#include "agent/subscription_set.h"
+#include "common/file_cache/env.h"
+#include "common/file_cache/writer.h"
+#include "common/metrics.h"
+#include "common/protocol/distribution.pb.h"
+#include "common/status.h"
+#include "common/transport/client.h"
+#include "common/transport/event_loop.h"
+
+namespace kess {
+namespace agent {
+
+struct AgentOptions {
+  std::string host_id;     // names.h kHost; also seeds the order and jitter
+  std::string datacenter;  // names.h kDatacenter
+  std::vector<std::string> distributors;  // "host:port", at least one
+  std::vector<std::string> mandators;     // "host:port", may be empty
+  std::string cache_dir;
+  std::string auth_token;  // sent in SubscribeRequest.auth_token
+
+  int64_t pull_interval_ms = 30000;
+  int64_t heartbeat_interval_ms = 5000;  // transport heartbeats
+  int64_t heartbeat_timeout_ms = 15000;  // silence => switch distributor
+  int64_t connect_timeout_ms = 5000;
+  int64_t call_timeout_ms = 10000;
+  int64_t reconnect_initial_ms = 500;  // backoff between attempts
+  int64_t reconnect_max_ms = 30000;
+  int64_t return_interval_ms = 60000;  // probe the preferred distributor
+  int64_t host_heartbeat_interval_ms = 5000;
+  int64_t write_retry_initial_ms = 100;
+  int64_t write_retry_max_ms = 10000;
+
+  file_cache::Env* env = file_cache::Env::Default();
+  metrics::Registry* registry = &metrics::Registry::Default();
+};
+
+// One subscribed key as the subscription API reports it.
+struct KeyState {
+  file_cache::CacheKey key;
+  std::string path;       // absolute path of the cache file
+  int64_t revision = 0;   // on disk; 0 = no file yet
+  bool answered = false;  // a distributor answered for it since start-up
+};
+
+struct AgentStatus {
+  std::string distributor;  // in use, "" when not connected
+  bool connected = false;
+  bool stale = false;  // the distributor says ZK is unreachable
+  int64_t distributor_revision = 0;
+  int64_t cache_revision = 0;  // newest revision written to the cache
+  size_t keys = 0;
+  size_t pending_writes = 0;
+  size_t failing_writes = 0;
+  int64_t switches = 0;
+  int64_t reconnect_attempts = 0;
+  std::vector<std::string> order;  // this host's distributor order
+};
+
+class Agent {
+ public:
+  // Opens the file cache (resuming from its revisions) and the subscription
+  // set, starts the loop, connects. Fails on invalid options or an
+  // unusable cache directory.
+  static absl::StatusOr<std::unique_ptr<Agent>> Create(AgentOptions options);
+  ~Agent();
+
+  // Adds `keys` (already validated) to the persisted subscription set and
+  // subscribes the new ones at the distributor. Waits up to `wait_ms` for
+  // the distributor's answer and for those versions to be on disk. Errors:
+  // the subscription file could not be written. A down distributor is not
+  // an error: the keys are fetched when one answers.
+  absl::Status Subscribe(const std::vector<file_cache::CacheKey>& keys,
+                         int64_t wait_ms);
+
+  std::vector<KeyState> Keys() const;
+  std::vector<KeyState> Keys(
+      const std::vector<file_cache::CacheKey>& keys) const;
+  AgentStatus Status() const;
+  // /healthz: unhealthy while cache writes fail.
+  absl::Status Health() const;
+  const std::string& cache_dir() const { return options_.cache_dir; }
+
+ private:
+  explicit Agent(AgentOptions options);
+  absl::Status Init();
+
+  // Loop thread only.
+  void ConnectTo(size_t index);
+  void OnConnected(uint64_t generation);
+  void OnSessionLost(uint64_t generation, const std::string& why);
+  void ScheduleReconnect();
+  void SchedulePull();
+  void ScheduleReturnProbe();
+  void Probe();
+  void SendSubscribe(std::vector<file_cache::CacheKey> keys,
+                     std::function<void()> done);
+  void OnAnswer(uint64_t generation, const char* what,
+                absl::StatusOr<std::string> reply);
+  void Apply(const protocol::Resource& resource);
+  std::vector<protocol::Known> KnownFor(
+      const std::vector<file_cache::CacheKey>& keys) const;
+  void SetConnected(bool connected);
+
+  const AgentOptions options_;
+  std::vector<std::string> order_;
+  std::unique_ptr<file_cache::FileCacheWriter> writer_;
+  std::unique_ptr<SubscriptionSet> subscriptions_;
+  std::unique_ptr<CacheUpdater> updater_;
+  std::unique_ptr<transport::EventLoop> loop_;
+  std::unique_ptr<HostHeartbeater> heartbeater_;
+
+  // Loop thread only.
+  std::unique_ptr<transport::Client> client_;
+  std::unique_ptr<transport::Client> probe_;
+  uint64_t generation_ = 0;       // of client_; callbacks of older ones ignored
+  size_t index_ = 0;              // into order_
+  bool subscribed_ = false;       // client_ answered its Subscribe
+  std::string last_distributor_;  // where the last session was subscribed
+  Backoff backoff_;
+  transport::EventLoop::TimerId reconnect_timer_ = 0;
+  transport::EventLoop::TimerId pull_timer_ = 0;
+  transport::EventLoop::TimerId return_timer_ = 0;
+
+  // Read by Status() from any thread.
+  mutable absl::Mutex mu_;
+  std::string distributor_ ABSL_GUARDED_BY(mu_);
+  std::set<file_cache::CacheKey> answered_ ABSL_GUARDED_BY(mu_);
+  std::atomic<bool> connected_{false};
+  std::atomic<bool> stale_{false};
+  std::atomic<int64_t> distributor_revision_{0};
+
+  metrics::Gauge* connected_gauge_;
+  metrics::Gauge* stale_gauge_;
+  metrics::Gauge* revision_gauge_;
+  metrics::Counter* switches_;
+  metrics::Counter* reconnect_attempts_;
+  metrics::Registry* registry_;
+};
+
+}  // namespace agent
+}  // namespace kess

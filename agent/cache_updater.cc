@@ -1,0 +1,187 @@
+#include "agent/cache_updater.h"
+
+#include <algorithm>
+#include <chrono>
+#include <vector>
+
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "common/file_cache/env.h"
+#include "glog/logging.h"
+
+namespace kess {
+namespace agent {
+
+using file_cache::CacheEntry;
+using file_cache::CacheKey;
+using file_cache::FileCacheWriter;
+
+namespace {
+
+int64_t MonotonicMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+CacheUpdater::CacheUpdater(FileCacheWriter* writer, Options options)
+    : writer_(writer), options_(options), registry_(options.registry) {
+  updates_applied_ =
+      registry_->GetCounter("kess_agent_updates_applied_total",
+                            "Versions written to the file cache.");
+  for (const auto& [key, revision] : writer_->Revisions()) {
+    max_revision_ = std::max(max_revision_, revision);
+  }
+  thread_ = std::thread([this] { Run(); });
+}
+
+CacheUpdater::~CacheUpdater() {
+  {
+    absl::MutexLock lock(&mu_);
+    stop_ = true;
+  }
+  thread_.join();
+}
+
+bool CacheUpdater::Submit(CacheEntry entry) {
+  absl::MutexLock lock(&mu_);
+  const CacheKey key = entry.key;
+  if (entry.revision <= writer_->Revision(key)) return false;
+  auto in_flight = in_flight_.find(key);
+  if (in_flight != in_flight_.end() && entry.revision <= in_flight->second) {
+    return false;
+  }
+  auto it = pending_.find(key);
+  if (it != pending_.end()) {
+    if (entry.revision <= it->second.entry.revision) return false;
+    // A newer version replaces the queued one; a key in backoff keeps its
+    // retry time so a failing disk is not hammered.
+    it->second.entry = std::move(entry);
+    return true;
+  }
+  pending_[key].entry = std::move(entry);
+  return true;
+}
+
+int64_t CacheUpdater::OnDisk(const CacheKey& key) const {
+  return writer_->Revision(key);
+}
+
+int64_t CacheUpdater::Known(const CacheKey& key) const {
+  absl::MutexLock lock(&mu_);
+  int64_t known = writer_->Revision(key);
+  auto it = pending_.find(key);
+  if (it != pending_.end()) known = std::max(known, it->second.entry.revision);
+  auto f = in_flight_.find(key);
+  if (f != in_flight_.end()) known = std::max(known, f->second);
+  return known;
+}
+
+size_t CacheUpdater::pending() const {
+  absl::MutexLock lock(&mu_);
+  return pending_.size() + in_flight_.size();
+}
+
+size_t CacheUpdater::failing() const {
+  absl::MutexLock lock(&mu_);
+  size_t n = 0;
+  for (const auto& [key, p] : pending_) n += p.failures > 0;
+  return n;
+}
+
+int64_t CacheUpdater::max_revision() const {
+  absl::MutexLock lock(&mu_);
+  return max_revision_;
+}
+
+bool CacheUpdater::WaitIdle(int64_t timeout_ms) const {
+  absl::MutexLock lock(&mu_);
+  auto idle = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    return pending_.empty() && in_flight_.empty();
+  };
+  return mu_.AwaitWithTimeout(absl::Condition(&idle),
+                              absl::Milliseconds(timeout_ms));
+}
+
+void CacheUpdater::Run() {
+  absl::MutexLock lock(&mu_);
+  while (true) {
+    // Pick the next key that is due; wait for one if there is none.
+    const int64_t now = MonotonicMs();
+    int64_t next_due = -1;
+    auto due = pending_.end();
+    for (auto it = pending_.begin(); it != pending_.end(); ++it) {
+      if (it->second.not_before_ms <= now) {
+        due = it;
+        break;
+      }
+      if (next_due < 0 || it->second.not_before_ms < next_due) {
+        next_due = it->second.not_before_ms;
+      }
+    }
+    if (stop_) return;
+    if (due == pending_.end()) {
+      auto wake = [this, n = pending_.size()]() ABSL_SHARED_LOCKS_REQUIRED(
+                      mu_) { return stop_ || pending_.size() != n; };
+      // Also wake when a pending entry is replaced: poll at most every
+      // 50 ms while something waits for a retry.
+      int64_t wait_ms =
+          next_due < 0 ? 1000 : std::min<int64_t>(next_due - now, 50);
+      mu_.AwaitWithTimeout(absl::Condition(&wake),
+                           absl::Milliseconds(std::max<int64_t>(1, wait_ms)));
+      continue;
+    }
+
+    Pending job = std::move(due->second);
+    pending_.erase(due);
+    const CacheKey key = job.entry.key;
+    const int64_t revision = job.entry.revision;
+    in_flight_[key] = revision;
+    mu_.Unlock();
+    absl::StatusOr<FileCacheWriter::Result> result = writer_->Write(job.entry);
+    mu_.Lock();
+    in_flight_.erase(key);
+
+    if (result.ok()) {
+      if (*result == FileCacheWriter::Result::kWritten) {
+        updates_applied_->Increment();
+        max_revision_ = std::max(max_revision_, revision);
+      }
+      continue;
+    }
+    std::string err = file_cache::ErrnoName(result.status());
+    registry_
+        ->GetCounter("kess_agent_cache_write_errors_total",
+                     "Failed cache file writes (the old file stays intact).",
+                     {{"errno", err.empty() ? "other" : err}})
+        ->Increment();
+    const int64_t now_ms = MonotonicMs();
+    if (now_ms - last_error_log_ms_ >= 10000) {
+      last_error_log_ms_ = now_ms;
+      LOG(ERROR) << "cache write of " << key.ToString() << " revision "
+                 << revision
+                 << " failed (old file kept, will retry): " << result.status();
+    }
+    if (absl::IsInvalidArgument(result.status())) continue;  // never retried
+    // Retry this key later, unless a newer version arrived meanwhile (it
+    // inherits the backoff).
+    ++job.failures;
+    int64_t delay = options_.retry_initial_ms;
+    for (int i = 1; i < job.failures && delay < options_.retry_max_ms; ++i) {
+      delay *= 2;
+    }
+    job.not_before_ms = now_ms + std::min(delay, options_.retry_max_ms);
+    auto it = pending_.find(key);
+    if (it == pending_.end()) {
+      pending_[key] = std::move(job);
+    } else {
+      it->second.failures = job.failures;
+      it->second.not_before_ms = job.not_before_ms;
+    }
+  }
+}
+
+}  // namespace agent
+}  // namespace kess

@@ -1,0 +1,88 @@
+// CacheUpdater: the agent's disk writer. Updates from the distributor are
+// submitted here (from the event loop, which must never wait for fsync) and
+// written by one thread of its own through FileCacheWriter.
+//
+// Per key only the newest submitted version is kept (a burst of changes
+// costs one write). A failed write (disk full, EIO) leaves the old file,
+// is logged (rate-limited) and counted in
+// kess_agent_cache_write_errors_total{errno}, and that key is retried with
+// exponential backoff while the other keys keep being written.
+//
+// Revisions: OnDisk(key) is what the file holds; Known(key) also counts a
+// pending version, so a pull does not fetch again what is waiting for the
+// disk. Restart safety: a pending version is not on disk, so a restarted
+// agent reports only OnDisk revisions and the distributor resends the rest.
+//
+// Thread-safety: all methods are thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/synchronization/mutex.h"
+#include "common/file_cache/format.h"
+#include "common/file_cache/writer.h"
+#include "common/metrics.h"
+
+namespace kess {
+namespace agent {
+
+class CacheUpdater {
+ public:
+  struct Options {
+    int64_t retry_initial_ms = 100;
+    int64_t retry_max_ms = 10000;
+    metrics::Registry* registry = &metrics::Registry::Default();
+  };
+
+  // `writer` must outlive the updater. Starts the writer thread.
+  CacheUpdater(file_cache::FileCacheWriter* writer, Options options);
+  // Stops the thread; pending versions that are not written are dropped
+  // (the distributor resends them after a restart).
+  ~CacheUpdater();
+
+  // Queues `entry` unless a version at least as new is on disk or pending.
+  // Returns true if it was queued.
+  bool Submit(file_cache::CacheEntry entry);
+
+  int64_t OnDisk(const file_cache::CacheKey& key) const;
+  int64_t Known(const file_cache::CacheKey& key) const;
+  // Versions waiting to be written (including ones being retried).
+  size_t pending() const;
+  // Keys whose last write attempt failed and wait for a retry.
+  size_t failing() const;
+  // The newest revision on disk over all keys.
+  int64_t max_revision() const;
+
+  // Blocks until nothing is pending or `timeout_ms` passed; true if idle.
+  bool WaitIdle(int64_t timeout_ms) const;
+
+ private:
+  struct Pending {
+    file_cache::CacheEntry entry;
+    int64_t not_before_ms = 0;  // retry time after a failure
+    int failures = 0;
+  };
+
+  void Run();
+
+  file_cache::FileCacheWriter* const writer_;
+  const Options options_;
+  metrics::Counter* updates_applied_;
+  metrics::Registry* registry_;
+
+  mutable absl::Mutex mu_;
+  std::map<file_cache::CacheKey, Pending> pending_ ABSL_GUARDED_BY(mu_);
+  // The key being written right now, and its revision (still "known").
+  std::map<file_cache::CacheKey, int64_t> in_flight_ ABSL_GUARDED_BY(mu_);
+  int64_t max_revision_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t last_error_log_ms_ ABSL_GUARDED_BY(mu_) = 0;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;
+};
+
+}  // namespace agent
+}  // namespace kess

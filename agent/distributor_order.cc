@@ -1,0 +1,43 @@
+#include "agent/distributor_order.h"
+
+#include <algorithm>
+#include <set>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace kess {
+namespace agent {
+
+uint64_t StableHash(absl::string_view data) {
+  uint64_t h = 1469598103934665603ull;  // FNV-1a offset basis
+  for (unsigned char c : data) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  // splitmix64 finalizer: FNV alone is weak in the high bits for short keys.
+  h ^= h >> 30;
+  h *= 0xbf58476d1ce4e5b9ull;
+  h ^= h >> 27;
+  h *= 0x94d049bb133111ebull;
+  h ^= h >> 31;
+  return h;
+}
+
+std::vector<std::string> DistributorOrder(
+    absl::string_view host_id, const std::vector<std::string>& distributors) {
+  std::set<std::string> unique(distributors.begin(), distributors.end());
+  std::vector<std::pair<uint64_t, std::string>> ranked;
+  for (const std::string& d : unique) {
+    ranked.emplace_back(StableHash(absl::StrCat(host_id, "\n", d)), d);
+  }
+  std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) {
+    return a.first != b.first ? a.first > b.first : a.second < b.second;
+  });
+  std::vector<std::string> order;
+  for (auto& r : ranked) order.push_back(std::move(r.second));
+  return order;
+}
+
+}  // namespace agent
+}  // namespace kess

@@ -1,0 +1,72 @@
+// HostHeartbeater: tells the DC's mandators that this host is alive
+// (method "kess.HostHeartbeat", common/protocol/distribution.proto), so a
+// lost instance heartbeat can be told apart from a dead host.
+//
+// Every interval it calls each mandator over its own transport Client
+// (recreated after a disconnect). Failures are never fatal: counted in
+// kess_agent_host_heartbeats_total{result} and logged at most once a minute
+// per mandator.
+//
+// Thread-safety: construct, Start and destroy from one thread (not the
+// loop's); everything else runs on the loop.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/metrics.h"
+#include "common/protocol/distribution.pb.h"
+#include "common/transport/client.h"
+#include "common/transport/event_loop.h"
+
+namespace kess {
+namespace agent {
+
+class HostHeartbeater {
+ public:
+  struct Options {
+    std::vector<std::string> mandators;  // "host:port"
+    int64_t interval_ms = 5000;
+    int64_t call_timeout_ms = 5000;
+    int64_t connect_timeout_ms = 5000;
+    metrics::Registry* registry = &metrics::Registry::Default();
+  };
+  // Fills host_id, datacenter, distributor, revision (sent_ms is set here).
+  // Runs on the loop thread.
+  using MessageFn = std::function<protocol::HostHeartbeat()>;
+
+  // `loop` must outlive this object.
+  HostHeartbeater(transport::EventLoop* loop, Options options,
+                  MessageFn message);
+  // Stops the timer and closes the connections (blocks on the loop).
+  ~HostHeartbeater();
+
+  void Start();
+
+ private:
+  struct Peer {
+    std::string address;
+    std::unique_ptr<transport::Client> client;
+    int64_t last_log_ms = 0;
+  };
+  void Tick();
+  void Beat(Peer& peer, const std::string& payload);
+  void Count(Peer& peer, const absl::Status& result);
+
+  transport::EventLoop* const loop_;
+  const Options options_;
+  const MessageFn message_;
+  std::vector<std::unique_ptr<Peer>> peers_;  // loop thread only
+  transport::EventLoop::TimerId timer_ = 0;
+  bool stopped_ = false;
+};
+
+// "host:port" -> host and port. InvalidArgument if malformed.
+absl::Status SplitHostPort(const std::string& address, std::string* host,
+                           int* port);
+
+}  // namespace agent
+}  // namespace kess

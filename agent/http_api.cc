@@ -1,0 +1,109 @@
+#include "agent/http_api.h"
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "agent/subscription_set.h"
+#include "common/json_util.h"
+
+namespace kess {
+namespace agent {
+namespace {
+
+std::string KeyStateJson(const KeyState& s) {
+  std::string out = "{";
+  if (s.key.type == CacheKey::Type::kConfig) {
+    absl::StrAppend(&out, "\"type\":\"config\",\"namespace\":",
+                    JsonQuote(s.key.namespace_name),
+                    ",\"key\":", JsonQuote(s.key.key));
+  } else {
+    absl::StrAppend(
+        &out, "\"type\":\"route\",\"service\":", JsonQuote(s.key.service));
+  }
+  absl::StrAppend(&out, ",\"path\":", JsonQuote(s.path),
+                  ",\"revision\":", s.revision,
+                  ",\"cached\":", s.revision > 0 ? "true" : "false", "}");
+  return out;
+}
+
+std::string KeyStatesJson(const std::vector<KeyState>& states) {
+  std::vector<std::string> parts;
+  for (const KeyState& s : states) parts.push_back(KeyStateJson(s));
+  return absl::StrCat("{\"subscriptions\":[", absl::StrJoin(parts, ","),
+                      "]}\n");
+}
+
+HttpResponse CacheFile(Agent* agent, const CacheKey& key) {
+  absl::Status valid = file_cache::ValidateKey(key);
+  if (!valid.ok()) return HttpResponse::Error(valid);
+  std::string path =
+      absl::StrCat(agent->cache_dir(), "/", file_cache::RelativePath(key));
+  absl::StatusOr<std::string> text = file_cache::Env::Default()->ReadFile(path);
+  if (absl::IsNotFound(text.status())) {
+    return HttpResponse::Error(absl::NotFoundError(
+        key.ToString() + " is not in the cache (subscribe it first)"));
+  }
+  if (!text.ok()) return HttpResponse::Error(text.status());
+  return HttpResponse::Json(200, *text);
+}
+
+std::string StatusJson(const AgentStatus& s) {
+  std::vector<std::string> order;
+  for (const std::string& d : s.order) order.push_back(JsonQuote(d));
+  return absl::StrCat(
+      "{\"distributor\":", JsonQuote(s.distributor),
+      ",\"connected\":", s.connected ? "true" : "false",
+      ",\"stale\":", s.stale ? "true" : "false",
+      ",\"distributor_revision\":", s.distributor_revision,
+      ",\"cache_revision\":", s.cache_revision, ",\"keys\":", s.keys,
+      ",\"pending_writes\":", s.pending_writes,
+      ",\"failing_writes\":", s.failing_writes, ",\"switches\":", s.switches,
+      ",\"reconnect_attempts\":", s.reconnect_attempts,
+      ",\"distributor_order\":[", absl::StrJoin(order, ","), "]}\n");
+}
+
+}  // namespace
+
+void RegisterHttpApi(HttpServer* server, Agent* agent, HttpApiOptions options) {
+  server->Handle("POST", "/v1/subscriptions",
+                 [agent, options](const HttpRequest& request) {
+                   auto keys = ParseKeyList(request.body);
+                   if (!keys.ok()) return HttpResponse::Error(keys.status());
+                   if (keys->empty()) {
+                     return HttpResponse::Error(absl::InvalidArgumentError(
+                         "no keys: give \"configs\" and/or \"routes\""));
+                   }
+                   absl::Status status =
+                       agent->Subscribe(*keys, options.subscribe_wait_ms);
+                   if (!status.ok()) return HttpResponse::Error(status);
+                   return HttpResponse::Json(200,
+                                             KeyStatesJson(agent->Keys(*keys)));
+                 });
+  server->Handle("GET", "/v1/subscriptions", [agent](const HttpRequest&) {
+    return HttpResponse::Json(200, KeyStatesJson(agent->Keys()));
+  });
+  server->HandlePrefix(
+      "GET", "/v1/configs/", [agent](const HttpRequest& request) {
+        std::vector<std::string> parts = absl::StrSplit(
+            request.path.substr(std::string("/v1/configs/").size()), '/');
+        if (parts.size() != 2) {
+          return HttpResponse::Error(absl::InvalidArgumentError(
+              "expected /v1/configs/<namespace>/<key>"));
+        }
+        return CacheFile(agent, CacheKey::Config(parts[0], parts[1]));
+      });
+  server->HandlePrefix(
+      "GET", "/v1/routes/", [agent](const HttpRequest& request) {
+        return CacheFile(agent, CacheKey::Route(request.path.substr(
+                                    std::string("/v1/routes/").size())));
+      });
+  server->Handle("GET", "/v1/status", [agent](const HttpRequest&) {
+    return HttpResponse::Json(200, StatusJson(agent->Status()));
+  });
+}
+
+}  // namespace agent
+}  // namespace kess

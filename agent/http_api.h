@@ -1,0 +1,35 @@
+// The agent's local subscription API (HTTP on 127.0.0.1, so any language
+// can use it with curl). See agent/README.md for examples.
+//
+//   POST /v1/subscriptions   {"configs":[{"namespace","key"}],"routes":[..]}
+//                            adds keys (persisted), subscribes, waits up to
+//                            subscribe_wait_ms for the files; answers each
+//                            key's path and revision
+//   GET  /v1/subscriptions   every subscribed key, path and revision
+//   GET  /v1/configs/<ns>/<key>, GET /v1/routes/<service>
+//                            the cache file as is (404 if none)
+//   GET  /v1/status          distributor in use, connected, revisions, ...
+//
+// Invalid names get 400 with the name validator's message and change
+// nothing.
+//
+// Thread-safety: handlers are thread-safe (Agent is).
+#pragma once
+
+#include <cstdint>
+
+#include "agent/agent.h"
+#include "common/http_server.h"
+
+namespace kess {
+namespace agent {
+
+struct HttpApiOptions {
+  int64_t subscribe_wait_ms = 3000;
+};
+
+// REQUIRES: before server->Start(); `agent` outlives the server.
+void RegisterHttpApi(HttpServer* server, Agent* agent, HttpApiOptions options);
+
+}  // namespace agent
+}  // namespace kess

@@ -1,0 +1,122 @@
+// kess agent: one per host. See agent/README.md.
+#include <pthread.h>
+#include <signal.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "agent/agent.h"
+#include "agent/http_api.h"
+#include "common/file_cache/env.h"
+#include "common/http_server.h"
+#include "common/init.h"
+#include "gflags/gflags.h"
+#include "glog/logging.h"
+
+DEFINE_string(host_id, "", "This host's id (names.h rules); required.");
+DEFINE_string(dc, "", "This host's datacenter; required.");
+DEFINE_string(distributors, "",
+              "The DC's distributors, host:port,...; required.");
+DEFINE_string(mandators, "",
+              "The DC's mandators for host heartbeats, host:port,...");
+DEFINE_string(cache_dir, "/var/cache/kess", "The file cache directory.");
+DEFINE_string(http_host, "127.0.0.1", "Subscription API address.");
+DEFINE_int32(http_port, 7310, "Subscription API port (0: any free port).");
+DEFINE_string(http_port_file, "",
+              "If set, the bound HTTP port is written here (atomically) once "
+              "the API serves; for scripts and tests using --http_port=0.");
+DEFINE_string(auth_token_file, "",
+              "File holding the distributors' shared secret (sent in "
+              "SubscribeRequest.auth_token); trailing whitespace ignored.");
+DEFINE_int64(pull_interval_ms, 30000, "Periodic kess.Pull interval.");
+DEFINE_int64(heartbeat_interval_ms, 5000, "Heartbeat to the distributor.");
+DEFINE_int64(heartbeat_timeout_ms, 15000,
+             "Distributor silence after which the agent switches.");
+DEFINE_int64(connect_timeout_ms, 5000, "Connect timeout.");
+DEFINE_int64(call_timeout_ms, 10000, "Timeout of Subscribe/Pull calls.");
+DEFINE_int64(reconnect_initial_ms, 500, "First reconnect backoff (jittered).");
+DEFINE_int64(reconnect_max_ms, 30000, "Largest reconnect backoff.");
+DEFINE_int64(return_interval_ms, 60000,
+             "How often (jittered) to probe the preferred distributor while "
+             "on another one.");
+DEFINE_int64(host_heartbeat_interval_ms, 5000, "Host heartbeat interval.");
+DEFINE_int64(subscribe_wait_ms, 3000,
+             "How long POST /v1/subscriptions waits for the files.");
+
+namespace {
+
+std::vector<std::string> SplitList(const std::string& list) {
+  return absl::StrSplit(list, ',', absl::SkipWhitespace());
+}
+
+void CheckOk(const absl::Status& status, const char* what) {
+  CHECK(status.ok()) << what << ": " << status;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  kess::InitProcess(&argc, &argv,
+                    "kess agent: per-host subscriber and file-cache writer");
+  // SIGTERM/SIGINT are taken by sigwait below; block them before any
+  // thread starts so every thread inherits the mask.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  kess::agent::AgentOptions options;
+  options.host_id = FLAGS_host_id;
+  options.datacenter = FLAGS_dc;
+  options.distributors = SplitList(FLAGS_distributors);
+  options.mandators = SplitList(FLAGS_mandators);
+  options.cache_dir = FLAGS_cache_dir;
+  options.pull_interval_ms = FLAGS_pull_interval_ms;
+  options.heartbeat_interval_ms = FLAGS_heartbeat_interval_ms;
+  options.heartbeat_timeout_ms = FLAGS_heartbeat_timeout_ms;
+  options.connect_timeout_ms = FLAGS_connect_timeout_ms;
+  options.call_timeout_ms = FLAGS_call_timeout_ms;
+  options.reconnect_initial_ms = FLAGS_reconnect_initial_ms;
+  options.reconnect_max_ms = FLAGS_reconnect_max_ms;
+  options.return_interval_ms = FLAGS_return_interval_ms;
+  options.host_heartbeat_interval_ms = FLAGS_host_heartbeat_interval_ms;
+  if (!FLAGS_auth_token_file.empty()) {
+    auto token =
+        kess::file_cache::Env::Default()->ReadFile(FLAGS_auth_token_file);
+    CHECK(token.ok()) << "--auth_token_file: " << token.status();
+    options.auth_token =
+        std::string(absl::StripTrailingAsciiWhitespace(*token));
+  }
+
+  auto agent = kess::agent::Agent::Create(options);
+  CHECK(agent.ok()) << "agent start-up: " << agent.status();
+
+  kess::HttpServer::Options http;
+  http.host = FLAGS_http_host;
+  http.port = FLAGS_http_port;
+  kess::agent::Agent* a = agent->get();
+  http.health = [a] { return a->Health(); };
+  auto server = kess::HttpServer::Create(http);
+  CHECK(server.ok()) << "HTTP server: " << server.status();
+  kess::agent::RegisterHttpApi(server->get(), a, {FLAGS_subscribe_wait_ms});
+  CheckOk((*server)->Start(), "HTTP server start");
+  LOG(INFO) << "agent " << FLAGS_host_id << " serving on " << FLAGS_http_host
+            << ":" << (*server)->port();
+  if (!FLAGS_http_port_file.empty()) {
+    CheckOk(kess::file_cache::WriteFileAtomically(
+                kess::file_cache::Env::Default(), FLAGS_http_port_file,
+                std::to_string((*server)->port()) + "\n"),
+            "--http_port_file");
+  }
+
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  LOG(INFO) << "signal " << sig << ": stopping";
+  (*server)->Stop();
+  agent->reset();
+  return 0;
+}
