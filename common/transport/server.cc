@@ -304,6 +304,30 @@ absl::Status Server::Push(uint64_t connection_id, const std::string& method,
   return absl::OkStatus();
 }
 
+absl::Status Server::PushMany(const std::vector<uint64_t>& connection_ids,
+                              const std::string& method,
+                              const std::string& payload) {
+  KESS_ASSIGN_OR_RETURN(std::shared_ptr<const std::string> bytes,
+                        EncodePush(method, payload));
+  // One task per loop with that loop's share of the ids.
+  std::vector<std::vector<uint64_t>> per_loop(loops_.size());
+  for (uint64_t id : connection_ids) {
+    per_loop[id % loops_.size()].push_back(id);
+  }
+  for (size_t i = 0; i < loops_.size(); ++i) {
+    if (per_loop[i].empty()) continue;
+    Loop* raw = loops_[i].get();
+    raw->event_loop->Post([raw, bytes, ids = std::move(per_loop[i])] {
+      for (uint64_t id : ids) {
+        // Looked up one by one: a send that overflows closes and unmaps.
+        auto it = raw->connections.find(id);
+        if (it != raw->connections.end()) it->second->SendEncoded(bytes);
+      }
+    });
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Server::Broadcast(const std::string& method,
                                const std::string& payload) {
   KESS_ASSIGN_OR_RETURN(std::shared_ptr<const std::string> bytes,

@@ -97,6 +97,11 @@ class Server {
   // on_disconnect tells the caller about that).
   absl::Status Push(uint64_t connection_id, const std::string& method,
                     const std::string& payload);
+  // Sends one PUSH frame to each of `connection_ids` (those still open when
+  // it runs); encoded once and shared, so a fan-out to thousands of
+  // connections costs one encoding and one buffer. Same errors as Push.
+  absl::Status PushMany(const std::vector<uint64_t>& connection_ids,
+                        const std::string& method, const std::string& payload);
   // Sends one PUSH frame to every connection open when it runs; encoded
   // once. Same errors as Push.
   absl::Status Broadcast(const std::string& method, const std::string& payload);

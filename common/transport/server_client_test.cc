@@ -314,6 +314,45 @@ TEST_F(ServerClientTest, PushReachesOnlyTheAddressedClient) {
   EXPECT_EQ(targeted[2]->load(), 0);
 }
 
+TEST_F(ServerClientTest, PushManyReachesExactlyTheListedClients) {
+  StartServer();
+  constexpr int kClients = 4;
+  std::vector<std::unique_ptr<std::atomic<int>>> targeted;
+  std::vector<std::unique_ptr<std::atomic<int>>> markers;
+  std::vector<uint64_t> ids;
+  for (int i = 0; i < kClients; ++i) {
+    targeted.push_back(std::make_unique<std::atomic<int>>(0));
+    markers.push_back(std::make_unique<std::atomic<int>>(0));
+    std::atomic<int>* t = targeted.back().get();
+    std::atomic<int>* m = markers.back().get();
+    ClientCallbacks callbacks;
+    callbacks.on_push = [t, m](const std::string& method, std::string payload) {
+      if (method == "update" && payload == "some") (*t)++;
+      if (method == "marker") (*m)++;
+    };
+    Client* client = NewClient(DefaultClientOptions(), callbacks);
+    absl::StatusOr<std::string> id = client->CallSync("whoami", "", kLongMs);
+    ASSERT_TRUE(id.ok()) << id.status();
+    ids.push_back(std::stoull(*id));
+  }
+  // Two ids on different loops (ids are consecutive), one unknown id.
+  ASSERT_TRUE(
+      server_->PushMany({ids[1], ids[2], 999999}, "update", "some").ok());
+  for (uint64_t id : ids) ASSERT_TRUE(server_->Push(id, "marker", "").ok());
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        for (auto& m : markers) {
+          if (m->load() != 1) return false;
+        }
+        return true;
+      },
+      kLongMs));
+  EXPECT_EQ(targeted[0]->load(), 0);
+  EXPECT_EQ(targeted[1]->load(), 1);
+  EXPECT_EQ(targeted[2]->load(), 1);
+  EXPECT_EQ(targeted[3]->load(), 0);
+}
+
 TEST_F(ServerClientTest, BroadcastReachesEveryClient) {
   StartServer();
   std::atomic<int> received{0};
