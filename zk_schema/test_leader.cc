@@ -12,18 +12,9 @@ namespace zk {
 namespace testing {
 namespace {
 
-bool IsConfigKind(ChangeKind kind) {
-  return kind == CONFIG_PUT || kind == CONFIG_DELETE;
-}
-
-// The StoredValue of a config or route record.
-absl::StatusOr<StoredValue> ValueOf(ChangeKind kind, absl::string_view record,
+// The StoredValue of a route record.
+absl::StatusOr<StoredValue> ValueOf(absl::string_view record,
                                     absl::string_view where) {
-  if (IsConfigKind(kind)) {
-    KESS_ASSIGN_OR_RETURN(ConfigRecord r,
-                          DecodeAs<ConfigRecord>(record, where));
-    return r.value();
-  }
   KESS_ASSIGN_OR_RETURN(RouteRecord r, DecodeAs<RouteRecord>(record, where));
   return r.value();
 }
@@ -37,57 +28,6 @@ TestLeader::TestLeader(ZkApi* zk, Layout layout, AclList acl,
       acl_(std::move(acl)),
       writer_(std::move(writer)),
       store_(zk, layout_, acl_) {}
-
-absl::Status TestLeader::CreateNamespace(absl::string_view ns,
-                                         absl::string_view description) {
-  KESS_ASSIGN_OR_RETURN(std::string path, layout_.NamespacePath(ns));
-  NamespaceInfo info;
-  info.set_namespace_name(std::string(ns));
-  info.set_description(std::string(description));
-  *info.mutable_meta() = MakeMeta("test", writer_);
-  absl::Status created =
-      zk_->Create(path, Encode(info), CreateMode::kPersistent, acl_).status();
-  return absl::IsAlreadyExists(created) ? absl::OkStatus() : created;
-}
-
-absl::StatusOr<int64_t> TestLeader::PutConfig(absl::string_view ns,
-                                              absl::string_view key,
-                                              absl::string_view value,
-                                              absl::string_view content_type) {
-  ChangeRecord change;
-  change.set_kind(CONFIG_PUT);
-  change.set_namespace_name(std::string(ns));
-  change.set_key(std::string(key));
-  KESS_ASSIGN_OR_RETURN(*change.mutable_path(), layout_.ConfigPath(ns, key));
-  const std::string path = change.path();
-  return Commit(std::move(change), &value,
-                [&](int64_t revision, absl::string_view old_record,
-                    const StoredValue& stored) -> absl::StatusOr<std::string> {
-                  ConfigRecord record;
-                  if (!old_record.empty()) {
-                    KESS_ASSIGN_OR_RETURN(
-                        record, DecodeAs<ConfigRecord>(old_record, path));
-                  }
-                  record.set_namespace_name(std::string(ns));
-                  record.set_key(std::string(key));
-                  record.set_revision(revision);
-                  record.set_version(record.version() + 1);
-                  *record.mutable_value() = stored;
-                  record.set_content_type(std::string(content_type));
-                  *record.mutable_meta() = MakeMeta("test", writer_);
-                  return Encode(record);
-                });
-}
-
-absl::StatusOr<int64_t> TestLeader::DeleteConfig(absl::string_view ns,
-                                                 absl::string_view key) {
-  ChangeRecord change;
-  change.set_kind(CONFIG_DELETE);
-  change.set_namespace_name(std::string(ns));
-  change.set_key(std::string(key));
-  KESS_ASSIGN_OR_RETURN(*change.mutable_path(), layout_.ConfigPath(ns, key));
-  return Commit(std::move(change), nullptr, nullptr);
-}
 
 absl::StatusOr<int64_t> TestLeader::PutRoute(RouteTable table) {
   ChangeRecord change;
@@ -172,8 +112,7 @@ absl::StatusOr<int64_t> TestLeader::Commit(ChangeRecord change,
     last = zk_->Multi(ops).status();
     if (last.ok()) {
       if (old.ok()) {
-        absl::StatusOr<StoredValue> replaced =
-            ValueOf(change.kind(), old->data, path);
+        absl::StatusOr<StoredValue> replaced = ValueOf(old->data, path);
         if (replaced.ok()) store_.Discard(*replaced).IgnoreError();
       }
       return next.revision();

@@ -1,14 +1,14 @@
-// TestLeader (testonly): commits changes to a ZooKeeper exactly as the main
-// DC's leader does (README.md, "Revision and change-log protocol"), so that
-// followers — slave-DC replication, distributors — can be tested and
-// benchmarked without the mandator daemon:
+// TestLeader (testonly): commits ROUTE changes to a ZooKeeper exactly as the
+// main DC's leader will (README.md, "Revision and change-log protocol"), so
+// that followers — slave-DC replication, distributors — can be tested and
+// benchmarked before the route-table writer exists. (Configs: use the real
+// writer, mandator/config_store.h.)
 //   1. the value goes through ChunkedValueStore::Prepare (chunked above
 //      kInlineValueLimit),
 //   2. ONE multi: record write (version-checked) + AddCommitOps (revision
 //      compare-and-set + change record),
 //   3. the replaced value's chunk set is discarded after the flip.
-// A lost compare-and-set is retried (bounded). Config history nodes are not
-// written (history is the leader's own business).
+// A lost compare-and-set is retried (bounded).
 //
 // Thread-compatible: one TestLeader per writer thread; several TestLeaders
 // on one tree race like real leaders (the CAS decides).
@@ -35,19 +35,11 @@ class TestLeader {
   TestLeader(ZkApi* zk, Layout layout, AclList acl = {},
              std::string writer = "test-leader");
 
-  // Creates /configs/<ns> if missing (namespaces have no change kind).
-  absl::Status CreateNamespace(absl::string_view ns,
-                               absl::string_view description = "");
-
-  // Each returns the revision it committed. The namespace must exist.
-  absl::StatusOr<int64_t> PutConfig(
-      absl::string_view ns, absl::string_view key, absl::string_view value,
-      absl::string_view content_type = "text/plain");
-  // NotFound if the key does not exist (nothing committed).
-  absl::StatusOr<int64_t> DeleteConfig(absl::string_view ns,
-                                       absl::string_view key);
-  // table.revision is set to the committed revision.
+  // Each returns the revision it committed. PutRoute stores `table` with
+  // its revision field set to the next revision as read before committing
+  // (informational; the record's revision is authoritative).
   absl::StatusOr<int64_t> PutRoute(RouteTable table);
+  // NotFound if there is no such route record (nothing committed).
   absl::StatusOr<int64_t> DeleteRoute(absl::string_view service);
 
   // Deletes every change record below the summary's oldest_retained.

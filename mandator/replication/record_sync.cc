@@ -76,7 +76,9 @@ absl::StatusOr<std::string> NormalizedRecord(RecordKind kind,
                                              absl::string_view where) {
   if (kind == RecordKind::kNamespace) return std::string(record);
   KESS_ASSIGN_OR_RETURN(StoredValue value, ValueOf(kind, record, where));
-  if (value.body_case() == StoredValue::kChunked) value.clear_chunked();
+  // Inline here and chunked there (or chunked under another name) is the
+  // same value: compare size and CRC-32 only.
+  value.clear_body();
   return WithValue(kind, record, value, where);
 }
 
@@ -143,17 +145,10 @@ absl::StatusOr<RecordSync::Plan> RecordSync::PlanCopy(RecordKind kind,
   } else {
     if (kind == RecordKind::kConfig) {
       const std::string ns_path = ParentPath(path);
-      absl::StatusOr<std::optional<zk::Stat>> ns = local_->Exists(ns_path);
-      absl::StatusOr<zk::GetResult> main_ns =
-          ns.ok() && !ns->has_value() ? FromMain(main_->Get(ns_path))
-                                      : absl::StatusOr<zk::GetResult>();
-      if (!ns.ok() || !main_ns.ok()) {
+      absl::Status added = AddNamespaceCreate(ns_path, &plan.ops);
+      if (!added.ok()) {
         Abandon(plan);
-        return ns.ok() ? main_ns.status() : ns.status();
-      }
-      if (!ns->has_value()) {
-        plan.ops.Create(ns_path, main_ns->data, zk::CreateMode::kPersistent,
-                        acl_);
+        return added;
       }
     }
     plan.ops.Create(path, data, zk::CreateMode::kPersistent, acl_);
@@ -199,6 +194,16 @@ absl::Status RecordSync::Commit(Plan plan, const zk::ChangeRecord* change,
     Abandon(plan);
   }
   return results.status();
+}
+
+absl::Status RecordSync::AddNamespaceCreate(const std::string& ns_path,
+                                            zk::MultiOps* ops) {
+  KESS_ASSIGN_OR_RETURN(std::optional<zk::Stat> exists,
+                        local_->Exists(ns_path));
+  if (exists.has_value()) return absl::OkStatus();
+  KESS_ASSIGN_OR_RETURN(zk::GetResult info, FromMain(main_->Get(ns_path)));
+  ops->Create(ns_path, info.data, zk::CreateMode::kPersistent, acl_);
+  return absl::OkStatus();
 }
 
 void RecordSync::Abandon(const Plan& plan) {

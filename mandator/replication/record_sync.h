@@ -4,13 +4,16 @@
 // Copy semantics. A record is copied as it is in main WHEN READ — which may
 // be newer than the change that named it — with its own `revision` field
 // untouched. Inline values are copied byte for byte. A chunked value is
-// loaded from main's chunks (verified) and written as a fresh chunk set of
-// the LOCAL ZK (local chunk-set names differ from main's), so the local
-// record equals main's except for ChunkManifest.chunk_set. "Equal"
-// therefore means: equal after blanking the manifest (the value's size and
-// CRC-32 stay in the comparison, as do the record's revision, version and
-// meta). A copy of a record that is already equal writes nothing, so
-// replays are idempotent.
+// loaded from main's chunks (verified) and written with the local ZK's own
+// ChunkedValueStore: as a fresh local chunk set (local chunk-set names
+// differ from main's) or inline when it fits (main's leader chunks earlier,
+// at 256 KiB, because it also writes a history copy; replication does not
+// copy history). So the local record equals main's except for the value's
+// body. "Equal" therefore means: equal after blanking the body (the
+// value's size and CRC-32 stay in the comparison, as do the record's
+// revision, version and meta). A copy of a record that is already equal
+// writes nothing, so replays are idempotent. Each local chunk set belongs
+// to exactly one local record.
 //
 // Overlap safety. Every local write is ONE multi that also sets the local
 // /kess/revision compare-and-set on the data version in LocalHead: with a
@@ -57,8 +60,9 @@ struct LocalHead {
 absl::StatusOr<LocalHead> ReadLocalHead(zk::ZkApi& local,
                                         const zk::Layout& layout);
 
-// The record bytes with the chunk manifest blanked: equal for a main record
-// and its local copy. DataLoss if `record` does not decode.
+// The record bytes with the value's body (inline bytes or chunk manifest)
+// blanked, size and CRC-32 kept: equal for a main record and its local copy.
+// DataLoss if `record` does not decode.
 absl::StatusOr<std::string> NormalizedRecord(RecordKind kind,
                                              absl::string_view record,
                                              absl::string_view where);
@@ -100,6 +104,10 @@ class RecordSync {
   void Abandon(const Plan& plan);
 
  private:
+  // Adds the create of the local namespace node `ns_path`, copied from
+  // main, if it is missing locally.
+  absl::Status AddNamespaceCreate(const std::string& ns_path,
+                                  zk::MultiOps* ops);
   // Settles the chunk sets of a multi whose outcome is unknown.
   void ResolveUnknownOutcome(const Plan& plan);
 

@@ -1,0 +1,92 @@
+// Two DCs for replication tests (testonly): one standalone ZooKeeper server
+// per DC ("main" and "slave", started once per test binary), a kess tree
+// under the same root in both, the real config writer (ConfigStore) and a
+// route writer (zk::testing::TestLeader) on main, and comparisons of the
+// two trees.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "common/metrics.h"
+#include "gtest/gtest.h"
+#include "mandator/config_store.h"
+#include "mandator/replication/replicator.h"
+#include "tests/harness/zk_ensemble.h"
+#include "zk_schema/layout.h"
+#include "zk_schema/test_leader.h"
+#include "zk_schema/zk_client.h"
+
+namespace kess {
+namespace mandator {
+namespace testing {
+
+// Generous bounds: only "did not hang" waits use them.
+inline constexpr absl::Duration kPatience = absl::Seconds(60);
+
+class TwoDcTest : public ::testing::Test {
+ public:
+  static void SetUpTestSuite();
+  static void TearDownTestSuite();
+
+ protected:
+  // Connects main_ and local_ and calls InitTrees(100).
+  void SetUp() override;
+
+  // A fresh tree under "/<test name><suffix>/kess" in both DCs (main: the
+  // main DC's skeleton with `retention`; slave: its own skeleton), and the
+  // writers on main. Replaces layout_, store_ and routes_.
+  void InitTrees(int retention, const std::string& suffix = "");
+
+  static ::kess::testing::ZkEnsemble* main_zk();
+  static ::kess::testing::ZkEnsemble* slave_zk();
+
+  // Writes to main as the leader does; fail the test on error.
+  int64_t Put(const std::string& ns, const std::string& key,
+              const std::string& value);
+  int64_t Delete(const std::string& ns, const std::string& key);
+  int64_t PutRoute(const std::string& service, int instances);
+  int64_t DeleteRoute(const std::string& service);
+
+  // Options for a replicator of `dc` with fast polls and backoff and the
+  // fixture's own metrics registry.
+  Replicator::Options ReplicatorOptions(const std::string& dc = "dc2");
+  std::unique_ptr<Replicator> StartReplicator(zk::ZkApi* main, zk::ZkApi* local,
+                                              Replicator::Options options);
+  // Waits (bounded) until `r` reports local revision >= `revision`.
+  bool WaitForRevision(const Replicator& r, int64_t revision,
+                       absl::Duration timeout = kPatience);
+
+  // Both trees hold the same namespaces, configs and routes: records equal
+  // but for the value's body, values equal byte for byte.
+  ::testing::AssertionResult SameContent();
+  // Local change records [from, to] exist and equal main's (main must
+  // still hold them).
+  ::testing::AssertionResult ChangelogMatchesMain(int64_t from, int64_t to);
+  // path -> (data version, mzxid) of every namespace, config and route node
+  // of the local tree, to see what was written.
+  std::map<std::string, std::pair<int, int64_t>> LocalNodeVersions();
+  // Local revision (from /kess/revision).
+  int64_t LocalRevision();
+  // The value of a counter in registry_.
+  double CounterValue(const std::string& name, const metrics::Labels& labels);
+
+  std::unique_ptr<zk::ZkClient> main_;
+  std::unique_ptr<zk::ZkClient> local_;
+  zk::Layout layout_;
+  std::unique_ptr<ConfigStore> store_;
+  std::unique_ptr<zk::testing::TestLeader> routes_;
+  metrics::Registry registry_;
+};
+
+// A value of `size` pseudo-random bytes.
+std::string RandomValue(size_t size, uint64_t seed);
+
+// Deletes `path` and everything below it (test clean-up, bounded depth).
+absl::Status DeleteTree(zk::ZkApi& zk, const std::string& path);
+
+}  // namespace testing
+}  // namespace mandator
+}  // namespace kess
