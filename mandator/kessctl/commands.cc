@@ -318,31 +318,33 @@ constexpr ConfigCommand kConfigCommands[] = {
      ConfigRollback},
 };
 
-// Checks the arguments' count and names, then runs the command.
-int RunConfig(const Context& ctx, const std::string& verb, const Args& args) {
+// Finds the command for `verb` and checks its arguments' count and names,
+// all before anything is sent. Returns -1 when they are good (`*command` and
+// `*t` set), else the exit code after printing the error.
+int ParseConfig(const Io& io, const std::string& verb, const Args& args,
+                const ConfigCommand** command, Target* t) {
   for (const ConfigCommand& c : kConfigCommands) {
     if (verb != c.verb) continue;
     const size_t min = c.needs_key ? 2 : 0;
     const size_t max = c.needs_key ? 2 + c.extra_args : 1;
     if (args.size() < min || args.size() > max) {
-      return UsageError(ctx.io, absl::StrCat("usage: kessctl ", c.usage));
+      return UsageError(io, absl::StrCat("usage: kessctl ", c.usage));
     }
-    Target t;
-    t.ns = args.empty() ? "" : args[0];
-    t.key = c.needs_key ? args[1] : "";
-    t.rest.assign(args.begin() + std::min(args.size(), min), args.end());
-    t.what = absl::StrCat(verb, t.ns.empty() ? "" : " ", t.ns,
-                          c.needs_key ? "/" : "", t.key);
+    *command = &c;
+    t->ns = args.empty() ? "" : args[0];
+    t->key = c.needs_key ? args[1] : "";
+    t->rest.assign(args.begin() + std::min(args.size(), min), args.end());
+    t->what = absl::StrCat(verb, t->ns.empty() ? "" : " ", t->ns,
+                           c.needs_key ? "/" : "", t->key);
     absl::Status valid = absl::OkStatus();
-    if (!t.ns.empty() || c.needs_key) {
-      valid = ValidateName(NameKind::kNamespace, t.ns);
+    if (!t->ns.empty() || c.needs_key) {
+      valid = ValidateName(NameKind::kNamespace, t->ns);
     }
-    if (valid.ok() && c.needs_key) valid = ValidateName(NameKind::kKey, t.key);
-    if (!valid.ok()) return Fail(ctx.io, t.what, valid);
-    return c.run(ctx, t);
+    if (valid.ok() && c.needs_key) valid = ValidateName(NameKind::kKey, t->key);
+    return valid.ok() ? -1 : Fail(io, t->what, valid);
   }
-  return UsageError(ctx.io, "unknown command: config " + verb +
-                                " (put, get, delete, list, history, rollback)");
+  return UsageError(io, "unknown command: config " + verb +
+                            " (put, get, delete, list, history, rollback)");
 }
 
 }  // namespace
@@ -356,10 +358,19 @@ int RunKessctl(const Args& args, const Options& options, const Io& io) {
   if (args[0] != "config" && args[0] != "status") {
     return UsageError(io, "unknown command: " + args[0]);
   }
-  if (args[0] == "config" && args.size() < 2) {
-    return UsageError(io,
-                      "config needs a subcommand: put, get, delete, list, "
-                      "history or rollback");
+  const ConfigCommand* command = nullptr;
+  Target target;
+  if (args[0] == "config") {
+    if (args.size() < 2) {
+      return UsageError(io,
+                        "config needs a subcommand: put, get, delete, list, "
+                        "history or rollback");
+    }
+    int code = ParseConfig(io, args[1], Args(args.begin() + 2, args.end()),
+                           &command, &target);
+    if (code >= 0) return code;
+  } else if (args.size() != 1) {
+    return UsageError(io, "usage: kessctl status");
   }
   if (options.output != "text" && options.output != "json") {
     return UsageError(
@@ -378,16 +389,14 @@ int RunKessctl(const Args& args, const Options& options, const Io& io) {
   client_options.timeout_ms = options.timeout_ms;
   client_options.token = options.token;
   auto client = Client::Create(client_options);
-  if (!client.ok())
+  if (!client.ok()) {
     return UsageError(io, std::string(client.status().message()));
+  }
   Context ctx{options, io, **client};
   try {
-    if (args[0] == "status") {
-      if (args.size() != 1) return UsageError(io, "usage: kessctl status");
-      absl::Status status = RunStatus(**client, ctx.json(), *io.out);
-      return status.ok() ? kExitOk : Fail(io, "status", status);
-    }
-    return RunConfig(ctx, args[1], Args(args.begin() + 2, args.end()));
+    if (command != nullptr) return command->run(ctx, target);
+    absl::Status status = RunStatus(**client, ctx.json(), *io.out);
+    return status.ok() ? kExitOk : Fail(io, "status", status);
   } catch (const Poco::Exception& e) {
     return Fail(io, args[0],
                 absl::InternalError("malformed answer: " + e.displayText()));

@@ -227,6 +227,12 @@ TEST_F(CommandsTest, UsageErrorsSendNothing) {
   EXPECT_EQ(r.code, kExitUsage);
   EXPECT_THAT(r.err,
               HasSubstr("set --mandators=host:port,... or KESS_MANDATORS"));
+  // The command line is checked before the mandators are.
+  EXPECT_THAT(Run({"config", "frob"}).err,
+              HasSubstr("unknown command: config frob"));
+  EXPECT_THAT(Run({"config", "get", "ns"}).err,
+              HasSubstr("usage: kessctl config get <ns> <key>"));
+  EXPECT_EQ(Run({"config", "get", "ns", "a b"}).code, kExitInvalid);
   EXPECT_EQ(fake_->requests(), 0);
   r = Run({"help"});
   EXPECT_EQ(r.code, 0);
