@@ -1,0 +1,333 @@
+#include "distributor/distributor.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/json_util.h"
+#include "common/names.h"
+#include "common/transport/close_reason.h"
+#include "glog/logging.h"
+#include "zk_schema/codec.h"
+
+namespace kess {
+namespace distributor {
+namespace {
+
+constexpr char kConnectedAgents[] = "kess_distributor_connected_agents";
+// Room for the Frame envelope (id, kind, method name) around a payload.
+constexpr size_t kEnvelopeBytes = 1024;
+
+}  // namespace
+
+class Distributor::ServerPusher : public Pusher {
+ public:
+  void set_server(transport::Server* server) { server_ = server; }
+  void Push(const std::vector<uint64_t>& connections,
+            const std::string& payload) override {
+    absl::Status status =
+        server_->PushMany(connections, kUpdateMethod, payload);
+    LOG_IF(ERROR, !status.ok()) << "distributor: push failed: " << status;
+  }
+
+ private:
+  transport::Server* server_ = nullptr;
+};
+
+absl::StatusOr<std::unique_ptr<Distributor>> Distributor::Create(
+    DistributorOptions options) {
+  KESS_RETURN_IF_ERROR(ValidateName(NameKind::kHost, options.id));
+  KESS_RETURN_IF_ERROR(ValidateName(NameKind::kDatacenter, options.datacenter));
+  if (options.zk_connect.empty()) {
+    return absl::InvalidArgumentError("no ZooKeeper connect string");
+  }
+  if (options.follower.max_shrink_fraction < 0 ||
+      options.follower.max_shrink_fraction > 1) {
+    return absl::InvalidArgumentError("max_shrink_fraction must be in [0, 1]");
+  }
+  KESS_ASSIGN_OR_RETURN(zk::Layout layout, zk::Layout::Create(options.zk_root));
+  std::unique_ptr<Distributor> d(
+      new Distributor(std::move(options), std::move(layout)));
+  KESS_RETURN_IF_ERROR(d->StartServers());
+  d->supervisor_ = std::thread([raw = d.get()] { raw->Supervise(); });
+  return d;
+}
+
+Distributor::Distributor(DistributorOptions options, zk::Layout layout)
+    : options_(std::move(options)),
+      layout_(std::move(layout)),
+      registry_(options_.registry != nullptr ? options_.registry
+                                             : &metrics::Registry::Default()),
+      metrics_(registry_) {}
+
+absl::Status Distributor::StartServers() {
+  transport::ServerOptions server_options;
+  server_options.host = options_.listen_host;
+  server_options.port = options_.port;
+  server_options.num_loops = options_.server_loops;
+  server_options.heartbeat_timeout_ms = options_.heartbeat_timeout_ms;
+  server_options.connection.max_send_queue_bytes =
+      options_.max_send_queue_bytes;
+  server_options.registry = registry_;
+  KESS_RETURN_IF_ERROR(
+      transport::ValidateConnectionOptions(server_options.connection));
+
+  HubOptions hub_options;
+  hub_options.auth_token = options_.auth_token;
+  const size_t max_frame = server_options.connection.max_frame_bytes;
+  hub_options.max_payload_bytes = max_frame - kEnvelopeBytes;
+  // Half the send queue: an answer fits even with earlier frames queued.
+  hub_options.budget_bytes = std::max(hub_options.max_payload_bytes,
+                                      options_.max_send_queue_bytes / 2);
+  hub_options.max_keys_per_connection = options_.max_keys_per_connection;
+  pusher_ = std::make_unique<ServerPusher>();
+  hub_ = std::make_unique<SubscriptionHub>(
+      &data_, [this] { return stale(); }, pusher_.get(), hub_options,
+      &metrics_);
+
+  transport::HandlerMap handlers;
+  handlers[kSubscribeMethod] = [this](transport::Request request,
+                                      transport::Responder responder) {
+    Deliver(request.connection_id,
+            hub_->Subscribe(request.connection_id, request.payload),
+            std::move(responder));
+  };
+  handlers[kPullMethod] = [this](transport::Request request,
+                                 transport::Responder responder) {
+    Deliver(request.connection_id,
+            hub_->Pull(request.connection_id, request.payload),
+            std::move(responder));
+  };
+  handlers[kUnsubscribeMethod] = [this](transport::Request request,
+                                        transport::Responder responder) {
+    responder.Respond(
+        hub_->Unsubscribe(request.connection_id, request.payload));
+  };
+  transport::ServerCallbacks callbacks;
+  callbacks.on_disconnect = [this](uint64_t connection, const char* reason) {
+    OnDisconnect(connection, reason);
+  };
+  KESS_ASSIGN_OR_RETURN(
+      server_, transport::Server::Create(server_options, std::move(handlers),
+                                         std::move(callbacks)));
+  pusher_->set_server(server_.get());
+  transport::Server* server = server_.get();
+  registry_->SetCallbackGauge(
+      kConnectedAgents, "Agent connections open on the transport", {},
+      [server] { return static_cast<double>(server->connection_count()); });
+
+  if (options_.http_port >= 0) {
+    HttpServer::Options http_options;
+    http_options.host = options_.listen_host;
+    http_options.port = options_.http_port;
+    http_options.registry = registry_;
+    http_options.threads = 4;
+    KESS_ASSIGN_OR_RETURN(http_, HttpServer::Create(http_options));
+    http_->Handle("GET", "/healthz", [this](const HttpRequest&) {
+      absl::StatusOr<std::string> health = Health();
+      return health.ok()
+                 ? HttpResponse::Text(200, *health + "\n")
+                 : HttpResponse::Text(
+                       503, std::string(health.status().message()) + "\n");
+    });
+    http_->Handle("GET", "/api/v1/status", [this](const HttpRequest&) {
+      return HttpResponse::Json(200, StatusJson());
+    });
+    KESS_RETURN_IF_ERROR(http_->Start());
+  }
+  if (options_.auth_token.empty()) {
+    LOG(WARNING) << "distributor: NO AUTH TOKEN CONFIGURED "
+                    "(--auth_token_file): every connection may subscribe to "
+                    "every key. Development mode only.";
+  }
+  LOG(INFO) << "distributor " << options_.id << " (" << options_.datacenter
+            << "): agents on " << options_.listen_host << ":" << port()
+            << ", http on " << http_port() << "; ZooKeeper "
+            << options_.zk_connect << layout_.root();
+  return absl::OkStatus();
+}
+
+Distributor::~Distributor() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  if (supervisor_.joinable()) supervisor_.join();
+  ZkFollower* follower = follower_.load();
+  if (follower != nullptr) follower->Stop();  // no more fan-out
+  {
+    absl::MutexLock lock(&mu_);
+    member_.reset();
+  }
+  if (server_ != nullptr) {
+    registry_->RemoveCallbackGauge(kConnectedAgents, {});
+    server_.reset();  // no more handlers
+  }
+  http_.reset();
+  follower_ = nullptr;
+  absl::MutexLock lock(&mu_);
+  follower_owned_.reset();
+  zk_.reset();
+}
+
+void Distributor::Deliver(uint64_t connection, Answer answer,
+                          transport::Responder responder) {
+  // The response and its follow-ups are posted to the connection's loop in
+  // this order, so they arrive in this order.
+  responder.Respond(std::move(answer.response));
+  for (const std::string& payload : answer.followups) {
+    absl::Status status = server_->Push(connection, kUpdateMethod, payload);
+    LOG_IF(ERROR, !status.ok()) << "distributor: push failed: " << status;
+  }
+}
+
+void Distributor::OnDisconnect(uint64_t connection, const char* reason) {
+  hub_->Disconnected(connection);
+  const std::string why = reason;
+  if (why == transport::close_reason::kSendQueueFull ||
+      why == transport::close_reason::kHeartbeatTimeout) {
+    metrics_.Dropped(why)->Increment();
+    LOG_EVERY_N(WARNING, 20) << "distributor: dropped agent connection "
+                             << connection << " (" << why << ")";
+  }
+}
+
+void Distributor::Supervise() {
+  absl::Duration backoff = absl::Milliseconds(100);
+  bool have_zk = false;
+  while (true) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopping_) return;
+    }
+    if (!have_zk) {
+      zk::ZkClientOptions zk_options;
+      zk_options.connect_string = options_.zk_connect;
+      zk_options.session_timeout = options_.zk_session_timeout;
+      zk_options.connect_timeout = options_.zk_connect_timeout;
+      if (options_.zk_credential) {
+        zk_options.credentials.push_back(*options_.zk_credential);
+      }
+      absl::StatusOr<std::unique_ptr<zk::ZkClient>> client =
+          zk::ZkClient::Create(zk_options);
+      if (client.ok()) {
+        absl::MutexLock lock(&mu_);
+        zk_ = *std::move(client);
+        follower_owned_ =
+            std::make_unique<ZkFollower>(zk_.get(), layout_, &data_, hub_.get(),
+                                         &metrics_, options_.follower);
+        follower_owned_->Start();
+        follower_ = follower_owned_.get();
+        have_zk = true;
+      } else {
+        LOG_EVERY_N(WARNING, 20)
+            << "distributor: cannot connect to ZooKeeper "
+            << options_.zk_connect << " (retrying): " << client.status();
+        backoff = std::min(backoff * 2, absl::Seconds(5));
+      }
+    }
+    if (have_zk && !options_.register_member) return;
+    if (have_zk && data_.loaded()) {
+      zk::MemberInfo info;
+      info.set_id(options_.id);
+      info.set_role(zk::DISTRIBUTOR);
+      info.set_datacenter(options_.datacenter);
+      info.set_address(absl::StrCat(options_.listen_host, ":", port()));
+      if (http_ != nullptr) {
+        info.set_http_address(
+            absl::StrCat(options_.listen_host, ":", http_port()));
+      }
+      info.set_started_ms(absl::ToUnixMillis(absl::Now()));
+      info.set_pid(getpid());
+      zk::AclList acl;
+      if (options_.zk_credential) {
+        // The reader may manage its own node; everyone may read it (it
+        // holds addresses only).
+        absl::StatusOr<zk::Acl> own =
+            zk::DigestAcl(options_.zk_credential->user,
+                          options_.zk_credential->password, zk::kPermAll);
+        if (own.ok()) acl = {*own, zk::WorldReadAcl()};
+      }
+      absl::StatusOr<std::string> path =
+          layout_.MemberPath(zk::DISTRIBUTOR, options_.id);
+      zk::ZkClient* client;
+      {
+        absl::MutexLock lock(&mu_);
+        client = zk_.get();
+      }
+      absl::StatusOr<std::unique_ptr<zk::EphemeralNode>> node =
+          path.ok()
+              ? zk::EphemeralNode::Create(client, *path, zk::Encode(info), acl)
+              : absl::StatusOr<std::unique_ptr<zk::EphemeralNode>>(
+                    path.status());
+      if (node.ok()) {
+        LOG(INFO) << "distributor: registered as " << *path;
+        absl::MutexLock lock(&mu_);
+        member_ = *std::move(node);
+        return;
+      }
+      LOG_EVERY_N(WARNING, 20)
+          << "distributor: cannot register in ZooKeeper (retrying): "
+          << node.status();
+      backoff = std::min(backoff * 2, absl::Seconds(5));
+    } else if (have_zk) {
+      backoff = absl::Milliseconds(100);
+    }
+    absl::MutexLock lock(&mu_);
+    mu_.AwaitWithTimeout(absl::Condition(&stopping_), backoff);
+  }
+}
+
+bool Distributor::stale() const {
+  ZkFollower* follower = follower_.load();
+  return follower == nullptr || follower->stale();
+}
+
+bool Distributor::registered() const {
+  absl::MutexLock lock(&mu_);
+  return member_ != nullptr;
+}
+
+absl::StatusOr<zk::SessionCredentials> Distributor::zk_session() const {
+  absl::MutexLock lock(&mu_);
+  if (zk_ == nullptr) {
+    return absl::FailedPreconditionError("not connected to ZooKeeper yet");
+  }
+  return zk_->session_credentials();
+}
+
+absl::StatusOr<std::string> Distributor::Health() const {
+  if (!data_.loaded()) {
+    return absl::UnavailableError("not loaded yet: waiting for ZooKeeper");
+  }
+  ZkFollower* follower = follower_.load();
+  if (follower != nullptr && follower->stale()) {
+    // Still healthy: it serves its last data; agents should stay.
+    return absl::StrCat("ok stale: ", follower->stale_reason());
+  }
+  return std::string("ok");
+}
+
+std::string Distributor::StatusJson() const {
+  ZkFollower* follower = follower_.load();
+  const bool is_stale = stale();
+  std::string reason = follower != nullptr ? follower->stale_reason()
+                                           : std::string("not connected");
+  return absl::StrCat("{\"id\":", JsonQuote(options_.id),
+                      ",\"dc\":", JsonQuote(options_.datacenter),
+                      ",\"revision\":", data_.revision(), ",\"zk_revision\":",
+                      follower != nullptr ? follower->zk_revision() : 0,
+                      ",\"loaded\":", data_.loaded() ? "true" : "false",
+                      ",\"stale\":", is_stale ? "true" : "false",
+                      ",\"stale_reason\":", JsonQuote(is_stale ? reason : ""),
+                      ",\"keys\":", data_.live_keys(),
+                      ",\"connected_agents\":", server_->connection_count(),
+                      ",\"subscribed_agents\":", hub_->subscribed_connections(),
+                      ",\"registered\":", registered() ? "true" : "false", "}");
+}
+
+}  // namespace distributor
+}  // namespace kess

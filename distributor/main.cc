@@ -1,0 +1,101 @@
+// kess distributor daemon. See README.md for flags, metrics and guarantees.
+#include <signal.h>
+
+#include <cstdlib>
+#include <memory>
+
+#include "common/init.h"
+#include "distributor/distributor.h"
+#include "distributor/secrets.h"
+#include "gflags/gflags.h"
+#include "glog/logging.h"
+
+DEFINE_string(id, "", "member id, unique in the DC (a host-style name)");
+DEFINE_string(dc, "", "this datacenter's name");
+DEFINE_string(zk, "", "ZooKeeper connect string host:port,host:port");
+DEFINE_string(zk_root, "/kess", "root of the kess tree in ZooKeeper");
+DEFINE_string(zk_auth_file, "",
+              "file with a `reader:<password>` line (zk_schema/kess_auth.h "
+              "format); empty: no ZooKeeper auth (open ZooKeeper)");
+DEFINE_int32(zk_session_timeout_ms, 10000, "ZooKeeper session timeout");
+DEFINE_string(listen_host, "127.0.0.1", "address for agents and HTTP");
+DEFINE_int32(port, 7200, "agent transport port (0: ephemeral)");
+DEFINE_int32(http_port, 7201,
+             "HTTP port for /healthz, /metrics, "
+             "/api/v1/status (-1: none)");
+DEFINE_int32(poll_interval_ms, 5000,
+             "poll /kess/revision this often besides the watch");
+DEFINE_string(auth_token_file, "",
+              "file holding the agents' shared secret; empty: development "
+              "mode, every connection is trusted (logged loudly)");
+DEFINE_uint64(max_send_queue_bytes, 2 * kess::transport::kDefaultMaxFrameBytes,
+              "per-agent send queue bound; an agent that lets it fill up is "
+              "dropped (at least one max frame)");
+DEFINE_int32(server_loops, 2, "transport event-loop threads");
+DEFINE_int64(heartbeat_timeout_ms, 15000,
+             "close an agent connection silent for this long");
+DEFINE_double(max_shrink_fraction, 0.25,
+              "refuse a full reload that would remove more than this share "
+              "of the keys (or all of them)");
+DEFINE_uint64(max_keys_per_connection, 100000, "subscription limit per agent");
+DEFINE_int32(load_threads, 8, "parallel ZooKeeper reads of a full load");
+
+namespace {
+
+volatile sig_atomic_t g_stop = 0;
+void OnSignal(int) { g_stop = 1; }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  kess::InitProcess(&argc, &argv,
+                    "kess distributor: serves its DC's configs and route "
+                    "tables to agents from memory");
+  kess::distributor::DistributorOptions options;
+  options.id = FLAGS_id;
+  options.datacenter = FLAGS_dc;
+  options.zk_connect = FLAGS_zk;
+  options.zk_root = FLAGS_zk_root;
+  options.zk_session_timeout = absl::Milliseconds(FLAGS_zk_session_timeout_ms);
+  options.listen_host = FLAGS_listen_host;
+  options.port = FLAGS_port;
+  options.http_port = FLAGS_http_port;
+  options.server_loops = FLAGS_server_loops;
+  options.heartbeat_timeout_ms = FLAGS_heartbeat_timeout_ms;
+  options.max_send_queue_bytes = FLAGS_max_send_queue_bytes;
+  options.max_keys_per_connection = FLAGS_max_keys_per_connection;
+  options.follower.poll_interval = absl::Milliseconds(FLAGS_poll_interval_ms);
+  options.follower.max_shrink_fraction = FLAGS_max_shrink_fraction;
+  options.follower.load_threads = FLAGS_load_threads;
+  if (!FLAGS_zk_auth_file.empty()) {
+    absl::StatusOr<kess::zk::DigestCredential> credential =
+        kess::distributor::LoadReaderCredentialFile(FLAGS_zk_auth_file);
+    if (!credential.ok()) {
+      LOG(ERROR) << credential.status();
+      return 2;
+    }
+    options.zk_credential = *std::move(credential);
+  }
+  if (!FLAGS_auth_token_file.empty()) {
+    absl::StatusOr<std::string> token =
+        kess::distributor::LoadAuthTokenFile(FLAGS_auth_token_file);
+    if (!token.ok()) {
+      LOG(ERROR) << token.status();
+      return 2;
+    }
+    options.auth_token = *std::move(token);
+  }
+
+  signal(SIGTERM, OnSignal);
+  signal(SIGINT, OnSignal);
+  absl::StatusOr<std::unique_ptr<kess::distributor::Distributor>> distributor =
+      kess::distributor::Distributor::Create(std::move(options));
+  if (!distributor.ok()) {
+    LOG(ERROR) << "distributor: " << distributor.status();
+    return 2;
+  }
+  while (!g_stop) absl::SleepFor(absl::Milliseconds(200));
+  LOG(INFO) << "distributor: shutting down";
+  distributor->reset();
+  return 0;
+}

@@ -1,0 +1,80 @@
+#include "distributor/resource.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/names.h"
+
+namespace kess {
+namespace distributor {
+
+absl::StatusOr<std::string> CanonicalKey(const protocol::ResourceKey& key) {
+  switch (key.type()) {
+    case protocol::ResourceKey::CONFIG:
+      KESS_RETURN_IF_ERROR(
+          ValidateName(NameKind::kNamespace, key.namespace_name()));
+      KESS_RETURN_IF_ERROR(ValidateName(NameKind::kKey, key.key()));
+      return ConfigKeyString(key.namespace_name(), key.key());
+    case protocol::ResourceKey::ROUTE:
+      KESS_RETURN_IF_ERROR(ValidateName(NameKind::kService, key.service()));
+      return RouteKeyString(key.service());
+    default:
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown resource type ", static_cast<int>(key.type())));
+  }
+}
+
+std::string ConfigKeyString(absl::string_view ns, absl::string_view key) {
+  return absl::StrCat("c/", ns, "/", key);
+}
+
+std::string RouteKeyString(absl::string_view service) {
+  return absl::StrCat("r/", service);
+}
+
+protocol::ResourceKey ParseKeyString(absl::string_view key) {
+  protocol::ResourceKey out;
+  if (absl::ConsumePrefix(&key, "c/")) {
+    std::pair<std::string, std::string> parts =
+        absl::StrSplit(key, absl::MaxSplits('/', 1));
+    out.set_type(protocol::ResourceKey::CONFIG);
+    out.set_namespace_name(parts.first);
+    out.set_key(parts.second);
+  } else if (absl::ConsumePrefix(&key, "r/")) {
+    out.set_type(protocol::ResourceKey::ROUTE);
+    out.set_service(std::string(key));
+  }
+  return out;
+}
+
+absl::StatusOr<ItemPtr> MakeItem(const protocol::Resource& resource) {
+  KESS_ASSIGN_OR_RETURN(std::string key, CanonicalKey(resource.key()));
+  auto item = std::make_shared<Item>();
+  item->key = std::move(key);
+  item->revision = resource.revision();
+  item->absent = resource.absent();
+  item->crc32 = resource.crc32();
+  item->value_size = resource.value().size();
+  item->wire = resource.SerializeAsString();
+  return ItemPtr(std::move(item));
+}
+
+ItemPtr MakeAbsent(const std::string& key, int64_t revision) {
+  protocol::Resource resource;
+  *resource.mutable_key() = ParseKeyString(key);
+  resource.set_revision(revision);
+  resource.set_absent(true);
+  auto item = std::make_shared<Item>();
+  item->key = key;
+  item->revision = revision;
+  item->absent = true;
+  item->wire = resource.SerializeAsString();
+  return item;
+}
+
+bool SameVersion(const Item& a, const Item& b) {
+  return a.revision == b.revision && a.absent == b.absent &&
+         a.crc32 == b.crc32 && a.value_size == b.value_size;
+}
+
+}  // namespace distributor
+}  // namespace kess

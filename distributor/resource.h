@@ -1,0 +1,54 @@
+// What the distributor holds per key: one version of one resource, already
+// serialized for the wire, plus the few fields the distributor compares.
+//
+// Keys. A protocol::ResourceKey is identified internally by a canonical
+// string, "c/<namespace>/<key>" for configs and "r/<service>" for route
+// tables. Names are validated with common/names.h before they become keys,
+// and valid names contain no '/', so the string is unambiguous.
+//
+// Thread-safety: an Item is immutable once built and shared between threads
+// through ItemPtr; the functions are pure.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/strings/string_view.h"
+#include "common/protocol/distribution.pb.h"
+#include "common/status.h"
+
+namespace kess {
+namespace distributor {
+
+struct Item {
+  std::string key;       // canonical, see above
+  int64_t revision = 0;  // the record's global revision (or the delete's)
+  bool absent = false;   // deleted (a tombstone) or never existed
+  uint32_t crc32 = 0;    // of the value
+  uint64_t value_size = 0;
+  std::string wire;  // the serialized protocol::Resource
+};
+using ItemPtr = std::shared_ptr<const Item>;
+
+// The canonical key of `key`, or InvalidArgument naming the invalid name
+// (or an unknown type).
+absl::StatusOr<std::string> CanonicalKey(const protocol::ResourceKey& key);
+// REQUIRES: valid names (not checked here).
+std::string ConfigKeyString(absl::string_view ns, absl::string_view key);
+std::string RouteKeyString(absl::string_view service);
+
+// The ResourceKey of a canonical key (inverse of CanonicalKey).
+protocol::ResourceKey ParseKeyString(absl::string_view key);
+
+// An Item for `resource` (its key must be valid: it is canonicalised here).
+absl::StatusOr<ItemPtr> MakeItem(const protocol::Resource& resource);
+// A tombstone / "does not exist" answer for `key` at `revision`.
+ItemPtr MakeAbsent(const std::string& key, int64_t revision);
+
+// True when `a` and `b` describe the same version (revision, presence,
+// checksum and size).
+bool SameVersion(const Item& a, const Item& b);
+
+}  // namespace distributor
+}  // namespace kess

@@ -1,0 +1,304 @@
+#include "distributor/subscription_hub.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/names.h"
+#include "distributor/payload.h"
+#include "glog/logging.h"
+
+namespace kess {
+namespace distributor {
+namespace {
+
+// At most this many rejection messages are spelled out in rejected_reason.
+constexpr int kReasonsListed = 3;
+
+bool TokenMatches(const std::string& given, const std::string& expected) {
+  // Constant time in the content (the length is not secret).
+  if (given.size() != expected.size()) return false;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < given.size(); ++i) diff |= given[i] ^ expected[i];
+  return diff == 0;
+}
+
+std::string UpdateHeader(int64_t revision, bool stale) {
+  protocol::UpdatePush header;
+  header.set_revision(revision);
+  header.set_stale(stale);
+  return header.SerializeAsString();
+}
+
+}  // namespace
+
+SubscriptionHub::SubscriptionHub(const DataSet* data,
+                                 std::function<bool()> stale, Pusher* pusher,
+                                 HubOptions options,
+                                 DistributorMetrics* metrics)
+    : data_(data),
+      stale_(std::move(stale)),
+      pusher_(pusher),
+      options_(std::move(options)),
+      metrics_(metrics) {}
+
+Answer SubscriptionHub::Reject(const char* reason, absl::Status status) {
+  metrics_->Rejected(reason)->Increment();
+  return Answer{std::move(status), {}};
+}
+
+bool SubscriptionHub::Authenticated(uint64_t connection) const {
+  if (options_.auth_token.empty()) return true;
+  absl::MutexLock lock(&mu_);
+  auto it = connections_.find(connection);
+  return it != connections_.end() && it->second.authenticated;
+}
+
+Answer SubscriptionHub::Subscribe(uint64_t connection,
+                                  const std::string& payload) {
+  metrics_->subscribe_requests->Increment();
+  protocol::SubscribeRequest request;
+  if (!request.ParseFromString(payload)) {
+    return Reject("malformed_request",
+                  absl::InvalidArgumentError("malformed SubscribeRequest"));
+  }
+  if (!options_.auth_token.empty() &&
+      !TokenMatches(request.auth_token(), options_.auth_token)) {
+    LOG_EVERY_N(WARNING, 20)
+        << "distributor: connection " << connection << " (host \""
+        << request.host_id().substr(0, kMaxNameLength)
+        << "\") subscribed with a wrong auth token";
+    return Reject("auth",
+                  absl::PermissionDeniedError("wrong or missing auth token"));
+  }
+  if (!request.host_id().empty()) {
+    absl::Status host = ValidateName(NameKind::kHost, request.host_id());
+    if (!host.ok()) return Reject("invalid_host", host);
+  }
+  if (!data_->loaded()) {
+    return Reject("not_loaded", absl::UnavailableError(
+                                    "distributor has not loaded its data yet"));
+  }
+  return SubscribeAndAnswer(connection, request.keys(), /*authenticate=*/true);
+}
+
+Answer SubscriptionHub::Pull(uint64_t connection, const std::string& payload) {
+  metrics_->pull_requests->Increment();
+  protocol::PullRequest request;
+  if (!request.ParseFromString(payload)) {
+    return Reject("malformed_request",
+                  absl::InvalidArgumentError("malformed PullRequest"));
+  }
+  if (!Authenticated(connection)) {
+    return Reject("auth", absl::PermissionDeniedError(
+                              "subscribe with the auth token first"));
+  }
+  if (!data_->loaded()) {
+    return Reject("not_loaded", absl::UnavailableError(
+                                    "distributor has not loaded its data yet"));
+  }
+  return SubscribeAndAnswer(connection, request.keys(),
+                            /*authenticate=*/false);
+}
+
+Answer SubscriptionHub::SubscribeAndAnswer(
+    uint64_t connection,
+    const google::protobuf::RepeatedPtrField<protocol::Known>& known,
+    bool authenticate) {
+  protocol::SubscribeResponse header;
+  std::vector<std::string> reasons;
+  std::vector<Wanted> wanted;
+  wanted.reserve(known.size());
+  size_t invalid = 0;
+  for (const protocol::Known& k : known) {
+    absl::StatusOr<std::string> key = CanonicalKey(k.key());
+    if (!key.ok()) {
+      ++invalid;
+      *header.add_rejected() = k.key();
+      reasons.push_back(std::string(key.status().message()));
+      continue;
+    }
+    wanted.push_back(Wanted{*std::move(key), k.revision()});
+  }
+  if (invalid > 0) metrics_->Rejected("invalid_name")->Increment(invalid);
+
+  // 1. Register (before reading the data, see the header).
+  size_t over_limit = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    Connection& c = connections_[connection];
+    if (authenticate) c.authenticated = true;
+    const bool was_subscribed = !c.keys.empty();
+    std::vector<Wanted> accepted;
+    accepted.reserve(wanted.size());
+    for (Wanted& w : wanted) {
+      if (!c.keys.contains(w.key)) {
+        if (c.keys.size() >= options_.max_keys_per_connection) {
+          ++over_limit;
+          *header.add_rejected() = ParseKeyString(w.key);
+          continue;
+        }
+        c.keys.insert(w.key);
+        index_[w.key].insert(connection);
+      }
+      accepted.push_back(std::move(w));
+    }
+    wanted = std::move(accepted);
+    if (!was_subscribed && !c.keys.empty()) ++subscribed_;
+    metrics_->subscribed_agents->Set(subscribed_);
+  }
+  if (over_limit > 0) {
+    metrics_->Rejected("too_many_keys")->Increment(over_limit);
+    reasons.push_back(absl::StrCat(over_limit, " keys over the limit of ",
+                                   options_.max_keys_per_connection,
+                                   " keys per connection"));
+  }
+  if (!reasons.empty()) {
+    std::string text;
+    for (size_t i = 0; i < reasons.size() && i < kReasonsListed; ++i) {
+      absl::StrAppend(&text, i > 0 ? "; " : "", reasons[i]);
+    }
+    if (reasons.size() > kReasonsListed) {
+      absl::StrAppend(&text, "; and ", reasons.size() - kReasonsListed,
+                      " more");
+    }
+    header.set_rejected_reason(std::move(text));
+  }
+
+  // 2. Read and compare.
+  std::vector<std::string> keys;
+  keys.reserve(wanted.size());
+  for (const Wanted& w : wanted) keys.push_back(w.key);
+  const int64_t revision = data_->revision();
+  const bool stale = stale_();
+  std::vector<ItemPtr> found = data_->FindAll(keys);
+  std::vector<ItemPtr> updates;
+  for (size_t i = 0; i < wanted.size(); ++i) {
+    const int64_t have = wanted[i].have;
+    const ItemPtr& item = found[i];
+    if (item != nullptr) {
+      if (item->revision > have) updates.push_back(item);
+    } else if (have == 0) {
+      updates.push_back(MakeAbsent(wanted[i].key, 0));
+    } else if (have < revision) {
+      updates.push_back(MakeAbsent(wanted[i].key, revision));
+    }
+  }
+  SortByRevision(&updates);
+
+  header.set_revision(revision);
+  header.set_stale(stale);
+  Packed packed =
+      PackResources(header.SerializeAsString(), UpdateHeader(revision, stale),
+                    updates, options_.max_payload_bytes, options_.budget_bytes);
+  if (packed.deferred > 0) {
+    metrics_->deferred_resources->Increment(packed.deferred);
+  }
+  Answer answer;
+  answer.response = std::move(packed.payloads.front());
+  for (size_t i = 1; i < packed.payloads.size(); ++i) {
+    metrics_->pushes->Increment();
+    metrics_->push_bytes->Increment(packed.payloads[i].size());
+    answer.followups.push_back(std::move(packed.payloads[i]));
+  }
+  return answer;
+}
+
+absl::StatusOr<std::string> SubscriptionHub::Unsubscribe(
+    uint64_t connection, const std::string& payload) {
+  protocol::UnsubscribeRequest request;
+  if (!request.ParseFromString(payload)) {
+    metrics_->Rejected("malformed_request")->Increment();
+    return absl::InvalidArgumentError("malformed UnsubscribeRequest");
+  }
+  if (!Authenticated(connection)) {
+    metrics_->Rejected("auth")->Increment();
+    return absl::PermissionDeniedError("subscribe with the auth token first");
+  }
+  absl::MutexLock lock(&mu_);
+  auto it = connections_.find(connection);
+  if (it == connections_.end()) return std::string();
+  Connection& c = it->second;
+  const bool was_subscribed = !c.keys.empty();
+  for (const protocol::ResourceKey& k : request.keys()) {
+    absl::StatusOr<std::string> key = CanonicalKey(k);
+    if (!key.ok() || c.keys.erase(*key) == 0) continue;
+    auto entry = index_.find(*key);
+    if (entry == index_.end()) continue;
+    entry->second.erase(connection);
+    if (entry->second.empty()) index_.erase(entry);
+  }
+  if (was_subscribed && c.keys.empty()) --subscribed_;
+  metrics_->subscribed_agents->Set(subscribed_);
+  return protocol::UnsubscribeResponse().SerializeAsString();
+}
+
+void SubscriptionHub::Disconnected(uint64_t connection) {
+  absl::MutexLock lock(&mu_);
+  auto it = connections_.find(connection);
+  if (it == connections_.end()) return;
+  for (const std::string& key : it->second.keys) {
+    auto entry = index_.find(key);
+    if (entry == index_.end()) continue;
+    entry->second.erase(connection);
+    if (entry->second.empty()) index_.erase(entry);
+  }
+  if (!it->second.keys.empty()) --subscribed_;
+  connections_.erase(it);
+  metrics_->subscribed_agents->Set(subscribed_);
+}
+
+void SubscriptionHub::OnChanges(const std::vector<ItemPtr>& changes,
+                                int64_t revision) {
+  // Which changes each subscriber gets (indices into `changes`, in order).
+  absl::flat_hash_map<uint64_t, std::vector<uint32_t>> per_connection;
+  {
+    absl::MutexLock lock(&mu_);
+    for (uint32_t i = 0; i < changes.size(); ++i) {
+      auto entry = index_.find(changes[i]->key);
+      if (entry == index_.end()) continue;
+      for (uint64_t connection : entry->second) {
+        per_connection[connection].push_back(i);
+      }
+    }
+  }
+  if (per_connection.empty()) return;
+  // Connections that get the same changes share one payload (the common
+  // case: one change, thousands of subscribers).
+  absl::flat_hash_map<std::vector<uint32_t>, std::vector<uint64_t>> groups;
+  for (auto& [connection, indices] : per_connection) {
+    groups[std::move(indices)].push_back(connection);
+  }
+  const std::string header = UpdateHeader(revision, stale_());
+  for (const auto& [indices, connections] : groups) {
+    std::vector<ItemPtr> items;
+    items.reserve(indices.size());
+    for (uint32_t i : indices) items.push_back(changes[i]);
+    Packed packed =
+        PackResources(header, header, items, options_.max_payload_bytes,
+                      options_.budget_bytes);
+    const double n = connections.size();
+    if (packed.deferred > 0) {
+      metrics_->deferred_resources->Increment(packed.deferred * n);
+    }
+    metrics_->pushed_resources->Increment(packed.packed * n);
+    for (const std::string& payload : packed.payloads) {
+      pusher_->Push(connections, payload);
+      metrics_->pushes->Increment(n);
+      metrics_->push_bytes->Increment(payload.size() * n);
+    }
+  }
+}
+
+size_t SubscriptionHub::subscribed_connections() const {
+  absl::MutexLock lock(&mu_);
+  return subscribed_;
+}
+
+size_t SubscriptionHub::subscribers(const std::string& key) const {
+  absl::MutexLock lock(&mu_);
+  auto it = index_.find(key);
+  return it == index_.end() ? 0 : it->second.size();
+}
+
+}  // namespace distributor
+}  // namespace kess

@@ -1,0 +1,131 @@
+// SubscriptionHub: which agent connection wants which keys, the answers to
+// kess.Subscribe / kess.Pull / kess.Unsubscribe, and the fan-out of every
+// applied change to exactly the subscribers of its key.
+//
+// Answers carry only what is newer than the agent's revision of each key
+// (common/protocol/README.md). A key the distributor does not know is
+// answered absent at revision 0 (or, if the agent holds a revision of it,
+// absent at the data revision: it does not exist there); it stays
+// subscribed and is pushed if it appears later. Invalid names are listed
+// in `rejected` with the reason; the other keys of the request stand.
+//
+// Auth: with a non-empty auth_token, a connection gets nothing before a
+// kess.Subscribe carrying that token (PERMISSION_DENIED, counted as
+// rejected{reason="auth"}); with an empty one every connection is trusted
+// (development mode; the daemon warns loudly).
+//
+// Race-free with the follower: a subscribe registers its keys first and
+// reads the DataSet after; the follower updates the DataSet first and looks
+// subscribers up after. Either the subscribe sees the new version or the
+// fan-out sees the subscriber (or both: the agent drops the older copy by
+// revision).
+//
+// Thread-safety: all methods are thread-safe. Subscribe/Pull/Unsubscribe
+// run on transport loop threads and only take a short lock (index updates,
+// no I/O); OnChanges runs on the follower thread.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/synchronization/mutex.h"
+#include "common/protocol/distribution.pb.h"
+#include "common/status.h"
+#include "distributor/data_set.h"
+#include "distributor/distributor_metrics.h"
+#include "distributor/zk_follower.h"
+
+namespace kess {
+namespace distributor {
+
+inline constexpr char kSubscribeMethod[] = "kess.Subscribe";
+inline constexpr char kPullMethod[] = "kess.Pull";
+inline constexpr char kUnsubscribeMethod[] = "kess.Unsubscribe";
+inline constexpr char kUpdateMethod[] = "kess.Update";
+
+// Where kess.Update pushes go (the transport server in the daemon).
+class Pusher {
+ public:
+  virtual ~Pusher() = default;
+  // One kess.Update frame with `payload` to each of `connections`.
+  virtual void Push(const std::vector<uint64_t>& connections,
+                    const std::string& payload) = 0;
+};
+
+struct HubOptions {
+  std::string auth_token;  // empty: everyone is trusted
+  // Largest payload of one frame (the transport's max frame minus room for
+  // the envelope).
+  size_t max_payload_bytes = 16 * 1024 * 1024;
+  // Bytes of one answer (response + follow-up pushes), and of one fan-out
+  // batch per connection; the rest waits for the agent's next pull.
+  size_t budget_bytes = 16 * 1024 * 1024;
+  size_t max_keys_per_connection = 100000;
+};
+
+// The answer to one request: the RESPONSE payload (or an error status),
+// then kess.Update payloads to push to the same connection right after it.
+struct Answer {
+  absl::StatusOr<std::string> response;
+  std::vector<std::string> followups;
+};
+
+class SubscriptionHub : public ChangeListener {
+ public:
+  // `data`, `pusher` and `metrics` must outlive the hub. `stale` says
+  // whether the data may be old (the follower's flag).
+  SubscriptionHub(const DataSet* data, std::function<bool()> stale,
+                  Pusher* pusher, HubOptions options,
+                  DistributorMetrics* metrics);
+
+  Answer Subscribe(uint64_t connection, const std::string& payload);
+  Answer Pull(uint64_t connection, const std::string& payload);
+  absl::StatusOr<std::string> Unsubscribe(uint64_t connection,
+                                          const std::string& payload);
+  // Forgets the connection.
+  void Disconnected(uint64_t connection);
+
+  void OnChanges(const std::vector<ItemPtr>& changes,
+                 int64_t revision) override;
+
+  size_t subscribed_connections() const;
+  size_t subscribers(const std::string& key) const;
+
+ private:
+  struct Wanted {
+    std::string key;
+    int64_t have = 0;
+  };
+  struct Connection {
+    bool authenticated = false;
+    absl::flat_hash_set<std::string> keys;
+  };
+
+  // Validates `known`, subscribes the valid keys (up to the per-connection
+  // limit) and answers them. REQUIRES: the connection may subscribe.
+  Answer SubscribeAndAnswer(
+      uint64_t connection,
+      const google::protobuf::RepeatedPtrField<protocol::Known>& known,
+      bool authenticate);
+  bool Authenticated(uint64_t connection) const;
+  Answer Reject(const char* reason, absl::Status status);
+
+  const DataSet* const data_;
+  const std::function<bool()> stale_;
+  Pusher* const pusher_;
+  const HubOptions options_;
+  DistributorMetrics* const metrics_;
+
+  mutable absl::Mutex mu_;
+  absl::flat_hash_map<uint64_t, Connection> connections_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, absl::flat_hash_set<uint64_t>> index_
+      ABSL_GUARDED_BY(mu_);
+  size_t subscribed_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace distributor
+}  // namespace kess
