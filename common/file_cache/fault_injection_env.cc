@@ -10,6 +10,16 @@ void FaultInjectionEnv::Heal() {
   dir_sync_errno_ = 0;
 }
 
+void FaultInjectionEnv::SetPathFilter(const std::string& substring) {
+  absl::MutexLock lock(&mu_);
+  path_filter_ = substring;
+}
+
+bool FaultInjectionEnv::Applies(const std::string& path) const {
+  absl::MutexLock lock(&mu_);
+  return path.find(path_filter_) != std::string::npos;
+}
+
 absl::Status FaultInjectionEnv::Inject(int err, const std::string& what) {
   ++injected_failures_;
   return PosixError(err, what + " (injected)");
@@ -23,25 +33,28 @@ absl::StatusOr<std::string> FaultInjectionEnv::ReadFile(
 absl::Status FaultInjectionEnv::WriteFileAndSync(const std::string& path,
                                                  absl::string_view data) {
   ++write_calls_;
-  if (int err = write_errno_.load()) {
+  if (int err = write_errno_.load(); err != 0 && Applies(path)) {
     // Like a disk that fills up half way: a partial file is left behind.
     base_->WriteFileAndSync(path, data.substr(0, data.size() / 2))
         .IgnoreError();
     return Inject(err, "write " + path);
   }
   KESS_RETURN_IF_ERROR(base_->WriteFileAndSync(path, data));
-  if (int err = sync_errno_.load()) return Inject(err, "fsync " + path);
+  if (int err = sync_errno_.load(); err != 0 && Applies(path))
+    return Inject(err, "fsync " + path);
   return absl::OkStatus();
 }
 
 absl::Status FaultInjectionEnv::Rename(const std::string& from,
                                        const std::string& to) {
-  if (int err = rename_errno_.load()) return Inject(err, "rename " + from);
+  if (int err = rename_errno_.load(); err != 0 && Applies(to))
+    return Inject(err, "rename " + from);
   return base_->Rename(from, to);
 }
 
 absl::Status FaultInjectionEnv::SyncDir(const std::string& dir) {
-  if (int err = dir_sync_errno_.load()) return Inject(err, "fsync " + dir);
+  if (int err = dir_sync_errno_.load(); err != 0 && Applies(dir))
+    return Inject(err, "fsync " + dir);
   return base_->SyncDir(dir);
 }
 

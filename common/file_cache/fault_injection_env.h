@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <string>
 
+#include "absl/synchronization/mutex.h"
 #include "common/file_cache/env.h"
 
 namespace kess {
@@ -33,6 +34,9 @@ class FaultInjectionEnv : public Env {
   void FailRenames(int err) { rename_errno_ = err; }
   void FailDirSyncs(int err) { dir_sync_errno_ = err; }
   void Heal();
+  // Only paths containing `substring` get faults ("" = every path). Lets a
+  // test fail one key's writes while others succeed.
+  void SetPathFilter(const std::string& substring);
   // 0 = the base Env's clock.
   void SetNowMs(int64_t now_ms) { now_ms_ = now_ms; }
 
@@ -54,6 +58,7 @@ class FaultInjectionEnv : public Env {
 
  private:
   absl::Status Inject(int err, const std::string& what);
+  bool Applies(const std::string& path) const;
 
   Env* const base_;
   std::atomic<int> write_errno_{0};
@@ -63,6 +68,8 @@ class FaultInjectionEnv : public Env {
   std::atomic<int64_t> now_ms_{0};
   std::atomic<int> injected_failures_{0};
   std::atomic<int> write_calls_{0};
+  mutable absl::Mutex mu_;
+  std::string path_filter_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace file_cache

@@ -1,0 +1,403 @@
+// The Agent in-process against FakeDistributors on loopback: subscribe,
+// push, pull repair, CRC rejection, failover and return, silent
+// distributors, restart from the cache, host heartbeats, the HTTP API.
+#include "agent/agent.h"
+
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <sstream>
+#include <string>
+
+#include "Poco/Net/HTTPClientSession.h"
+#include "Poco/Net/HTTPRequest.h"
+#include "Poco/Net/HTTPResponse.h"
+#include "Poco/StreamCopier.h"
+#include "absl/strings/match.h"
+#include "agent/distributor_order.h"
+#include "agent/http_api.h"
+#include "agent/testing/fake_distributor.h"
+#include "common/file_cache/reader.h"
+#include "common/http_server.h"
+#include "common/metrics.h"
+#include "common/transport/server.h"
+#include "gtest/gtest.h"
+
+namespace kess {
+namespace agent {
+namespace {
+
+using file_cache::FileCacheReader;
+using testing::FakeDistributor;
+
+constexpr int64_t kLongMs = 30000;  // "did not hang", never a speed claim
+
+bool WaitFor(const std::function<bool()>& condition,
+             int64_t timeout_ms = kLongMs) {
+  for (int64_t waited = 0; waited < timeout_ms; waited += 10) {
+    if (condition()) return true;
+    usleep(10000);
+  }
+  return condition();
+}
+
+std::string TempDir() {
+  std::string base = getenv("TEST_TMPDIR") ? getenv("TEST_TMPDIR") : "/tmp";
+  std::string tmpl = base + "/agentXXXXXX";
+  EXPECT_NE(mkdtemp(tmpl.data()), nullptr);
+  return tmpl;
+}
+
+struct HttpResult {
+  int status = 0;
+  std::string body;
+};
+
+HttpResult Http(int port, const std::string& method, const std::string& path,
+                const std::string& body = "") {
+  Poco::Net::HTTPClientSession session("127.0.0.1", port);
+  session.setTimeout(Poco::Timespan(kLongMs / 1000, 0));
+  Poco::Net::HTTPRequest request(method, path, "HTTP/1.1");
+  request.setContentLength(body.size());
+  request.setContentType("application/json");
+  session.sendRequest(request) << body;
+  Poco::Net::HTTPResponse response;
+  std::istream& in = session.receiveResponse(response);
+  HttpResult result;
+  result.status = response.getStatus();
+  std::ostringstream out;
+  Poco::StreamCopier::copyStream(in, out);
+  result.body = out.str();
+  return result;
+}
+
+class AgentTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = TempDir();
+    auto d = FakeDistributor::Start({});
+    ASSERT_TRUE(d.ok()) << d.status();
+    dist_ = std::move(d).value();
+  }
+
+  AgentOptions Options(std::vector<std::string> distributors) {
+    AgentOptions o;
+    o.host_id = "host-1";
+    o.datacenter = "dc1";
+    o.distributors = std::move(distributors);
+    o.cache_dir = dir_;
+    o.pull_interval_ms = 60000;
+    o.heartbeat_interval_ms = 100;
+    o.heartbeat_timeout_ms = 1000;
+    o.connect_timeout_ms = 1000;
+    o.call_timeout_ms = 1000;
+    o.reconnect_initial_ms = 20;
+    o.reconnect_max_ms = 200;
+    o.return_interval_ms = 60000;
+    o.host_heartbeat_interval_ms = 100;
+    o.registry = &registry_;
+    return o;
+  }
+
+  void StartAgent(AgentOptions options) {
+    auto a = Agent::Create(std::move(options));
+    ASSERT_TRUE(a.ok()) << a.status();
+    agent_ = std::move(a).value();
+  }
+
+  int64_t FileRevision(const CacheKey& key) {
+    auto e = FileCacheReader(dir_).Read(key);
+    return e.ok() ? e->revision : 0;
+  }
+  std::string FileValue(const CacheKey& key) {
+    auto e = FileCacheReader(dir_).Read(key);
+    return e.ok() ? e->value : "<" + e.status().ToString() + ">";
+  }
+  double Counter(const std::string& name, const metrics::Labels& labels = {}) {
+    return registry_.GetCounter(name, "", labels)->Value();
+  }
+
+  const CacheKey key_ = CacheKey::Config("shop", "db.timeout");
+  std::string dir_;
+  metrics::Registry registry_;
+  std::unique_ptr<FakeDistributor> dist_;
+  std::unique_ptr<Agent> agent_;
+};
+
+TEST_F(AgentTest, SubscribePushAndDelete) {
+  dist_->Set(key_, "30s");
+  StartAgent(Options({dist_->address()}));
+  ASSERT_TRUE(agent_->Subscribe({key_}, kLongMs).ok());
+  ASSERT_TRUE(WaitFor([&] { return FileRevision(key_) == 1; }));
+  EXPECT_EQ(FileValue(key_), "30s");
+  EXPECT_TRUE(agent_->Status().connected);
+  EXPECT_EQ(agent_->Status().distributor, dist_->address());
+
+  int64_t rev = dist_->Set(key_, "45s");
+  ASSERT_TRUE(WaitFor([&] { return FileRevision(key_) == rev; }));
+  EXPECT_EQ(FileValue(key_), "45s");
+
+  rev = dist_->Delete(key_);
+  ASSERT_TRUE(WaitFor([&] { return FileRevision(key_) == rev; }));
+  EXPECT_TRUE(FileCacheReader(dir_).Read(key_)->absent);
+  EXPECT_GE(Counter("kess_agent_updates_applied_total"), 3);
+
+  // A key that never existed gets no file.
+  CacheKey missing = CacheKey::Config("shop", "missing");
+  ASSERT_TRUE(agent_->Subscribe({missing}, kLongMs).ok());
+  auto keys = agent_->Keys({missing});
+  EXPECT_TRUE(keys[0].answered);
+  EXPECT_EQ(keys[0].revision, 0);
+}
+
+TEST_F(AgentTest, PullRepairsLostPushes) {
+  dist_->Set(key_, "v1");
+  AgentOptions o = Options({dist_->address()});
+  o.pull_interval_ms = 100;
+  StartAgent(o);
+  ASSERT_TRUE(agent_->Subscribe({key_}, kLongMs).ok());
+  ASSERT_TRUE(WaitFor([&] { return FileRevision(key_) == 1; }));
+  dist_->SetPushEnabled(false);
+  int64_t rev = dist_->Set(key_, "v2");
+  ASSERT_TRUE(WaitFor([&] { return FileRevision(key_) == rev; }));
+  EXPECT_EQ(FileValue(key_), "v2");
+  EXPECT_GT(dist_->pulls(), 0);
+}
+
+TEST_F(AgentTest, BadCrcIsRejectedThenRepaired) {
+  dist_->Set(key_, "good");
+  AgentOptions o = Options({dist_->address()});
+  o.pull_interval_ms = 100;
+  StartAgent(o);
+  ASSERT_TRUE(agent_->Subscribe({key_}, kLongMs).ok());
+  ASSERT_TRUE(WaitFor([&] { return FileRevision(key_) == 1; }));
+  dist_->SetCorruptCrc(true);
+  int64_t rev = dist_->Set(key_, "corrupted in transit");
+  ASSERT_TRUE(WaitFor([&] {
+    return Counter("kess_agent_rejected_updates_total",
+                   {{"reason", "crc_mismatch"}}) >= 2;  // push and a pull
+  }));
+  EXPECT_EQ(FileValue(key_), "good");
+  dist_->SetCorruptCrc(false);
+  ASSERT_TRUE(WaitFor([&] { return FileRevision(key_) == rev; }));
+  EXPECT_EQ(FileValue(key_), "corrupted in transit");
+}
+
+TEST_F(AgentTest, FailsOverAndReturnsToThePreferred) {
+  auto second = FakeDistributor::Start({});
+  ASSERT_TRUE(second.ok());
+  std::unique_ptr<FakeDistributor> other = std::move(second).value();
+  AgentOptions o = Options({dist_->address(), other->address()});
+  o.return_interval_ms = 300;
+  // Which one is preferred is decided by the hash; name them.
+  const std::vector<std::string> order =
+      DistributorOrder(o.host_id, o.distributors);
+  FakeDistributor* preferred =
+      order[0] == dist_->address() ? dist_.get() : other.get();
+  FakeDistributor* next = preferred == dist_.get() ? other.get() : dist_.get();
+  for (FakeDistributor* d : {dist_.get(), other.get()}) d->Set(key_, "v1");
+
+  StartAgent(o);
+  ASSERT_TRUE(agent_->Subscribe({key_}, kLongMs).ok());
+  ASSERT_TRUE(WaitFor([&] { return agent_->Status().connected; }));
+  EXPECT_EQ(agent_->Status().distributor, order[0]);
+
+  // The preferred distributor dies: the agent moves to the next and
+  // resumes from the revision it holds.
+  const int port = preferred->port();
+  auto& preferred_owner = preferred == dist_.get() ? dist_ : other;
+  preferred_owner.reset();
+  ASSERT_TRUE(
+      WaitFor([&] { return agent_->Status().distributor == order[1]; }));
+  const auto& subs = next->subscribes();
+  ASSERT_FALSE(subs.empty());
+  EXPECT_EQ(subs.back().keys(0).revision(), 1);  // resumed, not refetched
+  int64_t rev = next->Set(key_, "v2");
+  ASSERT_TRUE(WaitFor([&] { return FileRevision(key_) == rev; }));
+  EXPECT_GE(Counter("kess_agent_distributor_switches_total"), 1);
+
+  // It comes back on the same port: the agent returns to it.
+  FakeDistributor::Options same_port;
+  same_port.port = port;
+  auto back = FakeDistributor::Restart(same_port, *next);
+  ASSERT_TRUE(back.ok()) << back.status();
+  preferred_owner = std::move(back).value();
+  ASSERT_TRUE(
+      WaitFor([&] { return agent_->Status().distributor == order[0]; }));
+  EXPECT_GE(Counter("kess_agent_distributor_switches_total"), 2);
+  rev = preferred_owner->Set(key_, "v3");
+  ASSERT_TRUE(WaitFor([&] { return FileRevision(key_) == rev; }));
+}
+
+// A distributor that accepts TCP connections but never answers (hung
+// process): the agent gives up on it and uses the next one.
+TEST_F(AgentTest, SilentDistributorIsSkipped) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(listen(fd, 16), 0);  // never accepts: the kernel completes connects
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  const std::string silent =
+      "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+
+  dist_->Set(key_, "v1");
+  AgentOptions o = Options({silent, dist_->address()});
+  // Pick a host id that prefers the silent one.
+  for (int i = 0; DistributorOrder(o.host_id, o.distributors)[0] != silent;
+       ++i) {
+    o.host_id = "host-" + std::to_string(i);
+  }
+  StartAgent(o);
+  ASSERT_TRUE(agent_->Subscribe({key_}, 0).ok());
+  ASSERT_TRUE(WaitFor([&] { return FileRevision(key_) == 1; }));
+  EXPECT_EQ(agent_->Status().distributor, dist_->address());
+  EXPECT_EQ(agent_->Status().order[0], silent);
+  agent_.reset();
+  close(fd);
+}
+
+TEST_F(AgentTest, RestartResumesFromCacheWithoutRefetch) {
+  const CacheKey k2 = CacheKey::Config("shop", "k2");
+  const CacheKey route = CacheKey::Route("payments");
+  dist_->Set(key_, "a");
+  dist_->Set(k2, "b");
+  dist_->Set(route, std::string("\x00\x01\xff", 3));
+  StartAgent(Options({dist_->address()}));
+  ASSERT_TRUE(agent_->Subscribe({key_, k2, route}, kLongMs).ok());
+  ASSERT_TRUE(WaitFor([&] { return FileRevision(route) == 3; }));
+  agent_.reset();
+
+  // While the agent is down one key changes.
+  int64_t rev = dist_->Set(k2, "b2");
+  const int64_t sent_before = dist_->resources_sent();
+  const size_t subscribes_before = dist_->subscribes().size();
+  StartAgent(Options({dist_->address()}));  // no Subscribe call: persisted
+  ASSERT_TRUE(WaitFor([&] { return FileRevision(k2) == rev; }));
+  auto subs = dist_->subscribes();
+  ASSERT_GT(subs.size(), subscribes_before);
+  const protocol::SubscribeRequest& req = subs[subscribes_before];
+  ASSERT_EQ(req.keys_size(), 3);
+  for (const protocol::Known& k : req.keys()) {
+    EXPECT_GT(k.revision(), 0) << k.DebugString();
+  }
+  EXPECT_EQ(req.host_id(), "host-1");
+  EXPECT_EQ(dist_->resources_sent() - sent_before, 1);  // only the change
+  EXPECT_EQ(dist_->known_ahead(), 0);
+  EXPECT_EQ(FileValue(route), std::string("\x00\x01\xff", 3));
+}
+
+TEST_F(AgentTest, AuthTokenIsSent) {
+  FakeDistributor::Options opts;
+  opts.auth_token = "s3cret";
+  auto d = FakeDistributor::Start(opts);
+  ASSERT_TRUE(d.ok());
+  dist_ = std::move(d).value();
+  dist_->Set(key_, "v");
+  AgentOptions o = Options({dist_->address()});
+  o.auth_token = "s3cret";
+  StartAgent(o);
+  ASSERT_TRUE(agent_->Subscribe({key_}, kLongMs).ok());
+  ASSERT_TRUE(WaitFor([&] { return FileRevision(key_) == 1; }));
+}
+
+TEST_F(AgentTest, HostHeartbeatsToMandatorsAndFailuresAreNotFatal) {
+  std::atomic<int> beats{0};
+  std::string last_host;
+  transport::HandlerMap handlers;
+  handlers["kess.HostHeartbeat"] = [&](transport::Request request,
+                                       transport::Responder responder) {
+    protocol::HostHeartbeat hb;
+    hb.ParseFromString(request.payload);
+    if (hb.host_id() == "host-1" && hb.datacenter() == "dc1") ++beats;
+    responder.Respond(protocol::HostHeartbeatResponse().SerializeAsString());
+  };
+  metrics::Registry mandator_registry;
+  transport::ServerOptions so;
+  so.registry = &mandator_registry;
+  auto mandator = transport::Server::Create(so, handlers);
+  ASSERT_TRUE(mandator.ok());
+  // A second mandator that does not serve the method yet.
+  auto old_mandator = transport::Server::Create(so, {});
+  ASSERT_TRUE(old_mandator.ok());
+
+  AgentOptions o = Options({dist_->address()});
+  o.mandators = {"127.0.0.1:" + std::to_string((*mandator)->port()),
+                 "127.0.0.1:" + std::to_string((*old_mandator)->port())};
+  StartAgent(o);
+  ASSERT_TRUE(WaitFor([&] { return beats >= 3; }));
+  ASSERT_TRUE(WaitFor([&] {
+    return Counter("kess_agent_host_heartbeats_total",
+                   {{"result", "unimplemented"}}) >= 2;
+  }));
+  EXPECT_GE(Counter("kess_agent_host_heartbeats_total", {{"result", "ok"}}), 3);
+  agent_.reset();
+}
+
+TEST_F(AgentTest, HttpApi) {
+  dist_->Set(key_, "30s");
+  StartAgent(Options({dist_->address()}));
+  HttpServer::Options ho;
+  ho.registry = &registry_;
+  auto server = HttpServer::Create(ho);
+  ASSERT_TRUE(server.ok());
+  RegisterHttpApi(server->get(), agent_.get(), {kLongMs});
+  ASSERT_TRUE((*server)->Start().ok());
+  const int port = (*server)->port();
+
+  HttpResult r = Http(port, "POST", "/v1/subscriptions",
+                      R"({"configs":[{"namespace":"shop","key":"db.timeout"}],
+                          "routes":["payments"]})");
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_TRUE(absl::StrContains(r.body, "\"revision\":1")) << r.body;
+  EXPECT_TRUE(absl::StrContains(r.body, "/configs/shop/db.timeout.json"))
+      << r.body;
+  EXPECT_TRUE(absl::StrContains(r.body, "\"cached\":true")) << r.body;
+
+  for (const char* bad :
+       {R"({"configs":[{"namespace":"..","key":"x"}]})",
+        R"({"configs":[{"namespace":"shop","key":"a/b"}]})",
+        R"({"configs":[{"namespace":"shop","key":"a\u0000b"}]})",
+        R"({"routes":["../../etc/passwd"]})", R"({})", "garbage"}) {
+    HttpResult b = Http(port, "POST", "/v1/subscriptions", bad);
+    EXPECT_EQ(b.status, 400) << bad << " -> " << b.body;
+  }
+  HttpResult slash = Http(port, "POST", "/v1/subscriptions",
+                          R"({"configs":[{"namespace":"shop","key":"a/b"}]})");
+  EXPECT_TRUE(absl::StrContains(slash.body, "not allowed")) << slash.body;
+
+  r = Http(port, "GET", "/v1/configs/shop/db.timeout");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_TRUE(absl::StrContains(r.body, "\"value\":\"30s\"")) << r.body;
+  EXPECT_EQ(Http(port, "GET", "/v1/configs/shop/nothing").status, 404);
+  EXPECT_EQ(Http(port, "GET", "/v1/configs/shop/..").status, 400);
+  EXPECT_EQ(Http(port, "GET", "/v1/configs/shop/a%2F..%2Fb").status, 400);
+  EXPECT_EQ(Http(port, "GET", "/v1/configs/shop/a%00b").status, 400);
+  EXPECT_EQ(Http(port, "GET", "/v1/routes/..").status, 400);
+
+  r = Http(port, "GET", "/v1/status");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_TRUE(absl::StrContains(r.body, "\"connected\":true")) << r.body;
+  EXPECT_TRUE(absl::StrContains(r.body, dist_->address())) << r.body;
+
+  // Subscriptions persist across an agent restart.
+  (*server)->Stop();
+  server->reset();
+  agent_.reset();
+  StartAgent(Options({dist_->address()}));
+  auto keys = agent_->Keys();
+  ASSERT_EQ(keys.size(), 2u);
+  EXPECT_EQ(keys[0].key, key_);
+  EXPECT_EQ(keys[1].key, CacheKey::Route("payments"));
+}
+
+}  // namespace
+}  // namespace agent
+}  // namespace kess

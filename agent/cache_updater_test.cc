@@ -1,0 +1,169 @@
+// CacheUpdater (coalescing, revisions, disk faults with retry) and
+// SubscriptionSet (parsing, validation, persistence) on a temp directory.
+#include "agent/cache_updater.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+#include <memory>
+#include <string>
+
+#include "agent/subscription_set.h"
+#include "common/file_cache/env.h"
+#include "common/file_cache/fault_injection_env.h"
+#include "common/file_cache/reader.h"
+#include "common/file_cache/writer.h"
+#include "common/metrics.h"
+#include "gtest/gtest.h"
+
+namespace kess {
+namespace agent {
+namespace {
+
+using file_cache::CacheEntry;
+using file_cache::Env;
+using file_cache::FaultInjectionEnv;
+using file_cache::FileCacheReader;
+using file_cache::FileCacheWriter;
+
+constexpr int64_t kLongMs = 30000;  // "did not hang", never a speed claim
+
+std::string TempDir() {
+  std::string base = getenv("TEST_TMPDIR") ? getenv("TEST_TMPDIR") : "/tmp";
+  std::string tmpl = base + "/agentXXXXXX";
+  EXPECT_NE(mkdtemp(tmpl.data()), nullptr);
+  return tmpl;
+}
+
+CacheEntry Entry(const CacheKey& key, int64_t revision, std::string value) {
+  CacheEntry e;
+  e.key = key;
+  e.revision = revision;
+  e.value = std::move(value);
+  return e;
+}
+
+class CacheUpdaterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = TempDir();
+    auto w = FileCacheWriter::Open({dir_, &env_});
+    ASSERT_TRUE(w.ok()) << w.status();
+    writer_ = std::move(w).value();
+    CacheUpdater::Options options;
+    options.retry_initial_ms = 10;
+    options.retry_max_ms = 50;
+    options.registry = &registry_;
+    updater_ = std::make_unique<CacheUpdater>(writer_.get(), options);
+  }
+
+  double WriteErrors(const std::string& err) {
+    return registry_
+        .GetCounter("kess_agent_cache_write_errors_total", "", {{"errno", err}})
+        ->Value();
+  }
+
+  const CacheKey a_ = CacheKey::Config("shop", "a");
+  const CacheKey b_ = CacheKey::Config("shop", "b");
+  std::string dir_;
+  FaultInjectionEnv env_{Env::Default()};
+  metrics::Registry registry_;
+  std::unique_ptr<FileCacheWriter> writer_;
+  std::unique_ptr<CacheUpdater> updater_;
+};
+
+TEST_F(CacheUpdaterTest, WritesNewerOnly) {
+  EXPECT_TRUE(updater_->Submit(Entry(a_, 3, "three")));
+  ASSERT_TRUE(updater_->WaitIdle(kLongMs));
+  EXPECT_EQ(updater_->OnDisk(a_), 3);
+  EXPECT_FALSE(updater_->Submit(Entry(a_, 3, "again")));
+  EXPECT_FALSE(updater_->Submit(Entry(a_, 2, "older")));
+  EXPECT_TRUE(updater_->Submit(Entry(a_, 5, "five")));
+  ASSERT_TRUE(updater_->WaitIdle(kLongMs));
+  EXPECT_EQ(FileCacheReader(dir_).Read(a_)->value, "five");
+  EXPECT_EQ(updater_->max_revision(), 5);
+}
+
+TEST_F(CacheUpdaterTest, FailingKeyIsRetriedWithoutBlockingOthers) {
+  ASSERT_TRUE(updater_->Submit(Entry(a_, 1, "a-old")));
+  ASSERT_TRUE(updater_->WaitIdle(kLongMs));
+
+  env_.SetPathFilter("a.json");  // the temp file is ".a.json.tmp-..."
+  env_.FailWrites(ENOSPC);
+  EXPECT_TRUE(updater_->Submit(Entry(a_, 2, "a-new")));
+  EXPECT_TRUE(updater_->Submit(Entry(b_, 3, "b")));
+  // b is written while a keeps failing.
+  for (int i = 0; i < 3000 && updater_->OnDisk(b_) != 3; ++i) usleep(10000);
+  EXPECT_EQ(updater_->OnDisk(b_), 3);
+  for (int i = 0; i < 3000 && WriteErrors("ENOSPC") < 3; ++i) usleep(10000);
+  EXPECT_GE(WriteErrors("ENOSPC"), 3);  // retried
+  EXPECT_EQ(updater_->failing(), 1u);
+  EXPECT_EQ(updater_->OnDisk(a_), 1);
+  EXPECT_EQ(updater_->Known(a_), 2);  // pending counts as known
+  EXPECT_EQ(FileCacheReader(dir_).Read(a_)->value, "a-old");  // intact
+
+  // A newer version replaces the pending one; then the disk recovers.
+  EXPECT_TRUE(updater_->Submit(Entry(a_, 4, "a-newest")));
+  env_.FailWrites(0);
+  env_.FailSyncs(EIO);
+  for (int i = 0; i < 3000 && WriteErrors("EIO") < 1; ++i) usleep(10000);
+  EXPECT_GE(WriteErrors("EIO"), 1);
+  EXPECT_EQ(FileCacheReader(dir_).Read(a_)->value, "a-old");
+  env_.Heal();
+  ASSERT_TRUE(updater_->WaitIdle(kLongMs));
+  EXPECT_EQ(FileCacheReader(dir_).Read(a_)->value, "a-newest");
+  EXPECT_EQ(updater_->failing(), 0u);
+}
+
+TEST(SubscriptionSetTest, ParseValidatesNames) {
+  auto keys = ParseKeyList(
+      R"({"configs":[{"namespace":"shop","key":"db.timeout"}],"routes":["pay"]})");
+  ASSERT_TRUE(keys.ok()) << keys.status();
+  ASSERT_EQ(keys->size(), 2u);
+  EXPECT_EQ((*keys)[0], CacheKey::Config("shop", "db.timeout"));
+  EXPECT_EQ((*keys)[1], CacheKey::Route("pay"));
+  for (const char* bad :
+       {R"({"configs":[{"namespace":"..","key":"k"}]})",
+        R"({"configs":[{"namespace":"ns","key":"a/b"}]})",
+        R"({"configs":[{"namespace":"ns","key":"a\u0000b"}]})",
+        R"({"configs":[{"namespace":"ns","key":"../../etc/passwd"}]})",
+        R"({"routes":["a..b"]})", R"({"routes":[1]})",
+        R"({"configs":[{"namespace":"ns"}]})", R"({"configs":"x"})",
+        "not json"}) {
+    auto r = ParseKeyList(bad);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+  }
+  auto nul = ParseKeyList(R"({"routes":["a\u0000b"]})");
+  EXPECT_NE(nul.status().message().find("not allowed"), std::string::npos)
+      << nul.status();
+}
+
+TEST(SubscriptionSetTest, PersistsAcrossLoads) {
+  std::string dir = TempDir();
+  auto set = SubscriptionSet::Load(Env::Default(), dir);
+  ASSERT_TRUE(set.ok()) << set.status();
+  auto added =
+      (*set)->Add({CacheKey::Config("shop", "a"), CacheKey::Route("p")});
+  ASSERT_TRUE(added.ok());
+  EXPECT_EQ(added->size(), 2u);
+  EXPECT_TRUE((*set)->Add({CacheKey::Route("p")})->empty());
+  auto again = SubscriptionSet::Load(Env::Default(), dir);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ((*again)->size(), 2u);
+  EXPECT_TRUE((*again)->Contains(CacheKey::Config("shop", "a")));
+}
+
+TEST(SubscriptionSetTest, WriteFailureAddsNothing) {
+  std::string dir = TempDir();
+  FaultInjectionEnv env(Env::Default());
+  auto set = SubscriptionSet::Load(&env, dir);
+  ASSERT_TRUE(set.ok());
+  env.FailSyncs(EIO);
+  EXPECT_FALSE((*set)->Add({CacheKey::Route("p")}).ok());
+  EXPECT_EQ((*set)->size(), 0u);
+}
+
+}  // namespace
+}  // namespace agent
+}  // namespace kess
