@@ -1,0 +1,242 @@
+#include "mandator/http_api.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "Poco/URI.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/json_util.h"
+#include "common/names.h"
+#include "glog/logging.h"
+#include "mandator/config_json.h"
+#include "mandator/http_call.h"
+
+namespace kess {
+namespace mandator {
+namespace {
+
+constexpr char kConfigsPath[] = "/api/v1/configs";
+constexpr char kConfigsPrefix[] = "/api/v1/configs/";
+constexpr int kDefaultHistoryLimit = 10;
+
+// The segments after /api/v1/configs/: {ns}, {ns, key}, {ns, key, verb}.
+std::vector<std::string> Segments(const std::string& path) {
+  return absl::StrSplit(path.substr(sizeof(kConfigsPrefix) - 1), '/');
+}
+
+HttpResponse NoSuchResource(const HttpRequest& request) {
+  return HttpResponse::Error(absl::NotFoundError(
+      absl::StrCat("no such resource: ", request.method, " ", request.path)));
+}
+
+HttpResponse Ok(std::string json) {
+  return HttpResponse::Json(200, std::move(json));
+}
+
+}  // namespace
+
+std::string StatusToJson(const StatusInfo& s) {
+  std::string leader = "null";
+  if (s.leader.has_value()) {
+    leader = absl::StrCat(
+        "{\"id\":", JsonQuote(s.leader->id()),
+        ",\"http_address\":", JsonQuote(s.leader->http_address()), "}");
+  }
+  std::string json = absl::StrCat(
+      "{\"datacenter\":", JsonQuote(s.datacenter),
+      ",\"is_main\":", s.is_main ? "true" : "false",
+      ",\"member_id\":", JsonQuote(s.member_id), ",\"leader\":", leader,
+      ",\"is_leader\":", s.is_leader ? "true" : "false", ",\"revision\":",
+      s.revision >= 0 ? absl::StrCat(s.revision) : std::string("null"));
+  if (s.main_revision.has_value()) {
+    absl::StrAppend(&json, ",\"main_revision\":", *s.main_revision,
+                    ",\"replication_lag_revisions\":",
+                    std::max<int64_t>(0, *s.main_revision - s.revision));
+  }
+  if (s.replication_lag_seconds.has_value()) {
+    absl::StrAppend(
+        &json, ",\"replication_lag_seconds\":", *s.replication_lag_seconds);
+  }
+  absl::StrAppend(&json, ",\"zookeeper\":", JsonQuote(s.zookeeper), "}");
+  return json;
+}
+
+HttpApi::HttpApi(Options options) : options_(std::move(options)) {}
+
+void HttpApi::Register(HttpServer* server) {
+  server->Handle("GET", kConfigsPath, [this](const HttpRequest&) {
+    absl::StatusOr<std::vector<std::string>> namespaces =
+        options_.store->ListNamespaces();
+    if (!namespaces.ok()) return HttpResponse::Error(namespaces.status());
+    return Ok(NamespacesToJson(*namespaces));
+  });
+  server->HandlePrefix("GET", kConfigsPrefix,
+                       [this](const HttpRequest& r) { return GetConfigs(r); });
+  for (const char* method : {"PUT", "DELETE", "POST"}) {
+    server->HandlePrefix(method, kConfigsPrefix,
+                         [this](const HttpRequest& r) { return Write(r); });
+  }
+  server->Handle("GET", "/api/v1/status", [this](const HttpRequest&) {
+    return Ok(StatusToJson(options_.status()));
+  });
+}
+
+HttpResponse HttpApi::GetConfigs(const HttpRequest& request) {
+  const std::vector<std::string> seg = Segments(request.path);
+  if (seg.size() == 1) {
+    absl::StatusOr<std::vector<KeyInfo>> keys =
+        options_.store->ListKeys(seg[0]);
+    if (!keys.ok()) return HttpResponse::Error(keys.status());
+    return Ok(KeysToJson(seg[0], *keys));
+  }
+  if (seg.size() == 2) {
+    absl::StatusOr<Config> config = options_.store->Get(seg[0], seg[1]);
+    if (!config.ok()) return HttpResponse::Error(config.status());
+    return Ok(ConfigToJson(*config));
+  }
+  if (seg.size() == 3 && seg[2] == "history") {
+    int64_t limit = kDefaultHistoryLimit;
+    const std::string text = request.Query("limit");
+    if (!text.empty()) {
+      absl::StatusOr<int64_t> parsed = ParseNonNegative("limit", text);
+      if (!parsed.ok()) return HttpResponse::Error(parsed.status());
+      limit = std::min<int64_t>(*parsed, 1000);
+    }
+    absl::StatusOr<std::vector<Config>> versions =
+        options_.store->History(seg[0], seg[1], static_cast<int>(limit));
+    if (!versions.ok()) return HttpResponse::Error(versions.status());
+    return Ok(HistoryToJson(*versions));
+  }
+  return NoSuchResource(request);
+}
+
+absl::Status HttpApi::ParseWrite(const HttpRequest& request,
+                                 WriteOp* op) const {
+  const std::vector<std::string> seg = Segments(request.path);
+  if (request.method == "PUT" && seg.size() == 2) {
+    PutRequest put;
+    put.ns = seg[0];
+    put.key = seg[1];
+    KESS_RETURN_IF_ERROR(ParsePutBody(request.body, &put));
+    *op = WriteOp::Put(std::move(put));
+  } else if (request.method == "DELETE" && seg.size() == 2) {
+    DeleteRequest del;
+    del.ns = seg[0];
+    del.key = seg[1];
+    const std::string expected = request.Query("expected_revision");
+    if (!expected.empty()) {
+      KESS_ASSIGN_OR_RETURN(del.expected_revision,
+                            ParseNonNegative("expected_revision", expected));
+    }
+    del.author = request.Query("author");
+    *op = WriteOp::Delete(std::move(del));
+  } else if (request.method == "POST" && seg.size() == 3 &&
+             seg[2] == "rollback") {
+    RollbackRequest rollback;
+    rollback.ns = seg[0];
+    rollback.key = seg[1];
+    KESS_RETURN_IF_ERROR(ParseRollbackBody(request.body, &rollback));
+    *op = WriteOp::Rollback(std::move(rollback));
+  } else {
+    return absl::NotFoundError(
+        absl::StrCat("no such resource: ", request.method, " ", request.path));
+  }
+  // Names are checked before anything is forwarded or queued.
+  KESS_RETURN_IF_ERROR(ValidateName(NameKind::kNamespace, op->ns()));
+  return ValidateName(NameKind::kKey, op->key());
+}
+
+HttpResponse HttpApi::Write(const HttpRequest& request) {
+  WriteOp op;
+  absl::Status parsed = ParseWrite(request, &op);
+  if (!parsed.ok()) return HttpResponse::Error(parsed);
+  if (!options_.is_main) {
+    return HttpResponse::Error(absl::FailedPreconditionError(absl::StrCat(
+        "datacenter ", options_.datacenter,
+        " is not the main datacenter; writes are taken only by the main "
+        "datacenter's leader",
+        options_.main_datacenter.empty()
+            ? ""
+            : absl::StrCat(" (", options_.main_datacenter, ")"))));
+  }
+  if (options_.leads()) return Commit(std::move(op));
+  if (options_.elected()) {
+    return HttpResponse::Error(absl::UnavailableError(
+        "this mandator leads but has lost its ZooKeeper connection; writes "
+        "are refused until it is back (nothing was written)"));
+  }
+  return Forward(request);
+}
+
+HttpResponse HttpApi::Commit(WriteOp op) {
+  const bool is_delete = op.kind == WriteOp::Kind::kDelete;
+  WriteReply reply = options_.submit(std::move(op));
+  if (!reply.result.ok()) return HttpResponse::Error(reply.result.status());
+  return Ok(CommitToJson(*reply.result, !is_delete, reply.coalesced));
+}
+
+HttpResponse HttpApi::Forward(const HttpRequest& request) {
+  absl::StatusOr<std::optional<zk::MemberInfo>> leader = options_.leader();
+  if (!leader.ok()) {
+    return HttpResponse::Error(absl::UnavailableError(absl::StrCat(
+        "cannot find the leader (ZooKeeper unreachable?); nothing was "
+        "written: ",
+        leader.status().message())));
+  }
+  if (!leader->has_value()) {
+    return HttpResponse::Error(absl::UnavailableError(
+        "no leader is elected in this datacenter; nothing was written, "
+        "retry shortly"));
+  }
+  const zk::MemberInfo& info = **leader;
+  auto refuse = [&info](const std::string& message) {
+    HttpResponse r = HttpResponse::Error(absl::UnavailableError(message));
+    if (!info.http_address().empty()) {
+      r.headers.emplace_back(kLeaderHeader, info.http_address());
+    }
+    return r;
+  };
+  if (info.id() == options_.member_id) {
+    return refuse(
+        "this mandator is becoming or ceasing to be the leader; nothing was "
+        "written, retry shortly");
+  }
+  if (!request.Header("x-kess-forwarded-by").empty()) {
+    return refuse(absl::StrCat("this mandator is not the leader (", info.id(),
+                               " is); a forwarded write is not forwarded "
+                               "again, nothing was written"));
+  }
+  if (info.http_address().empty()) {
+    return refuse(absl::StrCat("leader ", info.id(),
+                               " has no HTTP address; nothing was written"));
+  }
+  Poco::URI uri;
+  uri.setPath(request.path);
+  for (const auto& [name, value] : request.query) {
+    uri.addQueryParameter(name, value);
+  }
+  absl::StatusOr<HttpReply> reply = HttpCall(
+      info.http_address(), request.method, uri.getPathAndQuery(), request.body,
+      options_.forward_timeout, {{kForwardedByHeader, options_.member_id}});
+  if (!reply.ok()) {
+    return refuse(
+        absl::StrCat("leader ", info.id(), " at ", info.http_address(),
+                     " is unreachable; the write may not have been applied: ",
+                     reply.status().message()));
+  }
+  HttpResponse out;
+  out.status = reply->status;
+  out.content_type =
+      reply->content_type.empty() ? "application/json" : reply->content_type;
+  out.body = std::move(reply->body);
+  out.headers.emplace_back(kForwardedToHeader, info.http_address());
+  const std::string upstream_leader = reply->Header("x-kess-leader");
+  if (!upstream_leader.empty()) {
+    out.headers.emplace_back(kLeaderHeader, upstream_leader);
+  }
+  return out;
+}
+
+}  // namespace mandator
+}  // namespace kess

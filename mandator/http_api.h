@@ -1,0 +1,90 @@
+// HttpApi: the routes of docs/http-api.md on a common/http_server.h server.
+//
+// Reads (GET configs, namespaces, keys, history, status) are answered from
+// this DC's ZooKeeper by any mandator. Writes (PUT, DELETE, POST rollback):
+//  - slave DC: 409 FAILED_PRECONDITION naming the main DC;
+//  - the request is parsed and checked first: malformed JSON, bad names or
+//    fields get 400 here, nothing is forwarded or written;
+//  - main-DC leader (may write now): through the WriteQueue;
+//  - leader paused by a ZooKeeper connection loss: 503;
+//  - other main-DC mandators: forwarded to the leader's http_address with
+//    the leader's answer returned and header X-Kess-Forwarded-To; if the
+//    leader cannot be found or reached: 503 with X-Kess-Leader (when
+//    known). A forwarded request carries X-Kess-Forwarded-By and is never
+//    forwarded again (no loops while leadership moves).
+//
+// Thread-safety: handlers run concurrently on the server's threads; the
+// functions in Options must be thread-safe.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "absl/time/time.h"
+#include "common/http_server.h"
+#include "common/status.h"
+#include "mandator/config_store.h"
+#include "mandator/write_queue.h"
+#include "zk_schema/schema.pb.h"
+
+namespace kess {
+namespace mandator {
+
+inline constexpr size_t kMaxRequestBodyBytes = 24 * 1024 * 1024;
+inline constexpr char kForwardedToHeader[] = "X-Kess-Forwarded-To";
+inline constexpr char kForwardedByHeader[] = "X-Kess-Forwarded-By";
+inline constexpr char kLeaderHeader[] = "X-Kess-Leader";
+
+// What GET /api/v1/status reports.
+struct StatusInfo {
+  std::string datacenter;
+  bool is_main = false;
+  std::string member_id;
+  std::optional<zk::MemberInfo> leader;
+  bool is_leader = false;
+  int64_t revision = -1;  // -1: unknown (ZooKeeper unreachable)
+  // Slave-DC leader only (from Replicator::progress()).
+  std::optional<int64_t> main_revision;
+  std::optional<double> replication_lag_seconds;
+  std::string zookeeper = "connected";
+};
+
+std::string StatusToJson(const StatusInfo& status);
+
+class HttpApi {
+ public:
+  struct Options {
+    std::string member_id;
+    std::string datacenter;
+    bool is_main = true;
+    std::string main_datacenter;   // for the slave DC's refusal; may be ""
+    ConfigStore* store = nullptr;  // reads; must outlive the API
+    // Called only while leads() is true.
+    std::function<WriteReply(WriteOp)> submit;
+    std::function<bool()> leads;    // main-DC leader, may write now
+    std::function<bool()> elected;  // elected, maybe paused
+    std::function<absl::StatusOr<std::optional<zk::MemberInfo>>()> leader;
+    std::function<StatusInfo()> status;
+    absl::Duration forward_timeout = absl::Seconds(15);
+  };
+
+  explicit HttpApi(Options options);
+
+  // Registers every route. REQUIRES: before server->Start(); the API must
+  // outlive the server's serving.
+  void Register(HttpServer* server);
+
+ private:
+  HttpResponse GetConfigs(const HttpRequest& request);
+  HttpResponse Write(const HttpRequest& request);
+  // Parses a write request into `op`; 404 for paths that are not writes.
+  absl::Status ParseWrite(const HttpRequest& request, WriteOp* op) const;
+  HttpResponse Commit(WriteOp op);
+  HttpResponse Forward(const HttpRequest& request);
+
+  const Options options_;
+};
+
+}  // namespace mandator
+}  // namespace kess

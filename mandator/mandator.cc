@@ -1,0 +1,276 @@
+#include "mandator/mandator.h"
+
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/names.h"
+#include "glog/logging.h"
+#include "mandator/zk_options.h"
+#include "zk_schema/codec.h"
+#include "zk_schema/skeleton.h"
+
+namespace kess {
+namespace mandator {
+namespace {
+
+constexpr absl::Duration kRefreshInterval = absl::Seconds(1);
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Mandator>> Mandator::Create(
+    MandatorOptions options) {
+  KESS_RETURN_IF_ERROR(ValidateName(NameKind::kHost, options.id));
+  KESS_RETURN_IF_ERROR(ValidateName(NameKind::kDatacenter, options.datacenter));
+  if (options.zk.empty()) {
+    return absl::InvalidArgumentError("no ZooKeeper ensemble given (--zk)");
+  }
+  if (!options.is_main && options.main_zk.empty()) {
+    return absl::InvalidArgumentError(
+        "a slave-DC mandator needs the main DC's ensemble (--main_zk)");
+  }
+  std::unique_ptr<Mandator> m(new Mandator(std::move(options)));
+  KESS_RETURN_IF_ERROR(m->Start());
+  return m;
+}
+
+Mandator::Mandator(MandatorOptions options) : options_(std::move(options)) {}
+
+std::string Mandator::http_address() const {
+  return absl::StrCat(options_.http_host, ":", server_->port());
+}
+
+absl::Status Mandator::Start() {
+  KESS_ASSIGN_OR_RETURN(layout_, zk::Layout::Create(options_.zk_root));
+  KESS_ASSIGN_OR_RETURN(zk::AclList acl, zk::KessAcl(options_.auth));
+  KESS_ASSIGN_OR_RETURN(zk::ZkClientOptions zk_options,
+                        MandatorClientOptions(options_.zk, options_.auth,
+                                              options_.zk_session_timeout));
+  zk_options.connect_timeout = options_.zk_connect_timeout;
+  KESS_ASSIGN_OR_RETURN(zk_, zk::ZkClient::Create(zk_options));
+  session_listener_ =
+      zk_->AddSessionListener([this](const zk::SessionEvent& e) {
+        zk_connected_ = e.type == zk::SessionEvent::kReconnected ||
+                        e.type == zk::SessionEvent::kNewSession;
+      });
+
+  zk::SchemaInfo info;
+  info.set_datacenter(options_.datacenter);
+  info.set_is_main(options_.is_main);
+  *info.mutable_meta() = zk::MakeMeta("mandator", options_.id);
+  KESS_RETURN_IF_ERROR(zk::EnsureSkeleton(*zk_, layout_, info,
+                                          options_.changelog_retention, acl));
+
+  ConfigStore::Options store_options;
+  store_options.layout = layout_;
+  store_options.acl = acl;
+  store_options.history_limit = options_.history_limit;
+  store_options.writer_id = options_.id;
+  KESS_ASSIGN_OR_RETURN(store_, ConfigStore::Create(zk_.get(), store_options));
+
+  WriteQueue::Options queue_options;
+  queue_options.max_pending = options_.max_pending_writes;
+  queue_options.max_writes_per_second = options_.max_writes_per_second;
+  queue_options.registry = options_.registry;
+  KESS_ASSIGN_OR_RETURN(
+      writes_,
+      WriteQueue::Create([this](const WriteOp& op) { return CommitWrite(op); },
+                         queue_options));
+
+  HttpServer::Options http;
+  http.host = options_.http_host;
+  http.port = options_.http_port;
+  http.threads = options_.http_threads;
+  http.max_body_bytes = kMaxRequestBodyBytes;
+  http.registry = options_.registry;
+  http.health = [this] { return Health(); };
+  KESS_ASSIGN_OR_RETURN(server_, HttpServer::Create(http));
+
+  zk::MemberInfo self;
+  self.set_id(options_.id);
+  self.set_role(zk::MANDATOR);
+  self.set_datacenter(options_.datacenter);
+  self.set_http_address(http_address());
+  self.set_started_ms(absl::ToUnixMillis(absl::Now()));
+  self.set_pid(getpid());
+  KESS_ASSIGN_OR_RETURN(std::string member_path,
+                        layout_.MemberPath(zk::MANDATOR, options_.id));
+  KESS_ASSIGN_OR_RETURN(
+      member_,
+      zk::EphemeralNode::Create(zk_.get(), member_path, zk::Encode(self), acl));
+
+  HttpApi::Options api;
+  api.member_id = options_.id;
+  api.datacenter = options_.datacenter;
+  api.is_main = options_.is_main;
+  api.main_datacenter = options_.main_datacenter;
+  api.store = store_.get();
+  api.submit = [this](WriteOp op) {
+    return writes_->Submit(std::move(op), options_.write_timeout);
+  };
+  api.leads = [this] { return options_.is_main && election_->IsLeader(); };
+  api.elected = [this] { return election_->IsElected(); };
+  api.leader = [this] { return election_->CurrentLeader(); };
+  api.status = [this] { return Status(); };
+  api.forward_timeout = options_.forward_timeout;
+  api_ = std::make_unique<HttpApi>(std::move(api));
+  api_->Register(server_.get());
+
+  if (!options_.is_main) {
+    ReplicationRole::Options role;
+    role.main_zk = options_.main_zk;
+    role.auth = options_.auth;
+    role.session_timeout = options_.zk_session_timeout;
+    role.replicator.datacenter = options_.datacenter;
+    role.replicator.layout = layout_;
+    role.replicator.acl = acl;
+    role.replicator.registry = options_.registry;
+    replication_ = std::make_unique<ReplicationRole>(zk_.get(), role);
+  }
+
+  metrics::Registry* registry = options_.registry;
+  revision_gauge_ = registry->GetGauge(
+      "kess_mandator_revision",
+      "The global revision in this DC's ZooKeeper, as last read.");
+  registry->SetCallbackGauge(
+      "kess_mandator_is_leader", "1 while this mandator leads its DC.", {},
+      [this] { return election_ != nullptr && election_->IsLeader() ? 1 : 0; });
+  registry->SetCallbackGauge(
+      "kess_mandator_zookeeper_connected",
+      "1 while the ZooKeeper session of this DC is connected.", {},
+      [this] { return zk_connected_ ? 1 : 0; });
+
+  LeaderElection::Options election;
+  election.layout = layout_;
+  election.self = self;
+  election.acl = acl;
+  election.connection_grace = options_.zk_session_timeout;
+  election.on_elected = [this] { OnElected(); };
+  election.on_demoted = [this] { OnDemoted(); };
+  KESS_ASSIGN_OR_RETURN(election_, LeaderElection::Create(zk_.get(), election));
+
+  KESS_RETURN_IF_ERROR(server_->Start());
+  refresher_ = std::thread([this] { RefreshLoop(); });
+  LOG(INFO) << "mandator " << options_.id << " of "
+            << (options_.is_main ? "main" : "slave") << " datacenter "
+            << options_.datacenter << " serving on " << http_address();
+  return absl::OkStatus();
+}
+
+Mandator::~Mandator() {
+  if (refresher_.joinable()) {
+    {
+      absl::MutexLock lock(&refresh_mu_);
+      stop_refresh_ = true;
+    }
+    refresher_.join();
+  }
+  if (server_ != nullptr) server_->Stop();
+  election_.reset();  // demotes (stops replication, fails queued writes)
+  if (options_.registry != nullptr) {
+    options_.registry->RemoveCallbackGauge("kess_mandator_is_leader", {});
+    options_.registry->RemoveCallbackGauge("kess_mandator_zookeeper_connected",
+                                           {});
+  }
+  replication_.reset();
+  writes_.reset();
+  member_.reset();
+  if (zk_ != nullptr && session_listener_ != 0) {
+    zk_->RemoveSessionListener(session_listener_);
+  }
+}
+
+absl::StatusOr<CommitResult> Mandator::CommitWrite(const WriteOp& op) {
+  const std::string fence = election_->node_path();
+  if (!options_.is_main || !election_->IsLeader() || fence.empty()) {
+    return absl::UnavailableError(
+        "this mandator is no longer the leader; nothing was written, retry "
+        "against the new leader");
+  }
+  absl::StatusOr<CommitResult> result;
+  switch (op.kind) {
+    case WriteOp::Kind::kPut:
+      result = store_->Put(op.put, fence);
+      break;
+    case WriteOp::Kind::kDelete:
+      result = store_->Delete(op.del, fence);
+      break;
+    case WriteOp::Kind::kRollback:
+      result = store_->Rollback(op.rollback, fence);
+      break;
+  }
+  if (result.ok()) revision_gauge_->Set(static_cast<double>(result->revision));
+  return result;
+}
+
+void Mandator::OnElected() {
+  if (!options_.is_main) replication_->Start();
+}
+
+void Mandator::OnDemoted() {
+  if (!options_.is_main) {
+    replication_->Stop();
+    return;
+  }
+  writes_->FailPending(absl::UnavailableError(
+      "this mandator lost the leadership before the write was committed; "
+      "nothing was written, retry against the new leader"));
+}
+
+absl::Status Mandator::Health() const {
+  if (!zk_connected_) {
+    return absl::UnavailableError(absl::StrCat(
+        "ZooKeeper session with ", options_.zk, " is not connected"));
+  }
+  return absl::OkStatus();
+}
+
+StatusInfo Mandator::Status() {
+  StatusInfo s;
+  s.datacenter = options_.datacenter;
+  s.is_main = options_.is_main;
+  s.member_id = options_.id;
+  s.is_leader = election_->IsLeader();
+  s.zookeeper = zk_connected_ ? "connected" : "disconnected";
+  absl::StatusOr<std::optional<zk::MemberInfo>> leader =
+      election_->CurrentLeader();
+  if (leader.ok()) s.leader = *leader;
+  absl::StatusOr<int64_t> revision = store_->Revision();
+  if (revision.ok()) {
+    s.revision = *revision;
+    revision_gauge_->Set(static_cast<double>(*revision));
+  } else {
+    s.zookeeper = absl::StrCat("error: ", revision.status().message());
+  }
+  if (replication_ != nullptr) {
+    std::optional<Replicator::Progress> progress = replication_->progress();
+    if (progress.has_value()) {
+      s.main_revision = progress->main_revision;
+      if (progress->local_revision >= progress->main_revision) {
+        s.replication_lag_seconds = 0;
+      } else if (progress->last_applied != absl::Time()) {
+        s.replication_lag_seconds =
+            absl::ToDoubleSeconds(absl::Now() - progress->last_applied);
+      }
+    }
+  }
+  return s;
+}
+
+void Mandator::RefreshLoop() {
+  for (;;) {
+    {
+      absl::MutexLock lock(&refresh_mu_);
+      if (refresh_mu_.AwaitWithTimeout(absl::Condition(&stop_refresh_),
+                                       kRefreshInterval)) {
+        return;
+      }
+    }
+    if (!zk_connected_) continue;
+    absl::StatusOr<int64_t> revision = store_->Revision();
+    if (revision.ok()) revision_gauge_->Set(static_cast<double>(*revision));
+  }
+}
+
+}  // namespace mandator
+}  // namespace kess

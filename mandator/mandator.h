@@ -1,0 +1,114 @@
+// Mandator: one mandator daemon, assembled (the binary's main() only turns
+// flags into MandatorOptions).
+//
+// Create():
+//  1. connects to this DC's ZooKeeper as user "mandator" (every node it
+//     creates gets KessAcl()), creates the skeleton if missing;
+//  2. binds the HTTP server (API of docs/http-api.md, /healthz, /metrics);
+//  3. registers itself: ephemeral <root>/members/mandators/<id>;
+//  4. joins the DC's leader election.
+// Roles follow the election:
+//  - main DC leader: takes writes (WriteQueue -> ConfigStore, fenced by its
+//    election node); on demotion, waiting writes are refused at once;
+//  - slave DC leader: replicates the main DC (ReplicationRole), stopped the
+//    moment leadership is lost;
+//  - everyone else: serves reads, forwards writes to the leader.
+//
+// Thread-safety: the accessors are thread-safe. Destroying the Mandator
+// stops serving, withdraws from the election and deregisters.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "common/http_server.h"
+#include "common/metrics.h"
+#include "common/status.h"
+#include "mandator/config_store.h"
+#include "mandator/http_api.h"
+#include "mandator/leader_election.h"
+#include "mandator/replication_role.h"
+#include "mandator/write_queue.h"
+#include "zk_schema/ephemeral_node.h"
+#include "zk_schema/kess_auth.h"
+#include "zk_schema/layout.h"
+#include "zk_schema/zk_client.h"
+
+namespace kess {
+namespace mandator {
+
+struct MandatorOptions {
+  std::string id;          // unique within the DC (common/names.h rules)
+  std::string datacenter;  // this DC
+  bool is_main = false;
+  std::string zk;               // this DC's ensemble, "host:port,..."
+  std::string main_zk;          // slave DCs: the main DC's ensemble
+  std::string main_datacenter;  // slave DCs: for messages; may be ""
+  std::string http_host = "127.0.0.1";
+  int http_port = 0;  // 0 = any free port (see http_port())
+  std::string zk_root = "/kess";
+  zk::KessAuth auth;
+  absl::Duration zk_session_timeout = absl::Seconds(10);
+  absl::Duration zk_connect_timeout = absl::Seconds(30);
+  int history_limit = 20;
+  int changelog_retention = 10000;
+  double max_writes_per_second = 2000;
+  size_t max_pending_writes = 10000;
+  // How long a write may wait in the leader's queue.
+  absl::Duration write_timeout = absl::Seconds(10);
+  absl::Duration forward_timeout = absl::Seconds(15);
+  int http_threads = 16;
+  metrics::Registry* registry = &metrics::Registry::Default();
+};
+
+class Mandator {
+ public:
+  // Starts everything (see above). Fails if ZooKeeper is unreachable
+  // within zk_connect_timeout, the options are invalid, or the port is
+  // taken.
+  static absl::StatusOr<std::unique_ptr<Mandator>> Create(
+      MandatorOptions options);
+  ~Mandator();
+
+  Mandator(const Mandator&) = delete;
+  Mandator& operator=(const Mandator&) = delete;
+
+  int http_port() const { return server_->port(); }
+  std::string http_address() const;
+  bool IsLeader() const { return election_->IsLeader(); }
+  StatusInfo Status();
+
+ private:
+  explicit Mandator(MandatorOptions options);
+  absl::Status Start();
+  absl::StatusOr<CommitResult> CommitWrite(const WriteOp& op);
+  void OnElected();
+  void OnDemoted();
+  absl::Status Health() const;
+  void RefreshLoop();
+
+  const MandatorOptions options_;
+  zk::Layout layout_;
+  std::unique_ptr<zk::ZkClient> zk_;
+  int64_t session_listener_ = 0;
+  std::atomic<bool> zk_connected_{true};
+  std::unique_ptr<ConfigStore> store_;
+  std::unique_ptr<WriteQueue> writes_;
+  std::unique_ptr<HttpServer> server_;
+  std::unique_ptr<HttpApi> api_;
+  std::unique_ptr<zk::EphemeralNode> member_;
+  std::unique_ptr<ReplicationRole> replication_;  // slave DCs
+  std::unique_ptr<LeaderElection> election_;
+
+  metrics::Gauge* revision_gauge_ = nullptr;
+  absl::Mutex refresh_mu_;
+  bool stop_refresh_ ABSL_GUARDED_BY(refresh_mu_) = false;
+  std::thread refresher_;
+};
+
+}  // namespace mandator
+}  // namespace kess

@@ -1,0 +1,89 @@
+// The mandator daemon. See README.md for the roles and flags; a config file
+// is a gflags flag file (--flagfile=/etc/kess/mandator.flags).
+#include <signal.h>
+
+#include <cstdlib>
+#include <memory>
+
+#include "absl/time/time.h"
+#include "common/init.h"
+#include "gflags/gflags.h"
+#include "glog/logging.h"
+#include "mandator/mandator.h"
+#include "zk_schema/kess_auth.h"
+
+DEFINE_string(id, "", "This mandator's id, unique within its datacenter.");
+DEFINE_string(dc, "", "This mandator's datacenter.");
+DEFINE_string(zk, "", "This datacenter's ZooKeeper ensemble, host:port,...");
+DEFINE_bool(main, false, "This datacenter is the main one (takes writes).");
+DEFINE_string(main_zk, "",
+              "Slave datacenters: the main datacenter's ZooKeeper ensemble.");
+DEFINE_string(main_dc, "",
+              "Slave datacenters: the main datacenter's name (for messages).");
+DEFINE_string(http_host, "127.0.0.1", "Address of the HTTP API.");
+DEFINE_int32(http_port, 7100, "Port of the HTTP API (0 = any free port).");
+DEFINE_string(zk_root, "/kess", "Root of the kess tree in ZooKeeper.");
+DEFINE_string(zk_auth_file, "",
+              "File with the ZooKeeper digest users, one per line: "
+              "mandator:<password> and reader:<password>. Required.");
+DEFINE_int32(zk_session_timeout_ms, 10000, "ZooKeeper session timeout.");
+DEFINE_int32(history_limit, 20, "Versions kept per config key.");
+DEFINE_int32(changelog_retention, 10000,
+             "Change records kept in ZooKeeper (at most 30000).");
+DEFINE_double(max_writes_per_second, 2000,
+              "Commits per second the leader issues at most.");
+DEFINE_int32(max_pending_writes, 10000,
+             "Writes that may wait for the leader; more get HTTP 429.");
+DEFINE_int32(write_timeout_ms, 10000,
+             "How long a write may wait in the leader's queue.");
+
+int main(int argc, char** argv) {
+  kess::InitProcess(&argc, &argv,
+                    "mandator --id=m1 --dc=dc1 --main --zk=host:2181 "
+                    "--zk_auth_file=/etc/kess/zk.auth");
+  // Block the stop signals in every thread; main waits for them below.
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGTERM);
+  sigaddset(&stop, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+
+  absl::StatusOr<kess::zk::KessAuth> auth =
+      kess::zk::LoadKessAuthFile(FLAGS_zk_auth_file);
+  if (!auth.ok()) {
+    LOG(ERROR) << "refusing to start: " << auth.status();
+    return EXIT_FAILURE;
+  }
+  kess::mandator::MandatorOptions options;
+  options.id = FLAGS_id;
+  options.datacenter = FLAGS_dc;
+  options.is_main = FLAGS_main;
+  options.zk = FLAGS_zk;
+  options.main_zk = FLAGS_main_zk;
+  options.main_datacenter = FLAGS_main_dc;
+  options.http_host = FLAGS_http_host;
+  options.http_port = FLAGS_http_port;
+  options.zk_root = FLAGS_zk_root;
+  options.auth = *std::move(auth);
+  options.zk_session_timeout = absl::Milliseconds(FLAGS_zk_session_timeout_ms);
+  options.history_limit = FLAGS_history_limit;
+  options.changelog_retention = FLAGS_changelog_retention;
+  options.max_writes_per_second = FLAGS_max_writes_per_second;
+  options.max_pending_writes =
+      static_cast<size_t>(std::max(1, FLAGS_max_pending_writes));
+  options.write_timeout = absl::Milliseconds(FLAGS_write_timeout_ms);
+
+  absl::StatusOr<std::unique_ptr<kess::mandator::Mandator>> mandator =
+      kess::mandator::Mandator::Create(options);
+  if (!mandator.ok()) {
+    LOG(ERROR) << "mandator failed to start: " << mandator.status();
+    return EXIT_FAILURE;
+  }
+  // Tests and scripts wait for this line.
+  LOG(INFO) << "mandator ready on " << (*mandator)->http_address();
+  int signal_number = 0;
+  sigwait(&stop, &signal_number);
+  LOG(INFO) << "signal " << signal_number << ": shutting down";
+  mandator->reset();
+  return EXIT_SUCCESS;
+}

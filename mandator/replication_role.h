@@ -1,0 +1,62 @@
+// ReplicationRole: what a slave DC's leader does while it leads — read the
+// main DC's ZooKeeper (as user "reader") and run a Replicator into its own.
+//
+// Start() (on election) returns at once; a background thread connects to
+// the main DC's ZooKeeper, retrying with backoff while it is unreachable,
+// then creates and starts the Replicator. Stop() (on demotion) stops the
+// Replicator first — no replication write is issued after Stop() returns —
+// then joins the thread and closes the main-DC client.
+//
+// Thread-safety: Start/Stop from one thread (the election's callbacks);
+// progress() from any thread.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "mandator/replication/replicator.h"
+#include "zk_schema/kess_auth.h"
+#include "zk_schema/zk_client.h"
+
+namespace kess {
+namespace mandator {
+
+class ReplicationRole {
+ public:
+  struct Options {
+    std::string main_zk;  // connect string of the main DC's ensemble
+    zk::KessAuth auth;
+    absl::Duration session_timeout = absl::Seconds(10);
+    absl::Duration connect_timeout = absl::Seconds(5);
+    Replicator::Options replicator;
+  };
+
+  // `local` (this DC's ZooKeeper) must outlive the role.
+  ReplicationRole(zk::ZkApi* local, Options options);
+  ~ReplicationRole();  // Stop()
+
+  void Start();
+  void Stop();  // idempotent
+
+  // The replicator's progress; nullopt while it is not running.
+  std::optional<Replicator::Progress> progress() const;
+
+ private:
+  void Run();
+
+  zk::ZkApi* const local_;
+  const Options options_;
+  mutable absl::Mutex mu_;
+  bool running_ ABSL_GUARDED_BY(mu_) = false;
+  std::unique_ptr<zk::ZkClient> main_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<Replicator> replicator_ ABSL_GUARDED_BY(mu_);
+  std::thread thread_;
+};
+
+}  // namespace mandator
+}  // namespace kess
