@@ -86,6 +86,7 @@ class Distributor {
   // The ZooKeeper session (tests force its expiry); FailedPrecondition
   // before the client exists.
   absl::StatusOr<zk::SessionCredentials> zk_session() const;
+  const DataSet& data() const { return data_; }
   const SubscriptionHub& hub() const { return *hub_; }
   DistributorMetrics& metrics() { return metrics_; }
 

@@ -1,0 +1,172 @@
+// testonly: the fixture of the distributor's real-ZooKeeper tests. One
+// standalone ZooKeeper per test binary (ZkTestBase); each test gets a fresh
+// kess tree under /<test name>/kess, the leader's own writers (configs:
+// mandator's ConfigStore; routes: zk_schema's TestLeader), an EventLoop for
+// TestAgents, and distributors with their own metrics registries and short
+// intervals.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "common/metrics.h"
+#include "common/transport/event_loop.h"
+#include "distributor/distributor.h"
+#include "distributor/test_agent.h"
+#include "gtest/gtest.h"
+#include "mandator/config_store.h"
+#include "tests/harness/zk_test_base.h"
+#include "zk_schema/test_leader.h"
+#include "zk_schema/zk_client.h"
+#include "zk_schema/zk_test_util.h"
+
+namespace kess {
+namespace distributor {
+namespace testing {
+
+// Generous bounds: they only mean "did not hang".
+inline constexpr absl::Duration kWait = absl::Seconds(30);
+
+inline bool WaitFor(const std::function<bool()>& condition,
+                    absl::Duration timeout = kWait) {
+  return zk::testing::WaitFor(condition, timeout);
+}
+
+class DistributorFixture : public kess::testing::ZkTestBase {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<std::unique_ptr<zk::ZkClient>> client = zk::ZkClient::Create(
+        zk::testing::TestClientOptions(zk()->ConnectString()));
+    ASSERT_TRUE(client.ok()) << client.status();
+    writer_ = *std::move(client);
+    absl::StatusOr<zk::Layout> layout = zk::testing::CreateTestTree(
+        *writer_,
+        ::testing::UnitTest::GetInstance()->current_test_info()->name(),
+        zk::SchemaInfo(), /*changelog_retention=*/100);
+    ASSERT_TRUE(layout.ok()) << layout.status();
+    layout_ = std::make_unique<zk::Layout>(*layout);
+    leader_ =
+        std::make_unique<zk::testing::TestLeader>(writer_.get(), *layout_);
+    mandator::ConfigStore::Options store_options{*layout_};
+    store_options.writer_id = "test-leader";
+    absl::StatusOr<std::unique_ptr<mandator::ConfigStore>> store =
+        mandator::ConfigStore::Create(writer_.get(), store_options);
+    ASSERT_TRUE(store.ok()) << store.status();
+    configs_ = *std::move(store);
+    absl::StatusOr<std::unique_ptr<transport::EventLoop>> loop =
+        transport::EventLoop::Create("test-agents");
+    ASSERT_TRUE(loop.ok()) << loop.status();
+    loop_ = *std::move(loop);
+  }
+
+  void TearDown() override {
+    agents_.clear();
+    loop_.reset();
+  }
+
+  DistributorOptions Options(const std::string& id = "d1") {
+    DistributorOptions options;
+    options.id = id;
+    options.datacenter = "dc1";
+    options.zk_connect = zk()->ConnectString();
+    options.zk_root = layout_->root();
+    options.zk_session_timeout = absl::Seconds(4);
+    options.http_port = 0;
+    options.follower.poll_interval = absl::Milliseconds(200);
+    options.follower.retry_interval = absl::Milliseconds(50);
+    options.registry = NewRegistry();
+    return options;
+  }
+
+  metrics::Registry* NewRegistry() {
+    registries_.push_back(std::make_unique<metrics::Registry>());
+    return registries_.back().get();
+  }
+
+  // Starts a distributor and waits for its first load.
+  std::unique_ptr<Distributor> Start(DistributorOptions options) {
+    absl::StatusOr<std::unique_ptr<Distributor>> d =
+        Distributor::Create(std::move(options));
+    EXPECT_TRUE(d.ok()) << d.status();
+    if (!d.ok()) return nullptr;
+    EXPECT_TRUE(WaitFor([&] { return (*d)->loaded(); }));
+    return *std::move(d);
+  }
+
+  // A connected agent (owned by the fixture).
+  TestAgent* Agent(const Distributor& d, const std::string& token = "",
+                   const std::string& host = "host-1") {
+    TestAgent::Options options;
+    options.port = d.port();
+    options.auth_token = token;
+    options.host_id = host;
+    options.registry = agent_registry_.get();
+    absl::StatusOr<std::unique_ptr<TestAgent>> agent =
+        TestAgent::Connect(loop_.get(), options);
+    EXPECT_TRUE(agent.ok()) << agent.status();
+    if (!agent.ok()) return nullptr;
+    agents_.push_back(*std::move(agent));
+    return agents_.back().get();
+  }
+
+  // Commits a config put / delete like the leader; returns the revision
+  // (or -1, failing the test).
+  int64_t Put(const std::string& ns, const std::string& key,
+              const std::string& value) {
+    mandator::PutRequest request;
+    request.ns = ns;
+    request.key = key;
+    request.value = value;
+    request.content_type = "text/plain";
+    request.author = "test";
+    absl::StatusOr<mandator::CommitResult> result = configs_->Put(request);
+    EXPECT_TRUE(result.ok()) << result.status();
+    return result.ok() ? result->revision : -1;
+  }
+  int64_t Delete(const std::string& ns, const std::string& key) {
+    mandator::DeleteRequest request;
+    request.ns = ns;
+    request.key = key;
+    request.author = "test";
+    absl::StatusOr<mandator::CommitResult> result = configs_->Delete(request);
+    EXPECT_TRUE(result.ok()) << result.status();
+    return result.ok() ? result->revision : -1;
+  }
+
+  // The current revision in ZooKeeper.
+  int64_t ZkRevision() {
+    absl::StatusOr<std::pair<zk::RevisionSummary, int>> summary =
+        zk::ReadRevision(*writer_, *layout_);
+    return summary.ok() ? summary->first.revision() : -1;
+  }
+
+  std::unique_ptr<zk::ZkClient> writer_;
+  std::unique_ptr<zk::Layout> layout_;
+  std::unique_ptr<zk::testing::TestLeader> leader_;  // routes
+  std::unique_ptr<mandator::ConfigStore> configs_;
+  std::unique_ptr<metrics::Registry> agent_registry_ =
+      std::make_unique<metrics::Registry>();
+  std::vector<std::unique_ptr<metrics::Registry>> registries_;
+  std::unique_ptr<transport::EventLoop> loop_;
+  std::vector<std::unique_ptr<TestAgent>> agents_;
+};
+
+inline double Counter(metrics::Registry* registry, const std::string& name,
+                      const metrics::Labels& labels = {}) {
+  return registry->GetCounter(name, "", labels)->Value();
+}
+inline double Gauge(metrics::Registry* registry, const std::string& name) {
+  return registry->GetGauge(name, "")->Value();
+}
+
+// The value of `item` as an agent would get it.
+inline protocol::Resource Decode(const ItemPtr& item) {
+  protocol::Resource r;
+  if (item != nullptr) r.ParseFromString(item->wire);
+  return r;
+}
+
+}  // namespace testing
+}  // namespace distributor
+}  // namespace kess
