@@ -25,9 +25,19 @@ std::vector<std::string> Segments(const std::string& path) {
   return absl::StrSplit(path.substr(sizeof(kConfigsPrefix) - 1), '/');
 }
 
+// A path that matches no route: 400 if a segment is not a valid name (so
+// that "ns/../x" is called what it is), else 404.
+absl::Status NoRoute(const HttpRequest& request,
+                     const std::vector<std::string>& segments) {
+  for (const std::string& segment : segments) {
+    KESS_RETURN_IF_ERROR(ValidateName(NameKind::kKey, segment));
+  }
+  return absl::NotFoundError(
+      absl::StrCat("no such resource: ", request.method, " ", request.path));
+}
+
 HttpResponse NoSuchResource(const HttpRequest& request) {
-  return HttpResponse::Error(absl::NotFoundError(
-      absl::StrCat("no such resource: ", request.method, " ", request.path)));
+  return HttpResponse::Error(NoRoute(request, Segments(request.path)));
 }
 
 HttpResponse Ok(std::string json) {
@@ -139,8 +149,7 @@ absl::Status HttpApi::ParseWrite(const HttpRequest& request,
     KESS_RETURN_IF_ERROR(ParseRollbackBody(request.body, &rollback));
     *op = WriteOp::Rollback(std::move(rollback));
   } else {
-    return absl::NotFoundError(
-        absl::StrCat("no such resource: ", request.method, " ", request.path));
+    return NoRoute(request, seg);
   }
   // Names are checked before anything is forwarded or queued.
   KESS_RETURN_IF_ERROR(ValidateName(NameKind::kNamespace, op->ns()));

@@ -1,0 +1,315 @@
+// The HTTP API of docs/http-api.md, end to end inside one process: real
+// ZooKeeper, two main-DC mandators (leader and follower) and a slave one.
+#include "mandator/mandator.h"
+
+#include <memory>
+#include <string>
+
+#include "Poco/JSON/Object.h"
+#include "Poco/Net/HTTPClientSession.h"
+#include "Poco/Net/HTTPRequest.h"
+#include "Poco/Net/HTTPResponse.h"
+#include "absl/strings/str_cat.h"
+#include "common/json_util.h"
+#include "gtest/gtest.h"
+#include "mandator/config_json.h"
+#include "mandator/http_call.h"
+#include "mandator/test_util.h"
+#include "tests/harness/zk_test_base.h"
+#include "zk_schema/chunked_value.h"
+#include "zk_schema/zk_test_util.h"
+
+namespace kess {
+namespace mandator {
+namespace {
+
+using ::kess::zk::testing::WaitFor;
+
+constexpr absl::Duration kWait = absl::Seconds(30);
+
+class MandatorTest : public kess::testing::ZkTestBase {
+ protected:
+  static void SetUpTestSuite() {
+    ZkTestBase::SetUpTestSuite();
+    // One main DC (m1 leads, m2 follows) and one slave DC member for the
+    // whole suite; each test uses its own keys.
+    m1_ = Start("m1", true, "/api/kess").release();
+    m2_ = Start("m2", true, "/api/kess").release();
+    s1_ = Start("s1", false, "/api_slave/kess").release();
+    ASSERT_TRUE(m1_ && m2_ && s1_);
+    ASSERT_TRUE(WaitFor([] { return m1_->IsLeader(); }, kWait));
+  }
+  static void TearDownTestSuite() {
+    delete s1_;
+    delete m2_;
+    delete m1_;
+    ZkTestBase::TearDownTestSuite();
+  }
+
+  static std::unique_ptr<Mandator> Start(const std::string& id, bool is_main,
+                                         const std::string& root) {
+    MandatorOptions o;
+    o.id = id;
+    o.datacenter = is_main ? "dc1" : "dc2";
+    o.is_main = is_main;
+    o.zk = zk()->ConnectString();
+    o.main_zk = zk()->ConnectString();
+    o.main_datacenter = "dc1";
+    o.zk_root = root;
+    o.auth = testing::TestAuth();
+    o.zk_session_timeout = absl::Seconds(4);
+    o.history_limit = 5;
+    o.registry = new metrics::Registry();  // one per mandator; leaked
+    auto m = Mandator::Create(o);
+    EXPECT_TRUE(m.ok()) << m.status();
+    return m.ok() ? std::move(m).value() : nullptr;
+  }
+
+  static HttpReply Call(
+      Mandator* m, const std::string& method, const std::string& uri,
+      const std::string& body = "",
+      std::vector<std::pair<std::string, std::string>> headers = {}) {
+    auto reply = HttpCall(m->http_address(), method, uri, body,
+                          absl::Seconds(60), headers);
+    EXPECT_TRUE(reply.ok()) << reply.status();
+    return reply.ok() ? *reply : HttpReply{};
+  }
+
+  static Poco::JSON::Object::Ptr Json(const HttpReply& reply) {
+    auto object = ParseJsonObject(reply.body);
+    EXPECT_TRUE(object.ok()) << reply.body;
+    return object.ok() ? *object
+                       : Poco::JSON::Object::Ptr(new Poco::JSON::Object());
+  }
+
+  static std::string ErrorCode(const HttpReply& reply) {
+    auto error = Json(reply)->getObject("error");
+    return error.isNull() ? "" : error->getValue<std::string>("code");
+  }
+
+  static int64_t Revision(Mandator* m) {
+    return Json(Call(m, "GET", "/api/v1/status"))
+        ->getValue<int64_t>("revision");
+  }
+
+  static Mandator* m1_;
+  static Mandator* m2_;
+  static Mandator* s1_;
+};
+
+Mandator* MandatorTest::m1_ = nullptr;
+Mandator* MandatorTest::m2_ = nullptr;
+Mandator* MandatorTest::s1_ = nullptr;
+
+TEST_F(MandatorTest, EveryConfigRouteOnTheLeader) {
+  const std::string base = "/api/v1/configs/routes/timeout";
+  HttpReply put = Call(m1_, "PUT", base,
+                       R"({"value":"250","content_type":"text/plain",)"
+                       R"("author":"alice","comment":"first"})");
+  ASSERT_EQ(put.status, 200) << put.body;
+  const int64_t r1 = Json(put)->getValue<int64_t>("revision");
+  EXPECT_EQ(Json(put)->getValue<int64_t>("version"), 1);
+
+  HttpReply get = Call(m1_, "GET", base);
+  ASSERT_EQ(get.status, 200) << get.body;
+  auto config = Json(get);
+  EXPECT_EQ(config->getValue<std::string>("namespace"), "routes");
+  EXPECT_EQ(config->getValue<std::string>("key"), "timeout");
+  EXPECT_EQ(config->getValue<std::string>("value"), "250");
+  EXPECT_EQ(config->getValue<std::string>("encoding"), "utf8");
+  EXPECT_EQ(config->getValue<std::string>("content_type"), "text/plain");
+  EXPECT_EQ(config->getValue<std::string>("author"), "alice");
+  EXPECT_EQ(config->getValue<std::string>("comment"), "first");
+  EXPECT_EQ(config->getValue<int64_t>("revision"), r1);
+  EXPECT_EQ(config->getValue<int64_t>("size"), 3);
+  EXPECT_GT(config->getValue<int64_t>("mtime_ms"), 0);
+  EXPECT_EQ(config->getValue<int64_t>("crc32"),
+            0x5c461af6);  // zlib.crc32(b"250")
+
+  HttpReply put2 =
+      Call(m1_, "PUT", base, R"({"value":"AP8=","encoding":"base64"})");
+  ASSERT_EQ(put2.status, 200) << put2.body;
+  auto binary = Json(Call(m1_, "GET", base));
+  EXPECT_EQ(binary->getValue<std::string>("encoding"), "base64");
+  EXPECT_EQ(binary->getValue<std::string>("value"), "AP8=");
+
+  HttpReply namespaces = Call(m1_, "GET", "/api/v1/configs");
+  ASSERT_EQ(namespaces.status, 200);
+  EXPECT_NE(namespaces.body.find("\"routes\""), std::string::npos);
+  HttpReply keys = Call(m1_, "GET", "/api/v1/configs/routes");
+  ASSERT_EQ(keys.status, 200);
+  EXPECT_EQ(Json(keys)->getValue<std::string>("namespace"), "routes");
+  EXPECT_EQ(Json(keys)->getArray("keys")->size(), 1u);
+
+  HttpReply history = Call(m1_, "GET", base + "/history?limit=1");
+  ASSERT_EQ(history.status, 200) << history.body;
+  EXPECT_EQ(Json(history)->getArray("versions")->size(), 1u);
+  history = Call(m1_, "GET", base + "/history");
+  EXPECT_EQ(Json(history)->getArray("versions")->size(), 2u);
+
+  HttpReply rollback = Call(m1_, "POST", base + "/rollback",
+                            absl::StrCat(R"({"to_revision":)", r1, "}"));
+  ASSERT_EQ(rollback.status, 200) << rollback.body;
+  EXPECT_EQ(Json(Call(m1_, "GET", base))->getValue<std::string>("value"),
+            "250");
+  EXPECT_EQ(Json(rollback)->getValue<int64_t>("version"), 3);
+
+  // Reads are served by every mandator of the DC.
+  EXPECT_EQ(Json(Call(m2_, "GET", base))->getValue<std::string>("value"),
+            "250");
+
+  HttpReply del = Call(m1_, "DELETE", base);
+  ASSERT_EQ(del.status, 200) << del.body;
+  EXPECT_GT(Json(del)->getValue<int64_t>("revision"), r1);
+  EXPECT_EQ(Call(m1_, "GET", base).status, 404);
+  EXPECT_EQ(ErrorCode(Call(m1_, "GET", base)), "NOT_FOUND");
+  EXPECT_EQ(Call(m1_, "DELETE", base).status, 404);
+}
+
+TEST_F(MandatorTest, CompareAndSetOverHttp) {
+  const std::string base = "/api/v1/configs/cas/k";
+  ASSERT_EQ(
+      Call(m1_, "PUT", base, R"({"value":"a","expected_revision":0})").status,
+      200);
+  const int64_t before = Revision(m1_);
+  HttpReply stale =
+      Call(m1_, "PUT", base, R"({"value":"b","expected_revision":1})");
+  EXPECT_EQ(stale.status, 409) << stale.body;
+  EXPECT_EQ(ErrorCode(stale), "ABORTED");
+  EXPECT_NE(stale.body.find(absl::StrCat("current revision ", before)),
+            std::string::npos)
+      << stale.body;
+  HttpReply stale_delete = Call(m1_, "DELETE", base + "?expected_revision=1");
+  EXPECT_EQ(stale_delete.status, 409);
+  EXPECT_EQ(Revision(m1_), before);
+  HttpReply good =
+      Call(m1_, "DELETE", absl::StrCat(base, "?expected_revision=", before));
+  EXPECT_EQ(good.status, 200) << good.body;
+}
+
+TEST_F(MandatorTest, BadInputGetsAClearErrorAndChangesNothing) {
+  ASSERT_EQ(
+      Call(m1_, "PUT", "/api/v1/configs/bad/k", R"({"value":"v"})").status,
+      200);
+  const int64_t before = Revision(m1_);
+  struct Case {
+    std::string method, uri, body;
+    int status;
+  };
+  const std::string big(zk::kMaxValueBytes + 1, 'a');
+  const Case cases[] = {
+      {"PUT", "/api/v1/configs/bad/k", "{not json", 400},
+      {"PUT", "/api/v1/configs/bad/k", "[1,2]", 400},
+      {"PUT", "/api/v1/configs/bad/k", R"({"novalue":1})", 400},
+      {"PUT", "/api/v1/configs/bad/k", R"({"value":"x","encoding":"hex"})",
+       400},
+      {"PUT", "/api/v1/configs/%2E%2E/k", R"({"value":"x"})", 400},
+      {"PUT", "/api/v1/configs/bad/%2E%2E%2Fetc", R"({"value":"x"})", 400},
+      {"PUT", "/api/v1/configs/bad/a..b", R"({"value":"x"})", 400},
+      {"PUT", "/api/v1/configs/bad/", R"({"value":"x"})", 400},
+      {"PUT", "/api/v1/configs/bad/k%2Fx", R"({"value":"x"})", 404},
+      {"GET", "/api/v1/configs/%2E%2E/k", "", 400},
+      {"GET", "/api/v1/configs/bad/k/history?limit=x", "", 400},
+      {"DELETE", "/api/v1/configs/bad/k?expected_revision=-3", "", 400},
+      {"POST", "/api/v1/configs/bad/k/rollback", R"({"to":1})", 400},
+      {"POST", "/api/v1/configs/bad/k", "{}", 404},
+      {"PUT", "/api/v1/configs/bad/big",
+       absl::StrCat(R"({"value":")", big, R"("})"), 400},
+  };
+  for (const Case& c : cases) {
+    HttpReply reply = Call(m1_, c.method, c.uri, c.body);
+    EXPECT_EQ(reply.status, c.status)
+        << c.method << " " << c.uri << ": " << reply.body.substr(0, 300);
+    if (c.status == 400) EXPECT_EQ(ErrorCode(reply), "INVALID_ARGUMENT");
+  }
+  // The same bad input sent to a follower is refused there, not forwarded.
+  HttpReply via_follower =
+      Call(m2_, "PUT", "/api/v1/configs/%2E%2E/k", R"({"value":"x"})");
+  EXPECT_EQ(via_follower.status, 400);
+  EXPECT_EQ(via_follower.Header("x-kess-forwarded-to"), "");
+  // A body declared above 24 MiB is refused before it is read.
+  {
+    Poco::Net::HTTPClientSession session("127.0.0.1", m1_->http_port());
+    session.setTimeout(Poco::Timespan(30, 0));
+    Poco::Net::HTTPRequest request("PUT", "/api/v1/configs/bad/k",
+                                   Poco::Net::HTTPMessage::HTTP_1_1);
+    request.setContentLength(kMaxRequestBodyBytes + 1);
+    session.sendRequest(request).flush();
+    Poco::Net::HTTPResponse response;
+    session.receiveResponse(response);
+    EXPECT_EQ(response.getStatus(), 413);
+  }
+  EXPECT_EQ(Revision(m1_), before);
+  EXPECT_EQ(Call(m1_, "GET", "/api/v1/configs/bad/big").status, 404);
+}
+
+TEST_F(MandatorTest, SixteenMiBThroughTheApi) {
+  std::string value(zk::kMaxValueBytes, 'z');
+  value[12345] = 'q';
+  HttpReply put = Call(m2_, "PUT", "/api/v1/configs/large/v",
+                       absl::StrCat(R"({"value":")", value, R"("})"));
+  ASSERT_EQ(put.status, 200) << put.body.substr(0, 300);
+  HttpReply get = Call(m2_, "GET", "/api/v1/configs/large/v");
+  ASSERT_EQ(get.status, 200);
+  EXPECT_TRUE(Json(get)->getValue<std::string>("value") == value);
+}
+
+TEST_F(MandatorTest, AFollowerForwardsWritesToTheLeader) {
+  HttpReply put =
+      Call(m2_, "PUT", "/api/v1/configs/fwd/k?x=1", R"({"value":"via m2"})");
+  ASSERT_EQ(put.status, 200) << put.body;
+  EXPECT_EQ(put.Header("x-kess-forwarded-to"), m1_->http_address());
+  EXPECT_EQ(Json(Call(m1_, "GET", "/api/v1/configs/fwd/k"))
+                ->getValue<std::string>("value"),
+            "via m2");
+  // Errors of the leader come back as they are.
+  HttpReply stale = Call(m2_, "PUT", "/api/v1/configs/fwd/k",
+                         R"({"value":"x","expected_revision":1})");
+  EXPECT_EQ(stale.status, 409);
+  EXPECT_EQ(ErrorCode(stale), "ABORTED");
+  HttpReply del = Call(m2_, "DELETE", "/api/v1/configs/fwd/k");
+  EXPECT_EQ(del.status, 200) << del.body;
+
+  // A write that was already forwarded once is not forwarded again.
+  HttpReply loop = Call(m2_, "PUT", "/api/v1/configs/fwd/k", R"({"value":"x"})",
+                        {{kForwardedByHeader, "m9"}});
+  EXPECT_EQ(loop.status, 503);
+  EXPECT_EQ(loop.Header("x-kess-leader"), m1_->http_address());
+}
+
+TEST_F(MandatorTest, TheSlaveDatacenterRefusesWritesAndNamesTheMain) {
+  HttpReply put = Call(s1_, "PUT", "/api/v1/configs/x/k", R"({"value":"v"})");
+  EXPECT_EQ(put.status, 409);
+  EXPECT_EQ(ErrorCode(put), "FAILED_PRECONDITION");
+  EXPECT_NE(put.body.find("dc1"), std::string::npos) << put.body;
+  EXPECT_EQ(Call(s1_, "GET", "/api/v1/configs").status, 200);
+}
+
+TEST_F(MandatorTest, StatusHealthAndMetrics) {
+  auto status = Json(Call(m2_, "GET", "/api/v1/status"));
+  EXPECT_EQ(status->getValue<std::string>("datacenter"), "dc1");
+  EXPECT_TRUE(status->getValue<bool>("is_main"));
+  EXPECT_EQ(status->getValue<std::string>("member_id"), "m2");
+  EXPECT_FALSE(status->getValue<bool>("is_leader"));
+  EXPECT_EQ(status->getObject("leader")->getValue<std::string>("id"), "m1");
+  EXPECT_EQ(status->getObject("leader")->getValue<std::string>("http_address"),
+            m1_->http_address());
+  EXPECT_EQ(status->getValue<std::string>("zookeeper"), "connected");
+  EXPECT_TRUE(
+      Json(Call(m1_, "GET", "/api/v1/status"))->getValue<bool>("is_leader"));
+
+  EXPECT_EQ(Call(m1_, "GET", "/healthz").status, 200);
+  HttpReply metrics = Call(m1_, "GET", "/metrics");
+  ASSERT_EQ(metrics.status, 200);
+  EXPECT_NE(metrics.body.find("kess_mandator_is_leader 1"), std::string::npos)
+      << metrics.body;
+  EXPECT_NE(metrics.body.find("kess_mandator_write_queue_depth"),
+            std::string::npos);
+  EXPECT_NE(metrics.body.find("kess_mandator_revision"), std::string::npos);
+  EXPECT_NE(Call(m2_, "GET", "/metrics").body.find("kess_mandator_is_leader 0"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace mandator
+}  // namespace kess
