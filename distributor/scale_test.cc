@@ -1,0 +1,76 @@
+// 1,000 simulated agents (separate transport connections on one EventLoop in
+// this process) on 2 distributors all receive a change.
+#include <atomic>
+#include <memory>
+#include <vector>
+
+#include "distributor/test_fixture.h"
+#include "gtest/gtest.h"
+
+namespace kess {
+namespace distributor {
+namespace testing {
+namespace {
+
+constexpr int kAgents = 1000;
+
+class ScaleTest : public DistributorFixture {};
+
+TEST_F(ScaleTest, ThousandAgentsOnTwoDistributorsAllReceiveAChange) {
+  Put("ns", "shared", "v0");
+  for (int i = 0; i < 10; ++i) Put("ns", absl::StrCat("own", i), "x");
+  std::unique_ptr<Distributor> d1 = Start(Options("d1"));
+  std::unique_ptr<Distributor> d2 = Start(Options("d2"));
+
+  std::vector<std::unique_ptr<TestAgent>> agents;
+  for (int i = 0; i < kAgents; ++i) {
+    TestAgent::Options options;
+    options.port = (i % 2 == 0 ? d1 : d2)->port();
+    options.host_id = absl::StrCat("host-", i);
+    options.registry = agent_registry_.get();
+    absl::StatusOr<std::unique_ptr<TestAgent>> agent =
+        TestAgent::Start(loop_.get(), options);
+    ASSERT_TRUE(agent.ok()) << agent.status();
+    agents.push_back(*std::move(agent));
+  }
+  ASSERT_TRUE(WaitFor([&] {
+    return d1->connected_agents() + d2->connected_agents() == kAgents;
+  }));
+  std::atomic<int> subscribed{0};
+  std::atomic<int> failed{0};
+  for (int i = 0; i < kAgents; ++i) {
+    agents[i]->SubscribeAsync(
+        {ConfigKey("ns", "shared"),
+         ConfigKey("ns", absl::StrCat("own", i % 10))},
+        [&](absl::Status status) { (status.ok() ? subscribed : failed)++; });
+  }
+  ASSERT_TRUE(WaitFor([&] { return subscribed + failed == kAgents; }));
+  ASSERT_EQ(failed.load(), 0);
+  EXPECT_EQ(d1->hub().subscribers("c/ns/shared") +
+                d2->hub().subscribers("c/ns/shared"),
+            static_cast<size_t>(kAgents));
+
+  const int64_t change = Put("ns", "shared", "v1");
+  auto received = [&] {
+    int n = 0;
+    for (const auto& agent : agents) {
+      n += agent->RevisionOf(ConfigKey("ns", "shared")) == change;
+    }
+    return n;
+  };
+  ASSERT_TRUE(WaitFor([&] { return received() == kAgents; }))
+      << received() << " of " << kAgents << " agents got the change";
+  for (const auto& agent : agents) {
+    EXPECT_EQ(agent->Get(ConfigKey("ns", "shared"))->value(), "v1");
+    EXPECT_EQ(agent->pushes(), 1);  // the "own" keys did not change
+  }
+  EXPECT_EQ(Counter(d1->metrics().registry,
+                    "kess_distributor_pushed_resources_total"),
+            kAgents / 2);
+  agents.clear();
+}
+
+}  // namespace
+}  // namespace testing
+}  // namespace distributor
+}  // namespace kess
