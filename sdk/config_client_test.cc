@@ -1,0 +1,256 @@
+// ConfigClient against a cache written by the real FileCacheWriter and a
+// stand-in for the agent's HTTP API: callbacks for new versions, the last
+// good value kept when a file turns to garbage, reading without an agent,
+// and subscribing once the agent is up.
+#include "sdk/config_client.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/synchronization/mutex.h"
+#include "common/file_cache/env.h"
+#include "common/file_cache/writer.h"
+#include "common/http_server.h"
+#include "common/metrics.h"
+#include "gtest/gtest.h"
+
+namespace kess {
+namespace sdk {
+namespace {
+
+using file_cache::CacheEntry;
+using file_cache::CacheKey;
+using file_cache::Env;
+using file_cache::FileCacheWriter;
+
+constexpr int64_t kLongMs = 30000;  // "did not hang", never a speed claim
+
+bool WaitFor(const std::function<bool()>& condition) {
+  for (int64_t waited = 0; waited < kLongMs; waited += 10) {
+    if (condition()) return true;
+    usleep(10000);
+  }
+  return condition();
+}
+
+// A port nothing listens on (bound, then closed).
+int DeadPort() {
+  auto server = HttpServer::Create({});
+  int port = (*server)->port();
+  return port;
+}
+
+class ConfigClientTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string base = getenv("TEST_TMPDIR") ? getenv("TEST_TMPDIR") : "/tmp";
+    std::string tmpl = base + "/sdkXXXXXX";
+    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+    auto w = FileCacheWriter::Open({dir_});
+    ASSERT_TRUE(w.ok());
+    writer_ = std::move(w).value();
+  }
+
+  void Write(int64_t revision, const std::string& value, bool absent = false) {
+    CacheEntry e;
+    e.key = key_;
+    e.revision = revision;
+    e.value = value;
+    e.absent = absent;
+    ASSERT_TRUE(writer_->Write(e).ok());
+  }
+
+  std::unique_ptr<ConfigClient> Client(std::string agent_address) {
+    ConfigClient::Options o;
+    o.cache_dir = dir_;
+    o.agent_http_address = std::move(agent_address);
+    o.poll_interval_ms = 20;
+    o.subscribe_retry_initial_ms = 20;
+    o.subscribe_retry_max_ms = 100;
+    o.registry = &registry_;
+    auto c = ConfigClient::Create(o);
+    EXPECT_TRUE(c.ok()) << c.status();
+    return std::move(c).value();
+  }
+
+  double Counter(const std::string& name) {
+    return registry_.GetCounter(name, "")->Value();
+  }
+
+  // Records the callback's versions.
+  struct Seen {
+    ConfigClient::Callback Callback() {
+      return [this](const ConfigValue& v) {
+        absl::MutexLock lock(&mu);
+        revisions.push_back(v.revision);
+        values.push_back(v.value);
+      };
+    }
+    int64_t last() {
+      absl::MutexLock lock(&mu);
+      return revisions.empty() ? 0 : revisions.back();
+    }
+    absl::Mutex mu;
+    std::vector<int64_t> revisions;
+    std::vector<std::string> values;
+  };
+
+  const CacheKey key_ = CacheKey::Config("shop", "db.timeout");
+  std::string dir_;
+  metrics::Registry registry_;
+  std::unique_ptr<FileCacheWriter> writer_;
+};
+
+TEST_F(ConfigClientTest, WorksWithoutAgentAndCallsBackForEveryNewVersion) {
+  Write(3, "30s");
+  auto client = Client("127.0.0.1:" + std::to_string(DeadPort()));
+  // Get without a watch reads the cache.
+  auto v = client->Get("shop", "db.timeout");
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_EQ(v->value, "30s");
+  EXPECT_EQ(v->revision, 3);
+
+  Seen seen;
+  auto watch = client->Watch("shop", "db.timeout", seen.Callback());
+  ASSERT_TRUE(watch.ok());
+  ASSERT_TRUE(WaitFor([&] { return seen.last() == 3; }));
+  Write(4, "40s");
+  ASSERT_TRUE(WaitFor([&] { return seen.last() == 4; }));
+  Write(7, "70s");
+  ASSERT_TRUE(WaitFor([&] { return seen.last() == 7; }));
+  EXPECT_EQ(client->Get("shop", "db.timeout")->value, "70s");
+  {
+    absl::MutexLock lock(&seen.mu);
+    EXPECT_EQ(seen.revisions, (std::vector<int64_t>{3, 4, 7}));
+    EXPECT_EQ(seen.values.back(), "70s");
+  }
+  // The agent is down: subscribing is retried, values are still served.
+  ASSERT_TRUE(
+      WaitFor([&] { return Counter("kess_sdk_subscribe_errors_total") >= 2; }));
+
+  // Deleted upstream: a tombstone version.
+  Write(9, "", /*absent=*/true);
+  ASSERT_TRUE(WaitFor([&] { return seen.last() == 9; }));
+  EXPECT_TRUE(absl::IsNotFound(client->Get("shop", "db.timeout").status()));
+  watch->reset();
+}
+
+TEST_F(ConfigClientTest, KeepsLastGoodValueWhenTheFileTurnsToGarbage) {
+  Write(5, "good");
+  auto client = Client("");
+  Seen seen;
+  auto watch = client->Watch("shop", "db.timeout", seen.Callback());
+  ASSERT_TRUE(watch.ok());
+  ASSERT_TRUE(WaitFor([&] { return seen.last() == 5; }));
+
+  const std::string path = dir_ + "/configs/shop/db.timeout.json";
+  for (const std::string garbage :
+       {std::string("{\"format\":1,\"type\":"), std::string("\x00\xff", 2),
+        std::string("")}) {
+    ASSERT_TRUE(
+        file_cache::WriteFileAtomically(Env::Default(), path, garbage).ok());
+    const double before = Counter("kess_sdk_config_read_errors_total");
+    ASSERT_TRUE(WaitFor(
+        [&] { return Counter("kess_sdk_config_read_errors_total") > before; }));
+    auto v = client->Get("shop", "db.timeout");
+    ASSERT_TRUE(v.ok()) << v.status();
+    EXPECT_EQ(v->value, "good");
+  }
+  // A file whose value was flipped (CRC mismatch) is garbage too.
+  Write(6, "tampered");  // the writer's revision moves on
+  client->PollNow();
+  ASSERT_TRUE(WaitFor([&] { return seen.last() == 6; }));
+  auto text = Env::Default()->ReadFile(path);
+  std::string flipped = *text;
+  flipped.replace(flipped.find("tampered"), 8, "TAMPERED");
+  ASSERT_TRUE(
+      file_cache::WriteFileAtomically(Env::Default(), path, flipped).ok());
+  const double before = Counter("kess_sdk_config_read_errors_total");
+  ASSERT_TRUE(WaitFor(
+      [&] { return Counter("kess_sdk_config_read_errors_total") > before; }));
+  EXPECT_EQ(client->Get("shop", "db.timeout")->value, "tampered");
+  // The file vanishing keeps the value too.
+  ASSERT_TRUE(Env::Default()->RemoveFile(path).ok());
+  client->PollNow();
+  EXPECT_EQ(client->Get("shop", "db.timeout")->value, "tampered");
+  // An older revision never replaces a newer one.
+  writer_.reset();
+  auto w = FileCacheWriter::Open({dir_});
+  ASSERT_TRUE(w.ok());
+  writer_ = std::move(w).value();
+  Write(2, "older");
+  client->PollNow();
+  EXPECT_EQ(client->Get("shop", "db.timeout")->value, "tampered");
+  EXPECT_EQ(seen.last(), 6);
+}
+
+TEST_F(ConfigClientTest, SubscribesThroughTheAgentOnceItIsUp) {
+  const int port = DeadPort();
+  auto client = Client("127.0.0.1:" + std::to_string(port));
+  Seen seen;
+  auto watch = client->Watch("shop", "db.timeout", seen.Callback());
+  ASSERT_TRUE(watch.ok());
+  EXPECT_TRUE(absl::IsNotFound(client->Get("shop", "db.timeout").status()));
+  ASSERT_TRUE(
+      WaitFor([&] { return Counter("kess_sdk_subscribe_errors_total") >= 1; }));
+
+  // The agent starts; it takes the subscription and writes the file.
+  std::atomic<int> posts{0};
+  std::string body;
+  absl::Mutex mu;
+  HttpServer::Options ho;
+  ho.port = port;
+  metrics::Registry http_registry;
+  ho.registry = &http_registry;
+  auto agent = HttpServer::Create(ho);
+  ASSERT_TRUE(agent.ok()) << agent.status();
+  (*agent)->Handle("POST", "/v1/subscriptions", [&](const HttpRequest& r) {
+    absl::MutexLock lock(&mu);
+    body = r.body;
+    ++posts;
+    return HttpResponse::Json(200, "{\"subscriptions\":[]}");
+  });
+  ASSERT_TRUE((*agent)->Start().ok());
+  ASSERT_TRUE(WaitFor([&] { return posts >= 1; }));
+  {
+    absl::MutexLock lock(&mu);
+    EXPECT_EQ(body, R"({"configs":[{"namespace":"shop","key":"db.timeout"}]})");
+  }
+  Write(1, "v1");
+  ASSERT_TRUE(WaitFor([&] { return seen.last() == 1; }));
+  usleep(100000);
+  EXPECT_EQ(posts, 1);  // subscribed once, not on every poll
+  (*agent)->Stop();
+}
+
+TEST_F(ConfigClientTest, InvalidNamesAndDroppedWatches) {
+  auto client = Client("");
+  for (const std::string& bad :
+       {std::string(".."), std::string("a/b"), std::string("a\0b", 3)}) {
+    EXPECT_EQ(
+        client->Watch("shop", bad, [](const ConfigValue&) {}).status().code(),
+        absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(client->Get(bad, "k").status().code(),
+              absl::StatusCode::kInvalidArgument);
+  }
+  Write(1, "v1");
+  Seen seen;
+  auto watch = client->Watch("shop", "db.timeout", seen.Callback());
+  ASSERT_TRUE(WaitFor([&] { return seen.last() == 1; }));
+  watch->reset();  // no more callbacks
+  Write(2, "v2");
+  client->PollNow();
+  EXPECT_EQ(seen.last(), 1);
+}
+
+}  // namespace
+}  // namespace sdk
+}  // namespace kess
