@@ -95,6 +95,23 @@ ConfigStore::ReadRecord(const std::string& path) {
   return std::make_optional(std::make_pair(record, node->stat.version));
 }
 
+absl::StatusOr<ConfigStore::CommitBase> ConfigStore::ReadForCommit(
+    const std::string& path, const std::optional<int64_t>& expected,
+    const std::string& ns, const std::string& key) {
+  CommitBase base;
+  KESS_ASSIGN_OR_RETURN(base.summary, zk::ReadRevision(*zk_, options_.layout));
+  KESS_ASSIGN_OR_RETURN(base.current, ReadRecord(path));
+  if (base.current.has_value()) base.replaced = base.current->first;
+  KESS_RETURN_IF_ERROR(CheckExpected(expected, base.replaced, ns, key));
+  return base;
+}
+
+int ConfigStore::AddFence(const std::string& fence, zk::MultiOps* ops) {
+  if (fence.empty()) return -1;
+  ops->Check(fence, zk::kAnyVersion);
+  return static_cast<int>(ops->size()) - 1;
+}
+
 absl::Status ConfigStore::AddParentCreates(const std::string& ns,
                                            const std::string& key,
                                            const zk::Meta& meta,
@@ -209,12 +226,12 @@ absl::StatusOr<CommitResult> ConfigStore::CommitPut(
   const zk::Layout& layout = options_.layout;
   absl::Status last;
   for (int attempt = 0; attempt < kCommitAttempts; ++attempt) {
-    KESS_ASSIGN_OR_RETURN(auto summary, zk::ReadRevision(*zk_, layout));
-    KESS_ASSIGN_OR_RETURN(auto current, ReadRecord(path));
-    std::optional<zk::ConfigRecord> replaced;
-    if (current.has_value()) replaced = current->first;
-    KESS_RETURN_IF_ERROR(CheckExpected(request.expected_revision, replaced,
-                                       request.ns, request.key));
+    KESS_ASSIGN_OR_RETURN(CommitBase base,
+                          ReadForCommit(path, request.expected_revision,
+                                        request.ns, request.key));
+    const auto& summary = base.summary;
+    const auto& current = base.current;
+    const std::optional<zk::ConfigRecord>& replaced = base.replaced;
     const int64_t revision = summary.first.revision() + 1;
 
     zk::ConfigRecord record;
@@ -228,11 +245,7 @@ absl::StatusOr<CommitResult> ConfigStore::CommitPut(
     const std::string data = zk::Encode(record);
 
     zk::MultiOps ops;
-    int fence_index = -1;
-    if (!fence.empty()) {
-      fence_index = static_cast<int>(ops.size());
-      ops.Check(fence, zk::kAnyVersion);
-    }
+    const int fence_index = AddFence(fence, &ops);
     KESS_RETURN_IF_ERROR(AddParentCreates(request.ns, request.key, meta, &ops));
     if (current.has_value()) {
       ops.Set(path, data, current->second);
@@ -282,23 +295,19 @@ absl::StatusOr<CommitResult> ConfigStore::Delete(const DeleteRequest& request,
                                      absl::Now(), request.comment);
   absl::Status last;
   for (int attempt = 0; attempt < kCommitAttempts; ++attempt) {
-    KESS_ASSIGN_OR_RETURN(auto summary, zk::ReadRevision(*zk_, layout));
-    KESS_ASSIGN_OR_RETURN(auto current, ReadRecord(path));
-    std::optional<zk::ConfigRecord> replaced;
-    if (current.has_value()) replaced = current->first;
-    KESS_RETURN_IF_ERROR(CheckExpected(request.expected_revision, replaced,
-                                       request.ns, request.key));
+    KESS_ASSIGN_OR_RETURN(CommitBase base,
+                          ReadForCommit(path, request.expected_revision,
+                                        request.ns, request.key));
+    const auto& summary = base.summary;
+    const auto& current = base.current;
+    const std::optional<zk::ConfigRecord>& replaced = base.replaced;
     if (!current.has_value()) {
       return absl::NotFoundError(absl::StrCat(
           "config ", Name(request.ns, request.key), " does not exist"));
     }
     const int64_t revision = summary.first.revision() + 1;
     zk::MultiOps ops;
-    int fence_index = -1;
-    if (!fence.empty()) {
-      fence_index = static_cast<int>(ops.size());
-      ops.Check(fence, zk::kAnyVersion);
-    }
+    const int fence_index = AddFence(fence, &ops);
     ops.Delete(path, current->second);
     zk::ChangeRecord change;
     change.set_revision(revision);

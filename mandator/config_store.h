@@ -179,6 +179,19 @@ class ConfigStore {
   absl::StatusOr<std::optional<std::pair<zk::ConfigRecord, int>>> ReadRecord(
       const std::string& path);
   absl::StatusOr<Config> LoadConfig(const std::string& path);
+  // What every commit attempt reads first: the revision summary and the
+  // record (nullopt if absent, else with its node version). Aborted if
+  // `expected` does not match.
+  struct CommitBase {
+    std::pair<zk::RevisionSummary, int> summary;
+    std::optional<std::pair<zk::ConfigRecord, int>> current;
+    std::optional<zk::ConfigRecord> replaced;  // current's record
+  };
+  absl::StatusOr<CommitBase> ReadForCommit(
+      const std::string& path, const std::optional<int64_t>& expected,
+      const std::string& ns, const std::string& key);
+  // Adds the fence check (if any); returns its op index or -1.
+  static int AddFence(const std::string& fence, zk::MultiOps* ops);
   // Adds creates of the namespace node and history directories that are
   // missing.
   absl::Status AddParentCreates(const std::string& ns, const std::string& key,

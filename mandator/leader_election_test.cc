@@ -74,17 +74,30 @@ class LeaderElectionTest : public kess::testing::ZkTestBase {
     return mandator::Start(zk()->ConnectString(), *layout_, id);
   }
 
+  // m1 (the leader), m2 and m3, in this order of candidacy; m3 already
+  // watches m2.
+  void StartThree(std::unique_ptr<Candidate>* a, std::unique_ptr<Candidate>* b,
+                  std::unique_ptr<Candidate>* c) {
+    *a = Start("m1");
+    ASSERT_TRUE(*a);
+    ASSERT_TRUE(WaitFor([&] { return (*a)->election->IsLeader(); }, kWait));
+    *b = Start("m2");
+    *c = Start("m3");
+    ASSERT_TRUE(*b && *c);
+    ASSERT_TRUE(WaitFor(
+        [&] {
+          return (*c)->election->watched_path() == (*b)->election->node_path();
+        },
+        kWait));
+  }
+
   std::unique_ptr<zk::ZkClient> admin_;
   std::unique_ptr<zk::Layout> layout_;
 };
 
 TEST_F(LeaderElectionTest, OneLeaderAndEachCandidateWatchesOnlyItsPredecessor) {
-  auto a = Start("m1");
-  ASSERT_TRUE(a);
-  ASSERT_TRUE(WaitFor([&] { return a->election->IsLeader(); }, kWait));
-  auto b = Start("m2");
-  auto c = Start("m3");
-  ASSERT_TRUE(b && c);
+  std::unique_ptr<Candidate> a, b, c;
+  ASSERT_NO_FATAL_FAILURE(StartThree(&a, &b, &c));
   ASSERT_TRUE(WaitFor(
       [&] {
         return b->election->watched_path() == a->election->node_path() &&
@@ -108,12 +121,8 @@ TEST_F(LeaderElectionTest, OneLeaderAndEachCandidateWatchesOnlyItsPredecessor) {
 }
 
 TEST_F(LeaderElectionTest, ExpiringTheLeadersSessionElectsTheNextAtOnce) {
-  auto a = Start("m1");
-  ASSERT_TRUE(a);
-  ASSERT_TRUE(WaitFor([&] { return a->election->IsLeader(); }, kWait));
-  auto b = Start("m2");
-  auto c = Start("m3");
-  ASSERT_TRUE(b && c);
+  std::unique_ptr<Candidate> a, b, c;
+  ASSERT_NO_FATAL_FAILURE(StartThree(&a, &b, &c));
   const std::string a_node = a->election->node_path();
 
   auto creds = a->client->session_credentials();
@@ -141,12 +150,8 @@ TEST_F(LeaderElectionTest, ExpiringTheLeadersSessionElectsTheNextAtOnce) {
 }
 
 TEST_F(LeaderElectionTest, AWithdrawingLeaderHandsOverAndAMiddleOneRewires) {
-  auto a = Start("m1");
-  ASSERT_TRUE(a);
-  ASSERT_TRUE(WaitFor([&] { return a->election->IsLeader(); }, kWait));
-  auto b = Start("m2");
-  auto c = Start("m3");
-  ASSERT_TRUE(b && c);
+  std::unique_ptr<Candidate> a, b, c;
+  ASSERT_NO_FATAL_FAILURE(StartThree(&a, &b, &c));
   ASSERT_TRUE(WaitFor(
       [&] { return c->election->watched_path() == b->election->node_path(); },
       kWait));
