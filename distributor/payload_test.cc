@@ -1,0 +1,79 @@
+#include "distributor/payload.h"
+
+#include "gtest/gtest.h"
+
+namespace kess {
+namespace distributor {
+namespace {
+
+ItemPtr Sized(const std::string& key, int64_t revision, size_t bytes) {
+  protocol::Resource r;
+  r.mutable_key()->set_namespace_name("ns");
+  r.mutable_key()->set_key(key);
+  r.set_revision(revision);
+  r.set_value(std::string(bytes, 'v'));
+  return *MakeItem(r);
+}
+
+std::string Header(int64_t revision) {
+  protocol::UpdatePush push;
+  push.set_revision(revision);
+  push.set_stale(true);
+  return push.SerializeAsString();
+}
+
+TEST(PayloadTest, PacksIntoParsableMessages) {
+  protocol::SubscribeResponse first;
+  first.set_revision(9);
+  first.add_rejected()->set_key("bad/key");
+  first.set_rejected_reason("because");
+  Packed packed =
+      PackResources(first.SerializeAsString(), Header(9),
+                    {Sized("a", 1, 10), Sized("b", 2, 20)}, 1 << 20, 1 << 20);
+  ASSERT_EQ(packed.payloads.size(), 1u);
+  EXPECT_EQ(packed.packed, 2u);
+  protocol::SubscribeResponse parsed;
+  ASSERT_TRUE(parsed.ParseFromString(packed.payloads[0]));
+  EXPECT_EQ(parsed.revision(), 9);
+  EXPECT_EQ(parsed.rejected_size(), 1);
+  EXPECT_EQ(parsed.rejected_reason(), "because");
+  ASSERT_EQ(parsed.updates_size(), 2);
+  EXPECT_EQ(parsed.updates(1).value(), std::string(20, 'v'));
+}
+
+TEST(PayloadTest, SplitsAtThePayloadLimitAndDefersOverTheBudget) {
+  std::vector<ItemPtr> items;
+  for (int i = 0; i < 10; ++i) {
+    items.push_back(Sized(std::to_string(i), i + 1, 1000));
+  }
+  const size_t field = EncodedFieldSize(*items[0]);
+  // Three resources per payload, budget for about seven.
+  const size_t max_payload = Header(1).size() + 3 * field;
+  Packed packed = PackResources(Header(1), Header(1), items, max_payload,
+                                7 * field + 3 * Header(1).size());
+  EXPECT_EQ(packed.packed, 7u);
+  EXPECT_EQ(packed.deferred, 3u);
+  ASSERT_EQ(packed.payloads.size(), 3u);
+  int64_t next = 1;
+  for (const std::string& payload : packed.payloads) {
+    EXPECT_LE(payload.size(), max_payload);
+    protocol::UpdatePush push;
+    ASSERT_TRUE(push.ParseFromString(payload));
+    EXPECT_TRUE(push.stale());
+    for (const protocol::Resource& r : push.updates()) {
+      EXPECT_EQ(r.revision(), next++);  // order kept across frames
+    }
+  }
+  // One resource is always packed, whatever the budget; one larger than a
+  // payload never is.
+  Packed one = PackResources(Header(1), Header(1), items, max_payload, 0);
+  EXPECT_EQ(one.packed, 1u);
+  Packed huge = PackResources(Header(1), Header(1), {Sized("h", 1, 5000)},
+                              max_payload, 1 << 20);
+  EXPECT_EQ(huge.packed, 0u);
+  EXPECT_EQ(huge.too_large, 1u);
+}
+
+}  // namespace
+}  // namespace distributor
+}  // namespace kess

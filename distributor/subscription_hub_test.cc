@@ -1,0 +1,217 @@
+// SubscriptionHub without a network: a DataSet filled by hand and a Pusher
+// that records.
+#include "distributor/subscription_hub.h"
+
+#include <map>
+
+#include "gtest/gtest.h"
+
+namespace kess {
+namespace distributor {
+namespace {
+
+class RecordingPusher : public Pusher {
+ public:
+  void Push(const std::vector<uint64_t>& connections,
+            const std::string& payload) override {
+    for (uint64_t c : connections) {
+      protocol::UpdatePush push;
+      ASSERT_TRUE(push.ParseFromString(payload));
+      for (const protocol::Resource& r : push.updates()) {
+        received[c].push_back(r.key().key());
+      }
+    }
+    ++calls;
+  }
+  std::map<uint64_t, std::vector<std::string>> received;
+  int calls = 0;
+};
+
+protocol::Resource Res(const std::string& key, int64_t revision) {
+  protocol::Resource r;
+  r.mutable_key()->set_namespace_name("ns");
+  r.mutable_key()->set_key(key);
+  r.set_revision(revision);
+  r.set_value("v" + std::to_string(revision));
+  return r;
+}
+
+protocol::Known Known(const std::string& key, int64_t revision) {
+  protocol::Known k;
+  k.mutable_key()->set_namespace_name("ns");
+  k.mutable_key()->set_key(key);
+  k.set_revision(revision);
+  return k;
+}
+
+class HubTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Load({Res("a", 1), Res("b", 2)}, 2); }
+
+  void Load(const std::vector<protocol::Resource>& resources,
+            int64_t revision) {
+    std::vector<ItemPtr> items;
+    for (const auto& r : resources) items.push_back(*MakeItem(r));
+    data_.ApplyFullLoad(data_.DiffFullLoad(items, revision), revision);
+  }
+
+  std::unique_ptr<SubscriptionHub> Hub(const std::string& token = "",
+                                       size_t max_keys = 100) {
+    HubOptions options;
+    options.auth_token = token;
+    options.max_keys_per_connection = max_keys;
+    return std::make_unique<SubscriptionHub>(
+        &data_, [this] { return stale_; }, &pusher_, options, &metrics_);
+  }
+
+  static std::string SubscribePayload(std::vector<protocol::Known> keys,
+                                      const std::string& token = "") {
+    protocol::SubscribeRequest request;
+    request.set_host_id("host-1");
+    request.set_auth_token(token);
+    for (auto& k : keys) *request.add_keys() = k;
+    return request.SerializeAsString();
+  }
+
+  static protocol::SubscribeResponse Parse(const Answer& answer) {
+    protocol::SubscribeResponse response;
+    EXPECT_TRUE(answer.response.ok()) << answer.response.status();
+    if (answer.response.ok()) response.ParseFromString(*answer.response);
+    return response;
+  }
+
+  double Rejected(const std::string& reason) {
+    return registry_
+        .GetCounter("kess_distributor_rejected_total", "", {{"reason", reason}})
+        ->Value();
+  }
+
+  DataSet data_;
+  bool stale_ = false;
+  RecordingPusher pusher_;
+  metrics::Registry registry_;
+  DistributorMetrics metrics_{&registry_};
+};
+
+TEST_F(HubTest, AnswersOnlyNewerAndUnknownAsAbsent) {
+  auto hub = Hub();
+  stale_ = true;
+  protocol::SubscribeResponse r = Parse(
+      hub->Subscribe(1, SubscribePayload({Known("a", 1), Known("b", 1),
+                                          Known("new", 0), Known("gone", 1)})));
+  EXPECT_EQ(r.revision(), 2);
+  EXPECT_TRUE(r.stale());
+  ASSERT_EQ(r.updates_size(), 3);
+  // In revision order, then key order: the unknown key (absent at 0), b,
+  // and the unknown key the agent claims to hold (absent at the data
+  // revision: it does not exist there).
+  EXPECT_EQ(r.updates(0).key().key(), "new");
+  EXPECT_TRUE(r.updates(0).absent());
+  EXPECT_EQ(r.updates(0).revision(), 0);
+  EXPECT_EQ(r.updates(1).key().key(), "b");
+  EXPECT_EQ(r.updates(2).key().key(), "gone");
+  EXPECT_TRUE(r.updates(2).absent());
+  EXPECT_EQ(r.updates(2).revision(), 2);
+  EXPECT_EQ(hub->subscribed_connections(), 1u);
+}
+
+TEST_F(HubTest, FanOutGoesToExactlyTheSubscribersWithOnePayloadPerGroup) {
+  auto hub = Hub();
+  Parse(hub->Subscribe(1, SubscribePayload({Known("a", 1)})));
+  Parse(hub->Subscribe(2, SubscribePayload({Known("a", 1), Known("b", 2)})));
+  Parse(hub->Subscribe(3, SubscribePayload({Known("b", 2)})));
+  Parse(hub->Subscribe(4, SubscribePayload({Known("a", 1)})));
+  std::vector<ItemPtr> changes = {*MakeItem(Res("a", 3))};
+  hub->OnChanges(changes, 3);
+  EXPECT_EQ(pusher_.calls, 1);  // connections 1, 2 and 4 share one payload
+  EXPECT_EQ(pusher_.received[1], (std::vector<std::string>{"a"}));
+  EXPECT_EQ(pusher_.received[2], (std::vector<std::string>{"a"}));
+  EXPECT_EQ(pusher_.received.count(3), 0u);
+  EXPECT_EQ(pusher_.received[4], (std::vector<std::string>{"a"}));
+
+  hub->Disconnected(4);
+  ASSERT_TRUE(hub->Unsubscribe(2,
+                               [] {
+                                 protocol::UnsubscribeRequest u;
+                                 u.add_keys()->set_namespace_name("ns");
+                                 u.mutable_keys(0)->set_key("a");
+                                 return u.SerializeAsString();
+                               }())
+                  .ok());
+  pusher_.received.clear();
+  hub->OnChanges({*MakeItem(Res("a", 4)), *MakeItem(Res("b", 5))}, 5);
+  EXPECT_EQ(pusher_.received[1], (std::vector<std::string>{"a"}));
+  EXPECT_EQ(pusher_.received[2], (std::vector<std::string>{"b"}));
+  EXPECT_EQ(pusher_.received[3], (std::vector<std::string>{"b"}));
+  EXPECT_EQ(pusher_.received.count(4), 0u);
+  EXPECT_EQ(hub->subscribers("c/ns/a"), 1u);
+  EXPECT_EQ(registry_.GetCounter("kess_distributor_pushes_total", "")->Value(),
+            6);
+}
+
+TEST_F(HubTest, InvalidNamesRejectedOthersKept) {
+  auto hub = Hub();
+  protocol::Known bad = Known("../etc", 0);
+  protocol::Known slash = Known("a/b", 0);
+  protocol::Known route;
+  route.mutable_key()->set_type(protocol::ResourceKey::ROUTE);
+  route.mutable_key()->set_service("");
+  protocol::SubscribeResponse r = Parse(
+      hub->Subscribe(1, SubscribePayload({bad, Known("a", 0), slash, route})));
+  EXPECT_EQ(r.rejected_size(), 3);
+  EXPECT_EQ(r.rejected(0).key(), "../etc");
+  EXPECT_NE(r.rejected_reason().find("character '/' at offset 2"),
+            std::string::npos)
+      << r.rejected_reason();
+  ASSERT_EQ(r.updates_size(), 1);
+  EXPECT_EQ(r.updates(0).key().key(), "a");
+  EXPECT_EQ(Rejected("invalid_name"), 3);
+  EXPECT_EQ(hub->subscribers("c/ns/a"), 1u);
+}
+
+TEST_F(HubTest, AuthTokenRequiredBeforeAnything) {
+  auto hub = Hub("t0ken");
+  EXPECT_EQ(hub->Subscribe(1, SubscribePayload({Known("a", 0)}, "nope"))
+                .response.status()
+                .code(),
+            absl::StatusCode::kPermissionDenied);
+  protocol::PullRequest pull;
+  *pull.add_keys() = Known("a", 0);
+  EXPECT_EQ(hub->Pull(1, pull.SerializeAsString()).response.status().code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(hub->subscribers("c/ns/a"), 0u);
+  hub->OnChanges({*MakeItem(Res("a", 3))}, 3);
+  EXPECT_TRUE(pusher_.received.empty());
+  EXPECT_EQ(Rejected("auth"), 2);
+  // The right token opens the connection, pulls included.
+  Parse(hub->Subscribe(1, SubscribePayload({Known("a", 0)}, "t0ken")));
+  EXPECT_TRUE(hub->Pull(1, pull.SerializeAsString()).response.ok());
+}
+
+TEST_F(HubTest, LimitsAndBadInput) {
+  auto hub = Hub("", /*max_keys=*/2);
+  protocol::SubscribeResponse r = Parse(hub->Subscribe(
+      1, SubscribePayload({Known("a", 0), Known("b", 0), Known("c", 0)})));
+  EXPECT_EQ(r.rejected_size(), 1);
+  EXPECT_EQ(r.rejected(0).key(), "c");
+  EXPECT_EQ(Rejected("too_many_keys"), 1);
+  EXPECT_EQ(hub->Subscribe(2, "\xff\xff\xff").response.status().code(),
+            absl::StatusCode::kInvalidArgument);
+  protocol::SubscribeRequest bad_host;
+  bad_host.set_host_id("../host");
+  EXPECT_EQ(
+      hub->Subscribe(2, bad_host.SerializeAsString()).response.status().code(),
+      absl::StatusCode::kInvalidArgument);
+  DataSet empty;
+  HubOptions options;
+  SubscriptionHub unloaded(
+      &empty, [] { return true; }, &pusher_, options, &metrics_);
+  EXPECT_EQ(unloaded.Subscribe(3, SubscribePayload({Known("a", 0)}))
+                .response.status()
+                .code(),
+            absl::StatusCode::kUnavailable);
+}
+
+}  // namespace
+}  // namespace distributor
+}  // namespace kess
