@@ -15,6 +15,7 @@
 #include "mandator/config_json.h"
 #include "mandator/http_call.h"
 #include "mandator/test_util.h"
+#include "tests/harness/zk_ensemble.h"
 #include "tests/harness/zk_test_base.h"
 #include "zk_schema/chunked_value.h"
 #include "zk_schema/zk_test_util.h"
@@ -308,6 +309,64 @@ TEST_F(MandatorTest, StatusHealthAndMetrics) {
   EXPECT_NE(metrics.body.find("kess_mandator_revision"), std::string::npos);
   EXPECT_NE(Call(m2_, "GET", "/metrics").body.find("kess_mandator_is_leader 0"),
             std::string::npos);
+}
+
+}  // namespace
+}  // namespace mandator
+}  // namespace kess
+
+namespace kess {
+namespace mandator {
+namespace {
+
+// A slave DC's leader replicates the main DC (through the Replicator of
+// replication/) and reports its progress in /api/v1/status.
+TEST(SlaveMandatorTest, TheSlaveLeaderReplicatesTheMainDatacenter) {
+  auto main_zk = kess::testing::ZkEnsemble::Start({.name = "dc1"});
+  auto slave_zk = kess::testing::ZkEnsemble::Start({.name = "dc2"});
+  ASSERT_TRUE(main_zk.ok() && slave_zk.ok());
+  auto start = [&](const std::string& id, bool is_main) {
+    MandatorOptions o;
+    o.id = id;
+    o.datacenter = is_main ? "dc1" : "dc2";
+    o.is_main = is_main;
+    o.zk = (is_main ? *main_zk : *slave_zk)->ConnectString();
+    o.main_zk = (*main_zk)->ConnectString();
+    o.main_datacenter = "dc1";
+    o.auth = testing::TestAuth();
+    o.zk_session_timeout = absl::Seconds(4);
+    o.registry = new metrics::Registry();  // leaked
+    return Mandator::Create(o);
+  };
+  auto m1 = start("m1", true);
+  ASSERT_TRUE(m1.ok()) << m1.status();
+  auto s1 = start("s1", false);
+  ASSERT_TRUE(s1.ok()) << s1.status();
+  ASSERT_TRUE(
+      WaitFor([&] { return (*m1)->IsLeader() && (*s1)->IsLeader(); }, kWait));
+  auto put = HttpCall((*m1)->http_address(), "PUT", "/api/v1/configs/repl/k",
+                      R"({"value":"from dc1"})");
+  ASSERT_TRUE(put.ok() && put->status == 200);
+  auto replicated = [&] {
+    auto got = HttpCall((*s1)->http_address(), "GET", "/api/v1/configs/repl/k");
+    return got.ok() && got->status == 200 &&
+           got->body.find("from dc1") != std::string::npos;
+  };
+  ASSERT_TRUE(WaitFor(replicated, kWait));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        StatusInfo s = (*s1)->Status();
+        return s.main_revision.has_value() && *s.main_revision >= 1 &&
+               s.revision == *s.main_revision;
+      },
+      kWait));
+  auto status = HttpCall((*s1)->http_address(), "GET", "/api/v1/status");
+  ASSERT_TRUE(status.ok());
+  EXPECT_NE(status->body.find("\"replication_lag_revisions\":0"),
+            std::string::npos)
+      << status->body;
+  s1->reset();  // demotes: replication stops before the slave goes away
+  m1->reset();
 }
 
 }  // namespace
