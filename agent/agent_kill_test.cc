@@ -5,10 +5,8 @@
 // Must hold: no torn or partial file is ever visible (every read parses and
 // its CRC-32 matches), no file's revision goes backwards, and after each
 // restart the agent resumes from its cache with its known revisions.
-#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -17,18 +15,12 @@
 #include <map>
 #include <memory>
 #include <random>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "Poco/Net/HTTPClientSession.h"
-#include "Poco/Net/HTTPRequest.h"
-#include "Poco/Net/HTTPResponse.h"
-#include "Poco/StreamCopier.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/strip.h"
+#include "agent/testing/agent_process.h"
 #include "agent/testing/fake_distributor.h"
 #include "common/file_cache/env.h"
 #include "common/file_cache/format.h"
@@ -40,88 +32,16 @@ namespace {
 
 using file_cache::CacheKey;
 using file_cache::Env;
+using testing::AgentProcess;
 using testing::FakeDistributor;
+using testing::HttpCall;
+using testing::Runfile;
+using testing::TestTmpDir;
+using testing::WaitForPortFile;
 
 constexpr int64_t kLongMs = 60000;  // "did not hang", never a speed claim
 constexpr int kKeys = 8;
 constexpr int kKills = 8;
-
-std::string TestTmpDir() {
-  const char* d = getenv("TEST_TMPDIR");
-  return d != nullptr ? d : "/tmp";
-}
-
-// One agent process started by this test; only this pid is ever signalled.
-class AgentProcess {
- public:
-  AgentProcess(std::vector<std::string> args, std::string log)
-      : args_(std::move(args)), log_(std::move(log)) {}
-  ~AgentProcess() { Stop(SIGTERM); }
-
-  void Start() {
-    std::vector<char*> argv;
-    for (std::string& a : args_) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    int log_fd = open(log_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    ASSERT_GE(log_fd, 0);
-    pid_ = fork();
-    ASSERT_GE(pid_, 0);
-    if (pid_ == 0) {
-      prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive the test
-      dup2(log_fd, 1);
-      dup2(log_fd, 2);
-      execv(argv[0], argv.data());
-      _exit(127);
-    }
-    close(log_fd);
-  }
-
-  // Sends `sig` to the started process and reaps it. Returns how it ended.
-  int Stop(int sig) {
-    if (pid_ <= 0) return 0;
-    kill(pid_, sig);
-    int status = 0;
-    waitpid(pid_, &status, 0);
-    pid_ = -1;
-    return status;
-  }
-
-  pid_t pid() const { return pid_; }
-
- private:
-  std::vector<std::string> args_;
-  const std::string log_;
-  pid_t pid_ = -1;
-};
-
-int WaitForPortFile(const std::string& path) {
-  for (int i = 0; i < kLongMs / 10; ++i) {
-    auto text = Env::Default()->ReadFile(path);
-    int port = 0;
-    if (text.ok() &&
-        absl::SimpleAtoi(absl::StripAsciiWhitespace(*text), &port) &&
-        port > 0) {
-      return port;
-    }
-    usleep(10000);
-  }
-  return 0;
-}
-
-int HttpPost(int port, const std::string& path, const std::string& body,
-             std::string* reply) {
-  Poco::Net::HTTPClientSession session("127.0.0.1", port);
-  session.setTimeout(Poco::Timespan(kLongMs / 1000, 0));
-  Poco::Net::HTTPRequest request("POST", path, "HTTP/1.1");
-  request.setContentLength(body.size());
-  session.sendRequest(request) << body;
-  Poco::Net::HTTPResponse response;
-  std::istream& in = session.receiveResponse(response);
-  std::ostringstream out;
-  Poco::StreamCopier::copyStream(in, out);
-  *reply = out.str();
-  return response.getStatus();
-}
 
 // Reads every key's file over and over and checks each read.
 class ReaderLoop {
@@ -198,22 +118,20 @@ TEST(AgentKillTest, NoTornFilesAndResumeAfterKill9) {
   keys.push_back(CacheKey::Route("svc"));
   dist->Set(keys.back(), std::string("\x00\x01\x02", 3));
 
-  const char* srcdir = getenv("TEST_SRCDIR");
-  ASSERT_NE(srcdir, nullptr);
   AgentProcess agent(
-      {std::string(srcdir) + "/kess/agent/agent", "--host_id=host-kill",
-       "--dc=dc1", "--distributors=" + dist->address(),
-       "--cache_dir=" + cache_dir, "--http_port=0",
-       "--http_port_file=" + port_file, "--pull_interval_ms=200",
-       "--heartbeat_interval_ms=200", "--heartbeat_timeout_ms=3000",
-       "--reconnect_initial_ms=20", "--reconnect_max_ms=200",
-       "--host_heartbeat_interval_ms=1000"},
+      {Runfile("agent/agent"), "--host_id=host-kill", "--dc=dc1",
+       "--distributors=" + dist->address(), "--cache_dir=" + cache_dir,
+       "--http_port=0", "--http_port_file=" + port_file,
+       "--pull_interval_ms=200", "--heartbeat_interval_ms=200",
+       "--heartbeat_timeout_ms=3000", "--reconnect_initial_ms=20",
+       "--reconnect_max_ms=200", "--host_heartbeat_interval_ms=1000"},
       base + "/agent.log");
-  agent.Start();
-  int port = WaitForPortFile(port_file);
+  ASSERT_TRUE(agent.Start());
+  int port = WaitForPortFile(port_file, kLongMs);
   ASSERT_GT(port, 0) << "agent did not serve; see " << base << "/agent.log";
   std::string reply;
-  ASSERT_EQ(HttpPost(port, "/v1/subscriptions", body, &reply), 200) << reply;
+  ASSERT_EQ(HttpCall(port, "POST", "/v1/subscriptions", body, &reply), 200)
+      << reply;
 
   ReaderLoop reader(cache_dir, keys);
 
@@ -237,8 +155,9 @@ TEST(AgentKillTest, NoTornFilesAndResumeAfterKill9) {
     EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << status;
     Env::Default()->RemoveFile(port_file).IgnoreError();
     const size_t subscribes_before = dist->subscribes().size();
-    agent.Start();
-    ASSERT_GT(WaitForPortFile(port_file), 0) << "restart " << kill_round;
+    ASSERT_TRUE(agent.Start());
+    ASSERT_GT(WaitForPortFile(port_file, kLongMs), 0)
+        << "restart " << kill_round;
     // It resumed: it subscribed again, by itself (persisted set), with the
     // revisions from its cache.
     ASSERT_TRUE([&] {

@@ -13,7 +13,7 @@ PACKAGES=(
   # real ZooKeeper servers for tests and the demo (needs a JRE)
   zookeeper default-jre-headless
   # test and fault tools
-  python3 netcat-openbsd iproute2 procps curl
+  python3 netcat-openbsd iproute2 procps curl fiu-utils
 )
 
 missing=()
