@@ -11,6 +11,8 @@
 #include <cerrno>
 #include <cmath>
 #include <fstream>
+#include <sstream>
+#include <string>
 
 namespace kess {
 namespace bench {
@@ -107,9 +109,12 @@ absl::StatusOr<std::string> ChildProcess::ReadLine(int64_t timeout_ms) {
   }
 }
 
-ProcStatus ReadProcStatus() {
+ProcStatus ReadProcStatus() { return ReadProcStatusOf(0); }
+
+ProcStatus ReadProcStatusOf(pid_t pid) {
   ProcStatus status;
-  std::ifstream in("/proc/self/status");
+  std::ifstream in(pid == 0 ? std::string("/proc/self/status")
+                            : "/proc/" + std::to_string(pid) + "/status");
   std::string key;
   while (in >> key) {
     if (key == "VmRSS:") {
@@ -122,6 +127,23 @@ ProcStatus ReadProcStatus() {
     in.ignore(1 << 20, '\n');
   }
   return status;
+}
+
+double CpuSecondsOf(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat;
+  std::getline(in, stat);
+  // Fields after the parenthesised command name; utime and stime are the
+  // 14th and 15th fields of the whole line.
+  const size_t close = stat.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream fields(stat.substr(close + 2));
+  std::string field;
+  double ticks = 0;
+  for (int i = 3; i <= 15 && fields >> field; ++i) {
+    if (i >= 14) ticks += std::stod(field);
+  }
+  return ticks / sysconf(_SC_CLK_TCK);
 }
 
 double Percentile(const std::vector<uint32_t>& sorted, double p) {

@@ -48,6 +48,10 @@ struct ProcStatus {
   int threads = 0;
 };
 ProcStatus ReadProcStatus();
+// The same for another process (/proc/<pid>/status); zeros if it is gone.
+ProcStatus ReadProcStatusOf(pid_t pid);
+// User + system CPU seconds used so far by process `pid` (/proc/<pid>/stat).
+double CpuSecondsOf(pid_t pid);
 
 // Nearest-rank percentile of an ascending vector; 0 if empty.
 double Percentile(const std::vector<uint32_t>& sorted, double p);

@@ -1,5 +1,6 @@
 // kess distributor daemon. See README.md for flags, metrics and guarantees.
 #include <signal.h>
+#include <sys/resource.h>
 
 #include <cstdlib>
 #include <memory>
@@ -86,6 +87,13 @@ int main(int argc, char** argv) {
     options.auth_token = *std::move(token);
   }
 
+  // Every agent is a socket: use the whole hard limit of descriptors.
+  rlimit files;
+  if (getrlimit(RLIMIT_NOFILE, &files) == 0 &&
+      files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &files);
+  }
   signal(SIGTERM, OnSignal);
   signal(SIGINT, OnSignal);
   absl::StatusOr<std::unique_ptr<kess::distributor::Distributor>> distributor =
