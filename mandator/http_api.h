@@ -48,6 +48,9 @@ struct StatusInfo {
   std::optional<int64_t> main_revision;
   std::optional<double> replication_lag_seconds;
   std::string zookeeper = "connected";
+  // This mandator's ZooKeeper session in its own DC (0: none), to match it
+  // with the server's `cons` output and logs.
+  int64_t zk_session_id = 0;
 };
 
 std::string StatusToJson(const StatusInfo& status);

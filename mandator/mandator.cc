@@ -232,6 +232,7 @@ StatusInfo Mandator::Status() {
   s.member_id = options_.id;
   s.is_leader = election_->IsLeader();
   s.zookeeper = zk_connected_ ? "connected" : "disconnected";
+  s.zk_session_id = zk_->session_id();
   absl::StatusOr<std::optional<zk::MemberInfo>> leader =
       election_->CurrentLeader();
   if (leader.ok()) s.leader = *leader;

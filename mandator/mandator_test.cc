@@ -296,6 +296,7 @@ TEST_F(MandatorTest, StatusHealthAndMetrics) {
   EXPECT_EQ(status->getObject("leader")->getValue<std::string>("http_address"),
             m1_->http_address());
   EXPECT_EQ(status->getValue<std::string>("zookeeper"), "connected");
+  EXPECT_NE(status->getValue<std::string>("zk_session_id"), "0x0");
   EXPECT_TRUE(
       Json(Call(m1_, "GET", "/api/v1/status"))->getValue<bool>("is_leader"));
 
