@@ -7,6 +7,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/notification.h"
 #include "agent/distributor_order.h"
+#include "agent/resource_key.h"
 #include "common/names.h"
 #include "glog/logging.h"
 
@@ -17,25 +18,6 @@ using file_cache::CacheEntry;
 using file_cache::CacheKey;
 
 namespace {
-
-CacheKey ToCacheKey(const protocol::ResourceKey& key) {
-  return key.type() == protocol::ResourceKey::ROUTE
-             ? CacheKey::Route(key.service())
-             : CacheKey::Config(key.namespace_name(), key.key());
-}
-
-protocol::ResourceKey ToResourceKey(const CacheKey& key) {
-  protocol::ResourceKey out;
-  if (key.type == CacheKey::Type::kRoute) {
-    out.set_type(protocol::ResourceKey::ROUTE);
-    out.set_service(key.service);
-  } else {
-    out.set_type(protocol::ResourceKey::CONFIG);
-    out.set_namespace_name(key.namespace_name);
-    out.set_key(key.key);
-  }
-  return out;
-}
 
 uint64_t Seed(const std::string& host_id) {
   return StableHash(host_id) ^
@@ -446,10 +428,10 @@ absl::Status Agent::Subscribe(const std::vector<CacheKey>& keys,
   if (added.empty()) return absl::OkStatus();
   auto answered = std::make_shared<absl::Notification>();
   loop_->Post([this, added, answered] {
-    if (!subscribed_) {
-      answered->Notify();  // fetched when a distributor answers
-      return;
-    }
+    // Also while the session is still connecting or subscribing: a call
+    // made then is sent once connected, and a key added after the session's
+    // first Subscribe was built must not wait for the next pull. With no
+    // session at all the next one subscribes every key.
     SendSubscribe(added, [answered] { answered->Notify(); });
   });
   const auto deadline =

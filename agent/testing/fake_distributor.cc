@@ -1,30 +1,13 @@
 #include "agent/testing/fake_distributor.h"
 
 #include "absl/strings/str_cat.h"
+#include "agent/resource_key.h"
 
 namespace kess {
 namespace agent {
 namespace testing {
 
 using file_cache::CacheKey;
-
-CacheKey KeyOf(const protocol::ResourceKey& key) {
-  return key.type() == protocol::ResourceKey::ROUTE
-             ? CacheKey::Route(key.service())
-             : CacheKey::Config(key.namespace_name(), key.key());
-}
-
-protocol::ResourceKey ResourceKeyOf(const CacheKey& key) {
-  protocol::ResourceKey out;
-  if (key.type == CacheKey::Type::kRoute) {
-    out.set_type(protocol::ResourceKey::ROUTE);
-    out.set_service(key.service);
-  } else {
-    out.set_namespace_name(key.namespace_name);
-    out.set_key(key.key);
-  }
-  return out;
-}
 
 absl::StatusOr<std::unique_ptr<FakeDistributor>> FakeDistributor::Start(
     Options options) {
@@ -83,7 +66,7 @@ absl::Status FakeDistributor::Init() {
     req.ParseFromString(request.payload);
     absl::MutexLock lock(&mu_);
     for (const auto& k : req.keys())
-      subscribers_[request.connection_id].erase(KeyOf(k));
+      subscribers_[request.connection_id].erase(ToCacheKey(k));
     responder.Respond(protocol::UnsubscribeResponse().SerializeAsString());
   };
   transport::ServerCallbacks callbacks;
@@ -111,7 +94,7 @@ protocol::Resource FakeDistributor::ResourceFor(const CacheKey& key) const {
   auto it = data_.find(key);
   protocol::Resource r;
   if (it == data_.end()) {
-    *r.mutable_key() = ResourceKeyOf(key);
+    *r.mutable_key() = ToResourceKey(key);
     r.set_absent(true);  // never existed: revision 0
   } else {
     r = it->second;
@@ -126,7 +109,7 @@ protocol::SubscribeResponse FakeDistributor::Answer(
   protocol::SubscribeResponse response;
   response.set_revision(revision_);
   for (const protocol::Known& known : keys) {
-    CacheKey key = KeyOf(known.key());
+    CacheKey key = ToCacheKey(known.key());
     subscribers_[connection].insert(key);
     auto it = data_.find(key);
     const int64_t have = it == data_.end() ? 0 : it->second.revision();
@@ -155,7 +138,7 @@ void FakeDistributor::PushChange(const CacheKey& key) {
 int64_t FakeDistributor::Set(const CacheKey& key, const std::string& value) {
   absl::MutexLock lock(&mu_);
   protocol::Resource& r = data_[key];
-  *r.mutable_key() = ResourceKeyOf(key);
+  *r.mutable_key() = ToResourceKey(key);
   r.set_revision(++revision_);
   r.set_absent(false);
   r.set_value(value);
@@ -169,7 +152,7 @@ int64_t FakeDistributor::Set(const CacheKey& key, const std::string& value) {
 int64_t FakeDistributor::Delete(const CacheKey& key) {
   absl::MutexLock lock(&mu_);
   protocol::Resource& r = data_[key];
-  *r.mutable_key() = ResourceKeyOf(key);
+  *r.mutable_key() = ToResourceKey(key);
   r.set_revision(++revision_);
   r.set_absent(true);
   r.clear_value();

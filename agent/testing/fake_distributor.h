@@ -97,10 +97,6 @@ class FakeDistributor {
   int known_ahead_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
-// Helpers shared by the agent tests.
-file_cache::CacheKey KeyOf(const protocol::ResourceKey& key);
-protocol::ResourceKey ResourceKeyOf(const file_cache::CacheKey& key);
-
 }  // namespace testing
 }  // namespace agent
 }  // namespace kess
