@@ -435,7 +435,8 @@ int RunDriver() {
     << ", " << WithCommas(static_cast<int64_t>(frames / drained_s))
     << "/s; resources in them " << WithCommas(resources) << ", "
     << WithCommas(static_cast<int64_t>(resources / drained_s))
-    << "/s (incl. 3 s drain) |\n";
+    << "/s (incl. 3 s drain). Changes that arrive while a push is under "
+       "way are coalesced: each key's newest version is sent once |\n";
   t << "| distributor CPU in that phase | "
     << absl::StrFormat("%.1f s of %.1f s wall (%.0f%% of one core)",
                        sustain_cpu, drained_s, 100 * sustain_cpu / drained_s)
