@@ -42,10 +42,12 @@ absl::Status ValidateName(NameKind kind, absl::string_view name) {
   if (name.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(what, " name is empty"));
   }
-  // Quote at most a prefix so that a huge name does not flood logs.
+  // Quote at most a prefix so that a huge name does not flood logs, with
+  // non-printable bytes and quotes masked (the message names the exact byte).
   std::string shown(name.substr(0, 64));
   for (char& c : shown) {
-    if (!IsAllowed(c)) c = '?';
+    unsigned char u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u >= 0x7f || c == '"' || c == '\\') c = '?';
   }
   auto invalid = [&](const std::string& why) {
     return absl::InvalidArgumentError(

@@ -33,6 +33,7 @@ TEST(ValidateNameTest, RejectsSlashWithPosition) {
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(s.message().find("'/' at offset 1"), std::string::npos)
       << s.message();
+  EXPECT_EQ(s.message().find("key \"a/b\" is invalid"), 0u) << s.message();
 }
 
 TEST(ValidateNameTest, RejectsNulAndControlBytes) {
@@ -41,6 +42,7 @@ TEST(ValidateNameTest, RejectsNulAndControlBytes) {
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(s.message().find("0x00 at offset 2"), std::string::npos)
       << s.message();
+  EXPECT_NE(s.message().find("\"ab?cd\""), std::string::npos) << s.message();
   EXPECT_FALSE(ValidateName(NameKind::kService, "a\nb").ok());
   EXPECT_FALSE(ValidateName(NameKind::kService, "a b").ok());
   EXPECT_FALSE(ValidateName(NameKind::kService, "caf\xc3\xa9").ok());
