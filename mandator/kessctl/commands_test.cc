@@ -195,7 +195,7 @@ TEST_F(CommandsTest, InvalidNamesAreRejectedBeforeSending) {
   Result r = Run({"config", "get", "payments", "a/b"});
   EXPECT_EQ(r.code, kExitInvalid);
   EXPECT_EQ(r.err,
-            "kessctl: get payments/a/b: key \"a?b\" is invalid: character '/' "
+            "kessctl: get payments/a/b: key \"a/b\" is invalid: character '/' "
             "at offset 1 is not allowed (allowed: A-Z a-z 0-9 . _ -)\n");
   EXPECT_EQ(Run({"config", "put", "..", "k", "v"}).code, kExitInvalid);
   EXPECT_EQ(Run({"config", "list", "-x"}).code, kExitInvalid);

@@ -70,7 +70,7 @@ contains err "kessctl: put payments/db.timeout_ms: compare-and-set failed"
 expect 0 "$kessctl" config put payments db.timeout_ms 300 --expected_revision=1
 expect 2 "$kessctl" config get payments nope
 expect 4 "$kessctl" config get payments 'a b'
-contains err 'key "a?b" is invalid'
+contains err 'key "a b" is invalid: character 0x20 at offset 1'
 expect 1 "$kessctl" config put payments k
 # A value that looks like a flag goes after "--".
 expect 0 "$kessctl" config put payments negative -- -5
