@@ -22,24 +22,10 @@ if [[ ! -s "$table" ]]; then
   exit 1
 fi
 
-python3 - "$table" "$command" "$status" <<'PY'
-import datetime, os, re, sys
-table, command, status = open(sys.argv[1]).read().rstrip(), sys.argv[2], sys.argv[3]
-path = "bench/RESULTS.md"
-text = open(path).read() if os.path.exists(path) else "# Benchmark results\n"
-note = "" if status == "0" else f"\n**The run reported errors (exit {status}); see the table.**\n"
-section = (f"## Replication\n\nCommand: `{command}` "
-           f"(run {datetime.date.today().isoformat()}).\n{note}\n{table}\n\n"
-           "Main -> slave DC only: commits go straight into the main ZooKeeper "
-           "through ConfigStore (the leader's write path), not through the "
-           "mandator HTTP API; the end-to-end figure (HTTP API -> slave DC -> "
-           "agents) comes with the daemons.\n")
-pattern = re.compile(r"^## Replication\n.*?(?=^## |\Z)", re.S | re.M)
-if pattern.search(text):
-    text = pattern.sub(lambda m: section + "\n", text, count=1)
-else:
-    text = text.rstrip("\n") + "\n\n" + section
-open(path, "w").write(text.rstrip("\n") + "\n")
-PY
+bench/results_section.py Replication "$table" "$command" "$status" \
+  "Main -> slave DC only: commits go straight into the main ZooKeeper \
+through ConfigStore (the leader's write path), not through the mandator \
+HTTP API; the end-to-end figure (HTTP API -> slave DC -> agents) comes with \
+the daemons."
 echo "wrote bench/RESULTS.md (## Replication)"
 exit "$status"
