@@ -62,38 +62,7 @@ namespace {
 
 constexpr int64_t kPhaseTimeoutMs = 300000;
 
-#define BENCH_CHECK_OK(expr)                        \
-  do {                                              \
-    absl::Status bench_status_ = (expr);            \
-    if (!bench_status_.ok()) {                      \
-      LOG(ERROR) << #expr << ": " << bench_status_; \
-      return 1;                                     \
-    }                                               \
-  } while (0)
-
-std::string WithCommas(int64_t v) {
-  std::string s = std::to_string(v);
-  for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) s.insert(i, ",");
-  return s;
-}
-
 std::string Ms(double us) { return absl::StrFormat("%.1f ms", us / 1000.0); }
-
-// Sends `command` to every child; one answer line (as words) from each.
-absl::StatusOr<std::vector<std::vector<std::string>>> Ask(
-    std::vector<ChildProcess>& children, const std::string& command) {
-  for (auto& child : children) KESS_RETURN_IF_ERROR(child.WriteLine(command));
-  std::vector<std::vector<std::string>> answers;
-  for (auto& child : children) {
-    KESS_ASSIGN_OR_RETURN(std::string line, child.ReadLine(kPhaseTimeoutMs));
-    std::istringstream in(line);
-    std::vector<std::string> words;
-    for (std::string w; in >> w;) words.push_back(w);
-    if (words.empty()) return absl::InternalError("empty answer");
-    answers.push_back(std::move(words));
-  }
-  return answers;
-}
 
 // Writes every seeded record, many per multi, at one revision with no
 // change records; the summary's oldest_retained goes above it, so any
@@ -286,7 +255,7 @@ int RunDriver() {
     children.push_back(std::move(child).value());
   }
   const int64_t connect_start = NowNs();
-  auto ready = Ask(children, "connect");
+  auto ready = AskAll(children, "connect", kPhaseTimeoutMs);
   BENCH_CHECK_OK(ready.status());
   const double connect_s = (NowNs() - connect_start) / 1e9;
   int subscribed = 0, failed = 0;
@@ -310,7 +279,7 @@ int RunDriver() {
     ++seq;
     const int64_t start = NowNs();
     BENCH_CHECK_OK(put(0, HotValue(seq)));
-    auto got = Ask(children, absl::StrCat("wait ", seq));
+    auto got = AskAll(children, absl::StrCat("wait ", seq), kPhaseTimeoutMs);
     BENCH_CHECK_OK(got.status());
     round_ms.push_back((NowNs() - start) / 1e6);
     for (auto& a : *got) missing += per_process - std::stoll(a.at(2));
@@ -318,7 +287,7 @@ int RunDriver() {
   }
   const double cpu_per_round =
       (CpuSecondsOf(pid) - cpu_before_rounds) / FLAGS_rounds;
-  auto dumps = Ask(children, "dump");
+  auto dumps = AskAll(children, "dump", kPhaseTimeoutMs);
   BENCH_CHECK_OK(dumps.status());
   std::vector<uint32_t> deliveries;
   std::vector<uint32_t> round_max(seq + 1, 0);
@@ -340,7 +309,7 @@ int RunDriver() {
   std::sort(rounds.begin(), rounds.end());
 
   // 5. Back-to-back changes over all hot keys.
-  auto before = Ask(children, "count");
+  auto before = AskAll(children, "count", kPhaseTimeoutMs);
   BENCH_CHECK_OK(before.status());
   int64_t frames0 = 0, resources0 = 0;
   for (auto& a : *before) {
@@ -359,7 +328,7 @@ int RunDriver() {
   std::this_thread::sleep_for(std::chrono::seconds(3));  // drain
   const double sustain_cpu = CpuSecondsOf(pid) - cpu0;
   const double drained_s = (NowNs() - sustain_start) / 1e9;
-  auto after = Ask(children, "count");
+  auto after = AskAll(children, "count", kPhaseTimeoutMs);
   BENCH_CHECK_OK(after.status());
   int64_t frames1 = 0, resources1 = 0;
   for (auto& a : *after) {

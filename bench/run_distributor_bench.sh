@@ -25,20 +25,6 @@ if [[ ! -s "$table" ]]; then
   exit 1
 fi
 
-python3 - "$table" "$command" "$status" <<'PY'
-import datetime, os, re, sys
-table, command, status = open(sys.argv[1]).read().rstrip(), sys.argv[2], sys.argv[3]
-path = "bench/RESULTS.md"
-text = open(path).read() if os.path.exists(path) else "# Benchmark results\n"
-note = "" if status == "0" else f"\n**The run reported errors (exit {status}); see the table.**\n"
-section = (f"## Distributor\n\nCommand: `{command}` "
-           f"(run {datetime.date.today().isoformat()}).\n{note}\n{table}\n")
-pattern = re.compile(r"^## Distributor\n.*?(?=^## |\Z)", re.S | re.M)
-if pattern.search(text):
-    text = pattern.sub(lambda m: section + "\n", text, count=1)
-else:
-    text = text.rstrip("\n") + "\n\n" + section
-open(path, "w").write(text.rstrip("\n") + "\n")
-PY
+python3 bench/update_results.py Distributor "$table" "$command" "$status"
 echo "wrote bench/RESULTS.md (## Distributor)"
 exit "$status"

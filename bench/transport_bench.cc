@@ -46,15 +46,6 @@ namespace {
 
 constexpr int64_t kPhaseTimeoutMs = 180000;
 
-#define BENCH_CHECK_OK(expr)                        \
-  do {                                              \
-    absl::Status bench_status_ = (expr);            \
-    if (!bench_status_.ok()) {                      \
-      LOG(ERROR) << #expr << ": " << bench_status_; \
-      return 1;                                     \
-    }                                               \
-  } while (0)
-
 std::vector<uint32_t> ReadRaw(const std::string& path) {
   std::ifstream in(path, std::ios::binary | std::ios::ate);
   std::vector<uint32_t> values(static_cast<size_t>(in.tellg()) /
@@ -65,28 +56,7 @@ std::vector<uint32_t> ReadRaw(const std::string& path) {
   return values;
 }
 
-// Sends `command` to every child and collects one answer line from each.
-absl::StatusOr<std::vector<std::vector<std::string>>> Ask(
-    std::vector<ChildProcess>& children, const std::string& command) {
-  for (auto& child : children) KESS_RETURN_IF_ERROR(child.WriteLine(command));
-  std::vector<std::vector<std::string>> answers;
-  for (auto& child : children) {
-    KESS_ASSIGN_OR_RETURN(std::string line, child.ReadLine(kPhaseTimeoutMs));
-    std::istringstream in(line);
-    std::vector<std::string> words;
-    for (std::string w; in >> w;) words.push_back(w);
-    answers.push_back(std::move(words));
-  }
-  return answers;
-}
-
 std::string Ms(double us) { return absl::StrFormat("%.2f ms", us / 1000.0); }
-
-std::string WithCommas(int64_t v) {
-  std::string s = std::to_string(v);
-  for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) s.insert(i, ",");
-  return s;
-}
 
 int RunServer() {
   RaiseFdLimit();
@@ -130,7 +100,7 @@ int RunServer() {
 
   // 1. Establish.
   const int64_t connect_start = NowNs();
-  auto connected = Ask(children, "connect");
+  auto connected = AskAll(children, "connect", kPhaseTimeoutMs);
   BENCH_CHECK_OK(connected.status());
   int ok = 0, failed = 0;
   for (auto& a : *connected) {
@@ -148,8 +118,10 @@ int RunServer() {
             << connect_ms << " ms; server sees " << server_connections;
 
   // 2. Closed-loop request/response.
-  auto rpc = Ask(children, absl::StrFormat("rpc %f %d", FLAGS_rpc_seconds,
-                                           FLAGS_rpc_bytes));
+  auto rpc =
+      AskAll(children,
+             absl::StrFormat("rpc %f %d", FLAGS_rpc_seconds, FLAGS_rpc_bytes),
+             kPhaseTimeoutMs);
   BENCH_CHECK_OK(rpc.status());
   int64_t calls = 0, call_errors = 0, rpc_ms = 0;
   std::vector<uint32_t> rtt;
@@ -188,12 +160,12 @@ int RunServer() {
     }
     // The timestamp is taken before encoding: the figure includes it.
     BENCH_CHECK_OK((*server)->Broadcast("fanout", payload));
-    auto got = Ask(children, absl::StrCat("push ", seq));
+    auto got = AskAll(children, absl::StrCat("push ", seq), kPhaseTimeoutMs);
     BENCH_CHECK_OK(got.status());
     for (auto& a : *got) push_missing += per_process - std::stoll(a.at(2));
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  auto dumps = Ask(children, "push_dump");
+  auto dumps = AskAll(children, "push_dump", kPhaseTimeoutMs);
   BENCH_CHECK_OK(dumps.status());
   std::vector<uint32_t> deliveries;
   std::vector<uint32_t> round_max(FLAGS_push_rounds + 1, 0);

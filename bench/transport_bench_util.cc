@@ -109,6 +109,28 @@ absl::StatusOr<std::string> ChildProcess::ReadLine(int64_t timeout_ms) {
   }
 }
 
+absl::StatusOr<std::vector<std::vector<std::string>>> AskAll(
+    std::vector<ChildProcess>& children, const std::string& command,
+    int64_t timeout_ms) {
+  for (auto& child : children) KESS_RETURN_IF_ERROR(child.WriteLine(command));
+  std::vector<std::vector<std::string>> answers;
+  for (auto& child : children) {
+    KESS_ASSIGN_OR_RETURN(std::string line, child.ReadLine(timeout_ms));
+    std::istringstream in(line);
+    std::vector<std::string> words;
+    for (std::string w; in >> w;) words.push_back(w);
+    if (words.empty()) return absl::InternalError("empty answer from a child");
+    answers.push_back(std::move(words));
+  }
+  return answers;
+}
+
+std::string WithCommas(int64_t v) {
+  std::string s = std::to_string(v);
+  for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) s.insert(i, ",");
+  return s;
+}
+
 ProcStatus ReadProcStatus() { return ReadProcStatusOf(0); }
 
 ProcStatus ReadProcStatusOf(pid_t pid) {

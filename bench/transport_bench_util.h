@@ -1,5 +1,6 @@
-// Helpers for bench/transport_bench: a child process spoken to in lines over
-// its stdin/stdout, /proc figures of this process, and percentiles.
+// Helpers shared by the benchmarks (transport_bench, distributor_bench): a
+// child process spoken to in lines over its stdin/stdout, /proc figures of
+// a process, percentiles and table formatting.
 //
 // Thread-safety: none needed; the benchmark's driver is single-threaded.
 #pragma once
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "glog/logging.h"
 
 namespace kess {
 namespace bench {
@@ -52,6 +54,25 @@ ProcStatus ReadProcStatus();
 ProcStatus ReadProcStatusOf(pid_t pid);
 // User + system CPU seconds used so far by process `pid` (/proc/<pid>/stat).
 double CpuSecondsOf(pid_t pid);
+
+// Sends `command` to every child and reads one answer line from each
+// (waiting up to `timeout_ms` per child), split into words.
+absl::StatusOr<std::vector<std::vector<std::string>>> AskAll(
+    std::vector<ChildProcess>& children, const std::string& command,
+    int64_t timeout_ms);
+
+// 10000 -> "10,000".
+std::string WithCommas(int64_t v);
+
+// In a function returning int: logs and returns 1 unless `expr` is OK.
+#define BENCH_CHECK_OK(expr)                        \
+  do {                                              \
+    absl::Status bench_status_ = (expr);            \
+    if (!bench_status_.ok()) {                      \
+      LOG(ERROR) << #expr << ": " << bench_status_; \
+      return 1;                                     \
+    }                                               \
+  } while (0)
 
 // Nearest-rank percentile of an ascending vector; 0 if empty.
 double Percentile(const std::vector<uint32_t>& sorted, double p);
