@@ -144,25 +144,32 @@ class ReplicatorImpl final : public Replicator {
 
   Round RunRound() {
     Round round;
-    // Main first; a data watch on its summary if none is pending.
+    // Main first; a data watch on its summary if none is pending. It is
+    // marked armed before the read: the watch may fire (and disarm) before
+    // the read returns.
     bool arm = false;
     const int64_t generation = main_->generation();
     {
       absl::MutexLock lock(&wake_->mu);
       arm = !wake_->watch_armed || wake_->watch_generation != generation;
+      if (arm) {
+        wake_->watch_armed = true;
+        wake_->watch_generation = generation;
+      }
     }
     std::shared_ptr<Wake> wake = wake_;
     zk::WatchCallback watch = nullptr;
     if (arm) watch = [wake](const zk::WatchEvent&) { wake->Signal(true); };
     auto main_read =
         FromMain(zk::ReadRevision(*main_, options_.layout, std::move(watch)));
+    if (arm && !main_read.ok()) {
+      // No watch was set (no node, or no answer); at worst one is pending
+      // twice, which costs a spare round.
+      absl::MutexLock lock(&wake_->mu);
+      wake_->watch_armed = false;
+    }
     const bool main_missing = absl::IsNotFound(main_read.status());
     if (!main_read.ok() && !main_missing) return Fail(main_read.status());
-    if (arm && main_read.ok()) {
-      absl::MutexLock lock(&wake_->mu);
-      wake_->watch_armed = true;
-      wake_->watch_generation = generation;
-    }
     zk::RevisionSummary main_summary;
     if (main_read.ok()) main_summary = main_read->first;
     {
