@@ -70,6 +70,26 @@ class SyncTest : public DistributorFixture {
     }
   }
 
+  // Bumps the summary past a change log that holds nothing: followers must
+  // reload fully (as after a trim, or a restored tree).
+  void ForceFullResync() {
+    auto [summary, version] = *zk::ReadRevision(*writer_, *layout_);
+    summary.set_revision(summary.revision() + 1);
+    summary.set_oldest_retained(summary.revision() + 1);
+    ASSERT_TRUE(
+        writer_->Set(layout_->RevisionPath(), zk::Encode(summary), version)
+            .ok());
+  }
+
+  // Deletes config records k0..k<n-1> behind the change log's back.
+  void DeleteRecordsDirectly(int n) {
+    for (int i = 0; i < n; ++i) {
+      ASSERT_TRUE(
+          writer_->Delete(*layout_->ConfigPath("ns", absl::StrCat("k", i)))
+              .ok());
+    }
+  }
+
   std::unique_ptr<zk::ZkClient> reader_;
   metrics::Registry registry_;
   DistributorMetrics metrics_{&registry_};
@@ -161,15 +181,8 @@ TEST_F(SyncTest, FullReloadThatWouldShrinkTooMuchIsRefused) {
   ASSERT_TRUE(WaitFor([&] { return data.loaded(); }));
   follower->Stop();
 
-  for (int i = 0; i < 8; ++i) {
-    ASSERT_TRUE(
-        writer_->Delete(*layout_->ConfigPath("ns", absl::StrCat("k", i))).ok());
-  }
-  auto [summary, version] = *zk::ReadRevision(*writer_, *layout_);
-  summary.set_revision(summary.revision() + 1);
-  summary.set_oldest_retained(summary.revision() + 1);
-  ASSERT_TRUE(
-      writer_->Set(layout_->RevisionPath(), zk::Encode(summary), version).ok());
+  DeleteRecordsDirectly(8);
+  ForceFullResync();
 
   listener.Clear();
   follower = Follow(&data, &listener, &metrics_, absl::Milliseconds(100));
@@ -209,17 +222,10 @@ TEST_F(SyncTest, MissingTreeIsAnErrorNeverAnEmptyDataSet) {
   ASSERT_TRUE(WaitFor([&] { return data.loaded(); }));
   listener.Clear();
   // The whole configs subtree disappears, and the summary says "resync".
-  for (int i = 0; i < 3; ++i) {
-    ASSERT_TRUE(
-        writer_->Delete(*layout_->ConfigPath("ns", absl::StrCat("k", i))).ok());
-  }
+  DeleteRecordsDirectly(3);
   ASSERT_TRUE(writer_->Delete(*layout_->NamespacePath("ns")).ok());
   ASSERT_TRUE(writer_->Delete(layout_->ConfigsDir()).ok());
-  auto [summary, version] = *zk::ReadRevision(*writer_, *layout_);
-  summary.set_revision(summary.revision() + 1);
-  summary.set_oldest_retained(summary.revision() + 1);
-  ASSERT_TRUE(
-      writer_->Set(layout_->RevisionPath(), zk::Encode(summary), version).ok());
+  ForceFullResync();
   ASSERT_TRUE(WaitFor([&] {
     return Counter(&registry_, "kess_distributor_zk_errors_total") >= 2;
   }));
