@@ -1,0 +1,90 @@
+// Driving a set of mandator processes (one DC) through their HTTP API in
+// end-to-end tests: JSON bodies, who leads, and a stream of writes that
+// rides through leader changes.
+//
+// Thread-compatible, like MandatorProcess.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "Poco/JSON/Object.h"
+#include "absl/time/time.h"
+#include "common/status.h"
+#include "tests/cluster/mandator_process.h"
+
+namespace kess {
+namespace testing {
+
+using MandatorList = std::vector<std::unique_ptr<MandatorProcess>>;
+
+// The JSON object in `body`; null if it is not one.
+Poco::JSON::Object::Ptr JsonBody(const std::string& body);
+// The body of a PUT: {"value": <value>}.
+std::string PutBody(const std::string& value);
+
+// GET /api/v1/status of `m` as JSON; null if it did not answer 200.
+Poco::JSON::Object::Ptr StatusOf(const MandatorProcess& m);
+// The running mandator whose status says it leads; nullptr if none does.
+MandatorProcess* FindLeader(const MandatorList& mandators);
+// FindLeader, polled until `timeout`.
+MandatorProcess* WaitLeader(const MandatorList& mandators,
+                            absl::Duration timeout);
+
+// A stream of puts, write i to key StreamKey(i) of `ns` with value
+// StreamValue(i).
+struct WriteStreamOptions {
+  std::string ns = "stream";
+  int first = 0;  // index of the first write
+  int writes = 1000;
+  // Bound on the whole stream ("did not hang"), and per HTTP call.
+  absl::Duration deadline = absl::Seconds(240);
+  absl::Duration call_timeout = absl::Seconds(20);
+  // Called on the writer's thread after write i was acknowledged.
+  std::function<void(int)> on_ack;
+};
+std::string StreamKey(int i);    // "k0007"
+std::string StreamValue(int i);  // "value-7"
+
+struct WriteStreamResult {
+  // revisions[j]: the acknowledged revision of write first + j.
+  std::vector<int64_t> revisions;
+  // Attempts answered 503/504 or not at all, each retried on the next
+  // mandator.
+  int failed_attempts = 0;
+  // Not OK when an answer was not retryable or the deadline passed.
+  absl::Status status;
+};
+
+// One writer, round robin over the running mandators; a write that fails
+// in a retryable way (the leader is gone or not elected yet) is sent to the
+// next one. Stops at the first write that fails otherwise.
+WriteStreamResult WriteStream(const MandatorList& mandators,
+                              const WriteStreamOptions& options);
+
+// Kills `target` (kill -9) from its own thread as soon as `*acked` reaches
+// `after`, so that the next write is most likely in flight; gives up
+// waiting after `timeout`. The destructor joins.
+class DelayedKill {
+ public:
+  DelayedKill(MandatorProcess* target, const std::atomic<int>* acked, int after,
+              absl::Duration timeout = absl::Seconds(120));
+  ~DelayedKill() { Join(); }
+  void Join();
+  // Whether and when the kill happened; valid after Join().
+  bool killed() const { return killed_; }
+  absl::Time killed_at() const { return killed_at_; }
+
+ private:
+  std::atomic<bool> killed_{false};
+  absl::Time killed_at_ = absl::InfiniteFuture();
+  std::thread thread_;
+};
+
+}  // namespace testing
+}  // namespace kess
