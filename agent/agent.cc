@@ -402,7 +402,7 @@ void Agent::Apply(const protocol::Resource& resource) {
     answered_.insert(key);
   }
   if (!subscriptions_->Contains(key)) return reject("not_subscribed");
-  if (file_cache::Crc32(resource.value()) != resource.crc32()) {
+  if (Crc32(resource.value()) != resource.crc32()) {
     LOG_EVERY_N(WARNING, 100)
         << "update of " << key.ToString() << " revision " << resource.revision()
         << " has a bad CRC-32; dropped (a pull "

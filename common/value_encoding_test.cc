@@ -1,11 +1,10 @@
-#include "mandator/kessctl/value_codec.h"
+#include "common/value_encoding.h"
 
 #include <string>
 
 #include "gtest/gtest.h"
 
 namespace kess {
-namespace kessctl {
 namespace {
 
 TEST(IsValidUtf8Test, AcceptsWellFormed) {
@@ -26,6 +25,11 @@ TEST(IsValidUtf8Test, RejectsMalformed) {
   EXPECT_FALSE(IsValidUtf8("\xed\xa0\x80"));      // surrogate D800
   EXPECT_FALSE(IsValidUtf8("\xf4\x90\x80\x80"));  // above U+10FFFF
   EXPECT_FALSE(IsValidUtf8("ok\xe2\x98"));        // truncated at the end
+}
+
+TEST(Crc32Test, MatchesZlib) {
+  EXPECT_EQ(Crc32("123456789"), 0xcbf43926u);
+  EXPECT_EQ(Crc32(""), 0u);
 }
 
 TEST(EncodingTest, ChoosesBase64ForBinaryAndNul) {
@@ -56,5 +60,4 @@ TEST(EncodingTest, RejectsBadInput) {
 }
 
 }  // namespace
-}  // namespace kessctl
 }  // namespace kess

@@ -45,9 +45,5 @@ std::string HistoryToJson(const std::vector<Config>& versions);
 std::string CommitToJson(const CommitResult& result, bool with_version,
                          bool coalesced);
 
-bool IsValidUtf8(absl::string_view s);
-std::string Base64Encode(absl::string_view data);
-absl::StatusOr<std::string> Base64Decode(absl::string_view text);
-
 }  // namespace mandator
 }  // namespace kess

@@ -46,18 +46,6 @@ TEST(ConfigJsonTest, BadBodiesAreInvalidArgument) {
   EXPECT_EQ(*ParseNonNegative("limit", "12"), 12);
 }
 
-TEST(ConfigJsonTest, Utf8AndBase64) {
-  EXPECT_TRUE(IsValidUtf8("plain"));
-  EXPECT_TRUE(IsValidUtf8("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"));
-  EXPECT_FALSE(IsValidUtf8("\xff"));
-  EXPECT_FALSE(IsValidUtf8("\xc3"));          // truncated
-  EXPECT_FALSE(IsValidUtf8("\xc0\xaf"));      // overlong
-  EXPECT_FALSE(IsValidUtf8("\xed\xa0\x80"));  // surrogate
-  const std::string binary("\x00\xff\x10 x", 5);
-  EXPECT_EQ(*Base64Decode(Base64Encode(binary)), binary);
-  EXPECT_EQ(Base64Encode("hi"), "aGk=");
-}
-
 TEST(ConfigJsonTest, ConfigObjectUsesBase64ForBinary) {
   Config c;
   c.record.set_namespace_name("ns");

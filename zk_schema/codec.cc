@@ -6,30 +6,6 @@
 namespace kess {
 namespace zk {
 
-namespace {
-
-struct Crc32Table {
-  uint32_t entry[256];
-  Crc32Table() {
-    for (uint32_t i = 0; i < 256; ++i) {
-      uint32_t c = i;
-      for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xedb88320u ^ (c >> 1) : c >> 1;
-      entry[i] = c;
-    }
-  }
-};
-
-}  // namespace
-
-uint32_t Crc32(absl::string_view data) {
-  static const Crc32Table* const table = new Crc32Table();
-  uint32_t c = 0xffffffffu;
-  for (unsigned char byte : data) {
-    c = table->entry[(c ^ byte) & 0xff] ^ (c >> 8);
-  }
-  return c ^ 0xffffffffu;
-}
-
 std::string Encode(const google::protobuf::MessageLite& message) {
   return message.SerializeAsString();
 }

@@ -15,13 +15,16 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "common/status.h"
+#include "common/value_encoding.h"
 #include "google/protobuf/message_lite.h"
 #include "zk_schema/schema.pb.h"
 
 namespace kess {
 namespace zk {
 
-uint32_t Crc32(absl::string_view data);
+// The one CRC-32 of kess (common/value_encoding.h), named here for callers
+// that work in zk:: terms.
+using ::kess::Crc32;
 
 // The serialized message.
 std::string Encode(const google::protobuf::MessageLite& message);

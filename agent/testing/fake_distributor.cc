@@ -142,7 +142,7 @@ int64_t FakeDistributor::Set(const CacheKey& key, const std::string& value) {
   r.set_revision(++revision_);
   r.set_absent(false);
   r.set_value(value);
-  r.set_crc32(file_cache::Crc32(value));
+  r.set_crc32(Crc32(value));
   r.set_content_type("text/plain");
   r.set_mtime_ms(1700000000000 + revision_);
   PushChange(key);
@@ -156,7 +156,7 @@ int64_t FakeDistributor::Delete(const CacheKey& key) {
   r.set_revision(++revision_);
   r.set_absent(true);
   r.clear_value();
-  r.set_crc32(file_cache::Crc32(""));
+  r.set_crc32(Crc32(""));
   PushChange(key);
   return revision_;
 }

@@ -1,7 +1,5 @@
 #include "common/file_cache/format.h"
 
-#include <zlib.h>
-
 #include <tuple>
 
 #include "Poco/Exception.h"
@@ -11,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/json_util.h"
 #include "common/names.h"
+#include "common/value_encoding.h"
 
 namespace kess {
 namespace file_cache {
@@ -104,58 +103,6 @@ absl::StatusOr<std::string> PathFor(const std::string& cache_dir,
                                     const CacheKey& key) {
   KESS_RETURN_IF_ERROR(ValidateKey(key));
   return absl::StrCat(cache_dir, "/", RelativePath(key));
-}
-
-uint32_t Crc32(absl::string_view data) {
-  uLong crc = crc32(0L, Z_NULL, 0);
-  // zlib takes uInt lengths; feed large values in pieces.
-  while (!data.empty()) {
-    uInt n = static_cast<uInt>(std::min<size_t>(data.size(), 1u << 30));
-    crc = crc32(crc, reinterpret_cast<const Bytef*>(data.data()), n);
-    data.remove_prefix(n);
-  }
-  return static_cast<uint32_t>(crc);
-}
-
-bool IsPlainUtf8(absl::string_view value) {
-  size_t i = 0;
-  const size_t n = value.size();
-  while (i < n) {
-    unsigned char c = value[i];
-    if (c == 0) return false;
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    int len;
-    uint32_t cp;
-    if ((c & 0xe0) == 0xc0) {
-      len = 2;
-      cp = c & 0x1f;
-    } else if ((c & 0xf0) == 0xe0) {
-      len = 3;
-      cp = c & 0x0f;
-    } else if ((c & 0xf8) == 0xf0) {
-      len = 4;
-      cp = c & 0x07;
-    } else {
-      return false;
-    }
-    if (i + len > n) return false;
-    for (int j = 1; j < len; ++j) {
-      unsigned char cc = value[i + j];
-      if ((cc & 0xc0) != 0x80) return false;
-      cp = (cp << 6) | (cc & 0x3f);
-    }
-    // Overlong forms, surrogates and code points past U+10FFFF are not
-    // UTF-8 (a strict decoder, e.g. Python's, would reject them).
-    static constexpr uint32_t kMin[5] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < kMin[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
-      return false;
-    }
-    i += len;
-  }
-  return true;
 }
 
 std::string EncodeEntry(const CacheEntry& entry) {

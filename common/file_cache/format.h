@@ -25,6 +25,7 @@
 
 #include "absl/strings/string_view.h"
 #include "common/status.h"
+#include "common/value_encoding.h"
 
 namespace kess {
 namespace file_cache {
@@ -72,12 +73,8 @@ struct CacheEntry {
   int64_t written_ms = 0;  // when the agent wrote this file
 };
 
-// zlib's CRC-32 (the one Python's zlib.crc32 computes).
-uint32_t Crc32(absl::string_view data);
-
-// True if `value` is valid UTF-8 without NUL bytes (stored as "utf8";
-// anything else is stored as "base64").
-bool IsPlainUtf8(absl::string_view value);
+// Checksums (Crc32) and the utf8/base64 choice (IsPlainUtf8) come from
+// common/value_encoding.h.
 
 // The file content for `entry` (crc32 computed here). REQUIRES: the key is
 // valid.

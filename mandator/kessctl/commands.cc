@@ -15,10 +15,10 @@
 #include "common/json_util.h"
 #include "common/names.h"
 #include "common/status.h"
+#include "common/value_encoding.h"
 #include "mandator/kessctl/client.h"
 #include "mandator/kessctl/status_command.h"
 #include "mandator/kessctl/table.h"
-#include "mandator/kessctl/value_codec.h"
 
 namespace kess {
 namespace kessctl {

@@ -11,7 +11,7 @@
 #include "absl/strings/str_split.h"
 #include "common/json_util.h"
 #include "common/names.h"
-#include "mandator/kessctl/value_codec.h"
+#include "common/value_encoding.h"
 
 namespace kess {
 namespace kessctl {
