@@ -25,6 +25,6 @@ if [[ ! -s "$table" ]]; then
   exit 1
 fi
 
-python3 bench/update_results.py Distributor "$table" "$command" "$status"
+python3 bench/results_section.py Distributor "$table" "$command" "$status"
 echo "wrote bench/RESULTS.md (## Distributor)"
 exit "$status"

@@ -21,6 +21,6 @@ if [[ ! -s "$table" ]]; then
   exit 1
 fi
 
-python3 bench/update_results.py Transport "$table" "$command" "$status"
+python3 bench/results_section.py Transport "$table" "$command" "$status"
 echo "wrote bench/RESULTS.md (## Transport)"
 exit "$status"

@@ -136,9 +136,16 @@ absl::Status ZkFollower::Step() {
       link->follower->Trigger();
     };
   }
-  KESS_ASSIGN_OR_RETURN(zk::RevisionSummary summary,
-                        source_.ReadSummary(std::move(watch)));
+  // Marked armed before the read: a watch that fires before the read
+  // returns clears the mark again, and is then re-armed next step.
   if (arm) watch_armed_ = true;
+  absl::StatusOr<zk::RevisionSummary> read =
+      source_.ReadSummary(std::move(watch));
+  if (!read.ok()) {
+    if (arm) watch_armed_ = false;  // not set (or not known to be)
+    return read.status();
+  }
+  const zk::RevisionSummary summary = *std::move(read);
   zk_revision_ = summary.revision();
   if (!data_->loaded()) return FullReload(summary);
   switch (zk::PlanCatchUp(data_->revision(), summary)) {
