@@ -46,27 +46,10 @@ absl::StatusOr<std::string> LoadAuthTokenFile(const std::string& path) {
 
 absl::StatusOr<zk::DigestCredential> ParseReaderCredential(
     absl::string_view contents) {
-  int line_number = 0;
-  for (absl::string_view line : absl::StrSplit(contents, '\n')) {
-    ++line_number;
-    line = absl::StripAsciiWhitespace(line);
-    if (line.empty() || line[0] == '#') continue;
-    const size_t colon = line.find(':');
-    if (colon == absl::string_view::npos) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "auth file line ", line_number, ": expected user:password"));
-    }
-    if (line.substr(0, colon) != zk::kReaderUser) continue;
-    if (colon + 1 == line.size()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("auth file line ", line_number, ": empty password for ",
-                       zk::kReaderUser));
-    }
-    return zk::DigestCredential{std::string(zk::kReaderUser),
-                                std::string(line.substr(colon + 1))};
-  }
-  return absl::InvalidArgumentError(
-      absl::StrCat("auth file has no line for user \"", zk::kReaderUser, "\""));
+  KESS_ASSIGN_OR_RETURN(
+      zk::KessAuth auth,
+      zk::ParseKessAuth(contents, zk::AuthNeeds::kReaderOnly));
+  return auth.reader;
 }
 
 absl::StatusOr<zk::DigestCredential> LoadReaderCredentialFile(

@@ -58,8 +58,13 @@ absl::Status Mandator::Start() {
   info.set_datacenter(options_.datacenter);
   info.set_is_main(options_.is_main);
   *info.mutable_meta() = zk::MakeMeta("mandator", options_.id);
-  KESS_RETURN_IF_ERROR(zk::EnsureSkeleton(*zk_, layout_, info,
-                                          options_.changelog_retention, acl));
+  KESS_ASSIGN_OR_RETURN(zk::AclList members_acl,
+                        zk::DistributorMembersAcl(options_.auth));
+  KESS_ASSIGN_OR_RETURN(std::string distributors_dir,
+                        layout_.MembersDir(zk::DISTRIBUTOR));
+  KESS_RETURN_IF_ERROR(
+      zk::EnsureSkeleton(*zk_, layout_, info, options_.changelog_retention, acl,
+                         {{distributors_dir, std::move(members_acl)}}));
 
   ConfigStore::Options store_options;
   store_options.layout = layout_;

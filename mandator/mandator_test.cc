@@ -312,6 +312,32 @@ TEST_F(MandatorTest, StatusHealthAndMetrics) {
             std::string::npos);
 }
 
+// Distributors hold only the reader password: they may register their own
+// member node, and nothing else.
+TEST_F(MandatorTest, ReadersMayRegisterDistributorsAndNothingElse) {
+  auto reader = testing::ConnectReader(zk()->ConnectString());
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  zk::Layout layout = *zk::Layout::Create("/api/kess");
+  auto own = zk::DigestAcl(testing::TestAuth().reader.user,
+                           testing::TestAuth().reader.password, zk::kPermAll);
+  ASSERT_TRUE(own.ok());
+  std::string member = *layout.MemberPath(zk::DISTRIBUTOR, "d1");
+  auto created = (*reader)->Create(member, "x", zk::CreateMode::kEphemeral,
+                                   {*own, zk::WorldReadAcl()});
+  EXPECT_TRUE(created.ok()) << created.status();
+  EXPECT_TRUE((*reader)->Delete(member).ok());
+
+  std::string mandator_member = *layout.MemberPath(zk::MANDATOR, "rogue");
+  EXPECT_EQ(
+      (*reader)
+          ->Create(mandator_member, "x", zk::CreateMode::kEphemeral, {*own})
+          .status()
+          .code(),
+      absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ((*reader)->Set(layout.RevisionPath(), "x").status().code(),
+            absl::StatusCode::kPermissionDenied);
+}
+
 }  // namespace
 }  // namespace mandator
 }  // namespace kess

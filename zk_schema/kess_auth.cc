@@ -10,7 +10,8 @@
 namespace kess {
 namespace zk {
 
-absl::StatusOr<KessAuth> ParseKessAuth(absl::string_view contents) {
+absl::StatusOr<KessAuth> ParseKessAuth(absl::string_view contents,
+                                       AuthNeeds needs) {
   KessAuth auth;
   int line_number = 0;
   for (absl::string_view line : absl::StrSplit(contents, '\n')) {
@@ -40,6 +41,7 @@ absl::StatusOr<KessAuth> ParseKessAuth(absl::string_view contents) {
     target->password = std::string(password);
   }
   for (const DigestCredential* cred : {&auth.mandator, &auth.reader}) {
+    if (cred == &auth.mandator && needs == AuthNeeds::kReaderOnly) continue;
     if (cred->user.empty()) {
       return absl::InvalidArgumentError(absl::StrCat(
           "auth file has no line for user \"",
@@ -49,7 +51,8 @@ absl::StatusOr<KessAuth> ParseKessAuth(absl::string_view contents) {
   return auth;
 }
 
-absl::StatusOr<KessAuth> LoadKessAuthFile(const std::string& path) {
+absl::StatusOr<KessAuth> LoadKessAuthFile(const std::string& path,
+                                          AuthNeeds needs) {
   if (path.empty()) {
     return absl::InvalidArgumentError(
         "no ZooKeeper auth file given (it must hold mandator:<password> and "
@@ -62,7 +65,7 @@ absl::StatusOr<KessAuth> LoadKessAuthFile(const std::string& path) {
   }
   std::stringstream buffer;
   buffer << in.rdbuf();
-  absl::StatusOr<KessAuth> auth = ParseKessAuth(buffer.str());
+  absl::StatusOr<KessAuth> auth = ParseKessAuth(buffer.str(), needs);
   if (!auth.ok()) {
     return absl::Status(auth.status().code(),
                         absl::StrCat(path, ": ", auth.status().message()));
@@ -70,13 +73,27 @@ absl::StatusOr<KessAuth> LoadKessAuthFile(const std::string& path) {
   return auth;
 }
 
-absl::StatusOr<AclList> KessAcl(const KessAuth& auth) {
+namespace {
+
+absl::StatusOr<AclList> AclWithReaderPerms(const KessAuth& auth,
+                                           int32_t reader_perms) {
   KESS_ASSIGN_OR_RETURN(
       Acl mandator,
       DigestAcl(auth.mandator.user, auth.mandator.password, kPermAll));
   KESS_ASSIGN_OR_RETURN(
-      Acl reader, DigestAcl(auth.reader.user, auth.reader.password, kPermRead));
+      Acl reader,
+      DigestAcl(auth.reader.user, auth.reader.password, reader_perms));
   return AclList{mandator, reader};
+}
+
+}  // namespace
+
+absl::StatusOr<AclList> KessAcl(const KessAuth& auth) {
+  return AclWithReaderPerms(auth, kPermRead);
+}
+
+absl::StatusOr<AclList> DistributorMembersAcl(const KessAuth& auth) {
+  return AclWithReaderPerms(auth, kPermRead | kPermCreate | kPermDelete);
 }
 
 }  // namespace zk

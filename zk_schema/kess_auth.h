@@ -41,16 +41,29 @@ struct KessAuth {
   DigestCredential reader;    // user "reader"
 };
 
-// Parses the contents of an auth file. Both users must be present with a
-// non-empty password. InvalidArgument naming the line (never the secret)
+// Which users an auth file must hold: mandators need both; distributors
+// only `reader` (so they can be given a file without the mandator password).
+enum class AuthNeeds { kMandatorAndReader, kReaderOnly };
+
+// Parses the contents of an auth file. The users `needs` names must be
+// present with a non-empty password (with kReaderOnly, `mandator` stays
+// empty when absent). InvalidArgument naming the line (never the secret)
 // otherwise.
-absl::StatusOr<KessAuth> ParseKessAuth(absl::string_view contents);
+absl::StatusOr<KessAuth> ParseKessAuth(
+    absl::string_view contents,
+    AuthNeeds needs = AuthNeeds::kMandatorAndReader);
 
 // Reads and parses the auth file at `path`.
-absl::StatusOr<KessAuth> LoadKessAuthFile(const std::string& path);
+absl::StatusOr<KessAuth> LoadKessAuthFile(
+    const std::string& path, AuthNeeds needs = AuthNeeds::kMandatorAndReader);
 
 // mandator: all permissions; reader: read. The ACL of every kess node.
 absl::StatusOr<AclList> KessAcl(const KessAuth& auth);
+
+// The ACL of /kess/members/distributors: as KessAcl, plus create and delete
+// for `reader`, so distributors (which hold only the reader password) can
+// register their own ephemeral member nodes there.
+absl::StatusOr<AclList> DistributorMembersAcl(const KessAuth& auth);
 
 }  // namespace zk
 }  // namespace kess

@@ -45,6 +45,27 @@ TEST(KessAuthTest, AclGivesMandatorAllAndReaderRead) {
   EXPECT_EQ((*acl)[1], *DigestAcl("reader", "b", kPermRead));
 }
 
+TEST(KessAuthTest, ReaderOnlyFilesForDistributors) {
+  absl::StatusOr<KessAuth> auth =
+      ParseKessAuth("reader:r\n", AuthNeeds::kReaderOnly);
+  ASSERT_TRUE(auth.ok()) << auth.status();
+  EXPECT_EQ(auth->reader.password, "r");
+  EXPECT_TRUE(auth->mandator.user.empty());
+  EXPECT_FALSE(ParseKessAuth("mandator:m\n", AuthNeeds::kReaderOnly).ok());
+  EXPECT_FALSE(ParseKessAuth("reader:\n", AuthNeeds::kReaderOnly).ok());
+}
+
+TEST(KessAuthTest, DistributorMembersAclLetsReadersRegister) {
+  absl::StatusOr<KessAuth> auth = ParseKessAuth("mandator:a\nreader:b\n");
+  ASSERT_TRUE(auth.ok());
+  absl::StatusOr<AclList> acl = DistributorMembersAcl(*auth);
+  ASSERT_TRUE(acl.ok()) << acl.status();
+  ASSERT_EQ(acl->size(), 2u);
+  EXPECT_EQ((*acl)[0], *DigestAcl("mandator", "a", kPermAll));
+  EXPECT_EQ((*acl)[1],
+            *DigestAcl("reader", "b", kPermRead | kPermCreate | kPermDelete));
+}
+
 TEST(KessAuthTest, LoadsAFileAndRefusesAMissingOne) {
   const std::string dir =
       getenv("TEST_TMPDIR") ? getenv("TEST_TMPDIR") : "/tmp";

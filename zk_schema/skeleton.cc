@@ -8,7 +8,8 @@ namespace kess {
 namespace zk {
 
 absl::Status EnsureSkeleton(ZkApi& zk, const Layout& layout, SchemaInfo info,
-                            int changelog_retention, const AclList& acl) {
+                            int changelog_retention, const AclList& acl,
+                            const AclOverrides& overrides) {
   if (changelog_retention < 1 || changelog_retention > kMaxChangelogRetention) {
     return absl::InvalidArgumentError(
         absl::StrCat("changelog retention ", changelog_retention,
@@ -24,8 +25,11 @@ absl::Status EnsureSkeleton(ZkApi& zk, const Layout& layout, SchemaInfo info,
     std::string data;
     if (path == layout.root()) data = Encode(info);
     if (path == layout.RevisionPath()) data = Encode(summary);
+    auto override_acl = overrides.find(path);
+    const AclList& node_acl =
+        override_acl == overrides.end() ? acl : override_acl->second;
     absl::Status created =
-        zk.Create(path, data, CreateMode::kPersistent, acl).status();
+        zk.Create(path, data, CreateMode::kPersistent, node_acl).status();
     if (!created.ok() && !absl::IsAlreadyExists(created)) return created;
   }
   KESS_ASSIGN_OR_RETURN(GetResult root, zk.Get(layout.root()));

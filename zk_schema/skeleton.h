@@ -4,6 +4,9 @@
 // call it; it is idempotent and safe to race with another caller).
 #pragma once
 
+#include <map>
+#include <string>
+
 #include "common/status.h"
 #include "zk_schema/layout.h"
 #include "zk_schema/schema.pb.h"
@@ -17,9 +20,13 @@ namespace zk {
 // empty RevisionSummary (revision 0, oldest_retained 1, retention
 // `changelog_retention`), and the empty directories. Existing nodes are
 // left as they are. FailedPrecondition if the root was written by a newer,
-// incompatible schema version.
+// incompatible schema version. Nodes are created with `acl`, except the
+// paths in `overrides` (e.g. the distributors' members directory, see
+// kess_auth.h DistributorMembersAcl).
+using AclOverrides = std::map<std::string, AclList>;
 absl::Status EnsureSkeleton(ZkApi& zk, const Layout& layout, SchemaInfo info,
-                            int changelog_retention, const AclList& acl = {});
+                            int changelog_retention, const AclList& acl = {},
+                            const AclOverrides& overrides = {});
 
 }  // namespace zk
 }  // namespace kess
