@@ -3,28 +3,11 @@
 #include <chrono>
 
 #include "absl/status/status.h"
-#include "absl/strings/numbers.h"
 #include "absl/synchronization/notification.h"
 #include "glog/logging.h"
 
 namespace kess {
 namespace agent {
-
-absl::Status SplitHostPort(const std::string& address, std::string* host,
-                           int* port) {
-  size_t colon = address.rfind(':');
-  if (colon == std::string::npos || colon == 0 ||
-      !absl::SimpleAtoi(address.substr(colon + 1), port) || *port <= 0 ||
-      *port > 65535) {
-    return absl::InvalidArgumentError("address \"" + address +
-                                      "\" is not host:port");
-  }
-  *host = address.substr(0, colon);
-  if (host->size() > 2 && host->front() == '[' && host->back() == ']') {
-    *host = host->substr(1, host->size() - 2);
-  }
-  return absl::OkStatus();
-}
 
 HostHeartbeater::HostHeartbeater(transport::EventLoop* loop, Options options,
                                  MessageFn message)

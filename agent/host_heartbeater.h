@@ -21,6 +21,7 @@
 #include "common/protocol/distribution.pb.h"
 #include "common/transport/client.h"
 #include "common/transport/event_loop.h"
+#include "common/transport/socket_util.h"
 
 namespace kess {
 namespace agent {
@@ -64,9 +65,7 @@ class HostHeartbeater {
   bool stopped_ = false;
 };
 
-// "host:port" -> host and port. InvalidArgument if malformed.
-absl::Status SplitHostPort(const std::string& address, std::string* host,
-                           int* port);
+using transport::SplitHostPort;  // common/transport/socket_util.h
 
 }  // namespace agent
 }  // namespace kess

@@ -9,10 +9,27 @@
 #include <cerrno>
 #include <cstring>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
 namespace kess {
 namespace transport {
+
+absl::Status SplitHostPort(const std::string& address, std::string* host,
+                           int* port) {
+  size_t colon = address.rfind(':');
+  if (colon == std::string::npos || colon == 0 ||
+      !absl::SimpleAtoi(address.substr(colon + 1), port) || *port <= 0 ||
+      *port > 65535) {
+    return absl::InvalidArgumentError("address \"" + address +
+                                      "\" is not host:port");
+  }
+  *host = address.substr(0, colon);
+  if (host->size() > 2 && host->front() == '[' && host->back() == ']') {
+    *host = host->substr(1, host->size() - 2);
+  }
+  return absl::OkStatus();
+}
 
 absl::StatusOr<SocketAddress> ResolveAddress(const std::string& host,
                                              int port) {

@@ -20,6 +20,11 @@ struct SocketAddress {
   socklen_t length = 0;
 };
 
+// "host:port" or "[v6]:port" -> host and port. InvalidArgument if
+// malformed (no colon, empty host, port outside 1..65535).
+absl::Status SplitHostPort(const std::string& address, std::string* host,
+                           int* port);
+
 // "127.0.0.1", "::1" or a host name, and a port in [0, 65535].
 absl::StatusOr<SocketAddress> ResolveAddress(const std::string& host, int port);
 

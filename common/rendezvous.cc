@@ -1,4 +1,4 @@
-#include "agent/distributor_order.h"
+#include "common/rendezvous.h"
 
 #include <algorithm>
 #include <set>
@@ -7,7 +7,6 @@
 #include "absl/strings/str_cat.h"
 
 namespace kess {
-namespace agent {
 
 uint64_t StableHash(absl::string_view data) {
   uint64_t h = 1469598103934665603ull;  // FNV-1a offset basis
@@ -24,12 +23,12 @@ uint64_t StableHash(absl::string_view data) {
   return h;
 }
 
-std::vector<std::string> DistributorOrder(
-    absl::string_view host_id, const std::vector<std::string>& distributors) {
-  std::set<std::string> unique(distributors.begin(), distributors.end());
+std::vector<std::string> RendezvousOrder(
+    absl::string_view key, const std::vector<std::string>& candidates) {
+  std::set<std::string> unique(candidates.begin(), candidates.end());
   std::vector<std::pair<uint64_t, std::string>> ranked;
-  for (const std::string& d : unique) {
-    ranked.emplace_back(StableHash(absl::StrCat(host_id, "\n", d)), d);
+  for (const std::string& c : unique) {
+    ranked.emplace_back(StableHash(absl::StrCat(key, "\n", c)), c);
   }
   std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) {
     return a.first != b.first ? a.first > b.first : a.second < b.second;
@@ -39,5 +38,4 @@ std::vector<std::string> DistributorOrder(
   return order;
 }
 
-}  // namespace agent
 }  // namespace kess
