@@ -27,14 +27,6 @@ bool ParseState(const std::string& name, InstanceState* state) {
   return false;
 }
 
-bool ValidHealthWord(const std::string& health) {
-  if (health.empty() || health.size() > 32) return false;
-  for (char c : health) {
-    if (!((c >= 'a' && c <= 'z') || c == '_')) return false;
-  }
-  return true;
-}
-
 std::string InstanceToJson(const RouteInstance& in) {
   std::vector<std::string> meta;
   for (const auto& [k, v] : in.metadata) {
@@ -125,6 +117,14 @@ bool RouteInstance::operator==(const RouteInstance& o) const {
 bool RouteTable::operator==(const RouteTable& o) const {
   return service == o.service && revision == o.revision &&
          instances == o.instances;
+}
+
+bool ValidHealthWord(absl::string_view health) {
+  if (health.empty() || health.size() > 32) return false;
+  for (char c : health) {
+    if (!((c >= 'a' && c <= 'z') || c == '_')) return false;
+  }
+  return true;
 }
 
 absl::Status ValidateRouteInstance(const RouteInstance& in) {

@@ -76,4 +76,8 @@ absl::StatusOr<RouteTable> RouteTableFromJson(absl::string_view json);
 // parser). `what` prefixes the message, e.g. "instance checkout-7f3a".
 absl::Status ValidateRouteInstance(const RouteInstance& instance);
 
+// The rule for RouteInstance::health (also alone, e.g. a heartbeat that
+// changes only the health): 1..32 characters of a-z and '_'.
+bool ValidHealthWord(absl::string_view health);
+
 }  // namespace kess
