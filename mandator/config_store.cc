@@ -99,17 +99,20 @@ absl::StatusOr<ConfigStore::CommitBase> ConfigStore::ReadForCommit(
     const std::string& path, const std::optional<int64_t>& expected,
     const std::string& ns, const std::string& key) {
   CommitBase base;
-  KESS_ASSIGN_OR_RETURN(base.summary, zk::ReadRevision(*zk_, options_.layout));
   KESS_ASSIGN_OR_RETURN(base.current, ReadRecord(path));
   if (base.current.has_value()) base.replaced = base.current->first;
   KESS_RETURN_IF_ERROR(CheckExpected(expected, base.replaced, ns, key));
   return base;
 }
 
-int ConfigStore::AddFence(const std::string& fence, zk::MultiOps* ops) {
-  if (fence.empty()) return -1;
-  ops->Check(fence, zk::kAnyVersion);
-  return static_cast<int>(ops->size()) - 1;
+CommitOptions ConfigStore::CommitOptionsFor(const std::string& fence,
+                                            const std::string& what) const {
+  CommitOptions commit;
+  commit.fence = fence;
+  commit.attempts = kCommitAttempts;
+  commit.changelog_trim_batch = options_.changelog_trim_batch;
+  commit.what = what;
+  return commit;
 }
 
 absl::Status ConfigStore::AddParentCreates(const std::string& ns,
@@ -132,49 +135,6 @@ absl::Status ConfigStore::AddParentCreates(const std::string& ns,
     }
   }
   return absl::OkStatus();
-}
-
-absl::Status ConfigStore::RunCommit(const zk::MultiOps& ops, int fence_index,
-                                    const zk::ChangeRecord& change, bool* retry,
-                                    Outcome* outcome) {
-  *retry = false;
-  *outcome = Outcome::kNotApplied;
-  absl::StatusOr<std::vector<zk::OpResult>> result = zk_->Multi(ops);
-  if (result.ok()) return absl::OkStatus();
-  const absl::Status& status = result.status();
-  if (zk::IsConnectionLoss(status)) {
-    // The multi may have been applied: its change record says so.
-    const std::string log_path =
-        options_.layout.ChangelogPath(change.revision());
-    absl::StatusOr<zk::GetResult> record = zk_->Get(log_path);
-    if (record.ok() && record->data == zk::Encode(change)) {
-      LOG(INFO) << "commit of revision " << change.revision()
-                << " was applied despite " << status;
-      return absl::OkStatus();
-    }
-    if (record.ok() || absl::IsNotFound(record.status())) {
-      return absl::UnavailableError(absl::StrCat(
-          "ZooKeeper connection lost during the commit; it was not applied "
-          "(",
-          status.message(), ")"));
-    }
-    *outcome = Outcome::kUnknown;
-    return absl::UnavailableError(absl::StrCat(
-        "ZooKeeper connection lost during the commit; outcome unknown, "
-        "re-read the key before retrying (",
-        status.message(), ")"));
-  }
-  std::optional<int> failed = zk::MultiFailedOp(status);
-  if (failed.has_value() && *failed == fence_index) {
-    return absl::UnavailableError(
-        "this mandator is no longer the leader (its election node is gone); "
-        "nothing was written, retry against the new leader");
-  }
-  if (absl::IsAborted(status) || absl::IsAlreadyExists(status) ||
-      absl::IsNotFound(status)) {
-    *retry = true;  // a version check or create raced with another writer
-  }
-  return status;
 }
 
 absl::StatusOr<CommitResult> ConfigStore::Put(const PutRequest& request,
@@ -208,10 +168,10 @@ absl::StatusOr<CommitResult> ConfigStore::Put(const PutRequest& request,
   KESS_ASSIGN_OR_RETURN(
       zk::StoredValue stored,
       chunks_.Prepare(request.value, path, meta, kRecordInlineLimit));
-  Outcome outcome = Outcome::kNotApplied;
+  CommitOutcome outcome = CommitOutcome::kNotApplied;
   absl::StatusOr<CommitResult> result =
       CommitPut(request, path, stored, meta, fence, &outcome);
-  if (!result.ok() && outcome == Outcome::kNotApplied) {
+  if (!result.ok() && outcome == CommitOutcome::kNotApplied) {
     absl::Status discarded = chunks_.Discard(stored);
     LOG_IF(WARNING, !discarded.ok())
         << "orphan chunks for " << path << ": " << discarded;
@@ -222,65 +182,54 @@ absl::StatusOr<CommitResult> ConfigStore::Put(const PutRequest& request,
 absl::StatusOr<CommitResult> ConfigStore::CommitPut(
     const PutRequest& request, const std::string& path,
     const zk::StoredValue& stored, const zk::Meta& meta,
-    const std::string& fence, Outcome* outcome) {
+    const std::string& fence, CommitOutcome* outcome) {
   const zk::Layout& layout = options_.layout;
-  absl::Status last;
-  for (int attempt = 0; attempt < kCommitAttempts; ++attempt) {
+  std::optional<zk::ConfigRecord> replaced;
+  int64_t version = 0;
+  CommitBuilder build = [&](const CommitAttempt& attempt, zk::MultiOps* ops,
+                            zk::ChangeRecord* change) -> absl::Status {
     KESS_ASSIGN_OR_RETURN(CommitBase base,
                           ReadForCommit(path, request.expected_revision,
                                         request.ns, request.key));
-    const auto& summary = base.summary;
-    const auto& current = base.current;
-    const std::optional<zk::ConfigRecord>& replaced = base.replaced;
-    const int64_t revision = summary.first.revision() + 1;
-
+    replaced = base.replaced;
     zk::ConfigRecord record;
     record.set_namespace_name(request.ns);
     record.set_key(request.key);
-    record.set_revision(revision);
+    record.set_revision(attempt.revision);
     record.set_version(replaced.has_value() ? replaced->version() + 1 : 1);
+    version = record.version();
     *record.mutable_value() = stored;
     record.set_content_type(request.content_type);
     *record.mutable_meta() = meta;
     const std::string data = zk::Encode(record);
-
-    zk::MultiOps ops;
-    const int fence_index = AddFence(fence, &ops);
-    KESS_RETURN_IF_ERROR(AddParentCreates(request.ns, request.key, meta, &ops));
-    if (current.has_value()) {
-      ops.Set(path, data, current->second);
+    KESS_RETURN_IF_ERROR(AddParentCreates(request.ns, request.key, meta, ops));
+    if (base.current.has_value()) {
+      ops->Set(path, data, base.current->second);
     } else {
-      ops.Create(path, data, zk::CreateMode::kPersistent, options_.acl);
+      ops->Create(path, data, zk::CreateMode::kPersistent, options_.acl);
     }
     KESS_ASSIGN_OR_RETURN(
         std::string history_path,
-        layout.HistoryPath(request.ns, request.key, revision));
-    ops.Create(history_path, data, zk::CreateMode::kPersistent, options_.acl);
-
-    zk::ChangeRecord change;
-    change.set_revision(revision);
-    change.set_kind(zk::CONFIG_PUT);
-    change.set_namespace_name(request.ns);
-    change.set_key(request.key);
-    change.set_path(path);
-    change.set_value_size(stored.size());
-    change.set_value_crc32(stored.crc32());
-    *change.mutable_meta() = meta;
-    KESS_ASSIGN_OR_RETURN(
-        zk::RevisionSummary after,
-        zk::AddCommitOps(layout, summary.first, summary.second, change, &ops));
-
-    bool retry = false;
-    last = RunCommit(ops, fence_index, change, &retry, outcome);
-    if (last.ok()) {
-      AfterCommit(summary.first, after, request.ns, request.key, replaced);
-      return CommitResult{revision, record.version()};
-    }
-    if (!retry) return last;
-  }
-  return absl::AbortedError(
-      absl::StrCat("write of ", Name(request.ns, request.key),
-                   " kept racing with other writers: ", last.message()));
+        layout.HistoryPath(request.ns, request.key, attempt.revision));
+    ops->Create(history_path, data, zk::CreateMode::kPersistent, options_.acl);
+    change->set_kind(zk::CONFIG_PUT);
+    change->set_namespace_name(request.ns);
+    change->set_key(request.key);
+    change->set_path(path);
+    change->set_value_size(stored.size());
+    change->set_value_crc32(stored.crc32());
+    *change->mutable_meta() = meta;
+    return absl::OkStatus();
+  };
+  KESS_ASSIGN_OR_RETURN(
+      Committed committed,
+      CommitRecord(
+          *zk_, layout,
+          CommitOptionsFor(
+              fence, absl::StrCat("write of ", Name(request.ns, request.key))),
+          build, outcome));
+  AfterCommit(request.ns, request.key, replaced);
+  return CommitResult{committed.revision, version};
 }
 
 absl::StatusOr<CommitResult> ConfigStore::Delete(const DeleteRequest& request,
@@ -288,49 +237,39 @@ absl::StatusOr<CommitResult> ConfigStore::Delete(const DeleteRequest& request,
   KESS_RETURN_IF_ERROR(ValidateWrite(request.ns, request.key,
                                      request.expected_revision, request.author,
                                      request.comment));
-  const zk::Layout& layout = options_.layout;
   KESS_ASSIGN_OR_RETURN(std::string path,
-                        layout.ConfigPath(request.ns, request.key));
+                        options_.layout.ConfigPath(request.ns, request.key));
   const zk::Meta meta = zk::MakeMeta(request.author, options_.writer_id,
                                      absl::Now(), request.comment);
-  absl::Status last;
-  for (int attempt = 0; attempt < kCommitAttempts; ++attempt) {
+  std::optional<zk::ConfigRecord> replaced;
+  CommitBuilder build = [&](const CommitAttempt&, zk::MultiOps* ops,
+                            zk::ChangeRecord* change) -> absl::Status {
     KESS_ASSIGN_OR_RETURN(CommitBase base,
                           ReadForCommit(path, request.expected_revision,
                                         request.ns, request.key));
-    const auto& summary = base.summary;
-    const auto& current = base.current;
-    const std::optional<zk::ConfigRecord>& replaced = base.replaced;
-    if (!current.has_value()) {
+    if (!base.current.has_value()) {
       return absl::NotFoundError(absl::StrCat(
           "config ", Name(request.ns, request.key), " does not exist"));
     }
-    const int64_t revision = summary.first.revision() + 1;
-    zk::MultiOps ops;
-    const int fence_index = AddFence(fence, &ops);
-    ops.Delete(path, current->second);
-    zk::ChangeRecord change;
-    change.set_revision(revision);
-    change.set_kind(zk::CONFIG_DELETE);
-    change.set_namespace_name(request.ns);
-    change.set_key(request.key);
-    change.set_path(path);
-    *change.mutable_meta() = meta;
-    KESS_ASSIGN_OR_RETURN(
-        zk::RevisionSummary after,
-        zk::AddCommitOps(layout, summary.first, summary.second, change, &ops));
-    bool retry = false;
-    Outcome outcome;
-    last = RunCommit(ops, fence_index, change, &retry, &outcome);
-    if (last.ok()) {
-      AfterCommit(summary.first, after, request.ns, request.key, replaced);
-      return CommitResult{revision, 0};
-    }
-    if (!retry) return last;
-  }
-  return absl::AbortedError(
-      absl::StrCat("delete of ", Name(request.ns, request.key),
-                   " kept racing with other writers: ", last.message()));
+    replaced = base.replaced;
+    ops->Delete(path, base.current->second);
+    change->set_kind(zk::CONFIG_DELETE);
+    change->set_namespace_name(request.ns);
+    change->set_key(request.key);
+    change->set_path(path);
+    *change->mutable_meta() = meta;
+    return absl::OkStatus();
+  };
+  CommitOutcome outcome;
+  KESS_ASSIGN_OR_RETURN(
+      Committed committed,
+      CommitRecord(
+          *zk_, options_.layout,
+          CommitOptionsFor(
+              fence, absl::StrCat("delete of ", Name(request.ns, request.key))),
+          build, &outcome));
+  AfterCommit(request.ns, request.key, replaced);
+  return CommitResult{committed.revision, 0};
 }
 
 absl::StatusOr<CommitResult> ConfigStore::Rollback(
@@ -368,16 +307,8 @@ absl::StatusOr<CommitResult> ConfigStore::Rollback(
   return Put(put, fence);
 }
 
-void ConfigStore::AfterCommit(const zk::RevisionSummary& before,
-                              const zk::RevisionSummary& after,
-                              const std::string& ns, const std::string& key,
+void ConfigStore::AfterCommit(const std::string& ns, const std::string& key,
                               const std::optional<zk::ConfigRecord>& replaced) {
-  if (after.oldest_retained() > before.oldest_retained()) {
-    absl::StatusOr<int> trimmed = zk::TrimChangelog(
-        *zk_, options_.layout, after, options_.changelog_trim_batch);
-    LOG_IF(WARNING, !trimmed.ok())
-        << "change log not trimmed: " << trimmed.status();
-  }
   // The replaced value's chunks stay while its history node references
   // them; a record without a history node (written by an older tool or
   // replicated) has nobody else to collect them.

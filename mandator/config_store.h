@@ -1,7 +1,8 @@
 // ConfigStore: the configs in a DC's ZooKeeper, read by any mandator and
 // written by the main DC's leader.
 //
-// Every accepted write is ONE zoo_multi (zk_schema/revision_log.h):
+// Every accepted write is ONE zoo_multi, committed by CommitRecord
+// (record_commit.h, shared with the route tables):
 //   [check the fence node]  the leader's election node still exists, so a
 //                           leader that lost its session cannot commit;
 //   [create the namespace node and history directories if missing]
@@ -43,6 +44,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "mandator/record_commit.h"
 #include "zk_schema/chunked_value.h"
 #include "zk_schema/layout.h"
 #include "zk_schema/schema.pb.h"
@@ -142,9 +144,6 @@ class ConfigStore {
   const zk::Layout& layout() const { return options_.layout; }
 
  private:
-  // What a failed commit left behind.
-  enum class Outcome { kNotApplied, kUnknown };
-
   ConfigStore(zk::ZkApi* zk, Options options);
 
   absl::StatusOr<CommitResult> CommitPut(const PutRequest& request,
@@ -152,18 +151,12 @@ class ConfigStore {
                                          const zk::StoredValue& stored,
                                          const zk::Meta& meta,
                                          const std::string& fence,
-                                         Outcome* outcome);
-  // Runs `ops` (built by the caller with `change` committed at
-  // `summary_before` + 1). Maps a failed fence to Unavailable, resolves a
-  // connection loss by looking for the change record, and sets `*retry`
-  // when a concurrent change made a version check fail.
-  absl::Status RunCommit(const zk::MultiOps& ops, int fence_index,
-                         const zk::ChangeRecord& change, bool* retry,
-                         Outcome* outcome);
-  // Best-effort clean-up after a commit.
-  void AfterCommit(const zk::RevisionSummary& before,
-                   const zk::RevisionSummary& after, const std::string& ns,
-                   const std::string& key,
+                                         CommitOutcome* outcome);
+  CommitOptions CommitOptionsFor(const std::string& fence,
+                                 const std::string& what) const;
+  // Best-effort clean-up after a commit: the replaced value's chunks (when
+  // no history node holds them) and history beyond the limit.
+  void AfterCommit(const std::string& ns, const std::string& key,
                    const std::optional<zk::ConfigRecord>& replaced);
   void TrimHistory(const std::string& ns, const std::string& key);
   absl::Status ValidateWrite(const std::string& ns, const std::string& key,
@@ -179,19 +172,15 @@ class ConfigStore {
   absl::StatusOr<std::optional<std::pair<zk::ConfigRecord, int>>> ReadRecord(
       const std::string& path);
   absl::StatusOr<Config> LoadConfig(const std::string& path);
-  // What every commit attempt reads first: the revision summary and the
-  // record (nullopt if absent, else with its node version). Aborted if
-  // `expected` does not match.
+  // What every commit attempt reads: the record (nullopt if absent, else
+  // with its node version). Aborted if `expected` does not match.
   struct CommitBase {
-    std::pair<zk::RevisionSummary, int> summary;
     std::optional<std::pair<zk::ConfigRecord, int>> current;
     std::optional<zk::ConfigRecord> replaced;  // current's record
   };
   absl::StatusOr<CommitBase> ReadForCommit(
       const std::string& path, const std::optional<int64_t>& expected,
       const std::string& ns, const std::string& key);
-  // Adds the fence check (if any); returns its op index or -1.
-  static int AddFence(const std::string& fence, zk::MultiOps* ops);
   // Adds creates of the namespace node and history directories that are
   // missing.
   absl::Status AddParentCreates(const std::string& ns, const std::string& key,
