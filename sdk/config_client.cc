@@ -1,21 +1,8 @@
 #include "sdk/config_client.h"
 
-#include <algorithm>
-#include <chrono>
-#include <sstream>
-#include <vector>
+#include <utility>
 
-#include "Poco/Exception.h"
-#include "Poco/Net/HTTPClientSession.h"
-#include "Poco/Net/HTTPRequest.h"
-#include "Poco/Net/HTTPResponse.h"
-#include "Poco/StreamCopier.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/time/time.h"
-#include "common/json_util.h"
-#include "common/names.h"
-#include "glog/logging.h"
 
 namespace kess {
 namespace sdk {
@@ -23,114 +10,32 @@ namespace sdk {
 using file_cache::CacheEntry;
 using file_cache::CacheKey;
 
-namespace {
-
-int64_t MonotonicMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
-}  // namespace
-
-ConfigClient::WatchHandle::~WatchHandle() { client_->Unwatch(id_); }
-
-ConfigClient::ConfigClient(Options options)
-    : options_(std::move(options)), reader_(options_.cache_dir, options_.env) {
-  read_errors_ = options_.registry->GetCounter(
-      "kess_sdk_config_read_errors_total",
-      "Cache files that could not be read (the last good value was kept).");
-  subscribe_errors_ = options_.registry->GetCounter(
-      "kess_sdk_subscribe_errors_total",
-      "Failed subscription calls to the local agent (retried).");
-  updates_ = options_.registry->GetCounter("kess_sdk_config_updates_total",
-                                           "New config versions read.");
-}
-
 absl::StatusOr<std::unique_ptr<ConfigClient>> ConfigClient::Create(
     Options options) {
-  if (options.cache_dir.empty()) {
-    return absl::InvalidArgumentError("cache_dir is empty");
-  }
-  if (options.poll_interval_ms <= 0) {
-    return absl::InvalidArgumentError("poll_interval_ms must be positive");
-  }
-  std::unique_ptr<ConfigClient> client(new ConfigClient(std::move(options)));
-  client->thread_ = std::thread([c = client.get()] { c->Run(); });
-  return client;
-}
-
-ConfigClient::~ConfigClient() {
-  {
-    absl::MutexLock lock(&mu_);
-    stop_ = true;
-  }
-  thread_.join();
+  KESS_ASSIGN_OR_RETURN(std::unique_ptr<CacheWatcher> watcher,
+                        CacheWatcher::Create(std::move(options)));
+  return std::unique_ptr<ConfigClient>(new ConfigClient(std::move(watcher)));
 }
 
 absl::StatusOr<std::unique_ptr<ConfigClient::WatchHandle>> ConfigClient::Watch(
     const std::string& namespace_name, const std::string& key,
     Callback callback) {
-  CacheKey k = CacheKey::Config(namespace_name, key);
-  KESS_RETURN_IF_ERROR(file_cache::ValidateKey(k));
-  absl::MutexLock lock(&mu_);
-  const uint64_t id = next_id_++;
-  watchers_[id] = Watcher{k, std::move(callback), 0};
-  auto inserted = keys_.emplace(k, KeyState());
-  if (inserted.second) {
-    inserted.first->second.subscribed = options_.agent_http_address.empty();
-    Refresh(k, &inserted.first->second);  // Get() works at once
-  }
-  wake_ = true;  // deliver the current version and subscribe soon
-  return std::unique_ptr<WatchHandle>(new WatchHandle(this, id));
-}
-
-void ConfigClient::Unwatch(uint64_t id) {
-  // Wait for a running callback unless this is that callback's thread.
-  const bool on_poll_thread =
-      std::this_thread::get_id() == polling_thread_.load();
-  if (!on_poll_thread) poll_mu_.Lock();
-  {
-    absl::MutexLock lock(&mu_);
-    auto it = watchers_.find(id);
-    if (it != watchers_.end()) {
-      CacheKey key = it->second.key;
-      watchers_.erase(it);
-      bool still_watched = false;
-      for (const auto& [other, w] : watchers_) still_watched |= w.key == key;
-      if (!still_watched) keys_.erase(key);
-    }
-  }
-  if (!on_poll_thread) poll_mu_.Unlock();
+  return watcher_->Watch(
+      CacheKey::Config(namespace_name, key),
+      [callback = std::move(callback)](const CacheEntry& entry) {
+        callback(ToValue(entry));
+      });
 }
 
 absl::StatusOr<ConfigValue> ConfigClient::Get(const std::string& namespace_name,
                                               const std::string& key) {
   CacheKey k = CacheKey::Config(namespace_name, key);
-  KESS_RETURN_IF_ERROR(file_cache::ValidateKey(k));
-  absl::MutexLock lock(&mu_);
-  auto it = keys_.find(k);
-  if (it == keys_.end()) {
-    // Not watched: read the cache now.
-    KESS_ASSIGN_OR_RETURN(CacheEntry entry, reader_.Read(k));
-    if (entry.absent) {
-      return absl::NotFoundError(absl::StrCat(
-          k.ToString(), " was deleted at revision ", entry.revision));
-    }
-    return ToValue(entry);
-  }
-  KeyState& state = it->second;
-  if (!state.have_good) Refresh(k, &state);
-  if (!state.have_good) {
-    return state.last_error.ok()
-               ? absl::NotFoundError(k.ToString() + " is not in the cache yet")
-               : state.last_error;
-  }
-  if (state.good.deleted) {
+  KESS_ASSIGN_OR_RETURN(CacheEntry entry, watcher_->Get(k));
+  if (entry.absent) {
     return absl::NotFoundError(absl::StrCat(
-        k.ToString(), " was deleted at revision ", state.good.revision));
+        k.ToString(), " was deleted at revision ", entry.revision));
   }
-  return state.good;
+  return ToValue(entry);
 }
 
 ConfigValue ConfigClient::ToValue(const CacheEntry& entry) {
@@ -143,181 +48,6 @@ ConfigValue ConfigClient::ToValue(const CacheEntry& entry) {
   v.content_type = entry.content_type;
   v.mtime_ms = entry.mtime_ms;
   return v;
-}
-
-void ConfigClient::Run() {
-  while (true) {
-    PollOnce();
-    absl::MutexLock lock(&mu_);
-    auto woken = [this]()
-                     ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stop_ || wake_; };
-    mu_.AwaitWithTimeout(absl::Condition(&woken),
-                         absl::Milliseconds(options_.poll_interval_ms));
-    if (stop_) return;
-    wake_ = false;
-  }
-}
-
-void ConfigClient::PollNow() { PollOnce(); }
-
-void ConfigClient::PollOnce() {
-  absl::MutexLock poll(&poll_mu_);
-  polling_thread_ = std::this_thread::get_id();
-  SubscribePending();
-  {
-    absl::MutexLock lock(&mu_);
-    for (auto& [key, state] : keys_) Refresh(key, &state);
-  }
-  Deliver();
-  polling_thread_ = std::thread::id();
-}
-
-void ConfigClient::Refresh(const CacheKey& key, KeyState* state) {
-  absl::StatusOr<file_cache::FileInfo> info = reader_.Stat(key);
-  absl::Status error;
-  if (info.ok() && state->have_info && *info == state->info) return;
-  absl::StatusOr<CacheEntry> entry =
-      info.ok() ? reader_.Read(key) : absl::StatusOr<CacheEntry>(info.status());
-  if (info.ok()) {
-    state->info = *info;
-    state->have_info = true;
-  } else {
-    state->have_info = false;
-  }
-  if (!entry.ok()) {
-    state->last_error = entry.status();
-    // No file yet is normal until the agent fetched it; anything else
-    // (garbled, permissions, or a file that vanished) is an error.
-    if (absl::IsNotFound(entry.status()) && !state->have_good) return;
-    read_errors_->Increment();
-    const int64_t now = MonotonicMs();
-    if (now - last_error_log_ms_ >= 10000) {
-      last_error_log_ms_ = now;
-      LOG(WARNING) << "kess config " << key.ToString()
-                   << ": keeping the last good version"
-                   << (state->have_good
-                           ? absl::StrCat(" (revision ", state->good.revision,
-                                          ")")
-                           : std::string(" (none yet)"))
-                   << ": " << entry.status();
-    }
-    return;
-  }
-  state->last_error = absl::OkStatus();
-  if (state->have_good && entry->revision <= state->good.revision) return;
-  state->good = ToValue(*entry);
-  state->have_good = true;
-  updates_->Increment();
-}
-
-void ConfigClient::Deliver() {
-  struct Call {
-    uint64_t id;
-    Callback callback;
-    ConfigValue value;
-  };
-  std::vector<Call> calls;
-  {
-    absl::MutexLock lock(&mu_);
-    for (auto& [id, watcher] : watchers_) {
-      auto it = keys_.find(watcher.key);
-      if (it == keys_.end() || !it->second.have_good) continue;
-      const ConfigValue& good = it->second.good;
-      if (good.revision <= watcher.delivered) continue;
-      watcher.delivered = good.revision;
-      calls.push_back({id, watcher.callback, good});
-    }
-  }
-  for (const Call& call : calls) {
-    {
-      absl::MutexLock lock(&mu_);
-      if (watchers_.count(call.id) == 0) continue;  // dropped by a callback
-    }
-    call.callback(call.value);
-  }
-}
-
-void ConfigClient::SubscribePending() {
-  std::vector<CacheKey> due;
-  const int64_t now = MonotonicMs();
-  {
-    absl::MutexLock lock(&mu_);
-    for (const auto& [key, state] : keys_) {
-      if (!state.subscribed && state.next_subscribe_ms <= now) {
-        due.push_back(key);
-      }
-    }
-  }
-  if (due.empty()) return;
-  std::string body = "{\"configs\":[";
-  for (size_t i = 0; i < due.size(); ++i) {
-    absl::StrAppend(&body, i ? "," : "",
-                    "{\"namespace\":", JsonQuote(due[i].namespace_name),
-                    ",\"key\":", JsonQuote(due[i].key), "}");
-  }
-  body += "]}";
-  absl::Status status = PostSubscriptions(body);
-  absl::MutexLock lock(&mu_);
-  for (const CacheKey& key : due) {
-    auto it = keys_.find(key);
-    if (it == keys_.end()) continue;
-    KeyState& state = it->second;
-    if (status.ok()) {
-      state.subscribed = true;
-      continue;
-    }
-    int64_t delay = options_.subscribe_retry_initial_ms;
-    for (int i = 0; i < state.subscribe_failures &&
-                    delay < options_.subscribe_retry_max_ms;
-         ++i) {
-      delay *= 2;
-    }
-    ++state.subscribe_failures;
-    state.next_subscribe_ms =
-        now + std::min(delay, options_.subscribe_retry_max_ms);
-  }
-  if (!status.ok()) {
-    subscribe_errors_->Increment();
-    if (now - last_error_log_ms_ >= 10000) {
-      last_error_log_ms_ = now;
-      LOG(WARNING) << "kess agent at " << options_.agent_http_address
-                   << " did not take the subscription (retrying; cached "
-                      "values are still served): "
-                   << status;
-    }
-  }
-}
-
-absl::Status ConfigClient::PostSubscriptions(const std::string& body) {
-  const std::string& address = options_.agent_http_address;
-  size_t colon = address.rfind(':');
-  int port = 0;
-  if (colon == std::string::npos ||
-      !absl::SimpleAtoi(address.substr(colon + 1), &port)) {
-    return absl::InvalidArgumentError("agent address \"" + address +
-                                      "\" is not host:port");
-  }
-  try {
-    Poco::Net::HTTPClientSession session(address.substr(0, colon), port);
-    session.setTimeout(Poco::Timespan(options_.http_timeout_ms * 1000));
-    Poco::Net::HTTPRequest request(Poco::Net::HTTPRequest::HTTP_POST,
-                                   "/v1/subscriptions",
-                                   Poco::Net::HTTPMessage::HTTP_1_1);
-    request.setContentType("application/json");
-    request.setContentLength(body.size());
-    session.sendRequest(request) << body;
-    Poco::Net::HTTPResponse response;
-    std::istream& in = session.receiveResponse(response);
-    std::ostringstream reply;
-    Poco::StreamCopier::copyStream(in, reply);
-    if (response.getStatus() != Poco::Net::HTTPResponse::HTTP_OK) {
-      return absl::UnavailableError(absl::StrCat(
-          "agent answered ", response.getStatus(), ": ", reply.str()));
-    }
-    return absl::OkStatus();
-  } catch (const Poco::Exception& e) {
-    return absl::UnavailableError("agent: " + e.displayText());
-  }
 }
 
 }  // namespace sdk

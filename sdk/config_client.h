@@ -7,14 +7,13 @@
 //       [](const ConfigValue& v) { Reconfigure(v.value); }));
 //   absl::StatusOr<ConfigValue> now = client->Get("shop", "db.timeout");
 //
-// Watch subscribes the key through the agent's HTTP API (retried in the
-// background with backoff while the agent is down; the agent persists it),
-// and a background thread polls the key's file (stat; parse only when it
-// changed) every poll_interval_ms. Each version newer than the last one
-// delivered is passed to the callback, once, in revision order; a revision
-// never goes backwards. When the agent, the distributor or ZooKeeper is
-// down, or a file is missing or unreadable, the last good value stays:
-// Get() keeps returning it and the error is counted
+// Subscribing, polling and the last good value are CacheWatcher's (see
+// cache_watcher.h): Watch subscribes the key through the agent's HTTP API
+// (retried in the background while the agent is down), a background thread
+// polls the key's file, and each version newer than the last one delivered
+// is passed to the callback, once, in revision order. When the agent, the
+// distributor or ZooKeeper is down, or a file is missing or unreadable, the
+// last good value stays: Get() keeps returning it and the error is counted
 // (kess_sdk_config_read_errors_total) and logged (rate-limited). Without a
 // running agent the client still serves what the cache holds.
 //
@@ -26,20 +25,14 @@
 // must not destroy the ConfigClient (they may create or drop watches).
 #pragma once
 
-#include <atomic>
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <memory>
 #include <string>
-#include <thread>
 
-#include "absl/synchronization/mutex.h"
-#include "common/file_cache/env.h"
 #include "common/file_cache/format.h"
-#include "common/file_cache/reader.h"
-#include "common/metrics.h"
 #include "common/status.h"
+#include "sdk/cache_watcher.h"
 
 namespace kess {
 namespace sdk {
@@ -56,41 +49,16 @@ struct ConfigValue {
 
 class ConfigClient {
  public:
-  struct Options {
-    std::string cache_dir = "/var/cache/kess";
-    // The local agent's subscription API, "host:port"; "" = never
-    // subscribe (read what the cache has, e.g. keys subscribed otherwise).
-    std::string agent_http_address = "127.0.0.1:7310";
-    int64_t poll_interval_ms = 1000;
-    int64_t subscribe_retry_initial_ms = 500;
-    int64_t subscribe_retry_max_ms = 30000;
-    int64_t http_timeout_ms = 5000;
-    file_cache::Env* env = file_cache::Env::Default();  // must outlive
-    metrics::Registry* registry = &metrics::Registry::Default();
-  };
-
+  using Options = CacheWatcher::Options;
   using Callback = std::function<void(const ConfigValue& value)>;
-
   // Unregisters its callback when destroyed (after which it is not called
-  // again; if it is running on the poll thread, destruction waits for it
-  // unless it is destroyed from within the callback). Must not outlive the
-  // ConfigClient.
-  class WatchHandle {
-   public:
-    ~WatchHandle();
-    WatchHandle(const WatchHandle&) = delete;
-    WatchHandle& operator=(const WatchHandle&) = delete;
-
-   private:
-    friend class ConfigClient;
-    WatchHandle(ConfigClient* client, uint64_t id) : client_(client), id_(id) {}
-    ConfigClient* const client_;
-    const uint64_t id_;
-  };
+  // again; destruction waits for a running callback unless it is destroyed
+  // from within the callback). Must not outlive the ConfigClient.
+  using WatchHandle = CacheWatcher::WatchHandle;
 
   static absl::StatusOr<std::unique_ptr<ConfigClient>> Create(Options options);
   // Stops the poll thread. REQUIRES: every WatchHandle is gone.
-  ~ConfigClient();
+  ~ConfigClient() = default;
 
   // Starts watching: subscribes through the agent and calls `callback` with
   // the current version (if the cache has one) and every later one.
@@ -108,54 +76,14 @@ class ConfigClient {
 
   // Runs one poll on the calling thread (tests, or after a known change);
   // callbacks for new versions run on this thread then.
-  void PollNow();
+  void PollNow() { watcher_->PollNow(); }
 
  private:
-  struct Watcher {
-    file_cache::CacheKey key;
-    Callback callback;
-    int64_t delivered = 0;  // newest revision passed to the callback
-  };
-  struct KeyState {
-    file_cache::FileInfo info;  // of the last file looked at
-    bool have_info = false;
-    bool have_good = false;
-    ConfigValue good;
-    absl::Status last_error;  // of the last read that failed
-    bool subscribed = false;
-    int64_t next_subscribe_ms = 0;
-    int subscribe_failures = 0;
-  };
-
-  explicit ConfigClient(Options options);
-  void Run();
-  void PollOnce();
-  void SubscribePending();
-  void Refresh(const file_cache::CacheKey& key, KeyState* state)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void Deliver();
-  absl::Status PostSubscriptions(const std::string& body);
-  void Unwatch(uint64_t id);
+  explicit ConfigClient(std::unique_ptr<CacheWatcher> watcher)
+      : watcher_(std::move(watcher)) {}
   static ConfigValue ToValue(const file_cache::CacheEntry& entry);
 
-  const Options options_;
-  const file_cache::FileCacheReader reader_;
-  metrics::Counter* read_errors_;
-  metrics::Counter* subscribe_errors_;
-  metrics::Counter* updates_;
-
-  // Serializes polls and callbacks; held while a callback runs.
-  absl::Mutex poll_mu_ ABSL_ACQUIRED_BEFORE(mu_);
-  mutable absl::Mutex mu_;
-  std::map<uint64_t, Watcher> watchers_ ABSL_GUARDED_BY(mu_);
-  std::map<file_cache::CacheKey, KeyState> keys_ ABSL_GUARDED_BY(mu_);
-  uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
-  bool stop_ ABSL_GUARDED_BY(mu_) = false;
-  bool wake_ ABSL_GUARDED_BY(mu_) = false;
-  int64_t last_error_log_ms_ ABSL_GUARDED_BY(mu_) = 0;
-  // The thread running a poll (and its callbacks) right now.
-  std::atomic<std::thread::id> polling_thread_{};
-  std::thread thread_;
+  const std::unique_ptr<CacheWatcher> watcher_;
 };
 
 }  // namespace sdk

@@ -1,0 +1,159 @@
+// CacheWatcher: the machinery every SDK reader of the agent's file cache
+// shares — subscribing keys through the agent's HTTP API and polling their
+// files. ConfigClient (configs) and Discovery (route tables) are thin layers
+// over it.
+//
+//   CacheWatcher::Options options;            // cache_dir, agent address
+//   KESS_ASSIGN_OR_RETURN(auto watcher, CacheWatcher::Create(options));
+//   KESS_ASSIGN_OR_RETURN(auto watch, watcher->Watch(
+//       CacheKey::Route("payments"),
+//       [](const CacheEntry& e) { Rebuild(e); }));
+//
+// Watch subscribes the key through the agent (POST /v1/subscriptions,
+// retried in the background with backoff while the agent is down; the
+// agent persists it), and a background thread polls the key's file (stat;
+// parse only when it changed) every poll_interval_ms. Each version newer
+// than the last one delivered to a callback is passed to it, once, in
+// revision order; a revision never goes backwards. When the agent, the
+// distributor or ZooKeeper is down, or a file is missing or unreadable, the
+// last good entry stays: Get() keeps returning it and the error is counted
+// (kess_sdk_<type>_read_errors_total, type "config" or "route") and logged
+// (rate-limited). Without a running agent the watcher still serves what the
+// cache holds. A tombstone (entry.absent) is a version like any other.
+//
+// Thread-safety: all methods are thread-safe. Callbacks run on the
+// watcher's poll thread, one at a time; they must not block for long and
+// must not destroy the CacheWatcher (they may create or drop watches).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/synchronization/mutex.h"
+#include "common/file_cache/env.h"
+#include "common/file_cache/format.h"
+#include "common/file_cache/reader.h"
+#include "common/metrics.h"
+#include "common/status.h"
+
+namespace kess {
+namespace sdk {
+
+class CacheWatcher {
+ public:
+  struct Options {
+    std::string cache_dir = "/var/cache/kess";
+    // The local agent's subscription API, "host:port"; "" = never
+    // subscribe (read what the cache has, e.g. keys subscribed otherwise).
+    std::string agent_http_address = "127.0.0.1:7310";
+    int64_t poll_interval_ms = 1000;
+    int64_t subscribe_retry_initial_ms = 500;
+    int64_t subscribe_retry_max_ms = 30000;
+    int64_t http_timeout_ms = 5000;
+    file_cache::Env* env = file_cache::Env::Default();  // must outlive
+    metrics::Registry* registry = &metrics::Registry::Default();
+  };
+
+  using Callback = std::function<void(const file_cache::CacheEntry& entry)>;
+
+  // Unregisters its callback when destroyed (after which it is not called
+  // again; if it is running on the poll thread, destruction waits for it
+  // unless it is destroyed from within the callback). Must not outlive the
+  // CacheWatcher.
+  class WatchHandle {
+   public:
+    ~WatchHandle();
+    WatchHandle(const WatchHandle&) = delete;
+    WatchHandle& operator=(const WatchHandle&) = delete;
+
+   private:
+    friend class CacheWatcher;
+    WatchHandle(CacheWatcher* watcher, uint64_t id)
+        : watcher_(watcher), id_(id) {}
+    CacheWatcher* const watcher_;
+    const uint64_t id_;
+  };
+
+  // InvalidArgument for an empty cache_dir or a non-positive poll interval.
+  static absl::StatusOr<std::unique_ptr<CacheWatcher>> Create(Options options);
+  // Stops the poll thread. REQUIRES: every WatchHandle is gone.
+  ~CacheWatcher();
+
+  // Starts watching: subscribes through the agent and calls `callback` with
+  // the current version (if the cache has one) and every later one. The
+  // file is read once before Watch returns, so Get() answers at once.
+  // InvalidArgument for an invalid name (names.h); nothing else fails.
+  absl::StatusOr<std::unique_ptr<WatchHandle>> Watch(
+      const file_cache::CacheKey& key, Callback callback);
+
+  // The last good entry (possibly a tombstone): for a watched key the
+  // newest one read so far; otherwise read from the cache now. NotFound if
+  // the cache has none, DataLoss if the file is unreadable and no good
+  // version was read before, InvalidArgument for an invalid name.
+  absl::StatusOr<file_cache::CacheEntry> Get(const file_cache::CacheKey& key);
+
+  // Runs one poll on the calling thread (tests, or after a known change);
+  // callbacks for new versions run on this thread then.
+  void PollNow();
+
+  const Options& options() const { return options_; }
+
+ private:
+  struct Watcher {
+    file_cache::CacheKey key;
+    Callback callback;
+    int64_t delivered = 0;  // newest revision passed to the callback
+  };
+  struct KeyState {
+    file_cache::FileInfo info;  // of the last file looked at
+    bool have_info = false;
+    bool have_good = false;
+    file_cache::CacheEntry good;
+    absl::Status last_error;  // of the last read that failed
+    bool subscribed = false;
+    int64_t next_subscribe_ms = 0;
+    int subscribe_failures = 0;
+  };
+  struct TypeCounters {
+    metrics::Counter* read_errors;
+    metrics::Counter* updates;
+  };
+
+  explicit CacheWatcher(Options options);
+  void Run();
+  void PollOnce();
+  void SubscribePending();
+  void Refresh(const file_cache::CacheKey& key, KeyState* state)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Deliver();
+  absl::Status PostSubscriptions(const std::string& body);
+  void Unwatch(uint64_t id);
+  const TypeCounters& CountersFor(const file_cache::CacheKey& key) const;
+
+  const Options options_;
+  const file_cache::FileCacheReader reader_;
+  TypeCounters config_counters_;
+  TypeCounters route_counters_;
+  metrics::Counter* subscribe_errors_;
+
+  // Serializes polls and callbacks; held while a callback runs.
+  absl::Mutex poll_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  mutable absl::Mutex mu_;
+  std::map<uint64_t, Watcher> watchers_ ABSL_GUARDED_BY(mu_);
+  std::map<file_cache::CacheKey, KeyState> keys_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  bool wake_ ABSL_GUARDED_BY(mu_) = false;
+  int64_t last_error_log_ms_ ABSL_GUARDED_BY(mu_) = 0;
+  // The thread running a poll (and its callbacks) right now.
+  std::atomic<std::thread::id> polling_thread_{};
+  std::thread thread_;
+};
+
+}  // namespace sdk
+}  // namespace kess
