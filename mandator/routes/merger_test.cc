@@ -1,0 +1,363 @@
+#include "mandator/routes/merger.h"
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+
+namespace kess {
+namespace mandator {
+namespace routes {
+namespace {
+
+constexpr int64_t kNowMs = 1'800'000'000'000;
+constexpr int64_t kFresh = 1000;   // ms, well below instance_timeout
+constexpr int64_t kStale = 60000;  // ms, well above it
+constexpr int64_t kWarm = 3'600'000;
+
+protocol::InstanceInfo Info(const std::string& service, const std::string& id,
+                            const std::string& host = "host-1",
+                            const std::string& dc = "dc1") {
+  protocol::InstanceInfo info;
+  info.set_service(service);
+  info.set_id(id);
+  info.set_host(host);
+  info.set_address("127.0.0.1:8080");
+  info.set_datacenter(dc);
+  info.set_weight(100);
+  info.set_health("up");
+  return info;
+}
+
+class MergerTest : public ::testing::Test {
+ public:
+  MergerTest() {
+    input_.collector_uptime = absl::Hours(1);
+    input_.settled_datacenters = {"dc1"};
+    input_.now_ms = kNowMs;
+    input_.peers.reserve(64);  // Peer() hands out references
+  }
+
+  // A mandator of dc1 that answered, up for an hour.
+  PeerReport& Peer(const std::string& id, const std::string& dc = "dc1",
+                   int64_t uptime_ms = kWarm) {
+    PeerReport peer;
+    peer.id = id;
+    peer.datacenter = dc;
+    peer.answered = true;
+    peer.table.set_mandator_id(id);
+    peer.table.set_datacenter(dc);
+    peer.table.set_uptime_ms(uptime_ms);
+    input_.peers.push_back(peer);
+    return input_.peers.back();
+  }
+
+  static void Saw(PeerReport& peer, const protocol::InstanceInfo& info,
+                  int64_t age_ms, bool deregistered = false) {
+    protocol::InstanceSeen* seen = peer.table.add_instances();
+    *seen->mutable_info() = info;
+    seen->set_last_heartbeat_age_ms(age_ms);
+    seen->set_first_seen_age_ms(age_ms + 5000);
+    seen->set_deregistered(deregistered);
+  }
+
+  static void Host(PeerReport& peer, const std::string& host, int64_t age_ms) {
+    protocol::HostSeen* seen = peer.table.add_hosts();
+    seen->set_host_id(host);
+    seen->set_last_heartbeat_age_ms(age_ms);
+  }
+
+  // A published table of `n` healthy instances i0..i<n-1>, each on its own
+  // host h0..
+  static RouteTable Table(const std::string& service, int n) {
+    RouteTable table;
+    table.service = service;
+    table.revision = 7;
+    for (int i = 0; i < n; ++i) {
+      RouteInstance in;
+      in.id = absl::StrCat("i", i);
+      in.host = absl::StrCat("h", i);
+      in.address = "127.0.0.1:8080";
+      in.datacenter = "dc1";
+      in.registered_ms = kNowMs - 100000;
+      table.instances.push_back(in);
+    }
+    std::sort(table.instances.begin(), table.instances.end(),
+              [](const RouteInstance& a, const RouteInstance& b) {
+                return a.id < b.id;
+              });
+    return table;
+  }
+
+  MergeResult Run() { return Merge(input_, baseline_, overrides_, options_); }
+
+  static const RouteInstance* Find(const MergeResult& r,
+                                   const std::string& service,
+                                   const std::string& id) {
+    for (const ServiceChange& c : r.changes) {
+      if (c.service != service || !c.table.has_value()) continue;
+      for (const RouteInstance& in : c.table->instances) {
+        if (in.id == id) return &in;
+      }
+    }
+    return nullptr;
+  }
+
+  MergeInput input_;
+  RouteTables baseline_;
+  Overrides overrides_;
+  MergeOptions options_;
+};
+
+TEST_F(MergerTest, NewInstanceIsAddedHealthy) {
+  Saw(Peer("m1"), Info("svc", "a"), kFresh);
+  MergeResult r = Run();
+  ASSERT_EQ(r.changes.size(), 1u);
+  ASSERT_TRUE(r.changes[0].table.has_value());
+  const RouteInstance* a = Find(r, "svc", "a");
+  ASSERT_NE(a, nullptr);
+  EXPECT_EQ(a->state, InstanceState::kHealthy);
+  EXPECT_EQ(a->registered_ms, kNowMs - kFresh - 5000);
+  EXPECT_EQ(r.heartbeat_age_ms["svc"]["a"], kFresh);
+}
+
+TEST_F(MergerTest, NoNewInstanceWhileTheLeaderWarmsUpIsStillAdded) {
+  input_.collector_uptime = absl::ZeroDuration();
+  Saw(Peer("m1", "dc1", 0), Info("svc", "a"), kFresh);
+  EXPECT_NE(Find(Run(), "svc", "a"), nullptr);
+}
+
+TEST_F(MergerTest, AliveIfAnyMandatorSawAHeartbeat) {
+  baseline_["svc"] = Table("svc", 1);
+  Saw(Peer("m1"), Info("svc", "i0", "h0"), kStale);
+  Saw(Peer("m2"), Info("svc", "i0", "h0"), kFresh);
+  MergeResult r = Run();
+  EXPECT_TRUE(r.changes.empty());  // unchanged: no write
+  EXPECT_EQ(r.stats.healthy, 1);
+}
+
+TEST_F(MergerTest, UnchangedInputWritesNothing) {
+  baseline_["svc"] = Table("svc", 3);
+  PeerReport& m1 = Peer("m1");
+  for (int i = 0; i < 3; ++i) {
+    Saw(m1, Info("svc", absl::StrCat("i", i), absl::StrCat("h", i)), kFresh);
+  }
+  EXPECT_TRUE(Run().changes.empty());
+}
+
+TEST_F(MergerTest, StaleWithLiveHostIsSuspect) {
+  baseline_["svc"] = Table("svc", 3);
+  PeerReport& m1 = Peer("m1");
+  Saw(m1, Info("svc", "i0", "h0"), kStale);
+  Saw(m1, Info("svc", "i1", "h1"), kFresh);
+  Saw(m1, Info("svc", "i2", "h2"), kFresh);
+  Host(m1, "h0", kFresh);
+  MergeResult r = Run();
+  ASSERT_NE(Find(r, "svc", "i0"), nullptr);
+  EXPECT_EQ(Find(r, "svc", "i0")->state, InstanceState::kSuspect);
+  EXPECT_EQ(r.stats.removed, 0);
+}
+
+TEST_F(MergerTest, StaleWithStaleHostIsRemoved) {
+  baseline_["svc"] = Table("svc", 3);
+  PeerReport& m1 = Peer("m1");
+  Saw(m1, Info("svc", "i0", "h0"), kStale);
+  Saw(m1, Info("svc", "i1", "h1"), kFresh);
+  Saw(m1, Info("svc", "i2", "h2"), kFresh);
+  Host(m1, "h0", kStale);
+  MergeResult r = Run();
+  EXPECT_EQ(Find(r, "svc", "i0"), nullptr);
+  EXPECT_NE(Find(r, "svc", "i1"), nullptr);
+  EXPECT_EQ(r.stats.removed, 1);
+}
+
+// Every case in which silence is not evidence: nothing degrades.
+TEST_F(MergerTest, IncompleteEvidenceKeepsTheBaselineUnchanged) {
+  struct Case {
+    const char* name;
+    std::function<void(MergerTest*)> setup;
+  };
+  const std::vector<Case> cases = {
+      {"leader warming up",
+       [](MergerTest* t) {
+         t->input_.collector_uptime = absl::Seconds(2);
+         t->Peer("m1");
+       }},
+      {"a mandator warming up",
+       [](MergerTest* t) {
+         t->Peer("m1");
+         t->Peer("m2", "dc1", 2000);
+       }},
+      {"a mandator did not answer",
+       [](MergerTest* t) {
+         t->Peer("m1");
+         t->Peer("m2").answered = false;
+       }},
+      {"DC not settled",
+       [](MergerTest* t) {
+         t->input_.settled_datacenters.clear();
+         t->Peer("m1");
+       }},
+      {"no mandator in the DC", [](MergerTest* t) { t->Peer("x1", "dc2"); }},
+  };
+  for (const Case& c : cases) {
+    input_.peers.clear();
+    input_.collector_uptime = absl::Hours(1);
+    input_.settled_datacenters = {"dc1"};
+    baseline_["svc"] = Table("svc", 6);
+    c.setup(this);
+    MergeResult r = Run();
+    EXPECT_TRUE(r.changes.empty()) << c.name;
+    EXPECT_EQ(r.stats.kept_unproven, 6) << c.name;
+    EXPECT_EQ(r.stats.removed, 0) << c.name;
+  }
+}
+
+TEST_F(MergerTest, AllMandatorsRestartedRemoveNothingAndNewLeaderKeepsAll) {
+  // A new leader: baseline loaded from ZooKeeper, every mandator just
+  // restarted and has heard from nobody yet.
+  baseline_["a"] = Table("a", 10);
+  baseline_["b"] = Table("b", 1);
+  input_.collector_uptime = absl::Seconds(1);
+  Peer("m1", "dc1", 500);
+  Peer("m2", "dc1", 800);
+  Peer("m3", "dc1", 300);
+  MergeResult r = Run();
+  EXPECT_TRUE(r.changes.empty());
+  EXPECT_EQ(r.stats.kept_unproven, 11);
+}
+
+TEST_F(MergerTest, ProtectionThresholdLimitsRemovalsPerCycle) {
+  baseline_["svc"] = Table("svc", 9);
+  PeerReport& m1 = Peer("m1");
+  for (int i = 0; i < 9; ++i) {
+    // i0..i5 stale (i0 the longest), i6..i8 fresh.
+    Saw(m1, Info("svc", absl::StrCat("i", i), absl::StrCat("h", i)),
+        i < 6 ? kStale + (6 - i) * 1000 : kFresh);
+  }
+  MergeResult r = Run();
+  EXPECT_EQ(r.stats.removed, 3);  // floor(9 / 3)
+  EXPECT_EQ(r.stats.held_back, 3);
+  EXPECT_EQ(Find(r, "svc", "i0"), nullptr);
+  EXPECT_EQ(Find(r, "svc", "i2"), nullptr);
+  ASSERT_NE(Find(r, "svc", "i3"), nullptr);
+  EXPECT_EQ(Find(r, "svc", "i3")->state, InstanceState::kSuspect);
+
+  // The next cycle starts from the result: another third of what is left.
+  baseline_["svc"] = *r.changes[0].table;
+  r = Run();
+  EXPECT_EQ(r.stats.removed, 2);  // floor(6 / 3)
+}
+
+TEST_F(MergerTest, AtLeastOneRemovalPerCycleForSmallServices) {
+  baseline_["svc"] = Table("svc", 2);
+  PeerReport& m1 = Peer("m1");
+  Saw(m1, Info("svc", "i0", "h0"), kStale);
+  Saw(m1, Info("svc", "i1", "h1"), kFresh);
+  MergeResult r = Run();
+  EXPECT_EQ(r.stats.removed, 1);
+  EXPECT_EQ(Find(r, "svc", "i0"), nullptr);
+}
+
+TEST_F(MergerTest, NeverEmptiesAServiceByHeartbeatLoss) {
+  baseline_["one"] = Table("one", 1);
+  baseline_["two"] = Table("two", 2);
+  Peer("m1");  // reports nothing at all
+  options_.max_removal_share = 1.0;
+  MergeResult r = Run();
+  EXPECT_EQ(r.stats.removed, 1);  // from "two"; "one" keeps its only one
+  EXPECT_EQ(r.stats.held_back, 2);
+  ASSERT_EQ(r.changes.size(), 2u);
+  for (const ServiceChange& c : r.changes) {
+    ASSERT_TRUE(c.table.has_value()) << c.service;
+    ASSERT_EQ(c.table->instances.size(), 1u) << c.service;
+    EXPECT_EQ(c.table->instances[0].state, InstanceState::kSuspect);
+  }
+  // And the cycles after keep them.
+  for (const ServiceChange& c : r.changes) baseline_[c.service] = *c.table;
+  r = Run();
+  EXPECT_EQ(r.stats.removed, 0);
+  EXPECT_TRUE(r.changes.empty());
+}
+
+TEST_F(MergerTest, DeregistrationsAreImmediateAndMayEmptyTheService) {
+  baseline_["svc"] = Table("svc", 6);
+  PeerReport& m1 = Peer("m1", "dc1", 10);  // even while warming up
+  for (int i = 0; i < 6; ++i) {
+    Saw(m1, Info("svc", absl::StrCat("i", i)), kFresh, /*deregistered=*/true);
+  }
+  MergeResult r = Run();
+  ASSERT_EQ(r.changes.size(), 1u);
+  EXPECT_FALSE(r.changes[0].table.has_value());  // delete
+  EXPECT_EQ(r.stats.deregistered, 6);
+}
+
+TEST_F(MergerTest, DeregistrationsDoNotCountAgainstTheThreshold) {
+  baseline_["svc"] = Table("svc", 6);
+  PeerReport& m1 = Peer("m1");
+  for (int i = 0; i < 4; ++i) {
+    Saw(m1, Info("svc", absl::StrCat("i", i)), kFresh, true);
+  }
+  // i4, i5 stale with dead hosts: one more removal allowed (floor(6/3)=2).
+  MergeResult r = Run();
+  EXPECT_EQ(r.stats.deregistered, 4);
+  EXPECT_EQ(r.stats.removed, 1);  // the other would empty the service
+  EXPECT_EQ(r.stats.held_back, 1);
+}
+
+TEST_F(MergerTest, ReRegistrationElsewhereWinsOverAnOlderDeregistration) {
+  baseline_["svc"] = Table("svc", 1);
+  Saw(Peer("m1"), Info("svc", "i0", "h0"), 3000, /*deregistered=*/true);
+  Saw(Peer("m2"), Info("svc", "i0", "h0"), 500);
+  MergeResult r = Run();
+  EXPECT_TRUE(r.changes.empty());
+  EXPECT_EQ(r.stats.healthy, 1);
+}
+
+TEST_F(MergerTest, OverridesSurviveHeartbeats) {
+  PeerReport& m1 = Peer("m1");
+  Saw(m1, Info("svc", "a"), kFresh);
+  Saw(m1, Info("svc", "b"), kFresh);
+  overrides_["svc"]["a"].weight = 5;
+  overrides_["svc"]["b"].disabled = true;
+  MergeResult r = Run();
+  EXPECT_EQ(Find(r, "svc", "a")->weight, 5);
+  EXPECT_EQ(Find(r, "svc", "b")->state, InstanceState::kDisabled);
+  // The next cycle with the same heartbeats changes nothing.
+  baseline_["svc"] = *r.changes[0].table;
+  EXPECT_TRUE(Run().changes.empty());
+}
+
+TEST_F(MergerTest, InvalidReportsAreIgnored) {
+  protocol::InstanceInfo bad = Info("svc", "a");
+  bad.set_weight(0);
+  Saw(Peer("m1"), bad, kFresh);
+  EXPECT_TRUE(Run().changes.empty());
+}
+
+TEST_F(MergerTest, HundredThousandInstancesFromSixMandators) {
+  // 1,000 services x 100 instances, each reported by 2 of 6 mandators.
+  for (int m = 0; m < 6; ++m) Peer(absl::StrCat("m", m));
+  int n = 0;
+  for (int s = 0; s < 1000; ++s) {
+    for (int i = 0; i < 100; ++i, ++n) {
+      protocol::InstanceInfo info =
+          Info(absl::StrCat("svc-", s), absl::StrCat("i", i),
+               absl::StrCat("h", n % 5000));
+      Saw(input_.peers[n % 6], info, kFresh);
+      Saw(input_.peers[(n + 1) % 6], info, kFresh + 10);
+    }
+  }
+  MergeResult r = Run();
+  EXPECT_EQ(r.changes.size(), 1000u);
+  EXPECT_EQ(r.stats.healthy, 100000);
+  // Second cycle on the published result: nothing to write.
+  for (const ServiceChange& c : r.changes) baseline_[c.service] = *c.table;
+  EXPECT_TRUE(Run().changes.empty());
+}
+
+}  // namespace
+}  // namespace routes
+}  // namespace mandator
+}  // namespace kess

@@ -1,0 +1,49 @@
+// PeerTimeoutPolicy: how long the collector waits for one peer's partial
+// table (the production design's rule): normally 5 s; after 3 timeouts in a
+// row the peer is "degraded" and gets 100 ms, so a sick peer cannot stall
+// the global table; after 10 successes in a row it is back to 5 s.
+// Errors that are not timeouts (refused connection, the peer's own error)
+// answer fast, so they neither count as timeouts nor as successes; they
+// only break a streak of successes.
+//
+// Thread-compatible value type; pure (no clock).
+#pragma once
+
+#include "absl/time/time.h"
+
+namespace kess {
+namespace mandator {
+namespace routes {
+
+class PeerTimeoutPolicy {
+ public:
+  struct Options {
+    absl::Duration normal_timeout = absl::Seconds(5);
+    absl::Duration degraded_timeout = absl::Milliseconds(100);
+    int timeouts_to_degrade = 3;    // in a row
+    int successes_to_recover = 10;  // in a row, while degraded
+  };
+
+  PeerTimeoutPolicy() : PeerTimeoutPolicy(Options()) {}
+  explicit PeerTimeoutPolicy(Options options) : options_(options) {}
+
+  // The timeout for the next call.
+  absl::Duration timeout() const {
+    return degraded_ ? options_.degraded_timeout : options_.normal_timeout;
+  }
+  bool degraded() const { return degraded_; }
+
+  void OnSuccess();
+  void OnTimeout();
+  void OnError();
+
+ private:
+  Options options_;
+  bool degraded_ = false;
+  int timeouts_in_a_row_ = 0;
+  int successes_in_a_row_ = 0;
+};
+
+}  // namespace routes
+}  // namespace mandator
+}  // namespace kess
