@@ -1,0 +1,131 @@
+// PartialTable: what one mandator has heard — the provider instances that
+// register and heartbeat with it, and the hosts whose agents heartbeat it —
+// with the time of each on a monotonic clock. The main-DC leader reads it
+// (kess.GetPartialTable) from every mandator and decides the route tables;
+// this table decides nothing.
+//
+// Memory is bounded: an instance or host not heard from for
+// `expire_after_ms` (about 10 heartbeat intervals) is forgotten by Expire(),
+// a deregistered instance is kept as a tombstone for `tombstone_ms` (so the
+// leader learns of it even if it misses a cycle) and then forgotten, and at
+// most `max_instances` / `max_hosts` are held. Forgetting is not removal
+// from a route table: the leader decides that.
+//
+// Callers validate input first (common/instance_info.h); the table trusts
+// it.
+//
+// Thread-safety: every method is thread-safe. Instances live in kShards
+// shards, each behind its own short lock, so concurrent heartbeats from
+// different connections rarely wait for each other; hosts share one lock.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "common/protocol/discovery.pb.h"
+#include "common/status.h"
+#include "mandator/scheduler/clock.h"
+
+namespace kess {
+namespace scheduler {
+
+struct PartialTableOptions {
+  int64_t expire_after_ms = 50000;  // 10 x the default heartbeat interval
+  int64_t tombstone_ms = 50000;
+  size_t max_instances = 1000000;  // tombstones included
+  size_t max_hosts = 1000000;
+};
+
+using InstanceRefs = google::protobuf::RepeatedPtrField<protocol::InstanceRef>;
+
+class PartialTable {
+ public:
+  // `clock` must outlive the table. Uptime counts from construction.
+  PartialTable(const MonotonicClock* clock, PartialTableOptions options);
+
+  PartialTable(const PartialTable&) = delete;
+  PartialTable& operator=(const PartialTable&) = delete;
+
+  // Adds or replaces each instance and marks it heard now; a tombstoned
+  // one comes back to life as new. Instances already held are always
+  // updated; new ones only while the table holds fewer than max_instances
+  // entries — ResourceExhausted says how many were refused (the others
+  // were applied).
+  absl::Status Register(
+      const google::protobuf::RepeatedPtrField<protocol::InstanceInfo>& infos);
+
+  // Marks each known, live instance heard now (and sets its health when
+  // `health` is not empty). The others — never registered here, forgotten,
+  // or deregistered — are appended to *unknown. Returns how many were
+  // refreshed.
+  size_t Heartbeat(const InstanceRefs& refs, absl::string_view health,
+                   InstanceRefs* unknown);
+
+  // Turns each known instance into a tombstone (unknown ones are ignored).
+  // Returns how many were live.
+  size_t Deregister(const InstanceRefs& refs);
+
+  // The host's agent is alive. False (nothing changed) if the table is at
+  // max_hosts and does not know this host.
+  bool HostHeartbeat(const std::string& host_id);
+
+  // Instances sorted by (service, id) after `after` (nullptr: from the
+  // start), at most `max_instances` (0: all), with ages; hosts on the
+  // first page only; next_after set when more instances follow. The caller
+  // fills mandator_id and datacenter.
+  protocol::PartialTable Snapshot(size_t max_instances,
+                                  const protocol::InstanceRef* after) const;
+
+  struct Expired {
+    size_t instances = 0;
+    size_t tombstones = 0;
+    size_t hosts = 0;
+  };
+  // Forgets what is older than the options allow.
+  Expired Expire();
+
+  size_t instance_count() const { return live_.load(); }  // tombstones not
+  size_t tombstone_count() const { return tombstones_.load(); }
+  size_t host_count() const;
+  int64_t uptime_ms() const { return clock_->NowMs() - start_ms_; }
+
+  static constexpr int kShards = 16;
+
+ private:
+  struct Entry {
+    protocol::InstanceInfo info;
+    int64_t first_seen_ms = 0;
+    int64_t last_heartbeat_ms = 0;
+    int64_t deregistered_ms = -1;  // >= 0: a tombstone
+  };
+  struct Shard {
+    mutable absl::Mutex mu;
+    // Key: service + '\0' + id ('\0' sorts first, so key order is
+    // (service, id) order).
+    absl::flat_hash_map<std::string, Entry> entries ABSL_GUARDED_BY(mu);
+  };
+
+  static void AppendKey(absl::string_view service, absl::string_view id,
+                        std::string* key);
+  Shard& ShardFor(absl::string_view key);
+  const Shard& ShardFor(absl::string_view key) const;
+
+  const MonotonicClock* const clock_;
+  const PartialTableOptions options_;
+  const int64_t start_ms_;
+  Shard shards_[kShards];
+  std::atomic<size_t> live_{0};
+  std::atomic<size_t> tombstones_{0};
+
+  mutable absl::Mutex hosts_mu_;
+  absl::flat_hash_map<std::string, int64_t> hosts_
+      ABSL_GUARDED_BY(hosts_mu_);  // host id -> last heartbeat
+};
+
+}  // namespace scheduler
+}  // namespace kess

@@ -1,0 +1,107 @@
+#include "mandator/scheduler/scheduler.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "glog/logging.h"
+
+namespace kess {
+namespace scheduler {
+
+absl::StatusOr<std::unique_ptr<Scheduler>> Scheduler::Create(
+    SchedulerOptions options) {
+  if (options.heartbeat_interval_ms <= 0 ||
+      options.expire_heartbeat_intervals < 2 || options.max_batch < 1) {
+    return absl::InvalidArgumentError(
+        "scheduler: heartbeat_interval_ms must be > 0, "
+        "expire_heartbeat_intervals >= 2 and max_batch >= 1");
+  }
+  if (options.clock == nullptr) options.clock = MonotonicClock::Real();
+  if (options.registry == nullptr) {
+    options.registry = &metrics::Registry::Default();
+  }
+  std::unique_ptr<Scheduler> s(new Scheduler(std::move(options)));
+  const SchedulerOptions& o = s->options_;
+
+  transport::ServerOptions server;
+  server.host = o.host;
+  server.port = o.port;
+  server.num_loops = o.num_loops;
+  server.heartbeat_timeout_ms =
+      o.idle_timeout_ms > 0
+          ? o.idle_timeout_ms
+          : std::max<int64_t>(15000, 3 * o.heartbeat_interval_ms);
+  server.registry = o.registry;
+  KESS_ASSIGN_OR_RETURN(
+      s->server_, transport::Server::Create(server, s->service_->Handlers()));
+  s->sweeper_ = std::thread([raw = s.get()] { raw->SweepLoop(); });
+  LOG(INFO) << "scheduler " << o.mandator_id << " (" << o.datacenter
+            << ") takes heartbeats on " << s->address();
+  return s;
+}
+
+Scheduler::Scheduler(SchedulerOptions options) : options_(std::move(options)) {
+  PartialTableOptions table;
+  table.expire_after_ms =
+      options_.expire_heartbeat_intervals * options_.heartbeat_interval_ms;
+  table.tombstone_ms = table.expire_after_ms;
+  table.max_instances = options_.max_instances;
+  table.max_hosts = options_.max_hosts;
+  table_ = std::make_unique<PartialTable>(options_.clock, table);
+
+  SchedulerServiceOptions service;
+  service.mandator_id = options_.mandator_id;
+  service.datacenter = options_.datacenter;
+  service.heartbeat_interval_ms = options_.heartbeat_interval_ms;
+  service.max_batch = options_.max_batch;
+  service.registry = options_.registry;
+  service_ = std::make_unique<SchedulerService>(table_.get(), service);
+
+  const std::string help =
+      "Entries the scheduler forgot after long silence (memory bound; not a "
+      "route-table removal).";
+  expired_instances_ = options_.registry->GetCounter(
+      "kess_scheduler_expired_total", help, {{"what", "instance"}});
+  expired_tombstones_ = options_.registry->GetCounter(
+      "kess_scheduler_expired_total", help, {{"what", "tombstone"}});
+  expired_hosts_ = options_.registry->GetCounter("kess_scheduler_expired_total",
+                                                 help, {{"what", "host"}});
+}
+
+Scheduler::~Scheduler() {
+  if (sweeper_.joinable()) {
+    {
+      absl::MutexLock lock(&mu_);
+      stop_ = true;
+    }
+    sweeper_.join();
+  }
+  server_.reset();  // no handler runs after this
+  service_.reset();
+}
+
+std::string Scheduler::address() const {
+  return absl::StrCat(options_.host, ":", port());
+}
+
+void Scheduler::SweepLoop() {
+  // A tenth of the expiry age: entries live at most 10 % longer than asked.
+  const absl::Duration period = absl::Milliseconds(
+      std::max<int64_t>(100, options_.expire_heartbeat_intervals *
+                                 options_.heartbeat_interval_ms / 10));
+  for (;;) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (mu_.AwaitWithTimeout(absl::Condition(&stop_), period)) return;
+    }
+    PartialTable::Expired e = table_->Expire();
+    expired_instances_->Increment(static_cast<double>(e.instances));
+    expired_tombstones_->Increment(static_cast<double>(e.tombstones));
+    expired_hosts_->Increment(static_cast<double>(e.hosts));
+  }
+}
+
+}  // namespace scheduler
+}  // namespace kess

@@ -1,0 +1,92 @@
+// Scheduler: the heartbeat-server role every mandator plays. A transport
+// Server with the SchedulerService handlers over a PartialTable, plus a
+// sweeper thread that forgets what was not heard from for
+// `expire_heartbeat_intervals` heartbeat intervals (memory bound only; the
+// main-DC leader decides what leaves a route table).
+//
+//   SchedulerOptions o;
+//   o.mandator_id = "m1"; o.datacenter = "dc1"; o.port = 7200;
+//   KESS_ASSIGN_OR_RETURN(auto scheduler, Scheduler::Create(o));
+//   // providers (sdk/registration.h) and agents now talk to o.host:port
+//
+// Limits come from the transport defaults: frames up to
+// kDefaultMaxFrameBytes, a bounded send queue per connection; a silent
+// connection is closed after `idle_timeout_ms`.
+//
+// Thread-safety: the accessors are thread-safe. Destroying the Scheduler
+// closes every connection and joins its threads.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/synchronization/mutex.h"
+#include "common/metrics.h"
+#include "common/status.h"
+#include "common/transport/server.h"
+#include "mandator/scheduler/clock.h"
+#include "mandator/scheduler/partial_table.h"
+#include "mandator/scheduler/scheduler_service.h"
+
+namespace kess {
+namespace scheduler {
+
+struct SchedulerOptions {
+  std::string mandator_id;
+  std::string datacenter;  // "" = accept instances of any DC (tests)
+  std::string host = "127.0.0.1";
+  int port = 0;  // 0: ephemeral, see port()
+  int num_loops = 2;
+  // The interval providers are told to heartbeat at.
+  int64_t heartbeat_interval_ms = 5000;
+  // Forget instances and hosts silent for this many intervals; tombstones
+  // are kept as long.
+  int expire_heartbeat_intervals = 10;
+  // A connection silent this long is closed; 0 = 3 heartbeat intervals,
+  // at least 15 s.
+  int64_t idle_timeout_ms = 0;
+  size_t max_instances = 1000000;
+  size_t max_hosts = 1000000;
+  int max_batch = 10000;
+  // nullptr: MonotonicClock::Real(). Must outlive the Scheduler.
+  const MonotonicClock* clock = nullptr;
+  // nullptr: metrics::Registry::Default(). Must outlive the Scheduler.
+  metrics::Registry* registry = nullptr;
+};
+
+class Scheduler {
+ public:
+  // Binds host:port and starts serving. Fails if the port is taken or the
+  // options are invalid.
+  static absl::StatusOr<std::unique_ptr<Scheduler>> Create(
+      SchedulerOptions options);
+  ~Scheduler();
+
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  int port() const { return server_->port(); }
+  std::string address() const;  // "host:port"
+  PartialTable& table() { return *table_; }
+
+ private:
+  explicit Scheduler(SchedulerOptions options);
+  void SweepLoop();
+
+  const SchedulerOptions options_;
+  std::unique_ptr<PartialTable> table_;
+  std::unique_ptr<SchedulerService> service_;
+  std::unique_ptr<transport::Server> server_;
+  metrics::Counter* expired_instances_ = nullptr;
+  metrics::Counter* expired_tombstones_ = nullptr;
+  metrics::Counter* expired_hosts_ = nullptr;
+
+  absl::Mutex mu_;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread sweeper_;
+};
+
+}  // namespace scheduler
+}  // namespace kess

@@ -1,0 +1,254 @@
+#include "mandator/scheduler/scheduler_service.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/instance_info.h"
+#include "common/names.h"
+#include "common/protocol/discovery_methods.h"
+#include "common/protocol/distribution.pb.h"
+#include "common/route_table.h"
+#include "glog/logging.h"
+
+namespace kess {
+namespace scheduler {
+namespace {
+
+// Why a valid-looking instance failed ValidateInstanceInfo, for the label.
+const char* InstanceReason(const protocol::InstanceInfo& info) {
+  if (info.weight() < 1 || info.weight() > kMaxInstanceWeight) {
+    return "invalid_weight";
+  }
+  if (!ValidateName(NameKind::kService, info.service()).ok() ||
+      !ValidateName(NameKind::kKey, info.id()).ok() ||
+      !ValidateName(NameKind::kHost, info.host()).ok() ||
+      !ValidateName(NameKind::kDatacenter, info.datacenter()).ok()) {
+    return "invalid_name";
+  }
+  return "invalid_instance";
+}
+
+template <typename T>
+bool Parse(absl::string_view payload, T* message) {
+  return message->ParseFromArray(payload.data(),
+                                 static_cast<int>(payload.size()));
+}
+
+}  // namespace
+
+SchedulerService::SchedulerService(PartialTable* table,
+                                   SchedulerServiceOptions options)
+    : table_(table),
+      options_(std::move(options)),
+      registry_(options_.registry != nullptr ? options_.registry
+                                             : &metrics::Registry::Default()) {
+  for (const char* reason : kReasons) {
+    rejected_[reason] = registry_->GetCounter(
+        "kess_scheduler_rejected_total",
+        "Requests to the scheduler refused as invalid, by reason.",
+        {{"reason", reason}});
+  }
+  for (const char* method :
+       {protocol::kRegisterMethod, protocol::kHeartbeatMethod,
+        protocol::kDeregisterMethod, protocol::kHostHeartbeatMethod,
+        protocol::kGetPartialTableMethod}) {
+    requests_[method] = registry_->GetCounter(
+        "kess_scheduler_requests_total",
+        "Requests the scheduler received, by method.", {{"method", method}});
+  }
+  heartbeats_ = registry_->GetCounter(
+      "kess_scheduler_heartbeats_total",
+      "Instances refreshed by kess.Heartbeat (one request carries many).");
+  unknown_ = registry_->GetCounter(
+      "kess_scheduler_unknown_heartbeats_total",
+      "Heartbeats for instances this mandator did not know (answered "
+      "`unknown`, so the SDK re-registers).");
+  registrations_ = registry_->GetCounter(
+      "kess_scheduler_registrations_total",
+      "Instances registered or refreshed by kess.Register.");
+  deregistrations_ =
+      registry_->GetCounter("kess_scheduler_deregistrations_total",
+                            "Live instances deregistered by kess.Deregister.");
+  host_heartbeats_ =
+      registry_->GetCounter("kess_scheduler_host_heartbeats_total",
+                            "Host heartbeats received from agents.");
+  PartialTable* t = table_;
+  registry_->SetCallbackGauge(
+      "kess_scheduler_instances",
+      "Live instances in this mandator's partial table.", {},
+      [t] { return static_cast<double>(t->instance_count()); });
+  registry_->SetCallbackGauge(
+      "kess_scheduler_tombstones",
+      "Deregistered instances kept so the leader learns of them.", {},
+      [t] { return static_cast<double>(t->tombstone_count()); });
+  registry_->SetCallbackGauge(
+      "kess_scheduler_hosts", "Hosts whose agent heartbeats this mandator.", {},
+      [t] { return static_cast<double>(t->host_count()); });
+}
+
+SchedulerService::~SchedulerService() {
+  registry_->RemoveCallbackGauge("kess_scheduler_instances", {});
+  registry_->RemoveCallbackGauge("kess_scheduler_tombstones", {});
+  registry_->RemoveCallbackGauge("kess_scheduler_hosts", {});
+}
+
+void SchedulerService::Add(
+    transport::HandlerMap& handlers, const char* method,
+    absl::StatusOr<std::string> (SchedulerService::*fn)(absl::string_view)) {
+  metrics::Counter* requests = requests_.at(method);
+  handlers[method] = [this, fn, requests](transport::Request request,
+                                          transport::Responder responder) {
+    requests->Increment();
+    responder.Respond((this->*fn)(request.payload));
+  };
+}
+
+transport::HandlerMap SchedulerService::Handlers() {
+  transport::HandlerMap handlers;
+  Add(handlers, protocol::kRegisterMethod, &SchedulerService::Register);
+  Add(handlers, protocol::kHeartbeatMethod, &SchedulerService::Heartbeat);
+  Add(handlers, protocol::kDeregisterMethod, &SchedulerService::Deregister);
+  Add(handlers, protocol::kHostHeartbeatMethod,
+      &SchedulerService::HostHeartbeat);
+  Add(handlers, protocol::kGetPartialTableMethod,
+      &SchedulerService::GetPartialTable);
+  return handlers;
+}
+
+absl::Status SchedulerService::Reject(const char* reason, absl::Status status) {
+  rejected_.at(reason)->Increment();
+  LOG_EVERY_N(WARNING, 100) << "scheduler: rejected a request (" << reason
+                            << ", logged every 100th): " << status;
+  return status;
+}
+
+absl::Status SchedulerService::CheckBatch(int size) {
+  if (size <= options_.max_batch) return absl::OkStatus();
+  return Reject("too_many", absl::InvalidArgumentError(absl::StrCat(
+                                size, " instances in one request; at most ",
+                                options_.max_batch)));
+}
+
+absl::Status SchedulerService::CheckInstance(
+    const protocol::InstanceInfo& info) {
+  absl::Status s = ValidateInstanceInfo(info);
+  if (!s.ok()) return Reject(InstanceReason(info), std::move(s));
+  if (!options_.datacenter.empty() &&
+      info.datacenter() != options_.datacenter) {
+    return Reject("wrong_datacenter",
+                  absl::FailedPreconditionError(absl::StrCat(
+                      "instance \"", info.id(), "\" is in datacenter \"",
+                      info.datacenter(), "\" but this mandator serves \"",
+                      options_.datacenter,
+                      "\"; register with the mandators of your own DC")));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SchedulerService::CheckRefs(const InstanceRefs& refs) {
+  KESS_RETURN_IF_ERROR(CheckBatch(refs.size()));
+  for (const protocol::InstanceRef& ref : refs) {
+    absl::Status s = ValidateInstanceRef(ref);
+    if (!s.ok()) return Reject("invalid_name", std::move(s));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> SchedulerService::Register(
+    absl::string_view payload) {
+  protocol::RegisterRequest request;
+  if (!Parse(payload, &request)) {
+    return Reject("malformed", absl::InvalidArgumentError(
+                                   "kess.Register: not a RegisterRequest"));
+  }
+  KESS_RETURN_IF_ERROR(CheckBatch(request.instances_size()));
+  for (const protocol::InstanceInfo& info : request.instances()) {
+    KESS_RETURN_IF_ERROR(CheckInstance(info));
+  }
+  absl::Status applied = table_->Register(request.instances());
+  if (!applied.ok()) return Reject("table_full", std::move(applied));
+  registrations_->Increment(request.instances_size());
+  protocol::RegisterResponse response;
+  response.set_heartbeat_interval_ms(options_.heartbeat_interval_ms);
+  return response.SerializeAsString();
+}
+
+absl::StatusOr<std::string> SchedulerService::Heartbeat(
+    absl::string_view payload) {
+  protocol::HeartbeatRequest request;
+  if (!Parse(payload, &request)) {
+    return Reject("malformed", absl::InvalidArgumentError(
+                                   "kess.Heartbeat: not a HeartbeatRequest"));
+  }
+  KESS_RETURN_IF_ERROR(CheckRefs(request.instances()));
+  if (!request.health().empty() && !ValidHealthWord(request.health())) {
+    return Reject("invalid_health",
+                  absl::InvalidArgumentError(
+                      "health must be a lower-case word of a-z and _ (at "
+                      "most 32)"));
+  }
+  protocol::HeartbeatResponse response;
+  const size_t refreshed = table_->Heartbeat(
+      request.instances(), request.health(), response.mutable_unknown());
+  heartbeats_->Increment(static_cast<double>(refreshed));
+  if (response.unknown_size() > 0) unknown_->Increment(response.unknown_size());
+  return response.SerializeAsString();
+}
+
+absl::StatusOr<std::string> SchedulerService::Deregister(
+    absl::string_view payload) {
+  protocol::DeregisterRequest request;
+  if (!Parse(payload, &request)) {
+    return Reject("malformed", absl::InvalidArgumentError(
+                                   "kess.Deregister: not a DeregisterRequest"));
+  }
+  KESS_RETURN_IF_ERROR(CheckRefs(request.instances()));
+  deregistrations_->Increment(
+      static_cast<double>(table_->Deregister(request.instances())));
+  return protocol::DeregisterResponse().SerializeAsString();
+}
+
+absl::StatusOr<std::string> SchedulerService::HostHeartbeat(
+    absl::string_view payload) {
+  protocol::HostHeartbeat request;
+  if (!Parse(payload, &request)) {
+    return Reject("malformed", absl::InvalidArgumentError(
+                                   "kess.HostHeartbeat: not a HostHeartbeat"));
+  }
+  absl::Status s = ValidateName(NameKind::kHost, request.host_id());
+  if (!s.ok()) return Reject("invalid_name", std::move(s));
+  if (!options_.datacenter.empty() && !request.datacenter().empty() &&
+      request.datacenter() != options_.datacenter) {
+    return Reject("wrong_datacenter",
+                  absl::FailedPreconditionError(absl::StrCat(
+                      "host \"", request.host_id(), "\" is in datacenter \"",
+                      request.datacenter(), "\" but this mandator serves \"",
+                      options_.datacenter, "\"")));
+  }
+  if (!table_->HostHeartbeat(request.host_id())) {
+    return Reject("table_full",
+                  absl::ResourceExhaustedError(
+                      "this mandator holds its maximum number of hosts"));
+  }
+  host_heartbeats_->Increment();
+  return protocol::HostHeartbeatResponse().SerializeAsString();
+}
+
+absl::StatusOr<std::string> SchedulerService::GetPartialTable(
+    absl::string_view payload) {
+  protocol::PartialTableRequest request;
+  if (!Parse(payload, &request) || request.max_instances() < 0) {
+    return Reject("malformed",
+                  absl::InvalidArgumentError(
+                      "kess.GetPartialTable: not a PartialTableRequest"));
+  }
+  protocol::PartialTable table =
+      table_->Snapshot(static_cast<size_t>(request.max_instances()),
+                       request.has_after() ? &request.after() : nullptr);
+  table.set_mandator_id(options_.mandator_id);
+  table.set_datacenter(options_.datacenter);
+  return table.SerializeAsString();
+}
+
+}  // namespace scheduler
+}  // namespace kess

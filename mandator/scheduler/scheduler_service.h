@@ -1,0 +1,98 @@
+// SchedulerService: the request handlers of the scheduler role, over a
+// PartialTable:
+//
+//   kess.Register        RegisterRequest  -> RegisterResponse
+//   kess.Heartbeat       HeartbeatRequest -> HeartbeatResponse (`unknown`:
+//                        re-register these)
+//   kess.Deregister      DeregisterRequest -> DeregisterResponse (tombstone)
+//   kess.HostHeartbeat   HostHeartbeat -> HostHeartbeatResponse (agents)
+//   kess.GetPartialTable PartialTableRequest -> PartialTable (the leader)
+//
+// Every request is validated before anything changes: an unparsable
+// payload, an invalid name, a weight outside 1..10000, a bad address,
+// health word or metadata, an instance of another datacenter, or an
+// oversized batch is answered INVALID_ARGUMENT (FAILED_PRECONDITION for the
+// datacenter) naming the problem, counted in
+// kess_scheduler_rejected_total{reason}, and changes nothing; the
+// connection stays open (a malformed *frame* is the transport's business:
+// it closes that one connection).
+//
+// Thread-safety: the handlers may run on several event-loop threads at
+// once; they take only the table's short locks and never block.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "absl/strings/string_view.h"
+#include "common/metrics.h"
+#include "common/status.h"
+#include "common/transport/server.h"
+#include "mandator/scheduler/partial_table.h"
+
+namespace kess {
+namespace scheduler {
+
+struct SchedulerServiceOptions {
+  std::string mandator_id;
+  // Instances must register with the mandators of their own DC; "" =
+  // accept any (tests).
+  std::string datacenter;
+  // Told to providers in RegisterResponse.
+  int64_t heartbeat_interval_ms = 5000;
+  // Instances (or refs) per request, at most.
+  int max_batch = 10000;
+  // nullptr: metrics::Registry::Default(). Must outlive the service.
+  metrics::Registry* registry = nullptr;
+};
+
+class SchedulerService {
+ public:
+  // `table` must outlive the service.
+  SchedulerService(PartialTable* table, SchedulerServiceOptions options);
+  ~SchedulerService();  // removes its callback gauges
+
+  SchedulerService(const SchedulerService&) = delete;
+  SchedulerService& operator=(const SchedulerService&) = delete;
+
+  // The five methods above, for transport::Server::Create.
+  transport::HandlerMap Handlers();
+
+  // The same without a transport: serialized request in, serialized answer
+  // (or the error the client gets) out.
+  absl::StatusOr<std::string> Register(absl::string_view payload);
+  absl::StatusOr<std::string> Heartbeat(absl::string_view payload);
+  absl::StatusOr<std::string> Deregister(absl::string_view payload);
+  absl::StatusOr<std::string> HostHeartbeat(absl::string_view payload);
+  absl::StatusOr<std::string> GetPartialTable(absl::string_view payload);
+
+  // Reasons of kess_scheduler_rejected_total.
+  static constexpr const char* kReasons[] = {
+      "malformed",        "invalid_name",   "invalid_weight",
+      "invalid_instance", "invalid_health", "wrong_datacenter",
+      "too_many",         "table_full"};
+
+ private:
+  absl::Status Reject(const char* reason, absl::Status status);
+  absl::Status CheckBatch(int size);
+  absl::Status CheckInstance(const protocol::InstanceInfo& info);
+  absl::Status CheckRefs(const InstanceRefs& refs);
+  void Add(
+      transport::HandlerMap& handlers, const char* method,
+      absl::StatusOr<std::string> (SchedulerService::*fn)(absl::string_view));
+
+  PartialTable* const table_;
+  const SchedulerServiceOptions options_;
+  metrics::Registry* const registry_;
+  std::map<std::string, metrics::Counter*> rejected_;
+  std::map<std::string, metrics::Counter*> requests_;  // by method
+  metrics::Counter* heartbeats_;
+  metrics::Counter* unknown_;
+  metrics::Counter* registrations_;
+  metrics::Counter* deregistrations_;
+  metrics::Counter* host_heartbeats_;
+};
+
+}  // namespace scheduler
+}  // namespace kess

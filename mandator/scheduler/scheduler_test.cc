@@ -1,0 +1,312 @@
+// The scheduler over the real transport on 127.0.0.1 (ephemeral port):
+// the five methods, bad input rejected with counters while other
+// connections and the table stay as they were.
+#include "mandator/scheduler/scheduler.h"
+
+#include <unistd.h>
+
+#include <memory>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "common/metrics.h"
+#include "common/protocol/discovery.pb.h"
+#include "common/protocol/discovery_methods.h"
+#include "common/protocol/distribution.pb.h"
+#include "common/transport/client.h"
+#include "common/transport/event_loop.h"
+#include "common/transport/test_util.h"
+#include "gtest/gtest.h"
+
+namespace kess {
+namespace scheduler {
+namespace {
+
+using transport::testing::CounterValue;
+
+constexpr int64_t kCallMs = 10000;  // "did not hang" only
+
+protocol::InstanceInfo Info(const std::string& id) {
+  protocol::InstanceInfo info;
+  info.set_service("checkout");
+  info.set_id(id);
+  info.set_host("web-1");
+  info.set_address("127.0.0.1:8080");
+  info.set_datacenter("dc1");
+  info.set_weight(100);
+  info.set_health("up");
+  return info;
+}
+
+class SchedulerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    SchedulerOptions o;
+    o.mandator_id = "m1";
+    o.datacenter = "dc1";
+    o.max_batch = 10;
+    o.registry = &registry_;
+    auto s = Scheduler::Create(o);
+    ASSERT_TRUE(s.ok()) << s.status();
+    scheduler_ = std::move(s).value();
+    auto loop = transport::EventLoop::Create("test-client");
+    ASSERT_TRUE(loop.ok());
+    loop_ = std::move(loop).value();
+    client_ = Connect();
+  }
+  void TearDown() override {
+    client_.reset();
+    scheduler_.reset();
+  }
+
+  std::unique_ptr<transport::Client> Connect() {
+    transport::ClientOptions o;
+    o.port = scheduler_->port();
+    o.registry = &registry_;
+    auto c = transport::Client::Create(loop_.get(), o);
+    EXPECT_TRUE(c.ok());
+    EXPECT_TRUE((*c)->WaitConnected(kCallMs).ok());
+    return std::move(c).value();
+  }
+
+  absl::StatusOr<std::string> Call(const std::string& method,
+                                   const google::protobuf::Message& m,
+                                   transport::Client* client = nullptr) {
+    if (client == nullptr) client = client_.get();
+    return client->CallSync(method, m.SerializeAsString(), kCallMs);
+  }
+
+  absl::Status Register(std::vector<protocol::InstanceInfo> infos) {
+    protocol::RegisterRequest r;
+    for (auto& i : infos) *r.add_instances() = i;
+    return Call(protocol::kRegisterMethod, r).status();
+  }
+
+  protocol::PartialTable Table() {
+    protocol::PartialTableRequest r;
+    r.set_requester_id("test");
+    auto reply = Call(protocol::kGetPartialTableMethod, r);
+    EXPECT_TRUE(reply.ok()) << reply.status();
+    protocol::PartialTable t;
+    EXPECT_TRUE(reply.ok() && t.ParseFromString(*reply));
+    return t;
+  }
+
+  double Rejected(const std::string& reason) {
+    return CounterValue(registry_, "kess_scheduler_rejected_total",
+                        {{"reason", reason}});
+  }
+
+  metrics::Registry registry_;
+  std::unique_ptr<Scheduler> scheduler_;
+  std::unique_ptr<transport::EventLoop> loop_;
+  std::unique_ptr<transport::Client> client_;
+};
+
+TEST_F(SchedulerTest, RegisterHeartbeatDeregisterAndTable) {
+  protocol::RegisterRequest reg;
+  *reg.add_instances() = Info("c-1");
+  *reg.add_instances() = Info("c-2");
+  auto reply = Call(protocol::kRegisterMethod, reg);
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  protocol::RegisterResponse reg_response;
+  ASSERT_TRUE(reg_response.ParseFromString(*reply));
+  EXPECT_EQ(reg_response.heartbeat_interval_ms(), 5000);
+
+  protocol::HeartbeatRequest hb;
+  hb.add_instances()->set_service("checkout");
+  hb.mutable_instances(0)->set_id("c-1");
+  hb.add_instances()->set_service("checkout");
+  hb.mutable_instances(1)->set_id("never");
+  hb.set_health("warming_up");
+  reply = Call(protocol::kHeartbeatMethod, hb);
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  protocol::HeartbeatResponse hb_response;
+  ASSERT_TRUE(hb_response.ParseFromString(*reply));
+  ASSERT_EQ(hb_response.unknown_size(), 1);
+  EXPECT_EQ(hb_response.unknown(0).id(), "never");
+
+  protocol::DeregisterRequest dereg;
+  *dereg.add_instances() = hb.instances(0);
+  ASSERT_TRUE(Call(protocol::kDeregisterMethod, dereg).ok());
+
+  protocol::HostHeartbeat host;
+  host.set_host_id("web-1");
+  host.set_datacenter("dc1");
+  ASSERT_TRUE(Call(protocol::kHostHeartbeatMethod, host).ok());
+
+  protocol::PartialTable t = Table();
+  EXPECT_EQ(t.mandator_id(), "m1");
+  EXPECT_EQ(t.datacenter(), "dc1");
+  EXPECT_GE(t.uptime_ms(), 0);
+  ASSERT_EQ(t.instances_size(), 2);
+  EXPECT_EQ(t.instances(0).info().id(), "c-1");
+  EXPECT_TRUE(t.instances(0).deregistered());
+  EXPECT_EQ(t.instances(0).info().health(), "warming_up");
+  EXPECT_FALSE(t.instances(1).deregistered());
+  ASSERT_EQ(t.hosts_size(), 1);
+  EXPECT_EQ(t.hosts(0).host_id(), "web-1");
+
+  EXPECT_EQ(CounterValue(registry_, "kess_scheduler_registrations_total", {}),
+            2);
+  EXPECT_EQ(CounterValue(registry_, "kess_scheduler_heartbeats_total", {}), 1);
+  EXPECT_EQ(
+      CounterValue(registry_, "kess_scheduler_unknown_heartbeats_total", {}),
+      1);
+  EXPECT_EQ(CounterValue(registry_, "kess_scheduler_deregistrations_total", {}),
+            1);
+  EXPECT_EQ(CounterValue(registry_, "kess_scheduler_host_heartbeats_total", {}),
+            1);
+  const std::string text = registry_.RenderText();
+  EXPECT_NE(text.find("kess_scheduler_instances 1"), std::string::npos);
+  EXPECT_NE(text.find("kess_scheduler_tombstones 1"), std::string::npos);
+  EXPECT_NE(text.find("kess_scheduler_hosts 1"), std::string::npos);
+}
+
+TEST_F(SchedulerTest, InvalidInstancesAreRejectedAndChangeNothing) {
+  ASSERT_TRUE(Register({Info("good")}).ok());
+  const std::string before = Table().instances(0).SerializeAsString();
+
+  for (int weight : {-1, 0, 10001, 2147483647}) {
+    protocol::InstanceInfo bad = Info("good");  // would replace "good"
+    bad.set_weight(weight);
+    absl::Status s = Register({Info("other"), bad});
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << weight;
+    EXPECT_NE(s.message().find("weight"), std::string::npos) << s;
+  }
+  EXPECT_EQ(Rejected("invalid_weight"), 4);
+
+  protocol::InstanceInfo bad = Info("x");
+  bad.set_service("../etc");
+  EXPECT_EQ(Register({bad}).code(), absl::StatusCode::kInvalidArgument);
+  bad = Info("a/b");
+  EXPECT_EQ(Register({bad}).code(), absl::StatusCode::kInvalidArgument);
+  bad = Info("x");
+  bad.set_host(std::string("h\0st", 4));
+  EXPECT_EQ(Register({bad}).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Rejected("invalid_name"), 3);
+
+  bad = Info("x");
+  bad.set_address("no-port");
+  EXPECT_EQ(Register({bad}).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Rejected("invalid_instance"), 1);
+
+  bad = Info("x");
+  bad.set_datacenter("dc2");
+  EXPECT_EQ(Register({bad}).code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(Rejected("wrong_datacenter"), 1);
+
+  std::vector<protocol::InstanceInfo> eleven;
+  for (int i = 0; i < 11; ++i) eleven.push_back(Info(absl::StrCat("n", i)));
+  EXPECT_EQ(Register(eleven).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Rejected("too_many"), 1);
+
+  protocol::HeartbeatRequest hb;
+  hb.add_instances()->set_service("checkout");
+  hb.mutable_instances(0)->set_id("..");
+  EXPECT_EQ(Call(protocol::kHeartbeatMethod, hb).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  hb.mutable_instances(0)->set_id("good");
+  hb.set_health("Not A Word");
+  EXPECT_EQ(Call(protocol::kHeartbeatMethod, hb).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Rejected("invalid_health"), 1);
+  protocol::HostHeartbeat host;
+  host.set_host_id("../../etc");
+  EXPECT_EQ(Call(protocol::kHostHeartbeatMethod, host).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Rejected("invalid_name"), 5);
+
+  // Nothing changed: one instance, exactly as before, and no host.
+  protocol::PartialTable t = Table();
+  ASSERT_EQ(t.instances_size(), 1);
+  protocol::InstanceSeen now = t.instances(0);
+  protocol::InstanceSeen was;
+  ASSERT_TRUE(was.ParseFromString(before));
+  EXPECT_EQ(now.info().SerializeAsString(), was.info().SerializeAsString());
+  EXPECT_EQ(t.hosts_size(), 0);
+}
+
+TEST_F(SchedulerTest, MalformedPayloadsAreRejectedOnTheSameConnection) {
+  for (const char* method :
+       {protocol::kRegisterMethod, protocol::kHeartbeatMethod,
+        protocol::kDeregisterMethod, protocol::kHostHeartbeatMethod,
+        protocol::kGetPartialTableMethod}) {
+    auto reply = client_->CallSync(method, "\xff\xff\xff garbage", kCallMs);
+    EXPECT_EQ(reply.status().code(), absl::StatusCode::kInvalidArgument)
+        << method << ": " << reply.status();
+  }
+  EXPECT_EQ(Rejected("malformed"), 5);
+  // The connection is still good.
+  EXPECT_TRUE(Register({Info("after")}).ok());
+  EXPECT_EQ(client_->state(), transport::ClientState::kConnected);
+}
+
+TEST_F(SchedulerTest, MalformedFramesCloseOnlyThatConnection) {
+  ASSERT_TRUE(Register({Info("kept")}).ok());
+  // Unparsable frame, over-limit length, zero length: each closes its own
+  // raw connection.
+  const std::pair<std::string, std::string> cases[] = {
+      {transport::testing::LengthHeader(16) + std::string(16, '\xff'),
+       "malformed_frame"},
+      {transport::testing::LengthHeader(0xffffffffu), "frame_too_large"},
+      {transport::testing::LengthHeader(0), "zero_length_frame"},
+  };
+  for (const auto& [bytes, reason] : cases) {
+    const int fd = transport::testing::ConnectRaw(scheduler_->port());
+    ASSERT_GE(fd, 0);
+    ASSERT_TRUE(transport::testing::WriteAll(fd, bytes));
+    EXPECT_TRUE(transport::testing::WaitForPeerClose(fd, kCallMs)) << reason;
+    close(fd);
+    EXPECT_TRUE(transport::testing::WaitFor(
+        [&] {
+          return transport::testing::Disconnects(registry_, "server", reason) ==
+                 1;
+        },
+        kCallMs))
+        << reason;
+  }
+  // The well-behaved connection and the table are untouched.
+  EXPECT_EQ(client_->state(), transport::ClientState::kConnected);
+  protocol::PartialTable t = Table();
+  ASSERT_EQ(t.instances_size(), 1);
+  EXPECT_EQ(t.instances(0).info().id(), "kept");
+  EXPECT_TRUE(Register({Info("still-works")}).ok());
+}
+
+TEST_F(SchedulerTest, UnknownMethodIsUnimplemented) {
+  EXPECT_EQ(client_->CallSync("kess.Nope", "", kCallMs).status().code(),
+            absl::StatusCode::kUnimplemented);
+}
+
+TEST(SchedulerOptionsTest, RejectsNonsense) {
+  SchedulerOptions o;
+  o.heartbeat_interval_ms = 0;
+  EXPECT_EQ(Scheduler::Create(o).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(SchedulerExpiryTest, SweeperForgetsSilentInstances) {
+  metrics::Registry registry;
+  FakeClock clock;
+  SchedulerOptions o;
+  o.heartbeat_interval_ms = 10;  // sweeps every 10 ms (real time)
+  o.expire_heartbeat_intervals = 10;
+  o.clock = &clock;
+  o.registry = &registry;
+  auto s = Scheduler::Create(o);
+  ASSERT_TRUE(s.ok()) << s.status();
+  google::protobuf::RepeatedPtrField<protocol::InstanceInfo> infos;
+  *infos.Add() = Info("a");
+  ASSERT_TRUE((*s)->table().Register(infos).ok());
+  clock.Advance(101);  // > 10 x 10 ms on the scheduler's clock
+  EXPECT_TRUE(transport::testing::WaitFor(
+      [&] { return (*s)->table().instance_count() == 0; }, kCallMs));
+  EXPECT_EQ(CounterValue(registry, "kess_scheduler_expired_total",
+                         {{"what", "instance"}}),
+            1);
+}
+
+}  // namespace
+}  // namespace scheduler
+}  // namespace kess
