@@ -222,15 +222,13 @@ TEST_F(TwoDcReplicationTest, KillingTheMainLeaderLosesNothingInTheSlave) {
   MandatorProcess* first = testing::WaitLeader(cluster_->main(), kPatience);
   ASSERT_NE(first, nullptr);
   constexpr int kWrites = 1000;
-  std::atomic<int> acked{0};
-  testing::DelayedKill kill(first, &acked, 300);
   testing::WriteStreamOptions stream;
   stream.writes = kWrites;
-  stream.on_ack = [&](int) { ++acked; };
+  stream.kill = first;
+  stream.kill_after = 300;
   const testing::WriteStreamResult result =
       testing::WriteStream(cluster_->main(), stream);
-  kill.Join();
-  ASSERT_TRUE(kill.killed());
+  ASSERT_NE(result.killed_at, absl::InfiniteFuture()) << "no kill";
   ASSERT_TRUE(result.status.ok()) << result.status;
   ASSERT_EQ(result.revisions.size(), kWrites);
   EXPECT_GT(result.failed_attempts, 0) << "the kill interrupted nothing";
@@ -401,15 +399,13 @@ TEST_F(TwoDcReplicationTest, KillingTheSlaveLeaderNeitherSkipsNorRepeats) {
       absl::SleepFor(absl::Milliseconds(2));
     }
   });
-  std::atomic<int> acked{0};
-  testing::DelayedKill kill(leader, &acked, 150);
   testing::WriteStreamOptions stream;
   stream.writes = 500;
-  stream.on_ack = [&](int) { ++acked; };
+  stream.kill = leader;  // the slave DC's leader
+  stream.kill_after = 150;
   const testing::WriteStreamResult result =
       testing::WriteStream(cluster_->main(), stream);
-  kill.Join();
-  ASSERT_TRUE(kill.killed());
+  ASSERT_NE(result.killed_at, absl::InfiniteFuture()) << "no kill";
   ASSERT_TRUE(result.status.ok()) << result.status;
 
   MandatorProcess* next = testing::WaitLeader(cluster_->slave(), kPatience);

@@ -1,5 +1,8 @@
 #include "tests/cluster/mandator_cluster.h"
 
+#include <atomic>
+#include <thread>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
@@ -8,8 +11,43 @@
 
 namespace kess {
 namespace testing {
+namespace {
 
 using mandator::HttpCall;
+
+// Kills `target` (kill -9) from its own thread as soon as `*acked` reaches
+// `after`. Join() gives up a kill that has not happened yet.
+class DelayedKill {
+ public:
+  DelayedKill(MandatorProcess* target, const std::atomic<int>* acked,
+              int after) {
+    thread_ = std::thread([this, target, acked, after] {
+      while (*acked < after) {
+        if (cancelled_) return;
+        absl::SleepFor(absl::Milliseconds(1));
+      }
+      killed_at_ = absl::Now();
+      target->Kill();
+      killed_ = true;
+    });
+  }
+  ~DelayedKill() { Join(); }
+  void Join() {
+    cancelled_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+  bool killed() const { return killed_; }
+  // Valid after Join().
+  absl::Time killed_at() const { return killed_at_; }
+
+ private:
+  std::atomic<bool> cancelled_{false};
+  std::atomic<bool> killed_{false};
+  absl::Time killed_at_ = absl::InfiniteFuture();
+  std::thread thread_;
+};
+
+}  // namespace
 
 Poco::JSON::Object::Ptr JsonBody(const std::string& body) {
   auto object = ParseJsonObject(body);
@@ -49,9 +87,13 @@ MandatorProcess* WaitLeader(const MandatorList& mandators,
 std::string StreamKey(int i) { return absl::StrFormat("k%04d", i); }
 std::string StreamValue(int i) { return absl::StrCat("value-", i); }
 
-WriteStreamResult WriteStream(const MandatorList& mandators,
-                              const WriteStreamOptions& options) {
-  WriteStreamResult result;
+namespace {
+
+// The writes of WriteStream into `result`; the status of the stream.
+absl::Status WriteAll(const MandatorList& mandators,
+                      const WriteStreamOptions& options,
+                      std::atomic<int>* acked, const DelayedKill* kill,
+                      WriteStreamResult* result) {
   const absl::Time deadline = absl::Now() + options.deadline;
   size_t next = 0;
   for (int i = options.first; i < options.first + options.writes; ++i) {
@@ -59,11 +101,10 @@ WriteStreamResult WriteStream(const MandatorList& mandators,
         absl::StrCat("/api/v1/configs/", options.ns, "/", StreamKey(i));
     for (;;) {
       if (absl::Now() > deadline) {
-        result.status = absl::DeadlineExceededError(
-            absl::StrCat("only ", result.revisions.size(), " of ",
+        return absl::DeadlineExceededError(
+            absl::StrCat("only ", result->revisions.size(), " of ",
                          options.writes, " writes acknowledged within ",
                          absl::FormatDuration(options.deadline)));
-        return result;
       }
       MandatorProcess* m = mandators[next++ % mandators.size()].get();
       if (!m->running()) continue;
@@ -72,43 +113,47 @@ WriteStreamResult WriteStream(const MandatorList& mandators,
       if (reply.ok() && reply->status == 200) {
         Poco::JSON::Object::Ptr ack = JsonBody(reply->body);
         if (!ack || !ack->has("revision")) {
-          result.status = absl::InternalError("bad answer: " + reply->body);
-          return result;
+          return absl::InternalError("bad answer: " + reply->body);
         }
-        result.revisions.push_back(ack->getValue<int64_t>("revision"));
+        result->revisions.push_back(ack->getValue<int64_t>("revision"));
+        if (kill != nullptr && kill->killed() &&
+            result->first_ack_after_kill == absl::InfiniteFuture()) {
+          result->first_ack_after_kill = absl::Now();
+        }
+        ++*acked;
         if (options.on_ack) options.on_ack(i);
         break;
       }
-      ++result.failed_attempts;
+      ++result->failed_attempts;
       // Retryable answers only: the leader is gone or not elected yet.
       if (reply.ok() && reply->status != 503 && reply->status != 504) {
-        result.status = absl::InternalError(
-            absl::StrCat(m->id(), " answered ", reply->status, " to ", uri,
-                         ": ", reply->body));
-        return result;
+        return absl::InternalError(absl::StrCat(m->id(), " answered ",
+                                                reply->status, " to ", uri,
+                                                ": ", reply->body));
       }
       absl::SleepFor(absl::Milliseconds(20));
     }
   }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+WriteStreamResult WriteStream(const MandatorList& mandators,
+                              const WriteStreamOptions& options) {
+  WriteStreamResult result;
+  std::atomic<int> acked{0};
+  std::unique_ptr<DelayedKill> kill;
+  if (options.kill != nullptr) {
+    kill =
+        std::make_unique<DelayedKill>(options.kill, &acked, options.kill_after);
+  }
+  result.status = WriteAll(mandators, options, &acked, kill.get(), &result);
+  if (kill != nullptr) {
+    kill->Join();
+    result.killed_at = kill->killed_at();
+  }
   return result;
-}
-
-DelayedKill::DelayedKill(MandatorProcess* target, const std::atomic<int>* acked,
-                         int after, absl::Duration timeout) {
-  thread_ = std::thread([this, target, acked, after, timeout] {
-    const absl::Time deadline = absl::Now() + timeout;
-    while (*acked < after) {
-      if (absl::Now() > deadline) return;
-      absl::SleepFor(absl::Milliseconds(1));
-    }
-    killed_at_ = absl::Now();
-    target->Kill();
-    killed_ = true;
-  });
-}
-
-void DelayedKill::Join() {
-  if (thread_.joinable()) thread_.join();
 }
 
 }  // namespace testing

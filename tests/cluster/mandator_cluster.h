@@ -5,12 +5,10 @@
 // Thread-compatible, like MandatorProcess.
 #pragma once
 
-#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "Poco/JSON/Object.h"
@@ -47,6 +45,10 @@ struct WriteStreamOptions {
   absl::Duration call_timeout = absl::Seconds(20);
   // Called on the writer's thread after write i was acknowledged.
   std::function<void(int)> on_ack;
+  // If set: kill -9 of `kill` once `kill_after` writes were acknowledged,
+  // from another thread, so that the next write is most likely in flight.
+  MandatorProcess* kill = nullptr;
+  int kill_after = 0;
 };
 std::string StreamKey(int i);    // "k0007"
 std::string StreamValue(int i);  // "value-7"
@@ -59,6 +61,10 @@ struct WriteStreamResult {
   int failed_attempts = 0;
   // Not OK when an answer was not retryable or the deadline passed.
   absl::Status status;
+  // With options.kill: when it was killed, and when the first write after
+  // that was acknowledged (InfiniteFuture if not).
+  absl::Time killed_at = absl::InfiniteFuture();
+  absl::Time first_ack_after_kill = absl::InfiniteFuture();
 };
 
 // One writer, round robin over the running mandators; a write that fails
@@ -66,25 +72,6 @@ struct WriteStreamResult {
 // next one. Stops at the first write that fails otherwise.
 WriteStreamResult WriteStream(const MandatorList& mandators,
                               const WriteStreamOptions& options);
-
-// Kills `target` (kill -9) from its own thread as soon as `*acked` reaches
-// `after`, so that the next write is most likely in flight; gives up
-// waiting after `timeout`. The destructor joins.
-class DelayedKill {
- public:
-  DelayedKill(MandatorProcess* target, const std::atomic<int>* acked, int after,
-              absl::Duration timeout = absl::Seconds(120));
-  ~DelayedKill() { Join(); }
-  void Join();
-  // Whether and when the kill happened; valid after Join().
-  bool killed() const { return killed_; }
-  absl::Time killed_at() const { return killed_at_; }
-
- private:
-  std::atomic<bool> killed_{false};
-  absl::Time killed_at_ = absl::InfiniteFuture();
-  std::thread thread_;
-};
 
 }  // namespace testing
 }  // namespace kess
