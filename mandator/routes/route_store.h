@@ -1,0 +1,64 @@
+// RouteStore: the route tables in a DC's ZooKeeper, /kess/routes/<service>,
+// each a RouteRecord whose StoredValue is the table as JSON
+// (common/route_table.h, docs/route-table.md). Written by the main DC's
+// leader through the same commit path as configs (../record_commit.h): one
+// multi per change with the record, the revision compare-and-set and the
+// change record (ROUTE_PUT / ROUTE_DELETE), fenced by the election node.
+// The JSON carries the commit's own revision, so it is built per attempt.
+// Tables above zk::kInlineValueLimit are chunked (chunked_value.h).
+//
+// Thread-safe (ZkApi's contract); meant for one writer thread.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "common/route_table.h"
+#include "common/status.h"
+#include "mandator/routes/merger.h"
+#include "zk_schema/chunked_value.h"
+#include "zk_schema/layout.h"
+#include "zk_schema/zk_api.h"
+
+namespace kess {
+namespace mandator {
+namespace routes {
+
+class RouteStore {
+ public:
+  struct Options {
+    zk::Layout layout;
+    zk::AclList acl;        // of created nodes; empty = the client's default
+    std::string writer_id;  // Meta.writer (mandator id)
+    int changelog_trim_batch = 1000;
+  };
+
+  // `zk` must outlive the store.
+  RouteStore(zk::ZkApi* zk, Options options);
+
+  // Commits `table` (its revision field is replaced by the commit's) and
+  // returns the revision. `fence`: see record_commit.h.
+  absl::StatusOr<int64_t> Put(const RouteTable& table,
+                              const std::string& fence);
+  // NotFound (nothing committed) if the service has no table.
+  absl::StatusOr<int64_t> Delete(const std::string& service,
+                                 const std::string& fence);
+
+  // One table (revision = the record's); nullopt if absent.
+  absl::StatusOr<std::optional<RouteTable>> Get(const std::string& service);
+  // Every table. A record that does not decode is skipped with a warning
+  // (it is never rewritten from nothing: the merger keeps what it cannot
+  // read out of its baseline, so the next change of that service replaces
+  // it).
+  absl::StatusOr<RouteTables> LoadAll();
+
+ private:
+  zk::ZkApi* const zk_;
+  const Options options_;
+  zk::ChunkedValueStore chunks_;
+};
+
+}  // namespace routes
+}  // namespace mandator
+}  // namespace kess
