@@ -1,0 +1,48 @@
+// Fixed 64-bit hashes for HRW (rendezvous) load balancing. Every process,
+// on every machine and in every language, must map a request key to the
+// same instance, so these never depend on a per-process seed (absl::Hash
+// and std::hash do, or may) and never change: changing them remaps keys
+// across a fleet that runs mixed SDK versions.
+//
+//   StableHash(bytes)   = Fmix64(FNV-1a-64(bytes))
+//                         FNV-1a-64: offset basis 0xcbf29ce484222325,
+//                         prime 0x100000001b3, one byte at a time.
+//   Fmix64(x)           = MurmurHash3's 64-bit finalizer (below).
+//   HashPair(key, id)   = Fmix64(key ^ (id * 0x9e3779b97f4a7c15))
+//
+// Thread-safe: pure functions.
+#pragma once
+
+#include <cstdint>
+
+#include "absl/strings/string_view.h"
+
+namespace kess {
+namespace sdk {
+
+inline constexpr uint64_t Fmix64(uint64_t x) {
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdULL;
+  x ^= x >> 33;
+  x *= 0xc4ceb9fe1a85ec53ULL;
+  x ^= x >> 33;
+  return x;
+}
+
+inline uint64_t StableHash(absl::string_view bytes) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (unsigned char c : bytes) {
+    h ^= c;
+    h *= 0x100000001b3ULL;
+  }
+  return Fmix64(h);
+}
+
+// The score input of one (request key, instance id) pair; both arguments
+// are StableHash values.
+inline constexpr uint64_t HashPair(uint64_t key_hash, uint64_t id_hash) {
+  return Fmix64(key_hash ^ (id_hash * 0x9e3779b97f4a7c15ULL));
+}
+
+}  // namespace sdk
+}  // namespace kess
