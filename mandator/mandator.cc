@@ -91,10 +91,21 @@ absl::Status Mandator::Start() {
   http.health = [this] { return Health(); };
   KESS_ASSIGN_OR_RETURN(server_, HttpServer::Create(http));
 
+  scheduler::SchedulerOptions scheduler;
+  scheduler.mandator_id = options_.id;
+  scheduler.datacenter = options_.datacenter;
+  scheduler.host =
+      options_.listen_host.empty() ? options_.http_host : options_.listen_host;
+  scheduler.port = options_.port;
+  scheduler.heartbeat_interval_ms = options_.heartbeat_interval_ms;
+  scheduler.registry = options_.registry;
+  KESS_ASSIGN_OR_RETURN(scheduler_, scheduler::Scheduler::Create(scheduler));
+
   zk::MemberInfo self;
   self.set_id(options_.id);
   self.set_role(zk::MANDATOR);
   self.set_datacenter(options_.datacenter);
+  self.set_address(scheduler_->address());
   self.set_http_address(http_address());
   self.set_started_ms(absl::ToUnixMillis(absl::Now()));
   self.set_pid(getpid());
@@ -158,7 +169,8 @@ absl::Status Mandator::Start() {
   refresher_ = std::thread([this] { RefreshLoop(); });
   LOG(INFO) << "mandator " << options_.id << " of "
             << (options_.is_main ? "main" : "slave") << " datacenter "
-            << options_.datacenter << " serving on " << http_address();
+            << options_.datacenter << " serving on " << http_address()
+            << ", heartbeats on " << scheduler_->address();
   return absl::OkStatus();
 }
 
@@ -171,6 +183,7 @@ Mandator::~Mandator() {
     refresher_.join();
   }
   if (server_ != nullptr) server_->Stop();
+  scheduler_.reset();
   election_.reset();  // demotes (stops replication, fails queued writes)
   if (options_.registry != nullptr) {
     options_.registry->RemoveCallbackGauge("kess_mandator_is_leader", {});

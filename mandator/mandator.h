@@ -5,8 +5,12 @@
 //  1. connects to this DC's ZooKeeper as user "mandator" (every node it
 //     creates gets KessAcl()), creates the skeleton if missing;
 //  2. binds the HTTP server (API of docs/http-api.md, /healthz, /metrics);
-//  3. registers itself: ephemeral <root>/members/mandators/<id>;
-//  4. joins the DC's leader election.
+//  3. starts its scheduler (scheduler/): the transport server on
+//     listen_host:port that providers and agents heartbeat;
+//  4. registers itself: ephemeral <root>/members/mandators/<id>, whose
+//     MemberInfo.address is the scheduler's (the leader collects partial
+//     tables from there);
+//  5. joins the DC's leader election.
 // Roles follow the election:
 //  - main DC leader: takes writes (WriteQueue -> ConfigStore, fenced by its
 //    election node); on demotion, waiting writes are refused at once;
@@ -32,6 +36,7 @@
 #include "mandator/http_api.h"
 #include "mandator/leader_election.h"
 #include "mandator/replication_role.h"
+#include "mandator/scheduler/scheduler.h"
 #include "mandator/write_queue.h"
 #include "zk_schema/ephemeral_node.h"
 #include "zk_schema/kess_auth.h"
@@ -50,6 +55,11 @@ struct MandatorOptions {
   std::string main_datacenter;  // slave DCs: for messages; may be ""
   std::string http_host = "127.0.0.1";
   int http_port = 0;  // 0 = any free port (see http_port())
+  // The scheduler's transport server; "" = http_host. Published in
+  // MemberInfo.address, so it must be an address peers can reach.
+  std::string listen_host;
+  int port = 0;                          // 0 = any free port (see port())
+  int64_t heartbeat_interval_ms = 5000;  // told to providers
   std::string zk_root = "/kess";
   zk::KessAuth auth;
   absl::Duration zk_session_timeout = absl::Seconds(10);
@@ -79,6 +89,8 @@ class Mandator {
 
   int http_port() const { return server_->port(); }
   std::string http_address() const;
+  int port() const { return scheduler_->port(); }  // the scheduler's
+  std::string address() const { return scheduler_->address(); }
   bool IsLeader() const { return election_->IsLeader(); }
   StatusInfo Status();
 
@@ -100,6 +112,7 @@ class Mandator {
   std::unique_ptr<WriteQueue> writes_;
   std::unique_ptr<HttpServer> server_;
   std::unique_ptr<HttpApi> api_;
+  std::unique_ptr<scheduler::Scheduler> scheduler_;
   std::unique_ptr<zk::EphemeralNode> member_;
   std::unique_ptr<ReplicationRole> replication_;  // slave DCs
   std::unique_ptr<LeaderElection> election_;

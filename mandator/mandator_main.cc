@@ -22,6 +22,15 @@ DEFINE_string(main_dc, "",
               "Slave datacenters: the main datacenter's name (for messages).");
 DEFINE_string(http_host, "127.0.0.1", "Address of the HTTP API.");
 DEFINE_int32(http_port, 7100, "Port of the HTTP API (0 = any free port).");
+DEFINE_string(listen_host, "",
+              "Address of the heartbeat (scheduler) transport; empty = "
+              "--http_host. Published to ZooKeeper: peers must reach it.");
+DEFINE_int32(port, 7200,
+             "Port of the heartbeat (scheduler) transport: providers, agents "
+             "and the leader's collector (0 = any free port).");
+DEFINE_int32(heartbeat_interval_ms, 5000,
+             "Interval providers are told to heartbeat at; silence for 10 "
+             "intervals forgets an instance from memory.");
 DEFINE_string(zk_root, "/kess", "Root of the kess tree in ZooKeeper.");
 DEFINE_string(zk_auth_file, "",
               "File with the ZooKeeper digest users, one per line: "
@@ -63,6 +72,9 @@ int main(int argc, char** argv) {
   options.main_datacenter = FLAGS_main_dc;
   options.http_host = FLAGS_http_host;
   options.http_port = FLAGS_http_port;
+  options.listen_host = FLAGS_listen_host;
+  options.port = FLAGS_port;
+  options.heartbeat_interval_ms = FLAGS_heartbeat_interval_ms;
   options.zk_root = FLAGS_zk_root;
   options.auth = *std::move(auth);
   options.zk_session_timeout = absl::Milliseconds(FLAGS_zk_session_timeout_ms);
@@ -80,7 +92,8 @@ int main(int argc, char** argv) {
     return EXIT_FAILURE;
   }
   // Tests and scripts wait for this line.
-  LOG(INFO) << "mandator ready on " << (*mandator)->http_address();
+  LOG(INFO) << "mandator ready on " << (*mandator)->http_address()
+            << " (heartbeats on " << (*mandator)->address() << ")";
   int signal_number = 0;
   sigwait(&stop, &signal_number);
   LOG(INFO) << "signal " << signal_number << ": shutting down";

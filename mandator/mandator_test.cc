@@ -11,6 +11,11 @@
 #include "Poco/Net/HTTPResponse.h"
 #include "absl/strings/str_cat.h"
 #include "common/json_util.h"
+#include "common/protocol/discovery.pb.h"
+#include "common/protocol/discovery_methods.h"
+#include "common/transport/client.h"
+#include "common/transport/event_loop.h"
+#include "common/transport/socket_util.h"
 #include "gtest/gtest.h"
 #include "mandator/config_json.h"
 #include "mandator/http_call.h"
@@ -18,6 +23,7 @@
 #include "tests/harness/zk_ensemble.h"
 #include "tests/harness/zk_test_base.h"
 #include "zk_schema/chunked_value.h"
+#include "zk_schema/codec.h"
 #include "zk_schema/zk_test_util.h"
 
 namespace kess {
@@ -310,6 +316,36 @@ TEST_F(MandatorTest, StatusHealthAndMetrics) {
   EXPECT_NE(metrics.body.find("kess_mandator_revision"), std::string::npos);
   EXPECT_NE(Call(m2_, "GET", "/metrics").body.find("kess_mandator_is_leader 0"),
             std::string::npos);
+}
+
+// Every mandator publishes its scheduler's transport address in its member
+// node, where the leader's collector finds it, and answers there.
+TEST_F(MandatorTest, TheSchedulerIsPublishedInTheMemberNode) {
+  auto reader = testing::ConnectReader(zk()->ConnectString());
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  zk::Layout layout = *zk::Layout::Create("/api/kess");
+  auto node = (*reader)->Get(*layout.MemberPath(zk::MANDATOR, "m2"));
+  ASSERT_TRUE(node.ok()) << node.status();
+  auto info = zk::DecodeAs<zk::MemberInfo>(node->data, "member m2");
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_EQ(info->address(), m2_->address());
+  EXPECT_EQ(info->http_address(), m2_->http_address());
+
+  auto loop = transport::EventLoop::Create("test-client");
+  ASSERT_TRUE(loop.ok());
+  transport::ClientOptions o;
+  ASSERT_TRUE(transport::SplitHostPort(info->address(), &o.host, &o.port).ok());
+  metrics::Registry registry;
+  o.registry = &registry;
+  auto client = transport::Client::Create(loop->get(), o);
+  ASSERT_TRUE(client.ok());
+  auto reply = (*client)->CallSync(protocol::kGetPartialTableMethod, "",
+                                   absl::ToInt64Milliseconds(kWait));
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  protocol::PartialTable table;
+  ASSERT_TRUE(table.ParseFromString(*reply));
+  EXPECT_EQ(table.mandator_id(), "m2");
+  EXPECT_EQ(table.datacenter(), "dc1");
 }
 
 // Distributors hold only the reader password: they may register their own

@@ -53,6 +53,7 @@ absl::StatusOr<std::unique_ptr<MandatorProcess>> MandatorProcess::Start(
   if (options.binary.empty()) options.binary = MandatorBinary();
   if (options.log_dir.empty()) options.log_dir = TempDir();
   const bool pick_port = options.http_port == 0;
+  const bool pick_transport_port = options.port == 0;
   std::unique_ptr<MandatorProcess> process(
       new MandatorProcess(std::move(options)));
   absl::Status last;
@@ -61,11 +62,14 @@ absl::StatusOr<std::unique_ptr<MandatorProcess>> MandatorProcess::Start(
     if (pick_port) {
       KESS_ASSIGN_OR_RETURN(process->options_.http_port, PickFreePort());
     }
+    if (pick_transport_port) {
+      KESS_ASSIGN_OR_RETURN(process->options_.port, PickFreePort());
+    }
     last = process->Launch();
     if (last.ok()) last = process->WaitReady();
     if (last.ok()) return process;
     process->Kill();
-    if (!pick_port) break;
+    if (!pick_port && !pick_transport_port) break;
   }
   return last;
 }
@@ -74,6 +78,10 @@ MandatorProcess::~MandatorProcess() { Stop(); }
 
 std::string MandatorProcess::http_address() const {
   return absl::StrCat("127.0.0.1:", options_.http_port);
+}
+
+std::string MandatorProcess::address() const {
+  return absl::StrCat("127.0.0.1:", options_.port);
 }
 
 absl::Status MandatorProcess::Launch() {
@@ -87,6 +95,7 @@ absl::Status MandatorProcess::Launch() {
       "--zk=" + o.zk,
       "--http_host=127.0.0.1",
       absl::StrCat("--http_port=", o.http_port),
+      absl::StrCat("--port=", o.port),
       "--zk_root=" + o.zk_root,
       "--zk_auth_file=" + o.auth_file,
       absl::StrCat("--zk_session_timeout_ms=", o.zk_session_timeout_ms),

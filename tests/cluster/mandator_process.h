@@ -41,6 +41,7 @@ struct MandatorProcessOptions {
   std::string zk_root = "/kess";
   std::string auth_file;  // see WriteAuthFile
   int http_port = 0;      // 0 = pick a free one
+  int port = 0;           // the scheduler's transport; 0 = pick a free one
   int zk_session_timeout_ms = 4000;
   std::vector<std::string> extra_flags;  // e.g. "--history_limit=5"
   std::string log_dir;                   // empty = $TEST_TMPDIR or /tmp
@@ -75,6 +76,8 @@ class MandatorProcess {
   const std::string& id() const { return options_.id; }
   // "127.0.0.1:<port>"
   std::string http_address() const;
+  // "127.0.0.1:<port>" of the scheduler (heartbeats, partial tables).
+  std::string address() const;
   const std::string& log_path() const { return log_path_; }
 
  private:
