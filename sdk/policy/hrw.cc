@@ -25,7 +25,9 @@ double HrwNegLog2(uint64_t h) {
   const double t2 = t * t;
   const double ln_m =
       2.0 * t *
-      (1.0 + t2 * (1.0 / 3 + t2 * (1.0 / 5 + t2 * (1.0 / 7 + t2 * (1.0 / 9)))));
+      (1.0 + t2 * (1.0 / 3 +
+                   t2 * (1.0 / 5 +
+                         t2 * (1.0 / 7 + t2 * (1.0 / 9 + t2 * (1.0 / 11))))));
   return -(exponent + ln_m * 1.4426950408889634);  // 1 / ln 2
 }
 

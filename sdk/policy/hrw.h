@@ -35,8 +35,8 @@ namespace sdk {
 
 std::unique_ptr<LoadBalancer> NewHrwLoadBalancer();
 
-// -log2(((h >> 11) + 0.5) / 2^53): exponent plus a degree-9 odd series of
-// atanh on the mantissa; absolute error below 1e-9. Exposed for tests.
+// -log2(((h >> 11) + 0.5) / 2^53): exponent plus a degree-11 odd series of
+// atanh on the mantissa; absolute error below 1e-10. Exposed for tests.
 double HrwNegLog2(uint64_t h);
 
 }  // namespace sdk
