@@ -230,13 +230,15 @@ void Connection::SetWantWrite(bool want) {
 void Connection::Close(const char* reason, const absl::Status& detail) {
   if (closed_) return;
   closed_ = true;
+  // Count before the fd is closed: a peer that sees the close must also see
+  // the counter (tests and operators correlate the two).
+  if (established_) metrics_->ConnectionClosed();
+  metrics_->Disconnected(reason);
   loop_->Remove(fd_);
   close(fd_);
   fd_ = -1;
   send_queue_.clear();
   queued_bytes_ = 0;
-  if (established_) metrics_->ConnectionClosed();
-  metrics_->Disconnected(reason);
   if (IsOrderlyReason(reason)) {
     VLOG(1) << "transport connection " << id_ << " " << peer_
             << " closed: " << reason;
