@@ -1,0 +1,556 @@
+#include "sdk/registration.h"
+
+#include <algorithm>
+#include <random>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "common/instance_info.h"
+#include "common/protocol/discovery.pb.h"
+#include "common/protocol/discovery_methods.h"
+#include "common/rendezvous.h"
+#include "common/route_table.h"
+#include "common/transport/client.h"
+#include "common/transport/event_loop.h"
+#include "common/transport/socket_util.h"
+#include "glog/logging.h"
+
+namespace kess {
+namespace sdk {
+namespace {
+
+protocol::InstanceInfo ToProto(const Instance& in) {
+  protocol::InstanceInfo info;
+  info.set_service(in.service);
+  info.set_id(in.id);
+  info.set_host(in.host);
+  info.set_address(in.address);
+  info.set_datacenter(in.datacenter);
+  info.set_weight(in.weight);
+  info.set_health(in.health);
+  info.mutable_metadata()->insert(in.metadata.begin(), in.metadata.end());
+  return info;
+}
+
+// Errors every mandator would give alike: switching would not help.
+bool IsRequestError(const absl::Status& s) {
+  return s.code() == absl::StatusCode::kInvalidArgument ||
+         s.code() == absl::StatusCode::kFailedPrecondition;
+}
+
+}  // namespace
+
+// Everything below the public API. Lives on its own EventLoop: the
+// members marked "loop" are touched only on that thread.
+class Registration::Core {
+ public:
+  Core(RegistrationOptions options, protocol::InstanceInfo info,
+       std::unique_ptr<transport::EventLoop> loop)
+      : options_(std::move(options)),
+        order_(RendezvousOrder(absl::StrCat(info.service(), "/", info.id()),
+                               options_.mandators)),
+        info_(std::move(info)),
+        random_(static_cast<uint32_t>(StableHash(info_.id()) ^
+                                      transport::EventLoop::NowMs())),
+        loop_(std::move(loop)) {
+    switches_ = options_.registry->GetCounter(
+        "kess_sdk_registration_switches_total",
+        "Mandators replaced after they stopped answering.");
+    Publish();
+  }
+
+  void Start() {
+    loop_->Post([this] { Tick(); });
+  }
+
+  // Applies `change` to the instance on the loop and sends it at once.
+  absl::Status Update(std::function<void(protocol::InstanceInfo&)> change) {
+    absl::Status result;
+    absl::Notification done;
+    loop_->Post([&] {
+      if (stopped_) {
+        result = absl::FailedPreconditionError(
+            "the instance was deregistered; create a new Registration");
+      } else {
+        change(info_);
+        ++version_;
+        BeatAll();
+        Publish();
+      }
+      done.Notify();
+    });
+    done.WaitForNotification();
+    return result;
+  }
+
+  absl::Status Deregister() {
+    {
+      absl::MutexLock lock(&deregister_mu_);
+      if (deregister_started_) {
+        deregister_mu_.Await(absl::Condition(&deregister_done_));
+        return deregister_result_;
+      }
+      deregister_started_ = true;
+    }
+    struct Pending {
+      absl::Mutex mu;
+      int left = 0;
+      std::vector<std::string> failed;
+      absl::Notification done;
+    };
+    auto pending = std::make_shared<Pending>();
+    std::vector<std::string> asked;
+    absl::Notification posted;
+    loop_->Post([&, pending] {
+      stopped_ = true;
+      if (timer_ != 0) loop_->CancelTimer(timer_);
+      protocol::DeregisterRequest request;
+      protocol::InstanceRef* ref = request.add_instances();
+      ref->set_service(info_.service());
+      ref->set_id(info_.id());
+      const std::string payload = request.SerializeAsString();
+      pending->left = static_cast<int>(targets_.size());
+      for (auto& t : targets_) {
+        asked.push_back(t->address);
+        const std::string address = t->address;
+        t->client->Call(
+            protocol::kDeregisterMethod, payload,
+            options_.deregister_timeout_ms,
+            [this, pending, address](absl::StatusOr<std::string> r) {
+              Count(protocol::kDeregisterMethod, r.status());
+              absl::MutexLock lock(&pending->mu);
+              if (!r.ok()) {
+                pending->failed.push_back(
+                    absl::StrCat(address, " (", r.status().message(), ")"));
+              }
+              if (--pending->left == 0) pending->done.Notify();
+            });
+      }
+      if (targets_.empty()) pending->done.Notify();
+      Publish();
+      posted.Notify();
+    });
+    posted.WaitForNotification();
+    absl::Status result;
+    if (asked.empty()) {
+      result = absl::UnavailableError(
+          "deregistration not sent: no mandator was in use");
+    } else if (!pending->done.WaitForNotificationWithTimeout(
+                   absl::Milliseconds(options_.deregister_timeout_ms + 500))) {
+      result = absl::UnavailableError(
+          absl::StrCat("deregistration not acknowledged within ",
+                       options_.deregister_timeout_ms, " ms by ",
+                       absl::StrJoin(asked, ", ")));
+    } else {
+      absl::MutexLock lock(&pending->mu);
+      if (!pending->failed.empty()) {
+        result = absl::UnavailableError(absl::StrCat(
+            "deregistration failed at ", absl::StrJoin(pending->failed, ", "),
+            "; they forget the instance after 10 silent heartbeat intervals"));
+      }
+    }
+    absl::MutexLock lock(&deregister_mu_);
+    deregister_result_ = result;
+    deregister_done_ = true;
+    return result;
+  }
+
+  // Closes every connection and stops the loop. After Deregister().
+  void Shutdown() {
+    absl::Notification done;
+    loop_->Post([&] {
+      stopped_ = true;
+      if (timer_ != 0) loop_->CancelTimer(timer_);
+      std::vector<std::unique_ptr<Target>> gone = std::move(targets_);
+      targets_.clear();
+      gone.clear();  // their calls complete CANCELLED and find no target
+      done.Notify();
+    });
+    done.WaitForNotification();
+    loop_.reset();
+  }
+
+  RegistrationState State() const {
+    absl::MutexLock lock(&state_mu_);
+    return state_;
+  }
+
+  absl::Status WaitRegistered(int n, int64_t timeout_ms) const {
+    absl::MutexLock lock(&state_mu_);
+    auto enough = [this, n]() ABSL_SHARED_LOCKS_REQUIRED(state_mu_) {
+      return static_cast<int>(state_.registered.size()) >= n;
+    };
+    if (state_mu_.AwaitWithTimeout(absl::Condition(&enough),
+                                   absl::Milliseconds(timeout_ms))) {
+      return absl::OkStatus();
+    }
+    return absl::DeadlineExceededError(
+        absl::StrCat(state_.registered.size(), " of ", n,
+                     " mandators acknowledged within ", timeout_ms, " ms"));
+  }
+
+ private:
+  struct Target {
+    uint64_t id = 0;
+    std::string address;
+    std::unique_ptr<transport::Client> client;
+    int64_t acked_version = -1;  // version_ the mandator acknowledged
+    bool in_flight = false;
+    bool probe = false;  // a down mandator being tried again
+  };
+
+  // loop: every heartbeat interval (+-10 %), and the probes that bring
+  // preferred mandators back.
+  void Tick() {
+    if (stopped_) return;
+    Repair();
+    const int64_t now = transport::EventLoop::NowMs();
+    int in_use = static_cast<int>(targets_.size());
+    for (size_t i = 0; i < order_.size(); ++i) {
+      const std::string& a = order_[i];
+      auto down = down_since_.find(a);
+      if (down == down_since_.end() || FindByAddress(a) != nullptr) continue;
+      const bool preferred = static_cast<int>(i) < options_.replicas;
+      const bool due = now - down->second >= options_.return_interval_ms;
+      if ((preferred && due) || in_use < options_.replicas) {
+        AddTarget(a, /*probe=*/true);
+        ++in_use;
+      }
+    }
+    BeatAll();
+    Publish();
+    std::uniform_int_distribution<int64_t> jitter(
+        -options_.heartbeat_interval_ms / 10,
+        options_.heartbeat_interval_ms / 10);
+    timer_ = loop_->RunAfter(options_.heartbeat_interval_ms + jitter(random_),
+                             [this] { Tick(); });
+  }
+
+  // loop: targets := the first `replicas` mandators not known to be down
+  // (probes stay until they succeed or fail).
+  void Repair() {
+    if (stopped_) return;
+    std::vector<std::string> want;
+    for (const std::string& a : order_) {
+      if (static_cast<int>(want.size()) == options_.replicas) break;
+      if (down_since_.count(a) == 0) want.push_back(a);
+    }
+    for (size_t i = 0; i < targets_.size();) {
+      Target& t = *targets_[i];
+      if (!t.probe &&
+          std::find(want.begin(), want.end(), t.address) == want.end()) {
+        RemoveTarget(i);  // still fine, but a preferred one is back
+      } else {
+        ++i;
+      }
+    }
+    for (const std::string& a : want) {
+      if (FindByAddress(a) != nullptr) continue;
+      Target* t = FindById(AddTarget(a, /*probe=*/false));
+      if (t != nullptr) Beat(*t);
+    }
+  }
+
+  // loop: Beat() every target. A call may fail synchronously and change
+  // targets_, hence by id.
+  void BeatAll() {
+    std::vector<uint64_t> ids;
+    for (const auto& t : targets_) ids.push_back(t->id);
+    for (uint64_t id : ids) {
+      Target* t = FindById(id);
+      if (t != nullptr) Beat(*t);
+    }
+  }
+
+  // loop: starts connecting; returns the new target's id, or 0 if it
+  // already failed (then Fail() has run). The client's callbacks may run
+  // inside Client::Create, hence the lookups by id.
+  uint64_t AddTarget(const std::string& address, bool probe) {
+    auto t = std::make_unique<Target>();
+    t->id = next_target_id_++;
+    t->address = address;
+    t->probe = probe;
+    transport::ClientOptions o;
+    transport::SplitHostPort(address, &o.host, &o.port).IgnoreError();
+    o.connect_timeout_ms = options_.connect_timeout_ms;
+    o.heartbeat_interval_ms = 0;  // the instance heartbeats are the traffic
+    o.heartbeat_timeout_ms = 0;
+    o.registry = options_.registry;
+    transport::ClientCallbacks callbacks;
+    const uint64_t id = t->id;
+    callbacks.on_connect = [this, id](const absl::Status& s) {
+      if (!s.ok()) Fail(id, s);
+    };
+    callbacks.on_disconnect = [this, id](const char* reason,
+                                         const absl::Status& detail) {
+      Fail(id,
+           absl::UnavailableError(absl::StrCat("disconnected (", reason, ")")));
+    };
+    targets_.push_back(std::move(t));
+    auto client = transport::Client::Create(loop_.get(), o, callbacks);
+    if (!client.ok()) {
+      Fail(id, client.status());
+      return 0;
+    }
+    Target* added = FindById(id);
+    if (added == nullptr) {  // failed inside Create
+      loop_->DeleteSoon(std::move(client).value());
+      return 0;
+    }
+    added->client = std::move(client).value();
+    return id;
+  }
+
+  void RemoveTarget(size_t index) {
+    std::unique_ptr<Target> t = std::move(targets_[index]);
+    targets_.erase(targets_.begin() + index);
+    // Its pending calls complete CANCELLED and no longer find it.
+    if (t->client != nullptr) loop_->DeleteSoon(std::move(t->client));
+  }
+
+  Target* FindById(uint64_t id) {
+    for (auto& t : targets_) {
+      if (t->id == id) return t.get();
+    }
+    return nullptr;
+  }
+  Target* FindByAddress(const std::string& address) {
+    for (auto& t : targets_) {
+      if (t->address == address) return t.get();
+    }
+    return nullptr;
+  }
+
+  // loop: sends what the target needs: the registration if it has not
+  // acknowledged the current version, else a heartbeat.
+  void Beat(Target& t) {
+    if (stopped_ || t.in_flight || t.client == nullptr) return;
+    t.in_flight = true;
+    const uint64_t id = t.id;
+    if (t.acked_version != version_) {
+      protocol::RegisterRequest request;
+      *request.add_instances() = info_;
+      const int64_t version = version_;
+      t.client->Call(protocol::kRegisterMethod, request.SerializeAsString(),
+                     options_.call_timeout_ms,
+                     [this, id, version](absl::StatusOr<std::string> r) {
+                       OnRegistered(id, version, std::move(r));
+                     });
+    } else {
+      protocol::HeartbeatRequest request;
+      protocol::InstanceRef* ref = request.add_instances();
+      ref->set_service(info_.service());
+      ref->set_id(info_.id());
+      t.client->Call(protocol::kHeartbeatMethod, request.SerializeAsString(),
+                     options_.call_timeout_ms,
+                     [this, id](absl::StatusOr<std::string> r) {
+                       OnHeartbeat(id, std::move(r));
+                     });
+    }
+  }
+
+  void OnRegistered(uint64_t id, int64_t version,
+                    absl::StatusOr<std::string> reply) {
+    if (stopped_ || reply.status().code() == absl::StatusCode::kCancelled) {
+      return;
+    }
+    Count(protocol::kRegisterMethod, reply.status());
+    Target* t = FindById(id);
+    if (t == nullptr) return;
+    t->in_flight = false;
+    if (!reply.ok()) {
+      if (IsRequestError(reply.status())) {
+        LogFailure(t->address, reply.status());
+        return;
+      }
+      Fail(id, reply.status());
+      return;
+    }
+    t->acked_version = version;
+    if (t->probe) {
+      t->probe = false;
+      down_since_.erase(t->address);
+      LOG(INFO) << "kess registration of " << info_.service() << "/"
+                << info_.id() << ": mandator " << t->address
+                << " answers again";
+      Repair();  // it displaces its replacement
+    }
+    t = FindById(id);
+    if (t != nullptr && t->acked_version != version_) Beat(*t);  // changed
+    Publish();
+  }
+
+  void OnHeartbeat(uint64_t id, absl::StatusOr<std::string> reply) {
+    if (stopped_ || reply.status().code() == absl::StatusCode::kCancelled) {
+      return;
+    }
+    Count(protocol::kHeartbeatMethod, reply.status());
+    Target* t = FindById(id);
+    if (t == nullptr) return;
+    t->in_flight = false;
+    if (!reply.ok()) {
+      if (IsRequestError(reply.status())) {
+        LogFailure(t->address, reply.status());
+        return;
+      }
+      Fail(id, reply.status());
+      return;
+    }
+    protocol::HeartbeatResponse response;
+    if (response.ParseFromString(*reply) && response.unknown_size() > 0) {
+      t->acked_version = -1;  // it forgot us: register again now
+      Beat(*t);
+      Publish();
+    }
+  }
+
+  // loop: the target's mandator stopped answering: skip it until it is
+  // probed again, and put the next one in its place at once.
+  void Fail(uint64_t id, const absl::Status& status) {
+    if (stopped_) return;
+    for (size_t i = 0; i < targets_.size(); ++i) {
+      if (targets_[i]->id != id) continue;
+      const std::string address = targets_[i]->address;
+      const bool probe = targets_[i]->probe;
+      down_since_[address] = transport::EventLoop::NowMs();
+      RemoveTarget(i);
+      LogFailure(address, status);
+      if (!probe) switches_->Increment();
+      Repair();
+      Publish();
+      return;
+    }
+  }
+
+  void Count(const char* method, const absl::Status& status) {
+    options_.registry
+        ->GetCounter(
+            "kess_sdk_registration_calls_total",
+            "Calls of the provider SDK to mandators, by method and "
+            "result.",
+            {{"method", method}, {"result", status.ok() ? "ok" : "error"}})
+        ->Increment();
+  }
+
+  void LogFailure(const std::string& address, const absl::Status& status) {
+    const int64_t now = transport::EventLoop::NowMs();
+    int64_t& last = last_log_ms_[address];
+    if (last != 0 && now - last < 60000) return;
+    last = now;
+    LOG(WARNING) << "kess registration of " << info_.service() << "/"
+                 << info_.id() << ": mandator " << address
+                 << " failed (logged once a minute): " << status;
+  }
+
+  // loop: mirrors what state() reports.
+  void Publish() {
+    RegistrationState s;
+    s.order = order_;
+    for (const auto& t : targets_) {
+      s.targets.push_back(t->address);
+      if (t->acked_version == version_) s.registered.push_back(t->address);
+    }
+    s.switches = static_cast<int64_t>(switches_->Value());
+    s.deregistered = stopped_;
+    if (stopped_) s.registered.clear();
+    absl::MutexLock lock(&state_mu_);
+    state_ = std::move(s);
+  }
+
+  const RegistrationOptions options_;
+  const std::vector<std::string> order_;
+  metrics::Counter* switches_ = nullptr;
+
+  // loop
+  protocol::InstanceInfo info_;
+  int64_t version_ = 0;
+  std::vector<std::unique_ptr<Target>> targets_;
+  std::map<std::string, int64_t> down_since_;  // address -> NowMs
+  std::map<std::string, int64_t> last_log_ms_;
+  uint64_t next_target_id_ = 1;
+  bool stopped_ = false;
+  transport::EventLoop::TimerId timer_ = 0;
+  std::minstd_rand random_;
+
+  mutable absl::Mutex state_mu_;
+  RegistrationState state_ ABSL_GUARDED_BY(state_mu_);
+
+  absl::Mutex deregister_mu_;
+  bool deregister_started_ ABSL_GUARDED_BY(deregister_mu_) = false;
+  bool deregister_done_ ABSL_GUARDED_BY(deregister_mu_) = false;
+  absl::Status deregister_result_ ABSL_GUARDED_BY(deregister_mu_);
+
+  std::unique_ptr<transport::EventLoop> loop_;  // last: stops first
+};
+
+absl::StatusOr<std::unique_ptr<Registration>> Registration::Create(
+    RegistrationOptions options) {
+  if (options.mandators.empty()) {
+    return absl::InvalidArgumentError(
+        "no mandators given: list the host:port of your DC's mandators");
+  }
+  for (const std::string& m : options.mandators) {
+    std::string host;
+    int port = 0;
+    KESS_RETURN_IF_ERROR(transport::SplitHostPort(m, &host, &port));
+  }
+  if (options.heartbeat_interval_ms <= 0 || options.replicas < 1 ||
+      options.call_timeout_ms <= 0 || options.deregister_timeout_ms <= 0) {
+    return absl::InvalidArgumentError(
+        "heartbeat_interval_ms, replicas, call_timeout_ms and "
+        "deregister_timeout_ms must be positive");
+  }
+  protocol::InstanceInfo info = ToProto(options.instance);
+  KESS_RETURN_IF_ERROR(ValidateInstanceInfo(info));
+  if (options.registry == nullptr) {
+    options.registry = &metrics::Registry::Default();
+  }
+  KESS_ASSIGN_OR_RETURN(std::unique_ptr<transport::EventLoop> loop,
+                        transport::EventLoop::Create("kess-register"));
+  auto core = std::make_shared<Core>(std::move(options), std::move(info),
+                                     std::move(loop));
+  core->Start();
+  return std::unique_ptr<Registration>(new Registration(std::move(core)));
+}
+
+Registration::Registration(std::shared_ptr<Core> core)
+    : core_(std::move(core)) {}
+
+Registration::~Registration() {
+  absl::Status s = core_->Deregister();
+  LOG_IF(WARNING, !s.ok()) << "kess registration: " << s;
+  core_->Shutdown();
+}
+
+absl::Status Registration::SetHealth(const std::string& health) {
+  if (!ValidHealthWord(health)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("health \"", health.substr(0, 64),
+                     "\" must be a lower-case word of a-z and _ (at most 32)"));
+  }
+  return core_->Update(
+      [health](protocol::InstanceInfo& info) { info.set_health(health); });
+}
+
+absl::Status Registration::SetWeight(int weight) {
+  if (weight < 1 || weight > kMaxInstanceWeight) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("weight ", weight, " is outside 1..", kMaxInstanceWeight));
+  }
+  return core_->Update(
+      [weight](protocol::InstanceInfo& info) { info.set_weight(weight); });
+}
+
+absl::Status Registration::Deregister() { return core_->Deregister(); }
+
+RegistrationState Registration::state() const { return core_->State(); }
+
+absl::Status Registration::WaitRegistered(int n, int64_t timeout_ms) const {
+  return core_->WaitRegistered(n, timeout_ms);
+}
+
+}  // namespace sdk
+}  // namespace kess

@@ -1,0 +1,126 @@
+// Registration: the provider side of service discovery. Registers one
+// instance with two mandators of its DC, heartbeats them, fails over when
+// one stops answering, and deregisters on clean shutdown.
+//
+//   RegistrationOptions o;
+//   o.mandators = {"10.0.2.1:7200", "10.0.2.2:7200", "10.0.2.3:7200"};
+//   o.instance = {.service = "checkout", .id = "checkout-7f3a",
+//                 .host = "web-12", .address = "10.0.1.12:8080",
+//                 .datacenter = "dc1", .health = "warming_up"};
+//   KESS_ASSIGN_OR_RETURN(auto registration, Registration::Create(o));
+//   ...  // once caches are warm:
+//   registration->SetHealth("up");
+//   ...  // clean shutdown (the destructor does it too, bounded):
+//   registration->Deregister();
+//
+// Which mandators: the list ranked by rendezvous hashing of
+// "<service>/<id>" (common/rendezvous.h); the first `replicas` (2) that
+// are not known to be down. So instances spread evenly over the DC's
+// mandators and a restarted process picks the same two again. A mandator
+// whose call fails (transport error, timeout, disconnect) is marked down
+// and the next one in the order takes its place at once; every
+// `return_interval_ms` a preferred mandator that is down is probed (a
+// Register, without dropping its replacement) and, once it answers, takes
+// its place back. A heartbeat answered "unknown" (the mandator restarted or
+// forgot) is followed by a Register at once.
+//
+// Nothing blocks the application: Create() returns before any mandator
+// answered, calls run on the Registration's own event-loop thread, and
+// failures are counted (kess_sdk_registration_*) and logged at most once
+// per mandator per minute.
+//
+// Thread-safety: all methods are thread-safe, but must not be called from
+// the Registration's own loop thread (there is no callback that runs
+// there).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "common/metrics.h"
+#include "common/status.h"
+
+namespace kess {
+namespace sdk {
+
+// One provider instance (common/route_table.h rules; checked by Create).
+struct Instance {
+  std::string service;        // names.h kService
+  std::string id;             // unique within the service (names.h kKey)
+  std::string host;           // the host id its machine's agent uses
+  std::string address;        // "ip:port" consumers call
+  std::string datacenter;     // must be the DC of `mandators`
+  int weight = 100;           // 1..10000
+  std::string health = "up";  // the application's word: "warming_up", ...
+  std::map<std::string, std::string> metadata;
+};
+
+struct RegistrationOptions {
+  std::vector<std::string> mandators;  // "host:port" of its DC's mandators
+  Instance instance;
+  int64_t heartbeat_interval_ms = 5000;
+  int replicas = 2;  // mandators heartbeated at once
+  int64_t call_timeout_ms = 3000;
+  int64_t connect_timeout_ms = 3000;
+  // How long a mandator that failed stays skipped before it is probed.
+  int64_t return_interval_ms = 30000;
+  // Bound on Deregister() and on the destructor's deregistration.
+  int64_t deregister_timeout_ms = 3000;
+  // nullptr: metrics::Registry::Default(). Must outlive the Registration.
+  metrics::Registry* registry = nullptr;
+};
+
+// What a Registration is doing (for status pages and tests).
+struct RegistrationState {
+  std::vector<std::string> order;       // all mandators, preferred first
+  std::vector<std::string> targets;     // in use now (probes included)
+  std::vector<std::string> registered;  // targets that acknowledged the
+                                        // current registration
+  int64_t switches = 0;                 // mandators replaced after a failure
+  bool deregistered = false;
+};
+
+class Registration {
+ public:
+  // Validates the options and starts registering in the background.
+  // InvalidArgument for an invalid instance, no mandators or a malformed
+  // address; never fails because a mandator is down.
+  static absl::StatusOr<std::unique_ptr<Registration>> Create(
+      RegistrationOptions options);
+  // Deregister() unless done (bounded by deregister_timeout_ms), then stops.
+  ~Registration();
+
+  Registration(const Registration&) = delete;
+  Registration& operator=(const Registration&) = delete;
+
+  // Changes the health word (ValidHealthWord rules) or the weight
+  // (1..10000) and sends the new registration to the mandators at once.
+  // InvalidArgument (nothing changed) if invalid; FailedPrecondition after
+  // Deregister().
+  absl::Status SetHealth(const std::string& health);
+  absl::Status SetWeight(int weight);
+
+  // Stops heartbeating and deregisters from the mandators in use; waits at
+  // most deregister_timeout_ms. OK if every one of them acknowledged;
+  // Unavailable naming those that did not (they forget the instance after
+  // 10 silent heartbeat intervals anyway). Only the first call does
+  // anything; later calls return its result.
+  absl::Status Deregister();
+
+  RegistrationState state() const;
+  // Blocks until at least `n` mandators acknowledged the current
+  // registration (OK) or `timeout_ms` passed (DeadlineExceeded).
+  absl::Status WaitRegistered(int n, int64_t timeout_ms) const;
+
+ private:
+  class Core;
+  explicit Registration(std::shared_ptr<Core> core);
+  std::shared_ptr<Core> core_;
+};
+
+}  // namespace sdk
+}  // namespace kess
