@@ -16,15 +16,18 @@
 // reader announces itself in a read-side counter (a per-thread stripe of a
 // process-wide ReadDomain; one atomic increment, no loop), loads the
 // holder, copies what it needs, and leaves. A writer swaps the holder
-// pointer, then waits for a grace period — every reader that could still
-// see the old holder has left — before deleting it. This is the classic
-// two-epoch scheme of userspace RCU/SRCU: the writer flips the epoch and
-// drains the counters of the old one, twice.
+// pointer and retires the old one; it is deleted after a grace period —
+// once every reader that could still see it has left. Grace periods follow
+// the two-epoch scheme of userspace RCU/SRCU (readers count themselves
+// under the epoch's parity; the epoch advances only when the other parity
+// has drained; a holder retired at epoch R is freed at epoch R + 2). Store
+// never waits: it advances the epoch when it can and frees what is due, so
+// a reader that was preempted inside its section only delays freeing.
 //
 // Thread-safety: Load/Read are wait-free and may run concurrently with
-// anything, including Store. Store may be called from several threads;
-// grace periods are serialized. Readers must not call Store (from inside
-// Read) — it would wait for itself.
+// anything, including Store. Store may be called from several threads
+// (also from inside Read). The destructor requires that no reader or
+// writer is using the cell.
 #pragma once
 
 #include <atomic>
@@ -49,8 +52,17 @@ class ReadDomain {
     std::atomic<int64_t>* counter_;
   };
 
-  // Returns once every Section that began before the call has ended.
+  // Hands `p` over for deletion (`deleter(p)`) once no Section that began
+  // before the call is left. Never waits; frees whatever else is due.
+  static void Retire(void* p, void (*deleter)(void*));
+
+  // Waits until every Section that began before the call has ended, then
+  // frees everything retired before the call. For shutdown and tests.
+  // REQUIRES: not inside a Section.
   static void Synchronize();
+
+  // Retired objects not freed yet (tests).
+  static size_t PendingForTest();
 };
 
 template <typename T>
@@ -78,15 +90,14 @@ class SnapshotCell {
     return fn(*holder_.load(std::memory_order_seq_cst));
   }
 
-  // Replaces the value. Returns after the old holder is freed (a grace
-  // period: microseconds, as readers only copy a pointer or pick an
-  // instance).
+  // Replaces the value; the old one is freed after the grace period (its
+  // last reference may of course live on in a Load()ed shared_ptr).
   void Store(std::shared_ptr<const T> value) {
     auto* fresh = new std::shared_ptr<const T>(std::move(value));
     std::shared_ptr<const T>* old =
         holder_.exchange(fresh, std::memory_order_seq_cst);
-    ReadDomain::Synchronize();
-    delete old;
+    ReadDomain::Retire(
+        old, [](void* p) { delete static_cast<std::shared_ptr<const T>*>(p); });
   }
 
  private:
