@@ -131,6 +131,7 @@ absl::Status Mandator::Start() {
   api.forward_timeout = options_.forward_timeout;
   api_ = std::make_unique<HttpApi>(std::move(api));
   api_->Register(server_.get());
+  KESS_RETURN_IF_ERROR(StartRoutes(acl));
 
   if (!options_.is_main) {
     ReplicationRole::Options role;
@@ -191,6 +192,7 @@ Mandator::~Mandator() {
                                            {});
   }
   replication_.reset();
+  routes_.reset();
   writes_.reset();
   member_.reset();
   if (zk_ != nullptr && session_listener_ != 0) {
@@ -221,11 +223,59 @@ absl::StatusOr<CommitResult> Mandator::CommitWrite(const WriteOp& op) {
   return result;
 }
 
+absl::Status Mandator::StartRoutes(const zk::AclList& acl) {
+  routes::RouteStore::Options store;
+  store.layout = layout_;
+  store.acl = acl;
+  store.writer_id = options_.id;
+  route_store_ = std::make_unique<routes::RouteStore>(zk_.get(), store);
+  if (options_.is_main) {
+    routes::RoutesRole::Options role;
+    role.self_id = options_.id;
+    role.datacenter = options_.datacenter;
+    role.layout = layout_;
+    role.other_datacenters = options_.other_datacenters;
+    const zk::KessAuth auth = options_.auth;
+    const absl::Duration session = options_.zk_session_timeout;
+    role.connect = [auth, session](const std::string& ensemble)
+        -> absl::StatusOr<std::unique_ptr<zk::ZkApi>> {
+      zk::ZkClientOptions reader = ReaderClientOptions(ensemble, auth, session);
+      reader.connect_timeout = absl::Seconds(2);
+      KESS_ASSIGN_OR_RETURN(std::unique_ptr<zk::ZkClient> client,
+                            zk::ZkClient::Create(reader));
+      return std::unique_ptr<zk::ZkApi>(std::move(client));
+    };
+    role.fence = [this] { return election_->node_path(); };
+    role.cycle = options_.route_cycle;
+    role.merge.instance_timeout = options_.instance_timeout;
+    role.merge.host_timeout = options_.instance_timeout;
+    role.merge.warmup = options_.route_warmup;
+    role.merge.max_removal_share = options_.max_removal_share;
+    role.collector.requester_id = options_.id;
+    role.collector.registry = options_.registry;
+    role.writer.window = options_.route_window;
+    role.writer.registry = options_.registry;
+    role.store = store;
+    role.registry = options_.registry;
+    routes_ = std::make_unique<routes::RoutesRole>(zk_.get(), role);
+  }
+  routes::RoutesHttp::Options http;
+  http.store = route_store_.get();
+  http.view = [this]() -> std::shared_ptr<const routes::RoutesView> {
+    return routes_ != nullptr ? routes_->view() : nullptr;
+  };
+  routes_http_ = std::make_unique<routes::RoutesHttp>(http);
+  routes_http_->Register(server_.get());
+  return absl::OkStatus();
+}
+
 void Mandator::OnElected() {
   if (!options_.is_main) replication_->Start();
+  if (routes_ != nullptr) routes_->Start();
 }
 
 void Mandator::OnDemoted() {
+  if (routes_ != nullptr) routes_->Stop();
   if (!options_.is_main) {
     replication_->Stop();
     return;

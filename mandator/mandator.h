@@ -13,7 +13,8 @@
 //  5. joins the DC's leader election.
 // Roles follow the election:
 //  - main DC leader: takes writes (WriteQueue -> ConfigStore, fenced by its
-//    election node); on demotion, waiting writes are refused at once;
+//    election node); on demotion, waiting writes are refused at once; builds
+//    the global route table (routes/RoutesRole);
 //  - slave DC leader: replicates the main DC (ReplicationRole), stopped the
 //    moment leadership is lost;
 //  - everyone else: serves reads, forwards writes to the leader.
@@ -23,6 +24,7 @@
 #pragma once
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -36,6 +38,9 @@
 #include "mandator/http_api.h"
 #include "mandator/leader_election.h"
 #include "mandator/replication_role.h"
+#include "mandator/routes/route_store.h"
+#include "mandator/routes/routes_http.h"
+#include "mandator/routes/routes_role.h"
 #include "mandator/scheduler/scheduler.h"
 #include "mandator/write_queue.h"
 #include "zk_schema/ephemeral_node.h"
@@ -72,6 +77,14 @@ struct MandatorOptions {
   absl::Duration write_timeout = absl::Seconds(10);
   absl::Duration forward_timeout = absl::Seconds(15);
   int http_threads = 16;
+  // The global route table (main DC leader, routes/README.md).
+  // Other DCs whose mandators the leader collects: DC -> ZooKeeper ensemble.
+  std::map<std::string, std::string> other_datacenters;
+  absl::Duration route_cycle = absl::Seconds(1);
+  absl::Duration route_window = absl::Seconds(1);  // coalescing
+  absl::Duration instance_timeout = absl::Seconds(15);
+  absl::Duration route_warmup = absl::Seconds(15);
+  double max_removal_share = 1.0 / 3;
   metrics::Registry* registry = &metrics::Registry::Default();
 };
 
@@ -98,6 +111,7 @@ class Mandator {
   explicit Mandator(MandatorOptions options);
   absl::Status Start();
   absl::StatusOr<CommitResult> CommitWrite(const WriteOp& op);
+  absl::Status StartRoutes(const zk::AclList& acl);
   void OnElected();
   void OnDemoted();
   absl::Status Health() const;
@@ -114,7 +128,10 @@ class Mandator {
   std::unique_ptr<HttpApi> api_;
   std::unique_ptr<scheduler::Scheduler> scheduler_;
   std::unique_ptr<zk::EphemeralNode> member_;
-  std::unique_ptr<ReplicationRole> replication_;  // slave DCs
+  std::unique_ptr<ReplicationRole> replication_;     // slave DCs
+  std::unique_ptr<routes::RouteStore> route_store_;  // reads
+  std::unique_ptr<routes::RoutesRole> routes_;       // main DC
+  std::unique_ptr<routes::RoutesHttp> routes_http_;
   std::unique_ptr<LeaderElection> election_;
 
   metrics::Gauge* revision_gauge_ = nullptr;

@@ -3,8 +3,11 @@
 #include <signal.h>
 
 #include <cstdlib>
+#include <map>
 #include <memory>
+#include <string>
 
+#include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "common/init.h"
 #include "gflags/gflags.h"
@@ -46,6 +49,43 @@ DEFINE_int32(max_pending_writes, 10000,
 DEFINE_int32(write_timeout_ms, 10000,
              "How long a write may wait in the leader's queue.");
 
+DEFINE_string(other_dcs, "",
+              "Main datacenter: the other datacenters whose mandators the "
+              "leader collects partial tables from, as "
+              "dc2=host:port,host:port;dc3=host:port (their ZooKeeper "
+              "ensembles, read as user reader).");
+DEFINE_int32(route_cycle_ms, 1000,
+             "How often the main leader rebuilds the global route table.");
+DEFINE_int32(route_window_ms, 1000,
+             "Coalescing window: at most one route-table write per service "
+             "per window.");
+DEFINE_int32(instance_timeout_ms, 15000,
+             "An instance (or host) not heard from for this long is stale.");
+DEFINE_int32(route_warmup_ms, 15000,
+             "No instance is degraded before the leader and every mandator "
+             "of its datacenter have been up (and settled) this long.");
+DEFINE_double(max_removal_share, 1.0 / 3,
+              "At most this share of a service's instances is removed per "
+              "cycle for lost heartbeats (at least one; never the last).");
+
+namespace {
+
+// "dc2=h:p,h:p;dc3=h:p" -> {dc2: "h:p,h:p", dc3: "h:p"}.
+std::map<std::string, std::string> ParseOtherDcs(const std::string& flag) {
+  std::map<std::string, std::string> out;
+  for (absl::string_view part : absl::StrSplit(flag, ';', absl::SkipEmpty())) {
+    std::pair<std::string, std::string> kv = absl::StrSplit(part, '=');
+    if (kv.first.empty() || kv.second.empty()) {
+      LOG(ERROR) << "ignoring malformed --other_dcs entry: " << part;
+      continue;
+    }
+    out[kv.first] = kv.second;
+  }
+  return out;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   kess::InitProcess(&argc, &argv,
                     "mandator --id=m1 --dc=dc1 --main --zk=host:2181 "
@@ -84,6 +124,13 @@ int main(int argc, char** argv) {
   options.max_pending_writes =
       static_cast<size_t>(std::max(1, FLAGS_max_pending_writes));
   options.write_timeout = absl::Milliseconds(FLAGS_write_timeout_ms);
+
+  options.other_datacenters = ParseOtherDcs(FLAGS_other_dcs);
+  options.route_cycle = absl::Milliseconds(FLAGS_route_cycle_ms);
+  options.route_window = absl::Milliseconds(FLAGS_route_window_ms);
+  options.instance_timeout = absl::Milliseconds(FLAGS_instance_timeout_ms);
+  options.route_warmup = absl::Milliseconds(FLAGS_route_warmup_ms);
+  options.max_removal_share = FLAGS_max_removal_share;
 
   absl::StatusOr<std::unique_ptr<kess::mandator::Mandator>> mandator =
       kess::mandator::Mandator::Create(options);
