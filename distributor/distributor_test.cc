@@ -95,18 +95,20 @@ TEST_F(DistributorTest, UnknownKeyIsAbsentAndPushedWhenItAppears) {
     EXPECT_EQ(r.revision(), 0);
   }
   const int64_t put = Put("ns", "later", "here");
-  zk::RouteTable table;
-  table.set_service("svc");
-  table.add_instances()->set_address("10.0.0.7:80");
+  RouteTable table;
+  table.service = "svc";
+  table.instances.push_back(TestInstance("10.0.0.7:80"));
   ASSERT_TRUE(leader_->PutRoute(table).ok());
   ASSERT_TRUE(WaitFor([&] {
     return agent->RevisionOf(ConfigKey("ns", "later")) == put &&
            agent->RevisionOf(RouteKey("svc")) > put;
   }));
   EXPECT_EQ(agent->Get(ConfigKey("ns", "later"))->value(), "here");
-  zk::RouteTable got;
-  ASSERT_TRUE(got.ParseFromString(agent->Get(RouteKey("svc"))->value()));
-  EXPECT_EQ(got.instances(0).address(), "10.0.0.7:80");
+  EXPECT_EQ(agent->Get(RouteKey("svc"))->content_type(), "application/json");
+  absl::StatusOr<RouteTable> got =
+      RouteTableFromJson(agent->Get(RouteKey("svc"))->value());
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->instances[0].address, "10.0.0.7:80");
 
   // A delete is pushed as absent at the delete's revision.
   const int64_t del = Delete("ns", "later");

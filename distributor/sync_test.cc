@@ -97,9 +97,9 @@ class SyncTest : public DistributorFixture {
 
 TEST_F(SyncTest, LoadsEverythingThenFollowsPutsDeletesChunksAndRoutes) {
   ASSERT_GT(Put("ns", "a", "1"), 0);
-  zk::RouteTable table;
-  table.set_service("svc");
-  table.add_instances()->set_address("10.0.0.1:80");
+  RouteTable table;
+  table.service = "svc";
+  table.instances.push_back(TestInstance("10.0.0.1:80"));
   ASSERT_TRUE(leader_->PutRoute(table).ok());
 
   DataSet data;
@@ -110,9 +110,11 @@ TEST_F(SyncTest, LoadsEverythingThenFollowsPutsDeletesChunksAndRoutes) {
   EXPECT_EQ(data.live_keys(), 2u);
   EXPECT_EQ(Decode(data.Find("c/ns/a")).value(), "1");
   EXPECT_EQ(Decode(data.Find("c/ns/a")).content_type(), "text/plain");
-  zk::RouteTable loaded;
-  ASSERT_TRUE(loaded.ParseFromString(Decode(data.Find("r/svc")).value()));
-  EXPECT_EQ(loaded.instances(0).address(), "10.0.0.1:80");
+  EXPECT_EQ(Decode(data.Find("r/svc")).content_type(), "application/json");
+  absl::StatusOr<RouteTable> loaded =
+      RouteTableFromJson(Decode(data.Find("r/svc")).value());
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ(loaded->instances[0].address, "10.0.0.1:80");
   EXPECT_FALSE(follower->stale());
 
   // Incremental, through the watch (the poll interval is an hour).

@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/metrics.h"
+#include "common/route_table.h"
 #include "common/transport/event_loop.h"
 #include "distributor/distributor.h"
 #include "distributor/test_agent.h"
@@ -161,6 +162,16 @@ inline double Gauge(metrics::Registry* registry, const std::string& name) {
 }
 
 // The value of `item` as an agent would get it.
+// A valid route-table instance at `address` (for TestLeader::PutRoute).
+inline RouteInstance TestInstance(const std::string& address) {
+  RouteInstance instance;
+  instance.id = "i1";
+  instance.host = "host-1";
+  instance.address = address;
+  instance.datacenter = "dc1";
+  return instance;
+}
+
 inline protocol::Resource Decode(const ItemPtr& item) {
   protocol::Resource r;
   if (item != nullptr) r.ParseFromString(item->wire);

@@ -15,8 +15,8 @@ namespace kess {
 namespace distributor {
 namespace {
 
-constexpr char kRouteContentType[] =
-    "application/x-protobuf; type=kess.zk.RouteTable";
+// Route tables are JSON (docs/route-table.md).
+constexpr char kRouteContentType[] = "application/json";
 
 absl::StatusOr<zk::StoredValue> ExtractConfigValue(absl::string_view data,
                                                    absl::string_view where) {

@@ -29,12 +29,12 @@ TestLeader::TestLeader(ZkApi* zk, Layout layout, AclList acl,
       writer_(std::move(writer)),
       store_(zk, layout_, acl_) {}
 
-absl::StatusOr<int64_t> TestLeader::PutRoute(RouteTable table) {
+absl::StatusOr<int64_t> TestLeader::PutRoute(kess::RouteTable table) {
   ChangeRecord change;
   change.set_kind(ROUTE_PUT);
-  change.set_service(table.service());
+  change.set_service(table.service);
   KESS_ASSIGN_OR_RETURN(*change.mutable_path(),
-                        layout_.RoutePath(table.service()));
+                        layout_.RoutePath(table.service));
   // The value holds the table's own revision, so it is serialized per
   // attempt: Prepare happens inside Commit, after the revision is known.
   std::string serialized;
@@ -43,18 +43,18 @@ absl::StatusOr<int64_t> TestLeader::PutRoute(RouteTable table) {
       [&](int64_t revision, absl::string_view,
           const StoredValue& stored) -> absl::StatusOr<std::string> {
     RouteRecord record;
-    record.set_service(table.service());
+    record.set_service(table.service);
     record.set_revision(revision);
     *record.mutable_value() = stored;
-    record.set_instance_count(table.instances_size());
+    record.set_instance_count(static_cast<uint32_t>(table.instances.size()));
     *record.mutable_meta() = MakeMeta("test", writer_);
     return Encode(record);
   };
   // The revision inside the table is informational; use the next one as
   // read now (a lost race re-commits with a newer record revision).
   KESS_ASSIGN_OR_RETURN(auto current, ReadRevision(*zk_, layout_));
-  table.set_revision(current.first.revision() + 1);
-  serialized = Encode(table);
+  table.revision = current.first.revision() + 1;
+  serialized = kess::RouteTableToJson(table);
   value_view = serialized;
   return Commit(std::move(change), &value_view, make);
 }

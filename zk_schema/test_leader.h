@@ -19,6 +19,7 @@
 #include <string>
 
 #include "absl/strings/string_view.h"
+#include "common/route_table.h"
 #include "common/status.h"
 #include "zk_schema/chunked_value.h"
 #include "zk_schema/layout.h"
@@ -35,10 +36,11 @@ class TestLeader {
   TestLeader(ZkApi* zk, Layout layout, AclList acl = {},
              std::string writer = "test-leader");
 
-  // Each returns the revision it committed. PutRoute stores `table` with
-  // its revision field set to the next revision as read before committing
-  // (informational; the record's revision is authoritative).
-  absl::StatusOr<int64_t> PutRoute(RouteTable table);
+  // Each returns the revision it committed. PutRoute stores `table` as
+  // route-table JSON (common/route_table.h) with its revision field set to
+  // the next revision as read before committing (informational; the
+  // record's revision is authoritative).
+  absl::StatusOr<int64_t> PutRoute(kess::RouteTable table);
   // NotFound if there is no such route record (nothing committed).
   absl::StatusOr<int64_t> DeleteRoute(absl::string_view service);
 

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/route_table.h"
 #include "mandator/replication/record_sync.h"
 #include "mandator/test_util.h"
 #include "zk_schema/chunked_value.h"
@@ -149,14 +150,15 @@ int64_t TwoDcTest::Delete(const std::string& ns, const std::string& key) {
 }
 
 int64_t TwoDcTest::PutRoute(const std::string& service, int instances) {
-  zk::RouteTable table;
-  table.set_service(service);
+  RouteTable table;
+  table.service = service;
   for (int i = 0; i < instances; ++i) {
-    zk::Instance* instance = table.add_instances();
-    instance->set_host(absl::StrCat("host-", i));
-    instance->set_address(absl::StrCat("10.0.", i / 250, ".", i % 250, ":80"));
-    instance->set_datacenter("dc1");
-    instance->set_weight(100);
+    RouteInstance instance;
+    instance.id = absl::StrCat("i", 100000 + i);  // sorted as numbers
+    instance.host = absl::StrCat("host-", i);
+    instance.address = absl::StrCat("10.0.", i / 250, ".", i % 250, ":80");
+    instance.datacenter = "dc1";
+    table.instances.push_back(std::move(instance));
   }
   absl::StatusOr<int64_t> revision = routes_->PutRoute(table);
   EXPECT_TRUE(revision.ok()) << revision.status();
