@@ -49,8 +49,11 @@ Discovery::Discovery(Options options, std::unique_ptr<CacheWatcher> watcher)
 }
 
 Discovery::~Discovery() {
-  // Drop the services (and their watches) while the watcher still runs.
-  services_.Store(std::make_shared<const ServiceMap>());
+  // Stop the internal watches while the watcher still runs. (The Service
+  // objects themselves may outlive this in a map retired by SnapshotCell;
+  // they refer to nothing else.)
+  std::shared_ptr<const ServiceMap> services = services_.Load();
+  for (const auto& [name, service] : *services) service->watch.reset();
 }
 
 absl::StatusOr<const LoadBalancer*> Discovery::Balancer(
@@ -200,8 +203,9 @@ void Discovery::ReportSuccess(absl::string_view service,
 
 void Discovery::Report(absl::string_view service_name,
                        absl::string_view instance_id, bool failure) {
-  Service* service = Find(service_name);
-  if (service == nullptr) return;
+  absl::StatusOr<Service*> tracked = Track(service_name);
+  if (!tracked.ok()) return;  // an invalid name
+  Service* service = *tracked;
   absl::MutexLock lock(&service->mu);
   const std::string id(instance_id);
   const int64_t now = options_.clock->NowMs();

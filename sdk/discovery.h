@@ -98,8 +98,9 @@ class Discovery {
   // options; created once per name, owned by the Discovery.
   absl::StatusOr<const LoadBalancer*> Balancer(absl::string_view name);
 
-  // Caller-side failover for one instance (by id). Unknown services or ids
-  // are ignored.
+  // Caller-side failover for one instance (by id). Ids not in the table
+  // are kept on record (they may appear in the next version); invalid
+  // service names are ignored.
   void ReportFailure(absl::string_view service, absl::string_view instance_id);
   void ReportSuccess(absl::string_view service, absl::string_view instance_id);
 
