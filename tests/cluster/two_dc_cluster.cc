@@ -56,8 +56,9 @@ absl::Status TwoDcCluster::StartAll(const TwoDcClusterOptions& options) {
     KESS_ASSIGN_OR_RETURN(slave_proxy_, ZkSessionProxy::Start(slave_connect));
     slave_connect = slave_proxy_->address();
   }
-  KESS_ASSIGN_OR_RETURN(std::string auth,
+  KESS_ASSIGN_OR_RETURN(auth_file_,
                         WriteAuthFile(dir_, mandator::testing::TestAuth()));
+  const std::string& auth = auth_file_;
   for (bool is_main : {true, false}) {
     for (int i = 1; i <= options.mandators_per_dc; ++i) {
       MandatorProcessOptions o;

@@ -54,6 +54,9 @@ class TwoDcCluster {
   const zk::Layout& layout() const { return layout_; }
   // Where the logs of the mandators are.
   const std::string& dir() const { return dir_; }
+  // The --zk_auth_file every mandator uses ("mandator:" and "reader:"
+  // lines); distributors take its reader line.
+  const std::string& auth_file() const { return auth_file_; }
 
   // Clients of each DC's ensemble as user "reader".
   absl::StatusOr<std::unique_ptr<zk::ZkClient>> ConnectMainReader() const;
@@ -70,6 +73,7 @@ class TwoDcCluster {
   absl::Status StartAll(const TwoDcClusterOptions& options);
 
   std::string dir_;
+  std::string auth_file_;
   zk::Layout layout_;
   std::unique_ptr<ZkEnsemble> main_zk_;
   std::unique_ptr<ZkEnsemble> slave_zk_;

@@ -1,0 +1,103 @@
+#include "tests/cluster/agent_host.h"
+
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/file_cache/env.h"
+#include "tests/cluster/mandator_cluster.h"
+
+namespace kess {
+namespace testing {
+
+absl::StatusOr<std::unique_ptr<AgentHost>> AgentHost::Start(
+    AgentHostOptions options) {
+  if (options.binary.empty()) {
+    options.binary = agent::testing::Runfile("agent/agent");
+  }
+  std::unique_ptr<AgentHost> host(new AgentHost(std::move(options)));
+  KESS_RETURN_IF_ERROR(
+      file_cache::Env::Default()->CreateDirs(host->cache_dir()));
+  KESS_RETURN_IF_ERROR(host->Launch());
+  return host;
+}
+
+absl::Status AgentHost::Launch() {
+  const AgentHostOptions& o = options_;
+  const std::string port_file = o.dir + "/http_port";
+  file_cache::Env::Default()->RemoveFile(port_file).IgnoreError();
+  std::vector<std::string> args = {
+      o.binary,
+      "--host_id=" + o.host_id,
+      "--dc=" + o.datacenter,
+      "--distributors=" + absl::StrJoin(o.distributors, ","),
+      "--cache_dir=" + cache_dir(),
+      absl::StrCat("--http_port=", http_port_),
+      "--http_port_file=" + port_file,
+  };
+  if (!o.mandators.empty()) {
+    args.push_back("--mandators=" + absl::StrJoin(o.mandators, ","));
+  }
+  if (!o.auth_token_file.empty()) {
+    args.push_back("--auth_token_file=" + o.auth_token_file);
+  }
+  args.insert(args.end(), o.flags.begin(), o.flags.end());
+  args.insert(args.end(), o.extra_flags.begin(), o.extra_flags.end());
+  process_ = std::make_unique<agent::testing::AgentProcess>(std::move(args),
+                                                            log_path());
+  if (!process_->Start()) return absl::InternalError("fork of the agent");
+  const int port = agent::testing::WaitForPortFile(
+      port_file, absl::ToInt64Milliseconds(o.ready_timeout));
+  if (port <= 0) {
+    process_->Stop(9);
+    return absl::DeadlineExceededError(
+        absl::StrCat("agent ", o.host_id, " did not serve; see ", log_path()));
+  }
+  http_port_ = port;
+  return absl::OkStatus();
+}
+
+absl::Status AgentHost::Restart() {
+  if (running()) Stop();
+  return Launch();
+}
+
+std::string AgentHost::http_address() const {
+  return absl::StrCat("127.0.0.1:", http_port_);
+}
+
+absl::StatusOr<mandator::HttpReply> AgentHost::Call(
+    const std::string& method, const std::string& path,
+    const std::string& body) const {
+  return mandator::HttpCall(http_address(), method, path, body,
+                            absl::Seconds(20));
+}
+
+absl::Status AgentHost::Subscribe(const std::string& body) const {
+  KESS_ASSIGN_OR_RETURN(mandator::HttpReply reply,
+                        Call("POST", "/v1/subscriptions", body));
+  if (reply.status != 200) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("subscribe: HTTP ", reply.status, ": ", reply.body));
+  }
+  return absl::OkStatus();
+}
+
+Poco::JSON::Object::Ptr AgentHost::Status() const {
+  absl::StatusOr<mandator::HttpReply> reply = Call("GET", "/v1/status");
+  if (!reply.ok() || reply->status != 200) return nullptr;
+  return JsonBody(reply->body);
+}
+
+std::string ConfigSubscription(
+    const std::vector<std::pair<std::string, std::string>>& keys) {
+  std::vector<std::string> items;
+  for (const auto& [ns, key] : keys) {
+    items.push_back(
+        absl::StrCat("{\"namespace\":\"", ns, "\",\"key\":\"", key, "\"}"));
+  }
+  return absl::StrCat("{\"configs\":[", absl::StrJoin(items, ","), "]}");
+}
+
+}  // namespace testing
+}  // namespace kess

@@ -1,0 +1,97 @@
+// A real `agent` daemon as one simulated host, for end-to-end tests: its
+// own directory (cache in <dir>/cache, log, HTTP port file), started as a
+// child process through agent/testing/agent_process.h, killed and restarted
+// on the same HTTP port.
+//
+//   AgentHostOptions o;
+//   o.host_id = "h1"; o.datacenter = "dc1";
+//   o.distributors = {d1->address(), d2->address()};
+//   o.auth_token_file = token; o.dir = TEST_TMPDIR + "/dc1-h1";
+//   auto a = AgentHost::Start(o);          // waits for its HTTP API
+//   (*a)->Subscribe(R"({"configs":[{"namespace":"ns","key":"k"}]})");
+//   (*a)->Status()->getValue<std::string>("distributor");
+//   (*a)->Kill(); (*a)->Restart();
+//
+// The binary is found in the test's runfiles ($TEST_SRCDIR/kess/agent/agent):
+// add data = ["//agent"] to the test. Only the pid this object started is
+// ever signalled. Thread-compatible.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "Poco/JSON/Object.h"
+#include "absl/time/time.h"
+#include "agent/testing/agent_process.h"
+#include "common/status.h"
+#include "mandator/http_call.h"
+
+namespace kess {
+namespace testing {
+
+struct AgentHostOptions {
+  std::string binary;  // empty = $TEST_SRCDIR/kess/agent/agent
+  std::string host_id;
+  std::string datacenter;
+  std::vector<std::string> distributors;  // transport addresses, in DC
+  std::vector<std::string> mandators;     // scheduler addresses (heartbeats)
+  std::string auth_token_file;
+  std::string dir;  // this host's directory; created if missing
+  // Short intervals, so that failover and repair happen within seconds.
+  std::vector<std::string> flags = {
+      "--pull_interval_ms=1000",          "--heartbeat_interval_ms=300",
+      "--heartbeat_timeout_ms=2000",      "--connect_timeout_ms=1000",
+      "--call_timeout_ms=3000",           "--reconnect_initial_ms=50",
+      "--reconnect_max_ms=500",           "--return_interval_ms=3000",
+      "--host_heartbeat_interval_ms=1000"};
+  std::vector<std::string> extra_flags;
+  absl::Duration ready_timeout = absl::Seconds(30);
+};
+
+class AgentHost {
+ public:
+  static absl::StatusOr<std::unique_ptr<AgentHost>> Start(
+      AgentHostOptions options);
+  ~AgentHost() = default;  // the AgentProcess sends SIGTERM
+
+  // kill -9 (SIGKILL and reap).
+  void Kill() { process_->Stop(9); }
+  // SIGTERM and reap.
+  void Stop() { process_->Stop(15); }
+  // Starts it again (same cache, same HTTP port) and waits for its API.
+  absl::Status Restart();
+  bool running() const { return process_->pid() > 0; }
+  pid_t pid() const { return process_->pid(); }
+
+  const std::string& host_id() const { return options_.host_id; }
+  std::string cache_dir() const { return options_.dir + "/cache"; }
+  std::string log_path() const { return options_.dir + "/agent.log"; }
+  int http_port() const { return http_port_; }
+  // "127.0.0.1:<port>" (sdk Options::agent_http_address).
+  std::string http_address() const;
+
+  // One call to its HTTP API.
+  absl::StatusOr<mandator::HttpReply> Call(const std::string& method,
+                                           const std::string& path,
+                                           const std::string& body = "") const;
+  // POST /v1/subscriptions with `body`; an error unless it answers 200.
+  absl::Status Subscribe(const std::string& body) const;
+  // GET /v1/status as JSON; null if it did not answer 200.
+  Poco::JSON::Object::Ptr Status() const;
+
+ private:
+  explicit AgentHost(AgentHostOptions options) : options_(std::move(options)) {}
+  absl::Status Launch();
+
+  AgentHostOptions options_;
+  int http_port_ = 0;  // 0 until the first start chose one
+  std::unique_ptr<agent::testing::AgentProcess> process_;
+};
+
+// {"configs":[{"namespace":ns,"key":k},...]} for the subscription API.
+std::string ConfigSubscription(
+    const std::vector<std::pair<std::string, std::string>>& keys);
+
+}  // namespace testing
+}  // namespace kess

@@ -1,0 +1,212 @@
+#include "tests/cluster/distributor_process.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <fstream>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "glog/logging.h"
+#include "mandator/http_call.h"
+#include "tests/cluster/mandator_cluster.h"
+#include "tests/harness/zk_ensemble.h"
+
+namespace kess {
+namespace testing {
+
+std::string DistributorBinary() {
+  const char* srcdir = std::getenv("TEST_SRCDIR");
+  if (srcdir != nullptr) {
+    return absl::StrCat(srcdir, "/kess/distributor/distributor");
+  }
+  return "distributor/distributor";
+}
+
+absl::StatusOr<std::string> WriteTokenFile(const std::string& dir,
+                                           const std::string& token) {
+  const std::string path = absl::StrCat(dir, "/distributor.token");
+  {
+    std::ofstream out(path, std::ios::trunc);
+    out << token << "\n";
+    if (!out) return absl::InternalError("cannot write " + path);
+  }
+  chmod(path.c_str(), 0600);
+  return path;
+}
+
+absl::StatusOr<std::unique_ptr<DistributorProcess>> DistributorProcess::Start(
+    DistributorProcessOptions options) {
+  if (options.binary.empty()) options.binary = DistributorBinary();
+  if (options.log_dir.empty()) {
+    const char* dir = std::getenv("TEST_TMPDIR");
+    options.log_dir = dir != nullptr ? dir : "/tmp";
+  }
+  const bool pick_port = options.port == 0;
+  const bool pick_http_port = options.http_port == 0;
+  std::unique_ptr<DistributorProcess> process(
+      new DistributorProcess(std::move(options)));
+  absl::Status last;
+  // A picked port can be taken by someone else before the daemon binds it.
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    if (pick_port) {
+      KESS_ASSIGN_OR_RETURN(process->options_.port, PickFreePort());
+    }
+    if (pick_http_port) {
+      KESS_ASSIGN_OR_RETURN(process->options_.http_port, PickFreePort());
+    }
+    last = process->Launch();
+    if (last.ok()) last = process->WaitReady();
+    if (last.ok()) return process;
+    process->Kill();
+    if (!pick_port && !pick_http_port) break;
+  }
+  return last;
+}
+
+DistributorProcess::~DistributorProcess() { Stop(); }
+
+std::string DistributorProcess::address() const {
+  return absl::StrCat("127.0.0.1:", options_.port);
+}
+
+std::string DistributorProcess::http_address() const {
+  return absl::StrCat("127.0.0.1:", options_.http_port);
+}
+
+absl::Status DistributorProcess::Launch() {
+  const DistributorProcessOptions& o = options_;
+  log_path_ =
+      absl::StrCat(o.log_dir, "/distributor-", o.datacenter, "-", o.id, ".log");
+  std::vector<std::string> args = {
+      o.binary,
+      "--id=" + o.id,
+      "--dc=" + o.datacenter,
+      "--zk=" + o.zk,
+      "--zk_root=" + o.zk_root,
+      "--listen_host=127.0.0.1",
+      absl::StrCat("--port=", o.port),
+      absl::StrCat("--http_port=", o.http_port),
+      absl::StrCat("--zk_session_timeout_ms=", o.zk_session_timeout_ms),
+      absl::StrCat("--poll_interval_ms=", o.poll_interval_ms),
+  };
+  if (!o.zk_auth_file.empty())
+    args.push_back("--zk_auth_file=" + o.zk_auth_file);
+  if (!o.auth_token_file.empty()) {
+    args.push_back("--auth_token_file=" + o.auth_token_file);
+  }
+  args.insert(args.end(), o.extra_flags.begin(), o.extra_flags.end());
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+
+  const pid_t parent = getpid();
+  const pid_t pid = fork();
+  if (pid < 0) return ErrnoToStatus(errno, "fork");
+  if (pid == 0) {
+    // Only async-signal-safe calls until exec.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(1);
+    setpgid(0, 0);
+    const int fd = open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd >= 0) {
+      dup2(fd, STDOUT_FILENO);
+      dup2(fd, STDERR_FILENO);
+      close(fd);
+    }
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  pid_ = pid;
+  return absl::OkStatus();
+}
+
+absl::Status DistributorProcess::WaitReady() {
+  const absl::Time deadline = absl::Now() + options_.ready_timeout;
+  absl::Status last = absl::UnavailableError("not asked yet");
+  while (absl::Now() < deadline) {
+    int wstatus = 0;
+    if (waitpid(pid_, &wstatus, WNOHANG) == pid_) {
+      pid_ = -1;
+      return absl::UnavailableError(absl::StrCat(
+          "distributor ", options_.id, " exited during start-up (status ",
+          wstatus, "); see ", log_path_));
+    }
+    absl::StatusOr<mandator::HttpReply> reply = mandator::HttpCall(
+        http_address(), "GET", "/healthz", "", absl::Seconds(2));
+    if (reply.ok() && reply->status == 200) return absl::OkStatus();
+    last = reply.ok() ? absl::UnavailableError(reply->body) : reply.status();
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  return absl::DeadlineExceededError(
+      absl::StrCat("distributor ", options_.id, " not ready within ",
+                   absl::FormatDuration(options_.ready_timeout), ": ",
+                   last.message(), "; see ", log_path_));
+}
+
+void DistributorProcess::Kill() {
+  if (pid_ <= 0) return;
+  kill(pid_, SIGKILL);
+  waitpid(pid_, nullptr, 0);
+  pid_ = -1;
+}
+
+void DistributorProcess::Stop(absl::Duration grace) {
+  if (pid_ <= 0) return;
+  kill(pid_, SIGTERM);
+  const absl::Time deadline = absl::Now() + grace;
+  while (absl::Now() < deadline) {
+    if (waitpid(pid_, nullptr, WNOHANG) == pid_) {
+      pid_ = -1;
+      return;
+    }
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  LOG(WARNING) << "distributor " << options_.id << " ignored SIGTERM for "
+               << grace << "; killing it";
+  Kill();
+}
+
+absl::Status DistributorProcess::Restart() {
+  Stop();
+  KESS_RETURN_IF_ERROR(Launch());
+  return WaitReady();
+}
+
+Poco::JSON::Object::Ptr DistributorProcess::Status() const {
+  absl::StatusOr<mandator::HttpReply> reply = mandator::HttpCall(
+      http_address(), "GET", "/api/v1/status", "", absl::Seconds(10));
+  if (!reply.ok() || reply->status != 200) return nullptr;
+  return JsonBody(reply->body);
+}
+
+std::string DistributorProcess::Metrics() const {
+  absl::StatusOr<mandator::HttpReply> reply = mandator::HttpCall(
+      http_address(), "GET", "/metrics", "", absl::Seconds(10));
+  if (!reply.ok() || reply->status != 200) return "";
+  return reply->body;
+}
+
+absl::StatusOr<double> MetricValue(const std::string& metrics_text,
+                                   const std::string& name,
+                                   const std::string& labels) {
+  const std::string prefix = name + labels + " ";
+  for (absl::string_view line : absl::StrSplit(metrics_text, '\n')) {
+    if (!absl::StartsWith(line, prefix)) continue;
+    double value = 0;
+    if (absl::SimpleAtod(line.substr(prefix.size()), &value)) return value;
+  }
+  return absl::NotFoundError("no sample " + name + labels);
+}
+
+}  // namespace testing
+}  // namespace kess

@@ -1,0 +1,112 @@
+// A real `distributor` daemon in a child process, for end-to-end tests and
+// benchmarks.
+//
+//   DistributorProcessOptions o;
+//   o.id = "d1"; o.datacenter = "dc1"; o.zk = ensemble->ConnectString();
+//   o.zk_auth_file = cluster->auth_file();      // its `reader` line is used
+//   o.auth_token_file = token;                  // the agents' shared secret
+//   auto d = DistributorProcess::Start(o);      // waits until loaded
+//   agent flag: --distributors=(*d)->address()
+//   (*d)->Kill();                               // kill -9
+//   (*d)->Restart();                            // same ports
+//
+// The binary is found in the test's runfiles
+// ($TEST_SRCDIR/kess/distributor/distributor): add
+// data = ["//distributor"] to the test. Each process gets free 127.0.0.1
+// ports (transport and HTTP) that it keeps across restarts, so agents can
+// be given its address once, and a log file under `log_dir`. Only the
+// process this object started is ever signalled; it also dies with the
+// test process (PDEATHSIG).
+//
+// Thread-compatible: one thread drives a DistributorProcess at a time.
+#pragma once
+
+#include <sys/types.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "Poco/JSON/Object.h"
+#include "absl/time/time.h"
+#include "common/status.h"
+
+namespace kess {
+namespace testing {
+
+struct DistributorProcessOptions {
+  std::string binary;  // empty = DistributorBinary()
+  std::string id;
+  std::string datacenter;
+  std::string zk;
+  std::string zk_root = "/kess";
+  std::string zk_auth_file;     // e.g. the file of WriteAuthFile
+  std::string auth_token_file;  // empty = development mode (no token)
+  int port = 0;                 // agent transport; 0 = pick a free one
+  int http_port = 0;            // 0 = pick a free one
+  int zk_session_timeout_ms = 4000;
+  int poll_interval_ms = 500;
+  std::vector<std::string> extra_flags;
+  std::string log_dir;  // empty = $TEST_TMPDIR or /tmp
+  // Until /healthz answers 200 (the first load is done).
+  absl::Duration ready_timeout = absl::Seconds(60);
+};
+
+// $TEST_SRCDIR/kess/distributor/distributor (or ./distributor/distributor
+// outside Bazel).
+std::string DistributorBinary();
+
+// Writes `token` into `<dir>/distributor.token` (mode 0600), for both the
+// distributors' and the agents' --auth_token_file; returns the path.
+absl::StatusOr<std::string> WriteTokenFile(const std::string& dir,
+                                           const std::string& token);
+
+class DistributorProcess {
+ public:
+  // Starts the daemon and waits until it has loaded its DC's data.
+  static absl::StatusOr<std::unique_ptr<DistributorProcess>> Start(
+      DistributorProcessOptions options);
+  ~DistributorProcess();  // Stop()
+
+  // SIGKILL and reap (kill -9). Idempotent.
+  void Kill();
+  // SIGTERM, wait up to `grace`, then SIGKILL. Idempotent.
+  void Stop(absl::Duration grace = absl::Seconds(10));
+  // Starts it again with the same options and ports; waits until loaded.
+  absl::Status Restart();
+
+  bool running() const { return pid_ > 0; }
+  pid_t pid() const { return pid_; }
+  const std::string& id() const { return options_.id; }
+  // "127.0.0.1:<port>": the agent transport (agent --distributors).
+  std::string address() const;
+  // "127.0.0.1:<port>": /healthz, /metrics, /api/v1/status.
+  std::string http_address() const;
+  const std::string& log_path() const { return log_path_; }
+
+  // GET /api/v1/status as JSON; null if it did not answer 200.
+  Poco::JSON::Object::Ptr Status() const;
+  // GET /metrics; "" if it did not answer 200.
+  std::string Metrics() const;
+
+ private:
+  explicit DistributorProcess(DistributorProcessOptions options)
+      : options_(std::move(options)) {}
+  absl::Status Launch();
+  absl::Status WaitReady();
+
+  DistributorProcessOptions options_;
+  std::string log_path_;
+  pid_t pid_ = -1;
+};
+
+// One value of a Prometheus text exposition: the first sample line of
+// `name` (with exactly `labels`, e.g. "{reason=\"auth\"}", or none), as a
+// number; NotFound if there is none. Works for every kess daemon's
+// /metrics.
+absl::StatusOr<double> MetricValue(const std::string& metrics_text,
+                                   const std::string& name,
+                                   const std::string& labels = "");
+
+}  // namespace testing
+}  // namespace kess
