@@ -1,5 +1,6 @@
 #include "mandator/scheduler/scheduler_service.h"
 
+#include <memory>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -84,9 +85,15 @@ SchedulerService::SchedulerService(PartialTable* table,
   registry_->SetCallbackGauge(
       "kess_scheduler_hosts", "Hosts whose agent heartbeats this mandator.", {},
       [t] { return static_cast<double>(t->host_count()); });
+  snapshot_thread_ = std::thread([this] { SnapshotLoop(); });
 }
 
 SchedulerService::~SchedulerService() {
+  {
+    absl::MutexLock lock(&snapshot_mu_);
+    stop_ = true;
+  }
+  snapshot_thread_.join();
   registry_->RemoveCallbackGauge("kess_scheduler_instances", {});
   registry_->RemoveCallbackGauge("kess_scheduler_tombstones", {});
   registry_->RemoveCallbackGauge("kess_scheduler_hosts", {});
@@ -110,9 +117,45 @@ transport::HandlerMap SchedulerService::Handlers() {
   Add(handlers, protocol::kDeregisterMethod, &SchedulerService::Deregister);
   Add(handlers, protocol::kHostHeartbeatMethod,
       &SchedulerService::HostHeartbeat);
-  Add(handlers, protocol::kGetPartialTableMethod,
-      &SchedulerService::GetPartialTable);
+  metrics::Counter* snapshots = requests_.at(protocol::kGetPartialTableMethod);
+  handlers[protocol::kGetPartialTableMethod] =
+      [this, snapshots](transport::Request request,
+                        transport::Responder responder) {
+        snapshots->Increment();
+        auto shared =
+            std::make_shared<transport::Responder>(std::move(responder));
+        absl::MutexLock lock(&snapshot_mu_);
+        if (snapshot_jobs_.size() >= kMaxQueuedSnapshots) {
+          shared->Respond(absl::ResourceExhaustedError(
+              "too many kess.GetPartialTable requests waiting; retry"));
+          return;
+        }
+        snapshot_jobs_.push_back(
+            [this, shared, payload = std::move(request.payload)] {
+              shared->Respond(GetPartialTable(payload));
+            });
+      };
   return handlers;
+}
+
+void SchedulerService::SnapshotLoop() {
+  for (;;) {
+    std::function<void()> job;
+    {
+      absl::MutexLock lock(&snapshot_mu_);
+      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(snapshot_mu_) {
+        return stop_ || !snapshot_jobs_.empty();
+      };
+      snapshot_mu_.Await(absl::Condition(&ready));
+      if (stop_) {
+        snapshot_jobs_.clear();  // their Responders answer INTERNAL
+        return;
+      }
+      job = std::move(snapshot_jobs_.front());
+      snapshot_jobs_.pop_front();
+    }
+    job();
+  }
 }
 
 absl::Status SchedulerService::Reject(const char* reason, absl::Status status) {

@@ -19,13 +19,21 @@
 //
 // Thread-safety: the handlers may run on several event-loop threads at
 // once; they take only the table's short locks and never block.
+// kess.GetPartialTable is answered from the service's own thread: a
+// snapshot of 100,000 instances takes a quarter of a second, which must not
+// stall the heartbeats of the connections on that loop. At most
+// kMaxQueuedSnapshots wait; more are answered RESOURCE_EXHAUSTED.
 #pragma once
 
 #include <cstdint>
+#include <deque>
+#include <functional>
 #include <map>
 #include <string>
+#include <thread>
 
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "common/metrics.h"
 #include "common/status.h"
 #include "common/transport/server.h"
@@ -51,7 +59,9 @@ class SchedulerService {
  public:
   // `table` must outlive the service.
   SchedulerService(PartialTable* table, SchedulerServiceOptions options);
-  ~SchedulerService();  // removes its callback gauges
+  // Joins the snapshot thread (waiting snapshot requests are answered
+  // INTERNAL) and removes the callback gauges.
+  ~SchedulerService();
 
   SchedulerService(const SchedulerService&) = delete;
   SchedulerService& operator=(const SchedulerService&) = delete;
@@ -72,6 +82,7 @@ class SchedulerService {
       "malformed",        "invalid_name",   "invalid_weight",
       "invalid_instance", "invalid_health", "wrong_datacenter",
       "too_many",         "table_full"};
+  static constexpr size_t kMaxQueuedSnapshots = 8;
 
  private:
   absl::Status Reject(const char* reason, absl::Status status);
@@ -81,6 +92,8 @@ class SchedulerService {
   void Add(
       transport::HandlerMap& handlers, const char* method,
       absl::StatusOr<std::string> (SchedulerService::*fn)(absl::string_view));
+
+  void SnapshotLoop();
 
   PartialTable* const table_;
   const SchedulerServiceOptions options_;
@@ -92,6 +105,12 @@ class SchedulerService {
   metrics::Counter* registrations_;
   metrics::Counter* deregistrations_;
   metrics::Counter* host_heartbeats_;
+
+  absl::Mutex snapshot_mu_;
+  std::deque<std::function<void()>> snapshot_jobs_
+      ABSL_GUARDED_BY(snapshot_mu_);
+  bool stop_ ABSL_GUARDED_BY(snapshot_mu_) = false;
+  std::thread snapshot_thread_;
 };
 
 }  // namespace scheduler
