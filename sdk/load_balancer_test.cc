@@ -120,6 +120,28 @@ TEST(WeightedRandomTest, PicksMatchTheWeights) {
   EXPECT_LT(ChiSquarePValue(ChiSquare(counts, uniform), 19), kTinyP);
 }
 
+TEST(WeightedRandomTest, ExtremeWeightsAndOddSizes) {
+  // The alias table with weights 1..10000 side by side, and group sizes
+  // that are not powers of two. 3,000,000 picks keep every expected count
+  // at 27 or more, as the chi-square approximation wants.
+  for (int n : {1, 2, 3, 7, 33}) {
+    std::vector<RouteInstance> instances;
+    for (int i = 0; i < n; ++i) {
+      instances.push_back(Instance(absl::StrCat("x", i), "dc1",
+                                   i % 3 == 0 ? 10000 : (i % 3 == 1 ? 1 : 77)));
+    }
+    auto snapshot = Snapshot(instances);
+    const auto counts =
+        CountPicks(*Make("weighted_random"), *snapshot, 3000000, 100 + n);
+    if (n == 1) {
+      EXPECT_EQ(counts.at("x0"), 3000000);
+      continue;
+    }
+    const double stat = ChiSquare(counts, WeightShares(*snapshot));
+    EXPECT_GT(ChiSquarePValue(stat, n - 1), kTinyP) << n << " chi2 " << stat;
+  }
+}
+
 TEST(WeightedRandomTest, SkipsEjectedAndLowersRecoveringWeight) {
   auto snapshot = Snapshot(Numbered(5));
   auto availability =
@@ -276,6 +298,32 @@ TEST(HrwTest, WeightedPathAgreesWithTheUniformFastPath) {
     fast.key = slow.key = key;
     ASSERT_EQ((*lb->Select(*snapshot, fast))->id,
               (*lb->Select(*snapshot, slow))->id);
+  }
+}
+
+TEST(HrwTest, SkippingTheLogarithmNeverChangesTheResult) {
+  // The definition, computed naively: the smallest
+  // HrwNegLog2(HashPair(key, id)) / weight.
+  std::vector<RouteInstance> instances;
+  for (int i = 0; i < 200; ++i) {
+    instances.push_back(
+        Instance(absl::StrCat("m", i), "dc1", 1 + (i * 7919) % 10000));
+  }
+  auto snapshot = Snapshot(instances);
+  auto lb = Make("hrw");
+  for (int k = 0; k < 5000; ++k) {
+    const std::string key = Key(k);
+    const RouteInstance* best = nullptr;
+    double best_score = 0;
+    for (const RouteInstance& i : snapshot->table().instances) {
+      const double score =
+          HrwNegLog2(HashPair(StableHash(key), StableHash(i.id))) / i.weight;
+      if (best == nullptr || score < best_score) {
+        best = &i;
+        best_score = score;
+      }
+    }
+    ASSERT_EQ(Pick(*lb, *snapshot, key), best->id) << key;
   }
 }
 

@@ -9,26 +9,55 @@ namespace kess {
 namespace sdk {
 namespace {
 
+// Vose's alias method in integers: every member's weight times n is
+// compared with the total, so the table is the same on every machine.
+std::vector<InstanceGroup::AliasColumn> MakeAlias(
+    const std::vector<int32_t>& weights, uint64_t total) {
+  const size_t n = weights.size();
+  std::vector<InstanceGroup::AliasColumn> alias(n);
+  std::vector<uint64_t> scaled(n);     // weight * n; an average column
+  std::vector<uint32_t> small, large;  // holds exactly `total`
+  for (size_t i = 0; i < n; ++i) {
+    scaled[i] = static_cast<uint64_t>(weights[i]) * n;
+    (scaled[i] < total ? small : large).push_back(i);
+  }
+  while (!small.empty() && !large.empty()) {
+    const uint32_t s = small.back(), l = large.back();
+    small.pop_back();
+    alias[s].threshold = static_cast<uint64_t>(
+        (static_cast<unsigned __int128>(scaled[s]) << 32) / total);
+    alias[s].alias = l;
+    scaled[l] -= total - scaled[s];  // l fills the rest of s's column
+    if (scaled[l] < total) {
+      large.pop_back();
+      small.push_back(l);
+    }
+  }
+  // What is left holds exactly `total`: always itself.
+  for (uint32_t i : small) alias[i] = {1ULL << 32, i};
+  for (uint32_t i : large) alias[i] = {1ULL << 32, i};
+  return alias;
+}
+
 InstanceGroup MakeGroup(const RouteTable& table,
                         const std::vector<uint32_t>& members) {
   InstanceGroup group;
   group.members = members;
-  group.cumulative.reserve(members.size());
   group.id_hash.reserve(members.size());
   group.inverse_weight.reserve(members.size());
-  uint64_t sum = 0;
+  std::vector<int32_t> weights;
   for (uint32_t index : members) {
     const RouteInstance& instance = table.instances[index];
     // The parser guarantees 1..kMaxInstanceWeight; a hand-built table with
     // a weight below 1 still gets picked, rarely.
     const int32_t weight = std::max<int32_t>(instance.weight, 1);
-    sum += weight;
-    group.cumulative.push_back(sum);
+    weights.push_back(weight);
+    group.total_weight += weight;
     group.id_hash.push_back(StableHash(instance.id));
     group.inverse_weight.push_back(1.0 / weight);
-    group.uniform_weight &=
-        weight == std::max<int32_t>(table.instances[members[0]].weight, 1);
+    group.uniform_weight &= weight == weights[0];
   }
+  group.alias = MakeAlias(weights, group.total_weight);
   return group;
 }
 

@@ -5,8 +5,8 @@
 // Instances are split by state — `healthy` and `suspect` (disabled ones are
 // never picked and appear in no group) — and each state again by
 // datacenter. Every group carries what the load balancers need without
-// further work: the members' weights as prefix sums (weighted random,
-// O(log n)), their id hashes and inverse weights in contiguous arrays (HRW
+// further work: an alias table of the members' weights (weighted random in
+// O(1)), their id hashes and inverse weights in contiguous arrays (HRW
 // scans them linearly).
 //
 // Thread-safety: immutable after Build(); share freely.
@@ -29,16 +29,32 @@ namespace sdk {
 // instance members[i] of the snapshot; every other array is indexed like
 // `members`.
 struct InstanceGroup {
-  std::vector<uint32_t> members;       // indices into the table, in id order
-  std::vector<uint64_t> cumulative;    // weights of members[0..i], summed
+  // Walker/Vose alias table: draw a column c uniformly, then take c if a
+  // uniform 32-bit number is below threshold[c] (out of 2^32), else
+  // alias[c]. Each member comes out with probability weight / total
+  // (to within 2^-32).
+  struct AliasColumn {
+    uint64_t threshold;  // 0 .. 2^32
+    uint32_t alias;      // a position in `members`
+  };
+
+  std::vector<uint32_t> members;  // indices into the table, in id order
+  std::vector<AliasColumn> alias;
   std::vector<uint64_t> id_hash;       // StableHash(instance id)
   std::vector<double> inverse_weight;  // 1 / weight
-  bool uniform_weight = true;          // every member has the same weight
+  uint64_t total_weight = 0;
+  bool uniform_weight = true;  // every member has the same weight
 
   size_t size() const { return members.size(); }
   bool empty() const { return members.empty(); }
-  uint64_t total_weight() const {
-    return cumulative.empty() ? 0 : cumulative.back();
+
+  // A position in `members`, drawn by weight from one 64-bit random number
+  // (the high half picks the column, the low half decides it).
+  // REQUIRES: !empty().
+  size_t Draw(uint64_t random) const {
+    const uint64_t column = ((random >> 32) * members.size()) >> 32;
+    const AliasColumn& c = alias[column];
+    return (random & 0xffffffffULL) < c.threshold ? column : c.alias;
   }
 };
 

@@ -34,6 +34,40 @@ double HrwNegLog2(uint64_t h) {
 namespace {
 
 class HrwLoadBalancer : public LoadBalancer {
+ private:
+  // The position with the smallest score, or group.size() if every member
+  // is ejected. -log2(u) >= (1 - u) / ln 2, and 1 - u is exact and cheap;
+  // once a good score is found almost every other member loses on that
+  // bound alone, so the logarithm is computed for a few members only. The
+  // bound is lowered by 1e-9 (far above NegLog2's error), so skipping never
+  // changes the result.
+  template <bool kWithAvailability>
+  static size_t Weighted(const InstanceGroup& group, const SelectContext& ctx,
+                         uint64_t key_hash) {
+    constexpr double kInverseLn2 = 1.4426950408889634;
+    const size_t n = group.size();
+    size_t best = n;
+    double best_score = std::numeric_limits<double>::infinity();
+    for (size_t i = 0; i < n; ++i) {
+      double scale = group.inverse_weight[i];
+      if (kWithAvailability) {
+        const double factor = ctx.Factor(group.members[i]);
+        if (factor <= 0) continue;
+        scale /= factor;
+      }
+      const uint64_t h = HashPair(key_hash, group.id_hash[i]);
+      const double one_minus_u =
+          (static_cast<double>(~h >> 11) + 0.5) * 0x1.0p-53;
+      if ((one_minus_u * kInverseLn2 - 1e-9) * scale >= best_score) continue;
+      const double score = HrwNegLog2(h) * scale;
+      if (score < best_score) {
+        best = i;
+        best_score = score;
+      }
+    }
+    return best;
+  }
+
  public:
   absl::StatusOr<const RouteInstance*> Select(
       const RouteSnapshot& snapshot, const SelectContext& ctx) const override {
@@ -54,20 +88,12 @@ class HrwLoadBalancer : public LoadBalancer {
           best_hash = h;
         }
       }
+    } else if (ctx.availability == nullptr) {
+      best = Weighted<false>(group, ctx, key_hash);
     } else {
-      double best_score = std::numeric_limits<double>::infinity();
-      for (size_t i = 0; i < n; ++i) {
-        const double factor = ctx.Factor(group.members[i]);
-        if (factor <= 0) continue;
-        const double score = HrwNegLog2(HashPair(key_hash, group.id_hash[i])) *
-                             group.inverse_weight[i] / factor;
-        if (score < best_score) {
-          best = i;
-          best_score = score;
-        }
-      }
-      if (best == n) return absl::NotFoundError("");
+      best = Weighted<true>(group, ctx, key_hash);
     }
+    if (best == n) return absl::NotFoundError("");
     return &snapshot.instance(group.members[best]);
   }
 };

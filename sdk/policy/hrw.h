@@ -19,8 +19,9 @@
 //
 // An empty key picks at random, by weight (a fresh random key per call).
 //
-// Cost: O(n) per pick, one 64-bit mix (plus one log when weights differ)
-// per candidate.
+// Cost: O(n) per pick: one 64-bit mix per candidate, plus, when weights
+// differ, a multiply and compare against a cheap lower bound of the score;
+// the logarithm is computed only for the few candidates that pass it.
 //
 // Thread-safety: stateless.
 #pragma once

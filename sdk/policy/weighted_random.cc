@@ -1,7 +1,5 @@
 #include "sdk/policy/weighted_random.h"
 
-#include <algorithm>
-
 namespace kess {
 namespace sdk {
 namespace {
@@ -16,10 +14,10 @@ class WeightedRandomLoadBalancer : public LoadBalancer {
     if (group.empty()) return absl::NotFoundError("");
     FastRandom& random = ctx.Random();
     if (ctx.availability == nullptr) {
-      return &snapshot.instance(group.members[Draw(group, random)]);
+      return &snapshot.instance(group.members[group.Draw(random.Next())]);
     }
     for (int i = 0; i < kRejectionDraws; ++i) {
-      const uint32_t index = group.members[Draw(group, random)];
+      const uint32_t index = group.members[group.Draw(random.Next())];
       const double factor = ctx.Factor(index);
       if (factor >= 1.0 || (factor > 0 && random.UnitDouble() < factor)) {
         return &snapshot.instance(index);
@@ -29,14 +27,6 @@ class WeightedRandomLoadBalancer : public LoadBalancer {
   }
 
  private:
-  // Position in the group, with probability weight / total.
-  static size_t Draw(const InstanceGroup& group, FastRandom& random) {
-    const uint64_t r = random.Uniform(group.total_weight());
-    return std::upper_bound(group.cumulative.begin(), group.cumulative.end(),
-                            r) -
-           group.cumulative.begin();
-  }
-
   static absl::StatusOr<const RouteInstance*> Exact(
       const RouteSnapshot& snapshot, const SelectContext& ctx,
       FastRandom& random) {
