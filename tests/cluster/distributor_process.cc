@@ -15,6 +15,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "glog/logging.h"
 #include "mandator/http_call.h"
@@ -199,13 +200,29 @@ std::string DistributorProcess::Metrics() const {
 absl::StatusOr<double> MetricValue(const std::string& metrics_text,
                                    const std::string& name,
                                    const std::string& labels) {
-  const std::string prefix = name + labels + " ";
+  const std::vector<std::string> wanted =
+      absl::StrSplit(labels, ',', absl::SkipEmpty());
   for (absl::string_view line : absl::StrSplit(metrics_text, '\n')) {
-    if (!absl::StartsWith(line, prefix)) continue;
+    if (!absl::StartsWith(line, name)) continue;
+    absl::string_view rest = line.substr(name.size());
+    absl::string_view label_set;
+    if (absl::StartsWith(rest, "{")) {
+      const size_t close = rest.find('}');
+      if (close == absl::string_view::npos) continue;
+      label_set = rest.substr(1, close - 1);
+      rest = rest.substr(close + 1);
+    }
+    if (!absl::StartsWith(rest, " ")) continue;  // a longer metric name
+    bool match = true;
+    for (const std::string& w : wanted) {
+      match = match && absl::StrContains(label_set, w);
+    }
     double value = 0;
-    if (absl::SimpleAtod(line.substr(prefix.size()), &value)) return value;
+    if (match && absl::SimpleAtod(absl::StripAsciiWhitespace(rest), &value)) {
+      return value;
+    }
   }
-  return absl::NotFoundError("no sample " + name + labels);
+  return absl::NotFoundError("no sample " + name + "{" + labels + "}");
 }
 
 }  // namespace testing

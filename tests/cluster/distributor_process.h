@@ -80,6 +80,7 @@ class DistributorProcess {
   const std::string& id() const { return options_.id; }
   // "127.0.0.1:<port>": the agent transport (agent --distributors).
   std::string address() const;
+  int port() const { return options_.port; }
   // "127.0.0.1:<port>": /healthz, /metrics, /api/v1/status.
   std::string http_address() const;
   const std::string& log_path() const { return log_path_; }
@@ -100,10 +101,10 @@ class DistributorProcess {
   pid_t pid_ = -1;
 };
 
-// One value of a Prometheus text exposition: the first sample line of
-// `name` (with exactly `labels`, e.g. "{reason=\"auth\"}", or none), as a
-// number; NotFound if there is none. Works for every kess daemon's
-// /metrics.
+// One value of a Prometheus text exposition: the first sample of `name`
+// whose labels include every `k="v"` of `labels` (comma-separated, any
+// order, e.g. `reason="auth"`; "" = any), as a number; NotFound if there is
+// none. Works for every kess daemon's /metrics.
 absl::StatusOr<double> MetricValue(const std::string& metrics_text,
                                    const std::string& name,
                                    const std::string& labels = "");
