@@ -1,34 +1,13 @@
-// Clock: milliseconds of a monotonic clock, behind an interface so tests
-// drive time by hand (ManualClock) instead of sleeping.
-//
-// Thread-safety: both implementations are thread-safe.
+// The SDK's clock is common/clock.h (shared with the mandator's scheduler).
 #pragma once
 
-#include <atomic>
-#include <cstdint>
+#include "common/clock.h"
 
 namespace kess {
 namespace sdk {
 
-class Clock {
- public:
-  virtual ~Clock() = default;
-  virtual int64_t NowMs() const = 0;
-  // std::chrono::steady_clock; never destroyed.
-  static const Clock* Steady();
-};
-
-// Time stands still until a test moves it.
-class ManualClock : public Clock {
- public:
-  explicit ManualClock(int64_t now_ms = 1000000) : now_ms_(now_ms) {}
-  int64_t NowMs() const override { return now_ms_.load(); }
-  void Advance(int64_t ms) { now_ms_ += ms; }
-  void Set(int64_t ms) { now_ms_ = ms; }
-
- private:
-  std::atomic<int64_t> now_ms_;
-};
+using Clock = ::kess::Clock;
+using ManualClock = ::kess::ManualClock;
 
 }  // namespace sdk
 }  // namespace kess

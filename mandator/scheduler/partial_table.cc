@@ -18,8 +18,7 @@ void SplitKey(absl::string_view key, protocol::InstanceRef* ref) {
 
 }  // namespace
 
-PartialTable::PartialTable(const MonotonicClock* clock,
-                           PartialTableOptions options)
+PartialTable::PartialTable(const Clock* clock, PartialTableOptions options)
     : clock_(clock), options_(options), start_ms_(clock->NowMs()) {}
 
 void PartialTable::AppendKey(absl::string_view service, absl::string_view id,

@@ -27,9 +27,9 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "common/clock.h"
 #include "common/protocol/discovery.pb.h"
 #include "common/status.h"
-#include "mandator/scheduler/clock.h"
 
 namespace kess {
 namespace scheduler {
@@ -46,7 +46,7 @@ using InstanceRefs = google::protobuf::RepeatedPtrField<protocol::InstanceRef>;
 class PartialTable {
  public:
   // `clock` must outlive the table. Uptime counts from construction.
-  PartialTable(const MonotonicClock* clock, PartialTableOptions options);
+  PartialTable(const Clock* clock, PartialTableOptions options);
 
   PartialTable(const PartialTable&) = delete;
   PartialTable& operator=(const PartialTable&) = delete;
@@ -115,7 +115,7 @@ class PartialTable {
   Shard& ShardFor(absl::string_view key);
   const Shard& ShardFor(absl::string_view key) const;
 
-  const MonotonicClock* const clock_;
+  const Clock* const clock_;
   const PartialTableOptions options_;
   const int64_t start_ms_;
   Shard shards_[kShards];

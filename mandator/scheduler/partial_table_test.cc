@@ -1,6 +1,6 @@
-// PartialTable on a FakeClock. The table reads time only through
-// MonotonicClock, so a wall-clock jump cannot change an age: the fake clock
-// makes that true by construction (the test WallClockJumpChangesNothing
+// PartialTable on a ManualClock. The table reads time only through
+// Clock (common/clock.h), so a wall-clock jump cannot change an age: the fake
+// clock makes that true by construction (the test WallClockJumpChangesNothing
 // shows ages follow only the monotonic clock).
 #include "mandator/scheduler/partial_table.h"
 
@@ -65,7 +65,7 @@ class PartialTableTest : public ::testing::Test {
     o.tombstone_ms = 30000;
     return o;
   }
-  FakeClock clock_;
+  ManualClock clock_;
 };
 
 TEST_F(PartialTableTest, RegisterThenHeartbeatRefreshesAges) {
@@ -179,7 +179,7 @@ TEST_F(PartialTableTest, SilentEntriesExpireFromMemory) {
 }
 
 TEST_F(PartialTableTest, WallClockJumpChangesNothing) {
-  // Ages are differences of MonotonicClock readings; the wall clock is
+  // Ages are differences of Clock (monotonic) readings; the wall clock is
   // never read. Whatever the wall clock does between two snapshots, ages
   // move exactly by what the monotonic clock moved.
   PartialTable table(&clock_, Options());

@@ -18,7 +18,7 @@ absl::StatusOr<std::unique_ptr<Scheduler>> Scheduler::Create(
         "scheduler: heartbeat_interval_ms must be > 0, "
         "expire_heartbeat_intervals >= 2 and max_batch >= 1");
   }
-  if (options.clock == nullptr) options.clock = MonotonicClock::Real();
+  if (options.clock == nullptr) options.clock = Clock::Steady();
   if (options.registry == nullptr) {
     options.registry = &metrics::Registry::Default();
   }

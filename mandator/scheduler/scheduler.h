@@ -23,10 +23,10 @@
 #include <thread>
 
 #include "absl/synchronization/mutex.h"
+#include "common/clock.h"
 #include "common/metrics.h"
 #include "common/status.h"
 #include "common/transport/server.h"
-#include "mandator/scheduler/clock.h"
 #include "mandator/scheduler/partial_table.h"
 #include "mandator/scheduler/scheduler_service.h"
 
@@ -50,8 +50,8 @@ struct SchedulerOptions {
   size_t max_instances = 1000000;
   size_t max_hosts = 1000000;
   int max_batch = 10000;
-  // nullptr: MonotonicClock::Real(). Must outlive the Scheduler.
-  const MonotonicClock* clock = nullptr;
+  // nullptr: Clock::Steady(). Must outlive the Scheduler.
+  const Clock* clock = nullptr;
   // nullptr: metrics::Registry::Default(). Must outlive the Scheduler.
   metrics::Registry* registry = nullptr;
 };

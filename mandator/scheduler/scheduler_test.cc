@@ -288,7 +288,7 @@ TEST(SchedulerOptionsTest, RejectsNonsense) {
 
 TEST(SchedulerExpiryTest, SweeperForgetsSilentInstances) {
   metrics::Registry registry;
-  FakeClock clock;
+  ManualClock clock;
   SchedulerOptions o;
   o.heartbeat_interval_ms = 10;  // sweeps every 10 ms (real time)
   o.expire_heartbeat_intervals = 10;

@@ -1,0 +1,36 @@
+// Clock: milliseconds of a monotonic clock, behind an interface so tests
+// drive time by hand (ManualClock) instead of sleeping. Monotonic on
+// purpose: ages and deadlines must not move when the wall clock jumps (NTP,
+// an operator's `date -s`). Used by the SDK (failure backoff) and the
+// mandator's scheduler (ages of heartbeats).
+//
+// Thread-safety: both implementations are thread-safe.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+namespace kess {
+
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  // Milliseconds since an arbitrary fixed point; never goes back.
+  virtual int64_t NowMs() const = 0;
+  // std::chrono::steady_clock; never destroyed.
+  static const Clock* Steady();
+};
+
+// Time stands still until a test moves it.
+class ManualClock : public Clock {
+ public:
+  explicit ManualClock(int64_t now_ms = 1000000) : now_ms_(now_ms) {}
+  int64_t NowMs() const override { return now_ms_.load(); }
+  void Advance(int64_t ms) { now_ms_ += ms; }
+  void Set(int64_t ms) { now_ms_ = ms; }
+
+ private:
+  std::atomic<int64_t> now_ms_;
+};
+
+}  // namespace kess
