@@ -352,23 +352,28 @@ class Registration::Core {
     }
   }
 
+  // loop: the common part of every answer. Returns the target when the
+  // call succeeded; nullptr when there is nothing more to do (stopped,
+  // cancelled, target gone, or the failure was handled here).
+  Target* Answered(uint64_t id, const char* method, const absl::Status& s) {
+    if (stopped_ || s.code() == absl::StatusCode::kCancelled) return nullptr;
+    Count(method, s);
+    Target* t = FindById(id);
+    if (t == nullptr) return nullptr;
+    t->in_flight = false;
+    if (s.ok()) return t;
+    if (IsRequestError(s)) {
+      LogFailure(t->address, s);  // retried at the next tick
+    } else {
+      Fail(id, s);
+    }
+    return nullptr;
+  }
+
   void OnRegistered(uint64_t id, int64_t version,
                     absl::StatusOr<std::string> reply) {
-    if (stopped_ || reply.status().code() == absl::StatusCode::kCancelled) {
-      return;
-    }
-    Count(protocol::kRegisterMethod, reply.status());
-    Target* t = FindById(id);
+    Target* t = Answered(id, protocol::kRegisterMethod, reply.status());
     if (t == nullptr) return;
-    t->in_flight = false;
-    if (!reply.ok()) {
-      if (IsRequestError(reply.status())) {
-        LogFailure(t->address, reply.status());
-        return;
-      }
-      Fail(id, reply.status());
-      return;
-    }
     t->acked_version = version;
     if (t->probe) {
       t->probe = false;
@@ -384,21 +389,8 @@ class Registration::Core {
   }
 
   void OnHeartbeat(uint64_t id, absl::StatusOr<std::string> reply) {
-    if (stopped_ || reply.status().code() == absl::StatusCode::kCancelled) {
-      return;
-    }
-    Count(protocol::kHeartbeatMethod, reply.status());
-    Target* t = FindById(id);
+    Target* t = Answered(id, protocol::kHeartbeatMethod, reply.status());
     if (t == nullptr) return;
-    t->in_flight = false;
-    if (!reply.ok()) {
-      if (IsRequestError(reply.status())) {
-        LogFailure(t->address, reply.status());
-        return;
-      }
-      Fail(id, reply.status());
-      return;
-    }
     protocol::HeartbeatResponse response;
     if (response.ParseFromString(*reply) && response.unknown_size() > 0) {
       t->acked_version = -1;  // it forgot us: register again now
