@@ -1,0 +1,255 @@
+// bench/heartbeat_bench: how many instance heartbeats one mandator's
+// scheduler ingests. The scheduler (mandator/scheduler, the same code the
+// daemon runs) lives in this process, pinned to one CPU; the providers live
+// in child processes (copies of this binary with --role=client) on the
+// other CPUs, each with a few connections sending kess.Heartbeat batches
+// closed loop. Prints a Markdown table. See README.md.
+#include <sched.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "bench/heartbeat_bench_client.h"
+#include "bench/transport_bench_util.h"
+#include "common/init.h"
+#include "common/metrics.h"
+#include "common/protocol/discovery_methods.h"
+#include "gflags/gflags.h"
+#include "glog/logging.h"
+#include "mandator/scheduler/scheduler.h"
+
+DEFINE_string(role, "server", "server (the benchmark) or client (internal)");
+DEFINE_int64(instances, 100000, "instances registered (and heartbeated)");
+DEFINE_int32(services, 100, "services the instances belong to");
+DEFINE_int32(client_processes, 1, "provider processes");
+DEFINE_int32(connections, 16, "connections per provider process");
+DEFINE_string(batches, "1,10,100,1000",
+              "instances per kess.Heartbeat, one phase each");
+DEFINE_int32(window, 4, "calls in flight per connection");
+DEFINE_double(seconds, 5, "length of each heartbeat phase");
+DEFINE_int32(server_cpu, 0, "CPU the scheduler is pinned to; -1: no pinning");
+DEFINE_int32(server_loops, 1, "scheduler event-loop threads");
+// Client role only.
+DEFINE_int32(port, 0, "client role: scheduler port");
+DEFINE_int64(first, 0, "client role: first instance index it owns");
+
+namespace kess {
+namespace bench {
+namespace {
+
+constexpr int64_t kPhaseTimeoutMs = 300000;
+
+double Counter(metrics::Registry& r, const std::string& name,
+               const metrics::Labels& labels = {}) {
+  return r.GetCounter(name, "", labels)->Value();
+}
+
+// The 1-minute load average: the host is shared, so the table says how
+// busy it was.
+std::string LoadAverage() {
+  std::ifstream in("/proc/loadavg");
+  std::string one;
+  in >> one;
+  return one.empty() ? "?" : one;
+}
+
+bool PinTo(int cpu) {
+  if (cpu < 0 || std::thread::hardware_concurrency() < 2) return false;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  if (sched_setaffinity(0, sizeof(set), &set) != 0) {
+    PLOG(WARNING) << "sched_setaffinity";
+    return false;
+  }
+  return true;
+}
+
+struct Phase {
+  int batch = 0;
+  int64_t calls = 0, refs = 0, errors = 0, unknown = 0;
+  double seconds = 0;
+  double refreshed = 0;  // server counter delta
+  double requests = 0;   // server counter delta
+  double cpu = 0;        // server CPU seconds
+};
+
+int RunServer() {
+  RaiseFdLimit();
+  // Pinned before any thread starts, so the scheduler's loops inherit it.
+  const bool pinned = PinTo(FLAGS_server_cpu);
+  const ProcStatus before = ReadProcStatus();
+  const std::string load_before = LoadAverage();
+  metrics::Registry registry;
+  scheduler::SchedulerOptions o;
+  o.mandator_id = "bench";
+  o.datacenter = "dc1";
+  o.num_loops = FLAGS_server_loops;
+  o.heartbeat_interval_ms = 60000;  // nothing expires during the run
+  o.max_batch = 10000;
+  o.registry = &registry;
+  auto scheduler = scheduler::Scheduler::Create(o);
+  BENCH_CHECK_OK(scheduler.status());
+  const ProcStatus idle = ReadProcStatus();
+
+  std::vector<ChildProcess> children;
+  const int64_t per_process = FLAGS_instances / FLAGS_client_processes;
+  for (int i = 0; i < FLAGS_client_processes; ++i) {
+    auto child = ChildProcess::Spawn(
+        {"--role=client", absl::StrCat("--port=", (*scheduler)->port()),
+         absl::StrCat("--connections=", FLAGS_connections),
+         absl::StrCat("--first=", i * per_process),
+         absl::StrCat("--instances=", per_process),
+         absl::StrCat("--services=", FLAGS_services),
+         absl::StrCat("--server_cpu=", pinned ? FLAGS_server_cpu : -1)});
+    BENCH_CHECK_OK(child.status());
+    children.push_back(std::move(child).value());
+  }
+  auto connected = AskAll(children, "connect", kPhaseTimeoutMs);
+  BENCH_CHECK_OK(connected.status());
+  int64_t failed = 0;
+  for (auto& a : *connected) failed += std::stoll(a.at(2));
+
+  // Registration of every instance, 1,000 per request.
+  const double cpu0 = CpuSecondsOf(getpid());
+  const int64_t reg_start = NowNs();
+  auto registered = AskAll(children, "register 1000", kPhaseTimeoutMs);
+  BENCH_CHECK_OK(registered.status());
+  const double reg_seconds = (NowNs() - reg_start) / 1e9;
+  const double reg_cpu = CpuSecondsOf(getpid()) - cpu0;
+  int64_t errors = failed;
+  for (auto& a : *registered) errors += std::stoll(a.at(2));
+  const size_t held = (*scheduler)->table().instance_count();
+  const ProcStatus loaded = ReadProcStatus();
+
+  std::vector<Phase> phases;
+  for (absl::string_view b : absl::StrSplit(FLAGS_batches, ',')) {
+    Phase p;
+    if (!absl::SimpleAtoi(b, &p.batch) || p.batch < 1) {
+      LOG(ERROR) << "bad --batches entry " << b;
+      return 1;
+    }
+    const double refreshed0 =
+        Counter(registry, "kess_scheduler_heartbeats_total");
+    const double requests0 = Counter(registry, "kess_scheduler_requests_total",
+                                     {{"method", protocol::kHeartbeatMethod}});
+    const double cpu_start = CpuSecondsOf(getpid());
+    const int64_t start = NowNs();
+    auto beat = AskAll(
+        children,
+        absl::StrFormat("beat %f %d %d", FLAGS_seconds, p.batch, FLAGS_window),
+        kPhaseTimeoutMs);
+    BENCH_CHECK_OK(beat.status());
+    p.seconds = (NowNs() - start) / 1e9;
+    p.cpu = CpuSecondsOf(getpid()) - cpu_start;
+    p.refreshed =
+        Counter(registry, "kess_scheduler_heartbeats_total") - refreshed0;
+    p.requests = Counter(registry, "kess_scheduler_requests_total",
+                         {{"method", protocol::kHeartbeatMethod}}) -
+                 requests0;
+    for (auto& a : *beat) {
+      p.calls += std::stoll(a.at(1));
+      p.refs += std::stoll(a.at(2));
+      p.errors += std::stoll(a.at(3));
+      p.unknown += std::stoll(a.at(4));
+    }
+    errors += p.errors + p.unknown;
+    phases.push_back(p);
+    LOG(INFO) << "batch " << p.batch << ": " << p.refreshed / p.seconds
+              << " heartbeats/s";
+  }
+
+  // What the leader's collection costs here: one snapshot of everything.
+  const int64_t snap_start = NowNs();
+  protocol::PartialTable snapshot = (*scheduler)->table().Snapshot(0, nullptr);
+  const std::string bytes = snapshot.SerializeAsString();
+  const double snap_ms = (NowNs() - snap_start) / 1e6;
+
+  const std::string load_after = LoadAverage();
+  for (auto& child : children) (void)child.WriteLine("quit");
+  children.clear();
+  scheduler->reset();
+
+  utsname uts{};
+  uname(&uts);
+  std::ostringstream t;
+  t << "| setup | |\n|---|---|\n";
+  t << "| machine | " << std::thread::hardware_concurrency() << " cores, "
+    << uts.sysname << " " << uts.release << "; load average (1 min) "
+    << load_before << " at the start, " << load_after
+    << " at the end (other work on the host shows here) |\n";
+  t << "| scheduler | `mandator/scheduler` in the benchmark process, "
+    << FLAGS_server_loops << " event-loop thread(s), "
+    << (pinned ? absl::StrCat("pinned to CPU ", FLAGS_server_cpu)
+               : std::string("not pinned"))
+    << " |\n";
+  t << "| providers | " << FLAGS_client_processes << " process(es) x "
+    << FLAGS_connections << " connections, " << FLAGS_window
+    << " calls in flight per connection, "
+    << (pinned ? "on the other CPU(s)" : "sharing the CPUs") << " |\n";
+  t << "| instances | " << WithCommas(FLAGS_instances) << " in "
+    << FLAGS_services
+    << " services (metadata: 1 entry), each phase cycles over all of them "
+       "|\n\n";
+  t << "| figure | value |\n|---|---|\n";
+  t << "| registration (kess.Register, 1,000 per request) | "
+    << WithCommas(static_cast<int64_t>(held)) << " held, "
+    << absl::StrFormat("%.2f s, %s instances/s, %.0f %% of one core",
+                       reg_seconds,
+                       WithCommas(static_cast<int64_t>(held / reg_seconds)),
+                       100 * reg_cpu / reg_seconds)
+    << " |\n";
+  t << "| scheduler RSS | idle " << idle.rss_kib / 1024 << " MiB; with "
+    << WithCommas(static_cast<int64_t>(held)) << " instances "
+    << loaded.rss_kib / 1024 << " MiB ("
+    << absl::StrFormat("%.2f", (loaded.rss_kib - idle.rss_kib) * 1024.0 /
+                                   std::max<size_t>(held, 1))
+    << " bytes per instance); process before start " << before.rss_kib / 1024
+    << " MiB |\n";
+  t << "| kess.GetPartialTable of all (snapshot + serialize, in process) | "
+    << absl::StrFormat("%.1f ms, %.1f MiB", snap_ms, bytes.size() / 1048576.0)
+    << " |\n\n";
+  t << "| instances per kess.Heartbeat | heartbeats/s (instances refreshed) "
+       "| requests/s | scheduler CPU (% of one core) | CPU per heartbeat | "
+       "errors |\n|---|---|---|---|---|---|\n";
+  for (const Phase& p : phases) {
+    t << "| " << p.batch << " | "
+      << WithCommas(static_cast<int64_t>(p.refreshed / p.seconds)) << " | "
+      << WithCommas(static_cast<int64_t>(p.requests / p.seconds)) << " | "
+      << absl::StrFormat("%.0f %%", 100 * p.cpu / p.seconds) << " | "
+      << absl::StrFormat("%.2f us", p.cpu * 1e6 / std::max(p.refreshed, 1.0))
+      << " | " << p.errors + p.unknown << " |\n";
+  }
+  std::cout << t.str();
+  return errors == 0 ? 0 : 2;
+}
+
+}  // namespace
+}  // namespace bench
+}  // namespace kess
+
+int main(int argc, char** argv) {
+  kess::InitProcess(&argc, &argv, "heartbeat_bench [--instances=100000]");
+  if (FLAGS_role == "client") {
+    kess::bench::HeartbeatBenchClientOptions o;
+    o.port = FLAGS_port;
+    o.connections = FLAGS_connections;
+    o.first_instance = FLAGS_first;
+    o.instances = FLAGS_instances;
+    o.services = FLAGS_services;
+    o.avoid_cpu = FLAGS_server_cpu;
+    return kess::bench::RunHeartbeatBenchClient(o);
+  }
+  return kess::bench::RunServer();
+}

@@ -1,0 +1,240 @@
+// Commands (one line each) and answers:
+//   connect                         -> connected <ok> <failed>
+//   register <batch>                -> registered <instances> <errors> <ms>
+//       kess.Register of every owned instance, <batch> per request, one
+//       request in flight per connection
+//   beat <seconds> <batch> <window> -> beat <calls> <refs> <errors>
+//                                      <unknown> <ms>
+//       closed loop: every connection keeps <window> kess.Heartbeat calls
+//       of <batch> instances in flight, cycling over the owned instances
+//   quit
+#include "bench/heartbeat_bench_client.h"
+
+#include <sched.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <iostream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "bench/transport_bench_util.h"
+#include "common/metrics.h"
+#include "common/protocol/discovery.pb.h"
+#include "common/protocol/discovery_methods.h"
+#include "common/transport/client.h"
+#include "common/transport/event_loop.h"
+#include "glog/logging.h"
+
+namespace kess {
+namespace bench {
+
+std::string BenchService(int64_t i, int services) {
+  return absl::StrCat("svc", i % services);
+}
+std::string BenchInstanceId(int64_t i) { return absl::StrCat("inst-", i); }
+
+namespace {
+
+constexpr int64_t kCallTimeoutMs = 30000;
+
+class HeartbeatClients {
+ public:
+  HeartbeatClients(const HeartbeatBenchClientOptions& options,
+                   transport::EventLoop* loop)
+      : options_(options), loop_(loop) {}
+  ~HeartbeatClients() {
+    absl::Notification done;
+    loop_->Post([&] {
+      clients_.clear();
+      done.Notify();
+    });
+    done.WaitForNotification();
+  }
+
+  std::string Connect() {
+    int ok = 0, failed = 0;
+    for (int i = 0; i < options_.connections; ++i) {
+      transport::ClientOptions o;
+      o.port = options_.port;
+      o.registry = &registry_;
+      auto client = transport::Client::Create(loop_, o);
+      if (client.ok() && (*client)->WaitConnected(kCallTimeoutMs).ok()) {
+        clients_.push_back(std::move(client).value());
+        ++ok;
+      } else {
+        ++failed;
+      }
+    }
+    return absl::StrCat("connected ", ok, " ", failed);
+  }
+
+  std::string Register(int batch) {
+    std::vector<std::string> payloads;
+    protocol::RegisterRequest request;
+    for (int64_t k = 0; k < options_.instances; ++k) {
+      const int64_t i = options_.first_instance + k;
+      protocol::InstanceInfo* info = request.add_instances();
+      info->set_service(BenchService(i, options_.services));
+      info->set_id(BenchInstanceId(i));
+      info->set_host(absl::StrCat("host-", i / 4));
+      info->set_address(absl::StrCat("127.0.0.1:", 10000 + i % 50000));
+      info->set_datacenter("dc1");
+      info->set_weight(100);
+      info->set_health("up");
+      (*info->mutable_metadata())["version"] = "1.4.2";
+      if (request.instances_size() == batch || k + 1 == options_.instances) {
+        payloads.push_back(request.SerializeAsString());
+        request.Clear();
+      }
+    }
+    const int64_t start = NowNs();
+    Run(protocol::kRegisterMethod, payloads, 1, payloads.size(), 0);
+    const int64_t ms = (NowNs() - start) / 1000000;
+    return absl::StrCat("registered ", calls_.load() * batch, " ",
+                        errors_.load(), " ", ms);
+  }
+
+  std::string Beat(double seconds, int batch, int window) {
+    std::vector<std::string> payloads;
+    protocol::HeartbeatRequest request;
+    for (int64_t k = 0; k < options_.instances; ++k) {
+      const int64_t i = options_.first_instance + k;
+      protocol::InstanceRef* ref = request.add_instances();
+      ref->set_service(BenchService(i, options_.services));
+      ref->set_id(BenchInstanceId(i));
+      if (request.instances_size() == batch) {
+        payloads.push_back(request.SerializeAsString());
+        request.Clear();
+      }
+    }
+    const int64_t start = NowNs();
+    Run(protocol::kHeartbeatMethod, payloads, window, -1,
+        start + static_cast<int64_t>(seconds * 1e9));
+    const int64_t ms = (NowNs() - start) / 1000000;
+    return absl::StrCat("beat ", calls_.load(), " ", calls_.load() * batch, " ",
+                        errors_.load(), " ", unknown_.load(), " ", ms);
+  }
+
+ private:
+  // Closed loop over all connections until `total` calls were made (>= 0)
+  // or until stop_ns (total < 0). Returns when every call completed.
+  void Run(const char* method, const std::vector<std::string>& payloads,
+           int window, int64_t total, int64_t stop_ns) {
+    calls_ = errors_ = unknown_ = 0;
+    method_ = method;
+    payloads_ = &payloads;
+    next_ = 0;
+    total_ = total;
+    stop_ns_ = stop_ns;
+    in_flight_ = 0;
+    absl::Notification started;
+    loop_->Post([&] {
+      for (auto& c : clients_) {
+        for (int w = 0; w < window; ++w) Issue(c.get());
+      }
+      started.Notify();
+    });
+    started.WaitForNotification();
+    while (in_flight_.load() > 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+  }
+
+  // Loop thread.
+  void Issue(transport::Client* client) {
+    if (total_ >= 0 ? next_ >= total_ : NowNs() >= stop_ns_) return;
+    const std::string& payload = (*payloads_)[next_++ % payloads_->size()];
+    ++in_flight_;
+    client->Call(method_, payload, kCallTimeoutMs,
+                 [this, client](absl::StatusOr<std::string> r) {
+                   if (r.ok()) {
+                     ++calls_;
+                     if (method_ == protocol::kHeartbeatMethod) {
+                       protocol::HeartbeatResponse response;
+                       if (response.ParseFromString(*r)) {
+                         unknown_ += response.unknown_size();
+                       }
+                     }
+                     Issue(client);
+                   } else {
+                     LOG_EVERY_N(WARNING, 1000) << r.status();
+                     ++errors_;
+                   }
+                   --in_flight_;
+                 });
+  }
+
+  const HeartbeatBenchClientOptions options_;
+  transport::EventLoop* const loop_;
+  metrics::Registry registry_;
+  std::vector<std::unique_ptr<transport::Client>> clients_;
+  // Loop thread while a phase runs.
+  const char* method_ = "";
+  const std::vector<std::string>* payloads_ = nullptr;
+  int64_t next_ = 0;
+  int64_t total_ = 0;
+  int64_t stop_ns_ = 0;
+  std::atomic<int64_t> in_flight_{0};
+  std::atomic<int64_t> calls_{0}, errors_{0}, unknown_{0};
+};
+
+void AvoidCpu(int cpu) {
+  if (cpu < 0) return;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  const int n = static_cast<int>(std::thread::hardware_concurrency());
+  for (int c = 0; c < n; ++c) {
+    if (c != cpu) CPU_SET(c, &set);
+  }
+  if (n > 1 && sched_setaffinity(0, sizeof(set), &set) != 0) {
+    PLOG(WARNING) << "sched_setaffinity";
+  }
+}
+
+}  // namespace
+
+int RunHeartbeatBenchClient(const HeartbeatBenchClientOptions& options) {
+  AvoidCpu(options.avoid_cpu);  // before the loop thread starts
+  auto loop = transport::EventLoop::Create("hb-client");
+  if (!loop.ok()) {
+    LOG(ERROR) << loop.status();
+    return 1;
+  }
+  {
+    HeartbeatClients clients(options, loop->get());
+    std::string line;
+    while (std::getline(std::cin, line)) {
+      std::istringstream in(line);
+      std::string command;
+      in >> command;
+      std::string answer;
+      if (command == "connect") {
+        answer = clients.Connect();
+      } else if (command == "register") {
+        int batch = 1000;
+        in >> batch;
+        answer = clients.Register(batch);
+      } else if (command == "beat") {
+        double seconds = 5;
+        int batch = 100, window = 1;
+        in >> seconds >> batch >> window;
+        answer = clients.Beat(seconds, batch, window);
+      } else if (command == "quit") {
+        break;
+      } else {
+        answer = "error unknown command";
+      }
+      std::cout << answer << std::endl;
+    }
+  }
+  return 0;
+}
+
+}  // namespace bench
+}  // namespace kess
