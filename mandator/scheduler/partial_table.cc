@@ -117,17 +117,37 @@ size_t PartialTable::Deregister(const InstanceRefs& refs) {
   return removed;
 }
 
-bool PartialTable::HostHeartbeat(const std::string& host_id) {
+bool PartialTable::HostHeartbeat(const std::string& host_id,
+                                 const std::string& distributor,
+                                 int64_t revision) {
   const int64_t now = clock_->NowMs();
   absl::MutexLock lock(&hosts_mu_);
   auto it = hosts_.find(host_id);
-  if (it != hosts_.end()) {
-    it->second = now;
-    return true;
+  if (it == hosts_.end()) {
+    if (hosts_.size() >= options_.max_hosts) return false;
+    it = hosts_.emplace(host_id, HostEntry()).first;
   }
-  if (hosts_.size() >= options_.max_hosts) return false;
-  hosts_.emplace(host_id, now);
+  it->second.last_heartbeat_ms = now;
+  it->second.distributor = distributor;
+  it->second.revision = revision;
   return true;
+}
+
+std::vector<PartialTable::HostView> PartialTable::Hosts() const {
+  const int64_t now = clock_->NowMs();
+  std::vector<HostView> out;
+  {
+    absl::MutexLock lock(&hosts_mu_);
+    out.reserve(hosts_.size());
+    for (const auto& [host, e] : hosts_) {
+      out.push_back(
+          HostView{host, e.distributor, e.revision, now - e.last_heartbeat_ms});
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const HostView& a, const HostView& b) {
+    return a.host_id < b.host_id;
+  });
+  return out;
 }
 
 size_t PartialTable::host_count() const {
@@ -174,10 +194,10 @@ protocol::PartialTable PartialTable::Snapshot(
   if (after == nullptr) {
     absl::MutexLock lock(&hosts_mu_);
     table.mutable_hosts()->Reserve(static_cast<int>(hosts_.size()));
-    for (const auto& [host, last_ms] : hosts_) {
+    for (const auto& [host, e] : hosts_) {
       protocol::HostSeen* h = table.add_hosts();
       h->set_host_id(host);
-      h->set_last_heartbeat_age_ms(now - last_ms);
+      h->set_last_heartbeat_age_ms(now - e.last_heartbeat_ms);
     }
   }
   table.set_uptime_ms(now - start_ms_);
@@ -208,7 +228,7 @@ PartialTable::Expired PartialTable::Expire() {
   }
   absl::MutexLock lock(&hosts_mu_);
   for (auto it = hosts_.begin(); it != hosts_.end();) {
-    if (now - it->second > options_.expire_after_ms) {
+    if (now - it->second.last_heartbeat_ms > options_.expire_after_ms) {
       ++expired.hosts;
       hosts_.erase(it++);
     } else {

@@ -71,8 +71,20 @@ class PartialTable {
   size_t Deregister(const InstanceRefs& refs);
 
   // The host's agent is alive. False (nothing changed) if the table is at
-  // max_hosts and does not know this host.
-  bool HostHeartbeat(const std::string& host_id);
+  // max_hosts and does not know this host. `distributor` and `revision`
+  // (what the agent reported, for status pages) are kept as given.
+  bool HostHeartbeat(const std::string& host_id,
+                     const std::string& distributor = "", int64_t revision = 0);
+
+  // One host as last heard (for the admin UI's hosts page).
+  struct HostView {
+    std::string host_id;
+    std::string distributor;  // as the agent reported it; may be ""
+    int64_t revision = 0;     // newest revision the agent held
+    int64_t last_heartbeat_age_ms = 0;
+  };
+  // Every host held, sorted by id.
+  std::vector<HostView> Hosts() const;
 
   // Instances sorted by (service, id) after `after` (nullptr: from the
   // start), at most `max_instances` (0: all), with ages; hosts on the
@@ -122,8 +134,13 @@ class PartialTable {
   std::atomic<size_t> live_{0};
   std::atomic<size_t> tombstones_{0};
 
+  struct HostEntry {
+    int64_t last_heartbeat_ms = 0;
+    std::string distributor;
+    int64_t revision = 0;
+  };
   mutable absl::Mutex hosts_mu_;
-  absl::flat_hash_map<std::string, int64_t> hosts_
+  absl::flat_hash_map<std::string, HostEntry> hosts_
       ABSL_GUARDED_BY(hosts_mu_);  // host id -> last heartbeat
 };
 

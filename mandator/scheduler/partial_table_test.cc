@@ -178,6 +178,23 @@ TEST_F(PartialTableTest, SilentEntriesExpireFromMemory) {
   EXPECT_EQ(unknown.size(), 1);
 }
 
+TEST_F(PartialTableTest, HostsKeepWhatTheAgentReported) {
+  PartialTable table(&clock_, Options());
+  ASSERT_TRUE(table.HostHeartbeat("h2", "127.0.0.1:7301", 41));
+  ASSERT_TRUE(table.HostHeartbeat("h1"));
+  clock_.Advance(700);
+  ASSERT_TRUE(table.HostHeartbeat("h2", "127.0.0.1:7302", 42));
+  std::vector<PartialTable::HostView> hosts = table.Hosts();
+  ASSERT_EQ(hosts.size(), 2u);
+  EXPECT_EQ(hosts[0].host_id, "h1");
+  EXPECT_EQ(hosts[0].distributor, "");
+  EXPECT_EQ(hosts[0].last_heartbeat_age_ms, 700);
+  EXPECT_EQ(hosts[1].host_id, "h2");
+  EXPECT_EQ(hosts[1].distributor, "127.0.0.1:7302");  // the newest report
+  EXPECT_EQ(hosts[1].revision, 42);
+  EXPECT_EQ(hosts[1].last_heartbeat_age_ms, 0);
+}
+
 TEST_F(PartialTableTest, WallClockJumpChangesNothing) {
   // Ages are differences of Clock (monotonic) readings; the wall clock is
   // never read. Whatever the wall clock does between two snapshots, ages

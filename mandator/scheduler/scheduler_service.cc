@@ -268,7 +268,8 @@ absl::StatusOr<std::string> SchedulerService::HostHeartbeat(
                       request.datacenter(), "\" but this mandator serves \"",
                       options_.datacenter, "\"")));
   }
-  if (!table_->HostHeartbeat(request.host_id())) {
+  if (!table_->HostHeartbeat(request.host_id(), request.distributor(),
+                             request.revision())) {
     return Reject("table_full",
                   absl::ResourceExhaustedError(
                       "this mandator holds its maximum number of hosts"));
