@@ -80,10 +80,9 @@ int HttpStatusFor(absl::StatusCode code) {
 
 HttpResponse HttpResponse::Error(const absl::Status& status) {
   std::string code = absl::StatusCodeToString(status.code());
-  std::string json =
-      absl::StrCat("{\"error\":{\"code\":", JsonQuote(code),
-                   ",\"message\":", JsonQuote(std::string(status.message())),
-                   "}}");
+  std::string json = absl::StrCat(
+      "{\"error\":{\"code\":", JsonQuote(code),
+      ",\"message\":", JsonQuote(std::string(status.message())), "}}");
   return Json(HttpStatusFor(status.code()), std::move(json));
 }
 
@@ -154,7 +153,8 @@ class Dispatcher : public Poco::Net::HTTPRequestHandler {
     auto start = std::chrono::steady_clock::now();
     std::string route_label = "unmatched";
     HttpResponse out = Serve(req, &route_label);
-    resp.setStatus(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(out.status));
+    resp.setStatus(
+        static_cast<Poco::Net::HTTPResponse::HTTPStatus>(out.status));
     resp.setContentType(out.content_type);
     resp.set("X-Content-Type-Options", "nosniff");
     resp.set("Cache-Control", "no-store");
@@ -166,9 +166,9 @@ class Dispatcher : public Poco::Net::HTTPRequestHandler {
     } catch (const Poco::Exception& e) {
       LOG(WARNING) << "http: writing response failed: " << e.displayText();
     }
-    double seconds = std::chrono::duration<double>(
-                         std::chrono::steady_clock::now() - start)
-                         .count();
+    double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+            .count();
     router_->Count(route_label, out.status, seconds);
   }
 
@@ -207,6 +207,14 @@ class Dispatcher : public Poco::Net::HTTPRequestHandler {
     }
     for (const auto& [k, v] : req) {
       request.headers[Poco::toLower(k)] = v;
+    }
+    if (router_->options().admit) {
+      std::optional<HttpResponse> refused = router_->options().admit(request);
+      if (refused.has_value()) {
+        // The body (if any) is left unread: the connection cannot be reused.
+        refused->headers.emplace_back("Connection", "close");
+        return *std::move(refused);
+      }
     }
     absl::Status body = ReadBody(req, &request.body);
     if (!body.ok()) {
@@ -293,9 +301,8 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Create(
     server->server_ = std::make_unique<Poco::Net::HTTPServer>(
         new Factory(server->router_.get()), socket, params);
   } catch (const Poco::Exception& e) {
-    return absl::UnavailableError(absl::StrCat("http: cannot listen on ", o.host,
-                                               ":", o.port, ": ",
-                                               e.displayText()));
+    return absl::UnavailableError(absl::StrCat(
+        "http: cannot listen on ", o.host, ":", o.port, ": ", e.displayText()));
   }
   HttpServer* self = server.get();
   server->Handle("GET", "/healthz", [self](const HttpRequest&) {

@@ -25,6 +25,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -85,6 +86,12 @@ class HttpServer {
     metrics::Registry* registry = &metrics::Registry::Default();
     // /healthz answers 200 "ok" when this returns OK, else 503 + message.
     std::function<absl::Status()> health;
+    // Called for every request that matched a route and method, with its
+    // headers but before its body is read; a response returned here is
+    // sent instead of calling the handler (authentication: a 401 costs no
+    // body read). Its Set-Cookie etc. go in HttpResponse::headers. Must be
+    // thread-safe. Empty = every request reaches its handler.
+    std::function<std::optional<HttpResponse>(const HttpRequest&)> admit;
   };
 
   // Binds the socket (so port() is known) but does not serve yet.

@@ -93,9 +93,9 @@ TEST_F(HttpServerTest, UnknownPathAndWrongMethod) {
 TEST_F(HttpServerTest, OversizedBodyGets413AndServerKeepsServing) {
   Reply r = Fetch(server_->port(), "POST", "/echo", std::string(1025, 'x'));
   EXPECT_EQ(r.status, 413);
-  EXPECT_EQ(Fetch(server_->port(), "POST", "/echo", std::string(1024, 'x'))
-                .status,
-            200);
+  EXPECT_EQ(
+      Fetch(server_->port(), "POST", "/echo", std::string(1024, 'x')).status,
+      200);
 }
 
 TEST_F(HttpServerTest, ThrowingHandlerGives500NotACrash) {
@@ -123,14 +123,41 @@ TEST_F(HttpServerTest, MetricsCountRequests) {
   Fetch(server_->port(), "POST", "/echo", "a");
   Fetch(server_->port(), "GET", "/nope");
   std::string text = Fetch(server_->port(), "GET", "/metrics").body;
-  EXPECT_NE(text.find("kess_http_requests_total{code=\"200\",route=\"/echo\"} 1"),
-            std::string::npos)
+  EXPECT_NE(
+      text.find("kess_http_requests_total{code=\"200\",route=\"/echo\"} 1"),
+      std::string::npos)
       << text;
   EXPECT_NE(
       text.find("kess_http_requests_total{code=\"404\",route=\"unmatched\"} 1"),
       std::string::npos);
   EXPECT_NE(text.find("# TYPE kess_http_request_duration_seconds histogram"),
             std::string::npos);
+}
+
+TEST(HttpServerAdmitTest, RefusedBeforeTheHandlerAndTheBody) {
+  metrics::Registry registry;
+  HttpServer::Options opts;
+  opts.registry = &registry;
+  opts.max_body_bytes = 16;
+  opts.admit = [](const HttpRequest& r) -> std::optional<HttpResponse> {
+    if (r.Header("authorization") == "Bearer ok") return std::nullopt;
+    return HttpResponse::Error(absl::UnauthenticatedError("who are you"));
+  };
+  auto server = HttpServer::Create(opts);
+  ASSERT_TRUE(server.ok()) << server.status();
+  std::atomic<int> calls{0};
+  (*server)->Handle("POST", "/w", [&calls](const HttpRequest&) {
+    ++calls;
+    return HttpResponse::Text(200, "done");
+  });
+  ASSERT_TRUE((*server)->Start().ok());
+  // Refused with 401, not 413: the oversized body was never read.
+  Reply r = Fetch((*server)->port(), "POST", "/w", std::string(100, 'x'));
+  EXPECT_EQ(r.status, 401);
+  EXPECT_NE(r.body.find("who are you"), std::string::npos);
+  EXPECT_EQ(calls.load(), 0);
+  // An unknown path is still 404 (admit sees only routed requests).
+  EXPECT_EQ(Fetch((*server)->port(), "GET", "/nothing").status, 404);
 }
 
 TEST(HttpServerCreateTest, PortInUseIsAClearError) {
