@@ -1,5 +1,6 @@
 #include "sdk/discovery.h"
 
+#include <atomic>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -54,6 +55,12 @@ Discovery::~Discovery() {
   // they refer to nothing else.)
   std::shared_ptr<const ServiceMap> services = services_.Load();
   for (const auto& [name, service] : *services) service->watch.reset();
+}
+
+int Discovery::OwnerShard() {
+  static std::atomic<uint32_t> next{0};
+  thread_local const int shard = next.fetch_add(1) % kOwnerShards;
+  return shard;
 }
 
 absl::StatusOr<const LoadBalancer*> Discovery::Balancer(
@@ -157,6 +164,10 @@ void Discovery::Publish(Service* service) {
     view->availability =
         service->tracker.Build(*view->snapshot, options_.clock->NowMs());
   }
+  for (int i = 0; i < kOwnerShards && view->snapshot != nullptr; ++i) {
+    view->owners.push_back(
+        std::make_shared<const SnapshotOwner>(SnapshotOwner{view->snapshot}));
+  }
   service->view.Store(std::move(view));
 }
 
@@ -186,8 +197,9 @@ absl::StatusOr<std::shared_ptr<const RouteInstance>> Discovery::Select(
             const RouteInstance* instance,
             SelectInstance(balancer, *view->snapshot, view->availability.get(),
                            key, now));
-        // Shares ownership of the view, which holds the table.
-        return std::shared_ptr<const RouteInstance>(view, instance);
+        // Shares ownership of the snapshot, which holds the table.
+        return std::shared_ptr<const RouteInstance>(view->owners[OwnerShard()],
+                                                    instance);
       });
 }
 

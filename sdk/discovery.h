@@ -39,6 +39,7 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
@@ -118,9 +119,19 @@ class Discovery {
 
  private:
   // What Select reads: swapped as a whole.
+  // One reference holder of a snapshot per shard of threads: the
+  // shared_ptr that Select returns counts on its thread's holder, so
+  // threads picking at once do not all bounce one reference count.
+  struct alignas(64) SnapshotOwner {
+    std::shared_ptr<const RouteSnapshot> snapshot;
+  };
+  static constexpr int kOwnerShards = 16;
+  static int OwnerShard();  // the calling thread's
+  // What Select reads: swapped as a whole.
   struct View {
     std::shared_ptr<const RouteSnapshot> snapshot;     // null: no table yet
     std::shared_ptr<const Availability> availability;  // null: none ejected
+    std::vector<std::shared_ptr<const SnapshotOwner>> owners;  // kOwnerShards
   };
   struct Service {
     Service(std::string name, const FailureTracker::Options& failover)
