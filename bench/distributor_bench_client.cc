@@ -22,6 +22,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "bench/simulated_agents.h"
 #include "bench/transport_bench_util.h"
 #include "common/metrics.h"
 #include "common/protocol/distribution.pb.h"
@@ -49,77 +50,49 @@ class Agents {
   Agents(const DistributorBenchClientOptions& options,
          transport::EventLoop* loop)
       : options_(options),
-        loop_(loop),
         hot_seq_(
-            std::make_unique<std::atomic<uint32_t>[]>(options.connections)) {}
-  ~Agents() { clients_.clear(); }
+            std::make_unique<std::atomic<uint32_t>[]>(options.connections)) {
+    for (int i = 0; i < options.connections; ++i) hot_seq_[i] = 0;
+    SimulatedAgents::Options agents_options;
+    agents_options.connections = options.connections;
+    agents_options.connect_batch = options.connect_batch;
+    agents_options.port = [port = options.port](int) { return port; };
+    agents_options.call_timeout_ms = kWaitMs;
+    agents_ = std::make_unique<SimulatedAgents>(
+        loop, agents_options,
+        [this](int i, const std::string& payload) { OnPush(i, payload); });
+  }
+  ~Agents() { agents_.reset(); }
 
   std::string Connect() {
     const int64_t start = NowNs();
     std::mt19937 random(std::hash<std::string>()(options_.name));
-    for (int i = 0; i < options_.connections; ++i) {
-      hot_seq_[i] = 0;
-      transport::ClientOptions client_options;
-      client_options.port = options_.port;
-      client_options.registry = &registry_;
-      client_options.heartbeat_interval_ms = 10000;
-      client_options.heartbeat_timeout_ms = 120000;
-      transport::ClientCallbacks callbacks;
-      callbacks.on_connect = [this](const absl::Status& status) {
-        (status.ok() ? connected_ : failed_)++;
-      };
-      callbacks.on_push = [this, i](const std::string& method,
-                                    std::string payload) {
-        OnPush(i, payload);
-      };
-      auto client = transport::Client::Create(loop_, client_options, callbacks);
-      if (!client.ok()) {
-        failed_++;
-        continue;
-      }
-      clients_.push_back(std::move(client).value());
-      const bool batch_end = (i + 1) % options_.connect_batch == 0 ||
-                             i + 1 == options_.connections;
-      if (batch_end) {
-        WaitUntil([&] { return connected_ + failed_ >= i + 1; }, kWaitMs);
-      }
-    }
+    const int connected = agents_->Connect();
     // Subscribe, a batch of calls in flight at a time.
-    std::atomic<int> done{0};
-    for (size_t i = 0; i < clients_.size(); ++i) {
-      protocol::SubscribeRequest request;
-      request.set_host_id(absl::StrCat("bench-", options_.name, "-", i));
-      for (int h = 0; h < options_.hot_keys; ++h) {
-        protocol::ResourceKey* key = request.add_keys()->mutable_key();
-        key->set_namespace_name("hot");
-        key->set_key(absl::StrCat("h", h));
-      }
-      for (int r = 0; r < options_.random_keys; ++r) {
-        protocol::ResourceKey* key = request.add_keys()->mutable_key();
-        key->set_namespace_name(
-            absl::StrCat("ns", random() % options_.namespaces));
-        key->set_key(absl::StrCat("k", random() % options_.keys_per_namespace));
-      }
-      clients_[i]->Call("kess.Subscribe", request.SerializeAsString(), kWaitMs,
-                        [this, &done](absl::StatusOr<std::string> reply) {
-                          if (reply.ok()) {
-                            subscribed_++;
-                            answer_bytes_ += reply->size();
-                          } else {
-                            subscribe_failed_++;
-                          }
-                          done++;
-                        });
-      if ((i + 1) % options_.connect_batch == 0) {
-        WaitUntil([&] { return done.load() >= static_cast<int>(i + 1); },
-                  kWaitMs);
-      }
-    }
-    WaitUntil([&] { return done.load() == static_cast<int>(clients_.size()); },
-              kWaitMs);
-    return absl::StrCat("ready ", subscribed_.load(), " ",
-                        failed_.load() + subscribe_failed_.load(), " ",
-                        (NowNs() - start) / 1000000, " ", answer_bytes_.load());
+    int64_t answer_bytes = 0;
+    const int subscribed = agents_->Subscribe(
+        [&](int i) {
+          protocol::SubscribeRequest request;
+          request.set_host_id(absl::StrCat("bench-", options_.name, "-", i));
+          for (int h = 0; h < options_.hot_keys; ++h) {
+            protocol::ResourceKey* key = request.add_keys()->mutable_key();
+            key->set_namespace_name("hot");
+            key->set_key(absl::StrCat("h", h));
+          }
+          for (int r = 0; r < options_.random_keys; ++r) {
+            protocol::ResourceKey* key = request.add_keys()->mutable_key();
+            key->set_namespace_name(
+                absl::StrCat("ns", random() % options_.namespaces));
+            key->set_key(
+                absl::StrCat("k", random() % options_.keys_per_namespace));
+          }
+          return request.SerializeAsString();
+        },
+        &answer_bytes);
+    const int failed =
+        (options_.connections - connected) + (agents_->size() - subscribed);
+    return absl::StrCat("ready ", subscribed, " ", failed, " ",
+                        (NowNs() - start) / 1000000, " ", answer_bytes);
   }
 
   std::string Wait(uint32_t seq) {
@@ -128,8 +101,7 @@ class Agents {
       for (int i = 0; i < options_.connections; ++i) n += hot_seq_[i] >= seq;
       return n;
     };
-    WaitUntil([&] { return count() >= static_cast<int>(clients_.size()); },
-              kWaitMs);
+    WaitUntil([&] { return count() >= agents_->size(); }, kWaitMs);
     return absl::StrCat("got ", seq, " ", count());
   }
 
@@ -168,15 +140,8 @@ class Agents {
   }
 
   const DistributorBenchClientOptions options_;
-  transport::EventLoop* const loop_;
-  metrics::Registry registry_;
-  std::vector<std::unique_ptr<transport::Client>> clients_;
   std::unique_ptr<std::atomic<uint32_t>[]> hot_seq_;
-  std::atomic<int> connected_{0};
-  std::atomic<int> failed_{0};
-  std::atomic<int> subscribed_{0};
-  std::atomic<int> subscribe_failed_{0};
-  std::atomic<int64_t> answer_bytes_{0};
+  std::unique_ptr<SimulatedAgents> agents_;
   std::atomic<int64_t> frames_{0};
   std::atomic<int64_t> resources_{0};
   absl::Mutex mu_;

@@ -1,0 +1,66 @@
+// Many simulated agents in one benchmark process: one transport Client per
+// agent, all on one EventLoop thread, connected and then subscribed in
+// batches (a batch of calls in flight at a time, so a distributor is not
+// hit by 10,000 connects at once). What an agent does with a push is the
+// caller's: `on_push(index, payload)` runs on the loop thread.
+// Shared by bench/distributor_bench_client and bench/propagation_bench.
+//
+// Thread-safety: Connect/Subscribe from one driver thread (not the loop).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/metrics.h"
+#include "common/transport/client.h"
+#include "common/transport/event_loop.h"
+
+namespace kess {
+namespace bench {
+
+class SimulatedAgents {
+ public:
+  struct Options {
+    int connections = 0;
+    int connect_batch = 500;
+    std::function<int(int index)> port;  // the distributor of agent `index`
+    int64_t heartbeat_interval_ms = 10000;
+    int64_t heartbeat_timeout_ms = 120000;
+    int64_t call_timeout_ms = 60000;
+  };
+  using PushHandler =
+      std::function<void(int index, const std::string& payload)>;
+
+  // `loop` must outlive this object.
+  SimulatedAgents(transport::EventLoop* loop, Options options,
+                  PushHandler on_push);
+  ~SimulatedAgents();  // closes every connection
+
+  // Creates every client, waiting for each batch's connects (60 s at most).
+  // Returns how many connected; the rest failed.
+  int Connect();
+  // Sends kess.Subscribe with `request(index)` (a serialized
+  // SubscribeRequest) on every connection, a batch in flight at a time, and
+  // waits for the answers. Returns how many succeeded; their payload bytes
+  // are added to `*answer_bytes`.
+  int Subscribe(const std::function<std::string(int index)>& request,
+                int64_t* answer_bytes);
+
+  int size() const { return static_cast<int>(clients_.size()); }
+
+ private:
+  const Options options_;
+  transport::EventLoop* const loop_;
+  const PushHandler on_push_;
+  metrics::Registry registry_;
+  std::vector<std::unique_ptr<transport::Client>> clients_;
+  std::atomic<int> connected_{0};
+  std::atomic<int> failed_{0};
+};
+
+}  // namespace bench
+}  // namespace kess
