@@ -59,6 +59,7 @@ absl::Status CacheTierCluster::StartAll(
 absl::Status CacheTierCluster::StartDc(CacheTierDc& dc, const ZkEnsemble& zk) {
   for (int i = 1; i <= options_.distributors_per_dc; ++i) {
     DistributorProcessOptions o;
+    o.binary = options_.distributor_binary;
     o.id = absl::StrCat("d", i);
     o.datacenter = dc.name;
     o.zk = zk.ConnectString();
@@ -81,6 +82,7 @@ absl::StatusOr<AgentHost*> CacheTierCluster::AddAgent(
   AgentHostOptions o;
   o.host_id =
       host_id.empty() ? absl::StrCat("h", dc.agents.size() + 1) : host_id;
+  o.binary = options_.agent_binary;
   o.datacenter = dc.name;
   o.distributors = dc.DistributorAddresses();
   for (const auto& m : &dc == &main_ ? dcs_->main() : dcs_->slave()) {

@@ -35,6 +35,8 @@ struct CacheTierClusterOptions {
   int agents_per_dc = 3;
   std::vector<std::string> distributor_flags;  // for every distributor
   std::vector<std::string> agent_flags;        // for every agent
+  std::string distributor_binary;              // empty = DistributorBinary()
+  std::string agent_binary;  // empty = from the test's runfiles
 };
 
 // One DC's cache tier. Distributors are d1..dN, agents h1..hN.

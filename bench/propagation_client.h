@@ -1,0 +1,33 @@
+// The agent side of bench/propagation_bench: one process simulating many
+// agents (bench/simulated_agents.h), each with its own file cache directory
+// written with the real common/file_cache writer (temp file, fsync, rename,
+// fsync of the directory) by a few writer threads, as the agent's
+// CacheUpdater does. Agent g (global index) is in DC g % 2 and uses
+// distributor (g / 2) % 2 of that DC. Driven by line commands on stdin (see
+// propagation_client.cc); started by the benchmark, never by hand.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace kess {
+namespace bench {
+
+struct PropagationClientOptions {
+  // Transport ports: dc1 d1, dc1 d2, dc2 d1, dc2 d2.
+  std::vector<int> ports;
+  int first = 0;  // global index of this process's first agent
+  int connections = 2500;
+  int connect_batch = 500;
+  int writer_threads = 2;
+  std::string token;       // the distributors' --auth_token_file content
+  std::string cache_root;  // agent g writes into <cache_root>/a<g>
+  std::string out_dir;     // where "dump" writes
+  std::string name;
+};
+
+// Runs until "quit" or EOF on stdin; returns the process exit code.
+int RunPropagationClient(const PropagationClientOptions& options);
+
+}  // namespace bench
+}  // namespace kess
