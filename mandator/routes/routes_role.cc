@@ -178,6 +178,18 @@ void RoutesRole::Run() {
       LOG(INFO) << "baseline: " << writer.published().size()
                 << " published route tables";
     }
+    Overrides overrides;
+    if (options_.overrides) {
+      absl::StatusOr<Overrides> current = options_.overrides();
+      if (!current.ok()) {
+        LOG_EVERY_N(WARNING, 30)
+            << "operator overrides not read, cycle skipped: "
+            << current.status();
+        if (Stopping(options_.cycle)) return;
+        continue;
+      }
+      overrides = *std::move(current);
+    }
     std::vector<Peer> peers = ListPeers(cycle_start);
     std::vector<PeerReport> reports = (*collector)->Collect(peers);
     const absl::Time now = absl::Now();
@@ -192,7 +204,7 @@ void RoutesRole::Run() {
     }
     input.peers = std::move(reports);
     MergeResult result =
-        Merge(input, writer.desired(), Overrides(), options_.merge);
+        Merge(input, writer.desired(), overrides, options_.merge);
     merge_seconds_->Observe(absl::ToDoubleSeconds(absl::Now() - now));
     removed_->Increment(static_cast<double>(result.stats.removed));
     held_back_->Increment(static_cast<double>(result.stats.held_back));

@@ -69,6 +69,9 @@ class RoutesRole {
     std::map<std::string, std::string> other_datacenters;
     Connect connect;  // required when other_datacenters is not empty
     std::function<std::string()> fence;  // the election node; "" = none
+    // Operators' overrides (override_store.h), asked every cycle; empty =
+    // none. An error skips the cycle: tables are never built without them.
+    std::function<absl::StatusOr<Overrides>()> overrides;
     absl::Duration cycle = absl::Seconds(1);
     MergeOptions merge;
     Collector::Options collector;
