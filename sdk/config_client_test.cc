@@ -20,6 +20,7 @@
 #include "common/http_server.h"
 #include "common/metrics.h"
 #include "gtest/gtest.h"
+#include "sdk/testing/test_util.h"
 
 namespace kess {
 namespace sdk {
@@ -29,31 +30,14 @@ using file_cache::CacheEntry;
 using file_cache::CacheKey;
 using file_cache::Env;
 using file_cache::FileCacheWriter;
-
-constexpr int64_t kLongMs = 30000;  // "did not hang", never a speed claim
-
-bool WaitFor(const std::function<bool()>& condition) {
-  for (int64_t waited = 0; waited < kLongMs; waited += 10) {
-    if (condition()) return true;
-    usleep(10000);
-  }
-  return condition();
-}
-
-// A port nothing listens on (bound, then closed).
-int DeadPort() {
-  auto server = HttpServer::Create({});
-  int port = (*server)->port();
-  return port;
-}
+using testing::DeadPort;
+using testing::WaitFor;
 
 class ConfigClientTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string base = getenv("TEST_TMPDIR") ? getenv("TEST_TMPDIR") : "/tmp";
-    std::string tmpl = base + "/sdkXXXXXX";
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
+    dir_ = testing::MakeTempDir("sdk");
+    ASSERT_FALSE(dir_.empty());
     auto w = FileCacheWriter::Open({dir_});
     ASSERT_TRUE(w.ok());
     writer_ = std::move(w).value();

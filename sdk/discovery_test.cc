@@ -27,6 +27,7 @@
 #include "common/route_table.h"
 #include "gtest/gtest.h"
 #include "sdk/testing/route_tables.h"
+#include "sdk/testing/test_util.h"
 
 namespace kess {
 namespace sdk {
@@ -37,30 +38,15 @@ using file_cache::CacheKey;
 using file_cache::Env;
 using file_cache::FileCacheWriter;
 using testing::AddressOf;
+using testing::DeadPort;
 using testing::Instance;
-
-constexpr int64_t kLongMs = 30000;  // "did not hang", never a speed claim
-
-bool WaitFor(const std::function<bool()>& condition) {
-  for (int64_t waited = 0; waited < kLongMs; waited += 10) {
-    if (condition()) return true;
-    usleep(10000);
-  }
-  return condition();
-}
-
-int DeadPort() {
-  auto server = HttpServer::Create({});
-  return (*server)->port();
-}
+using testing::WaitFor;
 
 class DiscoveryTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string base = getenv("TEST_TMPDIR") ? getenv("TEST_TMPDIR") : "/tmp";
-    std::string tmpl = base + "/discoveryXXXXXX";
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
+    dir_ = testing::MakeTempDir("discovery");
+    ASSERT_FALSE(dir_.empty());
     auto w = FileCacheWriter::Open({dir_});
     ASSERT_TRUE(w.ok());
     writer_ = std::move(w).value();

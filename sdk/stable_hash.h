@@ -4,21 +4,25 @@
 // and std::hash do, or may) and never change: changing them remaps keys
 // across a fleet that runs mixed SDK versions.
 //
-//   StableHash(bytes)   = Fmix64(FNV-1a-64(bytes))
-//                         FNV-1a-64: offset basis 0xcbf29ce484222325,
-//                         prime 0x100000001b3, one byte at a time.
-//   Fmix64(x)           = MurmurHash3's 64-bit finalizer (below).
-//   HashPair(key, id)   = Fmix64(key ^ (id * 0x9e3779b97f4a7c15))
+//   StableHash(bytes)   common/rendezvous.h, the one string hash of kess:
+//                       FNV-1a-64 (offset basis 0xcbf29ce484222325, prime
+//                       0x100000001b3, a byte at a time) then splitmix64's
+//                       finalizer.
+//   Fmix64(x)           MurmurHash3's 64-bit finalizer (below).
+//   HashPair(key, id)   Fmix64(key ^ (id * 0x9e3779b97f4a7c15)), both
+//                       arguments StableHash values.
 //
 // Thread-safe: pure functions.
 #pragma once
 
 #include <cstdint>
 
-#include "absl/strings/string_view.h"
+#include "common/rendezvous.h"
 
 namespace kess {
 namespace sdk {
+
+using ::kess::StableHash;
 
 inline constexpr uint64_t Fmix64(uint64_t x) {
   x ^= x >> 33;
@@ -29,17 +33,7 @@ inline constexpr uint64_t Fmix64(uint64_t x) {
   return x;
 }
 
-inline uint64_t StableHash(absl::string_view bytes) {
-  uint64_t h = 0xcbf29ce484222325ULL;
-  for (unsigned char c : bytes) {
-    h ^= c;
-    h *= 0x100000001b3ULL;
-  }
-  return Fmix64(h);
-}
-
-// The score input of one (request key, instance id) pair; both arguments
-// are StableHash values.
+// The score input of one (request key, instance id) pair.
 inline constexpr uint64_t HashPair(uint64_t key_hash, uint64_t id_hash) {
   return Fmix64(key_hash ^ (id_hash * 0x9e3779b97f4a7c15ULL));
 }
