@@ -1,5 +1,6 @@
 #include "mandator/record_commit.h"
 
+#include <algorithm>
 #include <optional>
 #include <vector>
 
@@ -68,7 +69,9 @@ absl::StatusOr<Committed> CommitRecord(zk::ZkApi& zk, const zk::Layout& layout,
   absl::Status last;
   for (int attempt = 0; attempt < std::max(1, options.attempts); ++attempt) {
     KESS_ASSIGN_OR_RETURN(auto summary, zk::ReadRevision(zk, layout));
-    CommitAttempt current{attempt, summary.first, summary.first.revision() + 1};
+    CommitAttempt current{
+        attempt, summary.first,
+        std::max(summary.first.revision() + 1, options.min_revision)};
     zk::MultiOps ops;
     int fence_index = -1;
     if (!options.fence.empty()) {

@@ -52,6 +52,10 @@ struct CommitOptions {
   int attempts = 3;
   int changelog_trim_batch = 1000;  // change records deleted per commit, max
   std::string what;                 // names the change in errors
+  // Commit at least at this revision: a jump above the current one
+  // (AddCommitOps allows it; oldest_retained moves up, followers resync).
+  // Partition mode's heal uses it (routes/README.md); 0 = the next one.
+  int64_t min_revision = 0;
 };
 
 struct Committed {

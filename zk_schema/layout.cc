@@ -54,6 +54,10 @@ std::string Layout::RevisionPath() const {
   return absl::StrCat(root_, "/revision");
 }
 
+std::string Layout::OverlayPath() const {
+  return absl::StrCat(root_, "/overlay");
+}
+
 std::string Layout::ChangelogDir() const {
   return absl::StrCat(root_, "/changelog");
 }

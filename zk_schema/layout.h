@@ -59,6 +59,8 @@ class Layout {
   std::string RevisionPath() const;
 
   std::string ChangelogDir() const;
+  // Slave DCs: partition mode's state (OverlayState), absent when unused.
+  std::string OverlayPath() const;
   // REQUIRES: revision >= 0.
   std::string ChangelogPath(int64_t revision) const;
 

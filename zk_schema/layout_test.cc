@@ -14,6 +14,7 @@ TEST(LayoutTest, DefaultPaths) {
   Layout layout;
   EXPECT_EQ(layout.root(), "/kess");
   EXPECT_EQ(layout.RevisionPath(), "/kess/revision");
+  EXPECT_EQ(layout.OverlayPath(), "/kess/overlay");
   EXPECT_EQ(layout.ChangelogPath(42), "/kess/changelog/0000000000000000042");
   EXPECT_EQ(*layout.ConfigPath("payments", "db.url"),
             "/kess/configs/payments/db.url");

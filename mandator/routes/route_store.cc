@@ -77,6 +77,7 @@ absl::StatusOr<int64_t> RouteStore::Put(const RouteTable& table,
   commit.fence = fence;
   commit.attempts = kCommitAttempts;
   commit.changelog_trim_batch = options_.changelog_trim_batch;
+  commit.min_revision = min_revision_;
   commit.what = absl::StrCat("route table of ", table.service);
   CommitOutcome outcome = CommitOutcome::kNotApplied;
   absl::StatusOr<Committed> committed =
@@ -93,6 +94,13 @@ absl::StatusOr<int64_t> RouteStore::Put(const RouteTable& table,
         << "chunks of " << path << " not collected: " << discarded;
   }
   return committed->revision;
+}
+
+void RouteStore::RaiseMinRevision(int64_t revision) {
+  int64_t current = min_revision_.load();
+  while (revision > current &&
+         !min_revision_.compare_exchange_weak(current, revision)) {
+  }
 }
 
 absl::StatusOr<int64_t> RouteStore::Delete(const std::string& service,
@@ -122,6 +130,7 @@ absl::StatusOr<int64_t> RouteStore::Delete(const std::string& service,
   commit.fence = fence;
   commit.attempts = kCommitAttempts;
   commit.changelog_trim_batch = options_.changelog_trim_batch;
+  commit.min_revision = min_revision_;
   commit.what = absl::StrCat("delete of the route table of ", service);
   CommitOutcome outcome;
   KESS_ASSIGN_OR_RETURN(

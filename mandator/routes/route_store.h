@@ -10,6 +10,7 @@
 // Thread-safe (ZkApi's contract); meant for one writer thread.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -45,6 +46,11 @@ class RouteStore {
   absl::StatusOr<int64_t> Delete(const std::string& service,
                                  const std::string& fence);
 
+  // Every later Put/Delete commits at `revision` or above (a revision
+  // jump; partition mode's heal, README.md). Only ever raised.
+  void RaiseMinRevision(int64_t revision);
+  int64_t min_revision() const { return min_revision_; }
+
   // One table (revision = the record's); nullopt if absent.
   absl::StatusOr<std::optional<RouteTable>> Get(const std::string& service);
   // Every table. A record that does not decode is skipped with a warning
@@ -57,6 +63,7 @@ class RouteStore {
   zk::ZkApi* const zk_;
   const Options options_;
   zk::ChunkedValueStore chunks_;
+  std::atomic<int64_t> min_revision_{0};
 };
 
 }  // namespace routes

@@ -63,6 +63,22 @@ void RouteWriter::Submit(std::vector<ServiceChange> changes) {
   pending_gauge_->Set(static_cast<double>(pending_.size()));
 }
 
+bool RouteWriter::Rewrite(const std::string& service) {
+  auto it = desired_.find(service);
+  if (it == desired_.end()) return false;
+  if (pending_.count(service) == 0) {
+    pending_[service] = ServiceChange{service, it->second};
+    pending_gauge_->Set(static_cast<double>(pending_.size()));
+  }
+  return true;
+}
+
+std::vector<std::string> RouteWriter::PendingServices() const {
+  std::vector<std::string> services;
+  for (const auto& [service, change] : pending_) services.push_back(service);
+  return services;
+}
+
 absl::Status RouteWriter::Write(const std::string& service,
                                 const ServiceChange& change,
                                 const std::string& fence) {

@@ -54,6 +54,12 @@ class RouteWriter {
   size_t pending() const { return pending_.size(); }
 
   void Submit(std::vector<ServiceChange> changes);
+  // Writes `service`'s desired table again even if it equals the published
+  // one (a new revision, same content: partition mode's heal). False when
+  // there is no desired table to write.
+  bool Rewrite(const std::string& service);
+  // The services waiting to be written.
+  std::vector<std::string> PendingServices() const;
 
   struct FlushResult {
     int written = 0;

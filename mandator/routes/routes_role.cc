@@ -202,6 +202,13 @@ void RoutesRole::Run() {
     for (size_t i = 0; i < reports.size(); ++i) {
       if (reports[i].answered) view->answered.push_back(peers[i].Key());
     }
+    std::set<std::string> complete_dcs;
+    for (const auto& [dc, state] : dcs_) {
+      if (state->listed && !state->peers.empty()) complete_dcs.insert(dc);
+    }
+    for (const PeerReport& report : reports) {
+      if (!report.answered) complete_dcs.erase(report.datacenter);
+    }
     input.peers = std::move(reports);
     MergeResult result =
         Merge(input, writer.desired(), overrides, options_.merge);
@@ -219,7 +226,24 @@ void RoutesRole::Run() {
       absl::MutexLock lock(&mu_);
       if (stop_) return;  // demoted meanwhile: write nothing more
     }
-    writer.Flush(absl::Now(), options_.fence ? options_.fence() : "");
+    bool write = true;
+    if (options_.before_write) {
+      CycleContext context;
+      for (const auto& [dc, state] : dcs_) {
+        if (state->client != nullptr) {
+          context.other_dcs[dc] = state->client.get();
+        }
+      }
+      context.complete_dcs = std::move(complete_dcs);
+      context.writer = &writer;
+      context.store = &store;
+      write = options_.before_write(context);
+    }
+    if (write) {
+      RouteWriter::FlushResult flushed =
+          writer.Flush(absl::Now(), options_.fence ? options_.fence() : "");
+      if (options_.after_write) options_.after_write(flushed);
+    }
     view->at = absl::Now();
     view->tables = writer.desired();
     view->heartbeat_age_ms = std::move(result.heartbeat_age_ms);

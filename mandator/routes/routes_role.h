@@ -55,6 +55,18 @@ struct RoutesView {
   int64_t pending_writes = 0;
 };
 
+// What the partition-mode hooks see every cycle (README.md, "Partition
+// mode"), after the merge and before the writes.
+struct CycleContext {
+  // Connected reader clients of the other DCs' ZooKeeper ensembles.
+  std::map<std::string, zk::ZkApi*> other_dcs;
+  // DCs with at least one listed mandator, every one of which answered
+  // this cycle (so the merge saw all their heartbeats).
+  std::set<std::string> complete_dcs;
+  RouteWriter* writer = nullptr;
+  RouteStore* store = nullptr;
+};
+
 class RoutesRole {
  public:
   // Opens a reader client to another DC's ensemble.
@@ -72,6 +84,11 @@ class RoutesRole {
     // Operators' overrides (override_store.h), asked every cycle; empty =
     // none. An error skips the cycle: tables are never built without them.
     std::function<absl::StatusOr<Overrides>()> overrides;
+    // Partition mode (README.md): `before_write` may ask for rewrites and
+    // revision jumps, or return false to write nothing this cycle;
+    // `after_write` sees what was written. Both optional.
+    std::function<bool(const CycleContext&)> before_write;
+    std::function<void(const RouteWriter::FlushResult&)> after_write;
     absl::Duration cycle = absl::Seconds(1);
     MergeOptions merge;
     Collector::Options collector;
