@@ -1,0 +1,668 @@
+#!/usr/bin/env bash
+# The README's run command: a complete 2-DC kess cluster on 127.0.0.1.
+#
+#   scripts/demo.sh [--smoke] [--base-dir DIR] [--keep] [--no-build]
+#                   [--zk-servers N]
+#
+# Per DC: a ZooKeeper ensemble (3 servers; 1 with --smoke), 3 mandators,
+# 2 distributors, 3 agents (hosts <dc>-host1..3, each with its own cache
+# dir); a sample provider (sdk/examples:demo_provider, service demo-echo)
+# on host1 and a sample consumer (demo_consumer, through Discovery) on host3
+# of each DC. Then it prints where everything is and stays up until Ctrl-C;
+# on exit (Ctrl-C, error, end of --smoke) it stops exactly the processes it
+# started.
+#
+#   --smoke        run a scripted scenario instead of waiting; prints each
+#                  check with PASS/FAIL and exits 0 (all passed) or 1
+#   --base-dir D   where logs, caches and secrets go (default: a new
+#                  /tmp/kess-demo.XXXXXX; under `bazel test`, $TEST_TMPDIR)
+#   --keep         keep the base dir on exit (default: removed, except after
+#                  a failed --smoke run, so its logs can be read)
+#   --no-build     skip scripts/setup.sh and the build; use the binaries
+#                  already in bazel-bin (under `bazel test`: the runfiles)
+#   --zk-servers N ZooKeeper servers per DC (1 or 3)
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+SMOKE=0 KEEP=0 BUILD=1 BASE="" ZK_SERVERS=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --smoke) SMOKE=1 ;;
+    --keep) KEEP=1 ;;
+    --no-build) BUILD=0 ;;
+    --base-dir) BASE=${2:?--base-dir needs a directory}; shift ;;
+    --base-dir=*) BASE=${1#*=} ;;
+    --zk-servers) ZK_SERVERS=${2:?--zk-servers needs 1 or 3}; shift ;;
+    --zk-servers=*) ZK_SERVERS=${1#*=} ;;
+    -h|--help) sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) echo "demo.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+[ -n "$ZK_SERVERS" ] || { [ "$SMOKE" = 1 ] && ZK_SERVERS=1 || ZK_SERVERS=3; }
+case "$ZK_SERVERS" in 1|3) ;; *) echo "demo.sh: --zk-servers is 1 or 3" >&2; exit 2 ;; esac
+
+DCS=(dc1 dc2)          # dc1 is the main DC
+SERVICE=demo-echo
+CONFIG_NS=demo CONFIG_KEY=greeting
+
+say() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*"; }
+die() { say "ERROR: $*" >&2; exit 1; }
+
+# ---- binaries -------------------------------------------------------------
+
+TARGETS=(//mandator //mandator/kessctl //distributor //agent
+         //tests/harness:zk_launcher
+         //sdk/examples:demo_provider //sdk/examples:demo_consumer)
+if [ -n "${TEST_SRCDIR:-}" ]; then
+  # Under `bazel test`: the binaries are data dependencies; never call bazel.
+  BIN="$TEST_SRCDIR/${TEST_WORKSPACE:-kess}"
+  BUILD=0
+  [ -n "$BASE" ] || BASE="$TEST_TMPDIR/demo"
+elif [ "$BUILD" = 1 ]; then
+  cd "$ROOT" || exit 1
+  say "setup: scripts/setup.sh"
+  scripts/setup.sh || die "scripts/setup.sh failed"
+  say "build: bazel build ${TARGETS[*]} (the first build takes a while)"
+  bazel build "${TARGETS[@]}" || die "bazel build failed"
+  # bazel-bin follows whatever was built last in this workspace; ask for the
+  # output directory of this (default) configuration instead.
+  BIN=$(bazel info bazel-bin 2>/dev/null) || die "bazel info bazel-bin failed"
+else
+  BIN="$ROOT/bazel-bin"
+fi
+MANDATOR=$BIN/mandator/mandator
+KESSCTL=$BIN/mandator/kessctl/kessctl
+DISTRIBUTOR=$BIN/distributor/distributor
+AGENT=$BIN/agent/agent
+ZK_LAUNCHER=$BIN/tests/harness/zk_launcher
+PROVIDER=$BIN/sdk/examples/demo_provider
+CONSUMER=$BIN/sdk/examples/demo_consumer
+for b in "$MANDATOR" "$KESSCTL" "$DISTRIBUTOR" "$AGENT" "$ZK_LAUNCHER" \
+         "$PROVIDER" "$CONSUMER"; do
+  [ -x "$b" ] || die "missing $b (build it: bazel build ${TARGETS[*]})"
+done
+for tool in python3 curl java; do
+  command -v "$tool" >/dev/null || die "$tool not found (run scripts/setup.sh)"
+done
+
+# ---- base dir, process tracking, cleanup ------------------------------------
+
+CREATED_BASE=0
+if [ -z "$BASE" ]; then
+  BASE=$(mktemp -d /tmp/kess-demo.XXXXXX) || die "mktemp failed"
+  CREATED_BASE=1
+else
+  mkdir -p "$BASE" || die "cannot create $BASE"
+  BASE=$(cd "$BASE" && pwd)
+  [ -z "$(ls -A "$BASE")" ] || die "$BASE is not empty (give a new or empty --base-dir)"
+fi
+LOGS=$BASE/logs SECRETS=$BASE/secrets HOSTS=$BASE/hosts RUN=$BASE/run
+mkdir -p "$LOGS" "$SECRETS" "$HOSTS" "$RUN" "$BASE/bin"
+
+NAMES=() PIDS=()   # every process this script started, in start order
+FAILED=0           # set when a --smoke check fails
+
+# Starts a process in the background, logging to $LOGS/<name>.log.
+start() {
+  local name=$1; shift
+  "$@" >"$LOGS/$name.log" 2>&1 &
+  local pid=$!
+  NAMES+=("$name"); PIDS+=("$pid")
+  echo "$name $pid" >>"$RUN/pids"
+}
+
+pid_of() {
+  local i
+  for i in "${!NAMES[@]}"; do
+    [ "${NAMES[$i]}" = "$1" ] && { echo "${PIDS[$i]}"; return 0; }
+  done
+  return 1
+}
+
+# True while the process runs (a zombie does not count).
+alive() {
+  local state
+  state=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1) || return 1
+  [ -n "$state" ] && [ "$state" != Z ]
+}
+
+# SIGTERM to the given pids, SIGKILL to those still running after 15 s.
+stop_pids() {
+  local pid i
+  for pid in "$@"; do alive "$pid" && kill -TERM "$pid" 2>/dev/null; done
+  for i in $(seq 1 150); do
+    local any=0
+    for pid in "$@"; do alive "$pid" && any=1; done
+    [ "$any" = 0 ] && break
+    sleep 0.1
+  done
+  for pid in "$@"; do
+    if alive "$pid"; then
+      say "process $pid did not stop within 15 s: SIGKILL"
+      kill -KILL "$pid" 2>/dev/null
+    fi
+  done
+  for pid in "$@"; do wait "$pid" 2>/dev/null; done
+}
+
+CLEANED=0
+cleanup() {
+  local rc=$?
+  [ "$CLEANED" = 1 ] && return
+  CLEANED=1
+  trap '' INT TERM
+  if [ ${#PIDS[@]} -gt 0 ]; then
+    say "stopping ${#PIDS[@]} processes"
+    # Applications, then agents, distributors, mandators, ZooKeeper last.
+    local group prefix i pids
+    for group in "consumer- provider-" "agent-" "distributor-" "mandator-" "zookeeper"; do
+      pids=()
+      for i in "${!NAMES[@]}"; do
+        for prefix in $group; do
+          [[ "${NAMES[$i]}" == "$prefix"* ]] && pids+=("${PIDS[$i]}")
+        done
+      done
+      [ ${#pids[@]} -gt 0 ] && stop_pids "${pids[@]}"
+    done
+    local left=()
+    for i in "${!PIDS[@]}"; do alive "${PIDS[$i]}" && left+=("${NAMES[$i]}=${PIDS[$i]}"); done
+    if [ ${#left[@]} -gt 0 ]; then
+      say "still running: ${left[*]}"
+    else
+      say "all ${#PIDS[@]} processes stopped"
+    fi
+  fi
+  if [ "$rc" != 0 ] && [ -n "${TEST_UNDECLARED_OUTPUTS_DIR:-}" ]; then
+    # Under `bazel test`: the logs end up in bazel-testlogs/.../test.outputs.
+    cp -r "$LOGS" "$TEST_UNDECLARED_OUTPUTS_DIR/demo-logs" 2>/dev/null
+    say "logs copied to the test's undeclared outputs (demo-logs/)"
+  fi
+  if [ "$KEEP" = 1 ] || { [ "$SMOKE" = 1 ] && [ "$rc" != 0 ] && [ -z "${TEST_TMPDIR:-}" ]; }; then
+    say "kept $BASE (logs in $LOGS)"
+  elif [ "$CREATED_BASE" = 1 ] || [ -n "${TEST_TMPDIR:-}" ]; then
+    rm -rf "$BASE"
+  else
+    # A --base-dir given by the user: remove only what this script created.
+    rm -rf "$LOGS" "$SECRETS" "$HOSTS" "$RUN" "${BASE:?}/bin" "$BASE/zk" "$BASE/kess.env"
+  fi
+}
+trap cleanup EXIT
+trap 'say "interrupted"; exit 130' INT
+trap 'say "terminated"; exit 143' TERM
+
+# ---- helpers ----------------------------------------------------------------
+
+# wait_until <seconds> <what> <command...>: polls every 0.25 s.
+wait_until() {
+  local seconds=$1 what=$2; shift 2
+  local deadline=$((SECONDS + seconds))
+  while ! "$@" >/dev/null 2>&1; do
+    [ "$SECONDS" -lt "$deadline" ] || return 1
+    sleep 0.25
+  done
+}
+
+# need <seconds> <what> <process name> <command...>: like wait_until, but
+# gives up at once if that process exited, and dies pointing at its log.
+need() {
+  local seconds=$1 what=$2 name=$3; shift 3
+  local deadline=$((SECONDS + seconds)) pid
+  pid=$(pid_of "$name")
+  while ! "$@" >/dev/null 2>&1; do
+    alive "$pid" || die "$what: $name exited (see $LOGS/$name.log)"
+    [ "$SECONDS" -lt "$deadline" ] ||
+      die "$what: not within ${seconds}s (see $LOGS/$name.log)"
+    sleep 0.25
+  done
+}
+
+http_ok() { curl -sf -m 2 -o /dev/null "http://$1$2"; }
+
+# Free 127.0.0.1 ports for the daemons, as many as asked, all distinct.
+# They are taken below the kernel's ephemeral range, so no bind(0) and no
+# outgoing connection (of ZooKeeper, of the daemons, of other tests) can get
+# one between this pick and the daemon's own bind.
+free_ports() {
+  python3 - "$1" <<'EOF'
+import random, socket, sys
+low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+top, bottom = low - 1, max(1024, low - 12000)
+if top - bottom < 1000:  # an unusual range: let the kernel choose
+    top = bottom = 0
+socks = []
+while len(socks) < int(sys.argv[1]):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", random.randint(bottom, top) if top else 0))
+        s.listen(1)
+        socks.append(s)
+    except OSError:
+        s.close()
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+EOF
+}
+
+random_secret() { python3 -c 'import secrets; print(secrets.token_hex(16))'; }
+
+json_field() {  # json_field <field> reads JSON on stdin, prints the field
+  python3 -c 'import json,sys; v=json.load(sys.stdin)
+for k in sys.argv[1].split("."): v=v[k]
+print(v)' "$1"
+}
+
+# Reads one file-cache entry (docs/file-cache.md), checksum verified; prints
+# "<revision> <value>" (the value of a route table: its instances as
+# "<id>:<state>" words).
+cache_entry() {
+  python3 - "$1" <<'EOF'
+import base64, json, sys, zlib
+d = json.load(open(sys.argv[1]))
+assert d["format"] == 1
+raw = base64.b64decode(d["value"]) if d["encoding"] == "base64" else d["value"].encode()
+assert zlib.crc32(raw) == d["crc32"], "crc32 mismatch"
+if d["type"] == "route":
+    t = json.loads(raw)
+    print(d["revision"], " ".join("%s:%s" % (i["id"], i["state"]) for i in t["instances"]))
+else:
+    print(d["revision"], raw.decode())
+EOF
+}
+
+# ---- ports, secrets ---------------------------------------------------------
+
+declare -A PORT HTTP
+read -r -a ports <<<"$(free_ports 20)"
+n=0
+for dc in "${DCS[@]}"; do
+  for i in 1 2 3; do
+    HTTP[$dc-m$i]=${ports[n]}; PORT[$dc-m$i]=${ports[n+1]}; n=$((n + 2))
+  done
+  for i in 1 2; do
+    PORT[$dc-d$i]=${ports[n]}; HTTP[$dc-d$i]=${ports[n+1]}; n=$((n + 2))
+  done
+done
+
+umask 077
+ZK_AUTH=$SECRETS/zk.auth            # mandators: both ZooKeeper users
+ZK_READER=$SECRETS/zk-reader.auth   # distributors: only the reader
+TOKEN=$SECRETS/distributor.token    # agents <-> distributors
+reader_password=$(random_secret)
+printf 'mandator:%s\nreader:%s\n' "$(random_secret)" "$reader_password" >"$ZK_AUTH"
+printf 'reader:%s\n' "$reader_password" >"$ZK_READER"
+random_secret >"$TOKEN"
+chmod 600 "$ZK_AUTH" "$ZK_READER" "$TOKEN"
+umask 022
+
+# ---- ZooKeeper ------------------------------------------------------------
+
+say "base dir $BASE"
+say "starting ZooKeeper: ${#DCS[@]} ensembles of $ZK_SERVERS server(s)"
+mkdir -p "$BASE/zk"
+start zookeeper "$ZK_LAUNCHER" --dcs="$(IFS=,; echo "${DCS[*]}")" \
+  --servers="$ZK_SERVERS" --base_dir="$BASE/zk" --ready_file="$RUN/zk.env"
+zk_deadline=$((SECONDS + 180))
+until [ -f "$RUN/zk.env" ]; do
+  # shellcheck disable=SC2015
+  alive "$(pid_of zookeeper)" && [ "$SECONDS" -lt "$zk_deadline" ] ||
+    die "ZooKeeper did not start (see $LOGS/zookeeper.log)"
+  sleep 0.25
+done
+# shellcheck disable=SC1091
+source "$RUN/zk.env"
+declare -A ZK=([dc1]=$ZK_dc1 [dc2]=$ZK_dc2)
+
+# ---- mandators ---------------------------------------------------------------
+
+mandators_of() {  # heartbeat (scheduler) addresses of a DC's mandators
+  local dc=$1 out="" i
+  for i in 1 2 3; do out+="${out:+,}127.0.0.1:${PORT[$dc-m$i]}"; done
+  echo "$out"
+}
+http_mandators_of() {
+  local dc=$1 out="" i
+  for i in 1 2 3; do out+="${out:+,}127.0.0.1:${HTTP[$dc-m$i]}"; done
+  echo "$out"
+}
+KESS_MANDATORS="$(http_mandators_of dc1),$(http_mandators_of dc2)"
+
+say "starting 3 mandators per DC"
+for dc in "${DCS[@]}"; do
+  for i in 1 2 3; do
+    name=$dc-m$i
+    args=(--id="m$i" --dc="$dc" --zk="${ZK[$dc]}" --zk_auth_file="$ZK_AUTH"
+          --http_host=127.0.0.1 --http_port="${HTTP[$name]}"
+          --port="${PORT[$name]}")
+    if [ "$dc" = dc1 ]; then
+      args+=(--main --other_dcs="dc2=${ZK[dc2]}")
+    else
+      args+=(--nomain --main_zk="${ZK[dc1]}" --main_dc=dc1)
+    fi
+    start "mandator-$name" "$MANDATOR" "${args[@]}"
+  done
+done
+leader_of() {  # prints the DC's leader id once one is elected
+  local id
+  id=$(curl -sf -m 2 "http://127.0.0.1:${HTTP[$1-m1]}/api/v1/status" |
+       json_field leader.id) && [ -n "$id" ] && echo "$id"
+}
+for dc in "${DCS[@]}"; do
+  for i in 1 2 3; do
+    need 60 "mandator $dc-m$i" "mandator-$dc-m$i" \
+      http_ok "127.0.0.1:${HTTP[$dc-m$i]}" /healthz
+  done
+  need 60 "a leader in $dc" "mandator-$dc-m1" leader_of "$dc"
+done
+
+# ---- distributors ------------------------------------------------------------
+
+say "starting 2 distributors per DC"
+distributors_of() {
+  local dc=$1 out="" i
+  for i in 1 2; do out+="${out:+,}127.0.0.1:${PORT[$dc-d$i]}"; done
+  echo "$out"
+}
+for dc in "${DCS[@]}"; do
+  for i in 1 2; do
+    name=$dc-d$i
+    start "distributor-$name" "$DISTRIBUTOR" --id="d$i" --dc="$dc" \
+      --zk="${ZK[$dc]}" --zk_auth_file="$ZK_READER" --auth_token_file="$TOKEN" \
+      --listen_host=127.0.0.1 --port="${PORT[$name]}" --http_port="${HTTP[$name]}"
+  done
+done
+for dc in "${DCS[@]}"; do
+  for i in 1 2; do
+    need 60 "distributor $dc-d$i" "distributor-$dc-d$i" \
+      http_ok "127.0.0.1:${HTTP[$dc-d$i]}" /healthz
+  done
+done
+
+# ---- agents (one per host) -------------------------------------------------------
+
+HOST_IDS=()
+declare -A AGENT_HTTP
+say "starting 3 agents per DC"
+for dc in "${DCS[@]}"; do
+  for i in 1 2 3; do
+    host=$dc-host$i
+    HOST_IDS+=("$host")
+    mkdir -p "$HOSTS/$host/cache"
+    start "agent-$host" "$AGENT" --host_id="$host" --dc="$dc" \
+      --distributors="$(distributors_of "$dc")" --mandators="$(mandators_of "$dc")" \
+      --cache_dir="$HOSTS/$host/cache" --auth_token_file="$TOKEN" \
+      --http_port=0 --http_port_file="$HOSTS/$host/agent.port" \
+      --pull_interval_ms=10000
+  done
+done
+agent_connected() {
+  curl -sf -m 2 "http://${AGENT_HTTP[$1]}/v1/status" | json_field connected |
+    grep -qx True
+}
+for host in "${HOST_IDS[@]}"; do
+  need 30 "agent $host" "agent-$host" test -s "$HOSTS/$host/agent.port"
+  AGENT_HTTP[$host]=127.0.0.1:$(cat "$HOSTS/$host/agent.port")
+  need 30 "agent $host connected" "agent-$host" agent_connected "$host"
+done
+
+# Every host subscribes the demo config (the consumers subscribe their
+# service's route table themselves, through Discovery).
+for host in "${HOST_IDS[@]}"; do
+  curl -sf -m 10 -X POST "http://${AGENT_HTTP[$host]}/v1/subscriptions" \
+    -d "{\"configs\":[{\"namespace\":\"$CONFIG_NS\",\"key\":\"$CONFIG_KEY\"}]}" \
+    >/dev/null || die "subscribing $host to $CONFIG_NS/$CONFIG_KEY failed"
+done
+
+kessctl() { "$KESSCTL" --mandators="$KESS_MANDATORS" "$@"; }
+kessctl config put "$CONFIG_NS" "$CONFIG_KEY" "hello from kess" \
+  --comment="written by scripts/demo.sh" >/dev/null ||
+  die "kessctl config put failed"
+
+# ---- sample provider and consumers ----------------------------------------------
+
+start_provider() {  # start_provider <dc> <host number> <instance number>
+  local dc=$1 host=$1-host$2 id=echo-$1-$3
+  start "provider-$id" "$PROVIDER" --service="$SERVICE" --id="$id" \
+    --host="$host" --dc="$dc" --mandators="$(mandators_of "$dc")" \
+    --port_file="$RUN/provider-$id.port"
+  need 30 "provider $id registered" "provider-$id" \
+    test -s "$RUN/provider-$id.port"
+}
+say "starting the sample provider ($SERVICE) and consumers"
+for dc in "${DCS[@]}"; do start_provider "$dc" 1 1; done
+for dc in "${DCS[@]}"; do
+  host=$dc-host3
+  start "consumer-$dc" "$CONSUMER" --service="$SERVICE" --dc="$dc" \
+    --cache_dir="$HOSTS/$host/cache" --agent="${AGENT_HTTP[$host]}" \
+    --stats_file="$RUN/consumer-$dc.json"
+done
+consumer_stat() {  # consumer_stat <dc> <field>
+  json_field "$2" <"$RUN/consumer-$1.json"
+}
+calls_by_dc() {  # calls_by_dc <consumer dc> <instance dc>
+  python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["by_dc"].get(sys.argv[2], 0))' \
+    "$RUN/consumer-$1.json" "$2"
+}
+# Calling, with a table that has the instances of both DCs.
+consumer_calling() {
+  [ "$(consumer_stat "$1" ok)" -gt 0 ] &&
+    [ "$(consumer_stat "$1" instances)" -ge "${#DCS[@]}" ]
+}
+for dc in "${DCS[@]}"; do
+  need 60 "consumer in $dc calling $SERVICE" "consumer-$dc" \
+    consumer_calling "$dc"
+done
+
+# ---- what is where -------------------------------------------------------------
+
+cat >"$BASE/kess.env" <<EOF
+# source $BASE/kess.env
+export KESS_MANDATORS=$KESS_MANDATORS
+export PATH="$BASE/bin:\$PATH"
+EOF
+ln -sf "$KESSCTL" "$BASE/bin/kessctl"
+
+banner() {
+  local dc i host m1=127.0.0.1:${HTTP[dc1-m1]}
+  echo
+  echo "kess demo: 2 DCs on 127.0.0.1 (dc1 is the main DC)"
+  echo
+  echo "  Web UI: not built yet. The admin HTTP API of every mandator is up, e.g."
+  echo "    curl http://$m1/api/v1/status"
+  echo "    curl http://$m1/api/v1/services/$SERVICE"
+  echo
+  echo "  kessctl (every mandator, dc1 first):"
+  echo "    source $BASE/kess.env"
+  echo "    kessctl status"
+  echo "    kessctl config put $CONFIG_NS $CONFIG_KEY \"hello again\""
+  echo "    kessctl config get $CONFIG_NS $CONFIG_KEY --show_meta"
+  echo "    kessctl config history $CONFIG_NS $CONFIG_KEY"
+  echo
+  for dc in "${DCS[@]}"; do
+    echo "  $dc: ZooKeeper ${ZK[$dc]}"
+    for i in 1 2 3; do
+      echo "    mandator m$i  http 127.0.0.1:${HTTP[$dc-m$i]}  heartbeats 127.0.0.1:${PORT[$dc-m$i]}"
+    done
+    for i in 1 2; do
+      echo "    distributor d$i  agents 127.0.0.1:${PORT[$dc-d$i]}  http 127.0.0.1:${HTTP[$dc-d$i]}"
+    done
+  done
+  echo
+  echo "  Hosts: agent cache dir (file cache, docs/file-cache.md) and agent API"
+  for host in "${HOST_IDS[@]}"; do
+    printf '    %-10s %s  http://%s/v1/status\n' "$host" "$HOSTS/$host/cache" "${AGENT_HTTP[$host]}"
+  done
+  echo
+  echo "  Sample service $SERVICE: provider echo-<dc>-1 on <dc>-host1, consumer on"
+  echo "  <dc>-host3 (calls it through Discovery, own DC first); its counters:"
+  for dc in "${DCS[@]}"; do echo "    $RUN/consumer-$dc.json"; done
+  echo
+  echo "  Logs: $LOGS (tail -f $LOGS/consumer-dc1.log)"
+  echo "  Pids: $RUN/pids"
+}
+
+if [ "$SMOKE" = 0 ]; then
+  banner
+  echo
+  echo "Running; Ctrl-C stops everything this script started."
+  reported=""
+  while true; do
+    sleep 2 &
+    wait $! 2>/dev/null
+    for i in "${!PIDS[@]}"; do
+      if ! alive "${PIDS[$i]}" && [[ " $reported " != *" ${NAMES[$i]} "* ]]; then
+        say "warning: ${NAMES[$i]} (pid ${PIDS[$i]}) exited; see $LOGS/${NAMES[$i]}.log"
+        reported+=" ${NAMES[$i]}"
+      fi
+    done
+  done
+fi
+
+# ---- --smoke: the scripted scenario ----------------------------------------------
+
+if [ "$ZK_SERVERS" = 1 ]; then
+  say "smoke scenario (ZooKeeper: 1 server per DC to keep the run short; the interactive demo runs 3)"
+else
+  say "smoke scenario (ZooKeeper: $ZK_SERVERS servers per DC)"
+fi
+declare -A BY_DC_BEFORE
+for dc in "${DCS[@]}"; do
+  for other in "${DCS[@]}"; do
+    BY_DC_BEFORE[$dc/$other]=$(calls_by_dc "$dc" "$other")
+  done
+done
+PASSED=0
+check() {  # check <description> <command...>: PASS/FAIL
+  local what=$1; shift
+  if "$@"; then
+    say "PASS  $what"; PASSED=$((PASSED + 1))
+  else
+    say "FAIL  $what"; FAILED=$((FAILED + 1))
+  fi
+}
+
+# The config's revision and value in every host's cache.
+config_everywhere() {  # config_everywhere <revision> <value>
+  local host entry
+  for host in "${HOST_IDS[@]}"; do
+    entry=$(cache_entry "$HOSTS/$host/cache/configs/$CONFIG_NS/$CONFIG_KEY.json" 2>/dev/null) || return 1
+    [ "$entry" = "$1 $2" ] || return 1
+  done
+}
+put_and_wait() {  # put_and_wait <value> <seconds>: write in dc1, see it in all caches
+  local value=$1 seconds=$2 revision start_ms
+  start_ms=$(date +%s%3N)
+  revision=$(kessctl config put "$CONFIG_NS" "$CONFIG_KEY" "$value" --output=json |
+             json_field revision) || { echo "    kessctl put failed"; return 1; }
+  if wait_until "$seconds" "config" config_everywhere "$revision" "$value"; then
+    echo "    revision $revision in all ${#HOST_IDS[@]} caches after $(( $(date +%s%3N) - start_ms )) ms"
+  else
+    echo "    revision $revision not in every cache within ${seconds}s:"
+    local host
+    for host in "${HOST_IDS[@]}"; do
+      echo "      $host: $(cache_entry "$HOSTS/$host/cache/configs/$CONFIG_NS/$CONFIG_KEY.json" 2>&1 | tail -1)"
+    done
+    return 1
+  fi
+}
+
+# 1. A config write in dc1 reaches every host of both DCs.
+check "config put in dc1 -> same value and revision in all 6 agent caches (both DCs)" \
+  put_and_wait "smoke-1-$(random_secret)" 30
+
+# 2. A new provider instance is discovered in both DCs.
+route_has() {  # route_has <host> <instance id>: healthy in that host's cache
+  cache_entry "$HOSTS/$1/cache/routes/$SERVICE.json" 2>/dev/null |
+    grep -qw "$2:healthy"
+}
+new_instance_discovered() {
+  local start=$SECONDS
+  start_provider dc1 2 2
+  for dc in "${DCS[@]}"; do
+    wait_until 60 "route" route_has "$dc-host3" echo-dc1-2 || {
+      echo "    echo-dc1-2 not in $dc-host3's route table: $(cache_entry "$HOSTS/$dc-host3/cache/routes/$SERVICE.json" 2>&1 | tail -1)"
+      return 1
+    }
+  done
+  echo "    echo-dc1-2 healthy in the route table of dc1-host3 and dc2-host3 after $((SECONDS - start)) s"
+}
+check "new instance echo-dc1-2 (dc1-host2) appears in the consumers' route tables in dc1 and dc2" \
+  new_instance_discovered
+
+calls_to() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["by_instance"].get(sys.argv[2],0))' "$RUN/consumer-$1.json" "$2"; }
+dc1_consumer_uses_new() { [ "$(calls_to dc1 echo-dc1-2)" -gt 0 ]; }
+consumers_ok() {
+  local dc ok=0
+  wait_until 20 "calls" dc1_consumer_uses_new || { echo "    the dc1 consumer never called echo-dc1-2"; ok=1; }
+  for dc in "${DCS[@]}"; do
+    echo "    consumer $dc: $(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("%d calls, %d ok, %d failed, by instance %s" % (d["calls"], d["ok"], d["failed"], d["by_instance"]))' "$RUN/consumer-$dc.json")"
+    [ "$(consumer_stat "$dc" failed)" = 0 ] || ok=1
+  done
+  return $ok
+}
+check "consumers' calls succeed (no failed call) and the dc1 consumer calls the new instance" \
+  consumers_ok
+local_first() {  # since the scenario started (before, a consumer may have
+                 # had only the other DC's instance in its table)
+  local dc other ok=0 own foreign
+  for dc in "${DCS[@]}"; do
+    own=$(( $(calls_by_dc "$dc" "$dc") - ${BY_DC_BEFORE[$dc/$dc]} ))
+    foreign=0
+    for other in "${DCS[@]}"; do
+      [ "$other" = "$dc" ] && continue
+      foreign=$(( foreign + $(calls_by_dc "$dc" "$other") - ${BY_DC_BEFORE[$dc/$other]} ))
+    done
+    echo "    consumer $dc: $own calls to $dc instances, $foreign to other DCs'"
+    [ "$own" -gt 0 ] && [ "$foreign" = 0 ] || ok=1
+  done
+  return $ok
+}
+check "each consumer calls only its own DC's instances (local first)" local_first
+
+# 3. kill -9 a distributor: agents move on, writes still reach every host,
+#    the consumers' traffic is unaffected.
+agent_distributor() {
+  curl -sf -m 2 "http://${AGENT_HTTP[$1]}/v1/status" | json_field distributor
+}
+failed_before=$(( $(consumer_stat dc1 failed) + $(consumer_stat dc2 failed) ))
+ok_before=$(( $(consumer_stat dc1 ok) + $(consumer_stat dc2 ok) ))
+victim_addr=$(agent_distributor dc1-host3)
+victim=""
+for i in 1 2; do [ "$victim_addr" = "127.0.0.1:${PORT[dc1-d$i]}" ] && victim=dc1-d$i; done
+[ -n "$victim" ] || victim=dc1-d1
+victim_pid=$(pid_of "distributor-$victim")
+say "kill -9 distributor $victim (pid $victim_pid), the one dc1-host3's agent uses"
+{ kill -KILL "$victim_pid"; wait "$victim_pid"; } 2>/dev/null
+dead_addr=127.0.0.1:${PORT[$victim]}
+agents_moved() {
+  local host
+  for host in dc1-host1 dc1-host2 dc1-host3; do
+    agent_connected "$host" || return 1
+    [ "$(agent_distributor "$host")" != "$dead_addr" ] || return 1
+  done
+}
+moved() {
+  local start=$SECONDS
+  wait_until 45 "failover" agents_moved || {
+    local host
+    for host in dc1-host1 dc1-host2 dc1-host3; do
+      echo "    $host: $(curl -sf -m 2 "http://${AGENT_HTTP[$host]}/v1/status")"
+    done
+    return 1
+  }
+  echo "    dc1 agents all connected to the other distributor after $((SECONDS - start)) s"
+}
+check "after kill -9 of $victim every dc1 agent is connected to the remaining distributor" moved
+check "the next config write still reaches all 6 agent caches" \
+  put_and_wait "smoke-2-$(random_secret)" 30
+sleep 2
+traffic_unaffected() {
+  local failed ok
+  failed=$(( $(consumer_stat dc1 failed) + $(consumer_stat dc2 failed) - failed_before ))
+  ok=$(( $(consumer_stat dc1 ok) + $(consumer_stat dc2 ok) - ok_before ))
+  echo "    since the kill: $ok successful calls, $failed failed"
+  [ "$failed" = 0 ] && [ "$ok" -gt 0 ]
+}
+check "consumers' traffic unaffected by the distributor's death" traffic_unaffected
+
+say "smoke: $PASSED passed, $FAILED failed"
+[ "$FAILED" = 0 ]
