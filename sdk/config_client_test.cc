@@ -4,10 +4,8 @@
 // and subscribing once the agent is up.
 #include "sdk/config_client.h"
 
-#include <stdlib.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -17,7 +15,6 @@
 #include "absl/synchronization/mutex.h"
 #include "common/file_cache/env.h"
 #include "common/file_cache/writer.h"
-#include "common/http_server.h"
 #include "common/metrics.h"
 #include "gtest/gtest.h"
 #include "sdk/testing/test_util.h"
@@ -187,32 +184,15 @@ TEST_F(ConfigClientTest, SubscribesThroughTheAgentOnceItIsUp) {
       WaitFor([&] { return Counter("kess_sdk_subscribe_errors_total") >= 1; }));
 
   // The agent starts; it takes the subscription and writes the file.
-  std::atomic<int> posts{0};
-  std::string body;
-  absl::Mutex mu;
-  HttpServer::Options ho;
-  ho.port = port;
-  metrics::Registry http_registry;
-  ho.registry = &http_registry;
-  auto agent = HttpServer::Create(ho);
+  auto agent = testing::FakeAgent::Start(port);
   ASSERT_TRUE(agent.ok()) << agent.status();
-  (*agent)->Handle("POST", "/v1/subscriptions", [&](const HttpRequest& r) {
-    absl::MutexLock lock(&mu);
-    body = r.body;
-    ++posts;
-    return HttpResponse::Json(200, "{\"subscriptions\":[]}");
-  });
-  ASSERT_TRUE((*agent)->Start().ok());
-  ASSERT_TRUE(WaitFor([&] { return posts >= 1; }));
-  {
-    absl::MutexLock lock(&mu);
-    EXPECT_EQ(body, R"({"configs":[{"namespace":"shop","key":"db.timeout"}]})");
-  }
+  ASSERT_TRUE(WaitFor([&] { return (*agent)->posts() >= 1; }));
+  EXPECT_EQ((*agent)->last_body(),
+            R"({"configs":[{"namespace":"shop","key":"db.timeout"}]})");
   Write(1, "v1");
   ASSERT_TRUE(WaitFor([&] { return seen.last() == 1; }));
   usleep(100000);
-  EXPECT_EQ(posts, 1);  // subscribed once, not on every poll
-  (*agent)->Stop();
+  EXPECT_EQ((*agent)->posts(), 1);  // subscribed once, not on every poll
 }
 
 TEST_F(ConfigClientTest, InvalidNamesAndDroppedWatches) {

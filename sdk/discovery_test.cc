@@ -6,7 +6,6 @@
 // from many threads while tables are swapped.
 #include "sdk/discovery.h"
 
-#include <stdlib.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -22,7 +21,6 @@
 #include "absl/synchronization/mutex.h"
 #include "common/file_cache/env.h"
 #include "common/file_cache/writer.h"
-#include "common/http_server.h"
 #include "common/metrics.h"
 #include "common/route_table.h"
 #include "gtest/gtest.h"
@@ -196,38 +194,20 @@ TEST_F(DiscoveryTest, KeepsTheLastGoodTable) {
 }
 
 TEST_F(DiscoveryTest, SubscribesThroughTheAgent) {
-  std::atomic<int> posts{0};
-  std::string body;
-  absl::Mutex mu;
-  HttpServer::Options ho;
-  metrics::Registry http_registry;
-  ho.registry = &http_registry;
-  auto agent = HttpServer::Create(ho);
+  auto agent = testing::FakeAgent::Start();
   ASSERT_TRUE(agent.ok()) << agent.status();
-  (*agent)->Handle("POST", "/v1/subscriptions", [&](const HttpRequest& r) {
-    absl::MutexLock lock(&mu);
-    body = r.body;
-    ++posts;
-    return HttpResponse::Json(200, "{\"subscriptions\":[]}");
-  });
-  ASSERT_TRUE((*agent)->Start().ok());
-
-  auto d = Make(BaseOptions("127.0.0.1:" + std::to_string((*agent)->port())));
+  auto d = Make(BaseOptions((*agent)->address()));
   auto picked = d->Select("payments");
   EXPECT_TRUE(absl::IsNotFound(picked.status())) << picked.status();
-  ASSERT_TRUE(WaitFor([&] { return posts >= 1; }));
-  {
-    absl::MutexLock lock(&mu);
-    EXPECT_EQ(body, R"({"routes":["payments"]})");
-  }
+  ASSERT_TRUE(WaitFor([&] { return (*agent)->posts() >= 1; }));
+  EXPECT_EQ((*agent)->last_body(), R"({"routes":["payments"]})");
   // The agent fetched the table.
   WriteTable(1, {Instance("a")});
   ASSERT_TRUE(WaitFor([&] { return SelectId(d.get()) == "a"; }));
   usleep(100000);
-  EXPECT_EQ(posts, 1);  // once, not per poll or per Select
+  EXPECT_EQ((*agent)->posts(), 1);  // once, not per poll or per Select
   EXPECT_EQ(d->Select("../etc").status().code(),
             absl::StatusCode::kInvalidArgument);
-  (*agent)->Stop();
 }
 
 TEST_F(DiscoveryTest, ReportFailureEjectsWithBackoffAndBringsBack) {

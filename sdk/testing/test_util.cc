@@ -29,6 +29,34 @@ int DeadPort() {
   return (*server)->port();
 }
 
+absl::StatusOr<std::unique_ptr<FakeAgent>> FakeAgent::Start(int port) {
+  std::unique_ptr<FakeAgent> agent(new FakeAgent());
+  HttpServer::Options options;
+  options.port = port;
+  options.registry = &agent->registry_;
+  KESS_ASSIGN_OR_RETURN(agent->server_, HttpServer::Create(options));
+  FakeAgent* raw = agent.get();
+  agent->server_->Handle(
+      "POST", "/v1/subscriptions", [raw](const HttpRequest& request) {
+        absl::MutexLock lock(&raw->mu_);
+        raw->last_body_ = request.body;
+        ++raw->posts_;
+        return HttpResponse::Json(200, "{\"subscriptions\":[]}");
+      });
+  KESS_RETURN_IF_ERROR(agent->server_->Start());
+  return agent;
+}
+
+int FakeAgent::posts() const {
+  absl::MutexLock lock(&mu_);
+  return posts_;
+}
+
+std::string FakeAgent::last_body() const {
+  absl::MutexLock lock(&mu_);
+  return last_body_;
+}
+
 }  // namespace testing
 }  // namespace sdk
 }  // namespace kess

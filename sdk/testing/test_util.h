@@ -3,7 +3,13 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
+
+#include "absl/synchronization/mutex.h"
+#include "common/http_server.h"
+#include "common/metrics.h"
+#include "common/status.h"
 
 namespace kess {
 namespace sdk {
@@ -20,6 +26,29 @@ std::string MakeTempDir(const std::string& prefix);
 
 // A loopback port nothing listens on (bound, then closed).
 int DeadPort();
+
+// A stand-in for the agent's subscription API: POST /v1/subscriptions
+// answers 200 and records the body.
+class FakeAgent {
+ public:
+  // Serves on `port` (0: any free one).
+  static absl::StatusOr<std::unique_ptr<FakeAgent>> Start(int port = 0);
+  ~FakeAgent() { server_->Stop(); }
+
+  int port() const { return server_->port(); }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port()); }
+  int posts() const;
+  std::string last_body() const;
+
+ private:
+  FakeAgent() = default;
+
+  metrics::Registry registry_;
+  std::unique_ptr<HttpServer> server_;
+  mutable absl::Mutex mu_;
+  int posts_ ABSL_GUARDED_BY(mu_) = 0;
+  std::string last_body_ ABSL_GUARDED_BY(mu_);
+};
 
 }  // namespace testing
 }  // namespace sdk
