@@ -1,13 +1,7 @@
 #include "tests/cluster/distributor_process.h"
 
-#include <fcntl.h>
-#include <signal.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <cerrno>
 #include <cstdlib>
 #include <fstream>
 
@@ -16,9 +10,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "absl/time/clock.h"
-#include "glog/logging.h"
 #include "mandator/http_call.h"
+#include "tests/cluster/daemon_process.h"
 #include "tests/cluster/mandator_cluster.h"
 #include "tests/harness/zk_ensemble.h"
 
@@ -106,75 +99,19 @@ absl::Status DistributorProcess::Launch() {
     args.push_back("--auth_token_file=" + o.auth_token_file);
   }
   args.insert(args.end(), o.extra_flags.begin(), o.extra_flags.end());
-  std::vector<char*> argv;
-  for (std::string& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-
-  const pid_t parent = getpid();
-  const pid_t pid = fork();
-  if (pid < 0) return ErrnoToStatus(errno, "fork");
-  if (pid == 0) {
-    // Only async-signal-safe calls until exec.
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(1);
-    setpgid(0, 0);
-    const int fd = open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (fd >= 0) {
-      dup2(fd, STDOUT_FILENO);
-      dup2(fd, STDERR_FILENO);
-      close(fd);
-    }
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  pid_ = pid;
+  KESS_ASSIGN_OR_RETURN(pid_, SpawnDaemon(std::move(args), log_path_));
   return absl::OkStatus();
 }
 
 absl::Status DistributorProcess::WaitReady() {
-  const absl::Time deadline = absl::Now() + options_.ready_timeout;
-  absl::Status last = absl::UnavailableError("not asked yet");
-  while (absl::Now() < deadline) {
-    int wstatus = 0;
-    if (waitpid(pid_, &wstatus, WNOHANG) == pid_) {
-      pid_ = -1;
-      return absl::UnavailableError(absl::StrCat(
-          "distributor ", options_.id, " exited during start-up (status ",
-          wstatus, "); see ", log_path_));
-    }
-    absl::StatusOr<mandator::HttpReply> reply = mandator::HttpCall(
-        http_address(), "GET", "/healthz", "", absl::Seconds(2));
-    if (reply.ok() && reply->status == 200) return absl::OkStatus();
-    last = reply.ok() ? absl::UnavailableError(reply->body) : reply.status();
-    absl::SleepFor(absl::Milliseconds(50));
-  }
-  return absl::DeadlineExceededError(
-      absl::StrCat("distributor ", options_.id, " not ready within ",
-                   absl::FormatDuration(options_.ready_timeout), ": ",
-                   last.message(), "; see ", log_path_));
+  return WaitHealthy(&pid_, http_address(), options_.ready_timeout,
+                     absl::StrCat("distributor ", options_.id), log_path_);
 }
 
-void DistributorProcess::Kill() {
-  if (pid_ <= 0) return;
-  kill(pid_, SIGKILL);
-  waitpid(pid_, nullptr, 0);
-  pid_ = -1;
-}
+void DistributorProcess::Kill() { KillDaemon(&pid_); }
 
 void DistributorProcess::Stop(absl::Duration grace) {
-  if (pid_ <= 0) return;
-  kill(pid_, SIGTERM);
-  const absl::Time deadline = absl::Now() + grace;
-  while (absl::Now() < deadline) {
-    if (waitpid(pid_, nullptr, WNOHANG) == pid_) {
-      pid_ = -1;
-      return;
-    }
-    absl::SleepFor(absl::Milliseconds(20));
-  }
-  LOG(WARNING) << "distributor " << options_.id << " ignored SIGTERM for "
-               << grace << "; killing it";
-  Kill();
+  StopDaemon(&pid_, grace, absl::StrCat("distributor ", options_.id));
 }
 
 absl::Status DistributorProcess::Restart() {

@@ -1,20 +1,13 @@
 #include "tests/cluster/mandator_process.h"
 
-#include <fcntl.h>
-#include <signal.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <cerrno>
 #include <cstdlib>
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
-#include "glog/logging.h"
 #include "mandator/http_call.h"
+#include "tests/cluster/daemon_process.h"
 #include "tests/harness/zk_ensemble.h"
 
 namespace kess {
@@ -104,74 +97,19 @@ absl::Status MandatorProcess::Launch() {
   if (!o.main_datacenter.empty())
     args.push_back("--main_dc=" + o.main_datacenter);
   args.insert(args.end(), o.extra_flags.begin(), o.extra_flags.end());
-  std::vector<char*> argv;
-  for (std::string& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-
-  const pid_t parent = getpid();
-  const pid_t pid = fork();
-  if (pid < 0) return ErrnoToStatus(errno, "fork");
-  if (pid == 0) {
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(1);
-    setpgid(0, 0);
-    const int fd = open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (fd >= 0) {
-      dup2(fd, STDOUT_FILENO);
-      dup2(fd, STDERR_FILENO);
-      close(fd);
-    }
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  pid_ = pid;
+  KESS_ASSIGN_OR_RETURN(pid_, SpawnDaemon(std::move(args), log_path_));
   return absl::OkStatus();
 }
 
 absl::Status MandatorProcess::WaitReady() {
-  const absl::Time deadline = absl::Now() + options_.ready_timeout;
-  absl::Status last = absl::UnavailableError("not asked yet");
-  while (absl::Now() < deadline) {
-    int wstatus = 0;
-    if (waitpid(pid_, &wstatus, WNOHANG) == pid_) {
-      pid_ = -1;
-      return absl::UnavailableError(absl::StrCat(
-          "mandator ", options_.id, " exited during start-up (status ", wstatus,
-          "); see ", log_path_));
-    }
-    absl::StatusOr<mandator::HttpReply> reply = mandator::HttpCall(
-        http_address(), "GET", "/healthz", "", absl::Seconds(2));
-    if (reply.ok() && reply->status == 200) return absl::OkStatus();
-    last = reply.ok() ? absl::UnavailableError(reply->body) : reply.status();
-    absl::SleepFor(absl::Milliseconds(50));
-  }
-  return absl::DeadlineExceededError(
-      absl::StrCat("mandator ", options_.id, " not ready within ",
-                   absl::FormatDuration(options_.ready_timeout), ": ",
-                   last.message(), "; see ", log_path_));
+  return WaitHealthy(&pid_, http_address(), options_.ready_timeout,
+                     absl::StrCat("mandator ", options_.id), log_path_);
 }
 
-void MandatorProcess::Kill() {
-  if (pid_ <= 0) return;
-  kill(pid_, SIGKILL);
-  waitpid(pid_, nullptr, 0);
-  pid_ = -1;
-}
+void MandatorProcess::Kill() { KillDaemon(&pid_); }
 
 void MandatorProcess::Stop(absl::Duration grace) {
-  if (pid_ <= 0) return;
-  kill(pid_, SIGTERM);
-  const absl::Time deadline = absl::Now() + grace;
-  while (absl::Now() < deadline) {
-    if (waitpid(pid_, nullptr, WNOHANG) == pid_) {
-      pid_ = -1;
-      return;
-    }
-    absl::SleepFor(absl::Milliseconds(20));
-  }
-  LOG(WARNING) << "mandator " << options_.id << " ignored SIGTERM for " << grace
-               << "; killing it";
-  Kill();
+  StopDaemon(&pid_, grace, absl::StrCat("mandator ", options_.id));
 }
 
 absl::Status MandatorProcess::Restart() {
