@@ -36,15 +36,6 @@ namespace {
 
 constexpr int64_t kWaitMs = 60000;
 
-bool WaitUntil(const std::function<bool()>& done, int64_t timeout_ms) {
-  const int64_t deadline = NowNs() + timeout_ms * 1000000;
-  while (!done()) {
-    if (NowNs() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-  return true;
-}
-
 class Agents {
  public:
   Agents(const DistributorBenchClientOptions& options,
@@ -158,29 +149,17 @@ int RunDistributorBenchClient(const DistributorBenchClientOptions& options) {
     return 1;
   }
   auto agents = std::make_unique<Agents>(options, loop->get());
-  std::string line;
-  while (std::getline(std::cin, line)) {
-    std::istringstream in(line);
-    std::string command;
-    in >> command;
-    std::string answer;
-    if (command == "connect") {
-      answer = agents->Connect();
-    } else if (command == "wait") {
+  ServeLineCommands([&](const std::string& command, std::istream& in) {
+    if (command == "connect") return agents->Connect();
+    if (command == "wait") {
       uint32_t seq = 0;
       in >> seq;
-      answer = agents->Wait(seq);
-    } else if (command == "count") {
-      answer = agents->Count();
-    } else if (command == "dump") {
-      answer = agents->Dump();
-    } else if (command == "quit") {
-      break;
-    } else {
-      answer = "error unknown command";
+      return agents->Wait(seq);
     }
-    std::cout << answer << std::endl;
-  }
+    if (command == "count") return agents->Count();
+    if (command == "dump") return agents->Dump();
+    return std::string();
+  });
   agents.reset();
   return 0;
 }

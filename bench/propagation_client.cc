@@ -156,10 +156,7 @@ class Agents {
       }
       return n;
     };
-    const int64_t deadline = NowNs() + kWaitMs * 1000000;
-    while (count() < options_.connections && NowNs() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    }
+    WaitUntil([&] { return count() >= options_.connections; }, kWaitMs);
     return absl::StrCat("got ", seq, " ", count());
   }
 
@@ -243,29 +240,17 @@ int RunPropagationClient(const PropagationClientOptions& options) {
     return 1;
   }
   auto agents = std::make_unique<Agents>(options, loop->get());
-  std::string line;
-  while (std::getline(std::cin, line)) {
-    std::istringstream in(line);
-    std::string command;
-    in >> command;
-    std::string answer;
-    if (command == "connect") {
-      answer = agents->Connect();
-    } else if (command == "wait") {
+  ServeLineCommands([&](const std::string& command, std::istream& in) {
+    if (command == "connect") return agents->Connect();
+    if (command == "wait") {
       uint32_t seq = 0;
       in >> seq;
-      answer = agents->Wait(seq);
-    } else if (command == "dump") {
-      answer = agents->Dump();
-    } else if (command == "errors") {
-      answer = agents->Errors();
-    } else if (command == "quit") {
-      break;
-    } else {
-      answer = "error unknown command";
+      return agents->Wait(seq);
     }
-    std::cout << answer << std::endl;
-  }
+    if (command == "dump") return agents->Dump();
+    if (command == "errors") return agents->Errors();
+    return std::string();
+  });
   agents.reset();
   return 0;
 }

@@ -1,7 +1,5 @@
 #include "bench/simulated_agents.h"
 
-#include <thread>
-
 #include "bench/transport_bench_util.h"
 
 namespace kess {
@@ -9,15 +7,6 @@ namespace bench {
 namespace {
 
 constexpr int64_t kWaitMs = 60000;
-
-bool WaitUntil(const std::function<bool()>& done, int64_t timeout_ms) {
-  const int64_t deadline = NowNs() + timeout_ms * 1000000;
-  while (!done()) {
-    if (NowNs() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-  return true;
-}
 
 }  // namespace
 

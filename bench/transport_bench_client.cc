@@ -41,15 +41,6 @@ using transport::EventLoop;
 constexpr int64_t kCallTimeoutMs = 30000;
 constexpr int64_t kWaitMs = 60000;
 
-bool WaitUntil(const std::function<bool()>& done, int64_t timeout_ms) {
-  const int64_t deadline = NowNs() + timeout_ms * 1000000;
-  while (!done()) {
-    if (NowNs() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-  return true;
-}
-
 template <typename T>
 bool WriteRaw(const std::string& path, const std::vector<T>& values) {
   std::ofstream out(path, std::ios::binary);

@@ -11,8 +11,10 @@
 #include <cerrno>
 #include <cmath>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 #include <string>
+#include <thread>
 
 namespace kess {
 namespace bench {
@@ -21,6 +23,15 @@ int64_t NowNs() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+}
+
+bool WaitUntil(const std::function<bool()>& done, int64_t timeout_ms) {
+  const int64_t deadline = NowNs() + timeout_ms * 1000000;
+  while (!done()) {
+    if (NowNs() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return true;
 }
 
 absl::StatusOr<ChildProcess> ChildProcess::Spawn(
@@ -106,6 +117,21 @@ absl::StatusOr<std::string> ChildProcess::ReadLine(int64_t timeout_ms) {
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return absl::UnavailableError("child closed its stdout");
     buffered_.append(buffer, n);
+  }
+}
+
+void ServeLineCommands(
+    const std::function<std::string(const std::string& command,
+                                    std::istream& arguments)>& handle) {
+  std::string line;
+  while (std::getline(std::cin, line)) {
+    std::istringstream in(line);
+    std::string command;
+    in >> command;
+    if (command == "quit") break;
+    std::string answer = handle(command, in);
+    if (answer.empty()) answer = "error unknown command";
+    std::cout << answer << std::endl;
   }
 }
 

@@ -8,6 +8,8 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
+#include <istream>
 #include <string>
 #include <vector>
 
@@ -19,6 +21,10 @@ namespace bench {
 
 // Monotonic nanoseconds; comparable between processes on one host.
 int64_t NowNs();
+
+// Polls `done` every 2 ms until it holds (true) or `timeout_ms` passes
+// (false).
+bool WaitUntil(const std::function<bool()>& done, int64_t timeout_ms);
 
 // A copy of this binary (/proc/self/exe) started with `args`; its stdin and
 // stdout are pipes to us, its stderr is ours.
@@ -54,6 +60,13 @@ ProcStatus ReadProcStatus();
 ProcStatus ReadProcStatusOf(pid_t pid);
 // User + system CPU seconds used so far by process `pid` (/proc/<pid>/stat).
 double CpuSecondsOf(pid_t pid);
+
+// The child side of ChildProcess: reads one command per line from stdin
+// until "quit" or EOF and writes `handle(command, arguments)`'s answer as
+// one line to stdout ("error unknown command" when it returns "").
+void ServeLineCommands(
+    const std::function<std::string(const std::string& command,
+                                    std::istream& arguments)>& handle);
 
 // Sends `command` to every child and reads one answer line from each
 // (waiting up to `timeout_ms` per child), split into words.
