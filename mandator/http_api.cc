@@ -68,6 +68,9 @@ std::string StatusToJson(const StatusInfo& s) {
     absl::StrAppend(
         &json, ",\"replication_lag_seconds\":", *s.replication_lag_seconds);
   }
+  if (!s.partition_mode.empty()) {
+    absl::StrAppend(&json, ",\"partition_mode\":", JsonQuote(s.partition_mode));
+  }
   // Hex, as ZooKeeper prints it (and above 2^53, so not a JSON number).
   absl::StrAppend(&json, ",\"zookeeper\":", JsonQuote(s.zookeeper),
                   ",\"zk_session_id\":\"0x", absl::Hex(s.zk_session_id), "\"}");

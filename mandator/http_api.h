@@ -47,6 +47,9 @@ struct StatusInfo {
   // Slave-DC leader only (from Replicator::progress()).
   std::optional<int64_t> main_revision;
   std::optional<double> replication_lag_seconds;
+  // Slave-DC leader with partition mode on: "replicating", "overlay" or
+  // "healing" (partition/partition_role.h); empty otherwise.
+  std::string partition_mode;
   std::string zookeeper = "connected";
   // This mandator's ZooKeeper session in its own DC (0: none), to match it
   // with the server's `cons` output and logs.

@@ -89,6 +89,15 @@ absl::Status Mandator::Start() {
   http.max_body_bytes = kMaxRequestBodyBytes;
   http.registry = options_.registry;
   http.health = [this] { return Health(); };
+  if (!options_.admin_secret.empty()) {
+    ui::AdminAuthOptions admin;
+    admin.user = options_.admin_user;
+    admin.secret = options_.admin_secret;
+    admin.session_ttl = options_.admin_session_ttl;
+    admin.secure_cookie = options_.admin_secure_cookie;
+    KESS_ASSIGN_OR_RETURN(admin_auth_, ui::AdminAuth::Create(admin));
+    http.admit = [this](const HttpRequest& r) { return admin_auth_->Admit(r); };
+  }
   KESS_ASSIGN_OR_RETURN(server_, HttpServer::Create(http));
 
   scheduler::SchedulerOptions scheduler;
@@ -129,9 +138,21 @@ absl::Status Mandator::Start() {
   api.leader = [this] { return election_->CurrentLeader(); };
   api.status = [this] { return Status(); };
   api.forward_timeout = options_.forward_timeout;
+  if (admin_auth_ != nullptr) {
+    api.forward_authorization = admin_auth_->BearerHeader();
+  }
+  if (options_.is_main) {
+    overrides_ =
+        std::make_unique<routes::OverrideStore>(zk_.get(), layout_, acl);
+    api.set_override = [this](const std::string& service, const std::string& id,
+                              std::optional<routes::InstanceOverride> value) {
+      return overrides_->Set(service, id, value, election_->node_path());
+    };
+  }
   api_ = std::make_unique<HttpApi>(std::move(api));
   api_->Register(server_.get());
   KESS_RETURN_IF_ERROR(StartRoutes(acl));
+  StartAdmin();
 
   if (!options_.is_main) {
     ReplicationRole::Options role;
@@ -246,6 +267,7 @@ absl::Status Mandator::StartRoutes(const zk::AclList& acl) {
       return std::unique_ptr<zk::ZkApi>(std::move(client));
     };
     role.fence = [this] { return election_->node_path(); };
+    role.overrides = [this] { return overrides_->Current(); };
     role.cycle = options_.route_cycle;
     role.merge.instance_timeout = options_.instance_timeout;
     role.merge.host_timeout = options_.instance_timeout;
@@ -269,6 +291,41 @@ absl::Status Mandator::StartRoutes(const zk::AclList& acl) {
   return absl::OkStatus();
 }
 
+void Mandator::StartAdmin() {
+  ui::ClusterView::Options view;
+  view.self_id = options_.id;
+  view.datacenter = options_.datacenter;
+  view.is_main = options_.is_main;
+  view.zk = options_.zk;
+  view.local = zk_.get();
+  view.layout = layout_;
+  view.other_datacenters = options_.other_datacenters;
+  if (!options_.is_main) {
+    view.other_datacenters = {
+        {options_.main_datacenter.empty() ? "main" : options_.main_datacenter,
+         options_.main_zk}};
+  }
+  const zk::KessAuth auth = options_.auth;
+  const absl::Duration session = options_.zk_session_timeout;
+  view.connect = [auth, session](const std::string& ensemble)
+      -> absl::StatusOr<std::unique_ptr<zk::ZkApi>> {
+    zk::ZkClientOptions reader = ReaderClientOptions(ensemble, auth, session);
+    reader.connect_timeout = absl::Seconds(2);
+    KESS_ASSIGN_OR_RETURN(std::unique_ptr<zk::ZkClient> client,
+                          zk::ZkClient::Create(reader));
+    return std::unique_ptr<zk::ZkApi>(std::move(client));
+  };
+  view.self_status_json = [this] { return StatusToJson(Status()); };
+  view.local_hosts = [this] { return scheduler_->table().Hosts(); };
+  if (admin_auth_ != nullptr) {
+    view.authorization = admin_auth_->BearerHeader();
+    admin_ui_ = std::make_unique<ui::AdminUi>(admin_auth_.get());
+    admin_ui_->Register(server_.get());
+  }
+  cluster_view_ = std::make_unique<ui::ClusterView>(std::move(view));
+  cluster_view_->Register(server_.get());
+}
+
 void Mandator::OnElected() {
   if (!options_.is_main) replication_->Start();
   if (routes_ != nullptr) routes_->Start();
@@ -276,6 +333,8 @@ void Mandator::OnElected() {
 
 void Mandator::OnDemoted() {
   if (routes_ != nullptr) routes_->Stop();
+  // A later leadership reads them again (another leader may change them).
+  if (overrides_ != nullptr) overrides_->Invalidate();
   if (!options_.is_main) {
     replication_->Stop();
     return;

@@ -37,6 +37,8 @@
 #include "mandator/config_store.h"
 #include "mandator/http_api.h"
 #include "mandator/leader_election.h"
+#include "mandator/partition/overlay_heal.h"
+#include "mandator/partition/partition_role.h"
 #include "mandator/replication_role.h"
 #include "mandator/routes/route_store.h"
 #include "mandator/routes/routes_http.h"
@@ -89,6 +91,11 @@ struct MandatorOptions {
 };
 
 class Mandator {
+  // Partition mode (slave DCs; routes/README.md): enter it after the main
+  // DC has been unreachable this long (0 = off), leave it after main has
+  // been reachable this long. Needs other_datacenters on the main DC.
+  absl::Duration partition_after = absl::ZeroDuration();
+  absl::Duration heal_after = absl::Seconds(60);
  public:
   // Starts everything (see above). Fails if ZooKeeper is unreachable
   // within zk_connect_timeout, the options are invalid, or the port is
@@ -125,12 +132,16 @@ class Mandator {
   std::unique_ptr<ConfigStore> store_;
   std::unique_ptr<WriteQueue> writes_;
   std::unique_ptr<HttpServer> server_;
+  routes::RoutesRole::Options RoutesOptions(
+      const routes::RouteStore::Options& store);
   std::unique_ptr<HttpApi> api_;
   std::unique_ptr<scheduler::Scheduler> scheduler_;
   std::unique_ptr<zk::EphemeralNode> member_;
-  std::unique_ptr<ReplicationRole> replication_;     // slave DCs
-  std::unique_ptr<routes::RouteStore> route_store_;  // reads
-  std::unique_ptr<routes::RoutesRole> routes_;       // main DC
+  std::unique_ptr<ReplicationRole> replication_;          // slave DCs
+  std::unique_ptr<partition::PartitionRole> partition_;   // slave DCs
+  std::unique_ptr<partition::OverlayHeal> overlay_heal_;  // main DC
+  std::unique_ptr<routes::RouteStore> route_store_;       // reads
+  std::unique_ptr<routes::RoutesRole> routes_;            // main DC
   std::unique_ptr<routes::RoutesHttp> routes_http_;
   std::unique_ptr<LeaderElection> election_;
 

@@ -13,6 +13,7 @@
 #include "gflags/gflags.h"
 #include "glog/logging.h"
 #include "mandator/mandator.h"
+#include "mandator/ui/admin_auth.h"
 #include "zk_schema/kess_auth.h"
 
 DEFINE_string(id, "", "This mandator's id, unique within its datacenter.");
@@ -68,6 +69,18 @@ DEFINE_double(max_removal_share, 1.0 / 3,
               "At most this share of a service's instances is removed per "
               "cycle for lost heartbeats (at least one; never the last).");
 
+DEFINE_string(admin_password_file, "",
+              "File holding the admin secret: the UI's password and the "
+              "API's Bearer token, the same on every mandator. Given: the "
+              "web UI is served at /ui/ and every API request needs it; a "
+              "secret that is empty, short (<12) or a known default refuses "
+              "to start. Empty: no UI, an open API (trusted networks only).");
+DEFINE_string(admin_user, "admin", "The admin UI's user name.");
+DEFINE_int32(admin_session_ttl_s, 8 * 3600,
+             "How long a UI login lasts, in seconds.");
+DEFINE_bool(admin_secure_cookie, false,
+            "Mark the session cookie Secure (behind a TLS proxy).");
+
 namespace {
 
 // "dc2=h:p,h:p;dc3=h:p" -> {dc2: "h:p,h:p", dc3: "h:p"}.
@@ -103,7 +116,24 @@ int main(int argc, char** argv) {
     LOG(ERROR) << "refusing to start: " << auth.status();
     return EXIT_FAILURE;
   }
+  std::string admin_secret;
+  if (!FLAGS_admin_password_file.empty()) {
+    absl::StatusOr<std::string> secret =
+        kess::mandator::ui::LoadAdminSecretFile(FLAGS_admin_password_file);
+    if (!secret.ok()) {
+      LOG(ERROR) << "refusing to start the admin UI: " << secret.status();
+      return EXIT_FAILURE;
+    }
+    admin_secret = *std::move(secret);
+  } else {
+    LOG(WARNING) << "no --admin_password_file: no admin UI, and the HTTP "
+                    "API takes writes without authentication";
+  }
   kess::mandator::MandatorOptions options;
+  options.admin_secret = std::move(admin_secret);
+  options.admin_user = FLAGS_admin_user;
+  options.admin_session_ttl = absl::Seconds(FLAGS_admin_session_ttl_s);
+  options.admin_secure_cookie = FLAGS_admin_secure_cookie;
   options.id = FLAGS_id;
   options.datacenter = FLAGS_dc;
   options.is_main = FLAGS_main;

@@ -292,6 +292,19 @@ printf 'mandator:%s\nreader:%s\n' "$(random_secret)" "$reader_password" >"$ZK_AU
 printf 'reader:%s\n' "$reader_password" >"$ZK_READER"
 random_secret >"$TOKEN"
 chmod 600 "$ZK_AUTH" "$ZK_READER" "$TOKEN"
+# The admin UI (when the mandator has it): one secret for every mandator, the
+# UI's password for user admin and the API's Bearer token (kessctl: KESS_TOKEN).
+UI=0 ADMIN_USER=admin
+ADMIN_SECRET_FILE=$SECRETS/admin.password
+API_AUTH=()   # curl arguments that authenticate an API request
+if "$MANDATOR" --helpfull 2>&1 | grep -q -- '-admin_password_file '; then
+  UI=1
+  random_secret >"$ADMIN_SECRET_FILE"
+  # For curl (-H @file), so the secret never appears on a command line.
+  printf 'Authorization: Bearer %s\n' "$(cat "$ADMIN_SECRET_FILE")" >"$SECRETS/admin.header"
+  chmod 600 "$ADMIN_SECRET_FILE" "$SECRETS/admin.header"
+  API_AUTH=(-H "@$SECRETS/admin.header")
+fi
 umask 022
 
 # ---- ZooKeeper ------------------------------------------------------------
@@ -333,6 +346,7 @@ for dc in "${DCS[@]}"; do
     args=(--id="m$i" --dc="$dc" --zk="${ZK[$dc]}" --zk_auth_file="$ZK_AUTH"
           --http_host=127.0.0.1 --http_port="${HTTP[$name]}"
           --port="${PORT[$name]}")
+    [ "$UI" = 1 ] && args+=(--admin_password_file="$ADMIN_SECRET_FILE" --admin_user="$ADMIN_USER")
     if [ "$dc" = dc1 ]; then
       args+=(--main --other_dcs="dc2=${ZK[dc2]}")
     else
@@ -343,7 +357,7 @@ for dc in "${DCS[@]}"; do
 done
 leader_of() {  # prints the DC's leader id once one is elected
   local id
-  id=$(curl -sf -m 2 "http://127.0.0.1:${HTTP[$1-m1]}/api/v1/status" |
+  id=$(curl -sf -m 2 "${API_AUTH[@]}" "http://127.0.0.1:${HTTP[$1-m1]}/api/v1/status" |
        json_field leader.id) && [ -n "$id" ] && echo "$id"
 }
 for dc in "${DCS[@]}"; do
@@ -412,7 +426,13 @@ for host in "${HOST_IDS[@]}"; do
     >/dev/null || die "subscribing $host to $CONFIG_NS/$CONFIG_KEY failed"
 done
 
-kessctl() { "$KESSCTL" --mandators="$KESS_MANDATORS" "$@"; }
+kessctl() {
+  if [ "$UI" = 1 ]; then
+    KESS_TOKEN=$(cat "$ADMIN_SECRET_FILE") "$KESSCTL" --mandators="$KESS_MANDATORS" "$@"
+  else
+    "$KESSCTL" --mandators="$KESS_MANDATORS" "$@"
+  fi
+}
 kessctl config put "$CONFIG_NS" "$CONFIG_KEY" "hello from kess" \
   --comment="written by scripts/demo.sh" >/dev/null ||
   die "kessctl config put failed"
@@ -454,11 +474,12 @@ done
 
 # ---- what is where -------------------------------------------------------------
 
-cat >"$BASE/kess.env" <<EOF
-# source $BASE/kess.env
-export KESS_MANDATORS=$KESS_MANDATORS
-export PATH="$BASE/bin:\$PATH"
-EOF
+{
+  echo "# source $BASE/kess.env"
+  echo "export KESS_MANDATORS=$KESS_MANDATORS"
+  [ "$UI" = 1 ] && echo "export KESS_TOKEN=\"\$(cat $ADMIN_SECRET_FILE)\""
+  echo "export PATH=\"$BASE/bin:\$PATH\""
+} >"$BASE/kess.env"
 ln -sf "$KESSCTL" "$BASE/bin/kessctl"
 
 banner() {
@@ -466,11 +487,22 @@ banner() {
   echo
   echo "kess demo: 2 DCs on 127.0.0.1 (dc1 is the main DC)"
   echo
-  echo "  Web UI: not built yet. The admin HTTP API of every mandator is up, e.g."
-  echo "    curl http://$m1/api/v1/status"
-  echo "    curl http://$m1/api/v1/services/$SERVICE"
+  if [ "$UI" = 1 ]; then
+    echo "  Web UI: http://$m1/ui/   (every mandator serves it at /ui/)"
+    echo "    login: $ADMIN_USER / $(cat "$ADMIN_SECRET_FILE")"
+    echo "    (generated for this run; also the API's Bearer token: $ADMIN_SECRET_FILE)"
+    echo "  HTTP API (docs/http-api.md), e.g."
+    echo "    curl -H @$SECRETS/admin.header http://$m1/api/v1/services/$SERVICE"
+  else
+    echo "  Web UI: not in this mandator build (no --admin_password_file flag); the"
+    echo "  HTTP API (docs/http-api.md) of every mandator is open, e.g."
+    echo "    curl http://$m1/api/v1/status"
+    echo "    curl http://$m1/api/v1/services/$SERVICE"
+  fi
   echo
-  echo "  kessctl (every mandator, dc1 first):"
+  local note=""
+  [ "$UI" = 1 ] && note="; KESS_TOKEN: the admin secret"
+  echo "  kessctl (KESS_MANDATORS: every mandator, dc1 first$note):"
   echo "    source $BASE/kess.env"
   echo "    kessctl status"
   echo "    kessctl config put $CONFIG_NS $CONFIG_KEY \"hello again\""
@@ -564,6 +596,32 @@ put_and_wait() {  # put_and_wait <value> <seconds>: write in dc1, see it in all 
     return 1
   fi
 }
+
+# 0. The admin UI, when the mandators have it.
+http_code() { curl -s -m 5 -o /dev/null -w '%{http_code}' "$@"; }
+ui_works() {
+  local m1=127.0.0.1:${HTTP[dc1-m1]} code ok=0
+  code=$(http_code "http://$m1/ui/"); echo "    GET /ui/: $code"
+  [ "$code" = 200 ] || ok=1
+  code=$(http_code "http://$m1/api/v1/configs"); echo "    API without credentials: $code"
+  [ "$code" = 401 ] || ok=1
+  (umask 077
+   python3 -c 'import json,sys; print(json.dumps({"user": sys.argv[1], "password": open(sys.argv[2]).read().strip()}))' \
+     "$ADMIN_USER" "$ADMIN_SECRET_FILE" >"$SECRETS/login.json")
+  code=$(http_code -c "$SECRETS/ui.cookies" -H "Origin: http://$m1" \
+         -H 'Content-Type: application/json' --data "@$SECRETS/login.json" "http://$m1/ui/login")
+  echo "    POST /ui/login as $ADMIN_USER with the generated password: $code"
+  [ "$code" = 200 ] || ok=1
+  code=$(http_code -b "$SECRETS/ui.cookies" "http://$m1/api/v1/services/$SERVICE")
+  echo "    API with the session cookie: $code"
+  [ "$code" = 200 ] || ok=1
+  return $ok
+}
+if [ "$UI" = 1 ]; then
+  check "admin UI served at /ui/, login with the generated password, API refused without it" ui_works
+else
+  say "SKIP  admin UI: this mandator build has none (no --admin_password_file)"
+fi
 
 # 1. A config write in dc1 reaches every host of both DCs.
 check "config put in dc1 -> same value and revision in all 6 agent caches (both DCs)" \
