@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/names.h"
@@ -164,6 +166,37 @@ absl::Status Mandator::Start() {
     role.replicator.acl = acl;
     role.replicator.registry = options_.registry;
     replication_ = std::make_unique<ReplicationRole>(zk_.get(), role);
+
+    partition::PartitionRole::Options partition;
+    partition.self_id = options_.id;
+    partition.datacenter = options_.datacenter;
+    partition.layout = layout_;
+    partition.acl = acl;
+    partition.fence = [this] { return election_->node_path(); };
+    const zk::KessAuth auth = options_.auth;
+    const std::string main_zk = options_.main_zk;
+    const absl::Duration session = options_.zk_session_timeout;
+    partition.connect_main =
+        [auth, main_zk,
+         session]() -> absl::StatusOr<std::unique_ptr<zk::ZkApi>> {
+      zk::ZkClientOptions reader = ReaderClientOptions(main_zk, auth, session);
+      reader.connect_timeout = absl::Seconds(2);
+      KESS_ASSIGN_OR_RETURN(std::unique_ptr<zk::ZkClient> client,
+                            zk::ZkClient::Create(reader));
+      return std::unique_ptr<zk::ZkApi>(std::move(client));
+    };
+    partition.partition_after = options_.partition_after;
+    partition.heal_after = options_.heal_after;
+    partition.check_interval = std::clamp(
+        options_.route_cycle, absl::Milliseconds(100), absl::Seconds(1));
+    routes::RouteStore::Options store;
+    store.layout = layout_;
+    store.acl = acl;
+    store.writer_id = options_.id;
+    partition.overlay = RoutesOptions(store);
+    partition.registry = options_.registry;
+    partition_ = std::make_unique<partition::PartitionRole>(
+        zk_.get(), replication_.get(), std::move(partition));
   }
 
   metrics::Registry* registry = options_.registry;
@@ -212,6 +245,7 @@ Mandator::~Mandator() {
     options_.registry->RemoveCallbackGauge("kess_mandator_zookeeper_connected",
                                            {});
   }
+  partition_.reset();
   replication_.reset();
   routes_.reset();
   writes_.reset();
@@ -244,6 +278,41 @@ absl::StatusOr<CommitResult> Mandator::CommitWrite(const WriteOp& op) {
   return result;
 }
 
+routes::RoutesRole::Options Mandator::RoutesOptions(
+    const routes::RouteStore::Options& store) {
+  routes::RoutesRole::Options role;
+  role.self_id = options_.id;
+  role.datacenter = options_.datacenter;
+  role.layout = layout_;
+  role.other_datacenters = options_.other_datacenters;
+  const zk::KessAuth auth = options_.auth;
+  const absl::Duration session = options_.zk_session_timeout;
+  role.connect = [auth, session](const std::string& ensemble)
+      -> absl::StatusOr<std::unique_ptr<zk::ZkApi>> {
+    zk::ZkClientOptions reader = ReaderClientOptions(ensemble, auth, session);
+    reader.connect_timeout = absl::Seconds(2);
+    KESS_ASSIGN_OR_RETURN(std::unique_ptr<zk::ZkClient> client,
+                          zk::ZkClient::Create(reader));
+    return std::unique_ptr<zk::ZkApi>(std::move(client));
+  };
+  role.fence = [this] { return election_->node_path(); };
+  if (overrides_ != nullptr) {
+    role.overrides = [this] { return overrides_->Current(); };
+  }
+  role.cycle = options_.route_cycle;
+  role.merge.instance_timeout = options_.instance_timeout;
+  role.merge.host_timeout = options_.instance_timeout;
+  role.merge.warmup = options_.route_warmup;
+  role.merge.max_removal_share = options_.max_removal_share;
+  role.collector.requester_id = options_.id;
+  role.collector.registry = options_.registry;
+  role.writer.window = options_.route_window;
+  role.writer.registry = options_.registry;
+  role.store = store;
+  role.registry = options_.registry;
+  return role;
+}
+
 absl::Status Mandator::StartRoutes(const zk::AclList& acl) {
   routes::RouteStore::Options store;
   store.layout = layout_;
@@ -251,40 +320,21 @@ absl::Status Mandator::StartRoutes(const zk::AclList& acl) {
   store.writer_id = options_.id;
   route_store_ = std::make_unique<routes::RouteStore>(zk_.get(), store);
   if (options_.is_main) {
-    routes::RoutesRole::Options role;
-    role.self_id = options_.id;
-    role.datacenter = options_.datacenter;
-    role.layout = layout_;
-    role.other_datacenters = options_.other_datacenters;
-    const zk::KessAuth auth = options_.auth;
-    const absl::Duration session = options_.zk_session_timeout;
-    role.connect = [auth, session](const std::string& ensemble)
-        -> absl::StatusOr<std::unique_ptr<zk::ZkApi>> {
-      zk::ZkClientOptions reader = ReaderClientOptions(ensemble, auth, session);
-      reader.connect_timeout = absl::Seconds(2);
-      KESS_ASSIGN_OR_RETURN(std::unique_ptr<zk::ZkClient> client,
-                            zk::ZkClient::Create(reader));
-      return std::unique_ptr<zk::ZkApi>(std::move(client));
-    };
-    role.fence = [this] { return election_->node_path(); };
-    role.overrides = [this] { return overrides_->Current(); };
-    role.cycle = options_.route_cycle;
-    role.merge.instance_timeout = options_.instance_timeout;
-    role.merge.host_timeout = options_.instance_timeout;
-    role.merge.warmup = options_.route_warmup;
-    role.merge.max_removal_share = options_.max_removal_share;
-    role.collector.requester_id = options_.id;
-    role.collector.registry = options_.registry;
-    role.writer.window = options_.route_window;
-    role.writer.registry = options_.registry;
-    role.store = store;
-    role.registry = options_.registry;
+    routes::RoutesRole::Options role = RoutesOptions(store);
+    if (!options_.other_datacenters.empty()) {
+      overlay_heal_ =
+          std::make_unique<partition::OverlayHeal>(layout_, options_.registry);
+      role.before_write = [this](const routes::CycleContext& context) {
+        return overlay_heal_->BeforeWrite(context);
+      };
+    }
     routes_ = std::make_unique<routes::RoutesRole>(zk_.get(), role);
   }
   routes::RoutesHttp::Options http;
   http.store = route_store_.get();
   http.view = [this]() -> std::shared_ptr<const routes::RoutesView> {
-    return routes_ != nullptr ? routes_->view() : nullptr;
+    if (routes_ != nullptr) return routes_->view();
+    return partition_ != nullptr ? partition_->view() : nullptr;
   };
   routes_http_ = std::make_unique<routes::RoutesHttp>(http);
   routes_http_->Register(server_.get());
@@ -327,7 +377,7 @@ void Mandator::StartAdmin() {
 }
 
 void Mandator::OnElected() {
-  if (!options_.is_main) replication_->Start();
+  if (!options_.is_main) partition_->Start();
   if (routes_ != nullptr) routes_->Start();
 }
 
@@ -336,7 +386,7 @@ void Mandator::OnDemoted() {
   // A later leadership reads them again (another leader may change them).
   if (overrides_ != nullptr) overrides_->Invalidate();
   if (!options_.is_main) {
-    replication_->Stop();
+    partition_->Stop();
     return;
   }
   writes_->FailPending(absl::UnavailableError(
@@ -369,6 +419,9 @@ StatusInfo Mandator::Status() {
     revision_gauge_->Set(static_cast<double>(*revision));
   } else {
     s.zookeeper = absl::StrCat("error: ", revision.status().message());
+  }
+  if (partition_ != nullptr && s.is_leader) {
+    s.partition_mode = partition::PartitionRole::ModeName(partition_->mode());
   }
   if (replication_ != nullptr) {
     std::optional<Replicator::Progress> progress = replication_->progress();

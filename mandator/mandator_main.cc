@@ -65,6 +65,14 @@ DEFINE_int32(instance_timeout_ms, 15000,
 DEFINE_int32(route_warmup_ms, 15000,
              "No instance is degraded before the leader and every mandator "
              "of its datacenter have been up (and settled) this long.");
+DEFINE_int32(partition_after_ms, 0,
+             "Slave datacenter: enter partition mode (build this DC's own "
+             "route overlay) after the main datacenter has been unreachable "
+             "this long; 0 = never. Needs --other_dcs on the main "
+             "datacenter's mandators (they heal the overlay).");
+DEFINE_int32(heal_after_ms, 60000,
+             "Slave datacenter: leave partition mode after the main "
+             "datacenter has been reachable again this long.");
 DEFINE_double(max_removal_share, 1.0 / 3,
               "At most this share of a service's instances is removed per "
               "cycle for lost heartbeats (at least one; never the last).");
@@ -161,6 +169,8 @@ int main(int argc, char** argv) {
   options.instance_timeout = absl::Milliseconds(FLAGS_instance_timeout_ms);
   options.route_warmup = absl::Milliseconds(FLAGS_route_warmup_ms);
   options.max_removal_share = FLAGS_max_removal_share;
+  options.partition_after = absl::Milliseconds(FLAGS_partition_after_ms);
+  options.heal_after = absl::Milliseconds(FLAGS_heal_after_ms);
 
   absl::StatusOr<std::unique_ptr<kess::mandator::Mandator>> mandator =
       kess::mandator::Mandator::Create(options);
