@@ -105,8 +105,10 @@ class Discovery {
   void ReportFailure(absl::string_view service, absl::string_view instance_id);
   void ReportSuccess(absl::string_view service, absl::string_view instance_id);
 
-  // Calls `callback` with the current table (if any) and every newer good
-  // version, on the poll thread. InvalidArgument for an invalid name.
+  // Calls `callback` with the current table (if any) and then with newer
+  // good versions as the poll thread reads them, in revision order, each
+  // once; a version replaced before the poll read it is skipped (the
+  // newest one is what counts). InvalidArgument for an invalid name.
   absl::StatusOr<std::unique_ptr<WatchHandle>> Watch(absl::string_view service,
                                                      Callback callback);
 
