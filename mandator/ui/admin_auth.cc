@@ -1,0 +1,291 @@
+#include "mandator/ui/admin_auth.h"
+
+#include <sys/random.h>
+
+#include <fstream>
+#include <sstream>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+
+namespace kess {
+namespace mandator {
+namespace ui {
+namespace {
+
+constexpr int64_t kFailureWindowMs = 60 * 1000;
+
+// Well-known defaults, compared case-insensitively (most are also too short;
+// listed so the error names the real problem).
+constexpr const char* kDefaultSecrets[] = {"admin",
+                                           "administrator",
+                                           "password",
+                                           "changeme",
+                                           "secret",
+                                           "kess",
+                                           "root",
+                                           "123456",
+                                           "12345678",
+                                           "123456789012",
+                                           "passwordpassword",
+                                           "adminadmin123",
+                                           "changemechangeme",
+                                           "kesskesskess"};
+
+// 16 random bytes from the kernel as 32 hex digits.
+std::string RandomHex128() {
+  unsigned char bytes[16];
+  size_t got = 0;
+  while (got < sizeof(bytes)) {
+    ssize_t n = getrandom(bytes + got, sizeof(bytes) - got, 0);
+    if (n > 0) got += static_cast<size_t>(n);
+  }
+  static const char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char b : bytes) {
+    out.push_back(kHex[b >> 4]);
+    out.push_back(kHex[b & 15]);
+  }
+  return out;
+}
+
+// Compares without an early exit, so timing tells nothing about a prefix.
+bool ConstantTimeEquals(const std::string& a, const std::string& b) {
+  const size_t n = std::max(a.size(), b.size());
+  unsigned char diff = a.size() == b.size() ? 0 : 1;
+  for (size_t i = 0; i < n; ++i) {
+    const unsigned char x = i < a.size() ? a[i] : 0;
+    const unsigned char y = i < b.size() ? b[i] : 0;
+    diff |= x ^ y;
+  }
+  return diff == 0;
+}
+
+std::string CookieValue(const HttpRequest& request, absl::string_view name) {
+  for (absl::string_view part :
+       absl::StrSplit(request.Header("cookie"), ';', absl::SkipEmpty())) {
+    part = absl::StripAsciiWhitespace(part);
+    if (absl::ConsumePrefix(&part, name) && absl::ConsumePrefix(&part, "=")) {
+      return std::string(part);
+    }
+  }
+  return "";
+}
+
+// "http://h:p/x" -> "h:p"; "" if it has no scheme.
+std::string HostOf(absl::string_view url) {
+  const size_t scheme = url.find("://");
+  if (scheme == absl::string_view::npos) return "";
+  url.remove_prefix(scheme + 3);
+  return std::string(url.substr(0, url.find('/')));
+}
+
+bool IsSafeMethod(const std::string& method) {
+  return method == "GET" || method == "HEAD" || method == "OPTIONS";
+}
+
+// Paths anyone may fetch: health, metrics, the UI's own files and login.
+bool IsOpen(const HttpRequest& request) {
+  const std::string& p = request.path;
+  if (request.method == "GET" || request.method == "HEAD") {
+    if (p == "/healthz" || p == "/metrics" || p == "/ui") return true;
+    if (absl::StartsWith(p, "/ui/") && p != "/ui/session") return true;
+  }
+  return request.method == "POST" && p == "/ui/login";
+}
+
+}  // namespace
+
+absl::Status ValidateAdminSecret(const std::string& secret) {
+  if (secret.empty()) {
+    return absl::InvalidArgumentError("the admin secret is empty");
+  }
+  const std::string lower = absl::AsciiStrToLower(secret);
+  for (const char* known : kDefaultSecrets) {
+    if (lower == known) {
+      return absl::InvalidArgumentError(
+          "the admin secret is a well-known default; choose a random one "
+          "(e.g. openssl rand -hex 16)");
+    }
+  }
+  if (secret.size() < kMinSecretLength) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the admin secret has ", secret.size(), " characters; at least ",
+        kMinSecretLength, " are required"));
+  }
+  for (char c : secret) {
+    if (static_cast<unsigned char>(c) < 0x21 || c == 0x7f) {
+      return absl::InvalidArgumentError(
+          "the admin secret may not contain white space or control "
+          "characters (it is also sent as a Bearer token)");
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> LoadAdminSecretFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    return absl::NotFoundError(
+        absl::StrCat("cannot read the admin password file ", path));
+  }
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  std::string secret(absl::StripAsciiWhitespace(buffer.str()));
+  absl::Status valid = ValidateAdminSecret(secret);
+  if (!valid.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": ", valid.message()));
+  }
+  return secret;
+}
+
+absl::StatusOr<std::unique_ptr<AdminAuth>> AdminAuth::Create(
+    AdminAuthOptions options) {
+  KESS_RETURN_IF_ERROR(ValidateAdminSecret(options.secret));
+  if (options.user.empty()) {
+    return absl::InvalidArgumentError("the admin user name is empty");
+  }
+  if (options.session_ttl <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("the session lifetime must be positive");
+  }
+  return std::unique_ptr<AdminAuth>(new AdminAuth(std::move(options)));
+}
+
+AdminAuth::AdminAuth(AdminAuthOptions options)
+    : options_(std::move(options)),
+      clock_(options_.clock != nullptr ? options_.clock : Clock::Steady()) {}
+
+absl::StatusOr<AdminSession> AdminAuth::Login(const std::string& user,
+                                              const std::string& password) {
+  const int64_t now = clock_->NowMs();
+  absl::MutexLock lock(&mu_);
+  if (now - failures_window_start_ms_ >= kFailureWindowMs) {
+    failures_window_start_ms_ = now;
+    failures_ = 0;
+  }
+  if (failures_ >= kMaxFailedLogins) {
+    return absl::ResourceExhaustedError(
+        "too many failed logins; try again in a minute");
+  }
+  // Both compared, so timing does not tell which one was wrong.
+  const bool user_ok = ConstantTimeEquals(user, options_.user);
+  const bool password_ok = ConstantTimeEquals(password, options_.secret);
+  if (!user_ok || !password_ok) {
+    ++failures_;
+    return absl::UnauthenticatedError("wrong user name or password");
+  }
+  // Expired sessions go first; then, if still full, the oldest.
+  for (auto it = sessions_.begin(); it != sessions_.end();) {
+    it = it->second.expires_ms <= now ? sessions_.erase(it) : std::next(it);
+  }
+  while (sessions_.size() >= options_.max_sessions) {
+    auto oldest = sessions_.begin();
+    for (auto it = sessions_.begin(); it != sessions_.end(); ++it) {
+      if (it->second.expires_ms < oldest->second.expires_ms) oldest = it;
+    }
+    sessions_.erase(oldest);
+  }
+  AdminSession session;
+  session.id = RandomHex128();
+  session.csrf_token = RandomHex128();
+  session.user = user;
+  session.expires_ms = now + absl::ToInt64Milliseconds(options_.session_ttl);
+  sessions_[session.id] = session;
+  return session;
+}
+
+void AdminAuth::Logout(const std::string& session_id) {
+  absl::MutexLock lock(&mu_);
+  sessions_.erase(session_id);
+}
+
+std::optional<AdminSession> AdminAuth::SessionOf(const HttpRequest& request) {
+  const std::string id = CookieValue(request, kSessionCookie);
+  if (id.empty()) return std::nullopt;
+  const int64_t now = clock_->NowMs();
+  absl::MutexLock lock(&mu_);
+  auto it = sessions_.find(id);
+  if (it == sessions_.end()) return std::nullopt;
+  if (it->second.expires_ms <= now) {
+    sessions_.erase(it);
+    return std::nullopt;
+  }
+  return it->second;
+}
+
+size_t AdminAuth::session_count() {
+  absl::MutexLock lock(&mu_);
+  return sessions_.size();
+}
+
+bool AdminAuth::BearerMatches(const HttpRequest& request) const {
+  absl::string_view header = request.Header("authorization");
+  if (!absl::ConsumePrefix(&header, "Bearer ")) return false;
+  return ConstantTimeEquals(std::string(header), options_.secret);
+}
+
+absl::Status AdminAuth::CheckSameOrigin(const HttpRequest& request) {
+  const std::string host = request.Header("host");
+  const std::string origin = request.Header("origin");
+  const std::string referer = request.Header("referer");
+  std::string claimed;
+  if (!origin.empty()) {
+    claimed = HostOf(origin);
+  } else if (!referer.empty()) {
+    claimed = HostOf(referer);
+  } else {
+    return absl::PermissionDeniedError(
+        "a state-changing request from the UI needs an Origin or Referer "
+        "header (cross-site request protection)");
+  }
+  if (host.empty() || claimed != host) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("cross-site request refused: origin ",
+                     origin.empty() ? referer : origin, " is not this server"));
+  }
+  return absl::OkStatus();
+}
+
+std::optional<HttpResponse> AdminAuth::Admit(const HttpRequest& request) {
+  if (IsOpen(request)) return std::nullopt;
+  if (BearerMatches(request)) return std::nullopt;
+  std::optional<AdminSession> session = SessionOf(request);
+  if (!session.has_value()) {
+    return HttpResponse::Error(absl::UnauthenticatedError(
+        "authentication required: log in at /ui/ or send "
+        "\"Authorization: Bearer <admin secret>\""));
+  }
+  if (IsSafeMethod(request.method)) return std::nullopt;
+  absl::Status same_origin = CheckSameOrigin(request);
+  if (!same_origin.ok()) return HttpResponse::Error(same_origin);
+  const std::string token = request.Header("x-csrf-token");
+  if (token.empty() || !ConstantTimeEquals(token, session->csrf_token)) {
+    return HttpResponse::Error(absl::PermissionDeniedError(
+        "missing or wrong X-CSRF-Token header (cross-site request "
+        "protection); reload the page"));
+  }
+  return std::nullopt;
+}
+
+std::string AdminAuth::SessionCookie(const AdminSession& session) const {
+  return absl::StrCat(kSessionCookie, "=", session.id,
+                      "; Path=/; HttpOnly; SameSite=Strict; Max-Age=",
+                      absl::ToInt64Seconds(options_.session_ttl),
+                      options_.secure_cookie ? "; Secure" : "");
+}
+
+std::string AdminAuth::ClearedCookie() const {
+  return absl::StrCat(kSessionCookie,
+                      "=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0",
+                      options_.secure_cookie ? "; Secure" : "");
+}
+
+}  // namespace ui
+}  // namespace mandator
+}  // namespace kess
