@@ -18,6 +18,7 @@ namespace {
 
 constexpr char kConfigsPath[] = "/api/v1/configs";
 constexpr char kConfigsPrefix[] = "/api/v1/configs/";
+constexpr char kServicesPrefix[] = "/api/v1/services/";
 constexpr int kDefaultHistoryLimit = 10;
 
 // The segments after /api/v1/configs/: {ns}, {ns, key}, {ns, key, verb}.
@@ -92,6 +93,13 @@ void HttpApi::Register(HttpServer* server) {
     server->HandlePrefix(method, kConfigsPrefix,
                          [this](const HttpRequest& r) { return Write(r); });
   }
+  if (options_.set_override) {
+    for (const char* method : {"PUT", "DELETE"}) {
+      server->HandlePrefix(
+          method, kServicesPrefix,
+          [this](const HttpRequest& r) { return Override(r); });
+    }
+  }
   server->Handle("GET", "/api/v1/status", [this](const HttpRequest&) {
     return Ok(StatusToJson(options_.status()));
   });
@@ -165,6 +173,62 @@ HttpResponse HttpApi::Write(const HttpRequest& request) {
   WriteOp op;
   absl::Status parsed = ParseWrite(request, &op);
   if (!parsed.ok()) return HttpResponse::Error(parsed);
+  return Route(request, [&] { return Commit(std::move(op)); });
+}
+
+HttpResponse HttpApi::Override(const HttpRequest& request) {
+  // /api/v1/services/{svc}/instances/{id}/override
+  const std::vector<std::string> seg =
+      absl::StrSplit(request.path.substr(sizeof(kServicesPrefix) - 1), '/');
+  if (seg.size() != 4 || seg[1] != "instances" || seg[3] != "override") {
+    for (const std::string& segment : seg) {
+      absl::Status valid = ValidateName(NameKind::kKey, segment);
+      if (!valid.ok()) return HttpResponse::Error(valid);
+    }
+    return HttpResponse::Error(absl::NotFoundError(
+        absl::StrCat("no such resource: ", request.method, " ", request.path)));
+  }
+  absl::Status valid = ValidateName(NameKind::kService, seg[0]);
+  if (valid.ok()) valid = ValidateName(NameKind::kKey, seg[2]);
+  if (!valid.ok()) return HttpResponse::Error(valid);
+  if (request.body.size() > kMaxOverrideBodyBytes) {
+    HttpResponse r =
+        HttpResponse::Error(absl::ResourceExhaustedError(absl::StrCat(
+            "an override body is at most ", kMaxOverrideBodyBytes, " bytes")));
+    r.status = 413;
+    return r;
+  }
+  std::optional<routes::InstanceOverride> value;
+  if (request.method == "PUT") {
+    absl::StatusOr<Poco::JSON::Object::Ptr> body =
+        ParseJsonObject(request.body);
+    if (!body.ok()) return HttpResponse::Error(body.status());
+    routes::InstanceOverride o;
+    try {
+      if ((*body)->has("weight") && !(*body)->isNull("weight")) {
+        o.weight = (*body)->getValue<int>("weight");
+      }
+      if ((*body)->has("disabled")) {
+        o.disabled = (*body)->getValue<bool>("disabled");
+      }
+    } catch (const Poco::Exception& e) {
+      return HttpResponse::Error(absl::InvalidArgumentError(absl::StrCat(
+          "expected {\"weight\"?: 1..10000, \"disabled\"?: bool}: ",
+          e.displayText())));
+    }
+    value = o;
+  }
+  return Route(request, [&] {
+    absl::Status done = options_.set_override(seg[0], seg[2], value);
+    if (!done.ok()) return HttpResponse::Error(done);
+    return Ok(absl::StrCat(
+        "{\"service\":", JsonQuote(seg[0]), ",\"id\":", JsonQuote(seg[2]),
+        ",\"override\":", value.has_value() ? "true" : "false", "}"));
+  });
+}
+
+HttpResponse HttpApi::Route(const HttpRequest& request,
+                            const std::function<HttpResponse()>& commit) {
   if (!options_.is_main) {
     return HttpResponse::Error(absl::FailedPreconditionError(absl::StrCat(
         "datacenter ", options_.datacenter,
@@ -174,7 +238,7 @@ HttpResponse HttpApi::Write(const HttpRequest& request) {
             ? ""
             : absl::StrCat(" (", options_.main_datacenter, ")"))));
   }
-  if (options_.leads()) return Commit(std::move(op));
+  if (options_.leads()) return commit();
   if (options_.elected()) {
     return HttpResponse::Error(absl::UnavailableError(
         "this mandator leads but has lost its ZooKeeper connection; writes "
@@ -230,9 +294,16 @@ HttpResponse HttpApi::Forward(const HttpRequest& request) {
   for (const auto& [name, value] : request.query) {
     uri.addQueryParameter(name, value);
   }
-  absl::StatusOr<HttpReply> reply = HttpCall(
-      info.http_address(), request.method, uri.getPathAndQuery(), request.body,
-      options_.forward_timeout, {{kForwardedByHeader, options_.member_id}});
+  std::vector<std::pair<std::string, std::string>> headers = {
+      {kForwardedByHeader, options_.member_id}};
+  if (!options_.forward_authorization.empty()) {
+    // This mandator authenticated the request (its session or token); the
+    // leader trusts the shared admin secret, not the browser's session.
+    headers.emplace_back("Authorization", options_.forward_authorization);
+  }
+  absl::StatusOr<HttpReply> reply =
+      HttpCall(info.http_address(), request.method, uri.getPathAndQuery(),
+               request.body, options_.forward_timeout, headers);
   if (!reply.ok()) {
     return refuse(
         absl::StrCat("leader ", info.id(), " at ", info.http_address(),

@@ -25,6 +25,7 @@
 #include "common/http_server.h"
 #include "common/status.h"
 #include "mandator/config_store.h"
+#include "mandator/routes/merger.h"
 #include "mandator/write_queue.h"
 #include "zk_schema/schema.pb.h"
 
@@ -32,6 +33,7 @@ namespace kess {
 namespace mandator {
 
 inline constexpr size_t kMaxRequestBodyBytes = 24 * 1024 * 1024;
+inline constexpr size_t kMaxOverrideBodyBytes = 4096;
 inline constexpr char kForwardedToHeader[] = "X-Kess-Forwarded-To";
 inline constexpr char kForwardedByHeader[] = "X-Kess-Forwarded-By";
 inline constexpr char kLeaderHeader[] = "X-Kess-Leader";
@@ -73,6 +75,15 @@ class HttpApi {
     std::function<absl::StatusOr<std::optional<zk::MemberInfo>>()> leader;
     std::function<StatusInfo()> status;
     absl::Duration forward_timeout = absl::Seconds(15);
+    // PUT/DELETE /api/v1/services/{svc}/instances/{id}/override on the
+    // leader (nullopt = remove the override). Empty = no such route.
+    std::function<absl::Status(const std::string& service,
+                               const std::string& id,
+                               std::optional<routes::InstanceOverride>)>
+        set_override;
+    // Sent as the Authorization header of a forwarded write (the admin
+    // secret as a Bearer token, ui/admin_auth.h); "" = none.
+    std::string forward_authorization;
   };
 
   explicit HttpApi(Options options);
@@ -87,6 +98,11 @@ class HttpApi {
   // Parses a write request into `op`; 404 for paths that are not writes.
   absl::Status ParseWrite(const HttpRequest& request, WriteOp* op) const;
   HttpResponse Commit(WriteOp op);
+  HttpResponse Override(const HttpRequest& request);
+  // The write rules above for a parsed write: refuse (slave DC, paused
+  // leader), `commit` on the leader, or forward.
+  HttpResponse Route(const HttpRequest& request,
+                     const std::function<HttpResponse()>& commit);
   HttpResponse Forward(const HttpRequest& request);
 
   const Options options_;

@@ -40,10 +40,14 @@
 #include "mandator/partition/overlay_heal.h"
 #include "mandator/partition/partition_role.h"
 #include "mandator/replication_role.h"
+#include "mandator/routes/override_store.h"
 #include "mandator/routes/route_store.h"
 #include "mandator/routes/routes_http.h"
 #include "mandator/routes/routes_role.h"
 #include "mandator/scheduler/scheduler.h"
+#include "mandator/ui/admin_auth.h"
+#include "mandator/ui/admin_ui.h"
+#include "mandator/ui/cluster_view.h"
 #include "mandator/write_queue.h"
 #include "zk_schema/ephemeral_node.h"
 #include "zk_schema/kess_auth.h"
@@ -87,15 +91,24 @@ struct MandatorOptions {
   absl::Duration instance_timeout = absl::Seconds(15);
   absl::Duration route_warmup = absl::Seconds(15);
   double max_removal_share = 1.0 / 3;
-  metrics::Registry* registry = &metrics::Registry::Default();
-};
-
-class Mandator {
   // Partition mode (slave DCs; routes/README.md): enter it after the main
   // DC has been unreachable this long (0 = off), leave it after main has
   // been reachable this long. Needs other_datacenters on the main DC.
   absl::Duration partition_after = absl::ZeroDuration();
   absl::Duration heal_after = absl::Seconds(60);
+  // The admin UI and authentication (ui/admin_auth.h): with a secret, the
+  // UI is served at /ui/ and every API request except /healthz and
+  // /metrics needs a session or "Authorization: Bearer <secret>"; empty =
+  // no UI and an open API (trusted network only). Create() refuses a weak
+  // secret.
+  std::string admin_secret;
+  std::string admin_user = "admin";
+  absl::Duration admin_session_ttl = absl::Hours(8);
+  bool admin_secure_cookie = false;
+  metrics::Registry* registry = &metrics::Registry::Default();
+};
+
+class Mandator {
  public:
   // Starts everything (see above). Fails if ZooKeeper is unreachable
   // within zk_connect_timeout, the options are invalid, or the port is
@@ -119,6 +132,9 @@ class Mandator {
   absl::Status Start();
   absl::StatusOr<CommitResult> CommitWrite(const WriteOp& op);
   absl::Status StartRoutes(const zk::AclList& acl);
+  routes::RoutesRole::Options RoutesOptions(
+      const routes::RouteStore::Options& store);
+  void StartAdmin();  // the UI, /api/v1/cluster, /api/v1/hosts
   void OnElected();
   void OnDemoted();
   absl::Status Health() const;
@@ -132,8 +148,6 @@ class Mandator {
   std::unique_ptr<ConfigStore> store_;
   std::unique_ptr<WriteQueue> writes_;
   std::unique_ptr<HttpServer> server_;
-  routes::RoutesRole::Options RoutesOptions(
-      const routes::RouteStore::Options& store);
   std::unique_ptr<HttpApi> api_;
   std::unique_ptr<scheduler::Scheduler> scheduler_;
   std::unique_ptr<zk::EphemeralNode> member_;
@@ -143,6 +157,10 @@ class Mandator {
   std::unique_ptr<routes::RouteStore> route_store_;       // reads
   std::unique_ptr<routes::RoutesRole> routes_;            // main DC
   std::unique_ptr<routes::RoutesHttp> routes_http_;
+  std::unique_ptr<routes::OverrideStore> overrides_;  // main DC
+  std::unique_ptr<ui::AdminAuth> admin_auth_;         // with a secret
+  std::unique_ptr<ui::AdminUi> admin_ui_;
+  std::unique_ptr<ui::ClusterView> cluster_view_;
   std::unique_ptr<LeaderElection> election_;
 
   metrics::Gauge* revision_gauge_ = nullptr;
