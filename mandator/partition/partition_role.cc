@@ -348,6 +348,14 @@ bool PartitionRole::TryFinishHeal() {
               << " deleted; " << synced;
     if (!synced.ok()) return false;
   }
+  // The overlay's change records (below oldest_retained now) collide with
+  // main's numbers: drop them, so the local change log is main's again.
+  absl::StatusOr<LocalHead> now = ReadLocalHead(*local_, options_.layout);
+  for (int round = 0; now.ok() && round < 100; ++round) {
+    absl::StatusOr<int> trimmed =
+        zk::TrimChangelog(*local_, options_.layout, now->summary, 1000);
+    if (!trimmed.ok() || *trimmed < 1000) break;
+  }
   absl::Status cleared = ClearOverlay(*local_, options_.layout, Fence());
   if (!cleared.ok()) {
     LOG(WARNING) << "healing: overlay state not cleared: " << cleared;

@@ -24,6 +24,7 @@ TwoDcCluster::~TwoDcCluster() {
   slave_.clear();
   main_.clear();
   slave_proxy_.reset();
+  main_link_proxy_.reset();
   slave_zk_.reset();
   main_zk_.reset();
 }
@@ -56,6 +57,16 @@ absl::Status TwoDcCluster::StartAll(const TwoDcClusterOptions& options) {
     KESS_ASSIGN_OR_RETURN(slave_proxy_, ZkSessionProxy::Start(slave_connect));
     slave_connect = slave_proxy_->address();
   }
+  std::string main_for_slaves = main_zk_->ConnectString();
+  if (options.proxy_main_zk_for_slaves) {
+    if (options.zk_servers != 1) {
+      return absl::InvalidArgumentError(
+          "proxy_main_zk_for_slaves needs zk_servers = 1");
+    }
+    KESS_ASSIGN_OR_RETURN(main_link_proxy_,
+                          ZkSessionProxy::Start(main_for_slaves));
+    main_for_slaves = main_link_proxy_->address();
+  }
   KESS_ASSIGN_OR_RETURN(auth_file_,
                         WriteAuthFile(dir_, mandator::testing::TestAuth()));
   const std::string& auth = auth_file_;
@@ -68,12 +79,20 @@ absl::Status TwoDcCluster::StartAll(const TwoDcClusterOptions& options) {
       o.is_main = is_main;
       o.zk = is_main ? main_zk_->ConnectString() : slave_connect;
       if (!is_main) {
-        o.main_zk = main_zk_->ConnectString();
+        o.main_zk = main_for_slaves;
         o.main_datacenter = "dc1";
       }
       o.auth_file = auth;
       o.zk_session_timeout_ms = options.zk_session_timeout_ms;
       o.extra_flags = options.extra_flags;
+      if (is_main && options.main_other_dcs) {
+        o.extra_flags.push_back(
+            absl::StrCat("--other_dcs=dc2=", slave_zk_->ConnectString()));
+      }
+      if (!is_main) {
+        o.extra_flags.insert(o.extra_flags.end(), options.slave_flags.begin(),
+                             options.slave_flags.end());
+      }
       o.log_dir = dir_;
       KESS_ASSIGN_OR_RETURN(std::unique_ptr<MandatorProcess> m,
                             MandatorProcess::Start(o));

@@ -36,8 +36,15 @@ struct TwoDcClusterOptions {
   int zk_session_timeout_ms = 4000;      // the server's maximum with tick 200
   std::vector<std::string> extra_flags;  // for every mandator
   bool proxy_slave_zk = false;
-  std::string mandator_binary;  // empty = MandatorBinary()
-  std::string base_dir;         // empty = $TEST_TMPDIR (or /tmp)
+  // The slave mandators reach the main DC's ZooKeeper through a
+  // ZkSessionProxy (zk_servers = 1), so a test can cut and heal the link
+  // (main_link_proxy()).
+  bool proxy_main_zk_for_slaves = false;
+  // --other_dcs=dc2=<slave ensemble> on the main mandators.
+  bool main_other_dcs = false;
+  std::vector<std::string> slave_flags;  // slave mandators only
+  std::string mandator_binary;           // empty = MandatorBinary()
+  std::string base_dir;                  // empty = $TEST_TMPDIR (or /tmp)
 };
 
 class TwoDcCluster {
@@ -68,6 +75,10 @@ class TwoDcCluster {
   absl::StatusOr<zk::SessionCredentials> SlaveSessionCredentials(
       const MandatorProcess& m) const;
 
+  // The proxy between the slave mandators and the main ZooKeeper; null
+  // without proxy_main_zk_for_slaves.
+  ZkSessionProxy* main_link_proxy() { return main_link_proxy_.get(); }
+
  private:
   TwoDcCluster() = default;
   absl::Status StartAll(const TwoDcClusterOptions& options);
@@ -78,6 +89,7 @@ class TwoDcCluster {
   std::unique_ptr<ZkEnsemble> main_zk_;
   std::unique_ptr<ZkEnsemble> slave_zk_;
   std::unique_ptr<ZkSessionProxy> slave_proxy_;
+  std::unique_ptr<ZkSessionProxy> main_link_proxy_;
   MandatorList main_;
   MandatorList slave_;
 };

@@ -27,9 +27,11 @@ sockaddr_in Loopback(int port) {
   return addr;
 }
 
-// Waits (in kPollMs steps) until `fd` is readable or `stopping` is set.
-bool WaitReadable(int fd, const std::atomic<bool>& stopping) {
-  while (!stopping) {
+// Waits (in kPollMs steps) until `fd` is readable or `stopping` (or `cut`)
+// is set.
+bool WaitReadable(int fd, const std::atomic<bool>& stopping,
+                  const std::atomic<bool>& cut) {
+  while (!stopping && !cut) {
     pollfd p{fd, POLLIN, 0};
     const int n = poll(&p, 1, kPollMs);
     if (n > 0) return true;
@@ -116,9 +118,14 @@ absl::StatusOr<zk::SessionCredentials> ZkSessionProxy::Credentials(
 }
 
 void ZkSessionProxy::AcceptLoop() {
-  while (WaitReadable(listen_fd_, stopping_)) {
+  const std::atomic<bool> never{false};
+  while (WaitReadable(listen_fd_, stopping_, never)) {
     const int client = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
     if (client < 0) continue;
+    if (cut_) {
+      close(client);
+      continue;
+    }
     absl::MutexLock lock(&mu_);
     connections_.emplace_back([this, client] { Serve(client); });
   }
@@ -144,7 +151,7 @@ void ZkSessionProxy::Serve(int client) {
     std::string head;
     bool parsed = !from_server;
     char buffer[64 * 1024];
-    while (WaitReadable(from, stopping_)) {
+    while (WaitReadable(from, stopping_, cut_)) {
       const ssize_t n = recv(from, buffer, sizeof(buffer), 0);
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) break;

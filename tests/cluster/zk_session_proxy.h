@@ -16,6 +16,10 @@
 //   zk::testing::ExpireSession(zk->ConnectString(), *creds);
 //
 // Everything else is forwarded byte for byte, both ways. Only 127.0.0.1.
+//
+// SetCut(true) simulates a network partition: every open connection is
+// closed and new ones are closed as soon as they are accepted (the client
+// sees a server it cannot reach) until SetCut(false).
 // Thread-safe.
 #pragma once
 
@@ -45,6 +49,9 @@ class ZkSessionProxy {
 
   // "127.0.0.1:<port>"
   std::string address() const;
+  // Cuts (true) or heals (false) the link; see above.
+  void SetCut(bool cut) { cut_ = cut; }
+  bool cut() const { return cut_; }
   // The credentials of session `session_id` as last handed out through
   // this proxy; NotFound if none was.
   absl::StatusOr<zk::SessionCredentials> Credentials(int64_t session_id) const;
@@ -63,6 +70,7 @@ class ZkSessionProxy {
   const int port_;
   const int upstream_port_;
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> cut_{false};
   std::thread acceptor_;
   absl::Mutex mu_;
   std::vector<std::thread> connections_ ABSL_GUARDED_BY(mu_);
