@@ -225,7 +225,8 @@ size_t AdminAuth::session_count() {
 }
 
 bool AdminAuth::BearerMatches(const HttpRequest& request) const {
-  absl::string_view header = request.Header("authorization");
+  const std::string value = request.Header("authorization");
+  absl::string_view header = value;
   if (!absl::ConsumePrefix(&header, "Bearer ")) return false;
   return ConstantTimeEquals(std::string(header), options_.secret);
 }

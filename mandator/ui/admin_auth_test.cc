@@ -1,0 +1,162 @@
+#include "mandator/ui/admin_auth.h"
+
+#include <fstream>
+#include <string>
+
+#include "absl/strings/match.h"
+#include "common/clock.h"
+#include "gtest/gtest.h"
+
+namespace kess {
+namespace mandator {
+namespace ui {
+namespace {
+
+constexpr char kSecret[] = "s3cret-Admin-2026";
+
+std::unique_ptr<AdminAuth> Make(const Clock* clock,
+                                absl::Duration ttl = absl::Hours(1)) {
+  AdminAuthOptions o;
+  o.secret = kSecret;
+  o.session_ttl = ttl;
+  o.clock = clock;
+  auto auth = AdminAuth::Create(o);
+  EXPECT_TRUE(auth.ok()) << auth.status();
+  return std::move(auth).value();
+}
+
+HttpRequest Request(const std::string& method, const std::string& path) {
+  HttpRequest r;
+  r.method = method;
+  r.path = path;
+  r.headers["host"] = "127.0.0.1:7101";
+  return r;
+}
+
+HttpRequest WithSession(HttpRequest r, const AdminSession& s) {
+  r.headers["cookie"] = "other=1; kess_session=" + s.id;
+  return r;
+}
+
+TEST(AdminSecretTest, EmptyShortAndDefaultSecretsAreRefused) {
+  for (const char* weak : {"", "admin", "Password", "changeme", "short-1",
+                           "12345678", "passwordpassword", "with space 12"}) {
+    EXPECT_FALSE(ValidateAdminSecret(weak).ok()) << weak;
+    AdminAuthOptions o;
+    o.secret = weak;
+    EXPECT_FALSE(AdminAuth::Create(o).ok()) << weak;
+  }
+  EXPECT_TRUE(ValidateAdminSecret(kSecret).ok());
+}
+
+TEST(AdminSecretTest, FileIsTrimmedAndValidated) {
+  const std::string dir =
+      getenv("TEST_TMPDIR") ? getenv("TEST_TMPDIR") : "/tmp";
+  const std::string good = dir + "/good.secret";
+  std::ofstream(good) << kSecret << "\n";
+  auto secret = LoadAdminSecretFile(good);
+  ASSERT_TRUE(secret.ok()) << secret.status();
+  EXPECT_EQ(*secret, kSecret);
+  const std::string empty = dir + "/empty.secret";
+  std::ofstream(empty) << "\n";
+  EXPECT_FALSE(LoadAdminSecretFile(empty).ok());
+  EXPECT_FALSE(LoadAdminSecretFile(dir + "/missing.secret").ok());
+}
+
+TEST(AdminAuthTest, LoginGivesRandomSessionsAndCsrfTokens) {
+  ManualClock clock;
+  auto auth = Make(&clock);
+  EXPECT_EQ(auth->Login("admin", "wrong").status().code(),
+            absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(auth->Login("root", kSecret).status().code(),
+            absl::StatusCode::kUnauthenticated);
+  auto a = auth->Login("admin", kSecret);
+  auto b = auth->Login("admin", kSecret);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(a->id.size(), 32u);  // 128 bits in hex
+  EXPECT_NE(a->id, b->id);
+  EXPECT_NE(a->csrf_token, a->id);
+  const std::string cookie = auth->SessionCookie(*a);
+  EXPECT_TRUE(absl::StrContains(cookie, "HttpOnly"));
+  EXPECT_TRUE(absl::StrContains(cookie, "SameSite=Strict"));
+  EXPECT_TRUE(absl::StrContains(cookie, "Max-Age=3600"));
+}
+
+TEST(AdminAuthTest, SessionsExpireAndLogoutEndsThem) {
+  ManualClock clock;
+  auto auth = Make(&clock, absl::Minutes(10));
+  auto s = auth->Login("admin", kSecret);
+  ASSERT_TRUE(s.ok());
+  HttpRequest get = WithSession(Request("GET", "/api/v1/configs"), *s);
+  EXPECT_FALSE(auth->Admit(get).has_value());
+  clock.Advance(absl::ToInt64Milliseconds(absl::Minutes(10)) - 1);
+  EXPECT_FALSE(auth->Admit(get).has_value());
+  clock.Advance(1);
+  auto refused = auth->Admit(get);
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_EQ(refused->status, 401);
+  EXPECT_EQ(auth->session_count(), 0u);  // dropped when seen expired
+
+  auto t = auth->Login("admin", kSecret);
+  ASSERT_TRUE(t.ok());
+  auth->Logout(t->id);
+  EXPECT_EQ(
+      auth->Admit(WithSession(Request("GET", "/api/v1/configs"), *t))->status,
+      401);
+}
+
+TEST(AdminAuthTest, GateOpenPathsBearerAndCsrf) {
+  ManualClock clock;
+  auto auth = Make(&clock);
+  for (const char* open :
+       {"/healthz", "/metrics", "/ui", "/ui/", "/ui/app.js"}) {
+    EXPECT_FALSE(auth->Admit(Request("GET", open)).has_value()) << open;
+  }
+  EXPECT_FALSE(auth->Admit(Request("POST", "/ui/login")).has_value());
+  EXPECT_EQ(auth->Admit(Request("GET", "/ui/session"))->status, 401);
+  EXPECT_EQ(auth->Admit(Request("GET", "/api/v1/configs"))->status, 401);
+
+  HttpRequest bearer = Request("PUT", "/api/v1/configs/a/b");
+  bearer.headers["authorization"] = std::string("Bearer ") + kSecret;
+  EXPECT_FALSE(auth->Admit(bearer).has_value());  // no CSRF needed
+  bearer.headers["authorization"] = std::string("Bearer ") + kSecret + "x";
+  EXPECT_EQ(auth->Admit(bearer)->status, 401);
+
+  auto s = auth->Login("admin", kSecret);
+  ASSERT_TRUE(s.ok());
+  HttpRequest put = WithSession(Request("PUT", "/api/v1/configs/a/b"), *s);
+  EXPECT_EQ(auth->Admit(put)->status, 403);  // no Origin, no token
+  put.headers["origin"] = "http://127.0.0.1:7101";
+  EXPECT_EQ(auth->Admit(put)->status, 403);  // no token
+  put.headers["x-csrf-token"] = s->id;       // the wrong secret
+  EXPECT_EQ(auth->Admit(put)->status, 403);
+  put.headers["x-csrf-token"] = s->csrf_token;
+  EXPECT_FALSE(auth->Admit(put).has_value());
+  put.headers["origin"] = "http://evil.example";
+  EXPECT_EQ(auth->Admit(put)->status, 403);
+  put.headers["origin"] = "null";
+  EXPECT_EQ(auth->Admit(put)->status, 403);
+  put.headers.erase("origin");
+  put.headers["referer"] = "http://127.0.0.1:7101/ui/";
+  EXPECT_FALSE(auth->Admit(put).has_value());
+  put.headers["referer"] = "http://127.0.0.1:7101.evil.example/ui/";
+  EXPECT_EQ(auth->Admit(put)->status, 403);
+}
+
+TEST(AdminAuthTest, FailedLoginsAreLimitedPerMinute) {
+  ManualClock clock;
+  auto auth = Make(&clock);
+  for (int i = 0; i < kMaxFailedLogins; ++i) {
+    EXPECT_EQ(auth->Login("admin", "guess").status().code(),
+              absl::StatusCode::kUnauthenticated);
+  }
+  EXPECT_EQ(auth->Login("admin", kSecret).status().code(),
+            absl::StatusCode::kResourceExhausted);
+  clock.Advance(60 * 1000);
+  EXPECT_TRUE(auth->Login("admin", kSecret).ok());
+}
+
+}  // namespace
+}  // namespace ui
+}  // namespace mandator
+}  // namespace kess

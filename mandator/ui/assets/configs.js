@@ -1,0 +1,104 @@
+'use strict';
+// Configs: namespaces, keys, one value (text or pretty JSON), edit with
+// compare-and-set, history with a diff between two versions, rollback.
+const configs = {
+  async list() {
+    const data = await api.get('/api/v1/configs');
+    const out = [dom.el('h1', {}, 'Configs')];
+    const ns = dom.el('input', {id: 'new-ns', placeholder: 'namespace'});
+    const key = dom.el('input', {id: 'new-key', placeholder: 'key'});
+    const value = dom.el('textarea', {id: 'new-value', placeholder: 'value'});
+    out.push(dom.el('div', {class: 'card'}, dom.el('h2', {}, 'New key'),
+      ns, ' ', key, value,
+      dom.el('button', {type: 'button', id: 'new-create', onclick: () => app.write(
+        () => api.call('PUT', configs.path(ns.value, key.value), {value: value.value, expected_revision: 0}),
+        'created ' + ns.value + '/' + key.value,
+        '#/config/' + api.enc(ns.value) + '/' + api.enc(key.value))}, 'Create')));
+    for (const name of data.namespaces) {
+      const keys = await api.get('/api/v1/configs/' + api.enc(name));
+      out.push(dom.el('h2', {}, name), dom.table(['key', 'revision', 'version', 'size'],
+        keys.keys.map((k) => [dom.link('#/config/' + api.enc(name) + '/' + api.enc(k.key), k.key,
+          {class: 'config-link'}), k.revision, k.version, k.size])));
+    }
+    return out;
+  },
+
+  path(ns, key) { return '/api/v1/configs/' + api.enc(ns) + '/' + api.enc(key); },
+
+  // The value as shown: pretty JSON when it parses, else the text itself.
+  pretty(c) {
+    if (c.encoding !== 'utf8') return '(binary, base64) ' + c.value;
+    try { return JSON.stringify(JSON.parse(c.value), null, 2); } catch (e) { return c.value; }
+  },
+
+  async one(ns, key) {
+    const c = await api.get(configs.path(ns, key));
+    const hist = await api.get(configs.path(ns, key) + '/history?limit=20');
+    const editor = dom.el('textarea', {id: 'edit-value'});
+    editor.value = c.encoding === 'utf8' ? c.value : '';
+    const versions = hist.versions;
+    const pick = (id, def) => dom.el('select', {id},
+      versions.map((v, i) => dom.el('option', {value: i, selected: i === def ? 'selected' : null},
+        'revision ' + v.revision + ' (v' + v.version + ')')));
+    const from = pick('diff-from', Math.min(1, versions.length - 1));
+    const to = pick('diff-to', 0);
+    const diffOut = dom.el('div', {class: 'diff', id: 'diff'});
+    const showDiff = () => configs.renderDiff(diffOut,
+      configs.pretty(versions[from.value]), configs.pretty(versions[to.value]));
+    from.addEventListener('change', showDiff);
+    to.addEventListener('change', showDiff);
+    if (versions.length) showDiff();
+    return [dom.el('h1', {}, 'Config ', ns, '/', key),
+      dom.el('p', {class: 'muted'}, 'revision ', dom.el('span', {id: 'config-revision'}, c.revision),
+        ' · version ', c.version, ' · ', c.size, ' bytes · ', c.content_type,
+        ' · by ', c.author || 'unknown', c.comment ? ' — ' + c.comment : ''),
+      dom.el('pre', {class: 'value', id: 'config-value'}, configs.pretty(c)),
+      dom.el('div', {class: 'card'}, dom.el('h2', {}, 'Edit'),
+        dom.el('p', {class: 'muted'}, 'Saved only if the key is still at revision ', c.revision,
+          ' (compare-and-set); otherwise reload and edit again.'),
+        editor,
+        dom.el('button', {type: 'button', id: 'save', onclick: () => app.write(
+          () => api.call('PUT', configs.path(ns, key), {value: editor.value, expected_revision: c.revision}),
+          'saved ' + ns + '/' + key)}, 'Save')),
+      dom.el('h2', {}, 'History'),
+      dom.table(['revision', 'version', 'author', 'when', 'value', ''],
+        versions.map((v) => [v.revision, v.version, v.author || '', new Date(v.mtime_ms).toISOString(),
+          dom.el('pre', {class: 'value'}, configs.pretty(v)),
+          v.revision === c.revision ? dom.el('span', {class: 'muted'}, 'current') :
+            dom.el('button', {type: 'button', class: 'rollback', 'data-revision': v.revision,
+              onclick: () => app.write(() => api.call('POST', configs.path(ns, key) + '/rollback',
+                {to_revision: v.revision, expected_revision: c.revision}),
+              'rolled back ' + ns + '/' + key + ' to revision ' + v.revision)}, 'Roll back to this')]),
+        {id: 'history'}),
+      dom.el('h2', {}, 'Diff'),
+      dom.el('p', {}, 'from ', from, ' to ', to),
+      diffOut];
+  },
+
+  // A line diff (longest common subsequence); fine for config-sized values.
+  renderDiff(node, a, b) {
+    const x = a.split('\n');
+    const y = b.split('\n');
+    if (x.length * y.length > 4000000) {
+      dom.clear(node).append('(too large to diff in the browser)');
+      return;
+    }
+    const n = x.length;
+    const m = y.length;
+    const lcs = Array.from({length: n + 1}, () => new Array(m + 1).fill(0));
+    for (let i = n - 1; i >= 0; i--) {
+      for (let j = m - 1; j >= 0; j--) {
+        lcs[i][j] = x[i] === y[j] ? lcs[i + 1][j + 1] + 1 : Math.max(lcs[i + 1][j], lcs[i][j + 1]);
+      }
+    }
+    const lines = [];
+    let i = 0;
+    let j = 0;
+    while (i < n || j < m) {
+      if (i < n && j < m && x[i] === y[j]) { lines.push(dom.el('div', {}, '  ' + x[i])); i++; j++; }
+      else if (j < m && (i === n || lcs[i][j + 1] >= lcs[i + 1][j])) { lines.push(dom.el('div', {class: 'add'}, '+ ' + y[j])); j++; }
+      else { lines.push(dom.el('div', {class: 'del'}, '- ' + x[i])); i++; }
+    }
+    dom.clear(node).append(...lines);
+  },
+};
