@@ -14,6 +14,8 @@ PACKAGES=(
   zookeeper default-jre-headless
   # test and fault tools
   python3 netcat-openbsd iproute2 procps curl fiu-utils
+  # etcd for the side-by-side propagation benchmark (bench/etcd_watch_bench.py)
+  etcd-server etcd-client
 )
 
 missing=()
