@@ -16,6 +16,18 @@ namespace kess {
 namespace mandator {
 namespace {
 
+// A reader client of another DC's ensemble (route collection, partition
+// probing); short connect timeout, so an unreachable DC is skipped quickly.
+absl::StatusOr<std::unique_ptr<zk::ZkApi>> ConnectReader(
+    const std::string& ensemble, const zk::KessAuth& auth,
+    absl::Duration session) {
+  zk::ZkClientOptions reader = ReaderClientOptions(ensemble, auth, session);
+  reader.connect_timeout = absl::Seconds(2);
+  KESS_ASSIGN_OR_RETURN(std::unique_ptr<zk::ZkClient> client,
+                        zk::ZkClient::Create(reader));
+  return std::unique_ptr<zk::ZkApi>(std::move(client));
+}
+
 constexpr absl::Duration kRefreshInterval = absl::Seconds(1);
 
 }  // namespace
@@ -176,14 +188,8 @@ absl::Status Mandator::Start() {
     const zk::KessAuth auth = options_.auth;
     const std::string main_zk = options_.main_zk;
     const absl::Duration session = options_.zk_session_timeout;
-    partition.connect_main =
-        [auth, main_zk,
-         session]() -> absl::StatusOr<std::unique_ptr<zk::ZkApi>> {
-      zk::ZkClientOptions reader = ReaderClientOptions(main_zk, auth, session);
-      reader.connect_timeout = absl::Seconds(2);
-      KESS_ASSIGN_OR_RETURN(std::unique_ptr<zk::ZkClient> client,
-                            zk::ZkClient::Create(reader));
-      return std::unique_ptr<zk::ZkApi>(std::move(client));
+    partition.connect_main = [auth, main_zk, session] {
+      return ConnectReader(main_zk, auth, session);
     };
     partition.partition_after = options_.partition_after;
     partition.heal_after = options_.heal_after;
@@ -287,13 +293,8 @@ routes::RoutesRole::Options Mandator::RoutesOptions(
   role.other_datacenters = options_.other_datacenters;
   const zk::KessAuth auth = options_.auth;
   const absl::Duration session = options_.zk_session_timeout;
-  role.connect = [auth, session](const std::string& ensemble)
-      -> absl::StatusOr<std::unique_ptr<zk::ZkApi>> {
-    zk::ZkClientOptions reader = ReaderClientOptions(ensemble, auth, session);
-    reader.connect_timeout = absl::Seconds(2);
-    KESS_ASSIGN_OR_RETURN(std::unique_ptr<zk::ZkClient> client,
-                          zk::ZkClient::Create(reader));
-    return std::unique_ptr<zk::ZkApi>(std::move(client));
+  role.connect = [auth, session](const std::string& ensemble) {
+    return ConnectReader(ensemble, auth, session);
   };
   role.fence = [this] { return election_->node_path(); };
   if (overrides_ != nullptr) {
