@@ -89,11 +89,16 @@ bool IsSafeMethod(const std::string& method) {
   return method == "GET" || method == "HEAD" || method == "OPTIONS";
 }
 
-// Paths anyone may fetch: health, metrics, the UI's own files and login.
+// Paths anyone may fetch: health, metrics and status (what monitoring and
+// leader discovery poll; no configuration data, nothing /metrics does not
+// tell already), the UI's own files and login.
 bool IsOpen(const HttpRequest& request) {
   const std::string& p = request.path;
   if (request.method == "GET" || request.method == "HEAD") {
-    if (p == "/healthz" || p == "/metrics" || p == "/ui") return true;
+    if (p == "/healthz" || p == "/metrics" || p == "/api/v1/status" ||
+        p == "/ui") {
+      return true;
+    }
     if (absl::StartsWith(p, "/ui/") && p != "/ui/session") return true;
   }
   return request.method == "POST" && p == "/ui/login";

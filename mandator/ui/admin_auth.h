@@ -14,8 +14,9 @@
 // does not start.
 //
 // Admit() is the HTTP server's gate (common/http_server.h Options::admit):
-//  - open: GET /healthz, /metrics, the UI's static files (GET /ui, /ui/...),
-//    POST /ui/login (it checks the Origin itself);
+//  - open: GET /healthz, /metrics, /api/v1/status (monitoring and leader
+//    discovery; nothing that /metrics does not tell), the UI's static files
+//    (GET /ui, /ui/...), POST /ui/login (it checks the Origin itself);
 //  - everything else needs a valid Bearer token or session cookie: 401;
 //  - a state-changing request (not GET/HEAD/OPTIONS) authenticated by the
 //    cookie also needs X-CSRF-Token equal to the session's token and an

@@ -108,8 +108,8 @@ TEST(AdminAuthTest, SessionsExpireAndLogoutEndsThem) {
 TEST(AdminAuthTest, GateOpenPathsBearerAndCsrf) {
   ManualClock clock;
   auto auth = Make(&clock);
-  for (const char* open :
-       {"/healthz", "/metrics", "/ui", "/ui/", "/ui/app.js"}) {
+  for (const char* open : {"/healthz", "/metrics", "/api/v1/status", "/ui",
+                           "/ui/", "/ui/app.js"}) {
     EXPECT_FALSE(auth->Admit(Request("GET", open)).has_value()) << open;
   }
   EXPECT_FALSE(auth->Admit(Request("POST", "/ui/login")).has_value());

@@ -121,7 +121,7 @@ TEST_F(UiHttpTest, RefusesToStartWithAWeakSecret) {
 
 TEST_F(UiHttpTest, EverythingButHealthMetricsAndPagesNeedsAuthentication) {
   for (const char* path :
-       {"/api/v1/configs", "/api/v1/status", "/api/v1/services",
+       {"/api/v1/configs", "/api/v1/configs/ui", "/api/v1/services",
         "/api/v1/cluster", "/api/v1/hosts", "/ui/session"}) {
     EXPECT_EQ(Call(m1_, "GET", path).status, 401) << path;
   }
@@ -138,6 +138,7 @@ TEST_F(UiHttpTest, EverythingButHealthMetricsAndPagesNeedsAuthentication) {
             401);
   EXPECT_EQ(Call(m1_, "GET", "/healthz").status, 200);
   EXPECT_EQ(Call(m1_, "GET", "/metrics").status, 200);
+  EXPECT_EQ(Call(m1_, "GET", "/api/v1/status").status, 200);
   HttpReply page = Call(m1_, "GET", "/ui/");
   EXPECT_EQ(page.status, 200);
   EXPECT_TRUE(absl::StrContains(page.body, "<title>kess admin</title>"));
