@@ -211,8 +211,10 @@ need() {
   pid=$(pid_of "$name")
   while ! "$@" >/dev/null 2>&1; do
     alive "$pid" || die "$what: $name exited (see $LOGS/$name.log)"
-    [ "$SECONDS" -lt "$deadline" ] ||
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      "$@" 2>&1 | tail -3 | sed 's/^/    last try: /'
       die "$what: not within ${seconds}s (see $LOGS/$name.log)"
+    fi
     sleep 0.25
   done
 }
@@ -297,7 +299,8 @@ chmod 600 "$ZK_AUTH" "$ZK_READER" "$TOKEN"
 UI=0 ADMIN_USER=admin
 ADMIN_SECRET_FILE=$SECRETS/admin.password
 API_AUTH=()   # curl arguments that authenticate an API request
-if "$MANDATOR" --helpfull 2>&1 | grep -q -- '-admin_password_file '; then
+mandator_flags=$("$MANDATOR" --helpfull 2>&1)
+if grep -q -- '-admin_password_file ' <<<"$mandator_flags"; then
   UI=1
   random_secret >"$ADMIN_SECRET_FILE"
   # For curl (-H @file), so the secret never appears on a command line.
@@ -357,7 +360,7 @@ for dc in "${DCS[@]}"; do
 done
 leader_of() {  # prints the DC's leader id once one is elected
   local id
-  id=$(curl -sf -m 2 "${API_AUTH[@]}" "http://127.0.0.1:${HTTP[$1-m1]}/api/v1/status" |
+  id=$(curl -sS -f -m 2 "${API_AUTH[@]}" "http://127.0.0.1:${HTTP[$1-m1]}/api/v1/status" |
        json_field leader.id) && [ -n "$id" ] && echo "$id"
 }
 for dc in "${DCS[@]}"; do
