@@ -42,8 +42,8 @@ def value(seq, size):
 # ---- client role ----
 
 class Watch(asyncio.Protocol):
-    def __init__(self, port, changes, ready):
-        self.port, self.ready = port, ready
+    def __init__(self, port, changes, seq_base, ready):
+        self.port, self.ready, self.base = port, ready, seq_base
         self.buf = b""
         self.created = False
         self.seq = -1
@@ -75,8 +75,9 @@ class Watch(asyncio.Protocol):
             v = base64.b64decode(buf[i + 9:j])
             buf = buf[j + 1:]
             seq = int(v.split(b" ", 1)[0])
-            if 0 <= seq < len(self.times) and self.times[seq] == 0:
-                self.times[seq] = t
+            i = seq - self.base
+            if 0 <= i < len(self.times) and self.times[i] == 0:
+                self.times[i] = t
             self.seq = max(self.seq, seq)
         self.buf = buf
 
@@ -104,7 +105,7 @@ def run_client(args):
                     done.set()
             batch = []
             for _ in range(n):
-                w = Watch(args.port, args.changes, ready)
+                w = Watch(args.port, args.changes, args.seq_base, ready)
                 try:
                     await loop.create_connection(lambda w=w: w, "127.0.0.1",
                                                  args.port)
@@ -134,7 +135,7 @@ def run_client(args):
     async def dump():
         path = os.path.join(args.out_dir, f"times.{args.name}")
         with open(path, "w") as f:
-            json.dump([w.times for w in watches], f)
+            json.dump([args.seq_base, [w.times for w in watches]], f)
         return f"dumped {path}"
 
     def commands():
@@ -250,10 +251,10 @@ def b64(b):
 
 
 class Child:
-    def __init__(self, args, port, n, name, out_dir):
+    def __init__(self, args, port, n, name, out_dir, seq_base):
         self.p = subprocess.Popen(
             [sys.executable, os.path.abspath(__file__), "--role=client",
-             f"--port={port}", f"--watchers={n}", f"--changes={args.changes}",
+             f"--port={port}", f"--watchers={n}", f"--changes={args.changes}", f"--seq_base={seq_base}",
              f"--connect_batch={args.connect_batch}", f"--name={name}",
              f"--out_dir={out_dir}"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -283,7 +284,7 @@ def measure(args, etcd, n, seq0, out_dir):
     row = {"watchers": n, "watching": 0, "failed": 0, "limit": "-",
            "missing": 0}
     children = [Child(args, etcd.port, min(args.watchers_per_process, n - f),
-                      f"{n}-{f}", out_dir)
+                      f"{n}-{f}", out_dir, seq0 + 1)
                 for f in range(0, n, args.watchers_per_process)]
     row["processes"] = len(children)
     t = time.monotonic()
@@ -299,12 +300,12 @@ def measure(args, etcd, n, seq0, out_dir):
     time.sleep(1)
     pid = etcd.proc.pid
     row["rss_idle"] = proc_rss_mib(pid)
-    ack, acks = {}, []
+    ack, acks, sent_ns = {}, [], {}
     cpu0, t0 = proc_cpu_s(pid), time.monotonic()
     seq = seq0
     for _ in range(args.changes):
         seq += 1
-        sent = now_ns()
+        sent = sent_ns[seq] = now_ns()
         etcd.put(value(seq, args.value_bytes))
         ack[seq] = now_ns()
         acks.append((ack[seq] - sent) / 1e3)
@@ -322,14 +323,16 @@ def measure(args, etcd, n, seq0, out_dir):
     row["cpu_busy"] = cpu / wall
     row["rss"] = proc_rss_mib(pid)
     row["host_threads"] = host_threads()
-    lat, slowest, negative = [], {}, 0
+    lat, from_sent, slowest, negative = [], [], {}, 0
     for c in children:
         try:
             path = c.ask("dump")[1]
         except RuntimeError:
             continue
-        for times in json.load(open(path)):
-            for s, t_ns in enumerate(times):
+        base, all_times = json.load(open(path))
+        for times in all_times:
+            for i, t_ns in enumerate(times):
+                s = base + i
                 if t_ns == 0 or s not in ack:
                     continue
                 us = (t_ns - ack[s]) / 1e3
@@ -337,10 +340,12 @@ def measure(args, etcd, n, seq0, out_dir):
                     negative += 1
                     us = 0
                 lat.append(us)
+                from_sent.append((t_ns - sent_ns[s]) / 1e3)
                 slowest[s] = max(slowest.get(s, 0), us)
     for c in children:
         c.quit()
     row["lat"] = sorted(lat)
+    row["from_sent"] = sorted(from_sent)
     row["last"] = sorted(slowest.values())
     row["acks"] = sorted(acks)
     row["negative"] = negative
@@ -393,14 +398,14 @@ def run_driver(args):
           "the event from its socket; CLOCK_MONOTONIC across processes |")
     print()
     print("| watchers | processes | watching (failed) | stopped because | "
-          "connect s | p50 / p99 / max ms | last watcher per change p50 / max "
+          "connect s | p50 / p99 / max ms | from put sent p50 / p99 / max ms | last watcher per change p50 / max "
           "ms | put ack p50 / max ms | etcd CPU per change | etcd CPU busy | "
           "etcd RSS idle / after | host threads | missing |")
-    print("|---:|---:|---|---|---:|---|---|---|---:|---:|---|---:|---:|")
+    print("|---:|---:|---|---|---:|---|---|---|---|---:|---:|---|---:|---:|")
     for r in rows:
         print(f"| {r['watchers']:,} | {r['processes']} | {r['watching']:,} "
               f"({r['failed']}) | {r['limit']} | {r['connect_s']:.1f} | "
-              f"{lat(r['lat'])} | {ms(pct(r['last'], 50))} / "
+              f"{lat(r['lat'])} | {lat(r['from_sent'])} | {ms(pct(r['last'], 50))} / "
               f"{ms(pct(r['last'], 100))} | {ms(pct(r['acks'], 50))} / "
               f"{ms(pct(r['acks'], 100))} | {r['cpu_per_change_ms']:.1f} ms | "
               f"{r['cpu_busy'] * 100:.0f} % | {r['rss_idle']} / {r['rss']} "
@@ -432,6 +437,7 @@ def main():
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--name", default="0")
     p.add_argument("--out_dir", default="")
+    p.add_argument("--seq_base", type=int, default=0)
     args = p.parse_args()
     if args.role == "client":
         return run_client(args)
