@@ -46,7 +46,8 @@
 DEFINE_string(role, "driver", "driver (the benchmark) or client (internal)");
 DEFINE_string(mandator_binary, "", "path of //mandator");
 DEFINE_string(distributor_binary, "", "path of //distributor:distributor");
-DEFINE_string(agents, "1000,10000", "agent counts with caches on --tmpfs_dir");
+DEFINE_string(agents, "100,1000,10000",
+              "agent counts with caches on --tmpfs_dir");
 DEFINE_string(disk_agents, "1000",
               "agent counts with caches on --disk_dir (\"\" = none)");
 DEFINE_string(tmpfs_dir, "/dev/shm", "a tmpfs directory for the caches");

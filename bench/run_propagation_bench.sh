@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds bench/propagation_bench, the mandator and the distributor optimized,
 # runs the benchmark (two DCs of real processes, 2 distributors per DC,
-# 1,000 and 10,000 simulated agents writing their file caches on tmpfs, and
+# 100, 1,000 and 10,000 simulated agents writing their file caches on tmpfs, and
 # 1,000 on the real disk) and writes its table into bench/RESULTS.md under
 # "## Propagation (write to file)", leaving other sections alone. Extra
 # arguments go to the benchmark, e.g. --changes=5.

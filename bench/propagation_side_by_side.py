@@ -1,0 +1,179 @@
+#!/usr/bin/env python3
+"""Builds the "## Propagation, side by side" section of bench/RESULTS.md
+(issue #7) from three sections already there:
+
+  "Propagation (write to file)"   bench/run_propagation_bench.sh (kess, tmpfs rows)
+  "ZooKeeper watch propagation"   bench/run_zk_watch_bench.sh
+  "etcd watch propagation"        bench/run_etcd_watch_bench.sh
+
+One row per N with p50 / p99 / max of each, server CPU and RSS, kess's ZK
+packets per change, and a reading of the issue's targets (measured, not
+asserted). usage: propagation_side_by_side.py [COMMAND]
+"""
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+RESULTS = "bench/RESULTS.md"
+
+
+def section(text, title):
+    m = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## |\Z)", text, re.S | re.M)
+    return m.group(1) if m else ""
+
+
+def rows(sec, first_col):
+    """The table whose header starts with `first_col`: list of dicts."""
+    lines = sec.splitlines()
+    for i, line in enumerate(lines):
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if cells and cells[0] == first_col:
+            out = []
+            for row in lines[i + 2:]:
+                if not row.startswith("|"):
+                    break
+                vals = [c.strip() for c in row.strip().strip("|").split("|")]
+                out.append(dict(zip(cells, vals)))
+            return out
+    return []
+
+
+def num(s):
+    return int(s.replace(",", ""))
+
+
+def p99(lat):
+    try:
+        return float(lat.split("/")[1])
+    except (IndexError, ValueError, AttributeError):
+        return None
+
+
+def run_date(sec):
+    m = re.search(r"\(run ([0-9-]+)\)", sec)
+    return m.group(1) if m else "?"
+
+
+def main():
+    command = sys.argv[1] if len(sys.argv) > 1 else \
+        "bench/propagation_side_by_side.py"
+    text = open(RESULTS).read()
+    kess_sec = section(text, "Propagation (write to file)")
+    zk_sec = section(text, "ZooKeeper watch propagation")
+    etcd_sec = section(text, "etcd watch propagation")
+    kess = {num(r["agents"]): r for r in rows(kess_sec, "agents")
+            if r.get("cache on", "").startswith("tmpfs")}
+    zk = {num(r["watchers"]): r for r in rows(zk_sec, "watchers")}
+    etcd = {num(r["watchers"]): r for r in rows(etcd_sec, "watchers")}
+    ns = sorted(set(kess) | set(zk) | set(etcd))
+    dash = "—"
+
+    out = []
+    out.append("| setup | |\n|---|---|")
+    out.append(f"| machine | {os.cpu_count()} cores; every server and client "
+               "shares them; a shared, busy machine: figures are noisy |")
+    out.append("| kess | write = `PUT` at the main-DC mandator (HTTP answer "
+               "= ack); consumers = simulated agents over 2 DCs (2 "
+               "distributors per DC) writing their file cache on tmpfs "
+               "(/dev/shm) with the real writer (fsync + rename); from "
+               f"`## Propagation (write to file)` (run {run_date(kess_sec)}) |")
+    out.append("| ZK watch | N ZK C client sessions on one ZooKeeper server, "
+               "each re-reading the node after its watch fires; from "
+               f"`## ZooKeeper watch propagation` (run {run_date(zk_sec)}) |")
+    out.append("| etcd watch | N watch streams (v3 JSON gateway, python "
+               "asyncio clients) on one etcd server on loopback; from "
+               f"`## etcd watch propagation` (run {run_date(etcd_sec)}) |")
+    out.append("| latency | ack of the write -> the new value in place at "
+               "each consumer, p50 / p99 / max ms over every consumer and "
+               "change (20 changes per N by default) |")
+    out.append("")
+    out.append("| N | kess p50 / p99 / max ms | ZK watch p50 / p99 / max ms "
+               "| etcd watch p50 / p99 / max ms | kess distributors CPU per "
+               "change (4) / RSS largest | kess ZK packets per change main / "
+               "slave (background) | ZK server CPU per change / RSS | ZK "
+               "packets per change (direct watch) | etcd CPU per change / "
+               "RSS |")
+    out.append("|---:|---|---|---|---|---|---|---:|---|")
+    for n in ns:
+        k, z, e = kess.get(n, {}), zk.get(n, {}), etcd.get(n, {})
+        zlat = z.get("p50 / p99 / max ms", dash)
+        if z and z.get("stopped because", "-") != "-":
+            zlat += f" (only {z['watching']} sessions)"
+        out.append(
+            f"| {n:,} | {k.get('all p50 / p99 / max ms', dash)} | {zlat} | "
+            f"{e.get('p50 / p99 / max ms', dash)} | "
+            f"{k.get('distributor CPU per change (4 together)', dash)} / "
+            f"{k.get('distributor RSS (largest) idle / after', dash)} | "
+            f"{k.get('ZK packets per change main / slave (background)', dash)} | "
+            f"{z.get('ZK CPU per change', dash)} / "
+            f"{z.get('ZK RSS idle / after', dash)} | "
+            f"{z.get('ZK packets per change', dash)} | "
+            f"{e.get('etcd CPU per change', dash)} / "
+            f"{e.get('etcd RSS idle / after', dash)} |")
+
+    # The issue's targets, measured not asserted.
+    notes = []
+    for n, limit in ((10000, 500), (1000, 100)):
+        got = p99(kess.get(n, {}).get("all p50 / p99 / max ms"))
+        if got is None:
+            notes.append(f"kess p99 at {n:,} <= {limit} ms: not measured.")
+        else:
+            notes.append(f"kess p99 at {n:,} <= {limit} ms: "
+                         f"{'met' if got <= limit else 'MISSED'} ({got} ms).")
+    for name, table in (("ZK watch", zk), ("etcd watch", etcd)):
+        verdicts = []
+        for n in ns:
+            a = p99(kess.get(n, {}).get("all p50 / p99 / max ms"))
+            b = p99(table.get(n, {}).get("p50 / p99 / max ms"))
+            if a is None or b is None:
+                continue
+            verdicts.append(f"{n:,}: {'no worse' if a <= b else 'WORSE'} "
+                            f"({a} vs {b} ms)")
+        if verdicts:
+            notes.append(f"kess p99 vs {name} p99 — " + "; ".join(verdicts) + ".")
+    pk = []
+    for n in sorted(kess):
+        m = re.match(r"([\d.]+) / ([\d.]+)",
+                     kess[n].get("ZK packets per change main / slave "
+                                 "(background)", ""))
+        if m:
+            pk.append((n, float(m.group(1)) + float(m.group(2))))
+    if len(pk) >= 2:
+        flat = max(v for _, v in pk) <= 2 * min(v for _, v in pk) + 5
+        notes.append("kess ZK packets per change (both DCs) " +
+                     ", ".join(f"{v:.1f} at {n:,}" for n, v in pk) +
+                     (": flat in N (agents never reach ZooKeeper)." if flat
+                      else ": NOT flat."))
+    for n, z in sorted(zk.items()):
+        if z.get("stopped because", "-") != "-":
+            notes.append(f"ZK direct watch at {n:,}: stopped at "
+                         f"{z['watching']} sessions — {z['stopped because']}.")
+    for n, e in sorted(etcd.items()):
+        if e.get("stopped because", "-") != "-" or e.get("missing", "0") != "0":
+            notes.append(f"etcd at {n:,}: {e['watching']} watching, "
+                         f"{e.get('missing')} missed; "
+                         f"{e.get('stopped because')}.")
+
+    table = "\n".join(out) + "\n\n" + "\n".join(f"- {s}" for s in notes) + "\n"
+    footer = ("The consumers differ in what \"in place\" costs: a kess agent "
+              "writes and fsyncs a file, a ZK client does a round trip to "
+              "read the data after the event, an etcd watcher gets the value "
+              "in the event. Each source section lists its own details "
+              "(from-send columns, missed deliveries, host threads).")
+    with tempfile.NamedTemporaryFile("w", delete=False) as f:
+        f.write(table)
+        path = f.name
+    try:
+        subprocess.run([sys.executable, "bench/results_section.py",
+                        "Propagation, side by side", path, command, "0",
+                        footer], check=True)
+    finally:
+        os.unlink(path)
+    print(table)
+    print(footer)
+
+
+if __name__ == "__main__":
+    main()
