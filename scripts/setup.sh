@@ -14,6 +14,9 @@ PACKAGES=(
   zookeeper default-jre-headless
   # test and fault tools
   python3 netcat-openbsd iproute2 procps curl fiu-utils
+  # the admin UI's browser test: headless Chromium (driven by Node; node and
+  # npm come with the machine, else Debian's nodejs and npm are installed)
+  chromium
   # etcd for the side-by-side propagation benchmark (bench/etcd_watch_bench.py)
   etcd-server etcd-client
 )
@@ -25,15 +28,33 @@ for p in "${PACKAGES[@]}"; do
   fi
 done
 
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+
+# The browser test's Node packages (tests/ui/package-lock.json), once.
+install_ui_test_modules() {
+  local dir
+  dir="$(cd "$(dirname "$0")/.." && pwd)/tests/ui"
+  if [ -d "$dir/node_modules/playwright-core" ]; then
+    return 0
+  fi
+  if ! command -v npm >/dev/null; then
+    $SUDO apt-get install -y -qq --no-install-recommends nodejs npm
+  fi
+  echo "setup: npm ci in tests/ui (playwright-core; it uses Debian's chromium)"
+  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+}
+
 if [ ${#missing[@]} -eq 0 ]; then
   echo "setup: all ${#PACKAGES[@]} packages present"
+  install_ui_test_modules
   exit 0
 fi
 
-SUDO=""
-[ "$(id -u)" -eq 0 ] || SUDO="sudo"
 echo "setup: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+install_ui_test_modules
 echo "setup: done"

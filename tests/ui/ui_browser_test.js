@@ -1,0 +1,234 @@
+'use strict';
+// The admin UI in real headless Chromium against a real 2-DC cluster:
+// log in, see both DCs and a service's instances in both, set an operator
+// override, create and edit a config (CSRF token in place; a write without
+// it is refused), see the value arrive in the agents' cache files of both
+// DCs, see HTML in a value rendered as text, diff two versions, roll back
+// and see the old value arrive again, see the hosts. Screenshots of every
+// page go to $SCREENSHOT_DIR.
+const {spawn} = require('child_process');
+const path = require('path');
+const readline = require('readline');
+const {chromium} = require('playwright-core');
+
+const shots = process.env.SCREENSHOT_DIR;
+const deadline = (s) => Date.now() + s * 1000;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+let step = 'start';
+function log(...a) { console.log(new Date().toISOString(), ...a); }
+function check(cond, what) {
+  if (!cond) throw new Error('check failed (' + step + '): ' + what);
+  log('ok:', what);
+}
+
+// The cluster process: first line = addresses; then "cached ns key".
+function startCluster() {
+  const child = spawn(process.env.UI_CLUSTER, [], {stdio: ['pipe', 'pipe', 'inherit']});
+  const lines = readline.createInterface({input: child.stdout});
+  const waiting = [];
+  lines.on('line', (l) => { const w = waiting.shift(); if (w) w(l); });
+  const next = () => new Promise((resolve) => waiting.push(resolve));
+  return {
+    child,
+    first: next(),
+    async cached(ns, key) {
+      const answer = next();
+      child.stdin.write('cached ' + ns + ' ' + key + '\n');
+      return JSON.parse(await answer);
+    },
+    quit() { child.stdin.end('quit\n'); },
+  };
+}
+
+async function waitCached(cluster, ns, key, value, minRevision) {
+  const end = deadline(60);
+  let last;
+  while (Date.now() < end) {
+    last = await cluster.cached(ns, key);
+    const all = Object.values(last);
+    if (all.length > 0 && all.every((e) => e.value === value && e.revision >= minRevision)) return last;
+    await sleep(250);
+  }
+  throw new Error('agents did not cache ' + ns + '/' + key + '=' + value + ': ' + JSON.stringify(last));
+}
+
+// Re-renders the page until `fn` (run in the browser) is true.
+async function until(page, fn, what, seconds = 60) {
+  const end = deadline(seconds);
+  for (;;) {
+    if (await page.evaluate(fn).catch(() => false)) { log('ok:', what); return; }
+    if (Date.now() > end) throw new Error('timed out (' + step + '): ' + what);
+    await page.evaluate(() => app.route());
+    await sleep(500);
+  }
+}
+
+async function shot(page, name) {
+  await page.screenshot({path: path.join(shots, name + '.png'), fullPage: true});
+  log('screenshot', name + '.png');
+}
+
+async function main() {
+  const cluster = startCluster();
+  let browser;
+  try {
+    step = 'cluster';
+    const info = JSON.parse(await cluster.first);
+    if (info.error) throw new Error('cluster: ' + info.error);
+    log('cluster up; UI at', info.ui);
+
+    browser = await chromium.launch({
+      executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    const page = await browser.newPage({viewport: {width: 1400, height: 900}});
+    const dialogs = [];
+    page.on('dialog', (d) => { dialogs.push(d.message()); d.dismiss(); });
+    page.on('pageerror', (e) => log('page error:', e.message));
+
+    step = 'login';
+    await page.goto(info.ui);
+    await page.waitForSelector('#login-form', {state: 'visible'});
+    await shot(page, '0-login');
+    await page.fill('#login-password', 'wrong-password-123');
+    await page.click('#login-submit');
+    await page.waitForSelector('#error:not([hidden])');
+    check((await page.textContent('#error')).includes('UNAUTHENTICATED'), 'a wrong password is refused');
+    await page.fill('#login-password', info.secret);
+    await page.click('#login-submit');
+    await page.waitForSelector('#nav:not([hidden])');
+    const cookies = await page.context().cookies();
+    const session = cookies.find((c) => c.name === 'kess_session');
+    check(session && session.httpOnly && session.sameSite === 'Strict', 'session cookie is HttpOnly, SameSite=Strict');
+    check(await page.evaluate(() => document.cookie === ''), 'scripts cannot read the session cookie');
+
+    step = 'overview';
+    await page.goto(info.ui + '#/overview');
+    await until(page, () => ['dc1', 'dc2'].every((dc) => {
+      const card = document.querySelector('.dc[data-dc="' + dc + '"]');
+      return card && !card.querySelector('.leader').textContent.includes('none');
+    }) && document.querySelectorAll('.dc').length === 2, 'Overview shows both DCs with their leaders');
+    await until(page, () => [...document.querySelectorAll('.dc table')].length === 4 &&
+      document.body.textContent.includes('fresh'), 'Overview shows the distributors');
+    await shot(page, '1-overview');
+
+    step = 'services';
+    await page.goto(info.ui + '#/services');
+    await until(page, () => {
+      const t = document.querySelector('#services');
+      return t && t.textContent.includes('checkout') && t.textContent.includes('dc1') && t.textContent.includes('dc2');
+    }, 'Services lists checkout with instances in dc1 and dc2');
+    await shot(page, '2-services');
+    await page.click('a.service-link');
+    await until(page, () => {
+      const t = document.querySelector('#instances');
+      return t && t.textContent.includes('checkout-dc1') && t.textContent.includes('checkout-dc2');
+    }, 'the service page shows both instances');
+    // An operator override: weight 7 for checkout-dc1, through the UI.
+    const row = page.locator('#instances tr', {hasText: 'checkout-dc1'});
+    await row.locator('input[type=number]').fill('7');
+    await row.locator('button', {hasText: 'Set weight'}).click();
+    await page.waitForSelector('#notice:not([hidden])');
+    await until(page, () => {
+      const r = [...document.querySelectorAll('#instances tr')].find((tr) => tr.textContent.includes('checkout-dc1'));
+      return r && r.children[4].textContent === '7';
+    }, 'the override (weight 7) is in the route table');
+    await shot(page, '3-service');
+
+    step = 'configs';
+    await page.goto(info.ui + '#/configs');
+    await page.waitForSelector('#new-create');
+    await page.fill('#new-ns', 'ui');
+    await page.fill('#new-key', 'greeting');
+    await page.fill('#new-value', 'hello v1');
+    await page.click('#new-create');
+    await page.waitForSelector('#config-value');
+    await until(page, () => document.querySelector('#config-value').textContent === 'hello v1', 'created ui/greeting');
+    const rev1 = Number(await page.textContent('#config-revision'));
+
+    // CSRF: the same browser session without the token is refused.
+    const csrf = await page.evaluate(async () => {
+      const noToken = await fetch('/api/v1/configs/ui/greeting', {method: 'PUT',
+        headers: {'Content-Type': 'application/json'}, body: JSON.stringify({value: 'forged'})});
+      const withToken = await fetch('/api/v1/configs/ui/greeting', {method: 'PUT',
+        headers: {'Content-Type': 'application/json', 'X-CSRF-Token': 'guessed-token'},
+        body: JSON.stringify({value: 'forged'})});
+      return [noToken.status, withToken.status];
+    });
+    check(csrf[0] === 403 && csrf[1] === 403, 'writes without the right CSRF token get 403 (' + csrf + ')');
+
+    await page.fill('#edit-value', 'hello v2');
+    await page.click('#save');
+    await page.waitForSelector('#notice:not([hidden])');
+    await until(page, () => document.querySelector('#config-value').textContent === 'hello v2', 'saved hello v2');
+    const rev2 = Number(await page.textContent('#config-revision'));
+    check(rev2 > rev1, 'the edit has a new revision');
+    const cached2 = await waitCached(cluster, 'ui', 'greeting', 'hello v2', rev2);
+    check(true, 'hello v2 reached the agents of both DCs: ' + JSON.stringify(cached2));
+
+    // Compare-and-set: a stale editor (an old revision) loses.
+    const stale = await page.evaluate(async (r) => (await fetch('/api/v1/configs/ui/greeting', {method: 'PUT',
+      headers: {'Content-Type': 'application/json', 'X-CSRF-Token': api.csrf},
+      body: JSON.stringify({value: 'stale', expected_revision: r})})).status, rev1);
+    check(stale === 409, 'a write with an old expected_revision gets 409');
+
+    step = 'history';
+    check(await page.locator('#history tbody tr').count() === 2, 'history shows two versions');
+    const diff = await page.textContent('#diff');
+    check(diff.includes('- hello v1') && diff.includes('+ hello v2'), 'the diff shows the change');
+    await shot(page, '4-config-history-diff');
+
+    step = 'rollback';
+    await page.click('button.rollback[data-revision="' + rev1 + '"]');
+    await page.waitForSelector('#notice:not([hidden])');
+    await until(page, () => document.querySelector('#config-value').textContent === 'hello v1', 'rolled back to hello v1');
+    const rev3 = Number(await page.textContent('#config-revision'));
+    check(rev3 > rev2, 'the rollback is a new revision');
+    await waitCached(cluster, 'ui', 'greeting', 'hello v1', rev3);
+    check(true, 'the rolled-back value reached the agents of both DCs');
+
+    step = 'escaping';
+    const evil = '<script>window.__xss=1</script><img src=x onerror="window.__xss=2">&amp;';
+    await page.goto(info.ui + '#/configs');
+    await page.waitForSelector('#new-create');
+    await page.fill('#new-ns', 'ui');
+    await page.fill('#new-key', 'html');
+    await page.fill('#new-value', evil);
+    await page.click('#new-create');
+    await until(page, () => document.querySelector('#config-value') &&
+      document.querySelector('#config-value').textContent.startsWith('<script>'), 'the HTML value is shown');
+    check(await page.textContent('#config-value') === evil, 'the value is shown as text, exactly');
+    check(await page.evaluate(() => window.__xss === undefined), 'no injected script or handler ran');
+    check(await page.locator('#page img, #page script').count() === 0, 'no element was created from the value');
+    check(dialogs.length === 0, 'no dialog opened');
+    await waitCached(cluster, 'ui', 'html', evil, 1);
+    await page.goto(info.ui + '#/configs');
+    await page.waitForSelector('a.config-link');
+    await shot(page, '5-configs');
+    await page.goto(info.ui + '#/config/ui/html');
+    await page.waitForSelector('#config-value');
+    await shot(page, '6-config-html-as-text');
+
+    step = 'hosts';
+    await page.goto(info.ui + '#/hosts');
+    await until(page, () => {
+      const t = document.querySelector('#hosts');
+      return t && t.textContent.includes('dc1') && t.textContent.includes('dc2');
+    }, 'Hosts shows the agents of both DCs');
+    await shot(page, '7-hosts');
+
+    step = 'logout';
+    await page.click('#logout');
+    await page.waitForSelector('#login-form', {state: 'visible'});
+    const after = await page.evaluate(async () => (await fetch('/api/v1/configs')).status);
+    check(after === 401, 'after logout the API answers 401');
+    log('PASS');
+  } finally {
+    if (browser) await browser.close().catch(() => {});
+    cluster.quit();
+    await new Promise((r) => { cluster.child.on('exit', r); setTimeout(r, 30000); });
+  }
+}
+
+main().then(() => process.exit(0), (e) => { console.error('FAIL:', e.stack || e); process.exit(1); });

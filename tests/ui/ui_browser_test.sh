@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Runs ui_browser_test.js with Node against a cluster that ui_cluster starts.
+# Needs node, /usr/bin/chromium and tests/ui/node_modules (scripts/setup.sh
+# installs all three). Screenshots go to $TEST_UNDECLARED_OUTPUTS_DIR.
+set -euo pipefail
+here="$TEST_SRCDIR/kess/tests/ui"
+# node_modules is not in the runfiles: find it next to the real sources.
+src="$(dirname "$(readlink -f "$here/ui_browser_test.js")")"
+if [ ! -d "$src/node_modules/playwright-core" ]; then
+  echo "missing $src/node_modules/playwright-core: run scripts/setup.sh" >&2
+  exit 1
+fi
+command -v node >/dev/null || { echo "node not found: run scripts/setup.sh" >&2; exit 1; }
+[ -x "${CHROMIUM:-/usr/bin/chromium}" ] || { echo "chromium not found: run scripts/setup.sh" >&2; exit 1; }
+export NODE_PATH="$src/node_modules"
+export UI_CLUSTER="$here/ui_cluster"
+export SCREENSHOT_DIR="${TEST_UNDECLARED_OUTPUTS_DIR:-${TEST_TMPDIR:-/tmp}/ui-screenshots}"
+mkdir -p "$SCREENSHOT_DIR"
+exec node "$here/ui_browser_test.js"
