@@ -38,6 +38,9 @@ absl::StatusOr<std::unique_ptr<DiscoveryCluster>> DiscoveryCluster::Start(
   o.dcs.mandators_per_dc = options.mandators_per_dc;
   o.dcs.main_other_dcs = true;
   o.dcs.extra_flags = MandatorFlags();
+  o.dcs.extra_flags.insert(o.dcs.extra_flags.end(),
+                           options.mandator_flags.begin(),
+                           options.mandator_flags.end());
   o.distributors_per_dc = options.distributors_per_dc;
   o.agents_per_dc = 0;  // added below with DC-unique host ids
   o.agent_flags = {

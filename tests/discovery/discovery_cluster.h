@@ -57,6 +57,8 @@ struct DiscoveryClusterOptions {
   int mandators_per_dc = 3;
   int distributors_per_dc = 1;
   int agents_per_dc = 2;  // hosts "<dc>-h1".."<dc>-hN"
+  // After the kTimeouts flags, for every mandator (the last one wins).
+  std::vector<std::string> mandator_flags;
 };
 
 class DiscoveryCluster {
