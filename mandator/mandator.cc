@@ -17,7 +17,8 @@ namespace mandator {
 namespace {
 
 // A reader client of another DC's ensemble (route collection, partition
-// probing); short connect timeout, so an unreachable DC is skipped quickly.
+// probing, the admin UI's overview); short connect timeout, so an unreachable
+// DC is skipped quickly.
 absl::StatusOr<std::unique_ptr<zk::ZkApi>> ConnectReader(
     const std::string& ensemble, const zk::KessAuth& auth,
     absl::Duration session) {
@@ -358,13 +359,8 @@ void Mandator::StartAdmin() {
   }
   const zk::KessAuth auth = options_.auth;
   const absl::Duration session = options_.zk_session_timeout;
-  view.connect = [auth, session](const std::string& ensemble)
-      -> absl::StatusOr<std::unique_ptr<zk::ZkApi>> {
-    zk::ZkClientOptions reader = ReaderClientOptions(ensemble, auth, session);
-    reader.connect_timeout = absl::Seconds(2);
-    KESS_ASSIGN_OR_RETURN(std::unique_ptr<zk::ZkClient> client,
-                          zk::ZkClient::Create(reader));
-    return std::unique_ptr<zk::ZkApi>(std::move(client));
+  view.connect = [auth, session](const std::string& ensemble) {
+    return ConnectReader(ensemble, auth, session);
   };
   view.self_status_json = [this] { return StatusToJson(Status()); };
   view.local_hosts = [this] { return scheduler_->table().Hosts(); };

@@ -81,15 +81,15 @@ int Run() {
   options.dcs.main_other_dcs = true;
   options.dcs.extra_flags = {
       absl::StrCat("--admin_password_file=", secret_file),
-      "--route_cycle_ms=500", "--route_window_ms=300",
-      "--route_warmup_ms=3000", "--heartbeat_interval_ms=1000"};
+      "--route_cycle_ms=500", "--route_window_ms=300", "--route_warmup_ms=3000",
+      "--heartbeat_interval_ms=1000"};
   options.distributors_per_dc = 1;
   options.agents_per_dc = 1;
   absl::StatusOr<std::unique_ptr<CacheTierCluster>> cluster =
       CacheTierCluster::Start(options);
   if (!cluster.ok()) {
-    std::cout << "{\"error\":" << JsonQuote(cluster.status().ToString())
-              << "}" << std::endl;
+    std::cout << "{\"error\":" << JsonQuote(cluster.status().ToString()) << "}"
+              << std::endl;
     return 1;
   }
   for (AgentHost* agent : (*cluster)->AllAgents()) {
@@ -101,15 +101,16 @@ int Run() {
   std::vector<std::unique_ptr<sdk::Registration>> registrations;
   for (CacheTierDc* dc : {&(*cluster)->main(), &(*cluster)->slave()}) {
     sdk::RegistrationOptions r;
-    for (const auto& m : dc == &(*cluster)->main() ? (*cluster)->dcs().main()
-                                                   : (*cluster)->dcs().slave()) {
+    for (const auto& m : dc == &(*cluster)->main()
+                             ? (*cluster)->dcs().main()
+                             : (*cluster)->dcs().slave()) {
       r.mandators.push_back(m->address());
     }
     r.instance.service = "checkout";
     r.instance.id = absl::StrCat("checkout-", dc->name);
     r.instance.host = dc->agents[0]->host_id();
-    r.instance.address = dc == &(*cluster)->main() ? "127.0.0.1:18080"
-                                                   : "127.0.0.1:18081";
+    r.instance.address =
+        dc == &(*cluster)->main() ? "127.0.0.1:18080" : "127.0.0.1:18081";
     r.instance.datacenter = dc->name;
     r.instance.metadata = {{"version", "1.4.2"}, {"zone", dc->name + "-a"}};
     r.heartbeat_interval_ms = 1000;
@@ -122,7 +123,8 @@ int Run() {
     }
     registrations.push_back(*std::move(made));
   }
-  MandatorProcess* leader = WaitLeader((*cluster)->dcs().main(), absl::Seconds(60));
+  MandatorProcess* leader =
+      WaitLeader((*cluster)->dcs().main(), absl::Seconds(60));
   if (leader == nullptr) {
     std::cout << "{\"error\":\"no main leader\"}" << std::endl;
     return 1;
@@ -130,7 +132,8 @@ int Run() {
   std::vector<std::string> mandators;
   for (const MandatorList* list :
        {&(*cluster)->dcs().main(), &(*cluster)->dcs().slave()}) {
-    for (const auto& m : *list) mandators.push_back(JsonQuote(m->http_address()));
+    for (const auto& m : *list)
+      mandators.push_back(JsonQuote(m->http_address()));
   }
   std::vector<std::string> agents;
   for (CacheTierDc* dc : {&(*cluster)->main(), &(*cluster)->slave()}) {
@@ -139,11 +142,13 @@ int Run() {
     }
   }
   std::cout << "{\"ui\":"
-            << JsonQuote(absl::StrCat("http://", leader->http_address(), "/ui/"))
+            << JsonQuote(
+                   absl::StrCat("http://", leader->http_address(), "/ui/"))
             << ",\"secret\":" << JsonQuote(secret) << ",\"mandators\":["
             << absl::StrJoin(mandators, ",") << "],\"agents\":["
-            << absl::StrJoin(agents, ",") << "],\"logs\":"
-            << JsonQuote((*cluster)->dcs().dir()) << "}" << std::endl;
+            << absl::StrJoin(agents, ",")
+            << "],\"logs\":" << JsonQuote((*cluster)->dcs().dir()) << "}"
+            << std::endl;
 
   std::string line;
   while (std::getline(std::cin, line)) {

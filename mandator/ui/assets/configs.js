@@ -11,7 +11,7 @@ const configs = {
     out.push(dom.el('div', {class: 'card'}, dom.el('h2', {}, 'New key'),
       ns, ' ', key, value,
       dom.el('button', {type: 'button', id: 'new-create', onclick: () => app.write(
-        () => api.call('PUT', configs.path(ns.value, key.value), {value: value.value, expected_revision: 0}),
+        () => api.call('PUT', configs.path(ns.value, key.value), {value: value.value, expected_revision: 0, author: api.user}),
         'created ' + ns.value + '/' + key.value,
         '#/config/' + api.enc(ns.value) + '/' + api.enc(key.value))}, 'Create')));
     for (const name of data.namespaces) {
@@ -58,7 +58,7 @@ const configs = {
           ' (compare-and-set); otherwise reload and edit again.'),
         editor,
         dom.el('button', {type: 'button', id: 'save', onclick: () => app.write(
-          () => api.call('PUT', configs.path(ns, key), {value: editor.value, expected_revision: c.revision}),
+          () => api.call('PUT', configs.path(ns, key), {value: editor.value, expected_revision: c.revision, author: api.user}),
           'saved ' + ns + '/' + key)}, 'Save')),
       dom.el('h2', {}, 'History'),
       dom.table(['revision', 'version', 'author', 'when', 'value', ''],
@@ -67,7 +67,7 @@ const configs = {
           v.revision === c.revision ? dom.el('span', {class: 'muted'}, 'current') :
             dom.el('button', {type: 'button', class: 'rollback', 'data-revision': v.revision,
               onclick: () => app.write(() => api.call('POST', configs.path(ns, key) + '/rollback',
-                {to_revision: v.revision, expected_revision: c.revision}),
+                {to_revision: v.revision, expected_revision: c.revision, author: api.user}),
               'rolled back ' + ns + '/' + key + ' to revision ' + v.revision)}, 'Roll back to this')]),
         {id: 'history'}),
       dom.el('h2', {}, 'Diff'),
@@ -96,8 +96,8 @@ const configs = {
     let j = 0;
     while (i < n || j < m) {
       if (i < n && j < m && x[i] === y[j]) { lines.push(dom.el('div', {}, '  ' + x[i])); i++; j++; }
-      else if (j < m && (i === n || lcs[i][j + 1] >= lcs[i + 1][j])) { lines.push(dom.el('div', {class: 'add'}, '+ ' + y[j])); j++; }
-      else { lines.push(dom.el('div', {class: 'del'}, '- ' + x[i])); i++; }
+      else if (i < n && (j === m || lcs[i + 1][j] >= lcs[i][j + 1])) { lines.push(dom.el('div', {class: 'del'}, '- ' + x[i])); i++; }
+      else { lines.push(dom.el('div', {class: 'add'}, '+ ' + y[j])); j++; }
     }
     dom.clear(node).append(...lines);
   },
