@@ -13,7 +13,9 @@ PACKAGES=(
   # real ZooKeeper servers for tests and the demo (needs a JRE)
   zookeeper default-jre-headless
   # test and fault tools
-  python3 netcat-openbsd iproute2 procps curl fiu-utils
+  python3 netcat-openbsd iproute2 procps curl fiu-utils faketime
+  # fuzzing (scripts/fuzz.sh): clang with libFuzzer and the sanitizers
+  clang libclang-rt-14-dev
   # the admin UI's browser test: headless Chromium (driven by Node; node and
   # npm come with the machine, else Debian's nodejs and npm are installed)
   chromium
