@@ -20,8 +20,6 @@
 #include <signal.h>
 
 #include <atomic>
-#include <cstdio>
-#include <fstream>
 #include <map>
 #include <memory>
 #include <sstream>
@@ -36,6 +34,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "common/file_cache/env.h"
 #include "common/init.h"
 #include "common/json_util.h"
 #include "gflags/gflags.h"
@@ -92,16 +91,6 @@ struct Stats {
   }
 };
 
-void WriteAtomically(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << text << "\n";
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    PLOG(ERROR) << "rename " << tmp;
-  }
-}
 
 // GET http://<address>/echo?msg=<n>; OK with the body, or why not.
 absl::StatusOr<std::string> Call(const std::string& address, int64_t n) {
@@ -130,6 +119,12 @@ absl::StatusOr<std::string> Call(const std::string& address, int64_t n) {
   } catch (const Poco::Exception& e) {
     return absl::UnavailableError(address + ": " + e.displayText());
   }
+}
+
+void WriteStats(Stats& stats) {
+  absl::Status written = kess::file_cache::WriteFileAtomically(
+      kess::file_cache::Env::Default(), FLAGS_stats_file, stats.Json() + "\n");
+  if (!written.ok()) LOG(ERROR) << "--stats_file: " << written;
 }
 
 }  // namespace
@@ -233,7 +228,7 @@ int main(int argc, char** argv) {
     }
     const absl::Time now = absl::Now();
     if (!FLAGS_stats_file.empty() && now >= next_stats) {
-      WriteAtomically(FLAGS_stats_file, stats.Json());
+      WriteStats(stats);
       next_stats = now + absl::Seconds(1);
     }
     if (now >= next_report) {
@@ -242,7 +237,7 @@ int main(int argc, char** argv) {
     }
     absl::SleepFor(absl::Milliseconds(FLAGS_interval_ms));
   }
-  if (!FLAGS_stats_file.empty()) WriteAtomically(FLAGS_stats_file, stats.Json());
+  if (!FLAGS_stats_file.empty()) WriteStats(stats);
   LOG(INFO) << "stopping; final stats " << stats.Json();
   config_watch.reset();
   configs.reset();

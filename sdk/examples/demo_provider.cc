@@ -11,8 +11,6 @@
 #include <signal.h>
 
 #include <atomic>
-#include <cstdio>
-#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -21,6 +19,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/http_server.h"
+#include "common/file_cache/env.h"
 #include "common/init.h"
 #include "common/json_util.h"
 #include "gflags/gflags.h"
@@ -40,21 +39,6 @@ DEFINE_string(port_file, "",
               "If set, the bound port is written here once registered.");
 DEFINE_int32(weight, 100, "Weight in the route table (1..10000).");
 DEFINE_int64(heartbeat_interval_ms, 5000, "Heartbeat interval.");
-
-namespace {
-
-void WritePortFile(const std::string& path, int port) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << port << "\n";
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    PLOG(ERROR) << "rename " << tmp;
-  }
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   kess::InitProcess(&argc, &argv,
@@ -121,7 +105,12 @@ int main(int argc, char** argv) {
   LOG(INFO) << "demo_provider " << FLAGS_service << "/" << FLAGS_id
             << " serving on " << address << ", registered with "
             << absl::StrJoin((*registration)->state().registered, ",");
-  if (!FLAGS_port_file.empty()) WritePortFile(FLAGS_port_file, (*server)->port());
+  if (!FLAGS_port_file.empty()) {
+    absl::Status written = kess::file_cache::WriteFileAtomically(
+        kess::file_cache::Env::Default(), FLAGS_port_file,
+        absl::StrCat((*server)->port(), "\n"));
+    if (!written.ok()) LOG(ERROR) << "--port_file: " << written;
+  }
 
   int sig = 0;
   sigwait(&stop, &sig);
