@@ -29,7 +29,8 @@ def rows(sec, first_col):
     lines = sec.splitlines()
     for i, line in enumerate(lines):
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if cells and cells[0] == first_col:
+        if (cells and cells[0] == first_col and i + 1 < len(lines) and
+                lines[i + 1].startswith("|---")):
             out = []
             for row in lines[i + 2:]:
                 if not row.startswith("|"):
@@ -91,11 +92,12 @@ def main():
     out.append("")
     out.append("| N | kess p50 / p99 / max ms | ZK watch p50 / p99 / max ms "
                "| etcd watch p50 / p99 / max ms | kess distributors CPU per "
-               "change (4) / RSS largest | kess ZK packets per change main / "
-               "slave (background) | ZK server CPU per change / RSS | ZK "
+               "change (4) / RSS largest idle / after | kess ZK packets per change main / "
+               "slave (background) | ZK server CPU per change / RSS idle / "
+               "after | ZK "
                "packets per change (direct watch) | etcd CPU per change / "
-               "RSS |")
-    out.append("|---:|---|---|---|---|---|---|---:|---|")
+               "RSS idle / after | from the write being sent, p99 ms: kess / ZK / etcd |")
+    out.append("|---:|---|---|---|---|---|---|---:|---|---|")
     for n in ns:
         k, z, e = kess.get(n, {}), zk.get(n, {}), etcd.get(n, {})
         zlat = z.get("p50 / p99 / max ms", dash)
@@ -111,7 +113,10 @@ def main():
             f"{z.get('ZK RSS idle / after', dash)} | "
             f"{z.get('ZK packets per change', dash)} | "
             f"{e.get('etcd CPU per change', dash)} / "
-            f"{e.get('etcd RSS idle / after', dash)} |")
+            f"{e.get('etcd RSS idle / after', dash)} | "
+            f"{p99(k.get('all from PUT sent p50 / p99 / max ms')) or dash} / "
+            f"{p99(z.get('from set sent p50 / p99 / max ms')) or dash} / "
+            f"{p99(e.get('from put sent p50 / p99 / max ms')) or dash} |")
 
     # The targets, measured not asserted.
     notes = []
@@ -150,6 +155,20 @@ def main():
         if z.get("stopped because", "-") != "-":
             notes.append(f"ZK direct watch at {n:,}: stopped at "
                          f"{z['watching']} sessions — {z['stopped because']}.")
+    if zk:
+        n, z = max(zk.items())
+        if z.get("stopped because", "-") == "-":
+            try:
+                threads = num(z.get("host threads", "0"))
+                pid_max = int(open("/proc/sys/kernel/pid_max").read())
+                notes.append(
+                    f"ZK direct watch did not break at {n:,} sessions: the "
+                    f"host had {threads:,} threads of pid_max {pid_max:,} "
+                    "(libzookeeper_mt: 2 per session), so the ceiling here "
+                    f"is about {n + (pid_max - threads) // 2:,} sessions "
+                    "before pids run out for the whole host.")
+            except (ValueError, OSError):
+                pass
     for n, e in sorted(etcd.items()):
         if e.get("stopped because", "-") != "-" or e.get("missing", "0") != "0":
             notes.append(f"etcd at {n:,}: {e['watching']} watching, "
@@ -161,7 +180,12 @@ def main():
               "writes and fsyncs a file, a ZK client does a round trip to "
               "read the data after the event, an etcd watcher gets the value "
               "in the event. Each source section lists its own details "
-              "(from-send columns, missed deliveries, host threads).")
+              "(from-send columns, missed deliveries, host threads). Both "
+              "ZooKeeper and etcd answer the write only after queueing the "
+              "watch notifications (see their set / put ack columns: up to "
+              "seconds at 10,000 watchers), so their ack-based figures leave "
+              "out much of the fan-out; the last column, from the write being "
+              "sent, compares the three without that effect.")
     with tempfile.NamedTemporaryFile("w", delete=False) as f:
         f.write(table)
         path = f.name
