@@ -77,7 +77,8 @@ struct CacheEntry {
 // common/value_encoding.h.
 
 // The file content for `entry` (crc32 computed here). REQUIRES: the key is
-// valid.
+// valid and content_type is valid UTF-8 (it arrives as a JSON or proto3
+// string, both UTF-8); the value may be any bytes.
 std::string EncodeEntry(const CacheEntry& entry);
 
 // Parses and verifies a file's content: DataLoss when it is not valid JSON,

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Issue #8's fault suite from one command: runs the fault scenario test(s)
+# (real ZooKeeper, mandators, distributors and agents on 127.0.0.1, faults
+# injected, the invariant checker after each), prints the table
+# scenario -> faults injected -> invariant results, and writes it with the
+# totals into docs/reliability.md (between the faults-table markers).
+#
+#   scripts/faults.sh [--no-docs] [--log FILE]
+#
+# --no-docs   print the table only, leave docs/reliability.md alone
+# --log FILE  do not run anything: build the table from a test log that
+#             already holds the scenarios' "FAULTS|..." lines
+#
+# Exits 1 when a test failed or any invariant was violated.
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+TARGETS=(//tests/faults:fault_scenarios_test)
+DOC="$REPO/docs/reliability.md"
+write_docs=1
+log=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --no-docs) write_docs=0 ;;
+    --log) log="$2"; shift ;;
+    *) echo "usage: $0 [--no-docs] [--log FILE]" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+rc=0
+if [ -z "$log" ]; then
+  cd "$REPO"
+  bazel test "${TARGETS[@]}" --test_output=errors || rc=$?
+  log="$(mktemp)"
+  for t in "${TARGETS[@]}"; do
+    p="${t#//}"; p="${p/://}"
+    cat "bazel-testlogs/$p/test.log" >>"$log" 2>/dev/null || true
+  done
+fi
+
+lines="$(grep -a '^FAULTS|' "$log" || true)"
+if [ -z "$lines" ]; then
+  echo "faults: no scenario results in the test log (build or start-up failed?)" >&2
+  exit 1
+fi
+
+table="$(
+  echo "| scenario | faults injected | writes checked | files checked | reads checked | violations |"
+  echo "|---|---|---:|---:|---:|---:|"
+  echo "$lines" | awk -F'|' '{printf "| %s | %s | %s | %s | %s | %s |\n", $2, $3, $4, $5, $6, $7}'
+  echo "$lines" | awk -F'|' '
+    { n++; f += split($3, parts, ", "); w += $4; fi += $5; r += $6; v += $7 }
+    END { printf "| **%d scenarios** | **%d faults** | **%d** | **%d** | **%d** | **%d** |\n", n, f, w, fi, r, v }'
+)"
+echo "$table"
+violations="$(echo "$lines" | awk -F'|' '{v += $7} END {print v + 0}')"
+
+if [ "$write_docs" -eq 1 ] && [ -f "$DOC" ]; then
+  stamp="$(date -u +%Y-%m-%d)"
+  python3 - "$DOC" "$table" "$stamp" <<'EOF'
+import sys
+path, table, stamp = sys.argv[1:]
+begin, end = "<!-- faults-table:begin -->", "<!-- faults-table:end -->"
+text = open(path).read()
+block = f"{begin}\nLast run: {stamp} (`scripts/faults.sh`).\n\n{table}\n{end}"
+if begin in text and end in text:
+    head, rest = text.split(begin, 1)
+    text = head + block + rest.split(end, 1)[1]
+else:
+    text = text.rstrip("\n") + "\n\n" + block + "\n"
+open(path, "w").write(text)
+EOF
+  echo "faults: table written to docs/reliability.md"
+fi
+
+if [ "$rc" -ne 0 ] || [ "$violations" -ne 0 ]; then
+  echo "faults: FAILED (test exit $rc, $violations violations)"
+  exit 1
+fi
+echo "faults: ok"
