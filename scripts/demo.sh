@@ -127,51 +127,73 @@ alive() {
   [ -n "$state" ] && [ "$state" != Z ]
 }
 
-# SIGTERM to the given pids, SIGKILL to those still running after 15 s.
-stop_pids() {
-  local pid i
-  for pid in "$@"; do alive "$pid" && kill -TERM "$pid" 2>/dev/null; done
-  for i in $(seq 1 150); do
+# stop <index...>: SIGTERM to those processes, SIGKILL to any still running
+# after 15 s; reaps them and records in UNCLEAN any that did not exit 0.
+UNCLEAN=()
+declare -A REAPED   # index -> 1 once waited for
+stop() {
+  local i
+  for i in "$@"; do alive "${PIDS[$i]}" && kill -TERM "${PIDS[$i]}" 2>/dev/null; done
+  for _ in $(seq 1 150); do
     local any=0
-    for pid in "$@"; do alive "$pid" && any=1; done
+    for i in "$@"; do alive "${PIDS[$i]}" && any=1; done
     [ "$any" = 0 ] && break
     sleep 0.1
   done
-  for pid in "$@"; do
-    if alive "$pid"; then
-      say "process $pid did not stop within 15 s: SIGKILL"
-      kill -KILL "$pid" 2>/dev/null
+  for i in "$@"; do
+    if alive "${PIDS[$i]}"; then
+      say "${NAMES[$i]} (pid ${PIDS[$i]}) did not stop within 15 s: SIGKILL"
+      kill -KILL "${PIDS[$i]}" 2>/dev/null
     fi
   done
-  for pid in "$@"; do wait "$pid" 2>/dev/null; done
+  for i in "$@"; do reap "$i"; done
 }
 
-CLEANED=0
+reap() {  # reap <index>: wait for it once, record how it ended
+  local i=$1 status
+  [ -n "${REAPED[$i]:-}" ] && return
+  REAPED[$i]=1
+  { wait "${PIDS[$i]}"; status=$?; } 2>/dev/null
+  if [ "$status" -gt 128 ]; then
+    UNCLEAN+=("${NAMES[$i]} killed by SIG$(kill -l "$((status - 128))")")
+  elif [ "$status" != 0 ]; then
+    UNCLEAN+=("${NAMES[$i]} exit status $status")
+  fi
+}
+
+# Stops everything started: applications, then agents, distributors,
+# mandators, ZooKeeper last.
+stop_all() {
+  local group prefix i todo
+  for group in "consumer- provider-" "agent-" "distributor-" "mandator-" "zookeeper"; do
+    todo=()
+    for i in "${!NAMES[@]}"; do
+      [ -n "${REAPED[$i]:-}" ] && continue
+      for prefix in $group; do
+        [[ "${NAMES[$i]}" == "$prefix"* ]] && todo+=("$i")
+      done
+    done
+    [ ${#todo[@]} -gt 0 ] && stop "${todo[@]}"
+  done
+  local left=()
+  for i in "${!PIDS[@]}"; do alive "${PIDS[$i]}" && left+=("${NAMES[$i]}=${PIDS[$i]}"); done
+  if [ ${#left[@]} -gt 0 ]; then
+    say "still running: ${left[*]}"
+  else
+    say "all ${#PIDS[@]} processes stopped"
+  fi
+  [ ${#UNCLEAN[@]} -eq 0 ] || say "not a clean exit: ${UNCLEAN[*]} (see $LOGS)"
+}
+
+CLEANED=0 STOPPED_ALL=0
 cleanup() {
   local rc=$?
   [ "$CLEANED" = 1 ] && return
   CLEANED=1
   trap '' INT TERM
-  if [ ${#PIDS[@]} -gt 0 ]; then
+  if [ ${#PIDS[@]} -gt 0 ] && [ "$STOPPED_ALL" = 0 ]; then
     say "stopping ${#PIDS[@]} processes"
-    # Applications, then agents, distributors, mandators, ZooKeeper last.
-    local group prefix i pids
-    for group in "consumer- provider-" "agent-" "distributor-" "mandator-" "zookeeper"; do
-      pids=()
-      for i in "${!NAMES[@]}"; do
-        for prefix in $group; do
-          [[ "${NAMES[$i]}" == "$prefix"* ]] && pids+=("${PIDS[$i]}")
-        done
-      done
-      [ ${#pids[@]} -gt 0 ] && stop_pids "${pids[@]}"
-    done
-    local left=()
-    for i in "${!PIDS[@]}"; do alive "${PIDS[$i]}" && left+=("${NAMES[$i]}=${PIDS[$i]}"); done
-    if [ ${#left[@]} -gt 0 ]; then
-      say "still running: ${left[*]}"
-    else
-      say "all ${#PIDS[@]} processes stopped"
-    fi
+    stop_all
   fi
   if [ "$rc" != 0 ] && [ -n "${TEST_UNDECLARED_OUTPUTS_DIR:-}" ]; then
     # Under `bazel test`: the logs end up in bazel-testlogs/.../test.outputs.
@@ -692,7 +714,10 @@ for i in 1 2; do [ "$victim_addr" = "127.0.0.1:${PORT[dc1-d$i]}" ] && victim=dc1
 [ -n "$victim" ] || victim=dc1-d1
 victim_pid=$(pid_of "distributor-$victim")
 say "kill -9 distributor $victim (pid $victim_pid), the one dc1-host3's agent uses"
-{ kill -KILL "$victim_pid"; wait "$victim_pid"; } 2>/dev/null
+kill -KILL "$victim_pid"
+# Reaped here, on purpose not counted as an unclean exit.
+for i in "${!NAMES[@]}"; do [ "${NAMES[$i]}" = "distributor-$victim" ] && REAPED[$i]=1; done
+{ wait "$victim_pid"; } 2>/dev/null
 dead_addr=127.0.0.1:${PORT[$victim]}
 agents_moved() {
   local host
@@ -724,6 +749,17 @@ traffic_unaffected() {
   [ "$failed" = 0 ] && [ "$ok" -gt 0 ]
 }
 check "consumers' traffic unaffected by the distributor's death" traffic_unaffected
+
+# 4. Everything stops cleanly.
+clean_stop() {
+  local start=$SECONDS
+  stop_all
+  STOPPED_ALL=1
+  echo "    ${#PIDS[@]} processes stopped in $((SECONDS - start)) s"
+  [ ${#UNCLEAN[@]} -eq 0 ]
+}
+say "stopping ${#PIDS[@]} processes"
+check "every process started exits cleanly on SIGTERM (exit status 0)" clean_stop
 
 say "smoke: $PASSED passed, $FAILED failed"
 [ "$FAILED" = 0 ]
