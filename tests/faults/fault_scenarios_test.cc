@@ -10,10 +10,14 @@
 // <files>|<reads>|<violations>" that scripts/faults.sh turns into the
 // table of docs/reliability.md.
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
+#include <fstream>
 #include <memory>
 #include <random>
 #include <string>
@@ -248,6 +252,69 @@ TEST_F(FaultScenariosTest, StalledDistributorAgentsFailOverWithoutStorm) {
   }
   faults.push_back(absl::StrCat(total, " agent failovers"));
   Finish("stalled_distributor", faults);
+}
+
+// (8) Clock jumps on an agent (libfaketime, the clock read from a file the
+// test rewrites; wall clock only: a real monotonic clock never jumps): a
+// host h9 in the main DC whose clock jumps 1 h back, then
+// 2 h forward, while writes go on. Its cache must still converge and never
+// go backwards. Runs last: it adds h9 to the main DC's agents.
+TEST_F(FaultScenariosTest, AgentClockJumpsDuringWrites) {
+  const char* kLib = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1";
+  if (access(kLib, R_OK) != 0) GTEST_SKIP() << "faketime is not installed";
+  const char* srcdir = std::getenv("TEST_SRCDIR");
+  ASSERT_NE(srcdir, nullptr);
+  const std::string dir = absl::StrCat(cluster_->dcs().dir(), "/faketime");
+  ASSERT_EQ(system(absl::StrCat("mkdir -p ", dir).c_str()), 0);
+  const std::string offset_file = dir + "/offset";
+  auto set_offset = [&](const std::string& offset) {
+    std::ofstream(offset_file, std::ios::trunc) << offset << "\n";
+  };
+  set_offset("+0");
+  const std::string wrapper = dir + "/agent";
+  {
+    std::ofstream w(wrapper, std::ios::trunc);
+    w << "#!/bin/sh\n"
+      << "export LD_PRELOAD=" << kLib << "\n"
+      << "export FAKETIME_TIMESTAMP_FILE=" << offset_file << "\n"
+      << "export FAKETIME_CACHE_DURATION=1 FAKETIME_DONT_FAKE_MONOTONIC=1\n"
+      << "exec " << srcdir << "/kess/agent/agent \"$@\"\n";
+  }
+  ASSERT_EQ(chmod(wrapper.c_str(), 0755), 0);
+
+  CacheTierDc& dc = cluster_->main();
+  AgentHostOptions o;
+  o.host_id = "h9";
+  o.binary = wrapper;  // exec keeps the pid: only h9 is ever signalled
+  o.datacenter = dc.name;
+  o.distributors = dc.DistributorAddresses();
+  for (const auto& m : cluster_->dcs().main())
+    o.mandators.push_back(m->address());
+  o.auth_token_file = cluster_->token_file();
+  o.dir = absl::StrCat(cluster_->dcs().dir(), "/", dc.name, "-h9");
+  auto agent = AgentHost::Start(o);
+  ASSERT_TRUE(agent.ok()) << agent.status();
+  const ConfigKeys keys = Keys();
+  std::vector<std::pair<std::string, std::string>> subs(keys.begin(),
+                                                        keys.end());
+  ASSERT_TRUE((*agent)->Subscribe(ConfigSubscription(subs)).ok());
+  dc.agents.push_back(std::move(agent).value());
+  reader_ = std::make_unique<CacheReaderLoop>(CacheDirs(cluster_->AllAgents()));
+
+  std::vector<std::string> faults;
+  {
+    Writer writer(cluster_, checker_.get(), "clock");
+    absl::SleepFor(absl::Seconds(2));
+    set_offset("-1h");
+    faults.push_back("agent clock -1h");
+    absl::SleepFor(absl::Seconds(4));
+    set_offset("+2h");
+    faults.push_back("agent clock +2h");
+    absl::SleepFor(absl::Seconds(4));
+    set_offset("+0");
+    absl::SleepFor(absl::Seconds(2));
+  }
+  Finish("agent_clock_jumps", faults);
 }
 
 }  // namespace
