@@ -1,17 +1,18 @@
 // libFuzzer target for the file-cache format (scripts/fuzz.sh; CI replay:
 // :format_fuzz_test). The input is a cache file's content for DecodeEntry.
 // Properties: an accepted entry has a valid key whose RelativePath stays
-// inside the cache directory, a value whose CRC-32 matched the file (checked
-// by re-encoding: EncodeEntry writes the CRC of the value, and decoding that
-// gives back the same entry — a round trip); and the raw input used as a
-// value (any bytes, NUL and invalid UTF-8 included) and as a content type
-// (when it is UTF-8) survives
-// EncodeEntry -> DecodeEntry unchanged.
+// inside the cache directory (no empty, "." or ".." segment), a value whose
+// CRC-32 matched the file (checked by re-encoding: EncodeEntry writes the CRC
+// of the value, and decoding that gives back the same entry — a round trip);
+// and the raw input used as a value (any bytes, NUL and invalid UTF-8 included)
+// and as a content type (when it is UTF-8) survives EncodeEntry -> DecodeEntry
+// unchanged.
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
-#include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
 #include "common/file_cache/format.h"
 #include "common/fuzz_check.h"
 #include "common/value_encoding.h"
@@ -45,10 +46,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (entry.ok()) {
     FUZZ_CHECK(kess::file_cache::ValidateKey(entry->key).ok());
     const std::string path = kess::file_cache::RelativePath(entry->key);
-    FUZZ_CHECK(!absl::StrContains(path, ".."));
-    FUZZ_CHECK(path[0] != '/');
-    FUZZ_CHECK(absl::StartsWith(path, "configs/") ||
-               absl::StartsWith(path, "routes/"));
+    // No segment that could leave the cache directory ("a..json", from a
+    // key ending in '.', is a plain file name).
+    const std::vector<std::string> segments = absl::StrSplit(path, '/');
+    FUZZ_CHECK(segments.size() ==
+               (entry->key.type == kess::file_cache::CacheKey::Type::kConfig
+                    ? 3u
+                    : 2u));
+    FUZZ_CHECK(segments[0] == "configs" || segments[0] == "routes");
+    for (const std::string& segment : segments) {
+      FUZZ_CHECK(!segment.empty() && segment != "." && segment != "..");
+    }
     CheckRoundTrip(*entry);
   } else {
     FUZZ_CHECK(entry.status().code() == absl::StatusCode::kDataLoss);
