@@ -91,7 +91,9 @@ ZkEnsemble* TwoDcTest::slave_zk() { return Slave().get(); }
 void TwoDcTest::SetUp() {
   // A test that failed while a server was stopped must not fail the rest.
   for (ZkEnsemble* zk : {main_zk(), slave_zk()}) {
-    if (!zk->IsRunning(0)) ASSERT_TRUE(zk->StartServer(0).ok());
+    if (!zk->IsRunning(0)) {
+      ASSERT_TRUE(zk->StartServer(0).ok());
+    }
   }
   auto main = ConnectMandator(main_zk()->ConnectString());
   ASSERT_TRUE(main.ok()) << main.status();
