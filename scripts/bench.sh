@@ -23,7 +23,7 @@ esac
 # unless a flag is needed to bound the time).
 declare -A QUICK FULL
 RUNNERS=(transport replication distributor config_write heartbeat route_table
-  sdk propagation zk_watch etcd_watch)
+  discovery_storm sdk propagation zk_watch etcd_watch)
 QUICK[transport]="--connections=2000 --rpc_seconds=2 --serial_calls=500 --push_rounds=5"
 FULL[transport]=""
 QUICK[replication]="--seconds=2"
@@ -36,6 +36,8 @@ QUICK[heartbeat]="--seconds=1"
 FULL[heartbeat]=""
 QUICK[route_table]="--instances=10000 --runs=2 --storm_instances=1000"
 FULL[route_table]=""
+QUICK[discovery_storm]="--instances=2000 --services=20"
+FULL[discovery_storm]=""
 QUICK[sdk]="--benchmark_min_time=0.1"
 FULL[sdk]=""
 QUICK[propagation]="--agents=100,1000 --disk_agents= --changes=5"
