@@ -246,6 +246,11 @@ Mandator::~Mandator() {
   }
   if (server_ != nullptr) server_->Stop();
   scheduler_.reset();
+  // The roles' threads read election_ (their fence) until they stop, and
+  // election_.reset() nulls it before the demotion stops them: stop them
+  // first (OnDemoted stops them again, which is a no-op).
+  if (routes_ != nullptr) routes_->Stop();
+  if (partition_ != nullptr) partition_->Stop();
   election_.reset();  // demotes (stops replication, fails queued writes)
   if (options_.registry != nullptr) {
     options_.registry->RemoveCallbackGauge("kess_mandator_is_leader", {});
