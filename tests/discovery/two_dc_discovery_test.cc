@@ -121,12 +121,19 @@ TEST(TwoDcDiscoveryTest, SlaveInstanceIsFoundInBothDcsUntilItDeregisters) {
             << absl::Now() - stopped_at;
   EXPECT_TRUE(
       WaitAllAgents(agents, "echo", HasInstance("echo-dc1-1"), kPatience));
-  // Both consumers now pick the remaining instance, and only it.
+  // Both consumers, once their poll read the new file, pick the remaining
+  // instance, and only it.
   for (sdk::Discovery* d : {dc1_consumer.get(), dc2_consumer.get()}) {
-    EXPECT_EQ(SelectedId(*d, "echo", "echo-dc1-1"), "echo-dc1-1");
+    const absl::Time deadline = absl::Now() + kPatience;
     auto table = d->GetTable("echo");
+    while (absl::Now() < deadline &&
+           !(table.ok() && (*table)->instances.size() == 1)) {
+      absl::SleepFor(absl::Milliseconds(20));
+      table = d->GetTable("echo");
+    }
     ASSERT_TRUE(table.ok()) << table.status();
-    EXPECT_EQ((*table)->instances.size(), 1u);
+    ASSERT_EQ((*table)->instances.size(), 1u);
+    EXPECT_EQ((*table)->instances[0].id, "echo-dc1-1");
     for (int i = 0; i < 50; ++i) {
       auto picked = d->Select("echo");
       ASSERT_TRUE(picked.ok()) << picked.status();
