@@ -272,34 +272,8 @@ struct Row {
   int host_threads = 0;
 };
 
-// The ZooKeeper server's pid: the java process whose command line names
-// the ensemble's directory.
-pid_t FindServerPid(const std::string& dir) {
-  for (int pid = 2; pid <= PidMax(); ++pid) {
-    std::ifstream in(absl::StrCat("/proc/", pid, "/cmdline"));
-    if (!in) continue;
-    std::string cmdline((std::istreambuf_iterator<char>(in)),
-                        std::istreambuf_iterator<char>());
-    if (cmdline.find(dir) != std::string::npos &&
-        cmdline.find("java") != std::string::npos) {
-      return pid;
-    }
-  }
-  return -1;
-}
-
 int64_t PacketsReceived(const testing::ZkEnsemble& zk) {
-  auto mntr = zk.FourLetterWord(0, "mntr");
-  if (!mntr.ok()) return 0;
-  for (absl::string_view line : absl::StrSplit(*mntr, '\n')) {
-    std::vector<absl::string_view> kv = absl::StrSplit(line, '\t');
-    int64_t v = 0;
-    if (kv.size() == 2 && kv[0] == "zk_packets_received" &&
-        absl::SimpleAtoi(kv[1], &v)) {
-      return v;
-    }
-  }
-  return 0;
+  return zk.MntrValue(0, "zk_packets_received").value_or(0);
 }
 
 class Driver {
@@ -454,7 +428,7 @@ int Driver::Run() {
   auto zk = testing::ZkEnsemble::Start(options);
   BENCH_CHECK_OK(zk.status());
   zk_ = std::move(zk).value();
-  server_pid_ = FindServerPid(zk_->dir());
+  server_pid_ = zk_->ServerPid(0);
   if (server_pid_ < 0) LOG(WARNING) << "ZooKeeper's pid not found";
 
   std::atomic<bool> connected{false};

@@ -69,6 +69,12 @@ class ZkEnsemble {
   // A 4-letter-word command ("ruok", "srvr", "mntr") to server i; the reply.
   absl::StatusOr<std::string> FourLetterWord(int i, const std::string& cmd,
                                              int timeout_ms = 2000) const;
+  // One counter of server i's "mntr" reply (e.g. "zk_packets_received");
+  // NotFound if the reply has no such line.
+  absl::StatusOr<int64_t> MntrValue(int i, const std::string& key) const;
+
+  // The pid of server i's JVM (for CPU/RSS figures), or -1 if not running.
+  pid_t ServerPid(int i) const { return servers_.at(i).pid; }
 
  private:
   struct Server {
