@@ -103,17 +103,7 @@ std::string FsType(const std::string& dir) {
 
 // zk_packets_received of server 0 of `zk`; -1 if unknown.
 int64_t PacketsReceived(const testing::ZkEnsemble& zk) {
-  absl::StatusOr<std::string> mntr = zk.FourLetterWord(0, "mntr");
-  if (!mntr.ok()) return -1;
-  for (absl::string_view line : absl::StrSplit(*mntr, '\n')) {
-    std::vector<std::string> f = absl::StrSplit(line, '\t');
-    int64_t v = 0;
-    if (f.size() == 2 && f[0] == "zk_packets_received" &&
-        absl::SimpleAtoi(f[1], &v)) {
-      return v;
-    }
-  }
-  return -1;
+  return zk.MntrValue(0, "zk_packets_received").value_or(-1);
 }
 
 struct Distributors {

@@ -20,8 +20,10 @@
 
 #include "Poco/Base64Encoder.h"
 #include "Poco/SHA1Engine.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "glog/logging.h"
 
 namespace kess {
@@ -337,6 +339,17 @@ std::string ZkEnsemble::ConnectString() const {
     parts.push_back(absl::StrCat("127.0.0.1:", s.client_port));
   }
   return absl::StrJoin(parts, ",");
+}
+
+absl::StatusOr<int64_t> ZkEnsemble::MntrValue(int i,
+                                              const std::string& key) const {
+  KESS_ASSIGN_OR_RETURN(std::string mntr, FourLetterWord(i, "mntr"));
+  for (absl::string_view line : absl::StrSplit(mntr, '\n')) {
+    std::vector<absl::string_view> f = absl::StrSplit(line, '\t');
+    int64_t v = 0;
+    if (f.size() == 2 && f[0] == key && absl::SimpleAtoi(f[1], &v)) return v;
+  }
+  return absl::NotFoundError(absl::StrCat("mntr has no ", key));
 }
 
 absl::StatusOr<std::string> ZkEnsemble::FourLetterWord(int i,
