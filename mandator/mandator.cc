@@ -251,7 +251,11 @@ Mandator::~Mandator() {
   // first (OnDemoted stops them again, which is a no-op).
   if (routes_ != nullptr) routes_->Stop();
   if (partition_ != nullptr) partition_->Stop();
-  election_.reset();  // demotes (stops replication, fails queued writes)
+  // The write queue's thread reads election_ too (CommitWrite's fence); the
+  // HTTP server is stopped, so nothing new arrives: fail what is queued and
+  // join the thread first.
+  writes_.reset();
+  election_.reset();  // demotes (stops replication)
   if (options_.registry != nullptr) {
     options_.registry->RemoveCallbackGauge("kess_mandator_is_leader", {});
     options_.registry->RemoveCallbackGauge("kess_mandator_zookeeper_connected",
@@ -260,7 +264,6 @@ Mandator::~Mandator() {
   partition_.reset();
   replication_.reset();
   routes_.reset();
-  writes_.reset();
   member_.reset();
   if (zk_ != nullptr && session_listener_ != 0) {
     zk_->RemoveSessionListener(session_listener_);
@@ -391,6 +394,7 @@ void Mandator::OnDemoted() {
     partition_->Stop();
     return;
   }
+  if (writes_ == nullptr) return;  // shutting down
   writes_->FailPending(absl::UnavailableError(
       "this mandator lost the leadership before the write was committed; "
       "nothing was written, retry against the new leader"));
