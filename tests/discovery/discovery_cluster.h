@@ -54,6 +54,7 @@ struct DiscoveryTimeouts {
 inline constexpr DiscoveryTimeouts kTimeouts{};
 
 struct DiscoveryClusterOptions {
+  int zk_servers = 1;  // per DC: 1 or 3
   int mandators_per_dc = 3;
   int distributors_per_dc = 1;
   int agents_per_dc = 2;  // hosts "<dc>-h1".."<dc>-hN"

@@ -86,6 +86,8 @@ std::string InvariantResult::Describe() const {
   std::string out =
       absl::StrCat("writes=", writes_checked, " files=", files_checked,
                    " reads=", reads_checked,
+                   " route_samples=", route_samples_checked, " (unreadable ",
+                   route_samples_unreadable, ")",
                    " converged_after=", absl::FormatDuration(converged_after),
                    " violations=", violation_count);
   for (const std::string& v : violations) absl::StrAppend(&out, "\n  ", v);
@@ -103,6 +105,20 @@ void InvariantChecker::NoteAck(const std::string& ns, const std::string& key,
 int64_t InvariantChecker::acks() const {
   absl::MutexLock lock(&mu_);
   return acks_;
+}
+
+void InvariantChecker::AddRouteSamples(
+    InvariantResult* result, int64_t samples, int64_t unreadable,
+    int64_t violation_count, const std::vector<std::string>& violations) {
+  result->route_samples_checked += samples;
+  result->route_samples_unreadable += unreadable;
+  int64_t listed = 0;
+  for (const std::string& v : violations) {
+    Violation(result, absl::StrCat("route: ", v));
+    ++listed;
+  }
+  // The sampler keeps only its first few lines; count the rest too.
+  for (; listed < violation_count; ++listed) ++result->violation_count;
 }
 
 InvariantResult InvariantChecker::Check(const ConfigKeys& keys,

@@ -11,8 +11,10 @@
 //     revision at least as new as the newest acknowledged write of that
 //     key, and when that write is still the newest, exactly its value.
 //
-// Not yet checked here (see docs/reliability.md): route-table invariants
-// (no live instance removed, no service emptied by a kess fault).
+//  4. routes (when the scenario ran a route sampler, AddRouteSamples): no
+//     instance that was alive on a live host was ever missing from any
+//     agent's route file or either DC's route record — hence no service
+//     ever became empty because of a kess fault.
 //
 //   InvariantChecker checker(cluster);
 //   checker.NoteAck("ns", "k", rev, value);   // from the write stream
@@ -41,12 +43,14 @@ struct InvariantResult {
   int64_t writes_checked = 0;  // acknowledged writes compared with main
   int64_t files_checked = 0;   // agent x subscribed key at the end
   int64_t reads_checked = 0;   // reads by the reader loop
+  int64_t route_samples_checked = 0;     // route sampler rounds judged
+  int64_t route_samples_unreadable = 0;  // ZooKeeper answered an error
   absl::Duration converged_after = absl::ZeroDuration();
   std::vector<std::string> violations;  // one line each, first 20 kept
   int64_t violation_count = 0;
 
   bool ok() const { return violation_count == 0; }
-  // "writes=… files=… reads=… violations=…" and the violations.
+  // "writes=… files=… reads=… routes=… violations=…" and the violations.
   std::string Describe() const;
 };
 
@@ -68,6 +72,13 @@ class InvariantChecker {
   // `converge_timeout` for invariant 1.
   InvariantResult Check(const ConfigKeys& keys, const CacheReaderLoop* reader,
                         absl::Duration converge_timeout);
+
+  // Invariant 4, from a route sampler that ran during the scenario (e.g.
+  // tests/discovery/discovery_cluster.h's RouteSampler: its samples(),
+  // unreadable(), violation_count() and violations()). Adds to `result`.
+  static void AddRouteSamples(InvariantResult* result, int64_t samples,
+                              int64_t unreadable, int64_t violation_count,
+                              const std::vector<std::string>& violations);
 
  private:
   struct Ack {

@@ -1,0 +1,330 @@
+// Issue #8's fault suite, second binary: ZooKeeper ensemble faults
+// (scenario 2) with the route-table invariants. One DiscoveryCluster of real
+// processes on 127.0.0.1: two DCs, each a 3-server ZooKeeper ensemble,
+// 2 mandators, 2 distributors and 2 agents, plus 4 providers
+// (sdk/examples/demo_provider: services "cart" and "search", one per DC
+// each) that stay alive on live hosts the whole time.
+//
+// Each scenario runs a config write stream, a CacheReaderLoop and a
+// RouteSampler (every agent's route files and both DCs' route records,
+// every 50 ms), injects its faults, lifts them, and runs the
+// InvariantChecker: agents converge to the main DC, no file went backwards
+// or was torn, no acknowledged write lost, and no live instance was ever
+// missing from a route table (so no service became empty).
+//
+// Each scenario prints "FAULTS|<scenario>|<faults>|<writes>|<files>|
+// <reads>|<violations>|<route samples>" for scripts/faults.sh.
+#include <signal.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "gtest/gtest.h"
+#include "mandator/http_call.h"
+#include "tests/cluster/cache_reader_loop.h"
+#include "tests/cluster/mandator_cluster.h"
+#include "tests/discovery/discovery_cluster.h"
+#include "tests/faults/invariant_checker.h"
+
+namespace kess {
+namespace testing {
+namespace {
+
+// "Did not hang" bounds.
+constexpr absl::Duration kConverge = absl::Seconds(60);
+constexpr absl::Duration kPatience = absl::Seconds(30);
+constexpr char kNs[] = "faults2";
+const std::vector<std::string>& Services() {
+  static const auto* s = new std::vector<std::string>{"cart", "search"};
+  return *s;
+}
+
+ConfigKeys Keys() {
+  ConfigKeys keys;
+  for (int i = 0; i < 3; ++i) keys.push_back({kNs, absl::StrCat("k", i)});
+  return keys;
+}
+
+std::vector<std::string> CacheDirs(const std::vector<AgentHost*>& agents) {
+  std::vector<std::string> dirs;
+  for (const AgentHost* a : agents) dirs.push_back(a->cache_dir());
+  return dirs;
+}
+
+// The index of the server of `zk` whose `srvr` says "Mode: leader"; -1.
+int ZkLeader(const ZkEnsemble& zk) {
+  for (int i = 0; i < zk.size(); ++i) {
+    if (!zk.IsRunning(i)) continue;
+    absl::StatusOr<std::string> srvr = zk.FourLetterWord(i, "srvr", 1000);
+    if (srvr.ok() && absl::StrContains(*srvr, "Mode: leader")) return i;
+  }
+  return -1;
+}
+
+// PUTs to the keys round robin until stopped; a failed PUT is not
+// acknowledged (CacheTierCluster::Put retries 503/504 for up to 60 s).
+class Writer {
+ public:
+  Writer(CacheTierCluster* cluster, InvariantChecker* checker,
+         const std::string& tag)
+      : thread_([this, cluster, checker, tag] {
+          const ConfigKeys keys = Keys();
+          for (int i = 0; !stop_; ++i) {
+            const auto& [ns, key] = keys[i % keys.size()];
+            const std::string value = absl::StrCat(tag, "-", i);
+            absl::StatusOr<int64_t> rev = cluster->Put(ns, key, value);
+            if (rev.ok()) {
+              checker->NoteAck(ns, key, *rev, value);
+              absl::SleepFor(absl::Milliseconds(50));
+            } else {
+              absl::SleepFor(absl::Milliseconds(200));
+            }
+          }
+        }) {}
+  ~Writer() { Stop(); }
+  void Stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+class FaultScenariosMoreTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    DiscoveryClusterOptions options;
+    options.zk_servers = 3;
+    options.mandators_per_dc = 2;
+    options.distributors_per_dc = 2;
+    options.agents_per_dc = 2;
+    auto cluster = DiscoveryCluster::Start(options);
+    ASSERT_TRUE(cluster.ok()) << cluster.status();
+    cluster_ = std::move(cluster).value().release();
+
+    // Configs and routes in one subscription per agent.
+    std::string body = "{\"configs\":[";
+    const ConfigKeys keys = Keys();
+    for (size_t i = 0; i < keys.size(); ++i) {
+      absl::StrAppend(&body, i == 0 ? "" : ",", "{\"namespace\":\"",
+                      keys[i].first, "\",\"key\":\"", keys[i].second, "\"}");
+    }
+    absl::StrAppend(&body, "],\"routes\":[\"",
+                    absl::StrJoin(Services(), "\",\""), "\"]}");
+    for (AgentHost* a : cluster_->AllAgents()) {
+      ASSERT_TRUE(a->Subscribe(body).ok());
+    }
+
+    expected_ = new std::map<std::string, std::set<std::string>>();
+    providers_ = new std::vector<std::unique_ptr<ProviderProcess>>();
+    int n = 0;
+    for (const std::string& service : Services()) {
+      for (const char* dc : {"dc1", "dc2"}) {
+        ++n;
+        ProviderProcessOptions p;
+        p.service = service;
+        p.id = absl::StrCat(service, "-", dc);
+        p.host = absl::StrCat(dc, "-h", 1 + n % 2);
+        p.datacenter = dc;
+        p.mandators = cluster_->MandatorAddresses(dc);
+        auto started = ProviderProcess::Start(p);
+        ASSERT_TRUE(started.ok()) << started.status();
+        providers_->push_back(std::move(started).value());
+        (*expected_)[service].insert(p.id);
+      }
+    }
+    for (const auto& [service, ids] : *expected_) {
+      for (const std::string& id : ids) {
+        ASSERT_TRUE(WaitAllAgents(cluster_->AllAgents(), service,
+                                  HasInstance(id), kConverge))
+            << service << "/" << id << " never healthy on every agent";
+      }
+    }
+  }
+  static void TearDownTestSuite() {
+    delete providers_;  // before the mandators go
+    providers_ = nullptr;
+    delete cluster_;
+    cluster_ = nullptr;
+    delete expected_;
+    expected_ = nullptr;
+  }
+  void SetUp() override {
+    ASSERT_NE(cluster_, nullptr);
+    checker_ = std::make_unique<InvariantChecker>(&cluster_->tier());
+    reader_ =
+        std::make_unique<CacheReaderLoop>(CacheDirs(cluster_->AllAgents()));
+    auto main_zk = cluster_->dcs().ConnectMainReader();
+    auto slave_zk = cluster_->dcs().ConnectSlaveReader();
+    ASSERT_TRUE(main_zk.ok()) << main_zk.status();
+    ASSERT_TRUE(slave_zk.ok()) << slave_zk.status();
+    sampler_ = std::make_unique<RouteSampler>(
+        cluster_->AllAgents(), *std::move(main_zk), *std::move(slave_zk),
+        cluster_->dcs().layout(), *expected_);
+  }
+
+  // Stops reader and sampler, checks, prints the FAULTS| line, expects no
+  // violation.
+  void Finish(const std::string& scenario,
+              const std::vector<std::string>& faults) {
+    reader_->Stop();
+    // The routes must also be whole once everything settled.
+    for (const auto& [service, ids] : *expected_) {
+      for (const std::string& id : ids) {
+        EXPECT_TRUE(WaitAllAgents(cluster_->AllAgents(), service,
+                                  HasInstance(id), kConverge))
+            << scenario << ": " << service << "/" << id
+            << " not healthy on every agent afterwards";
+      }
+    }
+    sampler_->Stop();
+    InvariantResult r = checker_->Check(Keys(), reader_.get(), kConverge);
+    InvariantChecker::AddRouteSamples(&r, sampler_->samples(),
+                                      sampler_->unreadable(),
+                                      sampler_->violation_count(),
+                                      sampler_->violations());
+    std::printf("FAULTS|%s|%s|%lld|%lld|%lld|%lld|%lld\n", scenario.c_str(),
+                absl::StrJoin(faults, ", ").c_str(),
+                static_cast<long long>(r.writes_checked),
+                static_cast<long long>(r.files_checked),
+                static_cast<long long>(r.reads_checked),
+                static_cast<long long>(r.violation_count),
+                static_cast<long long>(r.route_samples_checked));
+    std::fflush(stdout);
+    EXPECT_GT(r.writes_checked, 0);
+    EXPECT_GT(r.route_samples_checked, 0);
+    EXPECT_TRUE(r.ok()) << scenario << ": " << r.Describe();
+  }
+
+  static DiscoveryCluster* cluster_;
+  static std::map<std::string, std::set<std::string>>* expected_;
+  static std::vector<std::unique_ptr<ProviderProcess>>* providers_;
+  std::unique_ptr<InvariantChecker> checker_;
+  std::unique_ptr<CacheReaderLoop> reader_;
+  std::unique_ptr<RouteSampler> sampler_;
+};
+DiscoveryCluster* FaultScenariosMoreTest::cluster_ = nullptr;
+std::map<std::string, std::set<std::string>>*
+    FaultScenariosMoreTest::expected_ = nullptr;
+std::vector<std::unique_ptr<ProviderProcess>>*
+    FaultScenariosMoreTest::providers_ = nullptr;
+
+// (2a) kill -9 of the main DC's ZooKeeper leader (srvr "Mode: leader")
+// during writes; restarted after a few seconds.
+TEST_F(FaultScenariosMoreTest, MainZkLeaderKilled) {
+  ZkEnsemble& zk = cluster_->dcs().main_zk();
+  std::vector<std::string> faults;
+  {
+    Writer writer(&cluster_->tier(), checker_.get(), "zkleader");
+    absl::SleepFor(absl::Seconds(1));
+    const int leader = ZkLeader(zk);
+    ASSERT_GE(leader, 0) << "no server of dc1 says Mode: leader";
+    ASSERT_EQ(kill(zk.ServerPid(leader), SIGKILL), 0);
+    faults.push_back(absl::StrCat("kill -9 ZK leader (dc1 server ",
+                                  leader + 1, ")"));
+    absl::SleepFor(absl::Seconds(4));
+    ASSERT_TRUE(zk.StopServer(leader).ok());  // reaps it
+    absl::Status started = zk.StartServer(leader);
+    ASSERT_TRUE(started.ok()) << started;
+    absl::SleepFor(absl::Seconds(2));
+  }
+  Finish("zk_leader_killed", faults);
+}
+
+// (2b) The main DC's ensemble loses its quorum (one server stopped, one
+// SIGSTOPped) for a while, then both come back. Writes are refused with a
+// clear error meanwhile; nothing served is lost; all converges after.
+TEST_F(FaultScenariosMoreTest, MainZkQuorumLostAndRestored) {
+  ZkEnsemble& zk = cluster_->dcs().main_zk();
+  std::vector<std::string> faults;
+  std::string refusal;
+  {
+    Writer writer(&cluster_->tier(), checker_.get(), "quorum");
+    absl::SleepFor(absl::Seconds(1));
+    const int leader = ZkLeader(zk);
+    const int stopped = leader >= 0 ? leader : 0;
+    const int paused = (stopped + 1) % zk.size();
+    ASSERT_TRUE(zk.StopServer(stopped).ok());
+    ASSERT_TRUE(zk.PauseServer(paused).ok());
+    faults.push_back("dc1 ZK quorum lost (1 stopped, 1 SIGSTOPped)");
+
+    // A PUT to any main mandator must be refused with a clear error
+    // (HTTP 503/504 and a body that says why), not hang or succeed.
+    const int64_t reads_before = reader_->reads();
+    const absl::Time deadline = absl::Now() + absl::Seconds(20);
+    bool refused = false;
+    while (!refused && absl::Now() < deadline) {
+      for (auto& m : cluster_->dcs().main()) {
+        absl::StatusOr<mandator::HttpReply> reply = mandator::HttpCall(
+            m->http_address(), "PUT",
+            absl::StrCat("/api/v1/configs/", kNs, "/probe"),
+            PutBody("during-quorum-loss"), absl::Seconds(10));
+        if (!reply.ok()) continue;
+        EXPECT_NE(reply->status, 200)
+            << "a write was accepted without a ZooKeeper quorum: "
+            << reply->body;
+        if ((reply->status == 503 || reply->status == 504 ||
+             reply->status == 421) &&
+            !reply->body.empty()) {
+          refused = true;
+          refusal = absl::StrCat("HTTP ", reply->status, " ", reply->body);
+          break;
+        }
+      }
+      if (!refused) absl::SleepFor(absl::Milliseconds(300));
+    }
+    EXPECT_TRUE(refused) << "no clear refusal of writes without quorum";
+    std::printf("quorum loss: write refused with: %s\n", refusal.c_str());
+    absl::SleepFor(absl::Seconds(5));  // past the 4 s session timeout
+    EXPECT_GT(reader_->reads(), reads_before)
+        << "agents' caches were not readable during the quorum loss";
+
+    ASSERT_TRUE(zk.ResumeServer(paused).ok());
+    absl::Status started = zk.StartServer(stopped);
+    ASSERT_TRUE(started.ok()) << started;
+    absl::SleepFor(absl::Seconds(2));
+  }
+  if (!refusal.empty()) faults.push_back("writes refused (HTTP 5xx)");
+  Finish("zk_quorum_lost_restored", faults);
+}
+
+// (2c) The whole slave DC ensemble down (all 3 servers stopped) while the
+// main DC takes writes, then back: the slave DC's agents keep serving
+// their last data and catch up after.
+TEST_F(FaultScenariosMoreTest, SlaveZkEnsembleDownAndBack) {
+  ZkEnsemble& zk = cluster_->dcs().slave_zk();
+  std::vector<std::string> faults;
+  {
+    Writer writer(&cluster_->tier(), checker_.get(), "slavezk");
+    absl::SleepFor(absl::Seconds(1));
+    for (int i = 0; i < zk.size(); ++i) ASSERT_TRUE(zk.StopServer(i).ok());
+    faults.push_back("dc2 ZK ensemble down (3 of 3 stopped)");
+    const int64_t reads_before = reader_->reads();
+    absl::SleepFor(absl::Seconds(6));
+    EXPECT_GT(reader_->reads(), reads_before);
+    for (int i = 0; i < zk.size(); ++i) {
+      absl::Status started = zk.StartServer(i);
+      ASSERT_TRUE(started.ok()) << started;
+    }
+    absl::SleepFor(absl::Seconds(2));
+  }
+  Finish("zk_slave_ensemble_down", faults);
+}
+
+}  // namespace
+}  // namespace testing
+}  // namespace kess
