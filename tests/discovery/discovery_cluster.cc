@@ -36,6 +36,7 @@ absl::StatusOr<std::unique_ptr<DiscoveryCluster>> DiscoveryCluster::Start(
     const DiscoveryClusterOptions& options) {
   CacheTierClusterOptions o;
   o.dcs.zk_servers = options.zk_servers;
+  o.dcs.mandator_binary = options.mandator_binary;
   o.dcs.mandators_per_dc = options.mandators_per_dc;
   o.dcs.main_other_dcs = true;
   o.dcs.extra_flags = MandatorFlags();

@@ -55,6 +55,7 @@ inline constexpr DiscoveryTimeouts kTimeouts{};
 
 struct DiscoveryClusterOptions {
   int zk_servers = 1;  // per DC: 1 or 3
+  std::string mandator_binary;  // empty = MandatorBinary()
   int mandators_per_dc = 3;
   int distributors_per_dc = 1;
   int agents_per_dc = 2;  // hosts "<dc>-h1".."<dc>-hN"

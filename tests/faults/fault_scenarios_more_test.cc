@@ -15,11 +15,14 @@
 // Each scenario prints "FAULTS|<scenario>|<faults>|<writes>|<files>|
 // <reads>|<violations>|<route samples>" for scripts/faults.sh.
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <set>
@@ -37,6 +40,7 @@
 #include "tests/cluster/mandator_cluster.h"
 #include "tests/discovery/discovery_cluster.h"
 #include "tests/faults/invariant_checker.h"
+#include "zk_schema/chunked_value.h"
 
 namespace kess {
 namespace testing {
@@ -71,6 +75,47 @@ int ZkLeader(const ZkEnsemble& zk) {
     if (srvr.ok() && absl::StrContains(*srvr, "Mode: leader")) return i;
   }
   return -1;
+}
+
+constexpr char kFaketimeLib[] =
+    "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1";
+
+// Where each mandator's fake clock offset is: <dir>/offset-<id>.
+std::string FaketimeDir() {
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  return absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/faketime");
+}
+void SetClockOffset(const std::string& mandator_id, const std::string& off) {
+  std::ofstream(absl::StrCat(FaketimeDir(), "/offset-", mandator_id),
+                std::ios::trunc)
+      << off << "\n";
+}
+
+// A wrapper that runs the mandator under libfaketime with the wall clock
+// read from <dir>/offset-<its --id> ("+0" unless a test writes it;
+// monotonic clocks stay real); "" (the plain binary) without faketime.
+std::string FaketimeMandator() {
+  if (access(kFaketimeLib, R_OK) != 0) return "";
+  const char* srcdir = std::getenv("TEST_SRCDIR");
+  if (srcdir == nullptr) return "";
+  const std::string dir = FaketimeDir();
+  if (system(absl::StrCat("mkdir -p ", dir).c_str()) != 0) return "";
+  const std::string wrapper = dir + "/mandator";
+  {
+    std::ofstream w(wrapper, std::ios::trunc);
+    w << "#!/bin/sh\n"
+      << "id=x\n"
+      << "for a in \"$@\"; do case \"$a\" in --id=*) id=\"${a#--id=}\";; "
+         "esac; done\n"
+      << "f=" << dir << "/offset-$id\n"
+      << "[ -f \"$f\" ] || echo +0 > \"$f\"\n"
+      << "export LD_PRELOAD=" << kFaketimeLib << "\n"
+      << "export FAKETIME_TIMESTAMP_FILE=\"$f\"\n"
+      << "export FAKETIME_CACHE_DURATION=1 FAKETIME_DONT_FAKE_MONOTONIC=1\n"
+      << "exec " << srcdir << "/kess/mandator/mandator \"$@\"\n";
+  }
+  if (chmod(wrapper.c_str(), 0755) != 0) return "";
+  return wrapper;
 }
 
 // PUTs to the keys round robin until stopped; a failed PUT is not
@@ -108,6 +153,7 @@ class FaultScenariosMoreTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     DiscoveryClusterOptions options;
+    options.mandator_binary = FaketimeMandator();
     options.zk_servers = 3;
     options.mandators_per_dc = 2;
     options.distributors_per_dc = 2;
@@ -323,6 +369,119 @@ TEST_F(FaultScenariosMoreTest, SlaveZkEnsembleDownAndBack) {
     absl::SleepFor(absl::Seconds(2));
   }
   Finish("zk_slave_ensemble_down", faults);
+}
+
+// (4) The slave DC's distributors cut from their ZooKeeper: every server
+// of the slave ensemble SIGSTOPped (a hung ensemble: connections stay open,
+// nothing answers) for 8 s while main takes writes. The distributors must
+// report stale, the agents keep serving their last data; all converges
+// after SIGCONT.
+TEST_F(FaultScenariosMoreTest, SlaveDistributorsCutFromZk) {
+  ZkEnsemble& zk = cluster_->dcs().slave_zk();
+  std::vector<std::string> faults;
+  int stale_seen = 0;
+  {
+    Writer writer(&cluster_->tier(), checker_.get(), "hungzk");
+    absl::SleepFor(absl::Seconds(1));
+    for (int i = 0; i < zk.size(); ++i) ASSERT_TRUE(zk.PauseServer(i).ok());
+    faults.push_back("dc2 ZK ensemble hung (SIGSTOP 3 of 3)");
+    const int64_t reads_before = reader_->reads();
+    std::set<std::string> stale;
+    const absl::Time until = absl::Now() + absl::Seconds(8);
+    while (absl::Now() < until) {
+      for (const auto& d : cluster_->tier().slave().distributors) {
+        Poco::JSON::Object::Ptr st = d->Status();
+        if (st && st->has("stale") && st->getValue<bool>("stale")) {
+          stale.insert(d->id());
+        }
+      }
+      absl::SleepFor(absl::Milliseconds(250));
+    }
+    stale_seen = static_cast<int>(stale.size());
+    EXPECT_EQ(stale_seen, static_cast<int>(
+                              cluster_->tier().slave().distributors.size()))
+        << "distributors cut from ZooKeeper did not report stale";
+    EXPECT_GT(reader_->reads(), reads_before);
+    for (int i = 0; i < zk.size(); ++i) ASSERT_TRUE(zk.ResumeServer(i).ok());
+    absl::SleepFor(absl::Seconds(2));
+  }
+  faults.push_back(absl::StrCat(stale_seen, " distributors reported stale"));
+  Finish("distributors_cut_from_zk", faults);
+}
+
+// (9) Oversized values during writes: a 16 MiB + 1 byte PUT is refused
+// before ZooKeeper with a clear 400, a 16 MiB PUT is accepted (chunked)
+// and replicated, and neither causes a connection-loss loop: both DCs'
+// leaders keep the same ZooKeeper session.
+TEST_F(FaultScenariosMoreTest, OversizedValues) {
+  std::vector<std::string> faults;
+  auto session_of = [](const MandatorProcess* m) -> std::string {
+    if (m == nullptr) return "";
+    Poco::JSON::Object::Ptr st = StatusOf(*m);
+    return st && st->has("zk_session_id")
+               ? st->getValue<std::string>("zk_session_id")
+               : "";
+  };
+  {
+    Writer writer(&cluster_->tier(), checker_.get(), "oversized");
+    MandatorProcess* leader = WaitLeader(cluster_->dcs().main(), kPatience);
+    MandatorProcess* slave = WaitLeader(cluster_->dcs().slave(), kPatience);
+    ASSERT_NE(leader, nullptr);
+    ASSERT_NE(slave, nullptr);
+    const std::string main_session = session_of(leader);
+    const std::string slave_session = session_of(slave);
+    ASSERT_FALSE(main_session.empty());
+
+    const std::string uri = absl::StrCat("/api/v1/configs/", kNs, "/big");
+    auto too_big = mandator::HttpCall(
+        leader->http_address(), "PUT", uri,
+        PutBody(std::string(zk::kMaxValueBytes + 1, 'b')), absl::Seconds(60));
+    ASSERT_TRUE(too_big.ok()) << too_big.status();
+    EXPECT_EQ(too_big->status, 400) << too_big->body;
+    EXPECT_FALSE(too_big->body.empty());
+    faults.push_back(absl::StrCat("PUT 16 MiB + 1 (HTTP ", too_big->status,
+                                  ")"));
+    auto max = mandator::HttpCall(
+        leader->http_address(), "PUT", uri,
+        PutBody(std::string(zk::kMaxValueBytes, 'm')), absl::Seconds(60));
+    ASSERT_TRUE(max.ok()) << max.status();
+    EXPECT_EQ(max->status, 200) << max->body;
+    faults.push_back(absl::StrCat("PUT 16 MiB (HTTP ", max->status, ")"));
+    absl::SleepFor(absl::Seconds(5));
+    EXPECT_EQ(FindLeader(cluster_->dcs().main()), leader);
+    EXPECT_EQ(session_of(leader), main_session)
+        << "the main leader's ZooKeeper session changed";
+    EXPECT_EQ(session_of(slave), slave_session)
+        << "the slave leader's ZooKeeper session changed";
+  }
+  Finish("oversized_values", faults);
+}
+
+// (6) Wall-clock jumps on mandators (libfaketime; monotonic clocks stay
+// real): the main leader (it builds the route table) +2 h, then -1 h; a
+// slave mandator -1 h. Nothing may be removed because of it.
+TEST_F(FaultScenariosMoreTest, MandatorClockJumps) {
+  if (FaketimeMandator().empty()) GTEST_SKIP() << "faketime not installed";
+  std::vector<std::string> faults;
+  {
+    Writer writer(&cluster_->tier(), checker_.get(), "mclock");
+    MandatorProcess* leader = WaitLeader(cluster_->dcs().main(), kPatience);
+    ASSERT_NE(leader, nullptr);
+    const std::string slave_id = cluster_->dcs().slave()[0]->id();
+    absl::SleepFor(absl::Seconds(1));
+    SetClockOffset(leader->id(), "+2h");
+    SetClockOffset(slave_id, "-1h");
+    faults.push_back("main leader clock +2h");
+    faults.push_back("slave mandator clock -1h");
+    absl::SleepFor(absl::Seconds(5));
+    SetClockOffset(leader->id(), "-1h");
+    faults.push_back("main leader clock -1h");
+    absl::SleepFor(absl::Seconds(5));
+    SetClockOffset(leader->id(), "+0");
+    SetClockOffset(slave_id, "+0");
+    absl::SleepFor(absl::Seconds(2));
+  }
+  Finish("mandator_clock_jumps", faults);
 }
 
 }  // namespace
