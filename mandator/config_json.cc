@@ -3,6 +3,7 @@
 #include <sstream>
 
 #include "Poco/Exception.h"
+#include "Poco/JSON/Array.h"
 #include "Poco/JSON/Object.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -101,6 +102,72 @@ absl::Status ParseRollbackBody(const std::string& body,
   KESS_RETURN_IF_ERROR(OptionalString(object, "comment", &request->comment));
   return OptionalRevision(object, "expected_revision",
                           &request->expected_revision);
+}
+
+absl::Status ParseGrayBody(const std::string& body, GrayRequest* request) {
+  PutRequest put;
+  KESS_RETURN_IF_ERROR(ParsePutBody(body, &put));
+  request->value = std::move(put.value);
+  request->content_type = std::move(put.content_type);
+  request->expected_revision = put.expected_revision;
+  request->author = std::move(put.author);
+  request->comment = std::move(put.comment);
+  KESS_ASSIGN_OR_RETURN(Poco::JSON::Object::Ptr object, ParseJsonObject(body));
+  if (object->has("hosts") && !object->isNull("hosts")) {
+    Poco::JSON::Array::Ptr hosts = object->getArray("hosts");
+    if (hosts.isNull()) {
+      return absl::InvalidArgumentError(
+          "field \"hosts\" must be an array of host ids");
+    }
+    for (size_t i = 0; i < hosts->size(); ++i) {
+      Poco::Dynamic::Var v = hosts->get(i);
+      if (!v.isString()) {
+        return absl::InvalidArgumentError(
+            "field \"hosts\" must be an array of host ids (strings)");
+      }
+      request->hosts.push_back(v.extract<std::string>());
+    }
+  }
+  std::optional<int64_t> percentage;
+  KESS_RETURN_IF_ERROR(OptionalRevision(object, "percentage", &percentage));
+  if (percentage.has_value()) {
+    if (*percentage > 100) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "field \"percentage\" must be 0..100, not ", *percentage));
+    }
+    request->percentage = static_cast<uint32_t>(*percentage);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ParseGrayEndBody(const std::string& body,
+                              GrayEndRequest* request) {
+  if (body.empty()) return absl::OkStatus();
+  KESS_ASSIGN_OR_RETURN(Poco::JSON::Object::Ptr object, ParseJsonObject(body));
+  KESS_RETURN_IF_ERROR(OptionalString(object, "author", &request->author));
+  return OptionalString(object, "comment", &request->comment);
+}
+
+std::string GrayToJson(const GrayInfo& gray) {
+  const zk::GrayRecord& r = gray.record;
+  const char* encoding = EncodingFor(gray.value);
+  std::vector<std::string> hosts;
+  for (const std::string& h : r.hosts()) hosts.push_back(JsonQuote(h));
+  return absl::StrCat(
+      "{\"namespace\":", JsonQuote(r.namespace_name()),
+      ",\"key\":", JsonQuote(r.key()),
+      ",\"active\":", gray.active ? "true" : "false",
+      ",\"revision\":", r.revision(), ",\"base_revision\":",
+      r.base_revision(), ",\"config_revision\":", gray.config_revision,
+      ",\"hosts\":[", absl::StrJoin(hosts, ","), "],\"percentage\":",
+      r.percentage(),
+      ",\"value\":", JsonQuote(EncodeValue(gray.value, encoding)),
+      ",\"encoding\":\"", encoding,
+      "\",\"content_type\":", JsonQuote(r.content_type()),
+      ",\"size\":", gray.value.size(), ",\"crc32\":", r.value().crc32(),
+      ",\"author\":", JsonQuote(r.meta().author()),
+      ",\"comment\":", JsonQuote(r.meta().comment()),
+      ",\"mtime_ms\":", r.meta().mtime_ms(), "}");
 }
 
 absl::StatusOr<int64_t> ParseNonNegative(absl::string_view name,

@@ -26,6 +26,18 @@ absl::Status ParsePutBody(const std::string& body, PutRequest* request);
 // The body of POST .../rollback.
 absl::Status ParseRollbackBody(const std::string& body,
                                RollbackRequest* request);
+// The body of POST .../gray: the put fields plus "hosts" (array of host
+// ids) and "percentage" (0..100).
+absl::Status ParseGrayBody(const std::string& body, GrayRequest* request);
+// The body of POST .../gray/promote and .../gray/abort ("author",
+// "comment"; may be empty).
+absl::Status ParseGrayEndBody(const std::string& body,
+                              GrayEndRequest* request);
+// GET .../gray: {"namespace","key","active","revision","base_revision",
+// "config_revision","hosts","percentage","value","encoding",
+// "content_type","size","crc32","author","comment","mtime_ms"}
+std::string GrayToJson(const GrayInfo& gray);
+
 // A query parameter holding a revision (expected_revision) or a count
 // (limit): a non-negative integer. InvalidArgument naming `name` otherwise.
 absl::StatusOr<int64_t> ParseNonNegative(absl::string_view name,

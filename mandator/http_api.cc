@@ -131,6 +131,11 @@ HttpResponse HttpApi::GetConfigs(const HttpRequest& request) {
     if (!versions.ok()) return HttpResponse::Error(versions.status());
     return Ok(HistoryToJson(*versions));
   }
+  if (seg.size() == 3 && seg[2] == "gray") {
+    absl::StatusOr<GrayInfo> gray = options_.store->GetGray(seg[0], seg[1]);
+    if (!gray.ok()) return HttpResponse::Error(gray.status());
+    return Ok(GrayToJson(*gray));
+  }
   return NoSuchResource(request);
 }
 
@@ -161,6 +166,20 @@ absl::Status HttpApi::ParseWrite(const HttpRequest& request,
     rollback.key = seg[1];
     KESS_RETURN_IF_ERROR(ParseRollbackBody(request.body, &rollback));
     *op = WriteOp::Rollback(std::move(rollback));
+  } else if (request.method == "POST" && seg.size() == 3 &&
+             seg[2] == "gray") {
+    GrayRequest gray;
+    gray.ns = seg[0];
+    gray.key = seg[1];
+    KESS_RETURN_IF_ERROR(ParseGrayBody(request.body, &gray));
+    *op = WriteOp::GrayStart(std::move(gray));
+  } else if (request.method == "POST" && seg.size() == 4 &&
+             seg[2] == "gray" && (seg[3] == "promote" || seg[3] == "abort")) {
+    GrayEndRequest end;
+    end.ns = seg[0];
+    end.key = seg[1];
+    KESS_RETURN_IF_ERROR(ParseGrayEndBody(request.body, &end));
+    *op = WriteOp::GrayEnd(std::move(end), seg[3] == "promote");
   } else {
     return NoRoute(request, seg);
   }
@@ -248,7 +267,8 @@ HttpResponse HttpApi::Route(const HttpRequest& request,
 }
 
 HttpResponse HttpApi::Commit(WriteOp op) {
-  const bool is_delete = op.kind == WriteOp::Kind::kDelete;
+  const bool is_delete = op.kind == WriteOp::Kind::kDelete ||
+                         op.kind == WriteOp::Kind::kGrayStart;
   WriteReply reply = options_.submit(std::move(op));
   if (!reply.result.ok()) return HttpResponse::Error(reply.result.status());
   return Ok(CommitToJson(*reply.result, !is_delete, reply.coalesced));

@@ -288,6 +288,15 @@ absl::StatusOr<CommitResult> Mandator::CommitWrite(const WriteOp& op) {
     case WriteOp::Kind::kRollback:
       result = store_->Rollback(op.rollback, fence);
       break;
+    case WriteOp::Kind::kGrayStart:
+      result = store_->StartGray(op.gray, fence);
+      break;
+    case WriteOp::Kind::kGrayPromote:
+      result = store_->PromoteGray(op.gray_end, fence);
+      break;
+    case WriteOp::Kind::kGrayAbort:
+      result = store_->AbortGray(op.gray_end, fence);
+      break;
   }
   if (result.ok()) revision_gauge_->Set(static_cast<double>(result->revision));
   return result;

@@ -173,6 +173,44 @@ TEST_F(MandatorTest, EveryConfigRouteOnTheLeader) {
   EXPECT_EQ(Call(m1_, "DELETE", base).status, 404);
 }
 
+TEST_F(MandatorTest, GrayReleaseOverHttp) {
+  const std::string base = "/api/v1/configs/grayhttp/k";
+  ASSERT_EQ(Call(m1_, "PUT", base, R"({"value":"v1"})").status, 200);
+  EXPECT_EQ(Call(m1_, "GET", base + "/gray").status, 404);
+  EXPECT_EQ(Call(m1_, "POST", base + "/gray", R"({"value":"v2"})").status,
+            400);  // neither hosts nor percentage
+  EXPECT_EQ(Call(m1_, "POST", base + "/gray",
+                 R"({"value":"v2","percentage":101})")
+                .status,
+            400);
+  // Through the follower (forwarded to the leader).
+  HttpReply started = Call(m2_, "POST", base + "/gray",
+                           R"({"value":"v2","hosts":["host-a"]})");
+  ASSERT_EQ(started.status, 200) << started.body;
+  const int64_t rg = Json(started)->getValue<int64_t>("revision");
+  auto gray = Json(Call(m1_, "GET", base + "/gray"));
+  EXPECT_TRUE(gray->getValue<bool>("active"));
+  EXPECT_EQ(gray->getValue<std::string>("value"), "v2");
+  EXPECT_EQ(gray->getValue<int64_t>("revision"), rg);
+  HttpReply refused = Call(m1_, "PUT", base, R"({"value":"v3"})");
+  EXPECT_EQ(refused.status, 409) << refused.body;
+  EXPECT_EQ(ErrorCode(refused), "FAILED_PRECONDITION");
+  HttpReply promoted = Call(m1_, "POST", base + "/gray/promote");
+  ASSERT_EQ(promoted.status, 200) << promoted.body;
+  EXPECT_GT(Json(promoted)->getValue<int64_t>("revision"), rg);
+  EXPECT_EQ(Json(Call(m1_, "GET", base))->getValue<std::string>("value"),
+            "v2");
+  EXPECT_EQ(Call(m1_, "POST", base + "/gray/abort").status, 409);
+  ASSERT_EQ(Call(m1_, "POST", base + "/gray",
+                 R"({"value":"v4","percentage":50})")
+                .status,
+            200);
+  ASSERT_EQ(Call(m1_, "POST", base + "/gray/abort").status, 200);
+  EXPECT_EQ(Json(Call(m1_, "GET", base))->getValue<std::string>("value"),
+            "v2");
+  EXPECT_EQ(Call(m1_, "GET", base + "/gray").status, 404);
+}
+
 TEST_F(MandatorTest, CompareAndSetOverHttp) {
   const std::string base = "/api/v1/configs/cas/k";
   ASSERT_EQ(

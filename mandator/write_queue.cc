@@ -30,8 +30,27 @@ WriteOp WriteOp::Rollback(RollbackRequest request) {
   return op;
 }
 
+WriteOp WriteOp::GrayStart(GrayRequest request) {
+  WriteOp op;
+  op.kind = Kind::kGrayStart;
+  op.gray = std::move(request);
+  return op;
+}
+
+WriteOp WriteOp::GrayEnd(GrayEndRequest request, bool promote) {
+  WriteOp op;
+  op.kind = promote ? Kind::kGrayPromote : Kind::kGrayAbort;
+  op.gray_end = std::move(request);
+  return op;
+}
+
 const std::string& WriteOp::ns() const {
   switch (kind) {
+    case Kind::kGrayStart:
+      return gray.ns;
+    case Kind::kGrayPromote:
+    case Kind::kGrayAbort:
+      return gray_end.ns;
     case Kind::kDelete:
       return del.ns;
     case Kind::kRollback:
@@ -43,6 +62,11 @@ const std::string& WriteOp::ns() const {
 
 const std::string& WriteOp::key() const {
   switch (kind) {
+    case Kind::kGrayStart:
+      return gray.key;
+    case Kind::kGrayPromote:
+    case Kind::kGrayAbort:
+      return gray_end.key;
     case Kind::kDelete:
       return del.key;
     case Kind::kRollback:

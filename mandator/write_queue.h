@@ -45,15 +45,26 @@ namespace kess {
 namespace mandator {
 
 struct WriteOp {
-  enum class Kind { kPut, kDelete, kRollback };
+  enum class Kind {
+    kPut,
+    kDelete,
+    kRollback,
+    kGrayStart,
+    kGrayPromote,
+    kGrayAbort
+  };
   Kind kind = Kind::kPut;
   PutRequest put;            // kPut
   DeleteRequest del;         // kDelete
   RollbackRequest rollback;  // kRollback
+  GrayRequest gray;          // kGrayStart
+  GrayEndRequest gray_end;   // kGrayPromote, kGrayAbort
 
   static WriteOp Put(PutRequest request);
   static WriteOp Delete(DeleteRequest request);
   static WriteOp Rollback(RollbackRequest request);
+  static WriteOp GrayStart(GrayRequest request);
+  static WriteOp GrayEnd(GrayEndRequest request, bool promote);
 
   const std::string& ns() const;
   const std::string& key() const;

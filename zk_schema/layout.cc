@@ -153,6 +153,19 @@ absl::StatusOr<std::string> Layout::ChunkPath(absl::string_view chunk_set,
 
 std::string Layout::GrayDir() const { return absl::StrCat(root_, "/gray"); }
 
+absl::StatusOr<std::string> Layout::GrayNamespaceDir(
+    absl::string_view ns) const {
+  KESS_RETURN_IF_ERROR(ValidateName(NameKind::kNamespace, ns));
+  return absl::StrCat(GrayDir(), "/", ns);
+}
+
+absl::StatusOr<std::string> Layout::GrayPath(absl::string_view ns,
+                                             absl::string_view key) const {
+  KESS_ASSIGN_OR_RETURN(std::string dir, GrayNamespaceDir(ns));
+  KESS_RETURN_IF_ERROR(ValidateName(NameKind::kKey, key));
+  return absl::StrCat(dir, "/", key);
+}
+
 std::vector<std::string> Layout::SkeletonPaths() const {
   std::vector<std::string> paths;
   // Parents of a non-default root ("/test" for "/test/kess") come first.

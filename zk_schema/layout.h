@@ -13,7 +13,8 @@
 //   /kess/election/mandators/n_<seq10>  MemberInfo (ephemeral sequential)
 //   /kess/chunks/cs-<seq10>        ChunkSetInfo
 //   /kess/chunks/cs-<seq10>/<idx5> Chunk
-//   /kess/gray                     reserved for gray release
+//   /kess/gray/<ns>                (empty) namespaces with gray releases
+//   /kess/gray/<ns>/<key>          GrayRecord, while a gray release exists
 //
 // <rev19> is the revision as 19 zero-padded decimal digits, so that the
 // lexicographic order of children equals the numeric order.
@@ -100,7 +101,10 @@ class Layout {
   absl::StatusOr<std::string> ChunkPath(absl::string_view chunk_set,
                                         uint32_t index) const;
 
-  std::string GrayDir() const;  // reserved
+  std::string GrayDir() const;
+  absl::StatusOr<std::string> GrayNamespaceDir(absl::string_view ns) const;
+  absl::StatusOr<std::string> GrayPath(absl::string_view ns,
+                                       absl::string_view key) const;
 
   // The persistent nodes that must exist before anything else is written,
   // parents first (root, revision, changelog, configs, ...).

@@ -30,6 +30,11 @@ absl::StatusOr<RecordKind> CheckChange(const zk::Layout& layout,
       kind = RecordKind::kRoute;
       expected = layout.RoutePath(change.service());
       break;
+    case zk::GRAY_PUT:
+    case zk::GRAY_DELETE:
+      kind = RecordKind::kGray;
+      expected = layout.GrayPath(change.namespace_name(), change.key());
+      break;
     default:
       return absl::DataLossError(
           absl::StrCat(where, ": unknown change kind ", change.kind()));

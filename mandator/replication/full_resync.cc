@@ -1,5 +1,7 @@
 #include "mandator/replication/full_resync.h"
 
+#include <algorithm>
+
 #include <set>
 #include <string>
 #include <utility>
@@ -153,6 +155,34 @@ absl::Status FullResync::Run(const zk::RevisionSummary& main_summary,
       continue;
     }
     KESS_RETURN_IF_ERROR(SyncOne(RecordKind::kRoute, *path, head, stats));
+  }
+  // Gray releases (/gray/<ns>/<key>); their empty namespace directories
+  // stay.
+  KESS_ASSIGN_OR_RETURN(std::vector<std::string> main_gray,
+                        FromMain(ChildrenOrEmpty(*main_, layout_.GrayDir())));
+  KESS_ASSIGN_OR_RETURN(std::vector<std::string> local_gray,
+                        ChildrenOrEmpty(*local_, layout_.GrayDir()));
+  for (const std::string& ns : Union(main_gray, local_gray)) {
+    absl::StatusOr<std::string> dir = layout_.GrayNamespaceDir(ns);
+    if (!dir.ok()) {
+      ++stats->skipped;
+      continue;
+    }
+    std::vector<std::string> keys;
+    if (std::find(main_gray.begin(), main_gray.end(), ns) != main_gray.end()) {
+      KESS_ASSIGN_OR_RETURN(keys, FromMain(ChildrenOrEmpty(*main_, *dir)));
+    }
+    KESS_ASSIGN_OR_RETURN(std::vector<std::string> local_keys,
+                          ChildrenOrEmpty(*local_, *dir));
+    for (const std::string& key : Union(keys, local_keys)) {
+      if (cancelled()) return absl::CancelledError("replication stopping");
+      absl::StatusOr<std::string> path = layout_.GrayPath(ns, key);
+      if (!path.ok()) {
+        ++stats->skipped;
+        continue;
+      }
+      KESS_RETURN_IF_ERROR(SyncOne(RecordKind::kGray, *path, head, stats));
+    }
   }
   KESS_ASSIGN_OR_RETURN(zk::ChangeRecord change, FinalChange(main_summary));
   RecordSync::Plan nothing;

@@ -29,6 +29,11 @@ absl::StatusOr<StoredValue> ValueOf(RecordKind kind, absl::string_view record,
                             zk::DecodeAs<zk::RouteRecord>(record, where));
       return r.value();
     }
+    case RecordKind::kGray: {
+      KESS_ASSIGN_OR_RETURN(auto r,
+                            zk::DecodeAs<zk::GrayRecord>(record, where));
+      return r.value();
+    }
     case RecordKind::kNamespace:
       break;
   }
@@ -42,6 +47,11 @@ absl::StatusOr<std::string> WithValue(RecordKind kind, absl::string_view record,
   if (kind == RecordKind::kConfig) {
     KESS_ASSIGN_OR_RETURN(auto r,
                           zk::DecodeAs<zk::ConfigRecord>(record, where));
+    *r.mutable_value() = value;
+    return zk::Encode(r);
+  }
+  if (kind == RecordKind::kGray) {
+    KESS_ASSIGN_OR_RETURN(auto r, zk::DecodeAs<zk::GrayRecord>(record, where));
     *r.mutable_value() = value;
     return zk::Encode(r);
   }
@@ -149,6 +159,16 @@ absl::StatusOr<RecordSync::Plan> RecordSync::PlanCopy(RecordKind kind,
       if (!added.ok()) {
         Abandon(plan);
         return added;
+      }
+    } else if (kind == RecordKind::kGray) {
+      const std::string dir = ParentPath(path);
+      absl::StatusOr<std::optional<zk::Stat>> exists = local_->Exists(dir);
+      if (!exists.ok()) {
+        Abandon(plan);
+        return exists.status();
+      }
+      if (!exists->has_value()) {
+        plan.ops.Create(dir, "", zk::CreateMode::kPersistent, acl_);
       }
     }
     plan.ops.Create(path, data, zk::CreateMode::kPersistent, acl_);

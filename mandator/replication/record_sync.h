@@ -50,6 +50,7 @@ enum class RecordKind {
   kNamespace,  // NamespaceInfo, /configs/<ns>
   kConfig,     // ConfigRecord, /configs/<ns>/<key>
   kRoute,      // RouteRecord, /routes/<service>
+  kGray,       // GrayRecord, /gray/<ns>/<key> (parent created empty)
 };
 
 // The local /kess/revision as last read or written by this replicator.
