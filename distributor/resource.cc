@@ -1,5 +1,6 @@
 #include "distributor/resource.h"
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/names.h"
@@ -31,9 +32,25 @@ std::string RouteKeyString(absl::string_view service) {
   return absl::StrCat("r/", service);
 }
 
+std::string GrayKeyString(absl::string_view ns, absl::string_view key) {
+  return absl::StrCat("g/", ns, "/", key);
+}
+
+std::string GrayKeyOf(absl::string_view config_key) {
+  if (!absl::ConsumePrefix(&config_key, "c/")) return "";
+  return absl::StrCat("g/", config_key);
+}
+
+std::string ConfigKeyOfGray(absl::string_view gray_key) {
+  if (!absl::ConsumePrefix(&gray_key, "g/")) return "";
+  return absl::StrCat("c/", gray_key);
+}
+
+bool IsGrayKey(absl::string_view key) { return absl::StartsWith(key, "g/"); }
+
 protocol::ResourceKey ParseKeyString(absl::string_view key) {
   protocol::ResourceKey out;
-  if (absl::ConsumePrefix(&key, "c/")) {
+  if (absl::ConsumePrefix(&key, "c/") || absl::ConsumePrefix(&key, "g/")) {
     std::pair<std::string, std::string> parts =
         absl::StrSplit(key, absl::MaxSplits('/', 1));
     out.set_type(protocol::ResourceKey::CONFIG);

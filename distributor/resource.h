@@ -17,6 +17,7 @@
 #include "absl/strings/string_view.h"
 #include "common/protocol/distribution.pb.h"
 #include "common/status.h"
+#include "zk_schema/schema.pb.h"
 
 namespace kess {
 namespace distributor {
@@ -28,6 +29,10 @@ struct Item {
   uint32_t crc32 = 0;    // of the value
   uint64_t value_size = 0;
   std::string wire;  // the serialized protocol::Resource
+  // Gray items only (key "g/<ns>/<key>"): the gray release's selector
+  // (zk_schema/gray.h; its value cleared). `wire` is then the gray version
+  // as a Resource of config <ns>/<key>, at the gray revision.
+  std::shared_ptr<const zk::GrayRecord> gray;
 };
 using ItemPtr = std::shared_ptr<const Item>;
 
@@ -37,6 +42,14 @@ absl::StatusOr<std::string> CanonicalKey(const protocol::ResourceKey& key);
 // REQUIRES: valid names (not checked here).
 std::string ConfigKeyString(absl::string_view ns, absl::string_view key);
 std::string RouteKeyString(absl::string_view service);
+// "g/<ns>/<key>": the gray release of config <ns>/<key> (never subscribed
+// to; served in place of "c/<ns>/<key>" to the hosts it selects).
+std::string GrayKeyString(absl::string_view ns, absl::string_view key);
+// The gray key of a config key ("c/ns/k" -> "g/ns/k"); "" for others.
+std::string GrayKeyOf(absl::string_view config_key);
+// The config key of a gray key ("g/ns/k" -> "c/ns/k"); "" for others.
+std::string ConfigKeyOfGray(absl::string_view gray_key);
+bool IsGrayKey(absl::string_view key);
 
 // The ResourceKey of a canonical key (inverse of CanonicalKey).
 protocol::ResourceKey ParseKeyString(absl::string_view key);

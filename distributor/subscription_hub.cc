@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/names.h"
 #include "distributor/payload.h"
+#include "zk_schema/gray.h"
 #include "glog/logging.h"
 
 namespace kess {
@@ -78,7 +79,8 @@ Answer SubscriptionHub::Subscribe(uint64_t connection,
     return Reject("not_loaded", absl::UnavailableError(
                                     "distributor has not loaded its data yet"));
   }
-  return SubscribeAndAnswer(connection, request.keys(), /*authenticate=*/true);
+  return SubscribeAndAnswer(connection, request.keys(), /*authenticate=*/true,
+                            &request.host_id());
 }
 
 Answer SubscriptionHub::Pull(uint64_t connection, const std::string& payload) {
@@ -103,7 +105,7 @@ Answer SubscriptionHub::Pull(uint64_t connection, const std::string& payload) {
 Answer SubscriptionHub::SubscribeAndAnswer(
     uint64_t connection,
     const google::protobuf::RepeatedPtrField<protocol::Known>& known,
-    bool authenticate) {
+    bool authenticate, const std::string* host_id) {
   protocol::SubscribeResponse header;
   std::vector<std::string> reasons;
   std::vector<Wanted> wanted;
@@ -123,10 +125,13 @@ Answer SubscriptionHub::SubscribeAndAnswer(
 
   // 1. Register (before reading the data, see the header).
   size_t over_limit = 0;
+  std::string host;
   {
     absl::MutexLock lock(&mu_);
     Connection& c = connections_[connection];
     if (authenticate) c.authenticated = true;
+    if (host_id != nullptr && !host_id->empty()) c.host_id = *host_id;
+    host = c.host_id;
     const bool was_subscribed = !c.keys.empty();
     std::vector<Wanted> accepted;
     accepted.reserve(wanted.size());
@@ -174,7 +179,7 @@ Answer SubscriptionHub::SubscribeAndAnswer(
   std::vector<ItemPtr> updates;
   for (size_t i = 0; i < wanted.size(); ++i) {
     const int64_t have = wanted[i].have;
-    const ItemPtr& item = found[i];
+    const ItemPtr item = Choose(wanted[i].key, found[i], host);
     if (item != nullptr) {
       if (item->revision > have) updates.push_back(item);
     } else if (have == 0) {
@@ -247,16 +252,39 @@ void SubscriptionHub::Disconnected(uint64_t connection) {
   metrics_->subscribed_agents->Set(subscribed_);
 }
 
+ItemPtr SubscriptionHub::Choose(const std::string& key, const ItemPtr& base,
+                                const std::string& host) const {
+  if (host.empty()) return base;
+  const std::string gray_key = GrayKeyOf(key);
+  if (gray_key.empty()) return base;
+  ItemPtr gray = data_->Find(gray_key);
+  if (gray == nullptr || gray->absent || gray->gray == nullptr) return base;
+  if (gray->revision <= (base != nullptr ? base->revision : 0)) return base;
+  return zk::GraySelects(*gray->gray, host) ? gray : base;
+}
+
 void SubscriptionHub::OnChanges(const std::vector<ItemPtr>& changes,
                                 int64_t revision) {
   // Which changes each subscriber gets (indices into `changes`, in order).
+  // A gray item goes to the subscribers of its config that it selects; a
+  // config change skips the connections that hold a newer gray version.
   absl::flat_hash_map<uint64_t, std::vector<uint32_t>> per_connection;
   {
     absl::MutexLock lock(&mu_);
     for (uint32_t i = 0; i < changes.size(); ++i) {
-      auto entry = index_.find(changes[i]->key);
+      const ItemPtr& change = changes[i];
+      const bool gray = IsGrayKey(change->key);
+      if (gray && (change->absent || change->gray == nullptr)) continue;
+      const std::string key =
+          gray ? ConfigKeyOfGray(change->key) : change->key;
+      auto entry = index_.find(key);
       if (entry == index_.end()) continue;
+      const ItemPtr base = gray ? data_->Find(key) : change;
       for (uint64_t connection : entry->second) {
+        auto c = connections_.find(connection);
+        const std::string& host =
+            c == connections_.end() ? std::string() : c->second.host_id;
+        if (Choose(key, base, host) != change) continue;
         per_connection[connection].push_back(i);
       }
     }

@@ -102,6 +102,7 @@ class SubscriptionHub : public ChangeListener {
   };
   struct Connection {
     bool authenticated = false;
+    std::string host_id;  // from kess.Subscribe; selects gray versions
     absl::flat_hash_set<std::string> keys;
   };
 
@@ -110,9 +111,14 @@ class SubscriptionHub : public ChangeListener {
   Answer SubscribeAndAnswer(
       uint64_t connection,
       const google::protobuf::RepeatedPtrField<protocol::Known>& known,
-      bool authenticate);
+      bool authenticate, const std::string* host_id = nullptr);
   bool Authenticated(uint64_t connection) const;
   Answer Reject(const char* reason, absl::Status status);
+  // What `host` gets for config key `key` whose held item is `base`: the
+  // gray item if a gray release is active for it (newer than `base`) and
+  // selects the host, else `base`.
+  ItemPtr Choose(const std::string& key, const ItemPtr& base,
+                 const std::string& host) const;
 
   const DataSet* const data_;
   const std::function<bool()> stale_;

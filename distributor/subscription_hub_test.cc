@@ -212,6 +212,65 @@ TEST_F(HubTest, LimitsAndBadInput) {
             absl::StatusCode::kUnavailable);
 }
 
+// Gray release: the connection whose host is selected gets the gray
+// version (at its higher revision), the others the base; pushes likewise.
+TEST_F(HubTest, GrayVersionGoesOnlyToSelectedHosts) {
+  auto hub = Hub();
+  auto subscribe = [&](uint64_t c, const std::string& host, int64_t have) {
+    protocol::SubscribeRequest request;
+    request.set_host_id(host);
+    *request.add_keys() = Known("a", have);
+    return Parse(hub->Subscribe(c, request.SerializeAsString()));
+  };
+  // Both hold the base (revision 1).
+  EXPECT_EQ(subscribe(1, "host-gray", 1).updates_size(), 0);
+  EXPECT_EQ(subscribe(2, "host-other", 1).updates_size(), 0);
+
+  // A gray release of ns/a at revision 3, for host-gray.
+  protocol::Resource gray_res = Res("a", 3);
+  gray_res.set_value("gray");
+  auto made = *MakeItem(gray_res);
+  auto gray = std::make_shared<Item>(*made);
+  gray->key = GrayKeyString("ns", "a");
+  auto record = std::make_shared<zk::GrayRecord>();
+  record->set_namespace_name("ns");
+  record->set_key("a");
+  record->set_revision(3);
+  record->add_hosts("host-gray");
+  gray->gray = record;
+  std::vector<ItemPtr> applied = data_.ApplyNewer({gray}, 3);
+  hub->OnChanges(applied, 3);
+  EXPECT_EQ(pusher_.received[1], std::vector<std::string>{"a"});
+  EXPECT_TRUE(pusher_.received[2].empty());
+
+  // Answers: gray host gets revision 3, the other nothing (it has 1).
+  protocol::SubscribeResponse r = subscribe(1, "host-gray", 1);
+  ASSERT_EQ(r.updates_size(), 1);
+  EXPECT_EQ(r.updates(0).revision(), 3);
+  EXPECT_EQ(r.updates(0).value(), "gray");
+  EXPECT_EQ(subscribe(1, "host-gray", 3).updates_size(), 0);
+  EXPECT_EQ(subscribe(2, "host-other", 1).updates_size(), 0);
+  r = subscribe(3, "host-new", 0);
+  ASSERT_EQ(r.updates_size(), 1);
+  EXPECT_EQ(r.updates(0).revision(), 1);
+
+  // Promote: the config at 4, then the gray record deleted at 5.
+  pusher_.received.clear();
+  protocol::Resource promoted = Res("a", 4);
+  promoted.set_value("gray");
+  applied = data_.ApplyNewer({*MakeItem(promoted)}, 4);
+  hub->OnChanges(applied, 4);
+  EXPECT_EQ(pusher_.received[1], std::vector<std::string>{"a"});
+  EXPECT_EQ(pusher_.received[2], std::vector<std::string>{"a"});
+  applied = data_.ApplyNewer({MakeAbsent(GrayKeyString("ns", "a"), 5)}, 5);
+  pusher_.received.clear();
+  hub->OnChanges(applied, 5);
+  EXPECT_TRUE(pusher_.received.empty());
+  r = subscribe(1, "host-gray", 3);
+  ASSERT_EQ(r.updates_size(), 1);
+  EXPECT_EQ(r.updates(0).revision(), 4);
+}
+
 }  // namespace
 }  // namespace distributor
 }  // namespace kess

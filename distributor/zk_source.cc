@@ -65,6 +65,14 @@ absl::StatusOr<std::string> ZkSource::KeyOfChange(
       key.set_type(protocol::ResourceKey::ROUTE);
       key.set_service(change.service());
       break;
+    case zk::GRAY_PUT:
+    case zk::GRAY_DELETE: {
+      key.set_type(protocol::ResourceKey::CONFIG);
+      key.set_namespace_name(change.namespace_name());
+      key.set_key(change.key());
+      KESS_ASSIGN_OR_RETURN(std::string config, CanonicalKey(key));
+      return GrayKeyOf(config);
+    }
     default:
       return absl::InvalidArgumentError(
           absl::StrCat("change record ", change.revision(),
@@ -75,6 +83,9 @@ absl::StatusOr<std::string> ZkSource::KeyOfChange(
 
 absl::StatusOr<std::string> ZkSource::PathOf(const std::string& key) const {
   protocol::ResourceKey parsed = ParseKeyString(key);
+  if (IsGrayKey(key)) {
+    return layout_.GrayPath(parsed.namespace_name(), parsed.key());
+  }
   if (parsed.type() == protocol::ResourceKey::ROUTE) {
     return layout_.RoutePath(parsed.service());
   }
@@ -86,8 +97,16 @@ absl::StatusOr<ItemPtr> ZkSource::ReadItem(const std::string& key) {
   protocol::Resource resource;
   *resource.mutable_key() = ParseKeyString(key);
   const bool is_route = resource.key().type() == protocol::ResourceKey::ROUTE;
+  const bool is_gray = IsGrayKey(key);
   absl::StatusOr<zk::ChunkedValueStore::ReadResult> read =
-      store_.ReadRecord(path, [&path, is_route](absl::string_view data) {
+      store_.ReadRecord(path, [&path, is_route, is_gray](
+                                  absl::string_view data)
+                                  -> absl::StatusOr<zk::StoredValue> {
+        if (is_gray) {
+          KESS_ASSIGN_OR_RETURN(zk::GrayRecord record,
+                                zk::DecodeAs<zk::GrayRecord>(data, path));
+          return record.value();
+        }
         return is_route ? ExtractRouteValue(data, path)
                         : ExtractConfigValue(data, path);
       });
@@ -100,6 +119,21 @@ absl::StatusOr<ItemPtr> ZkSource::ReadItem(const std::string& key) {
     return read.status();
   }
   KESS_RETURN_IF_ERROR(read.status());
+  if (is_gray) {
+    KESS_ASSIGN_OR_RETURN(zk::GrayRecord record,
+                          zk::DecodeAs<zk::GrayRecord>(read->record, path));
+    resource.set_revision(record.revision());
+    resource.set_crc32(record.value().crc32());
+    resource.set_content_type(record.content_type());
+    resource.set_mtime_ms(record.meta().mtime_ms());
+    resource.set_value(std::move(read->value));
+    KESS_ASSIGN_OR_RETURN(ItemPtr made, MakeItem(resource));
+    auto item = std::make_shared<Item>(*made);
+    item->key = key;
+    record.clear_value();
+    item->gray = std::make_shared<const zk::GrayRecord>(std::move(record));
+    return ItemPtr(std::move(item));
+  }
   if (is_route) {
     KESS_ASSIGN_OR_RETURN(zk::RouteRecord record,
                           zk::DecodeAs<zk::RouteRecord>(read->record, path));
@@ -150,6 +184,22 @@ absl::StatusOr<std::vector<ItemPtr>> ZkSource::LoadAll(int threads) {
       continue;
     }
     keys.push_back(RouteKeyString(service));
+  }
+  absl::StatusOr<zk::ChildrenResult> gray_ns =
+      zk_->GetChildren(layout_.GrayDir());
+  if (!absl::IsNotFound(gray_ns.status())) {
+    KESS_RETURN_IF_ERROR(gray_ns.status());
+    for (const std::string& ns : gray_ns->children) {
+      absl::StatusOr<std::string> dir = layout_.GrayNamespaceDir(ns);
+      if (!dir.ok()) continue;
+      absl::StatusOr<zk::ChildrenResult> children = zk_->GetChildren(*dir);
+      if (absl::IsNotFound(children.status())) continue;
+      KESS_RETURN_IF_ERROR(children.status());
+      for (const std::string& key : children->children) {
+        if (!ValidateName(NameKind::kKey, key).ok()) continue;
+        keys.push_back(GrayKeyString(ns, key));
+      }
+    }
   }
 
   // 2. Read the records with a few threads (the synchronous client has one
