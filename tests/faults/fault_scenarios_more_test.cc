@@ -129,7 +129,10 @@ class Writer {
           for (int i = 0; !stop_; ++i) {
             const auto& [ns, key] = keys[i % keys.size()];
             const std::string value = absl::StrCat(tag, "-", i);
+            const absl::Time start = absl::Now();
             absl::StatusOr<int64_t> rev = cluster->Put(ns, key, value);
+            const int64_t ms = absl::ToInt64Milliseconds(absl::Now() - start);
+            if (ms > max_put_ms_) max_put_ms_ = ms;
             if (rev.ok()) {
               checker->NoteAck(ns, key, *rev, value);
               absl::SleepFor(absl::Milliseconds(50));
@@ -143,9 +146,12 @@ class Writer {
     stop_ = true;
     if (thread_.joinable()) thread_.join();
   }
+  // The longest single Put (with CacheTierCluster::Put's retries).
+  int64_t max_put_ms() const { return max_put_ms_; }
 
  private:
   std::atomic<bool> stop_{false};
+  std::atomic<int64_t> max_put_ms_{0};
   std::thread thread_;
 };
 
@@ -480,8 +486,20 @@ TEST_F(FaultScenariosMoreTest, MandatorClockJumps) {
     SetClockOffset(leader->id(), "+0");
     SetClockOffset(slave_id, "+0");
     absl::SleepFor(absl::Seconds(2));
+    const absl::Time stop_start = absl::Now();
+    writer.Stop();
+    std::printf("mandator clock jumps: longest PUT %lld ms, writer stop %s\n",
+                static_cast<long long>(writer.max_put_ms()),
+                absl::FormatDuration(absl::Now() - stop_start).c_str());
+    // Not asserted yet (a known finding, docs/reliability.md): writes
+    // stall for up to a minute after the leader's clock jumped.
+    faults.push_back(absl::StrCat("longest PUT ", writer.max_put_ms() / 1000,
+                                  " s"));
   }
+  const absl::Time finish_start = absl::Now();
   Finish("mandator_clock_jumps", faults);
+  std::printf("mandator clock jumps: finish took %s\n",
+              absl::FormatDuration(absl::Now() - finish_start).c_str());
 }
 
 }  // namespace
