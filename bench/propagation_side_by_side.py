@@ -57,6 +57,17 @@ def run_date(sec):
     return m.group(1) if m else "?"
 
 
+def source(sec):
+    """'`<command>`, run <date>' of a source section: its sizes are there."""
+    m = re.search(r"Command: `([^`]*)`", sec)
+    return f"`{m.group(1) if m else '?'}`, run {run_date(sec)}"
+
+
+def changes(sec, default):
+    m = re.search(r"--changes=([0-9]+)", sec)
+    return int(m.group(1)) if m else default
+
+
 def main():
     command = sys.argv[1] if len(sys.argv) > 1 else \
         "bench/propagation_side_by_side.py"
@@ -79,16 +90,22 @@ def main():
                "= ack); consumers = simulated agents over 2 DCs (2 "
                "distributors per DC) writing their file cache on tmpfs "
                "(/dev/shm) with the real writer (fsync + rename); from "
-               f"`## Propagation (write to file)` (run {run_date(kess_sec)}) |")
+               f"`## Propagation (write to file)` ({source(kess_sec)}) |")
     out.append("| ZK watch | N ZK C client sessions on one ZooKeeper server, "
                "each re-reading the node after its watch fires; from "
-               f"`## ZooKeeper watch propagation` (run {run_date(zk_sec)}) |")
+               f"`## ZooKeeper watch propagation` ({source(zk_sec)}) |")
     out.append("| etcd watch | N watch streams (v3 JSON gateway, python "
                "asyncio clients) on one etcd server on loopback; from "
-               f"`## etcd watch propagation` (run {run_date(etcd_sec)}) |")
+               f"`## etcd watch propagation` ({source(etcd_sec)}) |")
     out.append("| latency | ack of the write -> the new value in place at "
                "each consumer, p50 / p99 / max ms over every consumer and "
-               "change (20 changes per N by default) |")
+               f"change ({changes(kess_sec, 20)} / {changes(zk_sec, 20)} / "
+               f"{changes(etcd_sec, 20)} changes per N for kess / ZK / etcd, "
+               "from their commands) |")
+    out.append(f"| sizes | N = {', '.join(f'{n:,}' for n in ns)}: what the "
+               "three source runs measured (`scripts/bench.sh quick` runs "
+               "100 and 1,000, `full` also 10,000); a row has a dash where "
+               "a source lacks that N |")
     out.append("")
     out.append("| N | kess p50 / p99 / max ms | ZK watch p50 / p99 / max ms "
                "| etcd watch p50 / p99 / max ms | kess distributors CPU per "
@@ -123,7 +140,9 @@ def main():
     for n, limit in ((10000, 500), (1000, 100)):
         got = p99(kess.get(n, {}).get("all p50 / p99 / max ms"))
         if got is None:
-            notes.append(f"kess p99 at {n:,} <= {limit} ms: not measured.")
+            notes.append(f"kess p99 at {n:,} <= {limit} ms: not measured "
+                         "(not a size of the source run; "
+                         "`scripts/bench.sh full` runs it).")
         else:
             notes.append(f"kess p99 at {n:,} <= {limit} ms: "
                          f"{'met' if got <= limit else 'MISSED'} ({got} ms).")
@@ -182,8 +201,8 @@ def main():
               "in the event. Each source section lists its own details "
               "(from-send columns, missed deliveries, host threads). Both "
               "ZooKeeper and etcd answer the write only after queueing the "
-              "watch notifications (see their set / put ack columns: up to "
-              "seconds at 10,000 watchers), so their ack-based figures leave "
+              "watch notifications (see their set / put ack columns; in a full "
+              "run up to seconds at 10,000 watchers), so their ack-based figures leave "
               "out much of the fan-out; the last column, from the write being "
               "sent, compares the three without that effect.")
     with tempfile.NamedTemporaryFile("w", delete=False) as f:
