@@ -23,7 +23,7 @@ esac
 # unless a flag is needed to bound the time).
 declare -A QUICK FULL
 RUNNERS=(transport replication distributor config_write heartbeat route_table
-  discovery_storm sdk propagation zk_watch etcd_watch)
+  discovery_storm sdk agent_footprint propagation zk_watch etcd_watch)
 QUICK[transport]="--connections=2000 --rpc_seconds=2 --serial_calls=500 --push_rounds=5"
 FULL[transport]=""
 QUICK[replication]="--seconds=2"
@@ -40,6 +40,9 @@ QUICK[discovery_storm]="--instances=2000 --services=20"
 FULL[discovery_storm]=""
 QUICK[sdk]="--benchmark_min_time=0.1"
 FULL[sdk]=""
+# The phases (10 s idle, 20 s at 100 changes/s) take under a minute.
+QUICK[agent_footprint]=""
+FULL[agent_footprint]=""
 QUICK[propagation]="--agents=100,1000 --disk_agents= --changes=5"
 FULL[propagation]="--agents=100,1000,10000"
 QUICK[zk_watch]="--watchers=100,1000 --changes=5"
@@ -59,7 +62,7 @@ echo "== build (-c opt)"
 # --symlink_prefix=/ keeps bazel-bin pointing at everyone else's fastbuild;
 # each runner's own bazel build is then a no-op.
 bazel build -c opt --symlink_prefix=/ //bench:all //mandator \
-  //distributor:distributor || exit 1
+  //distributor:distributor //agent || exit 1
 
 failed=()
 for r in "${RUNNERS[@]}"; do
