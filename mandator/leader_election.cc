@@ -1,17 +1,27 @@
 #include "mandator/leader_election.h"
-
 #include <algorithm>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/clock.h"
 #include "glog/logging.h"
 #include "zk_schema/codec.h"
 #include "zk_schema/zk_errors.h"
 
 namespace kess {
 namespace mandator {
+namespace {
+
+// The election's deadlines (connection grace, retry) run on the monotonic
+// clock, expressed as absl::Time for the arithmetic: a wall-clock jump must
+// neither demote a leader early nor keep a disconnected one in office.
+absl::Time MonotonicNow() {
+  return absl::UnixEpoch() + absl::Milliseconds(Clock::Steady()->NowMs());
+}
+
+}  // namespace
 
 struct LeaderElection::WakeToken {
   absl::Mutex mu;
@@ -118,7 +128,7 @@ void LeaderElection::OnSessionEvent(const zk::SessionEvent& event) {
   absl::MutexLock lock(&mu_);
   switch (event.type) {
     case zk::SessionEvent::kConnectionLost:
-      if (connected_) lost_at_ = absl::Now();
+      if (connected_) lost_at_ = MonotonicNow();
       connected_ = false;
       break;
     case zk::SessionEvent::kReconnected:
@@ -180,13 +190,13 @@ void LeaderElection::Loop() {
     {
       absl::MutexLock lock(&mu_);
       auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return stop_ || absl::Now() >= NextDeadline();
+        return stop_ || MonotonicNow() >= NextDeadline();
       };
-      mu_.AwaitWithDeadline(
-          absl::Condition(&ready),
-          std::min(NextDeadline(), absl::Now() + absl::Seconds(1)));
+      mu_.AwaitWithTimeout(absl::Condition(&ready),
+                           std::clamp(NextDeadline() - MonotonicNow(),
+                                      absl::ZeroDuration(), absl::Seconds(1)));
       if (stop_) return;
-      const absl::Time now = absl::Now();
+      const absl::Time now = MonotonicNow();
       if (elected_ && node_path_.empty()) {
         demote_reason = "ZooKeeper session ended; the election node is gone";
       } else if (elected_ && !connected_ &&
@@ -209,7 +219,7 @@ void LeaderElection::Loop() {
                    << options_.retry_interval;
       absl::MutexLock lock(&mu_);
       dirty_ = true;
-      next_round_ = absl::Now() + options_.retry_interval;
+      next_round_ = MonotonicNow() + options_.retry_interval;
       continue;
     }
     if (*leads) {

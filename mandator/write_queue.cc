@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/clock.h"
 
 namespace kess {
 namespace mandator {
@@ -108,7 +109,7 @@ WriteQueue::WriteQueue(Committer committer, Options options)
                     ? options_.burst
                     : std::max(1.0, options_.max_writes_per_second / 10)),
       tokens_(capacity_),
-      refilled_(absl::Now()) {
+      refilled_ms_(Clock::Steady()->NowMs()) {
   coalesced_ = options_.registry->GetCounter(
       "kess_mandator_coalesced_writes_total",
       "Writes committed together with an earlier pending put to the same "
@@ -193,11 +194,11 @@ bool WriteQueue::TakeToken() {
   absl::MutexLock lock(&mu_);
   for (;;) {
     if (stop_) return false;
-    const absl::Time now = absl::Now();
-    tokens_ =
-        std::min(capacity_, tokens_ + absl::ToDoubleSeconds(now - refilled_) *
-                                          options_.max_writes_per_second);
-    refilled_ = now;
+    const int64_t now_ms = Clock::Steady()->NowMs();
+    const int64_t elapsed_ms = std::max<int64_t>(0, now_ms - refilled_ms_);
+    tokens_ = std::min(capacity_, tokens_ + elapsed_ms / 1000.0 *
+                                                options_.max_writes_per_second);
+    refilled_ms_ = now_ms;
     if (tokens_ >= 1) {
       tokens_ -= 1;
       return true;

@@ -139,7 +139,8 @@ class WriteQueue {
   std::deque<std::shared_ptr<Entry>> pending_ ABSL_GUARDED_BY(mu_);
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   double tokens_ ABSL_GUARDED_BY(mu_);
-  absl::Time refilled_ ABSL_GUARDED_BY(mu_);
+  // Monotonic (Clock::Steady()): a wall-clock jump must not stall writes.
+  int64_t refilled_ms_ ABSL_GUARDED_BY(mu_);
 
   metrics::Counter* coalesced_;
   metrics::Counter* commits_;
