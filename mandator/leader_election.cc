@@ -1,4 +1,5 @@
 #include "mandator/leader_election.h"
+
 #include <algorithm>
 #include <utility>
 #include <vector>
