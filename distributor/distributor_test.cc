@@ -97,7 +97,7 @@ TEST_F(DistributorTest, UnknownKeyIsAbsentAndPushedWhenItAppears) {
   const int64_t put = Put("ns", "later", "here");
   RouteTable table;
   table.service = "svc";
-  table.instances.push_back(TestInstance("10.0.0.7:80"));
+  table.instances.push_back(TestInstance("127.0.0.7:80"));
   ASSERT_TRUE(leader_->PutRoute(table).ok());
   ASSERT_TRUE(WaitFor([&] {
     return agent->RevisionOf(ConfigKey("ns", "later")) == put &&
@@ -108,7 +108,7 @@ TEST_F(DistributorTest, UnknownKeyIsAbsentAndPushedWhenItAppears) {
   absl::StatusOr<RouteTable> got =
       RouteTableFromJson(agent->Get(RouteKey("svc"))->value());
   ASSERT_TRUE(got.ok()) << got.status();
-  EXPECT_EQ(got->instances[0].address, "10.0.0.7:80");
+  EXPECT_EQ(got->instances[0].address, "127.0.0.7:80");
 
   // A delete is pushed as absent at the delete's revision.
   const int64_t del = Delete("ns", "later");

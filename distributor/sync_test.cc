@@ -99,7 +99,7 @@ TEST_F(SyncTest, LoadsEverythingThenFollowsPutsDeletesChunksAndRoutes) {
   ASSERT_GT(Put("ns", "a", "1"), 0);
   RouteTable table;
   table.service = "svc";
-  table.instances.push_back(TestInstance("10.0.0.1:80"));
+  table.instances.push_back(TestInstance("127.0.0.1:80"));
   ASSERT_TRUE(leader_->PutRoute(table).ok());
 
   DataSet data;
@@ -114,7 +114,7 @@ TEST_F(SyncTest, LoadsEverythingThenFollowsPutsDeletesChunksAndRoutes) {
   absl::StatusOr<RouteTable> loaded =
       RouteTableFromJson(Decode(data.Find("r/svc")).value());
   ASSERT_TRUE(loaded.ok()) << loaded.status();
-  EXPECT_EQ(loaded->instances[0].address, "10.0.0.1:80");
+  EXPECT_EQ(loaded->instances[0].address, "127.0.0.1:80");
   EXPECT_FALSE(follower->stale());
 
   // Incremental, through the watch (the poll interval is an hour).

@@ -122,7 +122,7 @@ TEST_F(SchemaZkTest, EveryRecordKindRoundTripsAtItsPath) {
   kess::RouteInstance instance;
   instance.id = "i1";
   instance.host = "host-1";
-  instance.address = "10.0.0.1:8080";
+  instance.address = "127.0.0.1:8080";
   instance.datacenter = "dc1";
   instance.metadata["zone"] = "a";
   table.instances.push_back(instance);
