@@ -11,6 +11,7 @@
 #include "Poco/JSON/Array.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "common/json_util.h"
 #include "common/names.h"
@@ -116,12 +117,15 @@ int CallAndPrint(
   return kExitOk;
 }
 
-// The value for `config put`: the third argument, "-" for stdin, or --file.
-absl::StatusOr<std::string> ReadValue(const Context& ctx, const Target& t) {
+// The value for `config put` and `config gray`: the third argument, "-" for
+// stdin, or --file.
+absl::StatusOr<std::string> ReadValue(const Context& ctx, const Target& t,
+                                      const char* command) {
   const bool positional = !t.rest.empty();
   if (positional == !ctx.options.file.empty()) {
-    return absl::FailedPreconditionError(
-        "config put takes the value as an argument, '-' (stdin) or --file=F");
+    return absl::FailedPreconditionError(absl::StrCat(
+        command,
+        " takes the value as an argument, '-' (stdin) or --file=F"));
   }
   std::istream* in = ctx.io.in;
   std::ifstream file;
@@ -153,8 +157,12 @@ void AppendWriteFields(const Options& o, std::string* body) {
   }
 }
 
-int ConfigPut(const Context& ctx, const Target& t) {
-  absl::StatusOr<std::string> value = ReadValue(ctx, t);
+// The start of a put or gray body: `{"value", "encoding", "content_type"?,
+// "comment"?` (no closing brace); -1 when it is good, else the exit code
+// after printing the error.
+int ValueBody(const Context& ctx, const Target& t, const char* command,
+              std::string* body) {
+  absl::StatusOr<std::string> value = ReadValue(ctx, t, command);
   if (!value.ok()) {
     return UsageError(ctx.io, std::string(value.status().message()));
   }
@@ -166,15 +174,23 @@ int ConfigPut(const Context& ctx, const Target& t) {
   }
   const Options& o = ctx.options;
   const char* encoding = EncodingFor(*value);
-  std::string body =
+  *body =
       absl::StrCat("{\"value\":", JsonQuote(EncodeValue(*value, encoding)),
                    ",\"encoding\":", JsonQuote(encoding));
   if (!o.content_type.empty()) {
-    absl::StrAppend(&body, ",\"content_type\":", JsonQuote(o.content_type));
+    absl::StrAppend(body, ",\"content_type\":", JsonQuote(o.content_type));
   }
   if (!o.comment.empty()) {
-    absl::StrAppend(&body, ",\"comment\":", JsonQuote(o.comment));
+    absl::StrAppend(body, ",\"comment\":", JsonQuote(o.comment));
   }
+  return -1;
+}
+
+int ConfigPut(const Context& ctx, const Target& t) {
+  std::string body;
+  const int code = ValueBody(ctx, t, "config put", &body);
+  if (code >= 0) return code;
+  const Options& o = ctx.options;
   AppendWriteFields(o, &body);
   body += "}";
   return CallAndPrint(ctx, t, {"PUT", ConfigPath(t.ns, t.key), {}, body},
@@ -300,6 +316,102 @@ int ConfigRollback(const Context& ctx, const Target& t) {
   });
 }
 
+// "hosts h1,h2", "10 % of hosts", or both joined by " and ".
+std::string GrayTargets(const std::vector<std::string>& hosts,
+                        int64_t percentage) {
+  std::string s;
+  if (!hosts.empty()) s = absl::StrCat("hosts ", absl::StrJoin(hosts, ","));
+  if (percentage > 0) {
+    absl::StrAppend(&s, s.empty() ? "" : " and ", percentage, " % of hosts");
+  }
+  return s.empty() ? "no hosts" : s;
+}
+
+int ConfigGray(const Context& ctx, const Target& t) {
+  const Options& o = ctx.options;
+  if (o.hosts.empty() && o.percentage < 0) {
+    return UsageError(ctx.io,
+                      "config gray needs --hosts=h1,h2 or --percentage=N");
+  }
+  if (o.percentage > 100 || o.percentage < -1) {
+    return UsageError(ctx.io, "--percentage must be 0..100");
+  }
+  for (const std::string& host : o.hosts) {
+    if (host.empty()) return UsageError(ctx.io, "--hosts has an empty host");
+  }
+  std::string body;
+  const int code = ValueBody(ctx, t, "config gray", &body);
+  if (code >= 0) return code;
+  if (!o.hosts.empty()) {
+    std::vector<std::string> quoted;
+    for (const std::string& host : o.hosts) quoted.push_back(JsonQuote(host));
+    absl::StrAppend(&body, ",\"hosts\":[", absl::StrJoin(quoted, ","), "]");
+  }
+  if (o.percentage >= 0) {
+    absl::StrAppend(&body, ",\"percentage\":", o.percentage);
+  }
+  AppendWriteFields(o, &body);
+  body += "}";
+  HttpCall call{"POST", ConfigPath(t.ns, t.key) + "/gray", {}, body};
+  return CallAndPrint(ctx, t, call, [&](const Poco::JSON::Object::Ptr& a) {
+    *ctx.io.out << t.ns << "/" << t.key << ": gray release at revision "
+                << Int(a, "revision") << " to "
+                << GrayTargets(o.hosts, std::max(o.percentage, 0)) << "\n";
+  });
+}
+
+int ConfigGrayStatus(const Context& ctx, const Target& t) {
+  HttpCall call{"GET", ConfigPath(t.ns, t.key) + "/gray", {}, ""};
+  return CallAndPrint(ctx, t, call, [&](const Poco::JSON::Object::Ptr& a) {
+    std::vector<std::string> hosts;
+    Poco::JSON::Array::Ptr list = a->getArray("hosts");
+    for (size_t i = 0; list && i < list->size(); ++i) {
+      hosts.push_back(OneLine(list->getElement<std::string>(i)));
+    }
+    std::ostream& out = *ctx.io.out;
+    out << t.ns << "/" << t.key << ": gray release "
+        << (a->optValue<bool>("active", false) ? "active" : "finishing")
+        << " at revision " << Int(a, "revision") << " to "
+        << GrayTargets(hosts, Int(a, "percentage")) << "\n"
+        << "  base revision " << Int(a, "base_revision")
+        << ", config revision " << Int(a, "config_revision") << "\n"
+        << "  " << Int(a, "size") << " bytes, "
+        << OneLine(Str(a, "content_type")) << ", by "
+        << OneLine(Str(a, "author")) << " at "
+        << FormatMillis(Int(a, "mtime_ms")) << ", comment "
+        << OneLine(Str(a, "comment")) << "\n";
+  });
+}
+
+// promote or abort: `{"author"?, "comment"?}`.
+int GrayFinish(const Context& ctx, const Target& t, const std::string& verb,
+               const char* done) {
+  const Options& o = ctx.options;
+  std::string body = "{";
+  if (!o.author.empty()) {
+    absl::StrAppend(&body, "\"author\":", JsonQuote(o.author));
+  }
+  if (!o.comment.empty()) {
+    absl::StrAppend(&body, body.size() > 1 ? "," : "",
+                    "\"comment\":", JsonQuote(o.comment));
+  }
+  body += "}";
+  HttpCall call{"POST", ConfigPath(t.ns, t.key) + "/gray/" + verb, {}, body};
+  return CallAndPrint(ctx, t, call, [&](const Poco::JSON::Object::Ptr& a) {
+    *ctx.io.out << t.ns << "/" << t.key << ": " << done << " as revision "
+                << Int(a, "revision") << ", version " << Int(a, "version")
+                << "\n";
+  });
+}
+
+int ConfigPromote(const Context& ctx, const Target& t) {
+  return GrayFinish(ctx, t, "promote", "gray release promoted");
+}
+
+int ConfigAbort(const Context& ctx, const Target& t) {
+  return GrayFinish(ctx, t, "abort", "gray release aborted, old value back");
+}
+
 struct ConfigCommand {
   const char* verb;
   const char* usage;
@@ -316,6 +428,13 @@ constexpr ConfigCommand kConfigCommands[] = {
     {"history", "config history <ns> <key>", true, 0, ConfigHistory},
     {"rollback", "config rollback <ns> <key> --to_revision=N", true, 0,
      ConfigRollback},
+    {"gray",
+     "config gray <ns> <key> <value>|-|--file=F (--hosts=h1,h2 | "
+     "--percentage=N)",
+     true, 1, ConfigGray},
+    {"gray-status", "config gray-status <ns> <key>", true, 0, ConfigGrayStatus},
+    {"promote", "config promote <ns> <key>", true, 0, ConfigPromote},
+    {"abort", "config abort <ns> <key>", true, 0, ConfigAbort},
 };
 
 // Finds the command for `verb` and checks its arguments' count and names,
@@ -344,7 +463,8 @@ int ParseConfig(const Io& io, const std::string& verb, const Args& args,
     return valid.ok() ? -1 : Fail(io, t->what, valid);
   }
   return UsageError(io, "unknown command: config " + verb +
-                            " (put, get, delete, list, history, rollback)");
+                            " (put, get, delete, list, history, rollback, "
+                            "gray, gray-status, promote, abort)");
 }
 
 }  // namespace
@@ -364,7 +484,8 @@ int RunKessctl(const Args& args, const Options& options, const Io& io) {
     if (args.size() < 2) {
       return UsageError(io,
                         "config needs a subcommand: put, get, delete, list, "
-                        "history or rollback");
+                        "history, rollback, gray, gray-status, promote or "
+                        "abort");
     }
     int code = ParseConfig(io, args[1], Args(args.begin() + 2, args.end()),
                            &command, &target);

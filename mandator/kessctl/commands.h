@@ -22,8 +22,8 @@ struct Options {
   std::string token;            // bearer token; not sent when empty
 
   // config put
-  std::string file;                // read the value from this file
-  int64_t expected_revision = -1;  // put/delete/rollback; -1 = no CAS
+  std::string file;                // read the value from this file (also gray)
+  int64_t expected_revision = -1;  // put/delete/rollback/gray; -1 = no CAS
   std::string content_type;
   std::string comment;
   std::string author;
@@ -33,6 +33,10 @@ struct Options {
   int limit = 10;
   // config rollback
   int64_t to_revision = 0;
+  // config gray: the hosts (ids as agents report them) and/or a percentage
+  // of all hosts (-1 = none given)
+  std::vector<std::string> hosts;
+  int percentage = -1;
 };
 
 struct Io {

@@ -18,6 +18,7 @@ namespace kessctl {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::StartsWith;
 
 struct Result {
@@ -372,6 +373,89 @@ TEST(StatusCommandTest, NoneAnswering) {
   err.str("");
   EXPECT_EQ(RunKessctl({"status"}, options, {&in, &out, &err}), kExitAuth);
   EXPECT_THAT(err.str(), HasSubstr("(HTTP 401: no token)"));
+}
+
+TEST_F(CommandsTest, GrayToHostsThenPromote) {
+  Ok({"config", "put", "ns", "k", "v1"});  // revision 1
+  options_.hosts = {"h1", "h2"};
+  options_.comment = "canary";
+  EXPECT_EQ(Ok({"config", "gray", "ns", "k", "v2"}),
+            "ns/k: gray release at revision 2 to hosts h1,h2\n");
+  const HttpRequest sent = fake_->last_request();
+  EXPECT_EQ(sent.method, "POST");
+  EXPECT_EQ(sent.path, "/api/v1/configs/ns/k/gray");
+  EXPECT_THAT(sent.body, HasSubstr("\"hosts\":[\"h1\",\"h2\"]"));
+  EXPECT_THAT(sent.body, HasSubstr("\"value\":\"v2\""));
+  EXPECT_THAT(sent.body, HasSubstr("\"comment\":\"canary\""));
+  EXPECT_THAT(sent.body, Not(HasSubstr("percentage")));
+
+  const std::string status = Ok({"config", "gray-status", "ns", "k"});
+  EXPECT_THAT(status, StartsWith("ns/k: gray release active at revision 2 to "
+                                 "hosts h1,h2\n  base revision 1, config "
+                                 "revision 1\n  2 bytes, text/plain, by "
+                                 "alice at "));
+  EXPECT_THAT(status, HasSubstr("comment canary\n"));
+
+  // While it is active: put, a second gray release are conflicts.
+  EXPECT_EQ(Run({"config", "put", "ns", "k", "v9"}).code, kExitConflict);
+  Result again = Run({"config", "gray", "ns", "k", "v3"});
+  EXPECT_EQ(again.code, kExitConflict);
+  EXPECT_THAT(again.err, HasSubstr("promote or abort it first"));
+
+  options_.comment = "";
+  EXPECT_EQ(Ok({"config", "promote", "ns", "k"}),
+            "ns/k: gray release promoted as revision 3, version 2\n");
+  EXPECT_EQ(fake_->last_request().path, "/api/v1/configs/ns/k/gray/promote");
+  EXPECT_EQ(fake_->last_request().body, "{\"author\":\"alice\"}");
+  EXPECT_EQ(Run({"config", "get", "ns", "k"}).out, "v2");
+  EXPECT_EQ(Run({"config", "gray-status", "ns", "k"}).code, kExitNotFound);
+  EXPECT_EQ(Run({"config", "promote", "ns", "k"}).code, kExitConflict);
+}
+
+TEST_F(CommandsTest, GrayByPercentageThenAbort) {
+  Ok({"config", "put", "ns", "k", "v1"});
+  options_.percentage = 10;
+  options_.expected_revision = 1;
+  EXPECT_EQ(Ok({"config", "gray", "ns", "k", "-"}, "from stdin"),
+            "ns/k: gray release at revision 2 to 10 % of hosts\n");
+  EXPECT_THAT(fake_->last_request().body, HasSubstr("\"percentage\":10"));
+  EXPECT_THAT(fake_->last_request().body,
+              HasSubstr("\"expected_revision\":1"));
+  options_.output = "json";
+  Result status = Run({"config", "gray-status", "ns", "k"});
+  EXPECT_EQ(status.code, 0);
+  EXPECT_THAT(status.out, HasSubstr("\"percentage\":10"));
+  EXPECT_THAT(status.out, HasSubstr("\"value\":\"from stdin\""));
+  options_.output = "text";
+  EXPECT_EQ(Ok({"config", "abort", "ns", "k"}),
+            "ns/k: gray release aborted, old value back as revision 3, "
+            "version 2\n");
+  EXPECT_EQ(Run({"config", "get", "ns", "k"}).out, "v1");
+  EXPECT_EQ(Run({"config", "abort", "ns", "k"}).code, kExitConflict);
+}
+
+TEST_F(CommandsTest, GrayArgumentsAreCheckedBeforeSending) {
+  Ok({"config", "put", "ns", "k", "v1"});
+  const int before = fake_->requests();
+  Result r = Run({"config", "gray", "ns", "k", "v2"});
+  EXPECT_EQ(r.code, kExitUsage);
+  EXPECT_THAT(r.err, HasSubstr("--hosts=h1,h2 or --percentage=N"));
+  options_.percentage = 101;
+  EXPECT_EQ(Run({"config", "gray", "ns", "k", "v2"}).code, kExitUsage);
+  options_.percentage = 5;
+  EXPECT_EQ(Run({"config", "gray", "ns", "k"}).code, kExitUsage);  // no value
+  EXPECT_EQ(Run({"config", "promote", "ns"}).code, kExitUsage);
+  EXPECT_EQ(Run({"config", "abort", "ns", "k", "x"}).code, kExitUsage);
+  EXPECT_EQ(Run({"config", "gray", "ns", "a/b", "v"}).code, kExitInvalid);
+  EXPECT_EQ(fake_->requests(), before);
+
+  // The server's answers: no such key, 0 % and no hosts.
+  EXPECT_EQ(Run({"config", "gray", "ns", "nokey", "v2"}).code, kExitNotFound);
+  options_.percentage = 0;
+  EXPECT_EQ(Run({"config", "gray", "ns", "k", "v2"}).code, kExitInvalid);
+  options_.percentage = 10;
+  options_.expected_revision = 7;
+  EXPECT_EQ(Run({"config", "gray", "ns", "k", "v2"}).code, kExitConflict);
 }
 
 }  // namespace

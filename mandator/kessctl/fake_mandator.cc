@@ -111,6 +111,12 @@ HttpResponse FakeMandator::Serve(const HttpRequest& r) {
     return GetHistory(r, ns, parts[1]);
   if (parts.size() == 3 && op == "POST rollback")
     return Rollback(r, ns, parts[1]);
+  if (parts.size() == 3 && op == "POST gray") return StartGray(r, ns, parts[1]);
+  if (parts.size() == 3 && op == "GET gray") return GetGray(ns, parts[1]);
+  if (parts.size() == 4 && op == "POST gray" &&
+      (parts[3] == "promote" || parts[3] == "abort")) {
+    return FinishGray(r, ns, parts[1], parts[3] == "promote");
+  }
   return HttpResponse::Error(absl::NotFoundError("no route for " + r.path));
 }
 
@@ -212,6 +218,9 @@ HttpResponse FakeMandator::Put(const HttpRequest& r, const std::string& ns,
   v.author = o->optValue<std::string>("author", "");
   v.comment = o->optValue<std::string>("comment", "");
   std::lock_guard<std::mutex> lock(mu_);
+  if (absl::Status gray = NoGray(ns, key); !gray.ok()) {
+    return HttpResponse::Error(gray);
+  }
   return Write(ns, key, std::move(v),
                o->optValue<Poco::Int64>("expected_revision", -1));
 }
@@ -242,6 +251,9 @@ HttpResponse FakeMandator::Delete(const HttpRequest& r, const std::string& ns,
   std::lock_guard<std::mutex> lock(mu_);
   auto n = data_.find(ns);
   if (n == data_.end() || !n->second.count(key)) return NotFound(ns, key);
+  if (absl::Status gray = NoGray(ns, key); !gray.ok()) {
+    return HttpResponse::Error(gray);
+  }
   const int64_t current = n->second[key].back().revision;
   int64_t expected = -1;
   if (!r.Query("expected_revision").empty() &&
@@ -292,6 +304,9 @@ HttpResponse FakeMandator::Rollback(const HttpRequest& r, const std::string& ns,
   std::lock_guard<std::mutex> lock(mu_);
   auto n = data_.find(ns);
   if (n == data_.end() || !n->second.count(key)) return NotFound(ns, key);
+  if (absl::Status gray = NoGray(ns, key); !gray.ok()) {
+    return HttpResponse::Error(gray);
+  }
   for (const Version& old : n->second[key]) {
     if (old.revision != to) continue;
     Version v = old;
@@ -302,6 +317,118 @@ HttpResponse FakeMandator::Rollback(const HttpRequest& r, const std::string& ns,
   }
   return HttpResponse::Error(absl::NotFoundError(
       absl::StrCat("revision ", to, " of ", ns, "/", key, " not found")));
+}
+
+absl::Status FakeMandator::NoGray(const std::string& ns,
+                                  const std::string& key) const {
+  if (!gray_.count(absl::StrCat(ns, "/", key))) return absl::OkStatus();
+  return absl::FailedPreconditionError(
+      absl::StrCat("a gray release of ", ns, "/", key,
+                   " is active: promote or abort it first"));
+}
+
+HttpResponse FakeMandator::StartGray(const HttpRequest& r,
+                                     const std::string& ns,
+                                     const std::string& key) {
+  auto body = ParseJsonObject(r.body);
+  if (!body.ok()) return HttpResponse::Error(body.status());
+  const Poco::JSON::Object::Ptr& o = *body;
+  if (!o->has("value")) {
+    return HttpResponse::Error(absl::InvalidArgumentError("missing \"value\""));
+  }
+  auto value = DecodeValue(o->getValue<std::string>("value"),
+                           o->optValue<std::string>("encoding", "utf8"));
+  if (!value.ok()) return HttpResponse::Error(value.status());
+  Gray g;
+  g.v.value = *std::move(value);
+  g.v.content_type = o->optValue<std::string>("content_type", "text/plain");
+  g.v.author = o->optValue<std::string>("author", "");
+  g.v.comment = o->optValue<std::string>("comment", "");
+  g.percentage = o->optValue<Poco::Int64>("percentage", 0);
+  if (Poco::JSON::Array::Ptr hosts = o->getArray("hosts")) {
+    for (size_t i = 0; i < hosts->size(); ++i) {
+      g.hosts.push_back(hosts->getElement<std::string>(i));
+    }
+  }
+  if (g.percentage < 0 || g.percentage > 100) {
+    return HttpResponse::Error(absl::InvalidArgumentError(absl::StrCat(
+        "field \"percentage\" must be 0..100, not ", g.percentage)));
+  }
+  if (g.hosts.empty() && g.percentage == 0) {
+    return HttpResponse::Error(absl::InvalidArgumentError(
+        "a gray release needs hosts or a percentage above 0"));
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  auto n = data_.find(ns);
+  if (n == data_.end() || !n->second.count(key)) return NotFound(ns, key);
+  if (absl::Status gray = NoGray(ns, key); !gray.ok()) {
+    return HttpResponse::Error(gray);
+  }
+  const int64_t current = n->second[key].back().revision;
+  const int64_t expected = o->optValue<Poco::Int64>("expected_revision", -1);
+  if (expected >= 0 && expected != current) {
+    return HttpResponse::Error(absl::AbortedError(absl::StrCat(
+        "compare-and-set failed for ", ns, "/", key, ": expected revision ",
+        expected, ", current revision ", current)));
+  }
+  g.base_revision = current;
+  g.v.revision = ++revision_;
+  g.v.mtime_ms = NowMillis();
+  const int64_t revision = g.v.revision;
+  gray_[absl::StrCat(ns, "/", key)] = std::move(g);
+  return HttpResponse::Json(200, absl::StrCat("{\"revision\":", revision, "}"));
+}
+
+HttpResponse FakeMandator::GetGray(const std::string& ns,
+                                   const std::string& key) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = gray_.find(absl::StrCat(ns, "/", key));
+  if (it == gray_.end()) {
+    return HttpResponse::Error(absl::NotFoundError(
+        absl::StrCat("no gray release of ", ns, "/", key)));
+  }
+  const Gray& g = it->second;
+  const int64_t config_revision = data_[ns][key].back().revision;
+  std::vector<std::string> hosts;
+  for (const std::string& h : g.hosts) hosts.push_back(JsonQuote(h));
+  const char* encoding = EncodingFor(g.v.value);
+  return HttpResponse::Json(
+      200,
+      absl::StrCat(
+          "{\"namespace\":", JsonQuote(ns), ",\"key\":", JsonQuote(key),
+          ",\"active\":true,\"revision\":", g.v.revision,
+          ",\"base_revision\":", g.base_revision,
+          ",\"config_revision\":", config_revision, ",\"hosts\":[",
+          absl::StrJoin(hosts, ","), "],\"percentage\":", g.percentage,
+          ",\"value\":", JsonQuote(EncodeValue(g.v.value, encoding)),
+          ",\"encoding\":", JsonQuote(encoding),
+          ",\"content_type\":", JsonQuote(g.v.content_type),
+          ",\"size\":", g.v.value.size(),
+          ",\"crc32\":0,\"author\":", JsonQuote(g.v.author),
+          ",\"comment\":", JsonQuote(g.v.comment),
+          ",\"mtime_ms\":", g.v.mtime_ms, "}"));
+}
+
+HttpResponse FakeMandator::FinishGray(const HttpRequest& r,
+                                      const std::string& ns,
+                                      const std::string& key, bool promote) {
+  Poco::JSON::Object::Ptr o;
+  if (!r.body.empty()) {
+    auto body = ParseJsonObject(r.body);
+    if (!body.ok()) return HttpResponse::Error(body.status());
+    o = *body;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = gray_.find(absl::StrCat(ns, "/", key));
+  if (it == gray_.end()) {
+    return HttpResponse::Error(absl::FailedPreconditionError(
+        absl::StrCat("no active gray release of ", ns, "/", key)));
+  }
+  Version v = promote ? it->second.v : data_[ns][key].back();
+  v.author = o ? o->optValue<std::string>("author", "") : "";
+  v.comment = o ? o->optValue<std::string>("comment", "") : "";
+  gray_.erase(it);
+  return Write(ns, key, std::move(v), -1);
 }
 
 std::string RefusingAddress() {

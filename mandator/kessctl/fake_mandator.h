@@ -1,8 +1,10 @@
 // An in-memory stand-in for a mandator's HTTP API (docs/http-api.md), for
 // kessctl's tests: configs with revisions, versions, history, compare-and-set,
-// rollback, base64 values, name validation with the server's messages, and
-// a configurable /api/v1/status. One global revision counter per fake (so two
-// fakes are two independent stores). Serves on 127.0.0.1, port 0.
+// rollback, base64 values, name validation with the server's messages, gray
+// releases (start, status, promote, abort; 409 for writes of a key while one
+// is active), and a configurable /api/v1/status. One global revision counter
+// per fake (so two fakes are two independent stores). Serves on 127.0.0.1,
+// port 0.
 //
 // Not a model of the real mandator: no ZooKeeper, no forwarding, no leader.
 //
@@ -78,9 +80,23 @@ class FakeMandator {
                           const std::string& key);
   HttpResponse Rollback(const HttpRequest& r, const std::string& ns,
                         const std::string& key);
+  HttpResponse StartGray(const HttpRequest& r, const std::string& ns,
+                         const std::string& key);
+  HttpResponse GetGray(const std::string& ns, const std::string& key);
+  HttpResponse FinishGray(const HttpRequest& r, const std::string& ns,
+                          const std::string& key, bool promote);
+  // 409 if ns/key has an active gray release, else OK (the caller holds mu_).
+  absl::Status NoGray(const std::string& ns, const std::string& key) const;
   // Appends a new version of ns/key (the caller holds mu_).
   HttpResponse Write(const std::string& ns, const std::string& key, Version v,
                      int64_t expected_revision);
+
+  struct Gray {
+    Version v;  // value, content_type, author, comment, mtime, revision
+    int64_t base_revision = 0;
+    std::vector<std::string> hosts;
+    int64_t percentage = 0;
+  };
 
   const StatusInfo info_;
   metrics::Registry registry_;
@@ -88,6 +104,7 @@ class FakeMandator {
 
   mutable std::mutex mu_;
   std::map<std::string, std::map<std::string, History>> data_;
+  std::map<std::string, Gray> gray_;  // by "ns/key"
   int64_t revision_ = 0;
   absl::Status fail_with_;
   HttpRequest last_request_;

@@ -17,17 +17,21 @@ DEFINE_string(mandators, "",
 DEFINE_int32(timeout_ms, 5000, "Per-mandator connect/send/receive timeout.");
 DEFINE_string(output, "text", "text, or json (the API's answer as is).");
 DEFINE_string(token, "", "Bearer token (default: $KESS_TOKEN).");
-DEFINE_string(file, "", "config put: read the value from this file.");
+DEFINE_string(file, "", "config put/gray: read the value from this file.");
 DEFINE_int64(expected_revision, -1,
-             "put/delete/rollback: compare-and-set on this revision "
+             "put/delete/rollback/gray: compare-and-set on this revision "
              "(0 = must not exist; -1 = no check).");
-DEFINE_string(content_type, "", "config put: the value's content type.");
-DEFINE_string(comment, "", "config put: a comment kept in the history.");
+DEFINE_string(content_type, "", "config put/gray: the value's content type.");
+DEFINE_string(comment, "",
+              "config put/gray/promote/abort: a comment kept in the history.");
 DEFINE_string(author, "", "config put/rollback: author (default: $USER).");
 DEFINE_bool(show_meta, false,
             "config get: print revision, version, author, time on stderr.");
 DEFINE_int32(limit, 10, "config history: how many versions.");
 DEFINE_int64(to_revision, 0, "config rollback: the revision to restore.");
+DEFINE_string(hosts, "", "config gray: comma-separated host ids.");
+DEFINE_int32(percentage, -1,
+             "config gray: this percentage (0..100) of all hosts.");
 
 namespace {
 
@@ -73,6 +77,8 @@ int main(int argc, char** argv) {
   options.show_meta = FLAGS_show_meta;
   options.limit = FLAGS_limit;
   options.to_revision = FLAGS_to_revision;
+  options.hosts = absl::StrSplit(FLAGS_hosts, ',', absl::SkipWhitespace());
+  options.percentage = FLAGS_percentage;
 
   std::vector<std::string> args(argv + 1, argv + flag_argc);
   args.insert(args.end(), after_dashes.begin(), after_dashes.end());

@@ -86,6 +86,25 @@ expect 0 "$kessctl" config put payments blob2 --file="$tmp/blob"
 expect 0 "$kessctl" config get payments blob2
 cmp -s "$tmp/blob" "$tmp/out" || fail "blob from --file came back different"
 
+# Gray release: flags from the command line, exit codes.
+expect 1 "$kessctl" config gray payments db.timeout_ms 400
+contains err "config gray needs --hosts=h1,h2 or --percentage=N"
+expect 0 "$kessctl" config gray payments negative 7 --hosts=h1,h2
+contains out "payments/negative: gray release at revision"
+contains out "to hosts h1,h2"
+expect 3 "$kessctl" config put payments negative 8
+contains err "promote or abort it first"
+expect 0 "$kessctl" config gray-status payments negative
+contains out "gray release active at revision"
+expect 0 "$kessctl" config abort payments negative
+expect 0 "$kessctl" config get payments negative
+[ "$(cat "$tmp/out")" = -5 ] || fail "after abort: '$(cat "$tmp/out")'"
+expect 0 "$kessctl" config gray payments negative - --percentage=25 <<<"9"
+contains out "to 25 % of hosts"
+expect 0 "$kessctl" config promote payments negative
+expect 2 "$kessctl" config gray-status payments negative
+expect 3 "$kessctl" config abort payments negative
+
 expect 0 "$kessctl" config get payments db.timeout_ms --show_meta
 contains err "payments/db.timeout_ms: revision 2, version 2, 3 bytes"
 expect 0 "$kessctl" config get payments db.timeout_ms --output=json

@@ -16,6 +16,12 @@ Usage:
   kessctl [flags] config list [<ns>]              namespaces, or keys of <ns>
   kessctl [flags] config history <ns> <key>       newest first
   kessctl [flags] config rollback <ns> <key> --to_revision=N
+  kessctl [flags] config gray <ns> <key> <value>|-|--file=F
+                  (--hosts=h1,h2 | --percentage=N)
+                                                  the value to some hosts first
+  kessctl [flags] config gray-status <ns> <key>   the active gray release
+  kessctl [flags] config promote <ns> <key>       gray value to every host
+  kessctl [flags] config abort <ns> <key>         every host back to the config
   kessctl [flags] status                          every mandator given, by DC
 
 Flags (anywhere on the line; '--' ends them, e.g. for a value '-5'):
@@ -24,15 +30,20 @@ Flags (anywhere on the line; '--' ends them, e.g. for a value '-5'):
   --timeout_ms=N             per mandator: connect, send, receive (5000)
   --output=text|json         json: the API's answer as is, for scripts
   --token=T                  sent as 'Authorization: Bearer T' ($KESS_TOKEN)
-  --expected_revision=N      put, delete, rollback: only if the key's current
-                             revision is N (0: put only if it does not exist)
-  --content_type=T           put: e.g. application/json
-  --comment=C                put: kept in the history
-  --author=A                 put, rollback (default: $USER)
+  --expected_revision=N      put, delete, rollback, gray: only if the key's
+                             current revision is N (0: put only if it does
+                             not exist)
+  --content_type=T           put, gray: e.g. application/json
+  --comment=C                put, gray, promote, abort: kept in the history
+  --author=A                 put, rollback, gray, promote, abort
+                             (default: $USER)
   --show_meta                get: revision, version, size, author, time on
                              stderr (stdout keeps only the value)
   --limit=N                  history: how many versions (10)
   --to_revision=N            rollback: the revision whose value comes back
+  --hosts=h1,h2              gray: these host ids (as the agents report them)
+  --percentage=N             gray: N % (0..100) of all hosts, the same ones
+                             in every DC; with --hosts: either selects
 
 Names (<ns>, <key>): A-Z a-z 0-9 . _ -, starting with a letter or digit,
 no '..', at most 128 bytes. Values: at most 16 MiB; bytes that are not UTF-8
@@ -42,8 +53,9 @@ Exit codes:
   0  ok
   1  usage error (bad command line; nothing was sent)
   2  not found
-  3  conflict: compare-and-set lost (--expected_revision), or the mandator
-     does not take writes (slave DC)
+  3  conflict: compare-and-set lost (--expected_revision), the mandator
+     does not take writes (slave DC), or a gray release is active (put,
+     delete, rollback, gray) or not (promote, abort)
   4  invalid argument: a bad name or value (checked before sending, or 400/413)
   5  unavailable: no mandator reachable, or 503/504 (also a write sent with no
      answer: it may or may not have been applied)
