@@ -17,15 +17,21 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <sstream>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "agent/distributor_order.h"
+#include "bench/simulated_agents.h"
+#include "common/protocol/distribution.pb.h"
+#include "common/transport/event_loop.h"
 #include "gtest/gtest.h"
 #include "tests/cluster/cache_reader_loop.h"
 #include "tests/cluster/cache_tier_cluster.h"
@@ -70,6 +76,23 @@ std::string DistributorOf(const AgentHost& agent) {
 std::string AgentMetrics(const AgentHost& agent) {
   absl::StatusOr<mandator::HttpReply> r = agent.Call("GET", "/metrics");
   return r.ok() && r->status == 200 ? r->body : "";
+}
+
+double Metric(const std::string& text, const std::string& name,
+              const std::string& labels = "") {
+  absl::StatusOr<double> v = MetricValue(text, name, labels);
+  return v.ok() ? *v : -1;
+}
+
+// zk_packets_received of both DCs' ZooKeeper (one server each).
+int64_t ZkPackets(TwoDcCluster& dcs) {
+  int64_t total = 0;
+  for (ZkEnsemble* zk : {&dcs.main_zk(), &dcs.slave_zk()}) {
+    absl::StatusOr<int64_t> v = zk->MntrValue(0, "zk_packets_received");
+    EXPECT_TRUE(v.ok()) << v.status();
+    if (v.ok()) total += *v;
+  }
+  return total;
 }
 
 // PUTs to the keys round robin until stopped; a failed PUT is not
@@ -245,6 +268,179 @@ TEST_F(FaultScenariosExtraTest, AgentFsyncEioThenHealed) {
   }
   faults.push_back(absl::StrCat(eio_errors, " write errors counted"));
   Finish("agent_fsync_eio", faults);
+}
+
+// (6) Restart of all agents at once: the cluster's 6 real agents are
+// killed (-9) together while 300 simulated agents (bench/simulated_agents.h,
+// one transport client each, the main DC's distributor chosen by the
+// agents' own rendezvous order) drop their connections; then all come back
+// at once. Agents never reach ZooKeeper, so its packet rate must not move
+// beyond the background (distributor polls, mandator heartbeats); the
+// connections spread over both main-DC distributors again (each >= 25 %);
+// no reconnect storm (reconnect attempts per agent and subscribe requests
+// per distributor bounded).
+TEST_F(FaultScenariosExtraTest, AllAgentsRestartedAtOnceWithSimulatedAgents) {
+  constexpr int kSims = 300;
+  std::string token;
+  {
+    std::ifstream in(cluster_->token_file());
+    std::stringstream ss;
+    ss << in.rdbuf();
+    token = std::string(absl::StripAsciiWhitespace(ss.str()));
+  }
+  CacheTierDc& main = cluster_->main();
+  const std::vector<std::string> addrs = main.DistributorAddresses();
+  auto loop = transport::EventLoop::Create("sim-agents");
+  ASSERT_TRUE(loop.ok()) << loop.status();
+  auto start_sims = [&]() -> std::unique_ptr<bench::SimulatedAgents> {
+    bench::SimulatedAgents::Options o;
+    o.connections = kSims;
+    o.connect_batch = 50;
+    o.heartbeat_interval_ms = 1000;
+    o.heartbeat_timeout_ms = 10000;
+    o.call_timeout_ms = 20000;
+    o.port = [&](int i) {
+      return main
+          .DistributorAt(
+              agent::DistributorOrder(absl::StrCat("sim-", i), addrs)[0])
+          ->port();
+    };
+    auto sims = std::make_unique<bench::SimulatedAgents>(
+        loop->get(), o, [](int, const std::string&) {});
+    EXPECT_EQ(sims->Connect(), kSims);
+    int64_t bytes = 0;
+    const int subscribed = sims->Subscribe(
+        [&](int i) {
+          protocol::SubscribeRequest request;
+          request.set_host_id(absl::StrCat("sim-", i));
+          request.set_auth_token(token);
+          for (const auto& [ns, key] : Keys()) {
+            protocol::ResourceKey* k = request.add_keys()->mutable_key();
+            k->set_namespace_name(ns);
+            k->set_key(key);
+          }
+          return request.SerializeAsString();
+        },
+        &bytes);
+    EXPECT_EQ(subscribed, kSims);
+    return sims;
+  };
+  auto connected = [&](DistributorProcess* d) {
+    return Metric(d->Metrics(), "kess_distributor_connected_agents");
+  };
+  auto subscribes = [&](DistributorProcess* d) {
+    return Metric(d->Metrics(), "kess_distributor_subscribe_requests_total");
+  };
+  const int expected_main = kSims + static_cast<int>(main.agents.size());
+  auto wait_connected = [&]() {
+    const absl::Time deadline = absl::Now() + kConverge;
+    while (absl::Now() < deadline) {
+      double sum = 0;
+      for (auto& d : main.distributors) sum += connected(d.get());
+      if (sum >= expected_main) return true;
+      absl::SleepFor(absl::Milliseconds(200));
+    }
+    for (auto& d : main.distributors)
+      std::printf("%s: %.0f connected\n", d->id().c_str(), connected(d.get()));
+    for (auto& a : main.agents)
+      std::printf("%s: distributor '%s'\n", a->host_id().c_str(),
+                  DistributorOf(*a).c_str());
+    return false;
+  };
+
+  std::unique_ptr<bench::SimulatedAgents> sims = start_sims();
+  ASSERT_TRUE(wait_connected());
+  std::vector<std::string> faults;
+  const std::vector<AgentHost*> agents = cluster_->AllAgents();
+  int64_t quiet_packets = 0, fault_packets = 0;
+  absl::Duration quiet_window, fault_window;
+  std::vector<double> subs_before;
+  {
+    Writer writer(cluster_, checker_.get(), "restart-all-before");
+    absl::SleepFor(absl::Seconds(2));
+  }
+  // Background ZooKeeper traffic, no writes, nothing restarting.
+  {
+    const absl::Time t0 = absl::Now();
+    const int64_t p0 = ZkPackets(cluster_->dcs());
+    absl::SleepFor(absl::Seconds(4));
+    quiet_packets = ZkPackets(cluster_->dcs()) - p0;
+    quiet_window = absl::Now() - t0;
+  }
+  for (auto& d : main.distributors) subs_before.push_back(subscribes(d.get()));
+  {
+    const absl::Time t0 = absl::Now();
+    const int64_t p0 = ZkPackets(cluster_->dcs());
+    // Everything goes down together...
+    std::vector<std::thread> killers;
+    for (AgentHost* a : agents) killers.emplace_back([a] { a->Kill(); });
+    sims.reset();
+    for (std::thread& t : killers) t.join();
+    faults.push_back(absl::StrCat("kill -9 all ", agents.size(), " agents"));
+    faults.push_back(absl::StrCat(kSims, " simulated agents disconnected"));
+    absl::SleepFor(absl::Seconds(1));
+    // ... and comes back together.
+    // Restarted from this thread: a child started by another thread would
+    // get its PDEATHSIG when that thread ends. Each Restart returns as soon
+    // as the agent serves HTTP (milliseconds), so they start together.
+    for (AgentHost* a : agents) ASSERT_TRUE(a->Restart().ok()) << a->host_id();
+    sims = start_sims();
+    ASSERT_TRUE(wait_connected());
+    fault_packets = ZkPackets(cluster_->dcs()) - p0;
+    fault_window = absl::Now() - t0;
+  }
+  // ZooKeeper: the reconnects add nothing beyond background noise (306
+  // clients reaching ZooKeeper would add >= 306 packets).
+  const double quiet_rate = quiet_packets / absl::ToDoubleSeconds(quiet_window);
+  const double fault_rate = fault_packets / absl::ToDoubleSeconds(fault_window);
+  std::printf("zk packets: quiet %lld in %s (%.1f/s), restart %lld in %s "
+              "(%.1f/s)\n",
+              static_cast<long long>(quiet_packets),
+              absl::FormatDuration(quiet_window).c_str(), quiet_rate,
+              static_cast<long long>(fault_packets),
+              absl::FormatDuration(fault_window).c_str(), fault_rate);
+  EXPECT_LE(fault_packets,
+            quiet_rate * absl::ToDoubleSeconds(fault_window) * 1.5 + 100)
+      << "agent reconnects reached ZooKeeper?";
+  // Spread over both distributors again.
+  double sum = 0;
+  std::vector<double> share;
+  for (auto& d : main.distributors) {
+    share.push_back(connected(d.get()));
+    sum += share.back();
+  }
+  for (size_t i = 0; i < share.size(); ++i) {
+    std::printf("distributor %s: %.0f of %.0f connections\n",
+                main.distributors[i]->id().c_str(), share[i], sum);
+    EXPECT_GE(share[i], 0.25 * sum) << main.distributors[i]->id();
+  }
+  // No storm: subscribe requests and reconnect attempts bounded.
+  double new_subs = 0;
+  for (size_t i = 0; i < main.distributors.size(); ++i)
+    new_subs += subscribes(main.distributors[i].get()) - subs_before[i];
+  EXPECT_LE(new_subs, 2.0 * expected_main) << "subscribe storm";
+  double attempts = 0;
+  for (AgentHost* a : agents) {
+    const double n =
+        Metric(AgentMetrics(*a), "kess_agent_reconnect_attempts_total");
+    EXPECT_LE(n, 3) << a->host_id();
+    attempts += std::max(0.0, n);
+  }
+  std::printf("subscribe requests after restart: %.0f (main DC), agent "
+              "reconnect attempts: %.0f\n",
+              new_subs, attempts);
+  faults.push_back(absl::StrCat("zk packets ", fault_packets, " vs ",
+                                static_cast<int64_t>(quiet_rate *
+                                    absl::ToDoubleSeconds(fault_window)),
+                                " background"));
+  faults.push_back(absl::StrCat("spread ", absl::StrJoin(share, "/"),
+                                " over 2 distributors"));
+  {
+    Writer writer(cluster_, checker_.get(), "restart-all-after");
+    absl::SleepFor(absl::Seconds(2));
+  }
+  sims.reset();
+  Finish("restart_all_agents", faults);
 }
 
 }  // namespace
