@@ -316,6 +316,13 @@ std::string Distributor::StatusJson() const {
   const bool is_stale = stale();
   std::string reason = follower != nullptr ? follower->stale_reason()
                                            : std::string("not connected");
+  int64_t session_id = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    if (zk_ != nullptr) session_id = zk_->session_id();
+  }
+  // Hex, as ZooKeeper prints it (like the mandator's status; tests force
+  // the session's expiry with it).
   return absl::StrCat("{\"id\":", JsonQuote(options_.id),
                       ",\"dc\":", JsonQuote(options_.datacenter),
                       ",\"revision\":", data_.revision(), ",\"zk_revision\":",
@@ -326,7 +333,8 @@ std::string Distributor::StatusJson() const {
                       ",\"keys\":", data_.live_keys(),
                       ",\"connected_agents\":", server_->connection_count(),
                       ",\"subscribed_agents\":", hub_->subscribed_connections(),
-                      ",\"registered\":", registered() ? "true" : "false", "}");
+                      ",\"registered\":", registered() ? "true" : "false",
+                      ",\"zk_session_id\":\"0x", absl::Hex(session_id), "\"}");
 }
 
 }  // namespace distributor

@@ -350,6 +350,8 @@ TEST_F(DistributorTest, HttpEndpointsAndMemberRegistration) {
       << status.body;
   EXPECT_NE(status.body.find("\"stale\":false"), std::string::npos);
   EXPECT_NE(status.body.find("\"keys\":1"), std::string::npos);
+  EXPECT_NE(status.body.find("\"zk_session_id\":\"0x"), std::string::npos);
+  EXPECT_EQ(status.body.find("\"zk_session_id\":\"0x0\""), std::string::npos);
 
   ASSERT_TRUE(WaitFor([&] { return d->registered(); }));
   const std::string path = *layout_->MemberPath(zk::DISTRIBUTOR, "dist-7");

@@ -35,7 +35,9 @@
 #include "gtest/gtest.h"
 #include "tests/cluster/cache_reader_loop.h"
 #include "tests/cluster/cache_tier_cluster.h"
+#include "tests/cluster/zk_session_proxy.h"
 #include "tests/faults/invariant_checker.h"
+#include "zk_schema/zk_test_util.h"
 
 namespace kess {
 namespace testing {
@@ -171,12 +173,14 @@ class FaultScenariosExtraTest : public ::testing::Test {
   // execs the agent, so the pid stays the agent's), subscribes it, adds it
   // to the DC and restarts the reader loop over every agent.
   AgentHost* AddWrappedAgent(CacheTierDc& dc, const std::string& host_id,
-                             const std::string& binary) {
+                             const std::string& binary,
+                             std::vector<std::string> distributors = {}) {
     AgentHostOptions o;
     o.host_id = host_id;
     o.binary = binary;
     o.datacenter = dc.name;
-    o.distributors = dc.DistributorAddresses();
+    o.distributors = distributors.empty() ? dc.DistributorAddresses()
+                                          : std::move(distributors);
     for (const auto& m : cluster_->dcs().main())
       o.mandators.push_back(m->address());
     o.auth_token_file = cluster_->token_file();
@@ -441,6 +445,77 @@ TEST_F(FaultScenariosExtraTest, AllAgentsRestartedAtOnceWithSimulatedAgents) {
   }
   sims.reset();
   Finish("restart_all_agents", faults);
+}
+
+// The ZooKeeper session id a daemon's /api/v1/status names ("0x..."); 0 if
+// none.
+int64_t StatusSessionId(Poco::JSON::Object::Ptr status) {
+  if (!status) return 0;
+  const std::string hex = status->optValue<std::string>("zk_session_id", "");
+  uint64_t id = 0;
+  if (hex.size() < 3 || !absl::SimpleHexAtoi(hex.substr(2), &id)) return 0;
+  return static_cast<int64_t>(id);
+}
+
+// (3) A distributor's ZooKeeper session expires: an extra main-DC
+// distributor d9 reaches ZooKeeper through a ZkSessionProxy, and an extra
+// agent h7 has d9 as its only distributor. During a write stream the
+// session is expired (a second handle with its credentials): d9 must make
+// a new session, re-arm its watch, keep its process and its agent, and
+// the writes after the expiry must reach h7 (invariant 1 covers h7).
+TEST_F(FaultScenariosExtraTest, DistributorSessionExpiry) {
+  CacheTierDc& main = cluster_->main();
+  ZkEnsemble& zk = cluster_->dcs().main_zk();
+  auto proxy = ZkSessionProxy::Start(zk.ConnectString());
+  ASSERT_TRUE(proxy.ok()) << proxy.status();
+  DistributorProcessOptions o;
+  o.id = "d9";
+  o.datacenter = main.name;
+  o.zk = (*proxy)->address();
+  o.zk_auth_file = cluster_->dcs().auth_file();
+  o.auth_token_file = cluster_->token_file();
+  o.log_dir = cluster_->dcs().dir();
+  auto d9 = DistributorProcess::Start(o);
+  ASSERT_TRUE(d9.ok()) << d9.status();
+  const pid_t d9_pid = (*d9)->pid();
+  AgentHost* h7 = AddWrappedAgent(main, "h7", "", {(*d9)->address()});
+  ASSERT_NE(h7, nullptr);
+
+  std::vector<std::string> faults;
+  int64_t old_session = 0, new_session = 0;
+  {
+    Writer writer(cluster_, checker_.get(), "dist-expiry");
+    absl::SleepFor(absl::Seconds(1));
+    old_session = StatusSessionId((*d9)->Status());
+    ASSERT_NE(old_session, 0) << "d9's status names no ZooKeeper session";
+    auto creds = (*proxy)->Credentials(old_session);
+    ASSERT_TRUE(creds.ok()) << creds.status();
+    absl::Status expired = zk::testing::ExpireSession(zk.ConnectString(), *creds);
+    ASSERT_TRUE(expired.ok()) << expired;
+    faults.push_back("ZK session expiry of a distributor");
+    // A new session, not stale again, within "did not hang".
+    const absl::Time deadline = absl::Now() + kConverge;
+    while (absl::Now() < deadline) {
+      Poco::JSON::Object::Ptr s = (*d9)->Status();
+      new_session = StatusSessionId(s);
+      if (new_session != 0 && new_session != old_session && s &&
+          !s->getValue<bool>("stale")) {
+        break;
+      }
+      absl::SleepFor(absl::Milliseconds(100));
+    }
+    EXPECT_NE(new_session, old_session) << "no new session";
+    EXPECT_EQ((*d9)->pid(), d9_pid);
+    // Writes after the expiry: the writer goes on for 3 s more.
+    absl::SleepFor(absl::Seconds(3));
+  }
+  EXPECT_EQ(DistributorOf(*h7), (*d9)->address());
+  faults.push_back("new session; later writes reached its only agent");
+  Finish("distributor_session_expiry", faults);
+  // h7 leaves with d9.
+  reader_->Stop();
+  ASSERT_EQ(main.agents.back().get(), h7);
+  main.agents.pop_back();
 }
 
 }  // namespace
