@@ -188,6 +188,45 @@ async function main() {
     await waitCached(cluster, 'ui', 'greeting', 'hello v1', rev3);
     check(true, 'the rolled-back value reached the agents of both DCs');
 
+    step = 'gray';
+    // Gray release to host h1 (the agent of each DC), then promote; a second
+    // one to a host that does not exist, then abort.
+    await page.waitForSelector('#gray-start');
+    await page.fill('#gray-hosts', 'h1');
+    await page.fill('#gray-new-value', 'hello gray');
+    await page.click('#gray-start');
+    await page.waitForSelector('#notice:not([hidden])');
+    await until(page, () => document.querySelector('#gray-status') &&
+      document.querySelector('#gray-status').textContent.startsWith('active'), 'the gray release is shown as active');
+    check(await page.textContent('#gray-targets') === 'hosts h1', 'it shows its hosts');
+    check(await page.textContent('#gray-value') === 'hello gray', 'it shows the gray value');
+    check(await page.textContent('#config-value') === 'hello v1', 'the config itself is unchanged');
+    const revGray = Number(await page.textContent('#gray-revision'));
+    check(revGray > rev3, 'the gray release has a new revision');
+    await waitCached(cluster, 'ui', 'greeting', 'hello gray', revGray);
+    check(true, 'the gray value reached the gray hosts (h1 of both DCs)');
+    await shot(page, '4b-config-gray');
+    await page.click('#gray-promote');
+    await page.waitForSelector('#notice:not([hidden])');
+    await until(page, () => document.querySelector('#config-value').textContent === 'hello gray' &&
+      document.querySelector('#gray-start') !== null, 'promoted: the config is the gray value, no gray release left');
+    const rev4 = Number(await page.textContent('#config-revision'));
+    check(rev4 > revGray, 'the promote is a newer revision');
+    await waitCached(cluster, 'ui', 'greeting', 'hello gray', rev4);
+    check(true, 'the promoted value reached the agents of both DCs');
+    await page.fill('#gray-hosts', 'nobody');
+    await page.fill('#gray-percentage', '');
+    await page.fill('#gray-new-value', 'never');
+    await page.click('#gray-start');
+    await page.waitForSelector('#gray-abort');
+    await page.click('#gray-abort');
+    await until(page, () => document.querySelector('#gray-start') !== null &&
+      Number(document.querySelector('#config-revision').textContent) > 0, 'aborted: no gray release left');
+    const rev5 = Number(await page.textContent('#config-revision'));
+    check(rev5 > rev4, 'the abort re-commits the value at a newer revision');
+    check(await page.textContent('#config-value') === 'hello gray', 'the abort keeps the config value');
+    await waitCached(cluster, 'ui', 'greeting', 'hello gray', rev5);
+
     step = 'escaping';
     const evil = '<script>window.__xss=1</script><img src=x onerror="window.__xss=2">&amp;';
     await page.goto(info.ui + '#/configs');

@@ -1,6 +1,7 @@
 'use strict';
 // Configs: namespaces, keys, one value (text or pretty JSON), edit with
-// compare-and-set, history with a diff between two versions, rollback.
+// compare-and-set, history with a diff between two versions, rollback, and
+// the key's gray release (start to hosts or a percentage, promote, abort).
 const configs = {
   async list() {
     const data = await api.get('/api/v1/configs');
@@ -31,9 +32,67 @@ const configs = {
     try { return JSON.stringify(JSON.parse(c.value), null, 2); } catch (e) { return c.value; }
   },
 
+  // The key's gray release record, or null when there is none (404).
+  async gray(ns, key) {
+    try {
+      return await api.get(configs.path(ns, key) + '/gray');
+    } catch (e) {
+      if (e.status === 404) return null;
+      throw e;
+    }
+  },
+
+  // The Gray release card: the active release with Promote and Abort, or a
+  // form to start one (docs/http-api.md, "Gray release").
+  grayCard(ns, key, c, g) {
+    const path = configs.path(ns, key) + '/gray';
+    const title = dom.el('h2', {}, 'Gray release');
+    if (g) {
+      const to = [];
+      if (g.hosts && g.hosts.length) to.push('hosts ' + g.hosts.join(', '));
+      if (g.percentage > 0) to.push(g.percentage + ' % of hosts');
+      return dom.el('div', {class: 'card', id: 'gray'}, title,
+        dom.el('p', {id: 'gray-status'},
+          g.active ? 'active' : 'finishing (promote or abort being committed)',
+          ' · gray revision ', dom.el('span', {id: 'gray-revision'}, g.revision),
+          ' (the others stay at revision ', g.base_revision, ')',
+          ' · to ', dom.el('span', {id: 'gray-targets'}, to.join(' and ') || 'no hosts')),
+        dom.el('p', {class: 'muted'}, g.size, ' bytes', g.content_type ? ' · ' + g.content_type : '',
+          ' · by ', g.author || 'unknown', g.comment ? ' — ' + g.comment : ''),
+        dom.el('pre', {class: 'value', id: 'gray-value'}, configs.pretty(g)),
+        dom.el('p', {class: 'muted'}, 'Promote: every host gets the gray value (a new revision). ',
+          'Abort: the gray hosts go back to the current value (a new revision).'),
+        dom.el('button', {type: 'button', id: 'gray-promote', disabled: g.active ? null : 'disabled',
+          onclick: () => app.write(() => api.call('POST', path + '/promote', {author: api.user}),
+            'promoted the gray release of ' + ns + '/' + key)}, 'Promote'), ' ',
+        dom.el('button', {type: 'button', id: 'gray-abort', disabled: g.active ? null : 'disabled',
+          onclick: () => app.write(() => api.call('POST', path + '/abort', {author: api.user}),
+            'aborted the gray release of ' + ns + '/' + key)}, 'Abort'));
+    }
+    const hosts = dom.el('input', {id: 'gray-hosts', placeholder: 'host ids: h1,h2'});
+    const pct = dom.el('input', {id: 'gray-percentage', type: 'number', min: 0, max: 100,
+      placeholder: '% of hosts'});
+    const value = dom.el('textarea', {id: 'gray-new-value', placeholder: 'gray value'});
+    const start = () => {
+      const body = {value: value.value, expected_revision: c.revision, author: api.user};
+      const list = hosts.value.split(',').map((h) => h.trim()).filter((h) => h);
+      if (list.length) body.hosts = list;
+      if (pct.value !== '') body.percentage = Number(pct.value);
+      return api.call('POST', path, body);
+    };
+    return dom.el('div', {class: 'card', id: 'gray'}, title,
+      dom.el('p', {class: 'muted'}, 'No gray release. Start one: the value goes to the listed hosts ',
+        'and/or this percentage of all hosts first; the others keep revision ', c.revision,
+        '. Edits, deletes and rollbacks are refused until it is promoted or aborted.'),
+      hosts, ' ', pct, value,
+      dom.el('button', {type: 'button', id: 'gray-start',
+        onclick: () => app.write(start, 'started a gray release of ' + ns + '/' + key)}, 'Start gray release'));
+  },
+
   async one(ns, key) {
     const c = await api.get(configs.path(ns, key));
     const hist = await api.get(configs.path(ns, key) + '/history?limit=20');
+    const gray = await configs.gray(ns, key);
     const editor = dom.el('textarea', {id: 'edit-value'});
     editor.value = c.encoding === 'utf8' ? c.value : '';
     const versions = hist.versions;
@@ -60,6 +119,7 @@ const configs = {
         dom.el('button', {type: 'button', id: 'save', onclick: () => app.write(
           () => api.call('PUT', configs.path(ns, key), {value: editor.value, expected_revision: c.revision, author: api.user}),
           'saved ' + ns + '/' + key)}, 'Save')),
+      configs.grayCard(ns, key, c, gray),
       dom.el('h2', {}, 'History'),
       dom.table(['revision', 'version', 'author', 'when', 'value', ''],
         versions.map((v) => [v.revision, v.version, v.author || '', new Date(v.mtime_ms).toISOString(),
