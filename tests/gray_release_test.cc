@@ -190,7 +190,8 @@ TEST_F(GrayReleaseTest, HostsListPromoteThenAbort) {
                   PutBody("v9"));
   ASSERT_TRUE(put.ok());
   EXPECT_EQ(put->status, 409) << put->body;
-  auto second = Call("POST", GrayUri("color"), R"({"value":"x","hosts":["h1"]})");
+  auto second =
+      Call("POST", GrayUri("color"), R"({"value":"x","hosts":["h1"]})");
   ASSERT_TRUE(second.ok());
   EXPECT_EQ(second->status, 409) << second->body;
 
