@@ -518,6 +518,75 @@ TEST_F(FaultScenariosExtraTest, DistributorSessionExpiry) {
   main.agents.pop_back();
 }
 
+// (4) One agent partitioned from its distributor: an extra main-DC agent
+// reaches its preferred distributor through a TCP proxy (ZkSessionProxy
+// forwards any byte stream) and the other directly. The proxy's link is cut
+// for 6 s during a write stream: the agent fails over to the other
+// distributor, keeps serving its cache and converges; after the heal it
+// may return to its preferred one.
+TEST_F(FaultScenariosExtraTest, AgentCutFromItsDistributorByProxy) {
+  CacheTierDc& main = cluster_->main();
+  // A host id and a distributor pairing for which the proxied address ranks
+  // first in the agent's own rendezvous order.
+  std::unique_ptr<ZkSessionProxy> proxy;
+  std::string host_id;
+  std::vector<std::string> distributors;
+  for (int i = 0; i < 20 && host_id.empty(); ++i) {
+    for (size_t behind = 0; behind < 2 && host_id.empty(); ++behind) {
+      auto p = ZkSessionProxy::Start(main.distributors[behind]->address());
+      ASSERT_TRUE(p.ok()) << p.status();
+      const std::string other = main.distributors[1 - behind]->address();
+      const std::string id = absl::StrCat("h6-", i);
+      if (agent::DistributorOrder(id, {(*p)->address(), other})[0] ==
+          (*p)->address()) {
+        proxy = std::move(p).value();
+        host_id = id;
+        distributors = {proxy->address(), other};
+      }
+    }
+  }
+  ASSERT_FALSE(host_id.empty());
+  AgentHost* agent = AddWrappedAgent(main, host_id, "", distributors);
+  ASSERT_NE(agent, nullptr);
+  auto wait_distributor = [&](const std::string& address) {
+    const absl::Time deadline = absl::Now() + kConverge;
+    while (absl::Now() < deadline) {
+      if (DistributorOf(*agent) == address) return true;
+      absl::SleepFor(absl::Milliseconds(100));
+    }
+    return false;
+  };
+  ASSERT_TRUE(wait_distributor(distributors[0]))
+      << "the agent never used the proxied distributor";
+
+  std::vector<std::string> faults;
+  {
+    Writer writer(cluster_, checker_.get(), "agent-cut");
+    absl::SleepFor(absl::Seconds(1));
+    proxy->SetCut(true);
+    faults.push_back("one agent cut from its distributor (proxy, 6 s)");
+    const absl::Time cut_at = absl::Now();
+    EXPECT_TRUE(wait_distributor(distributors[1])) << "no failover";
+    const absl::Duration failover = absl::Now() - cut_at;
+    faults.push_back(absl::StrCat("failover in ",
+                                  absl::ToInt64Milliseconds(failover), " ms"));
+    // Serving while cut: its HTTP API answers and its cache follows the
+    // writes through the other distributor.
+    const std::string k0 = Keys()[0].second;
+    const int64_t seen = CachedRevision(*agent, kNs, k0);
+    absl::SleepFor(absl::Seconds(6) - failover);
+    EXPECT_NE(agent->Status(), nullptr);
+    EXPECT_GT(CachedRevision(*agent, kNs, k0), seen)
+        << "the cut agent's cache did not follow the writes";
+    proxy->SetCut(false);
+    absl::SleepFor(absl::Seconds(2));
+  }
+  Finish("agent_cut_from_distributor", faults);
+  reader_->Stop();
+  ASSERT_EQ(main.agents.back().get(), agent);
+  main.agents.pop_back();
+}
+
 }  // namespace
 }  // namespace testing
 }  // namespace kess
