@@ -15,7 +15,7 @@
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-TARGETS=(//tests/faults:fault_scenarios_test //tests/faults:fault_scenarios_more_test)
+TARGETS=(//tests/faults:fault_scenarios_test //tests/faults:fault_scenarios_more_test //tests/faults:fault_scenarios_extra_test)
 DOC="$REPO/docs/reliability.md"
 write_docs=1
 log=""
@@ -50,9 +50,10 @@ table="$(
   echo "|---|---|---:|---:|---:|---:|---:|"
   echo "$lines" | awk -F'|' '{printf "| %s | %s | %s | %s | %s | %s | %s |\n", $2, $3, $4, $5, $6, ($8 == "" ? "–" : $8), $7}'
   # Observations listed with the faults (failovers, refusals, stale
-  # reports, PUT latency) are not counted as faults.
+  # reports, PUT latency, write errors counted, a new session, ZooKeeper
+  # packets, connection spread) are not counted as faults.
   echo "$lines" | awk -F'|' '
-    { n++; k = split($3, parts, ", "); for (i = 1; i <= k; i++) if (parts[i] !~ /failover|refused|reported stale|longest PUT/) f++; w += $4; fi += $5; r += $6; rs += $8; v += $7 }
+    { n++; k = split($3, parts, ", "); for (i = 1; i <= k; i++) if (parts[i] !~ /failover|refused|reported stale|longest PUT|errors counted|new session|zk packets|spread /) f++; w += $4; fi += $5; r += $6; rs += $8; v += $7 }
     END { printf "| **%d scenarios** | **%d faults** | **%d** | **%d** | **%d** | **%d** | **%d** |\n", n, f, w, fi, r, rs, v }'
 )"
 echo "$table"

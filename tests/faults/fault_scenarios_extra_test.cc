@@ -564,7 +564,7 @@ TEST_F(FaultScenariosExtraTest, AgentCutFromItsDistributorByProxy) {
     Writer writer(cluster_, checker_.get(), "agent-cut");
     absl::SleepFor(absl::Seconds(1));
     proxy->SetCut(true);
-    faults.push_back("one agent cut from its distributor (proxy, 6 s)");
+    faults.push_back("one agent cut from its distributor by a proxy for 6 s");
     const absl::Time cut_at = absl::Now();
     EXPECT_TRUE(wait_distributor(distributors[1])) << "no failover";
     const absl::Duration failover = absl::Now() - cut_at;
