@@ -3,9 +3,9 @@
 // one stops answering, and deregisters on clean shutdown.
 //
 //   RegistrationOptions o;
-//   o.mandators = {"10.0.2.1:7200", "10.0.2.2:7200", "10.0.2.3:7200"};
+//   o.mandators = {"mandator-1:7200", "mandator-2:7200", "mandator-3:7200"};
 //   o.instance = {.service = "checkout", .id = "checkout-7f3a",
-//                 .host = "web-12", .address = "10.0.1.12:8080",
+//                 .host = "web-12", .address = "web-12.dc1.example:8080",
 //                 .datacenter = "dc1", .health = "warming_up"};
 //   KESS_ASSIGN_OR_RETURN(auto registration, Registration::Create(o));
 //   ...  // once caches are warm:

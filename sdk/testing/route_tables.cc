@@ -9,7 +9,7 @@ namespace sdk {
 namespace testing {
 
 std::string AddressOf(const std::string& id) {
-  return "10.0.0.1:" + std::to_string(1024 + StableHash(id) % 60000);
+  return "127.0.0.1:" + std::to_string(1024 + StableHash(id) % 60000);
 }
 
 RouteInstance Instance(const std::string& id, const std::string& dc, int weight,

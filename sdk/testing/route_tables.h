@@ -14,7 +14,7 @@ namespace kess {
 namespace sdk {
 namespace testing {
 
-// An instance "<id>" at "10.0.0.1:<port>" where port is derived from the
+// An instance "<id>" at "127.0.0.1:<port>" where port is derived from the
 // id, so a test can check address and id belong together.
 RouteInstance Instance(const std::string& id, const std::string& dc = "dc1",
                        int weight = 100,
