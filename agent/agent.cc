@@ -45,6 +45,13 @@ Agent::Agent(AgentOptions options)
   reconnect_attempts_ = registry_->GetCounter(
       "kess_agent_reconnect_attempts_total",
       "Connection attempts to a distributor after the first.");
+  constexpr char kProbesHelp[] =
+      "Probes of the preferred distributor while on another one, by result "
+      "(not_back: no connect, no answer in time, or stale).";
+  probes_returned_ = registry_->GetCounter("kess_agent_return_probes_total",
+                                           kProbesHelp, {{"result", "returned"}});
+  probes_not_back_ = registry_->GetCounter("kess_agent_return_probes_total",
+                                           kProbesHelp, {{"result", "not_back"}});
 }
 
 absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(AgentOptions options) {
@@ -269,8 +276,13 @@ void Agent::ScheduleReturnProbe() {
       });
 }
 
-// Connects to the preferred distributor on the side; if it answers, it
-// becomes the session (the old one is closed).
+// Connects to the preferred distributor on the side and asks it a real
+// question: an empty kess.Subscribe (authenticates, subscribes to nothing).
+// Only an answer in time that says "not stale" moves the session there
+// (the old one is closed). A connect alone proves little: a stopped
+// process's kernel still completes handshakes, and a slow link connects
+// fast; returning to either would fail again a heartbeat timeout later,
+// every --return_interval_ms.
 void Agent::Probe() {
   if (index_ == 0 || !subscribed_) return;
   transport::ClientOptions opts;
@@ -279,19 +291,47 @@ void Agent::Probe() {
   opts.heartbeat_interval_ms = 0;
   opts.heartbeat_timeout_ms = 0;
   opts.registry = registry_;
-  transport::ClientCallbacks callbacks;
-  callbacks.on_connect = [this](const absl::Status& status) {
+  // In time = well within what the session's heartbeat would tolerate.
+  const int64_t answer_ms =
+      options_.heartbeat_timeout_ms > 0
+          ? std::min(options_.call_timeout_ms,
+                     options_.heartbeat_timeout_ms / 2)
+          : options_.call_timeout_ms;
+  auto give_up = [this](const std::string& why) {
+    probes_not_back_->Increment();
     if (probe_ != nullptr) loop_->DeleteSoon(std::move(probe_));
-    if (!status.ok() || index_ == 0) {
-      ScheduleReturnProbe();
-      return;
-    }
-    LOG(INFO) << "preferred distributor " << order_[0]
-              << " is back; moving to it from " << order_[index_];
-    if (pull_timer_ != 0) loop_->CancelTimer(pull_timer_);
-    pull_timer_ = 0;
-    SetConnected(false);
-    ConnectTo(0);
+    VLOG(1) << "preferred distributor " << order_[0] << " not back: " << why;
+    ScheduleReturnProbe();
+  };
+  transport::ClientCallbacks callbacks;
+  callbacks.on_connect = [this, answer_ms,
+                          give_up](const absl::Status& status) {
+    if (!status.ok()) return give_up(status.ToString());
+    if (index_ == 0 || probe_ == nullptr) return give_up("no longer needed");
+    protocol::SubscribeRequest request;
+    request.set_host_id(options_.host_id);
+    request.set_datacenter(options_.datacenter);
+    request.set_auth_token(options_.auth_token);
+    probe_->Call(
+        "kess.Subscribe", request.SerializeAsString(), answer_ms,
+        [this, give_up](absl::StatusOr<std::string> reply) {
+          if (absl::IsCancelled(reply.status())) return;  // agent stopping
+          protocol::SubscribeResponse response;
+          if (!reply.ok()) return give_up(reply.status().ToString());
+          if (!response.ParseFromString(*reply)) {
+            return give_up("unparsable answer");
+          }
+          if (response.stale()) return give_up("it reports stale data");
+          if (index_ == 0 || !subscribed_) return give_up("no longer needed");
+          if (probe_ != nullptr) loop_->DeleteSoon(std::move(probe_));
+          probes_returned_->Increment();
+          LOG(INFO) << "preferred distributor " << order_[0]
+                    << " is back; moving to it from " << order_[index_];
+          if (pull_timer_ != 0) loop_->CancelTimer(pull_timer_);
+          pull_timer_ = 0;
+          SetConnected(false);
+          ConnectTo(0);
+        });
   };
   auto probe = transport::Client::Create(loop_.get(), opts, callbacks);
   if (!probe.ok()) {

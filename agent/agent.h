@@ -171,6 +171,8 @@ class Agent {
   metrics::Gauge* revision_gauge_;
   metrics::Counter* switches_;
   metrics::Counter* reconnect_attempts_;
+  metrics::Counter* probes_returned_;
+  metrics::Counter* probes_not_back_;
   metrics::Registry* registry_;
 };
 

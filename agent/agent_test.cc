@@ -264,6 +264,51 @@ TEST_F(AgentTest, SilentDistributorIsSkipped) {
   close(fd);
 }
 
+// The same silent preferred distributor, probed for a return every 50 ms:
+// a connect succeeds (the kernel's backlog) but nothing answers, so the
+// agent must stay where it is instead of moving back and failing again
+// (which a connect-only probe did, every return interval).
+TEST_F(AgentTest, SilentPreferredIsNotReturnedTo) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(listen(fd, 128), 0);  // never accepts
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  const std::string silent =
+      "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+
+  dist_->Set(key_, "v1");
+  AgentOptions o = Options({silent, dist_->address()});
+  o.return_interval_ms = 50;
+  for (int i = 0; DistributorOrder(o.host_id, o.distributors)[0] != silent;
+       ++i) {
+    o.host_id = "host-" + std::to_string(i);
+  }
+  StartAgent(o);
+  ASSERT_TRUE(agent_->Subscribe({key_}, 0).ok());
+  ASSERT_TRUE(WaitFor([&] { return FileRevision(key_) == 1; }));
+  // Moving to the silent one would cost a reconnect each time (its
+  // kess.Subscribe times out); only the first failover may have.
+  const double attempts = Counter("kess_agent_reconnect_attempts_total");
+  // Several probes have failed (each waits up to heartbeat_timeout / 2 =
+  // 500 ms for its answer) ...
+  ASSERT_TRUE(WaitFor([&] {
+    return Counter("kess_agent_return_probes_total",
+                   {{"result", "not_back"}}) >= 3;
+  }));
+  // ... and the agent never left the distributor that answers.
+  EXPECT_EQ(agent_->Status().distributor, dist_->address());
+  EXPECT_EQ(Counter("kess_agent_reconnect_attempts_total"), attempts);
+  EXPECT_EQ(Counter("kess_agent_distributor_switches_total"), 0);
+  EXPECT_EQ(Counter("kess_agent_return_probes_total", {{"result", "returned"}}),
+            0);
+  agent_.reset();
+  close(fd);
+}
+
 TEST_F(AgentTest, RestartResumesFromCacheWithoutRefetch) {
   const CacheKey k2 = CacheKey::Config("shop", "k2");
   const CacheKey route = CacheKey::Route("payments");
