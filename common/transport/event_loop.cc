@@ -52,8 +52,7 @@ EventLoop::EventLoop(int epoll_fd, int wake_fd)
 EventLoop::~EventLoop() {
   CHECK(!InLoopThread()) << "an EventLoop cannot destroy itself";
   stop_.store(true);
-  uint64_t one = 1;
-  (void)!write(wake_fd_, &one, sizeof(one));
+  Wake();
   if (thread_.joinable()) thread_.join();
   // Destroy leftover tasks and timers here, while the loop object is intact:
   // their captures may DeleteSoon() or Post() again, which is then dropped.
@@ -78,6 +77,12 @@ int64_t EventLoop::NowMs() {
       .count();
 }
 
+// eventfd_write rather than write(2): glibc's eventfd_write does not go
+// through the interposable write symbol, so fault injection that fails
+// write(2) for a whole process (fiu-run posix/io/rw/write, used to fill a
+// "disk") cannot swallow a wake-up and leave wake_pending_ set for good.
+void EventLoop::Wake() { (void)eventfd_write(wake_fd_, 1); }
+
 void EventLoop::Post(std::function<void()> task) {
   {
     absl::MutexLock lock(&tasks_mu_);
@@ -85,10 +90,7 @@ void EventLoop::Post(std::function<void()> task) {
   }
   // One eventfd write per batch of posts: the loop clears wake_pending_
   // before it takes the queue, so a post racing with that is never missed.
-  if (!wake_pending_.exchange(true)) {
-    uint64_t one = 1;
-    (void)!write(wake_fd_, &one, sizeof(one));
-  }
+  if (!wake_pending_.exchange(true)) Wake();
 }
 
 void EventLoop::RunInLoop(std::function<void()> task) {

@@ -99,6 +99,8 @@ class EventLoop {
   void Run();
   int NextTimeoutMs() const;
   void RunExpiredTimers();
+  // One eventfd signal to the loop thread.
+  void Wake();
   void RunPostedTasks();
   void DrainWakeFd();
 
