@@ -78,13 +78,15 @@ absl::Status CacheTierCluster::StartDc(CacheTierDc& dc, const ZkEnsemble& zk) {
 }
 
 absl::StatusOr<AgentHost*> CacheTierCluster::AddAgent(
-    CacheTierDc& dc, const std::string& host_id) {
+    CacheTierDc& dc, const std::string& host_id, const std::string& binary,
+    std::vector<std::string> distributors) {
   AgentHostOptions o;
   o.host_id =
       host_id.empty() ? absl::StrCat("h", dc.agents.size() + 1) : host_id;
-  o.binary = options_.agent_binary;
+  o.binary = binary.empty() ? options_.agent_binary : binary;
   o.datacenter = dc.name;
-  o.distributors = dc.DistributorAddresses();
+  o.distributors = distributors.empty() ? dc.DistributorAddresses()
+                                        : std::move(distributors);
   for (const auto& m : &dc == &main_ ? dcs_->main() : dcs_->slave()) {
     o.mandators.push_back(m->address());
   }

@@ -68,9 +68,13 @@ class CacheTierCluster {
   absl::StatusOr<int64_t> Put(const std::string& ns, const std::string& key,
                               const std::string& value);
 
-  // Adds one more agent to `dc` ("h<n>" unless `host_id` is given).
-  absl::StatusOr<AgentHost*> AddAgent(CacheTierDc& dc,
-                                      const std::string& host_id = "");
+  // Adds one more agent to `dc`: "h<n>" unless `host_id` is given; `binary`
+  // "" = the cluster's agent binary (a wrapper must exec the agent, so the
+  // pid stays the agent's); `distributors` {} = all of the DC's.
+  absl::StatusOr<AgentHost*> AddAgent(
+      CacheTierDc& dc, const std::string& host_id = "",
+      const std::string& binary = "",
+      std::vector<std::string> distributors = {});
 
  private:
   CacheTierCluster() = default;

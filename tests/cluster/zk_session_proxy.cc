@@ -7,7 +7,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
+#include <deque>
+#include <utility>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -146,17 +150,48 @@ void ZkSessionProxy::Serve(int client) {
   setsockopt(client, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   setsockopt(server, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   // One thread per direction, so that neither can block the other. When a
-  // side closes, the other direction is shut down too.
+  // side closes, the other direction is shut down too (after the bytes
+  // still held for the delay are forwarded).
   auto pump = [this](int from, int to, bool from_server) {
+    using Clock = std::chrono::steady_clock;
     std::string head;
     bool parsed = !from_server;
+    bool from_open = true;
+    // Bytes read but not yet due (SetDelay), oldest first.
+    std::deque<std::pair<Clock::time_point, std::string>> held;
     char buffer[64 * 1024];
-    while (WaitReadable(from, stopping_, cut_)) {
-      const ssize_t n = recv(from, buffer, sizeof(buffer), 0);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
-      if (!parsed) NoteServerBytes(&head, &parsed, buffer, n);
-      if (!WriteAll(to, buffer, static_cast<size_t>(n))) break;
+    while (!stopping_ && !cut_) {
+      const Clock::time_point now = Clock::now();
+      bool write_failed = false;
+      while (!held.empty() && held.front().first <= now) {
+        const std::string& bytes = held.front().second;
+        if (!WriteAll(to, bytes.data(), bytes.size())) {
+          write_failed = true;
+          break;
+        }
+        held.pop_front();
+      }
+      if (write_failed || (!from_open && held.empty())) break;
+      int wait_ms = kPollMs;
+      if (!held.empty()) {
+        const auto due = std::chrono::duration_cast<std::chrono::milliseconds>(
+            held.front().first - now);
+        wait_ms = std::clamp(static_cast<int>(due.count()) + 1, 1, kPollMs);
+      }
+      pollfd p{from, static_cast<short>(from_open ? POLLIN : 0), 0};
+      const int n = poll(&p, 1, wait_ms);
+      if (n < 0 && errno != EINTR) break;
+      if (n <= 0 || !from_open) continue;
+      const ssize_t got = recv(from, buffer, sizeof(buffer), 0);
+      if (got < 0 && errno == EINTR) continue;
+      if (got <= 0) {
+        from_open = false;
+        continue;
+      }
+      if (!parsed) NoteServerBytes(&head, &parsed, buffer, got);
+      held.emplace_back(
+          Clock::now() + std::chrono::milliseconds(delay_ms_.load()),
+          std::string(buffer, static_cast<size_t>(got)));
     }
     shutdown(from, SHUT_RDWR);
     shutdown(to, SHUT_RDWR);

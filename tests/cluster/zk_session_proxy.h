@@ -20,6 +20,11 @@
 // SetCut(true) simulates a network partition: every open connection is
 // closed and new ones are closed as soon as they are accepted (the client
 // sees a server it cannot reach) until SetCut(false).
+//
+// SetDelay(d) simulates a slow link: every byte read from either side from
+// then on is forwarded d later (latency, not a bandwidth cap: bytes in
+// flight pile up, in order). Since the proxy forwards any byte stream, it
+// also stands between an agent and a distributor.
 // Thread-safe.
 #pragma once
 
@@ -32,6 +37,7 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "common/status.h"
 #include "zk_schema/zk_client.h"
 
@@ -52,6 +58,10 @@ class ZkSessionProxy {
   // Cuts (true) or heals (false) the link; see above.
   void SetCut(bool cut) { cut_ = cut; }
   bool cut() const { return cut_; }
+  // Delays both directions by `delay` (0 = none); see above.
+  void SetDelay(absl::Duration delay) {
+    delay_ms_ = absl::ToInt64Milliseconds(delay);
+  }
   // The credentials of session `session_id` as last handed out through
   // this proxy; NotFound if none was.
   absl::StatusOr<zk::SessionCredentials> Credentials(int64_t session_id) const;
@@ -71,6 +81,7 @@ class ZkSessionProxy {
   const int upstream_port_;
   std::atomic<bool> stopping_{false};
   std::atomic<bool> cut_{false};
+  std::atomic<int64_t> delay_ms_{0};
   std::thread acceptor_;
   absl::Mutex mu_;
   std::vector<std::thread> connections_ ABSL_GUARDED_BY(mu_);
