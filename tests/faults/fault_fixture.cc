@@ -1,0 +1,158 @@
+#include "tests/faults/fault_fixture.h"
+
+#include <cstdio>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+
+namespace kess {
+namespace testing {
+
+ConfigKeys FaultKeys(const std::string& ns, int count) {
+  ConfigKeys keys;
+  for (int i = 0; i < count; ++i) keys.push_back({ns, absl::StrCat("k", i)});
+  return keys;
+}
+
+std::string SubscriptionBody(const ConfigKeys& keys) {
+  return ConfigSubscription(
+      std::vector<std::pair<std::string, std::string>>(keys.begin(),
+                                                       keys.end()));
+}
+
+std::vector<std::string> CacheDirs(const std::vector<AgentHost*>& agents) {
+  std::vector<std::string> dirs;
+  for (const AgentHost* a : agents) dirs.push_back(a->cache_dir());
+  return dirs;
+}
+
+std::string DistributorOf(const AgentHost& agent) {
+  Poco::JSON::Object::Ptr status = agent.Status();
+  if (!status || !status->has("connected") ||
+      !status->getValue<bool>("connected")) {
+    return "";
+  }
+  return status->getValue<std::string>("distributor");
+}
+
+std::string AgentMetrics(const AgentHost& agent) {
+  absl::StatusOr<mandator::HttpReply> r = agent.Call("GET", "/metrics");
+  return r.ok() && r->status == 200 ? r->body : "";
+}
+
+double Metric(const std::string& metrics_text, const std::string& name,
+              const std::string& labels) {
+  absl::StatusOr<double> v = MetricValue(metrics_text, name, labels);
+  return v.ok() ? *v : -1;
+}
+
+AckedWriter::AckedWriter(CacheTierCluster* cluster, InvariantChecker* checker,
+                         ConfigKeys keys, std::string tag,
+                         absl::Duration pause)
+    : thread_([this, cluster, checker, keys = std::move(keys),
+               tag = std::move(tag), pause] {
+        for (int i = 0; !stop_; ++i) {
+          const auto& [ns, key] = keys[i % keys.size()];
+          const std::string value = absl::StrCat(tag, "-", i);
+          const absl::Time start = absl::Now();
+          absl::StatusOr<int64_t> rev = cluster->Put(ns, key, value);
+          const int64_t ms = absl::ToInt64Milliseconds(absl::Now() - start);
+          if (ms > max_put_ms_) max_put_ms_ = ms;
+          if (rev.ok()) {
+            checker->NoteAck(ns, key, *rev, value);
+            ++acked_;
+            absl::SleepFor(pause);
+          } else {
+            ++failed_;
+            absl::SleepFor(absl::Milliseconds(200));
+          }
+        }
+      }) {}
+
+void AckedWriter::Stop() {
+  stop_ = true;
+  if (thread_.joinable()) thread_.join();
+}
+
+void PrintFaultsLine(const std::string& scenario,
+                     const std::vector<std::string>& faults,
+                     const InvariantResult& r, bool with_routes) {
+  std::printf("FAULTS|%s|%s|%lld|%lld|%lld|%lld", scenario.c_str(),
+              absl::StrJoin(faults, ", ").c_str(),
+              static_cast<long long>(r.writes_checked),
+              static_cast<long long>(r.files_checked),
+              static_cast<long long>(r.reads_checked),
+              static_cast<long long>(r.violation_count));
+  if (with_routes) {
+    std::printf("|%lld", static_cast<long long>(r.route_samples_checked));
+  }
+  std::printf("\n");
+  std::fflush(stdout);
+}
+
+CacheTierCluster* CacheTierFaultTest::cluster_ = nullptr;
+ConfigKeys* CacheTierFaultTest::keys_ = nullptr;
+
+void CacheTierFaultTest::StartCluster(const CacheTierClusterOptions& options,
+                                      ConfigKeys keys) {
+  keys_ = new ConfigKeys(std::move(keys));
+  auto cluster = CacheTierCluster::Start(options);
+  ASSERT_TRUE(cluster.ok()) << cluster.status();
+  cluster_ = std::move(cluster).value().release();
+  for (AgentHost* a : cluster_->AllAgents()) {
+    ASSERT_TRUE(a->Subscribe(SubscriptionBody(*keys_)).ok()) << a->host_id();
+  }
+}
+
+void CacheTierFaultTest::TearDownTestSuite() {
+  delete cluster_;
+  cluster_ = nullptr;
+  delete keys_;
+  keys_ = nullptr;
+}
+
+void CacheTierFaultTest::SetUp() {
+  ASSERT_NE(cluster_, nullptr);
+  checker_ = std::make_unique<InvariantChecker>(cluster_);
+  reader_ = std::make_unique<CacheReaderLoop>(CacheDirs(cluster_->AllAgents()));
+}
+
+void CacheTierFaultTest::Finish(const std::string& scenario,
+                                const std::vector<std::string>& faults) {
+  reader_->Stop();
+  InvariantResult r = checker_->Check(keys(), reader_.get(), kConverge);
+  PrintFaultsLine(scenario, faults, r, /*with_routes=*/false);
+  EXPECT_GT(r.writes_checked, 0);
+  EXPECT_TRUE(r.ok()) << scenario << ": " << r.Describe();
+}
+
+AgentHost* CacheTierFaultTest::AddAgent(CacheTierDc& dc,
+                                        const std::string& host_id,
+                                        const std::string& binary,
+                                        std::vector<std::string> distributors) {
+  absl::StatusOr<AgentHost*> agent =
+      cluster_->AddAgent(dc, host_id, binary, std::move(distributors));
+  EXPECT_TRUE(agent.ok()) << agent.status();
+  if (!agent.ok()) return nullptr;
+  absl::Status subscribed = (*agent)->Subscribe(SubscriptionBody(keys()));
+  EXPECT_TRUE(subscribed.ok()) << subscribed;
+  reader_->Stop();
+  reader_ = std::make_unique<CacheReaderLoop>(CacheDirs(cluster_->AllAgents()));
+  return *agent;
+}
+
+void CacheTierFaultTest::RemoveAgent(CacheTierDc& dc, AgentHost* agent) {
+  reader_->Stop();
+  for (auto it = dc.agents.begin(); it != dc.agents.end(); ++it) {
+    if (it->get() == agent) {
+      dc.agents.erase(it);  // ~AgentHost stops it
+      return;
+    }
+  }
+  ADD_FAILURE() << "RemoveAgent: not an agent of " << dc.name;
+}
+
+}  // namespace testing
+}  // namespace kess
