@@ -180,6 +180,11 @@ absl::StatusOr<zhandle_t*> ZkClient::OpenHandle(HandleContext* ctx) {
     return err == EINVAL ? absl::InvalidArgumentError(what)
                          : absl::UnavailableError(what);
   }
+  if (options_.resolution_delay > absl::ZeroDuration()) {
+    zoo_set_servers_resolution_delay(
+        zh, static_cast<int>(
+                absl::ToInt64Milliseconds(options_.resolution_delay)));
+  }
   int state = 0;
   bool shutting_down = false;
   {

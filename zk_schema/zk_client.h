@@ -55,6 +55,13 @@ struct ZkClientOptions {
   // Backoff between failed session re-creation attempts (doubles, jitter).
   absl::Duration min_backoff = absl::Milliseconds(100);
   absl::Duration max_backoff = absl::Seconds(5);
+  // The C client re-resolves the connect string's host names on every wake
+  // of its I/O thread by default (getaddrinfo, a netlink round trip each
+  // time): that is on the path of every request. Routine re-resolution
+  // happens at most this often instead (zoo_set_servers_resolution_delay);
+  // a lost connection still re-resolves at once. Zero = the library's
+  // default (every wake).
+  absl::Duration resolution_delay = absl::Seconds(10);
 };
 
 // A session's identity, e.g. to force its expiry in a test by opening and
