@@ -236,32 +236,48 @@ TEST_F(AgentTest, FailsOverAndReturnsToThePreferred) {
 
 // A distributor that accepts TCP connections but never answers (hung
 // process): the agent gives up on it and uses the next one.
-TEST_F(AgentTest, SilentDistributorIsSkipped) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  ASSERT_EQ(listen(fd, 16), 0);  // never accepts: the kernel completes connects
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  const std::string silent =
-      "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+// A listening socket on 127.0.0.1 that never accepts: the kernel completes
+// connects (up to the backlog), nothing ever answers — a hung process.
+class SilentListener {
+ public:
+  SilentListener() {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    EXPECT_EQ(listen(fd_, 128), 0);
+    socklen_t len = sizeof(addr);
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    address_ = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  }
+  ~SilentListener() { close(fd_); }
+  const std::string& address() const { return address_; }
 
-  dist_->Set(key_, "v1");
-  AgentOptions o = Options({silent, dist_->address()});
-  // Pick a host id that prefers the silent one.
-  for (int i = 0; DistributorOrder(o.host_id, o.distributors)[0] != silent;
+ private:
+  int fd_ = -1;
+  std::string address_;
+};
+
+// Options whose host id puts `first` at the head of its distributor order.
+AgentOptions PreferringFirst(AgentOptions o, const std::string& first) {
+  for (int i = 0; DistributorOrder(o.host_id, o.distributors)[0] != first;
        ++i) {
     o.host_id = "host-" + std::to_string(i);
   }
-  StartAgent(o);
+  return o;
+}
+
+TEST_F(AgentTest, SilentDistributorIsSkipped) {
+  SilentListener listener;
+  const std::string silent = listener.address();
+  dist_->Set(key_, "v1");
+  StartAgent(PreferringFirst(Options({silent, dist_->address()}), silent));
   ASSERT_TRUE(agent_->Subscribe({key_}, 0).ok());
   ASSERT_TRUE(WaitFor([&] { return FileRevision(key_) == 1; }));
   EXPECT_EQ(agent_->Status().distributor, dist_->address());
   EXPECT_EQ(agent_->Status().order[0], silent);
   agent_.reset();
-  close(fd);
 }
 
 // The same silent preferred distributor, probed for a return every 50 ms:
@@ -269,25 +285,12 @@ TEST_F(AgentTest, SilentDistributorIsSkipped) {
 // agent must stay where it is instead of moving back and failing again
 // (which a connect-only probe did, every return interval).
 TEST_F(AgentTest, SilentPreferredIsNotReturnedTo) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  ASSERT_EQ(listen(fd, 128), 0);  // never accepts
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  const std::string silent =
-      "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
-
+  SilentListener listener;
+  const std::string silent = listener.address();
   dist_->Set(key_, "v1");
   AgentOptions o = Options({silent, dist_->address()});
   o.return_interval_ms = 50;
-  for (int i = 0; DistributorOrder(o.host_id, o.distributors)[0] != silent;
-       ++i) {
-    o.host_id = "host-" + std::to_string(i);
-  }
-  StartAgent(o);
+  StartAgent(PreferringFirst(o, silent));
   ASSERT_TRUE(agent_->Subscribe({key_}, 0).ok());
   ASSERT_TRUE(WaitFor([&] { return FileRevision(key_) == 1; }));
   // Moving to the silent one would cost a reconnect each time (its
@@ -306,7 +309,6 @@ TEST_F(AgentTest, SilentPreferredIsNotReturnedTo) {
   EXPECT_EQ(Counter("kess_agent_return_probes_total", {{"result", "returned"}}),
             0);
   agent_.reset();
-  close(fd);
 }
 
 TEST_F(AgentTest, RestartResumesFromCacheWithoutRefetch) {

@@ -140,14 +140,21 @@ struct Row {
   double packets[2] = {0, 0};       // per change, main / slave
   double idle_packets[2] = {0, 0};  // background per change-interval
   // Where the time goes (RevisionObserver on each DC's ZooKeeper), us.
-  std::vector<uint32_t> to_commit;       // PUT sent -> main commit, per change
-  std::vector<uint32_t> commit_to_ack;   // main commit -> HTTP ack
-  std::vector<uint32_t> replication;     // main commit -> slave commit
-  std::vector<uint32_t> dc1_from_commit;       // per file: main commit ->
-  std::vector<uint32_t> dc2_from_slave_commit; // slave commit -> file
-  std::vector<uint32_t> dc2_from_main_commit;  // main commit -> file
+  std::vector<uint32_t> to_commit;        // PUT sent -> main commit, per change
+  std::vector<uint32_t> commit_to_ack;    // main commit -> HTTP ack
+  std::vector<uint32_t> replication;      // main commit -> slave commit
+  std::vector<uint32_t> dc1_from_commit;  // per file: main commit ->
+  std::vector<uint32_t> dc2_from_slave_commit;  // slave commit -> file
+  std::vector<uint32_t> dc2_from_main_commit;   // main commit -> file
   int64_t unobserved = 0;  // changes whose commit a watch did not reveal
 };
+
+// "p50 / p99 / max" in ms of microsecond samples (sorted).
+std::string LatencyCell(const std::vector<uint32_t>& sorted_us) {
+  return absl::StrCat(Ms(Percentile(sorted_us, 50)), " / ",
+                      Ms(Percentile(sorted_us, 99)), " / ",
+                      Ms(Percentile(sorted_us, 100)));
+}
 
 class Driver {
  public:
@@ -445,14 +452,11 @@ int Driver::Run() {
        "errors |\n";
   t << "|---:|---|---:|---|---|---|---|---|---|---|---:|---|---|---:|---:|\n";
   for (const Row& r : rows) {
-    auto lat = [](const std::vector<uint32_t>& v) {
-      return absl::StrCat(Ms(Percentile(v, 50)), " / ", Ms(Percentile(v, 99)),
-                          " / ", Ms(Percentile(v, 100)));
-    };
     t << "| " << WithCommas(r.agents) << " | " << r.medium << " | "
       << r.processes << " | " << WithCommas(r.subscribed) << " (" << r.failed
-      << ") | " << lat(r.latency[0]) << " | " << lat(r.latency[1]) << " | "
-      << lat(r.latency[2]) << " | " << lat(r.from_sent) << " | "
+      << ") | " << LatencyCell(r.latency[0]) << " | "
+      << LatencyCell(r.latency[1]) << " | " << LatencyCell(r.latency[2])
+      << " | " << LatencyCell(r.from_sent) << " | "
       << Ms(Percentile(r.http, 50)) << " / " << Ms(Percentile(r.http, 100))
       << " | " << Ms(Percentile(r.last, 50)) << " / "
       << Ms(Percentile(r.last, 100)) << " | "
@@ -464,7 +468,8 @@ int Driver::Run() {
     if (r.missing != 0 || r.write_errors != 0 || r.failed != 0) status = 2;
   }
   t << "\nWhere the time goes: each DC's ZooKeeper commit of every change "
-       "is timed by a watch on its `/kess/revision` (bench/revision_observer.h),"
+       "is timed by a watch on its `/kess/revision` "
+       "(bench/revision_observer.h),"
        " so each hop is measured apart, p50 / p99 / max ms (per change for "
        "the first three columns, per file for the others).\n\n";
   t << "| agents | cache on | PUT sent -> main commit | main commit -> HTTP "
@@ -473,15 +478,12 @@ int Driver::Run() {
        "not seen by the watch |\n";
   t << "|---:|---|---|---|---|---|---|---|---:|\n";
   for (const Row& r : rows) {
-    auto lat = [](const std::vector<uint32_t>& v) {
-      return absl::StrCat(Ms(Percentile(v, 50)), " / ", Ms(Percentile(v, 99)),
-                          " / ", Ms(Percentile(v, 100)));
-    };
     t << "| " << WithCommas(r.agents) << " | " << r.medium << " | "
-      << lat(r.to_commit) << " | " << lat(r.commit_to_ack) << " | "
-      << lat(r.replication) << " | " << lat(r.dc1_from_commit) << " | "
-      << lat(r.dc2_from_slave_commit) << " | " << lat(r.dc2_from_main_commit)
-      << " | " << r.unobserved << " |\n";
+      << LatencyCell(r.to_commit) << " | " << LatencyCell(r.commit_to_ack)
+      << " | " << LatencyCell(r.replication) << " | "
+      << LatencyCell(r.dc1_from_commit) << " | "
+      << LatencyCell(r.dc2_from_slave_commit) << " | "
+      << LatencyCell(r.dc2_from_main_commit) << " | " << r.unobserved << " |\n";
   }
   int64_t negative = 0;
   for (const Row& r : rows) negative += r.negative;
