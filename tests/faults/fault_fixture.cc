@@ -1,6 +1,11 @@
 #include "tests/faults/fault_fixture.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cstdio>
+#include <cstdlib>
+#include <fstream>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -46,6 +51,38 @@ double Metric(const std::string& metrics_text, const std::string& name,
               const std::string& labels) {
   absl::StatusOr<double> v = MetricValue(metrics_text, name, labels);
   return v.ok() ? *v : -1;
+}
+
+namespace {
+constexpr char kFaketimeLib[] =
+    "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1";
+}  // namespace
+
+bool FaketimeWrapper::Installed() { return access(kFaketimeLib, R_OK) == 0; }
+
+FaketimeWrapper::FaketimeWrapper(const std::string& dir,
+                                 const std::string& name,
+                                 const std::string& binary)
+    : path_(absl::StrCat(dir, "/", name)),
+      offset_file_(absl::StrCat(dir, "/", name, ".offset")) {
+  const char* srcdir = std::getenv("TEST_SRCDIR");
+  EXPECT_NE(srcdir, nullptr);
+  EXPECT_EQ(system(absl::StrCat("mkdir -p ", dir).c_str()), 0);
+  SetOffset("+0");
+  {
+    std::ofstream w(path_, std::ios::trunc);
+    w << "#!/bin/sh\n"
+      << "export LD_PRELOAD=" << kFaketimeLib << "\n"
+      << "export FAKETIME_TIMESTAMP_FILE=" << offset_file_ << "\n"
+      << "export FAKETIME_CACHE_DURATION=1 FAKETIME_DONT_FAKE_MONOTONIC=1\n"
+      << "exec " << (srcdir != nullptr ? srcdir : "") << "/kess/" << binary
+      << " \"$@\"\n";
+  }
+  EXPECT_EQ(chmod(path_.c_str(), 0755), 0);
+}
+
+void FaketimeWrapper::SetOffset(const std::string& offset) const {
+  std::ofstream(offset_file_, std::ios::trunc) << offset << "\n";
 }
 
 AckedWriter::AckedWriter(CacheTierCluster* cluster, InvariantChecker* checker,

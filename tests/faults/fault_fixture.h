@@ -56,6 +56,25 @@ std::string AgentMetrics(const AgentHost& agent);
 double Metric(const std::string& metrics_text, const std::string& name,
               const std::string& labels = "");
 
+// Runs a daemon under libfaketime with its wall clock offset read from a
+// file the test rewrites ("+0", "-1h", "+2h"; re-read every second);
+// monotonic clocks stay real, as a real clock jump leaves them.
+class FaketimeWrapper {
+ public:
+  static bool Installed();
+  // Writes <dir>/<name> (a shell script that execs `binary` — a path below
+  // $TEST_SRCDIR/kess, e.g. "agent/agent" — keeping the pid) and the offset
+  // file <dir>/<name>.offset at "+0".
+  FaketimeWrapper(const std::string& dir, const std::string& name,
+                  const std::string& binary);
+  const std::string& path() const { return path_; }
+  void SetOffset(const std::string& offset) const;
+
+ private:
+  std::string path_;
+  std::string offset_file_;
+};
+
 // PUTs to `keys` round robin at the main DC's leader until stopped; each
 // acknowledged PUT goes to the checker. A failed PUT (leader gone,
 // ZooKeeper busy; CacheTierCluster::Put already retried) is not

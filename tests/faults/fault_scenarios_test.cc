@@ -16,7 +16,6 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <random>
 #include <string>
 #include <vector>
@@ -46,9 +45,9 @@ class FaultScenariosTest : public CacheTierFaultTest {
   }
 };
 
-// (1) kill -9 of the main mandator leader, a main-DC distributor and an
-// agent at random moments (fixed seed) during a write stream; each is
-// restarted after a moment.
+// (1) kill -9 of a main-DC mandator follower, then the main mandator
+// leader, a main-DC distributor and an agent, at random moments (fixed
+// seed) during a write stream; each is restarted after a moment.
 TEST_F(FaultScenariosTest, Kill9LeaderDistributorAgentDuringWrites) {
   std::mt19937 rng(8);
   std::uniform_int_distribution<int> pause_ms(300, 1500);
@@ -59,6 +58,17 @@ TEST_F(FaultScenariosTest, Kill9LeaderDistributorAgentDuringWrites) {
 
     MandatorProcess* leader = WaitLeader(cluster_->dcs().main(), kPatience);
     ASSERT_NE(leader, nullptr);
+    MandatorProcess* follower = nullptr;
+    for (auto& m : cluster_->dcs().main()) {
+      if (m.get() != leader) follower = m.get();
+    }
+    ASSERT_NE(follower, nullptr);
+    follower->Kill();
+    faults.push_back("kill -9 main follower");
+    absl::SleepFor(absl::Milliseconds(pause_ms(rng)));
+    ASSERT_TRUE(follower->Restart().ok());
+    absl::SleepFor(absl::Milliseconds(pause_ms(rng)));
+
     leader->Kill();
     faults.push_back("kill -9 main leader");
     absl::SleepFor(absl::Milliseconds(pause_ms(rng)));
@@ -169,50 +179,84 @@ TEST_F(FaultScenariosTest, StalledDistributorAgentsFailOverWithoutStorm) {
   Finish("stalled_distributor", faults);
 }
 
-// (8) Clock jumps on an agent (libfaketime, the clock read from a file the
-// test rewrites; wall clock only: a real monotonic clock never jumps): a
-// host h9 in the main DC whose clock jumps 1 h back, then
-// 2 h forward, while writes go on. Its cache must still converge and never
-// go backwards. Runs last: it adds h9 to the main DC's agents.
+// (8) Clock jumps on an agent (libfaketime; wall clock only: a real
+// monotonic clock never jumps): a host h9 in the main DC whose clock jumps
+// 1 h back, then 2 h forward, while writes go on. Its cache must still
+// converge and never go backwards. It stays in the main DC's agents.
 TEST_F(FaultScenariosTest, AgentClockJumpsDuringWrites) {
-  const char* kLib = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1";
-  if (access(kLib, R_OK) != 0) GTEST_SKIP() << "faketime is not installed";
-  const char* srcdir = std::getenv("TEST_SRCDIR");
-  ASSERT_NE(srcdir, nullptr);
-  const std::string dir = absl::StrCat(cluster_->dcs().dir(), "/faketime");
-  ASSERT_EQ(system(absl::StrCat("mkdir -p ", dir).c_str()), 0);
-  const std::string offset_file = dir + "/offset";
-  auto set_offset = [&](const std::string& offset) {
-    std::ofstream(offset_file, std::ios::trunc) << offset << "\n";
-  };
-  set_offset("+0");
-  const std::string wrapper = dir + "/agent";
-  {
-    std::ofstream w(wrapper, std::ios::trunc);
-    w << "#!/bin/sh\n"
-      << "export LD_PRELOAD=" << kLib << "\n"
-      << "export FAKETIME_TIMESTAMP_FILE=" << offset_file << "\n"
-      << "export FAKETIME_CACHE_DURATION=1 FAKETIME_DONT_FAKE_MONOTONIC=1\n"
-      << "exec " << srcdir << "/kess/agent/agent \"$@\"\n";
-  }
-  ASSERT_EQ(chmod(wrapper.c_str(), 0755), 0);
-
-  ASSERT_NE(AddAgent(cluster_->main(), "h9", wrapper), nullptr);
+  if (!FaketimeWrapper::Installed()) GTEST_SKIP() << "faketime missing";
+  const FaketimeWrapper clock(absl::StrCat(cluster_->dcs().dir(), "/faketime"),
+                              "agent-h9", "agent/agent");
+  ASSERT_NE(AddAgent(cluster_->main(), "h9", clock.path()), nullptr);
 
   std::vector<std::string> faults;
   {
     AckedWriter writes(cluster_, checker_.get(), keys(), "clock");
     absl::SleepFor(absl::Seconds(2));
-    set_offset("-1h");
+    clock.SetOffset("-1h");
     faults.push_back("agent clock -1h");
     absl::SleepFor(absl::Seconds(4));
-    set_offset("+2h");
+    clock.SetOffset("+2h");
     faults.push_back("agent clock +2h");
     absl::SleepFor(absl::Seconds(4));
-    set_offset("+0");
+    clock.SetOffset("+0");
     absl::SleepFor(absl::Seconds(2));
   }
   Finish("agent_clock_jumps", faults);
+}
+
+// (8) Clock jumps on a distributor: an extra main-DC distributor d8 under
+// libfaketime, and an extra agent h12 whose only distributor it is. Its
+// wall clock jumps 1 h back, then 2 h forward, while writes go on. The
+// distributor's heartbeat timeouts run on the monotonic clock, so it must
+// not drop its agent (h12 makes no reconnect attempt) and h12 keeps
+// following the writes and converges.
+TEST_F(FaultScenariosTest, DistributorClockJumpsDuringWrites) {
+  if (!FaketimeWrapper::Installed()) GTEST_SKIP() << "faketime missing";
+  CacheTierDc& main = cluster_->main();
+  const FaketimeWrapper clock(absl::StrCat(cluster_->dcs().dir(), "/faketime"),
+                              "distributor-d8", "distributor/distributor");
+  DistributorProcessOptions o;
+  o.binary = clock.path();  // exec keeps the pid: only d8 is signalled
+  o.id = "d8";
+  o.datacenter = main.name;
+  o.zk = cluster_->dcs().main_zk().ConnectString();
+  o.zk_auth_file = cluster_->dcs().auth_file();
+  o.auth_token_file = cluster_->token_file();
+  o.log_dir = cluster_->dcs().dir();
+  auto d8 = DistributorProcess::Start(o);
+  ASSERT_TRUE(d8.ok()) << d8.status();
+  AgentHost* h12 = AddAgent(main, "h12", "", {(*d8)->address()});
+  ASSERT_NE(h12, nullptr);
+  const std::string k0 = keys()[0].second;
+
+  std::vector<std::string> faults;
+  double attempts = -1;
+  {
+    AckedWriter writes(cluster_, checker_.get(), keys(), "dclock");
+    absl::SleepFor(absl::Seconds(2));
+    const double attempts0 =
+        Metric(AgentMetrics(*h12), "kess_agent_reconnect_attempts_total");
+    const int64_t seen = CachedRevision(*h12, kNs, k0);
+    clock.SetOffset("-1h");
+    faults.push_back("distributor clock -1h");
+    absl::SleepFor(absl::Seconds(4));
+    clock.SetOffset("+2h");
+    faults.push_back("distributor clock +2h");
+    absl::SleepFor(absl::Seconds(4));
+    attempts =
+        Metric(AgentMetrics(*h12), "kess_agent_reconnect_attempts_total") -
+        attempts0;
+    EXPECT_EQ(attempts, 0) << "the distributor dropped its agent";
+    EXPECT_EQ(DistributorOf(*h12), (*d8)->address());
+    EXPECT_GT(CachedRevision(*h12, kNs, k0), seen)
+        << "its agent stopped following the writes";
+    clock.SetOffset("+0");
+    absl::SleepFor(absl::Seconds(2));
+  }
+  faults.push_back(absl::StrCat(attempts, " reconnect attempts"));
+  Finish("distributor_clock_jumps", faults);
+  RemoveAgent(main, h12);  // it leaves with d8
 }
 
 }  // namespace
