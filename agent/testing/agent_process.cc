@@ -15,6 +15,7 @@
 #include "Poco/Net/HTTPResponse.h"
 #include "Poco/StreamCopier.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "common/file_cache/env.h"
 
@@ -61,7 +62,19 @@ std::string TestTmpDir() {
   return d != nullptr ? d : "/tmp";
 }
 
-int WaitForPortFile(const std::string& path, int64_t timeout_ms) {
+namespace {
+// Whether `pid` (a child not reaped yet) has exited: gone or a zombie.
+bool Exited(pid_t pid) {
+  auto stat = file_cache::Env::Default()->ReadFile(
+      absl::StrCat("/proc/", pid, "/stat"));
+  if (!stat.ok()) return true;
+  const size_t paren = stat->rfind(')');
+  return paren == std::string::npos || paren + 2 >= stat->size() ||
+         (*stat)[paren + 2] == 'Z';
+}
+}  // namespace
+
+int WaitForPortFile(const std::string& path, int64_t timeout_ms, pid_t pid) {
   for (int64_t waited = 0; waited <= timeout_ms; waited += 10) {
     auto text = file_cache::Env::Default()->ReadFile(path);
     int port = 0;
@@ -70,6 +83,7 @@ int WaitForPortFile(const std::string& path, int64_t timeout_ms) {
         port > 0) {
       return port;
     }
+    if (pid > 0 && waited % 100 == 0 && Exited(pid)) return 0;
     usleep(10000);
   }
   return 0;

@@ -39,7 +39,10 @@ std::string Runfile(const std::string& relative);
 std::string TestTmpDir();
 
 // Waits (up to `timeout_ms`) for --http_port_file to hold a port; 0 if not.
-int WaitForPortFile(const std::string& path, int64_t timeout_ms);
+// With `pid` > 0, also gives up (0) as soon as that process has exited
+// (e.g. its port was taken), instead of waiting out the timeout.
+int WaitForPortFile(const std::string& path, int64_t timeout_ms,
+                    pid_t pid = 0);
 
 // One HTTP request to 127.0.0.1:port; returns the status (0 when the
 // connection failed) and the body in `reply`.

@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/file_cache/env.h"
+#include "glog/logging.h"
 #include "tests/cluster/mandator_cluster.h"
 
 namespace kess {
@@ -47,10 +48,10 @@ absl::Status AgentHost::Launch() {
                                                             log_path());
   if (!process_->Start()) return absl::InternalError("fork of the agent");
   const int port = agent::testing::WaitForPortFile(
-      port_file, absl::ToInt64Milliseconds(o.ready_timeout));
+      port_file, absl::ToInt64Milliseconds(o.ready_timeout), process_->pid());
   if (port <= 0) {
     process_->Stop(9);
-    return absl::DeadlineExceededError(
+    return absl::UnavailableError(
         absl::StrCat("agent ", o.host_id, " did not serve; see ", log_path()));
   }
   http_port_ = port;
@@ -59,6 +60,16 @@ absl::Status AgentHost::Launch() {
 
 absl::Status AgentHost::Restart() {
   if (running()) Stop();
+  absl::Status launched = Launch();
+  if (launched.ok() || http_port_ == 0) return launched;
+  // Its old HTTP port can be taken meanwhile: it is an ephemeral port, and
+  // another process's outgoing connection may have been given it (many
+  // agents reconnecting at once). A real host would have it configured and
+  // free; here the agent moves to a new free port.
+  LOG(WARNING) << "agent " << options_.host_id << " could not start on port "
+               << http_port_ << " again (" << launched
+               << "); starting it on a new port";
+  http_port_ = 0;
   return Launch();
 }
 

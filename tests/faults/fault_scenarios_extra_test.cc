@@ -25,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -214,6 +215,10 @@ TEST_F(FaultScenariosExtraTest, AllAgentsRestartedAtOnceWithSimulatedAgents) {
   const int kSims = EnvCount("KESS_FAULTS_SIM_AGENTS", 300);
   const int kExtraReal = EnvCount("KESS_FAULTS_RESTART_AGENTS", 20);
   std::vector<AgentHost*> extra;
+  // The extra agents leave with this scenario, whatever its outcome.
+  absl::Cleanup remove_extra = [this, &extra] {
+    for (AgentHost* a : extra) RemoveAgent(cluster_->main(), a);
+  };
   for (int i = 1; i <= kExtraReal; ++i) {
     absl::StatusOr<AgentHost*> a =
         cluster_->AddAgent(cluster_->main(), absl::StrCat("r", i));
@@ -396,7 +401,6 @@ TEST_F(FaultScenariosExtraTest, AllAgentsRestartedAtOnceWithSimulatedAgents) {
   }
   sims.reset();
   Finish("restart_all_agents", faults);
-  for (AgentHost* a : extra) RemoveAgent(main, a);
 }
 
 // The ZooKeeper session id a daemon's /api/v1/status names ("0x..."); 0 if
