@@ -201,6 +201,9 @@ async function main() {
     check(await page.textContent('#gray-targets') === 'hosts h1', 'it shows its hosts');
     check(await page.textContent('#gray-value') === 'hello gray', 'it shows the gray value');
     check(await page.textContent('#config-value') === 'hello v1', 'the config itself is unchanged');
+    check(await page.isDisabled('#save'), 'Save is disabled while the gray release is active');
+    check(await page.$$eval('button.rollback', (bs) => bs.length > 0 && bs.every((b) => b.disabled)),
+      'rollbacks are disabled while the gray release is active');
     const revGray = Number(await page.textContent('#gray-revision'));
     check(revGray > rev3, 'the gray release has a new revision');
     await waitCached(cluster, 'ui', 'greeting', 'hello gray', revGray);
@@ -212,6 +215,7 @@ async function main() {
       document.querySelector('#gray-start') !== null, 'promoted: the config is the gray value, no gray release left');
     const rev4 = Number(await page.textContent('#config-revision'));
     check(rev4 > revGray, 'the promote is a newer revision');
+    check(!(await page.isDisabled('#save')), 'Save is enabled again once promoted');
     await waitCached(cluster, 'ui', 'greeting', 'hello gray', rev4);
     check(true, 'the promoted value reached the agents of both DCs');
     await page.fill('#gray-hosts', 'nobody');

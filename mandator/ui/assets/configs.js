@@ -93,6 +93,10 @@ const configs = {
     const c = await api.get(configs.path(ns, key));
     const hist = await api.get(configs.path(ns, key) + '/history?limit=20');
     const gray = await configs.gray(ns, key);
+    // The server refuses edits and rollbacks (409) while a gray release is
+    // active; say so before the click rather than after.
+    const locked = gray && gray.active;
+    const lockedWhy = locked ? 'a gray release is active: promote or abort it first' : null;
     const editor = dom.el('textarea', {id: 'edit-value'});
     editor.value = c.encoding === 'utf8' ? c.value : '';
     const versions = hist.versions;
@@ -116,7 +120,9 @@ const configs = {
         dom.el('p', {class: 'muted'}, 'Saved only if the key is still at revision ', c.revision,
           ' (compare-and-set); otherwise reload and edit again.'),
         editor,
-        dom.el('button', {type: 'button', id: 'save', onclick: () => app.write(
+        locked ? dom.el('p', {class: 'muted', id: 'edit-locked'}, 'Editing is locked: ', lockedWhy, '.') : '',
+        dom.el('button', {type: 'button', id: 'save', disabled: locked ? 'disabled' : null, title: lockedWhy,
+          onclick: () => app.write(
           () => api.call('PUT', configs.path(ns, key), {value: editor.value, expected_revision: c.revision, author: api.user}),
           'saved ' + ns + '/' + key)}, 'Save')),
       configs.grayCard(ns, key, c, gray),
@@ -126,6 +132,7 @@ const configs = {
           dom.el('pre', {class: 'value'}, configs.pretty(v)),
           v.revision === c.revision ? dom.el('span', {class: 'muted'}, 'current') :
             dom.el('button', {type: 'button', class: 'rollback', 'data-revision': v.revision,
+              disabled: locked ? 'disabled' : null, title: lockedWhy,
               onclick: () => app.write(() => api.call('POST', configs.path(ns, key) + '/rollback',
                 {to_revision: v.revision, expected_revision: c.revision, author: api.user}),
               'rolled back ' + ns + '/' + key + ' to revision ' + v.revision)}, 'Roll back to this')]),
