@@ -142,26 +142,12 @@ class Agents {
 }  // namespace
 
 int RunDistributorBenchClient(const DistributorBenchClientOptions& options) {
-  RaiseFdLimit();
-  auto loop = transport::EventLoop::Create("bench-agents");
-  if (!loop.ok()) {
-    LOG(ERROR) << loop.status();
-    return 1;
-  }
-  auto agents = std::make_unique<Agents>(options, loop->get());
-  ServeLineCommands([&](const std::string& command, std::istream& in) {
-    if (command == "connect") return agents->Connect();
-    if (command == "wait") {
-      uint32_t seq = 0;
-      in >> seq;
-      return agents->Wait(seq);
-    }
-    if (command == "count") return agents->Count();
-    if (command == "dump") return agents->Dump();
-    return std::string();
-  });
-  agents.reset();
-  return 0;
+  return ServeSimulatedAgents<Agents>(
+      "bench-agents", options,
+      std::function<std::string(Agents&, const std::string&)>(
+          [](Agents& agents, const std::string& command) {
+            return command == "count" ? agents.Count() : std::string();
+          }));
 }
 
 }  // namespace bench

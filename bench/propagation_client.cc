@@ -233,26 +233,12 @@ class Agents {
 }  // namespace
 
 int RunPropagationClient(const PropagationClientOptions& options) {
-  RaiseFdLimit();
-  auto loop = transport::EventLoop::Create("propagation-agents");
-  if (!loop.ok()) {
-    LOG(ERROR) << loop.status();
-    return 1;
-  }
-  auto agents = std::make_unique<Agents>(options, loop->get());
-  ServeLineCommands([&](const std::string& command, std::istream& in) {
-    if (command == "connect") return agents->Connect();
-    if (command == "wait") {
-      uint32_t seq = 0;
-      in >> seq;
-      return agents->Wait(seq);
-    }
-    if (command == "dump") return agents->Dump();
-    if (command == "errors") return agents->Errors();
-    return std::string();
-  });
-  agents.reset();
-  return 0;
+  return ServeSimulatedAgents<Agents>(
+      "propagation-agents", options,
+      std::function<std::string(Agents&, const std::string&)>(
+          [](Agents& agents, const std::string& command) {
+            return command == "errors" ? agents.Errors() : std::string();
+          }));
 }
 
 }  // namespace bench

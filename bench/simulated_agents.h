@@ -15,9 +15,11 @@
 #include <string>
 #include <vector>
 
+#include "bench/transport_bench_util.h"
 #include "common/metrics.h"
 #include "common/transport/client.h"
 #include "common/transport/event_loop.h"
+#include "glog/logging.h"
 
 namespace kess {
 namespace bench {
@@ -61,6 +63,37 @@ class SimulatedAgents {
   std::atomic<int> connected_{0};
   std::atomic<int> failed_{0};
 };
+
+// The child side of a benchmark process of simulated agents: raises the fd
+// limit, makes an EventLoop named `loop_name`, builds `Agents(options,
+// loop)` and answers the driver's line commands (ServeLineCommands) until
+// stdin closes: "connect", "wait <seq>" and "dump" go to the Agents'
+// Connect(), Wait(seq) and Dump(); any other to `extra(agents, command)`
+// ("" = unknown). Returns the exit code.
+template <typename Agents, typename AgentsOptions>
+int ServeSimulatedAgents(
+    const char* loop_name, const AgentsOptions& options,
+    const std::function<std::string(Agents&, const std::string&)>& extra) {
+  RaiseFdLimit();
+  auto loop = transport::EventLoop::Create(loop_name);
+  if (!loop.ok()) {
+    LOG(ERROR) << loop.status();
+    return 1;
+  }
+  auto agents = std::make_unique<Agents>(options, loop->get());
+  ServeLineCommands([&](const std::string& command, std::istream& in) {
+    if (command == "connect") return agents->Connect();
+    if (command == "wait") {
+      uint32_t seq = 0;
+      in >> seq;
+      return agents->Wait(seq);
+    }
+    if (command == "dump") return agents->Dump();
+    return extra(*agents, command);
+  });
+  agents.reset();  // before the loop it runs on
+  return 0;
+}
 
 }  // namespace bench
 }  // namespace kess
