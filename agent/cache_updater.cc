@@ -7,6 +7,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/file_cache/env.h"
+#include "common/steady_await.h"
 #include "glog/logging.h"
 
 namespace kess {
@@ -101,8 +102,8 @@ bool CacheUpdater::WaitIdle(int64_t timeout_ms) const {
   auto idle = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
     return pending_.empty() && in_flight_.empty();
   };
-  return mu_.AwaitWithTimeout(absl::Condition(&idle),
-                              absl::Milliseconds(timeout_ms));
+  return AwaitWithSteadyTimeout(&mu_, absl::Condition(&idle),
+                                absl::Milliseconds(timeout_ms));
 }
 
 void CacheUpdater::Run() {
@@ -129,8 +130,8 @@ void CacheUpdater::Run() {
       // 50 ms while something waits for a retry.
       int64_t wait_ms =
           next_due < 0 ? 1000 : std::min<int64_t>(next_due - now, 50);
-      mu_.AwaitWithTimeout(absl::Condition(&wake),
-                           absl::Milliseconds(std::max<int64_t>(1, wait_ms)));
+      AwaitWithSteadyTimeout(&mu_, absl::Condition(&wake),
+                             absl::Milliseconds(std::max<int64_t>(1, wait_ms)));
       continue;
     }
 

@@ -9,6 +9,7 @@
 #include "absl/time/clock.h"
 #include "common/json_util.h"
 #include "common/names.h"
+#include "common/steady_await.h"
 #include "common/transport/close_reason.h"
 #include "glog/logging.h"
 #include "zk_schema/codec.h"
@@ -277,7 +278,7 @@ void Distributor::Supervise() {
       backoff = absl::Milliseconds(100);
     }
     absl::MutexLock lock(&mu_);
-    mu_.AwaitWithTimeout(absl::Condition(&stopping_), backoff);
+    AwaitWithSteadyTimeout(&mu_, absl::Condition(&stopping_), backoff);
   }
 }
 

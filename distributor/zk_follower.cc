@@ -5,6 +5,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "common/steady_await.h"
 #include "glog/logging.h"
 #include "zk_schema/revision_log.h"
 #include "zk_schema/zk_errors.h"
@@ -96,7 +97,7 @@ void ZkFollower::Run() {
       auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
         return triggered_ || stopping_;
       };
-      mu_.AwaitWithTimeout(absl::Condition(&ready), wait);
+      AwaitWithSteadyTimeout(&mu_, absl::Condition(&ready), wait);
       if (stopping_) return;
       triggered_ = false;
     }

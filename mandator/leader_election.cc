@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/clock.h"
+#include "common/steady_await.h"
 #include "glog/logging.h"
 #include "zk_schema/codec.h"
 #include "zk_schema/zk_errors.h"
@@ -193,9 +194,10 @@ void LeaderElection::Loop() {
       auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
         return stop_ || MonotonicNow() >= NextDeadline();
       };
-      mu_.AwaitWithTimeout(absl::Condition(&ready),
-                           std::clamp(NextDeadline() - MonotonicNow(),
-                                      absl::ZeroDuration(), absl::Seconds(1)));
+      AwaitWithSteadyTimeout(
+          &mu_, absl::Condition(&ready),
+          std::clamp(NextDeadline() - MonotonicNow(), absl::ZeroDuration(),
+                     absl::Seconds(1)));
       if (stop_) return;
       const absl::Time now = MonotonicNow();
       if (elected_ && node_path_.empty()) {

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/names.h"
+#include "common/steady_await.h"
 #include "glog/logging.h"
 #include "mandator/zk_options.h"
 #include "zk_schema/codec.h"
@@ -457,8 +458,8 @@ void Mandator::RefreshLoop() {
   for (;;) {
     {
       absl::MutexLock lock(&refresh_mu_);
-      if (refresh_mu_.AwaitWithTimeout(absl::Condition(&stop_refresh_),
-                                       kRefreshInterval)) {
+      if (AwaitWithSteadyTimeout(&refresh_mu_, absl::Condition(&stop_refresh_),
+                                 kRefreshInterval)) {
         return;
       }
     }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "common/steady_await.h"
 #include "glog/logging.h"
 #include "mandator/zk_options.h"
 
@@ -81,7 +82,7 @@ void ReplicationRole::Run() {
     absl::MutexLock lock(&mu_);
     auto stopped = [this]()
                        ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !running_; };
-    mu_.AwaitWithTimeout(absl::Condition(&stopped), backoff);
+    AwaitWithSteadyTimeout(&mu_, absl::Condition(&stopped), backoff);
     backoff = std::min(backoff * 2, options_.replicator.max_backoff);
   }
 }

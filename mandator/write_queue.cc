@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/clock.h"
+#include "common/steady_await.h"
 
 namespace kess {
 namespace mandator {
@@ -161,9 +162,8 @@ WriteReply WriteQueue::Submit(WriteOp op, absl::Duration timeout) {
     return WriteReply{full};
   }
   pending_.push_back(entry);
-  const absl::Time deadline = absl::Now() + timeout;
   auto answered = [&entry]() { return entry->done; };
-  mu_.AwaitWithDeadline(absl::Condition(&answered), deadline);
+  AwaitWithSteadyTimeout(&mu_, absl::Condition(&answered), timeout);
   if (!entry->done && !entry->started) {
     pending_.erase(std::find(pending_.begin(), pending_.end(), entry));
     absl::Status late = absl::DeadlineExceededError(
@@ -205,7 +205,7 @@ bool WriteQueue::TakeToken() {
     }
     const absl::Duration wait =
         absl::Seconds((1 - tokens_) / options_.max_writes_per_second);
-    mu_.AwaitWithTimeout(absl::Condition(&stop_), wait);
+    AwaitWithSteadyTimeout(&mu_, absl::Condition(&stop_), wait);
   }
 }
 

@@ -15,6 +15,7 @@
 #include "absl/time/time.h"
 #include "common/json_util.h"
 #include "common/names.h"
+#include "common/steady_await.h"
 #include "glog/logging.h"
 
 namespace kess {
@@ -159,8 +160,8 @@ void CacheWatcher::Run() {
     absl::MutexLock lock(&mu_);
     auto woken = [this]()
                      ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stop_ || wake_; };
-    mu_.AwaitWithTimeout(absl::Condition(&woken),
-                         absl::Milliseconds(options_.poll_interval_ms));
+    AwaitWithSteadyTimeout(&mu_, absl::Condition(&woken),
+                           absl::Milliseconds(options_.poll_interval_ms));
     if (stop_) return;
     wake_ = false;
   }

@@ -13,6 +13,7 @@
 #include "common/protocol/discovery_methods.h"
 #include "common/rendezvous.h"
 #include "common/route_table.h"
+#include "common/steady_await.h"
 #include "common/transport/client.h"
 #include "common/transport/event_loop.h"
 #include "common/transport/socket_util.h"
@@ -183,8 +184,8 @@ class Registration::Core {
     auto enough = [this, n]() ABSL_SHARED_LOCKS_REQUIRED(state_mu_) {
       return static_cast<int>(state_.registered.size()) >= n;
     };
-    if (state_mu_.AwaitWithTimeout(absl::Condition(&enough),
-                                   absl::Milliseconds(timeout_ms))) {
+    if (AwaitWithSteadyTimeout(&state_mu_, absl::Condition(&enough),
+                               absl::Milliseconds(timeout_ms))) {
       return absl::OkStatus();
     }
     return absl::DeadlineExceededError(

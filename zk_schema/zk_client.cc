@@ -9,6 +9,7 @@
 
 #include "absl/base/call_once.h"
 #include "absl/strings/str_cat.h"
+#include "common/steady_await.h"
 #include "glog/logging.h"
 #include "zk_schema/zk_errors.h"
 
@@ -194,8 +195,8 @@ absl::StatusOr<zhandle_t*> ZkClient::OpenHandle(HandleContext* ctx) {
              ctx->state == ZOO_EXPIRED_SESSION_STATE ||
              ctx->state == ZOO_AUTH_FAILED_STATE || shutting_down_;
     };
-    state_mu_.AwaitWithTimeout(absl::Condition(&settled),
-                               options_.connect_timeout);
+    AwaitWithSteadyTimeout(&state_mu_, absl::Condition(&settled),
+                           options_.connect_timeout);
     state = ctx->state;
     shutting_down = shutting_down_;
   }
@@ -217,8 +218,8 @@ absl::StatusOr<zhandle_t*> ZkClient::OpenHandle(HandleContext* ctx) {
     bool done = false;
     if (rc == ZOK) {
       absl::MutexLock lock(&wait->mu);
-      done = wait->mu.AwaitWithTimeout(absl::Condition(&wait->done),
-                                       options_.connect_timeout);
+      done = AwaitWithSteadyTimeout(&wait->mu, absl::Condition(&wait->done),
+                                    options_.connect_timeout);
       rc = done ? wait->rc : ZOPERATIONTIMEOUT;
     }
     if (done || rc != ZOPERATIONTIMEOUT) delete wait;
@@ -282,7 +283,7 @@ absl::Status ZkClient::RecreateSession(bool retry_forever,
     absl::Duration sleep = backoff * jitter(rng);
     {
       absl::MutexLock lock(&state_mu_);
-      state_mu_.AwaitWithTimeout(absl::Condition(&shutting_down_), sleep);
+      AwaitWithSteadyTimeout(&state_mu_, absl::Condition(&shutting_down_), sleep);
     }
     backoff = std::min(backoff * 2, options_.max_backoff);
   }

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "common/steady_await.h"
 #include "common/transport/close_reason.h"
 #include "common/transport/socket_util.h"
 #include "glog/logging.h"
@@ -294,7 +295,8 @@ absl::Status Client::Impl::WaitConnected(int64_t timeout_ms) {
   auto done = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
     return state_ != ClientState::kConnecting;
   };
-  mu_.AwaitWithTimeout(absl::Condition(&done), absl::Milliseconds(timeout_ms));
+  AwaitWithSteadyTimeout(&mu_, absl::Condition(&done),
+                         absl::Milliseconds(timeout_ms));
   switch (state_) {
     case ClientState::kConnected:
       return absl::OkStatus();

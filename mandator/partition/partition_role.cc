@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "common/steady_await.h"
 #include "glog/logging.h"
 #include "mandator/partition/overlay_store.h"
 #include "mandator/replication/change_applier.h"
@@ -115,8 +116,8 @@ std::shared_ptr<const routes::RoutesView> PartitionRole::view() const {
 
 bool PartitionRole::Stopping(absl::Duration wait) {
   absl::MutexLock lock(&mu_);
-  return mu_.AwaitWithTimeout(absl::Condition(&stop_),
-                              std::max(wait, absl::ZeroDuration()));
+  return AwaitWithSteadyTimeout(&mu_, absl::Condition(&stop_),
+                                std::max(wait, absl::ZeroDuration()));
 }
 
 void PartitionRole::SetMode(Mode mode) {

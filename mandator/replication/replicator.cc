@@ -13,6 +13,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "common/names.h"
+#include "common/steady_await.h"
 #include "glog/logging.h"
 #include "mandator/replication/change_applier.h"
 #include "mandator/replication/full_resync.h"
@@ -56,7 +57,7 @@ struct Wake {
     auto woken = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
       return signaled || stopping;
     };
-    mu.AwaitWithTimeout(absl::Condition(&woken), timeout);
+    AwaitWithSteadyTimeout(&mu, absl::Condition(&woken), timeout);
     signaled = false;
   }
 };

@@ -1,12 +1,14 @@
 #include "mandator/routes/collector.h"
 
 #include <algorithm>
+#include <chrono>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "common/protocol/discovery_methods.h"
+#include "common/steady_await.h"
 #include "common/transport/socket_util.h"
 #include "glog/logging.h"
 
@@ -159,7 +161,11 @@ void Collector::Start(PeerState& state, int index,
 }
 
 std::vector<PeerReport> Collector::Collect(const std::vector<Peer>& peers) {
-  const absl::Time start = absl::Now();
+  // Steady: a wall-clock step must not stretch or cut the cycle.
+  const auto start = std::chrono::steady_clock::now();
+  auto elapsed = [start] {
+    return absl::FromChrono(std::chrono::steady_clock::now() - start);
+  };
   // Forget peers that are gone; replace those whose address changed.
   std::map<std::string, std::unique_ptr<PeerState>> next;
   for (const Peer& peer : peers) {
@@ -199,8 +205,8 @@ std::vector<PeerReport> Collector::Collect(const std::vector<Peer>& peers) {
     auto done = [&cycle]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(cycle->mu) {
       return cycle->remaining == 0;
     };
-    cycle->mu.AwaitWithDeadline(absl::Condition(&done),
-                                start + longest + options_.slack);
+    AwaitWithSteadyTimeout(&cycle->mu, absl::Condition(&done),
+                           longest + options_.slack - elapsed());
     cycle->closed = true;
     reports = std::move(cycle->reports);
     results = cycle->results;
@@ -234,7 +240,7 @@ std::vector<PeerReport> Collector::Collect(const std::vector<Peer>& peers) {
     if (policy.degraded()) ++degraded;
   }
   degraded_->Set(degraded);
-  collect_seconds_->Observe(absl::ToDoubleSeconds(absl::Now() - start));
+  collect_seconds_->Observe(absl::ToDoubleSeconds(elapsed()));
   return reports;
 }
 

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/steady_await.h"
 #include "glog/logging.h"
 #include "zk_schema/codec.h"
 
@@ -67,8 +68,8 @@ std::shared_ptr<const RoutesView> RoutesRole::view() const {
 
 bool RoutesRole::Stopping(absl::Duration wait) {
   absl::MutexLock lock(&mu_);
-  return mu_.AwaitWithTimeout(absl::Condition(&stop_),
-                              std::max(wait, absl::ZeroDuration()));
+  return AwaitWithSteadyTimeout(&mu_, absl::Condition(&stop_),
+                                std::max(wait, absl::ZeroDuration()));
 }
 
 absl::StatusOr<std::vector<Peer>> RoutesRole::ListDc(zk::ZkApi& zk,

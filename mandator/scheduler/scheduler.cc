@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "common/steady_await.h"
 #include "glog/logging.h"
 
 namespace kess {
@@ -94,7 +95,7 @@ void Scheduler::SweepLoop() {
   for (;;) {
     {
       absl::MutexLock lock(&mu_);
-      if (mu_.AwaitWithTimeout(absl::Condition(&stop_), period)) return;
+      if (AwaitWithSteadyTimeout(&mu_, absl::Condition(&stop_), period)) return;
     }
     PartialTable::Expired e = table_->Expire();
     expired_instances_->Increment(static_cast<double>(e.instances));

@@ -444,6 +444,31 @@ TEST_F(FaultScenariosMoreTest, MandatorClockJumps) {
     EXPECT_LT(writer.max_put_ms(), 30000) << "writes stalled after a jump";
     faults.push_back(absl::StrCat("longest PUT ", writer.max_put_ms(), " ms"));
   }
+  // The periodic work of the jumped mandators still runs: an instance that
+  // registers only now must reach every agent's route table (the leader's
+  // route cycle and the schedulers' periods must not be stuck behind a
+  // wait that was started while the clock was off).
+  {
+    ProviderProcessOptions p;
+    p.service = Services()[0];
+    p.id = absl::StrCat(p.service, "-after-jumps");
+    p.host = "dc1-h1";
+    p.datacenter = "dc1";
+    p.mandators = cluster_->MandatorAddresses("dc1");
+    auto late = ProviderProcess::Start(p);
+    ASSERT_TRUE(late.ok()) << late.status();
+    const absl::Time registered = absl::Now();
+    const bool published = WaitAllAgents(cluster_->AllAgents(), p.service,
+                                         HasInstance(p.id), kConverge);
+    EXPECT_TRUE(published)
+        << "an instance registered after the clock jumps was not published";
+    if (published) {
+      faults.push_back(absl::StrCat(
+          "new instance published ",
+          absl::ToInt64Milliseconds(absl::Now() - registered),
+          " ms after registering"));
+    }
+  }
   const absl::Time finish_start = absl::Now();
   Finish("mandator_clock_jumps", faults);
   std::printf("mandator clock jumps: finish took %s\n",
