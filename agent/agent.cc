@@ -303,42 +303,35 @@ void Agent::Probe() {
     VLOG(1) << "preferred distributor " << order_[0] << " not back: " << why;
     ScheduleReturnProbe();
   };
-  transport::ClientCallbacks callbacks;
-  callbacks.on_connect = [this, answer_ms,
-                          give_up](const absl::Status& status) {
-    if (!status.ok()) return give_up(status.ToString());
-    if (index_ == 0 || probe_ == nullptr) return give_up("no longer needed");
-    protocol::SubscribeRequest request;
-    request.set_host_id(options_.host_id);
-    request.set_datacenter(options_.datacenter);
-    request.set_auth_token(options_.auth_token);
-    probe_->Call(
-        "kess.Subscribe", request.SerializeAsString(), answer_ms,
-        [this, give_up](absl::StatusOr<std::string> reply) {
-          if (absl::IsCancelled(reply.status())) return;  // agent stopping
-          protocol::SubscribeResponse response;
-          if (!reply.ok()) return give_up(reply.status().ToString());
-          if (!response.ParseFromString(*reply)) {
-            return give_up("unparsable answer");
-          }
-          if (response.stale()) return give_up("it reports stale data");
-          if (index_ == 0 || !subscribed_) return give_up("no longer needed");
-          if (probe_ != nullptr) loop_->DeleteSoon(std::move(probe_));
-          probes_returned_->Increment();
-          LOG(INFO) << "preferred distributor " << order_[0]
-                    << " is back; moving to it from " << order_[index_];
-          if (pull_timer_ != 0) loop_->CancelTimer(pull_timer_);
-          pull_timer_ = 0;
-          SetConnected(false);
-          ConnectTo(0);
-        });
-  };
-  auto probe = transport::Client::Create(loop_.get(), opts, callbacks);
-  if (!probe.ok()) {
-    ScheduleReturnProbe();
-    return;
-  }
+  // The call is queued until the connect is done (or fails with it), so the
+  // answer's time budget covers the connect too.
+  auto probe = transport::Client::Create(loop_.get(), opts, {});
+  if (!probe.ok()) return give_up(probe.status().ToString());
   probe_ = std::move(probe).value();
+  protocol::SubscribeRequest request;
+  request.set_host_id(options_.host_id);
+  request.set_datacenter(options_.datacenter);
+  request.set_auth_token(options_.auth_token);
+  probe_->Call(
+      "kess.Subscribe", request.SerializeAsString(), answer_ms,
+      [this, give_up](absl::StatusOr<std::string> reply) {
+        if (absl::IsCancelled(reply.status())) return;  // agent stopping
+        protocol::SubscribeResponse response;
+        if (!reply.ok()) return give_up(reply.status().ToString());
+        if (!response.ParseFromString(*reply)) {
+          return give_up("unparsable answer");
+        }
+        if (response.stale()) return give_up("it reports stale data");
+        if (index_ == 0 || !subscribed_) return give_up("no longer needed");
+        if (probe_ != nullptr) loop_->DeleteSoon(std::move(probe_));
+        probes_returned_->Increment();
+        LOG(INFO) << "preferred distributor " << order_[0]
+                  << " is back; moving to it from " << order_[index_];
+        if (pull_timer_ != 0) loop_->CancelTimer(pull_timer_);
+        pull_timer_ = 0;
+        SetConnected(false);
+        ConnectTo(0);
+      });
 }
 
 // ---- protocol (loop thread) ----

@@ -25,8 +25,8 @@ class Ticker {
   Handle Add(SteadyTime deadline, absl::Mutex* mu) {
     std::lock_guard<std::mutex> lock(mu_);
     if (!started_) {
+      std::thread([this] { Run(); }).detach();  // lives as long as the process
       started_ = true;
-      std::thread([this] { Run(); }).detach();
     }
     Handle h = due_.emplace(deadline, mu);
     if (h == due_.begin()) cv_.notify_one();  // a new earliest deadline

@@ -19,7 +19,9 @@
 // the earliest registered deadline, then takes and releases each due mutex
 // with TryLock, which makes absl re-evaluate its waiters' conditions. A
 // mutex held at that moment is released by its holder soon enough, which
-// does the same. The ticker only runs while someone waits with a timeout.
+// does the same. The ticker thread starts with the first timed wait and
+// sleeps while no wait is due. (A child forked without exec has no ticker:
+// kess's children all exec.)
 //
 // Thread-safety: thread-safe; `mu` must be held by the caller.
 #pragma once

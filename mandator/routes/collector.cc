@@ -78,7 +78,7 @@ absl::Duration Collector::TimeoutOf(const Peer& peer) const {
 }
 
 void Collector::AskPage(transport::Client* client, std::shared_ptr<Cycle> cycle,
-                        int index, absl::Time deadline) {
+                        int index, SteadyTime deadline) {
   protocol::PartialTableRequest request;
   request.set_requester_id(cycle->requester_id);
   request.set_max_instances(cycle->page_size);
@@ -87,8 +87,10 @@ void Collector::AskPage(transport::Client* client, std::shared_ptr<Cycle> cycle,
     const protocol::PartialTable& so_far = cycle->reports[index].table;
     if (so_far.has_next_after()) *request.mutable_after() = so_far.next_after();
   }
-  const int64_t left_ms =
-      std::max<int64_t>(1, absl::ToInt64Milliseconds(deadline - absl::Now()));
+  const int64_t left_ms = std::max<int64_t>(
+      1, std::chrono::duration_cast<std::chrono::milliseconds>(
+             deadline - std::chrono::steady_clock::now())
+             .count());
   client->Call(
       protocol::kGetPartialTableMethod, request.SerializeAsString(), left_ms,
       [this, client, cycle, index,
@@ -123,7 +125,7 @@ void Collector::AskPage(transport::Client* client, std::shared_ptr<Cycle> cycle,
         }
         if (!more) {
           cycle->Finish(index, absl::OkStatus());
-        } else if (absl::Now() >= deadline) {
+        } else if (std::chrono::steady_clock::now() >= deadline) {
           cycle->Finish(index, absl::DeadlineExceededError("pages left"));
         } else {
           AskPage(client, cycle, index, deadline);
@@ -157,7 +159,8 @@ void Collector::Start(PeerState& state, int index,
     state.client = *std::move(created);
   }
   AskPage(state.client.get(), std::move(cycle), index,
-          absl::Now() + state.policy.timeout());
+          std::chrono::steady_clock::now() +
+              absl::ToChronoMilliseconds(state.policy.timeout()));
 }
 
 std::vector<PeerReport> Collector::Collect(const std::vector<Peer>& peers) {

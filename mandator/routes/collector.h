@@ -17,6 +17,7 @@
 // route loop); never on the loop thread.
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <string>
@@ -69,10 +70,12 @@ class Collector {
  private:
   struct PeerState;
   struct Cycle;
+  // Deadlines are monotonic: a wall-clock step must not cut a page short.
+  using SteadyTime = std::chrono::steady_clock::time_point;
   explicit Collector(Options options);
   void Start(PeerState& state, int index, std::shared_ptr<Cycle> cycle);
   void AskPage(transport::Client* client, std::shared_ptr<Cycle> cycle,
-               int index, absl::Time deadline);
+               int index, SteadyTime deadline);
 
   const Options options_;
   std::unique_ptr<transport::EventLoop> loop_;

@@ -150,8 +150,10 @@ void ZkSessionProxy::Serve(int client) {
   setsockopt(client, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   setsockopt(server, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   // One thread per direction, so that neither can block the other. When a
-  // side closes, the other direction is shut down too (after the bytes
-  // still held for the delay are forwarded).
+  // side closes, this direction forwards what it still holds for the delay,
+  // then shuts both sockets down, which ends the other direction too (with
+  // whatever it still held: kess's and ZooKeeper's clients never half-close,
+  // so nothing waits for it).
   auto pump = [this](int from, int to, bool from_server) {
     using Clock = std::chrono::steady_clock;
     std::string head;
@@ -178,10 +180,14 @@ void ZkSessionProxy::Serve(int client) {
             held.front().first - now);
         wait_ms = std::clamp(static_cast<int>(due.count()) + 1, 1, kPollMs);
       }
-      pollfd p{from, static_cast<short>(from_open ? POLLIN : 0), 0};
+      if (!from_open) {  // only held bytes left: no fd to watch
+        std::this_thread::sleep_for(std::chrono::milliseconds(wait_ms));
+        continue;
+      }
+      pollfd p{from, POLLIN, 0};
       const int n = poll(&p, 1, wait_ms);
       if (n < 0 && errno != EINTR) break;
-      if (n <= 0 || !from_open) continue;
+      if (n <= 0) continue;
       const ssize_t got = recv(from, buffer, sizeof(buffer), 0);
       if (got < 0 && errno == EINTR) continue;
       if (got <= 0) {

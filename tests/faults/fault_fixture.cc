@@ -82,7 +82,11 @@ FaketimeWrapper::FaketimeWrapper(const std::string& dir,
 }
 
 void FaketimeWrapper::SetOffset(const std::string& offset) const {
-  std::ofstream(offset_file_, std::ios::trunc) << offset << "\n";
+  // Written aside and renamed: libfaketime re-reads the file every second
+  // and must never see it empty (which it would take as "+0").
+  const std::string temp = offset_file_ + ".new";
+  std::ofstream(temp, std::ios::trunc) << offset << "\n";
+  EXPECT_EQ(std::rename(temp.c_str(), offset_file_.c_str()), 0) << temp;
 }
 
 AckedWriter::AckedWriter(CacheTierCluster* cluster, InvariantChecker* checker,

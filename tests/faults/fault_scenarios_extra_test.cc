@@ -121,6 +121,10 @@ void FaultScenariosExtraTest::RunAgentDiskFault(
   ASSERT_EQ(chmod(wrapper.c_str(), 0755), 0);
   AgentHost* agent = AddAgent(cluster_->main(), host_id, wrapper);
   ASSERT_NE(agent, nullptr);
+  // It leaves with this scenario, whatever its outcome.
+  absl::Cleanup remove_agent = [this, agent] {
+    RemoveAgent(cluster_->main(), agent);
+  };
   auto fiu_ctrl = [&](const std::string& command) {
     return system(absl::StrCat("fiu-ctrl -f ", fifo, " -c '", command, "' ",
                                agent->pid())
@@ -223,8 +227,8 @@ TEST_F(FaultScenariosExtraTest, AllAgentsRestartedAtOnceWithSimulatedAgents) {
     absl::StatusOr<AgentHost*> a =
         cluster_->AddAgent(cluster_->main(), absl::StrCat("r", i));
     ASSERT_TRUE(a.ok()) << a.status();
-    ASSERT_TRUE((*a)->Subscribe(SubscriptionBody(keys())).ok());
     extra.push_back(*a);
+    ASSERT_TRUE((*a)->Subscribe(SubscriptionBody(keys())).ok());
   }
   reader_->Stop();
   reader_ = std::make_unique<CacheReaderLoop>(CacheDirs(cluster_->AllAgents()));

@@ -11,6 +11,7 @@
 //
 // Each scenario prints "FAULTS|<scenario>|<faults>|<writes>|<files>|
 // <reads>|<violations>" for scripts/faults.sh.
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
@@ -76,6 +77,7 @@ class FaultScenariosLinksTest : public CacheTierFaultTest {
     AgentHost* agent = AddAgent(main, host_id, "", {*preferred, *other});
     if (agent != nullptr && !WaitDistributor(*agent, *preferred)) {
       ADD_FAILURE() << "the agent never used the proxied distributor";
+      RemoveAgent(main, agent);
       return nullptr;
     }
     return agent;
@@ -161,7 +163,8 @@ TEST_F(FaultScenariosLinksTest, AgentCutFromItsDistributor) {
 // (5) A slow link between one agent and its preferred distributor:
 //   a) 150 ms each way for 5 s: slow but working — the agent stays (no
 //      switch) and its cache still follows the writes;
-//   b) 3 s each way for 10 s (beyond its 2 s heartbeat timeout): it fails
+//   b) 3 s each way for 10 s or more (beyond its 2 s heartbeat timeout,
+//      and until a return probe was refused): it fails
 //      over, and does not go back while the link stays slow (its return
 //      probes, every ~3 s, get no answer in time) — no flapping, reconnect
 //      attempts bounded;
@@ -194,13 +197,22 @@ TEST_F(FaultScenariosLinksTest, AgentSlowLinkToItsDistributor) {
     // b) too slow.
     const double attempts0 = counter("kess_agent_reconnect_attempts_total");
     proxy->SetDelay(absl::Seconds(3));
-    faults.push_back("agent link +3 s each way (10 s)");
+    faults.push_back("agent link +3 s each way (10 s or more)");
     const absl::Time slow_at = absl::Now();
     EXPECT_TRUE(WaitDistributor(*agent, other)) << "no failover";
     faults.push_back(absl::StrCat(
         "failover in ", absl::ToInt64Milliseconds(absl::Now() - slow_at),
         " ms"));
-    absl::SleepFor(slow_at + absl::Seconds(10) - absl::Now());
+    // At least one return probe (every ~3 s) has been refused, at least
+    // 10 s slow in all ("did not hang" bound: kPatience).
+    const absl::Time probed_by = absl::Now() + kPatience;
+    while (counter("kess_agent_return_probes_total", "result=\"not_back\"") <
+               1 &&
+           absl::Now() < probed_by) {
+      absl::SleepFor(absl::Milliseconds(200));
+    }
+    absl::SleepFor(std::max(absl::ZeroDuration(),
+                            slow_at + absl::Seconds(10) - absl::Now()));
     EXPECT_EQ(DistributorOf(*agent), other) << "went back to a slow link";
     const double switches = counter("kess_agent_distributor_switches_total") -
                             switches0;
@@ -267,13 +279,21 @@ TEST_F(FaultScenariosLinksTest, DcPartition) {
     absl::SleepFor(absl::Seconds(1));
     const double errors0 = SlaveReplicationErrors(cluster_->dcs());
     link->SetCut(true);
-    faults.push_back("DC link cut (8 s)");
-    absl::SleepFor(absl::Seconds(1));  // what was in flight lands
+    faults.push_back("DC link cut (8 s or more)");
+    // What was in flight lands: the slave agents' revision holds still for
+    // a second ("did not hang" bound: kPatience).
+    int64_t slave_frozen = MinCached(cluster_->slave().agents);
+    for (const absl::Time until = absl::Now() + kPatience;
+         absl::Now() < until;) {
+      absl::SleepFor(absl::Seconds(1));
+      const int64_t now = MinCached(cluster_->slave().agents);
+      if (now == slave_frozen) break;
+      slave_frozen = now;
+    }
     const int64_t acked0 = writes.acked();
     const int64_t reads0 = reader_->reads();
-    const int64_t slave_frozen = MinCached(cluster_->slave().agents);
     const int64_t main_before = MinCached(cluster_->main().agents);
-    absl::SleepFor(absl::Seconds(7));
+    absl::SleepFor(absl::Seconds(6));
     EXPECT_GT(writes.acked(), acked0) << "the main DC stopped taking writes";
     EXPECT_GT(MinCached(cluster_->main().agents), main_before);
     EXPECT_EQ(MinCached(cluster_->slave().agents), slave_frozen)

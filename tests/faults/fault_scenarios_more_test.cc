@@ -71,9 +71,11 @@ std::string FaketimeDir() {
   return absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/faketime");
 }
 void SetClockOffset(const std::string& mandator_id, const std::string& off) {
-  std::ofstream(absl::StrCat(FaketimeDir(), "/offset-", mandator_id),
-                std::ios::trunc)
-      << off << "\n";
+  // Written aside and renamed: libfaketime must never read it empty.
+  const std::string path =
+      absl::StrCat(FaketimeDir(), "/offset-", mandator_id);
+  std::ofstream(path + ".new", std::ios::trunc) << off << "\n";
+  EXPECT_EQ(std::rename((path + ".new").c_str(), path.c_str()), 0) << path;
 }
 
 // A wrapper that runs the mandator under libfaketime with the wall clock
