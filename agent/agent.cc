@@ -9,6 +9,7 @@
 #include "agent/distributor_order.h"
 #include "agent/resource_key.h"
 #include "common/names.h"
+#include "common/steady_await.h"
 #include "glog/logging.h"
 
 namespace kess {
@@ -459,7 +460,7 @@ absl::Status Agent::Subscribe(const std::vector<CacheKey>& keys,
                               int64_t wait_ms) {
   KESS_ASSIGN_OR_RETURN(std::vector<CacheKey> added, subscriptions_->Add(keys));
   if (added.empty()) return absl::OkStatus();
-  auto answered = std::make_shared<absl::Notification>();
+  auto answered = std::make_shared<SteadyNotification>();
   loop_->Post([this, added, answered] {
     // Also while the session is still connecting or subscribing: a call
     // made then is sent once connected, and a key added after the session's

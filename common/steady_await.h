@@ -35,4 +35,27 @@ bool AwaitWithSteadyTimeout(absl::Mutex* mu, const absl::Condition& cond,
                             absl::Duration timeout)
     ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
 
+// absl::Notification whose timed wait is measured on the monotonic clock
+// (absl's WaitForNotificationWithTimeout has the same wall-clock deadline).
+class SteadyNotification {
+ public:
+  void Notify() {
+    absl::MutexLock lock(&mu_);
+    notified_ = true;
+  }
+  bool HasBeenNotified() const {
+    absl::MutexLock lock(&mu_);
+    return notified_;
+  }
+  // True if notified within `timeout`.
+  bool WaitForNotificationWithTimeout(absl::Duration timeout) const {
+    absl::MutexLock lock(&mu_);
+    return AwaitWithSteadyTimeout(&mu_, absl::Condition(&notified_), timeout);
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  bool notified_ ABSL_GUARDED_BY(mu_) = false;
+};
+
 }  // namespace kess

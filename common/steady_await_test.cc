@@ -73,5 +73,20 @@ TEST(SteadyAwaitTest, ManyConcurrentWaitsAllEnd) {
   for (std::thread& t : threads) t.join();
 }
 
+TEST(SteadyNotificationTest, TimesOutThenSeesTheNotification) {
+  SteadyNotification n;
+  EXPECT_FALSE(n.HasBeenNotified());
+  const auto start = steady_clock::now();
+  EXPECT_FALSE(n.WaitForNotificationWithTimeout(absl::Milliseconds(30)));
+  EXPECT_GE(steady_clock::now() - start, std::chrono::milliseconds(30));
+  std::thread notifier([&n] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    n.Notify();
+  });
+  EXPECT_TRUE(n.WaitForNotificationWithTimeout(absl::Hours(1)));
+  EXPECT_TRUE(n.HasBeenNotified());
+  notifier.join();
+}
+
 }  // namespace
 }  // namespace kess

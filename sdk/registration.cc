@@ -100,7 +100,7 @@ class Registration::Core {
       absl::Mutex mu;
       int left = 0;
       std::vector<std::string> failed;
-      absl::Notification done;
+      SteadyNotification done;
     };
     auto pending = std::make_shared<Pending>();
     std::vector<std::string> asked;

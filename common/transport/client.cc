@@ -365,7 +365,7 @@ absl::StatusOr<std::string> Client::CallSync(std::string method,
     return absl::FailedPreconditionError("CallSync on the loop thread");
   }
   struct Result {
-    absl::Notification done;
+    SteadyNotification done;
     absl::StatusOr<std::string> value;
   };
   auto result = std::make_shared<Result>();
