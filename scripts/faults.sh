@@ -65,7 +65,7 @@ table="$(
   # reports, PUT latency, write errors counted, a new session, ZooKeeper
   # packets, connection spread) are not counted as faults.
   echo "$lines" | awk -F'|' '
-    { n++; k = split($3, parts, ", "); for (i = 1; i <= k; i++) if (parts[i] !~ /failover|refused|reported stale|longest PUT|errors counted|new session|zk packets|spread |reconnect attempts|CPU|moved |published) f++; w += $4; fi += $5; r += $6; rs += $8; v += $7 }
+    { n++; k = split($3, parts, ", "); for (i = 1; i <= k; i++) if (parts[i] !~ /failover|refused|reported stale|longest PUT|errors counted|new session|zk packets|spread |reconnect attempts|CPU|moved |published/) f++; w += $4; fi += $5; r += $6; rs += $8; v += $7 }
     END { printf "| **%d scenarios** | **%d faults** | **%d** | **%d** | **%d** | **%d** | **%d** |\n", n, f, w, fi, r, rs, v }'
 )"
 echo "$table"
