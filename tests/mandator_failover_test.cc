@@ -39,22 +39,12 @@ class MandatorClusterTest : public ::testing::Test {
     auto ensemble = testing::ZkEnsemble::Start({.name = "main"});
     ASSERT_TRUE(ensemble.ok()) << ensemble.status();
     zk_ = std::move(ensemble).value();
-    const char* tmp = std::getenv("TEST_TMPDIR");
-    auto auth = testing::WriteAuthFile(tmp != nullptr ? tmp : "/tmp",
-                                       mandator::testing::TestAuth());
-    ASSERT_TRUE(auth.ok()) << auth.status();
-    for (const char* id : {"m1", "m2", "m3"}) {
-      testing::MandatorProcessOptions o;
-      o.id = id;
-      o.datacenter = "dc1";
-      o.is_main = true;
-      o.zk = zk_->ConnectString();
-      o.auth_file = *auth;
-      o.zk_session_timeout_ms = kSessionTimeoutMs;
-      auto m = testing::MandatorProcess::Start(o);
-      ASSERT_TRUE(m.ok()) << m.status();
-      mandators_.push_back(std::move(m).value());
-    }
+    testing::MandatorProcessOptions o;
+    o.zk_session_timeout_ms = kSessionTimeoutMs;
+    auto mandators = testing::StartMainMandators(zk_->ConnectString(),
+                                                 {"m1", "m2", "m3"}, o);
+    ASSERT_TRUE(mandators.ok()) << mandators.status();
+    mandators_ = std::move(mandators).value();
   }
 
   void TearDown() override {

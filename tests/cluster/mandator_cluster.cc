@@ -1,6 +1,7 @@
 #include "tests/cluster/mandator_cluster.h"
 
 #include <atomic>
+#include <cstdlib>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -8,6 +9,7 @@
 #include "absl/time/clock.h"
 #include "common/json_util.h"
 #include "mandator/http_call.h"
+#include "mandator/test_util.h"
 
 namespace kess {
 namespace testing {
@@ -72,6 +74,27 @@ MandatorProcess* FindLeader(const MandatorList& mandators) {
     if (status && status->optValue<bool>("is_leader", false)) return m.get();
   }
   return nullptr;
+}
+
+absl::StatusOr<MandatorList> StartMainMandators(
+    const std::string& zk_connect, const std::vector<std::string>& ids,
+    MandatorProcessOptions base) {
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  KESS_ASSIGN_OR_RETURN(
+      base.auth_file, WriteAuthFile(tmp != nullptr ? tmp : "/tmp",
+                                    mandator::testing::TestAuth()));
+  base.datacenter = "dc1";
+  base.is_main = true;
+  base.zk = zk_connect;
+  MandatorList mandators;
+  for (const std::string& id : ids) {
+    MandatorProcessOptions o = base;
+    o.id = id;
+    KESS_ASSIGN_OR_RETURN(std::unique_ptr<MandatorProcess> m,
+                          MandatorProcess::Start(o));
+    mandators.push_back(std::move(m));
+  }
+  return mandators;
 }
 
 MandatorProcess* WaitLeader(const MandatorList& mandators,

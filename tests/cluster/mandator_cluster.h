@@ -27,6 +27,13 @@ Poco::JSON::Object::Ptr JsonBody(const std::string& body);
 std::string PutBody(const std::string& value);
 
 // GET /api/v1/status of `m` as JSON; null if it did not answer 200.
+// Starts one main-DC ("dc1") mandator per id on ZooKeeper `zk_connect`,
+// with a new auth file (mandator::testing::TestAuth) in $TEST_TMPDIR;
+// `base` gives every other option. The mandators, or the first error.
+absl::StatusOr<MandatorList> StartMainMandators(
+    const std::string& zk_connect, const std::vector<std::string>& ids,
+    MandatorProcessOptions base = {});
+
 Poco::JSON::Object::Ptr StatusOf(const MandatorProcess& m);
 // The running mandator whose status says it leads; nullptr if none does.
 MandatorProcess* FindLeader(const MandatorList& mandators);

@@ -22,6 +22,7 @@
 #include "gtest/gtest.h"
 #include "mandator/test_util.h"
 #include "sdk/registration.h"
+#include "tests/cluster/mandator_cluster.h"
 #include "tests/cluster/mandator_process.h"
 #include "tests/harness/zk_ensemble.h"
 #include "zk_schema/codec.h"
@@ -41,21 +42,10 @@ class DiscoveryEndToEndTest : public ::testing::Test {
     auto ensemble = testing::ZkEnsemble::Start({.name = "dc1"});
     ASSERT_TRUE(ensemble.ok()) << ensemble.status();
     zk_ = std::move(ensemble).value();
-    const char* tmp = std::getenv("TEST_TMPDIR");
-    auto auth = testing::WriteAuthFile(tmp != nullptr ? tmp : "/tmp",
-                                       mandator::testing::TestAuth());
-    ASSERT_TRUE(auth.ok()) << auth.status();
-    for (const char* id : {"m1", "m2", "m3"}) {
-      testing::MandatorProcessOptions o;
-      o.id = id;
-      o.datacenter = "dc1";
-      o.is_main = true;
-      o.zk = zk_->ConnectString();
-      o.auth_file = *auth;
-      auto m = testing::MandatorProcess::Start(o);
-      ASSERT_TRUE(m.ok()) << m.status();
-      mandators_.push_back(std::move(m).value());
-    }
+    auto mandators =
+        testing::StartMainMandators(zk_->ConnectString(), {"m1", "m2", "m3"});
+    ASSERT_TRUE(mandators.ok()) << mandators.status();
+    mandators_ = std::move(mandators).value();
     auto loop = transport::EventLoop::Create("test-client");
     ASSERT_TRUE(loop.ok());
     loop_ = std::move(loop).value();
