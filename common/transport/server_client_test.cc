@@ -361,6 +361,11 @@ TEST_F(ServerClientTest, BroadcastReachesEveryClient) {
     if (method == "all" && payload == "news") received++;
   };
   for (int i = 0; i < 5; ++i) NewClient(DefaultClientOptions(), callbacks);
+  // A client is connected once the kernel accepted it; the server's loop
+  // registers it a moment later, and a broadcast reaches only registered
+  // connections.
+  ASSERT_TRUE(WaitFor([&] { return server_->connection_count() == 5; },
+                      kLongMs));
   ASSERT_TRUE(server_->Broadcast("all", "news").ok());
   ASSERT_TRUE(WaitFor([&] { return received.load() == 5; }, kLongMs));
 }
