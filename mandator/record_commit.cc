@@ -81,6 +81,7 @@ absl::StatusOr<Committed> CommitRecord(zk::ZkApi& zk, const zk::Layout& layout,
     zk::ChangeRecord change;
     KESS_RETURN_IF_ERROR(build(current, &ops, &change));
     change.set_revision(current.revision);
+    zk::EmbedRecord(ops, &change);
     KESS_ASSIGN_OR_RETURN(
         zk::RevisionSummary after,
         zk::AddCommitOps(layout, summary.first, summary.second, change, &ops));

@@ -8,6 +8,51 @@
 namespace kess {
 namespace zk {
 
+namespace {
+
+// True iff `record` (the data of a record of `kind`) decodes and its value
+// is stored inline.
+bool ValueInline(ChangeKind kind, absl::string_view record) {
+  const StoredValue* value = nullptr;
+  ConfigRecord config;
+  RouteRecord route;
+  GrayRecord gray;
+  switch (kind) {
+    case CONFIG_PUT:
+      if (!config.ParseFromArray(record.data(), record.size())) return false;
+      value = &config.value();
+      break;
+    case ROUTE_PUT:
+      if (!route.ParseFromArray(record.data(), record.size())) return false;
+      value = &route.value();
+      break;
+    case GRAY_PUT:
+      if (!gray.ParseFromArray(record.data(), record.size())) return false;
+      value = &gray.value();
+      break;
+    default:
+      return false;
+  }
+  return value->body_case() != StoredValue::kChunked;
+}
+
+}  // namespace
+
+void EmbedRecord(const MultiOps& ops, ChangeRecord* change) {
+  change->clear_record();
+  for (const MultiOps::Op& op : ops.ops()) {
+    if (op.path != change->path()) continue;
+    if (op.type != MultiOps::Type::kCreate && op.type != MultiOps::Type::kSet) {
+      continue;
+    }
+    if (op.data.size() <= kMaxEmbeddedRecordBytes &&
+        ValueInline(change->kind(), op.data)) {
+      change->set_record(op.data);
+    }
+    return;
+  }
+}
+
 absl::StatusOr<RevisionSummary> AddCommitOps(const Layout& layout,
                                              const RevisionSummary& current,
                                              int current_version,

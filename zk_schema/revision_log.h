@@ -41,6 +41,19 @@ inline constexpr int kDefaultChangelogRetention = 10000;
 // /kess/changelog's children list must stay below ZooKeeper's 1 MB packet
 // limit: 30,000 names of 19 bytes (+4 bytes framing each) are ~690 KB.
 inline constexpr int kMaxChangelogRetention = 30000;
+// The largest record EmbedRecord copies into its change record. The change
+// log keeps `retention` records (10,000 by default), so this bounds what
+// embedding adds to ZooKeeper's memory: 10,000 x 8 KiB = 80 MiB at most, in
+// practice far less (most configs and route tables are a few hundred bytes).
+inline constexpr size_t kMaxEmbeddedRecordBytes = 8 * 1024;
+
+// For a put: copies into change->record the data that `ops` writes to
+// change->path() (its create or set), if that is at most
+// kMaxEmbeddedRecordBytes and the record's value is stored inline. Does
+// nothing otherwise (deletes, chunked values, larger records, no such op).
+// Call it after adding the record's op and before AddCommitOps.
+void EmbedRecord(const MultiOps& ops, ChangeRecord* change);
+
 // Appends ops 2 and 3 above to `ops` for committing `change`, where
 // `current` was read from /kess/revision at data version `current_version`.
 // The new revision is change.revision() if set (replay; must be above

@@ -106,6 +106,7 @@ absl::StatusOr<int64_t> TestLeader::Commit(ChangeRecord change,
       change.set_value_crc32(prepared.crc32());
     }
     change.set_revision(0);
+    EmbedRecord(ops, &change);
     KESS_ASSIGN_OR_RETURN(
         RevisionSummary next,
         AddCommitOps(layout_, current.first, current.second, change, &ops));

@@ -43,6 +43,25 @@ const char* SessionEventTypeName(SessionEvent::Type type) {
   return "unknown";
 }
 
+std::vector<absl::StatusOr<GetResult>> ZkApi::GetMany(
+    std::vector<GetRequest> requests) {
+  std::vector<absl::StatusOr<GetResult>> results;
+  results.reserve(requests.size());
+  for (GetRequest& request : requests) {
+    results.push_back(Get(request.path, std::move(request.watch)));
+  }
+  return results;
+}
+
+MultiOps& MultiOps::Append(MultiOps other) {
+  for (Op& op : other.ops_) ops_.push_back(std::move(op));
+  return *this;
+}
+
+void MultiOps::RemoveOp(size_t index) {
+  ops_.erase(ops_.begin() + static_cast<std::ptrdiff_t>(index));
+}
+
 MultiOps& MultiOps::Create(std::string path, std::string data, CreateMode mode,
                            AclList acl) {
   ops_.push_back(Op{Type::kCreate, std::move(path), std::move(data),

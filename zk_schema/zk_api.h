@@ -95,6 +95,12 @@ struct GetResult {
   Stat stat;
 };
 
+// One read of a pipelined batch (ZkApi::GetMany).
+struct GetRequest {
+  std::string path;
+  WatchCallback watch;  // optional, as Get()'s
+};
+
 struct ChildrenResult {
   std::vector<std::string> children;  // names, sorted
   Stat stat;                          // of the parent
@@ -122,6 +128,10 @@ class MultiOps {
   MultiOps& Set(std::string path, std::string data, int version = kAnyVersion);
   MultiOps& Delete(std::string path, int version = kAnyVersion);
   MultiOps& Check(std::string path, int version);
+  // Appends every op of `other`, in order.
+  MultiOps& Append(MultiOps other);
+  // Removes the op at `index` (< size()).
+  void RemoveOp(size_t index);
 
   const std::vector<Op>& ops() const { return ops_; }
   size_t size() const { return ops_.size(); }
@@ -160,6 +170,14 @@ class ZkApi {
   // (fires on change or delete); set only if the node exists.
   virtual absl::StatusOr<GetResult> Get(const std::string& path,
                                         WatchCallback watch = nullptr) = 0;
+  // Get() of every request, answered in request order, but pipelined: every
+  // request is sent before the first answer is awaited, so a batch costs
+  // one round trip to the server instead of one per request (what matters
+  // on a WAN link). ZooKeeper answers a session's requests in the order
+  // sent, so a later read of the batch sees a state at least as new as an
+  // earlier one. This default implementation calls Get() in turn.
+  virtual std::vector<absl::StatusOr<GetResult>> GetMany(
+      std::vector<GetRequest> requests);
   // The stat, or nullopt if `path` does not exist. With `watch`: fires when
   // the node is created, changed or deleted (set in both cases).
   virtual absl::StatusOr<std::optional<Stat>> Exists(

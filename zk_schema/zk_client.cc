@@ -514,6 +514,102 @@ absl::StatusOr<GetResult> ZkClient::Get(const std::string& path,
   return result;
 }
 
+namespace {
+
+// The answers of one GetMany batch, filled by the library's completion
+// thread.
+struct GetBatch {
+  struct Slot {
+    GetBatch* batch;
+    size_t index;
+  };
+  absl::Mutex mu;
+  size_t outstanding ABSL_GUARDED_BY(mu) = 0;
+  std::vector<int> rc;
+  std::vector<GetResult> results;
+  std::vector<Slot> slots;
+};
+
+void GetBatchCompletion(int rc, const char* value, int value_len,
+                        const ::Stat* stat, const void* data) {
+  const auto* slot = static_cast<const GetBatch::Slot*>(data);
+  GetBatch* batch = slot->batch;
+  absl::MutexLock lock(&batch->mu);
+  batch->rc[slot->index] = rc;
+  if (rc == ZOK) {
+    GetResult& result = batch->results[slot->index];
+    if (value != nullptr && value_len > 0) {
+      result.data.assign(value, static_cast<size_t>(value_len));
+    }
+    if (stat != nullptr) result.stat = ToStat(*stat);
+  }
+  --batch->outstanding;
+}
+
+}  // namespace
+
+std::vector<absl::StatusOr<GetResult>> ZkClient::GetMany(
+    std::vector<GetRequest> requests) {
+  const size_t n = requests.size();
+  std::vector<absl::StatusOr<GetResult>> out;
+  out.reserve(n);
+  GetBatch batch;
+  batch.rc.assign(n, ZOK);
+  batch.results.resize(n);
+  batch.slots.resize(n);
+  std::vector<uint64_t> watch_ids(n, 0);
+  absl::ReaderMutexLock lock(&handle_mu_);
+  for (size_t i = 0; i < n; ++i) {
+    batch.slots[i] = GetBatch::Slot{&batch, i};
+    if (handle_ == nullptr) {
+      batch.rc[i] = ZINVALIDSTATE;
+      continue;
+    }
+    if (requests[i].watch) {
+      watch_ids[i] = RegisterWatch(std::move(requests[i].watch));
+    }
+    {
+      absl::MutexLock count(&batch.mu);
+      ++batch.outstanding;
+    }
+    const int rc =
+        watch_ids[i] != 0
+            ? zoo_awget(handle_, requests[i].path.c_str(),
+                        &ZkClient::PathWatcher,
+                        reinterpret_cast<void*>(watch_ids[i]),
+                        &GetBatchCompletion, &batch.slots[i])
+            : zoo_aget(handle_, requests[i].path.c_str(), 0,
+                       &GetBatchCompletion, &batch.slots[i]);
+    if (rc != ZOK) {  // not queued: no completion will come
+      absl::MutexLock count(&batch.mu);
+      --batch.outstanding;
+      batch.rc[i] = rc;
+    }
+  }
+  {
+    // The library completes every queued request: with its answer, or with
+    // an error when the connection is lost or the handle closes (which
+    // waits for handle_mu_, held here).
+    absl::MutexLock wait(&batch.mu);
+    auto done = [&batch]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(batch.mu) {
+      return batch.outstanding == 0;
+    };
+    batch.mu.Await(absl::Condition(&done));
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (batch.rc[i] != ZOK) {
+      if (watch_ids[i] != 0) DropWatch(watch_ids[i]);  // not set on errors
+      out.push_back(ZkStatus(
+          batch.rc[i],
+          absl::StrCat("get ", requests[i].path,
+                       handle_ == nullptr ? " (no live session)" : "")));
+    } else {
+      out.push_back(std::move(batch.results[i]));
+    }
+  }
+  return out;
+}
+
 absl::StatusOr<std::optional<Stat>> ZkClient::Exists(const std::string& path,
                                                      WatchCallback watch) {
   const std::string context = absl::StrCat("exists ", path);

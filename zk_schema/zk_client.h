@@ -85,6 +85,10 @@ class ZkClient : public ZkApi {
 
   absl::StatusOr<GetResult> Get(const std::string& path,
                                 WatchCallback watch = nullptr) override;
+  // Over zoo_aget/zoo_awget: every request is queued before any answer is
+  // awaited.
+  std::vector<absl::StatusOr<GetResult>> GetMany(
+      std::vector<GetRequest> requests) override;
   absl::StatusOr<std::optional<Stat>> Exists(
       const std::string& path, WatchCallback watch = nullptr) override;
   absl::StatusOr<ChildrenResult> GetChildren(

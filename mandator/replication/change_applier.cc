@@ -53,15 +53,22 @@ ChangeApplier::ChangeApplier(zk::ZkApi* main, RecordSync* sync,
                              zk::Layout layout)
     : main_(main), sync_(sync), layout_(std::move(layout)) {}
 
-absl::StatusOr<zk::ChangeRecord> ChangeApplier::ReadChange(int64_t revision) {
-  const std::string path = layout_.ChangelogPath(revision);
-  KESS_ASSIGN_OR_RETURN(zk::GetResult node, FromMain(main_->Get(path)));
-  KESS_ASSIGN_OR_RETURN(
-      zk::ChangeRecord change,
-      FromMain(zk::DecodeAs<zk::ChangeRecord>(node.data, path)));
+absl::StatusOr<zk::ChangeRecord> ParseChange(const zk::Layout& layout,
+                                             int64_t revision,
+                                             absl::string_view data) {
+  const std::string path = layout.ChangelogPath(revision);
+  KESS_ASSIGN_OR_RETURN(zk::ChangeRecord change,
+                        FromMain(zk::DecodeAs<zk::ChangeRecord>(data, path)));
   KESS_RETURN_IF_ERROR(
-      FromMain(CheckChange(layout_, change, revision).status()));
+      FromMain(CheckChange(layout, change, revision).status()));
   return change;
+}
+
+absl::StatusOr<zk::ChangeRecord> ChangeApplier::ReadChange(int64_t revision) {
+  KESS_ASSIGN_OR_RETURN(
+      zk::GetResult node,
+      FromMain(main_->Get(layout_.ChangelogPath(revision))));
+  return ParseChange(layout_, revision, node.data);
 }
 
 absl::Status ChangeApplier::Apply(int64_t revision, LocalHead* head,

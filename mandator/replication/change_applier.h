@@ -49,6 +49,12 @@ class ChangeApplier {
   const zk::Layout layout_;
 };
 
+// Decodes main's change record `revision` (the data of its node) and checks
+// it (as Apply does). DataLoss marked main-side when it is corrupt.
+absl::StatusOr<zk::ChangeRecord> ParseChange(const zk::Layout& layout,
+                                             int64_t revision,
+                                             absl::string_view data);
+
 // The kind of node `change` writes, after checking that change.path() is
 // the path its fields name. DataLoss otherwise.
 absl::StatusOr<RecordKind> CheckChange(const zk::Layout& layout,

@@ -12,12 +12,11 @@
 
 namespace kess {
 namespace mandator {
-namespace {
-
 using zk::StoredValue;
 
-absl::StatusOr<StoredValue> ValueOf(RecordKind kind, absl::string_view record,
-                                    absl::string_view where) {
+absl::StatusOr<StoredValue> RecordValue(RecordKind kind,
+                                        absl::string_view record,
+                                        absl::string_view where) {
   switch (kind) {
     case RecordKind::kConfig: {
       KESS_ASSIGN_OR_RETURN(auto r,
@@ -39,6 +38,33 @@ absl::StatusOr<StoredValue> ValueOf(RecordKind kind, absl::string_view record,
   }
   return StoredValue();  // inline and empty: nothing to copy or collect
 }
+
+absl::StatusOr<int64_t> RecordRevision(RecordKind kind,
+                                       absl::string_view record,
+                                       absl::string_view where) {
+  switch (kind) {
+    case RecordKind::kConfig: {
+      KESS_ASSIGN_OR_RETURN(auto r,
+                            zk::DecodeAs<zk::ConfigRecord>(record, where));
+      return r.revision();
+    }
+    case RecordKind::kRoute: {
+      KESS_ASSIGN_OR_RETURN(auto r,
+                            zk::DecodeAs<zk::RouteRecord>(record, where));
+      return r.revision();
+    }
+    case RecordKind::kGray: {
+      KESS_ASSIGN_OR_RETURN(auto r,
+                            zk::DecodeAs<zk::GrayRecord>(record, where));
+      return r.revision();
+    }
+    case RecordKind::kNamespace:
+      break;
+  }
+  return 0;
+}
+
+namespace {
 
 // `record` with its StoredValue replaced by `value`.
 absl::StatusOr<std::string> WithValue(RecordKind kind, absl::string_view record,
@@ -85,7 +111,7 @@ absl::StatusOr<std::string> NormalizedRecord(RecordKind kind,
                                              absl::string_view record,
                                              absl::string_view where) {
   if (kind == RecordKind::kNamespace) return std::string(record);
-  KESS_ASSIGN_OR_RETURN(StoredValue value, ValueOf(kind, record, where));
+  KESS_ASSIGN_OR_RETURN(StoredValue value, RecordValue(kind, record, where));
   // Inline here and chunked there (or chunked under another name) is the
   // same value: compare size and CRC-32 only.
   value.clear_body();
@@ -122,12 +148,12 @@ absl::StatusOr<RecordSync::Plan> RecordSync::PlanCopy(RecordKind kind,
   if (in_main.has_value()) {
     data = in_main->data;
     KESS_ASSIGN_OR_RETURN(StoredValue value,
-                          FromMain(ValueOf(kind, data, path)));
+                          FromMain(RecordValue(kind, data, path)));
     if (value.body_case() == StoredValue::kChunked) {
       // Load with the store's retry: main may flip the record meanwhile.
       absl::StatusOr<zk::ChunkedValueStore::ReadResult> read =
           FromMain(main_store_.ReadRecord(path, [&](absl::string_view r) {
-            return ValueOf(kind, r, path);
+            return RecordValue(kind, r, path);
           }));
       if (absl::IsNotFound(read.status())) {
         in_main.reset();  // deleted meanwhile: delete locally too
@@ -174,7 +200,7 @@ absl::StatusOr<RecordSync::Plan> RecordSync::PlanCopy(RecordKind kind,
     plan.ops.Create(path, data, zk::CreateMode::kPersistent, acl_);
   }
   if (in_local.has_value()) {
-    absl::StatusOr<StoredValue> old = ValueOf(kind, in_local->data, path);
+    absl::StatusOr<StoredValue> old = RecordValue(kind, in_local->data, path);
     // A corrupt local record is simply overwritten; its chunks (if any)
     // cannot be known and are left to the sweeper.
     if (old.ok()) plan.replaced = *std::move(old);
@@ -226,6 +252,10 @@ absl::Status RecordSync::AddNamespaceCreate(const std::string& ns_path,
   return absl::OkStatus();
 }
 
+absl::Status RecordSync::DiscardLocal(const StoredValue& value) {
+  return local_store_.Discard(value);
+}
+
 void RecordSync::Abandon(const Plan& plan) {
   absl::Status discarded = local_store_.Discard(plan.prepared);
   LOG_IF(WARNING, !discarded.ok())
@@ -243,7 +273,7 @@ void RecordSync::ResolveUnknownOutcome(const Plan& plan) {
   std::string referenced;
   if (now.ok() && now->has_value()) {
     absl::StatusOr<StoredValue> value =
-        ValueOf(plan.kind, (*now)->data, plan.path);
+        RecordValue(plan.kind, (*now)->data, plan.path);
     if (!value.ok()) now = value.status();
     if (value.ok() && value->body_case() == StoredValue::kChunked) {
       referenced = value->chunked().chunk_set();

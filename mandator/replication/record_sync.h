@@ -61,6 +61,18 @@ struct LocalHead {
 absl::StatusOr<LocalHead> ReadLocalHead(zk::ZkApi& local,
                                         const zk::Layout& layout);
 
+// The value a record of `kind` stores (empty and inline for namespaces);
+// DataLoss if `record` does not decode.
+absl::StatusOr<zk::StoredValue> RecordValue(RecordKind kind,
+                                            absl::string_view record,
+                                            absl::string_view where);
+
+// The record's own `revision` field (the main DC revision that wrote it); 0
+// for namespaces. DataLoss if `record` does not decode.
+absl::StatusOr<int64_t> RecordRevision(RecordKind kind,
+                                       absl::string_view record,
+                                       absl::string_view where);
+
 // The record bytes with the value's body (inline bytes or chunk manifest)
 // blanked, size and CRC-32 kept: equal for a main record and its local copy.
 // DataLoss if `record` does not decode.
@@ -103,6 +115,10 @@ class RecordSync {
 
   // Throws away a plan that will not be committed (its prepared chunks).
   void Abandon(const Plan& plan);
+
+  // Deletes the local chunk set of `value` (nothing for an inline value):
+  // after a commit replaced the record that referenced it.
+  absl::Status DiscardLocal(const zk::StoredValue& value);
 
  private:
   // Adds the create of the local namespace node `ns_path`, copied from

@@ -4,7 +4,9 @@
 #include "mandator/replication/replicator.h"
 
 #include <algorithm>
+#include <optional>
 #include <random>
+#include <vector>
 #include <thread>
 #include <utility>
 
@@ -15,11 +17,13 @@
 #include "common/names.h"
 #include "common/steady_await.h"
 #include "glog/logging.h"
+#include "mandator/replication/batch_applier.h"
 #include "mandator/replication/change_applier.h"
 #include "mandator/replication/full_resync.h"
 #include "mandator/replication/main_side.h"
 #include "mandator/replication/record_sync.h"
 #include "mandator/replication/replication_metrics.h"
+#include "zk_schema/codec.h"
 #include "zk_schema/revision_log.h"
 #include "zk_schema/skeleton.h"
 #include "zk_schema/zk_errors.h"
@@ -28,11 +32,20 @@ namespace kess {
 namespace mandator {
 namespace {
 
-// Lost compare-and-sets tolerated in one round before it counts as failed.
-constexpr int kMaxConflictsPerRound = 100;
 // Local change records are trimmed in batches of at least this many.
 constexpr int64_t kTrimBatch = 64;
 constexpr int kMaxTrimPerRound = 1000;
+// Change records read with main's summary before knowing whether they exist
+// (one round trip for a single change): at most this many.
+constexpr int64_t kMaxSpeculativeReads = 64;
+// Change records read from main in one pipelined batch.
+constexpr int64_t kFetchWindow = 1000;
+
+absl::StatusOr<zk::RevisionSummary> DecodeSummary(
+    absl::StatusOr<zk::GetResult> node) {
+  if (!node.ok()) return node.status();
+  return zk::DecodeAs<zk::RevisionSummary>(node->data, "main /kess/revision");
+}
 
 // State shared with watch callbacks, which may outlive the Replicator.
 struct Wake {
@@ -76,6 +89,7 @@ class ReplicatorImpl final : public Replicator {
         metrics_(options_.registry, options_.datacenter),
         sync_(main, local, options_.layout, options_.acl),
         applier_(main, &sync_, options_.layout),
+        batch_(main, local, &sync_, options_.layout, options_.acl),
         resync_(main, local, &sync_, &applier_, options_.layout),
         rng_(std::random_device{}()) {}
   ~ReplicatorImpl() override { Stop(); }
@@ -145,9 +159,22 @@ class ReplicatorImpl final : public Replicator {
 
   Round RunRound() {
     Round round;
-    // Main first; a data watch on its summary if none is pending. It is
-    // marked armed before the read: the watch may fire (and disarm) before
-    // the read returns.
+    // The local head, kept from the last round unless something (a lost
+    // compare-and-set, an error) may have moved it behind our back.
+    if (!head_.has_value()) {
+      absl::StatusOr<LocalHead> read = ReadLocalHead(*local_, options_.layout);
+      if (read.ok()) {
+        head_ = *std::move(read);
+      } else if (!absl::IsNotFound(read.status())) {
+        return Fail(read.status());
+      }
+    }
+    const bool local_missing = !head_.has_value();
+    const int64_t have = local_missing ? 0 : head_->summary.revision();
+
+    // Main: its summary, with a data watch if none is pending (marked armed
+    // before the read: it may fire, and disarm, before the read returns),
+    // and speculatively the next change records, in ONE round trip.
     bool arm = false;
     const int64_t generation = main_->generation();
     {
@@ -158,12 +185,21 @@ class ReplicatorImpl final : public Replicator {
         wake_->watch_generation = generation;
       }
     }
-    std::shared_ptr<Wake> wake = wake_;
-    zk::WatchCallback watch = nullptr;
-    if (arm) watch = [wake](const zk::WatchEvent&) { wake->Signal(true); };
-    auto main_read =
-        FromMain(zk::ReadRevision(*main_, options_.layout, std::move(watch)));
-    if (arm && !main_read.ok()) {
+    std::vector<zk::GetRequest> requests;
+    requests.push_back({options_.layout.RevisionPath(), nullptr});
+    if (arm) {
+      std::shared_ptr<Wake> wake = wake_;
+      requests[0].watch = [wake](const zk::WatchEvent&) { wake->Signal(true); };
+    }
+    const int speculative = local_missing ? 0 : speculative_;
+    for (int i = 1; i <= speculative; ++i) {
+      requests.push_back({options_.layout.ChangelogPath(have + i), nullptr});
+    }
+    std::vector<absl::StatusOr<zk::GetResult>> got =
+        main_->GetMany(std::move(requests));
+    absl::StatusOr<zk::RevisionSummary> main_read =
+        FromMain(DecodeSummary(std::move(got[0])));
+    if (arm && !got[0].ok()) {
       // No watch was set (no node, or no answer); at worst one is pending
       // twice, which costs a spare round.
       absl::MutexLock lock(&wake_->mu);
@@ -172,7 +208,7 @@ class ReplicatorImpl final : public Replicator {
     const bool main_missing = absl::IsNotFound(main_read.status());
     if (!main_read.ok() && !main_missing) return Fail(main_read.status());
     zk::RevisionSummary main_summary;
-    if (main_read.ok()) main_summary = main_read->first;
+    if (main_read.ok()) main_summary = *main_read;
     {
       absl::MutexLock lock(&progress_mu_);
       progress_.main_reachable = true;
@@ -180,45 +216,56 @@ class ReplicatorImpl final : public Replicator {
       progress_.last_main_read = absl::Now();
     }
 
-    absl::StatusOr<LocalHead> head = ReadLocalHead(*local_, options_.layout);
-    if (absl::IsNotFound(head.status()) && !main_missing) {
+    if (local_missing) {
+      if (main_missing) return round;
       round.status = BootstrapLocal(main_summary);
       if (!round.status.ok()) return round;
-      head = ReadLocalHead(*local_, options_.layout);
+      absl::StatusOr<LocalHead> read = ReadLocalHead(*local_, options_.layout);
+      if (!read.ok()) return Fail(read.status());
+      head_ = *std::move(read);
     }
-    if (absl::IsNotFound(head.status()) && main_missing) return round;
-    if (!head.ok()) return Fail(head.status());
-    SetLocalRevision(head->summary.revision(), main_summary.revision());
+    SetLocalRevision(head_->summary.revision(), main_summary.revision());
 
-    const int64_t have = head->summary.revision();
-    if ((main_missing || main_summary.revision() == 0) && have > 0) {
+    const int64_t local = head_->summary.revision();
+    if ((main_missing || main_summary.revision() == 0) && local > 0) {
       return Fail(FromMain(absl::FailedPreconditionError(
           absl::StrCat("the main DC looks empty (",
                        main_missing ? "no revision node" : "revision 0",
-                       ") while this DC holds revision ", have,
+                       ") while this DC holds revision ", local,
                        ": keeping the local data, not replicating"))));
     }
     if (main_missing) return round;
-    if (have > main_summary.revision()) {
+    if (local > main_summary.revision()) {
       return Fail(FromMain(absl::FailedPreconditionError(absl::StrCat(
           "the main DC is at revision ", main_summary.revision(),
-          ", behind this DC's ", have,
+          ", behind this DC's ", local,
           " (restored or reset?): keeping the local data until an operator "
           "decides"))));
     }
-    switch (zk::PlanCatchUp(have, main_summary)) {
+    // What the next round reads speculatively: as far as main was ahead now
+    // (a burst goes on), at least the one change a watch announces.
+    speculative_ = static_cast<int>(std::clamp<int64_t>(
+        main_summary.revision() - local, 1, kMaxSpeculativeReads));
+    switch (zk::PlanCatchUp(local, main_summary)) {
       case zk::CatchUp::kUpToDate:
         break;
       case zk::CatchUp::kIncremental:
-        round.status = CatchUp(main_summary, &*head, &round.more);
+        got.erase(got.begin());
+        round.status = CatchUp(main_summary, local == have ? std::move(got)
+                                                           : decltype(got)(),
+                               &round.more);
         break;
       case zk::CatchUp::kFullResync:
-        round.status = Resync(main_summary, &*head);
+        round.status = Resync(main_summary, &*head_);
         round.more = round.status.ok();  // main moved on meanwhile, maybe
         break;
     }
-    SetLocalRevision(head->summary.revision(), main_summary.revision());
-    if (round.status.ok()) TrimLocal(head->summary);
+    if (!round.status.ok()) {
+      head_.reset();  // re-read: a failed write may have happened anyway
+      return round;
+    }
+    SetLocalRevision(head_->summary.revision(), main_summary.revision());
+    TrimLocal(head_->summary);
     return round;
   }
 
@@ -232,36 +279,74 @@ class ReplicatorImpl final : public Replicator {
                               options_.acl);
   }
 
-  absl::Status CatchUp(const zk::RevisionSummary& main_summary, LocalHead* head,
+  // Applies main's change records head+1 .. min(main, head +
+  // max_changes_per_round). `prefetched` holds the answers for the first of
+  // them (read with the summary); the rest are read in pipelined batches.
+  absl::Status CatchUp(const zk::RevisionSummary& main_summary,
+                       std::vector<absl::StatusOr<zk::GetResult>> prefetched,
                        bool* more) {
+    const int64_t from = head_->summary.revision() + 1;
     const int64_t target =
         std::min(main_summary.revision(),
-                 head->summary.revision() + options_.max_changes_per_round);
-    int conflicts = 0;
-    while (head->summary.revision() < target && !wake_->Stopping()) {
-      const int64_t revision = head->summary.revision() + 1;
-      absl::Status applied = applier_.Apply(revision, head);
-      if (applied.ok()) {
-        metrics_.applied->Increment();
-        SetLocalRevision(revision, main_summary.revision());
-        continue;
+                 head_->summary.revision() + options_.max_changes_per_round);
+    std::vector<zk::ChangeRecord> changes;
+    absl::Status bad;     // a corrupt change record: applied up to it
+    bool missing = false;  // trimmed since the summary was read
+    auto take = [&](int64_t revision, absl::StatusOr<zk::GetResult> node) {
+      if (missing || !bad.ok()) return;
+      if (absl::IsNotFound(node.status())) {
+        missing = true;
+        return;
       }
-      if (IsMainSide(applied) && absl::IsNotFound(applied)) {
-        // Trimmed since we read the summary: re-plan (full resync) now.
-        *more = true;
-        return absl::OkStatus();
+      if (!node.ok()) {
+        bad = FromMain(node.status());
+        return;
       }
-      if (!IsLocalConflict(applied) && !zk::IsConnectionLoss(applied)) {
-        return applied;
+      absl::StatusOr<zk::ChangeRecord> change =
+          ParseChange(options_.layout, revision, node->data);
+      if (!change.ok()) {
+        bad = change.status();
+        return;
       }
-      // Another writer (an overlapping replicator) moved the local revision
-      // first, or the outcome is unknown: re-read and go on from there.
-      metrics_.Errors("conflict")->Increment();
-      if (++conflicts > kMaxConflictsPerRound) return applied;
-      KESS_ASSIGN_OR_RETURN(*head, ReadLocalHead(*local_, options_.layout));
-      if (head->summary.revision() > main_summary.revision()) break;
+      changes.push_back(*std::move(change));
+    };
+    int64_t revision = from;
+    for (size_t i = 0; i < prefetched.size() && revision <= target; ++i) {
+      take(revision++, std::move(prefetched[i]));
     }
-    *more = head->summary.revision() < main_summary.revision();
+    while (revision <= target && !missing && bad.ok() && !wake_->Stopping()) {
+      const int64_t last = std::min(target, revision + kFetchWindow - 1);
+      std::vector<zk::GetRequest> requests;
+      for (int64_t r = revision; r <= last; ++r) {
+        requests.push_back({options_.layout.ChangelogPath(r), nullptr});
+      }
+      std::vector<absl::StatusOr<zk::GetResult>> got =
+          main_->GetMany(std::move(requests));
+      for (auto& node : got) take(revision++, std::move(node));
+    }
+    // A main that cannot be read: nothing to apply from this round.
+    if (!bad.ok() && changes.empty()) return bad;
+
+    BatchApplier::Stats stats;
+    absl::Status applied = batch_.Apply(changes, &*head_, &stats);
+    metrics_.applied->Increment(static_cast<double>(stats.applied));
+    SetLocalRevision(head_->summary.revision(), main_summary.revision());
+    if (!applied.ok()) {
+      if (IsLocalConflict(applied) || zk::IsConnectionLoss(applied)) {
+        // Another writer (an overlapping replicator) moved the local
+        // revision first, or the outcome is unknown: re-read the head.
+        metrics_.Errors("conflict")->Increment();
+        head_.reset();
+        if (stats.applied > 0) {
+          *more = true;
+          return absl::OkStatus();
+        }
+      }
+      return applied;
+    }
+    if (!bad.ok()) return bad;
+    // A trimmed change record makes the next round plan a full resync.
+    *more = missing || head_->summary.revision() < main_summary.revision();
     return absl::OkStatus();
   }
 
@@ -366,9 +451,14 @@ class ReplicatorImpl final : public Replicator {
   ReplicationMetrics metrics_;
   RecordSync sync_;
   ChangeApplier applier_;
+  BatchApplier batch_;
   FullResync resync_;
   std::mt19937_64 rng_;
   int64_t trimmed_below_ = 0;
+  // The local head between rounds (nullopt: read it first).
+  std::optional<LocalHead> head_;
+  // Change records read with the summary, speculatively.
+  int speculative_ = 1;
 
   const std::shared_ptr<Wake> wake_ = std::make_shared<Wake>();
   int64_t listener_id_ = 0;
