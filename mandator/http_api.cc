@@ -69,6 +69,9 @@ std::string StatusToJson(const StatusInfo& s) {
     absl::StrAppend(
         &json, ",\"replication_lag_seconds\":", *s.replication_lag_seconds);
   }
+  if (s.main_contacts.has_value()) {
+    absl::StrAppend(&json, ",\"main_contacts\":", *s.main_contacts);
+  }
   if (!s.partition_mode.empty()) {
     absl::StrAppend(&json, ",\"partition_mode\":", JsonQuote(s.partition_mode));
   }

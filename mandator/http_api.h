@@ -49,6 +49,9 @@ struct StatusInfo {
   // Slave-DC leader only (from Replicator::progress()).
   std::optional<int64_t> main_revision;
   std::optional<double> replication_lag_seconds;
+  // Completed exchanges with the main DC's ZooKeeper (answered reads and
+  // connection handshakes); grows while the main DC is reachable.
+  std::optional<int64_t> main_contacts;
   // Slave-DC leader with partition mode on: "replicating", "overlay" or
   // "healing" (partition/partition_role.h); empty otherwise.
   std::string partition_mode;

@@ -443,6 +443,7 @@ StatusInfo Mandator::Status() {
     std::optional<Replicator::Progress> progress = replication_->progress();
     if (progress.has_value()) {
       s.main_revision = progress->main_revision;
+      s.main_contacts = progress->main_contacts;
       if (progress->local_revision >= progress->main_revision) {
         s.replication_lag_seconds = 0;
       } else if (progress->last_applied != absl::Time()) {

@@ -16,6 +16,7 @@
 // route record's revision never go backwards, and no instance, once seen
 // in dc2's tables, is ever missing.
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <set>
@@ -205,6 +206,24 @@ class PartitionModeTest : public ::testing::Test {
     return status ? status->optValue<std::string>("partition_mode", "") : "";
   }
 
+  // The slave leader's main_contacts (-1: unknown).
+  int64_t SlaveMainContacts() {
+    MandatorProcess* leader = testing::FindLeader(cluster_->slave());
+    if (leader == nullptr) return -1;
+    auto status = testing::StatusOf(*leader);
+    return status ? status->optValue<int64_t>("main_contacts", -1) : -1;
+  }
+
+  template <typename Pred>
+  bool WaitFor(Pred pred, absl::Duration timeout) {
+    const absl::Time deadline = absl::Now() + timeout;
+    while (absl::Now() < deadline) {
+      if (pred()) return true;
+      absl::SleepFor(absl::Milliseconds(50));
+    }
+    return pred();
+  }
+
   bool WaitMode(const std::string& mode, absl::Duration timeout) {
     const absl::Time deadline = absl::Now() + timeout;
     while (absl::Now() < deadline) {
@@ -262,15 +281,26 @@ TEST_F(PartitionModeTest, OverlayWhileCutConvergesAfterHeal) {
   ASSERT_TRUE(monitor_zk.ok());
   Monitor monitor(*std::move(monitor_zk), cluster_->layout());
 
-  // 2. Quick toggles (1 s cut, 1 s healed; partition_after is 3 s).
+  // 2. Quick toggles (1 s cut, then healed until the slave leader has
+  //    reached main again, at least 1 s; partition_after is 3 s). Each cut
+  //    is timed on the steady clock and each heal waits for a real contact,
+  //    so a loaded machine cannot turn a toggle into a long cut.
   for (int i = 0; i < 3; ++i) {
     link->SetCut(true);
-    for (int j = 0; j < 10; ++j) {
+    const auto cut_start = std::chrono::steady_clock::now();
+    for (int j = 0; j < 50 && std::chrono::steady_clock::now() - cut_start <
+                                  std::chrono::seconds(1);
+         ++j) {
       EXPECT_EQ(SlaveMode(), "replicating") << "toggle " << i;
       absl::SleepFor(absl::Milliseconds(100));
     }
+    const int64_t contacts_before = SlaveMainContacts();  // none while cut
     link->SetCut(false);
-    absl::SleepFor(absl::Seconds(1));
+    const absl::Time healed = absl::Now();
+    EXPECT_TRUE(WaitFor(
+        [&] { return SlaveMainContacts() > contacts_before; }, kPatience))
+        << "toggle " << i << ": the slave never reached main again";
+    absl::SleepFor(absl::Seconds(1) - (absl::Now() - healed));
     EXPECT_EQ(SlaveMode(), "replicating") << "toggle " << i;
   }
   absl::SleepFor(absl::Seconds(2));  // replication catches up again

@@ -160,8 +160,14 @@ bool PartitionRole::ProbeMain() {
 bool PartitionRole::MainReachable(absl::Time now) {
   if (mode() != Mode::kReplicating) return ProbeMain();
   std::optional<Replicator::Progress> progress = replication_->progress();
-  return progress.has_value() && progress->main_reachable &&
-         now - progress->last_main_read <= options_.stale_after;
+  if (!progress.has_value()) return false;
+  // Any exchange with main since the last check counts, however brief: a
+  // link that flaps faster than the replicator's backoff still reaches
+  // main in each of its up windows (the client reconnects by itself).
+  const bool contacted = progress->main_contacts > last_main_contacts_;
+  last_main_contacts_ = progress->main_contacts;
+  return contacted || (progress->main_reachable &&
+                       now - progress->last_main_read <= options_.stale_after);
 }
 
 void PartitionRole::Run() {

@@ -126,6 +126,7 @@ class PartitionRole {
   std::unique_ptr<zk::ZkApi> main_;  // Run() only
   std::unique_ptr<routes::RoutesRole> overlay_routes_;
   std::optional<PartitionDetector> detector_;  // Run() only
+  int64_t last_main_contacts_ = 0;             // Run() only
 
   mutable absl::Mutex mu_;
   bool running_ ABSL_GUARDED_BY(mu_) = false;

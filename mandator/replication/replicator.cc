@@ -54,7 +54,13 @@ struct Wake {
   bool stopping ABSL_GUARDED_BY(mu) = false;
   bool watch_armed ABSL_GUARDED_BY(mu) = false;
   int64_t watch_generation ABSL_GUARDED_BY(mu) = 0;
+  // Completed exchanges with main's ZooKeeper (Progress::main_contacts).
+  int64_t contacts ABSL_GUARDED_BY(mu) = 0;
 
+  void Contact() {
+    absl::MutexLock lock(&mu);
+    ++contacts;
+  }
   void Signal(bool disarm) {
     absl::MutexLock lock(&mu);
     signaled = true;
@@ -98,9 +104,22 @@ class ReplicatorImpl final : public Replicator {
     CHECK(!thread_.joinable()) << "Replicator::Start called twice";
     std::shared_ptr<Wake> wake = wake_;
     listener_id_ = main_->AddSessionListener([wake](const zk::SessionEvent& e) {
-      if (e.type == zk::SessionEvent::kNewSession ||
-          e.type == zk::SessionEvent::kExpired) {
-        wake->Signal(/*disarm=*/true);  // its watch is gone: re-arm now
+      switch (e.type) {
+        case zk::SessionEvent::kNewSession:
+          wake->Contact();  // a handshake with main just completed
+          wake->Signal(/*disarm=*/true);  // its watch is gone: re-arm now
+          break;
+        case zk::SessionEvent::kExpired:
+          wake->Signal(/*disarm=*/true);
+          break;
+        case zk::SessionEvent::kReconnected:
+          // Main is back (the watch survived): do not sit out the rest of
+          // a backoff that grew while it was away.
+          wake->Contact();
+          wake->Signal(/*disarm=*/false);
+          break;
+        default:
+          break;
       }
     });
     thread_ = std::thread([this] { Run(); });
@@ -119,8 +138,14 @@ class ReplicatorImpl final : public Replicator {
   }
 
   Progress progress() const override {
-    absl::MutexLock lock(&progress_mu_);
-    return progress_;
+    Progress progress;
+    {
+      absl::MutexLock lock(&progress_mu_);
+      progress = progress_;
+    }
+    absl::MutexLock lock(&wake_->mu);
+    progress.main_contacts = wake_->contacts;
+    return progress;
   }
 
  private:
@@ -209,11 +234,10 @@ class ReplicatorImpl final : public Replicator {
     if (!main_read.ok() && !main_missing) return Fail(main_read.status());
     zk::RevisionSummary main_summary;
     if (main_read.ok()) main_summary = *main_read;
+    MainAnswered();
     {
       absl::MutexLock lock(&progress_mu_);
-      progress_.main_reachable = true;
       progress_.main_revision = main_summary.revision();
-      progress_.last_main_read = absl::Now();
     }
 
     if (local_missing) {
@@ -322,6 +346,9 @@ class ReplicatorImpl final : public Replicator {
       }
       std::vector<absl::StatusOr<zk::GetResult>> got =
           main_->GetMany(std::move(requests));
+      if (!got.empty() && (got.back().ok() || absl::IsNotFound(got.back().status()))) {
+        MainAnswered();  // a long catch-up is not an unreachable main
+      }
       for (auto& node : got) take(revision++, std::move(node));
     }
     // A main that cannot be read: nothing to apply from this round.
@@ -359,8 +386,15 @@ class ReplicatorImpl final : public Replicator {
               << main_summary.oldest_retained() << ")";
     FullResync::Stats stats;
     std::shared_ptr<Wake> wake = wake_;
+    // Asked between nodes, each read from main: a resync that takes
+    // minutes across a WAN keeps main "reachable".
     absl::Status status = resync_.Run(
-        main_summary, head, [wake] { return wake->Stopping(); }, &stats);
+        main_summary, head,
+        [this, wake] {
+          MainAnswered();
+          return wake->Stopping();
+        },
+        &stats);
     metrics_.resync_written->Increment(stats.written);
     metrics_.resync_deleted->Increment(stats.deleted);
     LOG(INFO) << "replication (" << options_.datacenter << "): full resync "
@@ -384,6 +418,14 @@ class ReplicatorImpl final : public Replicator {
       return;
     }
     if (*trimmed < kMaxTrimPerRound) trimmed_below_ = summary.oldest_retained();
+  }
+
+  // Main answered a read: it is reachable now.
+  void MainAnswered() {
+    wake_->Contact();
+    absl::MutexLock lock(&progress_mu_);
+    progress_.main_reachable = true;
+    progress_.last_main_read = absl::Now();
   }
 
   Round Fail(absl::Status status) {

@@ -53,7 +53,12 @@ class Replicator {
   struct Progress {
     int64_t local_revision = 0;
     int64_t main_revision = 0;  // as last read from the main DC
-    absl::Time last_main_read;  // when main_revision was read
+    absl::Time last_main_read;  // when main last answered a read
+    // Completed exchanges with main's ZooKeeper: answered reads and
+    // (re)connection handshakes. Only ever grows; a reader that sees it move
+    // knows main was reached since it last looked, however short the window
+    // (a flapping link).
+    int64_t main_contacts = 0;
     absl::Time last_applied;    // when local_revision last moved
     bool main_reachable = false;
     int64_t full_resyncs = 0;

@@ -28,6 +28,8 @@ struct Collector::Cycle {
   std::vector<PeerReport> reports ABSL_GUARDED_BY(mu);
   std::vector<absl::Status> results ABSL_GUARDED_BY(mu);
   std::vector<bool> finished ABSL_GUARDED_BY(mu);
+  std::vector<std::chrono::steady_clock::time_point> finished_at
+      ABSL_GUARDED_BY(mu);
   int remaining ABSL_GUARDED_BY(mu) = 0;
   bool closed ABSL_GUARDED_BY(mu) = false;  // Collect() returned
   std::string requester_id;
@@ -37,6 +39,7 @@ struct Collector::Cycle {
     absl::MutexLock lock(&mu);
     if (finished[index]) return;
     finished[index] = true;
+    finished_at[index] = std::chrono::steady_clock::now();
     results[index] = std::move(status);
     --remaining;
   }
@@ -193,6 +196,7 @@ std::vector<PeerReport> Collector::Collect(const std::vector<Peer>& peers) {
     cycle->results.resize(peers.size(),
                           absl::DeadlineExceededError("no answer"));
     cycle->finished.resize(peers.size(), false);
+    cycle->finished_at.resize(peers.size());
     cycle->remaining = static_cast<int>(peers.size());
   }
   for (size_t i = 0; i < peers.size(); ++i) {
@@ -203,6 +207,7 @@ std::vector<PeerReport> Collector::Collect(const std::vector<Peer>& peers) {
 
   std::vector<PeerReport> reports;
   std::vector<absl::Status> results;
+  std::vector<std::chrono::steady_clock::time_point> finished_at;
   {
     absl::MutexLock lock(&cycle->mu);
     auto done = [&cycle]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(cycle->mu) {
@@ -213,6 +218,7 @@ std::vector<PeerReport> Collector::Collect(const std::vector<Peer>& peers) {
     cycle->closed = true;
     reports = std::move(cycle->reports);
     results = cycle->results;
+    finished_at = cycle->finished_at;
     for (size_t i = 0; i < peers.size(); ++i) {
       if (!cycle->finished[i]) results[i] = absl::DeadlineExceededError("late");
     }
@@ -225,7 +231,7 @@ std::vector<PeerReport> Collector::Collect(const std::vector<Peer>& peers) {
     PeerTimeoutPolicy& policy = peers_[peers[i].Key()]->policy;
     if (results[i].ok()) {
       report.answered = true;
-      policy.OnSuccess();
+      policy.OnSuccess(absl::FromChrono(finished_at[i] - start));
       calls_ok_->Increment();
     } else {
       report.answered = false;

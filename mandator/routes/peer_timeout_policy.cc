@@ -4,7 +4,21 @@ namespace kess {
 namespace mandator {
 namespace routes {
 
-void PeerTimeoutPolicy::OnSuccess() {
+absl::Duration PeerTimeoutPolicy::timeout() const {
+  if (!degraded_) return options_.normal_timeout;
+  const absl::Duration learned =
+      std::max(slowest_, slowest_previous_) * options_.degraded_rtt_factor;
+  return std::min(options_.normal_timeout,
+                  std::max(options_.degraded_timeout, learned));
+}
+
+void PeerTimeoutPolicy::OnSuccess(absl::Duration took) {
+  slowest_ = std::max(slowest_, took);
+  if (++answers_in_window_ >= kLatencyWindow) {
+    slowest_previous_ = slowest_;
+    slowest_ = absl::ZeroDuration();
+    answers_in_window_ = 0;
+  }
   timeouts_in_a_row_ = 0;
   if (!degraded_) return;
   if (++successes_in_a_row_ >= options_.successes_to_recover) {

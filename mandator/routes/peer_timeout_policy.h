@@ -2,12 +2,19 @@
 // table (the production design's rule): normally 5 s; after 3 timeouts in a
 // row the peer is "degraded" and gets 100 ms, so a sick peer cannot stall
 // the global table; after 10 successes in a row it is back to 5 s.
+// Across a WAN a healthy answer can take longer than 100 ms (a far DC's
+// round trip, one retransmission), so the short timeout is never below
+// `degraded_rtt_factor` times the slowest of the peer's last answers:
+// otherwise a far peer, once degraded, could never answer in time again and
+// never recover.
 // Errors that are not timeouts (refused connection, the peer's own error)
 // answer fast, so they neither count as timeouts nor as successes; they
 // only break a streak of successes.
 //
 // Thread-compatible value type; pure (no clock).
 #pragma once
+
+#include <algorithm>
 
 #include "absl/time/time.h"
 
@@ -22,18 +29,18 @@ class PeerTimeoutPolicy {
     absl::Duration degraded_timeout = absl::Milliseconds(100);
     int timeouts_to_degrade = 3;    // in a row
     int successes_to_recover = 10;  // in a row, while degraded
+    double degraded_rtt_factor = 4;
   };
 
   PeerTimeoutPolicy() : PeerTimeoutPolicy(Options()) {}
   explicit PeerTimeoutPolicy(Options options) : options_(options) {}
 
   // The timeout for the next call.
-  absl::Duration timeout() const {
-    return degraded_ ? options_.degraded_timeout : options_.normal_timeout;
-  }
+  absl::Duration timeout() const;
   bool degraded() const { return degraded_; }
 
-  void OnSuccess();
+  // `took`: how long the answer took (connect included).
+  void OnSuccess(absl::Duration took);
   void OnTimeout();
   void OnError();
 
@@ -42,6 +49,12 @@ class PeerTimeoutPolicy {
   bool degraded_ = false;
   int timeouts_in_a_row_ = 0;
   int successes_in_a_row_ = 0;
+  // The slowest answer of the current and the previous window of
+  // kLatencyWindow answers (so it forgets old slowness, slowly).
+  static constexpr int kLatencyWindow = 16;
+  absl::Duration slowest_ = absl::ZeroDuration();
+  absl::Duration slowest_previous_ = absl::ZeroDuration();
+  int answers_in_window_ = 0;
 };
 
 }  // namespace routes

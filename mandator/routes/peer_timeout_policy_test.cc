@@ -22,7 +22,7 @@ TEST(PeerTimeoutPolicyTest, ASuccessBreaksTheTimeoutStreak) {
   PeerTimeoutPolicy policy;
   policy.OnTimeout();
   policy.OnTimeout();
-  policy.OnSuccess();
+  policy.OnSuccess(absl::Milliseconds(1));
   policy.OnTimeout();
   policy.OnTimeout();
   EXPECT_FALSE(policy.degraded());
@@ -34,10 +34,10 @@ TEST(PeerTimeoutPolicyTest, RecoversAfterTenSuccessesInARow) {
   PeerTimeoutPolicy policy;
   for (int i = 0; i < 3; ++i) policy.OnTimeout();
   for (int i = 0; i < 9; ++i) {
-    policy.OnSuccess();
+    policy.OnSuccess(absl::Milliseconds(1));
     EXPECT_EQ(policy.timeout(), absl::Milliseconds(100)) << i;
   }
-  policy.OnSuccess();
+  policy.OnSuccess(absl::Milliseconds(1));
   EXPECT_FALSE(policy.degraded());
   EXPECT_EQ(policy.timeout(), absl::Seconds(5));
 }
@@ -45,14 +45,14 @@ TEST(PeerTimeoutPolicyTest, RecoversAfterTenSuccessesInARow) {
 TEST(PeerTimeoutPolicyTest, ATimeoutOrErrorWhileDegradedRestartsTheCount) {
   PeerTimeoutPolicy policy;
   for (int i = 0; i < 3; ++i) policy.OnTimeout();
-  for (int i = 0; i < 9; ++i) policy.OnSuccess();
+  for (int i = 0; i < 9; ++i) policy.OnSuccess(absl::Milliseconds(1));
   policy.OnTimeout();
-  for (int i = 0; i < 9; ++i) policy.OnSuccess();
+  for (int i = 0; i < 9; ++i) policy.OnSuccess(absl::Milliseconds(1));
   EXPECT_TRUE(policy.degraded());
   policy.OnError();
-  for (int i = 0; i < 9; ++i) policy.OnSuccess();
+  for (int i = 0; i < 9; ++i) policy.OnSuccess(absl::Milliseconds(1));
   EXPECT_TRUE(policy.degraded());
-  policy.OnSuccess();
+  policy.OnSuccess(absl::Milliseconds(1));
   EXPECT_FALSE(policy.degraded());
 }
 
@@ -60,6 +60,35 @@ TEST(PeerTimeoutPolicyTest, ErrorsAreNotTimeouts) {
   PeerTimeoutPolicy policy;
   for (int i = 0; i < 10; ++i) policy.OnError();
   EXPECT_FALSE(policy.degraded());
+}
+
+TEST(PeerTimeoutPolicyTest, DegradedTimeoutLeavesRoomForAFarPeer) {
+  PeerTimeoutPolicy policy;
+  // A peer two regions away: every answer takes ~150 ms.
+  for (int i = 0; i < 5; ++i) policy.OnSuccess(absl::Milliseconds(150));
+  for (int i = 0; i < 3; ++i) policy.OnTimeout();
+  ASSERT_TRUE(policy.degraded());
+  // 4 x the slowest answer, not 100 ms: it can still answer and recover.
+  EXPECT_EQ(policy.timeout(), absl::Milliseconds(600));
+  for (int i = 0; i < 10; ++i) policy.OnSuccess(absl::Milliseconds(150));
+  EXPECT_FALSE(policy.degraded());
+  EXPECT_EQ(policy.timeout(), absl::Seconds(5));
+}
+
+TEST(PeerTimeoutPolicyTest, LearnedTimeoutIsCappedAndForgetsOldSlowness) {
+  PeerTimeoutPolicy policy;
+  policy.OnSuccess(absl::Seconds(3));  // one very slow answer
+  for (int i = 0; i < 3; ++i) policy.OnTimeout();
+  EXPECT_EQ(policy.timeout(), absl::Seconds(5));  // never above normal
+  // Two windows of fast answers later it is forgotten. (Degraded still:
+  // timeouts in between keep it so.)
+  for (int i = 0; i < 32; ++i) {
+    policy.OnSuccess(absl::Milliseconds(10));
+    if (i % 8 == 0) policy.OnTimeout();
+  }
+  for (int i = 0; i < 3; ++i) policy.OnTimeout();
+  ASSERT_TRUE(policy.degraded());
+  EXPECT_EQ(policy.timeout(), absl::Milliseconds(100));
 }
 
 TEST(PeerTimeoutPolicyTest, ConstantsAreConfigurable) {
@@ -71,8 +100,8 @@ TEST(PeerTimeoutPolicyTest, ConstantsAreConfigurable) {
   PeerTimeoutPolicy policy(options);
   policy.OnTimeout();
   EXPECT_EQ(policy.timeout(), absl::Milliseconds(10));
-  policy.OnSuccess();
-  policy.OnSuccess();
+  policy.OnSuccess(absl::Milliseconds(1));
+  policy.OnSuccess(absl::Milliseconds(1));
   EXPECT_EQ(policy.timeout(), absl::Seconds(1));
 }
 
