@@ -87,6 +87,77 @@ TEST(AddCommitOpsTest, RejectsBadInput) {
   EXPECT_TRUE(ops.empty());
 }
 
+std::string ConfigBytes(size_t value_size, bool chunked) {
+  ConfigRecord record;
+  record.set_namespace_name("ns");
+  record.set_key("k");
+  record.set_revision(5);
+  if (chunked) {
+    record.mutable_value()->mutable_chunked()->set_chunk_set("cs-1");
+  } else {
+    record.mutable_value()->set_inline_data(std::string(value_size, 'x'));
+  }
+  return Encode(record);
+}
+
+TEST(EmbedRecordTest, EmbedsTheSmallInlineRecordTheOpsWrite) {
+  Layout layout;
+  ChangeRecord change = ConfigPut(layout);
+  MultiOps ops;
+  ops.Check("/kess/elsewhere", 1);
+  ops.Set(change.path(), ConfigBytes(100, false), 3);
+  EmbedRecord(ops, &change);
+  ASSERT_TRUE(change.has_record());
+  EXPECT_EQ(change.record(), ops.ops()[1].data);
+  // A create counts as well.
+  MultiOps create;
+  create.Create(change.path(), ConfigBytes(10, false));
+  ChangeRecord created = ConfigPut(layout);
+  EmbedRecord(create, &created);
+  EXPECT_TRUE(created.has_record());
+}
+
+TEST(EmbedRecordTest, LeavesOutLargeChunkedDeletedAndForeignRecords) {
+  Layout layout;
+  {
+    ChangeRecord change = ConfigPut(layout);
+    MultiOps ops;
+    ops.Set(change.path(), ConfigBytes(kMaxEmbeddedRecordBytes + 1, false));
+    EmbedRecord(ops, &change);
+    EXPECT_FALSE(change.has_record()) << "above the size limit";
+  }
+  {
+    ChangeRecord change = ConfigPut(layout);
+    MultiOps ops;
+    ops.Set(change.path(), ConfigBytes(0, true));
+    EmbedRecord(ops, &change);
+    EXPECT_FALSE(change.has_record()) << "chunked value";
+  }
+  {
+    ChangeRecord change = ConfigPut(layout);
+    change.set_kind(CONFIG_DELETE);
+    MultiOps ops;
+    ops.Delete(change.path(), 2);
+    EmbedRecord(ops, &change);
+    EXPECT_FALSE(change.has_record()) << "delete";
+  }
+  {
+    ChangeRecord change = ConfigPut(layout);
+    change.set_record("stale");
+    MultiOps ops;
+    ops.Set("/kess/configs/ns/other", ConfigBytes(10, false));
+    EmbedRecord(ops, &change);
+    EXPECT_FALSE(change.has_record()) << "no op writes the change's path";
+  }
+  {
+    ChangeRecord change = ConfigPut(layout);
+    MultiOps ops;
+    ops.Set(change.path(), "not a record");
+    EmbedRecord(ops, &change);
+    EXPECT_FALSE(change.has_record()) << "does not decode";
+  }
+}
+
 TEST(PlanCatchUpTest, Cases) {
   RevisionSummary s;
   s.set_revision(100);

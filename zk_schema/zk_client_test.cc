@@ -5,6 +5,7 @@
 #include <memory>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -165,6 +166,67 @@ TEST_F(ZkClientTest, WatchesFireOnceOnTheCallbackThread) {
                        " read"),
           absl::StrCat("exists /w/new ",
                        static_cast<int>(WatchEventType::kCreated))));
+}
+
+TEST_F(ZkClientTest, GetManyAnswersInOrderWithErrorsAndWatches) {
+  std::unique_ptr<ZkClient> client = Connect();
+  ASSERT_NE(client, nullptr);
+  ASSERT_TRUE(client->Create("/many", "").ok());
+  std::vector<GetRequest> requests;
+  for (int i = 0; i < 300; ++i) {
+    const std::string path = absl::StrCat("/many/n", i);
+    if (i % 3 != 2) {  // every third node is missing
+      ASSERT_TRUE(client->Create(path, absl::StrCat("v", i)).ok());
+    }
+    requests.push_back({path, nullptr});
+  }
+  // A node above the sync Get's first buffer, in the middle of the batch.
+  const std::string big(200 * 1024, 'b');
+  ASSERT_TRUE(client->Set("/many/n100", big).ok());
+  EventLog fired;
+  requests[0].watch = [&](const WatchEvent& e) { fired.Add(e.path); };
+  requests[2].watch = [&](const WatchEvent& e) { fired.Add("missing"); };
+  std::vector<absl::StatusOr<GetResult>> got =
+      client->GetMany(std::move(requests));
+  ASSERT_EQ(got.size(), 300u);
+  for (int i = 0; i < 300; ++i) {
+    if (i % 3 == 2) {
+      EXPECT_TRUE(absl::IsNotFound(got[i].status())) << i << got[i].status();
+      EXPECT_THAT(std::string(got[i].status().message()),
+                  HasSubstr(absl::StrCat("/many/n", i)));
+    } else if (i == 100) {
+      ASSERT_TRUE(got[i].ok()) << got[i].status();
+      EXPECT_EQ(got[i]->data, big);
+      EXPECT_EQ(got[i]->stat.version, 1);
+    } else {
+      ASSERT_TRUE(got[i].ok()) << i << got[i].status();
+      EXPECT_EQ(got[i]->data, absl::StrCat("v", i));
+      EXPECT_EQ(got[i]->stat.version, 0);
+    }
+  }
+  // The watch on the existing node is set; the one on a missing node is not.
+  ASSERT_TRUE(client->Set("/many/n0", "changed").ok());
+  ASSERT_TRUE(client->Create("/many/n2", "now").ok());
+  ASSERT_TRUE(WaitFor([&] { return fired.size() >= 1; }, kPatience));
+  absl::SleepFor(absl::Milliseconds(200));
+  EXPECT_THAT(fired.entries(), ElementsAre("/many/n0"));
+  EXPECT_TRUE(client->GetMany({}).empty());
+}
+
+TEST_F(ZkClientTest, GetManyWithoutAServerFailsEveryRequest) {
+  std::unique_ptr<ZkClient> client = Connect();
+  ASSERT_NE(client, nullptr);
+  ASSERT_TRUE(client->Create("/gone", "x").ok());
+  ASSERT_TRUE(zk()->StopServer(0).ok());
+  std::vector<GetRequest> requests = {{"/gone", nullptr}, {"/x", nullptr}};
+  std::vector<absl::StatusOr<GetResult>> got =
+      client->GetMany(std::move(requests));
+  ASSERT_EQ(got.size(), 2u);
+  for (const auto& r : got) {
+    EXPECT_TRUE(IsConnectionLoss(r.status()) || IsSessionExpired(r.status()))
+        << r.status();
+  }
+  ASSERT_TRUE(zk()->StartServer(0).ok());
 }
 
 TEST_F(ZkClientTest, MultiIsAtomicAndNamesTheFailedOp) {
