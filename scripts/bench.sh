@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One command for every benchmark (issue #7): setup, one optimized build of
+# One command for every benchmark: setup, one optimized build of
 # every benchmark target, then each bench/run_*.sh in turn (each rewrites its
 # own section of bench/RESULTS.md), then the "Propagation, side by side"
 # section from the propagation, ZooKeeper-watch and etcd-watch sections.
@@ -22,12 +22,14 @@ esac
 # Per benchmark: the runner and its flags for each size (full = defaults
 # unless a flag is needed to bound the time).
 declare -A QUICK FULL
-RUNNERS=(transport replication distributor config_write heartbeat route_table
+RUNNERS=(transport replication wan distributor config_write heartbeat route_table
   discovery_storm sdk agent_footprint propagation zk_watch etcd_watch)
 QUICK[transport]="--connections=2000 --rpc_seconds=2 --serial_calls=500 --push_rounds=5"
 FULL[transport]=""
 QUICK[replication]="--seconds=2"
 FULL[replication]="--seconds=5"
+QUICK[wan]="--rtts_ms=0,50,150 --singles=10 --bursts=1000 --drain=1000 --baseline_drain=10 --baseline_singles=3"
+FULL[wan]=""
 QUICK[distributor]="--connections=1000 --keys_per_namespace=100 --rounds=5 --sustain_seconds=2"
 FULL[distributor]="--sustain_seconds=5"
 QUICK[config_write]="--seconds=2"
