@@ -1,0 +1,324 @@
+#include "tests/wan/wan_link.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "glog/logging.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/wan/testing/tcp_peer.h"
+
+namespace kess {
+namespace wan {
+namespace {
+
+using ::kess::wan::testing::PatternBytes;
+using ::kess::wan::testing::TcpClient;
+using ::kess::wan::testing::TcpTestServer;
+using SteadyClock = std::chrono::steady_clock;
+
+// Generous: only a hung link fails these.
+constexpr absl::Duration kTimeout = absl::Seconds(30);
+
+absl::Duration Since(SteadyClock::time_point start) {
+  return absl::FromChrono(SteadyClock::now() - start);
+}
+
+LinkProfile Profile(const std::string& text) {
+  absl::StatusOr<LinkProfile> p = ParseLinkProfile(text);
+  CHECK(p.ok()) << p.status();
+  return *p;
+}
+
+std::unique_ptr<WanLink> StartLink(const std::string& upstream,
+                                   const std::string& forward,
+                                   const std::string& reverse) {
+  WanLink::Options o;
+  o.upstream = upstream;
+  o.forward = Profile(forward);
+  o.reverse = Profile(reverse);
+  o.name = "test";
+  o.seed = 42;
+  absl::StatusOr<std::unique_ptr<WanLink>> link = WanLink::Start(o);
+  CHECK(link.ok()) << link.status();
+  return *std::move(link);
+}
+
+std::unique_ptr<TcpTestServer> StartServer(TcpTestServer::Mode mode) {
+  auto server = TcpTestServer::Start(mode);
+  CHECK(server.ok()) << server.status();
+  return *std::move(server);
+}
+
+std::unique_ptr<TcpClient> ConnectTo(const WanLink& link) {
+  auto client = TcpClient::Connect(link.address());
+  CHECK(client.ok()) << client.status();
+  return *std::move(client);
+}
+
+// One echo round trip of `message`; its duration.
+absl::Duration RoundTrip(TcpClient* client, const std::string& message) {
+  const auto start = SteadyClock::now();
+  EXPECT_TRUE(client->SendAll(message, kTimeout).ok());
+  absl::StatusOr<std::string> reply =
+      client->ReadExactly(message.size(), kTimeout);
+  EXPECT_TRUE(reply.ok()) << reply.status();
+  if (reply.ok()) {
+    EXPECT_EQ(*reply, message);
+  }
+  return Since(start);
+}
+
+// Waits (bounded) until `condition` holds.
+bool Eventually(const std::function<bool()>& condition,
+                absl::Duration timeout = kTimeout) {
+  const auto start = SteadyClock::now();
+  while (!condition()) {
+    if (Since(start) > timeout) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return true;
+}
+
+TEST(WanLinkTest, PlainRelayForwardsBothWaysAndCounts) {
+  auto echo = StartServer(TcpTestServer::Mode::kEcho);
+  auto link = StartLink(echo->address(), "none", "none");
+  EXPECT_EQ(link->address(), absl::StrCat("127.0.0.1:", link->port()));
+  auto client = ConnectTo(*link);
+  RoundTrip(client.get(), "hello");
+  // Counted right after the write that delivered them: maybe after we read.
+  EXPECT_TRUE(Eventually([&] { return link->stats().reverse.bytes == 5; }));
+  const WanLink::Stats s = link->stats();
+  EXPECT_EQ(s.forward.bytes, 5);
+  EXPECT_EQ(s.forward.bytes_held, 0);
+  EXPECT_EQ(s.connections_accepted, 1);
+  EXPECT_EQ(s.connections_open, 1);
+  client.reset();
+  EXPECT_TRUE(Eventually([&] { return link->stats().connections_open == 0; }));
+}
+
+TEST(WanLinkTest, RoundTripTakesAtLeastTwiceTheOneWayDelay) {
+  auto echo = StartServer(TcpTestServer::Mode::kEcho);
+  auto link = StartLink(echo->address(), "delay=50ms", "delay=50ms");
+  auto client = ConnectTo(*link);
+  for (int i = 0; i < 5; ++i) {
+    const absl::Duration rtt = RoundTrip(client.get(), absl::StrCat("m", i));
+    EXPECT_GE(rtt, absl::Milliseconds(100)) << i;
+    EXPECT_LT(rtt, absl::Seconds(5)) << i;
+  }
+}
+
+TEST(WanLinkTest, ProfileChangesApplyToLaterBytes) {
+  auto echo = StartServer(TcpTestServer::Mode::kEcho);
+  auto link = StartLink(echo->address(), "none", "none");
+  auto client = ConnectTo(*link);
+  RoundTrip(client.get(), "fast");
+  ASSERT_TRUE(
+      link->SetProfile(Profile("delay=40ms"), Profile("delay=30ms")).ok());
+  EXPECT_GE(RoundTrip(client.get(), "slow"), absl::Milliseconds(70));
+  ASSERT_TRUE(
+      link->SetProfile(Direction::kReverse, Profile("delay=80ms")).ok());
+  EXPECT_EQ(link->profile(Direction::kForward), Profile("delay=40ms"));
+  EXPECT_EQ(link->profile(Direction::kReverse), Profile("delay=80ms"));
+  EXPECT_GE(RoundTrip(client.get(), "slower"), absl::Milliseconds(120));
+  LinkProfile bad;
+  bad.loss = 3;
+  EXPECT_EQ(link->SetProfile(bad, bad).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(link->profile(Direction::kForward), Profile("delay=40ms"));
+}
+
+TEST(WanLinkTest, LossStallsLikeARetransmission) {
+  auto echo = StartServer(TcpTestServer::Mode::kEcho);
+  // Every forward segment is lost once: 10 ms + the 200 ms minimum RTO.
+  auto link = StartLink(echo->address(), "delay=10ms,loss=1", "none");
+  auto client = ConnectTo(*link);
+  EXPECT_GE(RoundTrip(client.get(), "x"), absl::Milliseconds(210));
+  EXPECT_EQ(link->stats().forward.segments_lost, 1);
+  EXPECT_EQ(link->stats().reverse.segments_lost, 0);
+}
+
+TEST(WanLinkTest, JitterAndLossNeverReorderOrLoseBytes) {
+  auto echo = StartServer(TcpTestServer::Mode::kEcho);
+  auto link = StartLink(echo->address(), "delay=5ms,jitter=20ms,loss=0.05",
+                        "delay=5ms,jitter=20ms,loss=0.05");
+  auto client = ConnectTo(*link);
+  const std::string data = PatternBytes(2 << 20);
+  absl::Status sent;
+  std::thread writer([&] { sent = client->SendAll(data, kTimeout); });
+  absl::StatusOr<std::string> got = client->ReadExactly(data.size(), kTimeout);
+  writer.join();
+  ASSERT_TRUE(sent.ok()) << sent;
+  ASSERT_TRUE(got.ok()) << got.status();
+  ASSERT_EQ(got->size(), data.size());
+  size_t first_difference = 0;
+  while (first_difference < data.size() &&
+         (*got)[first_difference] == data[first_difference]) {
+    ++first_difference;
+  }
+  EXPECT_EQ(first_difference, data.size()) << "streams differ from there";
+  EXPECT_TRUE(Eventually([&] {
+    return link->stats().reverse.bytes == static_cast<int64_t>(data.size());
+  }));
+  const WanLink::Stats s = link->stats();
+  EXPECT_EQ(s.forward.bytes, data.size());
+  EXPECT_GE(s.forward.segments, data.size() / kSegmentBytes);
+  EXPECT_GT(s.forward.segments_lost, 0);
+  EXPECT_GT(s.reverse.segments_lost, 0);
+  EXPECT_EQ(s.forward.bytes_dropped, 0);
+}
+
+TEST(WanLinkTest, BandwidthCapsThroughputAndFinFollowsTheData) {
+  auto sink = StartServer(TcpTestServer::Mode::kSink);
+  auto link = StartLink(sink->address(), "bw=8mbit", "none");
+  auto client = ConnectTo(*link);
+  const std::string data = PatternBytes(1 << 20);
+  const auto start = SteadyClock::now();
+  ASSERT_TRUE(client->SendAll(data, kTimeout).ok());
+  client->CloseWrite();
+  ASSERT_TRUE(Eventually([&] { return sink->received_eof(0); }));
+  const absl::Duration took = Since(start);
+  // 8 Mbit/s is 1 MB/s: 1 MiB needs 1.05 s on the wire.
+  EXPECT_GE(took, absl::Milliseconds(900));
+  EXPECT_LT(took, kTimeout);
+  ASSERT_EQ(sink->received().size(), 1u);
+  EXPECT_TRUE(sink->received()[0] == data);
+  // The sink closes after our half-close; the link passes that on too.
+  EXPECT_TRUE(client->ReadToEof(kTimeout).ok());
+}
+
+TEST(WanLinkTest, CutClosesConnectionsAndRefusesNewOnes) {
+  auto echo = StartServer(TcpTestServer::Mode::kEcho);
+  auto link = StartLink(echo->address(), "delay=5ms", "delay=5ms");
+  auto before = ConnectTo(*link);
+  RoundTrip(before.get(), "up");
+  link->SetState(LinkState::kCut);
+  EXPECT_EQ(link->state(), LinkState::kCut);
+  EXPECT_TRUE(before->ReadToEof(kTimeout).ok());
+
+  auto during = ConnectTo(*link);  // the kernel accepts, the link closes
+  EXPECT_TRUE(during->ReadToEof(kTimeout).ok());
+  EXPECT_EQ(echo->connections(), 1);
+  EXPECT_GE(link->stats().connections_refused, 1);
+
+  link->SetState(LinkState::kOpen);
+  auto after = ConnectTo(*link);
+  RoundTrip(after.get(), "healed");
+  EXPECT_EQ(echo->connections(), 2);
+}
+
+TEST(WanLinkTest, BlackholeHoldsConnectionsAndDropsEveryByte) {
+  auto echo = StartServer(TcpTestServer::Mode::kEcho);
+  auto link = StartLink(echo->address(), "delay=5ms", "delay=5ms");
+  auto client = ConnectTo(*link);
+  RoundTrip(client.get(), "one");
+
+  link->SetState(LinkState::kBlackhole);
+  ASSERT_TRUE(client->SendAll("lost", kTimeout).ok());
+  auto quiet = client->ReadFor(absl::Milliseconds(300));
+  EXPECT_EQ(quiet.bytes, "");
+  EXPECT_FALSE(quiet.eof);
+  EXPECT_TRUE(
+      Eventually([&] { return link->stats().forward.bytes_dropped >= 4; }));
+
+  // A new connection is held too, without reaching upstream.
+  auto held = ConnectTo(*link);
+  ASSERT_TRUE(held->SendAll("vanishes", kTimeout).ok());
+  auto held_quiet = held->ReadFor(absl::Milliseconds(300));
+  EXPECT_EQ(held_quiet.bytes, "");
+  EXPECT_FALSE(held_quiet.eof);
+  EXPECT_EQ(echo->connections(), 1);
+  EXPECT_TRUE(
+      Eventually([&] { return link->stats().forward.bytes_dropped >= 12; }));
+
+  // Open again: what was sent during the blackhole is gone for good.
+  link->SetState(LinkState::kOpen);
+  RoundTrip(client.get(), "two");
+  RoundTrip(held.get(), "three");
+  EXPECT_EQ(echo->connections(), 2);
+  EXPECT_EQ(link->stats().forward.bytes, 3 + 3 + 5);
+}
+
+TEST(WanLinkTest, BackpressureBoundsHeldBytesAndDestructorIsPrompt) {
+  auto sink = StartServer(TcpTestServer::Mode::kSink);
+  WanLink::Options o;
+  o.upstream = sink->address();
+  o.forward = Profile("delay=60s");
+  o.max_held_bytes = 256 << 10;
+  auto link = WanLink::Start(o);
+  ASSERT_TRUE(link.ok()) << link.status();
+  auto client = ConnectTo(**link);
+  // The link stops reading, the kernel buffers fill, the sender blocks.
+  const absl::Status sent =
+      client->SendAll(std::string(64 << 20, 'x'), absl::Seconds(2));
+  EXPECT_EQ(sent.code(), absl::StatusCode::kDeadlineExceeded) << sent;
+  const int64_t held = (*link)->stats().forward.bytes_held;
+  EXPECT_GE(held, 256 << 10);
+  EXPECT_LE(held, (256 << 10) + (64 << 10));
+  EXPECT_EQ(sink->received()[0].size(), 0u);
+  const auto start = SteadyClock::now();
+  link->reset();
+  EXPECT_LT(Since(start), absl::Seconds(5));
+}
+
+TEST(WanLinkTest, UnreachableUpstreamClosesTheClient) {
+  // A port nobody listens on: bind one, then close it.
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  close(fd);
+  auto link = StartLink(absl::StrCat("127.0.0.1:", ntohs(addr.sin_port)),
+                        "none", "none");
+  auto client = ConnectTo(*link);
+  EXPECT_TRUE(client->ReadToEof(kTimeout).ok());
+}
+
+TEST(WanLinkTest, StartRefusesBadOptions) {
+  WanLink::Options o;
+  for (const char* upstream :
+       {"", "127.0.0.1", "127.0.0.1:", ":80", "127.0.0.1:0", "127.0.0.1:65536",
+        "127.0.0.1:x"}) {
+    o.upstream = upstream;
+    EXPECT_EQ(WanLink::Start(o).status().code(),
+              absl::StatusCode::kInvalidArgument)
+        << upstream;
+  }
+  o.upstream = "127.0.0.1:1";
+  o.forward.loss = 1.5;
+  EXPECT_EQ(WanLink::Start(o).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  o.forward = LinkProfile();
+  o.listen_port = 70000;
+  EXPECT_EQ(WanLink::Start(o).status().code(),
+            absl::StatusCode::kInvalidArgument);
+
+  // A port that is taken.
+  o.listen_port = 0;
+  auto first = WanLink::Start(o);
+  ASSERT_TRUE(first.ok()) << first.status();
+  o.listen_port = (*first)->port();
+  EXPECT_FALSE(WanLink::Start(o).ok());
+}
+
+TEST(WanLinkTest, StateNamesRoundTrip) {
+  for (LinkState s :
+       {LinkState::kOpen, LinkState::kCut, LinkState::kBlackhole}) {
+    EXPECT_EQ(*ParseLinkState(LinkStateName(s)), s);
+  }
+  EXPECT_EQ(ParseLinkState("closed").status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace wan
+}  // namespace kess
