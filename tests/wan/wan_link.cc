@@ -151,10 +151,11 @@ struct WanLink::Lane {
     for (size_t offset = 0; offset < size; offset += kSegmentBytes) {
       const size_t n = std::min(kSegmentBytes, size - offset);
       TimePoint departure = arrival;
+      Nanos transmit(0);
       if (profile.bandwidth_bps > 0) {
-        departure = std::max(arrival, busy_until) +
-                    Nanos(static_cast<int64_t>(n) * 8 * 1000000000 /
-                          profile.bandwidth_bps);
+        transmit = Nanos(static_cast<int64_t>(n) * 8 * 1000000000 /
+                         profile.bandwidth_bps);
+        departure = std::max(arrival, busy_until) + transmit;
         busy_until = departure;
       }
       Nanos propagation = delay;
@@ -170,10 +171,19 @@ struct WanLink::Lane {
       }
       due = std::max(due, *last_due);
       *last_due = due;
-      queue->push_back({due, std::string(data + offset, n), 0});
+      queue->push_back(
+          {due, departure, transmit, std::string(data + offset, n), 0});
       segments.fetch_add(1);
     }
     bytes_held.fetch_add(static_cast<int64_t>(size));
+  }
+
+  // Segments that will never depart (discarded) give back the link time
+  // they had reserved: `unused` of it from `now` on.
+  void GiveBack(Nanos unused, TimePoint now) {
+    if (unused <= Nanos(0)) return;
+    absl::MutexLock lock(&mu);
+    busy_until = std::max(now, busy_until - unused);
   }
 
   Nanos delay() const {
@@ -275,6 +285,8 @@ class WanLink::Pump {
  private:
   struct Segment {
     TimePoint due;
+    TimePoint departure;  // leaves the sender's end of the link
+    Nanos transmit;       // serialization time, ending at departure
     std::string bytes;
     size_t sent;  // of bytes, already written
   };
@@ -326,6 +338,12 @@ class WanLink::Pump {
 
   void DropHeld() {
     if (held_ == 0) return;
+    const TimePoint now = SteadyClock::now();
+    Nanos unused(0);
+    for (const Segment& s : queue_) {
+      unused += std::clamp(Nanos(s.departure - now), Nanos(0), s.transmit);
+    }
+    lane_->GiveBack(unused, now);
     lane_->bytes_dropped.fetch_add(static_cast<int64_t>(held_));
     lane_->bytes_held.fetch_sub(static_cast<int64_t>(held_));
     held_ = 0;

@@ -21,7 +21,8 @@
 //   SHARED by all connections of the link (one pipe between two DCs). A
 //   segment departs at max(arrival, busy_until) + size * 8 / bandwidth_bps,
 //   and busy_until becomes that departure (bandwidth_bps 0: departure =
-//   arrival, no clock).
+//   arrival, no clock). Segments discarded before they depart (cut,
+//   blackhole, a closed connection) give their link time back.
 // - Propagation: the segment is due at departure + delay + j, j uniform in
 //   [-jitter, +jitter], never before its departure.
 // - Loss: with probability `loss` the segment is "lost" and is due

@@ -213,6 +213,23 @@ TEST(WanLinkTest, CutClosesConnectionsAndRefusesNewOnes) {
   EXPECT_EQ(echo->connections(), 2);
 }
 
+TEST(WanLinkTest, DiscardedBytesGiveTheirLinkTimeBack) {
+  auto echo = StartServer(TcpTestServer::Mode::kEcho);
+  // 1 MiB at 256 kbit/s reserves 33 s of the link.
+  auto link = StartLink(echo->address(), "bw=256kbit", "none");
+  auto bulk = ConnectTo(*link);
+  ASSERT_TRUE(bulk->SendAll(std::string(1 << 20, 'b'), kTimeout).ok());
+  ASSERT_TRUE(Eventually(
+      [&] { return link->stats().forward.bytes_held >= (1 << 20) - 1448; }));
+  link->SetState(LinkState::kCut);
+  EXPECT_TRUE(bulk->ReadToEof(kTimeout).ok());
+  link->SetState(LinkState::kOpen);
+  auto client = ConnectTo(*link);
+  // Without the time back, this would wait for the discarded megabyte.
+  EXPECT_LT(RoundTrip(client.get(), "ping"), absl::Seconds(10));
+  EXPECT_GE(link->stats().forward.bytes_dropped, (1 << 20) - 1448);
+}
+
 TEST(WanLinkTest, BlackholeHoldsConnectionsAndDropsEveryByte) {
   auto echo = StartServer(TcpTestServer::Mode::kEcho);
   auto link = StartLink(echo->address(), "delay=5ms", "delay=5ms");
