@@ -118,7 +118,7 @@ class WanLink {
   struct DirectionStats {
     int64_t bytes = 0;          // delivered to the destination
     int64_t bytes_held = 0;     // read, not yet delivered (now)
-    int64_t bytes_dropped = 0;  // discarded by kBlackhole or kCut
+    int64_t bytes_dropped = 0;  // discarded: kBlackhole, kCut, a reset
     int64_t segments = 0;       // scheduled while open
     int64_t segments_lost = 0;  // of which "lost" (delayed by a retransmit)
   };
