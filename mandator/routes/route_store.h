@@ -56,10 +56,16 @@ class RouteStore {
   // Every table. A record that does not decode is skipped with a warning
   // (it is never rewritten from nothing: the merger keeps what it cannot
   // read out of its baseline, so the next change of that service replaces
-  // it).
+  // it). The records are read in one pipelined batch (one round trip for
+  // thousands of services); chunked ones are then loaded one by one.
   absl::StatusOr<RouteTables> LoadAll();
 
  private:
+  // The table of an inline record's data; Unimplemented for a chunked one
+  // (read it with Get()), DataLoss if it does not decode or verify.
+  absl::StatusOr<std::optional<RouteTable>> FromInlineRecord(
+      const std::string& data, const std::string& service);
+
   zk::ZkApi* const zk_;
   const Options options_;
   zk::ChunkedValueStore chunks_;

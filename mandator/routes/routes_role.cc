@@ -77,10 +77,19 @@ absl::StatusOr<std::vector<Peer>> RoutesRole::ListDc(zk::ZkApi& zk,
   KESS_ASSIGN_OR_RETURN(std::string dir,
                         options_.layout.MembersDir(zk::MANDATOR));
   KESS_ASSIGN_OR_RETURN(zk::ChildrenResult children, zk.GetChildren(dir));
-  std::vector<Peer> peers;
+  // Every member node in one pipelined batch: another DC is a WAN round
+  // trip away, and this runs every cycle.
+  std::vector<zk::GetRequest> requests;
   for (const std::string& child : children.children) {
+    requests.push_back({absl::StrCat(dir, "/", child), nullptr});
+  }
+  std::vector<absl::StatusOr<zk::GetResult>> nodes =
+      zk.GetMany(std::move(requests));
+  std::vector<Peer> peers;
+  for (size_t i = 0; i < children.children.size(); ++i) {
+    const std::string& child = children.children[i];
     const std::string path = absl::StrCat(dir, "/", child);
-    absl::StatusOr<zk::GetResult> node = zk.Get(path);
+    absl::StatusOr<zk::GetResult>& node = nodes[i];
     if (absl::IsNotFound(node.status())) continue;  // left meanwhile
     KESS_RETURN_IF_ERROR(node.status());
     absl::StatusOr<zk::MemberInfo> member =
