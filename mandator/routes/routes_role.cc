@@ -9,6 +9,7 @@
 #include "common/steady_await.h"
 #include "glog/logging.h"
 #include "zk_schema/codec.h"
+#include "zk_schema/members.h"
 
 namespace kess {
 namespace mandator {
@@ -74,32 +75,16 @@ bool RoutesRole::Stopping(absl::Duration wait) {
 
 absl::StatusOr<std::vector<Peer>> RoutesRole::ListDc(zk::ZkApi& zk,
                                                      const std::string& dc) {
-  KESS_ASSIGN_OR_RETURN(std::string dir,
-                        options_.layout.MembersDir(zk::MANDATOR));
-  KESS_ASSIGN_OR_RETURN(zk::ChildrenResult children, zk.GetChildren(dir));
-  // Every member node in one pipelined batch: another DC is a WAN round
-  // trip away, and this runs every cycle.
-  std::vector<zk::GetRequest> requests;
-  for (const std::string& child : children.children) {
-    requests.push_back({absl::StrCat(dir, "/", child), nullptr});
-  }
-  std::vector<absl::StatusOr<zk::GetResult>> nodes =
-      zk.GetMany(std::move(requests));
+  KESS_ASSIGN_OR_RETURN(std::vector<zk::MemberInfo> members,
+                        zk::ListMembers(zk, options_.layout, zk::MANDATOR));
   std::vector<Peer> peers;
-  for (size_t i = 0; i < children.children.size(); ++i) {
-    const std::string& child = children.children[i];
-    const std::string path = absl::StrCat(dir, "/", child);
-    absl::StatusOr<zk::GetResult>& node = nodes[i];
-    if (absl::IsNotFound(node.status())) continue;  // left meanwhile
-    KESS_RETURN_IF_ERROR(node.status());
-    absl::StatusOr<zk::MemberInfo> member =
-        zk::DecodeAs<zk::MemberInfo>(node->data, path);
-    if (!member.ok() || member->address().empty()) {
-      LOG_EVERY_N(WARNING, 60) << "mandator " << child << " of " << dc
+  for (const zk::MemberInfo& member : members) {
+    if (member.address().empty()) {
+      LOG_EVERY_N(WARNING, 60) << "mandator " << member.id() << " of " << dc
                                << " publishes no transport address";
       continue;
     }
-    peers.push_back(Peer{member->id(), dc, member->address()});
+    peers.push_back(Peer{member.id(), dc, member.address()});
   }
   std::sort(peers.begin(), peers.end(),
             [](const Peer& a, const Peer& b) { return a.id < b.id; });

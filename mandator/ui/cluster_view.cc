@@ -12,6 +12,7 @@
 #include "glog/logging.h"
 #include "mandator/http_call.h"
 #include "zk_schema/codec.h"
+#include "zk_schema/members.h"
 #include "zk_schema/schema.pb.h"
 
 namespace kess {
@@ -55,24 +56,13 @@ Fetched Fetch(const std::string& address, const std::string& uri,
   return out;
 }
 
-absl::StatusOr<std::vector<ClusterView::Member>> ListMembers(
+absl::StatusOr<std::vector<ClusterView::Member>> ListDcMembers(
     zk::ZkApi& zk, const zk::Layout& layout, zk::MemberRole role) {
-  KESS_ASSIGN_OR_RETURN(std::string dir, layout.MembersDir(role));
-  absl::StatusOr<zk::ChildrenResult> children = zk.GetChildren(dir);
-  if (absl::IsNotFound(children.status())) {
-    return std::vector<ClusterView::Member>();
-  }
-  KESS_RETURN_IF_ERROR(children.status());
+  KESS_ASSIGN_OR_RETURN(std::vector<zk::MemberInfo> members,
+                        zk::ListMembers(zk, layout, role));
   std::vector<ClusterView::Member> out;
-  for (const std::string& child : children->children) {
-    const std::string path = absl::StrCat(dir, "/", child);
-    absl::StatusOr<zk::GetResult> node = zk.Get(path);
-    if (absl::IsNotFound(node.status())) continue;
-    KESS_RETURN_IF_ERROR(node.status());
-    absl::StatusOr<zk::MemberInfo> info =
-        zk::DecodeAs<zk::MemberInfo>(node->data, path);
-    if (!info.ok()) continue;
-    out.push_back({info->id(), info->http_address()});
+  for (const zk::MemberInfo& m : members) {
+    out.push_back({m.id(), m.http_address()});
   }
   return out;
 }
@@ -101,28 +91,31 @@ void ClusterView::Register(HttpServer* server) {
 zk::ZkApi* ClusterView::ClientFor(const std::string& dc,
                                   const std::string& ensemble,
                                   absl::Status* error) {
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = clients_.find(dc);
+    if (it != clients_.end()) return it->second.get();
+  }
+  if (!options_.connect) {
+    *error = absl::UnavailableError("no way to connect to other DCs");
+    return nullptr;
+  }
+  // Connect without the lock: a far or unreachable DC must not hold up the
+  // pages that only need the others.
+  absl::StatusOr<std::unique_ptr<zk::ZkApi>> made = options_.connect(ensemble);
+  if (!made.ok()) {
+    *error = made.status();
+    return nullptr;
+  }
   absl::MutexLock lock(&mu_);
   std::unique_ptr<zk::ZkApi>& client = clients_[dc];
-  if (client == nullptr) {
-    if (!options_.connect) {
-      *error = absl::UnavailableError("no way to connect to other DCs");
-      return nullptr;
-    }
-    absl::StatusOr<std::unique_ptr<zk::ZkApi>> made =
-        options_.connect(ensemble);
-    if (!made.ok()) {
-      *error = made.status();
-      return nullptr;
-    }
-    client = *std::move(made);
-  }
+  if (client == nullptr) client = *std::move(made);  // else: a racer won
   return client.get();
 }
 
 std::vector<ClusterView::DcMembers> ClusterView::ListDatacenters() {
-  std::vector<DcMembers> out;
-  auto list = [&](const std::string& name, bool is_main,
-                  const std::string& ensemble, zk::ZkApi* zk) {
+  auto list = [this](const std::string& name, bool is_main,
+                     const std::string& ensemble, zk::ZkApi* zk) {
     DcMembers dc;
     dc.name = name;
     dc.is_main = is_main;
@@ -130,21 +123,27 @@ std::vector<ClusterView::DcMembers> ClusterView::ListDatacenters() {
     if (zk == nullptr) zk = ClientFor(name, ensemble, &dc.zk);
     if (zk != nullptr) {
       absl::StatusOr<std::vector<Member>> mandators =
-          ListMembers(*zk, options_.layout, zk::MANDATOR);
+          ListDcMembers(*zk, options_.layout, zk::MANDATOR);
       absl::StatusOr<std::vector<Member>> distributors =
-          ListMembers(*zk, options_.layout, zk::DISTRIBUTOR);
+          ListDcMembers(*zk, options_.layout, zk::DISTRIBUTOR);
       if (mandators.ok()) dc.mandators = *std::move(mandators);
       if (distributors.ok()) dc.distributors = *std::move(distributors);
       dc.zk = !mandators.ok() ? mandators.status() : distributors.status();
     }
-    out.push_back(std::move(dc));
+    return dc;
   };
-  list(options_.datacenter, options_.is_main, options_.zk, options_.local);
+  // Every DC at once: the page takes as long as the slowest DC, not the
+  // sum of their round trips.
+  std::vector<std::future<DcMembers>> others;
   for (const auto& [name, ensemble] : options_.other_datacenters) {
-    if (name != options_.datacenter) {
-      list(name, !options_.is_main, ensemble, nullptr);
-    }
+    if (name == options_.datacenter) continue;
+    others.push_back(std::async(std::launch::async, list, name,
+                                !options_.is_main, ensemble, nullptr));
   }
+  std::vector<DcMembers> out;
+  out.push_back(
+      list(options_.datacenter, options_.is_main, options_.zk, options_.local));
+  for (auto& dc : others) out.push_back(dc.get());
   return out;
 }
 
