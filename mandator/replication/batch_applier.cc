@@ -14,13 +14,15 @@
 #include "zk_schema/chunked_value.h"
 #include "zk_schema/codec.h"
 #include "zk_schema/revision_log.h"
+#include "zk_schema/zk_errors.h"
 
 namespace kess {
 namespace mandator {
 namespace {
 
-// Room kept in every multi for the final set of /kess/revision.
-constexpr size_t kSummaryReserveBytes = 4096;
+// Room kept in every multi beyond what is estimated (the ACLs of creates
+// made with the client's default ACL, framing).
+constexpr size_t kMarginBytes = 16 * 1024;
 
 bool IsDelete(zk::ChangeKind kind) {
   return kind == zk::CONFIG_DELETE || kind == zk::ROUTE_DELETE ||
@@ -50,6 +52,9 @@ struct PathPlan {
   int64_t desired_revision = 0;
   zk::MultiOps ops;         // the write; empty when nothing is to be done
   zk::StoredValue replaced;  // the local value the write replaces
+  // The parent to create with the write (a namespace node with its data
+  // from main, or an empty gray directory), if the local ZK lacks it.
+  std::optional<std::pair<std::string, std::string>> parent_create;
 };
 
 // The node, nullopt if missing, or the error.
@@ -89,7 +94,8 @@ BatchApplier::BatchApplier(zk::ZkApi* main, zk::ZkApi* local,
       acl_(std::move(acl)) {}
 
 absl::Status BatchApplier::Apply(const std::vector<zk::ChangeRecord>& changes,
-                                 LocalHead* head, Stats* stats) {
+                                 LocalHead* head, Stats* stats,
+                                 const std::function<bool()>& cancelled) {
   Stats unused;
   if (stats == nullptr) stats = &unused;
   if (changes.empty()) return absl::OkStatus();
@@ -190,7 +196,6 @@ absl::Status BatchApplier::Apply(const std::vector<zk::ChangeRecord>& changes,
 
   // 4. The write of every path.
   std::vector<std::string> namespaces_to_copy;
-  absl::flat_hash_set<std::string> parent_created;
   std::vector<std::optional<zk::GetResult>> local_now(plans.size());
   for (size_t p = 0; p < plans.size(); ++p) {
     if (plans[p].source == PathPlan::Source::kChunked) continue;
@@ -221,9 +226,42 @@ absl::Status BatchApplier::Apply(const std::vector<zk::ChangeRecord>& changes,
       std::vector<absl::StatusOr<zk::GetResult>> got =
           main_->GetMany(std::move(requests));
       stats->main_reads += static_cast<int64_t>(got.size());
+      std::vector<zk::GetRequest> gone;  // records of namespaces main lacks
+      std::vector<size_t> gone_plans;
       for (size_t j = 0; j < got.size(); ++j) {
+        if (absl::IsNotFound(got[j].status())) {
+          // Deleted in main since (with its keys, at a later revision): the
+          // records are read as main holds them now.
+          namespace_data.erase(paths[j]);
+          for (size_t p = 0; p < plans.size(); ++p) {
+            if (plans[p].kind == RecordKind::kConfig &&
+                !local_now[p].has_value() &&
+                ParentPath(plans[p].path) == paths[j] &&
+                (plans[p].source == PathPlan::Source::kEmbedded ||
+                 plans[p].source == PathPlan::Source::kReadNow)) {
+              gone.push_back({plans[p].path, nullptr});
+              gone_plans.push_back(p);
+            }
+          }
+          continue;
+        }
         KESS_RETURN_IF_ERROR(FromMain(got[j].status()));
         namespace_data[paths[j]] = std::move(got[j]->data);
+      }
+      if (!gone.empty()) {
+        std::vector<absl::StatusOr<zk::GetResult>> records =
+            main_->GetMany(std::move(gone));
+        stats->main_reads += static_cast<int64_t>(records.size());
+        for (size_t j = 0; j < records.size(); ++j) {
+          PathPlan& plan = plans[gone_plans[j]];
+          if (!absl::IsNotFound(records[j].status())) {
+            KESS_RETURN_IF_ERROR(FromMain(records[j].status()));
+            return FromMain(absl::DataLossError(absl::StrCat(
+                "main holds ", plan.path, " but not its namespace")));
+          }
+          plan.source = PathPlan::Source::kAbsent;
+          plan.desired_revision = std::numeric_limits<int64_t>::max();
+        }
       }
     }
   }
@@ -261,12 +299,10 @@ absl::Status BatchApplier::Apply(const std::vector<zk::ChangeRecord>& changes,
     if (!want) continue;
     if (plan.kind != RecordKind::kRoute) {
       const std::string parent = ParentPath(plan.path);
-      if (!parents[parent].has_value() && parent_created.insert(parent).second) {
-        plan.ops.Create(parent,
-                        plan.kind == RecordKind::kConfig
-                            ? namespace_data[parent]
-                            : std::string(),
-                        zk::CreateMode::kPersistent, acl_);
+      if (!parents[parent].has_value()) {
+        plan.parent_create.emplace(parent, plan.kind == RecordKind::kConfig
+                                               ? namespace_data[parent]
+                                               : std::string());
       }
     }
     plan.ops.Create(plan.path, plan.desired, zk::CreateMode::kPersistent,
@@ -274,6 +310,9 @@ absl::Status BatchApplier::Apply(const std::vector<zk::ChangeRecord>& changes,
   }
 
   // 5. Commit, revision order, as few multis as the size limit allows.
+  //    Parents are created once, by the first write that needs them (a
+  //    chunked copy through RecordSync creates its namespace itself).
+  absl::flat_hash_set<std::string> parent_created;
   zk::RevisionSummary next = head->summary;
   zk::MultiOps batch;
   size_t batch_bytes = 0;
@@ -286,7 +325,15 @@ absl::Status BatchApplier::Apply(const std::vector<zk::ChangeRecord>& changes,
     batch_bytes = 0;
     ops.Set(layout_.RevisionPath(), zk::Encode(next), head->version);
     absl::StatusOr<std::vector<zk::OpResult>> results = local_->Multi(ops);
-    if (!results.ok()) return results.status();
+    if (!results.ok()) {
+      if (zk::IsConnectionLoss(results.status())) {
+        for (size_t p : batch_plans) {
+          sync_->SettleUnknownOutcome(plans[p].kind, plans[p].path,
+                                      zk::StoredValue(), plans[p].replaced);
+        }
+      }
+      return results.status();
+    }
     head->summary = next;
     head->version = results->back().stat.version;
     stats->applied += batch_revisions;
@@ -308,19 +355,27 @@ absl::Status BatchApplier::Apply(const std::vector<zk::ChangeRecord>& changes,
     if (plan.source == PathPlan::Source::kChunked && plan.first == i) {
       // Large and rare: copied as main holds it now, by itself.
       KESS_RETURN_IF_ERROR(flush());
+      if (cancelled && cancelled()) return absl::CancelledError("stopping");
       KESS_ASSIGN_OR_RETURN(RecordSync::Plan copy,
                             sync_->PlanCopy(plan.kind, plan.path));
       ++stats->main_reads;
       const bool changed = copy.changed;
       KESS_RETURN_IF_ERROR(sync_->Commit(std::move(copy), &change, head));
       next = head->summary;
+      parent_created.insert(ParentPath(plan.path));  // exists now, if needed
       stats->applied += 1;
       stats->multis += 1;
       if (changed) ++stats->records_written;
       continue;
     }
     zk::MultiOps mine;
-    if (plan.first == i) mine = plan.ops;
+    const bool writes = plan.first == i && !plan.ops.empty();
+    if (writes && plan.parent_create.has_value() &&
+        parent_created.insert(plan.parent_create->first).second) {
+      mine.Create(plan.parent_create->first, plan.parent_create->second,
+                  zk::CreateMode::kPersistent, acl_);
+    }
+    if (writes) mine.Append(plan.ops);
     KESS_ASSIGN_OR_RETURN(zk::RevisionSummary after,
                           zk::AddCommitOps(layout_, next, /*current_version=*/0,
                                            change, &mine));
@@ -328,15 +383,17 @@ absl::Status BatchApplier::Apply(const std::vector<zk::ChangeRecord>& changes,
     // summary is set once per multi, by flush().
     mine.RemoveOp(mine.size() - 2);
     const size_t bytes = mine.EstimatedRequestBytes(acl_);
-    if (batch_revisions > 0 &&
-        batch_bytes + bytes + kSummaryReserveBytes > zk::kMaxRequestBytes) {
+    const size_t summary_bytes = zk::EstimateSetBytes(
+        layout_.RevisionPath(), zk::Encode(after).size());
+    if (batch_revisions > 0 && batch_bytes + bytes + summary_bytes +
+                                       kMarginBytes >
+                                   zk::kMaxRequestBytes) {
       KESS_RETURN_IF_ERROR(flush());
+      if (cancelled && cancelled()) return absl::CancelledError("stopping");
     }
     batch.Append(std::move(mine));
     batch_bytes += bytes;
-    if (plan.first == i && !plan.ops.empty()) {
-      batch_plans.push_back(plan_index[i]);
-    }
+    if (writes) batch_plans.push_back(plan_index[i]);
     ++batch_revisions;
     next = std::move(after);
   }

@@ -69,9 +69,12 @@ class BatchApplier {
   // errors as RecordSync::Commit (Aborted: another writer moved the local
   // revision; Unavailable after a connection loss: outcome unknown, re-read
   // the head) or marked main-side (main_side.h) when main could not be read.
-  // `stats` (optional) is added to.
+  // `stats` (optional) is added to. `cancelled` (optional) is asked
+  // between multis: once it answers true, Apply returns Cancelled after the
+  // multi in flight.
   absl::Status Apply(const std::vector<zk::ChangeRecord>& changes,
-                     LocalHead* head, Stats* stats = nullptr);
+                     LocalHead* head, Stats* stats = nullptr,
+                     const std::function<bool()>& cancelled = nullptr);
 
  private:
   zk::ZkApi* const main_;

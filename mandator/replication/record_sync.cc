@@ -235,7 +235,7 @@ absl::Status RecordSync::Commit(Plan plan, const zk::ChangeRecord* change,
     return absl::OkStatus();
   }
   if (zk::IsConnectionLoss(results.status())) {
-    ResolveUnknownOutcome(plan);
+    SettleUnknownOutcome(plan.kind, plan.path, plan.prepared, plan.replaced);
   } else {
     Abandon(plan);
   }
@@ -262,30 +262,32 @@ void RecordSync::Abandon(const Plan& plan) {
       << "orphan local chunk set for " << plan.path << ": " << discarded;
 }
 
-void RecordSync::ResolveUnknownOutcome(const Plan& plan) {
-  const bool prepared = plan.prepared.body_case() == StoredValue::kChunked;
-  const bool replaced = plan.replaced.body_case() == StoredValue::kChunked;
-  if (!prepared && !replaced) return;  // no chunk set at stake
+void RecordSync::SettleUnknownOutcome(RecordKind kind, const std::string& path,
+                                      const StoredValue& prepared,
+                                      const StoredValue& replaced) {
+  const bool has_prepared = prepared.body_case() == StoredValue::kChunked;
+  const bool has_replaced = replaced.body_case() == StoredValue::kChunked;
+  if (!has_prepared && !has_replaced) return;  // no chunk set at stake
   // A chunk set the record does not reference now is garbage either way:
   // chunk sets are never shared and never referenced again once replaced.
   absl::StatusOr<std::optional<zk::GetResult>> now =
-      GetIfExists(*local_, plan.path);
+      GetIfExists(*local_, path);
   std::string referenced;
   if (now.ok() && now->has_value()) {
     absl::StatusOr<StoredValue> value =
-        RecordValue(plan.kind, (*now)->data, plan.path);
+        RecordValue(kind, (*now)->data, path);
     if (!value.ok()) now = value.status();
     if (value.ok() && value->body_case() == StoredValue::kChunked) {
       referenced = value->chunked().chunk_set();
     }
   }
   if (!now.ok()) {
-    LOG(WARNING) << "outcome of the write of " << plan.path
+    LOG(WARNING) << "outcome of the write of " << path
                  << " unknown; its chunk sets are left to the sweeper: "
                  << now.status();
     return;
   }
-  for (const StoredValue* value : {&plan.prepared, &plan.replaced}) {
+  for (const StoredValue* value : {&prepared, &replaced}) {
     if (value->body_case() == StoredValue::kChunked &&
         value->chunked().chunk_set() != referenced) {
       local_store_.Discard(*value).IgnoreError();

@@ -120,13 +120,19 @@ class RecordSync {
   // after a commit replaced the record that referenced it.
   absl::Status DiscardLocal(const zk::StoredValue& value);
 
+  // After a multi whose outcome is unknown (connection loss) that wrote
+  // `path`: re-reads it and deletes whichever of the two chunk sets
+  // (`prepared` for the new value, `replaced` for the old) it does not
+  // reference. If it cannot be read, both are left to the sweeper.
+  void SettleUnknownOutcome(RecordKind kind, const std::string& path,
+                            const zk::StoredValue& prepared,
+                            const zk::StoredValue& replaced);
+
  private:
   // Adds the create of the local namespace node `ns_path`, copied from
   // main, if it is missing locally.
   absl::Status AddNamespaceCreate(const std::string& ns_path,
                                   zk::MultiOps* ops);
-  // Settles the chunk sets of a multi whose outcome is unknown.
-  void ResolveUnknownOutcome(const Plan& plan);
 
   zk::ZkApi* const main_;
   zk::ZkApi* const local_;

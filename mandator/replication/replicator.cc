@@ -106,16 +106,14 @@ class ReplicatorImpl final : public Replicator {
     listener_id_ = main_->AddSessionListener([wake](const zk::SessionEvent& e) {
       switch (e.type) {
         case zk::SessionEvent::kNewSession:
-          wake->Contact();  // a handshake with main just completed
-          wake->Signal(/*disarm=*/true);  // its watch is gone: re-arm now
-          break;
         case zk::SessionEvent::kExpired:
-          wake->Signal(/*disarm=*/true);
+          wake->Signal(/*disarm=*/true);  // its watch is gone: re-arm now
           break;
         case zk::SessionEvent::kReconnected:
           // Main is back (the watch survived): do not sit out the rest of
-          // a backoff that grew while it was away.
-          wake->Contact();
+          // a backoff that grew while it was away. The round that follows
+          // at once is what counts as contact (an answered read; a
+          // handshake alone can pass where larger answers stall).
           wake->Signal(/*disarm=*/false);
           break;
         default:
@@ -222,9 +220,10 @@ class ReplicatorImpl final : public Replicator {
     }
     std::vector<absl::StatusOr<zk::GetResult>> got =
         main_->GetMany(std::move(requests));
+    const bool summary_answered = got[0].ok();
     absl::StatusOr<zk::RevisionSummary> main_read =
         FromMain(DecodeSummary(std::move(got[0])));
-    if (arm && !got[0].ok()) {
+    if (arm && !summary_answered) {
       // No watch was set (no node, or no answer); at worst one is pending
       // twice, which costs a spare round.
       absl::MutexLock lock(&wake_->mu);
@@ -274,10 +273,8 @@ class ReplicatorImpl final : public Replicator {
       case zk::CatchUp::kUpToDate:
         break;
       case zk::CatchUp::kIncremental:
-        got.erase(got.begin());
-        round.status = CatchUp(main_summary, local == have ? std::move(got)
-                                                           : decltype(got)(),
-                               &round.more);
+        got.erase(got.begin());  // the speculative change records are next
+        round.status = CatchUp(main_summary, std::move(got), &round.more);
         break;
       case zk::CatchUp::kFullResync:
         round.status = Resync(main_summary, &*head_);
@@ -288,8 +285,12 @@ class ReplicatorImpl final : public Replicator {
       head_.reset();  // re-read: a failed write may have happened anyway
       return round;
     }
+    if (!head_.has_value()) return round;  // lost a race: re-read next round
     SetLocalRevision(head_->summary.revision(), main_summary.revision());
     TrimLocal(head_->summary);
+    // Caught up: the next round re-reads the local head, so that a local
+    // tree restored or reset meanwhile is noticed even while main is idle.
+    if (!round.more) head_.reset();
     return round;
   }
 
@@ -354,20 +355,27 @@ class ReplicatorImpl final : public Replicator {
     // A main that cannot be read: nothing to apply from this round.
     if (!bad.ok() && changes.empty()) return bad;
 
+    if (wake_->Stopping()) return absl::OkStatus();
     BatchApplier::Stats stats;
-    absl::Status applied = batch_.Apply(changes, &*head_, &stats);
+    std::shared_ptr<Wake> wake = wake_;
+    absl::Status applied = batch_.Apply(changes, &*head_, &stats,
+                                        [wake] { return wake->Stopping(); });
     metrics_.applied->Increment(static_cast<double>(stats.applied));
     SetLocalRevision(head_->summary.revision(), main_summary.revision());
+    if (absl::IsCancelled(applied)) return absl::OkStatus();  // Stop()
     if (!applied.ok()) {
-      if (IsLocalConflict(applied) || zk::IsConnectionLoss(applied)) {
+      const bool local_race =
+          IsLocalConflict(applied) ||
+          (zk::IsConnectionLoss(applied) && !IsMainSide(applied));
+      if (local_race && stats.applied > 0) {
         // Another writer (an overlapping replicator) moved the local
-        // revision first, or the outcome is unknown: re-read the head.
+        // revision first, or the outcome is unknown, after progress: re-read
+        // the head and go on at once. (Without progress the round fails
+        // and Finish() counts it.)
         metrics_.Errors("conflict")->Increment();
         head_.reset();
-        if (stats.applied > 0) {
-          *more = true;
-          return absl::OkStatus();
-        }
+        *more = true;
+        return absl::OkStatus();
       }
       return applied;
     }
@@ -429,6 +437,7 @@ class ReplicatorImpl final : public Replicator {
   }
 
   Round Fail(absl::Status status) {
+    head_.reset();  // e.g. an operator resets the local tree after a refusal
     Round round;
     round.status = std::move(status);
     return round;

@@ -28,6 +28,8 @@ struct Collector::Cycle {
   std::vector<PeerReport> reports ABSL_GUARDED_BY(mu);
   std::vector<absl::Status> results ABSL_GUARDED_BY(mu);
   std::vector<bool> finished ABSL_GUARDED_BY(mu);
+  std::vector<std::chrono::steady_clock::time_point> started_at
+      ABSL_GUARDED_BY(mu);
   std::vector<std::chrono::steady_clock::time_point> finished_at
       ABSL_GUARDED_BY(mu);
   int remaining ABSL_GUARDED_BY(mu) = 0;
@@ -138,6 +140,10 @@ void Collector::AskPage(transport::Client* client, std::shared_ptr<Cycle> cycle,
 
 void Collector::Start(PeerState& state, int index,
                       std::shared_ptr<Cycle> cycle) {
+  {
+    absl::MutexLock lock(&cycle->mu);
+    cycle->started_at[index] = std::chrono::steady_clock::now();
+  }
   if (state.client != nullptr &&
       state.client->state() == transport::ClientState::kClosed) {
     state.client.reset();
@@ -197,6 +203,7 @@ std::vector<PeerReport> Collector::Collect(const std::vector<Peer>& peers) {
                           absl::DeadlineExceededError("no answer"));
     cycle->finished.resize(peers.size(), false);
     cycle->finished_at.resize(peers.size());
+    cycle->started_at.resize(peers.size());
     cycle->remaining = static_cast<int>(peers.size());
   }
   for (size_t i = 0; i < peers.size(); ++i) {
@@ -207,6 +214,7 @@ std::vector<PeerReport> Collector::Collect(const std::vector<Peer>& peers) {
 
   std::vector<PeerReport> reports;
   std::vector<absl::Status> results;
+  std::vector<std::chrono::steady_clock::time_point> started_at;
   std::vector<std::chrono::steady_clock::time_point> finished_at;
   {
     absl::MutexLock lock(&cycle->mu);
@@ -219,6 +227,7 @@ std::vector<PeerReport> Collector::Collect(const std::vector<Peer>& peers) {
     reports = std::move(cycle->reports);
     results = cycle->results;
     finished_at = cycle->finished_at;
+    started_at = cycle->started_at;
     for (size_t i = 0; i < peers.size(); ++i) {
       if (!cycle->finished[i]) results[i] = absl::DeadlineExceededError("late");
     }
@@ -231,7 +240,7 @@ std::vector<PeerReport> Collector::Collect(const std::vector<Peer>& peers) {
     PeerTimeoutPolicy& policy = peers_[peers[i].Key()]->policy;
     if (results[i].ok()) {
       report.answered = true;
-      policy.OnSuccess(absl::FromChrono(finished_at[i] - start));
+      policy.OnSuccess(absl::FromChrono(finished_at[i] - started_at[i]));
       calls_ok_->Increment();
     } else {
       report.answered = false;

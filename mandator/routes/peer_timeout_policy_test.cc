@@ -1,5 +1,8 @@
 #include "mandator/routes/peer_timeout_policy.h"
 
+#include <vector>
+
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace kess {
@@ -9,6 +12,7 @@ namespace {
 
 TEST(PeerTimeoutPolicyTest, DegradesAfterThreeTimeoutsInARow) {
   PeerTimeoutPolicy policy;
+  policy.OnSuccess(absl::Milliseconds(1));  // a near peer, answered once
   EXPECT_EQ(policy.timeout(), absl::Seconds(5));
   policy.OnTimeout();
   policy.OnTimeout();
@@ -75,11 +79,28 @@ TEST(PeerTimeoutPolicyTest, DegradedTimeoutLeavesRoomForAFarPeer) {
   EXPECT_EQ(policy.timeout(), absl::Seconds(5));
 }
 
+TEST(PeerTimeoutPolicyTest, APeerNeverHeardFromIsProbedWithRoomForAFarDc) {
+  PeerTimeoutPolicy policy;
+  for (int i = 0; i < 3; ++i) policy.OnTimeout();
+  ASSERT_TRUE(policy.degraded());
+  // Short, except every 5th call: room for a far DC to answer once.
+  std::vector<absl::Duration> timeouts;
+  for (int i = 0; i < 10; ++i) {
+    timeouts.push_back(policy.timeout());
+    policy.OnTimeout();
+  }
+  const absl::Duration s = absl::Milliseconds(100), l = absl::Seconds(1);
+  EXPECT_THAT(timeouts, ::testing::ElementsAre(s, s, s, s, l, s, s, s, s, l));
+  // It answers the probe in 150 ms: from then on it has 600 ms.
+  policy.OnSuccess(absl::Milliseconds(150));
+  EXPECT_EQ(policy.timeout(), absl::Milliseconds(600));
+}
+
 TEST(PeerTimeoutPolicyTest, LearnedTimeoutIsCappedAndForgetsOldSlowness) {
   PeerTimeoutPolicy policy;
   policy.OnSuccess(absl::Seconds(3));  // one very slow answer
   for (int i = 0; i < 3; ++i) policy.OnTimeout();
-  EXPECT_EQ(policy.timeout(), absl::Seconds(5));  // never above normal
+  EXPECT_EQ(policy.timeout(), absl::Seconds(1));  // a sick peer stays short
   // Two windows of fast answers later it is forgotten. (Degraded still:
   // timeouts in between keep it so.)
   for (int i = 0; i < 32; ++i) {
@@ -98,6 +119,7 @@ TEST(PeerTimeoutPolicyTest, ConstantsAreConfigurable) {
   options.timeouts_to_degrade = 1;
   options.successes_to_recover = 2;
   PeerTimeoutPolicy policy(options);
+  policy.OnSuccess(absl::Milliseconds(1));
   policy.OnTimeout();
   EXPECT_EQ(policy.timeout(), absl::Milliseconds(10));
   policy.OnSuccess(absl::Milliseconds(1));
