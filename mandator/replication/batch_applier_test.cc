@@ -238,6 +238,44 @@ TEST_F(BatchApplierTest, AChunkedValueInARunIsCopiedByItself) {
   EXPECT_TRUE(SameContent());
 }
 
+TEST_F(BatchApplierTest, ANewNamespaceIsCreatedOnceWhenAChunkedCopyComesFirst) {
+  // The chunked copy (RecordSync) creates the namespace itself; the batched
+  // write of the small key after it must not create it again.
+  const std::string big = testing::RandomValue(2 * 1024 * 1024, 5);
+  ASSERT_EQ(Put("brandnew", "big", big), 1);
+  ASSERT_EQ(Put("brandnew", "small", "s"), 2);
+  LocalHead head = Head();
+  BatchApplier::Stats stats;
+  absl::Status applied = applier_->Apply(Changes(1, 2), &head, &stats);
+  ASSERT_TRUE(applied.ok()) << applied;
+  EXPECT_EQ(LocalRevision(), 2);
+  EXPECT_TRUE(SameContent());
+  EXPECT_TRUE(ChangelogMatchesMain(1, 2));
+}
+
+TEST_F(BatchApplierTest, StopsBetweenMultisWhenCancelled) {
+  const std::string large(100 * 1024, 'c');
+  for (int i = 0; i < 25; ++i) {
+    ASSERT_EQ(Put("ns", absl::StrCat("big", i), large + std::to_string(i)),
+              i + 1);
+  }
+  LocalHead head = Head();
+  BatchApplier::Stats stats;
+  int asked = 0;
+  absl::Status applied = applier_->Apply(Changes(1, 25), &head, &stats,
+                                         [&] { return ++asked >= 1; });
+  EXPECT_TRUE(absl::IsCancelled(applied)) << applied;
+  EXPECT_EQ(stats.multis, 1);  // the first multi, then it stopped
+  EXPECT_EQ(LocalRevision(), head.summary.revision());
+  EXPECT_LT(head.summary.revision(), 25);
+  // The rest later, from where it stopped.
+  ASSERT_TRUE(applier_
+                  ->Apply(Changes(head.summary.revision() + 1, 25), &head,
+                          &stats)
+                  .ok());
+  EXPECT_TRUE(SameContent());
+}
+
 TEST_F(BatchApplierTest, NeverMovesALocalRecordBackwards) {
   ASSERT_EQ(Put("ns", "seed", "0"), 1);
   LocalHead head = Head();
