@@ -288,7 +288,9 @@ std::string WanEmulator::MetricsText() const {
                "Bytes delivered through an emulated link, by direction "
                "(forward: client to server)."};
   Family dropped{"kess_wan_bytes_dropped_total", "counter",
-                 "Bytes discarded by a cut or blackholed link."};
+                 "Bytes discarded by a cut, a reset connection or an "
+                 "unreachable upstream (a blackhole holds bytes, it does "
+                 "not discard them)."};
   Family held{"kess_wan_bytes_held", "gauge",
               "Bytes read by a link and not yet delivered."};
   Family segments{"kess_wan_segments_total", "counter",

@@ -139,8 +139,10 @@ class WanLink::Waker {
 struct WanLink::Lane {
   Lane(const LinkProfile& p, uint64_t seed) : profile(p), rng(seed) {}
 
-  // Schedules `size` bytes read at `arrival` as segments appended to
-  // `queue`; `last_due` is the connection's previous due time (updated).
+  // Schedules `size` bytes read at `arrival` (or held across a blackhole
+  // and sent again at reopen) as segments appended to `queue`; `last_due`
+  // is the connection's previous due time (updated). The caller counts
+  // the bytes in bytes_held.
   template <typename Queue>
   void Schedule(const char* data, size_t size, TimePoint arrival,
                 TimePoint* last_due, Queue* queue) {
@@ -175,11 +177,11 @@ struct WanLink::Lane {
           {due, departure, transmit, std::string(data + offset, n), 0});
       segments.fetch_add(1);
     }
-    bytes_held.fetch_add(static_cast<int64_t>(size));
   }
 
-  // Segments that will never depart (discarded) give back the link time
-  // they had reserved: `unused` of it from `now` on.
+  // Segments that will not depart as scheduled (discarded, or held back by
+  // a blackhole) give back the link time they had reserved: `unused` of it
+  // from `now` on.
   void GiveBack(Nanos unused, TimePoint now) {
     if (unused <= Nanos(0)) return;
     absl::MutexLock lock(&mu);
@@ -223,6 +225,16 @@ class WanLink::Pump {
   Pump(WanLink* link, Lane* lane, int from, int to, std::atomic<bool>* aborted)
       : link_(link), lane_(lane), from_(from), to_(to), aborted_(aborted) {}
 
+  // Before Run(): `bytes` (and, if `eof`, the source's FIN) were read from
+  // the source while the link was blackholed and are held (counted in the
+  // lane's bytes_held): Run() schedules them when it finds the link open.
+  void Hold(std::string bytes, bool eof) {
+    stalled_ = true;
+    held_ = bytes.size();
+    stalled_bytes_ = std::move(bytes);
+    from_open_ = !eof;
+  }
+
   // Returns when the FIN has been passed on, or the connection ended
   // (reset, write error, cut, the link stopping).
   void Run() {
@@ -238,8 +250,9 @@ class WanLink::Pump {
       TimePoint now = SteadyClock::now();
       bool want_write = false;
       if (state == LinkState::kBlackhole) {
-        DropHeld();
+        Stall(now);
       } else {
+        Resume(now);
         if (!Deliver(now, &want_write)) {
           Abort();
           return;
@@ -274,7 +287,7 @@ class WanLink::Pump {
       }
       if (n <= 0 || from_index < 0 || fds[from_index].revents == 0) continue;
       // The state now, not before the wait: bytes sent after SetState(kOpen)
-      // returned must never be dropped as blackholed.
+      // returned must be scheduled at once, not held as blackholed.
       if (!Read(link_->state(), buffer.data(), buffer.size())) {
         Abort();
         return;
@@ -321,21 +334,62 @@ class WanLink::Pump {
       return errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK;
     }
     const TimePoint arrival = SteadyClock::now();
+    const bool blackholed = state == LinkState::kBlackhole;
+    if (blackholed) {
+      Stall(arrival);
+    } else {
+      Resume(arrival);
+    }
     if (n == 0) {
       from_open_ = false;
-      fin_due_ = std::max(arrival + lane_->delay(), last_due_);
+      // Blackholed: Resume() sets it at reopen.
+      if (!blackholed) fin_due_ = std::max(arrival + lane_->delay(), last_due_);
       return true;
     }
-    if (state == LinkState::kBlackhole) {
-      lane_->bytes_dropped.fetch_add(n);
-      return true;
-    }
-    lane_->Schedule(buffer, static_cast<size_t>(n), arrival, &last_due_,
-                    &queue_);
+    lane_->bytes_held.fetch_add(n);
     held_ += static_cast<size_t>(n);
+    if (blackholed) {
+      stalled_bytes_.append(buffer, static_cast<size_t>(n));
+    } else {
+      lane_->Schedule(buffer, static_cast<size_t>(n), arrival, &last_due_,
+                      &queue_);
+    }
     return true;
   }
 
+  // The link is blackholed: every byte not yet delivered (scheduled
+  // segments, in flight or not, and the unsent rest of a partly written
+  // one) is taken back, in order, into stalled_bytes_, and the link time
+  // the segments had reserved is given back. Idempotent.
+  void Stall(TimePoint now) {
+    if (stalled_) return;
+    stalled_ = true;
+    Nanos unused(0);
+    for (const Segment& s : queue_) {
+      unused += std::clamp(Nanos(s.departure - now), Nanos(0), s.transmit);
+      stalled_bytes_.append(s.bytes, s.sent, std::string::npos);
+    }
+    lane_->GiveBack(unused, now);
+    queue_.clear();
+  }
+
+  // The link is open again (or still): the bytes held by a blackhole are
+  // scheduled as if read `now` (a retransmission after the outage: due at
+  // now + delay at the earliest, paced by the transmit clock), and a FIN
+  // read before or during the blackhole is due after them. Idempotent.
+  void Resume(TimePoint now) {
+    if (!stalled_) return;
+    stalled_ = false;
+    last_due_ = now;  // every byte delivered so far was due by now
+    if (!stalled_bytes_.empty()) {
+      lane_->Schedule(stalled_bytes_.data(), stalled_bytes_.size(), now,
+                      &last_due_, &queue_);
+      std::string().swap(stalled_bytes_);
+    }
+    if (!from_open_) fin_due_ = std::max(now + lane_->delay(), last_due_);
+  }
+
+  // Discards every byte held (scheduled or stalled), counted as dropped.
   void DropHeld() {
     if (held_ == 0) return;
     const TimePoint now = SteadyClock::now();
@@ -348,6 +402,7 @@ class WanLink::Pump {
     lane_->bytes_held.fetch_sub(static_cast<int64_t>(held_));
     held_ = 0;
     queue_.clear();
+    std::string().swap(stalled_bytes_);
   }
 
   // Ends the connection both ways: the other direction's poll sees its
@@ -365,10 +420,14 @@ class WanLink::Pump {
   const int to_;
   std::atomic<bool>* const aborted_;
   std::deque<Segment> queue_;
-  size_t held_ = 0;  // bytes in queue_ not yet sent
+  // Blackholed (since the last Stall, until Resume): queue_ is empty and
+  // the undelivered bytes, in order, are in stalled_bytes_.
+  bool stalled_ = false;
+  std::string stalled_bytes_;
+  size_t held_ = 0;  // bytes in queue_ not yet sent, and stalled_bytes_
   TimePoint last_due_;
   bool from_open_ = true;
-  TimePoint fin_due_;
+  TimePoint fin_due_;  // meaningful once !from_open_ and not stalled_
 };
 
 absl::StatusOr<std::unique_ptr<WanLink>> WanLink::Start(Options options) {
@@ -570,24 +629,40 @@ void WanLink::AcceptLoop() {
 void WanLink::Serve(Connection* connection, int client) {
   connections_open_.fetch_add(1);
   SetNoDelay(client);
-  bool client_open = true;
-  // Blackholed: no upstream connection yet, the client's bytes vanish.
-  while (client_open && !stopping_) {
+  // Blackholed: no upstream connection yet (a SYN that is retransmitted
+  // until the path is back); the client's bytes and FIN are held, up to
+  // max_held_bytes, for the forward Pump to schedule at reopen.
+  bool client_ok = true;  // not reset
+  bool blackholed = false;
+  bool client_eof = false;
+  std::string held;
+  std::vector<char> buffer;
+  while (!stopping_) {
     const std::shared_ptr<Waker> waker = this->waker();
     if (state() != LinkState::kBlackhole || stopping_) break;
+    blackholed = true;
     pollfd fds[2] = {{waker->fd(), POLLIN, 0}, {client, POLLIN, 0}};
-    if (Wait(fds, 2, kMaxWait) <= 0 || fds[1].revents == 0) continue;
-    if (state() != LinkState::kBlackhole) break;  // see Pump::Run
-    char buffer[16 * 1024];
-    const ssize_t n = recv(client, buffer, sizeof(buffer), MSG_DONTWAIT);
+    const int count =
+        !client_eof && held.size() < options_.max_held_bytes ? 2 : 1;
+    if (Wait(fds, count, kMaxWait) <= 0 || count < 2 || fds[1].revents == 0) {
+      continue;
+    }
+    // Read even if the state has just changed: held bytes are scheduled
+    // from the instant the Pump finds the link open, as new ones would be.
+    buffer.resize(kReadBytes);
+    const ssize_t n = recv(client, buffer.data(), buffer.size(), MSG_DONTWAIT);
     if (n > 0) {
-      forward_->bytes_dropped.fetch_add(n);
-    } else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
-      client_open = false;
+      held.append(buffer.data(), static_cast<size_t>(n));
+      forward_->bytes_held.fetch_add(n);
+    } else if (n == 0) {
+      client_eof = true;
+    } else if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK) {
+      client_ok = false;  // a reset: closed at once, like an open connection
+      break;
     }
   }
   int server = -1;
-  if (client_open && !stopping_ && state() != LinkState::kCut) {
+  if (client_ok && !stopping_ && state() != LinkState::kCut) {
     server = ConnectUpstream();
   }
   if (server >= 0) {
@@ -595,10 +670,17 @@ void WanLink::Serve(Connection* connection, int client) {
     std::atomic<bool> aborted{false};
     Pump forward(this, forward_.get(), client, server, &aborted);
     Pump reverse(this, reverse_.get(), server, client, &aborted);
+    if (blackholed && (!held.empty() || client_eof)) {
+      forward.Hold(std::move(held), client_eof);
+    }
     std::thread reverse_thread([&reverse] { reverse.Run(); });
     forward.Run();
     reverse_thread.join();
     close(server);
+  } else if (!held.empty()) {
+    // Cut, reset, stopping or upstream unreachable: the held bytes go.
+    forward_->bytes_held.fetch_sub(static_cast<int64_t>(held.size()));
+    forward_->bytes_dropped.fetch_add(static_cast<int64_t>(held.size()));
   }
   close(client);
   connections_open_.fetch_sub(1);

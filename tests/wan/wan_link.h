@@ -21,14 +21,16 @@
 //   SHARED by all connections of the link (one pipe between two DCs). A
 //   segment departs at max(arrival, busy_until) + size * 8 / bandwidth_bps,
 //   and busy_until becomes that departure (bandwidth_bps 0: departure =
-//   arrival, no clock). Segments discarded before they depart (cut,
-//   blackhole, a closed connection) give their link time back.
+//   arrival, no clock). Segments that do not depart as scheduled
+//   (discarded by a cut or a closed connection, or held back by a
+//   blackhole) give their link time back.
 // - Propagation: the segment is due at departure + delay + j, j uniform in
 //   [-jitter, +jitter], never before its departure.
 // - Loss: with probability `loss` the segment is "lost" and is due
 //   max(200 ms, 2 * delay) later still: the stall of a TCP retransmission
 //   (200 ms is Linux's minimum RTO). No byte is ever dropped, duplicated or
-//   reordered while the link is open.
+//   reordered, across blackholes too; only kCut, a reset or the link's
+//   destruction discards bytes (and then closes the connection).
 // - Order: per connection, a segment is never due before the previous one
 //   (due = max(due, previous due)), so one loss or a large jitter sample
 //   holds back what follows: head-of-line blocking, as TCP has.
@@ -41,28 +43,45 @@
 //   blocks as on a full TCP window. A destination that does not read blocks
 //   its direction the same way (the kernel's buffers fill up).
 // - Profile changes (SetProfile) apply to bytes read afterwards; bytes
-//   already held keep their due times.
+//   already scheduled keep their due times (bytes held by a blackhole are
+//   scheduled at reopen, with the profile then).
 // - Timing: due times are met to well under 1 ms on an idle machine
 //   (ppoll with nanosecond timeouts, no sleep steps); a busy CPU only makes
 //   segments later, never earlier.
 // If one side resets (or a write fails), the connection is closed both
-// ways at once.
+// ways at once, blackholed or not.
 //
 // LinkState (SetState, any time; applies at once to every connection):
 // - kOpen: the above.
 // - kCut: a partition the peers notice. Every open connection is closed
 //   (both sockets shut down, held bytes discarded); a new connection is
 //   accepted by the kernel and closed at once, never reaching upstream.
-// - kBlackhole: a silent drop. Connections stay open, nothing is forwarded
-//   either way: held bytes are discarded when the state is entered, and
-//   every byte read while it lasts is read and discarded (counted in
-//   bytes_dropped), so senders never block. A new connection is accepted
-//   and held without an upstream connection (its bytes discarded too)
-//   until the state changes. Back to kOpen, forwarding resumes with the
-//   bytes read from then on: the streams have a gap where the blackhole
-//   was (real TCP would retransmit them after the outage; with this link
-//   the peers see a corrupt stream unless they time out and reconnect,
-//   which is what a blackhole test usually wants to see them do).
+// - kBlackhole: a path that silently drops every packet, under TCP, which
+//   retransmits: late bytes, never lost ones. Connections stay open and
+//   nothing is delivered either way while it lasts. Every byte not yet
+//   delivered when it starts (in flight or queued) is held back, and the
+//   sources are still read into the same hold, up to max_held_bytes per
+//   direction of a connection; then the source is no longer read and its
+//   sender blocks (a full TCP window). Nothing is counted in
+//   bytes_dropped. Back to kOpen, the held bytes are scheduled as if read
+//   at the reopen instant (the retransmission after the outage): in order,
+//   through the transmit clock, with delay, jitter and loss drawn afresh,
+//   so the first is due at reopen + delay (± jitter) at the earliest; bytes
+//   read after the reopen follow them. A new connection is accepted (the
+//   client's connect succeeds: the link's kernel answers) and held, its
+//   bytes and FIN too, WITHOUT contacting upstream: the upstream
+//   connection is opened at reopen (a SYN retransmitted until the path is
+//   back; the handshake itself adds no delay, as for any connection here).
+//   A FIN (the peer half-closed or closed) read during the blackhole is
+//   passed on at reopen after the held bytes, at reopen + delay at the
+//   earliest; so is the FIN of a client that connected and closed during
+//   the blackhole (upstream then sees a connection, its bytes, its FIN).
+//   A reset is not held: the connection is closed both ways at once. A
+//   kCut during or after a blackhole discards the held bytes like any.
+//   "The reopen instant" is when each connection's thread sees the state
+//   change (the wake-up pipe: microseconds after SetState), never before.
+//   Segments scheduled before the blackhole and held by it are counted
+//   again in `segments` when rescheduled (a retransmission is sent too).
 //
 // Threads: one accept thread, and per connection one thread per direction.
 // Every wait is a ppoll on the sockets and a wake-up pipe that SetState and
@@ -116,10 +135,14 @@ class WanLink {
   };
 
   struct DirectionStats {
-    int64_t bytes = 0;          // delivered to the destination
-    int64_t bytes_held = 0;     // read, not yet delivered (now)
-    int64_t bytes_dropped = 0;  // discarded: kBlackhole, kCut, a reset
-    int64_t segments = 0;       // scheduled while open
+    int64_t bytes = 0;       // delivered to the destination
+    int64_t bytes_held = 0;  // read, not yet delivered (now); includes
+                             // bytes held by kBlackhole
+    // Discarded: by kCut, a reset or failed write, an unreachable upstream
+    // (the bytes of a client held by kBlackhole), the link's destruction.
+    // Never by kBlackhole itself.
+    int64_t bytes_dropped = 0;
+    int64_t segments = 0;       // scheduled (held ones again at reopen)
     int64_t segments_lost = 0;  // of which "lost" (delayed by a retransmit)
   };
   struct Stats {
