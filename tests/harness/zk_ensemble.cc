@@ -158,14 +158,14 @@ absl::Status ZkEnsemble::WriteConfigs() {
     std::string cfg = absl::StrCat(
         "tickTime=", options_.tick_ms, "\n", "initLimit=20\n", "syncLimit=10\n",
         "dataDir=", s.dir, "/data\n", "clientPort=", s.client_port, "\n",
-        "clientPortAddress=127.0.0.1\n", "maxClientCnxns=0\n",
+        "clientPortAddress=", options_.host, "\n", "maxClientCnxns=0\n",
         "admin.enableServer=false\n",
         "4lw.commands.whitelist=ruok,srvr,mntr,stat,cons,wchs\n",
         "autopurge.purgeInterval=0\n");
     if (size() > 1) {
       for (int j = 0; j < size(); ++j) {
         absl::StrAppend(&cfg, "server.", j + 1,
-                        "=127.0.0.1:", servers_[j].peer_port, ":",
+                        "=", options_.host, ":", servers_[j].peer_port, ":",
                         servers_[j].election_port, "\n");
       }
       KESS_RETURN_IF_ERROR(
@@ -336,7 +336,7 @@ int ZkEnsemble::ClientPort(int i) const { return servers_.at(i).client_port; }
 std::string ZkEnsemble::ConnectString() const {
   std::vector<std::string> parts;
   for (const Server& s : servers_) {
-    parts.push_back(absl::StrCat("127.0.0.1:", s.client_port));
+    parts.push_back(absl::StrCat(options_.host, ":", s.client_port));
   }
   return absl::StrJoin(parts, ",");
 }
@@ -359,7 +359,11 @@ absl::StatusOr<std::string> ZkEnsemble::FourLetterWord(int i,
   if (fd < 0) return ErrnoToStatus(errno, "socket");
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (inet_pton(AF_INET, options_.host.c_str(), &addr.sin_addr) != 1) {
+    close(fd);
+    return absl::InvalidArgumentError(
+        absl::StrCat("not an IPv4 address: ", options_.host));
+  }
   addr.sin_port = htons(ClientPort(i));
   Clock::time_point start = Clock::now();
   auto fail = [fd](absl::Status s) {

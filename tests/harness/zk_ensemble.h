@@ -1,7 +1,7 @@
 // Real ZooKeeper servers for tests, benchmarks and the demo.
 //
 // ZkEnsemble starts 1 (standalone) or 3 (quorum) ZooKeeper servers from
-// Debian's `zookeeper` package on free 127.0.0.1 ports, each in its own
+// Debian's `zookeeper` package on free ports of 127.0.0.1 (or `host`), each in its own
 // directory under `base_dir`, waits until every server answers `ruok` and the
 // ensemble serves (`srvr` reports a mode), and stops exactly the processes it
 // started: in Stop(), in the destructor, and (best effort) from a fatal-signal
@@ -24,6 +24,10 @@ namespace testing {
 struct ZkEnsembleOptions {
   std::string name = "zk";  // used in directory and log names, e.g. "dc1"
   int servers = 1;          // 1 (standalone) or 3
+  // The IPv4 address every server listens on (clients, peers, election).
+  // 127.0.0.1 for tests; the demo's WAN mode gives each DC's ensemble its
+  // DC's address inside that DC's network namespace.
+  std::string host = "127.0.0.1";
   // Parent directory; empty = $TEST_TMPDIR, else a fresh dir under /tmp.
   std::string base_dir;
   int tick_ms = 200;  // small tick = fast session expiry in tests
@@ -48,7 +52,7 @@ class ZkEnsemble {
       const ZkEnsembleOptions& options);
   ~ZkEnsemble();  // Stop()
 
-  // "127.0.0.1:p1,127.0.0.1:p2,127.0.0.1:p3"
+  // "127.0.0.1:p1,127.0.0.1:p2,127.0.0.1:p3" (with options.host)
   std::string ConnectString() const;
   int size() const { return static_cast<int>(servers_.size()); }
   int ClientPort(int i) const;

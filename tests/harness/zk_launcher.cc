@@ -2,7 +2,7 @@
 //
 //   zk_launcher --dcs=dc1,dc2 --servers=3 --ready_file=/tmp/zk.env
 //
-// Starts one ensemble per DC on free 127.0.0.1 ports, then writes the ready
+// Starts one ensemble per DC on free ports of 127.0.0.1 (or --host), then writes the ready
 // file (shell-sourceable, written atomically once every ensemble serves):
 //   ZK_dc1=127.0.0.1:41001,127.0.0.1:41002,127.0.0.1:41003
 //   ZK_dc2=...
@@ -29,6 +29,9 @@ DEFINE_string(base_dir, "", "Parent directory for data (default /tmp).");
 DEFINE_int32(tick_ms, 200, "ZooKeeper tickTime in ms.");
 DEFINE_string(ready_file, "", "Where to write ZK_<dc>=<hosts> lines.");
 DEFINE_string(super_password, "", "Digest superuser password (optional).");
+DEFINE_string(host, "127.0.0.1",
+              "IPv4 address the servers listen on (e.g. a DC's address in "
+              "its network namespace).");
 
 int main(int argc, char** argv) {
   // Block the stop signals before any thread starts, so sigwait gets them.
@@ -48,6 +51,7 @@ int main(int argc, char** argv) {
     options.base_dir = FLAGS_base_dir;
     options.tick_ms = FLAGS_tick_ms;
     options.super_password = FLAGS_super_password;
+    options.host = FLAGS_host;
     auto zk = kess::testing::ZkEnsemble::Start(options);
     if (!zk.ok()) {
       LOG(ERROR) << "cannot start ZooKeeper for " << dc << ": " << zk.status();
