@@ -194,6 +194,9 @@ absl::Status Mandator::Start() {
       return ConnectReader(main_zk, auth, session);
     };
     partition.partition_after = options_.partition_after;
+    partition.since_main_collected = [this] {
+      return scheduler_->SinceCollectedFromAnotherDc();
+    };
     partition.heal_after = options_.heal_after;
     partition.check_interval = std::clamp(
         options_.route_cycle, absl::Milliseconds(100), absl::Seconds(1));
@@ -246,12 +249,13 @@ Mandator::~Mandator() {
     refresher_.join();
   }
   if (server_ != nullptr) server_->Stop();
-  scheduler_.reset();
   // The roles' threads read election_ (their fence) until they stop, and
   // election_.reset() nulls it before the demotion stops them: stop them
-  // first (OnDemoted stops them again, which is a no-op).
+  // first (OnDemoted stops them again, which is a no-op). The partition
+  // role reads the scheduler: it stops before the scheduler goes.
   if (routes_ != nullptr) routes_->Stop();
   if (partition_ != nullptr) partition_->Stop();
+  scheduler_.reset();
   // The write queue's thread reads election_ too (CommitWrite's fence); the
   // HTTP server is stopped, so nothing new arrives: fail what is queued and
   // join the thread first.
@@ -325,6 +329,7 @@ routes::RoutesRole::Options Mandator::RoutesOptions(
   role.merge.warmup = options_.route_warmup;
   role.merge.max_removal_share = options_.max_removal_share;
   role.collector.requester_id = options_.id;
+  role.collector.requester_dc = options_.datacenter;
   role.collector.registry = options_.registry;
   role.writer.window = options_.route_window;
   role.writer.registry = options_.registry;

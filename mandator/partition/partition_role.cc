@@ -158,6 +158,12 @@ bool PartitionRole::ProbeMain() {
 }
 
 bool PartitionRole::MainReachable(absl::Time now) {
+  if (options_.since_main_collected) {
+    const std::optional<absl::Duration> since = options_.since_main_collected();
+    if (since.has_value() && *since > options_.collect_stale_after) {
+      return false;  // the main DC no longer reaches this one
+    }
+  }
   if (mode() != Mode::kReplicating) return ProbeMain();
   std::optional<Replicator::Progress> progress = replication_->progress();
   if (!progress.has_value()) return false;

@@ -78,6 +78,14 @@ class PartitionRole {
     // While replicating, main counts as unreachable when the replicator
     // has not read it for this long (or says it cannot).
     absl::Duration stale_after = absl::Seconds(5);
+    // How long ago the main DC's leader last collected this mandator's
+    // partial table (nullopt: not since this mandator started). Once it has,
+    // a main DC that stops collecting for `collect_stale_after` counts as
+    // unreachable too, even if its ZooKeeper answers: an asymmetric cut
+    // (this DC reaches the main DC, the main DC does not reach this one)
+    // would otherwise leave this DC's new instances in nobody's tables.
+    std::function<std::optional<absl::Duration>()> since_main_collected;
+    absl::Duration collect_stale_after = absl::Seconds(15);
     // The overlay's route loop; other_datacenters, fence and the hooks are
     // set by this role.
     routes::RoutesRole::Options overlay;

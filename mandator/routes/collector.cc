@@ -35,6 +35,7 @@ struct Collector::Cycle {
   int remaining ABSL_GUARDED_BY(mu) = 0;
   bool closed ABSL_GUARDED_BY(mu) = false;  // Collect() returned
   std::string requester_id;
+  std::string requester_dc;
   int page_size = 0;
 
   void Finish(int index, absl::Status status) {
@@ -86,6 +87,7 @@ void Collector::AskPage(transport::Client* client, std::shared_ptr<Cycle> cycle,
                         int index, SteadyTime deadline) {
   protocol::PartialTableRequest request;
   request.set_requester_id(cycle->requester_id);
+  request.set_requester_dc(cycle->requester_dc);
   request.set_max_instances(cycle->page_size);
   {
     absl::MutexLock lock(&cycle->mu);
@@ -194,6 +196,7 @@ std::vector<PeerReport> Collector::Collect(const std::vector<Peer>& peers) {
 
   auto cycle = std::make_shared<Cycle>();
   cycle->requester_id = options_.requester_id;
+  cycle->requester_dc = options_.requester_dc;
   cycle->page_size = options_.page_size;
   absl::Duration longest = absl::ZeroDuration();
   {

@@ -51,6 +51,7 @@ class Collector {
  public:
   struct Options {
     std::string requester_id;  // this mandator
+    std::string requester_dc;  // and its datacenter
     PeerTimeoutPolicy::Options policy;
     int page_size = 20000;  // instances per answer
     absl::Duration slack = absl::Milliseconds(200);

@@ -83,6 +83,10 @@ Scheduler::~Scheduler() {
   service_.reset();
 }
 
+std::optional<absl::Duration> Scheduler::SinceCollectedFromAnotherDc() const {
+  return service_->SinceCollectedFromAnotherDc();
+}
+
 std::string Scheduler::address() const {
   return absl::StrCat(options_.host, ":", port());
 }

@@ -70,6 +70,8 @@ class Scheduler {
   int port() const { return server_->port(); }
   std::string address() const;  // "host:port"
   PartialTable& table() { return *table_; }
+  // SchedulerService::SinceCollectedFromAnotherDc.
+  std::optional<absl::Duration> SinceCollectedFromAnotherDc() const;
 
  private:
   explicit Scheduler(SchedulerOptions options);

@@ -291,7 +291,24 @@ absl::StatusOr<std::string> SchedulerService::GetPartialTable(
                        request.has_after() ? &request.after() : nullptr);
   table.set_mandator_id(options_.mandator_id);
   table.set_datacenter(options_.datacenter);
+  if (!request.requester_dc().empty() && !options_.datacenter.empty() &&
+      request.requester_dc() != options_.datacenter) {
+    collected_by_other_dc_ns_ =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(
+            std::chrono::steady_clock::now().time_since_epoch())
+            .count();
+  }
   return table.SerializeAsString();
+}
+
+std::optional<absl::Duration> SchedulerService::SinceCollectedFromAnotherDc()
+    const {
+  const int64_t at = collected_by_other_dc_ns_.load();
+  if (at == 0) return std::nullopt;
+  const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                          std::chrono::steady_clock::now().time_since_epoch())
+                          .count();
+  return absl::Nanoseconds(now - at);
 }
 
 }  // namespace scheduler

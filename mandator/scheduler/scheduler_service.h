@@ -25,15 +25,18 @@
 // kMaxQueuedSnapshots wait; more are answered RESOURCE_EXHAUSTED.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <map>
 #include <string>
+#include <optional>
 #include <thread>
 
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "common/metrics.h"
 #include "common/status.h"
 #include "common/transport/server.h"
@@ -77,6 +80,11 @@ class SchedulerService {
   absl::StatusOr<std::string> HostHeartbeat(absl::string_view payload);
   absl::StatusOr<std::string> GetPartialTable(absl::string_view payload);
 
+  // How long ago a leader of ANOTHER datacenter last asked for this
+  // mandator's partial table (the main DC collecting); nullopt if none has
+  // since this service started.
+  std::optional<absl::Duration> SinceCollectedFromAnotherDc() const;
+
   // Reasons of kess_scheduler_rejected_total.
   static constexpr const char* kReasons[] = {
       "malformed",        "invalid_name",   "invalid_weight",
@@ -95,6 +103,9 @@ class SchedulerService {
 
   void SnapshotLoop();
 
+  // Steady-clock nanoseconds of the last GetPartialTable from another DC;
+  // 0 = none yet.
+  std::atomic<int64_t> collected_by_other_dc_ns_{0};
   PartialTable* const table_;
   const SchedulerServiceOptions options_;
   metrics::Registry* const registry_;

@@ -274,6 +274,26 @@ TEST_F(SchedulerTest, MalformedFramesCloseOnlyThatConnection) {
   EXPECT_TRUE(Register({Info("still-works")}).ok());
 }
 
+TEST_F(SchedulerTest, RemembersWhenAnotherDcsLeaderLastCollected) {
+  EXPECT_FALSE(scheduler_->SinceCollectedFromAnotherDc().has_value());
+  Table();  // no requester_dc: an old leader, or a test
+  protocol::PartialTableRequest own;
+  own.set_requester_id("m2");
+  own.set_requester_dc("dc1");
+  ASSERT_TRUE(Call(protocol::kGetPartialTableMethod, own).ok());
+  EXPECT_FALSE(scheduler_->SinceCollectedFromAnotherDc().has_value())
+      << "its own DC's leader does not count";
+  protocol::PartialTableRequest main;
+  main.set_requester_id("m1");
+  main.set_requester_dc("main-dc");
+  ASSERT_TRUE(Call(protocol::kGetPartialTableMethod, main).ok());
+  std::optional<absl::Duration> since =
+      scheduler_->SinceCollectedFromAnotherDc();
+  ASSERT_TRUE(since.has_value());
+  EXPECT_GE(*since, absl::ZeroDuration());
+  EXPECT_LT(*since, absl::Minutes(1));
+}
+
 TEST_F(SchedulerTest, UnknownMethodIsUnimplemented) {
   EXPECT_EQ(client_->CallSync("kess.Nope", "", kCallMs).status().code(),
             absl::StatusCode::kUnimplemented);
