@@ -14,6 +14,8 @@ PACKAGES=(
   zookeeper default-jre-headless
   # test and fault tools
   python3 netcat-openbsd iproute2 procps curl fiu-utils faketime
+  # the WAN emulator's router mode (tests/wan/wan_net.sh): nft redirect rules
+  nftables
   # fuzzing (scripts/fuzz.sh): clang with libFuzzer and the sanitizers
   clang libclang-rt-14-dev
   # the admin UI's browser test: headless Chromium (driven by Node; node and

@@ -1,13 +1,25 @@
 #include "tests/wan/emulator.h"
 
+#include <arpa/inet.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
 #include "common/json_util.h"
 #include "common/steady_await.h"
 #include "glog/logging.h"
+
+// <linux/netfilter_ipv4.h>: the destination of a connection before NAT.
+#ifndef SO_ORIGINAL_DST
+#define SO_ORIGINAL_DST 80
+#endif
 
 namespace kess {
 namespace wan {
@@ -65,10 +77,179 @@ absl::StatusOr<std::unique_ptr<WanEmulator>> WanEmulator::Start(
               << link->profile(Direction::kReverse).ToString();
     emulator->entries_.push_back({spec, std::move(link)});
   }
+  if (options.transparent_port >= 0) {
+    KESS_RETURN_IF_ERROR(emulator->StartTransparent(config, options));
+  } else if (!config.subnets.empty()) {
+    LOG(WARNING) << "the config's dc lines are used only in transparent mode "
+                    "(--transparent_port)";
+  }
   return emulator;
 }
 
+absl::Status WanEmulator::StartTransparent(const EmulatorConfig& config,
+                                           const Options& options) {
+  if (config.subnets.empty()) {
+    return absl::InvalidArgumentError(
+        "the transparent mode needs the DCs' subnets: `dc <name> "
+        "<a.b.c.d/len>` lines in the config");
+  }
+  if (options.transparent_port > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("bad transparent port ", options.transparent_port));
+  }
+  subnets_ = config.subnets;
+  std::set<std::string> dcs;
+  for (const DcSubnet& subnet : subnets_) dcs.insert(subnet.dc);
+  // One virtual link per ordered pair with a pair line.
+  uint64_t index = config.links.size();
+  for (const std::string& from : dcs) {
+    for (const std::string& to : dcs) {
+      if (config.pairs.count({from, to}) == 0) {
+        if (from < to) {
+          LOG(WARNING) << "transparent mode: no pair line for " << from
+                       << " <-> " << to
+                       << ": connections between them will be refused";
+        }
+        continue;
+      }
+      LinkSpec spec;
+      spec.name = absl::StrCat(from, "->", to);
+      spec.client_dc = from;
+      spec.server_dc = to;
+      WanLink::Options o;
+      o.name = spec.name;
+      o.listen = false;
+      o.forward = config.pairs.at({from, to});
+      o.reverse = config.pairs.at({to, from});
+      if (options.seed != 0) o.seed = options.seed + index;
+      ++index;
+      KESS_ASSIGN_OR_RETURN(std::unique_ptr<WanLink> link,
+                            WanLink::Start(std::move(o)));
+      LOG(INFO) << "transparent link " << spec.name << ": forward "
+                << link->profile(Direction::kForward).ToString() << ", reverse "
+                << link->profile(Direction::kReverse).ToString();
+      transparent_links_[{from, to}] = link.get();
+      entries_.push_back({spec, std::move(link), /*transparent=*/true});
+    }
+  }
+  in_addr listen_ip{};
+  if (inet_pton(AF_INET, options.listen_host.c_str(), &listen_ip) != 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("transparent mode: listen host \"", options.listen_host,
+                     "\" is not an IPv4 address"));
+  }
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return ErrnoToStatus(errno, "transparent mode: socket");
+  const int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr = listen_ip;
+  addr.sin_port = htons(static_cast<uint16_t>(options.transparent_port));
+  socklen_t len = sizeof(addr);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      listen(fd, 512) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    const int err = errno;
+    close(fd);
+    return ErrnoToStatus(
+        err, absl::StrCat("transparent mode: listen on ", options.listen_host,
+                          ":", options.transparent_port));
+  }
+  transparent_fd_ = fd;
+  transparent_address_ =
+      absl::StrCat(options.listen_host, ":", ntohs(addr.sin_port));
+  LOG(INFO) << "transparent mode: listening on " << transparent_address_
+            << " for " << transparent_links_.size() << " DC pairs";
+  transparent_acceptor_ = std::thread([this] { TransparentLoop(); });
+  return absl::OkStatus();
+}
+
+void WanEmulator::TransparentLoop() {
+  while (!transparent_stopping_) {
+    // Bounded: the destructor sets the flag and shuts the socket down.
+    pollfd p{transparent_fd_, POLLIN, 0};
+    if (poll(&p, 1, 200) <= 0) continue;
+    sockaddr_in peer{};
+    socklen_t len = sizeof(peer);
+    const int client =
+        accept4(transparent_fd_, reinterpret_cast<sockaddr*>(&peer), &len,
+                SOCK_CLOEXEC);
+    if (client >= 0) {
+      RouteTransparent(client, peer);
+    } else if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+               errno == ENOMEM) {
+      PLOG(WARNING) << "transparent mode: accept";
+      absl::SleepFor(absl::Milliseconds(100));  // do not spin
+    }
+  }
+}
+
+void WanEmulator::RouteTransparent(int client, const sockaddr_in& peer) {
+  sockaddr_in dst{};
+  socklen_t len = sizeof(dst);
+  sockaddr_in local{};
+  socklen_t local_len = sizeof(local);
+  const bool redirected =
+      getsockopt(client, SOL_IP, SO_ORIGINAL_DST, &dst, &len) == 0 &&
+      getsockname(client, reinterpret_cast<sockaddr*>(&local), &local_len) ==
+          0 &&
+      (dst.sin_addr.s_addr != local.sin_addr.s_addr ||
+       dst.sin_port != local.sin_port);
+  const std::string from = Ipv4Text(peer);
+  if (!redirected) {
+    RefuseTransparent(
+        client, "direct",
+        absl::StrCat("a connection from ", from,
+                     " was made to the transparent port itself, not "
+                     "redirected to it by the router's nft rule"));
+    return;
+  }
+  const std::string to = Ipv4Text(dst);
+  const std::string src_dc = DcOf(subnets_, ntohl(peer.sin_addr.s_addr));
+  const std::string dst_dc = DcOf(subnets_, ntohl(dst.sin_addr.s_addr));
+  if (src_dc.empty() || dst_dc.empty()) {
+    RefuseTransparent(
+        client, absl::StrCat("unknown ", src_dc, " ", dst_dc),
+        absl::StrCat("a connection from ", from, " to ", to, ": ",
+                     src_dc.empty() ? from : to,
+                     " is in no DC's subnet (the config's dc lines)"));
+    return;
+  }
+  auto it = transparent_links_.find({src_dc, dst_dc});
+  if (it == transparent_links_.end()) {
+    RefuseTransparent(
+        client, absl::StrCat("pair ", src_dc, " ", dst_dc),
+        absl::StrCat("a connection from ", from, " (", src_dc, ") to ", to,
+                     " (", dst_dc, "): no pair line gives the profile from ",
+                     src_dc, " to ", dst_dc));
+    return;
+  }
+  it->second->ServeAccepted(client, dst);
+}
+
+void WanEmulator::RefuseTransparent(int client, const std::string& key,
+                                    const std::string& message) {
+  // Logged and counted before the close: whoever sees the close sees both.
+  transparent_refused_.fetch_add(1);
+  {
+    absl::MutexLock lock(&refused_mu_);
+    if (refusals_logged_.insert(key).second) {
+      LOG(ERROR) << "transparent mode: " << message
+                 << "; closed (such connections are counted in "
+                    "kess_wan_transparent_refused_total, logged once)";
+    }
+  }
+  close(client);
+}
+
 WanEmulator::~WanEmulator() {
+  if (transparent_acceptor_.joinable()) {
+    transparent_stopping_ = true;
+    shutdown(transparent_fd_, SHUT_RDWR);
+    transparent_acceptor_.join();
+  }
+  if (transparent_fd_ >= 0) close(transparent_fd_);
   std::vector<std::unique_ptr<FlapRun>> flaps;
   {
     absl::MutexLock lock(&flap_mu_);
@@ -82,9 +263,14 @@ WanEmulator::~WanEmulator() {
 std::vector<std::pair<std::string, std::string>> WanEmulator::Addresses()
     const {
   std::vector<std::pair<std::string, std::string>> out;
-  for (const Entry& e : entries_)
-    out.emplace_back(e.spec.name, e.link->address());
+  for (const Entry& e : entries_) {
+    if (!e.transparent) out.emplace_back(e.spec.name, e.link->address());
+  }
   return out;
+}
+
+std::string WanEmulator::TransparentAddress() const {
+  return transparent_address_;
 }
 
 WanLink* WanEmulator::link(const std::string& name) const {
@@ -253,8 +439,10 @@ std::string WanEmulator::LinksJson() const {
         "{\"name\":", JsonQuote(e.spec.name),
         ",\"client_dc\":", JsonQuote(e.spec.client_dc),
         ",\"server_dc\":", JsonQuote(e.spec.server_dc),
-        ",\"listen\":", JsonQuote(e.link->address()),
-        ",\"upstream\":", JsonQuote(e.spec.upstream),
+        ",\"transparent\":", e.transparent ? "true" : "false", ",\"listen\":",
+        JsonQuote(e.transparent ? transparent_address_ : e.link->address()),
+        ",\"upstream\":",
+        JsonQuote(e.transparent ? "original destination" : e.spec.upstream),
         ",\"state\":", JsonQuote(LinkStateName(e.link->state())),
         ",\"flapping\":", Flapping(e.spec.name) ? "true" : "false",
         ",\"forward\":",
@@ -273,8 +461,22 @@ std::string WanEmulator::LinksJson() const {
         "{\"from\":", JsonQuote(dcs.first), ",\"to\":", JsonQuote(dcs.second),
         ",\"profile\":", JsonQuote(profile.ToString()), "}"));
   }
+  std::string transparent = "null";
+  if (transparent_fd_ >= 0) {
+    std::vector<std::string> subnets;
+    for (const DcSubnet& subnet : subnets_) {
+      subnets.push_back(absl::StrCat("{\"dc\":", JsonQuote(subnet.dc),
+                                     ",\"subnet\":", JsonQuote(subnet.text),
+                                     "}"));
+    }
+    transparent =
+        absl::StrCat("{\"listen\":", JsonQuote(transparent_address_),
+                     ",\"refused\":", transparent_refused_.load(),
+                     ",\"subnets\":[", absl::StrJoin(subnets, ","), "]}");
+  }
   return absl::StrCat("{\"links\":[", absl::StrJoin(links, ","),
-                      "],\"pairs\":[", absl::StrJoin(pairs, ","), "]}\n");
+                      "],\"pairs\":[", absl::StrJoin(pairs, ","),
+                      "],\"transparent\":", transparent, "}\n");
 }
 
 std::string WanEmulator::MetricsText() const {
@@ -340,9 +542,20 @@ std::string WanEmulator::MetricsText() const {
                       st == now ? 1 : 0, "\n");
     }
   }
+  Family unrouted{"kess_wan_transparent_refused_total", "counter",
+                  "Connections the transparent mode closed at once: source "
+                  "or destination in no DC's subnet, no pair line for their "
+                  "DCs, or not redirected."};
+  std::vector<const Family*> families = {&bytes,   &dropped, &held, &segments,
+                                         &lost,    &delay,   &open, &accepted,
+                                         &refused, &state};
+  if (transparent_fd_ >= 0) {
+    absl::StrAppend(&unrouted.samples, unrouted.name, " ",
+                    transparent_refused_.load(), "\n");
+    families.push_back(&unrouted);
+  }
   std::string out;
-  for (const Family* f : {&bytes, &dropped, &held, &segments, &lost, &delay,
-                          &open, &accepted, &refused, &state}) {
+  for (const Family* f : families) {
     absl::StrAppend(&out, "# HELP ", f->name, " ", f->help, "\n# TYPE ",
                     f->name, " ", f->type, "\n", f->samples);
   }

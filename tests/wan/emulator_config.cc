@@ -1,5 +1,8 @@
 #include "tests/wan/emulator_config.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <cerrno>
 #include <fstream>
 #include <sstream>
@@ -22,7 +25,55 @@ absl::Status LineError(int line, absl::string_view message) {
   return absl::InvalidArgumentError(absl::StrCat("line ", line, ": ", message));
 }
 
+// "a.b.c.d/len" with zero host bits.
+absl::StatusOr<DcSubnet> ParseSubnet(const std::string& text) {
+  const auto bad = [&text](absl::string_view why) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("subnet \"", text, "\" ", why,
+                     " (expected a.b.c.d/len, e.g. "
+                     "10.77.1.0/24)"));
+  };
+  const size_t slash = text.find('/');
+  if (slash == std::string::npos) return bad("has no /len");
+  DcSubnet subnet;
+  subnet.text = text;
+  if (!absl::SimpleAtoi(text.substr(slash + 1), &subnet.prefix_length) ||
+      subnet.prefix_length < 0 || subnet.prefix_length > 32) {
+    return bad("has a length that is not 0..32");
+  }
+  in_addr addr{};
+  if (inet_pton(AF_INET, text.substr(0, slash).c_str(), &addr) != 1) {
+    return bad("has no IPv4 address");
+  }
+  subnet.network = ntohl(addr.s_addr);
+  const uint32_t mask = subnet.prefix_length == 0
+                            ? 0
+                            : ~uint32_t{0} << (32 - subnet.prefix_length);
+  if ((subnet.network & ~mask) != 0) {
+    in_addr network{};
+    network.s_addr = htonl(subnet.network & mask);
+    char ip[INET_ADDRSTRLEN] = "?";
+    inet_ntop(AF_INET, &network, ip, sizeof(ip));
+    return bad(absl::StrCat("has host bits set (", ip, "/",
+                            subnet.prefix_length, "?)"));
+  }
+  return subnet;
+}
+
 }  // namespace
+
+bool DcSubnet::Contains(uint32_t ip) const {
+  const uint32_t mask =
+      prefix_length == 0 ? 0 : ~uint32_t{0} << (32 - prefix_length);
+  return (ip & mask) == network;
+}
+
+std::string DcOf(const std::vector<DcSubnet>& subnets, uint32_t ip) {
+  for (const DcSubnet& subnet : subnets) {
+    if (subnet.Contains(ip)) return subnet.dc;
+  }
+  return "";
+}
 
 absl::Status ValidateWanName(absl::string_view what, absl::string_view name) {
   if (name.empty() || name.size() > 64) {
@@ -94,8 +145,9 @@ absl::StatusOr<EmulatorConfig> ParseEmulatorConfig(absl::string_view text) {
       if (ok.ok()) ok = ValidateWanName("DC", spec.client_dc);
       if (ok.ok()) ok = ValidateWanName("DC", spec.server_dc);
       if (!ok.ok()) return LineError(number, ok);
-      if (spec.name == "control") {
-        return LineError(number, "the link name \"control\" is reserved");
+      if (spec.name == "control" || spec.name == "transparent") {
+        return LineError(number, absl::StrCat("the link name \"", spec.name,
+                                              "\" is reserved"));
       }
       if (!names.insert(spec.name).second) {
         return LineError(number,
@@ -123,9 +175,31 @@ absl::StatusOr<EmulatorConfig> ParseEmulatorConfig(absl::string_view text) {
       config.dcs.insert(spec.client_dc);
       config.dcs.insert(spec.server_dc);
       links.emplace_back(number, std::move(spec));
+    } else if (f[0] == "dc") {
+      if (f.size() != 3) {
+        return LineError(number, "expected `dc <name> <subnet a.b.c.d/len>`");
+      }
+      absl::Status ok = ValidateWanName("DC", f[1]);
+      if (!ok.ok()) return LineError(number, ok);
+      absl::StatusOr<DcSubnet> subnet = ParseSubnet(f[2]);
+      if (!subnet.ok()) return LineError(number, subnet.status());
+      subnet->dc = f[1];
+      for (const DcSubnet& other : config.subnets) {
+        // Two prefixes overlap when the shorter one contains the other.
+        const bool overlap = other.prefix_length <= subnet->prefix_length
+                                 ? other.Contains(subnet->network)
+                                 : subnet->Contains(other.network);
+        if (overlap) {
+          return LineError(
+              number, absl::StrCat("subnet ", subnet->text, " of ", subnet->dc,
+                                   " overlaps ", other.text, " of ", other.dc));
+        }
+      }
+      config.dcs.insert(subnet->dc);
+      config.subnets.push_back(*std::move(subnet));
     } else {
       return LineError(number, absl::StrCat("unknown directive \"", f[0],
-                                            "\" (expected pair or link)"));
+                                            "\" (expected pair, link or dc)"));
     }
   }
   config.pairs = given;

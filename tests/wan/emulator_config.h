@@ -12,6 +12,10 @@
 // - `pair <a> <b> <profile>`: the profile of traffic from a to b. A pair
 //   given in one direction only applies to both. a == b is allowed (traffic
 //   inside one DC). A direction given twice is an error.
+// - `dc <name> <a.b.c.d/len>`: the DC's IPv4 subnet, for the transparent
+//   mode (emulator.h): a connection is classified by its source and
+//   original destination addresses. A DC may have several dc lines; the
+//   subnets of different DCs must not overlap; host bits must be zero.
 // - `link <name> <client_dc> <server_dc> <listen_port> <host:port>`: a
 //   listener (port 0 = a free one) for clients in client_dc that reach the
 //   server at host:port in server_dc. Its forward profile (client -> server)
@@ -21,11 +25,13 @@
 //   one DC without a pair line has no emulation ("none").
 // Names (DCs, links) use A-Z a-z 0-9 . _ -; link names are unique and
 // "control" is reserved (the address file's control line). Every error
-// names its line.
+// names its line. "transparent" is reserved too (the address file's line
+// of the transparent listener).
 //
 // Thread-safety: plain values and pure functions.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <set>
 #include <string>
@@ -47,11 +53,28 @@ struct LinkSpec {
   std::string upstream;  // host:port
 };
 
+struct DcSubnet {
+  std::string dc;
+  uint32_t network = 0;  // host byte order, host bits zero
+  int prefix_length = 0;
+  std::string text;  // as written, e.g. "10.77.1.0/24"
+
+  bool Contains(uint32_t ip) const;  // ip in host byte order
+};
+
+// The DC of the subnet in `subnets` that contains `ip` (host byte order),
+// or "".
+std::string DcOf(const std::vector<DcSubnet>& subnets, uint32_t ip);
+
 struct EmulatorConfig {
   // (from, to) -> profile, both directions of every pair line filled in.
   std::map<std::pair<std::string, std::string>, LinkProfile> pairs;
-  std::vector<LinkSpec> links;  // in file order
-  std::set<std::string> dcs;    // every DC named by a pair or link line
+  std::vector<LinkSpec> links;    // in file order
+  std::set<std::string> dcs;      // every DC named by a pair, link or dc line
+  std::vector<DcSubnet> subnets;  // the dc lines, in file order
+
+  // DcOf(subnets, ip)
+  std::string DcOf(uint32_t ip) const { return wan::DcOf(subnets, ip); }
 
   // pairs[(from, to)], "none" for from == to without a pair line; NotFound
   // otherwise.

@@ -233,6 +233,102 @@ TEST(WanEmulatorStartTest, AFailingLinkFailsTheStartAndIsNamed) {
   EXPECT_THAT(std::string(failed.status().message()), HasSubstr("link busy: "));
 }
 
+// The transparent mode's routing needs an nft redirect (SO_ORIGINAL_DST):
+// wan_router_test.sh covers it end to end. Here: its virtual links, the
+// control operations on them, and a connection that was not redirected.
+TEST(WanEmulatorTransparentTest, VirtualLinksPerDcPair) {
+  auto echo = TcpTestServer::Start(TcpTestServer::Mode::kEcho);
+  ASSERT_TRUE(echo.ok());
+  auto config =
+      ParseEmulatorConfig(absl::StrCat("dc dc1 10.77.1.0/24\n"
+                                       "dc dc2 10.77.2.0/24\n"
+                                       "dc dc3 10.77.3.0/24\n"
+                                       "pair dc1 dc2 delay=20ms\n"
+                                       "pair dc2 dc1 delay=30ms\n"
+                                       "pair dc1 dc3 delay=5ms\n"
+                                       "link to_dc2 dc1 dc2 0 ",
+                                       (*echo)->address(), "\n"));
+  ASSERT_TRUE(config.ok()) << config.status();
+  WanEmulator::Options options;
+  options.transparent_port = 0;
+  auto started = WanEmulator::Start(*config, options);
+  ASSERT_TRUE(started.ok()) << started.status();
+  std::unique_ptr<WanEmulator> emulator = *std::move(started);
+
+  // Addresses() has the listener links only.
+  ASSERT_EQ(emulator->Addresses().size(), 1u);
+  EXPECT_EQ(emulator->Addresses()[0].first, "to_dc2");
+  EXPECT_THAT(emulator->TransparentAddress(), HasSubstr("127.0.0.1:"));
+  // One virtual link per ordered pair with a pair line; none for dc2-dc3.
+  ASSERT_NE(emulator->link("dc1->dc2"), nullptr);
+  EXPECT_EQ(emulator->link("dc1->dc2")->address(), "");
+  EXPECT_EQ(emulator->link("dc1->dc2")->profile(Direction::kForward).ToString(),
+            "delay=20ms");
+  EXPECT_EQ(emulator->link("dc1->dc2")->profile(Direction::kReverse).ToString(),
+            "delay=30ms");
+  EXPECT_EQ(emulator->link("dc2->dc1")->profile(Direction::kForward).ToString(),
+            "delay=30ms");
+  EXPECT_NE(emulator->link("dc1->dc3"), nullptr);
+  EXPECT_NE(emulator->link("dc3->dc1"), nullptr);
+  EXPECT_EQ(emulator->link("dc2->dc3"), nullptr);
+  EXPECT_EQ(emulator->link("dc1->dc1"), nullptr);
+
+  // DC-pair operations reach them like any link.
+  auto changed = emulator->SetState("dc1", "dc2", Ways::kAToB, LinkState::kCut);
+  ASSERT_TRUE(changed.ok()) << changed.status();
+  EXPECT_THAT(*changed, UnorderedElementsAre("to_dc2", "dc1->dc2"));
+  EXPECT_EQ(emulator->link("dc1->dc2")->state(), LinkState::kCut);
+  EXPECT_EQ(emulator->link("dc2->dc1")->state(), LinkState::kOpen);
+  changed =
+      emulator->SetPairProfile("dc3", "dc1", *ParseLinkProfile("delay=9ms"));
+  ASSERT_TRUE(changed.ok()) << changed.status();
+  EXPECT_THAT(*changed, UnorderedElementsAre("dc3->dc1", "dc1->dc3"));
+  EXPECT_EQ(emulator->link("dc1->dc3")->profile(Direction::kReverse).ToString(),
+            "delay=9ms");
+  EXPECT_EQ(emulator->SetState("dc2", "dc3", Ways::kBoth, LinkState::kCut)
+                .status()
+                .code(),
+            absl::StatusCode::kNotFound);
+
+  // A connection made to the port itself (no redirect): closed, counted.
+  auto client = TcpClient::Connect(emulator->TransparentAddress());
+  ASSERT_TRUE(client.ok()) << client.status();
+  EXPECT_TRUE((*client)->ReadToEof(kTimeout).ok());
+  ASSERT_TRUE(Eventually([&] {
+    return emulator->MetricsText().find(
+               "kess_wan_transparent_refused_total 1\n") != std::string::npos;
+  }));
+  const std::string json = emulator->LinksJson();
+  EXPECT_THAT(json, HasSubstr("\"transparent\":true,\"listen\":"));
+  EXPECT_THAT(json, HasSubstr("\"upstream\":\"original destination\""));
+  EXPECT_THAT(json, HasSubstr("\"refused\":1,\"subnets\":[{\"dc\":\"dc1\","
+                              "\"subnet\":\"10.77.1.0/24\"}"));
+  EXPECT_THAT(
+      emulator->MetricsText(),
+      HasSubstr("kess_wan_link_state{link=\"dc1->dc2\",state=\"cut\"} 1"));
+  EXPECT_EQ((*echo)->connections(), 0);
+}
+
+TEST(WanEmulatorTransparentTest, NeedsDcLines) {
+  auto config = ParseEmulatorConfig("pair dc1 dc2 delay=1ms\n");
+  ASSERT_TRUE(config.ok()) << config.status();
+  WanEmulator::Options options;
+  options.transparent_port = 0;
+  auto started = WanEmulator::Start(*config, options);
+  ASSERT_FALSE(started.ok());
+  EXPECT_THAT(std::string(started.status().message()), HasSubstr("dc <name>"));
+  // Without the transparent mode, no virtual link and no listener.
+  config = ParseEmulatorConfig(
+      "dc dc1 10.0.1.0/24\ndc dc2 10.0.2.0/24\n"
+      "pair dc1 dc2 delay=1ms\n");
+  ASSERT_TRUE(config.ok()) << config.status();
+  started = WanEmulator::Start(*config, {});
+  ASSERT_TRUE(started.ok()) << started.status();
+  EXPECT_EQ((*started)->link("dc1->dc2"), nullptr);
+  EXPECT_EQ((*started)->TransparentAddress(), "");
+  EXPECT_THAT((*started)->LinksJson(), HasSubstr("\"transparent\":null"));
+}
+
 }  // namespace
 }  // namespace wan
 }  // namespace kess

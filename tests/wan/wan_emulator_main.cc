@@ -3,6 +3,8 @@
 // address file and the control API.
 //
 //   wan_emulator --config=wan.conf --address_file=/tmp/wan.addr
+//   # as the router between DC namespaces (wan_net.sh), with dc lines:
+//   wan_emulator --config=wan.conf --transparent_port=15001
 //
 // Exit status: 0 after SIGTERM/SIGINT, 2 if it cannot start.
 #include <signal.h>
@@ -25,12 +27,22 @@
 
 DEFINE_string(config, "", "the links and DC pairs (see tests/wan/README.md)");
 DEFINE_string(address_file, "",
-              "once every link listens, write `<link> <host:port>` lines and "
-              "`control 127.0.0.1:<port>` here (atomically)");
+              "once every link listens, write `<link> <host:port>` lines, "
+              "`transparent <host:port>` in transparent mode and "
+              "`control <control_host>:<port>` here (atomically)");
 DEFINE_int32(control_port, 0,
-             "port of the HTTP control API on 127.0.0.1 (0: a free one, -1: "
-             "no control API)");
-DEFINE_string(listen_host, "127.0.0.1", "address every link listens on");
+             "port of the HTTP control API (0: a free one, -1: no control "
+             "API)");
+DEFINE_string(control_host, "127.0.0.1",
+              "IPv4 address the HTTP control API listens on");
+DEFINE_string(listen_host, "",
+              "address every link and the transparent listener listen on "
+              "(default: 127.0.0.1; 0.0.0.0 with --transparent_port)");
+DEFINE_int32(transparent_port, -1,
+             "transparent mode (the router between DC namespaces, see "
+             "README.md): accept the connections the router's nft rule "
+             "redirects to this port (0: a free one) and emulate each with "
+             "the profile of its DCs, found by the config's dc lines; -1: off");
 DEFINE_uint64(seed, 0, "seed of the jitter and loss draws (0: random)");
 
 namespace {
@@ -76,7 +88,13 @@ int main(int argc, char** argv) {
   signal(SIGINT, OnSignal);
   kess::wan::WanEmulator::Options options;
   options.listen_host = FLAGS_listen_host;
+  if (options.listen_host.empty()) {
+    // Redirected connections arrive on the router's address on each DC's
+    // veth: every address.
+    options.listen_host = FLAGS_transparent_port >= 0 ? "0.0.0.0" : "127.0.0.1";
+  }
   options.seed = FLAGS_seed;
+  options.transparent_port = FLAGS_transparent_port;
   absl::StatusOr<std::unique_ptr<kess::wan::WanEmulator>> emulator =
       kess::wan::WanEmulator::Start(*config, options);
   if (!emulator.ok()) {
@@ -86,7 +104,7 @@ int main(int argc, char** argv) {
   std::unique_ptr<kess::HttpServer> control;
   if (FLAGS_control_port >= 0) {
     kess::HttpServer::Options http;
-    http.host = "127.0.0.1";
+    http.host = FLAGS_control_host;
     http.port = FLAGS_control_port;
     http.threads = 4;
     http.admit = kess::wan::AdmitControlRequest;
@@ -108,8 +126,13 @@ int main(int argc, char** argv) {
   for (const auto& [name, address] : (*emulator)->Addresses()) {
     absl::StrAppend(&addresses, name, " ", address, "\n");
   }
+  if (!(*emulator)->TransparentAddress().empty()) {
+    absl::StrAppend(&addresses, "transparent ",
+                    (*emulator)->TransparentAddress(), "\n");
+  }
   if (control != nullptr) {
-    absl::StrAppend(&addresses, "control 127.0.0.1:", control->port(), "\n");
+    absl::StrAppend(&addresses, "control ", FLAGS_control_host, ":",
+                    control->port(), "\n");
   }
   if (!FLAGS_address_file.empty()) {
     absl::Status written = WriteAtomically(FLAGS_address_file, addresses);

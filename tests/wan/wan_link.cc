@@ -80,6 +80,12 @@ sockaddr_in Ipv4(uint32_t ip, int port) {
 
 }  // namespace
 
+std::string Ipv4Text(const sockaddr_in& addr) {
+  char ip[INET_ADDRSTRLEN] = "?";
+  inet_ntop(AF_INET, &addr.sin_addr, ip, sizeof(ip));
+  return absl::StrCat(ip, ":", ntohs(addr.sin_port));
+}
+
 const char* LinkStateName(LinkState state) {
   switch (state) {
     case LinkState::kOpen:
@@ -440,6 +446,11 @@ absl::StatusOr<std::unique_ptr<WanLink>> WanLink::Start(Options options) {
     absl::Status valid = ValidateLinkProfile(*p);
     if (!valid.ok()) return named(valid);
   }
+  if (!options.listen) {
+    // Connections come through ServeAccepted only.
+    return std::unique_ptr<WanLink>(
+        new WanLink(std::move(options), -1, 0, 0, 0));
+  }
   const size_t colon = options.upstream.rfind(':');
   int upstream_port = 0;
   if (colon == std::string::npos || colon == 0 ||
@@ -505,11 +516,17 @@ WanLink::~WanLink() {
     connections.swap(connections_);
   }
   for (auto& c : connections) c->thread.join();
-  close(listen_fd_);
+  if (listen_fd_ >= 0) close(listen_fd_);
 }
 
 std::string WanLink::address() const {
+  if (listen_fd_ < 0) return "";
   return absl::StrCat(options_.listen_host, ":", port_);
+}
+
+void WanLink::ServeAccepted(int client, const sockaddr_in& upstream) {
+  ReapFinished();  // without a listener, nothing else reaps
+  Admit(client, upstream);
 }
 
 void WanLink::SetState(LinkState state) {
@@ -612,21 +629,30 @@ void WanLink::AcceptLoop() {
       }
       continue;
     }
-    connections_accepted_.fetch_add(1);
-    if (state() == LinkState::kCut) {
-      connections_refused_.fetch_add(1);
-      close(client);
-      continue;
-    }
-    auto connection = std::make_unique<Connection>();
-    Connection* c = connection.get();
-    absl::MutexLock lock(&connections_mu_);
-    connections_.push_back(std::move(connection));
-    c->thread = std::thread([this, c, client] { Serve(c, client); });
+    Admit(client, Ipv4(upstream_ip_, upstream_port_));
   }
 }
 
-void WanLink::Serve(Connection* connection, int client) {
+void WanLink::Admit(int client, const sockaddr_in& upstream) {
+  connections_accepted_.fetch_add(1);
+  if (state() == LinkState::kCut) {
+    connections_refused_.fetch_add(1);
+    close(client);
+    return;
+  }
+  auto connection = std::make_unique<Connection>();
+  Connection* c = connection.get();
+  absl::MutexLock lock(&connections_mu_);
+  if (stopping_) {  // the destructor has taken connections_ or will
+    close(client);
+    return;
+  }
+  connections_.push_back(std::move(connection));
+  c->thread =
+      std::thread([this, c, client, upstream] { Serve(c, client, upstream); });
+}
+
+void WanLink::Serve(Connection* connection, int client, sockaddr_in upstream) {
   connections_open_.fetch_add(1);
   SetNoDelay(client);
   // Blackholed: no upstream connection yet (a SYN that is retransmitted
@@ -663,7 +689,7 @@ void WanLink::Serve(Connection* connection, int client) {
   }
   int server = -1;
   if (client_ok && !stopping_ && state() != LinkState::kCut) {
-    server = ConnectUpstream();
+    server = ConnectUpstream(upstream);
   }
   if (server >= 0) {
     SetNoDelay(server);
@@ -687,15 +713,15 @@ void WanLink::Serve(Connection* connection, int client) {
   connection->done = true;
 }
 
-int WanLink::ConnectUpstream() {
+int WanLink::ConnectUpstream(const sockaddr_in& upstream) {
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) {
     PLOG(WARNING) << "link " << name() << ": socket";
     return -1;
   }
-  sockaddr_in addr = Ipv4(upstream_ip_, upstream_port_);
   int err = 0;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+  if (connect(fd, reinterpret_cast<const sockaddr*>(&upstream),
+              sizeof(upstream)) != 0) {
     err = errno;
   }
   const TimePoint deadline =
@@ -714,7 +740,7 @@ int WanLink::ConnectUpstream() {
   }
   if (err != 0) {
     LOG(WARNING) << "link " << name() << ": cannot connect to upstream "
-                 << options_.upstream << ": " << strerror(err);
+                 << Ipv4Text(upstream) << ": " << strerror(err);
     close(fd);
     return -1;
   }

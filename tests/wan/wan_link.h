@@ -12,6 +12,17 @@
 //   ... point the client at (*link)->address() ...
 //   (*link)->SetState(LinkState::kCut);       // a partition
 //
+// Without a listener (Options::listen = false) the link serves the
+// connections someone else accepted, each towards its own upstream address:
+// wan_emulator's transparent mode accepts every connection between two DCs
+// on one port and hands each to the WanLink of its DC pair:
+//
+//   o.listen = false;                         // no listener, no upstream
+//   auto link = WanLink::Start(o);
+//   (*link)->ServeAccepted(client_fd, original_destination);
+//
+// Such connections follow every rule below exactly as accepted ones do.
+//
 // Emulation, per direction (forward = client -> server bytes, reverse =
 // server -> client bytes), with that direction's LinkProfile:
 // - Bytes read from the source are cut into segments of at most
@@ -83,13 +94,16 @@
 //   Segments scheduled before the blackhole and held by it are counted
 //   again in `segments` when rescheduled (a retransmission is sent too).
 //
-// Threads: one accept thread, and per connection one thread per direction.
+// Threads: one accept thread (none without a listener), and per connection
+// one thread per direction.
 // Every wait is a ppoll on the sockets and a wake-up pipe that SetState and
 // the destructor fire, bounded by 200 ms, so state changes apply at once
 // and the destructor returns promptly.
 //
 // Thread-safety: every method is thread-safe.
 #pragma once
+
+#include <netinet/in.h>
 
 #include <atomic>
 #include <cstdint>
@@ -117,9 +131,15 @@ absl::StatusOr<LinkState> ParseLinkState(absl::string_view name);
 enum class Direction { kForward, kReverse };  // client->server, server->client
 const char* DirectionName(Direction direction);  // "forward", "reverse"
 
+// "a.b.c.d:port", for logs.
+std::string Ipv4Text(const sockaddr_in& addr);
+
 class WanLink {
  public:
   struct Options {
+    // false: no listener and no `upstream`; connections come only through
+    // ServeAccepted (listen_host, listen_port and upstream are ignored).
+    bool listen = true;
     std::string listen_host = "127.0.0.1";  // an IPv4 address or host name
     int listen_port = 0;                    // 0 = a free port; see port()
     std::string upstream;                   // "host:port", resolved to IPv4
@@ -157,7 +177,8 @@ class WanLink {
   // accepting. InvalidArgument for a bad upstream, listen host or profile;
   // the errno's status if it cannot listen (e.g. the port is taken). Every
   // error message starts with "link <name>: ".
-  // Upstream is not contacted until a client connects.
+  // Upstream is not contacted until a client connects. With !listen, only
+  // the profiles are checked.
   static absl::StatusOr<std::unique_ptr<WanLink>> Start(Options options);
   // Closes the listener and every connection (held bytes are discarded),
   // joins every thread.
@@ -166,10 +187,19 @@ class WanLink {
   WanLink& operator=(const WanLink&) = delete;
 
   const std::string& name() const { return options_.name; }
-  int port() const { return port_; }
-  // "<listen host as given>:<port>"
+  int port() const { return port_; }  // 0 without a listener
+  // "<listen host as given>:<port>"; "" without a listener.
   std::string address() const;
   const std::string& upstream() const { return options_.upstream; }
+
+  // Serves `client`, a connected TCP socket accepted by the caller (the
+  // link owns it from now on and closes it), as if the link's listener had
+  // accepted it, relaying to `upstream` instead of Options::upstream:
+  // counted in connections_accepted, closed at once if the link is cut,
+  // held if blackholed, and so on. Returns at once (the connection has
+  // its own threads). Works with or without a listener. REQUIRES: the
+  // link is not being destroyed.
+  void ServeAccepted(int client, const sockaddr_in& upstream);
 
   void SetState(LinkState state);
   LinkState state() const;
@@ -191,18 +221,21 @@ class WanLink {
   WanLink(Options options, int listen_fd, int port, uint32_t upstream_ip,
           int upstream_port);
   void AcceptLoop();
-  void Serve(Connection* connection, int client);
-  // Connects to upstream, giving up after connect_timeout, on stop or cut.
-  // -1 on failure.
-  int ConnectUpstream();
+  // Counts `client`, refuses it if cut, else serves it on a new thread.
+  void Admit(int client, const sockaddr_in& upstream)
+      ABSL_LOCKS_EXCLUDED(connections_mu_);
+  void Serve(Connection* connection, int client, sockaddr_in upstream);
+  // Connects to `upstream`, giving up after connect_timeout, on stop or
+  // cut. -1 on failure.
+  int ConnectUpstream(const sockaddr_in& upstream);
   std::shared_ptr<Waker> waker() const;
   void Wake();
   void ReapFinished() ABSL_LOCKS_EXCLUDED(connections_mu_);
 
   const Options options_;
-  const int listen_fd_;
-  const int port_;
-  const uint32_t upstream_ip_;  // network byte order
+  const int listen_fd_;         // -1 without a listener
+  const int port_;              // 0 without a listener
+  const uint32_t upstream_ip_;  // network byte order; 0 without a listener
   const int upstream_port_;
   std::unique_ptr<Lane> forward_;
   std::unique_ptr<Lane> reverse_;

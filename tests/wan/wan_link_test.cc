@@ -8,8 +8,10 @@
 #include <chrono>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
 #include "gmock/gmock.h"
@@ -473,6 +475,68 @@ TEST(WanLinkTest, UnreachableUpstreamClosesTheClient) {
                         "none", "none");
   auto client = ConnectTo(*link);
   EXPECT_TRUE(client->ReadToEof(kTimeout).ok());
+}
+
+// A connected pair on loopback: the client, and the server's end as
+// accepted by a listener of the test's own (as wan_emulator's transparent
+// listener accepts one).
+std::pair<std::unique_ptr<TcpClient>, int> AcceptedPair() {
+  const int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  CHECK_EQ(bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  CHECK_EQ(listen(listener, 1), 0);
+  CHECK_EQ(getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  auto client =
+      TcpClient::Connect(absl::StrCat("127.0.0.1:", ntohs(addr.sin_port)));
+  CHECK(client.ok()) << client.status();
+  const int accepted = accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+  CHECK_GE(accepted, 0);
+  close(listener);
+  return {*std::move(client), accepted};
+}
+
+sockaddr_in Loopback(const std::string& address) {
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  int port = 0;
+  CHECK(absl::SimpleAtoi(address.substr(address.rfind(':') + 1), &port));
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  return addr;
+}
+
+TEST(WanLinkTest, WithoutListenerServesAcceptedConnectionsToTheirUpstream) {
+  auto echo = StartServer(TcpTestServer::Mode::kEcho);
+  WanLink::Options o;
+  o.listen = false;  // and no upstream
+  o.forward = Profile("delay=30ms");
+  o.reverse = Profile("delay=20ms");
+  o.name = "virtual";
+  auto started = WanLink::Start(o);
+  ASSERT_TRUE(started.ok()) << started.status();
+  std::unique_ptr<WanLink> link = *std::move(started);
+  EXPECT_EQ(link->address(), "");
+  EXPECT_EQ(link->port(), 0);
+
+  auto [client, fd] = AcceptedPair();
+  link->ServeAccepted(fd, Loopback(echo->address()));
+  EXPECT_GE(RoundTrip(client.get(), "hello"), absl::Milliseconds(50));
+  EXPECT_TRUE(Eventually([&] { return link->stats().reverse.bytes == 5; }));
+  EXPECT_EQ(link->stats().forward.bytes, 5);
+  EXPECT_EQ(link->stats().connections_accepted, 1);
+
+  // The link's state applies: a cut closes the open connection and the
+  // next one at once, without contacting upstream.
+  link->SetState(LinkState::kCut);
+  EXPECT_TRUE(client->ReadToEof(kTimeout).ok());
+  auto [refused, refused_fd] = AcceptedPair();
+  link->ServeAccepted(refused_fd, Loopback(echo->address()));
+  EXPECT_TRUE(refused->ReadToEof(kTimeout).ok());
+  EXPECT_EQ(link->stats().connections_refused, 1);
+  EXPECT_EQ(echo->connections(), 1);
 }
 
 TEST(WanLinkTest, StartRefusesBadOptions) {
