@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The README's run command: a complete 2-DC kess cluster on 127.0.0.1.
+# The README's run command: a complete 2-DC kess cluster on 127.0.0.1, or
+# with --wan 3 DCs over emulated WAN links.
 #
-#   scripts/demo.sh [--smoke] [--base-dir DIR] [--keep] [--no-build]
+#   scripts/demo.sh [--smoke] [--wan] [--base-dir DIR] [--keep] [--no-build]
 #                   [--zk-servers N]
 #
 # Per DC: a ZooKeeper ensemble (3 servers; 1 with --smoke), 3 mandators,
@@ -21,13 +22,29 @@
 #   --no-build     skip scripts/setup.sh and the build; use the binaries
 #                  already in bazel-bin (under `bazel test`: the runfiles)
 #   --zk-servers N ZooKeeper servers per DC (1 or 3)
+#   --wan          3 DCs (dc1 main, dc2, dc3), each in its own network
+#                  namespace with its own address (10.77.<n>.2), every
+#                  connection between two DCs routed through an emulated WAN
+#                  (tests/wan: wan_emulator as a transparent router):
+#                  dc1-dc2 RTT 20 ms, dc1-dc3 RTT 80 ms +-5 ms jitter 1 %
+#                  loss, dc2-dc3 RTT 70 ms; partition mode on in the slave
+#                  DCs. Needs root (namespaces, a host route to 10.77.0.0/16
+#                  for the duration of the run). With --smoke it also cuts
+#                  dc3 off and checks that an instance registered there is
+#                  discoverable inside dc3 while cut, and in dc1 after the
+#                  heal.
+#   --wan-base B   the first two octets of the WAN mode's addresses
+#                  (default 10.77)
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-SMOKE=0 KEEP=0 BUILD=1 BASE="" ZK_SERVERS=""
+SMOKE=0 KEEP=0 BUILD=1 BASE="" ZK_SERVERS="" WAN=0 WAN_BASE=10.77
 while [ $# -gt 0 ]; do
   case "$1" in
     --smoke) SMOKE=1 ;;
+    --wan) WAN=1 ;;
+    --wan-base) WAN_BASE=${2:?--wan-base needs two octets, e.g. 10.77}; shift ;;
+    --wan-base=*) WAN_BASE=${1#*=} ;;
     --keep) KEEP=1 ;;
     --no-build) BUILD=0 ;;
     --base-dir) BASE=${2:?--base-dir needs a directory}; shift ;;
@@ -42,7 +59,22 @@ done
 [ -n "$ZK_SERVERS" ] || { [ "$SMOKE" = 1 ] && ZK_SERVERS=1 || ZK_SERVERS=3; }
 case "$ZK_SERVERS" in 1|3) ;; *) echo "demo.sh: --zk-servers is 1 or 3" >&2; exit 2 ;; esac
 
-DCS=(dc1 dc2)          # dc1 is the main DC
+if [ "$WAN" = 1 ]; then
+  DCS=(dc1 dc2 dc3)    # dc1 is the main DC
+  [[ "$WAN_BASE" =~ ^[0-9]{1,3}\.[0-9]{1,3}$ ]] || { echo "demo.sh: --wan-base is two octets, e.g. 10.77" >&2; exit 2; }
+  [ "$(id -u)" = 0 ] || { echo "demo.sh: --wan needs root (network namespaces)" >&2; exit 2; }
+else
+  DCS=(dc1 dc2)        # dc1 is the main DC
+fi
+# The WAN mode's links (pair lines of tests/wan's wan_emulator config).
+WAN_PAIRS=(
+  "dc1 dc2 delay=10ms"
+  "dc1 dc3 delay=40ms,jitter=5ms,loss=0.01"
+  "dc2 dc3 delay=35ms"
+)
+# Partition mode of the slave DCs in WAN mode (off otherwise, as by default).
+if [ "$SMOKE" = 1 ]; then PARTITION_AFTER_MS=5000 HEAL_AFTER_MS=5000
+else PARTITION_AFTER_MS=30000 HEAL_AFTER_MS=30000; fi
 SERVICE=demo-echo
 CONFIG_NS=demo CONFIG_KEY=greeting
 
@@ -52,7 +84,7 @@ die() { say "ERROR: $*" >&2; exit 1; }
 # ---- binaries -------------------------------------------------------------
 
 TARGETS=(//mandator //mandator/kessctl //distributor //agent
-         //tests/harness:zk_launcher
+         //tests/harness:zk_launcher //tests/wan:wan_emulator
          //sdk/examples:demo_provider //sdk/examples:demo_consumer)
 if [ -n "${TEST_SRCDIR:-}" ]; then
   # Under `bazel test`: the binaries are data dependencies; never call bazel.
@@ -78,8 +110,10 @@ AGENT=$BIN/agent/agent
 ZK_LAUNCHER=$BIN/tests/harness/zk_launcher
 PROVIDER=$BIN/sdk/examples/demo_provider
 CONSUMER=$BIN/sdk/examples/demo_consumer
-for b in "$MANDATOR" "$KESSCTL" "$DISTRIBUTOR" "$AGENT" "$ZK_LAUNCHER" \
-         "$PROVIDER" "$CONSUMER"; do
+WAN_EMULATOR=$BIN/tests/wan/wan_emulator
+NEEDED=("$MANDATOR" "$KESSCTL" "$DISTRIBUTOR" "$AGENT" "$ZK_LAUNCHER" "$PROVIDER" "$CONSUMER")
+[ "$WAN" = 1 ] && NEEDED+=("$WAN_EMULATOR")
+for b in "${NEEDED[@]}"; do
   [ -x "$b" ] || die "missing $b (build it: bazel build ${TARGETS[*]})"
 done
 for tool in python3 curl java; do
@@ -110,6 +144,18 @@ start() {
   local pid=$!
   NAMES+=("$name"); PIDS+=("$pid")
   echo "$name $pid" >>"$RUN/pids"
+}
+
+# dc_exec <dc> <command...>: only as the command of `start`: runs it in that
+# DC's network namespace in WAN mode (ip netns exec execs it: the pid
+# recorded is the daemon's own), as is otherwise.
+dc_exec() {
+  local dc=$1; shift
+  if [ "$WAN" = 1 ]; then
+    if [ "$dc" = wan ]; then exec ip netns exec "$WAN_PREFIX-wan" "$@"; fi
+    exec ip netns exec "$WAN_PREFIX-$dc" "$@"
+  fi
+  exec "$@"
 }
 
 pid_of() {
@@ -165,7 +211,7 @@ reap() {  # reap <index>: wait for it once, record how it ended
 # mandators, ZooKeeper last.
 stop_all() {
   local group prefix i todo
-  for group in "consumer- provider-" "agent-" "distributor-" "mandator-" "zookeeper"; do
+  for group in "consumer- provider-" "agent-" "distributor-" "mandator-" "zookeeper" "wan-"; do
     todo=()
     for i in "${!NAMES[@]}"; do
       [ -n "${REAPED[$i]:-}" ] && continue
@@ -185,7 +231,7 @@ stop_all() {
   [ ${#UNCLEAN[@]} -eq 0 ] || say "not a clean exit: ${UNCLEAN[*]} (see $LOGS)"
 }
 
-CLEANED=0 STOPPED_ALL=0
+CLEANED=0 STOPPED_ALL=0 WAN_UP=0
 cleanup() {
   local rc=$?
   [ "$CLEANED" = 1 ] && return
@@ -194,6 +240,9 @@ cleanup() {
   if [ ${#PIDS[@]} -gt 0 ] && [ "$STOPPED_ALL" = 0 ]; then
     say "stopping ${#PIDS[@]} processes"
     stop_all
+  fi
+  if [ "$WAN_UP" = 1 ]; then
+    wan_net_down "$WAN_PREFIX" "$WAN_BASE" && say "WAN namespaces removed"
   fi
   if [ "$rc" != 0 ] && [ -n "${TEST_UNDECLARED_OUTPUTS_DIR:-}" ]; then
     # Under `bazel test`: the logs end up in bazel-testlogs/.../test.outputs.
@@ -296,7 +345,7 @@ EOF
 # ---- ports, secrets ---------------------------------------------------------
 
 declare -A PORT HTTP
-read -r -a ports <<<"$(free_ports 20)"
+read -r -a ports <<<"$(free_ports $((10 * ${#DCS[@]})))"
 n=0
 for dc in "${DCS[@]}"; do
   for i in 1 2 3; do
@@ -332,63 +381,105 @@ if grep -q -- '-admin_password_file ' <<<"$mandator_flags"; then
 fi
 umask 022
 
+# ---- the WAN (--wan): a network namespace per DC, a router between them ----
+
+declare -A ADDR   # the address every daemon of a DC listens on
+say "base dir $BASE"
+if [ "$WAN" = 1 ]; then
+  if [ -n "${TEST_SRCDIR:-}" ]; then WAN_NET_SH=$BIN/tests/wan/wan_net.sh
+  else WAN_NET_SH=$ROOT/tests/wan/wan_net.sh; fi
+  # shellcheck disable=SC1090
+  source "$WAN_NET_SH" || die "cannot load $WAN_NET_SH"
+  WAN_PREFIX=kd$(( $$ % 100000 ))   # short: interface names are <= 15 chars
+  WAN_PORT=15001                    # the router's interception port
+  say "WAN: namespaces $WAN_PREFIX-{${DCS[*]// /,},wan}, addresses $WAN_BASE.<n>.2"
+  wan_net_up "$WAN_PREFIX" "$WAN_BASE" "${DCS[@]}" || die "setting up the WAN namespaces failed"
+  WAN_UP=1
+  for dc in "${DCS[@]}"; do ADDR[$dc]=$(wan_dc_addr "$dc"); done
+  {
+    i=0
+    for dc in "${DCS[@]}"; do i=$((i + 1)); echo "dc $dc $WAN_BASE.$i.0/24"; done
+    for pair in "${WAN_PAIRS[@]}"; do echo "pair $pair"; done
+  } >"$RUN/wan.conf"
+  start wan-emulator dc_exec wan "$WAN_EMULATOR" --config="$RUN/wan.conf" \
+    --transparent_port="$WAN_PORT" --control_host="$WAN_BASE.0.1" \
+    --control_port=0 --address_file="$RUN/wan.addr"
+  need 30 "the WAN emulator" wan-emulator test -s "$RUN/wan.addr"
+  WAN_CONTROL=$(awk '$1 == "control" {print $2}' "$RUN/wan.addr")
+  [ -n "$WAN_CONTROL" ] || die "the WAN emulator published no control address"
+else
+  for dc in "${DCS[@]}"; do ADDR[$dc]=127.0.0.1; done
+fi
+# wan_state <dc a> <dc b> open|cut|blackhole: the link between two DCs.
+wan_state() {
+  curl -sf -m 5 -d '' "http://$WAN_CONTROL/state?a=$1&b=$2&state=$3" >/dev/null
+}
+
 # ---- ZooKeeper ------------------------------------------------------------
 
-say "base dir $BASE"
 say "starting ZooKeeper: ${#DCS[@]} ensembles of $ZK_SERVERS server(s)"
 mkdir -p "$BASE/zk"
-start zookeeper "$ZK_LAUNCHER" --dcs="$(IFS=,; echo "${DCS[*]}")" \
-  --servers="$ZK_SERVERS" --base_dir="$BASE/zk" --ready_file="$RUN/zk.env"
-zk_deadline=$((SECONDS + 180))
-until [ -f "$RUN/zk.env" ]; do
-  # shellcheck disable=SC2015
-  alive "$(pid_of zookeeper)" && [ "$SECONDS" -lt "$zk_deadline" ] ||
-    die "ZooKeeper did not start (see $LOGS/zookeeper.log)"
-  sleep 0.25
+for dc in "${DCS[@]}"; do
+  start "zookeeper-$dc" dc_exec "$dc" "$ZK_LAUNCHER" --dcs="$dc" \
+    --host="${ADDR[$dc]}" --servers="$ZK_SERVERS" --base_dir="$BASE/zk" \
+    --ready_file="$RUN/zk-$dc.env"
 done
-# shellcheck disable=SC1091
-source "$RUN/zk.env"
-declare -A ZK=([dc1]=$ZK_dc1 [dc2]=$ZK_dc2)
+declare -A ZK
+zk_deadline=$((SECONDS + 180))
+for dc in "${DCS[@]}"; do
+  until [ -f "$RUN/zk-$dc.env" ]; do
+    # shellcheck disable=SC2015
+    alive "$(pid_of "zookeeper-$dc")" && [ "$SECONDS" -lt "$zk_deadline" ] ||
+      die "ZooKeeper of $dc did not start (see $LOGS/zookeeper-$dc.log)"
+    sleep 0.25
+  done
+  ZK[$dc]=$(sed -n "s/^ZK_$dc=//p" "$RUN/zk-$dc.env")
+done
 
 # ---- mandators ---------------------------------------------------------------
 
 mandators_of() {  # heartbeat (scheduler) addresses of a DC's mandators
   local dc=$1 out="" i
-  for i in 1 2 3; do out+="${out:+,}127.0.0.1:${PORT[$dc-m$i]}"; done
+  for i in 1 2 3; do out+="${out:+,}${ADDR[$dc]}:${PORT[$dc-m$i]}"; done
   echo "$out"
 }
 http_mandators_of() {
   local dc=$1 out="" i
-  for i in 1 2 3; do out+="${out:+,}127.0.0.1:${HTTP[$dc-m$i]}"; done
+  for i in 1 2 3; do out+="${out:+,}${ADDR[$dc]}:${HTTP[$dc-m$i]}"; done
   echo "$out"
 }
-KESS_MANDATORS="$(http_mandators_of dc1),$(http_mandators_of dc2)"
+KESS_MANDATORS=""
+for dc in "${DCS[@]}"; do KESS_MANDATORS+="${KESS_MANDATORS:+,}$(http_mandators_of "$dc")"; done
+OTHER_DCS=""   # the main DC's --other_dcs: every slave DC's ensemble
+for dc in "${DCS[@]:1}"; do OTHER_DCS+="${OTHER_DCS:+;}$dc=${ZK[$dc]}"; done
 
 say "starting 3 mandators per DC"
 for dc in "${DCS[@]}"; do
   for i in 1 2 3; do
     name=$dc-m$i
     args=(--id="m$i" --dc="$dc" --zk="${ZK[$dc]}" --zk_auth_file="$ZK_AUTH"
-          --http_host=127.0.0.1 --http_port="${HTTP[$name]}"
+          --http_host="${ADDR[$dc]}" --http_port="${HTTP[$name]}"
           --port="${PORT[$name]}")
     [ "$UI" = 1 ] && args+=(--admin_password_file="$ADMIN_SECRET_FILE" --admin_user="$ADMIN_USER")
     if [ "$dc" = dc1 ]; then
-      args+=(--main --other_dcs="dc2=${ZK[dc2]}")
+      args+=(--main --other_dcs="$OTHER_DCS")
     else
       args+=(--nomain --main_zk="${ZK[dc1]}" --main_dc=dc1)
+      [ "$WAN" = 1 ] && args+=(--partition_after_ms="$PARTITION_AFTER_MS"
+                               --heal_after_ms="$HEAL_AFTER_MS")
     fi
-    start "mandator-$name" "$MANDATOR" "${args[@]}"
+    start "mandator-$name" dc_exec "$dc" "$MANDATOR" "${args[@]}"
   done
 done
 leader_of() {  # prints the DC's leader id once one is elected
   local id
-  id=$(curl -sS -f -m 2 "${API_AUTH[@]}" "http://127.0.0.1:${HTTP[$1-m1]}/api/v1/status" |
+  id=$(curl -sS -f -m 2 "${API_AUTH[@]}" "http://${ADDR[$1]}:${HTTP[$1-m1]}/api/v1/status" |
        json_field leader.id) && [ -n "$id" ] && echo "$id"
 }
 for dc in "${DCS[@]}"; do
   for i in 1 2 3; do
     need 60 "mandator $dc-m$i" "mandator-$dc-m$i" \
-      http_ok "127.0.0.1:${HTTP[$dc-m$i]}" /healthz
+      http_ok "${ADDR[$dc]}:${HTTP[$dc-m$i]}" /healthz
   done
   need 60 "a leader in $dc" "mandator-$dc-m1" leader_of "$dc"
 done
@@ -398,21 +489,21 @@ done
 say "starting 2 distributors per DC"
 distributors_of() {
   local dc=$1 out="" i
-  for i in 1 2; do out+="${out:+,}127.0.0.1:${PORT[$dc-d$i]}"; done
+  for i in 1 2; do out+="${out:+,}${ADDR[$dc]}:${PORT[$dc-d$i]}"; done
   echo "$out"
 }
 for dc in "${DCS[@]}"; do
   for i in 1 2; do
     name=$dc-d$i
-    start "distributor-$name" "$DISTRIBUTOR" --id="d$i" --dc="$dc" \
+    start "distributor-$name" dc_exec "$dc" "$DISTRIBUTOR" --id="d$i" --dc="$dc" \
       --zk="${ZK[$dc]}" --zk_auth_file="$ZK_READER" --auth_token_file="$TOKEN" \
-      --listen_host=127.0.0.1 --port="${PORT[$name]}" --http_port="${HTTP[$name]}"
+      --listen_host="${ADDR[$dc]}" --port="${PORT[$name]}" --http_port="${HTTP[$name]}"
   done
 done
 for dc in "${DCS[@]}"; do
   for i in 1 2; do
     need 60 "distributor $dc-d$i" "distributor-$dc-d$i" \
-      http_ok "127.0.0.1:${HTTP[$dc-d$i]}" /healthz
+      http_ok "${ADDR[$dc]}:${HTTP[$dc-d$i]}" /healthz
   done
 done
 
@@ -426,10 +517,10 @@ for dc in "${DCS[@]}"; do
     host=$dc-host$i
     HOST_IDS+=("$host")
     mkdir -p "$HOSTS/$host/cache"
-    start "agent-$host" "$AGENT" --host_id="$host" --dc="$dc" \
+    start "agent-$host" dc_exec "$dc" "$AGENT" --host_id="$host" --dc="$dc" \
       --distributors="$(distributors_of "$dc")" --mandators="$(mandators_of "$dc")" \
       --cache_dir="$HOSTS/$host/cache" --auth_token_file="$TOKEN" \
-      --http_port=0 --http_port_file="$HOSTS/$host/agent.port" \
+      --http_host="${ADDR[$dc]}" --http_port=0 --http_port_file="$HOSTS/$host/agent.port" \
       --pull_interval_ms=10000
   done
 done
@@ -439,7 +530,7 @@ agent_connected() {
 }
 for host in "${HOST_IDS[@]}"; do
   need 30 "agent $host" "agent-$host" test -s "$HOSTS/$host/agent.port"
-  AGENT_HTTP[$host]=127.0.0.1:$(cat "$HOSTS/$host/agent.port")
+  AGENT_HTTP[$host]=${ADDR[${host%-host*}]}:$(cat "$HOSTS/$host/agent.port")
   need 30 "agent $host connected" "agent-$host" agent_connected "$host"
 done
 
@@ -466,8 +557,9 @@ kessctl config put "$CONFIG_NS" "$CONFIG_KEY" "hello from kess" \
 
 start_provider() {  # start_provider <dc> <host number> <instance number>
   local dc=$1 host=$1-host$2 id=echo-$1-$3
-  start "provider-$id" "$PROVIDER" --service="$SERVICE" --id="$id" \
+  start "provider-$id" dc_exec "$dc" "$PROVIDER" --service="$SERVICE" --id="$id" \
     --host="$host" --dc="$dc" --mandators="$(mandators_of "$dc")" \
+    --listen_host="${ADDR[$dc]}" \
     --port_file="$RUN/provider-$id.port"
   need 30 "provider $id registered" "provider-$id" \
     test -s "$RUN/provider-$id.port"
@@ -476,7 +568,7 @@ say "starting the sample provider ($SERVICE) and consumers"
 for dc in "${DCS[@]}"; do start_provider "$dc" 1 1; done
 for dc in "${DCS[@]}"; do
   host=$dc-host3
-  start "consumer-$dc" "$CONSUMER" --service="$SERVICE" --dc="$dc" \
+  start "consumer-$dc" dc_exec "$dc" "$CONSUMER" --service="$SERVICE" --dc="$dc" \
     --cache_dir="$HOSTS/$host/cache" --agent="${AGENT_HTTP[$host]}" \
     --stats_file="$RUN/consumer-$dc.json"
 done
@@ -508,9 +600,25 @@ done
 ln -sf "$KESSCTL" "$BASE/bin/kessctl"
 
 banner() {
-  local dc i host m1=127.0.0.1:${HTTP[dc1-m1]}
+  local dc i host m1=${ADDR[dc1]}:${HTTP[dc1-m1]}
   echo
-  echo "kess demo: 2 DCs on 127.0.0.1 (dc1 is the main DC)"
+  if [ "$WAN" = 1 ]; then
+    echo "kess demo: 3 DCs over emulated WAN links (dc1 is the main DC)"
+    echo
+    echo "  Every connection between two DCs crosses the WAN emulator (tests/wan,"
+    echo "  a transparent router between the DCs' network namespaces):"
+    local pair
+    for pair in "${WAN_PAIRS[@]}"; do echo "    $pair (each way)"; done
+    echo "  Partition mode: a slave DC cut off from dc1 for $((PARTITION_AFTER_MS / 1000)) s builds its own"
+    echo "  route tables (new instances stay discoverable inside it); healed after $((HEAL_AFTER_MS / 1000)) s."
+    echo "  Cut and heal a DC (also: state=blackhole, a silent drop; /flap?a=..&b=..&period_ms=..&count=..):"
+    echo "    curl -d '' 'http://$WAN_CONTROL/state?a=dc1&b=dc3&state=cut'"
+    echo "    curl -d '' 'http://$WAN_CONTROL/state?a=dc1&b=dc3&state=open'"
+    echo "    curl http://$WAN_CONTROL/links     # profiles, states, bytes per DC pair"
+    echo "  Links of the namespaces: ip netns exec $WAN_PREFIX-dc2 ...; host route $WAN_BASE.0.0/16"
+  else
+    echo "kess demo: 2 DCs on 127.0.0.1 (dc1 is the main DC)"
+  fi
   echo
   if [ "$UI" = 1 ]; then
     echo "  Web UI: http://$m1/ui/   (every mandator serves it at /ui/)"
@@ -537,10 +645,10 @@ banner() {
   for dc in "${DCS[@]}"; do
     echo "  $dc: ZooKeeper ${ZK[$dc]}"
     for i in 1 2 3; do
-      echo "    mandator m$i  http 127.0.0.1:${HTTP[$dc-m$i]}  heartbeats 127.0.0.1:${PORT[$dc-m$i]}"
+      echo "    mandator m$i  http ${ADDR[$dc]}:${HTTP[$dc-m$i]}  heartbeats ${ADDR[$dc]}:${PORT[$dc-m$i]}"
     done
     for i in 1 2; do
-      echo "    distributor d$i  agents 127.0.0.1:${PORT[$dc-d$i]}  http 127.0.0.1:${HTTP[$dc-d$i]}"
+      echo "    distributor d$i  agents ${ADDR[$dc]}:${PORT[$dc-d$i]}  http ${ADDR[$dc]}:${HTTP[$dc-d$i]}"
     done
   done
   echo
@@ -625,7 +733,7 @@ put_and_wait() {  # put_and_wait <value> <seconds>: write in dc1, see it in all 
 # 0. The admin UI, when the mandators have it.
 http_code() { curl -s -m 5 -o /dev/null -w '%{http_code}' "$@"; }
 ui_works() {
-  local m1=127.0.0.1:${HTTP[dc1-m1]} code ok=0
+  local m1=${ADDR[dc1]}:${HTTP[dc1-m1]} code ok=0
   code=$(http_code "http://$m1/ui/"); echo "    GET /ui/: $code"
   [ "$code" = 200 ] || ok=1
   code=$(http_code "http://$m1/api/v1/configs"); echo "    API without credentials: $code"
@@ -649,7 +757,7 @@ else
 fi
 
 # 1. A config write in dc1 reaches every host of both DCs.
-check "config put in dc1 -> same value and revision in all 6 agent caches (both DCs)" \
+check "config put in dc1 -> same value and revision in all ${#HOST_IDS[@]} agent caches (${#DCS[@]} DCs)" \
   put_and_wait "smoke-1-$(random_secret)" 30
 
 # 2. A new provider instance is discovered in both DCs.
@@ -666,9 +774,9 @@ new_instance_discovered() {
       return 1
     }
   done
-  echo "    echo-dc1-2 healthy in the route table of dc1-host3 and dc2-host3 after $((SECONDS - start)) s"
+  echo "    echo-dc1-2 healthy in the route table of every DC's host3 after $((SECONDS - start)) s"
 }
-check "new instance echo-dc1-2 (dc1-host2) appears in the consumers' route tables in dc1 and dc2" \
+check "new instance echo-dc1-2 (dc1-host2) appears in the consumers' route tables in every DC" \
   new_instance_discovered
 
 calls_to() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["by_instance"].get(sys.argv[2],0))' "$RUN/consumer-$1.json" "$2"; }
@@ -706,11 +814,16 @@ check "each consumer calls only its own DC's instances (local first)" local_firs
 agent_distributor() {
   curl -sf -m 2 "http://${AGENT_HTTP[$1]}/v1/status" | json_field distributor
 }
-failed_before=$(( $(consumer_stat dc1 failed) + $(consumer_stat dc2 failed) ))
-ok_before=$(( $(consumer_stat dc1 ok) + $(consumer_stat dc2 ok) ))
+consumers_sum() {  # consumers_sum <field>: over every DC's consumer
+  local dc total=0
+  for dc in "${DCS[@]}"; do total=$((total + $(consumer_stat "$dc" "$1"))); done
+  echo "$total"
+}
+failed_before=$(consumers_sum failed)
+ok_before=$(consumers_sum ok)
 victim_addr=$(agent_distributor dc1-host3)
 victim=""
-for i in 1 2; do [ "$victim_addr" = "127.0.0.1:${PORT[dc1-d$i]}" ] && victim=dc1-d$i; done
+for i in 1 2; do [ "$victim_addr" = "${ADDR[dc1]}:${PORT[dc1-d$i]}" ] && victim=dc1-d$i; done
 [ -n "$victim" ] || victim=dc1-d1
 victim_pid=$(pid_of "distributor-$victim")
 say "kill -9 distributor $victim (pid $victim_pid), the one dc1-host3's agent uses"
@@ -718,7 +831,7 @@ kill -KILL "$victim_pid"
 # Reaped here, on purpose not counted as an unclean exit.
 for i in "${!NAMES[@]}"; do [ "${NAMES[$i]}" = "distributor-$victim" ] && REAPED[$i]=1; done
 { wait "$victim_pid"; } 2>/dev/null
-dead_addr=127.0.0.1:${PORT[$victim]}
+dead_addr=${ADDR[dc1]}:${PORT[$victim]}
 agents_moved() {
   local host
   for host in dc1-host1 dc1-host2 dc1-host3; do
@@ -738,19 +851,62 @@ moved() {
   echo "    dc1 agents all connected to the other distributor after $((SECONDS - start)) s"
 }
 check "after kill -9 of $victim every dc1 agent is connected to the remaining distributor" moved
-check "the next config write still reaches all 6 agent caches" \
+check "the next config write still reaches all ${#HOST_IDS[@]} agent caches" \
   put_and_wait "smoke-2-$(random_secret)" 30
 sleep 2
 traffic_unaffected() {
   local failed ok
-  failed=$(( $(consumer_stat dc1 failed) + $(consumer_stat dc2 failed) - failed_before ))
-  ok=$(( $(consumer_stat dc1 ok) + $(consumer_stat dc2 ok) - ok_before ))
+  failed=$(( $(consumers_sum failed) - failed_before ))
+  ok=$(( $(consumers_sum ok) - ok_before ))
   echo "    since the kill: $ok successful calls, $failed failed"
   [ "$failed" = 0 ] && [ "$ok" -gt 0 ]
 }
 check "consumers' traffic unaffected by the distributor's death" traffic_unaffected
 
-# 4. Everything stops cleanly.
+# 4. WAN mode: dc3 cut off from both other DCs. Partition mode lets an
+#    instance registered there be discovered inside dc3 while it is cut;
+#    after the heal the main DC's tables have it too.
+leader_status() {  # leader_status <dc> <field>
+  local leader i
+  leader=$(leader_of "$1") || return 1
+  i=${leader#m}
+  curl -sf -m 2 "${API_AUTH[@]}" "http://${ADDR[$1]}:${HTTP[$1-m$i]}/api/v1/status" |
+    json_field "$2"
+}
+dc3_mode_is() { [ "$(leader_status dc3 partition_mode 2>/dev/null)" = "$1" ]; }
+cut_dc3_and_register() {
+  local start=$SECONDS
+  wan_state dc1 dc3 cut && wan_state dc2 dc3 cut || { echo "    the WAN control API refused"; return 1; }
+  echo "    dc3 cut off from dc1 and dc2"
+  wait_until 60 "overlay" dc3_mode_is overlay || {
+    echo "    dc3's leader never entered partition mode: $(leader_status dc3 partition_mode 2>&1)"; return 1; }
+  echo "    dc3 in partition mode (overlay) after $((SECONDS - start)) s"
+  start_provider dc3 2 2
+  wait_until 60 "route" route_has dc3-host3 echo-dc3-2 || {
+    echo "    echo-dc3-2 not in dc3-host3's route table while cut"; return 1; }
+  if route_has dc1-host3 echo-dc3-2; then
+    echo "    echo-dc3-2 reached dc1 across a cut link?"; return 1
+  fi
+  echo "    echo-dc3-2 discoverable inside dc3 while cut, $((SECONDS - start)) s after the cut"
+}
+heal_dc3() {
+  local start=$SECONDS
+  wan_state dc1 dc3 open && wan_state dc2 dc3 open || return 1
+  wait_until 120 "route" route_has dc1-host3 echo-dc3-2 || {
+    echo "    echo-dc3-2 not in dc1's tables after the heal (dc3: $(leader_status dc3 partition_mode 2>&1))"; return 1; }
+  wait_until 120 "replicating" dc3_mode_is replicating || {
+    echo "    dc3 still $(leader_status dc3 partition_mode 2>&1)"; return 1; }
+  echo "    healed: echo-dc3-2 in dc1's tables and dc3 replicating again after $((SECONDS - start)) s"
+}
+if [ "$WAN" = 1 ]; then
+  check "dc3 cut off: partition mode, and a new instance registered in dc3 is discoverable inside dc3" \
+    cut_dc3_and_register
+  check "dc3 healed: the instance reaches dc1's tables, dc3 replicates again" heal_dc3
+  check "a config write after the heal reaches all ${#HOST_IDS[@]} agent caches" \
+    put_and_wait "smoke-3-$(random_secret)" 60
+fi
+
+# 5. Everything stops cleanly.
 clean_stop() {
   local start=$SECONDS
   stop_all
