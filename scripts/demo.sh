@@ -21,6 +21,8 @@
 #                  a failed --smoke run, so its logs can be read)
 #   --no-build     skip scripts/setup.sh and the build; use the binaries
 #                  already in bazel-bin (under `bazel test`: the runfiles)
+#   --bin-dir D    with --no-build: the bazel-bin to use (e.g. an optimized
+#                  build's, for benchmarks)
 #   --zk-servers N ZooKeeper servers per DC (1 or 3)
 #   --wan          3 DCs (dc1 main, dc2, dc3), each in its own network
 #                  namespace with its own address (10.77.<n>.2), every
@@ -38,7 +40,7 @@
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-SMOKE=0 KEEP=0 BUILD=1 BASE="" ZK_SERVERS="" WAN=0 WAN_BASE=10.77
+SMOKE=0 KEEP=0 BUILD=1 BASE="" ZK_SERVERS="" WAN=0 WAN_BASE=10.77 BIN_DIR=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --smoke) SMOKE=1 ;;
@@ -47,6 +49,8 @@ while [ $# -gt 0 ]; do
     --wan-base=*) WAN_BASE=${1#*=} ;;
     --keep) KEEP=1 ;;
     --no-build) BUILD=0 ;;
+    --bin-dir) BIN_DIR=${2:?--bin-dir needs a directory}; shift ;;
+    --bin-dir=*) BIN_DIR=${1#*=} ;;
     --base-dir) BASE=${2:?--base-dir needs a directory}; shift ;;
     --base-dir=*) BASE=${1#*=} ;;
     --zk-servers) ZK_SERVERS=${2:?--zk-servers needs 1 or 3}; shift ;;
@@ -101,7 +105,7 @@ elif [ "$BUILD" = 1 ]; then
   # output directory of this (default) configuration instead.
   BIN=$(bazel info bazel-bin 2>/dev/null) || die "bazel info bazel-bin failed"
 else
-  BIN="$ROOT/bazel-bin"
+  BIN="${BIN_DIR:-$ROOT/bazel-bin}"
 fi
 MANDATOR=$BIN/mandator/mandator
 KESSCTL=$BIN/mandator/kessctl/kessctl
