@@ -178,8 +178,7 @@ int RunDriver() {
   testing::ZkEnsembleOptions zk_options;
   zk_options.name = "bench";
   zk_options.base_dir = out_dir;
-  zk_options.jvm_flags = {"-Xmx2g", "-Dzookeeper.maxResponseCacheSize=32",
-                          "-Dzookeeper.maxGetChildrenResponseCacheSize=32"};
+  zk_options.jvm_flags = testing::ZkEnsembleOptions::JvmFlags(2048);
   auto ensemble = testing::ZkEnsemble::Start(zk_options);
   BENCH_CHECK_OK(ensemble.status());
   zk::ZkClientOptions client_options;

@@ -199,9 +199,8 @@ int Main() {
   testing::ZkEnsembleOptions zk_options;
   zk_options.servers = 1;
   zk_options.base_dir = FLAGS_base_dir;
-  zk_options.jvm_flags = {absl::StrCat("-Xmx", FLAGS_zk_heap_mib, "m"),
-                          "-Dzookeeper.maxResponseCacheSize=32",
-                          "-Dzookeeper.maxGetChildrenResponseCacheSize=32"};
+  zk_options.jvm_flags =
+      testing::ZkEnsembleOptions::JvmFlags(FLAGS_zk_heap_mib);
   zk_options.name = "main";
   auto main_zk = testing::ZkEnsemble::Start(zk_options);
   zk_options.name = "slave";

@@ -98,12 +98,6 @@ class BatchApplierTest : public testing::TwoDcTest {
                                               layout_, testing::TestAcl());
   }
 
-  LocalHead Head() {
-    absl::StatusOr<LocalHead> head = ReadLocalHead(*local_, layout_);
-    EXPECT_TRUE(head.ok()) << head.status();
-    return head.ok() ? *head : LocalHead();
-  }
-
   // Main's change records [from, to], checked, read directly (not counted).
   std::vector<zk::ChangeRecord> Changes(int64_t from, int64_t to) {
     std::vector<zk::ChangeRecord> changes;
@@ -119,14 +113,6 @@ class BatchApplierTest : public testing::TwoDcTest {
       changes.push_back(*std::move(change));
     }
     return changes;
-  }
-
-  zk::ConfigRecord LocalConfig(const std::string& ns, const std::string& key) {
-    const std::string path = *layout_.ConfigPath(ns, key);
-    absl::StatusOr<zk::GetResult> node = local_->Get(path);
-    EXPECT_TRUE(node.ok()) << node.status();
-    if (!node.ok()) return {};
-    return *zk::DecodeAs<zk::ConfigRecord>(node->data, path);
   }
 
   std::unique_ptr<RoundTripCounter> main_counted_;

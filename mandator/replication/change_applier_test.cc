@@ -29,20 +29,6 @@ class ChangeApplierTest : public testing::TwoDcTest {
         std::make_unique<ChangeApplier>(main_.get(), sync_.get(), layout_);
   }
 
-  LocalHead Head() {
-    absl::StatusOr<LocalHead> head = ReadLocalHead(*local_, layout_);
-    EXPECT_TRUE(head.ok()) << head.status();
-    return head.ok() ? *head : LocalHead();
-  }
-
-  zk::ConfigRecord LocalConfig(const std::string& ns, const std::string& key) {
-    const std::string path = *layout_.ConfigPath(ns, key);
-    absl::StatusOr<zk::GetResult> node = local_->Get(path);
-    EXPECT_TRUE(node.ok()) << node.status();
-    if (!node.ok()) return {};
-    return *zk::DecodeAs<zk::ConfigRecord>(node->data, path);
-  }
-
   std::unique_ptr<RecordSync> sync_;
   std::unique_ptr<ChangeApplier> applier_;
 };

@@ -14,54 +14,55 @@ namespace kess {
 namespace mandator {
 using zk::StoredValue;
 
-absl::StatusOr<StoredValue> RecordValue(RecordKind kind,
-                                        absl::string_view record,
-                                        absl::string_view where) {
+namespace {
+
+// The fields every record kind has. A namespace has neither (empty).
+struct RecordFields {
+  StoredValue value;
+  int64_t revision = 0;
+};
+
+absl::StatusOr<RecordFields> DecodeFields(RecordKind kind,
+                                          absl::string_view record,
+                                          absl::string_view where) {
   switch (kind) {
     case RecordKind::kConfig: {
       KESS_ASSIGN_OR_RETURN(auto r,
                             zk::DecodeAs<zk::ConfigRecord>(record, where));
-      return r.value();
+      return RecordFields{r.value(), r.revision()};
     }
     case RecordKind::kRoute: {
       KESS_ASSIGN_OR_RETURN(auto r,
                             zk::DecodeAs<zk::RouteRecord>(record, where));
-      return r.value();
+      return RecordFields{r.value(), r.revision()};
     }
     case RecordKind::kGray: {
       KESS_ASSIGN_OR_RETURN(auto r,
                             zk::DecodeAs<zk::GrayRecord>(record, where));
-      return r.value();
+      return RecordFields{r.value(), r.revision()};
     }
     case RecordKind::kNamespace:
       break;
   }
-  return StoredValue();  // inline and empty: nothing to copy or collect
+  return RecordFields();  // inline and empty: nothing to copy or collect
+}
+
+}  // namespace
+
+absl::StatusOr<StoredValue> RecordValue(RecordKind kind,
+                                        absl::string_view record,
+                                        absl::string_view where) {
+  KESS_ASSIGN_OR_RETURN(RecordFields fields,
+                        DecodeFields(kind, record, where));
+  return std::move(fields.value);
 }
 
 absl::StatusOr<int64_t> RecordRevision(RecordKind kind,
                                        absl::string_view record,
                                        absl::string_view where) {
-  switch (kind) {
-    case RecordKind::kConfig: {
-      KESS_ASSIGN_OR_RETURN(auto r,
-                            zk::DecodeAs<zk::ConfigRecord>(record, where));
-      return r.revision();
-    }
-    case RecordKind::kRoute: {
-      KESS_ASSIGN_OR_RETURN(auto r,
-                            zk::DecodeAs<zk::RouteRecord>(record, where));
-      return r.revision();
-    }
-    case RecordKind::kGray: {
-      KESS_ASSIGN_OR_RETURN(auto r,
-                            zk::DecodeAs<zk::GrayRecord>(record, where));
-      return r.revision();
-    }
-    case RecordKind::kNamespace:
-      break;
-  }
-  return 0;
+  KESS_ASSIGN_OR_RETURN(RecordFields fields,
+                        DecodeFields(kind, record, where));
+  return fields.revision;
 }
 
 namespace {

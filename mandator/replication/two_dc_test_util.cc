@@ -269,6 +269,21 @@ std::map<std::string, std::pair<int, int64_t>> TwoDcTest::LocalNodeVersions() {
   return out;
 }
 
+LocalHead TwoDcTest::Head() {
+  absl::StatusOr<LocalHead> head = ReadLocalHead(*local_, layout_);
+  EXPECT_TRUE(head.ok()) << head.status();
+  return head.ok() ? *head : LocalHead();
+}
+
+zk::ConfigRecord TwoDcTest::LocalConfig(const std::string& ns,
+                                        const std::string& key) {
+  const std::string path = *layout_.ConfigPath(ns, key);
+  absl::StatusOr<zk::GetResult> node = local_->Get(path);
+  EXPECT_TRUE(node.ok()) << node.status();
+  if (!node.ok()) return {};
+  return *zk::DecodeAs<zk::ConfigRecord>(node->data, path);
+}
+
 int64_t TwoDcTest::LocalRevision() {
   auto read = zk::ReadRevision(*local_, layout_);
   return read.ok() ? read->first.revision() : -1;

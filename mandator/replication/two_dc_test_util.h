@@ -13,6 +13,7 @@
 #include "common/metrics.h"
 #include "gtest/gtest.h"
 #include "mandator/config_store.h"
+#include "mandator/replication/record_sync.h"
 #include "mandator/replication/replicator.h"
 #include "tests/harness/zk_ensemble.h"
 #include "zk_schema/layout.h"
@@ -70,6 +71,11 @@ class TwoDcTest : public ::testing::Test {
   std::map<std::string, std::pair<int, int64_t>> LocalNodeVersions();
   // Local revision (from /kess/revision).
   int64_t LocalRevision();
+  // The local /kess/revision and its version (a replicator's head); fails
+  // the test on error.
+  LocalHead Head();
+  // The local record of config ns/key; fails the test if it is missing.
+  zk::ConfigRecord LocalConfig(const std::string& ns, const std::string& key);
   // The value of a counter in registry_.
   double CounterValue(const std::string& name, const metrics::Labels& labels);
 

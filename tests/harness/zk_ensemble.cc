@@ -93,6 +93,12 @@ std::string FreshBaseDir(const std::string& requested,
 
 }  // namespace
 
+std::vector<std::string> ZkEnsembleOptions::JvmFlags(int heap_mib) {
+  return {absl::StrCat("-Xmx", heap_mib, "m"),
+          "-Dzookeeper.maxResponseCacheSize=32",
+          "-Dzookeeper.maxGetChildrenResponseCacheSize=32"};
+}
+
 absl::StatusOr<int> PickFreePort() {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return ErrnoToStatus(errno, "socket");

@@ -40,9 +40,11 @@ struct ZkEnsembleOptions {
   // JVM options of every server. The defaults keep a server with chunked
   // values (768 KiB nodes) inside its heap: ZooKeeper 3.8 caches up to 400
   // serialized read responses by default, which is ~300 MB of chunks.
-  std::vector<std::string> jvm_flags = {
-      "-Xmx384m", "-Dzookeeper.maxResponseCacheSize=32",
-      "-Dzookeeper.maxGetChildrenResponseCacheSize=32"};
+  std::vector<std::string> jvm_flags = JvmFlags(384);
+
+  // The JVM options above with a heap of `heap_mib` (benchmarks with large
+  // data sets).
+  static std::vector<std::string> JvmFlags(int heap_mib);
 };
 
 class ZkEnsemble {
