@@ -42,9 +42,11 @@ inline constexpr int kDefaultChangelogRetention = 10000;
 // limit: 30,000 names of 19 bytes (+4 bytes framing each) are ~690 KB.
 inline constexpr int kMaxChangelogRetention = 30000;
 // The largest record EmbedRecord copies into its change record. The change
-// log keeps `retention` records (10,000 by default), so this bounds what
-// embedding adds to ZooKeeper's memory: 10,000 x 8 KiB = 80 MiB at most, in
-// practice far less (most configs and route tables are a few hundred bytes).
+// log keeps `retention` records (10,000 by default, at most 30,000), in the
+// main DC and, byte for byte, in every slave DC, so this bounds what
+// embedding adds to each ZooKeeper's memory: 80 MiB at the default
+// retention, 240 MiB at the largest, in practice far less (most configs and
+// route tables are a few hundred bytes).
 inline constexpr size_t kMaxEmbeddedRecordBytes = 8 * 1024;
 
 // For a put: copies into change->record the data that `ops` writes to
