@@ -6,7 +6,7 @@
 # totals into docs/reliability.md (between the faults-table markers).
 #
 #   scripts/faults.sh [--no-docs] [--log FILE] [--restart-agents N]
-#                     [--simulated-agents N]
+#                     [--simulated-agents N] [--wan-seconds N] [--wan-big-mib N]
 #
 # --no-docs   print the table only, leave docs/reliability.md alone
 # --log FILE  do not run anything: build the table from a test log that
@@ -15,25 +15,35 @@
 #             the "restart all agents at once" scenario's extra real agent
 #             processes and simulated agents (default 100 and 1000 here; the
 #             test suite's CI run uses the test's own 20 and 300)
+# --wan-seconds N, --wan-big-mib N
+#             the WAN scenarios' size: how long the lossy and the flapping
+#             link last, and the big value sent over the 1 Mbit/s link
+#             (default 20 and 5 here; the test suite's run uses the test's
+#             own 10 and 1)
 #
 # Exits 1 when a test failed or any invariant was violated.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TARGETS=(//tests/faults:fault_scenarios_test //tests/faults:fault_scenarios_more_test
-  //tests/faults:fault_scenarios_extra_test //tests/faults:fault_scenarios_links_test)
+  //tests/faults:fault_scenarios_extra_test //tests/faults:fault_scenarios_links_test
+  //tests/faults:fault_scenarios_wan_test)
 DOC="$REPO/docs/reliability.md"
 write_docs=1
 log=""
 restart_agents=100
 simulated_agents=1000
+wan_seconds=20
+wan_big_mib=5
 while [ $# -gt 0 ]; do
   case "$1" in
     --no-docs) write_docs=0 ;;
     --log) log="$2"; shift ;;
     --restart-agents) restart_agents="$2"; shift ;;
     --simulated-agents) simulated_agents="$2"; shift ;;
-    *) echo "usage: $0 [--no-docs] [--log FILE] [--restart-agents N] [--simulated-agents N]" >&2; exit 2 ;;
+    --wan-seconds) wan_seconds="$2"; shift ;;
+    --wan-big-mib) wan_big_mib="$2"; shift ;;
+    *) echo "usage: $0 [--no-docs] [--log FILE] [--restart-agents N] [--simulated-agents N] [--wan-seconds N] [--wan-big-mib N]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -43,7 +53,9 @@ if [ -z "$log" ]; then
   cd "$REPO"
   bazel test "${TARGETS[@]}" --test_output=errors \
     --test_env=KESS_FAULTS_RESTART_AGENTS="$restart_agents" \
-    --test_env=KESS_FAULTS_SIM_AGENTS="$simulated_agents" || rc=$?
+    --test_env=KESS_FAULTS_SIM_AGENTS="$simulated_agents" \
+    --test_env=KESS_FAULTS_WAN_SECONDS="$wan_seconds" \
+    --test_env=KESS_FAULTS_WAN_BIG_MIB="$wan_big_mib" || rc=$?
   log="$(mktemp)"
   for t in "${TARGETS[@]}"; do
     p="${t#//}"; p="${p/://}"
@@ -58,15 +70,16 @@ if [ -z "$lines" ]; then
 fi
 
 table="$(
-  echo "| scenario | faults injected | writes checked | files checked | reads checked | route samples checked | violations |"
-  echo "|---|---|---:|---:|---:|---:|---:|"
-  echo "$lines" | awk -F'|' '{printf "| %s | %s | %s | %s | %s | %s | %s |\n", $2, $3, $4, $5, $6, ($8 == "" ? "–" : $8), $7}'
+  echo "| scenario | faults injected | writes checked | files checked | reads checked | route samples checked | DC samples checked | violations |"
+  echo "|---|---|---:|---:|---:|---:|---:|---:|"
+  echo "$lines" | awk -F'|' '{printf "| %s | %s | %s | %s | %s | %s | %s | %s |\n", $2, $3, $4, $5, $6, ($8 == "" ? "–" : $8), ($9 == "" ? "–" : $9), $7}'
   # Observations listed with the faults (failovers, refusals, stale
   # reports, PUT latency, write errors counted, a new session, ZooKeeper
-  # packets, connection spread) are not counted as faults.
+  # packets, connection spread, partition modes seen, link bytes, how long
+  # changes waited) are not counted as faults.
   echo "$lines" | awk -F'|' '
-    { n++; k = split($3, parts, ", "); for (i = 1; i <= k; i++) if (parts[i] !~ /failover|refused|reported stale|longest PUT|errors counted|new session|zk packets|spread |reconnect attempts|CPU|moved |published/) f++; w += $4; fi += $5; r += $6; rs += $8; v += $7 }
-    END { printf "| **%d scenarios** | **%d faults** | **%d** | **%d** | **%d** | **%d** | **%d** |\n", n, f, w, fi, r, rs, v }'
+    { n++; k = split($3, parts, ", "); for (i = 1; i <= k; i++) if (parts[i] !~ /failover|refused|reported stale|longest PUT|errors counted|new session|zk packets|spread |reconnect attempts|CPU|moved |published|partition_mode|delivered|waited/) f++; w += $4; fi += $5; r += $6; rs += $8; ds += $9; v += $7 }
+    END { printf "| **%d scenarios** | **%d faults** | **%d** | **%d** | **%d** | **%d** | **%d** | **%d** |\n", n, f, w, fi, r, rs, ds, v }'
 )"
 echo "$table"
 violations="$(echo "$lines" | awk -F'|' '{v += $7} END {print v + 0}')"

@@ -119,7 +119,8 @@ void AckedWriter::Stop() {
 
 void PrintFaultsLine(const std::string& scenario,
                      const std::vector<std::string>& faults,
-                     const InvariantResult& r, bool with_routes) {
+                     const InvariantResult& r, bool with_routes,
+                     bool with_dcs) {
   std::printf("FAULTS|%s|%s|%lld|%lld|%lld|%lld", scenario.c_str(),
               absl::StrJoin(faults, ", ").c_str(),
               static_cast<long long>(r.writes_checked),
@@ -128,6 +129,11 @@ void PrintFaultsLine(const std::string& scenario,
               static_cast<long long>(r.violation_count));
   if (with_routes) {
     std::printf("|%lld", static_cast<long long>(r.route_samples_checked));
+  } else if (with_dcs) {
+    std::printf("|");
+  }
+  if (with_dcs) {
+    std::printf("|%lld", static_cast<long long>(r.dc_samples_checked));
   }
   std::printf("\n");
   std::fflush(stdout);

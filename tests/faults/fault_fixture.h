@@ -99,11 +99,14 @@ class AckedWriter {
 };
 
 // Prints "FAULTS|<scenario>|<faults, comma separated>|<writes>|<files>|
-// <reads>|<violations>[|<route samples>]" (the route column only when
-// `with_routes`) and flushes stdout.
+// <reads>|<violations>[|<route samples>[|<DC samples>]]" (the route column
+// when `with_routes`, empty when only `with_dcs`; the DC column, the
+// DcRevisionMonitor samples of dc_invariants.h, when `with_dcs`) and
+// flushes stdout.
 void PrintFaultsLine(const std::string& scenario,
                      const std::vector<std::string>& faults,
-                     const InvariantResult& result, bool with_routes);
+                     const InvariantResult& result, bool with_routes,
+                     bool with_dcs = false);
 
 // A fixture over one CacheTierCluster shared by every test of the binary,
 // with a fresh InvariantChecker and CacheReaderLoop (over every agent) per

@@ -14,10 +14,7 @@ namespace {
 constexpr size_t kKeptViolations = 20;
 
 void Violation(InvariantResult* r, std::string what) {
-  ++r->violation_count;
-  if (r->violations.size() < kKeptViolations) {
-    r->violations.push_back(std::move(what));
-  }
+  r->AddViolation(std::move(what));
 }
 
 struct MainValue {
@@ -82,12 +79,21 @@ std::vector<std::string> Differences(
 
 }  // namespace
 
+void InvariantResult::AddViolation(std::string what) {
+  ++violation_count;
+  if (violations.size() < kKeptViolations) {
+    violations.push_back(std::move(what));
+  }
+}
+
 std::string InvariantResult::Describe() const {
   std::string out =
       absl::StrCat("writes=", writes_checked, " files=", files_checked,
                    " reads=", reads_checked,
                    " route_samples=", route_samples_checked, " (unreadable ",
                    route_samples_unreadable, ")",
+                   " dc_samples=", dc_samples_checked,
+                   " dc_configs=", dc_configs_compared,
                    " converged_after=", absl::FormatDuration(converged_after),
                    " violations=", violation_count);
   for (const std::string& v : violations) absl::StrAppend(&out, "\n  ", v);

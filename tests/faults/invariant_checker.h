@@ -16,6 +16,11 @@
 //     agent's route file or either DC's route record — hence no service
 //     ever became empty because of a kess fault.
 //
+//  5. and 6. every DC's ZooKeeper (when the scenario ran a
+//     DcRevisionMonitor, dc_invariants.h): no revision went backwards in
+//     any DC, and every slave DC converged to the main DC exactly — for
+//     DCs without agents of their own too.
+//
 //   InvariantChecker checker(cluster);
 //   checker.NoteAck("ns", "k", rev, value);   // from the write stream
 //   ... scenario, faults lifted ...
@@ -45,12 +50,17 @@ struct InvariantResult {
   int64_t reads_checked = 0;   // reads by the reader loop
   int64_t route_samples_checked = 0;     // route sampler rounds judged
   int64_t route_samples_unreadable = 0;  // ZooKeeper answered an error
+  int64_t dc_samples_checked = 0;        // DcRevisionMonitor samples judged
+  int64_t dc_configs_compared = 0;       // slave DC x config, at the end
   absl::Duration converged_after = absl::ZeroDuration();
   std::vector<std::string> violations;  // one line each, first 20 kept
   int64_t violation_count = 0;
 
   bool ok() const { return violation_count == 0; }
-  // "writes=… files=… reads=… routes=… violations=…" and the violations.
+  // Counts one violation; keeps its line among the first 20.
+  void AddViolation(std::string what);
+  // "writes=… files=… reads=… routes=… dcs=… violations=…" and the
+  // violations.
   std::string Describe() const;
 };
 
