@@ -54,8 +54,9 @@ namespace kess {
 namespace mandator {
 
 // Values above this are chunked, so that the record and its history copy fit
-// into one multi request together.
-inline constexpr size_t kRecordInlineLimit = 256 * 1024;
+// into one multi request together, and every node crosses a slow WAN link
+// in time (zk::kInlineValueLimit).
+inline constexpr size_t kRecordInlineLimit = zk::kInlineValueLimit;
 inline constexpr size_t kMaxContentTypeBytes = 256;
 inline constexpr size_t kMaxAuthorBytes = 256;
 inline constexpr size_t kMaxCommentBytes = 4096;

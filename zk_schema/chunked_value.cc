@@ -1,6 +1,7 @@
 #include "zk_schema/chunked_value.h"
 
 #include <algorithm>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -113,10 +114,27 @@ absl::StatusOr<std::string> ChunkedValueStore::Load(const StoredValue& stored,
   const ChunkManifest& m = stored.chunked();
   std::string value;
   value.reserve(stored.size());
+  // The chunks in pipelined batches: one round trip per batch, not per
+  // chunk, across a WAN.
+  std::vector<std::string> paths;
   for (int i = 0; i < m.chunk_sizes_size(); ++i) {
     KESS_ASSIGN_OR_RETURN(std::string path,
                           layout_.ChunkPath(m.chunk_set(), i));
-    KESS_ASSIGN_OR_RETURN(GetResult node, zk_->Get(path));
+    paths.push_back(std::move(path));
+  }
+  std::vector<absl::StatusOr<GetResult>> nodes;
+  for (int i = 0; i < m.chunk_sizes_size(); ++i) {
+    if (i % kChunksPerRead == 0) {
+      std::vector<GetRequest> requests;
+      for (int k = i; k < std::min(i + kChunksPerRead, m.chunk_sizes_size());
+           ++k) {
+        requests.push_back({paths[k], nullptr});
+      }
+      nodes = zk_->GetMany(std::move(requests));
+    }
+    const std::string& path = paths[i];
+    KESS_ASSIGN_OR_RETURN(GetResult node,
+                          std::move(nodes[i % kChunksPerRead]));
     KESS_ASSIGN_OR_RETURN(Chunk chunk, DecodeAs<Chunk>(node.data, path));
     if (chunk.index() != static_cast<uint32_t>(i) ||
         chunk.data().size() != m.chunk_sizes(i) ||

@@ -75,8 +75,9 @@ TEST_F(ChunkedValueTest, RoundTripsUpTo16MiB) {
     size_t size;
     size_t chunks;
   };
-  for (Case c : {Case{1000, 0}, Case{1000 * 1000, 2}, Case{5 * 1024 * 1024, 7},
-                 Case{kMaxValueBytes, 22}}) {
+  static_assert(kChunkBytes == 128 * 1024, "the counts below assume it");
+  for (Case c : {Case{1000, 0}, Case{1000 * 1000, 8}, Case{5 * 1024 * 1024, 40},
+                 Case{kMaxValueBytes, 128}}) {
     SCOPED_TRACE(c.size);
     const std::string value = RandomBytes(c.size, c.size);
     absl::StatusOr<Stat> written = store_->Write(ValuePath(), value, meta);

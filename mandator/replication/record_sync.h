@@ -6,9 +6,8 @@
 // untouched. Inline values are copied byte for byte. A chunked value is
 // loaded from main's chunks (verified) and written with the local ZK's own
 // ChunkedValueStore: as a fresh local chunk set (local chunk-set names
-// differ from main's) or inline when it fits (main's leader chunks earlier,
-// at 256 KiB, because it also writes a history copy; replication does not
-// copy history). So the local record equals main's except for the value's
+// differ from main's) or inline when it fits (a value main stored with an
+// older, larger limit; replication does not copy history). So the local record equals main's except for the value's
 // body. "Equal" therefore means: equal after blanking the body (the
 // value's size and CRC-32 stay in the comparison, as do the record's
 // revision, version and meta). A copy of a record that is already equal

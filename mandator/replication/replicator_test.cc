@@ -9,6 +9,7 @@
 
 #include "absl/strings/match.h"
 #include "glog/logging.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "mandator/replication/two_dc_test_util.h"
 #include "mandator/test_util.h"
@@ -140,8 +141,12 @@ TEST_F(ReplicatorTest, TwoReplicatorsAtOnceApplyEveryRevisionOnce) {
   EXPECT_EQ(CounterValue("kess_replication_applied_total", {{"dc", "dc2"}}),
             last)
       << "a revision was applied twice";
-  // No chunk set is left over: the local big value owns exactly one.
-  EXPECT_EQ(local_->GetChildren(layout_.ChunksDir())->children.size(), 0u);
+  // No chunk set is left over: the local big value (chunked: above
+  // zk::kInlineValueLimit) owns exactly one, and it is the one it names.
+  const zk::ConfigRecord big = LocalConfig("ns", "big");
+  ASSERT_EQ(big.value().body_case(), zk::StoredValue::kChunked);
+  EXPECT_THAT(local_->GetChildren(layout_.ChunksDir())->children,
+              ::testing::ElementsAre(big.value().chunked().chunk_set()));
   LOG(INFO) << "lost compare-and-sets: " << Errors("conflict");
 }
 
