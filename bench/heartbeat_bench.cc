@@ -41,8 +41,15 @@ DEFINE_double(seconds, 5, "length of each heartbeat phase");
 DEFINE_int32(server_cpu, 0, "CPU the scheduler is pinned to; -1: no pinning");
 DEFINE_int32(server_loops, 1, "scheduler event-loop threads");
 // Client role only.
+DEFINE_string(host, "127.0.0.1",
+              "client role: scheduler (mandator heartbeat port) host");
 DEFINE_int32(port, 0, "client role: scheduler port");
 DEFINE_int64(first, 0, "client role: first instance index it owns");
+DEFINE_string(instance_dc, "dc1",
+              "client role: the registered instances' datacenter (a "
+              "mandator refuses instances of another DC)");
+DEFINE_string(instance_address_host, "127.0.0.1",
+              "client role: host part of the instances' addresses");
 
 namespace kess {
 namespace bench {
@@ -243,12 +250,15 @@ int main(int argc, char** argv) {
   kess::InitProcess(&argc, &argv, "heartbeat_bench [--instances=100000]");
   if (FLAGS_role == "client") {
     kess::bench::HeartbeatBenchClientOptions o;
+    o.host = FLAGS_host;
     o.port = FLAGS_port;
     o.connections = FLAGS_connections;
     o.first_instance = FLAGS_first;
     o.instances = FLAGS_instances;
     o.services = FLAGS_services;
     o.avoid_cpu = FLAGS_server_cpu;
+    o.datacenter = FLAGS_instance_dc;
+    o.address_host = FLAGS_instance_address_host;
     return kess::bench::RunHeartbeatBenchClient(o);
   }
   return kess::bench::RunServer();

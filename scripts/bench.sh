@@ -22,14 +22,17 @@ esac
 # Per benchmark: the runner and its flags for each size (full = defaults
 # unless a flag is needed to bound the time).
 declare -A QUICK FULL
-RUNNERS=(transport replication wan distributor config_write heartbeat route_table
-  discovery_storm sdk agent_footprint propagation zk_watch etcd_watch)
+RUNNERS=(transport replication wan wan_e2e distributor config_write heartbeat
+  route_table discovery_storm sdk agent_footprint propagation zk_watch etcd_watch)
 QUICK[transport]="--connections=2000 --rpc_seconds=2 --serial_calls=500 --push_rounds=5"
 FULL[transport]=""
 QUICK[replication]="--seconds=2"
 FULL[replication]="--seconds=5"
 QUICK[wan]="--rtts_ms=0,50,150 --singles=10 --bursts=1000 --drain=1000 --baseline_drain=10 --baseline_singles=3"
 FULL[wan]=""
+# The real daemons of scripts/demo.sh --wan (needs root; skipped otherwise).
+QUICK[wan_e2e]="--writes=10 --rtts_ms=0,50,150 --storm_instances=1000 --storm_services=10"
+FULL[wan_e2e]=""
 QUICK[distributor]="--connections=1000 --keys_per_namespace=100 --rounds=5 --sustain_seconds=2"
 FULL[distributor]="--sustain_seconds=5"
 QUICK[config_write]="--seconds=2"
@@ -64,12 +67,20 @@ echo "== build (-c opt)"
 # --symlink_prefix=/ keeps bazel-bin pointing at everyone else's fastbuild;
 # each runner's own bazel build is then a no-op.
 bazel build -c opt --symlink_prefix=/ //bench:all //mandator \
-  //distributor:distributor //agent || exit 1
+  //distributor:distributor //agent //mandator/kessctl \
+  //tests/harness:zk_launcher //tests/wan:wan_emulator \
+  //sdk/examples:demo_provider //sdk/examples:demo_consumer || exit 1
 
-failed=()
+failed=() skipped=()
 for r in "${RUNNERS[@]}"; do
   if [[ "$size" == quick ]]; then flags="${QUICK[$r]}"; else flags="${FULL[$r]}"; fi
   script="bench/run_${r}_bench.sh"
+  if [[ "$r" == wan_e2e && "$(id -u)" -ne 0 ]]; then
+    echo
+    echo "== $script: skipped (needs root: scripts/demo.sh --wan makes network namespaces)"
+    skipped+=("$r")
+    continue
+  fi
   echo
   echo "== $script $flags ($(( $(date +%s) - start )) s elapsed)"
   # shellcheck disable=SC2086  # flags are words
@@ -86,6 +97,9 @@ python3 bench/propagation_side_by_side.py "scripts/bench.sh $size" ||
 echo
 echo "bench: $size run took $(( $(date +%s) - start )) s on $(nproc) cores;" \
   "bench/RESULTS.md updated"
+if (( ${#skipped[@]} )); then
+  echo "bench: skipped (not root): ${skipped[*]}"
+fi
 if (( ${#failed[@]} )); then
   echo "bench: reported errors: ${failed[*]}"
   exit 1
