@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue #8's fault suite from one command: runs the fault scenario test(s)
+# The fault suite from one command: runs the fault scenario test(s)
 # (real ZooKeeper, mandators, distributors and agents on 127.0.0.1, faults
 # injected, the invariant checker after each), prints the table
 # scenario -> faults injected -> invariant results, and writes it with the
