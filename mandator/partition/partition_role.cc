@@ -172,8 +172,9 @@ bool PartitionRole::MainReachable(absl::Time now) {
   // main in each of its up windows (the client reconnects by itself).
   const bool contacted = progress->main_contacts > last_main_contacts_;
   last_main_contacts_ = progress->main_contacts;
-  return contacted || (progress->main_reachable &&
-                       now - progress->last_main_read <= options_.stale_after);
+  return contacted || progress->main_connected ||
+         (progress->main_reachable &&
+          now - progress->last_main_read <= options_.stale_after);
 }
 
 void PartitionRole::Run() {

@@ -56,7 +56,13 @@ struct Wake {
   int64_t watch_generation ABSL_GUARDED_BY(mu) = 0;
   // Completed exchanges with main's ZooKeeper (Progress::main_contacts).
   int64_t contacts ABSL_GUARDED_BY(mu) = 0;
+  // Main's client holds a live connection (Progress::main_connected).
+  bool connected ABSL_GUARDED_BY(mu) = false;
 
+  void SetConnected(bool now) {
+    absl::MutexLock lock(&mu);
+    connected = now;
+  }
   void Contact() {
     absl::MutexLock lock(&mu);
     ++contacts;
@@ -103,13 +109,21 @@ class ReplicatorImpl final : public Replicator {
   void Start() override {
     CHECK(!thread_.joinable()) << "Replicator::Start called twice";
     std::shared_ptr<Wake> wake = wake_;
+    wake->SetConnected(main_->session_id() != 0);
     listener_id_ = main_->AddSessionListener([wake](const zk::SessionEvent& e) {
       switch (e.type) {
         case zk::SessionEvent::kNewSession:
-        case zk::SessionEvent::kExpired:
+          wake->SetConnected(true);
           wake->Signal(/*disarm=*/true);  // its watch is gone: re-arm now
           break;
+        case zk::SessionEvent::kExpired:
+        case zk::SessionEvent::kConnectionLost:
+        case zk::SessionEvent::kAuthFailed:
+          wake->SetConnected(false);
+          if (e.type == zk::SessionEvent::kExpired) wake->Signal(true);
+          break;
         case zk::SessionEvent::kReconnected:
+          wake->SetConnected(true);
           // Main is back (the watch survived): do not sit out the rest of
           // a backoff that grew while it was away. The round that follows
           // at once is what counts as contact (an answered read; a
@@ -143,6 +157,7 @@ class ReplicatorImpl final : public Replicator {
     }
     absl::MutexLock lock(&wake_->mu);
     progress.main_contacts = wake_->contacts;
+    progress.main_connected = wake_->connected;
     return progress;
   }
 

@@ -59,6 +59,12 @@ class Replicator {
     // knows main was reached since it last looked, however short the window
     // (a flapping link).
     int64_t main_contacts = 0;
+    // Main's ZooKeeper client holds a live connection. The C client drops a
+    // connection on which no complete answer arrived for 2/3 of the session
+    // timeout (its pings are answered too), so "connected" means main
+    // answers, even while one long transfer (a chunked value over a narrow
+    // link) keeps the replicator from finishing a read.
+    bool main_connected = false;
     absl::Time last_applied;    // when local_revision last moved
     bool main_reachable = false;
     int64_t full_resyncs = 0;
