@@ -548,6 +548,10 @@ void GetBatchCompletion(int rc, const char* value, int value_len,
 
 }  // namespace
 
+// A keepalive's answer: nothing to do.
+static void KeepaliveCompletion(int /*rc*/, const ::Stat* /*stat*/,
+                                const void* /*data*/) {}
+
 std::vector<absl::StatusOr<GetResult>> ZkClient::GetMany(
     std::vector<GetRequest> requests) {
   const size_t n = requests.size();
@@ -590,11 +594,26 @@ std::vector<absl::StatusOr<GetResult>> ZkClient::GetMany(
     // The library completes every queued request: with its answer, or with
     // an error when the connection is lost or the handle closes (which
     // waits for handle_mu_, held here).
+    //
+    // Keepalive: the C client sends no ping while requests are outstanding,
+    // and the server expires a session it hears nothing from for the
+    // session timeout. A long pipelined batch over a narrow link (answers
+    // of 128 KiB arriving one per second for a minute) would thus lose its
+    // session halfway. So while waiting, an exists("/") goes out every
+    // third of the negotiated timeout: the server hears from the session.
+    const int timeout_ms = handle_ != nullptr ? zoo_recv_timeout(handle_) : 0;
+    const absl::Duration keepalive =
+        absl::Milliseconds(std::max(100, timeout_ms / 3));
     absl::MutexLock wait(&batch.mu);
     auto done = [&batch]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(batch.mu) {
       return batch.outstanding == 0;
     };
-    batch.mu.Await(absl::Condition(&done));
+    while (!AwaitWithSteadyTimeout(&batch.mu, absl::Condition(&done),
+                                   keepalive)) {
+      if (handle_ != nullptr) {
+        zoo_aexists(handle_, "/", 0, &KeepaliveCompletion, nullptr);
+      }
+    }
   }
   for (size_t i = 0; i < n; ++i) {
     if (batch.rc[i] != ZOK) {
