@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "glog/logging.h"
 #include "zk_schema/codec.h"
 #include "zk_schema/revision_log.h"
@@ -13,6 +14,16 @@
 namespace kess {
 namespace mandator {
 namespace {
+
+// Serializes the commits of this process. The main leader's config writer
+// and its route writer both compare-and-set /kess/revision: without it they
+// race each other (a route-table write per service per second during a
+// registration storm made config PUTs fail after their attempts). Other
+// processes (a deposed leader) are still fenced by the compare-and-set.
+absl::Mutex& CommitMutex() {
+  static absl::Mutex* mu = new absl::Mutex();
+  return *mu;
+}
 
 // Runs one attempt's multi. Sets `*retry` when a concurrent change made a
 // version check or create fail.
@@ -66,6 +77,7 @@ absl::StatusOr<Committed> CommitRecord(zk::ZkApi& zk, const zk::Layout& layout,
                                        const CommitBuilder& build,
                                        CommitOutcome* outcome) {
   *outcome = CommitOutcome::kNotApplied;
+  absl::MutexLock serialized(&CommitMutex());
   absl::Status last;
   for (int attempt = 0; attempt < std::max(1, options.attempts); ++attempt) {
     KESS_ASSIGN_OR_RETURN(auto summary, zk::ReadRevision(zk, layout));

@@ -16,7 +16,10 @@
 // is gone ("no longer the leader") or the connection was lost ("outcome
 // unknown" sets *outcome = kUnknown); Aborted after too many races.
 //
-// Thread-safe (ZkApi's contract); holds no state.
+// Thread-safe: the commits of one process are serialized (the leader's
+// config and route writers would otherwise race each other for
+// /kess/revision and spend their attempts); `build` runs under that lock
+// and must not commit itself.
 #pragma once
 
 #include <cstdint>
