@@ -1,5 +1,5 @@
 // bench/agent_footprint_bench: what one real `agent` (and one process using
-// the SDK) costs on a host, idle and while configs change (issue #7: agent
+// the SDK) costs on a host, idle and while configs change (its
 // RSS and CPU idle and while applying 100 changes/s; target idle RSS <=
 // 20 MB). Real processes on 127.0.0.1 through the tests' helpers: one
 // ZooKeeper server (tests/harness/zk_ensemble.h), one main `mandator`
@@ -376,7 +376,7 @@ int Run() {
     }
   }
   const bool met = idle[0].rss_max_kib <= FLAGS_target_mib * 1024;
-  t << "\nTarget (issue #7): agent idle RSS <= " << FLAGS_target_mib
+  t << "\nTarget: agent idle RSS <= " << FLAGS_target_mib
     << " MB: **" << (met ? "met" : "missed") << "** (max "
     << Mib(idle[0].rss_max_kib) << " MiB idle).\n";
   t << "\nAgent memory by kind after the load phase (smaps_rollup, MiB): ";

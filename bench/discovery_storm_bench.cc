@@ -1,4 +1,4 @@
-// bench/discovery_storm_bench: the registration storm of issue #5 end to
+// bench/discovery_storm_bench: the registration storm end to
 // end. Two DCs of real processes (tests/cluster/cache_tier_cluster.h: a
 // ZooKeeper server, --mandators mandator processes, --distributors
 // distributor processes and --agents real agent processes per DC; the main

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""bench/etcd_watch_bench.py: N watchers on one etcd server (issue #7,
+"""bench/etcd_watch_bench.py: N watchers on one etcd server (for
 "Propagation, side by side").
 
 Starts Debian's etcd (`etcd-server`) on free 127.0.0.1 ports in a temp dir,

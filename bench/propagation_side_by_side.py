@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Builds the "## Propagation, side by side" section of bench/RESULTS.md
-(issue #7) from three sections already there:
+from three sections already there:
 
   "Propagation (write to file)"   bench/run_propagation_bench.sh (kess, tmpfs rows)
   "ZooKeeper watch propagation"   bench/run_zk_watch_bench.sh

@@ -72,7 +72,7 @@ fi
 footer="Pick = \`SelectInstance\` on a \`RouteSnapshot\` (state tiers included).
 Discovery::Select adds the service lookup, two wait-free snapshot reads and
 the returned \`shared_ptr\` (its reference count is sharded per thread, so
-threads picking at once do not share a cache line). Targets from issue #5
+threads picking at once do not share a cache line). Targets
 are measured, not asserted."
 python3 bench/results_section.py "SDK pick latency" "$table" "$command" \
   "$status" "$footer"

@@ -9,7 +9,7 @@
 //                            wait-free snapshot read, pick, and the
 //                            returned shared_ptr; also from 2 threads
 //
-// Targets (issue #5, measured, not asserted): weighted random <= 50 ns,
+// Targets (measured, not asserted): weighted random <= 50 ns,
 // HRW <= 5 us at 1,000 instances. bench/run_sdk_bench.sh runs it with
 // -c opt and writes bench/RESULTS.md.
 #include <stdlib.h>

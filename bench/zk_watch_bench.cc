@@ -1,4 +1,4 @@
-// bench/zk_watch_bench: the baseline kess is compared with (issue #7,
+// bench/zk_watch_bench: the baseline kess is compared with (in
 // "Propagation, side by side"). N clients watch one node directly in ONE
 // real ZooKeeper server (tests/harness ZkEnsemble, standalone): one session
 // each (the ZK C client, libzookeeper_mt), a data watch re-armed after every

@@ -31,7 +31,10 @@
 #                  dc1-dc2 RTT 20 ms, dc1-dc3 RTT 80 ms +-5 ms jitter 1 %
 #                  loss, dc2-dc3 RTT 70 ms; partition mode on in the slave
 #                  DCs. Needs root (namespaces, a host route to 10.77.0.0/16
-#                  for the duration of the run). With --smoke it also cuts
+#                  for the duration of the run). The 10.77.x.x addresses
+#                  exist only on veths inside the namespaces this script
+#                  creates (and removes on exit); no traffic leaves the
+#                  machine. With --smoke it also cuts
 #                  dc3 off and checks that an instance registered there is
 #                  discoverable inside dc3 while cut, and in dc1 after the
 #                  heal.

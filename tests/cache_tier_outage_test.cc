@@ -1,4 +1,4 @@
-// Issue #4 end to end: a DC's ZooKeeper stopped entirely. Two DCs of real
+// The cache tier end to end: a DC's ZooKeeper stopped entirely. Two DCs of real
 // processes (ZooKeeper, a mandator, 2 distributors and 3 agents per DC).
 //  - Slave DC's ZooKeeper down: its agents and an SDK client keep serving
 //    the last data; its distributors say stale (/metrics

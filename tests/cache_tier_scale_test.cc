@@ -1,4 +1,4 @@
-// Issue #4 end to end, scale: 1,000 simulated agents (separate transport
+// The cache tier end to end, at scale: 1,000 simulated agents (separate transport
 // connections on one EventLoop in this process; distributor/test_agent.h)
 // on 2 real distributor processes, one in each DC, all receive a change
 // written through the real main-DC mandator's HTTP API (the slave DC's

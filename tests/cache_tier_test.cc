@@ -1,4 +1,4 @@
-// Issue #4 end to end: two DCs of real processes (ZooKeeper, a mandator,
+// The cache tier end to end: two DCs of real processes (ZooKeeper, a mandator,
 // 2 distributors and 3 agents per DC, each agent a separate host with its
 // own cache dir) on 127.0.0.1. One cluster is shared by the tests of this
 // file, which run in order and leave every process running:

@@ -1,4 +1,4 @@
-// Issue #6 end to end: gray release of a config through real processes on
+// Gray release end to end: gray release of a config through real processes on
 // 127.0.0.1: two DCs (ZooKeeper + a mandator each), 2 distributors and 3
 // agents (hosts h1..h3) per DC, each agent with its own cache dir. Host ids
 // repeat across the DCs, so a gray release to "h2" selects h2 of both DCs

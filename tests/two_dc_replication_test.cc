@@ -1,4 +1,4 @@
-// End to end across two DCs (issue #3): a main DC and a slave DC, each with
+// End to end across two DCs: a main DC and a slave DC, each with
 // its own real ZooKeeper server and three real `mandator` processes. Each
 // test starts its own cluster and compares what the two ZooKeepers hold,
 // read directly (tests/cluster/dc_snapshot.h):

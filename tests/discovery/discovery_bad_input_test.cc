@@ -1,4 +1,4 @@
-// Issue #5, end to end with real processes in two DCs (discovery_cluster.h):
+// Discovery, end to end with real processes in two DCs (discovery_cluster.h):
 // bad input at a real mandator's heartbeat (transport) port. A well-behaved
 // provider in each DC ("good-dc1", "good-dc2", sdk::Registration) is
 // healthy in every agent's route file; then, at one mandator of each DC

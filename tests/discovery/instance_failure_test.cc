@@ -1,4 +1,4 @@
-// Issue #5, end to end with real processes in two DCs (discovery_cluster.h):
+// Discovery, end to end with real processes in two DCs (discovery_cluster.h):
 // what happens to an instance whose heartbeats stop, as seen in the route
 // file of every agent of both DCs. Service "pay" has 3 instances in the
 // slave DC: pay-1 is the sample provider as a process on host dc2-h1,

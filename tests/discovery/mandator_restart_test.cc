@@ -1,4 +1,4 @@
-// Issue #5, end to end with real processes in two DCs (discovery_cluster.h):
+// Discovery, end to end with real processes in two DCs (discovery_cluster.h):
 // nothing is removed because kess itself is sick. 8 instances (2 services,
 // 2 instances of each in each DC, registered through sdk::Registration from
 // this test) are healthy in every agent's route file; then

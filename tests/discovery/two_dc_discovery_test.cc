@@ -1,4 +1,4 @@
-// Issue #5, end to end with real processes in two DCs (discovery_cluster.h:
+// Discovery, end to end with real processes in two DCs (discovery_cluster.h:
 // ZooKeeper, 3 mandators, a distributor and 2 agents per DC, the main
 // DC's leader collecting the slave DC's mandators):
 //  - an instance of the sample provider registered in the SLAVE DC reaches

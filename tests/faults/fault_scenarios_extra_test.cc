@@ -1,4 +1,4 @@
-// Issue #8's fault suite, third binary: agent disk faults, all agents
+// The fault suite, third binary: agent disk faults, all agents
 // restarted at once, a distributor's session expired; on one cache-tier
 // cluster of real processes on 127.0.0.1 (two DCs,
 // each ZooKeeper + 1 mandator + 2 distributors + 3 agents). Each scenario

@@ -1,4 +1,4 @@
-// Issue #8's fault suite, link faults (scenarios 4 and 5): one cache-tier
+// The fault suite, link faults (scenarios 4 and 5): one cache-tier
 // cluster of real processes on 127.0.0.1 (two DCs, each ZooKeeper +
 // 2 mandators + 2 distributors + 2 agents), in which the slave DC's
 // mandators reach the main DC's ZooKeeper through a proxy (the DC link) and

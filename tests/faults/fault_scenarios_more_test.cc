@@ -1,4 +1,4 @@
-// Issue #8's fault suite, second binary: ZooKeeper ensemble faults
+// The fault suite, second binary: ZooKeeper ensemble faults
 // (scenario 2) with the route-table invariants. One DiscoveryCluster of real
 // processes on 127.0.0.1: two DCs, each a 3-server ZooKeeper ensemble,
 // 2 mandators, 2 distributors and 2 agents, plus 4 providers

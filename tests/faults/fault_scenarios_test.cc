@@ -1,4 +1,4 @@
-// Issue #8's fault suite, first scenarios: one cache-tier cluster of real
+// The fault suite, first scenarios: one cache-tier cluster of real
 // processes on 127.0.0.1 (two DCs, each ZooKeeper + 2 mandators +
 // 2 distributors + 2 agents; the slave mandators reach their ZooKeeper
 // through a ZkSessionProxy). Each scenario runs a write stream, injects its

@@ -1,4 +1,4 @@
-// The invariants of issue #8, checked after a fault scenario once its faults
+// The fault suite's invariants, checked after a fault scenario once its faults
 // are lifted:
 //
 //  1. convergence: every agent of every DC caches, for every config it

@@ -30,8 +30,8 @@ absl::StatusOr<DcSubnet> ParseSubnet(const std::string& text) {
   const auto bad = [&text](absl::string_view why) {
     return absl::InvalidArgumentError(
         absl::StrCat("subnet \"", text, "\" ", why,
-                     " (expected a.b.c.d/len, e.g. "
-                     "10.77.1.0/24)"));
+                     " (expected a.b.c.d/len, e.g. the demo's "
+                     "namespace subnet 10.77.1.0/24)"));
   };
   const size_t slash = text.find('/');
   if (slash == std::string::npos) return bad("has no /len");
