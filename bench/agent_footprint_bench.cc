@@ -41,8 +41,8 @@
 #include "common/init.h"
 #include "gflags/gflags.h"
 #include "glog/logging.h"
-#include "mandator/http_call.h"
-#include "mandator/test_util.h"
+#include "common/http_client.h"
+#include "mandator/testing/test_util.h"
 #include "tests/cluster/agent_host.h"
 #include "tests/cluster/daemon_process.h"
 #include "tests/cluster/distributor_process.h"
@@ -193,7 +193,7 @@ int Run() {
   auto put = [&](int key, uint64_t seq) -> bool {
     std::string value = absl::StrCat(seq, " ");
     value.resize(seq % 2 == 0 ? FLAGS_small_bytes : FLAGS_large_bytes, 'v');
-    auto reply = mandator::HttpCall(
+    auto reply = HttpCall(
         leader, "PUT", absl::StrCat("/api/v1/configs/", kNs, "/", Key(key)),
         testing::PutBody(value), absl::Seconds(20));
     return reply.ok() && reply->status == 200;

@@ -40,7 +40,7 @@
 #include "common/init.h"
 #include "gflags/gflags.h"
 #include "glog/logging.h"
-#include "mandator/http_call.h"
+#include "common/http_client.h"
 #include "tests/cluster/mandator_cluster.h"
 #include "tests/cluster/two_dc_cluster.h"
 #include "zk_schema/revision_log.h"
@@ -206,7 +206,7 @@ Phase RunPhase(const std::string& leader, bool same_key, size_t value_bytes,
             same_key ? "hot" : absl::StrCat("c", c, "-k", n % keys_per_client);
         const std::string body = testing::PutBody(Value(value_bytes, c, n));
         const absl::Time sent = absl::Now();
-        auto reply = mandator::HttpCall(
+        auto reply = HttpCall(
             leader, "PUT", absl::StrCat("/api/v1/configs/", ns, "/", key), body,
             absl::Seconds(30));
         const absl::Time at = absl::Now();

@@ -48,7 +48,7 @@
 #include "common/transport/socket_util.h"
 #include "gflags/gflags.h"
 #include "glog/logging.h"
-#include "mandator/http_call.h"
+#include "common/http_client.h"
 #include "tests/cluster/cache_tier_cluster.h"
 #include "tests/cluster/distributor_process.h"
 #include "tests/cluster/mandator_cluster.h"
@@ -96,7 +96,7 @@ double LeaderRouteWrites(CacheTierCluster& cluster) {
       testing::WaitLeader(cluster.dcs().main(), absl::Seconds(30));
   if (leader == nullptr) return -1;
   auto reply =
-      mandator::HttpCall(leader->http_address(), "GET", "/metrics", "");
+      HttpCall(leader->http_address(), "GET", "/metrics", "");
   if (!reply.ok() || reply->status != 200) return -1;
   return testing::MetricValue(reply->body, "kess_routes_writes_total",
                               "result=\"ok\"")

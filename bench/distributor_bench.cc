@@ -30,7 +30,7 @@
 #include "common/init.h"
 #include "gflags/gflags.h"
 #include "glog/logging.h"
-#include "mandator/config_store.h"
+#include "mandator/core/config_store.h"
 #include "tests/harness/zk_ensemble.h"
 #include "zk_schema/codec.h"
 #include "zk_schema/layout.h"

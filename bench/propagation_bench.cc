@@ -40,7 +40,7 @@
 #include "common/init.h"
 #include "gflags/gflags.h"
 #include "glog/logging.h"
-#include "mandator/http_call.h"
+#include "common/http_client.h"
 #include "tests/cluster/cache_tier_cluster.h"
 #include "tests/cluster/mandator_cluster.h"
 
@@ -183,8 +183,8 @@ absl::StatusOr<int64_t> Driver::Put(uint32_t seq) {
   value.resize(std::max<size_t>(FLAGS_value_bytes, value.size()), 'v');
   for (int attempt = 0; attempt < 3; ++attempt) {
     sent_ns_[seq] = NowNs();
-    absl::StatusOr<mandator::HttpReply> reply =
-        mandator::HttpCall(leader_, "PUT", "/api/v1/configs/bench/hot",
+    absl::StatusOr<HttpReply> reply =
+        HttpCall(leader_, "PUT", "/api/v1/configs/bench/hot",
                            testing::PutBody(value), absl::Seconds(20));
     const int64_t now = NowNs();
     if (reply.ok() && reply->status == 200) {

@@ -26,7 +26,7 @@
 #include "common/metrics.h"
 #include "gflags/gflags.h"
 #include "glog/logging.h"
-#include "mandator/config_store.h"
+#include "mandator/core/config_store.h"
 #include "mandator/replication/replicator.h"
 #include "tests/harness/zk_ensemble.h"
 #include "zk_schema/revision_log.h"

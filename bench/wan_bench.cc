@@ -43,7 +43,7 @@
 #include "common/metrics.h"
 #include "gflags/gflags.h"
 #include "glog/logging.h"
-#include "mandator/config_store.h"
+#include "mandator/core/config_store.h"
 #include "mandator/replication/change_applier.h"
 #include "mandator/replication/record_sync.h"
 #include "mandator/replication/replicator.h"

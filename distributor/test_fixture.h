@@ -16,7 +16,7 @@
 #include "distributor/distributor.h"
 #include "distributor/test_agent.h"
 #include "gtest/gtest.h"
-#include "mandator/config_store.h"
+#include "mandator/core/config_store.h"
 #include "tests/harness/zk_test_base.h"
 #include "zk_schema/test_leader.h"
 #include "zk_schema/zk_client.h"

@@ -10,7 +10,7 @@
 #include "common/names.h"
 #include "glog/logging.h"
 #include "mandator/config_json.h"
-#include "mandator/http_call.h"
+#include "common/http_client.h"
 
 namespace kess {
 namespace mandator {

@@ -24,9 +24,9 @@
 #include "absl/time/time.h"
 #include "common/http_server.h"
 #include "common/status.h"
-#include "mandator/config_store.h"
+#include "mandator/core/config_store.h"
 #include "mandator/routes/merger.h"
-#include "mandator/write_queue.h"
+#include "mandator/core/write_queue.h"
 #include "zk_schema/schema.pb.h"
 
 namespace kess {

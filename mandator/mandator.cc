@@ -9,7 +9,7 @@
 #include "common/names.h"
 #include "common/steady_await.h"
 #include "glog/logging.h"
-#include "mandator/zk_options.h"
+#include "mandator/core/zk_options.h"
 #include "zk_schema/codec.h"
 #include "zk_schema/skeleton.h"
 

@@ -70,7 +70,7 @@ void ExpectServes(const AgentHost& agent, const std::string& ns,
                   const std::string& key, int64_t revision,
                   const std::string& value) {
   EXPECT_EQ(CachedRevision(agent, ns, key), revision) << agent.host_id();
-  absl::StatusOr<mandator::HttpReply> reply =
+  absl::StatusOr<HttpReply> reply =
       agent.Call("GET", absl::StrCat("/v1/configs/", ns, "/", key));
   ASSERT_TRUE(reply.ok()) << reply.status();
   EXPECT_EQ(reply->status, 200) << reply->body;

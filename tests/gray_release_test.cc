@@ -21,7 +21,7 @@
 #include "absl/time/clock.h"
 #include "common/file_cache/reader.h"
 #include "gtest/gtest.h"
-#include "mandator/http_call.h"
+#include "common/http_client.h"
 #include "tests/cluster/cache_reader_loop.h"
 #include "tests/cluster/cache_tier_cluster.h"
 #include "tests/cluster/mandator_cluster.h"
@@ -62,7 +62,7 @@ class GrayReleaseTest : public ::testing::Test {
 
   // `method` `uri` at the main DC's leader, retried while there is none;
   // the answer (any status but 503/504).
-  static absl::StatusOr<mandator::HttpReply> Call(const std::string& method,
+  static absl::StatusOr<HttpReply> Call(const std::string& method,
                                                   const std::string& uri,
                                                   const std::string& body) {
     const absl::Time deadline = absl::Now() + absl::Seconds(60);
@@ -71,7 +71,7 @@ class GrayReleaseTest : public ::testing::Test {
       MandatorProcess* leader =
           WaitLeader(cluster_->dcs().main(), absl::Seconds(10));
       if (leader == nullptr) continue;
-      absl::StatusOr<mandator::HttpReply> reply = mandator::HttpCall(
+      absl::StatusOr<HttpReply> reply = HttpCall(
           leader->http_address(), method, uri, body, absl::Seconds(20));
       if (reply.ok() && reply->status != 503 && reply->status != 504) {
         return reply;
@@ -85,7 +85,7 @@ class GrayReleaseTest : public ::testing::Test {
   // A write that answers {"revision": r}; r.
   static absl::StatusOr<int64_t> Write(const std::string& uri,
                                        const std::string& body) {
-    absl::StatusOr<mandator::HttpReply> reply = Call("POST", uri, body);
+    absl::StatusOr<HttpReply> reply = Call("POST", uri, body);
     if (!reply.ok()) return reply.status();
     if (reply->status != 200) {
       return absl::InternalError(

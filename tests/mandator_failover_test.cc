@@ -15,8 +15,8 @@
 #include "absl/time/clock.h"
 #include "glog/logging.h"
 #include "gtest/gtest.h"
-#include "mandator/http_call.h"
-#include "mandator/test_util.h"
+#include "common/http_client.h"
+#include "mandator/testing/test_util.h"
 #include "tests/cluster/mandator_cluster.h"
 #include "tests/cluster/mandator_process.h"
 #include "tests/harness/zk_ensemble.h"
@@ -28,8 +28,6 @@
 namespace kess {
 namespace {
 
-using mandator::HttpCall;
-using mandator::HttpReply;
 
 constexpr int kSessionTimeoutMs = 4000;  // the server's max with tick 200
 

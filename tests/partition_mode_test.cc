@@ -29,7 +29,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
-#include "mandator/http_call.h"
+#include "common/http_client.h"
 #include "mandator/routes/route_store.h"
 #include "sdk/registration.h"
 #include "tests/cluster/dc_snapshot.h"
@@ -238,7 +238,7 @@ class PartitionModeTest : public ::testing::Test {
     MandatorProcess* leader = testing::WaitLeader(cluster_->main(), kPatience);
     if (leader == nullptr) return -1;
     auto reply =
-        mandator::HttpCall(leader->http_address(), "PUT",
+        HttpCall(leader->http_address(), "PUT",
                            absl::StrCat("/api/v1/configs/", ns, "/", key),
                            testing::PutBody(value));
     if (!reply.ok() || reply->status != 200) return -1;

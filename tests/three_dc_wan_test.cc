@@ -38,7 +38,7 @@
 #include "absl/time/time.h"
 #include "glog/logging.h"
 #include "gtest/gtest.h"
-#include "mandator/http_call.h"
+#include "common/http_client.h"
 #include "tests/cluster/dc_snapshot.h"
 #include "tests/cluster/mandator_cluster.h"
 #include "tests/cluster/multi_dc_cluster.h"
@@ -51,7 +51,6 @@
 namespace kess {
 namespace {
 
-using mandator::HttpCall;
 using testing::MandatorList;
 using testing::MandatorProcess;
 using testing::MultiDcCluster;

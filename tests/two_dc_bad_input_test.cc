@@ -13,7 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
-#include "mandator/http_call.h"
+#include "common/http_client.h"
 #include "tests/cluster/dc_snapshot.h"
 #include "tests/cluster/mandator_cluster.h"
 #include "tests/cluster/two_dc_cluster.h"
@@ -24,7 +24,6 @@
 namespace kess {
 namespace {
 
-using mandator::HttpCall;
 using testing::JsonBody;
 using testing::PutBody;
 

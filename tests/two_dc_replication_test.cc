@@ -30,7 +30,7 @@
 #include "absl/time/clock.h"
 #include "glog/logging.h"
 #include "gtest/gtest.h"
-#include "mandator/http_call.h"
+#include "common/http_client.h"
 #include "tests/cluster/dc_snapshot.h"
 #include "tests/cluster/mandator_cluster.h"
 #include "tests/cluster/two_dc_cluster.h"
@@ -40,7 +40,6 @@
 namespace kess {
 namespace {
 
-using mandator::HttpCall;
 using testing::JsonBody;
 using testing::MandatorProcess;
 using testing::PutBody;

@@ -46,7 +46,7 @@
 #include "absl/time/time.h"
 #include "common/metrics.h"
 #include "mandator/partition/partition_detector.h"
-#include "mandator/replication_role.h"
+#include "mandator/replication/replication_role.h"
 #include "mandator/routes/routes_role.h"
 #include "zk_schema/layout.h"
 #include "zk_schema/schema.pb.h"

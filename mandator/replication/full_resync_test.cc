@@ -8,7 +8,7 @@
 #include "mandator/replication/main_side.h"
 #include "mandator/replication/record_sync.h"
 #include "mandator/replication/two_dc_test_util.h"
-#include "mandator/test_util.h"
+#include "mandator/testing/test_util.h"
 #include "zk_schema/codec.h"
 #include "zk_schema/revision_log.h"
 

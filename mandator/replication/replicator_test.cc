@@ -12,7 +12,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "mandator/replication/two_dc_test_util.h"
-#include "mandator/test_util.h"
+#include "mandator/testing/test_util.h"
 #include "zk_schema/codec.h"
 #include "zk_schema/revision_log.h"
 #include "zk_schema/skeleton.h"

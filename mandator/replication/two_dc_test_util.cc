@@ -7,7 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/route_table.h"
 #include "mandator/replication/record_sync.h"
-#include "mandator/test_util.h"
+#include "mandator/testing/test_util.h"
 #include "zk_schema/chunked_value.h"
 #include "zk_schema/codec.h"
 #include "zk_schema/revision_log.h"

@@ -12,7 +12,7 @@
 
 #include "common/metrics.h"
 #include "gtest/gtest.h"
-#include "mandator/config_store.h"
+#include "mandator/core/config_store.h"
 #include "mandator/replication/record_sync.h"
 #include "mandator/replication/replicator.h"
 #include "tests/harness/zk_ensemble.h"

@@ -17,7 +17,7 @@
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "mandator/scheduler/scheduler.h"
-#include "mandator/test_util.h"
+#include "mandator/testing/test_util.h"
 #include "tests/harness/zk_test_base.h"
 #include "zk_schema/codec.h"
 

@@ -10,7 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "common/json_util.h"
 #include "glog/logging.h"
-#include "mandator/http_call.h"
+#include "common/http_client.h"
 #include "zk_schema/codec.h"
 #include "zk_schema/members.h"
 #include "zk_schema/schema.pb.h"

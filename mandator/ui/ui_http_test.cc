@@ -17,10 +17,10 @@
 #include "absl/strings/str_cat.h"
 #include "common/json_util.h"
 #include "gtest/gtest.h"
-#include "mandator/http_call.h"
+#include "common/http_client.h"
 #include "mandator/mandator.h"
 #include "mandator/routes/override_store.h"
-#include "mandator/test_util.h"
+#include "mandator/testing/test_util.h"
 #include "tests/harness/zk_test_base.h"
 #include "zk_schema/zk_test_util.h"
 

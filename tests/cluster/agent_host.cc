@@ -77,15 +77,15 @@ std::string AgentHost::http_address() const {
   return absl::StrCat("127.0.0.1:", http_port_);
 }
 
-absl::StatusOr<mandator::HttpReply> AgentHost::Call(
+absl::StatusOr<HttpReply> AgentHost::Call(
     const std::string& method, const std::string& path,
     const std::string& body) const {
-  return mandator::HttpCall(http_address(), method, path, body,
+  return HttpCall(http_address(), method, path, body,
                             absl::Seconds(20));
 }
 
 absl::Status AgentHost::Subscribe(const std::string& body) const {
-  KESS_ASSIGN_OR_RETURN(mandator::HttpReply reply,
+  KESS_ASSIGN_OR_RETURN(HttpReply reply,
                         Call("POST", "/v1/subscriptions", body));
   if (reply.status != 200) {
     return absl::InvalidArgumentError(
@@ -95,7 +95,7 @@ absl::Status AgentHost::Subscribe(const std::string& body) const {
 }
 
 Poco::JSON::Object::Ptr AgentHost::Status() const {
-  absl::StatusOr<mandator::HttpReply> reply = Call("GET", "/v1/status");
+  absl::StatusOr<HttpReply> reply = Call("GET", "/v1/status");
   if (!reply.ok() || reply->status != 200) return nullptr;
   return JsonBody(reply->body);
 }

@@ -25,7 +25,7 @@
 #include "absl/time/time.h"
 #include "agent/testing/agent_process.h"
 #include "common/status.h"
-#include "mandator/http_call.h"
+#include "common/http_client.h"
 
 namespace kess {
 namespace testing {
@@ -72,7 +72,7 @@ class AgentHost {
   std::string http_address() const;
 
   // One call to its HTTP API.
-  absl::StatusOr<mandator::HttpReply> Call(const std::string& method,
+  absl::StatusOr<HttpReply> Call(const std::string& method,
                                            const std::string& path,
                                            const std::string& body = "") const;
   // POST /v1/subscriptions with `body`; an error unless it answers 200.

@@ -3,7 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/file_cache/reader.h"
-#include "mandator/http_call.h"
+#include "common/http_client.h"
 #include "tests/cluster/mandator_cluster.h"
 
 namespace kess {
@@ -114,8 +114,8 @@ absl::StatusOr<int64_t> CacheTierCluster::Put(const std::string& ns,
   while (absl::Now() < deadline) {
     MandatorProcess* leader = WaitLeader(dcs_->main(), absl::Seconds(10));
     if (leader == nullptr) continue;
-    absl::StatusOr<mandator::HttpReply> reply =
-        mandator::HttpCall(leader->http_address(), "PUT",
+    absl::StatusOr<HttpReply> reply =
+        HttpCall(leader->http_address(), "PUT",
                            absl::StrCat("/api/v1/configs/", ns, "/", key),
                            PutBody(value), absl::Seconds(20));
     if (reply.ok() && reply->status == 200) {

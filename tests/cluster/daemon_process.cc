@@ -11,7 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "glog/logging.h"
-#include "mandator/http_call.h"
+#include "common/http_client.h"
 
 namespace kess {
 namespace testing {
@@ -54,7 +54,7 @@ absl::Status WaitHealthy(pid_t* pid, const std::string& http_address,
           absl::StrCat(name, " exited during start-up (status ", wstatus,
                        "); see ", log_path));
     }
-    absl::StatusOr<mandator::HttpReply> reply = mandator::HttpCall(
+    absl::StatusOr<HttpReply> reply = HttpCall(
         http_address, "GET", "/healthz", "", absl::Seconds(2));
     if (reply.ok() && reply->status == 200) return absl::OkStatus();
     last = reply.ok() ? absl::UnavailableError(reply->body) : reply.status();

@@ -7,7 +7,7 @@
 #include <string>
 
 #include "gtest/gtest.h"
-#include "mandator/config_store.h"
+#include "mandator/core/config_store.h"
 #include "zk_schema/layout.h"
 #include "zk_schema/zk_api.h"
 

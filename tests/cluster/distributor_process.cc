@@ -10,7 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "mandator/http_call.h"
+#include "common/http_client.h"
 #include "tests/cluster/daemon_process.h"
 #include "tests/cluster/mandator_cluster.h"
 #include "tests/harness/zk_ensemble.h"
@@ -121,14 +121,14 @@ absl::Status DistributorProcess::Restart() {
 }
 
 Poco::JSON::Object::Ptr DistributorProcess::Status() const {
-  absl::StatusOr<mandator::HttpReply> reply = mandator::HttpCall(
+  absl::StatusOr<HttpReply> reply = HttpCall(
       http_address(), "GET", "/api/v1/status", "", absl::Seconds(10));
   if (!reply.ok() || reply->status != 200) return nullptr;
   return JsonBody(reply->body);
 }
 
 std::string DistributorProcess::Metrics() const {
-  absl::StatusOr<mandator::HttpReply> reply = mandator::HttpCall(
+  absl::StatusOr<HttpReply> reply = HttpCall(
       http_address(), "GET", "/metrics", "", absl::Seconds(10));
   if (!reply.ok() || reply->status != 200) return "";
   return reply->body;

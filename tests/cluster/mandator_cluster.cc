@@ -8,14 +8,13 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "common/json_util.h"
-#include "mandator/http_call.h"
-#include "mandator/test_util.h"
+#include "common/http_client.h"
+#include "mandator/testing/test_util.h"
 
 namespace kess {
 namespace testing {
 namespace {
 
-using mandator::HttpCall;
 
 // Kills `target` (kill -9) from its own thread as soon as `*acked` reaches
 // `after`. Join() gives up a kill that has not happened yet.

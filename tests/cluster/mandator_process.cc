@@ -6,7 +6,7 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
-#include "mandator/http_call.h"
+#include "common/http_client.h"
 #include "tests/cluster/daemon_process.h"
 #include "tests/harness/zk_ensemble.h"
 

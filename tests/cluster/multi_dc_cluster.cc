@@ -8,7 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "mandator/test_util.h"
+#include "mandator/testing/test_util.h"
 
 namespace kess {
 namespace testing {

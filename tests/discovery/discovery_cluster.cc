@@ -8,7 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/file_cache/reader.h"
-#include "mandator/http_call.h"
+#include "common/http_client.h"
 #include "mandator/routes/route_store.h"
 #include "tests/cluster/daemon_process.h"
 
@@ -163,8 +163,8 @@ bool WaitAllAgents(const std::vector<AgentHost*>& agents,
 }
 
 std::string MandatorMetrics(const MandatorProcess& m) {
-  absl::StatusOr<mandator::HttpReply> reply =
-      mandator::HttpCall(m.http_address(), "GET", "/metrics", "");
+  absl::StatusOr<HttpReply> reply =
+      HttpCall(m.http_address(), "GET", "/metrics", "");
   return reply.ok() && reply->status == 200 ? reply->body : "";
 }
 

@@ -20,7 +20,7 @@
 #include "common/transport/socket_util.h"
 #include "common/transport/test_util.h"
 #include "gtest/gtest.h"
-#include "mandator/test_util.h"
+#include "mandator/testing/test_util.h"
 #include "sdk/registration.h"
 #include "tests/cluster/mandator_cluster.h"
 #include "tests/cluster/mandator_process.h"

@@ -43,7 +43,7 @@ std::string DistributorOf(const AgentHost& agent) {
 }
 
 std::string AgentMetrics(const AgentHost& agent) {
-  absl::StatusOr<mandator::HttpReply> r = agent.Call("GET", "/metrics");
+  absl::StatusOr<HttpReply> r = agent.Call("GET", "/metrics");
   return r.ok() && r->status == 200 ? r->body : "";
 }
 

@@ -164,7 +164,7 @@ void FaultScenariosExtraTest::RunAgentDiskFault(
     ASSERT_TRUE(counted.ok()) << counted.status();
     errors = static_cast<int64_t>(*counted);
     EXPECT_GT(errors, 0);
-    absl::StatusOr<mandator::HttpReply> health = agent->Call("GET", "/healthz");
+    absl::StatusOr<HttpReply> health = agent->Call("GET", "/healthz");
     ASSERT_TRUE(health.ok());
     EXPECT_EQ(health->status, 503) << health->body;
     ASSERT_EQ(fiu_ctrl(absl::StrCat("disable name=", fault_point)), 0);

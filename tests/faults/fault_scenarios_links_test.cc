@@ -24,7 +24,7 @@
 #include "absl/time/clock.h"
 #include "agent/distributor_order.h"
 #include "gtest/gtest.h"
-#include "mandator/http_call.h"
+#include "common/http_client.h"
 #include "tests/cluster/cache_tier_cluster.h"
 #include "tests/cluster/mandator_cluster.h"
 #include "tests/cluster/zk_session_proxy.h"
@@ -109,8 +109,8 @@ class FaultScenariosLinksTest : public CacheTierFaultTest {
 double SlaveReplicationErrors(TwoDcCluster& dcs) {
   double sum = 0;
   for (const auto& m : dcs.slave()) {
-    absl::StatusOr<mandator::HttpReply> r =
-        mandator::HttpCall(m->http_address(), "GET", "/metrics", "",
+    absl::StatusOr<HttpReply> r =
+        HttpCall(m->http_address(), "GET", "/metrics", "",
                            absl::Seconds(5));
     if (!r.ok() || r->status != 200) continue;
     // Every kind: sum the samples line by line.

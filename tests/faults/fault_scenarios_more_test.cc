@@ -33,7 +33,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
-#include "mandator/http_call.h"
+#include "common/http_client.h"
 #include "tests/cluster/cache_reader_loop.h"
 #include "tests/cluster/mandator_cluster.h"
 #include "tests/discovery/discovery_cluster.h"
@@ -266,7 +266,7 @@ TEST_F(FaultScenariosMoreTest, MainZkQuorumLostAndRestored) {
     bool refused = false;
     while (!refused && absl::Now() < deadline) {
       for (auto& m : cluster_->dcs().main()) {
-        absl::StatusOr<mandator::HttpReply> reply = mandator::HttpCall(
+        absl::StatusOr<HttpReply> reply = HttpCall(
             m->http_address(), "PUT",
             absl::StrCat("/api/v1/configs/", kNs, "/probe"),
             PutBody("during-quorum-loss"), absl::Seconds(10));
@@ -387,7 +387,7 @@ TEST_F(FaultScenariosMoreTest, OversizedValues) {
     ASSERT_FALSE(main_session.empty());
 
     const std::string uri = absl::StrCat("/api/v1/configs/", kNs, "/big");
-    auto too_big = mandator::HttpCall(
+    auto too_big = HttpCall(
         leader->http_address(), "PUT", uri,
         PutBody(std::string(zk::kMaxValueBytes + 1, 'b')), absl::Seconds(60));
     ASSERT_TRUE(too_big.ok()) << too_big.status();
@@ -395,7 +395,7 @@ TEST_F(FaultScenariosMoreTest, OversizedValues) {
     EXPECT_FALSE(too_big->body.empty());
     faults.push_back(absl::StrCat("PUT 16 MiB + 1 (HTTP ", too_big->status,
                                   ")"));
-    auto max = mandator::HttpCall(
+    auto max = HttpCall(
         leader->http_address(), "PUT", uri,
         PutBody(std::string(zk::kMaxValueBytes, 'm')), absl::Seconds(60));
     ASSERT_TRUE(max.ok()) << max.status();

@@ -72,7 +72,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
-#include "mandator/http_call.h"
+#include "common/http_client.h"
 #include "tests/cluster/cache_tier_cluster.h"
 #include "tests/cluster/dc_snapshot.h"
 #include "tests/cluster/mandator_cluster.h"
@@ -144,7 +144,7 @@ wan::WanLink::DirectionStats LinkStats(MultiDcCluster& dcs, int d,
 double ReplicationErrors(const MandatorList& dc) {
   double sum = 0;
   for (const auto& m : dc) {
-    absl::StatusOr<mandator::HttpReply> r = mandator::HttpCall(
+    absl::StatusOr<HttpReply> r = HttpCall(
         m->http_address(), "GET", "/metrics", "", absl::Seconds(5));
     if (!r.ok() || r->status != 200) continue;
     for (absl::string_view line : absl::StrSplit(r->body, '\n')) {

@@ -1,11 +1,11 @@
-#include "mandator/test_util.h"
+#include "mandator/testing/test_util.h"
 
 #include <unistd.h>
 
 #include <atomic>
 
 #include "absl/strings/str_cat.h"
-#include "mandator/zk_options.h"
+#include "mandator/core/zk_options.h"
 #include "zk_schema/skeleton.h"
 #include "zk_schema/zk_test_util.h"
 

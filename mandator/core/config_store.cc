@@ -1,4 +1,4 @@
-#include "mandator/config_store.h"
+#include "mandator/core/config_store.h"
 
 #include <algorithm>
 

@@ -1,4 +1,4 @@
-#include "mandator/zk_options.h"
+#include "mandator/core/zk_options.h"
 
 namespace kess {
 namespace mandator {

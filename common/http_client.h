@@ -14,7 +14,6 @@
 #include "common/status.h"
 
 namespace kess {
-namespace mandator {
 
 struct HttpReply {
   int status = 0;
@@ -35,5 +34,4 @@ absl::StatusOr<HttpReply> HttpCall(
     absl::Duration timeout = absl::Seconds(10),
     const std::vector<std::pair<std::string, std::string>>& headers = {});
 
-}  // namespace mandator
 }  // namespace kess

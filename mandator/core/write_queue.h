@@ -39,7 +39,7 @@
 #include "absl/time/time.h"
 #include "common/metrics.h"
 #include "common/status.h"
-#include "mandator/config_store.h"
+#include "mandator/core/config_store.h"
 
 namespace kess {
 namespace mandator {

@@ -1,4 +1,4 @@
-#include "mandator/leader_election.h"
+#include "mandator/core/leader_election.h"
 
 #include <atomic>
 #include <memory>
@@ -7,7 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
-#include "mandator/test_util.h"
+#include "mandator/testing/test_util.h"
 #include "tests/harness/zk_test_base.h"
 #include "zk_schema/zk_test_util.h"
 

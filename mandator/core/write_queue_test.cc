@@ -1,4 +1,4 @@
-#include "mandator/write_queue.h"
+#include "mandator/core/write_queue.h"
 
 #include <atomic>
 #include <memory>

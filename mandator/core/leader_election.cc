@@ -1,4 +1,4 @@
-#include "mandator/leader_election.h"
+#include "mandator/core/leader_election.h"
 
 #include <algorithm>
 #include <utility>

@@ -1,4 +1,4 @@
-#include "mandator/http_call.h"
+#include "common/http_client.h"
 
 #include <istream>
 
@@ -13,7 +13,6 @@
 #include "absl/strings/str_cat.h"
 
 namespace kess {
-namespace mandator {
 
 std::string HttpReply::Header(const std::string& lower_name) const {
   auto it = headers.find(lower_name);
@@ -66,5 +65,4 @@ absl::StatusOr<HttpReply> HttpCall(
   }
 }
 
-}  // namespace mandator
 }  // namespace kess

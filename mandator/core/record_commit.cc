@@ -1,4 +1,4 @@
-#include "mandator/record_commit.h"
+#include "mandator/core/record_commit.h"
 
 #include <algorithm>
 #include <optional>

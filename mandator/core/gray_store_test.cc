@@ -4,8 +4,8 @@
 #include <string>
 
 #include "gtest/gtest.h"
-#include "mandator/config_store.h"
-#include "mandator/test_util.h"
+#include "mandator/core/config_store.h"
+#include "mandator/testing/test_util.h"
 #include "tests/harness/zk_test_base.h"
 #include "zk_schema/codec.h"
 #include "zk_schema/gray.h"

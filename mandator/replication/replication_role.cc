@@ -1,10 +1,10 @@
-#include "mandator/replication_role.h"
+#include "mandator/replication/replication_role.h"
 
 #include <algorithm>
 
 #include "common/steady_await.h"
 #include "glog/logging.h"
-#include "mandator/zk_options.h"
+#include "mandator/core/zk_options.h"
 
 namespace kess {
 namespace mandator {

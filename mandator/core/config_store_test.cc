@@ -1,11 +1,11 @@
-#include "mandator/config_store.h"
+#include "mandator/core/config_store.h"
 
 #include <memory>
 #include <string>
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
-#include "mandator/test_util.h"
+#include "mandator/testing/test_util.h"
 #include "tests/harness/zk_test_base.h"
 #include "zk_schema/codec.h"
 #include "zk_schema/revision_log.h"

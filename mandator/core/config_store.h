@@ -44,7 +44,7 @@
 #include <vector>
 
 #include "common/status.h"
-#include "mandator/record_commit.h"
+#include "mandator/core/record_commit.h"
 #include "zk_schema/chunked_value.h"
 #include "zk_schema/layout.h"
 #include "zk_schema/schema.pb.h"
