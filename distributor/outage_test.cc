@@ -52,13 +52,8 @@ TEST_F(OutageTest, ZooKeeperDownMeansStaleButServingThenConverges) {
   int64_t put = -1;
   ASSERT_TRUE(WaitFor(
       [&] {
-        mandator::PutRequest request;
-        request.ns = "ns";
-        request.key = "k0";
-        request.value = "after";
-        request.author = "test";
-        absl::StatusOr<mandator::CommitResult> r = configs_->Put(request);
-        if (r.ok()) put = r->revision;
+        absl::StatusOr<int64_t> r = leader_->PutConfig("ns", "k0", "after");
+        if (r.ok()) put = *r;
         return r.ok();
       },
       absl::Seconds(60)));

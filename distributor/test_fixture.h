@@ -1,7 +1,7 @@
 // testonly: the fixture of the distributor's real-ZooKeeper tests. One
 // standalone ZooKeeper per test binary (ZkTestBase); each test gets a fresh
-// kess tree under /<test name>/kess, the leader's own writers (configs:
-// mandator's ConfigStore; routes: zk_schema's TestLeader), an EventLoop for
+// kess tree under /<test name>/kess, a writer that commits configs and route
+// tables as the main DC's leader does (zk_schema's TestLeader), an EventLoop for
 // TestAgents, and distributors with their own metrics registries and short
 // intervals.
 #pragma once
@@ -16,7 +16,6 @@
 #include "distributor/distributor.h"
 #include "distributor/test_agent.h"
 #include "gtest/gtest.h"
-#include "mandator/core/config_store.h"
 #include "tests/harness/zk_test_base.h"
 #include "zk_schema/test_leader.h"
 #include "zk_schema/zk_client.h"
@@ -49,12 +48,6 @@ class DistributorFixture : public kess::testing::ZkTestBase {
     layout_ = std::make_unique<zk::Layout>(*layout);
     leader_ =
         std::make_unique<zk::testing::TestLeader>(writer_.get(), *layout_);
-    mandator::ConfigStore::Options store_options{*layout_};
-    store_options.writer_id = "test-leader";
-    absl::StatusOr<std::unique_ptr<mandator::ConfigStore>> store =
-        mandator::ConfigStore::Create(writer_.get(), store_options);
-    ASSERT_TRUE(store.ok()) << store.status();
-    configs_ = *std::move(store);
     absl::StatusOr<std::unique_ptr<transport::EventLoop>> loop =
         transport::EventLoop::Create("test-agents");
     ASSERT_TRUE(loop.ok()) << loop.status();
@@ -115,24 +108,14 @@ class DistributorFixture : public kess::testing::ZkTestBase {
   // (or -1, failing the test).
   int64_t Put(const std::string& ns, const std::string& key,
               const std::string& value) {
-    mandator::PutRequest request;
-    request.ns = ns;
-    request.key = key;
-    request.value = value;
-    request.content_type = "text/plain";
-    request.author = "test";
-    absl::StatusOr<mandator::CommitResult> result = configs_->Put(request);
-    EXPECT_TRUE(result.ok()) << result.status();
-    return result.ok() ? result->revision : -1;
+    absl::StatusOr<int64_t> revision = leader_->PutConfig(ns, key, value);
+    EXPECT_TRUE(revision.ok()) << revision.status();
+    return revision.ok() ? *revision : -1;
   }
   int64_t Delete(const std::string& ns, const std::string& key) {
-    mandator::DeleteRequest request;
-    request.ns = ns;
-    request.key = key;
-    request.author = "test";
-    absl::StatusOr<mandator::CommitResult> result = configs_->Delete(request);
-    EXPECT_TRUE(result.ok()) << result.status();
-    return result.ok() ? result->revision : -1;
+    absl::StatusOr<int64_t> revision = leader_->DeleteConfig(ns, key);
+    EXPECT_TRUE(revision.ok()) << revision.status();
+    return revision.ok() ? *revision : -1;
   }
 
   // The current revision in ZooKeeper.
@@ -144,8 +127,7 @@ class DistributorFixture : public kess::testing::ZkTestBase {
 
   std::unique_ptr<zk::ZkClient> writer_;
   std::unique_ptr<zk::Layout> layout_;
-  std::unique_ptr<zk::testing::TestLeader> leader_;  // routes
-  std::unique_ptr<mandator::ConfigStore> configs_;
+  std::unique_ptr<zk::testing::TestLeader> leader_;
   std::unique_ptr<metrics::Registry> agent_registry_ =
       std::make_unique<metrics::Registry>();
   std::vector<std::unique_ptr<metrics::Registry>> registries_;

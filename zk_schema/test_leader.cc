@@ -12,10 +12,11 @@ namespace zk {
 namespace testing {
 namespace {
 
-// The StoredValue of a route record.
-absl::StatusOr<StoredValue> ValueOf(absl::string_view record,
-                                    absl::string_view where) {
-  KESS_ASSIGN_OR_RETURN(RouteRecord r, DecodeAs<RouteRecord>(record, where));
+// The StoredValue of a record of type T.
+template <typename T>
+absl::StatusOr<StoredValue> StoredValueOf(absl::string_view record,
+                                          absl::string_view where) {
+  KESS_ASSIGN_OR_RETURN(T r, DecodeAs<T>(record, where));
   return r.value();
 }
 
@@ -56,7 +57,7 @@ absl::StatusOr<int64_t> TestLeader::PutRoute(kess::RouteTable table) {
   table.revision = current.first.revision() + 1;
   serialized = kess::RouteTableToJson(table);
   value_view = serialized;
-  return Commit(std::move(change), &value_view, make);
+  return Commit(std::move(change), &value_view, make, StoredValueOf<RouteRecord>);
 }
 
 absl::StatusOr<int64_t> TestLeader::DeleteRoute(absl::string_view service) {
@@ -64,7 +65,57 @@ absl::StatusOr<int64_t> TestLeader::DeleteRoute(absl::string_view service) {
   change.set_kind(ROUTE_DELETE);
   change.set_service(std::string(service));
   KESS_ASSIGN_OR_RETURN(*change.mutable_path(), layout_.RoutePath(service));
-  return Commit(std::move(change), nullptr, nullptr);
+  return Commit(std::move(change), nullptr, nullptr, StoredValueOf<RouteRecord>);
+}
+
+absl::StatusOr<int64_t> TestLeader::PutConfig(absl::string_view ns,
+                                              absl::string_view key,
+                                              absl::string_view value,
+                                              absl::string_view content_type) {
+  KESS_ASSIGN_OR_RETURN(std::string ns_path, layout_.NamespacePath(ns));
+  NamespaceInfo info;
+  info.set_namespace_name(std::string(ns));
+  *info.mutable_meta() = MakeMeta("test", writer_);
+  absl::StatusOr<std::string> created =
+      zk_->Create(ns_path, Encode(info), CreateMode::kPersistent, acl_);
+  if (!created.ok() && !absl::IsAlreadyExists(created.status())) {
+    return created.status();
+  }
+  ChangeRecord change;
+  change.set_kind(CONFIG_PUT);
+  change.set_namespace_name(std::string(ns));
+  change.set_key(std::string(key));
+  KESS_ASSIGN_OR_RETURN(*change.mutable_path(), layout_.ConfigPath(ns, key));
+  RecordMaker make =
+      [&](int64_t revision, absl::string_view old_record,
+          const StoredValue& stored) -> absl::StatusOr<std::string> {
+    ConfigRecord record;
+    int64_t version = 1;
+    if (!old_record.empty()) {
+      KESS_ASSIGN_OR_RETURN(ConfigRecord old,
+                            DecodeAs<ConfigRecord>(old_record, ns_path));
+      version = old.version() + 1;
+    }
+    record.set_namespace_name(std::string(ns));
+    record.set_key(std::string(key));
+    record.set_revision(revision);
+    record.set_version(version);
+    *record.mutable_value() = stored;
+    record.set_content_type(std::string(content_type));
+    *record.mutable_meta() = MakeMeta("test", writer_);
+    return Encode(record);
+  };
+  return Commit(std::move(change), &value, make, StoredValueOf<ConfigRecord>);
+}
+
+absl::StatusOr<int64_t> TestLeader::DeleteConfig(absl::string_view ns,
+                                                 absl::string_view key) {
+  ChangeRecord change;
+  change.set_kind(CONFIG_DELETE);
+  change.set_namespace_name(std::string(ns));
+  change.set_key(std::string(key));
+  KESS_ASSIGN_OR_RETURN(*change.mutable_path(), layout_.ConfigPath(ns, key));
+  return Commit(std::move(change), nullptr, nullptr, StoredValueOf<ConfigRecord>);
 }
 
 absl::StatusOr<int> TestLeader::Trim() {
@@ -74,7 +125,8 @@ absl::StatusOr<int> TestLeader::Trim() {
 
 absl::StatusOr<int64_t> TestLeader::Commit(ChangeRecord change,
                                            const absl::string_view* value,
-                                           const RecordMaker& make_record) {
+                                           const RecordMaker& make_record,
+                                           const ValueOf& value_of) {
   const std::string path = change.path();
   *change.mutable_meta() = MakeMeta("test", writer_);
   absl::Status last;
@@ -113,7 +165,7 @@ absl::StatusOr<int64_t> TestLeader::Commit(ChangeRecord change,
     last = zk_->Multi(ops).status();
     if (last.ok()) {
       if (old.ok()) {
-        absl::StatusOr<StoredValue> replaced = ValueOf(old->data, path);
+        absl::StatusOr<StoredValue> replaced = value_of(old->data, path);
         if (replaced.ok()) store_.Discard(*replaced).IgnoreError();
       }
       return next.revision();

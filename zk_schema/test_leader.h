@@ -1,8 +1,9 @@
 // TestLeader (testonly): commits ROUTE changes to a ZooKeeper exactly as the
 // main DC's leader will (README.md, "Revision and change-log protocol"), so
 // that followers — slave-DC replication, distributors — can be tested and
-// benchmarked before the route-table writer exists. (Configs: use the real
-// writer, mandator/config_store.h.)
+// benchmarked without the mandator. PutConfig/DeleteConfig commit configs
+// the same way, without the history copy that only the admin API reads
+// (the real writer is mandator/core/config_store.h).
 //   1. the value goes through ChunkedValueStore::Prepare (chunked above
 //      kInlineValueLimit),
 //   2. ONE multi: record write (version-checked) + AddCommitOps (revision
@@ -44,6 +45,17 @@ class TestLeader {
   // NotFound if there is no such route record (nothing committed).
   absl::StatusOr<int64_t> DeleteRoute(absl::string_view service);
 
+  // A config record (revision = the commit's, version = previous + 1) with
+  // `value`; creates the namespace node if it is missing.
+  absl::StatusOr<int64_t> PutConfig(absl::string_view ns,
+                                    absl::string_view key,
+                                    absl::string_view value,
+                                    absl::string_view content_type =
+                                        "text/plain");
+  // NotFound if there is no such config (nothing committed).
+  absl::StatusOr<int64_t> DeleteConfig(absl::string_view ns,
+                                       absl::string_view key);
+
   // Deletes every change record below the summary's oldest_retained.
   absl::StatusOr<int> Trim();
 
@@ -52,13 +64,18 @@ class TestLeader {
  private:
   // Commits `change` for the record at change.path(). `value` is null for
   // deletes; `make_record` builds the record bytes from the new revision,
-  // the old record (empty if none) and the prepared value.
+  // the old record (empty if none) and the prepared value; `value_of`
+  // reads the StoredValue of a record of that kind (to collect the
+  // replaced value's chunks).
   using RecordMaker = std::function<absl::StatusOr<std::string>(
       int64_t revision, absl::string_view old_record,
       const StoredValue& value)>;
+  using ValueOf = std::function<absl::StatusOr<StoredValue>(
+      absl::string_view record, absl::string_view where)>;
   absl::StatusOr<int64_t> Commit(ChangeRecord change,
                                  const absl::string_view* value,
-                                 const RecordMaker& make_record);
+                                 const RecordMaker& make_record,
+                                 const ValueOf& value_of);
 
   ZkApi* const zk_;
   const Layout layout_;
