@@ -1,8 +1,8 @@
 // testonly: the fixture of the distributor's real-ZooKeeper tests. One
 // standalone ZooKeeper per test binary (ZkTestBase); each test gets a fresh
 // kess tree under /<test name>/kess, a writer that commits configs and route
-// tables as the main DC's leader does (zk_schema's TestLeader), an EventLoop for
-// TestAgents, and distributors with their own metrics registries and short
+// tables as the main DC's leader does (zk_schema's TestLeader), an EventLoop
+// for TestAgents, and distributors with their own metrics registries and short
 // intervals.
 #pragma once
 

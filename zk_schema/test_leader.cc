@@ -57,7 +57,8 @@ absl::StatusOr<int64_t> TestLeader::PutRoute(kess::RouteTable table) {
   table.revision = current.first.revision() + 1;
   serialized = kess::RouteTableToJson(table);
   value_view = serialized;
-  return Commit(std::move(change), &value_view, make, StoredValueOf<RouteRecord>);
+  return Commit(std::move(change), &value_view, make,
+                StoredValueOf<RouteRecord>);
 }
 
 absl::StatusOr<int64_t> TestLeader::DeleteRoute(absl::string_view service) {
@@ -65,7 +66,8 @@ absl::StatusOr<int64_t> TestLeader::DeleteRoute(absl::string_view service) {
   change.set_kind(ROUTE_DELETE);
   change.set_service(std::string(service));
   KESS_ASSIGN_OR_RETURN(*change.mutable_path(), layout_.RoutePath(service));
-  return Commit(std::move(change), nullptr, nullptr, StoredValueOf<RouteRecord>);
+  return Commit(std::move(change), nullptr, nullptr,
+                StoredValueOf<RouteRecord>);
 }
 
 absl::StatusOr<int64_t> TestLeader::PutConfig(absl::string_view ns,
@@ -115,7 +117,8 @@ absl::StatusOr<int64_t> TestLeader::DeleteConfig(absl::string_view ns,
   change.set_namespace_name(std::string(ns));
   change.set_key(std::string(key));
   KESS_ASSIGN_OR_RETURN(*change.mutable_path(), layout_.ConfigPath(ns, key));
-  return Commit(std::move(change), nullptr, nullptr, StoredValueOf<ConfigRecord>);
+  return Commit(std::move(change), nullptr, nullptr,
+                StoredValueOf<ConfigRecord>);
 }
 
 absl::StatusOr<int> TestLeader::Trim() {
