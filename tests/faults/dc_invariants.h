@@ -1,22 +1,23 @@
 // Invariants over every DC's ZooKeeper, for the scenarios whose DCs are not
 // all covered by agents (tests/cluster/multi_dc_cluster.h: a slave DC of
 // mandators only) and for the slave DCs' trees themselves. They come on
-// top of invariant_checker.h's, which look at the agents' caches:
+// top of invariant_checker.h's, which look at the agents' caches. Numbers
+// are those of the one list in docs/design.md (section 5, "Invariants"):
 //
-//  5. no revision went backwards in any DC: a DcRevisionMonitor samples,
-//     on one thread per DC, the DC's /kess/revision and the ConfigRecord of
-//     every watched key (one pipelined read each time); neither ever goes
-//     below a revision seen before in that DC, and a record once seen
-//     never vanishes (the scenarios delete nothing);
-//  6. every DC converged to the main DC exactly (CheckEveryDcConverged):
-//     once nothing writes any more, every slave DC is at main's revision
-//     and holds main's configs — records, and values byte for byte — and,
-//     for every change record both hold, the same bytes, without a gap
-//     (tests/cluster/dc_snapshot.h SameData).
+//  invariant 4, no revision backwards in any DC: a DcRevisionMonitor
+//     samples, on one thread per DC, the DC's /kess/revision and the
+//     ConfigRecord of every watched key (one pipelined read each time);
+//     neither ever goes below a revision seen before in that DC, and a
+//     record once seen never vanishes (the scenarios delete nothing);
+//  invariant 5, every DC converged to the main DC exactly
+//     (CheckEveryDcConverged): once nothing writes any more, every slave
+//     DC is at main's revision and holds main's configs — records, and
+//     values byte for byte — and, for every change record both hold, the
+//     same bytes, without a gap (tests/cluster/dc_snapshot.h SameData).
 //
 //   DcRevisionMonitor monitor(&cluster->dcs(), keys);   // samples from now
 //   ... scenario; faults lifted, writes stopped ...
-//   InvariantResult r = checker.Check(keys, reader, timeout);  // 1..3
+//   InvariantResult r = checker.Check(keys, reader, timeout);  // 6, 7, 2
 //   CheckEveryDcConverged(cluster->dcs(), absl::Seconds(120), &r);
 //   monitor.Stop();
 //   monitor.AddTo(&r);
@@ -89,11 +90,12 @@ class DcRevisionMonitor {
   std::vector<std::thread> threads_;
 };
 
-// Invariant 6: waits (polling the revisions, bounded by `patience`: "did
-// not hang") until every slave DC of `dcs` is at the main DC's revision,
-// then compares each with main (SameData), retrying while main moves or
-// they differ; adds one violation per DC still different at the deadline,
-// and counts the configs compared. Call it once nothing writes to main.
+// Invariant 5 (docs/design.md): waits (polling the revisions, bounded by
+// `patience`: "did not hang") until every slave DC of `dcs` is at the main
+// DC's revision, then compares each with main (SameData), retrying while
+// main moves or they differ; adds one violation per DC still different at
+// the deadline, and counts the configs compared. Call it once nothing
+// writes to main.
 void CheckEveryDcConverged(MultiDcCluster& dcs, absl::Duration patience,
                            InvariantResult* result);
 

@@ -122,8 +122,9 @@ class CacheTierFaultTest : public ::testing::Test {
 
   static const ConfigKeys& keys() { return *keys_; }
 
-  // Stops the reader, checks the invariants over keys(), prints the FAULTS|
-  // line, expects writes were checked and no violation.
+  // Stops the reader, checks invariants 6, 7 and 2 of docs/design.md over
+  // keys() (InvariantChecker::Check), prints the FAULTS| line, expects
+  // writes were checked and no violation.
   void Finish(const std::string& scenario,
               const std::vector<std::string>& faults);
 

@@ -3,8 +3,9 @@
 // cluster of real processes on 127.0.0.1 (two DCs,
 // each ZooKeeper + 1 mandator + 2 distributors + 3 agents). Each scenario
 // runs a write stream, injects its faults, lifts them, and runs the
-// InvariantChecker (every agent converges to the main DC, no cache file
-// went backwards or was torn for a reader, no acknowledged write was lost).
+// InvariantChecker (invariants of docs/design.md: every agent converges to
+// the main DC (6), no cache file went backwards or was torn for a reader
+// (7), no acknowledged write was lost (2)).
 //
 // Each scenario prints one line "FAULTS|<scenario>|<faults>|<writes>|
 // <files>|<reads>|<violations>" that scripts/faults.sh turns into the
@@ -211,7 +212,7 @@ int EnvCount(const char* name, int fallback) {
 // distributor chosen by the agents' own rendezvous order) drop their
 // connections; then all come back at once. Agents never reach ZooKeeper,
 // so its packet rate must not move beyond the background (distributor
-// polls, mandator heartbeats); the connections spread over both main-DC
+// polls, mandator heartbeats: invariant 8 of docs/design.md); the connections spread over both main-DC
 // distributors again (each >= 25 %); no reconnect storm (reconnect attempts
 // per agent and subscribe requests per distributor bounded); the main
 // distributors' CPU over the restart is reported.
@@ -422,7 +423,8 @@ int64_t StatusSessionId(Poco::JSON::Object::Ptr status) {
 // agent h7 has d9 as its only distributor. During a write stream the
 // session is expired (a second handle with its credentials): d9 must make
 // a new session, re-arm its watch, keep its process and its agent, and
-// the writes after the expiry must reach h7 (invariant 1 covers h7).
+// the writes after the expiry must reach h7 (invariant 6 of
+// docs/design.md, checked in Finish, covers h7).
 TEST_F(FaultScenariosExtraTest, DistributorSessionExpiry) {
   CacheTierDc& main = cluster_->main();
   ZkEnsemble& zk = cluster_->dcs().main_zk();

@@ -5,9 +5,9 @@
 // some agents reach their preferred distributor through one. The proxies
 // (tests/cluster/zk_session_proxy.h, any byte stream) cut a link or delay
 // every byte on it. Each scenario runs a write stream, injects its faults,
-// lifts them, and runs the InvariantChecker (every agent converges to the
-// main DC, no cache file went backwards or was torn for a reader, no
-// acknowledged write was lost).
+// lifts them, and runs the InvariantChecker (invariants of docs/design.md:
+// every agent converges to the main DC (6), no cache file went backwards or
+// was torn for a reader (7), no acknowledged write was lost (2)).
 //
 // Each scenario prints "FAULTS|<scenario>|<faults>|<writes>|<files>|
 // <reads>|<violations>" for scripts/faults.sh.

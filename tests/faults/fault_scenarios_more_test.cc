@@ -1,5 +1,5 @@
 // The fault suite, second binary: ZooKeeper ensemble faults
-// (scenario 2) with the route-table invariants. One DiscoveryCluster of real
+// (scenario 2) with the route-table invariant. One DiscoveryCluster of real
 // processes on 127.0.0.1: two DCs, each a 3-server ZooKeeper ensemble,
 // 2 mandators, 2 distributors and 2 agents, plus 4 providers
 // (sdk/examples/demo_provider: services "cart" and "search", one per DC
@@ -8,9 +8,10 @@
 // Each scenario runs a config write stream, a CacheReaderLoop and a
 // RouteSampler (every agent's route files and both DCs' route records,
 // every 50 ms), injects its faults, lifts them, and runs the
-// InvariantChecker: agents converge to the main DC, no file went backwards
-// or was torn, no acknowledged write lost, and no live instance was ever
-// missing from a route table (so no service became empty).
+// InvariantChecker — invariants of docs/design.md: agents converge to the
+// main DC (6), no file went backwards or was torn (7), no acknowledged
+// write lost (2), and no live instance was ever missing from a route table,
+// so no service became empty (9).
 //
 // Each scenario prints "FAULTS|<scenario>|<faults>|<writes>|<files>|
 // <reads>|<violations>|<route samples>" for scripts/faults.sh.

@@ -2,9 +2,10 @@
 // processes on 127.0.0.1 (two DCs, each ZooKeeper + 2 mandators +
 // 2 distributors + 2 agents; the slave mandators reach their ZooKeeper
 // through a ZkSessionProxy). Each scenario runs a write stream, injects its
-// faults, lifts them, and runs the InvariantChecker: every agent converges
-// to the main DC, no cache file went backwards or was torn for a reader, no
-// acknowledged write was lost.
+// faults, lifts them, and runs the InvariantChecker — invariants of
+// docs/design.md: every agent converges to the main DC (6), no cache file
+// went backwards or was torn for a reader (7), no acknowledged write was
+// lost (2).
 //
 // Each scenario prints one line "FAULTS|<scenario>|<faults>|<writes>|
 // <files>|<reads>|<violations>" that scripts/faults.sh turns into the

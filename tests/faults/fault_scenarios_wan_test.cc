@@ -12,20 +12,23 @@
 //
 // Each scenario runs a paced write stream through the main leader's HTTP
 // API (AckedWriter, one PUT every 50 ms), injects its WAN fault, lifts it,
-// and checks (once nothing writes any more):
-//   1-3. invariant_checker.h over the agents of dc1 and dc2: every agent
-//        converged to the main DC, no cache file went backwards or was
-//        torn for a reader, no acknowledged write lost;
-//   5-6. dc_invariants.h over every DC's ZooKeeper, dc3 included: no
+// and checks (once nothing writes any more) the invariants of
+// docs/design.md:
+//   6, 7, 2. invariant_checker.h over the agents of dc1 and dc2: every
+//        agent converged to the main DC (6), no cache file went backwards
+//        or was torn for a reader (7), no acknowledged write lost (2);
+//   4, 5. dc_invariants.h over every DC's ZooKeeper, dc3 included: no
 //        revision (/kess/revision, or a watched config's record) went
-//        backwards in any DC while the scenario ran, sampled every 50 ms;
-//        every slave DC converged to the main DC exactly (same revision,
-//        same configs and values byte for byte, same change records).
+//        backwards in any DC while the scenario ran, sampled every 50 ms
+//        (4); every slave DC converged to the main DC exactly (same
+//        revision, same configs and values byte for byte, same change
+//        records) (5).
 // Scenarios:
 //   1. dc3's link at 5 % loss and 10 ms jitter, each way;
 //   2. dc3's link flapping: cut, then open, every 2 s; dc3's leader must
 //      stay "replicating" (its /api/v1/status partition_mode, sampled
-//      every 200 ms until converged): a flapping link is not a partition;
+//      every 200 ms until converged): a flapping link is not a partition
+//      (invariant 10);
 //   3. dc3's link asymmetric for 15 s: the main -> dc3 bytes (the links'
 //      reverse direction) held back as by a blackhole, dc3 -> main open;
 //      WanLink's states apply to both directions, so this is emulated
@@ -427,9 +430,9 @@ class FaultScenariosWanTest : public CacheTierFaultTest {
     return false;
   }
 
-  // What this binary's scenarios end with instead of Finish: invariants 1-3
-  // over the agents, then 5-6 over every DC (`monitor` ran during the
-  // scenario), then `extra` (a scenario's own checks and observations),
+  // What this binary's scenarios end with instead of Finish: invariants 6,
+  // 7 and 2 (docs/design.md) over the agents, then 4 and 5 over every DC
+  // (`monitor` ran during the scenario), then `extra` (a scenario's own checks and observations),
   // then the FAULTS| line and the expectations.
   void FinishWan(
       const std::string& scenario, std::vector<std::string> faults,
@@ -614,13 +617,14 @@ TEST_F(FaultScenariosWanTest, Dc3AsymmetricLink) {
 // MiB needs 8.4 s at 1 Mbit/s); then the link is widened again (at the
 // deadline too, so that the other invariants are still checked). At the
 // end main holds each at its acknowledged revision and value, the big one
-// byte for byte as written, and so does every DC (invariant 6 compares
-// values byte for byte; here it is checked once more directly). How long
+// byte for byte as written, and so does every DC (invariant 5 of
+// docs/design.md compares values byte for byte; here it is checked once
+// more directly). How long
 // each change waited between its ack and its arrival in dc2 is printed
 // and summed up in the FAULTS line (information only), with the link's
 // bytes and dc2's failed replication rounds while narrow.
-// At 1 Mbit/s this fails today: nothing crosses the link until it is
-// widened (docs/reliability.md, "Findings (open)").
+// It failed at 1 Mbit/s until values were chunked in 128 KiB pieces
+// (docs/reliability.md, "Findings (fixed)").
 TEST_F(FaultScenariosWanTest, Dc2NarrowLinkBigValue) {
   MultiDcCluster& dcs = cluster_->dcs();
   const int mib = EnvCount("KESS_FAULTS_WAN_BIG_MIB", 1, 1, 15);

@@ -1,22 +1,24 @@
 // The fault suite's invariants, checked after a fault scenario once its faults
-// are lifted:
+// are lifted. Numbers are those of the one list in docs/design.md
+// (section 5, "Invariants"):
 //
-//  1. convergence: every agent of every DC caches, for every config it
-//     subscribed to, the main DC's current revision and value (CRC-32 of
-//     the bytes), within a bounded time;
-//  2. no file went backwards: what readers saw of each cache file while the
-//     scenario ran (a CacheReaderLoop) never went down in revision, and no
-//     read was torn (parse or CRC failure);
-//  3. no acknowledged write was lost: for every key, the main DC holds a
-//     revision at least as new as the newest acknowledged write of that
-//     key, and when that write is still the newest, exactly its value.
+//  invariant 6, no lost change: every agent of every DC caches, for every
+//     config it subscribed to, the main DC's current revision and value
+//     (CRC-32 of the bytes), within a bounded time;
+//  invariant 7, whole versions only, never older: what readers saw of each
+//     cache file while the scenario ran (a CacheReaderLoop) never went down
+//     in revision, and no read was torn (parse or CRC failure);
+//  invariant 2, no acknowledged write lost: for every key, the main DC
+//     holds a revision at least as new as the newest acknowledged write of
+//     that key, and when that write is still the newest, exactly its value.
 //
-//  4. routes (when the scenario ran a route sampler, AddRouteSamples): no
-//     instance that was alive on a live host was ever missing from any
-//     agent's route file or either DC's route record — hence no service
-//     ever became empty because of a kess fault.
+//  invariant 9, nothing removed because kess is sick (when the scenario
+//     ran a route sampler, AddRouteSamples): no instance that was alive on
+//     a live host was ever missing from any agent's route file or either
+//     DC's route record — hence no service ever became empty because of a
+//     kess fault.
 //
-//  5. and 6. every DC's ZooKeeper (when the scenario ran a
+//  invariants 4 and 5 over every DC's ZooKeeper (when the scenario ran a
 //     DcRevisionMonitor, dc_invariants.h): no revision went backwards in
 //     any DC, and every slave DC converged to the main DC exactly — for
 //     DCs without agents of their own too.
@@ -76,16 +78,17 @@ class InvariantChecker {
                const std::string& value);
   int64_t acks() const;
 
-  // Checks the three invariants. `keys` are the configs every agent of
-  // both DCs subscribed to; `reader` ran over their cache dirs during the
-  // scenario (may be null: invariant 2 is then not checked). Waits up to
-  // `converge_timeout` for invariant 1.
+  // Checks invariants 6, 7 and 2 (docs/design.md). `keys` are the configs
+  // every agent of both DCs subscribed to; `reader` ran over their cache
+  // dirs during the scenario (may be null: invariant 7 is then not
+  // checked). Waits up to `converge_timeout` for invariant 6.
   InvariantResult Check(const ConfigKeys& keys, const CacheReaderLoop* reader,
                         absl::Duration converge_timeout);
 
-  // Invariant 4, from a route sampler that ran during the scenario (e.g.
-  // tests/discovery/discovery_cluster.h's RouteSampler: its samples(),
-  // unreadable(), violation_count() and violations()). Adds to `result`.
+  // Invariant 9 (docs/design.md), from a route sampler that ran during the
+  // scenario (e.g. tests/discovery/discovery_cluster.h's RouteSampler: its
+  // samples(), unreadable(), violation_count() and violations()). Adds to
+  // `result`.
   static void AddRouteSamples(InvariantResult* result, int64_t samples,
                               int64_t unreadable, int64_t violation_count,
                               const std::vector<std::string>& violations);
