@@ -1,7 +1,10 @@
 // Replicator: how a slave DC's leader keeps its own ZooKeeper equal to the
 // main DC's.
 //
-// Push plus pull (DESIGN.md invariant 2): a data watch on the main DC's
+// Invariants 4, 5 and 6 of docs/design.md (never backwards; converge to
+// main exactly, in revision order; no lost change).
+//
+// Push plus pull (invariant 6): a data watch on the main DC's
 // /kess/revision wakes it at once; a poll every Options::poll_interval makes
 // it correct when a watch was lost (session expiry, reconnect). Each round
 // reads the main summary and asks zk::PlanCatchUp(local revision, summary):
@@ -14,7 +17,7 @@
 //     differs, then set the local revision to the main one.
 // When the main ZK is unreachable it keeps the local data untouched and
 // retries with jittered exponential backoff; it never deletes local data
-// because the main side looks empty or broken.
+// because the main side looks empty or broken (invariant 11).
 //
 // Lifetime: the mandator creates a Replicator when it becomes the slave DC's
 // leader and destroys it (Stop()) the moment it loses leadership; after
