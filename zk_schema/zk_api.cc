@@ -135,5 +135,23 @@ absl::Status CheckRequestSize(size_t estimated_bytes, absl::string_view what) {
       "large values with zk_schema/chunked_value.h; nothing was written"));
 }
 
+absl::Status CheckCreateSize(absl::string_view path, size_t data_size,
+                             const AclList& acl, const AclList& default_acl,
+                             absl::string_view context) {
+  return CheckRequestSize(
+      EstimateCreateBytes(path, data_size, acl.empty() ? default_acl : acl),
+      context);
+}
+
+absl::Status CheckSetSize(absl::string_view path, size_t data_size,
+                          absl::string_view context) {
+  return CheckRequestSize(EstimateSetBytes(path, data_size), context);
+}
+
+absl::Status CheckMultiSize(const MultiOps& ops, const AclList& default_acl,
+                            absl::string_view context) {
+  return CheckRequestSize(ops.EstimatedRequestBytes(default_acl), context);
+}
+
 }  // namespace zk
 }  // namespace kess

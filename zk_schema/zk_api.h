@@ -1,6 +1,8 @@
 // The ZooKeeper operations kess uses, as an interface: ZkClient
-// (zk_client.h) implements it over libzookeeper_mt; code above zk_schema
-// takes a ZkApi& so that its unit tests can run against a fake.
+// (zk_client.h) implements it over libzookeeper_mt, and FakeZkClient
+// (testing/fake_zk.h) over an in-memory tree for unit tests. Code above
+// zk_schema takes a ZkApi& so that its unit tests can run against
+// FakeZkClient, without a ZooKeeper server.
 //
 // Contracts shared by every implementation:
 //  - Errors are absl::Status as described in zk_errors.h.
@@ -161,6 +163,19 @@ size_t EstimateSetBytes(absl::string_view path, size_t data_size);
 // OK, or InvalidArgument "<what> would be a request of N bytes, above the
 // ZooKeeper limit of M ... (store large values with chunked_value.h)".
 absl::Status CheckRequestSize(size_t estimated_bytes, absl::string_view what);
+
+// The checks every implementation makes before sending a write (ZkClient and
+// FakeZkClient call these, so they reject exactly the same requests):
+// CheckRequestSize of the request's estimate, `context` ("create /a")
+// naming it. An empty `acl` is counted as `default_acl`, which is what the
+// implementation sends in its place.
+absl::Status CheckCreateSize(absl::string_view path, size_t data_size,
+                             const AclList& acl, const AclList& default_acl,
+                             absl::string_view context);
+absl::Status CheckSetSize(absl::string_view path, size_t data_size,
+                          absl::string_view context);
+absl::Status CheckMultiSize(const MultiOps& ops, const AclList& default_acl,
+                            absl::string_view context);
 
 class ZkApi {
  public:

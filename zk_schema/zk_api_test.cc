@@ -90,6 +90,39 @@ TEST(ZkErrorsTest, MultiFailedOpPayload) {
   EXPECT_FALSE(MultiFailedOp(ZkStatus(ZBADVERSION, "x")).has_value());
 }
 
+TEST(ZkErrorsTest, MultiStatusNamesTheFailedOp) {
+  MultiOps ops;
+  ops.Create("/a", "").Set("/b", "", 3).Delete("/c");
+  absl::Status s = MultiStatus(ZBADVERSION, {ZOK, ZBADVERSION,
+                                             ZRUNTIMEINCONSISTENCY},
+                               ops, "multi of 3 ops");
+  EXPECT_EQ(s.code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(MultiFailedOp(s), 1);
+  EXPECT_EQ(s.message(),
+            "multi of 3 ops: op #1 (set /b, version 3) failed, so none was "
+            "applied: version mismatch (compare-and-set lost) (ZK -103)");
+  // No op failed on its own: the request as a whole did.
+  absl::Status lost = MultiStatus(ZCONNECTIONLOSS, {ZOK, ZOK, ZOK}, ops, "m");
+  EXPECT_TRUE(IsConnectionLoss(lost));
+  EXPECT_FALSE(MultiFailedOp(lost).has_value());
+  EXPECT_TRUE(MultiStatus(ZOK, {}, ops, "m").ok());
+}
+
+TEST(ZkErrorsTest, NoSessionCountsAsExpired) {
+  absl::Status s = NoSessionStatus("get /a");
+  EXPECT_TRUE(IsSessionExpired(s));
+  EXPECT_THAT(s.message(), HasSubstr("get /a (no live session)"));
+}
+
+TEST(SizeCheckTest, EmptyAclIsCountedAsTheDefault) {
+  const AclList big_default(20, Acl{kPermAll, "digest",
+                                    std::string(100, 'u')});
+  const size_t data = kMaxRequestBytes - EstimateCreateBytes("/a", 0, OpenAcl());
+  EXPECT_TRUE(CheckCreateSize("/a", data, {}, OpenAcl(), "create /a").ok());
+  EXPECT_FALSE(CheckCreateSize("/a", data, {}, big_default, "create /a").ok());
+  EXPECT_FALSE(CheckCreateSize("/a", data + 1, {}, OpenAcl(), "c").ok());
+}
+
 TEST(AclTest, DigestMatchesZooKeeper) {
   // From: java -cp zookeeper.jar
   //   org.apache.zookeeper.server.auth.DigestAuthenticationProvider

@@ -102,10 +102,6 @@ const char* StateName(int state) {
   return "not connected";
 }
 
-absl::Status NoSession(absl::string_view context) {
-  return ZkStatus(ZINVALIDSTATE, absl::StrCat(context, " (no live session)"));
-}
-
 struct AuthWait {
   absl::Mutex mu;
   bool done = false;
@@ -480,7 +476,7 @@ absl::StatusOr<GetResult> ZkClient::Get(const std::string& path,
                                         WatchCallback watch) {
   const std::string context = absl::StrCat("get ", path);
   absl::ReaderMutexLock lock(&handle_mu_);
-  if (handle_ == nullptr) return NoSession(context);
+  if (handle_ == nullptr) return NoSessionStatus(context);
   const uint64_t watch_id = watch ? RegisterWatch(std::move(watch)) : 0;
   GetResult result;
   std::string buffer(kFirstReadBytes, '\0');
@@ -618,10 +614,9 @@ std::vector<absl::StatusOr<GetResult>> ZkClient::GetMany(
   for (size_t i = 0; i < n; ++i) {
     if (batch.rc[i] != ZOK) {
       if (watch_ids[i] != 0) DropWatch(watch_ids[i]);  // not set on errors
-      out.push_back(ZkStatus(
-          batch.rc[i],
-          absl::StrCat("get ", requests[i].path,
-                       handle_ == nullptr ? " (no live session)" : "")));
+      const std::string context = absl::StrCat("get ", requests[i].path);
+      out.push_back(handle_ == nullptr ? NoSessionStatus(context)
+                                       : ZkStatus(batch.rc[i], context));
     } else {
       out.push_back(std::move(batch.results[i]));
     }
@@ -633,7 +628,7 @@ absl::StatusOr<std::optional<Stat>> ZkClient::Exists(const std::string& path,
                                                      WatchCallback watch) {
   const std::string context = absl::StrCat("exists ", path);
   absl::ReaderMutexLock lock(&handle_mu_);
-  if (handle_ == nullptr) return NoSession(context);
+  if (handle_ == nullptr) return NoSessionStatus(context);
   const uint64_t watch_id = watch ? RegisterWatch(std::move(watch)) : 0;
   ::Stat stat{};
   int rc = watch_id != 0
@@ -652,7 +647,7 @@ absl::StatusOr<ChildrenResult> ZkClient::GetChildren(const std::string& path,
                                                      WatchCallback watch) {
   const std::string context = absl::StrCat("get children of ", path);
   absl::ReaderMutexLock lock(&handle_mu_);
-  if (handle_ == nullptr) return NoSession(context);
+  if (handle_ == nullptr) return NoSessionStatus(context);
   const uint64_t watch_id = watch ? RegisterWatch(std::move(watch)) : 0;
   ::String_vector names{};
   ::Stat stat{};
@@ -680,13 +675,13 @@ absl::StatusOr<std::string> ZkClient::Create(const std::string& path,
                                              CreateMode mode,
                                              const AclList& acl) {
   const std::string context = absl::StrCat("create ", path);
+  KESS_RETURN_IF_ERROR(
+      CheckCreateSize(path, data.size(), acl, default_acl_, context));
   const AclList& acl_list = acl.empty() ? default_acl_ : acl;
-  KESS_RETURN_IF_ERROR(CheckRequestSize(
-      EstimateCreateBytes(path, data.size(), acl_list), context));
   AclVector acl_vector(acl_list);
   std::string created(path.size() + 32, '\0');  // room for a sequence suffix
   absl::ReaderMutexLock lock(&handle_mu_);
-  if (handle_ == nullptr) return NoSession(context);
+  if (handle_ == nullptr) return NoSessionStatus(context);
   int rc =
       zoo_create(handle_, path.c_str(), data.data(),
                  static_cast<int>(data.size()), acl_vector.get(), ToFlags(mode),
@@ -699,10 +694,9 @@ absl::StatusOr<std::string> ZkClient::Create(const std::string& path,
 absl::StatusOr<Stat> ZkClient::Set(const std::string& path,
                                    absl::string_view data, int version) {
   const std::string context = absl::StrCat("set ", path);
-  KESS_RETURN_IF_ERROR(
-      CheckRequestSize(EstimateSetBytes(path, data.size()), context));
+  KESS_RETURN_IF_ERROR(CheckSetSize(path, data.size(), context));
   absl::ReaderMutexLock lock(&handle_mu_);
-  if (handle_ == nullptr) return NoSession(context);
+  if (handle_ == nullptr) return NoSessionStatus(context);
   ::Stat stat{};
   int rc = zoo_set2(handle_, path.c_str(), data.data(),
                     static_cast<int>(data.size()), version, &stat);
@@ -713,7 +707,7 @@ absl::StatusOr<Stat> ZkClient::Set(const std::string& path,
 absl::Status ZkClient::Delete(const std::string& path, int version) {
   const std::string context = absl::StrCat("delete ", path);
   absl::ReaderMutexLock lock(&handle_mu_);
-  if (handle_ == nullptr) return NoSession(context);
+  if (handle_ == nullptr) return NoSessionStatus(context);
   return ZkStatus(zoo_delete(handle_, path.c_str(), version), context);
 }
 
@@ -721,8 +715,7 @@ absl::StatusOr<std::vector<OpResult>> ZkClient::Multi(const MultiOps& ops) {
   const size_t n = ops.size();
   if (n == 0) return std::vector<OpResult>();
   const std::string context = absl::StrCat("multi of ", n, " ops");
-  KESS_RETURN_IF_ERROR(
-      CheckRequestSize(ops.EstimatedRequestBytes(default_acl_), context));
+  KESS_RETURN_IF_ERROR(CheckMultiSize(ops, default_acl_, context));
   std::vector<zoo_op_t> zops(n);
   std::vector<zoo_op_result_t> results(n);
   std::vector<std::unique_ptr<AclVector>> acls(n);
@@ -758,23 +751,13 @@ absl::StatusOr<std::vector<OpResult>> ZkClient::Multi(const MultiOps& ops) {
   int rc;
   {
     absl::ReaderMutexLock lock(&handle_mu_);
-    if (handle_ == nullptr) return NoSession(context);
+    if (handle_ == nullptr) return NoSessionStatus(context);
     rc = zoo_multi(handle_, static_cast<int>(n), zops.data(), results.data());
   }
   if (rc != ZOK) {
-    // The failed op carries its own code; ops before it report ZOK and ops
-    // after it ZRUNTIMEINCONSISTENCY. Without one (e.g. connection loss)
-    // the whole request failed.
-    for (size_t i = 0; i < n; ++i) {
-      const int err = results[i].err;
-      if (err != ZOK && err != ZRUNTIMEINCONSISTENCY) {
-        return WithMultiFailedOp(
-            ZkStatus(err, absl::StrCat(context, ": ", ops.Describe(i),
-                                       " failed, so none was applied")),
-            static_cast<int>(i));
-      }
-    }
-    return ZkStatus(rc, context);
+    std::vector<int> op_rcs(n);
+    for (size_t i = 0; i < n; ++i) op_rcs[i] = results[i].err;
+    return MultiStatus(rc, op_rcs, ops, context);
   }
   std::vector<OpResult> out(n);
   for (size_t i = 0; i < n; ++i) {

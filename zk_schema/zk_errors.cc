@@ -91,6 +91,25 @@ absl::Status ZkStatus(int zk_rc, absl::string_view context) {
   return status;
 }
 
+absl::Status NoSessionStatus(absl::string_view context) {
+  return ZkStatus(ZINVALIDSTATE, absl::StrCat(context, " (no live session)"));
+}
+
+absl::Status MultiStatus(int rc, const std::vector<int>& op_rcs,
+                         const MultiOps& ops, absl::string_view context) {
+  if (rc == ZOK) return absl::OkStatus();
+  for (size_t i = 0; i < op_rcs.size(); ++i) {
+    const int err = op_rcs[i];
+    if (err != ZOK && err != ZRUNTIMEINCONSISTENCY) {
+      return WithMultiFailedOp(
+          ZkStatus(err, absl::StrCat(context, ": ", ops.Describe(i),
+                                     " failed, so none was applied")),
+          static_cast<int>(i));
+    }
+  }
+  return ZkStatus(rc, context);
+}
+
 std::optional<int> ZkErrorCode(const absl::Status& status) {
   return IntPayload(status, kRcPayload);
 }

@@ -18,21 +18,39 @@
 //
 // Every Status made here carries the original ZooKeeper code as a payload
 // (ZkErrorCode()), and a failed multi the index of the op that failed
-// (MultiFailedOp()).
+// (MultiFailedOp()). ZkClient and the in-memory fake
+// (testing/fake_zk.h) build every error with these functions, so the two
+// cannot disagree on codes or texts.
 //
 // Thread-safe: pure functions.
 #pragma once
 
 #include <optional>
+#include <vector>
 
 #include "absl/strings/string_view.h"
 #include "common/status.h"
+#include "zk_schema/zk_api.h"
 
 namespace kess {
 namespace zk {
 
 // OK for ZOK; otherwise the mapped code with "<context>: <what happened>".
 absl::Status ZkStatus(int zk_rc, absl::string_view context);
+
+// A call made while the client has no session at all (after an expiry,
+// before the new session): ZINVALIDSTATE, so IsSessionExpired() holds;
+// "<context> (no live session): ...".
+absl::Status NoSessionStatus(absl::string_view context);
+
+// The Status of multi `ops` that returned `rc` with the per-op codes
+// `op_rcs` (one per op, as the server reports them: ZOK before the failed
+// op, its own code, ZRUNTIMEINCONSISTENCY after it). The failed op's code,
+// "<context>: <ops.Describe(i)> failed, so none was applied", marked with
+// WithMultiFailedOp(i). Without such an op (the request as a whole failed,
+// e.g. connection loss) ZkStatus(rc, context). OK if rc is ZOK.
+absl::Status MultiStatus(int rc, const std::vector<int>& op_rcs,
+                         const MultiOps& ops, absl::string_view context);
 
 // The ZooKeeper return code behind `status`, if it came from ZkStatus().
 std::optional<int> ZkErrorCode(const absl::Status& status);
