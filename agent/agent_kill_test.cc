@@ -2,9 +2,10 @@
 // pushes a stream of changes (values large enough that writes take a
 // while), a reader thread reads and verifies every cache file the whole
 // time, and the agent is SIGKILLed and restarted several times.
-// Must hold: no torn or partial file is ever visible (every read parses and
-// its CRC-32 matches), no file's revision goes backwards, and after each
-// restart the agent resumes from its cache with its known revisions.
+// Must hold (invariant 7 of docs/design.md): no torn or partial file is
+// ever visible (every read parses and its CRC-32 matches), no file's
+// revision goes backwards, and after each restart the agent resumes from
+// its cache with its known revisions.
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/wait.h>

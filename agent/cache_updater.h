@@ -6,7 +6,8 @@
 // costs one write). A failed write (disk full, EIO) leaves the old file,
 // is logged (rate-limited) and counted in
 // kess_agent_cache_write_errors_total{errno}, and that key is retried with
-// exponential backoff while the other keys keep being written.
+// exponential backoff while the other keys keep being written (invariant 7
+// of docs/design.md: the old file stays whole).
 //
 // Revisions: OnDisk(key) is what the file holds; Known(key) also counts a
 // pending version, so a pull does not fetch again what is waiting for the

@@ -1,7 +1,8 @@
 // The one validator for every name that enters kess: namespaces, config keys,
 // service names, DC names, host ids. Used at every entry point (HTTP API,
 // kessctl, transport handlers, agent subscription API, SDK) so that a name
-// can never escape the ZooKeeper subtree or the agent's file-cache directory.
+// can never escape the ZooKeeper subtree or the agent's file-cache directory
+// (invariant 13 of docs/design.md).
 //
 // Charset: ASCII letters, digits, '.', '_', '-'. Must start with a letter or
 // digit; may not be "." or "..", and may not contain "..". Length 1..128

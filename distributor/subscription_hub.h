@@ -3,7 +3,7 @@
 // applied change to exactly the subscribers of its key.
 //
 // Answers carry only what is newer than the agent's revision of each key
-// (common/protocol/README.md). A key the distributor does not know is
+// (common/protocol/README.md; invariant 4 of docs/design.md). A key the distributor does not know is
 // answered absent at revision 0 (or, if the agent holds a revision of it,
 // absent at the data revision: it does not exist there); it stays
 // subscribed and is pushed if it appears later. Invalid names are listed
@@ -18,7 +18,7 @@
 // reads the DataSet after; the follower updates the DataSet first and looks
 // subscribers up after. Either the subscribe sees the new version or the
 // fan-out sees the subscriber (or both: the agent drops the older copy by
-// revision).
+// revision), so no change is lost between them (invariant 6).
 //
 // Thread-safety: all methods are thread-safe. Subscribe/Pull/Unsubscribe
 // run on transport loop threads and only take a short lock (index updates,

@@ -1,5 +1,7 @@
 // ZkFollower: keeps a DataSet current from ZooKeeper with a few reads, never
-// one watch per key.
+// one watch per key. Invariants of docs/design.md: 4 (only newer), 6 (push
+// and pull), 8 (one watch, whatever the fleet) and 11 (never shrink
+// because ZooKeeper is sick).
 //
 //  - One data watch on /kess/revision, re-armed after every fire and after
 //    every new session, plus a poll every `poll_interval` (a watch can be

@@ -19,7 +19,7 @@
 // last good entry stays: Get() keeps returning it and the error is counted
 // (kess_sdk_<type>_read_errors_total, type "config" or "route") and logged
 // (rate-limited). Without a running agent the watcher still serves what the
-// cache holds. A tombstone (entry.absent) is a version like any other.
+// cache holds (invariants 7 and 11 of docs/design.md). A tombstone (entry.absent) is a version like any other.
 //
 // Thread-safety: all methods are thread-safe. Callbacks run on the
 // watcher's poll thread, one at a time; they must not block for long and

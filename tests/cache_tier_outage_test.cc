@@ -1,5 +1,6 @@
 // The cache tier end to end: a DC's ZooKeeper stopped entirely. Two DCs of real
 // processes (ZooKeeper, a mandator, 2 distributors and 3 agents per DC).
+// Invariant 11 of docs/design.md (and 6 and 7 once it is back).
 //  - Slave DC's ZooKeeper down: its agents and an SDK client keep serving
 //    the last data; its distributors say stale (/metrics
 //    kess_distributor_stale, /api/v1/status) and so do its agents

@@ -1,7 +1,8 @@
 // The cache tier end to end: two DCs of real processes (ZooKeeper, a mandator,
 // 2 distributors and 3 agents per DC, each agent a separate host with its
 // own cache dir) on 127.0.0.1. One cluster is shared by the tests of this
-// file, which run in order and leave every process running:
+// file, which run in order and leave every process running (invariants 6,
+// 7, 11 and 13 of docs/design.md):
 //  - a config written through the main leader's HTTP API reaches every
 //    agent's file cache in both DCs, and an SDK ConfigClient watching
 //    through one agent gets its callback;

@@ -2,7 +2,8 @@
 // 127.0.0.1: two DCs (ZooKeeper + a mandator each), 2 distributors and 3
 // agents (hosts h1..h3) per DC, each agent with its own cache dir. Host ids
 // repeat across the DCs, so a gray release to "h2" selects h2 of both DCs
-// (and shows that the gray record replicates to the slave DC).
+// (and shows that the gray record replicates to the slave DC). Invariant 12
+// of docs/design.md.
 //  - hosts list: only the gray hosts' cache files get the gray value at
 //    r_g; the others keep the old value at r_b (checked after a later
 //    unrelated write reached everyone); promote moves everyone to r_p;

@@ -1,5 +1,5 @@
 // End to end: three real `mandator` processes of the main DC on one real
-// ZooKeeper server.
+// ZooKeeper server. Invariants 1, 2 and 3 of docs/design.md.
 //  - kill -9 of the leader during a stream of 1,000 writes: another mandator
 //    takes over, every acknowledged write is present with its value,
 //    acknowledged revisions strictly increase, the change log has no gaps;

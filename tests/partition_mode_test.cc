@@ -1,4 +1,5 @@
 // Partition mode end to end (mandator/routes/README.md, "Partition mode"):
+// invariant 10 of docs/design.md, with 4, 5 and 9 along the way.
 // two DCs of real mandators (2 each), the main ones with --other_dcs, the
 // slave ones reaching the main DC's ZooKeeper through a proxy the test cuts
 // and heals; providers registered with the real SDK (sdk::Registration) in

@@ -7,7 +7,8 @@
 // The test reads every DC's ZooKeeper directly (tests/cluster/dc_snapshot.h);
 // "converged" means: the slave DC is at main's revision, holds exactly
 // main's configs (records and values) and the same change records, under
-// the same revisions.
+// the same revisions (invariant 5 of docs/design.md; the monitor of 3 is
+// invariant 4, the serving DC cut off of 2 invariant 11).
 //
 // One cluster serves the suite; every test starts with both links open at
 // their profiles and all three DCs converged.

@@ -1,8 +1,9 @@
-// Bad input through the HTTP API of real mandator processes, two DCs (issue
-// #3): every bad request gets a clear error (the HTTP status and a JSON
-// {"error": {"code", "message"}} body) from the leader, a follower and a
-// slave-DC mandator alike, and NOTHING changes in either DC's ZooKeeper (the
-// whole tree is compared before and after). The largest value, 16 MiB, is
+// Bad input through the HTTP API of real mandator processes, two DCs
+// (invariant 13 of docs/design.md): every bad request gets a clear error
+// (the HTTP status and a JSON {"error": {"code", "message"}} body) from
+// the leader, a follower and a slave-DC mandator alike, and NOTHING
+// changes in either DC's ZooKeeper (the whole tree is compared before and
+// after). The largest value, 16 MiB, is
 // accepted, chunked, and replicated. mandator/mandator_test covers the
 // routes in-process; this adds NUL bytes, over-long names, literal `..`
 // and `/` in paths, stale compare-and-set on a replicated key, and the

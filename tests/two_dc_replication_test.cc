@@ -1,7 +1,8 @@
 // End to end across two DCs: a main DC and a slave DC, each with
 // its own real ZooKeeper server and three real `mandator` processes. Each
 // test starts its own cluster and compares what the two ZooKeepers hold,
-// read directly (tests/cluster/dc_snapshot.h):
+// read directly (tests/cluster/dc_snapshot.h). Invariants 1, 2, 4, 5 and 11
+// of docs/design.md:
 //  - a write through the real `kessctl` appears in the slave DC's ZooKeeper
 //    with the same revision and content, and kessctl reads it back there;
 //  - kill -9 of the main leader during 1,000 writes: every acknowledged

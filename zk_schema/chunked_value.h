@@ -7,7 +7,7 @@
 // holds only the manifest. The new value becomes visible in one step: the
 // version-checked write of the record (alone, or inside the leader's commit
 // multi). Readers therefore see the old complete value or the new complete
-// one. The replaced value's chunk set is deleted after the flip; a reader
+// one (invariant 2 of docs/design.md). The replaced value's chunk set is deleted after the flip; a reader
 // that still holds the old manifest then finds a chunk missing, re-reads the
 // record and retries (bounded).
 //

@@ -1,4 +1,4 @@
-// The ACL policy of kess, in one place.
+// The ACL policy of kess, in one place (invariant 14 of docs/design.md).
 //
 // Two digest users, with passwords from an auth file that only the
 // operators and the daemons can read:

@@ -1,4 +1,7 @@
-// The global revision and the change log.
+// The global revision and the change log: invariants 1 (one global
+// revision, committed without gaps) and 3 (the compare-and-set half of
+// fencing) of docs/design.md, and the catch-up plan behind invariants 4
+// and 6.
 //
 // Every change (config or route put/delete) is committed by the main DC's
 // leader as ONE multi:

@@ -2,7 +2,7 @@
 // agent). Each Write publishes one whole new version atomically (temp file,
 // fsync, rename, fsync of the directory; see WriteFileAtomically) and never
 // replaces a newer revision with an older or equal one, so a file's
-// revision only ever increases.
+// revision only ever increases (invariant 7 of docs/design.md).
 //
 //   KESS_ASSIGN_OR_RETURN(auto writer, FileCacheWriter::Open({dir}));
 //   absl::StatusOr<FileCacheWriter::Result> r = writer->Write(entry);

@@ -1,5 +1,6 @@
 // OverlayHeal: the main DC's leader's side of healing a partitioned slave
-// DC (../routes/README.md, "Partition mode"). Installed as the main
+// DC (invariant 10 of docs/design.md; ../routes/README.md, "Partition
+// mode"). Installed as the main
 // RoutesRole's `before_write` hook; every cycle it reads /kess/overlay of
 // every other DC (the reader clients of --other_dcs). For a DC whose
 // overlay is `healing` (its writes have stopped, `newest` is final) and

@@ -1,7 +1,8 @@
 // PartitionRole: what a slave DC's leader does while it leads — replicate
 // the main DC (ReplicationRole) and, when the main DC cannot be reached,
-// keep its own DC's discovery working in partition mode
-// (../routes/README.md, "Partition mode", has the design and guarantees):
+// keep its own DC's discovery working in partition mode: invariant 10 of
+// docs/design.md (../routes/README.md, "Partition mode", has the design
+// and guarantees):
 //
 //  kReplicating --main unreachable for partition_after--> kOverlay
 //     the replicator is stopped; a RoutesRole over this DC's mandators only,

@@ -1,6 +1,8 @@
 // Merge: from the partial tables of every mandator to the route table of
 // every service, deciding each instance's state. Pure and fast (100,000
-// instances well under a second); the leader calls it once per cycle.
+// instances well under a second); the leader calls it once per cycle. The
+// rules below keep invariant 9 of docs/design.md (nothing is removed
+// because kess is sick).
 //
 // The previous published tables are the baseline: the result is the
 // baseline changed only where the evidence says so.

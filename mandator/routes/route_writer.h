@@ -7,7 +7,7 @@
 // at most once per `window`: a burst of registrations for one service
 // becomes one write per window, so ZooKeeper sees at most
 // services x (duration / window + 1) route writes however many instances
-// register. desired() (published + waiting) is the merger's baseline, so a
+// register (invariant 8 of docs/design.md). desired() (published + waiting) is the merger's baseline, so a
 // change is never submitted twice.
 //
 // A failed write stays waiting and is retried at the next Flush(); a lost

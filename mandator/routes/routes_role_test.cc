@@ -1,9 +1,9 @@
 // RoutesRole end to end in one process: a real ZooKeeper, real schedulers
 // (mandator/scheduler) registered as mandators of the DC, and a "fleet"
 // thread that heartbeats instances and hosts to them as providers and
-// agents would. The claims of the issue: a mandator killed, then all
-// mandators of the DC restarted, then a leader change — no instance is
-// removed; and a dead instance on a dead host still is.
+// agents would. What it shows (invariant 9 of docs/design.md): a mandator
+// killed, then all mandators of the DC restarted, then a leader change —
+// no instance is removed; and a dead instance on a dead host still is.
 #include "mandator/routes/routes_role.h"
 
 #include <atomic>

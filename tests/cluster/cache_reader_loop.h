@@ -3,7 +3,8 @@
 // time a test runs, and checks each read as any reader of
 // docs/file-cache.md would: the file parses, its CRC-32 matches
 // (file_cache::DecodeEntry), and its revision never goes below one seen
-// before at that path.
+// before at that path: invariant 7 of docs/design.md, as the fault suite's
+// InvariantChecker judges it.
 //
 //   CacheReaderLoop reader({a1->cache_dir(), a2->cache_dir()});
 //   ... kill things, write things ...

@@ -167,8 +167,9 @@ class ProviderProcess {
 
 // Samples, every `interval` on its own thread, the route files of every
 // agent given and the route records in both DCs' ZooKeeper, and records
-// every expected instance missing from any of them. Samples that could
-// not be read (ZooKeeper answered an error) are counted, not judged.
+// every expected instance missing from any of them: invariant 9 of
+// docs/design.md, as seen from outside. Samples that could not be read
+// (ZooKeeper answered an error) are counted, not judged.
 // Thread-safe.
 class RouteSampler {
  public:

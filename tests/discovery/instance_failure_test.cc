@@ -2,7 +2,8 @@
 // what happens to an instance whose heartbeats stop, as seen in the route
 // file of every agent of both DCs. Service "pay" has 3 instances in the
 // slave DC: pay-1 is the sample provider as a process on host dc2-h1,
-// pay-2 and pay-3 are registered from this test on dc2-h2.
+// pay-2 and pay-3 are registered from this test on dc2-h2. Invariant 9 of
+// docs/design.md: removed only when both heartbeats are lost.
 //  1. SIGSTOP of pay-1 (its heartbeats stop, its host's agent keeps
 //     beating): it turns `suspect` everywhere and stays there, never
 //     removed, for several instance timeouts (long enough for the

@@ -1,7 +1,8 @@
 // Discovery, end to end with real processes in two DCs (discovery_cluster.h):
-// nothing is removed because kess itself is sick. 8 instances (2 services,
-// 2 instances of each in each DC, registered through sdk::Registration from
-// this test) are healthy in every agent's route file; then
+// nothing is removed because kess itself is sick (invariant 9 of
+// docs/design.md). 8 instances (2 services, 2 instances of each in each
+// DC, registered through sdk::Registration from this test) are healthy in
+// every agent's route file; then
 //  1. kill -9 of the main DC's leader (the one building the route tables)
 //     and of one slave-DC mandator at once; both restarted later;
 //  2. all 3 mandators of the slave DC killed and restarted;
