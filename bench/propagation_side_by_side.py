@@ -7,7 +7,7 @@ from three sections already there:
   "etcd watch propagation"        bench/run_etcd_watch_bench.sh
 
 One row per N with p50 / p99 / max of each, server CPU and RSS, kess's ZK
-packets per change, and a reading of the issue's targets (measured, not
+packets per change, and a reading of the targets (measured, not
 asserted). usage: propagation_side_by_side.py [COMMAND]
 """
 import os
@@ -135,7 +135,7 @@ def main():
             f"{p99(z.get('from set sent p50 / p99 / max ms')) or dash} / "
             f"{p99(e.get('from put sent p50 / p99 / max ms')) or dash} |")
 
-    # The issue's targets, measured not asserted.
+    # The targets, measured not asserted.
     notes = []
     for n, limit in ((10000, 500), (1000, 100)):
         got = p99(kess.get(n, {}).get("all p50 / p99 / max ms"))

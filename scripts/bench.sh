@@ -8,8 +8,8 @@
 #
 #   scripts/bench.sh [quick|full]
 #
-# quick: smaller sizes and shorter phases, a few minutes; full: the sizes
-# the issues ask for (10,000 connections/agents/watchers), under an hour.
+# quick: smaller sizes and shorter phases, a few minutes; full: the target
+# sizes (10,000 connections/agents/watchers), under an hour.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,7 +45,7 @@ QUICK[discovery_storm]="--instances=2000 --services=20"
 FULL[discovery_storm]=""
 QUICK[sdk]="--benchmark_min_time=0.1"
 FULL[sdk]=""
-# The issue's phases (10 s idle, 20 s at 100 changes/s) take under a minute.
+# The target phases (10 s idle, 20 s at 100 changes/s) take under a minute.
 QUICK[agent_footprint]=""
 FULL[agent_footprint]=""
 QUICK[propagation]="--agents=100,1000 --disk_agents= --changes=5"
