@@ -15,6 +15,7 @@
 #include "absl/strings/string_view.h"
 #include "common/status.h"
 #include "mandator/core/config_store.h"
+#include "mandator/core/gray_store.h"
 
 namespace kess {
 namespace mandator {

@@ -135,7 +135,7 @@ HttpResponse HttpApi::GetConfigs(const HttpRequest& request) {
     return Ok(HistoryToJson(*versions));
   }
   if (seg.size() == 3 && seg[2] == "gray") {
-    absl::StatusOr<GrayInfo> gray = options_.store->GetGray(seg[0], seg[1]);
+    absl::StatusOr<GrayInfo> gray = options_.gray->Get(seg[0], seg[1]);
     if (!gray.ok()) return HttpResponse::Error(gray.status());
     return Ok(GrayToJson(*gray));
   }

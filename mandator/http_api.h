@@ -25,6 +25,7 @@
 #include "common/http_server.h"
 #include "common/status.h"
 #include "mandator/core/config_store.h"
+#include "mandator/core/gray_store.h"
 #include "mandator/routes/merger.h"
 #include "mandator/core/write_queue.h"
 #include "zk_schema/schema.pb.h"
@@ -71,6 +72,7 @@ class HttpApi {
     bool is_main = true;
     std::string main_datacenter;   // for the slave DC's refusal; may be ""
     ConfigStore* store = nullptr;  // reads; must outlive the API
+    GrayStore* gray = nullptr;     // reads; must outlive the API
     // Called only while leads() is true.
     std::function<WriteReply(WriteOp)> submit;
     std::function<bool()> leads;    // main-DC leader, may write now

@@ -88,6 +88,7 @@ absl::Status Mandator::Start() {
   store_options.history_limit = options_.history_limit;
   store_options.writer_id = options_.id;
   KESS_ASSIGN_OR_RETURN(store_, ConfigStore::Create(zk_.get(), store_options));
+  gray_ = std::make_unique<GrayStore>(zk_.get(), store_.get());
 
   WriteQueue::Options queue_options;
   queue_options.max_pending = options_.max_pending_writes;
@@ -146,6 +147,7 @@ absl::Status Mandator::Start() {
   api.is_main = options_.is_main;
   api.main_datacenter = options_.main_datacenter;
   api.store = store_.get();
+  api.gray = gray_.get();
   api.submit = [this](WriteOp op) {
     return writes_->Submit(std::move(op), options_.write_timeout);
   };
@@ -294,13 +296,13 @@ absl::StatusOr<CommitResult> Mandator::CommitWrite(const WriteOp& op) {
       result = store_->Rollback(op.rollback, fence);
       break;
     case WriteOp::Kind::kGrayStart:
-      result = store_->StartGray(op.gray, fence);
+      result = gray_->Start(op.gray, fence);
       break;
     case WriteOp::Kind::kGrayPromote:
-      result = store_->PromoteGray(op.gray_end, fence);
+      result = gray_->Promote(op.gray_end, fence);
       break;
     case WriteOp::Kind::kGrayAbort:
-      result = store_->AbortGray(op.gray_end, fence);
+      result = gray_->Abort(op.gray_end, fence);
       break;
   }
   if (result.ok()) revision_gauge_->Set(static_cast<double>(result->revision));

@@ -35,6 +35,7 @@
 #include "common/metrics.h"
 #include "common/status.h"
 #include "mandator/core/config_store.h"
+#include "mandator/core/gray_store.h"
 #include "mandator/http_api.h"
 #include "mandator/core/leader_election.h"
 #include "mandator/partition/overlay_heal.h"
@@ -146,6 +147,7 @@ class Mandator {
   int64_t session_listener_ = 0;
   std::atomic<bool> zk_connected_{true};
   std::unique_ptr<ConfigStore> store_;
+  std::unique_ptr<GrayStore> gray_;
   std::unique_ptr<WriteQueue> writes_;
   std::unique_ptr<HttpServer> server_;
   std::unique_ptr<HttpApi> api_;

@@ -32,6 +32,10 @@
 // leader"; a write that may or may not have applied says "outcome unknown").
 // A write that returns OK is committed in ZooKeeper.
 //
+// Gray releases of a config are GrayStore's (gray_store.h); while one is
+// active, Put, Delete and Rollback of the key are refused with
+// FailedPrecondition.
+//
 // Thread-safety: thread-safe, but writes are meant to come from one thread
 // (the leader's WriteQueue): concurrent writers of the same ZooKeeper are
 // serialized by the revision compare-and-set and retried (bounded).
@@ -88,29 +92,6 @@ struct RollbackRequest {
   std::string comment;
 };
 
-// Gray release (see "Gray release" below).
-inline constexpr size_t kMaxGrayHosts = 10000;
-
-struct GrayRequest {
-  std::string ns;
-  std::string key;
-  std::string value;
-  std::string content_type;  // empty = the config's
-  std::vector<std::string> hosts;
-  uint32_t percentage = 0;  // 0..100
-  std::optional<int64_t> expected_revision;  // CAS on the config's revision
-  std::string author;
-  std::string comment;
-};
-
-// Promote or abort.
-struct GrayEndRequest {
-  std::string ns;
-  std::string key;
-  std::string author;
-  std::string comment;
-};
-
 struct CommitResult {
   int64_t revision = 0;  // the global revision of the change
   int64_t version = 0;   // the key's version after it (0 for a delete)
@@ -121,14 +102,6 @@ struct CommitResult {
 struct Config {
   zk::ConfigRecord record;
   std::string value;
-};
-
-// A gray release as read.
-struct GrayInfo {
-  zk::GrayRecord record;
-  std::string value;
-  int64_t config_revision = 0;  // the config's current revision
-  bool active = false;          // record.revision() > config_revision
 };
 
 struct KeyInfo {
@@ -162,32 +135,6 @@ class ConfigStore {
   absl::StatusOr<CommitResult> Rollback(const RollbackRequest& request,
                                         const std::string& fence = "");
 
-  // Gray release. A gray record /kess/gray/<ns>/<key> (GrayRecord) makes
-  // the distributors serve `value` at the gray commit's revision r_g to the
-  // selected hosts (zk_schema/gray.h) and the config (r_b < r_g) to the
-  // others; one GRAY_PUT commit.
-  //  - StartGray: the config must exist (NotFound); FailedPrecondition if
-  //    a gray release of the key is active (promote or abort it first).
-  //  - PromoteGray: commits the gray value as the config (CONFIG_PUT,
-  //    r_p > r_g: every host moves forward to it), then deletes the gray
-  //    record (GRAY_DELETE). Returns r_p.
-  //  - AbortGray: re-commits the config's current value as a new revision
-  //    (r_a > r_g: gray hosts move forward to the base content; the others
-  //    get the same content at r_a), then deletes the gray record. r_a.
-  //  Both: FailedPrecondition when no gray release is active (a left-over
-  //  inactive record, e.g. after a crash between the two commits, is
-  //  deleted then). While a gray release is active, Put, Delete and
-  //  Rollback of the key are refused with FailedPrecondition (HTTP 409).
-  absl::StatusOr<CommitResult> StartGray(const GrayRequest& request,
-                                         const std::string& fence = "");
-  absl::StatusOr<CommitResult> PromoteGray(const GrayEndRequest& request,
-                                           const std::string& fence = "");
-  absl::StatusOr<CommitResult> AbortGray(const GrayEndRequest& request,
-                                         const std::string& fence = "");
-  // NotFound when there is no gray record.
-  absl::StatusOr<GrayInfo> GetGray(const std::string& ns,
-                                   const std::string& key);
-
   // Reads.
   absl::StatusOr<Config> Get(const std::string& ns, const std::string& key);
   absl::StatusOr<std::vector<std::string>> ListNamespaces();
@@ -202,31 +149,26 @@ class ConfigStore {
   const zk::Layout& layout() const { return options_.layout; }
 
  private:
+  // The gray-release lifecycle (gray_store.h) commits through this store's
+  // write path and honours its validation.
+  friend class GrayStore;
+
   ConfigStore(zk::ZkApi* zk, Options options);
 
   absl::StatusOr<CommitResult> PutImpl(const PutRequest& request,
                                        const std::string& fence,
                                        bool ending_gray);
-  absl::StatusOr<CommitResult> CommitPut(const PutRequest& request,
-                                         const std::string& path,
-                                         const zk::StoredValue& stored,
-                                         const zk::Meta& meta,
-                                         const std::string& fence,
-                                         bool ending_gray,
-                                         CommitOutcome* outcome);
-  // FailedPrecondition if a gray release of the key is active.
+  absl::StatusOr<CommitResult> CommitPut(
+      const PutRequest& request, const std::string& path,
+      const zk::StoredValue& stored, const zk::Meta& meta,
+      const std::string& fence, bool ending_gray, CommitOutcome* outcome);
+  // FailedPrecondition if a gray release of the key is active
+  // (gray_store.h).
   absl::Status RefuseDuringGray(const std::string& ns, const std::string& key,
                                 int64_t config_revision);
   // The gray record and its node version; nullopt if absent.
   absl::StatusOr<std::optional<std::pair<zk::GrayRecord, int>>> ReadGray(
       const std::string& ns, const std::string& key);
-  // Commits the GRAY_DELETE of the gray record and collects its chunks.
-  absl::StatusOr<CommitResult> DeleteGray(const std::string& ns,
-                                          const std::string& key,
-                                          const zk::Meta& meta,
-                                          const std::string& fence);
-  absl::StatusOr<CommitResult> EndGray(const GrayEndRequest& request,
-                                       const std::string& fence, bool promote);
   CommitOptions CommitOptionsFor(const std::string& fence,
                                  const std::string& what) const;
   // Best-effort clean-up after a commit: the replaced value's chunks (when

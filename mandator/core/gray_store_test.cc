@@ -1,5 +1,7 @@
 // Gray release in ConfigStore against a real ZooKeeper: the revision
 // sequences of start / promote / abort and the refusal of normal writes.
+#include "mandator/core/gray_store.h"
+
 #include <memory>
 #include <string>
 
@@ -31,6 +33,7 @@ class GrayStoreTest : public kess::testing::ZkTestBase {
         client_.get(), ConfigStore::Options{*layout_, TestAcl(), 5, "m1"});
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = std::move(store).value();
+    gray_ = std::make_unique<GrayStore>(client_.get(), store_.get());
   }
 
   int64_t Put(const std::string& value) {
@@ -54,7 +57,7 @@ class GrayStoreTest : public kess::testing::ZkTestBase {
     r.hosts = std::move(hosts);
     r.percentage = pct;
     r.author = "alice";
-    return store_->StartGray(r);
+    return gray_->Start(r);
   }
 
   GrayEndRequest End() {
@@ -68,6 +71,7 @@ class GrayStoreTest : public kess::testing::ZkTestBase {
   std::unique_ptr<zk::ZkClient> client_;
   std::unique_ptr<zk::Layout> layout_;
   std::unique_ptr<ConfigStore> store_;
+  std::unique_ptr<GrayStore> gray_;
 };
 
 TEST_F(GrayStoreTest, StartThenPromote) {
@@ -77,7 +81,7 @@ TEST_F(GrayStoreTest, StartThenPromote) {
   const int64_t rg = started->revision;
   EXPECT_GT(rg, rb);
 
-  auto gray = store_->GetGray("ns", "k");
+  auto gray = gray_->Get("ns", "k");
   ASSERT_TRUE(gray.ok()) << gray.status();
   EXPECT_TRUE(gray->active);
   EXPECT_EQ(gray->value, "v2");
@@ -94,14 +98,14 @@ TEST_F(GrayStoreTest, StartThenPromote) {
   EXPECT_EQ(config->value, "v1");
   EXPECT_EQ(config->record.revision(), rb);
 
-  auto promoted = store_->PromoteGray(End());
+  auto promoted = gray_->Promote(End());
   ASSERT_TRUE(promoted.ok()) << promoted.status();
   EXPECT_GT(promoted->revision, rg);
   config = store_->Get("ns", "k");
   ASSERT_TRUE(config.ok());
   EXPECT_EQ(config->value, "v2");
   EXPECT_EQ(config->record.revision(), promoted->revision);
-  EXPECT_TRUE(absl::IsNotFound(store_->GetGray("ns", "k").status()));
+  EXPECT_TRUE(absl::IsNotFound(gray_->Get("ns", "k").status()));
   // The GRAY_DELETE came after it.
   auto revision = store_->Revision();
   ASSERT_TRUE(revision.ok());
@@ -119,7 +123,7 @@ TEST_F(GrayStoreTest, AbortRecommitsTheBaseAtAHigherRevision) {
   const int64_t rb = Put("v1");
   auto started = Start("v2", {}, 30);
   ASSERT_TRUE(started.ok()) << started.status();
-  auto aborted = store_->AbortGray(End());
+  auto aborted = gray_->Abort(End());
   ASSERT_TRUE(aborted.ok()) << aborted.status();
   EXPECT_GT(aborted->revision, started->revision);
   EXPECT_GT(started->revision, rb);
@@ -127,10 +131,10 @@ TEST_F(GrayStoreTest, AbortRecommitsTheBaseAtAHigherRevision) {
   ASSERT_TRUE(config.ok());
   EXPECT_EQ(config->value, "v1");
   EXPECT_EQ(config->record.revision(), aborted->revision);
-  EXPECT_TRUE(absl::IsNotFound(store_->GetGray("ns", "k").status()));
+  EXPECT_TRUE(absl::IsNotFound(gray_->Get("ns", "k").status()));
   // Nothing to abort or promote any more.
-  EXPECT_TRUE(absl::IsFailedPrecondition(store_->AbortGray(End()).status()));
-  EXPECT_TRUE(absl::IsFailedPrecondition(store_->PromoteGray(End()).status()));
+  EXPECT_TRUE(absl::IsFailedPrecondition(gray_->Abort(End()).status()));
+  EXPECT_TRUE(absl::IsFailedPrecondition(gray_->Promote(End()).status()));
 }
 
 TEST_F(GrayStoreTest, NormalWritesAreRefusedDuringGray) {
@@ -174,18 +178,18 @@ TEST_F(GrayStoreTest, BadInput) {
   r.value = "v";
   r.percentage = 10;
   r.expected_revision = 999;
-  EXPECT_TRUE(absl::IsAborted(store_->StartGray(r).status()));
-  EXPECT_TRUE(absl::IsNotFound(store_->GetGray("ns", "k").status()));
+  EXPECT_TRUE(absl::IsAborted(gray_->Start(r).status()));
+  EXPECT_TRUE(absl::IsNotFound(gray_->Get("ns", "k").status()));
 }
 
 TEST_F(GrayStoreTest, ChunkedGrayValue) {
   Put("v1");
   const std::string big(600 * 1024, 'x');
   ASSERT_TRUE(Start(big, {"host-a"}).ok());
-  auto gray = store_->GetGray("ns", "k");
+  auto gray = gray_->Get("ns", "k");
   ASSERT_TRUE(gray.ok()) << gray.status();
   EXPECT_EQ(gray->value, big);
-  auto promoted = store_->PromoteGray(End());
+  auto promoted = gray_->Promote(End());
   ASSERT_TRUE(promoted.ok()) << promoted.status();
   auto config = store_->Get("ns", "k");
   ASSERT_TRUE(config.ok());

@@ -40,6 +40,7 @@
 #include "common/metrics.h"
 #include "common/status.h"
 #include "mandator/core/config_store.h"
+#include "mandator/core/gray_store.h"
 
 namespace kess {
 namespace mandator {
