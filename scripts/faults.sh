@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The fault suite from one command: runs the fault scenario test(s)
 # (real ZooKeeper, mandators, distributors and agents on 127.0.0.1, faults
-# injected, the invariant checker after each), prints the table
+# injected, the invariant checker after each: invariants 2, 4, 5, 6, 7
+# and 9 of docs/design.md), prints the table
 # scenario -> faults injected -> invariant results, and writes it with the
 # totals into docs/reliability.md (between the faults-table markers).
 #
