@@ -26,6 +26,25 @@ results=$(grep -E '^//[^ ]+ +(\(cached\) +)?(PASSED|FAILED|TIMEOUT|FLAKY|NO STAT
 passed=$(printf '%s\n' "$results" | grep -cE ' (PASSED|FLAKY)( |$)' || true)
 failed=$(printf '%s\n' "$results" | grep -vE ' (PASSED|FLAKY)( |$)' | grep -c '^//' || true)
 
+# Checks that are not Bazel tests (they query or rebuild the whole tree),
+# run when the whole tree is tested; each counts as one suite.
+other_failed=()
+run_check() {  # name command...
+  local name=$1
+  shift
+  echo "== $name: $*"
+  if "$@"; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+    other_failed+=("$name")
+  fi
+}
+if [ $# -eq 0 ]; then
+  # Package dependencies against scripts/layering.txt, no package cycle.
+  run_check layering python3 scripts/check_layering.py
+fi
+
 if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
   # Bazel failed before running tests (e.g. a build or analysis error).
   echo "bazel exited with status $rc before reporting test results"
@@ -34,6 +53,7 @@ fi
 if [ "$failed" -gt 0 ]; then
   echo "Failing targets:"
   printf '%s\n' "$results" | grep -vE ' (PASSED|FLAKY)( |$)' | grep '^//' || true
+  for name in "${other_failed[@]}"; do echo "check: $name"; done
   echo "Logs: bazel-testlogs/<package>/<target>/test.log"
 fi
 echo "$passed passed, $failed failed"
