@@ -1,6 +1,7 @@
 // One HTTP/1.1 request with a timeout (Poco HTTPClientSession): what a
-// mandator uses to forward a write to its leader, and what tests use to
-// talk to mandators.
+// mandator uses to forward a write to its leader, what the SDK uses to post
+// its subscriptions to the agent, and the one HTTP client of the tests and
+// benchmarks (no other Poco client session anywhere).
 //
 // Thread-safe: each call uses its own connection.
 #pragma once
