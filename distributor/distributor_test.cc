@@ -6,13 +6,12 @@
 #include <string>
 #include <vector>
 
-#include "Poco/Net/HTTPClientSession.h"
-#include "Poco/Net/HTTPRequest.h"
-#include "Poco/Net/HTTPResponse.h"
-#include "Poco/StreamCopier.h"
+#include "absl/strings/str_cat.h"
+#include "common/http_client.h"
+#include "common/testing/wait_for.h"
 #include "common/transport/frame_codec.h"
-#include "common/transport/test_util.h"
-#include "distributor/test_fixture.h"
+#include "common/transport/testing/test_util.h"
+#include "distributor/testing/test_fixture.h"
 #include "gtest/gtest.h"
 #include "zk_schema/codec.h"
 
@@ -21,25 +20,14 @@ namespace distributor {
 namespace testing {
 namespace {
 
+using ::kess::testing::WaitFor;
+
 using protocol::Resource;
 using protocol::SubscribeResponse;
 
-struct HttpReply {
-  int status = 0;
-  std::string body;
-};
-
-HttpReply Get(int port, const std::string& uri) {
-  Poco::Net::HTTPClientSession session("127.0.0.1", port);
-  session.setTimeout(Poco::Timespan(10, 0));
-  Poco::Net::HTTPRequest request("GET", uri, Poco::Net::HTTPMessage::HTTP_1_1);
-  session.sendRequest(request);
-  Poco::Net::HTTPResponse response;
-  std::istream& in = session.receiveResponse(response);
-  HttpReply reply;
-  reply.status = response.getStatus();
-  Poco::StreamCopier::copyToString(in, reply.body);
-  return reply;
+// GET http://127.0.0.1:<http port of d><uri>.
+absl::StatusOr<HttpReply> Get(const Distributor& d, const std::string& uri) {
+  return HttpCall(absl::StrCat("127.0.0.1:", d.http_port()), "GET", uri);
 }
 
 // A REQUEST frame as a raw agent would send it.
@@ -99,10 +87,12 @@ TEST_F(DistributorTest, UnknownKeyIsAbsentAndPushedWhenItAppears) {
   table.service = "svc";
   table.instances.push_back(TestInstance("127.0.0.7:80"));
   ASSERT_TRUE(leader_->PutRoute(table).ok());
-  ASSERT_TRUE(WaitFor([&] {
-    return agent->RevisionOf(ConfigKey("ns", "later")) == put &&
-           agent->RevisionOf(RouteKey("svc")) > put;
-  }));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return agent->RevisionOf(ConfigKey("ns", "later")) == put &&
+               agent->RevisionOf(RouteKey("svc")) > put;
+      },
+      kWait));
   EXPECT_EQ(agent->Get(ConfigKey("ns", "later"))->value(), "here");
   EXPECT_EQ(agent->Get(RouteKey("svc"))->content_type(), "application/json");
   absl::StatusOr<RouteTable> got =
@@ -113,7 +103,8 @@ TEST_F(DistributorTest, UnknownKeyIsAbsentAndPushedWhenItAppears) {
   // A delete is pushed as absent at the delete's revision.
   const int64_t del = Delete("ns", "later");
   ASSERT_TRUE(WaitFor(
-      [&] { return agent->RevisionOf(ConfigKey("ns", "later")) == del; }));
+      [&] { return agent->RevisionOf(ConfigKey("ns", "later")) == del; },
+      kWait));
   EXPECT_TRUE(agent->Get(ConfigKey("ns", "later"))->absent());
 }
 
@@ -132,12 +123,14 @@ TEST_F(DistributorTest, PushReachesExactlyTheSubscribersOfAKey) {
 
   const int64_t x = Put("ns", "x", "1");
   const int64_t y = Put("ns", "y", "1");
-  ASSERT_TRUE(WaitFor([&] {
-    return both->RevisionOf(ConfigKey("ns", "x")) == x &&
-           both->RevisionOf(ConfigKey("ns", "y")) == y &&
-           only_x->RevisionOf(ConfigKey("ns", "x")) == x &&
-           only_y->RevisionOf(ConfigKey("ns", "y")) == y;
-  }));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return both->RevisionOf(ConfigKey("ns", "x")) == x &&
+               both->RevisionOf(ConfigKey("ns", "y")) == y &&
+               only_x->RevisionOf(ConfigKey("ns", "x")) == x &&
+               only_y->RevisionOf(ConfigKey("ns", "y")) == y;
+      },
+      kWait));
   // Everyone got exactly the pushes of its own keys (the pushes were sent
   // before `both` got its last one; per-connection order is kept).
   EXPECT_EQ(only_x->pushes(), 1);
@@ -154,7 +147,7 @@ TEST_F(DistributorTest, PullRepairsALostPush) {
   ASSERT_TRUE(agent->Subscribe({ConfigKey("ns", "x")}).ok());
   agent->set_drop_pushes(true);
   const int64_t x = Put("ns", "x", "1");
-  ASSERT_TRUE(WaitFor([&] { return d->revision() == x; }));
+  ASSERT_TRUE(WaitFor([&] { return d->revision() == x; }, kWait));
   EXPECT_EQ(agent->Get(ConfigKey("ns", "x"))->value(), "0");
   absl::StatusOr<SubscribeResponse> pull = agent->Pull();
   ASSERT_TRUE(pull.ok()) << pull.status();
@@ -181,8 +174,8 @@ TEST_F(DistributorTest, InvalidNamesAreRejectedWithReasonOthersSubscribed) {
                     {{"reason", "invalid_name"}}),
             5);
   const int64_t ok = Put("ns", "ok", "2");
-  ASSERT_TRUE(
-      WaitFor([&] { return agent->RevisionOf(ConfigKey("ns", "ok")) == ok; }));
+  ASSERT_TRUE(WaitFor(
+      [&] { return agent->RevisionOf(ConfigKey("ns", "ok")) == ok; }, kWait));
   // A malformed payload is an error answer, not a closed connection.
   absl::StatusOr<std::string> bad = agent->Call("kess.Subscribe", "\xff\xff");
   EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
@@ -212,7 +205,8 @@ TEST_F(DistributorTest, WrongTokenGetsNothing) {
 
   const int64_t v2 = Put("ns", "secret", "2");
   ASSERT_TRUE(WaitFor(
-      [&] { return agent->RevisionOf(ConfigKey("ns", "secret")) == v2; }));
+      [&] { return agent->RevisionOf(ConfigKey("ns", "secret")) == v2; },
+      kWait));
   EXPECT_EQ(intruder->pushes(), 0);
   EXPECT_EQ(tokenless->pushes(), 0);
   EXPECT_FALSE(intruder->Get(ConfigKey("ns", "secret")).has_value());
@@ -245,16 +239,18 @@ TEST_F(DistributorTest, MalformedOrOversizedFrameClosesOnlyThatConnection) {
 
   // Counted right after the close (the peer may see the close first).
   metrics::Registry* registry = d->metrics().registry;
-  EXPECT_TRUE(WaitFor([&] {
-    return transport::testing::Disconnects(*registry, "server",
-                                           "malformed_frame") == 1 &&
-           transport::testing::Disconnects(*registry, "server",
-                                           "frame_too_large") == 1;
-  }));
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return transport::testing::Disconnects(*registry, "server",
+                                               "malformed_frame") == 1 &&
+               transport::testing::Disconnects(*registry, "server",
+                                               "frame_too_large") == 1;
+      },
+      kWait));
   EXPECT_TRUE(agent->connected());
   const int64_t x = Put("ns", "x", "1");
-  ASSERT_TRUE(
-      WaitFor([&] { return agent->RevisionOf(ConfigKey("ns", "x")) == x; }));
+  ASSERT_TRUE(WaitFor(
+      [&] { return agent->RevisionOf(ConfigKey("ns", "x")) == x; }, kWait));
 }
 
 TEST_F(DistributorTest, SlowReaderIsDroppedAndCountedOthersServed) {
@@ -274,7 +270,8 @@ TEST_F(DistributorTest, SlowReaderIsDroppedAndCountedOthersServed) {
   *request.add_keys()->mutable_key() = ConfigKey("ns", "big");
   ASSERT_TRUE(transport::testing::WriteAll(
       slow, RequestFrame("kess.Subscribe", request.SerializeAsString())));
-  ASSERT_TRUE(WaitFor([&] { return d->hub().subscribers("c/ns/big") == 2; }));
+  ASSERT_TRUE(
+      WaitFor([&] { return d->hub().subscribers("c/ns/big") == 2; }, kWait));
 
   metrics::Registry* registry = d->metrics().registry;
   auto dropped = [&] {
@@ -284,15 +281,16 @@ TEST_F(DistributorTest, SlowReaderIsDroppedAndCountedOthersServed) {
   int64_t last = 0;
   for (int i = 0; i < 20 && dropped() == 0; ++i) {
     last = Put("ns", "big", std::string(3 << 20, 'a' + i));
-    ASSERT_TRUE(WaitFor([&] { return d->revision() == last; }));
+    ASSERT_TRUE(WaitFor([&] { return d->revision() == last; }, kWait));
   }
-  ASSERT_TRUE(WaitFor([&] { return dropped() == 1; }));
+  ASSERT_TRUE(WaitFor([&] { return dropped() == 1; }, kWait));
   EXPECT_EQ(
       transport::testing::Disconnects(*registry, "server", "send_queue_full"),
       1);
   EXPECT_EQ(d->hub().subscribers("c/ns/big"), 1u);
-  ASSERT_TRUE(WaitFor(
-      [&] { return agent->RevisionOf(ConfigKey("ns", "big")) == last; }));
+  ASSERT_TRUE(
+      WaitFor([&] { return agent->RevisionOf(ConfigKey("ns", "big")) == last; },
+              kWait));
   EXPECT_TRUE(agent->connected());
   close(slow);
 }
@@ -316,7 +314,7 @@ TEST_F(DistributorTest, LargeAnswerIsSplitIntoFramesAndBudgeted) {
   // 40 MB: 3 values fit the response frame, 3 more follow as a push, the
   // last 2 are over the budget and wait for the next pull.
   EXPECT_EQ(reply->updates_size(), 3);
-  ASSERT_TRUE(WaitFor([&] { return agent->pushes() == 1; }));
+  ASSERT_TRUE(WaitFor([&] { return agent->pushes() == 1; }, kWait));
   EXPECT_EQ(Counter(d->metrics().registry,
                     "kess_distributor_deferred_resources_total"),
             2);
@@ -334,26 +332,29 @@ TEST_F(DistributorTest, LargeAnswerIsSplitIntoFramesAndBudgeted) {
 TEST_F(DistributorTest, HttpEndpointsAndMemberRegistration) {
   Put("ns", "a", "1");
   std::unique_ptr<Distributor> d = Start(Options("dist-7"));
-  HttpReply health = Get(d->http_port(), "/healthz");
-  EXPECT_EQ(health.status, 200);
-  EXPECT_EQ(health.body, "ok\n");
-  HttpReply metrics_page = Get(d->http_port(), "/metrics");
-  EXPECT_NE(metrics_page.body.find("kess_distributor_revision 1"),
+  absl::StatusOr<HttpReply> health = Get(*d, "/healthz");
+  ASSERT_TRUE(health.ok()) << health.status();
+  EXPECT_EQ(health->status, 200);
+  EXPECT_EQ(health->body, "ok\n");
+  absl::StatusOr<HttpReply> metrics_page = Get(*d, "/metrics");
+  ASSERT_TRUE(metrics_page.ok()) << metrics_page.status();
+  EXPECT_NE(metrics_page->body.find("kess_distributor_revision 1"),
             std::string::npos);
-  EXPECT_NE(metrics_page.body.find("kess_distributor_keys 1"),
+  EXPECT_NE(metrics_page->body.find("kess_distributor_keys 1"),
             std::string::npos);
-  EXPECT_NE(metrics_page.body.find("kess_distributor_connected_agents"),
+  EXPECT_NE(metrics_page->body.find("kess_distributor_connected_agents"),
             std::string::npos);
-  HttpReply status = Get(d->http_port(), "/api/v1/status");
-  EXPECT_EQ(status.status, 200);
-  EXPECT_NE(status.body.find("\"id\":\"dist-7\""), std::string::npos)
-      << status.body;
-  EXPECT_NE(status.body.find("\"stale\":false"), std::string::npos);
-  EXPECT_NE(status.body.find("\"keys\":1"), std::string::npos);
-  EXPECT_NE(status.body.find("\"zk_session_id\":\"0x"), std::string::npos);
-  EXPECT_EQ(status.body.find("\"zk_session_id\":\"0x0\""), std::string::npos);
+  absl::StatusOr<HttpReply> status = Get(*d, "/api/v1/status");
+  ASSERT_TRUE(status.ok()) << status.status();
+  EXPECT_EQ(status->status, 200);
+  EXPECT_NE(status->body.find("\"id\":\"dist-7\""), std::string::npos)
+      << status->body;
+  EXPECT_NE(status->body.find("\"stale\":false"), std::string::npos);
+  EXPECT_NE(status->body.find("\"keys\":1"), std::string::npos);
+  EXPECT_NE(status->body.find("\"zk_session_id\":\"0x"), std::string::npos);
+  EXPECT_EQ(status->body.find("\"zk_session_id\":\"0x0\""), std::string::npos);
 
-  ASSERT_TRUE(WaitFor([&] { return d->registered(); }));
+  ASSERT_TRUE(WaitFor([&] { return d->registered(); }, kWait));
   const std::string path = *layout_->MemberPath(zk::DISTRIBUTOR, "dist-7");
   absl::StatusOr<zk::GetResult> node = writer_->Get(path);
   ASSERT_TRUE(node.ok()) << node.status();
@@ -377,7 +378,9 @@ TEST_F(DistributorTest, BeforeTheFirstLoadAgentsGetUnavailable) {
   TestAgent* agent = Agent(**d);
   EXPECT_EQ(agent->Subscribe({ConfigKey("ns", "a")}).status().code(),
             absl::StatusCode::kUnavailable);
-  EXPECT_EQ(Get((*d)->http_port(), "/healthz").status, 503);
+  absl::StatusOr<HttpReply> health = Get(**d, "/healthz");
+  ASSERT_TRUE(health.ok()) << health.status();
+  EXPECT_EQ(health->status, 503);
   EXPECT_TRUE((*d)->stale());
 }
 

@@ -3,13 +3,16 @@
 // distributor converges. (Its own binary: it stops the suite's server.)
 #include <memory>
 
-#include "distributor/test_fixture.h"
+#include "common/testing/wait_for.h"
+#include "distributor/testing/test_fixture.h"
 #include "gtest/gtest.h"
 
 namespace kess {
 namespace distributor {
 namespace testing {
 namespace {
+
+using ::kess::testing::WaitFor;
 
 class OutageTest : public DistributorFixture {};
 
@@ -21,7 +24,7 @@ TEST_F(OutageTest, ZooKeeperDownMeansStaleButServingThenConverges) {
   metrics::Registry* registry = d->metrics().registry;
 
   ASSERT_TRUE(zk()->StopServer(0).ok());
-  ASSERT_TRUE(WaitFor([&] { return d->stale(); }));
+  ASSERT_TRUE(WaitFor([&] { return d->stale(); }, kWait));
   EXPECT_EQ(Gauge(registry, "kess_distributor_stale"), 1);
   // Still served, flagged stale: a pull, and a new agent's subscribe.
   absl::StatusOr<protocol::SubscribeResponse> pull = agent->Pull();
@@ -57,8 +60,8 @@ TEST_F(OutageTest, ZooKeeperDownMeansStaleButServingThenConverges) {
         return r.ok();
       },
       absl::Seconds(60)));
-  ASSERT_TRUE(
-      WaitFor([&] { return agent->RevisionOf(ConfigKey("ns", "k0")) == put; }));
+  ASSERT_TRUE(WaitFor(
+      [&] { return agent->RevisionOf(ConfigKey("ns", "k0")) == put; }, kWait));
   EXPECT_EQ(agent->Get(ConfigKey("ns", "k0"))->value(), "after");
   EXPECT_FALSE(agent->last_push_stale());
   EXPECT_EQ(d->live_keys(), 5u);

@@ -4,13 +4,16 @@
 #include <memory>
 #include <vector>
 
-#include "distributor/test_fixture.h"
+#include "common/testing/wait_for.h"
+#include "distributor/testing/test_fixture.h"
 #include "gtest/gtest.h"
 
 namespace kess {
 namespace distributor {
 namespace testing {
 namespace {
+
+using ::kess::testing::WaitFor;
 
 constexpr int kAgents = 1000;
 
@@ -33,9 +36,11 @@ TEST_F(ScaleTest, ThousandAgentsOnTwoDistributorsAllReceiveAChange) {
     ASSERT_TRUE(agent.ok()) << agent.status();
     agents.push_back(*std::move(agent));
   }
-  ASSERT_TRUE(WaitFor([&] {
-    return d1->connected_agents() + d2->connected_agents() == kAgents;
-  }));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return d1->connected_agents() + d2->connected_agents() == kAgents;
+      },
+      kWait));
   std::atomic<int> subscribed{0};
   std::atomic<int> failed{0};
   for (int i = 0; i < kAgents; ++i) {
@@ -44,7 +49,7 @@ TEST_F(ScaleTest, ThousandAgentsOnTwoDistributorsAllReceiveAChange) {
          ConfigKey("ns", absl::StrCat("own", i % 10))},
         [&](absl::Status status) { (status.ok() ? subscribed : failed)++; });
   }
-  ASSERT_TRUE(WaitFor([&] { return subscribed + failed == kAgents; }));
+  ASSERT_TRUE(WaitFor([&] { return subscribed + failed == kAgents; }, kWait));
   ASSERT_EQ(failed.load(), 0);
   EXPECT_EQ(d1->hub().subscribers("c/ns/shared") +
                 d2->hub().subscribers("c/ns/shared"),
@@ -58,7 +63,7 @@ TEST_F(ScaleTest, ThousandAgentsOnTwoDistributorsAllReceiveAChange) {
     }
     return n;
   };
-  ASSERT_TRUE(WaitFor([&] { return received() == kAgents; }))
+  ASSERT_TRUE(WaitFor([&] { return received() == kAgents; }, kWait))
       << received() << " of " << kAgents << " agents got the change";
   for (const auto& agent : agents) {
     EXPECT_EQ(agent->Get(ConfigKey("ns", "shared"))->value(), "v1");

@@ -6,7 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "distributor/test_fixture.h"
+#include "common/testing/wait_for.h"
+#include "distributor/testing/test_fixture.h"
 #include "distributor/zk_follower.h"
 #include "gtest/gtest.h"
 #include "zk_schema/codec.h"
@@ -16,6 +17,8 @@ namespace kess {
 namespace distributor {
 namespace testing {
 namespace {
+
+using ::kess::testing::WaitFor;
 
 // Records every batch the follower publishes.
 class RecordingListener : public ChangeListener {
@@ -105,7 +108,7 @@ TEST_F(SyncTest, LoadsEverythingThenFollowsPutsDeletesChunksAndRoutes) {
   DataSet data;
   RecordingListener listener;
   std::unique_ptr<ZkFollower> follower = Follow(&data, &listener, &metrics_);
-  ASSERT_TRUE(WaitFor([&] { return data.loaded(); }));
+  ASSERT_TRUE(WaitFor([&] { return data.loaded(); }, kWait));
   EXPECT_EQ(data.revision(), ZkRevision());
   EXPECT_EQ(data.live_keys(), 2u);
   EXPECT_EQ(Decode(data.Find("c/ns/a")).value(), "1");
@@ -124,7 +127,7 @@ TEST_F(SyncTest, LoadsEverythingThenFollowsPutsDeletesChunksAndRoutes) {
   const int64_t put_big = Put("ns", "big", big);
   const int64_t del_b = Delete("ns", "b");
   const int64_t del_route = *leader_->DeleteRoute("svc");
-  ASSERT_TRUE(WaitFor([&] { return data.revision() == del_route; }));
+  ASSERT_TRUE(WaitFor([&] { return data.revision() == del_route; }, kWait));
   EXPECT_EQ(Decode(data.Find("c/ns/a")).value(), "1-new");
   protocol::Resource big_resource = Decode(data.Find("c/ns/big"));
   EXPECT_EQ(big_resource.revision(), put_big);
@@ -147,7 +150,7 @@ TEST_F(SyncTest, FullResyncAfterTrimmedChangelogAppliesOnlyDifferences) {
   DataSet data;
   RecordingListener listener;
   std::unique_ptr<ZkFollower> follower = Follow(&data, &listener, &metrics_);
-  ASSERT_TRUE(WaitFor([&] { return data.loaded(); }));
+  ASSERT_TRUE(WaitFor([&] { return data.loaded(); }, kWait));
   follower->Stop();
   const int64_t before = data.revision();
 
@@ -163,7 +166,7 @@ TEST_F(SyncTest, FullResyncAfterTrimmedChangelogAppliesOnlyDifferences) {
 
   listener.Clear();
   follower = Follow(&data, &listener, &metrics_);
-  ASSERT_TRUE(WaitFor([&] { return data.revision() == ZkRevision(); }));
+  ASSERT_TRUE(WaitFor([&] { return data.revision() == ZkRevision(); }, kWait));
   EXPECT_EQ(Counter(&registry_, "kess_distributor_full_reloads_total"), 2);
   std::vector<std::string> changed = listener.keys();
   std::sort(changed.begin(), changed.end());
@@ -180,7 +183,7 @@ TEST_F(SyncTest, FullReloadThatWouldShrinkTooMuchIsRefused) {
   DataSet data;
   RecordingListener listener;
   std::unique_ptr<ZkFollower> follower = Follow(&data, &listener, &metrics_);
-  ASSERT_TRUE(WaitFor([&] { return data.loaded(); }));
+  ASSERT_TRUE(WaitFor([&] { return data.loaded(); }, kWait));
   follower->Stop();
 
   DeleteRecordsDirectly(8);
@@ -188,9 +191,12 @@ TEST_F(SyncTest, FullReloadThatWouldShrinkTooMuchIsRefused) {
 
   listener.Clear();
   follower = Follow(&data, &listener, &metrics_, absl::Milliseconds(100));
-  ASSERT_TRUE(WaitFor([&] {
-    return Counter(&registry_, "kess_distributor_refused_shrink_total") >= 2;
-  }));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return Counter(&registry_, "kess_distributor_refused_shrink_total") >=
+               2;
+      },
+      kWait));
   EXPECT_TRUE(follower->stale());
   EXPECT_NE(follower->stale_reason().find("refused"), std::string::npos);
   EXPECT_EQ(data.live_keys(), 10u);
@@ -205,11 +211,11 @@ TEST_F(SyncTest, ManyDeletesThroughTheChangelogAreApplied) {
   DataSet data;
   RecordingListener listener;
   std::unique_ptr<ZkFollower> follower = Follow(&data, &listener, &metrics_);
-  ASSERT_TRUE(WaitFor([&] { return data.loaded(); }));
+  ASSERT_TRUE(WaitFor([&] { return data.loaded(); }, kWait));
   for (int i = 0; i < 10; ++i) {
     ASSERT_GT(Delete("ns", absl::StrCat("k", i)), 0);
   }
-  ASSERT_TRUE(WaitFor([&] { return data.revision() == ZkRevision(); }));
+  ASSERT_TRUE(WaitFor([&] { return data.revision() == ZkRevision(); }, kWait));
   EXPECT_EQ(data.live_keys(), 0u);
   EXPECT_EQ(Counter(&registry_, "kess_distributor_refused_shrink_total"), 0);
   EXPECT_FALSE(follower->stale());
@@ -221,16 +227,18 @@ TEST_F(SyncTest, MissingTreeIsAnErrorNeverAnEmptyDataSet) {
   RecordingListener listener;
   std::unique_ptr<ZkFollower> follower =
       Follow(&data, &listener, &metrics_, absl::Milliseconds(100));
-  ASSERT_TRUE(WaitFor([&] { return data.loaded(); }));
+  ASSERT_TRUE(WaitFor([&] { return data.loaded(); }, kWait));
   listener.Clear();
   // The whole configs subtree disappears, and the summary says "resync".
   DeleteRecordsDirectly(3);
   ASSERT_TRUE(writer_->Delete(*layout_->NamespacePath("ns")).ok());
   ASSERT_TRUE(writer_->Delete(layout_->ConfigsDir()).ok());
   ForceFullResync();
-  ASSERT_TRUE(WaitFor([&] {
-    return Counter(&registry_, "kess_distributor_zk_errors_total") >= 2;
-  }));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return Counter(&registry_, "kess_distributor_zk_errors_total") >= 2;
+      },
+      kWait));
   EXPECT_TRUE(follower->stale());
   EXPECT_EQ(data.live_keys(), 3u);
   EXPECT_TRUE(listener.keys().empty());
@@ -242,14 +250,15 @@ TEST_F(SyncTest, SessionExpiryRearmsTheWatchAndConverges) {
   RecordingListener listener;
   // Hour-long poll: only the (re-armed) watch can deliver changes quickly.
   std::unique_ptr<ZkFollower> follower = Follow(&data, &listener, &metrics_);
-  ASSERT_TRUE(WaitFor([&] { return data.loaded(); }));
+  ASSERT_TRUE(WaitFor([&] { return data.loaded(); }, kWait));
   const int64_t generation = reader_->generation();
   absl::StatusOr<zk::SessionCredentials> creds = reader_->session_credentials();
   ASSERT_TRUE(creds.ok());
   ASSERT_TRUE(zk::testing::ExpireSession(zk()->ConnectString(), *creds).ok());
   ASSERT_GT(Put("ns", "a", "during"), 0);
-  ASSERT_TRUE(WaitFor([&] { return reader_->generation() > generation; }));
-  ASSERT_TRUE(WaitFor([&] { return data.revision() == ZkRevision(); }));
+  ASSERT_TRUE(
+      WaitFor([&] { return reader_->generation() > generation; }, kWait));
+  ASSERT_TRUE(WaitFor([&] { return data.revision() == ZkRevision(); }, kWait));
   EXPECT_EQ(Decode(data.Find("c/ns/a")).value(), "during");
   // A change after the new session arrives through the new watch.
   const int64_t after = Put("ns", "a", "after");

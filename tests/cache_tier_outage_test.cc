@@ -19,6 +19,7 @@
 #include "absl/time/clock.h"
 #include "common/file_cache/reader.h"
 #include "common/metrics.h"
+#include "common/testing/wait_for.h"
 #include "gtest/gtest.h"
 #include "sdk/config_client.h"
 #include "tests/cluster/cache_reader_loop.h"
@@ -30,16 +31,6 @@ namespace {
 
 // Bounds that only mean "did not hang".
 constexpr absl::Duration kWait = absl::Seconds(45);
-
-bool Eventually(const std::function<bool()>& condition,
-                absl::Duration timeout = kWait) {
-  const absl::Time deadline = absl::Now() + timeout;
-  while (!condition()) {
-    if (absl::Now() > deadline) return false;
-    absl::SleepFor(absl::Milliseconds(50));
-  }
-  return true;
-}
 
 std::vector<AgentHost*> Agents(const CacheTierDc& dc) {
   std::vector<AgentHost*> agents;
@@ -96,7 +87,8 @@ TEST(CacheTierOutageTest, DcZooKeeperDownTierServesLastDataAndConverges) {
   absl::StatusOr<int64_t> v1 = cluster.Put("app", "color", "v1");
   ASSERT_TRUE(v1.ok()) << v1.status();
   ASSERT_TRUE(WaitCached(all, "app", "color", *v1, kWait));
-  ASSERT_TRUE(Eventually([&] { return TierStale(cluster.slave(), false); }));
+  ASSERT_TRUE(
+      WaitFor([&] { return TierStale(cluster.slave(), false); }, kWait));
 
   // An SDK client in a slave-DC process.
   AgentHost* sdk_host = slave_agents[0];
@@ -119,7 +111,7 @@ TEST(CacheTierOutageTest, DcZooKeeperDownTierServesLastDataAndConverges) {
     absl::MutexLock lock(&mu);
     return sdk_revision == revision;
   };
-  ASSERT_TRUE(Eventually([&] { return sdk_has(*v1); }));
+  ASSERT_TRUE(WaitFor([&] { return sdk_has(*v1); }, kWait));
 
   CacheReaderLoop reader([&] {
     std::vector<std::string> dirs;
@@ -129,7 +121,7 @@ TEST(CacheTierOutageTest, DcZooKeeperDownTierServesLastDataAndConverges) {
 
   // --- The slave DC's ZooKeeper stops.
   ASSERT_TRUE(cluster.dcs().slave_zk().StopServer(0).ok());
-  EXPECT_TRUE(Eventually([&] { return TierStale(cluster.slave(), true); }))
+  EXPECT_TRUE(WaitFor([&] { return TierStale(cluster.slave(), true); }, kWait))
       << "the slave DC's distributors and agents do not report stale";
   EXPECT_TRUE(TierStale(cluster.main(), false));
   // The main DC keeps taking writes and delivering them.
@@ -151,20 +143,21 @@ TEST(CacheTierOutageTest, DcZooKeeperDownTierServesLastDataAndConverges) {
   ASSERT_TRUE(cluster.dcs().slave_zk().StartServer(0).ok());
   EXPECT_TRUE(WaitCached(slave_agents, "app", "size", *s1, kWait));
   EXPECT_TRUE(WaitCached(slave_agents, "app", "color", *v2, kWait));
-  EXPECT_TRUE(Eventually([&] { return TierStale(cluster.slave(), false); }));
-  EXPECT_TRUE(Eventually([&] { return sdk_has(*v2); }));
+  EXPECT_TRUE(
+      WaitFor([&] { return TierStale(cluster.slave(), false); }, kWait));
+  EXPECT_TRUE(WaitFor([&] { return sdk_has(*v2); }, kWait));
 
   // --- The main DC's ZooKeeper stops: its tier serves and says stale.
   ASSERT_TRUE(cluster.dcs().main_zk().StopServer(0).ok());
-  EXPECT_TRUE(Eventually([&] { return TierStale(cluster.main(), true); }))
+  EXPECT_TRUE(WaitFor([&] { return TierStale(cluster.main(), true); }, kWait))
       << "the main DC's distributors and agents do not report stale";
   for (AgentHost* a : main_agents) ExpectServes(*a, "app", "color", *v2, "v2");
   ASSERT_TRUE(cluster.dcs().main_zk().StartServer(0).ok());
-  EXPECT_TRUE(Eventually([&] { return TierStale(cluster.main(), false); }));
+  EXPECT_TRUE(WaitFor([&] { return TierStale(cluster.main(), false); }, kWait));
   absl::StatusOr<int64_t> v3 = cluster.Put("app", "color", "v3");
   ASSERT_TRUE(v3.ok()) << v3.status();
   EXPECT_TRUE(WaitCached(all, "app", "color", *v3, kWait));
-  EXPECT_TRUE(Eventually([&] { return sdk_has(*v3); }));
+  EXPECT_TRUE(WaitFor([&] { return sdk_has(*v3); }, kWait));
 
   reader.Stop();
   EXPECT_GT(reader.reads(), 0);

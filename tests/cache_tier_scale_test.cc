@@ -12,8 +12,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/metrics.h"
+#include "common/testing/wait_for.h"
 #include "common/transport/event_loop.h"
-#include "distributor/test_agent.h"
+#include "distributor/testing/test_agent.h"
 #include "gtest/gtest.h"
 #include "tests/cluster/cache_tier_cluster.h"
 
@@ -26,15 +27,6 @@ using distributor::testing::TestAgent;
 
 constexpr int kAgents = 1000;
 constexpr absl::Duration kWait = absl::Seconds(60);  // "did not hang"
-
-bool Eventually(const std::function<bool()>& condition) {
-  const absl::Time deadline = absl::Now() + kWait;
-  while (!condition()) {
-    if (absl::Now() > deadline) return false;
-    absl::SleepFor(absl::Milliseconds(20));
-  }
-  return true;
-}
 
 TEST(CacheTierScaleTest, ThousandAgentsOnTwoDistributorProcessesGetAChange) {
   rlimit files;  // 1,000 sockets here
@@ -69,19 +61,21 @@ TEST(CacheTierScaleTest, ThousandAgentsOnTwoDistributorProcessesGetAChange) {
     ASSERT_TRUE(agent.ok()) << agent.status();
     agents.push_back(std::move(agent).value());
   }
-  ASSERT_TRUE(Eventually([&] {
-    for (const auto& a : agents) {
-      if (!a->connected()) return false;
-    }
-    return true;
-  }));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        for (const auto& a : agents) {
+          if (!a->connected()) return false;
+        }
+        return true;
+      },
+      kWait));
   std::atomic<int> subscribed{0}, failed{0};
   for (auto& a : agents) {
     a->SubscribeAsync({ConfigKey("fleet", "shared")}, [&](absl::Status s) {
       (s.ok() ? subscribed : failed)++;
     });
   }
-  ASSERT_TRUE(Eventually([&] { return subscribed + failed == kAgents; }));
+  ASSERT_TRUE(WaitFor([&] { return subscribed + failed == kAgents; }, kWait));
   ASSERT_EQ(failed.load(), 0);
   // The slave DC's distributor answers with what it has replicated so far;
   // wait until everyone holds v0 before the change.
@@ -92,7 +86,7 @@ TEST(CacheTierScaleTest, ThousandAgentsOnTwoDistributorProcessesGetAChange) {
     }
     return n;
   };
-  ASSERT_TRUE(Eventually([&] { return holding(*first) == kAgents; }))
+  ASSERT_TRUE(WaitFor([&] { return holding(*first) == kAgents; }, kWait))
       << holding(*first);
   for (DistributorProcess* d : distributors) {
     Poco::JSON::Object::Ptr status = d->Status();
@@ -103,7 +97,7 @@ TEST(CacheTierScaleTest, ThousandAgentsOnTwoDistributorProcessesGetAChange) {
   absl::StatusOr<int64_t> change = cluster.Put("fleet", "shared", "v1");
   ASSERT_TRUE(change.ok()) << change.status();
   const absl::Time written = absl::Now();
-  ASSERT_TRUE(Eventually([&] { return holding(*change) == kAgents; }))
+  ASSERT_TRUE(WaitFor([&] { return holding(*change) == kAgents; }, kWait))
       << holding(*change) << " of " << kAgents << " agents got the change";
   RecordProperty(
       "all_agents_ms",

@@ -31,9 +31,10 @@
 #include "absl/time/clock.h"
 #include "common/file_cache/reader.h"
 #include "common/metrics.h"
+#include "common/testing/wait_for.h"
 #include "common/transport/event_loop.h"
-#include "common/transport/test_util.h"
-#include "distributor/test_agent.h"
+#include "common/transport/testing/test_util.h"
+#include "distributor/testing/test_agent.h"
 #include "gtest/gtest.h"
 #include "sdk/config_client.h"
 #include "tests/cluster/cache_reader_loop.h"
@@ -169,11 +170,7 @@ TEST_F(CacheTierTest, ConfigReachesEveryAgentInBothDcsAndSdkCallbackFires) {
     absl::MutexLock lock(&mu);
     return !seen.empty() && seen.back().revision == *revision;
   };
-  const absl::Time deadline = absl::Now() + kWait;
-  while (!called() && absl::Now() < deadline) {
-    absl::SleepFor(absl::Milliseconds(20));
-  }
-  ASSERT_TRUE(called());
+  ASSERT_TRUE(WaitFor(called, kWait));
   {
     absl::MutexLock lock(&mu);
     EXPECT_EQ(seen.back().value, "blue");
@@ -217,11 +214,7 @@ TEST_F(CacheTierTest, KilledDistributorAgentsMoveOnAndNoFileGoesBack) {
     }
     return true;
   };
-  const absl::Time deadline = absl::Now() + kWait;
-  while (!moved() && absl::Now() < deadline) {
-    absl::SleepFor(absl::Milliseconds(50));
-  }
-  ASSERT_TRUE(moved());
+  ASSERT_TRUE(WaitFor(moved, kWait));
 
   absl::StatusOr<int64_t> next = cluster_->Put("app", "color", "green");
   ASSERT_TRUE(next.ok()) << next.status();
@@ -365,9 +358,9 @@ TEST_F(CacheTierTest, BadNamesAndBadFramesAreRejectedOthersKeepReceiving) {
   absl::StatusOr<int64_t> next = cluster_->Put("app", "color", "after-garbage");
   ASSERT_TRUE(next.ok()) << next.status();
   EXPECT_TRUE(WaitCached(cluster_->AllAgents(), "app", "color", *next, kWait));
-  EXPECT_TRUE(transport::testing::WaitFor(
+  EXPECT_TRUE(WaitFor(
       [&] { return (*raw)->RevisionOf(ConfigKey("app", "color")) == *next; },
-      30000));
+      kWait));
   EXPECT_TRUE((*raw)->connected());
   raw->reset();
 }

@@ -29,8 +29,9 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "gtest/gtest.h"
 #include "common/http_client.h"
+#include "common/testing/wait_for.h"
+#include "gtest/gtest.h"
 #include "mandator/routes/route_store.h"
 #include "sdk/registration.h"
 #include "tests/cluster/dc_snapshot.h"
@@ -44,6 +45,7 @@ namespace {
 using mandator::routes::RouteStore;
 using mandator::routes::RouteTables;
 using testing::MandatorProcess;
+using testing::WaitFor;
 
 constexpr absl::Duration kPatience = absl::Seconds(30);  // "did not hang"
 constexpr absl::Duration kPartitionAfter = absl::Seconds(3);
@@ -192,12 +194,8 @@ class PartitionModeTest : public ::testing::Test {
 
   bool WaitIds(zk::ZkClient& zk, const std::string& service,
                const std::set<std::string>& want, absl::Duration timeout) {
-    const absl::Time deadline = absl::Now() + timeout;
-    while (absl::Now() < deadline) {
-      if (Contains(Ids(Tables(zk), service), want)) return true;
-      absl::SleepFor(absl::Milliseconds(100));
-    }
-    return false;
+    return WaitFor([&] { return Contains(Ids(Tables(zk), service), want); },
+                   timeout);
   }
 
   std::string SlaveMode() {
@@ -215,23 +213,8 @@ class PartitionModeTest : public ::testing::Test {
     return status ? status->optValue<int64_t>("main_contacts", -1) : -1;
   }
 
-  template <typename Pred>
-  bool WaitFor(Pred pred, absl::Duration timeout) {
-    const absl::Time deadline = absl::Now() + timeout;
-    while (absl::Now() < deadline) {
-      if (pred()) return true;
-      absl::SleepFor(absl::Milliseconds(50));
-    }
-    return pred();
-  }
-
   bool WaitMode(const std::string& mode, absl::Duration timeout) {
-    const absl::Time deadline = absl::Now() + timeout;
-    while (absl::Now() < deadline) {
-      if (SlaveMode() == mode) return true;
-      absl::SleepFor(absl::Milliseconds(100));
-    }
-    return false;
+    return WaitFor([&] { return SlaveMode() == mode; }, timeout);
   }
 
   int64_t Put(const std::string& ns, const std::string& key,

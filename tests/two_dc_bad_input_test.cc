@@ -13,20 +13,21 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "gtest/gtest.h"
 #include "common/http_client.h"
+#include "common/testing/wait_for.h"
+#include "gtest/gtest.h"
 #include "tests/cluster/dc_snapshot.h"
 #include "tests/cluster/mandator_cluster.h"
 #include "tests/cluster/two_dc_cluster.h"
 #include "zk_schema/chunked_value.h"
 #include "zk_schema/revision_log.h"
-#include "zk_schema/zk_test_util.h"
 
 namespace kess {
 namespace {
 
 using testing::JsonBody;
 using testing::PutBody;
+using testing::WaitFor;
 
 constexpr absl::Duration kPatience = absl::Seconds(60);
 
@@ -62,8 +63,8 @@ class TwoDcBadInputTest : public ::testing::Test {
       auto read = zk::ReadRevision(zk, layout);
       return read.ok() ? read->first.revision() : -1;
     };
-    if (!zk::testing::WaitFor(
-            [&] { return revision(*main_) == revision(*slave_); }, kPatience)) {
+    if (!WaitFor([&] { return revision(*main_) == revision(*slave_); },
+                 kPatience)) {
       return ::testing::AssertionFailure() << "the slave DC did not catch up";
     }
     auto main = testing::ReadDc(*main_, layout);

@@ -29,9 +29,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/http_client.h"
+#include "common/testing/wait_for.h"
 #include "glog/logging.h"
 #include "gtest/gtest.h"
-#include "common/http_client.h"
 #include "tests/cluster/dc_snapshot.h"
 #include "tests/cluster/mandator_cluster.h"
 #include "tests/cluster/two_dc_cluster.h"
@@ -44,6 +45,7 @@ namespace {
 using testing::JsonBody;
 using testing::MandatorProcess;
 using testing::PutBody;
+using testing::WaitFor;
 
 // Only "did not hang" bounds.
 constexpr absl::Duration kPatience = absl::Seconds(60);
@@ -130,7 +132,7 @@ class TwoDcReplicationTest : public ::testing::Test {
   ::testing::AssertionResult Converged() {
     int64_t main_revision = -1;
     int64_t slave_revision = -1;
-    if (!zk::testing::WaitFor(
+    if (!WaitFor(
             [&] {
               main_revision = RevisionIn(*main_);
               slave_revision = RevisionIn(*slave_);
@@ -348,7 +350,7 @@ TEST_F(TwoDcReplicationTest, SlaveLeaderSessionExpiryReelectsAndCatchesUp) {
     stream.on_ack = [&](int) { ++acked; };
     result = testing::WriteStream(cluster_->main(), stream);
   });
-  ASSERT_TRUE(zk::testing::WaitFor([&] { return acked >= 50; }, kPatience));
+  ASSERT_TRUE(WaitFor([&] { return acked >= 50; }, kPatience));
   const absl::Status expired =
       zk::testing::ExpireSession(cluster_->slave_zk().ConnectString(), *creds);
   writer.join();
@@ -360,7 +362,7 @@ TEST_F(TwoDcReplicationTest, SlaveLeaderSessionExpiryReelectsAndCatchesUp) {
 
   // The old leader is on a new session (it noticed the expiry); the DC has
   // a leader that replicates everything.
-  ASSERT_TRUE(zk::testing::WaitFor(
+  ASSERT_TRUE(WaitFor(
       [&] {
         Poco::JSON::Object::Ptr status = testing::StatusOf(*leader);
         return status &&

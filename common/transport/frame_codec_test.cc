@@ -3,7 +3,7 @@
 #include <string>
 #include <vector>
 
-#include "common/transport/test_util.h"
+#include "common/transport/testing/test_util.h"
 #include "gtest/gtest.h"
 
 namespace kess {

@@ -6,21 +6,23 @@
 #include <vector>
 
 #include "common/metrics.h"
+#include "common/testing/wait_for.h"
 #include "common/transport/client.h"
 #include "common/transport/event_loop.h"
 #include "common/transport/server.h"
-#include "common/transport/test_util.h"
+#include "common/transport/testing/test_util.h"
 #include "gtest/gtest.h"
 
 namespace kess {
 namespace transport {
 namespace {
 
-using testing::WaitFor;
+using ::kess::testing::WaitFor;
 
 constexpr int kConnections = 2000;
 constexpr int kBatch = 250;  // stays well under the listen backlog
 constexpr int64_t kLongMs = 60000;
+constexpr absl::Duration kLong = absl::Milliseconds(kLongMs);
 
 TEST(ManyConnectionsTest, TwoThousandClientsEachGetAnAnswerAndAPush) {
   metrics::Registry registry;
@@ -58,12 +60,12 @@ TEST(ManyConnectionsTest, TwoThousandClientsEachGetAnAnswerAndAPush) {
     if ((i + 1) % kBatch == 0) {
       ASSERT_TRUE(WaitFor(
           [&] { return connected.load() + connect_failed.load() == i + 1; },
-          kLongMs));
+          kLong));
     }
   }
   ASSERT_EQ(connect_failed.load(), 0);
   ASSERT_TRUE(WaitFor(
-      [&] { return (*server)->connection_count() == kConnections; }, kLongMs));
+      [&] { return (*server)->connection_count() == kConnections; }, kLong));
 
   std::atomic<int> answered{0};
   std::atomic<int> wrong{0};
@@ -75,12 +77,11 @@ TEST(ManyConnectionsTest, TwoThousandClientsEachGetAnAnswerAndAPush) {
                        answered++;
                      });
   }
-  ASSERT_TRUE(
-      WaitFor([&] { return answered.load() == kConnections; }, kLongMs));
+  ASSERT_TRUE(WaitFor([&] { return answered.load() == kConnections; }, kLong));
   EXPECT_EQ(wrong.load(), 0);
 
   ASSERT_TRUE((*server)->Broadcast("hello", "everyone").ok());
-  ASSERT_TRUE(WaitFor([&] { return pushes.load() == kConnections; }, kLongMs));
+  ASSERT_TRUE(WaitFor([&] { return pushes.load() == kConnections; }, kLong));
 
   EXPECT_EQ(
       registry.GetGauge("kess_transport_connections", "", {{"role", "server"}})
@@ -88,7 +89,7 @@ TEST(ManyConnectionsTest, TwoThousandClientsEachGetAnAnswerAndAPush) {
       kConnections);
   clients.clear();
   EXPECT_TRUE(
-      WaitFor([&] { return (*server)->connection_count() == 0; }, kLongMs));
+      WaitFor([&] { return (*server)->connection_count() == 0; }, kLong));
 }
 
 }  // namespace

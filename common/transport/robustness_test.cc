@@ -10,26 +10,28 @@
 
 #include "absl/synchronization/mutex.h"
 #include "common/metrics.h"
+#include "common/testing/wait_for.h"
 #include "common/transport/client.h"
 #include "common/transport/event_loop.h"
 #include "common/transport/frame_codec.h"
 #include "common/transport/server.h"
-#include "common/transport/test_util.h"
+#include "common/transport/testing/test_util.h"
 #include "gtest/gtest.h"
 
 namespace kess {
 namespace transport {
 namespace {
 
+using ::kess::testing::WaitFor;
 using testing::ConnectRaw;
 using testing::Disconnects;
 using testing::EncodeForTest;
 using testing::LengthHeader;
-using testing::WaitFor;
 using testing::WaitForPeerClose;
 using testing::WriteAll;
 
 constexpr int64_t kLongMs = 30000;
+constexpr absl::Duration kLong = absl::Milliseconds(kLongMs);
 constexpr size_t kMaxFrame = 64 << 10;
 
 class RobustnessTest : public ::testing::Test {
@@ -71,7 +73,7 @@ class RobustnessTest : public ::testing::Test {
     ASSERT_TRUE(client.ok());
     good_ = std::move(client).value();
     ASSERT_TRUE(good_->WaitConnected(kLongMs).ok());
-    ASSERT_TRUE(WaitFor([&] { return ConnectedCount() == 1; }, kLongMs));
+    ASSERT_TRUE(WaitFor([&] { return ConnectedCount() == 1; }, kLong));
   }
 
   void TearDown() override {
@@ -102,7 +104,7 @@ class RobustnessTest : public ::testing::Test {
       good_id = connected_.front();
     }
     ASSERT_TRUE(server_->Push(good_id, "still", "here").ok());
-    EXPECT_TRUE(WaitFor([&] { return good_pushes_.load() > before; }, kLongMs));
+    EXPECT_TRUE(WaitFor([&] { return good_pushes_.load() > before; }, kLong));
   }
 
   // Sends `bytes` on a fresh raw connection and expects the server to close
@@ -117,7 +119,7 @@ class RobustnessTest : public ::testing::Test {
     close(fd);
     EXPECT_TRUE(WaitFor(
         [&] { return Disconnects(registry_, "server", reason) == before + 1; },
-        kLongMs));
+        kLong));
     ExpectGoodClientServed();
   }
 
@@ -188,7 +190,7 @@ TEST_F(RobustnessTest, ConnectionThatWorkedIsClosedByLaterGarbage) {
       [&] {
         return Disconnects(registry_, "server", "zero_length_frame") == 1;
       },
-      kLongMs));
+      kLong));
   ExpectGoodClientServed();
 }
 
@@ -207,15 +209,14 @@ TEST_F(RobustnessTest, RandomGarbageNeverTakesTheServerDown) {
     close(fd);
   }
   ExpectGoodClientServed();
-  EXPECT_TRUE(
-      WaitFor([&] { return server_->connection_count() == 1; }, kLongMs));
+  EXPECT_TRUE(WaitFor([&] { return server_->connection_count() == 1; }, kLong));
 }
 
 TEST_F(RobustnessTest, PeerThatStopsReadingIsDisconnectedWhenItsQueueFills) {
   // A tiny receive buffer so the kernel absorbs little; it never reads.
   int fd = ConnectRaw(server_->port(), /*receive_buffer_bytes=*/4096);
   ASSERT_GE(fd, 0);
-  ASSERT_TRUE(WaitFor([&] { return ConnectedCount() == 2; }, kLongMs));
+  ASSERT_TRUE(WaitFor([&] { return ConnectedCount() == 2; }, kLong));
   const uint64_t slow_id = LastConnected();
 
   const std::string payload(kMaxFrame - 1024, 's');
@@ -228,7 +229,7 @@ TEST_F(RobustnessTest, PeerThatStopsReadingIsDisconnectedWhenItsQueueFills) {
           [&] {
             return Disconnects(registry_, "server", "send_queue_full") == 1;
           },
-          20);
+          absl::Milliseconds(20));
       overflowed = Disconnects(registry_, "server", "send_queue_full") == 1;
     }
   }
@@ -237,7 +238,7 @@ TEST_F(RobustnessTest, PeerThatStopsReadingIsDisconnectedWhenItsQueueFills) {
                                   return Disconnects(registry_, "server",
                                                      "send_queue_full") == 1;
                                 },
-                                kLongMs));
+                                kLong));
   close(fd);
   // The counter moves just before on_disconnect runs.
   ASSERT_TRUE(WaitFor(
@@ -245,7 +246,7 @@ TEST_F(RobustnessTest, PeerThatStopsReadingIsDisconnectedWhenItsQueueFills) {
         absl::MutexLock lock(&mu_);
         return !closed_.empty();
       },
-      kLongMs));
+      kLong));
   {
     absl::MutexLock lock(&mu_);
     ASSERT_GE(closed_.size(), 1u);

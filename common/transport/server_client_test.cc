@@ -12,20 +12,22 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "common/metrics.h"
+#include "common/testing/wait_for.h"
 #include "common/transport/client.h"
 #include "common/transport/event_loop.h"
 #include "common/transport/server.h"
-#include "common/transport/test_util.h"
+#include "common/transport/testing/test_util.h"
 #include "gtest/gtest.h"
 
 namespace kess {
 namespace transport {
 namespace {
 
+using ::kess::testing::WaitFor;
 using testing::Disconnects;
-using testing::WaitFor;
 
 constexpr int64_t kLongMs = 30000;  // "did not hang", never a speed claim
+constexpr absl::Duration kLong = absl::Milliseconds(kLongMs);
 
 // Records a client's on_disconnect.
 struct DisconnectWatch {
@@ -131,7 +133,7 @@ class ServerClientTest : public ::testing::Test {
                    result->status = reply.status();
                    result->done = true;
                  });
-    EXPECT_TRUE(WaitFor([&] { return HeldCount() == before + 1; }, kLongMs));
+    EXPECT_TRUE(WaitFor([&] { return HeldCount() == before + 1; }, kLong));
     return result;
   }
 
@@ -210,7 +212,7 @@ TEST_F(ServerClientTest, ManyAsyncCallsInFlightAreCorrelated) {
                    done++;
                  });
   }
-  ASSERT_TRUE(WaitFor([&] { return done.load() == kCalls; }, kLongMs));
+  ASSERT_TRUE(WaitFor([&] { return done.load() == kCalls; }, kLong));
   EXPECT_EQ(wrong.load(), 0);
 }
 
@@ -227,7 +229,7 @@ TEST_F(ServerClientTest, OutOfOrderAsyncResponsesReachTheRightCalls) {
                    completed.emplace_back(sent, reply.ok() ? *reply : "error");
                  });
   }
-  ASSERT_TRUE(WaitFor([&] { return HeldCount() == 4; }, kLongMs));
+  ASSERT_TRUE(WaitFor([&] { return HeldCount() == 4; }, kLong));
   // Answer from this thread, in reverse order of arrival.
   std::vector<std::pair<std::string, Responder>> held;
   {
@@ -242,7 +244,7 @@ TEST_F(ServerClientTest, OutOfOrderAsyncResponsesReachTheRightCalls) {
         absl::MutexLock lock(&mu);
         return completed.size() == 4;
       },
-      kLongMs));
+      kLong));
   absl::MutexLock lock(&mu);
   for (const auto& [sent, got] : completed) EXPECT_EQ(got, "answer-" + sent);
   // The wire order of the answers was reversed, and so was completion.
@@ -255,7 +257,7 @@ TEST_F(ServerClientTest, CallTimesOutAndLateAnswerIsIgnored) {
   Client* client = NewClient();
   absl::StatusOr<std::string> reply = client->CallSync("hold", "slow", 100);
   EXPECT_EQ(reply.status().code(), absl::StatusCode::kDeadlineExceeded);
-  ASSERT_TRUE(WaitFor([&] { return HeldCount() == 1; }, kLongMs));
+  ASSERT_TRUE(WaitFor([&] { return HeldCount() == 1; }, kLong));
   {
     absl::MutexLock lock(&mu_);
     held_[0].second.Respond("too late");
@@ -273,7 +275,7 @@ TEST_F(ServerClientTest, DroppedResponderAnswersInternal) {
     absl::MutexLock lock(&mu_);
     held_.clear();
   }
-  ASSERT_TRUE(WaitFor([&] { return result->done.load(); }, kLongMs));
+  ASSERT_TRUE(WaitFor([&] { return result->done.load(); }, kLong));
   EXPECT_EQ(result->status.code(), absl::StatusCode::kInternal);
 }
 
@@ -308,7 +310,7 @@ TEST_F(ServerClientTest, PushReachesOnlyTheAddressedClient) {
         }
         return true;
       },
-      kLongMs));
+      kLong));
   EXPECT_EQ(targeted[0]->load(), 0);
   EXPECT_EQ(targeted[1]->load(), 1);
   EXPECT_EQ(targeted[2]->load(), 0);
@@ -346,7 +348,7 @@ TEST_F(ServerClientTest, PushManyReachesExactlyTheListedClients) {
         }
         return true;
       },
-      kLongMs));
+      kLong));
   EXPECT_EQ(targeted[0]->load(), 0);
   EXPECT_EQ(targeted[1]->load(), 1);
   EXPECT_EQ(targeted[2]->load(), 1);
@@ -364,10 +366,9 @@ TEST_F(ServerClientTest, BroadcastReachesEveryClient) {
   // A client is connected once the kernel accepted it; the server's loop
   // registers it a moment later, and a broadcast reaches only registered
   // connections.
-  ASSERT_TRUE(WaitFor([&] { return server_->connection_count() == 5; },
-                      kLongMs));
+  ASSERT_TRUE(WaitFor([&] { return server_->connection_count() == 5; }, kLong));
   ASSERT_TRUE(server_->Broadcast("all", "news").ok());
-  ASSERT_TRUE(WaitFor([&] { return received.load() == 5; }, kLongMs));
+  ASSERT_TRUE(WaitFor([&] { return received.load() == 5; }, kLong));
 }
 
 TEST_F(ServerClientTest, PushOverFrameLimitIsRejected) {
@@ -415,7 +416,7 @@ TEST_F(ServerClientTest, SilentPeerIsClosedOnHeartbeatTimeout) {
         absl::MutexLock lock(&mu_);
         return !server_disconnects_.empty();
       },
-      kLongMs));
+      kLong));
   {
     absl::MutexLock lock(&mu_);
     ASSERT_EQ(server_disconnects_.size(), 1u);
@@ -444,7 +445,7 @@ TEST_F(ServerClientTest, PendingCallFailsWhenServerGoesAway) {
   Client* client = NewClient();
   std::shared_ptr<AsyncResult> result = CallHeld(client);
   server_.reset();  // the held Responder outlives the server: a no-op
-  ASSERT_TRUE(WaitFor([&] { return result->done.load(); }, kLongMs));
+  ASSERT_TRUE(WaitFor([&] { return result->done.load(); }, kLong));
   EXPECT_EQ(result->status.code(), absl::StatusCode::kUnavailable);
   {
     absl::MutexLock lock(&mu_);
@@ -507,8 +508,7 @@ TEST_F(ServerClientTest, DestroyingClientCancelsItsCalls) {
   client->reset();
   EXPECT_TRUE(result->done.load());  // before the destructor returned
   EXPECT_EQ(result->status.code(), absl::StatusCode::kCancelled);
-  ASSERT_TRUE(
-      WaitFor([&] { return server_->connection_count() == 0; }, kLongMs));
+  ASSERT_TRUE(WaitFor([&] { return server_->connection_count() == 0; }, kLong));
 }
 
 }  // namespace

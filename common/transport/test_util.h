@@ -1,53 +1,25 @@
-// Helpers shared by the transport tests: raw loopback sockets that speak
-// (or abuse) the wire format, bounded waiting, and metric lookups.
-//
-// Thread-safety: the functions are thread-safe; a socket fd is not shared.
+// Deprecated: the old place of common/transport/testing/test_util.h, kept
+// only for mandator/scheduler/scheduler_test.cc until the mandator tests
+// move to the testing/ helpers. New code includes
+// "common/transport/testing/test_util.h" and "common/testing/wait_for.h".
 #pragma once
 
 #include <cstdint>
 #include <functional>
-#include <string>
 
-#include "common/metrics.h"
-#include "common/transport/frame.pb.h"
+#include "absl/time/time.h"
+#include "common/testing/wait_for.h"
+#include "common/transport/testing/test_util.h"
 
 namespace kess {
 namespace transport {
 namespace testing {
 
-// Polls `condition` every few ms until it holds (true) or `timeout_ms`
-// passes (false). Timeouts in tests only mean "did not hang".
-bool WaitFor(const std::function<bool()>& condition, int64_t timeout_ms);
-
-// A blocking TCP socket connected to 127.0.0.1:port, or -1.
-// `receive_buffer_bytes` > 0 sets SO_RCVBUF before connecting.
-int ConnectRaw(int port, int receive_buffer_bytes = 0);
-
-// Writes all of `bytes`; false on error.
-bool WriteAll(int fd, const std::string& bytes);
-
-// The 4-byte big-endian length header.
-std::string LengthHeader(uint32_t length);
-// Header + serialized frame, without any limit check.
-std::string EncodeForTest(const Frame& frame);
-
-// Reads and discards until the peer closes (EOF or reset): true, or until
-// `timeout_ms` passes: false.
-bool WaitForPeerClose(int fd, int64_t timeout_ms);
-
-// A listening socket on 127.0.0.1 at an ephemeral port (stored in *port)
-// that never accepts by itself; -1 on error.
-int ListenRaw(int* port);
-
-// A port on 127.0.0.1 that nothing listens on (bound, then released).
-int UnusedPort();
-
-// The value of a counter, 0 if it was never incremented.
-double CounterValue(metrics::Registry& registry, const std::string& name,
-                    const metrics::Labels& labels);
-// kess_transport_disconnects_total{role, reason}.
-double Disconnects(metrics::Registry& registry, const std::string& role,
-                   const std::string& reason);
+// Deprecated: kess::testing::WaitFor(condition, absl::Milliseconds(ms)).
+inline bool WaitFor(const std::function<bool()>& condition,
+                    int64_t timeout_ms) {
+  return kess::testing::WaitFor(condition, absl::Milliseconds(timeout_ms));
+}
 
 }  // namespace testing
 }  // namespace transport

@@ -31,7 +31,7 @@
 #include "common/transport/client.h"
 #include "common/transport/event_loop.h"
 #include "common/transport/socket_util.h"
-#include "common/transport/test_util.h"
+#include "common/transport/testing/test_util.h"
 #include "gtest/gtest.h"
 #include "tests/cluster/distributor_process.h"
 #include "tests/cluster/mandator_cluster.h"

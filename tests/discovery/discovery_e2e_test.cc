@@ -15,10 +15,10 @@
 #include "common/protocol/discovery.pb.h"
 #include "common/protocol/discovery_methods.h"
 #include "common/rendezvous.h"
+#include "common/testing/wait_for.h"
 #include "common/transport/client.h"
 #include "common/transport/event_loop.h"
 #include "common/transport/socket_util.h"
-#include "common/transport/test_util.h"
 #include "gtest/gtest.h"
 #include "mandator/testing/test_util.h"
 #include "sdk/registration.h"
@@ -32,9 +32,10 @@
 namespace kess {
 namespace {
 
-using transport::testing::WaitFor;
+using testing::WaitFor;
 
 constexpr int64_t kWaitMs = 30000;  // "did not hang" only
+constexpr absl::Duration kWait = absl::Milliseconds(kWaitMs);
 
 class DiscoveryEndToEndTest : public ::testing::Test {
  protected:
@@ -160,7 +161,7 @@ TEST_F(DiscoveryEndToEndTest, RegistersWithTwoAndMovesWhenOneIsKilled) {
   moved.erase(victim);
   moved.insert(third);
   EXPECT_TRUE(WaitFor(
-      [&] { return Holding(addresses, "checkout-e2e") == moved; }, kWaitMs));
+      [&] { return Holding(addresses, "checkout-e2e") == moved; }, kWait));
   EXPECT_EQ((*registration)->state().switches, 1);
 
   EXPECT_TRUE((*registration)->Deregister().ok());

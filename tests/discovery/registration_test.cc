@@ -12,17 +12,18 @@
 #include "absl/time/clock.h"
 #include "common/metrics.h"
 #include "common/rendezvous.h"
-#include "common/transport/test_util.h"
+#include "common/testing/wait_for.h"
 #include "gtest/gtest.h"
 #include "mandator/scheduler/scheduler.h"
 
 namespace kess {
 namespace {
 
-using scheduler::Scheduler;
-using transport::testing::WaitFor;
+using mandator::scheduler::Scheduler;
+using testing::WaitFor;
 
 constexpr int64_t kWaitMs = 20000;
+constexpr absl::Duration kWait = absl::Milliseconds(kWaitMs);
 
 class RegistrationTest : public ::testing::Test {
  protected:
@@ -37,7 +38,7 @@ class RegistrationTest : public ::testing::Test {
   }
 
   void StartServer(int i) {
-    scheduler::SchedulerOptions o;
+    mandator::scheduler::SchedulerOptions o;
     o.mandator_id = absl::StrCat("m", i);
     o.datacenter = "dc1";
     o.port = ports_[i];  // the same port again after a restart
@@ -153,7 +154,7 @@ TEST_F(RegistrationTest, HeartbeatsRefreshAndUnknownReRegisters) {
   refs.Add()->set_service("checkout");
   refs[0].set_id("c-2");
   ASSERT_EQ(servers_[i]->table().Deregister(refs), 1u);
-  EXPECT_TRUE(WaitFor([&] { return Live(i, "c-2"); }, kWaitMs));
+  EXPECT_TRUE(WaitFor([&] { return Live(i, "c-2"); }, kWait));
 }
 
 TEST_F(RegistrationTest, HealthAndWeightReachBothMandators) {
@@ -173,7 +174,7 @@ TEST_F(RegistrationTest, HealthAndWeightReachBothMandators) {
           auto s = Seen(i, "c-3");
           return s->info().health() == "up" && s->info().weight() == 250;
         },
-        kWaitMs));
+        kWait));
   }
   EXPECT_EQ((*r)->SetWeight(0).code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ((*r)->SetWeight(-3).code(), absl::StatusCode::kInvalidArgument);
@@ -194,7 +195,7 @@ TEST_F(RegistrationTest, MovesToTheThirdWhenOneDiesAndComesBack) {
   std::set<int> moved = preferred;
   moved.erase(victim);
   moved.insert(third);
-  EXPECT_TRUE(WaitFor([&] { return Registered(**r) == moved; }, kWaitMs))
+  EXPECT_TRUE(WaitFor([&] { return Registered(**r) == moved; }, kWait))
       << "registered at " << Registered(**r).size();
   EXPECT_TRUE(Live(third, "c-4"));
   EXPECT_EQ((*r)->state().switches, 1);
@@ -206,7 +207,7 @@ TEST_F(RegistrationTest, MovesToTheThirdWhenOneDiesAndComesBack) {
         sdk::RegistrationState s = (*r)->state();
         return Registered(**r) == preferred && s.targets.size() == 2;
       },
-      kWaitMs));
+      kWait));
   EXPECT_TRUE(Live(victim, "c-4"));
   // The third is no longer heartbeated (it ages and is forgotten later).
   auto before = Seen(third, "c-4");

@@ -1,4 +1,4 @@
-#include "common/transport/test_util.h"
+#include "common/transport/testing/test_util.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -8,7 +8,6 @@
 
 #include <cerrno>
 #include <chrono>
-#include <thread>
 
 #include "common/transport/frame_codec.h"
 
@@ -32,15 +31,6 @@ sockaddr_in Loopback(int port) {
 }
 
 }  // namespace
-
-bool WaitFor(const std::function<bool()>& condition, int64_t timeout_ms) {
-  const int64_t deadline = NowMs() + timeout_ms;
-  while (!condition()) {
-    if (NowMs() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return true;
-}
 
 int ConnectRaw(int port, int receive_buffer_bytes) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);

@@ -1,4 +1,4 @@
-#include "distributor/test_agent.h"
+#include "distributor/testing/test_agent.h"
 
 #include <utility>
 

@@ -1,4 +1,4 @@
-// testonly: the fixture of the distributor's real-ZooKeeper tests. One
+// The fixture of the distributor's real-ZooKeeper tests. One
 // standalone ZooKeeper per test binary (ZkTestBase); each test gets a fresh
 // kess tree under /<test name>/kess, a writer that commits configs and route
 // tables as the main DC's leader does (zk_schema's TestLeader), an EventLoop
@@ -12,9 +12,10 @@
 #include "absl/strings/str_cat.h"
 #include "common/metrics.h"
 #include "common/route_table.h"
+#include "common/testing/wait_for.h"
 #include "common/transport/event_loop.h"
 #include "distributor/distributor.h"
-#include "distributor/test_agent.h"
+#include "distributor/testing/test_agent.h"
 #include "gtest/gtest.h"
 #include "tests/harness/zk_test_base.h"
 #include "zk_schema/test_leader.h"
@@ -27,11 +28,6 @@ namespace testing {
 
 // Generous bounds: they only mean "did not hang".
 inline constexpr absl::Duration kWait = absl::Seconds(30);
-
-inline bool WaitFor(const std::function<bool()>& condition,
-                    absl::Duration timeout = kWait) {
-  return zk::testing::WaitFor(condition, timeout);
-}
 
 class DistributorFixture : public kess::testing::ZkTestBase {
  protected:
@@ -84,7 +80,8 @@ class DistributorFixture : public kess::testing::ZkTestBase {
         Distributor::Create(std::move(options));
     EXPECT_TRUE(d.ok()) << d.status();
     if (!d.ok()) return nullptr;
-    EXPECT_TRUE(WaitFor([&] { return (*d)->loaded(); }));
+    EXPECT_TRUE(
+        ::kess::testing::WaitFor([&] { return (*d)->loaded(); }, kWait));
     return *std::move(d);
   }
 
@@ -143,7 +140,6 @@ inline double Gauge(metrics::Registry* registry, const std::string& name) {
   return registry->GetGauge(name, "")->Value();
 }
 
-// The value of `item` as an agent would get it.
 // A valid route-table instance at `address` (for TestLeader::PutRoute).
 inline RouteInstance TestInstance(const std::string& address) {
   RouteInstance instance;
@@ -154,6 +150,7 @@ inline RouteInstance TestInstance(const std::string& address) {
   return instance;
 }
 
+// The value of `item` as an agent would get it.
 inline protocol::Resource Decode(const ItemPtr& item) {
   protocol::Resource r;
   if (item != nullptr) r.ParseFromString(item->wire);

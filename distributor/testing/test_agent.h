@@ -1,4 +1,4 @@
-// testonly: a simulated agent for distributor tests and the scale test: one
+// A simulated agent for distributor tests and the scale test: one
 // transport Client speaking kess.Subscribe / kess.Pull / kess.Unsubscribe
 // and applying kess.Update pushes, keeping per key the newest Resource it
 // was sent (only newer revisions are applied, as a real agent does).

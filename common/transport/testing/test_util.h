@@ -1,0 +1,50 @@
+// Helpers shared by the transport tests (and the tests of what runs on the
+// transport): raw loopback sockets that speak (or abuse) the wire format,
+// and metric lookups. Bounded waiting is common/testing/wait_for.h.
+//
+// Thread-safety: the functions are thread-safe; a socket fd is not shared.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "common/metrics.h"
+#include "common/transport/frame.pb.h"
+
+namespace kess {
+namespace transport {
+namespace testing {
+
+// A blocking TCP socket connected to 127.0.0.1:port, or -1.
+// `receive_buffer_bytes` > 0 sets SO_RCVBUF before connecting.
+int ConnectRaw(int port, int receive_buffer_bytes = 0);
+
+// Writes all of `bytes`; false on error.
+bool WriteAll(int fd, const std::string& bytes);
+
+// The 4-byte big-endian length header.
+std::string LengthHeader(uint32_t length);
+// Header + serialized frame, without any limit check.
+std::string EncodeForTest(const Frame& frame);
+
+// Reads and discards until the peer closes (EOF or reset): true, or until
+// `timeout_ms` passes: false.
+bool WaitForPeerClose(int fd, int64_t timeout_ms);
+
+// A listening socket on 127.0.0.1 at an ephemeral port (stored in *port)
+// that never accepts by itself; -1 on error.
+int ListenRaw(int* port);
+
+// A port on 127.0.0.1 that nothing listens on (bound, then released).
+int UnusedPort();
+
+// The value of a counter, 0 if it was never incremented.
+double CounterValue(metrics::Registry& registry, const std::string& name,
+                    const metrics::Labels& labels);
+// kess_transport_disconnects_total{role, reason}.
+double Disconnects(metrics::Registry& registry, const std::string& role,
+                   const std::string& reason);
+
+}  // namespace testing
+}  // namespace transport
+}  // namespace kess
