@@ -1,10 +1,10 @@
 #include "tests/wan/emulator.h"
 
 #include <chrono>
-#include <functional>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "common/testing/wait_for.h"
 #include "glog/logging.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -14,6 +14,7 @@ namespace kess {
 namespace wan {
 namespace {
 
+using ::kess::testing::WaitFor;
 using ::kess::wan::testing::TcpClient;
 using ::kess::wan::testing::TcpTestServer;
 using ::testing::HasSubstr;
@@ -21,15 +22,6 @@ using ::testing::UnorderedElementsAre;
 using SteadyClock = std::chrono::steady_clock;
 
 constexpr absl::Duration kTimeout = absl::Seconds(30);
-
-bool Eventually(const std::function<bool()>& condition) {
-  const auto deadline = SteadyClock::now() + std::chrono::seconds(30);
-  while (!condition()) {
-    if (SteadyClock::now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return true;
-}
 
 class WanEmulatorTest : public ::testing::Test {
  protected:
@@ -150,8 +142,10 @@ TEST_F(WanEmulatorTest, FlapTogglesAndEndsOpen) {
       emulator_->Flap("dc1", "dc2", Ways::kAToB, absl::Milliseconds(200), 3);
   ASSERT_TRUE(flap.ok()) << flap.status();
   EXPECT_THAT(*flap, UnorderedElementsAre("to_dc2"));
-  EXPECT_TRUE(Eventually([&] { return StateOf("to_dc2") == LinkState::kCut; }));
-  EXPECT_TRUE(Eventually([&] { return !emulator_->Flapping("to_dc2"); }));
+  EXPECT_TRUE(
+      WaitFor([&] { return StateOf("to_dc2") == LinkState::kCut; }, kTimeout));
+  EXPECT_TRUE(
+      WaitFor([&] { return !emulator_->Flapping("to_dc2"); }, kTimeout));
   EXPECT_EQ(StateOf("to_dc2"), LinkState::kOpen);
   EXPECT_EQ(StateOf("to_dc1"), LinkState::kOpen);
 }
@@ -197,8 +191,9 @@ TEST_F(WanEmulatorTest, JsonAndMetricsShowCounters) {
                               "\"server_dc\":\"dc2\""));
   EXPECT_THAT(json, HasSubstr("\"state\":\"cut\""));
   EXPECT_THAT(json, HasSubstr("\"forward_stats\":{\"bytes\":4,"));
-  ASSERT_TRUE(Eventually(
-      [&] { return emulator_->link("to_dc2")->stats().reverse.bytes == 4; }));
+  ASSERT_TRUE(WaitFor(
+      [&] { return emulator_->link("to_dc2")->stats().reverse.bytes == 4; },
+      kTimeout));
   const std::string metrics = emulator_->MetricsText();
   EXPECT_THAT(metrics, HasSubstr("# TYPE kess_wan_bytes_total counter\n"));
   EXPECT_THAT(metrics, HasSubstr("kess_wan_bytes_total{link=\"to_dc2\","
@@ -294,10 +289,13 @@ TEST(WanEmulatorTransparentTest, VirtualLinksPerDcPair) {
   auto client = TcpClient::Connect(emulator->TransparentAddress());
   ASSERT_TRUE(client.ok()) << client.status();
   EXPECT_TRUE((*client)->ReadToEof(kTimeout).ok());
-  ASSERT_TRUE(Eventually([&] {
-    return emulator->MetricsText().find(
-               "kess_wan_transparent_refused_total 1\n") != std::string::npos;
-  }));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return emulator->MetricsText().find(
+                   "kess_wan_transparent_refused_total 1\n") !=
+               std::string::npos;
+      },
+      kTimeout));
   const std::string json = emulator->LinksJson();
   EXPECT_THAT(json, HasSubstr("\"transparent\":true,\"listen\":"));
   EXPECT_THAT(json, HasSubstr("\"upstream\":\"original destination\""));

@@ -13,6 +13,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/testing/wait_for.h"
 #include "glog/logging.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -22,6 +23,7 @@ namespace kess {
 namespace wan {
 namespace {
 
+using ::kess::testing::WaitFor;
 using ::kess::wan::testing::PatternBytes;
 using ::kess::wan::testing::TcpClient;
 using ::kess::wan::testing::TcpTestServer;
@@ -79,17 +81,6 @@ absl::Duration RoundTrip(TcpClient* client, const std::string& message) {
   return Since(start);
 }
 
-// Waits (bounded) until `condition` holds.
-bool Eventually(const std::function<bool()>& condition,
-                absl::Duration timeout = kTimeout) {
-  const auto start = SteadyClock::now();
-  while (!condition()) {
-    if (Since(start) > timeout) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return true;
-}
-
 TEST(WanLinkTest, PlainRelayForwardsBothWaysAndCounts) {
   auto echo = StartServer(TcpTestServer::Mode::kEcho);
   auto link = StartLink(echo->address(), "none", "none");
@@ -97,14 +88,16 @@ TEST(WanLinkTest, PlainRelayForwardsBothWaysAndCounts) {
   auto client = ConnectTo(*link);
   RoundTrip(client.get(), "hello");
   // Counted right after the write that delivered them: maybe after we read.
-  EXPECT_TRUE(Eventually([&] { return link->stats().reverse.bytes == 5; }));
+  EXPECT_TRUE(
+      WaitFor([&] { return link->stats().reverse.bytes == 5; }, kTimeout));
   const WanLink::Stats s = link->stats();
   EXPECT_EQ(s.forward.bytes, 5);
   EXPECT_EQ(s.forward.bytes_held, 0);
   EXPECT_EQ(s.connections_accepted, 1);
   EXPECT_EQ(s.connections_open, 1);
   client.reset();
-  EXPECT_TRUE(Eventually([&] { return link->stats().connections_open == 0; }));
+  EXPECT_TRUE(
+      WaitFor([&] { return link->stats().connections_open == 0; }, kTimeout));
 }
 
 TEST(WanLinkTest, RoundTripTakesAtLeastTwiceTheOneWayDelay) {
@@ -167,9 +160,11 @@ TEST(WanLinkTest, JitterAndLossNeverReorderOrLoseBytes) {
     ++first_difference;
   }
   EXPECT_EQ(first_difference, data.size()) << "streams differ from there";
-  EXPECT_TRUE(Eventually([&] {
-    return link->stats().reverse.bytes == static_cast<int64_t>(data.size());
-  }));
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return link->stats().reverse.bytes == static_cast<int64_t>(data.size());
+      },
+      kTimeout));
   const WanLink::Stats s = link->stats();
   EXPECT_EQ(s.forward.bytes, data.size());
   EXPECT_GE(s.forward.segments, data.size() / kSegmentBytes);
@@ -186,7 +181,7 @@ TEST(WanLinkTest, BandwidthCapsThroughputAndFinFollowsTheData) {
   const auto start = SteadyClock::now();
   ASSERT_TRUE(client->SendAll(data, kTimeout).ok());
   client->CloseWrite();
-  ASSERT_TRUE(Eventually([&] { return sink->received_eof(0); }));
+  ASSERT_TRUE(WaitFor([&] { return sink->received_eof(0); }, kTimeout));
   const absl::Duration took = Since(start);
   // 8 Mbit/s is 1 MB/s: 1 MiB needs 1.05 s on the wire.
   EXPECT_GE(took, absl::Milliseconds(900));
@@ -223,14 +218,16 @@ TEST(WanLinkTest, DiscardedBytesGiveTheirLinkTimeBack) {
   auto link = StartLink(echo->address(), "bw=256kbit", "none");
   auto bulk = ConnectTo(*link);
   ASSERT_TRUE(bulk->SendAll(std::string(1 << 20, 'b'), kTimeout).ok());
-  ASSERT_TRUE(Eventually(
-      [&] { return link->stats().forward.bytes_held >= (1 << 20) - 1448; }));
+  ASSERT_TRUE(WaitFor(
+      [&] { return link->stats().forward.bytes_held >= (1 << 20) - 1448; },
+      kTimeout));
   link->SetState(LinkState::kCut);
   EXPECT_TRUE(bulk->ReadToEof(kTimeout).ok());
   // The EOF can come from the reverse direction's abort, a moment before
   // the forward one has discarded its bytes (and given their time back).
-  EXPECT_TRUE(Eventually(
-      [&] { return link->stats().forward.bytes_dropped >= (1 << 20) - 1448; }));
+  EXPECT_TRUE(WaitFor(
+      [&] { return link->stats().forward.bytes_dropped >= (1 << 20) - 1448; },
+      kTimeout));
   link->SetState(LinkState::kOpen);
   auto client = ConnectTo(*link);
   // Without the time back, this would wait for the discarded megabyte.
@@ -255,10 +252,12 @@ TEST(WanLinkTest, BlackholeHoldsBytesAndDeliversThemInOrderAfterReopen) {
   ASSERT_TRUE(client->SendAll(data.substr(0, 1000), kTimeout).ok());
   link->SetState(LinkState::kBlackhole);
   ASSERT_TRUE(client->SendAll(data.substr(1000), kTimeout).ok());
-  EXPECT_TRUE(Eventually([&] {
-    return link->stats().forward.bytes_held ==
-           static_cast<int64_t>(data.size());
-  }));
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return link->stats().forward.bytes_held ==
+               static_cast<int64_t>(data.size());
+      },
+      kTimeout));
   // A 1 s blackhole: nothing either way, the connection stays open.
   auto quiet = client->ReadFor(absl::Seconds(1));
   EXPECT_EQ(quiet.bytes.size(), 0u);
@@ -277,9 +276,12 @@ TEST(WanLinkTest, BlackholeHoldsBytesAndDeliversThemInOrderAfterReopen) {
   // Sent again from the reopen: 300 ms there, 50 ms back, at the earliest.
   EXPECT_GE(took, absl::Milliseconds(350));
   EXPECT_LT(took, kTimeout);
-  EXPECT_TRUE(Eventually([&] {
-    return link->stats().reverse.bytes == static_cast<int64_t>(3 + data.size());
-  }));
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return link->stats().reverse.bytes ==
+               static_cast<int64_t>(3 + data.size());
+      },
+      kTimeout));
   const WanLink::Stats s = link->stats();
   EXPECT_EQ(s.forward.bytes, static_cast<int64_t>(3 + data.size()));
   EXPECT_EQ(s.forward.bytes_held, 0);
@@ -299,8 +301,8 @@ TEST(WanLinkTest, ConnectionOpenedDuringBlackholeReachesUpstreamAtReopen) {
   EXPECT_FALSE(quiet.eof);
   EXPECT_EQ(echo->connections(), 0);
   EXPECT_EQ(link->stats().connections_open, 1);
-  EXPECT_TRUE(
-      Eventually([&] { return link->stats().forward.bytes_held == 10; }));
+  EXPECT_TRUE(WaitFor([&] { return link->stats().forward.bytes_held == 10; },
+                      kTimeout));
 
   const auto reopen = SteadyClock::now();
   link->SetState(LinkState::kOpen);
@@ -318,10 +320,12 @@ TEST(WanLinkTest, CloseDuringBlackholeFollowsTheHeldBytesAtReopen) {
   auto link = StartLink(sink->address(), "delay=20ms", "delay=20ms");
   auto client = ConnectTo(*link);
   ASSERT_TRUE(client->SendAll("before", kTimeout).ok());
-  ASSERT_TRUE(Eventually([&] {
-    const auto r = sink->received();
-    return r.size() == 1 && r[0] == "before";
-  }));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        const auto r = sink->received();
+        return r.size() == 1 && r[0] == "before";
+      },
+      kTimeout));
   link->SetState(LinkState::kBlackhole);
   ASSERT_TRUE(client->SendAll("during", kTimeout).ok());
   client->CloseWrite();
@@ -335,8 +339,9 @@ TEST(WanLinkTest, CloseDuringBlackholeFollowsTheHeldBytesAtReopen) {
   EXPECT_EQ(sink->connections(), 1);
 
   link->SetState(LinkState::kOpen);
-  ASSERT_TRUE(Eventually(
-      [&] { return sink->received_eof(0) && sink->received_eof(1); }));
+  ASSERT_TRUE(
+      WaitFor([&] { return sink->received_eof(0) && sink->received_eof(1); },
+              kTimeout));
   EXPECT_EQ(sink->received(),
             (std::vector<std::string>{"beforeduring", "late"}));
   // The sink closes after the FIN; that comes back as well.
@@ -352,16 +357,20 @@ TEST(WanLinkTest, HeldBytesArePacedByTheBandwidthAfterReopen) {
   link->SetState(LinkState::kBlackhole);
   const std::string data = PatternBytes(512 << 10);
   ASSERT_TRUE(client->SendAll(data, kTimeout).ok());
-  ASSERT_TRUE(Eventually([&] {
-    return link->stats().forward.bytes_held ==
-           static_cast<int64_t>(data.size());
-  }));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return link->stats().forward.bytes_held ==
+               static_cast<int64_t>(data.size());
+      },
+      kTimeout));
   const auto reopen = SteadyClock::now();
   link->SetState(LinkState::kOpen);
-  ASSERT_TRUE(Eventually([&] {
-    const auto r = sink->received();
-    return r.size() == 1 && r[0].size() == data.size();
-  }));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        const auto r = sink->received();
+        return r.size() == 1 && r[0].size() == data.size();
+      },
+      kTimeout));
   // 512 KiB at 1 MB/s: 0.52 s on the wire, from the reopen.
   EXPECT_GE(Since(reopen), absl::Milliseconds(450));
   EXPECT_TRUE(sink->received()[0] == data);
@@ -377,7 +386,7 @@ TEST(WanLinkTest, LongBlackholeBackpressuresTheSenders) {
   WanLink& link = **started;
   auto before = ConnectTo(link);
   // Its upstream connection exists before the blackhole.
-  ASSERT_TRUE(Eventually([&] { return sink->connections() == 1; }));
+  ASSERT_TRUE(WaitFor([&] { return sink->connections() == 1; }, kTimeout));
   link.SetState(LinkState::kBlackhole);
   auto during = ConnectTo(link);  // held without one
   const std::string data = PatternBytes(64 << 20);
@@ -403,8 +412,9 @@ TEST(WanLinkTest, LongBlackholeBackpressuresTheSenders) {
   before->CloseWrite();
   during->CloseWrite();
   link.SetState(LinkState::kOpen);
-  ASSERT_TRUE(Eventually(
-      [&] { return sink->received_eof(0) && sink->received_eof(1); }));
+  ASSERT_TRUE(
+      WaitFor([&] { return sink->received_eof(0) && sink->received_eof(1); },
+              kTimeout));
   const std::vector<std::string> received = sink->received();
   ASSERT_EQ(received.size(), 2u);
   int64_t total = 0;
@@ -428,13 +438,13 @@ TEST(WanLinkTest, CutAfterBlackholeDropsTheHeldBytes) {
   ASSERT_TRUE(client->SendAll("doomed", kTimeout).ok());
   auto held = ConnectTo(*link);
   ASSERT_TRUE(held->SendAll("doomed too", kTimeout).ok());
-  ASSERT_TRUE(
-      Eventually([&] { return link->stats().forward.bytes_held == 16; }));
+  ASSERT_TRUE(WaitFor([&] { return link->stats().forward.bytes_held == 16; },
+                      kTimeout));
   link->SetState(LinkState::kCut);
   EXPECT_TRUE(client->ReadToEof(kTimeout).ok());
   EXPECT_TRUE(held->ReadToEof(kTimeout).ok());
-  EXPECT_TRUE(
-      Eventually([&] { return link->stats().forward.bytes_dropped == 16; }));
+  EXPECT_TRUE(WaitFor([&] { return link->stats().forward.bytes_dropped == 16; },
+                      kTimeout));
   EXPECT_EQ(link->stats().forward.bytes_held, 0);
   EXPECT_EQ(echo->connections(), 1);
 }
@@ -524,7 +534,8 @@ TEST(WanLinkTest, WithoutListenerServesAcceptedConnectionsToTheirUpstream) {
   auto [client, fd] = AcceptedPair();
   link->ServeAccepted(fd, Loopback(echo->address()));
   EXPECT_GE(RoundTrip(client.get(), "hello"), absl::Milliseconds(50));
-  EXPECT_TRUE(Eventually([&] { return link->stats().reverse.bytes == 5; }));
+  EXPECT_TRUE(
+      WaitFor([&] { return link->stats().reverse.bytes == 5; }, kTimeout));
   EXPECT_EQ(link->stats().forward.bytes, 5);
   EXPECT_EQ(link->stats().connections_accepted, 1);
 
