@@ -2,17 +2,11 @@
 
 #include <algorithm>
 #include <chrono>
-#include <sstream>
 #include <vector>
 
-#include "Poco/Exception.h"
-#include "Poco/Net/HTTPClientSession.h"
-#include "Poco/Net/HTTPRequest.h"
-#include "Poco/Net/HTTPResponse.h"
-#include "Poco/StreamCopier.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "common/http_client.h"
 #include "common/json_util.h"
 #include "common/names.h"
 #include "common/steady_await.h"
@@ -117,8 +111,7 @@ void CacheWatcher::Unwatch(uint64_t id) {
   // Wait for a running callback unless this is that callback's thread.
   const bool on_poll_thread =
       std::this_thread::get_id() == polling_thread_.load();
-  if (!on_poll_thread) poll_mu_.Lock();
-  {
+  auto remove = [this, id] {
     absl::MutexLock lock(&mu_);
     auto it = watchers_.find(id);
     if (it != watchers_.end()) {
@@ -128,8 +121,13 @@ void CacheWatcher::Unwatch(uint64_t id) {
       for (const auto& [other, w] : watchers_) still_watched |= w.key == key;
       if (!still_watched) keys_.erase(key);
     }
+  };
+  if (on_poll_thread) {  // it holds poll_mu_ already
+    remove();
+    return;
   }
-  if (!on_poll_thread) poll_mu_.Unlock();
+  absl::MutexLock poll(&poll_mu_);
+  remove();
 }
 
 absl::StatusOr<CacheEntry> CacheWatcher::Get(const CacheKey& key) {
@@ -291,35 +289,18 @@ void CacheWatcher::SubscribePending() {
 }
 
 absl::Status CacheWatcher::PostSubscriptions(const std::string& body) {
-  const std::string& address = options_.agent_http_address;
-  size_t colon = address.rfind(':');
-  int port = 0;
-  if (colon == std::string::npos ||
-      !absl::SimpleAtoi(address.substr(colon + 1), &port)) {
-    return absl::InvalidArgumentError("agent address \"" + address +
-                                      "\" is not host:port");
+  absl::StatusOr<HttpReply> reply =
+      HttpCall(options_.agent_http_address, "POST", "/v1/subscriptions", body,
+               absl::Milliseconds(options_.http_timeout_ms));
+  if (!reply.ok()) {
+    return absl::Status(reply.status().code(),
+                        absl::StrCat("agent: ", reply.status().message()));
   }
-  try {
-    Poco::Net::HTTPClientSession session(address.substr(0, colon), port);
-    session.setTimeout(Poco::Timespan(options_.http_timeout_ms * 1000));
-    Poco::Net::HTTPRequest request(Poco::Net::HTTPRequest::HTTP_POST,
-                                   "/v1/subscriptions",
-                                   Poco::Net::HTTPMessage::HTTP_1_1);
-    request.setContentType("application/json");
-    request.setContentLength(body.size());
-    session.sendRequest(request) << body;
-    Poco::Net::HTTPResponse response;
-    std::istream& in = session.receiveResponse(response);
-    std::ostringstream reply;
-    Poco::StreamCopier::copyStream(in, reply);
-    if (response.getStatus() != Poco::Net::HTTPResponse::HTTP_OK) {
-      return absl::UnavailableError(absl::StrCat(
-          "agent answered ", response.getStatus(), ": ", reply.str()));
-    }
-    return absl::OkStatus();
-  } catch (const Poco::Exception& e) {
-    return absl::UnavailableError("agent: " + e.displayText());
+  if (reply->status != 200) {
+    return absl::UnavailableError(
+        absl::StrCat("agent answered ", reply->status, ": ", reply->body));
   }
+  return absl::OkStatus();
 }
 
 }  // namespace sdk

@@ -16,6 +16,7 @@
 #include "common/file_cache/env.h"
 #include "common/file_cache/writer.h"
 #include "common/metrics.h"
+#include "common/testing/wait_for.h"
 #include "gtest/gtest.h"
 #include "sdk/testing/test_util.h"
 
@@ -27,8 +28,9 @@ using file_cache::CacheEntry;
 using file_cache::CacheKey;
 using file_cache::Env;
 using file_cache::FileCacheWriter;
+using ::kess::testing::WaitFor;
 using testing::DeadPort;
-using testing::WaitFor;
+using testing::kLong;
 
 class ConfigClientTest : public ::testing::Test {
  protected:
@@ -102,11 +104,11 @@ TEST_F(ConfigClientTest, WorksWithoutAgentAndCallsBackForEveryNewVersion) {
   Seen seen;
   auto watch = client->Watch("shop", "db.timeout", seen.Callback());
   ASSERT_TRUE(watch.ok());
-  ASSERT_TRUE(WaitFor([&] { return seen.last() == 3; }));
+  ASSERT_TRUE(WaitFor([&] { return seen.last() == 3; }, kLong));
   Write(4, "40s");
-  ASSERT_TRUE(WaitFor([&] { return seen.last() == 4; }));
+  ASSERT_TRUE(WaitFor([&] { return seen.last() == 4; }, kLong));
   Write(7, "70s");
-  ASSERT_TRUE(WaitFor([&] { return seen.last() == 7; }));
+  ASSERT_TRUE(WaitFor([&] { return seen.last() == 7; }, kLong));
   EXPECT_EQ(client->Get("shop", "db.timeout")->value, "70s");
   {
     absl::MutexLock lock(&seen.mu);
@@ -114,12 +116,12 @@ TEST_F(ConfigClientTest, WorksWithoutAgentAndCallsBackForEveryNewVersion) {
     EXPECT_EQ(seen.values.back(), "70s");
   }
   // The agent is down: subscribing is retried, values are still served.
-  ASSERT_TRUE(
-      WaitFor([&] { return Counter("kess_sdk_subscribe_errors_total") >= 2; }));
+  ASSERT_TRUE(WaitFor(
+      [&] { return Counter("kess_sdk_subscribe_errors_total") >= 2; }, kLong));
 
   // Deleted upstream: a tombstone version.
   Write(9, "", /*absent=*/true);
-  ASSERT_TRUE(WaitFor([&] { return seen.last() == 9; }));
+  ASSERT_TRUE(WaitFor([&] { return seen.last() == 9; }, kLong));
   EXPECT_TRUE(absl::IsNotFound(client->Get("shop", "db.timeout").status()));
   watch->reset();
 }
@@ -130,7 +132,7 @@ TEST_F(ConfigClientTest, KeepsLastGoodValueWhenTheFileTurnsToGarbage) {
   Seen seen;
   auto watch = client->Watch("shop", "db.timeout", seen.Callback());
   ASSERT_TRUE(watch.ok());
-  ASSERT_TRUE(WaitFor([&] { return seen.last() == 5; }));
+  ASSERT_TRUE(WaitFor([&] { return seen.last() == 5; }, kLong));
 
   const std::string path = dir_ + "/configs/shop/db.timeout.json";
   for (const std::string garbage :
@@ -140,7 +142,8 @@ TEST_F(ConfigClientTest, KeepsLastGoodValueWhenTheFileTurnsToGarbage) {
         file_cache::WriteFileAtomically(Env::Default(), path, garbage).ok());
     const double before = Counter("kess_sdk_config_read_errors_total");
     ASSERT_TRUE(WaitFor(
-        [&] { return Counter("kess_sdk_config_read_errors_total") > before; }));
+        [&] { return Counter("kess_sdk_config_read_errors_total") > before; },
+        kLong));
     auto v = client->Get("shop", "db.timeout");
     ASSERT_TRUE(v.ok()) << v.status();
     EXPECT_EQ(v->value, "good");
@@ -148,7 +151,7 @@ TEST_F(ConfigClientTest, KeepsLastGoodValueWhenTheFileTurnsToGarbage) {
   // A file whose value was flipped (CRC mismatch) is garbage too.
   Write(6, "tampered");  // the writer's revision moves on
   client->PollNow();
-  ASSERT_TRUE(WaitFor([&] { return seen.last() == 6; }));
+  ASSERT_TRUE(WaitFor([&] { return seen.last() == 6; }, kLong));
   auto text = Env::Default()->ReadFile(path);
   std::string flipped = *text;
   flipped.replace(flipped.find("tampered"), 8, "TAMPERED");
@@ -156,7 +159,8 @@ TEST_F(ConfigClientTest, KeepsLastGoodValueWhenTheFileTurnsToGarbage) {
       file_cache::WriteFileAtomically(Env::Default(), path, flipped).ok());
   const double before = Counter("kess_sdk_config_read_errors_total");
   ASSERT_TRUE(WaitFor(
-      [&] { return Counter("kess_sdk_config_read_errors_total") > before; }));
+      [&] { return Counter("kess_sdk_config_read_errors_total") > before; },
+      kLong));
   EXPECT_EQ(client->Get("shop", "db.timeout")->value, "tampered");
   // The file vanishing keeps the value too.
   ASSERT_TRUE(Env::Default()->RemoveFile(path).ok());
@@ -180,17 +184,17 @@ TEST_F(ConfigClientTest, SubscribesThroughTheAgentOnceItIsUp) {
   auto watch = client->Watch("shop", "db.timeout", seen.Callback());
   ASSERT_TRUE(watch.ok());
   EXPECT_TRUE(absl::IsNotFound(client->Get("shop", "db.timeout").status()));
-  ASSERT_TRUE(
-      WaitFor([&] { return Counter("kess_sdk_subscribe_errors_total") >= 1; }));
+  ASSERT_TRUE(WaitFor(
+      [&] { return Counter("kess_sdk_subscribe_errors_total") >= 1; }, kLong));
 
   // The agent starts; it takes the subscription and writes the file.
   auto agent = testing::FakeAgent::Start(port);
   ASSERT_TRUE(agent.ok()) << agent.status();
-  ASSERT_TRUE(WaitFor([&] { return (*agent)->posts() >= 1; }));
+  ASSERT_TRUE(WaitFor([&] { return (*agent)->posts() >= 1; }, kLong));
   EXPECT_EQ((*agent)->last_body(),
             R"({"configs":[{"namespace":"shop","key":"db.timeout"}]})");
   Write(1, "v1");
-  ASSERT_TRUE(WaitFor([&] { return seen.last() == 1; }));
+  ASSERT_TRUE(WaitFor([&] { return seen.last() == 1; }, kLong));
   usleep(100000);
   EXPECT_EQ((*agent)->posts(), 1);  // subscribed once, not on every poll
 }
@@ -208,7 +212,7 @@ TEST_F(ConfigClientTest, InvalidNamesAndDroppedWatches) {
   Write(1, "v1");
   Seen seen;
   auto watch = client->Watch("shop", "db.timeout", seen.Callback());
-  ASSERT_TRUE(WaitFor([&] { return seen.last() == 1; }));
+  ASSERT_TRUE(WaitFor([&] { return seen.last() == 1; }, kLong));
   watch->reset();  // no more callbacks
   Write(2, "v2");
   client->PollNow();

@@ -23,6 +23,7 @@
 #include "common/file_cache/writer.h"
 #include "common/metrics.h"
 #include "common/route_table.h"
+#include "common/testing/wait_for.h"
 #include "gtest/gtest.h"
 #include "sdk/testing/route_tables.h"
 #include "sdk/testing/test_util.h"
@@ -35,10 +36,11 @@ using file_cache::CacheEntry;
 using file_cache::CacheKey;
 using file_cache::Env;
 using file_cache::FileCacheWriter;
+using ::kess::testing::WaitFor;
 using testing::AddressOf;
 using testing::DeadPort;
 using testing::Instance;
-using testing::WaitFor;
+using testing::kLong;
 
 class DiscoveryTest : public ::testing::Test {
  protected:
@@ -124,15 +126,19 @@ TEST_F(DiscoveryTest, ServesTheCacheWithoutAnAgentAndFollowsNewVersions) {
     seen.push_back(t->revision);
   });
   ASSERT_TRUE(watch.ok());
-  ASSERT_TRUE(WaitFor([&] {  // the version cached when the watch began
-    absl::MutexLock lock(&mu);
-    return !seen.empty();
-  }));
+  ASSERT_TRUE(WaitFor(
+      [&] {  // the version cached when the watch began
+        absl::MutexLock lock(&mu);
+        return !seen.empty();
+      },
+      kLong));
   WriteTable(4, {Instance("x"), Instance("y")});
-  ASSERT_TRUE(WaitFor([&] {
-    absl::MutexLock lock(&mu);
-    return !seen.empty() && seen.back() == 4;
-  }));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        absl::MutexLock lock(&mu);
+        return !seen.empty() && seen.back() == 4;
+      },
+      kLong));
   counts = Count(d.get(), 1000);
   EXPECT_EQ(counts["x"] + counts["y"], 1000);
   {
@@ -140,8 +146,8 @@ TEST_F(DiscoveryTest, ServesTheCacheWithoutAnAgentAndFollowsNewVersions) {
     EXPECT_EQ(seen, (std::vector<int64_t>{3, 4}));
   }
   // The agent is down: subscribing is retried, tables are still served.
-  ASSERT_TRUE(
-      WaitFor([&] { return Counter("kess_sdk_subscribe_errors_total") >= 2; }));
+  ASSERT_TRUE(WaitFor(
+      [&] { return Counter("kess_sdk_subscribe_errors_total") >= 2; }, kLong));
   // `picked` still holds its (old) table version.
   EXPECT_EQ((*picked)->address, AddressOf((*picked)->id));
   watch->reset();
@@ -204,11 +210,11 @@ TEST_F(DiscoveryTest, SubscribesThroughTheAgent) {
   auto d = Make(BaseOptions((*agent)->address()));
   auto picked = d->Select("payments");
   EXPECT_TRUE(absl::IsNotFound(picked.status())) << picked.status();
-  ASSERT_TRUE(WaitFor([&] { return (*agent)->posts() >= 1; }));
+  ASSERT_TRUE(WaitFor([&] { return (*agent)->posts() >= 1; }, kLong));
   EXPECT_EQ((*agent)->last_body(), R"({"routes":["payments"]})");
   // The agent fetched the table.
   WriteTable(1, {Instance("a")});
-  ASSERT_TRUE(WaitFor([&] { return SelectId(d.get()) == "a"; }));
+  ASSERT_TRUE(WaitFor([&] { return SelectId(d.get()) == "a"; }, kLong));
   usleep(100000);
   EXPECT_EQ((*agent)->posts(), 1);  // once, not per poll or per Select
   EXPECT_EQ(d->Select("../etc").status().code(),

@@ -22,19 +22,13 @@
 #include <atomic>
 #include <map>
 #include <memory>
-#include <sstream>
 #include <string>
 
-#include "Poco/Exception.h"
-#include "Poco/Net/HTTPClientSession.h"
-#include "Poco/Net/HTTPRequest.h"
-#include "Poco/Net/HTTPResponse.h"
-#include "Poco/StreamCopier.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "common/file_cache/env.h"
+#include "common/http_client.h"
 #include "common/init.h"
 #include "common/json_util.h"
 #include "gflags/gflags.h"
@@ -94,31 +88,15 @@ struct Stats {
 
 // GET http://<address>/echo?msg=<n>; OK with the body, or why not.
 absl::StatusOr<std::string> Call(const std::string& address, int64_t n) {
-  const size_t colon = address.rfind(':');
-  int port = 0;
-  if (colon == std::string::npos ||
-      !absl::SimpleAtoi(address.substr(colon + 1), &port)) {
-    return absl::InvalidArgumentError("bad address " + address);
+  KESS_ASSIGN_OR_RETURN(
+      kess::HttpReply reply,
+      kess::HttpCall(address, "GET", absl::StrCat("/echo?msg=call-", n), "",
+                     absl::Milliseconds(FLAGS_call_timeout_ms)));
+  if (reply.status != 200) {
+    return absl::UnavailableError(
+        absl::StrCat(address, " answered ", reply.status));
   }
-  try {
-    Poco::Net::HTTPClientSession session(address.substr(0, colon), port);
-    session.setTimeout(Poco::Timespan(FLAGS_call_timeout_ms * 1000LL));
-    Poco::Net::HTTPRequest request(Poco::Net::HTTPRequest::HTTP_GET,
-                                   absl::StrCat("/echo?msg=call-", n),
-                                   Poco::Net::HTTPMessage::HTTP_1_1);
-    session.sendRequest(request);
-    Poco::Net::HTTPResponse response;
-    std::istream& in = session.receiveResponse(response);
-    std::ostringstream body;
-    Poco::StreamCopier::copyStream(in, body);
-    if (response.getStatus() != Poco::Net::HTTPResponse::HTTP_OK) {
-      return absl::UnavailableError(
-          absl::StrCat(address, " answered ", response.getStatus()));
-    }
-    return body.str();
-  } catch (const Poco::Exception& e) {
-    return absl::UnavailableError(address + ": " + e.displayText());
-  }
+  return reply.body;
 }
 
 void WriteStats(Stats& stats) {

@@ -1,12 +1,12 @@
-// Helpers shared by the SDK's tests: bounded waits, a temp cache dir, a
-// port nobody listens on.
+// Helpers shared by the SDK's tests: the bound of their waits, a temp
+// cache dir, a port nobody listens on, a fake agent API.
 #pragma once
 
-#include <functional>
 #include <memory>
 #include <string>
 
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "common/http_server.h"
 #include "common/metrics.h"
 #include "common/status.h"
@@ -15,11 +15,9 @@ namespace kess {
 namespace sdk {
 namespace testing {
 
-// "Did not hang", never a speed claim.
-inline constexpr int64_t kLongMs = 30000;
-
-// Polls `condition` every 10 ms for up to kLongMs; its last value.
-bool WaitFor(const std::function<bool()>& condition);
+// The bound of the tests' waits (common/testing/wait_for.h): "did not
+// hang", never a speed claim.
+inline constexpr absl::Duration kLong = absl::Seconds(30);
 
 // A new empty directory under $TEST_TMPDIR (or /tmp); "" on failure.
 std::string MakeTempDir(const std::string& prefix);
