@@ -99,14 +99,14 @@ int RunServer() {
   const ProcStatus before = ReadProcStatus();
   const std::string load_before = LoadAverage();
   metrics::Registry registry;
-  scheduler::SchedulerOptions o;
+  mandator::scheduler::SchedulerOptions o;
   o.mandator_id = "bench";
   o.datacenter = "dc1";
   o.num_loops = FLAGS_server_loops;
   o.heartbeat_interval_ms = 60000;  // nothing expires during the run
   o.max_batch = 10000;
   o.registry = &registry;
-  auto scheduler = scheduler::Scheduler::Create(o);
+  auto scheduler = mandator::scheduler::Scheduler::Create(o);
   BENCH_CHECK_OK(scheduler.status());
   const ProcStatus idle = ReadProcStatus();
 

@@ -44,7 +44,8 @@ DEFINE_int32(zk_heap_mib, 1024, "-Xmx of each ZooKeeper server");
 DEFINE_double(rate, 0,
               "commits per second to aim at; 0 = as fast as the "
               "writer can (closed loop, one commit in flight)");
-DEFINE_int32(poll_ms, 1000, "Replicator::Options::poll_interval");
+DEFINE_int32(poll_ms, 1000,
+             "mandator::replication::Replicator::Options::poll_interval");
 DEFINE_string(base_dir, "", "ZooKeeper data directories (default: /tmp/...)");
 
 namespace kess {
@@ -103,13 +104,14 @@ absl::StatusOr<PhaseResult> RunPhase(zk::ZkApi* main_writer, zk::ZkApi* main,
   KESS_ASSIGN_OR_RETURN(
       auto store, mandator::ConfigStore::Create(main_writer, store_options));
   metrics::Registry registry;
-  mandator::Replicator::Options options;
+  mandator::replication::Replicator::Options options;
   options.datacenter = "dc2";
   options.layout = layout;
   options.poll_interval = absl::Milliseconds(FLAGS_poll_ms);
   options.registry = &registry;
-  KESS_ASSIGN_OR_RETURN(auto replicator,
-                        mandator::Replicator::Create(main, local, options));
+  KESS_ASSIGN_OR_RETURN(
+      auto replicator,
+      mandator::replication::Replicator::Create(main, local, options));
   replicator->Start();
 
   // Sampler: when each revision first became visible locally.
@@ -237,9 +239,11 @@ int Main() {
       "| writer | 1 thread, mandator::ConfigStore::Put (record + history + "
       "revision CAS + change record, one multi), %s; keys per phase: up to "
       "%d, at most %d MiB of values |\n"
-      "| replicator | mandator::Replicator, watch on main's /kess/revision + "
+      "| replicator | mandator::replication::Replicator, watch on main's "
+      "/kess/revision + "
       "poll every %d ms |\n"
-      "| lag | writer's ack of revision r -> Replicator::progress() shows "
+      "| lag | writer's ack of revision r -> "
+      "mandator::replication::Replicator::progress() shows "
       "local >= r (sampled every 0.2 ms) |\n\n",
       std::thread::hardware_concurrency(), FLAGS_zk_heap_mib,
       FLAGS_rate > 0 ? absl::StrFormat("paced at %.0f/s", FLAGS_rate).c_str()

@@ -178,13 +178,13 @@ std::string StormBench() {
 
   metrics::Registry registry;
   constexpr int kSchedulers = 3;
-  std::vector<std::unique_ptr<scheduler::Scheduler>> schedulers;
+  std::vector<std::unique_ptr<mandator::scheduler::Scheduler>> schedulers;
   for (int m = 0; m < kSchedulers; ++m) {
-    scheduler::SchedulerOptions options;
+    mandator::scheduler::SchedulerOptions options;
     options.mandator_id = absl::StrCat("m", m);
     options.datacenter = "dc1";
     options.registry = &registry;
-    auto s = scheduler::Scheduler::Create(options);
+    auto s = mandator::scheduler::Scheduler::Create(options);
     CHECK(s.ok()) << s.status();
     zk::MemberInfo member;
     member.set_id(options.mandator_id);

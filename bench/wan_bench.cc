@@ -70,10 +70,10 @@ namespace bench {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-using mandator::ChangeApplier;
-using mandator::LocalHead;
-using mandator::RecordSync;
-using mandator::Replicator;
+using mandator::replication::ChangeApplier;
+using mandator::replication::LocalHead;
+using mandator::replication::RecordSync;
+using mandator::replication::Replicator;
 
 double Ms(Clock::duration d) {
   return std::chrono::duration<double, std::milli>(d).count();
@@ -172,10 +172,11 @@ class SequentialBaseline {
 
  private:
   void Run() {
-    absl::StatusOr<LocalHead> head = mandator::ReadLocalHead(*local_, layout_);
+    absl::StatusOr<mandator::replication::LocalHead> head =
+        mandator::replication::ReadLocalHead(*local_, layout_);
     while (!Stopping()) {
       if (!head.ok()) {
-        head = mandator::ReadLocalHead(*local_, layout_);
+        head = mandator::replication::ReadLocalHead(*local_, layout_);
         Wait(absl::Milliseconds(100));
         continue;
       }
@@ -192,7 +193,7 @@ class SequentialBaseline {
         absl::Status s = applier_.Apply(head->summary.revision() + 1, &*head);
         if (!s.ok()) {
           LOG_EVERY_N(WARNING, 10) << "baseline: " << s;
-          head = mandator::ReadLocalHead(*local_, layout_);
+          head = mandator::replication::ReadLocalHead(*local_, layout_);
           break;
         }
       }
@@ -215,8 +216,8 @@ class SequentialBaseline {
   zk::ZkApi* const main_;
   zk::ZkApi* const local_;
   const zk::Layout layout_;
-  RecordSync sync_;
-  ChangeApplier applier_;
+  mandator::replication::RecordSync sync_;
+  mandator::replication::ChangeApplier applier_;
   absl::Mutex mu_;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   bool signaled_ ABSL_GUARDED_BY(mu_) = false;
@@ -227,15 +228,13 @@ struct SlaveSpec {
   std::string dc;
   wan::LinkProfile profile;  // each direction
   std::string Describe() const {
-    return absl::StrCat(dc, ": RTT ",
-                        absl::ToDoubleMilliseconds(profile.delay) * 2, " ms",
-                        profile.jitter > absl::ZeroDuration()
-                            ? absl::StrCat(", jitter +-",
-                                           absl::FormatDuration(profile.jitter))
-                            : "",
-                        profile.loss > 0
-                            ? absl::StrCat(", loss ", profile.loss * 100, " %")
-                            : "");
+    return absl::StrCat(
+        dc, ": RTT ", absl::ToDoubleMilliseconds(profile.delay) * 2, " ms",
+        profile.jitter > absl::ZeroDuration()
+            ? absl::StrCat(", jitter +-", absl::FormatDuration(profile.jitter))
+            : "",
+        profile.loss > 0 ? absl::StrCat(", loss ", profile.loss * 100, " %")
+                         : "");
   }
 };
 
@@ -273,13 +272,14 @@ class Slave {
 
   absl::Status StartKess() {
     StopReplication();
-    Replicator::Options options;
+    mandator::replication::Replicator::Options options;
     options.datacenter = spec_.dc;
     options.layout = layout_;
     options.registry = &registry_;
     options.max_changes_per_round = 5000;
     KESS_ASSIGN_OR_RETURN(replicator_,
-                          Replicator::Create(main_.get(), local_.get(), options));
+                          mandator::replication::Replicator::Create(
+                              main_.get(), local_.get(), options));
     replicator_->Start();
     return absl::OkStatus();
   }
@@ -308,7 +308,7 @@ class Slave {
   std::unique_ptr<zk::ZkClient> main_, local_, observe_zk_;
   std::unique_ptr<SlaveObserver> observer_;
   metrics::Registry registry_;
-  std::unique_ptr<Replicator> replicator_;
+  std::unique_ptr<mandator::replication::Replicator> replicator_;
   std::unique_ptr<SequentialBaseline> baseline_;
 };
 
@@ -331,9 +331,8 @@ class Writer {
     const std::string stamp = absl::StrCat(++seq_, ":");
     value.replace(0, std::min(stamp.size(), value.size()), stamp, 0,
                   std::min(stamp.size(), value.size()));
-    mandator::PutRequest request{"bench", key, value,
-                                 "application/octet-stream",
-                                 {}, "bench", ""};
+    mandator::PutRequest request{
+        "bench", key, value, "application/octet-stream", {}, "bench", ""};
     KESS_ASSIGN_OR_RETURN(mandator::CommitResult put, store_->Put(request));
     return std::make_pair(put.revision, Clock::now());
   }
@@ -436,7 +435,7 @@ DrainResult Drain(Writer& writer, Slave& slave, int n, bool baseline,
   return r;
 }
 
-std::string Fmt(double v, const char* format = "%.1f") {
+std::string Fmt(double v, const absl::FormatSpec<double>& format = "%.1f") {
   return v < 0 ? std::string("—") : absl::StrFormat(format, v);
 }
 
@@ -493,11 +492,12 @@ int Main() {
       "| WAN link | tests/wan WanLink between each slave replicator and the "
       "main ZooKeeper: the delay is half the RTT each way; bytes counted at "
       "the link |\n"
-      "| kess | mandator::Replicator (watch + 1 s poll, pipelined reads, "
+      "| kess | mandator::replication::Replicator (watch + 1 s poll, pipelined "
+      "reads, "
       "records embedded in change records, several revisions per multi) |\n"
       "| baseline | the previous algorithm in the same run: per revision "
       "read the change record, read the record, one multi "
-      "(ChangeApplier), woken by the same watch |\n"
+      "(mandator::replication::ChangeApplier), woken by the same watch |\n"
       "| slave holds r | a client on the slave DC's loopback polls its "
       "/kess/revision every 0.3 ms |\n"
       "| floor | one-way notification + one read round trip = 1.5 x RTT "
@@ -557,11 +557,11 @@ int Main() {
     }
     for (int n : bursts) {
       BurstResult b = Burst(writer, {&s}, n, absl::StrCat("b", n, "-"));
-      burst_rows += absl::StrFormat(
-          "| %d | %lld | %.1f | %.0f | %s |\n", rtt,
-          static_cast<long long>(b.n), b.write_seconds,
-          b.n / std::max(b.write_seconds, 1e-9),
-          Fmt(b.after_last_ack_ms[0]).c_str());
+      burst_rows +=
+          absl::StrFormat("| %d | %lld | %.1f | %.0f | %s |\n", rtt,
+                          static_cast<long long>(b.n), b.write_seconds,
+                          b.n / std::max(b.write_seconds, 1e-9),
+                          Fmt(b.after_last_ack_ms[0]).c_str());
       if (b.after_last_ack_ms[0] < 0) exit_code = 2;
     }
   }
@@ -601,8 +601,8 @@ int Main() {
         "last ack -> slave holds all, ms |\n|---|---|---:|---:|---:|---:|\n",
         FLAGS_singles, bursts[0]);
     for (size_t i = 0; i < both.size(); ++i) {
-      const double rtt = absl::ToDoubleMilliseconds(
-          both[i]->spec().profile.delay * 2);
+      const double rtt =
+          absl::ToDoubleMilliseconds(both[i]->spec().profile.delay * 2);
       std::printf("| %s | %s | %.0f | %s | %s | %s |\n",
                   both[i]->spec().dc.c_str(),
                   both[i]->spec().Describe().c_str(), 1.5 * rtt,

@@ -26,8 +26,8 @@
 #include "common/status.h"
 #include "mandator/core/config_store.h"
 #include "mandator/core/gray_store.h"
-#include "mandator/routes/merger.h"
 #include "mandator/core/write_queue.h"
+#include "mandator/routes/merger.h"
 #include "zk_schema/schema.pb.h"
 
 namespace kess {

@@ -173,7 +173,7 @@ absl::Status Mandator::Start() {
   StartAdmin();
 
   if (!options_.is_main) {
-    ReplicationRole::Options role;
+    replication::ReplicationRole::Options role;
     role.main_zk = options_.main_zk;
     role.auth = options_.auth;
     role.session_timeout = options_.zk_session_timeout;
@@ -181,7 +181,8 @@ absl::Status Mandator::Start() {
     role.replicator.layout = layout_;
     role.replicator.acl = acl;
     role.replicator.registry = options_.registry;
-    replication_ = std::make_unique<ReplicationRole>(zk_.get(), role);
+    replication_ =
+        std::make_unique<replication::ReplicationRole>(zk_.get(), role);
 
     partition::PartitionRole::Options partition;
     partition.self_id = options_.id;
@@ -447,7 +448,8 @@ StatusInfo Mandator::Status() {
     s.partition_mode = partition::PartitionRole::ModeName(partition_->mode());
   }
   if (replication_ != nullptr) {
-    std::optional<Replicator::Progress> progress = replication_->progress();
+    std::optional<replication::Replicator::Progress> progress =
+        replication_->progress();
     if (progress.has_value()) {
       s.main_revision = progress->main_revision;
       s.main_contacts = progress->main_contacts;

@@ -36,8 +36,9 @@
 #include "common/status.h"
 #include "mandator/core/config_store.h"
 #include "mandator/core/gray_store.h"
-#include "mandator/http_api.h"
 #include "mandator/core/leader_election.h"
+#include "mandator/core/write_queue.h"
+#include "mandator/http_api.h"
 #include "mandator/partition/overlay_heal.h"
 #include "mandator/partition/partition_role.h"
 #include "mandator/replication/replication_role.h"
@@ -49,7 +50,6 @@
 #include "mandator/ui/admin_auth.h"
 #include "mandator/ui/admin_ui.h"
 #include "mandator/ui/cluster_view.h"
-#include "mandator/core/write_queue.h"
 #include "zk_schema/ephemeral_node.h"
 #include "zk_schema/kess_auth.h"
 #include "zk_schema/layout.h"
@@ -153,11 +153,11 @@ class Mandator {
   std::unique_ptr<HttpApi> api_;
   std::unique_ptr<scheduler::Scheduler> scheduler_;
   std::unique_ptr<zk::EphemeralNode> member_;
-  std::unique_ptr<ReplicationRole> replication_;          // slave DCs
-  std::unique_ptr<partition::PartitionRole> partition_;   // slave DCs
-  std::unique_ptr<partition::OverlayHeal> overlay_heal_;  // main DC
-  std::unique_ptr<routes::RouteStore> route_store_;       // reads
-  std::unique_ptr<routes::RoutesRole> routes_;            // main DC
+  std::unique_ptr<replication::ReplicationRole> replication_;  // slave DCs
+  std::unique_ptr<partition::PartitionRole> partition_;        // slave DCs
+  std::unique_ptr<partition::OverlayHeal> overlay_heal_;       // main DC
+  std::unique_ptr<routes::RouteStore> route_store_;            // reads
+  std::unique_ptr<routes::RoutesRole> routes_;                 // main DC
   std::unique_ptr<routes::RoutesHttp> routes_http_;
   std::unique_ptr<routes::OverrideStore> overrides_;  // main DC
   std::unique_ptr<ui::AdminAuth> admin_auth_;         // with a secret

@@ -10,6 +10,7 @@
 #include "Poco/Net/HTTPRequest.h"
 #include "Poco/Net/HTTPResponse.h"
 #include "absl/strings/str_cat.h"
+#include "common/http_client.h"
 #include "common/json_util.h"
 #include "common/protocol/discovery.pb.h"
 #include "common/protocol/discovery_methods.h"
@@ -18,7 +19,6 @@
 #include "common/transport/socket_util.h"
 #include "gtest/gtest.h"
 #include "mandator/config_json.h"
-#include "common/http_client.h"
 #include "mandator/testing/test_util.h"
 #include "tests/harness/zk_ensemble.h"
 #include "tests/harness/zk_test_base.h"
@@ -179,13 +179,13 @@ TEST_F(MandatorTest, GrayReleaseOverHttp) {
   EXPECT_EQ(Call(m1_, "GET", base + "/gray").status, 404);
   EXPECT_EQ(Call(m1_, "POST", base + "/gray", R"({"value":"v2"})").status,
             400);  // neither hosts nor percentage
-  EXPECT_EQ(Call(m1_, "POST", base + "/gray",
-                 R"({"value":"v2","percentage":101})")
-                .status,
-            400);
+  EXPECT_EQ(
+      Call(m1_, "POST", base + "/gray", R"({"value":"v2","percentage":101})")
+          .status,
+      400);
   // Through the follower (forwarded to the leader).
-  HttpReply started = Call(m2_, "POST", base + "/gray",
-                           R"({"value":"v2","hosts":["host-a"]})");
+  HttpReply started =
+      Call(m2_, "POST", base + "/gray", R"({"value":"v2","hosts":["host-a"]})");
   ASSERT_EQ(started.status, 200) << started.body;
   const int64_t rg = Json(started)->getValue<int64_t>("revision");
   auto gray = Json(Call(m1_, "GET", base + "/gray"));
@@ -198,16 +198,14 @@ TEST_F(MandatorTest, GrayReleaseOverHttp) {
   HttpReply promoted = Call(m1_, "POST", base + "/gray/promote");
   ASSERT_EQ(promoted.status, 200) << promoted.body;
   EXPECT_GT(Json(promoted)->getValue<int64_t>("revision"), rg);
-  EXPECT_EQ(Json(Call(m1_, "GET", base))->getValue<std::string>("value"),
-            "v2");
+  EXPECT_EQ(Json(Call(m1_, "GET", base))->getValue<std::string>("value"), "v2");
   EXPECT_EQ(Call(m1_, "POST", base + "/gray/abort").status, 409);
-  ASSERT_EQ(Call(m1_, "POST", base + "/gray",
-                 R"({"value":"v4","percentage":50})")
-                .status,
-            200);
+  ASSERT_EQ(
+      Call(m1_, "POST", base + "/gray", R"({"value":"v4","percentage":50})")
+          .status,
+      200);
   ASSERT_EQ(Call(m1_, "POST", base + "/gray/abort").status, 200);
-  EXPECT_EQ(Json(Call(m1_, "GET", base))->getValue<std::string>("value"),
-            "v2");
+  EXPECT_EQ(Json(Call(m1_, "GET", base))->getValue<std::string>("value"), "v2");
   EXPECT_EQ(Call(m1_, "GET", base + "/gray").status, 404);
 }
 

@@ -34,7 +34,8 @@ const char* PartitionRole::ModeName(Mode mode) {
   return "?";
 }
 
-PartitionRole::PartitionRole(zk::ZkApi* local, ReplicationRole* replication,
+PartitionRole::PartitionRole(zk::ZkApi* local,
+                             replication::ReplicationRole* replication,
                              Options options)
     : local_(local), replication_(replication), options_(std::move(options)) {
   metrics::Registry* r = options_.registry;
@@ -165,7 +166,8 @@ bool PartitionRole::MainReachable(absl::Time now) {
     }
   }
   if (mode() != Mode::kReplicating) return ProbeMain();
-  std::optional<Replicator::Progress> progress = replication_->progress();
+  std::optional<replication::Replicator::Progress> progress =
+      replication_->progress();
   if (!progress.has_value()) return false;
   // Any exchange with main since the last check counts, however brief: a
   // link that flaps faster than the replicator's backoff still reaches
@@ -241,7 +243,8 @@ void PartitionRole::Run() {
 
 bool PartitionRole::EnterOverlay() {
   replication_->Stop();  // no replication write after this
-  absl::StatusOr<LocalHead> head = ReadLocalHead(*local_, options_.layout);
+  absl::StatusOr<replication::LocalHead> head =
+      replication::ReadLocalHead(*local_, options_.layout);
   if (head.ok() && head->summary.revision() > 0) {
     zk::OverlayState state;
     state.set_active(true);
@@ -270,7 +273,8 @@ bool PartitionRole::EnterOverlay() {
 bool PartitionRole::BeginHeal() {
   StopOverlayRoutes();  // no overlay write after this
   std::optional<zk::OverlayState> state = overlay();
-  absl::StatusOr<LocalHead> head = ReadLocalHead(*local_, options_.layout);
+  absl::StatusOr<replication::LocalHead> head =
+      replication::ReadLocalHead(*local_, options_.layout);
   if (state.has_value() && head.ok()) {
     state->set_healing(true);
     state->set_newest(std::max(state->newest(), head->summary.revision()));
@@ -305,7 +309,8 @@ bool PartitionRole::TryFinishHeal() {
   std::optional<zk::OverlayState> state = overlay();
   if (!state.has_value() || main_ == nullptr) return false;
   const int64_t newest = state->newest();
-  absl::StatusOr<LocalHead> head = ReadLocalHead(*local_, options_.layout);
+  absl::StatusOr<replication::LocalHead> head =
+      replication::ReadLocalHead(*local_, options_.layout);
   if (!head.ok()) return false;
   // The overlay wrote nothing: the local revision is still a main one, so
   // incremental replication is exact.
@@ -345,10 +350,12 @@ bool PartitionRole::TryFinishHeal() {
         return false;
       }
     }
-    RecordSync sync(main_.get(), local_, options_.layout, options_.acl);
-    ChangeApplier applier(main_.get(), &sync, options_.layout);
-    FullResync full(main_.get(), local_, &sync, &applier, options_.layout);
-    FullResync::Stats stats;
+    replication::RecordSync sync(main_.get(), local_, options_.layout,
+                                 options_.acl);
+    replication::ChangeApplier applier(main_.get(), &sync, options_.layout);
+    replication::FullResync full(main_.get(), local_, &sync, &applier,
+                                 options_.layout);
+    replication::FullResync::Stats stats;
     absl::Status synced = full.Run(
         main->first, &*head,
         [this] {
@@ -364,7 +371,8 @@ bool PartitionRole::TryFinishHeal() {
   }
   // The overlay's change records (below oldest_retained now) collide with
   // main's numbers: drop them, so the local change log is main's again.
-  absl::StatusOr<LocalHead> now = ReadLocalHead(*local_, options_.layout);
+  absl::StatusOr<replication::LocalHead> now =
+      replication::ReadLocalHead(*local_, options_.layout);
   for (int round = 0; now.ok() && round < 100; ++round) {
     absl::StatusOr<int> trimmed =
         zk::TrimChangelog(*local_, options_.layout, now->summary, 1000);
@@ -410,7 +418,8 @@ void PartitionRole::AfterOverlayWrite(
   if (flushed.written == 0) return;
   overlay_writes_->Increment(flushed.written);
   std::optional<zk::OverlayState> state = overlay();
-  absl::StatusOr<LocalHead> head = ReadLocalHead(*local_, options_.layout);
+  absl::StatusOr<replication::LocalHead> head =
+      replication::ReadLocalHead(*local_, options_.layout);
   if (!state.has_value() || !head.ok()) return;
   state->set_newest(std::max(state->newest(), head->summary.revision()));
   SaveOverlay(*state);  // informational until the heal fixes it

@@ -94,7 +94,7 @@ class PartitionRole {
   };
 
   // `local` and `replication` must outlive the role.
-  PartitionRole(zk::ZkApi* local, ReplicationRole* replication,
+  PartitionRole(zk::ZkApi* local, replication::ReplicationRole* replication,
                 Options options);
   ~PartitionRole();  // Stop()
 
@@ -129,7 +129,7 @@ class PartitionRole {
   std::string Fence() const;
 
   zk::ZkApi* const local_;
-  ReplicationRole* const replication_;
+  replication::ReplicationRole* const replication_;
   const Options options_;
 
   std::unique_ptr<zk::ZkApi> main_;  // Run() only

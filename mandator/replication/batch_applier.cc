@@ -18,6 +18,7 @@
 
 namespace kess {
 namespace mandator {
+namespace replication {
 namespace {
 
 // Room kept in every multi beyond what is estimated (the ACLs of creates
@@ -50,7 +51,7 @@ struct PathPlan {
   // The revision of the desired state: the record's own field, or the
   // delete's revision (a main node found missing now: newer than anything).
   int64_t desired_revision = 0;
-  zk::MultiOps ops;         // the write; empty when nothing is to be done
+  zk::MultiOps ops;          // the write; empty when nothing is to be done
   zk::StoredValue replaced;  // the local value the write replaces
   // The parent to create with the write (a namespace node with its data
   // from main, or an empty gray directory), if the local ZK lacks it.
@@ -84,9 +85,8 @@ absl::Status Desire(PathPlan* plan, PathPlan::Source source,
 
 }  // namespace
 
-BatchApplier::BatchApplier(zk::ZkApi* main, zk::ZkApi* local,
-                           RecordSync* sync, zk::Layout layout,
-                           zk::AclList acl)
+BatchApplier::BatchApplier(zk::ZkApi* main, zk::ZkApi* local, RecordSync* sync,
+                           zk::Layout layout, zk::AclList acl)
     : main_(main),
       local_(local),
       sync_(sync),
@@ -111,9 +111,9 @@ absl::Status BatchApplier::Apply(const std::vector<zk::ChangeRecord>& changes,
           "change ", i, " of the run has revision ", change.revision(),
           ", expected ", head->summary.revision() + 1 + int64_t(i)));
     }
-    KESS_ASSIGN_OR_RETURN(RecordKind kind,
-                          FromMain(CheckChange(layout_, change,
-                                               change.revision())));
+    KESS_ASSIGN_OR_RETURN(
+        RecordKind kind,
+        FromMain(CheckChange(layout_, change, change.revision())));
     auto [it, inserted] = plan_of.try_emplace(change.path(), plans.size());
     if (inserted) {
       plans.emplace_back();
@@ -135,8 +135,8 @@ absl::Status BatchApplier::Apply(const std::vector<zk::ChangeRecord>& changes,
       plan.source = PathPlan::Source::kAbsent;
       plan.desired_revision = last.revision();
     } else if (last.has_record()) {
-      KESS_RETURN_IF_ERROR(FromMain(
-          Desire(&plan, PathPlan::Source::kEmbedded, last.record())));
+      KESS_RETURN_IF_ERROR(
+          FromMain(Desire(&plan, PathPlan::Source::kEmbedded, last.record())));
     } else {
       read_now.push_back(p);
     }
@@ -158,8 +158,8 @@ absl::Status BatchApplier::Apply(const std::vector<zk::ChangeRecord>& changes,
         plan.desired_revision = std::numeric_limits<int64_t>::max();
         continue;
       }
-      KESS_RETURN_IF_ERROR(FromMain(Desire(
-          &plan, PathPlan::Source::kReadNow, std::move(node->data))));
+      KESS_RETURN_IF_ERROR(FromMain(
+          Desire(&plan, PathPlan::Source::kReadNow, std::move(node->data))));
     }
   }
 
@@ -191,7 +191,8 @@ absl::Status BatchApplier::Apply(const std::vector<zk::ChangeRecord>& changes,
   // Namespaces to copy from main: missing locally, needed by a create.
   absl::flat_hash_map<std::string, std::optional<zk::GetResult>> parents;
   for (const auto& [parent, index] : parent_request) {
-    KESS_ASSIGN_OR_RETURN(parents[parent], Found(std::move(local_nodes[index])));
+    KESS_ASSIGN_OR_RETURN(parents[parent],
+                          Found(std::move(local_nodes[index])));
   }
 
   // 4. The write of every path.
@@ -305,8 +306,7 @@ absl::Status BatchApplier::Apply(const std::vector<zk::ChangeRecord>& changes,
                                                : std::string());
       }
     }
-    plan.ops.Create(plan.path, plan.desired, zk::CreateMode::kPersistent,
-                    acl_);
+    plan.ops.Create(plan.path, plan.desired, zk::CreateMode::kPersistent, acl_);
   }
 
   // 5. Commit, revision order, as few multis as the size limit allows.
@@ -342,9 +342,8 @@ absl::Status BatchApplier::Apply(const std::vector<zk::ChangeRecord>& changes,
     for (size_t p : batch_plans) {
       ++stats->records_written;
       absl::Status collected = sync_->DiscardLocal(plans[p].replaced);
-      LOG_IF(WARNING, !collected.ok())
-          << "chunks replaced at " << plans[p].path
-          << " not collected: " << collected;
+      LOG_IF(WARNING, !collected.ok()) << "chunks replaced at " << plans[p].path
+                                       << " not collected: " << collected;
     }
     batch_plans.clear();
     return absl::OkStatus();
@@ -376,18 +375,18 @@ absl::Status BatchApplier::Apply(const std::vector<zk::ChangeRecord>& changes,
                   zk::CreateMode::kPersistent, acl_);
     }
     if (writes) mine.Append(plan.ops);
-    KESS_ASSIGN_OR_RETURN(zk::RevisionSummary after,
-                          zk::AddCommitOps(layout_, next, /*current_version=*/0,
-                                           change, &mine));
+    KESS_ASSIGN_OR_RETURN(
+        zk::RevisionSummary after,
+        zk::AddCommitOps(layout_, next, /*current_version=*/0, change, &mine));
     // AddCommitOps appended [set summary, create change record]; the
     // summary is set once per multi, by flush().
     mine.RemoveOp(mine.size() - 2);
     const size_t bytes = mine.EstimatedRequestBytes(acl_);
-    const size_t summary_bytes = zk::EstimateSetBytes(
-        layout_.RevisionPath(), zk::Encode(after).size());
-    if (batch_revisions > 0 && batch_bytes + bytes + summary_bytes +
-                                       kMarginBytes >
-                                   zk::kMaxRequestBytes) {
+    const size_t summary_bytes =
+        zk::EstimateSetBytes(layout_.RevisionPath(), zk::Encode(after).size());
+    if (batch_revisions > 0 &&
+        batch_bytes + bytes + summary_bytes + kMarginBytes >
+            zk::kMaxRequestBytes) {
       KESS_RETURN_IF_ERROR(flush());
       if (cancelled && cancelled()) return absl::CancelledError("stopping");
     }
@@ -400,5 +399,6 @@ absl::Status BatchApplier::Apply(const std::vector<zk::ChangeRecord>& changes,
   return flush();
 }
 
+}  // namespace replication
 }  // namespace mandator
 }  // namespace kess

@@ -48,6 +48,7 @@
 
 namespace kess {
 namespace mandator {
+namespace replication {
 
 class BatchApplier {
  public:
@@ -84,5 +85,6 @@ class BatchApplier {
   const zk::AclList acl_;
 };
 
+}  // namespace replication
 }  // namespace mandator
 }  // namespace kess

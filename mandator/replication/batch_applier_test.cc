@@ -15,13 +15,14 @@
 #include "mandator/replication/change_applier.h"
 #include "mandator/replication/main_side.h"
 #include "mandator/replication/record_sync.h"
-#include "mandator/replication/two_dc_test_util.h"
+#include "mandator/replication/testing/two_dc.h"
 #include "mandator/testing/test_util.h"
 #include "zk_schema/codec.h"
 #include "zk_schema/revision_log.h"
 
 namespace kess {
 namespace mandator {
+namespace replication {
 namespace {
 
 // Forwards to a real client and counts the round trips made to it: one
@@ -92,18 +93,17 @@ class BatchApplierTest : public testing::TwoDcTest {
     TwoDcTest::SetUp();
     main_counted_ = std::make_unique<RoundTripCounter>(main_.get());
     sync_ = std::make_unique<RecordSync>(main_counted_.get(), local_.get(),
-                                         layout_, testing::TestAcl());
-    applier_ = std::make_unique<BatchApplier>(main_counted_.get(),
-                                              local_.get(), sync_.get(),
-                                              layout_, testing::TestAcl());
+                                         layout_, mandator::testing::TestAcl());
+    applier_ = std::make_unique<BatchApplier>(main_counted_.get(), local_.get(),
+                                              sync_.get(), layout_,
+                                              mandator::testing::TestAcl());
   }
 
   // Main's change records [from, to], checked, read directly (not counted).
   std::vector<zk::ChangeRecord> Changes(int64_t from, int64_t to) {
     std::vector<zk::ChangeRecord> changes;
     for (int64_t r = from; r <= to; ++r) {
-      absl::StatusOr<zk::GetResult> node =
-          main_->Get(layout_.ChangelogPath(r));
+      absl::StatusOr<zk::GetResult> node = main_->Get(layout_.ChangelogPath(r));
       EXPECT_TRUE(node.ok()) << node.status();
       if (!node.ok()) return {};
       absl::StatusOr<zk::ChangeRecord> change =
@@ -255,10 +255,9 @@ TEST_F(BatchApplierTest, StopsBetweenMultisWhenCancelled) {
   EXPECT_EQ(LocalRevision(), head.summary.revision());
   EXPECT_LT(head.summary.revision(), 25);
   // The rest later, from where it stopped.
-  ASSERT_TRUE(applier_
-                  ->Apply(Changes(head.summary.revision() + 1, 25), &head,
-                          &stats)
-                  .ok());
+  ASSERT_TRUE(
+      applier_->Apply(Changes(head.summary.revision() + 1, 25), &head, &stats)
+          .ok());
   EXPECT_TRUE(SameContent());
 }
 
@@ -271,10 +270,10 @@ TEST_F(BatchApplierTest, NeverMovesALocalRecordBackwards) {
   // The local node already holds revision 3 of the record (as a copy read
   // from main "now" while applying revision 2 would).
   const std::string path = *layout_.ConfigPath("ns", "k");
-  ASSERT_TRUE(
-      local_->Create(path, main_->Get(path)->data, zk::CreateMode::kPersistent,
-                     testing::TestAcl())
-          .ok());
+  ASSERT_TRUE(local_
+                  ->Create(path, main_->Get(path)->data,
+                           zk::CreateMode::kPersistent, mandator::testing::TestAcl())
+                  .ok());
   BatchApplier::Stats stats;
   ASSERT_TRUE(applier_->Apply(Changes(2, 2), &head, &stats).ok());
   EXPECT_EQ(stats.records_written, 0);
@@ -329,5 +328,6 @@ TEST_F(BatchApplierTest, RejectsARunThatDoesNotFollowTheHead) {
 }
 
 }  // namespace
+}  // namespace replication
 }  // namespace mandator
 }  // namespace kess

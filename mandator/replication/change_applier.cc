@@ -8,6 +8,7 @@
 
 namespace kess {
 namespace mandator {
+namespace replication {
 
 absl::StatusOr<RecordKind> CheckChange(const zk::Layout& layout,
                                        const zk::ChangeRecord& change,
@@ -65,9 +66,8 @@ absl::StatusOr<zk::ChangeRecord> ParseChange(const zk::Layout& layout,
 }
 
 absl::StatusOr<zk::ChangeRecord> ChangeApplier::ReadChange(int64_t revision) {
-  KESS_ASSIGN_OR_RETURN(
-      zk::GetResult node,
-      FromMain(main_->Get(layout_.ChangelogPath(revision))));
+  KESS_ASSIGN_OR_RETURN(zk::GetResult node,
+                        FromMain(main_->Get(layout_.ChangelogPath(revision))));
   return ParseChange(layout_, revision, node.data);
 }
 
@@ -84,5 +84,6 @@ absl::Status ChangeApplier::Apply(int64_t revision, LocalHead* head,
   return absl::OkStatus();
 }
 
+}  // namespace replication
 }  // namespace mandator
 }  // namespace kess

@@ -21,6 +21,7 @@
 
 namespace kess {
 namespace mandator {
+namespace replication {
 
 class ChangeApplier {
  public:
@@ -61,5 +62,6 @@ absl::StatusOr<RecordKind> CheckChange(const zk::Layout& layout,
                                        const zk::ChangeRecord& change,
                                        int64_t revision);
 
+}  // namespace replication
 }  // namespace mandator
 }  // namespace kess

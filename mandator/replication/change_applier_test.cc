@@ -8,13 +8,14 @@
 #include "gtest/gtest.h"
 #include "mandator/replication/main_side.h"
 #include "mandator/replication/record_sync.h"
-#include "mandator/replication/two_dc_test_util.h"
+#include "mandator/replication/testing/two_dc.h"
 #include "mandator/testing/test_util.h"
 #include "zk_schema/codec.h"
 #include "zk_schema/revision_log.h"
 
 namespace kess {
 namespace mandator {
+namespace replication {
 namespace {
 
 using ::testing::ElementsAre;
@@ -24,7 +25,7 @@ class ChangeApplierTest : public testing::TwoDcTest {
   void SetUp() override {
     TwoDcTest::SetUp();
     sync_ = std::make_unique<RecordSync>(main_.get(), local_.get(), layout_,
-                                         testing::TestAcl());
+                                         mandator::testing::TestAcl());
     applier_ =
         std::make_unique<ChangeApplier>(main_.get(), sync_.get(), layout_);
   }
@@ -146,5 +147,6 @@ TEST_F(ChangeApplierTest, AChunkedValueIsCopiedIntoLocalChunkSets) {
 }
 
 }  // namespace
+}  // namespace replication
 }  // namespace mandator
 }  // namespace kess

@@ -1,7 +1,6 @@
 #include "mandator/replication/full_resync.h"
 
 #include <algorithm>
-
 #include <set>
 #include <string>
 #include <utility>
@@ -13,6 +12,7 @@
 
 namespace kess {
 namespace mandator {
+namespace replication {
 namespace {
 
 // Children of `path`; empty if it does not exist.
@@ -189,5 +189,6 @@ absl::Status FullResync::Run(const zk::RevisionSummary& main_summary,
   return sync_->Commit(std::move(nothing), &change, head);
 }
 
+}  // namespace replication
 }  // namespace mandator
 }  // namespace kess

@@ -35,6 +35,7 @@
 
 namespace kess {
 namespace mandator {
+namespace replication {
 
 class FullResync {
  public:
@@ -76,5 +77,6 @@ class FullResync {
   const zk::Layout layout_;
 };
 
+}  // namespace replication
 }  // namespace mandator
 }  // namespace kess

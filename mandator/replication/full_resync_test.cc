@@ -7,13 +7,14 @@
 #include "mandator/replication/change_applier.h"
 #include "mandator/replication/main_side.h"
 #include "mandator/replication/record_sync.h"
-#include "mandator/replication/two_dc_test_util.h"
+#include "mandator/replication/testing/two_dc.h"
 #include "mandator/testing/test_util.h"
 #include "zk_schema/codec.h"
 #include "zk_schema/revision_log.h"
 
 namespace kess {
 namespace mandator {
+namespace replication {
 namespace {
 
 class FullResyncTest : public testing::TwoDcTest {
@@ -22,7 +23,7 @@ class FullResyncTest : public testing::TwoDcTest {
     TwoDcTest::SetUp();
     InitTrees(/*retention=*/5, "_r5");
     sync_ = std::make_unique<RecordSync>(main_.get(), local_.get(), layout_,
-                                         testing::TestAcl());
+                                         mandator::testing::TestAcl());
     applier_ =
         std::make_unique<ChangeApplier>(main_.get(), sync_.get(), layout_);
     resync_ = std::make_unique<FullResync>(
@@ -131,5 +132,6 @@ TEST_F(FullResyncTest, StopsWhenCancelledWithoutMovingTheRevision) {
 }
 
 }  // namespace
+}  // namespace replication
 }  // namespace mandator
 }  // namespace kess

@@ -15,6 +15,7 @@
 
 namespace kess {
 namespace mandator {
+namespace replication {
 
 inline constexpr absl::string_view kMainSidePayload =
     "type.kess/mandator.replication.main_side";
@@ -35,5 +36,6 @@ inline bool IsMainSide(const absl::Status& status) {
   return status.GetPayload(kMainSidePayload).has_value();
 }
 
+}  // namespace replication
 }  // namespace mandator
 }  // namespace kess

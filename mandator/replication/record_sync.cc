@@ -12,6 +12,7 @@
 
 namespace kess {
 namespace mandator {
+namespace replication {
 using zk::StoredValue;
 
 namespace {
@@ -52,16 +53,14 @@ absl::StatusOr<RecordFields> DecodeFields(RecordKind kind,
 absl::StatusOr<StoredValue> RecordValue(RecordKind kind,
                                         absl::string_view record,
                                         absl::string_view where) {
-  KESS_ASSIGN_OR_RETURN(RecordFields fields,
-                        DecodeFields(kind, record, where));
+  KESS_ASSIGN_OR_RETURN(RecordFields fields, DecodeFields(kind, record, where));
   return std::move(fields.value);
 }
 
 absl::StatusOr<int64_t> RecordRevision(RecordKind kind,
                                        absl::string_view record,
                                        absl::string_view where) {
-  KESS_ASSIGN_OR_RETURN(RecordFields fields,
-                        DecodeFields(kind, record, where));
+  KESS_ASSIGN_OR_RETURN(RecordFields fields, DecodeFields(kind, record, where));
   return fields.revision;
 }
 
@@ -271,12 +270,10 @@ void RecordSync::SettleUnknownOutcome(RecordKind kind, const std::string& path,
   if (!has_prepared && !has_replaced) return;  // no chunk set at stake
   // A chunk set the record does not reference now is garbage either way:
   // chunk sets are never shared and never referenced again once replaced.
-  absl::StatusOr<std::optional<zk::GetResult>> now =
-      GetIfExists(*local_, path);
+  absl::StatusOr<std::optional<zk::GetResult>> now = GetIfExists(*local_, path);
   std::string referenced;
   if (now.ok() && now->has_value()) {
-    absl::StatusOr<StoredValue> value =
-        RecordValue(kind, (*now)->data, path);
+    absl::StatusOr<StoredValue> value = RecordValue(kind, (*now)->data, path);
     if (!value.ok()) now = value.status();
     if (value.ok() && value->body_case() == StoredValue::kChunked) {
       referenced = value->chunked().chunk_set();
@@ -296,5 +293,6 @@ void RecordSync::SettleUnknownOutcome(RecordKind kind, const std::string& path,
   }
 }
 
+}  // namespace replication
 }  // namespace mandator
 }  // namespace kess

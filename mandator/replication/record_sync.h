@@ -7,12 +7,12 @@
 // loaded from main's chunks (verified) and written with the local ZK's own
 // ChunkedValueStore: as a fresh local chunk set (local chunk-set names
 // differ from main's) or inline when it fits (a value main stored with an
-// older, larger limit; replication does not copy history). So the local record equals main's except for the value's
-// body. "Equal" therefore means: equal after blanking the body (the
-// value's size and CRC-32 stay in the comparison, as do the record's
-// revision, version and meta). A copy of a record that is already equal
-// writes nothing, so replays are idempotent. Each local chunk set belongs
-// to exactly one local record.
+// older, larger limit; replication does not copy history). So the local record
+// equals main's except for the value's body. "Equal" therefore means: equal
+// after blanking the body (the value's size and CRC-32 stay in the comparison,
+// as do the record's revision, version and meta). A copy of a record that is
+// already equal writes nothing, so replays are idempotent. Each local chunk set
+// belongs to exactly one local record.
 //
 // Overlap safety. Every local write is ONE multi that also sets the local
 // /kess/revision compare-and-set on the data version in LocalHead: with a
@@ -43,6 +43,7 @@
 
 namespace kess {
 namespace mandator {
+namespace replication {
 
 // What a replicated node holds.
 enum class RecordKind {
@@ -141,5 +142,6 @@ class RecordSync {
   zk::ChunkedValueStore local_store_;
 };
 
+}  // namespace replication
 }  // namespace mandator
 }  // namespace kess

@@ -2,6 +2,7 @@
 
 namespace kess {
 namespace mandator {
+namespace replication {
 namespace {
 
 metrics::Labels With(metrics::Labels labels, const std::string& name,
@@ -48,5 +49,6 @@ metrics::Counter* ReplicationMetrics::Errors(const std::string& kind) {
       With(labels, "kind", kind));
 }
 
+}  // namespace replication
 }  // namespace mandator
 }  // namespace kess

@@ -25,6 +25,7 @@
 
 namespace kess {
 namespace mandator {
+namespace replication {
 
 struct ReplicationMetrics {
   ReplicationMetrics(metrics::Registry* registry, const std::string& dc);
@@ -43,5 +44,6 @@ struct ReplicationMetrics {
   metrics::Counter* const resync_deleted;
 };
 
+}  // namespace replication
 }  // namespace mandator
 }  // namespace kess

@@ -8,6 +8,7 @@
 
 namespace kess {
 namespace mandator {
+namespace replication {
 
 ReplicationRole::ReplicationRole(zk::ZkApi* local, Options options)
     : local_(local), options_(std::move(options)) {}
@@ -87,5 +88,6 @@ void ReplicationRole::Run() {
   }
 }
 
+}  // namespace replication
 }  // namespace mandator
 }  // namespace kess

@@ -25,6 +25,7 @@
 
 namespace kess {
 namespace mandator {
+namespace replication {
 
 class ReplicationRole {
  public:
@@ -58,5 +59,6 @@ class ReplicationRole {
   std::thread thread_;
 };
 
+}  // namespace replication
 }  // namespace mandator
 }  // namespace kess

@@ -6,9 +6,9 @@
 #include <algorithm>
 #include <optional>
 #include <random>
-#include <vector>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
@@ -30,6 +30,7 @@
 
 namespace kess {
 namespace mandator {
+namespace replication {
 namespace {
 
 // Local change records are trimmed in batches of at least this many.
@@ -330,7 +331,7 @@ class ReplicatorImpl final : public Replicator {
         std::min(main_summary.revision(),
                  head_->summary.revision() + options_.max_changes_per_round);
     std::vector<zk::ChangeRecord> changes;
-    absl::Status bad;     // a corrupt change record: applied up to it
+    absl::Status bad;      // a corrupt change record: applied up to it
     bool missing = false;  // trimmed since the summary was read
     auto take = [&](int64_t revision, absl::StatusOr<zk::GetResult> node) {
       if (missing || !bad.ok()) return;
@@ -362,7 +363,8 @@ class ReplicatorImpl final : public Replicator {
       }
       std::vector<absl::StatusOr<zk::GetResult>> got =
           main_->GetMany(std::move(requests));
-      if (!got.empty() && (got.back().ok() || absl::IsNotFound(got.back().status()))) {
+      if (!got.empty() &&
+          (got.back().ok() || absl::IsNotFound(got.back().status()))) {
         MainAnswered();  // a long catch-up is not an unreachable main
       }
       for (auto& node : got) take(revision++, std::move(node));
@@ -561,5 +563,6 @@ absl::StatusOr<std::unique_ptr<Replicator>> Replicator::Create(
       new ReplicatorImpl(main, local, std::move(options)));
 }
 
+}  // namespace replication
 }  // namespace mandator
 }  // namespace kess

@@ -39,6 +39,7 @@
 
 namespace kess {
 namespace mandator {
+namespace replication {
 
 class Replicator {
  public:
@@ -68,7 +69,7 @@ class Replicator {
     // answers, even while one long transfer (a chunked value over a narrow
     // link) keeps the replicator from finishing a read.
     bool main_connected = false;
-    absl::Time last_applied;    // when local_revision last moved
+    absl::Time last_applied;  // when local_revision last moved
     bool main_reachable = false;
     int64_t full_resyncs = 0;
     std::string last_error;  // empty when the last round succeeded
@@ -87,5 +88,6 @@ class Replicator {
   virtual Progress progress() const = 0;
 };
 
+}  // namespace replication
 }  // namespace mandator
 }  // namespace kess

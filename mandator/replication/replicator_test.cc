@@ -11,7 +11,7 @@
 #include "glog/logging.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "mandator/replication/two_dc_test_util.h"
+#include "mandator/replication/testing/two_dc.h"
 #include "mandator/testing/test_util.h"
 #include "zk_schema/codec.h"
 #include "zk_schema/revision_log.h"
@@ -20,6 +20,7 @@
 
 namespace kess {
 namespace mandator {
+namespace replication {
 namespace {
 
 using testing::kPatience;
@@ -28,7 +29,7 @@ using zk::testing::WaitFor;
 class ReplicatorTest : public testing::TwoDcTest {
  protected:
   std::unique_ptr<zk::ZkClient> Connect(::kess::testing::ZkEnsemble* zk) {
-    auto client = testing::ConnectMandator(zk->ConnectString());
+    auto client = mandator::testing::ConnectMandator(zk->ConnectString());
     EXPECT_TRUE(client.ok()) << client.status();
     return client.ok() ? *std::move(client) : nullptr;
   }
@@ -272,7 +273,7 @@ TEST_F(ReplicatorTest, AMainThatLooksEmptyDeletesNothing) {
   info.set_datacenter("dc1");
   info.set_is_main(true);
   ASSERT_TRUE(
-      zk::EnsureSkeleton(*main_, layout_, info, 100, testing::TestAcl()).ok());
+      zk::EnsureSkeleton(*main_, layout_, info, 100, mandator::testing::TestAcl()).ok());
   const double refused = Errors("main_refused");
   ASSERT_TRUE(WaitFor([&] { return Errors("main_refused") >= refused + 2; },
                       kPatience));
@@ -298,5 +299,6 @@ TEST_F(ReplicatorTest, NothingIsWrittenAfterStop) {
 }
 
 }  // namespace
+}  // namespace replication
 }  // namespace mandator
 }  // namespace kess

@@ -128,7 +128,10 @@ class RoutesRoleTest : public kess::testing::ZkTestBase {
     store_ = std::make_unique<RouteStore>(
         client_.get(), RouteStore::Options{*layout_, TestAcl(), "test"});
     dc_ = std::make_unique<Dc>(client_.get(), *layout_);
-    alive_.assign(2 * kPerService, true);
+    {
+      absl::MutexLock lock(&alive_mu_);
+      alive_.assign(2 * kPerService, true);
+    }
     for (int i = 0; i < kMandators; ++i) dc_->Start(i);
     fleet_ = std::thread([this] {
       while (!stop_fleet_) {

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 
 namespace kess {
+namespace mandator {
 namespace scheduler {
 namespace {
 
@@ -239,4 +240,5 @@ PartialTable::Expired PartialTable::Expire() {
 }
 
 }  // namespace scheduler
+}  // namespace mandator
 }  // namespace kess

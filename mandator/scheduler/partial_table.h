@@ -32,6 +32,7 @@
 #include "common/status.h"
 
 namespace kess {
+namespace mandator {
 namespace scheduler {
 
 struct PartialTableOptions {
@@ -145,4 +146,5 @@ class PartialTable {
 };
 
 }  // namespace scheduler
+}  // namespace mandator
 }  // namespace kess

@@ -12,6 +12,7 @@
 #include "gtest/gtest.h"
 
 namespace kess {
+namespace mandator {
 namespace scheduler {
 namespace {
 
@@ -276,4 +277,5 @@ TEST_F(PartialTableTest, ConcurrentHeartbeatsAndSnapshots) {
 
 }  // namespace
 }  // namespace scheduler
+}  // namespace mandator
 }  // namespace kess

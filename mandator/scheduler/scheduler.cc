@@ -9,6 +9,7 @@
 #include "glog/logging.h"
 
 namespace kess {
+namespace mandator {
 namespace scheduler {
 
 absl::StatusOr<std::unique_ptr<Scheduler>> Scheduler::Create(
@@ -109,4 +110,5 @@ void Scheduler::SweepLoop() {
 }
 
 }  // namespace scheduler
+}  // namespace mandator
 }  // namespace kess

@@ -31,6 +31,7 @@
 #include "mandator/scheduler/scheduler_service.h"
 
 namespace kess {
+namespace mandator {
 namespace scheduler {
 
 struct SchedulerOptions {
@@ -91,4 +92,5 @@ class Scheduler {
 };
 
 }  // namespace scheduler
+}  // namespace mandator
 }  // namespace kess

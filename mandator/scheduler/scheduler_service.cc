@@ -12,6 +12,7 @@
 #include "glog/logging.h"
 
 namespace kess {
+namespace mandator {
 namespace scheduler {
 namespace {
 
@@ -312,4 +313,5 @@ std::optional<absl::Duration> SchedulerService::SinceCollectedFromAnotherDc()
 }
 
 }  // namespace scheduler
+}  // namespace mandator
 }  // namespace kess

@@ -30,8 +30,8 @@
 #include <deque>
 #include <functional>
 #include <map>
-#include <string>
 #include <optional>
+#include <string>
 #include <thread>
 
 #include "absl/strings/string_view.h"
@@ -43,6 +43,7 @@
 #include "mandator/scheduler/partial_table.h"
 
 namespace kess {
+namespace mandator {
 namespace scheduler {
 
 struct SchedulerServiceOptions {
@@ -125,4 +126,5 @@ class SchedulerService {
 };
 
 }  // namespace scheduler
+}  // namespace mandator
 }  // namespace kess

@@ -19,6 +19,7 @@
 #include "gtest/gtest.h"
 
 namespace kess {
+namespace mandator {
 namespace scheduler {
 namespace {
 
@@ -259,7 +260,7 @@ TEST_F(SchedulerTest, MalformedFramesCloseOnlyThatConnection) {
     EXPECT_TRUE(transport::testing::WaitForPeerClose(fd, kCallMs)) << reason;
     close(fd);
     EXPECT_TRUE(transport::testing::WaitFor(
-        [&] {
+        [&, reason = reason] {  // C++17 lambdas cannot capture a binding
           return transport::testing::Disconnects(registry_, "server", reason) ==
                  1;
         },
@@ -329,4 +330,5 @@ TEST(SchedulerExpiryTest, SweeperForgetsSilentInstances) {
 
 }  // namespace
 }  // namespace scheduler
+}  // namespace mandator
 }  // namespace kess

@@ -1,4 +1,4 @@
-#include "mandator/replication/two_dc_test_util.h"
+#include "mandator/replication/testing/two_dc.h"
 
 #include <random>
 #include <set>
@@ -16,6 +16,7 @@
 
 namespace kess {
 namespace mandator {
+namespace replication {
 namespace testing {
 namespace {
 
@@ -95,10 +96,10 @@ void TwoDcTest::SetUp() {
       ASSERT_TRUE(zk->StartServer(0).ok());
     }
   }
-  auto main = ConnectMandator(main_zk()->ConnectString());
+  auto main = mandator::testing::ConnectMandator(main_zk()->ConnectString());
   ASSERT_TRUE(main.ok()) << main.status();
   main_ = *std::move(main);
-  auto local = ConnectMandator(slave_zk()->ConnectString());
+  auto local = mandator::testing::ConnectMandator(slave_zk()->ConnectString());
   ASSERT_TRUE(local.ok()) << local.status();
   local_ = *std::move(local);
   InitTrees(100);
@@ -115,17 +116,17 @@ void TwoDcTest::InitTrees(int retention, const std::string& suffix) {
   info.set_datacenter("dc1");
   info.set_is_main(true);
   ASSERT_TRUE(
-      zk::EnsureSkeleton(*main_, layout_, info, retention, TestAcl()).ok());
+      zk::EnsureSkeleton(*main_, layout_, info, retention, mandator::testing::TestAcl()).ok());
   info.set_datacenter("dc2");
   info.set_is_main(false);
   ASSERT_TRUE(
-      zk::EnsureSkeleton(*local_, layout_, info, retention, TestAcl()).ok());
-  ConfigStore::Options options{layout_, TestAcl(), /*history_limit=*/3, "m1"};
+      zk::EnsureSkeleton(*local_, layout_, info, retention, mandator::testing::TestAcl()).ok());
+  ConfigStore::Options options{layout_, mandator::testing::TestAcl(), /*history_limit=*/3, "m1"};
   auto store = ConfigStore::Create(main_.get(), options);
   ASSERT_TRUE(store.ok()) << store.status();
   store_ = *std::move(store);
   routes_ = std::make_unique<zk::testing::TestLeader>(main_.get(), layout_,
-                                                      TestAcl(), "m1");
+                                                      mandator::testing::TestAcl(), "m1");
 }
 
 int64_t TwoDcTest::Put(const std::string& ns, const std::string& key,
@@ -177,7 +178,7 @@ Replicator::Options TwoDcTest::ReplicatorOptions(const std::string& dc) {
   Replicator::Options options;
   options.datacenter = dc;
   options.layout = layout_;
-  options.acl = TestAcl();
+  options.acl = mandator::testing::TestAcl();
   options.poll_interval = absl::Milliseconds(200);
   options.min_backoff = absl::Milliseconds(50);
   options.max_backoff = absl::Milliseconds(500);
@@ -313,5 +314,6 @@ absl::Status DeleteTree(zk::ZkApi& zk, const std::string& path) {
 }
 
 }  // namespace testing
+}  // namespace replication
 }  // namespace mandator
 }  // namespace kess

@@ -22,6 +22,7 @@
 
 namespace kess {
 namespace mandator {
+namespace replication {
 namespace testing {
 
 // Generous bounds: only "did not hang" waits use them.
@@ -94,5 +95,6 @@ std::string RandomValue(size_t size, uint64_t seed);
 absl::Status DeleteTree(zk::ZkApi& zk, const std::string& path);
 
 }  // namespace testing
+}  // namespace replication
 }  // namespace mandator
 }  // namespace kess
