@@ -110,6 +110,47 @@ std::string MultiOps::Describe(size_t index) const {
   return text + ")";
 }
 
+bool IsValidZkPath(absl::string_view path, bool sequential) {
+  // The C client's isValidPath, character by character.
+  const size_t len = path.size();
+  if (len == 0 || path[0] != '/') return false;
+  if (len == 1) return true;
+  if (path[len - 1] == '/' && !sequential) return false;
+  auto at = [&](size_t i) { return i < len ? path[i] : '\0'; };
+  char last = '/';
+  for (size_t i = 1; i < len; last = path[i], ++i) {
+    const char c = path[i];
+    if (c == '\0') return false;
+    if (c == '/' && last == '/') return false;
+    if (c == '.' && last == '.') {
+      if (at(i - 2) == '/' &&
+          ((i + 1 == len && !sequential) || at(i + 1) == '/')) {
+        return false;
+      }
+    } else if (c == '.') {
+      if (at(i - 1) == '/' &&
+          ((i + 1 == len && !sequential) || at(i + 1) == '/')) {
+        return false;
+      }
+    } else if (c > 0x00 && c < 0x1f) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::optional<size_t> FirstInvalidPath(const MultiOps& ops) {
+  for (size_t i = 0; i < ops.size(); ++i) {
+    const MultiOps::Op& op = ops.ops()[i];
+    const bool sequential =
+        op.type == MultiOps::Type::kCreate &&
+        (op.mode == CreateMode::kPersistentSequential ||
+         op.mode == CreateMode::kEphemeralSequential);
+    if (!IsValidZkPath(op.path, sequential)) return i;
+  }
+  return std::nullopt;
+}
+
 size_t EstimateCreateBytes(absl::string_view path, size_t data_size,
                            const AclList& acl) {
   // An empty list means the client default: at most one or two entries.

@@ -155,6 +155,14 @@ struct OpResult {
   Stat stat;                 // set: the node's new stat
 };
 
+// Whether the ZooKeeper C client accepts `path` (its isValidPath): absolute,
+// no empty, "." or ".." component, no control character, and no trailing
+// '/' unless `sequential` (the suffix then makes the name). The client
+// answers other paths with ZBADARGUMENTS without sending anything.
+bool IsValidZkPath(absl::string_view path, bool sequential);
+// The index of the first op of `ops` whose path IsValidZkPath refuses.
+std::optional<size_t> FirstInvalidPath(const MultiOps& ops);
+
 // Upper bounds of the serialized size of single requests. An empty `acl`
 // is counted as a default ACL of up to 256 bytes.
 size_t EstimateCreateBytes(absl::string_view path, size_t data_size,

@@ -41,6 +41,26 @@ TEST(SizeCheckTest, MultiCountsEveryOp) {
   EXPECT_EQ(ops.size(), 2u);
 }
 
+TEST(PathTest, AcceptsWhatTheCClientAccepts) {
+  for (const char* ok : {"/", "/a", "/a/b", "/.a", "/a.", "/a..b", "/a/...",
+                         "/\x1f", "/\x7f"}) {
+    EXPECT_TRUE(IsValidZkPath(ok, false)) << ok;
+  }
+  for (const char* bad : {"", "a", "/a/", "//", "/a//b", "/.", "/..", "/a/./b",
+                          "/a/../b", "/a\x01"}) {
+    EXPECT_FALSE(IsValidZkPath(bad, false)) << bad;
+  }
+  // A sequential create may end in '/' or '.': the suffix follows.
+  EXPECT_TRUE(IsValidZkPath("/a/", true));
+  EXPECT_TRUE(IsValidZkPath("/a/.", true));
+  EXPECT_FALSE(IsValidZkPath("/a/./", true));
+  MultiOps ops;
+  ops.Create("/q/", "", CreateMode::kPersistentSequential).Set("/a", "");
+  EXPECT_FALSE(FirstInvalidPath(ops).has_value());
+  ops.Create("/q/", "").Delete("x");
+  EXPECT_EQ(FirstInvalidPath(ops), 2u);
+}
+
 TEST(MultiOpsTest, DescribesOps) {
   MultiOps ops;
   ops.Create("/a", "1").Set("/b", "2", 4).Delete("/c").Check("/d", 0);

@@ -716,6 +716,13 @@ absl::StatusOr<std::vector<OpResult>> ZkClient::Multi(const MultiOps& ops) {
   if (n == 0) return std::vector<OpResult>();
   const std::string context = absl::StrCat("multi of ", n, " ops");
   KESS_RETURN_IF_ERROR(CheckMultiSize(ops, default_acl_, context));
+  // libzookeeper_mt 3.8's zoo_multi frees an uninitialized pointer for
+  // every op after one with an invalid path (the process dies), and
+  // reports a lone invalid last op as a marshalling error: such a multi is
+  // refused here, naming the op, and not sent.
+  if (std::optional<size_t> bad = FirstInvalidPath(ops)) {
+    return MultiOpFailedStatus(ops, *bad, ZBADARGUMENTS, context);
+  }
   std::vector<zoo_op_t> zops(n);
   std::vector<zoo_op_result_t> results(n);
   std::vector<std::unique_ptr<AclVector>> acls(n);

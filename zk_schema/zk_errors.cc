@@ -95,16 +95,21 @@ absl::Status NoSessionStatus(absl::string_view context) {
   return ZkStatus(ZINVALIDSTATE, absl::StrCat(context, " (no live session)"));
 }
 
+absl::Status MultiOpFailedStatus(const MultiOps& ops, size_t index, int op_rc,
+                                 absl::string_view context) {
+  return WithMultiFailedOp(
+      ZkStatus(op_rc, absl::StrCat(context, ": ", ops.Describe(index),
+                                   " failed, so none was applied")),
+      static_cast<int>(index));
+}
+
 absl::Status MultiStatus(int rc, const std::vector<int>& op_rcs,
                          const MultiOps& ops, absl::string_view context) {
   if (rc == ZOK) return absl::OkStatus();
   for (size_t i = 0; i < op_rcs.size(); ++i) {
     const int err = op_rcs[i];
     if (err != ZOK && err != ZRUNTIMEINCONSISTENCY) {
-      return WithMultiFailedOp(
-          ZkStatus(err, absl::StrCat(context, ": ", ops.Describe(i),
-                                     " failed, so none was applied")),
-          static_cast<int>(i));
+      return MultiOpFailedStatus(ops, i, err, context);
     }
   }
   return ZkStatus(rc, context);

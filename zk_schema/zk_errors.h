@@ -43,6 +43,12 @@ absl::Status ZkStatus(int zk_rc, absl::string_view context);
 // "<context> (no live session): ...".
 absl::Status NoSessionStatus(absl::string_view context);
 
+// Op `index` of multi `ops` failed with `op_rc`, so none was applied:
+// "<context>: <ops.Describe(index)> failed, so none was applied: ...",
+// marked with WithMultiFailedOp(index).
+absl::Status MultiOpFailedStatus(const MultiOps& ops, size_t index, int op_rc,
+                                 absl::string_view context);
+
 // The Status of multi `ops` that returned `rc` with the per-op codes
 // `op_rcs` (one per op, as the server reports them: ZOK before the failed
 // op, its own code, ZRUNTIMEINCONSISTENCY after it). The failed op's code,

@@ -650,6 +650,10 @@ absl::StatusOr<std::vector<OpResult>> FakeZkClient::Multi(const MultiOps& ops) {
   if (n == 0) return std::vector<OpResult>();
   const std::string context = absl::StrCat("multi of ", n, " ops");
   KESS_RETURN_IF_ERROR(CheckMultiSize(ops, default_acl_, context));
+  // As ZkClient, before anything else.
+  if (std::optional<size_t> bad = FirstInvalidPath(ops)) {
+    return MultiOpFailedStatus(ops, *bad, ZBADARGUMENTS, context);
+  }
   std::vector<FakeZkServer::PathArg> paths;
   for (const MultiOps::Op& op : ops.ops()) {
     paths.push_back(

@@ -20,8 +20,9 @@
 //    the same contexts ("set /a: version mismatch ... (ZK -103)"); a failed
 //    multi carries MultiFailedOp().
 //  - Writes are size-checked first with ZkClient's checks (zk_api.h), then
-//    paths are checked as the C client checks them (InvalidArgument,
-//    ZBADARGUMENTS).
+//    paths are checked as the C client checks them (IsValidZkPath:
+//    InvalidArgument, ZBADARGUMENTS; in a multi, as ZkClient does it, naming
+//    the op).
 //  - Watches are one-shot and fire with ZooKeeper's events: a data watch
 //    (Get, or Exists of an existing node) on set and delete, an exists
 //    watch of a missing node on create, a child watch on a child's create

@@ -80,35 +80,6 @@ int FixupAcl(const AclList& requested, const Caller& caller, AclList* out) {
 
 }  // namespace
 
-bool IsValidZkPath(absl::string_view path, bool sequential) {
-  // The C client's isValidPath, character by character.
-  const size_t len = path.size();
-  if (len == 0 || path[0] != '/') return false;
-  if (len == 1) return true;
-  if (path[len - 1] == '/' && !sequential) return false;
-  auto at = [&](size_t i) { return i < len ? path[i] : '\0'; };
-  char last = '/';
-  for (size_t i = 1; i < len; last = path[i], ++i) {
-    const char c = path[i];
-    if (c == '\0') return false;
-    if (c == '/' && last == '/') return false;
-    if (c == '.' && last == '.') {
-      if (at(i - 2) == '/' &&
-          ((i + 1 == len && !sequential) || at(i + 1) == '/')) {
-        return false;
-      }
-    } else if (c == '.') {
-      if (at(i - 1) == '/' &&
-          ((i + 1 == len && !sequential) || at(i + 1) == '/')) {
-        return false;
-      }
-    } else if (c > 0x00 && c < 0x1f) {
-      return false;
-    }
-  }
-  return true;
-}
-
 FakeZkTree::FakeZkTree() {
   nodes_["/"].acl = OpenAcl();
   nodes_["/"].children = {"zookeeper"};

@@ -23,7 +23,7 @@
 // digest ids; "ip" is stored but matches no one).
 //
 // Every call returns a ZooKeeper return code (ZOK, ZNONODE, ...) for
-// ZkStatus(). Paths must already be valid (IsValidZkPath).
+// ZkStatus(). Paths must already be valid (IsValidZkPath, zk_api.h).
 //
 // Thread-compatible: FakeZkServer serializes every call.
 #pragma once
@@ -35,7 +35,6 @@
 #include <string>
 #include <vector>
 
-#include "absl/strings/string_view.h"
 #include "zk_schema/zk_api.h"
 
 namespace kess {
@@ -55,12 +54,6 @@ struct Caller {
   int64_t session_id = 0;
   std::vector<std::string> digest_ids;
 };
-
-// Whether the ZooKeeper C client accepts `path` (its isValidPath): absolute,
-// no empty, "." or ".." component, no control character, no trailing '/'
-// unless `sequential`. The client answers anything else with ZBADARGUMENTS
-// without sending it.
-bool IsValidZkPath(absl::string_view path, bool sequential);
 
 class FakeZkTree {
  public:

@@ -333,14 +333,28 @@ TEST_P(ZkContractTest, InvalidPathsAreRejectedUnsent) {
       a_->Create(P("dir/"), "", CreateMode::kPersistentSequential);
   ASSERT_TRUE(seq.ok()) << seq.status();
   EXPECT_EQ(*seq, P("dir/0000000000"));
-  // In a multi the whole request is refused, naming no op.
-  MultiOps ops;
-  ops.Create(P("ok"), "").Create(P("bad/"), "");
-  absl::Status multi = a_->Multi(ops).status();
+  // A multi names the op (ZkClient checks multi paths itself: the C
+  // client's zoo_multi crashes on an op after an invalid one).
+  MultiOps create_then_bad;
+  create_then_bad.Create(P("ok"), "").Create(P("bad/"), "");
+  absl::Status multi = a_->Multi(create_then_bad).status();
   EXPECT_EQ(multi.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(multi.message(), "multi of 2 ops: bad arguments (ZK -8)");
-  EXPECT_FALSE(MultiFailedOp(multi).has_value());
+  EXPECT_EQ(multi.message(),
+            absl::StrCat("multi of 2 ops: op #1 (create ", P("bad/"),
+                         ") failed, so none was applied: bad arguments "
+                         "(ZK -8)"));
+  EXPECT_EQ(MultiFailedOp(multi), 1);
+  MultiOps bad_first;
+  bad_first.Set("relative", "").Create(P("ok"), "");
+  multi = a_->Multi(bad_first).status();
+  EXPECT_EQ(multi.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(MultiFailedOp(multi), 0);
   EXPECT_FALSE(a_->Exists(P("ok"))->has_value());
+  MultiOps sequential;
+  sequential.Create(P("dir/"), "", CreateMode::kPersistentSequential);
+  absl::StatusOr<std::vector<OpResult>> created = a_->Multi(sequential);
+  ASSERT_TRUE(created.ok()) << created.status();
+  EXPECT_EQ((*created)[0].created_path, P("dir/0000000001"));
 }
 
 TEST_P(ZkContractTest, SequentialNamesCountTheParentsCreates) {
