@@ -118,7 +118,7 @@ absl::StatusOr<Discovery::Service*> Discovery::Track(absl::string_view name) {
 std::pair<std::shared_ptr<const RouteTable>, bool> Discovery::Apply(
     Service* service, const CacheEntry& entry) {
   absl::MutexLock lock(&service->mu);
-  auto current = [&] {
+  auto current = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(service->mu) {
     return service->snapshot == nullptr ? nullptr
                                         : service->snapshot->shared_table();
   };
