@@ -177,8 +177,29 @@ class FakeZkServer {
  private:
   friend class FakeZkClient;
   struct Conn;
-  struct Watch;
-  struct Fault;
+  struct Watch {
+    Conn* conn;
+    int64_t session_id;
+    WatchCallback callback;
+  };
+  // A client as the server sees it: its session and connection.
+  struct Conn {
+    FakeZkClient* client;
+    Caller caller;  // caller.session_id: 0 while there is no session
+    int64_t generation = 0;
+    bool link_up = true;        // DropConnection() / RestoreConnection()
+    bool expired = false;       // the server expired the session...
+    bool told_expired = false;  // ...and the client knows (kExpired queued)
+    bool want_session = false;  // a new session is due once connected
+    // Watch callbacks triggered while disconnected: queued on reconnection.
+    std::vector<std::function<void()>> held;
+  };
+  struct Fault {
+    FaultSpec spec;
+    const FakeZkClient* owner;  // nullptr: every client
+    int seen = 0;               // matching calls so far
+    int fired = 0;
+  };
 
   // One call of `client`: `op` (a FaultSpec::Op) on `paths` (each with
   // whether it is a sequential create), named `context` in errors. Checks
