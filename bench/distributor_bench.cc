@@ -190,12 +190,13 @@ int RunDriver() {
   const int64_t seed_start = NowNs();
   BENCH_CHECK_OK(Seed(**writer, layout).status());
   const double seed_s = (NowNs() - seed_start) / 1e9;
-  mandator::ConfigStore::Options store_options{layout};
+  mandator::core::ConfigStore::Options store_options{layout};
   store_options.writer_id = "bench";
-  auto store = mandator::ConfigStore::Create(writer->get(), store_options);
+  auto store =
+      mandator::core::ConfigStore::Create(writer->get(), store_options);
   BENCH_CHECK_OK(store.status());
   auto put = [&](int hot, const std::string& value) {
-    mandator::PutRequest request;
+    mandator::core::PutRequest request;
     request.ns = "hot";
     request.key = absl::StrCat("h", hot);
     request.value = value;

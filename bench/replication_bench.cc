@@ -100,9 +100,9 @@ absl::StatusOr<PhaseResult> RunPhase(zk::ZkApi* main_writer, zk::ZkApi* main,
   info.set_is_main(false);
   KESS_RETURN_IF_ERROR(
       zk::EnsureSkeleton(*local, layout, info, zk::kDefaultChangelogRetention));
-  mandator::ConfigStore::Options store_options{layout, {}, 3, "bench"};
-  KESS_ASSIGN_OR_RETURN(
-      auto store, mandator::ConfigStore::Create(main_writer, store_options));
+  mandator::core::ConfigStore::Options store_options{layout, {}, 3, "bench"};
+  KESS_ASSIGN_OR_RETURN(auto store, mandator::core::ConfigStore::Create(
+                                        main_writer, store_options));
   metrics::Registry registry;
   mandator::replication::Replicator::Options options;
   options.datacenter = "dc2";
@@ -146,11 +146,12 @@ absl::StatusOr<PhaseResult> RunPhase(zk::ZkApi* main_writer, zk::ZkApi* main,
     const std::string stamp = absl::StrCat(i, ":");
     value.replace(0, std::min(stamp.size(), value.size()), stamp, 0,
                   std::min(stamp.size(), value.size()));
-    mandator::PutRequest request{"bench", absl::StrCat("k", i % result.keys),
-                                 value,   "application/octet-stream",
-                                 {},      "bench",
-                                 ""};
-    absl::StatusOr<mandator::CommitResult> put = store->Put(request);
+    mandator::core::PutRequest request{
+        "bench", absl::StrCat("k", i % result.keys),
+        value,   "application/octet-stream",
+        {},      "bench",
+        ""};
+    absl::StatusOr<mandator::core::CommitResult> put = store->Put(request);
     if (!put.ok()) {
       ++result.failed;
       LOG_EVERY_N(WARNING, 100) << "put: " << put.status();
@@ -236,7 +237,8 @@ int Main() {
       "share them |\n"
       "| ZooKeeper | 2 standalone servers (main DC, slave DC), 127.0.0.1, "
       "tickTime 200 ms, heap %d MiB each |\n"
-      "| writer | 1 thread, mandator::ConfigStore::Put (record + history + "
+      "| writer | 1 thread, mandator::core::ConfigStore::Put (record + history "
+      "+ "
       "revision CAS + change record, one multi), %s; keys per phase: up to "
       "%d, at most %d MiB of values |\n"
       "| replicator | mandator::replication::Replicator, watch on main's "

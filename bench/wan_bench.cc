@@ -320,8 +320,9 @@ class Writer {
     info.set_datacenter("dc1");
     info.set_is_main(true);
     KESS_RETURN_IF_ERROR(zk::EnsureSkeleton(*zk_, layout_, info, 20000));
-    mandator::ConfigStore::Options options{layout_, {}, 3, "bench"};
-    KESS_ASSIGN_OR_RETURN(store_, mandator::ConfigStore::Create(zk_, options));
+    mandator::core::ConfigStore::Options options{layout_, {}, 3, "bench"};
+    KESS_ASSIGN_OR_RETURN(store_,
+                          mandator::core::ConfigStore::Create(zk_, options));
     return absl::OkStatus();
   }
   // One put; its revision and the time of the ack.
@@ -331,9 +332,10 @@ class Writer {
     const std::string stamp = absl::StrCat(++seq_, ":");
     value.replace(0, std::min(stamp.size(), value.size()), stamp, 0,
                   std::min(stamp.size(), value.size()));
-    mandator::PutRequest request{
+    mandator::core::PutRequest request{
         "bench", key, value, "application/octet-stream", {}, "bench", ""};
-    KESS_ASSIGN_OR_RETURN(mandator::CommitResult put, store_->Put(request));
+    KESS_ASSIGN_OR_RETURN(mandator::core::CommitResult put,
+                          store_->Put(request));
     return std::make_pair(put.revision, Clock::now());
   }
   // Size of one config record as stored (what a change must carry).
@@ -345,7 +347,7 @@ class Writer {
  private:
   zk::ZkApi* const zk_;
   const zk::Layout layout_;
-  std::unique_ptr<mandator::ConfigStore> store_;
+  std::unique_ptr<mandator::core::ConfigStore> store_;
   int64_t seq_ = 0;
 };
 
@@ -486,7 +488,8 @@ int Main() {
       "| ZooKeeper | 3 standalone servers on 127.0.0.1 (main DC, 2 slave "
       "DCs), heap %d MiB each |\n"
       "| writer | 1 thread on the main DC's loopback, "
-      "mandator::ConfigStore::Put (the leader's write path: record + history "
+      "mandator::core::ConfigStore::Put (the leader's write path: record + "
+      "history "
       "+ revision CAS + change record, one multi), closed loop; values of %d "
       "B |\n"
       "| WAN link | tests/wan WanLink between each slave replicator and the "

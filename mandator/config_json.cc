@@ -52,7 +52,7 @@ absl::Status OptionalRevision(const Poco::JSON::Object::Ptr& object,
   return absl::OkStatus();
 }
 
-std::string ConfigFields(const Config& config) {
+std::string ConfigFields(const core::Config& config) {
   const zk::ConfigRecord& r = config.record;
   const char* encoding = EncodingFor(config.value);
   return absl::StrCat(
@@ -70,7 +70,7 @@ std::string ConfigFields(const Config& config) {
 
 }  // namespace
 
-absl::Status ParsePutBody(const std::string& body, PutRequest* request) {
+absl::Status ParsePutBody(const std::string& body, core::PutRequest* request) {
   KESS_ASSIGN_OR_RETURN(Poco::JSON::Object::Ptr object, ParseJsonObject(body));
   if (!object->has("value") || !object->get("value").isString()) {
     return absl::InvalidArgumentError(
@@ -89,7 +89,7 @@ absl::Status ParsePutBody(const std::string& body, PutRequest* request) {
 }
 
 absl::Status ParseRollbackBody(const std::string& body,
-                               RollbackRequest* request) {
+                               core::RollbackRequest* request) {
   KESS_ASSIGN_OR_RETURN(Poco::JSON::Object::Ptr object, ParseJsonObject(body));
   std::optional<int64_t> to;
   KESS_RETURN_IF_ERROR(OptionalRevision(object, "to_revision", &to));
@@ -104,8 +104,9 @@ absl::Status ParseRollbackBody(const std::string& body,
                           &request->expected_revision);
 }
 
-absl::Status ParseGrayBody(const std::string& body, GrayRequest* request) {
-  PutRequest put;
+absl::Status ParseGrayBody(const std::string& body,
+                           core::GrayRequest* request) {
+  core::PutRequest put;
   KESS_RETURN_IF_ERROR(ParsePutBody(body, &put));
   request->value = std::move(put.value);
   request->content_type = std::move(put.content_type);
@@ -141,14 +142,14 @@ absl::Status ParseGrayBody(const std::string& body, GrayRequest* request) {
 }
 
 absl::Status ParseGrayEndBody(const std::string& body,
-                              GrayEndRequest* request) {
+                              core::GrayEndRequest* request) {
   if (body.empty()) return absl::OkStatus();
   KESS_ASSIGN_OR_RETURN(Poco::JSON::Object::Ptr object, ParseJsonObject(body));
   KESS_RETURN_IF_ERROR(OptionalString(object, "author", &request->author));
   return OptionalString(object, "comment", &request->comment);
 }
 
-std::string GrayToJson(const GrayInfo& gray) {
+std::string GrayToJson(const core::GrayInfo& gray) {
   const zk::GrayRecord& r = gray.record;
   const char* encoding = EncodingFor(gray.value);
   std::vector<std::string> hosts;
@@ -157,10 +158,9 @@ std::string GrayToJson(const GrayInfo& gray) {
       "{\"namespace\":", JsonQuote(r.namespace_name()),
       ",\"key\":", JsonQuote(r.key()),
       ",\"active\":", gray.active ? "true" : "false",
-      ",\"revision\":", r.revision(), ",\"base_revision\":",
-      r.base_revision(), ",\"config_revision\":", gray.config_revision,
-      ",\"hosts\":[", absl::StrJoin(hosts, ","), "],\"percentage\":",
-      r.percentage(),
+      ",\"revision\":", r.revision(), ",\"base_revision\":", r.base_revision(),
+      ",\"config_revision\":", gray.config_revision, ",\"hosts\":[",
+      absl::StrJoin(hosts, ","), "],\"percentage\":", r.percentage(),
       ",\"value\":", JsonQuote(EncodeValue(gray.value, encoding)),
       ",\"encoding\":\"", encoding,
       "\",\"content_type\":", JsonQuote(r.content_type()),
@@ -181,12 +181,14 @@ absl::StatusOr<int64_t> ParseNonNegative(absl::string_view name,
   return value;
 }
 
-std::string ConfigToJson(const Config& config) { return ConfigFields(config); }
+std::string ConfigToJson(const core::Config& config) {
+  return ConfigFields(config);
+}
 
 std::string KeysToJson(const std::string& ns,
-                       const std::vector<KeyInfo>& keys) {
+                       const std::vector<core::KeyInfo>& keys) {
   std::vector<std::string> items;
-  for (const KeyInfo& k : keys) {
+  for (const core::KeyInfo& k : keys) {
     items.push_back(absl::StrCat(
         "{\"key\":", JsonQuote(k.key), ",\"revision\":", k.revision,
         ",\"version\":", k.version, ",\"size\":", k.size, "}"));
@@ -201,13 +203,13 @@ std::string NamespacesToJson(const std::vector<std::string>& namespaces) {
   return absl::StrCat("{\"namespaces\":[", absl::StrJoin(items, ","), "]}");
 }
 
-std::string HistoryToJson(const std::vector<Config>& versions) {
+std::string HistoryToJson(const std::vector<core::Config>& versions) {
   std::vector<std::string> items;
-  for (const Config& c : versions) items.push_back(ConfigFields(c));
+  for (const core::Config& c : versions) items.push_back(ConfigFields(c));
   return absl::StrCat("{\"versions\":[", absl::StrJoin(items, ","), "]}");
 }
 
-std::string CommitToJson(const CommitResult& result, bool with_version,
+std::string CommitToJson(const core::CommitResult& result, bool with_version,
                          bool coalesced) {
   return absl::StrCat(
       "{\"revision\":", result.revision,

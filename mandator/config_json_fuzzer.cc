@@ -17,7 +17,7 @@
 
 namespace {
 
-using kess::mandator::PutRequest;
+using kess::mandator::core::PutRequest;
 
 std::string PutBodyFor(const PutRequest& r) {
   const char* encoding = kess::EncodingFor(r.value);
@@ -54,7 +54,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FUZZ_CHECK(status.code() == absl::StatusCode::kInvalidArgument);
   }
 
-  kess::mandator::RollbackRequest rollback;
+  kess::mandator::core::RollbackRequest rollback;
   status = kess::mandator::ParseRollbackBody(text, &rollback);
   if (status.ok()) {
     FUZZ_CHECK(rollback.to_revision >= 0);

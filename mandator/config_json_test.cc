@@ -7,7 +7,7 @@ namespace mandator {
 namespace {
 
 TEST(ConfigJsonTest, PutBodyWithEverySupportedField) {
-  PutRequest r;
+  core::PutRequest r;
   ASSERT_TRUE(ParsePutBody(R"({"value":"250","content_type":"text/plain",
       "expected_revision":3,"author":"alice","comment":"c"})",
                            &r)
@@ -18,7 +18,7 @@ TEST(ConfigJsonTest, PutBodyWithEverySupportedField) {
   EXPECT_EQ(r.author, "alice");
   EXPECT_EQ(r.comment, "c");
 
-  PutRequest b;
+  core::PutRequest b;
   ASSERT_TRUE(
       ParsePutBody(R"({"value":"AAEC/w==","encoding":"base64"})", &b).ok());
   EXPECT_EQ(b.value, std::string("\x00\x01\x02\xff", 4));
@@ -33,11 +33,11 @@ TEST(ConfigJsonTest, BadBodiesAreInvalidArgument) {
                            "{\"value\":\"x\",\"expected_revision\":-1}",
                            "{\"value\":\"x\",\"expected_revision\":\"3\"}",
                            "{\"value\":\"x\",\"author\":7}"}) {
-    PutRequest r;
+    core::PutRequest r;
     absl::Status s = ParsePutBody(body, &r);
     EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << body;
   }
-  RollbackRequest rb;
+  core::RollbackRequest rb;
   EXPECT_FALSE(ParseRollbackBody("{}", &rb).ok());
   ASSERT_TRUE(ParseRollbackBody(R"({"to_revision":5})", &rb).ok());
   EXPECT_EQ(rb.to_revision, 5);
@@ -47,7 +47,7 @@ TEST(ConfigJsonTest, BadBodiesAreInvalidArgument) {
 }
 
 TEST(ConfigJsonTest, ConfigObjectUsesBase64ForBinary) {
-  Config c;
+  core::Config c;
   c.record.set_namespace_name("ns");
   c.record.set_key("k");
   c.record.set_revision(4);
@@ -55,9 +55,10 @@ TEST(ConfigJsonTest, ConfigObjectUsesBase64ForBinary) {
   const std::string json = ConfigToJson(c);
   EXPECT_NE(json.find("\"encoding\":\"base64\""), std::string::npos) << json;
   EXPECT_NE(json.find("\"value\":\"/wA=\""), std::string::npos) << json;
-  EXPECT_EQ(CommitToJson(CommitResult{7, 2}, true, true),
+  EXPECT_EQ(CommitToJson(core::CommitResult{7, 2}, true, true),
             "{\"revision\":7,\"version\":2,\"coalesced\":true}");
-  EXPECT_EQ(CommitToJson(CommitResult{8, 0}, false, false), "{\"revision\":8}");
+  EXPECT_EQ(CommitToJson(core::CommitResult{8, 0}, false, false),
+            "{\"revision\":8}");
 }
 
 }  // namespace

@@ -6,11 +6,11 @@
 #include "Poco/URI.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/http_client.h"
 #include "common/json_util.h"
 #include "common/names.h"
 #include "glog/logging.h"
 #include "mandator/config_json.h"
-#include "common/http_client.h"
 
 namespace kess {
 namespace mandator {
@@ -111,13 +111,13 @@ void HttpApi::Register(HttpServer* server) {
 HttpResponse HttpApi::GetConfigs(const HttpRequest& request) {
   const std::vector<std::string> seg = Segments(request.path);
   if (seg.size() == 1) {
-    absl::StatusOr<std::vector<KeyInfo>> keys =
+    absl::StatusOr<std::vector<core::KeyInfo>> keys =
         options_.store->ListKeys(seg[0]);
     if (!keys.ok()) return HttpResponse::Error(keys.status());
     return Ok(KeysToJson(seg[0], *keys));
   }
   if (seg.size() == 2) {
-    absl::StatusOr<Config> config = options_.store->Get(seg[0], seg[1]);
+    absl::StatusOr<core::Config> config = options_.store->Get(seg[0], seg[1]);
     if (!config.ok()) return HttpResponse::Error(config.status());
     return Ok(ConfigToJson(*config));
   }
@@ -129,13 +129,13 @@ HttpResponse HttpApi::GetConfigs(const HttpRequest& request) {
       if (!parsed.ok()) return HttpResponse::Error(parsed.status());
       limit = std::min<int64_t>(*parsed, 1000);
     }
-    absl::StatusOr<std::vector<Config>> versions =
+    absl::StatusOr<std::vector<core::Config>> versions =
         options_.store->History(seg[0], seg[1], static_cast<int>(limit));
     if (!versions.ok()) return HttpResponse::Error(versions.status());
     return Ok(HistoryToJson(*versions));
   }
   if (seg.size() == 3 && seg[2] == "gray") {
-    absl::StatusOr<GrayInfo> gray = options_.gray->Get(seg[0], seg[1]);
+    absl::StatusOr<core::GrayInfo> gray = options_.gray->Get(seg[0], seg[1]);
     if (!gray.ok()) return HttpResponse::Error(gray.status());
     return Ok(GrayToJson(*gray));
   }
@@ -143,16 +143,16 @@ HttpResponse HttpApi::GetConfigs(const HttpRequest& request) {
 }
 
 absl::Status HttpApi::ParseWrite(const HttpRequest& request,
-                                 WriteOp* op) const {
+                                 core::WriteOp* op) const {
   const std::vector<std::string> seg = Segments(request.path);
   if (request.method == "PUT" && seg.size() == 2) {
-    PutRequest put;
+    core::PutRequest put;
     put.ns = seg[0];
     put.key = seg[1];
     KESS_RETURN_IF_ERROR(ParsePutBody(request.body, &put));
-    *op = WriteOp::Put(std::move(put));
+    *op = core::WriteOp::Put(std::move(put));
   } else if (request.method == "DELETE" && seg.size() == 2) {
-    DeleteRequest del;
+    core::DeleteRequest del;
     del.ns = seg[0];
     del.key = seg[1];
     const std::string expected = request.Query("expected_revision");
@@ -161,28 +161,27 @@ absl::Status HttpApi::ParseWrite(const HttpRequest& request,
                             ParseNonNegative("expected_revision", expected));
     }
     del.author = request.Query("author");
-    *op = WriteOp::Delete(std::move(del));
+    *op = core::WriteOp::Delete(std::move(del));
   } else if (request.method == "POST" && seg.size() == 3 &&
              seg[2] == "rollback") {
-    RollbackRequest rollback;
+    core::RollbackRequest rollback;
     rollback.ns = seg[0];
     rollback.key = seg[1];
     KESS_RETURN_IF_ERROR(ParseRollbackBody(request.body, &rollback));
-    *op = WriteOp::Rollback(std::move(rollback));
-  } else if (request.method == "POST" && seg.size() == 3 &&
-             seg[2] == "gray") {
-    GrayRequest gray;
+    *op = core::WriteOp::Rollback(std::move(rollback));
+  } else if (request.method == "POST" && seg.size() == 3 && seg[2] == "gray") {
+    core::GrayRequest gray;
     gray.ns = seg[0];
     gray.key = seg[1];
     KESS_RETURN_IF_ERROR(ParseGrayBody(request.body, &gray));
-    *op = WriteOp::GrayStart(std::move(gray));
-  } else if (request.method == "POST" && seg.size() == 4 &&
-             seg[2] == "gray" && (seg[3] == "promote" || seg[3] == "abort")) {
-    GrayEndRequest end;
+    *op = core::WriteOp::GrayStart(std::move(gray));
+  } else if (request.method == "POST" && seg.size() == 4 && seg[2] == "gray" &&
+             (seg[3] == "promote" || seg[3] == "abort")) {
+    core::GrayEndRequest end;
     end.ns = seg[0];
     end.key = seg[1];
     KESS_RETURN_IF_ERROR(ParseGrayEndBody(request.body, &end));
-    *op = WriteOp::GrayEnd(std::move(end), seg[3] == "promote");
+    *op = core::WriteOp::GrayEnd(std::move(end), seg[3] == "promote");
   } else {
     return NoRoute(request, seg);
   }
@@ -192,7 +191,7 @@ absl::Status HttpApi::ParseWrite(const HttpRequest& request,
 }
 
 HttpResponse HttpApi::Write(const HttpRequest& request) {
-  WriteOp op;
+  core::WriteOp op;
   absl::Status parsed = ParseWrite(request, &op);
   if (!parsed.ok()) return HttpResponse::Error(parsed);
   return Route(request, [&] { return Commit(std::move(op)); });
@@ -269,10 +268,10 @@ HttpResponse HttpApi::Route(const HttpRequest& request,
   return Forward(request);
 }
 
-HttpResponse HttpApi::Commit(WriteOp op) {
-  const bool is_delete = op.kind == WriteOp::Kind::kDelete ||
-                         op.kind == WriteOp::Kind::kGrayStart;
-  WriteReply reply = options_.submit(std::move(op));
+HttpResponse HttpApi::Commit(core::WriteOp op) {
+  const bool is_delete = op.kind == core::WriteOp::Kind::kDelete ||
+                         op.kind == core::WriteOp::Kind::kGrayStart;
+  core::WriteReply reply = options_.submit(std::move(op));
   if (!reply.result.ok()) return HttpResponse::Error(reply.result.status());
   return Ok(CommitToJson(*reply.result, !is_delete, reply.coalesced));
 }

@@ -70,11 +70,11 @@ class HttpApi {
     std::string member_id;
     std::string datacenter;
     bool is_main = true;
-    std::string main_datacenter;   // for the slave DC's refusal; may be ""
-    ConfigStore* store = nullptr;  // reads; must outlive the API
-    GrayStore* gray = nullptr;     // reads; must outlive the API
+    std::string main_datacenter;  // for the slave DC's refusal; may be ""
+    core::ConfigStore* store = nullptr;  // reads; must outlive the API
+    core::GrayStore* gray = nullptr;     // reads; must outlive the API
     // Called only while leads() is true.
-    std::function<WriteReply(WriteOp)> submit;
+    std::function<core::WriteReply(core::WriteOp)> submit;
     std::function<bool()> leads;    // main-DC leader, may write now
     std::function<bool()> elected;  // elected, maybe paused
     std::function<absl::StatusOr<std::optional<zk::MemberInfo>>()> leader;
@@ -101,8 +101,8 @@ class HttpApi {
   HttpResponse GetConfigs(const HttpRequest& request);
   HttpResponse Write(const HttpRequest& request);
   // Parses a write request into `op`; 404 for paths that are not writes.
-  absl::Status ParseWrite(const HttpRequest& request, WriteOp* op) const;
-  HttpResponse Commit(WriteOp op);
+  absl::Status ParseWrite(const HttpRequest& request, core::WriteOp* op) const;
+  HttpResponse Commit(core::WriteOp op);
   HttpResponse Override(const HttpRequest& request);
   // The write rules above for a parsed write: refuse (slave DC, paused
   // leader), `commit` on the leader, or forward.

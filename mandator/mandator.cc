@@ -23,7 +23,8 @@ namespace {
 absl::StatusOr<std::unique_ptr<zk::ZkApi>> ConnectReader(
     const std::string& ensemble, const zk::KessAuth& auth,
     absl::Duration session) {
-  zk::ZkClientOptions reader = ReaderClientOptions(ensemble, auth, session);
+  zk::ZkClientOptions reader =
+      core::ReaderClientOptions(ensemble, auth, session);
   reader.connect_timeout = absl::Seconds(2);
   KESS_ASSIGN_OR_RETURN(std::unique_ptr<zk::ZkClient> client,
                         zk::ZkClient::Create(reader));
@@ -59,9 +60,10 @@ std::string Mandator::http_address() const {
 absl::Status Mandator::Start() {
   KESS_ASSIGN_OR_RETURN(layout_, zk::Layout::Create(options_.zk_root));
   KESS_ASSIGN_OR_RETURN(zk::AclList acl, zk::KessAcl(options_.auth));
-  KESS_ASSIGN_OR_RETURN(zk::ZkClientOptions zk_options,
-                        MandatorClientOptions(options_.zk, options_.auth,
-                                              options_.zk_session_timeout));
+  KESS_ASSIGN_OR_RETURN(
+      zk::ZkClientOptions zk_options,
+      core::MandatorClientOptions(options_.zk, options_.auth,
+                                  options_.zk_session_timeout));
   zk_options.connect_timeout = options_.zk_connect_timeout;
   KESS_ASSIGN_OR_RETURN(zk_, zk::ZkClient::Create(zk_options));
   session_listener_ =
@@ -82,22 +84,23 @@ absl::Status Mandator::Start() {
       zk::EnsureSkeleton(*zk_, layout_, info, options_.changelog_retention, acl,
                          {{distributors_dir, std::move(members_acl)}}));
 
-  ConfigStore::Options store_options;
+  core::ConfigStore::Options store_options;
   store_options.layout = layout_;
   store_options.acl = acl;
   store_options.history_limit = options_.history_limit;
   store_options.writer_id = options_.id;
-  KESS_ASSIGN_OR_RETURN(store_, ConfigStore::Create(zk_.get(), store_options));
-  gray_ = std::make_unique<GrayStore>(zk_.get(), store_.get());
+  KESS_ASSIGN_OR_RETURN(store_,
+                        core::ConfigStore::Create(zk_.get(), store_options));
+  gray_ = std::make_unique<core::GrayStore>(zk_.get(), store_.get());
 
-  WriteQueue::Options queue_options;
+  core::WriteQueue::Options queue_options;
   queue_options.max_pending = options_.max_pending_writes;
   queue_options.max_writes_per_second = options_.max_writes_per_second;
   queue_options.registry = options_.registry;
   KESS_ASSIGN_OR_RETURN(
-      writes_,
-      WriteQueue::Create([this](const WriteOp& op) { return CommitWrite(op); },
-                         queue_options));
+      writes_, core::WriteQueue::Create(
+                   [this](const core::WriteOp& op) { return CommitWrite(op); },
+                   queue_options));
 
   HttpServer::Options http;
   http.host = options_.http_host;
@@ -148,7 +151,7 @@ absl::Status Mandator::Start() {
   api.main_datacenter = options_.main_datacenter;
   api.store = store_.get();
   api.gray = gray_.get();
-  api.submit = [this](WriteOp op) {
+  api.submit = [this](core::WriteOp op) {
     return writes_->Submit(std::move(op), options_.write_timeout);
   };
   api.leads = [this] { return options_.is_main && election_->IsLeader(); };
@@ -225,14 +228,15 @@ absl::Status Mandator::Start() {
       "1 while the ZooKeeper session of this DC is connected.", {},
       [this] { return zk_connected_ ? 1 : 0; });
 
-  LeaderElection::Options election;
+  core::LeaderElection::Options election;
   election.layout = layout_;
   election.self = self;
   election.acl = acl;
   election.connection_grace = options_.zk_session_timeout;
   election.on_elected = [this] { OnElected(); };
   election.on_demoted = [this] { OnDemoted(); };
-  KESS_ASSIGN_OR_RETURN(election_, LeaderElection::Create(zk_.get(), election));
+  KESS_ASSIGN_OR_RETURN(election_,
+                        core::LeaderElection::Create(zk_.get(), election));
 
   KESS_RETURN_IF_ERROR(server_->Start());
   refresher_ = std::thread([this] { RefreshLoop(); });
@@ -278,31 +282,32 @@ Mandator::~Mandator() {
   }
 }
 
-absl::StatusOr<CommitResult> Mandator::CommitWrite(const WriteOp& op) {
+absl::StatusOr<core::CommitResult> Mandator::CommitWrite(
+    const core::WriteOp& op) {
   const std::string fence = election_->node_path();
   if (!options_.is_main || !election_->IsLeader() || fence.empty()) {
     return absl::UnavailableError(
         "this mandator is no longer the leader; nothing was written, retry "
         "against the new leader");
   }
-  absl::StatusOr<CommitResult> result;
+  absl::StatusOr<core::CommitResult> result;
   switch (op.kind) {
-    case WriteOp::Kind::kPut:
+    case core::WriteOp::Kind::kPut:
       result = store_->Put(op.put, fence);
       break;
-    case WriteOp::Kind::kDelete:
+    case core::WriteOp::Kind::kDelete:
       result = store_->Delete(op.del, fence);
       break;
-    case WriteOp::Kind::kRollback:
+    case core::WriteOp::Kind::kRollback:
       result = store_->Rollback(op.rollback, fence);
       break;
-    case WriteOp::Kind::kGrayStart:
+    case core::WriteOp::Kind::kGrayStart:
       result = gray_->Start(op.gray, fence);
       break;
-    case WriteOp::Kind::kGrayPromote:
+    case core::WriteOp::Kind::kGrayPromote:
       result = gray_->Promote(op.gray_end, fence);
       break;
-    case WriteOp::Kind::kGrayAbort:
+    case core::WriteOp::Kind::kGrayAbort:
       result = gray_->Abort(op.gray_end, fence);
       break;
   }

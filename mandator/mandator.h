@@ -131,7 +131,7 @@ class Mandator {
  private:
   explicit Mandator(MandatorOptions options);
   absl::Status Start();
-  absl::StatusOr<CommitResult> CommitWrite(const WriteOp& op);
+  absl::StatusOr<core::CommitResult> CommitWrite(const core::WriteOp& op);
   absl::Status StartRoutes(const zk::AclList& acl);
   routes::RoutesRole::Options RoutesOptions(
       const routes::RouteStore::Options& store);
@@ -146,9 +146,9 @@ class Mandator {
   std::unique_ptr<zk::ZkClient> zk_;
   int64_t session_listener_ = 0;
   std::atomic<bool> zk_connected_{true};
-  std::unique_ptr<ConfigStore> store_;
-  std::unique_ptr<GrayStore> gray_;
-  std::unique_ptr<WriteQueue> writes_;
+  std::unique_ptr<core::ConfigStore> store_;
+  std::unique_ptr<core::GrayStore> gray_;
+  std::unique_ptr<core::WriteQueue> writes_;
   std::unique_ptr<HttpServer> server_;
   std::unique_ptr<HttpApi> api_;
   std::unique_ptr<scheduler::Scheduler> scheduler_;
@@ -163,7 +163,7 @@ class Mandator {
   std::unique_ptr<ui::AdminAuth> admin_auth_;         // with a secret
   std::unique_ptr<ui::AdminUi> admin_ui_;
   std::unique_ptr<ui::ClusterView> cluster_view_;
-  std::unique_ptr<LeaderElection> election_;
+  std::unique_ptr<core::LeaderElection> election_;
 
   metrics::Gauge* revision_gauge_ = nullptr;
   absl::Mutex refresh_mu_;

@@ -100,7 +100,7 @@ TEST_F(TwoDcBadInputTest, SixteenMiBIsAcceptedChunkedAndReplicated) {
   for (zk::ZkClient* zk : {main_.get(), slave_.get()}) {
     auto dc = testing::ReadDc(*zk, cluster_->layout());
     ASSERT_TRUE(dc.ok()) << dc.status();
-    const mandator::Config& config = dc->configs.at("large/v16");
+    const mandator::core::Config& config = dc->configs.at("large/v16");
     EXPECT_TRUE(config.record.value().has_chunked())
         << config.record.value().ShortDebugString().substr(0, 200);
     EXPECT_EQ(config.record.value().size(), zk::kMaxValueBytes);

@@ -196,7 +196,7 @@ TEST_F(TwoDcReplicationTest, AKessctlWriteReachesTheSlaveDatacenter) {
   ASSERT_TRUE(Converged());
   auto slave = Snapshot(*slave_);
   ASSERT_TRUE(slave.ok()) << slave.status();
-  const mandator::Config& greeting = slave->configs.at("app/greeting");
+  const mandator::core::Config& greeting = slave->configs.at("app/greeting");
   EXPECT_EQ(greeting.record.revision(), revision);
   EXPECT_EQ(greeting.value, "hello from dc1");
   EXPECT_EQ(slave->configs.at("app/blob").value, blob);
@@ -244,7 +244,7 @@ TEST_F(TwoDcReplicationTest, KillingTheMainLeaderLosesNothingInTheSlave) {
   for (int i = 0; i < kWrites; ++i) {
     const std::string name = "stream/" + testing::StreamKey(i);
     ASSERT_EQ(slave->configs.count(name), 1) << name;
-    const mandator::Config& c = slave->configs.at(name);
+    const mandator::core::Config& c = slave->configs.at(name);
     EXPECT_EQ(c.record.revision(), result.revisions[i]) << name;
     EXPECT_EQ(c.value, testing::StreamValue(i)) << name;
   }

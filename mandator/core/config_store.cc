@@ -13,6 +13,7 @@
 
 namespace kess {
 namespace mandator {
+namespace core {
 namespace {
 
 // Concurrent changes (another writer of the same ZooKeeper) are retried
@@ -481,5 +482,6 @@ absl::StatusOr<int64_t> ConfigStore::Revision() {
   return summary.first.revision();
 }
 
+}  // namespace core
 }  // namespace mandator
 }  // namespace kess

@@ -56,6 +56,7 @@
 
 namespace kess {
 namespace mandator {
+namespace core {
 
 // Values above this are chunked, so that the record and its history copy fit
 // into one multi request together, and every node crosses a slow WAN link
@@ -208,5 +209,6 @@ class ConfigStore {
   zk::ChunkedValueStore chunks_;
 };
 
+}  // namespace core
 }  // namespace mandator
 }  // namespace kess

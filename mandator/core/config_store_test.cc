@@ -12,6 +12,7 @@
 
 namespace kess {
 namespace mandator {
+namespace core {
 namespace {
 
 using ::kess::mandator::testing::ConnectAnonymous;
@@ -304,5 +305,6 @@ TEST_F(ConfigStoreTest, ReadersAndStrangersCannotModifyKessData) {
 }
 
 }  // namespace
+}  // namespace core
 }  // namespace mandator
 }  // namespace kess

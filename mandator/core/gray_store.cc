@@ -13,6 +13,7 @@
 
 namespace kess {
 namespace mandator {
+namespace core {
 namespace {
 
 std::string Name(const std::string& ns, const std::string& key) {
@@ -285,5 +286,6 @@ absl::StatusOr<CommitResult> GrayStore::End(const GrayEndRequest& request,
   return result;
 }
 
+}  // namespace core
 }  // namespace mandator
 }  // namespace kess

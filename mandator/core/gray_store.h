@@ -39,6 +39,7 @@
 
 namespace kess {
 namespace mandator {
+namespace core {
 
 inline constexpr size_t kMaxGrayHosts = 10000;
 
@@ -100,5 +101,6 @@ class GrayStore {
   zk::ChunkedValueStore chunks_;
 };
 
+}  // namespace core
 }  // namespace mandator
 }  // namespace kess

@@ -14,6 +14,7 @@
 
 namespace kess {
 namespace mandator {
+namespace core {
 namespace {
 
 using ::kess::mandator::testing::ConnectMandator;
@@ -197,5 +198,6 @@ TEST_F(GrayStoreTest, ChunkedGrayValue) {
 }
 
 }  // namespace
+}  // namespace core
 }  // namespace mandator
 }  // namespace kess

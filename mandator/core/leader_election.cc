@@ -14,6 +14,7 @@
 
 namespace kess {
 namespace mandator {
+namespace core {
 namespace {
 
 // The election's deadlines (connection grace, retry) run on the monotonic
@@ -329,5 +330,6 @@ absl::StatusOr<std::optional<zk::MemberInfo>> ReadLeader(
   return std::optional<zk::MemberInfo>();
 }
 
+}  // namespace core
 }  // namespace mandator
 }  // namespace kess

@@ -44,6 +44,7 @@
 
 namespace kess {
 namespace mandator {
+namespace core {
 
 class LeaderElection {
  public:
@@ -126,5 +127,6 @@ class LeaderElection {
 absl::StatusOr<std::optional<zk::MemberInfo>> ReadLeader(
     zk::ZkApi& zk, const zk::Layout& layout);
 
+}  // namespace core
 }  // namespace mandator
 }  // namespace kess

@@ -13,6 +13,7 @@
 
 namespace kess {
 namespace mandator {
+namespace core {
 namespace {
 
 using ::kess::mandator::testing::ConnectMandator;
@@ -71,7 +72,7 @@ class LeaderElectionTest : public kess::testing::ZkTestBase {
   }
 
   std::unique_ptr<Candidate> Start(const std::string& id) {
-    return mandator::Start(zk()->ConnectString(), *layout_, id);
+    return core::Start(zk()->ConnectString(), *layout_, id);
   }
 
   // m1 (the leader), m2 and m3, in this order of candidacy; m3 already
@@ -211,5 +212,6 @@ TEST(LeaderElectionOutageTest, LeaderPausesThenStepsDownThenComesBack) {
 }
 
 }  // namespace
+}  // namespace core
 }  // namespace mandator
 }  // namespace kess

@@ -13,6 +13,7 @@
 
 namespace kess {
 namespace mandator {
+namespace core {
 namespace {
 
 // Serializes the commits of this process. The main leader's config writer
@@ -114,5 +115,6 @@ absl::StatusOr<Committed> CommitRecord(zk::ZkApi& zk, const zk::Layout& layout,
       options.what, " kept racing with other writers: ", last.message()));
 }
 
+}  // namespace core
 }  // namespace mandator
 }  // namespace kess

@@ -33,6 +33,7 @@
 
 namespace kess {
 namespace mandator {
+namespace core {
 
 // What a failed commit left behind.
 enum class CommitOutcome { kNotApplied, kUnknown };
@@ -72,5 +73,6 @@ absl::StatusOr<Committed> CommitRecord(zk::ZkApi& zk, const zk::Layout& layout,
                                        const CommitBuilder& build,
                                        CommitOutcome* outcome);
 
+}  // namespace core
 }  // namespace mandator
 }  // namespace kess

@@ -10,6 +10,7 @@
 
 namespace kess {
 namespace mandator {
+namespace core {
 
 WriteOp WriteOp::Put(PutRequest request) {
   WriteOp op;
@@ -266,5 +267,6 @@ void WriteQueue::Loop() {
   }
 }
 
+}  // namespace core
 }  // namespace mandator
 }  // namespace kess

@@ -44,6 +44,7 @@
 
 namespace kess {
 namespace mandator {
+namespace core {
 
 struct WriteOp {
   enum class Kind {
@@ -148,5 +149,6 @@ class WriteQueue {
   std::thread writer_;
 };
 
+}  // namespace core
 }  // namespace mandator
 }  // namespace kess

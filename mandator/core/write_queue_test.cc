@@ -13,6 +13,7 @@
 
 namespace kess {
 namespace mandator {
+namespace core {
 namespace {
 
 constexpr absl::Duration kLong = absl::Seconds(30);
@@ -273,5 +274,6 @@ TEST(WriteQueueCreateTest, BadOptionsAreRejected) {
 }
 
 }  // namespace
+}  // namespace core
 }  // namespace mandator
 }  // namespace kess

@@ -2,6 +2,7 @@
 
 namespace kess {
 namespace mandator {
+namespace core {
 
 absl::StatusOr<zk::ZkClientOptions> MandatorClientOptions(
     const std::string& connect_string, const zk::KessAuth& auth,
@@ -24,5 +25,6 @@ zk::ZkClientOptions ReaderClientOptions(const std::string& connect_string,
   return options;
 }
 
+}  // namespace core
 }  // namespace mandator
 }  // namespace kess

@@ -17,6 +17,7 @@
 
 namespace kess {
 namespace mandator {
+namespace core {
 
 absl::StatusOr<zk::ZkClientOptions> MandatorClientOptions(
     const std::string& connect_string, const zk::KessAuth& auth,
@@ -26,5 +27,6 @@ zk::ZkClientOptions ReaderClientOptions(const std::string& connect_string,
                                         const zk::KessAuth& auth,
                                         absl::Duration session_timeout);
 
+}  // namespace core
 }  // namespace mandator
 }  // namespace kess

@@ -57,7 +57,7 @@ void ReplicationRole::Run() {
       absl::MutexLock lock(&mu_);
       if (!running_) return;
     }
-    zk::ZkClientOptions zk_options = ReaderClientOptions(
+    zk::ZkClientOptions zk_options = core::ReaderClientOptions(
         options_.main_zk, options_.auth, options_.session_timeout);
     zk_options.connect_timeout = options_.connect_timeout;
     absl::StatusOr<std::unique_ptr<zk::ZkClient>> main =

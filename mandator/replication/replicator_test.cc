@@ -47,7 +47,8 @@ class ReplicatorTest : public testing::TwoDcTest {
     int64_t revision = -1;
     WaitFor(
         [&] {
-          PutRequest request{ns, key, value, "text/plain", {}, "test", ""};
+          core::PutRequest request{ns, key,    value, "text/plain",
+                                   {}, "test", ""};
           auto result = store_->Put(request);
           if (result.ok()) revision = result->revision;
           return result.ok();
@@ -272,8 +273,9 @@ TEST_F(ReplicatorTest, AMainThatLooksEmptyDeletesNothing) {
   zk::SchemaInfo info;
   info.set_datacenter("dc1");
   info.set_is_main(true);
-  ASSERT_TRUE(
-      zk::EnsureSkeleton(*main_, layout_, info, 100, mandator::testing::TestAcl()).ok());
+  ASSERT_TRUE(zk::EnsureSkeleton(*main_, layout_, info, 100,
+                                 mandator::testing::TestAcl())
+                  .ok());
   const double refused = Errors("main_refused");
   ASSERT_TRUE(WaitFor([&] { return Errors("main_refused") >= refused + 2; },
                       kPatience));

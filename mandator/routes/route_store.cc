@@ -36,8 +36,9 @@ absl::StatusOr<int64_t> RouteStore::Put(const RouteTable& table,
   const zk::Meta meta = zk::MakeMeta("kess", options_.writer_id, absl::Now());
   std::optional<zk::StoredValue> prepared;  // of the latest attempt
   std::optional<zk::StoredValue> replaced;
-  CommitBuilder build = [&](const CommitAttempt& attempt, zk::MultiOps* ops,
-                            zk::ChangeRecord* change) -> absl::Status {
+  core::CommitBuilder build = [&](const core::CommitAttempt& attempt,
+                                  zk::MultiOps* ops,
+                                  zk::ChangeRecord* change) -> absl::Status {
     if (prepared.has_value()) {  // the previous attempt did not apply
       chunks_.Discard(*prepared).IgnoreError();
       prepared.reset();
@@ -73,17 +74,17 @@ absl::StatusOr<int64_t> RouteStore::Put(const RouteTable& table,
     *change->mutable_meta() = meta;
     return absl::OkStatus();
   };
-  CommitOptions commit;
+  core::CommitOptions commit;
   commit.fence = fence;
   commit.attempts = kCommitAttempts;
   commit.changelog_trim_batch = options_.changelog_trim_batch;
   commit.min_revision = min_revision_;
   commit.what = absl::StrCat("route table of ", table.service);
-  CommitOutcome outcome = CommitOutcome::kNotApplied;
-  absl::StatusOr<Committed> committed =
-      CommitRecord(*zk_, options_.layout, commit, build, &outcome);
+  core::CommitOutcome outcome = core::CommitOutcome::kNotApplied;
+  absl::StatusOr<core::Committed> committed =
+      core::CommitRecord(*zk_, options_.layout, commit, build, &outcome);
   if (!committed.ok()) {
-    if (prepared.has_value() && outcome == CommitOutcome::kNotApplied) {
+    if (prepared.has_value() && outcome == core::CommitOutcome::kNotApplied) {
       chunks_.Discard(*prepared).IgnoreError();
     }
     return committed.status();
@@ -108,8 +109,8 @@ absl::StatusOr<int64_t> RouteStore::Delete(const std::string& service,
   KESS_ASSIGN_OR_RETURN(std::string path, options_.layout.RoutePath(service));
   const zk::Meta meta = zk::MakeMeta("kess", options_.writer_id, absl::Now());
   std::optional<zk::StoredValue> replaced;
-  CommitBuilder build = [&](const CommitAttempt&, zk::MultiOps* ops,
-                            zk::ChangeRecord* change) -> absl::Status {
+  core::CommitBuilder build = [&](const core::CommitAttempt&, zk::MultiOps* ops,
+                                  zk::ChangeRecord* change) -> absl::Status {
     absl::StatusOr<zk::GetResult> old = zk_->Get(path);
     if (absl::IsNotFound(old.status())) {
       return absl::NotFoundError(
@@ -126,16 +127,16 @@ absl::StatusOr<int64_t> RouteStore::Delete(const std::string& service,
     *change->mutable_meta() = meta;
     return absl::OkStatus();
   };
-  CommitOptions commit;
+  core::CommitOptions commit;
   commit.fence = fence;
   commit.attempts = kCommitAttempts;
   commit.changelog_trim_batch = options_.changelog_trim_batch;
   commit.min_revision = min_revision_;
   commit.what = absl::StrCat("delete of the route table of ", service);
-  CommitOutcome outcome;
+  core::CommitOutcome outcome;
   KESS_ASSIGN_OR_RETURN(
-      Committed committed,
-      CommitRecord(*zk_, options_.layout, commit, build, &outcome));
+      core::Committed committed,
+      core::CommitRecord(*zk_, options_.layout, commit, build, &outcome));
   if (replaced.has_value()) chunks_.Discard(*replaced).IgnoreError();
   return committed.revision;
 }

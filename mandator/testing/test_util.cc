@@ -24,9 +24,9 @@ zk::AclList TestAcl() { return *zk::KessAcl(TestAuth()); }
 
 absl::StatusOr<std::unique_ptr<zk::ZkClient>> ConnectMandator(
     const std::string& connect_string) {
-  KESS_ASSIGN_OR_RETURN(
-      zk::ZkClientOptions options,
-      MandatorClientOptions(connect_string, TestAuth(), absl::Seconds(4)));
+  KESS_ASSIGN_OR_RETURN(zk::ZkClientOptions options,
+                        core::MandatorClientOptions(connect_string, TestAuth(),
+                                                    absl::Seconds(4)));
   options.connect_timeout = absl::Seconds(30);
   return zk::ZkClient::Create(options);
 }
@@ -34,7 +34,7 @@ absl::StatusOr<std::unique_ptr<zk::ZkClient>> ConnectMandator(
 absl::StatusOr<std::unique_ptr<zk::ZkClient>> ConnectReader(
     const std::string& connect_string) {
   zk::ZkClientOptions options =
-      ReaderClientOptions(connect_string, TestAuth(), absl::Seconds(4));
+      core::ReaderClientOptions(connect_string, TestAuth(), absl::Seconds(4));
   options.connect_timeout = absl::Seconds(30);
   return zk::ZkClient::Create(options);
 }

@@ -37,14 +37,14 @@ absl::StatusOr<DcSnapshot> ReadDc(zk::ZkApi& zk, const zk::Layout& layout) {
   KESS_ASSIGN_OR_RETURN(auto summary, zk::ReadRevision(zk, layout));
   out.revision = summary.first.revision();
   out.oldest_retained = summary.first.oldest_retained();
-  KESS_ASSIGN_OR_RETURN(auto store,
-                        mandator::ConfigStore::Create(&zk, {.layout = layout}));
+  KESS_ASSIGN_OR_RETURN(
+      auto store, mandator::core::ConfigStore::Create(&zk, {.layout = layout}));
   KESS_ASSIGN_OR_RETURN(std::vector<std::string> namespaces,
                         store->ListNamespaces());
   for (const std::string& ns : namespaces) {
-    KESS_ASSIGN_OR_RETURN(std::vector<mandator::KeyInfo> keys,
+    KESS_ASSIGN_OR_RETURN(std::vector<mandator::core::KeyInfo> keys,
                           store->ListKeys(ns));
-    for (const mandator::KeyInfo& key : keys) {
+    for (const mandator::core::KeyInfo& key : keys) {
       KESS_ASSIGN_OR_RETURN(out.configs[absl::StrCat(ns, "/", key.key)],
                             store->Get(ns, key.key));
     }

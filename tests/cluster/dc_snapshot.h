@@ -18,7 +18,7 @@ struct DcSnapshot {
   int64_t revision = 0;         // /kess/revision
   int64_t oldest_retained = 0;  // oldest change record kept
   // "ns/key" -> the record and the complete value (chunks loaded).
-  std::map<std::string, mandator::Config> configs;
+  std::map<std::string, mandator::core::Config> configs;
   // revision -> the ChangeRecord node's bytes, every record present.
   std::map<int64_t, std::string> changelog;
 };

@@ -12,7 +12,7 @@ DcSnapshot TwoConfigs() {
   dc.revision = 2;
   dc.oldest_retained = 1;
   for (int r = 1; r <= 2; ++r) {
-    mandator::Config& c = dc.configs["ns/k" + std::to_string(r)];
+    mandator::core::Config& c = dc.configs["ns/k" + std::to_string(r)];
     c.record.set_revision(r);
     c.record.set_version(1);
     c.record.mutable_value()->set_inline_data("v");

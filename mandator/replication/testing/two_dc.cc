@@ -115,39 +115,42 @@ void TwoDcTest::InitTrees(int retention, const std::string& suffix) {
   zk::SchemaInfo info;
   info.set_datacenter("dc1");
   info.set_is_main(true);
-  ASSERT_TRUE(
-      zk::EnsureSkeleton(*main_, layout_, info, retention, mandator::testing::TestAcl()).ok());
+  ASSERT_TRUE(zk::EnsureSkeleton(*main_, layout_, info, retention,
+                                 mandator::testing::TestAcl())
+                  .ok());
   info.set_datacenter("dc2");
   info.set_is_main(false);
-  ASSERT_TRUE(
-      zk::EnsureSkeleton(*local_, layout_, info, retention, mandator::testing::TestAcl()).ok());
-  ConfigStore::Options options{layout_, mandator::testing::TestAcl(), /*history_limit=*/3, "m1"};
-  auto store = ConfigStore::Create(main_.get(), options);
+  ASSERT_TRUE(zk::EnsureSkeleton(*local_, layout_, info, retention,
+                                 mandator::testing::TestAcl())
+                  .ok());
+  core::ConfigStore::Options options{layout_, mandator::testing::TestAcl(),
+                                     /*history_limit=*/3, "m1"};
+  auto store = core::ConfigStore::Create(main_.get(), options);
   ASSERT_TRUE(store.ok()) << store.status();
   store_ = *std::move(store);
-  routes_ = std::make_unique<zk::testing::TestLeader>(main_.get(), layout_,
-                                                      mandator::testing::TestAcl(), "m1");
+  routes_ = std::make_unique<zk::testing::TestLeader>(
+      main_.get(), layout_, mandator::testing::TestAcl(), "m1");
 }
 
 int64_t TwoDcTest::Put(const std::string& ns, const std::string& key,
                        const std::string& value) {
-  PutRequest request;
+  core::PutRequest request;
   request.ns = ns;
   request.key = key;
   request.value = value;
   request.content_type = "text/plain";
   request.author = "test";
-  absl::StatusOr<CommitResult> result = store_->Put(request);
+  absl::StatusOr<core::CommitResult> result = store_->Put(request);
   EXPECT_TRUE(result.ok()) << result.status();
   return result.ok() ? result->revision : -1;
 }
 
 int64_t TwoDcTest::Delete(const std::string& ns, const std::string& key) {
-  DeleteRequest request;
+  core::DeleteRequest request;
   request.ns = ns;
   request.key = key;
   request.author = "test";
-  absl::StatusOr<CommitResult> result = store_->Delete(request);
+  absl::StatusOr<core::CommitResult> result = store_->Delete(request);
   EXPECT_TRUE(result.ok()) << result.status();
   return result.ok() ? result->revision : -1;
 }

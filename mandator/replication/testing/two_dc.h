@@ -83,7 +83,7 @@ class TwoDcTest : public ::testing::Test {
   std::unique_ptr<zk::ZkClient> main_;
   std::unique_ptr<zk::ZkClient> local_;
   zk::Layout layout_;
-  std::unique_ptr<ConfigStore> store_;
+  std::unique_ptr<core::ConfigStore> store_;
   std::unique_ptr<zk::testing::TestLeader> routes_;
   metrics::Registry registry_;
 };
