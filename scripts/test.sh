@@ -43,6 +43,9 @@ run_check() {  # name command...
 if [ $# -eq 0 ]; then
   # Package dependencies against scripts/layering.txt, no package cycle.
   run_check layering python3 scripts/check_layering.py
+  # Clang's thread-safety analysis of the Abseil lock annotations (gcc
+  # ignores them).
+  run_check thread-safety scripts/check_thread_safety.sh
 fi
 
 if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
