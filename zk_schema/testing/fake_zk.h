@@ -54,8 +54,9 @@
 // one; no super user), SetACL/GetACL, sync(), containers/TTL nodes,
 // persistent watches, chroot; the event type a watch gets after a
 // reconnection is that of the first change while disconnected (ZooKeeper
-// compares with the state at reconnection). Timing: nothing is ever slow
-// unless a fault says so.
+// compares with the state at reconnection); a client destroyed while
+// disconnected still closes its session at once. Timing: nothing is ever
+// slow unless a fault says so.
 //
 // Thread-safe: every method of both classes may be called from any thread,
 // except that a client must not be destroyed, nor DrainCallbacks() called,
@@ -115,7 +116,9 @@ struct FaultSpec {
     // The answer is lost: the server applies the call (its watches fire)
     // but the caller gets ZCONNECTIONLOSS, the classic ambiguous write.
     // Connection drops and comes back as above; the caller's own watch
-    // events arrive after kReconnected.
+    // events arrive after kReconnected. (A read whose answer is lost
+    // leaves nothing behind, not even its watch: for reads this is
+    // kConnectionLossBeforeApply.)
     kConnectionLossAfterApply,
     // Nothing is applied; the call fails with ZOPERATIONTIMEOUT (also
     // IsConnectionLoss). No session event.
