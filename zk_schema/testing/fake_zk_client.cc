@@ -56,7 +56,7 @@ absl::StatusOr<GetResult> FakeZkClient::Get(const std::string& path,
   GetResult result;
   KESS_RETURN_IF_ERROR(server_->Call(
       this, FaultSpec::kGet, {{path}}, context,
-      [&](FakeZkServer::Conn& c) {
+      [&](FakeZkServer::Conn& c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(server_->mu_) {
         const int rc = server_->tree_.Get(path, c.caller, &result);
         if (rc == ZOK && watch) {  // not set on errors
           server_->AddWatchLocked(&server_->data_watches_, c, path,
@@ -92,7 +92,7 @@ absl::StatusOr<std::optional<Stat>> FakeZkClient::Exists(
   std::optional<Stat> result;
   KESS_RETURN_IF_ERROR(server_->Call(
       this, FaultSpec::kExists, {{path}}, context,
-      [&](FakeZkServer::Conn& c) {
+      [&](FakeZkServer::Conn& c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(server_->mu_) {
         Stat stat;
         const int rc = server_->tree_.Exists(path, &stat);
         if (rc == ZOK) result = stat;
@@ -113,7 +113,7 @@ absl::StatusOr<ChildrenResult> FakeZkClient::GetChildren(
   ChildrenResult result;
   KESS_RETURN_IF_ERROR(server_->Call(
       this, FaultSpec::kGetChildren, {{path}}, context,
-      [&](FakeZkServer::Conn& c) {
+      [&](FakeZkServer::Conn& c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(server_->mu_) {
         const int rc = server_->tree_.GetChildren(path, c.caller, &result);
         if (rc == ZOK && watch) {
           server_->AddWatchLocked(&server_->child_watches_, c, path,
@@ -136,7 +136,7 @@ absl::StatusOr<std::string> FakeZkClient::Create(const std::string& path,
   std::vector<OpResult> results;
   KESS_RETURN_IF_ERROR(server_->Call(
       this, FaultSpec::kCreate, {{path, IsSequential(mode)}}, context,
-      [&](FakeZkServer::Conn& c) {
+      [&](FakeZkServer::Conn& c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(server_->mu_) {
         std::vector<int> op_rcs;
         return ZkStatus(
             server_->ApplyLocked(c, ops, default_acl_, &results, &op_rcs),
@@ -154,7 +154,7 @@ absl::StatusOr<Stat> FakeZkClient::Set(const std::string& path,
   std::vector<OpResult> results;
   KESS_RETURN_IF_ERROR(server_->Call(
       this, FaultSpec::kSet, {{path}}, context,
-      [&](FakeZkServer::Conn& c) {
+      [&](FakeZkServer::Conn& c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(server_->mu_) {
         std::vector<int> op_rcs;
         return ZkStatus(
             server_->ApplyLocked(c, ops, default_acl_, &results, &op_rcs),
@@ -169,7 +169,7 @@ absl::Status FakeZkClient::Delete(const std::string& path, int version) {
   ops.Delete(path, version);
   return server_->Call(
       this, FaultSpec::kDelete, {{path}}, context,
-      [&](FakeZkServer::Conn& c) {
+      [&](FakeZkServer::Conn& c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(server_->mu_) {
         std::vector<OpResult> results;
         std::vector<int> op_rcs;
         return ZkStatus(
@@ -195,7 +195,7 @@ absl::StatusOr<std::vector<OpResult>> FakeZkClient::Multi(const MultiOps& ops) {
   std::vector<OpResult> results;
   KESS_RETURN_IF_ERROR(server_->Call(
       this, FaultSpec::kMulti, paths, context,
-      [&](FakeZkServer::Conn& c) {
+      [&](FakeZkServer::Conn& c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(server_->mu_) {
         std::vector<int> op_rcs;
         const int rc =
             server_->ApplyLocked(c, ops, default_acl_, &results, &op_rcs);
