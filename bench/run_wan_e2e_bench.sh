@@ -27,7 +27,7 @@ if [[ -n "$(ip route show 10.77.0.0/16 2>/dev/null)" ]]; then
   exit 2
 fi
 
-targets=(//mandator //mandator/kessctl //distributor //agent
+targets=(//mandator //kessctl //distributor //agent
          //tests/harness:zk_launcher //tests/wan:wan_emulator
          //sdk/examples:demo_provider //sdk/examples:demo_consumer
          //bench:heartbeat_bench)

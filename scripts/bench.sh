@@ -67,7 +67,7 @@ echo "== build (-c opt)"
 # --symlink_prefix=/ keeps bazel-bin pointing at everyone else's fastbuild;
 # each runner's own bazel build is then a no-op.
 bazel build -c opt --symlink_prefix=/ //bench:all //mandator \
-  //distributor:distributor //agent //mandator/kessctl \
+  //distributor:distributor //agent //kessctl \
   //tests/harness:zk_launcher //tests/wan:wan_emulator \
   //sdk/examples:demo_provider //sdk/examples:demo_consumer || exit 1
 

@@ -90,7 +90,7 @@ die() { say "ERROR: $*" >&2; exit 1; }
 
 # ---- binaries -------------------------------------------------------------
 
-TARGETS=(//mandator //mandator/kessctl //distributor //agent
+TARGETS=(//mandator //kessctl //distributor //agent
          //tests/harness:zk_launcher //tests/wan:wan_emulator
          //sdk/examples:demo_provider //sdk/examples:demo_consumer)
 if [ -n "${TEST_SRCDIR:-}" ]; then
@@ -111,7 +111,7 @@ else
   BIN="${BIN_DIR:-$ROOT/bazel-bin}"
 fi
 MANDATOR=$BIN/mandator/mandator
-KESSCTL=$BIN/mandator/kessctl/kessctl
+KESSCTL=$BIN/kessctl/kessctl
 DISTRIBUTOR=$BIN/distributor/distributor
 AGENT=$BIN/agent/agent
 ZK_LAUNCHER=$BIN/tests/harness/zk_launcher

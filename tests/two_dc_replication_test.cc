@@ -64,7 +64,7 @@ struct CommandResult {
 // test log.
 CommandResult RunKessctl(const std::vector<std::string>& args) {
   std::vector<std::string> argv_storage = {absl::StrCat(
-      std::getenv("TEST_SRCDIR"), "/kess/mandator/kessctl/kessctl")};
+      std::getenv("TEST_SRCDIR"), "/kess/kessctl/kessctl")};
   argv_storage.insert(argv_storage.end(), args.begin(), args.end());
   std::vector<char*> argv;
   for (std::string& a : argv_storage) argv.push_back(a.data());

@@ -2,8 +2,8 @@
 # kessctl from a shell's point of view: exit codes, stdout/stderr, stdin and
 # files, against two fake mandators (fake_mandator_main) and against nothing.
 set -uo pipefail
-kessctl="$TEST_SRCDIR/kess/mandator/kessctl/kessctl"
-fake="$TEST_SRCDIR/kess/mandator/kessctl/fake_mandator_main"
+kessctl="$TEST_SRCDIR/kess/kessctl/kessctl"
+fake="$TEST_SRCDIR/kess/kessctl/fake_mandator_main"
 tmp="$TEST_TMPDIR"
 unset KESS_MANDATORS KESS_TOKEN
 failures=0

@@ -1,4 +1,4 @@
-#include "mandator/kessctl/status_command.h"
+#include "kessctl/status_command.h"
 
 #include <algorithm>
 #include <map>
@@ -11,7 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "common/json_util.h"
-#include "mandator/kessctl/table.h"
+#include "kessctl/table.h"
 
 namespace kess {
 namespace kessctl {

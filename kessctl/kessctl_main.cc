@@ -9,7 +9,7 @@
 #include "absl/strings/str_split.h"
 #include "common/init.h"
 #include "gflags/gflags.h"
-#include "mandator/kessctl/commands.h"
+#include "kessctl/commands.h"
 
 DEFINE_string(mandators, "",
               "Comma-separated host:port of mandators, tried in order "

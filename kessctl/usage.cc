@@ -1,5 +1,5 @@
 // The --help text of kessctl (UsageText() in commands.h).
-#include "mandator/kessctl/commands.h"
+#include "kessctl/commands.h"
 
 namespace kess {
 namespace kessctl {

@@ -1,5 +1,5 @@
 // Every kessctl command run in-process against FakeMandator.
-#include "mandator/kessctl/commands.h"
+#include "kessctl/commands.h"
 
 #include <cstdlib>
 #include <fstream>
@@ -10,8 +10,8 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "mandator/kessctl/client.h"
-#include "mandator/kessctl/fake_mandator.h"
+#include "kessctl/client.h"
+#include "kessctl/fake_mandator.h"
 
 namespace kess {
 namespace kessctl {

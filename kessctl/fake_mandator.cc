@@ -1,4 +1,4 @@
-#include "mandator/kessctl/fake_mandator.h"
+#include "kessctl/fake_mandator.h"
 
 #include <chrono>
 #include <utility>

@@ -1,4 +1,4 @@
-#include "mandator/kessctl/client.h"
+#include "kessctl/client.h"
 
 #include <istream>
 #include <ostream>

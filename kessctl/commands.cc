@@ -1,4 +1,4 @@
-#include "mandator/kessctl/commands.h"
+#include "kessctl/commands.h"
 
 #include <algorithm>
 #include <fstream>
@@ -17,9 +17,9 @@
 #include "common/names.h"
 #include "common/status.h"
 #include "common/value_encoding.h"
-#include "mandator/kessctl/client.h"
-#include "mandator/kessctl/status_command.h"
-#include "mandator/kessctl/table.h"
+#include "kessctl/client.h"
+#include "kessctl/status_command.h"
+#include "kessctl/table.h"
 
 namespace kess {
 namespace kessctl {

@@ -1,4 +1,4 @@
-#include "mandator/kessctl/client.h"
+#include "kessctl/client.h"
 
 #include <chrono>
 #include <memory>
@@ -8,7 +8,7 @@
 #include "Poco/Net/SocketAddress.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "mandator/kessctl/fake_mandator.h"
+#include "kessctl/fake_mandator.h"
 
 namespace kess {
 namespace kessctl {

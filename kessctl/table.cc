@@ -1,4 +1,4 @@
-#include "mandator/kessctl/table.h"
+#include "kessctl/table.h"
 
 #include <algorithm>
 #include <utility>

@@ -10,7 +10,7 @@
 #include <ostream>
 
 #include "common/status.h"
-#include "mandator/kessctl/client.h"
+#include "kessctl/client.h"
 
 namespace kess {
 namespace kessctl {

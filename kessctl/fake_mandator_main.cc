@@ -12,7 +12,7 @@
 #include "common/init.h"
 #include "gflags/gflags.h"
 #include "glog/logging.h"
-#include "mandator/kessctl/fake_mandator.h"
+#include "kessctl/fake_mandator.h"
 
 DEFINE_string(address_file, "", "Where to write host:port once serving.");
 DEFINE_string(datacenter, "dc1", "The DC /api/v1/status reports.");
