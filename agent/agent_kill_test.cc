@@ -21,11 +21,13 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "agent/testing/agent_process.h"
 #include "agent/testing/fake_distributor.h"
 #include "common/file_cache/env.h"
 #include "common/file_cache/format.h"
+#include "common/http_client.h"
+#include "common/testing/wait_for.h"
 #include "gtest/gtest.h"
+#include "tests/harness/daemon_process.h"
 
 namespace kess {
 namespace agent {
@@ -33,14 +35,13 @@ namespace {
 
 using file_cache::CacheKey;
 using file_cache::Env;
-using testing::AgentProcess;
+using ::kess::testing::DaemonProcess;
+using ::kess::testing::Runfile;
+using ::kess::testing::TestTmpDir;
+using ::kess::testing::WaitFor;
 using testing::FakeDistributor;
-using testing::HttpCall;
-using testing::Runfile;
-using testing::TestTmpDir;
-using testing::WaitForPortFile;
 
-constexpr int64_t kLongMs = 60000;  // "did not hang", never a speed claim
+constexpr absl::Duration kLong = absl::Seconds(60);  // "did not hang"
 constexpr int kKeys = 8;
 constexpr int kKills = 8;
 
@@ -119,20 +120,28 @@ TEST(AgentKillTest, NoTornFilesAndResumeAfterKill9) {
   keys.push_back(CacheKey::Route("svc"));
   dist->Set(keys.back(), std::string("\x00\x01\x02", 3));
 
-  AgentProcess agent(
-      {Runfile("agent/agent"), "--host_id=host-kill", "--dc=dc1",
-       "--distributors=" + dist->address(), "--cache_dir=" + cache_dir,
-       "--http_port=0", "--http_port_file=" + port_file,
-       "--pull_interval_ms=200", "--heartbeat_interval_ms=200",
-       "--heartbeat_timeout_ms=3000", "--reconnect_initial_ms=20",
-       "--reconnect_max_ms=200", "--host_heartbeat_interval_ms=1000"},
-      base + "/agent.log");
-  ASSERT_TRUE(agent.Start());
-  int port = WaitForPortFile(port_file, kLongMs);
-  ASSERT_GT(port, 0) << "agent did not serve; see " << base << "/agent.log";
-  std::string reply;
-  ASSERT_EQ(HttpCall(port, "POST", "/v1/subscriptions", body, &reply), 200)
-      << reply;
+  const std::vector<std::string> args = {Runfile("agent/agent"),
+                                         "--host_id=host-kill",
+                                         "--dc=dc1",
+                                         "--distributors=" + dist->address(),
+                                         "--cache_dir=" + cache_dir,
+                                         "--http_port=0",
+                                         "--http_port_file=" + port_file,
+                                         "--pull_interval_ms=200",
+                                         "--heartbeat_interval_ms=200",
+                                         "--heartbeat_timeout_ms=3000",
+                                         "--reconnect_initial_ms=20",
+                                         "--reconnect_max_ms=200",
+                                         "--host_heartbeat_interval_ms=1000"};
+  DaemonProcess agent("agent host-kill", base + "/agent.log");
+  ASSERT_TRUE(agent.Start(args).ok());
+  const absl::StatusOr<int> port = agent.WaitForPortFile(port_file, kLong);
+  ASSERT_TRUE(port.ok()) << port.status();
+  const absl::StatusOr<HttpReply> subscribed =
+      HttpCall(absl::StrCat("127.0.0.1:", *port), "POST", "/v1/subscriptions",
+               body, kLong);
+  ASSERT_TRUE(subscribed.ok()) << subscribed.status();
+  ASSERT_EQ(subscribed->status, 200) << subscribed->body;
 
   ReaderLoop reader(cache_dir, keys);
 
@@ -152,22 +161,18 @@ TEST(AgentKillTest, NoTornFilesAndResumeAfterKill9) {
   std::mt19937 random(11);
   for (int kill_round = 0; kill_round < kKills; ++kill_round) {
     usleep(200000 + random() % 400000);
-    int status = agent.Stop(SIGKILL);
+    int status = agent.Kill();
     EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << status;
     Env::Default()->RemoveFile(port_file).IgnoreError();
     const size_t subscribes_before = dist->subscribes().size();
-    ASSERT_TRUE(agent.Start());
-    ASSERT_GT(WaitForPortFile(port_file, kLongMs), 0)
-        << "restart " << kill_round;
+    ASSERT_TRUE(agent.Start(args).ok());
+    const absl::StatusOr<int> again = agent.WaitForPortFile(port_file, kLong);
+    ASSERT_TRUE(again.ok())
+        << "restart " << kill_round << ": " << again.status();
     // It resumed: it subscribed again, by itself (persisted set), with the
     // revisions from its cache.
-    ASSERT_TRUE([&] {
-      for (int i = 0; i < kLongMs / 10; ++i) {
-        if (dist->subscribes().size() > subscribes_before) return true;
-        usleep(10000);
-      }
-      return false;
-    }());
+    ASSERT_TRUE(WaitFor(
+        [&] { return dist->subscribes().size() > subscribes_before; }, kLong));
     protocol::SubscribeRequest resumed = dist->subscribes()[subscribes_before];
     EXPECT_EQ(resumed.keys_size(), kKeys + 1);
     int with_revision = 0;
@@ -181,20 +186,19 @@ TEST(AgentKillTest, NoTornFilesAndResumeAfterKill9) {
   std::map<CacheKey, int64_t> want;
   for (const CacheKey& key : keys)
     want[key] = dist->Set(key, "final " + key.ToString());
-  bool caught_up = false;
-  for (int i = 0; i < kLongMs / 10 && !caught_up; ++i) {
-    caught_up = true;
-    for (const auto& [key, rev] : want) {
-      auto text = Env::Default()->ReadFile(cache_dir + "/" +
-                                           file_cache::RelativePath(key));
-      auto entry = text.ok()
-                       ? file_cache::DecodeEntry(*text)
-                       : absl::StatusOr<file_cache::CacheEntry>(text.status());
-      caught_up = caught_up && entry.ok() && entry->revision == rev;
-    }
-    if (!caught_up) usleep(10000);
-  }
-  EXPECT_TRUE(caught_up);
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        for (const auto& [key, rev] : want) {
+          auto text = Env::Default()->ReadFile(cache_dir + "/" +
+                                               file_cache::RelativePath(key));
+          auto entry =
+              text.ok() ? file_cache::DecodeEntry(*text)
+                        : absl::StatusOr<file_cache::CacheEntry>(text.status());
+          if (!entry.ok() || entry->revision != rev) return false;
+        }
+        return true;
+      },
+      kLong));
   reader.Stop();
 
   EXPECT_EQ(reader.torn(), 0) << reader.first_error();
@@ -222,7 +226,7 @@ TEST(AgentKillTest, NoTornFilesAndResumeAfterKill9) {
   }
   std::cerr << "restarts that found a half-written temp file: " << interrupted
             << " of " << kKills << "\n";
-  EXPECT_EQ(agent.Stop(SIGTERM), 0) << "clean exit on SIGTERM";
+  EXPECT_EQ(agent.Stop(), 0) << "clean exit on SIGTERM";
 }
 
 }  // namespace

@@ -9,22 +9,19 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <functional>
 #include <memory>
-#include <sstream>
 #include <string>
 
-#include "Poco/Net/HTTPClientSession.h"
-#include "Poco/Net/HTTPRequest.h"
-#include "Poco/Net/HTTPResponse.h"
-#include "Poco/StreamCopier.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "agent/distributor_order.h"
 #include "agent/http_api.h"
 #include "agent/testing/fake_distributor.h"
 #include "common/file_cache/reader.h"
+#include "common/http_client.h"
 #include "common/http_server.h"
 #include "common/metrics.h"
+#include "common/testing/wait_for.h"
 #include "common/transport/server.h"
 #include "gtest/gtest.h"
 
@@ -33,47 +30,17 @@ namespace agent {
 namespace {
 
 using file_cache::FileCacheReader;
+using ::kess::testing::WaitFor;
 using testing::FakeDistributor;
 
 constexpr int64_t kLongMs = 30000;  // "did not hang", never a speed claim
-
-bool WaitFor(const std::function<bool()>& condition,
-             int64_t timeout_ms = kLongMs) {
-  for (int64_t waited = 0; waited < timeout_ms; waited += 10) {
-    if (condition()) return true;
-    usleep(10000);
-  }
-  return condition();
-}
+constexpr absl::Duration kLong = absl::Milliseconds(kLongMs);
 
 std::string TempDir() {
   std::string base = getenv("TEST_TMPDIR") ? getenv("TEST_TMPDIR") : "/tmp";
   std::string tmpl = base + "/agentXXXXXX";
   EXPECT_NE(mkdtemp(tmpl.data()), nullptr);
   return tmpl;
-}
-
-struct HttpResult {
-  int status = 0;
-  std::string body;
-};
-
-HttpResult Http(int port, const std::string& method, const std::string& path,
-                const std::string& body = "") {
-  Poco::Net::HTTPClientSession session("127.0.0.1", port);
-  session.setTimeout(Poco::Timespan(kLongMs / 1000, 0));
-  Poco::Net::HTTPRequest request(method, path, "HTTP/1.1");
-  request.setContentLength(body.size());
-  request.setContentType("application/json");
-  session.sendRequest(request) << body;
-  Poco::Net::HTTPResponse response;
-  std::istream& in = session.receiveResponse(response);
-  HttpResult result;
-  result.status = response.getStatus();
-  std::ostringstream out;
-  Poco::StreamCopier::copyStream(in, out);
-  result.body = out.str();
-  return result;
 }
 
 class AgentTest : public ::testing::Test {
@@ -133,17 +100,17 @@ TEST_F(AgentTest, SubscribePushAndDelete) {
   dist_->Set(key_, "30s");
   StartAgent(Options({dist_->address()}));
   ASSERT_TRUE(agent_->Subscribe({key_}, kLongMs).ok());
-  ASSERT_TRUE(WaitFor([&] { return FileRevision(key_) == 1; }));
+  ASSERT_TRUE(WaitFor([&] { return FileRevision(key_) == 1; }, kLong));
   EXPECT_EQ(FileValue(key_), "30s");
   EXPECT_TRUE(agent_->Status().connected);
   EXPECT_EQ(agent_->Status().distributor, dist_->address());
 
   int64_t rev = dist_->Set(key_, "45s");
-  ASSERT_TRUE(WaitFor([&] { return FileRevision(key_) == rev; }));
+  ASSERT_TRUE(WaitFor([&] { return FileRevision(key_) == rev; }, kLong));
   EXPECT_EQ(FileValue(key_), "45s");
 
   rev = dist_->Delete(key_);
-  ASSERT_TRUE(WaitFor([&] { return FileRevision(key_) == rev; }));
+  ASSERT_TRUE(WaitFor([&] { return FileRevision(key_) == rev; }, kLong));
   EXPECT_TRUE(FileCacheReader(dir_).Read(key_)->absent);
   EXPECT_GE(Counter("kess_agent_updates_applied_total"), 3);
 
@@ -161,10 +128,10 @@ TEST_F(AgentTest, PullRepairsLostPushes) {
   o.pull_interval_ms = 100;
   StartAgent(o);
   ASSERT_TRUE(agent_->Subscribe({key_}, kLongMs).ok());
-  ASSERT_TRUE(WaitFor([&] { return FileRevision(key_) == 1; }));
+  ASSERT_TRUE(WaitFor([&] { return FileRevision(key_) == 1; }, kLong));
   dist_->SetPushEnabled(false);
   int64_t rev = dist_->Set(key_, "v2");
-  ASSERT_TRUE(WaitFor([&] { return FileRevision(key_) == rev; }));
+  ASSERT_TRUE(WaitFor([&] { return FileRevision(key_) == rev; }, kLong));
   EXPECT_EQ(FileValue(key_), "v2");
   EXPECT_GT(dist_->pulls(), 0);
 }
@@ -175,16 +142,18 @@ TEST_F(AgentTest, BadCrcIsRejectedThenRepaired) {
   o.pull_interval_ms = 100;
   StartAgent(o);
   ASSERT_TRUE(agent_->Subscribe({key_}, kLongMs).ok());
-  ASSERT_TRUE(WaitFor([&] { return FileRevision(key_) == 1; }));
+  ASSERT_TRUE(WaitFor([&] { return FileRevision(key_) == 1; }, kLong));
   dist_->SetCorruptCrc(true);
   int64_t rev = dist_->Set(key_, "corrupted in transit");
-  ASSERT_TRUE(WaitFor([&] {
-    return Counter("kess_agent_rejected_updates_total",
-                   {{"reason", "crc_mismatch"}}) >= 2;  // push and a pull
-  }));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return Counter("kess_agent_rejected_updates_total",
+                       {{"reason", "crc_mismatch"}}) >= 2;  // push and a pull
+      },
+      kLong));
   EXPECT_EQ(FileValue(key_), "good");
   dist_->SetCorruptCrc(false);
-  ASSERT_TRUE(WaitFor([&] { return FileRevision(key_) == rev; }));
+  ASSERT_TRUE(WaitFor([&] { return FileRevision(key_) == rev; }, kLong));
   EXPECT_EQ(FileValue(key_), "corrupted in transit");
 }
 
@@ -204,7 +173,7 @@ TEST_F(AgentTest, FailsOverAndReturnsToThePreferred) {
 
   StartAgent(o);
   ASSERT_TRUE(agent_->Subscribe({key_}, kLongMs).ok());
-  ASSERT_TRUE(WaitFor([&] { return agent_->Status().connected; }));
+  ASSERT_TRUE(WaitFor([&] { return agent_->Status().connected; }, kLong));
   EXPECT_EQ(agent_->Status().distributor, order[0]);
 
   // The preferred distributor dies: the agent moves to the next and
@@ -213,12 +182,12 @@ TEST_F(AgentTest, FailsOverAndReturnsToThePreferred) {
   auto& preferred_owner = preferred == dist_.get() ? dist_ : other;
   preferred_owner.reset();
   ASSERT_TRUE(
-      WaitFor([&] { return agent_->Status().distributor == order[1]; }));
+      WaitFor([&] { return agent_->Status().distributor == order[1]; }, kLong));
   const auto& subs = next->subscribes();
   ASSERT_FALSE(subs.empty());
   EXPECT_EQ(subs.back().keys(0).revision(), 1);  // resumed, not refetched
   int64_t rev = next->Set(key_, "v2");
-  ASSERT_TRUE(WaitFor([&] { return FileRevision(key_) == rev; }));
+  ASSERT_TRUE(WaitFor([&] { return FileRevision(key_) == rev; }, kLong));
   EXPECT_GE(Counter("kess_agent_distributor_switches_total"), 1);
 
   // It comes back on the same port: the agent returns to it.
@@ -228,10 +197,10 @@ TEST_F(AgentTest, FailsOverAndReturnsToThePreferred) {
   ASSERT_TRUE(back.ok()) << back.status();
   preferred_owner = std::move(back).value();
   ASSERT_TRUE(
-      WaitFor([&] { return agent_->Status().distributor == order[0]; }));
+      WaitFor([&] { return agent_->Status().distributor == order[0]; }, kLong));
   EXPECT_GE(Counter("kess_agent_distributor_switches_total"), 2);
   rev = preferred_owner->Set(key_, "v3");
-  ASSERT_TRUE(WaitFor([&] { return FileRevision(key_) == rev; }));
+  ASSERT_TRUE(WaitFor([&] { return FileRevision(key_) == rev; }, kLong));
 }
 
 // A distributor that accepts TCP connections but never answers (hung
@@ -274,7 +243,7 @@ TEST_F(AgentTest, SilentDistributorIsSkipped) {
   dist_->Set(key_, "v1");
   StartAgent(PreferringFirst(Options({silent, dist_->address()}), silent));
   ASSERT_TRUE(agent_->Subscribe({key_}, 0).ok());
-  ASSERT_TRUE(WaitFor([&] { return FileRevision(key_) == 1; }));
+  ASSERT_TRUE(WaitFor([&] { return FileRevision(key_) == 1; }, kLong));
   EXPECT_EQ(agent_->Status().distributor, dist_->address());
   EXPECT_EQ(agent_->Status().order[0], silent);
   agent_.reset();
@@ -292,16 +261,18 @@ TEST_F(AgentTest, SilentPreferredIsNotReturnedTo) {
   o.return_interval_ms = 50;
   StartAgent(PreferringFirst(o, silent));
   ASSERT_TRUE(agent_->Subscribe({key_}, 0).ok());
-  ASSERT_TRUE(WaitFor([&] { return FileRevision(key_) == 1; }));
+  ASSERT_TRUE(WaitFor([&] { return FileRevision(key_) == 1; }, kLong));
   // Moving to the silent one would cost a reconnect each time (its
   // kess.Subscribe times out); only the first failover may have.
   const double attempts = Counter("kess_agent_reconnect_attempts_total");
   // Several probes have failed (each waits up to heartbeat_timeout / 2 =
   // 500 ms for its answer) ...
-  ASSERT_TRUE(WaitFor([&] {
-    return Counter("kess_agent_return_probes_total",
-                   {{"result", "not_back"}}) >= 3;
-  }));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return Counter("kess_agent_return_probes_total",
+                       {{"result", "not_back"}}) >= 3;
+      },
+      kLong));
   // ... and the agent never left the distributor that answers.
   EXPECT_EQ(agent_->Status().distributor, dist_->address());
   EXPECT_EQ(Counter("kess_agent_reconnect_attempts_total"), attempts);
@@ -319,7 +290,7 @@ TEST_F(AgentTest, RestartResumesFromCacheWithoutRefetch) {
   dist_->Set(route, std::string("\x00\x01\xff", 3));
   StartAgent(Options({dist_->address()}));
   ASSERT_TRUE(agent_->Subscribe({key_, k2, route}, kLongMs).ok());
-  ASSERT_TRUE(WaitFor([&] { return FileRevision(route) == 3; }));
+  ASSERT_TRUE(WaitFor([&] { return FileRevision(route) == 3; }, kLong));
   agent_.reset();
 
   // While the agent is down one key changes.
@@ -327,7 +298,7 @@ TEST_F(AgentTest, RestartResumesFromCacheWithoutRefetch) {
   const int64_t sent_before = dist_->resources_sent();
   const size_t subscribes_before = dist_->subscribes().size();
   StartAgent(Options({dist_->address()}));  // no Subscribe call: persisted
-  ASSERT_TRUE(WaitFor([&] { return FileRevision(k2) == rev; }));
+  ASSERT_TRUE(WaitFor([&] { return FileRevision(k2) == rev; }, kLong));
   auto subs = dist_->subscribes();
   ASSERT_GT(subs.size(), subscribes_before);
   const protocol::SubscribeRequest& req = subs[subscribes_before];
@@ -352,7 +323,7 @@ TEST_F(AgentTest, AuthTokenIsSent) {
   o.auth_token = "s3cret";
   StartAgent(o);
   ASSERT_TRUE(agent_->Subscribe({key_}, kLongMs).ok());
-  ASSERT_TRUE(WaitFor([&] { return FileRevision(key_) == 1; }));
+  ASSERT_TRUE(WaitFor([&] { return FileRevision(key_) == 1; }, kLong));
 }
 
 TEST_F(AgentTest, HostHeartbeatsToMandatorsAndFailuresAreNotFatal) {
@@ -379,11 +350,13 @@ TEST_F(AgentTest, HostHeartbeatsToMandatorsAndFailuresAreNotFatal) {
   o.mandators = {"127.0.0.1:" + std::to_string((*mandator)->port()),
                  "127.0.0.1:" + std::to_string((*old_mandator)->port())};
   StartAgent(o);
-  ASSERT_TRUE(WaitFor([&] { return beats >= 3; }));
-  ASSERT_TRUE(WaitFor([&] {
-    return Counter("kess_agent_host_heartbeats_total",
-                   {{"result", "unimplemented"}}) >= 2;
-  }));
+  ASSERT_TRUE(WaitFor([&] { return beats >= 3; }, kLong));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return Counter("kess_agent_host_heartbeats_total",
+                       {{"result", "unimplemented"}}) >= 2;
+      },
+      kLong));
   EXPECT_GE(Counter("kess_agent_host_heartbeats_total", {{"result", "ok"}}), 3);
   agent_.reset();
 }
@@ -397,10 +370,20 @@ TEST_F(AgentTest, HttpApi) {
   ASSERT_TRUE(server.ok());
   RegisterHttpApi(server->get(), agent_.get(), {kLongMs});
   ASSERT_TRUE((*server)->Start().ok());
-  const int port = (*server)->port();
+  const std::string address = absl::StrCat("127.0.0.1:", (*server)->port());
+  // The reply; status 0 with the error as the body if there was none.
+  auto http = [&](const std::string& method, const std::string& path,
+                  const std::string& body = "") {
+    absl::StatusOr<HttpReply> reply =
+        HttpCall(address, method, path, body, kLong);
+    if (reply.ok()) return *reply;
+    HttpReply failed;
+    failed.body = std::string(reply.status().message());
+    return failed;
+  };
 
-  HttpResult r = Http(port, "POST", "/v1/subscriptions",
-                      R"({"configs":[{"namespace":"shop","key":"db.timeout"}],
+  HttpReply r = http("POST", "/v1/subscriptions",
+                     R"({"configs":[{"namespace":"shop","key":"db.timeout"}],
                           "routes":["payments"]})");
   EXPECT_EQ(r.status, 200) << r.body;
   EXPECT_TRUE(absl::StrContains(r.body, "\"revision\":1")) << r.body;
@@ -413,23 +396,23 @@ TEST_F(AgentTest, HttpApi) {
         R"({"configs":[{"namespace":"shop","key":"a/b"}]})",
         R"({"configs":[{"namespace":"shop","key":"a\u0000b"}]})",
         R"({"routes":["../../etc/passwd"]})", R"({})", "garbage"}) {
-    HttpResult b = Http(port, "POST", "/v1/subscriptions", bad);
+    HttpReply b = http("POST", "/v1/subscriptions", bad);
     EXPECT_EQ(b.status, 400) << bad << " -> " << b.body;
   }
-  HttpResult slash = Http(port, "POST", "/v1/subscriptions",
-                          R"({"configs":[{"namespace":"shop","key":"a/b"}]})");
+  HttpReply slash = http("POST", "/v1/subscriptions",
+                         R"({"configs":[{"namespace":"shop","key":"a/b"}]})");
   EXPECT_TRUE(absl::StrContains(slash.body, "not allowed")) << slash.body;
 
-  r = Http(port, "GET", "/v1/configs/shop/db.timeout");
+  r = http("GET", "/v1/configs/shop/db.timeout");
   EXPECT_EQ(r.status, 200);
   EXPECT_TRUE(absl::StrContains(r.body, "\"value\":\"30s\"")) << r.body;
-  EXPECT_EQ(Http(port, "GET", "/v1/configs/shop/nothing").status, 404);
-  EXPECT_EQ(Http(port, "GET", "/v1/configs/shop/..").status, 400);
-  EXPECT_EQ(Http(port, "GET", "/v1/configs/shop/a%2F..%2Fb").status, 400);
-  EXPECT_EQ(Http(port, "GET", "/v1/configs/shop/a%00b").status, 400);
-  EXPECT_EQ(Http(port, "GET", "/v1/routes/..").status, 400);
+  EXPECT_EQ(http("GET", "/v1/configs/shop/nothing").status, 404);
+  EXPECT_EQ(http("GET", "/v1/configs/shop/..").status, 400);
+  EXPECT_EQ(http("GET", "/v1/configs/shop/a%2F..%2Fb").status, 400);
+  EXPECT_EQ(http("GET", "/v1/configs/shop/a%00b").status, 400);
+  EXPECT_EQ(http("GET", "/v1/routes/..").status, 400);
 
-  r = Http(port, "GET", "/v1/status");
+  r = http("GET", "/v1/status");
   EXPECT_EQ(r.status, 200);
   EXPECT_TRUE(absl::StrContains(r.body, "\"connected\":true")) << r.body;
   EXPECT_TRUE(absl::StrContains(r.body, dist_->address())) << r.body;

@@ -11,11 +11,13 @@
 namespace kess {
 namespace testing {
 
+AgentHost::AgentHost(AgentHostOptions options)
+    : options_(std::move(options)),
+      daemon_("agent " + options_.host_id, options_.dir + "/agent.log") {}
+
 absl::StatusOr<std::unique_ptr<AgentHost>> AgentHost::Start(
     AgentHostOptions options) {
-  if (options.binary.empty()) {
-    options.binary = agent::testing::Runfile("agent/agent");
-  }
+  if (options.binary.empty()) options.binary = Runfile("agent/agent");
   std::unique_ptr<AgentHost> host(new AgentHost(std::move(options)));
   KESS_RETURN_IF_ERROR(
       file_cache::Env::Default()->CreateDirs(host->cache_dir()));
@@ -44,17 +46,14 @@ absl::Status AgentHost::Launch() {
   }
   args.insert(args.end(), o.flags.begin(), o.flags.end());
   args.insert(args.end(), o.extra_flags.begin(), o.extra_flags.end());
-  process_ = std::make_unique<agent::testing::AgentProcess>(std::move(args),
-                                                            log_path());
-  if (!process_->Start()) return absl::InternalError("fork of the agent");
-  const int port = agent::testing::WaitForPortFile(
-      port_file, absl::ToInt64Milliseconds(o.ready_timeout), process_->pid());
-  if (port <= 0) {
-    process_->Stop(9);
-    return absl::UnavailableError(
-        absl::StrCat("agent ", o.host_id, " did not serve; see ", log_path()));
+  KESS_RETURN_IF_ERROR(daemon_.Start(std::move(args)));
+  absl::StatusOr<int> port =
+      daemon_.WaitForPortFile(port_file, o.ready_timeout);
+  if (!port.ok()) {
+    daemon_.Kill();
+    return port.status();
   }
-  http_port_ = port;
+  http_port_ = *port;
   return absl::OkStatus();
 }
 
@@ -77,11 +76,10 @@ std::string AgentHost::http_address() const {
   return absl::StrCat("127.0.0.1:", http_port_);
 }
 
-absl::StatusOr<HttpReply> AgentHost::Call(
-    const std::string& method, const std::string& path,
-    const std::string& body) const {
-  return HttpCall(http_address(), method, path, body,
-                            absl::Seconds(20));
+absl::StatusOr<HttpReply> AgentHost::Call(const std::string& method,
+                                          const std::string& path,
+                                          const std::string& body) const {
+  return HttpCall(http_address(), method, path, body, absl::Seconds(20));
 }
 
 absl::Status AgentHost::Subscribe(const std::string& body) const {

@@ -1,7 +1,7 @@
 // A real `agent` daemon as one simulated host, for end-to-end tests: its
 // own directory (cache in <dir>/cache, log, HTTP port file), started as a
-// child process through agent/testing/agent_process.h, killed and restarted
-// on the same HTTP port.
+// child process through tests/harness/daemon_process.h, killed and
+// restarted on the same HTTP port.
 //
 //   AgentHostOptions o;
 //   o.host_id = "h1"; o.datacenter = "dc1";
@@ -23,9 +23,9 @@
 
 #include "Poco/JSON/Object.h"
 #include "absl/time/time.h"
-#include "agent/testing/agent_process.h"
-#include "common/status.h"
 #include "common/http_client.h"
+#include "common/status.h"
+#include "tests/harness/daemon_process.h"
 
 namespace kess {
 namespace testing {
@@ -53,40 +53,40 @@ class AgentHost {
  public:
   static absl::StatusOr<std::unique_ptr<AgentHost>> Start(
       AgentHostOptions options);
-  ~AgentHost() = default;  // the AgentProcess sends SIGTERM
+  ~AgentHost() = default;  // the DaemonProcess sends SIGTERM
 
   // kill -9 (SIGKILL and reap).
-  void Kill() { process_->Stop(9); }
-  // SIGTERM and reap.
-  void Stop() { process_->Stop(15); }
+  void Kill() { daemon_.Kill(); }
+  // SIGTERM and reap (SIGKILL if it is still there after 10 s).
+  void Stop() { daemon_.Stop(); }
   // Starts it again (same cache, same HTTP port) and waits for its API.
   absl::Status Restart();
-  bool running() const { return process_->pid() > 0; }
-  pid_t pid() const { return process_->pid(); }
+  bool running() const { return daemon_.running(); }
+  pid_t pid() const { return daemon_.pid(); }
 
   const std::string& host_id() const { return options_.host_id; }
   std::string cache_dir() const { return options_.dir + "/cache"; }
-  std::string log_path() const { return options_.dir + "/agent.log"; }
+  const std::string& log_path() const { return daemon_.log_path(); }
   int http_port() const { return http_port_; }
   // "127.0.0.1:<port>" (sdk Options::agent_http_address).
   std::string http_address() const;
 
   // One call to its HTTP API.
   absl::StatusOr<HttpReply> Call(const std::string& method,
-                                           const std::string& path,
-                                           const std::string& body = "") const;
+                                 const std::string& path,
+                                 const std::string& body = "") const;
   // POST /v1/subscriptions with `body`; an error unless it answers 200.
   absl::Status Subscribe(const std::string& body) const;
   // GET /v1/status as JSON; null if it did not answer 200.
   Poco::JSON::Object::Ptr Status() const;
 
  private:
-  explicit AgentHost(AgentHostOptions options) : options_(std::move(options)) {}
+  explicit AgentHost(AgentHostOptions options);
   absl::Status Launch();
 
-  AgentHostOptions options_;
+  const AgentHostOptions options_;
   int http_port_ = 0;  // 0 until the first start chose one
-  std::unique_ptr<agent::testing::AgentProcess> process_;
+  DaemonProcess daemon_;
 };
 
 // {"configs":[{"namespace":ns,"key":k},...]} for the subscription API.

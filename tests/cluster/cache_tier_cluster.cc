@@ -4,6 +4,7 @@
 #include "absl/time/clock.h"
 #include "common/file_cache/reader.h"
 #include "common/http_client.h"
+#include "common/testing/wait_for.h"
 #include "tests/cluster/mandator_cluster.h"
 
 namespace kess {
@@ -116,8 +117,8 @@ absl::StatusOr<int64_t> CacheTierCluster::Put(const std::string& ns,
     if (leader == nullptr) continue;
     absl::StatusOr<HttpReply> reply =
         HttpCall(leader->http_address(), "PUT",
-                           absl::StrCat("/api/v1/configs/", ns, "/", key),
-                           PutBody(value), absl::Seconds(20));
+                 absl::StrCat("/api/v1/configs/", ns, "/", key), PutBody(value),
+                 absl::Seconds(20));
     if (reply.ok() && reply->status == 200) {
       Poco::JSON::Object::Ptr body = JsonBody(reply->body);
       if (!body) return absl::InternalError("PUT answer: " + reply->body);
@@ -144,19 +145,14 @@ int64_t CachedRevision(const AgentHost& agent, const std::string& ns,
 bool WaitCached(const std::vector<AgentHost*>& agents, const std::string& ns,
                 const std::string& key, int64_t revision,
                 absl::Duration timeout) {
-  const absl::Time deadline = absl::Now() + timeout;
-  while (true) {
-    bool all = true;
-    for (const AgentHost* a : agents) {
-      if (CachedRevision(*a, ns, key) < revision) {
-        all = false;
-        break;
-      }
-    }
-    if (all) return true;
-    if (absl::Now() > deadline) return false;
-    absl::SleepFor(absl::Milliseconds(20));
-  }
+  return WaitFor(
+      [&] {
+        for (const AgentHost* a : agents) {
+          if (CachedRevision(*a, ns, key) < revision) return false;
+        }
+        return true;
+      },
+      timeout);
 }
 
 }  // namespace testing

@@ -2,7 +2,6 @@
 
 #include <sys/stat.h>
 
-#include <cstdlib>
 #include <fstream>
 
 #include "absl/strings/match.h"
@@ -11,20 +10,13 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "common/http_client.h"
-#include "tests/cluster/daemon_process.h"
 #include "tests/cluster/mandator_cluster.h"
 #include "tests/harness/zk_ensemble.h"
 
 namespace kess {
 namespace testing {
 
-std::string DistributorBinary() {
-  const char* srcdir = std::getenv("TEST_SRCDIR");
-  if (srcdir != nullptr) {
-    return absl::StrCat(srcdir, "/kess/distributor/distributor");
-  }
-  return "distributor/distributor";
-}
+std::string DistributorBinary() { return Runfile("distributor/distributor"); }
 
 absl::StatusOr<std::string> WriteTokenFile(const std::string& dir,
                                            const std::string& token) {
@@ -41,10 +33,7 @@ absl::StatusOr<std::string> WriteTokenFile(const std::string& dir,
 absl::StatusOr<std::unique_ptr<DistributorProcess>> DistributorProcess::Start(
     DistributorProcessOptions options) {
   if (options.binary.empty()) options.binary = DistributorBinary();
-  if (options.log_dir.empty()) {
-    const char* dir = std::getenv("TEST_TMPDIR");
-    options.log_dir = dir != nullptr ? dir : "/tmp";
-  }
+  if (options.log_dir.empty()) options.log_dir = TestTmpDir();
   const bool pick_port = options.port == 0;
   const bool pick_http_port = options.http_port == 0;
   std::unique_ptr<DistributorProcess> process(
@@ -67,6 +56,12 @@ absl::StatusOr<std::unique_ptr<DistributorProcess>> DistributorProcess::Start(
   return last;
 }
 
+DistributorProcess::DistributorProcess(DistributorProcessOptions options)
+    : options_(std::move(options)),
+      daemon_(absl::StrCat("distributor ", options_.id),
+              absl::StrCat(options_.log_dir, "/distributor-",
+                           options_.datacenter, "-", options_.id, ".log")) {}
+
 DistributorProcess::~DistributorProcess() { Stop(); }
 
 std::string DistributorProcess::address() const {
@@ -79,8 +74,6 @@ std::string DistributorProcess::http_address() const {
 
 absl::Status DistributorProcess::Launch() {
   const DistributorProcessOptions& o = options_;
-  log_path_ =
-      absl::StrCat(o.log_dir, "/distributor-", o.datacenter, "-", o.id, ".log");
   std::vector<std::string> args = {
       o.binary,
       "--id=" + o.id,
@@ -99,20 +92,16 @@ absl::Status DistributorProcess::Launch() {
     args.push_back("--auth_token_file=" + o.auth_token_file);
   }
   args.insert(args.end(), o.extra_flags.begin(), o.extra_flags.end());
-  KESS_ASSIGN_OR_RETURN(pid_, SpawnDaemon(std::move(args), log_path_));
-  return absl::OkStatus();
+  return daemon_.Start(std::move(args));
 }
 
 absl::Status DistributorProcess::WaitReady() {
-  return WaitHealthy(&pid_, http_address(), options_.ready_timeout,
-                     absl::StrCat("distributor ", options_.id), log_path_);
+  return daemon_.WaitHealthy(http_address(), options_.ready_timeout);
 }
 
-void DistributorProcess::Kill() { KillDaemon(&pid_); }
+void DistributorProcess::Kill() { daemon_.Kill(); }
 
-void DistributorProcess::Stop(absl::Duration grace) {
-  StopDaemon(&pid_, grace, absl::StrCat("distributor ", options_.id));
-}
+void DistributorProcess::Stop(absl::Duration grace) { daemon_.Stop(grace); }
 
 absl::Status DistributorProcess::Restart() {
   Stop();
@@ -121,15 +110,15 @@ absl::Status DistributorProcess::Restart() {
 }
 
 Poco::JSON::Object::Ptr DistributorProcess::Status() const {
-  absl::StatusOr<HttpReply> reply = HttpCall(
-      http_address(), "GET", "/api/v1/status", "", absl::Seconds(10));
+  absl::StatusOr<HttpReply> reply =
+      HttpCall(http_address(), "GET", "/api/v1/status", "", absl::Seconds(10));
   if (!reply.ok() || reply->status != 200) return nullptr;
   return JsonBody(reply->body);
 }
 
 std::string DistributorProcess::Metrics() const {
-  absl::StatusOr<HttpReply> reply = HttpCall(
-      http_address(), "GET", "/metrics", "", absl::Seconds(10));
+  absl::StatusOr<HttpReply> reply =
+      HttpCall(http_address(), "GET", "/metrics", "", absl::Seconds(10));
   if (!reply.ok() || reply->status != 200) return "";
   return reply->body;
 }

@@ -30,6 +30,7 @@
 #include "Poco/JSON/Object.h"
 #include "absl/time/time.h"
 #include "common/status.h"
+#include "tests/harness/daemon_process.h"
 
 namespace kess {
 namespace testing {
@@ -75,15 +76,15 @@ class DistributorProcess {
   // Starts it again with the same options and ports; waits until loaded.
   absl::Status Restart();
 
-  bool running() const { return pid_ > 0; }
-  pid_t pid() const { return pid_; }
+  bool running() const { return daemon_.running(); }
+  pid_t pid() const { return daemon_.pid(); }
   const std::string& id() const { return options_.id; }
   // "127.0.0.1:<port>": the agent transport (agent --distributors).
   std::string address() const;
   int port() const { return options_.port; }
   // "127.0.0.1:<port>": /healthz, /metrics, /api/v1/status.
   std::string http_address() const;
-  const std::string& log_path() const { return log_path_; }
+  const std::string& log_path() const { return daemon_.log_path(); }
 
   // GET /api/v1/status as JSON; null if it did not answer 200.
   Poco::JSON::Object::Ptr Status() const;
@@ -91,14 +92,12 @@ class DistributorProcess {
   std::string Metrics() const;
 
  private:
-  explicit DistributorProcess(DistributorProcessOptions options)
-      : options_(std::move(options)) {}
+  explicit DistributorProcess(DistributorProcessOptions options);
   absl::Status Launch();
   absl::Status WaitReady();
 
-  DistributorProcessOptions options_;
-  std::string log_path_;
-  pid_t pid_ = -1;
+  DistributorProcessOptions options_;  // with the ports picked
+  DaemonProcess daemon_;
 };
 
 // One value of a Prometheus text exposition: the first sample of `name`

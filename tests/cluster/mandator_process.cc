@@ -2,30 +2,15 @@
 
 #include <sys/stat.h>
 
-#include <cstdlib>
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
-#include "common/http_client.h"
-#include "tests/cluster/daemon_process.h"
 #include "tests/harness/zk_ensemble.h"
 
 namespace kess {
 namespace testing {
-namespace {
 
-std::string TempDir() {
-  const char* dir = std::getenv("TEST_TMPDIR");
-  return dir != nullptr ? dir : "/tmp";
-}
-
-}  // namespace
-
-std::string MandatorBinary() {
-  const char* srcdir = std::getenv("TEST_SRCDIR");
-  if (srcdir != nullptr) return absl::StrCat(srcdir, "/kess/mandator/mandator");
-  return "mandator/mandator";
-}
+std::string MandatorBinary() { return Runfile("mandator/mandator"); }
 
 absl::StatusOr<std::string> WriteAuthFile(const std::string& dir,
                                           const zk::KessAuth& auth) {
@@ -44,7 +29,7 @@ absl::StatusOr<std::string> WriteAuthFile(const std::string& dir,
 absl::StatusOr<std::unique_ptr<MandatorProcess>> MandatorProcess::Start(
     MandatorProcessOptions options) {
   if (options.binary.empty()) options.binary = MandatorBinary();
-  if (options.log_dir.empty()) options.log_dir = TempDir();
+  if (options.log_dir.empty()) options.log_dir = TestTmpDir();
   const bool pick_port = options.http_port == 0;
   const bool pick_transport_port = options.port == 0;
   std::unique_ptr<MandatorProcess> process(
@@ -67,6 +52,12 @@ absl::StatusOr<std::unique_ptr<MandatorProcess>> MandatorProcess::Start(
   return last;
 }
 
+MandatorProcess::MandatorProcess(MandatorProcessOptions options)
+    : options_(std::move(options)),
+      daemon_(
+          absl::StrCat("mandator ", options_.id),
+          absl::StrCat(options_.log_dir, "/mandator-", options_.id, ".log")) {}
+
 MandatorProcess::~MandatorProcess() { Stop(); }
 
 std::string MandatorProcess::http_address() const {
@@ -79,7 +70,6 @@ std::string MandatorProcess::address() const {
 
 absl::Status MandatorProcess::Launch() {
   const MandatorProcessOptions& o = options_;
-  log_path_ = absl::StrCat(o.log_dir, "/mandator-", o.id, ".log");
   std::vector<std::string> args = {
       o.binary,
       "--id=" + o.id,
@@ -97,20 +87,16 @@ absl::Status MandatorProcess::Launch() {
   if (!o.main_datacenter.empty())
     args.push_back("--main_dc=" + o.main_datacenter);
   args.insert(args.end(), o.extra_flags.begin(), o.extra_flags.end());
-  KESS_ASSIGN_OR_RETURN(pid_, SpawnDaemon(std::move(args), log_path_));
-  return absl::OkStatus();
+  return daemon_.Start(std::move(args));
 }
 
 absl::Status MandatorProcess::WaitReady() {
-  return WaitHealthy(&pid_, http_address(), options_.ready_timeout,
-                     absl::StrCat("mandator ", options_.id), log_path_);
+  return daemon_.WaitHealthy(http_address(), options_.ready_timeout);
 }
 
-void MandatorProcess::Kill() { KillDaemon(&pid_); }
+void MandatorProcess::Kill() { daemon_.Kill(); }
 
-void MandatorProcess::Stop(absl::Duration grace) {
-  StopDaemon(&pid_, grace, absl::StrCat("mandator ", options_.id));
-}
+void MandatorProcess::Stop(absl::Duration grace) { daemon_.Stop(grace); }
 
 absl::Status MandatorProcess::Restart() {
   Stop();

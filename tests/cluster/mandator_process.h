@@ -25,6 +25,7 @@
 
 #include "absl/time/time.h"
 #include "common/status.h"
+#include "tests/harness/daemon_process.h"
 #include "zk_schema/kess_auth.h"
 
 namespace kess {
@@ -71,24 +72,22 @@ class MandatorProcess {
   // Starts it again with the same options and port.
   absl::Status Restart();
 
-  bool running() const { return pid_ > 0; }
-  pid_t pid() const { return pid_; }
+  bool running() const { return daemon_.running(); }
+  pid_t pid() const { return daemon_.pid(); }
   const std::string& id() const { return options_.id; }
   // "127.0.0.1:<port>"
   std::string http_address() const;
   // "127.0.0.1:<port>" of the scheduler (heartbeats, partial tables).
   std::string address() const;
-  const std::string& log_path() const { return log_path_; }
+  const std::string& log_path() const { return daemon_.log_path(); }
 
  private:
-  explicit MandatorProcess(MandatorProcessOptions options)
-      : options_(std::move(options)) {}
+  explicit MandatorProcess(MandatorProcessOptions options);
   absl::Status Launch();
   absl::Status WaitReady();
 
-  MandatorProcessOptions options_;
-  std::string log_path_;
-  pid_t pid_ = -1;
+  MandatorProcessOptions options_;  // with the ports picked
+  DaemonProcess daemon_;
 };
 
 }  // namespace testing

@@ -2,24 +2,19 @@
 
 #include <signal.h>
 
-#include <cstdlib>
-#include <fstream>
+#include <cstdio>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "common/file_cache/reader.h"
 #include "common/http_client.h"
+#include "common/testing/wait_for.h"
 #include "mandator/routes/route_store.h"
-#include "tests/cluster/daemon_process.h"
 
 namespace kess {
 namespace testing {
 namespace {
-
-std::string TmpDir() {
-  const char* tmp = std::getenv("TEST_TMPDIR");
-  return tmp != nullptr ? tmp : "/tmp";
-}
 
 std::vector<std::string> MandatorFlags() {
   const DiscoveryTimeouts& t = kTimeouts;
@@ -146,20 +141,15 @@ TablePredicate LacksInstance(const std::string& id) {
 bool WaitAllAgents(const std::vector<AgentHost*>& agents,
                    const std::string& service, const TablePredicate& predicate,
                    absl::Duration timeout) {
-  const absl::Time deadline = absl::Now() + timeout;
-  while (true) {
-    bool all = true;
-    for (const AgentHost* a : agents) {
-      absl::StatusOr<RouteTable> table = CachedRouteTable(*a, service);
-      if (!predicate(table.ok() ? &*table : nullptr)) {
-        all = false;
-        break;
-      }
-    }
-    if (all) return true;
-    if (absl::Now() > deadline) return false;
-    absl::SleepFor(absl::Milliseconds(25));
-  }
+  return WaitFor(
+      [&] {
+        for (const AgentHost* a : agents) {
+          absl::StatusOr<RouteTable> table = CachedRouteTable(*a, service);
+          if (!predicate(table.ok() ? &*table : nullptr)) return false;
+        }
+        return true;
+      },
+      timeout);
 }
 
 std::string MandatorMetrics(const MandatorProcess& m) {
@@ -168,41 +158,38 @@ std::string MandatorMetrics(const MandatorProcess& m) {
   return reply.ok() && reply->status == 200 ? reply->body : "";
 }
 
+namespace {
+
+// <dir>/provider-<service>-<id>: the log is this + ".log", the port file
+// this + ".port".
+std::string ProviderBase(const ProviderProcessOptions& options) {
+  return absl::StrCat(options.dir, "/provider-", options.service, "-",
+                      options.id);
+}
+
+}  // namespace
+
+ProviderProcess::ProviderProcess(ProviderProcessOptions options)
+    : options_(std::move(options)),
+      daemon_("provider " + options_.id, ProviderBase(options_) + ".log") {}
+
 absl::StatusOr<std::unique_ptr<ProviderProcess>> ProviderProcess::Start(
     ProviderProcessOptions options) {
   if (options.binary.empty()) {
-    const char* srcdir = std::getenv("TEST_SRCDIR");
-    options.binary = absl::StrCat(srcdir != nullptr ? srcdir : ".",
-                                  "/kess/sdk/examples/demo_provider");
+    options.binary = Runfile("sdk/examples/demo_provider");
   }
-  if (options.dir.empty()) options.dir = TmpDir();
-  std::unique_ptr<ProviderProcess> p(new ProviderProcess(options));
-  const std::string base =
-      absl::StrCat(options.dir, "/provider-", options.service, "-", options.id);
-  p->log_path_ = base + ".log";
-  const std::string port_file = base + ".port";
+  if (options.dir.empty()) options.dir = TestTmpDir();
+  std::unique_ptr<ProviderProcess> p(new ProviderProcess(std::move(options)));
+  const ProviderProcessOptions& o = p->options_;
+  const std::string port_file = ProviderBase(o) + ".port";
   std::remove(port_file.c_str());
-  std::string mandators;
-  for (const std::string& m : options.mandators) {
-    absl::StrAppend(&mandators, mandators.empty() ? "" : ",", m);
-  }
-  KESS_ASSIGN_OR_RETURN(
-      p->pid_,
-      SpawnDaemon({options.binary, "--service=" + options.service,
-                   "--id=" + options.id, "--host=" + options.host,
-                   "--dc=" + options.datacenter, "--mandators=" + mandators,
-                   absl::StrCat("--heartbeat_interval_ms=",
-                                options.heartbeat_interval_ms),
-                   "--port_file=" + port_file, "--logtostderr"},
-                  p->log_path_));
-  const absl::Time deadline = absl::Now() + absl::Seconds(30);
-  while (!std::ifstream(port_file).good()) {
-    if (absl::Now() > deadline) {
-      return absl::DeadlineExceededError(absl::StrCat(
-          "provider ", options.id, " wrote no port file; see ", p->log_path_));
-    }
-    absl::SleepFor(absl::Milliseconds(20));
-  }
+  KESS_RETURN_IF_ERROR(p->daemon_.Start(
+      {o.binary, "--service=" + o.service, "--id=" + o.id, "--host=" + o.host,
+       "--dc=" + o.datacenter, "--mandators=" + absl::StrJoin(o.mandators, ","),
+       absl::StrCat("--heartbeat_interval_ms=", o.heartbeat_interval_ms),
+       "--port_file=" + port_file, "--logtostderr"}));
+  KESS_RETURN_IF_ERROR(
+      p->daemon_.WaitForPortFile(port_file, absl::Seconds(30)).status());
   return p;
 }
 
@@ -211,18 +198,16 @@ ProviderProcess::~ProviderProcess() {
   Stop();
 }
 
-void ProviderProcess::Stop() {
-  StopDaemon(&pid_, absl::Seconds(10), "provider " + options_.id);
-}
+void ProviderProcess::Stop() { daemon_.Stop(absl::Seconds(10)); }
 
-void ProviderProcess::Kill() { KillDaemon(&pid_); }
+void ProviderProcess::Kill() { daemon_.Kill(); }
 
 void ProviderProcess::Pause() {
-  if (pid_ > 0 && kill(pid_, SIGSTOP) == 0) paused_ = true;
+  if (daemon_.running() && kill(daemon_.pid(), SIGSTOP) == 0) paused_ = true;
 }
 
 void ProviderProcess::Resume() {
-  if (pid_ > 0 && kill(pid_, SIGCONT) == 0) paused_ = false;
+  if (daemon_.running() && kill(daemon_.pid(), SIGCONT) == 0) paused_ = false;
 }
 
 RouteSampler::RouteSampler(

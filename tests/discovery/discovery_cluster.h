@@ -38,6 +38,7 @@
 #include "common/status.h"
 #include "sdk/registration.h"
 #include "tests/cluster/cache_tier_cluster.h"
+#include "tests/harness/daemon_process.h"
 #include "zk_schema/layout.h"
 #include "zk_schema/zk_client.h"
 
@@ -54,7 +55,7 @@ struct DiscoveryTimeouts {
 inline constexpr DiscoveryTimeouts kTimeouts{};
 
 struct DiscoveryClusterOptions {
-  int zk_servers = 1;  // per DC: 1 or 3
+  int zk_servers = 1;           // per DC: 1 or 3
   std::string mandator_binary;  // empty = MandatorBinary()
   int mandators_per_dc = 3;
   int distributors_per_dc = 1;
@@ -152,16 +153,14 @@ class ProviderProcess {
   void Pause();
   void Resume();
 
-  pid_t pid() const { return pid_; }
-  const std::string& log_path() const { return log_path_; }
+  pid_t pid() const { return daemon_.pid(); }
+  const std::string& log_path() const { return daemon_.log_path(); }
 
  private:
-  explicit ProviderProcess(ProviderProcessOptions options)
-      : options_(std::move(options)) {}
+  explicit ProviderProcess(ProviderProcessOptions options);
 
-  ProviderProcessOptions options_;
-  std::string log_path_;
-  pid_t pid_ = -1;
+  const ProviderProcessOptions options_;
+  DaemonProcess daemon_;
   bool paused_ = false;
 };
 
