@@ -14,6 +14,7 @@
 #include "common/json_util.h"
 #include "common/protocol/discovery.pb.h"
 #include "common/protocol/discovery_methods.h"
+#include "common/testing/wait_for.h"
 #include "common/transport/client.h"
 #include "common/transport/event_loop.h"
 #include "common/transport/socket_util.h"
@@ -24,13 +25,13 @@
 #include "tests/harness/zk_test_base.h"
 #include "zk_schema/chunked_value.h"
 #include "zk_schema/codec.h"
-#include "zk_schema/zk_test_util.h"
+#include "zk_schema/testing/real_zk.h"
 
 namespace kess {
 namespace mandator {
 namespace {
 
-using ::kess::zk::testing::WaitFor;
+using ::kess::testing::WaitFor;
 
 constexpr absl::Duration kWait = absl::Seconds(30);
 

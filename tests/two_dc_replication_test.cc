@@ -37,7 +37,7 @@
 #include "tests/cluster/mandator_cluster.h"
 #include "tests/cluster/two_dc_cluster.h"
 #include "zk_schema/revision_log.h"
-#include "zk_schema/zk_test_util.h"
+#include "zk_schema/testing/real_zk.h"
 
 namespace kess {
 namespace {

@@ -15,8 +15,8 @@
 #include "gtest/gtest.h"
 #include "tests/harness/zk_test_base.h"
 #include "zk_schema/codec.h"
+#include "zk_schema/testing/real_zk.h"
 #include "zk_schema/zk_client.h"
-#include "zk_schema/zk_test_util.h"
 
 namespace kess {
 namespace zk {

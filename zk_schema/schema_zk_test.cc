@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "common/route_table.h"
+#include "common/testing/wait_for.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/harness/zk_test_base.h"
@@ -10,9 +11,9 @@
 #include "zk_schema/layout.h"
 #include "zk_schema/revision_log.h"
 #include "zk_schema/skeleton.h"
+#include "zk_schema/testing/real_zk.h"
 #include "zk_schema/zk_client.h"
 #include "zk_schema/zk_errors.h"
-#include "zk_schema/zk_test_util.h"
 
 namespace kess {
 namespace zk {
@@ -242,7 +243,7 @@ TEST_F(SchemaZkTest, RevisionWatchFiresOnCommit) {
   absl::StatusOr<RevisionSummary> next =
       CommitConfig(layout, "w", "v", current, version);
   ASSERT_TRUE(next.ok()) << next.status();
-  EXPECT_TRUE(testing::WaitFor(
+  EXPECT_TRUE(::kess::testing::WaitFor(
       [&] {
         absl::MutexLock lock(&mu);
         return fired == 1;

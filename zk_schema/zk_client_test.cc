@@ -7,21 +7,22 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "common/testing/wait_for.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/harness/zk_ensemble.h"
 #include "tests/harness/zk_test_base.h"
 #include "zk_schema/ephemeral_node.h"
+#include "zk_schema/testing/real_zk.h"
 #include "zk_schema/zk_errors.h"
-#include "zk_schema/zk_test_util.h"
 
 namespace kess {
 namespace zk {
 namespace {
 
+using ::kess::testing::WaitFor;
 using ::kess::zk::testing::ExpireSession;
 using ::kess::zk::testing::TestClientOptions;
-using ::kess::zk::testing::WaitFor;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 

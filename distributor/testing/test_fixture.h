@@ -19,8 +19,8 @@
 #include "gtest/gtest.h"
 #include "tests/harness/zk_test_base.h"
 #include "zk_schema/test_leader.h"
+#include "zk_schema/testing/real_zk.h"
 #include "zk_schema/zk_client.h"
-#include "zk_schema/zk_test_util.h"
 
 namespace kess {
 namespace distributor {

@@ -6,10 +6,11 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/testing/wait_for.h"
 #include "gtest/gtest.h"
 #include "mandator/testing/test_util.h"
 #include "tests/harness/zk_test_base.h"
-#include "zk_schema/zk_test_util.h"
+#include "zk_schema/testing/real_zk.h"
 
 namespace kess {
 namespace mandator {
@@ -18,7 +19,7 @@ namespace {
 
 using ::kess::mandator::testing::ConnectMandator;
 using ::kess::mandator::testing::FreshLayout;
-using ::kess::zk::testing::WaitFor;
+using ::kess::testing::WaitFor;
 
 constexpr absl::Duration kWait = absl::Seconds(30);
 

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "absl/strings/match.h"
+#include "common/testing/wait_for.h"
 #include "glog/logging.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -16,15 +17,15 @@
 #include "zk_schema/codec.h"
 #include "zk_schema/revision_log.h"
 #include "zk_schema/skeleton.h"
-#include "zk_schema/zk_test_util.h"
+#include "zk_schema/testing/real_zk.h"
 
 namespace kess {
 namespace mandator {
 namespace replication {
 namespace {
 
+using ::kess::testing::WaitFor;
 using testing::kPatience;
-using zk::testing::WaitFor;
 
 class ReplicatorTest : public testing::TwoDcTest {
  protected:

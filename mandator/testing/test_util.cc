@@ -7,7 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "mandator/core/zk_options.h"
 #include "zk_schema/skeleton.h"
-#include "zk_schema/zk_test_util.h"
+#include "zk_schema/testing/real_zk.h"
 
 namespace kess {
 namespace mandator {

@@ -16,19 +16,20 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/json_util.h"
+#include "common/testing/wait_for.h"
 #include "gtest/gtest.h"
 #include "common/http_client.h"
 #include "mandator/mandator.h"
 #include "mandator/routes/override_store.h"
 #include "mandator/testing/test_util.h"
 #include "tests/harness/zk_test_base.h"
-#include "zk_schema/zk_test_util.h"
+#include "zk_schema/testing/real_zk.h"
 
 namespace kess {
 namespace mandator {
 namespace {
 
-using ::kess::zk::testing::WaitFor;
+using ::kess::testing::WaitFor;
 using Headers = std::vector<std::pair<std::string, std::string>>;
 
 constexpr char kSecret[] = "ui-test-Secret-8f2e41";

@@ -42,7 +42,7 @@
 #include "tests/cluster/cache_tier_cluster.h"
 #include "tests/cluster/zk_session_proxy.h"
 #include "tests/faults/fault_fixture.h"
-#include "zk_schema/zk_test_util.h"
+#include "zk_schema/testing/real_zk.h"
 
 namespace kess {
 namespace testing {

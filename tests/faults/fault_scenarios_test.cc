@@ -26,7 +26,7 @@
 #include "gtest/gtest.h"
 #include "tests/cluster/cache_tier_cluster.h"
 #include "tests/faults/fault_fixture.h"
-#include "zk_schema/zk_test_util.h"
+#include "zk_schema/testing/real_zk.h"
 
 namespace kess {
 namespace testing {

@@ -24,14 +24,15 @@
 #include "absl/strings/str_replace.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "common/testing/wait_for.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/harness/zk_ensemble.h"
 #include "zk_schema/testing/fake_zk.h"
+#include "zk_schema/testing/real_zk.h"
 #include "zk_schema/zk_api.h"
 #include "zk_schema/zk_client.h"
 #include "zk_schema/zk_errors.h"
-#include "zk_schema/zk_test_util.h"
 
 namespace kess {
 namespace zk {
@@ -158,7 +159,7 @@ class ZkContractTest : public ::testing::TestWithParam<Backend> {
       fake_->DrainCallbacks();
       return condition();
     }
-    return WaitFor(condition, kPatience);
+    return ::kess::testing::WaitFor(condition, kPatience);
   }
 
   // Lets the callbacks due run, before checking that one did not.

@@ -6,13 +6,14 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/route_table.h"
+#include "common/testing/wait_for.h"
 #include "mandator/replication/record_sync.h"
 #include "mandator/testing/test_util.h"
 #include "zk_schema/chunked_value.h"
 #include "zk_schema/codec.h"
 #include "zk_schema/revision_log.h"
 #include "zk_schema/skeleton.h"
-#include "zk_schema/zk_test_util.h"
+#include "zk_schema/testing/real_zk.h"
 
 namespace kess {
 namespace mandator {
@@ -200,7 +201,7 @@ std::unique_ptr<Replicator> TwoDcTest::StartReplicator(
 
 bool TwoDcTest::WaitForRevision(const Replicator& r, int64_t revision,
                                 absl::Duration timeout) {
-  return zk::testing::WaitFor(
+  return ::kess::testing::WaitFor(
       [&] { return r.progress().local_revision >= revision; }, timeout);
 }
 

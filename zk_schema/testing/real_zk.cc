@@ -1,4 +1,4 @@
-#include "zk_schema/zk_test_util.h"
+#include "zk_schema/testing/real_zk.h"
 
 #include <zookeeper/zookeeper.h>
 
@@ -6,7 +6,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "absl/time/clock.h"
 #include "zk_schema/skeleton.h"
 
 namespace kess {
@@ -70,15 +69,6 @@ absl::Status ExpireSession(const std::string& connect_string,
   return absl::DeadlineExceededError(
       absl::StrCat("session 0x", absl::Hex(creds.session_id), " survived ",
                    kExpireAttempts, " attach-and-close attempts"));
-}
-
-bool WaitFor(const std::function<bool()>& condition, absl::Duration timeout) {
-  const absl::Time deadline = absl::Now() + timeout;
-  while (!condition()) {
-    if (absl::Now() >= deadline) return false;
-    absl::SleepFor(absl::Milliseconds(10));
-  }
-  return true;
 }
 
 ZkClientOptions TestClientOptions(const std::string& connect_string) {

@@ -1,7 +1,10 @@
-// Test helpers for code that talks to a real ZooKeeper (testonly).
+// Test helpers for code that talks to a real ZooKeeper server
+// (tests/harness) through ZkClient (testonly): forced session expiry,
+// client options for the test servers, a fresh kess tree per test. Unit
+// tests of code above zk_schema use the in-memory fake (fake_zk.h) instead;
+// to wait for a condition, use common/testing/wait_for.h.
 #pragma once
 
-#include <functional>
 #include <string>
 
 #include "absl/time/time.h"
@@ -23,9 +26,6 @@ namespace testing {
 absl::Status ExpireSession(const std::string& connect_string,
                            const SessionCredentials& creds,
                            absl::Duration timeout = absl::Seconds(20));
-
-// Polls `condition` every 10 ms until it holds or `timeout` passes.
-bool WaitFor(const std::function<bool()>& condition, absl::Duration timeout);
 
 // Options for tests: short session timeout, generous connect timeout.
 ZkClientOptions TestClientOptions(const std::string& connect_string);
