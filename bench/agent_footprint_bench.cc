@@ -38,17 +38,19 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "bench/transport_bench_util.h"
+#include "common/http_client.h"
 #include "common/init.h"
+#include "common/testing/wait_for.h"
 #include "gflags/gflags.h"
 #include "glog/logging.h"
-#include "common/http_client.h"
 #include "mandator/testing/test_util.h"
 #include "tests/cluster/agent_host.h"
-#include "tests/cluster/daemon_process.h"
 #include "tests/cluster/distributor_process.h"
 #include "tests/cluster/mandator_cluster.h"
 #include "tests/cluster/mandator_process.h"
+#include "tests/harness/daemon_process.h"
 #include "tests/harness/zk_ensemble.h"
+#include "tests/load/load_util.h"
 
 DEFINE_string(mandator_binary, "", "path of //mandator");
 DEFINE_string(distributor_binary, "", "path of //distributor:distributor");
@@ -68,6 +70,13 @@ DEFINE_string(out_dir, "", "scratch directory (default: a new one in /tmp)");
 
 namespace kess {
 namespace bench {
+
+using ::kess::testing::WaitFor;
+using load::CpuSecondsOf;
+using load::NowNs;
+using load::ProcStatus;
+using load::ReadProcStatusOf;
+
 namespace {
 
 constexpr char kNs[] = "fp";
@@ -244,16 +253,15 @@ int Run() {
 
   // The SDK process.
   const std::string sdk_log = dir + "/sdk.log";
-  auto sdk = testing::SpawnDaemon(
+  testing::DaemonProcess sdk("the SDK process", sdk_log);
+  BENCH_CHECK_OK(sdk.Start(
       {FLAGS_sdk_binary, "--cache_dir=" + (*agent)->cache_dir(),
        "--agent_http=" + (*agent)->http_address(),
        absl::StrCat("--keys=", FLAGS_keys),
-       absl::StrCat("--services=", FLAGS_services), "--logtostderr"},
-      sdk_log);
-  BENCH_CHECK_OK(sdk.status());
-  pid_t sdk_pid = *sdk;
+       absl::StrCat("--services=", FLAGS_services), "--logtostderr"}));
+  const pid_t sdk_pid = sdk.pid();
   int sdk_seen = -1;
-  WaitUntil(
+  WaitFor(
       [&] {
         std::ifstream in(sdk_log);
         std::string line;
@@ -264,10 +272,10 @@ int Run() {
         }
         return false;
       },
-      60000);
+      absl::Seconds(60));
   if (sdk_seen < 0) {
     LOG(ERROR) << "the SDK process did not get ready; see " << sdk_log;
-    testing::KillDaemon(&sdk_pid);
+    sdk.Kill();
     return 1;
   }
   std::this_thread::sleep_for(std::chrono::seconds(1));
@@ -316,7 +324,7 @@ int Run() {
   const auto rollup = SmapsRollup((*agent)->pid());
   const auto mappings = RssByMapping((*agent)->pid());
   const auto sdk_mappings = RssByMapping(sdk_pid);
-  testing::KillDaemon(&sdk_pid);
+  sdk.Kill();
   agent->reset();
   distributor->reset();
   mandators.clear();

@@ -37,12 +37,13 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "bench/transport_bench_util.h"
+#include "common/http_client.h"
 #include "common/init.h"
 #include "gflags/gflags.h"
 #include "glog/logging.h"
-#include "common/http_client.h"
 #include "tests/cluster/mandator_cluster.h"
 #include "tests/cluster/two_dc_cluster.h"
+#include "tests/load/load_util.h"
 #include "zk_schema/revision_log.h"
 
 DEFINE_string(mandator_binary, "",
@@ -61,6 +62,9 @@ DEFINE_string(base_dir, "", "ZooKeeper data and logs (default: /tmp)");
 
 namespace kess {
 namespace bench {
+
+using load::CpuSecondsOf;
+
 namespace {
 
 using testing::MandatorProcess;

@@ -8,7 +8,6 @@
 // sustained pushes per second. Prints a Markdown table. See README.md.
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -31,7 +30,9 @@
 #include "gflags/gflags.h"
 #include "glog/logging.h"
 #include "mandator/core/config_store.h"
+#include "tests/harness/daemon_process.h"
 #include "tests/harness/zk_ensemble.h"
+#include "tests/load/load_util.h"
 #include "zk_schema/codec.h"
 #include "zk_schema/layout.h"
 #include "zk_schema/revision_log.h"
@@ -58,6 +59,13 @@ DEFINE_string(name, "0", "client role: name of this client process");
 
 namespace kess {
 namespace bench {
+
+using load::CpuSecondsOf;
+using load::NowNs;
+using load::ProcStatus;
+using load::RaiseFdLimit;
+using load::ReadProcStatusOf;
+
 namespace {
 
 constexpr int64_t kPhaseTimeoutMs = 300000;
@@ -114,42 +122,6 @@ absl::StatusOr<int64_t> Seed(zk::ZkApi& zk, const zk::Layout& layout) {
       zk.Set(layout.RevisionPath(), zk::Encode(next), current.second).status());
   return revision;
 }
-
-// The distributor daemon as a child process; SIGTERM on destruction.
-class Daemon {
- public:
-  static absl::StatusOr<std::unique_ptr<Daemon>> Spawn(
-      const std::vector<std::string>& args, const std::string& log) {
-    std::vector<char*> argv;
-    for (const std::string& a : args)
-      argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, log.c_str(),
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    pid_t pid;
-    const int rc =
-        posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    if (rc != 0) return ErrnoToStatus(rc, "spawn " + args[0]);
-    return std::unique_ptr<Daemon>(new Daemon(pid));
-  }
-  ~Daemon() {
-    kill(pid_, SIGTERM);
-    for (int i = 0; i < 1000; ++i) {  // 10 s
-      if (waitpid(pid_, nullptr, WNOHANG) == pid_) return;
-      usleep(10000);
-    }
-    kill(pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
-  }
-  pid_t pid() const { return pid_; }
-
- private:
-  explicit Daemon(pid_t pid) : pid_(pid) {}
-  pid_t pid_;
-};
 
 std::string HotValue(uint32_t seq) {
   std::string value = absl::StrCat(seq, " ", NowNs(), " ");
@@ -210,13 +182,13 @@ int RunDriver() {
 
   // 2. The distributor: loaded when it registers its member node.
   const int64_t load_start = NowNs();
-  auto daemon = Daemon::Spawn(
+  testing::DaemonProcess daemon("distributor bench-d1",
+                                out_dir + "/distributor.log");
+  BENCH_CHECK_OK(daemon.Start(
       {FLAGS_distributor_binary, "--id=bench-d1", "--dc=bench",
        "--zk=" + (*ensemble)->ConnectString(), "--port=0", "--http_port=0",
        absl::StrCat("--server_loops=", FLAGS_server_loops),
-       "--heartbeat_timeout_ms=120000", "--poll_interval_ms=5000"},
-      out_dir + "/distributor.log");
-  BENCH_CHECK_OK(daemon.status());
+       "--heartbeat_timeout_ms=120000", "--poll_interval_ms=5000"}));
   const std::string member_path =
       *layout.MemberPath(zk::DISTRIBUTOR, "bench-d1");
   zk::MemberInfo member;
@@ -231,7 +203,7 @@ int RunDriver() {
     return 1;
   }
   const double load_s = (NowNs() - load_start) / 1e9;
-  const pid_t pid = (*daemon)->pid();
+  const pid_t pid = daemon.pid();
   const int port =
       std::stoi(member.address().substr(member.address().rfind(':') + 1));
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
@@ -341,7 +313,7 @@ int RunDriver() {
 
   for (auto& child : children) (void)child.WriteLine("quit");
   children.clear();
-  daemon->reset();
+  daemon.Stop();
   (*ensemble)->Stop();
   if (FLAGS_out_dir.empty()) {
     std::string cleanup = "rm -rf '" + out_dir + "'";

@@ -22,16 +22,24 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "bench/simulated_agents.h"
 #include "bench/transport_bench_util.h"
 #include "common/metrics.h"
 #include "common/protocol/distribution.pb.h"
+#include "common/testing/wait_for.h"
 #include "common/transport/client.h"
 #include "common/transport/event_loop.h"
 #include "glog/logging.h"
+#include "tests/load/load_util.h"
+#include "tests/load/simulated_agents.h"
 
 namespace kess {
 namespace bench {
+
+using ::kess::testing::WaitFor;
+using load::NowNs;
+using load::ServeSimulatedAgents;
+using load::SimulatedAgents;
+
 namespace {
 
 constexpr int64_t kWaitMs = 60000;
@@ -92,7 +100,8 @@ class Agents {
       for (int i = 0; i < options_.connections; ++i) n += hot_seq_[i] >= seq;
       return n;
     };
-    WaitUntil([&] { return count() >= agents_->size(); }, kWaitMs);
+    WaitFor([&] { return count() >= agents_->size(); },
+            absl::Milliseconds(kWaitMs));
     return absl::StrCat("got ", seq, " ", count());
   }
 

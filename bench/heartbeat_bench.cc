@@ -28,6 +28,7 @@
 #include "gflags/gflags.h"
 #include "glog/logging.h"
 #include "mandator/scheduler/scheduler.h"
+#include "tests/load/load_util.h"
 
 DEFINE_string(role, "server", "server (the benchmark) or client (internal)");
 DEFINE_int64(instances, 100000, "instances registered (and heartbeated)");
@@ -53,6 +54,13 @@ DEFINE_string(instance_address_host, "127.0.0.1",
 
 namespace kess {
 namespace bench {
+
+using load::CpuSecondsOf;
+using load::NowNs;
+using load::ProcStatus;
+using load::RaiseFdLimit;
+using load::ReadProcStatus;
+
 namespace {
 
 constexpr int64_t kPhaseTimeoutMs = 300000;

@@ -39,9 +39,12 @@
 #include "common/transport/client.h"
 #include "common/transport/event_loop.h"
 #include "glog/logging.h"
+#include "tests/load/load_util.h"
 
 namespace kess {
 namespace bench {
+
+using load::NowNs;
 
 std::string BenchService(int64_t i, int services) {
   return absl::StrCat("svc", i % services);

@@ -37,12 +37,13 @@
 #include "bench/revision_observer.h"
 #include "bench/transport_bench_util.h"
 #include "common/file_cache/env.h"
+#include "common/http_client.h"
 #include "common/init.h"
 #include "gflags/gflags.h"
 #include "glog/logging.h"
-#include "common/http_client.h"
 #include "tests/cluster/cache_tier_cluster.h"
 #include "tests/cluster/mandator_cluster.h"
+#include "tests/load/load_util.h"
 
 DEFINE_string(role, "driver", "driver (the benchmark) or client (internal)");
 DEFINE_string(mandator_binary, "", "path of //mandator");
@@ -70,6 +71,12 @@ DEFINE_string(name, "0", "client: name of this process");
 
 namespace kess {
 namespace bench {
+
+using load::CpuSecondsOf;
+using load::NowNs;
+using load::RaiseFdLimit;
+using load::ReadProcStatusOf;
+
 namespace {
 
 constexpr int64_t kPhaseTimeoutMs = 600000;

@@ -23,19 +23,27 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "bench/simulated_agents.h"
 #include "bench/transport_bench_util.h"
 #include "common/file_cache/writer.h"
 #include "common/protocol/distribution.pb.h"
+#include "common/testing/wait_for.h"
 #include "common/transport/event_loop.h"
 #include "common/value_encoding.h"
 #include "glog/logging.h"
+#include "tests/load/load_util.h"
+#include "tests/load/simulated_agents.h"
 
 namespace kess {
 namespace bench {
+
+using ::kess::testing::WaitFor;
+using load::NowNs;
+using load::ServeSimulatedAgents;
+using load::SimulatedAgents;
+
 namespace {
 
-constexpr int64_t kWaitMs = 120000;
+constexpr absl::Duration kWait = absl::Seconds(120);
 
 struct Job {
   int agent;
@@ -156,7 +164,7 @@ class Agents {
       }
       return n;
     };
-    WaitUntil([&] { return count() >= options_.connections; }, kWaitMs);
+    WaitFor([&] { return count() >= options_.connections; }, kWait);
     return absl::StrCat("got ", seq, " ", count());
   }
 

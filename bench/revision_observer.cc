@@ -4,10 +4,13 @@
 
 #include "bench/transport_bench_util.h"
 #include "glog/logging.h"
+#include "tests/load/load_util.h"
 #include "zk_schema/revision_log.h"
 
 namespace kess {
 namespace bench {
+
+using load::NowNs;
 
 RevisionObserver::RevisionObserver(std::unique_ptr<zk::ZkApi> zk,
                                    zk::Layout layout)

@@ -17,13 +17,14 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "bench/transport_bench_client.h"
 #include "bench/transport_bench_util.h"
 #include "common/init.h"
 #include "common/metrics.h"
 #include "common/transport/server.h"
 #include "gflags/gflags.h"
 #include "glog/logging.h"
+#include "tests/load/load_util.h"
+#include "tests/load/transport_load_client.h"
 
 DEFINE_string(role, "server", "server (the benchmark) or client (internal)");
 DEFINE_int32(connections, 10000, "total client connections");
@@ -42,6 +43,12 @@ DEFINE_string(name, "0", "client role: name of this client process");
 
 namespace kess {
 namespace bench {
+
+using load::NowNs;
+using load::ProcStatus;
+using load::RaiseFdLimit;
+using load::ReadProcStatus;
+
 namespace {
 
 constexpr int64_t kPhaseTimeoutMs = 180000;
@@ -255,13 +262,13 @@ int main(int argc, char** argv) {
   kess::InitProcess(&argc, &argv,
                     "transport_bench: 10,000 connections to one server");
   if (FLAGS_role == "client") {
-    kess::bench::TransportBenchClientOptions options;
+    kess::load::TransportLoadClientOptions options;
     options.port = FLAGS_port;
     options.connections = FLAGS_connections;
     options.connect_batch = FLAGS_connect_batch;
     options.out_dir = FLAGS_out_dir;
     options.name = FLAGS_name;
-    return kess::bench::RunTransportBenchClient(options);
+    return kess::load::RunTransportLoadClient(options);
   }
   return kess::bench::RunServer();
 }

@@ -1,6 +1,8 @@
 // Helpers shared by the benchmarks (transport_bench, distributor_bench): a
-// child process spoken to in lines over its stdin/stdout, /proc figures of
-// a process, percentiles and table formatting.
+// child process spoken to in lines over its stdin/stdout (its side is
+// tests/load/load_util.h's ServeLineCommands), percentiles and table
+// formatting. The clock, the fd limit and /proc figures are in
+// tests/load/load_util.h, waits in common/testing/wait_for.h.
 //
 // Thread-safety: none needed; the benchmark's driver is single-threaded.
 #pragma once
@@ -8,8 +10,6 @@
 #include <sys/types.h>
 
 #include <cstdint>
-#include <functional>
-#include <istream>
 #include <string>
 #include <vector>
 
@@ -18,13 +18,6 @@
 
 namespace kess {
 namespace bench {
-
-// Monotonic nanoseconds; comparable between processes on one host.
-int64_t NowNs();
-
-// Polls `done` every 2 ms until it holds (true) or `timeout_ms` passes
-// (false).
-bool WaitUntil(const std::function<bool()>& done, int64_t timeout_ms);
 
 // A copy of this binary (/proc/self/exe) started with `args`; its stdin and
 // stdout are pipes to us, its stderr is ours.
@@ -50,24 +43,6 @@ class ChildProcess {
   std::string buffered_;
 };
 
-struct ProcStatus {
-  int64_t rss_kib = 0;       // VmRSS
-  int64_t peak_rss_kib = 0;  // VmHWM
-  int threads = 0;
-};
-ProcStatus ReadProcStatus();
-// The same for another process (/proc/<pid>/status); zeros if it is gone.
-ProcStatus ReadProcStatusOf(pid_t pid);
-// User + system CPU seconds used so far by process `pid` (/proc/<pid>/stat).
-double CpuSecondsOf(pid_t pid);
-
-// The child side of ChildProcess: reads one command per line from stdin
-// until "quit" or EOF and writes `handle(command, arguments)`'s answer as
-// one line to stdout ("error unknown command" when it returns "").
-void ServeLineCommands(
-    const std::function<std::string(const std::string& command,
-                                    std::istream& arguments)>& handle);
-
 // Sends `command` to every child and reads one answer line from each
 // (waiting up to `timeout_ms` per child), split into words.
 absl::StatusOr<std::vector<std::vector<std::string>>> AskAll(
@@ -89,9 +64,6 @@ std::string WithCommas(int64_t v);
 
 // Nearest-rank percentile of an ascending vector; 0 if empty.
 double Percentile(const std::vector<uint32_t>& sorted, double p);
-
-// Raises the soft RLIMIT_NOFILE to the hard limit.
-void RaiseFdLimit();
 
 }  // namespace bench
 }  // namespace kess

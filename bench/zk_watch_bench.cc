@@ -38,9 +38,11 @@
 #include "absl/strings/str_split.h"
 #include "bench/transport_bench_util.h"
 #include "common/init.h"
+#include "common/testing/wait_for.h"
 #include "gflags/gflags.h"
 #include "glog/logging.h"
 #include "tests/harness/zk_ensemble.h"
+#include "tests/load/load_util.h"
 
 DEFINE_string(role, "driver", "driver (the benchmark) or client (internal)");
 DEFINE_string(watchers, "100,1000,10000", "watcher counts, one row each");
@@ -61,6 +63,14 @@ DEFINE_int32(seq_base, 0, "client: the first change's sequence number");
 
 namespace kess {
 namespace bench {
+
+using ::kess::testing::WaitFor;
+using load::CpuSecondsOf;
+using load::NowNs;
+using load::RaiseFdLimit;
+using load::ReadProcStatusOf;
+using load::ServeLineCommands;
+
 namespace {
 
 constexpr char kPath[] = "/zk_watch_bench";
@@ -174,14 +184,14 @@ int RunClient() {
         }
         sessions.push_back(std::move(s));
       }
-      WaitUntil(
+      WaitFor(
           [&] {
             for (size_t i = begin; i < sessions.size(); ++i) {
               if (!sessions[i]->connected) return false;
             }
             return true;
           },
-          60000);
+          absl::Seconds(60));
       for (size_t i = begin; i < sessions.size(); ++i) {
         Session* s = sessions[i].get();
         if (!s->connected) {
@@ -190,14 +200,14 @@ int RunClient() {
         }
         zoo_awget(s->zh, kPath, OnWatch, s, OnData, s);
       }
-      WaitUntil(
+      WaitFor(
           [&] {
             for (size_t i = begin; i < sessions.size(); ++i) {
               if (sessions[i]->connected && sessions[i]->seq < 0) return false;
             }
             return true;
           },
-          60000);
+          absl::Seconds(60));
     }
     int watching = 0;
     for (auto& s : sessions) watching += s->seq >= 0 ? 1 : 0;
@@ -216,7 +226,7 @@ int RunClient() {
       };
       int watching = 0;
       for (auto& s : sessions) watching += s->seq >= 0 ? 1 : 0;
-      WaitUntil([&] { return count() >= watching; }, 30000);
+      WaitFor([&] { return count() >= watching; }, absl::Seconds(30));
       return absl::StrCat("have ", seq, " ", count());
     }
     if (command == "dump") {
@@ -440,7 +450,8 @@ int Driver::Run() {
         }
       },
       FLAGS_session_timeout_ms, nullptr, &connected, 0);
-  if (writer_ == nullptr || !WaitUntil([&] { return connected.load(); }, 30000)) {
+  if (writer_ == nullptr ||
+      !WaitFor([&] { return connected.load(); }, absl::Seconds(30))) {
     LOG(ERROR) << "writer could not connect";
     return 1;
   }

@@ -20,8 +20,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
-#include <sstream>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -34,14 +34,15 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "agent/distributor_order.h"
-#include "bench/simulated_agents.h"
-#include "bench/transport_bench_util.h"
 #include "common/protocol/distribution.pb.h"
+#include "common/testing/wait_for.h"
 #include "common/transport/event_loop.h"
 #include "gtest/gtest.h"
 #include "tests/cluster/cache_tier_cluster.h"
 #include "tests/cluster/zk_session_proxy.h"
 #include "tests/faults/fault_fixture.h"
+#include "tests/load/load_util.h"
+#include "tests/load/simulated_agents.h"
 #include "zk_schema/testing/real_zk.h"
 
 namespace kess {
@@ -138,10 +139,7 @@ void FaultScenariosExtraTest::RunAgentDiskFault(
   {
     AckedWriter writes(cluster_, checker_.get(), keys(), scenario);
     // The agent has cached something before the fault.
-    const absl::Time deadline = absl::Now() + kConverge;
-    while (CachedRevision(*agent, kNs, k0) == 0 && absl::Now() < deadline) {
-      absl::SleepFor(absl::Milliseconds(100));
-    }
+    WaitFor([&] { return CachedRevision(*agent, kNs, k0) != 0; }, kConverge);
     const int64_t before = CachedRevision(*agent, kNs, k0);
     ASSERT_GT(before, 0);
     ASSERT_EQ(fiu_ctrl(absl::StrCat("enable name=", fault_point,
@@ -208,14 +206,14 @@ int EnvCount(const char* name, int fallback) {
 // cluster's, plus KESS_FAULTS_RESTART_AGENTS (default 20) more real agent
 // processes in the main DC — is killed (-9) together while
 // KESS_FAULTS_SIM_AGENTS (default 300) simulated agents
-// (bench/simulated_agents.h, one transport client each, the main DC's
+// (tests/load/simulated_agents.h, one transport client each, the main DC's
 // distributor chosen by the agents' own rendezvous order) drop their
 // connections; then all come back at once. Agents never reach ZooKeeper,
 // so its packet rate must not move beyond the background (distributor
-// polls, mandator heartbeats: invariant 8 of docs/design.md); the connections spread over both main-DC
-// distributors again (each >= 25 %); no reconnect storm (reconnect attempts
-// per agent and subscribe requests per distributor bounded); the main
-// distributors' CPU over the restart is reported.
+// polls, mandator heartbeats: invariant 8 of docs/design.md); the connections
+// spread over both main-DC distributors again (each >= 25 %); no reconnect
+// storm (reconnect attempts per agent and subscribe requests per distributor
+// bounded); the main distributors' CPU over the restart is reported.
 TEST_F(FaultScenariosExtraTest, AllAgentsRestartedAtOnceWithSimulatedAgents) {
   const int kSims = EnvCount("KESS_FAULTS_SIM_AGENTS", 300);
   const int kExtraReal = EnvCount("KESS_FAULTS_RESTART_AGENTS", 20);
@@ -244,8 +242,8 @@ TEST_F(FaultScenariosExtraTest, AllAgentsRestartedAtOnceWithSimulatedAgents) {
   const std::vector<std::string> addrs = main.DistributorAddresses();
   auto loop = transport::EventLoop::Create("sim-agents");
   ASSERT_TRUE(loop.ok()) << loop.status();
-  auto start_sims = [&]() -> std::unique_ptr<bench::SimulatedAgents> {
-    bench::SimulatedAgents::Options o;
+  auto start_sims = [&]() -> std::unique_ptr<load::SimulatedAgents> {
+    load::SimulatedAgents::Options o;
     o.connections = kSims;
     o.connect_batch = 50;
     o.heartbeat_interval_ms = 1000;
@@ -257,7 +255,7 @@ TEST_F(FaultScenariosExtraTest, AllAgentsRestartedAtOnceWithSimulatedAgents) {
               agent::DistributorOrder(absl::StrCat("sim-", i), addrs)[0])
           ->port();
     };
-    auto sims = std::make_unique<bench::SimulatedAgents>(
+    auto sims = std::make_unique<load::SimulatedAgents>(
         loop->get(), o, [](int, const std::string&) {});
     EXPECT_EQ(sims->Connect(), kSims);
     int64_t bytes = 0;
@@ -300,7 +298,7 @@ TEST_F(FaultScenariosExtraTest, AllAgentsRestartedAtOnceWithSimulatedAgents) {
     return false;
   };
 
-  std::unique_ptr<bench::SimulatedAgents> sims = start_sims();
+  std::unique_ptr<load::SimulatedAgents> sims = start_sims();
   ASSERT_TRUE(wait_connected());
   std::vector<std::string> faults;
   const std::vector<AgentHost*> agents = cluster_->AllAgents();
@@ -323,7 +321,7 @@ TEST_F(FaultScenariosExtraTest, AllAgentsRestartedAtOnceWithSimulatedAgents) {
   double distributor_cpu = 0;  // seconds, both main-DC distributors
   {
     for (auto& d : main.distributors)
-      distributor_cpu -= bench::CpuSecondsOf(d->pid());
+      distributor_cpu -= load::CpuSecondsOf(d->pid());
     const absl::Time t0 = absl::Now();
     const int64_t p0 = ZkPackets(cluster_->dcs());
     // Everything goes down together...
@@ -344,7 +342,7 @@ TEST_F(FaultScenariosExtraTest, AllAgentsRestartedAtOnceWithSimulatedAgents) {
     fault_packets = ZkPackets(cluster_->dcs()) - p0;
     fault_window = absl::Now() - t0;
     for (auto& d : main.distributors)
-      distributor_cpu += bench::CpuSecondsOf(d->pid());
+      distributor_cpu += load::CpuSecondsOf(d->pid());
   }
   // ZooKeeper: the reconnects add nothing beyond background noise (306
   // clients reaching ZooKeeper would add >= 306 packets).

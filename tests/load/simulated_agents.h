@@ -3,7 +3,8 @@
 // batches (a batch of calls in flight at a time, so a distributor is not
 // hit by 10,000 connects at once). What an agent does with a push is the
 // caller's: `on_push(index, payload)` runs on the loop thread.
-// Shared by bench/distributor_bench_client and bench/propagation_bench.
+// Used by bench/distributor_bench_client, bench/propagation_bench and the
+// fault suite (tests/faults).
 //
 // Thread-safety: Connect/Subscribe from one driver thread (not the loop).
 #pragma once
@@ -15,14 +16,14 @@
 #include <string>
 #include <vector>
 
-#include "bench/transport_bench_util.h"
 #include "common/metrics.h"
 #include "common/transport/client.h"
 #include "common/transport/event_loop.h"
 #include "glog/logging.h"
+#include "tests/load/load_util.h"
 
 namespace kess {
-namespace bench {
+namespace load {
 
 class SimulatedAgents {
  public:
@@ -95,5 +96,5 @@ int ServeSimulatedAgents(
   return 0;
 }
 
-}  // namespace bench
+}  // namespace load
 }  // namespace kess

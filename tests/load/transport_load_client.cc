@@ -10,7 +10,7 @@
 //   quit
 // Latency files are raw little-endian uint32 microseconds; the push file
 // holds (seq, microseconds) pairs.
-#include "bench/transport_bench_client.h"
+#include "tests/load/transport_load_client.h"
 
 #include <atomic>
 #include <cstdio>
@@ -23,23 +23,25 @@
 
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
-#include "bench/transport_bench_util.h"
 #include "common/metrics.h"
+#include "common/testing/wait_for.h"
 #include "common/transport/client.h"
 #include "common/transport/event_loop.h"
 #include "glog/logging.h"
+#include "tests/load/load_util.h"
 
 namespace kess {
-namespace bench {
+namespace load {
 namespace {
 
+using ::kess::testing::WaitFor;
 using transport::Client;
 using transport::ClientCallbacks;
 using transport::ClientOptions;
 using transport::EventLoop;
 
 constexpr int64_t kCallTimeoutMs = 30000;
-constexpr int64_t kWaitMs = 60000;
+constexpr absl::Duration kWait = absl::Seconds(60);
 
 template <typename T>
 bool WriteRaw(const std::string& path, const std::vector<T>& values) {
@@ -51,7 +53,7 @@ bool WriteRaw(const std::string& path, const std::vector<T>& values) {
 
 class BenchClients {
  public:
-  BenchClients(const TransportBenchClientOptions& options, EventLoop* loop)
+  BenchClients(const TransportLoadClientOptions& options, EventLoop* loop)
       : options_(options), loop_(loop) {}
 
   ~BenchClients() { clients_.clear(); }
@@ -82,7 +84,7 @@ class BenchClients {
       const bool batch_end = (i + 1) % options_.connect_batch == 0 ||
                              i + 1 == options_.connections;
       if (batch_end &&
-          !WaitUntil([&] { return connected_ + failed_ >= i + 1; }, kWaitMs)) {
+          !WaitFor([&] { return connected_ + failed_ >= i + 1; }, kWait)) {
         break;
       }
     }
@@ -105,8 +107,8 @@ class BenchClients {
       Client* raw = client.get();
       loop_->Post([this, raw, payload] { Issue(raw, payload); });
     }
-    WaitUntil([&] { return in_flight_.load() == 0; },
-              static_cast<int64_t>(seconds * 1000) + kWaitMs);
+    WaitFor([&] { return in_flight_.load() == 0; },
+            absl::Seconds(seconds) + kWait);
     const int64_t elapsed_ms = (NowNs() - start) / 1000000;
     const std::string file = options_.out_dir + "/rpc_" + options_.name;
     std::vector<uint32_t> copy;
@@ -142,12 +144,12 @@ class BenchClients {
 
   std::string WaitPush(uint32_t seq) {
     const size_t want = clients_.size();
-    WaitUntil(
+    WaitFor(
         [&] {
           absl::MutexLock lock(&push_mu_);
           return push_counts_.size() > seq && push_counts_[seq] >= want;
         },
-        kWaitMs / 2);
+        kWait / 2);
     absl::MutexLock lock(&push_mu_);
     std::ostringstream line;
     line << "push " << seq << " "
@@ -206,7 +208,7 @@ class BenchClients {
     push_records_.push_back(static_cast<uint32_t>((now - send_ns) / 1000));
   }
 
-  const TransportBenchClientOptions options_;
+  const TransportLoadClientOptions options_;
   EventLoop* const loop_;
   metrics::Registry registry_;
   std::vector<std::unique_ptr<Client>> clients_;
@@ -227,7 +229,7 @@ class BenchClients {
 
 }  // namespace
 
-int RunTransportBenchClient(const TransportBenchClientOptions& options) {
+int RunTransportLoadClient(const TransportLoadClientOptions& options) {
   RaiseFdLimit();
   auto loop = EventLoop::Create("bench-clients");
   if (!loop.ok()) {
@@ -270,5 +272,5 @@ int RunTransportBenchClient(const TransportBenchClientOptions& options) {
   return 0;
 }
 
-}  // namespace bench
+}  // namespace load
 }  // namespace kess

@@ -1,15 +1,15 @@
 // The client side of bench/transport_bench: one process holding many
 // transport Clients on a single EventLoop thread, driven by line commands on
-// stdin and answering on stdout (see transport_bench_client.cc for the
+// stdin and answering on stdout (see transport_load_client.cc for the
 // command list). Started by the benchmark's server process, never by hand.
 #pragma once
 
 #include <string>
 
 namespace kess {
-namespace bench {
+namespace load {
 
-struct TransportBenchClientOptions {
+struct TransportLoadClientOptions {
   int port = 0;
   int connections = 5000;
   int connect_batch = 500;
@@ -18,7 +18,7 @@ struct TransportBenchClientOptions {
 };
 
 // Runs until "quit" or EOF on stdin; returns the process exit code.
-int RunTransportBenchClient(const TransportBenchClientOptions& options);
+int RunTransportLoadClient(const TransportLoadClientOptions& options);
 
-}  // namespace bench
+}  // namespace load
 }  // namespace kess

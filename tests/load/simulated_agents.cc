@@ -1,12 +1,14 @@
-#include "bench/simulated_agents.h"
+#include "tests/load/simulated_agents.h"
 
-#include "bench/transport_bench_util.h"
+#include "common/testing/wait_for.h"
 
 namespace kess {
-namespace bench {
+namespace load {
 namespace {
 
-constexpr int64_t kWaitMs = 60000;
+using ::kess::testing::WaitFor;
+
+constexpr absl::Duration kWait = absl::Seconds(60);
 
 }  // namespace
 
@@ -39,7 +41,7 @@ int SimulatedAgents::Connect() {
     const bool batch_end =
         (i + 1) % options_.connect_batch == 0 || i + 1 == options_.connections;
     if (batch_end) {
-      WaitUntil([&] { return connected_ + failed_ >= i + 1; }, kWaitMs);
+      WaitFor([&] { return connected_ + failed_ >= i + 1; }, kWait);
     }
   }
   return connected_.load();
@@ -62,16 +64,15 @@ int SimulatedAgents::Subscribe(
                         done++;
                       });
     if ((i + 1) % options_.connect_batch == 0) {
-      WaitUntil([&] { return done.load() >= static_cast<int>(i + 1); },
-                kWaitMs);
+      WaitFor([&] { return done.load() >= static_cast<int>(i + 1); }, kWait);
     }
   }
   // The callbacks refer to this frame: wait for every one of them.
-  WaitUntil([&] { return done.load() == static_cast<int>(clients_.size()); },
-            options_.call_timeout_ms + kWaitMs);
+  WaitFor([&] { return done.load() == static_cast<int>(clients_.size()); },
+          absl::Milliseconds(options_.call_timeout_ms) + kWait);
   *answer_bytes += bytes.load();
   return ok.load();
 }
 
-}  // namespace bench
+}  // namespace load
 }  // namespace kess
