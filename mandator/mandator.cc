@@ -9,6 +9,7 @@
 #include "common/names.h"
 #include "common/steady_await.h"
 #include "glog/logging.h"
+#include "mandator/core/leader_write.h"
 #include "mandator/core/zk_options.h"
 #include "zk_schema/codec.h"
 #include "zk_schema/skeleton.h"
@@ -284,33 +285,9 @@ Mandator::~Mandator() {
 
 absl::StatusOr<core::CommitResult> Mandator::CommitWrite(
     const core::WriteOp& op) {
-  const std::string fence = election_->node_path();
-  if (!options_.is_main || !election_->IsLeader() || fence.empty()) {
-    return absl::UnavailableError(
-        "this mandator is no longer the leader; nothing was written, retry "
-        "against the new leader");
-  }
-  absl::StatusOr<core::CommitResult> result;
-  switch (op.kind) {
-    case core::WriteOp::Kind::kPut:
-      result = store_->Put(op.put, fence);
-      break;
-    case core::WriteOp::Kind::kDelete:
-      result = store_->Delete(op.del, fence);
-      break;
-    case core::WriteOp::Kind::kRollback:
-      result = store_->Rollback(op.rollback, fence);
-      break;
-    case core::WriteOp::Kind::kGrayStart:
-      result = gray_->Start(op.gray, fence);
-      break;
-    case core::WriteOp::Kind::kGrayPromote:
-      result = gray_->Promote(op.gray_end, fence);
-      break;
-    case core::WriteOp::Kind::kGrayAbort:
-      result = gray_->Abort(op.gray_end, fence);
-      break;
-  }
+  const bool leads = options_.is_main && election_->IsLeader();
+  absl::StatusOr<core::CommitResult> result = core::CommitLeaderWrite(
+      op, leads ? election_->node_path() : "", store_.get(), gray_.get());
   if (result.ok()) revision_gauge_->Set(static_cast<double>(result->revision));
   return result;
 }
