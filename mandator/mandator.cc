@@ -22,14 +22,12 @@ namespace {
 // probing, the admin UI's overview); short connect timeout, so an unreachable
 // DC is skipped quickly.
 absl::StatusOr<std::unique_ptr<zk::ZkApi>> ConnectReader(
-    const std::string& ensemble, const zk::KessAuth& auth,
-    absl::Duration session) {
+    const core::ZkConnector& connect, const std::string& ensemble,
+    const zk::KessAuth& auth, absl::Duration session) {
   zk::ZkClientOptions reader =
       core::ReaderClientOptions(ensemble, auth, session);
   reader.connect_timeout = absl::Seconds(2);
-  KESS_ASSIGN_OR_RETURN(std::unique_ptr<zk::ZkClient> client,
-                        zk::ZkClient::Create(reader));
-  return std::unique_ptr<zk::ZkApi>(std::move(client));
+  return connect(reader);
 }
 
 constexpr absl::Duration kRefreshInterval = absl::Seconds(1);
@@ -52,7 +50,11 @@ absl::StatusOr<std::unique_ptr<Mandator>> Mandator::Create(
   return m;
 }
 
-Mandator::Mandator(MandatorOptions options) : options_(std::move(options)) {}
+Mandator::Mandator(MandatorOptions options)
+    : options_(std::move(options)),
+      connect_(options_.zk_connector
+                   ? options_.zk_connector
+                   : core::ZkConnector(core::ConnectZooKeeper)) {}
 
 std::string Mandator::http_address() const {
   return absl::StrCat(options_.http_host, ":", server_->port());
@@ -66,7 +68,7 @@ absl::Status Mandator::Start() {
       core::MandatorClientOptions(options_.zk, options_.auth,
                                   options_.zk_session_timeout));
   zk_options.connect_timeout = options_.zk_connect_timeout;
-  KESS_ASSIGN_OR_RETURN(zk_, zk::ZkClient::Create(zk_options));
+  KESS_ASSIGN_OR_RETURN(zk_, connect_(zk_options));
   session_listener_ =
       zk_->AddSessionListener([this](const zk::SessionEvent& e) {
         zk_connected_ = e.type == zk::SessionEvent::kReconnected ||
@@ -185,6 +187,7 @@ absl::Status Mandator::Start() {
     role.replicator.layout = layout_;
     role.replicator.acl = acl;
     role.replicator.registry = options_.registry;
+    role.connect = connect_;
     replication_ =
         std::make_unique<replication::ReplicationRole>(zk_.get(), role);
 
@@ -197,8 +200,8 @@ absl::Status Mandator::Start() {
     const zk::KessAuth auth = options_.auth;
     const std::string main_zk = options_.main_zk;
     const absl::Duration session = options_.zk_session_timeout;
-    partition.connect_main = [auth, main_zk, session] {
-      return ConnectReader(main_zk, auth, session);
+    partition.connect_main = [connect = connect_, auth, main_zk, session] {
+      return ConnectReader(connect, main_zk, auth, session);
     };
     partition.partition_after = options_.partition_after;
     partition.since_main_collected = [this] {
@@ -301,8 +304,9 @@ routes::RoutesRole::Options Mandator::RoutesOptions(
   role.other_datacenters = options_.other_datacenters;
   const zk::KessAuth auth = options_.auth;
   const absl::Duration session = options_.zk_session_timeout;
-  role.connect = [auth, session](const std::string& ensemble) {
-    return ConnectReader(ensemble, auth, session);
+  role.connect = [connect = connect_, auth,
+                  session](const std::string& ensemble) {
+    return ConnectReader(connect, ensemble, auth, session);
   };
   role.fence = [this] { return election_->node_path(); };
   if (overrides_ != nullptr) {
@@ -367,8 +371,9 @@ void Mandator::StartAdmin() {
   }
   const zk::KessAuth auth = options_.auth;
   const absl::Duration session = options_.zk_session_timeout;
-  view.connect = [auth, session](const std::string& ensemble) {
-    return ConnectReader(ensemble, auth, session);
+  view.connect = [connect = connect_, auth,
+                  session](const std::string& ensemble) {
+    return ConnectReader(connect, ensemble, auth, session);
   };
   view.self_status_json = [this] { return StatusToJson(Status()); };
   view.local_hosts = [this] { return scheduler_->table().Hosts(); };

@@ -38,6 +38,7 @@
 #include "mandator/core/gray_store.h"
 #include "mandator/core/leader_election.h"
 #include "mandator/core/write_queue.h"
+#include "mandator/core/zk_options.h"
 #include "mandator/http_api.h"
 #include "mandator/partition/overlay_heal.h"
 #include "mandator/partition/partition_role.h"
@@ -53,7 +54,7 @@
 #include "zk_schema/ephemeral_node.h"
 #include "zk_schema/kess_auth.h"
 #include "zk_schema/layout.h"
-#include "zk_schema/zk_client.h"
+#include "zk_schema/zk_api.h"
 
 namespace kess {
 namespace mandator {
@@ -107,6 +108,10 @@ struct MandatorOptions {
   absl::Duration admin_session_ttl = absl::Hours(8);
   bool admin_secure_cookie = false;
   metrics::Registry* registry = &metrics::Registry::Default();
+  // Opens every ZooKeeper client of the daemon (its own DC's as
+  // "mandator", other DCs' as "reader"); empty = core::ConnectZooKeeper.
+  // Tests pass in-memory clients (mandator/testing/test_util.h).
+  core::ZkConnector zk_connector;
 };
 
 class Mandator {
@@ -142,8 +147,9 @@ class Mandator {
   void RefreshLoop();
 
   const MandatorOptions options_;
+  const core::ZkConnector connect_;
   zk::Layout layout_;
-  std::unique_ptr<zk::ZkClient> zk_;
+  std::unique_ptr<zk::ZkApi> zk_;
   int64_t session_listener_ = 0;
   std::atomic<bool> zk_connected_{true};
   std::unique_ptr<core::ConfigStore> store_;

@@ -1,5 +1,7 @@
 #include "mandator/core/zk_options.h"
 
+#include <utility>
+
 namespace kess {
 namespace mandator {
 namespace core {
@@ -23,6 +25,13 @@ zk::ZkClientOptions ReaderClientOptions(const std::string& connect_string,
   options.session_timeout = session_timeout;
   options.credentials = {auth.reader};
   return options;
+}
+
+absl::StatusOr<std::unique_ptr<zk::ZkApi>> ConnectZooKeeper(
+    const zk::ZkClientOptions& options) {
+  KESS_ASSIGN_OR_RETURN(std::unique_ptr<zk::ZkClient> client,
+                        zk::ZkClient::Create(options));
+  return std::unique_ptr<zk::ZkApi>(std::move(client));
 }
 
 }  // namespace core

@@ -37,7 +37,7 @@ void ReplicationRole::Stop() {
   }
   if (thread_.joinable()) thread_.join();
   replicator.reset();
-  std::unique_ptr<zk::ZkClient> main;
+  std::unique_ptr<zk::ZkApi> main;
   {
     absl::MutexLock lock(&mu_);
     main = std::move(main_);
@@ -60,8 +60,9 @@ void ReplicationRole::Run() {
     zk::ZkClientOptions zk_options = core::ReaderClientOptions(
         options_.main_zk, options_.auth, options_.session_timeout);
     zk_options.connect_timeout = options_.connect_timeout;
-    absl::StatusOr<std::unique_ptr<zk::ZkClient>> main =
-        zk::ZkClient::Create(zk_options);
+    absl::StatusOr<std::unique_ptr<zk::ZkApi>> main =
+        options_.connect ? options_.connect(zk_options)
+                         : core::ConnectZooKeeper(zk_options);
     absl::Status status = main.status();
     if (main.ok()) {
       absl::MutexLock lock(&mu_);

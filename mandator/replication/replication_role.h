@@ -19,9 +19,10 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "mandator/core/zk_options.h"
 #include "mandator/replication/replicator.h"
 #include "zk_schema/kess_auth.h"
-#include "zk_schema/zk_client.h"
+#include "zk_schema/zk_api.h"
 
 namespace kess {
 namespace mandator {
@@ -35,6 +36,9 @@ class ReplicationRole {
     absl::Duration session_timeout = absl::Seconds(10);
     absl::Duration connect_timeout = absl::Seconds(5);
     Replicator::Options replicator;
+    // Opens the main-DC client; empty = core::ConnectZooKeeper (tests pass
+    // in-memory clients).
+    core::ZkConnector connect;
   };
 
   // `local` (this DC's ZooKeeper) must outlive the role.
@@ -54,7 +58,7 @@ class ReplicationRole {
   const Options options_;
   mutable absl::Mutex mu_;
   bool running_ ABSL_GUARDED_BY(mu_) = false;
-  std::unique_ptr<zk::ZkClient> main_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<zk::ZkApi> main_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<Replicator> replicator_ ABSL_GUARDED_BY(mu_);
   std::thread thread_;
 };
