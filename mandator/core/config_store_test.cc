@@ -1,41 +1,45 @@
+// ConfigStore on the in-memory ZooKeeper (zk_schema/testing/fake_zk.h):
+// round trips, history and rollback, CAS, 16 MiB, invalid names, fence,
+// chunk collection, change-log trimming, ACLs; and faults injected at exact
+// points of the commit (a lost request, a lost answer, an operation
+// timeout, a session that ends between reading the revision and the multi).
 #include "mandator/core/config_store.h"
 
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "mandator/testing/test_util.h"
-#include "tests/harness/zk_test_base.h"
 #include "zk_schema/codec.h"
 #include "zk_schema/revision_log.h"
+#include "zk_schema/testing/fake_zk.h"
 
 namespace kess {
 namespace mandator {
 namespace core {
 namespace {
 
-using ::kess::mandator::testing::ConnectAnonymous;
-using ::kess::mandator::testing::ConnectMandator;
-using ::kess::mandator::testing::ConnectReader;
-using ::kess::mandator::testing::FreshLayout;
+using ::kess::mandator::testing::FakeAnonymous;
+using ::kess::mandator::testing::FakeReader;
+using ::kess::mandator::testing::HookedZkApi;
 using ::kess::mandator::testing::TestAcl;
+using ::kess::zk::testing::FaultSpec;
 
-class ConfigStoreTest : public kess::testing::ZkTestBase {
+class ConfigStoreTest : public mandator::testing::FakeZkTest {
  protected:
   void SetUp() override {
-    auto client = ConnectMandator(zk()->ConnectString());
-    ASSERT_TRUE(client.ok()) << client.status();
-    client_ = std::move(client).value();
-    auto layout = FreshLayout(*client_);
-    ASSERT_TRUE(layout.ok()) << layout.status();
-    layout_ = std::make_unique<zk::Layout>(*layout);
+    FakeZkTest::SetUp();
     store_ = MakeStore(3);
   }
 
-  std::unique_ptr<ConfigStore> MakeStore(int history_limit) {
+  std::unique_ptr<ConfigStore> MakeStore(int history_limit,
+                                         zk::ZkApi* zk = nullptr) {
     ConfigStore::Options options{*layout_, TestAcl(), history_limit, "m1"};
-    auto store = ConfigStore::Create(client_.get(), options);
+    auto store =
+        ConfigStore::Create(zk != nullptr ? zk : client_.get(), options);
     EXPECT_TRUE(store.ok()) << store.status();
     return store.ok() ? std::move(store).value() : nullptr;
   }
@@ -63,8 +67,19 @@ class ConfigStoreTest : public kess::testing::ZkTestBase {
                         "/", chunks->children.size());
   }
 
-  std::unique_ptr<zk::ZkClient> client_;
-  std::unique_ptr<zk::Layout> layout_;
+  // The change records' revisions, oldest first.
+  std::vector<std::string> ChangeLog() {
+    auto log = client_->GetChildren(layout_->ChangelogDir());
+    EXPECT_TRUE(log.ok()) << log.status();
+    return log.ok() ? log->children : std::vector<std::string>{};
+  }
+
+  // The history nodes of ns/k.
+  size_t HistorySize(const std::string& ns, const std::string& key) {
+    auto history = client_->GetChildren(*layout_->HistoryKeyDir(ns, key));
+    return history.ok() ? history->children.size() : 0;
+  }
+
   std::unique_ptr<ConfigStore> store_;
 };
 
@@ -275,17 +290,17 @@ TEST_F(ConfigStoreTest, ChangeLogIsTrimmedToItsRetention) {
 
 TEST_F(ConfigStoreTest, ReadersAndStrangersCannotModifyKessData) {
   ASSERT_TRUE(store_->Put(Put("ns", "k", "v")).ok());
-  auto reader = ConnectReader(zk()->ConnectString());
-  auto anonymous = ConnectAnonymous(zk()->ConnectString());
-  ASSERT_TRUE(reader.ok() && anonymous.ok());
+  auto reader = FakeReader(&zk_);
+  auto anonymous = FakeAnonymous(&zk_);
   const std::string record = *layout_->ConfigPath("ns", "k");
   const std::string ns = *layout_->NamespacePath("ns");
   const std::string log = layout_->ChangelogPath(1);
   const std::string history = *layout_->HistoryPath("ns", "k", 1);
 
-  EXPECT_TRUE((*reader)->Get(record).ok());
-  EXPECT_TRUE((*reader)->Get(log).ok());
-  for (zk::ZkClient* c : {reader->get(), anonymous->get()}) {
+  EXPECT_TRUE(reader->Get(record).ok());
+  EXPECT_TRUE(reader->Get(log).ok());
+  for (zk::ZkApi* c : {static_cast<zk::ZkApi*>(reader.get()),
+                       static_cast<zk::ZkApi*>(anonymous.get())}) {
     for (const std::string& path :
          {record, log, history, layout_->RevisionPath(), layout_->root()}) {
       EXPECT_EQ(c->Set(path, "x").status().code(),
@@ -299,9 +314,160 @@ TEST_F(ConfigStoreTest, ReadersAndStrangersCannotModifyKessData) {
     EXPECT_EQ(c->Create(layout_->ConfigsDir() + "/evil", "x").status().code(),
               absl::StatusCode::kPermissionDenied);
   }
-  EXPECT_EQ((*anonymous)->Get(record).status().code(),
+  EXPECT_EQ(anonymous->Get(record).status().code(),
             absl::StatusCode::kPermissionDenied);
   EXPECT_EQ(store_->Get("ns", "k")->value, "v");
+}
+
+// ---- Faults at exact points of the commit ----
+
+// The one commit multi (record, history, revision compare-and-set, change
+// record) is the only multi that sets the revision node.
+FaultSpec CommitMulti(const zk::Layout& layout, FaultSpec::Kind kind) {
+  FaultSpec spec;
+  spec.ops = FaultSpec::kMulti;
+  spec.path_prefix = layout.RevisionPath();
+  spec.kind = kind;
+  return spec;
+}
+
+// Invariants 1 and 2: the commit multi is applied but its answer is lost
+// (connection loss after apply). The store reads the change record back,
+// reports the write committed at its revision, and does not apply it again:
+// one revision, one change record, one history node. A delete likewise.
+TEST_F(ConfigStoreTest, ALostAnswerOfAnAppliedCommitIsReportedCommittedOnce) {
+  client_->InjectFault(
+      CommitMulti(*layout_, FaultSpec::kConnectionLossAfterApply));
+  auto put = store_->Put(Put("ns", "k", "v1"));
+  ASSERT_TRUE(put.ok()) << put.status();
+  EXPECT_EQ(zk_.PendingFaults(), 0);  // the answer was lost
+  EXPECT_EQ(put->revision, 1);
+  EXPECT_EQ(*store_->Revision(), 1);
+  EXPECT_EQ(ChangeLog(), std::vector<std::string>{zk::FormatRevision(1)});
+  EXPECT_EQ(HistorySize("ns", "k"), 1u);
+  EXPECT_EQ(store_->Get("ns", "k")->value, "v1");
+
+  client_->InjectFault(
+      CommitMulti(*layout_, FaultSpec::kConnectionLossAfterApply));
+  auto deleted = store_->Delete(DeleteRequest{"ns", "k"});
+  ASSERT_TRUE(deleted.ok()) << deleted.status();
+  EXPECT_EQ(zk_.PendingFaults(), 0);
+  EXPECT_EQ(deleted->revision, 2);
+  EXPECT_EQ(ChangeLog().size(), 2u);
+  EXPECT_EQ(store_->Get("ns", "k").status().code(),
+            absl::StatusCode::kNotFound);
+  // The next write takes the next revision: no gap, no repeat.
+  auto next = store_->Put(Put("ns", "k", "v3"));
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(next->revision, 3);
+}
+
+// Invariant 2: the commit multi is lost on its way (connection loss before
+// apply). Nothing is written, not even the chunks of a large value; the
+// error says it was not applied, and a retry commits it once.
+TEST_F(ConfigStoreTest, ALostRequestWritesNothingAndARetryCommitsOnce) {
+  ASSERT_TRUE(store_->Put(Put("ns", "k", "v1")).ok());
+  const std::string before = Snapshot();
+  const std::string big(kRecordInlineLimit + 1, 'b');  // chunked
+  client_->InjectFault(
+      CommitMulti(*layout_, FaultSpec::kConnectionLossBeforeApply));
+  auto lost = store_->Put(Put("ns", "k", big));
+  EXPECT_EQ(lost.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(absl::StrContains(lost.status().message(), "not applied"))
+      << lost.status();
+  EXPECT_EQ(zk_.PendingFaults(), 0);
+  EXPECT_EQ(Snapshot(), before);
+  EXPECT_EQ(store_->Get("ns", "k")->value, "v1");
+
+  auto retried = store_->Put(Put("ns", "k", big));
+  ASSERT_TRUE(retried.ok()) << retried.status();
+  EXPECT_EQ(retried->revision, 2);
+  EXPECT_EQ(store_->Get("ns", "k")->value, big);
+  EXPECT_EQ(HistorySize("ns", "k"), 2u);
+}
+
+// Invariants 1 and 2: ZooKeeper answers ZOPERATIONTIMEOUT to the multi that
+// compare-and-sets the revision, having applied nothing. The write is
+// refused as not applied, the revision and the change log stay as they
+// were, and the next write takes the next revision, without a gap.
+TEST_F(ConfigStoreTest, AnOperationTimeoutOnTheRevisionCasWritesNothing) {
+  ASSERT_TRUE(store_->Put(Put("ns", "a", "1")).ok());
+  const std::string before = Snapshot();
+  client_->InjectFault(CommitMulti(*layout_, FaultSpec::kOperationTimeout));
+  auto timed_out = store_->Put(Put("ns", "b", "2"));
+  EXPECT_EQ(timed_out.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(absl::StrContains(timed_out.status().message(), "not applied"))
+      << timed_out.status();
+  EXPECT_EQ(zk_.PendingFaults(), 0);
+  EXPECT_EQ(Snapshot(), before);
+  EXPECT_EQ(store_->Get("ns", "b").status().code(),
+            absl::StatusCode::kNotFound);
+
+  auto next = store_->Put(Put("ns", "b", "2"));
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(next->revision, 2);
+  EXPECT_EQ(ChangeLog(), (std::vector<std::string>{zk::FormatRevision(1),
+                                                   zk::FormatRevision(2)}));
+}
+
+// Invariant 2: the answer of an applied commit is lost, and so is the read
+// of its change record that would tell. The write is reported "outcome
+// unknown" (never "not applied"), and the chunks of its large value are
+// kept: the committed record references them and reads back whole.
+TEST_F(ConfigStoreTest, AnUnverifiableCommitIsOutcomeUnknownAndKeepsItsChunks) {
+  client_->InjectFault(
+      CommitMulti(*layout_, FaultSpec::kConnectionLossAfterApply));
+  FaultSpec read_back;
+  read_back.ops = FaultSpec::kGet;
+  read_back.path_prefix = layout_->ChangelogPath(1);
+  read_back.kind = FaultSpec::kConnectionLossBeforeApply;
+  client_->InjectFault(read_back);
+  const std::string big(kRecordInlineLimit + 1, 'u');
+  auto put = store_->Put(Put("ns", "big", big));
+  EXPECT_EQ(put.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(absl::StrContains(put.status().message(), "outcome unknown"))
+      << put.status();
+  EXPECT_EQ(zk_.PendingFaults(), 0);
+
+  auto got = store_->Get("ns", "big");
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->record.value().body_case(), zk::StoredValue::kChunked);
+  EXPECT_TRUE(got->value == big);
+  EXPECT_EQ(got->record.revision(), 1);
+  EXPECT_EQ(ChangeLog().size(), 1u);
+}
+
+// Invariant 3: the leader's session ends after its commit read the revision
+// and before its multi, and with it its election node, the fence. The
+// client has a new session when the multi goes out, yet the fence check in
+// the multi refuses it: nothing is written, and the error says this
+// mandator is no longer the leader.
+TEST_F(ConfigStoreTest, ALeaderWhoseSessionEndsBeforeItsMultiCommitsNothing) {
+  auto fence = client_->Create(layout_->ElectionNodePrefix(), "",
+                               zk::CreateMode::kEphemeralSequential);
+  ASSERT_TRUE(fence.ok()) << fence.status();
+  ASSERT_TRUE(store_->Put(Put("ns", "k", "a"), *fence).ok());
+  HookedZkApi hooked(client_.get());
+  std::unique_ptr<ConfigStore> leader = MakeStore(3, &hooked);
+  bool expired = false;
+  hooked.set_hook([&](FaultSpec::Op op, const std::string&) {
+    if (op != FaultSpec::kMulti || expired) return;
+    expired = true;
+    client_->ExpireSession();
+    client_->DrainCallbacks();  // the new session is up
+  });
+  const int64_t generation = client_->generation();
+  const std::string before = Snapshot();
+
+  auto refused = leader->Put(Put("ns", "k", "b"), *fence);
+  EXPECT_TRUE(expired);
+  EXPECT_EQ(client_->generation(), generation + 1);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(
+      absl::StrContains(refused.status().message(), "no longer the leader"))
+      << refused.status();
+  EXPECT_EQ(Snapshot(), before);
+  EXPECT_EQ(store_->Get("ns", "k")->value, "a");
 }
 
 }  // namespace

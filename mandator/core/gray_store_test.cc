@@ -1,4 +1,4 @@
-// Gray release in ConfigStore against a real ZooKeeper: the revision
+// Gray release in ConfigStore on the in-memory ZooKeeper: the revision
 // sequences of start / promote / abort and the refusal of normal writes.
 #include "mandator/core/gray_store.h"
 
@@ -8,7 +8,6 @@
 #include "gtest/gtest.h"
 #include "mandator/core/config_store.h"
 #include "mandator/testing/test_util.h"
-#include "tests/harness/zk_test_base.h"
 #include "zk_schema/codec.h"
 #include "zk_schema/gray.h"
 
@@ -17,19 +16,12 @@ namespace mandator {
 namespace core {
 namespace {
 
-using ::kess::mandator::testing::ConnectMandator;
-using ::kess::mandator::testing::FreshLayout;
 using ::kess::mandator::testing::TestAcl;
 
-class GrayStoreTest : public kess::testing::ZkTestBase {
+class GrayStoreTest : public mandator::testing::FakeZkTest {
  protected:
   void SetUp() override {
-    auto client = ConnectMandator(zk()->ConnectString());
-    ASSERT_TRUE(client.ok()) << client.status();
-    client_ = std::move(client).value();
-    auto layout = FreshLayout(*client_);
-    ASSERT_TRUE(layout.ok()) << layout.status();
-    layout_ = std::make_unique<zk::Layout>(*layout);
+    FakeZkTest::SetUp();
     auto store = ConfigStore::Create(
         client_.get(), ConfigStore::Options{*layout_, TestAcl(), 5, "m1"});
     ASSERT_TRUE(store.ok()) << store.status();
@@ -69,8 +61,6 @@ class GrayStoreTest : public kess::testing::ZkTestBase {
     return r;
   }
 
-  std::unique_ptr<zk::ZkClient> client_;
-  std::unique_ptr<zk::Layout> layout_;
   std::unique_ptr<ConfigStore> store_;
   std::unique_ptr<GrayStore> gray_;
 };

@@ -1,3 +1,8 @@
+// LeaderElection on the in-memory ZooKeeper (zk_schema/testing/fake_zk.h):
+// three candidates, predecessor-only watches, withdrawal, and the leader's
+// session and connection failing at exact points: expiry, a connection
+// loss within and beyond the grace period, an expiry while disconnected,
+// the whole ensemble stopped and started, a lost answer to its create.
 #include "mandator/core/leader_election.h"
 
 #include <atomic>
@@ -9,45 +14,46 @@
 #include "common/testing/wait_for.h"
 #include "gtest/gtest.h"
 #include "mandator/testing/test_util.h"
-#include "tests/harness/zk_test_base.h"
-#include "zk_schema/testing/real_zk.h"
+#include "zk_schema/testing/fake_zk.h"
 
 namespace kess {
 namespace mandator {
 namespace core {
 namespace {
 
-using ::kess::mandator::testing::ConnectMandator;
-using ::kess::mandator::testing::FreshLayout;
+using ::kess::mandator::testing::FakeMandator;
 using ::kess::testing::WaitFor;
+using ::kess::zk::testing::FakeZkClient;
+using ::kess::zk::testing::FakeZkServer;
+using ::kess::zk::testing::FaultSpec;
 
+// The election runs its rounds on its own thread: waits are bounded polls.
 constexpr absl::Duration kWait = absl::Seconds(30);
 
 struct Candidate {
-  std::unique_ptr<zk::ZkClient> client;
+  std::unique_ptr<FakeZkClient> client;
   std::unique_ptr<LeaderElection> election;
   std::atomic<int> elected{0};
   std::atomic<int> demoted{0};
 };
 
-// Starts candidate `id` on `connect`; returns nullptr (after a test
-// failure) if it cannot.
-std::unique_ptr<Candidate> Start(const std::string& connect,
-                                 const zk::Layout& layout,
+// Starts candidate `id` with its own session on `zk`, with the fault
+// `fault` (if any) armed on its client first; returns nullptr (after a
+// test failure) if it cannot.
+std::unique_ptr<Candidate> Start(FakeZkServer* zk, const zk::Layout& layout,
                                  const std::string& id,
-                                 absl::Duration grace = absl::Seconds(4)) {
+                                 absl::Duration grace = absl::Seconds(30),
+                                 const FaultSpec* fault = nullptr) {
   auto c = std::make_unique<Candidate>();
-  auto client = ConnectMandator(connect);
-  EXPECT_TRUE(client.ok()) << client.status();
-  if (!client.ok()) return nullptr;
-  c->client = std::move(client).value();
+  c->client = FakeMandator(zk);
+  if (fault != nullptr) c->client->InjectFault(*fault);
   LeaderElection::Options options;
   options.layout = layout;
   options.self.set_id(id);
   options.self.set_http_address(
       absl::StrCat("127.0.0.1:1", id.substr(id.size() - 1)));
   options.connection_grace = grace;
-  options.retry_interval = absl::Milliseconds(100);
+  options.retry_interval = absl::Milliseconds(10);
   Candidate* raw = c.get();
   options.on_elected = [raw] { raw->elected++; };
   options.on_demoted = [raw] { raw->demoted++; };
@@ -61,19 +67,11 @@ std::unique_ptr<Candidate> Start(const std::string& connect,
   return c;
 }
 
-class LeaderElectionTest : public kess::testing::ZkTestBase {
+class LeaderElectionTest : public mandator::testing::FakeZkTest {
  protected:
-  void SetUp() override {
-    auto admin = ConnectMandator(zk()->ConnectString());
-    ASSERT_TRUE(admin.ok()) << admin.status();
-    admin_ = std::move(admin).value();
-    auto layout = FreshLayout(*admin_);
-    ASSERT_TRUE(layout.ok()) << layout.status();
-    layout_ = std::make_unique<zk::Layout>(*layout);
-  }
-
-  std::unique_ptr<Candidate> Start(const std::string& id) {
-    return core::Start(zk()->ConnectString(), *layout_, id);
+  std::unique_ptr<Candidate> Start(const std::string& id,
+                                   absl::Duration grace = absl::Seconds(30)) {
+    return core::Start(&zk_, *layout_, id, grace);
   }
 
   // m1 (the leader), m2 and m3, in this order of candidacy; m3 already
@@ -93,8 +91,12 @@ class LeaderElectionTest : public kess::testing::ZkTestBase {
         kWait));
   }
 
-  std::unique_ptr<zk::ZkClient> admin_;
-  std::unique_ptr<zk::Layout> layout_;
+  // Election nodes, oldest first.
+  std::vector<std::string> Nodes() {
+    auto children = client_->GetChildren(layout_->ElectionDir());
+    EXPECT_TRUE(children.ok()) << children.status();
+    return children.ok() ? children->children : std::vector<std::string>{};
+  }
 };
 
 TEST_F(LeaderElectionTest, OneLeaderAndEachCandidateWatchesOnlyItsPredecessor) {
@@ -122,14 +124,14 @@ TEST_F(LeaderElectionTest, OneLeaderAndEachCandidateWatchesOnlyItsPredecessor) {
   }
 }
 
+// Invariant 3: the leader's session expires; its node (the fence) goes
+// with it, it is demoted at once and the next candidate leads.
 TEST_F(LeaderElectionTest, ExpiringTheLeadersSessionElectsTheNextAtOnce) {
   std::unique_ptr<Candidate> a, b, c;
   ASSERT_NO_FATAL_FAILURE(StartThree(&a, &b, &c));
   const std::string a_node = a->election->node_path();
 
-  auto creds = a->client->session_credentials();
-  ASSERT_TRUE(creds.ok());
-  ASSERT_TRUE(zk::testing::ExpireSession(zk()->ConnectString(), *creds).ok());
+  a->client->ExpireSession();
   ASSERT_TRUE(WaitFor([&] { return a->demoted == 1; }, kWait));
   ASSERT_TRUE(WaitFor([&] { return b->election->IsLeader(); }, kWait));
   EXPECT_EQ(b->elected, 1);
@@ -174,40 +176,133 @@ TEST_F(LeaderElectionTest, AWithdrawingLeaderHandsOverAndAMiddleOneRewires) {
 }
 
 TEST_F(LeaderElectionTest, NoCandidateMeansNoLeader) {
-  auto none = ReadLeader(*admin_, *layout_);
+  auto none = ReadLeader(*client_, *layout_);
   ASSERT_TRUE(none.ok()) << none.status();
   EXPECT_FALSE(none->has_value());
   auto a = Start("m1");
   ASSERT_TRUE(a);
-  auto leader = ReadLeader(*admin_, *layout_);
+  auto leader = ReadLeader(*client_, *layout_);
   ASSERT_TRUE(leader.ok() && leader->has_value());
   EXPECT_EQ((*leader)->id(), "m1");
   a->election.reset();
-  EXPECT_FALSE(ReadLeader(*admin_, *layout_)->has_value());
+  EXPECT_FALSE(ReadLeader(*client_, *layout_)->has_value());
 }
 
-// A server that stops: the leader pauses at once, steps down after the
-// grace period, and leads again once the server is back.
-TEST(LeaderElectionOutageTest, LeaderPausesThenStepsDownThenComesBack) {
-  auto ensemble = kess::testing::ZkEnsemble::Start({.name = "outage"});
-  ASSERT_TRUE(ensemble.ok()) << ensemble.status();
-  auto admin = ConnectMandator((*ensemble)->ConnectString());
-  ASSERT_TRUE(admin.ok());
-  auto layout = FreshLayout(**admin);
-  ASSERT_TRUE(layout.ok());
-  auto a = Start((*ensemble)->ConnectString(), *layout, "m1",
-                 /*grace=*/absl::Seconds(1));
+// Invariant 3: a leader that loses its connection stops taking writes at
+// once (IsLeader() false while still elected); back within the grace
+// period, with its session and node intact, it leads again without a
+// demotion, and nobody else led meanwhile.
+TEST_F(LeaderElectionTest, AConnectionLossPausesTheLeaderUntilItIsBack) {
+  std::unique_ptr<Candidate> a, b, c;
+  ASSERT_NO_FATAL_FAILURE(StartThree(&a, &b, &c));
+  const std::string a_node = a->election->node_path();
+
+  a->client->DropConnection();
+  a->client->DrainCallbacks();  // kConnectionLost has been delivered
+  EXPECT_FALSE(a->election->IsLeader());
+  EXPECT_TRUE(a->election->IsElected());
+  EXPECT_FALSE(b->election->IsLeader());
+  EXPECT_FALSE(c->election->IsLeader());
+
+  a->client->RestoreConnection();
+  ASSERT_TRUE(WaitFor([&] { return a->election->IsLeader(); }, kWait));
+  EXPECT_EQ(a->election->node_path(), a_node);
+  EXPECT_EQ(a->elected, 1);
+  EXPECT_EQ(a->demoted, 0);
+  EXPECT_EQ(b->elected + c->elected, 0);
+}
+
+// Invariant 3: a leader cut off for longer than the grace period (the
+// session timeout) steps down, since by then ZooKeeper may have expired
+// its session and another candidate may lead.
+TEST_F(LeaderElectionTest, ALeaderCutOffBeyondTheGracePeriodStepsDown) {
+  auto a = Start("m1", /*grace=*/absl::Milliseconds(200));
   ASSERT_TRUE(a);
   ASSERT_TRUE(WaitFor([&] { return a->election->IsLeader(); }, kWait));
 
-  ASSERT_TRUE((*ensemble)->StopServer(0).ok());
-  ASSERT_TRUE(WaitFor([&] { return !a->election->IsLeader(); }, kWait));
+  a->client->DropConnection();
+  ASSERT_TRUE(WaitFor([&] { return a->demoted == 1; }, kWait));
+  EXPECT_FALSE(a->election->IsElected());
+  EXPECT_NE(a->election->last_demotion_reason().find("connection lost"),
+            std::string::npos)
+      << a->election->last_demotion_reason();
+
+  // Its session survived (the fake expires nothing by itself): back, it
+  // runs the election again and leads with the same node.
+  a->client->RestoreConnection();
+  ASSERT_TRUE(WaitFor([&] { return a->election->IsLeader(); }, kWait));
+  EXPECT_EQ(a->elected, 2);
+}
+
+// Invariant 3: the leader's session expires while it is disconnected. The
+// next candidate leads at once; the old leader stays paused (never leading
+// alongside) and, when its connection returns, learns of the expiry and is
+// demoted at once, well within its grace period, then runs again as the
+// last candidate with a new node.
+TEST_F(LeaderElectionTest, ExpiryWhileDisconnectedDemotesOnReconnection) {
+  std::unique_ptr<Candidate> a, b, c;
+  ASSERT_NO_FATAL_FAILURE(StartThree(&a, &b, &c));
+  const std::string a_node = a->election->node_path();
+
+  a->client->DropConnection();
+  a->client->DrainCallbacks();
+  a->client->ExpireSession();
+  ASSERT_TRUE(WaitFor([&] { return b->election->IsLeader(); }, kWait));
+  EXPECT_FALSE(a->election->IsLeader());
+  EXPECT_EQ(a->demoted, 0);  // it does not know yet
+
+  a->client->RestoreConnection();
+  ASSERT_TRUE(WaitFor([&] { return a->demoted == 1; }, kWait));
+  EXPECT_NE(a->election->last_demotion_reason().find("session ended"),
+            std::string::npos)
+      << a->election->last_demotion_reason();
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        const std::string n = a->election->node_path();
+        return !n.empty() && n != a_node &&
+               a->election->watched_path() == c->election->node_path();
+      },
+      kWait));
+  EXPECT_FALSE(a->election->IsLeader());
+  EXPECT_TRUE(b->election->IsLeader());
+  EXPECT_EQ(Nodes().size(), 3u);
+}
+
+// Invariant 3, whose fence is the candidate's one election node: the answer
+// to a candidate's create is lost, though the node was made. The candidate
+// adopts that node instead of creating a second one (which would sit behind
+// its own first node and never lead).
+TEST_F(LeaderElectionTest, ALostAnswerToTheCreateIsAdoptedNotRepeated) {
+  FaultSpec lost;
+  lost.ops = FaultSpec::kCreate;
+  lost.path_prefix = layout_->ElectionDir();
+  lost.kind = FaultSpec::kConnectionLossAfterApply;
+  auto a = core::Start(&zk_, *layout_, "m1", absl::Seconds(30), &lost);
+  ASSERT_TRUE(a);
+  ASSERT_TRUE(WaitFor([&] { return a->election->IsLeader(); }, kWait));
+  EXPECT_EQ(zk_.PendingFaults(), 0);
+  EXPECT_EQ(Nodes().size(), 1u);
+  EXPECT_EQ(a->election->node_path(),
+            absl::StrCat(layout_->ElectionDir(), "/", Nodes().front()));
+}
+
+// The whole ensemble stops: the leader pauses at once, steps down after the
+// grace period, and leads again once the ensemble is back (invariants 3 and
+// 11: writes are refused while it cannot be sure it leads).
+TEST_F(LeaderElectionTest, LeaderPausesThenStepsDownThenComesBack) {
+  auto a = Start("m1", /*grace=*/absl::Milliseconds(300));
+  ASSERT_TRUE(a);
+  ASSERT_TRUE(WaitFor([&] { return a->election->IsLeader(); }, kWait));
+
+  zk_.Stop();
+  a->client->DrainCallbacks();
+  EXPECT_FALSE(a->election->IsLeader());
   ASSERT_TRUE(WaitFor([&] { return a->demoted == 1; }, kWait));
   EXPECT_NE(a->election->last_demotion_reason().find("connection lost"),
             std::string::npos)
       << a->election->last_demotion_reason();
 
-  ASSERT_TRUE((*ensemble)->StartServer(0).ok());
+  zk_.Start();
   ASSERT_TRUE(WaitFor([&] { return a->election->IsLeader(); }, kWait));
   EXPECT_EQ(a->elected, 2);
 }
