@@ -1,3 +1,6 @@
+// Client against the real mandator HTTP API (mandator/testing/api_server.h:
+// HttpApi over the in-memory ZooKeeper), against a socket that never
+// answers, and against nothing.
 #include "kessctl/client.h"
 
 #include <chrono>
@@ -6,14 +9,18 @@
 
 #include "Poco/Net/ServerSocket.h"
 #include "Poco/Net/SocketAddress.h"
+#include "absl/strings/str_cat.h"
+#include "common/transport/testing/test_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "kessctl/fake_mandator.h"
+#include "mandator/testing/api_server.h"
+#include "zk_schema/testing/fake_zk.h"
 
 namespace kess {
 namespace kessctl {
 namespace {
 
+using ::kess::mandator::testing::ApiServer;
 using ::testing::HasSubstr;
 
 // Accepts connections (in the kernel's backlog) but never answers.
@@ -28,11 +35,27 @@ class SilentServer {
   Poco::Net::ServerSocket socket_;
 };
 
-std::unique_ptr<FakeMandator> StartFake() {
-  auto fake = FakeMandator::Start();
-  EXPECT_TRUE(fake.ok()) << fake.status();
-  return std::move(fake).value();
+// "127.0.0.1:<port>" where nothing listens.
+std::string RefusingAddress() {
+  return absl::StrCat("127.0.0.1:", transport::testing::UnusedPort());
 }
+
+// The main DC's leader, over its own in-memory ZooKeeper.
+class Mandator {
+ public:
+  Mandator() {
+    ApiServer::Options options;
+    options.zk = &zk_;
+    auto server = ApiServer::Start(options);
+    EXPECT_TRUE(server.ok()) << server.status();
+    if (server.ok()) server_ = *std::move(server);
+  }
+  ApiServer* operator->() { return server_.get(); }
+
+ private:
+  zk::testing::FakeZkServer zk_;
+  std::unique_ptr<ApiServer> server_;
+};
 
 std::unique_ptr<Client> MakeClient(std::vector<std::string> addresses,
                                    int timeout_ms = 2000,
@@ -67,18 +90,18 @@ TEST(ClientTest, CreateValidatesAndNormalisesAddresses) {
 }
 
 TEST(ClientTest, SkipsRefusedAddress) {
-  auto fake = StartFake();
-  auto client = MakeClient({RefusingAddress(), fake->address()});
+  Mandator m;
+  auto client = MakeClient({RefusingAddress(), m->address()});
   auto body = client->Call(kList);
   ASSERT_TRUE(body.ok()) << body.status();
   EXPECT_EQ(*body, "{\"namespaces\":[]}");
-  EXPECT_EQ(fake->requests(), 1);
+  EXPECT_EQ(m->requests(), 1);
 }
 
 TEST(ClientTest, ReadThatTimesOutMovesOn) {
   SilentServer silent;
-  auto fake = StartFake();
-  auto client = MakeClient({silent.address(), fake->address()}, 300);
+  Mandator m;
+  auto client = MakeClient({silent.address(), m->address()}, 300);
   auto start = std::chrono::steady_clock::now();
   auto body = client->Call(kList);
   ASSERT_TRUE(body.ok()) << body.status();
@@ -88,20 +111,20 @@ TEST(ClientTest, ReadThatTimesOutMovesOn) {
 
 TEST(ClientTest, WriteSentWithoutAnswerIsNotRetried) {
   SilentServer silent;
-  auto fake = StartFake();
-  auto client = MakeClient({silent.address(), fake->address()}, 300);
+  Mandator m;
+  auto client = MakeClient({silent.address(), m->address()}, 300);
   auto body =
       client->Call({"PUT", "/api/v1/configs/ns/k", {}, "{\"value\":\"v\"}"});
   EXPECT_EQ(body.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(std::string(body.status().message()),
               HasSubstr("may or may not have been applied"));
-  EXPECT_EQ(fake->requests(), 0);
+  EXPECT_EQ(m->requests(), 0);
+  EXPECT_TRUE(absl::IsNotFound(m->store().Get("ns", "k").status()));
 }
 
 TEST(ClientTest, HttpErrorIsFinal) {
-  auto first = StartFake();
-  auto second = StartFake();
-  first->FailWith(absl::UnavailableError("no leader"));
+  Mandator first, second;
+  first->InjectError(absl::UnavailableError("no leader"));
   auto client = MakeClient({first->address(), second->address()});
   auto body = client->Call(kList);
   EXPECT_EQ(body.status(), absl::UnavailableError("no leader"));
@@ -119,24 +142,39 @@ TEST(ClientTest, NoneReachableListsEveryAddress) {
 }
 
 TEST(ClientTest, SendsTokenQueryAndBody) {
-  auto fake = StartFake();
-  auto client = MakeClient({fake->address()}, 2000, "s3cret");
+  Mandator m;
+  auto client = MakeClient({m->address()}, 2000, "s3cret");
+  // Compare-and-set on a key that does not exist: 409, nothing deleted.
   auto body = client->Call(
       {"DELETE", "/api/v1/configs/ns/k", {{"expected_revision", "7"}}, ""});
-  EXPECT_EQ(body.status().code(), absl::StatusCode::kNotFound);
-  HttpRequest seen = fake->last_request();
+  EXPECT_EQ(body.status().code(), absl::StatusCode::kAborted);
+  EXPECT_THAT(std::string(body.status().message()),
+              HasSubstr("expected revision 7, current revision 0 (the key "
+                        "does not exist)"));
+  HttpRequest seen = m->last_request();
   EXPECT_EQ(seen.Header("authorization"), "Bearer s3cret");
   EXPECT_EQ(seen.Query("expected_revision"), "7");
+  ASSERT_TRUE(m->last_write().has_value());
+  EXPECT_EQ(m->last_write()->del.expected_revision, 7);
 
-  auto no_token = MakeClient({fake->address()});
+  const HttpCall put_call{
+      "PUT", "/api/v1/configs/ns/k", {}, R"({"value":"v","comment":"c"})"};
+  auto put = client->Call(put_call);
+  ASSERT_TRUE(put.ok()) << put.status();
+  EXPECT_EQ(*put, "{\"revision\":1,\"version\":1}");
+  EXPECT_EQ(m->last_request().Header("content-type"), "application/json");
+  EXPECT_EQ(m->last_write()->put.value, "v");
+  EXPECT_EQ(m->last_write()->put.comment, "c");
+
+  auto no_token = MakeClient({m->address()});
   ASSERT_TRUE(no_token->Call(kList).ok());
-  EXPECT_EQ(fake->last_request().Header("authorization"), "");
+  EXPECT_EQ(m->last_request().Header("authorization"), "");
 }
 
 TEST(ClientTest, SendReportsOneAddress) {
-  auto fake = StartFake();
-  auto client = MakeClient({fake->address()});
-  auto answer = client->Send(fake->address(), kList);
+  Mandator m;
+  auto client = MakeClient({m->address()});
+  auto answer = client->Send(m->address(), kList);
   ASSERT_TRUE(answer.ok()) << answer.status();
   EXPECT_EQ(answer->status, 200);
   auto refused = client->Send(RefusingAddress(), kList);

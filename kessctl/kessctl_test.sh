@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # kessctl from a shell's point of view: exit codes, stdout/stderr, stdin and
-# files, against two fake mandators (fake_mandator_main) and against nothing.
+# files, against the real mandator HTTP API of two DCs (api_server_main: the
+# API over an in-memory ZooKeeper, one process per DC) and against nothing.
 set -uo pipefail
 kessctl="$TEST_SRCDIR/kess/kessctl/kessctl"
-fake="$TEST_SRCDIR/kess/kessctl/fake_mandator_main"
+api_server="$TEST_SRCDIR/kess/mandator/testing/api_server_main"
 tmp="$TEST_TMPDIR"
 unset KESS_MANDATORS KESS_TOKEN
 failures=0
@@ -45,18 +46,18 @@ contains out "Exit codes:"
 
 pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done' EXIT
-"$fake" --address_file="$tmp/dc1" --datacenter=dc1 --member_id=m1 \
-  2>"$tmp/fake1.log" &
+"$api_server" --address_file="$tmp/dc1" --datacenter=dc1 --member_id=m1 \
+  2>"$tmp/dc1.log" &
 pids+=($!)
-"$fake" --address_file="$tmp/dc2" --datacenter=dc2 --is_main=false \
-  --member_id=m3 2>"$tmp/fake2.log" &
+"$api_server" --address_file="$tmp/dc2" --datacenter=dc2 --is_main=false \
+  --main_datacenter=dc1 --member_id=m3 2>"$tmp/dc2.log" &
 pids+=($!)
 for _ in $(seq 1 100); do
   [ -f "$tmp/dc1" ] && [ -f "$tmp/dc2" ] && break
   sleep 0.1
 done
 dc1=$(cat "$tmp/dc1") && dc2=$(cat "$tmp/dc2") || {
-  echo "fake mandators did not start"
+  echo "the API servers did not start"
   exit 1
 }
 
@@ -93,7 +94,7 @@ expect 0 "$kessctl" config gray payments negative 7 --hosts=h1,h2
 contains out "payments/negative: gray release at revision"
 contains out "to hosts h1,h2"
 expect 3 "$kessctl" config put payments negative 8
-contains err "promote or abort it first"
+contains err "promote or abort it before writing the config"
 expect 0 "$kessctl" config gray-status payments negative
 contains out "gray release active at revision"
 expect 0 "$kessctl" config abort payments negative
@@ -123,6 +124,9 @@ contains out "DC dc2: leader m3 at $dc2"
 contains out "127.0.0.1:1  connection refused"
 expect 0 "$kessctl" --mandators="$dc1,$dc2" status --output=json
 contains out '"datacenter":"dc2"'
+# dc2 is a slave DC: it refuses writes.
+expect 3 "$kessctl" --mandators="$dc2" config put payments k v
+contains err "datacenter dc2 is not the main datacenter"
 
 if [ "$failures" -ne 0 ]; then
   echo "$failures check(s) failed"

@@ -26,6 +26,9 @@ struct Report {
   std::string body;       // the raw answer when OK
   std::string datacenter, member_id, leader_id, leader_address, zookeeper;
   bool is_main = false, is_leader = false;
+  // The API sends "revision": null when it cannot read ZooKeeper, and the
+  // replication fields only from a slave DC's leader.
+  bool has_revision = false, has_lag = false;
   int64_t revision = 0, main_revision = 0, lag_revisions = 0;
   double lag_seconds = 0;
 };
@@ -61,6 +64,8 @@ Report Ask(const Client& client, const std::string& address) {
     r.zookeeper = o->optValue<std::string>("zookeeper", "");
     r.is_main = o->optValue<bool>("is_main", false);
     r.is_leader = o->optValue<bool>("is_leader", false);
+    r.has_revision = o->has("revision") && !o->isNull("revision");
+    r.has_lag = o->has("main_revision") && !o->isNull("main_revision");
     r.revision = o->optValue<Poco::Int64>("revision", 0);
     r.main_revision = o->optValue<Poco::Int64>("main_revision", 0);
     r.lag_revisions = o->optValue<Poco::Int64>("replication_lag_revisions", 0);
@@ -81,6 +86,14 @@ std::string Lag(int64_t revisions, double seconds) {
   return absl::StrFormat("%d revisions (%.1f s)", revisions, seconds);
 }
 
+// "-" for what the mandator did not report.
+std::string Revision(const Report& r) {
+  return r.has_revision ? absl::StrCat(r.revision) : "-";
+}
+std::string Lag(const Report& r) {
+  return !r.is_main && r.has_lag ? Lag(r.lag_revisions, r.lag_seconds) : "-";
+}
+
 void PrintDatacenter(const std::string& dc, const std::vector<Report>& members,
                      std::ostream& out) {
   // The leader's own answer speaks for the DC; else the first member's.
@@ -97,18 +110,15 @@ void PrintDatacenter(const std::string& dc, const std::vector<Report>& members,
     }
   }
   out << "DC " << dc << (lead->is_main ? " (main)" : "") << ": leader "
-      << leader << ", revision " << lead->revision;
-  if (!lead->is_main) {
-    out << ", main revision " << lead->main_revision << ", lag "
-        << Lag(lead->lag_revisions, lead->lag_seconds);
+      << leader << ", revision " << Revision(*lead);
+  if (!lead->is_main && lead->has_lag) {
+    out << ", main revision " << lead->main_revision << ", lag " << Lag(*lead);
   }
   out << "\n";
   Table table({"MANDATOR", "ID", "ROLE", "REVISION", "LAG", "ZOOKEEPER"});
   for (const Report& m : members) {
     table.AddRow({m.address, m.member_id, m.is_leader ? "leader" : "follower",
-                  absl::StrCat(m.revision),
-                  m.is_main ? "-" : Lag(m.lag_revisions, m.lag_seconds),
-                  m.zookeeper});
+                  Revision(m), Lag(m), m.zookeeper});
   }
   table.Print(out, "  ");
 }
