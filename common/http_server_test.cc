@@ -1,39 +1,26 @@
 #include "common/http_server.h"
 
 #include <atomic>
-#include <sstream>
 #include <string>
 
-#include "Poco/Net/HTTPClientSession.h"
-#include "Poco/Net/HTTPRequest.h"
-#include "Poco/Net/HTTPResponse.h"
-#include "Poco/StreamCopier.h"
+#include "absl/strings/str_cat.h"
+#include "common/http_client.h"
 #include "common/json_util.h"
 #include "gtest/gtest.h"
 
 namespace kess {
 namespace {
 
-struct Reply {
-  int status = 0;
-  std::string body;
-  std::string allow;
-};
-
-Reply Fetch(int port, const std::string& method, const std::string& uri,
-            const std::string& body = "") {
-  Poco::Net::HTTPClientSession session("127.0.0.1", port);
-  session.setTimeout(Poco::Timespan(10, 0));
-  Poco::Net::HTTPRequest req(method, uri, Poco::Net::HTTPMessage::HTTP_1_1);
-  req.setContentLength(static_cast<std::streamsize>(body.size()));
-  session.sendRequest(req) << body;
-  Poco::Net::HTTPResponse resp;
-  std::istream& in = session.receiveResponse(resp);
-  Reply r;
-  r.status = resp.getStatus();
-  r.allow = resp.get("Allow", "");
-  Poco::StreamCopier::copyToString(in, r.body);
-  return r;
+// One request to the server under test through common/http_client; the
+// reply, or status 0 with the error as the body if there was none.
+HttpReply Fetch(int port, const std::string& method, const std::string& uri,
+                const std::string& body = "") {
+  absl::StatusOr<HttpReply> reply =
+      HttpCall(absl::StrCat("127.0.0.1:", port), method, uri, body);
+  if (reply.ok()) return *std::move(reply);
+  HttpReply failed;
+  failed.body = std::string(reply.status().message());
+  return failed;
 }
 
 class HttpServerTest : public ::testing::Test {
@@ -73,7 +60,7 @@ class HttpServerTest : public ::testing::Test {
 };
 
 TEST_F(HttpServerTest, RoutesExactAndLongestPrefix) {
-  Reply r = Fetch(server_->port(), "POST", "/echo?p=x%20y", "body");
+  HttpReply r = Fetch(server_->port(), "POST", "/echo?p=x%20y", "body");
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.body, "x y:body");
   EXPECT_EQ(Fetch(server_->port(), "GET", "/items/a%2Fb").body,
@@ -82,16 +69,16 @@ TEST_F(HttpServerTest, RoutesExactAndLongestPrefix) {
 }
 
 TEST_F(HttpServerTest, UnknownPathAndWrongMethod) {
-  Reply r = Fetch(server_->port(), "GET", "/nope");
+  HttpReply r = Fetch(server_->port(), "GET", "/nope");
   EXPECT_EQ(r.status, 404);
   EXPECT_NE(r.body.find("NOT_FOUND"), std::string::npos) << r.body;
   r = Fetch(server_->port(), "GET", "/echo");
   EXPECT_EQ(r.status, 405);
-  EXPECT_EQ(r.allow, "POST");
+  EXPECT_EQ(r.Header("allow"), "POST");
 }
 
 TEST_F(HttpServerTest, OversizedBodyGets413AndServerKeepsServing) {
-  Reply r = Fetch(server_->port(), "POST", "/echo", std::string(1025, 'x'));
+  HttpReply r = Fetch(server_->port(), "POST", "/echo", std::string(1025, 'x'));
   EXPECT_EQ(r.status, 413);
   EXPECT_EQ(
       Fetch(server_->port(), "POST", "/echo", std::string(1024, 'x')).status,
@@ -104,7 +91,7 @@ TEST_F(HttpServerTest, ThrowingHandlerGives500NotACrash) {
 }
 
 TEST_F(HttpServerTest, ErrorMapsStatusCode) {
-  Reply r = Fetch(server_->port(), "GET", "/err");
+  HttpReply r = Fetch(server_->port(), "GET", "/err");
   EXPECT_EQ(r.status, 404);
   EXPECT_EQ(r.body,
             "{\"error\":{\"code\":\"NOT_FOUND\",\"message\":\"key a.b not "
@@ -114,7 +101,7 @@ TEST_F(HttpServerTest, ErrorMapsStatusCode) {
 TEST_F(HttpServerTest, HealthzReflectsHealth) {
   EXPECT_EQ(Fetch(server_->port(), "GET", "/healthz").body, "ok\n");
   healthy_ = false;
-  Reply r = Fetch(server_->port(), "GET", "/healthz");
+  HttpReply r = Fetch(server_->port(), "GET", "/healthz");
   EXPECT_EQ(r.status, 503);
   EXPECT_EQ(r.body, "zookeeper unreachable\n");
 }
@@ -152,7 +139,7 @@ TEST(HttpServerAdmitTest, RefusedBeforeTheHandlerAndTheBody) {
   });
   ASSERT_TRUE((*server)->Start().ok());
   // Refused with 401, not 413: the oversized body was never read.
-  Reply r = Fetch((*server)->port(), "POST", "/w", std::string(100, 'x'));
+  HttpReply r = Fetch((*server)->port(), "POST", "/w", std::string(100, 'x'));
   EXPECT_EQ(r.status, 401);
   EXPECT_NE(r.body.find("who are you"), std::string::npos);
   EXPECT_EQ(calls.load(), 0);
