@@ -1,4 +1,4 @@
-// BatchApplier against two real ZooKeeper servers (main and slave DC): a run
+// BatchApplier on two in-memory ZooKeepers (main and slave DC): a run
 // of revisions lands as few multis with main's change log, small records
 // come from the change records themselves (no read of main), larger ones
 // are read from main in one pipelined batch, chunked values still work, a
@@ -19,6 +19,8 @@
 #include "mandator/testing/test_util.h"
 #include "zk_schema/codec.h"
 #include "zk_schema/revision_log.h"
+#include "zk_schema/testing/fake_zk.h"
+#include "zk_schema/zk_errors.h"
 
 namespace kess {
 namespace mandator {
@@ -325,6 +327,64 @@ TEST_F(BatchApplierTest, RejectsARunThatDoesNotFollowTheHead) {
   absl::Status applied = applier_->Apply(Changes(2, 2), &head);
   EXPECT_TRUE(absl::IsInvalidArgument(applied)) << applied;
   EXPECT_EQ(LocalRevision(), 0);
+}
+
+// Invariants 4 and 5: the batch multi is applied in the slave DC but its
+// answer is lost (connection loss after apply). Apply reports the
+// ambiguous outcome (a local connection loss, not main's) and leaves the
+// head where it was; the stale head cannot apply the run a second time
+// (its change records exist, its revision compare-and-set is stale: the
+// multi is refused whole); the re-read head is at the run's last revision,
+// with main's change records exactly once each.
+TEST_F(BatchApplierTest, ABatchWhoseAnswerIsLostIsNeverAppliedTwice) {
+  ASSERT_EQ(Put("ns", "a", "1"), 1);
+  ASSERT_EQ(Put("ns", "b", "2"), 2);
+  ASSERT_EQ(PutRoute("svc", 2), 3);
+  LocalHead head = Head();
+  zk::testing::FaultSpec lost;
+  lost.ops = zk::testing::FaultSpec::kMulti;
+  lost.path_prefix = layout_.RevisionPath();
+  lost.kind = zk::testing::FaultSpec::kConnectionLossAfterApply;
+  local_->InjectFault(lost);
+  BatchApplier::Stats stats;
+  absl::Status applied = applier_->Apply(Changes(1, 3), &head, &stats);
+  EXPECT_TRUE(zk::IsConnectionLoss(applied)) << applied;
+  EXPECT_FALSE(IsMainSide(applied));
+  EXPECT_EQ(slave_zk_.PendingFaults(), 0);
+  EXPECT_EQ(stats.applied, 0);
+  EXPECT_EQ(head.summary.revision(), 0);  // outcome unknown: re-read it
+  EXPECT_EQ(LocalRevision(), 3);          // it was applied
+
+  absl::Status again = applier_->Apply(Changes(1, 3), &head);
+  EXPECT_TRUE(absl::IsAlreadyExists(again) || absl::IsAborted(again))
+      << again;
+  EXPECT_EQ(LocalRevision(), 3);
+  head = Head();
+  EXPECT_EQ(head.summary.revision(), 3);
+  EXPECT_EQ(local_->GetChildren(layout_.ChangelogDir())->children.size(), 3u);
+  EXPECT_TRUE(ChangelogMatchesMain(1, 3));
+  EXPECT_TRUE(SameContent());
+}
+
+// Invariant 5: the batch multi is lost on its way: nothing of the run is
+// applied, and the same run applies in full from the same head.
+TEST_F(BatchApplierTest, ABatchLostOnItsWayAppliesNothingAndCanBeRetried) {
+  ASSERT_EQ(Put("ns", "a", "1"), 1);
+  ASSERT_EQ(Put("ns", "b", "2"), 2);
+  LocalHead head = Head();
+  zk::testing::FaultSpec lost;
+  lost.ops = zk::testing::FaultSpec::kMulti;
+  lost.path_prefix = layout_.RevisionPath();
+  lost.kind = zk::testing::FaultSpec::kConnectionLossBeforeApply;
+  local_->InjectFault(lost);
+  absl::Status applied = applier_->Apply(Changes(1, 2), &head);
+  EXPECT_TRUE(zk::IsConnectionLoss(applied)) << applied;
+  EXPECT_EQ(LocalRevision(), 0);
+  EXPECT_FALSE(local_->Exists(*layout_.ConfigPath("ns", "a"))->has_value());
+  ASSERT_TRUE(applier_->Apply(Changes(1, 2), &head).ok());
+  EXPECT_EQ(head.summary.revision(), 2);
+  EXPECT_TRUE(ChangelogMatchesMain(1, 2));
+  EXPECT_TRUE(SameContent());
 }
 
 }  // namespace

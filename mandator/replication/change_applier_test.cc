@@ -1,4 +1,4 @@
-// ChangeApplier against two real ZooKeeper servers (main and slave DC):
+// ChangeApplier on two in-memory ZooKeepers (main and slave DC):
 // revisions are applied with main's numbers and change records, records are
 // copied as main holds them, a lost compare-and-set applies nothing, chunked
 // values land in local chunk sets.

@@ -1,4 +1,4 @@
-// FullResync against two real ZooKeeper servers: writes only what differs,
+// FullResync on two in-memory ZooKeepers: writes only what differs,
 // deletes what main no longer has, lands on main's revision and change
 // record, and refuses to run against a main without its tree.
 #include "mandator/replication/full_resync.h"

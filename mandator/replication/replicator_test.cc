@@ -1,7 +1,8 @@
-// The Replicator end to end against two real ZooKeeper servers (main and
-// slave DC): push-driven incremental replication, chunked values, two
+// The Replicator end to end on two in-memory ZooKeepers (main and slave
+// DC): push-driven incremental replication, chunked values, two
 // replicators at once, full resync after main trimmed its log, main ZK
-// down, session expiry on either side, a main that looks empty, Stop().
+// down, session expiry on either side (also in the middle of a round), a
+// batch whose answer is lost, a main that looks empty, Stop().
 #include "mandator/replication/replicator.h"
 
 #include <atomic>
@@ -17,23 +18,20 @@
 #include "zk_schema/codec.h"
 #include "zk_schema/revision_log.h"
 #include "zk_schema/skeleton.h"
-#include "zk_schema/testing/real_zk.h"
+#include "zk_schema/testing/fake_zk.h"
 
 namespace kess {
 namespace mandator {
 namespace replication {
 namespace {
 
+using ::kess::mandator::testing::HookedZkApi;
 using ::kess::testing::WaitFor;
+using ::kess::zk::testing::FaultSpec;
 using testing::kPatience;
 
 class ReplicatorTest : public testing::TwoDcTest {
  protected:
-  std::unique_ptr<zk::ZkClient> Connect(::kess::testing::ZkEnsemble* zk) {
-    auto client = mandator::testing::ConnectMandator(zk->ConnectString());
-    EXPECT_TRUE(client.ok()) << client.status();
-    return client.ok() ? *std::move(client) : nullptr;
-  }
   int64_t MainRevision() {
     auto read = zk::ReadRevision(*main_, layout_);
     return read.ok() ? read->first.revision() : -1;
@@ -116,8 +114,8 @@ TEST_F(ReplicatorTest, TwoReplicatorsAtOnceApplyEveryRevisionOnce) {
   InitTrees(/*retention=*/1000, "_r1000");
   // An old and a new slave leader overlapping: separate sessions, as two
   // processes would have.
-  auto main_b = Connect(main_zk());
-  auto local_b = Connect(slave_zk());
+  auto main_b = Connect(&main_zk_);
+  auto local_b = Connect(&slave_zk_);
   ASSERT_NE(main_b, nullptr);
   ASSERT_NE(local_b, nullptr);
   auto a = StartReplicator(main_.get(), local_.get(), ReplicatorOptions());
@@ -195,10 +193,12 @@ TEST_F(ReplicatorTest, MainDownKeepsLocalDataAndCatchesUpAfter) {
   ASSERT_TRUE(WaitForRevision(*r, 5));
   const auto before = LocalNodeVersions();
 
-  ASSERT_TRUE(main_zk()->StopServer(0).ok());
+  main_zk_.Stop();
   ASSERT_TRUE(
       WaitFor([&] { return !r->progress().main_reachable; }, kPatience));
-  absl::SleepFor(absl::Seconds(2));  // some failed rounds with backoff
+  // Some failed rounds with backoff.
+  ASSERT_TRUE(
+      WaitFor([&] { return Errors("main_unavailable") >= 3; }, kPatience));
   EXPECT_FALSE(r->progress().main_reachable);
   EXPECT_FALSE(r->progress().last_error.empty());
   EXPECT_GE(Errors("main_unavailable"), 1);
@@ -206,7 +206,7 @@ TEST_F(ReplicatorTest, MainDownKeepsLocalDataAndCatchesUpAfter) {
   EXPECT_EQ(LocalRevision(), 5);
   EXPECT_EQ(r->progress().local_revision, 5);
 
-  ASSERT_TRUE(main_zk()->StartServer(0).ok());
+  main_zk_.Start();
   const int64_t last = PutWhenMainIsBack("ns", "after", "outage");
   ASSERT_GT(last, 5);
   ASSERT_TRUE(WaitForRevision(*r, last));
@@ -219,10 +219,7 @@ TEST_F(ReplicatorTest, LocalSessionExpiryIsSurvived) {
   auto r = StartReplicator(main_.get(), local_.get(), ReplicatorOptions());
   ASSERT_NE(r, nullptr);
   ASSERT_TRUE(WaitForRevision(*r, Put("ns", "a", "1")));
-  auto creds = local_->session_credentials();
-  ASSERT_TRUE(creds.ok());
-  ASSERT_TRUE(
-      zk::testing::ExpireSession(slave_zk()->ConnectString(), *creds).ok());
+  local_->ExpireSession();
   int64_t last = 0;
   for (int i = 0; i < 10; ++i) last = Put("ns", absl::StrCat("k", i), "v");
   ASSERT_TRUE(WaitFor([&] { return local_->generation() >= 2; }, kPatience));
@@ -232,21 +229,19 @@ TEST_F(ReplicatorTest, LocalSessionExpiryIsSurvived) {
 }
 
 TEST_F(ReplicatorTest, MainSessionExpiryReArmsTheWatch) {
-  auto main_r = Connect(main_zk());
+  auto main_r = Connect(&main_zk_);
   ASSERT_NE(main_r, nullptr);
   Replicator::Options options = ReplicatorOptions();
   options.poll_interval = absl::Minutes(10);  // only the watch can wake it
   auto r = StartReplicator(main_r.get(), local_.get(), options);
   ASSERT_NE(r, nullptr);
   ASSERT_TRUE(WaitForRevision(*r, Put("ns", "a", "1"), absl::Seconds(30)));
-  auto creds = main_r->session_credentials();
-  ASSERT_TRUE(creds.ok());
-  ASSERT_TRUE(
-      zk::testing::ExpireSession(main_zk()->ConnectString(), *creds).ok());
-  ASSERT_TRUE(WaitFor([&] { return main_r->generation() >= 2; }, kPatience));
-  // The watch of the old session is gone; the new one must have been armed.
-  ASSERT_TRUE(WaitFor([&] { return r->progress().main_reachable; }, kPatience));
-  absl::SleepFor(absl::Milliseconds(500));
+  main_r->ExpireSession();
+  main_r->DrainCallbacks();
+  ASSERT_EQ(main_r->generation(), 2);
+  // The watch of the old session is gone with it (the only client watching
+  // main is the replicator's); one on the new session must be armed.
+  ASSERT_TRUE(WaitFor([&] { return main_zk_.watch_count() >= 1; }, kPatience));
   const int64_t last = Put("ns", "b", "2");
   EXPECT_TRUE(WaitForRevision(*r, last, absl::Seconds(30)))
       << "no push after the main session was replaced";
@@ -286,7 +281,9 @@ TEST_F(ReplicatorTest, AMainThatLooksEmptyDeletesNothing) {
 }
 
 TEST_F(ReplicatorTest, NothingIsWrittenAfterStop) {
-  auto r = StartReplicator(main_.get(), local_.get(), ReplicatorOptions());
+  Replicator::Options options = ReplicatorOptions();
+  options.poll_interval = absl::Milliseconds(20);
+  auto r = StartReplicator(main_.get(), local_.get(), options);
   ASSERT_NE(r, nullptr);
   ASSERT_TRUE(WaitForRevision(*r, Put("ns", "a", "1")));
   r->Stop();
@@ -294,11 +291,83 @@ TEST_F(ReplicatorTest, NothingIsWrittenAfterStop) {
   auto before = local_->Get(layout_.RevisionPath());
   ASSERT_TRUE(before.ok());
   for (int i = 0; i < 3; ++i) Put("ns", absl::StrCat("k", i), "v");
-  absl::SleepFor(absl::Seconds(1));  // 5 poll intervals
+  main_zk_.DrainCallbacks();  // the watch, had it been left armed, has run
+  // Nothing can show that nothing happens but waiting: 5 poll intervals.
+  absl::SleepFor(absl::Milliseconds(100));
   auto after = local_->Get(layout_.RevisionPath());
   ASSERT_TRUE(after.ok());
   EXPECT_EQ(after->stat.version, before->stat.version);
   EXPECT_EQ(LocalRevision(), 1);
+}
+
+// Invariants 5 and 6: main's session expires in the middle of a round,
+// after the replicator read main's summary and change records (arming its
+// watch) and before it commits them locally. The round still applies what
+// it read; the watch lost with the session is armed again on the new one,
+// so later changes are pushed (there is no poll) and applied in order,
+// each exactly once.
+TEST_F(ReplicatorTest, MainSessionExpiryInTheMiddleOfARoundLosesNoChange) {
+  auto main_r = Connect(&main_zk_);
+  HookedZkApi local(local_.get());
+  std::atomic<bool> armed{false};
+  std::atomic<bool> expired{false};
+  local.set_hook([&](FaultSpec::Op op, const std::string&) {
+    if (op == FaultSpec::kMulti && armed && !expired.exchange(true)) {
+      main_r->ExpireSession();
+    }
+  });
+  Replicator::Options options = ReplicatorOptions();
+  options.poll_interval = absl::Minutes(10);  // only the watch can wake it
+  auto r = StartReplicator(main_r.get(), &local, options);
+  ASSERT_NE(r, nullptr);
+  ASSERT_TRUE(WaitForRevision(*r, Put("ns", "a", "1")));
+
+  armed = true;
+  int64_t last = Put("ns", "b", "2");
+  ASSERT_TRUE(WaitForRevision(*r, last));
+  EXPECT_TRUE(expired);
+  ASSERT_TRUE(WaitFor([&] { return main_r->generation() == 2; }, kPatience));
+  for (int i = 0; i < 5; ++i) last = Put("ns", absl::StrCat("k", i), "v");
+  EXPECT_TRUE(WaitForRevision(*r, last))
+      << "local at " << r->progress().local_revision << " of " << last
+      << ": no push after main's session ended mid-round";
+  r->Stop();
+  EXPECT_TRUE(SameContent());
+  EXPECT_TRUE(ChangelogMatchesMain(1, last));
+  EXPECT_EQ(CounterValue("kess_replication_applied_total", {{"dc", "dc2"}}),
+            last)
+      << "a revision was applied twice or not at all";
+}
+
+// Invariants 4 and 5: a batch multi is applied in the slave DC but its
+// answer is lost. The replicator re-reads its head instead of applying the
+// changes again: the slave DC ends at main's revision with main's change
+// records once each, every record written once (data version 0), and its
+// revision never went back.
+TEST_F(ReplicatorTest, ABatchWhoseAnswerIsLostIsAppliedOnce) {
+  auto r = StartReplicator(main_.get(), local_.get(), ReplicatorOptions());
+  ASSERT_NE(r, nullptr);
+  ASSERT_TRUE(WaitForRevision(*r, Put("ns", "a", "1")));
+  FaultSpec lost;
+  lost.ops = FaultSpec::kMulti;
+  lost.path_prefix = layout_.RevisionPath();
+  lost.kind = FaultSpec::kConnectionLossAfterApply;
+  local_->InjectFault(lost);
+
+  int64_t last = 0;
+  for (int i = 0; i < 5; ++i) last = Put("ns", absl::StrCat("k", i), "v");
+  ASSERT_TRUE(WaitForRevision(*r, last));
+  r->Stop();
+  EXPECT_EQ(slave_zk_.PendingFaults(), 0);
+  EXPECT_GE(Errors("local"), 1) << "the lost answer went unnoticed";
+  EXPECT_EQ(LocalRevision(), last);
+  EXPECT_EQ(local_->GetChildren(layout_.ChangelogDir())->children.size(),
+            static_cast<size_t>(last));
+  EXPECT_TRUE(ChangelogMatchesMain(1, last));
+  EXPECT_TRUE(SameContent());
+  for (const auto& [path, version] : LocalNodeVersions()) {
+    EXPECT_EQ(version.first, 0) << path << " was written more than once";
+  }
 }
 
 }  // namespace

@@ -13,24 +13,12 @@
 #include "zk_schema/codec.h"
 #include "zk_schema/revision_log.h"
 #include "zk_schema/skeleton.h"
-#include "zk_schema/testing/real_zk.h"
 
 namespace kess {
 namespace mandator {
 namespace replication {
 namespace testing {
 namespace {
-
-using ::kess::testing::ZkEnsemble;
-
-std::unique_ptr<ZkEnsemble>& Main() {
-  static auto* e = new std::unique_ptr<ZkEnsemble>();
-  return *e;
-}
-std::unique_ptr<ZkEnsemble>& Slave() {
-  static auto* e = new std::unique_ptr<ZkEnsemble>();
-  return *e;
-}
 
 std::vector<std::string> Children(zk::ZkApi& zk, const std::string& path) {
   absl::StatusOr<zk::ChildrenResult> c = zk.GetChildren(path);
@@ -73,36 +61,14 @@ std::vector<std::string> Children(zk::ZkApi& zk, const std::string& path) {
 
 }  // namespace
 
-void TwoDcTest::SetUpTestSuite() {
-  auto main = ZkEnsemble::Start({.name = "main", .servers = 1});
-  ASSERT_TRUE(main.ok()) << main.status();
-  Main() = *std::move(main);
-  auto slave = ZkEnsemble::Start({.name = "slave", .servers = 1});
-  ASSERT_TRUE(slave.ok()) << slave.status();
-  Slave() = *std::move(slave);
+std::unique_ptr<zk::testing::FakeZkClient> TwoDcTest::Connect(
+    zk::testing::FakeZkServer* zk) {
+  return mandator::testing::FakeMandator(zk);
 }
-
-void TwoDcTest::TearDownTestSuite() {
-  Main().reset();
-  Slave().reset();
-}
-
-ZkEnsemble* TwoDcTest::main_zk() { return Main().get(); }
-ZkEnsemble* TwoDcTest::slave_zk() { return Slave().get(); }
 
 void TwoDcTest::SetUp() {
-  // A test that failed while a server was stopped must not fail the rest.
-  for (ZkEnsemble* zk : {main_zk(), slave_zk()}) {
-    if (!zk->IsRunning(0)) {
-      ASSERT_TRUE(zk->StartServer(0).ok());
-    }
-  }
-  auto main = mandator::testing::ConnectMandator(main_zk()->ConnectString());
-  ASSERT_TRUE(main.ok()) << main.status();
-  main_ = *std::move(main);
-  auto local = mandator::testing::ConnectMandator(slave_zk()->ConnectString());
-  ASSERT_TRUE(local.ok()) << local.status();
-  local_ = *std::move(local);
+  main_ = Connect(&main_zk_);
+  local_ = Connect(&slave_zk_);
   InitTrees(100);
 }
 

@@ -1,8 +1,8 @@
-// Two DCs for replication tests (testonly): one standalone ZooKeeper server
-// per DC ("main" and "slave", started once per test binary), a kess tree
-// under the same root in both, the real config writer (ConfigStore) and a
-// route writer (zk::testing::TestLeader) on main, and comparisons of the
-// two trees.
+// Two DCs for replication tests (testonly): one in-memory ZooKeeper per DC
+// ("main" and "slave", zk_schema/testing/fake_zk.h, fresh for every test),
+// a kess tree under the same root in both, the real config writer
+// (ConfigStore) and a route writer (zk::testing::TestLeader) on main, and
+// comparisons of the two trees.
 #pragma once
 
 #include <cstdint>
@@ -15,10 +15,9 @@
 #include "mandator/core/config_store.h"
 #include "mandator/replication/record_sync.h"
 #include "mandator/replication/replicator.h"
-#include "tests/harness/zk_ensemble.h"
 #include "zk_schema/layout.h"
 #include "zk_schema/test_leader.h"
-#include "zk_schema/zk_client.h"
+#include "zk_schema/testing/fake_zk.h"
 
 namespace kess {
 namespace mandator {
@@ -29,12 +28,9 @@ namespace testing {
 inline constexpr absl::Duration kPatience = absl::Seconds(60);
 
 class TwoDcTest : public ::testing::Test {
- public:
-  static void SetUpTestSuite();
-  static void TearDownTestSuite();
-
  protected:
-  // Connects main_ and local_ and calls InitTrees(100).
+  // Connects main_ and local_ (as user "mandator") and calls
+  // InitTrees(100).
   void SetUp() override;
 
   // A fresh tree under "/<test name><suffix>/kess" in both DCs (main: the
@@ -42,8 +38,10 @@ class TwoDcTest : public ::testing::Test {
   // writers on main. Replaces layout_, store_ and routes_.
   void InitTrees(int retention, const std::string& suffix = "");
 
-  static ::kess::testing::ZkEnsemble* main_zk();
-  static ::kess::testing::ZkEnsemble* slave_zk();
+  // Another mandator's client of main_zk_ or slave_zk_ (its own session,
+  // as another process would have).
+  std::unique_ptr<zk::testing::FakeZkClient> Connect(
+      zk::testing::FakeZkServer* zk);
 
   // Writes to main as the leader does; fail the test on error.
   int64_t Put(const std::string& ns, const std::string& key,
@@ -80,8 +78,11 @@ class TwoDcTest : public ::testing::Test {
   // The value of a counter in registry_.
   double CounterValue(const std::string& name, const metrics::Labels& labels);
 
-  std::unique_ptr<zk::ZkClient> main_;
-  std::unique_ptr<zk::ZkClient> local_;
+  // Declared first: destroyed after every client.
+  zk::testing::FakeZkServer main_zk_;
+  zk::testing::FakeZkServer slave_zk_;
+  std::unique_ptr<zk::testing::FakeZkClient> main_;
+  std::unique_ptr<zk::testing::FakeZkClient> local_;
   zk::Layout layout_;
   std::unique_ptr<core::ConfigStore> store_;
   std::unique_ptr<zk::testing::TestLeader> routes_;
