@@ -26,9 +26,9 @@
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-TARGETS=(//tests/faults:fault_scenarios_test //tests/faults:fault_scenarios_more_test
-  //tests/faults:fault_scenarios_extra_test //tests/faults:fault_scenarios_links_test
-  //tests/faults:fault_scenarios_wan_test)
+TARGETS=(//tests/faults:daemon_faults_test //tests/faults:zookeeper_faults_test
+  //tests/faults:agent_faults_test //tests/faults:link_faults_test
+  //tests/faults:wan_faults_test)
 DOC="$REPO/docs/reliability.md"
 write_docs=1
 log=""

@@ -1,4 +1,4 @@
-// The fault suite, second binary: ZooKeeper ensemble faults
+// The fault suite, faults of ZooKeeper: ensemble faults
 // (scenario 2) with the route-table invariant. One DiscoveryCluster of real
 // processes on 127.0.0.1: two DCs, each a 3-server ZooKeeper ensemble,
 // 2 mandators, 2 distributors and 2 agents, plus 4 providers
@@ -106,7 +106,7 @@ std::string FaketimeMandator() {
   return wrapper;
 }
 
-class FaultScenariosMoreTest : public ::testing::Test {
+class ZooKeeperFaultsTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     DiscoveryClusterOptions options;
@@ -213,15 +213,15 @@ class FaultScenariosMoreTest : public ::testing::Test {
   std::unique_ptr<CacheReaderLoop> reader_;
   std::unique_ptr<RouteSampler> sampler_;
 };
-DiscoveryCluster* FaultScenariosMoreTest::cluster_ = nullptr;
+DiscoveryCluster* ZooKeeperFaultsTest::cluster_ = nullptr;
 std::map<std::string, std::set<std::string>>*
-    FaultScenariosMoreTest::expected_ = nullptr;
+    ZooKeeperFaultsTest::expected_ = nullptr;
 std::vector<std::unique_ptr<ProviderProcess>>*
-    FaultScenariosMoreTest::providers_ = nullptr;
+    ZooKeeperFaultsTest::providers_ = nullptr;
 
 // (2a) kill -9 of the main DC's ZooKeeper leader (srvr "Mode: leader")
 // during writes; restarted after a few seconds.
-TEST_F(FaultScenariosMoreTest, MainZkLeaderKilled) {
+TEST_F(ZooKeeperFaultsTest, MainZkLeaderKilled) {
   ZkEnsemble& zk = cluster_->dcs().main_zk();
   std::vector<std::string> faults;
   {
@@ -245,7 +245,7 @@ TEST_F(FaultScenariosMoreTest, MainZkLeaderKilled) {
 // (2b) The main DC's ensemble loses its quorum (one server stopped, one
 // SIGSTOPped) for a while, then both come back. Writes are refused with a
 // clear error meanwhile; nothing served is lost; all converges after.
-TEST_F(FaultScenariosMoreTest, MainZkQuorumLostAndRestored) {
+TEST_F(ZooKeeperFaultsTest, MainZkQuorumLostAndRestored) {
   ZkEnsemble& zk = cluster_->dcs().main_zk();
   std::vector<std::string> faults;
   std::string refusal;
@@ -303,7 +303,7 @@ TEST_F(FaultScenariosMoreTest, MainZkQuorumLostAndRestored) {
 // (2c) The whole slave DC ensemble down (all 3 servers stopped) while the
 // main DC takes writes, then back: the slave DC's agents keep serving
 // their last data and catch up after.
-TEST_F(FaultScenariosMoreTest, SlaveZkEnsembleDownAndBack) {
+TEST_F(ZooKeeperFaultsTest, SlaveZkEnsembleDownAndBack) {
   ZkEnsemble& zk = cluster_->dcs().slave_zk();
   std::vector<std::string> faults;
   {
@@ -329,7 +329,7 @@ TEST_F(FaultScenariosMoreTest, SlaveZkEnsembleDownAndBack) {
 // nothing answers) for 8 s while main takes writes. The distributors must
 // report stale, the agents keep serving their last data; all converges
 // after SIGCONT.
-TEST_F(FaultScenariosMoreTest, SlaveDistributorsCutFromZk) {
+TEST_F(ZooKeeperFaultsTest, SlaveDistributorsCutFromZk) {
   ZkEnsemble& zk = cluster_->dcs().slave_zk();
   std::vector<std::string> faults;
   int stale_seen = 0;
@@ -367,7 +367,7 @@ TEST_F(FaultScenariosMoreTest, SlaveDistributorsCutFromZk) {
 // before ZooKeeper with a clear 400, a 16 MiB PUT is accepted (chunked)
 // and replicated, and neither causes a connection-loss loop: both DCs'
 // leaders keep the same ZooKeeper session.
-TEST_F(FaultScenariosMoreTest, OversizedValues) {
+TEST_F(ZooKeeperFaultsTest, OversizedValues) {
   std::vector<std::string> faults;
   auto session_of = [](const MandatorProcess* m) -> std::string {
     if (m == nullptr) return "";
@@ -415,7 +415,7 @@ TEST_F(FaultScenariosMoreTest, OversizedValues) {
 // (6) Wall-clock jumps on mandators (libfaketime; monotonic clocks stay
 // real): the main leader (it builds the route table) +2 h, then -1 h; a
 // slave mandator -1 h. Nothing may be removed because of it.
-TEST_F(FaultScenariosMoreTest, MandatorClockJumps) {
+TEST_F(ZooKeeperFaultsTest, MandatorClockJumps) {
   if (FaketimeMandator().empty()) GTEST_SKIP() << "faketime not installed";
   std::vector<std::string> faults;
   {

@@ -354,7 +354,7 @@ std::string BigValue(size_t bytes) {
   return value;
 }
 
-class FaultScenariosWanTest : public CacheTierFaultTest {
+class WanFaultsTest : public CacheTierFaultTest {
  protected:
   static void SetUpTestSuite() {
     CacheTierClusterOptions options;
@@ -461,7 +461,7 @@ class FaultScenariosWanTest : public CacheTierFaultTest {
 // (instead of 1 % and 5 ms) for KESS_FAULTS_WAN_SECONDS during the write
 // stream. Every lost segment stalls its connection for a retransmission
 // (wan_link.h), nothing is dropped: replication to dc3 goes on, later.
-TEST_F(FaultScenariosWanTest, Dc3LossyLink) {
+TEST_F(WanFaultsTest, Dc3LossyLink) {
   MultiDcCluster& dcs = cluster_->dcs();
   const int seconds = FaultSeconds();
   DcRevisionMonitor monitor(&dcs, keys());
@@ -498,7 +498,7 @@ TEST_F(FaultScenariosWanTest, Dc3LossyLink) {
 // 200 ms from before the first cut until every DC has converged, and any
 // other mode is a violation. Samples without an answering leader are reported,
 // not judged.
-TEST_F(FaultScenariosWanTest, Dc3FlappingLink) {
+TEST_F(WanFaultsTest, Dc3FlappingLink) {
   MultiDcCluster& dcs = cluster_->dcs();
   const int steps = FaultSeconds() / 2;
   DcRevisionMonitor monitor(&dcs, keys());
@@ -561,7 +561,7 @@ TEST_F(FaultScenariosWanTest, Dc3FlappingLink) {
 // than --partition_after_ms: dc3 may enter partition mode and heal
 // afterwards (the modes seen are reported; not asserted, that is timing).
 // Either way it must converge once healed.
-TEST_F(FaultScenariosWanTest, Dc3AsymmetricLink) {
+TEST_F(WanFaultsTest, Dc3AsymmetricLink) {
   MultiDcCluster& dcs = cluster_->dcs();
   DcRevisionMonitor monitor(&dcs, keys());
   PartitionModeSampler modes(&dcs.slave(kDc3));
@@ -625,7 +625,7 @@ TEST_F(FaultScenariosWanTest, Dc3AsymmetricLink) {
 // bytes and dc2's failed replication rounds while narrow.
 // It failed at 1 Mbit/s until values were chunked in 128 KiB pieces
 // (docs/reliability.md, "Findings (fixed)").
-TEST_F(FaultScenariosWanTest, Dc2NarrowLinkBigValue) {
+TEST_F(WanFaultsTest, Dc2NarrowLinkBigValue) {
   MultiDcCluster& dcs = cluster_->dcs();
   const int mib = EnvCount("KESS_FAULTS_WAN_BIG_MIB", 1, 1, 15);
   const absl::Duration patience = absl::Seconds(60 + 40 * mib);

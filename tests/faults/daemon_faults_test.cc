@@ -1,5 +1,6 @@
-// The fault suite, first scenarios: one cache-tier cluster of real
-// processes on 127.0.0.1 (two DCs, each ZooKeeper + 2 mandators +
+// The fault suite, faults of the daemons: kill -9, ZooKeeper session
+// expiry, a stalled process and clock jumps, of mandators, distributors and
+// agents; on one cache-tier cluster of real processes on 127.0.0.1 (two DCs, each ZooKeeper + 2 mandators +
 // 2 distributors + 2 agents; the slave mandators reach their ZooKeeper
 // through a ZkSessionProxy). Each scenario runs a write stream, injects its
 // faults, lifts them, and runs the InvariantChecker — invariants of
@@ -21,10 +22,12 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "tests/cluster/cache_tier_cluster.h"
+#include "tests/cluster/zk_session_proxy.h"
 #include "tests/faults/fault_fixture.h"
 #include "zk_schema/testing/real_zk.h"
 
@@ -34,7 +37,7 @@ namespace {
 
 constexpr char kNs[] = "faults";
 
-class FaultScenariosTest : public CacheTierFaultTest {
+class DaemonFaultsTest : public CacheTierFaultTest {
  protected:
   static void SetUpTestSuite() {
     CacheTierClusterOptions options;
@@ -49,7 +52,7 @@ class FaultScenariosTest : public CacheTierFaultTest {
 // (1) kill -9 of a main-DC mandator follower, then the main mandator
 // leader, a main-DC distributor and an agent, at random moments (fixed
 // seed) during a write stream; each is restarted after a moment.
-TEST_F(FaultScenariosTest, Kill9LeaderDistributorAgentDuringWrites) {
+TEST_F(DaemonFaultsTest, Kill9LeaderDistributorAgentDuringWrites) {
   std::mt19937 rng(8);
   std::uniform_int_distribution<int> pause_ms(300, 1500);
   std::vector<std::string> faults;
@@ -95,7 +98,7 @@ TEST_F(FaultScenariosTest, Kill9LeaderDistributorAgentDuringWrites) {
 
 // (3) Forced ZooKeeper session expiry of the slave DC's mandator leader
 // (through its ZkSessionProxy) during a write stream.
-TEST_F(FaultScenariosTest, SlaveLeaderSessionExpiryDuringWrites) {
+TEST_F(DaemonFaultsTest, SlaveLeaderSessionExpiryDuringWrites) {
   std::vector<std::string> faults;
   {
     AckedWriter writes(cluster_, checker_.get(), keys(), "expiry");
@@ -121,7 +124,7 @@ TEST_F(FaultScenariosTest, SlaveLeaderSessionExpiryDuringWrites) {
 // must get an answer. Per agent (its own counters): at most 2 reconnect
 // attempts (the failover, and one spare) and 2 distributor switches — no
 // flapping, no storm. SIGCONT lifts it.
-TEST_F(FaultScenariosTest, StalledDistributorAgentsFailOverWithoutStorm) {
+TEST_F(DaemonFaultsTest, StalledDistributorAgentsFailOverWithoutStorm) {
   std::vector<std::string> faults;
   const std::vector<AgentHost*> agents = cluster_->AllAgents();
   auto counter = [](const AgentHost* a, const char* name) {
@@ -184,7 +187,7 @@ TEST_F(FaultScenariosTest, StalledDistributorAgentsFailOverWithoutStorm) {
 // monotonic clock never jumps): a host h9 in the main DC whose clock jumps
 // 1 h back, then 2 h forward, while writes go on. Its cache must still
 // converge and never go backwards. It stays in the main DC's agents.
-TEST_F(FaultScenariosTest, AgentClockJumpsDuringWrites) {
+TEST_F(DaemonFaultsTest, AgentClockJumpsDuringWrites) {
   if (!FaketimeWrapper::Installed()) GTEST_SKIP() << "faketime missing";
   const FaketimeWrapper clock(absl::StrCat(cluster_->dcs().dir(), "/faketime"),
                               "agent-h9", "agent/agent");
@@ -212,7 +215,7 @@ TEST_F(FaultScenariosTest, AgentClockJumpsDuringWrites) {
 // distributor's heartbeat timeouts run on the monotonic clock, so it must
 // not drop its agent (h12 makes no reconnect attempt) and h12 keeps
 // following the writes and converges.
-TEST_F(FaultScenariosTest, DistributorClockJumpsDuringWrites) {
+TEST_F(DaemonFaultsTest, DistributorClockJumpsDuringWrites) {
   if (!FaketimeWrapper::Installed()) GTEST_SKIP() << "faketime missing";
   CacheTierDc& main = cluster_->main();
   const FaketimeWrapper clock(absl::StrCat(cluster_->dcs().dir(), "/faketime"),
@@ -258,6 +261,75 @@ TEST_F(FaultScenariosTest, DistributorClockJumpsDuringWrites) {
   faults.push_back(absl::StrCat(attempts, " reconnect attempts"));
   Finish("distributor_clock_jumps", faults);
   RemoveAgent(main, h12);  // it leaves with d8
+}
+
+// The ZooKeeper session id a daemon's /api/v1/status names ("0x..."); 0 if
+// none.
+int64_t StatusSessionId(Poco::JSON::Object::Ptr status) {
+  if (!status) return 0;
+  const std::string hex = status->optValue<std::string>("zk_session_id", "");
+  uint64_t id = 0;
+  if (hex.size() < 3 || !absl::SimpleHexAtoi(hex.substr(2), &id)) return 0;
+  return static_cast<int64_t>(id);
+}
+
+// (3) A distributor's ZooKeeper session expires: an extra main-DC
+// distributor d9 reaches ZooKeeper through a ZkSessionProxy, and an extra
+// agent h7 has d9 as its only distributor. During a write stream the
+// session is expired (a second handle with its credentials): d9 must make
+// a new session, re-arm its watch, keep its process and its agent, and
+// the writes after the expiry must reach h7 (invariant 6 of
+// docs/design.md, checked in Finish, covers h7).
+TEST_F(DaemonFaultsTest, DistributorSessionExpiry) {
+  CacheTierDc& main = cluster_->main();
+  ZkEnsemble& zk = cluster_->dcs().main_zk();
+  auto proxy = ZkSessionProxy::Start(zk.ConnectString());
+  ASSERT_TRUE(proxy.ok()) << proxy.status();
+  DistributorProcessOptions o;
+  o.id = "d9";
+  o.datacenter = main.name;
+  o.zk = (*proxy)->address();
+  o.zk_auth_file = cluster_->dcs().auth_file();
+  o.auth_token_file = cluster_->token_file();
+  o.log_dir = cluster_->dcs().dir();
+  auto d9 = DistributorProcess::Start(o);
+  ASSERT_TRUE(d9.ok()) << d9.status();
+  const pid_t d9_pid = (*d9)->pid();
+  AgentHost* h7 = AddAgent(main, "h7", "", {(*d9)->address()});
+  ASSERT_NE(h7, nullptr);
+
+  std::vector<std::string> faults;
+  int64_t old_session = 0, new_session = 0;
+  {
+    AckedWriter writes(cluster_, checker_.get(), keys(), "dist-expiry");
+    absl::SleepFor(absl::Seconds(1));
+    old_session = StatusSessionId((*d9)->Status());
+    ASSERT_NE(old_session, 0) << "d9's status names no ZooKeeper session";
+    auto creds = (*proxy)->Credentials(old_session);
+    ASSERT_TRUE(creds.ok()) << creds.status();
+    absl::Status expired = zk::testing::ExpireSession(zk.ConnectString(), *creds);
+    ASSERT_TRUE(expired.ok()) << expired;
+    faults.push_back("ZK session expiry of a distributor");
+    // A new session, not stale again, within "did not hang".
+    const absl::Time deadline = absl::Now() + kConverge;
+    while (absl::Now() < deadline) {
+      Poco::JSON::Object::Ptr s = (*d9)->Status();
+      new_session = StatusSessionId(s);
+      if (new_session != 0 && new_session != old_session && s &&
+          !s->getValue<bool>("stale")) {
+        break;
+      }
+      absl::SleepFor(absl::Milliseconds(100));
+    }
+    EXPECT_NE(new_session, old_session) << "no new session";
+    EXPECT_EQ((*d9)->pid(), d9_pid);
+    // Writes after the expiry: the writer goes on for 3 s more.
+    absl::SleepFor(absl::Seconds(3));
+  }
+  EXPECT_EQ(DistributorOf(*h7), (*d9)->address());
+  faults.push_back("new session; later writes reached its only agent");
+  Finish("distributor_session_expiry", faults);
+  RemoveAgent(main, h7);  // it leaves with d9
 }
 
 }  // namespace

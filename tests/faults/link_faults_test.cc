@@ -36,7 +36,7 @@ namespace {
 
 constexpr char kNs[] = "links";
 
-class FaultScenariosLinksTest : public CacheTierFaultTest {
+class LinkFaultsTest : public CacheTierFaultTest {
  protected:
   static void SetUpTestSuite() {
     CacheTierClusterOptions options;
@@ -128,7 +128,7 @@ double SlaveReplicationErrors(TwoDcCluster& dcs) {
 // directly. The proxy's link is cut for 6 s during a write stream: the
 // agent fails over to the other distributor, keeps serving its cache and
 // follows the writes; after the heal it returns to its preferred one.
-TEST_F(FaultScenariosLinksTest, AgentCutFromItsDistributor) {
+TEST_F(LinkFaultsTest, AgentCutFromItsDistributor) {
   std::unique_ptr<ZkSessionProxy> proxy;
   std::string preferred, other;
   AgentHost* agent = AddAgentBehindProxy("cut", &proxy, &preferred, &other);
@@ -169,7 +169,7 @@ TEST_F(FaultScenariosLinksTest, AgentCutFromItsDistributor) {
 //      probes, every ~3 s, get no answer in time) — no flapping, reconnect
 //      attempts bounded;
 //   c) healed: it returns to its preferred distributor.
-TEST_F(FaultScenariosLinksTest, AgentSlowLinkToItsDistributor) {
+TEST_F(LinkFaultsTest, AgentSlowLinkToItsDistributor) {
   std::unique_ptr<ZkSessionProxy> proxy;
   std::string preferred, other;
   AgentHost* agent = AddAgentBehindProxy("slow", &proxy, &preferred, &other);
@@ -242,7 +242,7 @@ TEST_F(FaultScenariosLinksTest, AgentSlowLinkToItsDistributor) {
 // main DC's ZooKeeper delayed 300 ms each way for 8 s during a write
 // stream. Replication goes on, only later: the slave DC's agents keep
 // moving forward during the delay.
-TEST_F(FaultScenariosLinksTest, SlowDcLink) {
+TEST_F(LinkFaultsTest, SlowDcLink) {
   ZkSessionProxy* link = cluster_->dcs().main_link_proxy();
   ASSERT_NE(link, nullptr);
   std::vector<std::string> faults;
@@ -270,7 +270,7 @@ TEST_F(FaultScenariosLinksTest, SlowDcLink) {
 // the default). The main DC goes on taking writes; the slave DC keeps
 // serving what it has (its agents' files stay readable and hold still),
 // counts the failed replication rounds, and catches up once healed.
-TEST_F(FaultScenariosLinksTest, DcPartition) {
+TEST_F(LinkFaultsTest, DcPartition) {
   ZkSessionProxy* link = cluster_->dcs().main_link_proxy();
   ASSERT_NE(link, nullptr);
   std::vector<std::string> faults;

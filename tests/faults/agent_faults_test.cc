@@ -1,6 +1,6 @@
-// The fault suite, third binary: agent disk faults, all agents
-// restarted at once, a distributor's session expired; on one cache-tier
-// cluster of real processes on 127.0.0.1 (two DCs,
+// The fault suite, faults of the agents: disk faults under one agent and
+// every agent restarted at once; on one cache-tier cluster of real
+// processes on 127.0.0.1 (two DCs,
 // each ZooKeeper + 1 mandator + 2 distributors + 3 agents). Each scenario
 // runs a write stream, injects its faults, lifts them, and runs the
 // InvariantChecker (invariants of docs/design.md: every agent converges to
@@ -39,7 +39,6 @@
 #include "common/transport/event_loop.h"
 #include "gtest/gtest.h"
 #include "tests/cluster/cache_tier_cluster.h"
-#include "tests/cluster/zk_session_proxy.h"
 #include "tests/faults/fault_fixture.h"
 #include "tests/load/load_util.h"
 #include "tests/load/simulated_agents.h"
@@ -62,7 +61,7 @@ int64_t ZkPackets(TwoDcCluster& dcs) {
   return total;
 }
 
-class FaultScenariosExtraTest : public CacheTierFaultTest {
+class AgentFaultsTest : public CacheTierFaultTest {
  protected:
   static void SetUpTestSuite() {
     CacheTierClusterOptions options;
@@ -101,7 +100,7 @@ std::vector<std::string> TempFiles(const std::string& dir) {
 // revision does not move), no temp file is left behind, the errors are
 // counted and /healthz says 503; once healed the agent converges with
 // everyone else (the invariant check in Finish).
-void FaultScenariosExtraTest::RunAgentDiskFault(
+void AgentFaultsTest::RunAgentDiskFault(
     const std::string& host_id, const std::string& fault_point, int error,
     const std::string& error_name, const std::string& scenario) {
   const char* kFiuRun = "/usr/bin/fiu-run";
@@ -182,14 +181,14 @@ void FaultScenariosExtraTest::RunAgentDiskFault(
   Finish(scenario, faults);
 }
 
-TEST_F(FaultScenariosExtraTest, AgentFsyncEioThenHealed) {
+TEST_F(AgentFaultsTest, AgentFsyncEioThenHealed) {
   RunAgentDiskFault("h8", "posix/io/sync/fsync", EIO, "EIO",
                     "agent_fsync_eio");
 }
 
 // A full disk: write(2) fails with ENOSPC. The agent's event loops wake
 // through eventfd_write (not write), so only file writes fail.
-TEST_F(FaultScenariosExtraTest, AgentWriteEnospcThenHealed) {
+TEST_F(AgentFaultsTest, AgentWriteEnospcThenHealed) {
   RunAgentDiskFault("h10", "posix/io/rw/write", ENOSPC, "ENOSPC",
                     "agent_write_enospc");
 }
@@ -214,7 +213,7 @@ int EnvCount(const char* name, int fallback) {
 // spread over both main-DC distributors again (each >= 25 %); no reconnect
 // storm (reconnect attempts per agent and subscribe requests per distributor
 // bounded); the main distributors' CPU over the restart is reported.
-TEST_F(FaultScenariosExtraTest, AllAgentsRestartedAtOnceWithSimulatedAgents) {
+TEST_F(AgentFaultsTest, AllAgentsRestartedAtOnceWithSimulatedAgents) {
   const int kSims = EnvCount("KESS_FAULTS_SIM_AGENTS", 300);
   const int kExtraReal = EnvCount("KESS_FAULTS_RESTART_AGENTS", 20);
   std::vector<AgentHost*> extra;
@@ -404,75 +403,6 @@ TEST_F(FaultScenariosExtraTest, AllAgentsRestartedAtOnceWithSimulatedAgents) {
   }
   sims.reset();
   Finish("restart_all_agents", faults);
-}
-
-// The ZooKeeper session id a daemon's /api/v1/status names ("0x..."); 0 if
-// none.
-int64_t StatusSessionId(Poco::JSON::Object::Ptr status) {
-  if (!status) return 0;
-  const std::string hex = status->optValue<std::string>("zk_session_id", "");
-  uint64_t id = 0;
-  if (hex.size() < 3 || !absl::SimpleHexAtoi(hex.substr(2), &id)) return 0;
-  return static_cast<int64_t>(id);
-}
-
-// (3) A distributor's ZooKeeper session expires: an extra main-DC
-// distributor d9 reaches ZooKeeper through a ZkSessionProxy, and an extra
-// agent h7 has d9 as its only distributor. During a write stream the
-// session is expired (a second handle with its credentials): d9 must make
-// a new session, re-arm its watch, keep its process and its agent, and
-// the writes after the expiry must reach h7 (invariant 6 of
-// docs/design.md, checked in Finish, covers h7).
-TEST_F(FaultScenariosExtraTest, DistributorSessionExpiry) {
-  CacheTierDc& main = cluster_->main();
-  ZkEnsemble& zk = cluster_->dcs().main_zk();
-  auto proxy = ZkSessionProxy::Start(zk.ConnectString());
-  ASSERT_TRUE(proxy.ok()) << proxy.status();
-  DistributorProcessOptions o;
-  o.id = "d9";
-  o.datacenter = main.name;
-  o.zk = (*proxy)->address();
-  o.zk_auth_file = cluster_->dcs().auth_file();
-  o.auth_token_file = cluster_->token_file();
-  o.log_dir = cluster_->dcs().dir();
-  auto d9 = DistributorProcess::Start(o);
-  ASSERT_TRUE(d9.ok()) << d9.status();
-  const pid_t d9_pid = (*d9)->pid();
-  AgentHost* h7 = AddAgent(main, "h7", "", {(*d9)->address()});
-  ASSERT_NE(h7, nullptr);
-
-  std::vector<std::string> faults;
-  int64_t old_session = 0, new_session = 0;
-  {
-    AckedWriter writes(cluster_, checker_.get(), keys(), "dist-expiry");
-    absl::SleepFor(absl::Seconds(1));
-    old_session = StatusSessionId((*d9)->Status());
-    ASSERT_NE(old_session, 0) << "d9's status names no ZooKeeper session";
-    auto creds = (*proxy)->Credentials(old_session);
-    ASSERT_TRUE(creds.ok()) << creds.status();
-    absl::Status expired = zk::testing::ExpireSession(zk.ConnectString(), *creds);
-    ASSERT_TRUE(expired.ok()) << expired;
-    faults.push_back("ZK session expiry of a distributor");
-    // A new session, not stale again, within "did not hang".
-    const absl::Time deadline = absl::Now() + kConverge;
-    while (absl::Now() < deadline) {
-      Poco::JSON::Object::Ptr s = (*d9)->Status();
-      new_session = StatusSessionId(s);
-      if (new_session != 0 && new_session != old_session && s &&
-          !s->getValue<bool>("stale")) {
-        break;
-      }
-      absl::SleepFor(absl::Milliseconds(100));
-    }
-    EXPECT_NE(new_session, old_session) << "no new session";
-    EXPECT_EQ((*d9)->pid(), d9_pid);
-    // Writes after the expiry: the writer goes on for 3 s more.
-    absl::SleepFor(absl::Seconds(3));
-  }
-  EXPECT_EQ(DistributorOf(*h7), (*d9)->address());
-  faults.push_back("new session; later writes reached its only agent");
-  Finish("distributor_session_expiry", faults);
-  RemoveAgent(main, h7);  // it leaves with d9
 }
 
 }  // namespace
