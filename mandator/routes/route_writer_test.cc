@@ -1,25 +1,27 @@
-// RouteStore and RouteWriter against a real ZooKeeper.
+// RouteStore and RouteWriter on the in-memory ZooKeeper
+// (zk_schema/testing/fake_zk.h), with commits that lose their request,
+// their answer, or both their answer and its read-back.
 #include "mandator/routes/route_writer.h"
 
 #include <memory>
 #include <string>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "mandator/routes/route_store.h"
 #include "mandator/testing/test_util.h"
-#include "tests/harness/zk_test_base.h"
 #include "zk_schema/codec.h"
 #include "zk_schema/revision_log.h"
+#include "zk_schema/testing/fake_zk.h"
 
 namespace kess {
 namespace mandator {
 namespace routes {
 namespace {
 
-using ::kess::mandator::testing::ConnectMandator;
-using ::kess::mandator::testing::FreshLayout;
 using ::kess::mandator::testing::TestAcl;
+using ::kess::zk::testing::FaultSpec;
 
 RouteTable Table(const std::string& service, int instances,
                  const std::string& metadata = "") {
@@ -37,15 +39,10 @@ RouteTable Table(const std::string& service, int instances,
   return table;
 }
 
-class RouteWriterTest : public kess::testing::ZkTestBase {
+class RouteWriterTest : public mandator::testing::FakeZkTest {
  protected:
   void SetUp() override {
-    auto client = ConnectMandator(zk()->ConnectString());
-    ASSERT_TRUE(client.ok()) << client.status();
-    client_ = std::move(client).value();
-    auto layout = FreshLayout(*client_);
-    ASSERT_TRUE(layout.ok()) << layout.status();
-    layout_ = std::make_unique<zk::Layout>(*layout);
+    FakeZkTest::SetUp();
     store_ = std::make_unique<RouteStore>(
         client_.get(), RouteStore::Options{*layout_, TestAcl(), "m1"});
     writer_ = NewWriter();
@@ -80,8 +77,22 @@ class RouteWriterTest : public kess::testing::ZkTestBase {
     return out;
   }
 
-  std::unique_ptr<zk::ZkClient> client_;
-  std::unique_ptr<zk::Layout> layout_;
+  // Arms `kind` on the next route-table commit (the multi that writes
+  // under /kess/routes).
+  void LoseNextCommit(FaultSpec::Kind kind) {
+    FaultSpec spec;
+    spec.ops = FaultSpec::kMulti;
+    spec.path_prefix = layout_->RoutesDir();
+    spec.kind = kind;
+    client_->InjectFault(spec);
+  }
+
+  size_t ChunkSets() {
+    auto chunks = client_->GetChildren(layout_->ChunksDir());
+    EXPECT_TRUE(chunks.ok()) << chunks.status();
+    return chunks.ok() ? chunks->children.size() : 0;
+  }
+
   metrics::Registry registry_;
   std::unique_ptr<RouteStore> store_;
   std::unique_ptr<RouteWriter> writer_;
@@ -186,6 +197,82 @@ TEST_F(RouteWriterTest, ALostFenceWritesNothingAndKeepsTheChange) {
   EXPECT_TRUE(absl::IsUnavailable(flushed.last_error)) << flushed.last_error;
   EXPECT_EQ(Revision(), before);
   EXPECT_EQ(writer_->pending(), 1u);
+}
+
+// Invariants 1 and 2: a route-table commit is applied but its answer is
+// lost. The store reads its change record back and reports it written:
+// it is published, nothing waits, and it is not written a second time.
+TEST_F(RouteWriterTest, ACommitWhoseAnswerIsLostIsPublishedOnce) {
+  const int64_t before = Revision();
+  LoseNextCommit(FaultSpec::kConnectionLossAfterApply);
+  writer_->Submit({{"a", Table("a", 2)}});
+  RouteWriter::FlushResult flushed = writer_->Flush(t0_, "");
+  EXPECT_EQ(zk_.PendingFaults(), 0);
+  EXPECT_EQ(flushed.written, 1);
+  EXPECT_EQ(flushed.failed, 0);
+  EXPECT_EQ(writer_->pending(), 0u);
+  EXPECT_EQ(writer_->published().at("a").revision, before + 1);
+  EXPECT_EQ(writer_->Flush(t0_ + absl::Seconds(5), "").written, 0);
+  EXPECT_EQ(Changes(before), (std::vector<std::string>{"ROUTE_PUT a"}));
+}
+
+// Invariants 1 and 11: a route-table commit is lost on its way. Nothing is
+// written (refused, never half applied), the flush stops at the connection
+// error, and the table keeps waiting: the next flush writes it, once, at
+// the next revision.
+TEST_F(RouteWriterTest, ALostCommitStaysPendingAndIsWrittenOnceNextFlush) {
+  const int64_t before = Revision();
+  LoseNextCommit(FaultSpec::kConnectionLossBeforeApply);
+  writer_->Submit({{"a", Table("a", 2)}, {"b", Table("b", 1)}});
+  RouteWriter::FlushResult flushed = writer_->Flush(t0_, "");
+  EXPECT_EQ(zk_.PendingFaults(), 0);
+  EXPECT_EQ(flushed.written, 0);
+  EXPECT_EQ(flushed.failed, 1);
+  EXPECT_TRUE(absl::IsUnavailable(flushed.last_error)) << flushed.last_error;
+  EXPECT_EQ(Revision(), before);
+  EXPECT_EQ(writer_->pending(), 2u);  // "b" was not even tried
+
+  EXPECT_EQ(writer_->Flush(t0_ + absl::Seconds(1), "").written, 2);
+  EXPECT_EQ(writer_->pending(), 0u);
+  EXPECT_EQ(Changes(before),
+            (std::vector<std::string>{"ROUTE_PUT a", "ROUTE_PUT b"}));
+  auto stored = store_->Get("a");
+  ASSERT_TRUE(stored.ok() && stored->has_value()) << stored.status();
+  EXPECT_TRUE(SameInstances(**stored, Table("a", 2)));
+}
+
+// Invariants 2 and 4: a large (chunked) table's commit is applied, but its
+// answer and the read-back that would tell are both lost: outcome unknown.
+// Its chunks are kept (the committed record reads back whole), the table
+// waits, and the next flush writes it again at a newer revision; the
+// replaced chunk set is collected then, so exactly one is left.
+TEST_F(RouteWriterTest, AnUnverifiableCommitKeepsItsChunksAndIsWrittenAgain) {
+  const int64_t before = Revision();
+  const RouteTable big = Table("big", 3000, std::string(400, 'x'));
+  LoseNextCommit(FaultSpec::kConnectionLossAfterApply);
+  FaultSpec read_back;
+  read_back.ops = FaultSpec::kGet;
+  read_back.path_prefix = layout_->ChangelogPath(before + 1);
+  read_back.kind = FaultSpec::kConnectionLossBeforeApply;
+  client_->InjectFault(read_back);
+  writer_->Submit({{"big", big}});
+  RouteWriter::FlushResult flushed = writer_->Flush(t0_, "");
+  EXPECT_EQ(zk_.PendingFaults(), 0);
+  EXPECT_EQ(flushed.written, 0);
+  EXPECT_TRUE(absl::StrContains(flushed.last_error.message(), "unknown"))
+      << flushed.last_error;
+  EXPECT_EQ(writer_->pending(), 1u);
+  auto applied = store_->Get("big");
+  ASSERT_TRUE(applied.ok() && applied->has_value()) << applied.status();
+  EXPECT_TRUE(SameInstances(**applied, big));
+  EXPECT_EQ((*applied)->revision, before + 1);
+
+  ASSERT_EQ(writer_->Flush(t0_ + absl::Seconds(1), "").written, 1);
+  auto rewritten = store_->Get("big");
+  ASSERT_TRUE(rewritten.ok() && rewritten->has_value());
+  EXPECT_TRUE(SameInstances(**rewritten, big));
+  EXPECT_EQ((*rewritten)->revision, before + 2);
+  EXPECT_EQ(ChunkSets(), 1u);
 }
 
 }  // namespace

@@ -1,12 +1,15 @@
-// RoutesRole end to end in one process: a real ZooKeeper, real schedulers
-// (mandator/scheduler) registered as mandators of the DC, and a "fleet"
-// thread that heartbeats instances and hosts to them as providers and
-// agents would. What it shows (invariant 9 of docs/design.md): a mandator
-// killed, then all mandators of the DC restarted, then a leader change —
-// no instance is removed; and a dead instance on a dead host still is.
+// RoutesRole end to end in one process: the in-memory ZooKeeper
+// (zk_schema/testing/fake_zk.h), real schedulers (mandator/scheduler)
+// registered as mandators of the DC, and a "fleet" thread that heartbeats
+// instances and hosts to them as providers and agents would. What it shows
+// (invariant 9 of docs/design.md): a mandator killed, then all mandators of
+// the DC restarted, then a leader change — no instance is removed; and a
+// dead instance on a dead host still is. And route-table commits that are
+// lost, on the way or after being applied, change none of that.
 #include "mandator/routes/routes_role.h"
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -15,20 +18,24 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "common/testing/wait_for.h"
 #include "gtest/gtest.h"
 #include "mandator/scheduler/scheduler.h"
 #include "mandator/testing/test_util.h"
-#include "tests/harness/zk_test_base.h"
 #include "zk_schema/codec.h"
+#include "zk_schema/revision_log.h"
+#include "zk_schema/testing/fake_zk.h"
 
 namespace kess {
 namespace mandator {
 namespace routes {
 namespace {
 
-using ::kess::mandator::testing::ConnectMandator;
-using ::kess::mandator::testing::FreshLayout;
 using ::kess::mandator::testing::TestAcl;
+using ::kess::zk::testing::FaultSpec;
+
+// Bounds of waits that only mean "did not hang".
+constexpr absl::Duration kWait = absl::Seconds(30);
 
 constexpr int kMandators = 3;
 constexpr int kPerService = 10;
@@ -116,15 +123,10 @@ class Dc {
       mu_);
 };
 
-class RoutesRoleTest : public kess::testing::ZkTestBase {
+class RoutesRoleTest : public mandator::testing::FakeZkTest {
  protected:
   void SetUp() override {
-    auto client = ConnectMandator(zk()->ConnectString());
-    ASSERT_TRUE(client.ok()) << client.status();
-    client_ = std::move(client).value();
-    auto layout = FreshLayout(*client_);
-    ASSERT_TRUE(layout.ok()) << layout.status();
-    layout_ = std::make_unique<zk::Layout>(*layout);
+    FakeZkTest::SetUp();
     store_ = std::make_unique<RouteStore>(
         client_.get(), RouteStore::Options{*layout_, TestAcl(), "test"});
     dc_ = std::make_unique<Dc>(client_.get(), *layout_);
@@ -211,18 +213,10 @@ class RoutesRoleTest : public kess::testing::ZkTestBase {
     }
   }
 
-  template <typename F>
-  bool WaitFor(F f, absl::Duration timeout = absl::Seconds(30)) {
-    const absl::Time end = absl::Now() + timeout;
-    while (absl::Now() < end) {
-      if (f()) return true;
-      absl::SleepFor(absl::Milliseconds(50));
-    }
-    return f();
+  bool WaitFor(const std::function<bool()>& condition) {
+    return ::kess::testing::WaitFor(condition, kWait);
   }
 
-  std::unique_ptr<zk::ZkClient> client_;
-  std::unique_ptr<zk::Layout> layout_;
   std::unique_ptr<RouteStore> store_;
   std::unique_ptr<Dc> dc_;
   metrics::Registry registry_;
@@ -275,6 +269,41 @@ TEST_F(RoutesRoleTest, MandatorKilledDcRestartedLeaderChangedNothingRemoved) {
   ASSERT_TRUE(WaitFor([&] { return Published()["svc-a"].count("i3") == 0; }));
   EXPECT_EQ(Published()["svc-a"].size(), kPerService - 1);
   EXPECT_EQ(Published()["svc-b"].size(), kPerService);
+}
+
+// Invariants 9 and 11: the leader's first route-table commits fail — two
+// are lost on their way, the next two are applied but lose their answers.
+// The lost ones are refused whole and retried next cycle, the unanswered
+// ones are read back as committed; the tables reach every instance,
+// healthy, with a change record for every revision, and no instance goes
+// missing.
+TEST_F(RoutesRoleTest, LostRouteCommitsAreRetriedAndRemoveNothing) {
+  FaultSpec lost;
+  lost.ops = FaultSpec::kMulti;
+  lost.path_prefix = layout_->RoutesDir();
+  lost.kind = FaultSpec::kConnectionLossBeforeApply;
+  lost.count = 2;
+  client_->InjectFault(lost);
+  FaultSpec unanswered = lost;
+  unanswered.kind = FaultSpec::kConnectionLossAfterApply;
+  client_->InjectFault(unanswered);
+
+  role_ = NewRole();
+  ASSERT_TRUE(WaitFor([&] { return AllPublishedHealthy(); }));
+  ASSERT_TRUE(WaitFor([&] { return zk_.PendingFaults() == 0; }));
+  ExpectNothingRemovedFor(absl::Seconds(1), "after the lost commits");
+  EXPECT_TRUE(AllPublishedHealthy());
+  EXPECT_EQ(
+      registry_
+          .GetCounter("kess_routes_writes_total", "", {{"result", "error"}})
+          ->Value(),
+      2);
+  auto summary = zk::ReadRevision(*client_, *layout_);
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  auto log = client_->GetChildren(layout_->ChangelogDir());
+  ASSERT_TRUE(log.ok()) << log.status();
+  EXPECT_EQ(log->children.size(),
+            static_cast<size_t>(summary->first.revision()));
 }
 
 }  // namespace
