@@ -1,6 +1,7 @@
 #include "common/http_client.h"
 
 #include <istream>
+#include <ostream>
 
 #include "Poco/Exception.h"
 #include "Poco/Net/HTTPClientSession.h"
@@ -22,28 +23,46 @@ std::string HttpReply::Header(const std::string& lower_name) const {
 absl::StatusOr<HttpReply> HttpCall(
     const std::string& address, const std::string& method,
     const std::string& uri, const std::string& body, absl::Duration timeout,
-    const std::vector<std::pair<std::string, std::string>>& headers) {
+    const std::vector<std::pair<std::string, std::string>>& headers,
+    HttpFailure* failure) {
+  HttpFailure ignored;
+  if (failure == nullptr) failure = &ignored;
+  *failure = HttpFailure();
   const size_t colon = address.rfind(':');
   int port = 0;
-  if (colon == std::string::npos ||
-      !absl::SimpleAtoi(address.substr(colon + 1), &port) || port <= 0 ||
-      port > 65535) {
+  std::string host = colon == std::string::npos ? "" : address.substr(0, colon);
+  if (!host.empty() && host.front() == '[') {
+    host = host.size() >= 3 && host.back() == ']'
+               ? host.substr(1, host.size() - 2)
+               : "";
+  }
+  if (host.empty() || !absl::SimpleAtoi(address.substr(colon + 1), &port) ||
+      port <= 0 || port > 65535) {
+    failure->reason = "not host:port";
     return absl::InvalidArgumentError(
         absl::StrCat("bad HTTP address \"", address, "\" (want host:port)"));
   }
   const std::string what = absl::StrCat(method, " http://", address, uri);
+  const std::string timed_out =
+      absl::StrCat("timed out after ", absl::FormatDuration(timeout));
   try {
-    Poco::Net::HTTPClientSession session(address.substr(0, colon),
-                                         static_cast<Poco::UInt16>(port));
+    Poco::Net::HTTPClientSession session(host, static_cast<Poco::UInt16>(port));
     const int64_t us = absl::ToInt64Microseconds(timeout);
-    session.setTimeout(Poco::Timespan(us / 1000000, us % 1000000));
+    const Poco::Timespan span(us / 1000000, us % 1000000);
+    session.setTimeout(span, span, span);
     Poco::Net::HTTPRequest request(method, uri,
                                    Poco::Net::HTTPMessage::HTTP_1_1);
     request.setContentLength(static_cast<std::streamsize>(body.size()));
     if (!body.empty()) request.setContentType("application/json");
     for (const auto& [name, value] : headers) request.set(name, value);
-    session.sendRequest(request).write(
-        body.data(), static_cast<std::streamsize>(body.size()));
+    std::ostream& out = session.sendRequest(request);
+    out.write(body.data(), static_cast<std::streamsize>(body.size()));
+    out.flush();
+    if (!out) {
+      failure->reason = "sending the request failed";
+      return absl::UnavailableError(absl::StrCat(what, ": ", failure->reason));
+    }
+    failure->sent = true;
     Poco::Net::HTTPResponse response;
     std::istream& in = session.receiveResponse(response);
     HttpReply reply;
@@ -54,13 +73,19 @@ absl::StatusOr<HttpReply> HttpCall(
     }
     Poco::StreamCopier::copyToString(in, reply.body);
     return reply;
+  } catch (const Poco::Net::ConnectionRefusedException&) {
+    failure->reason = "connection refused";
+    return absl::UnavailableError(absl::StrCat(what, ": ", failure->reason));
   } catch (const Poco::TimeoutException& e) {
+    failure->reason = timed_out;
     return absl::DeadlineExceededError(
         absl::StrCat(what, ": no answer within ", absl::FormatDuration(timeout),
                      " (", e.displayText(), ")"));
   } catch (const Poco::Exception& e) {
+    failure->reason = e.displayText();
     return absl::UnavailableError(absl::StrCat(what, ": ", e.displayText()));
   } catch (const std::exception& e) {
+    failure->reason = e.what();
     return absl::UnavailableError(absl::StrCat(what, ": ", e.what()));
   }
 }

@@ -4,18 +4,13 @@
 #include <ostream>
 #include <utility>
 
-#include "Poco/Exception.h"
-#include "Poco/Net/HTTPClientSession.h"
-#include "Poco/Net/HTTPRequest.h"
-#include "Poco/Net/HTTPResponse.h"
-#include "Poco/Net/NetException.h"
-#include "Poco/StreamCopier.h"
 #include "Poco/URI.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/http_client.h"
 #include "common/json_util.h"
 
 namespace kess {
@@ -138,64 +133,30 @@ Client::Client(Options options, std::vector<std::string> addresses)
 
 Client::Attempt Client::Try(const std::string& address,
                             const HttpCall& call) const {
-  Attempt attempt;
-  std::string host;
-  int port = 0;
-  if (!SplitHostPort(address, &host, &port)) {
-    attempt.reason = "not host:port";
-    return attempt;
-  }
-  const Poco::Timespan timeout(static_cast<long>(options_.timeout_ms) * 1000);
-  const std::string timed_out =
-      absl::StrCat("timed out after ", options_.timeout_ms, " ms");
-  Poco::Net::HTTPClientSession session(host, static_cast<Poco::UInt16>(port));
-  session.setTimeout(timeout, timeout, timeout);
-
   Poco::URI uri;
   uri.setPath(call.path);
   for (const auto& [name, value] : call.query)
     uri.addQueryParameter(name, value);
-  Poco::Net::HTTPRequest request(call.method, uri.getPathAndQuery(),
-                                 Poco::Net::HTTPMessage::HTTP_1_1);
-  request.set("Accept", "application/json");
+  std::vector<std::pair<std::string, std::string>> headers = {
+      {"Accept", "application/json"}};
   if (!options_.token.empty()) {
-    request.set("Authorization", "Bearer " + options_.token);
+    headers.emplace_back("Authorization", "Bearer " + options_.token);
   }
-  if (!call.body.empty()) request.setContentType("application/json");
-  request.setContentLength(static_cast<std::streamsize>(call.body.size()));
-
-  try {
-    std::ostream& out = session.sendRequest(request);
-    out << call.body;
-    out.flush();
-    if (!out) {
-      attempt.reason = "sending the request failed";
-      return attempt;
-    }
-  } catch (const Poco::Net::ConnectionRefusedException&) {
-    attempt.reason = "connection refused";
-    return attempt;
-  } catch (const Poco::TimeoutException&) {
-    attempt.reason = timed_out;
-    return attempt;
-  } catch (const Poco::Exception& e) {
-    attempt.reason = e.displayText();
+  HttpFailure failure;
+  absl::StatusOr<HttpReply> reply = kess::HttpCall(
+      address, call.method, uri.getPathAndQuery(), call.body,
+      absl::Milliseconds(options_.timeout_ms), headers, &failure);
+  Attempt attempt;
+  if (!reply.ok()) {
+    attempt.sent = failure.sent;
+    attempt.reason = failure.reason;
     return attempt;
   }
-
   attempt.sent = true;
-  try {
-    Poco::Net::HTTPResponse response;
-    std::istream& in = session.receiveResponse(response);
-    attempt.answer.status = response.getStatus();
-    attempt.answer.leader = response.get("X-Kess-Leader", "");
-    Poco::StreamCopier::copyToString(in, attempt.answer.body);
-    attempt.answered = true;
-  } catch (const Poco::TimeoutException&) {
-    attempt.reason = timed_out;
-  } catch (const Poco::Exception& e) {
-    attempt.reason = e.displayText();
-  }
+  attempt.answered = true;
+  attempt.answer.status = reply->status;
+  attempt.answer.body = std::move(reply->body);
+  attempt.answer.leader = reply->Header("x-kess-leader");
   return attempt;
 }
 
