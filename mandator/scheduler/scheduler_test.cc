@@ -13,9 +13,10 @@
 #include "common/protocol/discovery.pb.h"
 #include "common/protocol/discovery_methods.h"
 #include "common/protocol/distribution.pb.h"
+#include "common/testing/wait_for.h"
 #include "common/transport/client.h"
 #include "common/transport/event_loop.h"
-#include "common/transport/test_util.h"
+#include "common/transport/testing/test_util.h"
 #include "gtest/gtest.h"
 
 namespace kess {
@@ -259,12 +260,12 @@ TEST_F(SchedulerTest, MalformedFramesCloseOnlyThatConnection) {
     ASSERT_TRUE(transport::testing::WriteAll(fd, bytes));
     EXPECT_TRUE(transport::testing::WaitForPeerClose(fd, kCallMs)) << reason;
     close(fd);
-    EXPECT_TRUE(transport::testing::WaitFor(
+    EXPECT_TRUE(kess::testing::WaitFor(
         [&, reason = reason] {  // C++17 lambdas cannot capture a binding
           return transport::testing::Disconnects(registry_, "server", reason) ==
                  1;
         },
-        kCallMs))
+        absl::Milliseconds(kCallMs)))
         << reason;
   }
   // The well-behaved connection and the table are untouched.
@@ -321,8 +322,9 @@ TEST(SchedulerExpiryTest, SweeperForgetsSilentInstances) {
   *infos.Add() = Info("a");
   ASSERT_TRUE((*s)->table().Register(infos).ok());
   clock.Advance(101);  // > 10 x 10 ms on the scheduler's clock
-  EXPECT_TRUE(transport::testing::WaitFor(
-      [&] { return (*s)->table().instance_count() == 0; }, kCallMs));
+  EXPECT_TRUE(kess::testing::WaitFor(
+      [&] { return (*s)->table().instance_count() == 0; },
+      absl::Milliseconds(kCallMs)));
   EXPECT_EQ(CounterValue(registry, "kess_scheduler_expired_total",
                          {{"what", "instance"}}),
             1);
