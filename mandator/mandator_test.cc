@@ -1,5 +1,8 @@
-// The HTTP API of docs/http-api.md, end to end inside one process: real
-// ZooKeeper, two main-DC mandators (leader and follower) and a slave one.
+// The HTTP API of docs/http-api.md, end to end inside one process: the
+// in-memory ZooKeeper (zk_schema/testing/fake_zk.h, through the mandators'
+// ZkConnector), two main-DC mandators (leader and follower) and a slave
+// one; and a slave DC's leader replicating a main DC, each DC with its own
+// in-memory ZooKeeper.
 #include "mandator/mandator.h"
 
 #include <memory>
@@ -21,11 +24,9 @@
 #include "gtest/gtest.h"
 #include "mandator/config_json.h"
 #include "mandator/testing/test_util.h"
-#include "tests/harness/zk_ensemble.h"
-#include "tests/harness/zk_test_base.h"
 #include "zk_schema/chunked_value.h"
 #include "zk_schema/codec.h"
-#include "zk_schema/testing/real_zk.h"
+#include "zk_schema/testing/fake_zk.h"
 
 namespace kess {
 namespace mandator {
@@ -34,11 +35,12 @@ namespace {
 using ::kess::testing::WaitFor;
 
 constexpr absl::Duration kWait = absl::Seconds(30);
+constexpr char kEnsemble[] = "zk";  // the connect string of the fake
 
-class MandatorTest : public kess::testing::ZkTestBase {
+class MandatorTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    ZkTestBase::SetUpTestSuite();
+    zk_ = new zk::testing::FakeZkServer();
     // One main DC (m1 leads, m2 follows) and one slave DC member for the
     // whole suite; each test uses its own keys.
     m1_ = Start("m1", true, "/api/kess").release();
@@ -51,7 +53,7 @@ class MandatorTest : public kess::testing::ZkTestBase {
     delete s1_;
     delete m2_;
     delete m1_;
-    ZkTestBase::TearDownTestSuite();
+    delete zk_;  // after every client
   }
 
   static std::unique_ptr<Mandator> Start(const std::string& id, bool is_main,
@@ -60,9 +62,10 @@ class MandatorTest : public kess::testing::ZkTestBase {
     o.id = id;
     o.datacenter = is_main ? "dc1" : "dc2";
     o.is_main = is_main;
-    o.zk = zk()->ConnectString();
-    o.main_zk = zk()->ConnectString();
+    o.zk = kEnsemble;
+    o.main_zk = kEnsemble;
     o.main_datacenter = "dc1";
+    o.zk_connector = testing::FakeConnector({{kEnsemble, zk_}});
     o.zk_root = root;
     o.auth = testing::TestAuth();
     o.zk_session_timeout = absl::Seconds(4);
@@ -100,11 +103,13 @@ class MandatorTest : public kess::testing::ZkTestBase {
         ->getValue<int64_t>("revision");
   }
 
+  static zk::testing::FakeZkServer* zk_;
   static Mandator* m1_;
   static Mandator* m2_;
   static Mandator* s1_;
 };
 
+zk::testing::FakeZkServer* MandatorTest::zk_ = nullptr;
 Mandator* MandatorTest::m1_ = nullptr;
 Mandator* MandatorTest::m2_ = nullptr;
 Mandator* MandatorTest::s1_ = nullptr;
@@ -358,10 +363,9 @@ TEST_F(MandatorTest, StatusHealthAndMetrics) {
 // Every mandator publishes its scheduler's transport address in its member
 // node, where the leader's collector finds it, and answers there.
 TEST_F(MandatorTest, TheSchedulerIsPublishedInTheMemberNode) {
-  auto reader = testing::ConnectReader(zk()->ConnectString());
-  ASSERT_TRUE(reader.ok()) << reader.status();
+  auto reader = testing::FakeReader(zk_);
   zk::Layout layout = *zk::Layout::Create("/api/kess");
-  auto node = (*reader)->Get(*layout.MemberPath(zk::MANDATOR, "m2"));
+  auto node = reader->Get(*layout.MemberPath(zk::MANDATOR, "m2"));
   ASSERT_TRUE(node.ok()) << node.status();
   auto info = zk::DecodeAs<zk::MemberInfo>(node->data, "member m2");
   ASSERT_TRUE(info.ok()) << info.status();
@@ -388,26 +392,24 @@ TEST_F(MandatorTest, TheSchedulerIsPublishedInTheMemberNode) {
 // Distributors hold only the reader password: they may register their own
 // member node, and nothing else.
 TEST_F(MandatorTest, ReadersMayRegisterDistributorsAndNothingElse) {
-  auto reader = testing::ConnectReader(zk()->ConnectString());
-  ASSERT_TRUE(reader.ok()) << reader.status();
+  auto reader = testing::FakeReader(zk_);
   zk::Layout layout = *zk::Layout::Create("/api/kess");
   auto own = zk::DigestAcl(testing::TestAuth().reader.user,
                            testing::TestAuth().reader.password, zk::kPermAll);
   ASSERT_TRUE(own.ok());
   std::string member = *layout.MemberPath(zk::DISTRIBUTOR, "d1");
-  auto created = (*reader)->Create(member, "x", zk::CreateMode::kEphemeral,
-                                   {*own, zk::WorldReadAcl()});
+  auto created = reader->Create(member, "x", zk::CreateMode::kEphemeral,
+                                {*own, zk::WorldReadAcl()});
   EXPECT_TRUE(created.ok()) << created.status();
-  EXPECT_TRUE((*reader)->Delete(member).ok());
+  EXPECT_TRUE(reader->Delete(member).ok());
 
   std::string mandator_member = *layout.MemberPath(zk::MANDATOR, "rogue");
   EXPECT_EQ(
-      (*reader)
-          ->Create(mandator_member, "x", zk::CreateMode::kEphemeral, {*own})
+      reader->Create(mandator_member, "x", zk::CreateMode::kEphemeral, {*own})
           .status()
           .code(),
       absl::StatusCode::kPermissionDenied);
-  EXPECT_EQ((*reader)->Set(layout.RevisionPath(), "x").status().code(),
+  EXPECT_EQ(reader->Set(layout.RevisionPath(), "x").status().code(),
             absl::StatusCode::kPermissionDenied);
 }
 
@@ -422,17 +424,18 @@ namespace {
 // A slave DC's leader replicates the main DC (through the Replicator of
 // replication/) and reports its progress in /api/v1/status.
 TEST(SlaveMandatorTest, TheSlaveLeaderReplicatesTheMainDatacenter) {
-  auto main_zk = kess::testing::ZkEnsemble::Start({.name = "dc1"});
-  auto slave_zk = kess::testing::ZkEnsemble::Start({.name = "dc2"});
-  ASSERT_TRUE(main_zk.ok() && slave_zk.ok());
+  zk::testing::FakeZkServer main_zk, slave_zk;
+  const core::ZkConnector connector =
+      testing::FakeConnector({{"dc1-zk", &main_zk}, {"dc2-zk", &slave_zk}});
   auto start = [&](const std::string& id, bool is_main) {
     MandatorOptions o;
     o.id = id;
     o.datacenter = is_main ? "dc1" : "dc2";
     o.is_main = is_main;
-    o.zk = (is_main ? *main_zk : *slave_zk)->ConnectString();
-    o.main_zk = (*main_zk)->ConnectString();
+    o.zk = is_main ? "dc1-zk" : "dc2-zk";
+    o.main_zk = "dc1-zk";
     o.main_datacenter = "dc1";
+    o.zk_connector = connector;
     o.auth = testing::TestAuth();
     o.zk_session_timeout = absl::Seconds(4);
     o.registry = new metrics::Registry();  // leaked
@@ -467,6 +470,48 @@ TEST(SlaveMandatorTest, TheSlaveLeaderReplicatesTheMainDatacenter) {
       << status->body;
   s1->reset();  // demotes: replication stops before the slave goes away
   m1->reset();
+}
+
+// Invariants 3 and 11: the leader's ZooKeeper ensemble goes away. From the
+// moment its client hears of it, the leader refuses writes (503, nothing
+// written) and /healthz says so; once ZooKeeper is back it takes writes
+// again.
+TEST(MandatorOutageTest, ALeaderThatLosesZooKeeperRefusesWritesAtOnce) {
+  zk::testing::FakeZkServer dc1;
+  MandatorOptions o;
+  o.id = "m1";
+  o.datacenter = "dc1";
+  o.is_main = true;
+  o.zk = "dc1-zk";
+  o.zk_connector = testing::FakeConnector({{"dc1-zk", &dc1}});
+  o.auth = testing::TestAuth();
+  o.registry = new metrics::Registry();  // leaked
+  auto m1 = Mandator::Create(o);
+  ASSERT_TRUE(m1.ok()) << m1.status();
+  ASSERT_TRUE(WaitFor([&] { return (*m1)->IsLeader(); }, kWait));
+  const std::string address = (*m1)->http_address();
+
+  dc1.Stop();
+  dc1.DrainCallbacks();  // every client has heard of it
+  EXPECT_FALSE((*m1)->IsLeader());
+  auto refused = HttpCall(address, "PUT", "/api/v1/configs/outage/k",
+                          R"({"value":"v"})", kWait);
+  ASSERT_TRUE(refused.ok()) << refused.status();
+  EXPECT_EQ(refused->status, 503) << refused->body;
+  auto health = HttpCall(address, "GET", "/healthz", "", kWait);
+  ASSERT_TRUE(health.ok()) << health.status();
+  EXPECT_EQ(health->status, 503);
+
+  dc1.Start();
+  ASSERT_TRUE(WaitFor([&] { return (*m1)->IsLeader(); }, kWait));
+  auto absent = HttpCall(address, "GET", "/api/v1/configs/outage/k", "", kWait);
+  ASSERT_TRUE(absent.ok()) << absent.status();
+  EXPECT_EQ(absent->status, 404) << "the refused write was written";
+  auto put = HttpCall(address, "PUT", "/api/v1/configs/outage/k",
+                      R"({"value":"v"})", kWait);
+  ASSERT_TRUE(put.ok()) << put.status();
+  EXPECT_EQ(put->status, 200) << put->body;
+  m1->reset();  // before its ZooKeeper
 }
 
 }  // namespace

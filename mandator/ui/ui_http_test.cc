@@ -1,5 +1,7 @@
 // The admin UI's security over real HTTP, end to end inside one process:
-// real ZooKeeper, a main-DC leader and follower with an admin secret.
+// the in-memory ZooKeeper (zk_schema/testing/fake_zk.h, through the
+// mandators' ZkConnector), a main-DC leader and follower with an admin
+// secret.
 // 401 without authentication, 403 without the CSRF token or from a foreign
 // origin, 413 for oversized bodies, "../" names refused, HTML escaped in
 // JSON, Bearer for kessctl, login/logout, forwarding with the secret,
@@ -15,15 +17,14 @@
 #include "Poco/Net/HTTPResponse.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/http_client.h"
 #include "common/json_util.h"
 #include "common/testing/wait_for.h"
 #include "gtest/gtest.h"
-#include "common/http_client.h"
 #include "mandator/mandator.h"
 #include "mandator/routes/override_store.h"
 #include "mandator/testing/test_util.h"
-#include "tests/harness/zk_test_base.h"
-#include "zk_schema/testing/real_zk.h"
+#include "zk_schema/testing/fake_zk.h"
 
 namespace kess {
 namespace mandator {
@@ -34,11 +35,12 @@ using Headers = std::vector<std::pair<std::string, std::string>>;
 
 constexpr char kSecret[] = "ui-test-Secret-8f2e41";
 constexpr char kRoot[] = "/ui_test/kess";
+constexpr char kEnsemble[] = "dc1-zk";  // the connect string of the fake
 
-class UiHttpTest : public kess::testing::ZkTestBase {
+class UiHttpTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    ZkTestBase::SetUpTestSuite();
+    zk_ = new zk::testing::FakeZkServer();
     auto m1 = Start("m1", kSecret);
     auto m2 = Start("m2", kSecret);
     ASSERT_TRUE(m1.ok() && m2.ok());
@@ -49,7 +51,7 @@ class UiHttpTest : public kess::testing::ZkTestBase {
   static void TearDownTestSuite() {
     delete m2_;
     delete m1_;
-    ZkTestBase::TearDownTestSuite();
+    delete zk_;  // after every client
   }
 
   static absl::StatusOr<std::unique_ptr<Mandator>> Start(
@@ -58,7 +60,8 @@ class UiHttpTest : public kess::testing::ZkTestBase {
     o.id = id;
     o.datacenter = "dc1";
     o.is_main = true;
-    o.zk = zk()->ConnectString();
+    o.zk = kEnsemble;
+    o.zk_connector = testing::FakeConnector({{kEnsemble, zk_}});
     o.zk_root = kRoot;
     o.auth = testing::TestAuth();
     o.zk_session_timeout = absl::Seconds(4);
@@ -106,10 +109,12 @@ class UiHttpTest : public kess::testing::ZkTestBase {
             {"Origin", Origin(m)}};
   }
 
+  static zk::testing::FakeZkServer* zk_;
   static Mandator* m1_;
   static Mandator* m2_;
 };
 
+zk::testing::FakeZkServer* UiHttpTest::zk_ = nullptr;
 Mandator* UiHttpTest::m1_ = nullptr;
 Mandator* UiHttpTest::m2_ = nullptr;
 
@@ -310,11 +315,10 @@ TEST_F(UiHttpTest, OverridesAreStoredInZooKeeperByTheLeader) {
   HttpReply put = Call(m2_, "PUT", uri, R"({"weight":7,"disabled":true})",
                        Browser(m2_, login));
   ASSERT_EQ(put.status, 200) << put.body;
-  auto client = testing::ConnectMandator(zk()->ConnectString());
-  ASSERT_TRUE(client.ok());
+  auto client = testing::FakeMandator(zk_);
   auto layout = zk::Layout::Create(kRoot);
   ASSERT_TRUE(layout.ok());
-  routes::OverrideStore store(client->get(), *layout, {});
+  routes::OverrideStore store(client.get(), *layout, {});
   auto current = store.Current();
   ASSERT_TRUE(current.ok()) << current.status();
   const routes::InstanceOverride& o = (*current)["checkout"]["c-1"];
