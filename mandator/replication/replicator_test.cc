@@ -82,7 +82,7 @@ TEST_F(ReplicatorTest, ThePushReplicatesPutsDeletesAndRoutesInOrder) {
       last = Delete(absl::StrCat("ns", i % 3), absl::StrCat("k", i % 7));
   }
   last = DeleteRoute("svc0");
-  ASSERT_TRUE(WaitForRevision(*r, last, absl::Seconds(30)))
+  ASSERT_TRUE(WaitForRevision(*r, last))
       << "local at " << r->progress().local_revision << " of " << last;
   EXPECT_TRUE(SameContent());
   EXPECT_TRUE(ChangelogMatchesMain(1, last));
@@ -235,7 +235,7 @@ TEST_F(ReplicatorTest, MainSessionExpiryReArmsTheWatch) {
   options.poll_interval = absl::Minutes(10);  // only the watch can wake it
   auto r = StartReplicator(main_r.get(), local_.get(), options);
   ASSERT_NE(r, nullptr);
-  ASSERT_TRUE(WaitForRevision(*r, Put("ns", "a", "1"), absl::Seconds(30)));
+  ASSERT_TRUE(WaitForRevision(*r, Put("ns", "a", "1")));
   main_r->ExpireSession();
   main_r->DrainCallbacks();
   ASSERT_EQ(main_r->generation(), 2);
@@ -243,7 +243,7 @@ TEST_F(ReplicatorTest, MainSessionExpiryReArmsTheWatch) {
   // main is the replicator's); one on the new session must be armed.
   ASSERT_TRUE(WaitFor([&] { return main_zk_.watch_count() >= 1; }, kPatience));
   const int64_t last = Put("ns", "b", "2");
-  EXPECT_TRUE(WaitForRevision(*r, last, absl::Seconds(30)))
+  EXPECT_TRUE(WaitForRevision(*r, last))
       << "no push after the main session was replaced";
   r->Stop();
 }

@@ -24,8 +24,10 @@ namespace mandator {
 namespace replication {
 namespace testing {
 
-// Generous bounds: only "did not hang" waits use them.
-inline constexpr absl::Duration kPatience = absl::Seconds(60);
+// Generous bounds: only "did not hang" waits use them. Everything runs in
+// memory, so a wait that takes this long has failed (and fails well within
+// the test's timeout).
+inline constexpr absl::Duration kPatience = absl::Seconds(20);
 
 class TwoDcTest : public ::testing::Test {
  protected:
