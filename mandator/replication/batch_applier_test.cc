@@ -356,8 +356,7 @@ TEST_F(BatchApplierTest, ABatchWhoseAnswerIsLostIsNeverAppliedTwice) {
   EXPECT_EQ(LocalRevision(), 3);          // it was applied
 
   absl::Status again = applier_->Apply(Changes(1, 3), &head);
-  EXPECT_TRUE(absl::IsAlreadyExists(again) || absl::IsAborted(again))
-      << again;
+  EXPECT_TRUE(absl::IsAlreadyExists(again) || absl::IsAborted(again)) << again;
   EXPECT_EQ(LocalRevision(), 3);
   head = Head();
   EXPECT_EQ(head.summary.revision(), 3);
