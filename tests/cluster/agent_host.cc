@@ -13,7 +13,9 @@ namespace testing {
 
 AgentHost::AgentHost(AgentHostOptions options)
     : options_(std::move(options)),
-      daemon_("agent " + options_.host_id, options_.dir + "/agent.log") {}
+      daemon_("agent " + options_.host_id, options_.log_path.empty()
+                                               ? options_.dir + "/agent.log"
+                                               : options_.log_path) {}
 
 absl::StatusOr<std::unique_ptr<AgentHost>> AgentHost::Start(
     AgentHostOptions options) {
@@ -35,6 +37,7 @@ absl::Status AgentHost::Launch() {
       "--dc=" + o.datacenter,
       "--distributors=" + absl::StrJoin(o.distributors, ","),
       "--cache_dir=" + cache_dir(),
+      "--http_host=" + o.http_host,
       absl::StrCat("--http_port=", http_port_),
       "--http_port_file=" + port_file,
   };
@@ -46,6 +49,7 @@ absl::Status AgentHost::Launch() {
   }
   args.insert(args.end(), o.flags.begin(), o.flags.end());
   args.insert(args.end(), o.extra_flags.begin(), o.extra_flags.end());
+  args.insert(args.begin(), o.command_prefix.begin(), o.command_prefix.end());
   KESS_RETURN_IF_ERROR(daemon_.Start(std::move(args)));
   absl::StatusOr<int> port =
       daemon_.WaitForPortFile(port_file, o.ready_timeout);
@@ -73,7 +77,7 @@ absl::Status AgentHost::Restart() {
 }
 
 std::string AgentHost::http_address() const {
-  return absl::StrCat("127.0.0.1:", http_port_);
+  return absl::StrCat(options_.http_host, ":", http_port_);
 }
 
 absl::StatusOr<HttpReply> AgentHost::Call(const std::string& method,

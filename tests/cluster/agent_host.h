@@ -47,6 +47,12 @@ struct AgentHostOptions {
       "--host_heartbeat_interval_ms=1000"};
   std::vector<std::string> extra_flags;
   absl::Duration ready_timeout = absl::Seconds(30);
+  // The address of its HTTP API (--http_host).
+  std::string http_host = "127.0.0.1";
+  // Words put before the binary, as MandatorProcessOptions::command_prefix.
+  std::vector<std::string> command_prefix;
+  // Where its stdout and stderr go; empty = <dir>/agent.log.
+  std::string log_path;
 };
 
 class AgentHost {
@@ -68,8 +74,10 @@ class AgentHost {
   std::string cache_dir() const { return options_.dir + "/cache"; }
   const std::string& log_path() const { return daemon_.log_path(); }
   int http_port() const { return http_port_; }
-  // "127.0.0.1:<port>" (sdk Options::agent_http_address).
+  // "<http_host>:<port>" (sdk Options::agent_http_address).
   std::string http_address() const;
+  // The process itself (its wait status, Exited()).
+  DaemonProcess& daemon() { return daemon_; }
 
   // One call to its HTTP API.
   absl::StatusOr<HttpReply> Call(const std::string& method,

@@ -65,11 +65,11 @@ DistributorProcess::DistributorProcess(DistributorProcessOptions options)
 DistributorProcess::~DistributorProcess() { Stop(); }
 
 std::string DistributorProcess::address() const {
-  return absl::StrCat("127.0.0.1:", options_.port);
+  return absl::StrCat(options_.host, ":", options_.port);
 }
 
 std::string DistributorProcess::http_address() const {
-  return absl::StrCat("127.0.0.1:", options_.http_port);
+  return absl::StrCat(options_.host, ":", options_.http_port);
 }
 
 absl::Status DistributorProcess::Launch() {
@@ -80,7 +80,7 @@ absl::Status DistributorProcess::Launch() {
       "--dc=" + o.datacenter,
       "--zk=" + o.zk,
       "--zk_root=" + o.zk_root,
-      "--listen_host=127.0.0.1",
+      "--listen_host=" + o.host,
       absl::StrCat("--port=", o.port),
       absl::StrCat("--http_port=", o.http_port),
       absl::StrCat("--zk_session_timeout_ms=", o.zk_session_timeout_ms),
@@ -92,6 +92,7 @@ absl::Status DistributorProcess::Launch() {
     args.push_back("--auth_token_file=" + o.auth_token_file);
   }
   args.insert(args.end(), o.extra_flags.begin(), o.extra_flags.end());
+  args.insert(args.begin(), o.command_prefix.begin(), o.command_prefix.end());
   return daemon_.Start(std::move(args));
 }
 

@@ -51,6 +51,10 @@ struct DistributorProcessOptions {
   std::string log_dir;  // empty = $TEST_TMPDIR or /tmp
   // Until /healthz answers 200 (the first load is done).
   absl::Duration ready_timeout = absl::Seconds(60);
+  // The address it listens on for agents and HTTP (--listen_host).
+  std::string host = "127.0.0.1";
+  // Words put before the binary, as MandatorProcessOptions::command_prefix.
+  std::vector<std::string> command_prefix;
 };
 
 // $TEST_SRCDIR/kess/distributor/distributor (or ./distributor/distributor
@@ -79,12 +83,14 @@ class DistributorProcess {
   bool running() const { return daemon_.running(); }
   pid_t pid() const { return daemon_.pid(); }
   const std::string& id() const { return options_.id; }
-  // "127.0.0.1:<port>": the agent transport (agent --distributors).
+  // "<host>:<port>": the agent transport (agent --distributors).
   std::string address() const;
   int port() const { return options_.port; }
-  // "127.0.0.1:<port>": /healthz, /metrics, /api/v1/status.
+  // "<host>:<port>": /healthz, /metrics, /api/v1/status.
   std::string http_address() const;
   const std::string& log_path() const { return daemon_.log_path(); }
+  // The process itself (its wait status, Exited()).
+  DaemonProcess& daemon() { return daemon_; }
 
   // GET /api/v1/status as JSON; null if it did not answer 200.
   Poco::JSON::Object::Ptr Status() const;

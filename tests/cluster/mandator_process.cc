@@ -54,18 +54,21 @@ absl::StatusOr<std::unique_ptr<MandatorProcess>> MandatorProcess::Start(
 
 MandatorProcess::MandatorProcess(MandatorProcessOptions options)
     : options_(std::move(options)),
-      daemon_(
-          absl::StrCat("mandator ", options_.id),
-          absl::StrCat(options_.log_dir, "/mandator-", options_.id, ".log")) {}
+      daemon_(absl::StrCat("mandator ", options_.id),
+              absl::StrCat(options_.log_dir, "/",
+                           options_.log_name.empty()
+                               ? absl::StrCat("mandator-", options_.id)
+                               : options_.log_name,
+                           ".log")) {}
 
 MandatorProcess::~MandatorProcess() { Stop(); }
 
 std::string MandatorProcess::http_address() const {
-  return absl::StrCat("127.0.0.1:", options_.http_port);
+  return absl::StrCat(options_.host, ":", options_.http_port);
 }
 
 std::string MandatorProcess::address() const {
-  return absl::StrCat("127.0.0.1:", options_.port);
+  return absl::StrCat(options_.host, ":", options_.port);
 }
 
 absl::Status MandatorProcess::Launch() {
@@ -76,7 +79,7 @@ absl::Status MandatorProcess::Launch() {
       "--dc=" + o.datacenter,
       o.is_main ? "--main" : "--nomain",
       "--zk=" + o.zk,
-      "--http_host=127.0.0.1",
+      "--http_host=" + o.host,
       absl::StrCat("--http_port=", o.http_port),
       absl::StrCat("--port=", o.port),
       "--zk_root=" + o.zk_root,
@@ -87,6 +90,7 @@ absl::Status MandatorProcess::Launch() {
   if (!o.main_datacenter.empty())
     args.push_back("--main_dc=" + o.main_datacenter);
   args.insert(args.end(), o.extra_flags.begin(), o.extra_flags.end());
+  args.insert(args.begin(), o.command_prefix.begin(), o.command_prefix.end());
   return daemon_.Start(std::move(args));
 }
 

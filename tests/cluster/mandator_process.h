@@ -47,6 +47,15 @@ struct MandatorProcessOptions {
   std::vector<std::string> extra_flags;  // e.g. "--history_limit=5"
   std::string log_dir;                   // empty = $TEST_TMPDIR or /tmp
   absl::Duration ready_timeout = absl::Seconds(60);
+  // The address its HTTP API and scheduler listen on (--http_host; the
+  // scheduler binds it too), e.g. a DC's address in a network namespace.
+  std::string host = "127.0.0.1";
+  // Words put before the binary, e.g. {"/usr/sbin/ip", "netns", "exec",
+  // "<ns>"} (an absolute path first: no PATH search). The pid stays the
+  // daemon's as long as the prefix execs it.
+  std::vector<std::string> command_prefix;
+  // The log file's name in log_dir without ".log"; empty = "mandator-<id>".
+  std::string log_name;
 };
 
 // $TEST_SRCDIR/kess/mandator/mandator (or ./mandator/mandator outside
@@ -75,11 +84,13 @@ class MandatorProcess {
   bool running() const { return daemon_.running(); }
   pid_t pid() const { return daemon_.pid(); }
   const std::string& id() const { return options_.id; }
-  // "127.0.0.1:<port>"
+  // "<host>:<port>"
   std::string http_address() const;
-  // "127.0.0.1:<port>" of the scheduler (heartbeats, partial tables).
+  // "<host>:<port>" of the scheduler (heartbeats, partial tables).
   std::string address() const;
   const std::string& log_path() const { return daemon_.log_path(); }
+  // The process itself (its wait status, Exited()).
+  DaemonProcess& daemon() { return daemon_; }
 
  private:
   explicit MandatorProcess(MandatorProcessOptions options);

@@ -170,9 +170,9 @@ absl::Status ZkEnsemble::WriteConfigs() {
         "autopurge.purgeInterval=0\n");
     if (size() > 1) {
       for (int j = 0; j < size(); ++j) {
-        absl::StrAppend(&cfg, "server.", j + 1,
-                        "=", options_.host, ":", servers_[j].peer_port, ":",
-                        servers_[j].election_port, "\n");
+        absl::StrAppend(&cfg, "server.", j + 1, "=", options_.host, ":",
+                        servers_[j].peer_port, ":", servers_[j].election_port,
+                        "\n");
       }
       KESS_RETURN_IF_ERROR(
           WriteFile(s.dir + "/data/myid", absl::StrCat(i + 1, "\n")));
@@ -203,6 +203,8 @@ absl::Status ZkEnsemble::Launch(int i) {
   }
   args.push_back("org.apache.zookeeper.server.quorum.QuorumPeerMain");
   args.push_back(cfg);
+  args.insert(args.begin(), options_.command_prefix.begin(),
+              options_.command_prefix.end());
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -224,7 +226,7 @@ absl::Status ZkEnsemble::Launch(int i) {
     }
     int devnull = open("/dev/null", O_RDONLY);
     if (devnull >= 0) dup2(devnull, STDIN_FILENO);
-    execvp("java", argv.data());
+    execvp(argv[0], argv.data());
     _exit(127);
   }
   s.pid = pid;

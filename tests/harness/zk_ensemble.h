@@ -1,7 +1,8 @@
 // Real ZooKeeper servers for tests, benchmarks and the demo.
 //
 // ZkEnsemble starts 1 (standalone) or 3 (quorum) ZooKeeper servers from
-// Debian's `zookeeper` package on free ports of 127.0.0.1 (or `host`), each in its own
+// Debian's `zookeeper` package on free ports of 127.0.0.1 (or `host`, e.g.
+// inside a network namespace with `command_prefix`), each in its own
 // directory under `base_dir`, waits until every server answers `ruok` and the
 // ensemble serves (`srvr` reports a mode), and stops exactly the processes it
 // started: in Stop(), in the destructor, and (best effort) from a fatal-signal
@@ -41,6 +42,11 @@ struct ZkEnsembleOptions {
   // values (768 KiB nodes) inside its heap: ZooKeeper 3.8 caches up to 400
   // serialized read responses by default, which is ~300 MB of chunks.
   std::vector<std::string> jvm_flags = JvmFlags(384);
+  // Words put before `java ...` in each server's command line, e.g.
+  // {"ip", "netns", "exec", "<ns>"} to run the servers in a network
+  // namespace (then `host` is an address inside it, and the servers' pids
+  // are still java's: `ip netns exec` execs). Empty: java itself.
+  std::vector<std::string> command_prefix;
 
   // The JVM options above with a heap of `heap_mib` (benchmarks with large
   // data sets).
