@@ -166,9 +166,9 @@ void Agent::ConnectTo(size_t index) {
   const uint64_t generation = ++generation_;
   transport::ClientOptions opts;
   SplitHostPort(order_[index_], &opts.host, &opts.port).IgnoreError();
-  opts.connect_timeout_ms = options_.connect_timeout_ms;
-  opts.heartbeat_interval_ms = options_.heartbeat_interval_ms;
-  opts.heartbeat_timeout_ms = options_.heartbeat_timeout_ms;
+  opts.connect_timeout = absl::Milliseconds(options_.connect_timeout_ms);
+  opts.heartbeat_interval = absl::Milliseconds(options_.heartbeat_interval_ms);
+  opts.heartbeat_timeout = absl::Milliseconds(options_.heartbeat_timeout_ms);
   opts.registry = registry_;
   transport::ClientCallbacks callbacks;
   callbacks.on_connect = [this, generation](const absl::Status& status) {
@@ -234,7 +234,7 @@ void Agent::ScheduleReconnect() {
   const int64_t delay = backoff_.NextDelayMs();
   const size_t next = (index_ + 1) % order_.size();
   VLOG(1) << "next attempt: " << order_[next] << " in " << delay << " ms";
-  reconnect_timer_ = loop_->RunAfter(delay, [this, next] {
+  reconnect_timer_ = loop_->RunAfter(absl::Milliseconds(delay), [this, next] {
     reconnect_attempts_->Increment();
     ConnectTo(next);
   });
@@ -242,8 +242,9 @@ void Agent::ScheduleReconnect() {
 
 void Agent::SchedulePull() {
   if (pull_timer_ != 0) loop_->CancelTimer(pull_timer_);
-  pull_timer_ =
-      loop_->RunAfter(backoff_.Jitter(options_.pull_interval_ms, 0.1), [this] {
+  pull_timer_ = loop_->RunAfter(
+      absl::Milliseconds(backoff_.Jitter(options_.pull_interval_ms, 0.1)),
+      [this] {
         pull_timer_ = 0;
         if (!subscribed_ || client_ == nullptr) return;
         protocol::PullRequest request;
@@ -252,7 +253,7 @@ void Agent::SchedulePull() {
         for (protocol::Known& k : KnownFor(all)) *request.add_keys() = k;
         const uint64_t generation = generation_;
         client_->Call("kess.Pull", request.SerializeAsString(),
-                      options_.call_timeout_ms,
+                      absl::Milliseconds(options_.call_timeout_ms),
                       [this, generation](absl::StatusOr<std::string> reply) {
                         if (generation != generation_) return;
                         if (reply.ok()) {
@@ -271,7 +272,8 @@ void Agent::SchedulePull() {
 void Agent::ScheduleReturnProbe() {
   if (return_timer_ != 0 || index_ == 0 || order_.size() < 2) return;
   return_timer_ = loop_->RunAfter(
-      backoff_.Jitter(options_.return_interval_ms, 0.2), [this] {
+      absl::Milliseconds(backoff_.Jitter(options_.return_interval_ms, 0.2)),
+      [this] {
         return_timer_ = 0;
         Probe();
       });
@@ -288,16 +290,16 @@ void Agent::Probe() {
   if (index_ == 0 || !subscribed_) return;
   transport::ClientOptions opts;
   SplitHostPort(order_[0], &opts.host, &opts.port).IgnoreError();
-  opts.connect_timeout_ms = options_.connect_timeout_ms;
-  opts.heartbeat_interval_ms = 0;
-  opts.heartbeat_timeout_ms = 0;
+  opts.connect_timeout = absl::Milliseconds(options_.connect_timeout_ms);
+  opts.heartbeat_interval = absl::ZeroDuration();
+  opts.heartbeat_timeout = absl::ZeroDuration();
   opts.registry = registry_;
   // In time = well within what the session's heartbeat would tolerate.
-  const int64_t answer_ms =
-      options_.heartbeat_timeout_ms > 0
-          ? std::min(options_.call_timeout_ms,
-                     options_.heartbeat_timeout_ms / 2)
-          : options_.call_timeout_ms;
+  const absl::Duration answer_time_budget =
+      absl::Milliseconds(options_.heartbeat_timeout_ms > 0
+                             ? std::min(options_.call_timeout_ms,
+                                        options_.heartbeat_timeout_ms / 2)
+                             : options_.call_timeout_ms);
   auto give_up = [this](const std::string& why) {
     probes_not_back_->Increment();
     if (probe_ != nullptr) loop_->DeleteSoon(std::move(probe_));
@@ -314,7 +316,7 @@ void Agent::Probe() {
   request.set_datacenter(options_.datacenter);
   request.set_auth_token(options_.auth_token);
   probe_->Call(
-      "kess.Subscribe", request.SerializeAsString(), answer_ms,
+      "kess.Subscribe", request.SerializeAsString(), answer_time_budget,
       [this, give_up](absl::StatusOr<std::string> reply) {
         if (absl::IsCancelled(reply.status())) return;  // agent stopping
         protocol::SubscribeResponse response;
@@ -362,7 +364,7 @@ void Agent::SendSubscribe(std::vector<CacheKey> keys,
   for (protocol::Known& k : KnownFor(keys)) *request.add_keys() = k;
   const uint64_t generation = generation_;
   client_->Call("kess.Subscribe", request.SerializeAsString(),
-                options_.call_timeout_ms,
+                absl::Milliseconds(options_.call_timeout_ms),
                 [this, generation, done](absl::StatusOr<std::string> reply) {
                   if (generation == generation_) {
                     if (!reply.ok()) {

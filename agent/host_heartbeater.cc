@@ -43,7 +43,8 @@ void HostHeartbeater::Tick() {
                           .count());
   const std::string payload = message.SerializeAsString();
   for (auto& peer : peers_) Beat(*peer, payload);
-  timer_ = loop_->RunAfter(options_.interval_ms, [this] { Tick(); });
+  timer_ = loop_->RunAfter(absl::Milliseconds(options_.interval_ms),
+                           [this] { Tick(); });
 }
 
 void HostHeartbeater::Beat(Peer& peer, const std::string& payload) {
@@ -56,9 +57,10 @@ void HostHeartbeater::Beat(Peer& peer, const std::string& payload) {
       Count(peer, parsed);
       return;
     }
-    opts.connect_timeout_ms = options_.connect_timeout_ms;
-    opts.heartbeat_interval_ms = 0;  // the beats themselves are the traffic
-    opts.heartbeat_timeout_ms = 0;
+    opts.connect_timeout = absl::Milliseconds(options_.connect_timeout_ms);
+    // The beats themselves are the traffic.
+    opts.heartbeat_interval = absl::ZeroDuration();
+    opts.heartbeat_timeout = absl::ZeroDuration();
     opts.registry = options_.registry;
     auto client = transport::Client::Create(loop_, opts);
     if (!client.ok()) {
@@ -68,7 +70,8 @@ void HostHeartbeater::Beat(Peer& peer, const std::string& payload) {
     peer.client = std::move(client).value();
   }
   Peer* p = &peer;
-  peer.client->Call("kess.HostHeartbeat", payload, options_.call_timeout_ms,
+  peer.client->Call("kess.HostHeartbeat", payload,
+                    absl::Milliseconds(options_.call_timeout_ms),
                     [this, p](absl::StatusOr<std::string> reply) {
                       if (stopped_) return;
                       Count(*p, reply.status());

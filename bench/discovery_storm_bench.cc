@@ -229,7 +229,7 @@ int Run() {
       co.registry = &registry;
       auto client = transport::Client::Create(loop->get(), co);
       CHECK(client.ok()) << client.status();
-      CHECK((*client)->WaitConnected(5000).ok());
+      CHECK((*client)->WaitConnected(absl::Seconds(5)).ok());
       clients[d].push_back(*std::move(client));
     }
   }
@@ -267,7 +267,8 @@ int Run() {
     *request.add_instances() = i.info;
     const std::string payload = request.SerializeAsString();
     for (int m : i.mandators) {
-      clients[i.dc][m]->Call(protocol::kRegisterMethod, payload, 30000,
+      clients[i.dc][m]->Call(protocol::kRegisterMethod, payload,
+                             absl::Seconds(30),
                              [&](absl::StatusOr<std::string> reply) {
                                (reply.ok() ? acked : failed)++;
                                last_ack_us = absl::ToUnixMicros(absl::Now());
@@ -303,8 +304,8 @@ int Run() {
       }
       for (auto& [target, request] : batches) {
         clients[target.first][target.second]->Call(
-            protocol::kHeartbeatMethod, request.SerializeAsString(), 30000,
-            [](absl::StatusOr<std::string>) {});
+            protocol::kHeartbeatMethod, request.SerializeAsString(),
+            absl::Seconds(30), [](absl::StatusOr<std::string>) {});
       }
     }
   });

@@ -42,7 +42,7 @@ using load::SimulatedAgents;
 
 namespace {
 
-constexpr int64_t kWaitMs = 60000;
+constexpr absl::Duration kWait = absl::Seconds(60);
 
 class Agents {
  public:
@@ -56,7 +56,7 @@ class Agents {
     agents_options.connections = options.connections;
     agents_options.connect_batch = options.connect_batch;
     agents_options.port = [port = options.port](int) { return port; };
-    agents_options.call_timeout_ms = kWaitMs;
+    agents_options.call_timeout = kWait;
     agents_ = std::make_unique<SimulatedAgents>(
         loop, agents_options,
         [this](int i, const std::string& payload) { OnPush(i, payload); });
@@ -100,8 +100,7 @@ class Agents {
       for (int i = 0; i < options_.connections; ++i) n += hot_seq_[i] >= seq;
       return n;
     };
-    WaitFor([&] { return count() >= agents_->size(); },
-            absl::Milliseconds(kWaitMs));
+    WaitFor([&] { return count() >= agents_->size(); }, kWait);
     return absl::StrCat("got ", seq, " ", count());
   }
 

@@ -53,7 +53,7 @@ std::string BenchInstanceId(int64_t i) { return absl::StrCat("inst-", i); }
 
 namespace {
 
-constexpr int64_t kCallTimeoutMs = 30000;
+constexpr absl::Duration kCallTimeout = absl::Seconds(30);
 
 class HeartbeatClients {
  public:
@@ -77,7 +77,7 @@ class HeartbeatClients {
       o.port = options_.port;
       o.registry = &registry_;
       auto client = transport::Client::Create(loop_, o);
-      if (client.ok() && (*client)->WaitConnected(kCallTimeoutMs).ok()) {
+      if (client.ok() && (*client)->WaitConnected(kCallTimeout).ok()) {
         clients_.push_back(std::move(client).value());
         ++ok;
       } else {
@@ -206,7 +206,7 @@ class HeartbeatClients {
         return;
       }
       if (due > now) {
-        loop_->RunAfter((due - now + 999999) / 1000000, [this] { PaceTick(); });
+        loop_->RunAfter(absl::Nanoseconds(due - now), [this] { PaceTick(); });
         return;
       }
       Issue(clients_[next_ % clients_.size()].get());
@@ -220,7 +220,7 @@ class HeartbeatClients {
     }
     const std::string& payload = (*payloads_)[next_++ % payloads_->size()];
     ++in_flight_;
-    client->Call(method_, payload, kCallTimeoutMs,
+    client->Call(method_, payload, kCallTimeout,
                  [this, client](absl::StatusOr<std::string> r) {
                    if (r.ok()) {
                      ++calls_;

@@ -223,7 +223,7 @@ std::string StormBench() {
     options.registry = &registry;
     auto client = transport::Client::Create(loop->get(), options);
     CHECK(client.ok());
-    CHECK((*client)->WaitConnected(5000).ok());
+    CHECK((*client)->WaitConnected(absl::Seconds(5)).ok());
     clients.push_back(*std::move(client));
   }
   auto revision_before = zk::ReadRevision(**zk, layout);
@@ -246,8 +246,8 @@ std::string StormBench() {
     *request.add_instances() = Info(k / per_service, k % per_service, k);
     for (int copy = 0; copy < 2; ++copy) {
       clients[(k + copy) % kSchedulers]->Call(
-          protocol::kRegisterMethod, request.SerializeAsString(), 10000,
-          [&](absl::StatusOr<std::string> reply) {
+          protocol::kRegisterMethod, request.SerializeAsString(),
+          absl::Seconds(10), [&](absl::StatusOr<std::string> reply) {
             (reply.ok() ? acked : failed)++;
           });
     }

@@ -82,7 +82,7 @@ int RunServer() {
   transport::ServerOptions options;
   options.registry = &registry;
   options.num_loops = FLAGS_server_loops;
-  options.heartbeat_timeout_ms = 30000;
+  options.heartbeat_timeout = absl::Seconds(30);
   transport::HandlerMap handlers;
   handlers["echo"] = [](transport::Request request,
                         transport::Responder responder) {

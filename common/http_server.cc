@@ -296,7 +296,8 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Create(
     auto* params = new Poco::Net::HTTPServerParams;
     params->setMaxThreads(o.threads);
     params->setMaxQueued(256);
-    params->setTimeout(Poco::Timespan(o.request_timeout_ms * 1000L));
+    params->setTimeout(
+        Poco::Timespan(absl::ToInt64Microseconds(o.request_timeout)));
     params->setKeepAlive(true);
     server->server_ = std::make_unique<Poco::Net::HTTPServer>(
         new Factory(server->router_.get()), socket, params);

@@ -30,6 +30,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/time/time.h"
 #include "common/metrics.h"
 #include "common/status.h"
 
@@ -82,7 +83,7 @@ class HttpServer {
     int port = 0;  // 0 = any free port; see port()
     int threads = 8;
     size_t max_body_bytes = 1 << 20;
-    int request_timeout_ms = 30000;
+    absl::Duration request_timeout = absl::Seconds(30);
     metrics::Registry* registry = &metrics::Registry::Default();
     // /healthz answers 200 "ok" when this returns OK, else 503 + message.
     std::function<absl::Status()> health;

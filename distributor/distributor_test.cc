@@ -226,7 +226,7 @@ TEST_F(DistributorTest, MalformedOrOversizedFrameClosesOnlyThatConnection) {
   ASSERT_TRUE(transport::testing::WriteAll(
       garbage,
       transport::testing::LengthHeader(6) + "\x08\xff\xff\xff\xff\xff"));
-  EXPECT_TRUE(transport::testing::WaitForPeerClose(garbage, 10000));
+  EXPECT_TRUE(transport::testing::WaitForPeerClose(garbage, absl::Seconds(10)));
   close(garbage);
 
   int oversized = transport::testing::ConnectRaw(d->port());
@@ -234,7 +234,8 @@ TEST_F(DistributorTest, MalformedOrOversizedFrameClosesOnlyThatConnection) {
   ASSERT_TRUE(transport::testing::WriteAll(
       oversized,
       transport::testing::LengthHeader(transport::kDefaultMaxFrameBytes + 1)));
-  EXPECT_TRUE(transport::testing::WaitForPeerClose(oversized, 10000));
+  EXPECT_TRUE(
+      transport::testing::WaitForPeerClose(oversized, absl::Seconds(10)));
   close(oversized);
 
   // Counted right after the close (the peer may see the close first).

@@ -380,8 +380,7 @@ TEST_F(MandatorTest, TheSchedulerIsPublishedInTheMemberNode) {
   o.registry = &registry;
   auto client = transport::Client::Create(loop->get(), o);
   ASSERT_TRUE(client.ok());
-  auto reply = (*client)->CallSync(protocol::kGetPartialTableMethod, "",
-                                   absl::ToInt64Milliseconds(kWait));
+  auto reply = (*client)->CallSync(protocol::kGetPartialTableMethod, "", kWait);
   ASSERT_TRUE(reply.ok()) << reply.status();
   protocol::PartialTable table;
   ASSERT_TRUE(table.ParseFromString(*reply));

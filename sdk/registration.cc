@@ -119,7 +119,7 @@ class Registration::Core {
         const std::string address = t->address;
         t->client->Call(
             protocol::kDeregisterMethod, payload,
-            options_.deregister_timeout_ms,
+            absl::Milliseconds(options_.deregister_timeout_ms),
             [this, pending, address](absl::StatusOr<std::string> r) {
               Count(protocol::kDeregisterMethod, r.status());
               absl::MutexLock lock(&pending->mu);
@@ -226,8 +226,9 @@ class Registration::Core {
     std::uniform_int_distribution<int64_t> jitter(
         -options_.heartbeat_interval_ms / 10,
         options_.heartbeat_interval_ms / 10);
-    timer_ = loop_->RunAfter(options_.heartbeat_interval_ms + jitter(random_),
-                             [this] { Tick(); });
+    timer_ = loop_->RunAfter(
+        absl::Milliseconds(options_.heartbeat_interval_ms + jitter(random_)),
+        [this] { Tick(); });
   }
 
   // loop: targets := the first `replicas` mandators not known to be down
@@ -276,9 +277,10 @@ class Registration::Core {
     t->probe = probe;
     transport::ClientOptions o;
     transport::SplitHostPort(address, &o.host, &o.port).IgnoreError();
-    o.connect_timeout_ms = options_.connect_timeout_ms;
-    o.heartbeat_interval_ms = 0;  // the instance heartbeats are the traffic
-    o.heartbeat_timeout_ms = 0;
+    o.connect_timeout = absl::Milliseconds(options_.connect_timeout_ms);
+    // The instance heartbeats are the traffic.
+    o.heartbeat_interval = absl::ZeroDuration();
+    o.heartbeat_timeout = absl::ZeroDuration();
     o.registry = options_.registry;
     transport::ClientCallbacks callbacks;
     const uint64_t id = t->id;
@@ -336,7 +338,7 @@ class Registration::Core {
       *request.add_instances() = info_;
       const int64_t version = version_;
       t.client->Call(protocol::kRegisterMethod, request.SerializeAsString(),
-                     options_.call_timeout_ms,
+                     absl::Milliseconds(options_.call_timeout_ms),
                      [this, id, version](absl::StatusOr<std::string> r) {
                        OnRegistered(id, version, std::move(r));
                      });
@@ -346,7 +348,7 @@ class Registration::Core {
       ref->set_service(info_.service());
       ref->set_id(info_.id());
       t.client->Call(protocol::kHeartbeatMethod, request.SerializeAsString(),
-                     options_.call_timeout_ms,
+                     absl::Milliseconds(options_.call_timeout_ms),
                      [this, id](absl::StatusOr<std::string> r) {
                        OnHeartbeat(id, std::move(r));
                      });

@@ -335,13 +335,14 @@ TEST_F(CacheTierTest, BadNamesAndBadFramesAreRejectedOthersKeepReceiving) {
   ASSERT_TRUE(transport::testing::WriteAll(
       garbage,
       transport::testing::LengthHeader(6) + "\x08\xff\xff\xff\xff\xff"));
-  EXPECT_TRUE(transport::testing::WaitForPeerClose(garbage, 10000));
+  EXPECT_TRUE(transport::testing::WaitForPeerClose(garbage, absl::Seconds(10)));
   close(garbage);
   const int oversized = transport::testing::ConnectRaw(d->port());
   ASSERT_GE(oversized, 0);
   ASSERT_TRUE(transport::testing::WriteAll(
       oversized, transport::testing::LengthHeader(64 << 20)));
-  EXPECT_TRUE(transport::testing::WaitForPeerClose(oversized, 10000));
+  EXPECT_TRUE(
+      transport::testing::WaitForPeerClose(oversized, absl::Seconds(10)));
   close(oversized);
   const std::string metrics = d->Metrics();
   EXPECT_GE(MetricValue(metrics, "kess_transport_disconnects_total",

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
 #include "common/steady_await.h"
 #include "common/transport/close_reason.h"
 #include "common/transport/socket_util.h"
@@ -22,7 +23,7 @@ std::atomic<uint64_t> next_client_connection_id{1};
 
 // CallSync waits this long past the call's own deadline before giving up on
 // a loop that does not run the timeout.
-constexpr int64_t kCallSyncGraceMs = 10000;
+constexpr absl::Duration kCallSyncGrace = absl::Seconds(10);
 
 // What WaitConnected and failed calls report after a close.
 absl::Status ClosedStatus(const char* reason, const absl::Status& detail) {
@@ -49,12 +50,12 @@ class Client::Impl : public Connection::Delegate,
         metrics_(options_.registry, "client") {}
 
   void Start(int fd, bool in_progress, std::string peer);
-  void StartCall(std::string method, std::string payload, int64_t timeout_ms,
-                 CallCallback done);
+  void StartCall(std::string method, std::string payload,
+                 absl::Duration timeout, CallCallback done);
   void CloseLocally();
   void Shutdown();
 
-  absl::Status WaitConnected(int64_t timeout_ms);
+  absl::Status WaitConnected(absl::Duration timeout);
   ClientState state() const {
     absl::MutexLock lock(&mu_);
     return state_;
@@ -119,7 +120,7 @@ void Client::Impl::Start(int fd, bool in_progress, std::string peer) {
     return;
   }
   std::weak_ptr<Impl> weak = weak_from_this();
-  connect_timer_ = loop_->RunAfter(options_.connect_timeout_ms, [weak] {
+  connect_timer_ = loop_->RunAfter(options_.connect_timeout, [weak] {
     std::shared_ptr<Impl> self = weak.lock();
     if (self == nullptr) return;
     self->connect_timer_ = 0;
@@ -129,7 +130,7 @@ void Client::Impl::Start(int fd, bool in_progress, std::string peer) {
           close_reason::kConnectTimeout,
           absl::DeadlineExceededError(absl::StrCat(
               "connect to ", self->connection_->peer(), " took over ",
-              self->options_.connect_timeout_ms, " ms")));
+              absl::FormatDuration(self->options_.connect_timeout))));
     }
   });
 }
@@ -145,9 +146,9 @@ void Client::Impl::OnConnected(Connection* connection) {
 }
 
 void Client::Impl::ScheduleHeartbeat() {
-  int64_t every = options_.heartbeat_interval_ms;
-  if (every <= 0) every = options_.heartbeat_timeout_ms / 4;
-  if (every <= 0) return;
+  absl::Duration every = options_.heartbeat_interval;
+  if (every <= absl::ZeroDuration()) every = options_.heartbeat_timeout / 4;
+  if (every <= absl::ZeroDuration()) return;
   std::weak_ptr<Impl> weak = weak_from_this();
   heartbeat_timer_ = loop_->RunAfter(every, [weak] {
     if (std::shared_ptr<Impl> self = weak.lock()) self->Heartbeat();
@@ -158,14 +159,14 @@ void Client::Impl::Heartbeat() {
   heartbeat_timer_ = 0;
   if (connection_ == nullptr || !connection_->connected()) return;
   const int64_t silent = EventLoop::NowMs() - connection_->last_receive_ms();
-  if (options_.heartbeat_timeout_ms > 0 &&
-      silent > options_.heartbeat_timeout_ms) {
+  if (options_.heartbeat_timeout > absl::ZeroDuration() &&
+      absl::Milliseconds(silent) > options_.heartbeat_timeout) {
     connection_->Close(close_reason::kHeartbeatTimeout,
                        absl::DeadlineExceededError(absl::StrCat(
                            "nothing from the server for ", silent, " ms")));
     return;
   }
-  if (options_.heartbeat_interval_ms > 0) {
+  if (options_.heartbeat_interval > absl::ZeroDuration()) {
     Frame frame;
     frame.set_id(next_frame_id_++);
     frame.set_kind(Frame::HEARTBEAT);
@@ -175,7 +176,7 @@ void Client::Impl::Heartbeat() {
 }
 
 void Client::Impl::StartCall(std::string method, std::string payload,
-                             int64_t timeout_ms, CallCallback done) {
+                             absl::Duration timeout, CallCallback done) {
   std::shared_ptr<Impl> keep = shared_from_this();
   if (connection_ == nullptr || connection_->closed()) {
     done(shut_down_ ? absl::CancelledError("client destroyed")
@@ -198,7 +199,7 @@ void Client::Impl::StartCall(std::string method, std::string payload,
   PendingCall& call = pending_[id];
   call.done = std::move(done);
   std::weak_ptr<Impl> weak = weak_from_this();
-  call.timer = loop_->RunAfter(timeout_ms, [weak, id] {
+  call.timer = loop_->RunAfter(timeout, [weak, id] {
     if (std::shared_ptr<Impl> self = weak.lock()) self->OnCallTimeout(id);
   });
   // On failure the connection closed and OnClosed failed this call too.
@@ -290,13 +291,12 @@ void Client::Impl::Shutdown() {
   FailAllCalls(absl::CancelledError("client destroyed"));
 }
 
-absl::Status Client::Impl::WaitConnected(int64_t timeout_ms) {
+absl::Status Client::Impl::WaitConnected(absl::Duration timeout) {
   absl::MutexLock lock(&mu_);
   auto done = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
     return state_ != ClientState::kConnecting;
   };
-  AwaitWithSteadyTimeout(&mu_, absl::Condition(&done),
-                         absl::Milliseconds(timeout_ms));
+  AwaitWithSteadyTimeout(&mu_, absl::Condition(&done), timeout);
   switch (state_) {
     case ClientState::kConnected:
       return absl::OkStatus();
@@ -338,29 +338,29 @@ Client::~Client() {
   done.WaitForNotification();
 }
 
-absl::Status Client::WaitConnected(int64_t timeout_ms) {
+absl::Status Client::WaitConnected(absl::Duration timeout) {
   if (impl_->loop()->InLoopThread()) {
     return absl::FailedPreconditionError("WaitConnected on the loop thread");
   }
-  return impl_->WaitConnected(timeout_ms);
+  return impl_->WaitConnected(timeout);
 }
 
 ClientState Client::state() const { return impl_->state(); }
 
-void Client::Call(std::string method, std::string payload, int64_t timeout_ms,
-                  CallCallback done) {
+void Client::Call(std::string method, std::string payload,
+                  absl::Duration timeout, CallCallback done) {
   std::shared_ptr<Impl> impl = impl_;
   impl_->loop()->RunInLoop([impl, method = std::move(method),
-                            payload = std::move(payload), timeout_ms,
+                            payload = std::move(payload), timeout,
                             done = std::move(done)]() mutable {
-    impl->StartCall(std::move(method), std::move(payload), timeout_ms,
+    impl->StartCall(std::move(method), std::move(payload), timeout,
                     std::move(done));
   });
 }
 
 absl::StatusOr<std::string> Client::CallSync(std::string method,
                                              std::string payload,
-                                             int64_t timeout_ms) {
+                                             absl::Duration timeout) {
   if (impl_->loop()->InLoopThread()) {
     return absl::FailedPreconditionError("CallSync on the loop thread");
   }
@@ -369,13 +369,12 @@ absl::StatusOr<std::string> Client::CallSync(std::string method,
     absl::StatusOr<std::string> value;
   };
   auto result = std::make_shared<Result>();
-  Call(std::move(method), std::move(payload), timeout_ms,
+  Call(std::move(method), std::move(payload), timeout,
        [result](absl::StatusOr<std::string> value) {
          result->value = std::move(value);
          result->done.Notify();
        });
-  if (!result->done.WaitForNotificationWithTimeout(
-          absl::Milliseconds(timeout_ms + kCallSyncGraceMs))) {
+  if (!result->done.WaitForNotificationWithTimeout(timeout + kCallSyncGrace)) {
     return absl::DeadlineExceededError("event loop did not answer");
   }
   return std::move(result->value);

@@ -8,8 +8,9 @@
 // (to the same or, for failover, another server).
 //
 //   KESS_ASSIGN_OR_RETURN(auto client, Client::Create(loop, options, cbs));
-//   KESS_RETURN_IF_ERROR(client->WaitConnected(5000));
-//   absl::StatusOr<std::string> reply = client->CallSync("echo", "hi", 1000);
+//   KESS_RETURN_IF_ERROR(client->WaitConnected(absl::Seconds(5)));
+//   absl::StatusOr<std::string> reply =
+//       client->CallSync("echo", "hi", absl::Seconds(1));
 //
 // Thread-safety: every public method may be called from any thread, except
 // that the blocking ones (WaitConnected, CallSync) must not be called on the
@@ -22,6 +23,7 @@
 #include <memory>
 #include <string>
 
+#include "absl/time/time.h"
 #include "common/metrics.h"
 #include "common/status.h"
 #include "common/transport/connection.h"
@@ -33,12 +35,12 @@ namespace transport {
 struct ClientOptions {
   std::string host = "127.0.0.1";
   int port = 0;  // required
-  int64_t connect_timeout_ms = 5000;
-  // A HEARTBEAT is sent this often; 0: never.
-  int64_t heartbeat_interval_ms = 5000;
+  absl::Duration connect_timeout = absl::Seconds(5);
+  // A HEARTBEAT is sent this often; zero: never.
+  absl::Duration heartbeat_interval = absl::Seconds(5);
   // The server is declared dead ("heartbeat_timeout") when nothing at all
-  // arrives for this long; 0: never. Should be a few heartbeat intervals.
-  int64_t heartbeat_timeout_ms = 15000;
+  // arrives for this long; zero: never. Should be a few heartbeat intervals.
+  absl::Duration heartbeat_timeout = absl::Seconds(15);
   ConnectionOptions connection;
   // nullptr: metrics::Registry::Default(). Must outlive the Client.
   metrics::Registry* registry = nullptr;
@@ -46,7 +48,7 @@ struct ClientOptions {
 
 struct ClientCallbacks {
   // Exactly once: OK when connected, else why the connect failed
-  // (UNAVAILABLE; DEADLINE_EXCEEDED after connect_timeout_ms).
+  // (UNAVAILABLE; DEADLINE_EXCEEDED after connect_timeout).
   std::function<void(const absl::Status& status)> on_connect;
   // A PUSH frame from the server.
   std::function<void(const std::string& method, std::string payload)> on_push;
@@ -79,18 +81,20 @@ class Client {
   Client& operator=(const Client&) = delete;
 
   // Blocks until connected (OK), failed or closed (that status), or
-  // `timeout_ms` passed (DEADLINE_EXCEEDED). Not on the loop thread.
-  absl::Status WaitConnected(int64_t timeout_ms);
+  // `timeout` passed (DEADLINE_EXCEEDED). Not on the loop thread.
+  absl::Status WaitConnected(absl::Duration timeout);
   ClientState state() const;
 
   // Sends a REQUEST; `done` runs exactly once on the loop thread (possibly
   // before Call returns when called on the loop thread). A call made while
   // still connecting is sent once connected.
-  void Call(std::string method, std::string payload, int64_t timeout_ms,
+  // The call fails with DEADLINE_EXCEEDED after `timeout` (rounded up to
+  // whole milliseconds, the loop's timer resolution).
+  void Call(std::string method, std::string payload, absl::Duration timeout,
             CallCallback done);
   // Blocking Call. Not on the loop thread (FAILED_PRECONDITION there).
   absl::StatusOr<std::string> CallSync(std::string method, std::string payload,
-                                       int64_t timeout_ms);
+                                       absl::Duration timeout);
 
   // Closes the connection ("local_close"); on_disconnect is called.
   void Close();

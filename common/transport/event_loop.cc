@@ -4,6 +4,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 
@@ -14,6 +15,8 @@ namespace transport {
 namespace {
 
 constexpr int kMaxEventsPerWait = 1024;
+// Longer delays are cut to this (the deadline must not overflow).
+constexpr absl::Duration kMaxDelay = absl::Hours(24 * 365 * 100);
 
 }  // namespace
 
@@ -126,11 +129,16 @@ void EventLoop::Remove(int fd) {
   epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, &ev);
 }
 
-EventLoop::TimerId EventLoop::RunAfter(int64_t delay_ms,
+EventLoop::TimerId EventLoop::RunAfter(absl::Duration delay,
                                        std::function<void()> fn) {
   DCHECK(InLoopThread());
   const TimerId id = next_timer_id_++;
-  const int64_t deadline = NowMs() + (delay_ms > 0 ? delay_ms : 0);
+  int64_t delay_ms = 0;
+  if (delay > absl::ZeroDuration()) {
+    delay_ms = absl::ToInt64Milliseconds(
+        absl::Ceil(std::min(delay, kMaxDelay), absl::Milliseconds(1)));
+  }
+  const int64_t deadline = NowMs() + delay_ms;
   timers_.emplace(std::make_pair(deadline, id), std::move(fn));
   timer_deadlines_.emplace(id, deadline);
   return id;

@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "common/status.h"
 
 namespace kess {
@@ -84,9 +85,11 @@ class EventLoop {
   absl::Status Modify(int fd, uint32_t events, Handler* handler);
   void Remove(int fd);
 
-  // Runs `fn` once on the loop thread after `delay_ms` (>= 0). Returns an id
-  // for CancelTimer. Loop thread only.
-  TimerId RunAfter(int64_t delay_ms, std::function<void()> fn);
+  // Runs `fn` once on the loop thread after `delay` (a negative one counts
+  // as zero; rounded up to whole milliseconds, the timers' resolution, so a
+  // positive delay never becomes zero). Returns an id for CancelTimer. Loop
+  // thread only.
+  TimerId RunAfter(absl::Duration delay, std::function<void()> fn);
   // Cancelling an id that already ran or was cancelled is a no-op.
   void CancelTimer(TimerId id);
 

@@ -1,11 +1,13 @@
 #include "common/transport/event_loop.h"
 
 #include <atomic>
+#include <cstdint>
 #include <memory>
 #include <thread>
 #include <vector>
 
 #include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
 #include "gtest/gtest.h"
 
 namespace kess {
@@ -64,11 +66,11 @@ TEST(EventLoopTest, TimersFireInDeadlineOrderAndCancelWorks) {
   std::vector<int> fired;
   absl::Notification done;
   RunAndWait(loop.get(), [&] {
-    loop->RunAfter(30, [&] { fired.push_back(30); });
+    loop->RunAfter(absl::Milliseconds(30), [&] { fired.push_back(30); });
     EventLoop::TimerId cancelled =
-        loop->RunAfter(10, [&] { fired.push_back(-1); });
-    loop->RunAfter(0, [&] { fired.push_back(0); });
-    loop->RunAfter(60, [&] { done.Notify(); });
+        loop->RunAfter(absl::Milliseconds(10), [&] { fired.push_back(-1); });
+    loop->RunAfter(absl::ZeroDuration(), [&] { fired.push_back(0); });
+    loop->RunAfter(absl::Milliseconds(60), [&] { done.Notify(); });
     loop->CancelTimer(cancelled);
     loop->CancelTimer(cancelled);  // twice is harmless
   });
@@ -84,12 +86,32 @@ TEST(EventLoopTest, TimerCallbackMayScheduleAnotherTimer) {
     if (++count == 5) {
       done.Notify();
     } else {
-      loop->RunAfter(0, tick);
+      loop->RunAfter(absl::ZeroDuration(), tick);
     }
   };
-  loop->Post([&] { loop->RunAfter(0, tick); });
+  loop->Post([&] { loop->RunAfter(absl::ZeroDuration(), tick); });
   ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(30)));
   EXPECT_EQ(count.load(), 5);
+}
+
+TEST(EventLoopTest, SubMillisecondDelaysRoundUpAndNegativeOnesRunNow) {
+  auto loop = MakeLoop();
+  std::vector<int> fired;
+  absl::Notification done;
+  int64_t start_ms = 0;
+  int64_t rounded_up_ms = 0;
+  RunAndWait(loop.get(), [&] {
+    start_ms = EventLoop::NowMs();
+    loop->RunAfter(absl::Microseconds(1), [&] {
+      fired.push_back(1);
+      rounded_up_ms = EventLoop::NowMs() - start_ms;
+      done.Notify();
+    });
+    loop->RunAfter(absl::Milliseconds(-5), [&] { fired.push_back(0); });
+  });
+  ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  EXPECT_EQ(fired, (std::vector<int>{0, 1}));
+  EXPECT_GE(rounded_up_ms, 1);  // 1 us is 1 ms, not 0
 }
 
 TEST(EventLoopTest, DeleteSoonDeletesOnLoop) {
@@ -113,7 +135,7 @@ TEST(EventLoopTest, DestructorReturnsWithPendingTimersAndTasks) {
   auto shared = std::make_shared<int>(1);
   std::weak_ptr<int> weak = shared;
   RunAndWait(loop.get(),
-             [&, shared] { loop->RunAfter(3600 * 1000, [shared] {}); });
+             [&, shared] { loop->RunAfter(absl::Hours(1), [shared] {}); });
   shared.reset();
   EXPECT_FALSE(weak.expired());  // held by the hour-long timer
   loop.reset();

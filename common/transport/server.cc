@@ -3,11 +3,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <unordered_map>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
 #include "common/transport/close_reason.h"
 #include "common/transport/socket_util.h"
 #include "glog/logging.h"
@@ -19,7 +21,7 @@ namespace {
 constexpr int kMaxAcceptsPerEvent = 256;
 // After EMFILE and the like, stop accepting for a moment instead of spinning
 // on a listen socket that stays readable.
-constexpr int64_t kAcceptPauseMs = 100;
+constexpr absl::Duration kAcceptPause = absl::Milliseconds(100);
 
 }  // namespace
 
@@ -77,7 +79,7 @@ class Server::Acceptor : public EventLoop::Handler {
       if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO) continue;
       server_->metrics_.AcceptError();
       LOG(WARNING) << "transport server: " << ErrnoToStatus(errno, "accept")
-                   << "; pausing accepts for " << kAcceptPauseMs << " ms";
+                   << "; pausing accepts for " << kAcceptPause;
       Pause();
       return;
     }
@@ -87,7 +89,7 @@ class Server::Acceptor : public EventLoop::Handler {
   void Pause() {
     paused_ = true;
     (void)loop_->Modify(fd_, 0, this);
-    resume_timer_ = loop_->RunAfter(kAcceptPauseMs, [this] {
+    resume_timer_ = loop_->RunAfter(kAcceptPause, [this] {
       resume_timer_ = 0;
       paused_ = false;
       if (!stopped_) (void)loop_->Modify(fd_, EPOLLIN, this);
@@ -138,7 +140,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(
   server->acceptor_ = std::make_unique<Acceptor>(
       server.get(), server->loops_[0]->event_loop.get(), listen_fd);
   KESS_RETURN_IF_ERROR(server->acceptor_->Start());
-  if (server->options_.heartbeat_timeout_ms > 0) {
+  if (server->options_.heartbeat_timeout > absl::ZeroDuration()) {
     for (auto& loop : server->loops_) {
       Loop* raw = loop.get();
       Server* s = server.get();
@@ -251,11 +253,11 @@ void Server::OnClosed(Loop& loop, Connection* connection, const char* reason) {
 }
 
 void Server::SweepSilent(Loop& loop) {
-  const int64_t timeout = options_.heartbeat_timeout_ms;
+  const absl::Duration timeout = options_.heartbeat_timeout;
   const int64_t now = EventLoop::NowMs();
   std::vector<Connection*> silent;
   for (auto& entry : loop.connections) {
-    if (now - entry.second->last_receive_ms() > timeout) {
+    if (absl::Milliseconds(now - entry.second->last_receive_ms()) > timeout) {
       silent.push_back(entry.second.get());
     }
   }
@@ -263,12 +265,11 @@ void Server::SweepSilent(Loop& loop) {
     c->Close(close_reason::kHeartbeatTimeout,
              absl::DeadlineExceededError(absl::StrCat(
                  "nothing received for ", now - c->last_receive_ms(),
-                 " ms (limit ", timeout, " ms)")));
+                 " ms (limit ", absl::FormatDuration(timeout), ")")));
   }
   // Checking a few times per timeout keeps the overshoot small.
-  int64_t every = timeout / 4;
-  if (every < 5) every = 5;
-  if (every > 1000) every = 1000;
+  const absl::Duration every =
+      std::clamp(timeout / 4, absl::Milliseconds(5), absl::Seconds(1));
   loop.sweep_timer =
       loop.event_loop->RunAfter(every, [this, &loop] { SweepSilent(loop); });
 }

@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/time/time.h"
 #include "common/metrics.h"
 #include "common/status.h"
 #include "common/transport/connection.h"
@@ -44,8 +45,8 @@ struct ServerOptions {
   int listen_backlog = 4096;  // the kernel caps it at net.core.somaxconn
   ConnectionOptions connection;
   // A connection that sends nothing (not even a heartbeat) for this long is
-  // closed with "heartbeat_timeout". 0 disables.
-  int64_t heartbeat_timeout_ms = 15000;
+  // closed with "heartbeat_timeout". Zero disables.
+  absl::Duration heartbeat_timeout = absl::Seconds(15);
   // nullptr: metrics::Registry::Default(). Must outlive the Server.
   metrics::Registry* registry = nullptr;
 };

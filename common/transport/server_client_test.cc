@@ -26,8 +26,8 @@ namespace {
 using ::kess::testing::WaitFor;
 using testing::Disconnects;
 
-constexpr int64_t kLongMs = 30000;  // "did not hang", never a speed claim
-constexpr absl::Duration kLong = absl::Milliseconds(kLongMs);
+// "Did not hang", never a speed claim.
+constexpr absl::Duration kLong = absl::Seconds(30);
 
 // Records a client's on_disconnect.
 struct DisconnectWatch {
@@ -100,22 +100,22 @@ class ServerClientTest : public ::testing::Test {
     auto client = Client::Create(client_loop_.get(), options, callbacks);
     EXPECT_TRUE(client.ok()) << client.status();
     if (!client.ok()) return nullptr;
-    absl::Status connected = (*client)->WaitConnected(kLongMs);
+    absl::Status connected = (*client)->WaitConnected(kLong);
     EXPECT_TRUE(connected.ok()) << connected;
     clients_.push_back(std::move(client).value());
     return clients_.back().get();
   }
   Client* NewClient() { return NewClient(DefaultClientOptions()); }
 
-  // A server closing silent peers after `server_timeout_ms`, and one client
-  // heartbeating every `client_interval_ms`.
-  Client* StartWithHeartbeats(int64_t server_timeout_ms,
-                              int64_t client_interval_ms) {
+  // A server closing silent peers after `server_timeout`, and one client
+  // heartbeating every `client_interval`.
+  Client* StartWithHeartbeats(absl::Duration server_timeout,
+                              absl::Duration client_interval) {
     ServerOptions options;
-    options.heartbeat_timeout_ms = server_timeout_ms;
+    options.heartbeat_timeout = server_timeout;
     StartServer(options);
     ClientOptions client_options = DefaultClientOptions();
-    client_options.heartbeat_interval_ms = client_interval_ms;
+    client_options.heartbeat_interval = client_interval;
     return NewClient(client_options);
   }
 
@@ -128,7 +128,7 @@ class ServerClientTest : public ::testing::Test {
   std::shared_ptr<AsyncResult> CallHeld(Client* client) {
     auto result = std::make_shared<AsyncResult>();
     const size_t before = HeldCount();
-    client->Call("hold", "x", kLongMs,
+    client->Call("hold", "x", kLong,
                  [result](absl::StatusOr<std::string> reply) {
                    result->status = reply.status();
                    result->done = true;
@@ -156,8 +156,7 @@ TEST_F(ServerClientTest, EchoRoundTrip) {
   Client* client = NewClient();
   ASSERT_NE(client, nullptr);
   EXPECT_EQ(client->state(), ClientState::kConnected);
-  absl::StatusOr<std::string> reply =
-      client->CallSync("echo", "hello", kLongMs);
+  absl::StatusOr<std::string> reply = client->CallSync("echo", "hello", kLong);
   ASSERT_TRUE(reply.ok()) << reply.status();
   EXPECT_EQ(*reply, "hello");
   EXPECT_EQ(server_->connection_count(), 1u);
@@ -166,10 +165,10 @@ TEST_F(ServerClientTest, EchoRoundTrip) {
 TEST_F(ServerClientTest, HandlerErrorAndUnknownMethodReachTheCaller) {
   StartServer();
   Client* client = NewClient();
-  absl::StatusOr<std::string> reply = client->CallSync("fail", "x", kLongMs);
+  absl::StatusOr<std::string> reply = client->CallSync("fail", "x", kLong);
   EXPECT_EQ(reply.status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(reply.status().message(), "no x");
-  reply = client->CallSync("nope", "", kLongMs);
+  reply = client->CallSync("nope", "", kLong);
   EXPECT_EQ(reply.status().code(), absl::StatusCode::kUnimplemented);
 }
 
@@ -184,7 +183,7 @@ TEST_F(ServerClientTest, ConcurrentCallsFromManyThreadsGetTheirOwnAnswers) {
       for (int i = 0; i < 200; ++i) {
         const std::string payload = std::to_string(t) + "/" + std::to_string(i);
         absl::StatusOr<std::string> reply =
-            client->CallSync("echo", payload, kLongMs);
+            client->CallSync("echo", payload, kLong);
         if (!reply.ok()) {
           failed++;
         } else if (*reply != payload) {
@@ -206,7 +205,7 @@ TEST_F(ServerClientTest, ManyAsyncCallsInFlightAreCorrelated) {
   std::atomic<int> wrong{0};
   for (int i = 0; i < kCalls; ++i) {
     const std::string payload = "call-" + std::to_string(i);
-    client->Call("echo", payload, kLongMs,
+    client->Call("echo", payload, kLong,
                  [&, payload](absl::StatusOr<std::string> reply) {
                    if (!reply.ok() || *reply != payload) wrong++;
                    done++;
@@ -223,7 +222,7 @@ TEST_F(ServerClientTest, OutOfOrderAsyncResponsesReachTheRightCalls) {
   std::vector<std::pair<std::string, std::string>> completed;  // sent, got
   for (const char* payload : {"a", "b", "c", "d"}) {
     std::string sent = payload;
-    client->Call("hold", sent, kLongMs,
+    client->Call("hold", sent, kLong,
                  [&, sent](absl::StatusOr<std::string> reply) {
                    absl::MutexLock lock(&mu);
                    completed.emplace_back(sent, reply.ok() ? *reply : "error");
@@ -255,14 +254,15 @@ TEST_F(ServerClientTest, OutOfOrderAsyncResponsesReachTheRightCalls) {
 TEST_F(ServerClientTest, CallTimesOutAndLateAnswerIsIgnored) {
   StartServer();
   Client* client = NewClient();
-  absl::StatusOr<std::string> reply = client->CallSync("hold", "slow", 100);
+  absl::StatusOr<std::string> reply =
+      client->CallSync("hold", "slow", absl::Milliseconds(100));
   EXPECT_EQ(reply.status().code(), absl::StatusCode::kDeadlineExceeded);
   ASSERT_TRUE(WaitFor([&] { return HeldCount() == 1; }, kLong));
   {
     absl::MutexLock lock(&mu_);
     held_[0].second.Respond("too late");
   }
-  reply = client->CallSync("echo", "still fine", kLongMs);
+  reply = client->CallSync("echo", "still fine", kLong);
   ASSERT_TRUE(reply.ok()) << reply.status();
   EXPECT_EQ(*reply, "still fine");
 }
@@ -296,7 +296,7 @@ TEST_F(ServerClientTest, PushReachesOnlyTheAddressedClient) {
       if (method == "marker") (*m)++;
     };
     Client* client = NewClient(DefaultClientOptions(), callbacks);
-    absl::StatusOr<std::string> id = client->CallSync("whoami", "", kLongMs);
+    absl::StatusOr<std::string> id = client->CallSync("whoami", "", kLong);
     ASSERT_TRUE(id.ok()) << id.status();
     ids.push_back(std::stoull(*id));
   }
@@ -333,7 +333,7 @@ TEST_F(ServerClientTest, PushManyReachesExactlyTheListedClients) {
       if (method == "marker") (*m)++;
     };
     Client* client = NewClient(DefaultClientOptions(), callbacks);
-    absl::StatusOr<std::string> id = client->CallSync("whoami", "", kLongMs);
+    absl::StatusOr<std::string> id = client->CallSync("whoami", "", kLong);
     ASSERT_TRUE(id.ok()) << id.status();
     ids.push_back(std::stoull(*id));
   }
@@ -384,31 +384,33 @@ TEST_F(ServerClientTest, SixteenMegabytePayloadRoundTrips) {
   StartServer();
   Client* client = NewClient();
   const std::string big(16 << 20, 'b');
-  absl::StatusOr<std::string> reply = client->CallSync("echo", big, kLongMs);
+  absl::StatusOr<std::string> reply = client->CallSync("echo", big, kLong);
   ASSERT_TRUE(reply.ok()) << reply.status();
   EXPECT_EQ(reply->size(), big.size());
   EXPECT_TRUE(*reply == big);
 }
 
 TEST_F(ServerClientTest, HeartbeatsKeepAnIdleConnectionAlive) {
-  Client* client = StartWithHeartbeats(/*server_timeout_ms=*/300,
-                                       /*client_interval_ms=*/30);
+  Client* client =
+      StartWithHeartbeats(/*server_timeout=*/absl::Milliseconds(300),
+                          /*client_interval=*/absl::Milliseconds(30));
   // Idle for several server timeouts; only heartbeats flow.
   std::this_thread::sleep_for(std::chrono::milliseconds(1200));
   EXPECT_EQ(client->state(), ClientState::kConnected);
   EXPECT_EQ(server_->connection_count(), 1u);
   EXPECT_EQ(Disconnects(registry_, "server", "heartbeat_timeout"), 0);
-  absl::StatusOr<std::string> reply = client->CallSync("echo", "x", kLongMs);
+  absl::StatusOr<std::string> reply = client->CallSync("echo", "x", kLong);
   EXPECT_TRUE(reply.ok()) << reply.status();
 }
 
 TEST_F(ServerClientTest, SilentPeerIsClosedOnHeartbeatTimeout) {
-  Client* healthy = StartWithHeartbeats(/*server_timeout_ms=*/200,
-                                        /*client_interval_ms=*/20);
+  Client* healthy =
+      StartWithHeartbeats(/*server_timeout=*/absl::Milliseconds(200),
+                          /*client_interval=*/absl::Milliseconds(20));
 
   int silent = testing::ConnectRaw(server_->port());
   ASSERT_GE(silent, 0);
-  EXPECT_TRUE(testing::WaitForPeerClose(silent, kLongMs));
+  EXPECT_TRUE(testing::WaitForPeerClose(silent, kLong));
   close(silent);
   EXPECT_EQ(Disconnects(registry_, "server", "heartbeat_timeout"), 1);
   ASSERT_TRUE(WaitFor(
@@ -423,7 +425,7 @@ TEST_F(ServerClientTest, SilentPeerIsClosedOnHeartbeatTimeout) {
     EXPECT_EQ(server_disconnects_[0], "heartbeat_timeout");
   }
   EXPECT_EQ(healthy->state(), ClientState::kConnected);
-  EXPECT_TRUE(healthy->CallSync("echo", "x", kLongMs).ok());
+  EXPECT_TRUE(healthy->CallSync("echo", "x", kLong).ok());
 }
 
 TEST_F(ServerClientTest, ClientNoticesStoppedServer) {
@@ -432,11 +434,10 @@ TEST_F(ServerClientTest, ClientNoticesStoppedServer) {
   ClientCallbacks callbacks = watch.Callbacks();
   Client* client = NewClient(DefaultClientOptions(), callbacks);
   server_.reset();
-  ASSERT_TRUE(watch.disconnected.WaitForNotificationWithTimeout(
-      absl::Milliseconds(kLongMs)));
+  ASSERT_TRUE(watch.disconnected.WaitForNotificationWithTimeout(kLong));
   EXPECT_EQ(watch.reason, "peer_closed");
   EXPECT_EQ(client->state(), ClientState::kClosed);
-  EXPECT_EQ(client->CallSync("echo", "x", kLongMs).status().code(),
+  EXPECT_EQ(client->CallSync("echo", "x", kLong).status().code(),
             absl::StatusCode::kUnavailable);
 }
 
@@ -462,15 +463,14 @@ TEST_F(ServerClientTest, ClientDetectsServerThatStopsAnswering) {
   ClientOptions options;
   options.port = port;
   options.registry = &registry_;
-  options.heartbeat_interval_ms = 20;
-  options.heartbeat_timeout_ms = 150;
+  options.heartbeat_interval = absl::Milliseconds(20);
+  options.heartbeat_timeout = absl::Milliseconds(150);
   DisconnectWatch watch;
   ClientCallbacks callbacks = watch.Callbacks();
   auto client = Client::Create(client_loop_.get(), options, callbacks);
   ASSERT_TRUE(client.ok());
-  ASSERT_TRUE((*client)->WaitConnected(kLongMs).ok());
-  ASSERT_TRUE(watch.disconnected.WaitForNotificationWithTimeout(
-      absl::Milliseconds(kLongMs)));
+  ASSERT_TRUE((*client)->WaitConnected(kLong).ok());
+  ASSERT_TRUE(watch.disconnected.WaitForNotificationWithTimeout(kLong));
   EXPECT_EQ(watch.reason, "heartbeat_timeout");
   EXPECT_EQ(Disconnects(registry_, "client", "heartbeat_timeout"), 1);
   client->reset();
@@ -490,12 +490,11 @@ TEST_F(ServerClientTest, ConnectRefusedIsReported) {
   };
   auto client = Client::Create(client_loop_.get(), options, callbacks);
   ASSERT_TRUE(client.ok());
-  ASSERT_TRUE(
-      reported.WaitForNotificationWithTimeout(absl::Milliseconds(kLongMs)));
+  ASSERT_TRUE(reported.WaitForNotificationWithTimeout(kLong));
   EXPECT_EQ(connect_status.code(), absl::StatusCode::kUnavailable);
-  EXPECT_EQ((*client)->WaitConnected(kLongMs).code(),
+  EXPECT_EQ((*client)->WaitConnected(kLong).code(),
             absl::StatusCode::kUnavailable);
-  EXPECT_EQ((*client)->CallSync("echo", "", kLongMs).status().code(),
+  EXPECT_EQ((*client)->CallSync("echo", "", kLong).status().code(),
             absl::StatusCode::kUnavailable);
 }
 
@@ -503,7 +502,7 @@ TEST_F(ServerClientTest, DestroyingClientCancelsItsCalls) {
   StartServer();
   auto client = Client::Create(client_loop_.get(), DefaultClientOptions());
   ASSERT_TRUE(client.ok());
-  ASSERT_TRUE((*client)->WaitConnected(kLongMs).ok());
+  ASSERT_TRUE((*client)->WaitConnected(kLong).ok());
   std::shared_ptr<AsyncResult> result = CallHeld(client->get());
   client->reset();
   EXPECT_TRUE(result->done.load());  // before the destructor returned

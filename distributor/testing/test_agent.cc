@@ -67,7 +67,7 @@ absl::StatusOr<std::unique_ptr<TestAgent>> TestAgent::Connect(
     transport::EventLoop* loop, Options options) {
   KESS_ASSIGN_OR_RETURN(std::unique_ptr<TestAgent> agent,
                         Start(loop, std::move(options)));
-  KESS_RETURN_IF_ERROR(agent->client_->WaitConnected(10000));
+  KESS_RETURN_IF_ERROR(agent->client_->WaitConnected(absl::Seconds(10)));
   return agent;
 }
 
@@ -129,7 +129,8 @@ absl::StatusOr<protocol::SubscribeResponse> TestAgent::Subscribe(
 void TestAgent::SubscribeAsync(const std::vector<protocol::ResourceKey>& keys,
                                std::function<void(absl::Status)> done) {
   client_->Call(
-      "kess.Subscribe", SubscribePayload(keys), options_.call_timeout_ms,
+      "kess.Subscribe", SubscribePayload(keys),
+      absl::Milliseconds(options_.call_timeout_ms),
       [this, done = std::move(done)](absl::StatusOr<std::string> reply) {
         if (reply.ok()) ApplyAnswer(*reply);
         done(reply.status());
@@ -164,7 +165,8 @@ absl::Status TestAgent::Unsubscribe(
 
 absl::StatusOr<std::string> TestAgent::Call(const std::string& method,
                                             const std::string& payload) {
-  return client_->CallSync(method, payload, options_.call_timeout_ms);
+  return client_->CallSync(method, payload,
+                           absl::Milliseconds(options_.call_timeout_ms));
 }
 
 std::optional<protocol::Resource> TestAgent::Get(

@@ -67,9 +67,11 @@ class BatchApplier {
   // head->summary.revision() + 1, + 2, ..., each already checked with
   // CheckChange. On success `head` is at changes.back().revision(). On
   // failure a prefix may have been committed (`head` says up to where);
-  // errors as RecordSync::Commit (Aborted: another writer moved the local
-  // revision; Unavailable after a connection loss: outcome unknown, re-read
-  // the head) or marked main-side (main_side.h) when main could not be read.
+  // errors as RecordSync::Commit (Aborted or AlreadyExists: another writer
+  // moved the local revision, or `head` is stale and the run's first change
+  // record exists already; Unavailable after a connection loss: outcome
+  // unknown, re-read the head) or marked main-side (main_side.h) when main
+  // could not be read.
   // `stats` (optional) is added to. `cancelled` (optional) is asked
   // between multis: once it answers true, Apply returns Cancelled after the
   // multi in flight.

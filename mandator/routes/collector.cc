@@ -99,7 +99,8 @@ void Collector::AskPage(transport::Client* client, std::shared_ptr<Cycle> cycle,
              deadline - std::chrono::steady_clock::now())
              .count());
   client->Call(
-      protocol::kGetPartialTableMethod, request.SerializeAsString(), left_ms,
+      protocol::kGetPartialTableMethod, request.SerializeAsString(),
+      absl::Milliseconds(left_ms),
       [this, client, cycle, index,
        deadline](absl::StatusOr<std::string> reply) {
         if (!reply.ok()) {
@@ -158,8 +159,7 @@ void Collector::Start(PeerState& state, int index,
       cycle->Finish(index, split);
       return;
     }
-    client.connect_timeout_ms =
-        absl::ToInt64Milliseconds(options_.policy.normal_timeout);
+    client.connect_timeout = options_.policy.normal_timeout;
     client.registry = options_.registry;
     absl::StatusOr<std::unique_ptr<transport::Client>> created =
         transport::Client::Create(loop_.get(), client);

@@ -31,10 +31,10 @@ absl::StatusOr<std::unique_ptr<Scheduler>> Scheduler::Create(
   server.host = o.host;
   server.port = o.port;
   server.num_loops = o.num_loops;
-  server.heartbeat_timeout_ms =
+  server.heartbeat_timeout = absl::Milliseconds(
       o.idle_timeout_ms > 0
           ? o.idle_timeout_ms
-          : std::max<int64_t>(15000, 3 * o.heartbeat_interval_ms);
+          : std::max<int64_t>(15000, 3 * o.heartbeat_interval_ms));
   server.registry = o.registry;
   KESS_ASSIGN_OR_RETURN(
       s->server_, transport::Server::Create(server, s->service_->Handlers()));

@@ -26,7 +26,7 @@ namespace {
 
 using transport::testing::CounterValue;
 
-constexpr int64_t kCallMs = 10000;  // "did not hang" only
+constexpr absl::Duration kCall = absl::Seconds(10);  // "did not hang" only
 
 protocol::InstanceInfo Info(const std::string& id) {
   protocol::InstanceInfo info;
@@ -67,7 +67,7 @@ class SchedulerTest : public ::testing::Test {
     o.registry = &registry_;
     auto c = transport::Client::Create(loop_.get(), o);
     EXPECT_TRUE(c.ok());
-    EXPECT_TRUE((*c)->WaitConnected(kCallMs).ok());
+    EXPECT_TRUE((*c)->WaitConnected(kCall).ok());
     return std::move(c).value();
   }
 
@@ -75,7 +75,7 @@ class SchedulerTest : public ::testing::Test {
                                    const google::protobuf::Message& m,
                                    transport::Client* client = nullptr) {
     if (client == nullptr) client = client_.get();
-    return client->CallSync(method, m.SerializeAsString(), kCallMs);
+    return client->CallSync(method, m.SerializeAsString(), kCall);
   }
 
   absl::Status Register(std::vector<protocol::InstanceInfo> infos) {
@@ -234,7 +234,7 @@ TEST_F(SchedulerTest, MalformedPayloadsAreRejectedOnTheSameConnection) {
        {protocol::kRegisterMethod, protocol::kHeartbeatMethod,
         protocol::kDeregisterMethod, protocol::kHostHeartbeatMethod,
         protocol::kGetPartialTableMethod}) {
-    auto reply = client_->CallSync(method, "\xff\xff\xff garbage", kCallMs);
+    auto reply = client_->CallSync(method, "\xff\xff\xff garbage", kCall);
     EXPECT_EQ(reply.status().code(), absl::StatusCode::kInvalidArgument)
         << method << ": " << reply.status();
   }
@@ -258,14 +258,14 @@ TEST_F(SchedulerTest, MalformedFramesCloseOnlyThatConnection) {
     const int fd = transport::testing::ConnectRaw(scheduler_->port());
     ASSERT_GE(fd, 0);
     ASSERT_TRUE(transport::testing::WriteAll(fd, bytes));
-    EXPECT_TRUE(transport::testing::WaitForPeerClose(fd, kCallMs)) << reason;
+    EXPECT_TRUE(transport::testing::WaitForPeerClose(fd, kCall)) << reason;
     close(fd);
     EXPECT_TRUE(kess::testing::WaitFor(
         [&, reason = reason] {  // C++17 lambdas cannot capture a binding
           return transport::testing::Disconnects(registry_, "server", reason) ==
                  1;
         },
-        absl::Milliseconds(kCallMs)))
+        kCall))
         << reason;
   }
   // The well-behaved connection and the table are untouched.
@@ -297,7 +297,7 @@ TEST_F(SchedulerTest, RemembersWhenAnotherDcsLeaderLastCollected) {
 }
 
 TEST_F(SchedulerTest, UnknownMethodIsUnimplemented) {
-  EXPECT_EQ(client_->CallSync("kess.Nope", "", kCallMs).status().code(),
+  EXPECT_EQ(client_->CallSync("kess.Nope", "", kCall).status().code(),
             absl::StatusCode::kUnimplemented);
 }
 
@@ -323,8 +323,7 @@ TEST(SchedulerExpiryTest, SweeperForgetsSilentInstances) {
   ASSERT_TRUE((*s)->table().Register(infos).ok());
   clock.Advance(101);  // > 10 x 10 ms on the scheduler's clock
   EXPECT_TRUE(kess::testing::WaitFor(
-      [&] { return (*s)->table().instance_count() == 0; },
-      absl::Milliseconds(kCallMs)));
+      [&] { return (*s)->table().instance_count() == 0; }, kCall));
   EXPECT_EQ(CounterValue(registry, "kess_scheduler_expired_total",
                          {{"what", "instance"}}),
             1);

@@ -47,7 +47,7 @@ using testing::MetricValue;
 using testing::WaitAllAgents;
 
 constexpr absl::Duration kPatience = absl::Seconds(30);  // "did not hang"
-constexpr int64_t kCallMs = 10000;
+constexpr absl::Duration kCall = absl::Seconds(10);
 
 double Metric(const std::string& text, const std::string& name,
               const std::string& labels) {
@@ -71,7 +71,7 @@ class BadInputTest : public ::testing::Test {
   absl::StatusOr<std::string> Call(transport::Client& client,
                                    const std::string& method,
                                    const google::protobuf::Message& request) {
-    return client.CallSync(method, request.SerializeAsString(), kCallMs);
+    return client.CallSync(method, request.SerializeAsString(), kCall);
   }
 
   absl::Status Register(transport::Client& client,
@@ -146,7 +146,7 @@ class BadInputTest : public ::testing::Test {
          {protocol::kRegisterMethod, protocol::kHeartbeatMethod,
           protocol::kDeregisterMethod, protocol::kHostHeartbeatMethod,
           protocol::kGetPartialTableMethod}) {
-      refused(client.CallSync(method, "\xff\xff\xff garbage", kCallMs).status(),
+      refused(client.CallSync(method, "\xff\xff\xff garbage", kCall).status(),
               "malformed");
     }
     return expected;
@@ -211,7 +211,7 @@ TEST_F(BadInputTest, RefusedCountedAndNothingElseChanges) {
       const int fd = transport::testing::ConnectRaw(o.port);
       ASSERT_GE(fd, 0);
       ASSERT_TRUE(transport::testing::WriteAll(fd, bytes));
-      EXPECT_TRUE(transport::testing::WaitForPeerClose(fd, kCallMs)) << reason;
+      EXPECT_TRUE(transport::testing::WaitForPeerClose(fd, kCall)) << reason;
       close(fd);
     }
 

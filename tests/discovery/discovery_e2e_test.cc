@@ -86,9 +86,10 @@ class DiscoveryEndToEndTest : public ::testing::Test {
                           transport::Client::Create(loop_.get(), o));
     protocol::PartialTableRequest request;
     request.set_requester_id("test");
-    KESS_ASSIGN_OR_RETURN(std::string reply,
-                          client->CallSync(protocol::kGetPartialTableMethod,
-                                           request.SerializeAsString(), 5000));
+    KESS_ASSIGN_OR_RETURN(
+        std::string reply,
+        client->CallSync(protocol::kGetPartialTableMethod,
+                         request.SerializeAsString(), absl::Seconds(5)));
     protocol::PartialTable table;
     if (!table.ParseFromString(reply)) {
       return absl::DataLossError("unparsable PartialTable");

@@ -245,9 +245,9 @@ TEST_F(AgentFaultsTest, AllAgentsRestartedAtOnceWithSimulatedAgents) {
     load::SimulatedAgents::Options o;
     o.connections = kSims;
     o.connect_batch = 50;
-    o.heartbeat_interval_ms = 1000;
-    o.heartbeat_timeout_ms = 10000;
-    o.call_timeout_ms = 20000;
+    o.heartbeat_interval = absl::Seconds(1);
+    o.heartbeat_timeout = absl::Seconds(10);
+    o.call_timeout = absl::Seconds(20);
     o.port = [&](int i) {
       return main
           .DistributorAt(

@@ -23,8 +23,8 @@ int SimulatedAgents::Connect() {
     transport::ClientOptions client_options;
     client_options.port = options_.port(i);
     client_options.registry = &registry_;
-    client_options.heartbeat_interval_ms = options_.heartbeat_interval_ms;
-    client_options.heartbeat_timeout_ms = options_.heartbeat_timeout_ms;
+    client_options.heartbeat_interval = options_.heartbeat_interval;
+    client_options.heartbeat_timeout = options_.heartbeat_timeout;
     transport::ClientCallbacks callbacks;
     callbacks.on_connect = [this](const absl::Status& status) {
       (status.ok() ? connected_ : failed_)++;
@@ -55,7 +55,7 @@ int SimulatedAgents::Subscribe(
   std::atomic<int64_t> bytes{0};
   for (size_t i = 0; i < clients_.size(); ++i) {
     clients_[i]->Call("kess.Subscribe", request(static_cast<int>(i)),
-                      options_.call_timeout_ms,
+                      options_.call_timeout,
                       [&](absl::StatusOr<std::string> reply) {
                         if (reply.ok()) {
                           ok++;
@@ -69,7 +69,7 @@ int SimulatedAgents::Subscribe(
   }
   // The callbacks refer to this frame: wait for every one of them.
   WaitFor([&] { return done.load() == static_cast<int>(clients_.size()); },
-          absl::Milliseconds(options_.call_timeout_ms) + kWait);
+          options_.call_timeout + kWait);
   *answer_bytes += bytes.load();
   return ok.load();
 }

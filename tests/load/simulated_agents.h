@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/time/time.h"
 #include "common/metrics.h"
 #include "common/transport/client.h"
 #include "common/transport/event_loop.h"
@@ -31,9 +32,9 @@ class SimulatedAgents {
     int connections = 0;
     int connect_batch = 500;
     std::function<int(int index)> port;  // the distributor of agent `index`
-    int64_t heartbeat_interval_ms = 10000;
-    int64_t heartbeat_timeout_ms = 120000;
-    int64_t call_timeout_ms = 60000;
+    absl::Duration heartbeat_interval = absl::Seconds(10);
+    absl::Duration heartbeat_timeout = absl::Seconds(120);
+    absl::Duration call_timeout = absl::Seconds(60);
   };
   using PushHandler =
       std::function<void(int index, const std::string& payload)>;

@@ -40,7 +40,7 @@ using transport::ClientCallbacks;
 using transport::ClientOptions;
 using transport::EventLoop;
 
-constexpr int64_t kCallTimeoutMs = 30000;
+constexpr absl::Duration kCallTimeout = absl::Seconds(30);
 constexpr absl::Duration kWait = absl::Seconds(60);
 
 template <typename T>
@@ -128,7 +128,7 @@ class BenchClients {
       Client* client = clients_[i % clients_.size()].get();
       const int64_t start = NowNs();
       absl::StatusOr<std::string> reply =
-          client->CallSync("echo", payload, kCallTimeoutMs);
+          client->CallSync("echo", payload, kCallTimeout);
       if (!reply.ok()) {
         errors++;
         continue;
@@ -178,7 +178,7 @@ class BenchClients {
   void Issue(Client* client, const std::string& payload) {
     const int64_t start = NowNs();
     client->Call(
-        "echo", payload, kCallTimeoutMs,
+        "echo", payload, kCallTimeout,
         [this, client, payload, start](absl::StatusOr<std::string> r) {
           const int64_t now = NowNs();
           if (r.ok()) {

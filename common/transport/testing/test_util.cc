@@ -72,8 +72,10 @@ std::string EncodeForTest(const Frame& frame) {
   return LengthHeader(frame.ByteSizeLong()) + frame.SerializeAsString();
 }
 
-bool WaitForPeerClose(int fd, int64_t timeout_ms) {
-  const int64_t deadline = NowMs() + timeout_ms;
+bool WaitForPeerClose(int fd, absl::Duration timeout) {
+  // poll() counts whole milliseconds: round up, never down to no wait.
+  const int64_t deadline = NowMs() + absl::ToInt64Milliseconds(absl::Ceil(
+                                         timeout, absl::Milliseconds(1)));
   char buffer[64 << 10];
   while (true) {
     const int64_t left = deadline - NowMs();

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <string>
 
+#include "absl/time/time.h"
 #include "common/metrics.h"
 #include "common/transport/frame.pb.h"
 
@@ -28,8 +29,8 @@ std::string LengthHeader(uint32_t length);
 std::string EncodeForTest(const Frame& frame);
 
 // Reads and discards until the peer closes (EOF or reset): true, or until
-// `timeout_ms` passes: false.
-bool WaitForPeerClose(int fd, int64_t timeout_ms);
+// `timeout` passes: false.
+bool WaitForPeerClose(int fd, absl::Duration timeout);
 
 // A listening socket on 127.0.0.1 at an ephemeral port (stored in *port)
 // that never accepts by itself; -1 on error.
