@@ -276,8 +276,8 @@ absl::Status LocalCluster::StartAll() {
   }
 
   if (o.providers > 0 || o.consumers > 0) {
-    Progress(absl::StrCat("starting the sample provider (", o.service,
-                          ") and consumers"));
+    Progress(absl::StrCat("starting the sample provider (", o.service, ")",
+                          o.consumers > 0 ? " and consumers" : ""));
   }
   for (Dc& dc : dcs_) {
     for (int i = 0; i < o.providers; ++i) {

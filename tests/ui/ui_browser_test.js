@@ -7,6 +7,7 @@
 // and see the old value arrive again, see the hosts. Screenshots of every
 // page go to $SCREENSHOT_DIR.
 const {spawn} = require('child_process');
+const fs = require('fs');
 const path = require('path');
 const readline = require('readline');
 const {chromium} = require('playwright-core');
@@ -21,9 +22,21 @@ function check(cond, what) {
   log('ok:', what);
 }
 
-// The cluster process: first line = addresses; then "cached ns key".
+// The cluster (tests/cluster:kess_cluster, the launcher the demo runs too):
+// per DC 1 ZooKeeper, 2 mandators with the admin secret (dc1's with
+// --other_dcs), 1 distributor and 1 agent (host h1) subscribed to ui/greeting
+// and ui/html, and one instance of service checkout (the sample provider,
+// checkout-<dc>) on h1. First line = its description; then "cached ns key".
+const clusterFlags = [
+  '--dcs=2', '--zk_servers=1', '--mandators=2', '--distributors=1', '--agents=1',
+  '--host_id_format=h{i}', '--subscribe=ui/greeting,ui/html',
+  '--service=checkout', '--providers=1', '--instance_id_format=checkout-{dc}',
+  '--provider_flags=--heartbeat_interval_ms=1000', '--agent_test_intervals',
+  '--mandator_flags=--route_cycle_ms=500 --route_window_ms=300 ' +
+    '--route_warmup_ms=3000 --heartbeat_interval_ms=1000',
+];
 function startCluster() {
-  const child = spawn(process.env.UI_CLUSTER, [], {stdio: ['pipe', 'pipe', 'inherit']});
+  const child = spawn(process.env.KESS_CLUSTER, clusterFlags, {stdio: ['pipe', 'pipe', 'inherit']});
   const lines = readline.createInterface({input: child.stdout});
   const waiting = [];
   lines.on('line', (l) => { const w = waiting.shift(); if (w) w(l); });
@@ -75,7 +88,8 @@ async function main() {
     step = 'cluster';
     const info = JSON.parse(await cluster.first);
     if (info.error) throw new Error('cluster: ' + info.error);
-    log('cluster up; UI at', info.ui);
+    info.secret = fs.readFileSync(info.admin.password_file, 'utf8').trim();
+    log('cluster up; UI at', info.ui, '; logs in', info.logs);
 
     browser = await chromium.launch({
       executablePath: process.env.CHROMIUM || '/usr/bin/chromium',

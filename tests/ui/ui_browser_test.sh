@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs ui_browser_test.js with Node against a cluster that ui_cluster starts.
+# Runs ui_browser_test.js with Node against a cluster that the cluster
+# launcher (tests/cluster:kess_cluster) starts.
 # Needs node, /usr/bin/chromium and tests/ui/node_modules (scripts/setup.sh
 # installs all three). Screenshots go to $TEST_UNDECLARED_OUTPUTS_DIR.
 set -euo pipefail
@@ -13,7 +14,7 @@ fi
 command -v node >/dev/null || { echo "node not found: run scripts/setup.sh" >&2; exit 1; }
 [ -x "${CHROMIUM:-/usr/bin/chromium}" ] || { echo "chromium not found: run scripts/setup.sh" >&2; exit 1; }
 export NODE_PATH="$src/node_modules"
-export UI_CLUSTER="$here/ui_cluster"
+export KESS_CLUSTER="$TEST_SRCDIR/kess/tests/cluster/kess_cluster"
 export SCREENSHOT_DIR="${TEST_UNDECLARED_OUTPUTS_DIR:-${TEST_TMPDIR:-/tmp}/ui-screenshots}"
 mkdir -p "$SCREENSHOT_DIR"
 exec node "$here/ui_browser_test.js"
