@@ -30,7 +30,7 @@ uint64_t Seed(const std::string& host_id) {
 
 Agent::Agent(AgentOptions options)
     : options_(std::move(options)),
-      backoff_(options_.reconnect_initial_ms, options_.reconnect_max_ms,
+      backoff_(options_.reconnect_initial, options_.reconnect_max,
                Seed(options_.host_id)),
       registry_(options_.registry) {
   connected_gauge_ = registry_->GetGauge(
@@ -100,8 +100,8 @@ absl::Status Agent::Init() {
             << absl::StrJoin(order_, ",");
 
   CacheUpdater::Options updater_options;
-  updater_options.retry_initial_ms = options_.write_retry_initial_ms;
-  updater_options.retry_max_ms = options_.write_retry_max_ms;
+  updater_options.retry_initial = options_.write_retry_initial;
+  updater_options.retry_max = options_.write_retry_max;
   updater_options.registry = registry_;
   updater_ = std::make_unique<CacheUpdater>(writer_.get(), updater_options);
   registry_->SetCallbackGauge("kess_agent_keys", "Subscribed keys.", {},
@@ -110,9 +110,9 @@ absl::Status Agent::Init() {
   KESS_ASSIGN_OR_RETURN(loop_, transport::EventLoop::Create("agent"));
   HostHeartbeater::Options hb;
   hb.mandators = options_.mandators;
-  hb.interval_ms = options_.host_heartbeat_interval_ms;
-  hb.call_timeout_ms = options_.call_timeout_ms;
-  hb.connect_timeout_ms = options_.connect_timeout_ms;
+  hb.interval = options_.host_heartbeat_interval;
+  hb.call_timeout = options_.call_timeout;
+  hb.connect_timeout = options_.connect_timeout;
   hb.registry = registry_;
   heartbeater_ = std::make_unique<HostHeartbeater>(loop_.get(), hb, [this] {
     protocol::HostHeartbeat m;
@@ -166,9 +166,9 @@ void Agent::ConnectTo(size_t index) {
   const uint64_t generation = ++generation_;
   transport::ClientOptions opts;
   SplitHostPort(order_[index_], &opts.host, &opts.port).IgnoreError();
-  opts.connect_timeout = absl::Milliseconds(options_.connect_timeout_ms);
-  opts.heartbeat_interval = absl::Milliseconds(options_.heartbeat_interval_ms);
-  opts.heartbeat_timeout = absl::Milliseconds(options_.heartbeat_timeout_ms);
+  opts.connect_timeout = options_.connect_timeout;
+  opts.heartbeat_interval = options_.heartbeat_interval;
+  opts.heartbeat_timeout = options_.heartbeat_timeout;
   opts.registry = registry_;
   transport::ClientCallbacks callbacks;
   callbacks.on_connect = [this, generation](const absl::Status& status) {
@@ -231,10 +231,10 @@ void Agent::OnSessionLost(uint64_t generation, const std::string& why) {
 }
 
 void Agent::ScheduleReconnect() {
-  const int64_t delay = backoff_.NextDelayMs();
+  const absl::Duration delay = backoff_.NextDelay();
   const size_t next = (index_ + 1) % order_.size();
-  VLOG(1) << "next attempt: " << order_[next] << " in " << delay << " ms";
-  reconnect_timer_ = loop_->RunAfter(absl::Milliseconds(delay), [this, next] {
+  VLOG(1) << "next attempt: " << order_[next] << " in " << delay;
+  reconnect_timer_ = loop_->RunAfter(delay, [this, next] {
     reconnect_attempts_->Increment();
     ConnectTo(next);
   });
@@ -242,9 +242,8 @@ void Agent::ScheduleReconnect() {
 
 void Agent::SchedulePull() {
   if (pull_timer_ != 0) loop_->CancelTimer(pull_timer_);
-  pull_timer_ = loop_->RunAfter(
-      absl::Milliseconds(backoff_.Jitter(options_.pull_interval_ms, 0.1)),
-      [this] {
+  pull_timer_ =
+      loop_->RunAfter(backoff_.Jitter(options_.pull_interval, 0.1), [this] {
         pull_timer_ = 0;
         if (!subscribed_ || client_ == nullptr) return;
         protocol::PullRequest request;
@@ -253,7 +252,7 @@ void Agent::SchedulePull() {
         for (protocol::Known& k : KnownFor(all)) *request.add_keys() = k;
         const uint64_t generation = generation_;
         client_->Call("kess.Pull", request.SerializeAsString(),
-                      absl::Milliseconds(options_.call_timeout_ms),
+                      options_.call_timeout,
                       [this, generation](absl::StatusOr<std::string> reply) {
                         if (generation != generation_) return;
                         if (reply.ok()) {
@@ -271,9 +270,8 @@ void Agent::SchedulePull() {
 
 void Agent::ScheduleReturnProbe() {
   if (return_timer_ != 0 || index_ == 0 || order_.size() < 2) return;
-  return_timer_ = loop_->RunAfter(
-      absl::Milliseconds(backoff_.Jitter(options_.return_interval_ms, 0.2)),
-      [this] {
+  return_timer_ =
+      loop_->RunAfter(backoff_.Jitter(options_.return_interval, 0.2), [this] {
         return_timer_ = 0;
         Probe();
       });
@@ -290,16 +288,15 @@ void Agent::Probe() {
   if (index_ == 0 || !subscribed_) return;
   transport::ClientOptions opts;
   SplitHostPort(order_[0], &opts.host, &opts.port).IgnoreError();
-  opts.connect_timeout = absl::Milliseconds(options_.connect_timeout_ms);
+  opts.connect_timeout = options_.connect_timeout;
   opts.heartbeat_interval = absl::ZeroDuration();
   opts.heartbeat_timeout = absl::ZeroDuration();
   opts.registry = registry_;
   // In time = well within what the session's heartbeat would tolerate.
   const absl::Duration answer_time_budget =
-      absl::Milliseconds(options_.heartbeat_timeout_ms > 0
-                             ? std::min(options_.call_timeout_ms,
-                                        options_.heartbeat_timeout_ms / 2)
-                             : options_.call_timeout_ms);
+      options_.heartbeat_timeout > absl::ZeroDuration()
+          ? std::min(options_.call_timeout, options_.heartbeat_timeout / 2)
+          : options_.call_timeout;
   auto give_up = [this](const std::string& why) {
     probes_not_back_->Increment();
     if (probe_ != nullptr) loop_->DeleteSoon(std::move(probe_));
@@ -364,7 +361,7 @@ void Agent::SendSubscribe(std::vector<CacheKey> keys,
   for (protocol::Known& k : KnownFor(keys)) *request.add_keys() = k;
   const uint64_t generation = generation_;
   client_->Call("kess.Subscribe", request.SerializeAsString(),
-                absl::Milliseconds(options_.call_timeout_ms),
+                options_.call_timeout,
                 [this, generation, done](absl::StatusOr<std::string> reply) {
                   if (generation == generation_) {
                     if (!reply.ok()) {
@@ -459,7 +456,7 @@ void Agent::Apply(const protocol::Resource& resource) {
 // ---- API (any thread) ----
 
 absl::Status Agent::Subscribe(const std::vector<CacheKey>& keys,
-                              int64_t wait_ms) {
+                              absl::Duration wait) {
   KESS_ASSIGN_OR_RETURN(std::vector<CacheKey> added, subscriptions_->Add(keys));
   if (added.empty()) return absl::OkStatus();
   auto answered = std::make_shared<SteadyNotification>();
@@ -470,13 +467,11 @@ absl::Status Agent::Subscribe(const std::vector<CacheKey>& keys,
     // session at all the next one subscribes every key.
     SendSubscribe(added, [answered] { answered->Notify(); });
   });
-  const auto deadline =
-      std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms);
-  if (answered->WaitForNotificationWithTimeout(absl::Milliseconds(wait_ms))) {
-    const int64_t left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                             deadline - std::chrono::steady_clock::now())
-                             .count();
-    updater_->WaitIdle(std::max<int64_t>(0, left));
+  const auto start = std::chrono::steady_clock::now();
+  if (answered->WaitForNotificationWithTimeout(wait)) {
+    const absl::Duration waited =
+        absl::FromChrono(std::chrono::steady_clock::now() - start);
+    updater_->WaitIdle(std::max(absl::ZeroDuration(), wait - waited));
   }
   return absl::OkStatus();
 }

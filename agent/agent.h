@@ -6,17 +6,17 @@
 //  - ranks the DC's distributors for this host (distributor_order.h), and
 //    holds one transport connection to the first that answers; heartbeats
 //    are the transport's (ClientOptions::heartbeat_*), so a silent
-//    distributor is dropped after heartbeat_timeout_ms;
+//    distributor is dropped after heartbeat_timeout;
 //  - on each connect calls kess.Subscribe with every subscribed key and the
 //    revision it holds (from the file cache after a restart), so unchanged
 //    keys are not fetched again;
 //  - applies kess.Update pushes and Subscribe/Pull answers: a resource is
 //    accepted only if its name is valid, its CRC-32 matches and its
 //    revision is newer than what is held; then CacheUpdater writes it;
-//  - calls kess.Pull every pull_interval_ms (jittered) with everything held;
+//  - calls kess.Pull every pull_interval (jittered) with everything held;
 //  - on disconnect or failure moves to the next distributor of its order
 //    after a jittered exponential backoff; while not on its preferred
-//    distributor it probes the preferred one every return_interval_ms
+//    distributor it probes the preferred one every return_interval
 //    (jittered) and moves back when it answers, so load spreads back after
 //    a restart;
 //  - heartbeats the mandators (host_heartbeater.h).
@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "agent/backoff.h"
 #include "agent/cache_updater.h"
 #include "agent/host_heartbeater.h"
@@ -55,17 +56,20 @@ struct AgentOptions {
   std::string cache_dir;
   std::string auth_token;  // sent in SubscribeRequest.auth_token
 
-  int64_t pull_interval_ms = 30000;
-  int64_t heartbeat_interval_ms = 5000;  // transport heartbeats
-  int64_t heartbeat_timeout_ms = 15000;  // silence => switch distributor
-  int64_t connect_timeout_ms = 5000;
-  int64_t call_timeout_ms = 10000;
-  int64_t reconnect_initial_ms = 500;  // backoff between attempts
-  int64_t reconnect_max_ms = 30000;
-  int64_t return_interval_ms = 60000;  // probe the preferred distributor
-  int64_t host_heartbeat_interval_ms = 5000;
-  int64_t write_retry_initial_ms = 100;
-  int64_t write_retry_max_ms = 10000;
+  absl::Duration pull_interval = absl::Seconds(30);
+  absl::Duration heartbeat_interval = absl::Seconds(5);  // transport heartbeats
+  // Silence => switch distributor.
+  absl::Duration heartbeat_timeout = absl::Seconds(15);
+  absl::Duration connect_timeout = absl::Seconds(5);
+  absl::Duration call_timeout = absl::Seconds(10);
+  // Backoff between attempts.
+  absl::Duration reconnect_initial = absl::Milliseconds(500);
+  absl::Duration reconnect_max = absl::Seconds(30);
+  // Probe the preferred distributor.
+  absl::Duration return_interval = absl::Seconds(60);
+  absl::Duration host_heartbeat_interval = absl::Seconds(5);
+  absl::Duration write_retry_initial = absl::Milliseconds(100);
+  absl::Duration write_retry_max = absl::Seconds(10);
 
   file_cache::Env* env = file_cache::Env::Default();
   metrics::Registry* registry = &metrics::Registry::Default();
@@ -102,12 +106,12 @@ class Agent {
   ~Agent();
 
   // Adds `keys` (already validated) to the persisted subscription set and
-  // subscribes the new ones at the distributor. Waits up to `wait_ms` for
+  // subscribes the new ones at the distributor. Waits up to `wait` for
   // the distributor's answer and for those versions to be on disk. Errors:
   // the subscription file could not be written. A down distributor is not
   // an error: the keys are fetched when one answers.
   absl::Status Subscribe(const std::vector<file_cache::CacheKey>& keys,
-                         int64_t wait_ms);
+                         absl::Duration wait);
 
   std::vector<KeyState> Keys() const;
   std::vector<KeyState> Keys(

@@ -14,6 +14,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "agent/distributor_order.h"
 #include "agent/http_api.h"
 #include "agent/testing/fake_distributor.h"
@@ -33,8 +34,7 @@ using file_cache::FileCacheReader;
 using ::kess::testing::WaitFor;
 using testing::FakeDistributor;
 
-constexpr int64_t kLongMs = 30000;  // "did not hang", never a speed claim
-constexpr absl::Duration kLong = absl::Milliseconds(kLongMs);
+constexpr absl::Duration kLong = absl::Seconds(30);  // "did not hang"
 
 std::string TempDir() {
   std::string base = getenv("TEST_TMPDIR") ? getenv("TEST_TMPDIR") : "/tmp";
@@ -58,15 +58,15 @@ class AgentTest : public ::testing::Test {
     o.datacenter = "dc1";
     o.distributors = std::move(distributors);
     o.cache_dir = dir_;
-    o.pull_interval_ms = 60000;
-    o.heartbeat_interval_ms = 100;
-    o.heartbeat_timeout_ms = 1000;
-    o.connect_timeout_ms = 1000;
-    o.call_timeout_ms = 1000;
-    o.reconnect_initial_ms = 20;
-    o.reconnect_max_ms = 200;
-    o.return_interval_ms = 60000;
-    o.host_heartbeat_interval_ms = 100;
+    o.pull_interval = absl::Seconds(60);
+    o.heartbeat_interval = absl::Milliseconds(100);
+    o.heartbeat_timeout = absl::Seconds(1);
+    o.connect_timeout = absl::Seconds(1);
+    o.call_timeout = absl::Seconds(1);
+    o.reconnect_initial = absl::Milliseconds(20);
+    o.reconnect_max = absl::Milliseconds(200);
+    o.return_interval = absl::Seconds(60);
+    o.host_heartbeat_interval = absl::Milliseconds(100);
     o.registry = &registry_;
     return o;
   }
@@ -99,7 +99,7 @@ class AgentTest : public ::testing::Test {
 TEST_F(AgentTest, SubscribePushAndDelete) {
   dist_->Set(key_, "30s");
   StartAgent(Options({dist_->address()}));
-  ASSERT_TRUE(agent_->Subscribe({key_}, kLongMs).ok());
+  ASSERT_TRUE(agent_->Subscribe({key_}, kLong).ok());
   ASSERT_TRUE(WaitFor([&] { return FileRevision(key_) == 1; }, kLong));
   EXPECT_EQ(FileValue(key_), "30s");
   EXPECT_TRUE(agent_->Status().connected);
@@ -116,7 +116,7 @@ TEST_F(AgentTest, SubscribePushAndDelete) {
 
   // A key that never existed gets no file.
   CacheKey missing = CacheKey::Config("shop", "missing");
-  ASSERT_TRUE(agent_->Subscribe({missing}, kLongMs).ok());
+  ASSERT_TRUE(agent_->Subscribe({missing}, kLong).ok());
   auto keys = agent_->Keys({missing});
   EXPECT_TRUE(keys[0].answered);
   EXPECT_EQ(keys[0].revision, 0);
@@ -125,9 +125,9 @@ TEST_F(AgentTest, SubscribePushAndDelete) {
 TEST_F(AgentTest, PullRepairsLostPushes) {
   dist_->Set(key_, "v1");
   AgentOptions o = Options({dist_->address()});
-  o.pull_interval_ms = 100;
+  o.pull_interval = absl::Milliseconds(100);
   StartAgent(o);
-  ASSERT_TRUE(agent_->Subscribe({key_}, kLongMs).ok());
+  ASSERT_TRUE(agent_->Subscribe({key_}, kLong).ok());
   ASSERT_TRUE(WaitFor([&] { return FileRevision(key_) == 1; }, kLong));
   dist_->SetPushEnabled(false);
   int64_t rev = dist_->Set(key_, "v2");
@@ -139,9 +139,9 @@ TEST_F(AgentTest, PullRepairsLostPushes) {
 TEST_F(AgentTest, BadCrcIsRejectedThenRepaired) {
   dist_->Set(key_, "good");
   AgentOptions o = Options({dist_->address()});
-  o.pull_interval_ms = 100;
+  o.pull_interval = absl::Milliseconds(100);
   StartAgent(o);
-  ASSERT_TRUE(agent_->Subscribe({key_}, kLongMs).ok());
+  ASSERT_TRUE(agent_->Subscribe({key_}, kLong).ok());
   ASSERT_TRUE(WaitFor([&] { return FileRevision(key_) == 1; }, kLong));
   dist_->SetCorruptCrc(true);
   int64_t rev = dist_->Set(key_, "corrupted in transit");
@@ -162,7 +162,7 @@ TEST_F(AgentTest, FailsOverAndReturnsToThePreferred) {
   ASSERT_TRUE(second.ok());
   std::unique_ptr<FakeDistributor> other = std::move(second).value();
   AgentOptions o = Options({dist_->address(), other->address()});
-  o.return_interval_ms = 300;
+  o.return_interval = absl::Milliseconds(300);
   // Which one is preferred is decided by the hash; name them.
   const std::vector<std::string> order =
       DistributorOrder(o.host_id, o.distributors);
@@ -172,7 +172,7 @@ TEST_F(AgentTest, FailsOverAndReturnsToThePreferred) {
   for (FakeDistributor* d : {dist_.get(), other.get()}) d->Set(key_, "v1");
 
   StartAgent(o);
-  ASSERT_TRUE(agent_->Subscribe({key_}, kLongMs).ok());
+  ASSERT_TRUE(agent_->Subscribe({key_}, kLong).ok());
   ASSERT_TRUE(WaitFor([&] { return agent_->Status().connected; }, kLong));
   EXPECT_EQ(agent_->Status().distributor, order[0]);
 
@@ -242,7 +242,7 @@ TEST_F(AgentTest, SilentDistributorIsSkipped) {
   const std::string silent = listener.address();
   dist_->Set(key_, "v1");
   StartAgent(PreferringFirst(Options({silent, dist_->address()}), silent));
-  ASSERT_TRUE(agent_->Subscribe({key_}, 0).ok());
+  ASSERT_TRUE(agent_->Subscribe({key_}, absl::ZeroDuration()).ok());
   ASSERT_TRUE(WaitFor([&] { return FileRevision(key_) == 1; }, kLong));
   EXPECT_EQ(agent_->Status().distributor, dist_->address());
   EXPECT_EQ(agent_->Status().order[0], silent);
@@ -258,9 +258,9 @@ TEST_F(AgentTest, SilentPreferredIsNotReturnedTo) {
   const std::string silent = listener.address();
   dist_->Set(key_, "v1");
   AgentOptions o = Options({silent, dist_->address()});
-  o.return_interval_ms = 50;
+  o.return_interval = absl::Milliseconds(50);
   StartAgent(PreferringFirst(o, silent));
-  ASSERT_TRUE(agent_->Subscribe({key_}, 0).ok());
+  ASSERT_TRUE(agent_->Subscribe({key_}, absl::ZeroDuration()).ok());
   ASSERT_TRUE(WaitFor([&] { return FileRevision(key_) == 1; }, kLong));
   // Moving to the silent one would cost a reconnect each time (its
   // kess.Subscribe times out); only the first failover may have.
@@ -289,7 +289,7 @@ TEST_F(AgentTest, RestartResumesFromCacheWithoutRefetch) {
   dist_->Set(k2, "b");
   dist_->Set(route, std::string("\x00\x01\xff", 3));
   StartAgent(Options({dist_->address()}));
-  ASSERT_TRUE(agent_->Subscribe({key_, k2, route}, kLongMs).ok());
+  ASSERT_TRUE(agent_->Subscribe({key_, k2, route}, kLong).ok());
   ASSERT_TRUE(WaitFor([&] { return FileRevision(route) == 3; }, kLong));
   agent_.reset();
 
@@ -322,7 +322,7 @@ TEST_F(AgentTest, AuthTokenIsSent) {
   AgentOptions o = Options({dist_->address()});
   o.auth_token = "s3cret";
   StartAgent(o);
-  ASSERT_TRUE(agent_->Subscribe({key_}, kLongMs).ok());
+  ASSERT_TRUE(agent_->Subscribe({key_}, kLong).ok());
   ASSERT_TRUE(WaitFor([&] { return FileRevision(key_) == 1; }, kLong));
 }
 
@@ -368,7 +368,7 @@ TEST_F(AgentTest, HttpApi) {
   ho.registry = &registry_;
   auto server = HttpServer::Create(ho);
   ASSERT_TRUE(server.ok());
-  RegisterHttpApi(server->get(), agent_.get(), {kLongMs});
+  RegisterHttpApi(server->get(), agent_.get(), {kLong});
   ASSERT_TRUE((*server)->Start().ok());
   const std::string address = absl::StrCat("127.0.0.1:", (*server)->port());
   // The reply; status 0 with the error as the body if there was none.

@@ -1,14 +1,17 @@
 // Jittered exponential backoff ("full jitter"): the n-th consecutive
 // failure waits a uniformly random time in [cap/2, cap] with
-// cap = min(max_ms, initial_ms * 2^n). The random part spreads the
-// reconnects of thousands of agents after a distributor restart, so they do
-// not arrive as one storm.
+// cap = min(max, initial * 2^n). The random part spreads the reconnects of
+// thousands of agents after a distributor restart, so they do not arrive as
+// one storm. Delays are whole milliseconds: `initial` and `max` are rounded
+// up to them (`initial` to at least 1 ms).
 //
 // Thread-compatible (one owner).
 #pragma once
 
 #include <cstdint>
 #include <random>
+
+#include "absl/time/time.h"
 
 namespace kess {
 namespace agent {
@@ -17,16 +20,16 @@ class Backoff {
  public:
   // `seed` makes tests deterministic; agents seed with their host id and
   // the time, so hosts do not move in lockstep.
-  Backoff(int64_t initial_ms, int64_t max_ms, uint64_t seed);
+  Backoff(absl::Duration initial, absl::Duration max, uint64_t seed);
 
   // The delay before the next attempt; grows with each call.
-  int64_t NextDelayMs();
+  absl::Duration NextDelay();
   // After a success: the next delay starts small again.
   void Reset() { failures_ = 0; }
   int failures() const { return failures_; }
 
-  // `base_ms` +- `fraction` (e.g. 0.2 = +-20%), for periodic timers.
-  int64_t Jitter(int64_t base_ms, double fraction);
+  // `base` +- `fraction` (e.g. 0.2 = +-20%), for periodic timers.
+  absl::Duration Jitter(absl::Duration base, double fraction);
 
  private:
   const int64_t initial_ms_;

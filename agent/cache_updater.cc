@@ -25,6 +25,11 @@ int64_t MonotonicMs() {
       .count();
 }
 
+// Whole milliseconds, rounded up: a positive delay never becomes "now".
+int64_t CeilMs(absl::Duration d) {
+  return absl::ToInt64Milliseconds(absl::Ceil(d, absl::Milliseconds(1)));
+}
+
 }  // namespace
 
 CacheUpdater::CacheUpdater(FileCacheWriter* writer, Options options)
@@ -97,13 +102,12 @@ int64_t CacheUpdater::max_revision() const {
   return max_revision_;
 }
 
-bool CacheUpdater::WaitIdle(int64_t timeout_ms) const {
+bool CacheUpdater::WaitIdle(absl::Duration timeout) const {
   absl::MutexLock lock(&mu_);
   auto idle = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
     return pending_.empty() && in_flight_.empty();
   };
-  return AwaitWithSteadyTimeout(&mu_, absl::Condition(&idle),
-                                absl::Milliseconds(timeout_ms));
+  return AwaitWithSteadyTimeout(&mu_, absl::Condition(&idle), timeout);
 }
 
 void CacheUpdater::Run() {
@@ -169,11 +173,11 @@ void CacheUpdater::Run() {
     // Retry this key later, unless a newer version arrived meanwhile (it
     // inherits the backoff).
     ++job.failures;
-    int64_t delay = options_.retry_initial_ms;
-    for (int i = 1; i < job.failures && delay < options_.retry_max_ms; ++i) {
+    absl::Duration delay = options_.retry_initial;
+    for (int i = 1; i < job.failures && delay < options_.retry_max; ++i) {
       delay *= 2;
     }
-    job.not_before_ms = now_ms + std::min(delay, options_.retry_max_ms);
+    job.not_before_ms = now_ms + CeilMs(std::min(delay, options_.retry_max));
     auto it = pending_.find(key);
     if (it == pending_.end()) {
       pending_[key] = std::move(job);

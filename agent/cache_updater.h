@@ -24,6 +24,7 @@
 #include <thread>
 
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "common/file_cache/format.h"
 #include "common/file_cache/writer.h"
 #include "common/metrics.h"
@@ -34,8 +35,8 @@ namespace agent {
 class CacheUpdater {
  public:
   struct Options {
-    int64_t retry_initial_ms = 100;
-    int64_t retry_max_ms = 10000;
+    absl::Duration retry_initial = absl::Milliseconds(100);
+    absl::Duration retry_max = absl::Seconds(10);
     metrics::Registry* registry = &metrics::Registry::Default();
   };
 
@@ -58,8 +59,8 @@ class CacheUpdater {
   // The newest revision on disk over all keys.
   int64_t max_revision() const;
 
-  // Blocks until nothing is pending or `timeout_ms` passed; true if idle.
-  bool WaitIdle(int64_t timeout_ms) const;
+  // Blocks until nothing is pending or `timeout` passed; true if idle.
+  bool WaitIdle(absl::Duration timeout) const;
 
  private:
   struct Pending {

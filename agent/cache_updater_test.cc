@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include "absl/time/time.h"
 #include "agent/subscription_set.h"
 #include "common/file_cache/env.h"
 #include "common/file_cache/fault_injection_env.h"
@@ -26,7 +27,7 @@ using file_cache::FaultInjectionEnv;
 using file_cache::FileCacheReader;
 using file_cache::FileCacheWriter;
 
-constexpr int64_t kLongMs = 30000;  // "did not hang", never a speed claim
+constexpr absl::Duration kLong = absl::Seconds(30);  // "did not hang"
 
 std::string TempDir() {
   std::string base = getenv("TEST_TMPDIR") ? getenv("TEST_TMPDIR") : "/tmp";
@@ -51,8 +52,8 @@ class CacheUpdaterTest : public ::testing::Test {
     ASSERT_TRUE(w.ok()) << w.status();
     writer_ = std::move(w).value();
     CacheUpdater::Options options;
-    options.retry_initial_ms = 10;
-    options.retry_max_ms = 50;
+    options.retry_initial = absl::Milliseconds(10);
+    options.retry_max = absl::Milliseconds(50);
     options.registry = &registry_;
     updater_ = std::make_unique<CacheUpdater>(writer_.get(), options);
   }
@@ -74,19 +75,19 @@ class CacheUpdaterTest : public ::testing::Test {
 
 TEST_F(CacheUpdaterTest, WritesNewerOnly) {
   EXPECT_TRUE(updater_->Submit(Entry(a_, 3, "three")));
-  ASSERT_TRUE(updater_->WaitIdle(kLongMs));
+  ASSERT_TRUE(updater_->WaitIdle(kLong));
   EXPECT_EQ(updater_->OnDisk(a_), 3);
   EXPECT_FALSE(updater_->Submit(Entry(a_, 3, "again")));
   EXPECT_FALSE(updater_->Submit(Entry(a_, 2, "older")));
   EXPECT_TRUE(updater_->Submit(Entry(a_, 5, "five")));
-  ASSERT_TRUE(updater_->WaitIdle(kLongMs));
+  ASSERT_TRUE(updater_->WaitIdle(kLong));
   EXPECT_EQ(FileCacheReader(dir_).Read(a_)->value, "five");
   EXPECT_EQ(updater_->max_revision(), 5);
 }
 
 TEST_F(CacheUpdaterTest, FailingKeyIsRetriedWithoutBlockingOthers) {
   ASSERT_TRUE(updater_->Submit(Entry(a_, 1, "a-old")));
-  ASSERT_TRUE(updater_->WaitIdle(kLongMs));
+  ASSERT_TRUE(updater_->WaitIdle(kLong));
 
   env_.SetPathFilter("a.json");  // the temp file is ".a.json.tmp-..."
   env_.FailWrites(ENOSPC);
@@ -110,7 +111,7 @@ TEST_F(CacheUpdaterTest, FailingKeyIsRetriedWithoutBlockingOthers) {
   EXPECT_GE(WriteErrors("EIO"), 1);
   EXPECT_EQ(FileCacheReader(dir_).Read(a_)->value, "a-old");
   env_.Heal();
-  ASSERT_TRUE(updater_->WaitIdle(kLongMs));
+  ASSERT_TRUE(updater_->WaitIdle(kLong));
   EXPECT_EQ(FileCacheReader(dir_).Read(a_)->value, "a-newest");
   EXPECT_EQ(updater_->failing(), 0u);
 }

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "agent/backoff.h"
 #include "gtest/gtest.h"
 
@@ -69,29 +70,42 @@ TEST(DistributorOrderTest, RemovingOneMovesOnlyItsHostsEvenly) {
 }
 
 TEST(BackoffTest, GrowsWithJitterAndResets) {
-  Backoff backoff(100, 1000, 42);
-  int64_t d0 = backoff.NextDelayMs();
-  EXPECT_GE(d0, 50);
-  EXPECT_LE(d0, 100);
-  int64_t d1 = backoff.NextDelayMs();
-  EXPECT_GE(d1, 100);
-  EXPECT_LE(d1, 200);
+  Backoff backoff(absl::Milliseconds(100), absl::Seconds(1), 42);
+  absl::Duration d0 = backoff.NextDelay();
+  EXPECT_GE(d0, absl::Milliseconds(50));
+  EXPECT_LE(d0, absl::Milliseconds(100));
+  absl::Duration d1 = backoff.NextDelay();
+  EXPECT_GE(d1, absl::Milliseconds(100));
+  EXPECT_LE(d1, absl::Milliseconds(200));
   for (int i = 0; i < 20; ++i) {
-    int64_t d = backoff.NextDelayMs();
-    EXPECT_LE(d, 1000);
+    absl::Duration d = backoff.NextDelay();
+    EXPECT_LE(d, absl::Seconds(1));
   }
-  EXPECT_GE(backoff.NextDelayMs(), 500);
+  EXPECT_GE(backoff.NextDelay(), absl::Milliseconds(500));
   backoff.Reset();
-  EXPECT_LE(backoff.NextDelayMs(), 100);
+  EXPECT_LE(backoff.NextDelay(), absl::Milliseconds(100));
   // Two hosts with different seeds do not wait the same.
-  Backoff a(1000, 60000, 1), b(1000, 60000, 2);
+  Backoff a(absl::Seconds(1), absl::Seconds(60), 1);
+  Backoff b(absl::Seconds(1), absl::Seconds(60), 2);
   int same = 0;
-  for (int i = 0; i < 10; ++i) same += a.NextDelayMs() == b.NextDelayMs();
+  for (int i = 0; i < 10; ++i) same += a.NextDelay() == b.NextDelay();
   EXPECT_LT(same, 3);
   for (int i = 0; i < 100; ++i) {
-    int64_t j = a.Jitter(1000, 0.2);
-    EXPECT_GE(j, 800);
-    EXPECT_LE(j, 1200);
+    absl::Duration j = a.Jitter(absl::Seconds(1), 0.2);
+    EXPECT_GE(j, absl::Milliseconds(800));
+    EXPECT_LE(j, absl::Milliseconds(1200));
+  }
+}
+
+TEST(BackoffTest, SubMillisecondDurationsRoundUp) {
+  Backoff backoff(absl::Microseconds(500), absl::Milliseconds(10), 7);
+  EXPECT_LE(backoff.NextDelay(), absl::Milliseconds(1));
+  absl::Duration second = backoff.NextDelay();  // cap 2 ms: in [1, 2] ms
+  EXPECT_GE(second, absl::Milliseconds(1));
+  EXPECT_LE(second, absl::Milliseconds(2));
+  for (int i = 0; i < 100; ++i) {
+    EXPECT_GE(backoff.Jitter(absl::Microseconds(1), 0.5),
+              absl::Milliseconds(1));
   }
 }
 

@@ -43,8 +43,7 @@ void HostHeartbeater::Tick() {
                           .count());
   const std::string payload = message.SerializeAsString();
   for (auto& peer : peers_) Beat(*peer, payload);
-  timer_ = loop_->RunAfter(absl::Milliseconds(options_.interval_ms),
-                           [this] { Tick(); });
+  timer_ = loop_->RunAfter(options_.interval, [this] { Tick(); });
 }
 
 void HostHeartbeater::Beat(Peer& peer, const std::string& payload) {
@@ -57,7 +56,7 @@ void HostHeartbeater::Beat(Peer& peer, const std::string& payload) {
       Count(peer, parsed);
       return;
     }
-    opts.connect_timeout = absl::Milliseconds(options_.connect_timeout_ms);
+    opts.connect_timeout = options_.connect_timeout;
     // The beats themselves are the traffic.
     opts.heartbeat_interval = absl::ZeroDuration();
     opts.heartbeat_timeout = absl::ZeroDuration();
@@ -70,8 +69,7 @@ void HostHeartbeater::Beat(Peer& peer, const std::string& payload) {
     peer.client = std::move(client).value();
   }
   Peer* p = &peer;
-  peer.client->Call("kess.HostHeartbeat", payload,
-                    absl::Milliseconds(options_.call_timeout_ms),
+  peer.client->Call("kess.HostHeartbeat", payload, options_.call_timeout,
                     [this, p](absl::StatusOr<std::string> reply) {
                       if (stopped_) return;
                       Count(*p, reply.status());

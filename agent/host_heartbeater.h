@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/time/time.h"
 #include "common/metrics.h"
 #include "common/protocol/distribution.pb.h"
 #include "common/transport/client.h"
@@ -30,9 +31,9 @@ class HostHeartbeater {
  public:
   struct Options {
     std::vector<std::string> mandators;  // "host:port"
-    int64_t interval_ms = 5000;
-    int64_t call_timeout_ms = 5000;
-    int64_t connect_timeout_ms = 5000;
+    absl::Duration interval = absl::Seconds(5);
+    absl::Duration call_timeout = absl::Seconds(5);
+    absl::Duration connect_timeout = absl::Seconds(5);
     metrics::Registry* registry = &metrics::Registry::Default();
   };
   // Fills host_id, datacenter, distributor, revision (sent_ms is set here).

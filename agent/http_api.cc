@@ -77,7 +77,7 @@ void RegisterHttpApi(HttpServer* server, Agent* agent, HttpApiOptions options) {
                          "no keys: give \"configs\" and/or \"routes\""));
                    }
                    absl::Status status =
-                       agent->Subscribe(*keys, options.subscribe_wait_ms);
+                       agent->Subscribe(*keys, options.subscribe_wait);
                    if (!status.ok()) return HttpResponse::Error(status);
                    return HttpResponse::Json(200,
                                              KeyStatesJson(agent->Keys(*keys)));

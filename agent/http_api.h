@@ -3,7 +3,7 @@
 //
 //   POST /v1/subscriptions   {"configs":[{"namespace","key"}],"routes":[..]}
 //                            adds keys (persisted), subscribes, waits up to
-//                            subscribe_wait_ms for the files; answers each
+//                            subscribe_wait for the files; answers each
 //                            key's path and revision
 //   GET  /v1/subscriptions   every subscribed key, path and revision
 //   GET  /v1/configs/<ns>/<key>, GET /v1/routes/<service>
@@ -16,8 +16,7 @@
 // Thread-safety: handlers are thread-safe (Agent is).
 #pragma once
 
-#include <cstdint>
-
+#include "absl/time/time.h"
 #include "agent/agent.h"
 #include "common/http_server.h"
 
@@ -25,7 +24,7 @@ namespace kess {
 namespace agent {
 
 struct HttpApiOptions {
-  int64_t subscribe_wait_ms = 3000;
+  absl::Duration subscribe_wait = absl::Seconds(3);
 };
 
 // REQUIRES: before server->Start(); `agent` outlives the server.

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "absl/time/time.h"
 #include "agent/agent.h"
 #include "agent/http_api.h"
 #include "common/file_cache/env.h"
@@ -75,15 +76,16 @@ int main(int argc, char** argv) {
   options.distributors = SplitList(FLAGS_distributors);
   options.mandators = SplitList(FLAGS_mandators);
   options.cache_dir = FLAGS_cache_dir;
-  options.pull_interval_ms = FLAGS_pull_interval_ms;
-  options.heartbeat_interval_ms = FLAGS_heartbeat_interval_ms;
-  options.heartbeat_timeout_ms = FLAGS_heartbeat_timeout_ms;
-  options.connect_timeout_ms = FLAGS_connect_timeout_ms;
-  options.call_timeout_ms = FLAGS_call_timeout_ms;
-  options.reconnect_initial_ms = FLAGS_reconnect_initial_ms;
-  options.reconnect_max_ms = FLAGS_reconnect_max_ms;
-  options.return_interval_ms = FLAGS_return_interval_ms;
-  options.host_heartbeat_interval_ms = FLAGS_host_heartbeat_interval_ms;
+  options.pull_interval = absl::Milliseconds(FLAGS_pull_interval_ms);
+  options.heartbeat_interval = absl::Milliseconds(FLAGS_heartbeat_interval_ms);
+  options.heartbeat_timeout = absl::Milliseconds(FLAGS_heartbeat_timeout_ms);
+  options.connect_timeout = absl::Milliseconds(FLAGS_connect_timeout_ms);
+  options.call_timeout = absl::Milliseconds(FLAGS_call_timeout_ms);
+  options.reconnect_initial = absl::Milliseconds(FLAGS_reconnect_initial_ms);
+  options.reconnect_max = absl::Milliseconds(FLAGS_reconnect_max_ms);
+  options.return_interval = absl::Milliseconds(FLAGS_return_interval_ms);
+  options.host_heartbeat_interval =
+      absl::Milliseconds(FLAGS_host_heartbeat_interval_ms);
   if (!FLAGS_auth_token_file.empty()) {
     auto token =
         kess::file_cache::Env::Default()->ReadFile(FLAGS_auth_token_file);
@@ -102,7 +104,9 @@ int main(int argc, char** argv) {
   http.health = [a] { return a->Health(); };
   auto server = kess::HttpServer::Create(http);
   CHECK(server.ok()) << "HTTP server: " << server.status();
-  kess::agent::RegisterHttpApi(server->get(), a, {FLAGS_subscribe_wait_ms});
+  kess::agent::HttpApiOptions api;
+  api.subscribe_wait = absl::Milliseconds(FLAGS_subscribe_wait_ms);
+  kess::agent::RegisterHttpApi(server->get(), a, api);
   CheckOk((*server)->Start(), "HTTP server start");
   LOG(INFO) << "agent " << FLAGS_host_id << " serving on " << FLAGS_http_host
             << ":" << (*server)->port();

@@ -77,7 +77,7 @@ absl::Status FakeDistributor::Init() {
   transport::ServerOptions opts;
   opts.port = options_.port;
   opts.num_loops = 1;
-  opts.heartbeat_timeout = absl::Milliseconds(options_.heartbeat_timeout_ms);
+  opts.heartbeat_timeout = options_.heartbeat_timeout;
   opts.registry = &registry_;
   KESS_ASSIGN_OR_RETURN(
       server_, transport::Server::Create(opts, std::move(handlers), callbacks));

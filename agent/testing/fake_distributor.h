@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "common/file_cache/format.h"
 #include "common/metrics.h"
 #include "common/protocol/distribution.pb.h"
@@ -34,7 +35,7 @@ class FakeDistributor {
   struct Options {
     int port = 0;  // 0: ephemeral; a restarted fake reuses its old port
     std::string auth_token;  // if set, Subscribe requires it
-    int64_t heartbeat_timeout_ms = 15000;
+    absl::Duration heartbeat_timeout = absl::Seconds(15);
   };
 
   static absl::StatusOr<std::unique_ptr<FakeDistributor>> Start(
