@@ -27,10 +27,9 @@ if [[ -n "$(ip route show 10.77.0.0/16 2>/dev/null)" ]]; then
   exit 2
 fi
 
-targets=(//mandator //kessctl //distributor //agent
-         //tests/harness:zk_launcher //tests/wan:wan_emulator
-         //sdk/examples:demo_provider //sdk/examples:demo_consumer
-         //bench:heartbeat_bench)
+# The cluster launcher's runfiles hold the daemons, the WAN emulator and the
+# sample programs.
+targets=(//tests/cluster:kess_cluster //kessctl //bench:heartbeat_bench)
 # --symlink_prefix=/ keeps bazel-bin pointing at everyone else's fastbuild.
 bazel build -c opt --symlink_prefix=/ "${targets[@]}"
 bin_dir="$(bazel info -c opt bazel-bin)"

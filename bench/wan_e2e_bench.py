@@ -11,7 +11,8 @@ addresses), secrets/admin.password (the API's Bearer token), run/wan.addr
 (the emulator's control API), run/wan.conf (the DCs' subnets and the
 initial link profiles), run/pids (its processes; the mandators' heartbeat
 ports and the agents' addresses come from their command lines in /proc),
-run/zk-<dc>.env, hosts/<host>/agent.port and hosts/<host>/cache/.
+run/cluster.json (the cluster launcher's description: ZooKeeper connect
+strings), hosts/<host>/http_port and hosts/<host>/cache/.
 
 1. Single change, RTT sweep: for each RTT of --rtts_ms the dc1<->dc2
    profile becomes delay=RTT/2 each way (POST /pair twice; dc3's links keep
@@ -177,17 +178,16 @@ class Demo:
             host, dc = m.group(1), m.group(2)
             f = read_cmdline_flags(pid)
             port = open(os.path.join(base, "hosts", host,
-                                     "agent.port")).read().strip()
+                                     "http_port")).read().strip()
             self.hosts[dc].append({
                 "host": host, "dc": dc,
                 "agent": check_address(f"{f['http_host']}:{port}"),
                 "cache": f["cache_dir"]})
         self.zk = {}
-        for dc in self.dcs:
-            p = os.path.join(base, "run", f"zk-{dc}.env")
-            m = re.search(rf"^ZK_{dc}=(\S+)$", open(p).read(), re.M)
-            if m:
-                self.zk[dc] = m.group(1)
+        cluster = json.load(open(os.path.join(base, "run", "cluster.json")))
+        for dc in cluster["dcs"]:
+            if dc["name"] in self.dcs and dc["zk"]:
+                self.zk[dc["name"]] = dc["zk"]
         self.main_dc = "dc1"
         for dc in self.dcs:
             if len(self.mandators[dc]) == 0 or len(self.hosts[dc]) == 0:

@@ -68,7 +68,7 @@ echo "== build (-c opt)"
 # each runner's own bazel build is then a no-op.
 bazel build -c opt --symlink_prefix=/ //bench:all //mandator \
   //distributor:distributor //agent //kessctl \
-  //tests/harness:zk_launcher //tests/wan:wan_emulator \
+  //tests/cluster:kess_cluster //tests/wan:wan_emulator \
   //sdk/examples:demo_provider //sdk/examples:demo_consumer || exit 1
 
 failed=() skipped=()

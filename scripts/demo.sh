@@ -11,7 +11,9 @@
 # on host1 and a sample consumer (demo_consumer, through Discovery) on host3
 # of each DC. Then it prints where everything is and stays up until Ctrl-C;
 # on exit (Ctrl-C, error, end of --smoke) it stops exactly the processes it
-# started.
+# started. Every process is started and stopped by the cluster launcher
+# (tests/cluster:kess_cluster), which this script drives over a pipe; the
+# script itself makes the WAN mode's namespaces and runs the checks.
 #
 #   --smoke        run a scripted scenario instead of waiting; prints each
 #                  check with PASS/FAIL and exits 0 (all passed) or 1
@@ -90,9 +92,9 @@ die() { say "ERROR: $*" >&2; exit 1; }
 
 # ---- binaries -------------------------------------------------------------
 
-TARGETS=(//mandator //kessctl //distributor //agent
-         //tests/harness:zk_launcher //tests/wan:wan_emulator
-         //sdk/examples:demo_provider //sdk/examples:demo_consumer)
+# The launcher's runfiles hold every daemon, the WAN emulator and the
+# sample programs: building it builds them.
+TARGETS=(//tests/cluster:kess_cluster //kessctl)
 if [ -n "${TEST_SRCDIR:-}" ]; then
   # Under `bazel test`: the binaries are data dependencies; never call bazel.
   BIN="$TEST_SRCDIR/${TEST_WORKSPACE:-kess}"
@@ -110,24 +112,16 @@ elif [ "$BUILD" = 1 ]; then
 else
   BIN="${BIN_DIR:-$ROOT/bazel-bin}"
 fi
-MANDATOR=$BIN/mandator/mandator
+LAUNCHER=$BIN/tests/cluster/kess_cluster
 KESSCTL=$BIN/kessctl/kessctl
-DISTRIBUTOR=$BIN/distributor/distributor
-AGENT=$BIN/agent/agent
-ZK_LAUNCHER=$BIN/tests/harness/zk_launcher
-PROVIDER=$BIN/sdk/examples/demo_provider
-CONSUMER=$BIN/sdk/examples/demo_consumer
-WAN_EMULATOR=$BIN/tests/wan/wan_emulator
-NEEDED=("$MANDATOR" "$KESSCTL" "$DISTRIBUTOR" "$AGENT" "$ZK_LAUNCHER" "$PROVIDER" "$CONSUMER")
-[ "$WAN" = 1 ] && NEEDED+=("$WAN_EMULATOR")
-for b in "${NEEDED[@]}"; do
+for b in "$LAUNCHER" "$KESSCTL" "$BIN/mandator/mandator"; do
   [ -x "$b" ] || die "missing $b (build it: bazel build ${TARGETS[*]})"
 done
 for tool in python3 curl java; do
   command -v "$tool" >/dev/null || die "$tool not found (run scripts/setup.sh)"
 done
 
-# ---- base dir, process tracking, cleanup ------------------------------------
+# ---- base dir, cleanup --------------------------------------------------------
 
 CREATED_BASE=0
 if [ -z "$BASE" ]; then
@@ -138,40 +132,16 @@ else
   BASE=$(cd "$BASE" && pwd)
   [ -z "$(ls -A "$BASE")" ] || die "$BASE is not empty (give a new or empty --base-dir)"
 fi
+# The launcher fills logs/, hosts/, secrets/, run/ and zk/.
 LOGS=$BASE/logs SECRETS=$BASE/secrets HOSTS=$BASE/hosts RUN=$BASE/run
-mkdir -p "$LOGS" "$SECRETS" "$HOSTS" "$RUN" "$BASE/bin"
+mkdir -p "$LOGS" "$RUN" "$BASE/bin"
 
-NAMES=() PIDS=()   # every process this script started, in start order
-FAILED=0           # set when a --smoke check fails
-
-# Starts a process in the background, logging to $LOGS/<name>.log.
-start() {
-  local name=$1; shift
-  "$@" >"$LOGS/$name.log" 2>&1 &
-  local pid=$!
-  NAMES+=("$name"); PIDS+=("$pid")
-  echo "$name $pid" >>"$RUN/pids"
-}
-
-# dc_exec <dc> <command...>: only as the command of `start`: runs it in that
-# DC's network namespace in WAN mode (ip netns exec execs it: the pid
-# recorded is the daemon's own), as is otherwise.
-dc_exec() {
-  local dc=$1; shift
-  if [ "$WAN" = 1 ]; then
-    if [ "$dc" = wan ]; then exec ip netns exec "$WAN_PREFIX-wan" "$@"; fi
-    exec ip netns exec "$WAN_PREFIX-$dc" "$@"
-  fi
-  exec "$@"
-}
-
-pid_of() {
-  local i
-  for i in "${!NAMES[@]}"; do
-    [ "${NAMES[$i]}" = "$1" ] && { echo "${PIDS[$i]}"; return 0; }
-  done
-  return 1
-}
+FAILED=0          # set when a --smoke check fails
+LAUNCHER_PID=""   # the launcher (a coprocess: TO/FROM are its stdin/stdout)
+UP=0              # 1 once it described the running cluster
+UNCLEAN=()        # processes that did not exit with status 0
+CLEANED=0 STOPPED_ALL=0 WAN_UP=0
+trap '' PIPE      # a write to a launcher that is gone fails, nothing more
 
 # True while the process runs (a zombie does not count).
 alive() {
@@ -180,73 +150,52 @@ alive() {
   [ -n "$state" ] && [ "$state" != Z ]
 }
 
-# stop <index...>: SIGTERM to those processes, SIGKILL to any still running
-# after 15 s; reaps them and records in UNCLEAN any that did not exit 0.
-UNCLEAN=()
-declare -A REAPED   # index -> 1 once waited for
-stop() {
-  local i
-  for i in "$@"; do alive "${PIDS[$i]}" && kill -TERM "${PIDS[$i]}" 2>/dev/null; done
-  for _ in $(seq 1 150); do
-    local any=0
-    for i in "$@"; do alive "${PIDS[$i]}" && any=1; done
-    [ "$any" = 0 ] && break
-    sleep 0.1
-  done
-  for i in "$@"; do
-    if alive "${PIDS[$i]}"; then
-      say "${NAMES[$i]} (pid ${PIDS[$i]}) did not stop within 15 s: SIGKILL"
-      kill -KILL "${PIDS[$i]}" 2>/dev/null
-    fi
-  done
-  for i in "$@"; do reap "$i"; done
+# ask <command...>: one command to the launcher; prints its one-line JSON
+# answer, fails on an {"error": ...} answer or none within 5 minutes.
+ask() {
+  local line
+  { printf '%s\n' "$*" >&"$TO"; } 2>/dev/null
+  IFS= read -r -t 300 -u "$FROM" line || return 1
+  printf '%s\n' "$line"
+  [[ "$line" != '{"error":'* ]]
 }
 
-reap() {  # reap <index>: wait for it once, record how it ended
-  local i=$1 status
-  [ -n "${REAPED[$i]:-}" ] && return
-  REAPED[$i]=1
-  { wait "${PIDS[$i]}"; status=$?; } 2>/dev/null
-  if [ "$status" -gt 128 ]; then
-    UNCLEAN+=("${NAMES[$i]} killed by SIG$(kill -l "$((status - 128))")")
-  elif [ "$status" != 0 ]; then
-    UNCLEAN+=("${NAMES[$i]} exit status $status")
-  fi
-}
-
-# Stops everything started: applications, then agents, distributors,
-# mandators, ZooKeeper last.
-stop_all() {
-  local group prefix i todo
-  for group in "consumer- provider-" "agent-" "distributor-" "mandator-" "zookeeper" "wan-"; do
-    todo=()
-    for i in "${!NAMES[@]}"; do
-      [ -n "${REAPED[$i]:-}" ] && continue
-      for prefix in $group; do
-        [[ "${NAMES[$i]}" == "$prefix"* ]] && todo+=("$i")
-      done
-    done
-    [ ${#todo[@]} -gt 0 ] && stop "${todo[@]}"
-  done
-  local left=()
-  for i in "${!PIDS[@]}"; do alive "${PIDS[$i]}" && left+=("${NAMES[$i]}=${PIDS[$i]}"); done
-  if [ ${#left[@]} -gt 0 ]; then
-    say "still running: ${left[*]}"
+# Stops the cluster: the launcher stops exactly the processes it started
+# (applications, agents, distributors, mandators, ZooKeeper, the WAN
+# emulator: SIGTERM, SIGKILL after 15 s) and names those that did not exit
+# cleanly. It gets SIGTERM instead if it is still starting them (then it
+# stops what it started).
+stop_cluster() {
+  local summary="" status i
+  if [ "$UP" = 1 ]; then
+    summary=$(ask quit)
   else
-    say "all ${#PIDS[@]} processes stopped"
+    kill -TERM "$LAUNCHER_PID" 2>/dev/null
+  fi
+  for i in $(seq 1 1200); do alive "$LAUNCHER_PID" || break; sleep 0.1; done
+  if alive "$LAUNCHER_PID"; then
+    say "the launcher (pid $LAUNCHER_PID) did not stop within 120 s: SIGKILL (its processes die with it)"
+    kill -KILL "$LAUNCHER_PID" 2>/dev/null
+  fi
+  { wait "$LAUNCHER_PID"; status=$?; } 2>/dev/null
+  [ "$UP" = 0 ] || [ "$status" = 0 ] || UNCLEAN+=("kess_cluster exit status $status")
+  if [ -n "$summary" ]; then
+    local unclean
+    unclean=$(jpy '"; ".join(d["unclean"])' <<<"$summary")
+    [ -z "$unclean" ] || UNCLEAN+=("$unclean")
+    say "all $(jpy 'd["stopped"]' <<<"$summary") processes stopped"
   fi
   [ ${#UNCLEAN[@]} -eq 0 ] || say "not a clean exit: ${UNCLEAN[*]} (see $LOGS)"
 }
 
-CLEANED=0 STOPPED_ALL=0 WAN_UP=0
 cleanup() {
   local rc=$?
   [ "$CLEANED" = 1 ] && return
   CLEANED=1
   trap '' INT TERM
-  if [ ${#PIDS[@]} -gt 0 ] && [ "$STOPPED_ALL" = 0 ]; then
-    say "stopping ${#PIDS[@]} processes"
-    stop_all
+  if [ -n "$LAUNCHER_PID" ] && [ "$STOPPED_ALL" = 0 ]; then
+    say "stopping the cluster"
+    stop_cluster
   fi
   if [ "$WAN_UP" = 1 ]; then
     wan_net_down "$WAN_PREFIX" "$WAN_BASE" && say "WAN namespaces removed"
@@ -271,126 +220,30 @@ trap 'say "terminated"; exit 143' TERM
 
 # ---- helpers ----------------------------------------------------------------
 
-# wait_until <seconds> <what> <command...>: polls every 0.25 s.
+# wait_until <seconds> <command...>: polls every 0.25 s.
 wait_until() {
-  local seconds=$1 what=$2; shift 2
-  local deadline=$((SECONDS + seconds))
+  local deadline=$((SECONDS + $1)); shift
   while ! "$@" >/dev/null 2>&1; do
     [ "$SECONDS" -lt "$deadline" ] || return 1
     sleep 0.25
   done
 }
 
-# need <seconds> <what> <process name> <command...>: like wait_until, but
-# gives up at once if that process exited, and dies pointing at its log.
-need() {
-  local seconds=$1 what=$2 name=$3; shift 3
-  local deadline=$((SECONDS + seconds)) pid
-  pid=$(pid_of "$name")
-  while ! "$@" >/dev/null 2>&1; do
-    alive "$pid" || die "$what: $name exited (see $LOGS/$name.log)"
-    if [ "$SECONDS" -ge "$deadline" ]; then
-      "$@" 2>&1 | tail -3 | sed 's/^/    last try: /'
-      die "$what: not within ${seconds}s (see $LOGS/$name.log)"
-    fi
-    sleep 0.25
-  done
-}
-
-http_ok() { curl -sf -m 2 -o /dev/null "http://$1$2"; }
-
-# Free 127.0.0.1 ports for the daemons, as many as asked, all distinct.
-# They are taken below the kernel's ephemeral range, so no bind(0) and no
-# outgoing connection (of ZooKeeper, of the daemons, of other tests) can get
-# one between this pick and the daemon's own bind.
-free_ports() {
-  python3 - "$1" <<'EOF'
-import random, socket, sys
-low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
-top, bottom = low - 1, max(1024, low - 12000)
-if top - bottom < 1000:  # an unusual range: let the kernel choose
-    top = bottom = 0
-socks = []
-while len(socks) < int(sys.argv[1]):
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", random.randint(bottom, top) if top else 0))
-        s.listen(1)
-        socks.append(s)
-    except OSError:
-        s.close()
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-EOF
+# jpy <expression> [args...]: a Python expression over the JSON on stdin
+# (d; the args are the list a). A bool is the exit status, anything else is
+# printed.
+jpy() {
+  python3 -c 'import json, sys
+d = json.load(sys.stdin); a = sys.argv[2:]
+r = eval(sys.argv[1])
+if isinstance(r, bool): sys.exit(0 if r else 1)
+print(r)' "$@"
 }
 
 random_secret() { python3 -c 'import secrets; print(secrets.token_hex(16))'; }
 
-json_field() {  # json_field <field> reads JSON on stdin, prints the field
-  python3 -c 'import json,sys; v=json.load(sys.stdin)
-for k in sys.argv[1].split("."): v=v[k]
-print(v)' "$1"
-}
-
-# Reads one file-cache entry (docs/file-cache.md), checksum verified; prints
-# "<revision> <value>" (the value of a route table: its instances as
-# "<id>:<state>" words).
-cache_entry() {
-  python3 - "$1" <<'EOF'
-import base64, json, sys, zlib
-d = json.load(open(sys.argv[1]))
-assert d["format"] == 1
-raw = base64.b64decode(d["value"]) if d["encoding"] == "base64" else d["value"].encode()
-assert zlib.crc32(raw) == d["crc32"], "crc32 mismatch"
-if d["type"] == "route":
-    t = json.loads(raw)
-    print(d["revision"], " ".join("%s:%s" % (i["id"], i["state"]) for i in t["instances"]))
-else:
-    print(d["revision"], raw.decode())
-EOF
-}
-
-# ---- ports, secrets ---------------------------------------------------------
-
-declare -A PORT HTTP
-read -r -a ports <<<"$(free_ports $((10 * ${#DCS[@]})))"
-n=0
-for dc in "${DCS[@]}"; do
-  for i in 1 2 3; do
-    HTTP[$dc-m$i]=${ports[n]}; PORT[$dc-m$i]=${ports[n+1]}; n=$((n + 2))
-  done
-  for i in 1 2; do
-    PORT[$dc-d$i]=${ports[n]}; HTTP[$dc-d$i]=${ports[n+1]}; n=$((n + 2))
-  done
-done
-
-umask 077
-ZK_AUTH=$SECRETS/zk.auth            # mandators: both ZooKeeper users
-ZK_READER=$SECRETS/zk-reader.auth   # distributors: only the reader
-TOKEN=$SECRETS/distributor.token    # agents <-> distributors
-reader_password=$(random_secret)
-printf 'mandator:%s\nreader:%s\n' "$(random_secret)" "$reader_password" >"$ZK_AUTH"
-printf 'reader:%s\n' "$reader_password" >"$ZK_READER"
-random_secret >"$TOKEN"
-chmod 600 "$ZK_AUTH" "$ZK_READER" "$TOKEN"
-# The admin UI (when the mandator has it): one secret for every mandator, the
-# UI's password for user admin and the API's Bearer token (kessctl: KESS_TOKEN).
-UI=0 ADMIN_USER=admin
-ADMIN_SECRET_FILE=$SECRETS/admin.password
-API_AUTH=()   # curl arguments that authenticate an API request
-mandator_flags=$("$MANDATOR" --helpfull 2>&1)
-if grep -q -- '-admin_password_file ' <<<"$mandator_flags"; then
-  UI=1
-  random_secret >"$ADMIN_SECRET_FILE"
-  # For curl (-H @file), so the secret never appears on a command line.
-  printf 'Authorization: Bearer %s\n' "$(cat "$ADMIN_SECRET_FILE")" >"$SECRETS/admin.header"
-  chmod 600 "$ADMIN_SECRET_FILE" "$SECRETS/admin.header"
-  API_AUTH=(-H "@$SECRETS/admin.header")
-fi
-umask 022
-
 # ---- the WAN (--wan): a network namespace per DC, a router between them ----
 
-declare -A ADDR   # the address every daemon of a DC listens on
 say "base dir $BASE"
 if [ "$WAN" = 1 ]; then
   if [ -n "${TEST_SRCDIR:-}" ]; then WAN_NET_SH=$BIN/tests/wan/wan_net.sh
@@ -402,152 +255,57 @@ if [ "$WAN" = 1 ]; then
   say "WAN: namespaces $WAN_PREFIX-{${DCS[*]// /,},wan}, addresses $WAN_BASE.<n>.2"
   wan_net_up "$WAN_PREFIX" "$WAN_BASE" "${DCS[@]}" || die "setting up the WAN namespaces failed"
   WAN_UP=1
-  for dc in "${DCS[@]}"; do ADDR[$dc]=$(wan_dc_addr "$dc"); done
   {
     i=0
     for dc in "${DCS[@]}"; do i=$((i + 1)); echo "dc $dc $WAN_BASE.$i.0/24"; done
     for pair in "${WAN_PAIRS[@]}"; do echo "pair $pair"; done
   } >"$RUN/wan.conf"
-  start wan-emulator dc_exec wan "$WAN_EMULATOR" --config="$RUN/wan.conf" \
-    --transparent_port="$WAN_PORT" --control_host="$WAN_BASE.0.1" \
-    --control_port=0 --address_file="$RUN/wan.addr"
-  need 30 "the WAN emulator" wan-emulator test -s "$RUN/wan.addr"
-  WAN_CONTROL=$(awk '$1 == "control" {print $2}' "$RUN/wan.addr")
-  [ -n "$WAN_CONTROL" ] || die "the WAN emulator published no control address"
-else
-  for dc in "${DCS[@]}"; do ADDR[$dc]=127.0.0.1; done
 fi
-# wan_state <dc a> <dc b> open|cut|blackhole: the link between two DCs.
-wan_state() {
-  curl -sf -m 5 -d '' "http://$WAN_CONTROL/state?a=$1&b=$2&state=$3" >/dev/null
-}
 
-# ---- ZooKeeper ------------------------------------------------------------
+# ---- the cluster ---------------------------------------------------------------
 
-say "starting ZooKeeper: ${#DCS[@]} ensembles of $ZK_SERVERS server(s)"
-mkdir -p "$BASE/zk"
-for dc in "${DCS[@]}"; do
-  start "zookeeper-$dc" dc_exec "$dc" "$ZK_LAUNCHER" --dcs="$dc" \
-    --host="${ADDR[$dc]}" --servers="$ZK_SERVERS" --base_dir="$BASE/zk" \
-    --ready_file="$RUN/zk-$dc.env"
-done
-declare -A ZK
-zk_deadline=$((SECONDS + 180))
-for dc in "${DCS[@]}"; do
-  until [ -f "$RUN/zk-$dc.env" ]; do
-    # shellcheck disable=SC2015
-    alive "$(pid_of "zookeeper-$dc")" && [ "$SECONDS" -lt "$zk_deadline" ] ||
-      die "ZooKeeper of $dc did not start (see $LOGS/zookeeper-$dc.log)"
-    sleep 0.25
-  done
-  ZK[$dc]=$(sed -n "s/^ZK_$dc=//p" "$RUN/zk-$dc.env")
-done
-
-# ---- mandators ---------------------------------------------------------------
-
-mandators_of() {  # heartbeat (scheduler) addresses of a DC's mandators
-  local dc=$1 out="" i
-  for i in 1 2 3; do out+="${out:+,}${ADDR[$dc]}:${PORT[$dc-m$i]}"; done
-  echo "$out"
-}
-http_mandators_of() {
-  local dc=$1 out="" i
-  for i in 1 2 3; do out+="${out:+,}${ADDR[$dc]}:${HTTP[$dc-m$i]}"; done
-  echo "$out"
-}
-KESS_MANDATORS=""
-for dc in "${DCS[@]}"; do KESS_MANDATORS+="${KESS_MANDATORS:+,}$(http_mandators_of "$dc")"; done
-OTHER_DCS=""   # the main DC's --other_dcs: every slave DC's ensemble
-for dc in "${DCS[@]:1}"; do OTHER_DCS+="${OTHER_DCS:+;}$dc=${ZK[$dc]}"; done
-
-say "starting 3 mandators per DC"
-for dc in "${DCS[@]}"; do
-  for i in 1 2 3; do
-    name=$dc-m$i
-    args=(--id="m$i" --dc="$dc" --zk="${ZK[$dc]}" --zk_auth_file="$ZK_AUTH"
-          --http_host="${ADDR[$dc]}" --http_port="${HTTP[$name]}"
-          --port="${PORT[$name]}")
-    [ "$UI" = 1 ] && args+=(--admin_password_file="$ADMIN_SECRET_FILE" --admin_user="$ADMIN_USER")
-    if [ "$dc" = dc1 ]; then
-      args+=(--main --other_dcs="$OTHER_DCS")
-    else
-      args+=(--nomain --main_zk="${ZK[dc1]}" --main_dc=dc1)
-      [ "$WAN" = 1 ] && args+=(--partition_after_ms="$PARTITION_AFTER_MS"
-                               --heal_after_ms="$HEAL_AFTER_MS")
-    fi
-    start "mandator-$name" dc_exec "$dc" "$MANDATOR" "${args[@]}"
-  done
-done
-leader_of() {  # prints the DC's leader id once one is elected
-  local id
-  id=$(curl -sS -f -m 2 "${API_AUTH[@]}" "http://${ADDR[$1]}:${HTTP[$1-m1]}/api/v1/status" |
-       json_field leader.id) && [ -n "$id" ] && echo "$id"
-}
-for dc in "${DCS[@]}"; do
-  for i in 1 2 3; do
-    need 60 "mandator $dc-m$i" "mandator-$dc-m$i" \
-      http_ok "${ADDR[$dc]}:${HTTP[$dc-m$i]}" /healthz
-  done
-  need 60 "a leader in $dc" "mandator-$dc-m1" leader_of "$dc"
-done
-
-# ---- distributors ------------------------------------------------------------
-
-say "starting 2 distributors per DC"
-distributors_of() {
-  local dc=$1 out="" i
-  for i in 1 2; do out+="${out:+,}${ADDR[$dc]}:${PORT[$dc-d$i]}"; done
-  echo "$out"
-}
-for dc in "${DCS[@]}"; do
-  for i in 1 2; do
-    name=$dc-d$i
-    start "distributor-$name" dc_exec "$dc" "$DISTRIBUTOR" --id="d$i" --dc="$dc" \
-      --zk="${ZK[$dc]}" --zk_auth_file="$ZK_READER" --auth_token_file="$TOKEN" \
-      --listen_host="${ADDR[$dc]}" --port="${PORT[$name]}" --http_port="${HTTP[$name]}"
-  done
-done
-for dc in "${DCS[@]}"; do
-  for i in 1 2; do
-    need 60 "distributor $dc-d$i" "distributor-$dc-d$i" \
-      http_ok "${ADDR[$dc]}:${HTTP[$dc-d$i]}" /healthz
-  done
-done
-
-# ---- agents (one per host) -------------------------------------------------------
-
-HOST_IDS=()
-declare -A AGENT_HTTP
-say "starting 3 agents per DC"
-for dc in "${DCS[@]}"; do
-  for i in 1 2 3; do
-    host=$dc-host$i
-    HOST_IDS+=("$host")
-    mkdir -p "$HOSTS/$host/cache"
-    start "agent-$host" dc_exec "$dc" "$AGENT" --host_id="$host" --dc="$dc" \
-      --distributors="$(distributors_of "$dc")" --mandators="$(mandators_of "$dc")" \
-      --cache_dir="$HOSTS/$host/cache" --auth_token_file="$TOKEN" \
-      --http_host="${ADDR[$dc]}" --http_port=0 --http_port_file="$HOSTS/$host/agent.port" \
-      --pull_interval_ms=10000
-  done
-done
-agent_connected() {
-  curl -sf -m 2 "http://${AGENT_HTTP[$1]}/v1/status" | json_field connected |
-    grep -qx True
-}
-for host in "${HOST_IDS[@]}"; do
-  need 30 "agent $host" "agent-$host" test -s "$HOSTS/$host/agent.port"
-  AGENT_HTTP[$host]=${ADDR[${host%-host*}]}:$(cat "$HOSTS/$host/agent.port")
-  need 30 "agent $host connected" "agent-$host" agent_connected "$host"
-done
-
-# Every host subscribes the demo config (the consumers subscribe their
-# service's route table themselves, through Discovery).
-for host in "${HOST_IDS[@]}"; do
-  curl -sf -m 10 -X POST "http://${AGENT_HTTP[$host]}/v1/subscriptions" \
-    -d "{\"configs\":[{\"namespace\":\"$CONFIG_NS\",\"key\":\"$CONFIG_KEY\"}]}" \
-    >/dev/null || die "subscribing $host to $CONFIG_NS/$CONFIG_KEY failed"
-done
+# The admin UI (when the mandator has it): one secret for every mandator, the
+# UI's password for user admin and the API's Bearer token (kessctl:
+# KESS_TOKEN); the launcher writes it to secrets/admin.password.
+UI=0 ADMIN=false ADMIN_USER=admin
+ADMIN_SECRET_FILE=$SECRETS/admin.password
+API_AUTH=()   # curl arguments that authenticate an API request
+mandator_flags=$("$BIN/mandator/mandator" --helpfull 2>&1)
+if grep -q -- '-admin_password_file ' <<<"$mandator_flags"; then
+  UI=1 ADMIN=true API_AUTH=(-H "@$SECRETS/admin.header")
+fi
+args=(--bin_dir="$BIN" --base_dir="$BASE" --log_file="$LOGS/kess_cluster.log"
+      --dcs=${#DCS[@]} --zk_servers="$ZK_SERVERS" --mandators=3 --distributors=2
+      --agents=3 --providers=1 --consumers=1 --service="$SERVICE"
+      --subscribe="$CONFIG_NS/$CONFIG_KEY" --agent_flags=--pull_interval_ms=10000
+      --admin="$ADMIN" --admin_user="$ADMIN_USER")
+if [ "$WAN" = 1 ]; then
+  netns=() addrs=()
+  for dc in "${DCS[@]}"; do netns+=("$WAN_PREFIX-$dc"); addrs+=("$(wan_dc_addr "$dc")"); done
+  args+=(--dc_netns="$(IFS=,; echo "${netns[*]}")" --dc_addresses="$(IFS=,; echo "${addrs[*]}")"
+         --partition_after_ms="$PARTITION_AFTER_MS" --heal_after_ms="$HEAL_AFTER_MS"
+         --wan_config="$RUN/wan.conf" --wan_netns="$WAN_PREFIX-wan"
+         --wan_control_host="$WAN_BASE.0.1" --wan_transparent_port="$WAN_PORT")
+fi
+say "starting the cluster: tests/cluster:kess_cluster (log: $LOGS/kess_cluster.log)"
+coproc CLUSTER { exec "$LAUNCHER" "${args[@]}"; }
+LAUNCHER_PID=$CLUSTER_PID
+exec {TO}>&"${CLUSTER[1]}" {FROM}<&"${CLUSTER[0]}"
+# Its description of everything, once everything is up (bounded: each of its
+# waits is).
+IFS= read -r -t 1800 -u "$FROM" description ||
+  die "the launcher said nothing (see $LOGS/kess_cluster.log)"
+[[ "$description" != '{"error":'* ]] ||
+  die "the cluster did not start: $(jpy 'd["error"]' <<<"$description") (logs: $LOGS)"
+printf '%s\n' "$description" >"$RUN/cluster.json"
+UP=1
+# Shell variables from it: KESS_MANDATORS, WAN_CONTROL, HOST_IDS,
+# AGENT_HTTP[host]; PIDS[name] and LOG[name] of every process.
+declare -A AGENT_HTTP PIDS LOG
+eval "$(jpy '"\n".join(
+  ["KESS_MANDATORS=%s" % d["kess_mandators"], "WAN_CONTROL=%s" % (d["wan"] or {}).get("control", "")]
+  + ["AGENT_HTTP[%s]=%s; HOST_IDS+=(%s)" % (h["host"], h["http"], h["host"]) for c in d["dcs"] for h in c["agents"]]
+  + ["PIDS[%s]=%s; LOG[%s]=%s" % (p["name"], p["pid"], p["name"], p["log"]) for p in d["processes"]])' <"$RUN/cluster.json")"
 
 kessctl() {
   if [ "$UI" = 1 ]; then
@@ -560,41 +318,16 @@ kessctl config put "$CONFIG_NS" "$CONFIG_KEY" "hello from kess" \
   --comment="written by scripts/demo.sh" >/dev/null ||
   die "kessctl config put failed"
 
-# ---- sample provider and consumers ----------------------------------------------
-
-start_provider() {  # start_provider <dc> <host number> <instance number>
-  local dc=$1 host=$1-host$2 id=echo-$1-$3
-  start "provider-$id" dc_exec "$dc" "$PROVIDER" --service="$SERVICE" --id="$id" \
-    --host="$host" --dc="$dc" --mandators="$(mandators_of "$dc")" \
-    --listen_host="${ADDR[$dc]}" \
-    --port_file="$RUN/provider-$id.port"
-  need 30 "provider $id registered" "provider-$id" \
-    test -s "$RUN/provider-$id.port"
-}
-say "starting the sample provider ($SERVICE) and consumers"
-for dc in "${DCS[@]}"; do start_provider "$dc" 1 1; done
-for dc in "${DCS[@]}"; do
-  host=$dc-host3
-  start "consumer-$dc" dc_exec "$dc" "$CONSUMER" --service="$SERVICE" --dc="$dc" \
-    --cache_dir="$HOSTS/$host/cache" --agent="${AGENT_HTTP[$host]}" \
-    --stats_file="$RUN/consumer-$dc.json"
-done
 consumer_stat() {  # consumer_stat <dc> <field>
-  json_field "$2" <"$RUN/consumer-$1.json"
+  jpy 'd[a[0]]' "$2" <"$RUN/consumer-$1.json"
 }
 calls_by_dc() {  # calls_by_dc <consumer dc> <instance dc>
-  python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["by_dc"].get(sys.argv[2], 0))' \
-    "$RUN/consumer-$1.json" "$2"
+  jpy 'd["by_dc"].get(a[0], 0)' "$2" <"$RUN/consumer-$1.json"
 }
-# Calling, with a table that has the instances of both DCs.
-consumer_calling() {
-  [ "$(consumer_stat "$1" ok)" -gt 0 ] &&
-    [ "$(consumer_stat "$1" instances)" -ge "${#DCS[@]}" ]
+# wan_state <dc a> <dc b> open|cut|blackhole: the link between two DCs.
+wan_state() {
+  curl -sf -m 5 -d '' "http://$WAN_CONTROL/state?a=$1&b=$2&state=$3" >/dev/null
 }
-for dc in "${DCS[@]}"; do
-  need 60 "consumer in $dc calling $SERVICE" "consumer-$dc" \
-    consumer_calling "$dc"
-done
 
 # ---- what is where -------------------------------------------------------------
 
@@ -607,14 +340,14 @@ done
 ln -sf "$KESSCTL" "$BASE/bin/kessctl"
 
 banner() {
-  local dc i host m1=${ADDR[dc1]}:${HTTP[dc1-m1]}
+  local m1 pair dc
+  m1=$(jpy 'd["dcs"][0]["mandators"][0]["http"]' <"$RUN/cluster.json")
   echo
   if [ "$WAN" = 1 ]; then
     echo "kess demo: 3 DCs over emulated WAN links (dc1 is the main DC)"
     echo
     echo "  Every connection between two DCs crosses the WAN emulator (tests/wan,"
     echo "  a transparent router between the DCs' network namespaces):"
-    local pair
     for pair in "${WAN_PAIRS[@]}"; do echo "    $pair (each way)"; done
     echo "  Partition mode: a slave DC cut off from dc1 for $((PARTITION_AFTER_MS / 1000)) s builds its own"
     echo "  route tables (new instances stay discoverable inside it); healed after $((HEAL_AFTER_MS / 1000)) s."
@@ -649,20 +382,15 @@ banner() {
   echo "    kessctl config get $CONFIG_NS $CONFIG_KEY --show_meta"
   echo "    kessctl config history $CONFIG_NS $CONFIG_KEY"
   echo
-  for dc in "${DCS[@]}"; do
-    echo "  $dc: ZooKeeper ${ZK[$dc]}"
-    for i in 1 2 3; do
-      echo "    mandator m$i  http ${ADDR[$dc]}:${HTTP[$dc-m$i]}  heartbeats ${ADDR[$dc]}:${PORT[$dc-m$i]}"
-    done
-    for i in 1 2; do
-      echo "    distributor d$i  agents ${ADDR[$dc]}:${PORT[$dc-d$i]}  http ${ADDR[$dc]}:${HTTP[$dc-d$i]}"
-    done
-  done
+  jpy '"\n".join("\n".join(
+    ["  %s: ZooKeeper %s" % (c["name"], c["zk"])]
+    + ["    mandator %s  http %s  heartbeats %s" % (m["id"], m["http"], m["address"]) for m in c["mandators"]]
+    + ["    distributor %s  agents %s  http %s" % (x["id"], x["address"], x["http"]) for x in c["distributors"]])
+    for c in d["dcs"])' <"$RUN/cluster.json"
   echo
   echo "  Hosts: agent cache dir (file cache, docs/file-cache.md) and agent API"
-  for host in "${HOST_IDS[@]}"; do
-    printf '    %-10s %s  http://%s/v1/status\n' "$host" "$HOSTS/$host/cache" "${AGENT_HTTP[$host]}"
-  done
+  jpy '"\n".join("    %-10s %s  http://%s/v1/status" % (h["host"], h["cache_dir"], h["http"])
+    for c in d["dcs"] for h in c["agents"])' <"$RUN/cluster.json"
   echo
   echo "  Sample service $SERVICE: provider echo-<dc>-1 on <dc>-host1, consumer on"
   echo "  <dc>-host3 (calls it through Discovery, own DC first); its counters:"
@@ -677,16 +405,17 @@ if [ "$SMOKE" = 0 ]; then
   echo
   echo "Running; Ctrl-C stops everything this script started."
   reported=""
-  while true; do
+  while alive "$LAUNCHER_PID"; do
     sleep 2 &
     wait $! 2>/dev/null
-    for i in "${!PIDS[@]}"; do
-      if ! alive "${PIDS[$i]}" && [[ " $reported " != *" ${NAMES[$i]} "* ]]; then
-        say "warning: ${NAMES[$i]} (pid ${PIDS[$i]}) exited; see $LOGS/${NAMES[$i]}.log"
-        reported+=" ${NAMES[$i]}"
+    for name in "${!PIDS[@]}"; do
+      if ! alive "${PIDS[$name]}" && [[ " $reported " != *" $name "* ]]; then
+        say "warning: $name (pid ${PIDS[$name]}) exited; see ${LOG[$name]}"
+        reported+=" $name"
       fi
     done
   done
+  die "the launcher (pid $LAUNCHER_PID) exited; see $LOGS/kess_cluster.log"
 fi
 
 # ---- --smoke: the scripted scenario ----------------------------------------------
@@ -712,27 +441,23 @@ check() {  # check <description> <command...>: PASS/FAIL
   fi
 }
 
-# The config's revision and value in every host's cache.
+# The config's revision and value in every host's cache (the launcher
+# reads them with the file-cache reader: checksums verified).
 config_everywhere() {  # config_everywhere <revision> <value>
-  local host entry
-  for host in "${HOST_IDS[@]}"; do
-    entry=$(cache_entry "$HOSTS/$host/cache/configs/$CONFIG_NS/$CONFIG_KEY.json" 2>/dev/null) || return 1
-    [ "$entry" = "$1 $2" ] || return 1
-  done
+  ask cached "$CONFIG_NS" "$CONFIG_KEY" |
+    jpy 'all(e["revision"] == int(a[0]) and e["value"] == a[1] for e in d.values())' "$1" "$2"
 }
 put_and_wait() {  # put_and_wait <value> <seconds>: write in dc1, see it in all caches
   local value=$1 seconds=$2 revision start_ms
   start_ms=$(date +%s%3N)
   revision=$(kessctl config put "$CONFIG_NS" "$CONFIG_KEY" "$value" --output=json |
-             json_field revision) || { echo "    kessctl put failed"; return 1; }
-  if wait_until "$seconds" "config" config_everywhere "$revision" "$value"; then
+             jpy 'd["revision"]') || { echo "    kessctl put failed"; return 1; }
+  if wait_until "$seconds" config_everywhere "$revision" "$value"; then
     echo "    revision $revision in all ${#HOST_IDS[@]} caches after $(( $(date +%s%3N) - start_ms )) ms"
   else
     echo "    revision $revision not in every cache within ${seconds}s:"
-    local host
-    for host in "${HOST_IDS[@]}"; do
-      echo "      $host: $(cache_entry "$HOSTS/$host/cache/configs/$CONFIG_NS/$CONFIG_KEY.json" 2>&1 | tail -1)"
-    done
+    ask cached "$CONFIG_NS" "$CONFIG_KEY" |
+      jpy '"\n".join("      %s: %s %s" % (h, e["revision"], e["value"]) for h, e in d.items())'
     return 1
   fi
 }
@@ -740,7 +465,8 @@ put_and_wait() {  # put_and_wait <value> <seconds>: write in dc1, see it in all 
 # 0. The admin UI, when the mandators have it.
 http_code() { curl -s -m 5 -o /dev/null -w '%{http_code}' "$@"; }
 ui_works() {
-  local m1=${ADDR[dc1]}:${HTTP[dc1-m1]} code ok=0
+  local m1 code ok=0
+  m1=$(jpy 'd["dcs"][0]["mandators"][0]["http"]' <"$RUN/cluster.json")
   code=$(http_code "http://$m1/ui/"); echo "    GET /ui/: $code"
   [ "$code" = 200 ] || ok=1
   code=$(http_code "http://$m1/api/v1/configs"); echo "    API without credentials: $code"
@@ -769,15 +495,17 @@ check "config put in dc1 -> same value and revision in all ${#HOST_IDS[@]} agent
 
 # 2. A new provider instance is discovered in both DCs.
 route_has() {  # route_has <host> <instance id>: healthy in that host's cache
-  cache_entry "$HOSTS/$1/cache/routes/$SERVICE.json" 2>/dev/null |
-    grep -qw "$2:healthy"
+  ask routes "$SERVICE" | jpy 'd[a[0]]["instances"].get(a[1]) == "healthy"' "${1%-host*}/$1" "$2"
+}
+route_of() {  # route_of <host>: its route table's revision and instances
+  ask routes "$SERVICE" | jpy 'd[a[0]]' "${1%-host*}/$1"
 }
 new_instance_discovered() {
   local start=$SECONDS
-  start_provider dc1 2 2
+  ask provider dc1 2 >/dev/null || { echo "    could not start echo-dc1-2"; return 1; }
   for dc in "${DCS[@]}"; do
-    wait_until 60 "route" route_has "$dc-host3" echo-dc1-2 || {
-      echo "    echo-dc1-2 not in $dc-host3's route table: $(cache_entry "$HOSTS/$dc-host3/cache/routes/$SERVICE.json" 2>&1 | tail -1)"
+    wait_until 60 route_has "$dc-host3" echo-dc1-2 || {
+      echo "    echo-dc1-2 not in $dc-host3's route table: $(route_of "$dc-host3")"
       return 1
     }
   done
@@ -786,13 +514,14 @@ new_instance_discovered() {
 check "new instance echo-dc1-2 (dc1-host2) appears in the consumers' route tables in every DC" \
   new_instance_discovered
 
-calls_to() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["by_instance"].get(sys.argv[2],0))' "$RUN/consumer-$1.json" "$2"; }
-dc1_consumer_uses_new() { [ "$(calls_to dc1 echo-dc1-2)" -gt 0 ]; }
+dc1_consumer_uses_new() {
+  jpy 'd["by_instance"].get("echo-dc1-2", 0) > 0' <"$RUN/consumer-dc1.json"
+}
 consumers_ok() {
   local dc ok=0
-  wait_until 20 "calls" dc1_consumer_uses_new || { echo "    the dc1 consumer never called echo-dc1-2"; ok=1; }
+  wait_until 20 dc1_consumer_uses_new || { echo "    the dc1 consumer never called echo-dc1-2"; ok=1; }
   for dc in "${DCS[@]}"; do
-    echo "    consumer $dc: $(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("%d calls, %d ok, %d failed, by instance %s" % (d["calls"], d["ok"], d["failed"], d["by_instance"]))' "$RUN/consumer-$dc.json")"
+    echo "    consumer $dc: $(jpy '"%d calls, %d ok, %d failed, by instance %s" % (d["calls"], d["ok"], d["failed"], d["by_instance"])' <"$RUN/consumer-$dc.json")"
     [ "$(consumer_stat "$dc" failed)" = 0 ] || ok=1
   done
   return $ok
@@ -818,9 +547,10 @@ check "each consumer calls only its own DC's instances (local first)" local_firs
 
 # 3. kill -9 a distributor: agents move on, writes still reach every host,
 #    the consumers' traffic is unaffected.
-agent_distributor() {
-  curl -sf -m 2 "http://${AGENT_HTTP[$1]}/v1/status" | json_field distributor
+agent_status() {  # agent_status <host>: its /v1/status
+  curl -sf -m 2 "http://${AGENT_HTTP[$1]}/v1/status"
 }
+agent_connected() { agent_status "$1" | jpy 'd["connected"] is True'; }
 consumers_sum() {  # consumers_sum <field>: over every DC's consumer
   local dc total=0
   for dc in "${DCS[@]}"; do total=$((total + $(consumer_stat "$dc" "$1"))); done
@@ -828,36 +558,27 @@ consumers_sum() {  # consumers_sum <field>: over every DC's consumer
 }
 failed_before=$(consumers_sum failed)
 ok_before=$(consumers_sum ok)
-victim_addr=$(agent_distributor dc1-host3)
-victim=""
-for i in 1 2; do [ "$victim_addr" = "${ADDR[dc1]}:${PORT[dc1-d$i]}" ] && victim=dc1-d$i; done
-[ -n "$victim" ] || victim=dc1-d1
-victim_pid=$(pid_of "distributor-$victim")
-say "kill -9 distributor $victim (pid $victim_pid), the one dc1-host3's agent uses"
-kill -KILL "$victim_pid"
-# Reaped here, on purpose not counted as an unclean exit.
-for i in "${!NAMES[@]}"; do [ "${NAMES[$i]}" = "distributor-$victim" ] && REAPED[$i]=1; done
-{ wait "$victim_pid"; } 2>/dev/null
-dead_addr=${ADDR[dc1]}:${PORT[$victim]}
+dead_addr=$(agent_status dc1-host3 | jpy 'd["distributor"]')
+victim=$(jpy '([x["name"] for x in d["dcs"][0]["distributors"] if x["address"] == a[0]] or ["distributor-dc1-d1"])[0]' \
+         "$dead_addr" <"$RUN/cluster.json")
+say "kill -9 $victim (pid ${PIDS[$victim]}), the distributor dc1-host3's agent uses"
+ask kill "$victim" >/dev/null || die "the launcher could not kill $victim"
 agents_moved() {
   local host
   for host in dc1-host1 dc1-host2 dc1-host3; do
     agent_connected "$host" || return 1
-    [ "$(agent_distributor "$host")" != "$dead_addr" ] || return 1
+    [ "$(agent_status "$host" | jpy 'd["distributor"]')" != "$dead_addr" ] || return 1
   done
 }
 moved() {
-  local start=$SECONDS
-  wait_until 45 "failover" agents_moved || {
-    local host
-    for host in dc1-host1 dc1-host2 dc1-host3; do
-      echo "    $host: $(curl -sf -m 2 "http://${AGENT_HTTP[$host]}/v1/status")"
-    done
+  local start=$SECONDS host
+  wait_until 45 agents_moved || {
+    for host in dc1-host1 dc1-host2 dc1-host3; do echo "    $host: $(agent_status "$host")"; done
     return 1
   }
   echo "    dc1 agents all connected to the other distributor after $((SECONDS - start)) s"
 }
-check "after kill -9 of $victim every dc1 agent is connected to the remaining distributor" moved
+check "after kill -9 of ${victim#distributor-} every dc1 agent is connected to the remaining distributor" moved
 check "the next config write still reaches all ${#HOST_IDS[@]} agent caches" \
   put_and_wait "smoke-2-$(random_secret)" 30
 sleep 2
@@ -874,22 +595,20 @@ check "consumers' traffic unaffected by the distributor's death" traffic_unaffec
 #    instance registered there be discovered inside dc3 while it is cut;
 #    after the heal the main DC's tables have it too.
 leader_status() {  # leader_status <dc> <field>
-  local leader i
-  leader=$(leader_of "$1") || return 1
-  i=${leader#m}
-  curl -sf -m 2 "${API_AUTH[@]}" "http://${ADDR[$1]}:${HTTP[$1-m$i]}/api/v1/status" |
-    json_field "$2"
+  local http
+  http=$(ask leader "$1" | jpy 'd["http"]') || return 1
+  curl -sf -m 2 "${API_AUTH[@]}" "http://$http/api/v1/status" | jpy 'd[a[0]]' "$2"
 }
 dc3_mode_is() { [ "$(leader_status dc3 partition_mode 2>/dev/null)" = "$1" ]; }
 cut_dc3_and_register() {
   local start=$SECONDS
   wan_state dc1 dc3 cut && wan_state dc2 dc3 cut || { echo "    the WAN control API refused"; return 1; }
   echo "    dc3 cut off from dc1 and dc2"
-  wait_until 60 "overlay" dc3_mode_is overlay || {
+  wait_until 60 dc3_mode_is overlay || {
     echo "    dc3's leader never entered partition mode: $(leader_status dc3 partition_mode 2>&1)"; return 1; }
   echo "    dc3 in partition mode (overlay) after $((SECONDS - start)) s"
-  start_provider dc3 2 2
-  wait_until 60 "route" route_has dc3-host3 echo-dc3-2 || {
+  ask provider dc3 2 >/dev/null || { echo "    could not start echo-dc3-2"; return 1; }
+  wait_until 60 route_has dc3-host3 echo-dc3-2 || {
     echo "    echo-dc3-2 not in dc3-host3's route table while cut"; return 1; }
   if route_has dc1-host3 echo-dc3-2; then
     echo "    echo-dc3-2 reached dc1 across a cut link?"; return 1
@@ -899,9 +618,9 @@ cut_dc3_and_register() {
 heal_dc3() {
   local start=$SECONDS
   wan_state dc1 dc3 open && wan_state dc2 dc3 open || return 1
-  wait_until 120 "route" route_has dc1-host3 echo-dc3-2 || {
+  wait_until 120 route_has dc1-host3 echo-dc3-2 || {
     echo "    echo-dc3-2 not in dc1's tables after the heal (dc3: $(leader_status dc3 partition_mode 2>&1))"; return 1; }
-  wait_until 120 "replicating" dc3_mode_is replicating || {
+  wait_until 120 dc3_mode_is replicating || {
     echo "    dc3 still $(leader_status dc3 partition_mode 2>&1)"; return 1; }
   echo "    healed: echo-dc3-2 in dc1's tables and dc3 replicating again after $((SECONDS - start)) s"
 }
@@ -916,12 +635,12 @@ fi
 # 5. Everything stops cleanly.
 clean_stop() {
   local start=$SECONDS
-  stop_all
+  stop_cluster
   STOPPED_ALL=1
-  echo "    ${#PIDS[@]} processes stopped in $((SECONDS - start)) s"
+  echo "    stopped in $((SECONDS - start)) s"
   [ ${#UNCLEAN[@]} -eq 0 ]
 }
-say "stopping ${#PIDS[@]} processes"
+say "stopping the cluster"
 check "every process started exits cleanly on SIGTERM (exit status 0)" clean_stop
 
 say "smoke: $PASSED passed, $FAILED failed"
