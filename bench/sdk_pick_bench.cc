@@ -143,7 +143,7 @@ Discovery* TheDiscovery() {
     Discovery::Options options;
     options.cache_dir = dir;
     options.agent_http_address = "";  // no agent
-    options.poll_interval_ms = 3600 * 1000;
+    options.poll_interval = absl::Hours(1);
     options.local_datacenter = "dc1";
     options.min_local_healthy = 2;
     return Discovery::Create(options).value().release();

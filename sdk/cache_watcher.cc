@@ -26,6 +26,11 @@ int64_t MonotonicMs() {
       .count();
 }
 
+// Whole milliseconds, rounded up: a positive delay never becomes "now".
+int64_t CeilMs(absl::Duration d) {
+  return absl::ToInt64Milliseconds(absl::Ceil(d, absl::Milliseconds(1)));
+}
+
 // {"configs":[{"namespace":..,"key":..}],"routes":["svc"]}; a list that
 // would be empty is left out.
 std::string SubscriptionBody(const std::vector<CacheKey>& keys) {
@@ -76,8 +81,8 @@ absl::StatusOr<std::unique_ptr<CacheWatcher>> CacheWatcher::Create(
   if (options.cache_dir.empty()) {
     return absl::InvalidArgumentError("cache_dir is empty");
   }
-  if (options.poll_interval_ms <= 0) {
-    return absl::InvalidArgumentError("poll_interval_ms must be positive");
+  if (options.poll_interval <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("poll_interval must be positive");
   }
   std::unique_ptr<CacheWatcher> client(new CacheWatcher(std::move(options)));
   client->thread_ = std::thread([c = client.get()] { c->Run(); });
@@ -159,7 +164,7 @@ void CacheWatcher::Run() {
     auto woken = [this]()
                      ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stop_ || wake_; };
     AwaitWithSteadyTimeout(&mu_, absl::Condition(&woken),
-                           absl::Milliseconds(options_.poll_interval_ms));
+                           options_.poll_interval);
     if (stop_) return;
     wake_ = false;
   }
@@ -266,15 +271,15 @@ void CacheWatcher::SubscribePending() {
       state.subscribed = true;
       continue;
     }
-    int64_t delay = options_.subscribe_retry_initial_ms;
-    for (int i = 0; i < state.subscribe_failures &&
-                    delay < options_.subscribe_retry_max_ms;
+    absl::Duration delay = options_.subscribe_retry_initial;
+    for (int i = 0;
+         i < state.subscribe_failures && delay < options_.subscribe_retry_max;
          ++i) {
       delay *= 2;
     }
     ++state.subscribe_failures;
     state.next_subscribe_ms =
-        now + std::min(delay, options_.subscribe_retry_max_ms);
+        now + CeilMs(std::min(delay, options_.subscribe_retry_max));
   }
   if (!status.ok()) {
     subscribe_errors_->Increment();
@@ -291,7 +296,7 @@ void CacheWatcher::SubscribePending() {
 absl::Status CacheWatcher::PostSubscriptions(const std::string& body) {
   absl::StatusOr<HttpReply> reply =
       HttpCall(options_.agent_http_address, "POST", "/v1/subscriptions", body,
-               absl::Milliseconds(options_.http_timeout_ms));
+               options_.http_timeout);
   if (!reply.ok()) {
     return absl::Status(reply.status().code(),
                         absl::StrCat("agent: ", reply.status().message()));

@@ -12,14 +12,15 @@
 // Watch subscribes the key through the agent (POST /v1/subscriptions,
 // retried in the background with backoff while the agent is down; the
 // agent persists it), and a background thread polls the key's file (stat;
-// parse only when it changed) every poll_interval_ms. Each version newer
+// parse only when it changed) every poll_interval. Each version newer
 // than the last one delivered to a callback is passed to it, once, in
 // revision order; a revision never goes backwards. When the agent, the
 // distributor or ZooKeeper is down, or a file is missing or unreadable, the
 // last good entry stays: Get() keeps returning it and the error is counted
 // (kess_sdk_<type>_read_errors_total, type "config" or "route") and logged
 // (rate-limited). Without a running agent the watcher still serves what the
-// cache holds (invariants 7 and 11 of docs/design.md). A tombstone (entry.absent) is a version like any other.
+// cache holds (invariants 7 and 11 of docs/design.md). A tombstone
+// (entry.absent) is a version like any other.
 //
 // Thread-safety: all methods are thread-safe. Callbacks run on the
 // watcher's poll thread, one at a time; they must not block for long and
@@ -35,6 +36,7 @@
 #include <thread>
 
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "common/file_cache/env.h"
 #include "common/file_cache/format.h"
 #include "common/file_cache/reader.h"
@@ -51,10 +53,10 @@ class CacheWatcher {
     // The local agent's subscription API, "host:port"; "" = never
     // subscribe (read what the cache has, e.g. keys subscribed otherwise).
     std::string agent_http_address = "127.0.0.1:7310";
-    int64_t poll_interval_ms = 1000;
-    int64_t subscribe_retry_initial_ms = 500;
-    int64_t subscribe_retry_max_ms = 30000;
-    int64_t http_timeout_ms = 5000;
+    absl::Duration poll_interval = absl::Seconds(1);
+    absl::Duration subscribe_retry_initial = absl::Milliseconds(500);
+    absl::Duration subscribe_retry_max = absl::Seconds(30);
+    absl::Duration http_timeout = absl::Seconds(5);
     file_cache::Env* env = file_cache::Env::Default();  // must outlive
     metrics::Registry* registry = &metrics::Registry::Default();
   };

@@ -16,12 +16,12 @@ absl::StatusOr<std::unique_ptr<Discovery>> Discovery::Create(Options options) {
   if (options.clock == nullptr) {
     return absl::InvalidArgumentError("clock is null");
   }
-  if (options.failover.initial_ejection_ms <= 0 ||
-      options.failover.max_ejection_ms < options.failover.initial_ejection_ms ||
+  if (options.failover.initial_ejection <= absl::ZeroDuration() ||
+      options.failover.max_ejection < options.failover.initial_ejection ||
       !(options.failover.recovering_weight > 0 &&
         options.failover.recovering_weight <= 1)) {
     return absl::InvalidArgumentError(
-        "failover: need 0 < initial_ejection_ms <= max_ejection_ms and "
+        "failover: need 0 < initial_ejection <= max_ejection and "
         "0 < recovering_weight <= 1");
   }
   KESS_ASSIGN_OR_RETURN(std::unique_ptr<CacheWatcher> watcher,

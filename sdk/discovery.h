@@ -60,7 +60,7 @@ namespace sdk {
 class Discovery {
  public:
   // The cache and agent settings are CacheWatcher's (cache_dir,
-  // agent_http_address, poll_interval_ms, ...).
+  // agent_http_address, poll_interval, ...).
   struct Options : CacheWatcher::Options {
     // The default balancer of Select(service, key): a registered name.
     std::string balancer = "weighted_random";

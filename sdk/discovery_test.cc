@@ -19,6 +19,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "common/file_cache/env.h"
 #include "common/file_cache/writer.h"
 #include "common/metrics.h"
@@ -76,9 +77,9 @@ class DiscoveryTest : public ::testing::Test {
     Discovery::Options o;
     o.cache_dir = dir_;
     o.agent_http_address = std::move(agent_address);
-    o.poll_interval_ms = 20;
-    o.subscribe_retry_initial_ms = 20;
-    o.subscribe_retry_max_ms = 100;
+    o.poll_interval = absl::Milliseconds(20);
+    o.subscribe_retry_initial = absl::Milliseconds(20);
+    o.subscribe_retry_max = absl::Milliseconds(100);
     o.registry = &registry_;
     o.clock = &clock_;
     return o;

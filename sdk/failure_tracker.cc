@@ -5,6 +5,14 @@
 
 namespace kess {
 namespace sdk {
+namespace {
+
+// Whole milliseconds of the caller's clock, rounded up.
+int64_t CeilMs(absl::Duration d) {
+  return absl::ToInt64Milliseconds(absl::Ceil(d, absl::Milliseconds(1)));
+}
+
+}  // namespace
 
 Availability::Availability(std::vector<Entry> entries, double recovering_weight)
     : entries_(std::move(entries)), recovering_weight_(recovering_weight) {
@@ -19,12 +27,12 @@ bool FailureTracker::ReportFailure(const std::string& instance_id,
   if (record.failures > 0 && now_ms < record.entry.until_ms) return false;
   ++record.failures;
   record.successes = 0;
-  int64_t duration = options_.initial_ejection_ms;
-  for (int i = 1; i < record.failures && duration < options_.max_ejection_ms;
+  absl::Duration ejection = options_.initial_ejection;
+  for (int i = 1; i < record.failures && ejection < options_.max_ejection;
        ++i) {
-    duration *= 2;
+    ejection *= 2;
   }
-  duration = std::min(duration, options_.max_ejection_ms);
+  const int64_t duration = CeilMs(std::min(ejection, options_.max_ejection));
   record.entry.ejected_ms = now_ms;
   record.entry.until_ms = now_ms + duration;
   record.entry.recovered_ms = now_ms + 2 * duration;
@@ -45,7 +53,8 @@ bool FailureTracker::ReportSuccess(const std::string& instance_id,
 std::shared_ptr<const Availability> FailureTracker::Build(
     const RouteSnapshot& snapshot, int64_t now_ms) {
   for (auto it = records_.begin(); it != records_.end();) {
-    if (now_ms >= it->second.entry.recovered_ms + options_.forget_after_ms) {
+    if (now_ms >=
+        it->second.entry.recovered_ms + CeilMs(options_.forget_after)) {
       it = records_.erase(it);
     } else {
       ++it;

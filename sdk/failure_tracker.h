@@ -2,20 +2,21 @@
 // for a while, then brought back at a lowered weight that ramps up again.
 //
 //   failure k in a row (k = 1, 2, ...):  ejected for
-//       min(initial_ejection_ms * 2^(k-1), max_ejection_ms)   (1 s, 2 s, 4 s,
+//       min(initial_ejection * 2^(k-1), max_ejection)   (1 s, 2 s, 4 s,
 //       ... 30 s by default), then "recovering" for as long again: its
 //       effective weight ramps linearly from recovering_weight (10 %) of
 //       its weight up to all of it.
 //   failures reported while it is ejected are ignored (calls that were
 //       already in flight when it was ejected).
 //   successes_to_reset successes in a row forget the failures (the next
-//       failure ejects for initial_ejection_ms again); so does a quiet
-//       period of forget_after_ms after the recovery ended.
+//       failure ejects for initial_ejection again); so does a quiet
+//       period of forget_after after the recovery ended.
 //
 // FailureTracker keeps that state by instance id (so it survives new
 // versions of the route table) and renders it, for one RouteSnapshot, as an
 // immutable Availability that Select() reads without locks. Time comes from
-// the caller (a Clock), so tests need no sleeps.
+// the caller (a Clock, in milliseconds; the durations are rounded up to
+// whole milliseconds), so tests need no sleeps.
 //
 // Thread-safety: Availability is immutable. FailureTracker is not
 // thread-safe (Discovery holds a per-service mutex around it).
@@ -27,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/time/time.h"
 #include "sdk/route_snapshot.h"
 
 namespace kess {
@@ -70,11 +72,11 @@ class Availability {
 class FailureTracker {
  public:
   struct Options {
-    int64_t initial_ejection_ms = 1000;
-    int64_t max_ejection_ms = 30000;
+    absl::Duration initial_ejection = absl::Seconds(1);
+    absl::Duration max_ejection = absl::Seconds(30);
     double recovering_weight = 0.1;  // in (0, 1]
     int successes_to_reset = 3;
-    int64_t forget_after_ms = 60000;
+    absl::Duration forget_after = absl::Seconds(60);
   };
 
   explicit FailureTracker(Options options) : options_(options) {}

@@ -81,7 +81,7 @@ TEST_F(FailureTrackerTest, QuietPeriodForgetsAndUnknownIdsAreHarmless) {
   ASSERT_TRUE(tracker_.ReportFailure("a", now));
   ASSERT_TRUE(tracker_.ReportFailure("gone", now));  // not in the table
   EXPECT_EQ(Factor("b", now), 1.0);
-  now += 2000 + 60000;  // recovered, then forget_after_ms
+  now += 2000 + 60000;  // recovered, then forget_after
   EXPECT_EQ(tracker_.Build(*snapshot_, now), nullptr);
   EXPECT_EQ(tracker_.failures("a"), 0);
   EXPECT_EQ(tracker_.failures("gone"), 0);

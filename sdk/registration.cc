@@ -118,8 +118,7 @@ class Registration::Core {
         asked.push_back(t->address);
         const std::string address = t->address;
         t->client->Call(
-            protocol::kDeregisterMethod, payload,
-            absl::Milliseconds(options_.deregister_timeout_ms),
+            protocol::kDeregisterMethod, payload, options_.deregister_timeout,
             [this, pending, address](absl::StatusOr<std::string> r) {
               Count(protocol::kDeregisterMethod, r.status());
               absl::MutexLock lock(&pending->mu);
@@ -140,11 +139,11 @@ class Registration::Core {
       result = absl::UnavailableError(
           "deregistration not sent: no mandator was in use");
     } else if (!pending->done.WaitForNotificationWithTimeout(
-                   absl::Milliseconds(options_.deregister_timeout_ms + 500))) {
+                   options_.deregister_timeout + absl::Milliseconds(500))) {
       result = absl::UnavailableError(
           absl::StrCat("deregistration not acknowledged within ",
-                       options_.deregister_timeout_ms, " ms by ",
-                       absl::StrJoin(asked, ", ")));
+                       absl::FormatDuration(options_.deregister_timeout),
+                       " by ", absl::StrJoin(asked, ", ")));
     } else {
       absl::MutexLock lock(&pending->mu);
       if (!pending->failed.empty()) {
@@ -179,18 +178,17 @@ class Registration::Core {
     return state_;
   }
 
-  absl::Status WaitRegistered(int n, int64_t timeout_ms) const {
+  absl::Status WaitRegistered(int n, absl::Duration timeout) const {
     absl::MutexLock lock(&state_mu_);
     auto enough = [this, n]() ABSL_SHARED_LOCKS_REQUIRED(state_mu_) {
       return static_cast<int>(state_.registered.size()) >= n;
     };
-    if (AwaitWithSteadyTimeout(&state_mu_, absl::Condition(&enough),
-                               absl::Milliseconds(timeout_ms))) {
+    if (AwaitWithSteadyTimeout(&state_mu_, absl::Condition(&enough), timeout)) {
       return absl::OkStatus();
     }
-    return absl::DeadlineExceededError(
-        absl::StrCat(state_.registered.size(), " of ", n,
-                     " mandators acknowledged within ", timeout_ms, " ms"));
+    return absl::DeadlineExceededError(absl::StrCat(
+        state_.registered.size(), " of ", n, " mandators acknowledged within ",
+        absl::FormatDuration(timeout)));
   }
 
  private:
@@ -215,7 +213,8 @@ class Registration::Core {
       auto down = down_since_.find(a);
       if (down == down_since_.end() || FindByAddress(a) != nullptr) continue;
       const bool preferred = static_cast<int>(i) < options_.replicas;
-      const bool due = now - down->second >= options_.return_interval_ms;
+      const bool due =
+          absl::Milliseconds(now - down->second) >= options_.return_interval;
       if ((preferred && due) || in_use < options_.replicas) {
         AddTarget(a, /*probe=*/true);
         ++in_use;
@@ -223,11 +222,11 @@ class Registration::Core {
     }
     BeatAll();
     Publish();
-    std::uniform_int_distribution<int64_t> jitter(
-        -options_.heartbeat_interval_ms / 10,
-        options_.heartbeat_interval_ms / 10);
+    const int64_t tenth_ms =
+        absl::ToInt64Milliseconds(options_.heartbeat_interval) / 10;
+    std::uniform_int_distribution<int64_t> jitter(-tenth_ms, tenth_ms);
     timer_ = loop_->RunAfter(
-        absl::Milliseconds(options_.heartbeat_interval_ms + jitter(random_)),
+        options_.heartbeat_interval + absl::Milliseconds(jitter(random_)),
         [this] { Tick(); });
   }
 
@@ -277,7 +276,7 @@ class Registration::Core {
     t->probe = probe;
     transport::ClientOptions o;
     transport::SplitHostPort(address, &o.host, &o.port).IgnoreError();
-    o.connect_timeout = absl::Milliseconds(options_.connect_timeout_ms);
+    o.connect_timeout = options_.connect_timeout;
     // The instance heartbeats are the traffic.
     o.heartbeat_interval = absl::ZeroDuration();
     o.heartbeat_timeout = absl::ZeroDuration();
@@ -338,7 +337,7 @@ class Registration::Core {
       *request.add_instances() = info_;
       const int64_t version = version_;
       t.client->Call(protocol::kRegisterMethod, request.SerializeAsString(),
-                     absl::Milliseconds(options_.call_timeout_ms),
+                     options_.call_timeout,
                      [this, id, version](absl::StatusOr<std::string> r) {
                        OnRegistered(id, version, std::move(r));
                      });
@@ -348,7 +347,7 @@ class Registration::Core {
       ref->set_service(info_.service());
       ref->set_id(info_.id());
       t.client->Call(protocol::kHeartbeatMethod, request.SerializeAsString(),
-                     absl::Milliseconds(options_.call_timeout_ms),
+                     options_.call_timeout,
                      [this, id](absl::StatusOr<std::string> r) {
                        OnHeartbeat(id, std::move(r));
                      });
@@ -492,11 +491,12 @@ absl::StatusOr<std::unique_ptr<Registration>> Registration::Create(
     int port = 0;
     KESS_RETURN_IF_ERROR(transport::SplitHostPort(m, &host, &port));
   }
-  if (options.heartbeat_interval_ms <= 0 || options.replicas < 1 ||
-      options.call_timeout_ms <= 0 || options.deregister_timeout_ms <= 0) {
+  if (options.heartbeat_interval <= absl::ZeroDuration() ||
+      options.replicas < 1 || options.call_timeout <= absl::ZeroDuration() ||
+      options.deregister_timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError(
-        "heartbeat_interval_ms, replicas, call_timeout_ms and "
-        "deregister_timeout_ms must be positive");
+        "heartbeat_interval, replicas, call_timeout and "
+        "deregister_timeout must be positive");
   }
   protocol::InstanceInfo info = ToProto(options.instance);
   KESS_RETURN_IF_ERROR(ValidateInstanceInfo(info));
@@ -543,8 +543,8 @@ absl::Status Registration::Deregister() { return core_->Deregister(); }
 
 RegistrationState Registration::state() const { return core_->State(); }
 
-absl::Status Registration::WaitRegistered(int n, int64_t timeout_ms) const {
-  return core_->WaitRegistered(n, timeout_ms);
+absl::Status Registration::WaitRegistered(int n, absl::Duration timeout) const {
+  return core_->WaitRegistered(n, timeout);
 }
 
 }  // namespace sdk

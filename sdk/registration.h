@@ -19,7 +19,7 @@
 // mandators and a restarted process picks the same two again. A mandator
 // whose call fails (transport error, timeout, disconnect) is marked down
 // and the next one in the order takes its place at once; every
-// `return_interval_ms` a preferred mandator that is down is probed (a
+// `return_interval` a preferred mandator that is down is probed (a
 // Register, without dropping its replacement) and, once it answers, takes
 // its place back. A heartbeat answered "unknown" (the mandator restarted or
 // forgot) is followed by a Register at once.
@@ -41,6 +41,7 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "common/metrics.h"
 #include "common/status.h"
 
@@ -62,14 +63,14 @@ struct Instance {
 struct RegistrationOptions {
   std::vector<std::string> mandators;  // "host:port" of its DC's mandators
   Instance instance;
-  int64_t heartbeat_interval_ms = 5000;
+  absl::Duration heartbeat_interval = absl::Seconds(5);
   int replicas = 2;  // mandators heartbeated at once
-  int64_t call_timeout_ms = 3000;
-  int64_t connect_timeout_ms = 3000;
+  absl::Duration call_timeout = absl::Seconds(3);
+  absl::Duration connect_timeout = absl::Seconds(3);
   // How long a mandator that failed stays skipped before it is probed.
-  int64_t return_interval_ms = 30000;
+  absl::Duration return_interval = absl::Seconds(30);
   // Bound on Deregister() and on the destructor's deregistration.
-  int64_t deregister_timeout_ms = 3000;
+  absl::Duration deregister_timeout = absl::Seconds(3);
   // nullptr: metrics::Registry::Default(). Must outlive the Registration.
   metrics::Registry* registry = nullptr;
 };
@@ -91,7 +92,7 @@ class Registration {
   // address; never fails because a mandator is down.
   static absl::StatusOr<std::unique_ptr<Registration>> Create(
       RegistrationOptions options);
-  // Deregister() unless done (bounded by deregister_timeout_ms), then stops.
+  // Deregister() unless done (bounded by deregister_timeout), then stops.
   ~Registration();
 
   Registration(const Registration&) = delete;
@@ -105,7 +106,7 @@ class Registration {
   absl::Status SetWeight(int weight);
 
   // Stops heartbeating and deregisters from the mandators in use; waits at
-  // most deregister_timeout_ms. OK if every one of them acknowledged;
+  // most deregister_timeout. OK if every one of them acknowledged;
   // Unavailable naming those that did not (they forget the instance after
   // 10 silent heartbeat intervals anyway). Only the first call does
   // anything; later calls return its result.
@@ -113,8 +114,8 @@ class Registration {
 
   RegistrationState state() const;
   // Blocks until at least `n` mandators acknowledged the current
-  // registration (OK) or `timeout_ms` passed (DeadlineExceeded).
-  absl::Status WaitRegistered(int n, int64_t timeout_ms) const;
+  // registration (OK) or `timeout` passed (DeadlineExceeded).
+  absl::Status WaitRegistered(int n, absl::Duration timeout) const;
 
  private:
   class Core;

@@ -96,7 +96,7 @@ TEST(CacheTierOutageTest, DcZooKeeperDownTierServesLastDataAndConverges) {
   sdk::ConfigClient::Options options;
   options.cache_dir = sdk_host->cache_dir();
   options.agent_http_address = sdk_host->http_address();
-  options.poll_interval_ms = 50;
+  options.poll_interval = absl::Milliseconds(50);
   options.registry = &registry;
   auto client = sdk::ConfigClient::Create(options);
   ASSERT_TRUE(client.ok()) << client.status();

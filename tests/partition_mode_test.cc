@@ -179,8 +179,8 @@ class PartitionModeTest : public ::testing::Test {
     o.instance.host = "host-" + id;
     o.instance.address = "127.0.0.1:1";
     o.instance.datacenter = main_dc ? "dc1" : "dc2";
-    o.heartbeat_interval_ms = 1000;
-    o.return_interval_ms = 2000;
+    o.heartbeat_interval = absl::Seconds(1);
+    o.return_interval = absl::Seconds(2);
     auto registration = sdk::Registration::Create(o);
     EXPECT_TRUE(registration.ok()) << registration.status();
     return registration.ok() ? *std::move(registration) : nullptr;

@@ -27,6 +27,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "common/file_cache/env.h"
 #include "common/http_client.h"
 #include "common/init.h"
@@ -120,7 +121,7 @@ int main(int argc, char** argv) {
   kess::sdk::Discovery::Options options;
   options.cache_dir = FLAGS_cache_dir;
   options.agent_http_address = FLAGS_agent;
-  options.poll_interval_ms = 200;
+  options.poll_interval = absl::Milliseconds(200);
   options.balancer = FLAGS_balancer;
   options.local_datacenter = FLAGS_dc;
   auto discovery = kess::sdk::Discovery::Create(options);
@@ -151,7 +152,7 @@ int main(int argc, char** argv) {
     kess::sdk::ConfigClient::Options config_options;
     config_options.cache_dir = FLAGS_cache_dir;
     config_options.agent_http_address = FLAGS_agent;
-    config_options.poll_interval_ms = 200;
+    config_options.poll_interval = absl::Milliseconds(200);
     auto client = kess::sdk::ConfigClient::Create(config_options);
     if (!client.ok()) {
       LOG(ERROR) << "config client: " << client.status();

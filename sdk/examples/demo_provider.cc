@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/time.h"
 #include "common/file_cache/env.h"
 #include "common/http_server.h"
 #include "common/init.h"
@@ -89,7 +90,7 @@ int main(int argc, char** argv) {
   o.instance.weight = FLAGS_weight;
   o.instance.health = "warming_up";
   o.instance.metadata = {{"example", "demo_provider"}};
-  o.heartbeat_interval_ms = FLAGS_heartbeat_interval_ms;
+  o.heartbeat_interval = absl::Milliseconds(FLAGS_heartbeat_interval_ms);
   auto registration = kess::sdk::Registration::Create(o);
   if (!registration.ok()) {
     LOG(ERROR) << "registration: " << registration.status();
@@ -98,7 +99,8 @@ int main(int argc, char** argv) {
   // Serving already: tell the mandators we are up.
   absl::Status health = (*registration)->SetHealth("up");
   if (!health.ok()) LOG(WARNING) << "SetHealth: " << health;
-  absl::Status registered = (*registration)->WaitRegistered(2, 10000);
+  absl::Status registered =
+      (*registration)->WaitRegistered(2, absl::Seconds(10));
   if (!registered.ok()) {
     LOG(WARNING) << "not yet registered with 2 mandators: " << registered;
   }

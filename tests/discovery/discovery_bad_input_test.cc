@@ -165,7 +165,7 @@ TEST_F(BadInputTest, RefusedCountedAndNothingElseChanges) {
   for (const char* id : {"good-dc1", "good-dc2"}) {
     ASSERT_TRUE(WaitAllAgents(agents, "good", HasInstance(id), kPatience));
   }
-  ASSERT_TRUE((*good2)->WaitRegistered(2, 30000).ok());
+  ASSERT_TRUE((*good2)->WaitRegistered(2, absl::Seconds(30)).ok());
   absl::SleepFor(absl::Seconds(1));  // any follow-up write has landed
   std::map<std::string, RouteTable> before;
   for (testing::AgentHost* a : agents) {

@@ -99,10 +99,10 @@ absl::StatusOr<std::unique_ptr<sdk::Registration>> DiscoveryCluster::Register(
   o.instance.host = host.empty() ? dc + "-h1" : host;
   o.instance.address = "127.0.0.1:1";
   o.instance.datacenter = dc;
-  o.heartbeat_interval_ms = kTimeouts.heartbeat_ms;
-  o.call_timeout_ms = 1000;
-  o.connect_timeout_ms = 1000;
-  o.return_interval_ms = 2000;
+  o.heartbeat_interval = absl::Milliseconds(kTimeouts.heartbeat_ms);
+  o.call_timeout = absl::Seconds(1);
+  o.connect_timeout = absl::Seconds(1);
+  o.return_interval = absl::Seconds(2);
   return sdk::Registration::Create(o);
 }
 

@@ -34,8 +34,7 @@ namespace {
 
 using testing::WaitFor;
 
-constexpr int64_t kWaitMs = 30000;  // "did not hang" only
-constexpr absl::Duration kWait = absl::Milliseconds(kWaitMs);
+constexpr absl::Duration kWait = absl::Seconds(30);  // "did not hang" only
 
 class DiscoveryEndToEndTest : public ::testing::Test {
  protected:
@@ -132,12 +131,12 @@ TEST_F(DiscoveryEndToEndTest, RegistersWithTwoAndMovesWhenOneIsKilled) {
                 .host = "web-1",
                 .address = "127.0.0.1:8080",
                 .datacenter = "dc1"};
-  o.heartbeat_interval_ms = 200;
-  o.call_timeout_ms = 2000;
+  o.heartbeat_interval = absl::Milliseconds(200);
+  o.call_timeout = absl::Seconds(2);
   o.registry = &registry_;
   auto registration = sdk::Registration::Create(o);
   ASSERT_TRUE(registration.ok()) << registration.status();
-  ASSERT_TRUE((*registration)->WaitRegistered(2, kWaitMs).ok());
+  ASSERT_TRUE((*registration)->WaitRegistered(2, kWait).ok());
 
   const std::vector<std::string> order =
       RendezvousOrder("checkout/checkout-e2e", addresses);

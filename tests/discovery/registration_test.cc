@@ -22,8 +22,7 @@ namespace {
 using mandator::scheduler::Scheduler;
 using testing::WaitFor;
 
-constexpr int64_t kWaitMs = 20000;
-constexpr absl::Duration kWait = absl::Milliseconds(kWaitMs);
+constexpr absl::Duration kWait = absl::Seconds(20);
 
 class RegistrationTest : public ::testing::Test {
  protected:
@@ -59,9 +58,9 @@ class RegistrationTest : public ::testing::Test {
     o.instance.address = "127.0.0.1:8080";
     o.instance.datacenter = "dc1";
     o.instance.metadata["version"] = "1.0";
-    o.heartbeat_interval_ms = 100;
-    o.call_timeout_ms = 2000;
-    o.return_interval_ms = 500;
+    o.heartbeat_interval = absl::Milliseconds(100);
+    o.call_timeout = absl::Seconds(2);
+    o.return_interval = absl::Milliseconds(500);
     o.registry = &sdk_registry_;
     return o;
   }
@@ -123,7 +122,7 @@ TEST_F(RegistrationTest, PicksTwoByHrwStableAcrossRestarts) {
   for (int run = 0; run < 2; ++run) {
     auto r = sdk::Registration::Create(Options("c-1"));
     ASSERT_TRUE(r.ok()) << r.status();
-    ASSERT_TRUE((*r)->WaitRegistered(2, kWaitMs).ok());
+    ASSERT_TRUE((*r)->WaitRegistered(2, kWait).ok());
     EXPECT_EQ(Registered(**r), preferred) << "run " << run;
     EXPECT_EQ(Holding("c-1"), preferred) << "run " << run;
     EXPECT_TRUE((*r)->Deregister().ok());
@@ -140,7 +139,7 @@ TEST_F(RegistrationTest, PicksTwoByHrwStableAcrossRestarts) {
 TEST_F(RegistrationTest, HeartbeatsRefreshAndUnknownReRegisters) {
   auto r = sdk::Registration::Create(Options("c-2"));
   ASSERT_TRUE(r.ok()) << r.status();
-  ASSERT_TRUE((*r)->WaitRegistered(2, kWaitMs).ok());
+  ASSERT_TRUE((*r)->WaitRegistered(2, kWait).ok());
   const int i = *Preferred("c-2").begin();
   absl::SleepFor(absl::Milliseconds(300));
   auto seen = Seen(i, "c-2");
@@ -162,7 +161,7 @@ TEST_F(RegistrationTest, HealthAndWeightReachBothMandators) {
   o.instance.health = "warming_up";
   auto r = sdk::Registration::Create(o);
   ASSERT_TRUE(r.ok()) << r.status();
-  ASSERT_TRUE((*r)->WaitRegistered(2, kWaitMs).ok());
+  ASSERT_TRUE((*r)->WaitRegistered(2, kWait).ok());
   for (int i : Preferred("c-3")) {
     EXPECT_EQ(Seen(i, "c-3")->info().health(), "warming_up");
   }
@@ -189,7 +188,7 @@ TEST_F(RegistrationTest, MovesToTheThirdWhenOneDiesAndComesBack) {
   const int victim = *preferred.begin();
   auto r = sdk::Registration::Create(Options("c-4"));
   ASSERT_TRUE(r.ok()) << r.status();
-  ASSERT_TRUE((*r)->WaitRegistered(2, kWaitMs).ok());
+  ASSERT_TRUE((*r)->WaitRegistered(2, kWait).ok());
 
   servers_[victim].reset();  // its connections close
   std::set<int> moved = preferred;
@@ -222,7 +221,7 @@ TEST_F(RegistrationTest, DeregisterReachesBoth) {
   const std::set<int> preferred = Preferred("c-5");
   auto r = sdk::Registration::Create(Options("c-5"));
   ASSERT_TRUE(r.ok()) << r.status();
-  ASSERT_TRUE((*r)->WaitRegistered(2, kWaitMs).ok());
+  ASSERT_TRUE((*r)->WaitRegistered(2, kWait).ok());
   EXPECT_TRUE((*r)->Deregister().ok());
   for (int i : preferred) {
     auto seen = Seen(i, "c-5");
@@ -239,7 +238,7 @@ TEST_F(RegistrationTest, DestructorDeregistersAndIsBoundedWhenAllAreDown) {
   {
     auto r = sdk::Registration::Create(Options("c-6"));
     ASSERT_TRUE(r.ok()) << r.status();
-    ASSERT_TRUE((*r)->WaitRegistered(2, kWaitMs).ok());
+    ASSERT_TRUE((*r)->WaitRegistered(2, kWait).ok());
   }
   for (int i : Preferred("c-6")) {
     ASSERT_NE(Seen(i, "c-6"), nullptr);
@@ -247,7 +246,7 @@ TEST_F(RegistrationTest, DestructorDeregistersAndIsBoundedWhenAllAreDown) {
   }
   auto r = sdk::Registration::Create(Options("c-7"));
   ASSERT_TRUE(r.ok()) << r.status();
-  ASSERT_TRUE((*r)->WaitRegistered(2, kWaitMs).ok());
+  ASSERT_TRUE((*r)->WaitRegistered(2, kWait).ok());
   for (auto& s : servers_) s.reset();
   const absl::Time start = absl::Now();
   r->reset();

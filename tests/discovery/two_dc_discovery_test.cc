@@ -35,7 +35,7 @@ std::unique_ptr<sdk::Discovery> DiscoveryAt(const AgentHost& agent,
   sdk::Discovery::Options o;
   o.cache_dir = agent.cache_dir();
   o.agent_http_address = agent.http_address();
-  o.poll_interval_ms = 50;
+  o.poll_interval = absl::Milliseconds(50);
   o.local_datacenter = dc;
   auto discovery = sdk::Discovery::Create(o);
   EXPECT_TRUE(discovery.ok()) << discovery.status();
