@@ -69,8 +69,7 @@ absl::Status Distributor::StartServers() {
   server_options.host = options_.listen_host;
   server_options.port = options_.port;
   server_options.num_loops = options_.server_loops;
-  server_options.heartbeat_timeout =
-      absl::Milliseconds(options_.heartbeat_timeout_ms);
+  server_options.heartbeat_timeout = options_.heartbeat_timeout;
   server_options.connection.max_send_queue_bytes =
       options_.max_send_queue_bytes;
   server_options.registry = registry_;

@@ -52,7 +52,8 @@ struct DistributorOptions {
   int port = 0;       // 0: ephemeral
   int http_port = 0;  // 0: ephemeral; -1: no HTTP server
   int server_loops = 2;
-  int64_t heartbeat_timeout_ms = 15000;
+  // An agent connection silent for this long is closed.
+  absl::Duration heartbeat_timeout = absl::Seconds(15);
   size_t max_send_queue_bytes = 2 * transport::kDefaultMaxFrameBytes;
 
   std::string auth_token;  // empty: development mode, everyone trusted

@@ -258,7 +258,7 @@ TEST_F(DistributorTest, SlowReaderIsDroppedAndCountedOthersServed) {
   DistributorOptions options = Options();
   // The smallest queue the transport allows: one maximal frame.
   options.max_send_queue_bytes = transport::kDefaultMaxFrameBytes + 4;
-  options.heartbeat_timeout_ms = 120000;
+  options.heartbeat_timeout = absl::Seconds(120);
   std::unique_ptr<Distributor> d = Start(options);
   TestAgent* agent = Agent(*d);
   ASSERT_TRUE(agent->Subscribe({ConfigKey("ns", "big")}).ok());

@@ -62,7 +62,7 @@ int main(int argc, char** argv) {
   options.port = FLAGS_port;
   options.http_port = FLAGS_http_port;
   options.server_loops = FLAGS_server_loops;
-  options.heartbeat_timeout_ms = FLAGS_heartbeat_timeout_ms;
+  options.heartbeat_timeout = absl::Milliseconds(FLAGS_heartbeat_timeout_ms);
   options.max_send_queue_bytes = FLAGS_max_send_queue_bytes;
   options.max_keys_per_connection = FLAGS_max_keys_per_connection;
   options.follower.poll_interval = absl::Milliseconds(FLAGS_poll_interval_ms);

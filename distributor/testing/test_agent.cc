@@ -129,8 +129,7 @@ absl::StatusOr<protocol::SubscribeResponse> TestAgent::Subscribe(
 void TestAgent::SubscribeAsync(const std::vector<protocol::ResourceKey>& keys,
                                std::function<void(absl::Status)> done) {
   client_->Call(
-      "kess.Subscribe", SubscribePayload(keys),
-      absl::Milliseconds(options_.call_timeout_ms),
+      "kess.Subscribe", SubscribePayload(keys), options_.call_timeout,
       [this, done = std::move(done)](absl::StatusOr<std::string> reply) {
         if (reply.ok()) ApplyAnswer(*reply);
         done(reply.status());
@@ -165,8 +164,7 @@ absl::Status TestAgent::Unsubscribe(
 
 absl::StatusOr<std::string> TestAgent::Call(const std::string& method,
                                             const std::string& payload) {
-  return client_->CallSync(method, payload,
-                           absl::Milliseconds(options_.call_timeout_ms));
+  return client_->CallSync(method, payload, options_.call_timeout);
 }
 
 std::optional<protocol::Resource> TestAgent::Get(

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "common/metrics.h"
 #include "common/protocol/distribution.pb.h"
 #include "common/status.h"
@@ -35,7 +36,7 @@ class TestAgent {
     int port = 0;
     std::string host_id = "host-1";
     std::string auth_token;
-    int64_t call_timeout_ms = 30000;
+    absl::Duration call_timeout = absl::Seconds(30);
     metrics::Registry* registry = nullptr;
   };
   // Connects (waits up to 10 s).
