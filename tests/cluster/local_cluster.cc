@@ -244,7 +244,8 @@ absl::Status LocalCluster::StartAll() {
   KESS_RETURN_IF_ERROR(WriteSecrets());
   if (!o.wan_config.empty()) KESS_RETURN_IF_ERROR(StartWanEmulator());
 
-  Progress(absl::StrCat("starting ZooKeeper: ", o.dcs, " ensembles of ",
+  Progress(absl::StrCat("starting ZooKeeper: ", o.dcs,
+                        o.dcs == 1 ? " ensemble of " : " ensembles of ",
                         o.zk_servers, " server(s)"));
   for (Dc& dc : dcs_) KESS_RETURN_IF_ERROR(StartZooKeeper(dc));
 
@@ -467,17 +468,21 @@ absl::Status LocalCluster::StartAgent(Dc& dc, int i) {
   NotePid(name, agent->pid());
   AgentHost* a = agent.get();
   dc.agents.push_back(std::move(agent));
+  return WaitConnected(*a);
+}
+
+absl::Status LocalCluster::WaitConnected(AgentHost& agent) {
   const bool connected = WaitFor(
-      [a] {
-        Poco::JSON::Object::Ptr status = a->Status();
+      [&agent] {
+        Poco::JSON::Object::Ptr status = agent.Status();
         return (status && status->optValue<bool>("connected", false)) ||
-               a->daemon().Exited();
+               agent.daemon().Exited();
       },
       absl::Seconds(30));
-  if (!connected || !a->running()) {
-    return absl::UnavailableError(
-        absl::StrCat(name, " not connected to a distributor within 30 s; see ",
-                     a->log_path()));
+  if (!connected || !agent.running()) {
+    return absl::UnavailableError(absl::StrCat(
+        "agent-", agent.host_id(),
+        " not connected to a distributor within 30 s; see ", agent.log_path()));
   }
   return absl::OkStatus();
 }
@@ -710,6 +715,7 @@ absl::StatusOr<std::string> LocalCluster::Restart(const std::string& name) {
     pid = ref.distributor->pid();
   } else if (ref.agent != nullptr) {
     KESS_RETURN_IF_ERROR(ref.agent->Restart());
+    KESS_RETURN_IF_ERROR(WaitConnected(*ref.agent));
     pid = ref.agent->pid();
   } else if (ref.provider != nullptr || ref.consumer != nullptr) {
     App& app = ref.provider != nullptr ? *ref.provider : *ref.consumer;

@@ -218,6 +218,8 @@ class LocalCluster {
   absl::Status StartMandators(Dc& dc);
   absl::Status StartDistributors(Dc& dc);
   absl::Status StartAgent(Dc& dc, int i);
+  // Until its /v1/status says connected (30 s).
+  absl::Status WaitConnected(AgentHost& agent);
   absl::Status StartProvider(Dc& dc, int host);
   absl::Status StartConsumer(Dc& dc, int i);
   // Starts (again) a provider or consumer and waits for it.
