@@ -8,7 +8,7 @@
 #include "absl/synchronization/notification.h"
 #include "agent/distributor_order.h"
 #include "agent/resource_key.h"
-#include "common/names.h"
+#include "model/names.h"
 #include "common/steady_await.h"
 #include "glog/logging.h"
 

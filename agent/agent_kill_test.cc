@@ -22,8 +22,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "agent/testing/fake_distributor.h"
-#include "common/file_cache/env.h"
-#include "common/file_cache/format.h"
+#include "model/file_cache/env.h"
+#include "model/file_cache/format.h"
 #include "common/http_client.h"
 #include "common/testing/wait_for.h"
 #include "gtest/gtest.h"

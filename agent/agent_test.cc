@@ -18,7 +18,7 @@
 #include "agent/distributor_order.h"
 #include "agent/http_api.h"
 #include "agent/testing/fake_distributor.h"
-#include "common/file_cache/reader.h"
+#include "model/file_cache/reader.h"
 #include "common/http_client.h"
 #include "common/http_server.h"
 #include "common/metrics.h"

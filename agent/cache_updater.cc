@@ -6,7 +6,7 @@
 
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "common/file_cache/env.h"
+#include "model/file_cache/env.h"
 #include "common/steady_await.h"
 #include "glog/logging.h"
 

@@ -25,8 +25,8 @@
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "common/file_cache/format.h"
-#include "common/file_cache/writer.h"
+#include "model/file_cache/format.h"
+#include "model/file_cache/writer.h"
 #include "common/metrics.h"
 
 namespace kess {

@@ -10,10 +10,10 @@
 
 #include "absl/time/time.h"
 #include "agent/subscription_set.h"
-#include "common/file_cache/env.h"
-#include "common/file_cache/fault_injection_env.h"
-#include "common/file_cache/reader.h"
-#include "common/file_cache/writer.h"
+#include "model/file_cache/env.h"
+#include "model/file_cache/fault_injection_env.h"
+#include "model/file_cache/reader.h"
+#include "model/file_cache/writer.h"
 #include "common/metrics.h"
 #include "gtest/gtest.h"
 

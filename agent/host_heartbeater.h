@@ -1,5 +1,5 @@
 // HostHeartbeater: tells the DC's mandators that this host is alive
-// (method "kess.HostHeartbeat", common/protocol/distribution.proto), so a
+// (method "kess.HostHeartbeat", model/protocol/distribution.proto), so a
 // lost instance heartbeat can be told apart from a dead host.
 //
 // Every interval it calls each mandator over its own transport Client
@@ -19,7 +19,7 @@
 
 #include "absl/time/time.h"
 #include "common/metrics.h"
-#include "common/protocol/distribution.pb.h"
+#include "model/protocol/distribution.pb.h"
 #include "common/transport/client.h"
 #include "common/transport/event_loop.h"
 #include "common/transport/socket_util.h"

@@ -11,7 +11,7 @@
 #include "absl/time/time.h"
 #include "agent/agent.h"
 #include "agent/http_api.h"
-#include "common/file_cache/env.h"
+#include "model/file_cache/env.h"
 #include "common/http_server.h"
 #include "common/init.h"
 #include "gflags/gflags.h"

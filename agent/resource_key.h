@@ -5,8 +5,8 @@
 // Thread-safe: pure functions.
 #pragma once
 
-#include "common/file_cache/format.h"
-#include "common/protocol/distribution.pb.h"
+#include "model/file_cache/format.h"
+#include "model/protocol/distribution.pb.h"
 
 namespace kess {
 namespace agent {

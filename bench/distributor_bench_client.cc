@@ -24,7 +24,7 @@
 #include "absl/synchronization/mutex.h"
 #include "bench/transport_bench_util.h"
 #include "common/metrics.h"
-#include "common/protocol/distribution.pb.h"
+#include "model/protocol/distribution.pb.h"
 #include "common/testing/wait_for.h"
 #include "common/transport/client.h"
 #include "common/transport/event_loop.h"

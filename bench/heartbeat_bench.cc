@@ -24,7 +24,7 @@
 #include "bench/transport_bench_util.h"
 #include "common/init.h"
 #include "common/metrics.h"
-#include "common/protocol/discovery_methods.h"
+#include "model/protocol/discovery_methods.h"
 #include "gflags/gflags.h"
 #include "glog/logging.h"
 #include "mandator/scheduler/scheduler.h"

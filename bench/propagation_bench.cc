@@ -4,7 +4,7 @@
 // DC), N simulated agents spread over both DCs in child processes (copies
 // of this binary, --role=client; bench/propagation_client.h), each writing
 // every value it receives into its own file cache with the real
-// common/file_cache writer. For each N (--agents on --tmpfs_dir, and
+// model/file_cache writer. For each N (--agents on --tmpfs_dir, and
 // --disk_agents on --disk_dir), --changes single changes are PUT through
 // the main leader's HTTP API one at a time; per change and agent it
 // measures HTTP ack -> the agent's file renamed in place (p50/p99/max per
@@ -36,7 +36,7 @@
 #include "bench/propagation_client.h"
 #include "bench/revision_observer.h"
 #include "bench/transport_bench_util.h"
-#include "common/file_cache/env.h"
+#include "model/file_cache/env.h"
 #include "common/http_client.h"
 #include "common/init.h"
 #include "gflags/gflags.h"
@@ -441,7 +441,7 @@ int Driver::Run() {
     << FLAGS_writer_threads
     << " writer threads per process); agent g in DC g % 2 on distributor "
        "(g / 2) % 2; each its own cache dir, written with the real "
-       "`common/file_cache` writer (temp file, fsync, rename, fsync dir) |\n";
+       "`model/file_cache` writer (temp file, fsync, rename, fsync dir) |\n";
   t << "| changes | " << FLAGS_changes << " per row, one at a time: `PUT "
     << "/api/v1/configs/bench/hot` (" << FLAGS_value_bytes
     << " B) at the main leader, then wait until every agent wrote it, "

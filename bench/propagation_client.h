@@ -1,6 +1,6 @@
 // The agent side of bench/propagation_bench: one process simulating many
 // agents (tests/load/simulated_agents.h), each with its own file cache
-// directory written with the real common/file_cache writer (temp file, fsync,
+// directory written with the real model/file_cache writer (temp file, fsync,
 // rename, fsync of the directory) by a few writer threads, as the agent's
 // CacheUpdater does. Agent g (global index) is in DC g % 2 and uses
 // distributor (g / 2) % 2 of that DC. Driven by line commands on stdin (see

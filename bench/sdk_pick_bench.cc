@@ -21,8 +21,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "benchmark/benchmark.h"
-#include "common/file_cache/writer.h"
-#include "common/route_table.h"
+#include "model/file_cache/writer.h"
+#include "model/route_table.h"
 #include "glog/logging.h"
 #include "sdk/discovery.h"
 #include "sdk/failure_tracker.h"

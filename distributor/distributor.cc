@@ -8,7 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/json_util.h"
-#include "common/names.h"
+#include "model/names.h"
 #include "common/steady_await.h"
 #include "common/transport/close_reason.h"
 #include "glog/logging.h"

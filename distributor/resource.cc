@@ -3,7 +3,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "common/names.h"
+#include "model/names.h"
 
 namespace kess {
 namespace distributor {

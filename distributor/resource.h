@@ -3,7 +3,7 @@
 //
 // Keys. A protocol::ResourceKey is identified internally by a canonical
 // string, "c/<namespace>/<key>" for configs and "r/<service>" for route
-// tables. Names are validated with common/names.h before they become keys,
+// tables. Names are validated with model/names.h before they become keys,
 // and valid names contain no '/', so the string is unambiguous.
 //
 // Thread-safety: an Item is immutable once built and shared between threads
@@ -15,7 +15,7 @@
 #include <string>
 
 #include "absl/strings/string_view.h"
-#include "common/protocol/distribution.pb.h"
+#include "model/protocol/distribution.pb.h"
 #include "common/status.h"
 #include "zk_schema/schema.pb.h"
 

@@ -3,7 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "common/names.h"
+#include "model/names.h"
 #include "distributor/payload.h"
 #include "zk_schema/gray.h"
 #include "glog/logging.h"

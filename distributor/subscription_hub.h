@@ -3,7 +3,7 @@
 // applied change to exactly the subscribers of its key.
 //
 // Answers carry only what is newer than the agent's revision of each key
-// (common/protocol/README.md; invariant 4 of docs/design.md). A key the distributor does not know is
+// (model/protocol/README.md; invariant 4 of docs/design.md). A key the distributor does not know is
 // answered absent at revision 0 (or, if the agent holds a revision of it,
 // absent at the data revision: it does not exist there); it stays
 // subscribed and is pushed if it appears later. Invalid names are listed
@@ -33,7 +33,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/synchronization/mutex.h"
-#include "common/protocol/distribution.pb.h"
+#include "model/protocol/distribution.pb.h"
 #include "common/status.h"
 #include "distributor/data_set.h"
 #include "distributor/distributor_metrics.h"

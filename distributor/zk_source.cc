@@ -7,7 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
-#include "common/names.h"
+#include "model/names.h"
 #include "glog/logging.h"
 #include "zk_schema/codec.h"
 

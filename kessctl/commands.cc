@@ -14,7 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "common/json_util.h"
-#include "common/names.h"
+#include "model/names.h"
 #include "common/status.h"
 #include "common/value_encoding.h"
 #include "kessctl/client.h"

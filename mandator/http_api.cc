@@ -8,7 +8,7 @@
 #include "absl/strings/str_split.h"
 #include "common/http_client.h"
 #include "common/json_util.h"
-#include "common/names.h"
+#include "model/names.h"
 #include "glog/logging.h"
 #include "mandator/config_json.h"
 

@@ -6,7 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "common/names.h"
+#include "model/names.h"
 #include "common/steady_await.h"
 #include "glog/logging.h"
 #include "mandator/core/leader_write.h"

@@ -60,7 +60,7 @@ namespace kess {
 namespace mandator {
 
 struct MandatorOptions {
-  std::string id;          // unique within the DC (common/names.h rules)
+  std::string id;          // unique within the DC (model/names.h rules)
   std::string datacenter;  // this DC
   bool is_main = false;
   std::string zk;               // this DC's ensemble, "host:port,..."

@@ -82,7 +82,7 @@ mkdir -p "$out/logs" "$out/gen"
 prune=(\( -path ./.git -o -path './bazel-*' -o -path ./third_party
   -o -name node_modules \) -prune -o)
 
-# Generated protobuf headers (#include "common/protocol/x.pb.h").
+# Generated protobuf headers (#include "model/protocol/x.pb.h").
 mapfile -t protos < <(find . "${prune[@]}" -name '*.proto' -print |
   sed 's|^\./||' | sort)
 if [ ${#protos[@]} -gt 0 ]; then

@@ -9,10 +9,10 @@
 # Targets (LLVMFuzzerTestOneInput next to the code they fuzz; the gcc replay
 # tests *_fuzz_test run the same functions in CI):
 #   frame_codec  common/transport/frame_codec_fuzzer.cc
-#   names        common/names_fuzzer.cc
-#   format       common/file_cache/format_fuzzer.cc
+#   names        model/names_fuzzer.cc
+#   format       model/file_cache/format_fuzzer.cc
 #   config_json  mandator/config_json_fuzzer.cc
-#   route_table  common/route_table_fuzzer.cc
+#   route_table  model/route_table_fuzzer.cc
 #
 # Output in $KESS_FUZZ_DIR (default /tmp/kess-fuzz): bin/<target>,
 # <target>/corpus (seeds + what libFuzzer found), <target>/crashes
@@ -54,18 +54,18 @@ declare -A SRCS LIBS CORPUS
 SRCS[frame_codec]="common/transport/frame_codec_fuzzer.cc common/transport/frame_codec.cc GEN/common/transport/frame.pb.cc"
 LIBS[frame_codec]="-lprotobuf"
 CORPUS[frame_codec]=common/transport/frame_codec_fuzzer_corpus
-SRCS[names]="common/names_fuzzer.cc common/names.cc"
+SRCS[names]="model/names_fuzzer.cc model/names.cc"
 LIBS[names]=""
-CORPUS[names]=common/names_fuzzer_corpus
-SRCS[format]="common/file_cache/format_fuzzer.cc common/file_cache/format.cc common/names.cc common/json_util.cc common/value_encoding.cc"
+CORPUS[names]=model/names_fuzzer_corpus
+SRCS[format]="model/file_cache/format_fuzzer.cc model/file_cache/format.cc model/names.cc common/json_util.cc common/value_encoding.cc"
 LIBS[format]="$POCO_LIBS"
-CORPUS[format]=common/file_cache/format_fuzzer_corpus
+CORPUS[format]=model/file_cache/format_fuzzer_corpus
 SRCS[config_json]="mandator/config_json_fuzzer.cc mandator/config_json.cc common/json_util.cc common/value_encoding.cc GEN/zk_schema/schema.pb.cc"
 LIBS[config_json]="$POCO_LIBS -lprotobuf"
 CORPUS[config_json]=mandator/config_json_fuzzer_corpus
-SRCS[route_table]="common/route_table_fuzzer.cc common/route_table.cc common/names.cc common/json_util.cc"
+SRCS[route_table]="model/route_table_fuzzer.cc model/route_table.cc model/names.cc common/json_util.cc"
 LIBS[route_table]="$POCO_LIBS"
-CORPUS[route_table]=common/route_table_fuzzer_corpus
+CORPUS[route_table]=model/route_table_fuzzer_corpus
 ALL_TARGETS=(frame_codec names format config_json route_table)
 
 TARGETS=("$@")

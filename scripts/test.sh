@@ -19,7 +19,7 @@ bazel test --keep_going "${targets[@]}" 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 
 # Bazel prints one line per test target, e.g.
-#   //common:names_test                 (cached) PASSED in 0.1s
+#   //model:names_test                 (cached) PASSED in 0.1s
 #   //zk_schema:zk_client_test          FAILED in 3 out of 3 in 12.0s
 #   //x:y_test                          NO STATUS / FAILED TO BUILD / TIMEOUT
 results=$(grep -E '^//[^ ]+ +(\(cached\) +)?(PASSED|FAILED|TIMEOUT|FLAKY|NO STATUS|INCOMPLETE|FAILED TO BUILD|SKIPPED)' "$log" || true)

@@ -8,7 +8,7 @@
 #include "absl/time/time.h"
 #include "common/http_client.h"
 #include "common/json_util.h"
-#include "common/names.h"
+#include "model/names.h"
 #include "common/steady_await.h"
 #include "glog/logging.h"
 

@@ -37,9 +37,9 @@
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "common/file_cache/env.h"
-#include "common/file_cache/format.h"
-#include "common/file_cache/reader.h"
+#include "model/file_cache/env.h"
+#include "model/file_cache/format.h"
+#include "model/file_cache/reader.h"
 #include "common/metrics.h"
 #include "common/status.h"
 

@@ -30,7 +30,7 @@
 #include <memory>
 #include <string>
 
-#include "common/file_cache/format.h"
+#include "model/file_cache/format.h"
 #include "common/status.h"
 #include "sdk/cache_watcher.h"
 

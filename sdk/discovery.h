@@ -45,7 +45,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "common/metrics.h"
-#include "common/route_table.h"
+#include "model/route_table.h"
 #include "common/status.h"
 #include "sdk/cache_watcher.h"
 #include "sdk/clock.h"

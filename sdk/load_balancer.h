@@ -33,7 +33,7 @@
 #include <vector>
 
 #include "absl/strings/string_view.h"
-#include "common/route_table.h"
+#include "model/route_table.h"
 #include "common/status.h"
 #include "sdk/failure_tracker.h"
 #include "sdk/fast_random.h"

@@ -48,7 +48,7 @@
 namespace kess {
 namespace sdk {
 
-// One provider instance (common/route_table.h rules; checked by Create).
+// One provider instance (model/route_table.h rules; checked by Create).
 struct Instance {
   std::string service;        // names.h kService
   std::string id;             // unique within the service (names.h kKey)

@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "absl/strings/string_view.h"
-#include "common/route_table.h"
+#include "model/route_table.h"
 
 namespace kess {
 namespace sdk {

@@ -17,7 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
-#include "common/file_cache/reader.h"
+#include "model/file_cache/reader.h"
 #include "common/metrics.h"
 #include "common/testing/wait_for.h"
 #include "gtest/gtest.h"

@@ -20,7 +20,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "common/file_cache/reader.h"
+#include "model/file_cache/reader.h"
 #include "gtest/gtest.h"
 #include "common/http_client.h"
 #include "tests/cluster/cache_reader_loop.h"

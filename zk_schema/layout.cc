@@ -5,7 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
-#include "common/names.h"
+#include "model/names.h"
 #include "glog/logging.h"
 
 namespace kess {

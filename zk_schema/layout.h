@@ -20,7 +20,7 @@
 // lexicographic order of children equals the numeric order.
 //
 // Every name that comes from outside (namespace, key, service, member id) is
-// checked with common/names.h before it becomes part of a path, so no path
+// checked with model/names.h before it becomes part of a path, so no path
 // can leave its subtree.
 //
 // Thread-safe: immutable after construction; pure functions.

@@ -2,7 +2,7 @@
 // ZooKeeper: what is written under each path decodes back to what was meant.
 #include <memory>
 
-#include "common/route_table.h"
+#include "model/route_table.h"
 #include "common/testing/wait_for.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"

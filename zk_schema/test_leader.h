@@ -20,7 +20,7 @@
 #include <string>
 
 #include "absl/strings/string_view.h"
-#include "common/route_table.h"
+#include "model/route_table.h"
 #include "common/status.h"
 #include "zk_schema/chunked_value.h"
 #include "zk_schema/layout.h"
@@ -38,7 +38,7 @@ class TestLeader {
              std::string writer = "test-leader");
 
   // Each returns the revision it committed. PutRoute stores `table` as
-  // route-table JSON (common/route_table.h) with its revision field set to
+  // route-table JSON (model/route_table.h) with its revision field set to
   // the next revision as read before committing (informational; the
   // record's revision is authoritative).
   absl::StatusOr<int64_t> PutRoute(kess::RouteTable table);

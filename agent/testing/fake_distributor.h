@@ -1,5 +1,5 @@
 // FakeDistributor: an in-test distributor on a real transport Server that
-// speaks common/protocol/distribution.proto (Subscribe, Pull, Unsubscribe,
+// speaks model/protocol/distribution.proto (Subscribe, Pull, Unsubscribe,
 // pushes of kess.Update), for agent tests until the real distributor and
 // ZooKeeper-backed end-to-end tests exist.
 //
@@ -21,9 +21,9 @@
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "common/file_cache/format.h"
+#include "model/file_cache/format.h"
 #include "common/metrics.h"
-#include "common/protocol/distribution.pb.h"
+#include "model/protocol/distribution.pb.h"
 #include "common/transport/server.h"
 
 namespace kess {

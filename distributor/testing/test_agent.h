@@ -18,7 +18,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/metrics.h"
-#include "common/protocol/distribution.pb.h"
+#include "model/protocol/distribution.pb.h"
 #include "common/status.h"
 #include "common/transport/client.h"
 #include "common/transport/event_loop.h"

@@ -11,7 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/metrics.h"
-#include "common/route_table.h"
+#include "model/route_table.h"
 #include "common/testing/wait_for.h"
 #include "common/transport/event_loop.h"
 #include "distributor/distributor.h"

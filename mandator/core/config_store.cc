@@ -4,7 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "common/names.h"
+#include "model/names.h"
 #include "glog/logging.h"
 #include "zk_schema/codec.h"
 #include "zk_schema/gray.h"

@@ -21,7 +21,7 @@
 // chunked (zk_schema/chunked_value.h); its chunk set is shared by the record
 // and its history node and is deleted when that history node is trimmed.
 //
-// Validation happens before anything is written: names (common/names.h),
+// Validation happens before anything is written: names (model/names.h),
 // value size (zk::kMaxValueBytes), field lengths, expected_revision >= 0.
 // Compare-and-set: with expected_revision set, the write applies only if the
 // key's current revision equals it (0 = the key must not exist); otherwise

@@ -14,7 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
-#include "common/names.h"
+#include "model/names.h"
 #include "common/steady_await.h"
 #include "glog/logging.h"
 #include "mandator/replication/batch_applier.h"

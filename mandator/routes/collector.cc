@@ -7,7 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
-#include "common/protocol/discovery_methods.h"
+#include "model/protocol/discovery_methods.h"
 #include "common/steady_await.h"
 #include "common/transport/socket_util.h"
 #include "glog/logging.h"

@@ -1,5 +1,5 @@
 // Collector: asks every mandator for its partial table (kess.GetPartialTable,
-// common/protocol/discovery.proto), all in parallel, over transport Clients
+// model/protocol/discovery.proto), all in parallel, over transport Clients
 // that share one EventLoop and stay connected between cycles.
 //
 // Each peer has a PeerTimeoutPolicy (5 s; 100 ms after 3 timeouts in a row;

@@ -10,7 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
-#include "common/protocol/discovery_methods.h"
+#include "model/protocol/discovery_methods.h"
 #include "common/transport/server.h"
 #include "gtest/gtest.h"
 

@@ -6,7 +6,7 @@
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
-#include "common/instance_info.h"
+#include "model/instance_info.h"
 
 namespace kess {
 namespace mandator {

@@ -46,8 +46,8 @@
 #include <vector>
 
 #include "absl/time/time.h"
-#include "common/protocol/discovery.pb.h"
-#include "common/route_table.h"
+#include "model/protocol/discovery.pb.h"
+#include "model/route_table.h"
 
 namespace kess {
 namespace mandator {

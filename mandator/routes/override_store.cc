@@ -5,8 +5,8 @@
 #include "Poco/JSON/Object.h"
 #include "absl/strings/str_cat.h"
 #include "common/json_util.h"
-#include "common/names.h"
-#include "common/route_table.h"
+#include "model/names.h"
+#include "model/route_table.h"
 #include "glog/logging.h"
 #include "zk_schema/zk_errors.h"
 

@@ -1,6 +1,6 @@
 // RouteStore: the route tables in a DC's ZooKeeper, /kess/routes/<service>,
 // each a RouteRecord whose StoredValue is the table as JSON
-// (common/route_table.h, docs/route-table.md). Written by the main DC's
+// (model/route_table.h, docs/route-table.md). Written by the main DC's
 // leader through the same commit path as configs (../record_commit.h): one
 // multi per change with the record, the revision compare-and-set and the
 // change record (ROUTE_PUT / ROUTE_DELETE), fenced by the election node.
@@ -15,7 +15,7 @@
 #include <optional>
 #include <string>
 
-#include "common/route_table.h"
+#include "model/route_table.h"
 #include "common/status.h"
 #include "mandator/routes/merger.h"
 #include "zk_schema/chunked_value.h"

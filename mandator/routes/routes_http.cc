@@ -6,7 +6,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/json_util.h"
-#include "common/names.h"
+#include "model/names.h"
 
 namespace kess {
 namespace mandator {

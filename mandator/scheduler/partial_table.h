@@ -11,7 +11,7 @@
 // most `max_instances` / `max_hosts` are held. Forgetting is not removal
 // from a route table: the leader decides that.
 //
-// Callers validate input first (common/instance_info.h); the table trusts
+// Callers validate input first (model/instance_info.h); the table trusts
 // it.
 //
 // Thread-safety: every method is thread-safe. Instances live in kShards
@@ -28,7 +28,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "common/clock.h"
-#include "common/protocol/discovery.pb.h"
+#include "model/protocol/discovery.pb.h"
 #include "common/status.h"
 
 namespace kess {

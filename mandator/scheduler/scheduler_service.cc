@@ -4,11 +4,11 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "common/instance_info.h"
-#include "common/names.h"
-#include "common/protocol/discovery_methods.h"
-#include "common/protocol/distribution.pb.h"
-#include "common/route_table.h"
+#include "model/instance_info.h"
+#include "model/names.h"
+#include "model/protocol/discovery_methods.h"
+#include "model/protocol/distribution.pb.h"
+#include "model/route_table.h"
 #include "glog/logging.h"
 
 namespace kess {

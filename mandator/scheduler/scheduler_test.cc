@@ -10,9 +10,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/metrics.h"
-#include "common/protocol/discovery.pb.h"
-#include "common/protocol/discovery_methods.h"
-#include "common/protocol/distribution.pb.h"
+#include "model/protocol/discovery.pb.h"
+#include "model/protocol/discovery_methods.h"
+#include "model/protocol/distribution.pb.h"
 #include "common/testing/wait_for.h"
 #include "common/transport/client.h"
 #include "common/transport/event_loop.h"

@@ -28,7 +28,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "common/file_cache/env.h"
+#include "model/file_cache/env.h"
 #include "common/http_client.h"
 #include "common/init.h"
 #include "common/json_util.h"

@@ -19,7 +19,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
-#include "common/file_cache/env.h"
+#include "model/file_cache/env.h"
 #include "common/http_server.h"
 #include "common/init.h"
 #include "common/json_util.h"

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "common/route_table.h"
+#include "model/route_table.h"
 #include "sdk/route_snapshot.h"
 
 namespace kess {

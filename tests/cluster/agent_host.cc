@@ -4,7 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "common/file_cache/env.h"
+#include "model/file_cache/env.h"
 #include "glog/logging.h"
 #include "tests/cluster/mandator_cluster.h"
 

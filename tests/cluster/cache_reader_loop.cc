@@ -3,8 +3,8 @@
 #include <unistd.h>
 
 #include "absl/strings/str_cat.h"
-#include "common/file_cache/env.h"
-#include "common/file_cache/format.h"
+#include "model/file_cache/env.h"
+#include "model/file_cache/format.h"
 
 namespace kess {
 namespace testing {

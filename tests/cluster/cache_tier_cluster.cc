@@ -2,7 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "common/file_cache/reader.h"
+#include "model/file_cache/reader.h"
 #include "common/http_client.h"
 #include "common/testing/wait_for.h"
 #include "tests/cluster/mandator_cluster.h"

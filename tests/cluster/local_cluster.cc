@@ -20,10 +20,10 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
-#include "common/file_cache/env.h"
-#include "common/file_cache/reader.h"
+#include "model/file_cache/env.h"
+#include "model/file_cache/reader.h"
 #include "common/json_util.h"
-#include "common/route_table.h"
+#include "model/route_table.h"
 #include "common/testing/wait_for.h"
 #include "glog/logging.h"
 

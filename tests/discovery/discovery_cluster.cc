@@ -7,7 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
-#include "common/file_cache/reader.h"
+#include "model/file_cache/reader.h"
 #include "common/http_client.h"
 #include "common/testing/wait_for.h"
 #include "mandator/routes/route_store.h"

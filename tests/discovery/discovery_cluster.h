@@ -34,7 +34,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "common/route_table.h"
+#include "model/route_table.h"
 #include "common/status.h"
 #include "sdk/registration.h"
 #include "tests/cluster/cache_tier_cluster.h"

@@ -12,8 +12,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "common/protocol/discovery.pb.h"
-#include "common/protocol/discovery_methods.h"
+#include "model/protocol/discovery.pb.h"
+#include "model/protocol/discovery_methods.h"
 #include "common/rendezvous.h"
 #include "common/testing/wait_for.h"
 #include "common/transport/client.h"

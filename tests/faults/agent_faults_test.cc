@@ -34,7 +34,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "agent/distributor_order.h"
-#include "common/protocol/distribution.pb.h"
+#include "model/protocol/distribution.pb.h"
 #include "common/testing/wait_for.h"
 #include "common/transport/event_loop.h"
 #include "gtest/gtest.h"

@@ -3,7 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
-#include "common/file_cache/reader.h"
+#include "model/file_cache/reader.h"
 #include "common/value_encoding.h"
 #include "tests/cluster/dc_snapshot.h"
 

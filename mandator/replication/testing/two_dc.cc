@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "common/route_table.h"
+#include "model/route_table.h"
 #include "common/testing/wait_for.h"
 #include "mandator/replication/record_sync.h"
 #include "mandator/testing/test_util.h"

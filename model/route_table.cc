@@ -1,4 +1,4 @@
-#include "common/route_table.h"
+#include "model/route_table.h"
 
 #include <algorithm>
 #include <set>
@@ -11,7 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/json_util.h"
-#include "common/names.h"
+#include "model/names.h"
 
 namespace kess {
 namespace {

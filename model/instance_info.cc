@@ -1,9 +1,9 @@
-#include "common/instance_info.h"
+#include "model/instance_info.h"
 
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "common/names.h"
+#include "model/names.h"
 
 namespace kess {
 

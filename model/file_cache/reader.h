@@ -14,8 +14,8 @@
 
 #include <string>
 
-#include "common/file_cache/env.h"
-#include "common/file_cache/format.h"
+#include "model/file_cache/env.h"
+#include "model/file_cache/format.h"
 #include "common/status.h"
 
 namespace kess {

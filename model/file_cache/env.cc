@@ -1,4 +1,4 @@
-#include "common/file_cache/env.h"
+#include "model/file_cache/env.h"
 
 #include <dirent.h>
 #include <errno.h>

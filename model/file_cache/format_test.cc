@@ -1,4 +1,4 @@
-#include "common/file_cache/format.h"
+#include "model/file_cache/format.h"
 
 #include <string>
 

@@ -18,7 +18,7 @@
 #include <string>
 
 #include "absl/synchronization/mutex.h"
-#include "common/file_cache/env.h"
+#include "model/file_cache/env.h"
 
 namespace kess {
 namespace file_cache {

@@ -1,4 +1,4 @@
-#include "common/names.h"
+#include "model/names.h"
 
 #include <string>
 

@@ -9,8 +9,8 @@
 #include <string>
 
 #include "common/fuzz_check.h"
-#include "common/names.h"
-#include "common/route_table.h"
+#include "model/names.h"
+#include "model/route_table.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);

@@ -1,6 +1,6 @@
 // FileCacheWriter and FileCacheReader on a real temp directory, with faults
 // injected through FaultInjectionEnv.
-#include "common/file_cache/writer.h"
+#include "model/file_cache/writer.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -9,9 +9,9 @@
 #include <memory>
 #include <string>
 
-#include "common/file_cache/env.h"
-#include "common/file_cache/fault_injection_env.h"
-#include "common/file_cache/reader.h"
+#include "model/file_cache/env.h"
+#include "model/file_cache/fault_injection_env.h"
+#include "model/file_cache/reader.h"
 #include "gtest/gtest.h"
 
 namespace kess {

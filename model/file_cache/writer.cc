@@ -1,4 +1,4 @@
-#include "common/file_cache/writer.h"
+#include "model/file_cache/writer.h"
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"

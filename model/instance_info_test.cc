@@ -1,4 +1,4 @@
-#include "common/instance_info.h"
+#include "model/instance_info.h"
 
 #include "gtest/gtest.h"
 

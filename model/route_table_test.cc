@@ -1,4 +1,4 @@
-#include "common/route_table.h"
+#include "model/route_table.h"
 
 #include "gtest/gtest.h"
 

@@ -1,4 +1,4 @@
-#include "common/file_cache/reader.h"
+#include "model/file_cache/reader.h"
 
 #include "absl/strings/str_cat.h"
 

@@ -11,7 +11,7 @@
 
 #include "absl/strings/match.h"
 #include "common/fuzz_check.h"
-#include "common/names.h"
+#include "model/names.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1) return 0;

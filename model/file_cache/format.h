@@ -50,7 +50,7 @@ struct CacheKey {
   bool operator==(const CacheKey& o) const;
 };
 
-// OK if every name of `key` passes common/names.h; else InvalidArgument
+// OK if every name of `key` passes model/names.h; else InvalidArgument
 // with the validator's message. Every path is built from a validated key,
 // so nothing can escape the cache directory.
 absl::Status ValidateKey(const CacheKey& key);

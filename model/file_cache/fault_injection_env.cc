@@ -1,4 +1,4 @@
-#include "common/file_cache/fault_injection_env.h"
+#include "model/file_cache/fault_injection_env.h"
 
 namespace kess {
 namespace file_cache {

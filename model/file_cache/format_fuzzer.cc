@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "absl/strings/str_split.h"
-#include "common/file_cache/format.h"
+#include "model/file_cache/format.h"
 #include "common/fuzz_check.h"
 #include "common/value_encoding.h"
 

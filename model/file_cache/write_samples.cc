@@ -4,7 +4,7 @@
 #include <iostream>
 #include <string>
 
-#include "common/file_cache/writer.h"
+#include "model/file_cache/writer.h"
 
 using kess::file_cache::CacheEntry;
 using kess::file_cache::CacheKey;

@@ -21,8 +21,8 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
-#include "common/file_cache/env.h"
-#include "common/file_cache/format.h"
+#include "model/file_cache/env.h"
+#include "model/file_cache/format.h"
 #include "common/status.h"
 
 namespace kess {

@@ -7,8 +7,8 @@
 #pragma once
 
 #include "absl/strings/string_view.h"
-#include "common/protocol/discovery.pb.h"
-#include "common/route_table.h"
+#include "model/protocol/discovery.pb.h"
+#include "model/route_table.h"
 #include "common/status.h"
 
 namespace kess {

@@ -1,4 +1,4 @@
-#include "common/file_cache/format.h"
+#include "model/file_cache/format.h"
 
 #include <tuple>
 
@@ -8,7 +8,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/json_util.h"
-#include "common/names.h"
+#include "model/names.h"
 #include "common/value_encoding.h"
 
 namespace kess {
