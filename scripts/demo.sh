@@ -278,6 +278,7 @@ args=(--bin_dir="$BIN" --base_dir="$BASE" --log_file="$LOGS/kess_cluster.log"
       --dcs=${#DCS[@]} --zk_servers="$ZK_SERVERS" --mandators=3 --distributors=2
       --agents=3 --providers=1 --consumers=1 --service="$SERVICE"
       --subscribe="$CONFIG_NS/$CONFIG_KEY" --agent_flags=--pull_interval_ms=10000
+      --distributor_flags=--poll_interval_ms=5000   # the distributor's default, not the tests' 500
       --admin="$ADMIN" --admin_user="$ADMIN_USER")
 if [ "$WAN" = 1 ]; then
   netns=() addrs=()
