@@ -20,14 +20,15 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/time.h"
 #include "bench/heartbeat_bench_client.h"
 #include "bench/transport_bench_util.h"
 #include "common/init.h"
 #include "common/metrics.h"
-#include "model/protocol/discovery_methods.h"
 #include "gflags/gflags.h"
 #include "glog/logging.h"
 #include "mandator/scheduler/scheduler.h"
+#include "model/protocol/discovery_methods.h"
 #include "tests/load/load_util.h"
 
 DEFINE_string(role, "server", "server (the benchmark) or client (internal)");
@@ -111,7 +112,7 @@ int RunServer() {
   o.mandator_id = "bench";
   o.datacenter = "dc1";
   o.num_loops = FLAGS_server_loops;
-  o.heartbeat_interval_ms = 60000;  // nothing expires during the run
+  o.heartbeat_interval = absl::Minutes(1);  // nothing expires during the run
   o.max_batch = 10000;
   o.registry = &registry;
   auto scheduler = mandator::scheduler::Scheduler::Create(o);

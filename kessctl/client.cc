@@ -10,6 +10,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/time.h"
 #include "common/http_client.h"
 #include "common/json_util.h"
 
@@ -103,9 +104,10 @@ struct Client::Attempt {
 };
 
 absl::StatusOr<std::unique_ptr<Client>> Client::Create(Options options) {
-  if (options.timeout_ms <= 0) {
+  if (options.timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("timeout_ms must be positive, got ", options.timeout_ms));
+        absl::StrCat("timeout must be positive, got ",
+                     absl::FormatDuration(options.timeout)));
   }
   std::vector<std::string> addresses;
   for (std::string a : options.addresses) {
@@ -143,9 +145,9 @@ Client::Attempt Client::Try(const std::string& address,
     headers.emplace_back("Authorization", "Bearer " + options_.token);
   }
   HttpFailure failure;
-  absl::StatusOr<HttpReply> reply = kess::HttpCall(
-      address, call.method, uri.getPathAndQuery(), call.body,
-      absl::Milliseconds(options_.timeout_ms), headers, &failure);
+  absl::StatusOr<HttpReply> reply =
+      kess::HttpCall(address, call.method, uri.getPathAndQuery(), call.body,
+                     options_.timeout, headers, &failure);
   Attempt attempt;
   if (!reply.ok()) {
     attempt.sent = failure.sent;

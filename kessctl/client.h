@@ -31,6 +31,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/time/time.h"
 #include "common/status.h"
 
 namespace kess {
@@ -70,11 +71,12 @@ class Client {
   struct Options {
     // "host:port", "[v6]:port" or "http://host:port"; at least one.
     std::vector<std::string> addresses;
-    int timeout_ms = 5000;  // connect, send and receive, per attempt
-    std::string token;      // sent as "Authorization: Bearer <token>" if set
+    // Connect, send and receive, per attempt.
+    absl::Duration timeout = absl::Seconds(5);
+    std::string token;  // sent as "Authorization: Bearer <token>" if set
   };
 
-  // InvalidArgument for an empty list, a malformed address or timeout_ms <= 0.
+  // InvalidArgument for an empty list, a malformed address or timeout <= 0.
   static absl::StatusOr<std::unique_ptr<Client>> Create(Options options);
 
   // The addresses as given, normalised to "host:port".

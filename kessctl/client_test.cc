@@ -10,6 +10,7 @@
 #include "Poco/Net/ServerSocket.h"
 #include "Poco/Net/SocketAddress.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "common/transport/testing/test_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -58,11 +59,11 @@ class Mandator {
 };
 
 std::unique_ptr<Client> MakeClient(std::vector<std::string> addresses,
-                                   int timeout_ms = 2000,
+                                   absl::Duration timeout = absl::Seconds(2),
                                    std::string token = "") {
   Client::Options options;
   options.addresses = std::move(addresses);
-  options.timeout_ms = timeout_ms;
+  options.timeout = timeout;
   options.token = std::move(token);
   auto client = Client::Create(options);
   EXPECT_TRUE(client.ok()) << client.status();
@@ -85,8 +86,9 @@ TEST(ClientTest, CreateValidatesAndNormalisesAddresses) {
   ASSERT_TRUE(client.ok()) << client.status();
   EXPECT_EQ((*client)->addresses(),
             (std::vector<std::string>{"h:1", "[::1]:7101"}));
-  options.timeout_ms = 0;
-  EXPECT_FALSE(Client::Create(options).ok());
+  options.timeout = absl::ZeroDuration();
+  EXPECT_THAT(std::string(Client::Create(options).status().message()),
+              HasSubstr("timeout must be positive, got 0"));
 }
 
 TEST(ClientTest, SkipsRefusedAddress) {
@@ -101,7 +103,8 @@ TEST(ClientTest, SkipsRefusedAddress) {
 TEST(ClientTest, ReadThatTimesOutMovesOn) {
   SilentServer silent;
   Mandator m;
-  auto client = MakeClient({silent.address(), m->address()}, 300);
+  auto client =
+      MakeClient({silent.address(), m->address()}, absl::Milliseconds(300));
   auto start = std::chrono::steady_clock::now();
   auto body = client->Call(kList);
   ASSERT_TRUE(body.ok()) << body.status();
@@ -112,7 +115,8 @@ TEST(ClientTest, ReadThatTimesOutMovesOn) {
 TEST(ClientTest, WriteSentWithoutAnswerIsNotRetried) {
   SilentServer silent;
   Mandator m;
-  auto client = MakeClient({silent.address(), m->address()}, 300);
+  auto client =
+      MakeClient({silent.address(), m->address()}, absl::Milliseconds(300));
   auto body =
       client->Call({"PUT", "/api/v1/configs/ns/k", {}, "{\"value\":\"v\"}"});
   EXPECT_EQ(body.status().code(), absl::StatusCode::kUnavailable);
@@ -143,7 +147,7 @@ TEST(ClientTest, NoneReachableListsEveryAddress) {
 
 TEST(ClientTest, SendsTokenQueryAndBody) {
   Mandator m;
-  auto client = MakeClient({m->address()}, 2000, "s3cret");
+  auto client = MakeClient({m->address()}, absl::Seconds(2), "s3cret");
   // Compare-and-set on a key that does not exist: 409, nothing deleted.
   auto body = client->Call(
       {"DELETE", "/api/v1/configs/ns/k", {{"expected_revision", "7"}}, ""});

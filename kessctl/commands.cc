@@ -14,12 +14,12 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "common/json_util.h"
-#include "model/names.h"
 #include "common/status.h"
 #include "common/value_encoding.h"
 #include "kessctl/client.h"
 #include "kessctl/status_command.h"
 #include "kessctl/table.h"
+#include "model/names.h"
 
 namespace kess {
 namespace kessctl {
@@ -124,8 +124,7 @@ absl::StatusOr<std::string> ReadValue(const Context& ctx, const Target& t,
   const bool positional = !t.rest.empty();
   if (positional == !ctx.options.file.empty()) {
     return absl::FailedPreconditionError(absl::StrCat(
-        command,
-        " takes the value as an argument, '-' (stdin) or --file=F"));
+        command, " takes the value as an argument, '-' (stdin) or --file=F"));
   }
   std::istream* in = ctx.io.in;
   std::ifstream file;
@@ -174,9 +173,8 @@ int ValueBody(const Context& ctx, const Target& t, const char* command,
   }
   const Options& o = ctx.options;
   const char* encoding = EncodingFor(*value);
-  *body =
-      absl::StrCat("{\"value\":", JsonQuote(EncodeValue(*value, encoding)),
-                   ",\"encoding\":", JsonQuote(encoding));
+  *body = absl::StrCat("{\"value\":", JsonQuote(EncodeValue(*value, encoding)),
+                       ",\"encoding\":", JsonQuote(encoding));
   if (!o.content_type.empty()) {
     absl::StrAppend(body, ",\"content_type\":", JsonQuote(o.content_type));
   }
@@ -373,8 +371,8 @@ int ConfigGrayStatus(const Context& ctx, const Target& t) {
         << (a->optValue<bool>("active", false) ? "active" : "finishing")
         << " at revision " << Int(a, "revision") << " to "
         << GrayTargets(hosts, Int(a, "percentage")) << "\n"
-        << "  base revision " << Int(a, "base_revision")
-        << ", config revision " << Int(a, "config_revision") << "\n"
+        << "  base revision " << Int(a, "base_revision") << ", config revision "
+        << Int(a, "config_revision") << "\n"
         << "  " << Int(a, "size") << " bytes, "
         << OneLine(Str(a, "content_type")) << ", by "
         << OneLine(Str(a, "author")) << " at "
@@ -507,7 +505,7 @@ int RunKessctl(const Args& args, const Options& options, const Io& io) {
   }
   Client::Options client_options;
   client_options.addresses = options.mandators;
-  client_options.timeout_ms = options.timeout_ms;
+  client_options.timeout = options.timeout;
   client_options.token = options.token;
   auto client = Client::Create(client_options);
   if (!client.ok()) {

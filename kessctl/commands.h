@@ -12,12 +12,14 @@
 #include <string>
 #include <vector>
 
+#include "absl/time/time.h"
+
 namespace kess {
 namespace kessctl {
 
 struct Options {
-  std::vector<std::string> mandators;  // "host:port", tried in order
-  int timeout_ms = 5000;
+  std::vector<std::string> mandators;         // "host:port", tried in order
+  absl::Duration timeout = absl::Seconds(5);  // per mandator
   std::string output = "text";  // "text" or "json" (the API's answer as is)
   std::string token;            // bearer token; not sent when empty
 

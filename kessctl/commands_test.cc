@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "common/testing/wait_for.h"
 #include "common/transport/testing/test_util.h"
 #include "gmock/gmock.h"
@@ -82,7 +83,7 @@ class CommandsTest : public ::testing::Test {
     server_ = StartMandator(&zk_, "m1");
     ASSERT_NE(server_, nullptr);
     options_.mandators = {server_->address()};
-    options_.timeout_ms = 2000;
+    options_.timeout = absl::Seconds(2);
     options_.author = "alice";
   }
 

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/strings/str_split.h"
+#include "absl/time/time.h"
 #include "common/init.h"
 #include "gflags/gflags.h"
 #include "kessctl/commands.h"
@@ -66,7 +67,7 @@ int main(int argc, char** argv) {
   options.mandators =
       absl::StrSplit(FlagOrEnv(FLAGS_mandators, "KESS_MANDATORS"), ',',
                      absl::SkipWhitespace());
-  options.timeout_ms = FLAGS_timeout_ms;
+  options.timeout = absl::Milliseconds(FLAGS_timeout_ms);
   options.output = FLAGS_output;
   options.token = FlagOrEnv(FLAGS_token, "KESS_TOKEN");
   options.file = FLAGS_file;

@@ -6,11 +6,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "model/names.h"
 #include "common/steady_await.h"
 #include "glog/logging.h"
 #include "mandator/core/leader_write.h"
 #include "mandator/core/zk_options.h"
+#include "model/names.h"
 #include "zk_schema/codec.h"
 #include "zk_schema/skeleton.h"
 
@@ -129,7 +129,7 @@ absl::Status Mandator::Start() {
   scheduler.host =
       options_.listen_host.empty() ? options_.http_host : options_.listen_host;
   scheduler.port = options_.port;
-  scheduler.heartbeat_interval_ms = options_.heartbeat_interval_ms;
+  scheduler.heartbeat_interval = options_.heartbeat_interval;
   scheduler.registry = options_.registry;
   KESS_ASSIGN_OR_RETURN(scheduler_, scheduler::Scheduler::Create(scheduler));
 

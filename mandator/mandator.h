@@ -71,8 +71,8 @@ struct MandatorOptions {
   // The scheduler's transport server; "" = http_host. Published in
   // MemberInfo.address, so it must be an address peers can reach.
   std::string listen_host;
-  int port = 0;                          // 0 = any free port (see port())
-  int64_t heartbeat_interval_ms = 5000;  // told to providers
+  int port = 0;  // 0 = any free port (see port())
+  absl::Duration heartbeat_interval = absl::Seconds(5);  // told to providers
   std::string zk_root = "/kess";
   zk::KessAuth auth;
   absl::Duration zk_session_timeout = absl::Seconds(10);

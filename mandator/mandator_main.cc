@@ -152,7 +152,7 @@ int main(int argc, char** argv) {
   options.http_port = FLAGS_http_port;
   options.listen_host = FLAGS_listen_host;
   options.port = FLAGS_port;
-  options.heartbeat_interval_ms = FLAGS_heartbeat_interval_ms;
+  options.heartbeat_interval = absl::Milliseconds(FLAGS_heartbeat_interval_ms);
   options.zk_root = FLAGS_zk_root;
   options.auth = *std::move(auth);
   options.zk_session_timeout = absl::Milliseconds(FLAGS_zk_session_timeout_ms);

@@ -7,10 +7,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
-#include "model/protocol/discovery_methods.h"
 #include "common/steady_await.h"
 #include "common/transport/socket_util.h"
 #include "glog/logging.h"
+#include "model/protocol/discovery_methods.h"
 
 namespace kess {
 namespace mandator {
@@ -94,13 +94,11 @@ void Collector::AskPage(transport::Client* client, std::shared_ptr<Cycle> cycle,
     const protocol::PartialTable& so_far = cycle->reports[index].table;
     if (so_far.has_next_after()) *request.mutable_after() = so_far.next_after();
   }
-  const int64_t left_ms = std::max<int64_t>(
-      1, std::chrono::duration_cast<std::chrono::milliseconds>(
-             deadline - std::chrono::steady_clock::now())
-             .count());
+  const absl::Duration left =
+      std::max(absl::Milliseconds(1),
+               absl::FromChrono(deadline - std::chrono::steady_clock::now()));
   client->Call(
-      protocol::kGetPartialTableMethod, request.SerializeAsString(),
-      absl::Milliseconds(left_ms),
+      protocol::kGetPartialTableMethod, request.SerializeAsString(), left,
       [this, client, cycle, index,
        deadline](absl::StatusOr<std::string> reply) {
         if (!reply.ok()) {

@@ -50,7 +50,7 @@ class Dc {
     scheduler::SchedulerOptions options;
     options.mandator_id = Id(i);
     options.datacenter = "dc1";
-    options.heartbeat_interval_ms = 200;
+    options.heartbeat_interval = absl::Milliseconds(200);
     options.registry = &registry_;
     auto s = scheduler::Scheduler::Create(options);
     ASSERT_TRUE(s.ok()) << s.status();

@@ -207,18 +207,22 @@ protocol::PartialTable PartialTable::Snapshot(
 
 PartialTable::Expired PartialTable::Expire() {
   const int64_t now = clock_->NowMs();
+  // The Clock and the entries count in ms.
+  const int64_t expire_after_ms =
+      absl::ToInt64Milliseconds(options_.expire_after);
+  const int64_t tombstone_ms =
+      absl::ToInt64Milliseconds(options_.tombstone_ttl);
   Expired expired;
   for (Shard& shard : shards_) {
     absl::MutexLock lock(&shard.mu);
     for (auto it = shard.entries.begin(); it != shard.entries.end();) {
       const Entry& e = it->second;
-      if (e.deregistered_ms >= 0 &&
-          now - e.deregistered_ms > options_.tombstone_ms) {
+      if (e.deregistered_ms >= 0 && now - e.deregistered_ms > tombstone_ms) {
         ++expired.tombstones;
         --tombstones_;
         shard.entries.erase(it++);
       } else if (e.deregistered_ms < 0 &&
-                 now - e.last_heartbeat_ms > options_.expire_after_ms) {
+                 now - e.last_heartbeat_ms > expire_after_ms) {
         ++expired.instances;
         --live_;
         shard.entries.erase(it++);
@@ -229,7 +233,7 @@ PartialTable::Expired PartialTable::Expire() {
   }
   absl::MutexLock lock(&hosts_mu_);
   for (auto it = hosts_.begin(); it != hosts_.end();) {
-    if (now - it->second.last_heartbeat_ms > options_.expire_after_ms) {
+    if (now - it->second.last_heartbeat_ms > expire_after_ms) {
       ++expired.hosts;
       hosts_.erase(it++);
     } else {

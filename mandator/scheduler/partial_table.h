@@ -5,8 +5,8 @@
 // this table decides nothing.
 //
 // Memory is bounded: an instance or host not heard from for
-// `expire_after_ms` (about 10 heartbeat intervals) is forgotten by Expire(),
-// a deregistered instance is kept as a tombstone for `tombstone_ms` (so the
+// `expire_after` (about 10 heartbeat intervals) is forgotten by Expire(),
+// a deregistered instance is kept as a tombstone for `tombstone_ttl` (so the
 // leader learns of it even if it misses a cycle) and then forgotten, and at
 // most `max_instances` / `max_hosts` are held. Forgetting is not removal
 // from a route table: the leader decides that.
@@ -27,17 +27,19 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "common/clock.h"
-#include "model/protocol/discovery.pb.h"
 #include "common/status.h"
+#include "model/protocol/discovery.pb.h"
 
 namespace kess {
 namespace mandator {
 namespace scheduler {
 
 struct PartialTableOptions {
-  int64_t expire_after_ms = 50000;  // 10 x the default heartbeat interval
-  int64_t tombstone_ms = 50000;
+  // 10 x the default heartbeat interval.
+  absl::Duration expire_after = absl::Seconds(50);
+  absl::Duration tombstone_ttl = absl::Seconds(50);
   size_t max_instances = 1000000;  // tombstones included
   size_t max_hosts = 1000000;
 };

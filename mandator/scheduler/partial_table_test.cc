@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "gtest/gtest.h"
 
 namespace kess {
@@ -62,8 +63,8 @@ class PartialTableTest : public ::testing::Test {
  protected:
   PartialTableOptions Options() {
     PartialTableOptions o;
-    o.expire_after_ms = 50000;
-    o.tombstone_ms = 30000;
+    o.expire_after = absl::Seconds(50);
+    o.tombstone_ttl = absl::Seconds(30);
     return o;
   }
   ManualClock clock_;
@@ -123,7 +124,7 @@ TEST_F(PartialTableTest, DeregisterKeepsTombstoneThenForgets) {
   EXPECT_EQ(table.Deregister(Refs({{"svc", "a"}})), 0u);  // already
   EXPECT_EQ(table.instance_count(), 1u);
   EXPECT_EQ(table.tombstone_count(), 1u);
-  // The tombstone is what the leader reads, for tombstone_ms.
+  // The tombstone is what the leader reads, for tombstone_ttl.
   clock_.Advance(29000);
   EXPECT_EQ(table.Expire().tombstones, 0u);
   protocol::PartialTable t = table.Snapshot(0, nullptr);

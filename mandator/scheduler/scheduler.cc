@@ -14,10 +14,10 @@ namespace scheduler {
 
 absl::StatusOr<std::unique_ptr<Scheduler>> Scheduler::Create(
     SchedulerOptions options) {
-  if (options.heartbeat_interval_ms <= 0 ||
+  if (options.heartbeat_interval <= absl::ZeroDuration() ||
       options.expire_heartbeat_intervals < 2 || options.max_batch < 1) {
     return absl::InvalidArgumentError(
-        "scheduler: heartbeat_interval_ms must be > 0, "
+        "scheduler: heartbeat_interval must be > 0, "
         "expire_heartbeat_intervals >= 2 and max_batch >= 1");
   }
   if (options.clock == nullptr) options.clock = Clock::Steady();
@@ -31,10 +31,10 @@ absl::StatusOr<std::unique_ptr<Scheduler>> Scheduler::Create(
   server.host = o.host;
   server.port = o.port;
   server.num_loops = o.num_loops;
-  server.heartbeat_timeout = absl::Milliseconds(
-      o.idle_timeout_ms > 0
-          ? o.idle_timeout_ms
-          : std::max<int64_t>(15000, 3 * o.heartbeat_interval_ms));
+  server.heartbeat_timeout =
+      o.idle_timeout > absl::ZeroDuration()
+          ? o.idle_timeout
+          : std::max(absl::Seconds(15), 3 * o.heartbeat_interval);
   server.registry = o.registry;
   KESS_ASSIGN_OR_RETURN(
       s->server_, transport::Server::Create(server, s->service_->Handlers()));
@@ -46,9 +46,9 @@ absl::StatusOr<std::unique_ptr<Scheduler>> Scheduler::Create(
 
 Scheduler::Scheduler(SchedulerOptions options) : options_(std::move(options)) {
   PartialTableOptions table;
-  table.expire_after_ms =
-      options_.expire_heartbeat_intervals * options_.heartbeat_interval_ms;
-  table.tombstone_ms = table.expire_after_ms;
+  table.expire_after =
+      options_.expire_heartbeat_intervals * options_.heartbeat_interval;
+  table.tombstone_ttl = table.expire_after;
   table.max_instances = options_.max_instances;
   table.max_hosts = options_.max_hosts;
   table_ = std::make_unique<PartialTable>(options_.clock, table);
@@ -56,7 +56,7 @@ Scheduler::Scheduler(SchedulerOptions options) : options_(std::move(options)) {
   SchedulerServiceOptions service;
   service.mandator_id = options_.mandator_id;
   service.datacenter = options_.datacenter;
-  service.heartbeat_interval_ms = options_.heartbeat_interval_ms;
+  service.heartbeat_interval = options_.heartbeat_interval;
   service.max_batch = options_.max_batch;
   service.registry = options_.registry;
   service_ = std::make_unique<SchedulerService>(table_.get(), service);
@@ -94,9 +94,9 @@ std::string Scheduler::address() const {
 
 void Scheduler::SweepLoop() {
   // A tenth of the expiry age: entries live at most 10 % longer than asked.
-  const absl::Duration period = absl::Milliseconds(
-      std::max<int64_t>(100, options_.expire_heartbeat_intervals *
-                                 options_.heartbeat_interval_ms / 10));
+  const absl::Duration period =
+      std::max(absl::Milliseconds(100), options_.expire_heartbeat_intervals *
+                                            options_.heartbeat_interval / 10);
   for (;;) {
     {
       absl::MutexLock lock(&mu_);

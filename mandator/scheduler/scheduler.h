@@ -11,7 +11,7 @@
 //
 // Limits come from the transport defaults: frames up to
 // kDefaultMaxFrameBytes, a bounded send queue per connection; a silent
-// connection is closed after `idle_timeout_ms`.
+// connection is closed after `idle_timeout`.
 //
 // Thread-safety: the accessors are thread-safe. Destroying the Scheduler
 // closes every connection and joins its threads.
@@ -23,6 +23,7 @@
 #include <thread>
 
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "common/clock.h"
 #include "common/metrics.h"
 #include "common/status.h"
@@ -41,13 +42,13 @@ struct SchedulerOptions {
   int port = 0;  // 0: ephemeral, see port()
   int num_loops = 2;
   // The interval providers are told to heartbeat at.
-  int64_t heartbeat_interval_ms = 5000;
+  absl::Duration heartbeat_interval = absl::Seconds(5);
   // Forget instances and hosts silent for this many intervals; tombstones
   // are kept as long.
   int expire_heartbeat_intervals = 10;
   // A connection silent this long is closed; 0 = 3 heartbeat intervals,
   // at least 15 s.
-  int64_t idle_timeout_ms = 0;
+  absl::Duration idle_timeout = absl::ZeroDuration();
   size_t max_instances = 1000000;
   size_t max_hosts = 1000000;
   int max_batch = 10000;

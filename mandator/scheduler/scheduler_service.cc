@@ -4,12 +4,12 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "glog/logging.h"
 #include "model/instance_info.h"
 #include "model/names.h"
 #include "model/protocol/discovery_methods.h"
 #include "model/protocol/distribution.pb.h"
 #include "model/route_table.h"
-#include "glog/logging.h"
 
 namespace kess {
 namespace mandator {
@@ -213,7 +213,8 @@ absl::StatusOr<std::string> SchedulerService::Register(
   if (!applied.ok()) return Reject("table_full", std::move(applied));
   registrations_->Increment(request.instances_size());
   protocol::RegisterResponse response;
-  response.set_heartbeat_interval_ms(options_.heartbeat_interval_ms);
+  response.set_heartbeat_interval_ms(
+      absl::ToInt64Milliseconds(options_.heartbeat_interval));
   return response.SerializeAsString();
 }
 

@@ -52,7 +52,7 @@ struct SchedulerServiceOptions {
   // accept any (tests).
   std::string datacenter;
   // Told to providers in RegisterResponse.
-  int64_t heartbeat_interval_ms = 5000;
+  absl::Duration heartbeat_interval = absl::Seconds(5);
   // Instances (or refs) per request, at most.
   int max_batch = 10000;
   // nullptr: metrics::Registry::Default(). Must outlive the service.

@@ -9,15 +9,16 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "common/metrics.h"
-#include "model/protocol/discovery.pb.h"
-#include "model/protocol/discovery_methods.h"
-#include "model/protocol/distribution.pb.h"
 #include "common/testing/wait_for.h"
 #include "common/transport/client.h"
 #include "common/transport/event_loop.h"
 #include "common/transport/testing/test_util.h"
 #include "gtest/gtest.h"
+#include "model/protocol/discovery.pb.h"
+#include "model/protocol/discovery_methods.h"
+#include "model/protocol/distribution.pb.h"
 
 namespace kess {
 namespace mandator {
@@ -303,7 +304,7 @@ TEST_F(SchedulerTest, UnknownMethodIsUnimplemented) {
 
 TEST(SchedulerOptionsTest, RejectsNonsense) {
   SchedulerOptions o;
-  o.heartbeat_interval_ms = 0;
+  o.heartbeat_interval = absl::ZeroDuration();
   EXPECT_EQ(Scheduler::Create(o).status().code(),
             absl::StatusCode::kInvalidArgument);
 }
@@ -312,7 +313,8 @@ TEST(SchedulerExpiryTest, SweeperForgetsSilentInstances) {
   metrics::Registry registry;
   ManualClock clock;
   SchedulerOptions o;
-  o.heartbeat_interval_ms = 10;  // sweeps every 10 ms (real time)
+  // Sweeps every 10 ms (real time).
+  o.heartbeat_interval = absl::Milliseconds(10);
   o.expire_heartbeat_intervals = 10;
   o.clock = &clock;
   o.registry = &registry;
