@@ -65,7 +65,7 @@ DEFINE_double(rate, 100, "changes per second in the load phase");
 DEFINE_int32(writers, 4, "HTTP writer threads sharing --rate");
 DEFINE_int32(small_bytes, 256, "value size of even changes");
 DEFINE_int32(large_bytes, 4096, "value size of odd changes");
-DEFINE_double(target_mib, 20, "the issue's idle RSS target for the agent");
+DEFINE_double(target_mib, 20, "the agent's idle RSS target (bench/README.md)");
 DEFINE_string(out_dir, "", "scratch directory (default: a new one in /tmp)");
 
 namespace kess {

@@ -505,7 +505,7 @@ int Driver::Run() {
        "benchmark's own revision watch (one read per change per DC). It "
        "does not grow with the number of agents: agents never reach "
        "ZooKeeper. "
-    << "Latency is measured from the HTTP answer as the issue asks; the "
+    << "Latency is measured from the HTTP answer, as a writer sees it; the "
        "leader answers once the commit is in ZooKeeper, which fires the "
        "distributors' watch at the same moment, so with every core busy "
        "writing files the benchmark often reads its answer late: "

@@ -29,7 +29,7 @@ python3 bench/results_section.py "Config writes and replication" "$table" \
   "Acked writes/s counts HTTP answers 200; commits/s is how far the main \
 revision moved (one commit per write, or one per coalesced group of \
 same-key puts); coalesced is the share of answers whose commit carried \
-other callers' puts too. Lag ack -> slave is the issue's definition (HTTP \
+other callers' puts too. Lag ack -> slave is the lag a writer sees (HTTP \
 answer -> revision visible in the slave ZooKeeper); 0 means the slave had \
 it before the client thread got its answer, since every process shares the \
 host's cores. Lag commit -> slave commit compares the creation times of the \

@@ -29,7 +29,7 @@ through 3 in-process schedulers (kess.Register over the transport, each \
 instance to 2 of them, as the SDK does), the leader's RoutesRole (collect \
 every cycle, merge, coalescing writer) and a real local ZooKeeper; the \
 mandator processes and their HTTP layer are not involved. Machine: $(nproc) \
-cores, shared with other builds (noisy). The issue's size is 100,000 \
-instances (the default; \`scripts/bench.sh quick\` runs 10,000)."
+cores, shared with other builds (noisy). The target size is 100,000 \
+instances (docs/design.md section 1; the default; \`scripts/bench.sh quick\` runs 10,000)."
 echo "wrote bench/RESULTS.md (## Route table)"
 exit "$status"
