@@ -39,6 +39,7 @@
 #include "bench/transport_bench_util.h"
 #include "common/http_client.h"
 #include "common/init.h"
+#include "common/testing/wait_for.h"
 #include "gflags/gflags.h"
 #include "glog/logging.h"
 #include "tests/cluster/mandator_cluster.h"
@@ -210,9 +211,9 @@ Phase RunPhase(const std::string& leader, bool same_key, size_t value_bytes,
             same_key ? "hot" : absl::StrCat("c", c, "-k", n % keys_per_client);
         const std::string body = testing::PutBody(Value(value_bytes, c, n));
         const absl::Time sent = absl::Now();
-        auto reply = HttpCall(
-            leader, "PUT", absl::StrCat("/api/v1/configs/", ns, "/", key), body,
-            absl::Seconds(30));
+        auto reply = HttpCall(leader, "PUT",
+                              absl::StrCat("/api/v1/configs/", ns, "/", key),
+                              body, absl::Seconds(30));
         const absl::Time at = absl::Now();
         Poco::JSON::Object::Ptr ack;
         if (reply.ok() && reply->status == 200) {
@@ -378,10 +379,8 @@ int Main() {
       // Let the slave catch up before looking up when revisions arrived.
       const int64_t target =
           zk::ReadRevision(**main_zk, layout)->first.revision();
-      const absl::Time deadline = absl::Now() + absl::Seconds(60);
-      while (watcher.revision() < target && absl::Now() < deadline) {
-        absl::SleepFor(absl::Milliseconds(10));
-      }
+      ::kess::testing::WaitFor([&] { return watcher.revision() >= target; },
+                               absl::Seconds(60));
       ok = Row(phase, watcher, CommitLags(phase, **main_zk, **slave_reader)) &&
            phase.errors == 0 && ok;
       std::fflush(stdout);

@@ -20,9 +20,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "model/file_cache/reader.h"
-#include "gtest/gtest.h"
 #include "common/http_client.h"
+#include "common/testing/wait_for.h"
+#include "gtest/gtest.h"
+#include "model/file_cache/reader.h"
 #include "tests/cluster/cache_reader_loop.h"
 #include "tests/cluster/cache_tier_cluster.h"
 #include "tests/cluster/mandator_cluster.h"
@@ -64,16 +65,16 @@ class GrayReleaseTest : public ::testing::Test {
   // `method` `uri` at the main DC's leader, retried while there is none;
   // the answer (any status but 503/504).
   static absl::StatusOr<HttpReply> Call(const std::string& method,
-                                                  const std::string& uri,
-                                                  const std::string& body) {
+                                        const std::string& uri,
+                                        const std::string& body) {
     const absl::Time deadline = absl::Now() + absl::Seconds(60);
     absl::Status last = absl::UnavailableError("no leader");
     while (absl::Now() < deadline) {
       MandatorProcess* leader =
           WaitLeader(cluster_->dcs().main(), absl::Seconds(10));
       if (leader == nullptr) continue;
-      absl::StatusOr<HttpReply> reply = HttpCall(
-          leader->http_address(), method, uri, body, absl::Seconds(20));
+      absl::StatusOr<HttpReply> reply = HttpCall(leader->http_address(), method,
+                                                 uri, body, absl::Seconds(20));
       if (reply.ok() && reply->status != 503 && reply->status != 504) {
         return reply;
       }
@@ -107,13 +108,12 @@ class GrayReleaseTest : public ::testing::Test {
   // Polls GET .../gray until it answers 404 (the record is deleted by a
   // second commit after promote/abort).
   static bool WaitNoGray(const std::string& key) {
-    const absl::Time deadline = absl::Now() + kWait;
-    while (absl::Now() < deadline) {
-      auto reply = Call("GET", GrayUri(key), "");
-      if (reply.ok() && reply->status == 404) return true;
-      absl::SleepFor(absl::Milliseconds(50));
-    }
-    return false;
+    return WaitFor(
+        [&] {
+          auto reply = Call("GET", GrayUri(key), "");
+          return reply.ok() && reply->status == 404;
+        },
+        kWait, absl::Milliseconds(50));  // an HTTP request: polled slowly
   }
 
   // Agents split by whether `selected` says their host id is gray.

@@ -221,10 +221,9 @@ class PartitionModeTest : public ::testing::Test {
               const std::string& value) {
     MandatorProcess* leader = testing::WaitLeader(cluster_->main(), kPatience);
     if (leader == nullptr) return -1;
-    auto reply =
-        HttpCall(leader->http_address(), "PUT",
-                           absl::StrCat("/api/v1/configs/", ns, "/", key),
-                           testing::PutBody(value));
+    auto reply = HttpCall(leader->http_address(), "PUT",
+                          absl::StrCat("/api/v1/configs/", ns, "/", key),
+                          testing::PutBody(value));
     if (!reply.ok() || reply->status != 200) return -1;
     return testing::JsonBody(reply->body)->getValue<int64_t>("revision");
   }
@@ -281,8 +280,8 @@ TEST_F(PartitionModeTest, OverlayWhileCutConvergesAfterHeal) {
     const int64_t contacts_before = SlaveMainContacts();  // none while cut
     link->SetCut(false);
     const absl::Time healed = absl::Now();
-    EXPECT_TRUE(WaitFor(
-        [&] { return SlaveMainContacts() > contacts_before; }, kPatience))
+    EXPECT_TRUE(WaitFor([&] { return SlaveMainContacts() > contacts_before; },
+                        kPatience))
         << "toggle " << i << ": the slave never reached main again";
     absl::SleepFor(absl::Seconds(1) - (absl::Now() - healed));
     EXPECT_EQ(SlaveMode(), "replicating") << "toggle " << i;
@@ -317,11 +316,13 @@ TEST_F(PartitionModeTest, OverlayWhileCutConvergesAfterHeal) {
   EXPECT_TRUE(WaitIds(*main_, "web", {"w1", "w2", "w3"}, kPatience));
   EXPECT_TRUE(WaitIds(*main_, "local", {"l1"}, kPatience));
   ::testing::AssertionResult converged = ::testing::AssertionFailure();
-  for (absl::Time deadline = absl::Now() + kPatience;
-       absl::Now() < deadline && !converged;
-       absl::SleepFor(absl::Milliseconds(200))) {
-    converged = Converged();
-  }
+  // Converged reads both DCs' ZooKeeper: polled slowly.
+  WaitFor(
+      [&] {
+        converged = Converged();
+        return static_cast<bool>(converged);
+      },
+      kPatience, absl::Milliseconds(200));
   EXPECT_TRUE(converged);
   auto overlay = slave_->Exists(cluster_->layout().OverlayPath());
   ASSERT_TRUE(overlay.ok());

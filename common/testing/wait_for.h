@@ -15,14 +15,16 @@
 namespace kess {
 namespace testing {
 
-// How often WaitFor asks `condition`.
+// How often WaitFor asks `condition` by default.
 inline constexpr absl::Duration kWaitForPollInterval = absl::Milliseconds(5);
 
-// Calls `condition` every kWaitForPollInterval until it returns true (then
-// true) or `timeout` has passed on the monotonic clock (then false, after
-// one last call). `condition` is called at least once, also with a zero or
-// negative `timeout`.
-bool WaitFor(const std::function<bool()>& condition, absl::Duration timeout);
+// Calls `condition` every `poll` until it returns true (then true) or
+// `timeout` has passed on the monotonic clock (then false, after one last
+// call). `condition` is called at least once, also with a zero or negative
+// `timeout`. Pass a longer `poll` only when `condition` is expensive (an
+// HTTP request, a ZooKeeper read).
+bool WaitFor(const std::function<bool()>& condition, absl::Duration timeout,
+             absl::Duration poll = kWaitForPollInterval);
 
 }  // namespace testing
 }  // namespace kess

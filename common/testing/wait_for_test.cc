@@ -57,6 +57,20 @@ TEST(WaitForTest, ZeroTimeoutStillAsksOnce) {
   EXPECT_TRUE(WaitFor([] { return true; }, -absl::Seconds(1)));
 }
 
+TEST(WaitForTest, PollsAtTheGivenInterval) {
+  int calls = 0;
+  EXPECT_FALSE(WaitFor(
+      [&] {
+        ++calls;
+        return false;
+      },
+      absl::Milliseconds(250), absl::Milliseconds(100)));
+  // Asked at about 0, 100, 200 ms and once more at the deadline; at the
+  // default 5 ms it would be about 50 times.
+  EXPECT_GE(calls, 2);
+  EXPECT_LE(calls, 5);
+}
+
 }  // namespace
 }  // namespace testing
 }  // namespace kess

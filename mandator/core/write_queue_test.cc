@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "common/testing/wait_for.h"
 #include "gtest/gtest.h"
 
 namespace kess {
@@ -91,10 +92,7 @@ class WriteQueueTest : public ::testing::Test {
     const size_t before = queue->depth();
     threads_.emplace_back(
         [queue, op, reply] { *reply = queue->Submit(op, kLong); });
-    const absl::Time deadline = absl::Now() + kLong;
-    while (queue->depth() == before && absl::Now() < deadline) {
-      absl::SleepFor(absl::Milliseconds(1));
-    }
+    ::kess::testing::WaitFor([&] { return queue->depth() != before; }, kLong);
   }
   // Submits `op` on a new thread while the store is closed, and waits until
   // the writer holds it at the gate.

@@ -9,7 +9,6 @@
 #include "mandator/routes/routes_role.h"
 
 #include <atomic>
-#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -32,6 +31,7 @@ namespace routes {
 namespace {
 
 using ::kess::mandator::testing::TestAcl;
+using ::kess::testing::WaitFor;
 using ::kess::zk::testing::FaultSpec;
 
 // Bounds of waits that only mean "did not hang".
@@ -213,10 +213,6 @@ class RoutesRoleTest : public mandator::testing::FakeZkTest {
     }
   }
 
-  bool WaitFor(const std::function<bool()>& condition) {
-    return ::kess::testing::WaitFor(condition, kWait);
-  }
-
   std::unique_ptr<RouteStore> store_;
   std::unique_ptr<Dc> dc_;
   metrics::Registry registry_;
@@ -229,11 +225,13 @@ class RoutesRoleTest : public mandator::testing::FakeZkTest {
 
 TEST_F(RoutesRoleTest, MandatorKilledDcRestartedLeaderChangedNothingRemoved) {
   role_ = NewRole();
-  ASSERT_TRUE(WaitFor([&] { return AllPublishedHealthy(); }));
-  ASSERT_TRUE(WaitFor([&] {
-    auto view = role_->view();
-    return view != nullptr && view->answered.size() == kMandators;
-  }));
+  ASSERT_TRUE(WaitFor([&] { return AllPublishedHealthy(); }, kWait));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto view = role_->view();
+        return view != nullptr && view->answered.size() == kMandators;
+      },
+      kWait));
 
   // 1. One mandator killed: its instances still beat to their other one.
   dc_->Kill(0);
@@ -247,7 +245,7 @@ TEST_F(RoutesRoleTest, MandatorKilledDcRestartedLeaderChangedNothingRemoved) {
   ExpectNothingRemovedFor(absl::Seconds(2), "all mandators down");
   for (int i = 0; i < kMandators; ++i) dc_->Start(i);
   ExpectNothingRemovedFor(absl::Seconds(4), "all mandators restarted");
-  ASSERT_TRUE(WaitFor([&] { return AllPublishedHealthy(); }));
+  ASSERT_TRUE(WaitFor([&] { return AllPublishedHealthy(); }, kWait));
 
   // 3. Leader change: a new leader starts from the published tables.
   role_.reset();
@@ -266,7 +264,8 @@ TEST_F(RoutesRoleTest, MandatorKilledDcRestartedLeaderChangedNothingRemoved) {
     absl::MutexLock lock(&alive_mu_);
     alive_[3] = false;  // svc-a i3 on host h3
   }
-  ASSERT_TRUE(WaitFor([&] { return Published()["svc-a"].count("i3") == 0; }));
+  ASSERT_TRUE(
+      WaitFor([&] { return Published()["svc-a"].count("i3") == 0; }, kWait));
   EXPECT_EQ(Published()["svc-a"].size(), kPerService - 1);
   EXPECT_EQ(Published()["svc-b"].size(), kPerService);
 }
@@ -289,8 +288,8 @@ TEST_F(RoutesRoleTest, LostRouteCommitsAreRetriedAndRemoveNothing) {
   client_->InjectFault(unanswered);
 
   role_ = NewRole();
-  ASSERT_TRUE(WaitFor([&] { return AllPublishedHealthy(); }));
-  ASSERT_TRUE(WaitFor([&] { return zk_.PendingFaults() == 0; }));
+  ASSERT_TRUE(WaitFor([&] { return AllPublishedHealthy(); }, kWait));
+  ASSERT_TRUE(WaitFor([&] { return zk_.PendingFaults() == 0; }, kWait));
   ExpectNothingRemovedFor(absl::Seconds(1), "after the lost commits");
   EXPECT_TRUE(AllPublishedHealthy());
   EXPECT_EQ(

@@ -7,14 +7,14 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
-#include "common/json_util.h"
 #include "common/http_client.h"
+#include "common/json_util.h"
+#include "common/testing/wait_for.h"
 #include "mandator/testing/test_util.h"
 
 namespace kess {
 namespace testing {
 namespace {
-
 
 // Kills `target` (kill -9) from its own thread as soon as `*acked` reaches
 // `after`. Join() gives up a kill that has not happened yet.
@@ -79,9 +79,9 @@ absl::StatusOr<MandatorList> StartMainMandators(
     const std::string& zk_connect, const std::vector<std::string>& ids,
     MandatorProcessOptions base) {
   const char* tmp = std::getenv("TEST_TMPDIR");
-  KESS_ASSIGN_OR_RETURN(
-      base.auth_file, WriteAuthFile(tmp != nullptr ? tmp : "/tmp",
-                                    mandator::testing::TestAuth()));
+  KESS_ASSIGN_OR_RETURN(base.auth_file,
+                        WriteAuthFile(tmp != nullptr ? tmp : "/tmp",
+                                      mandator::testing::TestAuth()));
   base.datacenter = "dc1";
   base.is_main = true;
   base.zk = zk_connect;
@@ -98,12 +98,15 @@ absl::StatusOr<MandatorList> StartMainMandators(
 
 MandatorProcess* WaitLeader(const MandatorList& mandators,
                             absl::Duration timeout) {
-  const absl::Time deadline = absl::Now() + timeout;
-  while (absl::Now() < deadline) {
-    if (MandatorProcess* m = FindLeader(mandators)) return m;
-    absl::SleepFor(absl::Milliseconds(100));
-  }
-  return nullptr;
+  MandatorProcess* leader = nullptr;
+  // FindLeader asks every mandator over HTTP: polled slowly.
+  WaitFor(
+      [&] {
+        leader = FindLeader(mandators);
+        return leader != nullptr;
+      },
+      timeout, absl::Milliseconds(100));
+  return leader;
 }
 
 std::string StreamKey(int i) { return absl::StrFormat("k%04d", i); }

@@ -13,6 +13,7 @@
 
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/testing/wait_for.h"
 #include "glog/logging.h"
 #include "gtest/gtest.h"
 #include "sdk/discovery.h"
@@ -27,6 +28,7 @@ using testing::HasInstance;
 using testing::LacksInstance;
 using testing::ProviderProcess;
 using testing::WaitAllAgents;
+using testing::WaitFor;
 
 constexpr absl::Duration kPatience = absl::Seconds(30);  // "did not hang"
 
@@ -124,13 +126,13 @@ TEST(TwoDcDiscoveryTest, SlaveInstanceIsFoundInBothDcsUntilItDeregisters) {
   // Both consumers, once their poll read the new file, pick the remaining
   // instance, and only it.
   for (sdk::Discovery* d : {dc1_consumer.get(), dc2_consumer.get()}) {
-    const absl::Time deadline = absl::Now() + kPatience;
     auto table = d->GetTable("echo");
-    while (absl::Now() < deadline &&
-           !(table.ok() && (*table)->instances.size() == 1)) {
-      absl::SleepFor(absl::Milliseconds(20));
-      table = d->GetTable("echo");
-    }
+    WaitFor(
+        [&] {
+          table = d->GetTable("echo");
+          return table.ok() && (*table)->instances.size() == 1;
+        },
+        kPatience);
     ASSERT_TRUE(table.ok()) << table.status();
     ASSERT_EQ((*table)->instances.size(), 1u);
     EXPECT_EQ((*table)->instances[0].id, "echo-dc1-1");

@@ -1,12 +1,12 @@
 // The fault suite, faults of the daemons: kill -9, ZooKeeper session
 // expiry, a stalled process and clock jumps, of mandators, distributors and
-// agents; on one cache-tier cluster of real processes on 127.0.0.1 (two DCs, each ZooKeeper + 2 mandators +
-// 2 distributors + 2 agents; the slave mandators reach their ZooKeeper
-// through a ZkSessionProxy). Each scenario runs a write stream, injects its
-// faults, lifts them, and runs the InvariantChecker — invariants of
-// docs/design.md: every agent converges to the main DC (6), no cache file
-// went backwards or was torn for a reader (7), no acknowledged write was
-// lost (2).
+// agents; on one cache-tier cluster of real processes on 127.0.0.1 (two DCs,
+// each ZooKeeper + 2 mandators + 2 distributors + 2 agents; the slave mandators
+// reach their ZooKeeper through a ZkSessionProxy). Each scenario runs a write
+// stream, injects its faults, lifts them, and runs the InvariantChecker —
+// invariants of docs/design.md: every agent converges to the main DC (6), no
+// cache file went backwards or was torn for a reader (7), no acknowledged write
+// was lost (2).
 //
 // Each scenario prints one line "FAULTS|<scenario>|<faults>|<writes>|
 // <files>|<reads>|<violations>" that scripts/faults.sh turns into the
@@ -25,6 +25,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/testing/wait_for.h"
 #include "gtest/gtest.h"
 #include "tests/cluster/cache_tier_cluster.h"
 #include "tests/cluster/zk_session_proxy.h"
@@ -143,11 +144,13 @@ TEST_F(DaemonFaultsTest, StalledDistributorAgentsFailOverWithoutStorm) {
     for (CacheTierDc* dc : {&cluster_->main(), &cluster_->slave()}) {
       // The distributor that the DC's first agent uses.
       DistributorProcess* d = nullptr;
-      const absl::Time deadline = absl::Now() + kPatience;
-      while (d == nullptr && absl::Now() < deadline) {
-        d = dc->DistributorAt(DistributorOf(*dc->agents[0]));
-        if (d == nullptr) absl::SleepFor(absl::Milliseconds(100));
-      }
+      // DistributorOf asks the agent over HTTP: polled slowly.
+      WaitFor(
+          [&] {
+            d = dc->DistributorAt(DistributorOf(*dc->agents[0]));
+            return d != nullptr;
+          },
+          kPatience, absl::Milliseconds(100));
       ASSERT_NE(d, nullptr) << dc->name;
       ASSERT_EQ(kill(d->pid(), SIGSTOP), 0);
       stopped.push_back(d);
@@ -307,7 +310,8 @@ TEST_F(DaemonFaultsTest, DistributorSessionExpiry) {
     ASSERT_NE(old_session, 0) << "d9's status names no ZooKeeper session";
     auto creds = (*proxy)->Credentials(old_session);
     ASSERT_TRUE(creds.ok()) << creds.status();
-    absl::Status expired = zk::testing::ExpireSession(zk.ConnectString(), *creds);
+    absl::Status expired =
+        zk::testing::ExpireSession(zk.ConnectString(), *creds);
     ASSERT_TRUE(expired.ok()) << expired;
     faults.push_back("ZK session expiry of a distributor");
     // A new session, not stale again, within "did not hang".

@@ -23,8 +23,9 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "agent/distributor_order.h"
-#include "gtest/gtest.h"
 #include "common/http_client.h"
+#include "common/testing/wait_for.h"
+#include "gtest/gtest.h"
 #include "tests/cluster/cache_tier_cluster.h"
 #include "tests/cluster/mandator_cluster.h"
 #include "tests/cluster/zk_session_proxy.h"
@@ -85,12 +86,9 @@ class LinkFaultsTest : public CacheTierFaultTest {
 
   static bool WaitDistributor(const AgentHost& agent,
                               const std::string& address) {
-    const absl::Time deadline = absl::Now() + kConverge;
-    while (absl::Now() < deadline) {
-      if (DistributorOf(agent) == address) return true;
-      absl::SleepFor(absl::Milliseconds(100));
-    }
-    return false;
+    // Asks the agent over HTTP: polled slowly.
+    return WaitFor([&] { return DistributorOf(agent) == address; }, kConverge,
+                   absl::Milliseconds(100));
   }
 
   // The lowest cached revision of keys()[0] over `agents`.
@@ -110,8 +108,7 @@ double SlaveReplicationErrors(TwoDcCluster& dcs) {
   double sum = 0;
   for (const auto& m : dcs.slave()) {
     absl::StatusOr<HttpReply> r =
-        HttpCall(m->http_address(), "GET", "/metrics", "",
-                           absl::Seconds(5));
+        HttpCall(m->http_address(), "GET", "/metrics", "", absl::Seconds(5));
     if (!r.ok() || r->status != 200) continue;
     // Every kind: sum the samples line by line.
     for (absl::string_view line : absl::StrSplit(r->body, '\n')) {
@@ -200,9 +197,9 @@ TEST_F(LinkFaultsTest, AgentSlowLinkToItsDistributor) {
     faults.push_back("agent link +3 s each way (10 s or more)");
     const absl::Time slow_at = absl::Now();
     EXPECT_TRUE(WaitDistributor(*agent, other)) << "no failover";
-    faults.push_back(absl::StrCat(
-        "failover in ", absl::ToInt64Milliseconds(absl::Now() - slow_at),
-        " ms"));
+    faults.push_back(
+        absl::StrCat("failover in ",
+                     absl::ToInt64Milliseconds(absl::Now() - slow_at), " ms"));
     // At least one return probe (every ~3 s) has been refused, at least
     // 10 s slow in all ("did not hang" bound: kPatience).
     const absl::Time probed_by = absl::Now() + kPatience;
@@ -214,8 +211,8 @@ TEST_F(LinkFaultsTest, AgentSlowLinkToItsDistributor) {
     absl::SleepFor(std::max(absl::ZeroDuration(),
                             slow_at + absl::Seconds(10) - absl::Now()));
     EXPECT_EQ(DistributorOf(*agent), other) << "went back to a slow link";
-    const double switches = counter("kess_agent_distributor_switches_total") -
-                            switches0;
+    const double switches =
+        counter("kess_agent_distributor_switches_total") - switches0;
     const double attempts =
         counter("kess_agent_reconnect_attempts_total") - attempts0;
     const double probes =

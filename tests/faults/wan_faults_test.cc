@@ -74,8 +74,9 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "gtest/gtest.h"
 #include "common/http_client.h"
+#include "common/testing/wait_for.h"
+#include "gtest/gtest.h"
 #include "tests/cluster/cache_tier_cluster.h"
 #include "tests/cluster/dc_snapshot.h"
 #include "tests/cluster/mandator_cluster.h"
@@ -147,8 +148,8 @@ wan::WanLink::DirectionStats LinkStats(MultiDcCluster& dcs, int d,
 double ReplicationErrors(const MandatorList& dc) {
   double sum = 0;
   for (const auto& m : dc) {
-    absl::StatusOr<HttpReply> r = HttpCall(
-        m->http_address(), "GET", "/metrics", "", absl::Seconds(5));
+    absl::StatusOr<HttpReply> r =
+        HttpCall(m->http_address(), "GET", "/metrics", "", absl::Seconds(5));
     if (!r.ok() || r->status != 200) continue;
     for (absl::string_view line : absl::StrSplit(r->body, '\n')) {
       if (!absl::StartsWith(line, "kess_replication_errors_total{")) continue;
@@ -421,19 +422,15 @@ class WanFaultsTest : public CacheTierFaultTest {
   }
 
   static bool WaitMode(int d, const std::string& mode, absl::Duration timeout) {
-    const absl::Time deadline = absl::Now() + timeout;
-    for (int i = 0; i < 100000; ++i) {
-      if (Mode(d) == mode) return true;
-      if (absl::Now() >= deadline) break;
-      absl::SleepFor(absl::Milliseconds(200));
-    }
-    return false;
+    // Mode reads the leader's HTTP status: polled slowly.
+    return WaitFor([&] { return Mode(d) == mode; }, timeout,
+                   absl::Milliseconds(200));
   }
 
   // What this binary's scenarios end with instead of Finish: invariants 6,
   // 7 and 2 (docs/design.md) over the agents, then 4 and 5 over every DC
-  // (`monitor` ran during the scenario), then `extra` (a scenario's own checks and observations),
-  // then the FAULTS| line and the expectations.
+  // (`monitor` ran during the scenario), then `extra` (a scenario's own checks
+  // and observations), then the FAULTS| line and the expectations.
   void FinishWan(
       const std::string& scenario, std::vector<std::string> faults,
       DcRevisionMonitor* monitor,
