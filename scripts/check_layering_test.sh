@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # check_layering.py against small synthetic query results: an allowed graph
 # passes; a forbidden dependency (lib and test kinds), a package without a
-# rule and a cycle between packages each fail and are named.
+# rule and a cycle between packages each fail and are named; a back edge
+# from a test rule is no cycle.
 set -euo pipefail
 checker=scripts/check_layering.py
 tmp=$(mktemp -d)
@@ -10,6 +11,7 @@ trap 'rm -rf "$tmp"' EXIT
 cat >"$tmp/rules" <<'RULES'
 lib  common/...     : common/...
 lib  mandator/core  : common/...
+test mandator/core  : mandator
 lib  mandator       : common/... mandator/...
 lib  sdk/...        : common/... sdk/...
 test sdk/...        : common/... tests/harness
@@ -70,8 +72,8 @@ rule //kessctl:tool cc_binary 0 //common:status |
 # (and is forbidden by the rules).
 rule //mandator/core:back cc_library 0 //mandator:daemon |
   expect 1 "CYCLE between packages: mandator <-> mandator/core" cycle
-# A cycle through a test rule is not a cycle of what ships.
+# The same back edge from a test rule of mandator/core (which the rules allow
+# its tests) is not a cycle of what ships: only the cycle logic is at stake.
 rule //mandator/core:store_test cc_test 0 //mandator:daemon |
-  sed 's#mandator/core:store_test#tests/x:store_test#' |
-  expect 0 "" test_edges_ignored
+  expect 0 "no package cycle" test_edges_ignored
 echo "check_layering_test: all cases passed"
