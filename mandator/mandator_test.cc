@@ -9,21 +9,19 @@
 #include <string>
 
 #include "Poco/JSON/Object.h"
-#include "Poco/Net/HTTPClientSession.h"
-#include "Poco/Net/HTTPRequest.h"
-#include "Poco/Net/HTTPResponse.h"
 #include "absl/strings/str_cat.h"
 #include "common/http_client.h"
 #include "common/json_util.h"
-#include "model/protocol/discovery.pb.h"
-#include "model/protocol/discovery_methods.h"
 #include "common/testing/wait_for.h"
 #include "common/transport/client.h"
 #include "common/transport/event_loop.h"
 #include "common/transport/socket_util.h"
+#include "common/transport/testing/test_util.h"
 #include "gtest/gtest.h"
 #include "mandator/config_json.h"
 #include "mandator/testing/test_util.h"
+#include "model/protocol/discovery.pb.h"
+#include "model/protocol/discovery_methods.h"
 #include "zk_schema/chunked_value.h"
 #include "zk_schema/codec.h"
 #include "zk_schema/testing/fake_zk.h"
@@ -278,15 +276,11 @@ TEST_F(MandatorTest, BadInputGetsAClearErrorAndChangesNothing) {
   EXPECT_EQ(via_follower.Header("x-kess-forwarded-to"), "");
   // A body declared above 24 MiB is refused before it is read.
   {
-    Poco::Net::HTTPClientSession session("127.0.0.1", m1_->http_port());
-    session.setTimeout(Poco::Timespan(30, 0));
-    Poco::Net::HTTPRequest request("PUT", "/api/v1/configs/bad/k",
-                                   Poco::Net::HTTPMessage::HTTP_1_1);
-    request.setContentLength(kMaxRequestBodyBytes + 1);
-    session.sendRequest(request).flush();
-    Poco::Net::HTTPResponse response;
-    session.receiveResponse(response);
-    EXPECT_EQ(response.getStatus(), 413);
+    absl::StatusOr<int> status = transport::testing::HeadOnlyRequestStatus(
+        m1_->http_port(), "PUT", "/api/v1/configs/bad/k",
+        kMaxRequestBodyBytes + 1, {}, absl::Seconds(30));
+    ASSERT_TRUE(status.ok()) << status.status();
+    EXPECT_EQ(*status, 413);
   }
   EXPECT_EQ(Revision(m1_), before);
   EXPECT_EQ(Call(m1_, "GET", "/api/v1/configs/bad/big").status, 404);

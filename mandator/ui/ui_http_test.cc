@@ -12,14 +12,12 @@
 
 #include "Poco/JSON/Array.h"
 #include "Poco/JSON/Object.h"
-#include "Poco/Net/HTTPClientSession.h"
-#include "Poco/Net/HTTPRequest.h"
-#include "Poco/Net/HTTPResponse.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/http_client.h"
 #include "common/json_util.h"
 #include "common/testing/wait_for.h"
+#include "common/transport/testing/test_util.h"
 #include "gtest/gtest.h"
 #include "mandator/mandator.h"
 #include "mandator/routes/override_store.h"
@@ -231,15 +229,10 @@ TEST_F(UiHttpTest, LoginLogoutAndCsrf) {
 // that would stream 24 MiB).
 int DeclaredBodyStatus(Mandator* m, const std::string& uri, size_t length,
                        const Headers& headers) {
-  Poco::Net::HTTPClientSession session("127.0.0.1", m->http_port());
-  session.setTimeout(Poco::Timespan(30, 0));
-  Poco::Net::HTTPRequest req("PUT", uri, Poco::Net::HTTPMessage::HTTP_1_1);
-  req.setContentLength(static_cast<std::streamsize>(length));
-  for (const auto& [k, v] : headers) req.set(k, v);
-  session.sendRequest(req).flush();
-  Poco::Net::HTTPResponse resp;
-  session.receiveResponse(resp);
-  return resp.getStatus();
+  absl::StatusOr<int> status = transport::testing::HeadOnlyRequestStatus(
+      m->http_port(), "PUT", uri, length, headers, absl::Seconds(30));
+  EXPECT_TRUE(status.ok()) << status.status();
+  return status.value_or(-1);
 }
 
 TEST_F(UiHttpTest, OversizedBodiesGet413) {

@@ -9,6 +9,11 @@
 #include <cerrno>
 #include <chrono>
 
+#include "absl/status/status.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "common/transport/frame_codec.h"
 
 namespace kess {
@@ -113,6 +118,57 @@ int UnusedPort() {
   getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
   close(fd);
   return ntohs(addr.sin_port);
+}
+
+absl::StatusOr<int> HeadOnlyRequestStatus(
+    int port, const std::string& method, const std::string& uri,
+    size_t content_length,
+    const std::vector<std::pair<std::string, std::string>>& headers,
+    absl::Duration timeout) {
+  const int fd = ConnectRaw(port);
+  if (fd < 0) return absl::UnavailableError(absl::StrCat("connect ", port));
+  std::string head =
+      absl::StrCat(method, " ", uri, " HTTP/1.1\r\nHost: 127.0.0.1:", port,
+                   "\r\nContent-Length: ", content_length, "\r\n");
+  for (const auto& [name, value] : headers) {
+    absl::StrAppend(&head, name, ": ", value, "\r\n");
+  }
+  head += "\r\n";
+  if (!WriteAll(fd, head)) {
+    close(fd);
+    return absl::UnavailableError("sending the request head failed");
+  }
+  // poll() counts whole milliseconds: round up, never down to no wait.
+  const int64_t deadline = NowMs() + absl::ToInt64Milliseconds(absl::Ceil(
+                                         timeout, absl::Milliseconds(1)));
+  std::string answer;
+  while (answer.find("\r\n") == std::string::npos) {
+    const int64_t left = deadline - NowMs();
+    if (left <= 0) break;
+    pollfd p{fd, POLLIN, 0};
+    const int rc = poll(&p, 1, static_cast<int>(left));
+    if (rc < 0 && errno == EINTR) continue;
+    if (rc <= 0) break;
+    char buffer[4096];
+    const ssize_t n = recv(fd, buffer, sizeof(buffer), 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    answer.append(buffer, static_cast<size_t>(n));
+  }
+  close(fd);
+  // "HTTP/1.1 413 Request Entity Too Large\r\n"
+  const size_t end = answer.find("\r\n");
+  const size_t space = answer.find(' ');
+  int status = 0;
+  if (end == std::string::npos || space == std::string::npos ||
+      !absl::StartsWith(answer, "HTTP/") ||
+      !absl::SimpleAtoi(absl::string_view(answer).substr(space + 1, 3),
+                        &status)) {
+    return absl::DeadlineExceededError(absl::StrCat(
+        "no HTTP status line within ", absl::FormatDuration(timeout),
+        ", got: ", answer.substr(0, 200)));
+  }
+  return status;
 }
 
 double CounterValue(metrics::Registry& registry, const std::string& name,

@@ -1,13 +1,17 @@
 // Helpers shared by the transport tests (and the tests of what runs on the
-// transport): raw loopback sockets that speak (or abuse) the wire format,
-// and metric lookups. Bounded waiting is common/testing/wait_for.h.
+// transport): raw loopback sockets that speak (or abuse) the wire format or
+// HTTP, and metric lookups. Bounded waiting is common/testing/wait_for.h.
 //
 // Thread-safety: the functions are thread-safe; a socket fd is not shared.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/metrics.h"
 #include "common/transport/frame.pb.h"
@@ -38,6 +42,19 @@ int ListenRaw(int* port);
 
 // A port on 127.0.0.1 that nothing listens on (bound, then released).
 int UnusedPort();
+
+// Sends only the head of an HTTP/1.1 request to 127.0.0.1:port that
+// declares `content_length` body bytes (plus `headers`), never the body,
+// and returns the status code of the answer: what a server that refuses a
+// too large body before reading it (413) answers. An error if the
+// connection fails or no status line arrives within `timeout`. The one
+// raw HTTP request of the tests; every other request goes through
+// common/http_client.h.
+absl::StatusOr<int> HeadOnlyRequestStatus(
+    int port, const std::string& method, const std::string& uri,
+    size_t content_length,
+    const std::vector<std::pair<std::string, std::string>>& headers,
+    absl::Duration timeout);
 
 // The value of a counter, 0 if it was never incremented.
 double CounterValue(metrics::Registry& registry, const std::string& name,
