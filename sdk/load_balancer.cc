@@ -26,11 +26,11 @@ Registry& TheRegistry() {
     absl::MutexLock lock(&r->mu);
     r->factories["weighted_random"] = [](const LoadBalancerOptions&) {
       return absl::StatusOr<std::unique_ptr<LoadBalancer>>(
-          NewWeightedRandomLoadBalancer());
+          policy::NewWeightedRandomLoadBalancer());
     };
     r->factories["hrw"] = [](const LoadBalancerOptions&) {
       return absl::StatusOr<std::unique_ptr<LoadBalancer>>(
-          NewHrwLoadBalancer());
+          policy::NewHrwLoadBalancer());
     };
     r->factories["local_first"] = [](const LoadBalancerOptions& options)
         -> absl::StatusOr<std::unique_ptr<LoadBalancer>> {
@@ -41,9 +41,9 @@ Registry& TheRegistry() {
       KESS_ASSIGN_OR_RETURN(
           std::unique_ptr<LoadBalancer> inner,
           LoadBalancerRegistry::Create(options.local_first_inner, options));
-      return NewLocalFirstLoadBalancer(std::move(inner),
-                                       options.local_datacenter,
-                                       options.min_local_healthy);
+      return policy::NewLocalFirstLoadBalancer(std::move(inner),
+                                               options.local_datacenter,
+                                               options.min_local_healthy);
     };
     return r;
   }();

@@ -7,6 +7,7 @@
 
 namespace kess {
 namespace sdk {
+namespace policy {
 
 double HrwNegLog2(uint64_t h) {
   const double u = (static_cast<double>(h >> 11) + 0.5) * 0x1.0p-53;
@@ -104,5 +105,6 @@ std::unique_ptr<LoadBalancer> NewHrwLoadBalancer() {
   return std::make_unique<HrwLoadBalancer>();
 }
 
+}  // namespace policy
 }  // namespace sdk
 }  // namespace kess

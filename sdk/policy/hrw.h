@@ -33,12 +33,18 @@
 
 namespace kess {
 namespace sdk {
+namespace policy {
 
 std::unique_ptr<LoadBalancer> NewHrwLoadBalancer();
 
 // -log2(((h >> 11) + 0.5) / 2^53): exponent plus a degree-11 odd series of
 // atanh on the mantissa; absolute error below 1e-10. Exposed for tests.
 double HrwNegLog2(uint64_t h);
+
+}  // namespace policy
+
+// sdk/load_balancer_test.cc calls it as sdk::HrwNegLog2.
+using policy::HrwNegLog2;
 
 }  // namespace sdk
 }  // namespace kess

@@ -5,6 +5,7 @@
 
 namespace kess {
 namespace sdk {
+namespace policy {
 namespace {
 
 class LocalFirstLoadBalancer : public LoadBalancer {
@@ -49,5 +50,6 @@ std::unique_ptr<LoadBalancer> NewLocalFirstLoadBalancer(
       std::move(inner), std::move(local_datacenter), min_local_healthy);
 }
 
+}  // namespace policy
 }  // namespace sdk
 }  // namespace kess

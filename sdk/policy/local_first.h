@@ -17,10 +17,12 @@
 
 namespace kess {
 namespace sdk {
+namespace policy {
 
 std::unique_ptr<LoadBalancer> NewLocalFirstLoadBalancer(
     std::unique_ptr<LoadBalancer> inner, std::string local_datacenter,
     int min_local_healthy);
 
+}  // namespace policy
 }  // namespace sdk
 }  // namespace kess

@@ -2,6 +2,7 @@
 
 namespace kess {
 namespace sdk {
+namespace policy {
 namespace {
 
 constexpr int kRejectionDraws = 8;
@@ -55,5 +56,6 @@ std::unique_ptr<LoadBalancer> NewWeightedRandomLoadBalancer() {
   return std::make_unique<WeightedRandomLoadBalancer>();
 }
 
+}  // namespace policy
 }  // namespace sdk
 }  // namespace kess

@@ -15,8 +15,10 @@
 
 namespace kess {
 namespace sdk {
+namespace policy {
 
 std::unique_ptr<LoadBalancer> NewWeightedRandomLoadBalancer();
 
+}  // namespace policy
 }  // namespace sdk
 }  // namespace kess
