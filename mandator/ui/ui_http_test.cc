@@ -26,6 +26,7 @@
 
 namespace kess {
 namespace mandator {
+namespace ui {
 namespace {
 
 using ::kess::testing::WaitFor;
@@ -349,5 +350,6 @@ TEST_F(UiHttpTest, ClusterAndHosts) {
 }
 
 }  // namespace
+}  // namespace ui
 }  // namespace mandator
 }  // namespace kess
