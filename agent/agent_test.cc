@@ -3,10 +3,7 @@
 // distributors, restart from the cache, host heartbeats, the HTTP API.
 #include "agent/agent.h"
 
-#include <netinet/in.h>
 #include <stdlib.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <memory>
@@ -18,13 +15,14 @@
 #include "agent/distributor_order.h"
 #include "agent/http_api.h"
 #include "agent/testing/fake_distributor.h"
-#include "model/file_cache/reader.h"
 #include "common/http_client.h"
 #include "common/http_server.h"
 #include "common/metrics.h"
 #include "common/testing/wait_for.h"
 #include "common/transport/server.h"
+#include "common/transport/testing/test_util.h"
 #include "gtest/gtest.h"
+#include "model/file_cache/reader.h"
 
 namespace kess {
 namespace agent {
@@ -204,29 +202,8 @@ TEST_F(AgentTest, FailsOverAndReturnsToThePreferred) {
 }
 
 // A distributor that accepts TCP connections but never answers (hung
-// process): the agent gives up on it and uses the next one.
-// A listening socket on 127.0.0.1 that never accepts: the kernel completes
-// connects (up to the backlog), nothing ever answers — a hung process.
-class SilentListener {
- public:
-  SilentListener() {
-    fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-    EXPECT_EQ(listen(fd_, 128), 0);
-    socklen_t len = sizeof(addr);
-    getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    address_ = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
-  }
-  ~SilentListener() { close(fd_); }
-  const std::string& address() const { return address_; }
-
- private:
-  int fd_ = -1;
-  std::string address_;
-};
+// process): transport::testing::SilentServer. The agent gives up on it and
+// uses the next one.
 
 // Options whose host id puts `first` at the head of its distributor order.
 AgentOptions PreferringFirst(AgentOptions o, const std::string& first) {
@@ -238,7 +215,8 @@ AgentOptions PreferringFirst(AgentOptions o, const std::string& first) {
 }
 
 TEST_F(AgentTest, SilentDistributorIsSkipped) {
-  SilentListener listener;
+  transport::testing::SilentServer listener;
+  ASSERT_TRUE(listener.ok());
   const std::string silent = listener.address();
   dist_->Set(key_, "v1");
   StartAgent(PreferringFirst(Options({silent, dist_->address()}), silent));
@@ -254,7 +232,8 @@ TEST_F(AgentTest, SilentDistributorIsSkipped) {
 // agent must stay where it is instead of moving back and failing again
 // (which a connect-only probe did, every return interval).
 TEST_F(AgentTest, SilentPreferredIsNotReturnedTo) {
-  SilentListener listener;
+  transport::testing::SilentServer listener;
+  ASSERT_TRUE(listener.ok());
   const std::string silent = listener.address();
   dist_->Set(key_, "v1");
   AgentOptions o = Options({silent, dist_->address()});

@@ -1,45 +1,20 @@
 #include "common/http_client.h"
 
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <string>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "common/transport/testing/test_util.h"
 #include "gtest/gtest.h"
 
 namespace kess {
 namespace {
 
-// A listening socket on 127.0.0.1 that never accepts: a connect succeeds
-// (the kernel's backlog) and the request is sent, but nothing answers.
-class SilentServer {
- public:
-  SilentServer() {
-    fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-    EXPECT_EQ(listen(fd_, 4), 0);
-    socklen_t len = sizeof(addr);
-    getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
-  }
-  ~SilentServer() { close(fd_); }
-  // A port nothing listens on: this one, after the socket is closed.
-  int port() const { return port_; }
-  void Close() { close(fd_), fd_ = -1; }
-
- private:
-  int fd_ = -1;
-  int port_ = 0;
-};
+using transport::testing::SilentServer;
 
 TEST(HttpCallTest, RefusedIsUnavailableAndNotSent) {
   SilentServer server;
+  ASSERT_TRUE(server.ok());
   const int port = server.port();
   server.Close();
   HttpFailure failure;
@@ -54,6 +29,7 @@ TEST(HttpCallTest, RefusedIsUnavailableAndNotSent) {
 
 TEST(HttpCallTest, NoAnswerIsDeadlineExceededAfterSending) {
   SilentServer server;
+  ASSERT_TRUE(server.ok());
   HttpFailure failure;
   absl::StatusOr<HttpReply> reply =
       HttpCall(absl::StrCat("127.0.0.1:", server.port()), "PUT", "/x", "{}",

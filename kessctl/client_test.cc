@@ -7,8 +7,6 @@
 #include <memory>
 #include <string>
 
-#include "Poco/Net/ServerSocket.h"
-#include "Poco/Net/SocketAddress.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "common/transport/testing/test_util.h"
@@ -24,17 +22,7 @@ namespace {
 using ::kess::mandator::testing::ApiServer;
 using ::testing::HasSubstr;
 
-// Accepts connections (in the kernel's backlog) but never answers.
-class SilentServer {
- public:
-  SilentServer() : socket_(Poco::Net::SocketAddress("127.0.0.1", 0)) {}
-  std::string address() const {
-    return "127.0.0.1:" + std::to_string(socket_.address().port());
-  }
-
- private:
-  Poco::Net::ServerSocket socket_;
-};
+using transport::testing::SilentServer;
 
 // "127.0.0.1:<port>" where nothing listens.
 std::string RefusingAddress() {
@@ -102,6 +90,7 @@ TEST(ClientTest, SkipsRefusedAddress) {
 
 TEST(ClientTest, ReadThatTimesOutMovesOn) {
   SilentServer silent;
+  ASSERT_TRUE(silent.ok());
   Mandator m;
   auto client =
       MakeClient({silent.address(), m->address()}, absl::Milliseconds(300));
@@ -114,6 +103,7 @@ TEST(ClientTest, ReadThatTimesOutMovesOn) {
 
 TEST(ClientTest, WriteSentWithoutAnswerIsNotRetried) {
   SilentServer silent;
+  ASSERT_TRUE(silent.ok());
   Mandator m;
   auto client =
       MakeClient({silent.address(), m->address()}, absl::Milliseconds(300));

@@ -101,7 +101,7 @@ int ListenRaw(int* port) {
   sockaddr_in addr = Loopback(0);
   socklen_t len = sizeof(addr);
   if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-      listen(fd, 16) != 0 ||
+      listen(fd, 128) != 0 ||
       getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
     close(fd);
     return -1;
@@ -169,6 +169,15 @@ absl::StatusOr<int> HeadOnlyRequestStatus(
         ", got: ", answer.substr(0, 200)));
   }
   return status;
+}
+
+std::string SilentServer::address() const {
+  return absl::StrCat("127.0.0.1:", port_);
+}
+
+void SilentServer::Close() {
+  if (fd_ >= 0) close(fd_);
+  fd_ = -1;
 }
 
 double CounterValue(metrics::Registry& registry, const std::string& name,

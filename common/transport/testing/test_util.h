@@ -43,6 +43,30 @@ int ListenRaw(int* port);
 // A port on 127.0.0.1 that nothing listens on (bound, then released).
 int UnusedPort();
 
+// A server that never answers (a hung process): a ListenRaw socket that
+// is never accepted from, so connects complete in the kernel's backlog and
+// requests are sent, but nothing is ever read or answered. Closed on
+// destruction.
+class SilentServer {
+ public:
+  SilentServer() : fd_(ListenRaw(&port_)) {}
+  ~SilentServer() { Close(); }
+  SilentServer(const SilentServer&) = delete;
+  SilentServer& operator=(const SilentServer&) = delete;
+
+  // False if the socket could not be set up.
+  bool ok() const { return port_ != 0; }
+  int port() const { return port_; }
+  // "127.0.0.1:<port>".
+  std::string address() const;
+  // Closes the socket early: port() is then one that nothing listens on.
+  void Close();
+
+ private:
+  int port_ = 0;
+  int fd_ = -1;
+};
+
 // Sends only the head of an HTTP/1.1 request to 127.0.0.1:port that
 // declares `content_length` body bytes (plus `headers`), never the body,
 // and returns the status code of the answer: what a server that refuses a
