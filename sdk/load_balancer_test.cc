@@ -25,6 +25,7 @@ namespace kess {
 namespace sdk {
 namespace {
 
+using policy::HrwNegLog2;
 using testing::ChiSquare;
 using testing::ChiSquarePValue;
 using testing::Instance;

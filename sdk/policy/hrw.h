@@ -43,8 +43,5 @@ double HrwNegLog2(uint64_t h);
 
 }  // namespace policy
 
-// sdk/load_balancer_test.cc calls it as sdk::HrwNegLog2.
-using policy::HrwNegLog2;
-
 }  // namespace sdk
 }  // namespace kess
