@@ -4,8 +4,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "model/names.h"
 #include "glog/logging.h"
+#include "model/names.h"
 #include "zk_schema/codec.h"
 #include "zk_schema/gray.h"
 #include "zk_schema/revision_log.h"
@@ -67,6 +67,24 @@ absl::Status ConfigStore::ValidateWrite(
     return absl::InvalidArgumentError(
         absl::StrCat("comment has ", comment.size(),
                      " bytes, above the limit of ", kMaxCommentBytes));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ConfigStore::ValidateValue(const char* what, const std::string& ns,
+                                        const std::string& key,
+                                        const std::string& value,
+                                        const std::string& content_type) {
+  if (value.size() > zk::kMaxValueBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " of ", Name(ns, key), " has ", value.size(),
+                     " bytes, above the limit of ", zk::kMaxValueBytes,
+                     " bytes (16 MiB); nothing was written"));
+  }
+  if (content_type.size() > kMaxContentTypeBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("content_type has ", content_type.size(),
+                     " bytes, above the limit of ", kMaxContentTypeBytes));
   }
   return absl::OkStatus();
 }
@@ -150,17 +168,8 @@ absl::StatusOr<CommitResult> ConfigStore::PutImpl(const PutRequest& request,
   KESS_RETURN_IF_ERROR(ValidateWrite(request.ns, request.key,
                                      request.expected_revision, request.author,
                                      request.comment));
-  if (request.value.size() > zk::kMaxValueBytes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "value of ", Name(request.ns, request.key), " has ",
-        request.value.size(), " bytes, above the limit of ", zk::kMaxValueBytes,
-        " bytes (16 MiB); nothing was written"));
-  }
-  if (request.content_type.size() > kMaxContentTypeBytes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("content_type has ", request.content_type.size(),
-                     " bytes, above the limit of ", kMaxContentTypeBytes));
-  }
+  KESS_RETURN_IF_ERROR(ValidateValue("value", request.ns, request.key,
+                                     request.value, request.content_type));
   KESS_ASSIGN_OR_RETURN(std::string path,
                         options_.layout.ConfigPath(request.ns, request.key));
   // A CAS that is already lost is refused before chunks are written.

@@ -181,6 +181,12 @@ class ConfigStore {
                              const std::optional<int64_t>& expected_revision,
                              const std::string& author,
                              const std::string& comment) const;
+  // InvalidArgument for a value above zk::kMaxValueBytes or a content type
+  // above kMaxContentTypeBytes; `what` names the value in the message.
+  static absl::Status ValidateValue(const char* what, const std::string& ns,
+                                    const std::string& key,
+                                    const std::string& value,
+                                    const std::string& content_type);
   // Aborted unless `expected` matches the current record (nullopt = absent).
   static absl::Status CheckExpected(
       const std::optional<int64_t>& expected,

@@ -5,9 +5,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "model/names.h"
 #include "glog/logging.h"
 #include "mandator/core/record_commit.h"
+#include "model/names.h"
 #include "zk_schema/codec.h"
 #include "zk_schema/gray.h"
 
@@ -32,17 +32,9 @@ absl::StatusOr<CommitResult> GrayStore::Start(const GrayRequest& request,
   KESS_RETURN_IF_ERROR(configs_->ValidateWrite(
       request.ns, request.key, request.expected_revision, request.author,
       request.comment));
-  if (request.value.size() > zk::kMaxValueBytes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "gray value of ", Name(request.ns, request.key), " has ",
-        request.value.size(), " bytes, above the limit of ", zk::kMaxValueBytes,
-        " bytes (16 MiB); nothing was written"));
-  }
-  if (request.content_type.size() > kMaxContentTypeBytes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("content_type has ", request.content_type.size(),
-                     " bytes, above the limit of ", kMaxContentTypeBytes));
-  }
+  KESS_RETURN_IF_ERROR(ConfigStore::ValidateValue("gray value", request.ns,
+                                                  request.key, request.value,
+                                                  request.content_type));
   if (request.percentage > 100) {
     return absl::InvalidArgumentError(
         absl::StrCat("percentage must be 0..100, not ", request.percentage));
