@@ -8,9 +8,9 @@
 #include "absl/strings/str_split.h"
 #include "common/http_client.h"
 #include "common/json_util.h"
-#include "model/names.h"
 #include "glog/logging.h"
 #include "mandator/config_json.h"
+#include "model/names.h"
 
 namespace kess {
 namespace mandator {
@@ -79,6 +79,26 @@ std::string StatusToJson(const StatusInfo& s) {
   absl::StrAppend(&json, ",\"zookeeper\":", JsonQuote(s.zookeeper),
                   ",\"zk_session_id\":\"0x", absl::Hex(s.zk_session_id), "\"}");
   return json;
+}
+
+HttpApi::Options HttpApi::ForMandator(
+    std::string member_id, std::string datacenter, bool is_main,
+    std::string main_datacenter, core::ConfigStore* store,
+    core::GrayStore* gray, std::function<core::LeaderElection*()> election,
+    absl::Duration forward_timeout, std::string forward_authorization) {
+  Options api;
+  api.member_id = std::move(member_id);
+  api.datacenter = std::move(datacenter);
+  api.is_main = is_main;
+  api.main_datacenter = std::move(main_datacenter);
+  api.store = store;
+  api.gray = gray;
+  api.leads = [is_main, election] { return is_main && election()->IsLeader(); };
+  api.elected = [election] { return election()->IsElected(); };
+  api.leader = [election] { return election()->CurrentLeader(); };
+  api.forward_timeout = forward_timeout;
+  api.forward_authorization = std::move(forward_authorization);
+  return api;
 }
 
 HttpApi::HttpApi(Options options) : options_(std::move(options)) {}

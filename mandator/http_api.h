@@ -26,6 +26,7 @@
 #include "common/status.h"
 #include "mandator/core/config_store.h"
 #include "mandator/core/gray_store.h"
+#include "mandator/core/leader_election.h"
 #include "mandator/core/write_queue.h"
 #include "mandator/routes/merger.h"
 #include "zk_schema/schema.pb.h"
@@ -90,6 +91,20 @@ class HttpApi {
     // secret as a Bearer token, ui/admin_auth.h); "" = none.
     std::string forward_authorization;
   };
+
+  // The options of a mandator's API whose leadership `election()` decides
+  // (called at each request: the election may be created after the API):
+  // identity, the stores, leads/elected/leader from the election (leads
+  // only in the main DC). The caller adds `submit`, `status` and, on the
+  // main DC, `set_override`. The daemon (mandator.cc) and the tests'
+  // in-process API (testing/api_server.h) both start from these, so that
+  // what kessctl's tests talk to is wired like the daemon.
+  static Options ForMandator(std::string member_id, std::string datacenter,
+                             bool is_main, std::string main_datacenter,
+                             core::ConfigStore* store, core::GrayStore* gray,
+                             std::function<core::LeaderElection*()> election,
+                             absl::Duration forward_timeout,
+                             std::string forward_authorization);
 
   explicit HttpApi(Options options);
 

@@ -147,24 +147,15 @@ absl::Status Mandator::Start() {
       member_,
       zk::EphemeralNode::Create(zk_.get(), member_path, zk::Encode(self), acl));
 
-  HttpApi::Options api;
-  api.member_id = options_.id;
-  api.datacenter = options_.datacenter;
-  api.is_main = options_.is_main;
-  api.main_datacenter = options_.main_datacenter;
-  api.store = store_.get();
-  api.gray = gray_.get();
+  HttpApi::Options api = HttpApi::ForMandator(
+      options_.id, options_.datacenter, options_.is_main,
+      options_.main_datacenter, store_.get(), gray_.get(),
+      [this] { return election_.get(); }, options_.forward_timeout,
+      admin_auth_ != nullptr ? admin_auth_->BearerHeader() : "");
   api.submit = [this](core::WriteOp op) {
     return writes_->Submit(std::move(op), options_.write_timeout);
   };
-  api.leads = [this] { return options_.is_main && election_->IsLeader(); };
-  api.elected = [this] { return election_->IsElected(); };
-  api.leader = [this] { return election_->CurrentLeader(); };
   api.status = [this] { return Status(); };
-  api.forward_timeout = options_.forward_timeout;
-  if (admin_auth_ != nullptr) {
-    api.forward_authorization = admin_auth_->BearerHeader();
-  }
   if (options_.is_main) {
     overrides_ =
         std::make_unique<routes::OverrideStore>(zk_.get(), layout_, acl);

@@ -76,22 +76,13 @@ absl::Status ApiServer::Init() {
   self.set_started_ms(absl::ToUnixMillis(absl::Now()));
   self.set_pid(getpid());
 
-  HttpApi::Options api;
-  api.member_id = options_.member_id;
-  api.datacenter = options_.datacenter;
-  api.is_main = options_.is_main;
-  api.main_datacenter = options_.main_datacenter;
-  api.store = store_.get();
-  api.gray = gray_.get();
+  HttpApi::Options api = HttpApi::ForMandator(
+      options_.member_id, options_.datacenter, options_.is_main,
+      options_.main_datacenter, store_.get(), gray_.get(),
+      [this] { return election_.get(); }, options_.forward_timeout,
+      admin_auth_ != nullptr ? admin_auth_->BearerHeader() : "");
   api.submit = [this](core::WriteOp op) { return Submit(std::move(op)); };
-  api.leads = [this] { return options_.is_main && election_->IsLeader(); };
-  api.elected = [this] { return election_->IsElected(); };
-  api.leader = [this] { return election_->CurrentLeader(); };
   api.status = [this] { return Status(); };
-  api.forward_timeout = options_.forward_timeout;
-  if (admin_auth_ != nullptr) {
-    api.forward_authorization = admin_auth_->BearerHeader();
-  }
   api_ = std::make_unique<HttpApi>(std::move(api));
   api_->Register(server_.get());
 
