@@ -16,12 +16,13 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "agent/testing/fake_distributor.h"
-#include "model/file_cache/env.h"
-#include "model/file_cache/format.h"
 #include "common/http_client.h"
 #include "common/testing/wait_for.h"
 #include "gtest/gtest.h"
+#include "model/file_cache/env.h"
+#include "model/file_cache/format.h"
 #include "tests/harness/daemon_process.h"
+#include "tests/harness/fiu_ctrl.h"
 
 namespace kess {
 namespace agent {
@@ -93,11 +94,10 @@ TEST(AgentDiskFaultTest, FsyncEioKeepsOldFileAndIsRetried) {
       WaitFor([&] { return read().ok() && read()->value == "v1"; }, kLong));
 
   auto fiu_ctrl = [&](const std::string& command) {
-    std::string cmd = absl::StrCat("fiu-ctrl -f ", fiu_fifo, " -c '", command,
-                                   "' ", agent.pid());
-    return system(cmd.c_str());
+    return ::kess::testing::FiuCtrl(fiu_fifo, agent.pid(), command);
   };
-  ASSERT_EQ(fiu_ctrl("enable name=posix/io/sync/fsync,failinfo=5"), 0);
+  ASSERT_EQ(fiu_ctrl("enable name=posix/io/sync/fsync,failinfo=5"),
+            absl::OkStatus());
   const int64_t rev = dist->Set(key, "v2");
 
   // The write fails, is counted with its errno, and the old file stays.
@@ -121,7 +121,7 @@ TEST(AgentDiskFaultTest, FsyncEioKeepsOldFileAndIsRetried) {
   EXPECT_TRUE(absl::StrContains(reply, "\"failing_writes\":1")) << reply;
 
   // The disk recovers: the retry writes the newest version.
-  ASSERT_EQ(fiu_ctrl("disable name=posix/io/sync/fsync"), 0);
+  ASSERT_EQ(fiu_ctrl("disable name=posix/io/sync/fsync"), absl::OkStatus());
   ASSERT_TRUE(
       WaitFor([&] { return read().ok() && read()->revision == rev; }, kLong));
   EXPECT_EQ(read()->value, "v2");

@@ -20,7 +20,10 @@ namespace kess {
 namespace bench {
 
 // A copy of this binary (/proc/self/exe) started with `args`; its stdin and
-// stdout are pipes to us, its stderr is ours.
+// stdout are pipes to us, its stderr is ours. Not tests/harness's
+// DaemonProcess (a daemon logging to a file) nor RunCommand (a command run
+// to completion): a worker driven line by line over its pipes while it
+// runs, which neither of those offers.
 class ChildProcess {
  public:
   static absl::StatusOr<ChildProcess> Spawn(

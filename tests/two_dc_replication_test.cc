@@ -15,16 +15,13 @@
 //    writes made during and after it are replicated;
 //  - kill -9 of the slave leader during writes: the slave's revision never
 //    goes back, no revision is skipped or applied with other content.
-#include <fcntl.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <atomic>
 #include <cstdlib>
 #include <fstream>
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -36,15 +33,18 @@
 #include "tests/cluster/dc_snapshot.h"
 #include "tests/cluster/mandator_cluster.h"
 #include "tests/cluster/two_dc_cluster.h"
+#include "tests/harness/run_command.h"
 #include "zk_schema/revision_log.h"
 #include "zk_schema/testing/real_zk.h"
 
 namespace kess {
 namespace {
 
+using testing::CommandResult;
 using testing::JsonBody;
 using testing::MandatorProcess;
 using testing::PutBody;
+using testing::RunCommand;
 using testing::WaitFor;
 
 // Only "did not hang" bounds.
@@ -55,42 +55,18 @@ std::string TempDir() {
   return dir != nullptr ? dir : "/tmp";
 }
 
-struct CommandResult {
-  int exit_code = -1;
-  std::string out;
-};
-
 // Runs the real kessctl binary with `args`; stdout captured, stderr to the
-// test log.
+// test log. A failure to run it is a test failure and an exit code of -1.
 CommandResult RunKessctl(const std::vector<std::string>& args) {
-  std::vector<std::string> argv_storage = {absl::StrCat(
-      std::getenv("TEST_SRCDIR"), "/kess/kessctl/kessctl")};
-  argv_storage.insert(argv_storage.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (std::string& a : argv_storage) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  int pipe_fds[2];
-  CommandResult result;
-  if (pipe(pipe_fds) != 0) return result;
-  const pid_t pid = fork();
-  if (pid == 0) {
-    dup2(pipe_fds[1], STDOUT_FILENO);
-    close(pipe_fds[0]);
-    close(pipe_fds[1]);
-    execv(argv[0], argv.data());
-    _exit(127);
+  std::vector<std::string> argv = {
+      absl::StrCat(std::getenv("TEST_SRCDIR"), "/kess/kessctl/kessctl")};
+  argv.insert(argv.end(), args.begin(), args.end());
+  absl::StatusOr<CommandResult> result = RunCommand(argv, kPatience);
+  if (!result.ok()) {
+    ADD_FAILURE() << result.status();
+    return CommandResult{};
   }
-  close(pipe_fds[1]);
-  char buffer[65536];
-  ssize_t n;
-  while ((n = read(pipe_fds[0], buffer, sizeof(buffer))) > 0) {
-    result.out.append(buffer, n);
-  }
-  close(pipe_fds[0]);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
+  return *std::move(result);
 }
 
 class TwoDcReplicationTest : public ::testing::Test {

@@ -19,10 +19,12 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <sstream>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -32,14 +34,17 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "agent/distributor_order.h"
-#include "model/protocol/distribution.pb.h"
 #include "common/testing/wait_for.h"
 #include "common/transport/event_loop.h"
 #include "gtest/gtest.h"
+#include "model/protocol/distribution.pb.h"
 #include "tests/cluster/cache_tier_cluster.h"
 #include "tests/faults/fault_fixture.h"
+#include "tests/harness/fiu_ctrl.h"
+#include "tests/harness/run_command.h"
 #include "tests/load/load_util.h"
 #include "tests/load/simulated_agents.h"
 #include "zk_schema/testing/real_zk.h"
@@ -80,16 +85,11 @@ class AgentFaultsTest : public CacheTierFaultTest {
 // Names of temp files (writes in progress, file_cache's ".<name>.tmp-...")
 // under `dir`, recursively.
 std::vector<std::string> TempFiles(const std::string& dir) {
-  std::vector<std::string> found;
-  FILE* p =
-      popen(absl::StrCat("find ", dir, " -name '.*' -type f").c_str(), "r");
-  if (p == nullptr) return found;
-  char line[4096];
-  while (fgets(line, sizeof(line), p) != nullptr) {
-    found.emplace_back(absl::StripTrailingAsciiWhitespace(line));
-  }
-  pclose(p);
-  return found;
+  absl::StatusOr<CommandResult> find =
+      RunCommand({"find", dir, "-name", ".*", "-type", "f"}, absl::Seconds(60));
+  EXPECT_TRUE(find.ok()) << find.status();
+  if (!find.ok()) return {};
+  return absl::StrSplit(find->out, '\n', absl::SkipEmpty());
 }
 
 // (7) Disk faults on one agent: an extra main-DC agent runs under fiu-run
@@ -100,18 +100,21 @@ std::vector<std::string> TempFiles(const std::string& dir) {
 // revision does not move), no temp file is left behind, the errors are
 // counted and /healthz says 503; once healed the agent converges with
 // everyone else (the invariant check in Finish).
-void AgentFaultsTest::RunAgentDiskFault(
-    const std::string& host_id, const std::string& fault_point, int error,
-    const std::string& error_name, const std::string& scenario) {
+void AgentFaultsTest::RunAgentDiskFault(const std::string& host_id,
+                                        const std::string& fault_point,
+                                        int error,
+                                        const std::string& error_name,
+                                        const std::string& scenario) {
   const char* kFiuRun = "/usr/bin/fiu-run";
   if (access(kFiuRun, X_OK) != 0) {
     GTEST_SKIP() << "fiu-run missing: run scripts/setup.sh (fiu-utils)";
   }
   const char* srcdir = std::getenv("TEST_SRCDIR");
   ASSERT_NE(srcdir, nullptr);
-  const std::string dir =
-      absl::StrCat(cluster_->dcs().dir(), "/fiu-", host_id);
-  ASSERT_EQ(system(absl::StrCat("mkdir -p ", dir).c_str()), 0);
+  const std::string dir = absl::StrCat(cluster_->dcs().dir(), "/fiu-", host_id);
+  std::error_code mkdir_error;
+  std::filesystem::create_directories(dir, mkdir_error);
+  ASSERT_FALSE(mkdir_error) << dir << ": " << mkdir_error.message();
   const std::string fifo = dir + "/ctrl";
   const std::string wrapper = dir + "/agent";
   {
@@ -127,9 +130,7 @@ void AgentFaultsTest::RunAgentDiskFault(
     RemoveAgent(cluster_->main(), agent);
   };
   auto fiu_ctrl = [&](const std::string& command) {
-    return system(absl::StrCat("fiu-ctrl -f ", fifo, " -c '", command, "' ",
-                               agent->pid())
-                      .c_str());
+    return FiuCtrl(fifo, agent->pid(), command);
   };
   const std::string k0 = keys()[0].second;
 
@@ -143,7 +144,7 @@ void AgentFaultsTest::RunAgentDiskFault(
     ASSERT_GT(before, 0);
     ASSERT_EQ(fiu_ctrl(absl::StrCat("enable name=", fault_point,
                                     ",failinfo=", error)),
-              0);
+              absl::OkStatus());
     faults.push_back(absl::StrCat(fault_point, " fails with ", error_name,
                                   " on one agent (5 s)"));
     // Give a write already past that call time to land, then the file must
@@ -165,7 +166,8 @@ void AgentFaultsTest::RunAgentDiskFault(
     absl::StatusOr<HttpReply> health = agent->Call("GET", "/healthz");
     ASSERT_TRUE(health.ok());
     EXPECT_EQ(health->status, 503) << health->body;
-    ASSERT_EQ(fiu_ctrl(absl::StrCat("disable name=", fault_point)), 0);
+    ASSERT_EQ(fiu_ctrl(absl::StrCat("disable name=", fault_point)),
+              absl::OkStatus());
     absl::SleepFor(absl::Seconds(2));
   }
   // The failed writes removed their temp files (a write in flight has one
@@ -182,8 +184,7 @@ void AgentFaultsTest::RunAgentDiskFault(
 }
 
 TEST_F(AgentFaultsTest, AgentFsyncEioThenHealed) {
-  RunAgentDiskFault("h8", "posix/io/sync/fsync", EIO, "EIO",
-                    "agent_fsync_eio");
+  RunAgentDiskFault("h8", "posix/io/sync/fsync", EIO, "EIO", "agent_fsync_eio");
 }
 
 // A full disk: write(2) fails with ENOSPC. The agent's event loops wake
@@ -347,12 +348,13 @@ TEST_F(AgentFaultsTest, AllAgentsRestartedAtOnceWithSimulatedAgents) {
   // clients reaching ZooKeeper would add >= 306 packets).
   const double quiet_rate = quiet_packets / absl::ToDoubleSeconds(quiet_window);
   const double fault_rate = fault_packets / absl::ToDoubleSeconds(fault_window);
-  std::printf("zk packets: quiet %lld in %s (%.1f/s), restart %lld in %s "
-              "(%.1f/s)\n",
-              static_cast<long long>(quiet_packets),
-              absl::FormatDuration(quiet_window).c_str(), quiet_rate,
-              static_cast<long long>(fault_packets),
-              absl::FormatDuration(fault_window).c_str(), fault_rate);
+  std::printf(
+      "zk packets: quiet %lld in %s (%.1f/s), restart %lld in %s "
+      "(%.1f/s)\n",
+      static_cast<long long>(quiet_packets),
+      absl::FormatDuration(quiet_window).c_str(), quiet_rate,
+      static_cast<long long>(fault_packets),
+      absl::FormatDuration(fault_window).c_str(), fault_rate);
   EXPECT_LE(fault_packets,
             quiet_rate * absl::ToDoubleSeconds(fault_window) * 1.5 + 100)
       << "agent reconnects reached ZooKeeper?";
@@ -380,13 +382,14 @@ TEST_F(AgentFaultsTest, AllAgentsRestartedAtOnceWithSimulatedAgents) {
     EXPECT_LE(n, 3) << a->host_id();
     attempts += std::max(0.0, n);
   }
-  std::printf("subscribe requests after restart: %.0f (main DC), agent "
-              "reconnect attempts: %.0f\n",
-              new_subs, attempts);
-  faults.push_back(absl::StrCat("zk packets ", fault_packets, " vs ",
-                                static_cast<int64_t>(quiet_rate *
-                                    absl::ToDoubleSeconds(fault_window)),
-                                " background"));
+  std::printf(
+      "subscribe requests after restart: %.0f (main DC), agent "
+      "reconnect attempts: %.0f\n",
+      new_subs, attempts);
+  faults.push_back(absl::StrCat(
+      "zk packets ", fault_packets, " vs ",
+      static_cast<int64_t>(quiet_rate * absl::ToDoubleSeconds(fault_window)),
+      " background"));
   faults.push_back(absl::StrCat("spread ", absl::StrJoin(share, "/"),
                                 " over 2 distributors"));
   // The distributors' load: reported, not asserted (speed belongs to the
