@@ -11,15 +11,15 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/metrics.h"
-#include "model/route_table.h"
 #include "common/testing/wait_for.h"
 #include "common/transport/event_loop.h"
 #include "distributor/distributor.h"
 #include "distributor/testing/test_agent.h"
 #include "gtest/gtest.h"
+#include "model/route_table.h"
 #include "tests/harness/zk_test_base.h"
-#include "zk_schema/test_leader.h"
 #include "zk_schema/testing/real_zk.h"
+#include "zk_schema/testing/test_leader.h"
 #include "zk_schema/zk_client.h"
 
 namespace kess {

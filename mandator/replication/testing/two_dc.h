@@ -16,8 +16,8 @@
 #include "mandator/replication/record_sync.h"
 #include "mandator/replication/replicator.h"
 #include "zk_schema/layout.h"
-#include "zk_schema/test_leader.h"
 #include "zk_schema/testing/fake_zk.h"
+#include "zk_schema/testing/test_leader.h"
 
 namespace kess {
 namespace mandator {

@@ -1,4 +1,4 @@
-#include "zk_schema/test_leader.h"
+#include "zk_schema/testing/test_leader.h"
 
 #include <utility>
 

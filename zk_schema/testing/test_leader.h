@@ -1,9 +1,9 @@
 // TestLeader (testonly): commits ROUTE changes to a ZooKeeper exactly as the
-// main DC's leader will (README.md, "Revision and change-log protocol"), so
-// that followers — slave-DC replication, distributors — can be tested and
-// benchmarked without the mandator. PutConfig/DeleteConfig commit configs
-// the same way, without the history copy that only the admin API reads
-// (the real writer is mandator/core/config_store.h).
+// main DC's leader will (zk_schema/README.md, "Revision and change-log
+// protocol"), so that followers — slave-DC replication, distributors — can
+// be tested and benchmarked without the mandator. PutConfig/DeleteConfig
+// commit configs the same way, without the history copy that only the admin
+// API reads (the real writer is mandator/core/config_store.h).
 //   1. the value goes through ChunkedValueStore::Prepare (chunked above
 //      kInlineValueLimit),
 //   2. ONE multi: record write (version-checked) + AddCommitOps (revision
@@ -20,8 +20,8 @@
 #include <string>
 
 #include "absl/strings/string_view.h"
-#include "model/route_table.h"
 #include "common/status.h"
+#include "model/route_table.h"
 #include "zk_schema/chunked_value.h"
 #include "zk_schema/layout.h"
 #include "zk_schema/schema.pb.h"
@@ -47,11 +47,9 @@ class TestLeader {
 
   // A config record (revision = the commit's, version = previous + 1) with
   // `value`; creates the namespace node if it is missing.
-  absl::StatusOr<int64_t> PutConfig(absl::string_view ns,
-                                    absl::string_view key,
-                                    absl::string_view value,
-                                    absl::string_view content_type =
-                                        "text/plain");
+  absl::StatusOr<int64_t> PutConfig(
+      absl::string_view ns, absl::string_view key, absl::string_view value,
+      absl::string_view content_type = "text/plain");
   // NotFound if there is no such config (nothing committed).
   absl::StatusOr<int64_t> DeleteConfig(absl::string_view ns,
                                        absl::string_view key);
