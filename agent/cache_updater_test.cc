@@ -10,12 +10,12 @@
 
 #include "absl/time/time.h"
 #include "agent/subscription_set.h"
-#include "model/file_cache/env.h"
-#include "model/file_cache/fault_injection_env.h"
-#include "model/file_cache/reader.h"
-#include "model/file_cache/writer.h"
 #include "common/metrics.h"
 #include "gtest/gtest.h"
+#include "model/file_cache/env.h"
+#include "model/file_cache/reader.h"
+#include "model/file_cache/testing/fault_injection_env.h"
+#include "model/file_cache/writer.h"
 
 namespace kess {
 namespace agent {
@@ -23,9 +23,9 @@ namespace {
 
 using file_cache::CacheEntry;
 using file_cache::Env;
-using file_cache::FaultInjectionEnv;
 using file_cache::FileCacheReader;
 using file_cache::FileCacheWriter;
+using file_cache::testing::FaultInjectionEnv;
 
 constexpr absl::Duration kLong = absl::Seconds(30);  // "did not hang"
 

@@ -9,14 +9,16 @@
 #include <memory>
 #include <string>
 
-#include "model/file_cache/env.h"
-#include "model/file_cache/fault_injection_env.h"
-#include "model/file_cache/reader.h"
 #include "gtest/gtest.h"
+#include "model/file_cache/env.h"
+#include "model/file_cache/reader.h"
+#include "model/file_cache/testing/fault_injection_env.h"
 
 namespace kess {
 namespace file_cache {
 namespace {
+
+using testing::FaultInjectionEnv;
 
 CacheEntry Entry(const CacheKey& key, int64_t revision, std::string value) {
   CacheEntry e;

@@ -22,6 +22,7 @@
 
 namespace kess {
 namespace file_cache {
+namespace testing {
 
 class FaultInjectionEnv : public Env {
  public:
@@ -72,5 +73,6 @@ class FaultInjectionEnv : public Env {
   std::string path_filter_ ABSL_GUARDED_BY(mu_);
 };
 
+}  // namespace testing
 }  // namespace file_cache
 }  // namespace kess

@@ -1,7 +1,8 @@
-#include "model/file_cache/fault_injection_env.h"
+#include "model/file_cache/testing/fault_injection_env.h"
 
 namespace kess {
 namespace file_cache {
+namespace testing {
 
 void FaultInjectionEnv::Heal() {
   write_errno_ = 0;
@@ -80,5 +81,6 @@ int64_t FaultInjectionEnv::NowMs() {
   return pinned != 0 ? pinned : base_->NowMs();
 }
 
+}  // namespace testing
 }  // namespace file_cache
 }  // namespace kess
