@@ -1,7 +1,8 @@
 // Every operating-system access of the file cache (files, directories,
 // rename, fsync, clock) behind one small interface, leveldb style, so the
 // writer's failure handling (disk full, fsync errors) is unit-tested with a
-// fault-injecting Env (testing/fault_injection_env.h) instead of a real full disk.
+// fault-injecting Env (testing/fault_injection_env.h) instead of a real
+// full disk.
 //
 // Thread-safety: Env implementations are safe to call from any thread.
 #pragma once
