@@ -267,7 +267,9 @@ TEST_F(MandatorTest, BadInputGetsAClearErrorAndChangesNothing) {
     HttpReply reply = Call(m1_, c.method, c.uri, c.body);
     EXPECT_EQ(reply.status, c.status)
         << c.method << " " << c.uri << ": " << reply.body.substr(0, 300);
-    if (c.status == 400) EXPECT_EQ(ErrorCode(reply), "INVALID_ARGUMENT");
+    if (c.status == 400) {
+      EXPECT_EQ(ErrorCode(reply), "INVALID_ARGUMENT");
+    }
   }
   // The same bad input sent to a follower is refused there, not forwarded.
   HttpReply via_follower =

@@ -136,7 +136,7 @@ TEST_F(ConfigClientTest, KeepsLastGoodValueWhenTheFileTurnsToGarbage) {
   ASSERT_TRUE(WaitFor([&] { return seen.last() == 5; }, kLong));
 
   const std::string path = dir_ + "/configs/shop/db.timeout.json";
-  for (const std::string garbage :
+  for (const std::string& garbage :
        {std::string("{\"format\":1,\"type\":"), std::string("\x00\xff", 2),
         std::string("")}) {
     ASSERT_TRUE(

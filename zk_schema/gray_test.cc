@@ -41,7 +41,9 @@ TEST(GrayTest, PercentageIsStableAndApproximate) {
 TEST(GrayTest, LargerPercentageSelectsSuperset) {
   for (int i = 0; i < 2000; ++i) {
     const std::string host = absl::StrCat("h", i);
-    if (GraySelects(Gray(20), host)) EXPECT_TRUE(GraySelects(Gray(30), host));
+    if (GraySelects(Gray(20), host)) {
+      EXPECT_TRUE(GraySelects(Gray(30), host));
+    }
   }
 }
 

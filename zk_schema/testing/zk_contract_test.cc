@@ -10,8 +10,9 @@
 // the real server it polls. Settle() lets due callbacks run before checking
 // that one did not fire (real server: 300 ms).
 //
-//   bazel test //zk_schema/testing:zk_contract_test \
-//     --test_arg=--gtest_filter='Fake/*'   # the fake only, no JVM
+// The fake only, no JVM:
+//   bazel test //zk_schema/testing:zk_contract_test
+//     --test_arg=--gtest_filter='Fake/*'
 #include <zookeeper/zookeeper.h>
 
 #include <algorithm>
