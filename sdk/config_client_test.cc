@@ -14,11 +14,12 @@
 #include "absl/strings/match.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "model/file_cache/env.h"
-#include "model/file_cache/writer.h"
 #include "common/metrics.h"
 #include "common/testing/wait_for.h"
+#include "common/transport/testing/test_util.h"
 #include "gtest/gtest.h"
+#include "model/file_cache/env.h"
+#include "model/file_cache/writer.h"
 #include "sdk/testing/test_util.h"
 
 namespace kess {
@@ -30,8 +31,8 @@ using file_cache::CacheKey;
 using file_cache::Env;
 using file_cache::FileCacheWriter;
 using ::kess::testing::WaitFor;
-using testing::DeadPort;
 using testing::kLong;
+using transport::testing::UnusedPort;
 
 class ConfigClientTest : public ::testing::Test {
  protected:
@@ -95,7 +96,7 @@ class ConfigClientTest : public ::testing::Test {
 
 TEST_F(ConfigClientTest, WorksWithoutAgentAndCallsBackForEveryNewVersion) {
   Write(3, "30s");
-  auto client = Client("127.0.0.1:" + std::to_string(DeadPort()));
+  auto client = Client("127.0.0.1:" + std::to_string(UnusedPort()));
   // Get without a watch reads the cache.
   auto v = client->Get("shop", "db.timeout");
   ASSERT_TRUE(v.ok()) << v.status();
@@ -179,7 +180,7 @@ TEST_F(ConfigClientTest, KeepsLastGoodValueWhenTheFileTurnsToGarbage) {
 }
 
 TEST_F(ConfigClientTest, SubscribesThroughTheAgentOnceItIsUp) {
-  const int port = DeadPort();
+  const int port = UnusedPort();
   auto client = Client("127.0.0.1:" + std::to_string(port));
   Seen seen;
   auto watch = client->Watch("shop", "db.timeout", seen.Callback());

@@ -20,12 +20,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/metrics.h"
+#include "common/testing/wait_for.h"
+#include "common/transport/testing/test_util.h"
+#include "gtest/gtest.h"
 #include "model/file_cache/env.h"
 #include "model/file_cache/writer.h"
-#include "common/metrics.h"
 #include "model/route_table.h"
-#include "common/testing/wait_for.h"
-#include "gtest/gtest.h"
 #include "sdk/testing/route_tables.h"
 #include "sdk/testing/test_util.h"
 
@@ -39,9 +40,9 @@ using file_cache::Env;
 using file_cache::FileCacheWriter;
 using ::kess::testing::WaitFor;
 using testing::AddressOf;
-using testing::DeadPort;
 using testing::Instance;
 using testing::kLong;
+using transport::testing::UnusedPort;
 
 class DiscoveryTest : public ::testing::Test {
  protected:
@@ -111,7 +112,7 @@ class DiscoveryTest : public ::testing::Test {
 
 TEST_F(DiscoveryTest, ServesTheCacheWithoutAnAgentAndFollowsNewVersions) {
   WriteTable(3, {Instance("a"), Instance("b"), Instance("c")});
-  auto d = Make(BaseOptions("127.0.0.1:" + std::to_string(DeadPort())));
+  auto d = Make(BaseOptions("127.0.0.1:" + std::to_string(UnusedPort())));
   auto counts = Count(d.get(), 3000);
   EXPECT_EQ(counts.size(), 3u);
   EXPECT_GT(counts["a"], 700);

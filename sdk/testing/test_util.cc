@@ -15,11 +15,6 @@ std::string MakeTempDir(const std::string& prefix) {
   return mkdtemp(tmpl.data()) == nullptr ? "" : tmpl;
 }
 
-int DeadPort() {
-  auto server = HttpServer::Create({});
-  return (*server)->port();
-}
-
 absl::StatusOr<std::unique_ptr<FakeAgent>> FakeAgent::Start(int port) {
   std::unique_ptr<FakeAgent> agent(new FakeAgent());
   HttpServer::Options options;

@@ -1,5 +1,6 @@
 // Helpers shared by the SDK's tests: the bound of their waits, a temp
-// cache dir, a port nobody listens on, a fake agent API.
+// cache dir, a fake agent API. (A port nobody listens on:
+// common/transport/testing's UnusedPort.)
 #pragma once
 
 #include <memory>
@@ -21,9 +22,6 @@ inline constexpr absl::Duration kLong = absl::Seconds(30);
 
 // A new empty directory under $TEST_TMPDIR (or /tmp); "" on failure.
 std::string MakeTempDir(const std::string& prefix);
-
-// A loopback port nothing listens on (bound, then closed).
-int DeadPort();
 
 // A stand-in for the agent's subscription API: POST /v1/subscriptions
 // answers 200 and records the body.
