@@ -179,8 +179,8 @@ absl::StatusOr<zhandle_t*> ZkClient::OpenHandle(HandleContext* ctx) {
   }
   if (options_.resolution_delay > absl::ZeroDuration()) {
     zoo_set_servers_resolution_delay(
-        zh, static_cast<int>(
-                absl::ToInt64Milliseconds(options_.resolution_delay)));
+        zh,
+        static_cast<int>(absl::ToInt64Milliseconds(options_.resolution_delay)));
   }
   int state = 0;
   bool shutting_down = false;
@@ -279,7 +279,8 @@ absl::Status ZkClient::RecreateSession(bool retry_forever,
     absl::Duration sleep = backoff * jitter(rng);
     {
       absl::MutexLock lock(&state_mu_);
-      AwaitWithSteadyTimeout(&state_mu_, absl::Condition(&shutting_down_), sleep);
+      AwaitWithSteadyTimeout(&state_mu_, absl::Condition(&shutting_down_),
+                             sleep);
     }
     backoff = std::min(backoff * 2, options_.max_backoff);
   }
@@ -415,23 +416,7 @@ void ZkClient::Post(std::function<void()> task) {
 
 void ZkClient::PostSessionEvent(SessionEvent::Type type, int64_t generation) {
   const SessionEvent event{type, generation};
-  Post([this, event] {
-    std::vector<int64_t> ids;
-    {
-      absl::MutexLock lock(&listener_mu_);
-      for (const auto& entry : listeners_) ids.push_back(entry.first);
-    }
-    for (int64_t id : ids) {
-      SessionListener listener;
-      {
-        absl::MutexLock lock(&listener_mu_);
-        auto it = listeners_.find(id);
-        if (it == listeners_.end()) continue;  // removed meanwhile
-        listener = it->second;
-      }
-      listener(event);
-    }
-  });
+  Post([this, event] { listeners_.Deliver(event); });
 }
 
 void ZkClient::DispatchLoop() {
@@ -453,17 +438,11 @@ void ZkClient::DispatchLoop() {
 }
 
 int64_t ZkClient::AddSessionListener(SessionListener listener) {
-  absl::MutexLock lock(&listener_mu_);
-  const int64_t id = next_listener_id_++;
-  listeners_.emplace(id, std::move(listener));
-  return id;
+  return listeners_.Add(std::move(listener));
 }
 
 void ZkClient::RemoveSessionListener(int64_t id) {
-  {
-    absl::MutexLock lock(&listener_mu_);
-    listeners_.erase(id);
-  }
+  listeners_.Remove(id);
   // Wait for a listener that may be running right now.
   if (std::this_thread::get_id() != dispatcher_id_) {
     absl::MutexLock wait(&callback_mu_);
@@ -572,14 +551,13 @@ std::vector<absl::StatusOr<GetResult>> ZkClient::GetMany(
       absl::MutexLock count(&batch.mu);
       ++batch.outstanding;
     }
-    const int rc =
-        watch_ids[i] != 0
-            ? zoo_awget(handle_, requests[i].path.c_str(),
-                        &ZkClient::PathWatcher,
-                        reinterpret_cast<void*>(watch_ids[i]),
-                        &GetBatchCompletion, &batch.slots[i])
-            : zoo_aget(handle_, requests[i].path.c_str(), 0,
-                       &GetBatchCompletion, &batch.slots[i]);
+    const int rc = watch_ids[i] != 0
+                       ? zoo_awget(handle_, requests[i].path.c_str(),
+                                   &ZkClient::PathWatcher,
+                                   reinterpret_cast<void*>(watch_ids[i]),
+                                   &GetBatchCompletion, &batch.slots[i])
+                       : zoo_aget(handle_, requests[i].path.c_str(), 0,
+                                  &GetBatchCompletion, &batch.slots[i]);
     if (rc != ZOK) {  // not queued: no completion will come
       absl::MutexLock count(&batch.mu);
       --batch.outstanding;
@@ -604,8 +582,8 @@ std::vector<absl::StatusOr<GetResult>> ZkClient::GetMany(
     auto done = [&batch]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(batch.mu) {
       return batch.outstanding == 0;
     };
-    while (!AwaitWithSteadyTimeout(&batch.mu, absl::Condition(&done),
-                                   keepalive)) {
+    while (
+        !AwaitWithSteadyTimeout(&batch.mu, absl::Condition(&done), keepalive)) {
       if (handle_ != nullptr) {
         zoo_aexists(handle_, "/", 0, &KeepaliveCompletion, nullptr);
       }

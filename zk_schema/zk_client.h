@@ -33,6 +33,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "zk_schema/session_listeners.h"
 #include "zk_schema/zk_api.h"
 
 typedef struct _zhandle zhandle_t;
@@ -173,9 +174,7 @@ class ZkClient : public ZkApi {
   uint64_t next_watch_id_ ABSL_GUARDED_BY(watch_mu_) = 1;
   absl::flat_hash_map<uint64_t, WatchEntry> watches_ ABSL_GUARDED_BY(watch_mu_);
 
-  absl::Mutex listener_mu_;  // held while a listener runs
-  int64_t next_listener_id_ ABSL_GUARDED_BY(listener_mu_) = 1;
-  std::map<int64_t, SessionListener> listeners_ ABSL_GUARDED_BY(listener_mu_);
+  SessionListenerSet listeners_;
 
   // Held by the callback thread while it runs a task, so that
   // RemoveSessionListener can wait for a running listener to return.

@@ -74,6 +74,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "zk_schema/session_listeners.h"
 #include "zk_schema/testing/callback_thread.h"
 #include "zk_schema/testing/fake_zk_tree.h"
 #include "zk_schema/zk_api.h"
@@ -260,8 +261,7 @@ class FakeZkServer {
   void TriggerLocked(std::map<std::string, std::vector<Watch>>* registry,
                      const std::string& path, const WatchEvent& event)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void DropWatchesLocked(int64_t session_id)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void DropWatchesLocked(int64_t session_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   void AddFault(FaultSpec spec, const FakeZkClient* owner);
   void ClearFaults(const FakeZkClient* owner);
@@ -274,8 +274,7 @@ class FakeZkServer {
   std::map<const FakeZkClient*, std::unique_ptr<Conn>> conns_
       ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::vector<Watch>> data_watches_ ABSL_GUARDED_BY(mu_);
-  std::map<std::string, std::vector<Watch>> child_watches_
-      ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::vector<Watch>> child_watches_ ABSL_GUARDED_BY(mu_);
   std::vector<Fault> faults_ ABSL_GUARDED_BY(mu_);
 };
 
@@ -294,8 +293,7 @@ class FakeZkClient : public ZkApi {
   // Connects with a first session (generation 1).
   // REQUIRES: `server` is running and outlives the client; every credential
   // has a non-empty user without ':'.
-  explicit FakeZkClient(FakeZkServer* server,
-                        FakeZkClientOptions options = {});
+  explicit FakeZkClient(FakeZkServer* server, FakeZkClientOptions options = {});
   // Closes the session: its ephemerals are deleted. Pending callbacks are
   // dropped. REQUIRES: not on this client's callback thread.
   ~FakeZkClient() override;
@@ -360,9 +358,7 @@ class FakeZkClient : public ZkApi {
   FakeZkServer* const server_;
   const AclList default_acl_;
   const bool recreate_on_expiry_;
-  absl::Mutex listener_mu_;
-  int64_t next_listener_id_ ABSL_GUARDED_BY(listener_mu_) = 1;
-  std::map<int64_t, SessionListener> listeners_ ABSL_GUARDED_BY(listener_mu_);
+  SessionListenerSet listeners_;
   CallbackThread callbacks_;
 };
 

@@ -1,14 +1,13 @@
 // FakeZkClient: every call is one FakeZkServer::Call(), whose `apply` runs
 // on the tree under the server's lock; the rest is the callback thread and
 // the session listeners.
-#include "zk_schema/testing/fake_zk.h"
-
 #include <zookeeper/zookeeper.h>
 
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
+#include "zk_schema/testing/fake_zk.h"
 #include "zk_schema/zk_errors.h"
 
 namespace kess {
@@ -205,36 +204,16 @@ absl::StatusOr<std::vector<OpResult>> FakeZkClient::Multi(const MultiOps& ops) {
 }
 
 int64_t FakeZkClient::AddSessionListener(SessionListener listener) {
-  absl::MutexLock lock(&listener_mu_);
-  const int64_t id = next_listener_id_++;
-  listeners_.emplace(id, std::move(listener));
-  return id;
+  return listeners_.Add(std::move(listener));
 }
 
 void FakeZkClient::RemoveSessionListener(int64_t id) {
-  {
-    absl::MutexLock lock(&listener_mu_);
-    listeners_.erase(id);
-  }
+  listeners_.Remove(id);
   callbacks_.WaitForRunningTask();  // it may be running right now
 }
 
 void FakeZkClient::DeliverSessionEvent(const SessionEvent& event) {
-  std::vector<int64_t> ids;
-  {
-    absl::MutexLock lock(&listener_mu_);
-    for (const auto& entry : listeners_) ids.push_back(entry.first);
-  }
-  for (int64_t id : ids) {
-    SessionListener listener;
-    {
-      absl::MutexLock lock(&listener_mu_);
-      auto it = listeners_.find(id);
-      if (it == listeners_.end()) continue;  // removed meanwhile
-      listener = it->second;
-    }
-    listener(event);
-  }
+  listeners_.Deliver(event);
 }
 
 int64_t FakeZkClient::generation() const {
