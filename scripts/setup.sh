@@ -10,10 +10,14 @@ PACKAGES=(
   # libraries
   libzookeeper-mt-dev libpoco-dev libprotobuf-dev libgoogle-glog-dev
   libgflags-dev libgtest-dev libgmock-dev libbenchmark-dev libabsl-dev
+  # the agent's DNS interface (agent/dns/): packet codec
+  libldns-dev
   # real ZooKeeper servers for tests and the demo (needs a JRE)
   zookeeper default-jre-headless
   # test and fault tools
   python3 netcat-openbsd iproute2 procps curl fiu-utils faketime
+  # dig, and dnsperf to cross-check the DNS benchmark (bench/dns_bench.cc)
+  dnsutils dnsperf
   # the WAN emulator's router mode (tests/wan/wan_net.sh): nft redirect rules
   nftables
   # fuzzing (scripts/fuzz.sh): clang with libFuzzer and the sanitizers
