@@ -16,6 +16,8 @@ RouteInstance ToRouteInstance(const protocol::InstanceInfo& info) {
   r.weight = info.weight();
   if (!info.health().empty()) r.health = info.health();
   r.metadata.insert(info.metadata().begin(), info.metadata().end());
+  r.check_status = info.check_status();
+  r.check_output = info.check_output();
   return r;
 }
 
@@ -31,6 +33,8 @@ protocol::InstanceInfo ToInstanceInfo(absl::string_view service,
   info.set_health(instance.health);
   info.mutable_metadata()->insert(instance.metadata.begin(),
                                   instance.metadata.end());
+  info.set_check_status(instance.check_status);
+  info.set_check_output(instance.check_output);
   return info;
 }
 

@@ -38,7 +38,14 @@ std::string InstanceToJson(const RouteInstance& in) {
       ",\"datacenter\":", JsonQuote(in.datacenter), ",\"weight\":", in.weight,
       ",\"state\":\"", InstanceStateName(in.state),
       "\",\"health\":", JsonQuote(in.health), ",\"metadata\":{",
-      absl::StrJoin(meta, ","), "},\"registered_ms\":", in.registered_ms, "}");
+      absl::StrJoin(meta, ","), "},\"registered_ms\":", in.registered_ms,
+      in.check_status.empty()
+          ? ""
+          : absl::StrCat(",\"check_status\":", JsonQuote(in.check_status)),
+      in.check_output.empty()
+          ? ""
+          : absl::StrCat(",\"check_output\":", JsonQuote(in.check_output)),
+      "}");
 }
 
 // Field access with a message naming the field; Poco throws on type errors.
@@ -76,6 +83,10 @@ absl::StatusOr<RouteInstance> InstanceFromJson(const Poco::JSON::Object::Ptr& o,
   KESS_RETURN_IF_ERROR(Field(o, "health", where, false, &in.health));
   KESS_RETURN_IF_ERROR(
       Field(o, "registered_ms", where, false, &in.registered_ms));
+  KESS_RETURN_IF_ERROR(
+      Field(o, "check_status", where, false, &in.check_status));
+  KESS_RETURN_IF_ERROR(
+      Field(o, "check_output", where, false, &in.check_output));
   if (o->has("metadata") && !o->isNull("metadata")) {
     Poco::JSON::Object::Ptr meta = o->getObject("metadata");
     if (meta.isNull()) {
@@ -109,9 +120,10 @@ const char* InstanceStateName(InstanceState state) {
 
 bool RouteInstance::operator==(const RouteInstance& o) const {
   return std::tie(id, host, address, datacenter, weight, state, health,
-                  metadata, registered_ms) ==
+                  metadata, registered_ms, check_status, check_output) ==
          std::tie(o.id, o.host, o.address, o.datacenter, o.weight, o.state,
-                  o.health, o.metadata, o.registered_ms);
+                  o.health, o.metadata, o.registered_ms, o.check_status,
+                  o.check_output);
 }
 
 bool RouteTable::operator==(const RouteTable& o) const {
@@ -123,6 +135,19 @@ bool ValidHealthWord(absl::string_view health) {
   if (health.empty() || health.size() > 32) return false;
   for (char c : health) {
     if (!((c >= 'a' && c <= 'z') || c == '_')) return false;
+  }
+  return true;
+}
+
+bool ValidCheckStatus(absl::string_view status) {
+  return status.empty() || status == "passing" || status == "warning" ||
+         status == "critical";
+}
+
+bool ValidCheckOutput(absl::string_view output) {
+  if (output.size() > kMaxCheckOutputBytes) return false;
+  for (char c : output) {
+    if (!((c >= 0x20 && c < 0x7f) || c == '\t' || c == '\n')) return false;
   }
   return true;
 }
@@ -162,6 +187,16 @@ absl::Status ValidateRouteInstance(const RouteInstance& in) {
   if (!ValidHealthWord(in.health)) {
     return absl::InvalidArgumentError(absl::StrCat(
         where, ": health must be a lower-case word of a-z and _ (at most 32)"));
+  }
+  if (!ValidCheckStatus(in.check_status)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, ": check_status \"", in.check_status.substr(0, 32),
+                     "\" is not one of passing, warning, critical"));
+  }
+  if (!ValidCheckOutput(in.check_output)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        where, ": check_output must be at most ", kMaxCheckOutputBytes,
+        " bytes of printable ASCII, tab and newline"));
   }
   if (in.metadata.size() > 64) {
     return absl::InvalidArgumentError(

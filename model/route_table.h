@@ -27,6 +27,8 @@ namespace kess {
 
 inline constexpr int kRouteTableFormat = 1;
 inline constexpr int kMaxInstanceWeight = 10000;
+// RouteInstance::check_output is at most this long.
+inline constexpr size_t kMaxCheckOutputBytes = 256;
 
 // How kess judges an instance.
 enum class InstanceState {
@@ -50,6 +52,15 @@ struct RouteInstance {
   std::string health = "up";
   std::map<std::string, std::string> metadata;
   int64_t registered_ms = 0;  // wall clock of first registration
+  // What the health checks run by the instance's host agent say: "" (the
+  // instance has none), "passing", "warning" or "critical". A critical
+  // instance is kSuspect (within the protection threshold, see
+  // mandator/routes/merger.h); a warning one stays healthy. Omitted from
+  // the JSON when empty.
+  std::string check_status;
+  // The output of the check result that last changed check_status
+  // (ValidCheckOutput); omitted from the JSON when empty.
+  std::string check_output;
 
   bool operator==(const RouteInstance& other) const;
 };
@@ -79,5 +90,11 @@ absl::Status ValidateRouteInstance(const RouteInstance& instance);
 // The rule for RouteInstance::health (also alone, e.g. a heartbeat that
 // changes only the health): 1..32 characters of a-z and '_'.
 bool ValidHealthWord(absl::string_view health);
+
+// RouteInstance::check_status: "", "passing", "warning" or "critical".
+bool ValidCheckStatus(absl::string_view status);
+// RouteInstance::check_output: at most kMaxCheckOutputBytes of printable
+// ASCII, tab and newline (the agent replaces anything else).
+bool ValidCheckOutput(absl::string_view output);
 
 }  // namespace kess

@@ -98,6 +98,35 @@ TEST(ValidateRouteInstanceTest, Rules) {
   bad = in;
   bad.health = "Up!";
   EXPECT_FALSE(ValidateRouteInstance(bad).ok());
+  bad = in;
+  bad.check_status = "dead";
+  EXPECT_NE(ValidateRouteInstance(bad).message().find("check_status"),
+            std::string::npos);
+  bad = in;
+  bad.check_output = std::string(kMaxCheckOutputBytes + 1, 'x');
+  EXPECT_FALSE(ValidateRouteInstance(bad).ok());
+  bad = in;
+  bad.check_output = "bell\x07";
+  EXPECT_FALSE(ValidateRouteInstance(bad).ok());
+  RouteInstance good = in;
+  good.check_status = "critical";
+  good.check_output = std::string(kMaxCheckOutputBytes, 'x');
+  EXPECT_TRUE(ValidateRouteInstance(good).ok());
+}
+
+TEST(RouteTableTest, CheckFieldsRoundTripAndAreOmittedWhenEmpty) {
+  RouteTable t;
+  t.service = "s";
+  t.instances = {Make("a", "dc1"), Make("b", "dc1")};
+  t.instances[1].check_status = "critical";
+  t.instances[1].check_output = "HTTP GET http://127.0.0.1:1/: timed out\n\"x\"";
+  const std::string json = RouteTableToJson(t);
+  // Instance "a" has no check fields at all (older tables stay byte-equal).
+  EXPECT_EQ(json.find("check_status"), json.rfind("check_status"));
+  auto back = RouteTableFromJson(json);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(*back, t);
+  EXPECT_EQ(back->instances[0].check_status, "");
 }
 
 }  // namespace
