@@ -141,6 +141,7 @@ class ServiceMerge {
       }
     }
     Protect(base, &candidates, &out);
+    DemoteCritical(base, &out);
     std::sort(out.begin(), out.end(),
               [](const RouteInstance& a, const RouteInstance& b) {
                 return a.id < b.id;
@@ -213,6 +214,47 @@ class ServiceMerge {
       } else {
         ++stats_->held_back;
         out->push_back(std::move((*candidates)[i].instance));
+      }
+    }
+  }
+
+  // Fresh instances whose checks are critical become suspect, within the
+  // threshold (merger.h); the rest stay healthy.
+  void DemoteCritical(const RouteTable* base, std::vector<RouteInstance>* out) {
+    std::vector<RouteInstance*> critical;
+    size_t healthy = 0;
+    for (RouteInstance& r : *out) {
+      if (r.state != InstanceState::kHealthy) continue;
+      ++healthy;
+      if (r.check_status == "critical") critical.push_back(&r);
+    }
+    if (critical.empty()) return;
+    const size_t allowed = std::min(
+        healthy - 1,
+        std::max<size_t>(1, static_cast<size_t>(std::floor(
+                                options_.max_removal_share * out->size()))));
+    auto was_demoted = [base](const RouteInstance& r) {
+      if (base == nullptr) return false;
+      for (const RouteInstance& old : base->instances) {
+        if (old.id == r.id) {
+          return old.state == InstanceState::kSuspect &&
+                 old.check_status == "critical";
+        }
+      }
+      return false;
+    };
+    std::stable_sort(critical.begin(), critical.end(),
+                     [&](const RouteInstance* a, const RouteInstance* b) {
+                       const bool da = was_demoted(*a), db = was_demoted(*b);
+                       if (da != db) return da;
+                       return a->id < b->id;
+                     });
+    for (size_t i = 0; i < critical.size(); ++i) {
+      if (i < allowed) {
+        critical[i]->state = InstanceState::kSuspect;
+        ++stats_->critical;
+      } else {
+        ++stats_->critical_held_back;
       }
     }
   }

@@ -32,6 +32,17 @@
 // A deregistration removes at once, needs no evidence and is not limited;
 // a service emptied only by deregistrations is deleted.
 //
+// Health checks: an instance whose heartbeats arrive but whose host agent
+// reports its checks critical (InstanceInfo.check_status) is made suspect,
+// under the same protection threshold: per service at most
+// max(1, floor(max_removal_share x size)) instances are suspect for their
+// checks at once, and never the last healthy one, so checks failing en
+// masse (a shared dependency down, a broken check) never leave a service
+// without a healthy instance. Those already suspect for their checks in
+// the baseline keep their place first (no flapping), then by id; the
+// others stay healthy, their check_status "critical" visible in the
+// table. A report is positive evidence, so no warm-up is needed.
+//
 // Operator overrides (weight, disabled) are applied last, so they survive
 // heartbeats.
 //
@@ -100,6 +111,8 @@ struct MergeStats {
   int64_t deregistered = 0;   // removed by their own deregistration
   int64_t held_back = 0;      // removals held back by the protection
   int64_t kept_unproven = 0;  // stale, but the evidence was incomplete
+  int64_t critical = 0;            // suspect because their checks fail
+  int64_t critical_held_back = 0;  // critical, kept healthy by the threshold
   int64_t services_changed = 0;
 };
 

@@ -1,5 +1,6 @@
 #include "mandator/routes/merger.h"
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -279,6 +280,114 @@ TEST_F(MergerTest, NeverEmptiesAServiceByHeartbeatLoss) {
   r = Run();
   EXPECT_EQ(r.stats.removed, 0);
   EXPECT_TRUE(r.changes.empty());
+}
+
+// Checks: a fresh instance reported critical is suspect, with its output.
+TEST_F(MergerTest, CriticalChecksMakeAnInstanceSuspect) {
+  baseline_["svc"] = Table("svc", 3);
+  PeerReport& m1 = Peer("m1");
+  for (int i = 0; i < 3; ++i) {
+    protocol::InstanceInfo info =
+        Info("svc", absl::StrCat("i", i), absl::StrCat("h", i));
+    if (i == 1) {
+      info.set_check_status("critical");
+      info.set_check_output("HTTP GET http://127.0.0.1:8080/: timed out");
+    } else if (i == 2) {
+      info.set_check_status("warning");
+    }
+    Saw(m1, info, kFresh);
+  }
+  MergeResult r = Run();
+  ASSERT_NE(Find(r, "svc", "i1"), nullptr);
+  EXPECT_EQ(Find(r, "svc", "i1")->state, InstanceState::kSuspect);
+  EXPECT_EQ(Find(r, "svc", "i1")->check_output,
+            "HTTP GET http://127.0.0.1:8080/: timed out");
+  EXPECT_EQ(Find(r, "svc", "i2")->state, InstanceState::kHealthy);  // warning
+  EXPECT_EQ(Find(r, "svc", "i0")->state, InstanceState::kHealthy);
+  EXPECT_EQ(r.stats.critical, 1);
+  EXPECT_EQ(r.stats.critical_held_back, 0);
+
+  // Passing again: healthy again.
+  baseline_["svc"] = *r.changes[0].table;
+  input_.peers.clear();
+  PeerReport& again = Peer("m1");
+  for (int i = 0; i < 3; ++i) {
+    protocol::InstanceInfo info =
+        Info("svc", absl::StrCat("i", i), absl::StrCat("h", i));
+    info.set_check_status("passing");
+    Saw(again, info, kFresh);
+  }
+  r = Run();
+  EXPECT_EQ(Find(r, "svc", "i1")->state, InstanceState::kHealthy);
+  EXPECT_EQ(r.stats.critical, 0);
+}
+
+// Checks failing en masse: at most the threshold's share is suspect, never
+// the last healthy one, and the same ones keep their place across cycles.
+TEST_F(MergerTest, CriticalChecksEnMasseStayWithinTheThreshold) {
+  baseline_["svc"] = Table("svc", 9);
+  auto report_all_critical = [this] {
+    input_.peers.clear();
+    PeerReport& m1 = Peer("m1");
+    for (int i = 0; i < 9; ++i) {
+      protocol::InstanceInfo info =
+          Info("svc", absl::StrCat("i", i), absl::StrCat("h", i));
+      info.set_check_status("critical");
+      Saw(m1, info, kFresh);
+    }
+  };
+  report_all_critical();
+  MergeResult r = Run();
+  EXPECT_EQ(r.stats.critical, 3);  // floor(9 / 3)
+  EXPECT_EQ(r.stats.critical_held_back, 6);
+  EXPECT_EQ(r.stats.healthy, 6);
+  ASSERT_EQ(r.changes.size(), 1u);
+  std::set<std::string> suspect;
+  for (const RouteInstance& in : r.changes[0].table->instances) {
+    EXPECT_EQ(in.check_status, "critical");
+    if (in.state == InstanceState::kSuspect) suspect.insert(in.id);
+  }
+  EXPECT_EQ(suspect, (std::set<std::string>{"i0", "i1", "i2"}));
+
+  // Next cycle (the published table as baseline): i0 passes again; the
+  // suspect ones stay, the freed place goes to the next by id.
+  baseline_["svc"] = *r.changes[0].table;
+  report_all_critical();
+  input_.peers[0].table.mutable_instances(0)->mutable_info()->set_check_status(
+      "passing");
+  r = Run();
+  ASSERT_EQ(r.changes.size(), 1u);
+  suspect.clear();
+  for (const RouteInstance& in : r.changes[0].table->instances) {
+    if (in.state == InstanceState::kSuspect) suspect.insert(in.id);
+  }
+  EXPECT_EQ(suspect, (std::set<std::string>{"i1", "i2", "i3"}));
+}
+
+TEST_F(MergerTest, CriticalChecksNeverTakeTheLastHealthyInstance) {
+  baseline_["svc"] = Table("svc", 1);
+  protocol::InstanceInfo info = Info("svc", "i0", "h0");
+  info.set_check_status("critical");
+  Saw(Peer("m1"), info, kFresh);
+  MergeResult r = Run();
+  ASSERT_NE(Find(r, "svc", "i0"), nullptr);  // changed: check_status
+  EXPECT_EQ(Find(r, "svc", "i0")->state, InstanceState::kHealthy);
+  EXPECT_EQ(Find(r, "svc", "i0")->check_status, "critical");
+  EXPECT_EQ(r.stats.critical_held_back, 1);
+
+  // Two instances, both critical: one is suspect, one stays healthy.
+  baseline_["svc"] = Table("svc", 2);
+  input_.peers.clear();
+  PeerReport& m1 = Peer("m1");
+  for (int i = 0; i < 2; ++i) {
+    protocol::InstanceInfo c =
+        Info("svc", absl::StrCat("i", i), absl::StrCat("h", i));
+    c.set_check_status("critical");
+    Saw(m1, c, kFresh);
+  }
+  r = Run();
+  EXPECT_EQ(r.stats.critical, 1);
+  EXPECT_EQ(r.stats.healthy, 1);
 }
 
 TEST_F(MergerTest, DeregistrationsAreImmediateAndMayEmptyTheService) {
