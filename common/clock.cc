@@ -16,6 +16,11 @@ class SteadyClock : public Clock {
 
 }  // namespace
 
+absl::Time MonotonicNow() {
+  return absl::UnixEpoch() +
+         absl::FromChrono(std::chrono::steady_clock::now().time_since_epoch());
+}
+
 const Clock* Clock::Steady() {
   static const SteadyClock* clock = new SteadyClock();
   return clock;

@@ -10,7 +10,16 @@
 #include <atomic>
 #include <cstdint>
 
+#include "absl/time/time.h"
+
 namespace kess {
+
+// The monotonic clock (std::chrono::steady_clock) as an absl::Time, for
+// intervals, ages and loop pacing that must not move when the wall clock
+// steps: `MonotonicNow() - start`, `deadline - MonotonicNow()`. Its epoch is
+// arbitrary (usually boot), so never print it, store it, send it or compare
+// it with absl::Now(); a value that leaves the process is wall time.
+absl::Time MonotonicNow();
 
 class Clock {
  public:

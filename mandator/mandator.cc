@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/clock.h"
 #include "common/steady_await.h"
 #include "glog/logging.h"
 #include "mandator/core/leader_write.h"
@@ -435,7 +436,7 @@ StatusInfo Mandator::Status() {
         s.replication_lag_seconds = 0;
       } else if (progress->last_applied != absl::Time()) {
         s.replication_lag_seconds =
-            absl::ToDoubleSeconds(absl::Now() - progress->last_applied);
+            absl::ToDoubleSeconds(MonotonicNow() - progress->last_applied);
       }
     }
   }

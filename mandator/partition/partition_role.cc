@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "common/clock.h"
 #include "common/steady_await.h"
 #include "glog/logging.h"
 #include "mandator/partition/overlay_store.h"
@@ -216,7 +217,10 @@ void PartitionRole::Run() {
     replication_->Start();
   }
   while (!Stopping(options_.check_interval)) {
-    const absl::Time now = absl::Now();
+    // Monotonic: the detector's hysteresis and the staleness of the last
+    // read from main are intervals, which a wall-clock step must not
+    // shorten (a false partition) or stretch (a missed one).
+    const absl::Time now = MonotonicNow();
     const bool reachable = MainReachable(now);
     const Detector::Mode detected = detector_->Observe(now, reachable);
     switch (mode()) {

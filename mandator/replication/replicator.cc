@@ -15,6 +15,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "model/names.h"
+#include "common/clock.h"
 #include "common/steady_await.h"
 #include "glog/logging.h"
 #include "mandator/replication/batch_applier.h"
@@ -450,7 +451,7 @@ class ReplicatorImpl final : public Replicator {
     wake_->Contact();
     absl::MutexLock lock(&progress_mu_);
     progress_.main_reachable = true;
-    progress_.last_main_read = absl::Now();
+    progress_.last_main_read = MonotonicNow();
   }
 
   Round Fail(absl::Status status) {
@@ -461,7 +462,7 @@ class ReplicatorImpl final : public Replicator {
   }
 
   void SetLocalRevision(int64_t local, int64_t main) {
-    const absl::Time now = absl::Now();
+    const absl::Time now = MonotonicNow();
     absl::MutexLock lock(&progress_mu_);
     if (local != progress_.local_revision) progress_.last_applied = now;
     progress_.local_revision = local;
@@ -510,7 +511,7 @@ class ReplicatorImpl final : public Replicator {
     metrics_.lag_seconds->Set(
         behind_since_ == absl::InfiniteFuture()
             ? 0
-            : absl::ToDoubleSeconds(absl::Now() - behind_since_));
+            : absl::ToDoubleSeconds(MonotonicNow() - behind_since_));
   }
 
   zk::ZkApi* const main_;

@@ -57,7 +57,8 @@ class Replicator {
   struct Progress {
     int64_t local_revision = 0;
     int64_t main_revision = 0;  // as last read from the main DC
-    absl::Time last_main_read;  // when main last answered a read
+    // When main last answered a read (MonotonicNow(), common/clock.h).
+    absl::Time last_main_read;
     // Completed exchanges with main's ZooKeeper: answered reads and
     // (re)connection handshakes. Only ever grows; a reader that sees it move
     // knows main was reached since it last looked, however short the window
@@ -69,7 +70,8 @@ class Replicator {
     // answers, even while one long transfer (a chunked value over a narrow
     // link) keeps the replicator from finishing a read.
     bool main_connected = false;
-    absl::Time last_applied;  // when local_revision last moved
+    // When local_revision last moved (MonotonicNow()).
+    absl::Time last_applied;
     bool main_reachable = false;
     int64_t full_resyncs = 0;
     std::string last_error;  // empty when the last round succeeded

@@ -68,7 +68,9 @@ class RouteWriter {
     absl::Status last_error;
   };
   // Commits every waiting service whose last write is at least `window`
-  // before `now`.
+  // before `now`. `now` comes from a monotonic clock (MonotonicNow() in
+  // common/clock.h): with wall time, a step back would hold every service
+  // that was written before it for the size of the step.
   FlushResult Flush(absl::Time now, const std::string& fence);
 
   int64_t writes_total() const { return writes_total_; }

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/clock.h"
 #include "common/steady_await.h"
 #include "glog/logging.h"
 #include "zk_schema/codec.h"
@@ -19,7 +20,8 @@ struct RoutesRole::DcState {
   std::unique_ptr<zk::ZkApi> client;  // other DCs only
   bool listed = false;                // the list below was read once
   std::vector<Peer> peers;            // last known
-  absl::Time disturbed;  // last change of the list, failed read or silence
+  // Last change of the list, failed read or silence (MonotonicNow()).
+  absl::Time disturbed;
 };
 
 RoutesRole::RoutesRole(zk::ZkApi* local, Options options)
@@ -149,7 +151,11 @@ std::set<std::string> RoutesRole::Settled(
 }
 
 void RoutesRole::Run() {
-  const absl::Time started = absl::Now();
+  // Ages and pacing run on the monotonic clock: a wall-clock step (NTP, an
+  // operator's date -s) must neither stall the cycle for the size of the
+  // step nor make a DC look settled or unsettled for hours. Wall time is
+  // only what leaves the process (now_ms, the records' meta).
+  const absl::Time started = MonotonicNow();
   dcs_.clear();
   RouteStore store(local_, options_.store);
   RouteWriter writer(&store, options_.writer);
@@ -161,7 +167,7 @@ void RoutesRole::Run() {
   }
   LOG(INFO) << "building the global route table every " << options_.cycle;
   for (;;) {
-    const absl::Time cycle_start = absl::Now();
+    const absl::Time cycle_start = MonotonicNow();
     if (!writer.loaded()) {
       absl::Status loaded = writer.Load();
       if (!loaded.ok()) {
@@ -187,11 +193,11 @@ void RoutesRole::Run() {
     }
     std::vector<Peer> peers = ListPeers(cycle_start);
     std::vector<PeerReport> reports = (*collector)->Collect(peers);
-    const absl::Time now = absl::Now();
+    const absl::Time now = MonotonicNow();
     MergeInput input;
     input.settled_datacenters = Settled(reports, now);
     input.collector_uptime = now - started;
-    input.now_ms = absl::ToUnixMillis(now);
+    input.now_ms = absl::ToUnixMillis(absl::Now());
     auto view = std::make_shared<RoutesView>();
     view->peers = peers;
     for (size_t i = 0; i < reports.size(); ++i) {
@@ -207,7 +213,7 @@ void RoutesRole::Run() {
     input.peers = std::move(reports);
     MergeResult result =
         Merge(input, writer.desired(), overrides, options_.merge);
-    merge_seconds_->Observe(absl::ToDoubleSeconds(absl::Now() - now));
+    merge_seconds_->Observe(absl::ToDoubleSeconds(MonotonicNow() - now));
     removed_->Increment(static_cast<double>(result.stats.removed));
     held_back_->Increment(static_cast<double>(result.stats.held_back));
     instances_gauge_->Set(static_cast<double>(result.stats.instances));
@@ -236,7 +242,7 @@ void RoutesRole::Run() {
     }
     if (write) {
       RouteWriter::FlushResult flushed =
-          writer.Flush(absl::Now(), options_.fence ? options_.fence() : "");
+          writer.Flush(MonotonicNow(), options_.fence ? options_.fence() : "");
       if (options_.after_write) options_.after_write(flushed);
     }
     view->at = absl::Now();
@@ -248,7 +254,7 @@ void RoutesRole::Run() {
       absl::MutexLock lock(&mu_);
       view_ = std::move(view);
     }
-    if (Stopping(cycle_start + options_.cycle - absl::Now())) return;
+    if (Stopping(cycle_start + options_.cycle - MonotonicNow())) return;
   }
 }
 
