@@ -33,6 +33,8 @@ protocol::InstanceInfo ToProto(const Instance& in) {
   info.set_weight(in.weight);
   info.set_health(in.health);
   info.mutable_metadata()->insert(in.metadata.begin(), in.metadata.end());
+  info.set_check_status(in.check_status);
+  info.set_check_output(in.check_output);
   return info;
 }
 
@@ -48,15 +50,17 @@ bool IsRequestError(const absl::Status& s) {
 // members marked "loop" are touched only on that thread.
 class Registration::Core {
  public:
+  // `owned_loop` is null when options.loop is shared.
   Core(RegistrationOptions options, protocol::InstanceInfo info,
-       std::unique_ptr<transport::EventLoop> loop)
+       std::unique_ptr<transport::EventLoop> owned_loop)
       : options_(std::move(options)),
         order_(RendezvousOrder(absl::StrCat(info.service(), "/", info.id()),
                                options_.mandators)),
         info_(std::move(info)),
         random_(static_cast<uint32_t>(StableHash(info_.id()) ^
                                       transport::EventLoop::NowMs())),
-        loop_(std::move(loop)) {
+        loop_(owned_loop != nullptr ? owned_loop.get() : options_.loop),
+        owned_loop_(std::move(owned_loop)) {
     switches_ = options_.registry->GetCounter(
         "kess_sdk_registration_switches_total",
         "Mandators replaced after they stopped answering.");
@@ -67,8 +71,10 @@ class Registration::Core {
     loop_->Post([this] { Tick(); });
   }
 
-  // Applies `change` to the instance on the loop and sends it at once.
-  absl::Status Update(std::function<void(protocol::InstanceInfo&)> change) {
+  // Applies `change` to the instance on the loop and sends it at once
+  // (nothing changes if `change` returns an error).
+  absl::Status Update(
+      std::function<absl::Status(protocol::InstanceInfo&)> change) {
     absl::Status result;
     absl::Notification done;
     loop_->Post([&] {
@@ -76,10 +82,12 @@ class Registration::Core {
         result = absl::FailedPreconditionError(
             "the instance was deregistered; create a new Registration");
       } else {
-        change(info_);
-        ++version_;
-        BeatAll();
-        Publish();
+        result = change(info_);
+        if (result.ok()) {
+          ++version_;
+          BeatAll();
+          Publish();
+        }
       }
       done.Notify();
     });
@@ -170,7 +178,15 @@ class Registration::Core {
       done.Notify();
     });
     done.WaitForNotification();
-    loop_.reset();
+    if (owned_loop_ != nullptr) {
+      owned_loop_.reset();
+      return;
+    }
+    // A shared loop goes on: let the clients handed to DeleteSoon before
+    // now be destroyed (their callbacks name this Core) before it goes.
+    absl::Notification flushed;
+    loop_->Post([&] { flushed.Notify(); });
+    flushed.WaitForNotification();
   }
 
   RegistrationState State() const {
@@ -292,7 +308,7 @@ class Registration::Core {
            absl::UnavailableError(absl::StrCat("disconnected (", reason, ")")));
     };
     targets_.push_back(std::move(t));
-    auto client = transport::Client::Create(loop_.get(), o, callbacks);
+    auto client = transport::Client::Create(loop_, o, callbacks);
     if (!client.ok()) {
       Fail(id, client.status());
       return 0;
@@ -477,7 +493,8 @@ class Registration::Core {
   bool deregister_done_ ABSL_GUARDED_BY(deregister_mu_) = false;
   absl::Status deregister_result_ ABSL_GUARDED_BY(deregister_mu_);
 
-  std::unique_ptr<transport::EventLoop> loop_;  // last: stops first
+  transport::EventLoop* const loop_;
+  std::unique_ptr<transport::EventLoop> owned_loop_;  // last: stops first
 };
 
 absl::StatusOr<std::unique_ptr<Registration>> Registration::Create(
@@ -503,8 +520,10 @@ absl::StatusOr<std::unique_ptr<Registration>> Registration::Create(
   if (options.registry == nullptr) {
     options.registry = &metrics::Registry::Default();
   }
-  KESS_ASSIGN_OR_RETURN(std::unique_ptr<transport::EventLoop> loop,
-                        transport::EventLoop::Create("kess-register"));
+  std::unique_ptr<transport::EventLoop> loop;
+  if (options.loop == nullptr) {
+    KESS_ASSIGN_OR_RETURN(loop, transport::EventLoop::Create("kess-register"));
+  }
   auto core = std::make_shared<Core>(std::move(options), std::move(info),
                                      std::move(loop));
   core->Start();
@@ -527,7 +546,10 @@ absl::Status Registration::SetHealth(const std::string& health) {
                      "\" must be a lower-case word of a-z and _ (at most 32)"));
   }
   return core_->Update(
-      [health](protocol::InstanceInfo& info) { info.set_health(health); });
+      [health](protocol::InstanceInfo& info) {
+        info.set_health(health);
+        return absl::OkStatus();
+      });
 }
 
 absl::Status Registration::SetWeight(int weight) {
@@ -536,7 +558,43 @@ absl::Status Registration::SetWeight(int weight) {
         absl::StrCat("weight ", weight, " is outside 1..", kMaxInstanceWeight));
   }
   return core_->Update(
-      [weight](protocol::InstanceInfo& info) { info.set_weight(weight); });
+      [weight](protocol::InstanceInfo& info) {
+        info.set_weight(weight);
+        return absl::OkStatus();
+      });
+}
+
+absl::Status Registration::SetCheckStatus(const std::string& status,
+                                          const std::string& output) {
+  if (!ValidCheckStatus(status)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("check status \"", status.substr(0, 32),
+                     "\" is not one of passing, warning, critical"));
+  }
+  if (!ValidCheckOutput(output)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("check output must be at most ", kMaxCheckOutputBytes,
+                     " bytes of printable ASCII, tab and newline"));
+  }
+  return core_->Update([status, output](protocol::InstanceInfo& info) {
+    info.set_check_status(status);
+    info.set_check_output(output);
+    return absl::OkStatus();
+  });
+}
+
+absl::Status Registration::SetInstance(const Instance& instance) {
+  protocol::InstanceInfo next = ToProto(instance);
+  KESS_RETURN_IF_ERROR(ValidateInstanceInfo(next));
+  return core_->Update([next](protocol::InstanceInfo& info) {
+    if (next.service() != info.service() || next.id() != info.id() ||
+        next.host() != info.host() || next.datacenter() != info.datacenter()) {
+      return absl::InvalidArgumentError(
+          "SetInstance may not change the service, id, host or datacenter");
+    }
+    info = next;
+    return absl::OkStatus();
+  });
 }
 
 absl::Status Registration::Deregister() { return core_->Deregister(); }

@@ -29,9 +29,12 @@
 // failures are counted (kess_sdk_registration_*) and logged at most once
 // per mandator per minute.
 //
+// Many Registrations may share one EventLoop (RegistrationOptions::loop):
+// the host agent registers every local instance it was given that way, on
+// one thread.
+//
 // Thread-safety: all methods are thread-safe, but must not be called from
-// the Registration's own loop thread (there is no callback that runs
-// there).
+// the Registration's loop thread (there is no callback that runs there).
 #pragma once
 
 #include <cstdint>
@@ -46,6 +49,9 @@
 #include "common/status.h"
 
 namespace kess {
+namespace transport {
+class EventLoop;
+}  // namespace transport
 namespace sdk {
 
 // One provider instance (model/route_table.h rules; checked by Create).
@@ -58,6 +64,12 @@ struct Instance {
   int weight = 100;           // 1..10000
   std::string health = "up";  // the application's word: "warming_up", ...
   std::map<std::string, std::string> metadata;
+  // What health checks say about it (model/route_table.h): "" (none),
+  // "passing", "warning" or "critical", and the output of the result that
+  // set it (ValidCheckOutput). The host agent sets these for the instances
+  // registered through it; a critical instance turns suspect.
+  std::string check_status;
+  std::string check_output;
 };
 
 struct RegistrationOptions {
@@ -73,6 +85,9 @@ struct RegistrationOptions {
   absl::Duration deregister_timeout = absl::Seconds(3);
   // nullptr: metrics::Registry::Default(). Must outlive the Registration.
   metrics::Registry* registry = nullptr;
+  // nullptr: the Registration runs its own loop thread. Else it runs on
+  // this loop, which must outlive it (many Registrations may share one).
+  transport::EventLoop* loop = nullptr;
 };
 
 // What a Registration is doing (for status pages and tests).
@@ -104,6 +119,14 @@ class Registration {
   // Deregister().
   absl::Status SetHealth(const std::string& health);
   absl::Status SetWeight(int weight);
+  // Changes what the checks say (ValidCheckStatus, ValidCheckOutput) and
+  // sends it at once. Same errors as SetHealth.
+  absl::Status SetCheckStatus(const std::string& status,
+                              const std::string& output);
+  // Replaces the whole instance (address, weight, health, metadata,
+  // checks) and sends it at once. InvalidArgument if it is invalid or its
+  // service, id, host or datacenter differ from the registered one.
+  absl::Status SetInstance(const Instance& instance);
 
   // Stops heartbeating and deregisters from the mandators in use; waits at
   // most deregister_timeout. OK if every one of them acknowledged;

@@ -13,6 +13,7 @@
 #include "common/metrics.h"
 #include "common/rendezvous.h"
 #include "common/testing/wait_for.h"
+#include "common/transport/event_loop.h"
 #include "gtest/gtest.h"
 #include "mandator/scheduler/scheduler.h"
 
@@ -179,6 +180,63 @@ TEST_F(RegistrationTest, HealthAndWeightReachBothMandators) {
   EXPECT_EQ((*r)->SetWeight(-3).code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ((*r)->SetHealth("Warming Up").code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+// Many Registrations on one shared loop (what the host agent does), each
+// with its own check status; SetInstance replaces the rest but not the
+// identity.
+TEST_F(RegistrationTest, SharedLoopCheckStatusAndSetInstance) {
+  auto loop = transport::EventLoop::Create("test-register");
+  ASSERT_TRUE(loop.ok()) << loop.status();
+  std::vector<std::unique_ptr<sdk::Registration>> regs;
+  for (int k = 0; k < 20; ++k) {
+    sdk::RegistrationOptions o = Options(absl::StrCat("shared-", k));
+    o.loop = loop->get();
+    auto r = sdk::Registration::Create(o);
+    ASSERT_TRUE(r.ok()) << r.status();
+    regs.push_back(std::move(r).value());
+  }
+  for (auto& r : regs) ASSERT_TRUE(r->WaitRegistered(2, kWait).ok());
+  ASSERT_TRUE(regs[0]->SetCheckStatus("critical", "HTTP GET /: timed out").ok());
+  for (int i : Preferred("shared-0")) {
+    EXPECT_TRUE(WaitFor(
+        [&] {
+          auto s = Seen(i, "shared-0");
+          return s != nullptr && s->info().check_status() == "critical" &&
+                 s->info().check_output() == "HTTP GET /: timed out";
+        },
+        kWait));
+  }
+  EXPECT_EQ(regs[0]->SetCheckStatus("dead", "").code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(regs[0]->SetCheckStatus("passing", "bell\x07").code(),
+            absl::StatusCode::kInvalidArgument);
+
+  sdk::Instance next = Options("shared-1").instance;
+  next.address = "127.0.0.1:9090";
+  next.weight = 7;
+  ASSERT_TRUE(regs[1]->SetInstance(next).ok());
+  for (int i : Preferred("shared-1")) {
+    EXPECT_TRUE(WaitFor(
+        [&] {
+          auto s = Seen(i, "shared-1");
+          return s != nullptr && s->info().address() == "127.0.0.1:9090" &&
+                 s->info().weight() == 7;
+        },
+        kWait));
+  }
+  next.host = "web-2";
+  EXPECT_EQ(regs[1]->SetInstance(next).code(),
+            absl::StatusCode::kInvalidArgument);
+
+  // Destroyed one by one while the loop goes on: each deregisters.
+  regs.resize(10);
+  for (int k = 10; k < 20; ++k) {
+    EXPECT_TRUE(WaitFor(
+        [&] { return Holding(absl::StrCat("shared-", k)).empty(); }, kWait))
+        << k;
+  }
+  regs.clear();
 }
 
 TEST_F(RegistrationTest, MovesToTheThirdWhenOneDiesAndComesBack) {
