@@ -40,24 +40,38 @@ absl::Status DaemonProcess::Start(std::vector<std::string> args) {
   const int log_fd =
       open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (log_fd < 0) return ErrnoToStatus(errno, "open " + log_path_);
+  const int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (null_fd < 0) {
+    const int err = errno;
+    close(log_fd);
+    return ErrnoToStatus(err, "open /dev/null");
+  }
+  sigset_t no_signals;
+  sigemptyset(&no_signals);
   const pid_t parent = getpid();
   const pid_t pid = fork();
   if (pid < 0) {
     const int err = errno;
     close(log_fd);
+    close(null_fd);
     return ErrnoToStatus(err, "fork for " + name_);
   }
   if (pid == 0) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);   // never outlive the test
     if (getppid() != parent) _exit(1);  // the test died before prctl
     setpgid(0, 0);  // a terminal's Ctrl-C goes to the test, not to us
+    // A launcher that blocks SIGTERM for its sigwait must not pass that on.
+    sigprocmask(SIG_SETMASK, &no_signals, nullptr);
+    dup2(null_fd, STDIN_FILENO);
     dup2(log_fd, STDOUT_FILENO);
     dup2(log_fd, STDERR_FILENO);
-    execv(argv[0], argv.data());
+    execvp(argv[0], argv.data());
     _exit(127);
   }
   close(log_fd);
+  close(null_fd);
   pid_ = pid;
+  paused_ = false;
   wait_status_ = 0;
   return absl::OkStatus();
 }
@@ -73,6 +87,7 @@ bool DaemonProcess::Reap(bool block) {
   // Reaped, or not our child any more (ECHILD): either way it is gone.
   wait_status_ = got == pid_ ? status : 0;
   pid_ = -1;
+  paused_ = false;
   return true;
 }
 
@@ -85,13 +100,35 @@ int DaemonProcess::Kill() {
   return wait_status_;
 }
 
+void DaemonProcess::Terminate() {
+  if (pid_ <= 0) return;
+  kill(pid_, SIGTERM);
+  // A stopped process keeps the SIGTERM pending until it runs again.
+  if (paused_) kill(pid_, SIGCONT);
+  paused_ = false;
+}
+
 int DaemonProcess::Stop(absl::Duration grace) {
   if (pid_ <= 0) return 0;
-  kill(pid_, SIGTERM);
+  Terminate();
   if (WaitFor([this] { return Exited(); }, grace)) return wait_status_;
   LOG(WARNING) << name_ << " ignored SIGTERM for " << grace
                << "; killing it (see " << log_path_ << ")";
   return Kill();
+}
+
+absl::Status DaemonProcess::Pause() {
+  if (pid_ <= 0) return absl::FailedPreconditionError(name_ + " not running");
+  if (kill(pid_, SIGSTOP) != 0) return ErrnoToStatus(errno, "SIGSTOP " + name_);
+  paused_ = true;
+  return absl::OkStatus();
+}
+
+absl::Status DaemonProcess::Resume() {
+  if (pid_ <= 0) return absl::FailedPreconditionError(name_ + " not running");
+  if (kill(pid_, SIGCONT) != 0) return ErrnoToStatus(errno, "SIGCONT " + name_);
+  paused_ = false;
+  return absl::OkStatus();
 }
 
 absl::Status DaemonProcess::WaitHealthy(const std::string& http_address,

@@ -2,6 +2,7 @@
 
 #include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <fstream>
@@ -90,6 +91,89 @@ TEST(DaemonProcessTest, KillRestartAndCleanExit) {
   ASSERT_TRUE(WaitFor([&] { return d.Exited(); }, kLong));
   EXPECT_TRUE(WIFEXITED(d.wait_status()) &&
               WEXITSTATUS(d.wait_status()) == 127);
+}
+
+// The state letter of /proc/<pid>/stat: 'T' stopped, 'S' sleeping, ...
+char ProcState(pid_t pid) {
+  const std::string stat = ReadAll(absl::StrCat("/proc/", pid, "/stat"));
+  const size_t close = stat.rfind(')');
+  return close == std::string::npos || close + 2 >= stat.size()
+             ? '?'
+             : stat[close + 2];
+}
+
+TEST(DaemonProcessTest, PauseResumeAndStopWhilePaused) {
+  DaemonProcess d("paused", LogPath("paused"));
+  EXPECT_EQ(d.Pause().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(d.Resume().code(), absl::StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(d.Start({"/bin/sleep", "300"}).ok());
+  ASSERT_TRUE(d.Pause().ok());
+  EXPECT_TRUE(d.paused());
+  EXPECT_TRUE(WaitFor([&] { return ProcState(d.pid()) == 'T'; }, kLong))
+      << ProcState(d.pid());
+  ASSERT_TRUE(d.Resume().ok());
+  EXPECT_FALSE(d.paused());
+  EXPECT_TRUE(WaitFor([&] { return ProcState(d.pid()) == 'S'; }, kLong))
+      << ProcState(d.pid());
+
+  // A paused daemon still gets its SIGTERM (it is resumed), not the SIGKILL
+  // at the end of the grace period.
+  ASSERT_TRUE(d.Pause().ok());
+  ASSERT_TRUE(WaitFor([&] { return ProcState(d.pid()) == 'T'; }, kLong));
+  const int status = d.Stop(kLong);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM) << status;
+  EXPECT_FALSE(d.paused());
+
+  // Terminate() only sends the SIGTERM; Stop() reaps.
+  ASSERT_TRUE(d.Start({"/bin/sleep", "300"}).ok());
+  ASSERT_TRUE(d.Pause().ok());
+  d.Terminate();
+  EXPECT_FALSE(d.paused());
+  ASSERT_TRUE(WaitFor([&] { return d.Exited(); }, kLong));
+  EXPECT_TRUE(WIFSIGNALED(d.wait_status()) &&
+              WTERMSIG(d.wait_status()) == SIGTERM)
+      << d.wait_status();
+}
+
+TEST(DaemonProcessTest, PathLookupNullStdinAndNoBlockedSignals) {
+  // The test's stdin is a pipe and it blocks SIGTERM (as a launcher that
+  // waits for it with sigwait does); the daemon gets neither.
+  int pipe_fds[2];
+  ASSERT_EQ(pipe(pipe_fds), 0);
+  const int saved_stdin = dup(STDIN_FILENO);
+  ASSERT_GE(saved_stdin, 0);
+  ASSERT_GE(dup2(pipe_fds[0], STDIN_FILENO), 0);
+  sigset_t term, old_mask;
+  sigemptyset(&term);
+  sigaddset(&term, SIGTERM);
+  ASSERT_EQ(pthread_sigmask(SIG_BLOCK, &term, &old_mask), 0);
+
+  DaemonProcess d("path", LogPath("path"));
+  // "sh", not "/bin/sh": found in PATH.
+  const absl::Status started =
+      d.Start({"sh", "-c",
+               "echo stdin=$(readlink /proc/self/fd/0); "
+               "grep SigBlk /proc/self/status; echo ready; exec sleep 300"});
+
+  pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
+  dup2(saved_stdin, STDIN_FILENO);
+  close(saved_stdin);
+  close(pipe_fds[0]);
+  close(pipe_fds[1]);
+  ASSERT_TRUE(started.ok()) << started;
+
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return ReadAll(d.log_path()).find("ready\n") != std::string::npos;
+      },
+      kLong))
+      << ReadAll(d.log_path());
+  const std::string log = ReadAll(d.log_path());
+  EXPECT_NE(log.find("stdin=/dev/null\n"), std::string::npos) << log;
+  EXPECT_NE(log.find("SigBlk:\t0000000000000000\n"), std::string::npos)
+      << log;
+  const int status = d.Stop(kLong);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM) << status;
 }
 
 TEST(DaemonProcessTest, WaitForPortFile) {

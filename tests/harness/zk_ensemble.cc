@@ -1,22 +1,18 @@
 #include "tests/harness/zk_ensemble.h"
 
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <signal.h>
-#include <stdlib.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
-#include <cstring>
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
-#include <thread>
+#include <sstream>
+#include <system_error>
 
 #include "Poco/Base64Encoder.h"
 #include "Poco/SHA1Engine.h"
@@ -24,7 +20,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/time.h"
+#include "common/testing/wait_for.h"
 #include "glog/logging.h"
+#include "tests/harness/daemon_process.h"
 
 namespace kess {
 namespace testing {
@@ -34,24 +33,15 @@ using Clock = std::chrono::steady_clock;
 
 constexpr char kZkClasspath[] =
     "/usr/share/java/zookeeper.jar:/etc/zookeeper/conf_example";
+// How often start-up asks a server (a 4-letter word is a TCP connection).
+constexpr absl::Duration kPollInterval = absl::Milliseconds(100);
+// SIGTERM to SIGKILL when a server is stopped.
+constexpr absl::Duration kStopGrace = absl::Seconds(5);
 
 int64_t MillisSince(Clock::time_point start) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() -
                                                                start)
       .count();
-}
-
-absl::Status MakeDirs(const std::string& path) {
-  std::string partial;
-  for (size_t i = 0; i <= path.size(); ++i) {
-    if (i == path.size() || (path[i] == '/' && i > 0)) {
-      partial = path.substr(0, i);
-      if (mkdir(partial.c_str(), 0755) != 0 && errno != EEXIST) {
-        return ErrnoToStatus(errno, "mkdir " + partial);
-      }
-    }
-  }
-  return absl::OkStatus();
 }
 
 absl::Status WriteFile(const std::string& path, const std::string& content) {
@@ -76,11 +66,7 @@ std::string SuperDigest(const std::string& password) {
 
 std::string FreshBaseDir(const std::string& requested,
                          const std::string& name) {
-  std::string parent = requested;
-  if (parent.empty()) {
-    const char* tmp = getenv("TEST_TMPDIR");
-    parent = tmp != nullptr ? tmp : "/tmp";
-  }
+  const std::string parent = requested.empty() ? TestTmpDir() : requested;
   std::string templ = parent + "/" + name + "-XXXXXX";
   std::vector<char> buf(templ.begin(), templ.end());
   buf.push_back('\0');
@@ -117,6 +103,9 @@ absl::StatusOr<int> PickFreePort() {
   return ntohs(addr.sin_port);
 }
 
+ZkEnsemble::ZkEnsemble(ZkEnsembleOptions options)
+    : options_(std::move(options)) {}
+
 absl::StatusOr<std::unique_ptr<ZkEnsemble>> ZkEnsemble::Start(
     const ZkEnsembleOptions& options) {
   if (options.servers != 1 && options.servers != 3) {
@@ -130,12 +119,18 @@ absl::StatusOr<std::unique_ptr<ZkEnsemble>> ZkEnsemble::Start(
     std::unique_ptr<ZkEnsemble> zk(new ZkEnsemble(options));
     zk->dir_ = FreshBaseDir(options.base_dir, options.name);
     zk->servers_.resize(options.servers);
+    for (int i = 0; i < zk->size(); ++i) {
+      Server& s = zk->servers_[i];
+      s.dir = absl::StrCat(zk->dir_, "/server", i + 1);
+      s.process = std::make_unique<DaemonProcess>(
+          absl::StrCat("ZooKeeper server ", i + 1, " of ", options.name),
+          s.dir + "/zookeeper.log");
+    }
     last = zk->WriteConfigs();
     if (!last.ok()) return last;
     for (int i = 0; i < zk->size() && last.ok(); ++i) last = zk->Launch(i);
     for (int i = 0; i < zk->size() && last.ok(); ++i) {
-      int64_t remaining = options.start_timeout_ms;
-      last = zk->WaitServing(i, static_cast<int>(remaining));
+      last = zk->WaitServing(i, options.start_timeout_ms);
     }
     if (last.ok()) {
       LOG(INFO) << "ZooKeeper ensemble " << options.name << " serving at "
@@ -159,8 +154,12 @@ absl::Status ZkEnsemble::WriteConfigs() {
   }
   for (int i = 0; i < size(); ++i) {
     Server& s = servers_[i];
-    s.dir = absl::StrCat(dir_, "/server", i + 1);
-    KESS_RETURN_IF_ERROR(MakeDirs(s.dir + "/data"));
+    std::error_code error;
+    std::filesystem::create_directories(s.dir + "/data", error);
+    if (error) {
+      return absl::InternalError(
+          absl::StrCat("mkdir ", s.dir, "/data: ", error.message()));
+    }
     std::string cfg = absl::StrCat(
         "tickTime=", options_.tick_ms, "\n", "initLimit=20\n", "syncLimit=10\n",
         "dataDir=", s.dir, "/data\n", "clientPort=", s.client_port, "\n",
@@ -183,17 +182,15 @@ absl::Status ZkEnsemble::WriteConfigs() {
 }
 
 absl::Status ZkEnsemble::Launch(int i) {
-  Server& s = servers_[i];
-  if (s.pid > 0) return absl::FailedPreconditionError("server already running");
-  std::string cfg = s.dir + "/zoo.cfg";
-  std::string log = s.dir + "/zookeeper.log";
-  std::vector<std::string> args = {
-      "java",
-      "-XX:+UseSerialGC",
-      "-XX:TieredStopAtLevel=1",
-      "-Djava.net.preferIPv4Stack=true",
-      "-Dzookeeper.jmx.log4j.disable=true",
-  };
+  const Server& s = servers_[i];
+  std::vector<std::string> args = options_.command_prefix;
+  args.insert(args.end(), {
+                              "java",
+                              "-XX:+UseSerialGC",
+                              "-XX:TieredStopAtLevel=1",
+                              "-Djava.net.preferIPv4Stack=true",
+                              "-Dzookeeper.jmx.log4j.disable=true",
+                          });
   args.insert(args.end(), options_.jvm_flags.begin(), options_.jvm_flags.end());
   args.push_back("-cp");
   args.push_back(kZkClasspath);
@@ -202,87 +199,51 @@ absl::Status ZkEnsemble::Launch(int i) {
                    SuperDigest(options_.super_password));
   }
   args.push_back("org.apache.zookeeper.server.quorum.QuorumPeerMain");
-  args.push_back(cfg);
-  args.insert(args.begin(), options_.command_prefix.begin(),
-              options_.command_prefix.end());
-  std::vector<char*> argv;
-  for (std::string& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-
-  pid_t parent = getpid();
-  pid_t pid = fork();
-  if (pid < 0) return ErrnoToStatus(errno, "fork");
-  if (pid == 0) {
-    // Child: die with the test process (a crashed or killed test must not
-    // leave ZooKeeper behind), own process group, output to the log file.
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(1);
-    setpgid(0, 0);
-    int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (fd >= 0) {
-      dup2(fd, STDOUT_FILENO);
-      dup2(fd, STDERR_FILENO);
-      close(fd);
-    }
-    int devnull = open("/dev/null", O_RDONLY);
-    if (devnull >= 0) dup2(devnull, STDIN_FILENO);
-    execvp(argv[0], argv.data());
-    _exit(127);
-  }
-  s.pid = pid;
-  s.paused = false;
-  return absl::OkStatus();
+  args.push_back(s.dir + "/zoo.cfg");
+  return s.process->Start(std::move(args));
 }
 
 bool ZkEnsemble::IsRunning(int i) const {
-  const Server& s = servers_[i];
-  if (s.pid <= 0) return false;
-  return waitpid(s.pid, nullptr, WNOHANG) == 0;
+  // Exited() only reaps an exit that has happened; what the ensemble reports
+  // stays the same.
+  return !servers_.at(i).process->Exited();
+}
+
+pid_t ZkEnsemble::ServerPid(int i) const {
+  return servers_.at(i).process->pid();
 }
 
 absl::Status ZkEnsemble::WaitServing(int i, int timeout_ms) {
-  Clock::time_point start = Clock::now();
+  DaemonProcess& process = *servers_[i].process;
   std::string last_reply;
-  while (MillisSince(start) < timeout_ms) {
-    Server& s = servers_[i];
-    int status = 0;
-    if (s.pid > 0 && waitpid(s.pid, &status, WNOHANG) == s.pid) {
-      s.pid = -1;
-      return absl::UnavailableError(
-          absl::StrCat("ZooKeeper server ", i + 1, " of ", options_.name,
-                       " exited during start-up (status ", status, "); see ",
-                       s.dir, "/zookeeper.log"));
-    }
-    absl::StatusOr<std::string> reply = FourLetterWord(i, "srvr", 1000);
-    if (reply.ok()) {
-      last_reply = *reply;
-      if (reply->find("Mode: ") != std::string::npos) return absl::OkStatus();
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  bool exited = false;
+  const bool serving = WaitFor(
+      [&] {
+        if (process.Exited()) {
+          exited = true;
+          return true;
+        }
+        absl::StatusOr<std::string> reply = FourLetterWord(i, "srvr", 1000);
+        if (!reply.ok()) return false;
+        last_reply = *reply;
+        return reply->find("Mode: ") != std::string::npos;
+      },
+      absl::Milliseconds(timeout_ms), kPollInterval);
+  if (exited) {
+    return absl::UnavailableError(absl::StrCat(
+        process.name(), " exited during start-up (wait status ",
+        process.wait_status(), "); see ", process.log_path()));
   }
+  if (serving) return absl::OkStatus();
   return absl::DeadlineExceededError(absl::StrCat(
-      "ZooKeeper server ", i + 1, " of ", options_.name, " not serving after ",
-      timeout_ms, " ms (last srvr reply: '", last_reply.substr(0, 100),
-      "'); see ", servers_[i].dir, "/zookeeper.log"));
+      process.name(), " not serving after ", timeout_ms,
+      " ms (last srvr reply: '", last_reply.substr(0, 100), "'); see ",
+      process.log_path()));
 }
 
 absl::Status ZkEnsemble::StopServer(int i) {
   if (i < 0 || i >= size()) return absl::OutOfRangeError("no such server");
-  Server& s = servers_[i];
-  if (s.pid <= 0) return absl::OkStatus();
-  if (s.paused) kill(s.pid, SIGCONT);
-  kill(s.pid, SIGTERM);
-  Clock::time_point start = Clock::now();
-  while (waitpid(s.pid, nullptr, WNOHANG) == 0) {
-    if (MillisSince(start) > 5000) {
-      kill(s.pid, SIGKILL);
-      waitpid(s.pid, nullptr, 0);
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  s.pid = -1;
-  s.paused = false;
+  servers_[i].process->Stop(kStopGrace);
   return absl::OkStatus();
 }
 
@@ -291,51 +252,51 @@ absl::Status ZkEnsemble::StartServer(int i) {
   KESS_RETURN_IF_ERROR(Launch(i));
   // A lone member of a 3-server ensemble cannot serve until a quorum is up;
   // wait only for the process to answer then.
-  Clock::time_point start = Clock::now();
-  while (MillisSince(start) < options_.start_timeout_ms) {
-    if (!IsRunning(i)) {
-      servers_[i].pid = -1;
-      return absl::UnavailableError(
-          absl::StrCat("ZooKeeper server ", i + 1, " exited; see ",
-                       servers_[i].dir, "/zookeeper.log"));
-    }
-    absl::StatusOr<std::string> reply = FourLetterWord(i, "ruok", 1000);
-    if (reply.ok() && *reply == "imok") {
-      int up = 0;
-      for (int j = 0; j < size(); ++j) up += servers_[j].pid > 0 ? 1 : 0;
-      if (up * 2 <= size()) return absl::OkStatus();  // no quorum possible
-      return WaitServing(i, options_.start_timeout_ms);
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  DaemonProcess& process = *servers_[i].process;
+  bool exited = false;
+  const bool answered = WaitFor(
+      [&] {
+        if (process.Exited()) {
+          exited = true;
+          return true;
+        }
+        absl::StatusOr<std::string> reply = FourLetterWord(i, "ruok", 1000);
+        return reply.ok() && *reply == "imok";
+      },
+      absl::Milliseconds(options_.start_timeout_ms), kPollInterval);
+  if (exited) {
+    return absl::UnavailableError(absl::StrCat(
+        process.name(), " exited (wait status ", process.wait_status(),
+        "); see ", process.log_path()));
   }
-  return absl::DeadlineExceededError("ZooKeeper server did not answer ruok");
+  if (!answered) {
+    return absl::DeadlineExceededError(
+        absl::StrCat(process.name(), " did not answer ruok; see ",
+                     process.log_path()));
+  }
+  int up = 0;
+  for (const Server& s : servers_) up += s.process->running() ? 1 : 0;
+  if (up * 2 <= size()) return absl::OkStatus();  // no quorum possible
+  return WaitServing(i, options_.start_timeout_ms);
 }
 
 absl::Status ZkEnsemble::PauseServer(int i) {
-  if (i < 0 || i >= size() || servers_[i].pid <= 0) {
+  if (i < 0 || i >= size() || !servers_[i].process->running()) {
     return absl::FailedPreconditionError("server not running");
   }
-  if (kill(servers_[i].pid, SIGSTOP) != 0) return ErrnoToStatus(errno, "kill");
-  servers_[i].paused = true;
-  return absl::OkStatus();
+  return servers_[i].process->Pause();
 }
 
 absl::Status ZkEnsemble::ResumeServer(int i) {
-  if (i < 0 || i >= size() || servers_[i].pid <= 0) {
+  if (i < 0 || i >= size() || !servers_[i].process->running()) {
     return absl::FailedPreconditionError("server not running");
   }
-  if (kill(servers_[i].pid, SIGCONT) != 0) return ErrnoToStatus(errno, "kill");
-  servers_[i].paused = false;
-  return absl::OkStatus();
+  return servers_[i].process->Resume();
 }
 
 void ZkEnsemble::Stop() {
-  for (int i = 0; i < size(); ++i) {
-    if (servers_[i].pid > 0) {
-      if (servers_[i].paused) kill(servers_[i].pid, SIGCONT);
-      kill(servers_[i].pid, SIGTERM);
-    }
-  }
+  // SIGTERM to all first: a quorum shuts down in parallel.
+  for (Server& s : servers_) s.process->Terminate();
   for (int i = 0; i < size(); ++i) StopServer(i).IgnoreError();
 }
 

@@ -5,10 +5,14 @@
 // inside a network namespace with `command_prefix`), each in its own
 // directory under `base_dir`, waits until every server answers `ruok` and the
 // ensemble serves (`srvr` reports a mode), and stops exactly the processes it
-// started: in Stop(), in the destructor, and (best effort) from a fatal-signal
-// handler. Several ensembles (one per simulated DC) may run at once.
+// started: in Stop() and in the destructor, and they die with the process
+// that started them (each server's JVM is a DaemonProcess, daemon_process.h:
+// PR_SET_PDEATHSIG, log file, only its own pid signalled). Several ensembles
+// (one per simulated DC) may run at once.
 //
-// Thread-compatible: one thread drives an ensemble at a time.
+// Thread-compatible: one thread drives an ensemble at a time, and it should
+// live as long as the servers (PR_SET_PDEATHSIG follows the starting
+// thread).
 #pragma once
 
 #include <sys/types.h>
@@ -53,6 +57,8 @@ struct ZkEnsembleOptions {
   static std::vector<std::string> JvmFlags(int heap_mib);
 };
 
+class DaemonProcess;
+
 class ZkEnsemble {
  public:
   // Starts all servers and waits until the ensemble serves.
@@ -66,16 +72,19 @@ class ZkEnsemble {
   int ClientPort(int i) const;
   const std::string& dir() const { return dir_; }
 
-  // Stops server i (SIGTERM, then SIGKILL after 5 s) / starts it again on the
-  // same ports and data dir, waiting until it answers `ruok`.
+  // Stops server i (SIGTERM, then SIGKILL after 5 s; a paused one is resumed
+  // first) / starts it again on the same ports and data dir, waiting until
+  // it answers `ruok` (and serves, if a quorum of servers runs).
   absl::Status StopServer(int i);
   absl::Status StartServer(int i);
   // SIGSTOP / SIGCONT of server i (a hung server: connections stay open).
   absl::Status PauseServer(int i);
   absl::Status ResumeServer(int i);
+  // Server i has been started and not stopped, and has not exited.
   bool IsRunning(int i) const;
 
-  // Stops every server this object started. Idempotent.
+  // Stops every server this object started (all get SIGTERM at once).
+  // Idempotent.
   void Stop();
 
   // A 4-letter-word command ("ruok", "srvr", "mntr") to server i; the reply.
@@ -86,7 +95,7 @@ class ZkEnsemble {
   absl::StatusOr<int64_t> MntrValue(int i, const std::string& key) const;
 
   // The pid of server i's JVM (for CPU/RSS figures), or -1 if not running.
-  pid_t ServerPid(int i) const { return servers_.at(i).pid; }
+  pid_t ServerPid(int i) const;
 
  private:
   struct Server {
@@ -94,11 +103,10 @@ class ZkEnsemble {
     int peer_port = 0;
     int election_port = 0;
     std::string dir;
-    pid_t pid = -1;
-    bool paused = false;
+    // Its JVM; set by Start() for every server, never null after it.
+    std::unique_ptr<DaemonProcess> process;
   };
-  explicit ZkEnsemble(ZkEnsembleOptions options)
-      : options_(std::move(options)) {}
+  explicit ZkEnsemble(ZkEnsembleOptions options);
   absl::Status WriteConfigs();
   absl::Status Launch(int i);
   absl::Status WaitServing(int i, int timeout_ms);

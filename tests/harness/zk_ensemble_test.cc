@@ -89,6 +89,37 @@ TEST(ZkEnsembleTest, QuorumSurvivesOneServerAndNotTwo) {
   EXPECT_TRUE(CreateAndRead((*zk)->ConnectString(), "/q3").ok());
 }
 
+TEST(ZkEnsembleTest, PausedServerHangsUntilResumedAndStops) {
+  auto zk = ZkEnsemble::Start({.name = "paused", .servers = 1});
+  ASSERT_TRUE(zk.ok()) << zk.status();
+  EXPECT_EQ((*zk)->PauseServer(1).code(),
+            absl::StatusCode::kFailedPrecondition);
+  ASSERT_TRUE((*zk)->PauseServer(0).ok());
+  // The kernel still accepts the connection; nobody answers.
+  EXPECT_EQ((*zk)->FourLetterWord(0, "ruok", 500).status().code(),
+            absl::StatusCode::kDeadlineExceeded);
+  EXPECT_TRUE((*zk)->IsRunning(0));
+  ASSERT_TRUE((*zk)->ResumeServer(0).ok());
+  auto ruok = (*zk)->FourLetterWord(0, "ruok");
+  ASSERT_TRUE(ruok.ok()) << ruok.status();
+  EXPECT_EQ(*ruok, "imok");
+
+  // A paused server stops on its SIGTERM (resumed first), not on the
+  // SIGKILL after the 5 s grace.
+  const pid_t pid = (*zk)->ServerPid(0);
+  EXPECT_GT(pid, 0);
+  ASSERT_TRUE((*zk)->PauseServer(0).ok());
+  const auto start = std::chrono::steady_clock::now();
+  ASSERT_TRUE((*zk)->StopServer(0).ok());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(4));
+  EXPECT_FALSE((*zk)->IsRunning(0));
+  EXPECT_EQ((*zk)->ServerPid(0), -1);
+  EXPECT_EQ((*zk)->ResumeServer(0).code(),
+            absl::StatusCode::kFailedPrecondition);
+  ASSERT_TRUE((*zk)->StartServer(0).ok());
+  EXPECT_NE((*zk)->ServerPid(0), pid);
+}
+
 TEST(ZkEnsembleTest, RejectsUnsupportedSize) {
   auto zk = ZkEnsemble::Start({.name = "bad", .servers = 2});
   EXPECT_EQ(zk.status().code(), absl::StatusCode::kInvalidArgument);
