@@ -1,6 +1,7 @@
 #include "common/http_client.h"
 
 #include <istream>
+#include <memory>
 #include <ostream>
 
 #include "Poco/Exception.h"
@@ -8,8 +9,11 @@
 #include "Poco/Net/HTTPRequest.h"
 #include "Poco/Net/HTTPResponse.h"
 #include "Poco/Net/NetException.h"
+#include "Poco/Net/SocketAddress.h"
+#include "Poco/Net/StreamSocket.h"
 #include "Poco/StreamCopier.h"
 #include "Poco/String.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
@@ -28,6 +32,7 @@ absl::StatusOr<HttpReply> HttpCall(
   HttpFailure ignored;
   if (failure == nullptr) failure = &ignored;
   *failure = HttpFailure();
+  const bool unix_socket = absl::StartsWith(address, "unix:");
   const size_t colon = address.rfind(':');
   int port = 0;
   std::string host = colon == std::string::npos ? "" : address.substr(0, colon);
@@ -36,22 +41,42 @@ absl::StatusOr<HttpReply> HttpCall(
                ? host.substr(1, host.size() - 2)
                : "";
   }
-  if (host.empty() || !absl::SimpleAtoi(address.substr(colon + 1), &port) ||
-      port <= 0 || port > 65535) {
+  if (!unix_socket && (host.empty() || !absl::SimpleAtoi(address.substr(colon + 1), &port) ||
+      port <= 0 || port > 65535)) {
     failure->reason = "not host:port";
     return absl::InvalidArgumentError(
         absl::StrCat("bad HTTP address \"", address, "\" (want host:port)"));
   }
-  const std::string what = absl::StrCat(method, " http://", address, uri);
+  if (unix_socket && address.size() <= 5) {
+    failure->reason = "no socket path";
+    return absl::InvalidArgumentError(
+        absl::StrCat("bad HTTP address \"", address, "\" (want unix:<path>)"));
+  }
+  const std::string what =
+      unix_socket ? absl::StrCat(method, " ", address, " ", uri)
+                  : absl::StrCat(method, " http://", address, uri);
   const std::string timed_out =
       absl::StrCat("timed out after ", absl::FormatDuration(timeout));
   try {
-    Poco::Net::HTTPClientSession session(host, static_cast<Poco::UInt16>(port));
     const int64_t us = absl::ToInt64Microseconds(timeout);
     const Poco::Timespan span(us / 1000000, us % 1000000);
+    std::unique_ptr<Poco::Net::HTTPClientSession> session_holder;
+    if (unix_socket) {
+      Poco::Net::StreamSocket socket;
+      socket.connect(Poco::Net::SocketAddress(
+                         Poco::Net::SocketAddress::UNIX_LOCAL,
+                         address.substr(5)),
+                     span);
+      session_holder = std::make_unique<Poco::Net::HTTPClientSession>(socket);
+    } else {
+      session_holder = std::make_unique<Poco::Net::HTTPClientSession>(
+          host, static_cast<Poco::UInt16>(port));
+    }
+    Poco::Net::HTTPClientSession& session = *session_holder;
     session.setTimeout(span, span, span);
     Poco::Net::HTTPRequest request(method, uri,
                                    Poco::Net::HTTPMessage::HTTP_1_1);
+    if (unix_socket) request.setHost("localhost");
     request.setContentLength(static_cast<std::streamsize>(body.size()));
     if (!body.empty()) request.setContentType("application/json");
     for (const auto& [name, value] : headers) request.set(name, value);

@@ -39,7 +39,7 @@ struct HttpFailure {
 };
 
 // Sends `method` `uri` (path and query, already encoded) to `address`
-// ("host:port" or "[v6]:port"). InvalidArgument for a malformed address,
+// ("host:port", "[v6]:port", or "unix:<path>" for a unix-domain socket). InvalidArgument for a malformed address,
 // Unavailable if the connection fails, DeadlineExceeded if the answer does
 // not arrive within `timeout` (each of connect, send and receive). Any HTTP
 // status is a reply, not an error. A JSON content type is set when `body`

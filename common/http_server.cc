@@ -1,5 +1,9 @@
 #include "common/http_server.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
 #include <istream>
 #include <sstream>
@@ -289,10 +293,35 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Create(
     // Poco's convenience constructor also sets SO_REUSEPORT, which would let
     // two daemons share a port silently; bind explicitly without it.
     Poco::Net::ServerSocket socket;
-    socket.bind(Poco::Net::SocketAddress(o.host, o.port),
-                /*reuseAddress=*/true, /*reusePort=*/false);
-    socket.listen(/*backlog=*/128);
-    server->port_ = socket.address().port();
+    if (!o.unix_socket.empty()) {
+      if (o.unix_socket.size() >= 108) {  // sizeof(sockaddr_un::sun_path)
+        return absl::InvalidArgumentError(
+            absl::StrCat("http: unix socket path ", o.unix_socket,
+                         " is longer than 107 bytes"));
+      }
+      struct stat st;
+      if (lstat(o.unix_socket.c_str(), &st) == 0) {
+        if (!S_ISSOCK(st.st_mode)) {
+          return absl::FailedPreconditionError(
+              absl::StrCat("http: ", o.unix_socket,
+                           " exists and is not a socket; not replacing it"));
+        }
+        unlink(o.unix_socket.c_str());
+      }
+      socket.bind(Poco::Net::SocketAddress(Poco::Net::SocketAddress::UNIX_LOCAL,
+                                           o.unix_socket),
+                  /*reuseAddress=*/false);
+      if (chmod(o.unix_socket.c_str(),
+                static_cast<mode_t>(o.unix_socket_mode)) != 0) {
+        return ErrnoToStatus(errno, "http: chmod " + o.unix_socket);
+      }
+      socket.listen(/*backlog=*/128);
+    } else {
+      socket.bind(Poco::Net::SocketAddress(o.host, o.port),
+                  /*reuseAddress=*/true, /*reusePort=*/false);
+      socket.listen(/*backlog=*/128);
+      server->port_ = socket.address().port();
+    }
     auto* params = new Poco::Net::HTTPServerParams;
     params->setMaxThreads(o.threads);
     params->setMaxQueued(256);
@@ -303,7 +332,10 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Create(
         new Factory(server->router_.get()), socket, params);
   } catch (const Poco::Exception& e) {
     return absl::UnavailableError(absl::StrCat(
-        "http: cannot listen on ", o.host, ":", o.port, ": ", e.displayText()));
+        "http: cannot listen on ",
+        o.unix_socket.empty() ? absl::StrCat(o.host, ":", o.port)
+                              : o.unix_socket,
+        ": ", e.displayText()));
   }
   HttpServer* self = server.get();
   server->Handle("GET", "/healthz", [self](const HttpRequest&) {
@@ -339,7 +371,11 @@ absl::Status HttpServer::Start() {
   if (started_) return absl::FailedPreconditionError("already started");
   server_->start();
   started_ = true;
-  LOG(INFO) << "http: serving on " << options_.host << ":" << port_;
+  if (options_.unix_socket.empty()) {
+    LOG(INFO) << "http: serving on " << options_.host << ":" << port_;
+  } else {
+    LOG(INFO) << "http: serving on unix socket " << options_.unix_socket;
+  }
   return absl::OkStatus();
 }
 

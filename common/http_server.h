@@ -81,6 +81,11 @@ class HttpServer {
   struct Options {
     std::string host = "127.0.0.1";
     int port = 0;  // 0 = any free port; see port()
+    // If set, serve on this unix-domain socket instead of host:port (a
+    // stale socket file there is replaced; any other file is an error).
+    // The socket file gets `unix_socket_mode`; port() is 0.
+    std::string unix_socket;
+    int unix_socket_mode = 0660;
     int threads = 8;
     size_t max_body_bytes = 1 << 20;
     absl::Duration request_timeout = absl::Seconds(30);

@@ -1,6 +1,11 @@
 #include "common/http_server.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <cstdio>
+#include <cstdlib>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -145,6 +150,48 @@ TEST(HttpServerAdmitTest, RefusedBeforeTheHandlerAndTheBody) {
   EXPECT_EQ(calls.load(), 0);
   // An unknown path is still 404 (admit sees only routed requests).
   EXPECT_EQ(Fetch((*server)->port(), "GET", "/nothing").status, 404);
+}
+
+TEST(HttpServerCreateTest, ServesOnAUnixSocketWithItsMode) {
+  metrics::Registry registry;
+  // sun_path holds 107 bytes: not under the (long) test tmpdir.
+  char dir[] = "/tmp/kess-http-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string path = absl::StrCat(dir, "/api.sock");
+  HttpServer::Options opts;
+  opts.registry = &registry;
+  opts.unix_socket = path;
+  opts.unix_socket_mode = 0600;
+  for (int round = 0; round < 2; ++round) {  // the stale socket is replaced
+    auto server = HttpServer::Create(opts);
+    ASSERT_TRUE(server.ok()) << server.status();
+    (*server)->Handle("PUT", "/x", [](const HttpRequest& r) {
+      return HttpResponse::Text(200, "got " + r.body);
+    });
+    ASSERT_TRUE((*server)->Start().ok());
+    struct stat st;
+    ASSERT_EQ(stat(path.c_str(), &st), 0);
+    EXPECT_TRUE(S_ISSOCK(st.st_mode));
+    EXPECT_EQ(st.st_mode & 0777, 0600u);
+    auto reply = HttpCall("unix:" + path, "PUT", "/x", "{}");
+    ASSERT_TRUE(reply.ok()) << reply.status();
+    EXPECT_EQ(reply->status, 200);
+    EXPECT_EQ(reply->body, "got {}");
+  }
+  // A regular file in the way is not replaced.
+  unlink(path.c_str());
+  FILE* f = fopen(path.c_str(), "w");
+  ASSERT_NE(f, nullptr);
+  fclose(f);
+  auto refused = HttpServer::Create(opts);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(HttpCall("unix:" + path + ".none", "GET", "/x").status().code(),
+            absl::StatusCode::kUnavailable);
+  unlink(path.c_str());
+  rmdir(dir);
+  opts.unix_socket = "/" + std::string(120, 'x');
+  EXPECT_EQ(HttpServer::Create(opts).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 TEST(HttpServerCreateTest, PortInUseIsAClearError) {
