@@ -8,9 +8,14 @@
 #include <fstream>
 #include <utility>
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
+#include "common/http_client.h"
 
 namespace kess {
 namespace testing {
@@ -51,6 +56,25 @@ double Metric(const std::string& metrics_text, const std::string& name,
               const std::string& labels) {
   absl::StatusOr<double> v = MetricValue(metrics_text, name, labels);
   return v.ok() ? *v : -1;
+}
+
+double MetricSum(const MandatorList& mandators, const std::string& name) {
+  double sum = 0;
+  for (const auto& m : mandators) {
+    absl::StatusOr<HttpReply> r =
+        HttpCall(m->http_address(), "GET", "/metrics", "", absl::Seconds(5));
+    if (!r.ok() || r->status != 200) continue;
+    for (absl::string_view line : absl::StrSplit(r->body, '\n')) {
+      // `name{labels} value` or `name value`, not a longer name.
+      if (!absl::StartsWith(line, name) || line.size() == name.size() ||
+          (line[name.size()] != '{' && line[name.size()] != ' ')) {
+        continue;
+      }
+      double v = 0;
+      if (absl::SimpleAtod(line.substr(line.rfind(' ') + 1), &v)) sum += v;
+    }
+  }
+  return sum;
 }
 
 namespace {

@@ -1,7 +1,8 @@
 // What every fault-scenario binary of tests/faults shares: the write stream
 // whose acknowledgements feed the InvariantChecker, the FAULTS| report
 // line that scripts/faults.sh turns into docs/reliability.md's table, small
-// probes of agents (which distributor, metrics), and a gtest fixture for
+// probes of agents (which distributor, metrics) and of the mandators'
+// metrics, and a gtest fixture for
 // the binaries built on one shared CacheTierCluster.
 //
 //   class MyFaultsTest : public CacheTierFaultTest {
@@ -32,6 +33,7 @@
 #include "gtest/gtest.h"
 #include "tests/cluster/cache_reader_loop.h"
 #include "tests/cluster/cache_tier_cluster.h"
+#include "tests/cluster/mandator_cluster.h"
 #include "tests/faults/invariant_checker.h"
 
 namespace kess {
@@ -55,6 +57,12 @@ std::string AgentMetrics(const AgentHost& agent);
 // One sample of `name{labels}` in `metrics_text`; -1 if there is none.
 double Metric(const std::string& metrics_text, const std::string& name,
               const std::string& labels = "");
+// The sum of every sample of `name`, whatever its labels (every kind of
+// kess_replication_errors_total), over the /metrics of `mandators`; one
+// that does not answer 200 counts 0.
+double MetricSum(const MandatorList& mandators, const std::string& name);
+// The mandators' counter of failed replication rounds (label `kind`).
+inline constexpr char kReplicationErrors[] = "kess_replication_errors_total";
 
 // Runs a daemon under libfaketime with its wall clock offset read from a
 // file the test rewrites ("+0", "-1h", "+2h"; re-read every second);

@@ -16,14 +16,9 @@
 #include <string>
 #include <vector>
 
-#include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
-#include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "agent/distributor_order.h"
-#include "common/http_client.h"
 #include "common/testing/wait_for.h"
 #include "gtest/gtest.h"
 #include "tests/cluster/cache_tier_cluster.h"
@@ -101,24 +96,6 @@ class LinkFaultsTest : public CacheTierFaultTest {
     return low;
   }
 };
-
-// The sum of kess_replication_errors_total (every kind) of the slave DC's
-// mandators.
-double SlaveReplicationErrors(TwoDcCluster& dcs) {
-  double sum = 0;
-  for (const auto& m : dcs.slave()) {
-    absl::StatusOr<HttpReply> r =
-        HttpCall(m->http_address(), "GET", "/metrics", "", absl::Seconds(5));
-    if (!r.ok() || r->status != 200) continue;
-    // Every kind: sum the samples line by line.
-    for (absl::string_view line : absl::StrSplit(r->body, '\n')) {
-      if (!absl::StartsWith(line, "kess_replication_errors_total{")) continue;
-      double v = 0;
-      if (absl::SimpleAtod(line.substr(line.rfind(' ') + 1), &v)) sum += v;
-    }
-  }
-  return sum;
-}
 
 // (4) One agent partitioned from its distributor: an extra main-DC agent
 // reaches its preferred distributor through a proxy and the other
@@ -274,7 +251,8 @@ TEST_F(LinkFaultsTest, DcPartition) {
   {
     AckedWriter writes(cluster_, checker_.get(), keys(), "dc-cut");
     absl::SleepFor(absl::Seconds(1));
-    const double errors0 = SlaveReplicationErrors(cluster_->dcs());
+    const double errors0 =
+        MetricSum(cluster_->dcs().slave(), kReplicationErrors);
     link->SetCut(true);
     faults.push_back("DC link cut (8 s or more)");
     // What was in flight lands: the slave agents' revision holds still for
@@ -296,7 +274,8 @@ TEST_F(LinkFaultsTest, DcPartition) {
     EXPECT_EQ(MinCached(cluster_->slave().agents), slave_frozen)
         << "slave agents changed without a link to the main DC?";
     EXPECT_GT(reader_->reads(), reads0) << "caches not readable";
-    const double errors = SlaveReplicationErrors(cluster_->dcs()) - errors0;
+    const double errors =
+        MetricSum(cluster_->dcs().slave(), kReplicationErrors) - errors0;
     EXPECT_GT(errors, 0) << "the slave DC did not count the cut";
     faults.push_back(absl::StrCat(errors, " replication errors counted"));
     link->SetCut(false);

@@ -64,17 +64,13 @@
 #include <vector>
 
 #include "Poco/JSON/Object.h"
-#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
-#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "common/http_client.h"
 #include "common/testing/wait_for.h"
 #include "gtest/gtest.h"
 #include "tests/cluster/cache_tier_cluster.h"
@@ -139,23 +135,6 @@ wan::WanLink::DirectionStats LinkStats(MultiDcCluster& dcs, int d,
     sum.segments += one.segments;
     sum.segments_lost += one.segments_lost;
     sum.bytes_dropped += one.bytes_dropped;
-  }
-  return sum;
-}
-
-// The sum of kess_replication_errors_total (every kind) over `dc`'s
-// mandators; those that do not answer count 0.
-double ReplicationErrors(const MandatorList& dc) {
-  double sum = 0;
-  for (const auto& m : dc) {
-    absl::StatusOr<HttpReply> r =
-        HttpCall(m->http_address(), "GET", "/metrics", "", absl::Seconds(5));
-    if (!r.ok() || r->status != 200) continue;
-    for (absl::string_view line : absl::StrSplit(r->body, '\n')) {
-      if (!absl::StartsWith(line, "kess_replication_errors_total{")) continue;
-      double v = 0;
-      if (absl::SimpleAtod(line.substr(line.rfind(' ') + 1), &v)) sum += v;
-    }
   }
   return sum;
 }
@@ -364,11 +343,11 @@ class WanFaultsTest : public CacheTierFaultTest {
     options.dcs.wan_main_zk_for_slaves = true;
     options.dcs.wan_profiles = {Profile(kDc2Link), Profile(kDc3Link)};
     options.dcs.main_other_dcs = true;
-    options.dcs.slave_flags = {
-        absl::StrCat("--partition_after_ms=", kPartitionAfterMs),
-        absl::StrCat("--heal_after_ms=", kHealAfterMs)};
+    options.dcs.partition_after = absl::Milliseconds(kPartitionAfterMs);
+    options.dcs.heal_after = absl::Milliseconds(kHealAfterMs);
     options.distributors_per_dc = 1;
     options.agents_per_dc = 2;
+    options.tier_dcs = 2;  // dc3: ZooKeeper and mandators only
     StartCluster(options, FaultKeys(kNs));
   }
 
@@ -395,9 +374,8 @@ class WanFaultsTest : public CacheTierFaultTest {
   // cluster's directory is removed with $TEST_TMPDIR.
   void TearDown() override {
     if (!HasFailure() || cluster_ == nullptr) return;
-    const std::string dir = cluster_->dcs().dir();
-    std::printf("logs of the mandators, distributors and agents: %s\n",
-                dir.c_str());
+    const std::string dir = cluster_->dcs().logs_dir();
+    std::printf("logs of the mandators and distributors: %s\n", dir.c_str());
     const char* outputs = std::getenv("TEST_UNDECLARED_OUTPUTS_DIR");
     if (outputs == nullptr) return;
     std::error_code error;
@@ -650,7 +628,7 @@ TEST_F(WanFaultsTest, Dc2NarrowLinkBigValue) {
   {
     AckedWriter writes(cluster_, checker_.get(), keys(), "wan-narrow", kPace);
     absl::SleepFor(absl::Seconds(1));
-    const double errors0 = ReplicationErrors(dcs.slave(kDc2));
+    const double errors0 = MetricSum(dcs.slave(kDc2), kReplicationErrors);
     narrow0 = LinkStats(dcs, kDc2, wan::Direction::kReverse);
     ASSERT_TRUE(dcs.SetWanProfile(kDc2, Profile(kDc2Narrow)).ok());
     faults.push_back("dc2 link 1 Mbit/s each way");
@@ -671,7 +649,7 @@ TEST_F(WanFaultsTest, Dc2NarrowLinkBigValue) {
     }
     all_over_narrow = dc2.AllArrived();
     narrow1 = LinkStats(dcs, kDc2, wan::Direction::kReverse);
-    errors = ReplicationErrors(dcs.slave(kDc2)) - errors0;
+    errors = MetricSum(dcs.slave(kDc2), kReplicationErrors) - errors0;
     ASSERT_TRUE(dcs.SetWanProfile(kDc2, Profile(kDc2Link)).ok());
     widened = absl::Now();
     absl::SleepFor(absl::Seconds(1));
