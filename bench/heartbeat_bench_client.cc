@@ -23,9 +23,8 @@
 
 #include <algorithm>
 #include <atomic>
-#include <iostream>
+#include <istream>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -45,6 +44,7 @@ namespace kess {
 namespace bench {
 
 using load::NowNs;
+using load::ServeLineCommands;
 
 std::string BenchService(int64_t i, int services) {
   return absl::StrCat("svc", i % services);
@@ -283,36 +283,27 @@ int RunHeartbeatBenchClient(const HeartbeatBenchClientOptions& options) {
   }
   {
     HeartbeatClients clients(options, loop->get());
-    std::string line;
-    while (std::getline(std::cin, line)) {
-      std::istringstream in(line);
-      std::string command;
-      in >> command;
-      std::string answer;
-      if (command == "connect") {
-        answer = clients.Connect();
-      } else if (command == "register") {
+    ServeLineCommands([&](const std::string& command, std::istream& in) {
+      if (command == "connect") return clients.Connect();
+      if (command == "register") {
         int batch = 1000;
         int64_t spread_ms = 0;
         in >> batch;
         if (!(in >> spread_ms)) spread_ms = 0;
-        answer =
-            batch > 0 ? clients.Register(batch, spread_ms) : "error bad batch";
-      } else if (command == "beat") {
+        return batch > 0 ? clients.Register(batch, spread_ms)
+                         : std::string("error bad batch");
+      }
+      if (command == "beat") {
         double seconds = 5;
         int batch = 100, window = 1;
         int64_t period_ms = 0;
         in >> seconds >> batch >> window;
         if (!(in >> period_ms)) period_ms = 0;
-        answer = batch > 0 ? clients.Beat(seconds, batch, window, period_ms)
-                           : "error bad batch";
-      } else if (command == "quit") {
-        break;
-      } else {
-        answer = "error unknown command";
+        return batch > 0 ? clients.Beat(seconds, batch, window, period_ms)
+                         : std::string("error bad batch");
       }
-      std::cout << answer << std::endl;
-    }
+      return std::string();  // "error unknown command"
+    });
   }
   return 0;
 }

@@ -15,7 +15,7 @@
 #include <atomic>
 #include <cstdio>
 #include <fstream>
-#include <iostream>
+#include <istream>
 #include <memory>
 #include <sstream>
 #include <thread>
@@ -237,37 +237,28 @@ int RunTransportLoadClient(const TransportLoadClientOptions& options) {
     return 1;
   }
   auto clients = std::make_unique<BenchClients>(options, loop->get());
-  std::string line;
-  while (std::getline(std::cin, line)) {
-    std::istringstream in(line);
-    std::string command;
-    in >> command;
-    std::string answer;
-    if (command == "connect") {
-      answer = clients->Connect();
-    } else if (command == "rpc") {
+  ServeLineCommands([&](const std::string& command, std::istream& in) {
+    if (command == "connect") return clients->Connect();
+    if (command == "rpc") {
       double seconds = 1;
       int bytes = 64;
       in >> seconds >> bytes;
-      answer = clients->ClosedLoop(seconds, bytes);
-    } else if (command == "serial") {
+      return clients->ClosedLoop(seconds, bytes);
+    }
+    if (command == "serial") {
       int calls = 1000;
       int bytes = 64;
       in >> calls >> bytes;
-      answer = clients->Serial(calls, bytes);
-    } else if (command == "push") {
+      return clients->Serial(calls, bytes);
+    }
+    if (command == "push") {
       uint32_t seq = 0;
       in >> seq;
-      answer = clients->WaitPush(seq);
-    } else if (command == "push_dump") {
-      answer = clients->DumpPushes();
-    } else if (command == "quit") {
-      break;
-    } else {
-      answer = "error unknown command";
+      return clients->WaitPush(seq);
     }
-    std::cout << answer << std::endl;
-  }
+    if (command == "push_dump") return clients->DumpPushes();
+    return std::string();  // "error unknown command"
+  });
   clients.reset();
   return 0;
 }
