@@ -223,7 +223,7 @@ int Run() {
   dopt.zk = (*zk)->ConnectString();
   dopt.zk_auth_file = *auth;
   dopt.auth_token_file = *token;
-  dopt.poll_interval_ms = 5000;  // production-like: the watch pushes
+  dopt.poll_interval = absl::Seconds(5);  // production-like: the watch pushes
   dopt.log_dir = dir;
   auto distributor = testing::DistributorProcess::Start(dopt);
   BENCH_CHECK_OK(distributor.status());

@@ -29,7 +29,8 @@ namespace kess {
 namespace {
 
 
-constexpr int kSessionTimeoutMs = 4000;  // the server's max with tick 200
+constexpr absl::Duration kSessionTimeout =
+    absl::Seconds(4);  // the server's max with tick 200
 
 class MandatorClusterTest : public ::testing::Test {
  protected:
@@ -38,7 +39,7 @@ class MandatorClusterTest : public ::testing::Test {
     ASSERT_TRUE(ensemble.ok()) << ensemble.status();
     zk_ = std::move(ensemble).value();
     testing::MandatorProcessOptions o;
-    o.zk_session_timeout_ms = kSessionTimeoutMs;
+    o.zk_session_timeout = kSessionTimeout;
     auto mandators = testing::StartMainMandators(zk_->ConnectString(),
                                                  {"m1", "m2", "m3"}, o);
     ASSERT_TRUE(mandators.ok()) << mandators.status();
@@ -142,7 +143,7 @@ TEST_F(MandatorClusterTest, WritesAreRefusedWhileZooKeeperIsDown) {
   // Every mandator refuses writes with 503 and a message saying why; none
   // is acknowledged while the server is down (for longer than a session).
   const absl::Time outage_end =
-      absl::Now() + absl::Milliseconds(kSessionTimeoutMs + 2000);
+      absl::Now() + kSessionTimeout + absl::Seconds(2);
   int refused = 0;
   while (absl::Now() < outage_end) {
     for (auto& m : mandators_) {

@@ -151,10 +151,8 @@ class PartitionModeTest : public ::testing::Test {
                            "--heartbeat_interval_ms=1000",
                            "--instance_timeout_ms=4000",
                            "--route_warmup_ms=4000"};
-    options.slave_flags = {
-        absl::StrCat("--partition_after_ms=",
-                     absl::ToInt64Milliseconds(kPartitionAfter)),
-        "--heal_after_ms=3000"};
+    options.partition_after = kPartitionAfter;
+    options.heal_after = absl::Seconds(3);
     auto cluster = testing::TwoDcCluster::Start(options);
     ASSERT_TRUE(cluster.ok()) << cluster.status();
     cluster_ = *std::move(cluster);

@@ -195,7 +195,7 @@ class ThreeDcWanTest : public ::testing::Test {
 
   void TearDown() override {
     if (HasFailure() && cluster_ != nullptr) {
-      LOG(INFO) << "mandator logs are in " << cluster_->dir();
+      LOG(INFO) << "mandator logs are in " << cluster_->logs_dir();
     }
   }
 

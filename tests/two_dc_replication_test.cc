@@ -87,7 +87,7 @@ class TwoDcReplicationTest : public ::testing::Test {
 
   void TearDown() override {
     if (HasFailure() && cluster_ != nullptr) {
-      LOG(INFO) << "mandator logs are in " << cluster_->dir();
+      LOG(INFO) << "mandator logs are in " << cluster_->logs_dir();
     }
     main_.reset();
     slave_.reset();

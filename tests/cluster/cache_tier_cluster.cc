@@ -1,6 +1,9 @@
 #include "tests/cluster/cache_tier_cluster.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
 #include "model/file_cache/reader.h"
 #include "common/http_client.h"
@@ -32,48 +35,88 @@ absl::StatusOr<std::unique_ptr<CacheTierCluster>> CacheTierCluster::Start(
 }
 
 CacheTierCluster::~CacheTierCluster() {
-  for (CacheTierDc* dc : {&slave_, &main_}) {
-    dc->agents.clear();
-    dc->distributors.clear();
+  for (size_t i = tier_.size(); i-- > 0;) {
+    tier_[i].agents.clear();
+    tier_[i].distributors.clear();
   }
   dcs_.reset();
+}
+
+std::string CacheTierCluster::DistributorName(const std::string& dc,
+                                              const DistributorProcess& d) {
+  return absl::StrCat("distributor-", dc, "-", d.id());
+}
+
+std::string CacheTierCluster::AgentName(const AgentHost& a) {
+  return "agent-" + a.host_id();
 }
 
 absl::Status CacheTierCluster::StartAll(
     const CacheTierClusterOptions& options) {
   options_ = options;
-  KESS_ASSIGN_OR_RETURN(dcs_, TwoDcCluster::Start(options.dcs));
-  KESS_ASSIGN_OR_RETURN(token_file_,
-                        WriteTokenFile(dcs_->dir(), "cache-tier-test-token"));
-  main_.name = "dc1";
-  slave_.name = "dc2";
-  // The slave's mandators create the members directories of their tree
-  // once they lead; wait for both leaders before distributors register.
-  if (WaitLeader(dcs_->main(), absl::Seconds(60)) == nullptr ||
-      WaitLeader(dcs_->slave(), absl::Seconds(60)) == nullptr) {
-    return absl::DeadlineExceededError("no mandator leader in some DC");
+  if (options.distributors_per_dc < 0 || options.agents_per_dc < 0) {
+    return absl::InvalidArgumentError("no negative counts");
   }
-  KESS_RETURN_IF_ERROR(StartDc(main_, dcs_->main_zk()));
-  return StartDc(slave_, dcs_->slave_zk());
+  if (options.agents_per_dc > 0 && options.distributors_per_dc == 0) {
+    return absl::InvalidArgumentError("agents need a distributor");
+  }
+  KESS_ASSIGN_OR_RETURN(dcs_, MultiDcCluster::Start(options.dcs));
+  const MultiDcCluster& dcs = *dcs_;
+  KESS_ASSIGN_OR_RETURN(
+      token_file_,
+      WriteTokenFile(dcs.dir() + "/secrets", options.dcs.random_secrets
+                                                 ? RandomSecret()
+                                                 : "cache-tier-test-token"));
+  const int tier_dcs = options.tier_dcs > 0
+                           ? std::min(options.tier_dcs, dcs.dc_count())
+                           : dcs.dc_count();
+  tier_.resize(tier_dcs);
+  for (int i = 0; i < tier_dcs; ++i) {
+    tier_[i].name = dcs.dc(i).name;
+    tier_[i].index = i;
+  }
+  // The slave's mandators create the members directories of their tree
+  // once they lead; wait for every leader before distributors register.
+  KESS_RETURN_IF_ERROR(dcs_->WaitLeaders(absl::Seconds(60)));
+  if (options.distributors_per_dc > 0) {
+    dcs.Progress(absl::StrCat("starting ", options.distributors_per_dc,
+                              " distributors per DC"));
+  }
+  for (CacheTierDc& dc : tier_) KESS_RETURN_IF_ERROR(StartDistributors(dc));
+  if (options.agents_per_dc > 0) {
+    dcs.Progress(
+        absl::StrCat("starting ", options.agents_per_dc, " agents per DC"));
+  }
+  for (CacheTierDc& dc : tier_) {
+    for (int i = 1; i <= options.agents_per_dc; ++i) {
+      KESS_RETURN_IF_ERROR(AddAgent(dc).status());
+    }
+  }
+  return absl::OkStatus();
 }
 
-absl::Status CacheTierCluster::StartDc(CacheTierDc& dc, const ZkEnsemble& zk) {
+absl::Status CacheTierCluster::StartDistributors(CacheTierDc& dc) {
+  const MultiDcCluster::Dc& where = dcs_->dc(dc.index);
   for (int i = 1; i <= options_.distributors_per_dc; ++i) {
+    KESS_RETURN_IF_ERROR(dcs_->CheckCancelled());
     DistributorProcessOptions o;
-    o.binary = options_.distributor_binary;
+    o.binary = options_.distributor_binary.empty()
+                   ? ClusterBinary(options_.dcs.bin_dir,
+                                   "distributor/distributor")
+                   : options_.distributor_binary;
     o.id = absl::StrCat("d", i);
     o.datacenter = dc.name;
-    o.zk = zk.ConnectString();
-    o.zk_auth_file = dcs_->auth_file();
+    o.zk = where.zk->ConnectString();
+    o.zk_auth_file = dcs_->reader_auth_file();
     o.auth_token_file = token_file_;
     o.extra_flags = options_.distributor_flags;
-    o.log_dir = dcs_->dir();
+    o.log_dir = dcs_->logs_dir();  // distributor-<dc>-d<i>.log
+    o.host = where.address;
+    o.command_prefix = where.command_prefix;
     KESS_ASSIGN_OR_RETURN(std::unique_ptr<DistributorProcess> d,
                           DistributorProcess::Start(o));
+    dcs_->Started(DistributorName(dc.name, *d), d->pid());
     dc.distributors.push_back(std::move(d));
-  }
-  for (int i = 1; i <= options_.agents_per_dc; ++i) {
-    KESS_RETURN_IF_ERROR(AddAgent(dc).status());
   }
   return absl::OkStatus();
 }
@@ -81,28 +124,42 @@ absl::Status CacheTierCluster::StartDc(CacheTierDc& dc, const ZkEnsemble& zk) {
 absl::StatusOr<AgentHost*> CacheTierCluster::AddAgent(
     CacheTierDc& dc, const std::string& host_id, const std::string& binary,
     std::vector<std::string> distributors) {
+  KESS_RETURN_IF_ERROR(dcs_->CheckCancelled());
+  const MultiDcCluster::Dc& where = dcs_->dc(dc.index);
   AgentHostOptions o;
-  o.host_id =
-      host_id.empty() ? absl::StrCat("h", dc.agents.size() + 1) : host_id;
-  o.binary = binary.empty() ? options_.agent_binary : binary;
+  o.host_id = host_id.empty()
+                  ? absl::StrReplaceAll(
+                        options_.host_id_format,
+                        {{"{dc}", dc.name},
+                         {"{i}", absl::StrCat(dc.agents.size() + 1)}})
+                  : host_id;
+  if (!binary.empty()) {
+    o.binary = binary;
+  } else if (!options_.agent_binary.empty()) {
+    o.binary = options_.agent_binary;
+  } else {
+    o.binary = ClusterBinary(options_.dcs.bin_dir, "agent/agent");
+  }
   o.datacenter = dc.name;
   o.distributors = distributors.empty() ? dc.DistributorAddresses()
                                         : std::move(distributors);
-  for (const auto& m : &dc == &main_ ? dcs_->main() : dcs_->slave()) {
-    o.mandators.push_back(m->address());
-  }
+  for (const auto& m : where.mandators) o.mandators.push_back(m->address());
   o.auth_token_file = token_file_;
-  o.dir = absl::StrCat(dcs_->dir(), "/", dc.name, "-", o.host_id);
+  o.dir = absl::StrCat(dcs_->dir(), "/hosts/", dc.name, "/", o.host_id);
+  if (!options_.agent_test_intervals) o.flags.clear();
   o.extra_flags = options_.agent_flags;
+  o.http_host = where.address;
+  o.command_prefix = where.command_prefix;
   KESS_ASSIGN_OR_RETURN(std::unique_ptr<AgentHost> agent, AgentHost::Start(o));
+  dcs_->Started(AgentName(*agent), agent->pid());
   dc.agents.push_back(std::move(agent));
   return dc.agents.back().get();
 }
 
 std::vector<AgentHost*> CacheTierCluster::AllAgents() const {
   std::vector<AgentHost*> all;
-  for (const CacheTierDc* dc : {&main_, &slave_}) {
-    for (const auto& a : dc->agents) all.push_back(a.get());
+  for (const CacheTierDc& dc : tier_) {
+    for (const auto& a : dc.agents) all.push_back(a.get());
   }
   return all;
 }

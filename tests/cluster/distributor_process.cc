@@ -83,8 +83,10 @@ absl::Status DistributorProcess::Launch() {
       "--listen_host=" + o.host,
       absl::StrCat("--port=", o.port),
       absl::StrCat("--http_port=", o.http_port),
-      absl::StrCat("--zk_session_timeout_ms=", o.zk_session_timeout_ms),
-      absl::StrCat("--poll_interval_ms=", o.poll_interval_ms),
+      absl::StrCat("--zk_session_timeout_ms=",
+                   absl::ToInt64Milliseconds(o.zk_session_timeout)),
+      absl::StrCat("--poll_interval_ms=",
+                   absl::ToInt64Milliseconds(o.poll_interval)),
   };
   if (!o.zk_auth_file.empty())
     args.push_back("--zk_auth_file=" + o.zk_auth_file);

@@ -45,8 +45,8 @@ struct DistributorProcessOptions {
   std::string auth_token_file;  // empty = development mode (no token)
   int port = 0;                 // agent transport; 0 = pick a free one
   int http_port = 0;            // 0 = pick a free one
-  int zk_session_timeout_ms = 4000;
-  int poll_interval_ms = 500;
+  absl::Duration zk_session_timeout = absl::Seconds(4);
+  absl::Duration poll_interval = absl::Milliseconds(500);
   std::vector<std::string> extra_flags;
   std::string log_dir;  // empty = $TEST_TMPDIR or /tmp
   // Until /healthz answers 200 (the first load is done).

@@ -233,8 +233,8 @@ absl::StatusOr<LocalClusterOptions> OptionsFromFlags() {
   }
   o.admin = FLAGS_admin;
   o.admin_user = FLAGS_admin_user;
-  o.partition_after_ms = FLAGS_partition_after_ms;
-  o.heal_after_ms = FLAGS_heal_after_ms;
+  o.partition_after = absl::Milliseconds(FLAGS_partition_after_ms);
+  o.heal_after = absl::Milliseconds(FLAGS_heal_after_ms);
   o.mandator_flags = Words(FLAGS_mandator_flags);
   o.distributor_flags = Words(FLAGS_distributor_flags);
   o.agent_flags = Words(FLAGS_agent_flags);

@@ -11,6 +11,13 @@
 // runs in a router namespace (scripts/demo.sh --wan makes the namespaces
 // with tests/wan/wan_net.sh; this class only starts processes in them).
 //
+// ZooKeeper, mandators, distributors and agents are a CacheTierCluster
+// (cache_tier_cluster.h over multi_dc_cluster.h, as in the end-to-end
+// tests) with random secrets; this class adds the sample providers
+// (provider_process.h) and consumers, the WAN emulator, the readiness
+// waits of a demo (agents connected, providers registered, consumers
+// calling), names, and the JSON views.
+//
 //   LocalClusterOptions o;
 //   o.bin_dir = "bazel-bin"; o.base_dir = dir;
 //   o.providers = 1; o.consumers = 1;
@@ -22,9 +29,10 @@
 // Names: mandator-<dc>-m<i>, distributor-<dc>-d<i>, agent-<host>,
 // provider-<instance id>, consumer-<dc> (consumer-<dc>-<i> beyond the
 // first), zookeeper-<dc>-<i>, wan-emulator. Under base_dir: logs/<name>.log
-// (ZooKeeper's in zk/<dc>-*/server<i>/), hosts/<host>/cache/, secrets/
-// (mode 600), run/ (pids: "<name> <pid>" appended on every start; the
-// providers' port files, the consumers' counters <name>.json, wan.addr), zk/.
+// (ZooKeeper's in zk/<dc>-*/server<i>/; an agent's in its host dir),
+// hosts/<dc>/<host>/ (cache/, agent.log), secrets/ (mode 600), run/ (pids:
+// "<name> <pid>" appended on every start; the providers' port files, the
+// consumers' counters <name>.json, wan.addr), zk/.
 //
 // Every process is a child of the thread that calls Start (they die with it:
 // PR_SET_PDEATHSIG), and only their own pids are ever signalled.
@@ -38,11 +46,10 @@
 #include <utility>
 #include <vector>
 
+#include "absl/time/time.h"
 #include "common/status.h"
-#include "tests/cluster/agent_host.h"
-#include "tests/cluster/distributor_process.h"
-#include "tests/cluster/mandator_cluster.h"
-#include "tests/cluster/mandator_process.h"
+#include "tests/cluster/cache_tier_cluster.h"
+#include "tests/cluster/provider_process.h"
 #include "tests/harness/daemon_process.h"
 #include "tests/harness/zk_ensemble.h"
 
@@ -73,9 +80,9 @@ struct LocalClusterOptions {
   // HTTP API's Bearer token) given to every mandator.
   bool admin = true;
   std::string admin_user = "admin";
-  // Partition mode of the slave DCs' mandators (0: their defaults).
-  int partition_after_ms = 0;
-  int heal_after_ms = 0;
+  // Partition mode of the slave DCs' mandators (zero: their defaults).
+  absl::Duration partition_after = absl::ZeroDuration();
+  absl::Duration heal_after = absl::ZeroDuration();
   // Extra flags, after the ones this class sets.
   std::vector<std::string> mandator_flags;
   std::vector<std::string> distributor_flags;
@@ -170,77 +177,52 @@ class LocalCluster {
   const std::string& base_dir() const { return options_.base_dir; }
 
  private:
-  // A sample provider or consumer.
-  struct App {
+  // A sample consumer (sdk/examples:demo_consumer).
+  struct Consumer {
     std::string name;
-    std::string id;  // providers: the instance id
     std::string host;
-    std::string stats_file;  // consumers
-    std::string port_file;   // providers
-    std::string address;     // providers: <addr>:<port> once registered
+    std::string stats_file;
     std::vector<std::string> args;
     std::unique_ptr<DaemonProcess> process;
   };
-  struct Dc {
+  // One process, found by name.
+  struct Entry {
     std::string name;
-    std::string address;
-    std::string netns;
-    std::unique_ptr<ZkEnsemble> zk;
-    MandatorList mandators;
-    std::vector<std::unique_ptr<DistributorProcess>> distributors;
-    std::vector<std::unique_ptr<AgentHost>> agents;
-    std::vector<App> providers;
-    std::vector<App> consumers;
-  };
-  // One process found by name.
-  struct Ref {
-    Dc* dc = nullptr;
-    DaemonProcess* daemon = nullptr;  // all but ZooKeeper servers
-    MandatorProcess* mandator = nullptr;
-    DistributorProcess* distributor = nullptr;
-    AgentHost* agent = nullptr;
-    App* provider = nullptr;
-    App* consumer = nullptr;
-    int zk_server = -1;  // ZooKeeper server index in dc->zk
+    DaemonProcess* daemon = nullptr;  // null for a ZooKeeper server
+    ZkEnsemble* zk = nullptr;         // a ZooKeeper server: zk, zk_server
+    int zk_server = -1;
+    std::function<absl::Status()> restart;  // started again, waited for
   };
 
   explicit LocalCluster(LocalClusterOptions options);
   absl::Status StartAll();
-  absl::Status CheckCancelled() const;
-  void Progress(const std::string& line) const;
-  std::vector<std::string> Prefix(const std::string& netns) const;
-  std::string Bin(const std::string& relative) const;
-  std::string LogPath(const std::string& name) const;
-  void NotePid(const std::string& name, pid_t pid) const;
-  absl::Status WriteSecrets();
   absl::Status StartWanEmulator();
-  absl::Status StartZooKeeper(Dc& dc);
-  absl::Status StartMandators(Dc& dc);
-  absl::Status StartDistributors(Dc& dc);
-  absl::Status StartAgent(Dc& dc, int i);
   // Until its /v1/status says connected (30 s).
   absl::Status WaitConnected(AgentHost& agent);
-  absl::Status StartProvider(Dc& dc, int host);
-  absl::Status StartConsumer(Dc& dc, int i);
-  // Starts (again) a provider or consumer and waits for it.
-  absl::Status LaunchApp(App& app, bool provider);
-  absl::Status WaitConsumerCalling(App& app);
-  absl::StatusOr<Ref> Find(const std::string& name);
-  Dc* FindDc(const std::string& name);
-  std::string HostId(const Dc& dc, int i) const;
-  std::vector<std::string> SchedulerAddresses(const Dc& dc) const;
+  absl::Status StartProvider(int dc, int host);
+  absl::Status StartConsumer(int dc, int i);
+  // Starts (again) a consumer; waits until it calls with the instances of
+  // every DC that has a provider.
+  absl::Status LaunchConsumer(Consumer& consumer);
+  absl::Status WaitCalling(Consumer& consumer);
+  void NotePid(const std::string& name, pid_t pid) const;
+  std::string LogPath(const std::string& name) const;
+  // The index of DC `name` in the cluster; NotFound.
+  absl::StatusOr<int> FindDc(const std::string& name) const;
+  // Every process but the WAN emulator, by kind: apps (providers and
+  // consumers), agents, distributors, mandators, ZooKeeper servers.
+  std::vector<std::vector<Entry>> Entries();
+  absl::StatusOr<Entry> Find(const std::string& name);
   // SIGTERM to every running process of `group` at once, SIGKILL to those
   // still running after 15 s; notes the unclean ones in `summary`.
-  void StopGroup(
-      const std::vector<std::pair<std::string, DaemonProcess*>>& group,
-      StopSummary* summary);
+  void StopGroup(const std::vector<Entry>& group, StopSummary* summary);
 
   LocalClusterOptions options_;
-  std::string ip_binary_;  // for `ip netns exec`
-  std::string logs_, hosts_, secrets_, run_;
-  std::string zk_auth_file_, zk_reader_file_, token_file_;
-  std::string admin_file_, admin_header_file_;
-  std::vector<Dc> dcs_;
+  std::string logs_, run_;
+  std::unique_ptr<CacheTierCluster> tier_;  // ZooKeeper .. agents
+  // Per DC.
+  std::vector<std::vector<std::unique_ptr<ProviderProcess>>> providers_;
+  std::vector<std::vector<Consumer>> consumers_;
   std::unique_ptr<DaemonProcess> wan_;
   std::string wan_control_;
   std::vector<std::string> killed_;  // names killed on purpose

@@ -84,7 +84,8 @@ absl::Status MandatorProcess::Launch() {
       absl::StrCat("--port=", o.port),
       "--zk_root=" + o.zk_root,
       "--zk_auth_file=" + o.auth_file,
-      absl::StrCat("--zk_session_timeout_ms=", o.zk_session_timeout_ms),
+      absl::StrCat("--zk_session_timeout_ms=",
+                   absl::ToInt64Milliseconds(o.zk_session_timeout)),
   };
   if (!o.main_zk.empty()) args.push_back("--main_zk=" + o.main_zk);
   if (!o.main_datacenter.empty())

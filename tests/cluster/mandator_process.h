@@ -43,7 +43,7 @@ struct MandatorProcessOptions {
   std::string auth_file;  // see WriteAuthFile
   int http_port = 0;      // 0 = pick a free one
   int port = 0;           // the scheduler's transport; 0 = pick a free one
-  int zk_session_timeout_ms = 4000;
+  absl::Duration zk_session_timeout = absl::Seconds(4);
   std::vector<std::string> extra_flags;  // e.g. "--history_limit=5"
   std::string log_dir;                   // empty = $TEST_TMPDIR or /tmp
   absl::Duration ready_timeout = absl::Seconds(60);

@@ -1,9 +1,10 @@
-// Several DCs of real processes for end-to-end tests and benchmarks: a main
-// DC ("dc1": its ZooKeeper ensemble and mandators m1..mN, --main) and
-// `slave_dcs` slave DCs ("dc2", "dc3", ...: each its own ensemble and
-// mandators replicating dc1), all on 127.0.0.1 with free ports, sharing one
-// --zk_auth_file. TwoDcCluster (two_dc_cluster.h) is this class with its
-// default of one slave DC.
+// Several DCs of real processes, the base of every cluster the tests, the
+// benchmarks and the cluster launcher start: a main DC ("dc1": its
+// ZooKeeper ensemble and mandators, --main) and `slave_dcs` slave DCs
+// ("dc2", "dc3", ...: each its own ensemble and mandators replicating dc1),
+// sharing one --zk_auth_file. CacheTierCluster (cache_tier_cluster.h) adds
+// distributors and agents on top; TwoDcCluster (two_dc_cluster.h) is this
+// class with its default of one slave DC.
 //
 //   MultiDcClusterOptions o;
 //   o.slave_dcs = 2;
@@ -15,9 +16,18 @@
 //   auto dc3 = (*cluster)->ConnectSlaveReader(1);
 //   (*cluster)->SetWanState(1, wan::LinkState::kBlackhole);  // dc3 only
 //
-// Slave DC d (0-based: d = 0 is "dc2") has mandators s1..sN for d = 0 and
-// dc<d+2>-s1..dc<d+2>-sN beyond, so that every id and log file name
-// (mandator-<id>.log in dir()) is unique in the cluster.
+// Every process runs on 127.0.0.1 with free ports, or, per DC, on another
+// address inside a network namespace (dc_addresses, dc_netns: the
+// processes are started behind `ip netns exec <ns>`; the namespaces must
+// exist and this process must reach the addresses).
+//
+// Mandator ids are unique in the cluster by default (dc1: m1..mN, dc2:
+// s1..sN, dc<k> beyond: dc<k>-s1..), or m1..mN in every DC with
+// mandator_ids_per_dc. Whatever the ids, a mandator's name is
+// "mandator-<dc>-<id>" (MandatorName). Under dir(): logs/<name>.log,
+// zk/ (the ensembles' data and logs), secrets/ (mode 700: zk.auth,
+// zk-reader.auth, admin.password, admin.header; each file mode 600).
+// Upper layers put their files beside: hosts/ (agents), run/.
 //
 // Links between the slave mandators and the main DC's ZooKeeper (--main_zk),
 // each optional:
@@ -33,14 +43,19 @@
 // session of one of them (SlaveSessionCredentials).
 //
 // Everything started is stopped in the destructor: the slave DCs' mandators,
-// the main ones, then the proxies and links, then the ensembles.
-// Thread-compatible; the WanLinks themselves are thread-safe.
+// the main ones, then the proxies and links, then the ensembles. Every
+// process is a child of the thread that calls Start (they die with it:
+// PR_SET_PDEATHSIG). Thread-compatible; the WanLinks are thread-safe.
 #pragma once
 
+#include <sys/types.h>
+
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/time/time.h"
 #include "common/status.h"
 #include "tests/cluster/mandator_cluster.h"
 #include "tests/cluster/mandator_process.h"
@@ -48,16 +63,29 @@
 #include "tests/harness/zk_ensemble.h"
 #include "tests/wan/link_profile.h"
 #include "tests/wan/wan_link.h"
+#include "zk_schema/kess_auth.h"
 #include "zk_schema/layout.h"
 #include "zk_schema/zk_client.h"
 
 namespace kess {
 namespace testing {
 
+// What a cluster builder tells its caller while it starts processes (each
+// may be empty). Called on the thread that calls Start.
+struct ClusterHooks {
+  // What is being started, a line at a time.
+  std::function<void(const std::string& line)> progress;
+  // Every process, by name, once it was started ("zookeeper-<dc>-<i>",
+  // "mandator-<dc>-<id>", "distributor-<dc>-<id>", "agent-<host>").
+  std::function<void(const std::string& name, pid_t pid)> started;
+  // Asked before every start; true makes Start give up (Cancelled).
+  std::function<bool()> cancelled;
+};
+
 struct MultiDcClusterOptions {
   int zk_servers = 1;  // per DC: 1 or 3
   int mandators_per_dc = 3;
-  int zk_session_timeout_ms = 4000;      // the server's maximum with tick 200
+  absl::Duration zk_session_timeout = absl::Seconds(4);  // the server's max
   std::vector<std::string> extra_flags;  // for every mandator
   bool proxy_slave_zk = false;
   // The slave mandators reach the main DC's ZooKeeper through a
@@ -67,42 +95,116 @@ struct MultiDcClusterOptions {
   // --other_dcs=dc2=<dc2's ensemble>;dc3=... on the main mandators.
   bool main_other_dcs = false;
   std::vector<std::string> slave_flags;  // slave mandators only
-  std::string mandator_binary;           // empty = MandatorBinary()
-  std::string base_dir;                  // empty = $TEST_TMPDIR (or /tmp)
+  std::string mandator_binary;  // empty = <bin_dir>/mandator/mandator
+  // Where dir() is made (a new "dcs.XXXXXX"); empty = $TEST_TMPDIR or /tmp.
+  std::string base_dir;
   // The fields above are TwoDcClusterOptions' (designated initializers rely
   // on their order); new ones go below.
-  int slave_dcs = 1;  // dc2 .. dc<1 + slave_dcs>, at least 1
+  int slave_dcs = 1;  // dc2 .. dc<1 + slave_dcs>; 0: dc1 alone
   // Each slave DC reaches the main DC's ZooKeeper through WanLinks of its
   // own (see above).
   bool wan_main_zk_for_slaves = false;
   // wan_profiles[d]: both directions of slave DC d's links; a DC without an
   // entry gets a plain relay (every field 0).
   std::vector<wan::LinkProfile> wan_profiles;
+  // Partition mode of the slave DCs' mandators (--partition_after_ms,
+  // --heal_after_ms); zero: their defaults.
+  absl::Duration partition_after = absl::ZeroDuration();
+  absl::Duration heal_after = absl::ZeroDuration();
+  // m1..mN in every DC instead of ids unique in the cluster (see above).
+  bool mandator_ids_per_dc = false;
+  // Per DC (index 0 = dc1; missing or "" = none / 127.0.0.1): the network
+  // namespace its processes run in and the address they listen on.
+  std::vector<std::string> dc_netns;
+  std::vector<std::string> dc_addresses;
+  // Random ZooKeeper passwords (and a random distributor token, in
+  // CacheTierCluster) instead of mandator::testing::TestAuth() (a fixed
+  // one, which the tests' own ZooKeeper clients use).
+  bool random_secrets = false;
+  // A random admin secret (secrets/admin.password: the UI's password for
+  // `admin_user` and the HTTP API's Bearer token; admin.header: the same as
+  // an HTTP header for curl -H @file) given to every mandator.
+  bool admin_secret = false;
+  std::string admin_user = "admin";
+  // Where the binaries are: <bin_dir>/mandator/mandator, ... (a bazel-bin
+  // or a runfiles tree); empty = the test's runfiles.
+  std::string bin_dir;
+  // Everything goes here (created if missing) instead of a new dir in
+  // base_dir.
+  std::string dir;
+  ClusterHooks hooks;
 };
+
+// <bin_dir>/<relative>, or the runfile `relative` if bin_dir is empty.
+std::string ClusterBinary(const std::string& bin_dir,
+                          const std::string& relative);
+// {"<path of ip>", "netns", "exec", netns}, or {} for netns "";
+// FailedPrecondition if `ip` (iproute2) is not installed.
+absl::StatusOr<std::vector<std::string>> NetnsPrefix(const std::string& netns);
+// 16 random bytes as 32 hex digits (getrandom).
+std::string RandomSecret();
+// Writes `content` to `path`, created with mode 0600 (never readable by
+// others, not even for a moment).
+absl::Status WriteSecretFile(const std::string& path,
+                             const std::string& content);
 
 class MultiDcCluster {
  public:
+  // One DC. Its ensemble and mandators are there once Start returned.
+  struct Dc {
+    std::string name;     // "dc1" (main), "dc2", ...
+    std::string address;  // its processes listen on it
+    std::string netns;    // "" = none
+    // Put before every binary of this DC (see NetnsPrefix).
+    std::vector<std::string> command_prefix;
+    std::unique_ptr<ZkEnsemble> zk;
+    std::unique_ptr<ZkSessionProxy> proxy;  // slaves: proxy_slave_zk
+    // Slaves: wan_main_zk_for_slaves, one per main server.
+    std::vector<std::unique_ptr<wan::WanLink>> links;
+    MandatorList mandators;
+  };
+
   static absl::StatusOr<std::unique_ptr<MultiDcCluster>> Start(
       const MultiDcClusterOptions& options);
   ~MultiDcCluster();
   MultiDcCluster(const MultiDcCluster&) = delete;
   MultiDcCluster& operator=(const MultiDcCluster&) = delete;
 
-  ZkEnsemble& main_zk() { return *main_zk_; }
-  MandatorList& main() { return main_; }
+  // Every DC: i = 0 is dc1 (the main one), i = d + 1 slave DC d.
+  int dc_count() const { return static_cast<int>(dcs_.size()); }
+  Dc& dc(int i) { return dcs_.at(i); }
+  const Dc& dc(int i) const { return dcs_.at(i); }
+  static std::string DcName(int i);  // "dc<i + 1>"
+  // "mandator-<dc>-<id>": its log file's name and the launcher's.
+  static std::string MandatorName(const std::string& dc,
+                                  const MandatorProcess& m);
+
+  ZkEnsemble& main_zk() { return *dcs_[0].zk; }
+  MandatorList& main() { return dcs_[0].mandators; }
   // Slave DCs are numbered d = 0 .. slave_dc_count() - 1; "dc<d + 2>".
-  int slave_dc_count() const { return static_cast<int>(slaves_.size()); }
-  static std::string SlaveDcName(int d);
+  int slave_dc_count() const { return dc_count() - 1; }
+  static std::string SlaveDcName(int d) { return DcName(d + 1); }
   // REQUIRES (for every `d` below): 0 <= d < slave_dc_count().
-  ZkEnsemble& slave_zk(int d = 0) { return *slaves_.at(d).zk; }
-  MandatorList& slave(int d = 0) { return slaves_.at(d).mandators; }
+  ZkEnsemble& slave_zk(int d = 0) { return *dcs_.at(d + 1).zk; }
+  MandatorList& slave(int d = 0) { return dcs_.at(d + 1).mandators; }
   // The tree the mandators use ("/kess").
   const zk::Layout& layout() const { return layout_; }
-  // Where the logs of the mandators are.
+  // The cluster's directory (see above) and its logs/.
   const std::string& dir() const { return dir_; }
+  std::string logs_dir() const { return dir_ + "/logs"; }
   // The --zk_auth_file every mandator uses ("mandator:" and "reader:"
-  // lines); distributors take its reader line.
+  // lines), and one with the reader line alone for distributors.
   const std::string& auth_file() const { return auth_file_; }
+  const std::string& reader_auth_file() const { return reader_auth_file_; }
+  // With admin_secret: the secret, and it as "Authorization: Bearer ..."
+  // (empty otherwise).
+  const std::string& admin_password_file() const { return admin_file_; }
+  const std::string& admin_header_file() const { return admin_header_file_; }
+  const MultiDcClusterOptions& options() const { return options_; }
+
+  // Polls every DC until it has a leader; DeadlineExceeded naming the
+  // first DC without one after `timeout`.
+  absl::Status WaitLeaders(absl::Duration timeout);
 
   // Clients of a DC's ensemble as user "reader".
   absl::StatusOr<std::unique_ptr<zk::ZkClient>> ConnectMainReader() const;
@@ -122,43 +224,43 @@ class MultiDcCluster {
   // Slave DC d's links to the main ZooKeeper, one per main server; empty
   // without wan_main_zk_for_slaves.
   const std::vector<std::unique_ptr<wan::WanLink>>& wan_links(int d) const {
-    return slaves_.at(d).links;
+    return dcs_.at(d + 1).links;
   }
   // SetState / SetProfile (both directions) of every link of slave DC d.
   void SetWanState(int d, wan::LinkState state);
   absl::Status SetWanProfile(int d, const wan::LinkProfile& profile);
 
- private:
-  struct SlaveDc {
-    std::string name;  // "dc2", ...
-    std::unique_ptr<ZkEnsemble> zk;
-    std::unique_ptr<ZkSessionProxy> proxy;  // proxy_slave_zk
-    std::vector<std::unique_ptr<wan::WanLink>> links;
-    MandatorList mandators;
-  };
+  // For the layers above: ClusterHooks::cancelled as a status, and the
+  // other hooks if set.
+  absl::Status CheckCancelled() const;
+  void Progress(const std::string& line) const;
+  void Started(const std::string& name, pid_t pid) const;
 
-  MultiDcCluster() = default;
-  absl::Status StartAll(const MultiDcClusterOptions& options);
+ private:
+  explicit MultiDcCluster(const MultiDcClusterOptions& options);
+  absl::Status StartAll();
+  absl::Status WriteSecrets();
+  absl::Status StartZooKeeper(Dc& dc);
   // Starts slave DC d's WanLinks to `main_for_slaves` and returns the
   // --main_zk its mandators use.
-  absl::StatusOr<std::string> StartWanLinks(
-      const MultiDcClusterOptions& options, int d,
-      const std::string& main_for_slaves);
-  // Starts mandators_per_dc mandators of one DC (main if `main_zk` is
-  // empty) into `out`.
-  absl::Status StartMandators(const MultiDcClusterOptions& options,
-                              const std::string& datacenter,
-                              const std::string& id_prefix,
+  absl::StatusOr<std::string> StartWanLinks(int d,
+                                            const std::string& main_for_slaves);
+  // Starts mandators_per_dc mandators of `dc` (main if `main_zk` is empty)
+  // on ZooKeeper `zk` with `flags` after the common ones.
+  absl::Status StartMandators(Dc& dc, const std::string& id_prefix,
                               const std::string& zk, const std::string& main_zk,
-                              MandatorList* out);
+                              const std::vector<std::string>& flags);
+  absl::StatusOr<std::unique_ptr<zk::ZkClient>> ConnectReader(
+      const std::string& connect_string) const;
 
+  const MultiDcClusterOptions options_;
   std::string dir_;
-  std::string auth_file_;
+  std::string auth_file_, reader_auth_file_;
+  std::string admin_file_, admin_header_file_;
+  zk::KessAuth auth_;
   zk::Layout layout_;
-  std::unique_ptr<ZkEnsemble> main_zk_;
+  std::vector<Dc> dcs_;  // [0] = dc1
   std::unique_ptr<ZkSessionProxy> main_link_proxy_;
-  MandatorList main_;
-  std::vector<SlaveDc> slaves_;
 };
 
 }  // namespace testing

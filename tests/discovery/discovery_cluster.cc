@@ -1,9 +1,5 @@
 #include "tests/discovery/discovery_cluster.h"
 
-#include <signal.h>
-
-#include <cstdio>
-
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
@@ -16,13 +12,17 @@ namespace kess {
 namespace testing {
 namespace {
 
+std::string MsFlag(const std::string& name, absl::Duration d) {
+  return absl::StrCat("--", name, "=", absl::ToInt64Milliseconds(d));
+}
+
 std::vector<std::string> MandatorFlags() {
   const DiscoveryTimeouts& t = kTimeouts;
-  return {absl::StrCat("--heartbeat_interval_ms=", t.heartbeat_ms),
-          absl::StrCat("--instance_timeout_ms=", t.instance_timeout_ms),
-          absl::StrCat("--route_cycle_ms=", t.route_cycle_ms),
-          absl::StrCat("--route_window_ms=", t.route_cycle_ms),
-          absl::StrCat("--route_warmup_ms=", t.warmup_ms)};
+  return {MsFlag("heartbeat_interval_ms", t.heartbeat),
+          MsFlag("instance_timeout_ms", t.instance_timeout),
+          MsFlag("route_cycle_ms", t.route_cycle),
+          MsFlag("route_window_ms", t.route_cycle),
+          MsFlag("route_warmup_ms", t.warmup)};
 }
 
 }  // namespace
@@ -39,18 +39,11 @@ absl::StatusOr<std::unique_ptr<DiscoveryCluster>> DiscoveryCluster::Start(
                            options.mandator_flags.begin(),
                            options.mandator_flags.end());
   o.distributors_per_dc = options.distributors_per_dc;
-  o.agents_per_dc = 0;  // added below with DC-unique host ids
-  o.agent_flags = {
-      absl::StrCat("--host_heartbeat_interval_ms=", kTimeouts.heartbeat_ms)};
+  o.agents_per_dc = options.agents_per_dc;
+  o.host_id_format = "{dc}-h{i}";
+  o.agent_flags = {MsFlag("host_heartbeat_interval_ms", kTimeouts.heartbeat)};
   std::unique_ptr<DiscoveryCluster> cluster(new DiscoveryCluster());
   KESS_ASSIGN_OR_RETURN(cluster->tier_, CacheTierCluster::Start(o));
-  for (CacheTierDc* dc : {&cluster->tier_->main(), &cluster->tier_->slave()}) {
-    for (int i = 1; i <= options.agents_per_dc; ++i) {
-      KESS_RETURN_IF_ERROR(
-          cluster->tier_->AddAgent(*dc, absl::StrCat(dc->name, "-h", i))
-              .status());
-    }
-  }
   return cluster;
 }
 
@@ -99,7 +92,7 @@ absl::StatusOr<std::unique_ptr<sdk::Registration>> DiscoveryCluster::Register(
   o.instance.host = host.empty() ? dc + "-h1" : host;
   o.instance.address = "127.0.0.1:1";
   o.instance.datacenter = dc;
-  o.heartbeat_interval = absl::Milliseconds(kTimeouts.heartbeat_ms);
+  o.heartbeat_interval = kTimeouts.heartbeat;
   o.call_timeout = absl::Seconds(1);
   o.connect_timeout = absl::Seconds(1);
   o.return_interval = absl::Seconds(2);
@@ -156,58 +149,6 @@ std::string MandatorMetrics(const MandatorProcess& m) {
   absl::StatusOr<HttpReply> reply =
       HttpCall(m.http_address(), "GET", "/metrics", "");
   return reply.ok() && reply->status == 200 ? reply->body : "";
-}
-
-namespace {
-
-// <dir>/provider-<service>-<id>: the log is this + ".log", the port file
-// this + ".port".
-std::string ProviderBase(const ProviderProcessOptions& options) {
-  return absl::StrCat(options.dir, "/provider-", options.service, "-",
-                      options.id);
-}
-
-}  // namespace
-
-ProviderProcess::ProviderProcess(ProviderProcessOptions options)
-    : options_(std::move(options)),
-      daemon_("provider " + options_.id, ProviderBase(options_) + ".log") {}
-
-absl::StatusOr<std::unique_ptr<ProviderProcess>> ProviderProcess::Start(
-    ProviderProcessOptions options) {
-  if (options.binary.empty()) {
-    options.binary = Runfile("sdk/examples/demo_provider");
-  }
-  if (options.dir.empty()) options.dir = TestTmpDir();
-  std::unique_ptr<ProviderProcess> p(new ProviderProcess(std::move(options)));
-  const ProviderProcessOptions& o = p->options_;
-  const std::string port_file = ProviderBase(o) + ".port";
-  std::remove(port_file.c_str());
-  KESS_RETURN_IF_ERROR(p->daemon_.Start(
-      {o.binary, "--service=" + o.service, "--id=" + o.id, "--host=" + o.host,
-       "--dc=" + o.datacenter, "--mandators=" + absl::StrJoin(o.mandators, ","),
-       absl::StrCat("--heartbeat_interval_ms=", o.heartbeat_interval_ms),
-       "--port_file=" + port_file, "--logtostderr"}));
-  KESS_RETURN_IF_ERROR(
-      p->daemon_.WaitForPortFile(port_file, absl::Seconds(30)).status());
-  return p;
-}
-
-ProviderProcess::~ProviderProcess() {
-  if (paused_) Resume();
-  Stop();
-}
-
-void ProviderProcess::Stop() { daemon_.Stop(absl::Seconds(10)); }
-
-void ProviderProcess::Kill() { daemon_.Kill(); }
-
-void ProviderProcess::Pause() {
-  if (daemon_.running() && kill(daemon_.pid(), SIGSTOP) == 0) paused_ = true;
-}
-
-void ProviderProcess::Resume() {
-  if (daemon_.running() && kill(daemon_.pid(), SIGCONT) == 0) paused_ = false;
 }
 
 RouteSampler::RouteSampler(

@@ -13,15 +13,13 @@
 //       .mandators = cluster->MandatorAddresses("dc2")});
 //   WaitAllAgents(cluster->AllAgents(), "web", HasInstance("w1"), timeout);
 //
-// Also: ProviderProcess (the sample provider, sdk/examples/demo_provider,
-// as a child process: SIGTERM = clean shutdown with Deregister, kill -9,
-// SIGSTOP/SIGCONT) and RouteSampler (checks continuously that expected
-// instances are in every agent's route file and in both DCs' ZooKeeper).
+// Providers as processes: tests/cluster/provider_process.h (SIGTERM = clean
+// shutdown with Deregister, kill -9, SIGSTOP/SIGCONT). Also RouteSampler
+// (checks continuously that expected instances are in every agent's route
+// file and in both DCs' ZooKeeper).
 //
 // Thread-compatible, except RouteSampler (its own thread; see there).
 #pragma once
-
-#include <sys/types.h>
 
 #include <atomic>
 #include <functional>
@@ -38,7 +36,7 @@
 #include "common/status.h"
 #include "sdk/registration.h"
 #include "tests/cluster/cache_tier_cluster.h"
-#include "tests/harness/daemon_process.h"
+#include "tests/cluster/provider_process.h"
 #include "zk_schema/layout.h"
 #include "zk_schema/zk_client.h"
 
@@ -47,10 +45,14 @@ namespace testing {
 
 // The timeouts every daemon of a DiscoveryCluster runs with.
 struct DiscoveryTimeouts {
-  int heartbeat_ms = 500;          // providers, and agents' host heartbeats
-  int instance_timeout_ms = 2500;  // mandator --instance_timeout_ms
-  int route_cycle_ms = 250;        // --route_cycle_ms and --route_window_ms
-  int warmup_ms = 3000;            // --route_warmup_ms
+  // Providers' (ProviderProcessOptions' default), and agents' host
+  // heartbeats.
+  absl::Duration heartbeat = absl::Milliseconds(500);
+  absl::Duration instance_timeout =  // mandator --instance_timeout_ms
+      absl::Milliseconds(2500);
+  // --route_cycle_ms and --route_window_ms.
+  absl::Duration route_cycle = absl::Milliseconds(250);
+  absl::Duration warmup = absl::Seconds(3);  // --route_warmup_ms
 };
 inline constexpr DiscoveryTimeouts kTimeouts{};
 
@@ -121,48 +123,6 @@ bool WaitAllAgents(const std::vector<AgentHost*>& agents,
 
 // GET /metrics of a mandator; "" if it did not answer 200.
 std::string MandatorMetrics(const MandatorProcess& m);
-
-struct ProviderProcessOptions {
-  std::string binary;  // empty = $TEST_SRCDIR/kess/sdk/examples/demo_provider
-  std::string service;
-  std::string id;
-  std::string host;  // the --host_id of its host's agent
-  std::string datacenter;
-  std::vector<std::string> mandators;
-  int heartbeat_interval_ms = kTimeouts.heartbeat_ms;
-  std::string dir;  // log and port file; empty = $TEST_TMPDIR
-};
-
-// The sample provider (sdk/examples/demo_provider) as a child process: it
-// serves HTTP and registers itself through sdk::Registration. Only the pid
-// this object started is ever signalled; it dies with the test
-// (PDEATHSIG). Add data = ["//sdk/examples:demo_provider"] to the test.
-class ProviderProcess {
- public:
-  // Starts it and waits until it wrote its port file (it did so after it
-  // was registered with 2 mandators, or gave up waiting after 10 s).
-  static absl::StatusOr<std::unique_ptr<ProviderProcess>> Start(
-      ProviderProcessOptions options);
-  ~ProviderProcess();  // Stop() (after SIGCONT if paused)
-
-  // SIGTERM: it deregisters and exits; waits for it (then SIGKILL).
-  void Stop();
-  // kill -9.
-  void Kill();
-  // SIGSTOP / SIGCONT: its heartbeats stop / go on.
-  void Pause();
-  void Resume();
-
-  pid_t pid() const { return daemon_.pid(); }
-  const std::string& log_path() const { return daemon_.log_path(); }
-
- private:
-  explicit ProviderProcess(ProviderProcessOptions options);
-
-  const ProviderProcessOptions options_;
-  DaemonProcess daemon_;
-  bool paused_ = false;
-};
 
 // Samples, every `interval` on its own thread, the route files of every
 // agent given and the route records in both DCs' ZooKeeper, and records

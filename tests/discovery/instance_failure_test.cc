@@ -37,8 +37,7 @@ constexpr absl::Duration kPatience = absl::Seconds(30);  // "did not hang"
 // The earliest an instance can go stale after its process stopped: its
 // last heartbeat was up to one interval (+10 % jitter) before that.
 absl::Duration StaleAtTheEarliest() {
-  return absl::Milliseconds(kTimeouts.instance_timeout_ms -
-                            2 * kTimeouts.heartbeat_ms);
+  return kTimeouts.instance_timeout - 2 * kTimeouts.heartbeat;
 }
 
 // True if `id` is in `service`'s route file of every agent, in `state`,
@@ -91,8 +90,7 @@ TEST(InstanceFailureTest, SuspectWhileOnlyHeartbeatsStopRemovedWhenHostDies) {
   // Well past the mandators' memory expiry (10 heartbeat intervals).
   EXPECT_TRUE(
       StaysEverywhere(agents, "pay", "pay-1", "suspect",
-                      absl::Milliseconds(12 * kTimeouts.heartbeat_ms +
-                                         kTimeouts.instance_timeout_ms) -
+                      12 * kTimeouts.heartbeat + kTimeouts.instance_timeout -
                           to_suspect));
   for (const char* id : {"pay-2", "pay-3"}) {
     EXPECT_TRUE(

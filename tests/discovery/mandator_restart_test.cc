@@ -40,9 +40,8 @@ constexpr absl::Duration kPatience = absl::Seconds(30);  // "did not hang"
 // mandator list settles after the warm-up, an instance is stale after the
 // instance timeout, plus a few cycles.
 absl::Duration Settle() {
-  return absl::Milliseconds(kTimeouts.warmup_ms +
-                            kTimeouts.instance_timeout_ms +
-                            4 * kTimeouts.route_cycle_ms);
+  return kTimeouts.warmup + kTimeouts.instance_timeout +
+         4 * kTimeouts.route_cycle;
 }
 
 TEST(MandatorRestartTest, NoInstanceIsRemovedWhileMandatorsDieAndRestart) {
@@ -107,7 +106,7 @@ TEST(MandatorRestartTest, NoInstanceIsRemovedWhileMandatorsDieAndRestart) {
     LOG(INFO) << "kill -9 of every mandator of "
               << (dc == &cluster.dcs().main() ? "dc1" : "dc2");
     for (auto& m : *dc) m->Kill();
-    absl::SleepFor(absl::Milliseconds(2 * kTimeouts.instance_timeout_ms));
+    absl::SleepFor(2 * kTimeouts.instance_timeout);
     for (auto& m : *dc) ASSERT_TRUE(m->Restart().ok()) << m->id();
     ASSERT_NE(testing::WaitLeader(*dc, kPatience), nullptr);
     absl::SleepFor(Settle());
