@@ -1,0 +1,160 @@
+// DnsServer: the Responder on a UDP and a TCP socket (same address and
+// port), all on one thread of its own: a non-blocking UDP socket read and
+// answered in batches (recvmmsg/sendmmsg), TCP connections with a bound on
+// their number and an idle deadline, and an epoll loop that also wakes for
+// catalog updates. No thread per query, no file read per query: answers
+// come from the in-memory Catalog the thread owns.
+//
+// A query for a service the catalog does not hold (Responder's
+// kNeedService) waits: the server calls `request(service)` once (the agent
+// glue subscribes to it), parks the query for at most `table_wait`, and
+// answers it as soon as a record arrives (Update) or the request ends
+// (RequestDone: "does not exist" -> NXDOMAIN, else SERVFAIL); at the
+// deadline it answers SERVFAIL. At most `max_waiting_queries` wait at once;
+// over that a query gets SERVFAIL at once.
+//
+// TCP (RFC 7766): messages with their 2-byte length, pipelined, answered
+// in order of completion; a connection is closed after `tcp_idle_timeout`
+// without a complete query (and none waiting), or when it sends a
+// zero-length message. Over `max_tcp_connections` a new connection is
+// accepted and closed at once. A connection whose unsent answers exceed
+// 256 KiB is closed (a client that does not read).
+//
+// Metrics (registry): kess_agent_dns_queries_total{transport},
+// kess_agent_dns_responses_total{rcode}, kess_agent_dns_truncated_total,
+// kess_agent_dns_dropped_total, kess_agent_dns_waits_total{result},
+// kess_agent_dns_tcp_connections, kess_agent_dns_tcp_rejected_total,
+// kess_agent_dns_services.
+//
+// Thread-safety: Update and RequestDone are thread-safe; the request
+// callback runs on the server's thread and must not block.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "agent/dns/responder.h"
+#include "agent/dns/service_record.h"
+#include "common/metrics.h"
+#include "common/status.h"
+
+namespace kess {
+namespace agent {
+namespace dns {
+
+struct DnsServerOptions {
+  std::string host = "127.0.0.1";
+  int port = 0;  // 0: a free port, the same for UDP and TCP
+  ResponderOptions responder;
+  absl::Duration table_wait = absl::Seconds(1);
+  size_t max_waiting_queries = 1024;
+  size_t max_tcp_connections = 64;
+  absl::Duration tcp_idle_timeout = absl::Seconds(10);
+  metrics::Registry* registry = &metrics::Registry::Default();
+};
+
+class DnsServer {
+ public:
+  // Asked on the server's thread for a service (lower case) that a query
+  // named and the catalog does not hold. Must not block; must end with
+  // RequestDone(service, ...) from any thread.
+  using RequestFn = std::function<void(const std::string& service)>;
+
+  // Binds both sockets and starts the thread.
+  static absl::StatusOr<std::unique_ptr<DnsServer>> Start(
+      DnsServerOptions options, RequestFn request);
+  // Stops the thread and closes every socket.
+  ~DnsServer();
+
+  int port() const { return port_; }
+
+  // The newest version of a service (any thread); older revisions than
+  // the one held are ignored.
+  void Update(std::shared_ptr<const ServiceRecord> record);
+  // The request for `service` ended. `absent`: it does not exist (unless a
+  // record arrived meanwhile). Otherwise its waiting queries get SERVFAIL
+  // and the next query asks again.
+  void RequestDone(const std::string& service, bool absent);
+
+ private:
+  struct Waiting;
+  struct TcpConnection;
+  struct Event {
+    std::shared_ptr<const ServiceRecord> record;  // or a RequestDone:
+    std::string service;
+    bool absent = false;
+  };
+
+  DnsServer(DnsServerOptions options, RequestFn request);
+  absl::Status Bind();
+  void Run();
+  void Wake();
+  void DrainEvents();
+  void ReadUdp();
+  void Accept();
+  void OnTcpReadable(uint64_t id);
+  void OnTcpWritable(uint64_t id);
+  void CloseTcp(uint64_t id);
+  // Answers one query; `tcp_id` 0 for UDP (then `peer` is the client).
+  void Handle(const uint8_t* query, size_t size, uint64_t tcp_id,
+              const void* peer, uint32_t peer_length);
+  void Reply(uint64_t tcp_id, const void* peer, uint32_t peer_length,
+             const std::string& reply, const Responder::Result& result);
+  void SendTcp(uint64_t id, const std::string& reply);
+  void FlushUdp();
+  void Retry(const std::string& service);
+  void ExpireWaiting();
+  int NextTimeoutMs() const;
+  void Count(const Responder::Result& result);
+
+  const DnsServerOptions options_;
+  const RequestFn request_;
+  int udp_fd_ = -1;
+  int tcp_fd_ = -1;
+  int epoll_fd_ = -1;
+  int event_fd_ = -1;
+  int port_ = 0;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+
+  mutable absl::Mutex mu_;
+  std::vector<Event> events_ ABSL_GUARDED_BY(mu_);
+
+  // Server thread only.
+  Responder responder_;
+  Catalog catalog_;
+  absl::flat_hash_set<std::string> requested_;
+  std::deque<std::unique_ptr<Waiting>> waiting_;  // by deadline
+  absl::flat_hash_map<uint64_t, std::unique_ptr<TcpConnection>> tcp_;
+  uint64_t next_tcp_id_ = 1;
+  // UDP answers batched for one sendmmsg.
+  struct UdpOut;
+  std::vector<UdpOut> udp_out_;
+  std::vector<char> udp_buffers_;
+  absl::flat_hash_map<int, metrics::Counter*> responses_;  // by rcode
+
+  metrics::Counter* queries_udp_;
+  metrics::Counter* queries_tcp_;
+  metrics::Counter* truncated_;
+  metrics::Counter* dropped_;
+  metrics::Counter* waits_answered_;
+  metrics::Counter* waits_servfail_;
+  metrics::Counter* tcp_rejected_;
+  metrics::Gauge* tcp_connections_;
+  metrics::Gauge* services_;
+  metrics::Registry* registry_;
+};
+
+}  // namespace dns
+}  // namespace agent
+}  // namespace kess
