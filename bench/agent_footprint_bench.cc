@@ -15,7 +15,6 @@
 // by --writers threads for --load_seconds. Finally the agent's memory by
 // kind (/proc/<pid>/smaps_rollup) and its largest mappings (smaps). Prints
 // a Markdown table. See README.md.
-#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -329,19 +328,12 @@ int Run() {
   distributor->reset();
   mandators.clear();
   zk->reset();
-  if (FLAGS_out_dir.empty()) {
-    const std::string cleanup = "rm -rf '" + dir + "'";
-    if (system(cleanup.c_str()) != 0) LOG(WARNING) << "could not remove";
-  }
+  if (FLAGS_out_dir.empty()) RemoveScratchDir(dir);
 
-  utsname uts{};
-  uname(&uts);
   std::ostringstream t;
-  t << "| setup | |\n|---|---|\n";
-  t << "| machine | " << std::thread::hardware_concurrency() << " cores, "
-    << uts.sysname << " " << uts.release
-    << "; shared with the processes below and with other users' builds, so "
-       "CPU figures are noisy |\n";
+  t << SetupTableHead(
+      "shared with the processes below and with other users' builds, so CPU "
+      "figures are noisy");
   t << "| cluster | 1 ZooKeeper server (standalone), 1 main `mandator`, 1 "
        "`distributor` (--poll_interval_ms=5000), all `-c opt` |\n";
   t << "| agent | one real `agent` (`-c opt`, production intervals: pull "

@@ -18,7 +18,6 @@
 // DC's server over the storm, with the idle background rate. Prints a
 // Markdown table. See README.md.
 #include <stdlib.h>
-#include <sys/utsname.h>
 
 #include <atomic>
 #include <filesystem>
@@ -37,6 +36,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "bench/transport_bench_util.h"
 #include "model/file_cache/reader.h"
 #include "common/init.h"
 #include "model/protocol/discovery.pb.h"
@@ -354,13 +354,8 @@ int Run() {
                   : Ms(absl::FromUnixMillis(ms) - last_ack);
   };
   const int64_t both = std::max(completed_ms[0], completed_ms[1]);
-  utsname uts;
-  uname(&uts);
   std::ostringstream t;
-  t << "| setup | |\n|---|---|\n";
-  t << "| machine | " << std::thread::hardware_concurrency() << " cores, "
-    << uts.sysname << " " << uts.release
-    << "; every process below shares them |\n";
+  t << SetupTableHead("every process below shares them");
   t << "| DCs | main `dc1` and slave `dc2`, each: 1 ZooKeeper server, "
     << FLAGS_mandators << " `mandator`, " << FLAGS_distributors
     << " `distributor` and " << FLAGS_agents

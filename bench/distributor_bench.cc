@@ -8,7 +8,6 @@
 // sustained pushes per second. Prints a Markdown table. See README.md.
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -315,18 +314,10 @@ int RunDriver() {
   children.clear();
   daemon.Stop();
   (*ensemble)->Stop();
-  if (FLAGS_out_dir.empty()) {
-    std::string cleanup = "rm -rf '" + out_dir + "'";
-    if (system(cleanup.c_str()) != 0) LOG(WARNING) << "could not remove";
-  }
+  if (FLAGS_out_dir.empty()) RemoveScratchDir(out_dir);
 
-  utsname uts{};
-  uname(&uts);
   std::ostringstream t;
-  t << "| setup | |\n|---|---|\n";
-  t << "| machine | " << std::thread::hardware_concurrency() << " cores, "
-    << uts.sysname << " " << uts.release
-    << "; ZooKeeper, distributor, agents and writer share them |\n";
+  t << SetupTableHead("ZooKeeper, distributor, agents and writer share them");
   t << "| ZooKeeper | 1 standalone server (3.8, -Xmx2g) on loopback |\n";
   t << "| data set | " << WithCommas(total_keys) << " configs of "
     << FLAGS_value_bytes << " B (" << FLAGS_namespaces << " namespaces x "

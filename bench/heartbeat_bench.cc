@@ -5,7 +5,6 @@
 // other CPUs, each with a few connections sending kess.Heartbeat batches
 // closed loop. Prints a Markdown table. See README.md.
 #include <sched.h>
-#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -197,14 +196,10 @@ int RunServer() {
   children.clear();
   scheduler->reset();
 
-  utsname uts{};
-  uname(&uts);
   std::ostringstream t;
-  t << "| setup | |\n|---|---|\n";
-  t << "| machine | " << std::thread::hardware_concurrency() << " cores, "
-    << uts.sysname << " " << uts.release << "; load average (1 min) "
-    << load_before << " at the start, " << load_after
-    << " at the end (other work on the host shows here) |\n";
+  t << SetupTableHead(absl::StrCat(
+      "load average (1 min) ", load_before, " at the start, ", load_after,
+      " at the end (other work on the host shows here)"));
   t << "| scheduler | `mandator/scheduler` in the benchmark process, "
     << FLAGS_server_loops << " event-loop thread(s), "
     << (pinned ? absl::StrCat("pinned to CPU ", FLAGS_server_cpu)

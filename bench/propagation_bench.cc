@@ -12,7 +12,6 @@
 // received per change (mntr zk_packets_received) in each DC. Prints a
 // Markdown table. See README.md.
 #include <sys/stat.h>
-#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -36,11 +35,11 @@
 #include "bench/propagation_client.h"
 #include "bench/revision_observer.h"
 #include "bench/transport_bench_util.h"
-#include "model/file_cache/env.h"
 #include "common/http_client.h"
 #include "common/init.h"
 #include "gflags/gflags.h"
 #include "glog/logging.h"
+#include "model/file_cache/env.h"
 #include "tests/cluster/cache_tier_cluster.h"
 #include "tests/cluster/mandator_cluster.h"
 #include "tests/load/load_util.h"
@@ -346,8 +345,7 @@ int Driver::Measure(int agents, const std::string& dir,
   for (auto& a : *errors) row->write_errors += std::stoll(a.at(1));
   for (auto& child : children) (void)child.WriteLine("quit");
   children.clear();
-  const std::string cleanup = "rm -rf '" + cache_root + "'";
-  if (system(cleanup.c_str()) != 0) LOG(WARNING) << "could not remove";
+  RemoveScratchDir(cache_root);
   return 0;
 }
 
@@ -420,18 +418,10 @@ int Driver::Run() {
   }
   for (auto& o : observers_) o.reset();
   cluster_.reset();
-  if (FLAGS_out_dir.empty()) {
-    const std::string cleanup = "rm -rf '" + out_dir_ + "'";
-    if (system(cleanup.c_str()) != 0) LOG(WARNING) << "could not remove";
-  }
+  if (FLAGS_out_dir.empty()) RemoveScratchDir(out_dir_);
 
-  utsname uts{};
-  uname(&uts);
   std::ostringstream t;
-  t << "| setup | |\n|---|---|\n";
-  t << "| machine | " << std::thread::hardware_concurrency() << " cores, "
-    << uts.sysname << " " << uts.release
-    << "; every process below shares them |\n";
+  t << SetupTableHead("every process below shares them");
   t << "| DCs | main `dc1` and slave `dc2`, each: 1 ZooKeeper server (3.8, "
        "standalone), 1 `mandator`, 2 `distributor` processes (`-c opt`, "
        "--poll_interval_ms=5000) |\n";

@@ -2,7 +2,6 @@
 // Server. The server lives in this process; the clients live in child
 // processes (a copy of this binary started with --role=client), because one
 // process may hold only 20,000 fds. Prints a Markdown table. See README.md.
-#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -192,19 +191,11 @@ int RunServer() {
   for (auto& child : children) (void)child.WriteLine("quit");
   children.clear();
   server->reset();
-  std::string cleanup = "rm -rf '" + out_dir + "'";
-  if (FLAGS_out_dir.empty() && system(cleanup.c_str()) != 0) {
-    LOG(WARNING) << "could not remove " << out_dir;
-  }
+  if (FLAGS_out_dir.empty()) RemoveScratchDir(out_dir);
 
-  utsname uts{};
-  uname(&uts);
   const double rps = calls / (rpc_ms / 1000.0);
   std::ostringstream t;
-  t << "| setup | |\n|---|---|\n";
-  t << "| machine | " << std::thread::hardware_concurrency() << " cores, "
-    << uts.sysname << " " << uts.release << "; server and clients share them "
-    << "|\n";
+  t << SetupTableHead("server and clients share them");
   t << "| server | 1 process, " << FLAGS_server_loops
     << " event-loop threads, handler `echo` responds on the loop thread |\n";
   t << "| clients | " << FLAGS_client_processes << " processes x "

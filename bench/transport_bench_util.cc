@@ -3,13 +3,17 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cmath>
+#include <filesystem>
 #include <sstream>
 #include <string>
+#include <system_error>
+#include <thread>
 
 #include "tests/load/load_util.h"
 
@@ -132,6 +136,23 @@ double Percentile(const std::vector<uint32_t>& sorted, double p) {
   if (rank < 1) rank = 1;
   if (rank > sorted.size()) rank = sorted.size();
   return sorted[rank - 1];
+}
+
+std::string SetupTableHead(const std::string& machine_note) {
+  utsname uts{};
+  uname(&uts);
+  std::ostringstream t;
+  t << "| setup | |\n|---|---|\n";
+  t << "| machine | " << std::thread::hardware_concurrency() << " cores, "
+    << uts.sysname << " " << uts.release << "; " << machine_note << " |\n";
+  return t.str();
+}
+
+void RemoveScratchDir(const std::string& dir) {
+  std::error_code error;
+  std::filesystem::remove_all(dir, error);
+  if (error)
+    LOG(WARNING) << "could not remove " << dir << ": " << error.message();
 }
 
 }  // namespace bench

@@ -1,7 +1,7 @@
-// Helpers shared by the benchmarks (transport_bench, distributor_bench): a
-// child process spoken to in lines over its stdin/stdout (its side is
-// tests/load/load_util.h's ServeLineCommands), percentiles and table
-// formatting. The clock, the fd limit and /proc figures are in
+// Helpers shared by the benchmarks (transport_bench, distributor_bench, ...):
+// a child process spoken to in lines over its stdin/stdout (its side is
+// tests/load/load_util.h's ServeLineCommands), percentiles, table
+// formatting and the scratch directory's removal. The clock, the fd limit and /proc figures are in
 // tests/load/load_util.h, waits in common/testing/wait_for.h.
 //
 // Thread-safety: none needed; the benchmark's driver is single-threaded.
@@ -67,6 +67,15 @@ std::string WithCommas(int64_t v);
 
 // Nearest-rank percentile of an ascending vector; 0 if empty.
 double Percentile(const std::vector<uint32_t>& sorted, double p);
+
+// The first rows of a report's setup table: the header, then
+// "| machine | <N> cores, <kernel> <release>; <machine_note> |" (what
+// shares the cores, how noisy the figures are).
+std::string SetupTableHead(const std::string& machine_note);
+
+// Removes `dir` and everything below it (a benchmark's scratch directory);
+// a warning in the log if it cannot.
+void RemoveScratchDir(const std::string& dir);
 
 }  // namespace bench
 }  // namespace kess

@@ -14,7 +14,6 @@
 // client stops opening sessions (and says so) when the machine's thread
 // count would come within --thread_margin of pid_max, instead of starving
 // every other process on the host of pids. Prints a Markdown table.
-#include <sys/utsname.h>
 #include <unistd.h>
 #include <zookeeper/zookeeper.h>
 
@@ -476,14 +475,10 @@ int Driver::Run() {
   }
   zookeeper_close(writer_);
 
-  struct utsname u;
-  uname(&u);
   std::ostringstream t;
-  t << "| setup | |\n|---|---|\n";
-  t << "| machine | " << std::thread::hardware_concurrency() << " cores, "
-    << u.sysname << " " << u.release
-    << "; every process below shares them; a shared, busy machine: figures "
-       "are noisy |\n";
+  t << SetupTableHead(
+      "every process below shares them; a shared, busy machine: figures are "
+      "noisy");
   t << "| server | 1 ZooKeeper server (3.8, standalone, tickTime 2000 ms, "
        "-Xmx1g, maxClientCnxns=0) on 127.0.0.1 |\n";
   t << "| watchers | one ZK C client session each (libzookeeper_mt: 2 "
