@@ -48,6 +48,15 @@
 // does. Only the processes it started are ever signalled, by their pids;
 // they also die with it (PR_SET_PDEATHSIG) if it is killed.
 //
+// With --smoke it serves no commands: once the cluster is up it writes the
+// description to <base_dir>/run/cluster.json, runs the smoke scenario
+// (tests/cluster/smoke_scenario.h: PASS/FAIL lines on stdout), which stops
+// the cluster, prints "HH:MM:SS smoke: N passed, N failed" and exits 0 if
+// every check passed, 1 otherwise (also when the cluster did not start:
+// "HH:MM:SS ERROR: ..."). The scenario writes the first --subscribe config;
+// --smoke_cut_dc names the DC it cuts off through the WAN emulator.
+// scripts/demo.sh --smoke runs it so.
+//
 // Its own log (glog) goes to stderr, or to --log_file; then stderr gets
 // progress lines only ("HH:MM:SS starting 3 mandators per DC").
 #include <fcntl.h>
@@ -74,7 +83,9 @@
 #include "common/json_util.h"
 #include "gflags/gflags.h"
 #include "glog/logging.h"
+#include "model/file_cache/env.h"
 #include "tests/cluster/local_cluster.h"
+#include "tests/cluster/smoke_scenario.h"
 
 DEFINE_int32(dcs, 2, "DCs: dc1 (the main DC), dc2, ...");
 DEFINE_int32(zk_servers, 1, "ZooKeeper servers per DC: 1 or 3.");
@@ -137,6 +148,16 @@ DEFINE_string(base_dir, "",
 DEFINE_string(log_file, "",
               "This process's own log (glog); empty: stderr, with the "
               "progress lines.");
+DEFINE_bool(smoke, false,
+            "Run the smoke scenario (tests/cluster/smoke_scenario.h) once "
+            "the cluster is up instead of serving commands, stop it, print "
+            "'smoke: N passed, N failed' and exit 1 on any failure. It "
+            "writes the first --subscribe config; the description goes to "
+            "<base_dir>/run/cluster.json.");
+DEFINE_string(smoke_cut_dc, "",
+              "With --smoke and the WAN emulator: the DC the scenario cuts "
+              "off from the others and heals (partition mode on there: "
+              "--partition_after_ms); empty: no WAN checks.");
 
 namespace kess {
 namespace testing {
@@ -164,10 +185,13 @@ void InstallSignalHandlers() {
   for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaction(sig, &action, nullptr);
 }
 
+std::string Timestamped(const std::string& line) {
+  return absl::StrCat(
+      absl::FormatTime("%H:%M:%S ", absl::Now(), absl::LocalTimeZone()), line);
+}
+
 void Progress(const std::string& line) {
-  const std::string text = absl::StrCat(
-      absl::FormatTime("%H:%M:%S ", absl::Now(), absl::LocalTimeZone()), line,
-      "\n");
+  const std::string text = Timestamped(line) + "\n";
   (void)!write(g_progress_fd, text.data(), text.size());
 }
 
@@ -325,17 +349,67 @@ void ServeCommands(LocalCluster& cluster) {
   }
 }
 
+// --smoke, once the cluster is up: the scenario (which stops the cluster)
+// and its summary line; the exit status.
+int RunSmoke(LocalCluster& cluster) {
+  const std::string description_file = cluster.base_dir() + "/run/cluster.json";
+  absl::Status written = file_cache::WriteFileAtomically(
+      file_cache::Env::Default(), description_file, cluster.Describe() + "\n");
+  if (!written.ok()) LOG(ERROR) << description_file << ": " << written;
+  SmokeOptions options;
+  std::pair<std::string, std::string> config =
+      absl::StrSplit(FLAGS_subscribe, absl::MaxSplits(',', 1));
+  std::pair<std::string, std::string> ns_key =
+      absl::StrSplit(config.first, absl::MaxSplits('/', 1));
+  options.config_ns = ns_key.first;
+  options.config_key = ns_key.second;
+  options.cut_dc = FLAGS_smoke_cut_dc;
+  options.cancelled = [] { return g_signal != 0; };
+  const SmokeResult result = RunSmokeScenario(cluster, options);
+  if (result.cancelled) {
+    std::cout << Timestamped(absl::StrCat(
+                     "smoke: interrupted (signal ", g_signal.load(), ") after ",
+                     result.passed, " passed, ", result.failed, " failed"))
+              << std::endl;
+    return 1;
+  }
+  std::cout << Timestamped(absl::StrCat("smoke: ", result.passed, " passed, ",
+                                        result.failed, " failed"))
+            << std::endl;
+  return result.failed == 0 ? 0 : 1;
+}
+
 int Run() {
   absl::StatusOr<LocalClusterOptions> options = OptionsFromFlags();
+  if (options.ok() && FLAGS_smoke && options->subscriptions.empty()) {
+    options = absl::InvalidArgumentError(
+        "--smoke needs --subscribe (the scenario writes its first config)");
+  }
   if (!options.ok()) {
-    std::cout << Error(options.status()) << std::endl;
+    std::cout << (FLAGS_smoke
+                      ? Timestamped("ERROR: " + options.status().ToString())
+                      : Error(options.status()))
+              << std::endl;
     return 1;
   }
   absl::StatusOr<std::unique_ptr<LocalCluster>> cluster =
       LocalCluster::Start(*std::move(options));
   if (!cluster.ok()) {
-    std::cout << Error(cluster.status()) << std::endl;
+    std::cout << (FLAGS_smoke
+                      ? Timestamped("ERROR: the cluster did not start: " +
+                                    cluster.status().ToString())
+                      : Error(cluster.status()))
+              << std::endl;
     return 1;
+  }
+  if (FLAGS_smoke) {
+    const int status = RunSmoke(**cluster);
+    const StopSummary summary = (*cluster)->StopAll();  // if interrupted
+    if (summary.stopped > 0) {
+      LOG(INFO) << "stopped " << summary.stopped << " processes; unclean: "
+                << absl::StrJoin(summary.unclean, "; ");
+    }
+    return status;
   }
   std::cout << (*cluster)->Describe() << std::endl;
   ServeCommands(**cluster);

@@ -68,9 +68,12 @@ std::string Field(const Object::Ptr& o, const std::string& key) {
 // What the scenario needs of one DC, from the cluster's description.
 struct DcFacts {
   std::string name;
-  std::vector<std::string> mandators;  // HTTP addresses
-  std::vector<std::pair<std::string, std::string>> distributors;  // name, address
-  std::vector<std::pair<std::string, std::string>> agents;  // host, HTTP
+  // HTTP addresses.
+  std::vector<std::string> mandators;
+  // Name and agents' address of each distributor.
+  std::vector<std::pair<std::string, std::string>> distributors;
+  // Host id and HTTP address of each agent.
+  std::vector<std::pair<std::string, std::string>> agents;
   std::string consumer_host;
   std::string consumer_stats;  // the first consumer's stats file
   int zk_servers = 0;
@@ -87,8 +90,8 @@ struct ConsumerStats {
       instances.push_back(absl::StrCat(id, ": ", n));
     }
     return absl::StrCat(calls, " calls, ", ok, " ok, ", failed,
-                        " failed, by instance {", absl::StrJoin(instances, ", "),
-                        "}");
+                        " failed, by instance {",
+                        absl::StrJoin(instances, ", "), "}");
   }
 };
 
@@ -105,10 +108,9 @@ class Scenario {
   void Say(const std::string& line) const;     // with a timestamp
   void Detail(const std::string& line) const;  // indented, before its check
   // Runs `check` and prints its PASS or FAIL line; false once cancelled.
-  bool Check(const std::string& what, const std::function<absl::Status()>& check);
-  bool Cancelled() const {
-    return options_.cancelled && options_.cancelled();
-  }
+  bool Check(const std::string& what,
+             const std::function<absl::Status()>& check);
+  bool Cancelled() const { return options_.cancelled && options_.cancelled(); }
   // WaitFor, given up when cancelled (then false).
   bool Wait(const std::function<bool()>& condition, absl::Duration timeout,
             absl::Duration poll = absl::Milliseconds(100)) const;
@@ -157,8 +159,8 @@ class Scenario {
   std::string new_instance_;                     // started in dc1
   std::string victim_, dead_address_;            // the killed distributor
   int64_t failed_before_kill_ = 0, ok_before_kill_ = 0;
-  std::string old_leader_, old_leader_id_;       // the killed mandator
-  std::string cut_instance_;                     // started in cut_dc
+  std::string old_leader_, old_leader_id_;  // the killed mandator
+  std::string cut_instance_;                // started in cut_dc
 };
 
 void Scenario::Print(const std::string& line) const {
@@ -171,13 +173,10 @@ void Scenario::Print(const std::string& line) const {
 
 void Scenario::Say(const std::string& line) const {
   Print(absl::StrCat(
-      absl::FormatTime("%H:%M:%S ", absl::Now(), absl::LocalTimeZone()),
-      line));
+      absl::FormatTime("%H:%M:%S ", absl::Now(), absl::LocalTimeZone()), line));
 }
 
-void Scenario::Detail(const std::string& line) const {
-  Print("    " + line);
-}
+void Scenario::Detail(const std::string& line) const { Print("    " + line); }
 
 bool Scenario::Check(const std::string& what,
                      const std::function<absl::Status()>& check) {
@@ -209,12 +208,13 @@ absl::Status Scenario::ReadFacts() {
   service_ = Field(d, "service");
   if (Object::Ptr admin = d->getObject("admin")) {
     admin_user_ = Field(admin, "user");
-    KESS_ASSIGN_OR_RETURN(std::string secret,
-                          file_cache::Env::Default()->ReadFile(
-                              Field(admin, "password_file")));
+    KESS_ASSIGN_OR_RETURN(
+        std::string secret,
+        file_cache::Env::Default()->ReadFile(Field(admin, "password_file")));
     admin_password_ = std::string(absl::StripAsciiWhitespace(secret));
   }
-  if (Object::Ptr wan = d->getObject("wan")) wan_control_ = Field(wan, "control");
+  if (Object::Ptr wan = d->getObject("wan"))
+    wan_control_ = Field(wan, "control");
   Array::Ptr dcs = d->getArray("dcs");
   for (size_t i = 0; dcs && i < dcs->size(); ++i) {
     Object::Ptr dc = dcs->getObject(i);
@@ -252,8 +252,8 @@ absl::Status Scenario::ReadFacts() {
   }
   if (!options_.cut_dc.empty()) {
     if (wan_control_.empty()) {
-      return absl::FailedPreconditionError(
-          "cut_dc " + options_.cut_dc + " without a WAN emulator");
+      return absl::FailedPreconditionError("cut_dc " + options_.cut_dc +
+                                           " without a WAN emulator");
     }
     if (FindDc(options_.cut_dc) == nullptr || options_.cut_dc == Main().name) {
       return absl::InvalidArgumentError("cut_dc " + options_.cut_dc +
@@ -361,9 +361,9 @@ absl::Status Scenario::SetWanState(const std::string& a, const std::string& b,
                absl::StrCat("/state?a=", a, "&b=", b, "&state=", state), "",
                kRequest));
   if (reply.status != 200) {
-    return absl::UnavailableError(
-        absl::StrCat("the WAN control API answered ", reply.status, " to ", a,
-                     "-", b, " ", state, ": ", reply.body));
+    return absl::UnavailableError(absl::StrCat("the WAN control API answered ",
+                                               reply.status, " to ", a, "-", b,
+                                               " ", state, ": ", reply.body));
   }
   return absl::OkStatus();
 }
@@ -435,8 +435,8 @@ absl::StatusOr<int64_t> Scenario::Put(const std::string& value) {
     KESS_ASSIGN_OR_RETURN(Object::Ptr answer, ParseJsonObject(reply->body));
     const int64_t revision = answer->optValue<int64_t>("revision", 0);
     if (revision <= 0) {
-      return absl::InternalError(m + " answered without a revision: " +
-                                 reply->body);
+      return absl::InternalError(
+          m + " answered without a revision: " + reply->body);
     }
     return revision;
   }
@@ -470,13 +470,14 @@ absl::Status Scenario::PutAndWait(const std::string& value,
   }
   Detail(absl::StrCat("revision ", revision, " not in every cache within ",
                       Seconds(timeout), ":"));
-  absl::StatusOr<Object::Ptr> cached = ParseJsonObject(
-      cluster_.Cached(options_.config_ns, options_.config_key));
+  absl::StatusOr<Object::Ptr> cached =
+      ParseJsonObject(cluster_.Cached(options_.config_ns, options_.config_key));
   if (cached.ok()) {
     for (const std::string& host : (*cached)->getNames()) {
       Object::Ptr entry = (*cached)->getObject(host);
-      Detail(absl::StrCat("  ", host, ": ", entry->optValue<int64_t>("revision", 0),
-                          " ", Field(entry, "value")));
+      Detail(absl::StrCat("  ", host, ": ",
+                          entry->optValue<int64_t>("revision", 0), " ",
+                          Field(entry, "value")));
     }
   }
   return absl::DeadlineExceededError(absl::StrCat(
@@ -485,7 +486,8 @@ absl::Status Scenario::PutAndWait(const std::string& value,
 
 absl::Status Scenario::NewInstanceDiscovered() {
   const absl::Time start = absl::Now();
-  KESS_ASSIGN_OR_RETURN(std::string started, cluster_.AddProvider(Main().name, 2));
+  KESS_ASSIGN_OR_RETURN(std::string started,
+                        cluster_.AddProvider(Main().name, 2));
   KESS_ASSIGN_OR_RETURN(Object::Ptr answer, ParseJsonObject(started));
   new_instance_ = Field(answer, "id");
   Detail(absl::StrCat("started ", Field(answer, "started"), " (instance ",
@@ -513,23 +515,25 @@ absl::Status Scenario::ConsumersOk() {
       },
       kConsumerUsesNew);
   if (!uses_new) {
-    wrong.push_back(absl::StrCat("the ", Main().name, " consumer never called ",
-                                 new_instance_.empty() ? "the new instance"
-                                                       : new_instance_,
-                                 " within ", Seconds(kConsumerUsesNew)));
+    wrong.push_back(
+        absl::StrCat("the ", Main().name, " consumer never called ",
+                     new_instance_.empty() ? "the new instance" : new_instance_,
+                     " within ", Seconds(kConsumerUsesNew)));
   }
   for (const DcFacts& dc : dcs_) {
     absl::StatusOr<ConsumerStats> s = Consumer(dc);
     if (!s.ok()) {
-      wrong.push_back(absl::StrCat("consumer ", dc.name, ": ", s.status().message()));
+      wrong.push_back(
+          absl::StrCat("consumer ", dc.name, ": ", s.status().message()));
       continue;
     }
     Detail(absl::StrCat("consumer ", dc.name, ": ", s->ToString()));
     if (s->failed != 0) {
-      wrong.push_back(absl::StrCat("consumer ", dc.name, ": ", s->failed,
-                                   " failed calls"));
+      wrong.push_back(
+          absl::StrCat("consumer ", dc.name, ": ", s->failed, " failed calls"));
     }
-    if (s->ok == 0) wrong.push_back("consumer " + dc.name + ": no call succeeded");
+    if (s->ok == 0)
+      wrong.push_back("consumer " + dc.name + ": no call succeeded");
   }
   if (!wrong.empty()) return absl::InternalError(absl::StrJoin(wrong, "; "));
   return absl::OkStatus();
@@ -542,8 +546,7 @@ absl::Status Scenario::LocalFirst() {
     ConsumerStats& before = before_[dc.name];
     int64_t own = 0, foreign = 0;
     for (const DcFacts& other : dcs_) {
-      const int64_t calls =
-          now.by_dc[other.name] - before.by_dc[other.name];
+      const int64_t calls = now.by_dc[other.name] - before.by_dc[other.name];
       (other.name == dc.name ? own : foreign) += calls;
     }
     Detail(absl::StrCat("consumer ", dc.name, ": ", own, " calls to ", dc.name,
@@ -577,9 +580,10 @@ absl::Status Scenario::AgentsMoved() {
       absl::StatusOr<Object::Ptr> s = AgentStatus(http);
       Detail(host + ": " + (s.ok() ? ToJson(*s) : s.status().ToString()));
     }
-    return absl::DeadlineExceededError(absl::StrCat(
-        "not every ", Main().name, " agent connected to another distributor within ",
-        Seconds(kAgentsMove)));
+    return absl::DeadlineExceededError(
+        absl::StrCat("not every ", Main().name,
+                     " agent connected to another distributor within ",
+                     Seconds(kAgentsMove)));
   }
   Detail(absl::StrCat(Main().name,
                       " agents all connected to another distributor after ",
@@ -620,8 +624,9 @@ absl::Status Scenario::NewLeader() {
       },
       kNewLeader, absl::Milliseconds(200));
   if (!elected) {
-    return absl::DeadlineExceededError(absl::StrCat(
-        "no other ", Main().name, " mandator leads within ", Seconds(kNewLeader)));
+    return absl::DeadlineExceededError(absl::StrCat("no other ", Main().name,
+                                                    " mandator leads within ",
+                                                    Seconds(kNewLeader)));
   }
   Detail(absl::StrCat(leader, " leads ", Main().name, " after ",
                       Seconds(absl::Now() - start)));
@@ -656,14 +661,14 @@ absl::Status Scenario::CutAndRegister() {
   KESS_ASSIGN_OR_RETURN(Object::Ptr answer, ParseJsonObject(started));
   cut_instance_ = Field(answer, "id");
   if (!Wait([&] { return RouteHealthy(cut, cut_instance_); }, kDiscovery)) {
-    return absl::DeadlineExceededError(absl::StrCat(
-        cut_instance_, " not healthy in ", cut.consumer_host,
-        "'s route table while cut, within ", Seconds(kDiscovery), ": ",
-        RouteOf(cut)));
+    return absl::DeadlineExceededError(
+        absl::StrCat(cut_instance_, " not healthy in ", cut.consumer_host,
+                     "'s route table while cut, within ", Seconds(kDiscovery),
+                     ": ", RouteOf(cut)));
   }
   if (RouteHealthy(Main(), cut_instance_)) {
-    return absl::InternalError(absl::StrCat(
-        cut_instance_, " reached ", Main().name, " across a cut link"));
+    return absl::InternalError(absl::StrCat(cut_instance_, " reached ",
+                                            Main().name, " across a cut link"));
   }
   Detail(absl::StrCat(cut_instance_, " discoverable inside ", cut.name,
                       " while cut, ", Seconds(absl::Now() - start),
@@ -680,7 +685,8 @@ absl::Status Scenario::Heal() {
     }
   }
   if (cut_instance_.empty()) {
-    return absl::FailedPreconditionError("no instance was registered while cut");
+    return absl::FailedPreconditionError(
+        "no instance was registered while cut");
   }
   if (!Wait([&] { return RouteHealthy(Main(), cut_instance_); }, kHeal,
             absl::Milliseconds(250))) {
@@ -703,8 +709,7 @@ absl::Status Scenario::Heal() {
         cut.name, " not replicating within ", Seconds(kHeal), " (", mode, ")"));
   }
   Detail(absl::StrCat("healed: ", cut_instance_, " in ", Main().name,
-                      "'s tables and ", cut.name,
-                      " replicating again after ",
+                      "'s tables and ", cut.name, " replicating again after ",
                       Seconds(absl::Now() - start)));
   return absl::OkStatus();
 }
@@ -716,8 +721,8 @@ absl::Status Scenario::CleanStop() {
                       Seconds(absl::Now() - start)));
   if (!summary.unclean.empty()) {
     return absl::InternalError(
-        "not a clean exit: " + absl::StrJoin(summary.unclean, "; ") +
-        " (see " + cluster_.base_dir() + "/logs)");
+        "not a clean exit: " + absl::StrJoin(summary.unclean, "; ") + " (see " +
+        cluster_.base_dir() + "/logs)");
   }
   return absl::OkStatus();
 }
@@ -732,8 +737,7 @@ SmokeResult Scenario::Run() {
   }
   Say(absl::StrCat("smoke scenario: ", dcs_.size(), " DCs, ", Hosts(),
                    " hosts, ZooKeeper: ", Main().zk_servers,
-                   Main().zk_servers == 1 ? " server" : " servers",
-                   " per DC"));
+                   Main().zk_servers == 1 ? " server" : " servers", " per DC"));
   for (const DcFacts& dc : dcs_) {
     absl::StatusOr<ConsumerStats> s = Consumer(dc);
     if (s.ok()) before_[dc.name] = *s;
@@ -757,7 +761,9 @@ SmokeResult Scenario::Run() {
   if (!Check(absl::StrCat("config put in ", Main().name,
                           " -> same value and revision in all ", hosts, " (",
                           dcs_.size(), " DCs)"),
-             [&] { return PutAndWait("smoke-1-" + RandomHex(16), kPropagation); })) {
+             [&] {
+               return PutAndWait("smoke-1-" + RandomHex(16), kPropagation);
+             })) {
     return done();
   }
 
@@ -783,8 +789,8 @@ SmokeResult Scenario::Run() {
     for (const auto& [host, address] : Main().agents) {
       if (host == Main().consumer_host) http = &address;
     }
-    absl::StatusOr<Object::Ptr> s = absl::NotFoundError("no agent on " +
-                                                        Main().consumer_host);
+    absl::StatusOr<Object::Ptr> s =
+        absl::NotFoundError("no agent on " + Main().consumer_host);
     if (http != nullptr) s = AgentStatus(*http);
     dead_address_ = s.ok() ? Field(*s, "distributor") : "";
     std::string victim = Main().distributors[0].first;
@@ -802,16 +808,18 @@ SmokeResult Scenario::Run() {
       Say(absl::StrCat("kill -9 ", victim, ", the distributor ",
                        Main().consumer_host, "'s agent uses: ", *killed));
     } else {
-      Say(absl::StrCat("could not kill ", victim, ": ", killed.status().ToString()));
+      Say(absl::StrCat("could not kill ", victim, ": ",
+                       killed.status().ToString()));
     }
   }
   if (!Check(absl::StrCat("after kill -9 of ",
-                          victim_.empty() ? "a distributor" : victim_, " every ",
-                          Main().name,
+                          victim_.empty() ? "a distributor" : victim_,
+                          " every ", Main().name,
                           " agent is connected to the remaining distributor"),
              [&] { return AgentsMoved(); }) ||
-      !Check("the next config write still reaches all " + hosts,
-             [&] { return PutAndWait("smoke-2-" + RandomHex(16), kPropagation); })) {
+      !Check("the next config write still reaches all " + hosts, [&] {
+        return PutAndWait("smoke-2-" + RandomHex(16), kPropagation);
+      })) {
     return done();
   }
   // Some traffic after the write, as a consumer calls every few ms.
@@ -824,9 +832,9 @@ SmokeResult Scenario::Run() {
   // 4. kill -9 of dc1's leader: another mandator leads, writes go on.
   {
     absl::StatusOr<std::string> leader = cluster_.Leader(Main().name);
-    absl::StatusOr<Object::Ptr> o = leader.ok()
-                                        ? ParseJsonObject(*leader)
-                                        : absl::StatusOr<Object::Ptr>(leader.status());
+    absl::StatusOr<Object::Ptr> o =
+        leader.ok() ? ParseJsonObject(*leader)
+                    : absl::StatusOr<Object::Ptr>(leader.status());
     if (o.ok()) {
       old_leader_ = Field(*o, "leader");
       old_leader_id_ = Field(*o, "id");
