@@ -85,11 +85,24 @@ absl::StatusOr<std::unique_ptr<CacheWatcher>> CacheWatcher::Create(
     return absl::InvalidArgumentError("poll_interval must be positive");
   }
   std::unique_ptr<CacheWatcher> client(new CacheWatcher(std::move(options)));
+  if (client->options_.watch_directories) {
+    absl::StatusOr<std::unique_ptr<DirWatcher>> dirs =
+        DirWatcher::Create([c = client.get()] { c->Wake(); });
+    if (dirs.ok()) {
+      client->dir_watcher_ = *std::move(dirs);
+    } else {
+      LOG(WARNING) << "kess: no inotify on " << client->options_.cache_dir
+                   << " (changes are seen by polling every "
+                   << client->options_.poll_interval << "): "
+                   << dirs.status();
+    }
+  }
   client->thread_ = std::thread([c = client.get()] { c->Run(); });
   return client;
 }
 
 CacheWatcher::~CacheWatcher() {
+  dir_watcher_.reset();  // no Wake() after this
   {
     absl::MutexLock lock(&mu_);
     stop_ = true;
@@ -100,6 +113,16 @@ CacheWatcher::~CacheWatcher() {
 absl::StatusOr<std::unique_ptr<CacheWatcher::WatchHandle>> CacheWatcher::Watch(
     const CacheKey& key, Callback callback) {
   KESS_RETURN_IF_ERROR(file_cache::ValidateKey(key));
+  if (dir_watcher_ != nullptr) {
+    const std::string path =
+        absl::StrCat(options_.cache_dir, "/", file_cache::RelativePath(key));
+    absl::Status watched = dir_watcher_->Watch(path.substr(0, path.rfind('/')));
+    if (!watched.ok()) {
+      LOG_FIRST_N(WARNING, 1) << "kess: " << watched
+                              << " (polling every " << options_.poll_interval
+                              << " still sees changes)";
+    }
+  }
   absl::MutexLock lock(&mu_);
   const uint64_t id = next_id_++;
   watchers_[id] = Watcher{key, std::move(callback), 0};
@@ -171,6 +194,11 @@ void CacheWatcher::Run() {
 }
 
 void CacheWatcher::PollNow() { PollOnce(); }
+
+void CacheWatcher::Wake() {
+  absl::MutexLock lock(&mu_);
+  wake_ = true;
+}
 
 void CacheWatcher::PollOnce() {
   absl::MutexLock poll(&poll_mu_);

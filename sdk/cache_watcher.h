@@ -11,8 +11,10 @@
 //
 // Watch subscribes the key through the agent (POST /v1/subscriptions,
 // retried in the background with backoff while the agent is down; the
-// agent persists it), and a background thread polls the key's file (stat;
-// parse only when it changed) every poll_interval. Each version newer
+// agent persists it), and a background thread re-reads the key's file
+// (stat; parse only when it changed) as soon as inotify reports a change in
+// its directory (the agent renames every new version into place), and
+// every poll_interval as the backstop. Each version newer
 // than the last one delivered to a callback is passed to it, once, in
 // revision order; a revision never goes backwards. When the agent, the
 // distributor or ZooKeeper is down, or a file is missing or unreadable, the
@@ -40,6 +42,7 @@
 #include "model/file_cache/env.h"
 #include "model/file_cache/format.h"
 #include "model/file_cache/reader.h"
+#include "common/dir_watcher.h"
 #include "common/metrics.h"
 #include "common/status.h"
 
@@ -53,7 +56,15 @@ class CacheWatcher {
     // The local agent's subscription API, "host:port"; "" = never
     // subscribe (read what the cache has, e.g. keys subscribed otherwise).
     std::string agent_http_address = "127.0.0.1:7310";
+    // The backstop: every file is stat()ed this often even without an
+    // inotify event (or when inotify is unavailable or off).
     absl::Duration poll_interval = absl::Seconds(1);
+    // inotify on the watched files' directories, so that a new version
+    // reaches the callback milliseconds after the agent wrote it instead
+    // of up to poll_interval later. If inotify cannot be set up (e.g. the
+    // per-user instance limit), a warning is logged and polling alone
+    // continues.
+    bool watch_directories = true;
     absl::Duration subscribe_retry_initial = absl::Milliseconds(500);
     absl::Duration subscribe_retry_max = absl::Seconds(30);
     absl::Duration http_timeout = absl::Seconds(5);
@@ -128,6 +139,7 @@ class CacheWatcher {
 
   explicit CacheWatcher(Options options);
   void Run();
+  void Wake();
   void PollOnce();
   void SubscribePending();
   void Refresh(const file_cache::CacheKey& key, KeyState* state)
@@ -155,6 +167,8 @@ class CacheWatcher {
   // The thread running a poll (and its callbacks) right now.
   std::atomic<std::thread::id> polling_thread_{};
   std::thread thread_;
+  // Null when off or unavailable; destroyed first (it calls Wake()).
+  std::unique_ptr<DirWatcher> dir_watcher_;
 };
 
 }  // namespace sdk

@@ -53,11 +53,15 @@ class ConfigClientTest : public ::testing::Test {
     ASSERT_TRUE(writer_->Write(e).ok());
   }
 
-  std::unique_ptr<ConfigClient> Client(std::string agent_address) {
+  std::unique_ptr<ConfigClient> Client(
+      std::string agent_address,
+      absl::Duration poll_interval = absl::Milliseconds(20),
+      bool watch_directories = true) {
     ConfigClient::Options o;
     o.cache_dir = dir_;
     o.agent_http_address = std::move(agent_address);
-    o.poll_interval = absl::Milliseconds(20);
+    o.poll_interval = poll_interval;
+    o.watch_directories = watch_directories;
     o.subscribe_retry_initial = absl::Milliseconds(20);
     o.subscribe_retry_max = absl::Milliseconds(100);
     o.registry = &registry_;
@@ -93,6 +97,32 @@ class ConfigClientTest : public ::testing::Test {
   metrics::Registry registry_;
   std::unique_ptr<FileCacheWriter> writer_;
 };
+
+// With polling pushed out to an hour, only inotify can bring a new version
+// (and the key's directory does not exist yet when the watch starts: the
+// agent creates it with the first file). Without inotify the same write is
+// not seen: the test can tell the two apart.
+TEST_F(ConfigClientTest, NewVersionsArriveThroughInotifyBetweenPolls) {
+  auto client = Client("", absl::Hours(1));
+  Seen seen;
+  auto watch = client->Watch("shop", "db.timeout", seen.Callback());
+  ASSERT_TRUE(watch.ok());
+  Write(3, "30s");
+  ASSERT_TRUE(WaitFor([&] { return seen.last() == 3; }, kLong));
+  Write(4, "40s");
+  EXPECT_TRUE(WaitFor([&] { return seen.last() == 4; }, kLong));
+
+  auto polling_only = Client("", absl::Hours(1), /*watch_directories=*/false);
+  Seen late;
+  auto late_watch =
+      polling_only->Watch("shop", "db.timeout", late.Callback());
+  ASSERT_TRUE(late_watch.ok());
+  ASSERT_TRUE(WaitFor([&] { return late.last() == 4; }, kLong));  // at Watch
+  Write(5, "50s");
+  EXPECT_TRUE(WaitFor([&] { return seen.last() == 5; }, kLong));
+  EXPECT_FALSE(
+      WaitFor([&] { return late.last() == 5; }, absl::Milliseconds(500)));
+}
 
 TEST_F(ConfigClientTest, WorksWithoutAgentAndCallsBackForEveryNewVersion) {
   Write(3, "30s");
@@ -140,9 +170,9 @@ TEST_F(ConfigClientTest, KeepsLastGoodValueWhenTheFileTurnsToGarbage) {
   for (const std::string& garbage :
        {std::string("{\"format\":1,\"type\":"), std::string("\x00\xff", 2),
         std::string("")}) {
+    const double before = Counter("kess_sdk_config_read_errors_total");
     ASSERT_TRUE(
         file_cache::WriteFileAtomically(Env::Default(), path, garbage).ok());
-    const double before = Counter("kess_sdk_config_read_errors_total");
     ASSERT_TRUE(WaitFor(
         [&] { return Counter("kess_sdk_config_read_errors_total") > before; },
         kLong));
@@ -157,9 +187,9 @@ TEST_F(ConfigClientTest, KeepsLastGoodValueWhenTheFileTurnsToGarbage) {
   auto text = Env::Default()->ReadFile(path);
   std::string flipped = *text;
   flipped.replace(flipped.find("tampered"), 8, "TAMPERED");
+  const double before = Counter("kess_sdk_config_read_errors_total");
   ASSERT_TRUE(
       file_cache::WriteFileAtomically(Env::Default(), path, flipped).ok());
-  const double before = Counter("kess_sdk_config_read_errors_total");
   ASSERT_TRUE(WaitFor(
       [&] { return Counter("kess_sdk_config_read_errors_total") > before; },
       kLong));
