@@ -442,7 +442,6 @@ void Agent::Apply(const protocol::Resource& resource) {
            "fetches it again)";
     return reject("crc_mismatch");
   }
-  if (resource.revision() <= 0) return;  // never existed: nothing to hold
   CacheEntry entry;
   entry.key = key;
   entry.revision = resource.revision();
@@ -450,6 +449,8 @@ void Agent::Apply(const protocol::Resource& resource) {
   if (!resource.absent()) entry.value = resource.value();
   entry.content_type = resource.content_type();
   entry.mtime_ms = resource.mtime_ms();
+  if (options_.on_accepted) options_.on_accepted(entry);
+  if (resource.revision() <= 0) return;  // never existed: nothing to hold
   updater_->Submit(std::move(entry));  // ignored unless newer than held
 }
 

@@ -26,6 +26,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <set>
 #include <string>
@@ -73,6 +74,15 @@ struct AgentOptions {
 
   file_cache::Env* env = file_cache::Env::Default();
   metrics::Registry* registry = &metrics::Registry::Default();
+
+  // If set, called on the agent's loop thread with every version a
+  // distributor sends for a subscribed key that passes the checks (valid
+  // name, CRC-32), before it is written: values, tombstones, and "never
+  // existed" (absent, revision 0, which gets no file). A version may be
+  // older than one already passed. Must be quick and must not call the
+  // Agent. The DNS interface keeps its in-memory tables with it
+  // (agent/dns/).
+  std::function<void(const file_cache::CacheEntry&)> on_accepted;
 };
 
 // One subscribed key as the subscription API reports it.
