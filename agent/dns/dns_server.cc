@@ -218,15 +218,15 @@ void DnsServer::Wake() {
 void DnsServer::Update(std::shared_ptr<const ServiceRecord> record) {
   {
     absl::MutexLock lock(&mu_);
-    events_.push_back(Event{std::move(record), "", false});
+    events_.push_back(Event{std::move(record), ""});
   }
   Wake();
 }
 
-void DnsServer::RequestDone(const std::string& service, bool absent) {
+void DnsServer::RequestDone(const std::string& service) {
   {
     absl::MutexLock lock(&mu_);
-    events_.push_back(Event{nullptr, service, absent});
+    events_.push_back(Event{nullptr, service});
   }
   Wake();
 }
@@ -297,7 +297,6 @@ void DnsServer::DrainEvents() {
     } else {
       const std::string key = CatalogKey(e.service);
       requested_.erase(key);
-      if (e.absent) catalog_.MarkAbsent(e.service);
       Retry(key);
     }
   }

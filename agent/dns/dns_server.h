@@ -9,8 +9,8 @@
 // kNeedService) waits: the server calls `request(service)` once (the agent
 // glue subscribes to it), parks the query for at most `table_wait`, and
 // answers it as soon as a record arrives (Update) or the request ends
-// (RequestDone: "does not exist" -> NXDOMAIN, else SERVFAIL); at the
-// deadline it answers SERVFAIL. At most `max_waiting_queries` wait at once;
+// (RequestDone: SERVFAIL if no record came); at the deadline it answers
+// SERVFAIL. At most `max_waiting_queries` wait at once;
 // over that a query gets SERVFAIL at once.
 //
 // TCP (RFC 7766): messages with their 2-byte length, pipelined, answered
@@ -81,10 +81,11 @@ class DnsServer {
   // The newest version of a service (any thread); older revisions than
   // the one held are ignored.
   void Update(std::shared_ptr<const ServiceRecord> record);
-  // The request for `service` ended. `absent`: it does not exist (unless a
-  // record arrived meanwhile). Otherwise its waiting queries get SERVFAIL
-  // and the next query asks again.
-  void RequestDone(const std::string& service, bool absent);
+  // The request for `service` ended. Its waiting queries are answered from
+  // the catalog if a record came (an absent one: NXDOMAIN), else get
+  // SERVFAIL; the next query for a service still missing asks again.
+  // Updates sent before this call are applied before it.
+  void RequestDone(const std::string& service);
 
  private:
   struct Waiting;
@@ -92,7 +93,6 @@ class DnsServer {
   struct Event {
     std::shared_ptr<const ServiceRecord> record;  // or a RequestDone:
     std::string service;
-    bool absent = false;
   };
 
   DnsServer(DnsServerOptions options, RequestFn request);

@@ -156,12 +156,15 @@ TEST_F(DnsServerTest, UnknownServiceWaitsForItsFirstTable) {
 
 TEST_F(DnsServerTest, RequestEndingWithoutTableIsNxdomainOrServfail) {
   Start();
-  // "Does not exist": NXDOMAIN now and later, without asking again.
+  // "Does not exist" (an absent record): NXDOMAIN now and later, without
+  // asking again.
   auto query = std::async(std::launch::async,
                           [&] { return Udp("nothing.service.kess"); });
   ASSERT_TRUE(kess::testing::WaitFor([&] { return Requests().size() == 1; },
                                      kTimeout));
-  server_->RequestDone("nothing", /*absent=*/true);
+  server_->Update(std::make_shared<const ServiceRecord>(
+      AbsentServiceRecord("nothing", 0)));
+  server_->RequestDone("nothing");
   EXPECT_EQ(query.get().rcode, 3);
   EXPECT_EQ(Udp("nothing.service.kess").rcode, 3);
   EXPECT_EQ(Requests().size(), 1u);
@@ -171,15 +174,15 @@ TEST_F(DnsServerTest, RequestEndingWithoutTableIsNxdomainOrServfail) {
                      [&] { return Udp("later.service.kess"); });
   ASSERT_TRUE(kess::testing::WaitFor([&] { return Requests().size() == 2; },
                                      kTimeout));
-  server_->RequestDone("later", /*absent=*/false);
+  server_->RequestDone("later");
   EXPECT_EQ(query.get().rcode, 2);
   query = std::async(std::launch::async,
                      [&] { return Udp("later.service.kess"); });
   ASSERT_TRUE(kess::testing::WaitFor([&] { return Requests().size() == 3; },
                                      kTimeout));
-  // A table that arrives meanwhile wins over "does not exist".
+  // A table sent before the request ends answers.
   server_->Update(Record("later", "10.0.0.8:80"));
-  server_->RequestDone("later", /*absent=*/true);
+  server_->RequestDone("later");
   EXPECT_THAT(query.get().Answers("A"), ElementsAre("10.0.0.8"));
   EXPECT_THAT(Udp("later.service.kess").Answers("A"), ElementsAre("10.0.0.8"));
 }

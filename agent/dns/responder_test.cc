@@ -559,11 +559,13 @@ TEST(CatalogTest, NewerRevisionsWinAndAbsenceIsOnlyAFallback) {
         EligibilityOptions{}));
   };
   EXPECT_EQ(c.Find("svc"), nullptr);
-  EXPECT_TRUE(c.MarkAbsent("Svc"));
+  EXPECT_TRUE(c.Update(std::make_shared<const ServiceRecord>(
+      AbsentServiceRecord("Svc", 0))));  // never existed
   ASSERT_NE(c.Find("svc"), nullptr);
   EXPECT_TRUE(c.Find("svc")->absent);
   EXPECT_TRUE(c.Update(table(5, "10.0.0.5:1")));  // replaces "never existed"
-  EXPECT_FALSE(c.MarkAbsent("svc"));
+  EXPECT_FALSE(c.Update(std::make_shared<const ServiceRecord>(
+      AbsentServiceRecord("svc", 0))));
   EXPECT_FALSE(c.Update(table(4, "10.0.0.4:1")));  // older
   EXPECT_FALSE(c.Update(table(5, "10.0.0.4:1")));  // same
   EXPECT_EQ(c.Find("svc")->instances[0].ip[3], 5);

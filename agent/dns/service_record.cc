@@ -126,13 +126,6 @@ bool Catalog::Update(std::shared_ptr<const ServiceRecord> record) {
   return take;
 }
 
-bool Catalog::MarkAbsent(absl::string_view service) {
-  std::shared_ptr<const ServiceRecord>& slot = records_[CatalogKey(service)];
-  if (slot != nullptr) return false;
-  slot = std::make_shared<const ServiceRecord>(AbsentServiceRecord(service, 0));
-  return true;
-}
-
 }  // namespace dns
 }  // namespace agent
 }  // namespace kess

@@ -76,9 +76,6 @@ class Catalog {
   // record of revision 0, "never existed", is replaced by any table).
   // Returns true if it was taken.
   bool Update(std::shared_ptr<const ServiceRecord> record);
-  // Records that the service was looked up and does not exist, unless a
-  // record is held. Returns true if it was taken.
-  bool MarkAbsent(absl::string_view service);
 
   size_t size() const { return records_.size(); }
 
