@@ -189,6 +189,8 @@ class Registration::Core {
     flushed.WaitForNotification();
   }
 
+  bool deregister_on_destroy() const { return options_.deregister_on_destroy; }
+
   RegistrationState State() const {
     absl::MutexLock lock(&state_mu_);
     return state_;
@@ -534,8 +536,10 @@ Registration::Registration(std::shared_ptr<Core> core)
     : core_(std::move(core)) {}
 
 Registration::~Registration() {
-  absl::Status s = core_->Deregister();
-  LOG_IF(WARNING, !s.ok()) << "kess registration: " << s;
+  if (core_->deregister_on_destroy()) {
+    absl::Status s = core_->Deregister();
+    LOG_IF(WARNING, !s.ok()) << "kess registration: " << s;
+  }
   core_->Shutdown();
 }
 

@@ -88,6 +88,10 @@ struct RegistrationOptions {
   // nullptr: the Registration runs its own loop thread. Else it runs on
   // this loop, which must outlive it (many Registrations may share one).
   transport::EventLoop* loop = nullptr;
+  // false: the destructor only stops heartbeating (the mandators forget
+  // the instance after 10 silent intervals). The host agent keeps its
+  // instances registered across its own restart this way.
+  bool deregister_on_destroy = true;
 };
 
 // What a Registration is doing (for status pages and tests).
@@ -107,7 +111,8 @@ class Registration {
   // address; never fails because a mandator is down.
   static absl::StatusOr<std::unique_ptr<Registration>> Create(
       RegistrationOptions options);
-  // Deregister() unless done (bounded by deregister_timeout), then stops.
+  // Deregister() unless done (bounded by deregister_timeout) and
+  // deregister_on_destroy, then stops.
   ~Registration();
 
   Registration(const Registration&) = delete;
