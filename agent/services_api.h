@@ -1,0 +1,32 @@
+// The agent's local registration API (docs/agent-api.md), on the same
+// HTTP servers as the subscription API (localhost TCP and --api_socket):
+//
+//   PUT    /v1/services/<svc>/instances/<id>   register or update (JSON body)
+//   DELETE /v1/services/<svc>/instances/<id>[?owner=<owner>]
+//   GET    /v1/services                        every local registration with
+//                                              its checks' states
+//   GET    /v1/services/<svc>/instances/<id>
+//   PUT    /v1/checks/<check id>/pass|warn|fail   a TTL check's update;
+//                                              optional {"output": "..."}
+//
+// Errors are {"error": {"code", "message"}} with a 4xx status and change
+// nothing: 400 bad input, 403 exec checks disabled, 404 unknown, 409
+// another owner or a check id in use, 413 a body over 64 KiB, 429 too many
+// instances.
+//
+// Thread-safety: handlers are thread-safe (LocalServices is).
+#pragma once
+
+#include "agent/local_services.h"
+#include "common/http_server.h"
+
+namespace kess {
+namespace agent {
+
+inline constexpr size_t kMaxRegistrationBodyBytes = 64 * 1024;
+
+// REQUIRES: before server->Start(); `services` outlives the server.
+void RegisterServicesApi(HttpServer* server, LocalServices* services);
+
+}  // namespace agent
+}  // namespace kess
