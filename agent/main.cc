@@ -11,7 +11,10 @@
 #include "absl/time/time.h"
 #include "agent/agent.h"
 #include "agent/dns/agent_dns.h"
+#include "agent/dns/agent_dns.h"
 #include "agent/http_api.h"
+#include "agent/local_services.h"
+#include "agent/services_api.h"
 #include "model/file_cache/env.h"
 #include "common/http_server.h"
 #include "common/init.h"
@@ -47,6 +50,20 @@ DEFINE_int64(return_interval_ms, 60000,
 DEFINE_int64(host_heartbeat_interval_ms, 5000, "Host heartbeat interval.");
 DEFINE_int64(subscribe_wait_ms, 3000,
              "How long POST /v1/subscriptions waits for the files.");
+DEFINE_string(api_socket, "",
+              "If set, the HTTP API is also served on this unix-domain socket "
+              "(e.g. /run/kess/agent.sock).");
+DEFINE_int32(api_socket_mode, 0660, "File mode of --api_socket.");
+DEFINE_string(services_file, "",
+              "Where local registrations are persisted; default "
+              "<cache_dir>/services.json.");
+DEFINE_bool(enable_exec_checks, false,
+            "Allow exec health checks (commands run as the agent's user).");
+DEFINE_int32(check_success_before_passing, 1,
+             "Default consecutive passing results before a check passes.");
+DEFINE_int32(check_failures_before_critical, 3,
+             "Default consecutive failing results before a check is "
+             "warning/critical.");
 
 namespace {
 
@@ -98,6 +115,9 @@ int main(int argc, char** argv) {
   auto dns = kess::agent::dns::AgentDns::FromFlags(FLAGS_dc, FLAGS_cache_dir);
   CHECK(dns.ok()) << "--dns_*: " << dns.status();
   options.on_accepted = (*dns)->OnAccepted();
+  auto dns = kess::agent::dns::AgentDns::FromFlags(FLAGS_dc, FLAGS_cache_dir);
+  CHECK(dns.ok()) << "--dns_*: " << dns.status();
+  options.on_accepted = (*dns)->OnAccepted();
   auto agent = kess::agent::Agent::Create(options);
   CHECK(agent.ok()) << "agent start-up: " << agent.status();
   CheckOk((*dns)->Start([a = agent->get()](
@@ -106,17 +126,52 @@ int main(int argc, char** argv) {
             return a->Subscribe(keys, wait);
           }),
           "DNS interface");
+  CheckOk((*dns)->Start([a = agent->get()](
+                            const std::vector<kess::file_cache::CacheKey>& keys,
+                            absl::Duration wait) {
+            return a->Subscribe(keys, wait);
+          }),
+          "DNS interface");
+
+  kess::agent::LocalServicesOptions local;
+  local.host_id = FLAGS_host_id;
+  local.datacenter = FLAGS_dc;
+  local.mandators = options.mandators;
+  local.state_path = FLAGS_services_file.empty()
+                         ? FLAGS_cache_dir + "/services.json"
+                         : FLAGS_services_file;
+  local.heartbeat_interval = options.host_heartbeat_interval;
+  local.checks.enable_exec = FLAGS_enable_exec_checks;
+  local.checks.default_success_before_passing =
+      FLAGS_check_success_before_passing;
+  local.checks.default_failures_before_critical =
+      FLAGS_check_failures_before_critical;
+  auto services = kess::agent::LocalServices::Create(local);
+  CHECK(services.ok()) << "local registrations: " << services.status();
 
   kess::HttpServer::Options http;
   http.host = FLAGS_http_host;
   http.port = FLAGS_http_port;
   kess::agent::Agent* a = agent->get();
   http.health = [a] { return a->Health(); };
-  auto server = kess::HttpServer::Create(http);
-  CHECK(server.ok()) << "HTTP server: " << server.status();
   kess::agent::HttpApiOptions api;
   api.subscribe_wait = absl::Milliseconds(FLAGS_subscribe_wait_ms);
+  auto server = kess::HttpServer::Create(http);
+  CHECK(server.ok()) << "HTTP server: " << server.status();
   kess::agent::RegisterHttpApi(server->get(), a, api);
+  kess::agent::RegisterServicesApi(server->get(), services->get());
+  std::unique_ptr<kess::HttpServer> socket_server;
+  if (!FLAGS_api_socket.empty()) {
+    kess::HttpServer::Options on_socket = http;
+    on_socket.unix_socket = FLAGS_api_socket;
+    on_socket.unix_socket_mode = FLAGS_api_socket_mode;
+    auto s = kess::HttpServer::Create(on_socket);
+    CHECK(s.ok()) << "--api_socket: " << s.status();
+    socket_server = std::move(s).value();
+    kess::agent::RegisterHttpApi(socket_server.get(), a, api);
+    kess::agent::RegisterServicesApi(socket_server.get(), services->get());
+    CheckOk(socket_server->Start(), "--api_socket start");
+  }
   CheckOk((*server)->Start(), "HTTP server start");
   LOG(INFO) << "agent " << FLAGS_host_id << " serving on " << FLAGS_http_host
             << ":" << (*server)->port();
@@ -131,6 +186,9 @@ int main(int argc, char** argv) {
   sigwait(&stop_signals, &sig);
   LOG(INFO) << "signal " << sig << ": stopping";
   (*server)->Stop();
+  if (socket_server != nullptr) socket_server->Stop();
+  services->reset();  // stops checks and heartbeats; stays registered
+  (*dns)->Stop();
   (*dns)->Stop();
   agent->reset();
   return 0;
