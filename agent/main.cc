@@ -11,7 +11,6 @@
 #include "absl/time/time.h"
 #include "agent/agent.h"
 #include "agent/dns/agent_dns.h"
-#include "agent/dns/agent_dns.h"
 #include "agent/http_api.h"
 #include "agent/local_services.h"
 #include "agent/services_api.h"
@@ -115,17 +114,8 @@ int main(int argc, char** argv) {
   auto dns = kess::agent::dns::AgentDns::FromFlags(FLAGS_dc, FLAGS_cache_dir);
   CHECK(dns.ok()) << "--dns_*: " << dns.status();
   options.on_accepted = (*dns)->OnAccepted();
-  auto dns = kess::agent::dns::AgentDns::FromFlags(FLAGS_dc, FLAGS_cache_dir);
-  CHECK(dns.ok()) << "--dns_*: " << dns.status();
-  options.on_accepted = (*dns)->OnAccepted();
   auto agent = kess::agent::Agent::Create(options);
   CHECK(agent.ok()) << "agent start-up: " << agent.status();
-  CheckOk((*dns)->Start([a = agent->get()](
-                            const std::vector<kess::file_cache::CacheKey>& keys,
-                            absl::Duration wait) {
-            return a->Subscribe(keys, wait);
-          }),
-          "DNS interface");
   CheckOk((*dns)->Start([a = agent->get()](
                             const std::vector<kess::file_cache::CacheKey>& keys,
                             absl::Duration wait) {
@@ -188,7 +178,6 @@ int main(int argc, char** argv) {
   (*server)->Stop();
   if (socket_server != nullptr) socket_server->Stop();
   services->reset();  // stops checks and heartbeats; stays registered
-  (*dns)->Stop();
   (*dns)->Stop();
   agent->reset();
   return 0;
