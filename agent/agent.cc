@@ -103,6 +103,7 @@ absl::Status Agent::Init() {
   updater_options.retry_initial = options_.write_retry_initial;
   updater_options.retry_max = options_.write_retry_max;
   updater_options.registry = registry_;
+  updater_options.on_written = options_.on_written;
   updater_ = std::make_unique<CacheUpdater>(writer_.get(), updater_options);
   registry_->SetCallbackGauge("kess_agent_keys", "Subscribed keys.", {},
                               [this] { return subscriptions_->size(); });

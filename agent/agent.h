@@ -83,6 +83,12 @@ struct AgentOptions {
   // Agent. The DNS interface keeps its in-memory tables with it
   // (agent/dns/).
   std::function<void(const file_cache::CacheEntry&)> on_accepted;
+  // If set, called on the cache writer's thread with every version once it
+  // is durably in the file cache (CacheUpdater::Options::on_written): a
+  // reader that opens the file afterwards sees at least that revision.
+  // Must be quick and must not call the Agent. The blocking watch
+  // (agent/watch_registry.h) learns of changes with it.
+  std::function<void(const file_cache::CacheEntry&)> on_written;
 };
 
 // One subscribed key as the subscription API reports it.

@@ -146,6 +146,10 @@ void CacheUpdater::Run() {
     in_flight_[key] = revision;
     mu_.Unlock();
     absl::StatusOr<FileCacheWriter::Result> result = writer_->Write(job.entry);
+    if (result.ok() && *result == FileCacheWriter::Result::kWritten &&
+        options_.on_written) {
+      options_.on_written(job.entry);
+    }
     mu_.Lock();
     in_flight_.erase(key);
 

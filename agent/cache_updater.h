@@ -18,6 +18,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -38,6 +39,12 @@ class CacheUpdater {
     absl::Duration retry_initial = absl::Milliseconds(100);
     absl::Duration retry_max = absl::Seconds(10);
     metrics::Registry* registry = &metrics::Registry::Default();
+    // If set, called on the writer thread with every version right after
+    // it is durably in its file (written, fsynced, renamed, directory
+    // fsynced), in write order; not for versions the writer skipped as not
+    // newer. A reader that opens the file afterwards sees at least this
+    // revision. Must be quick and must not call the updater.
+    std::function<void(const file_cache::CacheEntry&)> on_written;
   };
 
   // `writer` must outlive the updater. Starts the writer thread.

@@ -67,7 +67,8 @@ std::string StatusJson(const AgentStatus& s) {
 
 }  // namespace
 
-void RegisterHttpApi(HttpServer* server, Agent* agent, HttpApiOptions options) {
+void RegisterHttpApi(HttpRoutes* server, Agent* agent,
+                     HttpApiOptions options) {
   server->Handle("POST", "/v1/subscriptions",
                  [agent, options](const HttpRequest& request) {
                    auto keys = ParseKeyList(request.body);

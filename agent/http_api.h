@@ -27,8 +27,10 @@ struct HttpApiOptions {
   absl::Duration subscribe_wait = absl::Seconds(3);
 };
 
-// REQUIRES: before server->Start(); `agent` outlives the server.
-void RegisterHttpApi(HttpServer* server, Agent* agent, HttpApiOptions options);
+// REQUIRES: before the server starts; `agent` outlives the server. Works
+// on HttpServer and EventHttpServer alike (common/http_server.h HttpRoutes).
+void RegisterHttpApi(HttpRoutes* server, Agent* agent,
+                     HttpApiOptions options);
 
 }  // namespace agent
 }  // namespace kess

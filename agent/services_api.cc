@@ -39,7 +39,7 @@ HttpResponse TooLarge() {
 
 }  // namespace
 
-void RegisterServicesApi(HttpServer* server, LocalServices* services) {
+void RegisterServicesApi(HttpRoutes* server, LocalServices* services) {
   server->Handle("GET", "/v1/services", [services](const HttpRequest&) {
     return HttpResponse::Json(200, services->ListJson());
   });

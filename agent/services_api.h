@@ -26,7 +26,7 @@ namespace agent {
 inline constexpr size_t kMaxRegistrationBodyBytes = 64 * 1024;
 
 // REQUIRES: before server->Start(); `services` outlives the server.
-void RegisterServicesApi(HttpServer* server, LocalServices* services);
+void RegisterServicesApi(HttpRoutes* server, LocalServices* services);
 
 }  // namespace agent
 }  // namespace kess

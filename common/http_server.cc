@@ -186,6 +186,7 @@ class Dispatcher : public Poco::Net::HTTPRequestHandler {
       Poco::URI uri(req.getURI());
       request.path = uri.getPath();
       for (const auto& [k, v] : uri.getQueryParameters()) request.query[k] = v;
+      request.query_string = uri.getRawQuery();
     } catch (const Poco::Exception& e) {
       return HttpResponse::Error(absl::InvalidArgumentError(
           "malformed request URI: " + e.displayText()));

@@ -46,6 +46,9 @@ struct HttpRequest {
   std::string method;  // "GET", "POST", ...
   std::string path;    // decoded path without the query string
   std::map<std::string, std::string> query;    // decoded query parameters
+  // The raw query string after '?' (undecoded; "" if none), for handlers
+  // that take a parameter more than once (the map keeps one value).
+  std::string query_string;
   std::map<std::string, std::string> headers;  // names lower-cased
   std::string body;
   std::string remote_address;  // "127.0.0.1:53422"
@@ -76,7 +79,22 @@ int HttpStatusFor(absl::StatusCode code);
 
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
 
-class HttpServer {
+// Where an API registers its routes, so that the same registration code
+// serves on HttpServer (Poco, a thread per request) and on
+// EventHttpServer (common/event_http_server.h, epoll, long polls).
+class HttpRoutes {
+ public:
+  virtual ~HttpRoutes() = default;
+  // REQUIRES: before the server starts. `path` is an exact path.
+  virtual void Handle(const std::string& method, const std::string& path,
+                      HttpHandler handler) = 0;
+  // Matches every path starting with `prefix`; the longest match wins.
+  virtual void HandlePrefix(const std::string& method,
+                            const std::string& prefix,
+                            HttpHandler handler) = 0;
+};
+
+class HttpServer : public HttpRoutes {
  public:
   struct Options {
     std::string host = "127.0.0.1";
@@ -106,10 +124,10 @@ class HttpServer {
 
   // REQUIRES: before Start(). `method` is e.g. "GET"; `path` an exact path.
   void Handle(const std::string& method, const std::string& path,
-              HttpHandler handler);
+              HttpHandler handler) override;
   // Matches every path starting with `prefix`.
   void HandlePrefix(const std::string& method, const std::string& prefix,
-                    HttpHandler handler);
+                    HttpHandler handler) override;
 
   absl::Status Start();
   // Stops accepting, waits for running handlers. Idempotent.
