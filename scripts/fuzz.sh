@@ -13,6 +13,7 @@
 #   format       model/file_cache/format_fuzzer.cc
 #   config_json  mandator/config_json_fuzzer.cc
 #   route_table  model/route_table_fuzzer.cc
+#   dns          agent/dns/responder_fuzzer.cc (the agent's DNS query handler)
 #
 # Output in $KESS_FUZZ_DIR (default /tmp/kess-fuzz): bin/<target>,
 # <target>/corpus (seeds + what libFuzzer found), <target>/crashes
@@ -66,7 +67,10 @@ CORPUS[config_json]=mandator/config_json_fuzzer_corpus
 SRCS[route_table]="model/route_table_fuzzer.cc model/route_table.cc model/names.cc common/json_util.cc"
 LIBS[route_table]="$POCO_LIBS"
 CORPUS[route_table]=model/route_table_fuzzer_corpus
-ALL_TARGETS=(frame_codec names format config_json route_table)
+SRCS[dns]="agent/dns/responder_fuzzer.cc agent/dns/responder.cc agent/dns/service_record.cc model/names.cc"
+LIBS[dns]="-lldns"
+CORPUS[dns]=agent/dns/responder_fuzzer_corpus
+ALL_TARGETS=(frame_codec names format config_json route_table dns)
 
 TARGETS=("$@")
 [ ${#TARGETS[@]} -gt 0 ] || TARGETS=("${ALL_TARGETS[@]}")
