@@ -34,6 +34,19 @@ ItemPtr DataSet::Find(const std::string& key) const {
   return it == items_.end() ? nullptr : it->second;
 }
 
+std::vector<ItemPtr> DataSet::FindNamespace(const std::string& ns) const {
+  std::vector<ItemPtr> out;
+  absl::ReaderMutexLock lock(&mu_);
+  auto keys = namespaces_.find(ns);
+  if (keys == namespaces_.end()) return out;
+  out.reserve(keys->second.size());
+  for (const std::string& key : keys->second) {
+    auto it = items_.find(key);
+    if (it != items_.end()) out.push_back(it->second);
+  }
+  return out;
+}
+
 int64_t DataSet::revision() const {
   absl::ReaderMutexLock lock(&mu_);
   return revision_;
@@ -51,6 +64,10 @@ bool DataSet::loaded() const {
 
 void DataSet::PutLocked(ItemPtr item) {
   ItemPtr& slot = items_[item->key];
+  if (slot == nullptr) {
+    const std::string ns = NamespaceOfConfigKey(item->key);
+    if (!ns.empty()) namespaces_[ns].insert(item->key);
+  }
   if (slot != nullptr && !slot->absent) --live_;
   if (!item->absent) ++live_;
   slot = std::move(item);

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/synchronization/mutex.h"
 #include "distributor/resource.h"
 
@@ -36,6 +37,9 @@ class DataSet {
   // The items for `keys` (nullptr where the key is unknown), in order.
   std::vector<ItemPtr> FindAll(const std::vector<std::string>& keys) const;
   ItemPtr Find(const std::string& key) const;
+  // Every config item of namespace `ns` ("c/<ns>/*"), tombstones included,
+  // in no particular order (a namespace subscription's answer).
+  std::vector<ItemPtr> FindNamespace(const std::string& ns) const;
 
   // The revision the data reflects (every change up to it is applied); 0
   // before the first load.
@@ -71,6 +75,9 @@ class DataSet {
 
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, ItemPtr> items_ ABSL_GUARDED_BY(mu_);
+  // Namespace -> its config keys in items_ (never shrinks: tombstones stay).
+  absl::flat_hash_map<std::string, absl::flat_hash_set<std::string>>
+      namespaces_ ABSL_GUARDED_BY(mu_);
   int64_t revision_ ABSL_GUARDED_BY(mu_) = 0;
   size_t live_ ABSL_GUARDED_BY(mu_) = 0;
   bool loaded_ ABSL_GUARDED_BY(mu_) = false;

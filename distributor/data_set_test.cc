@@ -1,5 +1,7 @@
 #include "distributor/data_set.h"
 
+#include <map>
+
 #include "gtest/gtest.h"
 
 namespace kess {
@@ -95,6 +97,47 @@ TEST(DataSetTest, FullLoadDiffHasOnlyDifferencesAndTombstones) {
                               5)
                 .changes.size(),
             0u);
+}
+
+TEST(ResourceTest, NamespaceKeys) {
+  protocol::ResourceKey ns;
+  ns.set_type(protocol::ResourceKey::NAMESPACE);
+  ns.set_namespace_name("shop");
+  EXPECT_EQ(*CanonicalKey(ns), "n/shop");
+  ns.set_namespace_name("../x");
+  EXPECT_FALSE(CanonicalKey(ns).ok());
+  EXPECT_EQ(ParseKeyString("n/shop").type(), protocol::ResourceKey::NAMESPACE);
+  EXPECT_EQ(ParseKeyString("n/shop").namespace_name(), "shop");
+  EXPECT_EQ(NamespaceOfConfigKey("c/shop/db.timeout"), "shop");
+  EXPECT_EQ(NamespaceOfConfigKey("r/shop"), "");
+  EXPECT_EQ(NamespaceOfConfigKey("g/shop/k"), "");
+  EXPECT_EQ(NamespaceOfKey("n/shop"), "shop");
+}
+
+TEST(DataSetTest, FindNamespaceHasLiveKeysAndTombstonesOfOneNamespace) {
+  DataSet data;
+  protocol::Resource other;
+  other.mutable_key()->set_namespace_name("ns2");
+  other.mutable_key()->set_key("a");
+  other.set_revision(1);
+  protocol::Resource route;
+  route.mutable_key()->set_type(protocol::ResourceKey::ROUTE);
+  route.mutable_key()->set_service("ns");
+  route.set_revision(1);
+  data.ApplyFullLoad(data.DiffFullLoad({Config("a", 1, "x"), Config("b", 2, "y"),
+                                        *MakeItem(other), *MakeItem(route)},
+                                       2),
+                     2);
+  EXPECT_EQ(data.FindNamespace("ns").size(), 2u);
+  data.ApplyNewer({MakeAbsent("c/ns/a", 3), Config("c", 4, "z")}, 4);
+  std::map<std::string, bool> found;
+  for (const ItemPtr& item : data.FindNamespace("ns")) {
+    found[item->key] = item->absent;
+  }
+  EXPECT_EQ(found, (std::map<std::string, bool>{
+                       {"c/ns/a", true}, {"c/ns/b", false}, {"c/ns/c", false}}));
+  EXPECT_TRUE(data.FindNamespace("none").empty());
+  EXPECT_EQ(data.FindNamespace("ns2").size(), 1u);
 }
 
 }  // namespace

@@ -18,6 +18,10 @@ absl::StatusOr<std::string> CanonicalKey(const protocol::ResourceKey& key) {
     case protocol::ResourceKey::ROUTE:
       KESS_RETURN_IF_ERROR(ValidateName(NameKind::kService, key.service()));
       return RouteKeyString(key.service());
+    case protocol::ResourceKey::NAMESPACE:
+      KESS_RETURN_IF_ERROR(
+          ValidateName(NameKind::kNamespace, key.namespace_name()));
+      return NamespaceKeyString(key.namespace_name());
     default:
       return absl::InvalidArgumentError(
           absl::StrCat("unknown resource type ", static_cast<int>(key.type())));
@@ -48,6 +52,22 @@ std::string ConfigKeyOfGray(absl::string_view gray_key) {
 
 bool IsGrayKey(absl::string_view key) { return absl::StartsWith(key, "g/"); }
 
+std::string NamespaceKeyString(absl::string_view ns) {
+  return absl::StrCat("n/", ns);
+}
+
+std::string NamespaceOfConfigKey(absl::string_view config_key) {
+  if (!absl::ConsumePrefix(&config_key, "c/")) return "";
+  const size_t slash = config_key.find('/');
+  if (slash == absl::string_view::npos) return "";
+  return std::string(config_key.substr(0, slash));
+}
+
+std::string NamespaceOfKey(absl::string_view key) {
+  if (!absl::ConsumePrefix(&key, "n/")) return "";
+  return std::string(key);
+}
+
 protocol::ResourceKey ParseKeyString(absl::string_view key) {
   protocol::ResourceKey out;
   if (absl::ConsumePrefix(&key, "c/") || absl::ConsumePrefix(&key, "g/")) {
@@ -59,6 +79,9 @@ protocol::ResourceKey ParseKeyString(absl::string_view key) {
   } else if (absl::ConsumePrefix(&key, "r/")) {
     out.set_type(protocol::ResourceKey::ROUTE);
     out.set_service(std::string(key));
+  } else if (absl::ConsumePrefix(&key, "n/")) {
+    out.set_type(protocol::ResourceKey::NAMESPACE);
+    out.set_namespace_name(std::string(key));
   }
   return out;
 }

@@ -2,8 +2,8 @@
 // serialized for the wire, plus the few fields the distributor compares.
 //
 // Keys. A protocol::ResourceKey is identified internally by a canonical
-// string, "c/<namespace>/<key>" for configs and "r/<service>" for route
-// tables. Names are validated with model/names.h before they become keys,
+// string, "c/<namespace>/<key>" for configs, "r/<service>" for route
+// tables and "n/<namespace>" for a whole namespace (subscriptions only). Names are validated with model/names.h before they become keys,
 // and valid names contain no '/', so the string is unambiguous.
 //
 // Thread-safety: an Item is immutable once built and shared between threads
@@ -50,6 +50,13 @@ std::string GrayKeyOf(absl::string_view config_key);
 // The config key of a gray key ("g/ns/k" -> "c/ns/k"); "" for others.
 std::string ConfigKeyOfGray(absl::string_view gray_key);
 bool IsGrayKey(absl::string_view key);
+// "n/<ns>": a namespace subscription (every "c/<ns>/*" key, also later
+// ones). Never a DataSet key.
+std::string NamespaceKeyString(absl::string_view ns);
+// The namespace of a config key ("c/ns/k" -> "ns"); "" for others.
+std::string NamespaceOfConfigKey(absl::string_view config_key);
+// The namespace of a namespace key ("n/ns" -> "ns"); "" for others.
+std::string NamespaceOfKey(absl::string_view key);
 
 // The ResourceKey of a canonical key (inverse of CanonicalKey).
 protocol::ResourceKey ParseKeyString(absl::string_view key);

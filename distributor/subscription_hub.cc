@@ -109,6 +109,7 @@ Answer SubscriptionHub::SubscribeAndAnswer(
   protocol::SubscribeResponse header;
   std::vector<std::string> reasons;
   std::vector<Wanted> wanted;
+  std::vector<WantedNamespace> namespaces;
   wanted.reserve(known.size());
   size_t invalid = 0;
   for (const protocol::Known& k : known) {
@@ -117,6 +118,18 @@ Answer SubscriptionHub::SubscribeAndAnswer(
       ++invalid;
       *header.add_rejected() = k.key();
       reasons.push_back(std::string(key.status().message()));
+      continue;
+    }
+    if (k.key().type() == protocol::ResourceKey::NAMESPACE) {
+      WantedNamespace ns;
+      ns.ns = k.key().namespace_name();
+      for (const protocol::HeldKey& h : k.held()) {
+        // An invalid held name cannot match a key; it is ignored.
+        if (!ValidateName(NameKind::kKey, h.key()).ok()) continue;
+        ns.held[ConfigKeyString(ns.ns, h.key())] =
+            Held{h.revision(), h.absent()};
+      }
+      namespaces.push_back(std::move(ns));
       continue;
     }
     wanted.push_back(Wanted{*std::move(key), k.revision()});
@@ -132,12 +145,26 @@ Answer SubscriptionHub::SubscribeAndAnswer(
     if (authenticate) c.authenticated = true;
     if (host_id != nullptr && !host_id->empty()) c.host_id = *host_id;
     host = c.host_id;
-    const bool was_subscribed = !c.keys.empty();
+    const bool was_subscribed = c.size() > 0;
+    std::vector<WantedNamespace> accepted_namespaces;
+    for (WantedNamespace& ns : namespaces) {
+      if (!c.namespaces.contains(ns.ns)) {
+        if (c.size() >= options_.max_keys_per_connection) {
+          ++over_limit;
+          *header.add_rejected() = ParseKeyString(NamespaceKeyString(ns.ns));
+          continue;
+        }
+        c.namespaces.insert(ns.ns);
+        ns_index_[ns.ns].insert(connection);
+      }
+      accepted_namespaces.push_back(std::move(ns));
+    }
+    namespaces = std::move(accepted_namespaces);
     std::vector<Wanted> accepted;
     accepted.reserve(wanted.size());
     for (Wanted& w : wanted) {
       if (!c.keys.contains(w.key)) {
-        if (c.keys.size() >= options_.max_keys_per_connection) {
+        if (c.size() >= options_.max_keys_per_connection) {
           ++over_limit;
           *header.add_rejected() = ParseKeyString(w.key);
           continue;
@@ -148,7 +175,7 @@ Answer SubscriptionHub::SubscribeAndAnswer(
       accepted.push_back(std::move(w));
     }
     wanted = std::move(accepted);
-    if (!was_subscribed && !c.keys.empty()) ++subscribed_;
+    if (!was_subscribed && c.size() > 0) ++subscribed_;
     metrics_->subscribed_agents->Set(subscribed_);
   }
   if (over_limit > 0) {
@@ -177,8 +204,10 @@ Answer SubscriptionHub::SubscribeAndAnswer(
   const bool stale = stale_();
   std::vector<ItemPtr> found = data_->FindAll(keys);
   std::vector<ItemPtr> updates;
+  absl::flat_hash_set<std::string> answered;
   for (size_t i = 0; i < wanted.size(); ++i) {
     const int64_t have = wanted[i].have;
+    if (!namespaces.empty()) answered.insert(wanted[i].key);
     const ItemPtr item = Choose(wanted[i].key, found[i], host);
     if (item != nullptr) {
       if (item->revision > have) updates.push_back(item);
@@ -187,6 +216,9 @@ Answer SubscriptionHub::SubscribeAndAnswer(
     } else if (have < revision) {
       updates.push_back(MakeAbsent(wanted[i].key, revision));
     }
+  }
+  for (const WantedNamespace& ns : namespaces) {
+    AnswerNamespace(ns, host, revision, &answered, &updates);
   }
   SortByRevision(&updates);
 
@@ -208,6 +240,31 @@ Answer SubscriptionHub::SubscribeAndAnswer(
   return answer;
 }
 
+void SubscriptionHub::AnswerNamespace(
+    const WantedNamespace& wanted, const std::string& host, int64_t revision,
+    absl::flat_hash_set<std::string>* answered,
+    std::vector<ItemPtr>* updates) const {
+  for (const ItemPtr& found : data_->FindNamespace(wanted.ns)) {
+    if (!answered->insert(found->key).second) continue;
+    auto held = wanted.held.find(found->key);
+    const Held have =
+        held == wanted.held.end() ? Held{} : held->second;
+    const ItemPtr item = Choose(found->key, found, host);
+    // A tombstone only for a key the agent holds: a new subscriber gets no
+    // files for keys deleted before it came.
+    if (item->absent && have.revision == 0) continue;
+    if (item->revision > have.revision) updates->push_back(item);
+  }
+  for (const auto& [key, have] : wanted.held) {
+    if (!answered->insert(key).second) continue;
+    // Held live, unknown here: deleted while this distributor was not
+    // watching (it keeps no tombstones from before its start).
+    if (!have.absent && have.revision > 0 && have.revision < revision) {
+      updates->push_back(MakeAbsent(key, revision));
+    }
+  }
+}
+
 absl::StatusOr<std::string> SubscriptionHub::Unsubscribe(
     uint64_t connection, const std::string& payload) {
   protocol::UnsubscribeRequest request;
@@ -223,16 +280,21 @@ absl::StatusOr<std::string> SubscriptionHub::Unsubscribe(
   auto it = connections_.find(connection);
   if (it == connections_.end()) return std::string();
   Connection& c = it->second;
-  const bool was_subscribed = !c.keys.empty();
+  const bool was_subscribed = c.size() > 0;
   for (const protocol::ResourceKey& k : request.keys()) {
     absl::StatusOr<std::string> key = CanonicalKey(k);
-    if (!key.ok() || c.keys.erase(*key) == 0) continue;
-    auto entry = index_.find(*key);
-    if (entry == index_.end()) continue;
+    if (!key.ok()) continue;
+    const bool is_namespace = k.type() == protocol::ResourceKey::NAMESPACE;
+    const std::string& name = is_namespace ? k.namespace_name() : *key;
+    auto& set = is_namespace ? c.namespaces : c.keys;
+    auto& index = is_namespace ? ns_index_ : index_;
+    if (set.erase(name) == 0) continue;
+    auto entry = index.find(name);
+    if (entry == index.end()) continue;
     entry->second.erase(connection);
-    if (entry->second.empty()) index_.erase(entry);
+    if (entry->second.empty()) index.erase(entry);
   }
-  if (was_subscribed && c.keys.empty()) --subscribed_;
+  if (was_subscribed && c.size() == 0) --subscribed_;
   metrics_->subscribed_agents->Set(subscribed_);
   return protocol::UnsubscribeResponse().SerializeAsString();
 }
@@ -247,7 +309,13 @@ void SubscriptionHub::Disconnected(uint64_t connection) {
     entry->second.erase(connection);
     if (entry->second.empty()) index_.erase(entry);
   }
-  if (!it->second.keys.empty()) --subscribed_;
+  for (const std::string& ns : it->second.namespaces) {
+    auto entry = ns_index_.find(ns);
+    if (entry == ns_index_.end()) continue;
+    entry->second.erase(connection);
+    if (entry->second.empty()) ns_index_.erase(entry);
+  }
+  if (it->second.size() > 0) --subscribed_;
   connections_.erase(it);
   metrics_->subscribed_agents->Set(subscribed_);
 }
@@ -278,14 +346,23 @@ void SubscriptionHub::OnChanges(const std::vector<ItemPtr>& changes,
       const std::string key =
           gray ? ConfigKeyOfGray(change->key) : change->key;
       auto entry = index_.find(key);
-      if (entry == index_.end()) continue;
+      auto ns_entry = ns_index_.find(NamespaceOfConfigKey(key));
+      if (entry == index_.end() && ns_entry == ns_index_.end()) continue;
       const ItemPtr base = gray ? data_->Find(key) : change;
-      for (uint64_t connection : entry->second) {
+      auto add = [&](uint64_t connection) {
         auto c = connections_.find(connection);
         const std::string& host =
             c == connections_.end() ? std::string() : c->second.host_id;
-        if (Choose(key, base, host) != change) continue;
-        per_connection[connection].push_back(i);
+        if (Choose(key, base, host) != change) return;
+        std::vector<uint32_t>& indices = per_connection[connection];
+        // Subscribed to the key and to its namespace: once.
+        if (indices.empty() || indices.back() != i) indices.push_back(i);
+      };
+      if (entry != index_.end()) {
+        for (uint64_t connection : entry->second) add(connection);
+      }
+      if (ns_entry != ns_index_.end()) {
+        for (uint64_t connection : ns_entry->second) add(connection);
       }
     }
   }
@@ -326,6 +403,12 @@ size_t SubscriptionHub::subscribers(const std::string& key) const {
   absl::MutexLock lock(&mu_);
   auto it = index_.find(key);
   return it == index_.end() ? 0 : it->second.size();
+}
+
+size_t SubscriptionHub::namespace_subscribers(const std::string& ns) const {
+  absl::MutexLock lock(&mu_);
+  auto it = ns_index_.find(ns);
+  return it == ns_index_.end() ? 0 : it->second.size();
 }
 
 }  // namespace distributor

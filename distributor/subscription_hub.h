@@ -9,6 +9,16 @@
 // subscribed and is pushed if it appears later. Invalid names are listed
 // in `rejected` with the reason; the other keys of the request stand.
 //
+// Namespaces: a NAMESPACE key subscribes every config key of the namespace,
+// also keys created later. Its answer carries every key of the namespace
+// newer than the revision the agent lists for it in Known.held (not listed:
+// 0), and a tombstone at the data revision for a listed live key the
+// distributor does not hold (deleted while it was not watching); a key the
+// agent does not hold gets no tombstone. Every later change of a config key
+// of the namespace is pushed, once per connection even when the key is also
+// subscribed on its own. A namespace counts as one key towards
+// max_keys_per_connection.
+//
 // Auth: with a non-empty auth_token, a connection gets nothing before a
 // kess.Subscribe carrying that token (PERMISSION_DENIED, counted as
 // rejected{reason="auth"}); with an empty one every connection is trusted
@@ -94,17 +104,37 @@ class SubscriptionHub : public ChangeListener {
 
   size_t subscribed_connections() const;
   size_t subscribers(const std::string& key) const;
+  // Connections subscribed to namespace `ns` as a whole.
+  size_t namespace_subscribers(const std::string& ns) const;
 
  private:
   struct Wanted {
     std::string key;
     int64_t have = 0;
   };
+  struct Held {
+    int64_t revision = 0;
+    bool absent = false;
+  };
+  struct WantedNamespace {
+    std::string ns;
+    // Config key ("c/<ns>/<k>") -> what the agent holds.
+    absl::flat_hash_map<std::string, Held> held;
+  };
   struct Connection {
     bool authenticated = false;
     std::string host_id;  // from kess.Subscribe; selects gray versions
     absl::flat_hash_set<std::string> keys;
+    absl::flat_hash_set<std::string> namespaces;  // names, not "n/" keys
+    size_t size() const { return keys.size() + namespaces.size(); }
   };
+
+  // Appends to `updates` what the answer for `wanted` carries (see the
+  // header), skipping keys in `answered` and adding the ones it covers.
+  void AnswerNamespace(const WantedNamespace& wanted, const std::string& host,
+                       int64_t revision,
+                       absl::flat_hash_set<std::string>* answered,
+                       std::vector<ItemPtr>* updates) const;
 
   // Validates `known`, subscribes the valid keys (up to the per-connection
   // limit) and answers them. REQUIRES: the connection may subscribe.
@@ -129,6 +159,9 @@ class SubscriptionHub : public ChangeListener {
   mutable absl::Mutex mu_;
   absl::flat_hash_map<uint64_t, Connection> connections_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, absl::flat_hash_set<uint64_t>> index_
+      ABSL_GUARDED_BY(mu_);
+  // Namespace -> connections subscribed to it as a whole.
+  absl::flat_hash_map<std::string, absl::flat_hash_set<uint64_t>> ns_index_
       ABSL_GUARDED_BY(mu_);
   size_t subscribed_ ABSL_GUARDED_BY(mu_) = 0;
 };

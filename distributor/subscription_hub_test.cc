@@ -3,6 +3,9 @@
 #include "distributor/subscription_hub.h"
 
 #include <map>
+#include <tuple>
+
+#include "absl/strings/str_cat.h"
 
 #include "gtest/gtest.h"
 
@@ -269,6 +272,111 @@ TEST_F(HubTest, GrayVersionGoesOnlyToSelectedHosts) {
   r = subscribe(1, "host-gray", 3);
   ASSERT_EQ(r.updates_size(), 1);
   EXPECT_EQ(r.updates(0).revision(), 4);
+}
+
+protocol::Known NamespaceKnown(
+    const std::string& ns,
+    const std::vector<std::tuple<std::string, int64_t, bool>>& held = {}) {
+  protocol::Known k;
+  k.mutable_key()->set_type(protocol::ResourceKey::NAMESPACE);
+  k.mutable_key()->set_namespace_name(ns);
+  for (const auto& [key, revision, absent] : held) {
+    protocol::HeldKey* h = k.add_held();
+    h->set_key(key);
+    h->set_revision(revision);
+    h->set_absent(absent);
+  }
+  return k;
+}
+
+std::vector<std::string> UpdatedKeys(const protocol::SubscribeResponse& r) {
+  std::vector<std::string> out;
+  for (const protocol::Resource& u : r.updates()) {
+    out.push_back(absl::StrCat(u.key().namespace_name(), "/", u.key().key(),
+                               "@", u.revision(), u.absent() ? "-" : ""));
+  }
+  return out;
+}
+
+TEST_F(HubTest, NamespaceAnswerCarriesEveryKeyNewerThanHeld) {
+  Load({Res("a", 1), Res("b", 2), Res("c", 3)}, 3);
+  protocol::Resource other = Res("x", 3);
+  other.mutable_key()->set_namespace_name("other");
+  ASSERT_TRUE(data_.ApplyNewer({*MakeItem(other)}, 4).size() == 1);
+  data_.ApplyNewer({MakeAbsent("c/ns/c", 4)}, 4);  // c deleted
+  auto hub = Hub();
+  // Nothing held: every live key of ns, no tombstone, not "other".
+  protocol::SubscribeResponse r =
+      Parse(hub->Subscribe(1, SubscribePayload({NamespaceKnown("ns")})));
+  EXPECT_EQ(UpdatedKeys(r), (std::vector<std::string>{"ns/a@1", "ns/b@2"}));
+  EXPECT_EQ(hub->namespace_subscribers("ns"), 1u);
+  EXPECT_EQ(hub->subscribed_connections(), 1u);
+  // Held: a current, b old, c live (the tombstone is due), gone live (not
+  // known here: a tombstone at the data revision), old tombstone held.
+  r = Parse(hub->Subscribe(
+      2, SubscribePayload({NamespaceKnown("ns", {{"a", 1, false},
+                                                 {"b", 1, false},
+                                                 {"c", 3, false},
+                                                 {"gone", 2, false},
+                                                 {"dead", 2, true}})})));
+  EXPECT_EQ(UpdatedKeys(r), (std::vector<std::string>{"ns/b@2", "ns/c@4-",
+                                                      "ns/gone@4-"}));
+  // A pull with everything held answers nothing.
+  protocol::PullRequest pull;
+  *pull.add_keys() = NamespaceKnown(
+      "ns", {{"a", 1, false}, {"b", 2, false}, {"c", 4, true}});
+  r = Parse(hub->Pull(1, pull.SerializeAsString()));
+  EXPECT_EQ(r.updates_size(), 0);
+}
+
+TEST_F(HubTest, NamespaceGetsLaterKeysOncePerConnectionUntilUnsubscribed) {
+  auto hub = Hub();
+  Parse(hub->Subscribe(1, SubscribePayload({NamespaceKnown("ns"),
+                                            Known("a", 1)})));
+  Parse(hub->Subscribe(2, SubscribePayload({Known("a", 1)})));
+  // A new key, a change of a key subscribed both ways, a delete, and a key
+  // of another namespace.
+  protocol::Resource other = Res("x", 6);
+  other.mutable_key()->set_namespace_name("other");
+  std::vector<ItemPtr> applied = data_.ApplyNewer(
+      {*MakeItem(Res("fresh", 3)), *MakeItem(Res("a", 4)),
+       MakeAbsent("c/ns/b", 5), *MakeItem(other)},
+      6);
+  hub->OnChanges(applied, 6);
+  EXPECT_EQ(pusher_.received[1],
+            (std::vector<std::string>{"fresh", "a", "b"}));
+  EXPECT_EQ(pusher_.received[2], (std::vector<std::string>{"a"}));
+
+  // Unsubscribing the namespace keeps the key subscribed on its own.
+  protocol::UnsubscribeRequest un;
+  *un.add_keys() = NamespaceKnown("ns").key();
+  ASSERT_TRUE(hub->Unsubscribe(1, un.SerializeAsString()).ok());
+  EXPECT_EQ(hub->namespace_subscribers("ns"), 0u);
+  pusher_.received.clear();
+  applied = data_.ApplyNewer(
+      {*MakeItem(Res("fresh", 7)), *MakeItem(Res("a", 8))}, 8);
+  hub->OnChanges(applied, 8);
+  EXPECT_EQ(pusher_.received[1], (std::vector<std::string>{"a"}));
+  // The last one: the connection is no longer subscribed.
+  *un.add_keys() = Known("a", 0).key();
+  ASSERT_TRUE(hub->Unsubscribe(1, un.SerializeAsString()).ok());
+  EXPECT_EQ(hub->subscribed_connections(), 1u);  // connection 2
+  hub->Disconnected(2);
+  EXPECT_EQ(hub->subscribed_connections(), 0u);
+}
+
+TEST_F(HubTest, NamespaceNamesValidatedAndCountedAgainstTheLimit) {
+  auto hub = Hub("", /*max_keys=*/2);
+  protocol::SubscribeResponse r = Parse(hub->Subscribe(
+      1, SubscribePayload({NamespaceKnown("../etc"), NamespaceKnown("ns"),
+                           NamespaceKnown("n2"), NamespaceKnown("n3")})));
+  ASSERT_EQ(r.rejected_size(), 2);
+  EXPECT_EQ(r.rejected(0).namespace_name(), "../etc");
+  EXPECT_EQ(r.rejected(1).type(), protocol::ResourceKey::NAMESPACE);
+  EXPECT_EQ(r.rejected(1).namespace_name(), "n3");
+  EXPECT_EQ(hub->namespace_subscribers("ns"), 1u);
+  EXPECT_EQ(hub->namespace_subscribers("n2"), 1u);
+  EXPECT_EQ(Rejected("too_many_keys"), 1);
 }
 
 }  // namespace
