@@ -1,0 +1,912 @@
+#include "common/event_http_server.h"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "common/json_util.h"
+#include "common/transport/event_loop.h"
+#include "common/transport/socket_util.h"
+#include "glog/logging.h"
+
+namespace kess {
+
+using transport::EventLoop;
+
+namespace {
+
+// Bytes read per read(2); also the most read per readiness event per
+// connection (level-triggered epoll brings the rest next round).
+constexpr size_t kReadChunk = 64 * 1024;
+// Connections accepted per listener event before the loop serves others.
+constexpr int kAcceptBatch = 256;
+
+const char* ReasonPhrase(int status) {
+  switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 204: return "No Content";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 411: return "Length Required";
+    case 413: return "Payload Too Large";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
+    default: return "Status";
+  }
+}
+
+bool IsTokenChar(char c) {
+  return absl::ascii_isalnum(static_cast<unsigned char>(c)) ||
+         std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
+bool IsToken(absl::string_view s) {
+  if (s.empty()) return false;
+  for (char c : s) {
+    if (!IsTokenChar(c)) return false;
+  }
+  return true;
+}
+
+int HexDigit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Percent-decoding; '+' is a space when `plus_is_space` (query strings).
+bool PercentDecode(absl::string_view in, bool plus_is_space, std::string* out) {
+  out->clear();
+  out->reserve(in.size());
+  for (size_t i = 0; i < in.size(); ++i) {
+    char c = in[i];
+    if (c == '%') {
+      if (i + 2 >= in.size()) return false;
+      int hi = HexDigit(in[i + 1]);
+      int lo = HexDigit(in[i + 2]);
+      if (hi < 0 || lo < 0) return false;
+      out->push_back(static_cast<char>(hi * 16 + lo));
+      i += 2;
+    } else if (c == '+' && plus_is_space) {
+      out->push_back(' ');
+    } else {
+      out->push_back(c);
+    }
+  }
+  return true;
+}
+
+std::string Serialize(const HttpResponse& r, bool keep_alive) {
+  std::string out = absl::StrCat("HTTP/1.1 ", r.status, " ",
+                                 ReasonPhrase(r.status), "\r\nContent-Type: ",
+                                 r.content_type, "\r\nContent-Length: ",
+                                 r.body.size(),
+                                 "\r\nX-Content-Type-Options: nosniff\r\n"
+                                 "Cache-Control: no-store\r\n");
+  for (const auto& [k, v] : r.headers) {
+    if (absl::EqualsIgnoreCase(k, "connection") ||
+        absl::EqualsIgnoreCase(k, "content-length")) {
+      continue;
+    }
+    absl::StrAppend(&out, k, ": ", v, "\r\n");
+  }
+  absl::StrAppend(&out, "Connection: ", keep_alive ? "keep-alive" : "close",
+                  "\r\n\r\n");
+  out.append(r.body);
+  return out;
+}
+
+HttpResponse ErrorResponse(int status, const std::string& code,
+                           const std::string& message) {
+  return HttpResponse::Json(
+      status, absl::StrCat("{\"error\":{\"code\":", JsonQuote(code),
+                           ",\"message\":", JsonQuote(message), "}}"));
+}
+
+}  // namespace
+
+// Shared between the server and every HttpResponder, so that a Send() after
+// Stop() (or from a thread racing it) finds no loop and does nothing.
+struct ServerCore {
+  absl::Mutex mu;
+  EventLoop* loop ABSL_GUARDED_BY(mu) = nullptr;
+  EventHttpServer::Impl* impl ABSL_GUARDED_BY(mu) = nullptr;
+};
+
+struct HttpResponder::State {
+  std::shared_ptr<ServerCore> core;
+  uint64_t conn_id = 0;
+  uint64_t seq = 0;
+  std::atomic<bool> sent{false};
+};
+
+class EventHttpServer::Impl {
+ public:
+  struct Route {
+    std::string pattern;
+    std::map<std::string, HttpHandler> sync;
+    std::map<std::string, AsyncHttpHandler> async;
+  };
+
+  struct Conn : public EventLoop::Handler {
+    Impl* impl = nullptr;
+    int fd = -1;
+    uint64_t id = 0;
+    std::string remote;
+    std::string in;
+    std::string out;
+    size_t out_off = 0;
+    bool busy = false;          // a request is being handled
+    bool keep_alive = true;     // of the request in flight / last one
+    bool closing = false;       // close once `out` is written
+    bool want_out = false;      // EPOLLOUT registered
+    uint64_t seq = 0;           // of the request in flight
+    std::string route_label;
+    std::chrono::steady_clock::time_point started;
+    EventLoop::TimerId timer = 0;
+    std::function<void()> on_cancel;
+    void OnEvents(uint32_t events) override { impl->OnConnEvents(this, events); }
+  };
+
+  struct Listener : public EventLoop::Handler {
+    Impl* impl = nullptr;
+    void OnEvents(uint32_t) override { impl->OnAccept(); }
+  };
+
+  explicit Impl(Options options)
+      : options_(std::move(options)), core_(std::make_shared<ServerCore>()) {
+    metrics::Registry* r = options_.registry;
+    open_gauge_ = r->GetGauge("kess_http_event_connections",
+                              "Connections open on the event-loop HTTP "
+                              "server.");
+    refused_ = r->GetCounter("kess_http_connections_refused_total",
+                             "Connections refused at the connection cap.");
+  }
+
+  ~Impl() { Stop(); }
+
+  absl::Status Bind(int* port) {
+    const Options& o = options_;
+    if (!o.unix_socket.empty()) {
+      sockaddr_un addr{};
+      if (o.unix_socket.size() >= sizeof(addr.sun_path)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("http: unix socket path ", o.unix_socket,
+                         " is longer than ", sizeof(addr.sun_path) - 1,
+                         " bytes"));
+      }
+      struct stat st;
+      if (lstat(o.unix_socket.c_str(), &st) == 0) {
+        if (!S_ISSOCK(st.st_mode)) {
+          return absl::FailedPreconditionError(
+              absl::StrCat("http: ", o.unix_socket,
+                           " exists and is not a socket; not replacing it"));
+        }
+        unlink(o.unix_socket.c_str());
+      }
+      int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+      if (fd < 0) return ErrnoToStatus(errno, "http: socket(AF_UNIX)");
+      addr.sun_family = AF_UNIX;
+      memcpy(addr.sun_path, o.unix_socket.data(), o.unix_socket.size());
+      if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+          chmod(o.unix_socket.c_str(),
+                static_cast<mode_t>(o.unix_socket_mode)) != 0 ||
+          listen(fd, 1024) != 0) {
+        int err = errno;
+        close(fd);
+        return ErrnoToStatus(err, "http: listen on " + o.unix_socket);
+      }
+      listen_fd_ = fd;
+      *port = 0;
+      return absl::OkStatus();
+    }
+    KESS_ASSIGN_OR_RETURN(transport::SocketAddress address,
+                          transport::ResolveAddress(o.host, o.port));
+    KESS_ASSIGN_OR_RETURN(listen_fd_, transport::ListenOn(address, 1024));
+    KESS_ASSIGN_OR_RETURN(*port, transport::LocalPortOf(listen_fd_));
+    return absl::OkStatus();
+  }
+
+  void Add(const std::string& method, const std::string& path, bool prefix,
+           HttpHandler sync, AsyncHttpHandler async) {
+    CHECK(!started_) << "register routes before Start()";
+    Route& route = (prefix ? prefixes_ : exact_)[path];
+    route.pattern = prefix ? path + "*" : path;
+    if (sync) route.sync[method] = std::move(sync);
+    if (async) route.async[method] = std::move(async);
+  }
+
+  absl::Status Start() {
+    if (started_) return absl::FailedPreconditionError("already started");
+    KESS_ASSIGN_OR_RETURN(loop_, EventLoop::Create("http-loop"));
+    {
+      absl::MutexLock lock(&core_->mu);
+      core_->loop = loop_.get();
+      core_->impl = this;
+    }
+    for (int i = 0; i < std::max(1, options_.worker_threads); ++i) {
+      workers_.emplace_back([this] { WorkerLoop(); });
+    }
+    listener_.impl = this;
+    absl::Notification added;
+    absl::Status status;
+    loop_->Post([&] {
+      status = loop_->Add(listen_fd_, EPOLLIN, &listener_);
+      added.Notify();
+    });
+    added.WaitForNotification();
+    started_ = true;
+    return status;
+  }
+
+  void Stop() {
+    if (!started_) {
+      if (listen_fd_ >= 0) close(listen_fd_);
+      listen_fd_ = -1;
+      return;
+    }
+    started_ = false;
+    {
+      absl::MutexLock lock(&core_->mu);
+      core_->loop = nullptr;
+      core_->impl = nullptr;
+    }
+    absl::Notification closed;
+    loop_->Post([&] {
+      loop_->Remove(listen_fd_);
+      close(listen_fd_);
+      listen_fd_ = -1;
+      std::vector<Conn*> all;
+      for (auto& [id, c] : conns_) all.push_back(c.get());
+      for (Conn* c : all) Close(c);
+      closed.Notify();
+    });
+    closed.WaitForNotification();
+    {
+      std::lock_guard<std::mutex> lock(work_mu_);
+      work_stop_ = true;
+    }
+    work_cv_.notify_all();
+    for (std::thread& t : workers_) t.join();
+    workers_.clear();
+    loop_.reset();
+    if (!options_.unix_socket.empty()) unlink(options_.unix_socket.c_str());
+  }
+
+  size_t connections() const { return open_count_.load(); }
+
+  const Options& options() const { return options_; }
+
+  // From HttpResponder::Send or a worker, any thread: runs on the loop.
+  static void Deliver(const std::shared_ptr<ServerCore>& core,
+                      uint64_t conn_id, uint64_t seq, HttpResponse response) {
+    absl::MutexLock lock(&core->mu);
+    if (core->loop == nullptr) return;
+    Impl* impl = core->impl;
+    core->loop->Post([impl, conn_id, seq, r = std::move(response)]() mutable {
+      impl->Respond(conn_id, seq, std::move(r));
+    });
+  }
+
+  std::shared_ptr<ServerCore> core() const { return core_; }
+
+ private:
+  // ---- accepting ----
+  void OnAccept() {
+    for (int i = 0; i < kAcceptBatch; ++i) {
+      int fd = accept4(listen_fd_, nullptr, nullptr,
+                       SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd < 0) {
+        if (errno == EINTR || errno == ECONNABORTED) continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) {
+          LOG_EVERY_N(WARNING, 100) << "http: accept: " << strerror(errno);
+        }
+        return;
+      }
+      if (conns_.size() >= options_.max_connections) {
+        refused_->Increment();
+        static const std::string kBusy = Serialize(
+            ErrorResponse(503, "UNAVAILABLE", "too many connections"),
+            /*keep_alive=*/false);
+        ssize_t ignored = send(fd, kBusy.data(), kBusy.size(),
+                               MSG_NOSIGNAL | MSG_DONTWAIT);
+        (void)ignored;
+        close(fd);
+        continue;
+      }
+      if (options_.unix_socket.empty()) transport::SetNoDelay(fd);
+      auto conn = std::make_unique<Conn>();
+      conn->impl = this;
+      conn->fd = fd;
+      conn->id = next_conn_id_++;
+      conn->remote = options_.unix_socket.empty()
+                         ? transport::PeerAddressOf(fd)
+                         : "unix:" + options_.unix_socket;
+      Conn* c = conn.get();
+      if (!loop_->Add(fd, EPOLLIN | EPOLLRDHUP, c).ok()) {
+        close(fd);
+        continue;
+      }
+      conns_[c->id] = std::move(conn);
+      open_count_.store(conns_.size());
+      open_gauge_->Add(1);
+      ArmTimer(c, options_.idle_timeout, /*partial=*/false);
+    }
+  }
+
+  // ---- timers ----
+  void ArmTimer(Conn* c, absl::Duration after, bool partial) {
+    if (c->timer != 0) loop_->CancelTimer(c->timer);
+    uint64_t id = c->id;
+    c->timer = loop_->RunAfter(after, [this, id, partial] {
+      auto it = conns_.find(id);
+      if (it == conns_.end()) return;
+      Conn* conn = it->second.get();
+      conn->timer = 0;
+      if (partial) {
+        BadRequest(conn, 408, "read_timeout",
+                   "request not complete within the read timeout");
+      } else {
+        Close(conn);  // idle, or a response the client does not read
+      }
+    });
+  }
+
+  void CancelTimer(Conn* c) {
+    if (c->timer != 0) loop_->CancelTimer(c->timer);
+    c->timer = 0;
+  }
+
+  // ---- reading and parsing ----
+  void OnConnEvents(Conn* c, uint32_t events) {
+    const uint64_t id = c->id;
+    if (events & EPOLLOUT) {
+      Flush(c);
+      if (conns_.find(id) == conns_.end()) return;
+    }
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+      ReadFrom(c);
+    }
+  }
+
+  void ReadFrom(Conn* c) {
+    const size_t cap = options_.max_header_bytes + options_.max_body_bytes;
+    const bool was_empty = c->in.empty();
+    char buf[kReadChunk];
+    ssize_t n = read(c->fd, buf, sizeof(buf));
+    if (n == 0) {
+      Close(c);  // peer closed (pipelined requests not yet served are lost)
+      return;
+    }
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
+      Close(c);
+      return;
+    }
+    c->in.append(buf, static_cast<size_t>(n));
+    if (c->closing) {
+      c->in.clear();  // answered with "close": ignore the rest
+      return;
+    }
+    if (c->busy || c->want_out) {
+      if (c->in.size() > cap) Close(c);
+      return;  // parsed once the response in flight is written
+    }
+    if (was_empty) ArmTimer(c, options_.read_timeout, /*partial=*/true);
+    TryParse(c);
+  }
+
+  void BadRequest(Conn* c, int status, const std::string& reason,
+                  const std::string& message) {
+    options_.registry
+        ->GetCounter("kess_http_bad_requests_total",
+                     "Requests refused before routing, by reason.",
+                     {{"reason", reason}})
+        ->Increment();
+    c->in.clear();
+    c->busy = true;  // no further parsing
+    c->route_label = "unmatched";
+    c->started = std::chrono::steady_clock::now();
+    c->keep_alive = false;
+    std::string code = status == 408   ? "DEADLINE_EXCEEDED"
+                       : status == 413 ? "RESOURCE_EXHAUSTED"
+                       : status == 431 ? "RESOURCE_EXHAUSTED"
+                       : status == 501 ? "UNIMPLEMENTED"
+                                       : "INVALID_ARGUMENT";
+    Finish(c, ErrorResponse(status, code, message));
+  }
+
+  // Parses one request from c->in if it is complete and dispatches it.
+  void TryParse(Conn* c) {
+    if (c->busy || c->closing || c->want_out || c->in.empty()) return;
+    size_t end = c->in.find("\r\n\r\n");
+    if (end == std::string::npos) {
+      if (c->in.size() > options_.max_header_bytes) {
+        BadRequest(c, 431, "header_too_large",
+                   absl::StrCat("request headers exceed ",
+                                options_.max_header_bytes, " bytes"));
+      }
+      return;
+    }
+    if (end + 4 > options_.max_header_bytes) {
+      BadRequest(c, 431, "header_too_large",
+                 absl::StrCat("request headers exceed ",
+                              options_.max_header_bytes, " bytes"));
+      return;
+    }
+    absl::string_view head(c->in.data(), end);
+    std::vector<absl::string_view> lines = absl::StrSplit(head, "\r\n");
+    // Request line: METHOD SP target SP HTTP/x.y
+    std::vector<absl::string_view> parts = absl::StrSplit(lines[0], ' ');
+    if (parts.size() != 3 || !IsToken(parts[0]) || parts[1].empty() ||
+        parts[1][0] != '/') {
+      BadRequest(c, 400, "request_line", "malformed request line");
+      return;
+    }
+    bool http10 = false;
+    if (parts[2] == "HTTP/1.0") {
+      http10 = true;
+    } else if (parts[2] != "HTTP/1.1") {
+      if (absl::StartsWith(parts[2], "HTTP/")) {
+        BadRequest(c, 505, "version", "only HTTP/1.0 and HTTP/1.1");
+      } else {
+        BadRequest(c, 400, "request_line", "malformed request line");
+      }
+      return;
+    }
+    HttpRequest request;
+    request.method = std::string(parts[0]);
+    request.remote_address = c->remote;
+    for (char ch : parts[1]) {
+      if (static_cast<unsigned char>(ch) <= 0x20 || ch == 0x7f) {
+        BadRequest(c, 400, "request_line", "control character in target");
+        return;
+      }
+    }
+    absl::string_view target = parts[1];
+    size_t q = target.find('?');
+    absl::string_view raw_path = target.substr(0, q);
+    if (q != absl::string_view::npos) {
+      request.query_string = std::string(target.substr(q + 1));
+      size_t hash = request.query_string.find('#');
+      if (hash != std::string::npos) request.query_string.resize(hash);
+    }
+    if (!PercentDecode(raw_path, /*plus_is_space=*/false, &request.path)) {
+      BadRequest(c, 400, "target", "bad percent-encoding in the path");
+      return;
+    }
+    for (absl::string_view pair :
+         absl::StrSplit(request.query_string, '&', absl::SkipEmpty())) {
+      size_t eq = pair.find('=');
+      std::string k, v;
+      if (!PercentDecode(pair.substr(0, eq), true, &k) ||
+          (eq != absl::string_view::npos &&
+           !PercentDecode(pair.substr(eq + 1), true, &v))) {
+        BadRequest(c, 400, "target", "bad percent-encoding in the query");
+        return;
+      }
+      request.query.emplace(std::move(k), std::move(v));  // first one wins
+    }
+    int64_t content_length = 0;
+    bool have_length = false;
+    for (size_t i = 1; i < lines.size(); ++i) {
+      absl::string_view line = lines[i];
+      size_t colon = line.find(':');
+      if (colon == absl::string_view::npos || !IsToken(line.substr(0, colon))) {
+        BadRequest(c, 400, "header", "malformed header line");
+        return;
+      }
+      std::string name = absl::AsciiStrToLower(line.substr(0, colon));
+      std::string value(absl::StripAsciiWhitespace(line.substr(colon + 1)));
+      for (char ch : value) {
+        if ((static_cast<unsigned char>(ch) < 0x20 && ch != '\t') ||
+            ch == 0x7f) {
+          BadRequest(c, 400, "header", "control character in a header");
+          return;
+        }
+      }
+      if (name == "content-length") {
+        int64_t n = 0;
+        if (value.empty() ||
+            value.find_first_not_of("0123456789") != std::string::npos ||
+            value.size() > 18 || !absl::SimpleAtoi(value, &n) ||
+            (have_length && n != content_length)) {
+          BadRequest(c, 400, "content_length", "bad Content-Length");
+          return;
+        }
+        have_length = true;
+        content_length = n;
+      } else if (name == "transfer-encoding") {
+        BadRequest(c, 501, "transfer_encoding",
+                   "Transfer-Encoding is not supported; send Content-Length");
+        return;
+      }
+      auto [it, inserted] = request.headers.emplace(name, value);
+      if (!inserted) it->second += ", " + value;
+    }
+    if (static_cast<uint64_t>(content_length) > options_.max_body_bytes) {
+      BadRequest(c, 413, "body_too_large",
+                 absl::StrCat("request body of ", content_length,
+                              " bytes exceeds the limit of ",
+                              options_.max_body_bytes));
+      return;
+    }
+    const size_t total = end + 4 + static_cast<size_t>(content_length);
+    if (c->in.size() < total) return;  // wait for the body
+    request.body = c->in.substr(end + 4, static_cast<size_t>(content_length));
+    c->in.erase(0, total);
+    std::string connection = absl::AsciiStrToLower(request.Header("connection"));
+    c->keep_alive = http10 ? absl::StrContains(connection, "keep-alive")
+                           : !absl::StrContains(connection, "close");
+    CancelTimer(c);
+    Dispatch(c, std::move(request));
+  }
+
+  const Route* Find(const std::string& path) const {
+    auto it = exact_.find(path);
+    if (it != exact_.end()) return &it->second;
+    const Route* best = nullptr;
+    size_t best_len = 0;
+    for (const auto& [prefix, route] : prefixes_) {
+      if (path.compare(0, prefix.size(), prefix) == 0 &&
+          prefix.size() >= best_len) {
+        best = &route;
+        best_len = prefix.size();
+      }
+    }
+    return best;
+  }
+
+  void Dispatch(Conn* c, HttpRequest request) {
+    c->busy = true;
+    c->seq = next_seq_++;
+    c->started = std::chrono::steady_clock::now();
+    c->route_label = "unmatched";
+    const Route* route = Find(request.path);
+    if (route == nullptr) {
+      Finish(c, HttpResponse::Error(
+                    absl::NotFoundError("no such endpoint: " + request.path)));
+      return;
+    }
+    c->route_label = route->pattern;
+    auto async = route->async.find(request.method);
+    if (async != route->async.end()) {
+      auto state = std::make_shared<HttpResponder::State>();
+      state->core = core_;
+      state->conn_id = c->id;
+      state->seq = c->seq;
+      HttpResponder responder(state);
+      current_ = c;
+      try {
+        async->second(request, responder);
+      } catch (const std::exception& e) {
+        LOG(ERROR) << "http: async handler for " << request.method << " "
+                   << request.path << " threw: " << e.what();
+        responder.Send(
+            HttpResponse::Error(absl::InternalError("internal error")));
+      }
+      current_ = nullptr;
+      return;
+    }
+    auto sync = route->sync.find(request.method);
+    if (sync != route->sync.end()) {
+      {
+        std::lock_guard<std::mutex> lock(work_mu_);
+        work_.push_back(Work{&sync->second, std::move(request), c->id, c->seq});
+      }
+      work_cv_.notify_one();
+      return;
+    }
+    std::vector<std::string> allowed;
+    for (const auto& kv : route->sync) allowed.push_back(kv.first);
+    for (const auto& kv : route->async) allowed.push_back(kv.first);
+    std::sort(allowed.begin(), allowed.end());
+    HttpResponse r = ErrorResponse(
+        405, "METHOD_NOT_ALLOWED",
+        request.method + " not allowed on " + request.path);
+    r.headers.emplace_back("Allow", absl::StrJoin(allowed, ", "));
+    Finish(c, std::move(r));
+  }
+
+ public:
+  // Loop thread: HttpResponder::OnCancel registers here.
+  Conn* current() const { return current_; }
+
+ private:
+  // ---- answering ----
+  void Respond(uint64_t conn_id, uint64_t seq, HttpResponse response) {
+    auto it = conns_.find(conn_id);
+    if (it == conns_.end()) return;
+    Conn* c = it->second.get();
+    if (!c->busy || c->seq != seq) return;
+    Finish(c, std::move(response));
+  }
+
+  // The response to the request in flight on `c`.
+  void Finish(Conn* c, HttpResponse response) {
+    c->on_cancel = nullptr;
+    double seconds = std::chrono::duration<double>(
+                         std::chrono::steady_clock::now() - c->started)
+                         .count();
+    Count(c->route_label, response.status, seconds);
+    if (!c->keep_alive) c->closing = true;
+    c->out.append(Serialize(response, c->keep_alive));
+    c->busy = false;
+    const uint64_t id = c->id;
+    Flush(c);
+    if (conns_.find(id) == conns_.end()) return;
+    // While output is pending Flush() armed the write timeout and calls
+    // Ready() when it is written.
+    if (!c->closing && !c->want_out) Ready(c);
+  }
+
+  // `c` has no request in flight and nothing to write: wait for the next
+  // request, or parse a pipelined one (posted, so that a long pipeline is
+  // not served by recursion).
+  void Ready(Conn* c) {
+    if (c->in.empty()) {
+      ArmTimer(c, options_.idle_timeout, /*partial=*/false);
+      return;
+    }
+    ArmTimer(c, options_.read_timeout, /*partial=*/true);
+    uint64_t id = c->id;
+    loop_->Post([this, id] {
+      auto it = conns_.find(id);
+      if (it == conns_.end()) return;
+      Conn* conn = it->second.get();
+      if (!conn->busy && !conn->closing && !conn->want_out) TryParse(conn);
+    });
+  }
+
+  void Count(const std::string& route, int status, double seconds) {
+    auto key = std::make_pair(route, status);
+    auto it = counters_.find(key);
+    if (it == counters_.end()) {
+      metrics::Counter* counter = options_.registry->GetCounter(
+          "kess_http_requests_total",
+          "HTTP requests served, by route and status code.",
+          {{"route", route}, {"code", std::to_string(status)}});
+      it = counters_.emplace(key, counter).first;
+    }
+    it->second->Increment();
+    auto h = histograms_.find(route);
+    if (h == histograms_.end()) {
+      metrics::Histogram* histogram = options_.registry->GetHistogram(
+          "kess_http_request_duration_seconds",
+          "Time to handle an HTTP request, by route.",
+          metrics::LatencyBuckets(), {{"route", route}});
+      h = histograms_.emplace(route, histogram).first;
+    }
+    h->second->Observe(seconds);
+  }
+
+  void Flush(Conn* c) {
+    while (c->out_off < c->out.size()) {
+      ssize_t n = send(c->fd, c->out.data() + c->out_off,
+                       c->out.size() - c->out_off, MSG_NOSIGNAL);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+        Close(c);
+        return;
+      }
+      c->out_off += static_cast<size_t>(n);
+    }
+    if (c->out_off >= c->out.size()) {
+      c->out.clear();
+      c->out_off = 0;
+      if (c->closing) {
+        Close(c);
+        return;
+      }
+      if (c->want_out) {
+        c->want_out = false;
+        loop_->Modify(c->fd, EPOLLIN | EPOLLRDHUP, c).IgnoreError();
+        if (!c->busy) Ready(c);
+      }
+      return;
+    }
+    if (!c->want_out) {
+      c->want_out = true;
+      loop_->Modify(c->fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, c).IgnoreError();
+      ArmTimer(c, options_.write_timeout, /*partial=*/false);
+    }
+  }
+
+  void Close(Conn* c) {
+    CancelTimer(c);
+    std::function<void()> cancel = std::move(c->on_cancel);
+    c->on_cancel = nullptr;
+    loop_->Remove(c->fd);
+    close(c->fd);
+    c->fd = -1;
+    auto it = conns_.find(c->id);
+    std::unique_ptr<Conn> owned = std::move(it->second);
+    conns_.erase(it);
+    open_count_.store(conns_.size());
+    open_gauge_->Add(-1);
+    loop_->DeleteSoon(std::move(owned));
+    if (cancel) cancel();
+  }
+
+  // ---- the blocking handlers' workers ----
+  struct Work {
+    const HttpHandler* handler;
+    HttpRequest request;
+    uint64_t conn_id;
+    uint64_t seq;
+  };
+
+  void WorkerLoop() {
+    while (true) {
+      Work work;
+      {
+        std::unique_lock<std::mutex> lock(work_mu_);
+        work_cv_.wait(lock, [this] { return work_stop_ || !work_.empty(); });
+        if (work_stop_) return;  // queued requests are dropped
+        work = std::move(work_.front());
+        work_.pop_front();
+      }
+      HttpResponse response;
+      try {
+        response = (*work.handler)(work.request);
+      } catch (const std::exception& e) {
+        LOG(ERROR) << "http: handler for " << work.request.method << " "
+                   << work.request.path << " threw: " << e.what();
+        response = HttpResponse::Error(absl::InternalError("internal error"));
+      }
+      Deliver(core_, work.conn_id, work.seq, std::move(response));
+    }
+  }
+
+  const Options options_;
+  std::shared_ptr<ServerCore> core_;
+  int listen_fd_ = -1;
+  bool started_ = false;
+  std::unique_ptr<EventLoop> loop_;
+  Listener listener_;
+  std::map<std::string, Route> exact_;
+  std::map<std::string, Route> prefixes_;
+
+  // Loop thread only.
+  std::unordered_map<uint64_t, std::unique_ptr<Conn>> conns_;
+  uint64_t next_conn_id_ = 1;
+  uint64_t next_seq_ = 1;
+  Conn* current_ = nullptr;  // during an async handler call
+  std::map<std::pair<std::string, int>, metrics::Counter*> counters_;
+  std::map<std::string, metrics::Histogram*> histograms_;
+  std::atomic<size_t> open_count_{0};
+
+  std::mutex work_mu_;
+  std::condition_variable work_cv_;
+  std::deque<Work> work_;  // at most one per connection
+  bool work_stop_ = false;
+  std::vector<std::thread> workers_;
+
+  metrics::Gauge* open_gauge_;
+  metrics::Counter* refused_;
+};
+
+// ---- HttpResponder ----
+
+void HttpResponder::Send(HttpResponse response) const {
+  if (state_ == nullptr || state_->sent.exchange(true)) return;
+  EventHttpServer::Impl::Deliver(state_->core, state_->conn_id, state_->seq,
+                                 std::move(response));
+}
+
+void HttpResponder::OnCancel(std::function<void()> fn) const {
+  if (state_ == nullptr) return;
+  EventHttpServer::Impl* impl;
+  {
+    absl::MutexLock lock(&state_->core->mu);
+    impl = state_->core->impl;
+  }
+  if (impl == nullptr) return;
+  auto* conn = impl->current();
+  CHECK(conn != nullptr && conn->id == state_->conn_id)
+      << "HttpResponder::OnCancel outside its async handler";
+  conn->on_cancel = std::move(fn);
+}
+
+// ---- EventHttpServer ----
+
+EventHttpServer::EventHttpServer(std::unique_ptr<Impl> impl, int port)
+    : impl_(std::move(impl)), port_(port) {}
+
+absl::StatusOr<std::unique_ptr<EventHttpServer>> EventHttpServer::Create(
+    Options options) {
+  auto impl = std::make_unique<Impl>(options);
+  int port = 0;
+  KESS_RETURN_IF_ERROR(impl->Bind(&port));
+  std::unique_ptr<EventHttpServer> server(
+      new EventHttpServer(std::move(impl), port));
+  EventHttpServer* self = server.get();
+  server->Handle("GET", "/healthz", [self](const HttpRequest&) {
+    const auto& health = self->impl_->options().health;
+    absl::Status status = health ? health() : absl::OkStatus();
+    if (status.ok()) return HttpResponse::Text(200, "ok\n");
+    return HttpResponse::Text(503, std::string(status.message()) + "\n");
+  });
+  server->Handle("GET", "/metrics", [self](const HttpRequest&) {
+    HttpResponse r =
+        HttpResponse::Text(200, self->impl_->options().registry->RenderText());
+    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    return r;
+  });
+  return server;
+}
+
+EventHttpServer::~EventHttpServer() { Stop(); }
+
+void EventHttpServer::Handle(const std::string& method, const std::string& path,
+                             HttpHandler handler) {
+  impl_->Add(method, path, /*prefix=*/false, std::move(handler), nullptr);
+}
+
+void EventHttpServer::HandlePrefix(const std::string& method,
+                                   const std::string& prefix,
+                                   HttpHandler handler) {
+  impl_->Add(method, prefix, /*prefix=*/true, std::move(handler), nullptr);
+}
+
+void EventHttpServer::HandleAsync(const std::string& method,
+                                  const std::string& path,
+                                  AsyncHttpHandler handler) {
+  impl_->Add(method, path, /*prefix=*/false, nullptr, std::move(handler));
+}
+
+void EventHttpServer::HandleAsyncPrefix(const std::string& method,
+                                        const std::string& prefix,
+                                        AsyncHttpHandler handler) {
+  impl_->Add(method, prefix, /*prefix=*/true, nullptr, std::move(handler));
+}
+
+absl::Status EventHttpServer::Start() {
+  KESS_RETURN_IF_ERROR(impl_->Start());
+  LOG(INFO) << "http: event server on "
+            << (impl_->options().unix_socket.empty()
+                    ? absl::StrCat(impl_->options().host, ":", port_)
+                    : "unix socket " + impl_->options().unix_socket);
+  return absl::OkStatus();
+}
+
+void EventHttpServer::Stop() { impl_->Stop(); }
+
+size_t EventHttpServer::connections() const { return impl_->connections(); }
+
+}  // namespace kess

@@ -1,0 +1,161 @@
+// EventHttpServer: an HTTP/1.1 server on one epoll loop (transport's
+// EventLoop), for APIs where thousands of local clients wait at once (long
+// polls: the agent's GET /v1/watch). HttpServer (http_server.h) holds a
+// Poco thread per connection and cannot keep thousands waiting.
+//
+//   EventHttpServer::Options opts;
+//   opts.port = 7310;
+//   auto server = EventHttpServer::Create(opts);
+//   (*server)->Handle("GET", "/v1/status", ...);          // blocking handler
+//   (*server)->HandleAsync("GET", "/v1/watch",
+//       [](const HttpRequest& r, HttpResponder reply) {
+//         reply.OnCancel([] { /* client went away */ });
+//         keep(reply);  // ... later, any thread: reply.Send(response)
+//       });
+//   (*server)->Start();
+//
+// Two kinds of handlers, both with HttpServer's HttpRequest/HttpResponse:
+//  - Handle/HandlePrefix (HttpRoutes): plain functions that may block; they
+//    run on a pool of Options::worker_threads threads, never on the loop.
+//  - HandleAsync/HandleAsyncPrefix: called on the loop thread (must not
+//    block) with an HttpResponder; the response is sent whenever Send() is
+//    called, from any thread. No thread is held while a request waits.
+//
+// Routing is HttpServer's: exact paths, then the longest prefix; 404 for an
+// unknown path, 405 (with Allow) for another method. GET /healthz and GET
+// /metrics are built in.
+//
+// Limits (every one bounded, every violation answered and/or closed):
+//  - max_connections: a connection beyond it gets "503" and is closed at
+//    once (kess_http_connections_refused_total).
+//  - max_header_bytes: request line + headers; beyond it 431 and close.
+//  - max_body_bytes: Content-Length above it is 413 and close, before the
+//    body is read. Only Content-Length bodies are taken; Transfer-Encoding
+//    (chunked request bodies) gets 501 and close.
+//  - read_timeout: from the first byte of a request to its last; a request
+//    not complete by then gets 408 and close (a slow-header client holds a
+//    connection slot for at most this long).
+//  - idle_timeout: a keep-alive connection with no request in flight and no
+//    byte received is closed after it.
+//  - write_timeout: a response the client does not read within it is
+//    dropped with the connection.
+// Malformed requests (request line, header syntax, version, Content-Length)
+// get 400 (505 for a version other than HTTP/1.0 or 1.1) and close.
+//
+// Keep-alive: HTTP/1.1 connections stay open unless "Connection: close";
+// HTTP/1.0 ones only with "Connection: keep-alive". Pipelined requests are
+// served one after the other, in order (the next one is parsed when the
+// previous response has been queued); bytes received while a request is in
+// flight are buffered up to max_header_bytes + max_body_bytes, beyond that
+// the connection is closed.
+//
+// Metrics: kess_http_requests_total{route,code} and
+// kess_http_request_duration_seconds{route} as HttpServer's (for async
+// routes the time until Send), kess_http_event_connections (open now),
+// kess_http_connections_refused_total, kess_http_bad_requests_total{reason}.
+//
+// Thread-safety: register routes before Start(). Start/Stop from one
+// thread. HttpResponder::Send from any thread.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "absl/time/time.h"
+#include "common/http_server.h"
+#include "common/metrics.h"
+#include "common/status.h"
+
+namespace kess {
+
+class EventHttpServer;
+
+// The answer channel of one asynchronous request. Copyable; all copies
+// name the same request.
+class HttpResponder {
+ public:
+  HttpResponder() = default;
+
+  // Sends `response` to the client. The first call wins; later calls, and
+  // calls after the client left or the server stopped, do nothing. Any
+  // thread.
+  void Send(HttpResponse response) const;
+
+  // `fn` is called on the server's loop thread, at most once, if the
+  // connection closes (client gone, server stopping) before Send() was
+  // called. REQUIRES: called from inside the async handler (on the loop
+  // thread), at most once per request.
+  void OnCancel(std::function<void()> fn) const;
+
+  struct State;  // implementation detail
+
+ private:
+  friend class EventHttpServer;
+  explicit HttpResponder(std::shared_ptr<State> state)
+      : state_(std::move(state)) {}
+  std::shared_ptr<State> state_;
+};
+
+using AsyncHttpHandler =
+    std::function<void(const HttpRequest&, HttpResponder)>;
+
+class EventHttpServer : public HttpRoutes {
+ public:
+  struct Options {
+    std::string host = "127.0.0.1";
+    int port = 0;  // 0 = any free port; see port()
+    // If set, serve on this unix-domain socket instead of host:port (a
+    // stale socket file is replaced, any other file refused), with mode
+    // `unix_socket_mode`; port() is 0.
+    std::string unix_socket;
+    int unix_socket_mode = 0660;
+    int worker_threads = 4;  // for blocking handlers
+    size_t max_connections = 10000;
+    size_t max_header_bytes = 16 * 1024;
+    size_t max_body_bytes = 1 << 20;
+    absl::Duration read_timeout = absl::Seconds(10);
+    absl::Duration idle_timeout = absl::Seconds(120);
+    absl::Duration write_timeout = absl::Seconds(30);
+    metrics::Registry* registry = &metrics::Registry::Default();
+    // /healthz answers 200 "ok" when this returns OK, else 503 + message.
+    std::function<absl::Status()> health;
+  };
+
+  // Binds the socket (so port() is known) but does not serve yet.
+  static absl::StatusOr<std::unique_ptr<EventHttpServer>> Create(
+      Options options);
+  ~EventHttpServer() override;  // Stop()
+
+  // HttpRoutes: blocking handlers, run on the worker threads.
+  void Handle(const std::string& method, const std::string& path,
+              HttpHandler handler) override;
+  void HandlePrefix(const std::string& method, const std::string& prefix,
+                    HttpHandler handler) override;
+  // Asynchronous handlers, called on the loop thread. REQUIRES: before
+  // Start().
+  void HandleAsync(const std::string& method, const std::string& path,
+                   AsyncHttpHandler handler);
+  void HandleAsyncPrefix(const std::string& method, const std::string& prefix,
+                         AsyncHttpHandler handler);
+
+  // Starts the loop and the workers.
+  absl::Status Start();
+  // Closes every connection (cancelling waiting async requests), waits for
+  // running blocking handlers, stops the threads. Idempotent.
+  void Stop();
+  int port() const { return port_; }
+  // Connections open now (any thread; approximate while they change).
+  size_t connections() const;
+
+  class Impl;  // implementation detail
+
+ private:
+  explicit EventHttpServer(std::unique_ptr<Impl> impl, int port);
+  std::unique_ptr<Impl> impl_;
+  int port_ = 0;
+};
+
+}  // namespace kess

@@ -1,0 +1,400 @@
+#include "common/event_http_server.h"
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "common/http_client.h"
+#include "common/testing/wait_for.h"
+#include "common/transport/testing/test_util.h"
+#include "gtest/gtest.h"
+
+namespace kess {
+namespace {
+
+using transport::testing::ConnectRaw;
+using transport::testing::WaitForPeerClose;
+using transport::testing::WriteAll;
+
+// Reads from a blocking socket until `count` whole responses (by
+// Content-Length) arrived, the peer closed, or `timeout` passed. Returns
+// everything read.
+std::string ReadResponses(int fd, int count, absl::Duration timeout) {
+  std::string in;
+  auto deadline = absl::Now() + timeout;
+  int complete = 0;
+  while (complete < count && absl::Now() < deadline) {
+    pollfd p{fd, POLLIN, 0};
+    int ms = static_cast<int>(absl::ToInt64Milliseconds(deadline - absl::Now()));
+    if (poll(&p, 1, std::max(1, ms)) <= 0) continue;
+    char buf[4096];
+    ssize_t n = read(fd, buf, sizeof(buf));
+    if (n <= 0) break;
+    in.append(buf, static_cast<size_t>(n));
+    // Count complete responses.
+    complete = 0;
+    size_t pos = 0;
+    while (true) {
+      size_t end = in.find("\r\n\r\n", pos);
+      if (end == std::string::npos) break;
+      size_t cl = in.find("Content-Length: ", pos);
+      if (cl == std::string::npos || cl > end) break;
+      size_t len = std::stoul(in.substr(cl + 16));
+      if (in.size() < end + 4 + len) break;
+      ++complete;
+      pos = end + 4 + len;
+    }
+  }
+  return in;
+}
+
+int StatusOf(const std::string& response) {
+  if (!absl::StartsWith(response, "HTTP/1.1 ")) return 0;
+  return std::atoi(response.c_str() + 9);
+}
+
+class EventHttpServerTest : public ::testing::Test {
+ protected:
+  void StartServer(EventHttpServer::Options opts) {
+    opts.registry = &registry_;
+    auto server = EventHttpServer::Create(opts);
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = std::move(server).value();
+    server_->Handle("GET", "/echo", [](const HttpRequest& r) {
+      return HttpResponse::Text(
+          200, absl::StrCat(r.method, " ", r.path, " q=", r.query_string,
+                            " x=", r.Query("x"), " body=", r.body));
+    });
+    server_->Handle("POST", "/echo", [](const HttpRequest& r) {
+      return HttpResponse::Text(200, "posted " + r.body);
+    });
+    server_->HandlePrefix("GET", "/files/", [](const HttpRequest& r) {
+      return HttpResponse::Text(200, "file " + r.path);
+    });
+    server_->HandleAsync(
+        "GET", "/wait", [this](const HttpRequest&, HttpResponder reply) {
+          reply.OnCancel([this] { cancelled_.fetch_add(1); });
+          absl::MutexLock lock(&mu_);
+          waiting_.push_back(reply);
+        });
+    ASSERT_TRUE(server_->Start().ok());
+  }
+
+  size_t Waiting() {
+    absl::MutexLock lock(&mu_);
+    return waiting_.size();
+  }
+
+  std::string Address() const {
+    return absl::StrCat("127.0.0.1:", server_->port());
+  }
+
+  metrics::Registry registry_;
+  std::unique_ptr<EventHttpServer> server_;
+  absl::Mutex mu_;
+  std::vector<HttpResponder> waiting_ ABSL_GUARDED_BY(mu_);
+  std::atomic<int> cancelled_{0};
+};
+
+TEST_F(EventHttpServerTest, BlockingHandlersRoutesAndBuiltins) {
+  StartServer({});
+  auto r = HttpCall(Address(), "GET", "/echo?x=a%20b&y=1&y=2");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "GET /echo q=x=a%20b&y=1&y=2 x=a b body=");
+  r = HttpCall(Address(), "POST", "/echo", "{\"a\":1}");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->body, "posted {\"a\":1}");
+  r = HttpCall(Address(), "GET", "/files/a/b");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->body, "file /files/a/b");
+  r = HttpCall(Address(), "GET", "/nothing");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 404);
+  r = HttpCall(Address(), "DELETE", "/echo");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 405);
+  EXPECT_EQ(r->Header("allow"), "GET, POST");
+  r = HttpCall(Address(), "GET", "/healthz");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 200);
+  r = HttpCall(Address(), "GET", "/metrics");
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(absl::StrContains(r->body, "kess_http_requests_total"));
+}
+
+TEST_F(EventHttpServerTest, AsyncResponseFromAnotherThreadAndCancel) {
+  StartServer({});
+  std::thread client([&] {
+    auto r = HttpCall(Address(), "GET", "/wait", "", absl::Seconds(10));
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->body, "late");
+  });
+  ASSERT_TRUE(testing::WaitFor([&] { return Waiting() == 1; },
+                               absl::Seconds(5)));
+  std::thread([&] {
+    absl::MutexLock lock(&mu_);
+    waiting_[0].Send(HttpResponse::Text(200, "late"));
+    waiting_[0].Send(HttpResponse::Text(500, "ignored"));  // first one wins
+  }).join();
+  client.join();
+  EXPECT_EQ(cancelled_.load(), 0);
+
+  // A client that leaves while waiting: OnCancel runs, a later Send is a
+  // no-op.
+  int fd = ConnectRaw(server_->port());
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(WriteAll(fd, "GET /wait HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_TRUE(testing::WaitFor([&] { return Waiting() == 2; },
+                               absl::Seconds(5)));
+  close(fd);
+  ASSERT_TRUE(testing::WaitFor([&] { return cancelled_.load() == 1; },
+                               absl::Seconds(5)));
+  absl::MutexLock lock(&mu_);
+  waiting_[1].Send(HttpResponse::Text(200, "nobody"));
+}
+
+TEST_F(EventHttpServerTest, MalformedRequestsGet400AndClose) {
+  StartServer({});
+  struct Case {
+    std::string request;
+    int status;
+  };
+  std::vector<Case> cases = {
+      {"GARBAGE\r\n\r\n", 400},
+      {"GET noslash HTTP/1.1\r\n\r\n", 400},
+      {"GET / HTTP/2.0\r\n\r\n", 505},
+      {"GET / FTP/1.1\r\n\r\n", 400},
+      {"GET /echo HTTP/1.1\r\nNoColonHere\r\n\r\n", 400},
+      {"GET /echo HTTP/1.1\r\nBad Name: x\r\n\r\n", 400},
+      {"GET /echo HTTP/1.1\r\n folded: x\r\n\r\n", 400},
+      {"POST /echo HTTP/1.1\r\nContent-Length: -1\r\n\r\n", 400},
+      {"POST /echo HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+       400},
+      {"POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", 501},
+      {"POST /echo HTTP/1.1\r\nContent-Length: 99999999\r\n\r\n", 413},
+      {"GET /echo%zz HTTP/1.1\r\n\r\n", 400},
+      {"GET /echo HTTP/1.1\r\nX: " + std::string(20000, 'a') + "\r\n\r\n",
+       431},
+  };
+  for (const Case& c : cases) {
+    int fd = ConnectRaw(server_->port());
+    ASSERT_GE(fd, 0);
+    ASSERT_TRUE(WriteAll(fd, c.request));
+    std::string response = ReadResponses(fd, 1, absl::Seconds(5));
+    EXPECT_EQ(StatusOf(response), c.status) << c.request.substr(0, 60);
+    EXPECT_TRUE(absl::StrContains(response, "Connection: close"));
+    EXPECT_TRUE(WaitForPeerClose(fd, absl::Seconds(5)))
+        << c.request.substr(0, 60);
+    close(fd);
+  }
+  // Headers that never end, sent without "\r\n\r\n": 431 once over the cap.
+  int fd = ConnectRaw(server_->port());
+  ASSERT_TRUE(WriteAll(fd, "GET /echo HTTP/1.1\r\n" +
+                               std::string(17 * 1024, 'a')));
+  EXPECT_EQ(StatusOf(ReadResponses(fd, 1, absl::Seconds(5))), 431);
+  close(fd);
+  // The server still serves.
+  auto r = HttpCall(Address(), "GET", "/echo");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 200);
+}
+
+TEST_F(EventHttpServerTest, SlowHeadersClosedAtTheReadDeadline) {
+  EventHttpServer::Options opts;
+  opts.read_timeout = absl::Milliseconds(300);
+  StartServer(opts);
+  int fd = ConnectRaw(server_->port());
+  ASSERT_GE(fd, 0);
+  auto start = std::chrono::steady_clock::now();
+  ASSERT_TRUE(WriteAll(fd, "GET /echo HTTP/1.1\r\nHost: x\r\n"));
+  // A byte now and then does not extend the deadline.
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_TRUE(WriteAll(fd, "X-A: 1\r\n"));
+  std::string response = ReadResponses(fd, 1, absl::Seconds(5));
+  double seconds = std::chrono::duration<double>(
+                       std::chrono::steady_clock::now() - start)
+                       .count();
+  EXPECT_EQ(StatusOf(response), 408);
+  EXPECT_TRUE(WaitForPeerClose(fd, absl::Seconds(2)));
+  EXPECT_GE(seconds, 0.29);
+  EXPECT_LT(seconds, 2.0);
+  close(fd);
+}
+
+TEST_F(EventHttpServerTest, IdleKeepAliveConnectionClosed) {
+  EventHttpServer::Options opts;
+  opts.idle_timeout = absl::Milliseconds(300);
+  StartServer(opts);
+  int fd = ConnectRaw(server_->port());
+  ASSERT_TRUE(WriteAll(fd, "GET /echo HTTP/1.1\r\n\r\n"));
+  EXPECT_EQ(StatusOf(ReadResponses(fd, 1, absl::Seconds(5))), 200);
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(WaitForPeerClose(fd, absl::Seconds(5)));
+  double seconds = std::chrono::duration<double>(
+                       std::chrono::steady_clock::now() - start)
+                       .count();
+  EXPECT_GE(seconds, 0.2);
+  close(fd);
+}
+
+TEST_F(EventHttpServerTest, ConnectionCap) {
+  EventHttpServer::Options opts;
+  opts.max_connections = 3;
+  StartServer(opts);
+  std::vector<int> fds;
+  for (int i = 0; i < 3; ++i) {
+    int fd = ConnectRaw(server_->port());
+    ASSERT_GE(fd, 0);
+    fds.push_back(fd);
+  }
+  ASSERT_TRUE(testing::WaitFor([&] { return server_->connections() == 3; },
+                               absl::Seconds(5)));
+  int extra = ConnectRaw(server_->port());
+  ASSERT_GE(extra, 0);
+  std::string refused = ReadResponses(extra, 1, absl::Seconds(5));
+  EXPECT_EQ(StatusOf(refused), 503);
+  EXPECT_TRUE(WaitForPeerClose(extra, absl::Seconds(5)));
+  close(extra);
+  // The three admitted ones are served.
+  for (int fd : fds) {
+    ASSERT_TRUE(WriteAll(fd, "GET /echo HTTP/1.1\r\n\r\n"));
+    EXPECT_EQ(StatusOf(ReadResponses(fd, 1, absl::Seconds(5))), 200);
+  }
+  // Freeing one makes room again.
+  close(fds[0]);
+  ASSERT_TRUE(testing::WaitFor([&] { return server_->connections() == 2; },
+                               absl::Seconds(5)));
+  auto r = HttpCall(Address(), "GET", "/echo");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 200);
+  close(fds[1]);
+  close(fds[2]);
+}
+
+TEST_F(EventHttpServerTest, KeepAliveAndPipelining) {
+  StartServer({});
+  int fd = ConnectRaw(server_->port());
+  ASSERT_GE(fd, 0);
+  // Two requests one after the other on one connection.
+  ASSERT_TRUE(WriteAll(fd, "GET /echo?x=1 HTTP/1.1\r\n\r\n"));
+  std::string first = ReadResponses(fd, 1, absl::Seconds(5));
+  EXPECT_TRUE(absl::StrContains(first, "x=1"));
+  EXPECT_TRUE(absl::StrContains(first, "Connection: keep-alive"));
+  ASSERT_TRUE(WriteAll(fd, "GET /echo?x=2 HTTP/1.1\r\n\r\n"));
+  EXPECT_TRUE(absl::StrContains(ReadResponses(fd, 1, absl::Seconds(5)),
+                                "x=2"));
+  // Three pipelined in one write (one with a body, one async 404-free):
+  // answered in order.
+  ASSERT_TRUE(WriteAll(fd,
+                       "GET /echo?x=3 HTTP/1.1\r\n\r\n"
+                       "POST /echo HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello"
+                       "GET /echo?x=5 HTTP/1.1\r\nConnection: close\r\n\r\n"));
+  std::string all = ReadResponses(fd, 3, absl::Seconds(5));
+  size_t a = all.find("x=3"), b = all.find("posted hello"), c = all.find("x=5");
+  ASSERT_NE(a, std::string::npos) << all;
+  ASSERT_NE(b, std::string::npos) << all;
+  ASSERT_NE(c, std::string::npos) << all;
+  EXPECT_LT(a, b);
+  EXPECT_LT(b, c);
+  // "Connection: close" on the last one closes.
+  EXPECT_TRUE(WaitForPeerClose(fd, absl::Seconds(5)));
+  close(fd);
+  // HTTP/1.0 closes unless asked to keep alive.
+  fd = ConnectRaw(server_->port());
+  ASSERT_TRUE(WriteAll(fd, "GET /echo HTTP/1.0\r\n\r\n"));
+  EXPECT_EQ(StatusOf(ReadResponses(fd, 1, absl::Seconds(5))), 200);
+  EXPECT_TRUE(WaitForPeerClose(fd, absl::Seconds(5)));
+  close(fd);
+}
+
+TEST_F(EventHttpServerTest, PipelinedRequestBehindALongPollWaits) {
+  StartServer({});
+  int fd = ConnectRaw(server_->port());
+  ASSERT_TRUE(WriteAll(fd,
+                       "GET /wait HTTP/1.1\r\n\r\nGET /echo?x=after "
+                       "HTTP/1.1\r\n\r\n"));
+  ASSERT_TRUE(testing::WaitFor([&] { return Waiting() == 1; },
+                               absl::Seconds(5)));
+  {
+    absl::MutexLock lock(&mu_);
+    waiting_[0].Send(HttpResponse::Text(200, "woken"));
+  }
+  std::string all = ReadResponses(fd, 2, absl::Seconds(5));
+  size_t a = all.find("woken"), b = all.find("x=after");
+  ASSERT_NE(a, std::string::npos) << all;
+  ASSERT_NE(b, std::string::npos) << all;
+  EXPECT_LT(a, b);
+  close(fd);
+}
+
+TEST_F(EventHttpServerTest, ThousandWaitersOneThread) {
+  StartServer({});
+  constexpr int kClients = 1000;
+  std::vector<int> fds;
+  for (int i = 0; i < kClients; ++i) {
+    int fd = ConnectRaw(server_->port());
+    ASSERT_GE(fd, 0);
+    ASSERT_TRUE(WriteAll(fd, "GET /wait HTTP/1.1\r\n\r\n"));
+    fds.push_back(fd);
+  }
+  ASSERT_TRUE(testing::WaitFor([&] { return Waiting() == kClients; },
+                               absl::Seconds(20)));
+  {
+    absl::MutexLock lock(&mu_);
+    for (HttpResponder& r : waiting_) r.Send(HttpResponse::Text(200, "go"));
+  }
+  int ok = 0;
+  for (int fd : fds) {
+    ok += StatusOf(ReadResponses(fd, 1, absl::Seconds(10))) == 200;
+    close(fd);
+  }
+  EXPECT_EQ(ok, kClients);
+}
+
+TEST_F(EventHttpServerTest, UnixSocket) {
+  // sun_path holds 107 bytes: a short directory, not the test's TempDir.
+  char dir[] = "/tmp/ehs-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  std::string path = absl::StrCat(dir, "/api.sock");
+  EventHttpServer::Options opts;
+  opts.unix_socket = path;
+  opts.unix_socket_mode = 0600;
+  StartServer(opts);
+  EXPECT_EQ(server_->port(), 0);
+  auto r = HttpCall("unix:" + path, "GET", "/echo?x=u");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(absl::StrContains(r->body, "x=u"));
+  server_->Stop();
+  EXPECT_NE(access(path.c_str(), F_OK), 0);
+  rmdir(dir);
+}
+
+TEST_F(EventHttpServerTest, StopCancelsWaiters) {
+  StartServer({});
+  int fd = ConnectRaw(server_->port());
+  ASSERT_TRUE(WriteAll(fd, "GET /wait HTTP/1.1\r\n\r\n"));
+  ASSERT_TRUE(testing::WaitFor([&] { return Waiting() == 1; },
+                               absl::Seconds(5)));
+  server_->Stop();
+  EXPECT_EQ(cancelled_.load(), 1);
+  EXPECT_TRUE(WaitForPeerClose(fd, absl::Seconds(5)));
+  close(fd);
+  absl::MutexLock lock(&mu_);
+  waiting_[0].Send(HttpResponse::Text(200, "after stop"));  // no-op
+}
+
+}  // namespace
+}  // namespace kess
