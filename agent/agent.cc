@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -83,9 +84,13 @@ absl::Status Agent::Init() {
   KESS_ASSIGN_OR_RETURN(
       subscriptions_, SubscriptionSet::Load(options_.env, options_.cache_dir));
   // A file in the cache means the key was subscribed (the set is persisted
-  // before any fetch); keep it even if subscriptions.json was lost.
-  for (const auto& [key, revision] : writer_->Revisions()) {
-    subscriptions_->AddLoaded(key);
+  // before any fetch); keep it if subscriptions.json was lost. With the
+  // file, it is the truth: files of unsubscribed keys stay but are not
+  // subscribed again.
+  if (!subscriptions_->loaded_from_file()) {
+    for (const auto& [key, revision] : writer_->Revisions()) {
+      subscriptions_->AddLoaded(key);
+    }
   }
   for (const std::string& damaged : writer_->damaged_files()) {
     registry_
@@ -210,7 +215,11 @@ void Agent::OnConnected(uint64_t generation) {
   if (generation != generation_) return;
   std::vector<CacheKey> all;
   for (const CacheKey& k : subscriptions_->Keys()) all.push_back(k);
-  SendSubscribe(std::move(all), nullptr);
+  std::vector<std::string> namespaces;
+  for (const std::string& ns : subscriptions_->Namespaces()) {
+    namespaces.push_back(ns);
+  }
+  SendSubscribe(std::move(all), std::move(namespaces), nullptr);
 }
 
 void Agent::OnSessionLost(uint64_t generation, const std::string& why) {
@@ -251,6 +260,11 @@ void Agent::SchedulePull() {
         const std::set<CacheKey> keys = subscriptions_->Keys();
         std::vector<CacheKey> all(keys.begin(), keys.end());
         for (protocol::Known& k : KnownFor(all)) *request.add_keys() = k;
+        const std::set<std::string> namespaces = subscriptions_->Namespaces();
+        for (protocol::Known& k : KnownForNamespaces(std::vector<std::string>(
+                 namespaces.begin(), namespaces.end()))) {
+          *request.add_keys() = std::move(k);
+        }
         const uint64_t generation = generation_;
         client_->Call("kess.Pull", request.SerializeAsString(),
                       options_.call_timeout,
@@ -349,7 +363,34 @@ std::vector<protocol::Known> Agent::KnownFor(
   return known;
 }
 
+std::vector<protocol::Known> Agent::KnownForNamespaces(
+    const std::vector<std::string>& namespaces) const {
+  std::vector<protocol::Known> known;
+  if (namespaces.empty()) return known;
+  std::map<std::string, size_t> index;
+  for (const std::string& ns : namespaces) {
+    index[ns] = known.size();
+    protocol::Known k;
+    k.mutable_key()->set_type(protocol::ResourceKey::NAMESPACE);
+    k.mutable_key()->set_namespace_name(ns);
+    known.push_back(std::move(k));
+  }
+  // What is on disk (a pending version is resent at worst, and dropped as
+  // not newer).
+  for (const auto& [key, revision] : writer_->Revisions()) {
+    if (key.type != CacheKey::Type::kConfig) continue;
+    auto it = index.find(key.namespace_name);
+    if (it == index.end()) continue;
+    protocol::HeldKey* held = known[it->second].add_held();
+    held->set_key(key.key);
+    held->set_revision(updater_->Known(key));
+    held->set_absent(tombstones_.count(key) > 0);
+  }
+  return known;
+}
+
 void Agent::SendSubscribe(std::vector<CacheKey> keys,
+                          std::vector<std::string> namespaces,
                           std::function<void()> done) {
   if (client_ == nullptr) {
     if (done) done();
@@ -360,6 +401,9 @@ void Agent::SendSubscribe(std::vector<CacheKey> keys,
   request.set_datacenter(options_.datacenter);
   request.set_auth_token(options_.auth_token);
   for (protocol::Known& k : KnownFor(keys)) *request.add_keys() = k;
+  for (protocol::Known& k : KnownForNamespaces(namespaces)) {
+    *request.add_keys() = std::move(k);
+  }
   const uint64_t generation = generation_;
   client_->Call("kess.Subscribe", request.SerializeAsString(),
                 options_.call_timeout,
@@ -413,6 +457,15 @@ void Agent::OnAnswer(uint64_t generation, const char* what,
     LOG(WARNING) << what << ": distributor rejected "
                  << response.rejected_size()
                  << " keys: " << response.rejected_reason();
+    for (const protocol::ResourceKey& k : response.rejected()) {
+      // A distributor older than namespace subscriptions rejects them as
+      // an unknown type.
+      LOG_IF(WARNING, k.type() == protocol::ResourceKey::NAMESPACE)
+          << what << ": distributor " << order_[index_]
+          << " refused the subscription of namespace "
+          << k.namespace_name().substr(0, kMaxNameLength)
+          << " (a distributor without namespace subscriptions?)";
+    }
   }
   for (const protocol::Resource& r : response.updates()) Apply(r);
 }
@@ -452,6 +505,13 @@ void Agent::Apply(const protocol::Resource& resource) {
   entry.mtime_ms = resource.mtime_ms();
   if (options_.on_accepted) options_.on_accepted(entry);
   if (resource.revision() <= 0) return;  // never existed: nothing to hold
+  if (resource.revision() > updater_->Known(key)) {
+    if (resource.absent()) {
+      tombstones_.insert(key);
+    } else {
+      tombstones_.erase(key);
+    }
+  }
   updater_->Submit(std::move(entry));  // ignored unless newer than held
 }
 
@@ -459,7 +519,15 @@ void Agent::Apply(const protocol::Resource& resource) {
 
 absl::Status Agent::Subscribe(const std::vector<CacheKey>& keys,
                               absl::Duration wait) {
-  KESS_ASSIGN_OR_RETURN(std::vector<CacheKey> added, subscriptions_->Add(keys));
+  Subscription what;
+  what.keys.insert(keys.begin(), keys.end());
+  return Subscribe(kDefaultOwner, what, wait);
+}
+
+absl::Status Agent::Subscribe(const std::string& owner,
+                              const Subscription& what, absl::Duration wait) {
+  KESS_RETURN_IF_ERROR(ValidateOwner(owner));
+  KESS_ASSIGN_OR_RETURN(Subscription added, subscriptions_->Add(owner, what));
   if (added.empty()) return absl::OkStatus();
   auto answered = std::make_shared<SteadyNotification>();
   loop_->Post([this, added, answered] {
@@ -467,7 +535,10 @@ absl::Status Agent::Subscribe(const std::vector<CacheKey>& keys,
     // made then is sent once connected, and a key added after the session's
     // first Subscribe was built must not wait for the next pull. With no
     // session at all the next one subscribes every key.
-    SendSubscribe(added, [answered] { answered->Notify(); });
+    SendSubscribe(std::vector<CacheKey>(added.keys.begin(), added.keys.end()),
+                  std::vector<std::string>(added.namespaces.begin(),
+                                           added.namespaces.end()),
+                  [answered] { answered->Notify(); });
   });
   const auto start = std::chrono::steady_clock::now();
   if (answered->WaitForNotificationWithTimeout(wait)) {
@@ -476,6 +547,48 @@ absl::Status Agent::Subscribe(const std::vector<CacheKey>& keys,
     updater_->WaitIdle(std::max(absl::ZeroDuration(), wait - waited));
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<Subscription> Agent::Unsubscribe(const std::string& owner,
+                                                const Subscription& what) {
+  KESS_RETURN_IF_ERROR(ValidateOwner(owner));
+  KESS_ASSIGN_OR_RETURN(Subscription removed,
+                        subscriptions_->Remove(owner, what));
+  if (removed.empty()) return removed;
+  LOG(INFO) << "unsubscribing " << removed.keys.size() << " keys and "
+            << removed.namespaces.size()
+            << " namespaces no application holds any more (last: " << owner
+            << "); their cache files stay";
+  loop_->Post([this, removed] { SendUnsubscribe(removed); });
+  return removed;
+}
+
+void Agent::SendUnsubscribe(const Subscription& removed) {
+  // Without a session there is nothing to tell: the next session's
+  // Subscribe no longer names them.
+  if (client_ == nullptr) return;
+  protocol::UnsubscribeRequest request;
+  // A key still wanted through a namespace keeps coming through it.
+  for (const CacheKey& key : removed.keys) {
+    *request.add_keys() = ToResourceKey(key);
+  }
+  for (const std::string& ns : removed.namespaces) {
+    protocol::ResourceKey* k = request.add_keys();
+    k->set_type(protocol::ResourceKey::NAMESPACE);
+    k->set_namespace_name(ns);
+  }
+  const std::string where = order_[index_];
+  client_->Call("kess.Unsubscribe", request.SerializeAsString(),
+                options_.call_timeout,
+                [where](absl::StatusOr<std::string> reply) {
+                  // Harmless if lost: pushes of keys no longer subscribed
+                  // are dropped (not_subscribed), and the next session does
+                  // not name them.
+                  LOG_IF(WARNING, !reply.ok() &&
+                                      !absl::IsCancelled(reply.status()))
+                      << "kess.Unsubscribe to " << where
+                      << " failed: " << reply.status();
+                });
 }
 
 std::vector<KeyState> Agent::Keys() const {
@@ -493,8 +606,34 @@ std::vector<KeyState> Agent::Keys(const std::vector<CacheKey>& keys) const {
         absl::StrCat(options_.cache_dir, "/", file_cache::RelativePath(key));
     s.revision = updater_->OnDisk(key);
     s.answered = answered_.count(key) > 0;
+    s.owners = subscriptions_->OwnersOf(key);
     out.push_back(std::move(s));
   }
+  return out;
+}
+
+std::vector<NamespaceState> Agent::Namespaces() const {
+  return Namespaces(subscriptions_->Namespaces());
+}
+
+std::vector<NamespaceState> Agent::Namespaces(
+    const std::set<std::string>& namespaces) const {
+  std::map<std::string, NamespaceState> states;
+  for (const std::string& ns : namespaces) {
+    NamespaceState& s = states[ns];
+    s.namespace_name = ns;
+    s.owners = subscriptions_->OwnersOfNamespace(ns);
+    s.path = absl::StrCat(options_.cache_dir, "/configs/", ns);
+  }
+  for (const auto& [key, revision] : writer_->Revisions()) {
+    if (key.type != CacheKey::Type::kConfig) continue;
+    auto it = states.find(key.namespace_name);
+    if (it == states.end()) continue;
+    ++it->second.cached_keys;
+    it->second.revision = std::max(it->second.revision, revision);
+  }
+  std::vector<NamespaceState> out;
+  for (auto& [ns, s] : states) out.push_back(std::move(s));
   return out;
 }
 

@@ -8,8 +8,12 @@
 //    are the transport's (ClientOptions::heartbeat_*), so a silent
 //    distributor is dropped after heartbeat_timeout;
 //  - on each connect calls kess.Subscribe with every subscribed key and the
-//    revision it holds (from the file cache after a restart), so unchanged
-//    keys are not fetched again;
+//    revision it holds (from the file cache after a restart), and every
+//    subscribed namespace with the revisions it holds of that namespace's
+//    keys, so unchanged keys are not fetched again;
+//  - keeps the subscriptions per owner (the application that asked,
+//    subscription_set.h) and unsubscribes at the distributor only what no
+//    owner holds any more (kess.Unsubscribe); cache files stay;
 //  - applies kess.Update pushes and Subscribe/Pull answers: a resource is
 //    accepted only if its name is valid, its CRC-32 matches and its
 //    revision is newer than what is held; then CacheUpdater writes it;
@@ -27,6 +31,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -94,9 +99,19 @@ struct AgentOptions {
 // One subscribed key as the subscription API reports it.
 struct KeyState {
   file_cache::CacheKey key;
+  std::vector<std::string> owners;  // holding the key itself (not via a namespace)
   std::string path;       // absolute path of the cache file
   int64_t revision = 0;   // on disk; 0 = no file yet
   bool answered = false;  // a distributor answered for it since start-up
+};
+
+// One subscribed namespace as the subscription API reports it.
+struct NamespaceState {
+  std::string namespace_name;
+  std::vector<std::string> owners;
+  std::string path;  // absolute path of its directory in the cache
+  size_t cached_keys = 0;  // files of the namespace on disk (tombstones too)
+  int64_t revision = 0;    // newest revision among them
 };
 
 struct AgentStatus {
@@ -128,10 +143,36 @@ class Agent {
   // an error: the keys are fetched when one answers.
   absl::Status Subscribe(const std::vector<file_cache::CacheKey>& keys,
                          absl::Duration wait);
+  // The same for `owner` (ValidateOwner) and whole namespaces too: a
+  // namespace brings every key of it, also keys created later. Only what
+  // no owner held before is subscribed upstream.
+  absl::Status Subscribe(const std::string& owner, const Subscription& what,
+                         absl::Duration wait);
+  // Removes `what` from `owner`'s subscriptions (persisted; what the owner
+  // does not hold is ignored) and calls kess.Unsubscribe for what no owner
+  // holds any more. Cache files are never deleted: they keep their last
+  // version and are no longer updated. Errors: the subscription file could
+  // not be written (nothing changed then). Returns what was unsubscribed
+  // upstream (what no owner holds any more).
+  absl::StatusOr<Subscription> Unsubscribe(const std::string& owner,
+                                           const Subscription& what);
 
   std::vector<KeyState> Keys() const;
   std::vector<KeyState> Keys(
       const std::vector<file_cache::CacheKey>& keys) const;
+  // Each owner's subscriptions, and the owners of one key / namespace.
+  std::map<std::string, Subscription> Owners() const {
+    return subscriptions_->Owners();
+  }
+  std::vector<std::string> OwnersOfKey(const file_cache::CacheKey& key) const {
+    return subscriptions_->OwnersOf(key);
+  }
+  std::vector<std::string> OwnersOfNamespace(const std::string& ns) const {
+    return subscriptions_->OwnersOfNamespace(ns);
+  }
+  std::vector<NamespaceState> Namespaces() const;
+  std::vector<NamespaceState> Namespaces(
+      const std::set<std::string>& namespaces) const;
   AgentStatus Status() const;
   // /healthz: unhealthy while cache writes fail.
   absl::Status Health() const;
@@ -150,12 +191,17 @@ class Agent {
   void ScheduleReturnProbe();
   void Probe();
   void SendSubscribe(std::vector<file_cache::CacheKey> keys,
+                     std::vector<std::string> namespaces,
                      std::function<void()> done);
+  void SendUnsubscribe(const Subscription& removed);
   void OnAnswer(uint64_t generation, const char* what,
                 absl::StatusOr<std::string> reply);
   void Apply(const protocol::Resource& resource);
   std::vector<protocol::Known> KnownFor(
       const std::vector<file_cache::CacheKey>& keys) const;
+  // One Known per namespace, with the revisions held of its keys.
+  std::vector<protocol::Known> KnownForNamespaces(
+      const std::vector<std::string>& namespaces) const;
   void SetConnected(bool connected);
 
   const AgentOptions options_;
@@ -173,6 +219,9 @@ class Agent {
   size_t index_ = 0;              // into order_
   bool subscribed_ = false;       // client_ answered its Subscribe
   std::string last_distributor_;  // where the last session was subscribed
+  // Keys whose newest accepted version is a tombstone (since start-up), so
+  // a namespace's Known says so and no distributor resends one.
+  std::set<file_cache::CacheKey> tombstones_;
   Backoff backoff_;
   transport::EventLoop::TimerId reconnect_timer_ = 0;
   transport::EventLoop::TimerId pull_timer_ = 0;

@@ -144,11 +144,14 @@ TEST(SubscriptionSetTest, PersistsAcrossLoads) {
   std::string dir = TempDir();
   auto set = SubscriptionSet::Load(Env::Default(), dir);
   ASSERT_TRUE(set.ok()) << set.status();
-  auto added =
-      (*set)->Add({CacheKey::Config("shop", "a"), CacheKey::Route("p")});
+  Subscription both;
+  both.keys = {CacheKey::Config("shop", "a"), CacheKey::Route("p")};
+  auto added = (*set)->Add(kDefaultOwner, both);
   ASSERT_TRUE(added.ok());
   EXPECT_EQ(added->size(), 2u);
-  EXPECT_TRUE((*set)->Add({CacheKey::Route("p")})->empty());
+  Subscription p;
+  p.keys = {CacheKey::Route("p")};
+  EXPECT_TRUE((*set)->Add(kDefaultOwner, p)->empty());
   auto again = SubscriptionSet::Load(Env::Default(), dir);
   ASSERT_TRUE(again.ok());
   EXPECT_EQ((*again)->size(), 2u);
@@ -161,8 +164,99 @@ TEST(SubscriptionSetTest, WriteFailureAddsNothing) {
   auto set = SubscriptionSet::Load(&env, dir);
   ASSERT_TRUE(set.ok());
   env.FailSyncs(EIO);
-  EXPECT_FALSE((*set)->Add({CacheKey::Route("p")}).ok());
+  Subscription p;
+  p.keys = {CacheKey::Route("p")};
+  p.namespaces = {"shop"};
+  EXPECT_FALSE((*set)->Add("app", p).ok());
+  EXPECT_FALSE((*set)->ContainsNamespace("shop"));
   EXPECT_EQ((*set)->size(), 0u);
+}
+
+TEST(SubscriptionSetTest, ParsesNamespaces) {
+  auto s = ParseSubscription(
+      R"({"namespaces":["shop","shop","pay"],"routes":["r"],"app":"x"})");
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->namespaces, (std::set<std::string>{"pay", "shop"}));
+  EXPECT_EQ(s->keys, (std::set<CacheKey>{CacheKey::Route("r")}));
+  for (const char* bad : {R"({"namespaces":["../x"]})",
+                          R"({"namespaces":"shop"})", R"({"namespaces":[1]})",
+                          R"({"namespaces":["a/b"]})"}) {
+    auto r = ParseSubscription(bad);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+  }
+  EXPECT_TRUE(ValidateOwner("checkout-1234").ok());
+  EXPECT_FALSE(ValidateOwner("").ok());
+  EXPECT_FALSE(ValidateOwner("a/b").ok());
+  EXPECT_FALSE(ValidateOwner(std::string(200, 'a')).ok());
+}
+
+// Two owners share a key and a namespace: only the last one to leave
+// unsubscribes them, and the owners survive a reload.
+TEST(SubscriptionSetTest, OwnersReferenceCountAndPersist) {
+  std::string dir = TempDir();
+  auto set = SubscriptionSet::Load(Env::Default(), dir);
+  ASSERT_TRUE(set.ok());
+  EXPECT_FALSE((*set)->loaded_from_file());
+  Subscription shop;
+  shop.namespaces = {"shop"};
+  shop.keys = {CacheKey::Config("pay", "k")};
+  EXPECT_EQ(*(*set)->Add("a", shop), shop);  // new for the host
+  EXPECT_TRUE((*set)->Add("b", shop)->empty());  // already held by a
+  EXPECT_TRUE((*set)->Contains(CacheKey::Config("shop", "any")));
+  EXPECT_FALSE((*set)->Contains(CacheKey::Config("other", "any")));
+  EXPECT_EQ((*set)->OwnersOfNamespace("shop"),
+            (std::vector<std::string>{"a", "b"}));
+
+  auto again = SubscriptionSet::Load(Env::Default(), dir);
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE((*again)->loaded_from_file());
+  EXPECT_EQ((*again)->Owners(), (*set)->Owners());
+
+  EXPECT_TRUE((*set)->Remove("a", shop)->empty());  // b still holds both
+  EXPECT_TRUE((*set)->ContainsNamespace("shop"));
+  EXPECT_TRUE((*set)->Remove("nobody", shop)->empty());
+  EXPECT_EQ(*(*set)->Remove("b", shop), shop);  // the last owner
+  EXPECT_FALSE((*set)->ContainsNamespace("shop"));
+  EXPECT_EQ((*set)->size(), 0u);
+  again = SubscriptionSet::Load(Env::Default(), dir);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ((*again)->size(), 0u);
+  EXPECT_TRUE((*again)->Owners().empty());
+}
+
+// A subscriptions.json from before owners (no "owners", no "namespaces")
+// loads as the default owner's; the file written now still carries the
+// union at the top for an older agent.
+TEST(SubscriptionSetTest, OldFileLoadsAsDefaultOwner) {
+  std::string dir = TempDir();
+  ASSERT_TRUE(file_cache::WriteFileAtomically(
+                  Env::Default(), dir + "/subscriptions.json",
+                  R"({"configs":[{"namespace":"shop","key":"a"}],)"
+                  R"("routes":["p"]})")
+                  .ok());
+  auto set = SubscriptionSet::Load(Env::Default(), dir);
+  ASSERT_TRUE(set.ok()) << set.status();
+  EXPECT_EQ((*set)->OwnersOf(CacheKey::Route("p")),
+            (std::vector<std::string>{kDefaultOwner}));
+  Subscription ns;
+  ns.namespaces = {"shop"};
+  ASSERT_TRUE((*set)->Add("app", ns).ok());
+  auto text = Env::Default()->ReadFile(dir + "/subscriptions.json");
+  ASSERT_TRUE(text.ok());
+  auto old_view = ParseKeyList(*text);  // what an older agent reads
+  ASSERT_TRUE(old_view.ok()) << old_view.status();
+  EXPECT_EQ(old_view->size(), 2u);
+  auto union_view = ParseSubscription(*text);
+  ASSERT_TRUE(union_view.ok());
+  EXPECT_EQ(union_view->namespaces, ns.namespaces);
+  // A corrupt owners section refuses to load.
+  ASSERT_TRUE(file_cache::WriteFileAtomically(
+                  Env::Default(), dir + "/subscriptions.json",
+                  R"({"owners":{"a":{"namespaces":["../x"]}}})")
+                  .ok());
+  EXPECT_EQ(SubscriptionSet::Load(Env::Default(), dir).status().code(),
+            absl::StatusCode::kDataLoss);
 }
 
 }  // namespace

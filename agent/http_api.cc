@@ -7,34 +7,12 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "agent/subscription_set.h"
+#include "agent/subscriptions_api.h"
 #include "common/json_util.h"
 
 namespace kess {
 namespace agent {
 namespace {
-
-std::string KeyStateJson(const KeyState& s) {
-  std::string out = "{";
-  if (s.key.type == CacheKey::Type::kConfig) {
-    absl::StrAppend(&out, "\"type\":\"config\",\"namespace\":",
-                    JsonQuote(s.key.namespace_name),
-                    ",\"key\":", JsonQuote(s.key.key));
-  } else {
-    absl::StrAppend(
-        &out, "\"type\":\"route\",\"service\":", JsonQuote(s.key.service));
-  }
-  absl::StrAppend(&out, ",\"path\":", JsonQuote(s.path),
-                  ",\"revision\":", s.revision,
-                  ",\"cached\":", s.revision > 0 ? "true" : "false", "}");
-  return out;
-}
-
-std::string KeyStatesJson(const std::vector<KeyState>& states) {
-  std::vector<std::string> parts;
-  for (const KeyState& s : states) parts.push_back(KeyStateJson(s));
-  return absl::StrCat("{\"subscriptions\":[", absl::StrJoin(parts, ","),
-                      "]}\n");
-}
 
 HttpResponse CacheFile(Agent* agent, const CacheKey& key) {
   absl::Status valid = file_cache::ValidateKey(key);
@@ -69,23 +47,7 @@ std::string StatusJson(const AgentStatus& s) {
 
 void RegisterHttpApi(HttpRoutes* server, Agent* agent,
                      HttpApiOptions options) {
-  server->Handle("POST", "/v1/subscriptions",
-                 [agent, options](const HttpRequest& request) {
-                   auto keys = ParseKeyList(request.body);
-                   if (!keys.ok()) return HttpResponse::Error(keys.status());
-                   if (keys->empty()) {
-                     return HttpResponse::Error(absl::InvalidArgumentError(
-                         "no keys: give \"configs\" and/or \"routes\""));
-                   }
-                   absl::Status status =
-                       agent->Subscribe(*keys, options.subscribe_wait);
-                   if (!status.ok()) return HttpResponse::Error(status);
-                   return HttpResponse::Json(200,
-                                             KeyStatesJson(agent->Keys(*keys)));
-                 });
-  server->Handle("GET", "/v1/subscriptions", [agent](const HttpRequest&) {
-    return HttpResponse::Json(200, KeyStatesJson(agent->Keys()));
-  });
+  RegisterSubscriptionsApi(server, agent, options.subscribe_wait);
   server->HandlePrefix(
       "GET", "/v1/configs/", [agent](const HttpRequest& request) {
         std::vector<std::string> parts = absl::StrSplit(

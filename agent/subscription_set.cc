@@ -1,16 +1,23 @@
 #include "agent/subscription_set.h"
 
+#include <algorithm>
+#include <utility>
+
 #include "Poco/Exception.h"
 #include "Poco/JSON/Array.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/json_util.h"
+#include "model/names.h"
 
 namespace kess {
 namespace agent {
+namespace {
 
-absl::StatusOr<std::vector<CacheKey>> ParseKeyList(const std::string& json) {
-  KESS_ASSIGN_OR_RETURN(Poco::JSON::Object::Ptr obj, ParseJsonObject(json));
-  std::vector<CacheKey> keys;
+// Parses configs/routes/namespaces of `obj` into `out` (keys in body order
+// into `ordered` too).
+absl::Status ParseInto(const Poco::JSON::Object::Ptr& obj, Subscription* out,
+                       std::vector<CacheKey>* ordered) {
   try {
     if (obj->has("configs")) {
       Poco::JSON::Array::Ptr configs = obj->getArray("configs");
@@ -25,8 +32,9 @@ absl::StatusOr<std::vector<CacheKey>> ParseKeyList(const std::string& json) {
               "configs[", i,
               "] must be {\"namespace\": string, \"key\": string}"));
         }
-        keys.push_back(CacheKey::Config(c->getValue<std::string>("namespace"),
-                                        c->getValue<std::string>("key")));
+        ordered->push_back(
+            CacheKey::Config(c->getValue<std::string>("namespace"),
+                             c->getValue<std::string>("key")));
       }
     }
     if (obj->has("routes")) {
@@ -39,32 +47,81 @@ absl::StatusOr<std::vector<CacheKey>> ParseKeyList(const std::string& json) {
           return absl::InvalidArgumentError(
               absl::StrCat("routes[", i, "] must be a string"));
         }
-        keys.push_back(CacheKey::Route(routes->getElement<std::string>(i)));
+        ordered->push_back(CacheKey::Route(routes->getElement<std::string>(i)));
+      }
+    }
+    if (obj->has("namespaces")) {
+      Poco::JSON::Array::Ptr namespaces = obj->getArray("namespaces");
+      if (namespaces.isNull()) {
+        return absl::InvalidArgumentError("\"namespaces\" must be an array");
+      }
+      for (size_t i = 0; i < namespaces->size(); ++i) {
+        if (!namespaces->get(i).isString()) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("namespaces[", i, "] must be a string"));
+        }
+        const std::string ns = namespaces->getElement<std::string>(i);
+        KESS_RETURN_IF_ERROR(ValidateName(NameKind::kNamespace, ns));
+        out->namespaces.insert(ns);
       }
     }
   } catch (const Poco::Exception& e) {
     return absl::InvalidArgumentError("bad subscription list: " +
                                       e.displayText());
   }
-  for (const CacheKey& key : keys) {
+  for (const CacheKey& key : *ordered) {
     KESS_RETURN_IF_ERROR(file_cache::ValidateKey(key));
+    out->keys.insert(key);
   }
-  return keys;
+  return absl::OkStatus();
 }
 
-std::string KeyListToJson(const std::set<CacheKey>& keys) {
-  std::string configs, routes;
-  for (const CacheKey& k : keys) {
+}  // namespace
+
+absl::StatusOr<Subscription> ParseSubscription(const std::string& json) {
+  KESS_ASSIGN_OR_RETURN(Poco::JSON::Object::Ptr obj, ParseJsonObject(json));
+  Subscription out;
+  std::vector<CacheKey> ordered;
+  KESS_RETURN_IF_ERROR(ParseInto(obj, &out, &ordered));
+  return out;
+}
+
+absl::StatusOr<std::vector<CacheKey>> ParseKeyList(const std::string& json) {
+  KESS_ASSIGN_OR_RETURN(Poco::JSON::Object::Ptr obj, ParseJsonObject(json));
+  Subscription out;
+  std::vector<CacheKey> ordered;
+  KESS_RETURN_IF_ERROR(ParseInto(obj, &out, &ordered));
+  return ordered;
+}
+
+std::string SubscriptionToJson(const Subscription& subscription) {
+  std::vector<std::string> configs, routes, namespaces;
+  for (const CacheKey& k : subscription.keys) {
     if (k.type == CacheKey::Type::kConfig) {
-      absl::StrAppend(&configs, configs.empty() ? "" : ",",
-                      "{\"namespace\":", JsonQuote(k.namespace_name),
-                      ",\"key\":", JsonQuote(k.key), "}");
+      configs.push_back(absl::StrCat("{\"namespace\":",
+                                     JsonQuote(k.namespace_name),
+                                     ",\"key\":", JsonQuote(k.key), "}"));
     } else {
-      absl::StrAppend(&routes, routes.empty() ? "" : ",", JsonQuote(k.service));
+      routes.push_back(JsonQuote(k.service));
     }
   }
-  return absl::StrCat("{\"configs\":[", configs, "],\"routes\":[", routes,
-                      "]}\n");
+  for (const std::string& ns : subscription.namespaces) {
+    namespaces.push_back(JsonQuote(ns));
+  }
+  return absl::StrCat("{\"configs\":[", absl::StrJoin(configs, ","),
+                      "],\"routes\":[", absl::StrJoin(routes, ","),
+                      "],\"namespaces\":[", absl::StrJoin(namespaces, ","),
+                      "]}");
+}
+
+absl::Status ValidateOwner(const std::string& owner) {
+  // The same character rules as every kess name.
+  absl::Status valid = ValidateName(NameKind::kKey, owner);
+  if (valid.ok()) return valid;
+  return absl::InvalidArgumentError(
+      absl::StrCat("app ", JsonQuote(owner.substr(0, kMaxNameLength)),
+                   " is invalid (allowed: A-Z a-z 0-9 . _ -, 1..",
+                   kMaxNameLength, " bytes): ", valid.message()));
 }
 
 absl::StatusOr<std::unique_ptr<SubscriptionSet>> SubscriptionSet::Load(
@@ -74,49 +131,194 @@ absl::StatusOr<std::unique_ptr<SubscriptionSet>> SubscriptionSet::Load(
   absl::StatusOr<std::string> text = env->ReadFile(set->path_);
   if (absl::IsNotFound(text.status())) return set;
   KESS_RETURN_IF_ERROR(text.status());
-  absl::StatusOr<std::vector<CacheKey>> keys = ParseKeyList(*text);
-  if (!keys.ok()) {
+  set->loaded_from_file_ = true;
+  auto corrupt = [&set](const absl::Status& status) {
     return absl::DataLossError(
-        absl::StrCat(set->path_, ": ", keys.status().message()));
+        absl::StrCat(set->path_, ": ", status.message()));
+  };
+  absl::StatusOr<Poco::JSON::Object::Ptr> obj = ParseJsonObject(*text);
+  if (!obj.ok()) return corrupt(obj.status());
+  std::map<std::string, Subscription> owners;
+  try {
+    if ((*obj)->has("owners")) {
+      Poco::JSON::Object::Ptr by_owner = (*obj)->getObject("owners");
+      if (by_owner.isNull()) {
+        return corrupt(absl::InvalidArgumentError("\"owners\" is no object"));
+      }
+      for (const auto& [owner, value] : *by_owner) {
+        absl::Status owner_ok = ValidateOwner(owner);
+        if (!owner_ok.ok()) return corrupt(owner_ok);
+        Poco::JSON::Object::Ptr one = by_owner->getObject(owner);
+        if (one.isNull()) {
+          return corrupt(absl::InvalidArgumentError(
+              absl::StrCat("owner ", owner, " is no object")));
+        }
+        std::vector<CacheKey> ordered;
+        absl::Status parsed = ParseInto(one, &owners[owner], &ordered);
+        if (!parsed.ok()) return corrupt(parsed);
+      }
+    } else {
+      // Written before owners: everything belongs to the default owner.
+      std::vector<CacheKey> ordered;
+      absl::Status parsed = ParseInto(*obj, &owners[kDefaultOwner], &ordered);
+      if (!parsed.ok()) return corrupt(parsed);
+    }
+  } catch (const Poco::Exception& e) {
+    return corrupt(absl::InvalidArgumentError(e.displayText()));
+  }
+  for (auto it = owners.begin(); it != owners.end();) {
+    it = it->second.empty() ? owners.erase(it) : std::next(it);
   }
   absl::MutexLock lock(&set->mu_);
-  set->keys_.insert(keys->begin(), keys->end());
+  set->all_ = Union(owners);
+  set->owners_ = std::move(owners);
   return set;
 }
 
-absl::StatusOr<std::vector<CacheKey>> SubscriptionSet::Add(
-    const std::vector<CacheKey>& keys) {
-  absl::MutexLock lock(&mu_);
-  std::set<CacheKey> next = keys_;
-  std::vector<CacheKey> added;
-  for (const CacheKey& k : keys) {
-    if (next.insert(k).second) added.push_back(k);
+Subscription SubscriptionSet::Union(
+    const std::map<std::string, Subscription>& owners) {
+  Subscription all;
+  for (const auto& [owner, s] : owners) {
+    all.keys.insert(s.keys.begin(), s.keys.end());
+    all.namespaces.insert(s.namespaces.begin(), s.namespaces.end());
   }
-  if (added.empty()) return added;
+  return all;
+}
+
+std::string SubscriptionSet::ToFileJson(
+    const std::map<std::string, Subscription>& owners) const {
+  std::string all = SubscriptionToJson(Union(owners));
+  all.pop_back();  // the closing brace
+  std::vector<std::string> parts;
+  for (const auto& [owner, s] : owners) {
+    parts.push_back(
+        absl::StrCat(JsonQuote(owner), ":", SubscriptionToJson(s)));
+  }
+  return absl::StrCat(all, ",\"owners\":{", absl::StrJoin(parts, ","),
+                      "}}\n");
+}
+
+absl::Status SubscriptionSet::Commit(std::map<std::string, Subscription> next) {
+  for (auto it = next.begin(); it != next.end();) {
+    it = it->second.empty() ? next.erase(it) : std::next(it);
+  }
   KESS_RETURN_IF_ERROR(
-      file_cache::WriteFileAtomically(env_, path_, KeyListToJson(next)));
-  keys_ = std::move(next);
+      file_cache::WriteFileAtomically(env_, path_, ToFileJson(next)));
+  all_ = Union(next);
+  owners_ = std::move(next);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Subscription> SubscriptionSet::Add(const std::string& owner,
+                                                  const Subscription& what) {
+  absl::MutexLock lock(&mu_);
+  Subscription added;
+  for (const CacheKey& k : what.keys) {
+    if (!all_.keys.count(k)) added.keys.insert(k);
+  }
+  for (const std::string& ns : what.namespaces) {
+    if (!all_.namespaces.count(ns)) added.namespaces.insert(ns);
+  }
+  auto current = owners_.find(owner);
+  if (current != owners_.end()) {
+    const Subscription& mine = current->second;
+    if (std::includes(mine.keys.begin(), mine.keys.end(), what.keys.begin(),
+                      what.keys.end()) &&
+        std::includes(mine.namespaces.begin(), mine.namespaces.end(),
+                      what.namespaces.begin(), what.namespaces.end())) {
+      return added;  // nothing new for this owner: no write
+    }
+  }
+  std::map<std::string, Subscription> next = owners_;
+  Subscription& mine = next[owner];
+  mine.keys.insert(what.keys.begin(), what.keys.end());
+  mine.namespaces.insert(what.namespaces.begin(), what.namespaces.end());
+  KESS_RETURN_IF_ERROR(Commit(std::move(next)));
   return added;
+}
+
+absl::StatusOr<Subscription> SubscriptionSet::Remove(
+    const std::string& owner, const Subscription& what) {
+  absl::MutexLock lock(&mu_);
+  Subscription removed;
+  auto current = owners_.find(owner);
+  if (current == owners_.end()) return removed;
+  std::map<std::string, Subscription> next = owners_;
+  Subscription& mine = next[owner];
+  size_t erased = 0;
+  for (const CacheKey& k : what.keys) erased += mine.keys.erase(k);
+  for (const std::string& ns : what.namespaces) {
+    erased += mine.namespaces.erase(ns);
+  }
+  if (erased == 0) return removed;
+  const Subscription rest = Union(next);
+  for (const CacheKey& k : what.keys) {
+    if (all_.keys.count(k) && !rest.keys.count(k)) removed.keys.insert(k);
+  }
+  for (const std::string& ns : what.namespaces) {
+    if (all_.namespaces.count(ns) && !rest.namespaces.count(ns)) {
+      removed.namespaces.insert(ns);
+    }
+  }
+  KESS_RETURN_IF_ERROR(Commit(std::move(next)));
+  return removed;
 }
 
 void SubscriptionSet::AddLoaded(const CacheKey& key) {
   absl::MutexLock lock(&mu_);
-  keys_.insert(key);
+  owners_[kDefaultOwner].keys.insert(key);
+  all_.keys.insert(key);
 }
 
 std::set<CacheKey> SubscriptionSet::Keys() const {
   absl::MutexLock lock(&mu_);
-  return keys_;
+  return all_.keys;
+}
+
+std::set<std::string> SubscriptionSet::Namespaces() const {
+  absl::MutexLock lock(&mu_);
+  return all_.namespaces;
+}
+
+std::map<std::string, Subscription> SubscriptionSet::Owners() const {
+  absl::MutexLock lock(&mu_);
+  return owners_;
+}
+
+std::vector<std::string> SubscriptionSet::OwnersOf(const CacheKey& key) const {
+  absl::MutexLock lock(&mu_);
+  std::vector<std::string> out;
+  for (const auto& [owner, s] : owners_) {
+    if (s.keys.count(key)) out.push_back(owner);
+  }
+  return out;
+}
+
+std::vector<std::string> SubscriptionSet::OwnersOfNamespace(
+    const std::string& ns) const {
+  absl::MutexLock lock(&mu_);
+  std::vector<std::string> out;
+  for (const auto& [owner, s] : owners_) {
+    if (s.namespaces.count(ns)) out.push_back(owner);
+  }
+  return out;
 }
 
 bool SubscriptionSet::Contains(const CacheKey& key) const {
   absl::MutexLock lock(&mu_);
-  return keys_.count(key) > 0;
+  return all_.keys.count(key) > 0 ||
+         (key.type == CacheKey::Type::kConfig &&
+          all_.namespaces.count(key.namespace_name) > 0);
+}
+
+bool SubscriptionSet::ContainsNamespace(const std::string& ns) const {
+  absl::MutexLock lock(&mu_);
+  return all_.namespaces.count(ns) > 0;
 }
 
 size_t SubscriptionSet::size() const {
   absl::MutexLock lock(&mu_);
-  return keys_.size();
+  return all_.size();
 }
 
 }  // namespace agent

@@ -1,36 +1,67 @@
-// The host's subscription set: every config and route table some local
-// process asked for through the subscription API. Persisted atomically in
-// <cache_dir>/subscriptions.json (WriteFileAtomically) before the agent
-// subscribes, so subscriptions survive agent restarts.
+// The host's subscription set: every config, route table and whole config
+// namespace some local application asked for through the subscription
+// API, with the applications ("owners") that asked. A key or namespace
+// stays subscribed while at least one owner holds it. Persisted atomically
+// in <cache_dir>/subscriptions.json (WriteFileAtomically) before the agent
+// subscribes or unsubscribes, so subscriptions survive agent restarts.
 //
-// The file and the POST /v1/subscriptions body share one JSON shape:
+// The POST/DELETE /v1/subscriptions body (one owner's request):
 //   {"configs":[{"namespace":"shop","key":"db.timeout"}],
-//    "routes":["payments"]}
+//    "routes":["payments"], "namespaces":["shop"], "app":"checkout"}
+//
+// The file: the union of every owner's subscriptions in that shape (what
+// agents without owners read), plus "owners" with each owner's own:
+//   {"configs":[...],"routes":[...],"namespaces":[...],
+//    "owners":{"checkout":{"configs":[...],"routes":[...],
+//                          "namespaces":[...]}, ...}}
+// A file without "owners" (written before owners existed) loads as owner
+// "default" holding everything in it.
 //
 // Thread-safe.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "common/status.h"
 #include "model/file_cache/env.h"
 #include "model/file_cache/format.h"
-#include "common/status.h"
 
 namespace kess {
 namespace agent {
 
 using file_cache::CacheKey;
 
-// Parses the JSON shape above. InvalidArgument with the name validator's
-// message for the first invalid name (nothing is accepted then), or for
-// malformed JSON / wrong types.
+// The owner of subscriptions that name none.
+inline constexpr char kDefaultOwner[] = "default";
+
+// What one owner subscribes (or one request names).
+struct Subscription {
+  std::set<CacheKey> keys;
+  std::set<std::string> namespaces;  // whole config namespaces
+
+  bool empty() const { return keys.empty() && namespaces.empty(); }
+  size_t size() const { return keys.size() + namespaces.size(); }
+  bool operator==(const Subscription& o) const {
+    return keys == o.keys && namespaces == o.namespaces;
+  }
+};
+
+// Parses the body shape above ("app" is not read here). InvalidArgument
+// with the name validator's message for the first invalid name (nothing is
+// accepted then), or for malformed JSON / wrong types.
+absl::StatusOr<Subscription> ParseSubscription(const std::string& json);
+// The keys only, in the body's order (configs, then routes).
 absl::StatusOr<std::vector<CacheKey>> ParseKeyList(const std::string& json);
-// The JSON shape above for `keys`.
-std::string KeyListToJson(const std::set<CacheKey>& keys);
+// {"configs":[..],"routes":[..],"namespaces":[..]} (no newline).
+std::string SubscriptionToJson(const Subscription& subscription);
+// OK if `owner` is a valid owner name (the rules of model/names.h: A-Z
+// a-z 0-9 . _ -, 1..128 bytes); else InvalidArgument.
+absl::Status ValidateOwner(const std::string& owner);
 
 class SubscriptionSet {
  public:
@@ -40,24 +71,53 @@ class SubscriptionSet {
   static absl::StatusOr<std::unique_ptr<SubscriptionSet>> Load(
       file_cache::Env* env, const std::string& cache_dir);
 
-  // Adds `keys` and persists the set; returns the keys that were new. On a
-  // write error nothing is added and the error is returned.
-  absl::StatusOr<std::vector<CacheKey>> Add(const std::vector<CacheKey>& keys);
-  // Adds without persisting (keys already backed by cache files).
+  // True if Load found a subscriptions.json.
+  bool loaded_from_file() const { return loaded_from_file_; }
+
+  // Adds `what` for `owner` and persists the set; returns what no owner
+  // held before (what the agent must subscribe upstream). On a write
+  // error nothing changes and the error is returned.
+  absl::StatusOr<Subscription> Add(const std::string& owner,
+                                   const Subscription& what);
+  // Removes `what` from `owner` (what it does not hold is ignored) and
+  // persists the set; returns what no owner holds any more (what the agent
+  // unsubscribes upstream). On a write error nothing changes.
+  absl::StatusOr<Subscription> Remove(const std::string& owner,
+                                      const Subscription& what);
+  // Adds for kDefaultOwner without persisting (keys backed by cache files
+  // when subscriptions.json was lost).
   void AddLoaded(const CacheKey& key);
 
+  // The union over owners.
   std::set<CacheKey> Keys() const;
+  std::set<std::string> Namespaces() const;
+  // Each owner's subscriptions.
+  std::map<std::string, Subscription> Owners() const;
+  // The owners holding `key` itself / namespace `ns`.
+  std::vector<std::string> OwnersOf(const CacheKey& key) const;
+  std::vector<std::string> OwnersOfNamespace(const std::string& ns) const;
+  // True if `key` is subscribed itself or through its namespace.
   bool Contains(const CacheKey& key) const;
+  bool ContainsNamespace(const std::string& ns) const;
+  // Keys plus namespaces of the union.
   size_t size() const;
 
  private:
   SubscriptionSet(file_cache::Env* env, std::string path)
       : env_(env), path_(std::move(path)) {}
+  static Subscription Union(const std::map<std::string, Subscription>& owners);
+  std::string ToFileJson(
+      const std::map<std::string, Subscription>& owners) const;
+  // Replaces owners_ by `next` after persisting it.
+  absl::Status Commit(std::map<std::string, Subscription> next)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   file_cache::Env* const env_;
   const std::string path_;
+  bool loaded_from_file_ = false;
   mutable absl::Mutex mu_;
-  std::set<CacheKey> keys_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, Subscription> owners_ ABSL_GUARDED_BY(mu_);
+  Subscription all_ ABSL_GUARDED_BY(mu_);  // Union(owners_)
 };
 
 }  // namespace agent
