@@ -82,6 +82,9 @@ int RunServer() {
   options.registry = &registry;
   options.num_loops = FLAGS_server_loops;
   options.heartbeat_timeout = absl::Seconds(30);
+  // Every simulated client is 127.0.0.1: no connection caps here.
+  options.max_connections = 0;
+  options.max_connections_per_peer = 0;
   transport::HandlerMap handlers;
   handlers["echo"] = [](transport::Request request,
                         transport::Responder responder) {

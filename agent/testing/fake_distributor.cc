@@ -79,6 +79,7 @@ absl::Status FakeDistributor::Init() {
   opts.num_loops = 1;
   opts.heartbeat_timeout = options_.heartbeat_timeout;
   opts.registry = &registry_;
+  opts.max_connections_per_peer = 0;  // every test agent is 127.0.0.1
   KESS_ASSIGN_OR_RETURN(
       server_, transport::Server::Create(opts, std::move(handlers), callbacks));
   return absl::OkStatus();

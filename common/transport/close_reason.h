@@ -24,6 +24,15 @@ inline constexpr char kUnexpectedFrame[] = "unexpected_frame";
 // A slow or dead peer.
 inline constexpr char kSendQueueFull[] = "send_queue_full";
 inline constexpr char kHeartbeatTimeout[] = "heartbeat_timeout";
+// Limits that hold before a peer has authenticated (server side).
+// No complete frame within ServerOptions::first_frame_timeout.
+inline constexpr char kFirstFrameTimeout[] = "first_frame_timeout";
+// Not trusted (Server::Trust) within ServerOptions::trust_timeout.
+inline constexpr char kTrustTimeout[] = "trust_timeout";
+// A frame over ServerOptions::untrusted_max_frame_bytes before Trust.
+inline constexpr char kUntrustedFrameTooLarge[] = "untrusted_frame_too_large";
+// A request payload over its element budget (ServerOptions::request_types).
+inline constexpr char kPayloadOverBudget[] = "payload_over_budget";
 
 }  // namespace close_reason
 }  // namespace transport

@@ -63,6 +63,7 @@ Connection::~Connection() {
 absl::Status Connection::Start(bool connecting) {
   connecting_ = connecting;
   last_receive_ms_ = EventLoop::NowMs();
+  start_ms_ = last_receive_ms_;
   const uint32_t events = connecting ? EPOLLOUT : EPOLLIN;
   want_write_ = connecting;
   absl::Status status = loop_->Add(fd_, events, this);
@@ -139,6 +140,7 @@ void Connection::DispatchFrames() {
     }
     if (!*got) return;
     metrics_->FrameReceived();
+    ++frames_received_;
     delegate_->OnFrame(this, std::move(frame));
   }
 }

@@ -93,6 +93,16 @@ class Connection : public EventLoop::Handler {
   bool connected() const { return !closed_ && !connecting_; }
   // EventLoop::NowMs() of the last byte received (or of Start()).
   int64_t last_receive_ms() const { return last_receive_ms_; }
+  // EventLoop::NowMs() of Start().
+  int64_t start_ms() const { return start_ms_; }
+  // Complete frames received so far.
+  uint64_t frames_received() const { return frames_received_; }
+  // The frame limit for frames not yet begun (see FrameDecoder); a server
+  // lowers it until the peer authenticates. Takes effect for the next frame
+  // header, even for bytes already buffered.
+  void set_max_frame_bytes(size_t max_frame_bytes, const char* over_reason) {
+    decoder_.set_max_frame_bytes(max_frame_bytes, over_reason);
+  }
   size_t queued_bytes() const { return queued_bytes_; }
 
   void OnEvents(uint32_t events) override;
@@ -121,6 +131,8 @@ class Connection : public EventLoop::Handler {
   bool want_write_ = false;   // EPOLLOUT registered
   bool closed_ = false;
   int64_t last_receive_ms_ = 0;
+  int64_t start_ms_ = 0;
+  uint64_t frames_received_ = 0;
 };
 
 }  // namespace transport

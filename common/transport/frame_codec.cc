@@ -4,12 +4,16 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/transport/close_reason.h"
+#include "common/transport/wire_budget.h"
 
 namespace kess {
 namespace transport {
 namespace {
 
 constexpr size_t kRetainedBufferBytes = 256 << 10;
+// A Frame has six fields; a well-formed one never repeats them much. More
+// elements than this are unknown fields that would each be kept on parse.
+constexpr size_t kMaxEnvelopeElements = 64;
 
 void PutBigEndian32(uint32_t v, char* out) {
   out[0] = static_cast<char>(v >> 24);
@@ -83,12 +87,24 @@ absl::StatusOr<bool> FrameDecoder::Next(Frame* frame) {
                 absl::InvalidArgumentError("zero-length frame"));
   }
   if (length > max_frame_bytes_) {
-    return Fail(close_reason::kFrameTooLarge,
+    return Fail(over_reason_,
                 absl::OutOfRangeError(absl::StrCat(
                     "frame of ", length, " bytes exceeds the limit of ",
                     max_frame_bytes_, " bytes")));
   }
   if (available - kFrameHeaderBytes < length) return false;
+  WireBudget envelope;
+  envelope.max_elements = kMaxEnvelopeElements;
+  envelope.max_depth = 1;
+  absl::Status scan =
+      CheckWireBudget(absl::string_view(start + kFrameHeaderBytes, length),
+                      *Frame::descriptor(), envelope);
+  if (!scan.ok()) {
+    return Fail(close_reason::kMalformedFrame,
+                absl::DataLossError(absl::StrCat("frame of ", length,
+                                                 " bytes refused: ",
+                                                 scan.message())));
+  }
   if (!frame->ParseFromArray(start + kFrameHeaderBytes,
                              static_cast<int>(length))) {
     return Fail(close_reason::kMalformedFrame,

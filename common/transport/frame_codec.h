@@ -50,6 +50,16 @@ class FrameDecoder {
   FrameDecoder(const FrameDecoder&) = delete;
   FrameDecoder& operator=(const FrameDecoder&) = delete;
 
+  // Changes the limit for frames whose header is not decoded yet (a server
+  // lowers it for a peer that has not authenticated, and raises it after).
+  // `over_reason` is the error_reason() of a frame over it.
+  void set_max_frame_bytes(size_t max_frame_bytes,
+                           const char* over_reason = "frame_too_large") {
+    max_frame_bytes_ = max_frame_bytes;
+    over_reason_ = over_reason;
+  }
+  size_t max_frame_bytes() const { return max_frame_bytes_; }
+
   // Appends received bytes. Ignored after an error.
   void Feed(absl::string_view bytes);
 
@@ -61,6 +71,8 @@ class FrameDecoder {
 
   // After Next() failed: a close_reason constant naming the error
   // ("zero_length_frame", "frame_too_large", "malformed_frame"); "" before.
+  // The envelope is pre-scanned (wire_budget.h) before it is parsed: a body
+  // made of thousands of unknown fields is "malformed_frame" too.
   const char* error_reason() const { return error_reason_; }
 
   // Bytes received but not yet returned as frames.
@@ -69,7 +81,8 @@ class FrameDecoder {
  private:
   absl::Status Fail(const char* reason, absl::Status status);
 
-  const size_t max_frame_bytes_;
+  size_t max_frame_bytes_;
+  const char* over_reason_ = "frame_too_large";
   std::string buffer_;
   size_t consumed_ = 0;  // bytes at the front of buffer_ already decoded
   const char* error_reason_ = "";

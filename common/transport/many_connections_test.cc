@@ -28,6 +28,8 @@ TEST(ManyConnectionsTest, TwoThousandClientsEachGetAnAnswerAndAPush) {
   ServerOptions server_options;
   server_options.registry = &registry;
   server_options.num_loops = 2;
+  // Every client is 127.0.0.1 here; the per-peer cap is for real hosts.
+  server_options.max_connections_per_peer = 0;
   HandlerMap handlers;
   handlers["echo"] = [](Request request, Responder responder) {
     responder.Respond(std::move(request.payload));

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
@@ -23,6 +24,12 @@ constexpr int kMaxAcceptsPerEvent = 256;
 // on a listen socket that stays readable.
 constexpr absl::Duration kAcceptPause = absl::Milliseconds(100);
 
+// "1.2.3.4:5678" -> "1.2.3.4", "[::1]:5678" -> "[::1]".
+std::string HostOf(const std::string& peer) {
+  const size_t colon = peer.rfind(':');
+  return colon == std::string::npos ? peer : peer.substr(0, colon);
+}
+
 }  // namespace
 
 // Per-loop state; `connections` is touched only on that loop's thread.
@@ -31,6 +38,8 @@ struct Server::Loop {
   std::unique_ptr<EventLoop> event_loop;
   std::unique_ptr<ConnectionDelegate> delegate;
   std::unordered_map<uint64_t, std::unique_ptr<Connection>> connections;
+  // Connections not yet trusted (only when the server needs trust).
+  std::unordered_set<uint64_t> untrusted;
   EventLoop::TimerId sweep_timer = 0;
 };
 
@@ -71,8 +80,13 @@ class Server::Acceptor : public EventLoop::Handler {
     for (int i = 0; i < kMaxAcceptsPerEvent; ++i) {
       int fd = accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (fd >= 0) {
+        std::string peer = PeerAddressOf(fd);
+        if (!server_->Admit(HostOf(peer))) {
+          close(fd);
+          continue;
+        }
         SetNoDelay(fd);
-        server_->Adopt(fd, PeerAddressOf(fd));
+        server_->Adopt(fd, std::move(peer));
         continue;
       }
       if (errno == EAGAIN || errno == EWOULDBLOCK) return;
@@ -109,6 +123,12 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(
   if (options.num_loops < 1 || options.num_loops > 64) {
     return absl::InvalidArgumentError("num_loops must be in [1, 64]");
   }
+  for (const auto& [method, type] : options.request_types) {
+    if (type == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("request_types: no descriptor for ", method));
+    }
+  }
   KESS_RETURN_IF_ERROR(ValidateConnectionOptions(options.connection));
   KESS_ASSIGN_OR_RETURN(SocketAddress address,
                         ResolveAddress(options.host, options.port));
@@ -140,7 +160,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(
   server->acceptor_ = std::make_unique<Acceptor>(
       server.get(), server->loops_[0]->event_loop.get(), listen_fd);
   KESS_RETURN_IF_ERROR(server->acceptor_->Start());
-  if (server->options_.heartbeat_timeout > absl::ZeroDuration()) {
+  if (server->options_.heartbeat_timeout > absl::ZeroDuration() ||
+      server->options_.first_frame_timeout > absl::ZeroDuration() ||
+      server->options_.trust_timeout > absl::ZeroDuration()) {
     for (auto& loop : server->loops_) {
       Loop* raw = loop.get();
       Server* s = server.get();
@@ -201,7 +223,17 @@ void Server::Adopt(int fd, std::string peer) {
     if (!status.ok()) {
       LOG(WARNING) << "transport server: dropping connection from " << peer
                    << ": " << status;
+      Release(HostOf(peer));
       return;
+    }
+    if (NeedsTrust()) {
+      loop->untrusted.insert(id);
+      if (options_.untrusted_max_frame_bytes > 0) {
+        connection->set_max_frame_bytes(
+            std::min(options_.untrusted_max_frame_bytes,
+                     options_.connection.max_frame_bytes),
+            close_reason::kUntrustedFrameTooLarge);
+      }
     }
     loop->connections.emplace(id, std::move(connection));
     connection_count_.fetch_add(1);
@@ -219,6 +251,33 @@ void Server::OnFrame(Loop& loop, Connection* connection, Frame frame) {
             .Respond(absl::UnimplementedError(
                 absl::StrCat("no handler for method '", frame.method(), "'")));
         return;
+      }
+      auto type = options_.request_types.find(frame.method());
+      if (type != options_.request_types.end()) {
+        absl::Status budget = CheckWireBudget(
+            frame.payload(), *type->second, options_.request_budget);
+        // Malformed but within budget goes to the handler, whose parse fails
+        // cheaply (the scan stops at the first element over budget, so a
+        // bomb with a bad tail is over budget, not malformed).
+        if (absl::IsResourceExhausted(budget)) {
+          // Answered, so a confused but honest client sees why; then closed:
+          // a peer that sends this is not one to keep reading from.
+          Responder(link_, connection->id(), frame.id(),
+                    options_.connection.max_frame_bytes)
+              .Respond(absl::ResourceExhaustedError(
+                  absl::StrCat(frame.method(), ": ", budget.message())));
+          const uint64_t id = connection->id();
+          // After the answer, which is posted: close in a posted task too.
+          loop.event_loop->Post([&loop, id, budget] {
+            auto it = loop.connections.find(id);
+            if (it != loop.connections.end()) {
+              it->second->Close(close_reason::kPayloadOverBudget, budget);
+            }
+          });
+          // Stop reading its further frames now.
+          connection->set_max_frame_bytes(1, close_reason::kPayloadOverBudget);
+          return;
+        }
       }
       Request request;
       request.connection_id = connection->id();
@@ -247,29 +306,57 @@ void Server::OnClosed(Loop& loop, Connection* connection, const char* reason) {
   if (it == loop.connections.end()) return;  // closed inside Start()
   std::unique_ptr<Connection> owned = std::move(it->second);
   loop.connections.erase(it);
+  loop.untrusted.erase(owned->id());
   connection_count_.fetch_sub(1);
+  Release(HostOf(owned->peer()));
   if (callbacks_.on_disconnect) callbacks_.on_disconnect(owned->id(), reason);
   loop.event_loop->DeleteSoon(std::move(owned));
 }
 
 void Server::SweepSilent(Loop& loop) {
   const absl::Duration timeout = options_.heartbeat_timeout;
+  const absl::Duration first_frame = options_.first_frame_timeout;
+  const absl::Duration trust = options_.trust_timeout;
+  const absl::Duration zero = absl::ZeroDuration();
   const int64_t now = EventLoop::NowMs();
-  std::vector<Connection*> silent;
+  struct Expired {
+    Connection* connection;
+    const char* reason;
+    absl::Status detail;
+  };
+  std::vector<Expired> expired;
   for (auto& entry : loop.connections) {
-    if (absl::Milliseconds(now - entry.second->last_receive_ms()) > timeout) {
-      silent.push_back(entry.second.get());
+    Connection* c = entry.second.get();
+    const absl::Duration age = absl::Milliseconds(now - c->start_ms());
+    if (timeout > zero &&
+        absl::Milliseconds(now - c->last_receive_ms()) > timeout) {
+      expired.push_back({c, close_reason::kHeartbeatTimeout,
+                         absl::DeadlineExceededError(absl::StrCat(
+                             "nothing received for ", now - c->last_receive_ms(),
+                             " ms (limit ", absl::FormatDuration(timeout),
+                             ")"))});
+    } else if (first_frame > zero && c->frames_received() == 0 &&
+               age > first_frame) {
+      expired.push_back({c, close_reason::kFirstFrameTimeout,
+                         absl::DeadlineExceededError(absl::StrCat(
+                             "no complete frame within ",
+                             absl::FormatDuration(first_frame)))});
+    } else if (trust > zero && age > trust &&
+               loop.untrusted.count(entry.first) > 0) {
+      expired.push_back({c, close_reason::kTrustTimeout,
+                         absl::DeadlineExceededError(absl::StrCat(
+                             "not authenticated within ",
+                             absl::FormatDuration(trust)))});
     }
   }
-  for (Connection* c : silent) {
-    c->Close(close_reason::kHeartbeatTimeout,
-             absl::DeadlineExceededError(absl::StrCat(
-                 "nothing received for ", now - c->last_receive_ms(),
-                 " ms (limit ", absl::FormatDuration(timeout), ")")));
-  }
+  for (Expired& e : expired) e.connection->Close(e.reason, e.detail);
   // Checking a few times per timeout keeps the overshoot small.
+  absl::Duration shortest = absl::InfiniteDuration();
+  for (absl::Duration d : {timeout, first_frame, trust}) {
+    if (d > zero) shortest = std::min(shortest, d);
+  }
   const absl::Duration every =
-      std::clamp(timeout / 4, absl::Milliseconds(5), absl::Seconds(1));
+      std::clamp(shortest / 4, absl::Milliseconds(5), absl::Seconds(1));
   loop.sweep_timer =
       loop.event_loop->RunAfter(every, [this, &loop] { SweepSilent(loop); });
 }
@@ -346,6 +433,59 @@ absl::Status Server::Broadcast(const std::string& method,
     });
   }
   return absl::OkStatus();
+}
+
+bool Server::Admit(const std::string& peer_ip) {
+  const char* refused = nullptr;
+  {
+    absl::MutexLock lock(&admit_mu_);
+    if (options_.max_connections > 0 && admitted_ >= options_.max_connections) {
+      refused = "server_connection_limit";
+    } else if (options_.max_connections_per_peer > 0 &&
+               per_peer_[peer_ip] >= options_.max_connections_per_peer) {
+      refused = "peer_connection_limit";
+    } else {
+      ++admitted_;
+      ++per_peer_[peer_ip];
+      return true;
+    }
+    auto it = per_peer_.find(peer_ip);
+    if (it != per_peer_.end() && it->second == 0) per_peer_.erase(it);
+  }
+  metrics_.Refused(refused);
+  LOG_EVERY_N(WARNING, 100) << "transport server: refused a connection from "
+                            << peer_ip << " (" << refused << ", "
+                            << google::COUNTER << " so far)";
+  return false;
+}
+
+void Server::Release(const std::string& peer_ip) {
+  absl::MutexLock lock(&admit_mu_);
+  if (admitted_ > 0) --admitted_;
+  auto it = per_peer_.find(peer_ip);
+  if (it == per_peer_.end()) return;
+  if (--it->second == 0) per_peer_.erase(it);
+}
+
+bool Server::NeedsTrust() const {
+  return options_.untrusted_max_frame_bytes > 0 ||
+         options_.trust_timeout > absl::ZeroDuration();
+}
+
+void Server::TrustOnLoop(Loop& loop, uint64_t connection_id) {
+  if (loop.untrusted.erase(connection_id) == 0) return;
+  auto it = loop.connections.find(connection_id);
+  if (it != loop.connections.end()) {
+    it->second->set_max_frame_bytes(options_.connection.max_frame_bytes,
+                                    close_reason::kFrameTooLarge);
+  }
+}
+
+void Server::Trust(uint64_t connection_id) {
+  if (!NeedsTrust()) return;
+  Loop* loop = &LoopFor(connection_id);
+  loop->event_loop->RunInLoop(
+      [this, loop, connection_id] { TrustOnLoop(*loop, connection_id); });
 }
 
 void Server::Disconnect(uint64_t connection_id) {

@@ -27,12 +27,17 @@
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/metrics.h"
 #include "common/status.h"
 #include "common/transport/connection.h"
 #include "common/transport/event_loop.h"
 #include "common/transport/responder.h"
+#include "common/transport/wire_budget.h"
+#include "google/protobuf/descriptor.h"
 
 namespace kess {
 namespace transport {
@@ -49,6 +54,37 @@ struct ServerOptions {
   absl::Duration heartbeat_timeout = absl::Seconds(15);
   // nullptr: metrics::Registry::Default(). Must outlive the Server.
   metrics::Registry* registry = nullptr;
+
+  // ---- Limits that hold before a peer authenticates (README "Limits") ----
+  // Connections open at once; more are closed at accept and counted in
+  // kess_transport_refused_total{reason="server_connection_limit"}. Sized
+  // for a distributor carrying 50,000 agents (each with a probe now and
+  // then). 0 = unlimited.
+  size_t max_connections = 100000;
+  // Connections open at once from one peer IP address; more are closed at
+  // accept ({reason="peer_connection_limit"}). A host runs one agent and a
+  // few SDK processes. 0 = unlimited.
+  size_t max_connections_per_peer = 64;
+  // A connection that has not sent one complete frame this long after
+  // accept is closed with "first_frame_timeout". Zero disables.
+  absl::Duration first_frame_timeout = absl::Seconds(10);
+  // Until the server calls Trust(connection), frames over this size close
+  // the connection with "untrusted_frame_too_large", decided on the 4 header
+  // bytes (so at most this much is buffered for a peer that has not
+  // authenticated). 0: no separate limit (connection.max_frame_bytes).
+  size_t untrusted_max_frame_bytes = 0;
+  // A connection not trusted this long after accept is closed with
+  // "trust_timeout". Zero disables. Only for servers that call Trust().
+  absl::Duration trust_timeout = absl::ZeroDuration();
+  // The payload type of each method's REQUEST. A payload over
+  // `request_budget` as that type (wire_budget.h: a pre-scan, no parse) is
+  // answered RESOURCE_EXHAUSTED and its connection closed with
+  // "payload_over_budget" before the handler runs (a payload that is merely
+  // malformed, within budget, reaches the handler). Methods not listed are
+  // passed to their handlers unchecked. The descriptors must outlive the
+  // Server (generated ones do).
+  std::map<std::string, const google::protobuf::Descriptor*> request_types;
+  WireBudget request_budget;
 };
 
 // One REQUEST frame as a handler sees it.
@@ -108,6 +144,12 @@ class Server {
   absl::Status Broadcast(const std::string& method, const std::string& payload);
   // Closes a connection with "local_close" (no-op if it is gone).
   void Disconnect(uint64_t connection_id);
+  // The peer has authenticated: lifts untrusted_max_frame_bytes and
+  // trust_timeout for this connection. Called from a handler (on the loop
+  // thread) it takes effect before the connection's next frame is decoded,
+  // so a client may pipeline a large request behind its authenticating one.
+  // From another thread it is posted. Idempotent; no-op if gone.
+  void Trust(uint64_t connection_id);
 
  private:
   class Acceptor;
@@ -117,9 +159,17 @@ class Server {
   Server(ServerOptions options, HandlerMap handlers, ServerCallbacks callbacks);
 
   Loop& LoopFor(uint64_t connection_id);
+  // Accept-time caps; on true the caller owns one slot of `peer_ip`,
+  // returned by Release.
+  bool Admit(const std::string& peer_ip);
+  void Release(const std::string& peer_ip);
+  bool NeedsTrust() const;
+  void TrustOnLoop(Loop& loop, uint64_t connection_id);
   void Adopt(int fd, std::string peer);
   void OnFrame(Loop& loop, Connection* connection, Frame frame);
   void OnClosed(Loop& loop, Connection* connection, const char* reason);
+  // Closes connections past heartbeat_timeout, first_frame_timeout or
+  // trust_timeout, and re-arms itself.
   void SweepSilent(Loop& loop);
   // Queues encoded bytes on a connection from any thread.
   void SendTo(uint64_t connection_id, std::shared_ptr<const std::string> bytes);
@@ -133,6 +183,9 @@ class Server {
   int port_ = 0;
   std::atomic<uint64_t> next_connection_id_{1};
   std::atomic<size_t> connection_count_{0};
+  absl::Mutex admit_mu_;
+  size_t admitted_ ABSL_GUARDED_BY(admit_mu_) = 0;
+  absl::flat_hash_map<std::string, size_t> per_peer_ ABSL_GUARDED_BY(admit_mu_);
   std::shared_ptr<ResponderLink> link_;
   std::vector<std::unique_ptr<Loop>> loops_;
   std::unique_ptr<Acceptor> acceptor_;  // on loops_[0]

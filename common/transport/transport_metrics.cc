@@ -29,5 +29,14 @@ void TransportMetrics::Disconnected(const char* reason) {
       ->Increment();
 }
 
+void TransportMetrics::Refused(const char* reason) {
+  registry_
+      ->GetCounter("kess_transport_refused_total",
+                   "Connections closed at accept by a connection cap, by "
+                   "reason.",
+                   {{"role", role_}, {"reason", reason}})
+      ->Increment();
+}
+
 }  // namespace transport
 }  // namespace kess

@@ -30,6 +30,9 @@ class TransportMetrics {
   void AcceptError() { accept_errors_->Increment(); }
   // `reason` is a close_reason constant.
   void Disconnected(const char* reason);
+  // A connection closed at accept, before any byte is read: `reason` is
+  // "server_connection_limit" or "peer_connection_limit".
+  void Refused(const char* reason);
 
  private:
   metrics::Registry* const registry_;
