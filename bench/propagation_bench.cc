@@ -369,7 +369,9 @@ int Driver::Run() {
   options.distributors_per_dc = 2;
   options.agents_per_dc = 0;
   // Production intervals: the watch pushes, the poll only repairs.
-  options.distributor_flags = {"--poll_interval_ms=5000"};
+  // Simulated agents all connect from 127.0.0.1: no per-address cap.
+  options.distributor_flags = {"--poll_interval_ms=5000",
+                               "--max_connections_per_peer=0"};
   auto cluster = testing::CacheTierCluster::Start(options);
   BENCH_CHECK_OK(cluster.status());
   cluster_ = std::move(cluster).value();

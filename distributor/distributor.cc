@@ -9,6 +9,7 @@
 #include "absl/time/clock.h"
 #include "common/json_util.h"
 #include "model/names.h"
+#include "model/protocol/distribution.pb.h"
 #include "common/steady_await.h"
 #include "common/transport/close_reason.h"
 #include "glog/logging.h"
@@ -73,6 +74,22 @@ absl::Status Distributor::StartServers() {
   server_options.connection.max_send_queue_bytes =
       options_.max_send_queue_bytes;
   server_options.registry = registry_;
+  server_options.max_connections = options_.max_connections;
+  server_options.max_connections_per_peer = options_.max_connections_per_peer;
+  server_options.first_frame_timeout = options_.first_frame_timeout;
+  server_options.untrusted_max_frame_bytes = options_.untrusted_max_frame_bytes;
+  server_options.trust_timeout = options_.trust_timeout;
+  // The frame bomb: refused by a pre-scan before a handler parses it. A
+  // Known is two elements (itself and its ResourceKey).
+  server_options.request_types[kSubscribeMethod] =
+      protocol::SubscribeRequest::descriptor();
+  server_options.request_types[kPullMethod] =
+      protocol::PullRequest::descriptor();
+  server_options.request_types[kUnsubscribeMethod] =
+      protocol::UnsubscribeRequest::descriptor();
+  server_options.request_budget.max_elements =
+      2 * options_.max_keys_per_connection + 1024;
+  server_options.request_budget.max_depth = 4;
   KESS_RETURN_IF_ERROR(
       transport::ValidateConnectionOptions(server_options.connection));
 
@@ -90,17 +107,23 @@ absl::Status Distributor::StartServers() {
       &metrics_);
 
   transport::HandlerMap handlers;
+  // Trust() right after the hub accepted the token lifts the limits for
+  // unauthenticated peers before the connection's next frame is read.
   handlers[kSubscribeMethod] = [this](transport::Request request,
                                       transport::Responder responder) {
-    Deliver(request.connection_id,
-            hub_->Subscribe(request.connection_id, request.payload),
-            std::move(responder));
+    Answer answer = hub_->Subscribe(request.connection_id, request.payload);
+    if (hub_->Authenticated(request.connection_id)) {
+      server_->Trust(request.connection_id);
+    }
+    Deliver(request.connection_id, std::move(answer), std::move(responder));
   };
   handlers[kPullMethod] = [this](transport::Request request,
                                  transport::Responder responder) {
-    Deliver(request.connection_id,
-            hub_->Pull(request.connection_id, request.payload),
-            std::move(responder));
+    Answer answer = hub_->Pull(request.connection_id, request.payload);
+    if (hub_->Authenticated(request.connection_id)) {
+      server_->Trust(request.connection_id);
+    }
+    Deliver(request.connection_id, std::move(answer), std::move(responder));
   };
   handlers[kUnsubscribeMethod] = [this](transport::Request request,
                                         transport::Responder responder) {

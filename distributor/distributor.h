@@ -59,6 +59,19 @@ struct DistributorOptions {
   std::string auth_token;  // empty: development mode, everyone trusted
   size_t max_keys_per_connection = 100000;
 
+  // Limits that hold before an agent has authenticated (a Subscribe with
+  // the right token); see common/transport/README.md "Limits".
+  // Connections open at once (0 = unlimited); 50,000 agents fit.
+  size_t max_connections = 100000;
+  // Connections open at once per peer IP address (0 = unlimited).
+  size_t max_connections_per_peer = 64;
+  // No complete frame within this after accept: closed.
+  absl::Duration first_frame_timeout = absl::Seconds(10);
+  // Frames over this size before the connection authenticated: closed.
+  size_t untrusted_max_frame_bytes = 64 << 10;
+  // Not authenticated within this after accept: closed.
+  absl::Duration trust_timeout = absl::Seconds(30);
+
   ZkFollowerOptions follower;
   bool register_member = true;
   metrics::Registry* registry = nullptr;  // nullptr: the default registry

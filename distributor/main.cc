@@ -39,6 +39,20 @@ DEFINE_double(max_shrink_fraction, 0.25,
               "refuse a full reload that would remove more than this share "
               "of the keys (or all of them)");
 DEFINE_uint64(max_keys_per_connection, 100000, "subscription limit per agent");
+DEFINE_uint64(max_connections, 100000,
+              "agent connections open at once; more are closed at accept "
+              "(0: unlimited)");
+DEFINE_uint64(max_connections_per_peer, 64,
+              "agent connections open at once from one IP address "
+              "(0: unlimited)");
+DEFINE_int64(first_frame_timeout_ms, 10000,
+             "close a connection that sends no complete frame this long "
+             "after accept (0: off)");
+DEFINE_uint64(untrusted_max_frame_bytes, 64 << 10,
+              "largest frame before the connection authenticated");
+DEFINE_int64(trust_timeout_ms, 30000,
+             "close a connection that has not authenticated this long after "
+             "accept (0: off)");
 DEFINE_int32(load_threads, 8, "parallel ZooKeeper reads of a full load");
 
 namespace {
@@ -65,6 +79,12 @@ int main(int argc, char** argv) {
   options.heartbeat_timeout = absl::Milliseconds(FLAGS_heartbeat_timeout_ms);
   options.max_send_queue_bytes = FLAGS_max_send_queue_bytes;
   options.max_keys_per_connection = FLAGS_max_keys_per_connection;
+  options.max_connections = FLAGS_max_connections;
+  options.max_connections_per_peer = FLAGS_max_connections_per_peer;
+  options.first_frame_timeout =
+      absl::Milliseconds(FLAGS_first_frame_timeout_ms);
+  options.untrusted_max_frame_bytes = FLAGS_untrusted_max_frame_bytes;
+  options.trust_timeout = absl::Milliseconds(FLAGS_trust_timeout_ms);
   options.follower.poll_interval = absl::Milliseconds(FLAGS_poll_interval_ms);
   options.follower.max_shrink_fraction = FLAGS_max_shrink_fraction;
   options.follower.load_threads = FLAGS_load_threads;

@@ -22,8 +22,13 @@ class ScaleTest : public DistributorFixture {};
 TEST_F(ScaleTest, ThousandAgentsOnTwoDistributorsAllReceiveAChange) {
   Put("ns", "shared", "v0");
   for (int i = 0; i < 10; ++i) Put("ns", absl::StrCat("own", i), "x");
-  std::unique_ptr<Distributor> d1 = Start(Options("d1"));
-  std::unique_ptr<Distributor> d2 = Start(Options("d2"));
+  // Every simulated agent is 127.0.0.1: no per-address cap here.
+  DistributorOptions o1 = Options("d1");
+  DistributorOptions o2 = Options("d2");
+  o1.max_connections_per_peer = 0;
+  o2.max_connections_per_peer = 0;
+  std::unique_ptr<Distributor> d1 = Start(o1);
+  std::unique_ptr<Distributor> d2 = Start(o2);
 
   std::vector<std::unique_ptr<TestAgent>> agents;
   for (int i = 0; i < kAgents; ++i) {

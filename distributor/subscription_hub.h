@@ -97,6 +97,9 @@ class SubscriptionHub : public ChangeListener {
   absl::StatusOr<std::string> Unsubscribe(uint64_t connection,
                                           const std::string& payload);
   // Forgets the connection.
+  // True once `connection` subscribed with the right token (always, when
+  // no token is configured). Thread-safe.
+  bool Authenticated(uint64_t connection) const;
   void Disconnected(uint64_t connection);
 
   void OnChanges(const std::vector<ItemPtr>& changes,
@@ -142,7 +145,6 @@ class SubscriptionHub : public ChangeListener {
       uint64_t connection,
       const google::protobuf::RepeatedPtrField<protocol::Known>& known,
       bool authenticate, const std::string* host_id = nullptr);
-  bool Authenticated(uint64_t connection) const;
   Answer Reject(const char* reason, absl::Status status);
   // What `host` gets for config key `key` whose held item is `base`: the
   // gray item if a gray release is active for it (newer than `base`) and

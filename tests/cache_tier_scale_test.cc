@@ -38,6 +38,8 @@ TEST(CacheTierScaleTest, ThousandAgentsOnTwoDistributorProcessesGetAChange) {
   CacheTierClusterOptions options;
   options.distributors_per_dc = 1;
   options.agents_per_dc = 0;
+  // Every simulated agent is 127.0.0.1: no per-address cap here.
+  options.distributor_flags.push_back("--max_connections_per_peer=0");
   auto started = CacheTierCluster::Start(options);
   ASSERT_TRUE(started.ok()) << started.status();
   CacheTierCluster& cluster = **started;
