@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -13,16 +14,53 @@
 #include "absl/strings/cord.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/metrics.h"
+#include "glog/logging.h"
 
 namespace kess {
 namespace file_cache {
 namespace {
 
+constexpr absl::string_view kErrnoPayload = "kess/errno";
+
+void Refused(const char* reason) {
+  metrics::Registry::Default()
+      .GetCounter("kess_file_cache_refused_total",
+                  "File-cache opens refused: a symbolic link where a cache "
+                  "file should be, or a temp file that already exists.",
+                  {{"reason", reason}})
+      ->Increment();
+}
+
+// 64 random bits as 16 hex digits, from getrandom(2) (the kernel's CSPRNG).
+std::string RandomSuffix() {
+  uint64_t bits = 0;
+  size_t got = 0;
+  for (int attempt = 0; attempt < 100 && got < sizeof(bits); ++attempt) {
+    ssize_t n = ::getrandom(reinterpret_cast<char*>(&bits) + got,
+                            sizeof(bits) - got, 0);
+    if (n > 0) got += static_cast<size_t>(n);
+    else if (n < 0 && errno != EINTR) break;
+  }
+  CHECK_EQ(got, sizeof(bits)) << "getrandom failed";
+  return absl::StrCat(absl::Hex(bits, absl::kZeroPad16));
+}
+
 class PosixEnv : public Env {
  public:
   absl::StatusOr<std::string> ReadFile(const std::string& path) override {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return PosixError(errno, "open " + path);
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) {
+      const int err = errno;
+      if (err == ELOOP) {
+        Refused("symlink");
+        absl::Status status = absl::FailedPreconditionError(
+            "open " + path + ": refusing to follow a symbolic link");
+        status.SetPayload(kErrnoPayload, absl::Cord("ELOOP"));
+        return status;
+      }
+      return PosixError(err, "open " + path);
+    }
     std::string data;
     char buf[65536];
     while (true) {
@@ -42,9 +80,13 @@ class PosixEnv : public Env {
 
   absl::Status WriteFileAndSync(const std::string& path,
                                 absl::string_view data) override {
-    int fd =
-        ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) return PosixError(errno, "open " + path);
+    int fd = ::open(path.c_str(),
+                    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0) {
+      const int err = errno;
+      if (err == EEXIST) Refused("exists");
+      return PosixError(err, "create " + path);
+    }
     size_t done = 0;
     while (done < data.size()) {
       ssize_t n = ::write(fd, data.data() + done, data.size() - done);
@@ -142,7 +184,6 @@ class PosixEnv : public Env {
 };
 
 constexpr absl::string_view kTempMarker = ".tmp-";
-constexpr absl::string_view kErrnoPayload = "kess/errno";
 
 }  // namespace
 
@@ -182,14 +223,15 @@ bool IsTempFileName(absl::string_view name) {
 
 absl::Status WriteFileAtomically(Env* env, const std::string& path,
                                  absl::string_view data) {
-  static std::atomic<uint64_t> sequence{0};
   const std::string dir = DirName(path);
-  const std::string temp = absl::StrCat(dir, "/.", BaseName(path), kTempMarker,
-                                        ::getpid(), "-", sequence.fetch_add(1));
+  const std::string temp =
+      absl::StrCat(dir, "/.", BaseName(path), kTempMarker, RandomSuffix());
   absl::Status status = env->WriteFileAndSync(temp, data);
   if (status.ok()) status = env->Rename(temp, path);
   if (!status.ok()) {
-    env->RemoveFile(temp).IgnoreError();
+    // Only a temp file this call created is removed (an existing one was
+    // not opened, let alone written).
+    if (!absl::IsAlreadyExists(status)) env->RemoveFile(temp).IgnoreError();
     return status;
   }
   // The new version is visible now; the directory fsync only makes the

@@ -37,10 +37,17 @@ class Env {
   // The real, POSIX implementation. Never deleted.
   static Env* Default();
 
-  // The whole file. NotFound if it does not exist.
+  // The whole file. NotFound if it does not exist. A symbolic link at
+  // `path` is never followed (O_NOFOLLOW): FailedPrecondition "refusing to
+  // follow a symbolic link", counted in
+  // kess_file_cache_refused_total{reason="symlink"}; a link planted in the
+  // cache directory cannot make a reader serve another file.
   virtual absl::StatusOr<std::string> ReadFile(const std::string& path) = 0;
 
-  // Creates or truncates `path`, writes `data`, fsyncs and closes it.
+  // Creates `path`, which must not exist (O_CREAT | O_EXCL | O_NOFOLLOW: a
+  // file or symbolic link already there is AlreadyExists, counted in
+  // kess_file_cache_refused_total{reason="exists"}, and never written
+  // through), writes `data`, fsyncs and closes it.
   // On failure the file may hold any prefix of `data`; the caller removes it.
   // The errno of the failing call is reported through PosixError (ENOSPC
   // -> ResourceExhausted, EIO -> Internal), with the call named.
@@ -78,8 +85,10 @@ absl::Status PosixError(int err, const std::string& context);
 std::string ErrnoName(const absl::Status& status);
 
 // The atomic publish every kess writer uses: writes `data` to a temp file in
-// the same directory as `path` (named ".<basename>.tmp-<pid>-<n>", which no
-// valid name can collide with), fsyncs it, renames it over `path`, then
+// the same directory as `path` (named ".<basename>.tmp-<16 random hex
+// digits from getrandom>", which no valid name can collide with and no other
+// local user can predict), created exclusively, fsyncs it, renames it over
+// `path`, then
 // fsyncs the directory. A reader sees the old file or the whole new one,
 // never a mix. On failure `path` is untouched and the temp file removed (a
 // crash may leave one behind: see RemoveTempFiles).

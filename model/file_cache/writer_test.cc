@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "common/metrics.h"
 #include "gtest/gtest.h"
 #include "model/file_cache/env.h"
 #include "model/file_cache/reader.h"
@@ -192,6 +193,89 @@ TEST_F(WriterTest, ReaderErrors) {
                            dir_ + "/configs/shop/db.timeout.json")
                   .ok());
   EXPECT_EQ(reader.Read(key_).status().code(), absl::StatusCode::kDataLoss);
+}
+
+}  // namespace
+}  // namespace file_cache
+}  // namespace kess
+
+// ---- hardening: temp files and planted symbolic links ----
+
+namespace kess {
+namespace file_cache {
+namespace {
+
+using testing::FaultInjectionEnv;
+
+double Refused(const std::string& reason) {
+  const std::string text = metrics::Registry::Default().RenderText();
+  const std::string needle =
+      "kess_file_cache_refused_total{reason=\"" + reason + "\"} ";
+  const size_t at = text.find(needle);
+  return at == std::string::npos ? 0 : std::stod(text.substr(at + needle.size()));
+}
+
+TEST_F(WriterTest, ReaderRefusesASymlinkPlantedAsAKeysFile) {
+  ASSERT_TRUE(writer_->Write(Entry(key_, 1, "v1")).ok());
+  const std::string path = dir_ + "/" + RelativePath(key_);
+  ASSERT_EQ(unlink(path.c_str()), 0);
+  ASSERT_EQ(symlink("/etc/passwd", path.c_str()), 0);
+  const double before = Refused("symlink");
+  auto e = FileCacheReader(dir_).Read(key_);
+  ASSERT_FALSE(e.ok());
+  EXPECT_EQ(e.status().code(), absl::StatusCode::kFailedPrecondition)
+      << e.status();
+  EXPECT_NE(e.status().message().find("symbolic link"), std::string::npos)
+      << e.status();
+  EXPECT_EQ(Refused("symlink"), before + 1);
+  // The writer replaces the link (rename over it), never writes through it.
+  ASSERT_TRUE(writer_->Write(Entry(key_, 2, "v2")).ok());
+  auto after = FileCacheReader(dir_).Read(key_);
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(after->value, "v2");
+}
+
+TEST_F(WriterTest, TempFilesAreCreatedExclusivelyWithUnpredictableNames) {
+  // A file (or link) already at the temp path is never written through.
+  const std::string target = dir_ + "/victim";
+  ASSERT_TRUE(Env::Default()->WriteFileAndSync(target, "keep").ok());
+  const double before = Refused("exists");
+  absl::Status again = Env::Default()->WriteFileAndSync(target, "overwrite");
+  EXPECT_EQ(again.code(), absl::StatusCode::kAlreadyExists) << again;
+  const std::string link = dir_ + "/link";
+  ASSERT_EQ(symlink(target.c_str(), link.c_str()), 0);
+  EXPECT_FALSE(Env::Default()->WriteFileAndSync(link, "through").ok());
+  EXPECT_EQ(Refused("exists"), before + 2);
+  EXPECT_EQ(RawFile("victim"), "keep");
+
+  // Names: the temp marker and 16 hex digits, different every time.
+  class Recorder : public FaultInjectionEnv {
+   public:
+    using FaultInjectionEnv::FaultInjectionEnv;
+    absl::Status WriteFileAndSync(const std::string& path,
+                                  absl::string_view data) override {
+      names.push_back(BaseName(path));
+      return FaultInjectionEnv::WriteFileAndSync(path, data);
+    }
+    std::vector<std::string> names;
+  } recorder(Env::Default());
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(WriteFileAtomically(&recorder, dir_ + "/f.json", "x").ok());
+  }
+  ASSERT_EQ(recorder.names.size(), 3u);
+  for (const std::string& name : recorder.names) {
+    EXPECT_TRUE(IsTempFileName(name)) << name;
+    ASSERT_GT(name.size(), 16u);
+    EXPECT_EQ(name.find_first_not_of("0123456789abcdef", name.size() - 16),
+              std::string::npos)
+        << name;
+  }
+  EXPECT_NE(recorder.names[0], recorder.names[1]);
+  EXPECT_NE(recorder.names[1], recorder.names[2]);
+  // Leftovers of a crash are still found and removed.
+  ASSERT_TRUE(
+      Env::Default()->WriteFileAndSync(dir_ + "/" + recorder.names[0], "x").ok());
+  EXPECT_EQ(RemoveTempFiles(Env::Default(), dir_), 1);
 }
 
 }  // namespace
