@@ -1,0 +1,246 @@
+#include "agent/watch_api.h"
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/time.h"
+#include "common/json_util.h"
+#include "model/file_cache/reader.h"
+
+namespace kess {
+namespace agent {
+
+using file_cache::CacheEntry;
+using file_cache::CacheKey;
+
+namespace {
+
+int HexDigit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+bool QueryDecode(absl::string_view in, std::string* out) {
+  out->clear();
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i] == '+') {
+      out->push_back(' ');
+    } else if (in[i] == '%') {
+      if (i + 2 >= in.size()) return false;
+      int hi = HexDigit(in[i + 1]), lo = HexDigit(in[i + 2]);
+      if (hi < 0 || lo < 0) return false;
+      out->push_back(static_cast<char>(hi * 16 + lo));
+      i += 2;
+    } else {
+      out->push_back(in[i]);
+    }
+  }
+  return true;
+}
+
+// Every (name, value) of the raw query string, repeats kept, in order.
+absl::StatusOr<std::vector<std::pair<std::string, std::string>>> QueryPairs(
+    const std::string& raw) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (absl::string_view pair : absl::StrSplit(raw, '&', absl::SkipEmpty())) {
+    size_t eq = pair.find('=');
+    std::string k, v;
+    if (!QueryDecode(pair.substr(0, eq), &k) ||
+        (eq != absl::string_view::npos && !QueryDecode(pair.substr(eq + 1), &v))) {
+      return absl::InvalidArgumentError("bad percent-encoding in the query");
+    }
+    out.emplace_back(std::move(k), std::move(v));
+  }
+  return out;
+}
+
+absl::StatusOr<absl::Duration> ParseTimeout(const std::string& text) {
+  int64_t seconds = 0;
+  if (absl::SimpleAtoi(text, &seconds)) {
+    if (seconds <= 0) return absl::InvalidArgumentError("timeout must be > 0");
+    return absl::Seconds(seconds);
+  }
+  absl::Duration d;
+  if (!absl::ParseDuration(text, &d) || d <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "timeout: expected e.g. 30s, 500ms, 5m or whole seconds, got \"" +
+        text + "\"");
+  }
+  return d;
+}
+
+std::string KeyOnlyJson(const CacheEntry& e) {
+  std::string out = "{";
+  if (e.key.type == CacheKey::Type::kConfig) {
+    absl::StrAppend(&out, "\"type\":\"config\",\"namespace\":",
+                    JsonQuote(e.key.namespace_name),
+                    ",\"key\":", JsonQuote(e.key.key));
+  } else {
+    absl::StrAppend(&out, "\"type\":\"route\",\"service\":",
+                    JsonQuote(e.key.service));
+  }
+  absl::StrAppend(&out, ",\"revision\":", e.revision,
+                  ",\"absent\":", e.absent ? "true" : "false", "}");
+  return out;
+}
+
+std::string ChangeJson(const CacheEntry& e, bool values) {
+  if (!values) return KeyOnlyJson(e);
+  std::string json = file_cache::EncodeEntry(e);
+  // EncodeEntry ends the object with a newline for files; trim it.
+  while (!json.empty() && absl::ascii_isspace(json.back())) json.pop_back();
+  return json;
+}
+
+}  // namespace
+
+absl::StatusOr<WatchRequest> ParseWatchRequest(const HttpRequest& request,
+                                               bool* values) {
+  WatchRequest out;
+  out.timeout = kDefaultWatchTimeout;
+  *values = true;
+  auto pairs = QueryPairs(request.query_string);
+  if (!pairs.ok()) return pairs.status();
+  for (const auto& [name, value] : *pairs) {
+    if (name == "config" || name == "namespace" || name == "service") {
+      for (absl::string_view item : absl::StrSplit(value, ',')) {
+        std::string it(item);
+        CacheKey key;
+        if (name == "config") {
+          size_t slash = it.find('/');
+          if (slash == std::string::npos) {
+            return absl::InvalidArgumentError(
+                "config=\"" + it + "\": expected <namespace>/<key>");
+          }
+          key = CacheKey::Config(it.substr(0, slash), it.substr(slash + 1));
+          KESS_RETURN_IF_ERROR(file_cache::ValidateKey(key));
+          out.selection.configs.insert({key.namespace_name, key.key});
+        } else if (name == "namespace") {
+          // A namespace is validated through a config key in it.
+          KESS_RETURN_IF_ERROR(
+              file_cache::ValidateKey(CacheKey::Config(it, "k")));
+          out.selection.namespaces.insert(it);
+        } else {
+          KESS_RETURN_IF_ERROR(file_cache::ValidateKey(CacheKey::Route(it)));
+          out.selection.services.insert(it);
+        }
+        if (out.selection.size() > kMaxWatchSelection) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "more than ", kMaxWatchSelection, " entries to watch"));
+        }
+      }
+    } else if (name == "index") {
+      if (!absl::SimpleAtoi(value, &out.index)) {
+        return absl::InvalidArgumentError("index: expected a number, got \"" +
+                                          value + "\"");
+      }
+    } else if (name == "epoch") {
+      out.epoch = value;
+    } else if (name == "timeout") {
+      KESS_ASSIGN_OR_RETURN(out.timeout, ParseTimeout(value));
+    } else if (name == "values") {
+      if (value != "true" && value != "false") {
+        return absl::InvalidArgumentError("values: true or false");
+      }
+      *values = value == "true";
+    } else {
+      return absl::InvalidArgumentError(
+          "unknown parameter \"" + name +
+          "\" (config, namespace, service, index, epoch, timeout, values)");
+    }
+  }
+  if (out.selection.empty()) {
+    return absl::InvalidArgumentError(
+        "nothing to watch: give config=<ns>/<key>, namespace=<ns> and/or "
+        "service=<svc>");
+  }
+  return out;
+}
+
+std::string RenderWatchAnswer(const WatchAnswer& answer, bool values,
+                              const std::vector<CacheEntry>* full) {
+  std::vector<std::string> changes;
+  if (full != nullptr) {
+    for (const CacheEntry& e : *full) changes.push_back(ChangeJson(e, values));
+  }
+  for (const auto& e : answer.changes) changes.push_back(ChangeJson(*e, values));
+  return absl::StrCat("{\"epoch\":", JsonQuote(answer.epoch),
+                      ",\"index\":", answer.index,
+                      ",\"full\":", answer.full ? "true" : "false",
+                      ",\"timed_out\":", answer.timed_out ? "true" : "false",
+                      ",\"changes\":[", absl::StrJoin(changes, ","), "]}\n");
+}
+
+CurrentEntries CurrentFromAgent(Agent* agent) {
+  return [agent](const WatchSelection& selection) {
+    file_cache::FileCacheReader reader(agent->cache_dir());
+    std::vector<CacheEntry> out;
+    for (const KeyState& s : agent->Keys()) {
+      if (s.revision == 0 || !selection.Matches(s.key)) continue;
+      absl::StatusOr<CacheEntry> entry = reader.Read(s.key);
+      if (entry.ok()) out.push_back(*std::move(entry));
+    }
+    return out;
+  };
+}
+
+void RegisterWatchApi(EventHttpServer* server, WatchRegistry* registry,
+                      CurrentEntries current) {
+  server->HandleAsync(
+      "GET", "/v1/watch",
+      [registry, current](const HttpRequest& request, HttpResponder reply) {
+        bool values = true;
+        absl::StatusOr<WatchRequest> parsed =
+            ParseWatchRequest(request, &values);
+        if (!parsed.ok()) {
+          reply.Send(HttpResponse::Error(parsed.status()));
+          return;
+        }
+        WatchSelection selection = parsed->selection;
+        auto answered = [reply, values, current,
+                         selection = std::move(selection)](WatchAnswer a) {
+          std::string body;
+          if (a.full) {
+            std::vector<CacheEntry> now = current(selection);
+            body = RenderWatchAnswer(a, values, &now);
+          } else if (a.memo != nullptr) {
+            // Every waiter woken by one change gets the same body.
+            absl::MutexLock lock(&a.memo->mu);
+            auto it = a.memo->bodies.find(values ? 1 : 0);
+            if (it == a.memo->bodies.end()) {
+              it = a.memo->bodies
+                       .emplace(values ? 1 : 0,
+                                RenderWatchAnswer(a, values, nullptr))
+                       .first;
+            }
+            body = it->second;
+          } else {
+            body = RenderWatchAnswer(a, values, nullptr);
+          }
+          HttpResponse r = HttpResponse::Json(200, std::move(body));
+          r.headers.emplace_back("X-Kess-Epoch", a.epoch);
+          r.headers.emplace_back("X-Kess-Index", std::to_string(a.index));
+          reply.Send(std::move(r));
+        };
+        absl::StatusOr<uint64_t> id =
+            registry->Watch(*std::move(parsed), std::move(answered));
+        if (!id.ok()) {
+          reply.Send(HttpResponse::Error(id.status()));
+          return;
+        }
+        if (*id != 0) {
+          reply.OnCancel([registry, id = *id] { registry->Cancel(id); });
+        }
+      });
+}
+
+}  // namespace agent
+}  // namespace kess

@@ -1,0 +1,154 @@
+// WatchRegistry: the agent's change index and the waiting blocking
+// watches (GET /v1/watch, docs/agent-api.md "Blocking watch").
+//
+// Every version the agent writes to the file cache is Publish()ed here once
+// it is durable (AgentOptions::on_written), and gets the next value of a
+// change index: 1, 2, 3, ... counted from the agent process's start. The
+// index is not persisted; instead every process start draws a new random
+// epoch, and an answer carries (epoch, index). A client that comes back
+// with another epoch (the agent restarted), with index 0, or with an index
+// this process has not reached gets a full answer at once: "forget what
+// you had, here is everything" (the caller reads the selection's current
+// files; the registry only says so).
+//
+// Watch(request) answers at once when the selection holds a change newer
+// than request.index (the newest version of each such key, nothing older),
+// else waits until a Publish matches the selection (answer: that version)
+// or until the request's timeout (answer: the request's own index, no
+// changes). A key's newest version is kept in memory from its first write
+// by this process on (one copy of each changed value).
+//
+// Callbacks run without the registry's lock: an immediate answer inside
+// Watch(), a woken one on the Publish() caller's thread, a timed-out one on
+// the registry's timer thread. Every answer woken by one Publish shares one
+// WatchRenderMemo, so that a renderer formats the body once for thousands
+// of waiters.
+//
+// Thread-safety: thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "common/status.h"
+#include "model/file_cache/format.h"
+
+namespace kess {
+namespace agent {
+
+// What a watch looks at: single configs, whole namespaces (every config
+// key of it), services (route tables). A key matches if any part names it.
+struct WatchSelection {
+  std::set<std::pair<std::string, std::string>> configs;  // (ns, key)
+  std::set<std::string> namespaces;
+  std::set<std::string> services;
+
+  bool Matches(const file_cache::CacheKey& key) const;
+  bool empty() const {
+    return configs.empty() && namespaces.empty() && services.empty();
+  }
+  size_t size() const {
+    return configs.size() + namespaces.size() + services.size();
+  }
+};
+
+struct WatchRequest {
+  WatchSelection selection;
+  std::string epoch;   // from the client's last answer; "" = none
+  uint64_t index = 0;  // from the client's last answer; 0 = none
+  absl::Duration timeout = absl::Seconds(60);
+};
+
+// Per-Publish scratch space for renderers (see the file comment).
+struct WatchRenderMemo {
+  absl::Mutex mu;
+  std::map<int, std::string> bodies ABSL_GUARDED_BY(mu);
+};
+
+struct WatchAnswer {
+  std::string epoch;
+  // The client's next `index`: the current index for an answer with
+  // changes or a full one; the request's own index at a timeout.
+  uint64_t index = 0;
+  // The complete current state of the selection is due (new epoch, index 0
+  // or unknown): `changes` is empty, the caller reads the files.
+  bool full = false;
+  bool timed_out = false;
+  // Newest version of each changed key of the selection, in index order.
+  std::vector<std::shared_ptr<const file_cache::CacheEntry>> changes;
+  std::shared_ptr<WatchRenderMemo> memo;  // set for woken answers
+};
+
+class WatchRegistry {
+ public:
+  struct Options {
+    absl::Duration max_timeout = absl::Minutes(10);
+    size_t max_waiters = 20000;
+    // Tests: a fixed epoch instead of a random one.
+    std::string epoch;
+  };
+  using Callback = std::function<void(WatchAnswer)>;
+
+  explicit WatchRegistry(Options options);
+  // Stops the timer thread; waiters are dropped without an answer (stop
+  // the HTTP server first: it cancels them).
+  ~WatchRegistry();
+
+  // A durable version (CacheUpdater's on_written): next index, wakes every
+  // waiter whose selection matches, on this thread. Versions not newer than
+  // one already published for the key are ignored.
+  void Publish(const file_cache::CacheEntry& entry);
+
+  // Answers `request` through `callback`, now or later (see above).
+  // Returns the waiter's id (for Cancel), or 0 if it was answered before
+  // returning. InvalidArgument for an empty selection or a non-positive
+  // timeout (timeouts above max_timeout are cut to it); ResourceExhausted
+  // with max_waiters waiting (the callback is then not called).
+  absl::StatusOr<uint64_t> Watch(WatchRequest request, Callback callback);
+
+  // Forgets a waiter (its client left); its callback is not called. An id
+  // already answered or cancelled is a no-op.
+  void Cancel(uint64_t id);
+
+  const std::string& epoch() const { return epoch_; }
+  uint64_t index() const;
+  size_t waiters() const;
+
+ private:
+  struct Latest {
+    uint64_t index = 0;
+    std::shared_ptr<const file_cache::CacheEntry> entry;
+  };
+  struct Waiter {
+    WatchSelection selection;
+    uint64_t index = 0;
+    int64_t deadline_ms = 0;  // monotonic
+    Callback callback;
+  };
+
+  void TimerLoop();
+
+  const Options options_;
+  const std::string epoch_;
+
+  mutable absl::Mutex mu_;
+  uint64_t index_ ABSL_GUARDED_BY(mu_) = 0;
+  std::map<file_cache::CacheKey, Latest> latest_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_waiter_ ABSL_GUARDED_BY(mu_) = 1;
+  std::map<uint64_t, Waiter> waiters_ ABSL_GUARDED_BY(mu_);
+  std::set<std::pair<int64_t, uint64_t>> deadlines_ ABSL_GUARDED_BY(mu_);
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread timer_;
+};
+
+}  // namespace agent
+}  // namespace kess
