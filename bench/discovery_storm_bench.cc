@@ -183,7 +183,9 @@ int Run() {
       absl::StrCat("--route_cycle_ms=", FLAGS_route_cycle_ms),
       absl::StrCat("--route_window_ms=", FLAGS_route_window_ms),
       absl::StrCat("--heartbeat_interval_ms=", FLAGS_heartbeat_interval_ms),
-      "--max_writes_per_second=2000"};
+      "--max_writes_per_second=2000",
+      // Simulated providers all connect from 127.0.0.1.
+      "--transport_max_connections_per_peer=0"};
   o.distributors_per_dc = FLAGS_distributors;
   o.agents_per_dc = 0;
   o.distributor_binary = FLAGS_distributor_binary;

@@ -1,5 +1,7 @@
 #include "common/http_server.h"
 
+#include <algorithm>
+
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -221,7 +223,7 @@ class Dispatcher : public Poco::Net::HTTPRequestHandler {
         return *std::move(refused);
       }
     }
-    absl::Status body = ReadBody(req, &request.body);
+    absl::Status body = ReadBody(req, request.path, &request.body);
     if (!body.ok()) {
       HttpResponse r = HttpResponse::Error(body);
       if (body.code() == absl::StatusCode::kResourceExhausted) r.status = 413;
@@ -237,8 +239,13 @@ class Dispatcher : public Poco::Net::HTTPRequestHandler {
     }
   }
 
-  absl::Status ReadBody(Poco::Net::HTTPServerRequest& req, std::string* out) {
-    const size_t max = router_->options().max_body_bytes;
+  absl::Status ReadBody(Poco::Net::HTTPServerRequest& req,
+                        const std::string& path, std::string* out) {
+    size_t max = router_->options().max_body_bytes;
+    auto lower = router_->options().max_body_bytes_by_path.find(path);
+    if (lower != router_->options().max_body_bytes_by_path.end()) {
+      max = std::min(max, lower->second);
+    }
     std::streamsize declared = req.getContentLength();
     if (declared != Poco::Net::HTTPMessage::UNKNOWN_CONTENT_LENGTH &&
         static_cast<size_t>(declared) > max) {
@@ -249,7 +256,9 @@ class Dispatcher : public Poco::Net::HTTPRequestHandler {
     char buf[64 * 1024];
     try {
       while (in) {
-        in.read(buf, sizeof(buf));
+        // Never more than one byte past the limit is read.
+        const size_t room = max - out->size() + 1;
+        in.read(buf, static_cast<std::streamsize>(std::min(sizeof(buf), room)));
         std::streamsize n = in.gcount();
         if (n <= 0) break;
         if (out->size() + static_cast<size_t>(n) > max) {

@@ -106,6 +106,10 @@ class HttpServer : public HttpRoutes {
     int unix_socket_mode = 0660;
     int threads = 8;
     size_t max_body_bytes = 1 << 20;
+    // Lower limits for some exact paths (e.g. a login form): a body over
+    // its path's limit is refused with 413 before it is read (on its
+    // Content-Length, or as soon as more arrives).
+    std::map<std::string, size_t> max_body_bytes_by_path;
     absl::Duration request_timeout = absl::Seconds(30);
     metrics::Registry* registry = &metrics::Registry::Default();
     // /healthz answers 200 "ok" when this returns OK, else 503 + message.

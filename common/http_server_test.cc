@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/http_client.h"
 #include "common/json_util.h"
+#include "common/transport/testing/test_util.h"
 #include "gtest/gtest.h"
 
 namespace kess {
@@ -150,6 +151,39 @@ TEST(HttpServerAdmitTest, RefusedBeforeTheHandlerAndTheBody) {
   EXPECT_EQ(calls.load(), 0);
   // An unknown path is still 404 (admit sees only routed requests).
   EXPECT_EQ(Fetch((*server)->port(), "GET", "/nothing").status, 404);
+}
+
+TEST(HttpServerBodyLimitTest, PerPathLimitRefusesBeforeReadingTheBody) {
+  metrics::Registry registry;
+  HttpServer::Options opts;
+  opts.registry = &registry;
+  opts.max_body_bytes_by_path["/login"] = 64;
+  auto server = HttpServer::Create(opts);
+  ASSERT_TRUE(server.ok()) << server.status();
+  std::atomic<int> calls{0};
+  for (const char* path : {"/login", "/other"}) {
+    (*server)->Handle("POST", path, [&calls](const HttpRequest& r) {
+      ++calls;
+      return HttpResponse::Text(200, std::to_string(r.body.size()));
+    });
+  }
+  ASSERT_TRUE((*server)->Start().ok());
+  // 24 MiB declared, none sent: refused on the Content-Length alone.
+  absl::StatusOr<int> status = transport::testing::HeadOnlyRequestStatus(
+      (*server)->port(), "POST", "/login", 24 << 20, {}, absl::Seconds(10));
+  ASSERT_TRUE(status.ok()) << status.status();
+  EXPECT_EQ(*status, 413);
+  EXPECT_EQ(Fetch((*server)->port(), "POST", "/login", std::string(65, 'x'))
+                .status,
+            413);
+  EXPECT_EQ(calls.load(), 0);
+  EXPECT_EQ(Fetch((*server)->port(), "POST", "/login", std::string(64, 'x'))
+                .status,
+            200);
+  // Other paths keep the server-wide limit.
+  EXPECT_EQ(Fetch((*server)->port(), "POST", "/other", std::string(1000, 'x'))
+                .status,
+            200);
 }
 
 TEST(HttpServerCreateTest, ServesOnAUnixSocketWithItsMode) {

@@ -111,6 +111,8 @@ absl::Status Mandator::Start() {
   http.port = options_.http_port;
   http.threads = options_.http_threads;
   http.max_body_bytes = kMaxRequestBodyBytes;
+  // Refused on its Content-Length, before a byte of it is read.
+  http.max_body_bytes_by_path["/ui/login"] = ui::kMaxLoginBody;
   http.registry = options_.registry;
   http.health = [this] { return Health(); };
   if (!options_.admin_secret.empty()) {
@@ -132,6 +134,10 @@ absl::Status Mandator::Start() {
   scheduler.port = options_.port;
   scheduler.heartbeat_interval = options_.heartbeat_interval;
   scheduler.registry = options_.registry;
+  scheduler.max_connections = options_.transport_max_connections;
+  scheduler.max_connections_per_peer =
+      options_.transport_max_connections_per_peer;
+  scheduler.first_frame_timeout = options_.transport_first_frame_timeout;
   KESS_ASSIGN_OR_RETURN(scheduler_, scheduler::Scheduler::Create(scheduler));
 
   zk::MemberInfo self;

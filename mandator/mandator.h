@@ -73,6 +73,11 @@ struct MandatorOptions {
   std::string listen_host;
   int port = 0;  // 0 = any free port (see port())
   absl::Duration heartbeat_interval = absl::Seconds(5);  // told to providers
+  // The scheduler transport's limits for peers before their first request
+  // (scheduler::SchedulerOptions); 0 = unlimited.
+  size_t transport_max_connections = 100000;
+  size_t transport_max_connections_per_peer = 64;
+  absl::Duration transport_first_frame_timeout = absl::Seconds(10);
   std::string zk_root = "/kess";
   zk::KessAuth auth;
   absl::Duration zk_session_timeout = absl::Seconds(10);

@@ -35,6 +35,15 @@ DEFINE_int32(port, 7200,
 DEFINE_int32(heartbeat_interval_ms, 5000,
              "Interval providers are told to heartbeat at; silence for 10 "
              "intervals forgets an instance from memory.");
+DEFINE_uint64(transport_max_connections, 100000,
+              "Connections open at once on the heartbeat transport; more are "
+              "closed at accept (0 = unlimited).");
+DEFINE_uint64(transport_max_connections_per_peer, 64,
+              "Connections open at once on the heartbeat transport from one "
+              "IP address (0 = unlimited).");
+DEFINE_int64(transport_first_frame_timeout_ms, 10000,
+             "Close a heartbeat-transport connection that sends no complete "
+             "frame this long after accept (0 = off).");
 DEFINE_string(zk_root, "/kess", "Root of the kess tree in ZooKeeper.");
 DEFINE_string(zk_auth_file, "",
               "File with the ZooKeeper digest users, one per line: "
@@ -153,6 +162,11 @@ int main(int argc, char** argv) {
   options.listen_host = FLAGS_listen_host;
   options.port = FLAGS_port;
   options.heartbeat_interval = absl::Milliseconds(FLAGS_heartbeat_interval_ms);
+  options.transport_max_connections = FLAGS_transport_max_connections;
+  options.transport_max_connections_per_peer =
+      FLAGS_transport_max_connections_per_peer;
+  options.transport_first_frame_timeout =
+      absl::Milliseconds(FLAGS_transport_first_frame_timeout_ms);
   options.zk_root = FLAGS_zk_root;
   options.auth = *std::move(auth);
   options.zk_session_timeout = absl::Milliseconds(FLAGS_zk_session_timeout_ms);

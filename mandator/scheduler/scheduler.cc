@@ -7,6 +7,9 @@
 #include "absl/time/time.h"
 #include "common/steady_await.h"
 #include "glog/logging.h"
+#include "model/protocol/discovery.pb.h"
+#include "model/protocol/discovery_methods.h"
+#include "model/protocol/distribution.pb.h"
 
 namespace kess {
 namespace mandator {
@@ -36,8 +39,37 @@ absl::StatusOr<std::unique_ptr<Scheduler>> Scheduler::Create(
           ? o.idle_timeout
           : std::max(absl::Seconds(15), 3 * o.heartbeat_interval);
   server.registry = o.registry;
-  KESS_ASSIGN_OR_RETURN(
-      s->server_, transport::Server::Create(server, s->service_->Handlers()));
+  server.max_connections = o.max_connections;
+  server.max_connections_per_peer = o.max_connections_per_peer;
+  server.first_frame_timeout = o.first_frame_timeout;
+  server.untrusted_max_frame_bytes = o.untrusted_max_frame_bytes;
+  // The frame bomb: payloads pre-scanned before a handler parses them. An
+  // instance is a few elements plus its metadata entries.
+  server.request_types[protocol::kRegisterMethod] =
+      protocol::RegisterRequest::descriptor();
+  server.request_types[protocol::kHeartbeatMethod] =
+      protocol::HeartbeatRequest::descriptor();
+  server.request_types[protocol::kDeregisterMethod] =
+      protocol::DeregisterRequest::descriptor();
+  server.request_types[protocol::kHostHeartbeatMethod] =
+      protocol::HostHeartbeat::descriptor();
+  server.request_types[protocol::kGetPartialTableMethod] =
+      protocol::PartialTableRequest::descriptor();
+  server.request_budget.max_elements =
+      static_cast<size_t>(o.max_batch) * 32 + 1024;
+  server.request_budget.max_depth = 4;
+  transport::HandlerMap handlers = s->service_->Handlers();
+  for (auto& [method, handler] : handlers) {
+    handler = [raw = s.get(), inner = std::move(handler)](
+                  transport::Request request, transport::Responder responder) {
+      transport::Server* target = raw->trust_server_.load();
+      if (target != nullptr) target->Trust(request.connection_id);
+      inner(std::move(request), std::move(responder));
+    };
+  }
+  KESS_ASSIGN_OR_RETURN(s->server_,
+                        transport::Server::Create(server, std::move(handlers)));
+  s->trust_server_.store(s->server_.get());
   s->sweeper_ = std::thread([raw = s.get()] { raw->SweepLoop(); });
   LOG(INFO) << "scheduler " << o.mandator_id << " (" << o.datacenter
             << ") takes heartbeats on " << s->address();

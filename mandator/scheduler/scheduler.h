@@ -17,6 +17,7 @@
 // closes every connection and joins its threads.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -52,6 +53,13 @@ struct SchedulerOptions {
   size_t max_instances = 1000000;
   size_t max_hosts = 1000000;
   int max_batch = 10000;
+  // Limits that hold before a peer's first request (the scheduler has no
+  // token: a first well-formed request of a known method stands for one);
+  // see common/transport/README.md "Limits".
+  size_t max_connections = 100000;         // 0 = unlimited
+  size_t max_connections_per_peer = 64;    // per IP address; 0 = unlimited
+  absl::Duration first_frame_timeout = absl::Seconds(10);  // 0 = off
+  size_t untrusted_max_frame_bytes = 1 << 20;  // before the first request
   // nullptr: Clock::Steady(). Must outlive the Scheduler.
   const Clock* clock = nullptr;
   // nullptr: metrics::Registry::Default(). Must outlive the Scheduler.
@@ -83,6 +91,8 @@ class Scheduler {
   std::unique_ptr<PartialTable> table_;
   std::unique_ptr<SchedulerService> service_;
   std::unique_ptr<transport::Server> server_;
+  // server_ once it is set: the handlers trust a connection through it.
+  std::atomic<transport::Server*> trust_server_{nullptr};
   metrics::Counter* expired_instances_ = nullptr;
   metrics::Counter* expired_tombstones_ = nullptr;
   metrics::Counter* expired_hosts_ = nullptr;

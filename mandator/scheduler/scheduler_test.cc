@@ -252,7 +252,9 @@ TEST_F(SchedulerTest, MalformedFramesCloseOnlyThatConnection) {
   const std::pair<std::string, std::string> cases[] = {
       {transport::testing::LengthHeader(16) + std::string(16, '\xff'),
        "malformed_frame"},
-      {transport::testing::LengthHeader(0xffffffffu), "frame_too_large"},
+      // Before a connection's first request the limit is 1 MiB.
+      {transport::testing::LengthHeader(0xffffffffu),
+       "untrusted_frame_too_large"},
       {transport::testing::LengthHeader(0), "zero_length_frame"},
   };
   for (const auto& [bytes, reason] : cases) {
