@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <memory>
+#include <set>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -138,6 +139,8 @@ Parsed ParseName(const std::vector<std::string>& rest) {
   }
   return p;
 }
+
+using AddressKey = std::pair<DnsInstance::Kind, std::array<uint8_t, 16>>;
 
 // SRV weight: in proportion to the instance weight, the heaviest 65535,
 // never 0 (RFC 2782 gives weight 0 almost no traffic).
@@ -367,6 +370,7 @@ Responder::Result Responder::Respond(const uint8_t* query, size_t size,
   }
 
   if (qtype == LDNS_RR_TYPE_SRV) {
+    std::set<AddressKey> targets;  // with an address record
     int32_t max_weight = 1;
     for (const DnsInstance* i : chosen) max_weight = std::max(max_weight, i->weight);
     for (const DnsInstance* i : chosen) {
@@ -386,7 +390,9 @@ Responder::Result Responder::Respond(const uint8_t* query, size_t size,
       }
       ldns_rr_push_rdf(rr, ldns_rdf_clone(target));
       ldns_pkt_push_rr(out.get(), LDNS_SECTION_ANSWER, rr);
-      if (i->kind != DnsInstance::Kind::kHostname) {
+      // One address record per target (instances may share an IP).
+      if (i->kind != DnsInstance::Kind::kHostname &&
+          targets.insert({i->kind, i->ip}).second) {
         ldns_pkt_push_rr(out.get(), LDNS_SECTION_ADDITIONAL,
                          AddressRr(*i, target, ttl));
       }
@@ -415,8 +421,14 @@ Responder::Result Responder::Respond(const uint8_t* query, size_t size,
                 [](const auto& a, const auto& b) { return a.first < b.first; });
       for (size_t k = 0; k < keyed.size(); ++k) addresses[k] = keyed[k].second;
     }
+    // An RRset holds each address once (RFC 2181 5): instances sharing an
+    // IP (different ports) give one record, at the first one's place.
+    std::set<AddressKey> seen;
     for (const DnsInstance* i : addresses) {
-      ldns_pkt_push_rr(out.get(), LDNS_SECTION_ANSWER, AddressRr(*i, qname, ttl));
+      if (seen.insert({i->kind, i->ip}).second) {
+        ldns_pkt_push_rr(out.get(), LDNS_SECTION_ANSWER,
+                         AddressRr(*i, qname, ttl));
+      }
     }
   }
   if (ldns_pkt_ancount(out.get()) == 0) return negative(kNoError);

@@ -218,6 +218,20 @@ TEST_F(ResponderTest, HostnameInstances) {
   EXPECT_THAT(r.additional, IsEmpty());
 }
 
+TEST_F(ResponderTest, SharedAddressesAppearOnce) {
+  Add(Table("shared", {Instance("a", "10.0.0.1:8080", "dc1", 200),
+                       Instance("b", "10.0.0.1:8081", "dc1", 100),
+                       Instance("c", "10.0.0.2:8080", "dc1", 100)}));
+  DecodedReply r = Ask("shared.service.kess", LDNS_RR_TYPE_A);
+  EXPECT_THAT(r.Answers("A"), ElementsAre("10.0.0.1", "10.0.0.2"));
+  r = Ask("shared.service.kess", LDNS_RR_TYPE_SRV);
+  EXPECT_THAT(r.Answers("SRV"),
+              ElementsAre("1 65535 8080 0a000001.addr.kess.",
+                          "1 32768 8081 0a000001.addr.kess.",
+                          "1 32768 8080 0a000002.addr.kess."));
+  EXPECT_EQ(r.additional.size(), 2u);
+}
+
 TEST_F(ResponderTest, OtherTypesOfAServiceAreNodata) {
   DecodedReply r = Ask("payments.service.kess", LDNS_RR_TYPE_TXT);
   EXPECT_EQ(r.rcode, kNoError);
