@@ -1,7 +1,9 @@
 // kess agent: one per host. See agent/README.md.
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
@@ -14,8 +16,10 @@
 #include "agent/http_api.h"
 #include "agent/local_services.h"
 #include "agent/services_api.h"
+#include "agent/watch_api.h"
+#include "agent/watch_registry.h"
 #include "model/file_cache/env.h"
-#include "common/http_server.h"
+#include "common/event_http_server.h"
 #include "common/init.h"
 #include "gflags/gflags.h"
 #include "glog/logging.h"
@@ -53,6 +57,12 @@ DEFINE_string(api_socket, "",
               "If set, the HTTP API is also served on this unix-domain socket "
               "(e.g. /run/kess/agent.sock).");
 DEFINE_int32(api_socket_mode, 0660, "File mode of --api_socket.");
+DEFINE_int32(http_max_connections, 10000,
+             "Connections the API serves at once (TCP and --api_socket "
+             "each); long-polling GET /v1/watch clients hold one each. The "
+             "agent raises its open-file soft limit to fit.");
+DEFINE_int64(watch_max_timeout_ms, 600000,
+             "Longest wait a GET /v1/watch may ask for.");
 DEFINE_string(services_file, "",
               "Where local registrations are persisted; default "
               "<cache_dir>/services.json.");
@@ -72,6 +82,17 @@ std::vector<std::string> SplitList(const std::string& list) {
 
 void CheckOk(const absl::Status& status, const char* what) {
   CHECK(status.ok()) << what << ": " << status;
+}
+
+// Thousands of waiting API clients need as many descriptors: raise the
+// soft limit towards the hard one.
+void RaiseFileLimit(rlim_t wanted) {
+  rlimit limit;
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= wanted) return;
+  limit.rlim_cur = std::min(wanted, limit.rlim_max);
+  if (setrlimit(RLIMIT_NOFILE, &limit) != 0) {
+    LOG(WARNING) << "cannot raise the open-file limit to " << limit.rlim_cur;
+  }
 }
 
 }  // namespace
@@ -111,6 +132,15 @@ int main(int argc, char** argv) {
         std::string(absl::StripTrailingAsciiWhitespace(*token));
   }
 
+  // Versions reach the watch registry once durable in the file cache.
+  kess::agent::WatchRegistry::Options watch_options;
+  watch_options.max_timeout = absl::Milliseconds(FLAGS_watch_max_timeout_ms);
+  watch_options.max_waiters = 2 * static_cast<size_t>(FLAGS_http_max_connections);
+  kess::agent::WatchRegistry watches(watch_options);
+  options.on_written = [&watches](const kess::file_cache::CacheEntry& e) {
+    watches.Publish(e);
+  };
+
   auto dns = kess::agent::dns::AgentDns::FromFlags(FLAGS_dc, FLAGS_cache_dir);
   CHECK(dns.ok()) << "--dns_*: " << dns.status();
   options.on_accepted = (*dns)->OnAccepted();
@@ -139,27 +169,36 @@ int main(int argc, char** argv) {
   auto services = kess::agent::LocalServices::Create(local);
   CHECK(services.ok()) << "local registrations: " << services.status();
 
-  kess::HttpServer::Options http;
+  // One API address: every endpoint, and the long-polling GET /v1/watch,
+  // on the epoll server (common/event_http_server.h).
+  RaiseFileLimit(static_cast<rlim_t>(2 * FLAGS_http_max_connections + 1024));
+  kess::EventHttpServer::Options http;
   http.host = FLAGS_http_host;
   http.port = FLAGS_http_port;
+  http.worker_threads = 8;
+  http.max_connections = static_cast<size_t>(FLAGS_http_max_connections);
   kess::agent::Agent* a = agent->get();
   http.health = [a] { return a->Health(); };
   kess::agent::HttpApiOptions api;
   api.subscribe_wait = absl::Milliseconds(FLAGS_subscribe_wait_ms);
-  auto server = kess::HttpServer::Create(http);
+  auto server = kess::EventHttpServer::Create(http);
   CHECK(server.ok()) << "HTTP server: " << server.status();
   kess::agent::RegisterHttpApi(server->get(), a, api);
   kess::agent::RegisterServicesApi(server->get(), services->get());
-  std::unique_ptr<kess::HttpServer> socket_server;
+  kess::agent::RegisterWatchApi(server->get(), &watches,
+                                kess::agent::CurrentFromAgent(a));
+  std::unique_ptr<kess::EventHttpServer> socket_server;
   if (!FLAGS_api_socket.empty()) {
-    kess::HttpServer::Options on_socket = http;
+    kess::EventHttpServer::Options on_socket = http;
     on_socket.unix_socket = FLAGS_api_socket;
     on_socket.unix_socket_mode = FLAGS_api_socket_mode;
-    auto s = kess::HttpServer::Create(on_socket);
+    auto s = kess::EventHttpServer::Create(on_socket);
     CHECK(s.ok()) << "--api_socket: " << s.status();
     socket_server = std::move(s).value();
     kess::agent::RegisterHttpApi(socket_server.get(), a, api);
     kess::agent::RegisterServicesApi(socket_server.get(), services->get());
+    kess::agent::RegisterWatchApi(socket_server.get(), &watches,
+                                  kess::agent::CurrentFromAgent(a));
     CheckOk(socket_server->Start(), "--api_socket start");
   }
   CheckOk((*server)->Start(), "HTTP server start");

@@ -3,7 +3,8 @@
 //
 // Every version the agent writes to the file cache is Publish()ed here once
 // it is durable (AgentOptions::on_written), and gets the next value of a
-// change index: 1, 2, 3, ... counted from the agent process's start. The
+// change index counted from the agent process's start: 1 is the cache as
+// the process found it, the first version written gets 2, and so on. The
 // index is not persisted; instead every process start draws a new random
 // epoch, and an answer carries (epoch, index). A client that comes back
 // with another epoch (the agent restarted), with index 0, or with an index
@@ -141,7 +142,8 @@ class WatchRegistry {
   const std::string epoch_;
 
   mutable absl::Mutex mu_;
-  uint64_t index_ ABSL_GUARDED_BY(mu_) = 0;
+  // 1 is the file cache as this process found it; each version adds one.
+  uint64_t index_ ABSL_GUARDED_BY(mu_) = 1;
   std::map<file_cache::CacheKey, Latest> latest_ ABSL_GUARDED_BY(mu_);
   uint64_t next_waiter_ ABSL_GUARDED_BY(mu_) = 1;
   std::map<uint64_t, Waiter> waiters_ ABSL_GUARDED_BY(mu_);

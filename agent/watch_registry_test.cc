@@ -82,12 +82,12 @@ WatchRegistry::Options Fixed() {
 
 TEST(WatchRegistryTest, IndexCountsDurableVersionsAndIgnoresOlderOnes) {
   WatchRegistry registry(Fixed());
-  EXPECT_EQ(registry.index(), 0u);
+  EXPECT_EQ(registry.index(), 1u);  // the cache as found at start-up
   registry.Publish(Config("shop", "a", 5));
   registry.Publish(Config("shop", "a", 4));  // older: ignored
   registry.Publish(Config("shop", "a", 5));  // same: ignored
   registry.Publish(Config("shop", "b", 6));
-  EXPECT_EQ(registry.index(), 2u);
+  EXPECT_EQ(registry.index(), 3u);
   // A random epoch per registry (= per agent process).
   WatchRegistry a({}), b({});
   EXPECT_EQ(a.epoch().size(), 16u);
@@ -97,8 +97,8 @@ TEST(WatchRegistryTest, IndexCountsDurableVersionsAndIgnoresOlderOnes) {
 TEST(WatchRegistryTest, FullAnswerForIndexZeroNewEpochOrUnknownIndex) {
   WatchRegistry registry(Fixed());
   registry.Publish(Config("shop", "a", 5));
-  for (WatchRequest r : {Request("e1", 0), Request("old-epoch", 1),
-                         Request("", 1), Request("e1", 99)}) {
+  for (WatchRequest r : {Request("e1", 0), Request("old-epoch", 2),
+                         Request("", 2), Request("e1", 99)}) {
     r.selection.namespaces.insert("shop");
     Box box;
     auto id = registry.Watch(r, box.Callback());
@@ -107,18 +107,18 @@ TEST(WatchRegistryTest, FullAnswerForIndexZeroNewEpochOrUnknownIndex) {
     ASSERT_TRUE(box.Has());
     EXPECT_TRUE(box.Get().full);
     EXPECT_EQ(box.Get().epoch, "e1");
-    EXPECT_EQ(box.Get().index, 1u);
+    EXPECT_EQ(box.Get().index, 2u);
   }
 }
 
 TEST(WatchRegistryTest, CatchUpReturnsOnlyNewerChangesOfTheSelection) {
   WatchRegistry registry(Fixed());
-  registry.Publish(Config("shop", "a", 5));     // index 1
-  registry.Publish(Config("shop", "b", 6));     // 2
-  registry.Publish(Config("other", "x", 7));    // 3
-  registry.Publish(Route("payments", 8));       // 4
-  registry.Publish(Config("shop", "a", 9, "new"));  // 5
-  WatchRequest r = Request("e1", 1);
+  registry.Publish(Config("shop", "a", 5));     // index 2
+  registry.Publish(Config("shop", "b", 6));     // 3
+  registry.Publish(Config("other", "x", 7));    // 4
+  registry.Publish(Route("payments", 8));       // 5
+  registry.Publish(Config("shop", "a", 9, "new"));  // 6
+  WatchRequest r = Request("e1", 2);
   r.selection.configs.insert({"shop", "a"});
   r.selection.services.insert("payments");
   Box box;
@@ -126,8 +126,8 @@ TEST(WatchRegistryTest, CatchUpReturnsOnlyNewerChangesOfTheSelection) {
   ASSERT_TRUE(box.Has());
   WatchAnswer a = box.Get();
   EXPECT_FALSE(a.full);
-  EXPECT_EQ(a.index, 5u);
-  ASSERT_EQ(a.changes.size(), 2u);  // payments (4), then shop/a's newest (5)
+  EXPECT_EQ(a.index, 6u);
+  ASSERT_EQ(a.changes.size(), 2u);  // payments (5), then shop/a's newest (6)
   EXPECT_EQ(a.changes[0]->key.service, "payments");
   EXPECT_EQ(a.changes[1]->key.key, "a");
   EXPECT_EQ(a.changes[1]->revision, 9);
@@ -137,7 +137,7 @@ TEST(WatchRegistryTest, CatchUpReturnsOnlyNewerChangesOfTheSelection) {
 TEST(WatchRegistryTest, WaitsUntilAMatchingChange) {
   WatchRegistry registry(Fixed());
   registry.Publish(Config("shop", "a", 5));
-  WatchRequest r = Request("e1", 1);
+  WatchRequest r = Request("e1", 2);
   r.selection.namespaces.insert("shop");
   Box box;
   auto id = registry.Watch(r, box.Callback());
@@ -150,7 +150,7 @@ TEST(WatchRegistryTest, WaitsUntilAMatchingChange) {
   registry.Publish(Config("shop", "z", 8));
   ASSERT_TRUE(box.Has());
   WatchAnswer a = box.Get();
-  EXPECT_EQ(a.index, 4u);
+  EXPECT_EQ(a.index, 5u);
   ASSERT_EQ(a.changes.size(), 1u);
   EXPECT_EQ(a.changes[0]->key.key, "z");
   EXPECT_EQ(registry.waiters(), 0u);
@@ -160,7 +160,7 @@ TEST(WatchRegistryTest, TimeoutAnswersWithTheSameIndexAndNoChanges) {
   WatchRegistry registry(Fixed());
   registry.Publish(Config("shop", "a", 5));
   registry.Publish(Config("shop", "b", 6));
-  WatchRequest r = Request("e1", 2, absl::Milliseconds(150));
+  WatchRequest r = Request("e1", 3, absl::Milliseconds(150));
   r.selection.configs.insert({"shop", "a"});
   Box box;
   auto start = std::chrono::steady_clock::now();
@@ -173,14 +173,14 @@ TEST(WatchRegistryTest, TimeoutAnswersWithTheSameIndexAndNoChanges) {
   EXPECT_LT(seconds, 1.5);
   WatchAnswer a = box.Get();
   EXPECT_TRUE(a.timed_out);
-  EXPECT_EQ(a.index, 2u);
+  EXPECT_EQ(a.index, 3u);
   EXPECT_TRUE(a.changes.empty());
   // A later, earlier-expiring waiter is not held up by a long one.
-  WatchRequest longer = Request("e1", 2, absl::Seconds(30));
+  WatchRequest longer = Request("e1", 3, absl::Seconds(30));
   longer.selection.services.insert("s");
   Box long_box, short_box;
   ASSERT_TRUE(registry.Watch(longer, long_box.Callback()).ok());
-  WatchRequest shorter = Request("e1", 2, absl::Milliseconds(100));
+  WatchRequest shorter = Request("e1", 3, absl::Milliseconds(100));
   shorter.selection.services.insert("s");
   ASSERT_TRUE(registry.Watch(shorter, short_box.Callback()).ok());
   ASSERT_TRUE(
@@ -196,7 +196,7 @@ TEST(WatchRegistryTest, CancelAndLimits) {
   EXPECT_TRUE(absl::IsInvalidArgument(
       registry.Watch(r, [](WatchAnswer) {}).status()));  // empty selection
   registry.Publish(Config("shop", "a", 1));
-  r = Request("e1", 1);
+  r = Request("e1", 2);
   r.selection.namespaces.insert("shop");
   Box a, b, c;
   auto ida = registry.Watch(r, a.Callback());
@@ -221,21 +221,21 @@ TEST(WatchRegistryTest, OneChangeWakesFiveThousandWaitersWithOneMemo) {
   absl::Mutex mu;
   std::set<WatchRenderMemo*> memos;
   for (int i = 0; i < kWaiters; ++i) {
-    WatchRequest r = Request("e1", 1);
+    WatchRequest r = Request("e1", 2);
     r.selection.configs.insert({"shop", "a"});
     ASSERT_TRUE(registry
                     .Watch(r,
                            [&](WatchAnswer a) {
                              absl::MutexLock lock(&mu);
                              memos.insert(a.memo.get());
-                             if (a.changes.size() == 1 && a.index == 2) {
+                             if (a.changes.size() == 1 && a.index == 3) {
                                woken.fetch_add(1);
                              }
                            })
                     .ok());
   }
   // One unrelated waiter stays.
-  WatchRequest other = Request("e1", 1);
+  WatchRequest other = Request("e1", 2);
   other.selection.services.insert("payments");
   Box box;
   ASSERT_TRUE(registry.Watch(other, box.Callback()).ok());
@@ -296,7 +296,7 @@ TEST_F(WatchApiTest, FullThenBlockingThenTimeout) {
   ASSERT_TRUE(r.ok()) << r.status();
   ASSERT_EQ(r->status, 200) << r->body;
   EXPECT_EQ(r->Header("x-kess-epoch"), "e1");
-  EXPECT_EQ(r->Header("x-kess-index"), "2");
+  EXPECT_EQ(r->Header("x-kess-index"), "3");
   auto json = ParseJsonObject(r->body);
   ASSERT_TRUE(json.ok()) << r->body;
   EXPECT_TRUE((*json)->getValue<bool>("full"));
@@ -312,7 +312,7 @@ TEST_F(WatchApiTest, FullThenBlockingThenTimeout) {
   std::optional<absl::StatusOr<HttpReply>> waited;
   std::thread waiter([&] {
     waited = Get("/v1/watch?config=shop/db.timeout&service=payments"
-                 "&index=2&epoch=e1&timeout=20s");
+                 "&index=3&epoch=e1&timeout=20s");
   });
   ASSERT_TRUE(testing::WaitFor([&] { return registry_.waiters() == 1; },
                                absl::Seconds(5)));
@@ -322,22 +322,22 @@ TEST_F(WatchApiTest, FullThenBlockingThenTimeout) {
   json = ParseJsonObject((*waited)->body);
   ASSERT_TRUE(json.ok());
   EXPECT_FALSE((*json)->getValue<bool>("full"));
-  EXPECT_EQ((*json)->getValue<int64_t>("index"), 3);
+  EXPECT_EQ((*json)->getValue<int64_t>("index"), 4);
   EXPECT_EQ((*json)->getArray("changes")->getObject(0)->getValue<std::string>(
                 "service"),
             "payments");
 
   // values=false: keys and revisions only; timeout: same index, nothing.
-  r = Get("/v1/watch?service=payments&index=2&epoch=e1&values=false");
+  r = Get("/v1/watch?service=payments&index=3&epoch=e1&values=false");
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->body,
-            "{\"epoch\":\"e1\",\"index\":3,\"full\":false,\"timed_out\":false,"
+            "{\"epoch\":\"e1\",\"index\":4,\"full\":false,\"timed_out\":false,"
             "\"changes\":[{\"type\":\"route\",\"service\":\"payments\","
             "\"revision\":43,\"absent\":false}]}\n");
-  r = Get("/v1/watch?service=payments&index=3&epoch=e1&timeout=200ms");
+  r = Get("/v1/watch?service=payments&index=4&epoch=e1&timeout=200ms");
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->body,
-            "{\"epoch\":\"e1\",\"index\":3,\"full\":false,\"timed_out\":true,"
+            "{\"epoch\":\"e1\",\"index\":4,\"full\":false,\"timed_out\":true,"
             "\"changes\":[]}\n");
 }
 
@@ -356,7 +356,7 @@ TEST_F(WatchApiTest, BadRequests) {
 
 TEST_F(WatchApiTest, ClientLeavingCancelsItsWaiter) {
   Write(Config("shop", "a", 1));
-  auto r = Get("/v1/watch?namespace=shop&index=1&epoch=e1&timeout=30s",
+  auto r = Get("/v1/watch?namespace=shop&index=2&epoch=e1&timeout=30s",
                absl::Milliseconds(300));
   EXPECT_FALSE(r.ok());  // the client gave up
   ASSERT_TRUE(testing::WaitFor([&] { return registry_.waiters() == 0; },
