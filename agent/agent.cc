@@ -211,15 +211,38 @@ void Agent::ConnectTo(size_t index) {
   client_ = std::move(client).value();
 }
 
+// The first frame of a connection stays under the distributor's limit for
+// peers that have not authenticated yet (--untrusted_max_frame_bytes, 64 KiB
+// by default): it carries the token and the keys that fit in
+// kFirstSubscribeBytes; the others follow at once in a second Subscribe
+// (the distributor trusts the connection as it accepts the first, before it
+// reads the next frame).
 void Agent::OnConnected(uint64_t generation) {
   if (generation != generation_) return;
-  std::vector<CacheKey> all;
-  for (const CacheKey& k : subscriptions_->Keys()) all.push_back(k);
+  constexpr size_t kFirstSubscribeBytes = 32 << 10;
+  // A Known's wire size beyond its key: tags, lengths, the revision.
+  constexpr size_t kKnownOverhead = 24;
+  std::vector<CacheKey> first;
+  std::vector<CacheKey> rest;
+  size_t bytes = 0;
+  for (const CacheKey& k : subscriptions_->Keys()) {
+    const size_t cost = ToResourceKey(k).ByteSizeLong() + kKnownOverhead;
+    if (rest.empty() && bytes + cost <= kFirstSubscribeBytes) {
+      first.push_back(k);
+      bytes += cost;
+    } else {
+      rest.push_back(k);
+    }
+  }
+  // Namespaces (with the revisions held of their keys) go with the rest.
   std::vector<std::string> namespaces;
   for (const std::string& ns : subscriptions_->Namespaces()) {
     namespaces.push_back(ns);
   }
-  SendSubscribe(std::move(all), std::move(namespaces), nullptr);
+  SendSubscribe(std::move(first), {}, nullptr);
+  if (!rest.empty() || !namespaces.empty()) {
+    SendSubscribe(std::move(rest), std::move(namespaces), nullptr);
+  }
 }
 
 void Agent::OnSessionLost(uint64_t generation, const std::string& why) {
