@@ -135,7 +135,9 @@ int main(int argc, char** argv) {
   // Versions reach the watch registry once durable in the file cache.
   kess::agent::WatchRegistry::Options watch_options;
   watch_options.max_timeout = absl::Milliseconds(FLAGS_watch_max_timeout_ms);
-  watch_options.max_waiters = 2 * static_cast<size_t>(FLAGS_http_max_connections);
+  watch_options.max_waiters =
+      2 * static_cast<size_t>(FLAGS_http_max_connections);
+  watch_options.registry = &kess::metrics::Registry::Default();
   kess::agent::WatchRegistry watches(watch_options);
   options.on_written = [&watches](const kess::file_cache::CacheEntry& e) {
     watches.Publish(e);

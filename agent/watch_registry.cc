@@ -40,9 +40,22 @@ WatchRegistry::WatchRegistry(Options options)
     : options_(std::move(options)),
       epoch_(options_.epoch.empty() ? NewEpoch() : options_.epoch) {
   timer_ = std::thread([this] { TimerLoop(); });
+  if (options_.registry != nullptr) {
+    options_.registry->SetCallbackGauge(
+        "kess_agent_watch_waiters", "GET /v1/watch requests waiting.", {},
+        [this] { return static_cast<double>(waiters()); });
+    options_.registry->SetCallbackGauge(
+        "kess_agent_watch_index",
+        "The agent's change index (since this process started).", {},
+        [this] { return static_cast<double>(index()); });
+  }
 }
 
 WatchRegistry::~WatchRegistry() {
+  if (options_.registry != nullptr) {
+    options_.registry->RemoveCallbackGauge("kess_agent_watch_waiters", {});
+    options_.registry->RemoveCallbackGauge("kess_agent_watch_index", {});
+  }
   {
     absl::MutexLock lock(&mu_);
     stop_ = true;

@@ -40,6 +40,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/metrics.h"
 #include "common/status.h"
 #include "model/file_cache/format.h"
 
@@ -96,6 +97,9 @@ class WatchRegistry {
     size_t max_waiters = 20000;
     // Tests: a fixed epoch instead of a random one.
     std::string epoch;
+    // If set: kess_agent_watch_waiters and kess_agent_watch_index (callback
+    // gauges, removed by the destructor).
+    metrics::Registry* registry = nullptr;
   };
   using Callback = std::function<void(WatchAnswer)>;
 
