@@ -1,10 +1,17 @@
 #include "sdk/cache_watcher.h"
 
+#include <errno.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <vector>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/strip.h"
 #include "absl/time/time.h"
 #include "common/http_client.h"
 #include "common/json_util.h"
@@ -31,9 +38,27 @@ int64_t CeilMs(absl::Duration d) {
   return absl::ToInt64Milliseconds(absl::Ceil(d, absl::Milliseconds(1)));
 }
 
-// {"configs":[{"namespace":..,"key":..}],"routes":["svc"]}; a list that
-// would be empty is left out.
-std::string SubscriptionBody(const std::vector<CacheKey>& keys) {
+// "<program>-<pid>", in the characters of model/names.h.
+std::string DefaultOwner() {
+  std::string name = program_invocation_short_name != nullptr
+                         ? program_invocation_short_name
+                         : "";
+  for (char& c : name) {
+    if (!absl::ascii_isalnum(c) && c != '.' && c != '_' && c != '-') c = '_';
+  }
+  if (name.empty() || !absl::ascii_isalnum(name[0])) name = "p" + name;
+  if (name.size() > 100) name.resize(100);
+  while (absl::StrContains(name, "..")) {
+    name = absl::StrReplaceAll(name, {{"..", "._"}});
+  }
+  return absl::StrCat(name, "-", getpid());
+}
+
+// {"configs":[{"namespace":..,"key":..}],"routes":["svc"],"namespaces":[..],
+// "app":owner}; a list that would be empty is left out.
+std::string SubscriptionBody(const std::vector<CacheKey>& keys,
+                             const std::vector<std::string>& namespaces,
+                             const std::string& owner) {
   std::string configs, routes;
   for (const CacheKey& key : keys) {
     if (key.type == CacheKey::Type::kRoute) {
@@ -45,13 +70,34 @@ std::string SubscriptionBody(const std::vector<CacheKey>& keys) {
                       ",\"key\":", JsonQuote(key.key), "}");
     }
   }
-  std::string body = "{";
-  if (!configs.empty()) absl::StrAppend(&body, "\"configs\":[", configs, "]");
-  if (!routes.empty()) {
-    absl::StrAppend(&body, configs.empty() ? "" : ",", "\"routes\":[", routes,
-                    "]");
+  std::string ns;
+  for (const std::string& n : namespaces) {
+    absl::StrAppend(&ns, ns.empty() ? "" : ",", JsonQuote(n));
   }
+  std::string body = absl::StrCat("{\"app\":", JsonQuote(owner));
+  if (!configs.empty()) absl::StrAppend(&body, ",\"configs\":[", configs, "]");
+  if (!routes.empty()) absl::StrAppend(&body, ",\"routes\":[", routes, "]");
+  if (!ns.empty()) absl::StrAppend(&body, ",\"namespaces\":[", ns, "]");
   return body + "}";
+}
+
+// The backoff of a failed subscription (KeyState, NamespaceState).
+template <typename State>
+void SubscribeDone(const absl::Status& status, int64_t now,
+                   const CacheWatcher::Options& options, State* state) {
+  if (status.ok()) {
+    state->subscribed = true;
+    return;
+  }
+  absl::Duration delay = options.subscribe_retry_initial;
+  for (int i = 0;
+       i < state->subscribe_failures && delay < options.subscribe_retry_max;
+       ++i) {
+    delay *= 2;
+  }
+  ++state->subscribe_failures;
+  state->next_subscribe_ms =
+      now + CeilMs(std::min(delay, options.subscribe_retry_max));
 }
 
 }  // namespace
@@ -59,7 +105,9 @@ std::string SubscriptionBody(const std::vector<CacheKey>& keys) {
 CacheWatcher::WatchHandle::~WatchHandle() { watcher_->Unwatch(id_); }
 
 CacheWatcher::CacheWatcher(Options options)
-    : options_(std::move(options)), reader_(options_.cache_dir, options_.env) {
+    : options_(std::move(options)),
+      owner_(options_.owner.empty() ? DefaultOwner() : options_.owner),
+      reader_(options_.cache_dir, options_.env) {
   for (auto [counters, type] : {std::make_pair(&config_counters_, "config"),
                                 std::make_pair(&route_counters_, "route")}) {
     counters->read_errors = options_.registry->GetCounter(
@@ -83,6 +131,13 @@ absl::StatusOr<std::unique_ptr<CacheWatcher>> CacheWatcher::Create(
   }
   if (options.poll_interval <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("poll_interval must be positive");
+  }
+  if (!options.owner.empty()) {
+    absl::Status valid = ValidateName(NameKind::kKey, options.owner);
+    if (!valid.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("owner: ", valid.message()));
+    }
   }
   std::unique_ptr<CacheWatcher> client(new CacheWatcher(std::move(options)));
   if (client->options_.watch_directories) {
@@ -108,24 +163,29 @@ CacheWatcher::~CacheWatcher() {
     stop_ = true;
   }
   thread_.join();
+  UnsubscribePending();  // handles dropped just before
+}
+
+void CacheWatcher::WatchDirectory(const std::string& dir) {
+  if (dir_watcher_ == nullptr) return;
+  absl::Status watched = dir_watcher_->Watch(dir);
+  if (!watched.ok()) {
+    LOG_FIRST_N(WARNING, 1) << "kess: " << watched << " (polling every "
+                            << options_.poll_interval
+                            << " still sees changes)";
+  }
 }
 
 absl::StatusOr<std::unique_ptr<CacheWatcher::WatchHandle>> CacheWatcher::Watch(
     const CacheKey& key, Callback callback) {
   KESS_RETURN_IF_ERROR(file_cache::ValidateKey(key));
-  if (dir_watcher_ != nullptr) {
-    const std::string path =
-        absl::StrCat(options_.cache_dir, "/", file_cache::RelativePath(key));
-    absl::Status watched = dir_watcher_->Watch(path.substr(0, path.rfind('/')));
-    if (!watched.ok()) {
-      LOG_FIRST_N(WARNING, 1) << "kess: " << watched
-                              << " (polling every " << options_.poll_interval
-                              << " still sees changes)";
-    }
-  }
+  const std::string path =
+      absl::StrCat(options_.cache_dir, "/", file_cache::RelativePath(key));
+  WatchDirectory(path.substr(0, path.rfind('/')));
   absl::MutexLock lock(&mu_);
   const uint64_t id = next_id_++;
   watchers_[id] = Watcher{key, std::move(callback), 0};
+  unsubscribe_keys_.erase(key);
   auto inserted = keys_.emplace(key, KeyState());
   if (inserted.second) {
     inserted.first->second.subscribed = options_.agent_http_address.empty();
@@ -133,6 +193,43 @@ absl::StatusOr<std::unique_ptr<CacheWatcher::WatchHandle>> CacheWatcher::Watch(
   }
   wake_ = true;  // deliver the current version and subscribe soon
   return std::unique_ptr<WatchHandle>(new WatchHandle(this, id));
+}
+
+absl::StatusOr<std::unique_ptr<CacheWatcher::WatchHandle>>
+CacheWatcher::WatchNamespace(const std::string& ns, Callback callback) {
+  KESS_RETURN_IF_ERROR(ValidateName(NameKind::kNamespace, ns));
+  WatchDirectory(absl::StrCat(options_.cache_dir, "/configs/", ns));
+  absl::MutexLock lock(&mu_);
+  const uint64_t id = next_id_++;
+  Watcher watcher{CacheKey::Config(ns, ""), std::move(callback), 0};
+  watcher.whole_namespace = true;
+  watchers_[id] = std::move(watcher);
+  unsubscribe_namespaces_.erase(ns);
+  auto inserted = namespaces_.emplace(ns, NamespaceState());
+  if (inserted.second) {
+    NamespaceState& state = inserted.first->second;
+    state.subscribed = options_.agent_http_address.empty();
+    ListNamespace(ns, &state);
+    for (auto& [key, key_state] : state.keys) {
+      Refresh(CacheKey::Config(ns, key), &key_state);
+    }
+  }
+  wake_ = true;
+  return std::unique_ptr<WatchHandle>(new WatchHandle(this, id));
+}
+
+void CacheWatcher::ListNamespace(const std::string& ns, NamespaceState* state) {
+  absl::StatusOr<std::vector<std::string>> names =
+      options_.env->ListDir(absl::StrCat(options_.cache_dir, "/configs/", ns));
+  if (!names.ok()) return;  // no key fetched yet (or unreadable: polled again)
+  for (absl::string_view name : *names) {
+    // Temp files of writes in progress start with '.'.
+    if (absl::StartsWith(name, ".") || !absl::ConsumeSuffix(&name, ".json")) {
+      continue;
+    }
+    if (!ValidateName(NameKind::kKey, name).ok()) continue;
+    state->keys.emplace(std::string(name), KeyState());
+  }
 }
 
 void CacheWatcher::Unwatch(uint64_t id) {
@@ -143,11 +240,24 @@ void CacheWatcher::Unwatch(uint64_t id) {
     absl::MutexLock lock(&mu_);
     auto it = watchers_.find(id);
     if (it != watchers_.end()) {
-      CacheKey key = it->second.key;
+      const CacheKey key = it->second.key;
+      const bool whole_namespace = it->second.whole_namespace;
       watchers_.erase(it);
       bool still_watched = false;
-      for (const auto& [other, w] : watchers_) still_watched |= w.key == key;
-      if (!still_watched) keys_.erase(key);
+      for (const auto& [other, w] : watchers_) {
+        still_watched |= w.key == key && w.whole_namespace == whole_namespace;
+      }
+      if (still_watched) return;
+      const bool tell_agent = options_.unsubscribe_unwatched &&
+                              !options_.agent_http_address.empty();
+      if (whole_namespace) {
+        namespaces_.erase(key.namespace_name);
+        if (tell_agent) unsubscribe_namespaces_.insert(key.namespace_name);
+      } else {
+        keys_.erase(key);
+        if (tell_agent) unsubscribe_keys_.insert(key);
+      }
+      if (tell_agent) wake_ = true;
     }
   };
   if (on_poll_thread) {  // it holds poll_mu_ already
@@ -204,9 +314,16 @@ void CacheWatcher::PollOnce() {
   absl::MutexLock poll(&poll_mu_);
   polling_thread_ = std::this_thread::get_id();
   SubscribePending();
+  UnsubscribePending();
   {
     absl::MutexLock lock(&mu_);
     for (auto& [key, state] : keys_) Refresh(key, &state);
+    for (auto& [ns, ns_state] : namespaces_) {
+      ListNamespace(ns, &ns_state);
+      for (auto& [key, state] : ns_state.keys) {
+        Refresh(CacheKey::Config(ns, key), &state);
+      }
+    }
   }
   Deliver();
   polling_thread_ = std::thread::id();
@@ -260,6 +377,18 @@ void CacheWatcher::Deliver() {
   {
     absl::MutexLock lock(&mu_);
     for (auto& [id, watcher] : watchers_) {
+      if (watcher.whole_namespace) {
+        auto ns = namespaces_.find(watcher.key.namespace_name);
+        if (ns == namespaces_.end()) continue;
+        for (const auto& [key, state] : ns->second.keys) {
+          if (!state.have_good) continue;
+          int64_t& delivered = watcher.delivered_keys[key];
+          if (state.good.revision <= delivered) continue;
+          delivered = state.good.revision;
+          calls.push_back({id, watcher.callback, state.good});
+        }
+        continue;
+      }
       auto it = keys_.find(watcher.key);
       if (it == keys_.end() || !it->second.have_good) continue;
       const CacheEntry& good = it->second.good;
@@ -279,6 +408,7 @@ void CacheWatcher::Deliver() {
 
 void CacheWatcher::SubscribePending() {
   std::vector<CacheKey> due;
+  std::vector<std::string> due_namespaces;
   const int64_t now = MonotonicMs();
   {
     absl::MutexLock lock(&mu_);
@@ -287,27 +417,25 @@ void CacheWatcher::SubscribePending() {
         due.push_back(key);
       }
     }
+    for (const auto& [ns, state] : namespaces_) {
+      if (!state.subscribed && state.next_subscribe_ms <= now) {
+        due_namespaces.push_back(ns);
+      }
+    }
   }
-  if (due.empty()) return;
-  absl::Status status = PostSubscriptions(SubscriptionBody(due));
+  if (due.empty() && due_namespaces.empty()) return;
+  absl::Status status = PostSubscriptions(
+      "POST", SubscriptionBody(due, due_namespaces, owner_));
   absl::MutexLock lock(&mu_);
   for (const CacheKey& key : due) {
     auto it = keys_.find(key);
-    if (it == keys_.end()) continue;
-    KeyState& state = it->second;
-    if (status.ok()) {
-      state.subscribed = true;
-      continue;
+    if (it != keys_.end()) SubscribeDone(status, now, options_, &it->second);
+  }
+  for (const std::string& ns : due_namespaces) {
+    auto it = namespaces_.find(ns);
+    if (it != namespaces_.end()) {
+      SubscribeDone(status, now, options_, &it->second);
     }
-    absl::Duration delay = options_.subscribe_retry_initial;
-    for (int i = 0;
-         i < state.subscribe_failures && delay < options_.subscribe_retry_max;
-         ++i) {
-      delay *= 2;
-    }
-    ++state.subscribe_failures;
-    state.next_subscribe_ms =
-        now + CeilMs(std::min(delay, options_.subscribe_retry_max));
   }
   if (!status.ok()) {
     subscribe_errors_->Increment();
@@ -321,9 +449,34 @@ void CacheWatcher::SubscribePending() {
   }
 }
 
-absl::Status CacheWatcher::PostSubscriptions(const std::string& body) {
+void CacheWatcher::UnsubscribePending() {
+  std::vector<CacheKey> keys;
+  std::vector<std::string> namespaces;
+  {
+    absl::MutexLock lock(&mu_);
+    keys.assign(unsubscribe_keys_.begin(), unsubscribe_keys_.end());
+    namespaces.assign(unsubscribe_namespaces_.begin(),
+                      unsubscribe_namespaces_.end());
+    unsubscribe_keys_.clear();
+    unsubscribe_namespaces_.clear();
+  }
+  if (keys.empty() && namespaces.empty()) return;
+  absl::Status status = PostSubscriptions(
+      "DELETE", SubscriptionBody(keys, namespaces, owner_));
+  if (!status.ok()) {
+    subscribe_errors_->Increment();
+    LOG_EVERY_N(WARNING, 10)
+        << "kess agent at " << options_.agent_http_address
+        << " did not take the unsubscription of " << keys.size()
+        << " keys and " << namespaces.size()
+        << " namespaces (it keeps them): " << status;
+  }
+}
+
+absl::Status CacheWatcher::PostSubscriptions(const std::string& method,
+                                             const std::string& body) {
   absl::StatusOr<HttpReply> reply =
-      HttpCall(options_.agent_http_address, "POST", "/v1/subscriptions", body,
+      HttpCall(options_.agent_http_address, method, "/v1/subscriptions", body,
                options_.http_timeout);
   if (!reply.ok()) {
     return absl::Status(reply.status().code(),

@@ -9,9 +9,9 @@
 //       CacheKey::Route("payments"),
 //       [](const CacheEntry& e) { Rebuild(e); }));
 //
-// Watch subscribes the key through the agent (POST /v1/subscriptions,
-// retried in the background with backoff while the agent is down; the
-// agent persists it), and a background thread re-reads the key's file
+// Watch subscribes the key through the agent (POST /v1/subscriptions with
+// this process's owner id, retried in the background with backoff while the
+// agent is down; the agent persists it), and a background thread re-reads the key's file
 // (stat; parse only when it changed) as soon as inotify reports a change in
 // its directory (the agent renames every new version into place), and
 // every poll_interval as the backstop. Each version newer
@@ -24,6 +24,16 @@
 // cache holds (invariants 7 and 11 of docs/design.md). A tombstone
 // (entry.absent) is a version like any other.
 //
+// WatchNamespace subscribes a whole config namespace the same way and
+// learns its keys from the cache directory (configs/<ns>/: inotify, and the
+// poll as the backstop), so keys created later reach the callback too.
+//
+// When the last handle of a key or namespace goes, the watcher tells the
+// agent (DELETE /v1/subscriptions with its owner id, on the poll thread; a
+// failure is logged and not retried: the agent keeps the subscription, and
+// the cache keeps serving). The agent unsubscribes upstream only when no
+// other application holds it; its cache files stay.
+//
 // Thread-safety: all methods are thread-safe. Callbacks run on the
 // watcher's poll thread, one at a time; they must not block for long and
 // must not destroy the CacheWatcher (they may create or drop watches).
@@ -34,6 +44,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -68,6 +79,12 @@ class CacheWatcher {
     absl::Duration subscribe_retry_initial = absl::Milliseconds(500);
     absl::Duration subscribe_retry_max = absl::Seconds(30);
     absl::Duration http_timeout = absl::Seconds(5);
+    // This process's name at the agent (the "app" of its subscriptions):
+    // "" = "<program name>-<pid>" (model/names.h characters only).
+    std::string owner;
+    // DELETE /v1/subscriptions when the last handle of a key or namespace
+    // goes.
+    bool unsubscribe_unwatched = true;
     file_cache::Env* env = file_cache::Env::Default();  // must outlive
     metrics::Registry* registry = &metrics::Registry::Default();
   };
@@ -103,6 +120,12 @@ class CacheWatcher {
   // InvalidArgument for an invalid name (names.h); nothing else fails.
   absl::StatusOr<std::unique_ptr<WatchHandle>> Watch(
       const file_cache::CacheKey& key, Callback callback);
+  // Watches every config key of namespace `ns`, also keys created later:
+  // `callback` gets each key's current version and every later one
+  // (tombstones included), per key in revision order. InvalidArgument for
+  // an invalid name.
+  absl::StatusOr<std::unique_ptr<WatchHandle>> WatchNamespace(
+      const std::string& ns, Callback callback);
 
   // The last good entry (possibly a tombstone): for a watched key the
   // newest one read so far; otherwise read from the cache now. NotFound if
@@ -115,12 +138,17 @@ class CacheWatcher {
   void PollNow();
 
   const Options& options() const { return options_; }
+  // The owner id used at the agent (Options::owner or the default).
+  const std::string& owner() const { return owner_; }
 
  private:
   struct Watcher {
     file_cache::CacheKey key;
     Callback callback;
     int64_t delivered = 0;  // newest revision passed to the callback
+    // A namespace watcher: key.namespace_name only, and per key.
+    bool whole_namespace = false;
+    std::map<std::string, int64_t> delivered_keys;
   };
   struct KeyState {
     file_cache::FileInfo info;  // of the last file looked at
@@ -131,6 +159,14 @@ class CacheWatcher {
     bool subscribed = false;
     int64_t next_subscribe_ms = 0;
     int subscribe_failures = 0;
+  };
+  // A watched namespace: its subscription, and the keys found in its
+  // directory.
+  struct NamespaceState {
+    bool subscribed = false;
+    int64_t next_subscribe_ms = 0;
+    int subscribe_failures = 0;
+    std::map<std::string, KeyState> keys;
   };
   struct TypeCounters {
     metrics::Counter* read_errors;
@@ -145,11 +181,18 @@ class CacheWatcher {
   void Refresh(const file_cache::CacheKey& key, KeyState* state)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Deliver();
-  absl::Status PostSubscriptions(const std::string& body);
+  absl::Status PostSubscriptions(const std::string& method,
+                                 const std::string& body);
+  void UnsubscribePending();
+  // Adds the keys that appeared in the namespace's directory.
+  void ListNamespace(const std::string& ns, NamespaceState* state)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void WatchDirectory(const std::string& dir);
   void Unwatch(uint64_t id);
   const TypeCounters& CountersFor(const file_cache::CacheKey& key) const;
 
   const Options options_;
+  const std::string owner_;
   const file_cache::FileCacheReader reader_;
   TypeCounters config_counters_;
   TypeCounters route_counters_;
@@ -160,6 +203,10 @@ class CacheWatcher {
   mutable absl::Mutex mu_;
   std::map<uint64_t, Watcher> watchers_ ABSL_GUARDED_BY(mu_);
   std::map<file_cache::CacheKey, KeyState> keys_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, NamespaceState> namespaces_ ABSL_GUARDED_BY(mu_);
+  // Unwatched, to be unsubscribed at the agent by the poll thread.
+  std::set<file_cache::CacheKey> unsubscribe_keys_ ABSL_GUARDED_BY(mu_);
+  std::set<std::string> unsubscribe_namespaces_ ABSL_GUARDED_BY(mu_);
   uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   bool wake_ ABSL_GUARDED_BY(mu_) = false;

@@ -27,6 +27,14 @@ absl::StatusOr<std::unique_ptr<ConfigClient::WatchHandle>> ConfigClient::Watch(
       });
 }
 
+absl::StatusOr<std::unique_ptr<ConfigClient::WatchHandle>>
+ConfigClient::WatchNamespace(const std::string& ns, Callback callback) {
+  return watcher_->WatchNamespace(
+      ns, [callback = std::move(callback)](const CacheEntry& entry) {
+        callback(ToValue(entry));
+      });
+}
+
 absl::StatusOr<ConfigValue> ConfigClient::Get(const std::string& namespace_name,
                                               const std::string& key) {
   CacheKey k = CacheKey::Config(namespace_name, key);

@@ -67,12 +67,26 @@ class ConfigClient {
       const std::string& namespace_name, const std::string& key,
       Callback callback);
 
+  // Watches every key of config namespace `ns`, also keys created later
+  // (the agent subscribes the namespace as a whole; its keys are learnt
+  // from the cache directory): `callback` gets each key's current version
+  // and every later one, deletions as versions with `deleted` set.
+  // Dropping the last handle of the namespace unsubscribes it at the agent
+  // for this process (Options::owner); the cache files stay.
+  // InvalidArgument for an invalid name.
+  absl::StatusOr<std::unique_ptr<WatchHandle>> WatchNamespace(
+      const std::string& ns, Callback callback);
+
   // The last good version: for a watched key the newest one read so far;
   // otherwise read from the cache now. NotFound if the cache has none (or
   // the config was deleted), DataLoss if the file is unreadable and no good
   // version was read before, InvalidArgument for an invalid name.
   absl::StatusOr<ConfigValue> Get(const std::string& namespace_name,
                                   const std::string& key);
+
+  // This process's owner id at the agent (Options::owner or
+  // "<program>-<pid>").
+  const std::string& owner() const { return watcher_->owner(); }
 
   // Runs one poll on the calling thread (tests, or after a known change);
   // callbacks for new versions run on this thread then.

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/metrics.h"
@@ -44,9 +45,10 @@ class ConfigClientTest : public ::testing::Test {
     writer_ = std::move(w).value();
   }
 
-  void Write(int64_t revision, const std::string& value, bool absent = false) {
+  void Write(int64_t revision, const std::string& value, bool absent = false,
+             const std::string& key = "db.timeout") {
     CacheEntry e;
-    e.key = key_;
+    e.key = CacheKey::Config("shop", key);
     e.revision = revision;
     e.value = value;
     e.absent = absent;
@@ -56,8 +58,9 @@ class ConfigClientTest : public ::testing::Test {
   std::unique_ptr<ConfigClient> Client(
       std::string agent_address,
       absl::Duration poll_interval = absl::Milliseconds(20),
-      bool watch_directories = true) {
+      bool watch_directories = true, std::string owner = "") {
     ConfigClient::Options o;
+    o.owner = std::move(owner);
     o.cache_dir = dir_;
     o.agent_http_address = std::move(agent_address);
     o.poll_interval = poll_interval;
@@ -224,7 +227,10 @@ TEST_F(ConfigClientTest, SubscribesThroughTheAgentOnceItIsUp) {
   ASSERT_TRUE(agent.ok()) << agent.status();
   ASSERT_TRUE(WaitFor([&] { return (*agent)->posts() >= 1; }, kLong));
   EXPECT_EQ((*agent)->last_body(),
-            R"({"configs":[{"namespace":"shop","key":"db.timeout"}]})");
+            absl::StrCat(R"({"app":")", client->owner(),
+                         R"(","configs":[{"namespace":"shop","key":"db.timeout"}]})"));
+  EXPECT_TRUE(absl::EndsWith(client->owner(), absl::StrCat("-", getpid())))
+      << client->owner();
   Write(1, "v1");
   ASSERT_TRUE(WaitFor([&] { return seen.last() == 1; }, kLong));
   usleep(100000);
@@ -249,6 +255,89 @@ TEST_F(ConfigClientTest, InvalidNamesAndDroppedWatches) {
   Write(2, "v2");
   client->PollNow();
   EXPECT_EQ(seen.last(), 1);
+}
+
+// A namespace watch gets the keys the cache has, a key created later (its
+// file appears: inotify, with polling out of the way), a tombstone; a file
+// of another namespace and a temp file are not keys.
+TEST_F(ConfigClientTest, WatchNamespaceGetsEveryKeyIncludingLaterOnes) {
+  Write(1, "a1", false, "a");
+  auto client = Client("", absl::Hours(1));
+  struct Versions {
+    absl::Mutex mu;
+    std::vector<std::string> seen;
+  } versions;
+  auto watch = client->WatchNamespace("shop", [&](const ConfigValue& v) {
+    absl::MutexLock lock(&versions.mu);
+    versions.seen.push_back(absl::StrCat(v.namespace_name, "/", v.key, "@",
+                                         v.revision,
+                                         v.deleted ? "-" : "=" + v.value));
+  });
+  ASSERT_TRUE(watch.ok()) << watch.status();
+  auto seen = [&] {
+    absl::MutexLock lock(&versions.mu);
+    return versions.seen;
+  };
+  ASSERT_TRUE(WaitFor([&] { return seen().size() == 1; }, kLong));
+  EXPECT_EQ(seen()[0], "shop/a@1=a1");
+
+  Write(2, "b2", false, "b");  // a key created later
+  CacheEntry other;
+  other.key = CacheKey::Config("other", "x");
+  other.revision = 3;
+  ASSERT_TRUE(writer_->Write(other).ok());
+  ASSERT_TRUE(Env::Default()
+                  ->WriteFileAndSync(dir_ + "/configs/shop/.b.json.tmp-1-1",
+                                     "partial")
+                  .ok());
+  ASSERT_TRUE(WaitFor([&] { return seen().size() == 2; }, kLong));
+  EXPECT_EQ(seen()[1], "shop/b@2=b2");
+  Write(4, "", /*absent=*/true, "a");  // deleted
+  ASSERT_TRUE(WaitFor([&] { return seen().size() == 3; }, kLong));
+  EXPECT_EQ(seen()[2], "shop/a@4-");
+  client->PollNow();
+  EXPECT_EQ(seen().size(), 3u);  // each version once
+  EXPECT_EQ(client->WatchNamespace("..", [](const ConfigValue&) {})
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  watch->reset();
+  Write(5, "b5", false, "b");
+  client->PollNow();
+  EXPECT_EQ(seen().size(), 3u);
+}
+
+// The namespace is subscribed with the owner id, and unsubscribed (DELETE)
+// only when its last handle goes; so is a key.
+TEST_F(ConfigClientTest, UnsubscribesWhenTheLastHandleGoes) {
+  auto agent = testing::FakeAgent::Start();
+  ASSERT_TRUE(agent.ok()) << agent.status();
+  auto client = Client((*agent)->address(), absl::Milliseconds(20), true,
+                       "checkout");
+  auto first = client->WatchNamespace("shop", [](const ConfigValue&) {});
+  auto second = client->WatchNamespace("shop", [](const ConfigValue&) {});
+  auto key = client->Watch("pay", "k", [](const ConfigValue&) {});
+  ASSERT_TRUE(first.ok() && second.ok() && key.ok());
+  ASSERT_TRUE(WaitFor([&] { return (*agent)->posts() >= 1; }, kLong));
+  const std::string body = (*agent)->last_body();
+  EXPECT_TRUE(absl::StrContains(body, R"("app":"checkout")")) << body;
+  EXPECT_TRUE(absl::StrContains(body, R"("namespaces":["shop"])")) << body;
+  first->reset();
+  usleep(100000);  // several polls
+  EXPECT_TRUE((*agent)->delete_bodies().empty());
+  second->reset();
+  ASSERT_TRUE(
+      WaitFor([&] { return (*agent)->delete_bodies().size() == 1; }, kLong));
+  EXPECT_EQ((*agent)->delete_bodies()[0],
+            R"({"app":"checkout","namespaces":["shop"]})");
+  // The last key handle, dropped right before the client goes: the
+  // destructor still tells the agent.
+  key->reset();
+  client.reset();
+  ASSERT_EQ((*agent)->delete_bodies().size(), 2u);
+  EXPECT_EQ((*agent)->delete_bodies()[1],
+            R"({"app":"checkout","configs":[{"namespace":"pay","key":"k"}]})");
+  EXPECT_EQ((*agent)->posts(), 1);
 }
 
 }  // namespace

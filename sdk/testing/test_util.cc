@@ -29,6 +29,12 @@ absl::StatusOr<std::unique_ptr<FakeAgent>> FakeAgent::Start(int port) {
         ++raw->posts_;
         return HttpResponse::Json(200, "{\"subscriptions\":[]}");
       });
+  agent->server_->Handle(
+      "DELETE", "/v1/subscriptions", [raw](const HttpRequest& request) {
+        absl::MutexLock lock(&raw->mu_);
+        raw->delete_bodies_.push_back(request.body);
+        return HttpResponse::Json(200, "{\"subscriptions\":[]}");
+      });
   KESS_RETURN_IF_ERROR(agent->server_->Start());
   return agent;
 }
@@ -36,6 +42,11 @@ absl::StatusOr<std::unique_ptr<FakeAgent>> FakeAgent::Start(int port) {
 int FakeAgent::posts() const {
   absl::MutexLock lock(&mu_);
   return posts_;
+}
+
+std::vector<std::string> FakeAgent::delete_bodies() const {
+  absl::MutexLock lock(&mu_);
+  return delete_bodies_;
 }
 
 std::string FakeAgent::last_body() const {
