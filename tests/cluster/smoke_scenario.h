@@ -65,7 +65,7 @@ struct SmokeOptions {
   std::string config_key;
   // WAN mode: the DC the scenario cuts off from every other DC and heals,
   // through the control API of the cluster's WAN emulator; partition mode
-  // must be on in that DC (LocalClusterOptions::partition_after_ms). "": no
+  // must be on in that DC (LocalClusterOptions::partition_after). "": no
   // WAN checks.
   std::string cut_dc;
   // Where the lines go, one call per line, no newline. Default: stdout,
