@@ -99,7 +99,8 @@ struct AgentOptions {
 // One subscribed key as the subscription API reports it.
 struct KeyState {
   file_cache::CacheKey key;
-  std::vector<std::string> owners;  // holding the key itself (not via a namespace)
+  // The owners holding the key itself (not through a namespace).
+  std::vector<std::string> owners;
   std::string path;       // absolute path of the cache file
   int64_t revision = 0;   // on disk; 0 = no file yet
   bool answered = false;  // a distributor answered for it since start-up

@@ -26,8 +26,8 @@ std::string KeyStateJson(const KeyState& s) {
                     JsonQuote(s.key.namespace_name),
                     ",\"key\":", JsonQuote(s.key.key));
   } else {
-    absl::StrAppend(&out,
-                    "\"type\":\"route\",\"service\":", JsonQuote(s.key.service));
+    absl::StrAppend(
+        &out, "\"type\":\"route\",\"service\":", JsonQuote(s.key.service));
   }
   absl::StrAppend(&out, ",\"path\":", JsonQuote(s.path),
                   ",\"revision\":", s.revision,

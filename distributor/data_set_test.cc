@@ -124,18 +124,20 @@ TEST(DataSetTest, FindNamespaceHasLiveKeysAndTombstonesOfOneNamespace) {
   route.mutable_key()->set_type(protocol::ResourceKey::ROUTE);
   route.mutable_key()->set_service("ns");
   route.set_revision(1);
-  data.ApplyFullLoad(data.DiffFullLoad({Config("a", 1, "x"), Config("b", 2, "y"),
-                                        *MakeItem(other), *MakeItem(route)},
-                                       2),
-                     2);
+  data.ApplyFullLoad(
+      data.DiffFullLoad({Config("a", 1, "x"), Config("b", 2, "y"),
+                         *MakeItem(other), *MakeItem(route)},
+                        2),
+      2);
   EXPECT_EQ(data.FindNamespace("ns").size(), 2u);
   data.ApplyNewer({MakeAbsent("c/ns/a", 3), Config("c", 4, "z")}, 4);
   std::map<std::string, bool> found;
   for (const ItemPtr& item : data.FindNamespace("ns")) {
     found[item->key] = item->absent;
   }
-  EXPECT_EQ(found, (std::map<std::string, bool>{
-                       {"c/ns/a", true}, {"c/ns/b", false}, {"c/ns/c", false}}));
+  EXPECT_EQ(found,
+            (std::map<std::string, bool>{
+                {"c/ns/a", true}, {"c/ns/b", false}, {"c/ns/c", false}}));
   EXPECT_TRUE(data.FindNamespace("none").empty());
   EXPECT_EQ(data.FindNamespace("ns2").size(), 1u);
 }

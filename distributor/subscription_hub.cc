@@ -343,13 +343,12 @@ void SubscriptionHub::OnChanges(const std::vector<ItemPtr>& changes,
       const ItemPtr& change = changes[i];
       const bool gray = IsGrayKey(change->key);
       if (gray && (change->absent || change->gray == nullptr)) continue;
-      const std::string key =
-          gray ? ConfigKeyOfGray(change->key) : change->key;
+      const std::string key = gray ? ConfigKeyOfGray(change->key) : change->key;
       auto entry = index_.find(key);
       auto ns_entry = ns_index_.find(NamespaceOfConfigKey(key));
       if (entry == index_.end() && ns_entry == ns_index_.end()) continue;
       const ItemPtr base = gray ? data_->Find(key) : change;
-      auto add = [&](uint64_t connection) {
+      auto add = [&](uint64_t connection) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
         auto c = connections_.find(connection);
         const std::string& host =
             c == connections_.end() ? std::string() : c->second.host_id;

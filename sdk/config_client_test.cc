@@ -227,8 +227,9 @@ TEST_F(ConfigClientTest, SubscribesThroughTheAgentOnceItIsUp) {
   ASSERT_TRUE(agent.ok()) << agent.status();
   ASSERT_TRUE(WaitFor([&] { return (*agent)->posts() >= 1; }, kLong));
   EXPECT_EQ((*agent)->last_body(),
-            absl::StrCat(R"({"app":")", client->owner(),
-                         R"(","configs":[{"namespace":"shop","key":"db.timeout"}]})"));
+            absl::StrCat(
+                R"({"app":")", client->owner(),
+                R"(","configs":[{"namespace":"shop","key":"db.timeout"}]})"));
   EXPECT_TRUE(absl::EndsWith(client->owner(), absl::StrCat("-", getpid())))
       << client->owner();
   Write(1, "v1");
