@@ -22,17 +22,21 @@ bool CheckState::Record(CheckStatus result, std::string output) {
     streak_ = 0;
     return false;
   }
-  if (streak_ > 0 && streak_status_ == result) {
+  // Warning and critical results count in one failure streak, so that a
+  // check alternating between them still trips the threshold.
+  const bool failing = result != CheckStatus::kPassing;
+  if (streak_ > 0 && streak_failing_ == failing) {
     ++streak_;
+    if (result > streak_worst_) streak_worst_ = result;
   } else {
-    streak_status_ = result;
+    streak_failing_ = failing;
+    streak_worst_ = result;
     streak_ = 1;
   }
-  const int needed = result == CheckStatus::kPassing
-                         ? success_before_passing_
-                         : failures_before_critical_;
+  const int needed =
+      failing ? failures_before_critical_ : success_before_passing_;
   if (streak_ < needed) return false;
-  status_ = result;
+  status_ = streak_worst_;
   streak_ = 0;
   change_output_ = output_;
   return true;

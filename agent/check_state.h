@@ -1,8 +1,9 @@
 // The state of one health check: passing, warning or critical, with flap
 // damping. A result moves the state only after `success_before_passing`
 // consecutive passing results, or `failures_before_critical` consecutive
-// results of the same non-passing kind (warning, or critical); a result
-// equal to the state resets the count. Set() (a TTL check's update from
+// non-passing results (warning and critical count in the same streak; at
+// the threshold the state becomes the worst status of the streak); a
+// result equal to the state resets the count. Set() (a TTL check's update from
 // the application, its expiry) moves it at once.
 //
 // Thread-compatible: a value type; pure, no clock.
@@ -40,7 +41,8 @@ class CheckState {
   const int success_before_passing_;
   const int failures_before_critical_;
   CheckStatus status_;
-  CheckStatus streak_status_ = CheckStatus::kPassing;
+  bool streak_failing_ = false;  // the streak is of non-passing results
+  CheckStatus streak_worst_ = CheckStatus::kPassing;
   int streak_ = 0;
   int64_t results_ = 0;
   std::string output_;

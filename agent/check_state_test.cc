@@ -53,13 +53,37 @@ TEST(CheckStateTest, FailuresBeforeCriticalDampFlaps) {
   EXPECT_EQ(s.status(), kPass);
 }
 
-TEST(CheckStateTest, MixedFailuresDoNotAddUp) {
-  CheckState s(kPass, 1, 2);
+TEST(CheckStateTest, MixedFailuresAddUpToTheWorstOfTheStreak) {
+  CheckState s(kPass, 1, 3);
+  // Alternating warning and critical is one failure streak.
   EXPECT_FALSE(s.Record(kWarn, "429"));
-  EXPECT_FALSE(s.Record(kCrit, "500"));  // another kind: count restarts
+  EXPECT_FALSE(s.Record(kCrit, "500"));
+  EXPECT_EQ(s.pending(), 2);
   EXPECT_EQ(s.status(), kPass);
-  EXPECT_TRUE(s.Record(kCrit, "500"));
-  EXPECT_EQ(s.status(), kCrit);
+  EXPECT_TRUE(s.Record(kWarn, "429 again"));
+  EXPECT_EQ(s.status(), kCrit);  // the worst of the streak
+  EXPECT_EQ(s.change_output(), "429 again");
+
+  // Warnings alone make it warning.
+  CheckState w(kPass, 1, 2);
+  EXPECT_FALSE(w.Record(kWarn, "slow"));
+  EXPECT_TRUE(w.Record(kWarn, "slow"));
+  EXPECT_EQ(w.status(), kWarn);
+  // From warning, criticals and warnings in a row: a warning equal to the
+  // state resets the count, two criticals in a row move it.
+  EXPECT_FALSE(w.Record(kCrit, "500"));
+  EXPECT_FALSE(w.Record(kWarn, "slow"));
+  EXPECT_EQ(w.pending(), 0);
+  EXPECT_FALSE(w.Record(kCrit, "500"));
+  EXPECT_TRUE(w.Record(kCrit, "500"));
+  EXPECT_EQ(w.status(), kCrit);
+
+  // A passing result ends a failure streak.
+  CheckState p(kPass, 1, 2);
+  EXPECT_FALSE(p.Record(kCrit, "500"));
+  EXPECT_FALSE(p.Record(kPass, "ok"));
+  EXPECT_FALSE(p.Record(kWarn, "429"));
+  EXPECT_EQ(p.status(), kPass);
 }
 
 TEST(CheckStateTest, SetIsImmediate) {
