@@ -140,8 +140,8 @@ class ServiceMerge {
         if (fresh.has_value()) out.push_back(*std::move(fresh));
       }
     }
-    Protect(base, &candidates, &out);
-    DemoteCritical(base, &out);
+    const size_t removed = Protect(base, &candidates, &out);
+    DemoteCritical(base, removed, &out);
     std::sort(out.begin(), out.end(),
               [](const RouteInstance& a, const RouteInstance& b) {
                 return a.id < b.id;
@@ -190,10 +190,11 @@ class ServiceMerge {
   }
 
   // Removes at most the allowed share of the baseline (the longest silent
-  // first); never empties the service. The rest stays as suspect.
-  void Protect(const RouteTable* base, std::vector<Candidate>* candidates,
-               std::vector<RouteInstance>* out) {
-    if (candidates->empty()) return;
+  // first); never empties the service. The rest stays as suspect. Returns
+  // how many it removed.
+  size_t Protect(const RouteTable* base, std::vector<Candidate>* candidates,
+                 std::vector<RouteInstance>* out) {
+    if (candidates->empty()) return 0;
     const size_t base_size = base == nullptr ? 0 : base->instances.size();
     size_t allowed = std::max<size_t>(
         1, static_cast<size_t>(
@@ -208,50 +209,66 @@ class ServiceMerge {
                   return a.silent_ms > b.silent_ms;
                 return a.instance.id < b.instance.id;
               });
+    size_t removed = 0;
     for (size_t i = 0; i < candidates->size(); ++i) {
       if (i < allowed) {
         ++stats_->removed;
+        ++removed;
       } else {
         ++stats_->held_back;
         out->push_back(std::move((*candidates)[i].instance));
       }
     }
+    return removed;
   }
 
   // Fresh instances whose checks are critical become suspect, within the
-  // threshold (merger.h); the rest stay healthy.
-  void DemoteCritical(const RouteTable* base, std::vector<RouteInstance>* out) {
-    std::vector<RouteInstance*> critical;
+  // threshold (merger.h), which the `removed` instances and those already
+  // not healthy (suspect for their heartbeats) use up first; the rest stay
+  // healthy.
+  void DemoteCritical(const RouteTable* base, size_t removed,
+                      std::vector<RouteInstance>* out) {
+    struct Critical {
+      RouteInstance* instance;
+      bool was_demoted;  // suspect for its checks in the baseline
+    };
+    std::vector<Critical> critical;
     size_t healthy = 0;
     for (RouteInstance& r : *out) {
       if (r.state != InstanceState::kHealthy) continue;
       ++healthy;
-      if (r.check_status == "critical") critical.push_back(&r);
+      if (r.check_status == "critical") critical.push_back({&r, false});
     }
     if (critical.empty()) return;
-    const size_t allowed = std::min(
-        healthy - 1,
-        std::max<size_t>(1, static_cast<size_t>(std::floor(
-                                options_.max_removal_share * out->size()))));
-    auto was_demoted = [base](const RouteInstance& r) {
-      if (base == nullptr) return false;
-      for (const RouteInstance& old : base->instances) {
-        if (old.id == r.id) {
-          return old.state == InstanceState::kSuspect &&
-                 old.check_status == "critical";
-        }
+    const size_t unavailable = removed + (out->size() - healthy);
+    const size_t budget = std::max<size_t>(
+        1, static_cast<size_t>(std::floor(options_.max_removal_share *
+                                          (out->size() + removed))));
+    const size_t allowed =
+        std::min(healthy - 1, budget > unavailable ? budget - unavailable : 0);
+    if (base != nullptr) {
+      // The baseline is sorted by id (route_table.h): one binary search
+      // per candidate.
+      for (Critical& c : critical) {
+        auto it = std::lower_bound(
+            base->instances.begin(), base->instances.end(), c.instance->id,
+            [](const RouteInstance& a, const std::string& id) {
+              return a.id < id;
+            });
+        c.was_demoted = it != base->instances.end() &&
+                        it->id == c.instance->id &&
+                        it->state == InstanceState::kSuspect &&
+                        it->check_status == "critical";
       }
-      return false;
-    };
-    std::stable_sort(critical.begin(), critical.end(),
-                     [&](const RouteInstance* a, const RouteInstance* b) {
-                       const bool da = was_demoted(*a), db = was_demoted(*b);
-                       if (da != db) return da;
-                       return a->id < b->id;
-                     });
+    }
+    std::sort(critical.begin(), critical.end(),
+              [](const Critical& a, const Critical& b) {
+                if (a.was_demoted != b.was_demoted) return a.was_demoted;
+                return a.instance->id < b.instance->id;
+              });
     for (size_t i = 0; i < critical.size(); ++i) {
       if (i < allowed) {
-        critical[i]->state = InstanceState::kSuspect;
+        critical[i].instance->state = InstanceState::kSuspect;
         ++stats_->critical;
       } else {
         ++stats_->critical_held_back;

@@ -34,9 +34,11 @@
 //
 // Health checks: an instance whose heartbeats arrive but whose host agent
 // reports its checks critical (InstanceInfo.check_status) is made suspect,
-// under the same protection threshold: per service at most
-// max(1, floor(max_removal_share x size)) instances are suspect for their
-// checks at once, and never the last healthy one, so checks failing en
+// under the same protection threshold: per service, the instances suspect
+// for their checks, those suspect for their heartbeats and those removed
+// in the cycle are together at most max(1, floor(max_removal_share x
+// size)) (removals and heartbeat suspects count first, so they may leave
+// no room for check suspects), and never the last healthy one, so checks failing en
 // masse (a shared dependency down, a broken check) never leave a service
 // without a healthy instance. Those already suspect for their checks in
 // the baseline keep their place first (no flapping), then by id; the
