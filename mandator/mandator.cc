@@ -121,6 +121,8 @@ absl::Status Mandator::Start() {
     admin.secret = options_.admin_secret;
     admin.session_ttl = options_.admin_session_ttl;
     admin.secure_cookie = options_.admin_secure_cookie;
+    admin.throttle = options_.admin_auth_throttle;
+    admin.registry = options_.registry;
     KESS_ASSIGN_OR_RETURN(admin_auth_, ui::AdminAuth::Create(admin));
     http.admit = [this](const HttpRequest& r) { return admin_auth_->Admit(r); };
   }

@@ -112,6 +112,9 @@ struct MandatorOptions {
   std::string admin_user = "admin";
   absl::Duration admin_session_ttl = absl::Hours(8);
   bool admin_secure_cookie = false;
+  // Wrong logins and Bearer tokens per client address (ui/auth_throttle.h:
+  // 5 at once, then 1 per second; 10,000 addresses kept).
+  ui::AuthThrottleOptions admin_auth_throttle;
   metrics::Registry* registry = &metrics::Registry::Default();
   // Opens every ZooKeeper client of the daemon (its own DC's as
   // "mandator", other DCs' as "reader"); empty = core::ConnectZooKeeper.

@@ -2,6 +2,7 @@
 // is a gflags flag file (--flagfile=/etc/kess/mandator.flags).
 #include <signal.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <map>
 #include <memory>
@@ -97,6 +98,15 @@ DEFINE_int32(admin_session_ttl_s, 8 * 3600,
              "How long a UI login lasts, in seconds.");
 DEFINE_bool(admin_secure_cookie, false,
             "Mark the session cookie Secure (behind a TLS proxy).");
+DEFINE_int32(admin_auth_burst, 5,
+             "Wrong logins / Bearer tokens one client address may send at "
+             "once before it is answered 429 (Retry-After).");
+DEFINE_int32(admin_auth_refill_ms, 1000,
+             "After the burst, one more wrong login / Bearer token per "
+             "client address every this many milliseconds.");
+DEFINE_int32(admin_auth_max_addresses, 10000,
+             "Client addresses whose failures are remembered (the least "
+             "recently failing one is forgotten first).");
 
 namespace {
 
@@ -151,6 +161,11 @@ int main(int argc, char** argv) {
   options.admin_user = FLAGS_admin_user;
   options.admin_session_ttl = absl::Seconds(FLAGS_admin_session_ttl_s);
   options.admin_secure_cookie = FLAGS_admin_secure_cookie;
+  options.admin_auth_throttle.burst = std::max(1, FLAGS_admin_auth_burst);
+  options.admin_auth_throttle.refill =
+      absl::Milliseconds(std::max(1, FLAGS_admin_auth_refill_ms));
+  options.admin_auth_throttle.max_addresses =
+      static_cast<size_t>(std::max(1, FLAGS_admin_auth_max_addresses));
   options.id = FLAGS_id;
   options.datacenter = FLAGS_dc;
   options.is_main = FLAGS_main;

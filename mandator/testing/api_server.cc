@@ -63,6 +63,7 @@ absl::Status ApiServer::Init() {
   if (!options_.admin_secret.empty()) {
     ui::AdminAuthOptions admin;
     admin.secret = options_.admin_secret;
+    admin.registry = &registry_;
     KESS_ASSIGN_OR_RETURN(admin_auth_, ui::AdminAuth::Create(admin));
   }
   http.admit = [this](const HttpRequest& r) { return Admit(r); };

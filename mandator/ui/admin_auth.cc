@@ -2,6 +2,7 @@
 
 #include <sys/random.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <utility>
@@ -17,8 +18,6 @@ namespace kess {
 namespace mandator {
 namespace ui {
 namespace {
-
-constexpr int64_t kFailureWindowMs = 60 * 1000;
 
 // Well-known defaults, compared case-insensitively (most are also too short;
 // listed so the error names the real problem).
@@ -162,29 +161,77 @@ absl::StatusOr<std::unique_ptr<AdminAuth>> AdminAuth::Create(
   return std::unique_ptr<AdminAuth>(new AdminAuth(std::move(options)));
 }
 
+namespace {
+
+AuthThrottleOptions ThrottleOptions(const AdminAuthOptions& options) {
+  AuthThrottleOptions t = options.throttle;
+  if (t.clock == nullptr) t.clock = options.clock;
+  return t;
+}
+
+metrics::Counter* AuthCounter(metrics::Registry* registry, bool throttled,
+                              const char* kind) {
+  if (throttled) {
+    return registry->GetCounter(
+        "kess_http_auth_throttled_total",
+        "Authentication attempts refused with 429 because their client "
+        "address failed too often (kind: login, bearer)",
+        {{"kind", kind}});
+  }
+  return registry->GetCounter(
+      "kess_http_auth_failures_total",
+      "Wrong passwords at /ui/login and wrong Bearer tokens (kind: login, "
+      "bearer)",
+      {{"kind", kind}});
+}
+
+}  // namespace
+
 AdminAuth::AdminAuth(AdminAuthOptions options)
     : options_(std::move(options)),
-      clock_(options_.clock != nullptr ? options_.clock : Clock::Steady()) {}
+      clock_(options_.clock != nullptr ? options_.clock : Clock::Steady()),
+      throttle_(ThrottleOptions(options_)),
+      throttled_login_(AuthCounter(options_.registry, true, "login")),
+      throttled_bearer_(AuthCounter(options_.registry, true, "bearer")),
+      failed_login_(AuthCounter(options_.registry, false, "login")),
+      failed_bearer_(AuthCounter(options_.registry, false, "bearer")) {}
+
+absl::Duration AdminAuth::LoginRetryAfter(const std::string& client) {
+  return throttle_.RetryAfter(client);
+}
+
+HttpResponse AdminAuth::TooManyAttempts(absl::Duration retry_after) {
+  const int64_t seconds = std::max<int64_t>(
+      1, absl::ToInt64Seconds(absl::Ceil(retry_after, absl::Seconds(1))));
+  HttpResponse r = HttpResponse::Error(absl::ResourceExhaustedError(
+      absl::StrCat("too many failed authentication attempts from this "
+                   "address; try again in ",
+                   seconds, " s")));
+  r.status = 429;
+  r.headers.emplace_back("Retry-After", absl::StrCat(seconds));
+  return r;
+}
 
 absl::StatusOr<AdminSession> AdminAuth::Login(const std::string& user,
-                                              const std::string& password) {
-  const int64_t now = clock_->NowMs();
-  absl::MutexLock lock(&mu_);
-  if (now - failures_window_start_ms_ >= kFailureWindowMs) {
-    failures_window_start_ms_ = now;
-    failures_ = 0;
-  }
-  if (failures_ >= kMaxFailedLogins) {
-    return absl::ResourceExhaustedError(
-        "too many failed logins; try again in a minute");
+                                              const std::string& password,
+                                              const std::string& client) {
+  const absl::Duration wait = throttle_.RetryAfter(client);
+  if (wait > absl::ZeroDuration()) {
+    throttled_login_->Increment();
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "too many failed logins from this address; try again in ",
+        absl::FormatDuration(absl::Ceil(wait, absl::Seconds(1)))));
   }
   // Both compared, so timing does not tell which one was wrong.
   const bool user_ok = ConstantTimeEquals(user, options_.user);
   const bool password_ok = ConstantTimeEquals(password, options_.secret);
   if (!user_ok || !password_ok) {
-    ++failures_;
+    throttle_.Failed(client);
+    failed_login_->Increment();
     return absl::UnauthenticatedError("wrong user name or password");
   }
+  const int64_t now = clock_->NowMs();
+  absl::MutexLock lock(&mu_);
   // Expired sessions go first; then, if still full, the oldest.
   for (auto it = sessions_.begin(); it != sessions_.end();) {
     it = it->second.expires_ms <= now ? sessions_.erase(it) : std::next(it);
@@ -260,7 +307,17 @@ absl::Status AdminAuth::CheckSameOrigin(const HttpRequest& request) {
 
 std::optional<HttpResponse> AdminAuth::Admit(const HttpRequest& request) {
   if (IsOpen(request)) return std::nullopt;
-  if (BearerMatches(request)) return std::nullopt;
+  if (absl::StartsWith(request.Header("authorization"), "Bearer ")) {
+    const std::string client = ClientKey(request.remote_address);
+    const absl::Duration wait = throttle_.RetryAfter(client);
+    if (wait > absl::ZeroDuration()) {  // not even compared
+      throttled_bearer_->Increment();
+      return TooManyAttempts(wait);
+    }
+    if (BearerMatches(request)) return std::nullopt;
+    throttle_.Failed(client);
+    failed_bearer_->Increment();
+  }
   std::optional<AdminSession> session = SessionOf(request);
   if (!session.has_value()) {
     return HttpResponse::Error(absl::UnauthenticatedError(

@@ -25,8 +25,12 @@
 //
 // Thread-safe. Sessions live in memory (a restart logs everyone out) and
 // expire `session_ttl` after login; at most `max_sessions` (the oldest is
-// dropped). Failed logins are limited: after kMaxFailedLogins failures
-// within a minute, logins are refused with 429 for the rest of it.
+// dropped). Guessing is throttled per client address (auth_throttle.h):
+// wrong logins and wrong Bearer tokens take a token of the address's
+// bucket; an address without one gets 429 with Retry-After (before its
+// credential is even compared, so the answer tells nothing) and
+// kess_http_auth_throttled_total{kind="login"|"bearer"} counts it. Other
+// addresses are not affected; successes take nothing.
 #pragma once
 
 #include <cstdint>
@@ -39,14 +43,15 @@
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "common/http_server.h"
+#include "common/metrics.h"
 #include "common/status.h"
+#include "mandator/ui/auth_throttle.h"
 
 namespace kess {
 namespace mandator {
 namespace ui {
 
 inline constexpr size_t kMinSecretLength = 12;
-inline constexpr int kMaxFailedLogins = 10;
 inline constexpr char kSessionCookie[] = "kess_session";
 inline constexpr char kCsrfHeader[] = "X-CSRF-Token";
 
@@ -63,6 +68,10 @@ struct AdminAuthOptions {
   // Adds "; Secure" to the cookie (when a TLS proxy fronts the mandator).
   bool secure_cookie = false;
   const Clock* clock = nullptr;  // nullptr: Clock::Steady()
+  // Failed logins and Bearer tokens per client address (its clock is
+  // `clock`).
+  AuthThrottleOptions throttle;
+  metrics::Registry* registry = &metrics::Registry::Default();
 };
 
 struct AdminSession {
@@ -77,10 +86,16 @@ class AdminAuth {
   static absl::StatusOr<std::unique_ptr<AdminAuth>> Create(
       AdminAuthOptions options);
 
-  // A new session, or Unauthenticated (wrong user or password) /
-  // ResourceExhausted (too many failures this minute).
+  // A new session, or Unauthenticated (wrong user or password; counted
+  // against `client`, a ClientKey) / ResourceExhausted (`client` is
+  // throttled: LoginRetryAfter says for how long).
   absl::StatusOr<AdminSession> Login(const std::string& user,
-                                     const std::string& password);
+                                     const std::string& password,
+                                     const std::string& client);
+  // How long until `client` may try again; zero if it may now.
+  absl::Duration LoginRetryAfter(const std::string& client);
+  // 429 with "Retry-After: <seconds, rounded up, at least 1>".
+  static HttpResponse TooManyAttempts(absl::Duration retry_after);
   void Logout(const std::string& session_id);
   // The request's live session (from its cookie), if any.
   std::optional<AdminSession> SessionOf(const HttpRequest& request);
@@ -109,8 +124,11 @@ class AdminAuth {
   const Clock* const clock_;
   absl::Mutex mu_;
   std::map<std::string, AdminSession> sessions_ ABSL_GUARDED_BY(mu_);
-  int64_t failures_window_start_ms_ ABSL_GUARDED_BY(mu_) = 0;
-  int failures_ ABSL_GUARDED_BY(mu_) = 0;
+  AuthThrottle throttle_;
+  metrics::Counter* const throttled_login_;
+  metrics::Counter* const throttled_bearer_;
+  metrics::Counter* const failed_login_;
+  metrics::Counter* const failed_bearer_;
 };
 
 }  // namespace ui

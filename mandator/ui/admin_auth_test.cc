@@ -13,6 +13,7 @@ namespace ui {
 namespace {
 
 constexpr char kSecret[] = "s3cret-Admin-2026";
+constexpr char kClient[] = "10.0.0.1";
 
 std::unique_ptr<AdminAuth> Make(const Clock* clock,
                                 absl::Duration ttl = absl::Hours(1)) {
@@ -66,12 +67,12 @@ TEST(AdminSecretTest, FileIsTrimmedAndValidated) {
 TEST(AdminAuthTest, LoginGivesRandomSessionsAndCsrfTokens) {
   ManualClock clock;
   auto auth = Make(&clock);
-  EXPECT_EQ(auth->Login("admin", "wrong").status().code(),
+  EXPECT_EQ(auth->Login("admin", "wrong", kClient).status().code(),
             absl::StatusCode::kUnauthenticated);
-  EXPECT_EQ(auth->Login("root", kSecret).status().code(),
+  EXPECT_EQ(auth->Login("root", kSecret, kClient).status().code(),
             absl::StatusCode::kUnauthenticated);
-  auto a = auth->Login("admin", kSecret);
-  auto b = auth->Login("admin", kSecret);
+  auto a = auth->Login("admin", kSecret, kClient);
+  auto b = auth->Login("admin", kSecret, kClient);
   ASSERT_TRUE(a.ok() && b.ok());
   EXPECT_EQ(a->id.size(), 32u);  // 128 bits in hex
   EXPECT_NE(a->id, b->id);
@@ -85,7 +86,7 @@ TEST(AdminAuthTest, LoginGivesRandomSessionsAndCsrfTokens) {
 TEST(AdminAuthTest, SessionsExpireAndLogoutEndsThem) {
   ManualClock clock;
   auto auth = Make(&clock, absl::Minutes(10));
-  auto s = auth->Login("admin", kSecret);
+  auto s = auth->Login("admin", kSecret, kClient);
   ASSERT_TRUE(s.ok());
   HttpRequest get = WithSession(Request("GET", "/api/v1/configs"), *s);
   EXPECT_FALSE(auth->Admit(get).has_value());
@@ -97,7 +98,7 @@ TEST(AdminAuthTest, SessionsExpireAndLogoutEndsThem) {
   EXPECT_EQ(refused->status, 401);
   EXPECT_EQ(auth->session_count(), 0u);  // dropped when seen expired
 
-  auto t = auth->Login("admin", kSecret);
+  auto t = auth->Login("admin", kSecret, kClient);
   ASSERT_TRUE(t.ok());
   auth->Logout(t->id);
   EXPECT_EQ(
@@ -122,7 +123,7 @@ TEST(AdminAuthTest, GateOpenPathsBearerAndCsrf) {
   bearer.headers["authorization"] = std::string("Bearer ") + kSecret + "x";
   EXPECT_EQ(auth->Admit(bearer)->status, 401);
 
-  auto s = auth->Login("admin", kSecret);
+  auto s = auth->Login("admin", kSecret, kClient);
   ASSERT_TRUE(s.ok());
   HttpRequest put = WithSession(Request("PUT", "/api/v1/configs/a/b"), *s);
   EXPECT_EQ(auth->Admit(put)->status, 403);  // no Origin, no token
@@ -143,17 +144,87 @@ TEST(AdminAuthTest, GateOpenPathsBearerAndCsrf) {
   EXPECT_EQ(auth->Admit(put)->status, 403);
 }
 
-TEST(AdminAuthTest, FailedLoginsAreLimitedPerMinute) {
+std::unique_ptr<AdminAuth> MakeWithRegistry(const Clock* clock,
+                                            metrics::Registry* registry) {
+  AdminAuthOptions o;
+  o.secret = kSecret;
+  o.clock = clock;
+  o.registry = registry;
+  auto auth = AdminAuth::Create(o);
+  EXPECT_TRUE(auth.ok()) << auth.status();
+  return std::move(auth).value();
+}
+
+double Counter(metrics::Registry& r, const char* name, const char* kind) {
+  return r.GetCounter(name, "", {{"kind", kind}})->Value();
+}
+
+TEST(AdminAuthTest, FailedLoginsAreThrottledPerAddress) {
   ManualClock clock;
-  auto auth = Make(&clock);
-  for (int i = 0; i < kMaxFailedLogins; ++i) {
-    EXPECT_EQ(auth->Login("admin", "guess").status().code(),
+  metrics::Registry registry;
+  auto auth = MakeWithRegistry(&clock, &registry);
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(auth->Login("admin", "guess", "10.0.0.9").status().code(),
               absl::StatusCode::kUnauthenticated);
   }
-  EXPECT_EQ(auth->Login("admin", kSecret).status().code(),
+  // Refused without a comparison, even with the right password.
+  EXPECT_EQ(auth->Login("admin", kSecret, "10.0.0.9").status().code(),
             absl::StatusCode::kResourceExhausted);
-  clock.Advance(60 * 1000);
-  EXPECT_TRUE(auth->Login("admin", kSecret).ok());
+  EXPECT_EQ(auth->LoginRetryAfter("10.0.0.9"), absl::Seconds(1));
+  // Never global: another address logs in at once.
+  EXPECT_TRUE(auth->Login("admin", kSecret, "10.0.0.10").ok());
+  // Successes take nothing: many in a row from one address.
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_TRUE(auth->Login("admin", kSecret, "10.0.0.11").ok()) << i;
+  }
+  // One guess per second after the burst.
+  clock.Advance(1000);
+  EXPECT_EQ(auth->Login("admin", "guess", "10.0.0.9").status().code(),
+            absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(auth->Login("admin", "guess", "10.0.0.9").status().code(),
+            absl::StatusCode::kResourceExhausted);
+  clock.Advance(1000);
+  EXPECT_TRUE(auth->Login("admin", kSecret, "10.0.0.9").ok());
+  EXPECT_EQ(Counter(registry, "kess_http_auth_failures_total", "login"), 6);
+  EXPECT_EQ(Counter(registry, "kess_http_auth_throttled_total", "login"), 2);
+}
+
+TEST(AdminAuthTest, WrongBearerTokensAreThrottledPerAddress) {
+  ManualClock clock;
+  metrics::Registry registry;
+  auto auth = MakeWithRegistry(&clock, &registry);
+  HttpRequest guess = Request("GET", "/api/v1/configs");
+  guess.remote_address = "192.0.2.7:40000";
+  guess.headers["authorization"] = "Bearer not-the-secret-0";
+  for (int i = 0; i < 5; ++i) {
+    guess.remote_address = "192.0.2.7:" + std::to_string(40000 + i);
+    EXPECT_EQ(auth->Admit(guess)->status, 401) << i;
+  }
+  std::optional<HttpResponse> throttled = auth->Admit(guess);
+  ASSERT_TRUE(throttled.has_value());
+  EXPECT_EQ(throttled->status, 429);
+  bool retry_after = false;
+  for (const auto& [name, value] : throttled->headers) {
+    if (name == "Retry-After") retry_after = value == "1";
+  }
+  EXPECT_TRUE(retry_after);
+  // The right token from the throttled address waits too (a 200 there
+  // would tell a guesser which guess was right)...
+  HttpRequest right = guess;
+  right.headers["authorization"] = std::string("Bearer ") + kSecret;
+  EXPECT_EQ(auth->Admit(right)->status, 429);
+  // ...but from any other address it is admitted at once.
+  right.remote_address = "192.0.2.8:40000";
+  EXPECT_FALSE(auth->Admit(right).has_value());
+  // Requests without a Bearer token are not guesses.
+  HttpRequest none = Request("GET", "/api/v1/configs");
+  none.remote_address = "192.0.2.7:40000";
+  EXPECT_EQ(auth->Admit(none)->status, 401);
+  clock.Advance(1000);
+  right.remote_address = "192.0.2.7:40001";
+  EXPECT_FALSE(auth->Admit(right).has_value());
+  EXPECT_EQ(Counter(registry, "kess_http_auth_failures_total", "bearer"), 5);
+  EXPECT_EQ(Counter(registry, "kess_http_auth_throttled_total", "bearer"), 2);
 }
 
 }  // namespace

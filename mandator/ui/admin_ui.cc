@@ -85,7 +85,11 @@ HttpResponse AdminUi::Login(const HttpRequest& request) {
     return HttpResponse::Error(
         absl::InvalidArgumentError("user and password must be strings"));
   }
-  absl::StatusOr<AdminSession> session = auth_->Login(user, password);
+  const std::string client = ClientKey(request.remote_address);
+  absl::StatusOr<AdminSession> session = auth_->Login(user, password, client);
+  if (absl::IsResourceExhausted(session.status())) {
+    return AdminAuth::TooManyAttempts(auth_->LoginRetryAfter(client));
+  }
   if (!session.ok()) return HttpResponse::Error(session.status());
   HttpResponse r = HttpResponse::Json(
       200, SessionJson(*session, absl::ToInt64Seconds(auth_->session_ttl())));
