@@ -23,8 +23,8 @@ esac
 # unless a flag is needed to bound the time).
 declare -A QUICK FULL
 RUNNERS=(transport replication wan wan_e2e distributor config_write heartbeat
-  route_table discovery_storm sdk sdk_notify agent_footprint propagation zk_watch
-  etcd_watch)
+  route_table discovery_storm sdk sdk_notify watch agent_footprint propagation
+  zk_watch etcd_watch)
 QUICK[transport]="--connections=2000 --rpc_seconds=2 --serial_calls=500 --push_rounds=5"
 FULL[transport]=""
 QUICK[replication]="--seconds=2"
@@ -48,6 +48,8 @@ QUICK[sdk]="--benchmark_min_time=0.1"
 FULL[sdk]=""
 QUICK[sdk_notify]="--changes=100 --poll_changes=10"
 FULL[sdk_notify]=""
+QUICK[watch]="--clients=1000 --rounds=5"
+FULL[watch]=""
 # The target phases (10 s idle, 20 s at 100 changes/s) take under a minute.
 QUICK[agent_footprint]=""
 FULL[agent_footprint]=""
