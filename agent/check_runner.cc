@@ -207,13 +207,14 @@ class CheckRunner::SocketProbe : public CheckRunner::Probe,
 class CheckRunner::ExecProbe : public CheckRunner::Probe,
                                public transport::EventLoop::Handler {
  public:
+  // `add_zombie` takes a killed child that could not be reaped at once.
   ExecProbe(transport::EventLoop* loop, const CheckSpec& spec,
-            size_t max_output, Done done, std::set<pid_t>* zombies)
+            size_t max_output, Done done, std::function<void(pid_t)> add_zombie)
       : loop_(loop),
         spec_(spec),
         max_output_(max_output),
         done_(std::move(done)),
-        zombies_(zombies) {}
+        add_zombie_(std::move(add_zombie)) {}
 
   ~ExecProbe() override {
     Close();
@@ -239,6 +240,9 @@ class CheckRunner::ExecProbe : public CheckRunner::Probe,
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_adddup2(&actions, fds[1], 1);
     posix_spawn_file_actions_adddup2(&actions, fds[1], 2);
+    // Every other descriptor is closed in the child, even one opened
+    // without O_CLOEXEC by a library (defence in depth; glibc 2.34+).
+    posix_spawn_file_actions_addclosefrom_np(&actions, 3);
     posix_spawnattr_t attr;
     posix_spawnattr_init(&attr);
     sigset_t none, defaults;
@@ -373,7 +377,7 @@ class CheckRunner::ExecProbe : public CheckRunner::Probe,
     if (pid_ <= 0) return;
     kill(-pid_, SIGKILL);
     int status = 0;
-    if (waitpid(pid_, &status, WNOHANG) == 0) zombies_->insert(pid_);
+    if (waitpid(pid_, &status, WNOHANG) == 0) add_zombie_(pid_);
     pid_ = 0;
   }
 
@@ -381,7 +385,7 @@ class CheckRunner::ExecProbe : public CheckRunner::Probe,
   const CheckSpec spec_;
   const size_t max_output_;
   Done done_;
-  std::set<pid_t>* const zombies_;
+  const std::function<void(pid_t)> add_zombie_;
   pid_t pid_ = 0;
   int fd_ = -1;
   bool registered_ = false;
@@ -423,7 +427,8 @@ CheckRunner::~CheckRunner() {
     for (auto& [id, check] : checks_) Stop(check);
     checks_.clear();
     if (reap_timer_ != 0) loop_->CancelTimer(reap_timer_);
-    for (pid_t pid : zombies_) waitpid(pid, nullptr, WNOHANG);
+    // Killed with SIGKILL: each exits at once; none is left a zombie.
+    for (pid_t pid : zombies_) waitpid(pid, nullptr, 0);
     done.Notify();
   });
   done.WaitForNotification();
@@ -499,7 +504,8 @@ void CheckRunner::Run(const std::string& id, uint64_t generation) {
   };
   if (check.spec.kind == CheckKind::kExec) {
     auto probe = std::make_unique<ExecProbe>(
-        loop_.get(), check.spec, options_.max_output_bytes, done, &zombies_);
+        loop_.get(), check.spec, options_.max_output_bytes, done,
+        [this](pid_t pid) { AddZombie(pid); });
     ExecProbe* raw = probe.get();
     check.running = std::move(probe);
     raw->Start();
@@ -525,12 +531,6 @@ void CheckRunner::Finish(const std::string& id, uint64_t generation,
                    {{"kind", CheckKindName(check.spec.kind)},
                     {"result", CheckStatusName(result)}})
       ->Increment();
-  if (!zombies_.empty() && reap_timer_ == 0) {
-    reap_timer_ = loop_->RunAfter(absl::Milliseconds(100), [this] {
-      reap_timer_ = 0;
-      Reap();
-    });
-  }
   on_result_(id, result, CleanOutput(output, options_.max_output_bytes));
 }
 
@@ -538,6 +538,16 @@ void CheckRunner::Stop(Check& check) {
   if (check.timer != 0) loop_->CancelTimer(check.timer);
   check.timer = 0;
   check.running.reset();  // closes its socket, kills its child
+}
+
+void CheckRunner::AddZombie(pid_t pid) {
+  zombies_.insert(pid);
+  if (reap_timer_ == 0) {
+    reap_timer_ = loop_->RunAfter(absl::Milliseconds(100), [this] {
+      reap_timer_ = 0;
+      Reap();
+    });
+  }
 }
 
 void CheckRunner::Reap() {

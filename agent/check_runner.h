@@ -95,6 +95,9 @@ class CheckRunner {
   void Finish(const std::string& id, uint64_t generation, CheckStatus result,
               std::string output);
   void Stop(Check& check);
+  // A killed child not reaped yet: reaped every 100 ms until it is (from
+  // Finish, Remove, Add and the timeout alike).
+  void AddZombie(pid_t pid);
   void Reap();
 
   const CheckRunnerOptions options_;
