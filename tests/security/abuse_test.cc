@@ -1,0 +1,737 @@
+// The abuse suite: one real cluster (ZooKeeper, a mandator, 2 distributors
+// and 2 agents in each of 2 DCs, an admin secret), and while a writer keeps
+// putting config values that every agent must receive, attacks that
+// anyone who reaches a port can make before authenticating. Each attack
+// must fail (refused or closed, and counted in the daemon's /metrics), the
+// attacked daemon's memory must stay bounded (/proc/<pid>/status), and the
+// writes must keep reaching every agent. See README.md.
+//
+// Every attack comes from a loopback address of its own (127.0.0.2 ...),
+// so that per-address limits hit the attacker and not the cluster's own
+// traffic, which runs on 127.0.0.1.
+//
+// Lines starting "SECURITY|" are the figures (docs/design.md section 7).
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <iterator>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "Poco/JSON/Object.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "common/http_client.h"
+#include "common/metrics.h"
+#include "gtest/gtest.h"
+#include "model/file_cache/format.h"
+#include "model/file_cache/reader.h"
+#include "tests/cluster/cache_tier_cluster.h"
+#include "tests/cluster/mandator_cluster.h"
+#include "tests/security/abuse_client.h"
+
+namespace kess {
+namespace testing {
+namespace {
+
+constexpr char kNs[] = "sec";
+constexpr int kStreamKeys = 4;
+// Every acknowledged write must be in every agent's cache within this.
+constexpr absl::Duration kPropagationBound = absl::Seconds(20);
+// The attacked daemon's memory may not rise more than this over its RSS
+// before the attack (peak) / stay more than kRssSlack above it (after).
+constexpr int64_t kPeakSlackKib = 64 * 1024;
+constexpr int64_t kRssSlackKib = 32 * 1024;
+
+std::string StreamKeyName(int i) { return absl::StrCat("p", i % kStreamKeys); }
+
+double Mib(int64_t kib) { return static_cast<double>(kib) / 1024.0; }
+
+std::string TmpDir() {
+  const char* dir = getenv("TEST_TMPDIR");
+  return dir != nullptr ? dir : "/tmp";
+}
+
+// One sample of a daemon's /metrics; 0 if absent (a counter never
+// incremented is not rendered).
+double Sample(const std::string& metrics, const std::string& name,
+              const std::string& labels) {
+  absl::StatusOr<double> v = MetricValue(metrics, name, labels);
+  return v.ok() ? *v : 0;
+}
+
+std::string MandatorMetrics(const MandatorProcess& m) {
+  absl::StatusOr<HttpReply> r =
+      HttpCall(m.http_address(), "GET", "/metrics", "", absl::Seconds(10));
+  return r.ok() && r->status == 200 ? r->body : "";
+}
+
+std::string AgentMetricsText(const AgentHost& a) {
+  absl::StatusOr<HttpReply> r = a.Call("GET", "/metrics");
+  return r.ok() && r->status == 200 ? r->body : "";
+}
+
+class AbuseTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    RaiseOpenFileLimit();
+    CacheTierClusterOptions o;
+    o.dcs.mandators_per_dc = 1;
+    o.dcs.admin_secret = true;
+    o.distributors_per_dc = 2;
+    o.agents_per_dc = 2;
+    auto cluster = CacheTierCluster::Start(o);
+    ASSERT_TRUE(cluster.ok()) << cluster.status();
+    cluster_ = cluster->release();
+    std::ifstream in(cluster_->dcs().admin_password_file());
+    std::stringstream secret;
+    secret << in.rdbuf();
+    secret_ = new std::string(absl::StripAsciiWhitespace(secret.str()));
+    ASSERT_FALSE(secret_->empty());
+    std::vector<std::pair<std::string, std::string>> keys;
+    for (int i = 0; i < kStreamKeys; ++i) keys.emplace_back(kNs, StreamKeyName(i));
+    keys.emplace_back(kNs, "victim");
+    for (AgentHost* a : cluster_->AllAgents()) {
+      ASSERT_TRUE(a->Subscribe(ConfigSubscription(keys)).ok()) << a->host_id();
+    }
+    // The quiet phase: the same writer with no attack.
+    Writer quiet;
+    absl::SleepFor(absl::Seconds(6));
+    quiet.Stop();
+    ASSERT_GT(quiet.writes(), 0) << "no write reached the agents";
+    quiet_p50_ = quiet.p50();
+    quiet_p99_ = quiet.p99();
+    printf("SECURITY|quiet|writes=%d|p50_ms=%.0f|p99_ms=%.0f\n",
+           quiet.writes(), quiet_p50_, quiet_p99_);
+    fflush(stdout);
+  }
+
+  static void TearDownTestSuite() {
+    delete cluster_;
+    cluster_ = nullptr;
+    delete secret_;
+    secret_ = nullptr;
+  }
+
+  static MandatorProcess* Leader() {
+    return WaitLeader(cluster_->dcs().main(), absl::Seconds(20));
+  }
+
+  // One PUT with the admin Bearer token at the main DC's leader, retried on
+  // 503/504 or no answer until `deadline`; the committed revision.
+  static absl::StatusOr<int64_t> Put(const std::string& key,
+                                     const std::string& value,
+                                     absl::Duration deadline,
+                                     absl::Duration call_timeout) {
+    const absl::Time end = absl::Now() + deadline;
+    absl::Status last = absl::UnavailableError("no leader");
+    do {
+      MandatorProcess* leader =
+          FindLeader(cluster_->dcs().main());
+      if (leader == nullptr) {
+        absl::SleepFor(absl::Milliseconds(100));
+        continue;
+      }
+      absl::StatusOr<HttpReply> reply = HttpCall(
+          leader->http_address(), "PUT",
+          absl::StrCat("/api/v1/configs/", kNs, "/", key), PutBody(value),
+          call_timeout, {{"Authorization", "Bearer " + *secret_}});
+      if (reply.ok() && reply->status == 200) {
+        Poco::JSON::Object::Ptr body = JsonBody(reply->body);
+        if (!body) return absl::InternalError("PUT answer: " + reply->body);
+        return body->getValue<int64_t>("revision");
+      }
+      if (reply.ok() && reply->status != 503 && reply->status != 504) {
+        return absl::InternalError(
+            absl::StrCat("PUT: HTTP ", reply->status, ": ", reply->body));
+      }
+      last = reply.ok() ? absl::UnavailableError(reply->body) : reply.status();
+      absl::SleepFor(absl::Milliseconds(100));
+    } while (absl::Now() < end);
+    return last;
+  }
+
+  // Writes one key after the other; after each acknowledged write, polls
+  // every agent's cache until it holds that revision: one latency sample
+  // per agent and write, from the acknowledgement. A write not in some
+  // agent's cache within kPropagationBound is a miss.
+  class Writer {
+   public:
+    Writer() : thread_([this] { Run(); }) {}
+    ~Writer() { Stop(); }
+    void Stop() {
+      stop_ = true;
+      if (thread_.joinable()) thread_.join();
+    }
+    int writes() const { return writes_; }
+    int misses() const { return misses_; }
+    int failed_puts() const { return failed_puts_; }
+    double p50() const { return Percentile(Samples(), 50); }
+    double p99() const { return Percentile(Samples(), 99); }
+    std::string first_miss() const {
+      absl::MutexLock lock(&mu_);
+      return first_miss_;
+    }
+
+   private:
+    std::vector<double> Samples() const {
+      absl::MutexLock lock(&mu_);
+      return samples_;
+    }
+    void Run() {
+      const std::vector<AgentHost*> agents = cluster_->AllAgents();
+      for (int i = 0; !stop_ && i < 100000; ++i) {
+        const std::string key = StreamKeyName(i);
+        absl::StatusOr<int64_t> rev =
+            Put(key, absl::StrCat("v", i), absl::Seconds(5), absl::Seconds(5));
+        if (!rev.ok()) {
+          ++failed_puts_;
+          absl::SleepFor(absl::Milliseconds(200));
+          continue;
+        }
+        const absl::Time acked = absl::Now();
+        std::vector<bool> seen(agents.size(), false);
+        size_t remaining = agents.size();
+        while (remaining > 0 && absl::Now() - acked < kPropagationBound) {
+          for (size_t a = 0; a < agents.size(); ++a) {
+            if (seen[a] || CachedRevision(*agents[a], kNs, key) < *rev) continue;
+            seen[a] = true;
+            --remaining;
+            absl::MutexLock lock(&mu_);
+            samples_.push_back(absl::ToDoubleMilliseconds(absl::Now() - acked));
+          }
+          if (remaining > 0) absl::SleepFor(absl::Milliseconds(5));
+        }
+        ++writes_;
+        if (remaining > 0) {
+          ++misses_;
+          absl::MutexLock lock(&mu_);
+          if (first_miss_.empty()) {
+            first_miss_ = absl::StrCat(kNs, "/", key, " revision ", *rev,
+                                       " missing at ", remaining, " agents");
+          }
+        }
+      }
+    }
+
+    std::atomic<bool> stop_{false};
+    std::atomic<int> writes_{0}, misses_{0}, failed_puts_{0};
+    mutable absl::Mutex mu_;
+    std::vector<double> samples_ ABSL_GUARDED_BY(mu_);
+    std::string first_miss_ ABSL_GUARDED_BY(mu_);
+    std::thread thread_;
+  };
+
+  // Stops `w`, prints its figures beside the quiet phase's and, unless
+  // `require_writes` is false, expects writes that all reached every agent.
+  static void Report(const std::string& attack, Writer& w,
+                     bool require_writes = true) {
+    w.Stop();
+    printf("SECURITY|propagation|%s|writes=%d|failed_puts=%d|misses=%d|"
+           "p50_ms=%.0f|p99_ms=%.0f|quiet_p50_ms=%.0f|quiet_p99_ms=%.0f\n",
+           attack.c_str(), w.writes(), w.failed_puts(), w.misses(), w.p50(),
+           w.p99(), quiet_p50_, quiet_p99_);
+    fflush(stdout);
+    EXPECT_EQ(w.misses(), 0) << attack << ": " << w.first_miss();
+    if (require_writes) {
+      EXPECT_GT(w.writes(), 0) << attack;
+    }
+  }
+
+  struct BombTarget {
+    std::string name;     // "distributor", "scheduler"
+    pid_t pid = 0;
+    std::string address;  // transport
+    std::string method;   // a method whose request has a repeated message
+    int field = 0;        // ... at this field number
+    size_t untrusted_limit = 0;  // frame bytes before authentication
+    std::function<std::string()> metrics;
+  };
+
+  // `connections` sockets from `from`, at once: each sends a 16 MB frame
+  // of 8 million empty sub-messages, then (new sockets) a frame of empty
+  // sub-messages just under the target's limit before authentication.
+  static void Bomb(const BombTarget& t, int connections,
+                   const std::string& from) {
+    const std::string big =
+        FrameBytes(t.method, EmptySubmessages(t.field, 8000000));
+    const std::string small = FrameBytes(
+        t.method, EmptySubmessages(t.field, (t.untrusted_limit - 256) / 2));
+    ASSERT_LE(small.size() - 4, t.untrusted_limit);
+    const std::string labels_big =
+        "role=\"server\",reason=\"untrusted_frame_too_large\"";
+    const std::string labels_budget =
+        "role=\"server\",reason=\"payload_over_budget\"";
+    const std::string before_text = t.metrics();
+    const double big_before =
+        Sample(before_text, "kess_transport_disconnects_total", labels_big);
+    const double budget_before =
+        Sample(before_text, "kess_transport_disconnects_total", labels_budget);
+    absl::StatusOr<MemoryUse> before = ReadMemoryUse(t.pid);
+    ASSERT_TRUE(before.ok()) << before.status();
+
+    std::atomic<int> big_closed{0}, small_closed{0}, small_answered{0};
+    std::atomic<int64_t> max_hwm{0};
+    std::vector<std::thread> threads;
+    const std::string* payloads[2] = {&big, &small};
+    for (int round = 0; round < 2; ++round) {
+      threads.clear();
+      for (int c = 0; c < connections; ++c) {
+        threads.emplace_back([&, round] {
+          absl::StatusOr<AbuseSocket> s =
+              AbuseSocket::Connect(from, t.address, absl::Seconds(5));
+          if (!s.ok()) return;
+          s->Send(*payloads[round], absl::Seconds(20));
+          // A small bomb the target parses is answered (no token) and the
+          // connection stays until the trust deadline: 5 s is enough to
+          // tell.
+          std::string received;
+          const bool closed = s->WaitClosed(
+              round == 0 ? absl::Seconds(15) : absl::Seconds(5), &received);
+          if (round == 0 && closed) ++big_closed;
+          if (round == 1 && closed) ++small_closed;
+          if (round == 1 && !received.empty()) ++small_answered;
+        });
+      }
+      // The peak while the bombs are in flight (VmHWM keeps it anyway).
+      for (int i = 0; i < 10; ++i) {
+        absl::StatusOr<MemoryUse> m = ReadMemoryUse(t.pid);
+        if (m.ok() && m->hwm_kib > max_hwm) max_hwm = m->hwm_kib;
+        absl::SleepFor(absl::Milliseconds(50));
+      }
+      for (std::thread& th : threads) th.join();
+    }
+    absl::SleepFor(absl::Seconds(1));
+    absl::StatusOr<MemoryUse> after = ReadMemoryUse(t.pid);
+    ASSERT_TRUE(after.ok()) << after.status();
+    const std::string after_text = t.metrics();
+    const double big_refused =
+        Sample(after_text, "kess_transport_disconnects_total", labels_big) -
+        big_before;
+    const double budget_refused =
+        Sample(after_text, "kess_transport_disconnects_total", labels_budget) -
+        budget_before;
+    printf("SECURITY|frame_bomb|%s|connections=%d|rss_before_mib=%.1f|"
+           "peak_hwm_mib=%.1f|rss_after_mib=%.1f|big_closed=%d|"
+           "untrusted_frame_too_large=%.0f|small_closed=%d|small_answered=%d|"
+           "payload_over_budget=%.0f\n",
+           t.name.c_str(), connections, Mib(before->rss_kib),
+           Mib(after->hwm_kib), Mib(after->rss_kib), big_closed.load(),
+           big_refused, small_closed.load(), small_answered.load(),
+           budget_refused);
+    fflush(stdout);
+    // The 16 MB frames are refused on their length, before their body.
+    EXPECT_EQ(big_closed, connections) << t.name;
+    EXPECT_GE(big_refused, connections) << t.name;
+    // Memory stays bounded: the peak of the whole run so far may be from
+    // start-up; what matters is that the bombs did not raise it much.
+    EXPECT_LE(after->hwm_kib,
+              std::max(before->hwm_kib, before->rss_kib + kPeakSlackKib))
+        << t.name << ": peak " << Mib(after->hwm_kib) << " MiB, RSS before "
+        << Mib(before->rss_kib) << " MiB";
+    EXPECT_LE(after->rss_kib, before->rss_kib + kRssSlackKib) << t.name;
+  }
+
+  static CacheTierCluster* cluster_;
+  static std::string* secret_;
+  static double quiet_p50_, quiet_p99_;
+};
+
+CacheTierCluster* AbuseTest::cluster_ = nullptr;
+std::string* AbuseTest::secret_ = nullptr;
+double AbuseTest::quiet_p50_ = 0;
+double AbuseTest::quiet_p99_ = 0;
+
+TEST_F(AbuseTest, FrameBombAgainstADistributor) {
+  DistributorProcess* d = cluster_->main().distributors[0].get();
+  BombTarget t;
+  t.name = "distributor";
+  t.pid = d->pid();
+  t.address = d->address();
+  t.method = "kess.Subscribe";  // SubscribeRequest.keys = 4 (Known)
+  t.field = 4;
+  t.untrusted_limit = 64 << 10;  // --untrusted_max_frame_bytes
+  t.metrics = [d] { return d->Metrics(); };
+  Writer w;
+  Bomb(t, 4, "127.0.0.2");
+  Bomb(t, 20, "127.0.0.2");
+  Report("frame_bomb_distributor", w);
+  // Under 64 KiB a frame holds at most ~32,000 empty Known messages, under
+  // the distributor's element budget (2 x --max_keys_per_connection): it
+  // is parsed (a few MB at most) and refused for its missing token.
+}
+
+TEST_F(AbuseTest, FrameBombAgainstAMandatorsScheduler) {
+  MandatorProcess* m = Leader();
+  ASSERT_NE(m, nullptr);
+  BombTarget t;
+  t.name = "scheduler";
+  t.pid = m->pid();
+  t.address = m->address();
+  // The scheduler has no kess.Subscribe; its Register takes a repeated
+  // InstanceInfo (field 1). 1 MiB holds ~524,000 of them, over its budget
+  // (32 elements per batch entry: --max_batch x 32 + 1024).
+  t.method = "kess.Register";
+  t.field = 1;
+  t.untrusted_limit = 1 << 20;
+  t.metrics = [m] { return MandatorMetrics(*m); };
+  Writer w;
+  Bomb(t, 4, "127.0.0.2");
+  Bomb(t, 20, "127.0.0.2");
+  Report("frame_bomb_scheduler", w);
+  const std::string text = MandatorMetrics(*m);
+  EXPECT_GE(Sample(text, "kess_transport_disconnects_total",
+                   "role=\"server\",reason=\"payload_over_budget\""),
+            24);
+}
+
+TEST_F(AbuseTest, ConnectionFloodAndIdleConnections) {
+  DistributorProcess* d = cluster_->main().distributors[1].get();
+  const std::string before = d->Metrics();
+  const double refused_before =
+      Sample(before, "kess_transport_refused_total",
+             "role=\"server\",reason=\"peer_connection_limit\"");
+  const double idle_before =
+      Sample(before, "kess_transport_disconnects_total",
+             "role=\"server\",reason=\"first_frame_timeout\"");
+  absl::StatusOr<MemoryUse> mem_before = ReadMemoryUse(d->pid());
+  ASSERT_TRUE(mem_before.ok());
+  Writer w;
+  constexpr int kFlood = 1000;
+  std::vector<AbuseSocket> sockets;
+  int connect_errors = 0;
+  const absl::Time start = absl::Now();
+  for (int i = 0; i < kFlood; ++i) {
+    absl::StatusOr<AbuseSocket> s =
+        AbuseSocket::Connect("127.0.0.3", d->address(), absl::Seconds(5));
+    if (s.ok()) {
+      sockets.push_back(*std::move(s));
+    } else {
+      ++connect_errors;
+    }
+  }
+  // Another address is not locked out by the flood.
+  absl::StatusOr<AbuseSocket> other =
+      AbuseSocket::Connect("127.0.0.4", d->address(), absl::Seconds(5));
+  ASSERT_TRUE(other.ok()) << other.status();
+  absl::SleepFor(absl::Seconds(2));
+  EXPECT_FALSE(other->WaitClosed(absl::Milliseconds(100)))
+      << "a connection from another address was closed at once";
+  int closed_at_once = 0;
+  std::vector<AbuseSocket*> open;
+  for (AbuseSocket& s : sockets) {
+    if (s.WaitClosed(absl::ZeroDuration())) {
+      ++closed_at_once;
+    } else {
+      open.push_back(&s);
+    }
+  }
+  const double refused = Sample(d->Metrics(), "kess_transport_refused_total",
+                                "role=\"server\",reason=\"peer_connection_limit\"") -
+                         refused_before;
+  // The ones admitted never send a frame: closed at the first-frame
+  // deadline (10 s).
+  int idle_closed = 0;
+  for (AbuseSocket* s : open) {
+    if (s->WaitClosed(absl::Seconds(20) - (absl::Now() - start))) ++idle_closed;
+  }
+  const bool other_closed = other->WaitClosed(absl::Seconds(15));
+  const double idle = Sample(d->Metrics(), "kess_transport_disconnects_total",
+                             "role=\"server\",reason=\"first_frame_timeout\"") -
+                      idle_before;
+  absl::StatusOr<MemoryUse> mem_after = ReadMemoryUse(d->pid());
+  ASSERT_TRUE(mem_after.ok());
+  printf("SECURITY|connection_flood|distributor|connections=%d|"
+         "connect_errors=%d|closed_at_accept=%d|peer_connection_limit=%.0f|"
+         "admitted=%zu|closed_idle=%d|first_frame_timeout=%.0f|"
+         "rss_before_mib=%.1f|peak_hwm_mib=%.1f|rss_after_mib=%.1f\n",
+         kFlood, connect_errors, closed_at_once, refused, open.size(),
+         idle_closed, idle, Mib(mem_before->rss_kib), Mib(mem_after->hwm_kib),
+         Mib(mem_after->rss_kib));
+  fflush(stdout);
+  sockets.clear();
+  Report("connection_flood", w);
+  EXPECT_LE(open.size(), 64u);  // --max_connections_per_peer
+  EXPECT_GE(refused, kFlood - connect_errors - 64);
+  EXPECT_EQ(idle_closed, static_cast<int>(open.size()));
+  EXPECT_TRUE(other_closed);
+  EXPECT_GE(idle, static_cast<double>(open.size()) + 1);
+  EXPECT_LE(mem_after->rss_kib, mem_before->rss_kib + kRssSlackKib);
+}
+
+TEST_F(AbuseTest, SlowlorisOnTheMandatorsHttpApi) {
+  MandatorProcess* m = Leader();
+  ASSERT_NE(m, nullptr);
+  Writer w;
+  constexpr int kSockets = 20;
+  std::vector<AbuseSocket> sockets;
+  for (int i = 0; i < kSockets; ++i) {
+    absl::StatusOr<AbuseSocket> s =
+        AbuseSocket::Connect("127.0.0.5", m->http_address(), absl::Seconds(5));
+    ASSERT_TRUE(s.ok()) << s.status();
+    s->Send("GET /healthz HTTP/1.1\r\nHost: x\r\n", absl::Seconds(1));
+    sockets.push_back(*std::move(s));
+  }
+  // Trickle a header line per socket every second for 12 s, and probe
+  // /healthz and a config PUT from 127.0.0.1 meanwhile.
+  std::atomic<bool> stop{false};
+  std::atomic<int> still_open{kSockets};
+  std::thread trickle([&] {
+    for (int tick = 0; tick < 12 && !stop; ++tick) {
+      int open = 0;
+      for (AbuseSocket& s : sockets) {
+        if (s.open() && s.Send(absl::StrCat("X-Slow-", tick, ": a\r\n"),
+                               absl::Milliseconds(50)) > 0) {
+          ++open;
+        }
+      }
+      still_open = open;
+      absl::SleepFor(absl::Seconds(1));
+    }
+  });
+  absl::SleepFor(absl::Seconds(3));
+  const absl::Time t0 = absl::Now();
+  absl::StatusOr<HttpReply> health =
+      HttpCall(m->http_address(), "GET", "/healthz", "", absl::Seconds(5));
+  const double health_ms = absl::ToDoubleMilliseconds(absl::Now() - t0);
+  const absl::Time t1 = absl::Now();
+  absl::StatusOr<int64_t> put =
+      Put("slowloris", "during", absl::ZeroDuration(), absl::Seconds(5));
+  const double put_ms = absl::ToDoubleMilliseconds(absl::Now() - t1);
+  trickle.join();
+  const int open_at_end = still_open;
+  sockets.clear();
+  // What the code guarantees: once the trickling stops, it answers again.
+  absl::Time back_at = absl::InfiniteFuture();
+  const absl::Time released = absl::Now();
+  while (absl::Now() - released < absl::Seconds(40)) {
+    absl::StatusOr<HttpReply> h =
+        HttpCall(m->http_address(), "GET", "/healthz", "", absl::Seconds(5));
+    if (h.ok() && h->status == 200) {
+      back_at = absl::Now();
+      break;
+    }
+    absl::SleepFor(absl::Milliseconds(200));
+  }
+  printf("SECURITY|slowloris|mandator_http|sockets=%d|open_after_12s=%d|"
+         "healthz_during=%s|healthz_ms=%.0f|put_during=%s|put_ms=%.0f|"
+         "answers_again_after_ms=%.0f\n",
+         kSockets, open_at_end,
+         health.ok() ? absl::StrCat(health->status).c_str()
+                     : health.status().ToString().c_str(),
+         health_ms, put.ok() ? "ok" : put.status().ToString().c_str(), put_ms,
+         absl::ToDoubleMilliseconds(back_at - released));
+  fflush(stdout);
+  if (!health.ok() || health->status != 200 || !put.ok()) {
+    printf("SECURITY|known_gap|slowloris: the mandator's HTTP server (Poco, "
+           "a thread per connection, a per-read timeout only) did not "
+           "answer during the attack; no header deadline or per-address "
+           "cap yet (docs/design.md section 7)\n");
+  }
+  EXPECT_NE(back_at, absl::InfiniteFuture())
+      << "the mandator did not answer /healthz after the slowloris sockets "
+         "closed";
+  // Writes acknowledged during the attack still reach every agent; there
+  // may be none.
+  Report("slowloris", w, /*require_writes=*/false);
+}
+
+TEST_F(AbuseTest, OversizedLoginBodyIsRefusedAtOnce) {
+  MandatorProcess* m = Leader();
+  ASSERT_NE(m, nullptr);
+  absl::StatusOr<MemoryUse> before = ReadMemoryUse(m->pid());
+  ASSERT_TRUE(before.ok());
+  Writer w;
+  absl::StatusOr<AbuseSocket> s =
+      AbuseSocket::Connect("127.0.0.6", m->http_address(), absl::Seconds(5));
+  ASSERT_TRUE(s.ok()) << s.status();
+  const absl::Time start = absl::Now();
+  s->Send(absl::StrCat("POST /ui/login HTTP/1.1\r\nHost: ", m->http_address(),
+                       "\r\nOrigin: http://", m->http_address(),
+                       "\r\nContent-Type: application/json\r\n"
+                       "Content-Length: ",
+                       24 << 20, "\r\n\r\n{\"user\":\"admin\",\"password\":\""),
+          absl::Seconds(2));
+  std::string answer;
+  while (answer.find("\r\n\r\n") == std::string::npos &&
+         absl::Now() - start < absl::Seconds(5)) {
+    answer += s->Receive(absl::Milliseconds(200), 4096);
+  }
+  const double ms = absl::ToDoubleMilliseconds(absl::Now() - start);
+  absl::StatusOr<MemoryUse> after = ReadMemoryUse(m->pid());
+  ASSERT_TRUE(after.ok());
+  const std::string status_line = answer.substr(0, answer.find("\r\n"));
+  printf("SECURITY|login_body|declared_mib=24|answer=%s|ms=%.0f|"
+         "rss_before_mib=%.1f|rss_after_mib=%.1f\n",
+         status_line.c_str(), ms, Mib(before->rss_kib), Mib(after->rss_kib));
+  fflush(stdout);
+  EXPECT_TRUE(absl::StartsWith(status_line, "HTTP/1.1 413")) << answer;
+  EXPECT_LT(ms, 3000);
+  EXPECT_LE(after->rss_kib, before->rss_kib + kRssSlackKib);
+  Report("login_body", w);
+}
+
+TEST_F(AbuseTest, LoginAndBearerGuessingIsThrottledPerAddress) {
+  MandatorProcess* m = Leader();
+  ASSERT_NE(m, nullptr);
+  const std::string before = MandatorMetrics(*m);
+  Writer w;
+  const std::string to = m->http_address();
+  const std::vector<std::pair<std::string, std::string>> browser = {
+      {"Origin", "http://" + to}, {"Content-Type", "application/json"}};
+  auto login = [&](const std::string& from, const std::string& password) {
+    return HttpFrom(from, to, "POST", "/ui/login", browser,
+                    absl::StrCat("{\"user\":\"admin\",\"password\":\"",
+                                 password, "\"}"),
+                    absl::Seconds(10));
+  };
+  // Five wrong passwords, then 429 with Retry-After, even for the right one.
+  std::vector<int> codes;
+  for (int i = 0; i < 5; ++i) {
+    absl::StatusOr<RawHttpReply> r = login("127.0.0.7", absl::StrCat("guess", i));
+    ASSERT_TRUE(r.ok()) << r.status();
+    codes.push_back(r->status);
+    EXPECT_EQ(r->status, 401) << i;
+  }
+  absl::StatusOr<RawHttpReply> throttled = login("127.0.0.7", *secret_);
+  ASSERT_TRUE(throttled.ok()) << throttled.status();
+  EXPECT_EQ(throttled->status, 429);
+  EXPECT_FALSE(throttled->Header("retry-after").empty());
+  // Never a global lockout: another address logs in at once.
+  absl::StatusOr<RawHttpReply> other = login("127.0.0.8", *secret_);
+  ASSERT_TRUE(other.ok()) << other.status();
+  EXPECT_EQ(other->status, 200) << other->body;
+
+  // Bearer guesses against the API.
+  auto api = [&](const std::string& from, const std::string& token) {
+    return HttpFrom(from, to, "GET", "/api/v1/configs",
+                    {{"Authorization", "Bearer " + token}}, "",
+                    absl::Seconds(10));
+  };
+  for (int i = 0; i < 5; ++i) {
+    absl::StatusOr<RawHttpReply> r = api("127.0.0.9", absl::StrCat("guess-", i));
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->status, 401) << i;
+  }
+  absl::StatusOr<RawHttpReply> bearer_throttled = api("127.0.0.9", *secret_);
+  ASSERT_TRUE(bearer_throttled.ok());
+  EXPECT_EQ(bearer_throttled->status, 429);
+  absl::StatusOr<RawHttpReply> bearer_other = api("127.0.0.10", *secret_);
+  ASSERT_TRUE(bearer_other.ok());
+  EXPECT_EQ(bearer_other->status, 200);
+  // One more try per second.
+  absl::SleepFor(absl::Milliseconds(1200));
+  absl::StatusOr<RawHttpReply> later = login("127.0.0.7", *secret_);
+  ASSERT_TRUE(later.ok());
+  EXPECT_EQ(later->status, 200) << later->body;
+
+  const std::string after = MandatorMetrics(*m);
+  const double login_throttled =
+      Sample(after, "kess_http_auth_throttled_total", "kind=\"login\"") -
+      Sample(before, "kess_http_auth_throttled_total", "kind=\"login\"");
+  const double bearer_throttled_count =
+      Sample(after, "kess_http_auth_throttled_total", "kind=\"bearer\"") -
+      Sample(before, "kess_http_auth_throttled_total", "kind=\"bearer\"");
+  printf("SECURITY|auth_throttle|login_throttled=%.0f|bearer_throttled=%.0f|"
+         "retry_after=%s\n",
+         login_throttled, bearer_throttled_count,
+         throttled->Header("retry-after").c_str());
+  fflush(stdout);
+  EXPECT_GE(login_throttled, 1);
+  EXPECT_GE(bearer_throttled_count, 1);
+  // The writer (Bearer from 127.0.0.1) was never throttled.
+  Report("auth_guessing", w);
+  EXPECT_EQ(w.failed_puts(), 0);
+}
+
+TEST_F(AbuseTest, SymlinkPlantedInACacheDirIsNotFollowed) {
+  AgentHost* agent = cluster_->main().agents[0].get();
+  Writer w;
+  // A file outside the cache that would parse as a cache file: a copy of a
+  // real one.
+  const std::string outside = TmpDir() + "/outside";
+  mkdir(outside.c_str(), 0700);
+  const std::string real = absl::StrCat(
+      agent->cache_dir(), "/",
+      file_cache::RelativePath(file_cache::CacheKey::Config(kNs, "p0")));
+  {
+    std::ifstream in(real, std::ios::binary);
+    std::ofstream out(outside + "/secret.json", std::ios::binary);
+    out << in.rdbuf();
+  }
+  const std::string planted = absl::StrCat(
+      agent->cache_dir(), "/",
+      file_cache::RelativePath(file_cache::CacheKey::Config(kNs, "planted")));
+  ASSERT_EQ(symlink((outside + "/secret.json").c_str(), planted.c_str()), 0)
+      << planted;
+  const std::string metrics_before = AgentMetricsText(*agent);
+  const double refused_before = Sample(
+      metrics_before, "kess_file_cache_refused_total", "reason=\"symlink\"");
+
+  // The SDK's reader refuses it (FailedPrecondition), counted in this
+  // process.
+  file_cache::FileCacheReader reader(agent->cache_dir());
+  absl::StatusOr<file_cache::CacheEntry> read =
+      reader.Read(file_cache::CacheKey::Config(kNs, "planted"));
+  EXPECT_EQ(read.status().code(), absl::StatusCode::kFailedPrecondition)
+      << read.status();
+  EXPECT_TRUE(reader.Read(file_cache::CacheKey::Config(kNs, "p0")).ok());
+  const std::string own =
+      metrics::Registry::Default().RenderText();
+  EXPECT_GE(Sample(own, "kess_file_cache_refused_total", "reason=\"symlink\""),
+            1);
+  // The agent's API does not serve it either, and counts it.
+  absl::StatusOr<HttpReply> served =
+      agent->Call("GET", absl::StrCat("/v1/configs/", kNs, "/planted"));
+  ASSERT_TRUE(served.ok()) << served.status();
+  EXPECT_NE(served->status, 200) << served->body;
+  const double refused_agent =
+      Sample(AgentMetricsText(*agent), "kess_file_cache_refused_total",
+             "reason=\"symlink\"") -
+      refused_before;
+  EXPECT_GE(refused_agent, 1);
+
+  // A link planted as the file of a subscribed key: the agent's next
+  // version replaces the link (rename), never writes through it.
+  const std::string victim = absl::StrCat(
+      agent->cache_dir(), "/",
+      file_cache::RelativePath(file_cache::CacheKey::Config(kNs, "victim")));
+  { std::ofstream(outside + "/victim.txt") << "precious"; }
+  unlink(victim.c_str());
+  ASSERT_EQ(symlink((outside + "/victim.txt").c_str(), victim.c_str()), 0);
+  absl::StatusOr<int64_t> rev =
+      Put("victim", "new-version", absl::Seconds(30), absl::Seconds(10));
+  ASSERT_TRUE(rev.ok()) << rev.status();
+  EXPECT_TRUE(WaitCached({agent}, kNs, "victim", *rev, kPropagationBound));
+  struct stat st;
+  ASSERT_EQ(lstat(victim.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISREG(st.st_mode)) << "the planted link is still there";
+  std::ifstream in(outside + "/victim.txt");
+  std::string content((std::istreambuf_iterator<char>(in)),
+                      std::istreambuf_iterator<char>());
+  EXPECT_EQ(content, "precious");
+  printf("SECURITY|symlink|sdk_reader=%s|agent_api=%d|agent_refused=%.0f|"
+         "victim_replaced=%s|outside_intact=%s\n",
+         read.status().ToString().c_str(), served->status, refused_agent,
+         S_ISREG(st.st_mode) ? "yes" : "no",
+         content == "precious" ? "yes" : "no");
+  fflush(stdout);
+  unlink(planted.c_str());
+  Report("symlink", w);
+}
+
+}  // namespace
+}  // namespace testing
+}  // namespace kess
