@@ -17,6 +17,7 @@
 #include "common/status.h"
 #include "common/value_encoding.h"
 #include "kessctl/client.h"
+#include "kessctl/services_command.h"
 #include "kessctl/status_command.h"
 #include "kessctl/table.h"
 #include "model/names.h"
@@ -472,6 +473,24 @@ int RunKessctl(const Args& args, const Options& options, const Io& io) {
   if (args[0] == "help") {
     *io.out << UsageText();
     return kExitOk;
+  }
+  if (args[0] == "services") {
+    if (options.output != "text" && options.output != "json") {
+      return UsageError(io, "--output must be text or json, not \"" +
+                                options.output + "\"");
+    }
+    std::unique_ptr<Client> services_client;
+    if (!options.mandators.empty()) {
+      Client::Options o;
+      o.addresses = options.mandators;
+      o.timeout = options.timeout;
+      o.token = options.token;
+      auto c = Client::Create(o);
+      if (!c.ok()) return UsageError(io, std::string(c.status().message()));
+      services_client = std::move(c).value();
+    }
+    return RunServices(Args(args.begin() + 1, args.end()), options, io,
+                       services_client.get());
   }
   if (args[0] != "config" && args[0] != "status") {
     return UsageError(io, "unknown command: " + args[0]);

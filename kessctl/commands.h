@@ -39,6 +39,10 @@ struct Options {
   // of all hosts (-1 = none given)
   std::vector<std::string> hosts;
   int percentage = -1;
+  // services watch: the local agent ("host:port" or "unix:<path>") and how
+  // many answers to print before exiting (0 = until interrupted)
+  std::string agent = "127.0.0.1:7310";
+  int watch_changes = 0;
 };
 
 struct Io {

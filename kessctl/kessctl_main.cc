@@ -34,6 +34,13 @@ DEFINE_string(hosts, "", "config gray: comma-separated host ids.");
 DEFINE_int32(percentage, -1,
              "config gray: this percentage (0..100) of all hosts.");
 
+DEFINE_string(agent, "",
+              "services watch: the local agent, host:port or unix:<path> "
+              "(default: $KESS_AGENT, else 127.0.0.1:7310).");
+DEFINE_int32(watch_changes, 0,
+             "services watch: exit after this many answers (0: until "
+             "interrupted).");
+
 namespace {
 
 std::string FlagOrEnv(const std::string& flag, const char* env) {
@@ -80,6 +87,9 @@ int main(int argc, char** argv) {
   options.to_revision = FLAGS_to_revision;
   options.hosts = absl::StrSplit(FLAGS_hosts, ',', absl::SkipWhitespace());
   options.percentage = FLAGS_percentage;
+  std::string agent = FlagOrEnv(FLAGS_agent, "KESS_AGENT");
+  if (!agent.empty()) options.agent = agent;
+  options.watch_changes = FLAGS_watch_changes;
 
   std::vector<std::string> args(argv + 1, argv + flag_argc);
   args.insert(args.end(), after_dashes.begin(), after_dashes.end());

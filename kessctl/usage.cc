@@ -23,6 +23,10 @@ Usage:
   kessctl [flags] config promote <ns> <key>       gray value to every host
   kessctl [flags] config abort <ns> <key>         every host back to the config
   kessctl [flags] status                          every mandator given, by DC
+  kessctl [flags] services list                   services, instances by state
+  kessctl [flags] services get <svc>              its instances: DC, state,
+                                                  weight, check status, output
+  kessctl [flags] services watch <svc>            changes, from the local agent
 
 Flags (anywhere on the line; '--' ends them, e.g. for a value '-5'):
   --mandators=host:port,...  mandators to ask, in order; an unreachable one
@@ -44,6 +48,9 @@ Flags (anywhere on the line; '--' ends them, e.g. for a value '-5'):
   --hosts=h1,h2              gray: these host ids (as the agents report them)
   --percentage=N             gray: N % (0..100) of all hosts, the same ones
                              in every DC; with --hosts: either selects
+  --agent=host:port|unix:P   services watch: the local agent
+                             (default: $KESS_AGENT, else 127.0.0.1:7310)
+  --watch_changes=N          services watch: exit after N answers (0: never)
 
 Names (<ns>, <key>): A-Z a-z 0-9 . _ -, starting with a letter or digit,
 no '..', at most 128 bytes. Values: at most 16 MiB; bytes that are not UTF-8
