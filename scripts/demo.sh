@@ -9,7 +9,10 @@
 # 2 distributors, 3 agents (hosts <dc>-host1..3, each with its own cache
 # dir); a sample provider (sdk/examples:demo_provider, service demo-echo)
 # on host1 and a sample consumer (demo_consumer, through Discovery) on host3
-# of each DC. Then it prints where everything is and stays up until Ctrl-C;
+# of each DC; in dc1 also a provider in Python that registers itself through
+# its host's agent with an HTTP health check
+# (agent/examples/echo_provider.py, pyprovider-dc1-1 on dc1-host1, the same
+# service). Then it prints where everything is and stays up until Ctrl-C;
 # on exit (Ctrl-C, error, end of --smoke) it stops exactly the processes it
 # started. Every process is started and stopped by the cluster launcher
 # (tests/cluster:kess_cluster), which this script drives over a pipe; the
@@ -268,7 +271,7 @@ if grep -q -- '-admin_password_file ' <<<"$mandator_flags"; then
 fi
 args=(--bin_dir="$BIN" --base_dir="$BASE" --log_file="$LOGS/kess_cluster.log"
       --dcs=${#DCS[@]} --zk_servers="$ZK_SERVERS" --mandators=3 --distributors=2
-      --agents=3 --providers=1 --consumers=1 --service="$SERVICE"
+      --agents=3 --providers=1 --python_providers=1 --consumers=1 --service="$SERVICE"
       --subscribe="$CONFIG_NS/$CONFIG_KEY" --agent_flags=--pull_interval_ms=10000
       --distributor_flags=--poll_interval_ms=5000   # the distributor's default, not the tests' 500
       --admin="$ADMIN" --admin_user="$ADMIN_USER")
@@ -393,7 +396,10 @@ banner() {
     for c in d["dcs"] for h in c["agents"])' <"$RUN/cluster.json"
   echo
   echo "  Sample service $SERVICE: provider echo-<dc>-1 on <dc>-host1, consumer on"
-  echo "  <dc>-host3 (calls it through Discovery, own DC first); its counters:"
+  echo "  <dc>-host3 (calls it through Discovery, own DC first); in ${DCS[0]} also"
+  echo "  pyprovider-${DCS[0]}-1 (Python, registered through its agent with an HTTP check:"
+  echo "  curl http://$(jpy 'd["dcs"][0]["python_providers"][0]["agent"]' <"$RUN/cluster.json")/v1/services/$SERVICE/instances/pyprovider-${DCS[0]}-1)."
+  echo "  The consumers' counters:"
   for dc in "${DCS[@]}"; do echo "    $RUN/consumer-$dc.json"; done
   echo
   echo "  Logs: $LOGS (tail -f $LOGS/consumer-dc1.log)"

@@ -21,6 +21,8 @@
 //             "distributors": [{..., "id", "address", "http"}],
 //             "agents": [{..., "host", "http", "cache_dir"}],
 //             "providers": [{..., "id", "host", "address"}],
+//             "python_providers": [{..., "id", "host", "address", "agent",
+//                                   "check_interval_ms", "check_timeout_ms"}],
 //             "consumers": [{..., "host", "stats_file"}]}],
 //    "processes": [{"name", "pid", "running", "log"}, ...]}  (all of them)
 // or {"error": "..."} and exit 1 if something did not start (what did is
@@ -32,12 +34,15 @@
 //   cached <ns> <key>      {"<dc>/<host>": {"revision", "value"}, ...}: the
 //                          config in every agent's cache (revision 0: none)
 //   routes <service>       {"<dc>/<host>": {"revision", "instances":
-//                          {"<id>": "<state>"}}, ...}
+//                          {"<id>": "<state>"}, "check_status": {"<id>":
+//                          "<check_status>"}}, ...}
 //   leader <dc>            {"dc", "leader": "<name>", "id", "http"}
 //   kill <name>            kill -9 (not counted as unclean at the end)
 //   stop <name>            SIGTERM (SIGKILL after 15 s): {"stopped",
 //                          "pid", "status"}
 //   restart <name>         started again with the same flags and ports
+//   pause <name>           SIGSTOP (a hung process; its ports stay open)
+//   resume <name>          SIGCONT
 //   provider <dc> <host>   one more sample provider on host number <host>
 //                          (1-based) of <dc>, waited for until registered
 //   subscribe <ns> <key>   every agent subscribes to that config too
@@ -96,6 +101,10 @@ DEFINE_int32(providers, 0,
              "Sample providers per DC (sdk/examples:demo_provider).");
 DEFINE_int32(consumers, 0,
              "Sample consumers per DC (sdk/examples:demo_consumer).");
+DEFINE_int32(python_providers, 0,
+             "Python providers in dc1 (agent/examples:echo_provider, "
+             "registered through their host's agent), named "
+             "pyprovider-dc1-<i>.");
 DEFINE_int32(provider_host, 1, "Host number (1-based) of a DC's provider.");
 DEFINE_int32(consumer_host, 3,
              "Host number (1-based) of a DC's consumer (wraps around).");
@@ -240,6 +249,7 @@ absl::StatusOr<LocalClusterOptions> OptionsFromFlags() {
   o.agents = FLAGS_agents;
   o.providers = FLAGS_providers;
   o.consumers = FLAGS_consumers;
+  o.python_providers = FLAGS_python_providers;
   o.provider_host = FLAGS_provider_host;
   o.consumer_host = FLAGS_consumer_host;
   o.service = FLAGS_service;
@@ -301,6 +311,10 @@ std::string Serve(LocalCluster& cluster, const std::string& line, bool* quit) {
   if (command == "leader" && w.size() == 2) return answer(cluster.Leader(w[1]));
   if (command == "kill" && w.size() == 2) return answer(cluster.Kill(w[1]));
   if (command == "stop" && w.size() == 2) return answer(cluster.Stop(w[1]));
+  if (command == "pause" && w.size() == 2) return answer(cluster.Pause(w[1]));
+  if (command == "resume" && w.size() == 2) {
+    return answer(cluster.Resume(w[1]));
+  }
   if (command == "restart" && w.size() == 2) {
     return answer(cluster.Restart(w[1]));
   }
@@ -317,7 +331,7 @@ std::string Serve(LocalCluster& cluster, const std::string& line, bool* quit) {
   return Error(absl::InvalidArgumentError(
       "unknown command or wrong arguments: '" + line +
       "' (status, cached <ns> <key>, routes <service>, leader <dc>, "
-      "kill|stop|restart <name>, provider <dc> <host>, subscribe <ns> <key>, "
+      "kill|stop|restart|pause|resume <name>, provider <dc> <host>, subscribe <ns> <key>, "
       "quit)"));
 }
 

@@ -14,6 +14,7 @@
 #include "absl/strings/strip.h"
 #include "model/file_cache/env.h"
 #include "model/file_cache/reader.h"
+#include "common/http_client.h"
 #include "common/json_util.h"
 #include "model/route_table.h"
 #include "common/testing/wait_for.h"
@@ -85,14 +86,16 @@ absl::StatusOr<std::unique_ptr<LocalCluster>> LocalCluster::Start(
   if (o.dcs < 1 || o.dcs > 99) {
     return absl::InvalidArgumentError("dcs: 1 to 99");
   }
-  if (o.providers < 0 || o.consumers < 0) {
+  if (o.providers < 0 || o.consumers < 0 || o.python_providers < 0) {
     return absl::InvalidArgumentError("no negative counts");
   }
-  if ((o.providers > 0 || o.consumers > 0) && o.agents <= 0) {
+  if ((o.providers > 0 || o.consumers > 0 || o.python_providers > 0) &&
+      o.agents <= 0) {
     return absl::InvalidArgumentError(
         "providers and consumers run on agents' hosts: agents >= 1");
   }
-  if (o.provider_host < 1 || o.consumer_host < 1) {
+  if (o.provider_host < 1 || o.consumer_host < 1 ||
+      o.python_provider_host < 1) {
     return absl::InvalidArgumentError("host numbers start at 1");
   }
   if (o.bin_dir.empty() || o.base_dir.empty()) {
@@ -155,6 +158,7 @@ absl::Status LocalCluster::StartAll() {
   t.agent_test_intervals = o.agent_test_intervals;
   KESS_ASSIGN_OR_RETURN(tier_, CacheTierCluster::Start(t));
   providers_.resize(o.dcs);
+  py_providers_.resize(o.dcs);
   consumers_.resize(o.dcs);
 
   for (AgentHost* agent : tier_->AllAgents()) {
@@ -173,6 +177,16 @@ absl::Status LocalCluster::StartAll() {
       KESS_RETURN_IF_ERROR(
           StartProvider(dc, (o.provider_host - 1 + i) % o.agents + 1));
     }
+  }
+  if (o.python_providers > 0) {
+    tier_->dcs().Progress(absl::StrCat(
+        "starting the Python provider (agent/examples/echo_provider.py, ",
+        o.service, ", registered through its agent) in ",
+        tier_->tier_dc(0).name));
+  }
+  for (int i = 0; i < o.python_providers; ++i) {
+    KESS_RETURN_IF_ERROR(StartPyProvider(
+        0, (o.python_provider_host - 1 + i) % o.agents + 1));
   }
   for (int dc = 0; dc < o.dcs; ++dc) {
     for (int i = 1; i <= o.consumers; ++i) {
@@ -289,6 +303,76 @@ absl::Status LocalCluster::StartProvider(int dc, int host) {
   return absl::OkStatus();
 }
 
+absl::Status LocalCluster::StartPyProvider(int dc, int host) {
+  KESS_RETURN_IF_ERROR(tier_->dcs().CheckCancelled());
+  const CacheTierDc& tier = tier_->tier_dc(dc);
+  if (host < 1 || host > static_cast<int>(tier.agents.size())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(tier.name, " has hosts 1 to ", tier.agents.size()));
+  }
+  const MultiDcCluster::Dc& where = tier_->dcs().dc(dc);
+  const AgentHost& agent = *tier.agents[host - 1];
+  PyProvider p;
+  p.name = absl::StrCat("pyprovider-", tier.name, "-",
+                        py_providers_[dc].size() + 1);
+  p.host = agent.host_id();
+  p.agent_http = agent.http_address();
+  p.listen_host = where.address;
+  p.port_file = absl::StrCat(run_, "/", p.name, ".port");
+  p.args = where.command_prefix;
+  p.args.insert(
+      p.args.end(),
+      {ClusterBinary(options_.bin_dir, "agent/examples/echo_provider"),
+       "--service=" + options_.service, "--id=" + p.name, "--dc=" + tier.name,
+       "--agent=" + p.agent_http, "--listen_host=" + where.address,
+       "--port_file=" + p.port_file,
+       absl::StrCat("--check_interval_ms=",
+                    absl::ToInt64Milliseconds(options_.python_check_interval)),
+       absl::StrCat("--check_timeout_ms=",
+                    absl::ToInt64Milliseconds(options_.python_check_timeout)),
+       "--failures_before_critical=1"});
+  p.process = std::make_unique<DaemonProcess>(p.name, LogPath(p.name));
+  py_providers_[dc].push_back(std::move(p));
+  PyProvider& provider = py_providers_[dc].back();
+  KESS_RETURN_IF_ERROR(LaunchPyProvider(provider));
+  NotePid(provider.name, provider.process->pid());
+  return absl::OkStatus();
+}
+
+absl::Status LocalCluster::LaunchPyProvider(PyProvider& p) {
+  file_cache::Env::Default()->RemoveFile(p.port_file).IgnoreError();
+  KESS_RETURN_IF_ERROR(p.process->Start(p.args));
+  // The port file is written once the agent accepted the registration.
+  KESS_ASSIGN_OR_RETURN(const int port, p.process->WaitForPortFile(
+                                            p.port_file, absl::Seconds(30)));
+  p.address = absl::StrCat(p.listen_host, ":", port);
+  // Then its check passes at its agent.
+  const std::string uri =
+      absl::StrCat("/v1/services/", options_.service, "/instances/", p.name);
+  std::string last;
+  bool exited = false;
+  const bool passing = WaitFor(
+      [&] {
+        exited = p.process->Exited();
+        if (exited) return true;
+        absl::StatusOr<HttpReply> reply =
+            HttpCall(p.agent_http, "GET", uri, "", absl::Seconds(5));
+        if (!reply.ok()) return false;
+        last = reply->body;
+        absl::StatusOr<Poco::JSON::Object::Ptr> o = ParseJsonObject(last);
+        return reply->status == 200 && o.ok() &&
+               (*o)->optValue<std::string>("check_status", "") == "passing";
+      },
+      absl::Seconds(30), absl::Milliseconds(100));
+  if (exited || !passing) {
+    return absl::UnavailableError(absl::StrCat(
+        p.name, exited ? " exited" : "'s check not passing within 30 s",
+        " (agent ", p.agent_http, ": ", last.empty() ? "no answer" : last,
+        "); see ", p.process->log_path()));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status LocalCluster::StartConsumer(int dc, int i) {
   KESS_RETURN_IF_ERROR(tier_->dcs().CheckCancelled());
   const CacheTierDc& tier = tier_->tier_dc(dc);
@@ -325,7 +409,10 @@ absl::Status LocalCluster::LaunchConsumer(Consumer& c) {
 absl::Status LocalCluster::WaitCalling(Consumer& c) {
   // Calling, with the instances of every DC that has a provider.
   int64_t dcs_with_providers = 0;
-  for (const auto& p : providers_) dcs_with_providers += p.empty() ? 0 : 1;
+  for (size_t dc = 0; dc < providers_.size(); ++dc) {
+    dcs_with_providers +=
+        providers_[dc].empty() && py_providers_[dc].empty() ? 0 : 1;
+  }
   std::string last;
   bool exited = false;
   const bool calling = WaitFor(
@@ -365,6 +452,13 @@ std::vector<std::vector<LocalCluster::Entry>> LocalCluster::Entries() {
       ProviderProcess* provider = p.get();
       apps.push_back({"provider-" + provider->id(), &provider->daemon(),
                       nullptr, -1, [provider] { return provider->Restart(); }});
+    }
+    for (PyProvider& p : py_providers_[i]) {
+      PyProvider* provider = &p;
+      apps.push_back({p.name, p.process.get(), nullptr, -1, [this, provider] {
+                        provider->process->Stop(kStopGrace);
+                        return LaunchPyProvider(*provider);
+                      }});
     }
     for (Consumer& c : consumers_[i]) {
       Consumer* consumer = &c;
@@ -462,6 +556,26 @@ absl::StatusOr<std::string> LocalCluster::Stop(const std::string& name) {
               {"status", Str(DescribeWaitStatus(status))}});
 }
 
+absl::StatusOr<std::string> LocalCluster::Pause(const std::string& name) {
+  KESS_ASSIGN_OR_RETURN(Entry e, Find(name));
+  if (e.zk != nullptr) return absl::UnimplementedError("cannot pause " + name);
+  if (e.daemon->Exited()) {
+    return absl::FailedPreconditionError(name + " is not running");
+  }
+  KESS_RETURN_IF_ERROR(e.daemon->Pause());
+  return Obj({{"paused", Str(name)}, {"pid", absl::StrCat(e.daemon->pid())}});
+}
+
+absl::StatusOr<std::string> LocalCluster::Resume(const std::string& name) {
+  KESS_ASSIGN_OR_RETURN(Entry e, Find(name));
+  if (e.zk != nullptr) return absl::UnimplementedError("cannot resume " + name);
+  if (e.daemon->Exited()) {
+    return absl::FailedPreconditionError(name + " is not running");
+  }
+  KESS_RETURN_IF_ERROR(e.daemon->Resume());
+  return Obj({{"resumed", Str(name)}, {"pid", absl::StrCat(e.daemon->pid())}});
+}
+
 absl::StatusOr<std::string> LocalCluster::Restart(const std::string& name) {
   KESS_ASSIGN_OR_RETURN(Entry e, Find(name));
   if (!e.restart) return absl::UnimplementedError("cannot restart " + name);
@@ -522,19 +636,23 @@ std::string LocalCluster::Routes(const std::string& service) const {
       file_cache::FileCacheReader reader(agent->cache_dir());
       absl::StatusOr<file_cache::CacheEntry> entry =
           reader.Read(file_cache::CacheKey::Route(service));
-      std::vector<std::pair<std::string, std::string>> instances;
+      std::vector<std::pair<std::string, std::string>> instances, checks;
       if (entry.ok() && !entry->absent) {
         absl::StatusOr<RouteTable> table = RouteTableFromJson(entry->value);
         if (table.ok()) {
           for (const RouteInstance& r : table->instances) {
             instances.push_back({r.id, Str(InstanceStateName(r.state))});
+            if (!r.check_status.empty()) {
+              checks.push_back({r.id, Str(r.check_status)});
+            }
           }
         }
       }
       hosts.push_back(
           {dc.name + "/" + agent->host_id(),
            Obj({{"revision", absl::StrCat(entry.ok() ? entry->revision : 0)},
-                {"instances", Obj(instances)}})});
+                {"instances", Obj(instances)},
+                {"check_status", Obj(checks)}})});
     }
   }
   return Obj(hosts);
@@ -559,7 +677,7 @@ std::string LocalCluster::Describe() {
     CacheTierDc& tier = tier_->tier_dc(i);
     MultiDcCluster::Dc& dc = tier_->dcs().dc(i);
     std::vector<std::string> zk, mandators, distributors, agents, providers,
-        consumers;
+        py_providers, consumers;
     for (int s = 0; dc.zk != nullptr && s < dc.zk->size(); ++s) {
       const bool running = dc.zk->IsRunning(s);
       const std::string name = absl::StrCat("zookeeper-", dc.name, "-", s + 1);
@@ -602,6 +720,20 @@ std::string LocalCluster::Describe() {
                      {"host", Str(p->host())},
                      {"address", Str(p->address())}})));
     }
+    for (PyProvider& p : py_providers_[i]) {
+      py_providers.push_back(note(With(
+          ProcessFields(p.name, *p.process),
+          {{"id", Str(p.name)},
+           {"host", Str(p.host)},
+           {"address", Str(p.address)},
+           {"agent", Str(p.agent_http)},
+           {"check_interval_ms",
+            absl::StrCat(
+                absl::ToInt64Milliseconds(options_.python_check_interval))},
+           {"check_timeout_ms",
+            absl::StrCat(
+                absl::ToInt64Milliseconds(options_.python_check_timeout))}})));
+    }
     for (Consumer& c : consumers_[i]) {
       consumers.push_back(note(
           With(ProcessFields(c.name, *c.process),
@@ -618,6 +750,7 @@ std::string LocalCluster::Describe() {
              {"distributors", Arr(distributors)},
              {"agents", Arr(agents)},
              {"providers", Arr(providers)},
+             {"python_providers", Arr(py_providers)},
              {"consumers", Arr(consumers)}}));
   }
   std::string ui = "null", admin = "null", secrets = "null";
@@ -654,7 +787,7 @@ void LocalCluster::StopGroup(const std::vector<Entry>& group,
                              StopSummary* summary) {
   for (const Entry& e : group) {
     if (!e.daemon->Exited()) {
-      kill(e.daemon->pid(), SIGTERM);  // exactly its pid
+      e.daemon->Terminate();  // exactly its pid (SIGCONT first if paused)
       ++summary->stopped;
     }
   }

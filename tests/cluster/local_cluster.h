@@ -14,7 +14,9 @@
 // ZooKeeper, mandators, distributors and agents are a CacheTierCluster
 // (cache_tier_cluster.h over multi_dc_cluster.h, as in the end-to-end
 // tests) with random secrets; this class adds the sample providers
-// (provider_process.h) and consumers, the WAN emulator, the readiness
+// (provider_process.h), the Python provider registered through its agent
+// (agent/examples/echo_provider.py), the consumers, the WAN emulator, the
+// readiness
 // waits of a demo (agents connected, providers registered, consumers
 // calling), names, and the JSON views.
 //
@@ -27,7 +29,8 @@
 //   (*cluster)->StopAll();                   // what did not exit cleanly
 //
 // Names: mandator-<dc>-m<i>, distributor-<dc>-d<i>, agent-<host>,
-// provider-<instance id>, consumer-<dc> (consumer-<dc>-<i> beyond the
+// provider-<instance id>, pyprovider-<dc>-<i> (its instance id too),
+// consumer-<dc> (consumer-<dc>-<i> beyond the
 // first), zookeeper-<dc>-<i>, wan-emulator. Under base_dir: logs/<name>.log
 // (ZooKeeper's in zk/<dc>-*/server<i>/; an agent's in its host dir),
 // hosts/<dc>/<host>/ (cache/, agent.log), secrets/ (mode 600), run/ (pids:
@@ -65,6 +68,14 @@ struct LocalClusterOptions {
   int agents = 3;
   int providers = 0;  // sample providers (sdk/examples:demo_provider)
   int consumers = 0;  // sample consumers (sdk/examples:demo_consumer)
+  // Python providers in dc1 (agent/examples:echo_provider, in `service`):
+  // registered through their host's agent API with an HTTP check on their
+  // own /health, every python_check_interval with python_check_timeout,
+  // critical at the first failure.
+  int python_providers = 0;
+  int python_provider_host = 1;  // 1-based host number of the first one
+  absl::Duration python_check_interval = absl::Seconds(2);
+  absl::Duration python_check_timeout = absl::Seconds(1);
   // 1-based host numbers of the first provider and consumer of a DC (the
   // next ones go on the following hosts, round robin).
   int provider_host = 1;
@@ -147,8 +158,10 @@ class LocalCluster {
   // {"<dc>/<host>": {"revision": r, "value": "..."}, ...}: config ns/key in
   // every agent's cache (revision 0, value "": no readable file).
   std::string Cached(const std::string& ns, const std::string& key) const;
-  // {"<dc>/<host>": {"revision": r, "instances": {"<id>": "<state>", ...}}}:
-  // the route table of `service` in every agent's cache.
+  // {"<dc>/<host>": {"revision": r, "instances": {"<id>": "<state>", ...},
+  //   "check_status": {"<id>": "<check_status>", ...}}}: the route table of
+  // `service` in every agent's cache (check_status: only the instances
+  // registered with checks, through an agent).
   std::string Routes(const std::string& service) const;
   // {"dc": .., "leader": "<name>", "id": .., "http": ..}; NotFound if the
   // DC has no leader right now.
@@ -159,6 +172,11 @@ class LocalCluster {
   absl::StatusOr<std::string> Kill(const std::string& name);
   // SIGTERM, SIGKILL after 15 s; its wait status.
   absl::StatusOr<std::string> Stop(const std::string& name);
+  // SIGSTOP / SIGCONT of a process (not ZooKeeper): a hung process whose
+  // kernel still accepts connections. StopAll resumes a paused process
+  // before its SIGTERM.
+  absl::StatusOr<std::string> Pause(const std::string& name);
+  absl::StatusOr<std::string> Resume(const std::string& name);
   // Stopped if running, then started again with the same flags and ports,
   // and waited for as at start.
   absl::StatusOr<std::string> Restart(const std::string& name);
@@ -185,6 +203,17 @@ class LocalCluster {
     std::vector<std::string> args;
     std::unique_ptr<DaemonProcess> process;
   };
+  // A Python provider (agent/examples:echo_provider).
+  struct PyProvider {
+    std::string name;  // also its instance id
+    std::string host;
+    std::string agent_http;  // its host's agent
+    std::string listen_host;
+    std::string port_file;
+    std::string address;  // <listen host>:<port> once registered
+    std::vector<std::string> args;
+    std::unique_ptr<DaemonProcess> process;
+  };
   // One process, found by name.
   struct Entry {
     std::string name;
@@ -200,6 +229,10 @@ class LocalCluster {
   // Until its /v1/status says connected (30 s).
   absl::Status WaitConnected(AgentHost& agent);
   absl::Status StartProvider(int dc, int host);
+  absl::Status StartPyProvider(int dc, int host);
+  // Starts (again) a Python provider; waits until its agent says its check
+  // passes.
+  absl::Status LaunchPyProvider(PyProvider& provider);
   absl::Status StartConsumer(int dc, int i);
   // Starts (again) a consumer; waits until it calls with the instances of
   // every DC that has a provider.
@@ -222,6 +255,7 @@ class LocalCluster {
   std::unique_ptr<CacheTierCluster> tier_;  // ZooKeeper .. agents
   // Per DC.
   std::vector<std::vector<std::unique_ptr<ProviderProcess>>> providers_;
+  std::vector<std::vector<PyProvider>> py_providers_;
   std::vector<std::vector<Consumer>> consumers_;
   std::unique_ptr<DaemonProcess> wan_;
   std::string wan_control_;

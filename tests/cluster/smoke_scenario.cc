@@ -37,6 +37,17 @@ constexpr absl::Duration kAgentsMove = absl::Seconds(45);
 constexpr absl::Duration kNewLeader = absl::Seconds(60);
 constexpr absl::Duration kPartitionMode = absl::Seconds(60);
 constexpr absl::Duration kHeal = absl::Seconds(120);
+// A Python provider's check state in every route table: a failing check is
+// seen within its interval plus its timeout (critical at the first
+// failure), then travels to the mandators, the route-table leader (its
+// cycle), ZooKeeper, the distributors and every agent within this.
+constexpr absl::Duration kCheckPropagation = absl::Seconds(8);
+constexpr absl::Duration kCheckHealthy = absl::Seconds(30);
+// demo_consumer's --call_timeout_ms default plus its route polling: after
+// this, a consumer has no call to a suspect instance in flight.
+constexpr absl::Duration kCallsSettle = absl::Seconds(3);
+// How long the consumers' counters are watched for calls to it.
+constexpr absl::Duration kNoCallsWindow = absl::Seconds(5);
 // Per HTTP request.
 constexpr absl::Duration kRequest = absl::Seconds(5);
 constexpr absl::Duration kWrite = absl::Seconds(10);
@@ -76,6 +87,10 @@ struct DcFacts {
   std::vector<std::pair<std::string, std::string>> agents;
   std::string consumer_host;
   std::string consumer_stats;  // the first consumer's stats file
+  // The first Python provider (agent/examples:echo_provider) of the DC:
+  // its instance id and check timing; id "" if none.
+  std::string py_provider;
+  absl::Duration py_check_interval, py_check_timeout;
   int zk_servers = 0;
 };
 
@@ -139,6 +154,16 @@ class Scenario {
   absl::Status NewInstanceDiscovered();
   absl::Status ConsumersOk();
   absl::Status LocalFirst();
+  // The Python provider registered through its agent (py_dc_).
+  absl::Status SubscribeAllAgents();
+  // `state` and `check_status` of py_provider in every agent's table; the
+  // hosts where not, as details, in *wrong.
+  bool PyInAllTables(const std::string& state, const std::string& check,
+                     std::vector<std::string>* wrong) const;
+  absl::Status WaitPyCalled(const std::string& when);
+  absl::Status PyProviderServing();
+  absl::Status PyProviderPaused();
+  absl::Status PyProviderResumed();
   absl::Status AgentsMoved();
   absl::Status TrafficUnaffected();
   absl::Status NewLeader();
@@ -161,6 +186,7 @@ class Scenario {
   int64_t failed_before_kill_ = 0, ok_before_kill_ = 0;
   std::string old_leader_, old_leader_id_;  // the killed mandator
   std::string cut_instance_;                // started in cut_dc
+  const DcFacts* py_dc_ = nullptr;          // the DC of the Python provider
 };
 
 void Scenario::Print(const std::string& line) const {
@@ -240,12 +266,23 @@ absl::Status Scenario::ReadFacts() {
       facts.consumer_stats = Field(c, "stats_file");
     });
     each("zookeeper", [&](const Object::Ptr&) { ++facts.zk_servers; });
+    each("python_providers", [&](const Object::Ptr& p) {
+      if (!facts.py_provider.empty()) return;
+      facts.py_provider = Field(p, "id");
+      facts.py_check_interval =
+          absl::Milliseconds(p->optValue<int64_t>("check_interval_ms", 0));
+      facts.py_check_timeout =
+          absl::Milliseconds(p->optValue<int64_t>("check_timeout_ms", 0));
+    });
     if (facts.consumer_stats.empty()) {
       return absl::FailedPreconditionError(facts.name + " has no consumer");
     }
     dcs_.push_back(std::move(facts));
   }
   if (dcs_.empty()) return absl::FailedPreconditionError("no DC");
+  for (const DcFacts& dc : dcs_) {
+    if (py_dc_ == nullptr && !dc.py_provider.empty()) py_dc_ = &dc;
+  }
   if (Main().mandators.size() < 2 || Main().distributors.size() < 2) {
     return absl::FailedPreconditionError(
         Main().name + " needs at least 2 mandators and 2 distributors");
@@ -560,6 +597,165 @@ absl::Status Scenario::LocalFirst() {
   return absl::OkStatus();
 }
 
+absl::Status Scenario::SubscribeAllAgents() {
+  Object::Ptr body = new Object;
+  body->set("app", "smoke");
+  Poco::JSON::Array::Ptr routes = new Poco::JSON::Array;
+  routes->add(service_);
+  body->set("routes", routes);
+  for (const DcFacts& dc : dcs_) {
+    for (const auto& [host, http] : dc.agents) {
+      KESS_ASSIGN_OR_RETURN(
+          HttpReply reply,
+          HttpCall(http, "POST", "/v1/subscriptions", ToJson(body), kWrite));
+      if (reply.status != 200) {
+        return absl::UnavailableError(absl::StrCat(
+            host, ": POST /v1/subscriptions: ", reply.status, " ",
+            reply.body));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+bool Scenario::PyInAllTables(const std::string& state,
+                             const std::string& check,
+                             std::vector<std::string>* wrong) const {
+  const std::string& id = py_dc_->py_provider;
+  absl::StatusOr<Object::Ptr> routes =
+      ParseJsonObject(cluster_.Routes(service_));
+  if (!routes.ok() || static_cast<int>((*routes)->size()) != Hosts()) {
+    if (wrong != nullptr) wrong->push_back("route tables unreadable");
+    return false;
+  }
+  bool all = true;
+  for (const std::string& host : (*routes)->getNames()) {
+    Object::Ptr table = (*routes)->getObject(host);
+    const std::string is = Field(table->getObject("instances"), id);
+    const std::string checked = Field(table->getObject("check_status"), id);
+    if (is != state || checked != check) {
+      all = false;
+      if (wrong != nullptr) {
+        wrong->push_back(absl::StrCat(
+            host, ": ", is.empty() ? "absent" : is, "/",
+            checked.empty() ? "-" : checked, " (revision ",
+            table->optValue<int64_t>("revision", 0), ")"));
+      }
+    }
+  }
+  return all;
+}
+
+absl::Status Scenario::WaitPyCalled(const std::string& when) {
+  const std::string& id = py_dc_->py_provider;
+  KESS_ASSIGN_OR_RETURN(ConsumerStats before, Consumer(*py_dc_));
+  int64_t now = before.by_instance[id];
+  const bool called = Wait(
+      [&] {
+        absl::StatusOr<ConsumerStats> s = Consumer(*py_dc_);
+        if (s.ok()) now = s->by_instance[id];
+        return now > before.by_instance[id];
+      },
+      kConsumerUsesNew);
+  if (!called) {
+    return absl::DeadlineExceededError(absl::StrCat(
+        "the ", py_dc_->name, " consumer did not call ", id, " ", when,
+        " within ", Seconds(kConsumerUsesNew), " (", now, " calls in all)"));
+  }
+  Detail(absl::StrCat("the ", py_dc_->name, " consumer calls ", id, " ", when,
+                      " (", now, " successful calls in all)"));
+  return absl::OkStatus();
+}
+
+absl::Status Scenario::PyProviderServing() {
+  const std::string& id = py_dc_->py_provider;
+  KESS_RETURN_IF_ERROR(SubscribeAllAgents());
+  const absl::Time start = absl::Now();
+  std::vector<std::string> wrong;
+  if (!Wait([&] { return PyInAllTables("healthy", "passing", nullptr); },
+            kDiscovery)) {
+    PyInAllTables("healthy", "passing", &wrong);
+    for (const std::string& w : wrong) Detail(w);
+    return absl::DeadlineExceededError(
+        absl::StrCat(id, " not healthy/passing in every route table within ",
+                     Seconds(kDiscovery)));
+  }
+  Detail(absl::StrCat(id, " healthy, check passing, in all ", Hosts(),
+                      " agents' route tables (", Seconds(absl::Now() - start),
+                      ")"));
+  return WaitPyCalled("while healthy");
+}
+
+absl::Status Scenario::PyProviderPaused() {
+  const std::string& id = py_dc_->py_provider;
+  const absl::Duration bound = py_dc_->py_check_interval +
+                               py_dc_->py_check_timeout + kCheckPropagation;
+  KESS_ASSIGN_OR_RETURN(std::string paused, cluster_.Pause(id));
+  const absl::Time start = absl::Now();
+  Detail("SIGSTOP: " + paused);
+  std::vector<std::string> wrong;
+  if (!Wait([&] { return PyInAllTables("suspect", "critical", nullptr); },
+            bound)) {
+    PyInAllTables("suspect", "critical", &wrong);
+    for (const std::string& w : wrong) Detail(w);
+    return absl::DeadlineExceededError(absl::StrCat(
+        id, " not suspect/critical in every route table within ",
+        Millis(bound), " (check interval ", Millis(py_dc_->py_check_interval),
+        " + timeout ", Millis(py_dc_->py_check_timeout), " + ",
+        Seconds(kCheckPropagation), ")"));
+  }
+  Detail(absl::StrCat(id, " suspect, check critical, in all ", Hosts(),
+                      " route tables ", Millis(absl::Now() - start),
+                      " after SIGSTOP (bound ", Millis(bound), ")"));
+  // No call to it in flight any more; then its counters must stand still
+  // while the consumer goes on calling the others.
+  Wait([] { return false; }, kCallsSettle);
+  KESS_ASSIGN_OR_RETURN(ConsumerStats before, Consumer(*py_dc_));
+  Wait([] { return false; }, kNoCallsWindow);
+  if (Cancelled()) return absl::CancelledError("interrupted");
+  KESS_ASSIGN_OR_RETURN(ConsumerStats after, Consumer(*py_dc_));
+  Detail(absl::StrCat("consumer ", py_dc_->name, " over ",
+                      Seconds(kNoCallsWindow), ": ", after.ok - before.ok,
+                      " successful calls, ", after.failed - before.failed,
+                      " failed, ",
+                      after.by_instance[id] - before.by_instance[id], " to ",
+                      id));
+  if (after.failed != before.failed ||
+      after.by_instance[id] != before.by_instance[id]) {
+    return absl::InternalError(absl::StrCat(
+        "the ", py_dc_->name, " consumer still picks ", id, ": ",
+        after.failed - before.failed, " failed calls in ",
+        Seconds(kNoCallsWindow), " after it turned suspect"));
+  }
+  if (after.ok <= before.ok) {
+    return absl::InternalError(absl::StrCat("the ", py_dc_->name,
+                                            " consumer made no successful "
+                                            "call while ",
+                                            id, " was suspect"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Scenario::PyProviderResumed() {
+  const std::string& id = py_dc_->py_provider;
+  KESS_ASSIGN_OR_RETURN(std::string resumed, cluster_.Resume(id));
+  const absl::Time start = absl::Now();
+  Detail("SIGCONT: " + resumed);
+  std::vector<std::string> wrong;
+  if (!Wait([&] { return PyInAllTables("healthy", "passing", nullptr); },
+            kCheckHealthy)) {
+    PyInAllTables("healthy", "passing", &wrong);
+    for (const std::string& w : wrong) Detail(w);
+    return absl::DeadlineExceededError(absl::StrCat(
+        id, " not healthy/passing again in every route table within ",
+        Seconds(kCheckHealthy)));
+  }
+  Detail(absl::StrCat(id, " healthy, check passing, in all ", Hosts(),
+                      " route tables ", Millis(absl::Now() - start),
+                      " after SIGCONT"));
+  return WaitPyCalled("again");
+}
+
 absl::Status Scenario::AgentsMoved() {
   if (victim_.empty()) {
     return absl::FailedPreconditionError("no distributor was killed");
@@ -780,7 +976,33 @@ SmokeResult Scenario::Run() {
     return done();
   }
 
-  // 3. kill -9 of a distributor: the agents move on, writes still reach
+  // 3. The Python provider registered through its agent with an HTTP
+  //    check: healthy and called; hung (SIGSTOP, its port still accepting)
+  //    it turns suspect everywhere and leaves the consumers' picks; healthy
+  //    and called again after SIGCONT.
+  if (py_dc_ == nullptr) {
+    Say("SKIP  Python provider: the cluster runs none");
+  } else {
+    const std::string& py = py_dc_->py_provider;
+    if (!Check(absl::StrCat("the Python provider ", py,
+                            " (registered through its agent) is healthy in "
+                            "every DC's route tables and receives calls"),
+               [&] { return PyProviderServing(); }) ||
+        !Check(absl::StrCat("SIGSTOP of ", py,
+                            ": suspect (check critical) in every route table "
+                            "within check interval + timeout + ",
+                            Seconds(kCheckPropagation),
+                            ", out of the consumers' picks"),
+               [&] { return PyProviderPaused(); }) ||
+        !Check(absl::StrCat("SIGCONT of ", py,
+                            ": healthy in every route table again and called "
+                            "again"),
+               [&] { return PyProviderResumed(); })) {
+      return done();
+    }
+  }
+
+  // 4. kill -9 of a distributor: the agents move on, writes still reach
   //    every host, the consumers' traffic is unaffected.
   failed_before_kill_ = ConsumersSum(&ConsumerStats::failed);
   ok_before_kill_ = ConsumersSum(&ConsumerStats::ok);
@@ -829,7 +1051,7 @@ SmokeResult Scenario::Run() {
     return done();
   }
 
-  // 4. kill -9 of dc1's leader: another mandator leads, writes go on.
+  // 5. kill -9 of dc1's leader: another mandator leads, writes go on.
   {
     absl::StatusOr<std::string> leader = cluster_.Leader(Main().name);
     absl::StatusOr<Object::Ptr> o =
@@ -864,7 +1086,7 @@ SmokeResult Scenario::Run() {
     return done();
   }
 
-  // 5. WAN mode: cut_dc cut off from every other DC. Partition mode lets
+  // 6. WAN mode: cut_dc cut off from every other DC. Partition mode lets
   //    an instance registered there be discovered inside it while cut;
   //    after the heal the main DC's tables have it too.
   if (!options_.cut_dc.empty()) {
@@ -884,7 +1106,7 @@ SmokeResult Scenario::Run() {
     }
   }
 
-  // 6. Everything stops cleanly.
+  // 7. Everything stops cleanly.
   Say("stopping the cluster");
   Check("every process started exits cleanly on SIGTERM (exit status 0)",
         [&] { return CleanStop(); });

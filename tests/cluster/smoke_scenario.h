@@ -24,6 +24,18 @@
 //      within 20 s;
 //   4. local first: since the scenario started, each consumer called its own
 //      DC's instances and no other DC's;
+//   with a Python provider (LocalClusterOptions::python_providers; else a
+//   SKIP line, not counted), every agent subscribed to the service's route
+//   table first:
+//   4a. it is healthy with check_status "passing" in every agent's route
+//       table within 60 s, and its DC's consumer calls it within 20 s;
+//   4b. SIGSTOP (its port still accepts connections): "suspect" with
+//       check_status "critical" in every agent's route table within its
+//       check interval + timeout + 8 s; then (3 s later) its DC's consumer
+//       makes no call to it and no failed call for 5 s, while its other
+//       calls succeed;
+//   4c. SIGCONT: healthy and "passing" again everywhere within 30 s, and
+//       called again within 20 s;
 //   5. kill -9 of the distributor dc1's consumer host uses: every dc1 agent
 //      connected to another one within 45 s;
 //   6. the next config write in every cache within 30 s;
@@ -44,8 +56,9 @@
 //      the processes killed on purpose aside).
 //
 // It uses only LocalCluster's public API (Describe, Cached, Routes, Leader,
-// Kill, AddProvider, StopAll), the HTTP APIs (mandators, agents, the WAN
-// emulator's control API) through HttpCall, and the consumers' stats files.
+// Kill, Pause, Resume, AddProvider, StopAll), the HTTP APIs (mandators,
+// agents, the WAN emulator's control API) through HttpCall, and the
+// consumers' stats files.
 // Every wait is bounded; a check that fails does not stop the ones after
 // it. Runs on the thread that drives the cluster.
 #pragma once
