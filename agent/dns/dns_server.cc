@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/transport/socket_util.h"
 #include "glog/logging.h"
+#include "third_party/ldns_cxx.h"
 
 namespace kess {
 namespace agent {
@@ -32,6 +33,9 @@ constexpr size_t kUdpBuffer = 4096;       // larger queries are malformed
 constexpr size_t kUdpBatchesPerWake = 8;  // then TCP and timers get a turn
 constexpr size_t kMaxTcpUnsent = 256 * 1024;
 constexpr int64_t kTcpCheckIntervalMs = 100;
+constexpr size_t kCacheEntries = 10000;
+constexpr size_t kCacheVariants = 16;  // of an answer in random order
+constexpr size_t kMaxCachedQuery = 512;
 
 int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -115,6 +119,9 @@ DnsServer::DnsServer(DnsServerOptions options, RequestFn request)
   tcp_rejected_ = registry_->GetCounter(
       "kess_agent_dns_tcp_rejected_total",
       "DNS TCP connections closed at once: the connection limit was reached.");
+  cache_hits_ = registry_->GetCounter(
+      "kess_agent_dns_cache_hits_total",
+      "DNS queries answered from the answer cache.");
   tcp_connections_ = registry_->GetGauge("kess_agent_dns_tcp_connections",
                                          "Open DNS TCP connections.");
   services_ = registry_->GetGauge(
@@ -293,7 +300,10 @@ void DnsServer::DrainEvents() {
   for (Event& e : events) {
     if (e.record != nullptr) {
       const std::string key = CatalogKey(e.record->service);
-      if (catalog_.Update(std::move(e.record))) Retry(key);
+      if (catalog_.Update(std::move(e.record))) {
+        cache_.clear();
+        Retry(key);
+      }
     } else {
       const std::string key = CatalogKey(e.service);
       requested_.erase(key);
@@ -528,6 +538,27 @@ void DnsServer::Reply(uint64_t tcp_id, const void* peer, uint32_t peer_length,
 
 void DnsServer::Handle(const uint8_t* query, size_t size, uint64_t tcp_id,
                        const void* peer, uint32_t peer_length) {
+  // The cache key: the transport, then every byte but the id.
+  std::string key;
+  CachedAnswer* cached = nullptr;
+  if (size >= LDNS_HEADER_SIZE && size <= kMaxCachedQuery) {
+    key.reserve(size - 1);
+    key.push_back(tcp_id != 0 ? 't' : 'u');
+    key.append(reinterpret_cast<const char*>(query) + 2, size - 2);
+    auto it = cache_.find(key);
+    if (it != cache_.end()) {
+      cached = &it->second;
+      if (cached->complete) {
+        std::string reply =
+            cached->variants[cached->next++ % cached->variants.size()];
+        LDNS_ID_SET(reinterpret_cast<uint8_t*>(reply.data()),
+                    LDNS_ID_WIRE(query));
+        cache_hits_->Increment();
+        Reply(tcp_id, peer, peer_length, reply, cached->result);
+        return;
+      }
+    }
+  }
   std::string reply;
   Responder::Result result = responder_.Respond(
       query, size, tcp_id != 0 ? Transport::kTcp : Transport::kUdp, catalog_,
@@ -537,6 +568,16 @@ void DnsServer::Handle(const uint8_t* query, size_t size, uint64_t tcp_id,
     return;
   }
   if (result.outcome == Responder::Outcome::kReply) {
+    if (!key.empty()) {
+      if (cached == nullptr) {
+        if (cache_.size() >= kCacheEntries) cache_.clear();
+        cached = &cache_[key];
+        cached->result = result;
+      }
+      cached->variants.push_back(reply);
+      cached->complete = !result.shuffled ||
+                         cached->variants.size() >= kCacheVariants;
+    }
     Reply(tcp_id, peer, peer_length, reply, result);
     return;
   }

@@ -20,11 +20,17 @@
 // accepted and closed at once. A connection whose unsent answers exceed
 // 256 KiB is closed (a client that does not read).
 //
+// Answer cache: a query whose bytes (all but the id) and transport were
+// seen since the catalog last changed is answered from the bytes sent then,
+// with its own id, without decoding; one whose answer is in a random order
+// (weighted A/AAAA) cycles through up to 16 answers drawn the first times.
+// Any catalog change empties it; at most 10,000 queries are kept.
+//
 // Metrics (registry): kess_agent_dns_queries_total{transport},
 // kess_agent_dns_responses_total{rcode}, kess_agent_dns_truncated_total,
 // kess_agent_dns_dropped_total, kess_agent_dns_waits_total{result},
 // kess_agent_dns_tcp_connections, kess_agent_dns_tcp_rejected_total,
-// kess_agent_dns_services.
+// kess_agent_dns_services, kess_agent_dns_cache_hits_total.
 //
 // Thread-safety: Update and RequestDone are thread-safe; the request
 // callback runs on the server's thread and must not block.
@@ -138,6 +144,13 @@ class DnsServer {
   absl::flat_hash_map<uint64_t, std::unique_ptr<TcpConnection>> tcp_;
   uint64_t next_tcp_id_ = 1;
   // UDP answers batched for one sendmmsg.
+  struct CachedAnswer {
+    std::vector<std::string> variants;
+    size_t next = 0;
+    bool complete = false;  // no more variants to draw
+    Responder::Result result;
+  };
+  absl::flat_hash_map<std::string, CachedAnswer> cache_;
   struct UdpOut;
   std::vector<UdpOut> udp_out_;
   std::vector<char> udp_buffers_;
@@ -150,6 +163,7 @@ class DnsServer {
   metrics::Counter* waits_answered_;
   metrics::Counter* waits_servfail_;
   metrics::Counter* tcp_rejected_;
+  metrics::Counter* cache_hits_;
   metrics::Gauge* tcp_connections_;
   metrics::Gauge* services_;
   metrics::Registry* registry_;

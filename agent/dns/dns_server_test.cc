@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <future>
+#include <set>
 #include <memory>
 #include <string>
 #include <vector>
@@ -133,6 +134,49 @@ TEST_F(DnsServerTest, AnswersOverUdpAndTcp) {
   EXPECT_GE(Counter("kess_agent_dns_responses_total", {{"rcode", "REFUSED"}}),
             1);
   EXPECT_TRUE(Requests().empty());
+}
+
+TEST_F(DnsServerTest, AnswerCacheKeepsIdsAndTheWeightedOrder) {
+  Start();
+  RouteTable t;
+  t.service = "pair";
+  t.revision = 1;
+  for (const char* address : {"10.0.0.1:80", "10.0.0.2:80"}) {
+    RouteInstance in;
+    in.id = address;
+    in.host = "h";
+    in.address = address;
+    in.datacenter = "dc1";
+    t.instances.push_back(in);
+  }
+  server_->Update(std::make_shared<const ServiceRecord>(
+      PrepareServiceRecord(t, EligibilityOptions{})));
+  ASSERT_TRUE(kess::testing::WaitFor(
+      [&] { return Udp("pair.service.kess").Answers("A").size() == 2; },
+      kTimeout));
+  std::set<std::string> first;
+  for (uint16_t id = 1; id <= 64; ++id) {
+    auto wire = UdpExchange(
+        server_->port(), BuildQuery({.name = "pair.service.kess", .id = id}),
+        kTimeout);
+    ASSERT_TRUE(wire.ok());
+    DecodedReply r = DecodeReply(*wire);
+    EXPECT_EQ(r.id, id);
+    ASSERT_EQ(r.Answers("A").size(), 2u);
+    first.insert(r.Answers("A")[0]);
+  }
+  EXPECT_GE(Counter("kess_agent_dns_cache_hits_total"), 40);
+  // Still a random order: both come first (16 draws of equal weights).
+  EXPECT_EQ(first.size(), 2u);
+  // A deterministic answer is cached after one, with the asker's id.
+  for (uint16_t id = 100; id < 110; ++id) {
+    auto wire = UdpExchange(
+        server_->port(),
+        BuildQuery({.name = "nothing.here.kess", .id = id}), kTimeout);
+    ASSERT_TRUE(wire.ok());
+    EXPECT_EQ(DecodeReply(*wire).id, id);
+    EXPECT_EQ(DecodeReply(*wire).rcode, 3);
+  }
 }
 
 TEST_F(DnsServerTest, UnknownServiceWaitsForItsFirstTable) {

@@ -407,6 +407,7 @@ Responder::Result Responder::Respond(const uint8_t* query, size_t size,
       }
     }
     if (options_.shuffle && addresses.size() > 1) {
+      result.shuffled = true;
       // Weighted random order (Efraimidis–Spirakis): sort by
       // -ln(u) / weight; the first is picked in proportion to its weight,
       // the next among the rest likewise.

@@ -88,6 +88,9 @@ class Responder {
     Outcome outcome = Outcome::kDrop;
     int rcode = kNoError;  // kReply: the answer's (extended) rcode
     bool truncated = false;
+    // The answer holds records in a random order: asking again may give
+    // other bytes (a cache must keep several answers).
+    bool shuffled = false;
     std::string service;  // kNeedService: the name asked for, lower case
   };
 
