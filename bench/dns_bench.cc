@@ -442,6 +442,31 @@ int Main() {
                                    FLAGS_seconds);
   PhaseResult dns_closed = RunUdp(port, queries, FLAGS_window, 0,
                                   FLAGS_seconds);
+  // Every query a cache miss: names in random letter case (as resolvers
+  // that use 0x20 send them), 20,000 distinct ones cycled (the cache
+  // keeps 10,000).
+  std::vector<std::string> mixed_case;
+  {
+    uint64_t x = 88172645463325252ULL;
+    for (int i = 0; i < 20000; ++i) {
+      std::string name = absl::StrCat("svc-", i % FLAGS_services,
+                                      ".service.kess");
+      for (char& c : name) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        if ((x & 1) != 0) c = absl::ascii_toupper(static_cast<unsigned char>(c));
+      }
+      mixed_case.push_back(agent::dns::testing::BuildQuery({.name = name}));
+    }
+  }
+  const double hits0 = registry.GetCounter("kess_agent_dns_cache_hits_total", "")
+                           ->Value();
+  PhaseResult dns_uncached = RunUdp(port, mixed_case, FLAGS_window, 0,
+                                    FLAGS_seconds);
+  const double uncached_hits =
+      registry.GetCounter("kess_agent_dns_cache_hits_total", "")->Value() -
+      hits0;
   PhaseResult echo_paced = RunUdp(echo.port(), queries, 0, FLAGS_rate,
                                   FLAGS_seconds);
   PhaseResult dns_paced = RunUdp(port, queries, 0, FLAGS_rate, FLAGS_seconds);
@@ -464,6 +489,9 @@ int Main() {
       "| queries | A for `svc-N.service.kess`, N cycled; answer ",
       sample_reply.size(), " bytes (", (FLAGS_instances + 1) / 2,
       " A records, local DC first, weighted order) |\n",
+      "| answer cache | on (the server's): a repeated query is answered "
+      "from the bytes sent before (16 answers drawn for a weighted order), "
+      "emptied on every table change; one phase defeats it |\n",
       "| client | 1 thread of the same process, non-blocking UDP socket, "
       "sendmmsg/recvmmsg, busy polling |\n",
       "| floor | a bare UDP echo server (1 thread, recvmmsg/sendmmsg) "
@@ -479,6 +507,13 @@ int Main() {
   absl::StrAppend(&out, Row(absl::StrCat("DNS, UDP, closed loop, ",
                                          FLAGS_window, " in flight"),
                             dns_closed, &echo_closed));
+  absl::StrAppend(
+      &out,
+      Row(absl::StrCat("DNS, UDP, closed loop, ", FLAGS_window,
+                       " in flight, every query a cache miss (random case; ",
+                       WithCommas(static_cast<int64_t>(uncached_hits)),
+                       " hits)"),
+          dns_uncached, &echo_closed));
   absl::StrAppend(&out, Row(absl::StrCat("UDP echo floor, paced ",
                                          WithCommas(FLAGS_rate), "/s"),
                             echo_paced, nullptr));
@@ -492,16 +527,20 @@ int Main() {
   absl::StrAppend(&out, Row(absl::StrCat("DNS, TCP, 1 connection, ",
                                          FLAGS_window, " pipelined"),
                             dns_tcp, nullptr));
-  const bool target_met = dns_paced.Qps() >= 0.98 * FLAGS_rate &&
-                          dns_paced.Ms(99) <= 1.0 &&
-                          dns_paced.sent == dns_paced.received;
+  auto verdict = [](const PhaseResult& r) {
+    const bool met = r.Qps() >= 49000 && r.Ms(99) <= 1.0 && r.sent == r.received;
+    return absl::StrFormat("%s (%s/s, p99 %.3f ms)", met ? "met" : "NOT met",
+                           WithCommas(static_cast<int64_t>(r.Qps())), r.Ms(99));
+  };
   absl::StrAppend(
       &out, "\n| figure | value |\n|---|---|\n",
-      absl::StrFormat("| target: >= 50,000 queries/s, p99 <= 1 ms (paced "
-                      "phase, %s/s offered) | %s: %s/s answered, p99 %.3f ms |\n",
-                      WithCommas(FLAGS_rate), target_met ? "met" : "NOT met",
-                      WithCommas(static_cast<int64_t>(dns_paced.Qps())),
-                      dns_paced.Ms(99)),
+      "| target >= 50,000 queries/s with p99 <= 1 ms, closed loop | ",
+      verdict(dns_closed), "; every query a cache miss: ",
+      verdict(dns_uncached), " |\n",
+      absl::StrFormat("| target, paced %s/s offered | %s; the echo floor's "
+                      "p99 in the same run: %.3f ms |\n",
+                      WithCommas(FLAGS_rate), verdict(dns_paced),
+                      echo_paced.Ms(99)),
       absl::StrFormat("| Responder::Respond alone (ldns decode, answer, "
                       "ldns encode; no sockets), CPU per query | %.2f us |\n",
                       respond_us),
@@ -520,6 +559,7 @@ int Main() {
   }
   std::fputs(out.c_str(), stdout);
   const bool failed = echo_closed.failed || dns_closed.failed || dnsperf_lost ||
+                      dns_uncached.sent != dns_uncached.received ||
                       dns_tcp.failed || dns_closed.sent != dns_closed.received ||
                       dns_tcp.sent != dns_tcp.received;
   return failed ? 2 : 0;

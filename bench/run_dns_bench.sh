@@ -27,7 +27,8 @@ bench/results_section.py "DNS interface" "$table" "$command" "$status" \
 (getrusage), over the answers. \"vs echo\": answered/s of the DNS phase over \
 that of the echo floor under the same client and load. The paced phase \
 offers a fixed rate, so its latency is the server's, not the client's \
-window. dnsperf is Debian's (package dnsperf, in scripts/setup.sh), one \
+window; under 2 busy cores the scheduler's delays show in the p99 of the \
+echo floor as much as in the DNS server's, so compare the two. dnsperf is Debian's (package dnsperf, in scripts/setup.sh), one \
 process against the same in-process server. Machine: $(nproc) cores, shared \
 with other engineers' builds (noisy)."
 echo "wrote bench/RESULTS.md (## DNS interface)"
