@@ -229,9 +229,10 @@ void RouteFeed::SubscribeLoop() {
     absl::MutexLock lock(&mu_);
     auto answered = [this, &batch]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
       if (stopping_) return true;
-      return std::all_of(batch.begin(), batch.end(), [this](const auto& s) {
-        return answered_.count(s) > 0;
-      });
+      for (const std::string& service : batch) {
+        if (answered_.count(service) == 0) return false;
+      }
+      return true;
     };
     const auto left = deadline - std::chrono::steady_clock::now();
     if (status.ok() && left.count() > 0) {
