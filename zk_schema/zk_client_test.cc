@@ -13,6 +13,7 @@
 #include "tests/harness/zk_ensemble.h"
 #include "tests/harness/zk_test_base.h"
 #include "zk_schema/ephemeral_node.h"
+#include "zk_schema/testing/event_log.h"
 #include "zk_schema/testing/real_zk.h"
 #include "zk_schema/zk_errors.h"
 
@@ -21,6 +22,7 @@ namespace zk {
 namespace {
 
 using ::kess::testing::WaitFor;
+using ::kess::zk::testing::EventLog;
 using ::kess::zk::testing::ExpireSession;
 using ::kess::zk::testing::TestClientOptions;
 using ::testing::ElementsAre;
@@ -39,24 +41,6 @@ class ZkClientTest : public kess::testing::ZkTestBase {
   std::unique_ptr<ZkClient> Connect() {
     return Connect(TestClientOptions(zk()->ConnectString()));
   }
-};
-
-// Records what a callback saw, for assertions from the test thread.
-class EventLog {
- public:
-  void Add(std::string entry) {
-    absl::MutexLock lock(&mu_);
-    entries_.push_back(std::move(entry));
-  }
-  std::vector<std::string> entries() const {
-    absl::MutexLock lock(&mu_);
-    return entries_;
-  }
-  size_t size() const { return entries().size(); }
-
- private:
-  mutable absl::Mutex mu_;
-  std::vector<std::string> entries_;
 };
 
 TEST_F(ZkClientTest, CrudMapsReturnCodes) {

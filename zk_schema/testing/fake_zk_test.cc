@@ -17,6 +17,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "zk_schema/ephemeral_node.h"
+#include "zk_schema/testing/event_log.h"
 #include "zk_schema/zk_errors.h"
 
 namespace kess {
@@ -27,47 +28,11 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 
-// Session events and watch events of one or more clients, in the order
-// their callbacks ran.
-class EventLog {
- public:
-  void Add(std::string entry) {
-    absl::MutexLock lock(&mu_);
-    entries_.push_back(std::move(entry));
-  }
-  std::vector<std::string> entries() const {
-    absl::MutexLock lock(&mu_);
-    return entries_;
-  }
-  void Clear() {
-    absl::MutexLock lock(&mu_);
-    entries_.clear();
-  }
-  WatchCallback Watcher(const std::string& tag) {
-    return [this, tag](const WatchEvent& e) {
-      Add(absl::StrCat(tag, " ", static_cast<int>(e.type), " ", e.path));
-    };
-  }
-  // Logs "<tag>: <event> <generation>" for every session event of `zk`.
-  void Listen(ZkApi& zk, const std::string& tag) {
-    zk.AddSessionListener([this, tag](const SessionEvent& e) {
-      Add(absl::StrCat(tag, ": ", SessionEventTypeName(e.type), " ",
-                       e.generation));
-    });
-  }
-
- private:
-  mutable absl::Mutex mu_;
-  std::vector<std::string> entries_;
-};
-
 std::string Changed(const std::string& tag, const std::string& path) {
-  return absl::StrCat(tag, " ", static_cast<int>(WatchEventType::kChanged),
-                      " ", path);
+  return absl::StrCat(tag, " changed ", path);
 }
 std::string Deleted(const std::string& tag, const std::string& path) {
-  return absl::StrCat(tag, " ", static_cast<int>(WatchEventType::kDeleted),
-                      " ", path);
+  return absl::StrCat(tag, " deleted ", path);
 }
 
 // ---- Faults ------------------------------------------------------------------

@@ -29,6 +29,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/harness/zk_ensemble.h"
+#include "zk_schema/testing/event_log.h"
 #include "zk_schema/testing/fake_zk.h"
 #include "zk_schema/testing/real_zk.h"
 #include "zk_schema/zk_api.h"
@@ -46,43 +47,6 @@ using ::testing::IsEmpty;
 enum class Backend { kFake, kReal };
 
 constexpr absl::Duration kPatience = absl::Seconds(30);
-
-// What callbacks saw, for assertions from the test thread.
-class EventLog {
- public:
-  void Add(std::string entry) {
-    absl::MutexLock lock(&mu_);
-    entries_.push_back(std::move(entry));
-  }
-  std::vector<std::string> entries() const {
-    absl::MutexLock lock(&mu_);
-    return entries_;
-  }
-  size_t size() const { return entries().size(); }
-  // A watch callback that logs "<tag> <event> <path>".
-  WatchCallback Watcher(const std::string& tag) {
-    return [this, tag](const WatchEvent& e) {
-      Add(absl::StrCat(tag, " ", EventName(e.type), " ", e.path));
-    };
-  }
-  static const char* EventName(WatchEventType type) {
-    switch (type) {
-      case WatchEventType::kCreated:
-        return "created";
-      case WatchEventType::kDeleted:
-        return "deleted";
-      case WatchEventType::kChanged:
-        return "changed";
-      case WatchEventType::kChildren:
-        return "children";
-    }
-    return "?";
-  }
-
- private:
-  mutable absl::Mutex mu_;
-  std::vector<std::string> entries_;
-};
 
 class ZkContractTest : public ::testing::TestWithParam<Backend> {
  protected:
