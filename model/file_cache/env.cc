@@ -79,9 +79,11 @@ class PosixEnv : public Env {
   }
 
   absl::Status WriteFileAndSync(const std::string& path,
-                                absl::string_view data) override {
+                                absl::string_view data,
+                                int mode = 0644) override {
     int fd = ::open(path.c_str(),
-                    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+                    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                    static_cast<mode_t>(mode));
     if (fd < 0) {
       const int err = errno;
       if (err == EEXIST) Refused("exists");
@@ -222,11 +224,11 @@ bool IsTempFileName(absl::string_view name) {
 }
 
 absl::Status WriteFileAtomically(Env* env, const std::string& path,
-                                 absl::string_view data) {
+                                 absl::string_view data, int mode) {
   const std::string dir = DirName(path);
   const std::string temp =
       absl::StrCat(dir, "/.", BaseName(path), kTempMarker, RandomSuffix());
-  absl::Status status = env->WriteFileAndSync(temp, data);
+  absl::Status status = env->WriteFileAndSync(temp, data, mode);
   if (status.ok()) status = env->Rename(temp, path);
   if (!status.ok()) {
     // Only a temp file this call created is removed (an existing one was

@@ -47,12 +47,14 @@ class Env {
   // Creates `path`, which must not exist (O_CREAT | O_EXCL | O_NOFOLLOW: a
   // file or symbolic link already there is AlreadyExists, counted in
   // kess_file_cache_refused_total{reason="exists"}, and never written
-  // through), writes `data`, fsyncs and closes it.
+  // through) with permission bits `mode` (less the umask), writes `data`,
+  // fsyncs and closes it.
   // On failure the file may hold any prefix of `data`; the caller removes it.
   // The errno of the failing call is reported through PosixError (ENOSPC
   // -> ResourceExhausted, EIO -> Internal), with the call named.
   virtual absl::Status WriteFileAndSync(const std::string& path,
-                                        absl::string_view data) = 0;
+                                        absl::string_view data,
+                                        int mode = 0644) = 0;
 
   // rename(2): atomically replaces `to`.
   virtual absl::Status Rename(const std::string& from,
@@ -91,9 +93,10 @@ std::string ErrnoName(const absl::Status& status);
 // `path`, then
 // fsyncs the directory. A reader sees the old file or the whole new one,
 // never a mix. On failure `path` is untouched and the temp file removed (a
-// crash may leave one behind: see RemoveTempFiles).
+// crash may leave one behind: see RemoveTempFiles). The file gets `mode`
+// from its creation on (0600 for a file only its owner may read).
 absl::Status WriteFileAtomically(Env* env, const std::string& path,
-                                 absl::string_view data);
+                                 absl::string_view data, int mode = 0644);
 
 // True for the temp-file names WriteFileAtomically uses.
 bool IsTempFileName(absl::string_view name);

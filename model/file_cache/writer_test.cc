@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include <fstream>
 #include <memory>
@@ -253,9 +254,10 @@ TEST_F(WriterTest, TempFilesAreCreatedExclusivelyWithUnpredictableNames) {
    public:
     using FaultInjectionEnv::FaultInjectionEnv;
     absl::Status WriteFileAndSync(const std::string& path,
-                                  absl::string_view data) override {
+                                  absl::string_view data,
+                                  int mode = 0644) override {
       names.push_back(BaseName(path));
-      return FaultInjectionEnv::WriteFileAndSync(path, data);
+      return FaultInjectionEnv::WriteFileAndSync(path, data, mode);
     }
     std::vector<std::string> names;
   } recorder(Env::Default());
@@ -276,6 +278,20 @@ TEST_F(WriterTest, TempFilesAreCreatedExclusivelyWithUnpredictableNames) {
   ASSERT_TRUE(
       Env::Default()->WriteFileAndSync(dir_ + "/" + recorder.names[0], "x").ok());
   EXPECT_EQ(RemoveTempFiles(Env::Default(), dir_), 1);
+}
+
+// A private file (the agent's services.json) is created with its mode, so
+// it is never readable by others, not even for a moment.
+TEST_F(WriterTest, WriteFileAtomicallyCreatesWithTheGivenMode) {
+  const std::string path = dir_ + "/private.json";
+  ASSERT_TRUE(WriteFileAtomically(&env_, path, "secret", 0600).ok());
+  struct stat st;
+  ASSERT_EQ(stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  ASSERT_TRUE(WriteFileAtomically(&env_, path, "again", 0600).ok());
+  ASSERT_EQ(stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  EXPECT_EQ(RawFile("private.json"), "again");
 }
 
 }  // namespace

@@ -32,15 +32,16 @@ absl::StatusOr<std::string> FaultInjectionEnv::ReadFile(
 }
 
 absl::Status FaultInjectionEnv::WriteFileAndSync(const std::string& path,
-                                                 absl::string_view data) {
+                                                 absl::string_view data,
+                                                 int mode) {
   ++write_calls_;
   if (int err = write_errno_.load(); err != 0 && Applies(path)) {
     // Like a disk that fills up half way: a partial file is left behind.
-    base_->WriteFileAndSync(path, data.substr(0, data.size() / 2))
+    base_->WriteFileAndSync(path, data.substr(0, data.size() / 2), mode)
         .IgnoreError();
     return Inject(err, "write " + path);
   }
-  KESS_RETURN_IF_ERROR(base_->WriteFileAndSync(path, data));
+  KESS_RETURN_IF_ERROR(base_->WriteFileAndSync(path, data, mode));
   if (int err = sync_errno_.load(); err != 0 && Applies(path))
     return Inject(err, "fsync " + path);
   return absl::OkStatus();

@@ -47,7 +47,8 @@ class FaultInjectionEnv : public Env {
 
   absl::StatusOr<std::string> ReadFile(const std::string& path) override;
   absl::Status WriteFileAndSync(const std::string& path,
-                                absl::string_view data) override;
+                                absl::string_view data,
+                                int mode = 0644) override;
   absl::Status Rename(const std::string& from, const std::string& to) override;
   absl::Status SyncDir(const std::string& dir) override;
   absl::Status RemoveFile(const std::string& path) override;
