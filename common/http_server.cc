@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -16,6 +17,7 @@
 #include "Poco/Net/HTTPServer.h"
 #include "Poco/Net/HTTPServerParams.h"
 #include "Poco/Net/HTTPServerRequest.h"
+#include "Poco/Net/HTTPServerRequestImpl.h"
 #include "Poco/Net/HTTPServerResponse.h"
 #include "Poco/Net/ServerSocket.h"
 #include "Poco/Net/SocketAddress.h"
@@ -24,6 +26,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/json_util.h"
+#include "common/unix_socket.h"
 #include "glog/logging.h"
 
 namespace kess {
@@ -184,6 +187,18 @@ class Dispatcher : public Poco::Net::HTTPRequestHandler {
     HttpRequest request;
     request.method = req.getMethod();
     request.remote_address = req.clientAddress().toString();
+    if (!router_->options().unix_socket.empty()) {
+      auto* impl = dynamic_cast<Poco::Net::HTTPServerRequestImpl*>(&req);
+      ucred cred{};
+      socklen_t len = sizeof(cred);
+      if (impl != nullptr &&
+          getsockopt(impl->socket().impl()->sockfd(), SOL_SOCKET, SO_PEERCRED,
+                     &cred, &len) == 0) {
+        request.peer = HttpRequest::PeerCredentials{
+            static_cast<uint32_t>(cred.uid), static_cast<uint32_t>(cred.gid),
+            static_cast<int32_t>(cred.pid)};
+      }
+    }
     try {
       Poco::URI uri(req.getURI());
       request.path = uri.getPath();
@@ -304,28 +319,20 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Create(
     // two daemons share a port silently; bind explicitly without it.
     Poco::Net::ServerSocket socket;
     if (!o.unix_socket.empty()) {
-      if (o.unix_socket.size() >= 108) {  // sizeof(sockaddr_un::sun_path)
-        return absl::InvalidArgumentError(
-            absl::StrCat("http: unix socket path ", o.unix_socket,
-                         " is longer than 107 bytes"));
+      // Bound in a private directory, given its mode there, then renamed
+      // into place (common/unix_socket.h).
+      auto place = UnixSocketPlacement::Prepare(o.unix_socket);
+      if (!place.ok()) {
+        return absl::Status(place.status().code(),
+                            absl::StrCat("http: ", place.status().message()));
       }
-      struct stat st;
-      if (lstat(o.unix_socket.c_str(), &st) == 0) {
-        if (!S_ISSOCK(st.st_mode)) {
-          return absl::FailedPreconditionError(
-              absl::StrCat("http: ", o.unix_socket,
-                           " exists and is not a socket; not replacing it"));
-        }
-        unlink(o.unix_socket.c_str());
-      }
+      server->socket_place_ = std::move(place).value();
       socket.bind(Poco::Net::SocketAddress(Poco::Net::SocketAddress::UNIX_LOCAL,
-                                           o.unix_socket),
+                                           server->socket_place_->bind_path()),
                   /*reuseAddress=*/false);
-      if (chmod(o.unix_socket.c_str(),
-                static_cast<mode_t>(o.unix_socket_mode)) != 0) {
-        return ErrnoToStatus(errno, "http: chmod " + o.unix_socket);
-      }
       socket.listen(/*backlog=*/128);
+      KESS_RETURN_IF_ERROR(
+          server->socket_place_->Publish(o.unix_socket_mode));
     } else {
       socket.bind(Poco::Net::SocketAddress(o.host, o.port),
                   /*reuseAddress=*/true, /*reusePort=*/false);
@@ -363,7 +370,10 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Create(
   return server;
 }
 
-HttpServer::~HttpServer() { Stop(); }
+HttpServer::~HttpServer() {
+  Stop();
+  if (socket_place_ != nullptr) socket_place_->RemoveIfOurs();
+}
 
 void HttpServer::Handle(const std::string& method, const std::string& path,
                         HttpHandler handler) {

@@ -42,6 +42,8 @@ class HTTPServer;
 
 namespace kess {
 
+class UnixSocketPlacement;
+
 struct HttpRequest {
   std::string method;  // "GET", "POST", ...
   std::string path;    // decoded path without the query string
@@ -52,6 +54,14 @@ struct HttpRequest {
   std::map<std::string, std::string> headers;  // names lower-cased
   std::string body;
   std::string remote_address;  // "127.0.0.1:53422"
+  // The connected process on a unix-domain socket (SO_PEERCRED, as it was
+  // when it connected); absent on TCP.
+  struct PeerCredentials {
+    uint32_t uid = 0;
+    uint32_t gid = 0;
+    int32_t pid = 0;
+  };
+  std::optional<PeerCredentials> peer;
 
   // The header's value, or "" when absent. `name` is lower case.
   std::string Header(const std::string& name) const;
@@ -99,9 +109,11 @@ class HttpServer : public HttpRoutes {
   struct Options {
     std::string host = "127.0.0.1";
     int port = 0;  // 0 = any free port; see port()
-    // If set, serve on this unix-domain socket instead of host:port (a
-    // stale socket file there is replaced; any other file is an error).
-    // The socket file gets `unix_socket_mode`; port() is 0.
+    // If set, serve on this unix-domain socket instead of host:port, with
+    // mode `unix_socket_mode` from the start (common/unix_socket.h: a
+    // directory writable by others is refused, a stale socket replaced, a
+    // live one or any other file never); port() is 0. Removed by the
+    // destructor if still ours.
     std::string unix_socket;
     int unix_socket_mode = 0660;
     int threads = 8;
@@ -147,6 +159,7 @@ class HttpServer : public HttpRoutes {
   int port_ = 0;
   std::unique_ptr<Router> router_;
   std::unique_ptr<Poco::Net::HTTPServer> server_;
+  std::unique_ptr<UnixSocketPlacement> socket_place_;  // with unix_socket
   bool started_ = false;
 };
 

@@ -1,11 +1,14 @@
 #include "common/http_server.h"
 
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -196,13 +199,31 @@ TEST(HttpServerCreateTest, ServesOnAUnixSocketWithItsMode) {
   opts.registry = &registry;
   opts.unix_socket = path;
   opts.unix_socket_mode = 0600;
-  for (int round = 0; round < 2; ++round) {  // the stale socket is replaced
+  {  // a stale socket (its server died without removing it) is replaced
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    memcpy(addr.sun_path, path.data(), path.size());
+    ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    close(fd);
+  }
+  for (int round = 0; round < 2; ++round) {
     auto server = HttpServer::Create(opts);
     ASSERT_TRUE(server.ok()) << server.status();
     (*server)->Handle("PUT", "/x", [](const HttpRequest& r) {
       return HttpResponse::Text(200, "got " + r.body);
     });
+    (*server)->Handle("GET", "/peer", [](const HttpRequest& r) {
+      return HttpResponse::Text(
+          200, r.peer.has_value() ? absl::StrCat("uid=", r.peer->uid) : "none");
+    });
     ASSERT_TRUE((*server)->Start().ok());
+    // A live socket is never taken over by a second server.
+    EXPECT_EQ(HttpServer::Create(opts).status().code(),
+              absl::StatusCode::kFailedPrecondition);
+    auto peer = HttpCall("unix:" + path, "GET", "/peer");
+    ASSERT_TRUE(peer.ok()) << peer.status();
+    EXPECT_EQ(peer->body, absl::StrCat("uid=", getuid()));
     struct stat st;
     ASSERT_EQ(stat(path.c_str(), &st), 0);
     EXPECT_TRUE(S_ISSOCK(st.st_mode));
@@ -222,7 +243,11 @@ TEST(HttpServerCreateTest, ServesOnAUnixSocketWithItsMode) {
   EXPECT_EQ(HttpCall("unix:" + path + ".none", "GET", "/x").status().code(),
             absl::StatusCode::kUnavailable);
   unlink(path.c_str());
-  rmdir(dir);
+  // A directory others may write to (without the sticky bit) is refused.
+  ASSERT_EQ(chmod(dir, 0777), 0);
+  EXPECT_EQ(HttpServer::Create(opts).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(rmdir(dir), 0);  // nothing left behind
   opts.unix_socket = "/" + std::string(120, 'x');
   EXPECT_EQ(HttpServer::Create(opts).status().code(),
             absl::StatusCode::kInvalidArgument);
