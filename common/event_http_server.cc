@@ -13,6 +13,7 @@
 #include <cstring>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 #include <utility>
@@ -29,6 +30,7 @@
 #include "common/json_util.h"
 #include "common/transport/event_loop.h"
 #include "common/transport/socket_util.h"
+#include "common/unix_socket.h"
 #include "glog/logging.h"
 
 namespace kess {
@@ -167,6 +169,7 @@ class EventHttpServer::Impl {
     int fd = -1;
     uint64_t id = 0;
     std::string remote;
+    std::optional<HttpRequest::PeerCredentials> peer;  // unix socket only
     std::string in;
     std::string out;
     size_t out_off = 0;
@@ -202,33 +205,30 @@ class EventHttpServer::Impl {
   absl::Status Bind(int* port) {
     const Options& o = options_;
     if (!o.unix_socket.empty()) {
+      // Bound in a private directory, given its mode there, then renamed
+      // into place (common/unix_socket.h).
+      auto place = UnixSocketPlacement::Prepare(o.unix_socket);
+      if (!place.ok()) {
+        return absl::Status(place.status().code(),
+                            absl::StrCat("http: ", place.status().message()));
+      }
+      socket_place_ = std::move(place).value();
+      const std::string& bind_path = socket_place_->bind_path();
       sockaddr_un addr{};
-      if (o.unix_socket.size() >= sizeof(addr.sun_path)) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("http: unix socket path ", o.unix_socket,
-                         " is longer than ", sizeof(addr.sun_path) - 1,
-                         " bytes"));
-      }
-      struct stat st;
-      if (lstat(o.unix_socket.c_str(), &st) == 0) {
-        if (!S_ISSOCK(st.st_mode)) {
-          return absl::FailedPreconditionError(
-              absl::StrCat("http: ", o.unix_socket,
-                           " exists and is not a socket; not replacing it"));
-        }
-        unlink(o.unix_socket.c_str());
-      }
       int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
       if (fd < 0) return ErrnoToStatus(errno, "http: socket(AF_UNIX)");
       addr.sun_family = AF_UNIX;
-      memcpy(addr.sun_path, o.unix_socket.data(), o.unix_socket.size());
+      memcpy(addr.sun_path, bind_path.data(), bind_path.size());
       if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-          chmod(o.unix_socket.c_str(),
-                static_cast<mode_t>(o.unix_socket_mode)) != 0 ||
           listen(fd, 1024) != 0) {
         int err = errno;
         close(fd);
         return ErrnoToStatus(err, "http: listen on " + o.unix_socket);
+      }
+      absl::Status published = socket_place_->Publish(o.unix_socket_mode);
+      if (!published.ok()) {
+        close(fd);
+        return published;
       }
       listen_fd_ = fd;
       *port = 0;
@@ -277,6 +277,7 @@ class EventHttpServer::Impl {
     if (!started_) {
       if (listen_fd_ >= 0) close(listen_fd_);
       listen_fd_ = -1;
+      if (socket_place_ != nullptr) socket_place_->RemoveIfOurs();
       return;
     }
     started_ = false;
@@ -304,7 +305,7 @@ class EventHttpServer::Impl {
     for (std::thread& t : workers_) t.join();
     workers_.clear();
     loop_.reset();
-    if (!options_.unix_socket.empty()) unlink(options_.unix_socket.c_str());
+    if (socket_place_ != nullptr) socket_place_->RemoveIfOurs();
   }
 
   size_t connections() const { return open_count_.load(); }
@@ -356,6 +357,15 @@ class EventHttpServer::Impl {
       conn->remote = options_.unix_socket.empty()
                          ? transport::PeerAddressOf(fd)
                          : "unix:" + options_.unix_socket;
+      if (!options_.unix_socket.empty()) {
+        ucred cred{};
+        socklen_t len = sizeof(cred);
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
+          conn->peer = HttpRequest::PeerCredentials{
+              static_cast<uint32_t>(cred.uid), static_cast<uint32_t>(cred.gid),
+              static_cast<int32_t>(cred.pid)};
+        }
+      }
       Conn* c = conn.get();
       if (!loop_->Add(fd, EPOLLIN | EPOLLRDHUP, c).ok()) {
         close(fd);
@@ -491,6 +501,7 @@ class EventHttpServer::Impl {
     HttpRequest request;
     request.method = std::string(parts[0]);
     request.remote_address = c->remote;
+    request.peer = c->peer;
     for (char ch : parts[1]) {
       if (static_cast<unsigned char>(ch) <= 0x20 || ch == 0x7f) {
         BadRequest(c, 400, "request_line", "control character in target");
@@ -576,6 +587,30 @@ class EventHttpServer::Impl {
     Dispatch(c, std::move(request));
   }
 
+  // Options::allowed_hosts: the name in `host` ("name", "name:port",
+  // "[v6]", "[v6]:port"), without its port, is one of them. Any on a unix
+  // socket, or without a list.
+  bool HostAllowed(const std::string& host) const {
+    if (options_.allowed_hosts.empty() || !options_.unix_socket.empty()) {
+      return true;
+    }
+    if (host.empty()) return true;  // HTTP/1.0; browsers always send one
+    std::string name;
+    if (host[0] == '[') {
+      const size_t close = host.find(']');
+      if (close == std::string::npos) return false;
+      name = host.substr(1, close - 1);
+    } else {
+      const size_t colon = host.find(':');
+      name = host.substr(0, colon);
+    }
+    name = absl::AsciiStrToLower(name);
+    for (const std::string& allowed : options_.allowed_hosts) {
+      if (absl::AsciiStrToLower(allowed) == name) return true;
+    }
+    return false;
+  }
+
   const Route* Find(const std::string& path) const {
     auto it = exact_.find(path);
     if (it != exact_.end()) return &it->second;
@@ -596,6 +631,13 @@ class EventHttpServer::Impl {
     c->seq = next_seq_++;
     c->started = std::chrono::steady_clock::now();
     c->route_label = "unmatched";
+    if (!HostAllowed(request.Header("host"))) {
+      Finish(c, ErrorResponse(403, "PERMISSION_DENIED",
+                              "this server answers only requests for " +
+                                  absl::StrJoin(options_.allowed_hosts, ", ") +
+                                  " (Host header)"));
+      return;
+    }
     const Route* route = Find(request.path);
     if (route == nullptr) {
       Finish(c, HttpResponse::Error(
@@ -796,6 +838,7 @@ class EventHttpServer::Impl {
   const Options options_;
   std::shared_ptr<ServerCore> core_;
   int listen_fd_ = -1;
+  std::unique_ptr<UnixSocketPlacement> socket_place_;
   bool started_ = false;
   std::unique_ptr<EventLoop> loop_;
   Listener listener_;

@@ -63,6 +63,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/time/time.h"
 #include "common/http_server.h"
@@ -107,9 +108,11 @@ class EventHttpServer : public HttpRoutes {
   struct Options {
     std::string host = "127.0.0.1";
     int port = 0;  // 0 = any free port; see port()
-    // If set, serve on this unix-domain socket instead of host:port (a
-    // stale socket file is replaced, any other file refused), with mode
-    // `unix_socket_mode`; port() is 0.
+    // If set, serve on this unix-domain socket instead of host:port, with
+    // mode `unix_socket_mode` from the start (common/unix_socket.h: a
+    // directory writable by others is refused, a stale socket replaced, a
+    // live one or any other file never); port() is 0. Requests carry the
+    // client's HttpRequest::peer (SO_PEERCRED).
     std::string unix_socket;
     int unix_socket_mode = 0660;
     int worker_threads = 4;  // for blocking handlers
@@ -122,6 +125,12 @@ class EventHttpServer : public HttpRoutes {
     metrics::Registry* registry = &metrics::Registry::Default();
     // /healthz answers 200 "ok" when this returns OK, else 503 + message.
     std::function<absl::Status()> health;
+    // TCP only: if not empty, a request whose Host header names another
+    // host (its port aside; compared without case; IPv6 without brackets)
+    // gets 403 before any route sees it, so that a web page whose name was
+    // rebound to 127.0.0.1 (DNS rebinding) cannot use a local API. A
+    // request without Host (HTTP/1.0) is served.
+    std::vector<std::string> allowed_hosts;
   };
 
   // Binds the socket (so port() is known) but does not serve yet.

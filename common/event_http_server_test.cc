@@ -2,11 +2,13 @@
 
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <thread>
@@ -78,6 +80,11 @@ class EventHttpServerTest : public ::testing::Test {
     });
     server_->Handle("POST", "/echo", [](const HttpRequest& r) {
       return HttpResponse::Text(200, "posted " + r.body);
+    });
+    server_->Handle("GET", "/peer", [](const HttpRequest& r) {
+      if (!r.peer.has_value()) return HttpResponse::Text(200, "none");
+      return HttpResponse::Text(
+          200, absl::StrCat("uid=", r.peer->uid, " pid=", r.peer->pid));
     });
     server_->HandlePrefix("GET", "/files/", [](const HttpRequest& r) {
       return HttpResponse::Text(200, "file " + r.path);
@@ -377,9 +384,108 @@ TEST_F(EventHttpServerTest, UnixSocket) {
   auto r = HttpCall("unix:" + path, "GET", "/echo?x=u");
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_TRUE(absl::StrContains(r->body, "x=u"));
+  // The client's credentials, from the kernel.
+  r = HttpCall("unix:" + path, "GET", "/peer");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->body, absl::StrCat("uid=", getuid(), " pid=", getpid()));
+  struct stat st;
+  ASSERT_EQ(lstat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  // A live socket is never taken over by a second server.
+  EventHttpServer::Options again = opts;
+  again.registry = &registry_;
+  auto second = EventHttpServer::Create(again);
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition)
+      << second.status();
+  EXPECT_TRUE(HttpCall("unix:" + path, "GET", "/echo").ok());
   server_->Stop();
   EXPECT_NE(access(path.c_str(), F_OK), 0);
-  rmdir(dir);
+  // Nothing but the socket is left in the directory.
+  EXPECT_EQ(rmdir(dir), 0);
+}
+
+TEST_F(EventHttpServerTest, UnixSocketStaleReplacedUnsafeDirectoryRefused) {
+  char dir[] = "/tmp/ehs-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string path = absl::StrCat(dir, "/api.sock");
+  // A stale socket (its server died without removing it) is replaced.
+  {
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    memcpy(addr.sun_path, path.data(), path.size());
+    ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    close(fd);
+  }
+  EventHttpServer::Options opts;
+  opts.unix_socket = path;
+  opts.unix_socket_mode = 0660;
+  StartServer(opts);
+  auto r = HttpCall("unix:" + path, "GET", "/echo");
+  ASSERT_TRUE(r.ok()) << r.status();
+  // Stop removes only its own socket: another one put there since stays.
+  ASSERT_EQ(unlink(path.c_str()), 0);
+  {
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    memcpy(addr.sun_path, path.data(), path.size());
+    ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    close(fd);
+  }
+  server_->Stop();
+  EXPECT_EQ(access(path.c_str(), F_OK), 0);
+  unlink(path.c_str());
+  // Any other kind of file is never replaced.
+  FILE* f = fopen(path.c_str(), "w");
+  ASSERT_NE(f, nullptr);
+  fclose(f);
+  opts.registry = &registry_;
+  EXPECT_EQ(EventHttpServer::Create(opts).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  unlink(path.c_str());
+  // A directory others may write to (without the sticky bit) is refused.
+  ASSERT_EQ(chmod(dir, 0777), 0);
+  auto refused = EventHttpServer::Create(opts);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition)
+      << refused.status();
+  EXPECT_TRUE(absl::StrContains(refused.status().message(), "writable"))
+      << refused.status();
+  ASSERT_EQ(chmod(dir, 01777), 0);  // like /tmp: allowed
+  auto sticky = EventHttpServer::Create(opts);
+  EXPECT_TRUE(sticky.ok()) << sticky.status();
+  sticky->reset();
+  EXPECT_EQ(rmdir(dir), 0);
+}
+
+// DNS rebinding: a page of evil.example whose name now resolves to
+// 127.0.0.1 sends "Host: evil.example"; allowed_hosts refuses it.
+TEST_F(EventHttpServerTest, AllowedHostsRefuseOtherHostHeaders) {
+  EventHttpServer::Options opts;
+  opts.allowed_hosts = {"localhost", "127.0.0.1", "::1"};
+  StartServer(opts);
+  auto status_for = [&](const std::string& host_line) {
+    int fd = ConnectRaw(server_->port());
+    EXPECT_GE(fd, 0);
+    EXPECT_TRUE(WriteAll(fd, "GET /echo HTTP/1.1\r\n" + host_line +
+                                 "Connection: close\r\n\r\n"));
+    const int status = StatusOf(ReadResponses(fd, 1, absl::Seconds(10)));
+    close(fd);
+    return status;
+  };
+  EXPECT_EQ(status_for("Host: evil.example\r\n"), 403);
+  EXPECT_EQ(status_for("Host: evil.example:7310\r\n"), 403);
+  EXPECT_EQ(status_for("Host: 127.0.0.2\r\n"), 403);
+  EXPECT_EQ(status_for("Host: localhost.evil.example\r\n"), 403);
+  EXPECT_EQ(status_for("Host: localhost:7310\r\n"), 200);
+  EXPECT_EQ(status_for("Host: LOCALHOST\r\n"), 200);
+  EXPECT_EQ(status_for("Host: 127.0.0.1:7310\r\n"), 200);
+  EXPECT_EQ(status_for("Host: [::1]:7310\r\n"), 200);
+  EXPECT_EQ(status_for(""), 200);
+  // Our own client sends an allowed Host.
+  auto r = HttpCall(Address(), "GET", "/echo");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 200);
 }
 
 TEST_F(EventHttpServerTest, StopCancelsWaiters) {
