@@ -148,6 +148,11 @@ void CacheUpdater::Run() {
     absl::StatusOr<FileCacheWriter::Result> result = writer_->Write(job.entry);
     if (result.ok() && *result == FileCacheWriter::Result::kWritten &&
         options_.on_written) {
+      // The writer stamped its own copy; this one gets the time it became
+      // durable (at most a few ms later).
+      if (job.entry.written_ms == 0) {
+        job.entry.written_ms = absl::ToUnixMillis(absl::Now());
+      }
       options_.on_written(job.entry);
     }
     mu_.Lock();
