@@ -1,13 +1,18 @@
 #include "agent/local_services.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <set>
+#include <sstream>
 #include <utility>
 
 #include "Poco/Exception.h"
 #include "Poco/JSON/Array.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
 #include "common/json_util.h"
 #include "common/transport/event_loop.h"
 #include "glog/logging.h"
@@ -163,7 +168,7 @@ absl::StatusOr<std::unique_ptr<LocalServices>> LocalServices::Create(
 }
 
 LocalServices::LocalServices(LocalServicesOptions options)
-    : options_(std::move(options)) {
+    : options_(std::move(options)), agent_uid_(geteuid()) {
   instances_gauge_ = options_.registry->GetGauge(
       "kess_agent_local_instances",
       "Service instances registered through this agent's API.");
@@ -174,6 +179,8 @@ LocalServices::LocalServices(LocalServicesOptions options)
 
 absl::Status LocalServices::Start() {
   KESS_ASSIGN_OR_RETURN(loop_, transport::EventLoop::Create("kess-services"));
+  KESS_ASSIGN_OR_RETURN(push_loop_,
+                        transport::EventLoop::Create("kess-svc-push"));
   CheckRunnerOptions ro;
   ro.registry = options_.registry;
   KESS_ASSIGN_OR_RETURN(
@@ -182,12 +189,12 @@ absl::Status LocalServices::Start() {
                                               std::string output) {
         OnResult(id, result, std::move(output));
       }));
-  Load();
-  return absl::OkStatus();
+  return Load();
 }
 
 LocalServices::~LocalServices() {
   runner_.reset();  // no more results
+  push_loop_.reset();  // no more pushes (a pending state save is dropped)
   std::map<std::string, std::shared_ptr<Entry>> entries;
   {
     absl::MutexLock lock(&mu_);
@@ -200,40 +207,45 @@ LocalServices::~LocalServices() {
   loop_.reset();
 }
 
-void LocalServices::Load() {
+absl::Status LocalServices::Load() {
   absl::StatusOr<std::string> text = options_.env->ReadFile(options_.state_path);
-  if (absl::IsNotFound(text.status())) return;
-  auto corrupt = [this](const std::string& why) {
-    const std::string aside = options_.state_path + ".corrupt";
+  if (absl::IsNotFound(text.status())) return absl::OkStatus();
+  // An I/O error (EACCES, EIO, EMFILE, a symbolic link) says nothing about
+  // the file: starting without it would overwrite it at the next PUT.
+  if (!text.ok()) {
+    return absl::Status(text.status().code(),
+                        absl::StrCat("cannot read ", options_.state_path, ": ",
+                                     text.status().message()));
+  }
+  auto corrupt = [this](const std::string& why) -> absl::Status {
+    const std::string aside = absl::StrCat(options_.state_path, ".corrupt-",
+                                           absl::ToUnixSeconds(absl::Now()));
     absl::Status moved = options_.env->Rename(options_.state_path, aside);
+    if (!moved.ok()) {
+      return absl::Status(moved.code(),
+                          absl::StrCat(options_.state_path, " is unusable (",
+                                       why, ") and cannot be moved aside: ",
+                                       moved.message()));
+    }
     LOG(ERROR) << "local registrations: " << options_.state_path
                << " is unusable (" << why
-               << "); starting without local registrations; the file "
-               << (moved.ok() ? "is kept as " + aside
-                              : "could not be moved aside: " +
-                                    std::string(moved.message()));
+               << "); starting without local registrations; the file is kept "
+                  "as "
+               << aside;
+    return absl::OkStatus();
   };
-  if (!text.ok()) {
-    corrupt(std::string(text.status().message()));
-    return;
-  }
   absl::StatusOr<Poco::JSON::Object::Ptr> doc = ParseJsonObject(*text);
-  if (!doc.ok()) {
-    corrupt(std::string(doc.status().message()));
-    return;
-  }
+  if (!doc.ok()) return corrupt(std::string(doc.status().message()));
   Poco::JSON::Array::Ptr list;
   int format = 0;
   try {
     format = (*doc)->has("format") ? (*doc)->getValue<int>("format") : 0;
     list = (*doc)->getArray("instances");
   } catch (const Poco::Exception& e) {
-    corrupt(e.displayText());
-    return;
+    return corrupt(e.displayText());
   }
   if (format != kStateFormat || list.isNull()) {
-    corrupt(absl::StrCat("format ", format, " or no \"instances\" array"));
-    return;
+    return corrupt(absl::StrCat("format ", format, " or no \"instances\" array"));
   }
   std::vector<std::shared_ptr<Entry>> loaded;
   {
@@ -244,35 +256,77 @@ void LocalServices::Load() {
         item = list->getObject(static_cast<unsigned>(i));
       } catch (const Poco::Exception&) {
       }
-      std::string service, id;
-      if (!item.isNull() && item->has("service") && item->has("id") &&
-          item->get("service").isString() && item->get("id").isString()) {
-        service = item->getValue<std::string>("service");
-        id = item->getValue<std::string>("id");
+      std::string service, id, raw;
+      if (!item.isNull()) {
+        std::ostringstream out;
+        item->stringify(out);
+        raw = out.str();
+        if (item->has("service") && item->has("id") &&
+            item->get("service").isString() && item->get("id").isString()) {
+          service = item->getValue<std::string>("service");
+          id = item->getValue<std::string>("id");
+        }
+      }
+      // The agent's own fields (never taken from a PUT body).
+      int64_t owner_uid = -1;
+      std::map<std::string, CheckStatus> last;
+      absl::Status own = absl::OkStatus();
+      if (!item.isNull()) {
+        try {
+          if (item->has("owner_uid")) {
+            owner_uid = item->getValue<int64_t>("owner_uid");
+            item->remove("owner_uid");
+          }
+          if (item->has("check_states")) {
+            Poco::JSON::Object::Ptr states = item->getObject("check_states");
+            if (!states.isNull()) {
+              for (const auto& [check_id, v] : *states) {
+                absl::StatusOr<CheckStatus> st =
+                    ParseCheckStatus(v.convert<std::string>());
+                if (st.ok()) last[check_id] = *st;
+              }
+            }
+            item->remove("check_states");
+          }
+        } catch (const Poco::Exception& e) {
+          own = Bad(e.displayText());
+        }
       }
       absl::StatusOr<LocalInstanceSpec> spec =
           item.isNull() ? absl::InvalidArgumentError("not an object")
+          : !own.ok()   ? absl::StatusOr<LocalInstanceSpec>(own)
                         : ParseLocalInstance(service, id, item, options_);
-      bool clash = false;
-      if (spec.ok()) {
-        clash = entries_.count(Key(service, id)) > 0;
+      std::string problem;
+      if (!spec.ok()) {
+        problem = std::string(spec.status().message());
+      } else {
+        if (entries_.count(Key(service, id)) > 0) problem = "duplicate instance";
         for (const CheckSpec& c : spec->checks) {
-          clash = clash || check_owner_.count(c.id) > 0;
+          if (check_owner_.count(c.id) > 0) problem = "duplicate check id";
         }
       }
-      if (!spec.ok() || clash) {
+      if (!problem.empty()) {
+        // Kept in the file, inactive: an entry that became invalid (exec
+        // checks after --enable_exec_checks was removed) comes back when it
+        // is valid again, or is replaced by a PUT of the same instance.
         LOG(ERROR) << "local registrations: " << options_.state_path
                    << ": instances[" << i << "] (" << service << "/" << id
-                   << ") skipped: "
-                   << (spec.ok() ? "duplicate instance or check id"
-                                 : std::string(spec.status().message()));
+                   << ") is inactive: " << problem;
+        if (!raw.empty()) {
+          inactive_.push_back({Key(service, id), raw, problem});
+        }
         continue;
       }
       auto entry = std::make_shared<Entry>();
       entry->spec = *std::move(spec);
+      entry->spec.owner_uid = owner_uid;
       for (const CheckSpec& c : entry->spec.checks) {
+        // The last status before the restart, so that a restart does not
+        // send every instance critical (nor an unchecked one passing).
+        auto before = last.find(c.id);
         entry->checks.emplace(
-            c.id, CheckState(c.initial, c.success_before_passing,
+            c.id, CheckState(before != last.end() ? before->second : c.initial,
+                             c.success_before_passing,
                              c.failures_before_critical));
         check_owner_[c.id] = Key(service, id);
       }
@@ -284,16 +338,61 @@ void LocalServices::Load() {
   LOG(INFO) << "local registrations: " << loaded.size() << " loaded from "
             << options_.state_path;
   for (const auto& entry : loaded) Activate(entry);
+  return absl::OkStatus();
 }
 
 std::string LocalServices::StateJson(
-    const std::map<std::string, std::shared_ptr<Entry>>& entries) const {
+    const std::map<std::string, std::shared_ptr<Entry>>& entries,
+    const std::string& dropped_inactive) const {
   std::vector<std::string> items;
+  items.reserve(entries.size() + inactive_.size());
   for (const auto& [key, entry] : entries) {
-    items.push_back(LocalInstanceToJson(entry->spec));
+    std::string json = LocalInstanceToJson(entry->spec);
+    json.pop_back();  // the closing brace
+    if (entry->spec.owner_uid >= 0) {
+      absl::StrAppend(&json, ",\"owner_uid\":", entry->spec.owner_uid);
+    }
+    std::vector<std::string> states;
+    for (const auto& [check_id, state] : entry->checks) {
+      states.push_back(absl::StrCat(JsonQuote(check_id), ":\"",
+                                    CheckStatusName(state.status()), "\""));
+    }
+    absl::StrAppend(&json, ",\"check_states\":{", absl::StrJoin(states, ","),
+                    "}}");
+    items.push_back(std::move(json));
+  }
+  for (const Inactive& i : inactive_) {
+    if (i.key != dropped_inactive) items.push_back(i.json);
   }
   return absl::StrCat("{\"format\":", kStateFormat, ",\"instances\":[",
                       absl::StrJoin(items, ",\n"), "]}\n");
+}
+
+absl::Status LocalServices::WriteState(const std::string& json) {
+  absl::Status s = file_cache::WriteFileAtomically(
+      options_.env, options_.state_path, json, /*mode=*/0600);
+  if (s.ok()) return s;
+  // A full disk is the server's trouble, not the client's (503, not 429).
+  return absl::UnavailableError(absl::StrCat(
+      "cannot persist the local registrations: ", s.message()));
+}
+
+void LocalServices::SaveStatesSoon() {
+  if (save_pending_.exchange(true)) return;
+  // Coalesced: at most one write a second however often checks change.
+  push_loop_->Post([this] {
+    push_loop_->RunAfter(absl::Seconds(1), [this] {
+      save_pending_ = false;
+      absl::MutexLock api(&api_mu_);
+      std::string json;
+      {
+        absl::ReaderMutexLock lock(&mu_);
+        json = StateJson(entries_, "");
+      }
+      absl::Status s = WriteState(json);
+      LOG_IF(WARNING, !s.ok()) << "local registrations: checks' states: " << s;
+    });
+  });
 }
 
 sdk::Instance LocalServices::ToSdkInstance(const LocalInstanceSpec& spec,
@@ -345,9 +444,34 @@ void LocalServices::Activate(const std::shared_ptr<Entry>& entry) {
   for (const CheckSpec& c : entry->spec.checks) runner_->Add(c);
 }
 
+absl::Status LocalServices::MayChange(const LocalInstanceSpec& held,
+                                      const std::string& owner,
+                                      const Caller& caller) const {
+  const std::string key = Key(held.service, held.id);
+  if (held.owner_uid >= 0) {
+    const bool same_user =
+        caller.on_socket &&
+        (caller.uid == held.owner_uid || caller.uid == 0 ||
+         caller.uid == static_cast<int64_t>(agent_uid_));
+    if (!same_user) {
+      return absl::PermissionDeniedError(absl::StrCat(
+          "instance ", key, " was registered over the API socket by uid ",
+          held.owner_uid, "; only that user (or root) may change it, over "
+                          "the socket"));
+    }
+  }
+  if (held.owner != owner) {
+    // The owner is not echoed: it is what guards the instance on TCP.
+    return absl::FailedPreconditionError(absl::StrCat(
+        "instance ", key, " is registered by another owner; give its "
+        "\"owner\" (PUT) or ?owner= (DELETE, check updates)"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status LocalServices::Put(const std::string& service,
-                                const std::string& id,
-                                const std::string& body) {
+                                const std::string& id, const std::string& body,
+                                const Caller& caller) {
   KESS_ASSIGN_OR_RETURN(Poco::JSON::Object::Ptr json, ParseJsonObject(body));
   KESS_ASSIGN_OR_RETURN(LocalInstanceSpec spec,
                         ParseLocalInstance(service, id, json, options_));
@@ -355,22 +479,55 @@ absl::Status LocalServices::Put(const std::string& service,
     return absl::FailedPreconditionError(
         "this agent has no --mandators: it cannot register instances");
   }
-  absl::MutexLock api(&api_mu_);
+  for (const CheckSpec& c : spec.checks) {
+    if (c.kind != CheckKind::kExec) continue;
+    // A command runs as the agent's user: only that user (or root) may
+    // ask, over the socket, where the kernel says who asks.
+    if (!caller.on_socket ||
+        (caller.uid != 0 && caller.uid != static_cast<int64_t>(agent_uid_))) {
+      return absl::PermissionDeniedError(
+          "exec checks are accepted only over the agent's --api_socket, from "
+          "root or the agent's own user");
+    }
+  }
+  spec.owner_uid = caller.on_socket ? caller.uid : -1;
   const std::string key = Key(service, id);
+  // A DELETE of the same instance still telling the mandators: wait for it
+  // (bounded by its deregistration timeout), so that its Deregister cannot
+  // arrive after this registration.
+  for (int attempt = 0;; ++attempt) {
+    std::shared_ptr<absl::Notification> pending;
+    {
+      absl::MutexLock lock(&mu_);
+      auto it = deregistering_.find(key);
+      if (it != deregistering_.end()) pending = it->second;
+    }
+    if (pending == nullptr) break;
+    if (attempt >= 8 ||
+        !pending->WaitForNotificationWithTimeout(absl::Seconds(10))) {
+      return absl::UnavailableError(absl::StrCat(
+          "instance ", key, " is being deregistered; try again"));
+    }
+  }
+  absl::MutexLock api(&api_mu_);
   std::shared_ptr<Entry> old;
+  auto entry = std::make_shared<Entry>();
+  entry->spec = spec;
   std::vector<CheckSpec> changed_checks;
   std::vector<std::string> removed_checks;
+  std::string next_json;
   {
-    absl::MutexLock lock(&mu_);
+    // Validate and build the next state under a reader lock: check results
+    // keep being recorded meanwhile.
+    absl::ReaderMutexLock lock(&mu_);
+    if (deregistering_.count(key) > 0) {
+      return absl::UnavailableError(absl::StrCat(
+          "instance ", key, " is being deregistered; try again"));
+    }
     auto it = entries_.find(key);
     if (it != entries_.end()) {
       old = it->second;
-      if (old->spec.owner != spec.owner) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "instance ", key, " is registered by owner \"", old->spec.owner,
-            "\"; register it with that owner, or DELETE it with ?owner=",
-            old->spec.owner, " first"));
-      }
+      KESS_RETURN_IF_ERROR(MayChange(old->spec, spec.owner, caller));
     } else if (entries_.size() >= options_.max_instances) {
       return absl::ResourceExhaustedError(
           absl::StrCat("at most ", options_.max_instances,
@@ -384,24 +541,14 @@ absl::Status LocalServices::Put(const std::string& service,
             "; give this check another \"id\""));
       }
     }
-    // Persist first: on a write error nothing changes.
-    std::map<std::string, std::shared_ptr<Entry>> next = entries_;
-    auto entry = std::make_shared<Entry>();
-    entry->spec = spec;
-    next[key] = entry;
-    KESS_RETURN_IF_ERROR(file_cache::WriteFileAtomically(
-        options_.env, options_.state_path, StateJson(next)));
-
     // Check states: kept for checks whose definition is unchanged.
     std::map<std::string, std::string> old_check_json;
     if (old != nullptr) {
       for (const CheckSpec& c : old->spec.checks) {
         old_check_json[c.id] = CheckSpecToJson(c);
-        check_owner_.erase(c.id);
       }
     }
     for (const CheckSpec& c : spec.checks) {
-      check_owner_[c.id] = key;
       auto same = old_check_json.find(c.id);
       if (same != old_check_json.end() && same->second == CheckSpecToJson(c)) {
         entry->checks.emplace(c.id, old->checks.at(c.id));
@@ -416,16 +563,35 @@ absl::Status LocalServices::Put(const std::string& service,
     for (const auto& [check_id, json_text] : old_check_json) {
       removed_checks.push_back(check_id);
     }
+    std::map<std::string, std::shared_ptr<Entry>> next = entries_;
+    next[key] = entry;
+    next_json = StateJson(next, key);
+  }
+  // Persist first (only api_mu_ held: results are not blocked by the disk);
+  // on a write error nothing changes.
+  KESS_RETURN_IF_ERROR(WriteState(next_json));
+  {
+    absl::MutexLock lock(&mu_);
+    if (old != nullptr) {
+      for (const CheckSpec& c : old->spec.checks) check_owner_.erase(c.id);
+      // Results recorded since the copy above are kept.
+      for (const CheckSpec& c : spec.checks) {
+        bool unchanged = true;
+        for (const CheckSpec& d : changed_checks) {
+          if (d.id == c.id) unchanged = false;
+        }
+        auto was = old->checks.find(c.id);
+        if (!unchanged || was == old->checks.end()) continue;
+        entry->checks.erase(c.id);
+        entry->checks.emplace(c.id, was->second);
+      }
+    }
+    for (const CheckSpec& c : spec.checks) check_owner_[c.id] = key;
+    inactive_.erase(std::remove_if(inactive_.begin(), inactive_.end(),
+                                   [&](const Inactive& i) { return i.key == key; }),
+                    inactive_.end());
     entries_[key] = entry;
     UpdateGauges();
-    if (old == nullptr) {
-      // Activate below (outside mu_).
-    }
-  }
-  std::shared_ptr<Entry> entry;
-  {
-    absl::ReaderMutexLock lock(&mu_);
-    entry = entries_.at(key);
   }
   if (old == nullptr) {
     Activate(entry);
@@ -460,58 +626,93 @@ absl::Status LocalServices::Put(const std::string& service,
 
 absl::Status LocalServices::Delete(const std::string& service,
                                    const std::string& id,
-                                   const std::string& owner) {
+                                   const std::string& owner,
+                                   const Caller& caller) {
   KESS_RETURN_IF_ERROR(ValidateName(NameKind::kService, service));
   KESS_RETURN_IF_ERROR(ValidateName(NameKind::kKey, id));
-  absl::MutexLock api(&api_mu_);
   const std::string key = Key(service, id);
   std::shared_ptr<Entry> entry;
+  auto done = std::make_shared<absl::Notification>();
   {
+    absl::MutexLock api(&api_mu_);
+    std::string next_json;
+    bool inactive = false;
+    {
+      absl::ReaderMutexLock lock(&mu_);
+      auto it = entries_.find(key);
+      if (it == entries_.end()) {
+        for (const Inactive& i : inactive_) inactive = inactive || i.key == key;
+        if (!inactive) {
+          return absl::NotFoundError(absl::StrCat(
+              "instance ", key, " is not registered on this agent"));
+        }
+        // An inactive entry (it did not load) is only in the file.
+        if (caller.on_socket && caller.uid != 0 &&
+            caller.uid != static_cast<int64_t>(agent_uid_)) {
+          return absl::PermissionDeniedError(
+              "an inactive instance is deleted by root or the agent's user");
+        }
+        next_json = StateJson(entries_, key);
+      } else {
+        KESS_RETURN_IF_ERROR(MayChange(it->second->spec, owner, caller));
+        std::map<std::string, std::shared_ptr<Entry>> next = entries_;
+        next.erase(key);
+        next_json = StateJson(next, "");
+      }
+    }
+    KESS_RETURN_IF_ERROR(WriteState(next_json));
     absl::MutexLock lock(&mu_);
+    if (inactive) {
+      inactive_.erase(
+          std::remove_if(inactive_.begin(), inactive_.end(),
+                         [&](const Inactive& i) { return i.key == key; }),
+          inactive_.end());
+      return absl::OkStatus();
+    }
     auto it = entries_.find(key);
-    if (it == entries_.end()) {
-      return absl::NotFoundError(
-          absl::StrCat("instance ", key, " is not registered on this agent"));
-    }
-    if (it->second->spec.owner != owner) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "instance ", key, " is registered by owner \"",
-          it->second->spec.owner, "\"; DELETE it with ?owner=",
-          it->second->spec.owner));
-    }
-    std::map<std::string, std::shared_ptr<Entry>> next = entries_;
-    next.erase(key);
-    KESS_RETURN_IF_ERROR(file_cache::WriteFileAtomically(
-        options_.env, options_.state_path, StateJson(next)));
     entry = it->second;
     for (const CheckSpec& c : entry->spec.checks) check_owner_.erase(c.id);
     entries_.erase(it);
+    deregistering_[key] = done;
     UpdateGauges();
   }
+  // The mandators are told without holding api_mu_ (up to the
+  // deregistration timeout with a mandator down): other PUTs and DELETEs
+  // go on; a PUT of this instance waits for it.
   for (const CheckSpec& c : entry->spec.checks) runner_->Remove(c.id);
-  absl::MutexLock push(&entry->push_mu);
-  if (entry->registration != nullptr) {
-    absl::Status s = entry->registration->Deregister();
-    LOG_IF(WARNING, !s.ok()) << "local deregistration of " << key << ": " << s;
-    entry->registration.reset();
+  {
+    absl::MutexLock push(&entry->push_mu);
+    if (entry->registration != nullptr) {
+      absl::Status s = entry->registration->Deregister();
+      LOG_IF(WARNING, !s.ok()) << "local deregistration of " << key << ": " << s;
+      entry->registration.reset();
+    }
   }
+  {
+    absl::MutexLock lock(&mu_);
+    deregistering_.erase(key);
+  }
+  done->Notify();
   return absl::OkStatus();
 }
 
 absl::Status LocalServices::UpdateTtl(const std::string& check_id,
                                       CheckStatus status,
-                                      const std::string& output) {
+                                      const std::string& output,
+                                      const std::string& owner,
+                                      const Caller& caller) {
   std::shared_ptr<Entry> entry;
   bool changed = false;
   {
     absl::MutexLock lock(&mu_);
-    auto owner = check_owner_.find(check_id);
-    if (owner == check_owner_.end()) {
+    auto held = check_owner_.find(check_id);
+    if (held == check_owner_.end()) {
       return absl::NotFoundError(
           absl::StrCat("no check \"", check_id.substr(0, 128),
                        "\" on this agent"));
     }
-    entry = entries_.at(owner->second);
+    entry = entries_.at(held->second);
+    KESS_RETURN_IF_ERROR(MayChange(entry->spec, owner, caller));
     const CheckSpec* spec = nullptr;
     for (const CheckSpec& c : entry->spec.checks) {
       if (c.id == check_id) spec = &c;
@@ -527,7 +728,10 @@ absl::Status LocalServices::UpdateTtl(const std::string& check_id,
     if (changed) state_changes_->Increment();
   }
   runner_->Renew(check_id);
-  if (changed) Push(entry);
+  if (changed) {
+    Push(entry);
+    SaveStatesSoon();
+  }
   return absl::OkStatus();
 }
 
@@ -557,7 +761,10 @@ void LocalServices::OnResult(const std::string& check_id, CheckStatus result,
               << CheckStatusName(state->second.status()) << ": "
               << state->second.change_output().substr(0, 200);
   }
-  Push(entry);
+  // The check runner's thread never waits for the mandators' loop: the
+  // change is sent from the push thread.
+  push_loop_->Post([this, entry] { Push(entry); });
+  SaveStatesSoon();
 }
 
 void LocalServices::Push(const std::shared_ptr<Entry>& entry) {
@@ -608,7 +815,11 @@ std::string LocalServices::EntryJson(const Entry& entry) const {
   return absl::StrCat(
       "{\"service\":", JsonQuote(entry.spec.service),
       ",\"id\":", JsonQuote(entry.spec.id),
-      ",\"owner\":", JsonQuote(entry.spec.owner),
+      // Never the owner string: it guards the instance on TCP.
+      ",\"owned\":", entry.spec.owner.empty() ? "false" : "true",
+      entry.spec.owner_uid >= 0
+          ? absl::StrCat(",\"owner_uid\":", entry.spec.owner_uid)
+          : std::string(),
       ",\"host\":", JsonQuote(options_.host_id),
       ",\"datacenter\":", JsonQuote(options_.datacenter),
       ",\"address\":", JsonQuote(entry.spec.address),
@@ -621,11 +832,16 @@ std::string LocalServices::EntryJson(const Entry& entry) const {
 std::string LocalServices::ListJson() const {
   std::vector<std::shared_ptr<Entry>> entries;
   std::vector<std::string> items;
+  std::vector<std::string> inactive;
   {
     absl::ReaderMutexLock lock(&mu_);
     for (const auto& [key, entry] : entries_) {
       items.push_back(EntryJson(*entry));
       entries.push_back(entry);
+    }
+    for (const Inactive& i : inactive_) {
+      inactive.push_back(absl::StrCat("{\"instance\":", JsonQuote(i.key),
+                                      ",\"error\":", JsonQuote(i.error), "}"));
     }
   }
   // Which mandators acknowledged each (outside mu_: state() locks its own).
@@ -641,7 +857,8 @@ std::string LocalServices::ListJson() const {
     absl::StrAppend(&items[i], ",\"registered_with\":[",
                     absl::StrJoin(acked, ","), "]}");
   }
-  return absl::StrCat("{\"instances\":[", absl::StrJoin(items, ","), "]}\n");
+  return absl::StrCat("{\"instances\":[", absl::StrJoin(items, ","),
+                      "],\"inactive\":[", absl::StrJoin(inactive, ","), "]}\n");
 }
 
 absl::StatusOr<std::string> LocalServices::InstanceJson(

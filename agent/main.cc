@@ -67,7 +67,13 @@ DEFINE_string(services_file, "",
               "Where local registrations are persisted; default "
               "<cache_dir>/services.json.");
 DEFINE_bool(enable_exec_checks, false,
-            "Allow exec health checks (commands run as the agent's user).");
+            "Allow exec health checks (commands run as the agent's user); "
+            "accepted only over --api_socket from root or the agent's user, "
+            "so --api_socket is required.");
+DEFINE_string(http_allowed_hosts, "",
+              "Host names (comma-separated) the TCP API answers besides "
+              "localhost, 127.0.0.1, ::1 and --http_host; a request with "
+              "another Host header gets 403 (DNS rebinding).");
 DEFINE_int32(check_success_before_passing, 1,
              "Default consecutive passing results before a check passes.");
 DEFINE_int32(check_failures_before_critical, 3,
@@ -155,6 +161,9 @@ int main(int argc, char** argv) {
           }),
           "DNS interface");
 
+  CHECK(!FLAGS_enable_exec_checks || !FLAGS_api_socket.empty())
+      << "--enable_exec_checks needs --api_socket: exec checks are accepted "
+         "only there";
   kess::agent::LocalServicesOptions local;
   local.host_id = FLAGS_host_id;
   local.datacenter = FLAGS_dc;
@@ -179,6 +188,13 @@ int main(int argc, char** argv) {
   http.port = FLAGS_http_port;
   http.worker_threads = 8;
   http.max_connections = static_cast<size_t>(FLAGS_http_max_connections);
+  http.allowed_hosts = {"localhost", "127.0.0.1", "::1"};
+  if (FLAGS_http_host != "0.0.0.0" && FLAGS_http_host != "::") {
+    http.allowed_hosts.push_back(FLAGS_http_host);
+  }
+  for (const std::string& h : SplitList(FLAGS_http_allowed_hosts)) {
+    http.allowed_hosts.push_back(h);
+  }
   kess::agent::Agent* a = agent->get();
   http.health = [a] { return a->Health(); };
   kess::agent::HttpApiOptions api;

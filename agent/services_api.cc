@@ -30,6 +30,15 @@ absl::Status ParseInstancePath(const std::string& path, std::string* service,
   return absl::OkStatus();
 }
 
+Caller CallerOf(const HttpRequest& request) {
+  Caller caller;
+  if (request.peer.has_value()) {
+    caller.on_socket = true;
+    caller.uid = request.peer->uid;
+  }
+  return caller;
+}
+
 HttpResponse TooLarge() {
   HttpResponse r = HttpResponse::Error(absl::ResourceExhaustedError(absl::StrCat(
       "the body is larger than ", kMaxRegistrationBodyBytes, " bytes")));
@@ -57,7 +66,7 @@ void RegisterServicesApi(HttpRoutes* server, LocalServices* services) {
         if (request.body.size() > kMaxRegistrationBodyBytes) return TooLarge();
         std::string service, id;
         absl::Status s = ParseInstancePath(request.path, &service, &id);
-        if (s.ok()) s = services->Put(service, id, request.body);
+        if (s.ok()) s = services->Put(service, id, request.body, CallerOf(request));
         if (!s.ok()) return HttpResponse::Error(s);
         absl::StatusOr<std::string> json = services->InstanceJson(service, id);
         if (!json.ok()) return HttpResponse::Error(json.status());
@@ -67,7 +76,10 @@ void RegisterServicesApi(HttpRoutes* server, LocalServices* services) {
       "DELETE", kServicesPrefix, [services](const HttpRequest& request) {
         std::string service, id;
         absl::Status s = ParseInstancePath(request.path, &service, &id);
-        if (s.ok()) s = services->Delete(service, id, request.Query("owner"));
+        if (s.ok()) {
+          s = services->Delete(service, id, request.Query("owner"),
+                               CallerOf(request));
+        }
         if (!s.ok()) return HttpResponse::Error(s);
         return HttpResponse::Json(
             200, absl::StrCat("{\"deregistered\":", JsonQuote(service + "/" + id),
@@ -100,7 +112,8 @@ void RegisterServicesApi(HttpRoutes* server, LocalServices* services) {
           }
         }
         absl::Status s = services->UpdateTtl(
-            parts[0], *ParseCheckStatus(parts[1]), output);
+            parts[0], *ParseCheckStatus(parts[1]), output,
+            request.Query("owner"), CallerOf(request));
         if (!s.ok()) return HttpResponse::Error(s);
         return HttpResponse::Json(
             200, absl::StrCat("{\"check\":", JsonQuote(parts[0]),

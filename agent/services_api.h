@@ -6,13 +6,17 @@
 //   GET    /v1/services                        every local registration with
 //                                              its checks' states
 //   GET    /v1/services/<svc>/instances/<id>
-//   PUT    /v1/checks/<check id>/pass|warn|fail   a TTL check's update;
+//   PUT    /v1/checks/<check id>/pass|warn|fail[?owner=<owner>]
+//                                              a TTL check's update;
 //                                              optional {"output": "..."}
 //
-// Errors are {"error": {"code", "message"}} with a 4xx status and change
-// nothing: 400 bad input, 403 exec checks disabled, 404 unknown, 409
+// Requests on the unix socket carry the client's uid (HttpRequest::peer),
+// which LocalServices uses (local_services.h: exec checks, instances
+// registered over the socket). Errors are {"error": {"code", "message"}}
+// and change nothing: 400 bad input, 403 exec checks disabled or not
+// allowed for this client, or an instance of another uid, 404 unknown, 409
 // another owner or a check id in use, 413 a body over 64 KiB, 429 too many
-// instances.
+// instances, 503 the state file cannot be written.
 //
 // Thread-safety: handlers are thread-safe (LocalServices is).
 #pragma once

@@ -57,6 +57,7 @@ class ServicesApiTest : public ::testing::Test {
 
   LocalServicesOptions Options() {
     LocalServicesOptions o;
+    o.checks.enable_exec = enable_exec_;
     o.host_id = "web-1";
     o.datacenter = "dc1";
     o.mandators = {absl::StrCat("127.0.0.1:",
@@ -73,6 +74,7 @@ class ServicesApiTest : public ::testing::Test {
 
   void Start(bool unix_socket = true) {
     auto services = LocalServices::Create(Options());
+    if (!services.ok()) create_error_ = services.status();
     ASSERT_TRUE(services.ok()) << services.status();
     services_ = std::move(services).value();
     HttpServer::Options o;
@@ -120,6 +122,15 @@ class ServicesApiTest : public ::testing::Test {
     return checks->getObject(0)->getValue<std::string>("state");
   }
 
+  HttpReply OnSocket(const std::string& method, const std::string& uri,
+                     const std::string& body = "") {
+    auto r = HttpCall("unix:" + dir_ + "/agent.sock", method, uri, body);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? *r : HttpReply();
+  }
+
+  bool enable_exec_ = false;
+  absl::Status create_error_;
   metrics::Registry registry_;
   std::string dir_;
   std::unique_ptr<HttpServer> app_;  // the "application" checks call
@@ -174,7 +185,7 @@ TEST_F(ServicesApiTest, BadInputGetsA4xxAndChangesNothing) {
       {"/v1/services/web/instances/w-2", "{not json", 400, ""},
       // Another owner's instance, and a check id another instance uses.
       {"/v1/services/web/instances/w-1", R"({"address":"127.0.0.1:9"})", 409,
-       "owner \"deploy-a\""},
+       "another owner"},
       {"/v1/services/web/instances/w-2",
        R"({"address":"127.0.0.1:1","checks":[{"id":"web.w-1.1","kind":"tcp"}]})",
        409, "is used by instance web/w-1"},
@@ -290,7 +301,9 @@ TEST_F(ServicesApiTest, RegistrationsSurviveARestartAndACorruptFileIsSetAside) {
   EXPECT_EQ(services_->size(), 2u);
   HttpReply w1 = Call("GET", "/v1/services/web/instances/w-1");
   EXPECT_EQ(w1.status, 200);
-  EXPECT_TRUE(absl::StrContains(w1.body, "\"owner\":\"o1\"")) << w1.body;
+  // The owner string is never shown (it guards the instance).
+  EXPECT_TRUE(absl::StrContains(w1.body, "\"owned\":true")) << w1.body;
+  EXPECT_FALSE(absl::StrContains(w1.body, "o1")) << w1.body;
   EXPECT_TRUE(absl::StrContains(w1.body, "\"kind\":\"tcp\"")) << w1.body;
   EXPECT_TRUE(absl::StrContains(Call("GET", "/v1/services/api/instances/a-1").body,
                                 "\"weight\":7"));
@@ -304,7 +317,15 @@ TEST_F(ServicesApiTest, RegistrationsSurviveARestartAndACorruptFileIsSetAside) {
                   .ok());
   Start();  // no crash, no registrations
   EXPECT_EQ(services_->size(), 0u);
-  auto aside = file_cache::Env::Default()->ReadFile(dir_ + "/services.json.corrupt");
+  // Kept aside under a name with the time: an earlier one is not lost.
+  auto names = file_cache::Env::Default()->ListDir(dir_);
+  ASSERT_TRUE(names.ok());
+  std::string aside_name;
+  for (const std::string& n : *names) {
+    if (absl::StartsWith(n, "services.json.corrupt-")) aside_name = n;
+  }
+  ASSERT_FALSE(aside_name.empty());
+  auto aside = file_cache::Env::Default()->ReadFile(dir_ + "/" + aside_name);
   ASSERT_TRUE(aside.ok());
   EXPECT_EQ(*aside, "{\"format\":1,\"instances\":[");
   // And it works from there.
@@ -322,6 +343,105 @@ TEST_F(ServicesApiTest, RegistrationsSurviveARestartAndACorruptFileIsSetAside) {
                   .ok());
   Start();
   EXPECT_EQ(services_->size(), 1u);
+  // The invalid one is inactive: listed, and kept in the file by the next
+  // write.
+  EXPECT_TRUE(absl::StrContains(Call("GET", "/v1/services").body,
+                                "\"instance\":\"web/bad\""));
+  ASSERT_EQ(Call("PUT", "/v1/services/web/instances/w-10",
+                 R"({"address":"127.0.0.1:8080"})")
+                .status,
+            200);
+  auto state = file_cache::Env::Default()->ReadFile(dir_ + "/services.json");
+  ASSERT_TRUE(state.ok());
+  EXPECT_TRUE(absl::StrContains(*state, "\"bad\"")) << *state;
+  // Only its owner may read the file (exec arguments, owners).
+  struct stat st;
+  ASSERT_EQ(stat((dir_ + "/services.json").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  // A DELETE removes the inactive entry from the file.
+  EXPECT_EQ(Call("DELETE", "/v1/services/web/instances/bad").status, 200);
+  state = file_cache::Env::Default()->ReadFile(dir_ + "/services.json");
+  ASSERT_TRUE(state.ok());
+  EXPECT_FALSE(absl::StrContains(*state, "\"bad\"")) << *state;
+
+  // A file that cannot be read (here: a directory) fails start-up instead
+  // of being replaced by an empty set at the next PUT.
+  Stop();
+  ASSERT_EQ(rename((dir_ + "/services.json").c_str(),
+                   (dir_ + "/services.json.kept").c_str()),
+            0);
+  ASSERT_EQ(mkdir((dir_ + "/services.json").c_str(), 0700), 0);
+  auto failed = LocalServices::Create(Options());
+  EXPECT_FALSE(failed.ok());
+  rmdir((dir_ + "/services.json").c_str());
+  ASSERT_EQ(rename((dir_ + "/services.json.kept").c_str(),
+                   (dir_ + "/services.json").c_str()),
+            0);
+  Start();
+  EXPECT_EQ(services_->size(), 2u);
+}
+
+// A restart keeps each check's last status: instances are not sent
+// critical (the default initial status) by a rolling agent upgrade.
+TEST_F(ServicesApiTest, ChecksKeepTheirStatusAcrossARestart) {
+  ASSERT_EQ(Call("PUT", "/v1/services/web/instances/w-1",
+                 R"({"address":"127.0.0.1:8080","checks":[{"id":"t","kind":"ttl","ttl":"1h"}]})")
+                .status,
+            200);
+  EXPECT_EQ(CheckState("w-1"), "critical");
+  ASSERT_EQ(Call("PUT", "/v1/checks/t/pass").status, 200);
+  // Saved within a second of the change.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto state =
+            file_cache::Env::Default()->ReadFile(dir_ + "/services.json");
+        return state.ok() &&
+               absl::StrContains(*state, "\"check_states\":{\"t\":\"passing\"}");
+      },
+      kWait));
+  Stop();
+  Start();
+  EXPECT_EQ(CheckState("w-1"), "passing");
+  EXPECT_TRUE(absl::StrContains(Call("GET", "/v1/services/web/instances/w-1").body,
+                                "\"check_status\":\"passing\""));
+}
+
+// Exec checks only over the socket from the agent's user; instances
+// registered over the socket belong to that uid; TTL updates need the
+// owner.
+TEST_F(ServicesApiTest, ExecChecksPeerCredentialsAndTtlOwners) {
+  Stop();
+  enable_exec_ = true;
+  Start();
+  const std::string exec_body =
+      R"({"address":"127.0.0.1:8080","checks":[{"kind":"exec","args":["/bin/true"],"interval":"10s"}]})";
+  HttpReply tcp = Call("PUT", "/v1/services/web/instances/e-1", exec_body);
+  EXPECT_EQ(tcp.status, 403) << tcp.body;
+  EXPECT_TRUE(absl::StrContains(tcp.body, "--api_socket")) << tcp.body;
+  EXPECT_EQ(services_->size(), 0u);
+  HttpReply sock = OnSocket("PUT", "/v1/services/web/instances/e-1", exec_body);
+  EXPECT_EQ(sock.status, 200) << sock.body;
+  EXPECT_TRUE(absl::StrContains(sock.body, absl::StrCat("\"owner_uid\":", geteuid())))
+      << sock.body;
+  // Registered over the socket: TCP clients may not change or delete it.
+  EXPECT_EQ(Call("PUT", "/v1/services/web/instances/e-1",
+                 R"({"address":"127.0.0.1:8081"})")
+                .status,
+            403);
+  EXPECT_EQ(Call("DELETE", "/v1/services/web/instances/e-1").status, 403);
+  EXPECT_EQ(OnSocket("DELETE", "/v1/services/web/instances/e-1").status, 200);
+
+  // TTL updates need the instance's owner.
+  ASSERT_EQ(Call("PUT", "/v1/services/web/instances/t-1",
+                 R"({"address":"127.0.0.1:8080","owner":"app-1","checks":[{"id":"t1","kind":"ttl","ttl":"1h"}]})")
+                .status,
+            200);
+  EXPECT_EQ(Call("PUT", "/v1/checks/t1/pass").status, 409);
+  EXPECT_EQ(Call("PUT", "/v1/checks/t1/pass?owner=app-2").status, 409);
+  EXPECT_EQ(CheckState("t-1"), "critical");
+  EXPECT_EQ(Call("PUT", "/v1/checks/t1/pass?owner=app-1").status, 200);
+  EXPECT_EQ(CheckState("t-1"), "passing");
+  EXPECT_FALSE(absl::StrContains(Call("GET", "/v1/services").body, "app-1"));
 }
 
 }  // namespace
