@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <functional>
 #include <memory>
 #include <set>
 #include <utility>
@@ -102,7 +103,10 @@ struct Parsed {
   DnsInstance addr;
 };
 
-Parsed ParseName(const std::vector<std::string>& rest) {
+// `known_dc` says whether a (lower-case) label names a datacenter that
+// exists: the agent's own or one of an instance held.
+Parsed ParseName(const std::vector<std::string>& rest,
+                 const std::function<bool(const std::string&)>& known_dc) {
   Parsed p;
   const size_t n = rest.size();
   if (n == 0) {
@@ -111,7 +115,12 @@ Parsed ParseName(const std::vector<std::string>& rest) {
   }
   if (n == 1 || (n == 2 && rest[0] == "service")) {
     // `service`, `addr`, `<dc>`, `service.<dc>`: names above real ones.
-    p.kind = Parsed::Kind::kEmptyNonTerminal;
+    // Any other single label does not exist (NXDOMAIN, not NODATA).
+    const bool exists = n == 1 ? rest[0] == "service" || rest[0] == "addr" ||
+                                     known_dc(rest[0])
+                               : known_dc(rest[1]);
+    p.kind = exists ? Parsed::Kind::kEmptyNonTerminal
+                    : Parsed::Kind::kNxDomain;
     return p;
   }
   if (rest[n - 1] == "service") {
@@ -316,11 +325,12 @@ Responder::Result Responder::Respond(const uint8_t* query, size_t size,
   ldns_pkt_set_aa(out.get(), true);
   const std::vector<std::string> rest(labels.begin(),
                                       labels.end() - domain_labels_.size());
-  const Parsed parsed = ParseName(rest);
+  const Parsed parsed = ParseName(rest, [&](const std::string& dc) {
+    return dc == datacenter_ || catalog.HasDatacenter(dc);
+  });
   const uint32_t ttl = options_.ttl_seconds;
-  const bool want_a = qtype == LDNS_RR_TYPE_A || qtype == LDNS_RR_TYPE_ANY;
-  const bool want_aaaa =
-      qtype == LDNS_RR_TYPE_AAAA || qtype == LDNS_RR_TYPE_ANY;
+  bool want_a = qtype == LDNS_RR_TYPE_A || qtype == LDNS_RR_TYPE_ANY;
+  bool want_aaaa = qtype == LDNS_RR_TYPE_AAAA || qtype == LDNS_RR_TYPE_ANY;
 
   auto negative = [&](int rcode) {
     ldns_pkt_push_rr(out.get(), LDNS_SECTION_AUTHORITY, Soa());
@@ -356,17 +366,36 @@ Responder::Result Responder::Respond(const uint8_t* query, size_t size,
     return result;
   }
   if (record->absent) return negative(kNxDomain);
+  result.service = parsed.service;
 
   // The instances to answer with: the asked DC's, or the local DC's if it
-  // has any, else every DC's. Heaviest first (PrepareServiceRecord).
+  // has any, else every DC's; instances whose check is critical only when
+  // no other one qualifies. Heaviest first (PrepareServiceRecord).
   std::vector<const DnsInstance*> chosen;
   const std::string& dc =
       parsed.datacenter.empty() ? datacenter_ : parsed.datacenter;
-  for (const DnsInstance& i : record->instances) {
-    if (i.datacenter_key == dc) chosen.push_back(&i);
-  }
-  if (chosen.empty() && parsed.datacenter.empty()) {
-    for (const DnsInstance& i : record->instances) chosen.push_back(&i);
+  auto collect = [&](bool every_dc, bool critical_too) {
+    for (const DnsInstance& i : record->instances) {
+      if ((every_dc || i.datacenter_key == dc) &&
+          (critical_too || !i.critical)) {
+        chosen.push_back(&i);
+      }
+    }
+  };
+  const bool every_dc_allowed = parsed.datacenter.empty();
+  collect(/*every_dc=*/false, /*critical_too=*/false);
+  if (chosen.empty() && every_dc_allowed) collect(true, false);
+  if (chosen.empty()) collect(false, true);
+  if (chosen.empty() && every_dc_allowed) collect(true, true);
+
+  if (qtype == LDNS_RR_TYPE_ANY) {
+    // RFC 8482: one RRset, not every type; A if there is an IPv4 address.
+    const bool any_v4 =
+        std::any_of(chosen.begin(), chosen.end(), [](const DnsInstance* i) {
+          return i->kind == DnsInstance::Kind::kIpv4;
+        });
+    want_a = any_v4;
+    want_aaaa = !any_v4;
   }
 
   if (qtype == LDNS_RR_TYPE_SRV) {
@@ -451,20 +480,20 @@ Responder::Result Responder::Respond(const uint8_t* query, size_t size,
   KeepRecords(out.get(), LDNS_SECTION_ADDITIONAL, 0);
   done = finish(kNoError);
   if (done.outcome != Outcome::kReply || reply->size() <= limit) return done;
-  if (transport == Transport::kUdp) {
-    KeepRecords(out.get(), LDNS_SECTION_ANSWER, 0);
-    ldns_pkt_set_tc(out.get(), true);
-    done = finish(kNoError);
-    done.truncated = true;
-    return done;
-  }
-  // TCP: keep as many answers as fit (in proportion, then one by one).
+  // Keep as many answers as fit, the first ones of the order chosen (in
+  // proportion, then one by one). Over UDP TC says more exist, so a client
+  // that can asks again over TCP, and one that cannot (musl before 1.2.4)
+  // still gets addresses.
   size_t keep = ldns_pkt_ancount(out.get());
   while (keep > 0 && reply->size() > limit) {
     keep = std::min(keep - 1, keep * limit / reply->size());
     KeepRecords(out.get(), LDNS_SECTION_ANSWER, keep);
     done = finish(kNoError);
     if (done.outcome != Outcome::kReply) return done;
+  }
+  if (transport == Transport::kUdp) {
+    ldns_pkt_set_tc(out.get(), true);
+    done = finish(kNoError);
   }
   done.truncated = true;
   return done;

@@ -15,16 +15,21 @@
 // are left out), SRV (priority 1, weight scaled to 1..65535 in proportion
 // to the instance weights, the port, and as target `<hex>.addr.<domain>`
 // for an IP — its A/AAAA goes in the additional section — or the hostname
-// itself), ANY (A and AAAA). Other types of an existing name: NOERROR
-// with no answer (NODATA). A and AAAA records come in a weighted random
-// order (the instance a client takes first is picked with probability in
-// proportion to its weight; `shuffle`), SRV records heaviest first.
+// itself), ANY (one RRset, RFC 8482: A if there is an IPv4 address, else
+// AAAA). Other types of an existing name: NOERROR with no answer (NODATA).
+// A and AAAA records come in a weighted random order (the instance a
+// client takes first is picked with probability in proportion to its
+// weight; `shuffle`), SRV records heaviest first. Instances whose
+// check_status is "critical" are answered only when no other instance of
+// the name's DC choice is (DnsInstance::critical).
 //
 // Rcodes: NXDOMAIN for a name under the domain that does not exist (a
 // service that does not exist, an invalid service or DC name, an unknown
-// form); NODATA for the apex, the empty non-terminals (`service.<domain>`,
-// `<dc>.<domain>`, `service.<dc>.<domain>`, `addr.<domain>`) and a service
-// without eligible instances; REFUSED for names outside the domain and
+// form, a single label other than those below); NODATA for the apex, the
+// empty non-terminals (`service.<domain>`, `addr.<domain>`, and
+// `<dc>.<domain>`, `service.<dc>.<domain>` of the agent's DC or a DC an
+// instance held is in) and a service without eligible instances; REFUSED
+// for names outside the domain and
 // classes other than IN/ANY; NOTIMP for opcodes other than QUERY; FORMERR
 // for a packet ldns cannot decode or a question count other than 1;
 // BADVERS for EDNS versions above 0. Negative answers carry the zone's SOA
@@ -32,10 +37,12 @@
 // set (a response), is dropped.
 //
 // Size: over UDP the limit is 512 bytes, or the client's EDNS buffer size
-// (at least 512, at most `max_udp_payload`); an answer over it loses its
-// additional records first, and if still too big is sent empty with TC
-// set, so the client retries over TCP. Over TCP the limit is 65535 and
-// records are dropped from the end until it fits.
+// (at least 512, at most `max_udp_payload`, default 1232 as DNS Flag Day
+// 2020 advises); an answer over it loses its additional records first,
+// and if still too big keeps as many answer records as fit (the first of
+// the order above) with TC set, so a client retries over TCP and one that
+// does not still gets addresses. Over TCP the limit is 65535 and records
+// are dropped from the end until it fits.
 //
 // Thread-safety: a Responder is not thread-safe (its random state); use
 // one per thread.
@@ -58,7 +65,7 @@ struct ResponderOptions {
   std::string domain = "kess";  // one or more labels, no trailing dot
   std::string datacenter;       // the agent's: answered first
   uint32_t ttl_seconds = 5;     // of every record, and the SOA minimum
-  uint16_t max_udp_payload = 4096;  // the EDNS buffer size we accept
+  uint16_t max_udp_payload = 1232;  // the EDNS buffer size we accept
   bool shuffle = true;  // A/AAAA in weighted random order (else heaviest first)
   uint64_t seed = 0;    // of the shuffle; 0: from the clock
 };
@@ -91,7 +98,9 @@ class Responder {
     // The answer holds records in a random order: asking again may give
     // other bytes (a cache must keep several answers).
     bool shuffled = false;
-    std::string service;  // kNeedService: the name asked for, lower case
+    // kNeedService: the name asked for, lower case; kReply: the service
+    // whose record answered (empty for other names and NXDOMAIN).
+    std::string service;
   };
 
   explicit Responder(ResponderOptions options);

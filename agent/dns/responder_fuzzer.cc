@@ -2,7 +2,7 @@
 // :responder_fuzz_test): any bytes a local process sends to the agent's DNS
 // port go through Responder::Respond. Properties, over UDP and TCP: no
 // crash; an answer is decodable by ldns, carries the query's id and the QR
-// bit, fits the transport (UDP: 512 bytes, or the EDNS size up to 4096;
+// bit, fits the transport (UDP: 512 bytes, or the EDNS size up to max_udp_payload;
 // TCP: 65535); a header-less packet or a response is never answered; and
 // ServFail of the same bytes is decodable or dropped.
 #include <cstddef>
@@ -82,7 +82,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     switch (result.outcome) {
       case Responder::Outcome::kReply:
         CheckReply(data, size, reply,
-                   transport == Transport::kUdp ? 4096 : 65535);
+                   transport == Transport::kUdp
+                       ? responder->options().max_udp_payload
+                       : 65535);
         if (transport == Transport::kUdp && !result.truncated) {
           // Without EDNS the limit is 512; with it, the client's size.
           ldns_pkt* in = nullptr;

@@ -101,7 +101,7 @@ class ResponderTest : public ::testing::Test {
   DecodedReply Ask(const std::string& query,
                    Transport transport = Transport::kUdp) {
     std::string wire;
-    last_ = responder_.Respond(reinterpret_cast<const uint8_t*>(query.data()),
+    last_ = responder_->Respond(reinterpret_cast<const uint8_t*>(query.data()),
                                query.size(), transport, catalog_, &wire);
     EXPECT_EQ(last_.outcome, Responder::Outcome::kReply);
     DecodedReply reply = DecodeReply(wire);
@@ -116,12 +116,19 @@ class ResponderTest : public ::testing::Test {
 
   Responder::Result Raw(const std::string& bytes) {
     std::string wire;
-    return responder_.Respond(reinterpret_cast<const uint8_t*>(bytes.data()),
+    return responder_->Respond(reinterpret_cast<const uint8_t*>(bytes.data()),
                               bytes.size(), Transport::kUdp, catalog_, &wire);
   }
 
+  // Answers with a responder that accepts EDNS sizes up to 4096.
+  void AcceptLargeUdp() {
+    ResponderOptions o = Options();
+    o.max_udp_payload = 4096;
+    responder_ = std::make_unique<Responder>(o);
+  }
+
   Catalog catalog_;
-  Responder responder_{Options()};
+  std::unique_ptr<Responder> responder_ = std::make_unique<Responder>(Options());
   Responder::Result last_;
 };
 
@@ -149,9 +156,50 @@ TEST_F(ResponderTest, AaaaAndAny) {
   EXPECT_THAT(r.Answers("AAAA"), ElementsAre("2001:db8::1"));
   EXPECT_THAT(r.Answers("A"), IsEmpty());
 
+  // ANY: one RRset (RFC 8482), A when there is an IPv4 address, else AAAA.
   r = Ask("payments.service.kess", LDNS_RR_TYPE_ANY);
   EXPECT_THAT(r.Answers("A"), UnorderedElementsAre("10.0.0.1", "10.0.0.2"));
-  EXPECT_THAT(r.Answers("AAAA"), ElementsAre("2001:db8::1"));
+  EXPECT_THAT(r.Answers("AAAA"), IsEmpty());
+  Add(Table("six", {Instance("v6", "[2001:db8::6]:80", "dc1")}));
+  r = Ask("six.service.kess", LDNS_RR_TYPE_ANY);
+  EXPECT_THAT(r.Answers("AAAA"), ElementsAre("2001:db8::6"));
+  EXPECT_THAT(r.Answers("A"), IsEmpty());
+}
+
+// An instance whose check says critical but that the protection threshold
+// kept healthy is answered only when nothing else can be.
+RouteInstance Critical(RouteInstance i) {
+  i.check_status = "critical";
+  return i;
+}
+
+TEST_F(ResponderTest, CriticalInstancesOnlyWhenNoOtherQualifies) {
+  Add(Table("mixed", {Critical(Instance("c1", "10.0.0.1:80", "dc1", 300)),
+                      Instance("ok", "10.0.0.2:80", "dc1", 100),
+                      [] {
+                        RouteInstance w = Instance("w", "10.0.0.3:80", "dc1");
+                        w.check_status = "warning";
+                        return w;
+                      }()}));
+  DecodedReply r = Ask("mixed.service.kess", LDNS_RR_TYPE_A);
+  EXPECT_THAT(r.Answers("A"), ElementsAre("10.0.0.2", "10.0.0.3"));
+  r = Ask("mixed.service.kess", LDNS_RR_TYPE_SRV);
+  EXPECT_EQ(r.Answers("SRV").size(), 2u);
+
+  // Only critical ones in the local DC, a passing one in dc2: dc2's.
+  Add(Table("far", {Critical(Instance("c1", "10.0.0.1:80", "dc1")),
+                    Instance("f2", "10.2.0.1:80", "dc2")}));
+  r = Ask("far.service.kess", LDNS_RR_TYPE_A);
+  EXPECT_THAT(r.Answers("A"), ElementsAre("10.2.0.1"));
+  // Asked for dc1 alone: its critical instance rather than nothing.
+  r = Ask("far.service.dc1.kess", LDNS_RR_TYPE_A);
+  EXPECT_THAT(r.Answers("A"), ElementsAre("10.0.0.1"));
+
+  // Nothing but critical instances anywhere: they are answered.
+  Add(Table("allbad", {Critical(Instance("c1", "10.0.0.1:80", "dc1")),
+                       Critical(Instance("c2", "10.2.0.1:80", "dc2"))}));
+  r = Ask("allbad.service.kess", LDNS_RR_TYPE_A);
+  EXPECT_THAT(r.Answers("A"), ElementsAre("10.0.0.1"));
 }
 
 TEST_F(ResponderTest, SrvWeightsPortsTargetsAndAdditionalAddresses) {
@@ -252,7 +300,7 @@ TEST_F(ResponderTest, UnknownServiceNeedsItsTable) {
   const std::string q =
       BuildQuery({.name = "Orders.v2.service.dc2.kess", .type = LDNS_RR_TYPE_A});
   Responder::Result result =
-      responder_.Respond(reinterpret_cast<const uint8_t*>(q.data()), q.size(),
+      responder_->Respond(reinterpret_cast<const uint8_t*>(q.data()), q.size(),
                          Transport::kUdp, catalog_, &wire);
   EXPECT_EQ(result.outcome, Responder::Outcome::kNeedService);
   EXPECT_EQ(result.service, "orders.v2");
@@ -263,7 +311,7 @@ TEST_F(ResponderTest, UnknownServiceNeedsItsTable) {
   EXPECT_THAT(r.Answers("A"), ElementsAre("10.1.0.5"));
 
   // If it is not, the server sends SERVFAIL.
-  result = responder_.ServFail(reinterpret_cast<const uint8_t*>(q.data()),
+  result = responder_->ServFail(reinterpret_cast<const uint8_t*>(q.data()),
                                q.size(), &wire);
   EXPECT_EQ(result.outcome, Responder::Outcome::kReply);
   r = DecodeReply(wire);
@@ -292,12 +340,21 @@ TEST_F(ResponderTest, ApexAndEmptyNonTerminals) {
   EXPECT_EQ(r.rcode, kNoError);
   EXPECT_THAT(r.Answers("SOA"),
               ElementsAre("ns.kess. hostmaster.kess. 1 3600 600 86400 5"));
+  // dc1: the agent's DC; dc2, dc3: DCs of instances held.
   for (const std::string name :
-       {"kess", "service.kess", "dc1.kess", "service.dc1.kess", "addr.kess"}) {
+       {"kess", "service.kess", "dc1.kess", "service.dc1.kess", "addr.kess",
+        "DC2.kess", "service.dc3.kess"}) {
     SCOPED_TRACE(name);
     r = Ask(name, LDNS_RR_TYPE_A);
     EXPECT_EQ(r.rcode, kNoError);
     EXPECT_THAT(r.answer, IsEmpty());
+    EXPECT_EQ(r.authority.size(), 1u);
+  }
+  // Any other single label, or a DC nothing is in, does not exist.
+  for (const std::string name : {"foo.kess", "dc9.kess", "service.dc9.kess"}) {
+    SCOPED_TRACE(name);
+    r = Ask(name, LDNS_RR_TYPE_A);
+    EXPECT_EQ(r.rcode, kNxDomain);
     EXPECT_EQ(r.authority.size(), 1u);
   }
 }
@@ -345,9 +402,9 @@ TEST_F(ResponderTest, OtherOpcodesAreNotImplemented) {
 
 TEST_F(ResponderTest, EdnsIsEchoedAndNewerVersionsGetBadvers) {
   DecodedReply r = Ask(BuildQuery(
-      {.name = "payments.service.kess", .edns_udp_size = 1232}));
+      {.name = "payments.service.kess", .edns_udp_size = 4096}));
   EXPECT_TRUE(r.edns);
-  EXPECT_EQ(r.edns_udp_size, 4096);
+  EXPECT_EQ(r.edns_udp_size, 1232);  // the default max_udp_payload
   EXPECT_EQ(r.rcode, kNoError);
   r = Ask(BuildQuery({.name = "payments.service.kess"}));
   EXPECT_FALSE(r.edns);
@@ -374,19 +431,38 @@ void AddBig(Catalog* catalog, const std::string& service, int n) {
 
 TEST_F(ResponderTest, TruncationOverUdpHonoursTheEdnsBufferSize) {
   AddBig(&catalog_, "big", 100);
-  // No EDNS: 512 bytes. 100 A records do not fit: TC, no answers.
+  // The heaviest first (no shuffle here): i1099 = 10.9.0.99, weight 100.
+  auto first = [](int n) {
+    std::vector<std::string> out;
+    for (int i = 99; i > 99 - n; --i) out.push_back(absl::StrCat("10.9.0.", i));
+    return out;
+  };
+  // No EDNS: 512 bytes. 100 A records do not fit: TC, and as many answers
+  // as fit, the first of the order (a client that does not retry over TCP
+  // still gets addresses).
   DecodedReply r = Ask("big.service.kess", LDNS_RR_TYPE_A);
   EXPECT_TRUE(r.tc);
   EXPECT_TRUE(last_.truncated);
-  EXPECT_THAT(r.answer, IsEmpty());
   EXPECT_LE(r.size, 512u);
+  EXPECT_GT(r.size, 512u - 16);  // one more A record would not fit
   EXPECT_EQ(r.question.size(), 1u);
+  ASSERT_GE(r.Answers("A").size(), 20u);
+  EXPECT_LT(r.Answers("A").size(), 100u);
+  EXPECT_EQ(r.Answers("A"), first(static_cast<int>(r.Answers("A").size())));
   // EDNS 1232: still too big (100 x 16 bytes).
   r = Ask(BuildQuery({.name = "big.service.kess", .edns_udp_size = 1232}));
   EXPECT_TRUE(r.tc);
   EXPECT_LE(r.size, 1232u);
+  EXPECT_GT(r.size, 1232u - 16);
   EXPECT_TRUE(r.edns);
-  // EDNS 4096: fits.
+  EXPECT_GE(r.Answers("A").size(), 60u);
+  EXPECT_LT(r.Answers("A").size(), 100u);
+  // EDNS 4096 asked, but 1232 is the default maximum: truncated too.
+  r = Ask(BuildQuery({.name = "big.service.kess", .edns_udp_size = 4096}));
+  EXPECT_TRUE(r.tc);
+  EXPECT_EQ(r.edns_udp_size, 1232);
+  // With max_udp_payload 4096: fits.
+  AcceptLargeUdp();
   r = Ask(BuildQuery({.name = "big.service.kess", .edns_udp_size = 4096}));
   EXPECT_FALSE(r.tc);
   EXPECT_EQ(r.Answers("A").size(), 100u);
@@ -407,6 +483,7 @@ TEST_F(ResponderTest, TruncationOverUdpHonoursTheEdnsBufferSize) {
 
 TEST_F(ResponderTest, AdditionalRecordsGoFirstWhenTooBig) {
   AddBig(&catalog_, "big", 100);
+  AcceptLargeUdp();
   // 100 SRV answers (~3 KB) fit in 4096, their A records (~1.6 KB) do not:
   // the additional section is dropped, no TC (RFC 2181 9).
   DecodedReply r = Ask(
@@ -464,7 +541,7 @@ TEST_F(ResponderTest, MalformedPackets) {
   std::string header("\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00", 12);
   std::string wire;
   Responder::Result result =
-      responder_.Respond(reinterpret_cast<const uint8_t*>(header.data()),
+      responder_->Respond(reinterpret_cast<const uint8_t*>(header.data()),
                          header.size(), Transport::kUdp, catalog_, &wire);
   ASSERT_EQ(result.outcome, Responder::Outcome::kReply);
   DecodedReply r = DecodeReply(wire);
@@ -588,6 +665,31 @@ TEST(CatalogTest, NewerRevisionsWinAndAbsenceIsOnlyAFallback) {
   EXPECT_TRUE(c.Find("svc")->absent);
   EXPECT_TRUE(c.Update(table(8, "10.0.0.8:1")));  // created again
   EXPECT_FALSE(c.Find("svc")->absent);
+  EXPECT_EQ(c.size(), 1u);
+}
+
+TEST(CatalogTest, RemoveAndDatacenters) {
+  Catalog c;
+  c.Update(std::make_shared<const ServiceRecord>(PrepareServiceRecord(
+      Table("a", {Instance("1", "10.0.0.1:1", "DC1"),
+                  Instance("2", "10.0.0.2:1", "dc2")}),
+      EligibilityOptions{})));
+  c.Update(std::make_shared<const ServiceRecord>(PrepareServiceRecord(
+      Table("b", {Instance("3", "10.0.0.3:1", "dc2")}), EligibilityOptions{})));
+  EXPECT_TRUE(c.HasDatacenter("dc1"));
+  EXPECT_TRUE(c.HasDatacenter("dc2"));
+  EXPECT_FALSE(c.HasDatacenter("dc3"));
+  EXPECT_TRUE(c.Remove("a"));
+  EXPECT_FALSE(c.Remove("a"));
+  EXPECT_EQ(c.Find("a"), nullptr);
+  EXPECT_FALSE(c.HasDatacenter("dc1"));
+  EXPECT_TRUE(c.HasDatacenter("dc2"));
+  // A newer version without dc2 instances.
+  c.Update(std::make_shared<const ServiceRecord>(PrepareServiceRecord(
+      Table("b", {Instance("4", "10.0.0.4:1", "dc3")}, 8),
+      EligibilityOptions{})));
+  EXPECT_FALSE(c.HasDatacenter("dc2"));
+  EXPECT_TRUE(c.HasDatacenter("dc3"));
   EXPECT_EQ(c.size(), 1u);
 }
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
@@ -89,6 +90,7 @@ ServiceRecord PrepareServiceRecord(const RouteTable& table,
     dns.datacenter = instance.datacenter;
     dns.datacenter_key = absl::AsciiStrToLower(instance.datacenter);
     dns.weight = std::clamp(instance.weight, 1, kMaxInstanceWeight);
+    dns.critical = instance.check_status == "critical";
     record.instances.push_back(std::move(dns));
   }
   std::sort(record.instances.begin(), record.instances.end(),
@@ -122,8 +124,30 @@ bool Catalog::Update(std::shared_ptr<const ServiceRecord> record) {
       records_[CatalogKey(record->service)];
   const bool take = slot == nullptr || record->revision > slot->revision ||
                     (slot->absent && slot->revision == 0 && !record->absent);
-  if (take) slot = std::move(record);
+  if (take) {
+    if (slot != nullptr) CountDatacenters(*slot, -1);
+    CountDatacenters(*record, +1);
+    slot = std::move(record);
+  }
   return take;
+}
+
+bool Catalog::Remove(absl::string_view key) {
+  auto it = records_.find(key);
+  if (it == records_.end()) return false;
+  CountDatacenters(*it->second, -1);
+  records_.erase(it);
+  return true;
+}
+
+void Catalog::CountDatacenters(const ServiceRecord& record, int delta) {
+  absl::flat_hash_set<absl::string_view> seen;
+  for (const DnsInstance& i : record.instances) {
+    if (!seen.insert(i.datacenter_key).second) continue;
+    auto it = datacenters_.try_emplace(i.datacenter_key, 0).first;
+    it->second += delta;
+    if (it->second <= 0) datacenters_.erase(it);
+  }
 }
 
 }  // namespace dns

@@ -7,7 +7,9 @@
 // list (default: "up", so `warming_up` and `draining` instances get no new
 // DNS clients) and an address that parses as `ip:port`, `[ipv6]:port` or
 // `hostname:port` with a valid DNS hostname. They are sorted by weight,
-// heaviest first, then by id.
+// heaviest first, then by id. An instance whose check_status is "critical"
+// (kept `healthy` by the protection threshold) is kept but marked
+// (DnsInstance::critical).
 //
 // Thread-safety: value types; a Catalog is not thread-safe (the DNS
 // server's thread owns its catalog).
@@ -39,6 +41,10 @@ struct DnsInstance {
   std::array<uint8_t, 16> ip{};
   // kHostname: the host part of the address, lower case, no trailing dot.
   std::string hostname;
+  // The instance's check_status is "critical": it is healthy only because
+  // the protection threshold held it back. Answered only when no other
+  // instance can be (responder.h).
+  bool critical = false;
 };
 
 struct ServiceRecord {
@@ -77,11 +83,26 @@ class Catalog {
   // Returns true if it was taken.
   bool Update(std::shared_ptr<const ServiceRecord> record);
 
+  // Forgets `key`'s record (the service is no longer subscribed): the next
+  // query for it asks for its table again. Returns true if one was held.
+  bool Remove(absl::string_view key);
+
+  // True if some held record has an instance in datacenter `key` (lower
+  // case).
+  bool HasDatacenter(absl::string_view key) const {
+    return datacenters_.contains(key);
+  }
+
   size_t size() const { return records_.size(); }
 
  private:
+  // Adds `delta` to the count of each datacenter of `record`.
+  void CountDatacenters(const ServiceRecord& record, int delta);
+
   absl::flat_hash_map<std::string, std::shared_ptr<const ServiceRecord>>
       records_;
+  // Lower-case datacenter -> records holding an instance of it.
+  absl::flat_hash_map<std::string, int> datacenters_;
 };
 
 }  // namespace dns
