@@ -19,7 +19,7 @@
 #include "agent/watch_api.h"
 #include "agent/watch_registry.h"
 #include "model/file_cache/env.h"
-#include "common/event_http_server.h"
+#include "common/http/event_http_server.h"
 #include "common/init.h"
 #include "gflags/gflags.h"
 #include "glog/logging.h"
@@ -181,9 +181,9 @@ int main(int argc, char** argv) {
   CHECK(services.ok()) << "local registrations: " << services.status();
 
   // One API address: every endpoint, and the long-polling GET /v1/watch,
-  // on the epoll server (common/event_http_server.h).
+  // on the epoll server (common/http/event_http_server.h).
   RaiseFileLimit(static_cast<rlim_t>(2 * FLAGS_http_max_connections + 1024));
-  kess::EventHttpServer::Options http;
+  kess::http::EventHttpServer::Options http;
   http.host = FLAGS_http_host;
   http.port = FLAGS_http_port;
   http.worker_threads = 8;
@@ -199,18 +199,18 @@ int main(int argc, char** argv) {
   http.health = [a] { return a->Health(); };
   kess::agent::HttpApiOptions api;
   api.subscribe_wait = absl::Milliseconds(FLAGS_subscribe_wait_ms);
-  auto server = kess::EventHttpServer::Create(http);
+  auto server = kess::http::EventHttpServer::Create(http);
   CHECK(server.ok()) << "HTTP server: " << server.status();
   kess::agent::RegisterHttpApi(server->get(), a, api);
   kess::agent::RegisterServicesApi(server->get(), services->get());
   kess::agent::RegisterWatchApi(server->get(), &watches,
                                 kess::agent::CurrentFromAgent(a));
-  std::unique_ptr<kess::EventHttpServer> socket_server;
+  std::unique_ptr<kess::http::EventHttpServer> socket_server;
   if (!FLAGS_api_socket.empty()) {
-    kess::EventHttpServer::Options on_socket = http;
+    kess::http::EventHttpServer::Options on_socket = http;
     on_socket.unix_socket = FLAGS_api_socket;
     on_socket.unix_socket_mode = FLAGS_api_socket_mode;
-    auto s = kess::EventHttpServer::Create(on_socket);
+    auto s = kess::http::EventHttpServer::Create(on_socket);
     CHECK(s.ok()) << "--api_socket: " << s.status();
     socket_server = std::move(s).value();
     kess::agent::RegisterHttpApi(socket_server.get(), a, api);

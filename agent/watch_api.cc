@@ -192,11 +192,12 @@ CurrentEntries CurrentFromAgent(Agent* agent) {
   };
 }
 
-void RegisterWatchApi(EventHttpServer* server, WatchRegistry* registry,
+void RegisterWatchApi(http::EventHttpServer* server, WatchRegistry* registry,
                       CurrentEntries current) {
   server->HandleAsync(
       "GET", "/v1/watch",
-      [registry, current](const HttpRequest& request, HttpResponder reply) {
+      [registry, current](const HttpRequest& request,
+                          http::HttpResponder reply) {
         bool values = true;
         absl::StatusOr<WatchRequest> parsed =
             ParseWatchRequest(request, &values);

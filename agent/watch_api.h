@@ -21,7 +21,7 @@
 // kMaxWatchSelection entries, a bad index or timeout; 429 when too many
 // watches wait.
 //
-// Thread-safety: the handler runs on the EventHttpServer's loop thread.
+// Thread-safety: the handler runs on the http::EventHttpServer's loop thread.
 #pragma once
 
 #include <functional>
@@ -29,7 +29,7 @@
 
 #include "agent/agent.h"
 #include "agent/watch_registry.h"
-#include "common/event_http_server.h"
+#include "common/http/event_http_server.h"
 #include "common/http_server.h"
 #include "model/file_cache/format.h"
 
@@ -56,7 +56,7 @@ std::string RenderWatchAnswer(const WatchAnswer& answer, bool values,
                               const std::vector<file_cache::CacheEntry>* full);
 
 // REQUIRES: before server->Start(); `registry` outlives the server.
-void RegisterWatchApi(EventHttpServer* server, WatchRegistry* registry,
+void RegisterWatchApi(http::EventHttpServer* server, WatchRegistry* registry,
                       CurrentEntries current);
 
 }  // namespace agent

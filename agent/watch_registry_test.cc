@@ -14,7 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "agent/watch_api.h"
-#include "common/event_http_server.h"
+#include "common/http/event_http_server.h"
 #include "common/http_client.h"
 #include "common/json_util.h"
 #include "common/metrics.h"
@@ -251,9 +251,9 @@ TEST(WatchRegistryTest, OneChangeWakesFiveThousandWaitersWithOneMemo) {
 class WatchApiTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    EventHttpServer::Options opts;
+    http::EventHttpServer::Options opts;
     opts.registry = &metrics_;
-    auto server = EventHttpServer::Create(opts);
+    auto server = http::EventHttpServer::Create(opts);
     ASSERT_TRUE(server.ok());
     server_ = std::move(server).value();
     RegisterWatchApi(server_.get(), &registry_,
@@ -286,7 +286,7 @@ class WatchApiTest : public ::testing::Test {
   WatchRegistry registry_{Fixed()};
   absl::Mutex mu_;
   std::vector<CacheEntry> current_ ABSL_GUARDED_BY(mu_);
-  std::unique_ptr<EventHttpServer> server_;
+  std::unique_ptr<http::EventHttpServer> server_;
 };
 
 TEST_F(WatchApiTest, FullThenBlockingThenTimeout) {

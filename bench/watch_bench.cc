@@ -44,7 +44,7 @@
 #include "agent/cache_updater.h"
 #include "agent/watch_api.h"
 #include "agent/watch_registry.h"
-#include "common/event_http_server.h"
+#include "common/http/event_http_server.h"
 #include "common/init.h"
 #include "common/metrics.h"
 #include "gflags/gflags.h"
@@ -289,10 +289,10 @@ int ServerMain(Channel ch) {
   };
   kess::agent::CacheUpdater updater(writer->get(), updater_options);
 
-  kess::EventHttpServer::Options http;
+  kess::http::EventHttpServer::Options http;
   http.registry = &registry;
   http.max_connections = static_cast<size_t>(FLAGS_clients) + 100;
-  auto server = kess::EventHttpServer::Create(http);
+  auto server = kess::http::EventHttpServer::Create(http);
   if (!server.ok()) return 2;
   kess::agent::RegisterWatchApi(
       server->get(), &watches,

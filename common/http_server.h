@@ -91,7 +91,7 @@ using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
 
 // Where an API registers its routes, so that the same registration code
 // serves on HttpServer (Poco, a thread per request) and on
-// EventHttpServer (common/event_http_server.h, epoll, long polls).
+// EventHttpServer (common/http/event_http_server.h, epoll, long polls).
 class HttpRoutes {
  public:
   virtual ~HttpRoutes() = default;

@@ -1,6 +1,6 @@
 // UnixSocketPlacement: puts a listening unix-domain socket at a path
 // safely, for the HTTP servers' Options::unix_socket (http_server.h,
-// event_http_server.h).
+// http/event_http_server.h).
 //
 //   auto place = UnixSocketPlacement::Prepare("/run/kess/agent.sock");
 //   bind(fd, place->bind_path(), ...);      // in a private 0700 directory

@@ -71,6 +71,7 @@
 #include "common/status.h"
 
 namespace kess {
+namespace http {
 
 class EventHttpServer;
 
@@ -167,4 +168,5 @@ class EventHttpServer : public HttpRoutes {
   int port_ = 0;
 };
 
+}  // namespace http
 }  // namespace kess

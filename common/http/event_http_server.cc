@@ -1,4 +1,4 @@
-#include "common/event_http_server.h"
+#include "common/http/event_http_server.h"
 
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -34,6 +34,7 @@
 #include "glog/logging.h"
 
 namespace kess {
+namespace http {
 
 using transport::EventLoop;
 
@@ -952,4 +953,5 @@ void EventHttpServer::Stop() { impl_->Stop(); }
 
 size_t EventHttpServer::connections() const { return impl_->connections(); }
 
+}  // namespace http
 }  // namespace kess

@@ -1,4 +1,4 @@
-#include "common/event_http_server.h"
+#include "common/http/event_http_server.h"
 
 #include <poll.h>
 #include <sys/socket.h>
@@ -23,6 +23,7 @@
 #include "gtest/gtest.h"
 
 namespace kess {
+namespace http {
 namespace {
 
 using transport::testing::ConnectRaw;
@@ -503,4 +504,5 @@ TEST_F(EventHttpServerTest, StopCancelsWaiters) {
 }
 
 }  // namespace
+}  // namespace http
 }  // namespace kess
