@@ -14,6 +14,7 @@
 #include <deque>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <thread>
 #include <unordered_map>
 #include <utility>
@@ -165,6 +166,13 @@ class EventHttpServer::Impl {
     std::map<std::string, AsyncHttpHandler> async;
   };
 
+  // What a connection's timer does when it fires.
+  enum class TimerKind {
+    kClose,    // idle keep-alive, or a response the client does not read
+    kHeaders,  // request line + headers not complete: 408
+    kBody,     // body not complete: 408
+  };
+
   struct Conn : public EventLoop::Handler {
     Impl* impl = nullptr;
     int fd = -1;
@@ -182,6 +190,12 @@ class EventHttpServer::Impl {
     std::string route_label;
     std::chrono::steady_clock::time_point started;
     EventLoop::TimerId timer = 0;
+    TimerKind timer_kind = TimerKind::kClose;
+    std::string address_key;  // client IP (TCP), for the per-address cap
+    // The request whose headers are in and whose body is awaited.
+    bool head_done = false;
+    HttpRequest head;
+    size_t body_len = 0;
     std::function<void()> on_cancel;
     void OnEvents(uint32_t events) override { impl->OnConnEvents(this, events); }
   };
@@ -198,7 +212,15 @@ class EventHttpServer::Impl {
                               "Connections open on the event-loop HTTP "
                               "server.");
     refused_ = r->GetCounter("kess_http_connections_refused_total",
-                             "Connections refused at the connection cap.");
+                             "Connections refused at accept, by reason.",
+                             {{"reason", "max_connections"}});
+    refused_per_address_ =
+        r->GetCounter("kess_http_connections_refused_total",
+                      "Connections refused at accept, by reason.",
+                      {{"reason", "per_address"}});
+    for (const std::string& path : options_.fast_paths) {
+      fast_paths_.insert(path);
+    }
   }
 
   ~Impl() { Stop(); }
@@ -259,9 +281,8 @@ class EventHttpServer::Impl {
       core_->loop = loop_.get();
       core_->impl = this;
     }
-    for (int i = 0; i < std::max(1, options_.worker_threads); ++i) {
-      workers_.emplace_back([this] { WorkerLoop(); });
-    }
+    workers_.Start(std::max(1, options_.worker_threads), this);
+    fast_workers_.Start(std::max(1, options_.fast_worker_threads), this);
     listener_.impl = this;
     absl::Notification added;
     absl::Status status;
@@ -298,13 +319,8 @@ class EventHttpServer::Impl {
       closed.Notify();
     });
     closed.WaitForNotification();
-    {
-      std::lock_guard<std::mutex> lock(work_mu_);
-      work_stop_ = true;
-    }
-    work_cv_.notify_all();
-    for (std::thread& t : workers_) t.join();
-    workers_.clear();
+    workers_.StopAndJoin();
+    fast_workers_.StopAndJoin();
     loop_.reset();
     if (socket_place_ != nullptr) socket_place_->RemoveIfOurs();
   }
@@ -341,14 +357,22 @@ class EventHttpServer::Impl {
       }
       if (conns_.size() >= options_.max_connections) {
         refused_->Increment();
-        static const std::string kBusy = Serialize(
-            ErrorResponse(503, "UNAVAILABLE", "too many connections"),
-            /*keep_alive=*/false);
-        ssize_t ignored = send(fd, kBusy.data(), kBusy.size(),
-                               MSG_NOSIGNAL | MSG_DONTWAIT);
-        (void)ignored;
-        close(fd);
+        RefuseAtAccept(fd);
         continue;
+      }
+      // The client's IP address without its port, for the per-address cap.
+      std::string address_key;
+      if (options_.unix_socket.empty() &&
+          options_.max_connections_per_address > 0) {
+        address_key = transport::PeerAddressOf(fd);
+        const size_t colon = address_key.rfind(':');
+        if (colon != std::string::npos) address_key.resize(colon);
+        if (per_address_[address_key] >=
+            options_.max_connections_per_address) {
+          refused_per_address_->Increment();
+          RefuseAtAccept(fd);
+          continue;
+        }
       }
       if (options_.unix_socket.empty()) transport::SetNoDelay(fd);
       auto conn = std::make_unique<Conn>();
@@ -372,27 +396,54 @@ class EventHttpServer::Impl {
         close(fd);
         continue;
       }
+      if (!address_key.empty()) {
+        ++per_address_[address_key];
+        c->address_key = std::move(address_key);
+      }
       conns_[c->id] = std::move(conn);
       open_count_.store(conns_.size());
       open_gauge_->Add(1);
-      ArmTimer(c, options_.idle_timeout, /*partial=*/false);
+      // The first request's headers are due read_timeout after accept: a
+      // connection that sends nothing, or trickles, holds its slot no
+      // longer.
+      ArmTimer(c, options_.read_timeout, TimerKind::kHeaders);
     }
   }
 
+  // "503" and close, without registering `fd`.
+  static void RefuseAtAccept(int fd) {
+    static const std::string kBusy = Serialize(
+        ErrorResponse(503, "UNAVAILABLE", "too many connections"),
+        /*keep_alive=*/false);
+    ssize_t ignored =
+        send(fd, kBusy.data(), kBusy.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    (void)ignored;
+    close(fd);
+  }
+
   // ---- timers ----
-  void ArmTimer(Conn* c, absl::Duration after, bool partial) {
+  void ArmTimer(Conn* c, absl::Duration after, TimerKind kind) {
     if (c->timer != 0) loop_->CancelTimer(c->timer);
     uint64_t id = c->id;
-    c->timer = loop_->RunAfter(after, [this, id, partial] {
+    c->timer_kind = kind;
+    c->timer = loop_->RunAfter(after, [this, id, kind] {
       auto it = conns_.find(id);
       if (it == conns_.end()) return;
       Conn* conn = it->second.get();
       conn->timer = 0;
-      if (partial) {
-        BadRequest(conn, 408, "read_timeout",
-                   "request not complete within the read timeout");
-      } else {
-        Close(conn);  // idle, or a response the client does not read
+      conn->timer_kind = TimerKind::kClose;
+      switch (kind) {
+        case TimerKind::kHeaders:
+          BadRequest(conn, 408, "read_timeout",
+                     "request headers not complete within the read timeout");
+          break;
+        case TimerKind::kBody:
+          BadRequest(conn, 408, "body_timeout",
+                     "request body not complete within the body timeout");
+          break;
+        case TimerKind::kClose:
+          Close(conn);  // idle, or a response the client does not read
+          break;
       }
     });
   }
@@ -400,6 +451,7 @@ class EventHttpServer::Impl {
   void CancelTimer(Conn* c) {
     if (c->timer != 0) loop_->CancelTimer(c->timer);
     c->timer = 0;
+    c->timer_kind = TimerKind::kClose;
   }
 
   // ---- reading and parsing ----
@@ -416,7 +468,6 @@ class EventHttpServer::Impl {
 
   void ReadFrom(Conn* c) {
     const size_t cap = options_.max_header_bytes + options_.max_body_bytes;
-    const bool was_empty = c->in.empty();
     char buf[kReadChunk];
     ssize_t n = read(c->fd, buf, sizeof(buf));
     if (n == 0) {
@@ -437,7 +488,11 @@ class EventHttpServer::Impl {
       if (c->in.size() > cap) Close(c);
       return;  // parsed once the response in flight is written
     }
-    if (was_empty) ArmTimer(c, options_.read_timeout, /*partial=*/true);
+    // The headers' deadline runs from the first byte of a request on a
+    // kept-alive connection (from accept for the first request).
+    if (!c->head_done && c->timer_kind != TimerKind::kHeaders) {
+      ArmTimer(c, options_.read_timeout, TimerKind::kHeaders);
+    }
     TryParse(c);
   }
 
@@ -449,6 +504,7 @@ class EventHttpServer::Impl {
                      {{"reason", reason}})
         ->Increment();
     c->in.clear();
+    c->head_done = false;
     c->busy = true;  // no further parsing
     c->route_label = "unmatched";
     c->started = std::chrono::steady_clock::now();
@@ -463,7 +519,12 @@ class EventHttpServer::Impl {
 
   // Parses one request from c->in if it is complete and dispatches it.
   void TryParse(Conn* c) {
-    if (c->busy || c->closing || c->want_out || c->in.empty()) return;
+    if (c->busy || c->closing || c->want_out) return;
+    if (c->head_done) {
+      TakeBody(c);
+      return;
+    }
+    if (c->in.empty()) return;
     size_t end = c->in.find("\r\n\r\n");
     if (end == std::string::npos) {
       if (c->in.size() > options_.max_header_bytes) {
@@ -570,22 +631,74 @@ class EventHttpServer::Impl {
       auto [it, inserted] = request.headers.emplace(name, value);
       if (!inserted) it->second += ", " + value;
     }
-    if (static_cast<uint64_t>(content_length) > options_.max_body_bytes) {
-      BadRequest(c, 413, "body_too_large",
-                 absl::StrCat("request body of ", content_length,
-                              " bytes exceeds the limit of ",
-                              options_.max_body_bytes));
-      return;
-    }
-    const size_t total = end + 4 + static_cast<size_t>(content_length);
-    if (c->in.size() < total) return;  // wait for the body
-    request.body = c->in.substr(end + 4, static_cast<size_t>(content_length));
-    c->in.erase(0, total);
     std::string connection = absl::AsciiStrToLower(request.Header("connection"));
     c->keep_alive = http10 ? absl::StrContains(connection, "keep-alive")
                            : !absl::StrContains(connection, "close");
+    c->in.erase(0, end + 4);
+    if (Admit(c, request)) return;  // answered without its body
+    const size_t body_limit = BodyLimitFor(request.path);
+    if (static_cast<uint64_t>(content_length) > body_limit) {
+      BadRequest(c, 413, "body_too_large",
+                 absl::StrCat("request body of ", content_length,
+                              " bytes exceeds the limit of ", body_limit));
+      return;
+    }
+    c->head_done = true;
+    c->head = std::move(request);
+    c->body_len = static_cast<size_t>(content_length);
+    if (c->in.size() < c->body_len) {
+      ArmTimer(c, options_.body_timeout, TimerKind::kBody);
+    }
+    TakeBody(c);
+  }
+
+  // The body of the request whose headers are in, if it is complete:
+  // dispatched.
+  void TakeBody(Conn* c) {
+    if (c->in.size() < c->body_len) return;  // the body timer runs
+    HttpRequest request = std::move(c->head);
+    c->head = HttpRequest();
+    c->head_done = false;
+    request.body = c->in.substr(0, c->body_len);
+    c->in.erase(0, c->body_len);
+    c->body_len = 0;
     CancelTimer(c);
     Dispatch(c, std::move(request));
+  }
+
+  size_t BodyLimitFor(const std::string& path) const {
+    auto it = options_.max_body_bytes_by_path.find(path);
+    return it == options_.max_body_bytes_by_path.end()
+               ? options_.max_body_bytes
+               : std::min(options_.max_body_bytes, it->second);
+  }
+
+  // Options::admit for a request whose headers are in: true if it was
+  // answered (and the connection is to close: its body is not read).
+  bool Admit(Conn* c, const HttpRequest& request) {
+    if (!options_.admit || !HostAllowed(request.Header("host"))) return false;
+    const Route* route = Find(request.path);
+    if (route == nullptr || (route->sync.count(request.method) == 0 &&
+                             route->async.count(request.method) == 0)) {
+      return false;  // 404 / 405 after the body, as usual
+    }
+    std::optional<HttpResponse> refused;
+    try {
+      refused = options_.admit(request);
+    } catch (const std::exception& e) {
+      LOG(ERROR) << "http: admit threw: " << e.what();
+      refused = HttpResponse::Error(absl::InternalError("internal error"));
+    }
+    if (!refused.has_value()) return false;
+    CancelTimer(c);
+    c->in.clear();
+    c->busy = true;
+    c->seq = next_seq_++;
+    c->started = std::chrono::steady_clock::now();
+    c->route_label = route->pattern;
+    c->keep_alive = false;
+    Finish(c, *std::move(refused));
+    return true;
   }
 
   // Options::allowed_hosts: the name in `host` ("name", "name:port",
@@ -667,11 +780,9 @@ class EventHttpServer::Impl {
     }
     auto sync = route->sync.find(request.method);
     if (sync != route->sync.end()) {
-      {
-        std::lock_guard<std::mutex> lock(work_mu_);
-        work_.push_back(Work{&sync->second, std::move(request), c->id, c->seq});
-      }
-      work_cv_.notify_one();
+      WorkerPool& pool =
+          fast_paths_.count(request.path) > 0 ? fast_workers_ : workers_;
+      pool.Push(Work{&sync->second, std::move(request), c->id, c->seq});
       return;
     }
     std::vector<std::string> allowed;
@@ -722,10 +833,10 @@ class EventHttpServer::Impl {
   // not served by recursion).
   void Ready(Conn* c) {
     if (c->in.empty()) {
-      ArmTimer(c, options_.idle_timeout, /*partial=*/false);
+      ArmTimer(c, options_.idle_timeout, TimerKind::kClose);
       return;
     }
-    ArmTimer(c, options_.read_timeout, /*partial=*/true);
+    ArmTimer(c, options_.read_timeout, TimerKind::kHeaders);
     uint64_t id = c->id;
     loop_->Post([this, id] {
       auto it = conns_.find(id);
@@ -786,7 +897,7 @@ class EventHttpServer::Impl {
     if (!c->want_out) {
       c->want_out = true;
       loop_->Modify(c->fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, c).IgnoreError();
-      ArmTimer(c, options_.write_timeout, /*partial=*/false);
+      ArmTimer(c, options_.write_timeout, TimerKind::kClose);
     }
   }
 
@@ -797,6 +908,12 @@ class EventHttpServer::Impl {
     loop_->Remove(c->fd);
     close(c->fd);
     c->fd = -1;
+    if (!c->address_key.empty()) {
+      auto count = per_address_.find(c->address_key);
+      if (count != per_address_.end() && --count->second == 0) {
+        per_address_.erase(count);
+      }
+    }
     auto it = conns_.find(c->id);
     std::unique_ptr<Conn> owned = std::move(it->second);
     conns_.erase(it);
@@ -814,16 +931,53 @@ class EventHttpServer::Impl {
     uint64_t seq;
   };
 
-  void WorkerLoop() {
-    while (true) {
-      Work work;
-      {
-        std::unique_lock<std::mutex> lock(work_mu_);
-        work_cv_.wait(lock, [this] { return work_stop_ || !work_.empty(); });
-        if (work_stop_) return;  // queued requests are dropped
-        work = std::move(work_.front());
-        work_.pop_front();
+  // Threads running blocking handlers from a queue.
+  class WorkerPool {
+   public:
+    void Start(int threads, Impl* impl) {
+      for (int i = 0; i < threads; ++i) {
+        threads_.emplace_back([this, impl] {
+          while (true) {
+            Work work;
+            {
+              std::unique_lock<std::mutex> lock(mu_);
+              cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
+              if (stop_) return;  // queued requests are dropped
+              work = std::move(queue_.front());
+              queue_.pop_front();
+            }
+            impl->RunWork(std::move(work));
+          }
+        });
       }
+    }
+    void Push(Work work) {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        queue_.push_back(std::move(work));
+      }
+      cv_.notify_one();
+    }
+    void StopAndJoin() {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        stop_ = true;
+      }
+      cv_.notify_all();
+      for (std::thread& t : threads_) t.join();
+      threads_.clear();
+    }
+
+   private:
+    std::mutex mu_;
+    std::condition_variable cv_;
+    std::deque<Work> queue_;  // at most one per connection
+    bool stop_ = false;
+    std::vector<std::thread> threads_;
+  };
+
+  void RunWork(Work work) {
+    {
       HttpResponse response;
       try {
         response = (*work.handler)(work.request);
@@ -855,14 +1009,14 @@ class EventHttpServer::Impl {
   std::map<std::string, metrics::Histogram*> histograms_;
   std::atomic<size_t> open_count_{0};
 
-  std::mutex work_mu_;
-  std::condition_variable work_cv_;
-  std::deque<Work> work_;  // at most one per connection
-  bool work_stop_ = false;
-  std::vector<std::thread> workers_;
+  std::unordered_map<std::string, size_t> per_address_;  // open, by IP
+  std::set<std::string> fast_paths_;
+  WorkerPool workers_;
+  WorkerPool fast_workers_;  // Options::fast_paths
 
   metrics::Gauge* open_gauge_;
   metrics::Counter* refused_;
+  metrics::Counter* refused_per_address_;
 };
 
 // ---- HttpResponder ----

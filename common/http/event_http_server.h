@@ -27,20 +27,42 @@
 //
 // Limits (every one bounded, every violation answered and/or closed):
 //  - max_connections: a connection beyond it gets "503" and is closed at
-//    once (kess_http_connections_refused_total).
+//    once (kess_http_connections_refused_total{reason="max_connections"}).
+//  - max_connections_per_address (TCP, 0 = no cap): connections open at
+//    once from one client IP address; beyond it "503" and close at accept
+//    (kess_http_connections_refused_total{reason="per_address"}), so that
+//    one address cannot take every slot.
 //  - max_header_bytes: request line + headers; beyond it 431 and close.
-//  - max_body_bytes: Content-Length above it is 413 and close, before the
-//    body is read. Only Content-Length bodies are taken; Transfer-Encoding
-//    (chunked request bodies) gets 501 and close.
-//  - read_timeout: from the first byte of a request to its last; a request
-//    not complete by then gets 408 and close (a slow-header client holds a
-//    connection slot for at most this long).
+//  - max_body_bytes (lower for some paths: max_body_bytes_by_path):
+//    Content-Length above it is 413 and close, before the body is read.
+//    Only Content-Length bodies are taken; Transfer-Encoding (chunked
+//    request bodies) gets 501 and close.
+//  - read_timeout: a total deadline for the request line and headers, from
+//    the connection's accept (its first request) or from the first byte of
+//    a later request, however the bytes trickle in; not complete by then:
+//    408 and close (a slow-header client holds a connection slot for at
+//    most this long).
+//  - body_timeout: a total deadline for the body, from the end of the
+//    headers; 408 and close.
 //  - idle_timeout: a keep-alive connection with no request in flight and no
 //    byte received is closed after it.
 //  - write_timeout: a response the client does not read within it is
 //    dropped with the connection.
 // Malformed requests (request line, header syntax, version, Content-Length)
 // get 400 (505 for a version other than HTTP/1.0 or 1.1) and close.
+// Every refusal before routing is counted in
+// kess_http_bad_requests_total{reason} (read_timeout, body_timeout,
+// header_too_large, body_too_large, ...).
+//
+// Options::admit (as HttpServer's) is called on the loop thread once the
+// headers of a request that matched a route and method are in, before its
+// body is read; a response it returns is sent instead (and the connection
+// closed), so an unauthenticated client costs no body read.
+//
+// Worker pools: blocking handlers of Options::fast_paths (by default
+// /healthz and /metrics) run on a pool of their own (fast_worker_threads),
+// so that handlers that block (a call to another server) on every worker
+// thread do not delay the health checks.
 //
 // Keep-alive: HTTP/1.1 connections stay open unless "Connection: close";
 // HTTP/1.0 ones only with "Connection: keep-alive". Pipelined requests are
@@ -52,7 +74,8 @@
 // Metrics: kess_http_requests_total{route,code} and
 // kess_http_request_duration_seconds{route} as HttpServer's (for async
 // routes the time until Send), kess_http_event_connections (open now),
-// kess_http_connections_refused_total, kess_http_bad_requests_total{reason}.
+// kess_http_connections_refused_total{reason},
+// kess_http_bad_requests_total{reason}.
 //
 // Thread-safety: register routes before Start(). Start/Stop from one
 // thread. HttpResponder::Send from any thread.
@@ -62,6 +85,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -117,10 +141,18 @@ class EventHttpServer : public HttpRoutes {
     std::string unix_socket;
     int unix_socket_mode = 0660;
     int worker_threads = 4;  // for blocking handlers
+    // The blocking handlers of these exact paths run on a pool of their
+    // own, of fast_worker_threads threads.
+    std::vector<std::string> fast_paths = {"/healthz", "/metrics"};
+    int fast_worker_threads = 1;
     size_t max_connections = 10000;
+    size_t max_connections_per_address = 0;  // TCP; 0 = no cap
     size_t max_header_bytes = 16 * 1024;
     size_t max_body_bytes = 1 << 20;
-    absl::Duration read_timeout = absl::Seconds(10);
+    // Lower limits for some exact paths (e.g. a login form).
+    std::map<std::string, size_t> max_body_bytes_by_path;
+    absl::Duration read_timeout = absl::Seconds(10);  // request line+headers
+    absl::Duration body_timeout = absl::Seconds(30);
     absl::Duration idle_timeout = absl::Seconds(120);
     absl::Duration write_timeout = absl::Seconds(30);
     metrics::Registry* registry = &metrics::Registry::Default();
@@ -132,6 +164,11 @@ class EventHttpServer : public HttpRoutes {
     // rebound to 127.0.0.1 (DNS rebinding) cannot use a local API. A
     // request without Host (HTTP/1.0) is served.
     std::vector<std::string> allowed_hosts;
+    // As HttpServer::Options::admit: called (on the loop thread: it must
+    // not block) for every request that matched a route and method, with
+    // its headers but before its body is read; a response returned here is
+    // sent instead of calling the handler, and the connection closed.
+    std::function<std::optional<HttpResponse>(const HttpRequest&)> admit;
   };
 
   // Binds the socket (so port() is known) but does not serve yet.

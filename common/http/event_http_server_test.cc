@@ -1,5 +1,7 @@
 #include "common/http/event_http_server.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -17,6 +19,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "common/http_client.h"
 #include "common/testing/wait_for.h"
 #include "common/transport/testing/test_util.h"
@@ -87,6 +90,10 @@ class EventHttpServerTest : public ::testing::Test {
       return HttpResponse::Text(
           200, absl::StrCat("uid=", r.peer->uid, " pid=", r.peer->pid));
     });
+    server_->Handle("GET", "/block", [this](const HttpRequest&) {
+      release_.WaitForNotificationWithTimeout(absl::Seconds(20));
+      return HttpResponse::Text(200, "released");
+    });
     server_->HandlePrefix("GET", "/files/", [](const HttpRequest& r) {
       return HttpResponse::Text(200, "file " + r.path);
     });
@@ -108,7 +115,16 @@ class EventHttpServerTest : public ::testing::Test {
     return absl::StrCat("127.0.0.1:", server_->port());
   }
 
+  double Counted(const std::string& name, const std::string& reason) {
+    return registry_.GetCounter(name, "", {{"reason", reason}})->Value();
+  }
+
+  ~EventHttpServerTest() override {
+    if (!release_.HasBeenNotified()) release_.Notify();
+  }
+
   metrics::Registry registry_;
+  absl::Notification release_;  // lets GET /block answer
   std::unique_ptr<EventHttpServer> server_;
   absl::Mutex mu_;
   std::vector<HttpResponder> waiting_ ABSL_GUARDED_BY(mu_);
@@ -501,6 +517,212 @@ TEST_F(EventHttpServerTest, StopCancelsWaiters) {
   close(fd);
   absl::MutexLock lock(&mu_);
   waiting_[0].Send(HttpResponse::Text(200, "after stop"));  // no-op
+}
+
+// A blocking TCP connection from `from` (a loopback address) to
+// 127.0.0.1:port; -1 on error.
+int ConnectFrom(const char* from, int port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  sockaddr_in local{};
+  local.sin_family = AF_INET;
+  inet_pton(AF_INET, from, &local.sin_addr);
+  sockaddr_in remote{};
+  remote.sin_family = AF_INET;
+  remote.sin_port = htons(static_cast<uint16_t>(port));
+  inet_pton(AF_INET, "127.0.0.1", &remote.sin_addr);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof(local)) != 0 ||
+      connect(fd, reinterpret_cast<sockaddr*>(&remote), sizeof(remote)) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+double SecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                       start)
+      .count();
+}
+
+TEST_F(EventHttpServerTest, TricklingFromAcceptIsCutAtTheHeaderDeadline) {
+  EventHttpServer::Options opts;
+  opts.read_timeout = absl::Milliseconds(600);
+  StartServer(opts);
+  // One byte every 50 ms: every read is quick, the headers never end.
+  int trickler = ConnectRaw(server_->port());
+  int silent = ConnectRaw(server_->port());  // sends nothing at all
+  ASSERT_GE(trickler, 0);
+  ASSERT_GE(silent, 0);
+  const auto start = std::chrono::steady_clock::now();
+  const std::string request = "GET /echo HTTP/1.1\r\nX-Slow: " +
+                              std::string(200, 'a');
+  bool closed = false;
+  for (size_t i = 0; i < request.size() && SecondsSince(start) < 5; ++i) {
+    if (!WriteAll(trickler, request.substr(i, 1))) {
+      closed = true;
+      break;
+    }
+    pollfd p{trickler, POLLIN, 0};
+    if (poll(&p, 1, 50) > 0) break;  // the 408 (or the close) arrived
+  }
+  (void)closed;
+  std::string answer = ReadResponses(trickler, 1, absl::Seconds(5));
+  const double seconds = SecondsSince(start);
+  EXPECT_EQ(StatusOf(answer), 408) << answer;
+  EXPECT_TRUE(WaitForPeerClose(trickler, absl::Seconds(2)));
+  EXPECT_GE(seconds, 0.55);
+  EXPECT_LT(seconds, 3.0);
+  // The silent connection is gone by the same deadline (counted from
+  // accept, not from a first byte).
+  EXPECT_TRUE(WaitForPeerClose(silent, absl::Seconds(2)));
+  EXPECT_LT(SecondsSince(start), 4.0);
+  EXPECT_EQ(Counted("kess_http_bad_requests_total", "read_timeout"), 2);
+  close(trickler);
+  close(silent);
+  // A kept-alive connection's next request gets its own deadline.
+  int fd = ConnectRaw(server_->port());
+  ASSERT_TRUE(WriteAll(fd, "GET /echo HTTP/1.1\r\n\r\n"));
+  EXPECT_EQ(StatusOf(ReadResponses(fd, 1, absl::Seconds(5))), 200);
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  ASSERT_TRUE(WriteAll(fd, "GET /echo HTTP/1.1\r\n\r\n"));
+  EXPECT_EQ(StatusOf(ReadResponses(fd, 1, absl::Seconds(5))), 200);
+  close(fd);
+}
+
+TEST_F(EventHttpServerTest, SlowBodyClosedAtTheBodyDeadline) {
+  EventHttpServer::Options opts;
+  opts.read_timeout = absl::Seconds(10);
+  opts.body_timeout = absl::Milliseconds(500);
+  StartServer(opts);
+  int fd = ConnectRaw(server_->port());
+  ASSERT_GE(fd, 0);
+  const auto start = std::chrono::steady_clock::now();
+  ASSERT_TRUE(WriteAll(
+      fd, "POST /echo HTTP/1.1\r\nContent-Length: 100\r\n\r\n0123456789"));
+  // More body bytes now and then do not extend the deadline.
+  for (int i = 0; i < 3; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    WriteAll(fd, "x");
+  }
+  std::string answer = ReadResponses(fd, 1, absl::Seconds(5));
+  const double seconds = SecondsSince(start);
+  EXPECT_EQ(StatusOf(answer), 408) << answer;
+  EXPECT_TRUE(WaitForPeerClose(fd, absl::Seconds(2)));
+  EXPECT_GE(seconds, 0.45);
+  EXPECT_LT(seconds, 3.0);
+  EXPECT_EQ(Counted("kess_http_bad_requests_total", "body_timeout"), 1);
+  close(fd);
+  // A body that arrives in time, in pieces, is served.
+  fd = ConnectRaw(server_->port());
+  ASSERT_TRUE(WriteAll(fd, "POST /echo HTTP/1.1\r\nContent-Length: 6\r\n\r\nab"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_TRUE(WriteAll(fd, "cdef"));
+  answer = ReadResponses(fd, 1, absl::Seconds(5));
+  EXPECT_EQ(StatusOf(answer), 200);
+  EXPECT_TRUE(absl::StrContains(answer, "posted abcdef")) << answer;
+  close(fd);
+}
+
+TEST_F(EventHttpServerTest, ConnectionCapPerClientAddress) {
+  EventHttpServer::Options opts;
+  opts.max_connections_per_address = 2;
+  StartServer(opts);
+  std::vector<int> fds;
+  for (int i = 0; i < 2; ++i) {
+    int fd = ConnectFrom("127.0.0.2", server_->port());
+    ASSERT_GE(fd, 0);
+    fds.push_back(fd);
+  }
+  ASSERT_TRUE(testing::WaitFor([&] { return server_->connections() == 2; },
+                               absl::Seconds(5)));
+  int extra = ConnectFrom("127.0.0.2", server_->port());
+  ASSERT_GE(extra, 0);
+  EXPECT_EQ(StatusOf(ReadResponses(extra, 1, absl::Seconds(5))), 503);
+  EXPECT_TRUE(WaitForPeerClose(extra, absl::Seconds(5)));
+  close(extra);
+  EXPECT_EQ(Counted("kess_http_connections_refused_total", "per_address"), 1);
+  // Another address is served meanwhile.
+  auto r = HttpCall(Address(), "GET", "/echo");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 200);
+  // The capped address gets a slot back when one of its connections closes.
+  close(fds[0]);
+  ASSERT_TRUE(testing::WaitFor([&] { return server_->connections() == 1; },
+                               absl::Seconds(5)));
+  int again = ConnectFrom("127.0.0.2", server_->port());
+  ASSERT_GE(again, 0);
+  ASSERT_TRUE(WriteAll(again, "GET /echo HTTP/1.1\r\n\r\n"));
+  EXPECT_EQ(StatusOf(ReadResponses(again, 1, absl::Seconds(5))), 200);
+  close(again);
+  close(fds[1]);
+}
+
+TEST_F(EventHttpServerTest, AdmitAnswersBeforeTheBodyAndLimitsByPath) {
+  EventHttpServer::Options opts;
+  opts.max_body_bytes_by_path["/echo"] = 8;
+  std::atomic<int> admitted{0};
+  opts.admit = [&admitted](const HttpRequest& r)
+      -> std::optional<HttpResponse> {
+    ++admitted;
+    if (r.Header("x-token") == "good") return std::nullopt;
+    HttpResponse refused = HttpResponse::Text(401, "who are you");
+    refused.headers.emplace_back("Set-Cookie", "a=b");
+    return refused;
+  };
+  StartServer(opts);
+  // Refused on its headers: the 100 declared body bytes are never sent.
+  int fd = ConnectRaw(server_->port());
+  ASSERT_TRUE(WriteAll(
+      fd, "POST /echo HTTP/1.1\r\nContent-Length: 100\r\n\r\n"));
+  std::string answer = ReadResponses(fd, 1, absl::Seconds(5));
+  EXPECT_EQ(StatusOf(answer), 401) << answer;
+  EXPECT_TRUE(absl::StrContains(answer, "Set-Cookie: a=b\r\n")) << answer;
+  EXPECT_TRUE(WaitForPeerClose(fd, absl::Seconds(2)));
+  close(fd);
+  // Admitted, with its body.
+  auto r = HttpCall(Address(), "POST", "/echo", "1234", absl::Seconds(5),
+                    {{"X-Token", "good"}});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "posted 1234");
+  // Over the path's limit: 413 on the Content-Length.
+  r = HttpCall(Address(), "POST", "/echo", "123456789", absl::Seconds(5),
+               {{"X-Token", "good"}});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 413);
+  // Unknown paths are not admitted: 404 as usual.
+  const int before = admitted.load();
+  r = HttpCall(Address(), "GET", "/nothing");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 404);
+  EXPECT_EQ(admitted.load(), before);
+}
+
+TEST_F(EventHttpServerTest, HealthzAnswersWhileEveryWorkerBlocks) {
+  EventHttpServer::Options opts;
+  opts.worker_threads = 2;
+  StartServer(opts);
+  std::vector<std::thread> blocked;
+  for (int i = 0; i < 3; ++i) {
+    blocked.emplace_back([this] {
+      HttpCall(Address(), "GET", "/block", "", absl::Seconds(30)).IgnoreError();
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const auto start = std::chrono::steady_clock::now();
+  auto health = HttpCall(Address(), "GET", "/healthz", "", absl::Seconds(5));
+  ASSERT_TRUE(health.ok()) << health.status();
+  EXPECT_EQ(health->status, 200);
+  auto metrics = HttpCall(Address(), "GET", "/metrics", "", absl::Seconds(5));
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  EXPECT_EQ(metrics->status, 200);
+  EXPECT_LT(SecondsSince(start), 2.0);
+  // Another blocking route waits for a worker.
+  auto echo = HttpCall(Address(), "GET", "/echo", "", absl::Milliseconds(500));
+  EXPECT_FALSE(echo.ok());
+  release_.Notify();
+  for (std::thread& t : blocked) t.join();
 }
 
 }  // namespace
