@@ -23,8 +23,8 @@ esac
 # unless a flag is needed to bound the time).
 declare -A QUICK FULL
 RUNNERS=(transport replication wan wan_e2e distributor config_write heartbeat
-  route_table discovery_storm sdk sdk_notify watch agent_footprint propagation
-  zk_watch etcd_watch)
+  route_table discovery_storm sdk sdk_notify watch agent_footprint
+  agent_registration propagation zk_watch etcd_watch)
 QUICK[transport]="--connections=2000 --rpc_seconds=2 --serial_calls=500 --push_rounds=5"
 FULL[transport]=""
 QUICK[replication]="--seconds=2"
@@ -53,6 +53,9 @@ FULL[watch]=""
 # The target phases (10 s idle, 20 s at 100 changes/s) take under a minute.
 QUICK[agent_footprint]=""
 FULL[agent_footprint]=""
+# About 2 minutes at the defaults (50 + 50 registrations, 20 check trials).
+QUICK[agent_registration]="--registrations=20 --check_trials=10"
+FULL[agent_registration]=""
 QUICK[propagation]="--agents=100,1000 --disk_agents= --changes=5"
 FULL[propagation]="--agents=100,1000,10000"
 QUICK[zk_watch]="--watchers=100,1000 --changes=5"
