@@ -582,7 +582,13 @@ absl::StatusOr<Subscription> Agent::Unsubscribe(const std::string& owner,
             << removed.namespaces.size()
             << " namespaces no application holds any more (last: " << owner
             << "); their cache files stay";
-  loop_->Post([this, removed] { SendUnsubscribe(removed); });
+  loop_->Post([this, removed] {
+    if (options_.on_unsubscribed && !removed.keys.empty()) {
+      options_.on_unsubscribed(
+          std::vector<CacheKey>(removed.keys.begin(), removed.keys.end()));
+    }
+    SendUnsubscribe(removed);
+  });
   return removed;
 }
 

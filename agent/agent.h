@@ -88,6 +88,13 @@ struct AgentOptions {
   // Agent. The DNS interface keeps its in-memory tables with it
   // (agent/dns/).
   std::function<void(const file_cache::CacheEntry&)> on_accepted;
+  // If set, called on the agent's loop thread with the keys no owner holds
+  // any more after an Unsubscribe (before kess.Unsubscribe is sent; later
+  // versions are not passed to on_accepted until subscribed again). Must be
+  // quick and must not call the Agent. The DNS interface drops their
+  // tables with it.
+  std::function<void(const std::vector<file_cache::CacheKey>&)>
+      on_unsubscribed;
   // If set, called on the cache writer's thread with every version once it
   // is durably in the file cache (CacheUpdater::Options::on_written): a
   // reader that opens the file afterwards sees at least that revision.

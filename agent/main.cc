@@ -152,13 +152,10 @@ int main(int argc, char** argv) {
   auto dns = kess::agent::dns::AgentDns::FromFlags(FLAGS_dc, FLAGS_cache_dir);
   CHECK(dns.ok()) << "--dns_*: " << dns.status();
   options.on_accepted = (*dns)->OnAccepted();
+  options.on_unsubscribed = (*dns)->OnUnsubscribed();
   auto agent = kess::agent::Agent::Create(options);
   CHECK(agent.ok()) << "agent start-up: " << agent.status();
-  CheckOk((*dns)->Start([a = agent->get()](
-                            const std::vector<kess::file_cache::CacheKey>& keys,
-                            absl::Duration wait) {
-            return a->Subscribe(keys, wait);
-          }),
+  CheckOk((*dns)->Start(kess::agent::dns::LinkToAgent(agent->get())),
           "DNS interface");
 
   CHECK(!FLAGS_enable_exec_checks || !FLAGS_api_socket.empty())

@@ -24,7 +24,14 @@ DEFINE_string(dns_passing_health, "up",
               "Comma-separated instance health words DNS answers with (the "
               "instance must also be healthy); empty: any word.");
 DEFINE_int32(dns_max_subscriptions, 1000,
-             "How many services DNS queries may subscribe the agent to.");
+             "How many services DNS queries may hold subscribed at once "
+             "(owner \"dns\"; those persisted by an earlier run count).");
+DEFINE_int64(dns_unused_expiry_seconds, 86400,
+             "A service subscribed through DNS that no DNS query named for "
+             "this long is unsubscribed (owner \"dns\" only).");
+DEFINE_int32(dns_max_udp_payload, 1232,
+             "The largest UDP answer (EDNS buffer size) accepted, 512..4096; "
+             "1232 avoids IP fragmentation (DNS Flag Day 2020).");
 DEFINE_int32(dns_max_tcp_connections, 64,
              "Open DNS TCP connections at most; more are closed at once.");
 
@@ -41,10 +48,17 @@ absl::StatusOr<std::unique_ptr<AgentDns>> AgentDns::FromFlags(
         absl::StrCat("--dns_port=", FLAGS_dns_port, " is outside 0..65535"));
   }
   if (FLAGS_dns_ttl_seconds < 0 || FLAGS_dns_wait_ms < 0 ||
-      FLAGS_dns_max_subscriptions < 0 || FLAGS_dns_max_tcp_connections < 1) {
+      FLAGS_dns_max_subscriptions < 0 || FLAGS_dns_max_tcp_connections < 1 ||
+      FLAGS_dns_unused_expiry_seconds < 1) {
     return absl::InvalidArgumentError(
         "--dns_ttl_seconds, --dns_wait_ms and --dns_max_subscriptions must "
-        "not be negative, --dns_max_tcp_connections at least 1");
+        "not be negative, --dns_max_tcp_connections and "
+        "--dns_unused_expiry_seconds at least 1");
+  }
+  if (FLAGS_dns_max_udp_payload < 512 || FLAGS_dns_max_udp_payload > 4096) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--dns_max_udp_payload=", FLAGS_dns_max_udp_payload,
+                     " is outside 512..4096"));
   }
   for (absl::string_view label : absl::StrSplit(FLAGS_dns_domain, '.')) {
     if (label.empty() || label.size() > 63 ||
@@ -59,6 +73,8 @@ absl::StatusOr<std::unique_ptr<AgentDns>> AgentDns::FromFlags(
   o.server.responder.domain = FLAGS_dns_domain;
   o.server.responder.datacenter = datacenter;
   o.server.responder.ttl_seconds = static_cast<uint32_t>(FLAGS_dns_ttl_seconds);
+  o.server.responder.max_udp_payload =
+      static_cast<uint16_t>(FLAGS_dns_max_udp_payload);
   o.server.table_wait = absl::Milliseconds(FLAGS_dns_wait_ms);
   o.server.max_tcp_connections =
       static_cast<size_t>(FLAGS_dns_max_tcp_connections);
@@ -67,6 +83,7 @@ absl::StatusOr<std::unique_ptr<AgentDns>> AgentDns::FromFlags(
       absl::StrSplit(FLAGS_dns_passing_health, ',', absl::SkipWhitespace());
   o.feed.subscribe_wait = absl::Milliseconds(FLAGS_dns_wait_ms);
   o.feed.max_subscriptions = static_cast<size_t>(FLAGS_dns_max_subscriptions);
+  o.feed.idle_expiry = absl::Seconds(FLAGS_dns_unused_expiry_seconds);
   return std::make_unique<AgentDns>(std::move(o));
 }
 
@@ -84,14 +101,23 @@ std::function<void(const file_cache::CacheEntry&)> AgentDns::OnAccepted() {
   };
 }
 
-absl::Status AgentDns::Start(SubscribeFn subscribe) {
+std::function<void(const std::vector<file_cache::CacheKey>&)>
+AgentDns::OnUnsubscribed() {
+  if (feed_ == nullptr) return nullptr;
+  RouteFeed* feed = feed_.get();
+  return [feed](const std::vector<file_cache::CacheKey>& keys) {
+    feed->OnUnsubscribed(keys);
+  };
+}
+
+absl::Status AgentDns::Start(AgentLink link) {
   if (feed_ == nullptr || server_ != nullptr) return absl::OkStatus();
   RouteFeed* feed = feed_.get();
   KESS_ASSIGN_OR_RETURN(
       server_, DnsServer::Start(options_.server, [feed](const std::string& s) {
         feed->Request(s);
       }));
-  feed_->Start(server_.get(), std::move(subscribe));
+  feed_->Start(server_.get(), std::move(link));
   LOG(INFO) << "DNS interface on " << options_.server.host << ":"
             << server_->port() << " (UDP and TCP), zone "
             << options_.server.responder.domain;

@@ -5,18 +5,17 @@
 //
 //   auto dns = AgentDns::FromFlags(FLAGS_dc, FLAGS_cache_dir);
 //   CHECK(dns.ok());
-//   options.on_accepted = (*dns)->OnAccepted();   // before Agent::Create
+//   options.on_accepted = (*dns)->OnAccepted();         // before
+//   options.on_unsubscribed = (*dns)->OnUnsubscribed(); // Agent::Create
 //   ...
-//   CHECK_OK((*dns)->Start([a](const auto& keys, absl::Duration wait) {
-//     return a->Subscribe(keys, wait);
-//   }));
+//   CHECK_OK((*dns)->Start(LinkToAgent(agent.get())));
 //   ...
-//   (*dns)->Stop();                               // before the Agent goes
+//   (*dns)->Stop();                                     // before the Agent goes
 //
-// With --dns_port=0 (the default) nothing is started and the hook does
-// nothing.
+// With --dns_port=0 (the default) nothing is started and the hooks are
+// empty.
 //
-// Thread-safety: FromFlags, Start and Stop from one thread; the hook from
+// Thread-safety: FromFlags, Start and Stop from one thread; the hooks from
 // any.
 #pragma once
 
@@ -43,8 +42,6 @@ struct AgentDnsOptions {
 
 class AgentDns {
  public:
-  using SubscribeFn = RouteFeed::SubscribeFn;
-
   // From the --dns_* flags; InvalidArgument for a bad value.
   static absl::StatusOr<std::unique_ptr<AgentDns>> FromFlags(
       const std::string& datacenter, const std::string& cache_dir);
@@ -53,8 +50,11 @@ class AgentDns {
 
   // For AgentOptions::on_accepted; valid as long as this object.
   std::function<void(const file_cache::CacheEntry&)> OnAccepted();
+  // For AgentOptions::on_unsubscribed; likewise.
+  std::function<void(const std::vector<file_cache::CacheKey>&)>
+  OnUnsubscribed();
   // Binds the sockets and starts serving (OK and nothing when disabled).
-  absl::Status Start(SubscribeFn subscribe);
+  absl::Status Start(AgentLink link);
   void Stop();
 
   bool enabled() const { return options_.enabled; }

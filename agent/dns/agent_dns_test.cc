@@ -1,8 +1,11 @@
 // The DNS interface on a real Agent, in-process, against a FakeDistributor
 // on loopback: a query subscribes the agent to the service and is answered
 // when the first table arrives; pushes, deletions and services that never
-// existed reach DNS; a restarted agent answers from its file cache with no
-// distributor; the subscription limit; a distributor that is down.
+// existed reach DNS (and are unsubscribed again); a restarted agent answers
+// from its file cache with no distributor, but not for services no longer
+// subscribed; the subscription limit, also across a restart; the owner
+// "dns"; unused DNS subscriptions expire; an application's unsubscription
+// drops the table; upper-case service names; a distributor that is down.
 #include "agent/dns/agent_dns.h"
 
 #include <stdlib.h>
@@ -14,6 +17,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "agent/agent.h"
+#include "agent/subscription_set.h"
 #include "agent/dns/testing/dns_client.h"
 #include "agent/testing/fake_distributor.h"
 #include "common/metrics.h"
@@ -80,10 +84,13 @@ class AgentDnsTest : public ::testing::Test {
     o.enabled = true;
     o.server.port = 0;
     o.server.responder.datacenter = "dc1";
-    o.server.table_wait = absl::Seconds(2);
+    // Long waits: a loaded machine must not turn an answer into SERVFAIL.
+    o.server.table_wait = absl::Seconds(10);
     o.server.registry = &registry_;
     o.feed.cache_dir = dir_;
-    o.feed.subscribe_wait = absl::Seconds(2);
+    o.feed.subscribe_wait = absl::Seconds(10);
+    o.feed.sweep_interval = absl::Milliseconds(100);
+    o.feed.absent_hold = absl::Milliseconds(300);
     o.feed.registry = &registry_;
     return o;
   }
@@ -105,16 +112,11 @@ class AgentDnsTest : public ::testing::Test {
     o.reconnect_max = absl::Milliseconds(200);
     o.registry = &registry_;
     o.on_accepted = dns_->OnAccepted();
+    o.on_unsubscribed = dns_->OnUnsubscribed();
     auto a = Agent::Create(std::move(o));
     ASSERT_TRUE(a.ok()) << a.status();
     agent_ = std::move(a).value();
-    Agent* agent = agent_.get();
-    ASSERT_TRUE(dns_
-                    ->Start([agent](const std::vector<CacheKey>& keys,
-                                    absl::Duration wait) {
-                      return agent->Subscribe(keys, wait);
-                    })
-                    .ok());
+    ASSERT_TRUE(dns_->Start(LinkToAgent(agent_.get())).ok());
     ASSERT_GT(dns_->port(), 0);
   }
 
@@ -131,11 +133,26 @@ class AgentDnsTest : public ::testing::Test {
     return wire.ok() ? DecodeReply(*wire) : DecodedReply{};
   }
 
+  // Held by the DNS interface's owner.
   bool Subscribed(const std::string& service) {
-    for (const KeyState& k : agent_->Keys()) {
-      if (k.key == CacheKey::Route(service)) return true;
-    }
-    return false;
+    return agent_->OwnersOfKey(CacheKey::Route(service)) ==
+           std::vector<std::string>{kDnsOwner};
+  }
+
+  // An application's subscription (owner "app").
+  void AppSubscribes(const std::string& service) {
+    Subscription what;
+    what.keys.insert(CacheKey::Route(service));
+    ASSERT_TRUE(agent_->Subscribe("app", what, kLong).ok());
+  }
+  void AppUnsubscribes(const std::string& service) {
+    Subscription what;
+    what.keys.insert(CacheKey::Route(service));
+    ASSERT_TRUE(agent_->Unsubscribe("app", what).ok());
+  }
+
+  double Metric(const std::string& name, const metrics::Labels& labels) {
+    return CounterValue(registry_, name, labels);
   }
 
   std::string dir_;
@@ -179,19 +196,145 @@ TEST_F(AgentDnsTest, FirstQuerySubscribesAndWaitsForTheTable) {
       kLong));
 }
 
-TEST_F(AgentDnsTest, ServiceThatNeverExistedIsNxdomain) {
+TEST_F(AgentDnsTest, ServiceThatNeverExistedIsNxdomainAndNotKept) {
   StartAgent(dist_->address(), DnsOptions());
   const auto start = std::chrono::steady_clock::now();
   DecodedReply r = Ask("ghost.service.kess");
   EXPECT_EQ(r.rcode, 3);
-  // Answered when the distributor said so, not at the wait's end.
-  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
-  EXPECT_EQ(Ask("ghost.service.kess", LDNS_RR_TYPE_SRV).rcode, 3);
-  // Subscribed all the same: if it appears, DNS learns of it.
+  // Answered when the distributor said so, not at the wait's end (10 s).
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(9));
+  // Unsubscribed again: a junk name is not persisted.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return agent_->OwnersOfKey(CacheKey::Route("ghost")).empty() &&
+               Metric("kess_agent_dns_unsubscriptions_total",
+                      {{"reason", "never_existed"}}) == 1;
+      },
+      kLong));
+  // Its NXDOMAIN is kept a while (absent_hold), then it is asked for
+  // again: if it appeared meanwhile, DNS learns of it.
   dist_->Set(CacheKey::Route("ghost"), TableJson("ghost", {"10.0.0.5:80"}));
   ASSERT_TRUE(WaitFor(
       [&] { return Ask("ghost.service.kess").Answers("A").size() == 1; },
       kLong));
+  // Counted once the subscription call returned (the answer may be sent
+  // before).
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return Subscribed("ghost") &&
+               Metric("kess_agent_dns_subscriptions_total",
+                      {{"result", "subscribed"}}) == 2;
+      },
+      kLong));
+}
+
+TEST_F(AgentDnsTest, DnsSubscriptionsHaveTheirOwnOwnerAndCountAcrossRestarts) {
+  dist_->Set(CacheKey::Route("a"), TableJson("a", {"10.0.2.1:80"}));
+  dist_->Set(CacheKey::Route("b"), TableJson("b", {"10.0.2.2:80"}));
+  AgentDnsOptions o = DnsOptions();
+  o.feed.max_subscriptions = 1;
+  StartAgent(dist_->address(), o);
+  EXPECT_THAT(Ask("a.service.kess").Answers("A"), ElementsAre("10.0.2.1"));
+  EXPECT_TRUE(Subscribed("a"));
+  // An application's DELETE of the same service leaves DNS's.
+  AppSubscribes("a");
+  AppUnsubscribes("a");
+  EXPECT_TRUE(Subscribed("a"));
+  EXPECT_THAT(Ask("a.service.kess").Answers("A"), ElementsAre("10.0.2.1"));
+
+  // After a restart the persisted subscription counts against the limit.
+  StopAgent();
+  StartAgent(dist_->address(), o);
+  EXPECT_TRUE(Subscribed("a"));
+  EXPECT_EQ(Ask("b.service.kess").rcode, 2);
+  EXPECT_FALSE(Subscribed("b"));
+  EXPECT_EQ(Metric("kess_agent_dns_subscriptions_total",
+                   {{"result", "over_limit"}}),
+            1);
+}
+
+TEST_F(AgentDnsTest, UnusedDnsSubscriptionsExpire) {
+  dist_->Set(CacheKey::Route("a"), TableJson("a", {"10.0.2.1:80"}));
+  dist_->Set(CacheKey::Route("b"), TableJson("b", {"10.0.2.2:80"}));
+  AgentDnsOptions o = DnsOptions();
+  o.feed.idle_expiry = absl::Seconds(2);
+  StartAgent(dist_->address(), o);
+  EXPECT_THAT(Ask("a.service.kess").Answers("A"), ElementsAre("10.0.2.1"));
+  EXPECT_THAT(Ask("b.service.kess").Answers("A"), ElementsAre("10.0.2.2"));
+  // "a" is asked for (from the answer cache too) for 4 s; "b" is not.
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < 200 && std::chrono::steady_clock::now() - start <
+                                 std::chrono::seconds(4);
+       ++i) {
+    EXPECT_EQ(Ask("a.service.kess").Answers("A").size(), 1u);
+    absl::SleepFor(absl::Milliseconds(200));
+  }
+  EXPECT_TRUE(Subscribed("a"));
+  EXPECT_FALSE(Subscribed("b"));
+  EXPECT_GE(Metric("kess_agent_dns_unsubscriptions_total",
+                   {{"reason", "unused"}}),
+            1);
+  // Its table is gone from DNS too: the next query subscribes again and
+  // gets what the distributor has now.
+  dist_->Set(CacheKey::Route("b"), TableJson("b", {"10.0.2.3:80"}));
+  EXPECT_THAT(Ask("b.service.kess").Answers("A"), ElementsAre("10.0.2.3"));
+  EXPECT_TRUE(Subscribed("b"));
+}
+
+TEST_F(AgentDnsTest, UnsubscribedServicesAreNotServedStale) {
+  dist_->Set(CacheKey::Route("orders"), TableJson("orders", {"10.0.1.1:80"}));
+  StartAgent(dist_->address(), DnsOptions());
+  AppSubscribes("orders");
+  EXPECT_THAT(Ask("orders.service.kess").Answers("A"),
+              ElementsAre("10.0.1.1"));
+  EXPECT_FALSE(Subscribed("orders"));  // held by the application
+  // The application goes: DNS drops the table, and its next query
+  // subscribes (owner dns) and gets the current one.
+  AppUnsubscribes("orders");
+  dist_->Set(CacheKey::Route("orders"), TableJson("orders", {"10.0.1.2:80"}));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return Ask("orders.service.kess").Answers("A") ==
+               std::vector<std::string>{"10.0.1.2"};
+      },
+      kLong));
+  EXPECT_TRUE(Subscribed("orders"));
+
+  // After a restart, the file of a service nobody subscribes to any more
+  // (it stays on disk, no longer updated) is not served: a query
+  // subscribes and gets the distributor's current table.
+  dist_->Set(CacheKey::Route("stale"), TableJson("stale", {"10.0.1.3:80"}));
+  AppSubscribes("stale");  // waits until its file is written
+  AppUnsubscribes("stale");
+  StopAgent();
+  dist_->Set(CacheKey::Route("stale"), TableJson("stale", {"10.0.1.4:80"}));
+  StartAgent(dist_->address(), DnsOptions());
+  EXPECT_THAT(Ask("orders.service.kess").Answers("A"),
+              ElementsAre("10.0.1.2"));
+  EXPECT_THAT(Ask("stale.service.kess").Answers("A"), ElementsAre("10.0.1.4"));
+  EXPECT_TRUE(Subscribed("stale"));
+}
+
+TEST_F(AgentDnsTest, UpperCaseServiceNamesAreFoundWhenKnown) {
+  dist_->Set(CacheKey::Route("Payments"),
+             TableJson("Payments", {"10.0.4.1:80"}));
+  StartAgent(dist_->address(), DnsOptions());
+  // Known from an application's subscription (its file stays after).
+  AppSubscribes("Payments");
+  AppUnsubscribes("Payments");
+  // DNS asks in lower case; the agent subscribes the name it knows (once
+  // the unsubscription reached DNS, which drops the table meanwhile).
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return Ask("payments.service.kess").Answers("A") ==
+                   std::vector<std::string>{"10.0.4.1"} &&
+               Subscribed("Payments");
+      },
+      kLong));
+  EXPECT_FALSE(Subscribed("payments"));
+  // A name the agent never heard of is asked as written: NXDOMAIN.
+  dist_->Set(CacheKey::Route("Unknown"), TableJson("Unknown", {"10.0.4.2:80"}));
+  EXPECT_EQ(Ask("unknown.service.kess").rcode, 3);
 }
 
 TEST_F(AgentDnsTest, RestartedAgentAnswersFromItsCacheWithoutDistributor) {
@@ -204,11 +347,11 @@ TEST_F(AgentDnsTest, RestartedAgentAnswersFromItsCacheWithoutDistributor) {
   // No distributor at all now.
   StartAgent(absl::StrCat("127.0.0.1:", transport::testing::UnusedPort()),
              DnsOptions());
+  // From the cache: at once, not after a wait (10 s, then SERVFAIL).
   const auto start = std::chrono::steady_clock::now();
-  ASSERT_TRUE(WaitFor(
-      [&] { return Ask("orders.service.kess").Answers("A").size() == 1; },
-      kLong));
-  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+  EXPECT_THAT(Ask("orders.service.kess").Answers("A"),
+              ElementsAre("10.0.1.1"));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(9));
 }
 
 TEST_F(AgentDnsTest, DistributorDownIsServfailAfterTheWait) {
@@ -242,7 +385,7 @@ TEST_F(AgentDnsTest, SubscriptionLimit) {
                          {{"result", "over_limit"}}),
             1);
   // Services subscribed otherwise (HTTP API, SDK) are served all the same.
-  ASSERT_TRUE(agent_->Subscribe({CacheKey::Route("b")}, kLong).ok());
+  AppSubscribes("b");
   ASSERT_TRUE(WaitFor(
       [&] { return Ask("b.service.kess").Answers("A").size() == 1; }, kLong));
 }
@@ -265,7 +408,8 @@ TEST(AgentDnsDisabledTest, NothingStarts) {
   AgentDns dns(AgentDnsOptions{});
   EXPECT_FALSE(dns.enabled());
   EXPECT_EQ(dns.OnAccepted(), nullptr);
-  EXPECT_TRUE(dns.Start(nullptr).ok());
+  EXPECT_EQ(dns.OnUnsubscribed(), nullptr);
+  EXPECT_TRUE(dns.Start(AgentLink{}).ok());
   EXPECT_EQ(dns.port(), 0);
 }
 

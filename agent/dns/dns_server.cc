@@ -225,7 +225,7 @@ void DnsServer::Wake() {
 void DnsServer::Update(std::shared_ptr<const ServiceRecord> record) {
   {
     absl::MutexLock lock(&mu_);
-    events_.push_back(Event{std::move(record), ""});
+    events_.push_back(Event{Event::Kind::kUpdate, std::move(record), ""});
   }
   Wake();
 }
@@ -233,9 +233,26 @@ void DnsServer::Update(std::shared_ptr<const ServiceRecord> record) {
 void DnsServer::RequestDone(const std::string& service) {
   {
     absl::MutexLock lock(&mu_);
-    events_.push_back(Event{nullptr, service});
+    events_.push_back(Event{Event::Kind::kRequestDone, nullptr, service});
   }
   Wake();
+}
+
+void DnsServer::Remove(const std::string& service) {
+  {
+    absl::MutexLock lock(&mu_);
+    events_.push_back(Event{Event::Kind::kRemove, nullptr, service});
+  }
+  Wake();
+}
+
+std::vector<std::string> DnsServer::TakeUsed() {
+  absl::flat_hash_set<std::string> used;
+  {
+    absl::MutexLock lock(&mu_);
+    used.swap(used_out_);
+  }
+  return std::vector<std::string>(used.begin(), used.end());
 }
 
 void DnsServer::Run() {
@@ -268,6 +285,12 @@ void DnsServer::Run() {
     }
     const int64_t now = NowMs();
     ExpireWaiting();
+    if (!used_.empty() && now >= next_used_flush_ms_) {
+      next_used_flush_ms_ = now + 1000;
+      absl::MutexLock lock(&mu_);
+      used_out_.merge(used_);
+      used_.clear();
+    }
     if (now >= next_tcp_check) {
       next_tcp_check = now + kTcpCheckIntervalMs;
       std::vector<uint64_t> idle;
@@ -298,16 +321,24 @@ void DnsServer::DrainEvents() {
     events.swap(events_);
   }
   for (Event& e : events) {
-    if (e.record != nullptr) {
-      const std::string key = CatalogKey(e.record->service);
-      if (catalog_.Update(std::move(e.record))) {
-        cache_.clear();
-        Retry(key);
+    switch (e.kind) {
+      case Event::Kind::kUpdate: {
+        const std::string key = CatalogKey(e.record->service);
+        if (catalog_.Update(std::move(e.record))) {
+          cache_.clear();
+          Retry(key);
+        }
+        break;
       }
-    } else {
-      const std::string key = CatalogKey(e.service);
-      requested_.erase(key);
-      Retry(key);
+      case Event::Kind::kRequestDone: {
+        const std::string key = CatalogKey(e.service);
+        requested_.erase(key);
+        Retry(key);
+        break;
+      }
+      case Event::Kind::kRemove:
+        if (catalog_.Remove(CatalogKey(e.service))) cache_.clear();
+        break;
     }
   }
   services_->Set(static_cast<double>(catalog_.size()));
@@ -525,6 +556,9 @@ void DnsServer::Reply(uint64_t tcp_id, const void* peer, uint32_t peer_length,
                       const std::string& reply,
                       const Responder::Result& result) {
   Count(result);
+  if (!result.service.empty() && !used_.contains(result.service)) {
+    used_.insert(result.service);
+  }
   if (tcp_id != 0) {
     SendTcp(tcp_id, reply);
     return;

@@ -26,13 +26,18 @@
 // (weighted A/AAAA) cycles through up to 16 answers drawn the first times.
 // Any catalog change empties it; at most 10,000 queries are kept.
 //
+// Use: the services answered from a record (not NXDOMAIN) are noted, and
+// TakeUsed hands them out (the DNS subscriptions of services nobody asks
+// for expire, route_feed.h).
+//
 // Metrics (registry): kess_agent_dns_queries_total{transport},
 // kess_agent_dns_responses_total{rcode}, kess_agent_dns_truncated_total,
 // kess_agent_dns_dropped_total, kess_agent_dns_waits_total{result},
 // kess_agent_dns_tcp_connections, kess_agent_dns_tcp_rejected_total,
 // kess_agent_dns_services, kess_agent_dns_cache_hits_total.
 //
-// Thread-safety: Update and RequestDone are thread-safe; the request
+// Thread-safety: Update, Remove, RequestDone and TakeUsed are thread-safe;
+// the request
 // callback runs on the server's thread and must not block.
 #pragma once
 
@@ -92,13 +97,22 @@ class DnsServer {
   // SERVFAIL; the next query for a service still missing asks again.
   // Updates sent before this call are applied before it.
   void RequestDone(const std::string& service);
+  // Forgets the record of `service` (no longer subscribed): the next query
+  // for it calls `request` again. Ordered with Update and RequestDone.
+  void Remove(const std::string& service);
+
+  // The services (lower case) answered from a record since the last call,
+  // up to about a second late.
+  std::vector<std::string> TakeUsed();
 
  private:
   struct Waiting;
   struct TcpConnection;
   struct Event {
-    std::shared_ptr<const ServiceRecord> record;  // or a RequestDone:
-    std::string service;
+    enum class Kind { kUpdate, kRequestDone, kRemove };
+    Kind kind = Kind::kUpdate;
+    std::shared_ptr<const ServiceRecord> record;  // kUpdate
+    std::string service;                          // the others
   };
 
   DnsServer(DnsServerOptions options, RequestFn request);
@@ -135,11 +149,14 @@ class DnsServer {
 
   mutable absl::Mutex mu_;
   std::vector<Event> events_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_set<std::string> used_out_ ABSL_GUARDED_BY(mu_);
 
   // Server thread only.
   Responder responder_;
   Catalog catalog_;
   absl::flat_hash_set<std::string> requested_;
+  absl::flat_hash_set<std::string> used_;  // moved to used_out_ each second
+  int64_t next_used_flush_ms_ = 0;
   std::deque<std::unique_ptr<Waiting>> waiting_;  // by deadline
   absl::flat_hash_map<uint64_t, std::unique_ptr<TcpConnection>> tcp_;
   uint64_t next_tcp_id_ = 1;

@@ -61,7 +61,15 @@ std::shared_ptr<const ServiceRecord> Record(const std::string& service,
 
 class DnsServerTest : public ::testing::Test {
  protected:
-  void Start(DnsServerOptions options = {}) {
+  // A query waiting for a table waits 10 s unless a test says otherwise:
+  // long enough on a loaded machine for the test to send the table.
+  static DnsServerOptions Defaults() {
+    DnsServerOptions o;
+    o.table_wait = absl::Seconds(10);
+    return o;
+  }
+
+  void Start(DnsServerOptions options = Defaults()) {
     options.responder.datacenter = "dc1";
     options.registry = &registry_;
     auto server = DnsServer::Start(options, [this](const std::string& s) {
@@ -190,7 +198,8 @@ TEST_F(DnsServerTest, UnknownServiceWaitsForItsFirstTable) {
   const auto start = std::chrono::steady_clock::now();
   server_->Update(Record("orders", "10.0.0.7:80"));
   DecodedReply r = query.get();
-  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(1));
+  // Answered by the table, not at the wait's end (10 s, then SERVFAIL).
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(9));
   EXPECT_EQ(r.rcode, 0);
   EXPECT_THAT(r.Answers("A"), ElementsAre("10.0.0.7"));
   EXPECT_EQ(Counter("kess_agent_dns_waits_total", {{"result", "answered"}}), 1);
@@ -229,6 +238,41 @@ TEST_F(DnsServerTest, RequestEndingWithoutTableIsNxdomainOrServfail) {
   server_->RequestDone("later");
   EXPECT_THAT(query.get().Answers("A"), ElementsAre("10.0.0.8"));
   EXPECT_THAT(Udp("later.service.kess").Answers("A"), ElementsAre("10.0.0.8"));
+}
+
+TEST_F(DnsServerTest, RemovedServicesAreAskedForAgainAndUseIsReported) {
+  Start();
+  server_->Update(Record("payments", "10.0.0.1:8080"));
+  ASSERT_TRUE(kess::testing::WaitFor(
+      [&] { return Udp("payments.service.kess").Answers("A").size() == 1; },
+      kTimeout));
+  // Answered twice more, from the answer cache, and NXDOMAIN for another.
+  Udp("PAYMENTS.service.kess");
+  Udp("payments.service.kess");
+  server_->Update(std::make_shared<const ServiceRecord>(
+      AbsentServiceRecord("gone", 4)));
+  ASSERT_TRUE(kess::testing::WaitFor(
+      [&] { return Udp("gone.service.kess").rcode == 3; }, kTimeout));
+  std::vector<std::string> used;
+  ASSERT_TRUE(kess::testing::WaitFor(
+      [&] {
+        for (const std::string& s : server_->TakeUsed()) used.push_back(s);
+        return !used.empty();
+      },
+      kTimeout));
+  EXPECT_THAT(used, ElementsAre("payments"));  // not "gone": NXDOMAIN
+  EXPECT_TRUE(server_->TakeUsed().empty());
+
+  // Removed: the next query asks for the table again.
+  server_->Remove("Payments");
+  auto query = std::async(std::launch::async,
+                          [&] { return Udp("payments.service.kess"); });
+  ASSERT_TRUE(kess::testing::WaitFor([&] { return Requests().size() == 1; },
+                                     kTimeout));
+  EXPECT_THAT(Requests(), ElementsAre("payments"));
+  server_->Update(Record("payments", "10.0.0.2:8080", 9));
+  server_->RequestDone("payments");
+  EXPECT_THAT(query.get().Answers("A"), ElementsAre("10.0.0.2"));
 }
 
 TEST_F(DnsServerTest, WaitIsBounded) {
