@@ -144,12 +144,17 @@ absl::Status Distributor::StartServers() {
       [server] { return static_cast<double>(server->connection_count()); });
 
   if (options_.http_port >= 0) {
-    HttpServer::Options http_options;
+    http::EventHttpServer::Options http_options;
     http_options.host = options_.listen_host;
     http_options.port = options_.http_port;
     http_options.registry = registry_;
-    http_options.threads = 4;
-    KESS_ASSIGN_OR_RETURN(http_, HttpServer::Create(http_options));
+    http_options.worker_threads = std::max(1, options_.http_threads);
+    http_options.max_connections = options_.http_max_connections;
+    http_options.max_connections_per_address =
+        options_.http_max_connections_per_address;
+    http_options.read_timeout = options_.http_header_timeout;
+    http_options.max_body_bytes = 64 << 10;  // GET only
+    KESS_ASSIGN_OR_RETURN(http_, http::EventHttpServer::Create(http_options));
     http_->Handle("GET", "/healthz", [this](const HttpRequest&) {
       absl::StatusOr<std::string> health = Health();
       return health.ok()

@@ -23,6 +23,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/http/event_http_server.h"
 #include "common/http_server.h"
 #include "common/metrics.h"
 #include "common/status.h"
@@ -51,6 +52,14 @@ struct DistributorOptions {
   std::string listen_host = "127.0.0.1";
   int port = 0;       // 0: ephemeral
   int http_port = 0;  // 0: ephemeral; -1: no HTTP server
+  // The HTTP server (common/http/event_http_server.h): handler threads,
+  // connections open at once in all and per client IP address (0 = no
+  // cap), and the deadline for a request's line and headers (from accept
+  // for a connection's first request).
+  int http_threads = 2;
+  size_t http_max_connections = 1000;
+  size_t http_max_connections_per_address = 64;
+  absl::Duration http_header_timeout = absl::Seconds(10);
   int server_loops = 2;
   // An agent connection silent for this long is closed.
   absl::Duration heartbeat_timeout = absl::Seconds(15);
@@ -127,7 +136,7 @@ class Distributor {
   std::unique_ptr<ServerPusher> pusher_;
   std::unique_ptr<SubscriptionHub> hub_;
   std::unique_ptr<transport::Server> server_;
-  std::unique_ptr<HttpServer> http_;
+  std::unique_ptr<http::EventHttpServer> http_;
 
   // Set once by the supervisor; read by handlers.
   std::atomic<ZkFollower*> follower_{nullptr};

@@ -2,6 +2,7 @@
 #include <signal.h>
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <memory>
 
@@ -24,6 +25,18 @@ DEFINE_int32(port, 7200, "agent transport port (0: ephemeral)");
 DEFINE_int32(http_port, 7201,
              "HTTP port for /healthz, /metrics, "
              "/api/v1/status (-1: none)");
+DEFINE_int32(http_threads, 2,
+             "threads answering HTTP requests (/healthz and /metrics have "
+             "one of their own besides)");
+DEFINE_uint64(http_max_connections, 1000,
+              "HTTP connections open at once; more get 503 at accept");
+DEFINE_uint64(http_max_connections_per_address, 64,
+              "HTTP connections open at once from one client IP address; "
+              "more get 503 at accept (0: unlimited)");
+DEFINE_int32(http_header_timeout_ms, 10000,
+             "an HTTP request's line and headers must be in within this "
+             "(from accept for a connection's first request); else 408 and "
+             "close");
 DEFINE_int32(poll_interval_ms, 5000,
              "poll /kess/revision this often besides the watch");
 DEFINE_string(auth_token_file, "",
@@ -75,6 +88,13 @@ int main(int argc, char** argv) {
   options.listen_host = FLAGS_listen_host;
   options.port = FLAGS_port;
   options.http_port = FLAGS_http_port;
+  options.http_threads = std::max(1, FLAGS_http_threads);
+  options.http_max_connections =
+      static_cast<size_t>(std::max<uint64_t>(1, FLAGS_http_max_connections));
+  options.http_max_connections_per_address =
+      FLAGS_http_max_connections_per_address;
+  options.http_header_timeout =
+      absl::Milliseconds(std::max(1, FLAGS_http_header_timeout_ms));
   options.server_loops = FLAGS_server_loops;
   options.heartbeat_timeout = absl::Milliseconds(FLAGS_heartbeat_timeout_ms);
   options.max_send_queue_bytes = FLAGS_max_send_queue_bytes;

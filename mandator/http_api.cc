@@ -103,7 +103,7 @@ HttpApi::Options HttpApi::ForMandator(
 
 HttpApi::HttpApi(Options options) : options_(std::move(options)) {}
 
-void HttpApi::Register(HttpServer* server) {
+void HttpApi::Register(HttpRoutes* server) {
   server->Handle("GET", kConfigsPath, [this](const HttpRequest&) {
     absl::StatusOr<std::vector<std::string>> namespaces =
         options_.store->ListNamespaces();

@@ -1,4 +1,5 @@
-// HttpApi: the routes of docs/http-api.md on a common/http_server.h server.
+// HttpApi: the routes of docs/http-api.md on a common/http_server.h
+// HttpRoutes (the mandator serves them on common/http/event_http_server.h).
 //
 // Reads (GET configs, namespaces, keys, history, status) are answered from
 // this DC's ZooKeeper by any mandator. Writes (PUT, DELETE, POST rollback):
@@ -110,7 +111,7 @@ class HttpApi {
 
   // Registers every route. REQUIRES: before server->Start(); the API must
   // outlive the server's serving.
-  void Register(HttpServer* server);
+  void Register(HttpRoutes* server);
 
  private:
   HttpResponse GetConfigs(const HttpRequest& request);

@@ -106,10 +106,16 @@ absl::Status Mandator::Start() {
                    [this](const core::WriteOp& op) { return CommitWrite(op); },
                    queue_options));
 
-  HttpServer::Options http;
+  http::EventHttpServer::Options http;
   http.host = options_.http_host;
   http.port = options_.http_port;
-  http.threads = options_.http_threads;
+  http.worker_threads = std::max(1, options_.http_threads);
+  http.fast_worker_threads = std::max(1, options_.http_health_threads);
+  http.max_connections = options_.http_max_connections;
+  http.max_connections_per_address = options_.http_max_connections_per_address;
+  http.read_timeout = options_.http_header_timeout;
+  http.body_timeout = options_.http_body_timeout;
+  http.idle_timeout = options_.http_idle_timeout;
   http.max_body_bytes = kMaxRequestBodyBytes;
   // Refused on its Content-Length, before a byte of it is read.
   http.max_body_bytes_by_path["/ui/login"] = ui::kMaxLoginBody;
@@ -126,7 +132,7 @@ absl::Status Mandator::Start() {
     KESS_ASSIGN_OR_RETURN(admin_auth_, ui::AdminAuth::Create(admin));
     http.admit = [this](const HttpRequest& r) { return admin_auth_->Admit(r); };
   }
-  KESS_ASSIGN_OR_RETURN(server_, HttpServer::Create(http));
+  KESS_ASSIGN_OR_RETURN(server_, http::EventHttpServer::Create(http));
 
   scheduler::SchedulerOptions scheduler;
   scheduler.mandator_id = options_.id;

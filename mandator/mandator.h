@@ -31,6 +31,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/http/event_http_server.h"
 #include "common/http_server.h"
 #include "common/metrics.h"
 #include "common/status.h"
@@ -89,7 +90,20 @@ struct MandatorOptions {
   // How long a write may wait in the leader's queue.
   absl::Duration write_timeout = absl::Seconds(10);
   absl::Duration forward_timeout = absl::Seconds(15);
+  // The HTTP server (common/http/event_http_server.h): threads for the
+  // API's handlers (some block: a write forwarded to the leader, the UI's
+  // overview asking the other mandators) and, apart, for /healthz and
+  // /metrics; connections open at once, in all and from one client IP
+  // address (0 = no cap); the deadline for a request's line and headers
+  // (from accept for a connection's first request), for its body, and for
+  // an idle kept-alive connection.
   int http_threads = 16;
+  int http_health_threads = 2;
+  size_t http_max_connections = 10000;
+  size_t http_max_connections_per_address = 64;
+  absl::Duration http_header_timeout = absl::Seconds(10);
+  absl::Duration http_body_timeout = absl::Seconds(30);
+  absl::Duration http_idle_timeout = absl::Seconds(60);
   // The global route table (main DC leader, routes/README.md).
   // Other DCs whose mandators the leader collects: DC -> ZooKeeper ensemble.
   std::map<std::string, std::string> other_datacenters;
@@ -163,7 +177,7 @@ class Mandator {
   std::unique_ptr<core::ConfigStore> store_;
   std::unique_ptr<core::GrayStore> gray_;
   std::unique_ptr<core::WriteQueue> writes_;
-  std::unique_ptr<HttpServer> server_;
+  std::unique_ptr<http::EventHttpServer> server_;
   std::unique_ptr<HttpApi> api_;
   std::unique_ptr<scheduler::Scheduler> scheduler_;
   std::unique_ptr<zk::EphemeralNode> member_;

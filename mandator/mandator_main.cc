@@ -27,6 +27,26 @@ DEFINE_string(main_dc, "",
               "Slave datacenters: the main datacenter's name (for messages).");
 DEFINE_string(http_host, "127.0.0.1", "Address of the HTTP API.");
 DEFINE_int32(http_port, 7100, "Port of the HTTP API (0 = any free port).");
+DEFINE_int32(http_threads, 16,
+             "Threads running the HTTP API's handlers (a write forwarded to "
+             "the leader or the UI's overview holds one while it waits).");
+DEFINE_int32(http_health_threads, 2,
+             "Threads of their own for GET /healthz and /metrics, so that "
+             "busy API handlers do not delay health checks.");
+DEFINE_uint64(http_max_connections, 10000,
+              "HTTP connections open at once; more get 503 at accept.");
+DEFINE_uint64(http_max_connections_per_address, 64,
+              "HTTP connections open at once from one client IP address; "
+              "more get 503 at accept (0 = unlimited).");
+DEFINE_int32(http_header_timeout_ms, 10000,
+             "An HTTP request's line and headers must be in within this "
+             "(from accept for a connection's first request), however the "
+             "bytes trickle in; else 408 and close.");
+DEFINE_int32(http_body_timeout_ms, 30000,
+             "An HTTP request's body must be in within this after its "
+             "headers; else 408 and close.");
+DEFINE_int32(http_idle_timeout_ms, 60000,
+             "Close a kept-alive HTTP connection idle this long.");
 DEFINE_string(listen_host, "",
               "Address of the heartbeat (scheduler) transport; empty = "
               "--http_host. Published to ZooKeeper: peers must reach it.");
@@ -174,6 +194,18 @@ int main(int argc, char** argv) {
   options.main_datacenter = FLAGS_main_dc;
   options.http_host = FLAGS_http_host;
   options.http_port = FLAGS_http_port;
+  options.http_threads = std::max(1, FLAGS_http_threads);
+  options.http_health_threads = std::max(1, FLAGS_http_health_threads);
+  options.http_max_connections =
+      static_cast<size_t>(std::max<uint64_t>(1, FLAGS_http_max_connections));
+  options.http_max_connections_per_address =
+      FLAGS_http_max_connections_per_address;
+  options.http_header_timeout =
+      absl::Milliseconds(std::max(1, FLAGS_http_header_timeout_ms));
+  options.http_body_timeout =
+      absl::Milliseconds(std::max(1, FLAGS_http_body_timeout_ms));
+  options.http_idle_timeout =
+      absl::Milliseconds(std::max(1, FLAGS_http_idle_timeout_ms));
   options.listen_host = FLAGS_listen_host;
   options.port = FLAGS_port;
   options.heartbeat_interval = absl::Milliseconds(FLAGS_heartbeat_interval_ms);

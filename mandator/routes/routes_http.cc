@@ -76,7 +76,7 @@ std::string ServiceToJson(const RouteTable& table,
   return out;
 }
 
-void RoutesHttp::Register(HttpServer* server) {
+void RoutesHttp::Register(HttpRoutes* server) {
   server->Handle("GET", kServicesPath,
                  [this](const HttpRequest& r) { return List(r); });
   server->HandlePrefix("GET", absl::StrCat(kServicesPath, "/"),

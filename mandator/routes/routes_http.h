@@ -32,7 +32,7 @@ class RoutesHttp {
   explicit RoutesHttp(Options options) : options_(std::move(options)) {}
 
   // REQUIRES: before server->Start().
-  void Register(HttpServer* server);
+  void Register(HttpRoutes* server);
 
  private:
   HttpResponse List(const HttpRequest& request);

@@ -49,7 +49,7 @@ std::string SessionJson(const AdminSession& s, int64_t expires_in_s) {
 
 }  // namespace
 
-void AdminUi::Register(HttpServer* server) {
+void AdminUi::Register(HttpRoutes* server) {
   server->Handle("GET", "/ui", [](const HttpRequest&) {
     HttpResponse r = HttpResponse::Text(302, "see /ui/");
     r.headers.emplace_back("Location", "/ui/");

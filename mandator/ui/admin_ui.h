@@ -28,7 +28,7 @@ class AdminUi {
   explicit AdminUi(AdminAuth* auth) : auth_(auth) {}  // must outlive this
 
   // REQUIRES: before server->Start().
-  void Register(HttpServer* server);
+  void Register(HttpRoutes* server);
 
  private:
   HttpResponse Login(const HttpRequest& request);

@@ -81,7 +81,7 @@ std::string MemberJson(const ClusterView::Member& m, const Fetched& f) {
 
 ClusterView::ClusterView(Options options) : options_(std::move(options)) {}
 
-void ClusterView::Register(HttpServer* server) {
+void ClusterView::Register(HttpRoutes* server) {
   server->Handle("GET", "/api/v1/cluster",
                  [this](const HttpRequest& r) { return Cluster(r); });
   server->Handle("GET", "/api/v1/hosts",

@@ -67,7 +67,7 @@ class ClusterView {
   explicit ClusterView(Options options);
 
   // REQUIRES: before server->Start().
-  void Register(HttpServer* server);
+  void Register(HttpRoutes* server);
 
   struct Member {
     std::string id;
