@@ -277,7 +277,11 @@ TEST_F(ZkClientTest, ForcedSessionExpiryRecreatesHandleAndEphemerals) {
         return s.ok() && s->has_value() && (*s)->ephemeral_owner == new_session;
       },
       kPatience));
-  EXPECT_EQ((*member)->created_generation(), 2);
+  // The node is visible as soon as the create is applied; the
+  // EphemeralNode records the generation when its create returns.
+  EXPECT_TRUE(WaitFor([&] { return (*member)->created_generation() == 2; },
+                      kPatience))
+      << "created_generation " << (*member)->created_generation();
   EXPECT_EQ(c->Get("/members/m1")->data, "addr");
   ASSERT_TRUE(WaitFor([&] { return events.size() >= 2; }, kPatience));
   std::vector<std::string> seen = events.entries();

@@ -73,6 +73,8 @@ class AgentFaultsTest : public CacheTierFaultTest {
     options.dcs.mandators_per_dc = 1;
     options.distributors_per_dc = 2;
     options.agents_per_dc = 3;
+    // The simulated agents all connect from 127.0.0.1.
+    options.distributor_flags.push_back("--max_connections_per_peer=0");
     StartCluster(options, FaultKeys(kNs));
   }
 
