@@ -641,6 +641,21 @@ std::vector<KeyState> Agent::Keys(const std::vector<CacheKey>& keys) const {
   return out;
 }
 
+std::vector<std::pair<CacheKey, int64_t>> Agent::HeldFiles() const {
+  const std::set<CacheKey> keys = subscriptions_->Keys();
+  const std::set<std::string> namespaces = subscriptions_->Namespaces();
+  std::vector<std::pair<CacheKey, int64_t>> out;
+  for (const auto& [key, revision] : writer_->Revisions()) {
+    if (revision <= 0) continue;
+    if (keys.count(key) > 0 ||
+        (key.type == CacheKey::Type::kConfig &&
+         namespaces.count(key.namespace_name) > 0)) {
+      out.emplace_back(key, revision);
+    }
+  }
+  return out;
+}
+
 std::vector<NamespaceState> Agent::Namespaces() const {
   return Namespaces(subscriptions_->Namespaces());
 }

@@ -35,6 +35,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
@@ -178,6 +179,11 @@ class Agent {
   std::vector<std::string> OwnersOfNamespace(const std::string& ns) const {
     return subscriptions_->OwnersOfNamespace(ns);
   }
+  // Every key the agent keeps up to date and holds a file of (revision on
+  // disk > 0): subscribed by itself or through a subscribed namespace, with
+  // its revision on disk, in key order. The blocking watch's full answers
+  // read these.
+  std::vector<std::pair<file_cache::CacheKey, int64_t>> HeldFiles() const;
   std::vector<NamespaceState> Namespaces() const;
   std::vector<NamespaceState> Namespaces(
       const std::set<std::string>& namespaces) const;

@@ -8,6 +8,8 @@
 #include <atomic>
 #include <memory>
 #include <string>
+#include <tuple>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -15,6 +17,7 @@
 #include "agent/distributor_order.h"
 #include "agent/http_api.h"
 #include "agent/testing/fake_distributor.h"
+#include "agent/watch_api.h"
 #include "common/http_client.h"
 #include "common/http_server.h"
 #include "common/metrics.h"
@@ -23,11 +26,13 @@
 #include "common/transport/testing/test_util.h"
 #include "gtest/gtest.h"
 #include "model/file_cache/reader.h"
+#include "model/file_cache/writer.h"
 
 namespace kess {
 namespace agent {
 namespace {
 
+using file_cache::CacheEntry;
 using file_cache::FileCacheReader;
 using ::kess::testing::WaitFor;
 using testing::FakeDistributor;
@@ -291,6 +296,49 @@ TEST_F(AgentTest, RestartResumesFromCacheWithoutRefetch) {
   EXPECT_EQ(dist_->resources_sent() - sent_before, 1);  // only the change
   EXPECT_EQ(dist_->known_ahead(), 0);
   EXPECT_EQ(FileValue(route), std::string("\x00\x01\xff", 3));
+}
+
+// After a restart the files of a subscribed namespace are held without
+// being subscribed one by one; a full watch answer (GET /v1/watch without
+// an index, or after a restart) must carry them all.
+TEST_F(AgentTest, FullWatchAnswerHasTheKeysHeldThroughANamespace) {
+  {
+    auto writer = file_cache::FileCacheWriter::Open({dir_});
+    ASSERT_TRUE(writer.ok()) << writer.status();
+    for (const auto& [ns, key, rev] :
+         std::vector<std::tuple<std::string, std::string, int64_t>>{
+             {"shop", "a", 5}, {"shop", "b", 6}, {"other", "c", 7}}) {
+      CacheEntry e;
+      e.key = CacheKey::Config(ns, key);
+      e.revision = rev;
+      e.value = "v" + key;
+      ASSERT_TRUE((*writer)->Write(e).ok());
+    }
+  }
+  StartAgent(Options({dist_->address()}));
+  Subscription shop;
+  shop.namespaces.insert("shop");
+  ASSERT_TRUE(agent_->Subscribe("app1", shop, absl::ZeroDuration()).ok());
+  Subscription one;
+  one.keys.insert(CacheKey::Config("other", "c"));
+  ASSERT_TRUE(agent_->Subscribe("app1", one, absl::ZeroDuration()).ok());
+
+  CurrentEntries current = CurrentFromAgent(agent_.get());
+  WatchSelection selection;
+  selection.namespaces.insert("shop");
+  std::vector<CacheEntry> full = current(selection);
+  ASSERT_EQ(full.size(), 2u);
+  EXPECT_EQ(full[0].key, CacheKey::Config("shop", "a"));
+  EXPECT_EQ(full[0].value, "va");
+  EXPECT_EQ(full[1].key, CacheKey::Config("shop", "b"));
+  EXPECT_EQ(full[1].revision, 6);
+
+  selection.configs.insert({"other", "c"});
+  EXPECT_EQ(current(selection).size(), 3u);
+  // Namespace "other" is not subscribed: only its key subscribed by itself.
+  WatchSelection unsubscribed;
+  unsubscribed.namespaces.insert("other");
+  EXPECT_EQ(current(unsubscribed).size(), 1u);  // other/c: subscribed itself
 }
 
 TEST_F(AgentTest, AuthTokenIsSent) {

@@ -183,9 +183,10 @@ CurrentEntries CurrentFromAgent(Agent* agent) {
   return [agent](const WatchSelection& selection) {
     file_cache::FileCacheReader reader(agent->cache_dir());
     std::vector<CacheEntry> out;
-    for (const KeyState& s : agent->Keys()) {
-      if (s.revision == 0 || !selection.Matches(s.key)) continue;
-      absl::StatusOr<CacheEntry> entry = reader.Read(s.key);
+    // Keys subscribed one by one and keys held through a namespace alike.
+    for (const auto& [key, revision] : agent->HeldFiles()) {
+      if (!selection.Matches(key)) continue;
+      absl::StatusOr<CacheEntry> entry = reader.Read(key);
       if (entry.ok()) out.push_back(*std::move(entry));
     }
     return out;

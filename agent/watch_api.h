@@ -14,7 +14,8 @@
 // With values=false each change is {"type","namespace","key"|"service",
 // "revision","absent"} only. "full": true means the answer is the complete
 // current state of the selection (first call, or the agent restarted):
-// every subscribed key of the selection that has a file. Keys must be
+// every key of the selection the agent holds (subscribed by itself or
+// through a subscribed namespace) that has a file. Keys must be
 // subscribed (POST /v1/subscriptions) to ever change.
 //
 // Errors: 400 for invalid names, an empty selection, more than
