@@ -204,7 +204,10 @@ TEST_F(BadInputTest, RefusedCountedAndNothingElseChanges) {
     const std::pair<std::string, std::string> frames[] = {
         {transport::testing::LengthHeader(16) + std::string(16, '\xff'),
          "malformed_frame"},
-        {transport::testing::LengthHeader(0xffffffffu), "frame_too_large"},
+        // A raw connection has not sent a valid request yet: the lower
+        // limit for untrusted peers applies (--transport_untrusted_*).
+        {transport::testing::LengthHeader(0xffffffffu),
+         "untrusted_frame_too_large"},
         {transport::testing::LengthHeader(0), "zero_length_frame"},
     };
     for (const auto& [bytes, reason] : frames) {
