@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <random>
 #include <vector>
 
 #include "absl/strings/ascii.h"
@@ -38,7 +39,11 @@ int64_t CeilMs(absl::Duration d) {
   return absl::ToInt64Milliseconds(absl::Ceil(d, absl::Milliseconds(1)));
 }
 
-// "<program>-<pid>", in the characters of model/names.h.
+// "<program>-<pid>-<nonce>", in the characters of model/names.h. The
+// random nonce makes every CacheWatcher its own owner at the agent: two
+// watchers of one process (a ConfigClient and a Discovery, or two of either)
+// holding the same key do not remove each other's subscription, and neither
+// do processes of two containers with the same pid sharing one host agent.
 std::string DefaultOwner() {
   std::string name = program_invocation_short_name != nullptr
                          ? program_invocation_short_name
@@ -51,7 +56,11 @@ std::string DefaultOwner() {
   while (absl::StrContains(name, "..")) {
     name = absl::StrReplaceAll(name, {{"..", "._"}});
   }
-  return absl::StrCat(name, "-", getpid());
+  std::random_device rd;
+  const uint64_t nonce = (static_cast<uint64_t>(rd()) << 32) ^ rd() ^
+                         static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()));
+  return absl::StrCat(name, "-", getpid(), "-",
+                      absl::Hex(nonce & 0xffffffffffULL, absl::kZeroPad10));
 }
 
 // {"configs":[{"namespace":..,"key":..}],"routes":["svc"],"namespaces":[..],

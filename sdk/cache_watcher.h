@@ -10,7 +10,7 @@
 //       [](const CacheEntry& e) { Rebuild(e); }));
 //
 // Watch subscribes the key through the agent (POST /v1/subscriptions with
-// this process's owner id, retried in the background with backoff while the
+// this watcher's owner id, retried in the background with backoff while the
 // agent is down; the agent persists it), and a background thread re-reads the key's file
 // (stat; parse only when it changed) as soon as inotify reports a change in
 // its directory (the agent renames every new version into place), and
@@ -79,8 +79,11 @@ class CacheWatcher {
     absl::Duration subscribe_retry_initial = absl::Milliseconds(500);
     absl::Duration subscribe_retry_max = absl::Seconds(30);
     absl::Duration http_timeout = absl::Seconds(5);
-    // This process's name at the agent (the "app" of its subscriptions):
-    // "" = "<program name>-<pid>" (model/names.h characters only).
+    // This watcher's name at the agent (the "app" of its subscriptions):
+    // "" = "<program name>-<pid>-<random nonce>" (model/names.h characters
+    // only), new for every CacheWatcher. Watchers given the same owner share
+    // its subscriptions: dropping the last handle of a key in one removes
+    // the key for all of them, so give each watcher its own.
     std::string owner;
     // DELETE /v1/subscriptions when the last handle of a key or namespace
     // goes.

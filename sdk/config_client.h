@@ -84,8 +84,8 @@ class ConfigClient {
   absl::StatusOr<ConfigValue> Get(const std::string& namespace_name,
                                   const std::string& key);
 
-  // This process's owner id at the agent (Options::owner or
-  // "<program>-<pid>").
+  // This client's owner id at the agent (Options::owner or
+  // "<program>-<pid>-<nonce>", new for every client).
   const std::string& owner() const { return watcher_->owner(); }
 
   // Runs one poll on the calling thread (tests, or after a known change);

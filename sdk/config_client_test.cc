@@ -230,7 +230,8 @@ TEST_F(ConfigClientTest, SubscribesThroughTheAgentOnceItIsUp) {
             absl::StrCat(
                 R"({"app":")", client->owner(),
                 R"(","configs":[{"namespace":"shop","key":"db.timeout"}]})"));
-  EXPECT_TRUE(absl::EndsWith(client->owner(), absl::StrCat("-", getpid())))
+  EXPECT_TRUE(
+      absl::StrContains(client->owner(), absl::StrCat("-", getpid(), "-")))
       << client->owner();
   Write(1, "v1");
   ASSERT_TRUE(WaitFor([&] { return seen.last() == 1; }, kLong));
@@ -339,6 +340,29 @@ TEST_F(ConfigClientTest, UnsubscribesWhenTheLastHandleGoes) {
   EXPECT_EQ((*agent)->delete_bodies()[1],
             R"({"app":"checkout","configs":[{"namespace":"pay","key":"k"}]})");
   EXPECT_EQ((*agent)->posts(), 1);
+}
+
+// Two clients of one process holding the same key are two owners at the
+// agent: dropping one's watch must not remove the other's subscription
+// (the agent would unsubscribe upstream and the survivor stop updating).
+TEST_F(ConfigClientTest, TwoClientsOfOneProcessAreTwoOwners) {
+  auto agent = testing::FakeAgent::Start();
+  ASSERT_TRUE(agent.ok()) << agent.status();
+  auto one = Client((*agent)->address());
+  auto two = Client((*agent)->address());
+  EXPECT_NE(one->owner(), two->owner());
+  auto w1 = one->Watch("shop", "db.timeout", [](const ConfigValue&) {});
+  auto w2 = two->Watch("shop", "db.timeout", [](const ConfigValue&) {});
+  ASSERT_TRUE(w1.ok() && w2.ok());
+  ASSERT_TRUE(WaitFor([&] { return (*agent)->posts() >= 2; }, kLong));
+  w1->reset();
+  ASSERT_TRUE(
+      WaitFor([&] { return (*agent)->delete_bodies().size() == 1; }, kLong));
+  const std::string body = (*agent)->delete_bodies()[0];
+  EXPECT_TRUE(absl::StrContains(body, absl::StrCat(R"("app":")", one->owner(),
+                                                   R"(")")))
+      << body;
+  EXPECT_FALSE(absl::StrContains(body, two->owner())) << body;
 }
 
 }  // namespace

@@ -213,12 +213,12 @@ TEST_F(DiscoveryTest, SubscribesThroughTheAgent) {
   auto picked = d->Select("payments");
   EXPECT_TRUE(absl::IsNotFound(picked.status())) << picked.status();
   ASSERT_TRUE(WaitFor([&] { return (*agent)->posts() >= 1; }, kLong));
-  // With this process's owner id ("<program>-<pid>").
+  // With this watcher's owner id ("<program>-<pid>-<nonce>").
   EXPECT_TRUE(absl::StrContains((*agent)->last_body(),
                                 R"(,"routes":["payments"]})"))
       << (*agent)->last_body();
   EXPECT_TRUE(absl::StrContains((*agent)->last_body(),
-                                absl::StrCat("-", getpid(), "\",")))
+                                absl::StrCat("-", getpid(), "-")))
       << (*agent)->last_body();
   // The agent fetched the table.
   WriteTable(1, {Instance("a")});
