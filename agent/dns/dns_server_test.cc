@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <future>
 #include <set>
@@ -267,9 +268,14 @@ TEST_F(DnsServerTest, RemovedServicesAreAskedForAgainAndUseIsReported) {
   server_->Remove("Payments");
   auto query = std::async(std::launch::async,
                           [&] { return Udp("payments.service.kess"); });
-  ASSERT_TRUE(kess::testing::WaitFor([&] { return Requests().size() == 1; },
-                                     kTimeout));
-  EXPECT_THAT(Requests(), ElementsAre("payments"));
+  // (A first query for "gone" may have been asked for too, before its
+  // record arrived.)
+  ASSERT_TRUE(kess::testing::WaitFor(
+      [&] {
+        const std::vector<std::string> r = Requests();
+        return std::count(r.begin(), r.end(), "payments") == 1;
+      },
+      kTimeout));
   server_->Update(Record("payments", "10.0.0.2:8080", 9));
   server_->RequestDone("payments");
   EXPECT_THAT(query.get().Answers("A"), ElementsAre("10.0.0.2"));
