@@ -436,8 +436,13 @@ void RouteFeed::SubscribeLoop() {
       subscribed_->Increment(static_cast<double>(batch.size()));
       // A service some owner held already, or one held before whose file
       // is current, gets no new version from the distributor: its table is
-      // the cache file (a newer version replaces it as usual).
+      // the cache file (a newer version replaces it as usual). One the
+      // distributor answered for since (re)subscribed needs none.
       for (const std::string& name : names) {
+        {
+          absl::MutexLock lock(&mu_);
+          if (answered_.count(CatalogKey(name)) > 0) continue;
+        }
         absl::StatusOr<std::string> text = options_.env->ReadFile(
             options_.cache_dir + "/" +
             file_cache::RelativePath(CacheKey::Route(name)));
