@@ -9,8 +9,12 @@
 // the main leader's HTTP API one at a time; per change and agent it
 // measures HTTP ack -> the agent's file renamed in place (p50/p99/max per
 // DC and overall), the distributors' CPU and RSS, and ZooKeeper packets
-// received per change (mntr zk_packets_received) in each DC. Prints a
-// Markdown table. See README.md.
+// received per change (mntr zk_packets_received) in each DC. A sample of
+// --sdk_processes real C++ SDK processes (copies of this binary,
+// --role=sdk; bench/propagation_sdk.h), each an sdk::ConfigClient on one
+// sampled agent's cache dir, takes the same changes on to the application:
+// HTTP ack -> the SDK's callback against HTTP ack -> that agent's file.
+// Prints Markdown tables. See README.md.
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -20,6 +24,7 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -33,6 +38,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "bench/propagation_client.h"
+#include "bench/propagation_sdk.h"
 #include "bench/revision_observer.h"
 #include "bench/transport_bench_util.h"
 #include "common/http_client.h"
@@ -44,7 +50,8 @@
 #include "tests/cluster/mandator_cluster.h"
 #include "tests/load/load_util.h"
 
-DEFINE_string(role, "driver", "driver (the benchmark) or client (internal)");
+DEFINE_string(role, "driver",
+              "driver (the benchmark), client or sdk (internal)");
 DEFINE_string(mandator_binary, "", "path of //mandator");
 DEFINE_string(distributor_binary, "", "path of //distributor:distributor");
 DEFINE_string(agents, "100,1000,10000",
@@ -59,6 +66,12 @@ DEFINE_int32(agents_per_process, 2500, "simulated agents per child process");
 DEFINE_int32(writer_threads, 2, "file-writing threads per child process");
 DEFINE_int32(connect_batch, 500, "connects / subscribes in flight");
 DEFINE_double(idle_seconds, 3, "idle window measuring background ZK packets");
+DEFINE_int32(sdk_processes, 20,
+             "real C++ SDK processes per row, each watching the key in one "
+             "sampled agent's cache dir (0 = none)");
+DEFINE_int32(sdk_wait_ms, 10000,
+             "how long each change waits for the SDK processes' callbacks "
+             "(after every agent wrote it)");
 DEFINE_string(out_dir, "", "scratch directory (default: a new one in /tmp)");
 // Client role only.
 DEFINE_string(ports, "", "client: distributor ports dc1d1,dc1d2,dc2d1,dc2d2");
@@ -66,7 +79,9 @@ DEFINE_int32(first, 0, "client: global index of the first agent");
 DEFINE_int32(connections, 0, "client: agents in this process");
 DEFINE_string(token, "", "client: the distributors' auth token");
 DEFINE_string(cache_root, "", "client: parent of the agents' cache dirs");
-DEFINE_string(name, "0", "client: name of this process");
+DEFINE_string(name, "0", "client, sdk: name of this process");
+// SDK role only.
+DEFINE_string(sdk_cache_dir, "", "sdk: the sampled agent's cache dir");
 
 namespace kess {
 namespace bench {
@@ -153,7 +168,48 @@ struct Row {
   std::vector<uint32_t> dc2_from_slave_commit;  // slave commit -> file
   std::vector<uint32_t> dc2_from_main_commit;   // main commit -> file
   int64_t unobserved = 0;  // changes whose commit a watch did not reveal
+  // The sample of real SDK processes (bench/propagation_sdk.h), per DC of
+  // the sampled agent (dc1, dc2, all), us: HTTP ack -> the agent's file,
+  // ack -> the SDK's callback, file -> callback.
+  int sdk_processes = 0;
+  int sdk_inotify = 0;  // of them holding an inotify instance
+  std::vector<uint32_t> sdk_file[3];
+  std::vector<uint32_t> sdk_callback[3];
+  std::vector<uint32_t> sdk_hop[3];
+  int64_t sdk_missing[3] = {0, 0, 0};  // (process, change): no callback
+  int64_t sdk_negative = 0;            // callbacks before the ack arrived
+  int64_t sdk_before_file = 0;         // callbacks before the writer returned
 };
+
+// The agents the SDK processes sit on: `count` (at most `agents`) spread
+// evenly over the agents, process s on an agent g with g % 4 == s % 4, so
+// that the sample covers both DCs and all 4 distributors (agent g is in DC
+// g % 2 on distributor (g / 2) % 2, propagation_client.h). Distinct.
+std::vector<int> SampleAgents(int agents, int count) {
+  count = std::min(count, agents);
+  std::vector<int> sample;
+  std::set<int> used;
+  for (int s = 0; s < count; ++s) {
+    int g = static_cast<int>(int64_t{s} * agents / count);
+    g = g - g % 4 + s % 4;
+    while (g >= agents) g -= 4;
+    while (g >= 0 && g < agents && used.count(g) != 0) g += 4;
+    if (g < 0 || g >= agents) continue;
+    used.insert(g);
+    sample.push_back(g);
+  }
+  return sample;
+}
+
+// Reads a dump file of int64 records.
+std::vector<int64_t> ReadRecords(const std::string& file) {
+  std::ifstream in(file, std::ios::binary);
+  std::vector<int64_t> r;
+  for (int64_t v; in.read(reinterpret_cast<char*>(&v), sizeof(v));) {
+    r.push_back(v);
+  }
+  return r;
+}
 
 // "p50 / p99 / max" in ms of microsecond samples (sorted).
 std::string LatencyCell(const std::vector<uint32_t>& sorted_us) {
@@ -191,7 +247,7 @@ absl::StatusOr<int64_t> Driver::Put(uint32_t seq) {
     sent_ns_[seq] = NowNs();
     absl::StatusOr<HttpReply> reply =
         HttpCall(leader_, "PUT", "/api/v1/configs/bench/hot",
-                           testing::PutBody(value), absl::Seconds(20));
+                 testing::PutBody(value), absl::Seconds(20));
     const int64_t now = NowNs();
     if (reply.ok() && reply->status == 200) {
       ack_ns_[seq] = now;
@@ -242,6 +298,32 @@ int Driver::Measure(int agents, const std::string& dir,
   std::this_thread::sleep_for(std::chrono::seconds(1));
   row->rss_idle_kib = distributors_.MaxRssKib();
 
+  // The sample of real SDK processes, each on one agent's cache dir (the
+  // key's file appears there with the row's first change).
+  const std::vector<int> sdk_agents =
+      SampleAgents(agents, std::max(0, FLAGS_sdk_processes));
+  std::vector<ChildProcess> sdks;
+  for (size_t s = 0; s < sdk_agents.size(); ++s) {
+    auto child = ChildProcess::Spawn(
+        {"--role=sdk",
+         absl::StrCat("--sdk_cache_dir=", cache_root, "/a", sdk_agents[s]),
+         "--out_dir=" + out_dir_, absl::StrCat("--name=", agents, "-", s)});
+    BENCH_CHECK_OK(child.status());
+    sdks.push_back(std::move(child).value());
+  }
+  row->sdk_processes = sdks.size();
+  if (!sdks.empty()) {
+    auto sdk_ready = AskAll(sdks, "ready", kPhaseTimeoutMs);
+    BENCH_CHECK_OK(sdk_ready.status());
+    for (auto& a : *sdk_ready) {
+      if (a.size() < 3 || a[0] != "ready") {
+        LOG(ERROR) << "SDK process: " << absl::StrJoin(a, " ");
+        return 1;
+      }
+      row->sdk_inotify += std::stoi(a[2]);
+    }
+  }
+
   // Background ZooKeeper traffic (mandators, distributors' polls).
   const int64_t idle_start = NowNs();
   const int64_t idle0[2] = {PacketsReceived(cluster_->dcs().main_zk()),
@@ -264,6 +346,12 @@ int Driver::Measure(int agents, const std::string& dir,
     int have = 0;
     for (auto& a : *got) have += std::stoi(a.at(2));
     row->missing += row->subscribed - have;
+    if (!sdks.empty()) {  // each SDK answers within --sdk_wait_ms
+      auto seen =
+          AskAll(sdks, absl::StrCat("wait ", seq, " ", FLAGS_sdk_wait_ms),
+                 int64_t{FLAGS_sdk_wait_ms} + 10000);
+      BENCH_CHECK_OK(seen.status());
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   const double rounds_s = (NowNs() - rounds_start) / 1e9;
@@ -280,15 +368,17 @@ int Driver::Measure(int agents, const std::string& dir,
   auto dumps = AskAll(children, "dump", kPhaseTimeoutMs);
   BENCH_CHECK_OK(dumps.status());
   std::map<uint32_t, uint32_t> slowest;
+  const std::set<int> sampled(sdk_agents.begin(), sdk_agents.end());
+  std::map<std::pair<int, uint32_t>, int64_t> sampled_written;  // g, seq
   for (auto& a : *dumps) {
-    std::ifstream in(a.at(1), std::ios::binary);
-    std::vector<int64_t> r;
-    for (int64_t v; in.read(reinterpret_cast<char*>(&v), sizeof(v));) {
-      r.push_back(v);
-    }
-    for (size_t i = 0; i + 2 < r.size(); i += 3) {
+    const std::vector<int64_t> r = ReadRecords(a.at(1));
+    for (size_t i = 0; i + 3 < r.size(); i += 4) {
       const uint32_t seq = static_cast<uint32_t>(r[i]);
       if (seq < first_seq || ack_ns_.count(seq) == 0) continue;
+      const int agent = static_cast<int>(r[i + 3]);
+      if (sampled.count(agent) != 0) {
+        sampled_written.emplace(std::make_pair(agent, seq), r[i + 2]);
+      }
       int64_t us = (r[i + 2] - ack_ns_[seq]) / 1000;
       if (us < 0) {
         ++row->negative;
@@ -337,6 +427,63 @@ int Driver::Measure(int agents, const std::string& dir,
     std::sort(v->begin(), v->end());
   }
   for (auto& v : row->latency) std::sort(v.begin(), v.end());
+  if (!sdks.empty()) {
+    auto sdk_dumps = AskAll(sdks, "dump", kPhaseTimeoutMs);
+    BENCH_CHECK_OK(sdk_dumps.status());
+    for (size_t s = 0; s < sdks.size(); ++s) {
+      const std::vector<std::string>& a = (*sdk_dumps)[s];
+      if (a.size() < 2 || a[0] != "file") {
+        LOG(ERROR) << "SDK process: " << absl::StrJoin(a, " ");
+        return 1;
+      }
+      // seq -> when its first callback ran (quads: seq, revision, mono,
+      // realtime).
+      std::map<uint32_t, int64_t> callback_ns;
+      const std::vector<int64_t> r = ReadRecords(a[1]);
+      for (size_t i = 0; i + 3 < r.size(); i += 4) {
+        callback_ns.emplace(static_cast<uint32_t>(r[i]), r[i + 2]);
+      }
+      const int g = sdk_agents[s];
+      for (uint32_t seq = first_seq; seq <= seq_; ++seq) {
+        if (ack_ns_.count(seq) == 0) continue;
+        auto cb = callback_ns.find(seq);
+        if (cb == callback_ns.end()) {
+          ++row->sdk_missing[g % 2];
+          ++row->sdk_missing[2];
+          continue;
+        }
+        int64_t cb_us = (cb->second - ack_ns_[seq]) / 1000;
+        if (cb_us < 0) {
+          ++row->sdk_negative;
+          cb_us = 0;
+        }
+        auto file = sampled_written.find({g, seq});
+        for (int d : {g % 2, 2}) {
+          row->sdk_callback[d].push_back(cb_us);
+        }
+        if (file == sampled_written.end()) continue;
+        const int64_t file_us =
+            std::max<int64_t>(0, (file->second - ack_ns_[seq]) / 1000);
+        int64_t hop_us = (cb->second - file->second) / 1000;
+        if (hop_us < 0) {
+          ++row->sdk_before_file;
+          hop_us = 0;
+        }
+        for (int d : {g % 2, 2}) {
+          row->sdk_file[d].push_back(file_us);
+          row->sdk_hop[d].push_back(hop_us);
+        }
+      }
+    }
+    for (int d = 0; d < 3; ++d) {
+      for (auto* v :
+           {&row->sdk_file[d], &row->sdk_callback[d], &row->sdk_hop[d]}) {
+        std::sort(v->begin(), v->end());
+      }
+    }
+    for (auto& child : sdks) (void)child.WriteLine("quit");
+    sdks.clear();
+  }
   std::sort(row->from_sent.begin(), row->from_sent.end());
   std::sort(row->http.begin(), row->http.end());
   std::sort(row->last.begin(), row->last.end());
@@ -436,12 +583,28 @@ int Driver::Run() {
        "`model/file_cache` writer (temp file, fsync, rename, fsync dir) |\n";
   t << "| changes | " << FLAGS_changes << " per row, one at a time: `PUT "
     << "/api/v1/configs/bench/hot` (" << FLAGS_value_bytes
-    << " B) at the main leader, then wait until every agent wrote it, "
-       "100 ms pause |\n";
+    << " B) at the main leader, then wait until every agent wrote it"
+    << (FLAGS_sdk_processes > 0
+            ? absl::StrCat(" and every SDK process below had its callback "
+                           "(at most ",
+                           FLAGS_sdk_wait_ms, " ms)")
+            : "")
+    << ", 100 ms pause |\n";
   t << "| latency | HTTP answer to the benchmark's PUT -> the agent's writer "
        "returned "
        "(file renamed in place, directory fsynced); CLOCK_MONOTONIC across "
        "processes |\n";
+  if (FLAGS_sdk_processes > 0) {
+    t << "| SDK sample | " << FLAGS_sdk_processes
+      << " real C++ SDK processes per row (fewer if the row has fewer "
+         "agents; copies of the benchmark, `--role=sdk`), started once the "
+         "agents subscribed: each an `sdk::ConfigClient` (agent_http_address "
+         "\"\": the agent subscribed the key; default poll interval 1 s "
+         "and inotify) watching `bench/hot` in one agent's cache dir, the "
+         "agents spread evenly over the row, process s on an agent g with "
+         "g % 4 = s % 4 (both DCs, all 4 distributors); callback time taken "
+         "first thing in the callback, CLOCK_MONOTONIC |\n";
+  }
   t << "\n| agents | cache on | processes | subscribed (failed) | "
        "dc1 p50 / p99 / max ms | dc2 p50 / p99 / max ms | all p50 / p99 / "
        "max ms | all from PUT sent p50 / p99 / max ms | PUT sent -> ack p50 / "
@@ -505,6 +668,56 @@ int Driver::Run() {
     << " file writes finished before it had (counted as 0 ms). The column "
        "from PUT sent is the upper bound that includes the HTTP write "
        "itself.\n";
+  if (FLAGS_sdk_processes > 0) {
+    t << "\nTo the application: for the sample of real C++ SDK processes, "
+         "the same changes from the HTTP answer to the sampled agents' files "
+         "(as above) and to the SDK's watch callback in the process on each "
+         "of those agents' cache dirs, p50 / p99 / max ms; file -> callback "
+         "per sampled agent and change. Target: callback p99 <= file p99 + "
+         "5 ms.\n\n";
+    t << "| agents | cache on | SDK processes (with inotify) | DC | ack -> "
+         "file, sampled agents | ack -> SDK callback | file -> callback | "
+         "callback p99 - file p99 | target: <= +5 ms | callbacks missing "
+         "|\n";
+    t << "|---:|---|---:|---|---|---|---|---:|---|---:|\n";
+    for (const Row& r : rows) {
+      const char* const dc_names[3] = {"dc1", "dc2", "all"};
+      for (int d = 0; d < 3; ++d) {
+        const bool measured =
+            !r.sdk_file[d].empty() && !r.sdk_callback[d].empty();
+        const double diff_us =
+            Percentile(r.sdk_callback[d], 99) - Percentile(r.sdk_file[d], 99);
+        t << "| " << WithCommas(r.agents) << " | " << r.medium << " | "
+          << r.sdk_processes << " (" << r.sdk_inotify << ") | " << dc_names[d]
+          << " | " << LatencyCell(r.sdk_file[d]) << " | "
+          << LatencyCell(r.sdk_callback[d]) << " | "
+          << LatencyCell(r.sdk_hop[d]) << " | "
+          << (measured ? absl::StrFormat("%+.1f ms", diff_us / 1000.0)
+                       : std::string("-"))
+          << " | "
+          << (!measured         ? "no samples"
+              : diff_us <= 5000 ? "met"
+                                : "MISSED")
+          << " | " << r.sdk_missing[d] << " |\n";
+      }
+      if (r.sdk_missing[2] != 0) status = 2;
+    }
+    int64_t sdk_negative = 0, sdk_before_file = 0;
+    for (const Row& r : rows) {
+      sdk_negative += r.sdk_negative;
+      sdk_before_file += r.sdk_before_file;
+    }
+    t << "\nA callback missing is a change some SDK process had no callback "
+         "for within "
+      << FLAGS_sdk_wait_ms
+      << " ms (the poll backstop is 1 s). As above, the benchmark may read "
+         "its HTTP answer late: "
+      << WithCommas(sdk_negative)
+      << " callbacks ran before it had (counted as 0 ms), and "
+      << WithCommas(sdk_before_file)
+      << " before the agent's writer returned (the file renamed in place, "
+         "the directory fsync not done yet; counted as 0 ms).\n";
+  }
   std::cout << t.str();
   return status;
 }
@@ -516,6 +729,17 @@ int Driver::Run() {
 int main(int argc, char** argv) {
   kess::InitProcess(&argc, &argv,
                     "bench: write-to-file latency through the cache tier");
+  if (FLAGS_role == "sdk") {
+    kess::bench::PropagationSdkOptions options;
+    options.cache_dir = FLAGS_sdk_cache_dir;
+    options.out_dir = FLAGS_out_dir;
+    options.name = FLAGS_name;
+    if (options.cache_dir.empty() || options.out_dir.empty()) {
+      LOG(ERROR) << "--sdk_cache_dir and --out_dir are required";
+      return 1;
+    }
+    return kess::bench::RunPropagationSdk(options);
+  }
   if (FLAGS_role == "client") {
     kess::bench::PropagationClientOptions options;
     for (absl::string_view p : absl::StrSplit(FLAGS_ports, ',')) {

@@ -2,9 +2,10 @@
 //   connect     -> ready <subscribed> <failed> <ms>
 //   wait <seq>  -> got <seq> <agents whose file holds bench/hot at >= seq>
 //                  (waits at most 120 s)
-//   dump        -> file <path>: int64 triples (seq, dc, written_ns) of
-//                  every file write of bench/hot, written_ns when the
-//                  writer returned (renamed in place, directory fsynced)
+//   dump        -> file <path>: int64 quads (seq, dc, written_ns, agent)
+//                  of every file write of bench/hot, written_ns when the
+//                  writer returned (renamed in place, directory fsynced),
+//                  agent the global index g
 //   errors      -> errors <failed writes> <bad crc>
 //   quit
 // Hot values start with "<seq> ". Times are CLOCK_MONOTONIC (NowNs),
@@ -224,6 +225,7 @@ class Agents {
     records_.push_back(job.seq);
     records_.push_back((options_.first + job.agent) % 2);
     records_.push_back(now);
+    records_.push_back(options_.first + job.agent);
   }
 
   const PropagationClientOptions options_;
