@@ -2,9 +2,11 @@
 # Builds bench/propagation_bench, the mandator and the distributor optimized,
 # runs the benchmark (two DCs of real processes, 2 distributors per DC,
 # 100, 1,000 and 10,000 simulated agents writing their file caches on tmpfs, and
-# 1,000 on the real disk) and writes its table into bench/RESULTS.md under
-# "## Propagation (write to file)", leaving other sections alone. Extra
-# arguments go to the benchmark, e.g. --changes=5.
+# 1,000 on the real disk, each row with a sample of 20 real C++ SDK
+# processes taking the changes on to a callback) and writes its tables into
+# bench/RESULTS.md under "## Propagation (write to file)", leaving other
+# sections alone. Extra arguments go to the benchmark, e.g. --changes=5
+# --sdk_processes=20.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
