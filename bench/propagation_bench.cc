@@ -692,8 +692,10 @@ int Driver::Run() {
           << " | " << LatencyCell(r.sdk_file[d]) << " | "
           << LatencyCell(r.sdk_callback[d]) << " | "
           << LatencyCell(r.sdk_hop[d]) << " | "
-          << (measured ? absl::StrFormat("%+.1f ms", diff_us / 1000.0)
-                       : std::string("-"))
+          << (measured
+                  ? absl::StrFormat("%+.1f ms",  // rounded first: no "-0.0"
+                                    std::round(diff_us / 100.0) / 10.0 + 0.0)
+                  : std::string("-"))
           << " | "
           << (!measured         ? "no samples"
               : diff_us <= 5000 ? "met"
