@@ -200,8 +200,9 @@ int main(int argc, char** argv) {
   CHECK(server.ok()) << "HTTP server: " << server.status();
   kess::agent::RegisterHttpApi(server->get(), a, api);
   kess::agent::RegisterServicesApi(server->get(), services->get());
-  kess::agent::RegisterWatchApi(server->get(), &watches,
-                                kess::agent::CurrentFromAgent(a));
+  // Full watch answers read the cache on threads of their own.
+  kess::agent::FullAnswers full_answers(kess::agent::CurrentFromAgent(a), {});
+  kess::agent::RegisterWatchApi(server->get(), &watches, &full_answers);
   std::unique_ptr<kess::http::EventHttpServer> socket_server;
   if (!FLAGS_api_socket.empty()) {
     kess::http::EventHttpServer::Options on_socket = http;
@@ -213,7 +214,7 @@ int main(int argc, char** argv) {
     kess::agent::RegisterHttpApi(socket_server.get(), a, api);
     kess::agent::RegisterServicesApi(socket_server.get(), services->get());
     kess::agent::RegisterWatchApi(socket_server.get(), &watches,
-                                  kess::agent::CurrentFromAgent(a));
+                                  &full_answers);
     CheckOk(socket_server->Start(), "--api_socket start");
   }
   CheckOk((*server)->Start(), "HTTP server start");
@@ -231,6 +232,7 @@ int main(int argc, char** argv) {
   LOG(INFO) << "signal " << sig << ": stopping";
   (*server)->Stop();
   if (socket_server != nullptr) socket_server->Stop();
+  full_answers.Stop();  // reads the agent's cache
   services->reset();  // stops checks and heartbeats; stays registered
   (*dns)->Stop();
   agent->reset();

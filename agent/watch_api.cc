@@ -1,5 +1,7 @@
 #include "agent/watch_api.h"
 
+#include <algorithm>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -193,12 +195,99 @@ CurrentEntries CurrentFromAgent(Agent* agent) {
   };
 }
 
-void RegisterWatchApi(http::EventHttpServer* server, WatchRegistry* registry,
-                      CurrentEntries current) {
+namespace {
+
+// One text per distinct selection (the sets are ordered).
+std::string SelectionText(const WatchSelection& s) {
+  std::string out;
+  for (const auto& [ns, key] : s.configs) {
+    absl::StrAppend(&out, "c", ns.size(), ":", ns, key.size(), ":", key);
+  }
+  for (const std::string& ns : s.namespaces) {
+    absl::StrAppend(&out, "n", ns.size(), ":", ns);
+  }
+  for (const std::string& svc : s.services) {
+    absl::StrAppend(&out, "s", svc.size(), ":", svc);
+  }
+  return out;
+}
+
+}  // namespace
+
+FullAnswers::FullAnswers(CurrentEntries current, Options options)
+    : current_(std::move(current)), options_(options) {
+  for (int i = 0; i < std::max(1, options_.threads); ++i) {
+    threads_.emplace_back([this] { Run(); });
+  }
+}
+
+FullAnswers::~FullAnswers() { Stop(); }
+
+absl::Status FullAnswers::Read(const WatchSelection& selection, Done done) {
+  std::string text = SelectionText(selection);
+  absl::MutexLock lock(&mu_);
+  if (stop_) return absl::UnavailableError("the agent is stopping");
+  auto it = jobs_.find(text);
+  if (it == jobs_.end()) {
+    if (jobs_.size() >= options_.max_queued) {
+      return absl::UnavailableError(absl::StrCat(
+          jobs_.size(), " full watch answers are waiting to be read; retry"));
+    }
+    it = jobs_.emplace(text, Job{selection, {}}).first;
+    order_.push_back(std::move(text));
+  }
+  it->second.done.push_back(std::move(done));
+  return absl::OkStatus();
+}
+
+void FullAnswers::Stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    stop_ = true;
+    jobs_.clear();
+    order_.clear();
+  }
+  for (std::thread& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+}
+
+int64_t FullAnswers::reads() const {
+  absl::MutexLock lock(&mu_);
+  return reads_;
+}
+
+void FullAnswers::Run() {
+  while (true) {
+    Job job;
+    {
+      absl::MutexLock lock(&mu_);
+      auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+        return stop_ || !order_.empty();
+      };
+      mu_.Await(absl::Condition(&ready));
+      if (stop_) return;
+      auto it = jobs_.find(order_.front());
+      order_.pop_front();
+      job = std::move(it->second);
+      jobs_.erase(it);
+      ++reads_;
+    }
+    auto entries = std::make_shared<const std::vector<CacheEntry>>(
+        current_(job.selection));
+    for (Done& done : job.done) done(entries);
+  }
+}
+
+namespace {
+
+// `keep` (may be null) is owned by the route.
+void Register(http::EventHttpServer* server, WatchRegistry* registry,
+              FullAnswers* full, std::shared_ptr<FullAnswers> keep) {
   server->HandleAsync(
       "GET", "/v1/watch",
-      [registry, current](const HttpRequest& request,
-                          http::HttpResponder reply) {
+      [registry, full, keep](const HttpRequest& request,
+                             http::HttpResponder reply) {
         bool values = true;
         absl::StatusOr<WatchRequest> parsed =
             ParseWatchRequest(request, &values);
@@ -207,13 +296,25 @@ void RegisterWatchApi(http::EventHttpServer* server, WatchRegistry* registry,
           return;
         }
         WatchSelection selection = parsed->selection;
-        auto answered = [reply, values, current,
+        auto answered = [reply, values, full,
                          selection = std::move(selection)](WatchAnswer a) {
-          std::string body;
+          auto send = [reply](const WatchAnswer& a, std::string body) {
+            HttpResponse r = HttpResponse::Json(200, std::move(body));
+            r.headers.emplace_back("X-Kess-Epoch", a.epoch);
+            r.headers.emplace_back("X-Kess-Index", std::to_string(a.index));
+            reply.Send(std::move(r));
+          };
           if (a.full) {
-            std::vector<CacheEntry> now = current(selection);
-            body = RenderWatchAnswer(a, values, &now);
-          } else if (a.memo != nullptr) {
+            // Read and rendered off the loop thread.
+            absl::Status queued = full->Read(
+                selection, [send, values, a](FullAnswers::Entries now) {
+                  send(a, RenderWatchAnswer(a, values, now.get()));
+                });
+            if (!queued.ok()) reply.Send(HttpResponse::Error(queued));
+            return;
+          }
+          std::string body;
+          if (a.memo != nullptr) {
             // Every waiter woken by one change gets the same body.
             absl::MutexLock lock(&a.memo->mu);
             auto it = a.memo->bodies.find(values ? 1 : 0);
@@ -227,10 +328,7 @@ void RegisterWatchApi(http::EventHttpServer* server, WatchRegistry* registry,
           } else {
             body = RenderWatchAnswer(a, values, nullptr);
           }
-          HttpResponse r = HttpResponse::Json(200, std::move(body));
-          r.headers.emplace_back("X-Kess-Epoch", a.epoch);
-          r.headers.emplace_back("X-Kess-Index", std::to_string(a.index));
-          reply.Send(std::move(r));
+          send(a, std::move(body));
         };
         absl::StatusOr<uint64_t> id =
             registry->Watch(*std::move(parsed), std::move(answered));
@@ -242,6 +340,21 @@ void RegisterWatchApi(http::EventHttpServer* server, WatchRegistry* registry,
           reply.OnCancel([registry, id = *id] { registry->Cancel(id); });
         }
       });
+}
+
+}  // namespace
+
+void RegisterWatchApi(http::EventHttpServer* server, WatchRegistry* registry,
+                      FullAnswers* full) {
+  Register(server, registry, full, nullptr);
+}
+
+void RegisterWatchApi(http::EventHttpServer* server, WatchRegistry* registry,
+                      CurrentEntries current) {
+  auto full = std::make_shared<FullAnswers>(std::move(current),
+                                            FullAnswers::Options());
+  FullAnswers* f = full.get();
+  Register(server, registry, f, std::move(full));
 }
 
 }  // namespace agent

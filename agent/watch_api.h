@@ -22,10 +22,16 @@
 // kMaxWatchSelection entries, a bad index or timeout; 429 when too many
 // watches wait.
 //
-// Thread-safety: the handler runs on the http::EventHttpServer's loop thread.
+// Thread-safety: the handler runs on the http::EventHttpServer's loop
+// thread; full answers are read and rendered on FullAnswers' threads.
 #pragma once
 
+#include <deque>
 #include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
 #include <vector>
 
 #include "agent/agent.h"
@@ -48,6 +54,55 @@ using CurrentEntries = std::function<std::vector<file_cache::CacheEntry>(
 // file cache (keys without a file are left out).
 CurrentEntries CurrentFromAgent(Agent* agent);
 
+// Reads full answers (CurrentEntries) on threads of its own, never on the
+// HTTP loop: a full answer may read thousands of files, and after an agent
+// restart every waiting client comes back for one at once. At most
+// Options::threads reads run at a time; requests for an identical
+// selection that wait together share one read (the answer of each is then
+// at least as new as the state when it was queued).
+//
+// Thread-safety: thread-safe.
+class FullAnswers {
+ public:
+  struct Options {
+    int threads = 2;           // reads at once
+    size_t max_queued = 4096;  // distinct selections waiting for a read
+  };
+  using Entries = std::shared_ptr<const std::vector<file_cache::CacheEntry>>;
+  using Done = std::function<void(Entries)>;
+
+  FullAnswers(CurrentEntries current, Options options);
+  ~FullAnswers();  // Stop()
+
+  // Queues `done`, called on a reader thread with the current entries of
+  // `selection`. Unavailable when stopped or when max_queued distinct
+  // selections wait already (done is then not called).
+  absl::Status Read(const WatchSelection& selection, Done done);
+  // Waits for running reads; queued ones are dropped (their done is never
+  // called). Idempotent. Call it before what `current` reads goes away.
+  void Stop();
+
+  // Reads done (tests: shared reads count once).
+  int64_t reads() const;
+
+ private:
+  struct Job {
+    WatchSelection selection;
+    std::vector<Done> done;
+  };
+  void Run();
+
+  const CurrentEntries current_;
+  const Options options_;
+  mutable absl::Mutex mu_;
+  // Waiting reads by selection (its canonical text), and their order.
+  std::map<std::string, Job> jobs_ ABSL_GUARDED_BY(mu_);
+  std::deque<std::string> order_ ABSL_GUARDED_BY(mu_);
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  int64_t reads_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<std::thread> threads_;
+};
+
 // Parses the query of a GET /v1/watch (exposed for tests).
 absl::StatusOr<WatchRequest> ParseWatchRequest(const HttpRequest& request,
                                                bool* values);
@@ -56,7 +111,13 @@ absl::StatusOr<WatchRequest> ParseWatchRequest(const HttpRequest& request,
 std::string RenderWatchAnswer(const WatchAnswer& answer, bool values,
                               const std::vector<file_cache::CacheEntry>* full);
 
-// REQUIRES: before server->Start(); `registry` outlives the server.
+// REQUIRES: before server->Start(); `registry` and `full` outlive the
+// server. A full answer is read by `full` (503 when its queue is full).
+void RegisterWatchApi(http::EventHttpServer* server, WatchRegistry* registry,
+                      FullAnswers* full);
+// The same with a FullAnswers of default options that the server's route
+// owns (it lives as long as the server; `current` must stay usable until
+// the server is destroyed).
 void RegisterWatchApi(http::EventHttpServer* server, WatchRegistry* registry,
                       CurrentEntries current);
 
