@@ -127,6 +127,33 @@ async function main() {
       document.body.textContent.includes('fresh'), 'Overview shows the distributors');
     await shot(page, '1-overview');
 
+    // A slow Overview that finishes after the operator moved on must not
+    // replace the newer page (seen on a loaded machine: the Services tab
+    // active, the Overview drawn).
+    step = 'late render';
+    await page.evaluate(() => {
+      window.realOverview = pages.overview;
+      pages.overview = async () => {
+        await new Promise((done) => setTimeout(done, 1500));
+        return window.realOverview();
+      };
+    });
+    await page.evaluate(() => { location.hash = '#/configs'; });  // leave the Overview
+    await until(page, () => document.querySelector('#page').getAttribute('data-page') === 'configs',
+      'the Configs page is drawn');
+    await page.evaluate(() => { location.hash = '#/overview'; });  // a slow render starts
+    await sleep(200);
+    await page.evaluate(() => { location.hash = '#/hosts'; });     // the operator moves on
+    await until(page, () => document.querySelector('#page').getAttribute('data-page') === 'hosts',
+      'the Hosts page is drawn');
+    await new Promise((done) => setTimeout(done, 2500));  // the slow Overview answers
+    // Checked once, without until(): its retries draw the page again.
+    const drawn = await page.evaluate(() => document.querySelector('#page').getAttribute('data-page') + ' / ' +
+      document.querySelector('#page h1').textContent);
+    if (!drawn.startsWith('hosts /')) throw new Error('a late Overview replaced the newer page: ' + drawn);
+    log('ok:', 'a late Overview does not replace the newer page');
+    await page.evaluate(() => { pages.overview = window.realOverview; });
+
     step = 'services';
     await page.goto(info.ui + '#/services');
     await until(page, () => {

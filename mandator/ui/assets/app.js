@@ -1,6 +1,8 @@
 'use strict';
 // The router (#/page/args), login/logout, error and notice banners.
 const app = {
+  renders: 0,  // route() calls so far; only the newest one draws the page
+
   show(id, text) {
     const node = document.getElementById(id);
     node.textContent = text || '';
@@ -51,11 +53,17 @@ const app = {
     };
     const page = document.getElementById('page');
     const handler = handlers[name] || handlers.overview;
+    // Pages render asynchronously: a render that finishes after a newer
+    // one started (the operator moved on, or a slow Overview that asks
+    // every mandator) must not replace the newer page.
+    const generation = ++app.renders;
     try {
       const nodes = await handler();
+      if (generation !== app.renders) return;
       page.setAttribute('data-page', name);
       dom.clear(page).append(...nodes);
     } catch (e) {
+      if (generation !== app.renders) return;
       if (e.status === 401) { app.loggedOut(); return; }
       app.show('error', e.message);
     }
