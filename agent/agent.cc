@@ -147,6 +147,7 @@ Agent::~Agent() {
       ++generation_;
       client_.reset();
       probe_.reset();
+      RunAfterFirst();
       done.Notify();
     });
     done.WaitForNotification();
@@ -169,6 +170,8 @@ void Agent::ConnectTo(size_t index) {
   if (client_ != nullptr) loop_->DeleteSoon(std::move(client_));
   index_ = index % order_.size();
   subscribed_ = false;
+  first_sent_ = false;
+  RunAfterFirst();  // the old session's waiters: nothing to wait for
   const uint64_t generation = ++generation_;
   transport::ClientOptions opts;
   SplitHostPort(order_[index_], &opts.host, &opts.port).IgnoreError();
@@ -239,10 +242,27 @@ void Agent::OnConnected(uint64_t generation) {
   for (const std::string& ns : subscriptions_->Namespaces()) {
     namespaces.push_back(ns);
   }
-  SendSubscribe(std::move(first), {}, nullptr);
-  if (!rest.empty() || !namespaces.empty()) {
-    SendSubscribe(std::move(rest), std::move(namespaces), nullptr);
+  first_sent_ = true;
+  // API Subscribes made while connecting are answered with the last frame.
+  std::function<void()> done;
+  if (!after_first_.empty()) {
+    done = [waiting = std::move(after_first_)] {
+      for (const auto& fn : waiting) fn();
+    };
+    after_first_.clear();
   }
+  if (rest.empty() && namespaces.empty()) {
+    SendSubscribe(std::move(first), {}, std::move(done));
+  } else {
+    SendSubscribe(std::move(first), {}, nullptr);
+    SendSubscribe(std::move(rest), std::move(namespaces), std::move(done));
+  }
+}
+
+void Agent::RunAfterFirst() {
+  std::vector<std::function<void()>> waiting = std::move(after_first_);
+  after_first_.clear();
+  for (const auto& fn : waiting) fn();
 }
 
 void Agent::OnSessionLost(uint64_t generation, const std::string& why) {
@@ -250,6 +270,8 @@ void Agent::OnSessionLost(uint64_t generation, const std::string& why) {
   ++generation_;  // ignore anything else from this client
   const bool was_subscribed = subscribed_;
   subscribed_ = false;
+  first_sent_ = false;
+  RunAfterFirst();
   SetConnected(false);
   {
     absl::MutexLock lock(&mu_);
@@ -554,10 +576,15 @@ absl::Status Agent::Subscribe(const std::string& owner,
   if (added.empty()) return absl::OkStatus();
   auto answered = std::make_shared<SteadyNotification>();
   loop_->Post([this, added, answered] {
-    // Also while the session is still connecting or subscribing: a call
-    // made then is sent once connected, and a key added after the session's
-    // first Subscribe was built must not wait for the next pull. With no
-    // session at all the next one subscribes every key.
+    // While the session is connecting, nothing is sent: the connection's
+    // first frame must be OnConnected's (size-limited for an untrusted
+    // peer), and it names every subscribed key, these too. Once it is
+    // sent, a key added while the session subscribes must not wait for the
+    // next pull. With no session at all the next one subscribes every key.
+    if (client_ != nullptr && !first_sent_) {
+      after_first_.push_back([answered] { answered->Notify(); });
+      return;
+    }
     SendSubscribe(std::vector<CacheKey>(added.keys.begin(), added.keys.end()),
                   std::vector<std::string>(added.namespaces.begin(),
                                            added.namespaces.end()),

@@ -217,6 +217,7 @@ class Agent {
   std::vector<protocol::Known> KnownForNamespaces(
       const std::vector<std::string>& namespaces) const;
   void SetConnected(bool connected);
+  void RunAfterFirst();  // calls and clears after_first_
 
   const AgentOptions options_;
   std::vector<std::string> order_;
@@ -232,6 +233,11 @@ class Agent {
   uint64_t generation_ = 0;       // of client_; callbacks of older ones ignored
   size_t index_ = 0;              // into order_
   bool subscribed_ = false;       // client_ answered its Subscribe
+  // OnConnected sent client_'s first Subscribe. Before that an API
+  // Subscribe sends nothing (OnConnected names every subscribed key, and
+  // the first frame must stay small); its wake-up waits here.
+  bool first_sent_ = false;
+  std::vector<std::function<void()>> after_first_;
   std::string last_distributor_;  // where the last session was subscribed
   // Keys whose newest accepted version is a tombstone (since start-up), so
   // a namespace's Known says so and no distributor resends one.

@@ -341,6 +341,33 @@ TEST_F(AgentTest, FullWatchAnswerHasTheKeysHeldThroughANamespace) {
   EXPECT_EQ(current(unsubscribed).size(), 1u);  // other/c: subscribed itself
 }
 
+// A Subscribe through the API while the agent is still connecting must not
+// become the connection's first frame: that one carries the token and stays
+// under 32 KiB (a distributor's limit for peers not yet authenticated).
+TEST_F(AgentTest, ApiSubscribeWhileConnectingIsNotTheFirstFrame) {
+  std::vector<CacheKey> many;
+  for (int i = 0; i < 3000; ++i) {
+    many.push_back(CacheKey::Config("shop", absl::StrCat("key.number.", i)));
+  }
+  AgentOptions o = Options({dist_->address()});
+  o.auth_token = "secret";
+  StartAgent(o);
+  // Right after Create the connection may or may not be up yet (on an idle
+  // loopback it usually is: then this guards the order only).
+  ASSERT_TRUE(agent_->Subscribe(many, kLong).ok());
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        size_t n = 0;
+        for (const auto& r : dist_->subscribes()) n += r.keys_size();
+        return n >= many.size();
+      },
+      kLong));
+  auto subs = dist_->subscribes();
+  ASSERT_GE(subs.size(), 2u);
+  EXPECT_LE(subs[0].ByteSizeLong(), size_t{40} << 10);
+  EXPECT_EQ(subs[0].auth_token(), "secret");
+}
+
 TEST_F(AgentTest, AuthTokenIsSent) {
   FakeDistributor::Options opts;
   opts.auth_token = "s3cret";
