@@ -7,30 +7,16 @@
 # "## Agent and SDK footprint", leaving other sections alone. Extra
 # arguments go to the benchmark, e.g. --load_seconds=10.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+# shellcheck source=bench/run_bench_lib.sh
+source "$(dirname "$0")/run_bench_lib.sh"
 
-# --symlink_prefix=/ keeps bazel-bin pointing at everyone else's fastbuild.
-bazel build -c opt --symlink_prefix=/ //bench:agent_footprint_bench \
+bench_build //bench:agent_footprint_bench \
   //bench:agent_footprint_sdk //distributor:distributor //mandator //agent
-bin_dir="$(bazel info -c opt bazel-bin)"
 
-command="bench/run_agent_footprint_bench.sh${*:+ $*}"
-table="$(mktemp)"
-trap 'rm -f "$table"' EXIT
-status=0
-timeout 600 "$bin_dir/bench/agent_footprint_bench" \
+bench_run agent_footprint_bench 600 "$bin_dir/bench/agent_footprint_bench" \
   --mandator_binary="$bin_dir/mandator/mandator" \
   --distributor_binary="$bin_dir/distributor/distributor" \
   --agent_binary="$bin_dir/agent/agent" \
-  --sdk_binary="$bin_dir/bench/agent_footprint_sdk" "$@" >"$table" ||
-  status=$?
-cat "$table"
-if [[ ! -s "$table" ]]; then
-  echo "agent_footprint_bench produced no table (exit $status)" >&2
-  exit 1
-fi
+  --sdk_binary="$bin_dir/bench/agent_footprint_sdk" "$@"
 
-python3 bench/results_section.py "Agent and SDK footprint" "$table" \
-  "$command" "$status"
-echo "wrote bench/RESULTS.md (## Agent and SDK footprint)"
-exit "$status"
+bench_write "Agent and SDK footprint"

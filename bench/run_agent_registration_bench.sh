@@ -10,27 +10,16 @@
 # sections alone. Extra arguments go to the benchmark, e.g.
 # --registrations=20.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+# shellcheck source=bench/run_bench_lib.sh
+source "$(dirname "$0")/run_bench_lib.sh"
 
-# --symlink_prefix=/ keeps bazel-bin pointing at everyone else's fastbuild.
-bazel build -c opt --symlink_prefix=/ //bench:agent_registration_bench \
+bench_build //bench:agent_registration_bench \
   //mandator //distributor:distributor //agent
-bin_dir="$(bazel info -c opt bazel-bin)"
 
-command="bench/run_agent_registration_bench.sh${*:+ $*}"
-table="$(mktemp)"
-trap 'rm -f "$table"' EXIT
-status=0
-timeout 900 "$bin_dir/bench/agent_registration_bench" --bin_dir="$bin_dir" \
-  "$@" >"$table" 2>/dev/null || status=$?
-cat "$table"
-if [[ ! -s "$table" ]]; then
-  echo "agent_registration_bench produced no table (exit $status)" >&2
-  exit 1
-fi
+bench_run --no-stderr agent_registration_bench 900 \
+  "$bin_dir/bench/agent_registration_bench" --bin_dir="$bin_dir" "$@"
 
-python3 bench/results_section.py "Registration through the agent" "$table" \
-  "$command" "$status" \
+bench_write "Registration through the agent" \
   "Both kinds of registration end in the same place: the agent registers \
 its instances with the SDK's own sdk::Registration, so the floor is that \
 class called directly by the process, and \"vs floor\" is the agent's own \
@@ -43,5 +32,3 @@ interval), the result sent to the mandators, the route-table leader's cycle \
 and the fan-out to every agent of both DCs. Percentiles are nearest-rank: \
 with 50 (or 20) samples the p99 is the largest. Machine: $(nproc) cores, shared \
 with other engineers' builds (noisy)."
-echo "wrote bench/RESULTS.md (## Registration through the agent)"
-exit "$status"

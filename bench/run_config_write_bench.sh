@@ -6,26 +6,15 @@
 # "## Config writes and replication", leaving other sections alone.
 # Extra arguments are passed to the benchmark, e.g. --seconds=10.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+# shellcheck source=bench/run_bench_lib.sh
+source "$(dirname "$0")/run_bench_lib.sh"
 
-# --symlink_prefix=/ keeps bazel-bin pointing at everyone else's fastbuild.
-bazel build -c opt --symlink_prefix=/ //bench:config_write_bench //mandator
-bin_dir="$(bazel info -c opt bazel-bin)"
+bench_build //bench:config_write_bench //mandator
 
-command="bench/run_config_write_bench.sh${*:+ $*}"
-table="$(mktemp)"
-trap 'rm -f "$table"' EXIT
-status=0
-timeout 900 "$bin_dir/bench/config_write_bench" \
-  --mandator_binary="$bin_dir/mandator/mandator" "$@" >"$table" || status=$?
-cat "$table"
-if [[ ! -s "$table" ]]; then
-  echo "config_write_bench produced no table (exit $status)" >&2
-  exit 1
-fi
+bench_run config_write_bench 900 "$bin_dir/bench/config_write_bench" \
+  --mandator_binary="$bin_dir/mandator/mandator" "$@"
 
-python3 bench/results_section.py "Config writes and replication" "$table" \
-  "$command" "$status" \
+bench_write "Config writes and replication" \
   "Acked writes/s counts HTTP answers 200; commits/s is how far the main \
 revision moved (one commit per write, or one per coalesced group of \
 same-key puts); coalesced is the share of answers whose commit carried \
@@ -37,5 +26,3 @@ change record in both ZooKeepers (same clock, 1 ms steps), free of client \
 scheduling. Host CPU busy counts everything running on the host. The \
 replicator alone (in-process, no HTTP or daemons) is measured under \
 Replication."
-echo "wrote bench/RESULTS.md (## Config writes and replication)"
-exit "$status"

@@ -8,30 +8,19 @@
 # leaving other sections alone. Extra arguments go to the benchmark, e.g.
 # --instances=2000.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+# shellcheck source=bench/run_bench_lib.sh
+source "$(dirname "$0")/run_bench_lib.sh"
 
-# --symlink_prefix=/ keeps bazel-bin pointing at everyone else's fastbuild.
-bazel build -c opt --symlink_prefix=/ //bench:discovery_storm_bench \
+bench_build //bench:discovery_storm_bench \
   //mandator //distributor:distributor //agent
-bin_dir="$(bazel info -c opt bazel-bin)"
 
-command="bench/run_discovery_storm_bench.sh${*:+ $*}"
-table="$(mktemp)"
-trap 'rm -f "$table"' EXIT
-status=0
-timeout 900 "$bin_dir/bench/discovery_storm_bench" \
+bench_run --no-stderr discovery_storm_bench 900 \
+  "$bin_dir/bench/discovery_storm_bench" \
   --mandator_binary="$bin_dir/mandator/mandator" \
   --distributor_binary="$bin_dir/distributor/distributor" \
-  --agent_binary="$bin_dir/agent/agent" "$@" >"$table" 2>/dev/null ||
-  status=$?
-cat "$table"
-if [[ ! -s "$table" ]]; then
-  echo "discovery_storm_bench produced no table (exit $status)" >&2
-  exit 1
-fi
+  --agent_binary="$bin_dir/agent/agent" "$@"
 
-python3 bench/results_section.py "Discovery storm (end to end)" "$table" \
-  "$command" "$status" \
+bench_write "Discovery storm (end to end)" \
   "Time is measured from the last registration's acknowledgement to the \
 newest write time (taken from the cache files themselves, so the \
 benchmark's polling does not count) among the files that completed each \
@@ -39,5 +28,3 @@ agent's set. The in-process counterpart without processes, distributors \
 or agents is \"## Route table\" (storm rows). The route loop's coalescing \
 bounds the writes at services x windows; the slave DC's ZooKeeper receives \
 the same records through replication."
-echo "wrote bench/RESULTS.md (## Discovery storm (end to end))"
-exit "$status"

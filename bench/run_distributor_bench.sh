@@ -5,26 +5,13 @@
 # table into bench/RESULTS.md under "## Distributor", leaving other sections
 # alone. Extra arguments go to the benchmark, e.g. --sustain_seconds=5.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+# shellcheck source=bench/run_bench_lib.sh
+source "$(dirname "$0")/run_bench_lib.sh"
 
-# --symlink_prefix=/ keeps bazel-bin pointing at everyone else's fastbuild.
-bazel build -c opt --symlink_prefix=/ //bench:distributor_bench \
+bench_build //bench:distributor_bench \
   //distributor:distributor
-bin_dir="$(bazel info -c opt bazel-bin)"
 
-command="bench/run_distributor_bench.sh${*:+ $*}"
-table="$(mktemp)"
-trap 'rm -f "$table"' EXIT
-status=0
-timeout 1800 "$bin_dir/bench/distributor_bench" \
-  --distributor_binary="$bin_dir/distributor/distributor" "$@" >"$table" ||
-  status=$?
-cat "$table"
-if [[ ! -s "$table" ]]; then
-  echo "distributor_bench produced no table (exit $status)" >&2
-  exit 1
-fi
+bench_run distributor_bench 1800 "$bin_dir/bench/distributor_bench" \
+  --distributor_binary="$bin_dir/distributor/distributor" "$@"
 
-python3 bench/results_section.py Distributor "$table" "$command" "$status"
-echo "wrote bench/RESULTS.md (## Distributor)"
-exit "$status"
+bench_write Distributor

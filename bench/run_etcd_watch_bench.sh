@@ -5,20 +5,9 @@
 # "## etcd watch propagation", leaving other sections alone. Extra
 # arguments go to the benchmark, e.g. --watchers=100,1000 --changes=5.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+# shellcheck source=bench/run_bench_lib.sh
+source "$(dirname "$0")/run_bench_lib.sh"
 
-command="bench/run_etcd_watch_bench.sh${*:+ $*}"
-table="$(mktemp)"
-trap 'rm -f "$table"' EXIT
-status=0
-timeout 1800 python3 bench/etcd_watch_bench.py "$@" >"$table" || status=$?
-cat "$table"
-if [[ ! -s "$table" ]]; then
-  echo "etcd_watch_bench produced no table (exit $status)" >&2
-  exit 1
-fi
+bench_run etcd_watch_bench 1800 python3 bench/etcd_watch_bench.py "$@"
 
-python3 bench/results_section.py "etcd watch propagation" "$table" \
-  "$command" "$status"
-echo "wrote bench/RESULTS.md (## etcd watch propagation)"
-exit "$status"
+bench_write "etcd watch propagation"

@@ -8,28 +8,14 @@
 # sections alone. Extra arguments go to the benchmark, e.g. --changes=5
 # --sdk_processes=20.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+# shellcheck source=bench/run_bench_lib.sh
+source "$(dirname "$0")/run_bench_lib.sh"
 
-# --symlink_prefix=/ keeps bazel-bin pointing at everyone else's fastbuild.
-bazel build -c opt --symlink_prefix=/ //bench:propagation_bench \
+bench_build //bench:propagation_bench \
   //distributor:distributor //mandator
-bin_dir="$(bazel info -c opt bazel-bin)"
 
-command="bench/run_propagation_bench.sh${*:+ $*}"
-table="$(mktemp)"
-trap 'rm -f "$table"' EXIT
-status=0
-timeout 3600 "$bin_dir/bench/propagation_bench" \
+bench_run propagation_bench 3600 "$bin_dir/bench/propagation_bench" \
   --mandator_binary="$bin_dir/mandator/mandator" \
-  --distributor_binary="$bin_dir/distributor/distributor" "$@" >"$table" ||
-  status=$?
-cat "$table"
-if [[ ! -s "$table" ]]; then
-  echo "propagation_bench produced no table (exit $status)" >&2
-  exit 1
-fi
+  --distributor_binary="$bin_dir/distributor/distributor" "$@"
 
-python3 bench/results_section.py "Propagation (write to file)" "$table" \
-  "$command" "$status"
-echo "wrote bench/RESULTS.md (## Propagation (write to file))"
-exit "$status"
+bench_write "Propagation (write to file)"

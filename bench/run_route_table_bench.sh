@@ -5,24 +5,15 @@
 # and writes its table into bench/RESULTS.md under "## Route table",
 # leaving other sections alone. Extra arguments go to the benchmark.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+# shellcheck source=bench/run_bench_lib.sh
+source "$(dirname "$0")/run_bench_lib.sh"
 
-# --symlink_prefix=/ keeps bazel-bin pointing at everyone else's fastbuild.
-bazel build -c opt --symlink_prefix=/ //bench:route_table_bench
-bin="$(bazel info -c opt bazel-bin)/bench/route_table_bench"
+bench_build //bench:route_table_bench
 
-command="bench/run_route_table_bench.sh${*:+ $*}"
-table="$(mktemp)"
-trap 'rm -f "$table"' EXIT
-status=0
-timeout 900 "$bin" "$@" >"$table" 2>/dev/null || status=$?
-cat "$table"
-if [[ ! -s "$table" ]]; then
-  echo "route_table_bench produced no table (exit $status)" >&2
-  exit 1
-fi
+bench_run --no-stderr route_table_bench 900 "$bin_dir/bench/route_table_bench" \
+  "$@"
 
-bench/results_section.py "Route table" "$table" "$command" "$status" \
+bench_write "Route table" \
   "Merge: the leader's Merge() alone on synthesized partial tables (each \
 instance reported by 2 of 6 mandators, 20,000 hosts). Storm: end to end \
 through 3 in-process schedulers (kess.Register over the transport, each \
@@ -31,5 +22,3 @@ every cycle, merge, coalescing writer) and a real local ZooKeeper; the \
 mandator processes and their HTTP layer are not involved. Machine: $(nproc) \
 cores, shared with other builds (noisy). The target size is 100,000 \
 instances (docs/design.md section 1; the default; \`scripts/bench.sh quick\` runs 10,000)."
-echo "wrote bench/RESULTS.md (## Route table)"
-exit "$status"

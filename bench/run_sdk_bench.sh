@@ -5,18 +5,17 @@
 # "## SDK pick latency", leaving other sections alone. Extra arguments go
 # to the benchmark, e.g. --benchmark_min_time=2.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+# shellcheck source=bench/run_bench_lib.sh
+source "$(dirname "$0")/run_bench_lib.sh"
 
-# --symlink_prefix=/ keeps bazel-bin pointing at everyone else's fastbuild.
-bazel build -c opt --symlink_prefix=/ //bench:sdk_pick_bench
-bin="$(bazel info -c opt bazel-bin)/bench/sdk_pick_bench"
+bench_build //bench:sdk_pick_bench
 
-command="bench/run_sdk_bench.sh${*:+ $*}"
 json="$(mktemp)"
 table="$(mktemp)"
 trap 'rm -f "$json" "$table"' EXIT
 status=0
-timeout 900 "$bin" --benchmark_min_time=1 --benchmark_repetitions=3 \
+timeout 900 "$bin_dir/bench/sdk_pick_bench" \
+  --benchmark_min_time=1 --benchmark_repetitions=3 \
   --benchmark_report_aggregates_only=true \
   --benchmark_out="$json" --benchmark_out_format=json "$@" || status=$?
 
@@ -74,7 +73,4 @@ Discovery::Select adds the service lookup, two wait-free snapshot reads and
 the returned \`shared_ptr\` (its reference count is sharded per thread, so
 threads picking at once do not share a cache line). Targets
 are measured, not asserted."
-python3 bench/results_section.py "SDK pick latency" "$table" "$command" \
-  "$status" "$footer"
-echo "wrote bench/RESULTS.md (## SDK pick latency)"
-exit "$status"
+bench_write "SDK pick latency" "$footer"

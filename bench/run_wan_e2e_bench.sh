@@ -16,7 +16,8 @@
 #   bench/run_wan_e2e_bench.sh --writes=10 --rtts_ms=0,50,150
 # KEEP=1 keeps the scratch dir (demo logs) under /tmp/wan_e2e.*.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+# shellcheck source=bench/run_bench_lib.sh
+source "$(dirname "$0")/run_bench_lib.sh"
 
 if [[ "$(id -u)" -ne 0 ]]; then
   echo "run_wan_e2e_bench: needs root (scripts/demo.sh --wan: network namespaces)" >&2
@@ -30,11 +31,8 @@ fi
 # The cluster launcher's runfiles hold the daemons, the WAN emulator and the
 # sample programs.
 targets=(//tests/cluster:kess_cluster //kessctl //bench:heartbeat_bench)
-# --symlink_prefix=/ keeps bazel-bin pointing at everyone else's fastbuild.
-bazel build -c opt --symlink_prefix=/ "${targets[@]}"
-bin_dir="$(bazel info -c opt bazel-bin)"
+bench_build "${targets[@]}"
 
-command="bench/run_wan_e2e_bench.sh${*:+ $*}"
 work="$(mktemp -d /tmp/wan_e2e.XXXXXX)"
 base="$work/demo"
 table="$work/table.md"
@@ -118,8 +116,8 @@ if [[ ! -s "$table" ]]; then
   exit 1
 fi
 
-bench/results_section.py "End to end across WAN links" "$table" "$command" \
-  "$status" "Measured: the whole path through every real daemon of the demo \
+bench_write "End to end across WAN links" \
+  "Measured: the whole path through every real daemon of the demo \
 (the dc1 leader's HTTP API and commit, ZooKeeper, the slave leaders' \
 replication across the emulated links, distributors, agents writing their \
 file caches), on one 2-core machine where all of them, the emulator and the \
@@ -141,5 +139,3 @@ that cycle's flush. Not measured: packet-level WAN behaviour (the \
 emulator works on byte streams: no reordering or congestion control), \
 TCP headers, concurrent writers, large values, ZooKeeper ensembles of 3, \
 the SDK's own registration, consumers reacting to the changes."
-echo "wrote bench/RESULTS.md (## End to end across WAN links)"
-exit "$status"

@@ -7,22 +7,12 @@
 # other sections alone. Extra arguments go to the benchmark, e.g.
 # --clients=1000 --rounds=10.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+# shellcheck source=bench/run_bench_lib.sh
+source "$(dirname "$0")/run_bench_lib.sh"
 
-# --symlink_prefix=/ keeps bazel-bin pointing at everyone else's fastbuild.
-bazel build -c opt --symlink_prefix=/ //bench:watch_bench
-bin="$(bazel info -c opt bazel-bin)/bench/watch_bench"
+bench_build //bench:watch_bench
 
-command="bench/run_watch_bench.sh${*:+ $*}"
-table="$(mktemp)"
-trap 'rm -f "$table"' EXIT
-status=0
-timeout 900 "$bin" "$@" >"$table" || status=$?
-cat "$table"
-if [[ ! -s "$table" ]]; then
-  echo "watch_bench produced no table (exit $status)" >&2
-  exit 1
-fi
+bench_run watch_bench 900 "$bin_dir/bench/watch_bench" "$@"
 footer="One server process: the agent's CacheUpdater writes the version (temp
 file, fsync, rename, directory fsync), its on_written hook takes the time
 and publishes to the WatchRegistry, and EventHttpServer (one epoll thread)
@@ -33,7 +23,4 @@ N plain TCP sockets: what any one-thread server and one-thread client pay
 to move N answers through loopback. The target is a p99 within 50 ms of
 the file being durable at N = 5,000; the ratio says how much the watch adds
 to the floor."
-python3 bench/results_section.py "Blocking watch (agent)" "$table" "$command" \
-  "$status" "$footer"
-echo "wrote bench/RESULTS.md (## Blocking watch (agent))"
-exit "$status"
+bench_write "Blocking watch (agent)" "$footer"
