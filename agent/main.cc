@@ -91,14 +91,18 @@ void CheckOk(const absl::Status& status, const char* what) {
 }
 
 // Thousands of waiting API clients need as many descriptors: raise the
-// soft limit towards the hard one.
-void RaiseFileLimit(rlim_t wanted) {
+// soft limit towards the hard one. Returns the soft limit obtained.
+rlim_t RaiseFileLimit(rlim_t wanted) {
   rlimit limit;
-  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= wanted) return;
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return wanted;
+  if (limit.rlim_cur >= wanted) return limit.rlim_cur;
+  const rlim_t before = limit.rlim_cur;
   limit.rlim_cur = std::min(wanted, limit.rlim_max);
   if (setrlimit(RLIMIT_NOFILE, &limit) != 0) {
     LOG(WARNING) << "cannot raise the open-file limit to " << limit.rlim_cur;
+    return before;
   }
+  return limit.rlim_cur;
 }
 
 }  // namespace
@@ -179,12 +183,24 @@ int main(int argc, char** argv) {
 
   // One API address: every endpoint, and the long-polling GET /v1/watch,
   // on the epoll server (common/http/event_http_server.h).
-  RaiseFileLimit(static_cast<rlim_t>(2 * FLAGS_http_max_connections + 1024));
+  // Both servers (TCP and --api_socket) may hold max_connections each;
+  // 1024 descriptors stay for the cache, the distributors and the checks.
+  const rlim_t files =
+      RaiseFileLimit(static_cast<rlim_t>(2 * FLAGS_http_max_connections + 1024));
+  size_t max_connections = static_cast<size_t>(FLAGS_http_max_connections);
+  const size_t fit =
+      files > 1024 + 64 ? static_cast<size_t>((files - 1024) / 2) : 32;
+  if (max_connections > fit) {
+    LOG(WARNING) << "--http_max_connections=" << max_connections
+                 << " does not fit the open-file limit " << files
+                 << "; using " << fit;
+    max_connections = fit;
+  }
   kess::http::EventHttpServer::Options http;
   http.host = FLAGS_http_host;
   http.port = FLAGS_http_port;
   http.worker_threads = 8;
-  http.max_connections = static_cast<size_t>(FLAGS_http_max_connections);
+  http.max_connections = max_connections;
   http.allowed_hosts = {"localhost", "127.0.0.1", "::1"};
   if (FLAGS_http_host != "0.0.0.0" && FLAGS_http_host != "::") {
     http.allowed_hosts.push_back(FLAGS_http_host);

@@ -218,6 +218,10 @@ class EventHttpServer::Impl {
         r->GetCounter("kess_http_connections_refused_total",
                       "Connections refused at accept, by reason.",
                       {{"reason", "per_address"}});
+    accept_pauses_ = r->GetCounter(
+        "kess_http_accept_pauses_total",
+        "Times accept failed (EMFILE, ENFILE, ...) and the listener was "
+        "paused for 100 ms.");
     for (const std::string& path : options_.fast_paths) {
       fast_paths_.insert(path);
     }
@@ -310,7 +314,10 @@ class EventHttpServer::Impl {
     }
     absl::Notification closed;
     loop_->Post([&] {
-      loop_->Remove(listen_fd_);
+      if (resume_timer_ != 0) loop_->CancelTimer(resume_timer_);
+      resume_timer_ = 0;
+      if (!accept_paused_) loop_->Remove(listen_fd_);
+      accept_paused_ = false;
       close(listen_fd_);
       listen_fd_ = -1;
       std::vector<Conn*> all;
@@ -344,6 +351,22 @@ class EventHttpServer::Impl {
 
  private:
   // ---- accepting ----
+  static constexpr absl::Duration kAcceptPause = absl::Milliseconds(100);
+
+  void PauseAccepting() {
+    if (accept_paused_) return;
+    accept_paused_ = true;
+    accept_pauses_->Increment();
+    loop_->Remove(listen_fd_);
+    resume_timer_ = loop_->RunAfter(kAcceptPause, [this] {
+      resume_timer_ = 0;
+      if (!accept_paused_ || listen_fd_ < 0) return;
+      accept_paused_ = false;
+      absl::Status added = loop_->Add(listen_fd_, EPOLLIN, &listener_);
+      LOG_IF(ERROR, !added.ok()) << "http: listening again: " << added;
+    });
+  }
+
   void OnAccept() {
     for (int i = 0; i < kAcceptBatch; ++i) {
       int fd = accept4(listen_fd_, nullptr, nullptr,
@@ -351,7 +374,13 @@ class EventHttpServer::Impl {
       if (fd < 0) {
         if (errno == EINTR || errno == ECONNABORTED) continue;
         if (errno != EAGAIN && errno != EWOULDBLOCK) {
-          LOG_EVERY_N(WARNING, 100) << "http: accept: " << strerror(errno);
+          // EMFILE, ENFILE, ENOBUFS, ...: the pending connection stays in
+          // the backlog and the level-triggered listener would fire again
+          // at once, spinning the loop. Stop listening for a while.
+          LOG_EVERY_N(WARNING, 100) << "http: accept: " << strerror(errno)
+                                    << "; not accepting for "
+                                    << kAcceptPause;
+          PauseAccepting();
         }
         return;
       }
@@ -1005,6 +1034,8 @@ class EventHttpServer::Impl {
   uint64_t next_conn_id_ = 1;
   uint64_t next_seq_ = 1;
   Conn* current_ = nullptr;  // during an async handler call
+  bool accept_paused_ = false;  // the listener is out of the loop
+  EventLoop::TimerId resume_timer_ = 0;
   std::map<std::pair<std::string, int>, metrics::Counter*> counters_;
   std::map<std::string, metrics::Histogram*> histograms_;
   std::atomic<size_t> open_count_{0};
@@ -1016,6 +1047,7 @@ class EventHttpServer::Impl {
 
   metrics::Gauge* open_gauge_;
   metrics::Counter* refused_;
+  metrics::Counter* accept_pauses_;
   metrics::Counter* refused_per_address_;
 };
 

@@ -28,6 +28,9 @@
 // Limits (every one bounded, every violation answered and/or closed):
 //  - max_connections: a connection beyond it gets "503" and is closed at
 //    once (kess_http_connections_refused_total{reason="max_connections"}).
+//    When accept fails for want of descriptors (EMFILE, ENFILE, ...) the
+//    listener is paused for 100 ms (kess_http_accept_pauses_total) instead
+//    of spinning the loop; keep max_connections below the open-file limit.
 //  - max_connections_per_address (TCP, 0 = no cap): connections open at
 //    once from one client IP address; beyond it "503" and close at accept
 //    (kess_http_connections_refused_total{reason="per_address"}), so that

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -723,6 +724,56 @@ TEST_F(EventHttpServerTest, HealthzAnswersWhileEveryWorkerBlocks) {
   EXPECT_FALSE(echo.ok());
   release_.Notify();
   for (std::thread& t : blocked) t.join();
+}
+
+// Out of descriptors (EMFILE), a pending connection stays in the backlog
+// and the listener stays readable: the server must pause accepting instead
+// of spinning its loop, and serve the connection once descriptors are back.
+TEST_F(EventHttpServerTest, AcceptOutOfDescriptorsDoesNotSpin) {
+  StartServer({});
+  rlimit saved;
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &saved), 0);
+  // Every descriptor but one taken; the client's socket takes the last.
+  std::vector<int> filler;
+  int probe = dup(0);
+  ASSERT_GE(probe, 0);
+  close(probe);
+  rlimit low = saved;
+  low.rlim_cur = static_cast<rlim_t>(probe) + 64;
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+  for (int i = 0; i < 200; ++i) {
+    int fd = dup(0);
+    if (fd < 0) break;
+    filler.push_back(fd);
+  }
+  ASSERT_FALSE(filler.empty());
+  close(filler.back());
+  filler.pop_back();
+  int client = ConnectRaw(server_->port());
+  ASSERT_GE(client, 0);
+  ASSERT_TRUE(WriteAll(client, "GET /echo HTTP/1.1\r\nHost: x\r\n\r\n"));
+
+  auto cpu_ms = [] {
+    rusage u;
+    getrusage(RUSAGE_SELF, &u);
+    return (u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1000.0 +
+           (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1000.0;
+  };
+  const double before = cpu_ms();
+  usleep(500 * 1000);
+  const double used = cpu_ms() - before;
+
+  for (int fd : filler) close(fd);
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &saved), 0);
+  // A spinning loop burns ~500 ms of CPU in 500 ms; paused it is idle.
+  EXPECT_LT(used, 250.0);
+  EXPECT_GE(registry_.GetCounter("kess_http_accept_pauses_total", "")
+                ->Value(),
+            1);
+  // Descriptors are back: the connection is served.
+  std::string in = ReadResponses(client, 1, absl::Seconds(10));
+  EXPECT_EQ(StatusOf(in), 200) << in;
+  close(client);
 }
 
 }  // namespace
