@@ -496,7 +496,6 @@ class EventHttpServer::Impl {
   }
 
   void ReadFrom(Conn* c) {
-    const size_t cap = options_.max_header_bytes + options_.max_body_bytes;
     char buf[kReadChunk];
     ssize_t n = read(c->fd, buf, sizeof(buf));
     if (n == 0) {
@@ -514,7 +513,18 @@ class EventHttpServer::Impl {
       return;
     }
     if (c->busy || c->want_out) {
-      if (c->in.size() > cap) Close(c);
+      // Pipelined bytes while a request is in flight (a long poll holds its
+      // connection for minutes): at most one request head's worth, so that
+      // thousands of waiting connections cannot make the server buffer a
+      // body each.
+      if (c->in.size() > options_.max_header_bytes) {
+        options_.registry
+            ->GetCounter("kess_http_bad_requests_total",
+                         "Requests refused before routing, by reason.",
+                         {{"reason", "pipelined_too_large"}})
+            ->Increment();
+        Close(c);
+      }
       return;  // parsed once the response in flight is written
     }
     // The headers' deadline runs from the first byte of a request on a

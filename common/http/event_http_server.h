@@ -71,8 +71,10 @@
 // HTTP/1.0 ones only with "Connection: keep-alive". Pipelined requests are
 // served one after the other, in order (the next one is parsed when the
 // previous response has been queued); bytes received while a request is in
-// flight are buffered up to max_header_bytes + max_body_bytes, beyond that
-// the connection is closed.
+// flight are buffered up to max_header_bytes (a long poll may hold its
+// connection for minutes), beyond that the connection is closed
+// (kess_http_bad_requests_total{reason="pipelined_too_large"}): a client
+// pipelines a request with a larger body only after the previous answer.
 //
 // Metrics: kess_http_requests_total{route,code} and
 // kess_http_request_duration_seconds{route} as HttpServer's (for async

@@ -365,6 +365,29 @@ TEST_F(EventHttpServerTest, PipelinedRequestBehindALongPollWaits) {
   close(fd);
 }
 
+// Behind a request in flight (a long poll) the server buffers at most
+// max_header_bytes of pipelined bytes, not a body's worth per connection.
+TEST_F(EventHttpServerTest, PipelinedBytesBehindALongPollAreCapped) {
+  EventHttpServer::Options opts;
+  opts.max_header_bytes = 4096;
+  StartServer(opts);
+  int fd = ConnectRaw(server_->port());
+  ASSERT_TRUE(WriteAll(fd, "GET /wait HTTP/1.1\r\n\r\n"));
+  ASSERT_TRUE(testing::WaitFor([&] { return Waiting() == 1; },
+                               absl::Seconds(5)));
+  std::string big = absl::StrCat(
+      "POST /echo HTTP/1.1\r\nContent-Length: 20000\r\n\r\n",
+      std::string(20000, 'x'));
+  WriteAll(fd, big);  // may fail once the server closed
+  EXPECT_TRUE(WaitForPeerClose(fd, absl::Seconds(5)));
+  EXPECT_GE(registry_
+                .GetCounter("kess_http_bad_requests_total", "",
+                            {{"reason", "pipelined_too_large"}})
+                ->Value(),
+            1);
+  close(fd);
+}
+
 TEST_F(EventHttpServerTest, ThousandWaitersOneThread) {
   StartServer({});
   constexpr int kClients = 1000;
