@@ -556,24 +556,30 @@ absl::StatusOr<std::string> LocalCluster::Stop(const std::string& name) {
               {"status", Str(DescribeWaitStatus(status))}});
 }
 
-absl::StatusOr<std::string> LocalCluster::Pause(const std::string& name) {
+absl::StatusOr<DaemonProcess*> LocalCluster::FindRunningDaemon(
+    const std::string& name, const std::string& verb) {
   KESS_ASSIGN_OR_RETURN(Entry e, Find(name));
-  if (e.zk != nullptr) return absl::UnimplementedError("cannot pause " + name);
+  if (e.zk != nullptr) {
+    return absl::UnimplementedError("cannot " + verb + " " + name);
+  }
   if (e.daemon->Exited()) {
     return absl::FailedPreconditionError(name + " is not running");
   }
-  KESS_RETURN_IF_ERROR(e.daemon->Pause());
-  return Obj({{"paused", Str(name)}, {"pid", absl::StrCat(e.daemon->pid())}});
+  return e.daemon;
+}
+
+absl::StatusOr<std::string> LocalCluster::Pause(const std::string& name) {
+  KESS_ASSIGN_OR_RETURN(DaemonProcess * daemon,
+                        FindRunningDaemon(name, "pause"));
+  KESS_RETURN_IF_ERROR(daemon->Pause());
+  return Obj({{"paused", Str(name)}, {"pid", absl::StrCat(daemon->pid())}});
 }
 
 absl::StatusOr<std::string> LocalCluster::Resume(const std::string& name) {
-  KESS_ASSIGN_OR_RETURN(Entry e, Find(name));
-  if (e.zk != nullptr) return absl::UnimplementedError("cannot resume " + name);
-  if (e.daemon->Exited()) {
-    return absl::FailedPreconditionError(name + " is not running");
-  }
-  KESS_RETURN_IF_ERROR(e.daemon->Resume());
-  return Obj({{"resumed", Str(name)}, {"pid", absl::StrCat(e.daemon->pid())}});
+  KESS_ASSIGN_OR_RETURN(DaemonProcess * daemon,
+                        FindRunningDaemon(name, "resume"));
+  KESS_RETURN_IF_ERROR(daemon->Resume());
+  return Obj({{"resumed", Str(name)}, {"pid", absl::StrCat(daemon->pid())}});
 }
 
 absl::StatusOr<std::string> LocalCluster::Restart(const std::string& name) {

@@ -246,6 +246,11 @@ class LocalCluster {
   // consumers), agents, distributors, mandators, ZooKeeper servers.
   std::vector<std::vector<Entry>> Entries();
   absl::StatusOr<Entry> Find(const std::string& name);
+  // The daemon named `name` for Pause/Resume (`verb` names the action in
+  // the error): Unimplemented for a ZooKeeper server, FailedPrecondition if
+  // it is not running.
+  absl::StatusOr<DaemonProcess*> FindRunningDaemon(const std::string& name,
+                                                   const std::string& verb);
   // SIGTERM to every running process of `group` at once, SIGKILL to those
   // still running after 15 s; notes the unclean ones in `summary`.
   void StopGroup(const std::vector<Entry>& group, StopSummary* summary);
