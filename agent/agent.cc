@@ -585,9 +585,23 @@ absl::Status Agent::Subscribe(const std::string& owner,
       after_first_.push_back([answered] { answered->Notify(); });
       return;
     }
-    SendSubscribe(std::vector<CacheKey>(added.keys.begin(), added.keys.end()),
-                  std::vector<std::string>(added.namespaces.begin(),
-                                           added.namespaces.end()),
+    // An Unsubscribe that removed some of them again may have reached the
+    // loop first: what no owner holds any more is not sent.
+    std::vector<CacheKey> keys;
+    for (const CacheKey& key : added.keys) {
+      if (!subscriptions_->OwnersOf(key).empty()) keys.push_back(key);
+    }
+    std::vector<std::string> namespaces;
+    for (const std::string& ns : added.namespaces) {
+      if (!subscriptions_->OwnersOfNamespace(ns).empty()) {
+        namespaces.push_back(ns);
+      }
+    }
+    if (keys.empty() && namespaces.empty()) {
+      answered->Notify();
+      return;
+    }
+    SendSubscribe(std::move(keys), std::move(namespaces),
                   [answered] { answered->Notify(); });
   });
   const auto start = std::chrono::steady_clock::now();
@@ -610,11 +624,23 @@ absl::StatusOr<Subscription> Agent::Unsubscribe(const std::string& owner,
             << " namespaces no application holds any more (last: " << owner
             << "); their cache files stay";
   loop_->Post([this, removed] {
-    if (options_.on_unsubscribed && !removed.keys.empty()) {
-      options_.on_unsubscribed(
-          std::vector<CacheKey>(removed.keys.begin(), removed.keys.end()));
+    // A Subscribe of another owner may have taken some of them again after
+    // Remove() and reached the loop first: those stay subscribed.
+    Subscription gone;
+    for (const CacheKey& key : removed.keys) {
+      if (subscriptions_->OwnersOf(key).empty()) gone.keys.insert(key);
     }
-    SendUnsubscribe(removed);
+    for (const std::string& ns : removed.namespaces) {
+      if (subscriptions_->OwnersOfNamespace(ns).empty()) {
+        gone.namespaces.insert(ns);
+      }
+    }
+    if (gone.empty()) return;
+    if (options_.on_unsubscribed && !gone.keys.empty()) {
+      options_.on_unsubscribed(
+          std::vector<CacheKey>(gone.keys.begin(), gone.keys.end()));
+    }
+    SendUnsubscribe(gone);
   });
   return removed;
 }

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <memory>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <vector>
 
@@ -366,6 +367,31 @@ TEST_F(AgentTest, ApiSubscribeWhileConnectingIsNotTheFirstFrame) {
   ASSERT_GE(subs.size(), 2u);
   EXPECT_LE(subs[0].ByteSizeLong(), size_t{40} << 10);
   EXPECT_EQ(subs[0].auth_token(), "secret");
+}
+
+// One owner unsubscribes while another subscribes the same key: whatever
+// order their messages reach the loop in, the distributor must end up with
+// the key subscribed (pushes keep coming). The window between Remove() and
+// the loop is narrow: this guards the outcome, it seldom hits the bad
+// interleaving itself.
+TEST_F(AgentTest, UnsubscribeRacingASubscribeOfAnotherOwnerKeepsTheKey) {
+  dist_->Set(key_, "v0");
+  StartAgent(Options({dist_->address()}));
+  Subscription one;
+  one.keys.insert(key_);
+  ASSERT_TRUE(agent_->Subscribe("a", one, kLong).ok());
+  std::string holder = "a";
+  for (int i = 0; i < 50; ++i) {
+    const std::string next = holder == "a" ? "b" : "a";
+    std::thread t([&] { ASSERT_TRUE(agent_->Unsubscribe(holder, one).ok()); });
+    ASSERT_TRUE(agent_->Subscribe(next, one, absl::ZeroDuration()).ok());
+    t.join();
+    holder = next;
+    const int64_t rev = dist_->Set(key_, absl::StrCat("v", i + 1));
+    ASSERT_TRUE(WaitFor([&] { return FileRevision(key_) == rev; },
+                        absl::Seconds(5)))
+        << "round " << i << ": the distributor no longer pushes the key";
+  }
 }
 
 TEST_F(AgentTest, AuthTokenIsSent) {
