@@ -229,10 +229,20 @@ absl::StatusOr<Subscription> SubscriptionSet::Add(const std::string& owner,
       return added;  // nothing new for this owner: no write
     }
   }
+  if (current == owners_.end() && owners_.size() >= kMaxOwners) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        owners_.size(), " applications hold subscriptions already (at most ",
+        kMaxOwners, "); unsubscribe the ones that are gone"));
+  }
   std::map<std::string, Subscription> next = owners_;
   Subscription& mine = next[owner];
   mine.keys.insert(what.keys.begin(), what.keys.end());
   mine.namespaces.insert(what.namespaces.begin(), what.namespaces.end());
+  if (mine.size() > kMaxPerOwner) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "app ", owner, " would hold ", mine.size(),
+        " keys and namespaces (at most ", kMaxPerOwner, ")"));
+  }
   KESS_RETURN_IF_ERROR(Commit(std::move(next)));
   return added;
 }

@@ -63,6 +63,11 @@ std::string SubscriptionToJson(const Subscription& subscription);
 // a-z 0-9 . _ -, 1..128 bytes); else InvalidArgument.
 absl::Status ValidateOwner(const std::string& owner);
 
+// Bounds of the persisted set (Add). Owners that went away without their
+// DELETE count until something removes them.
+inline constexpr size_t kMaxOwners = 10000;
+inline constexpr size_t kMaxPerOwner = 100000;
+
 class SubscriptionSet {
  public:
   // Loads <cache_dir>/subscriptions.json if it exists (an unreadable file
@@ -76,7 +81,10 @@ class SubscriptionSet {
 
   // Adds `what` for `owner` and persists the set; returns what no owner
   // held before (what the agent must subscribe upstream). On a write
-  // error nothing changes and the error is returned.
+  // error nothing changes and the error is returned. ResourceExhausted (and
+  // nothing changes) for a new owner beyond kMaxOwners, or an owner that
+  // would hold more than kMaxPerOwner keys and namespaces: every owner's
+  // change rewrites and syncs the whole file.
   absl::StatusOr<Subscription> Add(const std::string& owner,
                                    const Subscription& what);
   // Removes `what` from `owner` (what it does not hold is ignored) and

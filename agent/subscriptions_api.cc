@@ -58,8 +58,10 @@ std::string StatesJson(const std::string& owner,
                       "}\n");
 }
 
-// The request's owner: the body's "app", else the header, else "default".
-absl::StatusOr<std::string> OwnerOf(const HttpRequest& request) {
+// The request's owner: the body's "app", else the header, else "default"
+// unless `explicit_only` (then neither is an error).
+absl::StatusOr<std::string> OwnerOf(const HttpRequest& request,
+                                    bool explicit_only) {
   const std::string header = request.Header(kOwnerHeader);
   std::string owner;
   KESS_ASSIGN_OR_RETURN(Poco::JSON::Object::Ptr obj,
@@ -79,6 +81,11 @@ absl::StatusOr<std::string> OwnerOf(const HttpRequest& request) {
         "\"app\" and the X-Kess-App header name different applications");
   }
   if (owner.empty()) owner = header;
+  if (owner.empty() && explicit_only) {
+    return absl::InvalidArgumentError(
+        "say whose subscriptions to remove: \"app\" in the body or the "
+        "X-Kess-App header (\"default\" for subscriptions made without one)");
+  }
   if (owner.empty()) owner = kDefaultOwner;
   KESS_RETURN_IF_ERROR(ValidateOwner(owner));
   return owner;
@@ -86,15 +93,15 @@ absl::StatusOr<std::string> OwnerOf(const HttpRequest& request) {
 
 // Owner and subscription of a POST or DELETE body; `what` must name
 // something.
-absl::Status ParseRequest(const HttpRequest& request, std::string* owner,
-                          Subscription* what) {
+absl::Status ParseRequest(const HttpRequest& request, bool explicit_owner,
+                          std::string* owner, Subscription* what) {
   KESS_ASSIGN_OR_RETURN(*what, ParseSubscription(request.body));
   if (what->empty()) {
     return absl::InvalidArgumentError(
         "nothing to (un)subscribe: give \"configs\", \"routes\" and/or "
         "\"namespaces\"");
   }
-  KESS_ASSIGN_OR_RETURN(*owner, OwnerOf(request));
+  KESS_ASSIGN_OR_RETURN(*owner, OwnerOf(request, explicit_owner));
   return absl::OkStatus();
 }
 
@@ -107,7 +114,7 @@ void RegisterSubscriptionsApi(HttpRoutes* server, Agent* agent,
       [agent, subscribe_wait](const HttpRequest& request) {
         std::string owner;
         Subscription what;
-        absl::Status parsed = ParseRequest(request, &owner, &what);
+        absl::Status parsed = ParseRequest(request, false, &owner, &what);
         if (!parsed.ok()) return HttpResponse::Error(parsed);
         absl::Status status = agent->Subscribe(owner, what, subscribe_wait);
         if (!status.ok()) return HttpResponse::Error(status);
@@ -121,7 +128,9 @@ void RegisterSubscriptionsApi(HttpRoutes* server, Agent* agent,
       "DELETE", "/v1/subscriptions", [agent](const HttpRequest& request) {
         std::string owner;
         Subscription what;
-        absl::Status parsed = ParseRequest(request, &owner, &what);
+        // No default owner here: one application must not remove another's
+        // subscriptions by leaving its name out.
+        absl::Status parsed = ParseRequest(request, true, &owner, &what);
         if (!parsed.ok()) return HttpResponse::Error(parsed);
         absl::StatusOr<Subscription> removed = agent->Unsubscribe(owner, what);
         if (!removed.ok()) return HttpResponse::Error(removed.status());

@@ -11,9 +11,13 @@
 //   GET    /v1/subscriptions  every key and namespace with its owners, and
 //          each owner's own list
 //
-// The owner is the body's "app", else the X-Kess-App header, else
-// "default"; both given and different is an error. Invalid names get 400
-// with the name validator's message and change nothing.
+// The owner is the body's "app", else the X-Kess-App header, else (POST
+// only) "default"; both given and different is an error, and a DELETE
+// naming neither is an error (400), so that leaving the name out cannot
+// remove another application's subscriptions. Invalid names get 400 with
+// the name validator's message and change nothing. A new owner beyond
+// kMaxOwners or an owner beyond kMaxPerOwner keys and namespaces gets 429
+// (subscription_set.h).
 //
 // Thread-safety: handlers are thread-safe (Agent is).
 #pragma once

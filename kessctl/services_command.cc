@@ -196,7 +196,9 @@ int Watch(const Options& options, const Io& io, const std::string& service) {
   std::string raw;
   auto subscribed = AgentJson(
       options, "POST", "/v1/subscriptions",
-      absl::StrCat("{\"routes\":[", JsonQuote(service), "]}"),
+      // Its own owner at the agent, apart from the applications'.
+      absl::StrCat("{\"app\":\"kessctl\",\"routes\":[", JsonQuote(service),
+                   "]}"),
       options.timeout, &raw);
   if (!subscribed.ok()) return Fail(io, what, subscribed.status());
   std::string epoch;

@@ -183,7 +183,7 @@ TEST_F(ServicesCommandTest, WatchPrintsTheTableThenChanges) {
   };
   EXPECT_EQ(lines, want) << out;
   absl::MutexLock lock(&mu_);
-  EXPECT_EQ(subscribed_, "{\"routes\":[\"payments\"]}");
+  EXPECT_EQ(subscribed_, "{\"app\":\"kessctl\",\"routes\":[\"payments\"]}");
   ASSERT_EQ(watch_queries_.size(), 4u);
   EXPECT_EQ(watch_queries_[0], "service=payments&timeout=60s");
   EXPECT_EQ(watch_queries_[1],
