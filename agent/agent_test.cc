@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <string>
 #include <thread>
@@ -17,6 +18,7 @@
 #include "absl/time/time.h"
 #include "agent/distributor_order.h"
 #include "agent/http_api.h"
+#include "agent/subscriptions_api.h"
 #include "agent/testing/fake_distributor.h"
 #include "agent/watch_api.h"
 #include "common/http_client.h"
@@ -392,6 +394,47 @@ TEST_F(AgentTest, UnsubscribeRacingASubscribeOfAnotherOwnerKeepsTheKey) {
                         absl::Seconds(5)))
         << "round " << i << ": the distributor no longer pushes the key";
   }
+}
+
+// POSTs of subscriptions wait for the distributor on the server's worker
+// threads; only kMaxSubscribeWaits of them wait at once, so that the
+// workers stay free for the other endpoints.
+TEST_F(AgentTest, OnlyAFewSubscribePostsWaitAtOnce) {
+  transport::testing::SilentServer silent;
+  ASSERT_TRUE(silent.ok());
+  AgentOptions o = Options({silent.address()});
+  o.call_timeout = absl::Seconds(30);
+  o.heartbeat_interval = absl::ZeroDuration();
+  o.heartbeat_timeout = absl::ZeroDuration();
+  StartAgent(o);
+  HttpServer::Options ho;
+  ho.registry = &registry_;
+  auto server = HttpServer::Create(ho);
+  ASSERT_TRUE(server.ok());
+  RegisterHttpApi(server->get(), agent_.get(), {absl::Seconds(4)});
+  ASSERT_TRUE((*server)->Start().ok());
+  const std::string address = absl::StrCat("127.0.0.1:", (*server)->port());
+  constexpr int kPosts = kMaxSubscribeWaits + 3;
+  std::atomic<int> quick{0}, ok{0};
+  std::vector<std::thread> posts;
+  for (int i = 0; i < kPosts; ++i) {
+    posts.emplace_back([&, i] {
+      const auto start = std::chrono::steady_clock::now();
+      auto r = HttpCall(address, "POST", "/v1/subscriptions",
+                        absl::StrCat(R"({"app":"a)", i,
+                                     R"(","routes":["svc)", i, R"("]})"),
+                        kLong);
+      if (r.ok() && r->status == 200) ok.fetch_add(1);
+      if (std::chrono::steady_clock::now() - start < std::chrono::seconds(2)) {
+        quick.fetch_add(1);
+      }
+    });
+  }
+  for (std::thread& t : posts) t.join();
+  EXPECT_EQ(ok.load(), kPosts);
+  EXPECT_GE(quick.load(), kPosts - kMaxSubscribeWaits);
+  (*server)->Stop();
+  agent_.reset();
 }
 
 TEST_F(AgentTest, AuthTokenIsSent) {

@@ -1,5 +1,7 @@
 #include "agent/subscriptions_api.h"
 
+#include <atomic>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -111,12 +113,21 @@ void RegisterSubscriptionsApi(HttpRoutes* server, Agent* agent,
                               absl::Duration subscribe_wait) {
   server->Handle(
       "POST", "/v1/subscriptions",
-      [agent, subscribe_wait](const HttpRequest& request) {
+      [agent, subscribe_wait,
+       waiting = std::make_shared<std::atomic<int>>(0)](
+          const HttpRequest& request) {
         std::string owner;
         Subscription what;
         absl::Status parsed = ParseRequest(request, false, &owner, &what);
         if (!parsed.ok()) return HttpResponse::Error(parsed);
-        absl::Status status = agent->Subscribe(owner, what, subscribe_wait);
+        // A blocking handler holds a worker thread while it waits; the
+        // workers are shared with every other endpoint (TTL check updates).
+        // Beyond kMaxSubscribeWaits at once a POST answers without waiting
+        // (its keys are fetched all the same; "cached" says what is there).
+        const bool wait = waiting->fetch_add(1) < kMaxSubscribeWaits;
+        absl::Status status = agent->Subscribe(
+            owner, what, wait ? subscribe_wait : absl::ZeroDuration());
+        waiting->fetch_sub(1);
         if (!status.ok()) return HttpResponse::Error(status);
         return HttpResponse::Json(
             200, StatesJson(owner,

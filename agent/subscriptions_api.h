@@ -4,7 +4,9 @@
 //                              "namespaces":[..],"app":"checkout"}
 //          adds them for the owner (persisted), subscribes what no owner
 //          held, waits up to `subscribe_wait` for the distributor's answer
-//          and the files; answers each key's and namespace's state
+//          and the files (at most kMaxSubscribeWaits requests wait at once;
+//          more answer without waiting); answers each key's and
+//          namespace's state
 //   DELETE /v1/subscriptions  (same body) removes them from the owner;
 //          what no owner holds any more is unsubscribed upstream; cache
 //          files stay
@@ -30,6 +32,9 @@ namespace kess {
 namespace agent {
 
 inline constexpr char kOwnerHeader[] = "x-kess-app";
+// POSTs that wait for the distributor at once (each holds a worker thread
+// of the server for up to `subscribe_wait`); more answer at once.
+inline constexpr int kMaxSubscribeWaits = 4;
 
 // REQUIRES: before the server starts; `agent` outlives the server.
 void RegisterSubscriptionsApi(HttpRoutes* server, Agent* agent,
