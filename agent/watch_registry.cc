@@ -130,8 +130,15 @@ absl::StatusOr<uint64_t> WatchRegistry::Watch(WatchRequest request,
       Waiter& w = waiters_[id];
       w.selection = std::move(request.selection);
       w.index = request.index;
-      w.deadline_ms = SteadyMs() + absl::ToInt64Milliseconds(
-                                       absl::Ceil(timeout, absl::Milliseconds(1)));
+      // Up to timeout/16 more, at random, so that clients that started
+      // together (after an agent restart) do not all come back together.
+      const int64_t timeout_ms = absl::ToInt64Milliseconds(
+          absl::Ceil(timeout, absl::Milliseconds(1)));
+      const int64_t jitter_ms =
+          timeout_ms >= 16 ? static_cast<int64_t>(rng_() % static_cast<uint64_t>(
+                                                               timeout_ms / 16 + 1))
+                           : 0;
+      w.deadline_ms = SteadyMs() + timeout_ms + jitter_ms;
       w.callback = std::move(callback);
       deadlines_.insert({w.deadline_ms, id});
       return id;

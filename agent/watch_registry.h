@@ -15,8 +15,9 @@
 // Watch(request) answers at once when the selection holds a change newer
 // than request.index (the newest version of each such key, nothing older),
 // else waits until a Publish matches the selection (answer: that version)
-// or until the request's timeout (answer: the request's own index, no
-// changes). A key's newest version is kept in memory from its first write
+// or until the request's timeout plus up to timeout/16 at random, so that
+// clients that started together do not come back together (answer: the
+// request's own index, no changes). A key's newest version is kept in memory from its first write
 // by this process on (one copy of each changed value).
 //
 // Callbacks run without the registry's lock: an immediate answer inside
@@ -32,6 +33,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <random>
 #include <set>
 #include <string>
 #include <thread>
@@ -153,6 +155,7 @@ class WatchRegistry {
   std::map<uint64_t, Waiter> waiters_ ABSL_GUARDED_BY(mu_);
   std::set<std::pair<int64_t, uint64_t>> deadlines_ ABSL_GUARDED_BY(mu_);
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  std::mt19937_64 rng_ ABSL_GUARDED_BY(mu_){std::random_device{}()};
   std::thread timer_;
 };
 

@@ -1,5 +1,6 @@
 #include "agent/watch_registry.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -187,6 +188,40 @@ TEST(WatchRegistryTest, TimeoutAnswersWithTheSameIndexAndNoChanges) {
   ASSERT_TRUE(
       testing::WaitFor([&] { return short_box.Has(); }, absl::Seconds(2)));
   EXPECT_FALSE(long_box.Has());
+}
+
+// Watches that started together with one timeout do not all come back
+// together: each gets up to timeout/16 more at random.
+TEST(WatchRegistryTest, TimeoutsAreJittered) {
+  WatchRegistry registry(Fixed());
+  constexpr int kWaiters = 32;
+  absl::Mutex mu;
+  std::vector<double> at;
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < kWaiters; ++i) {
+    WatchRequest r = Request("e1", 1, absl::Milliseconds(800));
+    r.selection.services.insert("s");
+    ASSERT_TRUE(registry
+                    .Watch(r,
+                           [&](WatchAnswer) {
+                             absl::MutexLock lock(&mu);
+                             at.push_back(std::chrono::duration<double>(
+                                              std::chrono::steady_clock::now() -
+                                              start)
+                                              .count());
+                           })
+                    .ok());
+  }
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        absl::MutexLock lock(&mu);
+        return at.size() == kWaiters;
+      },
+      absl::Seconds(10)));
+  absl::MutexLock lock(&mu);
+  auto [low, high] = std::minmax_element(at.begin(), at.end());
+  EXPECT_GE(*low, 0.79);
+  EXPECT_GE(*high - *low, 0.010);  // up to 50 ms of jitter
 }
 
 TEST(WatchRegistryTest, CancelAndLimits) {
