@@ -670,6 +670,11 @@ class EventHttpServer::Impl {
       auto [it, inserted] = request.headers.emplace(name, value);
       if (!inserted) it->second += ", " + value;
     }
+    if (!http10 && request.headers.count("host") == 0) {
+      // RFC 9112 section 3.2: an HTTP/1.1 request without Host is a 400.
+      BadRequest(c, 400, "missing_host", "an HTTP/1.1 request needs Host");
+      return;
+    }
     std::string connection = absl::AsciiStrToLower(request.Header("connection"));
     c->keep_alive = http10 ? absl::StrContains(connection, "keep-alive")
                            : !absl::StrContains(connection, "close");

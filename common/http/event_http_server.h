@@ -51,8 +51,9 @@
 //    byte received is closed after it.
 //  - write_timeout: a response the client does not read within it is
 //    dropped with the connection.
-// Malformed requests (request line, header syntax, version, Content-Length)
-// get 400 (505 for a version other than HTTP/1.0 or 1.1) and close.
+// Malformed requests (request line, header syntax, version, Content-Length,
+// an HTTP/1.1 request without Host: RFC 9112) get 400 (505 for a version
+// other than HTTP/1.0 or 1.1) and close.
 // Every refusal before routing is counted in
 // kess_http_bad_requests_total{reason} (read_timeout, body_timeout,
 // header_too_large, body_too_large, ...).

@@ -199,19 +199,20 @@ TEST_F(EventHttpServerTest, MalformedRequestsGet400AndClose) {
   };
   std::vector<Case> cases = {
       {"GARBAGE\r\n\r\n", 400},
-      {"GET noslash HTTP/1.1\r\n\r\n", 400},
+      {"GET noslash HTTP/1.1\r\nHost: x\r\n\r\n", 400},
+      {"GET /echo HTTP/1.1\r\n\r\n", 400},  // no Host
       {"GET / HTTP/2.0\r\n\r\n", 505},
       {"GET / FTP/1.1\r\n\r\n", 400},
-      {"GET /echo HTTP/1.1\r\nNoColonHere\r\n\r\n", 400},
-      {"GET /echo HTTP/1.1\r\nBad Name: x\r\n\r\n", 400},
-      {"GET /echo HTTP/1.1\r\n folded: x\r\n\r\n", 400},
-      {"POST /echo HTTP/1.1\r\nContent-Length: -1\r\n\r\n", 400},
-      {"POST /echo HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+      {"GET /echo HTTP/1.1\r\nHost: x\r\nNoColonHere\r\n\r\n", 400},
+      {"GET /echo HTTP/1.1\r\nHost: x\r\nBad Name: x\r\n\r\n", 400},
+      {"GET /echo HTTP/1.1\r\nHost: x\r\n folded: x\r\n\r\n", 400},
+      {"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n", 400},
+      {"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
        400},
-      {"POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", 501},
-      {"POST /echo HTTP/1.1\r\nContent-Length: 99999999\r\n\r\n", 413},
-      {"GET /echo%zz HTTP/1.1\r\n\r\n", 400},
-      {"GET /echo HTTP/1.1\r\nX: " + std::string(20000, 'a') + "\r\n\r\n",
+      {"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n", 501},
+      {"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\n\r\n", 413},
+      {"GET /echo%zz HTTP/1.1\r\nHost: x\r\n\r\n", 400},
+      {"GET /echo HTTP/1.1\r\nHost: x\r\nX: " + std::string(20000, 'a') + "\r\n\r\n",
        431},
   };
   for (const Case& c : cases) {
@@ -227,7 +228,7 @@ TEST_F(EventHttpServerTest, MalformedRequestsGet400AndClose) {
   }
   // Headers that never end, sent without "\r\n\r\n": 431 once over the cap.
   int fd = ConnectRaw(server_->port());
-  ASSERT_TRUE(WriteAll(fd, "GET /echo HTTP/1.1\r\n" +
+  ASSERT_TRUE(WriteAll(fd, "GET /echo HTTP/1.1\r\nHost: x\r\n" +
                                std::string(17 * 1024, 'a')));
   EXPECT_EQ(StatusOf(ReadResponses(fd, 1, absl::Seconds(5))), 431);
   close(fd);
@@ -264,7 +265,7 @@ TEST_F(EventHttpServerTest, IdleKeepAliveConnectionClosed) {
   opts.idle_timeout = absl::Milliseconds(300);
   StartServer(opts);
   int fd = ConnectRaw(server_->port());
-  ASSERT_TRUE(WriteAll(fd, "GET /echo HTTP/1.1\r\n\r\n"));
+  ASSERT_TRUE(WriteAll(fd, "GET /echo HTTP/1.1\r\nHost: x\r\n\r\n"));
   EXPECT_EQ(StatusOf(ReadResponses(fd, 1, absl::Seconds(5))), 200);
   auto start = std::chrono::steady_clock::now();
   EXPECT_TRUE(WaitForPeerClose(fd, absl::Seconds(5)));
@@ -295,7 +296,7 @@ TEST_F(EventHttpServerTest, ConnectionCap) {
   close(extra);
   // The three admitted ones are served.
   for (int fd : fds) {
-    ASSERT_TRUE(WriteAll(fd, "GET /echo HTTP/1.1\r\n\r\n"));
+    ASSERT_TRUE(WriteAll(fd, "GET /echo HTTP/1.1\r\nHost: x\r\n\r\n"));
     EXPECT_EQ(StatusOf(ReadResponses(fd, 1, absl::Seconds(5))), 200);
   }
   // Freeing one makes room again.
@@ -314,19 +315,19 @@ TEST_F(EventHttpServerTest, KeepAliveAndPipelining) {
   int fd = ConnectRaw(server_->port());
   ASSERT_GE(fd, 0);
   // Two requests one after the other on one connection.
-  ASSERT_TRUE(WriteAll(fd, "GET /echo?x=1 HTTP/1.1\r\n\r\n"));
+  ASSERT_TRUE(WriteAll(fd, "GET /echo?x=1 HTTP/1.1\r\nHost: x\r\n\r\n"));
   std::string first = ReadResponses(fd, 1, absl::Seconds(5));
   EXPECT_TRUE(absl::StrContains(first, "x=1"));
   EXPECT_TRUE(absl::StrContains(first, "Connection: keep-alive"));
-  ASSERT_TRUE(WriteAll(fd, "GET /echo?x=2 HTTP/1.1\r\n\r\n"));
+  ASSERT_TRUE(WriteAll(fd, "GET /echo?x=2 HTTP/1.1\r\nHost: x\r\n\r\n"));
   EXPECT_TRUE(absl::StrContains(ReadResponses(fd, 1, absl::Seconds(5)),
                                 "x=2"));
   // Three pipelined in one write (one with a body, one async 404-free):
   // answered in order.
   ASSERT_TRUE(WriteAll(fd,
-                       "GET /echo?x=3 HTTP/1.1\r\n\r\n"
-                       "POST /echo HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello"
-                       "GET /echo?x=5 HTTP/1.1\r\nConnection: close\r\n\r\n"));
+                       "GET /echo?x=3 HTTP/1.1\r\nHost: x\r\n\r\n"
+                       "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
+                       "GET /echo?x=5 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
   std::string all = ReadResponses(fd, 3, absl::Seconds(5));
   size_t a = all.find("x=3"), b = all.find("posted hello"), c = all.find("x=5");
   ASSERT_NE(a, std::string::npos) << all;
@@ -349,8 +350,8 @@ TEST_F(EventHttpServerTest, PipelinedRequestBehindALongPollWaits) {
   StartServer({});
   int fd = ConnectRaw(server_->port());
   ASSERT_TRUE(WriteAll(fd,
-                       "GET /wait HTTP/1.1\r\n\r\nGET /echo?x=after "
-                       "HTTP/1.1\r\n\r\n"));
+                       "GET /wait HTTP/1.1\r\nHost: x\r\n\r\nGET /echo?x=after "
+                       "HTTP/1.1\r\nHost: x\r\n\r\n"));
   ASSERT_TRUE(testing::WaitFor([&] { return Waiting() == 1; },
                                absl::Seconds(5)));
   {
@@ -372,11 +373,11 @@ TEST_F(EventHttpServerTest, PipelinedBytesBehindALongPollAreCapped) {
   opts.max_header_bytes = 4096;
   StartServer(opts);
   int fd = ConnectRaw(server_->port());
-  ASSERT_TRUE(WriteAll(fd, "GET /wait HTTP/1.1\r\n\r\n"));
+  ASSERT_TRUE(WriteAll(fd, "GET /wait HTTP/1.1\r\nHost: x\r\n\r\n"));
   ASSERT_TRUE(testing::WaitFor([&] { return Waiting() == 1; },
                                absl::Seconds(5)));
   std::string big = absl::StrCat(
-      "POST /echo HTTP/1.1\r\nContent-Length: 20000\r\n\r\n",
+      "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 20000\r\n\r\n",
       std::string(20000, 'x'));
   WriteAll(fd, big);  // may fail once the server closed
   EXPECT_TRUE(WaitForPeerClose(fd, absl::Seconds(5)));
@@ -395,7 +396,7 @@ TEST_F(EventHttpServerTest, ThousandWaitersOneThread) {
   for (int i = 0; i < kClients; ++i) {
     int fd = ConnectRaw(server_->port());
     ASSERT_GE(fd, 0);
-    ASSERT_TRUE(WriteAll(fd, "GET /wait HTTP/1.1\r\n\r\n"));
+    ASSERT_TRUE(WriteAll(fd, "GET /wait HTTP/1.1\r\nHost: x\r\n\r\n"));
     fds.push_back(fd);
   }
   ASSERT_TRUE(testing::WaitFor([&] { return Waiting() == kClients; },
@@ -522,7 +523,16 @@ TEST_F(EventHttpServerTest, AllowedHostsRefuseOtherHostHeaders) {
   EXPECT_EQ(status_for("Host: LOCALHOST\r\n"), 200);
   EXPECT_EQ(status_for("Host: 127.0.0.1:7310\r\n"), 200);
   EXPECT_EQ(status_for("Host: [::1]:7310\r\n"), 200);
-  EXPECT_EQ(status_for(""), 200);
+  // HTTP/1.1 without Host is a 400 (RFC 9112); HTTP/1.0 needs none.
+  EXPECT_EQ(status_for(""), 400);
+  {
+    int fd = ConnectRaw(server_->port());
+    ASSERT_GE(fd, 0);
+    ASSERT_TRUE(WriteAll(fd, "GET /echo HTTP/1.0\r\n\r\n"));
+    const std::string in = ReadResponses(fd, 1, absl::Seconds(10));
+    close(fd);
+    EXPECT_TRUE(absl::StrContains(in, " 200 ")) << in;
+  }
   // Our own client sends an allowed Host.
   auto r = HttpCall(Address(), "GET", "/echo");
   ASSERT_TRUE(r.ok()) << r.status();
@@ -532,7 +542,7 @@ TEST_F(EventHttpServerTest, AllowedHostsRefuseOtherHostHeaders) {
 TEST_F(EventHttpServerTest, StopCancelsWaiters) {
   StartServer({});
   int fd = ConnectRaw(server_->port());
-  ASSERT_TRUE(WriteAll(fd, "GET /wait HTTP/1.1\r\n\r\n"));
+  ASSERT_TRUE(WriteAll(fd, "GET /wait HTTP/1.1\r\nHost: x\r\n\r\n"));
   ASSERT_TRUE(testing::WaitFor([&] { return Waiting() == 1; },
                                absl::Seconds(5)));
   server_->Stop();
@@ -579,7 +589,7 @@ TEST_F(EventHttpServerTest, TricklingFromAcceptIsCutAtTheHeaderDeadline) {
   ASSERT_GE(trickler, 0);
   ASSERT_GE(silent, 0);
   const auto start = std::chrono::steady_clock::now();
-  const std::string request = "GET /echo HTTP/1.1\r\nX-Slow: " +
+  const std::string request = "GET /echo HTTP/1.1\r\nHost: x\r\nX-Slow: " +
                               std::string(200, 'a');
   bool closed = false;
   for (size_t i = 0; i < request.size() && SecondsSince(start) < 5; ++i) {
@@ -606,10 +616,10 @@ TEST_F(EventHttpServerTest, TricklingFromAcceptIsCutAtTheHeaderDeadline) {
   close(silent);
   // A kept-alive connection's next request gets its own deadline.
   int fd = ConnectRaw(server_->port());
-  ASSERT_TRUE(WriteAll(fd, "GET /echo HTTP/1.1\r\n\r\n"));
+  ASSERT_TRUE(WriteAll(fd, "GET /echo HTTP/1.1\r\nHost: x\r\n\r\n"));
   EXPECT_EQ(StatusOf(ReadResponses(fd, 1, absl::Seconds(5))), 200);
   std::this_thread::sleep_for(std::chrono::milliseconds(800));
-  ASSERT_TRUE(WriteAll(fd, "GET /echo HTTP/1.1\r\n\r\n"));
+  ASSERT_TRUE(WriteAll(fd, "GET /echo HTTP/1.1\r\nHost: x\r\n\r\n"));
   EXPECT_EQ(StatusOf(ReadResponses(fd, 1, absl::Seconds(5))), 200);
   close(fd);
 }
@@ -623,7 +633,7 @@ TEST_F(EventHttpServerTest, SlowBodyClosedAtTheBodyDeadline) {
   ASSERT_GE(fd, 0);
   const auto start = std::chrono::steady_clock::now();
   ASSERT_TRUE(WriteAll(
-      fd, "POST /echo HTTP/1.1\r\nContent-Length: 100\r\n\r\n0123456789"));
+      fd, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789"));
   // More body bytes now and then do not extend the deadline.
   for (int i = 0; i < 3; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -639,7 +649,7 @@ TEST_F(EventHttpServerTest, SlowBodyClosedAtTheBodyDeadline) {
   close(fd);
   // A body that arrives in time, in pieces, is served.
   fd = ConnectRaw(server_->port());
-  ASSERT_TRUE(WriteAll(fd, "POST /echo HTTP/1.1\r\nContent-Length: 6\r\n\r\nab"));
+  ASSERT_TRUE(WriteAll(fd, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n\r\nab"));
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   ASSERT_TRUE(WriteAll(fd, "cdef"));
   answer = ReadResponses(fd, 1, absl::Seconds(5));
@@ -676,7 +686,7 @@ TEST_F(EventHttpServerTest, ConnectionCapPerClientAddress) {
                                absl::Seconds(5)));
   int again = ConnectFrom("127.0.0.2", server_->port());
   ASSERT_GE(again, 0);
-  ASSERT_TRUE(WriteAll(again, "GET /echo HTTP/1.1\r\n\r\n"));
+  ASSERT_TRUE(WriteAll(again, "GET /echo HTTP/1.1\r\nHost: x\r\n\r\n"));
   EXPECT_EQ(StatusOf(ReadResponses(again, 1, absl::Seconds(5))), 200);
   close(again);
   close(fds[1]);
@@ -698,7 +708,7 @@ TEST_F(EventHttpServerTest, AdmitAnswersBeforeTheBodyAndLimitsByPath) {
   // Refused on its headers: the 100 declared body bytes are never sent.
   int fd = ConnectRaw(server_->port());
   ASSERT_TRUE(WriteAll(
-      fd, "POST /echo HTTP/1.1\r\nContent-Length: 100\r\n\r\n"));
+      fd, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n"));
   std::string answer = ReadResponses(fd, 1, absl::Seconds(5));
   EXPECT_EQ(StatusOf(answer), 401) << answer;
   EXPECT_TRUE(absl::StrContains(answer, "Set-Cookie: a=b\r\n")) << answer;
