@@ -87,8 +87,11 @@ void WatchRegistry::Publish(const CacheEntry& entry) {
         ++it;
       }
     }
+    // Answered on the registry's thread, not on the caller's (the cache
+    // writer's): rendering and handing thousands of bodies to the HTTP
+    // loop must not hold up the next write.
+    if (!woken.empty()) woken_.emplace_back(std::move(woken), std::move(answer));
   }
-  for (Callback& callback : woken) callback(answer);
 }
 
 absl::StatusOr<uint64_t> WatchRegistry::Watch(WatchRequest request,
@@ -169,6 +172,16 @@ size_t WatchRegistry::waiters() const {
 void WatchRegistry::TimerLoop() {
   absl::MutexLock lock(&mu_);
   while (!stop_) {
+    if (!woken_.empty()) {
+      std::deque<std::pair<std::vector<Callback>, WatchAnswer>> woken;
+      woken.swap(woken_);
+      mu_.Unlock();
+      for (auto& [callbacks, answer] : woken) {
+        for (Callback& callback : callbacks) callback(answer);
+      }
+      mu_.Lock();
+      continue;
+    }
     const int64_t now = SteadyMs();
     std::vector<std::pair<Callback, WatchAnswer>> expired;
     while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
@@ -198,7 +211,7 @@ void WatchRegistry::TimerLoop() {
     const int64_t first =
         deadlines_.empty() ? int64_t{-1} : deadlines_.begin()->first;
     auto changed = [this, first]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
-      if (stop_) return true;
+      if (stop_ || !woken_.empty()) return true;
       return (deadlines_.empty() ? int64_t{-1}
                                  : deadlines_.begin()->first) != first;
     };

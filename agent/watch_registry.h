@@ -21,8 +21,9 @@
 // by this process on (one copy of each changed value).
 //
 // Callbacks run without the registry's lock: an immediate answer inside
-// Watch(), a woken one on the Publish() caller's thread, a timed-out one on
-// the registry's timer thread. Every answer woken by one Publish shares one
+// Watch(), a woken or timed-out one on the registry's own thread (Publish()
+// only hands the woken waiters over, so that the cache writer calling it
+// is not held up by thousands of answers). Every answer woken by one Publish shares one
 // WatchRenderMemo, so that a renderer formats the body once for thousands
 // of waiters.
 //
@@ -30,6 +31,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -111,7 +113,7 @@ class WatchRegistry {
   ~WatchRegistry();
 
   // A durable version (CacheUpdater's on_written): next index, wakes every
-  // waiter whose selection matches, on this thread. Versions not newer than
+  // waiter whose selection matches (answered on the registry's thread). Versions not newer than
   // one already published for the key are ignored.
   void Publish(const file_cache::CacheEntry& entry);
 
@@ -154,6 +156,9 @@ class WatchRegistry {
   uint64_t next_waiter_ ABSL_GUARDED_BY(mu_) = 1;
   std::map<uint64_t, Waiter> waiters_ ABSL_GUARDED_BY(mu_);
   std::set<std::pair<int64_t, uint64_t>> deadlines_ ABSL_GUARDED_BY(mu_);
+  // Woken by Publish, to be answered on the timer thread.
+  std::deque<std::pair<std::vector<Callback>, WatchAnswer>> woken_
+      ABSL_GUARDED_BY(mu_);
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   std::mt19937_64 rng_ ABSL_GUARDED_BY(mu_){std::random_device{}()};
   std::thread timer_;
