@@ -499,17 +499,23 @@ void Agent::OnAnswer(uint64_t generation, const char* what,
       std::max(distributor_revision_.load(), response.revision());
   revision_gauge_->Set(distributor_revision_);
   if (response.rejected_size() > 0) {
-    LOG(WARNING) << what << ": distributor rejected "
-                 << response.rejected_size()
-                 << " keys: " << response.rejected_reason();
-    for (const protocol::ResourceKey& k : response.rejected()) {
-      // A distributor older than namespace subscriptions rejects them as
-      // an unknown type.
-      LOG_IF(WARNING, k.type() == protocol::ResourceKey::NAMESPACE)
-          << what << ": distributor " << order_[index_]
-          << " refused the subscription of namespace "
-          << k.namespace_name().substr(0, kMaxNameLength)
-          << " (a distributor without namespace subscriptions?)";
+    // Every Pull repeats a rejection: logged once a minute at most.
+    const absl::Time now = absl::Now();
+    if (now - last_rejected_log_ >= absl::Minutes(1)) {
+      last_rejected_log_ = now;
+      LOG(WARNING) << what << ": distributor rejected "
+                   << response.rejected_size()
+                   << " keys: " << response.rejected_reason()
+                   << " (logged once a minute)";
+      for (const protocol::ResourceKey& k : response.rejected()) {
+        // A distributor older than namespace subscriptions rejects them as
+        // an unknown type.
+        LOG_IF(WARNING, k.type() == protocol::ResourceKey::NAMESPACE)
+            << what << ": distributor " << order_[index_]
+            << " refused the subscription of namespace "
+            << k.namespace_name().substr(0, kMaxNameLength)
+            << " (a distributor without namespace subscriptions?)";
+      }
     }
   }
   for (const protocol::Resource& r : response.updates()) Apply(r);

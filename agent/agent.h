@@ -242,6 +242,7 @@ class Agent {
   // Keys whose newest accepted version is a tombstone (since start-up), so
   // a namespace's Known says so and no distributor resends one.
   std::set<file_cache::CacheKey> tombstones_;
+  absl::Time last_rejected_log_ = absl::InfinitePast();  // rate limit
   Backoff backoff_;
   transport::EventLoop::TimerId reconnect_timer_ = 0;
   transport::EventLoop::TimerId pull_timer_ = 0;
