@@ -167,8 +167,10 @@ int Get(const Client& client, const Options& options, const Io& io,
 absl::StatusOr<Object> AgentJson(const Options& options, const std::string& method,
                                  const std::string& uri,
                                  const std::string& body,
-                                 absl::Duration timeout, std::string* raw) {
+                                 absl::Duration timeout, std::string* raw,
+                                 bool* unreachable = nullptr) {
   auto reply = ::kess::HttpCall(options.agent, method, uri, body, timeout);
+  if (unreachable != nullptr) *unreachable = !reply.ok();
   if (!reply.ok()) {
     return absl::UnavailableError(absl::StrCat(
         "agent at ", options.agent, ": ", reply.status().message(),
@@ -207,13 +209,34 @@ int Watch(const Options& options, const Io& io, const std::string& service) {
   bool have_table = false;
   int answers = 0;
   const int64_t poll_s = 60;
+  int failures = 0;  // the agent unreachable, in a row
+  constexpr int kMaxFailures = 60;
+  constexpr absl::Duration kRetryDelay = absl::Seconds(1);
   while (options.watch_changes <= 0 || answers < options.watch_changes) {
     std::string uri = absl::StrCat("/v1/watch?service=", service,
                                    "&timeout=", poll_s, "s");
     if (index > 0) absl::StrAppend(&uri, "&index=", index, "&epoch=", epoch);
+    bool unreachable = false;
     auto answer = AgentJson(options, "GET", uri, "",
-                            absl::Seconds(poll_s) + options.timeout, &raw);
-    if (!answer.ok()) return Fail(io, what, answer.status());
+                            absl::Seconds(poll_s) + options.timeout, &raw,
+                            &unreachable);
+    if (!answer.ok()) {
+      // The agent restarting: retried (about a minute) from the full state
+      // (index 0); its subscription is persisted. An answer is final.
+      if (!unreachable || ++failures > kMaxFailures) {
+        return Fail(io, what, answer.status());
+      }
+      if (failures == 1) {
+        *io.err << Clock() << " " << service << ": " << answer.status().message()
+                << "; retrying\n";
+        io.err->flush();
+      }
+      index = 0;
+      epoch.clear();
+      absl::SleepFor(kRetryDelay);
+      continue;
+    }
+    failures = 0;
     epoch = Str(*answer, "epoch");
     index = Int(*answer, "index");
     auto changes = (*answer)->getArray("changes");

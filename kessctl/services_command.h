@@ -13,7 +13,9 @@
 //
 // --output=json prints the API's answers as they are (watch: one line per
 // answer). `watch` stops after --watch_changes answers (0: until
-// interrupted), or with exit 5 when the agent cannot be reached.
+// interrupted), or with exit 5 when the agent cannot be reached at the
+// start; an agent that goes away during the watch (a restart) is retried
+// every second for about a minute, from the full state.
 //
 // Thread-compatible.
 #pragma once

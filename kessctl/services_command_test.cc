@@ -8,11 +8,13 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "common/http/event_http_server.h"
 #include "common/http_server.h"
 #include "common/json_util.h"
 #include "gtest/gtest.h"
@@ -198,6 +200,67 @@ TEST_F(ServicesCommandTest, WatchWithoutAnAgentExits5) {
   options.watch_changes = 1;
   EXPECT_EQ(Run({"watch", "payments"}, options), kExitUnavailable);
   EXPECT_TRUE(absl::StrContains(err_.str(), "set --agent or KESS_AGENT"));
+}
+
+// The agent restarting under a watch: the connection drops, kessctl retries
+// and starts again from the full state (no index), and keeps printing.
+TEST_F(ServicesCommandTest, WatchRetriesFromTheFullStateWhenTheAgentRestarts) {
+  std::atomic<int> queries{0};
+  absl::Mutex held_mu;
+  std::vector<http::HttpResponder> held;
+  std::vector<std::string> uris;
+  auto make = [&](int port) {
+    http::EventHttpServer::Options o;
+    o.port = port;
+    o.registry = &registry_;
+    auto server = http::EventHttpServer::Create(o);
+    EXPECT_TRUE(server.ok()) << server.status();
+    (*server)->Handle("POST", "/v1/subscriptions", [](const HttpRequest&) {
+      return HttpResponse::Json(200, "{\"subscriptions\":[]}");
+    });
+    (*server)->HandleAsync(
+        "GET", "/v1/watch",
+        [&](const HttpRequest& r, http::HttpResponder reply) {
+          absl::MutexLock lock(&held_mu);
+          uris.push_back(r.query_string);
+          const int n = queries.fetch_add(1);
+          if (n == 1) {
+            held.push_back(reply);  // never answered: the agent goes away
+            return;
+          }
+          reply.Send(HttpResponse::Json(
+              200, absl::StrCat("{\"epoch\":\"e", n,
+                                "\",\"index\":5,\"full\":true,"
+                                "\"timed_out\":false,\"changes\":[",
+                                RouteFile(40 + n, kA), "]}")));
+        });
+    EXPECT_TRUE((*server)->Start().ok());
+    return std::move(server).value();
+  };
+  std::unique_ptr<http::EventHttpServer> agent = make(0);
+  const int port = agent->port();
+  Options options;
+  options.agent = absl::StrCat("127.0.0.1:", port);
+  options.watch_changes = 2;
+  std::atomic<int> code{-1};
+  std::thread watch([&] { code = Run({"watch", "payments"}, options); });
+  // The first answer is in and the second query waits: the agent stops.
+  for (int i = 0; i < 1000 && queries.load() < 2; ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  const bool second = queries.load() >= 2;
+  agent->Stop();
+  agent.reset();
+  agent = make(port);  // restarted on its port
+  watch.join();
+  ASSERT_TRUE(second);
+  EXPECT_EQ(code.load(), kExitOk) << err_.str();
+  absl::MutexLock lock(&held_mu);
+  ASSERT_EQ(uris.size(), 3u);
+  EXPECT_EQ(uris[1], "service=payments&timeout=60s&index=5&epoch=e0");
+  EXPECT_EQ(uris[2], "service=payments&timeout=60s");  // from the start
+  EXPECT_TRUE(absl::StrContains(err_.str(), "retrying")) << err_.str();
+  EXPECT_TRUE(absl::StrContains(out_.str(), "revision 42")) << out_.str();
 }
 
 }  // namespace
