@@ -26,11 +26,13 @@ function check(cond, what) {
 // per DC 1 ZooKeeper, 2 mandators with the admin secret (dc1's with
 // --other_dcs), 1 distributor and 1 agent (host h1) subscribed to ui/greeting
 // and ui/html, and one instance of service checkout (the sample provider,
-// checkout-<dc>) on h1. First line = its description; then "cached ns key".
+// checkout-<dc>) on h1, plus dc1's Python provider (pyprovider-dc1-1,
+// registered through the agent with an HTTP check). First line = its description; then "cached ns key".
 const clusterFlags = [
   '--dcs=2', '--zk_servers=1', '--mandators=2', '--distributors=1', '--agents=1',
   '--host_id_format=h{i}', '--subscribe=ui/greeting,ui/html',
   '--service=checkout', '--providers=1', '--instance_id_format=checkout-{dc}',
+  '--python_providers=1',
   '--provider_flags=--heartbeat_interval_ms=1000', '--agent_test_intervals',
   '--mandator_flags=--route_cycle_ms=500 --route_window_ms=300 ' +
     '--route_warmup_ms=3000 --heartbeat_interval_ms=1000',
@@ -166,6 +168,13 @@ async function main() {
       const t = document.querySelector('#instances');
       return t && t.textContent.includes('checkout-dc1') && t.textContent.includes('checkout-dc2');
     }, 'the service page shows both instances');
+    // The Python provider registered through its host agent with an HTTP
+    // check: the check's status and output are on its row.
+    await until(page, () => {
+      const r = [...document.querySelectorAll('#instances tr')].find((tr) => tr.textContent.includes('pyprovider-dc1-1'));
+      const c = r && r.querySelector('.check');
+      return c && c.textContent.includes('passing') && c.getAttribute('title').length > 0;
+    }, 'the service page shows the check status and output of an instance checked by its agent');
     // An operator override: weight 7 for checkout-dc1, through the UI.
     const row = page.locator('#instances tr', {hasText: 'checkout-dc1'});
     await row.locator('input[type=number]').fill('7');

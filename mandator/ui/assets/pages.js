@@ -74,6 +74,11 @@ const pages = {
       };
       return [i.id, i.host, i.address, i.datacenter, i.weight,
         state(i.state === 'healthy', i.state), i.health || '',
+        // Checks run by the instance's host agent: status, and the last
+        // output (text, at most 256 bytes) in full on hover.
+        i.check_status ? el('span', {class: 'check', title: i.check_output || ''},
+          state(i.check_status === 'passing', i.check_status),
+          i.check_output ? ' ' + i.check_output.slice(0, 60) : '') : '',
         ages[i.id] === undefined ? 'n/a (' + data.source + ')' : ago(ages[i.id]),
         Object.entries(i.metadata || {}).map(([k, v]) => k + '=' + v).join(', '),
         el('span', {},
@@ -84,7 +89,8 @@ const pages = {
     });
     return [el('h1', {}, 'Service ', name),
       el('p', {class: 'muted'}, 'revision ', data.revision, ' · source: ', data.source),
-      table(['id', 'host', 'address', 'DC', 'weight', 'state', 'health', 'last heartbeat', 'metadata', 'operator override'],
+      table(['id', 'host', 'address', 'DC', 'weight', 'state', 'health', 'check', 'last heartbeat', 'metadata',
+        'operator override'],
         rows, {id: 'instances'})];
   },
 
