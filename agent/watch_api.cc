@@ -1,6 +1,7 @@
 #include "agent/watch_api.h"
 
 #include <algorithm>
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -309,6 +310,43 @@ void Register(http::EventHttpServer* server, WatchRegistry* registry,
             absl::Status queued = full->Read(
                 selection, [send, values, a](FullAnswers::Entries now) {
                   send(a, RenderWatchAnswer(a, values, now.get()));
+                });
+            if (!queued.ok()) reply.Send(HttpResponse::Error(queued));
+            return;
+          }
+          if (a.without_values && values) {
+            // A catch-up: the registry keeps no values; read the changed
+            // keys' files (at least as new as the versions listed) off the
+            // loop thread too.
+            WatchSelection changed;
+            for (const auto& e : a.changes) {
+              if (e->key.type == CacheKey::Type::kRoute) {
+                changed.services.insert(e->key.service);
+              } else {
+                changed.configs.insert({e->key.namespace_name, e->key.key});
+              }
+            }
+            absl::Status queued = full->Read(
+                changed, [send, a](FullAnswers::Entries now) mutable {
+                  std::map<CacheKey, const CacheEntry*> read;
+                  for (const CacheEntry& e : *now) {
+                    auto [it, added] = read.emplace(e.key, &e);
+                    if (!added && e.revision > it->second->revision) {
+                      it->second = &e;
+                    }
+                  }
+                  // A key no longer held (unsubscribed since) is left out.
+                  std::vector<std::shared_ptr<const CacheEntry>> changes;
+                  for (const auto& change : a.changes) {
+                    auto it = read.find(change->key);
+                    if (it != read.end() &&
+                        it->second->revision >= change->revision) {
+                      changes.push_back(
+                          std::make_shared<const CacheEntry>(*it->second));
+                    }
+                  }
+                  a.changes = std::move(changes);
+                  send(a, RenderWatchAnswer(a, true, nullptr));
                 });
             if (!queued.ok()) reply.Send(HttpResponse::Error(queued));
             return;

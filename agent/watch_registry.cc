@@ -73,10 +73,18 @@ void WatchRegistry::Publish(const CacheEntry& entry) {
       return;
     }
     latest.index = ++index_;
-    latest.entry = std::make_shared<const CacheEntry>(entry);
+    // Kept without its value: a catch-up answer reads the file again.
+    auto meta = std::make_shared<CacheEntry>();
+    meta->key = entry.key;
+    meta->revision = entry.revision;
+    meta->absent = entry.absent;
+    meta->content_type = entry.content_type;
+    meta->mtime_ms = entry.mtime_ms;
+    meta->written_ms = entry.written_ms;
+    latest.entry = std::move(meta);
     answer.epoch = epoch_;
     answer.index = index_;
-    answer.changes.push_back(latest.entry);
+    answer.changes.push_back(std::make_shared<const CacheEntry>(entry));
     answer.memo = std::make_shared<WatchRenderMemo>();
     for (auto it = waiters_.begin(); it != waiters_.end();) {
       if (it->second.selection.Matches(entry.key)) {
@@ -90,7 +98,9 @@ void WatchRegistry::Publish(const CacheEntry& entry) {
     // Answered on the registry's thread, not on the caller's (the cache
     // writer's): rendering and handing thousands of bodies to the HTTP
     // loop must not hold up the next write.
-    if (!woken.empty()) woken_.emplace_back(std::move(woken), std::move(answer));
+    if (!woken.empty()) {
+      woken_.emplace_back(std::move(woken), std::move(answer));
+    }
   }
 }
 
@@ -123,6 +133,7 @@ absl::StatusOr<uint64_t> WatchRegistry::Watch(WatchRequest request,
       std::sort(found.begin(), found.end(),
                 [](const auto& a, const auto& b) { return a.first < b.first; });
       for (auto& f : found) answer.changes.push_back(std::move(f.second));
+      answer.without_values = !answer.changes.empty();
     }
     if (!answer.full && answer.changes.empty()) {
       if (waiters_.size() >= options_.max_waiters) {
@@ -137,10 +148,9 @@ absl::StatusOr<uint64_t> WatchRegistry::Watch(WatchRequest request,
       // together (after an agent restart) do not all come back together.
       const int64_t timeout_ms = absl::ToInt64Milliseconds(
           absl::Ceil(timeout, absl::Milliseconds(1)));
+      const uint64_t spread = static_cast<uint64_t>(timeout_ms / 16 + 1);
       const int64_t jitter_ms =
-          timeout_ms >= 16 ? static_cast<int64_t>(rng_() % static_cast<uint64_t>(
-                                                               timeout_ms / 16 + 1))
-                           : 0;
+          timeout_ms >= 16 ? static_cast<int64_t>(rng_() % spread) : 0;
       w.deadline_ms = SteadyMs() + timeout_ms + jitter_ms;
       w.callback = std::move(callback);
       deadlines_.insert({w.deadline_ms, id});

@@ -17,8 +17,10 @@
 // else waits until a Publish matches the selection (answer: that version)
 // or until the request's timeout plus up to timeout/16 at random, so that
 // clients that started together do not come back together (answer: the
-// request's own index, no changes). A key's newest version is kept in memory from its first write
-// by this process on (one copy of each changed value).
+// request's own index, no changes). Of a key's newest version only the
+// key, revision and index are kept in memory, not its value: an answer
+// that catches up on missed changes says without_values, and the caller
+// reads those files.
 //
 // Callbacks run without the registry's lock: an immediate answer inside
 // Watch(), a woken or timed-out one on the registry's own thread (Publish()
@@ -91,6 +93,9 @@ struct WatchAnswer {
   bool timed_out = false;
   // Newest version of each changed key of the selection, in index order.
   std::vector<std::shared_ptr<const file_cache::CacheEntry>> changes;
+  // A catch-up answer (changes the client missed): `changes` carry no
+  // values (the registry keeps none); the caller reads the files.
+  bool without_values = false;
   std::shared_ptr<WatchRenderMemo> memo;  // set for woken answers
 };
 
@@ -113,8 +118,8 @@ class WatchRegistry {
   ~WatchRegistry();
 
   // A durable version (CacheUpdater's on_written): next index, wakes every
-  // waiter whose selection matches (answered on the registry's thread). Versions not newer than
-  // one already published for the key are ignored.
+  // waiter whose selection matches (answered on the registry's thread).
+  // Versions not newer than one already published for the key are ignored.
   void Publish(const file_cache::CacheEntry& entry);
 
   // Answers `request` through `callback`, now or later (see above).

@@ -133,7 +133,9 @@ TEST(WatchRegistryTest, CatchUpReturnsOnlyNewerChangesOfTheSelection) {
   EXPECT_EQ(a.changes[0]->key.service, "payments");
   EXPECT_EQ(a.changes[1]->key.key, "a");
   EXPECT_EQ(a.changes[1]->revision, 9);
-  EXPECT_EQ(a.changes[1]->value, "new");
+  // No value kept: the caller reads the file.
+  EXPECT_TRUE(a.without_values);
+  EXPECT_EQ(a.changes[1]->value, "");
 }
 
 TEST(WatchRegistryTest, WaitsUntilAMatchingChange) {
@@ -406,6 +408,25 @@ TEST_F(WatchApiTest, FullThenBlockingThenTimeout) {
   EXPECT_EQ(r->body,
             "{\"epoch\":\"e1\",\"index\":4,\"full\":false,\"timed_out\":true,"
             "\"changes\":[]}\n");
+}
+
+// A catch-up answer reads the values from the files (the registry keeps
+// none); values=false needs no read.
+TEST_F(WatchApiTest, CatchUpReadsTheValues) {
+  Write(Config("shop", "a", 41, "one"));
+  Write(Config("shop", "b", 42, "two"));
+  Write(Config("shop", "a", 43, "three"));
+  auto r = Get("/v1/watch?namespace=shop&index=2&epoch=e1");
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->status, 200) << r->body;
+  auto json = ParseJsonObject(r->body);
+  ASSERT_TRUE(json.ok()) << r->body;
+  EXPECT_FALSE((*json)->getValue<bool>("full"));
+  auto changes = (*json)->getArray("changes");
+  ASSERT_EQ(changes->size(), 2u) << r->body;  // b (3), then a's newest (4)
+  EXPECT_EQ(changes->getObject(0)->getValue<std::string>("value"), "two");
+  EXPECT_EQ(changes->getObject(1)->getValue<std::string>("value"), "three");
+  EXPECT_EQ(changes->getObject(1)->getValue<int64_t>("revision"), 43);
 }
 
 TEST_F(WatchApiTest, BadRequests) {
