@@ -227,8 +227,8 @@ int Watch(const Options& options, const Io& io, const std::string& service) {
         return Fail(io, what, answer.status());
       }
       if (failures == 1) {
-        *io.err << Clock() << " " << service << ": " << answer.status().message()
-                << "; retrying\n";
+        *io.err << Clock() << " " << service << ": "
+                << answer.status().message() << "; retrying\n";
         io.err->flush();
       }
       index = 0;
