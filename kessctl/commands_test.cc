@@ -520,6 +520,9 @@ TEST(StatusCommandTest, UnknownRevisionAndLagAreDashes) {
         s->main_revision = 0;
         s->replication_lag_seconds = 0;
       });
+  // m3 leads dc2 before m4 starts (the expected table names m3 the leader).
+  ASSERT_TRUE(m3);
+  ASSERT_TRUE(kess::testing::WaitFor([&] { return m3->IsLeader(); }, kWait));
   std::unique_ptr<ApiServer> m4 = StartMandator(&dc2, "m4", "dc2");
   ASSERT_TRUE(m1 && m3 && m4);
   Options options;
