@@ -22,11 +22,11 @@ AuthThrottleOptions Opts(const Clock* clock, size_t max_addresses = 10000) {
 
 TEST(ClientKeyTest, PortsAreDroppedAndIpv6IsItsSlash64) {
   EXPECT_EQ(ClientKey("127.0.0.1:53422"), "127.0.0.1");
-  EXPECT_EQ(ClientKey("10.1.2.3"), "10.1.2.3");
+  EXPECT_EQ(ClientKey("127.1.2.3"), "127.1.2.3");
   EXPECT_EQ(ClientKey("[2001:db8:1:2:3:4:5:6]:443"), "2001:db8:1:2::/64");
   EXPECT_EQ(ClientKey("[2001:db8:1:2:ffff::1]:80"), "2001:db8:1:2::/64");
   EXPECT_EQ(ClientKey("2001:db8:1:2::9"), "2001:db8:1:2::/64");
-  EXPECT_EQ(ClientKey("[::ffff:10.0.0.7]:99"), "10.0.0.7");
+  EXPECT_EQ(ClientKey("[::ffff:127.0.0.7]:99"), "127.0.0.7");
   EXPECT_EQ(ClientKey("[::1]:7100"), "::/64");
   EXPECT_EQ(ClientKey("not-an-address"), "not-an-address");
 }
@@ -68,15 +68,15 @@ TEST(AuthThrottleTest, NeverGlobal) {
 TEST(AuthThrottleTest, FullBucketsAreDroppedAndTheMapIsBounded) {
   ManualClock clock;
   AuthThrottle t(Opts(&clock, /*max_addresses=*/100));
-  for (int i = 0; i < 1000; ++i) t.Failed(absl::StrCat("10.0.", i / 250, ".", i % 250));
+  for (int i = 0; i < 1000; ++i) t.Failed(absl::StrCat("127.0.", i / 250, ".", i % 250));
   EXPECT_EQ(t.tracked(), 100u);
   // The most recent ones are kept, the oldest forgotten.
-  for (int i = 0; i < 5; ++i) t.Failed("10.0.3.249");
-  EXPECT_GT(t.RetryAfter("10.0.3.249"), absl::ZeroDuration());
-  EXPECT_EQ(t.RetryAfter("10.0.0.0"), absl::ZeroDuration());
+  for (int i = 0; i < 5; ++i) t.Failed("127.0.3.249");
+  EXPECT_GT(t.RetryAfter("127.0.3.249"), absl::ZeroDuration());
+  EXPECT_EQ(t.RetryAfter("127.0.0.0"), absl::ZeroDuration());
   // Refilled to the brim: forgotten when seen.
   clock.Advance(5000);
-  EXPECT_EQ(t.RetryAfter("10.0.3.249"), absl::ZeroDuration());
+  EXPECT_EQ(t.RetryAfter("127.0.3.249"), absl::ZeroDuration());
   EXPECT_EQ(t.tracked(), 99u);
 }
 
