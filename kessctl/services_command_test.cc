@@ -37,15 +37,15 @@ std::string RouteFile(int64_t revision, const std::string& instances) {
 }
 
 const char kA[] =
-    "{\"id\":\"pay-1\",\"host\":\"h1\",\"address\":\"10.0.0.1:80\","
+    "{\"id\":\"pay-1\",\"host\":\"h1\",\"address\":\"127.0.0.1:80\","
     "\"datacenter\":\"dc1\",\"weight\":100,\"state\":\"healthy\","
     "\"health\":\"up\",\"check_status\":\"passing\"}";
 const char kB[] =
-    "{\"id\":\"pay-2\",\"host\":\"h2\",\"address\":\"10.0.0.2:80\","
+    "{\"id\":\"pay-2\",\"host\":\"h2\",\"address\":\"127.0.0.2:80\","
     "\"datacenter\":\"dc2\",\"weight\":50,\"state\":\"healthy\","
     "\"health\":\"up\"}";
 const char kBSuspect[] =
-    "{\"id\":\"pay-2\",\"host\":\"h2\",\"address\":\"10.0.0.2:80\","
+    "{\"id\":\"pay-2\",\"host\":\"h2\",\"address\":\"127.0.0.2:80\","
     "\"datacenter\":\"dc2\",\"weight\":50,\"state\":\"suspect\","
     "\"health\":\"up\",\"check_status\":\"critical\","
     "\"check_output\":\"HTTP 500\"}";
@@ -148,11 +148,11 @@ TEST_F(ServicesCommandTest, GetShowsEveryInstance) {
       << out;
   EXPECT_TRUE(absl::StrContains(out, "ID     DC   HOST  ADDRESS"));
   EXPECT_TRUE(absl::StrContains(
-      out, "pay-1  dc1  h1    10.0.0.1:80  healthy  100     up      passing "
+      out, "pay-1  dc1  h1    127.0.0.1:80  healthy  100     up      passing "
            "  120 ms ago  -"))
       << out;
   EXPECT_TRUE(absl::StrContains(
-      out, "pay-2  dc2  h2    10.0.0.2:80  suspect  50      up      critical"
+      out, "pay-2  dc2  h2    127.0.0.2:80  suspect  50      up      critical"
            "  -           HTTP 500"))
       << out;
   EXPECT_EQ(Run({"get", "nothing"}, {}), kExitNotFound);
@@ -175,13 +175,13 @@ TEST_F(ServicesCommandTest, WatchPrintsTheTableThenChanges) {
   }
   std::vector<std::string> want = {
       "payments: revision 40, 2 instances: healthy 2",
-      "  + pay-1 dc1 10.0.0.1:80 healthy weight 100 check passing",
-      "  + pay-2 dc2 10.0.0.2:80 healthy weight 50",
+      "  + pay-1 dc1 127.0.0.1:80 healthy weight 100 check passing",
+      "  + pay-2 dc2 127.0.0.2:80 healthy weight 50",
       "payments: revision 41, 2 instances: healthy 1, suspect 1",
-      "  ~ pay-2 dc2 10.0.0.2:80 suspect weight 50 check critical "
+      "  ~ pay-2 dc2 127.0.0.2:80 suspect weight 50 check critical "
       "(HTTP 500)  (was healthy, weight 50)",
       "payments: revision 42, 1 instances: suspect 1",
-      "  - pay-1 dc1 10.0.0.1:80 healthy weight 100 check passing",
+      "  - pay-1 dc1 127.0.0.1:80 healthy weight 100 check passing",
   };
   EXPECT_EQ(lines, want) << out;
   absl::MutexLock lock(&mu_);

@@ -164,12 +164,12 @@ class AgentDnsTest : public ::testing::Test {
 
 TEST_F(AgentDnsTest, FirstQuerySubscribesAndWaitsForTheTable) {
   dist_->Set(CacheKey::Route("payments"),
-             TableJson("payments", {"10.0.0.1:8080"}));
+             TableJson("payments", {"127.0.0.1:8080"}));
   StartAgent(dist_->address(), DnsOptions());
   EXPECT_FALSE(Subscribed("payments"));
   DecodedReply r = Ask("payments.service.kess");
   EXPECT_EQ(r.rcode, 0);
-  EXPECT_THAT(r.Answers("A"), ElementsAre("10.0.0.1"));
+  EXPECT_THAT(r.Answers("A"), ElementsAre("127.0.0.1"));
   EXPECT_TRUE(Subscribed("payments"));  // persisted like an HTTP subscription
   EXPECT_EQ(CounterValue(registry_, "kess_agent_dns_waits_total",
                          {{"result", "answered"}}),
@@ -177,7 +177,7 @@ TEST_F(AgentDnsTest, FirstQuerySubscribesAndWaitsForTheTable) {
 
   // A push reaches DNS.
   dist_->Set(CacheKey::Route("payments"),
-             TableJson("payments", {"10.0.0.2:8080", "10.0.0.3:8080"}));
+             TableJson("payments", {"127.0.0.2:8080", "127.0.0.3:8080"}));
   ASSERT_TRUE(WaitFor(
       [&] { return Ask("payments.service.kess").Answers("A").size() == 2; },
       kLong));
@@ -187,11 +187,11 @@ TEST_F(AgentDnsTest, FirstQuerySubscribesAndWaitsForTheTable) {
       WaitFor([&] { return Ask("payments.service.kess").rcode == 3; }, kLong));
   // Created again.
   dist_->Set(CacheKey::Route("payments"),
-             TableJson("payments", {"10.0.0.4:8080"}));
+             TableJson("payments", {"127.0.0.4:8080"}));
   ASSERT_TRUE(WaitFor(
       [&] {
         return Ask("payments.service.kess").Answers("A") ==
-               std::vector<std::string>{"10.0.0.4"};
+               std::vector<std::string>{"127.0.0.4"};
       },
       kLong));
 }
@@ -213,7 +213,7 @@ TEST_F(AgentDnsTest, ServiceThatNeverExistedIsNxdomainAndNotKept) {
       kLong));
   // Its NXDOMAIN is kept a while (absent_hold), then it is asked for
   // again: if it appeared meanwhile, DNS learns of it.
-  dist_->Set(CacheKey::Route("ghost"), TableJson("ghost", {"10.0.0.5:80"}));
+  dist_->Set(CacheKey::Route("ghost"), TableJson("ghost", {"127.0.0.5:80"}));
   ASSERT_TRUE(WaitFor(
       [&] { return Ask("ghost.service.kess").Answers("A").size() == 1; },
       kLong));
@@ -229,18 +229,18 @@ TEST_F(AgentDnsTest, ServiceThatNeverExistedIsNxdomainAndNotKept) {
 }
 
 TEST_F(AgentDnsTest, DnsSubscriptionsHaveTheirOwnOwnerAndCountAcrossRestarts) {
-  dist_->Set(CacheKey::Route("a"), TableJson("a", {"10.0.2.1:80"}));
-  dist_->Set(CacheKey::Route("b"), TableJson("b", {"10.0.2.2:80"}));
+  dist_->Set(CacheKey::Route("a"), TableJson("a", {"127.0.2.1:80"}));
+  dist_->Set(CacheKey::Route("b"), TableJson("b", {"127.0.2.2:80"}));
   AgentDnsOptions o = DnsOptions();
   o.feed.max_subscriptions = 1;
   StartAgent(dist_->address(), o);
-  EXPECT_THAT(Ask("a.service.kess").Answers("A"), ElementsAre("10.0.2.1"));
+  EXPECT_THAT(Ask("a.service.kess").Answers("A"), ElementsAre("127.0.2.1"));
   EXPECT_TRUE(Subscribed("a"));
   // An application's DELETE of the same service leaves DNS's.
   AppSubscribes("a");
   AppUnsubscribes("a");
   EXPECT_TRUE(Subscribed("a"));
-  EXPECT_THAT(Ask("a.service.kess").Answers("A"), ElementsAre("10.0.2.1"));
+  EXPECT_THAT(Ask("a.service.kess").Answers("A"), ElementsAre("127.0.2.1"));
 
   // After a restart the persisted subscription counts against the limit.
   StopAgent();
@@ -254,13 +254,13 @@ TEST_F(AgentDnsTest, DnsSubscriptionsHaveTheirOwnOwnerAndCountAcrossRestarts) {
 }
 
 TEST_F(AgentDnsTest, UnusedDnsSubscriptionsExpire) {
-  dist_->Set(CacheKey::Route("a"), TableJson("a", {"10.0.2.1:80"}));
-  dist_->Set(CacheKey::Route("b"), TableJson("b", {"10.0.2.2:80"}));
+  dist_->Set(CacheKey::Route("a"), TableJson("a", {"127.0.2.1:80"}));
+  dist_->Set(CacheKey::Route("b"), TableJson("b", {"127.0.2.2:80"}));
   AgentDnsOptions o = DnsOptions();
   o.feed.idle_expiry = absl::Seconds(2);
   StartAgent(dist_->address(), o);
-  EXPECT_THAT(Ask("a.service.kess").Answers("A"), ElementsAre("10.0.2.1"));
-  EXPECT_THAT(Ask("b.service.kess").Answers("A"), ElementsAre("10.0.2.2"));
+  EXPECT_THAT(Ask("a.service.kess").Answers("A"), ElementsAre("127.0.2.1"));
+  EXPECT_THAT(Ask("b.service.kess").Answers("A"), ElementsAre("127.0.2.2"));
   // "a" is asked for (from the answer cache too) for 4 s; "b" is not.
   const auto start = std::chrono::steady_clock::now();
   for (int i = 0; i < 200 && std::chrono::steady_clock::now() - start <
@@ -276,26 +276,26 @@ TEST_F(AgentDnsTest, UnusedDnsSubscriptionsExpire) {
             1);
   // Its table is gone from DNS too: the next query subscribes again and
   // gets what the distributor has now.
-  dist_->Set(CacheKey::Route("b"), TableJson("b", {"10.0.2.3:80"}));
-  EXPECT_THAT(Ask("b.service.kess").Answers("A"), ElementsAre("10.0.2.3"));
+  dist_->Set(CacheKey::Route("b"), TableJson("b", {"127.0.2.3:80"}));
+  EXPECT_THAT(Ask("b.service.kess").Answers("A"), ElementsAre("127.0.2.3"));
   EXPECT_TRUE(Subscribed("b"));
 }
 
 TEST_F(AgentDnsTest, UnsubscribedServicesAreNotServedStale) {
-  dist_->Set(CacheKey::Route("orders"), TableJson("orders", {"10.0.1.1:80"}));
+  dist_->Set(CacheKey::Route("orders"), TableJson("orders", {"127.0.1.1:80"}));
   StartAgent(dist_->address(), DnsOptions());
   AppSubscribes("orders");
   EXPECT_THAT(Ask("orders.service.kess").Answers("A"),
-              ElementsAre("10.0.1.1"));
+              ElementsAre("127.0.1.1"));
   EXPECT_FALSE(Subscribed("orders"));  // held by the application
   // The application goes: DNS drops the table, and its next query
   // subscribes (owner dns) and gets the current one.
   AppUnsubscribes("orders");
-  dist_->Set(CacheKey::Route("orders"), TableJson("orders", {"10.0.1.2:80"}));
+  dist_->Set(CacheKey::Route("orders"), TableJson("orders", {"127.0.1.2:80"}));
   ASSERT_TRUE(WaitFor(
       [&] {
         return Ask("orders.service.kess").Answers("A") ==
-               std::vector<std::string>{"10.0.1.2"};
+               std::vector<std::string>{"127.0.1.2"};
       },
       kLong));
   EXPECT_TRUE(Subscribed("orders"));
@@ -303,21 +303,21 @@ TEST_F(AgentDnsTest, UnsubscribedServicesAreNotServedStale) {
   // After a restart, the file of a service nobody subscribes to any more
   // (it stays on disk, no longer updated) is not served: a query
   // subscribes and gets the distributor's current table.
-  dist_->Set(CacheKey::Route("stale"), TableJson("stale", {"10.0.1.3:80"}));
+  dist_->Set(CacheKey::Route("stale"), TableJson("stale", {"127.0.1.3:80"}));
   AppSubscribes("stale");  // waits until its file is written
   AppUnsubscribes("stale");
   StopAgent();
-  dist_->Set(CacheKey::Route("stale"), TableJson("stale", {"10.0.1.4:80"}));
+  dist_->Set(CacheKey::Route("stale"), TableJson("stale", {"127.0.1.4:80"}));
   StartAgent(dist_->address(), DnsOptions());
   EXPECT_THAT(Ask("orders.service.kess").Answers("A"),
-              ElementsAre("10.0.1.2"));
-  EXPECT_THAT(Ask("stale.service.kess").Answers("A"), ElementsAre("10.0.1.4"));
+              ElementsAre("127.0.1.2"));
+  EXPECT_THAT(Ask("stale.service.kess").Answers("A"), ElementsAre("127.0.1.4"));
   EXPECT_TRUE(Subscribed("stale"));
 }
 
 TEST_F(AgentDnsTest, UpperCaseServiceNamesAreFoundWhenKnown) {
   dist_->Set(CacheKey::Route("Payments"),
-             TableJson("Payments", {"10.0.4.1:80"}));
+             TableJson("Payments", {"127.0.4.1:80"}));
   StartAgent(dist_->address(), DnsOptions());
   // Known from an application's subscription (its file stays after).
   AppSubscribes("Payments");
@@ -327,21 +327,21 @@ TEST_F(AgentDnsTest, UpperCaseServiceNamesAreFoundWhenKnown) {
   ASSERT_TRUE(WaitFor(
       [&] {
         return Ask("payments.service.kess").Answers("A") ==
-                   std::vector<std::string>{"10.0.4.1"} &&
+                   std::vector<std::string>{"127.0.4.1"} &&
                Subscribed("Payments");
       },
       kLong));
   EXPECT_FALSE(Subscribed("payments"));
   // A name the agent never heard of is asked as written: NXDOMAIN.
-  dist_->Set(CacheKey::Route("Unknown"), TableJson("Unknown", {"10.0.4.2:80"}));
+  dist_->Set(CacheKey::Route("Unknown"), TableJson("Unknown", {"127.0.4.2:80"}));
   EXPECT_EQ(Ask("unknown.service.kess").rcode, 3);
 }
 
 TEST_F(AgentDnsTest, RestartedAgentAnswersFromItsCacheWithoutDistributor) {
-  dist_->Set(CacheKey::Route("orders"), TableJson("orders", {"10.0.1.1:80"}));
+  dist_->Set(CacheKey::Route("orders"), TableJson("orders", {"127.0.1.1:80"}));
   StartAgent(dist_->address(), DnsOptions());
   EXPECT_THAT(Ask("orders.service.kess").Answers("A"),
-              ElementsAre("10.0.1.1"));
+              ElementsAre("127.0.1.1"));
   StopAgent();
   dist_.reset();
   // No distributor at all now.
@@ -350,7 +350,7 @@ TEST_F(AgentDnsTest, RestartedAgentAnswersFromItsCacheWithoutDistributor) {
   // From the cache: at once, not after a wait (10 s, then SERVFAIL).
   const auto start = std::chrono::steady_clock::now();
   EXPECT_THAT(Ask("orders.service.kess").Answers("A"),
-              ElementsAre("10.0.1.1"));
+              ElementsAre("127.0.1.1"));
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(9));
 }
 
@@ -372,12 +372,12 @@ TEST_F(AgentDnsTest, DistributorDownIsServfailAfterTheWait) {
 }
 
 TEST_F(AgentDnsTest, SubscriptionLimit) {
-  dist_->Set(CacheKey::Route("a"), TableJson("a", {"10.0.2.1:80"}));
-  dist_->Set(CacheKey::Route("b"), TableJson("b", {"10.0.2.2:80"}));
+  dist_->Set(CacheKey::Route("a"), TableJson("a", {"127.0.2.1:80"}));
+  dist_->Set(CacheKey::Route("b"), TableJson("b", {"127.0.2.2:80"}));
   AgentDnsOptions o = DnsOptions();
   o.feed.max_subscriptions = 1;
   StartAgent(dist_->address(), o);
-  EXPECT_THAT(Ask("a.service.kess").Answers("A"), ElementsAre("10.0.2.1"));
+  EXPECT_THAT(Ask("a.service.kess").Answers("A"), ElementsAre("127.0.2.1"));
   DecodedReply r = Ask("b.service.kess");
   EXPECT_EQ(r.rcode, 2);
   EXPECT_FALSE(Subscribed("b"));
@@ -391,9 +391,9 @@ TEST_F(AgentDnsTest, SubscriptionLimit) {
 }
 
 TEST_F(AgentDnsTest, UnparsableTableKeepsTheLastGoodOne) {
-  dist_->Set(CacheKey::Route("c"), TableJson("c", {"10.0.3.1:80"}));
+  dist_->Set(CacheKey::Route("c"), TableJson("c", {"127.0.3.1:80"}));
   StartAgent(dist_->address(), DnsOptions());
-  EXPECT_THAT(Ask("c.service.kess").Answers("A"), ElementsAre("10.0.3.1"));
+  EXPECT_THAT(Ask("c.service.kess").Answers("A"), ElementsAre("127.0.3.1"));
   dist_->Set(CacheKey::Route("c"), "{not json");
   ASSERT_TRUE(WaitFor(
       [&] {
@@ -401,7 +401,7 @@ TEST_F(AgentDnsTest, UnparsableTableKeepsTheLastGoodOne) {
                1;
       },
       kLong));
-  EXPECT_THAT(Ask("c.service.kess").Answers("A"), ElementsAre("10.0.3.1"));
+  EXPECT_THAT(Ask("c.service.kess").Answers("A"), ElementsAre("127.0.3.1"));
 }
 
 TEST(AgentDnsDisabledTest, NothingStarts) {

@@ -106,13 +106,13 @@ class DnsServerTest : public ::testing::Test {
 
 TEST_F(DnsServerTest, AnswersOverUdpAndTcp) {
   Start();
-  server_->Update(Record("payments", "10.0.0.1:8080"));
+  server_->Update(Record("payments", "127.0.0.1:8080"));
   ASSERT_TRUE(kess::testing::WaitFor(
       [&] { return Udp("payments.service.kess").Answers("A").size() == 1; },
       kTimeout));
   DecodedReply r = Udp("payments.service.kess");
   EXPECT_EQ(r.rcode, 0);
-  EXPECT_THAT(r.Answers("A"), ElementsAre("10.0.0.1"));
+  EXPECT_THAT(r.Answers("A"), ElementsAre("127.0.0.1"));
 
   // Pipelined over one TCP connection, answered in order.
   auto answers = TcpExchange(
@@ -125,18 +125,18 @@ TEST_F(DnsServerTest, AnswersOverUdpAndTcp) {
   ASSERT_TRUE(answers.ok()) << answers.status();
   ASSERT_EQ(answers->size(), 3u);
   EXPECT_EQ(DecodeReply((*answers)[0]).id, 1);
-  EXPECT_THAT(DecodeReply((*answers)[0]).Answers("A"), ElementsAre("10.0.0.1"));
+  EXPECT_THAT(DecodeReply((*answers)[0]).Answers("A"), ElementsAre("127.0.0.1"));
   EXPECT_THAT(DecodeReply((*answers)[1]).Answers("SRV"),
-              ElementsAre("1 65535 8080 0a000001.addr.kess."));
+              ElementsAre("1 65535 8080 7f000001.addr.kess."));
   EXPECT_EQ(DecodeReply((*answers)[2]).rcode, 5);  // REFUSED
 
   // Newer versions replace older ones; older ones are ignored.
-  server_->Update(Record("payments", "10.0.0.2:8080", 3));
-  server_->Update(Record("payments", "10.0.0.9:8080", 2));
+  server_->Update(Record("payments", "127.0.0.2:8080", 3));
+  server_->Update(Record("payments", "127.0.0.9:8080", 2));
   ASSERT_TRUE(kess::testing::WaitFor(
       [&] {
         return Udp("payments.service.kess").Answers("A") ==
-               std::vector<std::string>{"10.0.0.2"};
+               std::vector<std::string>{"127.0.0.2"};
       },
       kTimeout));
   EXPECT_GE(Counter("kess_agent_dns_queries_total", {{"transport", "tcp"}}), 3);
@@ -150,7 +150,7 @@ TEST_F(DnsServerTest, AnswerCacheKeepsIdsAndTheWeightedOrder) {
   RouteTable t;
   t.service = "pair";
   t.revision = 1;
-  for (const char* address : {"10.0.0.1:80", "10.0.0.2:80"}) {
+  for (const char* address : {"127.0.0.1:80", "127.0.0.2:80"}) {
     RouteInstance in;
     in.id = address;
     in.host = "h";
@@ -197,12 +197,12 @@ TEST_F(DnsServerTest, UnknownServiceWaitsForItsFirstTable) {
                                      kTimeout));
   EXPECT_THAT(Requests(), ElementsAre("orders"));
   const auto start = std::chrono::steady_clock::now();
-  server_->Update(Record("orders", "10.0.0.7:80"));
+  server_->Update(Record("orders", "127.0.0.7:80"));
   DecodedReply r = query.get();
   // Answered by the table, not at the wait's end (10 s, then SERVFAIL).
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(9));
   EXPECT_EQ(r.rcode, 0);
-  EXPECT_THAT(r.Answers("A"), ElementsAre("10.0.0.7"));
+  EXPECT_THAT(r.Answers("A"), ElementsAre("127.0.0.7"));
   EXPECT_EQ(Counter("kess_agent_dns_waits_total", {{"result", "answered"}}), 1);
   // Asked once.
   EXPECT_EQ(Requests().size(), 1u);
@@ -235,15 +235,15 @@ TEST_F(DnsServerTest, RequestEndingWithoutTableIsNxdomainOrServfail) {
   ASSERT_TRUE(kess::testing::WaitFor([&] { return Requests().size() == 3; },
                                      kTimeout));
   // A table sent before the request ends answers.
-  server_->Update(Record("later", "10.0.0.8:80"));
+  server_->Update(Record("later", "127.0.0.8:80"));
   server_->RequestDone("later");
-  EXPECT_THAT(query.get().Answers("A"), ElementsAre("10.0.0.8"));
-  EXPECT_THAT(Udp("later.service.kess").Answers("A"), ElementsAre("10.0.0.8"));
+  EXPECT_THAT(query.get().Answers("A"), ElementsAre("127.0.0.8"));
+  EXPECT_THAT(Udp("later.service.kess").Answers("A"), ElementsAre("127.0.0.8"));
 }
 
 TEST_F(DnsServerTest, RemovedServicesAreAskedForAgainAndUseIsReported) {
   Start();
-  server_->Update(Record("payments", "10.0.0.1:8080"));
+  server_->Update(Record("payments", "127.0.0.1:8080"));
   ASSERT_TRUE(kess::testing::WaitFor(
       [&] { return Udp("payments.service.kess").Answers("A").size() == 1; },
       kTimeout));
@@ -276,9 +276,9 @@ TEST_F(DnsServerTest, RemovedServicesAreAskedForAgainAndUseIsReported) {
         return std::count(r.begin(), r.end(), "payments") == 1;
       },
       kTimeout));
-  server_->Update(Record("payments", "10.0.0.2:8080", 9));
+  server_->Update(Record("payments", "127.0.0.2:8080", 9));
   server_->RequestDone("payments");
-  EXPECT_THAT(query.get().Answers("A"), ElementsAre("10.0.0.2"));
+  EXPECT_THAT(query.get().Answers("A"), ElementsAre("127.0.0.2"));
 }
 
 TEST_F(DnsServerTest, WaitIsBounded) {
@@ -310,10 +310,10 @@ TEST_F(DnsServerTest, WaitingTcpQueryIsAnswered) {
   });
   ASSERT_TRUE(kess::testing::WaitFor([&] { return Requests().size() == 1; },
                                      kTimeout));
-  server_->Update(Record("tcpsvc", "10.0.0.3:80"));
+  server_->Update(Record("tcpsvc", "127.0.0.3:80"));
   auto got = answers.get();
   ASSERT_TRUE(got.ok()) << got.status();
-  EXPECT_THAT(DecodeReply((*got)[0]).Answers("A"), ElementsAre("10.0.0.3"));
+  EXPECT_THAT(DecodeReply((*got)[0]).Answers("A"), ElementsAre("127.0.0.3"));
 }
 
 TEST_F(DnsServerTest, TruncatedOverUdpCompleteOverTcp) {
@@ -325,7 +325,7 @@ TEST_F(DnsServerTest, TruncatedOverUdpCompleteOverTcp) {
     RouteInstance in;
     in.id = "i" + std::to_string(100 + i);
     in.host = "h";
-    in.address = "10.0.1." + std::to_string(i + 1) + ":80";
+    in.address = "127.0.1." + std::to_string(i + 1) + ":80";
     in.datacenter = "dc1";
     t.instances.push_back(in);
   }

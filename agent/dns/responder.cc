@@ -75,7 +75,7 @@ ldns_rr* AddressRr(const DnsInstance& instance, const ldns_rdf* owner,
   return rr;
 }
 
-// "0a000001" for 10.0.0.1, 32 digits for an IPv6 address.
+// "7f000001" for 127.0.0.1, 32 digits for an IPv6 address.
 std::string HexAddress(const DnsInstance& instance) {
   const size_t n = instance.kind == DnsInstance::Kind::kIpv4 ? 4 : 16;
   return absl::BytesToHexString(absl::string_view(

@@ -30,8 +30,8 @@ Catalog* TestCatalog() {
     kess::RouteTable t;
     t.service = "payments";
     t.revision = 3;
-    const char* addresses[] = {"10.0.0.1:80", "[2001:db8::5]:443",
-                               "db.example.com:5432", "10.1.0.1:80"};
+    const char* addresses[] = {"127.0.0.1:80", "[2001:db8::5]:443",
+                               "db.example.com:5432", "127.1.0.1:80"};
     for (int i = 0; i < 40; ++i) {
       kess::RouteInstance in;
       in.id = "p" + std::to_string(100 + i);

@@ -59,24 +59,24 @@ class ResponderTest : public ::testing::Test {
  protected:
   ResponderTest() {
     Add(Table("payments",
-              {Instance("p1", "10.0.0.1:8080", "dc1", 100),
-               Instance("p2", "10.0.0.2:8081", "dc1", 300),
+              {Instance("p1", "127.0.0.1:8080", "dc1", 100),
+               Instance("p2", "127.0.0.2:8081", "dc1", 300),
                Instance("p3", "[2001:db8::1]:9090", "dc1", 100),
                Instance("p4", "db1.Example.com:5432", "dc1", 50),
-               Instance("p5", "10.1.0.1:8080", "dc2", 100),
-               Instance("s1", "10.0.0.9:8080", "dc1", 100,
+               Instance("p5", "127.1.0.1:8080", "dc2", 100),
+               Instance("s1", "127.0.0.9:8080", "dc1", 100,
                         InstanceState::kSuspect),
-               Instance("d1", "10.0.0.10:8080", "dc1", 100,
+               Instance("d1", "127.0.0.10:8080", "dc1", 100,
                         InstanceState::kDisabled),
-               Instance("w1", "10.0.0.11:8080", "dc1", 100,
+               Instance("w1", "127.0.0.11:8080", "dc1", 100,
                         InstanceState::kHealthy, "warming_up")}));
     // The local DC has only unusable instances: other DCs answer.
     Add(Table("remote",
-              {Instance("r1", "10.0.0.1:80", "dc1", 100,
+              {Instance("r1", "127.0.0.1:80", "dc1", 100,
                         InstanceState::kSuspect),
-               Instance("r2", "10.2.0.1:80", "dc2", 100),
-               Instance("r3", "10.3.0.1:80", "dc3", 100)}));
-    Add(Table("sick", {Instance("x1", "10.0.0.1:80", "dc1", 100,
+               Instance("r2", "127.2.0.1:80", "dc2", 100),
+               Instance("r3", "127.3.0.1:80", "dc3", 100)}));
+    Add(Table("sick", {Instance("x1", "127.0.0.1:80", "dc1", 100,
                                 InstanceState::kSuspect)}));
     Add(Table("named", {Instance("n1", "api.example.org:443", "dc1")}));
     catalog_.Update(std::make_shared<const ServiceRecord>(
@@ -142,7 +142,7 @@ TEST_F(ResponderTest, ALocalDcHealthyUpInstancesOnly) {
   EXPECT_EQ(r.id, 4242);
   // Heaviest first without the shuffle; no suspect, disabled, warming_up,
   // IPv6, hostname or other-DC instance.
-  EXPECT_THAT(r.Answers("A"), ElementsAre("10.0.0.2", "10.0.0.1"));
+  EXPECT_THAT(r.Answers("A"), ElementsAre("127.0.0.2", "127.0.0.1"));
   ASSERT_EQ(r.answer.size(), 2u);
   EXPECT_EQ(r.answer[0].owner, "payments.service.kess.");
   EXPECT_EQ(r.answer[0].ttl, 5u);
@@ -158,7 +158,7 @@ TEST_F(ResponderTest, AaaaAndAny) {
 
   // ANY: one RRset (RFC 8482), A when there is an IPv4 address, else AAAA.
   r = Ask("payments.service.kess", LDNS_RR_TYPE_ANY);
-  EXPECT_THAT(r.Answers("A"), UnorderedElementsAre("10.0.0.1", "10.0.0.2"));
+  EXPECT_THAT(r.Answers("A"), UnorderedElementsAre("127.0.0.1", "127.0.0.2"));
   EXPECT_THAT(r.Answers("AAAA"), IsEmpty());
   Add(Table("six", {Instance("v6", "[2001:db8::6]:80", "dc1")}));
   r = Ask("six.service.kess", LDNS_RR_TYPE_ANY);
@@ -174,32 +174,32 @@ RouteInstance Critical(RouteInstance i) {
 }
 
 TEST_F(ResponderTest, CriticalInstancesOnlyWhenNoOtherQualifies) {
-  Add(Table("mixed", {Critical(Instance("c1", "10.0.0.1:80", "dc1", 300)),
-                      Instance("ok", "10.0.0.2:80", "dc1", 100),
+  Add(Table("mixed", {Critical(Instance("c1", "127.0.0.1:80", "dc1", 300)),
+                      Instance("ok", "127.0.0.2:80", "dc1", 100),
                       [] {
-                        RouteInstance w = Instance("w", "10.0.0.3:80", "dc1");
+                        RouteInstance w = Instance("w", "127.0.0.3:80", "dc1");
                         w.check_status = "warning";
                         return w;
                       }()}));
   DecodedReply r = Ask("mixed.service.kess", LDNS_RR_TYPE_A);
-  EXPECT_THAT(r.Answers("A"), ElementsAre("10.0.0.2", "10.0.0.3"));
+  EXPECT_THAT(r.Answers("A"), ElementsAre("127.0.0.2", "127.0.0.3"));
   r = Ask("mixed.service.kess", LDNS_RR_TYPE_SRV);
   EXPECT_EQ(r.Answers("SRV").size(), 2u);
 
   // Only critical ones in the local DC, a passing one in dc2: dc2's.
-  Add(Table("far", {Critical(Instance("c1", "10.0.0.1:80", "dc1")),
-                    Instance("f2", "10.2.0.1:80", "dc2")}));
+  Add(Table("far", {Critical(Instance("c1", "127.0.0.1:80", "dc1")),
+                    Instance("f2", "127.2.0.1:80", "dc2")}));
   r = Ask("far.service.kess", LDNS_RR_TYPE_A);
-  EXPECT_THAT(r.Answers("A"), ElementsAre("10.2.0.1"));
+  EXPECT_THAT(r.Answers("A"), ElementsAre("127.2.0.1"));
   // Asked for dc1 alone: its critical instance rather than nothing.
   r = Ask("far.service.dc1.kess", LDNS_RR_TYPE_A);
-  EXPECT_THAT(r.Answers("A"), ElementsAre("10.0.0.1"));
+  EXPECT_THAT(r.Answers("A"), ElementsAre("127.0.0.1"));
 
   // Nothing but critical instances anywhere: they are answered.
-  Add(Table("allbad", {Critical(Instance("c1", "10.0.0.1:80", "dc1")),
-                       Critical(Instance("c2", "10.2.0.1:80", "dc2"))}));
+  Add(Table("allbad", {Critical(Instance("c1", "127.0.0.1:80", "dc1")),
+                       Critical(Instance("c2", "127.2.0.1:80", "dc2"))}));
   r = Ask("allbad.service.kess", LDNS_RR_TYPE_A);
-  EXPECT_THAT(r.Answers("A"), ElementsAre("10.0.0.1"));
+  EXPECT_THAT(r.Answers("A"), ElementsAre("127.0.0.1"));
 }
 
 TEST_F(ResponderTest, SrvWeightsPortsTargetsAndAdditionalAddresses) {
@@ -207,8 +207,8 @@ TEST_F(ResponderTest, SrvWeightsPortsTargetsAndAdditionalAddresses) {
   EXPECT_EQ(r.rcode, kNoError);
   // priority weight port target; weights in proportion, heaviest 65535.
   EXPECT_THAT(r.Answers("SRV"),
-              ElementsAre("1 65535 8081 0a000002.addr.kess.",
-                          "1 21845 8080 0a000001.addr.kess.",
+              ElementsAre("1 65535 8081 7f000002.addr.kess.",
+                          "1 21845 8080 7f000001.addr.kess.",
                           "1 21845 9090 20010db8000000000000000000000001.addr.kess.",
                           "1 10923 5432 db1.example.com."));
   std::vector<std::string> additional;
@@ -217,17 +217,17 @@ TEST_F(ResponderTest, SrvWeightsPortsTargetsAndAdditionalAddresses) {
   }
   EXPECT_THAT(additional,
               UnorderedElementsAre(
-                  "0a000002.addr.kess. A 10.0.0.2",
-                  "0a000001.addr.kess. A 10.0.0.1",
+                  "7f000002.addr.kess. A 127.0.0.2",
+                  "7f000001.addr.kess. A 127.0.0.1",
                   "20010db8000000000000000000000001.addr.kess. AAAA 2001:db8::1"));
 }
 
 TEST_F(ResponderTest, OneDatacenterOnly) {
   DecodedReply r = Ask("payments.service.dc2.kess", LDNS_RR_TYPE_A);
   EXPECT_EQ(r.rcode, kNoError);
-  EXPECT_THAT(r.Answers("A"), ElementsAre("10.1.0.1"));
+  EXPECT_THAT(r.Answers("A"), ElementsAre("127.1.0.1"));
   r = Ask("payments.service.DC1.kess", LDNS_RR_TYPE_A);
-  EXPECT_THAT(r.Answers("A"), ElementsAre("10.0.0.2", "10.0.0.1"));
+  EXPECT_THAT(r.Answers("A"), ElementsAre("127.0.0.2", "127.0.0.1"));
   // A DC without instances: the name exists, no records (no fallback).
   r = Ask("payments.service.dc9.kess", LDNS_RR_TYPE_A);
   EXPECT_EQ(r.rcode, kNoError);
@@ -239,7 +239,7 @@ TEST_F(ResponderTest, OneDatacenterOnly) {
 TEST_F(ResponderTest, OtherDatacentersWhenTheLocalOneHasNoHealthyInstance) {
   DecodedReply r = Ask("remote.service.kess", LDNS_RR_TYPE_A);
   EXPECT_EQ(r.rcode, kNoError);
-  EXPECT_THAT(r.Answers("A"), UnorderedElementsAre("10.2.0.1", "10.3.0.1"));
+  EXPECT_THAT(r.Answers("A"), UnorderedElementsAre("127.2.0.1", "127.3.0.1"));
   // Asked for the local DC explicitly: nothing.
   r = Ask("remote.service.dc1.kess", LDNS_RR_TYPE_A);
   EXPECT_THAT(r.answer, IsEmpty());
@@ -267,16 +267,16 @@ TEST_F(ResponderTest, HostnameInstances) {
 }
 
 TEST_F(ResponderTest, SharedAddressesAppearOnce) {
-  Add(Table("shared", {Instance("a", "10.0.0.1:8080", "dc1", 200),
-                       Instance("b", "10.0.0.1:8081", "dc1", 100),
-                       Instance("c", "10.0.0.2:8080", "dc1", 100)}));
+  Add(Table("shared", {Instance("a", "127.0.0.1:8080", "dc1", 200),
+                       Instance("b", "127.0.0.1:8081", "dc1", 100),
+                       Instance("c", "127.0.0.2:8080", "dc1", 100)}));
   DecodedReply r = Ask("shared.service.kess", LDNS_RR_TYPE_A);
-  EXPECT_THAT(r.Answers("A"), ElementsAre("10.0.0.1", "10.0.0.2"));
+  EXPECT_THAT(r.Answers("A"), ElementsAre("127.0.0.1", "127.0.0.2"));
   r = Ask("shared.service.kess", LDNS_RR_TYPE_SRV);
   EXPECT_THAT(r.Answers("SRV"),
-              ElementsAre("1 65535 8080 0a000001.addr.kess.",
-                          "1 32768 8081 0a000001.addr.kess.",
-                          "1 32768 8080 0a000002.addr.kess."));
+              ElementsAre("1 65535 8080 7f000001.addr.kess.",
+                          "1 32768 8081 7f000001.addr.kess.",
+                          "1 32768 8080 7f000002.addr.kess."));
   EXPECT_EQ(r.additional.size(), 2u);
 }
 
@@ -290,7 +290,7 @@ TEST_F(ResponderTest, OtherTypesOfAServiceAreNodata) {
 TEST_F(ResponderTest, CaseInsensitiveAndEchoed) {
   DecodedReply r = Ask("PayMents.SERVICE.Kess", LDNS_RR_TYPE_A);
   EXPECT_EQ(r.rcode, kNoError);
-  EXPECT_THAT(r.Answers("A"), ElementsAre("10.0.0.2", "10.0.0.1"));
+  EXPECT_THAT(r.Answers("A"), ElementsAre("127.0.0.2", "127.0.0.1"));
   EXPECT_EQ(r.question[0].owner, "PayMents.SERVICE.Kess.");
   EXPECT_EQ(r.answer[0].owner, "PayMents.SERVICE.Kess.");
 }
@@ -306,9 +306,9 @@ TEST_F(ResponderTest, UnknownServiceNeedsItsTable) {
   EXPECT_EQ(result.service, "orders.v2");
 
   // Once the table is there, the same query is answered.
-  Add(Table("orders.v2", {Instance("o1", "10.1.0.5:80", "dc2")}));
+  Add(Table("orders.v2", {Instance("o1", "127.1.0.5:80", "dc2")}));
   DecodedReply r = Ask(q);
-  EXPECT_THAT(r.Answers("A"), ElementsAre("10.1.0.5"));
+  EXPECT_THAT(r.Answers("A"), ElementsAre("127.1.0.5"));
 
   // If it is not, the server sends SERVFAIL.
   result = responder_->ServFail(reinterpret_cast<const uint8_t*>(q.data()),
@@ -324,7 +324,7 @@ TEST_F(ResponderTest, AbsentAndInvalidServicesAreNxdomain) {
   for (const std::string name :
        {"gone.service.kess", "gone.service.dc1.kess", "-bad.service.kess",
         "a_b!.service.kess", "x.service.-dc.kess", "foo.bar.kess",
-        "0a000001.addr.x.kess", "zz.addr.kess"}) {
+        "7f000001.addr.x.kess", "zz.addr.kess"}) {
     SCOPED_TRACE(name);
     DecodedReply r = Ask(name, LDNS_RR_TYPE_A);
     EXPECT_EQ(r.rcode, kNxDomain);
@@ -360,12 +360,12 @@ TEST_F(ResponderTest, ApexAndEmptyNonTerminals) {
 }
 
 TEST_F(ResponderTest, AddrNames) {
-  DecodedReply r = Ask("0A000001.addr.kess", LDNS_RR_TYPE_A);
+  DecodedReply r = Ask("7F000001.addr.kess", LDNS_RR_TYPE_A);
   EXPECT_EQ(r.rcode, kNoError);
-  EXPECT_THAT(r.Answers("A"), ElementsAre("10.0.0.1"));
+  EXPECT_THAT(r.Answers("A"), ElementsAre("127.0.0.1"));
   r = Ask("20010db8000000000000000000000001.addr.kess", LDNS_RR_TYPE_AAAA);
   EXPECT_THAT(r.Answers("AAAA"), ElementsAre("2001:db8::1"));
-  r = Ask("0a000001.addr.kess", LDNS_RR_TYPE_AAAA);
+  r = Ask("7f000001.addr.kess", LDNS_RR_TYPE_AAAA);
   EXPECT_EQ(r.rcode, kNoError);
   EXPECT_THAT(r.answer, IsEmpty());
 }
@@ -431,7 +431,7 @@ void AddBig(Catalog* catalog, const std::string& service, int n) {
 
 TEST_F(ResponderTest, TruncationOverUdpHonoursTheEdnsBufferSize) {
   AddBig(&catalog_, "big", 100);
-  // The heaviest first (no shuffle here): i1099 = 10.9.0.99, weight 100.
+  // The heaviest first (no shuffle here): i1099 = 127.9.0.99, weight 100.
   auto first = [](int n) {
     std::vector<std::string> out;
     for (int i = 99; i > 99 - n; --i) out.push_back(absl::StrCat("10.9.0.", i));
@@ -522,7 +522,7 @@ TEST_F(ResponderTest, WeightedShuffleFavoursHeavyInstances) {
                       Transport::kUdp, catalog_, &wire);
     DecodedReply r = DecodeReply(wire);
     ASSERT_EQ(r.Answers("A").size(), 2u);
-    heavy_first += r.Answers("A")[0] == "10.0.0.2";
+    heavy_first += r.Answers("A")[0] == "127.0.0.2";
   }
   // Weight 300 vs 100: first 75 % of the time (sd ~0.7 % at n = 4000).
   EXPECT_GT(heavy_first, kQueries * 0.71);
@@ -604,7 +604,7 @@ TEST_F(ResponderTest, AnotherDomain) {
                 Transport::kUdp, catalog_, &wire);
   DecodedReply r = DecodeReply(wire);
   EXPECT_EQ(r.rcode, kNoError);
-  EXPECT_THAT(r.Answers("A"), ElementsAre("10.0.0.2", "10.0.0.1"));
+  EXPECT_THAT(r.Answers("A"), ElementsAre("127.0.0.2", "127.0.0.1"));
   const std::string old = BuildQuery({.name = "payments.service.kess"});
   other.Respond(reinterpret_cast<const uint8_t*>(old.data()), old.size(),
                 Transport::kUdp, catalog_, &wire);
@@ -615,7 +615,7 @@ TEST_F(ResponderTest, AnotherDomain) {
 
 TEST(ServiceRecordTest, AddressForms) {
   DnsInstance i;
-  ASSERT_TRUE(ParseInstanceAddress("10.1.2.3:80", &i));
+  ASSERT_TRUE(ParseInstanceAddress("127.1.2.3:80", &i));
   EXPECT_EQ(i.kind, DnsInstance::Kind::kIpv4);
   EXPECT_EQ(i.port, 80);
   ASSERT_TRUE(ParseInstanceAddress("[::1]:65535", &i));
@@ -625,16 +625,16 @@ TEST(ServiceRecordTest, AddressForms) {
   EXPECT_EQ(i.kind, DnsInstance::Kind::kHostname);
   EXPECT_EQ(i.hostname, "web-1.example.com");
   for (const char* bad :
-       {"10.1.2.3", "10.1.2.3:0", "10.1.2.3:65536", "10.1.2.3:x", ":80",
+       {"127.1.2.3", "127.1.2.3:0", "127.1.2.3:65536", "127.1.2.3:x", ":80",
         "1.2.3.999:80", "[web]:80", "a..b:80", "a b:80", "::1:80x"}) {
     EXPECT_FALSE(ParseInstanceAddress(bad, &i)) << bad;
   }
 }
 
 TEST(ServiceRecordTest, PassingHealthWords) {
-  RouteTable t = Table("s", {Instance("a", "10.0.0.1:1", "dc1", 1,
+  RouteTable t = Table("s", {Instance("a", "127.0.0.1:1", "dc1", 1,
                                       InstanceState::kHealthy, "up"),
-                             Instance("b", "10.0.0.2:1", "dc1", 1,
+                             Instance("b", "127.0.0.2:1", "dc1", 1,
                                       InstanceState::kHealthy, "draining")});
   EXPECT_EQ(PrepareServiceRecord(t, EligibilityOptions{}).instances.size(), 1u);
   EligibilityOptions any;
@@ -654,16 +654,16 @@ TEST(CatalogTest, NewerRevisionsWinAndAbsenceIsOnlyAFallback) {
       AbsentServiceRecord("Svc", 0))));  // never existed
   ASSERT_NE(c.Find("svc"), nullptr);
   EXPECT_TRUE(c.Find("svc")->absent);
-  EXPECT_TRUE(c.Update(table(5, "10.0.0.5:1")));  // replaces "never existed"
+  EXPECT_TRUE(c.Update(table(5, "127.0.0.5:1")));  // replaces "never existed"
   EXPECT_FALSE(c.Update(std::make_shared<const ServiceRecord>(
       AbsentServiceRecord("svc", 0))));
-  EXPECT_FALSE(c.Update(table(4, "10.0.0.4:1")));  // older
-  EXPECT_FALSE(c.Update(table(5, "10.0.0.4:1")));  // same
+  EXPECT_FALSE(c.Update(table(4, "127.0.0.4:1")));  // older
+  EXPECT_FALSE(c.Update(table(5, "127.0.0.4:1")));  // same
   EXPECT_EQ(c.Find("svc")->instances[0].ip[3], 5);
   EXPECT_TRUE(c.Update(std::make_shared<const ServiceRecord>(
       AbsentServiceRecord("svc", 6))));  // deleted
   EXPECT_TRUE(c.Find("svc")->absent);
-  EXPECT_TRUE(c.Update(table(8, "10.0.0.8:1")));  // created again
+  EXPECT_TRUE(c.Update(table(8, "127.0.0.8:1")));  // created again
   EXPECT_FALSE(c.Find("svc")->absent);
   EXPECT_EQ(c.size(), 1u);
 }
@@ -671,11 +671,11 @@ TEST(CatalogTest, NewerRevisionsWinAndAbsenceIsOnlyAFallback) {
 TEST(CatalogTest, RemoveAndDatacenters) {
   Catalog c;
   c.Update(std::make_shared<const ServiceRecord>(PrepareServiceRecord(
-      Table("a", {Instance("1", "10.0.0.1:1", "DC1"),
-                  Instance("2", "10.0.0.2:1", "dc2")}),
+      Table("a", {Instance("1", "127.0.0.1:1", "DC1"),
+                  Instance("2", "127.0.0.2:1", "dc2")}),
       EligibilityOptions{})));
   c.Update(std::make_shared<const ServiceRecord>(PrepareServiceRecord(
-      Table("b", {Instance("3", "10.0.0.3:1", "dc2")}), EligibilityOptions{})));
+      Table("b", {Instance("3", "127.0.0.3:1", "dc2")}), EligibilityOptions{})));
   EXPECT_TRUE(c.HasDatacenter("dc1"));
   EXPECT_TRUE(c.HasDatacenter("dc2"));
   EXPECT_FALSE(c.HasDatacenter("dc3"));
@@ -686,7 +686,7 @@ TEST(CatalogTest, RemoveAndDatacenters) {
   EXPECT_TRUE(c.HasDatacenter("dc2"));
   // A newer version without dc2 instances.
   c.Update(std::make_shared<const ServiceRecord>(PrepareServiceRecord(
-      Table("b", {Instance("4", "10.0.0.4:1", "dc3")}, 8),
+      Table("b", {Instance("4", "127.0.0.4:1", "dc3")}, 8),
       EligibilityOptions{})));
   EXPECT_FALSE(c.HasDatacenter("dc2"));
   EXPECT_TRUE(c.HasDatacenter("dc3"));

@@ -13,7 +13,7 @@ namespace ui {
 namespace {
 
 constexpr char kSecret[] = "s3cret-Admin-2026";
-constexpr char kClient[] = "10.0.0.1";
+constexpr char kClient[] = "127.0.0.1";
 
 std::unique_ptr<AdminAuth> Make(const Clock* clock,
                                 absl::Duration ttl = absl::Hours(1)) {
@@ -164,27 +164,27 @@ TEST(AdminAuthTest, FailedLoginsAreThrottledPerAddress) {
   metrics::Registry registry;
   auto auth = MakeWithRegistry(&clock, &registry);
   for (int i = 0; i < 5; ++i) {
-    EXPECT_EQ(auth->Login("admin", "guess", "10.0.0.9").status().code(),
+    EXPECT_EQ(auth->Login("admin", "guess", "127.0.0.9").status().code(),
               absl::StatusCode::kUnauthenticated);
   }
   // Refused without a comparison, even with the right password.
-  EXPECT_EQ(auth->Login("admin", kSecret, "10.0.0.9").status().code(),
+  EXPECT_EQ(auth->Login("admin", kSecret, "127.0.0.9").status().code(),
             absl::StatusCode::kResourceExhausted);
-  EXPECT_EQ(auth->LoginRetryAfter("10.0.0.9"), absl::Seconds(1));
+  EXPECT_EQ(auth->LoginRetryAfter("127.0.0.9"), absl::Seconds(1));
   // Never global: another address logs in at once.
-  EXPECT_TRUE(auth->Login("admin", kSecret, "10.0.0.10").ok());
+  EXPECT_TRUE(auth->Login("admin", kSecret, "127.0.0.10").ok());
   // Successes take nothing: many in a row from one address.
   for (int i = 0; i < 20; ++i) {
-    EXPECT_TRUE(auth->Login("admin", kSecret, "10.0.0.11").ok()) << i;
+    EXPECT_TRUE(auth->Login("admin", kSecret, "127.0.0.11").ok()) << i;
   }
   // One guess per second after the burst.
   clock.Advance(1000);
-  EXPECT_EQ(auth->Login("admin", "guess", "10.0.0.9").status().code(),
+  EXPECT_EQ(auth->Login("admin", "guess", "127.0.0.9").status().code(),
             absl::StatusCode::kUnauthenticated);
-  EXPECT_EQ(auth->Login("admin", "guess", "10.0.0.9").status().code(),
+  EXPECT_EQ(auth->Login("admin", "guess", "127.0.0.9").status().code(),
             absl::StatusCode::kResourceExhausted);
   clock.Advance(1000);
-  EXPECT_TRUE(auth->Login("admin", kSecret, "10.0.0.9").ok());
+  EXPECT_TRUE(auth->Login("admin", kSecret, "127.0.0.9").ok());
   EXPECT_EQ(Counter(registry, "kess_http_auth_failures_total", "login"), 6);
   EXPECT_EQ(Counter(registry, "kess_http_auth_throttled_total", "login"), 2);
 }
