@@ -27,6 +27,10 @@ PACKAGES=(
   chromium
   # etcd for the side-by-side propagation benchmark (bench/etcd_watch_bench.py)
   etcd-server etcd-client
+  # the language clients (clients/): their test runners
+  python3-pytest golang-go default-jdk junit5
+  # TLS in front of ZooKeeper (deploy/stunnel/) and package checks (deploy/)
+  stunnel4 lintian
 )
 
 missing=()
