@@ -31,6 +31,9 @@ PACKAGES=(
   python3-pytest golang-go default-jdk junit5
   # TLS in front of ZooKeeper (deploy/stunnel/) and package checks (deploy/)
   stunnel4 lintian
+  # promtool and prometheus: the alert rules' tests and the metrics scrape
+  # test (deploy/prometheus/)
+  prometheus
 )
 
 missing=()
