@@ -233,6 +233,10 @@ absl::Status Mandator::Start() {
   registry->SetCallbackGauge(
       "kess_mandator_is_leader", "1 while this mandator leads its DC.", {},
       [this] { return election_ != nullptr && election_->IsLeader() ? 1 : 0; });
+  elections_won_ = registry->GetCounter(
+      "kess_mandator_elections_won_total",
+      "Times this mandator became its DC's leader (leader flapping shows as "
+      "a fast rise across a DC's mandators).");
   registry->SetCallbackGauge(
       "kess_mandator_zookeeper_connected",
       "1 while the ZooKeeper session of this DC is connected.", {},
@@ -393,6 +397,7 @@ void Mandator::StartAdmin() {
 }
 
 void Mandator::OnElected() {
+  elections_won_->Increment();
   if (!options_.is_main) partition_->Start();
   if (routes_ != nullptr) routes_->Start();
 }

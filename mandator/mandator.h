@@ -194,6 +194,7 @@ class Mandator {
   std::unique_ptr<core::LeaderElection> election_;
 
   metrics::Gauge* revision_gauge_ = nullptr;
+  metrics::Counter* elections_won_ = nullptr;
   absl::Mutex refresh_mu_;
   bool stop_refresh_ ABSL_GUARDED_BY(refresh_mu_) = false;
   std::thread refresher_;

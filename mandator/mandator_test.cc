@@ -408,6 +408,50 @@ TEST_F(MandatorTest, ReadersMayRegisterDistributorsAndNothingElse) {
             absl::StatusCode::kPermissionDenied);
 }
 
+// kess_mandator_elections_won_total counts each time a mandator takes the
+// leadership (the leader-flapping alert of deploy/prometheus/kess-rules.yml
+// sums its increase over a DC): the first leader, then the one that takes
+// over when it goes.
+TEST(MandatorElectionMetricsTest, ElectionsWonCountsEveryLeadership) {
+  zk::testing::FakeZkServer dc1;
+  auto start = [&](const std::string& id, metrics::Registry* registry) {
+    MandatorOptions o;
+    o.id = id;
+    o.datacenter = "dc1";
+    o.is_main = true;
+    o.zk = "dc1-zk";
+    o.zk_connector = testing::FakeConnector({{"dc1-zk", &dc1}});
+    o.auth = testing::TestAuth();
+    o.registry = registry;
+    auto m = Mandator::Create(o);
+    EXPECT_TRUE(m.ok()) << m.status();
+    return m.ok() ? std::move(m).value() : nullptr;
+  };
+  auto won = [](metrics::Registry* registry) {
+    return registry
+        ->GetCounter("kess_mandator_elections_won_total", "")
+        ->Value();
+  };
+  metrics::Registry registry1, registry2;  // outlive their mandators
+  metrics::Registry* r1 = &registry1;
+  metrics::Registry* r2 = &registry2;
+  auto m1 = start("m1", r1);
+  ASSERT_NE(m1, nullptr);
+  ASSERT_TRUE(WaitFor([&] { return m1->IsLeader(); }, kWait));
+  auto m2 = start("m2", r2);
+  ASSERT_NE(m2, nullptr);
+  EXPECT_EQ(won(r1), 1);
+  EXPECT_EQ(won(r2), 0);
+  EXPECT_NE(r2->RenderText().find("kess_mandator_elections_won_total 0"),
+            std::string::npos)
+      << "a follower exposes the counter at 0";
+
+  m1.reset();  // withdraws: m2 takes over
+  ASSERT_TRUE(WaitFor([&] { return m2->IsLeader(); }, kWait));
+  EXPECT_EQ(won(r2), 1);
+  m2.reset();  // before its ZooKeeper
+}
+
 }  // namespace
 }  // namespace mandator
 }  // namespace kess
