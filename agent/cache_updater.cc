@@ -30,6 +30,9 @@ int64_t CeilMs(absl::Duration d) {
   return absl::ToInt64Milliseconds(absl::Ceil(d, absl::Milliseconds(1)));
 }
 
+constexpr char kWriteErrorsHelp[] =
+    "Failed cache file writes (the old file stays intact).";
+
 }  // namespace
 
 CacheUpdater::CacheUpdater(FileCacheWriter* writer, Options options)
@@ -37,6 +40,11 @@ CacheUpdater::CacheUpdater(FileCacheWriter* writer, Options options)
   updates_applied_ =
       registry_->GetCounter("kess_agent_updates_applied_total",
                             "Versions written to the file cache.");
+  // Exposed at 0 from the start, so that the cache-write-errors alert and a
+  // dashboard find the family on a healthy agent; a failure adds a series
+  // per errno (ENOSPC, EIO, ...).
+  registry_->GetCounter("kess_agent_cache_write_errors_total",
+                        kWriteErrorsHelp, {{"errno", "other"}});
   for (const auto& [key, revision] : writer_->Revisions()) {
     max_revision_ = std::max(max_revision_, revision);
   }
@@ -167,8 +175,7 @@ void CacheUpdater::Run() {
     }
     std::string err = file_cache::ErrnoName(result.status());
     registry_
-        ->GetCounter("kess_agent_cache_write_errors_total",
-                     "Failed cache file writes (the old file stays intact).",
+        ->GetCounter("kess_agent_cache_write_errors_total", kWriteErrorsHelp,
                      {{"errno", err.empty() ? "other" : err}})
         ->Increment();
     const int64_t now_ms = MonotonicMs();

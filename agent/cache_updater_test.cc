@@ -73,6 +73,15 @@ class CacheUpdaterTest : public ::testing::Test {
   std::unique_ptr<CacheUpdater> updater_;
 };
 
+// The family is there at 0 before any failure (the cache-write-errors alert
+// of deploy/prometheus/kess-rules.yml needs it on a healthy agent).
+TEST_F(CacheUpdaterTest, WriteErrorsAreExposedAtZeroFromTheStart) {
+  EXPECT_NE(registry_.RenderText().find(
+                "kess_agent_cache_write_errors_total{errno=\"other\"} 0"),
+            std::string::npos)
+      << registry_.RenderText();
+}
+
 TEST_F(CacheUpdaterTest, WritesNewerOnly) {
   EXPECT_TRUE(updater_->Submit(Entry(a_, 3, "three")));
   ASSERT_TRUE(updater_->WaitIdle(kLong));
