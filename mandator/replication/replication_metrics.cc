@@ -40,7 +40,14 @@ ReplicationMetrics::ReplicationMetrics(metrics::Registry* r,
       resync_deleted(
           r->GetCounter("kess_replication_resync_writes_total",
                         "Nodes a full resync created, changed or deleted.",
-                        With(labels, "op", "delete"))) {}
+                        With(labels, "op", "delete"))) {
+  // Every kind at 0 from the start: a rate() or an alert over them then
+  // works before the first error of a kind.
+  for (const char* kind :
+       {"main_unavailable", "main_refused", "main_data", "conflict", "local"}) {
+    Errors(kind);
+  }
+}
 
 metrics::Counter* ReplicationMetrics::Errors(const std::string& kind) {
   return registry->GetCounter(

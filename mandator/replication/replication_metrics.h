@@ -14,7 +14,8 @@
 //       compare-and-sets; kind = main_unavailable (main ZK unreachable),
 //       main_refused (main looks empty, broken or behind: nothing done),
 //       main_data (corrupt data in main), conflict (another writer moved
-//       the local revision first), local (the local ZK failed)
+//       the local revision first), local (the local ZK failed); every
+//       kind is exposed at 0 from the start
 //
 // Thread-safe (metrics::Registry's contract).
 #pragma once

@@ -9,10 +9,12 @@
 #include <thread>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "common/testing/wait_for.h"
 #include "glog/logging.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "mandator/replication/replication_metrics.h"
 #include "mandator/replication/testing/two_dc.h"
 #include "mandator/testing/test_util.h"
 #include "zk_schema/codec.h"
@@ -56,6 +58,21 @@ class ReplicatorTest : public testing::TwoDcTest {
     return revision;
   }
 };
+
+// Every error kind is exposed at 0 before the first error (the dashboard and
+// alerts of deploy/ rate() them from the start).
+TEST(ReplicationMetricsTest, EveryErrorKindIsExposedAtZero) {
+  metrics::Registry registry;
+  ReplicationMetrics replication_metrics(&registry, "dc2");
+  const std::string text = registry.RenderText();
+  for (const char* kind :
+       {"main_unavailable", "main_refused", "main_data", "conflict", "local"}) {
+    EXPECT_TRUE(absl::StrContains(
+        text, absl::StrCat("kess_replication_errors_total{dc=\"dc2\",kind=\"",
+                           kind, "\"} 0")))
+        << kind << " in\n" << text;
+  }
+}
 
 TEST_F(ReplicatorTest, RejectsBadOptions) {
   Replicator::Options options = ReplicatorOptions();
