@@ -9,6 +9,7 @@
 #include "agent/subscription_set.h"
 #include "agent/subscriptions_api.h"
 #include "common/json_util.h"
+#include "common/version.h"
 
 namespace kess {
 namespace agent {
@@ -40,7 +41,8 @@ std::string StatusJson(const AgentStatus& s) {
       ",\"pending_writes\":", s.pending_writes,
       ",\"failing_writes\":", s.failing_writes, ",\"switches\":", s.switches,
       ",\"reconnect_attempts\":", s.reconnect_attempts,
-      ",\"distributor_order\":[", absl::StrJoin(order, ","), "]}\n");
+      ",\"distributor_order\":[", absl::StrJoin(order, ","), "],",
+      BuildVersionJsonMembers(), "}\n");
 }
 
 }  // namespace

@@ -27,6 +27,7 @@
 #include "absl/strings/str_join.h"
 #include "common/json_util.h"
 #include "common/unix_socket.h"
+#include "common/version.h"
 #include "glog/logging.h"
 
 namespace kess {
@@ -55,6 +56,11 @@ HttpResponse HttpResponse::Json(int status, std::string json) {
   r.content_type = "application/json";
   r.body = std::move(json);
   return r;
+}
+
+void AddVersionHeaders(HttpResponse* response) {
+  response->headers.emplace_back("X-Kess-Version", BuildVersion());
+  response->headers.emplace_back("X-Kess-Commit", BuildCommit());
 }
 
 int HttpStatusFor(absl::StatusCode code) {
@@ -358,8 +364,12 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Create(
   server->Handle("GET", "/healthz", [self](const HttpRequest&) {
     absl::Status health =
         self->options_.health ? self->options_.health() : absl::OkStatus();
-    if (health.ok()) return HttpResponse::Text(200, "ok\n");
-    return HttpResponse::Text(503, std::string(health.message()) + "\n");
+    HttpResponse r =
+        health.ok()
+            ? HttpResponse::Text(200, "ok\n")
+            : HttpResponse::Text(503, std::string(health.message()) + "\n");
+    AddVersionHeaders(&r);
+    return r;
   });
   server->Handle("GET", "/metrics", [self](const HttpRequest&) {
     HttpResponse r =

@@ -87,6 +87,11 @@ struct HttpResponse {
 // The HTTP status kess uses for an absl status code.
 int HttpStatusFor(absl::StatusCode code);
 
+// Adds X-Kess-Version and X-Kess-Commit (common/version.h) to `response`:
+// every kess daemon's /healthz carries them (HttpServer's and
+// EventHttpServer's built-in one, and a daemon's own).
+void AddVersionHeaders(HttpResponse* response);
+
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
 
 // Where an API registers its routes, so that the same registration code

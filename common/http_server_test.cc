@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/http_client.h"
+#include "common/version.h"
 #include "common/json_util.h"
 #include "common/transport/testing/test_util.h"
 #include "gtest/gtest.h"
@@ -108,11 +109,15 @@ TEST_F(HttpServerTest, ErrorMapsStatusCode) {
 }
 
 TEST_F(HttpServerTest, HealthzReflectsHealth) {
-  EXPECT_EQ(Fetch(server_->port(), "GET", "/healthz").body, "ok\n");
+  HttpReply ok = Fetch(server_->port(), "GET", "/healthz");
+  EXPECT_EQ(ok.body, "ok\n");
+  EXPECT_EQ(ok.Header("x-kess-version"), BuildVersion());
+  EXPECT_EQ(ok.Header("x-kess-commit"), BuildCommit());
   healthy_ = false;
   HttpReply r = Fetch(server_->port(), "GET", "/healthz");
   EXPECT_EQ(r.status, 503);
   EXPECT_EQ(r.body, "zookeeper unreachable\n");
+  EXPECT_EQ(r.Header("x-kess-version"), BuildVersion());
 }
 
 TEST_F(HttpServerTest, MetricsCountRequests) {

@@ -2,6 +2,7 @@
 
 #include <signal.h>
 
+#include "common/version.h"
 #include "gflags/gflags.h"
 #include "glog/logging.h"
 
@@ -10,6 +11,8 @@ namespace kess {
 void InitProcess(int* argc, char*** argv, const char* usage) {
   FLAGS_logtostderr = true;  // default; --logtostderr=false overrides
   gflags::SetUsageMessage(usage);
+  // --version prints "<program> version <this>" and exits 0.
+  gflags::SetVersionString(BuildVersionLine());
   gflags::ParseCommandLineFlags(argc, argv, /*remove_flags=*/true);
   google::InitGoogleLogging((*argv)[0]);
   google::InstallFailureSignalHandler();

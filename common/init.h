@@ -13,7 +13,8 @@ namespace kess {
 
 // Parses flags (removing them from argv), initialises glog, installs glog's
 // failure signal handler (stack traces on crashes) and ignores SIGPIPE (a
-// peer closing a socket must never kill a daemon).
+// peer closing a socket must never kill a daemon). --version prints the
+// release and commit (common/version.h) and exits 0.
 // REQUIRES: called once, first thing in main().
 void InitProcess(int* argc, char*** argv, const char* usage);
 

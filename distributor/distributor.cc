@@ -12,6 +12,7 @@
 #include "model/protocol/distribution.pb.h"
 #include "common/steady_await.h"
 #include "common/transport/close_reason.h"
+#include "common/version.h"
 #include "glog/logging.h"
 #include "zk_schema/codec.h"
 
@@ -157,10 +158,12 @@ absl::Status Distributor::StartServers() {
     KESS_ASSIGN_OR_RETURN(http_, http::EventHttpServer::Create(http_options));
     http_->Handle("GET", "/healthz", [this](const HttpRequest&) {
       absl::StatusOr<std::string> health = Health();
-      return health.ok()
-                 ? HttpResponse::Text(200, *health + "\n")
-                 : HttpResponse::Text(
-                       503, std::string(health.status().message()) + "\n");
+      HttpResponse r =
+          health.ok() ? HttpResponse::Text(200, *health + "\n")
+                      : HttpResponse::Text(
+                            503, std::string(health.status().message()) + "\n");
+      AddVersionHeaders(&r);
+      return r;
     });
     http_->Handle("GET", "/api/v1/status", [this](const HttpRequest&) {
       return HttpResponse::Json(200, StatusJson());
@@ -363,7 +366,8 @@ std::string Distributor::StatusJson() const {
                       ",\"connected_agents\":", server_->connection_count(),
                       ",\"subscribed_agents\":", hub_->subscribed_connections(),
                       ",\"registered\":", registered() ? "true" : "false",
-                      ",\"zk_session_id\":\"0x", absl::Hex(session_id), "\"}");
+                      ",\"zk_session_id\":\"0x", absl::Hex(session_id), "\",",
+                      BuildVersionJsonMembers(), "}");
 }
 
 }  // namespace distributor

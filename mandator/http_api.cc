@@ -8,6 +8,7 @@
 #include "absl/strings/str_split.h"
 #include "common/http_client.h"
 #include "common/json_util.h"
+#include "common/version.h"
 #include "glog/logging.h"
 #include "mandator/config_json.h"
 #include "model/names.h"
@@ -77,7 +78,8 @@ std::string StatusToJson(const StatusInfo& s) {
   }
   // Hex, as ZooKeeper prints it (and above 2^53, so not a JSON number).
   absl::StrAppend(&json, ",\"zookeeper\":", JsonQuote(s.zookeeper),
-                  ",\"zk_session_id\":\"0x", absl::Hex(s.zk_session_id), "\"}");
+                  ",\"zk_session_id\":\"0x", absl::Hex(s.zk_session_id), "\",",
+                  BuildVersionJsonMembers(), "}");
   return json;
 }
 

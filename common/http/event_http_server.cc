@@ -1104,8 +1104,12 @@ absl::StatusOr<std::unique_ptr<EventHttpServer>> EventHttpServer::Create(
   server->Handle("GET", "/healthz", [self](const HttpRequest&) {
     const auto& health = self->impl_->options().health;
     absl::Status status = health ? health() : absl::OkStatus();
-    if (status.ok()) return HttpResponse::Text(200, "ok\n");
-    return HttpResponse::Text(503, std::string(status.message()) + "\n");
+    HttpResponse r =
+        status.ok()
+            ? HttpResponse::Text(200, "ok\n")
+            : HttpResponse::Text(503, std::string(status.message()) + "\n");
+    AddVersionHeaders(&r);
+    return r;
   });
   server->Handle("GET", "/metrics", [self](const HttpRequest&) {
     HttpResponse r =

@@ -22,6 +22,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "common/http_client.h"
+#include "common/version.h"
 #include "common/testing/wait_for.h"
 #include "common/transport/testing/test_util.h"
 #include "gtest/gtest.h"
@@ -154,6 +155,8 @@ TEST_F(EventHttpServerTest, BlockingHandlersRoutesAndBuiltins) {
   r = HttpCall(Address(), "GET", "/healthz");
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->Header("x-kess-version"), BuildVersion());
+  EXPECT_EQ(r->Header("x-kess-commit"), BuildCommit());
   r = HttpCall(Address(), "GET", "/metrics");
   ASSERT_TRUE(r.ok());
   EXPECT_TRUE(absl::StrContains(r->body, "kess_http_requests_total"));
