@@ -1,0 +1,74 @@
+// Certificates for a kess cluster, made with OpenSSL's C API: a CA and the
+// certificates it signs (ECDSA P-256, SHA-256). `kessctl certs init` and the
+// test clusters both call WriteClusterCerts, so tests run with exactly the
+// files an operator gets.
+//
+// Thread-safety: the functions are thread-safe (no shared state).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "common/status.h"
+
+namespace kess {
+namespace tls {
+
+// A PEM private key and certificate.
+struct KeyAndCert {
+  std::string key_pem;
+  std::string cert_pem;
+};
+
+struct CertSpec {
+  std::string common_name;
+  // subjectAltName entries: DNS names, and IP addresses (v4 or v6).
+  std::vector<std::string> dns_names;
+  std::vector<std::string> ip_addresses;
+  absl::Time not_before = absl::Now() - absl::Hours(1);
+  absl::Time not_after = absl::Now() + absl::Hours(24 * 365);
+};
+
+// A self-signed CA certificate (basicConstraints CA:TRUE, keyCertSign).
+absl::StatusOr<KeyAndCert> MakeCa(const std::string& common_name,
+                                  absl::Time not_before, absl::Time not_after);
+
+// A leaf certificate signed by `ca`, usable by servers and clients alike
+// (extendedKeyUsage serverAuth, clientAuth): a mandator is both. Any
+// validity is allowed, so tests can make expired or not-yet-valid ones.
+absl::StatusOr<KeyAndCert> IssueCert(const KeyAndCert& ca,
+                                     const CertSpec& spec);
+
+struct ClusterCertOptions {
+  std::string dir;      // created if missing (0700)
+  std::string cluster;  // in every subject, e.g. "kess CA prod-eu"
+  // Extra host names and IP addresses every daemon certificate names
+  // besides localhost, 127.0.0.1 and ::1; each also gets a certificate of
+  // its own, hosts/<host>.pem (and .key), naming it and loopback.
+  std::vector<std::string> hosts;
+  int days = 365;
+  // Overwrite existing files; without it any existing file is an error
+  // (ALREADY_EXISTS) and nothing is written.
+  bool force = false;
+};
+
+// The files WriteClusterCerts writes, relative to its dir: ca.pem, ca.key,
+// and <role>.pem / <role>.key for each of kRoles.
+inline constexpr const char* kRoles[] = {"mandator", "distributor", "agent",
+                                         "client"};
+
+// Writes the CA and a certificate per role (and per host) into dir. Keys
+// are 0600, certificates 0644; each file is written to a temporary name
+// and renamed, so a daemon that reloads never reads half a file. Returns
+// the paths written.
+absl::StatusOr<std::vector<std::string>> WriteClusterCerts(
+    const ClusterCertOptions& options);
+
+// Writes `contents` to `path` through a temporary file and rename, with
+// `mode`.
+absl::Status WriteFileAtomically(const std::string& path,
+                                 const std::string& contents, int mode);
+
+}  // namespace tls
+}  // namespace kess
