@@ -1,0 +1,3 @@
+module kess.dev/client
+
+go 1.19
