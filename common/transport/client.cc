@@ -106,9 +106,31 @@ void Client::Impl::SetState(ClientState state, absl::Status status) {
 }
 
 void Client::Impl::Start(int fd, bool in_progress, std::string peer) {
+  SSL* ssl = nullptr;
+  if (options_.tls != nullptr) {
+    ssl = options_.tls->NewSsl(fd,
+                               options_.tls_server_name.empty()
+                                   ? options_.host
+                                   : options_.tls_server_name,
+                               options_.port);
+    if (ssl == nullptr) {
+      close(fd);
+      metrics_.Disconnected(close_reason::kTlsHandshakeFailed);
+      connection_ = std::make_unique<Connection>(
+          loop_, -1, next_client_connection_id.fetch_add(1), std::move(peer),
+          options_.connection, &metrics_, this);
+      OnClosed(connection_.get(), close_reason::kTlsHandshakeFailed,
+               absl::UnavailableError("TLS: cannot set up the connection "
+                                      "(see the log)"));
+      return;
+    }
+    // Even a connect that completed at once goes through the handshake
+    // first (Connection::FinishConnect).
+    in_progress = true;
+  }
   connection_ = std::make_unique<Connection>(
       loop_, fd, next_client_connection_id.fetch_add(1), std::move(peer),
-      options_.connection, &metrics_, this);
+      options_.connection, &metrics_, this, ssl);
   absl::Status status = connection_->Start(in_progress);
   if (!status.ok()) {
     metrics_.Disconnected(close_reason::kConnectFailed);
@@ -310,6 +332,9 @@ absl::Status Client::Impl::WaitConnected(absl::Duration timeout) {
 absl::StatusOr<std::unique_ptr<Client>> Client::Create(
     EventLoop* loop, ClientOptions options, ClientCallbacks callbacks) {
   KESS_RETURN_IF_ERROR(ValidateConnectionOptions(options.connection));
+  if (options.tls != nullptr && options.tls->side() != tls::TlsSide::kClient) {
+    return absl::InvalidArgumentError("ClientOptions.tls: not a client context");
+  }
   KESS_ASSIGN_OR_RETURN(SocketAddress address,
                         ResolveAddress(options.host, options.port));
   bool in_progress = false;

@@ -26,6 +26,7 @@
 #include "absl/time/time.h"
 #include "common/metrics.h"
 #include "common/status.h"
+#include "common/tls/tls_context.h"
 #include "common/transport/connection.h"
 #include "common/transport/event_loop.h"
 
@@ -44,6 +45,13 @@ struct ClientOptions {
   ConnectionOptions connection;
   // nullptr: metrics::Registry::Default(). Must outlive the Client.
   metrics::Registry* registry = nullptr;
+  // TLS (a client-side context, common/tls): the connection counts as
+  // connected once the handshake verified the server, within
+  // connect_timeout. nullptr: plain TCP.
+  std::shared_ptr<tls::TlsContext> tls;
+  // The name the server's certificate must carry; empty: `host` (a host
+  // name or IP literal).
+  std::string tls_server_name;
 };
 
 struct ClientCallbacks {

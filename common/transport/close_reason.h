@@ -21,6 +21,10 @@ inline constexpr char kZeroLengthFrame[] = "zero_length_frame";
 inline constexpr char kFrameTooLarge[] = "frame_too_large";
 inline constexpr char kMalformedFrame[] = "malformed_frame";
 inline constexpr char kUnexpectedFrame[] = "unexpected_frame";
+// TLS: the handshake failed (not TLS, untrusted or expired certificate,
+// wrong name, no client certificate, ...); the cause is the label of
+// kess_transport_tls_handshake_failures_total.
+inline constexpr char kTlsHandshakeFailed[] = "tls_handshake_failed";
 // A slow or dead peer.
 inline constexpr char kSendQueueFull[] = "send_queue_full";
 inline constexpr char kHeartbeatTimeout[] = "heartbeat_timeout";

@@ -3,6 +3,12 @@
 // with a reason on any error. Used by both Server (accepted sockets) and
 // Client (outgoing connects); neither side's protocol lives here.
 //
+// TLS: given an SSL object, the connection runs the handshake first (driven
+// by the loop, non-blocking both ways), then reads and writes through it.
+// A client connection counts as connected, and OnConnected runs, only once
+// the handshake is done; frames sent before are held until then. A failed
+// handshake closes with "tls_handshake_failed" and counts its cause.
+//
 // Thread-safety: none. A Connection is created, used and destroyed on its
 // loop's thread only. Delegate callbacks run on that thread, never
 // re-entrantly from Send() for OnFrame, but OnClosed may run inside Send()
@@ -24,6 +30,8 @@
 #include "common/transport/frame.pb.h"
 #include "common/transport/frame_codec.h"
 #include "common/transport/transport_metrics.h"
+
+typedef struct ssl_st SSL;
 
 namespace kess {
 namespace transport {
@@ -56,11 +64,13 @@ class Connection : public EventLoop::Handler {
                           const absl::Status& detail) = 0;
   };
 
-  // Takes ownership of `fd` (non-blocking). `metrics` and `delegate` must
-  // outlive this object. `peer` is used in logs only.
+  // Takes ownership of `fd` (non-blocking) and of `ssl` (nullptr: plain
+  // TCP; else an SSL object on `fd` in accept or connect state, see
+  // common/tls). `metrics` and `delegate` must outlive this object. `peer`
+  // is used in logs only.
   Connection(EventLoop* loop, int fd, uint64_t id, std::string peer,
              const ConnectionOptions& options, TransportMetrics* metrics,
-             Delegate* delegate);
+             Delegate* delegate, SSL* ssl = nullptr);
   // Closes the fd if still open, without calling the delegate.
   ~Connection() override;
 
@@ -91,6 +101,9 @@ class Connection : public EventLoop::Handler {
   const std::string& peer() const { return peer_; }
   bool closed() const { return closed_; }
   bool connected() const { return !closed_ && !connecting_; }
+  bool tls() const { return ssl_ != nullptr; }
+  // The TLS handshake is still running (always false without TLS).
+  bool handshaking() const { return handshaking_; }
   // EventLoop::NowMs() of the last byte received (or of Start()).
   int64_t last_receive_ms() const { return last_receive_ms_; }
   // EventLoop::NowMs() of Start().
@@ -109,7 +122,12 @@ class Connection : public EventLoop::Handler {
 
  private:
   void FinishConnect();
+  void Established();
+  void DoHandshake();
+  void FailHandshake(int ssl_error);
   void HandleReadable();
+  void HandleReadableTls();
+  void FlushTls();
   void DispatchFrames();
   void Flush();
   void SetWantWrite(bool want);
@@ -122,6 +140,7 @@ class Connection : public EventLoop::Handler {
   TransportMetrics* const metrics_;
   Delegate* const delegate_;
 
+  SSL* ssl_;
   FrameDecoder decoder_;
   std::deque<std::shared_ptr<const std::string>> send_queue_;
   size_t front_offset_ = 0;  // bytes of send_queue_.front() already written
@@ -130,6 +149,15 @@ class Connection : public EventLoop::Handler {
   bool established_ = false;  // counted in the connections gauge
   bool want_write_ = false;   // EPOLLOUT registered
   bool closed_ = false;
+  bool handshaking_ = false;
+  bool handshake_done_ = false;
+  bool read_wants_write_ = false;  // SSL_read said WANT_WRITE
+  bool write_wants_read_ = false;  // SSL_write said WANT_READ
+  // TLS: small frames are copied together into one record of up to 16 KiB
+  // (one SSL_write, one syscall); a retry must repeat the same bytes, so
+  // the batch stays until written. Freed when empty.
+  std::string tls_batch_;
+  size_t tls_batch_offset_ = 0;
   int64_t last_receive_ms_ = 0;
   int64_t start_ms_ = 0;
   uint64_t frames_received_ = 0;

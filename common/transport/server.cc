@@ -130,6 +130,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(
     }
   }
   KESS_RETURN_IF_ERROR(ValidateConnectionOptions(options.connection));
+  if (options.tls != nullptr && options.tls->side() != tls::TlsSide::kServer) {
+    return absl::InvalidArgumentError("ServerOptions.tls: not a server context");
+  }
   KESS_ASSIGN_OR_RETURN(SocketAddress address,
                         ResolveAddress(options.host, options.port));
   KESS_ASSIGN_OR_RETURN(int listen_fd,
@@ -216,9 +219,18 @@ void Server::Adopt(int fd, std::string peer) {
   const uint64_t id = next_connection_id_.fetch_add(1);
   Loop* loop = &LoopFor(id);
   loop->event_loop->RunInLoop([this, loop, fd, id, peer = std::move(peer)] {
+    SSL* ssl = nullptr;
+    if (options_.tls != nullptr) {
+      ssl = options_.tls->NewSsl(fd, "");
+      if (ssl == nullptr) {  // logged
+        close(fd);
+        Release(HostOf(peer));
+        return;
+      }
+    }
     auto connection = std::make_unique<Connection>(
         loop->event_loop.get(), fd, id, peer, options_.connection, &metrics_,
-        loop->delegate.get());
+        loop->delegate.get(), ssl);
     absl::Status status = connection->Start(/*connecting=*/false);
     if (!status.ok()) {
       LOG(WARNING) << "transport server: dropping connection from " << peer

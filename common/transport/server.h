@@ -36,6 +36,7 @@
 #include "common/transport/connection.h"
 #include "common/transport/event_loop.h"
 #include "common/transport/responder.h"
+#include "common/tls/tls_context.h"
 #include "common/transport/wire_budget.h"
 #include "google/protobuf/descriptor.h"
 
@@ -54,6 +55,10 @@ struct ServerOptions {
   absl::Duration heartbeat_timeout = absl::Seconds(15);
   // nullptr: metrics::Registry::Default(). Must outlive the Server.
   metrics::Registry* registry = nullptr;
+  // TLS (a server-side context, common/tls): every accepted connection
+  // starts with a handshake, counted in first_frame_timeout. nullptr:
+  // plain TCP.
+  std::shared_ptr<tls::TlsContext> tls;
 
   // ---- Limits that hold before a peer authenticates (README "Limits") ----
   // Connections open at once; more are closed at accept and counted in

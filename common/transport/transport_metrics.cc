@@ -19,13 +19,29 @@ TransportMetrics::TransportMetrics(metrics::Registry* registry,
           {{"role", role}})),
       accept_errors_(registry_->GetCounter(
           "kess_transport_accept_errors_total",
-          "accept() failures other than EAGAIN.", {{"role", role}})) {}
+          "accept() failures other than EAGAIN.", {{"role", role}})),
+      tls_full_(registry_->GetCounter(
+          "kess_transport_tls_handshakes_total",
+          "Completed TLS handshakes, full or resumed from a session ticket.",
+          {{"role", role}, {"resumed", "false"}})),
+      tls_resumed_(registry_->GetCounter(
+          "kess_transport_tls_handshakes_total",
+          "Completed TLS handshakes, full or resumed from a session ticket.",
+          {{"role", role}, {"resumed", "true"}})) {}
 
 void TransportMetrics::Disconnected(const char* reason) {
   registry_
       ->GetCounter("kess_transport_disconnects_total",
                    "Transport connections closed, by reason.",
                    {{"role", role_}, {"reason", reason}})
+      ->Increment();
+}
+
+void TransportMetrics::TlsHandshakeFailed(const char* cause) {
+  registry_
+      ->GetCounter("kess_transport_tls_handshake_failures_total",
+                   "TLS handshakes that failed, by cause.",
+                   {{"role", role_}, {"cause", cause}})
       ->Increment();
 }
 

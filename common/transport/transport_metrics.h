@@ -6,6 +6,8 @@
 //   close_reason.h kess_transport_frames_received_total{role}       counter
 //   kess_transport_frames_sent_total{role}           counter
 //   kess_transport_accept_errors_total{role}         counter (server only)
+//   kess_transport_tls_handshakes_total{role,resumed} counter, completed
+//   kess_transport_tls_handshake_failures_total{role,cause}  counter
 //
 // Thread-safety: all methods are thread-safe. The Registry must outlive
 // this object.
@@ -33,6 +35,13 @@ class TransportMetrics {
   // A connection closed at accept, before any byte is read: `reason` is
   // "server_connection_limit" or "peer_connection_limit".
   void Refused(const char* reason);
+  // A TLS handshake completed; `resumed`: from a session ticket.
+  void TlsHandshake(bool resumed) {
+    (resumed ? tls_resumed_ : tls_full_)->Increment();
+  }
+  // A TLS handshake failed; `cause` is a short constant word
+  // ("not_tls", "untrusted_cert", "cert_expired", "name_mismatch", ...).
+  void TlsHandshakeFailed(const char* cause);
 
  private:
   metrics::Registry* const registry_;
@@ -41,6 +50,8 @@ class TransportMetrics {
   metrics::Counter* const frames_received_;
   metrics::Counter* const frames_sent_;
   metrics::Counter* const accept_errors_;
+  metrics::Counter* const tls_full_;
+  metrics::Counter* const tls_resumed_;
 };
 
 }  // namespace transport
