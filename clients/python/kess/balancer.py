@@ -1,0 +1,287 @@
+"""Load balancers, the same picks as the C++ SDK (sdk/load_balancer.h and
+sdk/policy/).
+
+  "weighted_random"  probability proportional to weight: one wyrand draw
+                     into the group's alias table; while instances are
+                     ejected or recovering, up to 8 draws accepted with
+                     probability factor, then an exact pass.
+  "hrw"              weighted rendezvous hashing of the request key: a key
+                     maps to the same instance in every process and every
+                     language; an empty key picks at random by weight.
+  "local_first"      the caller's datacenter while it has at least
+                     max(min_local_healthy, 1) available instances of the
+                     tier, else all datacenters; an inner balancer picks.
+
+select_instance() decides the tiers for all of them: healthy instances;
+if none of those is available, suspect ones; disabled ones never (an
+instance whose checks are critical is listed as suspect by kess, so it is
+in the suspect tier; check_status itself is not read). Ejected instances
+(factor 0) are skipped, recovering ones count with a lowered weight; only
+when every healthy and suspect instance is ejected is the least recently
+ejected one returned (healthy before suspect).
+
+Balancers return None for "no member available" (the C++ NotFound).
+
+Thread-safety: balancers are stateless apart from the per-group HRW
+answer cache; the PRNG is thread-local unless one is passed.
+"""
+
+from typing import Callable, Dict, Optional
+
+from kess.failure_tracker import Availability
+from kess.hashing import MASK64, FastRandom, hrw_neg_log2, stable_hash
+from kess.route_table import HEALTHY, SUSPECT, RouteInstance
+from kess.snapshot import InstanceGroup, RouteSnapshot
+
+_REJECTION_DRAWS = 8
+_INV_LN2 = 1.4426950408889634
+_TWO_M53 = 2.0 ** -53
+HRW_CACHE_SIZE = 4096
+
+
+class NoInstance(LookupError):
+    """No healthy or suspect instance (or no table yet)."""
+
+
+class LoadBalancer:
+    """Picks one member of `group` whose factor is above 0."""
+
+    def select(self, snapshot: RouteSnapshot, state: str, group: InstanceGroup,
+               key: str, availability: Optional[Availability], now_ms: int,
+               random: Optional[FastRandom]) -> Optional[RouteInstance]:
+        """The pick, or None when no member is available. `availability`
+        is None when every member is at full weight."""
+        raise NotImplementedError
+
+
+class WeightedRandom(LoadBalancer):
+    """Probability proportional to weight (times the failover factor)."""
+
+    def select(self, snapshot, state, group, key, availability, now_ms,
+               random):
+        if not group.members:
+            return None
+        r = random if random is not None else FastRandom.thread_local()
+        if availability is None:
+            return group.instances[group.draw(r.next())]
+        factor = availability.factor
+        for _ in range(_REJECTION_DRAWS):
+            pos = group.draw(r.next())
+            f = factor(group.members[pos], now_ms)
+            if f >= 1.0 or (f > 0 and r.unit_double() < f):
+                return group.instances[pos]
+        return self._exact(group, availability, now_ms, r)
+
+    @staticmethod
+    def _exact(group: InstanceGroup, availability: Availability, now_ms: int,
+               r: FastRandom) -> Optional[RouteInstance]:
+        total = 0.0
+        for i, m in enumerate(group.members):
+            total += availability.factor(m, now_ms) / group.inverse_weight[i]
+        if total <= 0:
+            return None
+        x = r.unit_double() * total
+        last = 0
+        for i, m in enumerate(group.members):
+            w = availability.factor(m, now_ms) / group.inverse_weight[i]
+            if w <= 0:
+                continue
+            last = i
+            if x < w:
+                break
+            x -= w
+        return group.instances[last]
+
+
+def _best_uniform(key_hash: int, id_mul) -> int:
+    """The position with the largest hash_pair (the first on a tie)."""
+    best = 0
+    best_h = -1
+    i = 0
+    for m in id_mul:
+        x = key_hash ^ m
+        x ^= x >> 33
+        x = (x * 0xFF51AFD7ED558CCD) & MASK64
+        x ^= x >> 33
+        x = (x * 0xC4CEB9FE1A85EC53) & MASK64
+        x ^= x >> 33
+        if x > best_h:
+            best = i
+            best_h = x
+        i += 1
+    return best
+
+
+def _best_weighted(group: InstanceGroup, key_hash: int,
+                   availability: Optional[Availability], now_ms: int) -> int:
+    """The position with the smallest score, len(group) if all are ejected.
+    Skips a member whose cheap lower bound of the score cannot win, as
+    sdk/policy/hrw.cc (which never changes the result)."""
+    n = len(group.members)
+    best = n
+    best_score = float("inf")
+    inv = group.inverse_weight
+    members = group.members
+    for i, m in enumerate(group.id_mul):
+        scale = inv[i]
+        if availability is not None:
+            f = availability.factor(members[i], now_ms)
+            if f <= 0:
+                continue
+            scale /= f
+        x = key_hash ^ m
+        x ^= x >> 33
+        x = (x * 0xFF51AFD7ED558CCD) & MASK64
+        x ^= x >> 33
+        x = (x * 0xC4CEB9FE1A85EC53) & MASK64
+        x ^= x >> 33
+        one_minus_u = (float((x ^ MASK64) >> 11) + 0.5) * _TWO_M53
+        if (one_minus_u * _INV_LN2 - 1e-9) * scale >= best_score:
+            continue
+        score = hrw_neg_log2(x) * scale
+        if score < best_score:
+            best = i
+            best_score = score
+    return best
+
+
+class Hrw(LoadBalancer):
+    """Weighted rendezvous hashing of the request key (sdk/policy/hrw.h).
+
+    Without failover in play the answer for a key depends only on the
+    group, so it is remembered per group (up to HRW_CACHE_SIZE keys per
+    table version; the cache starts empty with every new version)."""
+
+    def select(self, snapshot, state, group, key, availability, now_ms,
+               random):
+        members = group.members
+        if not members:
+            return None
+        if availability is None and key:
+            pos = group.hrw_cache.get(key)
+            if pos is not None:
+                return group.instances[pos]
+        if key:
+            key_hash = stable_hash(key)
+        else:
+            r = random if random is not None else FastRandom.thread_local()
+            key_hash = r.next()
+        if availability is None and group.uniform_weight:
+            pos = _best_uniform(key_hash, group.id_mul)
+        else:
+            pos = _best_weighted(group, key_hash, availability, now_ms)
+            if pos == len(members):
+                return None
+        if availability is None and key:
+            cache = group.hrw_cache
+            if len(cache) >= HRW_CACHE_SIZE:
+                cache.clear()
+            cache[key] = pos
+        return group.instances[pos]
+
+
+class LocalFirst(LoadBalancer):
+    """The caller's datacenter while it has enough available instances."""
+
+    def __init__(self, inner: LoadBalancer, local_datacenter: str,
+                 min_local_healthy: int = 1) -> None:
+        self._inner = inner
+        self._local = local_datacenter
+        self._min_local = max(min_local_healthy, 1)
+
+    def select(self, snapshot, state, group, key, availability, now_ms,
+               random):
+        local = snapshot.groups(state).datacenter(self._local)
+        if local is not None:
+            if availability is None:
+                available = len(local.members)
+            else:
+                available = sum(1 for m in local.members
+                                if availability.factor(m, now_ms) > 0)
+            if available >= self._min_local:
+                return self._inner.select(snapshot, state, local, key,
+                                          availability, now_ms, random)
+        return self._inner.select(snapshot, state, group, key, availability,
+                                  now_ms, random)
+
+
+BalancerFactory = Callable[..., LoadBalancer]
+_registry: Dict[str, BalancerFactory] = {}
+
+
+def register_balancer(name: str, factory: BalancerFactory) -> None:
+    """Adds a strategy: factory(local_datacenter=, min_local_healthy=,
+    local_first_inner=) -> LoadBalancer. ValueError for an empty or taken
+    name."""
+    if not name:
+        raise ValueError("empty balancer name")
+    if name in _registry:
+        raise ValueError('load balancer "%s" is already registered' % name)
+    _registry[name] = factory
+
+
+def balancer_names() -> list:
+    return sorted(_registry)
+
+
+def create_balancer(name: str, local_datacenter: str = "",
+                    min_local_healthy: int = 1,
+                    local_first_inner: str = "weighted_random"
+                    ) -> LoadBalancer:
+    """A new balancer of a registered strategy; ValueError for an unknown
+    name or bad options."""
+    factory = _registry.get(name)
+    if factory is None:
+        raise ValueError('no load balancer "%s" (registered: %s)' %
+                         (name, ", ".join(balancer_names())))
+    return factory(local_datacenter=local_datacenter,
+                   min_local_healthy=min_local_healthy,
+                   local_first_inner=local_first_inner)
+
+
+def _local_first(local_datacenter: str = "", min_local_healthy: int = 1,
+                 local_first_inner: str = "weighted_random") -> LoadBalancer:
+    if local_first_inner == "local_first":
+        raise ValueError("local_first cannot wrap local_first")
+    if not local_datacenter:
+        raise ValueError("local_first needs local_datacenter")
+    inner = create_balancer(local_first_inner, local_datacenter,
+                            min_local_healthy, local_first_inner)
+    return LocalFirst(inner, local_datacenter, min_local_healthy)
+
+
+register_balancer("weighted_random", lambda **_: WeightedRandom())
+register_balancer("hrw", lambda **_: Hrw())
+register_balancer("local_first", _local_first)
+
+
+def select_instance(balancer: LoadBalancer, snapshot: RouteSnapshot,
+                    availability: Optional[Availability], key: str,
+                    now_ms: int, random: Optional[FastRandom] = None
+                    ) -> RouteInstance:
+    """The tiers: healthy, then suspect, then the least recently ejected.
+    Raises NoInstance only when there is no healthy or suspect instance."""
+    if availability is not None and not availability.active_at(now_ms):
+        availability = None
+    for state in (HEALTHY, SUSPECT):
+        group = snapshot.groups(state).all
+        if not group.members:
+            continue
+        picked = balancer.select(snapshot, state, group, key, availability,
+                                 now_ms, random)
+        if picked is not None:
+            return picked
+    if availability is not None:
+        for state in (HEALTHY, SUSPECT):
+            group = snapshot.groups(state).all
+            best = None
+            best_ms = 0
+            for pos, m in enumerate(group.members):
+                ejected_ms = availability.entry(m).ejected_ms
+                if best is None or ejected_ms < best_ms:
+                    best, best_ms = pos, ejected_ms
+            if best is not None:
+                return group.instances[best]
+    raise NoInstance("service %s has no healthy or suspect instance "
+                     "(revision %d)" % (snapshot.table.service,
+                                        snapshot.table.revision))
