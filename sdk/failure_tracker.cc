@@ -21,9 +21,16 @@ Availability::Availability(std::vector<Entry> entries, double recovering_weight)
   }
 }
 
+bool FailureTracker::Forgotten(const Record& record, int64_t now_ms) const {
+  return now_ms >= record.entry.recovered_ms + CeilMs(options_.forget_after);
+}
+
 bool FailureTracker::ReportFailure(const std::string& instance_id,
                                    int64_t now_ms) {
   Record& record = records_[instance_id];
+  // Quiet for forget_after since it recovered: it starts over, whether or
+  // not a Build() forgot the record in between.
+  if (Forgotten(record, now_ms)) record = Record();
   if (record.failures > 0 && now_ms < record.entry.until_ms) return false;
   ++record.failures;
   record.successes = 0;
@@ -43,6 +50,10 @@ bool FailureTracker::ReportSuccess(const std::string& instance_id,
                                    int64_t now_ms) {
   auto it = records_.find(instance_id);
   if (it == records_.end()) return false;
+  if (Forgotten(it->second, now_ms)) {  // nothing left to forget
+    records_.erase(it);
+    return false;
+  }
   if (++it->second.successes < options_.successes_to_reset) return false;
   // Back at full weight now, also if it was ejected or still ramping.
   const bool changed = now_ms < it->second.entry.recovered_ms;
@@ -53,8 +64,7 @@ bool FailureTracker::ReportSuccess(const std::string& instance_id,
 std::shared_ptr<const Availability> FailureTracker::Build(
     const RouteSnapshot& snapshot, int64_t now_ms) {
   for (auto it = records_.begin(); it != records_.end();) {
-    if (now_ms >=
-        it->second.entry.recovered_ms + CeilMs(options_.forget_after)) {
+    if (Forgotten(it->second, now_ms)) {
       it = records_.erase(it);
     } else {
       ++it;

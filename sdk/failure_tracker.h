@@ -10,7 +10,8 @@
 //       already in flight when it was ejected).
 //   successes_to_reset successes in a row forget the failures (the next
 //       failure ejects for initial_ejection again); so does a quiet
-//       period of forget_after after the recovery ended.
+//       period of forget_after after the recovery ended (checked by every
+//       report and by Build, so it does not depend on when Build runs).
 //
 // FailureTracker keeps that state by instance id (so it survives new
 // versions of the route table) and renders it, for one RouteSnapshot, as an
@@ -100,6 +101,9 @@ class FailureTracker {
     int successes = 0;
     Availability::Entry entry;
   };
+
+  // Quiet for forget_after since `record` recovered, at `now_ms`.
+  bool Forgotten(const Record& record, int64_t now_ms) const;
 
   const Options options_;
   std::map<std::string, Record> records_;

@@ -87,6 +87,31 @@ TEST_F(FailureTrackerTest, QuietPeriodForgetsAndUnknownIdsAreHarmless) {
   EXPECT_EQ(tracker_.failures("gone"), 0);
 }
 
+TEST_F(FailureTrackerTest, QuietPeriodForgetsWithoutABuildInBetween) {
+  // Discovery builds only when a report changes something or a table
+  // arrives, so forgetting must not wait for a Build.
+  int64_t now = 10000000;
+  ASSERT_TRUE(tracker_.ReportFailure("a", now));
+  ASSERT_TRUE(tracker_.ReportFailure("a", now + 1000));  // 2 s, back at +5 s
+  EXPECT_EQ(tracker_.failures("a"), 2);
+  now += 1000 + 4000 + 60000;  // recovered, then quiet for forget_after
+  ASSERT_TRUE(tracker_.ReportFailure("a", now));
+  EXPECT_EQ(tracker_.failures("a"), 1);  // starts over: 1 s
+  EXPECT_EQ(Factor("a", now + 999), 0.0);
+  EXPECT_DOUBLE_EQ(Factor("a", now + 1000), 0.1);
+  // One millisecond earlier it would have been the third failure (4 s).
+  FailureTracker other{FailureTracker::Options()};
+  ASSERT_TRUE(other.ReportFailure("a", 0));
+  ASSERT_TRUE(other.ReportFailure("a", 1000));
+  ASSERT_TRUE(other.ReportFailure("a", 64999));
+  EXPECT_EQ(other.failures("a"), 3);
+  // A success after the quiet period changes nothing and forgets it.
+  FailureTracker third{FailureTracker::Options()};
+  ASSERT_TRUE(third.ReportFailure("a", 0));
+  EXPECT_FALSE(third.ReportSuccess("a", 62000));
+  EXPECT_EQ(third.failures("a"), 0);
+}
+
 TEST_F(FailureTrackerTest, SurvivesANewTableVersion) {
   const int64_t now = 11000000;
   ASSERT_TRUE(tracker_.ReportFailure("b", now));
