@@ -17,7 +17,8 @@ import java.util.TreeMap;
  *   <li>failures reported while it is ejected are ignored (calls already in
  *       flight);
  *   <li>{@code successesToReset} successes in a row forget its failures, as
- *       does a quiet period of {@code forgetAfter} after its recovery ended.
+ *       does a quiet period of {@code forgetAfter} after its recovery ended
+ *       (checked by every report and by {@link #build}).
  * </ul>
  *
  * <p>State is kept by instance id, so it survives new table versions. Time is
@@ -75,9 +76,20 @@ public final class FailureTracker {
     return d.minusMillis(ms).isZero() ? ms : ms + 1;
   }
 
+  // Quiet for forgetAfter since `r` recovered, at `nowMs`.
+  private boolean forgotten(Record r, long nowMs) {
+    return nowMs >= r.recoveredMs + ceilMs(options.forgetAfter());
+  }
+
   /** Records a failed call; returns whether the availability changed. */
   public boolean reportFailure(String instanceId, long nowMs) {
-    Record r = records.computeIfAbsent(instanceId, k -> new Record());
+    Record r = records.get(instanceId);
+    // Quiet for forgetAfter since it recovered: it starts over, whether or
+    // not a build() forgot the record in between.
+    if (r == null || forgotten(r, nowMs)) {
+      r = new Record();
+      records.put(instanceId, r);
+    }
     if (r.failures > 0 && nowMs < r.untilMs) return false;
     r.failures++;
     r.successes = 0;
@@ -97,6 +109,10 @@ public final class FailureTracker {
   public boolean reportSuccess(String instanceId, long nowMs) {
     Record r = records.get(instanceId);
     if (r == null) return false;
+    if (forgotten(r, nowMs)) {  // nothing left to forget
+      records.remove(instanceId);
+      return false;
+    }
     if (++r.successes < options.successesToReset()) return false;
     boolean changed = nowMs < r.recoveredMs;
     records.remove(instanceId);
@@ -108,9 +124,8 @@ public final class FailureTracker {
    * when none is ejected or recovering. Forgets records that are due.
    */
   public Availability build(RouteSnapshot snapshot, long nowMs) {
-    long forget = ceilMs(options.forgetAfter());
     for (Iterator<Record> it = records.values().iterator(); it.hasNext(); ) {
-      if (nowMs >= it.next().recoveredMs + forget) it.remove();
+      if (forgotten(it.next(), nowMs)) it.remove();
     }
     if (records.isEmpty()) return null;
     long[] ejected = new long[snapshot.size()];
