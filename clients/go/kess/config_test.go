@@ -73,7 +73,6 @@ func TestConfigLastGoodValueWithoutAgent(t *testing.T) {
 		}},
 		{"crc mismatch", func() {
 			d := encodeEntry(k, 9, false, []byte("45s"))
-			writeFile(t, dir, k, []byte(string(d[:len(d)-1])+" "))
 			writeFile(t, dir, k, []byte(replaceOnce(string(d), `"45s"`, `"46s"`)))
 		}},
 		{"format 2", func() {
