@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <chrono>
 #include <map>
+#include <memory>
 
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/io/coded_stream.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/notification.h"
 #include "agent/distributor_order.h"
@@ -20,6 +22,9 @@ using file_cache::CacheEntry;
 using file_cache::CacheKey;
 
 namespace {
+
+// How long PullNextPage waits for the cache writer to finish a page.
+constexpr absl::Duration kPageWriteWait = absl::Seconds(30);
 
 uint64_t Seed(const std::string& host_id) {
   return StableHash(host_id) ^
@@ -54,6 +59,10 @@ Agent::Agent(AgentOptions options)
                                            kProbesHelp, {{"result", "returned"}});
   probes_not_back_ = registry_->GetCounter("kess_agent_return_probes_total",
                                            kProbesHelp, {{"result", "not_back"}});
+  page_pulls_ = registry_->GetCounter(
+      "kess_agent_page_pulls_total",
+      "Pulls of the next page of an answer the distributor cut at its byte "
+      "budget (a large namespace).");
 }
 
 absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(AgentOptions options) {
@@ -82,7 +91,8 @@ absl::Status Agent::Init() {
   KESS_ASSIGN_OR_RETURN(writer_, file_cache::FileCacheWriter::Open(
                                      {options_.cache_dir, options_.env}));
   KESS_ASSIGN_OR_RETURN(
-      subscriptions_, SubscriptionSet::Load(options_.env, options_.cache_dir));
+      subscriptions_, SubscriptionSet::Load(options_.env, options_.cache_dir,
+                                            options_.unsubscribe_grace));
   // A file in the cache means the key was subscribed (the set is persisted
   // before any fetch); keep it if subscriptions.json was lost. With the
   // file, it is the truth: files of unsubscribed keys stay but are not
@@ -120,6 +130,7 @@ absl::Status Agent::Init() {
   hb.call_timeout = options_.call_timeout;
   hb.connect_timeout = options_.connect_timeout;
   hb.registry = registry_;
+  hb.tls = options_.tls;
   heartbeater_ = std::make_unique<HostHeartbeater>(loop_.get(), hb, [this] {
     protocol::HostHeartbeat m;
     m.set_host_id(options_.host_id);
@@ -132,7 +143,10 @@ absl::Status Agent::Init() {
     return m;
   });
   heartbeater_->Start();
-  loop_->Post([this] { ConnectTo(0); });
+  loop_->Post([this] {
+    ConnectTo(0);
+    ScheduleExpiry();  // what lingered before a restart
+  });
   return absl::OkStatus();
 }
 
@@ -141,7 +155,9 @@ Agent::~Agent() {
   if (loop_ != nullptr) {
     absl::Notification done;
     loop_->Post([this, &done] {
-      for (auto id : {reconnect_timer_, pull_timer_, return_timer_}) {
+      for (auto id :
+           {reconnect_timer_, pull_timer_, return_timer_, page_timer_,
+            expiry_timer_}) {
         if (id != 0) loop_->CancelTimer(id);
       }
       ++generation_;
@@ -179,6 +195,7 @@ void Agent::ConnectTo(size_t index) {
   opts.heartbeat_interval = options_.heartbeat_interval;
   opts.heartbeat_timeout = options_.heartbeat_timeout;
   opts.registry = registry_;
+  opts.tls = options_.tls;
   transport::ClientCallbacks callbacks;
   callbacks.on_connect = [this, generation](const absl::Status& status) {
     if (status.ok()) {
@@ -201,6 +218,7 @@ void Agent::ConnectTo(size_t index) {
         std::max(distributor_revision_.load(), push.revision());
     revision_gauge_->Set(distributor_revision_);
     for (const protocol::Resource& r : push.updates()) Apply(r);
+    if (push.deferred() > 0) PullNextPage(push.deferred());
   };
   callbacks.on_disconnect = [this, generation](const char* reason,
                                                const absl::Status& detail) {
@@ -215,22 +233,41 @@ void Agent::ConnectTo(size_t index) {
 }
 
 // The first frame of a connection stays under the distributor's limit for
-// peers that have not authenticated yet (--untrusted_max_frame_bytes, 64 KiB
-// by default): it carries the token and the keys that fit in
-// kFirstSubscribeBytes; the others follow at once in a second Subscribe
-// (the distributor trusts the connection as it accepts the first, before it
+// peers that have not authenticated yet
+// (options_.distributor_untrusted_max_frame_bytes, its
+// --untrusted_max_frame_bytes): it carries the token and the keys that fit
+// what is left of that limit after the request's other fields and the
+// frame's envelope; the others follow at once in a second Subscribe (the
+// distributor trusts the connection as it accepts the first, before it
 // reads the next frame).
+size_t Agent::FirstSubscribeKeyBytes() const {
+  // The frame header, id, kind and method name of the envelope, and the
+  // payload field's tag and length, with room to spare.
+  constexpr size_t kEnvelopeBytes = 256;
+  protocol::SubscribeRequest request;
+  request.set_host_id(options_.host_id);
+  request.set_datacenter(options_.datacenter);
+  request.set_auth_token(options_.auth_token);
+  const size_t fixed = request.ByteSizeLong() + kEnvelopeBytes;
+  const size_t limit = options_.distributor_untrusted_max_frame_bytes;
+  return limit > fixed ? limit - fixed : 0;
+}
+
 void Agent::OnConnected(uint64_t generation) {
   if (generation != generation_) return;
-  constexpr size_t kFirstSubscribeBytes = 32 << 10;
-  // A Known's wire size beyond its key: tags, lengths, the revision.
-  constexpr size_t kKnownOverhead = 24;
+  const size_t first_bytes = FirstSubscribeKeyBytes();
   std::vector<CacheKey> first;
   std::vector<CacheKey> rest;
   size_t bytes = 0;
   for (const CacheKey& k : subscriptions_->Keys()) {
-    const size_t cost = ToResourceKey(k).ByteSizeLong() + kKnownOverhead;
-    if (rest.empty() && bytes + cost <= kFirstSubscribeBytes) {
+    // The Known as it will be sent, plus its field's tag and length.
+    protocol::Known known;
+    *known.mutable_key() = ToResourceKey(k);
+    known.set_revision(updater_->Known(k));
+    const size_t size = known.ByteSizeLong();
+    const size_t cost =
+        1 + google::protobuf::io::CodedOutputStream::VarintSize64(size) + size;
+    if (rest.empty() && bytes + cost <= first_bytes) {
       first.push_back(k);
       bytes += cost;
     } else {
@@ -279,6 +316,8 @@ void Agent::OnSessionLost(uint64_t generation, const std::string& why) {
   }
   if (pull_timer_ != 0) loop_->CancelTimer(pull_timer_);
   pull_timer_ = 0;
+  if (page_timer_ != 0) loop_->CancelTimer(page_timer_);
+  page_timer_ = 0;
   LOG(WARNING) << "distributor " << order_[index_]
                << (was_subscribed ? " lost: " : " unusable: ") << why;
   if (client_ != nullptr) loop_->DeleteSoon(std::move(client_));
@@ -300,32 +339,68 @@ void Agent::SchedulePull() {
   pull_timer_ =
       loop_->RunAfter(backoff_.Jitter(options_.pull_interval, 0.1), [this] {
         pull_timer_ = 0;
-        if (!subscribed_ || client_ == nullptr) return;
-        protocol::PullRequest request;
-        const std::set<CacheKey> keys = subscriptions_->Keys();
-        std::vector<CacheKey> all(keys.begin(), keys.end());
-        for (protocol::Known& k : KnownFor(all)) *request.add_keys() = k;
-        const std::set<std::string> namespaces = subscriptions_->Namespaces();
-        for (protocol::Known& k : KnownForNamespaces(std::vector<std::string>(
-                 namespaces.begin(), namespaces.end()))) {
-          *request.add_keys() = std::move(k);
-        }
-        const uint64_t generation = generation_;
-        client_->Call("kess.Pull", request.SerializeAsString(),
-                      options_.call_timeout,
-                      [this, generation](absl::StatusOr<std::string> reply) {
-                        if (generation != generation_) return;
-                        if (reply.ok()) {
-                          OnAnswer(generation, "kess.Pull", std::move(reply));
-                        } else {
-                          // The heartbeat decides whether the distributor
-                          // is gone; a slow pull is retried next time.
-                          LOG(WARNING) << "kess.Pull to " << order_[index_]
-                                       << " failed: " << reply.status();
-                        }
-                        SchedulePull();
-                      });
+        SendPull(/*periodic=*/true);
       });
+}
+
+void Agent::SendPull(bool periodic) {
+  if (!subscribed_ || client_ == nullptr) return;
+  protocol::PullRequest request;
+  const std::set<CacheKey> keys = subscriptions_->Keys();
+  std::vector<CacheKey> all(keys.begin(), keys.end());
+  for (protocol::Known& k : KnownFor(all)) *request.add_keys() = k;
+  const std::set<std::string> namespaces = subscriptions_->Namespaces();
+  for (protocol::Known& k : KnownForNamespaces(std::vector<std::string>(
+           namespaces.begin(), namespaces.end()))) {
+    *request.add_keys() = std::move(k);
+  }
+  const uint64_t generation = generation_;
+  auto answered = [this, generation,
+                   periodic](absl::StatusOr<std::string> reply) {
+    if (generation != generation_) return;
+    if (reply.ok()) {
+      OnAnswer(generation, "kess.Pull", std::move(reply));
+    } else {
+      // The heartbeat decides whether the distributor is gone; a slow pull
+      // is retried next time.
+      LOG(WARNING) << "kess.Pull to " << order_[index_]
+                   << " failed: " << reply.status();
+    }
+    if (periodic) SchedulePull();
+  };
+  client_->Call("kess.Pull", request.SerializeAsString(),
+                options_.call_timeout, std::move(answered));
+}
+
+// The next page is asked for once the cache writer has written this one, so
+// at most one answer's budget of values waits in memory however large the
+// namespace. A disk that keeps failing leaves it to the periodic pull.
+void Agent::PullNextPage(int64_t deferred) {
+  if (page_timer_ != 0) return;  // one page at a time
+  VLOG(1) << deferred << " resources deferred by " << order_[index_]
+          << "; pulling the next page once this one is written";
+  const uint64_t generation = generation_;
+  const absl::Time give_up = absl::Now() + kPageWriteWait;
+  auto check = std::make_shared<std::function<void()>>();
+  *check = [this, generation, give_up, check] {
+    page_timer_ = 0;
+    if (generation != generation_ || !subscribed_) return;
+    if (updater_->pending() > 0) {
+      if (absl::Now() >= give_up) {
+        LOG(WARNING) << "cache writes of the last page not done after "
+                     << kPageWriteWait
+                     << "; the rest comes with the periodic pull";
+        return;
+      }
+      page_timer_ = loop_->RunAfter(absl::Milliseconds(10), [check] {
+        (*check)();
+      });
+      return;
+    }
+    page_pulls_->Increment();
+    SendPull(/*periodic=*/false);
+  };
+  page_timer_ = loop_->RunAfter(absl::ZeroDuration(), [check] { (*check)(); });
 }
 
 void Agent::ScheduleReturnProbe() {
@@ -352,6 +427,7 @@ void Agent::Probe() {
   opts.heartbeat_interval = absl::ZeroDuration();
   opts.heartbeat_timeout = absl::ZeroDuration();
   opts.registry = registry_;
+  opts.tls = options_.tls;
   // In time = well within what the session's heartbeat would tolerate.
   const absl::Duration answer_time_budget =
       options_.heartbeat_timeout > absl::ZeroDuration()
@@ -519,6 +595,7 @@ void Agent::OnAnswer(uint64_t generation, const char* what,
     }
   }
   for (const protocol::Resource& r : response.updates()) Apply(r);
+  if (response.deferred() > 0) PullNextPage(response.deferred());
 }
 
 void Agent::Apply(const protocol::Resource& resource) {
@@ -625,6 +702,13 @@ absl::StatusOr<Subscription> Agent::Unsubscribe(const std::string& owner,
   KESS_ASSIGN_OR_RETURN(Subscription removed,
                         subscriptions_->Remove(owner, what));
   if (removed.empty()) return removed;
+  if (subscriptions_->grace() > absl::ZeroDuration()) {
+    VLOG(1) << removed.keys.size() << " keys and " << removed.namespaces.size()
+            << " namespaces no application holds any more (last: " << owner
+            << ") stay subscribed for " << subscriptions_->grace();
+    loop_->Post([this] { ScheduleExpiry(); });
+    return removed;
+  }
   LOG(INFO) << "unsubscribing " << removed.keys.size() << " keys and "
             << removed.namespaces.size()
             << " namespaces no application holds any more (last: " << owner
@@ -649,6 +733,48 @@ absl::StatusOr<Subscription> Agent::Unsubscribe(const std::string& owner,
     SendUnsubscribe(gone);
   });
   return removed;
+}
+
+void Agent::ScheduleExpiry() {
+  const int64_t next_ms = subscriptions_->NextExpiryMs();
+  if (expiry_timer_ != 0) loop_->CancelTimer(expiry_timer_);
+  expiry_timer_ = 0;
+  if (next_ms == 0) return;
+  const int64_t delay_ms = std::max<int64_t>(
+      0, next_ms - options_.env->NowMs());
+  // The deadline's millisecond is over once the timer fires a bit after it.
+  expiry_timer_ = loop_->RunAfter(absl::Milliseconds(delay_ms + 1), [this] {
+    expiry_timer_ = 0;
+    ExpireLingering();
+  });
+}
+
+void Agent::ExpireLingering() {
+  absl::StatusOr<Subscription> expired = subscriptions_->Expire();
+  if (!expired.ok()) {
+    LOG(WARNING) << "could not persist the end of lingering subscriptions "
+                    "(retried in 1 s): "
+                 << expired.status();
+    expiry_timer_ = loop_->RunAfter(absl::Seconds(1), [this] {
+      expiry_timer_ = 0;
+      ExpireLingering();
+    });
+    return;
+  }
+  // Expired entries had no owner (an owner taking one ends its lingering
+  // under the set's lock), so all of it goes.
+  if (!expired->empty()) {
+    LOG(INFO) << "unsubscribing " << expired->keys.size() << " keys and "
+              << expired->namespaces.size()
+              << " namespaces no application took again within "
+              << subscriptions_->grace() << "; their cache files stay";
+    if (options_.on_unsubscribed && !expired->keys.empty()) {
+      options_.on_unsubscribed(std::vector<CacheKey>(expired->keys.begin(),
+                                                     expired->keys.end()));
+    }
+    SendUnsubscribe(*expired);
+  }
+  ScheduleExpiry();
 }
 
 void Agent::SendUnsubscribe(const Subscription& removed) {

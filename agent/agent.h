@@ -51,6 +51,7 @@
 #include "common/status.h"
 #include "common/transport/client.h"
 #include "common/transport/event_loop.h"
+#include "common/transport/frame_codec.h"
 
 namespace kess {
 namespace agent {
@@ -62,6 +63,12 @@ struct AgentOptions {
   std::vector<std::string> mandators;     // "host:port", may be empty
   std::string cache_dir;
   std::string auth_token;  // sent in SubscribeRequest.auth_token
+  // The distributors' limit on a frame before the connection authenticated
+  // (their --untrusted_max_frame_bytes): the first kess.Subscribe of a
+  // connection, which carries the token, is kept within it; the other keys
+  // follow in a second one.
+  size_t distributor_untrusted_max_frame_bytes =
+      transport::kDefaultUntrustedMaxFrameBytes;
 
   absl::Duration pull_interval = absl::Seconds(30);
   absl::Duration heartbeat_interval = absl::Seconds(5);  // transport heartbeats
@@ -77,6 +84,10 @@ struct AgentOptions {
   absl::Duration host_heartbeat_interval = absl::Seconds(5);
   absl::Duration write_retry_initial = absl::Milliseconds(100);
   absl::Duration write_retry_max = absl::Seconds(10);
+
+  // TLS to the distributors and mandators (a client context,
+  // common/tls/); nullptr: plain TCP (--insecure_plaintext).
+  std::shared_ptr<tls::TlsContext> tls;
 
   file_cache::Env* env = file_cache::Env::Default();
   metrics::Registry* registry = &metrics::Registry::Default();
@@ -96,6 +107,12 @@ struct AgentOptions {
   // tables with it.
   std::function<void(const std::vector<file_cache::CacheKey>&)>
       on_unsubscribed;
+  // What the last owner drops stays subscribed at the distributor (and its
+  // files updated) this long before kess.Unsubscribe, so that an
+  // application that restarts and subscribes again reuses it (the daemon's
+  // --unsubscribe_grace_ms, 60 s). Persisted with its deadline: a restarted
+  // agent keeps it until then. Zero: unsubscribed at once.
+  absl::Duration unsubscribe_grace = absl::ZeroDuration();
   // If set, called on the cache writer's thread with every version once it
   // is durably in the file cache (CacheUpdater::Options::on_written): a
   // reader that opens the file afterwards sees at least that revision.
@@ -161,8 +178,9 @@ class Agent {
   // does not hold is ignored) and calls kess.Unsubscribe for what no owner
   // holds any more. Cache files are never deleted: they keep their last
   // version and are no longer updated. Errors: the subscription file could
-  // not be written (nothing changed then). Returns what was unsubscribed
-  // upstream (what no owner holds any more).
+  // not be written (nothing changed then). Returns what no owner holds any
+  // more: unsubscribed upstream at once, or after
+  // AgentOptions::unsubscribe_grace unless an owner takes it again.
   absl::StatusOr<Subscription> Unsubscribe(const std::string& owner,
                                            const Subscription& what);
 
@@ -199,15 +217,27 @@ class Agent {
   // Loop thread only.
   void ConnectTo(size_t index);
   void OnConnected(uint64_t generation);
+  // Bytes of Known entries that the first kess.Subscribe of a connection
+  // may carry (see OnConnected).
+  size_t FirstSubscribeKeyBytes() const;
   void OnSessionLost(uint64_t generation, const std::string& why);
   void ScheduleReconnect();
   void SchedulePull();
+  // kess.Pull with everything held; `periodic` schedules the next one.
+  void SendPull(bool periodic);
+  // The distributor left `deferred` resources out of its last answer (its
+  // byte budget): pulls them once the cache writer is idle.
+  void PullNextPage(int64_t deferred);
   void ScheduleReturnProbe();
   void Probe();
   void SendSubscribe(std::vector<file_cache::CacheKey> keys,
                      std::vector<std::string> namespaces,
                      std::function<void()> done);
   void SendUnsubscribe(const Subscription& removed);
+  // Arms expiry_timer_ for the next lingering subscription's deadline.
+  void ScheduleExpiry();
+  // Unsubscribes upstream what lingered past its grace period.
+  void ExpireLingering();
   void OnAnswer(uint64_t generation, const char* what,
                 absl::StatusOr<std::string> reply);
   void Apply(const protocol::Resource& resource);
@@ -247,6 +277,8 @@ class Agent {
   transport::EventLoop::TimerId reconnect_timer_ = 0;
   transport::EventLoop::TimerId pull_timer_ = 0;
   transport::EventLoop::TimerId return_timer_ = 0;
+  transport::EventLoop::TimerId page_timer_ = 0;  // PullNextPage
+  transport::EventLoop::TimerId expiry_timer_ = 0;  // ScheduleExpiry
 
   // Read by Status() from any thread.
   mutable absl::Mutex mu_;
@@ -263,6 +295,7 @@ class Agent {
   metrics::Counter* reconnect_attempts_;
   metrics::Counter* probes_returned_;
   metrics::Counter* probes_not_back_;
+  metrics::Counter* page_pulls_;
   metrics::Registry* registry_;
 };
 

@@ -344,9 +344,99 @@ TEST_F(AgentTest, FullWatchAnswerHasTheKeysHeldThroughANamespace) {
   EXPECT_EQ(current(unsubscribed).size(), 1u);  // other/c: subscribed itself
 }
 
+// With a grace period, the last owner's DELETE leaves the key subscribed
+// (pushes keep updating its file) until the grace period ends; an owner
+// taking it again within it reuses it (no new kess.Subscribe), and a
+// restarted agent keeps what lingered until its deadline.
+TEST_F(AgentTest, UnsubscribeGracePeriod) {
+  const absl::Duration grace = absl::Milliseconds(800);
+  dist_->Set(key_, "v1");
+  AgentOptions o = Options({dist_->address()});
+  o.unsubscribe_grace = grace;
+  StartAgent(o);
+  Subscription one;
+  one.keys.insert(key_);
+  ASSERT_TRUE(agent_->Subscribe("a", one, kLong).ok());
+  ASSERT_EQ(FileRevision(key_), 1);
+  const size_t subscribes = dist_->subscribes().size();
+
+  absl::StatusOr<Subscription> removed = agent_->Unsubscribe("a", one);
+  ASSERT_TRUE(removed.ok()) << removed.status();
+  EXPECT_EQ(*removed, one);  // no owner holds it any more
+  const absl::Time dropped = absl::Now();
+  int64_t rev = dist_->Set(key_, "v2");  // still pushed
+  ASSERT_TRUE(WaitFor([&] { return FileRevision(key_) == rev; }, kLong));
+  EXPECT_EQ(dist_->unsubscribes(), 0);
+  // Taken again within the grace period: reused as it is.
+  ASSERT_TRUE(agent_->Subscribe("b", one, kLong).ok());
+  EXPECT_EQ(dist_->subscribes().size(), subscribes);
+  EXPECT_EQ(agent_->OwnersOfKey(key_), (std::vector<std::string>{"b"}));
+  absl::SleepFor(grace - (absl::Now() - dropped) + absl::Milliseconds(200));
+  EXPECT_EQ(dist_->unsubscribes(), 0);  // b holds it
+
+  // b leaves: unsubscribed upstream once the grace period is over.
+  ASSERT_TRUE(agent_->Unsubscribe("b", one).ok());
+  const absl::Time start = absl::Now();
+  ASSERT_TRUE(WaitFor([&] { return dist_->unsubscribes() == 1; }, kLong));
+  EXPECT_GE(absl::Now() - start, grace - absl::Milliseconds(50));
+
+  // Dropped just before a restart: the restarted agent subscribes it again
+  // (it still lingers) and unsubscribes it at the deadline.
+  ASSERT_TRUE(agent_->Subscribe("c", one, kLong).ok());
+  ASSERT_TRUE(agent_->Unsubscribe("c", one).ok());
+  const absl::Time deadline = absl::Now() + grace;
+  agent_.reset();
+  const size_t before = dist_->subscribes().size();
+  StartAgent(o);
+  ASSERT_TRUE(
+      WaitFor([&] { return dist_->subscribes().size() > before; }, kLong));
+  EXPECT_EQ(dist_->subscribes()[before].keys_size(), 1);
+  ASSERT_TRUE(WaitFor([&] { return dist_->unsubscribes() == 2; }, kLong));
+  EXPECT_GE(absl::Now(), deadline - absl::Milliseconds(50));
+  EXPECT_TRUE(agent_->Keys().empty());
+}
+
+// A distributor that cuts its answers at a budget (a namespace of thousands
+// of keys) says how many it left out; the agent pulls the next page as soon
+// as it has written this one, not at its next periodic pull (60 s here).
+TEST_F(AgentTest, DeferredAnswersArePulledPageByPage) {
+  FakeDistributor::Options paged;
+  paged.max_updates_per_answer = 10;
+  auto d = FakeDistributor::Start(paged);
+  ASSERT_TRUE(d.ok()) << d.status();
+  std::vector<CacheKey> keys;
+  for (int i = 0; i < 45; ++i) {
+    keys.push_back(CacheKey::Config("big", absl::StrCat("k", i)));
+    (*d)->Set(keys.back(), absl::StrCat("v", i));
+  }
+  StartAgent(Options({(*d)->address()}));
+  // Connected first, so that the keys go in one Subscribe (not also in the
+  // connection's first one).
+  ASSERT_TRUE(WaitFor([&] { return agent_->Status().connected; }, kLong));
+  ASSERT_TRUE(agent_->Subscribe(keys, kLong).ok());
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        for (const CacheKey& k : keys) {
+          if (FileRevision(k) == 0) return false;
+        }
+        return true;
+      },
+      kLong));
+  // 45 keys, 10 per answer: the Subscribe and 4 page pulls.
+  EXPECT_GE((*d)->pulls(), 4);
+  EXPECT_GE(Counter("kess_agent_page_pulls_total"), 4);
+  // Each resource went once: every page pull listed what was written.
+  EXPECT_EQ((*d)->resources_sent(), 45);
+  for (int i = 0; i < 45; ++i) {
+    EXPECT_EQ(FileValue(keys[i]), absl::StrCat("v", i));
+  }
+}
+
 // A Subscribe through the API while the agent is still connecting must not
 // become the connection's first frame: that one carries the token and stays
-// under 32 KiB (a distributor's limit for peers not yet authenticated).
+// within the distributors' limit for peers not yet authenticated
+// (AgentOptions::distributor_untrusted_max_frame_bytes, their
+// --untrusted_max_frame_bytes), filled with as many keys as fit.
 TEST_F(AgentTest, ApiSubscribeWhileConnectingIsNotTheFirstFrame) {
   std::vector<CacheKey> many;
   for (int i = 0; i < 3000; ++i) {
@@ -354,6 +444,7 @@ TEST_F(AgentTest, ApiSubscribeWhileConnectingIsNotTheFirstFrame) {
   }
   AgentOptions o = Options({dist_->address()});
   o.auth_token = "secret";
+  o.distributor_untrusted_max_frame_bytes = 16 << 10;
   StartAgent(o);
   // Right after Create the connection may or may not be up yet (on an idle
   // loopback it usually is: then this guards the order only).
@@ -367,8 +458,23 @@ TEST_F(AgentTest, ApiSubscribeWhileConnectingIsNotTheFirstFrame) {
       kLong));
   auto subs = dist_->subscribes();
   ASSERT_GE(subs.size(), 2u);
-  EXPECT_LE(subs[0].ByteSizeLong(), size_t{40} << 10);
+  // The payload and the frame's envelope (method name, id: < 100 bytes).
+  EXPECT_LE(subs[0].ByteSizeLong() + 100, size_t{16} << 10);
   EXPECT_EQ(subs[0].auth_token(), "secret");
+
+  // Restarted, the agent names every persisted key on connecting: the
+  // first frame is filled up to the limit, the rest follows.
+  agent_.reset();
+  const size_t before = dist_->subscribes().size();
+  StartAgent(o);
+  ASSERT_TRUE(
+      WaitFor([&] { return dist_->subscribes().size() >= before + 2; }, kLong));
+  subs = dist_->subscribes();
+  EXPECT_LE(subs[before].ByteSizeLong() + 100, size_t{16} << 10);
+  EXPECT_GE(subs[before].ByteSizeLong(), size_t{15} << 10);
+  EXPECT_EQ(subs[before].auth_token(), "secret");
+  EXPECT_EQ(subs[before].keys_size() + subs[before + 1].keys_size(),
+            static_cast<int>(many.size()));
 }
 
 // One owner unsubscribes while another subscribes the same key: whatever

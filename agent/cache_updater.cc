@@ -153,14 +153,13 @@ void CacheUpdater::Run() {
     const int64_t revision = job.entry.revision;
     in_flight_[key] = revision;
     mu_.Unlock();
-    absl::StatusOr<FileCacheWriter::Result> result = writer_->Write(job.entry);
+    int64_t written_ms = 0;
+    absl::StatusOr<FileCacheWriter::Result> result =
+        writer_->Write(job.entry, &written_ms);
     if (result.ok() && *result == FileCacheWriter::Result::kWritten &&
         options_.on_written) {
-      // The writer stamped its own copy; this one gets the time it became
-      // durable (at most a few ms later).
-      if (job.entry.written_ms == 0) {
-        job.entry.written_ms = absl::ToUnixMillis(absl::Now());
-      }
+      // What the file says (docs/file-cache.md), not a later clock reading.
+      job.entry.written_ms = written_ms;
       options_.on_written(job.entry);
     }
     mu_.Lock();

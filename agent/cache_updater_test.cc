@@ -7,7 +7,9 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "agent/subscription_set.h"
 #include "common/metrics.h"
@@ -92,6 +94,31 @@ TEST_F(CacheUpdaterTest, WritesNewerOnly) {
   ASSERT_TRUE(updater_->WaitIdle(kLong));
   EXPECT_EQ(FileCacheReader(dir_).Read(a_)->value, "five");
   EXPECT_EQ(updater_->max_revision(), 5);
+}
+
+// on_written hands over the written_ms the file has (docs/file-cache.md:
+// when the agent wrote it), on the Env's clock, not a later reading.
+TEST_F(CacheUpdaterTest, OnWrittenCarriesTheFilesWrittenMs) {
+  env_.SetNowMs(1700000000123);
+  absl::Mutex mu;
+  std::vector<CacheEntry> seen;
+  CacheUpdater::Options options;
+  options.registry = &registry_;
+  options.on_written = [&](const CacheEntry& e) {
+    absl::MutexLock lock(&mu);
+    seen.push_back(e);
+  };
+  updater_.reset();
+  updater_ = std::make_unique<CacheUpdater>(writer_.get(), options);
+  ASSERT_TRUE(updater_->Submit(Entry(a_, 7, "seven")));
+  ASSERT_TRUE(updater_->WaitIdle(kLong));
+  absl::StatusOr<CacheEntry> file = FileCacheReader(dir_).Read(a_);
+  ASSERT_TRUE(file.ok()) << file.status();
+  EXPECT_EQ(file->written_ms, 1700000000123);
+  absl::MutexLock lock(&mu);
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].revision, 7);
+  EXPECT_EQ(seen[0].written_ms, file->written_ms);
 }
 
 TEST_F(CacheUpdaterTest, FailingKeyIsRetriedWithoutBlockingOthers) {
@@ -232,6 +259,77 @@ TEST(SubscriptionSetTest, OwnersReferenceCountAndPersist) {
   ASSERT_TRUE(again.ok());
   EXPECT_EQ((*again)->size(), 0u);
   EXPECT_TRUE((*again)->Owners().empty());
+}
+
+// With a grace period, what the last owner drops lingers: still subscribed
+// (Keys, Contains), reused without an upstream subscribe when an owner takes
+// it again, released by Expire once due; the deadline survives a reload,
+// and a reload after it releases it.
+TEST(SubscriptionSetTest, GracePeriodLingersReusesAndPersists) {
+  std::string dir = TempDir();
+  FaultInjectionEnv env(Env::Default());
+  env.SetNowMs(1000000);
+  const absl::Duration grace = absl::Seconds(60);
+  auto set = SubscriptionSet::Load(&env, dir, grace);
+  ASSERT_TRUE(set.ok());
+  Subscription shop;
+  shop.namespaces = {"shop"};
+  shop.keys = {CacheKey::Route("pay")};
+  EXPECT_EQ(*(*set)->Add("a", shop), shop);
+  EXPECT_EQ((*set)->NextExpiryMs(), 0);
+
+  // The last owner leaves: released for the API, but still subscribed.
+  EXPECT_EQ(*(*set)->Remove("a", shop), shop);
+  EXPECT_TRUE((*set)->Owners().empty());
+  EXPECT_TRUE((*set)->ContainsNamespace("shop"));
+  EXPECT_TRUE((*set)->Contains(CacheKey::Config("shop", "x")));
+  EXPECT_EQ((*set)->Keys().count(CacheKey::Route("pay")), 1u);
+  EXPECT_EQ((*set)->Lingering(), shop);
+  EXPECT_EQ((*set)->NextExpiryMs(), 1060000);
+  env.SetNowMs(1059999);
+  EXPECT_TRUE((*set)->Expire()->empty());  // not due yet
+
+  // Taken again within the grace period: nothing to subscribe upstream.
+  EXPECT_TRUE((*set)->Add("b", shop)->empty());
+  EXPECT_TRUE((*set)->Lingering().empty());
+  EXPECT_EQ((*set)->NextExpiryMs(), 0);
+  EXPECT_EQ((*set)->OwnersOfNamespace("shop"), (std::vector<std::string>{"b"}));
+
+  // Dropped again; a restarted agent keeps it until the deadline.
+  env.SetNowMs(2000000);
+  EXPECT_EQ(*(*set)->Remove("b", shop), shop);
+  env.SetNowMs(2030000);
+  auto reloaded = SubscriptionSet::Load(&env, dir, grace);
+  ASSERT_TRUE(reloaded.ok()) << reloaded.status();
+  EXPECT_EQ((*reloaded)->Lingering(), shop);
+  EXPECT_EQ((*reloaded)->NextExpiryMs(), 2060000);
+  EXPECT_TRUE((*reloaded)->ContainsNamespace("shop"));
+  // ... and releases it once due (persisted).
+  env.SetNowMs(2060000);
+  EXPECT_EQ(*(*reloaded)->Expire(), shop);
+  EXPECT_FALSE((*reloaded)->ContainsNamespace("shop"));
+  EXPECT_EQ((*reloaded)->size(), 0u);
+  auto after = SubscriptionSet::Load(&env, dir, grace);
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ((*after)->size(), 0u);
+
+  // A reload after the deadline (the agent was down through it) drops it.
+  ASSERT_TRUE((*set)->Add("c", shop).ok());
+  env.SetNowMs(3000000);
+  ASSERT_TRUE((*set)->Remove("c", shop).ok());
+  env.SetNowMs(3060001);
+  auto late = SubscriptionSet::Load(&env, dir, grace);
+  ASSERT_TRUE(late.ok());
+  EXPECT_EQ((*late)->size(), 0u);
+  EXPECT_TRUE((*late)->Lingering().empty());
+
+  // Without a grace period nothing lingers.
+  auto none = SubscriptionSet::Load(&env, TempDir());
+  ASSERT_TRUE(none.ok());
+  ASSERT_TRUE((*none)->Add("a", shop).ok());
+  EXPECT_EQ(*(*none)->Remove("a", shop), shop);
+  EXPECT_EQ((*none)->size(), 0u);
+  EXPECT_EQ((*none)->NextExpiryMs(), 0);
 }
 
 // A subscriptions.json from before owners (no "owners", no "namespaces")

@@ -21,6 +21,7 @@
 #include "model/file_cache/env.h"
 #include "common/http/event_http_server.h"
 #include "common/init.h"
+#include "common/tls/tls_flags.h"
 #include "gflags/gflags.h"
 #include "glog/logging.h"
 
@@ -45,6 +46,15 @@ DEFINE_int64(heartbeat_timeout_ms, 15000,
              "Distributor silence after which the agent switches.");
 DEFINE_int64(connect_timeout_ms, 5000, "Connect timeout.");
 DEFINE_int64(call_timeout_ms, 10000, "Timeout of Subscribe/Pull calls.");
+DEFINE_int64(unsubscribe_grace_ms, 60000,
+             "what the last application drops (DELETE /v1/subscriptions) "
+             "stays subscribed at the distributor this long, so that a "
+             "restarting application reuses it (0: unsubscribe at once)");
+DEFINE_uint64(distributor_untrusted_max_frame_bytes,
+              kess::transport::kDefaultUntrustedMaxFrameBytes,
+              "the distributors' --untrusted_max_frame_bytes: the first "
+              "kess.Subscribe of a connection (with the token) stays within "
+              "it");
 DEFINE_int64(reconnect_initial_ms, 500, "First reconnect backoff (jittered).");
 DEFINE_int64(reconnect_max_ms, 30000, "Largest reconnect backoff.");
 DEFINE_int64(return_interval_ms, 60000,
@@ -129,11 +139,24 @@ int main(int argc, char** argv) {
   options.heartbeat_timeout = absl::Milliseconds(FLAGS_heartbeat_timeout_ms);
   options.connect_timeout = absl::Milliseconds(FLAGS_connect_timeout_ms);
   options.call_timeout = absl::Milliseconds(FLAGS_call_timeout_ms);
+  options.distributor_untrusted_max_frame_bytes =
+      FLAGS_distributor_untrusted_max_frame_bytes;
+  options.unsubscribe_grace =
+      absl::Milliseconds(std::max<int64_t>(0, FLAGS_unsubscribe_grace_ms));
   options.reconnect_initial = absl::Milliseconds(FLAGS_reconnect_initial_ms);
   options.reconnect_max = absl::Milliseconds(FLAGS_reconnect_max_ms);
   options.return_interval = absl::Milliseconds(FLAGS_return_interval_ms);
   options.host_heartbeat_interval =
       absl::Milliseconds(FLAGS_host_heartbeat_interval_ms);
+  {
+    absl::StatusOr<kess::tls::TransportTls> tls =
+        kess::tls::TlsFromFlags("agent", /*server=*/false, /*client=*/true);
+    if (!tls.ok()) {
+      LOG(ERROR) << tls.status();
+      return 2;
+    }
+    options.tls = tls->client;
+  }
   if (!FLAGS_auth_token_file.empty()) {
     auto token =
         kess::file_cache::Env::Default()->ReadFile(FLAGS_auth_token_file);
@@ -173,6 +196,7 @@ int main(int argc, char** argv) {
                          ? FLAGS_cache_dir + "/services.json"
                          : FLAGS_services_file;
   local.heartbeat_interval = options.host_heartbeat_interval;
+  local.tls = options.tls;
   local.checks.enable_exec = FLAGS_enable_exec_checks;
   local.checks.default_success_before_passing =
       FLAGS_check_success_before_passing;

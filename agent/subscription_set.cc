@@ -6,6 +6,7 @@
 #include "Poco/Exception.h"
 #include "Poco/JSON/Array.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_join.h"
 #include "common/json_util.h"
 #include "model/names.h"
@@ -125,9 +126,9 @@ absl::Status ValidateOwner(const std::string& owner) {
 }
 
 absl::StatusOr<std::unique_ptr<SubscriptionSet>> SubscriptionSet::Load(
-    file_cache::Env* env, const std::string& cache_dir) {
+    file_cache::Env* env, const std::string& cache_dir, absl::Duration grace) {
   std::unique_ptr<SubscriptionSet> set(
-      new SubscriptionSet(env, cache_dir + "/subscriptions.json"));
+      new SubscriptionSet(env, cache_dir + "/subscriptions.json", grace));
   absl::StatusOr<std::string> text = env->ReadFile(set->path_);
   if (absl::IsNotFound(text.status())) return set;
   KESS_RETURN_IF_ERROR(text.status());
@@ -139,7 +140,42 @@ absl::StatusOr<std::unique_ptr<SubscriptionSet>> SubscriptionSet::Load(
   absl::StatusOr<Poco::JSON::Object::Ptr> obj = ParseJsonObject(*text);
   if (!obj.ok()) return corrupt(obj.status());
   std::map<std::string, Subscription> owners;
+  LingerSet lingering;
+  const int64_t now_ms = env->NowMs();
+  const int64_t grace_ms = absl::ToInt64Milliseconds(grace);
   try {
+    if ((*obj)->has("lingering")) {
+      Poco::JSON::Object::Ptr by_deadline = (*obj)->getObject("lingering");
+      if (by_deadline.isNull()) {
+        return corrupt(
+            absl::InvalidArgumentError("\"lingering\" is no object"));
+      }
+      for (const auto& [deadline, value] : *by_deadline) {
+        int64_t until_ms = 0;
+        if (!absl::SimpleAtoi(deadline, &until_ms)) {
+          return corrupt(absl::InvalidArgumentError(
+              absl::StrCat("lingering deadline ", deadline, " is no number")));
+        }
+        Poco::JSON::Object::Ptr one = by_deadline->getObject(deadline);
+        if (one.isNull()) {
+          return corrupt(absl::InvalidArgumentError(
+              absl::StrCat("lingering ", deadline, " is no object")));
+        }
+        Subscription s;
+        std::vector<CacheKey> ordered;
+        absl::Status parsed = ParseInto(one, &s, &ordered);
+        if (!parsed.ok()) return corrupt(parsed);
+        // Due while the agent was down: released (the new session does not
+        // subscribe it). A deadline beyond now + grace (the clock went
+        // back, or a shorter grace now) is brought within it.
+        if (until_ms <= now_ms) continue;
+        until_ms = std::min(until_ms, now_ms + grace_ms);
+        for (const CacheKey& k : s.keys) lingering.keys[k] = until_ms;
+        for (const std::string& ns : s.namespaces) {
+          lingering.namespaces[ns] = until_ms;
+        }
+      }
+    }
     if ((*obj)->has("owners")) {
       Poco::JSON::Object::Ptr by_owner = (*obj)->getObject("owners");
       if (by_owner.isNull()) {
@@ -169,43 +205,74 @@ absl::StatusOr<std::unique_ptr<SubscriptionSet>> SubscriptionSet::Load(
   for (auto it = owners.begin(); it != owners.end();) {
     it = it->second.empty() ? owners.erase(it) : std::next(it);
   }
+  // What an owner holds does not linger.
+  for (const auto& [owner, s] : owners) {
+    for (const CacheKey& k : s.keys) lingering.keys.erase(k);
+    for (const std::string& ns : s.namespaces) lingering.namespaces.erase(ns);
+  }
   absl::MutexLock lock(&set->mu_);
-  set->all_ = Union(owners);
+  set->all_ = Union(owners, lingering);
   set->owners_ = std::move(owners);
+  set->lingering_ = std::move(lingering);
   return set;
 }
 
 Subscription SubscriptionSet::Union(
-    const std::map<std::string, Subscription>& owners) {
+    const std::map<std::string, Subscription>& owners,
+    const LingerSet& lingering) {
   Subscription all;
   for (const auto& [owner, s] : owners) {
     all.keys.insert(s.keys.begin(), s.keys.end());
     all.namespaces.insert(s.namespaces.begin(), s.namespaces.end());
   }
+  for (const auto& [k, until] : lingering.keys) all.keys.insert(k);
+  for (const auto& [ns, until] : lingering.namespaces) {
+    all.namespaces.insert(ns);
+  }
   return all;
 }
 
 std::string SubscriptionSet::ToFileJson(
-    const std::map<std::string, Subscription>& owners) const {
-  std::string all = SubscriptionToJson(Union(owners));
+    const std::map<std::string, Subscription>& owners,
+    const LingerSet& lingering) const {
+  std::string all = SubscriptionToJson(Union(owners, {}));
   all.pop_back();  // the closing brace
   std::vector<std::string> parts;
   for (const auto& [owner, s] : owners) {
     parts.push_back(
         absl::StrCat(JsonQuote(owner), ":", SubscriptionToJson(s)));
   }
-  return absl::StrCat(all, ",\"owners\":{", absl::StrJoin(parts, ","),
-                      "}}\n");
+  std::string out = absl::StrCat(all, ",\"owners\":{",
+                                 absl::StrJoin(parts, ","), "}");
+  if (lingering.size() > 0) {
+    std::map<int64_t, Subscription> by_deadline;
+    for (const auto& [k, until] : lingering.keys) {
+      by_deadline[until].keys.insert(k);
+    }
+    for (const auto& [ns, until] : lingering.namespaces) {
+      by_deadline[until].namespaces.insert(ns);
+    }
+    std::vector<std::string> deadlines;
+    for (const auto& [until, s] : by_deadline) {
+      deadlines.push_back(
+          absl::StrCat("\"", until, "\":", SubscriptionToJson(s)));
+    }
+    absl::StrAppend(&out, ",\"lingering\":{", absl::StrJoin(deadlines, ","),
+                    "}");
+  }
+  return absl::StrCat(out, "}\n");
 }
 
-absl::Status SubscriptionSet::Commit(std::map<std::string, Subscription> next) {
+absl::Status SubscriptionSet::Commit(std::map<std::string, Subscription> next,
+                                     LingerSet lingering) {
   for (auto it = next.begin(); it != next.end();) {
     it = it->second.empty() ? next.erase(it) : std::next(it);
   }
-  KESS_RETURN_IF_ERROR(
-      file_cache::WriteFileAtomically(env_, path_, ToFileJson(next)));
-  all_ = Union(next);
+  KESS_RETURN_IF_ERROR(file_cache::WriteFileAtomically(
+      env_, path_, ToFileJson(next, lingering)));
+  all_ = Union(next, lingering);
   owners_ = std::move(next);
+  lingering_ = std::move(lingering);
   return absl::OkStatus();
 }
 
@@ -220,7 +287,12 @@ absl::StatusOr<Subscription> SubscriptionSet::Add(const std::string& owner,
     if (!all_.namespaces.count(ns)) added.namespaces.insert(ns);
   }
   auto current = owners_.find(owner);
-  if (current != owners_.end()) {
+  // Taken again within the grace period: no longer lingering (and already
+  // subscribed upstream, so not in `added`).
+  LingerSet lingering = lingering_;
+  for (const CacheKey& k : what.keys) lingering.keys.erase(k);
+  for (const std::string& ns : what.namespaces) lingering.namespaces.erase(ns);
+  if (current != owners_.end() && lingering.size() == lingering_.size()) {
     const Subscription& mine = current->second;
     if (std::includes(mine.keys.begin(), mine.keys.end(), what.keys.begin(),
                       what.keys.end()) &&
@@ -243,7 +315,7 @@ absl::StatusOr<Subscription> SubscriptionSet::Add(const std::string& owner,
         "app ", owner, " would hold ", mine.size(),
         " keys and namespaces (at most ", kMaxPerOwner, ")"));
   }
-  KESS_RETURN_IF_ERROR(Commit(std::move(next)));
+  KESS_RETURN_IF_ERROR(Commit(std::move(next), std::move(lingering)));
   return added;
 }
 
@@ -261,7 +333,7 @@ absl::StatusOr<Subscription> SubscriptionSet::Remove(
     erased += mine.namespaces.erase(ns);
   }
   if (erased == 0) return removed;
-  const Subscription rest = Union(next);
+  const Subscription rest = Union(next, {});
   for (const CacheKey& k : what.keys) {
     if (all_.keys.count(k) && !rest.keys.count(k)) removed.keys.insert(k);
   }
@@ -270,8 +342,77 @@ absl::StatusOr<Subscription> SubscriptionSet::Remove(
       removed.namespaces.insert(ns);
     }
   }
-  KESS_RETURN_IF_ERROR(Commit(std::move(next)));
+  LingerSet lingering = lingering_;
+  if (grace_ > absl::ZeroDuration()) {
+    const int64_t until = env_->NowMs() + absl::ToInt64Milliseconds(grace_);
+    for (const CacheKey& k : removed.keys) lingering.keys[k] = until;
+    for (const std::string& ns : removed.namespaces) {
+      lingering.namespaces[ns] = until;
+    }
+  }
+  KESS_RETURN_IF_ERROR(Commit(std::move(next), std::move(lingering)));
   return removed;
+}
+
+absl::StatusOr<Subscription> SubscriptionSet::Expire() {
+  absl::MutexLock lock(&mu_);
+  Subscription expired;
+  if (lingering_.size() == 0) return expired;
+  const int64_t now_ms = env_->NowMs();
+  // Beyond kMaxLingering, the ones due first go now.
+  int64_t cutoff = now_ms;
+  if (lingering_.size() > kMaxLingering) {
+    std::vector<int64_t> deadlines;
+    for (const auto& [k, until] : lingering_.keys) deadlines.push_back(until);
+    for (const auto& [ns, until] : lingering_.namespaces) {
+      deadlines.push_back(until);
+    }
+    const size_t over = lingering_.size() - kMaxLingering;
+    std::nth_element(deadlines.begin(), deadlines.begin() + (over - 1),
+                     deadlines.end());
+    cutoff = std::max(cutoff, deadlines[over - 1]);
+  }
+  LingerSet rest;
+  for (const auto& [k, until] : lingering_.keys) {
+    if (until <= cutoff) {
+      expired.keys.insert(k);
+    } else {
+      rest.keys[k] = until;
+    }
+  }
+  for (const auto& [ns, until] : lingering_.namespaces) {
+    if (until <= cutoff) {
+      expired.namespaces.insert(ns);
+    } else {
+      rest.namespaces[ns] = until;
+    }
+  }
+  if (expired.empty()) return expired;
+  KESS_RETURN_IF_ERROR(Commit(owners_, std::move(rest)));
+  return expired;
+}
+
+int64_t SubscriptionSet::NextExpiryMs() const {
+  absl::MutexLock lock(&mu_);
+  int64_t next = 0;
+  for (const auto& [k, until] : lingering_.keys) {
+    if (next == 0 || until < next) next = until;
+  }
+  for (const auto& [ns, until] : lingering_.namespaces) {
+    if (next == 0 || until < next) next = until;
+  }
+  if (lingering_.size() > kMaxLingering) next = std::min<int64_t>(next, 1);
+  return next;
+}
+
+Subscription SubscriptionSet::Lingering() const {
+  absl::MutexLock lock(&mu_);
+  Subscription out;
+  for (const auto& [k, until] : lingering_.keys) out.keys.insert(k);
+  for (const auto& [ns, until] : lingering_.namespaces) {
+    out.namespaces.insert(ns);
+  }
+  return out;
 }
 
 void SubscriptionSet::AddLoaded(const CacheKey& key) {

@@ -17,6 +17,20 @@
 // A file without "owners" (written before owners existed) loads as owner
 // "default" holding everything in it.
 //
+// Grace period (Load's `grace`, the agent's --unsubscribe_grace_ms): what
+// the last owner drops is not released at once but "lingers" until
+// now + grace: it stays in Keys()/Namespaces()/Contains() (still subscribed
+// at the distributor, its files still updated), and an owner that takes it
+// again within the grace period reuses it (Add does not return it: nothing
+// to subscribe upstream). Expire() releases what is due. Lingering entries
+// are persisted with their deadline (Unix ms, the Env's clock) so that a
+// restarted agent keeps subscribing them until then, and drops them at
+// Load once it has passed:
+//   "lingering":{"1700000060000":{"configs":[...],"routes":[...],
+//                                 "namespaces":[...]}, ...}
+// At most kMaxLingering entries linger; beyond it the ones due first are
+// released at the next Expire().
+//
 // Thread-safe.
 #pragma once
 
@@ -27,6 +41,7 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "common/status.h"
 #include "model/file_cache/env.h"
 #include "model/file_cache/format.h"
@@ -67,14 +82,18 @@ absl::Status ValidateOwner(const std::string& owner);
 // DELETE count until something removes them.
 inline constexpr size_t kMaxOwners = 10000;
 inline constexpr size_t kMaxPerOwner = 100000;
+inline constexpr size_t kMaxLingering = 100000;
 
 class SubscriptionSet {
  public:
   // Loads <cache_dir>/subscriptions.json if it exists (an unreadable file
   // is an error: refusing to start beats silently forgetting
   // subscriptions).
+  // `grace`: how long what the last owner dropped stays subscribed (zero:
+  // released at once, Remove's result is unsubscribed upstream at once).
   static absl::StatusOr<std::unique_ptr<SubscriptionSet>> Load(
-      file_cache::Env* env, const std::string& cache_dir);
+      file_cache::Env* env, const std::string& cache_dir,
+      absl::Duration grace = absl::ZeroDuration());
 
   // True if Load found a subscriptions.json.
   bool loaded_from_file() const { return loaded_from_file_; }
@@ -88,10 +107,22 @@ class SubscriptionSet {
   absl::StatusOr<Subscription> Add(const std::string& owner,
                                    const Subscription& what);
   // Removes `what` from `owner` (what it does not hold is ignored) and
-  // persists the set; returns what no owner holds any more (what the agent
-  // unsubscribes upstream). On a write error nothing changes.
+  // persists the set; returns what no owner holds any more. Without a grace
+  // period that is released at once (the agent unsubscribes it upstream);
+  // with one it lingers until now + grace (see above). On a write error
+  // nothing changes.
   absl::StatusOr<Subscription> Remove(const std::string& owner,
                                       const Subscription& what);
+  // Releases the lingering entries that are due (and those beyond
+  // kMaxLingering), persists the set and returns them: what the agent
+  // unsubscribes upstream now. On a write error nothing changes.
+  absl::StatusOr<Subscription> Expire();
+  // When the next lingering entry is due (Unix ms, the Env's clock); 0 if
+  // none lingers.
+  int64_t NextExpiryMs() const;
+  // Lingering entries (what no owner holds but is still subscribed).
+  Subscription Lingering() const;
+  absl::Duration grace() const { return grace_; }
   // Adds for kDefaultOwner without persisting (keys backed by cache files
   // when subscriptions.json was lost).
   void AddLoaded(const CacheKey& key);
@@ -111,21 +142,32 @@ class SubscriptionSet {
   size_t size() const;
 
  private:
-  SubscriptionSet(file_cache::Env* env, std::string path)
-      : env_(env), path_(std::move(path)) {}
-  static Subscription Union(const std::map<std::string, Subscription>& owners);
-  std::string ToFileJson(
-      const std::map<std::string, Subscription>& owners) const;
-  // Replaces owners_ by `next` after persisting it.
-  absl::Status Commit(std::map<std::string, Subscription> next)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Lingering entries and their deadlines (Unix ms).
+  struct LingerSet {
+    std::map<CacheKey, int64_t> keys;
+    std::map<std::string, int64_t> namespaces;
+    size_t size() const { return keys.size() + namespaces.size(); }
+  };
+
+  SubscriptionSet(file_cache::Env* env, std::string path, absl::Duration grace)
+      : env_(env), path_(std::move(path)), grace_(grace) {}
+  static Subscription Union(const std::map<std::string, Subscription>& owners,
+                            const LingerSet& lingering);
+  std::string ToFileJson(const std::map<std::string, Subscription>& owners,
+                         const LingerSet& lingering) const;
+  // Replaces owners_ and lingering_ by `next` / `lingering` after persisting
+  // them.
+  absl::Status Commit(std::map<std::string, Subscription> next,
+                      LingerSet lingering) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   file_cache::Env* const env_;
   const std::string path_;
+  const absl::Duration grace_;
   bool loaded_from_file_ = false;
   mutable absl::Mutex mu_;
   std::map<std::string, Subscription> owners_ ABSL_GUARDED_BY(mu_);
-  Subscription all_ ABSL_GUARDED_BY(mu_);  // Union(owners_)
+  LingerSet lingering_ ABSL_GUARDED_BY(mu_);
+  Subscription all_ ABSL_GUARDED_BY(mu_);  // Union(owners_, lingering_)
 };
 
 }  // namespace agent

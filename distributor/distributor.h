@@ -27,6 +27,8 @@
 #include "common/http_server.h"
 #include "common/metrics.h"
 #include "common/status.h"
+#include "common/transport/frame_codec.h"
+#include "common/tls/tls_context.h"
 #include "common/transport/server.h"
 #include "distributor/data_set.h"
 #include "distributor/distributor_metrics.h"
@@ -65,6 +67,10 @@ struct DistributorOptions {
   absl::Duration heartbeat_timeout = absl::Seconds(15);
   size_t max_send_queue_bytes = 2 * transport::kDefaultMaxFrameBytes;
 
+  // TLS for the agents' transport (a server context, common/tls/);
+  // nullptr: plain TCP (--insecure_plaintext).
+  std::shared_ptr<tls::TlsContext> tls;
+
   std::string auth_token;  // empty: development mode, everyone trusted
   size_t max_keys_per_connection = 100000;
 
@@ -77,7 +83,7 @@ struct DistributorOptions {
   // No complete frame within this after accept: closed.
   absl::Duration first_frame_timeout = absl::Seconds(10);
   // Frames over this size before the connection authenticated: closed.
-  size_t untrusted_max_frame_bytes = 64 << 10;
+  size_t untrusted_max_frame_bytes = transport::kDefaultUntrustedMaxFrameBytes;
   // Not authenticated within this after accept: closed.
   absl::Duration trust_timeout = absl::Seconds(30);
 

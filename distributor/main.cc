@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "common/init.h"
+#include "common/tls/tls_flags.h"
 #include "distributor/distributor.h"
 #include "distributor/secrets.h"
 #include "gflags/gflags.h"
@@ -61,7 +62,8 @@ DEFINE_uint64(max_connections_per_peer, 64,
 DEFINE_int64(first_frame_timeout_ms, 10000,
              "close a connection that sends no complete frame this long "
              "after accept (0: off)");
-DEFINE_uint64(untrusted_max_frame_bytes, 64 << 10,
+DEFINE_uint64(untrusted_max_frame_bytes,
+              kess::transport::kDefaultUntrustedMaxFrameBytes,
               "largest frame before the connection authenticated");
 DEFINE_int64(trust_timeout_ms, 30000,
              "close a connection that has not authenticated this long after "
@@ -108,6 +110,13 @@ int main(int argc, char** argv) {
   options.follower.poll_interval = absl::Milliseconds(FLAGS_poll_interval_ms);
   options.follower.max_shrink_fraction = FLAGS_max_shrink_fraction;
   options.follower.load_threads = FLAGS_load_threads;
+  absl::StatusOr<kess::tls::TransportTls> tls =
+      kess::tls::TlsFromFlags("distributor", /*server=*/true, /*client=*/false);
+  if (!tls.ok()) {
+    LOG(ERROR) << tls.status();
+    return 2;
+  }
+  options.tls = tls->server;
   if (!FLAGS_zk_auth_file.empty()) {
     absl::StatusOr<kess::zk::DigestCredential> credential =
         kess::distributor::LoadReaderCredentialFile(FLAGS_zk_auth_file);

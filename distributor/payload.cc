@@ -28,6 +28,21 @@ void AppendVarint(uint64_t v, std::string* out) {
 
 }  // namespace
 
+void AppendVarintField(int field_number, uint64_t value,
+                       std::string* payload) {
+  AppendVarint(static_cast<uint64_t>(field_number) << 3, payload);
+  AppendVarint(value, payload);
+}
+
+void MarkDeferred(Packed* packed, bool first_is_response) {
+  if (packed->deferred == 0 || packed->payloads.empty()) return;
+  constexpr int kResponseDeferred = 6;  // SubscribeResponse.deferred
+  constexpr int kPushDeferred = 4;      // UpdatePush.deferred
+  const bool response = first_is_response && packed->payloads.size() == 1;
+  AppendVarintField(response ? kResponseDeferred : kPushDeferred,
+                    packed->deferred, &packed->payloads.back());
+}
+
 size_t EncodedFieldSize(const Item& item) {
   return 1 + VarintSize(item.wire.size()) + item.wire.size();
 }

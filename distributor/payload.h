@@ -40,5 +40,19 @@ Packed PackResources(const std::string& first_header, const std::string& header,
 // Bytes that `item` adds to a payload (tag, length, resource).
 size_t EncodedFieldSize(const Item& item);
 
+// The most bytes AppendVarintField adds: pack with max_payload_bytes less
+// this when a field may be appended afterwards.
+inline constexpr size_t kMaxVarintFieldBytes = 11;
+// Appends varint field `field_number` = `value` to a serialized message
+// (a scalar field that appears last wins, so this also overrides one set in
+// the header).
+void AppendVarintField(int field_number, uint64_t value, std::string* payload);
+
+// Marks what `packed` left out for its budget on its last payload: the
+// SubscribeResponse's `deferred` (field 6) when the answer is one payload,
+// else the last UpdatePush's (field 4), so that an agent asks for the next
+// page after it has everything of this one. Nothing when none was deferred.
+void MarkDeferred(Packed* packed, bool first_is_response);
+
 }  // namespace distributor
 }  // namespace kess

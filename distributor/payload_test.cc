@@ -74,6 +74,51 @@ TEST(PayloadTest, SplitsAtThePayloadLimitAndDefersOverTheBudget) {
   EXPECT_EQ(huge.too_large, 1u);
 }
 
+TEST(PayloadTest, MarksWhatWasDeferredOnTheLastPayload) {
+  std::vector<ItemPtr> items;
+  for (int i = 0; i < 10; ++i) {
+    items.push_back(Sized(std::to_string(i), i + 1, 1000));
+  }
+  const size_t field = EncodedFieldSize(*items[0]);
+  protocol::SubscribeResponse first;
+  first.set_revision(10);
+  // One payload: the response itself says how many are left.
+  Packed single =
+      PackResources(first.SerializeAsString(), Header(10), items, 1 << 20,
+                    4 * field + first.SerializeAsString().size());
+  ASSERT_EQ(single.payloads.size(), 1u);
+  ASSERT_EQ(single.deferred, 6u);
+  MarkDeferred(&single, /*first_is_response=*/true);
+  protocol::SubscribeResponse parsed;
+  ASSERT_TRUE(parsed.ParseFromString(single.payloads[0]));
+  EXPECT_EQ(parsed.deferred(), 6);
+  EXPECT_EQ(parsed.updates_size(), 4);
+  EXPECT_EQ(parsed.revision(), 10);
+
+  // Several payloads: only the last push carries it.
+  const size_t max_payload = Header(10).size() + 3 * field;
+  Packed split = PackResources(first.SerializeAsString(), Header(10), items,
+                               max_payload, 7 * field + 3 * Header(10).size());
+  ASSERT_EQ(split.payloads.size(), 3u);
+  ASSERT_EQ(split.deferred, 3u);
+  MarkDeferred(&split, /*first_is_response=*/true);
+  protocol::SubscribeResponse response;
+  ASSERT_TRUE(response.ParseFromString(split.payloads[0]));
+  EXPECT_EQ(response.deferred(), 0);
+  protocol::UpdatePush middle, last;
+  ASSERT_TRUE(middle.ParseFromString(split.payloads[1]));
+  ASSERT_TRUE(last.ParseFromString(split.payloads[2]));
+  EXPECT_EQ(middle.deferred(), 0);
+  EXPECT_EQ(last.deferred(), 3);
+  EXPECT_EQ(last.revision(), 10);
+
+  // Nothing deferred: nothing appended.
+  Packed all = PackResources(Header(10), Header(10), items, 1 << 20, 1 << 20);
+  const std::string before = all.payloads.back();
+  MarkDeferred(&all, /*first_is_response=*/false);
+  EXPECT_EQ(all.payloads.back(), before);
+}
+
 }  // namespace
 }  // namespace distributor
 }  // namespace kess

@@ -226,9 +226,11 @@ Answer SubscriptionHub::SubscribeAndAnswer(
   header.set_stale(stale);
   Packed packed =
       PackResources(header.SerializeAsString(), UpdateHeader(revision, stale),
-                    updates, options_.max_payload_bytes, options_.budget_bytes);
+                    updates, options_.max_payload_bytes - kMaxVarintFieldBytes,
+                    options_.budget_bytes);
   if (packed.deferred > 0) {
     metrics_->deferred_resources->Increment(packed.deferred);
+    MarkDeferred(&packed, /*first_is_response=*/true);
   }
   Answer answer;
   answer.response = std::move(packed.payloads.front());
@@ -378,11 +380,13 @@ void SubscriptionHub::OnChanges(const std::vector<ItemPtr>& changes,
     items.reserve(indices.size());
     for (uint32_t i : indices) items.push_back(changes[i]);
     Packed packed =
-        PackResources(header, header, items, options_.max_payload_bytes,
+        PackResources(header, header, items,
+                      options_.max_payload_bytes - kMaxVarintFieldBytes,
                       options_.budget_bytes);
     const double n = connections.size();
     if (packed.deferred > 0) {
       metrics_->deferred_resources->Increment(packed.deferred * n);
+      MarkDeferred(&packed, /*first_is_response=*/false);
     }
     metrics_->pushed_resources->Increment(packed.packed * n);
     for (const std::string& payload : packed.payloads) {

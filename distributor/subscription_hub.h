@@ -19,6 +19,12 @@
 // subscribed on its own. A namespace counts as one key towards
 // max_keys_per_connection.
 //
+// Paging: an answer (response + follow-up pushes) and one fan-out batch per
+// connection stay within budget_bytes; what is left out is counted and
+// announced in the last frame (SubscribeResponse.deferred, or
+// UpdatePush.deferred on the batch's last push) so the agent pulls the next
+// page at once instead of waiting for its periodic pull.
+//
 // Auth: with a non-empty auth_token, a connection gets nothing before a
 // kess.Subscribe carrying that token (PERMISSION_DENIED, counted as
 // rejected{reason="auth"}); with an empty one every connection is trusted

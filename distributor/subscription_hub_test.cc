@@ -329,6 +329,47 @@ TEST_F(HubTest, NamespaceAnswerCarriesEveryKeyNewerThanHeld) {
   EXPECT_EQ(r.updates_size(), 0);
 }
 
+// A namespace of thousands of keys over a small answer budget: each answer
+// says how many it left out, and pulls listing what was received get the
+// rest page by page, every key exactly once, until nothing is deferred.
+TEST_F(HubTest, LargeNamespaceIsAnsweredPageByPage) {
+  constexpr int kKeys = 3000;
+  std::vector<protocol::Resource> resources;
+  for (int i = 0; i < kKeys; ++i) {
+    resources.push_back(Res(absl::StrCat("k", i), i + 1));
+  }
+  Load(resources, kKeys);
+  HubOptions options;
+  options.budget_bytes = 20000;  // about 600 of these resources
+  auto hub = std::make_unique<SubscriptionHub>(
+      &data_, [] { return false; }, &pusher_, options, &metrics_);
+  std::map<std::string, int64_t> held;
+  protocol::SubscribeResponse r =
+      Parse(hub->Subscribe(1, SubscribePayload({NamespaceKnown("ns")})));
+  int pages = 1;
+  while (true) {
+    for (const protocol::Resource& u : r.updates()) {
+      EXPECT_TRUE(held.emplace(u.key().key(), u.revision()).second)
+          << "sent twice: " << u.key().key();
+    }
+    EXPECT_EQ(r.deferred() + static_cast<int64_t>(held.size()), kKeys);
+    if (r.deferred() == 0) break;
+    ASSERT_GT(r.updates_size(), 0);
+    ASSERT_LT(pages, 100);
+    std::vector<std::tuple<std::string, int64_t, bool>> list;
+    for (const auto& [key, revision] : held) {
+      list.push_back({key, revision, false});
+    }
+    protocol::PullRequest pull;
+    *pull.add_keys() = NamespaceKnown("ns", list);
+    r = Parse(hub->Pull(1, pull.SerializeAsString()));
+    ++pages;
+  }
+  EXPECT_EQ(held.size(), static_cast<size_t>(kKeys));
+  EXPECT_GE(pages, 4);
+  EXPECT_EQ(pusher_.calls, 0);  // one payload per answer: no follow-ups
+}
+
 TEST_F(HubTest, NamespaceGetsLaterKeysOncePerConnectionUntilUnsubscribed) {
   auto hub = Hub();
   Parse(hub->Subscribe(1, SubscribePayload({NamespaceKnown("ns"),

@@ -108,7 +108,11 @@ std::string NamespaceOwners(const AgentHost& agent) {
 }
 
 TEST(NamespaceSubscriptionTest, WholeNamespaceInBothDcsWithOwners) {
-  auto started = CacheTierCluster::Start({});
+  // The last owner's DELETE unsubscribes at once (the agents' default
+  // keeps it subscribed for a grace period: agent_test covers that).
+  CacheTierClusterOptions options;
+  options.agent_flags = {"--unsubscribe_grace_ms=0"};
+  auto started = CacheTierCluster::Start(options);
   ASSERT_TRUE(started.ok()) << started.status();
   CacheTierCluster* cluster = started->get();
   // Agents 0 and 1 of each DC subscribe; agent 2 does not.

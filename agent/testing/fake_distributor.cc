@@ -65,6 +65,7 @@ absl::Status FakeDistributor::Init() {
     protocol::UnsubscribeRequest req;
     req.ParseFromString(request.payload);
     absl::MutexLock lock(&mu_);
+    ++unsubscribes_;
     for (const auto& k : req.keys())
       subscribers_[request.connection_id].erase(ToCacheKey(k));
     responder.Respond(protocol::UnsubscribeResponse().SerializeAsString());
@@ -116,6 +117,11 @@ protocol::SubscribeResponse FakeDistributor::Answer(
     const int64_t have = it == data_.end() ? 0 : it->second.revision();
     if (known.revision() > have) ++known_ahead_;
     if (have > known.revision() || (have == 0 && known.revision() == 0)) {
+      if (options_.max_updates_per_answer > 0 &&
+          response.updates_size() >= options_.max_updates_per_answer) {
+        response.set_deferred(response.deferred() + 1);
+        continue;
+      }
       *response.add_updates() = ResourceFor(key);
       ++resources_sent_;
     }
@@ -185,6 +191,11 @@ std::vector<protocol::SubscribeRequest> FakeDistributor::subscribes() const {
 int FakeDistributor::pulls() const {
   absl::MutexLock lock(&mu_);
   return pulls_;
+}
+
+int FakeDistributor::unsubscribes() const {
+  absl::MutexLock lock(&mu_);
+  return unsubscribes_;
 }
 
 int64_t FakeDistributor::resources_sent() const {

@@ -36,6 +36,10 @@ class FakeDistributor {
     int port = 0;  // 0: ephemeral; a restarted fake reuses its old port
     std::string auth_token;  // if set, Subscribe requires it
     absl::Duration heartbeat_timeout = absl::Seconds(15);
+    // At most this many resources per Subscribe/Pull answer; the others are
+    // counted in SubscribeResponse.deferred, as the real distributor does at
+    // its byte budget (0: no limit).
+    int max_updates_per_answer = 0;
   };
 
   static absl::StatusOr<std::unique_ptr<FakeDistributor>> Start(
@@ -63,6 +67,8 @@ class FakeDistributor {
   // Everything received, in order.
   std::vector<protocol::SubscribeRequest> subscribes() const;
   int pulls() const;
+  // kess.Unsubscribe requests received.
+  int unsubscribes() const;
   int64_t resources_sent() const;
   // Known revisions a Subscribe or Pull carried that were ahead of what
   // this distributor ever had for the key (would mean the agent invented
@@ -94,6 +100,7 @@ class FakeDistributor {
   bool corrupt_crc_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<protocol::SubscribeRequest> subscribes_ ABSL_GUARDED_BY(mu_);
   int pulls_ ABSL_GUARDED_BY(mu_) = 0;
+  int unsubscribes_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t resources_sent_ ABSL_GUARDED_BY(mu_) = 0;
   int known_ahead_ ABSL_GUARDED_BY(mu_) = 0;
 };

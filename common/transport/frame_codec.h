@@ -21,6 +21,11 @@ namespace transport {
 inline constexpr size_t kFrameHeaderBytes = 4;
 // Payloads up to 16 MiB must fit; the rest is room for the envelope.
 inline constexpr size_t kDefaultMaxFrameBytes = (16u << 20) + (64u << 10);
+// A server that authenticates in the first request (the distributor's
+// kess.Subscribe) limits the frames of a connection it does not trust yet
+// to this by default (ServerOptions::untrusted_max_frame_bytes); its
+// clients size their first request to fit.
+inline constexpr size_t kDefaultUntrustedMaxFrameBytes = 64u << 10;
 
 // Appends the header and the serialized `frame` to `*out`.
 // On failure (frame larger than `max_frame_bytes`) returns InvalidArgument

@@ -70,7 +70,7 @@ void FileCacheWriter::LoadFile(const std::string& relative) {
 }
 
 absl::StatusOr<FileCacheWriter::Result> FileCacheWriter::Write(
-    CacheEntry entry) {
+    CacheEntry entry, int64_t* written_ms) {
   KESS_ASSIGN_OR_RETURN(std::string path,
                         PathFor(options_.cache_dir, entry.key));
   absl::MutexLock lock(&mu_);
@@ -89,6 +89,7 @@ absl::StatusOr<FileCacheWriter::Result> FileCacheWriter::Write(
   KESS_RETURN_IF_ERROR(
       WriteFileAtomically(options_.env, path, EncodeEntry(entry)));
   revisions_[entry.key] = entry.revision;
+  if (written_ms != nullptr) *written_ms = entry.written_ms;
   return Result::kWritten;
 }
 

@@ -45,10 +45,11 @@ class FileCacheWriter {
 
   // Publishes `entry` if entry.revision is greater than the revision on
   // disk (kWritten), else changes nothing (kNotNewer). Sets written_ms from
-  // the Env's clock. InvalidArgument for an invalid key; the Env's error
+  // the Env's clock (and, if `written_ms` is not null, stores there the value
+  // the file got). InvalidArgument for an invalid key; the Env's error
   // (ResourceExhausted for ENOSPC, Internal for EIO, ...) when the write
   // failed, in which case the old file is untouched.
-  absl::StatusOr<Result> Write(CacheEntry entry);
+  absl::StatusOr<Result> Write(CacheEntry entry, int64_t* written_ms = nullptr);
 
   // The revision on disk for `key`; 0 if there is no file.
   int64_t Revision(const CacheKey& key) const;
