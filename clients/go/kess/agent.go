@@ -46,7 +46,8 @@ type Agent struct {
 // NewAgent returns a client of the agent at address:
 //
 //	"http://127.0.0.1:7310" or "127.0.0.1:7310"   TCP
-//	"unix:///run/kess/agent.sock"                  the agent's --api_socket
+//	"unix:///run/kess/agent.sock" or "unix:/run/kess/agent.sock"
+//	                                               the agent's --api_socket
 //
 // Requests over the socket carry Host: localhost. timeout bounds every call
 // but the blocking watch (which waits its own timeout plus a margin); 0
@@ -62,8 +63,8 @@ func NewAgent(address string, timeout time.Duration) (*Agent, error) {
 		Proxy:               nil, // loopback only: never a proxy
 	}
 	switch {
-	case strings.HasPrefix(address, "unix://"):
-		path := strings.TrimPrefix(address, "unix://")
+	case strings.HasPrefix(address, "unix:"):
+		path := strings.TrimPrefix(strings.TrimPrefix(address, "unix:"), "//")
 		if path == "" {
 			return nil, fmt.Errorf("kess: agent address %q names no socket", address)
 		}
@@ -169,14 +170,48 @@ type subscriptionBody struct {
 	Subscription
 }
 
+// SubscribedKey is one key of the agent's answer to a subscription.
+type SubscribedKey struct {
+	Type      string   `json:"type"` // "config" or "route"
+	Namespace string   `json:"namespace"`
+	Key       string   `json:"key"`
+	Service   string   `json:"service"`
+	Path      string   `json:"path"` // its cache file
+	Revision  int64    `json:"revision"`
+	Cached    bool     `json:"cached"` // the file is there
+	Owners    []string `json:"owners"`
+}
+
+// SubscribedNamespace is one namespace of the agent's answer.
+type SubscribedNamespace struct {
+	Namespace  string   `json:"namespace"`
+	Path       string   `json:"path"` // its cache directory
+	CachedKeys int      `json:"cached_keys"`
+	Revision   int64    `json:"revision"`
+	Owners     []string `json:"owners"`
+}
+
+// SubscriptionAnswer is the agent's answer to POST or DELETE
+// /v1/subscriptions.
+type SubscriptionAnswer struct {
+	App           string                `json:"app"`
+	Subscriptions []SubscribedKey       `json:"subscriptions"`
+	Namespaces    []SubscribedNamespace `json:"namespaces"`
+	Unsubscribed  *Subscription         `json:"unsubscribed,omitempty"` // DELETE only
+}
+
 // Subscribe subscribes configs, namespaces and route tables for owner
 // (POST /v1/subscriptions); the agent fetches them into its file cache and
 // keeps them while some owner holds them.
-func (a *Agent) Subscribe(ctx context.Context, owner string, s Subscription) error {
+func (a *Agent) Subscribe(ctx context.Context, owner string, s Subscription) (*SubscriptionAnswer, error) {
 	if err := ValidateName("owner", owner); err != nil {
-		return err
+		return nil, err
 	}
-	return a.call(ctx, http.MethodPost, "/v1/subscriptions", nil, subscriptionBody{owner, s}, nil, 0)
+	var ans SubscriptionAnswer
+	if err := a.call(ctx, http.MethodPost, "/v1/subscriptions", nil, subscriptionBody{owner, s}, &ans, 0); err != nil {
+		return nil, err
+	}
+	return &ans, nil
 }
 
 // Unsubscribe removes owner's subscriptions (DELETE /v1/subscriptions).

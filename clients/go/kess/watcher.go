@@ -499,7 +499,7 @@ func (w *watcher) subscribePending(ctx context.Context) time.Time {
 	if s.empty() {
 		return next
 	}
-	err := w.agent.Subscribe(ctx, w.o.Owner, s)
+	_, err := w.agent.Subscribe(ctx, w.o.Owner, s)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, st := range due {
