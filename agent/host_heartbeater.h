@@ -34,6 +34,8 @@ class HostHeartbeater {
     absl::Duration interval = absl::Seconds(5);
     absl::Duration call_timeout = absl::Seconds(5);
     absl::Duration connect_timeout = absl::Seconds(5);
+    // TLS to the mandators (a client context); nullptr: plain TCP.
+    std::shared_ptr<tls::TlsContext> tls;
     metrics::Registry* registry = &metrics::Registry::Default();
   };
   // Fills host_id, datacenter, distributor, revision (sent_ms is set here).

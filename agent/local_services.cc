@@ -425,6 +425,7 @@ void LocalServices::Activate(const std::shared_ptr<Entry>& entry) {
   o.call_timeout = options_.call_timeout;
   o.connect_timeout = options_.connect_timeout;
   o.registry = options_.registry;
+  o.tls = options_.tls;
   o.loop = loop_.get();
   o.deregister_on_destroy = false;
   {

@@ -87,6 +87,8 @@ struct LocalServicesOptions {
   // heartbeats are batched): about two descriptors per instance.
   size_t max_instances = 256;
   size_t max_checks_per_instance = 16;
+  // TLS to the mandators (a client context); nullptr: plain TCP.
+  std::shared_ptr<tls::TlsContext> tls;
   file_cache::Env* env = file_cache::Env::Default();
   metrics::Registry* registry = &metrics::Registry::Default();
 };

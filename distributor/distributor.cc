@@ -75,6 +75,7 @@ absl::Status Distributor::StartServers() {
   server_options.connection.max_send_queue_bytes =
       options_.max_send_queue_bytes;
   server_options.registry = registry_;
+  server_options.tls = options_.tls;
   server_options.max_connections = options_.max_connections;
   server_options.max_connections_per_peer = options_.max_connections_per_peer;
   server_options.first_frame_timeout = options_.first_frame_timeout;

@@ -146,6 +146,7 @@ absl::Status Mandator::Start() {
   scheduler.max_connections_per_peer =
       options_.transport_max_connections_per_peer;
   scheduler.first_frame_timeout = options_.transport_first_frame_timeout;
+  scheduler.tls = options_.tls_server;
   KESS_ASSIGN_OR_RETURN(scheduler_, scheduler::Scheduler::Create(scheduler));
 
   zk::MemberInfo self;
@@ -330,6 +331,7 @@ routes::RoutesRole::Options Mandator::RoutesOptions(
   role.collector.requester_id = options_.id;
   role.collector.requester_dc = options_.datacenter;
   role.collector.registry = options_.registry;
+  role.collector.tls = options_.tls_client;
   role.writer.window = options_.route_window;
   role.writer.registry = options_.registry;
   role.store = store;

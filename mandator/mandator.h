@@ -79,6 +79,10 @@ struct MandatorOptions {
   size_t transport_max_connections = 100000;
   size_t transport_max_connections_per_peer = 64;
   absl::Duration transport_first_frame_timeout = absl::Seconds(10);
+  // TLS on the scheduler's transport (server) and to the other mandators
+  // (client), common/tls/; nullptr: plain TCP (--insecure_plaintext).
+  std::shared_ptr<tls::TlsContext> tls_server;
+  std::shared_ptr<tls::TlsContext> tls_client;
   std::string zk_root = "/kess";
   zk::KessAuth auth;
   absl::Duration zk_session_timeout = absl::Seconds(10);

@@ -11,6 +11,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "common/init.h"
+#include "common/tls/tls_flags.h"
 #include "gflags/gflags.h"
 #include "glog/logging.h"
 #include "mandator/mandator.h"
@@ -208,6 +209,16 @@ int main(int argc, char** argv) {
       absl::Milliseconds(std::max(1, FLAGS_http_idle_timeout_ms));
   options.listen_host = FLAGS_listen_host;
   options.port = FLAGS_port;
+  {
+    absl::StatusOr<kess::tls::TransportTls> tls =
+        kess::tls::TlsFromFlags("mandator", /*server=*/true, /*client=*/true);
+    if (!tls.ok()) {
+      LOG(ERROR) << tls.status();
+      return 2;
+    }
+    options.tls_server = tls->server;
+    options.tls_client = tls->client;
+  }
   options.heartbeat_interval = absl::Milliseconds(FLAGS_heartbeat_interval_ms);
   options.transport_max_connections = FLAGS_transport_max_connections;
   options.transport_max_connections_per_peer =

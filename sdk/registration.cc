@@ -299,6 +299,7 @@ class Registration::Core {
     o.heartbeat_interval = absl::ZeroDuration();
     o.heartbeat_timeout = absl::ZeroDuration();
     o.registry = options_.registry;
+    o.tls = options_.tls;
     transport::ClientCallbacks callbacks;
     const uint64_t id = t->id;
     callbacks.on_connect = [this, id](const absl::Status& s) {

@@ -49,6 +49,9 @@
 #include "common/status.h"
 
 namespace kess {
+namespace tls {
+class TlsContext;
+}  // namespace tls
 namespace transport {
 class EventLoop;
 }  // namespace transport
@@ -85,6 +88,11 @@ struct RegistrationOptions {
   absl::Duration deregister_timeout = absl::Seconds(3);
   // nullptr: metrics::Registry::Default(). Must outlive the Registration.
   metrics::Registry* registry = nullptr;
+  // TLS to the mandators: a client context (common/tls/tls_context.h) made
+  // from the cluster's CA bundle (and, for mutual TLS, this process's
+  // certificate). nullptr: plain TCP, only for clusters run with
+  // --insecure_plaintext.
+  std::shared_ptr<tls::TlsContext> tls;
   // nullptr: the Registration runs its own loop thread. Else it runs on
   // this loop, which must outlive it (many Registrations may share one).
   transport::EventLoop* loop = nullptr;

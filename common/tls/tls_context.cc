@@ -368,8 +368,10 @@ absl::StatusOr<std::shared_ptr<SSL_CTX>> TlsContext::Build() const {
   return ctx;
 }
 
-SSL* TlsContext::NewSsl(int fd, const std::string& server_name,
+SSL* TlsContext::NewSsl(int fd, const std::string& dialled_name,
                         int port) const {
+  const std::string& server_name =
+      options_.server_name.empty() ? dialled_name : options_.server_name;
   std::shared_ptr<SSL_CTX> ctx;
   {
     absl::MutexLock lock(&mu_);

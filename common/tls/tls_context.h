@@ -60,6 +60,10 @@ struct TlsOptions {
   // Server only: every client must present a certificate that verifies
   // against ca_file; a client without one fails its handshake.
   bool require_client_cert = false;
+  // Client only: the name every server's certificate must carry, instead
+  // of the host each connection dialled ("" = the dialled host); for
+  // servers reached through an address their certificates do not name.
+  std::string server_name;
   // The files are checked this often (inode, size, modification time) and
   // re-read when one changed; zero: only Reload() re-reads them.
   absl::Duration reload_interval = absl::Seconds(5);
@@ -85,14 +89,14 @@ class TlsContext {
   TlsContext& operator=(const TlsContext&) = delete;
 
   // A new SSL object for the connected socket `fd` (not owned; its writes
-  // never raise SIGPIPE), in
-  // accept or connect state according to the side, from the current
-  // SSL_CTX. Client side: `server_name` is the host name or IP literal the
-  // client dialled (or an override); the handshake fails unless the
-  // server's certificate names it. A client also offers the last session
-  // it got from `server_name`:`port` (TLS 1.3 ticket), so thousands of
-  // agents reconnecting at once mostly skip the certificate work.
-  // Returns nullptr (and logs) only if OpenSSL cannot allocate.
+  // never raise SIGPIPE), in accept or connect state according to the
+  // side, from the current SSL_CTX. Client side: `server_name` is the host
+  // name or IP literal the client dialled (TlsOptions::server_name, when
+  // set, replaces it); the handshake fails unless the server's certificate
+  // names it. A client also offers the last session it got from that
+  // name and `port` (TLS 1.3 ticket), so thousands of agents reconnecting
+  // at once mostly skip the certificate work. Returns nullptr (and logs)
+  // if OpenSSL cannot allocate or the name is empty.
   SSL* NewSsl(int fd, const std::string& server_name, int port = 0) const;
 
   // Re-reads the files now (SIGHUP, tests). On error the current context

@@ -55,6 +55,9 @@ class Collector {
     PeerTimeoutPolicy::Options policy;
     int page_size = 20000;  // instances per answer
     absl::Duration slack = absl::Milliseconds(200);
+    // TLS to the other mandators' schedulers (a client context); nullptr:
+    // plain TCP.
+    std::shared_ptr<tls::TlsContext> tls;
     metrics::Registry* registry = &metrics::Registry::Default();
   };
 

@@ -39,6 +39,7 @@ absl::StatusOr<std::unique_ptr<Scheduler>> Scheduler::Create(
           ? o.idle_timeout
           : std::max(absl::Seconds(15), 3 * o.heartbeat_interval);
   server.registry = o.registry;
+  server.tls = o.tls;
   server.max_connections = o.max_connections;
   server.max_connections_per_peer = o.max_connections_per_peer;
   server.first_frame_timeout = o.first_frame_timeout;

@@ -60,6 +60,9 @@ struct SchedulerOptions {
   size_t max_connections_per_peer = 64;    // per IP address; 0 = unlimited
   absl::Duration first_frame_timeout = absl::Seconds(10);  // 0 = off
   size_t untrusted_max_frame_bytes = 1 << 20;  // before the first request
+  // TLS for providers, agents and other mandators (a server context,
+  // common/tls/); nullptr: plain TCP.
+  std::shared_ptr<tls::TlsContext> tls;
   // nullptr: Clock::Steady(). Must outlive the Scheduler.
   const Clock* clock = nullptr;
   // nullptr: metrics::Registry::Default(). Must outlive the Scheduler.
