@@ -26,6 +26,7 @@ Thread-safety: balancers are stateless apart from the per-group HRW
 answer cache; the PRNG is thread-local unless one is passed.
 """
 
+import sys
 from typing import Callable, Dict, Optional
 
 from kess.failure_tracker import Availability
@@ -91,6 +92,77 @@ class WeightedRandom(LoadBalancer):
                 break
             x -= w
         return group.instances[last]
+
+
+# The packed path pays off from about this many members (and reads lanes
+# with the machine's byte order, so only on little-endian machines).
+_SWAR_MIN_MEMBERS = 24 if sys.byteorder == "little" else 1 << 62
+# Beyond this many distinct weights in a group, the member loop is used.
+_MAX_WEIGHT_CLASSES = 8
+_C1 = 0xFF51AFD7ED558CCD
+_C2 = 0xC4CEB9FE1A85EC53
+
+
+def _lanes(key_hash: int, ids: int, ones: int, mask: int, n: int) -> list:
+    """hash_pair(key_hash, id) of n packed members at once, each in its
+    own 128-bit lane of one integer (exact integer arithmetic: a lane's
+    64 x 64-bit product fits its 128 bits), as a list."""
+    x = (key_hash * ones) ^ ids
+    x ^= (x >> 33) & mask
+    x = (x * _C1) & mask
+    x ^= (x >> 33) & mask
+    x = (x * _C2) & mask
+    x ^= (x >> 33) & mask
+    return memoryview(x.to_bytes(16 * n, "little")).cast("Q")[0::2].tolist()
+
+
+def _best_weighted_packed(group: InstanceGroup, key_hash: int) -> int:
+    """_best_weighted without failover, by weight class: within a class the
+    largest hash has the smallest score (-log2 is decreasing), so only each
+    class's largest hash needs a logarithm. When a class's second largest
+    hash is so close to its largest that the polynomial -log2 (error below
+    1e-10) could order them otherwise, that class is scored member by
+    member, as sdk/policy/hrw.cc does; so the answer is always the C++
+    one."""
+    best = len(group.members)
+    best_score = float("inf")
+    for c in group.weight_classes():
+        positions = c.positions
+        lanes = _lanes(key_hash, c.ids, c.ones, c.mask, len(positions))
+        top = max(lanes)
+        i = lanes.index(top)
+        window = top - (top >> 29) - 4096
+        if len(lanes) > 1:
+            lanes[i] = 0
+            ambiguous = max(lanes) >= window
+            lanes[i] = top
+        else:
+            ambiguous = False
+        if ambiguous:
+            candidates = range(len(positions))
+        else:
+            candidates = (i,)
+        for j in candidates:
+            score = hrw_neg_log2(lanes[j]) * c.inverse_weight
+            pos = positions[j]
+            if score < best_score or (score == best_score and pos < best):
+                best, best_score = pos, score
+    return best
+
+
+def _best_uniform_packed(key_hash: int, group: InstanceGroup) -> int:
+    """_best_uniform on all members at once (packed lanes), then the
+    largest lane; the first of equal ones, as the member loop."""
+    ids, ones, mask = group.packed()
+    x = (key_hash * ones) ^ ids
+    x ^= (x >> 33) & mask
+    x = (x * _C1) & mask
+    x ^= (x >> 33) & mask
+    x = (x * _C2) & mask
+    x ^= (x >> 33) & mask
+    lanes = memoryview(x.to_bytes(16 * len(group.members), "little")
+                       ).cast("Q")[0::2]
+    return lanes.tolist().index(max(lanes))  # first of the largest
 
 
 def _best_uniform(key_hash: int, id_mul) -> int:
@@ -167,7 +239,13 @@ class Hrw(LoadBalancer):
             r = random if random is not None else FastRandom.thread_local()
             key_hash = r.next()
         if availability is None and group.uniform_weight:
-            pos = _best_uniform(key_hash, group.id_mul)
+            if len(members) >= _SWAR_MIN_MEMBERS:
+                pos = _best_uniform_packed(key_hash, group)
+            else:
+                pos = _best_uniform(key_hash, group.id_mul)
+        elif availability is None and len(members) >= _SWAR_MIN_MEMBERS and \
+                len(group.weight_classes()) <= _MAX_WEIGHT_CLASSES:
+            pos = _best_weighted_packed(group, key_hash)
         else:
             pos = _best_weighted(group, key_hash, availability, now_ms)
             if pos == len(members):

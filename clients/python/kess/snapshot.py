@@ -10,7 +10,7 @@ Thread-safety: immutable after construction, apart from each group's
 bounded HRW answer cache (a dict; single operations are atomic in CPython).
 """
 
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, NamedTuple, Optional, Tuple
 
 from kess.hashing import GOLDEN, MASK64, stable_hash
 from kess.route_table import HEALTHY, SUSPECT, RouteInstance, RouteTable
@@ -43,13 +43,31 @@ def make_alias(weights: List[int], total: int) -> Tuple[List[int], List[int]]:
     return threshold, alias
 
 
+def _pack(values: List[int]) -> Tuple[int, int, int]:
+    """(values, ones, mask) packed in 128-bit lanes (InstanceGroup.packed)."""
+    ids = int.from_bytes(b"".join(
+        m.to_bytes(8, "little") + bytes(8) for m in values), "little")
+    ones = int.from_bytes((b"\x01" + bytes(15)) * len(values), "little")
+    return ids, ones, ones * MASK64
+
+
+class WeightClass(NamedTuple):
+    """The members of a group that share one weight."""
+
+    inverse_weight: float
+    positions: List[int]   # positions in the group, ascending
+    ids: int               # packed id_mul of those members
+    ones: int
+    mask: int
+
+
 class InstanceGroup:
     """Instances of one state (and possibly one datacenter). Member i is
     snapshot instance members[i]; every other list is indexed the same."""
 
     __slots__ = ("members", "instances", "threshold", "alias", "id_hash",
                  "id_mul", "inverse_weight", "total_weight", "uniform_weight",
-                 "hrw_cache")
+                 "hrw_cache", "_packed", "_classes")
 
     def __init__(self, table: RouteTable, members: List[int]) -> None:
         self.members = members
@@ -64,6 +82,33 @@ class InstanceGroup:
         self.threshold, self.alias = make_alias(weights, self.total_weight)
         # HRW answers without failover: request key -> position.
         self.hrw_cache: Dict[str, int] = {}
+        self._packed: Optional[Tuple[int, int, int]] = None
+        self._classes: Optional[List[WeightClass]] = None
+
+    def packed(self) -> Tuple[int, int, int]:
+        """(ids, ones, mask): id_mul[i] in bits [128 i, 128 i + 64) of one
+        integer, 1 at each lane's bit 0, 2^64 - 1 in each lane. Lets HRW
+        hash every member at once with a few big-integer operations (a
+        lane's 64 x 64-bit product fits its 128 bits). Built on first use."""
+        p = self._packed
+        if p is None:
+            p = _pack(self.id_mul)
+            self._packed = p
+        return p
+
+    def weight_classes(self) -> "List[WeightClass]":
+        """The members split by weight, each part packed as packed() does;
+        in order of first appearance. Built on first use."""
+        c = self._classes
+        if c is None:
+            by_weight: Dict[float, List[int]] = {}
+            for pos, inv in enumerate(self.inverse_weight):
+                by_weight.setdefault(inv, []).append(pos)
+            c = [WeightClass(inv, positions,
+                             *_pack([self.id_mul[p] for p in positions]))
+                 for inv, positions in by_weight.items()]
+            self._classes = c
+        return c
 
     def __len__(self) -> int:
         return len(self.members)

@@ -215,6 +215,40 @@ def test_hrw_is_stable_and_moves_few_keys():
     assert 40 < len(moved) < 180
 
 
+def test_hrw_packed_path_equals_the_member_loop():
+    from kess.balancer import _best_uniform, _best_uniform_packed
+    r = FastRandom(11)
+    for n in (1, 2, 24, 25, 100, 1000):
+        snap = snapshot([{"id": "m%04d" % i} for i in range(n)])
+        g = snap.healthy.all
+        for _ in range(50):
+            kh = r.next()
+            assert _best_uniform_packed(kh, g) == _best_uniform(kh, g.id_mul)
+    # And through the balancer: the same as the formula.
+    insts = [{"id": "u%d" % i} for i in range(300)]
+    snap = snapshot(insts)
+    lb = create_balancer("hrw")
+    for k in range(200):
+        kh = stable_hash("key-%d" % k)
+        best = max(insts, key=lambda i: hash_pair(kh, stable_hash(i["id"])))
+        assert select_instance(lb, snap, None, "key-%d" % k, 0).id == \
+            best["id"]
+
+
+def test_hrw_weighted_packed_path_equals_the_member_loop():
+    from kess.balancer import _best_weighted, _best_weighted_packed
+    r = FastRandom(12)
+    for n, weights in ((30, (1, 2)), (200, (50, 100, 150, 200)),
+                       (1000, (100, 100, 10000, 1)), (64, (7,))):
+        snap = snapshot([{"id": "m%04d" % i, "weight": weights[i % len(
+            weights)]} for i in range(n)])
+        g = snap.healthy.all
+        for _ in range(100):
+            kh = r.next()
+            assert _best_weighted_packed(g, kh) == \
+                _best_weighted(g, kh, None, 0)
+
+
 def test_hrw_weighted_matches_the_formula():
     insts = [{"id": "w%d" % i, "weight": 10 * (i + 1)} for i in range(12)]
     snap = snapshot(insts)
