@@ -219,8 +219,8 @@ public final class Registration implements AutoCloseable {
   private void put() throws IOException {
     AgentHttp.Response r = AgentHttp.call(agent, "PUT", instancePath(), body, httpTimeout);
     if (r.status() != 200) {
-      throw new IOException("agent refused the registration of " + service + "/" + id + ": "
-          + r.status() + " " + r.body());
+      throw new AgentException(r.status(), "agent refused the registration of " + service + "/"
+          + id + ": " + r.status() + " " + r.body());
     }
   }
 
@@ -235,11 +235,13 @@ public final class Registration implements AutoCloseable {
         "/v1/checks/" + ttlCheckId + "/" + status + ownerQuery(), b, httpTimeout);
     if (r.status() == 404) {
       // The agent lost the instance (its state file, or someone's DELETE): again.
-      reRegistrations++;
       put();
+      reRegistrations++;
       return;
     }
-    if (r.status() != 200) throw new IOException("agent answered " + r.status() + ": " + r.body());
+    if (r.status() != 200) {
+      throw new AgentException(r.status(), "agent answered " + r.status() + ": " + r.body());
+    }
     renewals++;
   }
 
