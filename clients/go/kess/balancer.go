@@ -34,7 +34,7 @@ type SelectContext struct {
 
 // Factor is the share of its weight instance `index` of the snapshot gets
 // now (0: ejected, skip it).
-func (c *SelectContext) Factor(index uint32) float64 {
+func (c SelectContext) Factor(index uint32) float64 {
 	if c.Availability == nil {
 		return 1
 	}
@@ -45,7 +45,8 @@ func (c *SelectContext) Factor(index uint32) float64 {
 // an error wrapping ErrNotFound when no member is available. Select must be
 // safe for concurrent use.
 type Balancer interface {
-	Select(s *Snapshot, ctx *SelectContext) (*RouteInstance, error)
+	// ctx is passed by value: a pick allocates nothing.
+	Select(s *Snapshot, ctx SelectContext) (*RouteInstance, error)
 }
 
 // BalancerOptions configure the built-in balancers.
@@ -149,7 +150,7 @@ func SelectInstance(b Balancer, s *Snapshot, availability *Availability, key str
 		if ctx.Group.Len() == 0 {
 			continue
 		}
-		picked, err := b.Select(s, &ctx)
+		picked, err := b.Select(s, ctx)
 		if err == nil || !errors.Is(err, ErrNotFound) {
 			return picked, err
 		}
@@ -188,9 +189,11 @@ var randomPool = sync.Pool{New: func() interface{} {
 	return NewRandom(binary.LittleEndian.Uint64(b[:]))
 }}
 
-func (c *SelectContext) rng() *fastRandom {
+func (c SelectContext) rng() *fastRandom {
 	if c.Random == nil {
-		c.Random = randomPool.Get().(*Random) // not returned: rare (direct Balancer use)
+		// Only when a Balancer is called directly, without SelectInstance
+		// (which always sets Random): not returned to the pool.
+		return &randomPool.Get().(*Random).r
 	}
 	return &c.Random.r
 }
@@ -202,7 +205,7 @@ func (c *SelectContext) rng() *fastRandom {
 type WeightedRandom struct{}
 
 // Select implements Balancer.
-func (WeightedRandom) Select(s *Snapshot, ctx *SelectContext) (*RouteInstance, error) {
+func (WeightedRandom) Select(s *Snapshot, ctx SelectContext) (*RouteInstance, error) {
 	g := ctx.Group
 	if g.Len() == 0 {
 		return nil, errNoMember
@@ -250,7 +253,7 @@ func (WeightedRandom) Select(s *Snapshot, ctx *SelectContext) (*RouteInstance, e
 type HRW struct{}
 
 // Select implements Balancer.
-func (HRW) Select(s *Snapshot, ctx *SelectContext) (*RouteInstance, error) {
+func (HRW) Select(s *Snapshot, ctx SelectContext) (*RouteInstance, error) {
 	g := ctx.Group
 	n := g.Len()
 	if n == 0 {
@@ -284,7 +287,7 @@ func (HRW) Select(s *Snapshot, ctx *SelectContext) (*RouteInstance, error) {
 // member is ejected. -log2(u) >= (1 - u) / ln 2 rules most members out
 // without a logarithm; the bound is lowered by 1e-9, so skipping never
 // changes the answer.
-func hrwWeighted(g *InstanceGroup, ctx *SelectContext, keyHash uint64) int {
+func hrwWeighted(g *InstanceGroup, ctx SelectContext, keyHash uint64) int {
 	const inverseLn2 = 1.4426950408889634
 	n := g.Len()
 	best := n
@@ -321,23 +324,21 @@ type LocalFirst struct {
 }
 
 // Select implements Balancer.
-func (l *LocalFirst) Select(s *Snapshot, ctx *SelectContext) (*RouteInstance, error) {
+func (l *LocalFirst) Select(s *Snapshot, ctx SelectContext) (*RouteInstance, error) {
 	min := l.MinLocalHealthy
 	if min < 1 {
 		min = 1
 	}
 	local := s.Groups(ctx.State).Datacenter(l.LocalDatacenter)
 	if local != nil && available(local, ctx) >= min {
-		narrowed := *ctx
+		narrowed := ctx
 		narrowed.Group = local
-		in, err := l.Inner.Select(s, &narrowed)
-		ctx.Random = narrowed.Random
-		return in, err
+		return l.Inner.Select(s, narrowed)
 	}
 	return l.Inner.Select(s, ctx)
 }
 
-func available(g *InstanceGroup, ctx *SelectContext) int {
+func available(g *InstanceGroup, ctx SelectContext) int {
 	if ctx.Availability == nil {
 		return g.Len()
 	}

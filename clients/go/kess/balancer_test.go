@@ -153,8 +153,8 @@ func TestHRWWeightedMatchesUniformPathAndWeights(t *testing.T) {
 	g := &s.Groups(StateHealthy).All
 	for k := 0; k < 2000; k++ {
 		key := fmt.Sprint(k)
-		fast, _ := HRW{}.Select(s, &SelectContext{Key: key, Group: g, State: StateHealthy})
-		idx := hrwWeighted(g, &SelectContext{Key: key, Group: g}, StableHash(key))
+		fast, _ := HRW{}.Select(s, SelectContext{Key: key, Group: g, State: StateHealthy})
+		idx := hrwWeighted(g, SelectContext{Key: key, Group: g}, StableHash(key))
 		if s.Instance(g.Members[idx]).ID != fast.ID {
 			t.Fatalf("key %s: %s vs %s", key, fast.ID, s.Instance(g.Members[idx]).ID)
 		}
@@ -241,7 +241,7 @@ var registryRuns atomic.Int64
 
 type firstBalancer struct{}
 
-func (firstBalancer) Select(s *Snapshot, ctx *SelectContext) (*RouteInstance, error) {
+func (firstBalancer) Select(s *Snapshot, ctx SelectContext) (*RouteInstance, error) {
 	for _, m := range ctx.Group.Members {
 		if ctx.Factor(m) > 0 {
 			return s.Instance(m), nil

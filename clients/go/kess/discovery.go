@@ -47,7 +47,7 @@ type Discovery struct {
 	w        *watcher
 	def      Balancer
 	mu       sync.Mutex
-	services sync.Map // string -> *service
+	services atomic.Pointer[map[string]*service] // copied on write under mu
 	balances map[string]Balancer
 	bopts    BalancerOptions
 }
@@ -119,6 +119,8 @@ func NewDiscovery(o DiscoveryOptions) (*Discovery, error) {
 		bopts: BalancerOptions{LocalDatacenter: o.LocalDatacenter, MinLocalHealthy: o.MinLocalHealthy,
 			LocalFirstInner: o.LocalFirstInner},
 	}
+	empty := map[string]*service{}
+	disc.services.Store(&empty)
 	b, err := disc.Balancer(o.Balancer)
 	if err != nil {
 		return nil, fmt.Errorf("kess: balancer: %w", err)
@@ -149,16 +151,17 @@ func (d *Discovery) Balancer(name string) (Balancer, error) {
 // track returns the tracked service, starting to track it on first use:
 // subscribed and watched through the agent, its file read at once.
 func (d *Discovery) track(name string) (*service, error) {
-	if s, ok := d.services.Load(name); ok {
-		return s.(*service), nil
+	if s := (*d.services.Load())[name]; s != nil {
+		return s, nil
 	}
 	if err := ValidateName("service", name); err != nil {
 		return nil, err
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if s, ok := d.services.Load(name); ok {
-		return s.(*service), nil
+	old := *d.services.Load()
+	if s := old[name]; s != nil {
+		return s, nil
 	}
 	s := &service{name: name, tracker: NewFailureTracker(d.o.Failover)}
 	s.view.Store(&view{})
@@ -170,7 +173,12 @@ func (d *Discovery) track(name string) (*service, error) {
 	if e, err := d.w.get(RouteKey(name)); err == nil {
 		d.apply(s, e)
 	}
-	d.services.Store(name, s)
+	services := make(map[string]*service, len(old)+1)
+	for k, v := range old {
+		services[k] = v
+	}
+	services[name] = s
+	d.services.Store(&services)
 	return s, nil
 }
 

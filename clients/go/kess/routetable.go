@@ -1,7 +1,6 @@
 package kess
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -53,35 +52,39 @@ type RouteTable struct {
 // metadata entries with valid keys and values of at most 1024 bytes, and no
 // duplicate id. Unknown fields are ignored. Errors wrap ErrInvalidTable.
 func ParseRouteTable(data []byte) (*RouteTable, error) {
-	var doc map[string]json.RawMessage
-	if err := json.Unmarshal(data, &doc); err != nil || doc == nil {
-		return nil, fmt.Errorf("%w: not a JSON object", ErrInvalidTable)
+	var doc struct {
+		Format    *int64
+		Service   *string
+		Revision  *int64
+		Instances *[]*rawInstance
 	}
-	t := &RouteTable{}
-	var format int64
-	if err := field(doc, "format", true, &format); err != nil {
-		return nil, err
+	if err := json.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("%w: %s", ErrInvalidTable, jsonProblem(err))
 	}
-	if format != 1 {
-		return nil, fmt.Errorf("%w: format %d is not supported (expected 1)", ErrInvalidTable, format)
+	if doc.Format == nil {
+		return nil, fmt.Errorf("%w: field \"format\" is missing", ErrInvalidTable)
 	}
-	if err := field(doc, "service", true, &t.Service); err != nil {
-		return nil, err
+	if *doc.Format != 1 {
+		return nil, fmt.Errorf("%w: format %d is not supported (expected 1)", ErrInvalidTable, *doc.Format)
 	}
+	if doc.Service == nil {
+		return nil, fmt.Errorf("%w: field \"service\" is missing", ErrInvalidTable)
+	}
+	t := &RouteTable{Service: *doc.Service}
 	if err := ValidateName("service", t.Service); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidTable, err)
 	}
-	if err := field(doc, "revision", false, &t.Revision); err != nil {
-		return nil, err
+	if doc.Revision != nil {
+		t.Revision = *doc.Revision
 	}
-	var list []json.RawMessage
-	if err := field(doc, "instances", true, &list); err != nil || list == nil {
+	if doc.Instances == nil {
 		return nil, fmt.Errorf("%w: field \"instances\" must be an array", ErrInvalidTable)
 	}
+	list := *doc.Instances
 	ids := make(map[string]bool, len(list))
 	t.Instances = make([]RouteInstance, 0, len(list))
-	for i, item := range list {
-		in, err := parseInstance(item)
+	for i, raw := range list {
+		in, err := raw.instance()
 		if err != nil {
 			return nil, fmt.Errorf("%w: instances[%d]: %v", ErrInvalidTable, i, err)
 		}
@@ -91,49 +94,75 @@ func ParseRouteTable(data []byte) (*RouteTable, error) {
 		ids[in.ID] = true
 		t.Instances = append(t.Instances, in)
 	}
-	sort.Slice(t.Instances, func(a, b int) bool { return t.Instances[a].ID < t.Instances[b].ID })
+	if !sort.SliceIsSorted(t.Instances, func(a, b int) bool { return t.Instances[a].ID < t.Instances[b].ID }) {
+		sort.Slice(t.Instances, func(a, b int) bool { return t.Instances[a].ID < t.Instances[b].ID })
+	}
 	return t, nil
 }
 
-func field(doc map[string]json.RawMessage, name string, required bool, out interface{}) error {
-	v, ok := doc[name]
-	if !ok || bytes.Equal(bytes.TrimSpace(v), []byte("null")) {
-		if required {
-			return fmt.Errorf("%w: field %q is missing", ErrInvalidTable, name)
-		}
-		return nil
-	}
-	if err := json.Unmarshal(v, out); err != nil {
-		return fmt.Errorf("%w: field %q has the wrong type", ErrInvalidTable, name)
-	}
-	return nil
+// rawInstance is an instance as the JSON has it: nil = missing or null.
+type rawInstance struct {
+	ID           *string           `json:"id"`
+	Host         *string           `json:"host"`
+	Address      *string           `json:"address"`
+	Datacenter   *string           `json:"datacenter"`
+	Weight       *int              `json:"weight"`
+	State        *string           `json:"state"`
+	Health       *string           `json:"health"`
+	Metadata     map[string]string `json:"metadata"`
+	RegisteredMs *int64            `json:"registered_ms"`
+	CheckStatus  *string           `json:"check_status"`
+	CheckOutput  *string           `json:"check_output"`
 }
 
-func parseInstance(item json.RawMessage) (RouteInstance, error) {
-	in := RouteInstance{State: StateHealthy, Health: "up"}
-	var o map[string]json.RawMessage
-	if err := json.Unmarshal(item, &o); err != nil || o == nil {
+func (r *rawInstance) instance() (RouteInstance, error) {
+	in := RouteInstance{State: StateHealthy, Health: "up", Metadata: r.Metadata}
+	if r == nil {
 		return in, errors.New("is not an object")
 	}
 	for _, f := range []struct {
-		name     string
-		required bool
-		out      interface{}
-	}{
-		{"id", true, &in.ID}, {"host", true, &in.Host}, {"address", true, &in.Address},
-		{"datacenter", true, &in.Datacenter}, {"weight", true, &in.Weight},
-		{"state", false, &in.State}, {"health", false, &in.Health},
-		{"registered_ms", false, &in.RegisteredMs}, {"check_status", false, &in.CheckStatus},
-		{"check_output", false, &in.CheckOutput}, {"metadata", false, &in.Metadata},
-	} {
-		if err := field(o, f.name, f.required, f.out); err != nil {
-			return in, err
+		name string
+		v    *string
+		out  *string
+	}{{"id", r.ID, &in.ID}, {"host", r.Host, &in.Host}, {"address", r.Address, &in.Address},
+		{"datacenter", r.Datacenter, &in.Datacenter}} {
+		if f.v == nil {
+			return in, fmt.Errorf("field %q is missing", f.name)
 		}
+		*f.out = *f.v
+	}
+	if r.Weight == nil {
+		return in, errors.New("field \"weight\" is missing")
+	}
+	in.Weight = *r.Weight
+	if r.State != nil {
+		in.State = *r.State
+	}
+	if r.Health != nil {
+		in.Health = *r.Health
+	}
+	if r.RegisteredMs != nil {
+		in.RegisteredMs = *r.RegisteredMs
+	}
+	if r.CheckStatus != nil {
+		in.CheckStatus = *r.CheckStatus
+	}
+	if r.CheckOutput != nil {
+		in.CheckOutput = *r.CheckOutput
 	}
 	if in.State != StateHealthy && in.State != StateSuspect && in.State != StateDisabled {
 		return in, fmt.Errorf("unknown state %q", in.State)
 	}
 	return in, validateInstance(&in)
+}
+
+// jsonProblem names what was wrong with a document that did not decode.
+func jsonProblem(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return fmt.Sprintf("field %q has the wrong type", te.Field)
+	}
+	return "not a JSON object: " + err.Error()
 }
 
 func validateInstance(in *RouteInstance) error {
