@@ -27,7 +27,15 @@ ROUTE = "route"
 
 
 class GarbledFile(Exception):
-    """A cache file (or watch change) that cannot be used."""
+    """A cache file (or watch change) that cannot be used. `reason` is the
+    class of the first check that failed (clients/conformance/README.md
+    2.1): not_json, missing_field, wrong_type, unknown_format,
+    unknown_type, invalid_name, unknown_encoding, bad_base64,
+    crc_mismatch, key_mismatch."""
+
+    def __init__(self, message: str, reason: str = "not_json") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -88,28 +96,28 @@ class CacheEntry:
 
 def _field(doc: Dict[str, Any], name: str) -> Any:
     if name not in doc:
-        raise GarbledFile("missing field %r" % name)
+        raise GarbledFile("missing field %r" % name, "missing_field")
     return doc[name]
 
 
 def _int(doc: Dict[str, Any], name: str) -> int:
     v = _field(doc, name)
     if isinstance(v, bool) or not isinstance(v, int):
-        raise GarbledFile("%r is not an integer" % name)
+        raise GarbledFile("%r is not an integer" % name, "wrong_type")
     return v
 
 
 def _str(doc: Dict[str, Any], name: str) -> str:
     v = _field(doc, name)
     if not isinstance(v, str):
-        raise GarbledFile("%r is not a string" % name)
+        raise GarbledFile("%r is not a string" % name, "wrong_type")
     return v
 
 
 def _bool(doc: Dict[str, Any], name: str) -> bool:
     v = _field(doc, name)
     if not isinstance(v, bool):
-        raise GarbledFile("%r is not a boolean" % name)
+        raise GarbledFile("%r is not a boolean" % name, "wrong_type")
     return v
 
 
@@ -118,7 +126,8 @@ def _b64decode(text: str) -> bytes:
     try:
         return base64.b64decode(padded.encode("ascii"), validate=True)
     except (binascii.Error, UnicodeEncodeError, ValueError) as e:
-        raise GarbledFile("'value' is not valid base64: %s" % e)
+        raise GarbledFile("'value' is not valid base64: %s" % e,
+                          "bad_base64")
 
 
 def decode_object(doc: Any) -> CacheEntry:
@@ -127,18 +136,19 @@ def decode_object(doc: Any) -> CacheEntry:
         raise GarbledFile("not a JSON object")
     fmt = _int(doc, "format")
     if fmt != FORMAT_VERSION:
-        raise GarbledFile("unknown format version %d" % fmt)
+        raise GarbledFile("unknown format version %d" % fmt,
+                          "unknown_format")
     kind = _str(doc, "type")
     if kind == CONFIG:
         key = CacheKey.config(_str(doc, "namespace"), _str(doc, "key"))
     elif kind == ROUTE:
         key = CacheKey.route(_str(doc, "service"))
     else:
-        raise GarbledFile("unknown type %r" % kind)
+        raise GarbledFile("unknown type %r" % kind, "unknown_type")
     try:
         key.validate()
     except ValueError as e:
-        raise GarbledFile(str(e))
+        raise GarbledFile(str(e), "invalid_name")
     revision = _int(doc, "revision")
     absent = _bool(doc, "absent")
     crc = _int(doc, "crc32")
@@ -148,18 +158,20 @@ def decode_object(doc: Any) -> CacheEntry:
         try:
             value = text.encode("utf-8")
         except UnicodeEncodeError as e:  # lone surrogates from \\ud800 escapes
-            raise GarbledFile("'value' is not valid UTF-8: %s" % e)
+            raise GarbledFile("'value' is not valid UTF-8: %s" % e,
+                              "wrong_type")
     elif encoding == "base64":
         value = _b64decode(text)
     else:
-        raise GarbledFile("unknown encoding %r" % encoding)
+        raise GarbledFile("unknown encoding %r" % encoding,
+                          "unknown_encoding")
     content_type = _str(doc, "content_type")
     mtime_ms = _int(doc, "mtime_ms")
     written_ms = _int(doc, "written_ms")
     actual = zlib.crc32(value)
     if crc != actual:
         raise GarbledFile("crc32 of the value is %d, the file says %d" %
-                          (actual, crc))
+                          (actual, crc), "crc_mismatch")
     return CacheEntry(key, revision, absent, value, content_type, mtime_ms,
                       written_ms)
 
@@ -195,7 +207,7 @@ def read_entry(path: str, expected: Optional[CacheKey] = None) -> CacheEntry:
     entry = decode_entry(data)
     if expected is not None and entry.key != expected:
         raise GarbledFile("%s: holds %s, expected %s" %
-                          (path, entry.key, expected))
+                          (path, entry.key, expected), "key_mismatch")
     return entry
 
 

@@ -127,13 +127,24 @@ class Discovery:
         return select_instance(balancer or self._default, snapshot,
                                availability, key, now)
 
-    def report_failure(self, service: str, instance_id: str) -> None:
+    def report_failure(self, service: str, instance_id: str) -> bool:
         """Ejects the instance (by id) for a while; invalid names are
-        ignored."""
-        self._report(service, instance_id, True)
+        ignored. Returns whether the availability changed (False for a
+        failure while it is ejected already)."""
+        return self._report(service, instance_id, True)
 
-    def report_success(self, service: str, instance_id: str) -> None:
-        self._report(service, instance_id, False)
+    def report_success(self, service: str, instance_id: str) -> bool:
+        """Counts towards forgetting its failures; returns whether the
+        availability changed."""
+        return self._report(service, instance_id, False)
+
+    def view(self, service: str
+             ) -> Tuple[Optional[RouteSnapshot], Optional[Availability]]:
+        """What select() reads now: the snapshot (None before the first
+        table) and the availability (None while nothing is ejected or
+        recovering). For tools and tests, e.g. select_instance() with a
+        seeded FastRandom."""
+        return self._track(service).view
 
     def failures(self, service: str, instance_id: str) -> int:
         """Consecutive failures on record for the instance."""
@@ -243,14 +254,15 @@ class Discovery:
             availability = s.tracker.build(s.snapshot, self.options.clock())
         s.view = (s.snapshot, availability)
 
-    def _report(self, service: str, instance_id: str, failure: bool) -> None:
+    def _report(self, service: str, instance_id: str, failure: bool) -> bool:
         try:
             s = self._track(service)
         except ValueError:
-            return
+            return False
         with s.lock:
             now = self.options.clock()
             changed = (s.tracker.report_failure(instance_id, now) if failure
                        else s.tracker.report_success(instance_id, now))
             if changed:
                 self._publish(s)
+            return changed

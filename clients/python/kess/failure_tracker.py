@@ -7,7 +7,8 @@
   failures reported while it is ejected are ignored (calls already in
       flight when it was ejected).
   successes_to_reset successes in a row forget the failures; so does a
-      quiet period of forget_after after the recovery ended.
+      quiet period of forget_after after the recovery ended (checked by
+      every report and every build()).
 
 FailureTracker keeps that state by instance id (it survives new table
 versions) and renders it for one RouteSnapshot as an immutable
@@ -113,7 +114,11 @@ class FailureTracker:
 
     def report_failure(self, instance_id: str, now_ms: int) -> bool:
         """Returns whether the availability changed."""
-        record = self._records.setdefault(instance_id, _Record())
+        record = self._records.get(instance_id)
+        if record is None or self._forgotten(record, now_ms):
+            # Quiet for forget_after since it recovered: it starts over,
+            # whether or not a build() forgot the record in between.
+            record = self._records[instance_id] = _Record()
         if record.failures > 0 and now_ms < record.entry.until_ms:
             return False
         record.failures += 1
@@ -133,6 +138,9 @@ class FailureTracker:
         record = self._records.get(instance_id)
         if record is None:
             return False
+        if self._forgotten(record, now_ms):   # nothing left to forget
+            del self._records[instance_id]
+            return False
         record.successes += 1
         if record.successes < self._options.successes_to_reset:
             return False
@@ -144,9 +152,8 @@ class FailureTracker:
               now_ms: int) -> Optional[Availability]:
         """The availability of the snapshot's instances; None when none is
         ejected or recovering. Forgets records that are due."""
-        forget = ceil_ms(self._options.forget_after)
         for iid in [i for i, r in self._records.items()
-                    if now_ms >= r.entry.recovered_ms + forget]:
+                    if self._forgotten(r, now_ms)]:
             del self._records[iid]
         if not self._records:
             return None
@@ -161,6 +168,10 @@ class FailureTracker:
         if entries is None:
             return None
         return Availability(entries, self._options.recovering_weight)
+
+    def _forgotten(self, record: _Record, now_ms: int) -> bool:
+        return now_ms >= record.entry.recovered_ms + \
+            ceil_ms(self._options.forget_after)
 
     def failures(self, instance_id: str) -> int:
         """Consecutive failures on record (0 = none)."""

@@ -98,6 +98,9 @@ class WatcherOptions:
     # The owner of this watcher's subscriptions; "" = default_owner().
     owner: str = ""
     unsubscribe_unwatched: bool = True
+    # False: no background thread; new versions are learnt only by
+    # poll_now() (deterministic tests and tools).
+    start_thread: bool = True
 
 
 @dataclass
@@ -187,7 +190,8 @@ class CacheWatcher:
         self.using_blocking_watch = False
         self._thread = threading.Thread(target=self._run, daemon=True,
                                         name="kess-watcher")
-        self._thread.start()
+        if o.start_thread:
+            self._thread.start()
 
     # --- public API ----------------------------------------------------
 
@@ -277,7 +281,8 @@ class CacheWatcher:
         self._wake.set()
         if call is not None:
             call.abort()
-        if threading.current_thread() is not self._thread:
+        if self._thread.is_alive() and \
+                threading.current_thread() is not self._thread:
             self._thread.join(timeout=self.options.http_timeout * 2 + 5)
         self._unsubscribe_pending()
 

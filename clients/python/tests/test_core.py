@@ -302,16 +302,27 @@ def test_failure_tracker_backoff_and_ramp():
     assert t.report_failure("a", 2100)       # second: 2 s
     e = t.build(snap, 2100).entry(0)
     assert (e.until_ms, e.recovered_ms) == (4100, 6100)
-    for k in range(3, 10):
-        t.report_failure("a", 100000 * k)
-    e = t.build(snap, 900000).entry(0)
-    assert e.until_ms - e.ejected_ms == 30000   # capped
-    assert not t.report_success("a", 900001)
-    assert not t.report_success("a", 900002)
-    assert t.report_success("a", 900003)        # third success: forgotten
+    now = 4100
+    durations = []
+    for _ in range(7):   # each failure as soon as the ejection ends
+        assert t.report_failure("a", now)
+        e = t.build(snap, now).entry(0)
+        durations.append(e.until_ms - e.ejected_ms)
+        now = e.until_ms
+    assert durations == [4000, 8000, 16000, 30000, 30000, 30000, 30000]
+    assert not t.report_success("a", now + 1)
+    assert not t.report_success("a", now + 2)
+    assert t.report_success("a", now + 3)        # third success: forgotten
     assert t.failures("a") == 0
     t.report_failure("b", 0)
     assert t.build(snap, 2000 + 60000) is None  # forgotten after quiet
+    # A quiet period forgets also without a build() in between: the next
+    # failure ejects for initial_ejection again.
+    t.report_failure("b", 100000)
+    t.report_failure("b", 101000)
+    assert t.failures("b") == 2
+    assert t.report_failure("b", 101000 + 4000 + 60000)
+    assert t.failures("b") == 1
 
 
 def test_all_ejected_gives_least_recently_ejected():
