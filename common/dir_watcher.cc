@@ -46,6 +46,13 @@ bool Covers(const std::string& watched, const std::string& path) {
 
 absl::StatusOr<std::unique_ptr<DirWatcher>> DirWatcher::Create(
     std::function<void()> on_change) {
+  return Create([on_change = std::move(on_change)](const DirChanges&) {
+    on_change();
+  });
+}
+
+absl::StatusOr<std::unique_ptr<DirWatcher>> DirWatcher::Create(
+    std::function<void(const DirChanges&)> on_changes) {
   const int inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
   if (inotify_fd < 0) {
     return ErrnoToStatus(errno, "inotify_init1");
@@ -57,16 +64,16 @@ absl::StatusOr<std::unique_ptr<DirWatcher>> DirWatcher::Create(
     return ErrnoToStatus(err, "eventfd");
   }
   std::unique_ptr<DirWatcher> watcher(
-      new DirWatcher(inotify_fd, stop_fd, std::move(on_change)));
+      new DirWatcher(inotify_fd, stop_fd, std::move(on_changes)));
   watcher->thread_ = std::thread([w = watcher.get()] { w->Run(); });
   return watcher;
 }
 
 DirWatcher::DirWatcher(int inotify_fd, int stop_fd,
-                       std::function<void()> on_change)
+                       std::function<void(const DirChanges&)> on_changes)
     : inotify_fd_(inotify_fd),
       stop_fd_(stop_fd),
-      on_change_(std::move(on_change)) {}
+      on_changes_(std::move(on_changes)) {}
 
 DirWatcher::~DirWatcher() {
   eventfd_write(stop_fd_, 1);
@@ -140,27 +147,53 @@ void DirWatcher::Run() {
     if (fds[1].revents != 0) return;
     bool changed = false;
     bool resolve = false;
+    DirChanges changes;
+    // Bounded: a reader that falls this far behind lists its directories.
+    constexpr size_t kMaxNames = 100000;
+    size_t names = 0;
     for (;;) {
       const ssize_t n = read(inotify_fd_, buffer, sizeof(buffer));
       if (n <= 0) break;  // EAGAIN: drained
+      absl::MutexLock lock(&mu_);
       for (ssize_t at = 0; at < n;) {
         struct inotify_event event;
         std::memcpy(&event, buffer + at, sizeof(event));
+        const char* name = buffer + at + sizeof(event);
         at += static_cast<ssize_t>(sizeof(event)) + event.len;
         changed = true;
         if (event.mask & IN_IGNORED) {  // the directory went away
-          absl::MutexLock lock(&mu_);
           watches_.erase(event.wd);
           resolve = true;
+          changes.rescan = true;
+          continue;
         }
-        if (event.mask & (IN_Q_OVERFLOW | IN_ISDIR)) resolve = true;
+        if (event.mask & (IN_Q_OVERFLOW | IN_ISDIR | IN_DELETE_SELF |
+                          IN_MOVE_SELF)) {
+          resolve = true;
+          changes.rescan = true;
+          continue;
+        }
+        auto watch = watches_.find(event.wd);
+        if (event.len == 0 || watch == watches_.end() ||
+            wanted_.count(watch->second) == 0) {
+          changes.rescan = true;  // an ancestor standing in, or unknown
+          continue;
+        }
+        if (names < kMaxNames) {
+          // The name is NUL-padded to event.len.
+          if (changes.files[watch->second].insert(std::string(name)).second) {
+            ++names;
+          }
+        } else {
+          changes.rescan = true;
+        }
       }
     }
     if (resolve) {
       absl::MutexLock lock(&mu_);
       ResolveLocked();
     }
-    if (changed) on_change_();
+    if (changed) on_changes_(changes);
   }
 }
 

@@ -15,8 +15,16 @@
 // going away. Renames over a file, as every atomic writer does, are
 // IN_MOVED_TO on the directory; watching the file itself would miss them.
 //
-// Thread-safety: thread-safe. `on_change` runs on the watcher's own thread,
-// one call at a time, and must not call back into the DirWatcher's
+// The second form of Create says which files: DirChanges names, per wanted
+// directory, the files moved into, written, created, deleted or moved out
+// (from the events' names), so that a reader re-reads just those instead of
+// listing its directories. `rescan` is set when names cannot be trusted to
+// be complete: the queue overflowed (IN_Q_OVERFLOW, events were lost), a
+// wanted directory appeared or went away, or an event came from an ancestor
+// standing in for a missing directory. Then the reader lists everything.
+//
+// Thread-safety: thread-safe. The callback runs on the watcher's own
+// thread, one call at a time, and must not call back into the DirWatcher's
 // destructor.
 #pragma once
 
@@ -32,12 +40,22 @@
 
 namespace kess {
 
+// What one wake-up of a DirWatcher saw (see above).
+struct DirChanges {
+  // Wanted directory (as normalized: no trailing slash) -> file names.
+  std::map<std::string, std::set<std::string>> files;
+  bool rescan = false;
+};
+
 class DirWatcher {
  public:
   // Errors if inotify or the thread cannot be set up (e.g. the per-user
   // inotify instance limit): the caller falls back to its timer.
   static absl::StatusOr<std::unique_ptr<DirWatcher>> Create(
       std::function<void()> on_change);
+  // The same, with the names of the files that changed.
+  static absl::StatusOr<std::unique_ptr<DirWatcher>> Create(
+      std::function<void(const DirChanges&)> on_changes);
   ~DirWatcher();  // stops the thread; on_change is not called after it
 
   DirWatcher(const DirWatcher&) = delete;
@@ -52,7 +70,8 @@ class DirWatcher {
   int watched_count() const;
 
  private:
-  DirWatcher(int inotify_fd, int stop_fd, std::function<void()> on_change);
+  DirWatcher(int inotify_fd, int stop_fd,
+             std::function<void(const DirChanges&)> on_changes);
   void Run();
   // Adds inotify watches for every wanted directory not watched yet: the
   // directory itself, or its nearest existing ancestor. True if a wanted
@@ -61,7 +80,7 @@ class DirWatcher {
 
   const int inotify_fd_;
   const int stop_fd_;  // eventfd: the destructor wakes the thread
-  const std::function<void()> on_change_;
+  const std::function<void(const DirChanges&)> on_changes_;
 
   mutable absl::Mutex mu_;
   std::set<std::string> wanted_ ABSL_GUARDED_BY(mu_);

@@ -7,8 +7,11 @@
 #include <atomic>
 #include <cstdlib>
 #include <fstream>
+#include <map>
+#include <set>
 #include <string>
 
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "common/testing/wait_for.h"
 #include "gtest/gtest.h"
@@ -101,6 +104,59 @@ TEST_F(DirWatcherTest, WatchingTwiceIsOneWatch) {
   ASSERT_TRUE(watcher_->Watch(dir).ok());
   ASSERT_TRUE(watcher_->Watch(dir + "//").ok());
   EXPECT_EQ(watcher_->watched_count(), 1);
+}
+
+// The named form says which files changed in which watched directory, and
+// asks for a rescan only when names are not enough (a directory appearing).
+TEST(DirWatcherNamesTest, NamesTheFilesThatChanged) {
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  std::string pattern = std::string(tmp ? tmp : "/tmp") + "/dirn.XXXXXX";
+  ASSERT_NE(mkdtemp(pattern.data()), nullptr);
+  const std::string root = pattern;
+  absl::Mutex mu;
+  std::map<std::string, std::set<std::string>> seen;
+  int rescans = 0;
+  auto watcher = DirWatcher::Create([&](const DirChanges& changes) {
+    absl::MutexLock lock(&mu);
+    for (const auto& [dir, names] : changes.files) {
+      seen[dir].insert(names.begin(), names.end());
+    }
+    rescans += changes.rescan;
+  });
+  ASSERT_TRUE(watcher.ok()) << watcher.status();
+  const std::string a = root + "/a";
+  const std::string b = root + "/b";
+  ASSERT_EQ(mkdir(a.c_str(), 0755), 0);
+  ASSERT_TRUE((*watcher)->Watch(a + "/").ok());
+  ASSERT_TRUE((*watcher)->Watch(b).ok());  // missing: the root stands in
+  for (const char* name : {"k1.json", "k2.json"}) {
+    const std::string temp = a + "/." + name + ".tmp";
+    { std::ofstream(temp) << "v"; }
+    ASSERT_EQ(rename(temp.c_str(), (a + "/" + name).c_str()), 0);
+  }
+  auto has = [&](const std::string& dir, const std::string& name) {
+    absl::MutexLock lock(&mu);
+    return seen[dir].count(name) > 0;
+  };
+  ASSERT_TRUE(WaitFor([&] { return has(a, "k1.json") && has(a, "k2.json"); },
+                      kWait));
+  {
+    absl::MutexLock lock(&mu);
+    EXPECT_EQ(rescans, 0);
+    EXPECT_EQ(seen.count(b), 0u);
+  }
+  // b appears: names from the stand-in are not enough.
+  ASSERT_EQ(mkdir(b.c_str(), 0755), 0);
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        absl::MutexLock lock(&mu);
+        return rescans > 0;
+      },
+      kWait));
+  ASSERT_TRUE(
+      WaitFor([&] { return (*watcher)->watched_count() == 2; }, kWait));
+  { std::ofstream(b + "/k3.json") << "v"; }
+  EXPECT_TRUE(WaitFor([&] { return has(b, "k3.json"); }, kWait));
 }
 
 }  // namespace

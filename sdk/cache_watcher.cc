@@ -151,7 +151,9 @@ absl::StatusOr<std::unique_ptr<CacheWatcher>> CacheWatcher::Create(
   std::unique_ptr<CacheWatcher> client(new CacheWatcher(std::move(options)));
   if (client->options_.watch_directories) {
     absl::StatusOr<std::unique_ptr<DirWatcher>> dirs =
-        DirWatcher::Create([c = client.get()] { c->Wake(); });
+        DirWatcher::Create([c = client.get()](const DirChanges& changes) {
+          c->OnDirChanges(changes);
+        });
     if (dirs.ok()) {
       client->dir_watcher_ = *std::move(dirs);
     } else {
@@ -228,6 +230,7 @@ CacheWatcher::WatchNamespace(const std::string& ns, Callback callback) {
 }
 
 void CacheWatcher::ListNamespace(const std::string& ns, NamespaceState* state) {
+  ++listings_;
   absl::StatusOr<std::vector<std::string>> names =
       options_.env->ListDir(absl::StrCat(options_.cache_dir, "/configs/", ns));
   if (!names.ok()) return;  // no key fetched yet (or unreadable: polled again)
@@ -300,15 +303,31 @@ const CacheWatcher::TypeCounters& CacheWatcher::CountersFor(
 }
 
 void CacheWatcher::Run() {
+  bool full = true;
+  std::map<std::string, std::set<std::string>> changed;
+  int64_t last_full_ms = 0;
   while (true) {
-    PollOnce();
+    // Wake-ups more often than poll_interval still get the backstop.
+    if (full || MonotonicMs() - last_full_ms >=
+                    absl::ToInt64Milliseconds(options_.poll_interval)) {
+      last_full_ms = MonotonicMs();
+      PollOnce();
+    } else {
+      PollChanged(changed);
+    }
     absl::MutexLock lock(&mu_);
     auto woken = [this]()
                      ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stop_ || wake_; };
     AwaitWithSteadyTimeout(&mu_, absl::Condition(&woken),
                            options_.poll_interval);
     if (stop_) return;
+    // The poll_interval backstop (nothing woke it), or a rescan: list all.
+    full = !wake_ || full_poll_;
     wake_ = false;
+    full_poll_ = false;
+    changed = std::move(changed_files_);
+    changed_files_.clear();
+    changed_count_ = 0;
   }
 }
 
@@ -317,6 +336,70 @@ void CacheWatcher::PollNow() { PollOnce(); }
 void CacheWatcher::Wake() {
   absl::MutexLock lock(&mu_);
   wake_ = true;
+}
+
+void CacheWatcher::OnDirChanges(const DirChanges& changes) {
+  // Beyond this many names a full poll is cheaper than remembering them.
+  constexpr size_t kMaxChangedFiles = 10000;
+  absl::MutexLock lock(&mu_);
+  wake_ = true;
+  if (full_poll_) return;
+  if (changes.rescan) {
+    full_poll_ = true;
+    changed_files_.clear();
+    return;
+  }
+  for (const auto& [dir, names] : changes.files) {
+    std::set<std::string>& mine = changed_files_[dir];
+    for (const std::string& name : names) {
+      changed_count_ += mine.insert(name).second;
+    }
+  }
+  if (changed_count_ > kMaxChangedFiles) {
+    full_poll_ = true;
+    changed_files_.clear();
+  }
+}
+
+void CacheWatcher::PollChanged(
+    const std::map<std::string, std::set<std::string>>& files) {
+  absl::MutexLock poll(&poll_mu_);
+  polling_thread_ = std::this_thread::get_id();
+  SubscribePending();
+  UnsubscribePending();
+  {
+    absl::MutexLock lock(&mu_);
+    std::string root = options_.cache_dir;
+    while (root.size() > 1 && root.back() == '/') root.pop_back();
+    const std::string routes = root + "/routes";
+    const std::string configs = root + "/configs/";
+    for (const auto& [dir, names] : files) {
+      const bool is_routes = dir == routes;
+      if (!is_routes && !absl::StartsWith(dir, configs)) continue;
+      const std::string ns = is_routes ? "" : dir.substr(configs.size());
+      auto ns_state = is_routes ? namespaces_.end() : namespaces_.find(ns);
+      for (absl::string_view name : names) {
+        // Temp files of writes in progress start with '.'.
+        if (absl::StartsWith(name, ".") ||
+            !absl::ConsumeSuffix(&name, ".json")) {
+          continue;
+        }
+        const CacheKey key = is_routes
+                                 ? CacheKey::Route(std::string(name))
+                                 : CacheKey::Config(ns, std::string(name));
+        if (!file_cache::ValidateKey(key).ok()) continue;
+        auto it = keys_.find(key);
+        if (it != keys_.end()) Refresh(key, &it->second);
+        if (ns_state != namespaces_.end()) {
+          // A key created after the namespace's last listing.
+          KeyState& state = ns_state->second.keys[std::string(name)];
+          Refresh(key, &state);
+        }
+      }
+    }
+  }
+  Deliver();
+  polling_thread_ = std::thread::id();
 }
 
 void CacheWatcher::PollOnce() {

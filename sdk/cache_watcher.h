@@ -141,6 +141,10 @@ class CacheWatcher {
   void PollNow();
 
   const Options& options() const { return options_; }
+  // Namespace directory listings so far: at Watch, on every full poll (the
+  // poll_interval backstop, an inotify overflow), never for an inotify
+  // wake-up that names its files.
+  int64_t directory_listings() const { return listings_.load(); }
   // The owner id used at the agent (Options::owner or the default).
   const std::string& owner() const { return owner_; }
 
@@ -179,7 +183,14 @@ class CacheWatcher {
   explicit CacheWatcher(Options options);
   void Run();
   void Wake();
+  // The directory watcher's report: the files named are refreshed on the
+  // next wake-up; a rescan (or too many names) makes it a full poll.
+  void OnDirChanges(const DirChanges& changes);
+  // A full poll: every watched key, and every namespace directory listed.
   void PollOnce();
+  // After an inotify wake-up: only the files named (a new file of a watched
+  // namespace is added from its name), no directory listing.
+  void PollChanged(const std::map<std::string, std::set<std::string>>& files);
   void SubscribePending();
   void Refresh(const file_cache::CacheKey& key, KeyState* state)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -213,6 +224,14 @@ class CacheWatcher {
   uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   bool wake_ ABSL_GUARDED_BY(mu_) = false;
+  // Files the directory watcher named since the last poll (directory ->
+  // names), and whether the next poll must be a full one instead.
+  std::map<std::string, std::set<std::string>> changed_files_
+      ABSL_GUARDED_BY(mu_);
+  size_t changed_count_ ABSL_GUARDED_BY(mu_) = 0;
+  bool full_poll_ ABSL_GUARDED_BY(mu_) = false;
+  // Directory listings made (tests: an inotify wake-up lists nothing).
+  std::atomic<int64_t> listings_{0};
   int64_t last_error_log_ms_ ABSL_GUARDED_BY(mu_) = 0;
   // The thread running a poll (and its callbacks) right now.
   std::atomic<std::thread::id> polling_thread_{};

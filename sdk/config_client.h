@@ -91,6 +91,10 @@ class ConfigClient {
   // Runs one poll on the calling thread (tests, or after a known change);
   // callbacks for new versions run on this thread then.
   void PollNow() { watcher_->PollNow(); }
+  // Namespace directory listings so far (CacheWatcher::directory_listings).
+  int64_t directory_listings() const {
+    return watcher_->directory_listings();
+  }
 
  private:
   explicit ConfigClient(std::unique_ptr<CacheWatcher> watcher)

@@ -309,6 +309,44 @@ TEST_F(ConfigClientTest, WatchNamespaceGetsEveryKeyIncludingLaterOnes) {
   EXPECT_EQ(seen().size(), 3u);
 }
 
+// Under inotify a namespace watch learns new keys and versions from the
+// events' file names: no directory listing per change (a namespace of
+// thousands of keys is not re-read on every write); only the poll_interval
+// backstop lists.
+TEST_F(ConfigClientTest, NamespaceChangesUnderInotifyAreReadByName) {
+  Write(1, "a1", false, "a");
+  auto client = Client("", absl::Hours(1));
+  absl::Mutex mu;
+  std::vector<std::string> seen;
+  auto watch = client->WatchNamespace("shop", [&](const ConfigValue& v) {
+    absl::MutexLock lock(&mu);
+    seen.push_back(absl::StrCat(v.key, "@", v.revision));
+  });
+  ASSERT_TRUE(watch.ok()) << watch.status();
+  auto count = [&] {
+    absl::MutexLock lock(&mu);
+    return seen.size();
+  };
+  ASSERT_TRUE(WaitFor([&] { return count() == 1; }, kLong));
+  const int64_t listed = client->directory_listings();
+  EXPECT_GE(listed, 1);
+  constexpr int kKeys = 50;
+  for (int i = 0; i < kKeys; ++i) {
+    Write(2 + i, absl::StrCat("v", i), false, absl::StrCat("k", i));
+  }
+  Write(100, "a100", false, "a");
+  ASSERT_TRUE(WaitFor([&] { return count() == kKeys + 2; }, kLong));
+  EXPECT_EQ(client->directory_listings(), listed);
+  {
+    absl::MutexLock lock(&mu);
+    EXPECT_EQ(seen.back(), "a@100");
+  }
+  // A full poll (the backstop) lists, and finds nothing new.
+  client->PollNow();
+  EXPECT_EQ(client->directory_listings(), listed + 1);
+  EXPECT_EQ(count(), static_cast<size_t>(kKeys + 2));
+}
+
 // The namespace is subscribed with the owner id, and unsubscribed (DELETE)
 // only when its last handle goes; so is a key.
 TEST_F(ConfigClientTest, UnsubscribesWhenTheLastHandleGoes) {
