@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -91,22 +92,66 @@ type Entry struct {
 	WrittenMs   int64 // written by the agent (Unix ms)
 }
 
+// Reason classes of a cache file that does not decode (the contract of
+// clients/conformance; messages are free).
+const (
+	ReasonNotJSON         = "not_json"
+	ReasonMissingField    = "missing_field"
+	ReasonWrongType       = "wrong_type"
+	ReasonUnknownFormat   = "unknown_format"
+	ReasonUnknownType     = "unknown_type"
+	ReasonInvalidName     = "invalid_name"
+	ReasonUnknownEncoding = "unknown_encoding"
+	ReasonBadBase64       = "bad_base64"
+	ReasonCRCMismatch     = "crc_mismatch"
+	ReasonKeyMismatch     = "key_mismatch"
+)
+
+// GarbledError is a cache file (or watch change) that does not decode,
+// with its reason class. errors.Is(err, ErrGarbled) holds for it.
+type GarbledError struct {
+	Reason  string // one of the Reason* constants
+	Message string
+}
+
+func (e *GarbledError) Error() string { return "garbled cache file: " + e.Message }
+
+// Is makes errors.Is(err, ErrGarbled) true.
+func (e *GarbledError) Is(target error) bool { return target == ErrGarbled }
+
+func garbled(reason, format string, args ...interface{}) error {
+	return &GarbledError{Reason: reason, Message: fmt.Sprintf(format, args...)}
+}
+
+// GarbledReason returns the reason class of a GarbledError in err's chain,
+// "" if there is none.
+func GarbledReason(err error) string {
+	var g *GarbledError
+	if errors.As(err, &g) {
+		return g.Reason
+	}
+	return ""
+}
+
 // DecodeEntry decodes and verifies one cache file's JSON (or one change of
-// a watch answer): format 1, every field present with its type, the
-// encoding known, the names valid and the CRC-32 of the value matching.
-// Unknown extra fields are ignored. Errors wrap ErrGarbled.
+// a watch answer), checking in this order: a JSON object; "format" an
+// integer equal to 1; "type" "config" or "route"; the names strings and
+// valid; "revision", "absent", "crc32", "encoding", "value" present with
+// their types; the encoding known and a base64 value decodable;
+// "content_type", "mtime_ms", "written_ms" present with their types; the
+// CRC-32 of the value bytes matching. Unknown extra fields are ignored.
+// Errors are *GarbledError (errors.Is(err, ErrGarbled)).
 func DecodeEntry(data []byte) (*Entry, error) {
 	var raw map[string]json.RawMessage
 	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
 	if err := dec.Decode(&raw); err != nil {
-		return nil, fmt.Errorf("%w: not JSON: %v", ErrGarbled, err)
+		return nil, garbled(ReasonNotJSON, "not a JSON object: %v", err)
 	}
 	if raw == nil {
-		return nil, fmt.Errorf("%w: not a JSON object", ErrGarbled)
+		return nil, garbled(ReasonNotJSON, "not a JSON object")
 	}
-	if dec.More() {
-		return nil, fmt.Errorf("%w: trailing data after the object", ErrGarbled)
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, garbled(ReasonNotJSON, "data after the JSON object")
 	}
 	f := fields{raw: raw}
 	format := f.int("format")
@@ -114,33 +159,30 @@ func DecodeEntry(data []byte) (*Entry, error) {
 		return nil, f.err
 	}
 	if format != CacheFormat {
-		return nil, fmt.Errorf("%w: unknown format version %d", ErrGarbled, format)
+		return nil, garbled(ReasonUnknownFormat, "unknown format version %d", format)
 	}
 	e := &Entry{}
-	switch kind := f.str("type"); kind {
-	case KindConfig:
+	switch kind := f.str("type"); {
+	case f.err != nil:
+		return nil, f.err
+	case kind == KindConfig:
 		e.Key = Key{Kind: KindConfig, Namespace: f.str("namespace"), Key: f.str("key")}
-	case KindRoute:
+	case kind == KindRoute:
 		e.Key = Key{Kind: KindRoute, Service: f.str("service")}
 	default:
-		if f.err == nil {
-			f.err = fmt.Errorf("%w: unknown type %q", ErrGarbled, kind)
-		}
+		return nil, garbled(ReasonUnknownType, "unknown type %q", kind)
 	}
 	if f.err != nil {
 		return nil, f.err
 	}
 	if err := e.Key.Validate(); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrGarbled, err)
+		return nil, garbled(ReasonInvalidName, "%v", err)
 	}
 	e.Revision = f.int("revision")
 	e.Absent = f.boolean("absent")
 	crc := f.int("crc32")
 	encoding := f.str("encoding")
 	value := f.str("value")
-	e.ContentType = f.str("content_type")
-	e.MtimeMs = f.int("mtime_ms")
-	e.WrittenMs = f.int("written_ms")
 	if f.err != nil {
 		return nil, f.err
 	}
@@ -150,14 +192,20 @@ func DecodeEntry(data []byte) (*Entry, error) {
 	case "base64":
 		v, err := base64.StdEncoding.Strict().DecodeString(value)
 		if err != nil {
-			return nil, fmt.Errorf("%w: \"value\" is not valid base64", ErrGarbled)
+			return nil, garbled(ReasonBadBase64, "\"value\" is not valid base64")
 		}
 		e.Value = v
 	default:
-		return nil, fmt.Errorf("%w: unknown encoding %q", ErrGarbled, encoding)
+		return nil, garbled(ReasonUnknownEncoding, "unknown encoding %q", encoding)
+	}
+	e.ContentType = f.str("content_type")
+	e.MtimeMs = f.int("mtime_ms")
+	e.WrittenMs = f.int("written_ms")
+	if f.err != nil {
+		return nil, f.err
 	}
 	if actual := crc32.ChecksumIEEE(e.Value); int64(actual) != crc {
-		return nil, fmt.Errorf("%w: crc32 of the value is %d, the file says %d", ErrGarbled, actual, crc)
+		return nil, garbled(ReasonCRCMismatch, "crc32 of the value is %d, the file says %d", actual, crc)
 	}
 	return e, nil
 }
@@ -179,7 +227,7 @@ func ReadEntry(cacheDir string, key Key) (*Entry, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	if e.Key != key {
-		return nil, fmt.Errorf("%s: %w: holds %s, expected %s", path, ErrGarbled, e.Key, key)
+		return nil, fmt.Errorf("%s: %w", path, garbled(ReasonKeyMismatch, "holds %s, expected %s", e.Key, key))
 	}
 	return e, nil
 }
@@ -190,38 +238,37 @@ type fields struct {
 	err error
 }
 
+// get decodes field `name` into out; a missing field is missing_field, a
+// null or another JSON type wrong_type.
 func (f *fields) get(name string, out interface{}, what string) {
 	if f.err != nil {
 		return
 	}
 	v, ok := f.raw[name]
 	if !ok {
-		f.err = fmt.Errorf("%w: missing field %q", ErrGarbled, name)
+		f.err = garbled(ReasonMissingField, "missing field %q", name)
 		return
 	}
 	if err := json.Unmarshal(v, out); err != nil || bytes.Equal(bytes.TrimSpace(v), []byte("null")) {
-		f.err = fmt.Errorf("%w: %q is not %s", ErrGarbled, name, what)
+		f.err = garbled(ReasonWrongType, "%q is not %s", name, what)
 	}
 }
 
+// int: a JSON number without a fraction or exponent that fits 64 bits.
 func (f *fields) int(name string) int64 {
 	var n json.Number
 	f.get(name, &n, "an integer")
 	if f.err != nil {
 		return 0
 	}
-	if t := bytes.TrimSpace(f.raw[name]); len(t) > 0 && t[0] == '"' {
-		f.err = fmt.Errorf("%w: %q is not an integer", ErrGarbled, name)
-		return 0
-	}
-	s := n.String()
-	if strings.ContainsAny(s, ".eE") {
-		f.err = fmt.Errorf("%w: %q is not an integer", ErrGarbled, name)
+	t := bytes.TrimSpace(f.raw[name])
+	if len(t) > 0 && t[0] == '"' || strings.ContainsAny(n.String(), ".eE") {
+		f.err = garbled(ReasonWrongType, "%q is not an integer", name)
 		return 0
 	}
 	v, err := n.Int64()
 	if err != nil {
-		f.err = fmt.Errorf("%w: %q is not an integer", ErrGarbled, name)
+		f.err = garbled(ReasonWrongType, "%q is not a 64-bit integer", name)
 	}
 	return v
 }

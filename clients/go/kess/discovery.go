@@ -77,6 +77,29 @@ type discoveryWatch struct {
 	lastRev   int64 // guarded by service.mu
 }
 
+// ErrWrongService is wrapped when a service's route file holds the table
+// of another service.
+var ErrWrongService = errors.New("route table of another service")
+
+// RouteTableOf is the table a good cache entry of service's route file
+// holds, as Discovery takes it: a tombstone is an empty table; otherwise
+// the value must be a valid table (ErrInvalidTable) of this service
+// (ErrWrongService). The table's revision is the entry's.
+func RouteTableOf(service string, e *Entry) (*RouteTable, error) {
+	if e.Absent {
+		return &RouteTable{Service: service, Revision: e.Revision}, nil
+	}
+	t, err := ParseRouteTable(e.Value)
+	if err != nil {
+		return nil, err
+	}
+	if t.Service != service {
+		return nil, fmt.Errorf("kess: %w: the file of %s holds the table of %q", ErrWrongService, service, t.Service)
+	}
+	t.Revision = e.Revision
+	return t, nil
+}
+
 // NewDiscovery starts a Discovery. It fails for an unknown balancer,
 // local_first without LocalDatacenter, or bad failover options.
 func NewDiscovery(o DiscoveryOptions) (*Discovery, error) {
@@ -191,13 +214,7 @@ func (d *Discovery) apply(s *service, e *Entry) {
 		d.notify(s)
 		return
 	}
-	var t *RouteTable
-	var err error
-	if e.Absent {
-		t = &RouteTable{Service: s.name, Revision: e.Revision}
-	} else if t, err = ParseRouteTable(e.Value); err == nil && t.Service != s.name {
-		err = fmt.Errorf("%w: the table is for service %q", ErrInvalidTable, t.Service)
-	}
+	t, err := RouteTableOf(s.name, e)
 	if err != nil {
 		s.mu.Unlock()
 		d.w.readErrors.Add(1)
