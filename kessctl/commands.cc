@@ -17,6 +17,7 @@
 #include "common/status.h"
 #include "common/value_encoding.h"
 #include "kessctl/client.h"
+#include "kessctl/certs_command.h"
 #include "kessctl/services_command.h"
 #include "kessctl/status_command.h"
 #include "kessctl/table.h"
@@ -491,6 +492,9 @@ int RunKessctl(const Args& args, const Options& options, const Io& io) {
     }
     return RunServices(Args(args.begin() + 1, args.end()), options, io,
                        services_client.get());
+  }
+  if (args[0] == "certs") {
+    return RunCerts(Args(args.begin() + 1, args.end()), options, io);
   }
   if (args[0] != "config" && args[0] != "status") {
     return UsageError(io, "unknown command: " + args[0]);

@@ -43,6 +43,12 @@ struct Options {
   // many answers to print before exiting (0 = until interrupted)
   std::string agent = "127.0.0.1:7310";
   int watch_changes = 0;
+  // certs init: where, the cluster's name, extra host names/IPs (`hosts`
+  // above), validity, overwrite
+  std::string certs_dir;
+  std::string cluster;
+  int days = 365;
+  bool force = false;
 };
 
 struct Io {

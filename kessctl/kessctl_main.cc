@@ -41,6 +41,11 @@ DEFINE_int32(watch_changes, 0,
              "services watch: exit after this many answers (0: until "
              "interrupted).");
 
+DEFINE_string(dir, "", "certs init: the directory to write.");
+DEFINE_string(cluster, "", "certs init: the cluster's name.");
+DEFINE_int32(days, 365, "certs init: days the certificates are valid.");
+DEFINE_bool(force, false, "certs init: overwrite existing files.");
+
 namespace {
 
 std::string FlagOrEnv(const std::string& flag, const char* env) {
@@ -90,6 +95,10 @@ int main(int argc, char** argv) {
   std::string agent = FlagOrEnv(FLAGS_agent, "KESS_AGENT");
   if (!agent.empty()) options.agent = agent;
   options.watch_changes = FLAGS_watch_changes;
+  options.certs_dir = FLAGS_dir;
+  options.cluster = FLAGS_cluster;
+  options.days = FLAGS_days;
+  options.force = FLAGS_force;
 
   std::vector<std::string> args(argv + 1, argv + flag_argc);
   args.insert(args.end(), after_dashes.begin(), after_dashes.end());

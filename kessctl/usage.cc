@@ -27,6 +27,9 @@ Usage:
   kessctl [flags] services get <svc>              its instances: DC, state,
                                                   weight, check status, output
   kessctl [flags] services watch <svc>            changes, from the local agent
+  kessctl certs init --dir=DIR --cluster=NAME [--hosts=a,b] [--days=N]
+                                                  a CA and the daemons' TLS
+                                                  certificates (docs/tls.md)
 
 Flags (anywhere on the line; '--' ends them, e.g. for a value '-5'):
   --mandators=host:port,...  mandators to ask, in order; an unreachable one
@@ -51,6 +54,13 @@ Flags (anywhere on the line; '--' ends them, e.g. for a value '-5'):
   --agent=host:port|unix:P   services watch: the local agent
                              (default: $KESS_AGENT, else 127.0.0.1:7310)
   --watch_changes=N          services watch: exit after N answers (0: never)
+  --dir=DIR                  certs init: where to write (created, 0700)
+  --cluster=NAME             certs init: the cluster's name (in the subjects)
+  --hosts=a,b                certs init: host names and IPs the daemons'
+                             certificates name besides localhost, 127.0.0.1
+                             and ::1 (each also gets hosts/<host>.pem)
+  --days=N                   certs init: validity (365)
+  --force                    certs init: overwrite existing files
 
 Names (<ns>, <key>): A-Z a-z 0-9 . _ -, starting with a letter or digit,
 no '..', at most 128 bytes. Values: at most 16 MiB; bytes that are not UTF-8
