@@ -56,10 +56,10 @@ public final class CacheEntry {
     try {
       entry = decode(Files.readAllBytes(path));
     } catch (FormatException e) {
-      throw new FormatException(path + ": " + e.getMessage());
+      throw new FormatException(e.reason(), path + ": " + e.getMessage());
     }
     if (!entry.key().equals(key)) {
-      throw new FormatException(path + ": holds " + entry.key() + ", expected " + key);
+      throw new FormatException("key_mismatch", path + ": holds " + entry.key() + ", expected " + key);
     }
     return entry;
   }
@@ -74,13 +74,13 @@ public final class CacheEntry {
           .decode(ByteBuffer.wrap(file))
           .toString();
     } catch (CharacterCodingException e) {
-      throw garbled("not UTF-8");
+      throw garbled("not_json", "not UTF-8");
     }
     Map<String, Object> doc;
     try {
       doc = Json.parseObject(text);
     } catch (FormatException e) {
-      throw garbled("not JSON: " + e.getMessage());
+      throw garbled("not_json", "not JSON: " + e.getMessage());
     }
     return fromJson(doc);
   }
@@ -88,7 +88,7 @@ public final class CacheEntry {
   /** Decodes a parsed cache file object (also one change of a watch answer). */
   public static CacheEntry fromJson(Map<String, Object> doc) throws FormatException {
     long format = integer(doc, "format");
-    if (format != FORMAT) throw garbled("unknown format version " + format);
+    if (format != FORMAT) throw garbled("unknown_format", "unknown format version " + format);
     String type = string(doc, "type");
     CacheKey key;
     if (type.equals("config")) {
@@ -96,12 +96,12 @@ public final class CacheEntry {
     } else if (type.equals("route")) {
       key = CacheKey.route(string(doc, "service"));
     } else {
-      throw garbled("unknown type \"" + type + "\"");
+      throw garbled("unknown_type", "unknown type \"" + type + "\"");
     }
     try {
       key.validate();
     } catch (IllegalArgumentException e) {
-      throw garbled(e.getMessage());
+      throw garbled("invalid_name", e.getMessage());
     }
     long revision = integer(doc, "revision");
     boolean absent = bool(doc, "absent");
@@ -115,17 +115,17 @@ public final class CacheEntry {
       try {
         value = Base64.getDecoder().decode(text);
       } catch (IllegalArgumentException e) {
-        throw garbled("\"value\" is not valid base64");
+        throw garbled("bad_base64", "\"value\" is not valid base64");
       }
     } else {
-      throw garbled("unknown encoding \"" + encoding + "\"");
+      throw garbled("unknown_encoding", "unknown encoding \"" + encoding + "\"");
     }
     String contentType = string(doc, "content_type");
     long mtimeMs = integer(doc, "mtime_ms");
     long writtenMs = integer(doc, "written_ms");
     long actual = crc32(value);
     if (crc != actual) {
-      throw garbled("crc32 of the value is " + actual + ", the file says " + crc);
+      throw garbled("crc_mismatch", "crc32 of the value is " + actual + ", the file says " + crc);
     }
     return new CacheEntry(key, revision, absent, value, contentType, mtimeMs, writtenMs);
   }
@@ -137,30 +137,30 @@ public final class CacheEntry {
     return crc.getValue();
   }
 
-  private static FormatException garbled(String why) {
-    return new FormatException("garbled cache file: " + why);
+  private static FormatException garbled(String reason, String why) {
+    return new FormatException(reason, "garbled cache file: " + why);
   }
 
   private static Object field(Map<String, Object> doc, String name) throws FormatException {
-    if (!doc.containsKey(name)) throw garbled("missing field \"" + name + "\"");
+    if (!doc.containsKey(name)) throw garbled("missing_field", "missing field \"" + name + "\"");
     return doc.get(name);
   }
 
   private static long integer(Map<String, Object> doc, String name) throws FormatException {
     Object v = field(doc, name);
-    if (!(v instanceof Long)) throw garbled("\"" + name + "\" is not an integer");
+    if (!(v instanceof Long)) throw garbled("wrong_type", "\"" + name + "\" is not an integer");
     return (Long) v;
   }
 
   private static String string(Map<String, Object> doc, String name) throws FormatException {
     Object v = field(doc, name);
-    if (!(v instanceof String)) throw garbled("\"" + name + "\" is not a string");
+    if (!(v instanceof String)) throw garbled("wrong_type", "\"" + name + "\" is not a string");
     return (String) v;
   }
 
   private static boolean bool(Map<String, Object> doc, String name) throws FormatException {
     Object v = field(doc, name);
-    if (!(v instanceof Boolean)) throw garbled("\"" + name + "\" is not a boolean");
+    if (!(v instanceof Boolean)) throw garbled("wrong_type", "\"" + name + "\" is not a boolean");
     return (Boolean) v;
   }
 

@@ -163,6 +163,15 @@ public final class ConfigClient implements AutoCloseable {
     return Optional.of(new ConfigValue(e));
   }
 
+  /**
+   * Like {@link #get}, but a tombstone is returned too (as a version with
+   * {@link ConfigValue#deleted()} set), so its revision is known.
+   */
+  public Optional<ConfigValue> version(String namespace, String key) throws IOException {
+    CacheEntry e = watcher.get(CacheKey.config(namespace, key));
+    return e == null ? Optional.empty() : Optional.of(new ConfigValue(e));
+  }
+
   /** This client's owner id at the agent. */
   public String owner() {
     return watcher.owner();

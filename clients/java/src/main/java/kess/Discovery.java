@@ -342,7 +342,7 @@ public final class Discovery implements AutoCloseable {
         } else {
           table = RouteTable.parse(entry.valueNoCopy());
           if (!table.service().equals(s.name)) {
-            throw new FormatException("the table is for service \"" + table.service() + "\"");
+            throw new FormatException("wrong_service", "the table is for service \"" + table.service() + "\"");
           }
         }
       } catch (FormatException e) {

@@ -15,6 +15,8 @@ import java.util.Set;
  * as the C++ codec (model/route_table.cc): format 1, valid names, weights in
  * 1..10000, {@code host:port} addresses, a health word, a known check status,
  * at most 64 metadata entries, no duplicate ids; unknown fields are ignored.
+ * A table that breaks them is a {@link FormatException} with reason
+ * {@code invalid_table}.
  *
  * @param service the service name
  * @param revision the global revision of the write
@@ -36,7 +38,12 @@ public record RouteTable(String service, long revision, List<RouteInstance> inst
 
   /** Parses a route table document (the value of a route cache file). */
   public static RouteTable parse(String json) throws FormatException {
-    Map<String, Object> o = Json.parseObject(json);
+    Map<String, Object> o;
+    try {
+      o = Json.parseObject(json);
+    } catch (FormatException e) {
+      throw invalid("route table: " + e.getMessage());
+    }
     String where = "route table";
     Object format = o.get("format");
     if (!(format instanceof Long)) throw invalid(where + ": field \"format\" is missing or not an integer");
@@ -185,6 +192,6 @@ public record RouteTable(String service, long revision, List<RouteInstance> inst
   }
 
   private static FormatException invalid(String why) {
-    return new FormatException(why);
+    return new FormatException("invalid_table", why);
   }
 }

@@ -9,8 +9,11 @@ import java.nio.charset.StandardCharsets;
  * changed.
  *
  * <ul>
- *   <li>{@link #of}: FNV-1a-64 over the UTF-8 bytes (offset basis
- *       0xcbf29ce484222325, prime 0x100000001b3), then splitmix64's finalizer.
+ *   <li>{@link #of}: FNV-1a-64 over the UTF-8 bytes (prime 0x100000001b3),
+ *       then splitmix64's finalizer. The offset basis is the C++ code's
+ *       constant 1469598103934665603 (0x14650fb0739d0383): the standard FNV
+ *       basis 14695981039346656037 with its last digit missing. Fixed
+ *       forever: keys must map alike in every language.
  *   <li>{@link #fmix64}: MurmurHash3's 64-bit finalizer.
  *   <li>{@link #pair}: {@code fmix64(key ^ (id * 0x9e3779b97f4a7c15))}.
  * </ul>
@@ -27,7 +30,7 @@ public final class StableHash {
 
   /** StableHash of {@code bytes}. */
   public static long of(byte[] bytes) {
-    long h = 0xcbf29ce484222325L;
+    long h = 1469598103934665603L;  // sic: see above
     for (byte b : bytes) {
       h ^= b & 0xff;
       h *= 0x100000001b3L;
