@@ -955,8 +955,9 @@ absl::Status WriteFile(const std::string& path, const std::string& content) {
 
 // ---- config files ----
 
-// The reason class of a rejected file (README.md lists them).
-absl::StatusOr<std::string> ReasonOf(const absl::Status& status) {
+}  // namespace
+
+absl::StatusOr<std::string> ReasonClassOf(const absl::Status& status) {
   const absl::string_view m = status.message();
   if (absl::StrContains(m, "not JSON") ||
       absl::StrContains(m, "not a JSON object")) {
@@ -987,6 +988,8 @@ absl::StatusOr<std::string> ReasonOf(const absl::Status& status) {
   return absl::InternalError(
       absl::StrCat("no reason class for: ", status.ToString()));
 }
+
+namespace {
 
 std::string ConfigFile(const std::string& ns, const std::string& key,
                        int64_t revision, const std::string& value,
@@ -1154,7 +1157,7 @@ absl::Status ConfigVectors(Files* files) {
     if (entry.ok()) {
       j.Set("expect", EntryJson(*entry));
     } else {
-      KESS_ASSIGN_OR_RETURN(std::string reason, ReasonOf(entry.status()));
+      KESS_ASSIGN_OR_RETURN(std::string reason, ReasonClassOf(entry.status()));
       JsonValue e = JsonValue::Object();
       e.Set("outcome", Str("rejected"));
       e.Set("reason", Str(reason));
@@ -1289,7 +1292,7 @@ absl::Status ConfigSequences(Files* files) {
         held.Set("error", Str("not_found"));
       } else {
         held.Set("outcome", Str("none"));
-        KESS_ASSIGN_OR_RETURN(std::string reason, ReasonOf(got.status()));
+        KESS_ASSIGN_OR_RETURN(std::string reason, ReasonClassOf(got.status()));
         held.Set("error", Str("rejected"));
         held.Set("reason", Str(reason));
       }

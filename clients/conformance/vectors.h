@@ -29,6 +29,14 @@ namespace conformance {
 // one a line, sorted).
 absl::StatusOr<std::map<std::string, std::string>> GenerateVectors();
 
+// The reason class (README.md 2.1) of a status returned by
+// file_cache::FileCacheReader::Read or ConfigClient::Get for a rejected
+// file: "not_json", "missing_field", "wrong_type", "unknown_format",
+// "unknown_type", "unknown_encoding", "bad_base64", "crc_mismatch",
+// "key_mismatch" or "invalid_name". Internal for a status that is none of
+// these.
+absl::StatusOr<std::string> ReasonClassOf(const absl::Status& status);
+
 }  // namespace conformance
 }  // namespace clients
 }  // namespace kess
