@@ -132,7 +132,15 @@ CommitOptions ConfigStore::CommitOptionsFor(const std::string& fence,
   commit.attempts = kCommitAttempts;
   commit.changelog_trim_batch = options_.changelog_trim_batch;
   commit.what = what;
+  commit.min_revision = min_revision_.load();
   return commit;
+}
+
+void ConfigStore::RaiseMinRevision(int64_t revision) {
+  int64_t current = min_revision_.load();
+  while (revision > current &&
+         !min_revision_.compare_exchange_weak(current, revision)) {
+  }
 }
 
 absl::Status ConfigStore::AddParentCreates(const std::string& ns,

@@ -41,6 +41,7 @@
 // serialized by the revision compare-and-set and retried (bounded).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -147,6 +148,13 @@ class ConfigStore {
   // The global revision (/kess/revision).
   absl::StatusOr<int64_t> Revision();
 
+  // Every later write of this store (and of the GrayStore on it) commits
+  // at `revision` or above: a revision jump (CommitOptions.min_revision),
+  // as a restore needs to stay above every revision a host may hold
+  // (../snapshot.h). Only ever raised.
+  void RaiseMinRevision(int64_t revision);
+  int64_t min_revision() const { return min_revision_.load(); }
+
   const zk::Layout& layout() const { return options_.layout; }
 
  private:
@@ -213,6 +221,7 @@ class ConfigStore {
   zk::ZkApi* const zk_;
   const Options options_;
   zk::ChunkedValueStore chunks_;
+  std::atomic<int64_t> min_revision_{0};
 };
 
 }  // namespace core

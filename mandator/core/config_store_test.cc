@@ -134,6 +134,25 @@ TEST_F(ConfigStoreTest, PutGetListDelete) {
   }
 }
 
+// A raised minimum revision makes the next write jump to it (a restore,
+// ../snapshot.h), the writes after it follow on, and it is never lowered.
+TEST_F(ConfigStoreTest, RaiseMinRevisionJumpsTheNextWrite) {
+  ASSERT_EQ(store_->Put(Put("jump", "k", "1"))->revision, 1);
+  store_->RaiseMinRevision(1000);
+  store_->RaiseMinRevision(10);  // lower: ignored
+  EXPECT_EQ(store_->min_revision(), 1000);
+  auto jumped = store_->Put(Put("jump", "k", "2"));
+  ASSERT_TRUE(jumped.ok()) << jumped.status();
+  EXPECT_EQ(jumped->revision, 1000);
+  EXPECT_EQ(jumped->version, 2);
+  EXPECT_EQ(store_->Put(Put("jump", "other", "3"))->revision, 1001);
+  EXPECT_EQ(*store_->Revision(), 1001);
+  // The change log starts again above the jump (followers resync).
+  auto summary = zk::ReadRevision(*client_, *layout_);
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  EXPECT_GE(summary->first.oldest_retained(), 1000);
+}
+
 TEST_F(ConfigStoreTest, HistoryKeepsTheLastNAndRollbackWritesANewRevision) {
   for (int i = 1; i <= 5; ++i) {
     PutRequest put = Put("ns", "k", absl::StrCat("v", i));
