@@ -299,11 +299,13 @@ void Register(http::EventHttpServer* server, WatchRegistry* registry,
         WatchSelection selection = parsed->selection;
         auto answered = [reply, values, full,
                          selection = std::move(selection)](WatchAnswer a) {
-          auto send = [reply](const WatchAnswer& a, std::string body) {
-            HttpResponse r = HttpResponse::Json(200, std::move(body));
+          auto send_response = [reply](const WatchAnswer& a, HttpResponse r) {
             r.headers.emplace_back("X-Kess-Epoch", a.epoch);
             r.headers.emplace_back("X-Kess-Index", std::to_string(a.index));
             reply.Send(std::move(r));
+          };
+          auto send = [send_response](const WatchAnswer& a, std::string body) {
+            send_response(a, HttpResponse::Json(200, std::move(body)));
           };
           if (a.full) {
             // Read and rendered off the loop thread.
@@ -351,22 +353,24 @@ void Register(http::EventHttpServer* server, WatchRegistry* registry,
             if (!queued.ok()) reply.Send(HttpResponse::Error(queued));
             return;
           }
-          std::string body;
           if (a.memo != nullptr) {
-            // Every waiter woken by one change gets the same body.
-            absl::MutexLock lock(&a.memo->mu);
-            auto it = a.memo->bodies.find(values ? 1 : 0);
-            if (it == a.memo->bodies.end()) {
-              it = a.memo->bodies
-                       .emplace(values ? 1 : 0,
-                                RenderWatchAnswer(a, values, nullptr))
-                       .first;
+            // Every waiter woken by one change gets the same body: rendered
+            // by the first, shared (not copied) by the others.
+            std::shared_ptr<const std::string> body;
+            {
+              absl::MutexLock lock(&a.memo->mu);
+              std::shared_ptr<const std::string>& slot =
+                  a.memo->bodies[values ? 1 : 0];
+              if (slot == nullptr) {
+                slot = std::make_shared<const std::string>(
+                    RenderWatchAnswer(a, values, nullptr));
+              }
+              body = slot;
             }
-            body = it->second;
-          } else {
-            body = RenderWatchAnswer(a, values, nullptr);
+            send_response(a, HttpResponse::SharedJson(200, std::move(body)));
+            return;
           }
-          send(a, std::move(body));
+          send(a, RenderWatchAnswer(a, values, nullptr));
         };
         absl::StatusOr<uint64_t> id =
             registry->Watch(*std::move(parsed), std::move(answered));

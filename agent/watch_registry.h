@@ -76,10 +76,13 @@ struct WatchRequest {
   absl::Duration timeout = absl::Seconds(60);
 };
 
-// Per-Publish scratch space for renderers (see the file comment).
+// Per-Publish scratch space for renderers (see the file comment): each
+// rendering of the answer (e.g. with and without values) is made once and
+// the same immutable buffer is sent to every waiter
+// (HttpResponse::shared_body: not copied per connection).
 struct WatchRenderMemo {
   absl::Mutex mu;
-  std::map<int, std::string> bodies ABSL_GUARDED_BY(mu);
+  std::map<int, std::shared_ptr<const std::string>> bodies ABSL_GUARDED_BY(mu);
 };
 
 struct WatchAnswer {

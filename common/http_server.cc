@@ -50,6 +50,13 @@ HttpResponse HttpResponse::Text(int status, std::string body) {
   return r;
 }
 
+HttpResponse HttpResponse::SharedJson(int status,
+                                      std::shared_ptr<const std::string> json) {
+  HttpResponse r = Json(status, "");
+  r.shared_body = std::move(json);
+  return r;
+}
+
 HttpResponse HttpResponse::Json(int status, std::string json) {
   HttpResponse r;
   r.status = status;
@@ -174,10 +181,10 @@ class Dispatcher : public Poco::Net::HTTPRequestHandler {
     resp.set("X-Content-Type-Options", "nosniff");
     resp.set("Cache-Control", "no-store");
     for (const auto& [k, v] : out.headers) resp.set(k, v);
-    resp.setContentLength(static_cast<std::streamsize>(out.body.size()));
+    const std::string& body = out.Body();
+    resp.setContentLength(static_cast<std::streamsize>(body.size()));
     try {
-      resp.send().write(out.body.data(),
-                        static_cast<std::streamsize>(out.body.size()));
+      resp.send().write(body.data(), static_cast<std::streamsize>(body.size()));
     } catch (const Poco::Exception& e) {
       LOG(WARNING) << "http: writing response failed: " << e.displayText();
     }

@@ -74,10 +74,21 @@ struct HttpResponse {
   int status = 200;
   std::string content_type = "text/plain; charset=utf-8";
   std::string body;
+  // If set, the body instead of `body`: one immutable buffer answered to
+  // many clients (a blocking watch's answer to thousands of waiters) that
+  // EventHttpServer writes to each socket without copying it.
+  std::shared_ptr<const std::string> shared_body;
   std::vector<std::pair<std::string, std::string>> headers;
+
+  // The body sent: *shared_body if set, else body.
+  const std::string& Body() const {
+    return shared_body != nullptr ? *shared_body : body;
+  }
 
   static HttpResponse Text(int status, std::string body);
   static HttpResponse Json(int status, std::string json);
+  static HttpResponse SharedJson(int status,
+                                 std::shared_ptr<const std::string> json);
   // {"error": {"code": "<absl code name>", "message": "..."}} with the HTTP
   // status that matches the absl code (InvalidArgument -> 400, NotFound ->
   // 404, FailedPrecondition -> 409, Unavailable -> 503, ...).

@@ -2,6 +2,7 @@
 
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -114,11 +115,13 @@ bool PercentDecode(absl::string_view in, bool plus_is_space, std::string* out) {
   return true;
 }
 
+// The status line and headers; the body too unless it is shared (then the
+// caller sends r.shared_body after them).
 std::string Serialize(const HttpResponse& r, bool keep_alive) {
   std::string out = absl::StrCat("HTTP/1.1 ", r.status, " ",
                                  ReasonPhrase(r.status), "\r\nContent-Type: ",
                                  r.content_type, "\r\nContent-Length: ",
-                                 r.body.size(),
+                                 r.Body().size(),
                                  "\r\nX-Content-Type-Options: nosniff\r\n"
                                  "Cache-Control: no-store\r\n");
   for (const auto& [k, v] : r.headers) {
@@ -130,7 +133,7 @@ std::string Serialize(const HttpResponse& r, bool keep_alive) {
   }
   absl::StrAppend(&out, "Connection: ", keep_alive ? "keep-alive" : "close",
                   "\r\n\r\n");
-  out.append(r.body);
+  if (r.shared_body == nullptr) out.append(r.body);
   return out;
 }
 
@@ -182,6 +185,10 @@ class EventHttpServer::Impl {
     std::string in;
     std::string out;
     size_t out_off = 0;
+    // A shared response body written after `out` (HttpResponse::shared_body:
+    // not copied per connection), and how much of it is written.
+    std::shared_ptr<const std::string> out_body;
+    size_t body_off = 0;
     bool busy = false;          // a request is being handled
     bool keep_alive = true;     // of the request in flight / last one
     bool closing = false;       // close once `out` is written
@@ -862,7 +869,17 @@ class EventHttpServer::Impl {
                          .count();
     Count(c->route_label, response.status, seconds);
     if (!c->keep_alive) c->closing = true;
+    if (c->out_body != nullptr) {
+      // Output of an earlier response is still pending: keep the order.
+      c->out.append(*c->out_body, c->body_off, std::string::npos);
+      c->out_body = nullptr;
+      c->body_off = 0;
+    }
     c->out.append(Serialize(response, c->keep_alive));
+    if (response.shared_body != nullptr) {
+      c->out_body = std::move(response.shared_body);
+      c->body_off = 0;
+    }
     c->busy = false;
     const uint64_t id = c->id;
     Flush(c);
@@ -913,20 +930,44 @@ class EventHttpServer::Impl {
   }
 
   void Flush(Conn* c) {
-    while (c->out_off < c->out.size()) {
-      ssize_t n = send(c->fd, c->out.data() + c->out_off,
-                       c->out.size() - c->out_off, MSG_NOSIGNAL);
+    auto body_left = [c] {
+      return c->out_body == nullptr ? 0 : c->out_body->size() - c->body_off;
+    };
+    while (c->out_off < c->out.size() || body_left() > 0) {
+      // The headers (and unshared output) then the shared body, in one call.
+      iovec iov[2];
+      int parts = 0;
+      if (c->out_off < c->out.size()) {
+        iov[parts].iov_base = c->out.data() + c->out_off;
+        iov[parts].iov_len = c->out.size() - c->out_off;
+        ++parts;
+      }
+      if (body_left() > 0) {
+        iov[parts].iov_base =
+            const_cast<char*>(c->out_body->data()) + c->body_off;
+        iov[parts].iov_len = body_left();
+        ++parts;
+      }
+      msghdr msg{};
+      msg.msg_iov = iov;
+      msg.msg_iovlen = parts;
+      ssize_t n = sendmsg(c->fd, &msg, MSG_NOSIGNAL);
       if (n < 0) {
         if (errno == EINTR) continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) break;
         Close(c);
         return;
       }
-      c->out_off += static_cast<size_t>(n);
+      size_t sent = static_cast<size_t>(n);
+      const size_t from_out = std::min(sent, c->out.size() - c->out_off);
+      c->out_off += from_out;
+      c->body_off += sent - from_out;
     }
-    if (c->out_off >= c->out.size()) {
+    if (c->out_off >= c->out.size() && body_left() == 0) {
       c->out.clear();
       c->out_off = 0;
+      c->out_body = nullptr;
+      c->body_off = 0;
       if (c->closing) {
         Close(c);
         return;

@@ -349,6 +349,48 @@ TEST_F(EventHttpServerTest, KeepAliveAndPipelining) {
   close(fd);
 }
 
+// One shared body answered to several long polls: every client gets it
+// whole (4 MiB: written over several EPOLLOUT rounds), and a pipelined
+// request behind it is answered after it, in order; the connections let
+// go of the buffer once written.
+TEST_F(EventHttpServerTest, SharedBodyToManyClients) {
+  StartServer({});
+  std::string text(4 << 20, 'x');
+  for (size_t i = 0; i < text.size(); i += 997) text[i] = 'a' + i % 26;
+  auto shared = std::make_shared<const std::string>(text);
+  constexpr int kClients = 4;
+  std::vector<int> fds;
+  for (int i = 0; i < kClients; ++i) {
+    int fd = ConnectRaw(server_->port());
+    ASSERT_GE(fd, 0);
+    ASSERT_TRUE(WriteAll(fd,
+                         "GET /wait HTTP/1.1\r\nHost: x\r\n\r\n"
+                         "GET /echo?x=after HTTP/1.1\r\nHost: x\r\n\r\n"));
+    fds.push_back(fd);
+  }
+  ASSERT_TRUE(testing::WaitFor([&] { return Waiting() == kClients; },
+                               absl::Seconds(10)));
+  {
+    absl::MutexLock lock(&mu_);
+    for (HttpResponder& r : waiting_) {
+      r.Send(HttpResponse::SharedJson(200, shared));
+    }
+  }
+  for (int fd : fds) {
+    std::string all = ReadResponses(fd, 2, absl::Seconds(20));
+    const size_t body = all.find("\r\n\r\n");
+    ASSERT_NE(body, std::string::npos);
+    EXPECT_TRUE(absl::StrContains(all.substr(0, body),
+                                  absl::StrCat("Content-Length: ", text.size())));
+    EXPECT_TRUE(all.compare(body + 4, text.size(), text) == 0);
+    EXPECT_TRUE(absl::StrContains(all.substr(body + 4 + text.size()),
+                                  "x=after"));
+    close(fd);
+  }
+  EXPECT_TRUE(testing::WaitFor([&] { return shared.use_count() == 1; },
+                               absl::Seconds(10)));
+}
+
 TEST_F(EventHttpServerTest, PipelinedRequestBehindALongPollWaits) {
   StartServer({});
   int fd = ConnectRaw(server_->port());
