@@ -37,7 +37,7 @@ func configValue(e *Entry) ConfigValue {
 //
 // All methods are safe for concurrent use. Callbacks run on the client's
 // goroutine, one at a time; they must not block for long (they may start
-// and stop watches, but must not call Close).
+// and stop watches, but must not call Close or PollNow).
 type ConfigClient struct{ w *watcher }
 
 // NewConfigClient starts a client (its goroutine runs until Close).

@@ -96,6 +96,11 @@ func TestDiscoveryHRWAndWatchThroughAgent(t *testing.T) {
 			t.Fatalf("HRW moved user-1 from %s to %s", first.ID, p.ID)
 		}
 	}
+	waitFor(t, 5*time.Second, "the current table's callback", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(revs) == 1 && revs[0] == 3
+	})
 	agent.publish(RouteKey("sess"), 4, false, tableJSON("sess", 4, RouteInstance{ID: "only"}))
 	waitFor(t, 5*time.Second, "revision 4 through the watch", func() bool {
 		p, _ := d.SelectWith("sess", "user-1", hrw, nil)

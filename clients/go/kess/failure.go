@@ -110,11 +110,17 @@ func ceilMs(d time.Duration) int64 {
 	return ms
 }
 
+func (t *FailureTracker) forgotten(r *failureRecord, nowMs int64) bool {
+	return nowMs >= r.entry.RecoveredMs+ceilMs(t.options.ForgetAfter)
+}
+
 // ReportFailure records a failed call; it returns whether the availability
 // changed.
 func (t *FailureTracker) ReportFailure(id string, nowMs int64) bool {
 	r := t.records[id]
-	if r == nil {
+	if r == nil || t.forgotten(r, nowMs) {
+		// Quiet for ForgetAfter since it recovered: it starts over, whether
+		// or not a Build forgot the record in between.
 		r = &failureRecord{}
 		t.records[id] = r
 	}
@@ -142,6 +148,10 @@ func (t *FailureTracker) ReportSuccess(id string, nowMs int64) bool {
 	if r == nil {
 		return false
 	}
+	if t.forgotten(r, nowMs) { // nothing left to forget
+		delete(t.records, id)
+		return false
+	}
 	r.successes++
 	if r.successes < t.options.SuccessesToReset {
 		return false
@@ -162,9 +172,8 @@ func (t *FailureTracker) Failures(id string) int {
 // Build renders the availability of a snapshot's instances at nowMs; nil
 // when none is ejected or recovering. It forgets records that are due.
 func (t *FailureTracker) Build(s *Snapshot, nowMs int64) *Availability {
-	forget := ceilMs(t.options.ForgetAfter)
 	for id, r := range t.records {
-		if nowMs >= r.entry.RecoveredMs+forget {
+		if t.forgotten(r, nowMs) {
 			delete(t.records, id)
 		}
 	}

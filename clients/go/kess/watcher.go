@@ -26,6 +26,11 @@ type watcher struct {
 	o     Options
 	agent *Agent // nil: NoAgent
 
+	// dmu is held through a whole deliver (decisions and callbacks), so
+	// that once pollNow returns every version applied so far was delivered,
+	// also when the loop goroutine delivered it.
+	dmu sync.Mutex
+
 	readErrors atomic.Int64 // files or changes that did not decode
 	updates    atomic.Int64 // new good versions applied
 
@@ -322,6 +327,8 @@ func (w *watcher) deliver() {
 		e *Entry
 	}
 	var calls []call
+	w.dmu.Lock()
+	defer w.dmu.Unlock()
 	w.mu.Lock()
 	keys := make([]Key, 0, len(w.keys))
 	for k := range w.keys {
