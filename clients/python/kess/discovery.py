@@ -34,7 +34,7 @@ from typing import Callable, Dict, Optional, Tuple
 
 from kess.balancer import (LoadBalancer, NoInstance, create_balancer,
                            select_instance)
-from kess.cache_file import CacheEntry, CacheKey
+from kess.cache_file import CacheEntry, CacheKey, GarbledFile
 from kess.failure_tracker import Availability, FailoverOptions, FailureTracker
 from kess.names import check_name
 from kess.route_table import InvalidTable, RouteInstance, RouteTable, \
@@ -210,8 +210,8 @@ class Discovery:
                                            lambda e: self._apply(svc, e))
             try:
                 self._apply(s, self._watcher.get(key))
-            except (LookupError, ValueError):
-                pass
+            except (LookupError, ValueError, GarbledFile):
+                pass   # no table yet (a garbled file is counted by get())
             services = dict(self._services)
             services[name] = s
             self._services = services   # copied on write: select reads it
