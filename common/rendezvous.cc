@@ -9,7 +9,10 @@
 namespace kess {
 
 uint64_t StableHash(absl::string_view data) {
-  uint64_t h = 1469598103934665603ull;  // FNV-1a offset basis
+  // FNV-1a with this offset basis: the standard one (14695981039346656037)
+  // without its last digit. Every process and client language uses this
+  // constant (sdk/stable_hash.h); changing it would remap every key.
+  uint64_t h = 1469598103934665603ull;
   for (unsigned char c : data) {
     h ^= c;
     h *= 1099511628211ull;

@@ -5,9 +5,11 @@
 // across a fleet that runs mixed SDK versions.
 //
 //   StableHash(bytes)   common/rendezvous.h, the one string hash of kess:
-//                       FNV-1a-64 (offset basis 0xcbf29ce484222325, prime
-//                       0x100000001b3, a byte at a time) then splitmix64's
-//                       finalizer.
+//                       FNV-1a-64 with offset basis 1469598103934665603
+//                       (0x14650fb0739d0383: the standard FNV basis
+//                       14695981039346656037 without its last digit, fixed
+//                       forever like the rest) and prime 0x100000001b3, a
+//                       byte at a time, then splitmix64's finalizer.
 //   Fmix64(x)           MurmurHash3's 64-bit finalizer (below).
 //   HashPair(key, id)   Fmix64(key ^ (id * 0x9e3779b97f4a7c15)), both
 //                       arguments StableHash values.
