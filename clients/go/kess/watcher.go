@@ -586,6 +586,10 @@ func (w *watcher) applyWatch(gen uint64, a *WatchAnswer) {
 	}
 }
 
+// maxWatchSelection is the most configs, namespaces and services one
+// GET /v1/watch may name.
+const maxWatchSelection = 1000
+
 func (w *watcher) loop() {
 	defer close(w.done)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -598,8 +602,10 @@ func (w *watcher) loop() {
 	for ctx.Err() == nil {
 		nextSub := w.subscribePending(ctx)
 		req, gen := w.selection()
-		empty := len(req.Configs)+len(req.Namespaces)+len(req.Services) == 0
-		if w.agent == nil || empty || time.Now().Before(watchRetryAt) {
+		n := len(req.Configs) + len(req.Namespaces) + len(req.Services)
+		// The agent takes at most maxWatchSelection entries per watch; more
+		// are polled.
+		if w.agent == nil || n == 0 || n > maxWatchSelection || time.Now().Before(watchRetryAt) {
 			w.pollFiles()
 			w.deliver()
 			wait := w.o.PollInterval
