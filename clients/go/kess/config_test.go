@@ -2,6 +2,7 @@ package kess
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"os"
@@ -333,5 +334,31 @@ func TestSubscriptionRetriedUntilAgentTakesIt(t *testing.T) {
 	}
 	if posts != 1 {
 		t.Fatalf("%d POSTs, want 1", posts)
+	}
+}
+
+func TestMoreThanAThousandKeysArePolled(t *testing.T) {
+	dir := t.TempDir()
+	agent := newFakeAgent(t, dir)
+	c, err := NewConfigClient(Options{CacheDir: dir, Agent: agent.srv.URL, PollInterval: 20 * time.Millisecond, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var rec recorder
+	for i := 0; i <= maxWatchSelection; i++ {
+		h, err := c.Watch("many", fmt.Sprintf("k%d", i), rec.add)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer h.Stop()
+	}
+	writeEntry(t, dir, ConfigKey("many", "k1000"), 4, false, "x")
+	waitFor(t, 5*time.Second, "k1000 by polling", func() bool { v, _ := rec.last(); return v.Key == "k1000" })
+	agent.mu.Lock()
+	maxSel := agent.maxSel
+	agent.mu.Unlock()
+	if maxSel > maxWatchSelection {
+		t.Fatalf("a watch call named %d entries", maxSel)
 	}
 }

@@ -26,6 +26,7 @@ type fakeAgent struct {
 	entries  map[Key]storedEntry
 	subs     []recordedCall // POST and DELETE /v1/subscriptions
 	watches  int
+	maxSel   int // the most entries one watch call named
 	watchErr int // answer this many watch calls with 500
 }
 
@@ -145,6 +146,9 @@ func (a *fakeAgent) watch(w http.ResponseWriter, r *http.Request) {
 	}()
 	a.mu.Lock()
 	a.watches++
+	if n := len(q["config"]) + len(q["namespace"]) + len(q["service"]); n > a.maxSel {
+		a.maxSel = n
+	}
 	if a.watchErr > 0 {
 		a.watchErr--
 		a.mu.Unlock()
