@@ -45,7 +45,8 @@ def write_table(cache_dir: str, service: str, n: int,
     instances = [{
         "id": "%s-%05d" % (service, i), "host": "host-%d" % (i % 200),
         "address": "127.0.0.1:%d" % (10000 + i % 50000),
-        "datacenter": "dc%d" % (i % 3 + 1), "weight": 50 + (i % 4) * 50 if weighted else 100,
+        "datacenter": "dc%d" % (i % 3 + 1),
+        "weight": 50 + (i % 4) * 50 if weighted else 100,
         "state": "healthy" if i % 50 else "suspect", "health": "up",
         "metadata": {"version": "1.4.%d" % (i % 7)},
         "registered_ms": 1795314842000 + i} for i in range(n)]

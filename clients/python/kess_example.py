@@ -162,7 +162,8 @@ def call(args: argparse.Namespace) -> int:
                 emit({"instance": inst.id, "body": text})
             except (OSError, http.client.HTTPException, ValueError) as e:
                 d.report_failure(args.service, inst.id)
-                emit({"instance": inst.id, "error": str(e) or type(e).__name__})
+                emit({"instance": inst.id,
+                      "error": str(e) or type(e).__name__})
         return 0
     finally:
         d.close()

@@ -1,6 +1,7 @@
 """Fixed hashes and the pick PRNG, bit for bit those of the C++ SDK.
 
-  stable_hash(bytes)   FNV-1a-64 (basis 1469598103934665603) then splitmix64's finalizer
+  stable_hash(bytes)   FNV-1a-64 (offset basis 1469598103934665603) then
+                       splitmix64's finalizer
                        (common/rendezvous.h StableHash).
   fmix64(x)            MurmurHash3's 64-bit finalizer (sdk/stable_hash.h).
   hash_pair(k, i)      fmix64(k ^ (i * 0x9e3779b97f4a7c15)).

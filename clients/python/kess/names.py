@@ -16,7 +16,7 @@ _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._\-]*\Z")
 
 
 def name_error(kind: str, name: str) -> Optional[str]:
-    """Returns why `name` breaks the rules (a message naming `kind`), or None."""
+    """Why `name` breaks the rules (a message naming `kind`), or None."""
     if not isinstance(name, str):
         return "%s must be a string" % kind
     if not name:

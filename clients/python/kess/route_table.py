@@ -116,7 +116,8 @@ def validate_instance(inst: RouteInstance) -> None:
                            " (at most 32)" % where)
     if inst.check_status not in ("", "passing", "warning", "critical"):
         raise InvalidTable("%s: check_status %r is not one of passing, "
-                           "warning, critical" % (where, inst.check_status[:32]))
+                           "warning, critical" %
+                           (where, inst.check_status[:32]))
     if not valid_check_output(inst.check_output):
         raise InvalidTable("%s: check_output must be at most 256 bytes of "
                            "printable ASCII, tab and newline" % where)
@@ -141,7 +142,8 @@ def _instance(o: Any, where: str) -> RouteInstance:
     metadata: Dict[str, str] = {}
     if meta is not None:
         if not isinstance(meta, dict):
-            raise InvalidTable('%s: field "metadata" must be an object' % where)
+            raise InvalidTable('%s: field "metadata" must be an object' %
+                               where)
         for k, v in meta.items():
             if not isinstance(v, str):
                 raise InvalidTable('%s: metadata "%s" must be a string' %
@@ -186,7 +188,8 @@ def table_from_object(o: Any) -> RouteTable:
         at = "%s: instances[%d]" % (where, i)
         inst = _instance(item, at)
         if inst.id in seen:
-            raise InvalidTable('%s: duplicate instance id "%s"' % (at, inst.id))
+            raise InvalidTable('%s: duplicate instance id "%s"' %
+                               (at, inst.id))
         seen.add(inst.id)
         instances.append(inst)
     instances.sort(key=lambda x: x.id)

@@ -13,7 +13,7 @@ import threading
 import time
 import urllib.parse
 import zlib
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Tuple
 
 import pytest
 
@@ -169,7 +169,8 @@ class FakeAgent:
             self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
                                                           Handler)
             self.server.daemon_threads = True
-            self.address = "http://127.0.0.1:%d" % self.server.server_address[1]
+            self.address = "http://127.0.0.1:%d" % \
+                self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever,
                                        daemon=True)
         self.thread.start()

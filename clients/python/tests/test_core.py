@@ -3,7 +3,6 @@ failure tracking: the parts that must give the C++ SDK's answers."""
 
 import json
 import math
-import zlib
 
 import pytest
 
