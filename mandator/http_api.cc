@@ -21,6 +21,8 @@ constexpr char kConfigsPath[] = "/api/v1/configs";
 constexpr char kConfigsPrefix[] = "/api/v1/configs/";
 constexpr char kServicesPrefix[] = "/api/v1/services/";
 constexpr int kDefaultHistoryLimit = 10;
+constexpr char kSnapshotPath[] = "/api/v1/admin/snapshot";
+constexpr char kRestorePath[] = "/api/v1/admin/restore";
 
 // The segments after /api/v1/configs/: {ns}, {ns, key}, {ns, key, verb}.
 std::vector<std::string> Segments(const std::string& path) {
@@ -124,6 +126,14 @@ void HttpApi::Register(HttpRoutes* server) {
           method, kServicesPrefix,
           [this](const HttpRequest& r) { return Override(r); });
     }
+  }
+  if (options_.snapshot) {
+    server->Handle("GET", kSnapshotPath,
+                   [this](const HttpRequest& r) { return Admin(r); });
+  }
+  if (options_.restore) {
+    server->Handle("POST", kRestorePath,
+                   [this](const HttpRequest& r) { return Admin(r); });
   }
   server->Handle("GET", "/api/v1/status", [this](const HttpRequest&) {
     return Ok(StatusToJson(options_.status()));
@@ -288,6 +298,35 @@ HttpResponse HttpApi::Route(const HttpRequest& request,
         "are refused until it is back (nothing was written)"));
   }
   return Forward(request);
+}
+
+HttpResponse HttpApi::Admin(const HttpRequest& request) {
+  if (!options_.is_main) {
+    return HttpResponse::Error(absl::FailedPreconditionError(absl::StrCat(
+        "datacenter ", options_.datacenter,
+        " is not the main datacenter; snapshots are taken and restored by "
+        "the main datacenter's leader",
+        options_.main_datacenter.empty()
+            ? ""
+            : absl::StrCat(" (", options_.main_datacenter, ")"))));
+  }
+  int64_t min_revision = 0;
+  if (request.path == kRestorePath) {
+    const std::string text = request.Query("min_revision");
+    if (!text.empty()) {
+      absl::StatusOr<int64_t> parsed = ParseNonNegative("min_revision", text);
+      if (!parsed.ok()) return HttpResponse::Error(parsed.status());
+      min_revision = *parsed;
+    }
+  }
+  return Route(request, [&] {
+    absl::StatusOr<std::string> answer =
+        request.path == kRestorePath
+            ? options_.restore(request.body, min_revision)
+            : options_.snapshot();
+    if (!answer.ok()) return HttpResponse::Error(answer.status());
+    return Ok(std::move(answer).value());
+  });
 }
 
 HttpResponse HttpApi::Commit(core::WriteOp op) {

@@ -88,6 +88,15 @@ class HttpApi {
                                const std::string& id,
                                std::optional<routes::InstanceOverride>)>
         set_override;
+    // GET /api/v1/admin/snapshot (the snapshot document) and POST
+    // /api/v1/admin/restore?min_revision=N (body: a snapshot; answers
+    // RestoreResultToJson) on the main DC's leader (snapshot.h); the other
+    // main-DC mandators forward them there as they forward writes, a slave
+    // DC refuses them (409). Empty = no such routes.
+    std::function<absl::StatusOr<std::string>()> snapshot;
+    std::function<absl::StatusOr<std::string>(const std::string& document,
+                                              int64_t min_revision)>
+        restore;
     // Sent as the Authorization header of a forwarded write (the admin
     // secret as a Bearer token, ui/admin_auth.h); "" = none.
     std::string forward_authorization;
@@ -125,6 +134,7 @@ class HttpApi {
   HttpResponse Route(const HttpRequest& request,
                      const std::function<HttpResponse()>& commit);
   HttpResponse Forward(const HttpRequest& request);
+  HttpResponse Admin(const HttpRequest& request);
 
   const Options options_;
 };

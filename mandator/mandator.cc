@@ -179,6 +179,24 @@ absl::Status Mandator::Start() {
                               std::optional<routes::InstanceOverride> value) {
       return overrides_->Set(service, id, value, election_->node_path());
     };
+    Snapshots::Options snapshots;
+    snapshots.zk = zk_.get();
+    snapshots.configs = store_.get();
+    snapshots.gray = gray_.get();
+    snapshots.overrides = overrides_.get();
+    snapshots.routes.layout = layout_;
+    snapshots.routes.acl = acl;
+    snapshots.routes.writer_id = options_.id;
+    snapshots.datacenter = options_.datacenter;
+    snapshots.fence = [this] { return election_->node_path(); };
+    snapshots_ = std::make_unique<Snapshots>(std::move(snapshots));
+    api.snapshot = [this] { return snapshots_->Take(); };
+    api.restore = [this](const std::string& document,
+                         int64_t min_revision) -> absl::StatusOr<std::string> {
+      KESS_ASSIGN_OR_RETURN(RestoreResult restored,
+                            snapshots_->Restore(document, min_revision));
+      return RestoreResultToJson(restored);
+    };
   }
   api_ = std::make_unique<HttpApi>(std::move(api));
   api_->Register(server_.get());

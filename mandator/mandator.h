@@ -41,6 +41,7 @@
 #include "mandator/core/write_queue.h"
 #include "mandator/core/zk_options.h"
 #include "mandator/http_api.h"
+#include "mandator/snapshot.h"
 #include "mandator/partition/overlay_heal.h"
 #include "mandator/partition/partition_role.h"
 #include "mandator/replication/replication_role.h"
@@ -192,6 +193,7 @@ class Mandator {
   std::unique_ptr<routes::RoutesRole> routes_;                 // main DC
   std::unique_ptr<routes::RoutesHttp> routes_http_;
   std::unique_ptr<routes::OverrideStore> overrides_;  // main DC
+  std::unique_ptr<Snapshots> snapshots_;              // main DC
   std::unique_ptr<ui::AdminAuth> admin_auth_;         // with a secret
   std::unique_ptr<ui::AdminUi> admin_ui_;
   std::unique_ptr<ui::ClusterView> cluster_view_;
