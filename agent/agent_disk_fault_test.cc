@@ -71,7 +71,7 @@ TEST(AgentDiskFaultTest, FsyncEioKeepsOldFileAndIsRetried) {
   ASSERT_TRUE(
       agent
           .Start({kFiuRun, "-x", "-f", fiu_fifo, Runfile("agent/agent"),
-                  "--host_id=host-fault", "--dc=dc1",
+                  "--host_id=host-fault", "--dc=dc1", "--insecure_plaintext",
                   "--distributors=" + dist->address(),
                   "--cache_dir=" + cache_dir, "--http_port=0",
                   "--http_port_file=" + port_file, "--pull_interval_ms=500"})

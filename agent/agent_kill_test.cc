@@ -122,6 +122,8 @@ TEST(AgentKillTest, NoTornFilesAndResumeAfterKill9) {
 
   const std::vector<std::string> args = {Runfile("agent/agent"),
                                          "--host_id=host-kill",
+                                         // the fake distributor is plain
+                                         "--insecure_plaintext",
                                          "--dc=dc1",
                                          "--distributors=" + dist->address(),
                                          "--cache_dir=" + cache_dir,

@@ -175,6 +175,9 @@ int Run() {
   CHECK(mkdtemp(scratch) != nullptr);
   testing::CacheTierClusterOptions o;
   o.dcs.base_dir = scratch;
+  // Plaintext: its own transport clients and the figures in RESULTS.md are
+  // of the plain wire; what TLS costs is bench/tls_bench.cc's.
+  o.dcs.tls = false;
   o.dcs.zk_servers = 1;
   o.dcs.mandators_per_dc = FLAGS_mandators;
   o.dcs.main_other_dcs = true;

@@ -185,6 +185,9 @@ int RunDriver() {
                                 out_dir + "/distributor.log");
   BENCH_CHECK_OK(daemon.Start(
       {FLAGS_distributor_binary, "--id=bench-d1", "--dc=bench",
+       // the bench's clients measure the plaintext wire (TLS figures:
+       // bench/tls_bench.cc)
+       "--insecure_plaintext",
        "--zk=" + (*ensemble)->ConnectString(), "--port=0", "--http_port=0",
        absl::StrCat("--server_loops=", FLAGS_server_loops),
        "--heartbeat_timeout_ms=120000", "--poll_interval_ms=5000"}));

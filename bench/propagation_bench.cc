@@ -510,6 +510,9 @@ int Driver::Run() {
   }
   testing::CacheTierClusterOptions options;
   options.dcs.base_dir = out_dir_;
+  // Plaintext: its own transport clients and the figures in RESULTS.md are
+  // of the plain wire; what TLS costs is bench/tls_bench.cc's.
+  options.dcs.tls = false;
   options.dcs.mandators_per_dc = 1;
   options.dcs.mandator_binary = FLAGS_mandator_binary;
   options.distributor_binary = FLAGS_distributor_binary;

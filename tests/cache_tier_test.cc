@@ -311,6 +311,9 @@ TEST_F(CacheTierTest, BadNamesAndBadFramesAreRejectedOthersKeepReceiving) {
   raw_options.host_id = "raw-client";
   raw_options.auth_token = kToken;
   raw_options.registry = &registry;
+  auto raw_tls = cluster_->dcs().tls().ClientContext();
+  ASSERT_TRUE(raw_tls.ok()) << raw_tls.status();
+  raw_options.tls = *raw_tls;
   auto raw = distributor::testing::TestAgent::Connect(loop->get(), raw_options);
   ASSERT_TRUE(raw.ok()) << raw.status();
   using distributor::testing::ConfigKey;
@@ -339,24 +342,37 @@ TEST_F(CacheTierTest, BadNamesAndBadFramesAreRejectedOthersKeepReceiving) {
   close(garbage);
   const int oversized = transport::testing::ConnectRaw(d->port());
   ASSERT_GE(oversized, 0);
+  // Over TLS one byte more: a TLS record header is 5 bytes.
   ASSERT_TRUE(transport::testing::WriteAll(
-      oversized, transport::testing::LengthHeader(64 << 20)));
+      oversized, transport::testing::LengthHeader(64 << 20) +
+                     (cluster_->dcs().tls().enabled() ? std::string(1, '\0')
+                                                      : std::string())));
   EXPECT_TRUE(
       transport::testing::WaitForPeerClose(oversized, absl::Seconds(10)));
   close(oversized);
   const std::string metrics = d->Metrics();
-  EXPECT_GE(MetricValue(metrics, "kess_transport_disconnects_total",
-                        "reason=\"malformed_frame\",role=\"server\"")
-                .value_or(0),
-            1)
-      << metrics;
-  // Before a token is accepted, the lower limit for untrusted peers applies
-  // (--untrusted_max_frame_bytes), so that is the reason counted.
-  EXPECT_GE(MetricValue(metrics, "kess_transport_disconnects_total",
-                        "reason=\"untrusted_frame_too_large\",role=\"server\"")
-                .value_or(0),
-            1)
-      << metrics;
+  if (cluster_->dcs().tls().enabled()) {
+    // The port speaks TLS: neither got past the handshake.
+    EXPECT_GE(MetricValue(metrics, "kess_transport_disconnects_total",
+                          "reason=\"tls_handshake_failed\",role=\"server\"")
+                  .value_or(0),
+              2)
+        << metrics;
+  } else {
+    EXPECT_GE(MetricValue(metrics, "kess_transport_disconnects_total",
+                          "reason=\"malformed_frame\",role=\"server\"")
+                  .value_or(0),
+              1)
+        << metrics;
+    // Before a token is accepted, the lower limit for untrusted peers
+    // applies (--untrusted_max_frame_bytes), so that is the reason counted.
+    EXPECT_GE(
+        MetricValue(metrics, "kess_transport_disconnects_total",
+                    "reason=\"untrusted_frame_too_large\",role=\"server\"")
+            .value_or(0),
+        1)
+        << metrics;
+  }
 
   // Everyone else, the raw client included, still receives changes.
   absl::StatusOr<int64_t> next = cluster_->Put("app", "color", "after-garbage");

@@ -179,6 +179,9 @@ class PartitionModeTest : public ::testing::Test {
     o.instance.datacenter = main_dc ? "dc1" : "dc2";
     o.heartbeat_interval = absl::Seconds(1);
     o.return_interval = absl::Seconds(2);
+    auto tls = cluster_->tls().ClientContext();
+    EXPECT_TRUE(tls.ok()) << tls.status();
+    if (tls.ok()) o.tls = *tls;
     auto registration = sdk::Registration::Create(o);
     EXPECT_TRUE(registration.ok()) << registration.status();
     return registration.ok() ? *std::move(registration) : nullptr;

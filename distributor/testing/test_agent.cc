@@ -39,6 +39,7 @@ absl::StatusOr<std::unique_ptr<TestAgent>> TestAgent::Start(
   transport::ClientOptions client_options;
   client_options.port = agent->options_.port;
   client_options.registry = agent->options_.registry;
+  client_options.tls = agent->options_.tls;
   transport::ClientCallbacks callbacks;
   callbacks.on_connect = [raw](const absl::Status& status) {
     absl::MutexLock lock(&raw->mu_);

@@ -38,6 +38,8 @@ class TestAgent {
     std::string auth_token;
     absl::Duration call_timeout = absl::Seconds(30);
     metrics::Registry* registry = nullptr;
+    // TLS to the distributor (a client context); nullptr: plain TCP.
+    std::shared_ptr<tls::TlsContext> tls;
   };
   // Connects (waits up to 10 s).
   static absl::StatusOr<std::unique_ptr<TestAgent>> Connect(

@@ -23,6 +23,7 @@
 #include "common/http_server.h"
 #include "common/init.h"
 #include "common/json_util.h"
+#include "common/tls/tls_flags.h"
 #include "gflags/gflags.h"
 #include "glog/logging.h"
 #include "sdk/registration.h"
@@ -91,6 +92,16 @@ int main(int argc, char** argv) {
   o.instance.health = "warming_up";
   o.instance.metadata = {{"example", "demo_provider"}};
   o.heartbeat_interval = absl::Milliseconds(FLAGS_heartbeat_interval_ms);
+  // The mandators' transport: --tls_ca (and for mutual TLS --tls_cert,
+  // --tls_key, --tls_client_auth), or --insecure_plaintext.
+  absl::StatusOr<kess::tls::TransportTls> tls =
+      kess::tls::TlsFromFlags("demo_provider", /*server=*/false,
+                              /*client=*/true);
+  if (!tls.ok()) {
+    LOG(ERROR) << tls.status();
+    return 2;
+  }
+  o.tls = tls->client;
   auto registration = kess::sdk::Registration::Create(o);
   if (!registration.ok()) {
     LOG(ERROR) << "registration: " << registration.status();

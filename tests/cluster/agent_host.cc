@@ -47,6 +47,7 @@ absl::Status AgentHost::Launch() {
   if (!o.auth_token_file.empty()) {
     args.push_back("--auth_token_file=" + o.auth_token_file);
   }
+  args.insert(args.end(), o.tls_flags.begin(), o.tls_flags.end());
   args.insert(args.end(), o.flags.begin(), o.flags.end());
   args.insert(args.end(), o.extra_flags.begin(), o.extra_flags.end());
   args.insert(args.begin(), o.command_prefix.begin(), o.command_prefix.end());

@@ -46,6 +46,9 @@ struct AgentHostOptions {
       "--reconnect_max_ms=500",           "--return_interval_ms=3000",
       "--host_heartbeat_interval_ms=1000"};
   std::vector<std::string> extra_flags;
+  // ClusterTls::Flags("agent") of the cluster (cluster_tls.h); the default
+  // runs it without TLS.
+  std::vector<std::string> tls_flags = {"--insecure_plaintext"};
   absl::Duration ready_timeout = absl::Seconds(30);
   // The address of its HTTP API (--http_host).
   std::string http_host = "127.0.0.1";

@@ -109,6 +109,7 @@ absl::Status CacheTierCluster::StartDistributors(CacheTierDc& dc) {
     o.zk = where.zk->ConnectString();
     o.zk_auth_file = dcs_->reader_auth_file();
     o.auth_token_file = token_file_;
+    o.tls_flags = dcs_->tls().Flags("distributor");
     o.extra_flags = options_.distributor_flags;
     o.log_dir = dcs_->logs_dir();  // distributor-<dc>-d<i>.log
     o.host = where.address;
@@ -147,6 +148,7 @@ absl::StatusOr<AgentHost*> CacheTierCluster::AddAgent(
   o.auth_token_file = token_file_;
   o.dir = absl::StrCat(dcs_->dir(), "/hosts/", dc.name, "/", o.host_id);
   if (!options_.agent_test_intervals) o.flags.clear();
+  o.tls_flags = dcs_->tls().Flags("agent");
   o.extra_flags = options_.agent_flags;
   o.http_host = where.address;
   o.command_prefix = where.command_prefix;

@@ -93,6 +93,7 @@ absl::Status DistributorProcess::Launch() {
   if (!o.auth_token_file.empty()) {
     args.push_back("--auth_token_file=" + o.auth_token_file);
   }
+  args.insert(args.end(), o.tls_flags.begin(), o.tls_flags.end());
   args.insert(args.end(), o.extra_flags.begin(), o.extra_flags.end());
   args.insert(args.begin(), o.command_prefix.begin(), o.command_prefix.end());
   return daemon_.Start(std::move(args));

@@ -48,6 +48,9 @@ struct DistributorProcessOptions {
   absl::Duration zk_session_timeout = absl::Seconds(4);
   absl::Duration poll_interval = absl::Milliseconds(500);
   std::vector<std::string> extra_flags;
+  // ClusterTls::Flags("distributor") of the cluster (cluster_tls.h); the
+  // default runs it without TLS.
+  std::vector<std::string> tls_flags = {"--insecure_plaintext"};
   std::string log_dir;  // empty = $TEST_TMPDIR or /tmp
   // Until /healthz answers 200 (the first load is done).
   absl::Duration ready_timeout = absl::Seconds(60);

@@ -295,6 +295,7 @@ absl::Status LocalCluster::StartProvider(int dc, int host) {
   o.port_file = absl::StrCat(run_, "/", name, ".port");
   o.listen_host = where.address;
   o.command_prefix = where.command_prefix;
+  o.tls_flags = tier_->dcs().tls().Flags("client");
   o.extra_flags = options_.provider_flags;
   KESS_ASSIGN_OR_RETURN(std::unique_ptr<ProviderProcess> p,
                         ProviderProcess::Start(o));

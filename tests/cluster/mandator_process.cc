@@ -90,6 +90,7 @@ absl::Status MandatorProcess::Launch() {
   if (!o.main_zk.empty()) args.push_back("--main_zk=" + o.main_zk);
   if (!o.main_datacenter.empty())
     args.push_back("--main_dc=" + o.main_datacenter);
+  args.insert(args.end(), o.tls_flags.begin(), o.tls_flags.end());
   args.insert(args.end(), o.extra_flags.begin(), o.extra_flags.end());
   args.insert(args.begin(), o.command_prefix.begin(), o.command_prefix.end());
   return daemon_.Start(std::move(args));

@@ -45,6 +45,9 @@ struct MandatorProcessOptions {
   int port = 0;           // the scheduler's transport; 0 = pick a free one
   absl::Duration zk_session_timeout = absl::Seconds(4);
   std::vector<std::string> extra_flags;  // e.g. "--history_limit=5"
+  // ClusterTls::Flags("mandator") of the cluster (cluster_tls.h); the
+  // default runs it without TLS.
+  std::vector<std::string> tls_flags = {"--insecure_plaintext"};
   std::string log_dir;                   // empty = $TEST_TMPDIR or /tmp
   absl::Duration ready_timeout = absl::Seconds(60);
   // The address its HTTP API and scheduler listen on (--http_host; the

@@ -162,6 +162,10 @@ absl::Status MultiDcCluster::StartAll() {
   chmod((dir_ + "/secrets").c_str(), 0700);
   KESS_ASSIGN_OR_RETURN(layout_, zk::Layout::Create("/kess"));
   KESS_RETURN_IF_ERROR(WriteSecrets());
+  if (o.tls) {
+    KESS_ASSIGN_OR_RETURN(
+        tls_, ClusterTls::Create(dir_ + "/tls", "test", o.dc_addresses));
+  }
 
   dcs_.resize(dcs);
   for (int i = 0; i < dcs; ++i) {
@@ -315,6 +319,7 @@ absl::Status MultiDcCluster::StartMandators(
       o.main_datacenter = dcs_[0].name;
     }
     o.auth_file = auth_file_;
+    o.tls_flags = tls_.Flags("mandator");
     o.zk_session_timeout = options.zk_session_timeout;
     if (options.admin_secret) {
       o.extra_flags.push_back("--admin_password_file=" + admin_file_);

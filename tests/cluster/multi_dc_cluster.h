@@ -58,6 +58,7 @@
 #include "absl/time/time.h"
 #include "common/status.h"
 #include "tests/cluster/mandator_cluster.h"
+#include "tests/cluster/cluster_tls.h"
 #include "tests/cluster/mandator_process.h"
 #include "tests/cluster/zk_session_proxy.h"
 #include "tests/harness/zk_ensemble.h"
@@ -87,6 +88,11 @@ struct MultiDcClusterOptions {
   int mandators_per_dc = 3;
   absl::Duration zk_session_timeout = absl::Seconds(4);  // the server's max
   std::vector<std::string> extra_flags;  // for every mandator
+  // TLS on every transport link (cluster_tls.h): a CA and certificates
+  // written once under <dir>/tls (for 127.0.0.1 and the DCs' addresses)
+  // and passed to every daemon. false: --insecure_plaintext (tests of the
+  // plaintext wire format itself).
+  bool tls = true;
   bool proxy_slave_zk = false;
   // The slave mandators reach the main DC's ZooKeeper through a
   // ZkSessionProxy (zk_servers = 1), so a test can cut and heal the link
@@ -195,6 +201,8 @@ class MultiDcCluster {
   // The --zk_auth_file every mandator uses ("mandator:" and "reader:"
   // lines), and one with the reader line alone for distributors.
   const std::string& auth_file() const { return auth_file_; }
+  // The cluster's TLS files and flags (disabled with options.tls false).
+  const ClusterTls& tls() const { return tls_; }
   const std::string& reader_auth_file() const { return reader_auth_file_; }
   // With admin_secret: the secret, and it as "Authorization: Bearer ..."
   // (empty otherwise).
@@ -256,6 +264,7 @@ class MultiDcCluster {
   const MultiDcClusterOptions options_;
   std::string dir_;
   std::string auth_file_, reader_auth_file_;
+  ClusterTls tls_;
   std::string admin_file_, admin_header_file_;
   zk::KessAuth auth_;
   zk::Layout layout_;

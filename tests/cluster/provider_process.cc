@@ -50,6 +50,7 @@ absl::Status ProviderProcess::Launch() {
         absl::StrCat("--heartbeat_interval_ms=",
                      absl::ToInt64Milliseconds(o.heartbeat_interval)));
   }
+  args.insert(args.end(), o.tls_flags.begin(), o.tls_flags.end());
   args.insert(args.end(), o.extra_flags.begin(), o.extra_flags.end());
   KESS_RETURN_IF_ERROR(daemon_.Start(std::move(args)));
   KESS_ASSIGN_OR_RETURN(port_,

@@ -45,6 +45,9 @@ struct ProviderProcessOptions {
   std::string listen_host = "127.0.0.1";
   // Words put before the binary, as MandatorProcessOptions::command_prefix.
   std::vector<std::string> command_prefix;
+  // ClusterTls::Flags("client") of the cluster (cluster_tls.h); the
+  // default registers without TLS.
+  std::vector<std::string> tls_flags = {"--insecure_plaintext"};
   std::vector<std::string> extra_flags;  // after the ones above
 };
 

@@ -34,6 +34,7 @@ absl::StatusOr<std::unique_ptr<DiscoveryCluster>> DiscoveryCluster::Start(
   o.dcs.mandator_binary = options.mandator_binary;
   o.dcs.mandators_per_dc = options.mandators_per_dc;
   o.dcs.main_other_dcs = true;
+  o.dcs.tls = options.tls;
   o.dcs.extra_flags = MandatorFlags();
   o.dcs.extra_flags.insert(o.dcs.extra_flags.end(),
                            options.mandator_flags.begin(),
@@ -96,6 +97,7 @@ absl::StatusOr<std::unique_ptr<sdk::Registration>> DiscoveryCluster::Register(
   o.call_timeout = absl::Seconds(1);
   o.connect_timeout = absl::Seconds(1);
   o.return_interval = absl::Seconds(2);
+  KESS_ASSIGN_OR_RETURN(o.tls, dcs().tls().ClientContext());
   return sdk::Registration::Create(o);
 }
 

@@ -64,6 +64,8 @@ struct DiscoveryClusterOptions {
   int agents_per_dc = 2;  // hosts "<dc>-h1".."<dc>-hN"
   // After the kTimeouts flags, for every mandator (the last one wins).
   std::vector<std::string> mandator_flags;
+  // TLS on every link (MultiDcClusterOptions::tls).
+  bool tls = true;
 };
 
 class DiscoveryCluster {

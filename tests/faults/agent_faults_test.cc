@@ -251,6 +251,9 @@ TEST_F(AgentFaultsTest, AllAgentsRestartedAtOnceWithSimulatedAgents) {
     o.heartbeat_interval = absl::Seconds(1);
     o.heartbeat_timeout = absl::Seconds(10);
     o.call_timeout = absl::Seconds(20);
+    auto tls = cluster_->dcs().tls().ClientContext();
+    EXPECT_TRUE(tls.ok()) << tls.status();
+    if (tls.ok()) o.tls = *tls;
     o.port = [&](int i) {
       return main
           .DistributorAt(

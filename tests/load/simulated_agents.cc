@@ -23,6 +23,7 @@ int SimulatedAgents::Connect() {
     transport::ClientOptions client_options;
     client_options.port = options_.port(i);
     client_options.registry = &registry_;
+    client_options.tls = options_.tls;
     client_options.heartbeat_interval = options_.heartbeat_interval;
     client_options.heartbeat_timeout = options_.heartbeat_timeout;
     transport::ClientCallbacks callbacks;

@@ -35,6 +35,8 @@ class SimulatedAgents {
     absl::Duration heartbeat_interval = absl::Seconds(10);
     absl::Duration heartbeat_timeout = absl::Seconds(120);
     absl::Duration call_timeout = absl::Seconds(60);
+    // TLS to the distributors (a client context); nullptr: plain TCP.
+    std::shared_ptr<tls::TlsContext> tls;
   };
   using PushHandler =
       std::function<void(int index, const std::string& payload)>;

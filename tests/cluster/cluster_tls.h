@@ -1,0 +1,52 @@
+// A test cluster's TLS files: written once per cluster by the code of
+// `kessctl certs init` (common/tls/cert_gen.h), and the flags and client
+// contexts made from them. A disabled ClusterTls (the default) stands for
+// a cluster run with --insecure_plaintext.
+//
+// Thread-safety: const methods are thread-safe.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "common/tls/tls_context.h"
+
+namespace kess {
+namespace testing {
+
+class ClusterTls {
+ public:
+  // Disabled: Flags() is {"--insecure_plaintext"}, ClientContext() null.
+  ClusterTls() = default;
+
+  // Writes the CA and every role's certificate into `dir` (created), for
+  // localhost, 127.0.0.1, ::1 and `hosts` (the DCs' own addresses).
+  static absl::StatusOr<ClusterTls> Create(
+      const std::string& dir, const std::string& cluster,
+      const std::vector<std::string>& hosts = {});
+
+  bool enabled() const { return !dir_.empty(); }
+  const std::string& dir() const { return dir_; }
+  std::string ca() const { return dir_ + "/ca.pem"; }
+  std::string cert(const std::string& role) const;
+  std::string key(const std::string& role) const;
+
+  // The daemon flags for `role` ("mandator", "distributor", "agent",
+  // "client"): --tls_ca, --tls_cert, --tls_key; or --insecure_plaintext.
+  std::vector<std::string> Flags(const std::string& role) const;
+
+  // A client context trusting the cluster's CA (and presenting `role`'s
+  // certificate if given), for a test's own transport clients; nullptr
+  // when disabled.
+  absl::StatusOr<std::shared_ptr<tls::TlsContext>> ClientContext(
+      const std::string& role = "") const;
+
+ private:
+  explicit ClusterTls(std::string dir) : dir_(std::move(dir)) {}
+  std::string dir_;
+};
+
+}  // namespace testing
+}  // namespace kess
