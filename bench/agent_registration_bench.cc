@@ -397,6 +397,9 @@ int main(int argc, char** argv) {
   o.dcs.bin_dir = FLAGS_bin_dir;
   o.dcs.mandators_per_dc = FLAGS_mandators;
   o.dcs.main_other_dcs = true;
+  // Plaintext: its own transport clients and the figures in RESULTS.md are
+  // of the plain wire; what TLS costs is bench/tls_bench.cc's.
+  o.dcs.tls = false;
   o.dcs.extra_flags = {
       absl::StrCat("--route_cycle_ms=", FLAGS_route_cycle_ms),
       absl::StrCat("--route_window_ms=", FLAGS_route_window_ms),
