@@ -309,31 +309,31 @@ func TestGarbledWatchChangeKeepsLastGood(t *testing.T) {
 func TestSubscriptionRetriedUntilAgentTakesIt(t *testing.T) {
 	dir := t.TempDir()
 	agent := newFakeAgent(t, dir)
-	// A port with no agent yet: the client retries with backoff.
-	url := agent.srv.URL
-	c, err := NewConfigClient(Options{CacheDir: dir, Agent: "127.0.0.1:1", PollInterval: 20 * time.Millisecond,
+	agent.mu.Lock()
+	agent.subErr = 3 // refused three times, then taken
+	agent.mu.Unlock()
+	c, err := NewConfigClient(Options{CacheDir: dir, Agent: agent.srv.URL, PollInterval: 20 * time.Millisecond,
 		SubscribeRetryInitial: 10 * time.Millisecond, SubscribeRetryMax: 20 * time.Millisecond, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, _ := c.Watch("shop", "a", func(ConfigValue) {})
-	time.Sleep(100 * time.Millisecond)
-	h.Stop()
-	c.Close()
-	// The same against a live agent: exactly one POST (not one per poll).
-	c, _ = NewConfigClient(Options{CacheDir: dir, Agent: url, PollInterval: 20 * time.Millisecond, Logger: quiet})
 	defer c.Close()
-	h, _ = c.Watch("shop", "a", func(ConfigValue) {})
+	h, _ := c.Watch("shop", "a", func(ConfigValue) {})
 	defer h.Stop()
-	time.Sleep(200 * time.Millisecond)
-	posts := 0
-	for _, call := range agent.calls() {
-		if call.Method == "POST" {
-			posts++
+	posts := func() int {
+		n := 0
+		for _, call := range agent.calls() {
+			if call.Method == "POST" {
+				n++
+			}
 		}
+		return n
 	}
-	if posts != 1 {
-		t.Fatalf("%d POSTs, want 1", posts)
+	waitFor(t, 5*time.Second, "the fourth POST", func() bool { return posts() >= 4 })
+	// Taken: no more POSTs (not one per poll, not one per watch call).
+	time.Sleep(200 * time.Millisecond)
+	if n := posts(); n != 4 {
+		t.Fatalf("%d POSTs, want 4 (3 refused, 1 taken)", n)
 	}
 }
 

@@ -28,6 +28,7 @@ type fakeAgent struct {
 	watches  int
 	maxSel   int // the most entries one watch call named
 	watchErr int // answer this many watch calls with 500
+	subErr   int // answer this many POST /v1/subscriptions with 503
 }
 
 type storedEntry struct {
@@ -94,6 +95,12 @@ func (a *fakeAgent) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		a.mu.Lock()
 		a.subs = append(a.subs, recordedCall{r.Method, body.App, body.Subscription})
+		if r.Method == http.MethodPost && a.subErr > 0 {
+			a.subErr--
+			a.mu.Unlock()
+			http.Error(w, `{"error":{"code":"UNAVAILABLE","message":"test"}}`, 503)
+			return
+		}
 		a.mu.Unlock()
 		w.Write([]byte(`{"app":"` + body.App + `","subscriptions":[],"namespaces":[]}`))
 	case r.URL.Path == "/v1/watch" && r.Method == http.MethodGet:

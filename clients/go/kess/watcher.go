@@ -628,8 +628,8 @@ func (w *watcher) loop() {
 				timeout = d
 			}
 		}
-		if timeout < time.Second {
-			timeout = time.Second
+		if timeout < 100*time.Millisecond { // a subscription retry is due
+			timeout = 100 * time.Millisecond
 		}
 		req.Timeout = timeout
 		callCtx, callCancel := context.WithCancel(ctx)
