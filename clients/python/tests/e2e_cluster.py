@@ -11,22 +11,28 @@ end-to-end test lives in tests/clients/). From the repository root:
 provider registers through the agent (its HTTP and TTL checks pass), pick
 subscribes the service and picks it, call reaches it, watch sees two
 config writes through the agent's blocking watch, and the provider
-deregisters on SIGTERM. Exits 0 when every step did; stops exactly the
+deregisters on SIGTERM; then over the agent's unix socket, a Registration
+(tied to the caller's uid) with TTL heartbeats and a Discovery whose
+subscription goes with close(). Exits 0 when every step did; stops exactly the
 processes it started (the launcher stops the cluster's).
 """
 import json, os, shutil, signal, socket, subprocess, sys, tempfile, time
 import urllib.error, urllib.request
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))))
+sys.path.insert(0, os.path.join(ROOT, "clients", "python"))
+import kess  # noqa: E402
 OWN_BASE = len(sys.argv) <= 1
 BASE = sys.argv[1] if not OWN_BASE else tempfile.mkdtemp(prefix="kess-py-e2e-")
+SOCK = os.path.join(BASE, "agent.sock")
 EX = ROOT + "/clients/python/kess_example.py"
 PY = "/usr/bin/python3"
 env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
 cl = subprocess.Popen([ROOT + "/bazel-bin/tests/cluster/kess_cluster", "--dcs=1",
                        "--zk_servers=1", "--mandators=1", "--distributors=1",
                        "--agents=1", "--admin=false", "--agent_test_intervals",
-                       "--base_dir=" + BASE],
+                       "--base_dir=" + BASE,
+                       "--agent_flags=--api_socket=" + SOCK],
                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 procs = []
 try:
@@ -89,6 +95,29 @@ try:
         raise AssertionError("still registered")
     except urllib.error.HTTPError as e:
         assert e.code == 404
+    # Over the agent's unix socket: registration (tied to our uid), TTL
+    # heartbeats, Discovery's subscription and blocking watch, and the
+    # owner's subscriptions gone after close().
+    unix = kess.AgentClient("unix:" + SOCK)
+    reg = kess.Registration(unix, "pyunix", "pyunix-1", "127.0.0.1:1",
+                            owner="e2e", ttl=3)
+    assert reg.register()["owner_uid"] == os.getuid()
+    d = kess.Discovery(kess.DiscoveryOptions(cache_dir=cache,
+                                             agent="unix:" + SOCK))
+    deadline = time.time() + 30
+    while True:
+        try:
+            assert d.select("pyunix").id == "pyunix-1"
+            break
+        except kess.NoInstance:
+            assert time.time() < deadline, "no pyunix instance"
+            time.sleep(0.1)
+    assert d.owner in unix.subscriptions()["owners"]
+    assert reg.heartbeats >= 1 and reg.heartbeat_errors == 0
+    d.close()
+    assert d.owner not in unix.subscriptions()["owners"]
+    assert reg.close()
+    print("unix socket: ok", flush=True)
     print("e2e: ok", flush=True)
 finally:
     for p in procs:
