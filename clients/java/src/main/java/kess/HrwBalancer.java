@@ -69,14 +69,16 @@ public final class HrwBalancer implements LoadBalancer {
     int n = group.size();
     int best = n;
     double bestScore = Double.POSITIVE_INFINITY;
+    double[] inverseWeight = group.inverseWeight;
+    long[] idHash = group.idHash;
     for (int i = 0; i < n; i++) {
-      double scale = group.inverseWeight[i];
+      double scale = inverseWeight[i];
       if (withAvailability) {
         double factor = ctx.factor(group.members[i]);
         if (factor <= 0) continue;
         scale /= factor;
       }
-      long h = StableHash.pair(keyHash, group.idHash[i]);
+      long h = StableHash.pair(keyHash, idHash[i]);
       double oneMinusU = ((double) (~h >>> 11) + 0.5) * 0x1.0p-53;
       if ((oneMinusU * INVERSE_LN2 - 1e-9) * scale >= bestScore) continue;
       double score = negLog2(h) * scale;
