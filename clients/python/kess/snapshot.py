@@ -69,11 +69,17 @@ class InstanceGroup:
                  "id_mul", "inverse_weight", "total_weight", "uniform_weight",
                  "hrw_cache", "_packed", "_classes")
 
-    def __init__(self, table: RouteTable, members: List[int]) -> None:
+    def __init__(self, table: RouteTable, members: List[int],
+                 id_hashes: Optional[List[int]] = None) -> None:
+        """`id_hashes`: stable_hash of every instance id of the table (by
+        table index), if already computed."""
         self.members = members
         self.instances = [table.instances[i] for i in members]
         weights = [max(table.instances[i].weight, 1) for i in members]
-        self.id_hash = [stable_hash(inst.id) for inst in self.instances]
+        if id_hashes is None:
+            self.id_hash = [stable_hash(inst.id) for inst in self.instances]
+        else:
+            self.id_hash = [id_hashes[i] for i in members]
         # id_hash * golden ratio, the per-member half of hash_pair.
         self.id_mul = [(h * GOLDEN) & MASK64 for h in self.id_hash]
         self.inverse_weight = [1.0 / w for w in weights]
@@ -127,7 +133,8 @@ class StateGroups:
 
     __slots__ = ("all", "by_datacenter")
 
-    def __init__(self, table: RouteTable, state: str) -> None:
+    def __init__(self, table: RouteTable, state: str,
+                 id_hashes: Optional[List[int]] = None) -> None:
         members: List[int] = []
         by_dc: Dict[str, List[int]] = {}
         for i, inst in enumerate(table.instances):
@@ -135,8 +142,8 @@ class StateGroups:
                 continue
             members.append(i)
             by_dc.setdefault(inst.datacenter, []).append(i)
-        self.all = InstanceGroup(table, members)
-        self.by_datacenter = {dc: InstanceGroup(table, m)
+        self.all = InstanceGroup(table, members, id_hashes)
+        self.by_datacenter = {dc: InstanceGroup(table, m, id_hashes)
                               for dc, m in sorted(by_dc.items())}
 
     def datacenter(self, dc: str) -> Optional[InstanceGroup]:
@@ -156,8 +163,9 @@ class RouteSnapshot:
                                tuple(sorted(table.instances,
                                             key=lambda x: x.id)))
         self.table = table
-        self.healthy = StateGroups(table, HEALTHY)
-        self.suspect = StateGroups(table, SUSPECT)
+        id_hashes = [stable_hash(inst.id) for inst in table.instances]
+        self.healthy = StateGroups(table, HEALTHY, id_hashes)
+        self.suspect = StateGroups(table, SUSPECT, id_hashes)
         self._index = {inst.id: i for i, inst in enumerate(table.instances)}
 
     def groups(self, state: str) -> StateGroups:
