@@ -340,8 +340,8 @@ final class CacheWatcher implements AutoCloseable {
       } catch (InterruptedException e) {
         return;
       } catch (RuntimeException e) {
-        // A callback threw: log it and go on (the next version is delivered).
-        LOG.log(Level.WARNING, "kess: a watch callback threw", e);
+        // Not expected (callbacks are guarded in deliver()): keep the thread.
+        LOG.log(Level.WARNING, "kess: cache watcher", e);
       }
     }
   }
@@ -580,7 +580,12 @@ final class CacheWatcher implements AutoCloseable {
       synchronized (mu) {
         if (!watchers.containsKey(call.id())) continue;  // dropped by a callback
       }
-      call.callback().accept(call.entry());
+      try {
+        call.callback().accept(call.entry());
+      } catch (RuntimeException e) {
+        // The application's bug: log it; the other callbacks still run.
+        LOG.log(Level.WARNING, "kess: a watch callback threw on " + call.entry(), e);
+      }
     }
   }
 
