@@ -414,7 +414,9 @@ SSL* TlsContext::NewSsl(int fd, const std::string& dialled_name,
     return nullptr;
   }
   std::string key = absl::StrCat(server_name, ":", port);
-  if (SSL_SESSION* session = sessions_->Get(key)) {
+  SSL_SESSION* session =
+      options_.session_resumption ? sessions_->Get(key) : nullptr;
+  if (session != nullptr) {
     SSL_set_session(ssl, session);
     SSL_SESSION_free(session);
   }

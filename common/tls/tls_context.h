@@ -64,6 +64,9 @@ struct TlsOptions {
   // of the host each connection dialled ("" = the dialled host); for
   // servers reached through an address their certificates do not name.
   std::string server_name;
+  // Client only: offer the last session ticket of a server on the next
+  // connection to it. Off only to measure full handshakes.
+  bool session_resumption = true;
   // The files are checked this often (inode, size, modification time) and
   // re-read when one changed; zero: only Reload() re-reads them.
   absl::Duration reload_interval = absl::Seconds(5);
