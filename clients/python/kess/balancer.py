@@ -58,8 +58,10 @@ class LoadBalancer:
 class WeightedRandom(LoadBalancer):
     """Probability proportional to weight (times the failover factor)."""
 
-    def select(self, snapshot, state, group, key, availability, now_ms,
-               random):
+    def select(self, snapshot: RouteSnapshot, state: str,
+               group: InstanceGroup, key: str,
+               availability: Optional[Availability], now_ms: int,
+               random: Optional[FastRandom]) -> Optional[RouteInstance]:
         if not group.members:
             return None
         r = random if random is not None else FastRandom.thread_local()
@@ -224,8 +226,10 @@ class Hrw(LoadBalancer):
     group, so it is remembered per group (up to HRW_CACHE_SIZE keys per
     table version; the cache starts empty with every new version)."""
 
-    def select(self, snapshot, state, group, key, availability, now_ms,
-               random):
+    def select(self, snapshot: RouteSnapshot, state: str,
+               group: InstanceGroup, key: str,
+               availability: Optional[Availability], now_ms: int,
+               random: Optional[FastRandom]) -> Optional[RouteInstance]:
         members = group.members
         if not members:
             return None
@@ -267,8 +271,10 @@ class LocalFirst(LoadBalancer):
         self._local = local_datacenter
         self._min_local = max(min_local_healthy, 1)
 
-    def select(self, snapshot, state, group, key, availability, now_ms,
-               random):
+    def select(self, snapshot: RouteSnapshot, state: str,
+               group: InstanceGroup, key: str,
+               availability: Optional[Availability], now_ms: int,
+               random: Optional[FastRandom]) -> Optional[RouteInstance]:
         local = snapshot.groups(state).datacenter(self._local)
         if local is not None:
             if availability is None:
