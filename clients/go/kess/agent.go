@@ -92,6 +92,9 @@ func NewAgent(address string, timeout time.Duration) (*Agent, error) {
 	return a, nil
 }
 
+// Close closes the Agent's idle connections (calls still running finish).
+func (a *Agent) Close() { a.client.CloseIdleConnections() }
+
 // Address is the address the Agent was made with.
 func (a *Agent) Address() string { return a.where }
 

@@ -202,6 +202,7 @@ func (r *Registration) Close(ctx context.Context) error {
 		close(r.stop)
 		<-r.done
 		r.closeErr = r.agent.DeleteInstance(ctx, r.o.Service, r.o.ID, r.o.Owner)
+		r.agent.Close()
 		if r.closeErr != nil {
 			r.closeErr = fmt.Errorf("kess: deregistering %s/%s: %w", r.o.Service, r.o.ID, r.closeErr)
 		}

@@ -706,7 +706,11 @@ func (w *watcher) close() error {
 	w.mu.Unlock()
 	close(w.stop)
 	<-w.done
-	if w.agent == nil || w.o.KeepSubscriptions || unsub.empty() {
+	if w.agent == nil {
+		return nil
+	}
+	defer w.agent.Close()
+	if w.o.KeepSubscriptions || unsub.empty() {
 		return nil
 	}
 	return w.agent.Unsubscribe(context.Background(), w.o.Owner, unsub)
