@@ -4,13 +4,19 @@ import java.io.IOException;
 import java.lang.System.Logger.Level;
 import java.net.URLEncoder;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.ClosedWatchServiceException;
 import java.nio.file.DirectoryStream;
+import java.nio.file.FileSystems;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.nio.file.StandardWatchEventKinds;
+import java.nio.file.WatchKey;
+import java.nio.file.WatchService;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -54,6 +60,7 @@ final class CacheWatcher implements AutoCloseable {
     boolean unsubscribeUnwatched = true;
     boolean agentWatch = true;
     Duration watchTimeout = Duration.ofSeconds(30);
+    boolean watchDirectories = true;
     Duration httpTimeout = Duration.ofSeconds(5);
     Duration subscribeRetryInitial = Duration.ofSeconds(1);
     Duration subscribeRetryMax = Duration.ofSeconds(30);
@@ -103,6 +110,12 @@ final class CacheWatcher implements AutoCloseable {
   private final Object mu = new Object();
   private final ReentrantLock pollLock = new ReentrantLock();
   private final Thread thread;
+  // inotify (the JDK's WatchService) on the watched files' directories:
+  // wakes the poll at once while the agent watch is not in use; null when
+  // unavailable (polling alone then).
+  private final WatchService dirWatch;
+  private final Thread dirThread;
+  private final Set<Path> watchedDirs = new HashSet<>();  // guarded by mu
   private volatile Thread pollingThread;
 
   // Guarded by mu.
@@ -139,6 +152,23 @@ final class CacheWatcher implements AutoCloseable {
       this.owner = options.owner;
     } else {
       this.owner = defaultOwner();
+    }
+    WatchService ws = null;
+    if (options.watchDirectories) {
+      try {
+        ws = FileSystems.getDefault().newWatchService();
+      } catch (IOException | UnsupportedOperationException e) {
+        LOG.log(Level.WARNING, "kess: no directory watch (changes are seen by polling every "
+            + options.pollInterval + "): " + e);
+      }
+    }
+    dirWatch = ws;
+    if (dirWatch != null) {
+      dirThread = new Thread(this::runDirWatch, options.threadName + "-dirs");
+      dirThread.setDaemon(true);
+      dirThread.start();
+    } else {
+      dirThread = null;
     }
     thread = new Thread(this::run, options.threadName);
     thread.setDaemon(true);
@@ -187,6 +217,7 @@ final class CacheWatcher implements AutoCloseable {
         state.subscribed = options.agent == null;
         keys.put(key, state);
         refresh(key, state);  // get() works at once
+        watchDirectory(options.cacheDir.resolve(key.relativePath()).getParent());
       }
       wakeLocked();
     }
@@ -207,6 +238,7 @@ final class CacheWatcher implements AutoCloseable {
         state.subscribed = options.agent == null;
         namespaces.put(ns, state);
         listNamespace(ns, state);
+        watchDirectory(options.cacheDir.resolve("configs").resolve(ns));
         for (Map.Entry<String, KeyState> e : state.keys.entrySet()) {
           refresh(CacheKey.config(ns, e.getKey()), e.getValue());
         }
@@ -303,12 +335,52 @@ final class CacheWatcher implements AutoCloseable {
       watchers.clear();
       wakeLocked();
     }
+    if (dirWatch != null) {
+      try {
+        dirWatch.close();  // ends runDirWatch
+      } catch (IOException e) {
+        // Nothing to do.
+      }
+    }
     try {
       thread.join(options.httpTimeout.toMillis() + 1000);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     }
     unsubscribePending();  // watches dropped just before
+  }
+
+  // Watches `dir` for files renamed into place (inotify IN_MOVED_TO is
+  // ENTRY_CREATE) once it exists; a directory not there yet is tried again
+  // on every poll.
+  private void watchDirectory(Path dir) {
+    if (dirWatch == null || watchedDirs.contains(dir) || !Files.isDirectory(dir)) return;
+    try {
+      dir.register(dirWatch, StandardWatchEventKinds.ENTRY_CREATE, StandardWatchEventKinds.ENTRY_MODIFY);
+      watchedDirs.add(dir);
+    } catch (IOException | ClosedWatchServiceException e) {
+      // Polling still sees changes.
+    }
+  }
+
+  private void runDirWatch() {
+    while (true) {
+      WatchKey key;
+      try {
+        key = dirWatch.take();
+      } catch (InterruptedException | ClosedWatchServiceException e) {
+        return;
+      }
+      key.pollEvents();
+      key.reset();
+      synchronized (mu) {
+        // While the agent's watch works it reports the same versions; waking
+        // would only interrupt it.
+        if (closed || (options.agent != null && options.agentWatch && watchHealthy)) continue;
+        wake = true;
+        mu.notifyAll();
+      }
+    }
   }
 
   private void wakeLocked() {
@@ -353,6 +425,8 @@ final class CacheWatcher implements AutoCloseable {
       subscribePending();
       unsubscribePending();
       synchronized (mu) {
+        for (CacheKey k : keys.keySet()) watchDirectory(options.cacheDir.resolve(k.relativePath()).getParent());
+        for (String ns : namespaces.keySet()) watchDirectory(options.cacheDir.resolve("configs").resolve(ns));
         for (Map.Entry<CacheKey, KeyState> e : keys.entrySet()) refresh(e.getKey(), e.getValue());
         for (Map.Entry<String, NamespaceState> ns : namespaces.entrySet()) {
           listNamespace(ns.getKey(), ns.getValue());

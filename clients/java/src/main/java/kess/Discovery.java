@@ -149,6 +149,16 @@ public final class Discovery implements AutoCloseable {
       return this;
     }
 
+    /**
+     * Whether to watch the cache directories (inotify, through the JDK's
+     * WatchService) so that new files are read at once while the agent's
+     * watch is not in use (default true; false: polling alone).
+     */
+    public Builder watchDirectories(boolean v) {
+      o.watchDirectories = v;
+      return this;
+    }
+
     /** How long one blocking watch call waits (default 30 s). */
     public Builder watchTimeout(Duration d) {
       o.watchTimeout = d;

@@ -147,6 +147,73 @@ class ConfigClientTest {
   }
 
   @Test
+  void directoryWatchSeesNewFilesWithoutPolling(@TempDir Path dir) throws Exception {
+    java.nio.file.Files.createDirectories(dir.resolve("configs/ns"));
+    List<ConfigValue> seen = new CopyOnWriteArrayList<>();
+    try (ConfigClient c = ConfigClient.builder().cacheDir(dir).pollInterval(Duration.ofHours(1)).build();
+        WatchHandle w = c.watch("ns", "k", seen::add)) {
+      Thread.sleep(200);  // the first poll ran
+      TestCache.writeConfig(dir, "ns", "k", 1, "one");
+      assertTrue(TestCache.waitFor(() -> seen.size() == 1));
+      TestCache.writeConfig(dir, "ns", "k", 2, "two");
+      assertTrue(TestCache.waitFor(() -> seen.size() == 2));
+    }
+    // Without it, a poll interval of an hour sees nothing new.
+    List<ConfigValue> none = new CopyOnWriteArrayList<>();
+    try (ConfigClient c = ConfigClient.builder().cacheDir(dir).pollInterval(Duration.ofHours(1))
+            .watchDirectories(false).build();
+        WatchHandle w = c.watch("ns", "k", none::add)) {
+      assertTrue(TestCache.waitFor(() -> none.size() == 1));
+      TestCache.writeConfig(dir, "ns", "k", 3, "three");
+      Thread.sleep(500);
+      assertEquals(1, none.size());
+    }
+  }
+
+  @Test
+  void aThrowingCallbackDoesNotStopTheOthers(@TempDir Path dir) throws Exception {
+    TestCache.writeConfig(dir, "ns", "k", 1, "one");
+    List<Long> seen = new CopyOnWriteArrayList<>();
+    try (ConfigClient c = filesOnly(dir).build();
+        WatchHandle bad = c.watch("ns", "k", v -> {
+          throw new IllegalStateException("application bug");
+        });
+        WatchHandle good = c.watch("ns", "k", v -> seen.add(v.revision()))) {
+      assertTrue(TestCache.waitFor(() -> seen.size() == 1));
+      TestCache.writeConfig(dir, "ns", "k", 2, "two");
+      assertTrue(TestCache.waitFor(() -> seen.size() == 2));
+    }
+  }
+
+  @Test
+  void addingAWatchInterruptsTheWaitingAgentCall(@TempDir Path dir) throws Exception {
+    try (FakeAgent agent = new FakeAgent();
+        ConfigClient c = ConfigClient.builder().cacheDir(dir).agent(agent.address())
+            .pollInterval(Duration.ofHours(1)).watchTimeout(Duration.ofSeconds(30)).build();
+        WatchHandle a = c.watch("ns", "a", v -> {})) {
+      assertTrue(TestCache.waitFor(() -> !agent.requests("GET", "/v1/watch?config=ns/a").isEmpty()));
+      List<ConfigValue> seen = new CopyOnWriteArrayList<>();
+      try (WatchHandle b = c.watchNamespace("other", seen::add)) {
+        // A new call names both; the fake answers a call after at most 2 s,
+        // so only an interrupted call gets here within 1.5 s.
+        long start = System.nanoTime();
+        assertTrue(TestCache.waitFor(() -> agent.requests("GET", "/v1/watch?").stream()
+            .anyMatch(r -> r.target().contains("namespace=other"))));
+        assertTrue(System.nanoTime() - start < 1_500_000_000L);
+        // A key of the namespace that only the agent's watch reports (after
+        // the fake's handler of the interrupted call gave up: it would take
+        // the change and answer a closed connection).
+        Thread.sleep(2100);
+        CacheKey k = CacheKey.config("other", "new-key");
+        agent.pushWatchChanges(List.of(Json.parseObject(
+            TestCache.entryJson(k, 5, false, "n".getBytes(StandardCharsets.UTF_8)))));
+        assertTrue(TestCache.waitFor(() -> seen.size() == 1));
+        assertEquals("new-key", seen.get(0).key());
+      }
+    }
+  }
+
+  @Test
   void closingAWatchFromItsCallbackWorks(@TempDir Path dir) throws Exception {
     TestCache.writeConfig(dir, "a", "b", 1, "x");
     try (ConfigClient c = filesOnly(dir).build()) {
