@@ -362,3 +362,27 @@ func TestMoreThanAThousandKeysArePolled(t *testing.T) {
 		t.Fatalf("a watch call named %d entries", maxSel)
 	}
 }
+
+func TestWatchStoppedWhileSubscribingIsUnsubscribed(t *testing.T) {
+	dir := t.TempDir()
+	agent := newFakeAgent(t, dir)
+	agent.mu.Lock()
+	agent.subDelay = 300 * time.Millisecond
+	agent.mu.Unlock()
+	c, err := NewConfigClient(Options{CacheDir: dir, Agent: agent.srv.URL, Owner: "slow-post", Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	h, _ := c.Watch("shop", "gone", func(ConfigValue) {})
+	waitFor(t, 5*time.Second, "the POST to start", func() bool { return len(agent.calls()) > 0 })
+	h.Stop() // while the agent has not answered yet
+	waitFor(t, 5*time.Second, "the DELETE after the POST", func() bool {
+		for _, call := range agent.calls() {
+			if call.Method == "DELETE" && call.App == "slow-post" && len(call.Configs) == 1 && call.Configs[0].Key == "gone" {
+				return true
+			}
+		}
+		return false
+	})
+}

@@ -26,9 +26,10 @@ type fakeAgent struct {
 	entries  map[Key]storedEntry
 	subs     []recordedCall // POST and DELETE /v1/subscriptions
 	watches  int
-	maxSel   int // the most entries one watch call named
-	watchErr int // answer this many watch calls with 500
-	subErr   int // answer this many POST /v1/subscriptions with 503
+	maxSel   int           // the most entries one watch call named
+	watchErr int           // answer this many watch calls with 500
+	subErr   int           // answer this many POST /v1/subscriptions with 503
+	subDelay time.Duration // before answering a POST /v1/subscriptions
 }
 
 type storedEntry struct {
@@ -95,6 +96,12 @@ func (a *fakeAgent) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		a.mu.Lock()
 		a.subs = append(a.subs, recordedCall{r.Method, body.App, body.Subscription})
+		delay := a.subDelay
+		a.mu.Unlock()
+		if r.Method == http.MethodPost {
+			time.Sleep(delay)
+		}
+		a.mu.Lock()
 		if r.Method == http.MethodPost && a.subErr > 0 {
 			a.subErr--
 			a.mu.Unlock()

@@ -465,7 +465,6 @@ func (w *watcher) subscribePending(ctx context.Context) time.Time {
 	}
 	now := time.Now()
 	var s Subscription
-	var due []*subState
 	var next time.Time
 	consider := func(st *subState) bool {
 		if st.subscribed {
@@ -477,7 +476,6 @@ func (w *watcher) subscribePending(ctx context.Context) time.Time {
 			}
 			return false
 		}
-		due = append(due, st)
 		return true
 	}
 	w.mu.Lock()
@@ -509,7 +507,40 @@ func (w *watcher) subscribePending(ctx context.Context) time.Time {
 	_, err := w.agent.Subscribe(ctx, w.o.Owner, s)
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for _, st := range due {
+	// The states as they are now: a watch may have stopped meanwhile.
+	var states []*subState
+	gone := Subscription{}
+	for _, c := range s.Configs {
+		if ks := w.keys[ConfigKey(c.Namespace, c.Key)]; ks != nil && ks.explicit {
+			states = append(states, &ks.sub)
+		} else {
+			gone.Configs = append(gone.Configs, c)
+		}
+	}
+	for _, r := range s.Routes {
+		if ks := w.keys[RouteKey(r)]; ks != nil && ks.explicit {
+			states = append(states, &ks.sub)
+		} else {
+			gone.Routes = append(gone.Routes, r)
+		}
+	}
+	for _, ns := range s.Namespaces {
+		if n := w.namespaces[ns]; n != nil {
+			states = append(states, &n.sub)
+		} else {
+			gone.Namespaces = append(gone.Namespaces, ns)
+		}
+	}
+	if err == nil && !w.o.KeepSubscriptions {
+		// Stopped while the POST ran: unsubscribe on the next round.
+		w.unsub.Configs = append(w.unsub.Configs, gone.Configs...)
+		w.unsub.Routes = append(w.unsub.Routes, gone.Routes...)
+		w.unsub.Namespaces = append(w.unsub.Namespaces, gone.Namespaces...)
+		if !gone.empty() {
+			w.poke()
+		}
+	}
+	for _, st := range states {
 		if err == nil {
 			st.subscribed = true
 			continue
