@@ -43,7 +43,8 @@ import java.util.function.Consumer;
  * </ul>
  *
  * <p>Thread-safety: thread-safe. Callbacks run on the client's thread, one at
- * a time; they must not block for long and may create or close watches.
+ * a time; they must not block for long and may create or close watches, but
+ * must not close the client itself.
  */
 public final class ConfigClient implements AutoCloseable {
   private final CacheWatcher watcher;

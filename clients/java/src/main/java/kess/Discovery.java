@@ -52,7 +52,8 @@ import java.util.function.LongSupplier;
  *       immutable {@link RouteSnapshot} published through a volatile field.
  * </ul>
  *
- * <p>Thread-safety: thread-safe. Watch callbacks run on the client's thread.
+ * <p>Thread-safety: thread-safe. Watch callbacks run on the client's thread
+ * and must not close the Discovery.
  */
 public final class Discovery implements AutoCloseable {
   private static final System.Logger LOG = System.getLogger("kess");
