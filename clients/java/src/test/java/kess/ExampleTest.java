@@ -123,6 +123,33 @@ class ExampleTest {
   }
 
   @Test
+  void callPrintsTheBodyOfTheCalledInstance(@TempDir Path dir) throws Exception {
+    com.sun.net.httpserver.HttpServer server =
+        com.sun.net.httpserver.HttpServer.create(new java.net.InetSocketAddress("127.0.0.1", 0), 8);
+    server.createContext("/", ex -> {
+      byte[] b = "test up\n".getBytes(StandardCharsets.UTF_8);
+      ex.sendResponseHeaders(200, b.length);
+      ex.getResponseBody().write(b);
+      ex.close();
+    });
+    server.start();
+    try {
+      Map<String, Object> up = new java.util.LinkedHashMap<>(TestCache.instance("up", "dc1", 100, "healthy"));
+      up.put("address", "127.0.0.1:" + server.getAddress().getPort());
+      TestCache.writeTable(dir, "svc", 5, List.of(up, TestCache.instance("remote", "dc2", 100, "healthy")));
+      Process p = start("call", "--cache_dir", dir.toString(), "--service", "svc", "--local_dc", "dc1",
+          "--count", "3", "--wait_s", "5");
+      List<String> out = lines(p, 3, 20_000);
+      assertTrue(p.waitFor(20, TimeUnit.SECONDS));
+      assertEquals(0, p.exitValue());
+      assertEquals(3, out.size());
+      for (String line : out) assertEquals("{\"instance\":\"up\",\"body\":\"test up\\n\"}", line);
+    } finally {
+      server.stop(0);
+    }
+  }
+
+  @Test
   void watchPrintsTheHeldValueAndEveryChange(@TempDir Path dir) throws Exception {
     TestCache.writeConfig(dir, "ns", "k", 3, "three");
     try (FakeAgent agent = new FakeAgent()) {
