@@ -545,6 +545,62 @@ TEST(ConformanceTest, RouteFiles) {
   }
 }
 
+TEST(ConformanceTest, RouteSequences) {
+  Object::Ptr doc = Load("route_sequences.json");
+  Array::Ptr sequences = doc->getArray("sequences");
+  ASSERT_GT(sequences->size(), 0u);
+  for (size_t i = 0; i < sequences->size(); ++i) {
+    Object::Ptr seq = sequences->getObject(i);
+    const std::string service = Str(seq, "service");
+    TempDir dir;
+    const std::string path = absl::StrCat(dir.path(), "/routes/", service, ".json");
+    sdk::Discovery::Options o;
+    o.cache_dir = dir.path();
+    o.agent_http_address = "";
+    o.watch_directories = false;
+    o.poll_interval = absl::Hours(1);
+    auto discovery = sdk::Discovery::Create(o);
+    ASSERT_TRUE(discovery.ok());
+    std::vector<int64_t> seen;
+    auto watch = (*discovery)->Watch(
+        service,
+        [&](std::shared_ptr<const RouteTable> t) { seen.push_back(t->revision); });
+    ASSERT_TRUE(watch.ok());
+    (*discovery)->PollNow();
+    Array::Ptr steps = seq->getArray("steps");
+    for (size_t k = 0; k < steps->size(); ++k) {
+      Object::Ptr step = steps->getObject(k);
+      const std::string where = absl::StrCat(Str(seq, "name"), " step ", k);
+      if (step->isNull("file")) {
+        unlink(path.c_str());
+      } else {
+        Place(path, Vector(Str(step, "file")));
+      }
+      const size_t before = seen.size();
+      (*discovery)->PollNow();
+      std::vector<int64_t> delivered(seen.begin() + before, seen.end());
+      std::vector<int64_t> expected;
+      Array::Ptr exp = step->getArray("delivered");
+      for (size_t d = 0; d < exp->size(); ++d) {
+        expected.push_back(exp->getElement<Poco::Int64>(d));
+      }
+      EXPECT_EQ(delivered, expected) << where;
+      Object::Ptr held = step->getObject("held");
+      auto table = (*discovery)->GetTable(service);
+      if (Str(held, "outcome") == "none") {
+        EXPECT_TRUE(absl::IsNotFound(table.status())) << where;
+        continue;
+      }
+      ASSERT_TRUE(table.ok()) << where << ": " << table.status();
+      EXPECT_EQ((*table)->revision, Int(held, "revision")) << where;
+      std::vector<std::string> ids;
+      for (const RouteInstance& in : (*table)->instances) ids.push_back(in.id);
+      EXPECT_EQ(ids, Strings(held->getArray("ids"))) << where;
+    }
+    watch->reset();
+  }
+}
+
 // ---- hashes.json ----
 
 TEST(ConformanceTest, Hashes) {

@@ -1425,6 +1425,107 @@ absl::Status RouteFileVectors(const std::vector<TableSpec>& tables,
   return absl::OkStatus();
 }
 
+// The last good table: one service's route file replaced step by step.
+absl::Status RouteSequences(const std::vector<TableSpec>& tables,
+                            Files* files) {
+  const std::string service = "conf-seq";
+  const auto table = [&](int64_t revision, int first, int count) {
+    RouteTable t;
+    t.service = service;
+    t.revision = revision;
+    for (int i = first; i < first + count; ++i) {
+      t.instances.push_back(
+          Instance(absl::StrFormat("seq-%02d", i), "dc1", 100));
+    }
+    return RouteFile(service, revision, false, RouteTableToJson(t));
+  };
+  RouteTable invalid;
+  invalid.service = service;
+  invalid.revision = 12;
+  invalid.instances.push_back(Instance("seq-01", "dc1", 100));
+  const std::string invalid_json = Replace(RouteTableToJson(invalid),
+                                           "\"weight\":100", "\"weight\":0");
+  const std::vector<SeqStep> steps = {
+      {std::nullopt, "no file yet"},
+      {table(10, 1, 3), "revision 10: seq-01..03"},
+      {BumpCrc(table(11, 1, 4)), "garbled (crc mismatch): keep revision 10"},
+      {RouteFile(service, 12, false, invalid_json),
+       "revision 12 holds an invalid table (weight 0): keep revision 10"},
+      {table(9, 5, 2), "an older revision: ignored"},
+      {table(13, 2, 4), "revision 13: seq-02..05"},
+      {std::nullopt, "the file vanished: keep revision 13"},
+      {RouteFile(service, 14, true, ""), "deleted at revision 14: no instances"},
+      {table(15, 1, 1), "created again at revision 15"},
+  };
+  TempDir dir;
+  if (dir.path().empty()) return absl::InternalError("mkdtemp");
+  sdk::Discovery::Options options;
+  options.cache_dir = dir.path();
+  options.agent_http_address = "";
+  options.watch_directories = false;
+  options.poll_interval = absl::Hours(1);
+  KESS_ASSIGN_OR_RETURN(std::unique_ptr<sdk::Discovery> discovery,
+                        sdk::Discovery::Create(options));
+  std::vector<int64_t> delivered;
+  KESS_ASSIGN_OR_RETURN(
+      std::unique_ptr<sdk::Discovery::WatchHandle> watch,
+      discovery->Watch(service, [&](std::shared_ptr<const RouteTable> t) {
+        delivered.push_back(t->revision);
+      }));
+  discovery->PollNow();
+  const std::string path = dir.path() + "/routes/" + service + ".json";
+  JsonValue list = JsonValue::Array();
+  for (size_t i = 0; i < steps.size(); ++i) {
+    const SeqStep& step = steps[i];
+    JsonValue sj = JsonValue::Object();
+    sj.Set("description", Str(step.description));
+    if (step.content) {
+      const std::string rel =
+          absl::StrCat("route_sequences/", service, "/", i, ".json");
+      (*files)[rel] = *step.content;
+      sj.Set("file", Str(rel));
+      KESS_RETURN_IF_ERROR(WriteFile(path, *step.content));
+    } else {
+      sj.Set("file", JsonValue());
+      unlink(path.c_str());
+    }
+    const size_t before = delivered.size();
+    discovery->PollNow();
+    absl::StatusOr<std::shared_ptr<const RouteTable>> held =
+        discovery->GetTable(service);
+    JsonValue hj = JsonValue::Object();
+    if (held.ok()) {
+      hj.Set("outcome", Str("table"));
+      hj.Set("revision", Int((*held)->revision));
+      JsonValue ids = JsonValue::Array();
+      for (const RouteInstance& in : (*held)->instances) ids.Push(Str(in.id));
+      hj.Set("ids", std::move(ids));
+    } else {
+      hj.Set("outcome", Str("none"));
+    }
+    sj.Set("held", std::move(hj));
+    JsonValue d = JsonValue::Array();
+    for (size_t k = before; k < delivered.size(); ++k) d.Push(Int(delivered[k]));
+    sj.Set("delivered", std::move(d));
+    list.Push(std::move(sj));
+  }
+  watch.reset();
+  JsonValue seq = JsonValue::Object();
+  seq.Set("name", Str("route_last_good_table"));
+  seq.Set("service", Str(service));
+  seq.Set("steps", std::move(list));
+  JsonValue sequences = JsonValue::Array();
+  sequences.Push(std::move(seq));
+  JsonValue doc = JsonValue::Object();
+  doc.Set("description",
+          Str("the last good route table: one service's file replaced step "
+              "by step; after each step the table held and the revisions a "
+              "watcher is told about"));
+  doc.Set("sequences", std::move(sequences));
+  (*files)["route_sequences.json"] = doc.Print();
+  return absl::OkStatus();
+}
+
 void TableIndex(const std::vector<TableSpec>& tables, Files* files) {
   JsonValue doc = JsonValue::Object();
   doc.Set("description",
@@ -1458,6 +1559,7 @@ absl::StatusOr<std::map<std::string, std::string>> GenerateVectors() {
   KESS_RETURN_IF_ERROR(ConfigVectors(&files));
   KESS_RETURN_IF_ERROR(ConfigSequences(&files));
   KESS_RETURN_IF_ERROR(RouteFileVectors(tables, &files));
+  KESS_RETURN_IF_ERROR(RouteSequences(tables, &files));
   std::string manifest;
   for (const auto& [path, content] : files) absl::StrAppend(&manifest, path, "\n");
   files["MANIFEST"] = manifest;
