@@ -1,6 +1,6 @@
 'use strict';
 // The admin UI in real headless Chromium against a real 2-DC cluster:
-// log in, see both DCs and a service's instances in both, set an operator
+// log in, see both DCs (each daemon's version) and a service's instances in both, set an operator
 // override, create and edit a config (CSRF token in place; a write without
 // it is refused), see the value arrive in the agents' cache files of both
 // DCs, see HTML in a value rendered as text, diff two versions, roll back
@@ -127,6 +127,23 @@ async function main() {
     }) && document.querySelectorAll('.dc').length === 2, 'Overview shows both DCs with their leaders');
     await until(page, () => [...document.querySelectorAll('.dc table')].length === 4 &&
       document.body.textContent.includes('fresh'), 'Overview shows the distributors');
+    // Each mandator's and distributor's version (the test's build: VERSION,
+    // commit "dev"), one version per DC.
+    const version = fs.readFileSync(path.join(process.env.TEST_SRCDIR, 'kess', 'VERSION'), 'utf8').trim();
+    const want = version + ' (dev)';
+    await page.evaluate((w) => { window.wantVersion = w; }, want);
+    await until(page, () => {
+      const cards = [...document.querySelectorAll('.dc')];
+      return cards.length === 2 && cards.every((card) => {
+        const tables = card.querySelectorAll('table');
+        const cells = [...tables].flatMap((t) => {
+          const col = [...t.querySelectorAll('th')].findIndex((th) => th.textContent === 'version');
+          return [...t.querySelectorAll('tbody tr')].map((tr) => col < 0 ? '' : tr.children[col].textContent);
+        });
+        return cells.length >= 3 && cells.every((c) => c === window.wantVersion) &&
+          card.querySelector('.versions').textContent === window.wantVersion;
+      });
+    }, 'Overview shows every mandator\'s and distributor\'s version (' + want + ')');
     await shot(page, '1-overview');
 
     // A slow Overview that finishes after the operator moved on must not

@@ -5,6 +5,13 @@ const {el, table, link, state, ago} = dom;
 
 function statusOf(m) { return m.status || {}; }
 
+// "0.9.0 (1a2b3c4d)" from a daemon's status: its release and the first 8
+// characters of its commit ("dev" in unstamped builds).
+function versionOf(s) {
+  if (!s.version) return '';
+  return s.version + ' (' + String(s.commit || '?').slice(0, 8) + ')';
+}
+
 const pages = {
   async overview() {
     const data = await api.get('/api/v1/cluster');
@@ -12,6 +19,10 @@ const pages = {
     for (const dc of data.datacenters) {
       const mandators = dc.mandators.map(statusOf);
       const leader = mandators.find((s) => s.is_leader);
+      // Every daemon's version in this DC: more than one means an upgrade
+      // under way (or a forgotten host).
+      const versions = [...new Set(mandators.concat(dc.distributors.map(statusOf))
+        .map(versionOf).filter((v) => v))].sort();
       const any = leader || mandators.find((s) => s.datacenter) || {};
       const card = el('div', {class: 'card dc', 'data-dc': dc.name},
         el('h2', {}, 'Datacenter ', dc.name, dc.is_main ? ' (main)' : ' (slave)',
@@ -22,23 +33,25 @@ const pages = {
             el('strong', {}, leader && leader.replication_lag_revisions !== undefined
               ? leader.replication_lag_revisions + ' revisions, ' +
                 (leader.replication_lag_seconds ?? 0).toFixed(1) + ' s' : 'unknown')]),
+        el('p', {}, 'Versions: ', el('strong', {class: 'versions'}, versions.length ? versions.join(', ') : 'unknown'),
+          versions.length > 1 ? [' ', state(false, 'mixed')] : ''),
         el('p', {}, 'ZooKeeper ', dc.zookeeper.ensemble, ': ',
           state(dc.zookeeper.reachable, dc.zookeeper.reachable ? 'reachable' : 'unreachable'),
           dc.zookeeper.error ? ' (' + dc.zookeeper.error + ')' : ''),
         el('h3', {}, 'Mandators'),
-        table(['id', 'HTTP', 'leader', 'revision', 'ZooKeeper session', 'answer'],
+        table(['id', 'HTTP', 'version', 'leader', 'revision', 'ZooKeeper session', 'answer'],
           dc.mandators.map((m) => {
             const s = statusOf(m);
-            return [m.id, m.http_address, s.is_leader ? 'yes' : 'no', s.revision ?? '',
+            return [m.id, m.http_address, versionOf(s), s.is_leader ? 'yes' : 'no', s.revision ?? '',
               s.zookeeper ? state(s.zookeeper === 'connected', s.zookeeper) : '',
               m.error ? state(false, m.error) : state(true, 'ok')];
           })),
         el('h3', {}, 'Distributors'),
         dc.distributors.length === 0 ? el('p', {class: 'muted'}, 'none registered') :
-          table(['id', 'HTTP', 'connected agents', 'revision', 'stale', 'answer'],
+          table(['id', 'HTTP', 'version', 'connected agents', 'revision', 'stale', 'answer'],
             dc.distributors.map((d) => {
               const s = statusOf(d);
-              return [d.id, d.http_address, s.connected_agents ?? '', s.revision ?? '',
+              return [d.id, d.http_address, versionOf(s), s.connected_agents ?? '', s.revision ?? '',
                 s.stale === undefined ? '' : state(!s.stale, s.stale ? 'stale: ' + (s.stale_reason || '') : 'fresh'),
                 d.error ? state(false, d.error) : state(true, 'ok')];
             })));
