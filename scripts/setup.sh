@@ -31,6 +31,9 @@ PACKAGES=(
   python3-pytest golang-go default-jdk junit5
   # TLS in front of ZooKeeper (deploy/stunnel/) and package checks (deploy/)
   stunnel4 lintian
+  # the Debian packages (deploy/): dpkg-shlibdeps and dpkg-parsechangelog,
+  # systemd-analyze verify of the units, adduser for their install test
+  dpkg-dev systemd adduser
   # promtool and prometheus: the alert rules' tests and the metrics scrape
   # test (deploy/prometheus/)
   prometheus
