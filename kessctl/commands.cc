@@ -21,6 +21,7 @@
 #include "kessctl/services_command.h"
 #include "kessctl/status_command.h"
 #include "kessctl/table.h"
+#include "kessctl/transfer_command.h"
 #include "model/names.h"
 
 namespace kess {
@@ -464,7 +465,8 @@ int ParseConfig(const Io& io, const std::string& verb, const Args& args,
   }
   return UsageError(io, "unknown command: config " + verb +
                             " (put, get, delete, list, history, rollback, "
-                            "gray, gray-status, promote, abort)");
+                            "gray, gray-status, promote, abort, export, "
+                            "import)");
 }
 
 }  // namespace
@@ -496,12 +498,17 @@ int RunKessctl(const Args& args, const Options& options, const Io& io) {
   if (args[0] == "certs") {
     return RunCerts(Args(args.begin() + 1, args.end()), options, io);
   }
-  if (args[0] != "config" && args[0] != "status") {
+  if (args[0] != "config" && args[0] != "status" && args[0] != "snapshot") {
     return UsageError(io, "unknown command: " + args[0]);
   }
+  const bool transfer = args[0] == "snapshot" ||
+                        (args.size() >= 2 && (args[1] == "export" ||
+                                              args[1] == "import"));
   const ConfigCommand* command = nullptr;
   Target target;
-  if (args[0] == "config") {
+  if (transfer) {
+    // Checked with the client below.
+  } else if (args[0] == "config") {
     if (args.size() < 2) {
       return UsageError(io,
                         "config needs a subcommand: put, get, delete, list, "
@@ -536,6 +543,14 @@ int RunKessctl(const Args& args, const Options& options, const Io& io) {
   }
   Context ctx{options, io, **client};
   try {
+    if (args[0] == "snapshot") {
+      return RunSnapshot(Args(args.begin() + 1, args.end()), options, io,
+                         **client);
+    }
+    if (transfer) {
+      return RunConfigTransfer(Args(args.begin() + 1, args.end()), options, io,
+                               **client);
+    }
     if (command != nullptr) return command->run(ctx, target);
     absl::Status status = RunStatus(**client, ctx.json(), *io.out);
     return status.ok() ? kExitOk : Fail(io, "status", status);

@@ -43,6 +43,12 @@ struct Options {
   // many answers to print before exiting (0 = until interrupted)
   std::string agent = "127.0.0.1:7310";
   int watch_changes = 0;
+  // snapshot restore: commit above this revision (0 = the snapshot's)
+  int64_t min_revision = 0;
+  // config export/import: "json", "properties", "yaml" ("" = from the
+  // file's extension, else json); import: show the diff, write nothing
+  std::string format;
+  bool dry_run = false;
   // certs init: where, the cluster's name, extra host names/IPs (`hosts`
   // above), validity, overwrite
   std::string certs_dir;

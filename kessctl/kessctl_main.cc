@@ -41,6 +41,15 @@ DEFINE_int32(watch_changes, 0,
              "services watch: exit after this many answers (0: until "
              "interrupted).");
 
+DEFINE_int64(min_revision, 0,
+             "snapshot restore: commit above this revision (at least the "
+             "highest revision any host holds; 0 = the snapshot's).");
+DEFINE_string(format, "",
+              "config export/import: json, properties or yaml (default: "
+              "from the file's extension, else json).");
+DEFINE_bool(dry_run, false,
+            "config import: print the diff, write nothing (also --dry-run).");
+
 DEFINE_string(dir, "", "certs init: the directory to write.");
 DEFINE_string(cluster, "", "certs init: the cluster's name.");
 DEFINE_int32(days, 365, "certs init: days the certificates are valid.");
@@ -66,6 +75,12 @@ int main(int argc, char** argv) {
       std::cout << kess::kessctl::UsageText();
       return 0;
     }
+  }
+  // --dry-run is --dry_run (gflags knows only the underscore).
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--") break;
+    if (arg == "--dry-run") argv[i] = const_cast<char*>("--dry_run");
   }
   // gflags would move "--" and what follows in front of the other positional
   // arguments; keep them out of its reach and append them after.
@@ -99,6 +114,9 @@ int main(int argc, char** argv) {
   options.cluster = FLAGS_cluster;
   options.days = FLAGS_days;
   options.force = FLAGS_force;
+  options.min_revision = FLAGS_min_revision;
+  options.format = FLAGS_format;
+  options.dry_run = FLAGS_dry_run;
 
   std::vector<std::string> args(argv + 1, argv + flag_argc);
   args.insert(args.end(), after_dashes.begin(), after_dashes.end());

@@ -84,6 +84,27 @@ absl::Status ApiServer::Init() {
       admin_auth_ != nullptr ? admin_auth_->BearerHeader() : "");
   api.submit = [this](core::WriteOp op) { return Submit(std::move(op)); };
   api.status = [this] { return Status(); };
+  if (options_.is_main) {
+    overrides_ = std::make_unique<routes::OverrideStore>(zk_.get(), layout_,
+                                                         zk::AclList());
+    Snapshots::Options snapshots;
+    snapshots.zk = zk_.get();
+    snapshots.configs = store_.get();
+    snapshots.gray = gray_.get();
+    snapshots.overrides = overrides_.get();
+    snapshots.routes.layout = layout_;
+    snapshots.routes.writer_id = options_.member_id;
+    snapshots.datacenter = options_.datacenter;
+    snapshots.fence = [this] { return LeaderFence(); };
+    snapshots_ = std::make_unique<Snapshots>(std::move(snapshots));
+    api.snapshot = [this] { return snapshots_->Take(); };
+    api.restore = [this](const std::string& document,
+                         int64_t min_revision) -> absl::StatusOr<std::string> {
+      KESS_ASSIGN_OR_RETURN(RestoreResult restored,
+                            snapshots_->Restore(document, min_revision));
+      return RestoreResultToJson(restored);
+    };
+  }
   api_ = std::make_unique<HttpApi>(std::move(api));
   api_->Register(server_.get());
 

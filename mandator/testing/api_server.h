@@ -22,6 +22,9 @@
 // FakeZkServer is a second DC (is_main = false for a slave DC, which
 // refuses writes; nothing replicates into it unless the test writes it).
 //
+// Served on the main DC as the daemon does: the snapshot and restore of
+// ../snapshot.h (GET /api/v1/admin/snapshot, POST /api/v1/admin/restore).
+//
 // Not served: the scheduler, member registration, routes, replication,
 // partition mode, the UI's pages and cluster view. /api/v1/status reports
 // what this server knows (DC, role, leader, revision, ZooKeeper session);
@@ -52,6 +55,8 @@
 #include "mandator/core/leader_election.h"
 #include "mandator/core/write_queue.h"
 #include "mandator/http_api.h"
+#include "mandator/routes/override_store.h"
+#include "mandator/snapshot.h"
 #include "mandator/ui/admin_auth.h"
 #include "zk_schema/layout.h"
 #include "zk_schema/testing/fake_zk.h"
@@ -130,6 +135,8 @@ class ApiServer {
   std::unique_ptr<core::WriteQueue> writes_;
   std::unique_ptr<ui::AdminAuth> admin_auth_;
   std::unique_ptr<HttpServer> server_;
+  std::unique_ptr<routes::OverrideStore> overrides_;  // main DC
+  std::unique_ptr<Snapshots> snapshots_;              // main DC
   std::unique_ptr<HttpApi> api_;
   std::unique_ptr<core::LeaderElection> election_;
 
