@@ -76,6 +76,10 @@ DEFINE_int64(watch_max_timeout_ms, 600000,
 DEFINE_string(services_file, "",
               "Where local registrations are persisted; default "
               "<cache_dir>/services.json.");
+DEFINE_int32(max_local_instances, 256,
+             "instances registered through the API at most (each holds "
+             "connections to two mandators and its checks' sockets: about "
+             "3 open files each; the open-file limit is raised to fit)");
 DEFINE_bool(enable_exec_checks, false,
             "Allow exec health checks (commands run as the agent's user); "
             "accepted only over --api_socket from root or the agent's user, "
@@ -196,6 +200,8 @@ int main(int argc, char** argv) {
                          ? FLAGS_cache_dir + "/services.json"
                          : FLAGS_services_file;
   local.heartbeat_interval = options.host_heartbeat_interval;
+  local.max_instances =
+      static_cast<size_t>(std::max(1, FLAGS_max_local_instances));
   local.tls = options.tls;
   local.checks.enable_exec = FLAGS_enable_exec_checks;
   local.checks.default_success_before_passing =
@@ -208,12 +214,15 @@ int main(int argc, char** argv) {
   // One API address: every endpoint, and the long-polling GET /v1/watch,
   // on the epoll server (common/http/event_http_server.h).
   // Both servers (TCP and --api_socket) may hold max_connections each;
-  // 1024 descriptors stay for the cache, the distributors and the checks.
-  const rlim_t files =
-      RaiseFileLimit(static_cast<rlim_t>(2 * FLAGS_http_max_connections + 1024));
+  // 1024 descriptors stay for the cache, the distributors and the DNS, and
+  // 3 per local instance for its mandator connections and checks.
+  const rlim_t reserve =
+      1024 + 3 * static_cast<rlim_t>(local.max_instances);
+  const rlim_t files = RaiseFileLimit(
+      static_cast<rlim_t>(2 * FLAGS_http_max_connections) + reserve);
   size_t max_connections = static_cast<size_t>(FLAGS_http_max_connections);
   const size_t fit =
-      files > 1024 + 64 ? static_cast<size_t>((files - 1024) / 2) : 32;
+      files > reserve + 64 ? static_cast<size_t>((files - reserve) / 2) : 32;
   if (max_connections > fit) {
     LOG(WARNING) << "--http_max_connections=" << max_connections
                  << " does not fit the open-file limit " << files

@@ -27,6 +27,13 @@
 //     everywhere before the next trial (a random pause dephases the trials
 //     from the check's period).
 //
+// --wan_profile (e.g. delay=25ms: 50 ms round trips) puts tests/wan's
+// emulator between the DCs where the cluster can: dc2's mandators reach
+// dc1's ZooKeeper (--main_zk: the path of the route tables to dc2) through
+// wan::WanLinks with that profile in both directions. The main mandators'
+// reads of dc2's ensemble (--other_dcs, how dc1 collects dc2's instances)
+// stay direct.
+//
 // Every wait is bounded (--timeout_s); a registration that is not seen in
 // time counts as an error (exit 2). Prints one Markdown table. See
 // README.md.
@@ -54,6 +61,7 @@
 #include "model/route_table.h"
 #include "sdk/registration.h"
 #include "tests/cluster/cache_tier_cluster.h"
+#include "tests/wan/link_profile.h"
 
 DEFINE_string(bin_dir, "",
               "a bazel-bin holding mandator/mandator, distributor/distributor "
@@ -71,6 +79,9 @@ DEFINE_int32(route_window_ms, 1000, "mandator --route_window_ms");
 DEFINE_int32(route_warmup_ms, 3000, "mandator --route_warmup_ms");
 DEFINE_int32(timeout_s, 30, "give up one wait after this");
 DEFINE_bool(keep_dir, false, "keep the scratch directory (logs, caches)");
+DEFINE_string(wan_profile, "",
+              "if set: dc2's mandators reach dc1's ZooKeeper through WAN "
+              "links with this tests/wan profile both ways (delay=25ms,...)");
 
 namespace kess {
 namespace bench {
@@ -330,6 +341,11 @@ int Bench::Run() {
     << " agents (-c opt binaries); every agent subscribed to the route table "
        "of `"
     << kService << "` |\n";
+  if (!FLAGS_wan_profile.empty()) {
+    t << "| WAN | dc2's mandators -> dc1's ZooKeeper through tests/wan links, `"
+      << FLAGS_wan_profile
+      << "` each way; dc1's mandators read dc2's ensemble directly |\n";
+  }
   t << "| (a) | " << FLAGS_registrations
     << " registrations of each kind, one at a time, alternately in dc1 and "
        "dc2 and alternately agent first or SDK first; each deregistered and "
@@ -408,6 +424,16 @@ int main(int argc, char** argv) {
   o.agents_per_dc = FLAGS_agents;
   o.host_id_format = "{dc}-h{i}";
   o.agent_test_intervals = false;
+  if (!FLAGS_wan_profile.empty()) {
+    absl::StatusOr<kess::wan::LinkProfile> profile =
+        kess::wan::ParseLinkProfile(FLAGS_wan_profile);
+    if (!profile.ok()) {
+      LOG(ERROR) << "--wan_profile: " << profile.status();
+      return 1;
+    }
+    o.dcs.wan_main_zk_for_slaves = true;
+    o.dcs.wan_profiles = {*profile};
+  }
   auto cluster = kess::testing::CacheTierCluster::Start(o);
   if (!cluster.ok()) {
     LOG(ERROR) << "cluster: " << cluster.status();
