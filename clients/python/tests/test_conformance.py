@@ -1,6 +1,7 @@
 """The shared conformance vectors (clients/conformance/README.md), run
 against the Python client: hashes, PRNG and alias tables; config files and
-the last good value; route files; HRW, weighted-random, local-first and
+the last good value; route files and the last good route table; the
+scenarios' tables; HRW, weighted-random, local-first and
 tier scenarios; failover sequences. The C++ SDK runs the same files."""
 
 import base64
@@ -56,7 +57,7 @@ def test_manifest_lists_every_file():
                           for p in listed)
 
 
-# --- 3.7 hashes ---------------------------------------------------------
+# --- 3.8 hashes ---------------------------------------------------------
 
 def test_hashes():
     d = load("hashes.json")
@@ -211,6 +212,75 @@ def test_route_file(case, tmp_path):
         d.close()
 
 
+# --- 3.7 route sequences (the last good table) --------------------------
+
+@pytest.mark.parametrize("seq", all_named("route_sequences.json",
+                                          "sequences"),
+                         ids=lambda s: s["name"])
+def test_route_sequence(seq, tmp_path):
+    cache = str(tmp_path)
+    service = seq["service"]
+    key = CacheKey.route(service)
+    d = Discovery(DiscoveryOptions(cache_dir=cache, agent="",
+                                   start_thread=False))
+    seen: List[int] = []
+    try:
+        d.watch(service, lambda t: seen.append(t.revision))
+        d.poll_now()
+        for i, step in enumerate(seq["steps"]):
+            where = "%s step %d (%s)" % (seq["name"], i, step["description"])
+            put(cache, key.path(cache), step["file"])
+            before = len(seen)
+            d.poll_now()
+            assert seen[before:] == step["delivered"], where
+            held = step["held"]
+            if held["outcome"] == "none":
+                with pytest.raises(NoInstance):
+                    d.get_table(service)
+                with pytest.raises(NoInstance):
+                    d.select(service)
+                continue
+            assert held["outcome"] == "table", where
+            t = d.get_table(service)
+            assert t.revision == held["revision"], where
+            assert [x.id for x in t.instances] == held["ids"], where
+            # What select() picks from is that same table.
+            snapshot, _ = d.view(service)
+            assert snapshot is not None and snapshot.table is t, where
+            if held["ids"]:
+                assert d.select(service).id in held["ids"], where
+            else:
+                with pytest.raises(NoInstance):
+                    d.select(service)
+    finally:
+        d.close()
+
+
+# --- 3.1 the route tables of the scenarios ------------------------------
+
+@pytest.mark.parametrize("t", all_named("tables.json", "tables"),
+                         ids=lambda t: t["service"])
+def test_table(t):
+    service = t["service"]
+    key = CacheKey.route(service)
+    cache = os.path.join(VECTORS, "cache")
+    assert os.path.join(VECTORS, t["file"]) == key.path(cache)
+    entry = read_entry(key.path(cache), key)
+    assert entry.revision == t["revision"]
+    assert entry.absent == t["tombstone"]
+    d = Discovery(DiscoveryOptions(cache_dir=cache, agent="",
+                                   start_thread=False))
+    try:
+        table = d.get_table(service)
+        assert table.service == service
+        assert table.revision == t["revision"]
+        assert len(table.instances) == t["instances"]
+        ids = [i.id for i in table.instances]
+        assert ids == sorted(ids, key=lambda s: s.encode())
+    finally:
+        d.close()
+
+
 # --- 3.2 pick scenarios and 3.3 failover sequences ----------------------
 
 class Clock:
@@ -350,6 +420,8 @@ def test_every_kind_of_vector_ran():
     for f, key in (("config_files.json", "cases"),
                    ("config_sequences.json", "sequences"),
                    ("route_files.json", "cases"),
+                   ("route_sequences.json", "sequences"),
+                   ("tables.json", "tables"),
                    ("failover.json", "sequences")):
         assert all_named(f, key), f
     assert len(all_scenarios()) >= 4
