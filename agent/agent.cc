@@ -140,6 +140,7 @@ absl::Status Agent::Init() {
       m.set_distributor(distributor_);
     }
     m.set_revision(updater_->max_revision());
+    m.set_synced_revision(distributor_revision_.load());
     return m;
   });
   heartbeater_->Start();

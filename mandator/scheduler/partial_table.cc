@@ -120,13 +120,19 @@ size_t PartialTable::Deregister(const InstanceRefs& refs) {
 
 bool PartialTable::HostHeartbeat(const std::string& host_id,
                                  const std::string& distributor,
-                                 int64_t revision) {
+                                 int64_t revision, int64_t synced_revision) {
   const int64_t now = clock_->NowMs();
   absl::MutexLock lock(&hosts_mu_);
   auto it = hosts_.find(host_id);
   if (it == hosts_.end()) {
     if (hosts_.size() >= options_.max_hosts) return false;
     it = hosts_.emplace(host_id, HostEntry()).first;
+    it->second.synced_revision = synced_revision;
+    it->second.synced_since_ms = now;
+  }
+  if (it->second.synced_revision != synced_revision) {
+    it->second.synced_revision = synced_revision;
+    it->second.synced_since_ms = now;
   }
   it->second.last_heartbeat_ms = now;
   it->second.distributor = distributor;
@@ -141,8 +147,9 @@ std::vector<PartialTable::HostView> PartialTable::Hosts() const {
     absl::MutexLock lock(&hosts_mu_);
     out.reserve(hosts_.size());
     for (const auto& [host, e] : hosts_) {
-      out.push_back(
-          HostView{host, e.distributor, e.revision, now - e.last_heartbeat_ms});
+      out.push_back(HostView{host, e.distributor, e.revision,
+                             now - e.last_heartbeat_ms, e.synced_revision,
+                             now - e.synced_since_ms});
     }
   }
   std::sort(out.begin(), out.end(), [](const HostView& a, const HostView& b) {

@@ -74,10 +74,12 @@ class PartialTable {
   size_t Deregister(const InstanceRefs& refs);
 
   // The host's agent is alive. False (nothing changed) if the table is at
-  // max_hosts and does not know this host. `distributor` and `revision`
-  // (what the agent reported, for status pages) are kept as given.
+  // max_hosts and does not know this host. `distributor`, `revision` and
+  // `synced_revision` (what the agent reported, for status pages) are kept
+  // as given; the time `synced_revision` last changed is remembered.
   bool HostHeartbeat(const std::string& host_id,
-                     const std::string& distributor = "", int64_t revision = 0);
+                     const std::string& distributor = "", int64_t revision = 0,
+                     int64_t synced_revision = 0);
 
   // One host as last heard (for the admin UI's hosts page).
   struct HostView {
@@ -85,6 +87,11 @@ class PartialTable {
     std::string distributor;  // as the agent reported it; may be ""
     int64_t revision = 0;     // newest revision the agent held
     int64_t last_heartbeat_age_ms = 0;
+    // The distributor's revision the agent is synced to (HostHeartbeat's
+    // synced_revision), and how long ago it last changed on this mandator
+    // (since the host was first heard if it never changed).
+    int64_t synced_revision = 0;
+    int64_t synced_age_ms = 0;
   };
   // Every host held, sorted by id.
   std::vector<HostView> Hosts() const;
@@ -141,6 +148,8 @@ class PartialTable {
     int64_t last_heartbeat_ms = 0;
     std::string distributor;
     int64_t revision = 0;
+    int64_t synced_revision = 0;
+    int64_t synced_since_ms = 0;
   };
   mutable absl::Mutex hosts_mu_;
   absl::flat_hash_map<std::string, HostEntry> hosts_

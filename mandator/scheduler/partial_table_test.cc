@@ -197,6 +197,24 @@ TEST_F(PartialTableTest, HostsKeepWhatTheAgentReported) {
   EXPECT_EQ(hosts[1].last_heartbeat_age_ms, 0);
 }
 
+TEST_F(PartialTableTest, SyncedRevisionRemembersWhenItLastChanged) {
+  PartialTable table(&clock_, Options());
+  ASSERT_TRUE(table.HostHeartbeat("h1", "d", 5, 40));
+  clock_.Advance(1000);
+  ASSERT_TRUE(table.HostHeartbeat("h1", "d", 5, 40));  // no change
+  std::vector<PartialTable::HostView> hosts = table.Hosts();
+  ASSERT_EQ(hosts.size(), 1u);
+  EXPECT_EQ(hosts[0].synced_revision, 40);
+  EXPECT_EQ(hosts[0].synced_age_ms, 1000);  // since first heard
+  clock_.Advance(500);
+  ASSERT_TRUE(table.HostHeartbeat("h1", "d", 5, 43));
+  clock_.Advance(200);
+  hosts = table.Hosts();
+  EXPECT_EQ(hosts[0].synced_revision, 43);
+  EXPECT_EQ(hosts[0].synced_age_ms, 200);
+  EXPECT_EQ(hosts[0].revision, 5);
+}
+
 TEST_F(PartialTableTest, WallClockJumpChangesNothing) {
   // Ages are differences of Clock (monotonic) readings; the wall clock is
   // never read. Whatever the wall clock does between two snapshots, ages
