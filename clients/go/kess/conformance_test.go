@@ -634,3 +634,157 @@ func TestConformanceFailover(t *testing.T) {
 		p.d.Close()
 	}
 }
+
+// 3.7: the last good route table over a sequence of route files, through
+// Discovery.Watch and PollNow.
+func TestConformanceRouteSequences(t *testing.T) {
+	dir := vectorsDir(t)
+	var v struct {
+		Sequences []struct {
+			Name, Service string
+			Steps         []struct {
+				Description string
+				File        *string
+				Held        expectedRead
+				Delivered   []int64
+			}
+		}
+	}
+	loadJSON(t, filepath.Join(dir, "route_sequences.json"), &v)
+	if len(v.Sequences) == 0 {
+		t.Fatal("no sequences")
+	}
+	for _, seq := range v.Sequences {
+		cache := t.TempDir()
+		k := RouteKey(seq.Service)
+		d, err := NewDiscovery(DiscoveryOptions{Options: Options{CacheDir: cache, NoAgent: true, PollInterval: time.Hour, Logger: quiet}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var mu sync.Mutex
+		var delivered []int64
+		h, err := d.Watch(seq.Service, func(rt *RouteTable) {
+			mu.Lock()
+			delivered = append(delivered, rt.Revision)
+			mu.Unlock()
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.PollNow()
+		for i, step := range seq.Steps {
+			what := fmt.Sprintf("%s step %d (%s)", seq.Name, i, step.Description)
+			if step.File == nil {
+				if err := os.Remove(filepath.Join(cache, k.RelativePath())); err != nil && !os.IsNotExist(err) {
+					t.Fatal(err)
+				}
+			} else {
+				data, err := os.ReadFile(filepath.Join(dir, *step.File))
+				if err != nil {
+					t.Fatal(err)
+				}
+				writeFile(t, cache, k, data)
+			}
+			mu.Lock()
+			delivered = nil
+			mu.Unlock()
+			d.PollNow()
+			mu.Lock()
+			got := delivered
+			mu.Unlock()
+			if fmt.Sprint(got) != fmt.Sprint(step.Delivered) && !(len(got) == 0 && len(step.Delivered) == 0) {
+				t.Errorf("%s: delivered %v, want %v", what, got, step.Delivered)
+			}
+			table, err := d.Table(seq.Service)
+			picked, selErr := d.Select(seq.Service, "")
+			switch step.Held.Outcome {
+			case "none":
+				if !errors.Is(err, ErrNotFound) || !errors.Is(selErr, ErrNotFound) {
+					t.Errorf("%s: table %v (%v), select %v; want no table", what, table, err, selErr)
+				}
+			case "table":
+				if err != nil {
+					t.Errorf("%s: %v, want a table", what, err)
+					continue
+				}
+				var ids []string
+				for _, in := range table.Instances {
+					ids = append(ids, in.ID)
+				}
+				if table.Revision != step.Held.Revision || fmt.Sprint(ids) != fmt.Sprint(step.Held.IDs) {
+					t.Errorf("%s: revision %d ids %v, want %d %v", what, table.Revision, ids, step.Held.Revision, step.Held.IDs)
+				}
+				// Select picks from that same table.
+				switch {
+				case len(ids) == 0 && !errors.Is(selErr, ErrNotFound):
+					t.Errorf("%s: select %v, %v from an empty table", what, picked, selErr)
+				case len(ids) > 0 && (selErr != nil || !containsString(ids, picked.ID)):
+					t.Errorf("%s: select %v, %v; want one of %v", what, picked, selErr, ids)
+				}
+			default:
+				t.Fatalf("%s: unknown outcome %q", what, step.Held.Outcome)
+			}
+		}
+		h.Stop()
+		d.Close()
+	}
+}
+
+// 3.1: the scenarios' tables in the vectors' cache directory.
+func TestConformanceTables(t *testing.T) {
+	dir := vectorsDir(t)
+	var v struct {
+		Tables []struct {
+			Service, File string
+			Revision      int64
+			Tombstone     bool
+			Instances     int
+		}
+	}
+	loadJSON(t, filepath.Join(dir, "tables.json"), &v)
+	if len(v.Tables) == 0 {
+		t.Fatal("no tables")
+	}
+	cache := filepath.Join(dir, "cache")
+	d, err := NewDiscovery(DiscoveryOptions{Options: Options{CacheDir: cache, NoAgent: true, PollInterval: time.Hour, Logger: quiet}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	for _, c := range v.Tables {
+		k := RouteKey(c.Service)
+		if filepath.Join(dir, c.File) != filepath.Join(cache, k.RelativePath()) {
+			t.Errorf("%s: file %s is not where the cache keeps it (%s)", c.Service, c.File, k.RelativePath())
+		}
+		e, err := ReadEntry(cache, k)
+		if err != nil {
+			t.Errorf("%s: %v", c.Service, err)
+			continue
+		}
+		if e.Revision != c.Revision || e.Absent != c.Tombstone {
+			t.Errorf("%s: revision %d absent %v, want %d %v", c.Service, e.Revision, e.Absent, c.Revision, c.Tombstone)
+		}
+		table, err := d.Table(c.Service)
+		if err != nil {
+			t.Errorf("%s: %v", c.Service, err)
+			continue
+		}
+		sorted := true
+		for i := 1; i < len(table.Instances); i++ {
+			sorted = sorted && table.Instances[i-1].ID < table.Instances[i].ID
+		}
+		if table.Service != c.Service || table.Revision != c.Revision || len(table.Instances) != c.Instances || !sorted {
+			t.Errorf("%s: table %s revision %d with %d instances (in id order: %v), want revision %d with %d",
+				c.Service, table.Service, table.Revision, len(table.Instances), sorted, c.Revision, c.Instances)
+		}
+	}
+}
+
+func containsString(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
