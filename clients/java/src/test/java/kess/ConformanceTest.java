@@ -486,6 +486,89 @@ class ConformanceTest {
     }));
   }
 
+  // ---- route_sequences.json ----
+
+  @TestFactory
+  Stream<DynamicTest> routeSequences() throws IOException {
+    Map<String, Object> doc = load("route_sequences.json");
+    List<Map<String, Object>> sequences = list(doc, "sequences");
+    assertFalse(sequences.isEmpty(), "route_sequences.json has no sequences");
+    return sequences.stream().map(seq -> DynamicTest.dynamicTest((String) seq.get("name"), () -> {
+      String name = (String) seq.get("name");
+      String service = (String) seq.get("service");
+      Path dir = Files.createTempDirectory("kess-route-seq");
+      CacheKey key = CacheKey.route(service);
+      List<Long> delivered = new CopyOnWriteArrayList<>();
+      try (Discovery d = Discovery.builder().cacheDir(dir).pollInterval(Duration.ofHours(1)).build();
+          WatchHandle w = d.watch(service, t -> delivered.add(t.revision()))) {
+        d.pollNow();
+        int step = 0;
+        for (Map<String, Object> st : list(seq, "steps")) {
+          String at = name + " step " + step++ + " (" + st.get("description") + ")";
+          Object file = st.get("file");
+          if (file == null) {
+            Files.deleteIfExists(dir.resolve(key.relativePath()));
+          } else {
+            put(dir, key, DIR.resolve((String) file));
+          }
+          delivered.clear();
+          d.pollNow();
+          List<Long> expected = new ArrayList<>();
+          @SuppressWarnings("unchecked")
+          List<Number> want = (List<Number>) st.get("delivered");
+          for (Number n : want) expected.add(n.longValue());
+          assertEquals(expected, new ArrayList<>(delivered), at + ": delivered");
+          Map<String, Object> held = obj(st, "held");
+          Optional<RouteTable> t = d.table(service);
+          Optional<RouteInstance> picked = d.select(service);
+          if (held.get("outcome").equals("none")) {
+            assertTrue(t.isEmpty(), at + ": no table is held");
+            assertTrue(picked.isEmpty(), at + ": nothing to pick");
+            continue;
+          }
+          assertEquals("table", held.get("outcome"), at);
+          assertEquals(num(held.get("revision")), t.orElseThrow().revision(), at + ": revision");
+          List<String> ids = new ArrayList<>();
+          for (RouteInstance in : t.get().instances()) ids.add(in.id());
+          assertEquals(strings(held.get("ids")), ids, at + ": ids");
+          // select() picks from that same table.
+          if (ids.isEmpty()) {
+            assertTrue(picked.isEmpty(), at + ": picked from an empty table");
+          } else {
+            assertTrue(ids.contains(picked.orElseThrow().id()), at + ": picked " + picked.get().id());
+          }
+        }
+      }
+    }));
+  }
+
+  // ---- tables.json ----
+
+  @TestFactory
+  Stream<DynamicTest> tables() throws IOException {
+    Map<String, Object> doc = load("tables.json");
+    List<Map<String, Object>> tables = list(doc, "tables");
+    assertFalse(tables.isEmpty(), "tables.json has no tables");
+    return tables.stream().map(c -> DynamicTest.dynamicTest((String) c.get("service"), () -> {
+      String service = (String) c.get("service");
+      Path cache = DIR.resolve("cache");
+      CacheKey key = CacheKey.route(service);
+      assertEquals(DIR.resolve((String) c.get("file")), cache.resolve(key.relativePath()), service);
+      CacheEntry e = CacheEntry.read(cache, key);
+      assertEquals(num(c.get("revision")), e.revision(), service);
+      assertEquals(c.get("tombstone"), e.absent(), service + ": tombstone");
+      try (Discovery d = Discovery.builder().cacheDir(cache).pollInterval(Duration.ofHours(1)).build()) {
+        RouteTable t = d.table(service).orElseThrow();
+        assertEquals(service, t.service());
+        assertEquals(num(c.get("revision")), t.revision(), service);
+        assertEquals(num(c.get("instances")), t.instances().size(), service + ": instances");
+        for (int i = 1; i < t.instances().size(); i++) {
+          assertTrue(t.instances().get(i - 1).id().compareTo(t.instances().get(i).id()) < 0, service + ": id order");
+        }
+      }
+    }));
+  }
+
   @Test
   void everyManifestFileExists() throws IOException {
     for (String line : Files.readAllLines(DIR.resolve("MANIFEST"))) {
