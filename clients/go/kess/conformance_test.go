@@ -11,7 +11,9 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -787,4 +789,32 @@ func containsString(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// The index files of clients/conformance/README.md section 3 that this
+// file's tests run (the files under cache/, configs/, config_sequences/,
+// route_files/ and route_sequences/ are read through them).
+var conformanceRunFiles = []string{
+	"config_files.json", "config_sequences.json", "failover.json", "hashes.json", "hrw.json",
+	"local_first.json", "route_files.json", "route_sequences.json", "tables.json", "tiers.json",
+	"weighted_random.json",
+}
+
+// A vector file added to MANIFEST fails here until a test above runs it.
+func TestConformanceRunsEveryVectorFile(t *testing.T) {
+	dir := vectorsDir(t)
+	data, err := os.ReadFile(filepath.Join(dir, "MANIFEST"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var top []string
+	for _, line := range strings.Split(string(data), "\n") {
+		if line = strings.TrimSpace(line); line != "" && !strings.Contains(line, "/") {
+			top = append(top, line)
+		}
+	}
+	sort.Strings(top)
+	if fmt.Sprint(top) != fmt.Sprint(conformanceRunFiles) {
+		t.Errorf("MANIFEST's vector files %v, this runner runs %v", top, conformanceRunFiles)
+	}
 }

@@ -569,6 +569,27 @@ class ConformanceTest {
     }));
   }
 
+  /**
+   * The index files of clients/conformance/README.md section 3 that this
+   * class runs (the files under cache/, configs/, config_sequences/,
+   * route_files/ and route_sequences/ are read through them).
+   */
+  private static final List<String> RUN_FILES = List.of("config_files.json", "config_sequences.json",
+      "failover.json", "hashes.json", "hrw.json", "local_first.json", "route_files.json",
+      "route_sequences.json", "tables.json", "tiers.json", "weighted_random.json");
+
+  /** A vector file added to MANIFEST fails here until this class runs it. */
+  @Test
+  void runsEveryVectorFile() throws IOException {
+    List<String> top = new ArrayList<>();
+    for (String line : Files.readAllLines(DIR.resolve("MANIFEST"))) {
+      String f = line.trim();
+      if (!f.isEmpty() && !f.contains("/")) top.add(f);
+    }
+    top.sort(null);
+    assertEquals(RUN_FILES, top);
+  }
+
   @Test
   void everyManifestFileExists() throws IOException {
     for (String line : Files.readAllLines(DIR.resolve("MANIFEST"))) {
