@@ -117,6 +117,34 @@ class BalancerTest {
   }
 
   @Test
+  void hrwPruningNeverChangesThePickOnALargeTable() {
+    // 1,000 members of weights 50..200: the bound skips the logarithm for
+    // almost all of them. The pick must be the plain argmin of
+    // NegLog2(h) * (1.0 / w) (the C++ formula), ties to the smaller id.
+    List<RouteInstance> list = new ArrayList<>();
+    for (int i = 0; i < 1000; i++) {
+      list.add(in(String.format("m%04d", i), "dc1", 50 + (i % 4) * 50, InstanceState.HEALTHY));
+    }
+    RouteSnapshot s = RouteSnapshot.build(new RouteTable("svc", 1, list));
+    LoadBalancer hrw = LoadBalancers.create("hrw", OPTS);
+    List<RouteInstance> sorted = s.table().instances();
+    for (int k = 0; k < 3000; k++) {
+      String key = "user-" + k;
+      long kh = StableHash.of(key);
+      String best = null;
+      double bestScore = Double.POSITIVE_INFINITY;
+      for (RouteInstance i : sorted) {
+        double score = HrwBalancer.negLog2(StableHash.pair(kh, StableHash.of(i.id()))) * (1.0 / i.weight());
+        if (score < bestScore) {
+          bestScore = score;
+          best = i.id();
+        }
+      }
+      assertEquals(best, LoadBalancers.selectInstance(hrw, s, null, key, 0, null).id(), key);
+    }
+  }
+
+  @Test
   void tiersHealthyThenSuspectNeverDisabled() {
     LoadBalancer wr = LoadBalancers.create("weighted_random", OPTS);
     RouteSnapshot mixed = snapshot(in("h", "dc1", 1, InstanceState.HEALTHY),
