@@ -26,8 +26,7 @@ Thread-safety: balancers are stateless apart from the per-group HRW
 answer cache; the PRNG is thread-local unless one is passed.
 """
 
-import sys
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, Optional, Tuple
 
 from kess.failure_tracker import Availability
 from kess.hashing import MASK64, FastRandom, hrw_neg_log2, stable_hash
@@ -96,33 +95,64 @@ class WeightedRandom(LoadBalancer):
         return group.instances[last]
 
 
-# The packed path pays off from about this many members (and reads lanes
-# with the machine's byte order, so only on little-endian machines).
-_SWAR_MIN_MEMBERS = 24 if sys.byteorder == "little" else 1 << 62
+# The packed path pays off from about this many members.
+_SWAR_MIN_MEMBERS = 24
 # Beyond this many distinct weights in a group, the member loop is used.
 _MAX_WEIGHT_CLASSES = 8
 _C1 = 0xFF51AFD7ED558CCD
 _C2 = 0xC4CEB9FE1A85EC53
+_BYTE = [bytes((v,)) for v in range(256)]
 
 
-def _lanes(key_hash: int, ids: int, ones: int, mask: int, n: int) -> list:
-    """hash_pair(key_hash, id) of n packed members at once, each in its
-    own 128-bit lane of one integer (exact integer arithmetic: a lane's
-    64 x 64-bit product fits its 128 bits), as a list."""
-    x = (key_hash * ones) ^ ids
-    x ^= (x >> 33) & mask
+def _hash_lanes(key_hash: int, ids: int, ones: int, mask: int,
+                n: int) -> bytes:
+    """hash_pair(key_hash, id) of n packed members (InstanceGroup.packed)
+    at once, each in its own 128-bit lane of one integer (exact integer
+    arithmetic: a lane's 64 x 64-bit product fits its 128 bits), as 16 n
+    little-endian bytes. Bytes [16 i, 16 i + 8) hold lane i before fmix64's
+    last step x ^= x >> 33, which leaves the top 31 bits as they are:
+    _lane() finishes one lane."""
+    x = ((key_hash ^ (key_hash >> 33)) * ones) ^ ids   # fmix64 step 1
     x = (x * _C1) & mask
     x ^= (x >> 33) & mask
-    x = (x * _C2) & mask
-    x ^= (x >> 33) & mask
-    return memoryview(x.to_bytes(16 * n, "little")).cast("Q")[0::2].tolist()
+    x *= _C2   # a lane's low 64 bits are all that is read
+    return x.to_bytes(16 * n, "little")
+
+
+def _lane(data: bytes, i: int) -> int:
+    """hash_pair of lane i of _hash_lanes' bytes."""
+    x = int.from_bytes(data[16 * i:16 * i + 8], "little")
+    return x ^ (x >> 33)
+
+
+def _largest_lane(data: bytes) -> Tuple[int, int, int, int]:
+    """(i, h, second, floor) for _hash_lanes' bytes: lane i has the largest
+    hash h (the first of equal ones). Only the lanes whose top byte is the
+    largest one are finished: `second` is the largest hash among the others
+    of them (-1 if none), and every other lane is below `floor`."""
+    tops = data[7::16]   # the top byte of every lane's hash
+    for v in range(255, -1, -1):
+        t = _BYTE[v]
+        i = tops.find(t)
+        if i >= 0:
+            break
+    best, best_h, second = i, _lane(data, i), -1
+    i = tops.find(t, i + 1)
+    while i >= 0:
+        h = _lane(data, i)
+        if h > best_h:
+            best, best_h, second = i, h, best_h
+        elif h > second:
+            second = h
+        i = tops.find(t, i + 1)
+    return best, best_h, second, v << 56
 
 
 def _best_weighted_packed(group: InstanceGroup, key_hash: int) -> int:
     """_best_weighted without failover, by weight class: within a class the
     largest hash has the smallest score (-log2 is decreasing), so only each
-    class's largest hash needs a logarithm. When a class's second largest
-    hash is so close to its largest that the polynomial -log2 (error below
+    class's largest hash needs a logarithm. When another hash of the class
+    may be so close to its largest that the polynomial -log2 (error below
     1e-10) could order them otherwise, that class is scored member by
     member, as sdk/policy/hrw.cc does; so the answer is always the C++
     one."""
@@ -130,22 +160,16 @@ def _best_weighted_packed(group: InstanceGroup, key_hash: int) -> int:
     best_score = float("inf")
     for c in group.weight_classes():
         positions = c.positions
-        lanes = _lanes(key_hash, c.ids, c.ones, c.mask, len(positions))
-        top = max(lanes)
-        i = lanes.index(top)
+        n = len(positions)
+        data = _hash_lanes(key_hash, c.ids, c.ones, c.mask, n)
+        i, top, second, floor = _largest_lane(data)
         window = top - (top >> 29) - 4096
-        if len(lanes) > 1:
-            lanes[i] = 0
-            ambiguous = max(lanes) >= window
-            lanes[i] = top
+        if second >= window or (n > 1 and window < floor):
+            candidates = [(j, _lane(data, j)) for j in range(n)]
         else:
-            ambiguous = False
-        if ambiguous:
-            candidates = range(len(positions))
-        else:
-            candidates = (i,)
-        for j in candidates:
-            score = hrw_neg_log2(lanes[j]) * c.inverse_weight
+            candidates = [(i, top)]
+        for j, h in candidates:
+            score = hrw_neg_log2(h) * c.inverse_weight
             pos = positions[j]
             if score < best_score or (score == best_score and pos < best):
                 best, best_score = pos, score
@@ -153,18 +177,11 @@ def _best_weighted_packed(group: InstanceGroup, key_hash: int) -> int:
 
 
 def _best_uniform_packed(key_hash: int, group: InstanceGroup) -> int:
-    """_best_uniform on all members at once (packed lanes), then the
-    largest lane; the first of equal ones, as the member loop."""
+    """_best_uniform on all members at once (packed lanes): the position
+    of the largest hash, the first of equal ones, as the member loop."""
     ids, ones, mask = group.packed()
-    x = (key_hash * ones) ^ ids
-    x ^= (x >> 33) & mask
-    x = (x * _C1) & mask
-    x ^= (x >> 33) & mask
-    x = (x * _C2) & mask
-    x ^= (x >> 33) & mask
-    lanes = memoryview(x.to_bytes(16 * len(group.members), "little")
-                       ).cast("Q")[0::2]
-    return lanes.tolist().index(max(lanes))  # first of the largest
+    n = len(group.members)
+    return _largest_lane(_hash_lanes(key_hash, ids, ones, mask, n))[0]
 
 
 def _best_uniform(key_hash: int, id_mul) -> int:

@@ -43,11 +43,13 @@ def make_alias(weights: List[int], total: int) -> Tuple[List[int], List[int]]:
     return threshold, alias
 
 
-def _pack(values: List[int]) -> Tuple[int, int, int]:
-    """(values, ones, mask) packed in 128-bit lanes (InstanceGroup.packed)."""
+def _pack(id_mul: List[int]) -> Tuple[int, int, int]:
+    """(ids, ones, mask) of InstanceGroup.packed: m ^ (m >> 33) for each
+    m of id_mul, in 128-bit lanes."""
     ids = int.from_bytes(b"".join(
-        m.to_bytes(8, "little") + bytes(8) for m in values), "little")
-    ones = int.from_bytes((b"\x01" + bytes(15)) * len(values), "little")
+        (m ^ (m >> 33)).to_bytes(8, "little") + bytes(8) for m in id_mul),
+        "little")
+    ones = int.from_bytes((b"\x01" + bytes(15)) * len(id_mul), "little")
     return ids, ones, ones * MASK64
 
 
@@ -56,7 +58,7 @@ class WeightClass(NamedTuple):
 
     inverse_weight: float
     positions: List[int]   # positions in the group, ascending
-    ids: int               # packed id_mul of those members
+    ids: int               # those members packed as packed() does
     ones: int
     mask: int
 
@@ -92,10 +94,13 @@ class InstanceGroup:
         self._classes: Optional[List[WeightClass]] = None
 
     def packed(self) -> Tuple[int, int, int]:
-        """(ids, ones, mask): id_mul[i] in bits [128 i, 128 i + 64) of one
-        integer, 1 at each lane's bit 0, 2^64 - 1 in each lane. Lets HRW
-        hash every member at once with a few big-integer operations (a
-        lane's 64 x 64-bit product fits its 128 bits). Built on first use."""
+        """(ids, ones, mask): m ^ (m >> 33) for m = id_mul[i] in bits
+        [128 i, 128 i + 64) of one integer, 1 at each lane's bit 0,
+        2^64 - 1 in each lane. Lets HRW hash every member at once with a
+        few big-integer operations (a lane's 64 x 64-bit product fits its
+        128 bits). fmix64's first step x ^= x >> 33 distributes over the
+        xor of hash_pair (x = key ^ m), so the member's half of it is done
+        here, once. Built on first use."""
         p = self._packed
         if p is None:
             p = _pack(self.id_mul)

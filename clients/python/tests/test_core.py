@@ -248,6 +248,62 @@ def test_hrw_weighted_packed_path_equals_the_member_loop():
                 _best_weighted(g, kh, None, 0)
 
 
+def _fmix64_inverse(h):
+    """The x with fmix64(x) == h (each step of fmix64 is invertible)."""
+    def unshift(x):
+        return x ^ (x >> 33)   # its own inverse: 2 * 33 >= 64
+    m = (1 << 64) - 1
+    x = unshift(h)
+    x = (x * pow(0xC4CEB9FE1A85EC53, -1, 1 << 64)) & m
+    x = unshift(x)
+    x = (x * pow(0xFF51AFD7ED558CCD, -1, 1 << 64)) & m
+    return unshift(x)
+
+
+def _group_with_hashes(weights, key_hash, hashes):
+    """A group whose member i has hash_pair(key_hash, id) == hashes[i] (the
+    id hashes set by hand, as far apart or as close as a test needs)."""
+    from kess.hashing import GOLDEN, MASK64, fmix64
+    snap = snapshot([{"id": "m%04d" % i, "weight": w}
+                     for i, w in enumerate(weights)])
+    g = snap.healthy.all
+    g.id_mul = [key_hash ^ _fmix64_inverse(h) for h in hashes]
+    assert all(fmix64(key_hash ^ m) == h for m, h in zip(g.id_mul, hashes))
+    g.id_hash = [(m * pow(GOLDEN, -1, 1 << 64)) & MASK64 for m in g.id_mul]
+    g._packed = g._classes = None   # rebuilt from id_mul
+    return g
+
+
+def test_hrw_packed_paths_on_close_and_equal_hashes():
+    """The cases random keys almost never reach: hashes that differ in the
+    last bits only, equal hashes (the smaller position wins), no top byte
+    0xff, the largest hash just above a top-byte boundary."""
+    from kess.balancer import (_best_uniform, _best_uniform_packed,
+                               _best_weighted, _best_weighted_packed)
+    top = (1 << 64) - 1
+    r = FastRandom(13)
+    cases = [
+        [top - 5, 7, top - 6, top - 5, 1 << 63],          # equal largest
+        [top, top - 1, 3, top - (1 << 30), 12345],        # within the window
+        [(0x80 << 56) + 3, (0x7F << 56) + (1 << 55), 0x10, (0x80 << 56) + 1,
+         (0x7F << 56) + 99],                               # no 0xff
+        [(0xC0 << 56) + 10, (0xBF << 56) | ((1 << 56) - 2), 5,
+         (0xBF << 56) | ((1 << 56) - 1), 9],               # boundary
+        [r.next() for _ in range(40)],
+    ]
+    for hashes in cases:
+        n = len(hashes)
+        for key_hash in (0, 0x9E3779B97F4A7C15, r.next()):
+            g = _group_with_hashes([100] * n, key_hash, hashes)
+            best = max(range(n), key=lambda i: (hashes[i], -i))
+            assert _best_uniform(key_hash, g.id_mul) == best
+            assert _best_uniform_packed(key_hash, g) == best
+            for weights in ([100, 200] * n, [1, 1, 10000, 50] * n):
+                g = _group_with_hashes(weights[:n], key_hash, hashes)
+                want = _best_weighted(g, key_hash, None, 0)
+                assert _best_weighted_packed(g, key_hash) == want
+
+
 def test_hrw_weighted_matches_the_formula():
     insts = [{"id": "w%d" % i, "weight": 10 * (i + 1)} for i in range(12)]
     snap = snapshot(insts)
