@@ -7,7 +7,10 @@
 #   bench/clients_bench.sh [--instances 1000] [--table_instances 5000]
 #
 # Entry points (each prints one JSON line {"language", "pick_wr_ns",
-# "pick_hrw_ns", "load_parse_5000_ms", "idle_rss_kib", ...}):
+# "pick_hrw_ns", "pick_hrw_weighted_ns", "load_parse_5000_ms",
+# "idle_rss_kib", ...}: pick_hrw_ns on --instances instances of weight
+# 100, pick_hrw_weighted_ns and pick_wr_ns on weights 50..200; a figure
+# missing from a line shows as "—" and makes the script exit 1):
 #   C++     //bench:clients_bench_cpp (built here with -c opt)
 #   Python  clients/python/kess_bench.py (python3)
 #   Go      clients/go/cmd/kess-bench (built with Debian's Go, offline)
@@ -102,7 +105,8 @@ else
     >>"$results"
 fi
 
-python3 - "$results" "$instances" "$table_instances" >"$table" <<'PY'
+table_rc=0
+python3 - "$results" "$instances" "$table_instances" >"$table" <<'PY' || table_rc=$?
 import json, os, sys
 
 results, instances, table_instances = sys.argv[1], sys.argv[2], sys.argv[3]
@@ -150,18 +154,23 @@ for language, status, rest in rows:
         cells.append(text)
     extra = ", ".join(f"{k}={v}" for k, v in d.items() if k not in known)
     print(f"| {language} | " + " | ".join(cells) + f" | {extra} |")
+missing = [f"{l}: {c[0]}" for l, d in data.items() for c in cols
+           if c[0] not in d]
+if missing:
+    print("entry points without a figure: " + ", ".join(missing),
+          file=sys.stderr)
+    sys.exit(3)
 PY
 cat "$table"
 status=0
-if grep -q $'\tfailed\t' "$results"; then status=1; fi
+if grep -q $'\tfailed\t' "$results" || [[ "$table_rc" != 0 ]]; then status=1; fi
 
 footer="Each language measures with its own entry point (listed in the header
 of \`bench/clients_bench.sh\`). A pick is the client's whole
 \`Discovery.select\` on a loaded table. HRW uses a new key per call:
 \`pick_hrw_ns\` on the table where every weight is 100,
-\`pick_hrw_weighted_ns\` on the 50..200 one. The Go entry point reports
-only \`pick_hrw_ns\`, measured on the 50..200 table, so its figure is in
-the equal-weights column but compares with the other column. Idle RSS
+\`pick_hrw_weighted_ns\` on the 50..200 one, the same two tables in every
+language. Idle RSS
 includes the runtime (interpreter, Go runtime, JVM heap). One run each on
 a shared 2-core machine: the load average in the first table says how
 busy it was."

@@ -1,17 +1,24 @@
 // Command kess-bench measures what the Go client costs and prints one JSON
 // line:
 //
-//	{"language":"go","pick_wr_ns":..,"pick_hrw_ns":..,"load_parse_5000_ms":..,"idle_rss_kib":..}
+//	{"language":"go","pick_wr_ns":..,"pick_hrw_ns":..,"pick_hrw_weighted_ns":..,
+//	 "load_parse_5000_ms":..,"idle_rss_kib":..}
 //
-//	pick_wr_ns          Discovery.Select by weighted random on a table of
-//	                    --instances instances (after it is loaded)
-//	pick_hrw_ns         Discovery.SelectWith by HRW, a new key each call
-//	                    (the O(n) scan of the table)
-//	load_parse_5000_ms  read + verify + parse + build the snapshot of one
-//	                    file of --table_instances instances (median)
-//	idle_rss_kib        the process's resident set after loading the table
+//	pick_wr_ns            Discovery.Select by weighted random on a table of
+//	                      --instances instances, weights 50..200 (after it
+//	                      is loaded)
+//	pick_hrw_ns           Discovery.SelectWith by HRW on a table of
+//	                      --instances instances at the default weight 100,
+//	                      a new key each call (the O(n) scan of the table)
+//	pick_hrw_weighted_ns  the same on the table with weights 50..200
+//	load_parse_5000_ms    read + verify + parse + build the snapshot of one
+//	                      file of --table_instances instances (median)
+//	idle_rss_kib          the process's resident set after loading the
+//	                      first table
 //
-// The tables are the same as the Python client's kess_bench.py writes.
+// The tables are the same as the other clients' bench entry points write
+// (bench/clients_bench.sh): instance i in datacenter "dc<i%3+1>", weight
+// 50 + (i%4)*50 (or 100 in the equal-weights table), every 50th suspect.
 //
 //	kess-bench --instances 1000 --table_instances 5000
 package main
@@ -46,18 +53,23 @@ type instance struct {
 	RegisteredMs int64             `json:"registered_ms"`
 }
 
-// writeTable writes routes/<service>.json with n instances.
-func writeTable(cacheDir, service string, n int) (string, error) {
+// writeTable writes routes/<service>.json with n instances, of weights
+// 50..200 if weighted, else all of weight 100.
+func writeTable(cacheDir, service string, n int, weighted bool) (string, error) {
 	in := make([]instance, n)
 	for i := range in {
 		state := "healthy"
 		if i%50 == 0 {
 			state = "suspect"
 		}
+		weight := 100
+		if weighted {
+			weight = 50 + (i%4)*50
+		}
 		in[i] = instance{
 			ID: fmt.Sprintf("%s-%05d", service, i), Host: fmt.Sprintf("host-%d", i%200),
 			Address: fmt.Sprintf("127.0.0.1:%d", 10000+i%50000), Datacenter: fmt.Sprintf("dc%d", i%3+1),
-			Weight: 50 + (i%4)*50, State: state, Health: "up",
+			Weight: weight, State: state, Health: "up",
 			Metadata: map[string]string{"version": fmt.Sprintf("1.4.%d", i%7)}, RegisteredMs: 1795314842000 + int64(i),
 		}
 	}
@@ -111,10 +123,13 @@ func main() {
 		log.Fatal(err)
 	}
 	defer os.RemoveAll(dir)
-	if _, err := writeTable(dir, "bench", *instances); err != nil {
+	if _, err := writeTable(dir, "bench", *instances, true); err != nil {
 		log.Fatal(err)
 	}
-	if _, err := writeTable(dir, "big", *tableInstances); err != nil {
+	if _, err := writeTable(dir, "equal", *instances, false); err != nil {
+		log.Fatal(err)
+	}
+	if _, err := writeTable(dir, "big", *tableInstances, true); err != nil {
 		log.Fatal(err)
 	}
 
@@ -146,13 +161,20 @@ func main() {
 	for i := range keys {
 		keys[i] = "user-" + strconv.Itoa(i)
 	}
-	start = time.Now()
-	for _, k := range keys {
-		if _, err := d.SelectWith("bench", k, hrw, nil); err != nil {
-			log.Fatal(err)
-		}
+	if _, err := d.Select("equal", ""); err != nil { // loads the table
+		log.Fatal(err)
 	}
-	pickHRW := float64(time.Since(start).Nanoseconds()) / float64(len(keys))
+	timeHRW := func(service string) float64 {
+		start := time.Now()
+		for _, k := range keys {
+			if _, err := d.SelectWith(service, k, hrw, nil); err != nil {
+				log.Fatal(err)
+			}
+		}
+		return float64(time.Since(start).Nanoseconds()) / float64(len(keys))
+	}
+	pickHRW := timeHRW("equal")
+	pickHRWWeighted := timeHRW("bench")
 
 	var times []float64
 	for i := 0; i < *loadRounds; i++ {
@@ -171,15 +193,16 @@ func main() {
 	sort.Float64s(times)
 
 	out, _ := json.Marshal(struct {
-		Language       string  `json:"language"`
-		PickWR         int64   `json:"pick_wr_ns"`
-		PickHRW        int64   `json:"pick_hrw_ns"`
-		LoadParse      float64 `json:"load_parse_5000_ms"`
-		IdleRSS        int64   `json:"idle_rss_kib"`
-		Instances      int     `json:"instances"`
-		TableInstances int     `json:"table_instances"`
-		Go             string  `json:"go"`
-	}{"go", int64(pickWR + 0.5), int64(pickHRW + 0.5), float64(int64(times[len(times)/2]*10+0.5)) / 10,
+		Language        string  `json:"language"`
+		PickWR          int64   `json:"pick_wr_ns"`
+		PickHRW         int64   `json:"pick_hrw_ns"`
+		PickHRWWeighted int64   `json:"pick_hrw_weighted_ns"`
+		LoadParse       float64 `json:"load_parse_5000_ms"`
+		IdleRSS         int64   `json:"idle_rss_kib"`
+		Instances       int     `json:"instances"`
+		TableInstances  int     `json:"table_instances"`
+		Go              string  `json:"go"`
+	}{"go", int64(pickWR + 0.5), int64(pickHRW + 0.5), int64(pickHRWWeighted + 0.5), float64(int64(times[len(times)/2]*10+0.5)) / 10,
 		idleRSS, *instances, *tableInstances, runtime.Version()})
 	fmt.Println(string(out))
 }
