@@ -8,6 +8,7 @@
 #include "Poco/JSON/Object.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/clock.h"
 #include "common/json_util.h"
 #include "glog/logging.h"
 #include "common/http_client.h"
@@ -86,6 +87,8 @@ void ClusterView::Register(HttpRoutes* server) {
                  [this](const HttpRequest& r) { return Cluster(r); });
   server->Handle("GET", "/api/v1/hosts",
                  [this](const HttpRequest& r) { return Hosts(r); });
+  server->Handle("GET", "/api/v1/hosts/summary",
+                 [this](const HttpRequest& r) { return HostsSummary(r); });
 }
 
 zk::ZkApi* ClusterView::ClientFor(const std::string& dc,
@@ -208,28 +211,39 @@ HttpResponse ClusterView::Cluster(const HttpRequest&) {
   return HttpResponse::Json(200, std::move(json));
 }
 
-HttpResponse ClusterView::Hosts(const HttpRequest& request) {
-  if (request.Query("scope") == "local") {
-    std::string json = "{\"hosts\":[";
-    bool first = true;
-    for (const auto& h : options_.local_hosts()) {
-      absl::StrAppend(
-          &json, first ? "" : ",", "{\"host_id\":", JsonQuote(h.host_id),
-          ",\"distributor\":", JsonQuote(h.distributor),
-          ",\"revision\":", h.revision,
-          ",\"last_heartbeat_age_ms\":", h.last_heartbeat_age_ms, "}");
-      first = false;
-    }
-    json += "]}";
-    return HttpResponse::Json(200, std::move(json));
+std::string ClusterView::LocalHostsJson() {
+  std::string json = "{\"hosts\":[";
+  bool first = true;
+  for (const auto& h : options_.local_hosts()) {
+    absl::StrAppend(
+        &json, first ? "" : ",", "{\"host_id\":", JsonQuote(h.host_id),
+        ",\"distributor\":", JsonQuote(h.distributor),
+        ",\"revision\":", h.revision,
+        ",\"synced_revision\":", h.synced_revision,
+        ",\"synced_age_ms\":", h.synced_age_ms,
+        ",\"last_heartbeat_age_ms\":", h.last_heartbeat_age_ms, "}");
+    first = false;
   }
-  struct Seen {
-    std::string distributor;
-    int64_t revision = 0;
-    int64_t age_ms = INT64_MAX;
-    std::vector<std::string> mandators;
+  json += "]}";
+  return json;
+}
+
+std::shared_ptr<const HostIndex> ClusterView::GatherHosts() {
+  std::map<std::pair<std::string, std::string>, HostRow> hosts;  // (dc, host)
+  // The youngest heartbeat's report wins; every mandator that hears a host
+  // is listed.
+  auto merge = [&hosts](const std::string& dc, const std::string& mandator,
+                        HostRow row) {
+    auto [it, added] = hosts.try_emplace({dc, row.host_id});
+    HostRow& seen = it->second;
+    if (added || row.last_heartbeat_age_ms < seen.last_heartbeat_age_ms) {
+      std::vector<std::string> mandators = std::move(seen.mandators);
+      seen = std::move(row);
+      seen.datacenter = dc;
+      seen.mandators = std::move(mandators);
+    }
+    seen.mandators.push_back(mandator);
   };
-  std::map<std::pair<std::string, std::string>, Seen> hosts;  // (dc, host)
   std::vector<std::string> unreachable;
   std::vector<DcMembers> dcs = ListDatacenters();
   struct Pending {
@@ -238,17 +252,12 @@ HttpResponse ClusterView::Hosts(const HttpRequest& request) {
     std::future<Fetched> answer;
   };
   std::vector<Pending> pending;
+  bool self_listed = false;
   for (const DcMembers& dc : dcs) {
     if (!dc.zk.ok()) unreachable.push_back(dc.name);
     for (const Member& m : dc.mandators) {
       if (dc.name == options_.datacenter && m.id == options_.self_id) {
-        std::promise<Fetched> self;
-        Fetched f;
-        f.json =
-            Hosts(HttpRequest{"GET", "/api/v1/hosts", {{"scope", "local"}}})
-                .body;
-        self.set_value(f);
-        pending.push_back({dc.name, m.id, self.get_future()});
+        self_listed = true;
         continue;
       }
       pending.push_back(
@@ -256,6 +265,19 @@ HttpResponse ClusterView::Hosts(const HttpRequest& request) {
            std::async(std::launch::async, Fetch, m.http_address,
                       "/api/v1/hosts?scope=local", options_.authorization,
                       options_.peer_timeout)});
+    }
+  }
+  // This mandator's own, without a round trip through JSON.
+  if (self_listed && options_.local_hosts) {
+    for (const auto& h : options_.local_hosts()) {
+      HostRow row;
+      row.host_id = h.host_id;
+      row.distributor = h.distributor;
+      row.revision = h.revision;
+      row.synced_revision = h.synced_revision;
+      row.synced_age_ms = h.synced_age_ms;
+      row.last_heartbeat_age_ms = h.last_heartbeat_age_ms;
+      merge(options_.datacenter, options_.self_id, std::move(row));
     }
   }
   for (Pending& p : pending) {
@@ -273,40 +295,61 @@ HttpResponse ClusterView::Hosts(const HttpRequest& request) {
       Poco::JSON::Object::Ptr h = list->getObject(static_cast<unsigned>(i));
       if (h.isNull()) continue;
       try {
-        Seen& seen = hosts[{p.dc, h->getValue<std::string>("host_id")}];
-        const int64_t age = h->getValue<int64_t>("last_heartbeat_age_ms");
-        if (age < seen.age_ms) {
-          seen.age_ms = age;
-          seen.distributor = h->optValue<std::string>("distributor", "");
-          seen.revision = h->optValue<int64_t>("revision", 0);
-        }
-        seen.mandators.push_back(p.mandator);
+        HostRow row;
+        row.host_id = h->getValue<std::string>("host_id");
+        row.last_heartbeat_age_ms = h->getValue<int64_t>("last_heartbeat_age_ms");
+        row.distributor = h->optValue<std::string>("distributor", "");
+        row.revision = h->optValue<int64_t>("revision", 0);
+        // A mandator older than these fields: unknown (0).
+        row.synced_revision = h->optValue<int64_t>("synced_revision", 0);
+        row.synced_age_ms = h->optValue<int64_t>("synced_age_ms", 0);
+        merge(p.dc, p.mandator, std::move(row));
       } catch (const Poco::Exception& e) {
         LOG_EVERY_N(WARNING, 100)
             << "bad host entry from " << p.mandator << ": " << e.displayText();
       }
     }
   }
-  std::string json = "{\"hosts\":[";
-  bool first = true;
-  for (const auto& [key, seen] : hosts) {
-    std::vector<std::string> quoted;
-    for (const std::string& m : seen.mandators) quoted.push_back(JsonQuote(m));
-    absl::StrAppend(&json, first ? "" : ",",
-                    "{\"host_id\":", JsonQuote(key.second),
-                    ",\"datacenter\":", JsonQuote(key.first),
-                    ",\"distributor\":", JsonQuote(seen.distributor),
-                    ",\"revision\":", seen.revision,
-                    ",\"last_heartbeat_age_ms\":", seen.age_ms,
-                    ",\"mandators\":[", absl::StrJoin(quoted, ","), "]}");
-    first = false;
+  std::vector<HostRow> rows;
+  rows.reserve(hosts.size());
+  for (auto& [key, row] : hosts) rows.push_back(std::move(row));
+  return std::make_shared<const HostIndex>(std::move(rows),
+                                           std::move(unreachable));
+}
+
+std::shared_ptr<const HostIndex> ClusterView::CurrentHostIndex() {
+  absl::MutexLock lock(&index_mu_);
+  if (index_ == nullptr ||
+      MonotonicNow() - index_built_ >= options_.host_index_ttl) {
+    index_ = GatherHosts();
+    index_built_ = MonotonicNow();
   }
-  json += "],\"unreachable\":[";
-  for (size_t i = 0; i < unreachable.size(); ++i) {
-    absl::StrAppend(&json, i == 0 ? "" : ",", JsonQuote(unreachable[i]));
+  return index_;
+}
+
+HttpResponse ClusterView::Hosts(const HttpRequest& request) {
+  if (request.Query("scope") == "local") {
+    return HttpResponse::Json(200, LocalHostsJson());
   }
-  json += "]}";
-  return HttpResponse::Json(200, std::move(json));
+  if (!IsPagedHostRequest(request)) {
+    // The whole list, gathered now (callers of the unpaginated form).
+    std::shared_ptr<const HostIndex> index = GatherHosts();
+    {
+      absl::MutexLock lock(&index_mu_);
+      index_ = index;
+      index_built_ = MonotonicNow();
+    }
+    return HttpResponse::Json(200, index->FullJson());
+  }
+  absl::StatusOr<HostQuery> query = ParseHostQuery(request);
+  if (!query.ok()) return HttpResponse::Error(query.status());
+  absl::StatusOr<std::string> page = CurrentHostIndex()->PageJson(*query);
+  if (!page.ok()) return HttpResponse::Error(page.status());
+  return HttpResponse::Json(200, std::move(page).value());
+}
+
+HttpResponse ClusterView::HostsSummary(const HttpRequest&) {
+  return HttpResponse::Json(200, CurrentHostIndex()->SummaryJson());
 }
 
 }  // namespace ui

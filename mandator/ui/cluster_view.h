@@ -8,10 +8,17 @@
 //        "distributors": [{"id", "http_address", "status": <its
 //        /api/v1/status> | null, "error"?}]}]}
 //   GET /api/v1/hosts           every DC's mandators asked for theirs:
-//     {"hosts": [{"host_id", "datacenter", "distributor", "revision",
-//        "last_heartbeat_age_ms", "mandators": [ids that hear it]}],
+//     {"hosts": [host rows, host_index.h], "newest_revision",
 //      "unreachable": ["dc2/s1", ...]}
+//   GET /api/v1/hosts?limit=&page_token=&prefix=&q=&dc=&distributor=
+//       &behind=&min_lag=&sort=     one page of them (host_index.h)
+//   GET /api/v1/hosts/summary   counts by DC, distributor and lag, laggards
 //   GET /api/v1/hosts?scope=local   only this mandator's scheduler
+//
+// The paged and summary answers come from a HostIndex gathered at most once
+// per `host_index_ttl` (concurrent requests share one gathering), so their
+// cost per request is a page, whatever the fleet's size; the unpaginated
+// list is gathered afresh on every request, as before.
 //
 // Which DCs: its own (own ZooKeeper), on the main DC the --other_dcs ones,
 // on a slave DC the main one (--main_zk); members are read from each DC's
@@ -35,6 +42,7 @@
 #include "common/http_server.h"
 #include "common/status.h"
 #include "mandator/scheduler/partial_table.h"
+#include "mandator/ui/host_index.h"
 #include "zk_schema/layout.h"
 #include "zk_schema/zk_api.h"
 
@@ -62,6 +70,8 @@ class ClusterView {
     // The Authorization header for calls to other mandators ("" = none).
     std::string authorization;
     absl::Duration peer_timeout = absl::Milliseconds(1500);
+    // How long a gathered HostIndex answers paged and summary requests.
+    absl::Duration host_index_ttl = absl::Seconds(2);
   };
 
   explicit ClusterView(Options options);
@@ -87,6 +97,12 @@ class ClusterView {
  private:
   HttpResponse Cluster(const HttpRequest& request);
   HttpResponse Hosts(const HttpRequest& request);
+  HttpResponse HostsSummary(const HttpRequest& request);
+  std::string LocalHostsJson();
+  // Every DC's mandators asked for their hosts, merged.
+  std::shared_ptr<const HostIndex> GatherHosts();
+  // The cached index, gathered again when older than host_index_ttl.
+  std::shared_ptr<const HostIndex> CurrentHostIndex();
   zk::ZkApi* ClientFor(const std::string& dc, const std::string& ensemble,
                        absl::Status* error);
 
@@ -94,6 +110,10 @@ class ClusterView {
   absl::Mutex mu_;
   std::map<std::string, std::unique_ptr<zk::ZkApi>> clients_
       ABSL_GUARDED_BY(mu_);
+  // Held while gathering: one gathering at a time, the others wait for it.
+  absl::Mutex index_mu_;
+  std::shared_ptr<const HostIndex> index_ ABSL_GUARDED_BY(index_mu_);
+  absl::Time index_built_ ABSL_GUARDED_BY(index_mu_);  // MonotonicNow()
 };
 
 }  // namespace ui
