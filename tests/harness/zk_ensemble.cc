@@ -1,7 +1,10 @@
 #include "tests/harness/zk_ensemble.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -11,6 +14,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <system_error>
 
@@ -33,16 +37,12 @@ using Clock = std::chrono::steady_clock;
 
 constexpr char kZkClasspath[] =
     "/usr/share/java/zookeeper.jar:/etc/zookeeper/conf_example";
+constexpr char kZkTlsClasspath[] =
+    "/usr/share/java/netty-codec.jar:/usr/share/java/slf4j-simple.jar";
 // How often start-up asks a server (a 4-letter word is a TCP connection).
 constexpr absl::Duration kPollInterval = absl::Milliseconds(100);
 // SIGTERM to SIGKILL when a server is stopped.
 constexpr absl::Duration kStopGrace = absl::Seconds(5);
-
-int64_t MillisSince(Clock::time_point start) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() -
-                                                               start)
-      .count();
-}
 
 absl::Status WriteFile(const std::string& path, const std::string& content) {
   std::ofstream out(path, std::ios::trunc);
@@ -147,8 +147,16 @@ absl::StatusOr<std::unique_ptr<ZkEnsemble>> ZkEnsemble::Start(
 ZkEnsemble::~ZkEnsemble() { Stop(); }
 
 absl::Status ZkEnsemble::WriteConfigs() {
+  const ZkTlsOptions* tls = options_.tls ? &*options_.tls : nullptr;
   for (Server& s : servers_) {
-    KESS_ASSIGN_OR_RETURN(s.client_port, PickFreePort());
+    s.client_port = 0;
+    s.secure_port = 0;
+    if (tls == nullptr || tls->plaintext_port) {
+      KESS_ASSIGN_OR_RETURN(s.client_port, PickFreePort());
+    }
+    if (tls != nullptr) {
+      KESS_ASSIGN_OR_RETURN(s.secure_port, PickFreePort());
+    }
     KESS_ASSIGN_OR_RETURN(s.peer_port, PickFreePort());
     KESS_ASSIGN_OR_RETURN(s.election_port, PickFreePort());
   }
@@ -162,11 +170,27 @@ absl::Status ZkEnsemble::WriteConfigs() {
     }
     std::string cfg = absl::StrCat(
         "tickTime=", options_.tick_ms, "\n", "initLimit=20\n", "syncLimit=10\n",
-        "dataDir=", s.dir, "/data\n", "clientPort=", s.client_port, "\n",
-        "clientPortAddress=", options_.host, "\n", "maxClientCnxns=0\n",
+        "dataDir=", s.dir, "/data\n", "maxClientCnxns=0\n",
         "admin.enableServer=false\n",
         "4lw.commands.whitelist=ruok,srvr,mntr,stat,cons,wchs\n",
         "autopurge.purgeInterval=0\n");
+    if (s.client_port != 0) {
+      absl::StrAppend(&cfg, "clientPort=", s.client_port, "\n",
+                      "clientPortAddress=", options_.host, "\n");
+    }
+    if (tls != nullptr) {
+      // The settings of deploy/stunnel/zoo-tls.cfg.
+      absl::StrAppend(
+          &cfg, "secureClientPort=", s.secure_port, "\n",
+          "secureClientPortAddress=", options_.host, "\n",
+          "serverCnxnFactory=org.apache.zookeeper.server."
+          "NettyServerCnxnFactory\n",
+          "ssl.keyStore.location=", tls->keystore_pem, "\n",
+          "ssl.keyStore.type=PEM\n", "ssl.trustStore.location=",
+          tls->truststore_pem, "\n", "ssl.trustStore.type=PEM\n",
+          "ssl.clientAuth=", tls->client_auth ? "need" : "none", "\n",
+          "ssl.enabledProtocols=TLSv1.3,TLSv1.2\n");
+    }
     if (size() > 1) {
       for (int j = 0; j < size(); ++j) {
         absl::StrAppend(&cfg, "server.", j + 1, "=", options_.host, ":",
@@ -193,7 +217,11 @@ absl::Status ZkEnsemble::Launch(int i) {
                           });
   args.insert(args.end(), options_.jvm_flags.begin(), options_.jvm_flags.end());
   args.push_back("-cp");
-  args.push_back(kZkClasspath);
+  // Debian's zookeeper.jar leaves Netty's codec out of its Class-Path, and
+  // the Netty connection factory (TLS) needs it; its handshake failures are
+  // only visible with a logger bound (slf4j-simple: stderr, the log file).
+  args.push_back(options_.tls ? absl::StrCat(kZkClasspath, ":", kZkTlsClasspath)
+                              : kZkClasspath);
   if (!options_.super_password.empty()) {
     args.push_back("-Dzookeeper.DigestAuthenticationProvider.superDigest=" +
                    SuperDigest(options_.super_password));
@@ -302,10 +330,24 @@ void ZkEnsemble::Stop() {
 
 int ZkEnsemble::ClientPort(int i) const { return servers_.at(i).client_port; }
 
+int ZkEnsemble::SecureClientPort(int i) const {
+  return servers_.at(i).secure_port;
+}
+
 std::string ZkEnsemble::ConnectString() const {
   std::vector<std::string> parts;
   for (const Server& s : servers_) {
+    if (s.client_port == 0) continue;
     parts.push_back(absl::StrCat(options_.host, ":", s.client_port));
+  }
+  return absl::StrJoin(parts, ",");
+}
+
+std::string ZkEnsemble::SecureConnectString() const {
+  std::vector<std::string> parts;
+  for (const Server& s : servers_) {
+    if (s.secure_port == 0) continue;
+    parts.push_back(absl::StrCat(options_.host, ":", s.secure_port));
   }
   return absl::StrJoin(parts, ",");
 }
@@ -321,38 +363,149 @@ absl::StatusOr<int64_t> ZkEnsemble::MntrValue(int i,
   return absl::NotFoundError(absl::StrCat("mntr has no ", key));
 }
 
-absl::StatusOr<std::string> ZkEnsemble::FourLetterWord(int i,
-                                                       const std::string& cmd,
-                                                       int timeout_ms) const {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) return ErrnoToStatus(errno, "socket");
+namespace {
+
+int64_t MillisUntil(Clock::time_point deadline) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(deadline -
+                                                               Clock::now())
+      .count();
+}
+
+// Waits for `events` on fd until `deadline`.
+bool PollUntil(int fd, short events, Clock::time_point deadline) {
+  const int64_t left = MillisUntil(deadline);
+  if (left <= 0) return false;
+  pollfd p{fd, events, 0};
+  return poll(&p, 1, static_cast<int>(left)) == 1;
+}
+
+// A connected non-blocking TCP socket to host:port (IPv4), or an error once
+// `deadline` passes.
+absl::StatusOr<int> ConnectBefore(const std::string& host, int port,
+                                  Clock::time_point deadline) {
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
-  if (inet_pton(AF_INET, options_.host.c_str(), &addr.sin_addr) != 1) {
-    close(fd);
+  if (inet_pton(AF_INET, host.c_str(), &addr.sin_addr) != 1) {
     return absl::InvalidArgumentError(
-        absl::StrCat("not an IPv4 address: ", options_.host));
+        absl::StrCat("not an IPv4 address: ", host));
   }
-  addr.sin_port = htons(ClientPort(i));
-  Clock::time_point start = Clock::now();
+  addr.sin_port = htons(port);
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return ErrnoToStatus(errno, "socket");
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    absl::Status error;
+    if (errno != EINPROGRESS) {
+      error = ErrnoToStatus(errno, "connect");
+    } else if (!PollUntil(fd, POLLOUT, deadline)) {
+      error = absl::DeadlineExceededError("connect");
+    } else {
+      int err = 0;
+      socklen_t len = sizeof(err);
+      getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+      if (err != 0) error = ErrnoToStatus(err, "connect");
+    }
+    if (!error.ok()) {
+      close(fd);
+      return error;
+    }
+  }
+  return fd;
+}
+
+// The pending OpenSSL errors as text (and clears them).
+std::string SslErrors() {
+  std::string text;
+  for (unsigned long e = ERR_get_error(); e != 0; e = ERR_get_error()) {
+    char buf[256];
+    ERR_error_string_n(e, buf, sizeof(buf));
+    absl::StrAppend(&text, text.empty() ? "" : "; ", buf);
+  }
+  return text.empty() ? "no OpenSSL error" : text;
+}
+
+// `cmd` over TLS on a connected socket: handshake (the server's chain
+// checked against tls.ca_pem, tls's client certificate presented), then
+// everything the server sends until it closes. Takes ownership of fd.
+absl::StatusOr<std::string> TlsFourLetterWord(int fd, const ZkTlsOptions& tls,
+                                              const std::string& cmd,
+                                              Clock::time_point deadline) {
+  // Blocking I/O bounded by socket timeouts: the time left, re-armed before
+  // every call.
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  auto arm = [fd, deadline]() -> bool {
+    const int64_t left = MillisUntil(deadline);
+    if (left <= 0) return false;
+    timeval tv{static_cast<time_t>(left / 1000),
+               static_cast<suseconds_t>(left % 1000 * 1000)};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    return true;
+  };
+  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(
+      SSL_CTX_new(TLS_client_method()), SSL_CTX_free);
+  std::unique_ptr<SSL, decltype(&SSL_free)> ssl(nullptr, SSL_free);
+  auto fail = [&](const std::string& what) {
+    close(fd);
+    return absl::UnavailableError(absl::StrCat(what, ": ", SslErrors()));
+  };
+  if (ctx == nullptr) return fail("SSL_CTX_new");
+  SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
+  SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
+  if (SSL_CTX_load_verify_locations(ctx.get(), tls.ca_pem.c_str(), nullptr) !=
+      1) {
+    return fail("CA " + tls.ca_pem);
+  }
+  if (!tls.client_cert_pem.empty() &&
+      (SSL_CTX_use_certificate_chain_file(ctx.get(),
+                                          tls.client_cert_pem.c_str()) != 1 ||
+       SSL_CTX_use_PrivateKey_file(ctx.get(), tls.client_key_pem.c_str(),
+                                   SSL_FILETYPE_PEM) != 1)) {
+    return fail("client certificate " + tls.client_cert_pem);
+  }
+  ssl.reset(SSL_new(ctx.get()));
+  if (ssl == nullptr || SSL_set_fd(ssl.get(), fd) != 1) return fail("SSL_new");
+  if (!arm() || SSL_connect(ssl.get()) != 1) return fail("TLS handshake");
+  if (!arm() || SSL_write(ssl.get(), cmd.data(), static_cast<int>(cmd.size())) !=
+                    static_cast<int>(cmd.size())) {
+    return fail("TLS write");
+  }
+  std::string reply;
+  char buf[4096];
+  while (reply.size() < (1 << 20)) {
+    if (!arm()) return fail("TLS read: deadline");
+    const int n = SSL_read(ssl.get(), buf, sizeof(buf));
+    if (n > 0) {
+      reply.append(buf, n);
+      continue;
+    }
+    const int error = SSL_get_error(ssl.get(), n);
+    // The server closes the connection after its answer, with or without
+    // a close_notify.
+    if (error == SSL_ERROR_ZERO_RETURN ||
+        (error == SSL_ERROR_SYSCALL && errno == 0) ||
+        (error == SSL_ERROR_SSL && !reply.empty())) {
+      break;
+    }
+    return fail(absl::StrCat("TLS read (", error, ")"));
+  }
+  ssl.reset();
+  close(fd);
+  return reply;
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> PlaintextFourLetterWord(const std::string& host,
+                                                    int port,
+                                                    const std::string& cmd,
+                                                    int timeout_ms) {
+  const Clock::time_point deadline =
+      Clock::now() + std::chrono::milliseconds(timeout_ms);
+  KESS_ASSIGN_OR_RETURN(int fd, ConnectBefore(host, port, deadline));
   auto fail = [fd](absl::Status s) {
     close(fd);
     return s;
   };
-  auto wait_for = [&](short events) -> bool {
-    int64_t left = timeout_ms - MillisSince(start);
-    if (left <= 0) return false;
-    pollfd p{fd, events, 0};
-    return poll(&p, 1, static_cast<int>(left)) == 1;
-  };
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    if (errno != EINPROGRESS) return fail(ErrnoToStatus(errno, "connect"));
-    if (!wait_for(POLLOUT)) return fail(absl::DeadlineExceededError("connect"));
-    int err = 0;
-    socklen_t len = sizeof(err);
-    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
-    if (err != 0) return fail(ErrnoToStatus(err, "connect"));
-  }
   if (send(fd, cmd.data(), cmd.size(), MSG_NOSIGNAL) !=
       static_cast<ssize_t>(cmd.size())) {
     return fail(ErrnoToStatus(errno, "send"));
@@ -360,7 +513,9 @@ absl::StatusOr<std::string> ZkEnsemble::FourLetterWord(int i,
   std::string reply;
   char buf[4096];
   while (reply.size() < (1 << 20)) {
-    if (!wait_for(POLLIN)) return fail(absl::DeadlineExceededError("read"));
+    if (!PollUntil(fd, POLLIN, deadline)) {
+      return fail(absl::DeadlineExceededError("read"));
+    }
     ssize_t n = read(fd, buf, sizeof(buf));
     if (n == 0) break;
     if (n < 0) {
@@ -371,6 +526,20 @@ absl::StatusOr<std::string> ZkEnsemble::FourLetterWord(int i,
   }
   close(fd);
   return reply;
+}
+
+absl::StatusOr<std::string> ZkEnsemble::FourLetterWord(int i,
+                                                       const std::string& cmd,
+                                                       int timeout_ms) const {
+  if (ClientPort(i) != 0 || !options_.tls.has_value()) {
+    return PlaintextFourLetterWord(options_.host, ClientPort(i), cmd,
+                                   timeout_ms);
+  }
+  const Clock::time_point deadline =
+      Clock::now() + std::chrono::milliseconds(timeout_ms);
+  KESS_ASSIGN_OR_RETURN(
+      int fd, ConnectBefore(options_.host, SecureClientPort(i), deadline));
+  return TlsFourLetterWord(fd, *options_.tls, cmd, deadline);
 }
 
 }  // namespace testing

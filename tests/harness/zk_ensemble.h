@@ -18,6 +18,7 @@
 #include <sys/types.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,32 @@
 
 namespace kess {
 namespace testing {
+
+// TLS on the client link: the servers' Netty connection factory
+// (serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory)
+// with a secureClientPort and PEM key and trust stores, the configuration of
+// deploy/stunnel/zoo-tls.cfg.
+struct ZkTlsOptions {
+  // ssl.keyStore.location: the server's private key (PKCS#8, "BEGIN PRIVATE
+  // KEY") and its certificate, then any intermediate ones, in one PEM file.
+  std::string keystore_pem;
+  // ssl.trustStore.location: the CA certificates that clients' certificates
+  // must chain to.
+  std::string truststore_pem;
+  // ssl.clientAuth=need: a client without a certificate signed by the trust
+  // store's CA is refused in the handshake. false: ssl.clientAuth=none.
+  bool client_auth = true;
+  // Also keep the plaintext clientPort (to compare the two in one run). By
+  // default the servers listen for clients on the TLS port only.
+  bool plaintext_port = false;
+  // What the harness's own TLS connections (FourLetterWord when there is no
+  // plaintext port) trust and present: the CA the servers' certificates
+  // must chain to (their names are not checked), and a client certificate
+  // and key (needed with client_auth).
+  std::string ca_pem;
+  std::string client_cert_pem;
+  std::string client_key_pem;
+};
 
 struct ZkEnsembleOptions {
   std::string name = "zk";  // used in directory and log names, e.g. "dc1"
@@ -51,6 +78,8 @@ struct ZkEnsembleOptions {
   // namespace (then `host` is an address inside it, and the servers' pids
   // are still java's: `ip netns exec` execs). Empty: java itself.
   std::vector<std::string> command_prefix;
+  // TLS for clients; none = the plaintext client port only.
+  std::optional<ZkTlsOptions> tls;
 
   // The JVM options above with a heap of `heap_mib` (benchmarks with large
   // data sets).
@@ -66,10 +95,16 @@ class ZkEnsemble {
       const ZkEnsembleOptions& options);
   ~ZkEnsemble();  // Stop()
 
-  // "127.0.0.1:p1,127.0.0.1:p2,127.0.0.1:p3" (with options.host)
+  // "127.0.0.1:p1,127.0.0.1:p2,127.0.0.1:p3" (with options.host): the
+  // plaintext client ports; empty if TLS left none (tls.plaintext_port).
   std::string ConnectString() const;
+  // The same for the TLS ports (secureClientPort); empty without TLS.
+  std::string SecureConnectString() const;
   int size() const { return static_cast<int>(servers_.size()); }
+  // Server i's plaintext client port; 0 if it has none.
   int ClientPort(int i) const;
+  // Server i's TLS client port; 0 without TLS.
+  int SecureClientPort(int i) const;
   const std::string& dir() const { return dir_; }
 
   // Stops server i (SIGTERM, then SIGKILL after 5 s; a paused one is resumed
@@ -88,6 +123,8 @@ class ZkEnsemble {
   void Stop();
 
   // A 4-letter-word command ("ruok", "srvr", "mntr") to server i; the reply.
+  // Over the plaintext client port, or over TLS (ZkTlsOptions' CA and
+  // client certificate) if the server has none.
   absl::StatusOr<std::string> FourLetterWord(int i, const std::string& cmd,
                                              int timeout_ms = 2000) const;
   // One counter of server i's "mntr" reply (e.g. "zk_packets_received");
@@ -99,7 +136,8 @@ class ZkEnsemble {
 
  private:
   struct Server {
-    int client_port = 0;
+    int client_port = 0;  // 0: none (TLS only)
+    int secure_port = 0;  // 0: no TLS
     int peer_port = 0;
     int election_port = 0;
     std::string dir;
@@ -115,6 +153,13 @@ class ZkEnsemble {
   std::string dir_;
   std::vector<Server> servers_;
 };
+
+// A 4-letter-word command sent in plaintext to host:port; everything the
+// server sent until it closed the connection (FourLetterWord without TLS).
+absl::StatusOr<std::string> PlaintextFourLetterWord(const std::string& host,
+                                                    int port,
+                                                    const std::string& cmd,
+                                                    int timeout_ms = 2000);
 
 // Binds port 0 on 127.0.0.1 and returns the port the kernel chose (the socket
 // is closed again, so a race with another process is possible; callers retry).
