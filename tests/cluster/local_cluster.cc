@@ -849,5 +849,7 @@ StopSummary LocalCluster::StopAll() {
   return summary;
 }
 
+const ClusterTls& LocalCluster::tls() const { return tier_->dcs().tls(); }
+
 }  // namespace testing
 }  // namespace kess

@@ -193,6 +193,9 @@ class LocalCluster {
   StopSummary StopAll();
 
   const std::string& base_dir() const { return options_.base_dir; }
+  // The cluster's TLS files and flags (cluster_tls.h), for processes a
+  // test adds by hand.
+  const ClusterTls& tls() const;
 
  private:
   // A sample consumer (sdk/examples:demo_consumer).

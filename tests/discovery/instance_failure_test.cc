@@ -69,7 +69,8 @@ TEST(InstanceFailureTest, SuspectWhileOnlyHeartbeatsStopRemovedWhenHostDies) {
                               .id = "pay-1",
                               .host = "dc2-h1",
                               .datacenter = "dc2",
-                              .mandators = cluster.MandatorAddresses("dc2")});
+                              .mandators = cluster.MandatorAddresses("dc2"),
+                              .tls_flags = cluster.dcs().tls().Flags("client")});
   ASSERT_TRUE(pay1.ok()) << pay1.status();
   auto pay2 = cluster.Register("dc2", "pay", "pay-2", "dc2-h2");
   auto pay3 = cluster.Register("dc2", "pay", "pay-3", "dc2-h2");

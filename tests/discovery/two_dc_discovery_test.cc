@@ -74,7 +74,8 @@ TEST(TwoDcDiscoveryTest, SlaveInstanceIsFoundInBothDcsUntilItDeregisters) {
                               .id = "echo-dc2-1",
                               .host = "dc2-h1",
                               .datacenter = "dc2",
-                              .mandators = cluster.MandatorAddresses("dc2")});
+                              .mandators = cluster.MandatorAddresses("dc2"),
+                              .tls_flags = cluster.dcs().tls().Flags("client")});
   ASSERT_TRUE(provider.ok()) << provider.status();
   ASSERT_TRUE(
       WaitAllAgents(agents, "echo", HasInstance("echo-dc2-1"), kPatience));
@@ -109,7 +110,8 @@ TEST(TwoDcDiscoveryTest, SlaveInstanceIsFoundInBothDcsUntilItDeregisters) {
                               .id = "echo-dc1-1",
                               .host = "dc1-h1",
                               .datacenter = "dc1",
-                              .mandators = cluster.MandatorAddresses("dc1")});
+                              .mandators = cluster.MandatorAddresses("dc1"),
+                              .tls_flags = cluster.dcs().tls().Flags("client")});
   ASSERT_TRUE(other.ok()) << other.status();
   ASSERT_TRUE(
       WaitAllAgents(agents, "echo", HasInstance("echo-dc1-1"), kPatience));

@@ -97,6 +97,7 @@ class DnsE2eTest : public ::testing::Test {
     a.datacenter = "dc1";
     a.distributors = dc1_distributors_;
     a.auth_token_file = token_file_;
+    a.tls_flags = cluster_->tls().Flags("agent");
     a.dir = cluster_->base_dir() + "/hosts/dc1/dc1-dns";
     a.binary = Env("TEST_SRCDIR", ".") + "/kess/agent/agent";
     a.extra_flags = {absl::StrCat("--dns_port=", dns_port_),

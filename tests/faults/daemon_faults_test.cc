@@ -230,6 +230,7 @@ TEST_F(DaemonFaultsTest, DistributorClockJumpsDuringWrites) {
   o.zk = cluster_->dcs().main_zk().ConnectString();
   o.zk_auth_file = cluster_->dcs().auth_file();
   o.auth_token_file = cluster_->token_file();
+  o.tls_flags = cluster_->dcs().tls().Flags("distributor");
   o.log_dir = cluster_->dcs().logs_dir();
   auto d8 = DistributorProcess::Start(o);
   ASSERT_TRUE(d8.ok()) << d8.status();
@@ -294,6 +295,7 @@ TEST_F(DaemonFaultsTest, DistributorSessionExpiry) {
   o.zk = (*proxy)->address();
   o.zk_auth_file = cluster_->dcs().auth_file();
   o.auth_token_file = cluster_->token_file();
+  o.tls_flags = cluster_->dcs().tls().Flags("distributor");
   o.log_dir = cluster_->dcs().logs_dir();
   auto d9 = DistributorProcess::Start(o);
   ASSERT_TRUE(d9.ok()) << d9.status();

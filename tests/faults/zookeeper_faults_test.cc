@@ -144,6 +144,7 @@ class ZooKeeperFaultsTest : public ::testing::Test {
         p.host = absl::StrCat(dc, "-h", 1 + n % 2);
         p.datacenter = dc;
         p.mandators = cluster_->MandatorAddresses(dc);
+        p.tls_flags = cluster_->dcs().tls().Flags("client");
         auto started = ProviderProcess::Start(p);
         ASSERT_TRUE(started.ok()) << started.status();
         providers_->push_back(std::move(started).value());
@@ -458,6 +459,7 @@ TEST_F(ZooKeeperFaultsTest, MandatorClockJumps) {
     p.host = "dc1-h1";
     p.datacenter = "dc1";
     p.mandators = cluster_->MandatorAddresses("dc1");
+    p.tls_flags = cluster_->dcs().tls().Flags("client");
     auto late = ProviderProcess::Start(p);
     ASSERT_TRUE(late.ok()) << late.status();
     const absl::Time registered = absl::Now();

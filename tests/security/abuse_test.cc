@@ -112,6 +112,10 @@ class AbuseTest : public ::testing::Test {
     CacheTierClusterOptions o;
     o.dcs.mandators_per_dc = 1;
     o.dcs.admin_secret = true;
+    // Plaintext: the attacks below are raw sockets writing frames byte by
+    // byte, which a TLS port refuses before any frame (not_tls); the same
+    // limits over TLS are common/transport:tls_test's.
+    o.dcs.tls = false;
     o.distributors_per_dc = 2;
     o.agents_per_dc = 2;
     auto cluster = CacheTierCluster::Start(o);
