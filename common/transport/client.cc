@@ -209,6 +209,7 @@ void Client::Impl::StartCall(std::string method, std::string payload,
   Frame frame;
   frame.set_id(id);
   frame.set_kind(Frame::REQUEST);
+  frame.set_protocol_version(static_cast<uint32_t>(options_.protocol_version));
   frame.set_method(std::move(method));
   frame.set_payload(std::move(payload));
   auto bytes = std::make_shared<std::string>();
@@ -245,6 +246,15 @@ void Client::Impl::OnFrame(Connection* connection, Frame frame) {
       CallCallback done = std::move(it->second.done);
       loop_->CancelTimer(it->second.timer);
       pending_.erase(it);
+      absl::Status version = CheckPeerProtocolVersion(
+          PeerProtocolVersion(frame.protocol_version()),
+          options_.min_protocol_version, "server");
+      if (!version.ok()) {
+        metrics_.ProtocolRefused();
+        LogProtocolRefused(version);
+        done(version);
+        return;
+      }
       if (frame.status_code() == 0) {
         done(std::move(*frame.mutable_payload()));
       } else {

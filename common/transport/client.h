@@ -29,6 +29,7 @@
 #include "common/tls/tls_context.h"
 #include "common/transport/connection.h"
 #include "common/transport/event_loop.h"
+#include "common/transport/protocol_version.h"
 
 namespace kess {
 namespace transport {
@@ -52,6 +53,14 @@ struct ClientOptions {
   // The name the server's certificate must carry; empty: `host` (a host
   // name or IP literal).
   std::string tls_server_name;
+  // The protocol version sent in every REQUEST; only tests set another
+  // (to act as an older or newer peer; 0 acts as a peer from before the
+  // field).
+  int protocol_version = kProtocolVersion;
+  // RESPONSEs from servers of an older protocol version fail their call
+  // with FAILED_PRECONDITION, counted in
+  // kess_transport_protocol_refused_total{role="client"}.
+  int min_protocol_version = kMinProtocolVersion;
 };
 
 struct ClientCallbacks {

@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/transport/frame.pb.h"
 #include "common/transport/frame_codec.h"
+#include "common/transport/protocol_version.h"
 
 namespace kess {
 namespace transport {
@@ -64,6 +65,7 @@ void Responder::Respond(absl::StatusOr<std::string> result) {
   Frame frame;
   frame.set_id(request_id_);
   frame.set_kind(Frame::RESPONSE);
+  frame.set_protocol_version(kProtocolVersion);
   if (result.ok()) {
     frame.set_payload(std::move(result).value());
   } else {
@@ -77,6 +79,7 @@ void Responder::Respond(absl::StatusOr<std::string> result) {
     Frame error;
     error.set_id(request_id_);
     error.set_kind(Frame::RESPONSE);
+    error.set_protocol_version(kProtocolVersion);
     error.set_status_code(
         static_cast<int>(absl::StatusCode::kResourceExhausted));
     error.set_status_message(

@@ -256,6 +256,17 @@ void Server::Adopt(int fd, std::string peer) {
 void Server::OnFrame(Loop& loop, Connection* connection, Frame frame) {
   switch (frame.kind()) {
     case Frame::REQUEST: {
+      absl::Status version = CheckPeerProtocolVersion(
+          PeerProtocolVersion(frame.protocol_version()),
+          options_.min_protocol_version, "client");
+      if (!version.ok()) {
+        metrics_.ProtocolRefused();
+        LogProtocolRefused(version);
+        Responder(link_, connection->id(), frame.id(),
+                  options_.connection.max_frame_bytes)
+            .Respond(version);
+        return;
+      }
       auto it = handlers_.find(frame.method());
       if (it == handlers_.end()) {
         Responder(link_, connection->id(), frame.id(),

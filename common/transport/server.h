@@ -35,6 +35,7 @@
 #include "common/status.h"
 #include "common/transport/connection.h"
 #include "common/transport/event_loop.h"
+#include "common/transport/protocol_version.h"
 #include "common/transport/responder.h"
 #include "common/tls/tls_context.h"
 #include "common/transport/wire_budget.h"
@@ -90,6 +91,10 @@ struct ServerOptions {
   // Server (generated ones do).
   std::map<std::string, const google::protobuf::Descriptor*> request_types;
   WireBudget request_budget;
+  // REQUESTs from clients of an older protocol version (protocol_version.h)
+  // are answered FAILED_PRECONDITION without reaching a handler and counted
+  // in kess_transport_protocol_refused_total{role="server"}.
+  int min_protocol_version = kMinProtocolVersion;
 };
 
 // One REQUEST frame as a handler sees it.

@@ -1,5 +1,12 @@
 #include "common/transport/transport_metrics.h"
 
+#include <atomic>
+#include <cstdint>
+
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "glog/logging.h"
+
 namespace kess {
 namespace transport {
 
@@ -27,7 +34,12 @@ TransportMetrics::TransportMetrics(metrics::Registry* registry,
       tls_resumed_(registry_->GetCounter(
           "kess_transport_tls_handshakes_total",
           "Completed TLS handshakes, full or resumed from a session ticket.",
-          {{"role", role}, {"resumed", "true"}})) {}
+          {{"role", role}, {"resumed", "true"}})),
+      protocol_refused_(registry_->GetCounter(
+          "kess_transport_protocol_refused_total",
+          "Requests (server) or responses (client) refused because the peer "
+          "speaks a protocol version below this side's minimum.",
+          {{"role", role}})) {}
 
 void TransportMetrics::Disconnected(const char* reason) {
   registry_
@@ -52,6 +64,15 @@ void TransportMetrics::Refused(const char* reason) {
                    "reason.",
                    {{"role", role_}, {"reason", reason}})
       ->Increment();
+}
+
+void LogProtocolRefused(const absl::Status& status) {
+  static std::atomic<int64_t> last_ms{INT64_MIN / 2};
+  const int64_t now_ms = absl::ToUnixMillis(absl::Now());
+  int64_t last = last_ms.load();
+  if (now_ms - last < 60 * 1000) return;
+  if (!last_ms.compare_exchange_strong(last, now_ms)) return;
+  LOG(WARNING) << "transport: " << status.message();
 }
 
 }  // namespace transport

@@ -8,6 +8,9 @@
 //   kess_transport_accept_errors_total{role}         counter (server only)
 //   kess_transport_tls_handshakes_total{role,resumed} counter, completed
 //   kess_transport_tls_handshake_failures_total{role,cause}  counter
+//   kess_transport_protocol_refused_total{role}      counter, frames from a
+//                                                    peer of a protocol
+//                                                    version below the minimum
 //
 // Thread-safety: all methods are thread-safe. The Registry must outlive
 // this object.
@@ -16,6 +19,7 @@
 #include <string>
 
 #include "common/metrics.h"
+#include "common/status.h"
 
 namespace kess {
 namespace transport {
@@ -42,6 +46,9 @@ class TransportMetrics {
   // A TLS handshake failed; `cause` is a short constant word
   // ("not_tls", "untrusted_cert", "cert_expired", "name_mismatch", ...).
   void TlsHandshakeFailed(const char* cause);
+  // A REQUEST (server) or RESPONSE (client) refused for its peer's old
+  // protocol version (protocol_version.h).
+  void ProtocolRefused() { protocol_refused_->Increment(); }
 
  private:
   metrics::Registry* const registry_;
@@ -52,7 +59,12 @@ class TransportMetrics {
   metrics::Counter* const accept_errors_;
   metrics::Counter* const tls_full_;
   metrics::Counter* const tls_resumed_;
+  metrics::Counter* const protocol_refused_;
 };
+
+// Logs a protocol version refusal, at most once a minute per process (a
+// fleet of old peers must not flood the log; the metric counts them all).
+void LogProtocolRefused(const absl::Status& status);
 
 }  // namespace transport
 }  // namespace kess
