@@ -676,6 +676,9 @@ func TestConformanceRouteSequences(t *testing.T) {
 		d.PollNow()
 		for i, step := range seq.Steps {
 			what := fmt.Sprintf("%s step %d (%s)", seq.Name, i, step.Description)
+			mu.Lock()
+			delivered = nil
+			mu.Unlock()
 			if step.File == nil {
 				if err := os.Remove(filepath.Join(cache, k.RelativePath())); err != nil && !os.IsNotExist(err) {
 					t.Fatal(err)
@@ -687,9 +690,6 @@ func TestConformanceRouteSequences(t *testing.T) {
 				}
 				writeFile(t, cache, k, data)
 			}
-			mu.Lock()
-			delivered = nil
-			mu.Unlock()
 			d.PollNow()
 			mu.Lock()
 			got := delivered

@@ -413,7 +413,9 @@ class ConformanceTest {
       Path dir = Files.createTempDirectory("kess-seq");
       CacheKey key = CacheKey.config((String) seq.get("namespace"), (String) seq.get("key"));
       List<Long> delivered = new CopyOnWriteArrayList<>();
-      try (ConfigClient client = ConfigClient.builder().cacheDir(dir).pollInterval(Duration.ofHours(1)).build();
+      // Polling alone: each step is looked at by pollNow() only.
+      try (ConfigClient client = ConfigClient.builder().cacheDir(dir).pollInterval(Duration.ofHours(1))
+              .watchDirectories(false).build();
           WatchHandle w = client.watch(key.namespace(), key.key(), v -> delivered.add(v.revision()))) {
         client.pollNow();
         int step = 0;
@@ -499,19 +501,22 @@ class ConformanceTest {
       Path dir = Files.createTempDirectory("kess-route-seq");
       CacheKey key = CacheKey.route(service);
       List<Long> delivered = new CopyOnWriteArrayList<>();
-      try (Discovery d = Discovery.builder().cacheDir(dir).pollInterval(Duration.ofHours(1)).build();
+      // Polling alone (no directory watch, which would read a new file on
+      // the client's thread): each step is looked at by pollNow() only.
+      try (Discovery d = Discovery.builder().cacheDir(dir).pollInterval(Duration.ofHours(1))
+              .watchDirectories(false).build();
           WatchHandle w = d.watch(service, t -> delivered.add(t.revision()))) {
         d.pollNow();
         int step = 0;
         for (Map<String, Object> st : list(seq, "steps")) {
           String at = name + " step " + step++ + " (" + st.get("description") + ")";
+          delivered.clear();
           Object file = st.get("file");
           if (file == null) {
             Files.deleteIfExists(dir.resolve(key.relativePath()));
           } else {
             put(dir, key, DIR.resolve((String) file));
           }
-          delivered.clear();
           d.pollNow();
           List<Long> expected = new ArrayList<>();
           @SuppressWarnings("unchecked")
