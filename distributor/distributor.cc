@@ -15,6 +15,7 @@
 #include "common/version.h"
 #include "glog/logging.h"
 #include "zk_schema/codec.h"
+#include "zk_schema/skeleton.h"
 
 namespace kess {
 namespace distributor {
@@ -246,7 +247,18 @@ void Distributor::Supervise() {
       }
       absl::StatusOr<std::unique_ptr<zk::ZkClient>> client =
           zk::ZkClient::Create(zk_options);
-      if (client.ok()) {
+      // A tree of a layout version this binary does not understand is not
+      // followed (not found: no mandator created the tree yet).
+      absl::Status layout_version =
+          client.ok() ? zk::CheckStoredSchema(**client, layout_, "distributor",
+                                              registry_)
+                      : absl::OkStatus();
+      if (!layout_version.ok() && !absl::IsNotFound(layout_version)) {
+        LOG_EVERY_N(ERROR, 20)
+            << "distributor: not following ZooKeeper " << options_.zk_connect
+            << " (retrying): " << layout_version;
+        backoff = absl::Seconds(5);
+      } else if (client.ok()) {
         absl::MutexLock lock(&mu_);
         zk_ = *std::move(client);
         follower_owned_ =

@@ -37,8 +37,14 @@
 namespace kess {
 namespace zk {
 
-// Bumped only when the meaning of stored data changes incompatibly.
+// The layout version: SchemaInfo.schema_version of the root node. Bumped
+// only when the meaning of stored data changes incompatibly (added fields
+// and added nodes do not bump it). A binary works on a tree whose version
+// is in [kMinSchemaVersion, kSchemaVersion] (skeleton.h CheckSchemaVersion)
+// and refuses any other with a clear error. Version 1 is every tree written
+// by kess up to now.
 inline constexpr int kSchemaVersion = 1;
+inline constexpr int kMinSchemaVersion = 1;
 inline constexpr absl::string_view kDefaultRoot = "/kess";
 // Digits of a revision in a node name (int64 max has 19 digits).
 inline constexpr int kRevisionDigits = 19;

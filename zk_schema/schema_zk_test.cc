@@ -106,8 +106,32 @@ TEST_F(SchemaZkTest, SkeletonIsIdempotentAndComplete) {
   SchemaInfo newer = *root;
   newer.set_schema_version(kSchemaVersion + 1);
   ASSERT_TRUE(client_->Set(layout.root(), Encode(newer)).ok());
-  EXPECT_EQ(EnsureSkeleton(*client_, layout, info, 100).code(),
-            absl::StatusCode::kFailedPrecondition);
+  absl::Status refused = EnsureSkeleton(*client_, layout, info, 100);
+  EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(refused.message().find("upgrade this binary"),
+            absl::string_view::npos)
+      << refused;
+  absl::Status read = CheckStoredSchema(*client_, layout, "distributor");
+  EXPECT_EQ(read.code(), absl::StatusCode::kFailedPrecondition) << read;
+
+  // So is one older than the oldest this binary reads (0: never valid).
+  SchemaInfo older = *root;
+  older.set_schema_version(kMinSchemaVersion - 1);
+  ASSERT_TRUE(client_->Set(layout.root(), Encode(older)).ok());
+  refused = EnsureSkeleton(*client_, layout, info, 100);
+  EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(refused.message().find("older than this binary supports"),
+            absl::string_view::npos)
+      << refused;
+
+  // Every version inside the window is read.
+  for (int v = kMinSchemaVersion; v <= kSchemaVersion; ++v) {
+    SchemaInfo inside = *root;
+    inside.set_schema_version(v);
+    ASSERT_TRUE(client_->Set(layout.root(), Encode(inside)).ok());
+    EXPECT_TRUE(EnsureSkeleton(*client_, layout, info, 100).ok()) << v;
+    EXPECT_TRUE(CheckStoredSchema(*client_, layout, "distributor").ok()) << v;
+  }
 }
 
 TEST_F(SchemaZkTest, EveryRecordKindRoundTripsAtItsPath) {

@@ -6,6 +6,19 @@
 
 namespace kess {
 namespace zk {
+namespace {
+
+void CountRefusal(metrics::Registry* registry, absl::string_view role) {
+  metrics::Registry& r =
+      registry != nullptr ? *registry : metrics::Registry::Default();
+  r.GetCounter("kess_zk_layout_refused_total",
+               "Start-ups that refused the ZooKeeper tree for its layout "
+               "version (zk_schema/layout.h kSchemaVersion).",
+               {{"role", std::string(role)}})
+      ->Increment();
+}
+
+}  // namespace
 
 absl::Status EnsureSkeleton(ZkApi& zk, const Layout& layout, SchemaInfo info,
                             int changelog_retention, const AclList& acl,
@@ -35,12 +48,37 @@ absl::Status EnsureSkeleton(ZkApi& zk, const Layout& layout, SchemaInfo info,
   KESS_ASSIGN_OR_RETURN(GetResult root, zk.Get(layout.root()));
   KESS_ASSIGN_OR_RETURN(SchemaInfo stored,
                         DecodeAs<SchemaInfo>(root.data, layout.root()));
-  if (stored.schema_version() > kSchemaVersion) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        layout.root(), " holds schema version ", stored.schema_version(),
-        "; this binary understands up to ", kSchemaVersion));
+  absl::Status version = CheckSchemaVersion(stored, layout.root());
+  if (!version.ok()) CountRefusal(nullptr, "mandator");
+  return version;
+}
+
+absl::Status CheckSchemaVersion(const SchemaInfo& stored,
+                                absl::string_view root) {
+  const int found = stored.schema_version();
+  if (found >= kMinSchemaVersion && found <= kSchemaVersion) {
+    return absl::OkStatus();
   }
-  return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat(
+      root, " holds ZooKeeper layout version ", found,
+      "; this binary understands versions ", kMinSchemaVersion, " to ",
+      kSchemaVersion, ": ",
+      found > kSchemaVersion
+          ? "upgrade this binary (newer mandators wrote the tree)"
+          : "the tree is older than this binary supports; upgrade through "
+            "the releases in between (docs/operations.md, Upgrades and "
+            "compatibility)"));
+}
+
+absl::Status CheckStoredSchema(ZkApi& zk, const Layout& layout,
+                               absl::string_view role,
+                               metrics::Registry* registry) {
+  KESS_ASSIGN_OR_RETURN(GetResult root, zk.Get(layout.root()));
+  KESS_ASSIGN_OR_RETURN(SchemaInfo stored,
+                        DecodeAs<SchemaInfo>(root.data, layout.root()));
+  absl::Status version = CheckSchemaVersion(stored, layout.root());
+  if (!version.ok()) CountRefusal(registry, role);
+  return version;
 }
 
 }  // namespace zk
