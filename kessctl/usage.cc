@@ -22,6 +22,16 @@ Usage:
   kessctl [flags] config gray-status <ns> <key>   the active gray release
   kessctl [flags] config promote <ns> <key>       gray value to every host
   kessctl [flags] config abort <ns> <key>         every host back to the config
+  kessctl [flags] config export <ns> [--format=F] [--file=OUT]
+                                                  every key of <ns>: json,
+                                                  properties or yaml
+  kessctl [flags] config import <ns> FILE [--format=F] [--dry_run]
+                                                  the diff, then the puts
+  kessctl [flags] snapshot save FILE              the main DC's data at one
+                                                  revision (backup)
+  kessctl [flags] snapshot restore FILE [--min_revision=N]
+                                                  into an empty ensemble,
+                                                  above revision N
   kessctl [flags] status                          every mandator given, by DC
   kessctl [flags] services list                   services, instances by state
   kessctl [flags] services get <svc>              its instances: DC, state,
@@ -51,6 +61,14 @@ Flags (anywhere on the line; '--' ends them, e.g. for a value '-5'):
   --hosts=h1,h2              gray: these host ids (as the agents report them)
   --percentage=N             gray: N % (0..100) of all hosts, the same ones
                              in every DC; with --hosts: either selects
+  --format=json|properties|yaml
+                             export, import: the file's format (default:
+                             from its extension, else json)
+  --file=F                   export: write to F instead of stdout
+  --dry_run, --dry-run       import: print the diff, write nothing
+  --min_revision=N           snapshot restore: commit above revision N, the
+                             highest revision any host may hold (e.g. the
+                             highest kess_agent_revision Prometheus saw)
   --agent=host:port|unix:P   services watch: the local agent
                              (default: $KESS_AGENT, else 127.0.0.1:7310)
   --watch_changes=N          services watch: exit after N answers (0: never)
