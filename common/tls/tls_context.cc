@@ -45,13 +45,15 @@ class SessionCache {
     sessions_.emplace(key, session);
   }
 
-  // A new reference, or nullptr.
+  // A copy of its own (the caller frees it), or nullptr. Not the shared
+  // object: OpenSSL marks a session it used not resumable when that
+  // connection ends without a close_notify, which would spoil the
+  // entry for every later connection.
   SSL_SESSION* Get(const std::string& key) {
     absl::MutexLock lock(&mu_);
     auto it = sessions_.find(key);
     if (it == sessions_.end()) return nullptr;
-    SSL_SESSION_up_ref(it->second);
-    return it->second;
+    return SSL_SESSION_dup(it->second);
   }
 
  private:

@@ -158,7 +158,10 @@ TEST_F(TlsTransportTest, ManyConnectionsResumeSessions) {
   ASSERT_TRUE(Connect(Options(client_tls), &first).ok());
   ASSERT_TRUE(first->CallSync("echo", "x", kLong).ok());
 
+  // In waves of 30 connecting at once, as agents reconnecting after a
+  // distributor restart do.
   constexpr int kClients = 300;
+  constexpr int kWave = 30;
   std::vector<std::unique_ptr<Client>> clients;
   std::atomic<int> answered{0};
   for (int i = 0; i < kClients; ++i) {
@@ -169,6 +172,9 @@ TEST_F(TlsTransportTest, ManyConnectionsResumeSessions) {
                       if (reply.ok()) answered++;
                     });
     clients.push_back(*std::move(client));
+    if ((i + 1) % kWave == 0) {
+      ASSERT_TRUE(WaitFor([&] { return answered == i + 1; }, kLong));
+    }
   }
   EXPECT_TRUE(WaitFor([&] { return answered == kClients; }, kLong));
   EXPECT_EQ(server_->connection_count(), kClients + 1u);
