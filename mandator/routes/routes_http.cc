@@ -6,6 +6,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/json_util.h"
+#include "common/paging.h"
 #include "model/names.h"
 
 namespace kess {
@@ -14,35 +15,116 @@ namespace routes {
 
 namespace {
 constexpr char kServicesPath[] = "/api/v1/services";
+constexpr size_t kMaxServicePageLimit = 1000;
+
+bool IsPaged(const HttpRequest& r) {
+  for (const char* p : {"limit", "page_token", "prefix", "q", "state"}) {
+    if (r.query.count(p) > 0) return true;
+  }
+  return false;
+}
+
+bool StateMatches(const RouteTable& table, const std::string& state) {
+  if (state.empty()) return true;
+  for (const RouteInstance& in : table.instances) {
+    const bool critical = in.check_status == "critical";
+    if (state == "critical" ? critical
+        : state == "unhealthy"
+            ? critical || in.state != InstanceState::kHealthy
+            : state == InstanceStateName(in.state)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// One service's row of the listing.
+void AppendService(const std::string& service, const RouteTable& table,
+                   std::string* out) {
+  // datacenter -> state -> count
+  std::map<std::string, std::map<std::string, int>> counts;
+  int critical = 0;
+  for (const RouteInstance& in : table.instances) {
+    ++counts[in.datacenter][InstanceStateName(in.state)];
+    if (in.check_status == "critical") ++critical;
+  }
+  absl::StrAppend(out, "{\"name\":", JsonQuote(service),
+                  ",\"revision\":", table.revision,
+                  ",\"instances\":", table.instances.size(),
+                  ",\"critical\":", critical, ",\"datacenters\":{");
+  bool first_dc = true;
+  for (const auto& [dc, states] : counts) {
+    absl::StrAppend(out, first_dc ? "" : ",", JsonQuote(dc), ":{");
+    first_dc = false;
+    bool first_state = true;
+    for (const auto& [state, n] : states) {
+      absl::StrAppend(out, first_state ? "" : ",", JsonQuote(state), ":", n);
+      first_state = false;
+    }
+    *out += "}";
+  }
+  *out += "}}";
+}
+
 }  // namespace
+
+absl::StatusOr<std::string> ServicesPageJson(const RouteTables& tables,
+                                             const char* source,
+                                             const HttpRequest& request) {
+  KESS_ASSIGN_OR_RETURN(size_t limit,
+                        ParseLimit(request, 50, kMaxServicePageLimit));
+  const std::string prefix = request.Query("prefix");
+  const std::string contains = request.Query("q");
+  const std::string state = request.Query("state");
+  if (!state.empty() && state != "healthy" && state != "suspect" &&
+      state != "disabled" && state != "critical" && state != "unhealthy") {
+    return absl::InvalidArgumentError(
+        "state must be healthy, suspect, disabled, critical or unhealthy");
+  }
+  auto it = tables.begin();
+  const std::string token = request.Query("page_token");
+  if (!token.empty()) {
+    KESS_ASSIGN_OR_RETURN(std::string last, DecodePageToken(token));
+    it = tables.upper_bound(last);
+  }
+  auto matches = [&](const std::string& name, const RouteTable& table) {
+    return absl::StartsWith(name, prefix) &&
+           absl::StrContains(name, contains) && StateMatches(table, state);
+  };
+  size_t total = 0;
+  for (const auto& [name, table] : tables) total += matches(name, table);
+  std::string out =
+      absl::StrCat("{\"source\":", JsonQuote(source), ",\"services\":[");
+  size_t served = 0;
+  std::string last;
+  bool more = false;
+  for (; it != tables.end(); ++it) {
+    if (!matches(it->first, it->second)) continue;
+    if (served == limit) {
+      more = true;
+      break;
+    }
+    if (served > 0) out += ",";
+    AppendService(it->first, it->second, &out);
+    last = it->first;
+    ++served;
+  }
+  absl::StrAppend(&out, "],\"total\":", total);
+  if (more) {
+    absl::StrAppend(&out, ",\"next_page_token\":",
+                    JsonQuote(EncodePageToken(last)));
+  }
+  return out + "}";
+}
 
 std::string ServicesToJson(const RouteTables& tables, const char* source) {
   std::string out =
       absl::StrCat("{\"source\":", JsonQuote(source), ",\"services\":[");
   bool first = true;
   for (const auto& [service, table] : tables) {
-    // datacenter -> state -> count
-    std::map<std::string, std::map<std::string, int>> counts;
-    for (const RouteInstance& in : table.instances) {
-      ++counts[in.datacenter][InstanceStateName(in.state)];
-    }
-    absl::StrAppend(&out, first ? "" : ",", "{\"name\":", JsonQuote(service),
-                    ",\"revision\":", table.revision,
-                    ",\"instances\":", table.instances.size(),
-                    ",\"datacenters\":{");
+    if (!first) out += ",";
     first = false;
-    bool first_dc = true;
-    for (const auto& [dc, states] : counts) {
-      absl::StrAppend(&out, first_dc ? "" : ",", JsonQuote(dc), ":{");
-      first_dc = false;
-      bool first_state = true;
-      for (const auto& [state, n] : states) {
-        absl::StrAppend(&out, first_state ? "" : ",", JsonQuote(state), ":", n);
-        first_state = false;
-      }
-      out += "}";
-    }
-    out += "}}";
+    AppendService(service, table, &out);
   }
   out += "]}";
   return out;
@@ -83,15 +165,22 @@ void RoutesHttp::Register(HttpRoutes* server) {
                        [this](const HttpRequest& r) { return Get(r); });
 }
 
-HttpResponse RoutesHttp::List(const HttpRequest&) {
+HttpResponse RoutesHttp::List(const HttpRequest& request) {
   std::shared_ptr<const RoutesView> view =
       options_.view ? options_.view() : nullptr;
-  if (view != nullptr) {
-    return HttpResponse::Json(200, ServicesToJson(view->tables, "leader"));
+  absl::StatusOr<RouteTables> loaded;
+  if (view == nullptr) {
+    loaded = options_.store->LoadAll();
+    if (!loaded.ok()) return HttpResponse::Error(loaded.status());
   }
-  absl::StatusOr<RouteTables> tables = options_.store->LoadAll();
-  if (!tables.ok()) return HttpResponse::Error(tables.status());
-  return HttpResponse::Json(200, ServicesToJson(*tables, "zookeeper"));
+  const RouteTables& tables = view != nullptr ? view->tables : *loaded;
+  const char* source = view != nullptr ? "leader" : "zookeeper";
+  if (!IsPaged(request)) {
+    return HttpResponse::Json(200, ServicesToJson(tables, source));
+  }
+  absl::StatusOr<std::string> page = ServicesPageJson(tables, source, request);
+  if (!page.ok()) return HttpResponse::Error(page.status());
+  return HttpResponse::Json(200, std::move(page).value());
 }
 
 HttpResponse RoutesHttp::Get(const HttpRequest& request) {

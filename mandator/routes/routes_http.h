@@ -1,5 +1,7 @@
 // The read API of the route tables (docs/http-api.md, "Services"):
-//   GET /api/v1/services        names, instance counts per DC and state
+//   GET /api/v1/services        names, instance counts per DC and state;
+//                               with limit/page_token/prefix/q/state, one
+//                               page of them (ServicesPageJson)
 //   GET /api/v1/services/{svc}  the table (route-table JSON) and the last
 //                               heartbeat age of each instance
 // The main-DC leader answers from its route loop's last cycle (with
@@ -43,6 +45,14 @@ class RoutesHttp {
 
 // The JSON bodies (exposed for tests).
 std::string ServicesToJson(const RouteTables& tables, const char* source);
+// One page in name order: `limit` (1..1000, default 50), `page_token` (the
+// previous page's next_page_token), `prefix`, `q` (name contains), `state`
+// (services with at least one instance healthy / suspect / disabled, whose
+// checks are critical, or "unhealthy": suspect, disabled or critical).
+// Adds "total" (matches) and "next_page_token" when more follow.
+absl::StatusOr<std::string> ServicesPageJson(const RouteTables& tables,
+                                             const char* source,
+                                             const HttpRequest& request);
 std::string ServiceToJson(const RouteTable& table,
                           const std::map<std::string, int64_t>* ages,
                           const char* source);
