@@ -189,7 +189,11 @@ absl::Status ZkEnsemble::WriteConfigs() {
           "ssl.keyStore.type=PEM\n", "ssl.trustStore.location=",
           tls->truststore_pem, "\n", "ssl.trustStore.type=PEM\n",
           "ssl.clientAuth=", tls->client_auth ? "need" : "none", "\n",
-          "ssl.enabledProtocols=TLSv1.3,TLSv1.2\n");
+          "ssl.protocol=TLSv1.3\n", "ssl.enabledProtocols=TLSv1.3,TLSv1.2\n",
+          "ssl.ciphersuites=TLS_AES_128_GCM_SHA256,TLS_AES_256_GCM_SHA384,"
+          "TLS_CHACHA20_POLY1305_SHA256,"
+          "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,"
+          "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384\n");
     }
     if (size() > 1) {
       for (int j = 0; j < size(); ++j) {

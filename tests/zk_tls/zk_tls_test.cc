@@ -137,10 +137,10 @@ class Stunnel {
         // The test runs as one user: no privileges to drop.
         {"setuid = stunnel4\n", ""},
         {"setgid = stunnel4\n", ""},
-        {"CAfile = /etc/kess/tls/ca.pem", "CAfile = " + setup.ca},
-        {"cert = /etc/kess/tls/hosts/kess-1.dc1.example.pem",
+        {"CAfile = /etc/stunnel/kess-zk/ca.pem", "CAfile = " + setup.ca},
+        {"cert = /etc/stunnel/kess-zk/host.pem",
          setup.cert.empty() ? "" : "cert = " + setup.cert},
-        {"key = /etc/kess/tls/hosts/kess-1.dc1.example.key",
+        {"key = /etc/stunnel/kess-zk/host.key",
          setup.key.empty() ? "" : "key = " + setup.key},
         {"accept = 127.0.0.1:2181", absl::StrCat("accept = 127.0.0.1:",
                                                   s->port_)},
