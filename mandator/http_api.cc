@@ -4,10 +4,12 @@
 #include <vector>
 
 #include "Poco/URI.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/http_client.h"
 #include "common/json_util.h"
+#include "common/paging.h"
 #include "common/version.h"
 #include "glog/logging.h"
 #include "mandator/config_json.h"
@@ -46,6 +48,61 @@ HttpResponse NoSuchResource(const HttpRequest& request) {
 
 HttpResponse Ok(std::string json) {
   return HttpResponse::Json(200, std::move(json));
+}
+
+constexpr size_t kMaxNamePageLimit = 1000;
+
+bool IsPagedList(const HttpRequest& r) {
+  for (const char* p : {"limit", "page_token", "prefix", "q"}) {
+    if (r.query.count(p) > 0) return true;
+  }
+  return false;
+}
+
+// One page of sorted `names` by the request's limit, page_token, prefix and
+// q (contains): the page, how many match, and the next token ("" = last).
+struct NamePage {
+  std::vector<std::string> names;
+  size_t total = 0;
+  std::string next_page_token;
+};
+absl::StatusOr<NamePage> PageNames(const std::vector<std::string>& sorted,
+                                   const HttpRequest& request) {
+  KESS_ASSIGN_OR_RETURN(size_t limit,
+                        ParseLimit(request, 100, kMaxNamePageLimit));
+  const std::string prefix = request.Query("prefix");
+  const std::string contains = request.Query("q");
+  auto start = sorted.begin();
+  const std::string token = request.Query("page_token");
+  if (!token.empty()) {
+    KESS_ASSIGN_OR_RETURN(std::string last, DecodePageToken(token));
+    start = std::upper_bound(sorted.begin(), sorted.end(), last);
+  }
+  auto matches = [&](const std::string& name) {
+    return absl::StartsWith(name, prefix) && absl::StrContains(name, contains);
+  };
+  NamePage page;
+  for (const std::string& name : sorted) page.total += matches(name);
+  for (auto it = start; it != sorted.end(); ++it) {
+    if (!matches(*it)) continue;
+    if (page.names.size() == limit) {
+      page.next_page_token = EncodePageToken(page.names.back());
+      break;
+    }
+    page.names.push_back(*it);
+  }
+  return page;
+}
+
+// `json` without its closing brace, plus total and next_page_token.
+std::string WithPaging(std::string json, const NamePage& page) {
+  json.pop_back();
+  absl::StrAppend(&json, ",\"total\":", page.total);
+  if (!page.next_page_token.empty()) {
+    absl::StrAppend(&json, ",\"next_page_token\":",
+                    JsonQuote(page.next_page_token));
+  }
+  return json + "}";
 }
 
 }  // namespace
@@ -108,11 +165,15 @@ HttpApi::Options HttpApi::ForMandator(
 HttpApi::HttpApi(Options options) : options_(std::move(options)) {}
 
 void HttpApi::Register(HttpRoutes* server) {
-  server->Handle("GET", kConfigsPath, [this](const HttpRequest&) {
+  server->Handle("GET", kConfigsPath, [this](const HttpRequest& request) {
     absl::StatusOr<std::vector<std::string>> namespaces =
         options_.store->ListNamespaces();
     if (!namespaces.ok()) return HttpResponse::Error(namespaces.status());
-    return Ok(NamespacesToJson(*namespaces));
+    if (!IsPagedList(request)) return Ok(NamespacesToJson(*namespaces));
+    std::sort(namespaces->begin(), namespaces->end());
+    absl::StatusOr<NamePage> page = PageNames(*namespaces, request);
+    if (!page.ok()) return HttpResponse::Error(page.status());
+    return Ok(WithPaging(NamespacesToJson(page->names), *page));
   });
   server->HandlePrefix("GET", kConfigsPrefix,
                        [this](const HttpRequest& r) { return GetConfigs(r); });
@@ -142,6 +203,18 @@ void HttpApi::Register(HttpRoutes* server) {
 
 HttpResponse HttpApi::GetConfigs(const HttpRequest& request) {
   const std::vector<std::string> seg = Segments(request.path);
+  if (seg.size() == 1 && IsPagedList(request)) {
+    // Only the page's keys are read (the names are one listing).
+    absl::StatusOr<std::vector<std::string>> names =
+        options_.store->ListKeyNames(seg[0]);
+    if (!names.ok()) return HttpResponse::Error(names.status());
+    absl::StatusOr<NamePage> page = PageNames(*names, request);
+    if (!page.ok()) return HttpResponse::Error(page.status());
+    absl::StatusOr<std::vector<core::KeyInfo>> keys =
+        options_.store->KeyInfos(seg[0], page->names);
+    if (!keys.ok()) return HttpResponse::Error(keys.status());
+    return Ok(WithPaging(KeysToJson(seg[0], *keys), *page));
+  }
   if (seg.size() == 1) {
     absl::StatusOr<std::vector<core::KeyInfo>> keys =
         options_.store->ListKeys(seg[0]);

@@ -177,6 +177,52 @@ TEST_F(MandatorTest, EveryConfigRouteOnTheLeader) {
   EXPECT_EQ(Call(m1_, "DELETE", base).status, 404);
 }
 
+TEST_F(MandatorTest, ConfigListingsPagedAndSearched) {
+  for (const char* key : {"a.1", "a.2", "b.1", "b.2", "c.1"}) {
+    ASSERT_EQ(Call(m1_, "PUT", absl::StrCat("/api/v1/configs/pg/", key),
+                   R"({"value":"v"})")
+                  .status,
+              200);
+  }
+  ASSERT_EQ(Call(m1_, "PUT", "/api/v1/configs/pg2/k", R"({"value":"v"})").status,
+            200);
+  auto keys = [](Poco::JSON::Object::Ptr o) {
+    std::vector<std::string> out;
+    auto list = o->getArray("keys");
+    for (size_t i = 0; i < list->size(); ++i) {
+      out.push_back(list->getObject(i)->getValue<std::string>("key"));
+    }
+    return out;
+  };
+  auto first = Json(Call(m2_, "GET", "/api/v1/configs/pg?limit=2"));
+  EXPECT_EQ(keys(first), (std::vector<std::string>{"a.1", "a.2"}));
+  EXPECT_EQ(first->getValue<int>("total"), 5);
+  std::string token = first->getValue<std::string>("next_page_token");
+  auto second =
+      Json(Call(m2_, "GET", "/api/v1/configs/pg?limit=2&page_token=" + token));
+  EXPECT_EQ(keys(second), (std::vector<std::string>{"b.1", "b.2"}));
+  token = second->getValue<std::string>("next_page_token");
+  auto third =
+      Json(Call(m2_, "GET", "/api/v1/configs/pg?limit=2&page_token=" + token));
+  EXPECT_EQ(keys(third), (std::vector<std::string>{"c.1"}));
+  EXPECT_FALSE(third->has("next_page_token"));
+  auto b = Json(Call(m1_, "GET", "/api/v1/configs/pg?prefix=b."));
+  EXPECT_EQ(keys(b), (std::vector<std::string>{"b.1", "b.2"}));
+  EXPECT_EQ(b->getValue<int>("total"), 2);
+  EXPECT_EQ(keys(Json(Call(m1_, "GET", "/api/v1/configs/pg?q=.2"))),
+            (std::vector<std::string>{"a.2", "b.2"}));
+  auto ns = Json(Call(m1_, "GET", "/api/v1/configs?prefix=pg&limit=1"));
+  EXPECT_EQ(ns->getArray("namespaces")->size(), 1u);
+  EXPECT_EQ(ns->getArray("namespaces")->getElement<std::string>(0), "pg");
+  EXPECT_EQ(ns->getValue<int>("total"), 2);
+  EXPECT_TRUE(ns->has("next_page_token"));
+  EXPECT_EQ(Call(m1_, "GET", "/api/v1/configs/pg?limit=0").status, 400);
+  EXPECT_EQ(Call(m1_, "GET", "/api/v1/configs/pg?page_token=x").status, 400);
+  EXPECT_EQ(Call(m1_, "GET", "/api/v1/configs?limit=1001").status, 400);
+  // Without paging parameters: everything, as before.
+  EXPECT_EQ(keys(Json(Call(m1_, "GET", "/api/v1/configs/pg"))).size(), 5u);
+}
+
 TEST_F(MandatorTest, GrayReleaseOverHttp) {
   const std::string base = "/api/v1/configs/grayhttp/k";
   ASSERT_EQ(Call(m1_, "PUT", base, R"({"value":"v1"})").status, 200);

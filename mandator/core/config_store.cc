@@ -447,6 +447,12 @@ absl::StatusOr<std::vector<std::string>> ConfigStore::ListNamespaces() {
 
 absl::StatusOr<std::vector<KeyInfo>> ConfigStore::ListKeys(
     const std::string& ns) {
+  KESS_ASSIGN_OR_RETURN(std::vector<std::string> names, ListKeyNames(ns));
+  return KeyInfos(ns, names);
+}
+
+absl::StatusOr<std::vector<std::string>> ConfigStore::ListKeyNames(
+    const std::string& ns) {
   KESS_ASSIGN_OR_RETURN(std::string ns_path, options_.layout.NamespacePath(ns));
   absl::StatusOr<zk::ChildrenResult> children = zk_->GetChildren(ns_path);
   if (absl::IsNotFound(children.status())) {
@@ -454,8 +460,15 @@ absl::StatusOr<std::vector<KeyInfo>> ConfigStore::ListKeys(
         absl::StrCat("namespace ", ns, " does not exist"));
   }
   KESS_RETURN_IF_ERROR(children.status());
+  std::vector<std::string> names = std::move(children->children);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+absl::StatusOr<std::vector<KeyInfo>> ConfigStore::KeyInfos(
+    const std::string& ns, const std::vector<std::string>& names) {
   std::vector<KeyInfo> keys;
-  for (const std::string& key : children->children) {
+  for (const std::string& key : names) {
     KESS_ASSIGN_OR_RETURN(std::string path,
                           options_.layout.ConfigPath(ns, key));
     KESS_ASSIGN_OR_RETURN(auto record, ReadRecord(path));

@@ -141,6 +141,12 @@ class ConfigStore {
   absl::StatusOr<Config> Get(const std::string& ns, const std::string& key);
   absl::StatusOr<std::vector<std::string>> ListNamespaces();
   absl::StatusOr<std::vector<KeyInfo>> ListKeys(const std::string& ns);
+  // The namespace's key names only (one ZooKeeper read, sorted), and the
+  // KeyInfo of the named keys (one read each; keys deleted meanwhile left
+  // out): a page of keys costs its own reads, not the namespace's.
+  absl::StatusOr<std::vector<std::string>> ListKeyNames(const std::string& ns);
+  absl::StatusOr<std::vector<KeyInfo>> KeyInfos(
+      const std::string& ns, const std::vector<std::string>& keys);
   // Newest first, at most `limit` (>= 1) versions.
   absl::StatusOr<std::vector<Config>> History(const std::string& ns,
                                               const std::string& key,
