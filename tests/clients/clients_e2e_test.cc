@@ -10,7 +10,7 @@
 //     each registered through its host's agent (PUT /v1/services/...; the
 //     C++ one too) with an HTTP check and a TTL check. All 8 turn healthy
 //     in every agent's route table, on the host and DC of their agent.
-//  2. Calls: in each DC, the consumer of every language makes 40 calls
+//  2. Calls: in each DC, the consumer of every language makes 60 calls
 //     (local-first, weighted random) from a host's cache: every call is
 //     answered, by the body of the language that serves that instance, and
 //     every consumer reaches each of its DC's 4 providers (one per
@@ -74,7 +74,7 @@ constexpr char kNamespace[] = "xlang";
 constexpr char kKey[] = "greeting";
 constexpr absl::Duration kPatience = absl::Seconds(60);  // "did not hang"
 constexpr absl::Duration kBuildTimeout = absl::Minutes(5);
-constexpr int kCalls = 40;
+constexpr int kCalls = 60;
 constexpr int kKeys = 64;
 
 const std::vector<std::string> kLanguages = {"python", "go", "java", "cpp"};
