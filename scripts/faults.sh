@@ -8,6 +8,7 @@
 #
 #   scripts/faults.sh [--no-docs] [--log FILE] [--restart-agents N]
 #                     [--simulated-agents N] [--wan-seconds N] [--wan-big-mib N]
+#                     [--no-upgrade] [--upgrade-only]
 #
 # --no-docs   print the table only, leave docs/reliability.md alone
 # --log FILE  do not run anything: build the table from a test log that
@@ -22,6 +23,18 @@
 #             (default 20 and 5 here; the test suite's run uses the test's
 #             own 10 and 1)
 #
+# --no-upgrade    leave out the rolling upgrade scenario
+# --upgrade-only  run only the rolling upgrade scenario (prints its table
+#                 line; docs/reliability.md is left alone)
+#             The rolling upgrade (tests/faults/rolling_upgrade_test.cc)
+#             starts a 2-DC cluster from the daemons of the previous release
+#             (UPGRADE_FROM below), upgrades it in place to the current ones
+#             under load and checks it. The old daemons are built once by
+#             scripts/build_old_release.sh into
+#             $HOME/.cache/kess-upgrade/<commit> (a git worktree with its
+#             own Bazel output base: about 10 minutes the first time,
+#             nothing afterwards).
+#
 # Exits 1 when a test failed or any invariant was violated.
 set -euo pipefail
 
@@ -29,6 +42,12 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TARGETS=(//tests/faults:daemon_faults_test //tests/faults:zookeeper_faults_test
   //tests/faults:agent_faults_test //tests/faults:link_faults_test
   //tests/faults:wan_faults_test)
+UPGRADE_TARGET=//tests/faults:rolling_upgrade_test
+# The previous release the rolling upgrade starts from: the last commit of
+# the 0.9.0 work of 2026-11-22 (docs/operations.md, Upgrades and
+# compatibility).
+UPGRADE_FROM=012d2afa5fd52d1de89deb096cc5d2ac75eb70d1
+upgrade=1
 DOC="$REPO/docs/reliability.md"
 write_docs=1
 log=""
@@ -44,15 +63,29 @@ while [ $# -gt 0 ]; do
     --simulated-agents) simulated_agents="$2"; shift ;;
     --wan-seconds) wan_seconds="$2"; shift ;;
     --wan-big-mib) wan_big_mib="$2"; shift ;;
-    *) echo "usage: $0 [--no-docs] [--log FILE] [--restart-agents N] [--simulated-agents N] [--wan-seconds N] [--wan-big-mib N]" >&2; exit 2 ;;
+    --no-upgrade) upgrade=0 ;;
+    --upgrade-only) upgrade=2; write_docs=0 ;;
+    *) echo "usage: $0 [--no-docs] [--log FILE] [--restart-agents N] [--simulated-agents N] [--wan-seconds N] [--wan-big-mib N] [--no-upgrade] [--upgrade-only]" >&2; exit 2 ;;
   esac
   shift
 done
 
 rc=0
-if [ -z "$log" ]; then
+upgrade_env=()
+if [ -z "$log" ] && [ "$upgrade" -ne 0 ]; then
+  [ "$upgrade" -eq 2 ] && TARGETS=()
+  if old_bin="$("$REPO/scripts/build_old_release.sh" "$UPGRADE_FROM" | tail -n 1)"; then
+    TARGETS+=("$UPGRADE_TARGET")
+    upgrade_env=(--test_env=KESS_UPGRADE_OLD_BIN="$old_bin"
+      --test_env=KESS_UPGRADE_OLD_COMMIT="$UPGRADE_FROM")
+  else
+    echo "faults: building the previous release $UPGRADE_FROM failed" >&2
+    rc=1
+  fi
+fi
+if [ -z "$log" ] && [ "${#TARGETS[@]}" -gt 0 ]; then
   cd "$REPO"
-  bazel test "${TARGETS[@]}" --test_output=errors \
+  bazel test "${TARGETS[@]}" "${upgrade_env[@]}" --test_output=errors \
     --test_env=KESS_FAULTS_RESTART_AGENTS="$restart_agents" \
     --test_env=KESS_FAULTS_SIM_AGENTS="$simulated_agents" \
     --test_env=KESS_FAULTS_WAN_SECONDS="$wan_seconds" \

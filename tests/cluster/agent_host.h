@@ -70,6 +70,13 @@ class AgentHost {
   void Stop() { daemon_.Stop(); }
   // Starts it again (same cache, same HTTP port) and waits for its API.
   absl::Status Restart();
+  // The binary (and TLS flags) the next Restart uses: an upgrade or a
+  // downgrade in place (same cache, same HTTP port; tests/upgrade).
+  void set_binary(std::string binary, std::vector<std::string> tls_flags) {
+    options_.binary = std::move(binary);
+    options_.tls_flags = std::move(tls_flags);
+  }
+  const std::string& binary() const { return options_.binary; }
   bool running() const { return daemon_.running(); }
   pid_t pid() const { return daemon_.pid(); }
 
@@ -95,7 +102,7 @@ class AgentHost {
   explicit AgentHost(AgentHostOptions options);
   absl::Status Launch();
 
-  const AgentHostOptions options_;
+  AgentHostOptions options_;
   int http_port_ = 0;  // 0 until the first start chose one
   DaemonProcess daemon_;
 };

@@ -82,6 +82,13 @@ class DistributorProcess {
   void Stop(absl::Duration grace = absl::Seconds(10));
   // Starts it again with the same options and ports; waits until loaded.
   absl::Status Restart();
+  // The binary (and TLS flags) the next Restart uses: an upgrade or a
+  // downgrade in place (same id, ports; tests/upgrade).
+  void set_binary(std::string binary, std::vector<std::string> tls_flags) {
+    options_.binary = std::move(binary);
+    options_.tls_flags = std::move(tls_flags);
+  }
+  const std::string& binary() const { return options_.binary; }
 
   bool running() const { return daemon_.running(); }
   pid_t pid() const { return daemon_.pid(); }

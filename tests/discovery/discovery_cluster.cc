@@ -43,6 +43,11 @@ absl::StatusOr<std::unique_ptr<DiscoveryCluster>> DiscoveryCluster::Start(
   o.agents_per_dc = options.agents_per_dc;
   o.host_id_format = "{dc}-h{i}";
   o.agent_flags = {MsFlag("host_heartbeat_interval_ms", kTimeouts.heartbeat)};
+  o.agent_flags.insert(o.agent_flags.end(), options.agent_flags.begin(),
+                       options.agent_flags.end());
+  o.distributor_flags = options.distributor_flags;
+  o.distributor_binary = options.distributor_binary;
+  o.agent_binary = options.agent_binary;
   std::unique_ptr<DiscoveryCluster> cluster(new DiscoveryCluster());
   KESS_ASSIGN_OR_RETURN(cluster->tier_, CacheTierCluster::Start(o));
   return cluster;

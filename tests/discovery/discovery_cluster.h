@@ -66,6 +66,12 @@ struct DiscoveryClusterOptions {
   std::vector<std::string> mandator_flags;
   // TLS on every link (MultiDcClusterOptions::tls).
   bool tls = true;
+  // CacheTierClusterOptions' (empty = the runfiles' binaries), and flags
+  // for every distributor and agent (after the cluster's own).
+  std::string distributor_binary;
+  std::string agent_binary;
+  std::vector<std::string> distributor_flags;
+  std::vector<std::string> agent_flags;
 };
 
 class DiscoveryCluster {
