@@ -52,9 +52,13 @@ TEST(CacheTierScaleTest, ThousandAgentsOnTwoDistributorProcessesGetAChange) {
   auto loop = transport::EventLoop::Create("simulated-agents");
   ASSERT_TRUE(loop.ok()) << loop.status();
   metrics::Registry registry;
+  // The simulated agents speak TLS like the real ones, resuming sessions.
+  auto tls = cluster.dcs().tls().ClientContext();
+  ASSERT_TRUE(tls.ok()) << tls.status();
   std::vector<std::unique_ptr<TestAgent>> agents;
   for (int i = 0; i < kAgents; ++i) {
     TestAgent::Options o;
+    o.tls = *tls;
     o.port = distributors[i % 2]->port();
     o.host_id = absl::StrCat("sim-", i);
     o.auth_token = "cache-tier-test-token";  // CacheTierCluster's

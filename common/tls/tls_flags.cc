@@ -35,7 +35,7 @@ namespace {
 
 // Without any TLS flag and without --insecure_plaintext: refuse to start
 // (true) or run in plaintext with a warning (false, the transition).
-constexpr bool kTlsRequiredByDefault = false;
+constexpr bool kTlsRequiredByDefault = true;
 
 }  // namespace
 
