@@ -26,6 +26,7 @@ absl::StatusOr<std::unique_ptr<FakeAgent>> FakeAgent::Start(int port) {
       "POST", "/v1/subscriptions", [raw](const HttpRequest& request) {
         absl::MutexLock lock(&raw->mu_);
         raw->last_body_ = request.body;
+        raw->post_bodies_.push_back(request.body);
         ++raw->posts_;
         return HttpResponse::Json(200, "{\"subscriptions\":[]}");
       });
@@ -47,6 +48,11 @@ int FakeAgent::posts() const {
 std::vector<std::string> FakeAgent::delete_bodies() const {
   absl::MutexLock lock(&mu_);
   return delete_bodies_;
+}
+
+std::vector<std::string> FakeAgent::post_bodies() const {
+  absl::MutexLock lock(&mu_);
+  return post_bodies_;
 }
 
 std::string FakeAgent::last_body() const {

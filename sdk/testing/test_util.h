@@ -36,6 +36,8 @@ class FakeAgent {
   std::string address() const { return "127.0.0.1:" + std::to_string(port()); }
   int posts() const;
   std::string last_body() const;
+  // Bodies of POST /v1/subscriptions, in order.
+  std::vector<std::string> post_bodies() const;
   // Bodies of DELETE /v1/subscriptions, in order.
   std::vector<std::string> delete_bodies() const;
 
@@ -47,6 +49,7 @@ class FakeAgent {
   mutable absl::Mutex mu_;
   int posts_ ABSL_GUARDED_BY(mu_) = 0;
   std::string last_body_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> post_bodies_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> delete_bodies_ ABSL_GUARDED_BY(mu_);
 };
 
