@@ -313,8 +313,19 @@ std::shared_ptr<const HostIndex> ClusterView::GatherHosts() {
   std::vector<HostRow> rows;
   rows.reserve(hosts.size());
   for (auto& [key, row] : hosts) rows.push_back(std::move(row));
-  return std::make_shared<const HostIndex>(std::move(rows),
-                                           std::move(unreachable));
+  const int64_t now_ms = absl::ToUnixMillis(MonotonicNow());
+  const int64_t grace_ms = absl::ToInt64Milliseconds(options_.host_behind_grace);
+  for (const HostRow& r : rows) {
+    if (r.synced_revision <= 0) continue;
+    first_seen_.try_emplace(r.synced_revision,
+                            gathered_ ? now_ms : now_ms - grace_ms);
+  }
+  gathered_ = true;
+  while (first_seen_.size() > kMaxRevisionsSeen) {
+    first_seen_.erase(first_seen_.begin());
+  }
+  return std::make_shared<const HostIndex>(
+      std::move(rows), std::move(unreachable), first_seen_, now_ms, grace_ms);
 }
 
 std::shared_ptr<const HostIndex> ClusterView::CurrentHostIndex() {
@@ -333,10 +344,10 @@ HttpResponse ClusterView::Hosts(const HttpRequest& request) {
   }
   if (!IsPagedHostRequest(request)) {
     // The whole list, gathered now (callers of the unpaginated form).
-    std::shared_ptr<const HostIndex> index = GatherHosts();
+    std::shared_ptr<const HostIndex> index;
     {
       absl::MutexLock lock(&index_mu_);
-      index_ = index;
+      index = index_ = GatherHosts();
       index_built_ = MonotonicNow();
     }
     return HttpResponse::Json(200, index->FullJson());

@@ -72,6 +72,10 @@ class ClusterView {
     absl::Duration peer_timeout = absl::Milliseconds(1500);
     // How long a gathered HostIndex answers paged and summary requests.
     absl::Duration host_index_ttl = absl::Seconds(2);
+    // A lagging host is "behind" once a newer revision has been out this
+    // long (host_index.h); before that it is "catching up". Longer than the
+    // agents' pull interval (30 s) plus a host heartbeat.
+    absl::Duration host_behind_grace = absl::Seconds(60);
   };
 
   explicit ClusterView(Options options);
@@ -99,8 +103,9 @@ class ClusterView {
   HttpResponse Hosts(const HttpRequest& request);
   HttpResponse HostsSummary(const HttpRequest& request);
   std::string LocalHostsJson();
-  // Every DC's mandators asked for their hosts, merged.
-  std::shared_ptr<const HostIndex> GatherHosts();
+  // Every DC's mandators asked for their hosts, merged, as an index.
+  std::shared_ptr<const HostIndex> GatherHosts()
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(index_mu_);
   // The cached index, gathered again when older than host_index_ttl.
   std::shared_ptr<const HostIndex> CurrentHostIndex();
   zk::ZkApi* ClientFor(const std::string& dc, const std::string& ensemble,
@@ -114,6 +119,11 @@ class ClusterView {
   absl::Mutex index_mu_;
   std::shared_ptr<const HostIndex> index_ ABSL_GUARDED_BY(index_mu_);
   absl::Time index_built_ ABSL_GUARDED_BY(index_mu_);  // MonotonicNow()
+  // When each synced revision was first reported (ms of MonotonicNow()).
+  // The revisions of the first gathering count as out for the grace
+  // already: when they appeared is unknown.
+  RevisionFirstSeen first_seen_ ABSL_GUARDED_BY(index_mu_);
+  bool gathered_ ABSL_GUARDED_BY(index_mu_) = false;
 };
 
 }  // namespace ui

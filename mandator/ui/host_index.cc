@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 #include <tuple>
 #include <utility>
 
@@ -30,19 +31,22 @@ std::string NameKey(const HostRow& r) {
 }
 
 struct Counts {
-  int64_t hosts = 0, at_newest = 0, behind = 0, unknown = 0;
-  void Add(int64_t lag) {
+  int64_t hosts = 0, at_newest = 0, catching_up = 0, behind = 0, unknown = 0;
+  void Add(int64_t lag, bool is_behind) {
     ++hosts;
     if (lag < 0) {
       ++unknown;
     } else if (lag == 0) {
       ++at_newest;
-    } else {
+    } else if (is_behind) {
       ++behind;
+    } else {
+      ++catching_up;
     }
   }
   std::string Members() const {
     return absl::StrCat("\"hosts\":", hosts, ",\"at_newest\":", at_newest,
+                        ",\"catching_up\":", catching_up,
                         ",\"behind\":", behind, ",\"unknown_revision\":",
                         unknown);
   }
@@ -85,8 +89,27 @@ absl::StatusOr<HostQuery> ParseHostQuery(const HttpRequest& request) {
 }
 
 HostIndex::HostIndex(std::vector<HostRow> rows,
-                     std::vector<std::string> unreachable)
-    : rows_(std::move(rows)), unreachable_(std::move(unreachable)) {
+                     std::vector<std::string> unreachable,
+                     const RevisionFirstSeen& first_seen, int64_t now_ms,
+                     int64_t grace_ms)
+    : rows_(std::move(rows)),
+      unreachable_(std::move(unreachable)),
+      grace_ms_(grace_ms) {
+  // For each revision held, how long the first newer one has been out:
+  // scanning from the newest down, the earliest first sighting above.
+  {
+    std::set<int64_t> held;
+    for (const HostRow& r : rows_) {
+      if (r.synced_revision > 0) held.insert(r.synced_revision);
+    }
+    int64_t earliest_above = -1;  // ms of the earliest sighting seen so far
+    for (auto it = held.rbegin(); it != held.rend(); ++it) {
+      newer_out_ms_[*it] = earliest_above < 0 ? -1 : now_ms - earliest_above;
+      auto seen = first_seen.find(*it);
+      const int64_t at = seen == first_seen.end() ? now_ms : seen->second;
+      earliest_above = earliest_above < 0 ? at : std::min(earliest_above, at);
+    }
+  }
   std::sort(rows_.begin(), rows_.end(),
             [](const HostRow& a, const HostRow& b) {
               return std::tie(a.datacenter, a.host_id) <
@@ -108,17 +131,31 @@ int64_t HostIndex::LagOf(const HostRow& row) const {
   return newest_ - row.synced_revision;
 }
 
+int64_t HostIndex::BehindMsOf(const HostRow& row) const {
+  if (LagOf(row) <= 0) return -1;
+  auto it = newer_out_ms_.find(row.synced_revision);
+  return it == newer_out_ms_.end() ? -1 : it->second;
+}
+
+bool HostIndex::IsBehind(const HostRow& row) const {
+  return BehindMsOf(row) >= grace_ms_;
+}
+
 std::string HostIndex::RowJson(const HostRow& r) const {
   std::vector<std::string> quoted;
   quoted.reserve(r.mandators.size());
   for (const std::string& m : r.mandators) quoted.push_back(JsonQuote(m));
   const int64_t lag = LagOf(r);
+  const int64_t behind_ms = BehindMsOf(r);
   return absl::StrCat(
       "{\"host_id\":", JsonQuote(r.host_id),
       ",\"datacenter\":", JsonQuote(r.datacenter),
       ",\"distributor\":", JsonQuote(r.distributor),
       ",\"revision\":", r.revision, ",\"synced_revision\":", r.synced_revision,
       ",\"lag\":", lag < 0 ? std::string("null") : absl::StrCat(lag),
+      ",\"behind_ms\":",
+      behind_ms < 0 ? std::string("null") : absl::StrCat(behind_ms),
+      ",\"behind\":", IsBehind(r) ? "true" : "false",
       ",\"synced_age_ms\":", r.synced_age_ms,
       ",\"last_heartbeat_age_ms\":", r.last_heartbeat_age_ms,
       ",\"mandators\":[", absl::StrJoin(quoted, ","), "]}");
@@ -136,10 +173,8 @@ bool HostIndex::Matches(const HostRow& r, const HostQuery& q) const {
   if (!q.contains.empty() && !absl::StrContains(r.host_id, q.contains)) {
     return false;
   }
-  if (q.behind || q.min_lag > 0) {
-    const int64_t lag = LagOf(r);
-    if (lag < std::max<int64_t>(1, q.min_lag)) return false;
-  }
+  if (q.behind && !IsBehind(r)) return false;
+  if (q.min_lag > 0 && LagOf(r) < q.min_lag) return false;
   return true;
 }
 
@@ -151,13 +186,15 @@ void HostIndex::BuildSummary() {
   int64_t buckets[4] = {0, 0, 0, 0};
   for (const HostRow& r : rows_) {
     const int64_t lag = LagOf(r);
-    all.Add(lag);
-    dcs[r.datacenter].Add(lag);
-    distributors[r.distributor].Add(lag);
+    const bool is_behind = IsBehind(r);
+    all.Add(lag, is_behind);
+    dcs[r.datacenter].Add(lag, is_behind);
+    distributors[r.distributor].Add(lag, is_behind);
     if (lag >= 1) ++buckets[lag == 1 ? 0 : lag <= 10 ? 1 : lag <= 100 ? 2 : 3];
   }
   std::string& out = summary_json_;
   out = absl::StrCat("{", all.Members(), ",\"newest_revision\":", newest_,
+                     ",\"grace_ms\":", grace_ms_,
                      ",\"lag\":[{\"lag\":\"1\",\"hosts\":", buckets[0],
                      "},{\"lag\":\"2-10\",\"hosts\":", buckets[1],
                      "},{\"lag\":\"11-100\",\"hosts\":", buckets[2],
@@ -184,10 +221,13 @@ void HostIndex::BuildSummary() {
   }
   absl::StrAppend(&out, "],\"distributors_total\":", by_size.size(),
                   ",\"laggards\":[");
-  for (size_t i = 0; i < by_lag_.size() && i < kSummaryLaggards; ++i) {
+  size_t listed = 0;
+  for (size_t i = 0; i < by_lag_.size() && listed < kSummaryLaggards; ++i) {
     const HostRow& r = rows_[by_lag_[i]];
     if (LagOf(r) < 1) break;
-    absl::StrAppend(&out, i == 0 ? "" : ",", RowJson(r));
+    if (!IsBehind(r)) continue;
+    absl::StrAppend(&out, listed == 0 ? "" : ",", RowJson(r));
+    ++listed;
   }
   out += "],\"unreachable\":[";
   for (size_t i = 0; i < unreachable_.size(); ++i) {

@@ -66,7 +66,38 @@ HostIndex Fleet() {
   rows.push_back(Row("dc2", "late-3", 40));
   rows.push_back(Row("dc1", "old-agent", 0));  // unknown
   rows.push_back(Row("dc1", "far", 1));
-  return HostIndex(rows, {"dc3"});
+  // Every revision out for long (now 1,000,000 ms, grace 60 s).
+  return HostIndex(rows, {"dc3"}, {{1, 0}, {40, 0}, {49, 0}, {50, 0}}, 1000000,
+                   60000);
+}
+
+TEST(HostIndexTest, ALaggingHostCatchesUpUntilTheGrace) {
+  std::vector<HostRow> rows = {Row("dc1", "new", 50), Row("dc1", "mid", 49),
+                               Row("dc1", "old", 40)};
+  // 40 out long ago, 49 too; 50 only 5 s ago: "mid" has not pulled yet.
+  HostIndex index(rows, {}, {{40, 0}, {49, 1000}, {50, 995000}}, 1000000,
+                  60000);
+  Poco::JSON::Object::Ptr s = Parse(index.SummaryJson());
+  EXPECT_EQ(s->getValue<int64_t>("at_newest"), 1);
+  EXPECT_EQ(s->getValue<int64_t>("catching_up"), 1);
+  EXPECT_EQ(s->getValue<int64_t>("behind"), 1);
+  Poco::JSON::Array::Ptr laggards = s->getArray("laggards");
+  ASSERT_EQ(laggards->size(), 1u);
+  Poco::JSON::Object::Ptr old = laggards->getObject(0);
+  EXPECT_EQ(old->getValue<std::string>("host_id"), "old");
+  EXPECT_EQ(old->getValue<int64_t>("lag"), 10);
+  EXPECT_EQ(old->getValue<int64_t>("behind_ms"), 999000);  // since 49 was out
+  HostQuery q;
+  q.behind = true;
+  EXPECT_EQ(Walk(index, q), (std::vector<std::string>{"old"}));
+  q.behind = false;
+  q.min_lag = 1;
+  q.sort = "lag";
+  EXPECT_EQ(Walk(index, q), (std::vector<std::string>{"old", "mid"}));
+  // A revision never seen before counts as out now.
+  HostIndex fresh(rows, {}, {}, 1000000, 60000);
+  EXPECT_EQ(Parse(fresh.SummaryJson())->getValue<int64_t>("behind"), 0);
+  EXPECT_EQ(Parse(fresh.SummaryJson())->getValue<int64_t>("catching_up"), 2);
 }
 
 TEST(HostIndexTest, SummaryCountsByLagDcAndDistributor) {
