@@ -179,6 +179,23 @@ async function main() {
       const t = document.querySelector('#services');
       return t && t.textContent.includes('checkout') && t.textContent.includes('dc1') && t.textContent.includes('dc2');
     }, 'Services lists checkout with instances in dc1 and dc2');
+    // Search: by name, and by the state of the instances.
+    await page.fill('#services-q', 'heck');
+    await page.click('#services-search button[type=submit]');
+    await page.waitForFunction(() => document.querySelector('#services') &&
+      [...document.querySelectorAll('#services a.service-link')].every((a) => a.textContent.includes('heck')) &&
+      document.querySelector('#services').textContent.includes('checkout'));
+    check(true, 'a name search lists only the matching services');
+    await page.fill('#services-q', 'no-such-service');
+    await page.click('#services-search button[type=submit]');
+    await page.waitForSelector('#services-empty');
+    check((await page.textContent('#services-count')).startsWith('0 of 0'), 'a search without match says so');
+    await page.fill('#services-q', '');
+    await page.selectOption('#services-state', 'disabled');
+    await page.waitForSelector('#services-empty');
+    check(true, 'no service has a disabled instance (state filter)');
+    await page.selectOption('#services-state', '');
+    await page.waitForSelector('#services a.service-link');
     await shot(page, '2-services');
     await page.click('a.service-link');
     await until(page, () => {
@@ -313,20 +330,73 @@ async function main() {
     check(await page.locator('#page img, #page script').count() === 0, 'no element was created from the value');
     check(dialogs.length === 0, 'no dialog opened');
     await waitCached(cluster, 'ui', 'html', evil, 1);
-    await page.goto(info.ui + '#/configs');
+    await page.goto(info.ui + '#/configs/ui');
     await page.waitForSelector('a.config-link');
     await shot(page, '5-configs');
+
+    step = 'config paging';
+    // 12 keys in one namespace, written through the API with the session's
+    // CSRF token; listed 10 per page.
+    await page.evaluate(async () => {
+      for (let i = 1; i <= 12; ++i) {
+        await api.call('PUT', '/api/v1/configs/uipage/k' + String(i).padStart(2, '0'), {value: 'v' + i});
+      }
+    });
+    await page.goto(info.ui + '#/configs/uipage');
+    await page.waitForSelector('#keys-size');
+    await page.selectOption('#keys-size', '10');
+    await page.waitForFunction(() => document.querySelector('#keys-count') &&
+      document.querySelector('#keys-count').textContent === '1–10 of 12');
+    check(await page.locator('#keys a.config-link').count() === 10, 'the first page shows 10 of 12 keys');
+    check(await page.isDisabled('#keys-prev'), 'no previous page on the first');
+    await page.click('#keys-next');
+    await page.waitForFunction(() => document.querySelector('#keys-count').textContent === '11–12 of 12');
+    const second = await page.locator('#keys a.config-link').allTextContents();
+    check(second.join(',') === 'k11,k12', 'the second page shows the last 2 keys: ' + second.join(','));
+    check(await page.isDisabled('#keys-next'), 'no next page after the last');
+    await page.click('#keys-prev');
+    await page.waitForFunction(() => document.querySelector('#keys-count').textContent === '1–10 of 12');
+    await page.fill('#keys-prefix', 'k1');
+    await page.click('#keys-search button[type=submit]');
+    await page.waitForFunction(() => document.querySelector('#keys-count').textContent === '1–3 of 3');
+    check((await page.locator('#keys a.config-link').allTextContents()).join(',') === 'k10,k11,k12',
+      'a key prefix search lists k10, k11, k12');
+    await page.fill('#namespaces-q', 'uip');
+    await page.click('#namespaces-search button[type=submit]');
+    await page.waitForFunction(() => document.querySelector('#namespaces-count').textContent === '1–1 of 1');
+    check(await page.textContent('#namespaces a.namespace-link') === 'uipage', 'a namespace prefix search');
+    await shot(page, '5b-config-paging');
     await page.goto(info.ui + '#/config/ui/html');
     await page.waitForSelector('#config-value');
     await shot(page, '6-config-html-as-text');
 
     step = 'hosts';
     await page.goto(info.ui + '#/hosts');
+    // The summary first: h1 of each DC, none behind (at the newest revision,
+    // or catching up for less than the grace); by default only the hosts
+    // behind are listed: none.
     await until(page, () => {
+      const t = document.querySelector('#hosts-by-dc');
+      const head = document.querySelector('#hosts-headline');
+      return t && t.textContent.includes('dc1') && t.textContent.includes('dc2') &&
+        head.textContent.startsWith('2 hosts: ') && head.textContent.endsWith(', 0 behind') &&
+        document.querySelector('#hosts-behind').checked && document.querySelector('#hosts-empty');
+    }, 'Hosts opens on the summary (2 hosts, 0 behind) and lists no laggard');
+    await shot(page, '7-hosts');
+    await page.uncheck('#hosts-behind');
+    await page.waitForFunction(() => {
       const t = document.querySelector('#hosts');
       return t && t.textContent.includes('dc1') && t.textContent.includes('dc2');
-    }, 'Hosts shows the agents of both DCs');
-    await shot(page, '7-hosts');
+    });
+    check(true, 'all hosts: the agents of both DCs');
+    await page.fill('#hosts-q', 'h1');
+    await page.fill('#hosts-dc', 'dc2');
+    await page.click('#hosts-search button[type=submit]');
+    await page.waitForFunction(() => document.querySelector('#hosts-count') &&
+      document.querySelector('#hosts-count').textContent === '1–1 of 1' &&
+      document.querySelector('#hosts tbody tr').children[1].textContent === 'dc2');
+    check(true, 'a host search by id and datacenter');
+    await shot(page, '7b-hosts-search');
 
     step = 'logout';
     await page.click('#logout');

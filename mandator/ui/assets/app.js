@@ -47,7 +47,7 @@ const app = {
       overview: () => pages.overview(),
       services: () => pages.services(),
       service: () => pages.service(args[0]),
-      configs: () => configs.list(),
+      configs: () => configs.list(args[0]),
       config: () => configs.one(args[0], args[1]),
       hosts: () => pages.hosts(),
     };

@@ -3,10 +3,11 @@
 // compare-and-set, history with a diff between two versions, rollback, and
 // the key's gray release (start to hosts or a percentage, promote, abort).
 const configs = {
-  async list() {
-    const data = await api.get('/api/v1/configs');
+  // Namespaces, searchable and paged; the keys of one namespace
+  // (#/configs/<ns>, else the first one listed), searchable and paged.
+  async list(selected) {
     const out = [dom.el('h1', {}, 'Configs')];
-    const ns = dom.el('input', {id: 'new-ns', placeholder: 'namespace'});
+    const ns = dom.el('input', {id: 'new-ns', placeholder: 'namespace', value: selected || ''});
     const key = dom.el('input', {id: 'new-key', placeholder: 'key'});
     const value = dom.el('textarea', {id: 'new-value', placeholder: 'value'});
     out.push(dom.el('div', {class: 'card'}, dom.el('h2', {}, 'New key'),
@@ -15,12 +16,36 @@ const configs = {
         () => api.call('PUT', configs.path(ns.value, key.value), {value: value.value, expected_revision: 0, author: api.user}),
         'created ' + ns.value + '/' + key.value,
         '#/config/' + api.enc(ns.value) + '/' + api.enc(key.value))}, 'Create')));
-    for (const name of data.namespaces) {
-      const keys = await api.get('/api/v1/configs/' + api.enc(name));
-      out.push(dom.el('h2', {}, name), dom.table(['key', 'revision', 'version', 'size'],
-        keys.keys.map((k) => [dom.link('#/config/' + api.enc(name) + '/' + api.enc(k.key), k.key,
-          {class: 'config-link'}), k.revision, k.version, k.size])));
-    }
+    const nsQ = dom.el('input', {id: 'namespaces-q', placeholder: 'namespace starts with', 'aria-label': 'namespace prefix'});
+    let firstNs = '';
+    const namespaces = pagedTable({
+      id: 'namespaces', path: '/api/v1/configs',
+      params: () => ({prefix: nsQ.value}),
+      rowsOf: (data) => { firstNs = firstNs || data.namespaces[0] || ''; return data.namespaces; },
+      headers: ['namespace'],
+      row: (name) => [dom.link('#/configs/' + api.enc(name), name,
+        {class: 'namespace-link' + (name === selected ? ' active' : '')})],
+      empty: 'No namespace matches.',
+    });
+    await namespaces.first();
+    out.push(dom.el('h2', {}, 'Namespaces'),
+      searchForm('namespaces-search', [nsQ], namespaces.search), namespaces.box);
+    const shown = selected || firstNs;
+    if (!shown) return out;
+    const keyPrefix = dom.el('input', {id: 'keys-prefix', placeholder: 'key starts with', 'aria-label': 'key prefix'});
+    const keyQ = dom.el('input', {id: 'keys-q', placeholder: 'key contains', 'aria-label': 'key contains'});
+    const keys = pagedTable({
+      id: 'keys', path: '/api/v1/configs/' + api.enc(shown),
+      params: () => ({prefix: keyPrefix.value, q: keyQ.value}),
+      rowsOf: (data) => data.keys,
+      headers: ['key', 'revision', 'version', 'size'],
+      row: (k) => [dom.link('#/config/' + api.enc(shown) + '/' + api.enc(k.key), k.key,
+        {class: 'config-link'}), k.revision, k.version, k.size],
+      empty: 'No key matches.',
+    });
+    await keys.first();
+    out.push(dom.el('h2', {id: 'keys-of'}, 'Keys of ', shown),
+      searchForm('keys-search', [keyPrefix, keyQ], keys.search), keys.box);
     return out;
   },
 
