@@ -14,6 +14,7 @@
 #include "distributor/testing/test_fixture.h"
 #include "gtest/gtest.h"
 #include "zk_schema/codec.h"
+#include "zk_schema/layout.h"
 
 namespace kess {
 namespace distributor {
@@ -69,6 +70,42 @@ TEST_F(DistributorTest, SubscribeAnswersOnlyWhatIsNewer) {
   absl::StatusOr<SubscribeResponse> pull = agent->Pull();
   ASSERT_TRUE(pull.ok()) << pull.status();
   EXPECT_EQ(pull->updates_size(), 0);
+}
+
+// A tree of a ZooKeeper layout version outside this binary's window
+// (zk_schema/layout.h) is never followed: the distributor stays unloaded and
+// unhealthy, counts the refusal, and follows the tree once it is readable.
+TEST_F(DistributorTest, TreeOfUnknownLayoutVersionIsNotFollowed) {
+  Put("ns", "a", "1");
+  absl::StatusOr<zk::GetResult> root = writer_->Get(layout_->root());
+  ASSERT_TRUE(root.ok()) << root.status();
+  absl::StatusOr<zk::SchemaInfo> info =
+      zk::DecodeAs<zk::SchemaInfo>(root->data, layout_->root());
+  ASSERT_TRUE(info.ok()) << info.status();
+  ASSERT_EQ(info->schema_version(), zk::kSchemaVersion);
+  zk::SchemaInfo newer = *info;
+  newer.set_schema_version(zk::kSchemaVersion + 1);
+  ASSERT_TRUE(writer_->Set(layout_->root(), zk::Encode(newer)).ok());
+
+  DistributorOptions options = Options();
+  metrics::Registry* registry = options.registry;
+  absl::StatusOr<std::unique_ptr<Distributor>> d =
+      Distributor::Create(std::move(options));
+  ASSERT_TRUE(d.ok()) << d.status();
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return Counter(registry, "kess_zk_layout_refused_total",
+                       {{"role", "distributor"}}) >= 1;
+      },
+      kWait));
+  EXPECT_FALSE((*d)->loaded());
+  EXPECT_FALSE((*d)->Health().ok());
+
+  // Back inside the window (as after the binary was upgraded, here the
+  // tree): it is followed within the retry interval (5 s).
+  ASSERT_TRUE(writer_->Set(layout_->root(), zk::Encode(*info)).ok());
+  EXPECT_TRUE(WaitFor([&] { return (*d)->loaded(); }, absl::Seconds(30)));
+  EXPECT_TRUE((*d)->Health().ok());
 }
 
 TEST_F(DistributorTest, UnknownKeyIsAbsentAndPushedWhenItAppears) {
