@@ -170,8 +170,7 @@ of \`bench/clients_bench.sh\`). A pick is the client's whole
 \`Discovery.select\` on a loaded table. HRW uses a new key per call:
 \`pick_hrw_ns\` on the table where every weight is 100,
 \`pick_hrw_weighted_ns\` on the 50..200 one, the same two tables in every
-language. Idle RSS
-includes the runtime (interpreter, Go runtime, JVM heap). One run each on
-a shared 2-core machine: the load average in the first table says how
-busy it was."
+language. Idle RSS includes the runtime (interpreter, Go runtime, JVM
+heap). One run each on a shared 2-core machine: the load average in the
+first table says how busy it was."
 bench_write "Clients: pick cost, table load, idle memory" "$footer"
