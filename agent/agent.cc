@@ -13,6 +13,7 @@
 #include "agent/resource_key.h"
 #include "model/names.h"
 #include "common/steady_await.h"
+#include "common/version.h"
 #include "glog/logging.h"
 
 namespace kess {
@@ -141,6 +142,7 @@ absl::Status Agent::Init() {
     }
     m.set_revision(updater_->max_revision());
     m.set_synced_revision(distributor_revision_.load());
+    m.set_agent_version(BuildVersion());
     return m;
   });
   heartbeater_->Start();

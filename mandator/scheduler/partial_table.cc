@@ -120,7 +120,8 @@ size_t PartialTable::Deregister(const InstanceRefs& refs) {
 
 bool PartialTable::HostHeartbeat(const std::string& host_id,
                                  const std::string& distributor,
-                                 int64_t revision, int64_t synced_revision) {
+                                 int64_t revision, int64_t synced_revision,
+                                 const std::string& agent_version) {
   const int64_t now = clock_->NowMs();
   absl::MutexLock lock(&hosts_mu_);
   auto it = hosts_.find(host_id);
@@ -137,6 +138,7 @@ bool PartialTable::HostHeartbeat(const std::string& host_id,
   it->second.last_heartbeat_ms = now;
   it->second.distributor = distributor;
   it->second.revision = revision;
+  it->second.agent_version = agent_version;
   return true;
 }
 
@@ -149,7 +151,7 @@ std::vector<PartialTable::HostView> PartialTable::Hosts() const {
     for (const auto& [host, e] : hosts_) {
       out.push_back(HostView{host, e.distributor, e.revision,
                              now - e.last_heartbeat_ms, e.synced_revision,
-                             now - e.synced_since_ms});
+                             now - e.synced_since_ms, e.agent_version});
     }
   }
   std::sort(out.begin(), out.end(), [](const HostView& a, const HostView& b) {

@@ -74,12 +74,14 @@ class PartialTable {
   size_t Deregister(const InstanceRefs& refs);
 
   // The host's agent is alive. False (nothing changed) if the table is at
-  // max_hosts and does not know this host. `distributor`, `revision` and
-  // `synced_revision` (what the agent reported, for status pages) are kept
-  // as given; the time `synced_revision` last changed is remembered.
+  // max_hosts and does not know this host. `distributor`, `revision`,
+  // `synced_revision` and `agent_version` (what the agent reported, for
+  // status pages) are kept as given; the time `synced_revision` last
+  // changed is remembered.
   bool HostHeartbeat(const std::string& host_id,
                      const std::string& distributor = "", int64_t revision = 0,
-                     int64_t synced_revision = 0);
+                     int64_t synced_revision = 0,
+                     const std::string& agent_version = "");
 
   // One host as last heard (for the admin UI's hosts page).
   struct HostView {
@@ -92,6 +94,9 @@ class PartialTable {
     // (since the host was first heard if it never changed).
     int64_t synced_revision = 0;
     int64_t synced_age_ms = 0;
+    // The agent's release as it reported it; "" for an agent older than
+    // that field (kess 0.9.0).
+    std::string agent_version;
   };
   // Every host held, sorted by id.
   std::vector<HostView> Hosts() const;
@@ -150,6 +155,7 @@ class PartialTable {
     int64_t revision = 0;
     int64_t synced_revision = 0;
     int64_t synced_since_ms = 0;
+    std::string agent_version;
   };
   mutable absl::Mutex hosts_mu_;
   absl::flat_hash_map<std::string, HostEntry> hosts_

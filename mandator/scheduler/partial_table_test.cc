@@ -213,6 +213,16 @@ TEST_F(PartialTableTest, SyncedRevisionRemembersWhenItLastChanged) {
   EXPECT_EQ(hosts[0].synced_revision, 43);
   EXPECT_EQ(hosts[0].synced_age_ms, 200);
   EXPECT_EQ(hosts[0].revision, 5);
+  EXPECT_EQ(hosts[0].agent_version, "");  // an agent older than the field
+}
+
+TEST_F(PartialTableTest, AgentVersionIsTheLastReported) {
+  PartialTable table(&clock_, Options());
+  ASSERT_TRUE(table.HostHeartbeat("h1", "d", 5, 40));  // 0.9.0: no version
+  EXPECT_EQ(table.Hosts()[0].agent_version, "");
+  // The host's agent was upgraded.
+  ASSERT_TRUE(table.HostHeartbeat("h1", "d", 5, 40, "0.10.0"));
+  EXPECT_EQ(table.Hosts()[0].agent_version, "0.10.0");
 }
 
 TEST_F(PartialTableTest, WallClockJumpChangesNothing) {

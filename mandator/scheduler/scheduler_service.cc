@@ -271,7 +271,8 @@ absl::StatusOr<std::string> SchedulerService::HostHeartbeat(
                       options_.datacenter, "\"")));
   }
   if (!table_->HostHeartbeat(request.host_id(), request.distributor(),
-                             request.revision(), request.synced_revision())) {
+                             request.revision(), request.synced_revision(),
+                             request.agent_version())) {
     return Reject("table_full",
                   absl::ResourceExhaustedError(
                       "this mandator holds its maximum number of hosts"));

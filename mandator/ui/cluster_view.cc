@@ -221,6 +221,7 @@ std::string ClusterView::LocalHostsJson() {
         ",\"revision\":", h.revision,
         ",\"synced_revision\":", h.synced_revision,
         ",\"synced_age_ms\":", h.synced_age_ms,
+        ",\"agent_version\":", JsonQuote(h.agent_version),
         ",\"last_heartbeat_age_ms\":", h.last_heartbeat_age_ms, "}");
     first = false;
   }

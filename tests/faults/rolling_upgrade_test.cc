@@ -42,6 +42,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/http_client.h"
 #include "common/testing/wait_for.h"
 #include "common/version.h"
 #include "glog/logging.h"
@@ -418,6 +419,36 @@ TEST(RollingUpgradeTest, OldClusterUpgradedOneProcessAtATimeUnderLoad) {
     }
   }
   for (AgentHost* a : agents) EXPECT_EQ(a->binary(), new_agent);
+  // And every host's heartbeat says so (HostHeartbeat.agent_version, which
+  // the old agents did not send): some mandator of its DC lists it with the
+  // current release.
+  for (const std::string dc : {"dc1", "dc2"}) {
+    for (auto& a : cluster.Dc(dc).agents) {
+      EXPECT_TRUE(::kess::testing::WaitFor(
+          [&] {
+            for (auto& m : cluster.Mandators(dc)) {
+              absl::StatusOr<HttpReply> reply =
+                  HttpCall(m->http_address(), "GET", "/api/v1/hosts?scope=local");
+              if (!reply.ok() || reply->status != 200) continue;
+              Poco::JSON::Object::Ptr body = testing::JsonBody(reply->body);
+              if (!body || !body->has("hosts")) continue;
+              Poco::JSON::Array::Ptr hosts = body->getArray("hosts");
+              for (size_t i = 0; i < hosts->size(); ++i) {
+                Poco::JSON::Object::Ptr h = hosts->getObject(i);
+                if (h->optValue<std::string>("host_id", "") == a->host_id() &&
+                    h->optValue<std::string>("agent_version", "") ==
+                        BuildVersion()) {
+                  return true;
+                }
+              }
+            }
+            return false;
+          },
+          absl::Seconds(30), absl::Milliseconds(200)))
+          << dc << "/" << a->host_id() << " never reported agent version "
+          << BuildVersion();
+    }
+  }
 
   EXPECT_EQ(load.failed(), 0);
   EXPECT_EQ(lost, 0) << first_lost;
