@@ -130,6 +130,7 @@ int main(int argc, char** argv) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGHUP);  // not a stop: TLS files loaded again
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
   kess::agent::AgentOptions options;
@@ -152,6 +153,7 @@ int main(int argc, char** argv) {
   options.return_interval = absl::Milliseconds(FLAGS_return_interval_ms);
   options.host_heartbeat_interval =
       absl::Milliseconds(FLAGS_host_heartbeat_interval_ms);
+  kess::tls::TransportTls transport_tls;
   {
     absl::StatusOr<kess::tls::TransportTls> tls =
         kess::tls::TlsFromFlags("agent", /*server=*/false, /*client=*/true);
@@ -160,6 +162,7 @@ int main(int argc, char** argv) {
       return 2;
     }
     options.tls = tls->client;
+    transport_tls = *tls;
   }
   if (!FLAGS_auth_token_file.empty()) {
     auto token =
@@ -277,7 +280,9 @@ int main(int argc, char** argv) {
   }
 
   int sig = 0;
-  sigwait(&stop_signals, &sig);
+  while (sigwait(&stop_signals, &sig) == 0 && sig == SIGHUP) {
+    kess::tls::ReloadTransportTls(transport_tls);
+  }
   LOG(INFO) << "signal " << sig << ": stopping";
   (*server)->Stop();
   if (socket_server != nullptr) socket_server->Stop();

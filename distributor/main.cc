@@ -73,7 +73,9 @@ DEFINE_int32(load_threads, 8, "parallel ZooKeeper reads of a full load");
 namespace {
 
 volatile sig_atomic_t g_stop = 0;
+volatile sig_atomic_t g_reload = 0;
 void OnSignal(int) { g_stop = 1; }
+void OnHangup(int) { g_reload = 1; }
 
 }  // namespace
 
@@ -117,6 +119,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   options.tls = tls->server;
+  const kess::tls::TransportTls transport_tls = *tls;
   if (!FLAGS_zk_auth_file.empty()) {
     absl::StatusOr<kess::zk::DigestCredential> credential =
         kess::distributor::LoadReaderCredentialFile(FLAGS_zk_auth_file);
@@ -145,13 +148,20 @@ int main(int argc, char** argv) {
   }
   signal(SIGTERM, OnSignal);
   signal(SIGINT, OnSignal);
+  signal(SIGHUP, OnHangup);  // TLS files loaded again
   absl::StatusOr<std::unique_ptr<kess::distributor::Distributor>> distributor =
       kess::distributor::Distributor::Create(std::move(options));
   if (!distributor.ok()) {
     LOG(ERROR) << "distributor: " << distributor.status();
     return 2;
   }
-  while (!g_stop) absl::SleepFor(absl::Milliseconds(200));
+  while (!g_stop) {
+    absl::SleepFor(absl::Milliseconds(200));
+    if (g_reload) {
+      g_reload = 0;
+      kess::tls::ReloadTransportTls(transport_tls);
+    }
+  }
   LOG(INFO) << "distributor: shutting down";
   distributor->reset();
   return 0;

@@ -156,6 +156,7 @@ int main(int argc, char** argv) {
   sigemptyset(&stop);
   sigaddset(&stop, SIGTERM);
   sigaddset(&stop, SIGINT);
+  sigaddset(&stop, SIGHUP);  // not a stop: the TLS files are loaded again
   pthread_sigmask(SIG_BLOCK, &stop, nullptr);
 
   absl::StatusOr<kess::zk::KessAuth> auth =
@@ -209,6 +210,7 @@ int main(int argc, char** argv) {
       absl::Milliseconds(std::max(1, FLAGS_http_idle_timeout_ms));
   options.listen_host = FLAGS_listen_host;
   options.port = FLAGS_port;
+  kess::tls::TransportTls transport_tls;
   {
     absl::StatusOr<kess::tls::TransportTls> tls =
         kess::tls::TlsFromFlags("mandator", /*server=*/true, /*client=*/true);
@@ -218,6 +220,7 @@ int main(int argc, char** argv) {
     }
     options.tls_server = tls->server;
     options.tls_client = tls->client;
+    transport_tls = *tls;
   }
   options.heartbeat_interval = absl::Milliseconds(FLAGS_heartbeat_interval_ms);
   options.transport_max_connections = FLAGS_transport_max_connections;
@@ -254,7 +257,9 @@ int main(int argc, char** argv) {
   LOG(INFO) << "mandator ready on " << (*mandator)->http_address()
             << " (heartbeats on " << (*mandator)->address() << ")";
   int signal_number = 0;
-  sigwait(&stop, &signal_number);
+  while (sigwait(&stop, &signal_number) == 0 && signal_number == SIGHUP) {
+    kess::tls::ReloadTransportTls(transport_tls);
+  }
   LOG(INFO) << "signal " << signal_number << ": shutting down";
   mandator->reset();
   return EXIT_SUCCESS;

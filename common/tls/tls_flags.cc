@@ -41,6 +41,17 @@ constexpr bool kTlsRequiredByDefault = true;
 
 bool InsecurePlaintextFlag() { return FLAGS_insecure_plaintext; }
 
+void ReloadTransportTls(const TransportTls& tls) {
+  if (!tls.enabled()) {
+    LOG(INFO) << "SIGHUP: no TLS to reload (--insecure_plaintext)";
+    return;
+  }
+  LOG(INFO) << "SIGHUP: loading the TLS files again";
+  for (const auto& context : {tls.server, tls.client}) {
+    if (context != nullptr) (void)context->Reload();  // logged, counted
+  }
+}
+
 absl::StatusOr<TransportTls> TlsFromFlags(const std::string& program,
                                           bool server, bool client,
                                           metrics::Registry* registry) {

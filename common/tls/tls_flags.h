@@ -44,6 +44,10 @@ absl::StatusOr<TransportTls> TlsFromFlags(const std::string& program,
                                           bool server, bool client,
                                           metrics::Registry* registry = nullptr);
 
+// Loads every context's files again now (SIGHUP); errors are logged and
+// counted by TlsContext::Reload, the old contexts stay in use.
+void ReloadTransportTls(const TransportTls& tls);
+
 // True when --insecure_plaintext was given.
 bool InsecurePlaintextFlag();
 
