@@ -52,7 +52,7 @@ function pagedTable({id, path, params, rowsOf, headers, row, empty}) {
 function searchForm(id, inputs, go) {
   for (const i of inputs) if (i.type === 'checkbox') i.addEventListener('change', go);
   return el('form', {class: 'search', id, onsubmit: (ev) => { ev.preventDefault(); go(); }},
-    inputs.map((i) => i.type === 'checkbox' ? el('label', {}, i, ' ', i.getAttribute('aria-label')) : [i, ' ']),
+    inputs.flatMap((i) => i.type === 'checkbox' ? [el('label', {}, i, ' ', i.getAttribute('aria-label'))] : [i, ' ']),
     el('button', {type: 'submit'}, 'Search'));
 }
 
@@ -179,7 +179,7 @@ const pages = {
     const sum = await api.get('/api/v1/hosts/summary');
     const out = [el('h1', {}, 'Hosts'),
       el('p', {class: 'muted'}, 'Agents seen by their host heartbeat on the mandators of each datacenter; ',
-        'a host is behind when the distributor revision it is synced to is older than the newest any host reports.')];
+        'a host lags when the distributor revision it is synced to is older than the newest any host reports.')];
     if (sum.unreachable.length) {
       out.push(el('p', {class: 'warn'}, 'Not answering (partial counts): ', sum.unreachable.join(', ')));
     }
@@ -194,7 +194,7 @@ const pages = {
         sum.unknown_revision ? [', ', n(sum.unknown_revision), ' not yet synced'] : ''),
       el('p', {class: 'muted'}, 'Behind: a newer revision has been out for more than ', span(sum.grace_ms),
         ' (an agent whose keys did not change learns of a newer revision at its next pull; until then it is catching up).'),
-      el('p', {}, 'Behind by: ', sum.lag.map((b) => b.lag + ' revision' + (b.lag === '1' ? '' : 's') + ': ' + n(b.hosts)).join(' · ')),
+      el('p', {}, 'Lag: ', sum.lag.map((b) => b.lag + ' revision' + (b.lag === '1' ? '' : 's') + ': ' + n(b.hosts)).join(' · ')),
       table(['datacenter', 'hosts', 'at newest', 'catching up', 'behind', 'not yet synced'],
         sum.datacenters.map((d) => [d.name, ...counts(d)]), {id: 'hosts-by-dc'}),
       el('details', {}, el('summary', {}, 'By distributor (', sum.distributors_total, ')'),
