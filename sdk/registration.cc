@@ -17,6 +17,7 @@
 #include "common/transport/client.h"
 #include "common/transport/event_loop.h"
 #include "common/transport/socket_util.h"
+#include "sdk/registration_pool.h"
 #include "glog/logging.h"
 
 namespace kess {
@@ -54,6 +55,7 @@ class Registration::Core {
   Core(RegistrationOptions options, protocol::InstanceInfo info,
        std::unique_ptr<transport::EventLoop> owned_loop)
       : options_(std::move(options)),
+        pool_(options_.pool),
         order_(RendezvousOrder(absl::StrCat(info.service(), "/", info.id()),
                                options_.mandators)),
         info_(std::move(info)),
@@ -68,7 +70,12 @@ class Registration::Core {
   }
 
   void Start() {
-    loop_->Post([this] { Tick(); });
+    loop_->Post([this] {
+      // With a pool, the pool's timer ticks this one (after this first
+      // tick, which registers at once).
+      if (pool_ != nullptr) member_ = pool_->Join([this] { Tick(); });
+      Tick();
+    });
   }
 
   // Applies `change` to the instance on the loop and sends it at once
@@ -116,6 +123,7 @@ class Registration::Core {
     loop_->Post([&, pending] {
       stopped_ = true;
       if (timer_ != 0) loop_->CancelTimer(timer_);
+      if (pool_ != nullptr) pool_->Leave(member_);
       protocol::DeregisterRequest request;
       protocol::InstanceRef* ref = request.add_instances();
       ref->set_service(info_.service());
@@ -125,8 +133,9 @@ class Registration::Core {
       for (auto& t : targets_) {
         asked.push_back(t->address);
         const std::string address = t->address;
-        t->client->Call(
-            protocol::kDeregisterMethod, payload, options_.deregister_timeout,
+        SendCall(
+            *t, protocol::kDeregisterMethod, payload,
+            options_.deregister_timeout,
             [this, pending, address](absl::StatusOr<std::string> r) {
               Count(protocol::kDeregisterMethod, r.status());
               absl::MutexLock lock(&pending->mu);
@@ -172,6 +181,10 @@ class Registration::Core {
     loop_->Post([&] {
       stopped_ = true;
       if (timer_ != 0) loop_->CancelTimer(timer_);
+      if (pool_ != nullptr) pool_->Leave(member_);
+      // The pool's calls in flight outlive this Core: their callbacks
+      // check this token first.
+      alive_.reset();
       std::vector<std::unique_ptr<Target>> gone = std::move(targets_);
       targets_.clear();
       gone.clear();  // their calls complete CANCELLED and find no target
@@ -240,6 +253,7 @@ class Registration::Core {
     }
     BeatAll();
     Publish();
+    if (pool_ != nullptr) return;  // the pool's timer ticks again
     const int64_t tenth_ms =
         absl::ToInt64Milliseconds(options_.heartbeat_interval) / 10;
     std::uniform_int_distribution<int64_t> jitter(-tenth_ms, tenth_ms);
@@ -292,6 +306,11 @@ class Registration::Core {
     t->id = next_target_id_++;
     t->address = address;
     t->probe = probe;
+    if (pool_ != nullptr) {  // the pool's connection, made on first call
+      const uint64_t id = t->id;
+      targets_.push_back(std::move(t));
+      return id;
+    }
     transport::ClientOptions o;
     transport::SplitHostPort(address, &o.host, &o.port).IgnoreError();
     o.connect_timeout = options_.connect_timeout;
@@ -348,18 +367,27 @@ class Registration::Core {
   // loop: sends what the target needs: the registration if it has not
   // acknowledged the current version, else a heartbeat.
   void Beat(Target& t) {
-    if (stopped_ || t.in_flight || t.client == nullptr) return;
+    if (stopped_ || t.in_flight) return;
+    if (pool_ == nullptr && t.client == nullptr) return;
     t.in_flight = true;
     const uint64_t id = t.id;
     if (t.acked_version != version_) {
       protocol::RegisterRequest request;
       *request.add_instances() = info_;
       const int64_t version = version_;
-      t.client->Call(protocol::kRegisterMethod, request.SerializeAsString(),
-                     options_.call_timeout,
-                     [this, id, version](absl::StatusOr<std::string> r) {
-                       OnRegistered(id, version, std::move(r));
-                     });
+      SendCall(t, protocol::kRegisterMethod, request.SerializeAsString(),
+               options_.call_timeout,
+               [this, id, version](absl::StatusOr<std::string> r) {
+                 OnRegistered(id, version, std::move(r));
+               });
+    } else if (pool_ != nullptr) {
+      std::weak_ptr<bool> alive = alive_;
+      pool_->Heartbeat(t.address, info_.service(), info_.id(),
+                       [this, alive, id](absl::StatusOr<bool> unknown) {
+                         if (alive.expired()) return;
+                         OnHeartbeatResult(id, unknown.status(),
+                                           unknown.ok() && *unknown);
+                       });
     } else {
       protocol::HeartbeatRequest request;
       protocol::InstanceRef* ref = request.add_instances();
@@ -410,14 +438,40 @@ class Registration::Core {
   }
 
   void OnHeartbeat(uint64_t id, absl::StatusOr<std::string> reply) {
-    Target* t = Answered(id, protocol::kHeartbeatMethod, reply.status());
-    if (t == nullptr) return;
     protocol::HeartbeatResponse response;
-    if (response.ParseFromString(*reply) && response.unknown_size() > 0) {
+    OnHeartbeatResult(id, reply.status(),
+                      reply.ok() && response.ParseFromString(*reply) &&
+                          response.unknown_size() > 0);
+  }
+
+  // loop: a heartbeat's outcome; `unknown`: the mandator did not know it.
+  void OnHeartbeatResult(uint64_t id, const absl::Status& status,
+                         bool unknown) {
+    Target* t = Answered(id, protocol::kHeartbeatMethod, status);
+    if (t == nullptr) return;
+    if (unknown) {
       t->acked_version = -1;  // it forgot us: register again now
       Beat(*t);
       Publish();
     }
+  }
+
+  // loop: one call to the target's mandator, over its own client or the
+  // pool's shared connection; `done` runs on the loop, only while this
+  // Core lives.
+  void SendCall(Target& t, const char* method, std::string payload,
+                absl::Duration timeout,
+                std::function<void(absl::StatusOr<std::string>)> done) {
+    if (pool_ == nullptr) {
+      t.client->Call(method, std::move(payload), timeout, std::move(done));
+      return;
+    }
+    std::weak_ptr<bool> alive = alive_;
+    pool_->Call(t.address, method, std::move(payload), timeout,
+                [alive, done = std::move(done)](absl::StatusOr<std::string> r) {
+                  if (alive.expired()) return;
+                  done(std::move(r));
+                });
   }
 
   // loop: the target's mandator stopped answering: skip it until it is
@@ -474,6 +528,7 @@ class Registration::Core {
   }
 
   const RegistrationOptions options_;
+  const std::shared_ptr<RegistrationPool> pool_;  // may be null
   const std::vector<std::string> order_;
   metrics::Counter* switches_ = nullptr;
 
@@ -487,6 +542,8 @@ class Registration::Core {
   bool stopped_ = false;
   transport::EventLoop::TimerId timer_ = 0;
   std::minstd_rand random_;
+  uint64_t member_ = 0;  // in pool_
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 
   mutable absl::Mutex state_mu_;
   RegistrationState state_ ABSL_GUARDED_BY(state_mu_);
@@ -522,6 +579,13 @@ absl::StatusOr<std::unique_ptr<Registration>> Registration::Create(
   KESS_RETURN_IF_ERROR(ValidateInstanceInfo(info));
   if (options.registry == nullptr) {
     options.registry = &metrics::Registry::Default();
+  }
+  if (options.pool != nullptr) {
+    if (options.loop != nullptr && options.loop != options.pool->loop()) {
+      return absl::InvalidArgumentError(
+          "a Registration with a pool runs on the pool's loop");
+    }
+    options.loop = options.pool->loop();
   }
   std::unique_ptr<transport::EventLoop> loop;
   if (options.loop == nullptr) {

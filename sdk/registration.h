@@ -29,9 +29,11 @@
 // failures are counted (kess_sdk_registration_*) and logged at most once
 // per mandator per minute.
 //
-// Many Registrations may share one EventLoop (RegistrationOptions::loop):
-// the host agent registers every local instance it was given that way, on
-// one thread.
+// Many Registrations may share one EventLoop (RegistrationOptions::loop)
+// and, on it, one RegistrationPool (RegistrationOptions::pool,
+// sdk/registration_pool.h): one connection per mandator for all of them
+// and one batched kess.Heartbeat per mandator per interval. The host agent
+// registers every local instance it was given that way, on one thread.
 //
 // Thread-safety: all methods are thread-safe, but must not be called from
 // the Registration's loop thread (there is no callback that runs there).
@@ -56,6 +58,8 @@ namespace transport {
 class EventLoop;
 }  // namespace transport
 namespace sdk {
+
+class RegistrationPool;
 
 // One provider instance (model/route_table.h rules; checked by Create).
 struct Instance {
@@ -96,6 +100,11 @@ struct RegistrationOptions {
   // nullptr: the Registration runs its own loop thread. Else it runs on
   // this loop, which must outlive it (many Registrations may share one).
   transport::EventLoop* loop = nullptr;
+  // nullptr: this Registration's own connections and heartbeat timer. Else
+  // the pool's shared connections and its batched heartbeats, on the
+  // pool's loop (`loop` must be null or the same); heartbeat_interval is
+  // then the pool's. The pool must outlive the Registration.
+  std::shared_ptr<RegistrationPool> pool;
   // false: the destructor only stops heartbeating (the mandators forget
   // the instance after 10 silent intervals). The host agent keeps its
   // instances registered across its own restart this way.

@@ -14,6 +14,7 @@
 #include "common/testing/wait_for.h"
 #include "common/transport/client.h"
 #include "common/transport/event_loop.h"
+#include "common/transport/protocol_version.h"
 #include "common/transport/testing/test_util.h"
 #include "gtest/gtest.h"
 #include "model/protocol/discovery.pb.h"
@@ -164,6 +165,58 @@ TEST_F(SchedulerTest, RegisterHeartbeatDeregisterAndTable) {
   EXPECT_NE(text.find("kess_scheduler_instances 1"), std::string::npos);
   EXPECT_NE(text.find("kess_scheduler_tombstones 1"), std::string::npos);
   EXPECT_NE(text.find("kess_scheduler_hosts 1"), std::string::npos);
+}
+
+// What the agent's RegistrationPool sends: one kess.Heartbeat carrying many
+// instances (here max_batch = 10 of them), from a peer of the current
+// protocol version and from one of the oldest in the window alike. Known
+// ones are refreshed, only the others come back unknown (they alone
+// re-register); one more than max_batch is refused whole, refreshing
+// nothing, which the pool answers by sending halves.
+TEST_F(SchedulerTest, BatchedHeartbeatRefreshesKnownAndNamesOnlyUnknown) {
+  std::vector<protocol::InstanceInfo> known;
+  for (int i = 0; i < 5; ++i) known.push_back(Info(absl::StrCat("k", i)));
+  ASSERT_TRUE(Register(known).ok());
+
+  protocol::HeartbeatRequest hb;
+  for (int i = 0; i < 10; ++i) {
+    protocol::InstanceRef* ref = hb.add_instances();
+    ref->set_service("checkout");
+    ref->set_id(i % 2 == 0 ? absl::StrCat("k", i / 2) : absl::StrCat("u", i));
+  }
+  transport::ClientOptions old_options;
+  old_options.port = scheduler_->port();
+  old_options.registry = &registry_;
+  old_options.protocol_version = transport::kMinProtocolVersion;
+  auto old_peer = transport::Client::Create(loop_.get(), old_options);
+  ASSERT_TRUE(old_peer.ok());
+  ASSERT_TRUE((*old_peer)->WaitConnected(kCall).ok());
+  for (transport::Client* peer : {client_.get(), old_peer->get()}) {
+    const double refreshed_before =
+        CounterValue(registry_, "kess_scheduler_heartbeats_total", {});
+    auto reply = Call(protocol::kHeartbeatMethod, hb, peer);
+    ASSERT_TRUE(reply.ok()) << reply.status();
+    protocol::HeartbeatResponse response;
+    ASSERT_TRUE(response.ParseFromString(*reply));
+    ASSERT_EQ(response.unknown_size(), 5);
+    for (const protocol::InstanceRef& u : response.unknown()) {
+      EXPECT_EQ(u.service(), "checkout");
+      EXPECT_EQ(u.id()[0], 'u') << u.id();
+    }
+    EXPECT_EQ(CounterValue(registry_, "kess_scheduler_heartbeats_total", {}) -
+                  refreshed_before,
+              5);
+  }
+
+  const double refreshed_before =
+      CounterValue(registry_, "kess_scheduler_heartbeats_total", {});
+  hb.add_instances()->set_service("checkout");
+  hb.mutable_instances(10)->set_id("k0");
+  EXPECT_EQ(Call(protocol::kHeartbeatMethod, hb).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Rejected("too_many"), 1);
+  EXPECT_EQ(CounterValue(registry_, "kess_scheduler_heartbeats_total", {}),
+            refreshed_before);
 }
 
 TEST_F(SchedulerTest, InvalidInstancesAreRejectedAndChangeNothing) {

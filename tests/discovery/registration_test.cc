@@ -2,6 +2,7 @@
 // this process, over the transport on 127.0.0.1 with ephemeral ports.
 // Timeouts only bound "did not hang".
 #include "sdk/registration.h"
+#include "sdk/registration_pool.h"
 
 #include <memory>
 #include <set>
@@ -43,6 +44,7 @@ class RegistrationTest : public ::testing::Test {
     o.datacenter = "dc1";
     o.port = ports_[i];  // the same port again after a restart
     o.num_loops = 1;
+    o.max_batch = max_batch_;
     o.registry = registries_[i].get();
     auto s = Scheduler::Create(o);
     ASSERT_TRUE(s.ok()) << s.status();
@@ -111,7 +113,68 @@ class RegistrationTest : public ::testing::Test {
     return out;
   }
 
+  // What server i counted of `name` (by method for requests).
+  double ServerCounter(int i, const std::string& name,
+                       const metrics::Labels& labels = {}) {
+    return registries_[i]->GetCounter(name, "", labels)->Value();
+  }
+  double HeartbeatRequests(int i) {
+    return ServerCounter(i, "kess_scheduler_requests_total",
+                         {{"method", "kess.Heartbeat"}});
+  }
+  double ServerConnections(int i) {
+    return registries_[i]
+        ->GetGauge("kess_transport_connections", "", {{"role", "server"}})
+        ->Value();
+  }
+
+  // Registrations of `prefix`-0.. sharing one loop and one pool.
+  struct Pooled {
+    std::unique_ptr<transport::EventLoop> loop;
+    std::shared_ptr<sdk::RegistrationPool> pool;
+    std::vector<std::unique_ptr<sdk::Registration>> regs;
+    ~Pooled() {
+      regs.clear();  // members first, then the pool, then the loop
+      pool.reset();
+      loop.reset();
+    }
+  };
+  std::unique_ptr<Pooled> MakePooled(const std::string& prefix, int n,
+                                     size_t max_batch_instances = 1000) {
+    auto p = std::make_unique<Pooled>();
+    auto loop = transport::EventLoop::Create("test-pool");
+    EXPECT_TRUE(loop.ok()) << loop.status();
+    p->loop = std::move(loop).value();
+    sdk::RegistrationPoolOptions po;
+    po.loop = p->loop.get();
+    po.heartbeat_interval = absl::Milliseconds(100);
+    po.call_timeout = absl::Seconds(2);
+    po.max_batch_instances = max_batch_instances;
+    po.registry = &pool_registry_;
+    auto pool = sdk::RegistrationPool::Create(po);
+    EXPECT_TRUE(pool.ok()) << pool.status();
+    p->pool = std::move(pool).value();
+    for (int k = 0; k < n; ++k) {
+      sdk::RegistrationOptions o = Options(absl::StrCat(prefix, k));
+      o.pool = p->pool;
+      auto r = sdk::Registration::Create(o);
+      EXPECT_TRUE(r.ok()) << r.status();
+      p->regs.push_back(std::move(r).value());
+    }
+    return p;
+  }
+  // Every pooled instance is live at both of its preferred servers.
+  bool AllLiveAtPreferred(const std::string& prefix, int n) {
+    for (int k = 0; k < n; ++k) {
+      const std::string id = absl::StrCat(prefix, k);
+      if (Holding(id) != Preferred(id)) return false;
+    }
+    return true;
+  }
+
+  int max_batch_ = 10000;  // the schedulers' (set before SetUp's start)
   metrics::Registry sdk_registry_;
+  metrics::Registry pool_registry_;
   std::vector<std::unique_ptr<metrics::Registry>> registries_;
   std::vector<int> ports_;
   std::vector<std::unique_ptr<Scheduler>> servers_;
@@ -325,6 +388,179 @@ TEST_F(RegistrationTest, CreateRejectsBadOptions) {
             absl::StatusCode::kInvalidArgument);
   o = Options("c-8");
   o.mandators.push_back("no-port");
+  EXPECT_EQ(sdk::Registration::Create(o).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+// ---- RegistrationPool: shared connections, batched heartbeats ----
+
+// 60 instances on one pool: one connection per server, and per interval
+// one kess.Heartbeat request per server carrying all of its instances
+// (against 60 * 2 single ones without the pool). Each instance stays
+// fresh at exactly its two preferred servers.
+TEST_F(RegistrationTest, PoolSendsOneHeartbeatPerMandatorPerInterval) {
+  constexpr int kN = 60;
+  auto p = MakePooled("pool-", kN);
+  for (auto& r : p->regs) ASSERT_TRUE(r->WaitRegistered(2, kWait).ok());
+  ASSERT_TRUE(AllLiveAtPreferred("pool-", kN));
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(ServerConnections(i), 1) << "server " << i;
+  }
+
+  std::vector<double> before(3);
+  for (int i = 0; i < 3; ++i) before[i] = HeartbeatRequests(i);
+  const double refs_before = ServerCounter(0, "kess_scheduler_heartbeats_total") +
+                             ServerCounter(1, "kess_scheduler_heartbeats_total") +
+                             ServerCounter(2, "kess_scheduler_heartbeats_total");
+  const int64_t batches_before = p->pool->batches_sent();
+  const absl::Time start = absl::Now();
+  absl::SleepFor(absl::Seconds(2));  // about 20 intervals of 100 ms
+  const double elapsed_intervals =
+      absl::FDivDuration(absl::Now() - start, absl::Milliseconds(100));
+  double requests = 0;
+  for (int i = 0; i < 3; ++i) requests += HeartbeatRequests(i) - before[i];
+  const double refs = ServerCounter(0, "kess_scheduler_heartbeats_total") +
+                      ServerCounter(1, "kess_scheduler_heartbeats_total") +
+                      ServerCounter(2, "kess_scheduler_heartbeats_total") -
+                      refs_before;
+  // At most 3 requests per tick (+-10 % jitter, 2 ticks of slack), never
+  // one per instance.
+  EXPECT_LE(requests, 3 * (elapsed_intervals * 1.15 + 2)) << requests;
+  EXPECT_GE(requests, 3 * 5);
+  EXPECT_EQ(p->pool->batches_sent() - batches_before,
+            static_cast<int64_t>(requests));
+  // Each request carries on average the 2 * 60 / 3 instances of a server.
+  EXPECT_GE(refs / requests, 2.0 * kN / 3 * 0.8) << refs << " / " << requests;
+  EXPECT_TRUE(AllLiveAtPreferred("pool-", kN));
+  for (int k = 0; k < kN; ++k) {
+    for (int i : Preferred(absl::StrCat("pool-", k))) {
+      auto seen = Seen(i, absl::StrCat("pool-", k));
+      ASSERT_NE(seen, nullptr);
+      EXPECT_LT(seen->last_heartbeat_age_ms(), 1000) << k << " at " << i;
+    }
+  }
+}
+
+// The pool's bound splits a server's instances over several requests.
+TEST_F(RegistrationTest, PoolSplitsBatchesAtItsBound) {
+  constexpr int kN = 30;
+  auto p = MakePooled("split-", kN, /*max_batch_instances=*/4);
+  for (auto& r : p->regs) ASSERT_TRUE(r->WaitRegistered(2, kWait).ok());
+  const int64_t batches = p->pool->batches_sent();
+  const int64_t refs = p->pool->refs_sent();
+  absl::SleepFor(absl::Seconds(1));
+  const int64_t b = p->pool->batches_sent() - batches;
+  const int64_t n = p->pool->refs_sent() - refs;
+  ASSERT_GT(b, 0);
+  // Never more than 4 per request, so at least n / 4 requests.
+  EXPECT_GE(b * 4, n);
+  EXPECT_GT(n, b * 2);  // and not one per request either
+  EXPECT_TRUE(AllLiveAtPreferred("split-", kN));
+}
+
+// A mandator with a smaller batch limit refuses the batch as
+// INVALID_ARGUMENT; the pool sends it again in halves and every instance
+// stays fresh.
+TEST_F(RegistrationTest, PoolHalvesABatchTheMandatorRefuses) {
+  for (auto& s : servers_) s.reset();
+  max_batch_ = 5;
+  for (int i = 0; i < 3; ++i) StartServer(i);
+  constexpr int kN = 40;
+  auto p = MakePooled("small-", kN);
+  for (auto& r : p->regs) ASSERT_TRUE(r->WaitRegistered(2, kWait).ok());
+  metrics::Counter* splits = pool_registry_.GetCounter(
+      "kess_sdk_heartbeat_batch_splits_total", "");
+  EXPECT_TRUE(WaitFor([&] { return splits->Value() > 0; }, kWait));
+  const double unknown_before =
+      ServerCounter(0, "kess_scheduler_unknown_heartbeats_total");
+  absl::SleepFor(absl::Seconds(1));
+  for (int k = 0; k < kN; ++k) {
+    for (int i : Preferred(absl::StrCat("small-", k))) {
+      auto seen = Seen(i, absl::StrCat("small-", k));
+      ASSERT_NE(seen, nullptr);
+      EXPECT_LT(seen->last_heartbeat_age_ms(), 1000) << k << " at " << i;
+    }
+  }
+  EXPECT_EQ(ServerCounter(0, "kess_scheduler_unknown_heartbeats_total"),
+            unknown_before);
+}
+
+// A server that forgets instances answers them unknown in the batch: only
+// those re-register. A server that goes away: its instances fail over to
+// the third, over the pool's connections, and come back.
+TEST_F(RegistrationTest, PoolReRegistersUnknownAndFailsOver) {
+  constexpr int kN = 20;
+  auto p = MakePooled("pf-", kN);
+  for (auto& r : p->regs) ASSERT_TRUE(r->WaitRegistered(2, kWait).ok());
+
+  const std::string forgotten = "pf-3";
+  const int i = *Preferred(forgotten).begin();
+  google::protobuf::RepeatedPtrField<protocol::InstanceRef> refs;
+  refs.Add()->set_service("checkout");
+  refs[0].set_id(forgotten);
+  const double registrations_before =
+      ServerCounter(i, "kess_scheduler_registrations_total");
+  ASSERT_EQ(servers_[i]->table().Deregister(refs), 1u);
+  EXPECT_TRUE(WaitFor([&] { return Live(i, forgotten); }, kWait));
+  absl::SleepFor(absl::Milliseconds(300));
+  // Only the forgotten one registered again there.
+  EXPECT_EQ(ServerCounter(i, "kess_scheduler_registrations_total") -
+                registrations_before,
+            1);
+
+  const int victim = 0;
+  servers_[victim].reset();
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        for (int k = 0; k < kN; ++k) {
+          const std::string id = absl::StrCat("pf-", k);
+          if (Holding(id).size() != 2 || Holding(id).count(victim)) {
+            return false;
+          }
+        }
+        return true;
+      },
+      kWait));
+  StartServer(victim);
+  // Back at the preferred two (the third still holds some, aging).
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        for (int k = 0; k < kN; ++k) {
+          const std::string id = absl::StrCat("pf-", k);
+          if (Registered(*p->regs[k]) != Preferred(id)) return false;
+          for (int i : Preferred(id)) {
+            if (!Live(i, id)) return false;
+          }
+        }
+        return true;
+      },
+      kWait));
+  for (int s = 0; s < 3; ++s) {
+    EXPECT_TRUE(WaitFor([&] { return ServerConnections(s) == 1; }, kWait))
+        << "server " << s << ": " << ServerConnections(s);
+  }
+}
+
+// Deregistration through the pool reaches both servers; a pooled
+// Registration may not name another loop.
+TEST_F(RegistrationTest, PoolDeregistersAndRejectsAnotherLoop) {
+  auto p = MakePooled("pd-", 4);
+  for (auto& r : p->regs) ASSERT_TRUE(r->WaitRegistered(2, kWait).ok());
+  EXPECT_TRUE(p->regs[1]->Deregister().ok());
+  for (int i : Preferred("pd-1")) {
+    auto seen = Seen(i, "pd-1");
+    ASSERT_NE(seen, nullptr);
+    EXPECT_TRUE(seen->deregistered()) << "server " << i;
+  }
+  p->regs[2].reset();  // the destructor deregisters too
+  for (int i : Preferred("pd-2")) EXPECT_TRUE(Seen(i, "pd-2")->deregistered());
+  EXPECT_TRUE(Live(*Preferred("pd-0").begin(), "pd-0"));
+
+  auto other = transport::EventLoop::Create("test-other");
+  ASSERT_TRUE(other.ok());
+  sdk::RegistrationOptions o = Options("pd-9");
+  o.pool = p->pool;
+  o.loop = other->get();
   EXPECT_EQ(sdk::Registration::Create(o).status().code(),
             absl::StatusCode::kInvalidArgument);
 }
