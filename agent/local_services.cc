@@ -181,6 +181,14 @@ absl::Status LocalServices::Start() {
   KESS_ASSIGN_OR_RETURN(loop_, transport::EventLoop::Create("kess-services"));
   KESS_ASSIGN_OR_RETURN(push_loop_,
                         transport::EventLoop::Create("kess-svc-push"));
+  sdk::RegistrationPoolOptions po;
+  po.loop = loop_.get();
+  po.heartbeat_interval = options_.heartbeat_interval;
+  po.call_timeout = options_.call_timeout;
+  po.connect_timeout = options_.connect_timeout;
+  po.registry = options_.registry;
+  po.tls = options_.tls;
+  KESS_ASSIGN_OR_RETURN(pool_, sdk::RegistrationPool::Create(po));
   CheckRunnerOptions ro;
   ro.registry = options_.registry;
   KESS_ASSIGN_OR_RETURN(
@@ -204,6 +212,7 @@ LocalServices::~LocalServices() {
     absl::MutexLock push(&entry->push_mu);
     entry->registration.reset();  // deregister_on_destroy = false
   }
+  pool_.reset();  // after its members, before its loop
   loop_.reset();
 }
 
@@ -427,6 +436,7 @@ void LocalServices::Activate(const std::shared_ptr<Entry>& entry) {
   o.registry = options_.registry;
   o.tls = options_.tls;
   o.loop = loop_.get();
+  o.pool = pool_;  // one connection per mandator, batched heartbeats
   o.deregister_on_destroy = false;
   {
     absl::MutexLock push(&entry->push_mu);

@@ -2,9 +2,11 @@
 // through the agent (docs/agent-api.md), so that a process in any language
 // (or nginx, a database) becomes discoverable without linking the SDK.
 //
-//  - Each instance is registered with two mandators of the agent's DC and
-//    heartbeated by an sdk::Registration, as a C++ provider would do it;
-//    all of them share one EventLoop thread. Its host is the agent's
+//  - Each instance is registered with two mandators of the agent's DC by
+//    an sdk::Registration, as a C++ provider would do it; all of them share
+//    one EventLoop thread and one sdk::RegistrationPool: one connection per
+//    mandator, and every heartbeat interval one batched kess.Heartbeat per
+//    mandator for all the instances it holds. Its host is the agent's
 //    --host_id, its DC the agent's --dc.
 //  - Its health checks run in one CheckRunner (one thread; check_runner.h)
 //    with flap damping (check_state.h). The worst check is the instance's
@@ -61,6 +63,7 @@
 #include "common/status.h"
 #include "model/file_cache/env.h"
 #include "sdk/registration.h"
+#include "sdk/registration_pool.h"
 
 namespace kess {
 namespace transport {
@@ -83,8 +86,8 @@ struct LocalServicesOptions {
   absl::Duration call_timeout = absl::Seconds(3);
   absl::Duration connect_timeout = absl::Seconds(3);
   CheckLimits checks;
-  // Each instance holds its own connections to two mandators (until
-  // heartbeats are batched): about two descriptors per instance.
+  // Bounds the state file, the checks and the mandators' table; the
+  // connections are one per mandator whatever the count.
   size_t max_instances = 256;
   size_t max_checks_per_instance = 16;
   // TLS to the mandators (a client context); nullptr: plain TCP.
@@ -209,6 +212,9 @@ class LocalServices {
   const LocalServicesOptions options_;
   const uid_t agent_uid_;
   std::unique_ptr<transport::EventLoop> loop_;  // every Registration's
+  // Every Registration's connections to the mandators (one per mandator)
+  // and their batched heartbeats; on loop_.
+  std::shared_ptr<sdk::RegistrationPool> pool_;
   // Sends check results' changes (Push) and saves states: the check
   // runner's thread never waits for loop_.
   std::unique_ptr<transport::EventLoop> push_loop_;
