@@ -347,6 +347,21 @@ TEST_F(UiHttpTest, ClusterAndHosts) {
   EXPECT_EQ(hosts.status, 200) << hosts.body;
   EXPECT_TRUE(absl::StrContains(hosts.body, "\"unreachable\":[]"))
       << hosts.body;
+  // The summary and a page, gathered from both mandators (m2 asked over
+  // HTTP with the secret): no host has sent a heartbeat here.
+  HttpReply summary = Call(m2_, "GET", "/api/v1/hosts/summary", "", Bearer());
+  ASSERT_EQ(summary.status, 200) << summary.body;
+  auto sum = ParseJsonObject(summary.body);
+  ASSERT_TRUE(sum.ok());
+  EXPECT_EQ((*sum)->getValue<int>("hosts"), 0);
+  EXPECT_EQ((*sum)->getArray("unreachable")->size(), 0u) << summary.body;
+  HttpReply page =
+      Call(m2_, "GET", "/api/v1/hosts?limit=10&behind=true", "", Bearer());
+  ASSERT_EQ(page.status, 200) << page.body;
+  EXPECT_TRUE(absl::StrContains(page.body, "\"total\":0")) << page.body;
+  EXPECT_EQ(Call(m2_, "GET", "/api/v1/hosts?limit=0", "", Bearer()).status,
+            400);
+  EXPECT_EQ(Call(m2_, "GET", "/api/v1/hosts/summary").status, 401);
 }
 
 }  // namespace
