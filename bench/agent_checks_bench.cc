@@ -12,8 +12,9 @@
 // checks the targets saw in that time (about instances x measure_s /
 // interval) and the agent's RSS; an idle phase of --idle_s before the
 // registrations gives the same agent's CPU with no instance. The agent
-// also heartbeats every instance to the mandators (one Registration per
-// instance, --host_heartbeat_interval_ms, 5 s): that is part of the figure.
+// also heartbeats every instance to the mandators (every 5 s, one batched
+// kess.Heartbeat per mandator for all of them, sdk::RegistrationPool):
+// that is part of the figure.
 //
 // Every wait is bounded; exit 2 if the instances are not all registered and
 // passing in time. Prints one Markdown table. See README.md.
@@ -188,8 +189,8 @@ int Run(CacheTierCluster& cluster) {
       << FLAGS_check_interval_ms << " ms, timeout " << FLAGS_check_timeout_ms
       << " ms) on one of " << FLAGS_targets
       << " local HTTP servers in the benchmark process (GET /health, 200); "
-         "the agent also heartbeats each instance to the mandators every "
-         "5 s |\n\n";
+         "the agent also heartbeats every instance to the mandators every "
+         "5 s (one batched request per mandator) |\n\n";
   } else {
     t << "| load | " << FLAGS_instances
       << " instances registered through the agent's API WITHOUT checks "

@@ -22,6 +22,7 @@ over the phase, as a percentage of one core. In the checked phase the \
 agent runs every HTTP check (connect, request, read the answer, flap \
 damping), reports check results that change to the mandators (none here: \
 every check stays passing), and heartbeats every instance to the mandators \
-every 5 s through its own sdk::Registration (one connection pair per \
-instance: batching them is not done yet). Machine: $(nproc) cores, shared \
+every 5 s: one sdk::Registration per instance, all on one \
+sdk::RegistrationPool (one connection per mandator, one batched \
+kess.Heartbeat per mandator per interval). Machine: $(nproc) cores, shared \
 with other engineers' builds (noisy)."
