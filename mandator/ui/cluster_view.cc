@@ -278,6 +278,7 @@ std::shared_ptr<const HostIndex> ClusterView::GatherHosts() {
       row.synced_revision = h.synced_revision;
       row.synced_age_ms = h.synced_age_ms;
       row.last_heartbeat_age_ms = h.last_heartbeat_age_ms;
+      row.agent_version = h.agent_version;
       merge(options_.datacenter, options_.self_id, std::move(row));
     }
   }
@@ -304,6 +305,7 @@ std::shared_ptr<const HostIndex> ClusterView::GatherHosts() {
         // A mandator older than these fields: unknown (0).
         row.synced_revision = h->optValue<int64_t>("synced_revision", 0);
         row.synced_age_ms = h->optValue<int64_t>("synced_age_ms", 0);
+        row.agent_version = h->optValue<std::string>("agent_version", "");
         merge(p.dc, p.mandator, std::move(row));
       } catch (const Poco::Exception& e) {
         LOG_EVERY_N(WARNING, 100)

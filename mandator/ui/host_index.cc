@@ -158,7 +158,7 @@ std::string HostIndex::RowJson(const HostRow& r) const {
       ",\"behind\":", IsBehind(r) ? "true" : "false",
       ",\"synced_age_ms\":", r.synced_age_ms,
       ",\"last_heartbeat_age_ms\":", r.last_heartbeat_age_ms,
-      ",\"mandators\":[", absl::StrJoin(quoted, ","), "]}");
+      ",\"agent_version\":", JsonQuote(r.agent_version), ",\"mandators\":[", absl::StrJoin(quoted, ","), "]}");
 }
 
 bool HostIndex::Matches(const HostRow& r, const HostQuery& q) const {

@@ -46,6 +46,7 @@ struct HostRow {
   int64_t synced_revision = 0;  // 0: unknown
   int64_t last_heartbeat_age_ms = 0;
   int64_t synced_age_ms = 0;  // how long it has reported synced_revision
+  std::string agent_version;  // the agent's release; "" before the field
   std::vector<std::string> mandators;  // which mandators hear it
 };
 
@@ -111,7 +112,7 @@ class HostIndex {
   //  "datacenter", "distributor", "revision", "synced_revision", "lag"
   //  (null when unknown), "behind_ms" (how long a newer revision has been
   //  out; null unless lag > 0), "behind" (past the grace), "synced_age_ms",
-  //  "last_heartbeat_age_ms", "mandators"}. INVALID_ARGUMENT for a malformed page token.
+  //  "last_heartbeat_age_ms", "agent_version", "mandators"}. INVALID_ARGUMENT for a malformed page token.
   absl::StatusOr<std::string> PageJson(const HostQuery& query) const;
 
   // Every row in name order, as the unpaginated GET /api/v1/hosts answers.

@@ -24,6 +24,7 @@ HostRow Row(const std::string& dc, const std::string& id, int64_t synced,
   r.revision = synced;
   r.synced_revision = synced;
   r.synced_age_ms = 1000;
+  r.agent_version = "0.9.1";
   r.mandators = {"m1"};
   return r;
 }
@@ -127,6 +128,8 @@ TEST(HostIndexTest, SummaryCountsByLagDcAndDistributor) {
   EXPECT_EQ(laggards->getObject(0)->getValue<std::string>("host_id"), "far");
   EXPECT_EQ(laggards->getObject(0)->getValue<int64_t>("lag"), 49);
   EXPECT_EQ(laggards->getObject(0)->getValue<int64_t>("synced_age_ms"), 1000);
+  EXPECT_EQ(laggards->getObject(0)->getValue<std::string>("agent_version"),
+            "0.9.1");
   EXPECT_EQ(laggards->getObject(1)->getValue<std::string>("host_id"),
             "late-2");
   EXPECT_EQ(laggards->getObject(2)->getValue<std::string>("host_id"),

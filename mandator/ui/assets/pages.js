@@ -212,12 +212,12 @@ const pages = {
         sort: behind.checked ? 'lag' : 'name'}),
       rowsOf: (data) => data.hosts,
       headers: ['host', 'datacenter', 'distributor', 'synced to revision', 'lag', 'newer revision out for',
-        'at its revision for', 'last heartbeat', 'heard by'],
+        'at its revision for', 'last heartbeat', 'agent', 'heard by'],
       row: (h) => [h.host_id, h.datacenter, h.distributor || 'none', h.synced_revision || 'unknown',
         h.lag === null ? 'unknown' : h.lag === 0 ? state(true, '0') :
           h.behind ? state(false, h.lag + ' behind') : el('span', {class: 'warn'}, h.lag + ' catching up'),
         h.behind_ms === null ? '' : span(h.behind_ms), span(h.synced_age_ms), ago(h.last_heartbeat_age_ms),
-        h.mandators.join(', ')],
+        h.agent_version || 'unknown', h.mandators.join(', ')],
       empty: 'No host matches' + (sum.behind === 0 ? ': every host is at the newest revision.' : '.'),
     });
     await list.first();
