@@ -77,9 +77,10 @@ DEFINE_string(services_file, "",
               "Where local registrations are persisted; default "
               "<cache_dir>/services.json.");
 DEFINE_int32(max_local_instances, 256,
-             "instances registered through the API at most (each holds "
-             "connections to two mandators and its checks' sockets: about "
-             "3 open files each; the open-file limit is raised to fit)");
+             "instances registered through the API at most (their "
+             "heartbeats share one connection per mandator, batched; each "
+             "holds its checks' sockets; the open-file limit is raised to "
+             "fit, 3 per instance)");
 DEFINE_bool(enable_exec_checks, false,
             "Allow exec health checks (commands run as the agent's user); "
             "accepted only over --api_socket from root or the agent's user, "
@@ -218,7 +219,8 @@ int main(int argc, char** argv) {
   // on the epoll server (common/http/event_http_server.h).
   // Both servers (TCP and --api_socket) may hold max_connections each;
   // 1024 descriptors stay for the cache, the distributors and the DNS, and
-  // 3 per local instance for its mandator connections and checks.
+  // 3 per local instance for its checks (the mandator connections are
+  // shared: one per mandator).
   const rlim_t reserve =
       1024 + 3 * static_cast<rlim_t>(local.max_instances);
   const rlim_t files = RaiseFileLimit(
