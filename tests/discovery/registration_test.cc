@@ -473,7 +473,8 @@ TEST_F(RegistrationTest, PoolHalvesABatchTheMandatorRefuses) {
   EXPECT_TRUE(WaitFor([&] { return splits->Value() > 0; }, kWait));
   const double unknown_before =
       ServerCounter(0, "kess_scheduler_unknown_heartbeats_total");
-  absl::SleepFor(absl::Seconds(1));
+  // Longer than the ages below: refused heartbeats would show.
+  absl::SleepFor(absl::Milliseconds(1500));
   for (int k = 0; k < kN; ++k) {
     for (int i : Preferred(absl::StrCat("small-", k))) {
       auto seen = Seen(i, absl::StrCat("small-", k));
