@@ -1,14 +1,17 @@
 #include "common/tls/tls_context.h"
 
 #include <arpa/inet.h>
+#include <openssl/asn1.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <openssl/x509v3.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <cerrno>
 #include <cstdint>
+#include <ctime>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
@@ -202,6 +205,7 @@ absl::StatusOr<std::shared_ptr<TlsContext>> TlsContext::Create(
     context->current_ = std::move(ctx);
     context->generation_ = 1;
     context->stamps_ = std::move(stamps);
+    context->RecordNotAfter(context->current_.get());
   }
   if (context->options_.reload_interval > absl::ZeroDuration()) {
     TlsContext* raw = context.get();
@@ -232,7 +236,19 @@ TlsContext::TlsContext(TlsSide side, TlsOptions options)
                            "result.",
                            {{"side",
                              side == TlsSide::kServer ? "server" : "client"},
-                            {"result", "error"}})) {}
+                            {"result", "error"}})),
+      not_after_(options_.cert_file.empty()
+                     ? nullptr
+                     : (options_.registry != nullptr
+                            ? options_.registry
+                            : &metrics::Registry::Default())
+                           ->GetGauge(
+                               "kess_tls_cert_not_after_seconds",
+                               "notAfter time (Unix seconds) of the TLS "
+                               "certificate this process presents, by file.",
+                               {{"side", side == TlsSide::kServer ? "server"
+                                                                  : "client"},
+                                {"file", options_.cert_file}})) {}
 
 TlsContext::~TlsContext() {
   stop_.Notify();
@@ -248,6 +264,26 @@ void TlsContext::ReloadLoop() {
 uint64_t TlsContext::generation() const {
   absl::MutexLock lock(&mu_);
   return generation_;
+}
+
+absl::Time TlsContext::cert_not_after() const {
+  absl::MutexLock lock(&mu_);
+  return cert_not_after_;
+}
+
+void TlsContext::RecordNotAfter(SSL_CTX* ctx) {
+  X509* cert = ctx == nullptr ? nullptr : SSL_CTX_get0_certificate(ctx);
+  if (cert == nullptr) return;
+  struct tm tm;
+  if (ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) != 1) {
+    LOG(WARNING) << "TLS: cannot read the notAfter time of "
+                 << options_.cert_file;
+    return;
+  }
+  cert_not_after_ = absl::FromTimeT(timegm(&tm));
+  if (not_after_ != nullptr) {
+    not_after_->Set(static_cast<double>(absl::ToUnixSeconds(cert_not_after_)));
+  }
 }
 
 std::vector<TlsContext::FileStamp> TlsContext::Stamps() const {
@@ -293,6 +329,7 @@ absl::Status TlsContext::Reload() {
     absl::MutexLock lock(&mu_);
     current_ = *std::move(ctx);
     generation = ++generation_;
+    RecordNotAfter(current_.get());
   }
   reload_ok_->Increment();
   LOG(INFO) << "TLS: loaded " << options_.cert_file << " (generation "

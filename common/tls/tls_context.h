@@ -70,7 +70,11 @@ struct TlsOptions {
   // The files are checked this often (inode, size, modification time) and
   // re-read when one changed; zero: only Reload() re-reads them.
   absl::Duration reload_interval = absl::Seconds(5);
-  // Reload results are counted in kess_tls_reloads_total{side,result}.
+  // Reload results are counted in kess_tls_reloads_total{side,result}, and
+  // the notAfter time (Unix seconds) of the leaf certificate this side
+  // presents, when it has one, is the gauge
+  // kess_tls_cert_not_after_seconds{side,file} (file: cert_file), set at
+  // Create and at every successful reload (the expiry alert watches it).
   // nullptr: metrics::Registry::Default(). Must outlive the context.
   metrics::Registry* registry = nullptr;
 };
@@ -113,6 +117,9 @@ class TlsContext {
   const TlsOptions& options() const { return options_; }
   // Increases by one with every successful reload (1 after Create).
   uint64_t generation() const;
+  // The notAfter time of the certificate presented by the current SSL_CTX;
+  // absl::InfinitePast() if this side presents none.
+  absl::Time cert_not_after() const;
 
  private:
   struct FileStamp {
@@ -130,16 +137,20 @@ class TlsContext {
   absl::StatusOr<std::shared_ptr<SSL_CTX>> Build() const;
   std::vector<FileStamp> Stamps() const;
   void ReloadLoop();
+  // Sets cert_not_after_ and its gauge from ctx's certificate.
+  void RecordNotAfter(SSL_CTX* ctx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const TlsSide side_;
   const TlsOptions options_;
   const std::shared_ptr<SessionCache> sessions_;  // client side only
   metrics::Counter* const reload_ok_;
   metrics::Counter* const reload_error_;
+  metrics::Gauge* const not_after_;  // nullptr without a certificate
 
   mutable absl::Mutex mu_;
   std::shared_ptr<SSL_CTX> current_ ABSL_GUARDED_BY(mu_);
   uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Time cert_not_after_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   std::vector<FileStamp> stamps_ ABSL_GUARDED_BY(mu_);
 
   SteadyNotification stop_;

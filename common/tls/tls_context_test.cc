@@ -14,7 +14,9 @@
 #include <string>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "common/metrics.h"
 #include "common/testing/wait_for.h"
@@ -203,6 +205,48 @@ TEST_F(TlsContextTest, ReloadsChangedFilesAndKeepsOldOnError) {
   SSL_free(ssl);
   close(fds[0]);
   close(fds[1]);
+}
+
+TEST_F(TlsContextTest, ExportsTheCertificateExpiryAndUpdatesItOnReload) {
+  auto not_after = [&] {
+    return registry_
+        .GetGauge("kess_tls_cert_not_after_seconds", "",
+                  {{"side", "server"}, {"file", dir_ + "/distributor.pem"}})
+        ->Value();
+  };
+  absl::StatusOr<std::shared_ptr<TlsContext>> context =
+      TlsContext::Create(TlsSide::kServer, ServerOptions());
+  ASSERT_TRUE(context.ok());
+  // SetUp wrote certificates valid for 365 days from now.
+  const double year = absl::ToUnixSeconds(absl::Now() + absl::Hours(24 * 365));
+  EXPECT_NEAR(not_after(), year, 3600);
+  EXPECT_EQ(absl::ToUnixSeconds((*context)->cert_not_after()), not_after());
+
+  // Rotated to certificates that expire in 10 days: the gauge follows.
+  ClusterCertOptions options;
+  options.dir = dir_;
+  options.cluster = "test";
+  options.days = 10;
+  options.force = true;
+  ASSERT_TRUE(WriteClusterCerts(options).ok());
+  ASSERT_TRUE((*context)->ReloadIfChanged().ok());
+  const double ten_days =
+      absl::ToUnixSeconds(absl::Now() + absl::Hours(24 * 10));
+  EXPECT_NEAR(not_after(), ten_days, 3600);
+
+  // A client without a certificate of its own exports nothing.
+  TlsOptions client = ServerOptions();
+  client.cert_file = client.key_file = "";
+  absl::StatusOr<std::shared_ptr<TlsContext>> no_cert =
+      TlsContext::Create(TlsSide::kClient, client);
+  ASSERT_TRUE(no_cert.ok());
+  EXPECT_EQ((*no_cert)->cert_not_after(), absl::InfinitePast());
+  for (absl::string_view line :
+       absl::StrSplit(registry_.RenderText(), '\n')) {
+    if (absl::StartsWith(line, "kess_tls_cert_not_after_seconds{")) {
+      EXPECT_TRUE(absl::StrContains(line, "side=\"server\"")) << line;
+    }
+  }
 }
 
 TEST_F(TlsContextTest, ReloadThreadPicksUpChanges) {
