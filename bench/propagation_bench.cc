@@ -14,6 +14,8 @@
 // --role=sdk; bench/propagation_sdk.h), each an sdk::ConfigClient on one
 // sampled agent's cache dir, takes the same changes on to the application:
 // HTTP ack -> the SDK's callback against HTTP ack -> that agent's file.
+// --transports=plain,tls measures each N on a plaintext cluster and then
+// on a TLS one (the simulated agents TLS clients of its CA) in one run.
 // Prints Markdown tables. See README.md.
 #include <sys/stat.h>
 #include <unistd.h>
@@ -74,6 +76,10 @@ DEFINE_int32(sdk_wait_ms, 10000,
              "(after every agent wrote it)");
 DEFINE_string(out_dir, "", "scratch directory (default: a new one in /tmp)");
 // Client role only.
+DEFINE_string(transports, "plain",
+              "comma-separated: plain, tls; each a cluster of its own, "
+              "measured one after the other in this run");
+DEFINE_string(tls_ca, "", "client: the cluster's CA (TLS); empty: plaintext");
 DEFINE_string(ports, "", "client: distributor ports dc1d1,dc1d2,dc2d1,dc2d2");
 DEFINE_int32(first, 0, "client: global index of the first agent");
 DEFINE_int32(connections, 0, "client: agents in this process");
@@ -149,6 +155,7 @@ struct Row {
   int subscribed = 0;
   int failed = 0;
   double connect_s = 0;
+  double connect_cpu_s = 0;  // the 4 distributors' CPU during "connect"
   std::vector<uint32_t> latency[3];  // dc1, dc2, all (microseconds)
   std::vector<uint32_t> from_sent;   // PUT sent -> file (all)
   std::vector<uint32_t> http;        // PUT sent -> ack, per change
@@ -233,6 +240,7 @@ class Driver {
   std::vector<int> ports_;
   Distributors distributors_;
   std::string out_dir_;
+  std::string tls_ca_;  // "" = plaintext
   uint32_t seq_ = 0;
   std::map<uint32_t, int64_t> ack_ns_;
   std::map<uint32_t, int64_t> sent_ns_;
@@ -282,15 +290,18 @@ int Driver::Measure(int agents, const std::string& dir,
          absl::StrCat("--writer_threads=", FLAGS_writer_threads),
          "--token=" + token_, "--cache_root=" + cache_root,
          "--out_dir=" + out_dir_, absl::StrCat("--name=", agents, "-", first),
-         absl::StrCat("--value_bytes=", FLAGS_value_bytes)});
+         absl::StrCat("--value_bytes=", FLAGS_value_bytes),
+         "--tls_ca=" + tls_ca_});
     BENCH_CHECK_OK(child.status());
     children.push_back(std::move(child).value());
   }
   row->processes = children.size();
   const int64_t connect_start = NowNs();
+  const double connect_cpu0 = distributors_.Cpu();
   auto ready = AskAll(children, "connect", kPhaseTimeoutMs);
   BENCH_CHECK_OK(ready.status());
   row->connect_s = (NowNs() - connect_start) / 1e9;
+  row->connect_cpu_s = distributors_.Cpu() - connect_cpu0;
   for (auto& a : *ready) {
     row->subscribed += std::stoi(a.at(1));
     row->failed += std::stoi(a.at(2));
@@ -508,68 +519,81 @@ int Driver::Run() {
     if (mkdtemp(templ) == nullptr) return 1;
     out_dir_ = templ;
   }
-  testing::CacheTierClusterOptions options;
-  options.dcs.base_dir = out_dir_;
-  // Plaintext: its own transport clients and the figures in RESULTS.md are
-  // of the plain wire; what TLS costs is bench/tls_bench.cc's.
-  options.dcs.tls = false;
-  options.dcs.mandators_per_dc = 1;
-  options.dcs.mandator_binary = FLAGS_mandator_binary;
-  options.distributor_binary = FLAGS_distributor_binary;
-  options.distributors_per_dc = 2;
-  options.agents_per_dc = 0;
-  // Production intervals: the watch pushes, the poll only repairs.
-  // Simulated agents all connect from 127.0.0.1: no per-address cap.
-  options.distributor_flags = {"--poll_interval_ms=5000",
-                               "--max_connections_per_peer=0"};
-  auto cluster = testing::CacheTierCluster::Start(options);
-  BENCH_CHECK_OK(cluster.status());
-  cluster_ = std::move(cluster).value();
-  for (testing::CacheTierDc* dc : {&cluster_->main(), &cluster_->slave()}) {
-    for (auto& d : dc->distributors) {
-      ports_.push_back(d->port());
-      distributors_.pids.push_back(d->pid());
-    }
-  }
-  auto token = file_cache::Env::Default()->ReadFile(cluster_->token_file());
-  BENCH_CHECK_OK(token.status());
-  token_ = std::string(absl::StripTrailingAsciiWhitespace(*token));
-  testing::MandatorProcess* leader =
-      testing::WaitLeader(cluster_->dcs().main(), absl::Seconds(60));
-  if (leader == nullptr) {
-    LOG(ERROR) << "no main leader";
-    return 1;
-  }
-  leader_ = leader->http_address();
-  for (int d = 0; d < 2; ++d) {
-    auto reader = d == 0 ? cluster_->dcs().ConnectMainReader()
-                         : cluster_->dcs().ConnectSlaveReader();
-    BENCH_CHECK_OK(reader.status());
-    observers_[d] = std::make_unique<RevisionObserver>(
-        std::move(reader).value(), cluster_->dcs().layout());
-  }
-  BENCH_CHECK_OK(Put(++seq_).status());  // the key exists before agents come
-
   std::vector<Row> rows;
   int status = 0;
-  for (int n : ParseList(FLAGS_agents)) {
-    rows.emplace_back();
-    const std::string medium = FsType(FLAGS_tmpfs_dir);
-    if (Measure(n, FLAGS_tmpfs_dir, medium + " (" + FLAGS_tmpfs_dir + ")",
-                &rows.back()) != 0) {
+  for (absl::string_view transport : absl::StrSplit(FLAGS_transports, ',')) {
+    const bool tls = transport == "tls";
+    if (!tls && transport != "plain") {
+      LOG(ERROR) << "--transports: plain or tls, not " << transport;
       return 1;
     }
-  }
-  for (int n : ParseList(FLAGS_disk_agents)) {
-    rows.emplace_back();
-    const std::string medium = FsType(FLAGS_disk_dir);
-    if (Measure(n, FLAGS_disk_dir, medium + " (" + FLAGS_disk_dir + ")",
-                &rows.back()) != 0) {
+    const std::string label = tls ? ", TLS" : ", plaintext";
+    ports_.clear();
+    distributors_.pids.clear();
+    testing::CacheTierClusterOptions options;
+    options.dcs.base_dir = out_dir_;
+    // TLS on every transport link (the simulated agents' too: a client
+    // context trusting the cluster's CA), or the plain wire.
+    options.dcs.tls = tls;
+    options.dcs.mandators_per_dc = 1;
+    options.dcs.mandator_binary = FLAGS_mandator_binary;
+    options.distributor_binary = FLAGS_distributor_binary;
+    options.distributors_per_dc = 2;
+    options.agents_per_dc = 0;
+    // Production intervals: the watch pushes, the poll only repairs.
+    // Simulated agents all connect from 127.0.0.1: no per-address cap.
+    options.distributor_flags = {"--poll_interval_ms=5000",
+                                 "--max_connections_per_peer=0"};
+    auto cluster = testing::CacheTierCluster::Start(options);
+    BENCH_CHECK_OK(cluster.status());
+    cluster_ = std::move(cluster).value();
+    tls_ca_ = tls ? cluster_->dcs().tls().ca() : "";
+    for (testing::CacheTierDc* dc : {&cluster_->main(), &cluster_->slave()}) {
+      for (auto& d : dc->distributors) {
+        ports_.push_back(d->port());
+        distributors_.pids.push_back(d->pid());
+      }
+    }
+    auto token = file_cache::Env::Default()->ReadFile(cluster_->token_file());
+    BENCH_CHECK_OK(token.status());
+    token_ = std::string(absl::StripTrailingAsciiWhitespace(*token));
+    testing::MandatorProcess* leader =
+        testing::WaitLeader(cluster_->dcs().main(), absl::Seconds(60));
+    if (leader == nullptr) {
+      LOG(ERROR) << "no main leader";
       return 1;
     }
-  }
-  for (auto& o : observers_) o.reset();
-  cluster_.reset();
+    leader_ = leader->http_address();
+    for (int d = 0; d < 2; ++d) {
+      auto reader = d == 0 ? cluster_->dcs().ConnectMainReader()
+                           : cluster_->dcs().ConnectSlaveReader();
+      BENCH_CHECK_OK(reader.status());
+      observers_[d] = std::make_unique<RevisionObserver>(
+          std::move(reader).value(), cluster_->dcs().layout());
+    }
+    BENCH_CHECK_OK(Put(++seq_).status());  // the key exists before agents come
+
+    for (int n : ParseList(FLAGS_agents)) {
+      rows.emplace_back();
+      const std::string medium = FsType(FLAGS_tmpfs_dir);
+      if (Measure(n, FLAGS_tmpfs_dir,
+                  medium + " (" + FLAGS_tmpfs_dir + ")" + label,
+                  &rows.back()) != 0) {
+        return 1;
+      }
+    }
+    for (int n : ParseList(FLAGS_disk_agents)) {
+      rows.emplace_back();
+      const std::string medium = FsType(FLAGS_disk_dir);
+      if (Measure(n, FLAGS_disk_dir,
+                  medium + " (" + FLAGS_disk_dir + ")" + label,
+                  &rows.back()) != 0) {
+        return 1;
+      }
+    }
+    for (auto& o : observers_) o.reset();
+    cluster_.reset();
+  }  // transports
   if (FLAGS_out_dir.empty()) RemoveScratchDir(out_dir_);
 
   std::ostringstream t;
@@ -577,6 +601,10 @@ int Driver::Run() {
   t << "| DCs | main `dc1` and slave `dc2`, each: 1 ZooKeeper server (3.8, "
        "standalone), 1 `mandator`, 2 `distributor` processes (`-c opt`, "
        "--poll_interval_ms=5000) |\n";
+  t << "| transport | " << FLAGS_transports
+    << " (each a cluster of its own, one after the other in this run; TLS: "
+       "`kessctl certs init`'s files, TLS 1.3, every simulated agent a TLS "
+       "client trusting the cluster's CA, no client certificate) |\n";
   t << "| agents | simulated, " << FLAGS_agents_per_process
     << " per child process (one transport connection each, 1 event-loop "
        "thread + "
@@ -631,6 +659,21 @@ int Driver::Run() {
                          r.packets[1], r.idle_packets[0], r.idle_packets[1])
       << " | " << r.missing << " | " << r.write_errors << " |\n";
     if (r.missing != 0 || r.write_errors != 0 || r.failed != 0) status = 2;
+  }
+  t << "\nConnecting: every simulated agent connects (a full handshake "
+       "with TLS: no session ticket yet) and subscribes, "
+    << FLAGS_connect_batch
+    << " in flight at a time; the 4 distributors' CPU (utime + stime) "
+       "during it.\n\n";
+  t << "| agents | cache on | connected and subscribed in | distributor CPU "
+       "(4 together) | per agent |\n|---:|---|---:|---:|---:|\n";
+  for (const Row& r : rows) {
+    t << "| " << WithCommas(r.agents) << " | " << r.medium << " | "
+      << absl::StrFormat("%.2f s", r.connect_s) << " | "
+      << absl::StrFormat("%.2f s", r.connect_cpu_s) << " | "
+      << absl::StrFormat(
+             "%.0f us", r.agents > 0 ? r.connect_cpu_s * 1e6 / r.agents : 0)
+      << " |\n";
   }
   t << "\nWhere the time goes: each DC's ZooKeeper commit of every change "
        "is timed by a watch on its `/kess/revision` "
@@ -763,6 +806,7 @@ int main(int argc, char** argv) {
     options.cache_root = FLAGS_cache_root;
     options.out_dir = FLAGS_out_dir;
     options.name = FLAGS_name;
+    options.tls_ca = FLAGS_tls_ca;
     return kess::bench::RunPropagationClient(options);
   }
   return kess::bench::Driver().Run();

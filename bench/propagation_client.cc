@@ -28,6 +28,7 @@
 #include "model/file_cache/writer.h"
 #include "model/protocol/distribution.pb.h"
 #include "common/testing/wait_for.h"
+#include "common/tls/tls_context.h"
 #include "common/transport/event_loop.h"
 #include "common/value_encoding.h"
 #include "glog/logging.h"
@@ -114,6 +115,15 @@ class Agents {
       const int g = options_.first + i;
       return options_.ports.at((g % 2) * 2 + (g / 2) % 2);
     };
+    if (!options.tls_ca.empty()) {
+      tls::TlsOptions tls_options;
+      tls_options.ca_file = options.tls_ca;
+      tls_options.reload_interval = absl::ZeroDuration();
+      absl::StatusOr<std::shared_ptr<tls::TlsContext>> tls =
+          tls::TlsContext::Create(tls::TlsSide::kClient, tls_options);
+      CHECK(tls.ok()) << tls.status();
+      agents_options.tls = *tls;
+    }
     agents_ = std::make_unique<SimulatedAgents>(
         loop, agents_options,
         [this](int i, const std::string& payload) { OnPush(i, payload); });

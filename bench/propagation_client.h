@@ -24,6 +24,8 @@ struct PropagationClientOptions {
   std::string cache_root;  // agent g writes into <cache_root>/a<g>
   std::string out_dir;     // where "dump" writes
   std::string name;
+  // The cluster's CA: TLS to the distributors; "" = plaintext.
+  std::string tls_ca;
 };
 
 // Runs until "quit" or EOF on stdin; returns the process exit code.
