@@ -7,6 +7,7 @@
 #       --changelog deploy/changelog --copyright deploy/copyright
 #       --summary "one line" --description-file FILE
 #       [--depends "adduser"] [--section admin]
+#       [--architecture all]            default: this machine's (dpkg)
 #       [--binary SRC:DEST]...          stripped; its libraries become Depends
 #       [--file SRC:DEST:MODE]...       /etc/... files are conffiles
 #       [--template SRC:DEST:MODE]...   a file with @PACKAGE@ and @ROLE@
@@ -24,7 +25,7 @@ umask 022
 export LC_ALL=C
 
 out="" package="" version_file="" changelog="" copyright="" summary=""
-description_file="" depends="" section="admin" role=""
+description_file="" depends="" section="admin" role="" arch=""
 binaries=() files=() templates=() maints=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -38,6 +39,7 @@ while [ $# -gt 0 ]; do
     --depends) depends=$2 ;;
     --section) section=$2 ;;
     --role) role=$2 ;;
+    --architecture) arch=$2 ;;
     --binary) binaries+=("$2") ;;
     --file) files+=("$2") ;;
     --template) templates+=("$2") ;;
@@ -58,7 +60,7 @@ if [ "$top_version" != "$version" ]; then
 fi
 SOURCE_DATE_EPOCH=$(dpkg-parsechangelog -l "$changelog" -S Timestamp)
 export SOURCE_DATE_EPOCH
-arch=$(dpkg --print-architecture)
+[ -n "$arch" ] || arch=$(dpkg --print-architecture)
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/build_deb.XXXXXX")
 trap 'rm -rf "$work"' EXIT

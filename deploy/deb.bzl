@@ -9,6 +9,7 @@
         templates = {"maint/README.Debian": "/usr/share/doc/kess-agent/README.Debian:0644"},
         maint = {"maint/daemon.postinst": "postinst"},
         depends = "adduser",
+        architecture = "all",            # default: the build machine's
     )
 
 The long description is description/<name>. The version is //:VERSION,
@@ -19,7 +20,7 @@ genrule runs dpkg-deb (reproducible: see build_deb.sh).
 # The arguments, with `loc` the path expansion: $(location) for the
 # build, $(rootpath) for <name>_args (the same call from runfiles,
 # which deploy_test.sh repeats to check that the bytes are the same).
-def _args(loc, name, summary, section, depends, role, binaries, files, templates, maint):
+def _args(loc, name, summary, section, depends, role, binaries, files, templates, maint, architecture):
     args = [
         "--package " + name,
         "--version-file $(%s //:VERSION)" % loc,
@@ -33,6 +34,8 @@ def _args(loc, name, summary, section, depends, role, binaries, files, templates
         args.append("--depends '%s'" % depends)
     if role:
         args.append("--role " + role)
+    if architecture:
+        args.append("--architecture " + architecture)
     for label, dest in binaries.items():
         args.append("--binary $(%s %s):%s" % (loc, label, dest))
     for label, dest in files.items():
@@ -53,6 +56,7 @@ def kess_deb(
         role = "",
         depends = "",
         section = "admin",
+        architecture = "",
         **kwargs):
     srcs = [
         "//:VERSION",
@@ -68,7 +72,7 @@ def kess_deb(
         srcs = srcs,
         outs = [name + ".deb"],
         tools = ["build_deb.sh"],
-        cmd = "$(location build_deb.sh) --out $@ " + " ".join(_args("location", name, summary, section, depends, role, binaries, files, templates, maint)),
+        cmd = "$(location build_deb.sh) --out $@ " + " ".join(_args("location", name, summary, section, depends, role, binaries, files, templates, maint, architecture)),
         **kwargs
     )
 
@@ -84,6 +88,6 @@ def kess_deb(
         name = name + "_args",
         srcs = srcs,
         outs = [name + ".args"],
-        cmd = "printf '%s\\n' " + " ".join(_args("rootpath", name, summary, section, depends, role, binaries, files, templates, maint)) + " > $@",
+        cmd = "printf '%s\\n' " + " ".join(_args("rootpath", name, summary, section, depends, role, binaries, files, templates, maint, architecture)) + " > $@",
         testonly = True,
     )

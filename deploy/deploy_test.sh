@@ -12,6 +12,10 @@
 #      dpkg-shlibdeps;
 #   6. the flag file: every flag in it, uncommented, is accepted by the
 #      binary (--flagfile=... --version exits 0).
+# kess-zk-stunnel has no binary: 1, 2, its files are the ones of
+# deploy/stunnel/, the configuration is its conffile, it depends on stunnel4,
+# has no maintainer script (nothing is enabled or started), and 4 with
+# the commands of the unit (Debian's stunnel4, kill) placed in the root.
 set -euo pipefail
 cd "${TEST_SRCDIR}/${TEST_WORKSPACE}"
 T=$(mktemp -d "${TEST_TMPDIR:-/tmp}/deploy_test.XXXXXX")
@@ -19,7 +23,7 @@ failures=0
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 pass() { echo "ok: $*"; }
 
-for pkg in kess-mandator kess-distributor kess-agent kess-tools; do
+for pkg in kess-mandator kess-distributor kess-agent kess-tools kess-zk-stunnel; do
   deb="deploy/$pkg.deb"
   [ -s "$deb" ] || { fail "$pkg: $deb missing"; continue; }
 
@@ -65,6 +69,46 @@ for pkg in kess-mandator kess-distributor kess-agent kess-tools; do
   version=$(dpkg-deb -f "$deb" Version)
   [ "$version" = "$(cat VERSION)" ] && pass "$pkg: version $version" ||
     fail "$pkg: version $version, VERSION says $(cat VERSION)"
+
+  if [ "$pkg" = kess-zk-stunnel ]; then
+    unit="$root/lib/systemd/system/kess-zk-stunnel.service"
+    conf="$root/etc/stunnel/kess-zk-stunnel.conf"
+    cmp -s "$conf" deploy/stunnel/kess-zk-stunnel.conf &&
+      cmp -s "$unit" deploy/stunnel/kess-zk-stunnel.service &&
+      pass "$pkg: the configuration and the unit of deploy/stunnel/" ||
+      fail "$pkg: packaged files differ from deploy/stunnel/"
+    [ "$(cat "$ctl/conffiles")" = /etc/stunnel/kess-zk-stunnel.conf ] &&
+      pass "$pkg: conffiles" || fail "$pkg: conffiles: $(cat "$ctl/conffiles")"
+    [ "$(dpkg-deb -f "$deb" Architecture)" = all ] || fail "$pkg: not Architecture: all"
+    [ "$(dpkg-deb -f "$deb" Depends)" = stunnel4 ] ||
+      fail "$pkg: Depends: $(dpkg-deb -f "$deb" Depends), expected stunnel4"
+    for s in preinst postinst prerm postrm; do
+      [ -e "$ctl/$s" ] && fail "$pkg: has a $s (the unit is enabled by the operator)"
+    done
+    grep -qxF "ExecStart=/usr/bin/stunnel4 /etc/stunnel/kess-zk-stunnel.conf" "$unit" ||
+      fail "$pkg: the unit does not run stunnel4 on the packaged configuration"
+    # The commands the unit runs (stunnel4, kill) come from this machine.
+    missing_cmd=""
+    for c in $(sed -n 's/^Exec[A-Za-z]*=[-@+!:]*\(\/[^ ]*\).*/\1/p' "$unit"); do
+      if [ -x "$c" ]; then
+        mkdir -p "$root$(dirname "$c")"
+        cp -L "$c" "$root$c"
+      else
+        missing_cmd="$missing_cmd $c"
+      fi
+    done
+    if [ -z "$missing_cmd" ]; then
+      cp -an /lib/systemd/system/. "$root/lib/systemd/system/"
+      if out=$(systemd-analyze verify --root="$root" kess-zk-stunnel.service 2>&1) && [ -z "$out" ]; then
+        pass "$pkg: systemd-analyze verify"
+      else
+        fail "$pkg: systemd-analyze verify: $out"
+      fi
+    else
+      fail "$pkg: not on this machine:$missing_cmd (scripts/setup.sh installs stunnel4)"
+    fi
+    continue
+  fi
 
   if [ "$pkg" = kess-tools ]; then
     bin="$root/usr/bin/kessctl"
