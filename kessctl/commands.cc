@@ -18,6 +18,7 @@
 #include "common/value_encoding.h"
 #include "kessctl/client.h"
 #include "kessctl/certs_command.h"
+#include "kessctl/command_errors.h"
 #include "kessctl/services_command.h"
 #include "kessctl/status_command.h"
 #include "kessctl/table.h"
@@ -47,23 +48,6 @@ struct Context {
   const Client& client;
   bool json() const { return options.output == "json"; }
 };
-
-int UsageError(const Io& io, const std::string& message) {
-  *io.err << "kessctl: " << message << "\nRun 'kessctl --help' for usage.\n";
-  return kExitUsage;
-}
-
-// Prints "kessctl: <what>: <message>" plus a hint where one is obvious.
-int Fail(const Io& io, const std::string& what, const absl::Status& status) {
-  std::string hint;
-  if (absl::StartsWith(status.message(), "no mandator reachable")) {
-    hint = " (set --mandators or KESS_MANDATORS)";
-  } else if (status.code() == absl::StatusCode::kUnauthenticated) {
-    hint = " (set --token or KESS_TOKEN)";
-  }
-  *io.err << "kessctl: " << what << ": " << status.message() << hint << "\n";
-  return ExitCodeFor(status);
-}
 
 std::string ConfigPath(const std::string& ns, const std::string& key) {
   return absl::StrCat("/api/v1/configs/", ns, key.empty() ? "" : "/", key);

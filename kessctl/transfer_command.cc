@@ -17,6 +17,7 @@
 #include "absl/strings/str_split.h"
 #include "common/json_util.h"
 #include "common/value_encoding.h"
+#include "kessctl/command_errors.h"
 #include "model/names.h"
 
 namespace kess {
@@ -27,22 +28,6 @@ using Args = std::vector<std::string>;
 
 // A snapshot of a large tree takes a while to read or to commit.
 constexpr absl::Duration kSnapshotTimeout = absl::Minutes(10);
-
-int Usage(const Io& io, const std::string& message) {
-  *io.err << "kessctl: " << message << "\nRun 'kessctl --help' for usage.\n";
-  return kExitUsage;
-}
-
-int Fail(const Io& io, const std::string& what, const absl::Status& status) {
-  std::string hint;
-  if (absl::StartsWith(status.message(), "no mandator reachable")) {
-    hint = " (set --mandators or KESS_MANDATORS)";
-  } else if (status.code() == absl::StatusCode::kUnauthenticated) {
-    hint = " (set --token or KESS_TOKEN)";
-  }
-  *io.err << "kessctl: " << what << ": " << status.message() << hint << "\n";
-  return ExitCodeFor(status);
-}
 
 absl::StatusOr<std::string> ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -154,10 +139,10 @@ int SnapshotRestore(const Options& options, const Io& io, const Client& client,
                     const std::string& file) {
   const std::string what = "snapshot restore " + file;
   if (options.min_revision < 0) {
-    return Usage(io, "--min_revision must be 0 or more");
+    return UsageError(io, "--min_revision must be 0 or more");
   }
   absl::StatusOr<std::string> text = ReadFile(file);
-  if (!text.ok()) return Usage(io, std::string(text.status().message()));
+  if (!text.ok()) return UsageError(io, std::string(text.status().message()));
   auto doc = ParseJsonObject(*text);
   if (!doc.ok() || !(*doc)->has("kess_snapshot")) {
     return Fail(io, what,
@@ -270,7 +255,7 @@ int ConfigImport(const Options& options, const Io& io, const Client& client,
   const std::string format =
       options.format.empty() ? FormatFromName(file) : options.format;
   absl::StatusOr<std::string> text = ReadFile(file);
-  if (!text.ok()) return Usage(io, std::string(text.status().message()));
+  if (!text.ok()) return UsageError(io, std::string(text.status().message()));
   auto wanted = ParseConfigs(*text, format);
   if (!wanted.ok()) return Fail(io, what + " " + file, wanted.status());
   for (const auto& [key, value] : *wanted) {
@@ -630,7 +615,7 @@ absl::StatusOr<std::map<std::string, std::string>> ParseConfigs(
 int RunSnapshot(const Args& args, const Options& options, const Io& io,
                 const Client& client) {
   if (args.size() != 2 || (args[0] != "save" && args[0] != "restore")) {
-    return Usage(io,
+    return UsageError(io,
                  "usage: kessctl snapshot save FILE | snapshot restore FILE "
                  "[--min_revision=N]");
   }
@@ -642,14 +627,14 @@ int RunConfigTransfer(const Args& args, const Options& options, const Io& io,
                       const Client& client) {
   const bool is_export = args[0] == "export";
   if ((is_export && args.size() != 2) || (!is_export && args.size() != 3)) {
-    return Usage(io, is_export ? "usage: kessctl config export <ns> "
+    return UsageError(io, is_export ? "usage: kessctl config export <ns> "
                                  "[--format=json|properties|yaml] [--file=F]"
                                : "usage: kessctl config import <ns> FILE "
                                  "[--format=json|properties|yaml] [--dry_run]");
   }
   if (!options.format.empty() && options.format != "json" &&
       options.format != "properties" && options.format != "yaml") {
-    return Usage(io, "--format must be json, properties or yaml");
+    return UsageError(io, "--format must be json, properties or yaml");
   }
   absl::Status valid = ValidateName(NameKind::kNamespace, args[1]);
   if (!valid.ok()) return Fail(io, args[0] + " " + args[1], valid);
