@@ -42,6 +42,7 @@
 #include "tests/cluster/cache_tier_cluster.h"
 #include "tests/cluster/mandator_cluster.h"
 #include "tests/security/abuse_client.h"
+#include "tests/security/propagation_writer.h"
 
 namespace kess {
 namespace testing {
@@ -189,75 +190,25 @@ class AbuseTest : public ::testing::Test {
     return last;
   }
 
-  // Writes one key after the other; after each acknowledged write, polls
-  // every agent's cache until it holds that revision: one latency sample
-  // per agent and write, from the acknowledgement. A write not in some
-  // agent's cache within kPropagationBound is a miss.
-  class Writer {
+  // The writer every attack runs beside: the cluster's agents must receive
+  // each of its writes (made with Put) within kPropagationBound.
+  class Writer : public PropagationWriter {
    public:
-    Writer() : thread_([this] { Run(); }) {}
-    ~Writer() { Stop(); }
-    void Stop() {
-      stop_ = true;
-      if (thread_.joinable()) thread_.join();
-    }
-    int writes() const { return writes_; }
-    int misses() const { return misses_; }
-    int failed_puts() const { return failed_puts_; }
-    double p50() const { return Percentile(Samples(), 50); }
-    double p99() const { return Percentile(Samples(), 99); }
-    std::string first_miss() const {
-      absl::MutexLock lock(&mu_);
-      return first_miss_;
-    }
+    Writer() : PropagationWriter(WriterOptions()) {}
 
    private:
-    std::vector<double> Samples() const {
-      absl::MutexLock lock(&mu_);
-      return samples_;
+    static Options WriterOptions() {
+      Options o;
+      o.ns = kNs;
+      o.key_name = StreamKeyName;
+      o.put = [](const std::string& key, int i) {
+        return Put(key, absl::StrCat("v", i), absl::Seconds(5),
+                   absl::Seconds(5));
+      };
+      o.agents = cluster_->AllAgents();
+      o.bound = kPropagationBound;
+      return o;
     }
-    void Run() {
-      const std::vector<AgentHost*> agents = cluster_->AllAgents();
-      for (int i = 0; !stop_ && i < 100000; ++i) {
-        const std::string key = StreamKeyName(i);
-        absl::StatusOr<int64_t> rev =
-            Put(key, absl::StrCat("v", i), absl::Seconds(5), absl::Seconds(5));
-        if (!rev.ok()) {
-          ++failed_puts_;
-          absl::SleepFor(absl::Milliseconds(200));
-          continue;
-        }
-        const absl::Time acked = absl::Now();
-        std::vector<bool> seen(agents.size(), false);
-        size_t remaining = agents.size();
-        while (remaining > 0 && absl::Now() - acked < kPropagationBound) {
-          for (size_t a = 0; a < agents.size(); ++a) {
-            if (seen[a] || CachedRevision(*agents[a], kNs, key) < *rev) continue;
-            seen[a] = true;
-            --remaining;
-            absl::MutexLock lock(&mu_);
-            samples_.push_back(absl::ToDoubleMilliseconds(absl::Now() - acked));
-          }
-          if (remaining > 0) absl::SleepFor(absl::Milliseconds(5));
-        }
-        ++writes_;
-        if (remaining > 0) {
-          ++misses_;
-          absl::MutexLock lock(&mu_);
-          if (first_miss_.empty()) {
-            first_miss_ = absl::StrCat(kNs, "/", key, " revision ", *rev,
-                                       " missing at ", remaining, " agents");
-          }
-        }
-      }
-    }
-
-    std::atomic<bool> stop_{false};
-    std::atomic<int> writes_{0}, misses_{0}, failed_puts_{0};
-    mutable absl::Mutex mu_;
-    std::vector<double> samples_ ABSL_GUARDED_BY(mu_);
-    std::string first_miss_ ABSL_GUARDED_BY(mu_);
-    std::thread thread_;
   };
 
   // Stops `w`, prints its figures beside the quiet phase's and, unless

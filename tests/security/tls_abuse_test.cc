@@ -39,6 +39,7 @@
 #include "gtest/gtest.h"
 #include "tests/cluster/cache_tier_cluster.h"
 #include "tests/security/abuse_client.h"
+#include "tests/security/propagation_writer.h"
 #include "tests/security/tls_probe.h"
 
 namespace kess {
@@ -182,63 +183,27 @@ class TlsAbuseTest : public ::testing::Test {
     rows_->push_back(row);
   }
 
-  // Writes one key after the other through the leader; after each
-  // acknowledged write, polls every agent's cache until it holds that
-  // revision: one latency sample per agent and write.
-  class Writer {
+  // The writer every attack runs beside: the cluster's own agents (not the
+  // ones a test adds) must receive each of its writes, made through the
+  // leader, within kPropagationBound.
+  class Writer : public PropagationWriter {
    public:
-    Writer() : thread_([this] { Run(); }) {}
-    ~Writer() { Stop(); }
-    void Stop() {
-      stop_ = true;
-      if (thread_.joinable()) thread_.join();
-    }
-    int writes() const { return writes_; }
-    int misses() const { return misses_; }
-    double p50() const { return Percentile(Samples(), 50); }
-    double p99() const { return Percentile(Samples(), 99); }
+    Writer() : PropagationWriter(WriterOptions()) {}
 
    private:
-    std::vector<double> Samples() const {
-      absl::MutexLock lock(&mu_);
-      return samples_;
+    static Options WriterOptions() {
+      Options o;
+      o.ns = kNs;
+      o.key_name = StreamKeyName;
+      o.put = [](const std::string& key, int i) {
+        return cluster_->Put(
+            kNs, key,
+            absl::StrCat("v", i, "-", absl::ToUnixMicros(absl::Now())));
+      };
+      o.agents = *agents_;
+      o.bound = kPropagationBound;
+      return o;
     }
-    void Run() {
-      // The cluster's own agents (not the ones a test adds).
-      const std::vector<AgentHost*> agents = *agents_;
-      for (int i = 0; !stop_ && i < 100000; ++i) {
-        const std::string key = StreamKeyName(i);
-        absl::StatusOr<int64_t> rev =
-            cluster_->Put(kNs, key, absl::StrCat("v", i, "-", absl::ToUnixMicros(absl::Now())));
-        if (!rev.ok()) {
-          absl::SleepFor(absl::Milliseconds(200));
-          continue;
-        }
-        const absl::Time acked = absl::Now();
-        std::vector<bool> seen(agents.size(), false);
-        size_t remaining = agents.size();
-        while (remaining > 0 && absl::Now() - acked < kPropagationBound) {
-          for (size_t a = 0; a < agents.size(); ++a) {
-            if (seen[a] || CachedRevision(*agents[a], kNs, key) < *rev) {
-              continue;
-            }
-            seen[a] = true;
-            --remaining;
-            absl::MutexLock lock(&mu_);
-            samples_.push_back(absl::ToDoubleMilliseconds(absl::Now() - acked));
-          }
-          if (remaining > 0) absl::SleepFor(absl::Milliseconds(5));
-        }
-        ++writes_;
-        if (remaining > 0) ++misses_;
-      }
-    }
-
-    std::atomic<bool> stop_{false};
-    std::atomic<int> writes_{0}, misses_{0};
-    mutable absl::Mutex mu_;
-    std::vector<double> samples_ ABSL_GUARDED_BY(mu_);
-    std::thread thread_;
   };
 
   // Ends an attack: stops the writer, requires every write delivered, and
