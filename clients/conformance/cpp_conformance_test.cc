@@ -80,6 +80,12 @@ std::vector<std::string> Strings(const Array::Ptr& a) {
   for (size_t i = 0; i < a->size(); ++i) out.push_back(a->getElement<std::string>(i));
   return out;
 }
+std::vector<int64_t> Int64s(const Array::Ptr& a) {
+  std::vector<int64_t> out;
+  if (a.isNull()) return out;
+  for (size_t i = 0; i < a->size(); ++i) out.push_back(a->getElement<Poco::Int64>(i));
+  return out;
+}
 uint64_t Hex(const std::string& s) {
   uint64_t v = 0;
   EXPECT_TRUE(absl::SimpleHexAtoi(s, &v)) << s;
@@ -111,6 +117,15 @@ void Place(const std::string& path, const std::string& content) {
     out << content;
   }
   ASSERT_EQ(rename(tmp.c_str(), path.c_str()), 0);
+}
+
+// A sequence step's file: placed at `path`, or removed where it is null.
+void PlaceStep(const std::string& path, const Object::Ptr& step) {
+  if (step->isNull("file")) {
+    unlink(path.c_str());
+  } else {
+    Place(path, Vector(Str(step, "file")));
+  }
 }
 
 sdk::FailureTracker::Options TrackerOptions(const Object::Ptr& o) {
@@ -472,11 +487,7 @@ TEST(ConformanceTest, ConfigSequences) {
     for (size_t k = 0; k < steps->size(); ++k) {
       Object::Ptr step = steps->getObject(k);
       const std::string where = absl::StrCat(Str(seq, "name"), " step ", k);
-      if (step->isNull("file")) {
-        unlink(path.c_str());
-      } else {
-        Place(path, Vector(Str(step, "file")));
-      }
+      PlaceStep(path, step);
       const size_t before = seen.size();
       client->PollNow();
       std::vector<int64_t> delivered;
@@ -484,12 +495,7 @@ TEST(ConformanceTest, ConfigSequences) {
         delivered.push_back(seen[d].revision);
         held = seen[d];
       }
-      std::vector<int64_t> expected;
-      Array::Ptr exp = step->getArray("delivered");
-      for (size_t d = 0; d < exp->size(); ++d) {
-        expected.push_back(exp->getElement<Poco::Int64>(d));
-      }
-      EXPECT_EQ(delivered, expected) << where;
+      EXPECT_EQ(delivered, Int64s(step->getArray("delivered"))) << where;
       // Get agrees with the newest delivered version (NotFound for a
       // tombstone).
       absl::StatusOr<sdk::ConfigValue> got = client->Get(ns, key);
@@ -507,6 +513,31 @@ TEST(ConformanceTest, ConfigSequences) {
   }
 }
 
+// ---- route files ----
+
+// A Discovery on the cache directory `dir` only (no agent, no directory
+// watch, polled by the test).
+std::unique_ptr<sdk::Discovery> NewDiscovery(const std::string& dir) {
+  sdk::Discovery::Options o;
+  o.cache_dir = dir;
+  o.agent_http_address = "";
+  o.watch_directories = false;
+  o.poll_interval = absl::Hours(1);
+  auto discovery = sdk::Discovery::Create(o);
+  EXPECT_TRUE(discovery.ok()) << discovery.status();
+  return discovery.ok() ? *std::move(discovery) : nullptr;
+}
+
+// `table` is the one `expect` describes: its revision and instance ids.
+void ExpectTable(const absl::StatusOr<std::shared_ptr<const RouteTable>>& table,
+                 const Object::Ptr& expect, const std::string& where) {
+  ASSERT_TRUE(table.ok()) << where << ": " << table.status();
+  EXPECT_EQ((*table)->revision, Int(expect, "revision")) << where;
+  std::vector<std::string> ids;
+  for (const RouteInstance& in : (*table)->instances) ids.push_back(in.id);
+  EXPECT_EQ(ids, Strings(expect->getArray("ids"))) << where;
+}
+
 TEST(ConformanceTest, RouteFiles) {
   Object::Ptr doc = Load("route_files.json");
   Array::Ptr cases = doc->getArray("cases");
@@ -517,20 +548,12 @@ TEST(ConformanceTest, RouteFiles) {
     const std::string content = Vector(Str(c, "file"));
     TempDir dir;
     Place(absl::StrCat(dir.path(), "/routes/", service, ".json"), content);
-    sdk::Discovery::Options o;
-    o.cache_dir = dir.path();
-    o.agent_http_address = "";
-    o.watch_directories = false;
-    auto discovery = sdk::Discovery::Create(o);
-    ASSERT_TRUE(discovery.ok());
-    auto table = (*discovery)->GetTable(service);
+    std::unique_ptr<sdk::Discovery> discovery = NewDiscovery(dir.path());
+    ASSERT_NE(discovery, nullptr);
+    auto table = discovery->GetTable(service);
     Object::Ptr expect = c->getObject("expect");
     if (Str(expect, "outcome") == "table") {
-      ASSERT_TRUE(table.ok()) << name << ": " << table.status();
-      EXPECT_EQ((*table)->revision, Int(expect, "revision")) << name;
-      std::vector<std::string> ids;
-      for (const RouteInstance& in : (*table)->instances) ids.push_back(in.id);
-      EXPECT_EQ(ids, Strings(expect->getArray("ids"))) << name;
+      ExpectTable(table, expect, name);
       continue;
     }
     EXPECT_TRUE(absl::IsNotFound(table.status())) << name;
@@ -554,48 +577,30 @@ TEST(ConformanceTest, RouteSequences) {
     const std::string service = Str(seq, "service");
     TempDir dir;
     const std::string path = absl::StrCat(dir.path(), "/routes/", service, ".json");
-    sdk::Discovery::Options o;
-    o.cache_dir = dir.path();
-    o.agent_http_address = "";
-    o.watch_directories = false;
-    o.poll_interval = absl::Hours(1);
-    auto discovery = sdk::Discovery::Create(o);
-    ASSERT_TRUE(discovery.ok());
+    std::unique_ptr<sdk::Discovery> discovery = NewDiscovery(dir.path());
+    ASSERT_NE(discovery, nullptr);
     std::vector<int64_t> seen;
-    auto watch = (*discovery)->Watch(
+    auto watch = discovery->Watch(
         service,
         [&](std::shared_ptr<const RouteTable> t) { seen.push_back(t->revision); });
     ASSERT_TRUE(watch.ok());
-    (*discovery)->PollNow();
+    discovery->PollNow();
     Array::Ptr steps = seq->getArray("steps");
     for (size_t k = 0; k < steps->size(); ++k) {
       Object::Ptr step = steps->getObject(k);
       const std::string where = absl::StrCat(Str(seq, "name"), " step ", k);
-      if (step->isNull("file")) {
-        unlink(path.c_str());
-      } else {
-        Place(path, Vector(Str(step, "file")));
-      }
+      PlaceStep(path, step);
       const size_t before = seen.size();
-      (*discovery)->PollNow();
+      discovery->PollNow();
       std::vector<int64_t> delivered(seen.begin() + before, seen.end());
-      std::vector<int64_t> expected;
-      Array::Ptr exp = step->getArray("delivered");
-      for (size_t d = 0; d < exp->size(); ++d) {
-        expected.push_back(exp->getElement<Poco::Int64>(d));
-      }
-      EXPECT_EQ(delivered, expected) << where;
+      EXPECT_EQ(delivered, Int64s(step->getArray("delivered"))) << where;
       Object::Ptr held = step->getObject("held");
-      auto table = (*discovery)->GetTable(service);
+      auto table = discovery->GetTable(service);
       if (Str(held, "outcome") == "none") {
         EXPECT_TRUE(absl::IsNotFound(table.status())) << where;
         continue;
       }
-      ASSERT_TRUE(table.ok()) << where << ": " << table.status();
-      EXPECT_EQ((*table)->revision, Int(held, "revision")) << where;
-      std::vector<std::string> ids;
-      for (const RouteInstance& in : (*table)->instances) ids.push_back(in.id);
-      EXPECT_EQ(ids, Strings(held->getArray("ids"))) << where;
+      ExpectTable(table, held, where);
     }
     watch->reset();
   }
