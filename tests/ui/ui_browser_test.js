@@ -343,6 +343,11 @@ async function main() {
       }
     });
     await page.goto(info.ui + '#/configs/uipage');
+    // The previous Configs page has a #keys-size of its own until the new
+    // one is drawn: wait for the keys of uipage, else the selection below
+    // may land on the old page's control and be drawn over.
+    await page.waitForFunction(() => document.querySelector('#keys-of') &&
+      document.querySelector('#keys-of').textContent === 'Keys of uipage');
     await page.waitForSelector('#keys-size');
     await page.selectOption('#keys-size', '10');
     await page.waitForFunction(() => document.querySelector('#keys-count') &&
