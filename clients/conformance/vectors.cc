@@ -62,6 +62,16 @@ JsonValue Str(const std::string& s) { return JsonValue::String(s); }
 JsonValue Int(int64_t i) { return JsonValue::Int(i); }
 JsonValue Dbl(double d) { return JsonValue::Double(d); }
 
+// Adds the vector file `name`: {"description": ..., "<list_key>": list}.
+void AddDocument(const std::string& name, const std::string& list_key,
+                 JsonValue list, const std::string& description,
+                 Files* files) {
+  JsonValue doc = JsonValue::Object();
+  doc.Set("description", Str(description));
+  doc.Set(list_key, std::move(list));
+  (*files)[name] = doc.Print();
+}
+
 // splitmix64: the deterministic source of the big table's weights.
 uint64_t SplitMix64(uint64_t x) {
   x += 0x9e3779b97f4a7c15ULL;
@@ -792,13 +802,10 @@ void FailoverVectors(const std::vector<TableSpec>& table_list, Files* files) {
     list.Push(FailoverSequence("custom_options", tables.at("conf-weights"),
                                Wr(), o, steps));
   }
-  JsonValue doc = JsonValue::Object();
-  doc.Set("description",
-          Str("caller-side failure tracking: reports at given times, and at "
-          "each check the weight factors, failure counts, eligible "
-          "instances and picks"));
-  doc.Set("sequences", std::move(list));
-  (*files)["failover.json"] = doc.Print();
+  AddDocument("failover.json", "sequences", std::move(list),
+              "caller-side failure tracking: reports at given times, and at "
+              "each check the weight factors, failure counts, eligible "
+              "instances and picks", files);
 }
 
 // ---- hashes and the PRNG ----
@@ -1165,12 +1172,9 @@ absl::Status ConfigVectors(Files* files) {
     }
     list.Push(std::move(j));
   }
-  JsonValue doc = JsonValue::Object();
-  doc.Set("description",
-          Str("one config file each, read as namespace/key: the value, a "
-          "tombstone, or rejected with a reason class"));
-  doc.Set("cases", std::move(list));
-  (*files)["config_files.json"] = doc.Print();
+  AddDocument("config_files.json", "cases", std::move(list),
+              "one config file each, read as namespace/key: the value, a "
+              "tombstone, or rejected with a reason class", files);
   return absl::OkStatus();
 }
 
@@ -1180,6 +1184,22 @@ struct SeqStep {
   std::optional<std::string> content;  // nullopt: the file is removed
   std::string description;
 };
+
+// Makes `step` happen at `path` (the file written, or removed) and starts
+// its vector `*sj`: the description and the file, kept in `files` as `rel`
+// (null where there is none).
+absl::Status ApplyStep(const SeqStep& step, const std::string& rel,
+                       const std::string& path, Files* files, JsonValue* sj) {
+  sj->Set("description", Str(step.description));
+  if (!step.content) {
+    sj->Set("file", JsonValue());
+    unlink(path.c_str());
+    return absl::OkStatus();
+  }
+  (*files)[rel] = *step.content;
+  sj->Set("file", Str(rel));
+  return WriteFile(path, *step.content);
+}
 
 absl::Status ConfigSequences(Files* files) {
   const std::string ns = "seq";
@@ -1254,17 +1274,9 @@ absl::Status ConfigSequences(Files* files) {
     for (size_t i = 0; i < seq.steps.size(); ++i) {
       const SeqStep& step = seq.steps[i];
       JsonValue sj = JsonValue::Object();
-      sj.Set("description", Str(step.description));
-      if (step.content) {
-        const std::string rel =
-            absl::StrCat("config_sequences/", seq.name, "/", i, ".json");
-        (*files)[rel] = *step.content;
-        sj.Set("file", Str(rel));
-        KESS_RETURN_IF_ERROR(WriteFile(path, *step.content));
-      } else {
-        sj.Set("file", JsonValue());
-        unlink(path.c_str());
-      }
+      KESS_RETURN_IF_ERROR(ApplyStep(
+          step, absl::StrCat("config_sequences/", seq.name, "/", i, ".json"),
+          path, files, &sj));
       const size_t before = delivered.size();
       client->PollNow();
       // What the client holds: the entry (tombstones included) or nothing.
@@ -1312,13 +1324,10 @@ absl::Status ConfigSequences(Files* files) {
     sj.Set("steps", std::move(steps));
     list.Push(std::move(sj));
   }
-  JsonValue doc = JsonValue::Object();
-  doc.Set("description",
-          Str("the last good value: one key's file replaced step by step; "
+  AddDocument("config_sequences.json", "sequences", std::move(list),
+              "the last good value: one key's file replaced step by step; "
               "after each step what the reader holds and which revisions a "
-              "watcher is told about"));
-  doc.Set("sequences", std::move(list));
-  (*files)["config_sequences.json"] = doc.Print();
+              "watcher is told about", files);
   return absl::OkStatus();
 }
 
@@ -1416,12 +1425,10 @@ absl::Status RouteFileVectors(const std::vector<TableSpec>& tables,
     j.Set("expect", std::move(e));
     list.Push(std::move(j));
   }
-  JsonValue doc = JsonValue::Object();
-  doc.Set("description",
-          Str("one route file each, read as service conf-route: the table the "
-          "client holds, or rejected (no table) with a reason class"));
-  doc.Set("cases", std::move(list));
-  (*files)["route_files.json"] = doc.Print();
+  AddDocument("route_files.json", "cases", std::move(list),
+              "one route file each, read as service conf-route: the table the "
+              "client holds, or rejected (no table) with a reason class",
+              files);
   return absl::OkStatus();
 }
 
@@ -1478,17 +1485,9 @@ absl::Status RouteSequences(const std::vector<TableSpec>& tables,
   for (size_t i = 0; i < steps.size(); ++i) {
     const SeqStep& step = steps[i];
     JsonValue sj = JsonValue::Object();
-    sj.Set("description", Str(step.description));
-    if (step.content) {
-      const std::string rel =
-          absl::StrCat("route_sequences/", service, "/", i, ".json");
-      (*files)[rel] = *step.content;
-      sj.Set("file", Str(rel));
-      KESS_RETURN_IF_ERROR(WriteFile(path, *step.content));
-    } else {
-      sj.Set("file", JsonValue());
-      unlink(path.c_str());
-    }
+    KESS_RETURN_IF_ERROR(ApplyStep(
+        step, absl::StrCat("route_sequences/", service, "/", i, ".json"), path,
+        files, &sj));
     const size_t before = delivered.size();
     discovery->PollNow();
     absl::StatusOr<std::shared_ptr<const RouteTable>> held =
@@ -1516,13 +1515,10 @@ absl::Status RouteSequences(const std::vector<TableSpec>& tables,
   seq.Set("steps", std::move(list));
   JsonValue sequences = JsonValue::Array();
   sequences.Push(std::move(seq));
-  JsonValue doc = JsonValue::Object();
-  doc.Set("description",
-          Str("the last good route table: one service's file replaced step "
+  AddDocument("route_sequences.json", "sequences", std::move(sequences),
+              "the last good route table: one service's file replaced step "
               "by step; after each step the table held and the revisions a "
-              "watcher is told about"));
-  doc.Set("sequences", std::move(sequences));
-  (*files)["route_sequences.json"] = doc.Print();
+              "watcher is told about", files);
   return absl::OkStatus();
 }
 
