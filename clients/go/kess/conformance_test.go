@@ -47,6 +47,35 @@ func loadJSON(t *testing.T, path string, out interface{}) {
 	}
 }
 
+// cacheOnly is the Options of a client that reads only the cache
+// directory `cache` and polls when the test says (PollNow).
+func cacheOnly(cache string) Options {
+	return Options{CacheDir: cache, NoAgent: true, PollInterval: time.Hour, Logger: quiet}
+}
+
+// placeStep makes a sequence step's file (a path in the vectors `dir`)
+// the cache file of k in `cache`, or removes that file where it is nil.
+func placeStep(t *testing.T, dir, cache string, k Key, file *string) {
+	t.Helper()
+	if file == nil {
+		if err := os.Remove(filepath.Join(cache, k.RelativePath())); err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+		return
+	}
+	data, err := os.ReadFile(filepath.Join(dir, *file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, cache, k, data)
+}
+
+// sameRevisions is whether a step delivered the revisions the vector
+// lists (none and an empty list alike).
+func sameRevisions(got, want []int64) bool {
+	return fmt.Sprint(got) == fmt.Sprint(want) || (len(got) == 0 && len(want) == 0)
+}
+
 func hex64(t *testing.T, s string) uint64 {
 	t.Helper()
 	v, err := strconv.ParseUint(s, 16, 64)
@@ -218,7 +247,7 @@ func TestConformanceConfigFiles(t *testing.T) {
 			t.Fatal(err)
 		}
 		writeFile(t, cache, ConfigKey(c.Namespace, c.Key), data)
-		client, err := NewConfigClient(Options{CacheDir: cache, NoAgent: true, PollInterval: time.Hour, Logger: quiet})
+		client, err := NewConfigClient(cacheOnly(cache))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -255,7 +284,7 @@ func TestConformanceConfigSequences(t *testing.T) {
 	for _, seq := range v.Sequences {
 		cache := t.TempDir()
 		k := ConfigKey(seq.Namespace, seq.Key)
-		client, err := NewConfigClient(Options{CacheDir: cache, NoAgent: true, PollInterval: time.Hour, Logger: quiet})
+		client, err := NewConfigClient(cacheOnly(cache))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -271,21 +300,13 @@ func TestConformanceConfigSequences(t *testing.T) {
 		}
 		client.PollNow()
 		for i, step := range seq.Steps {
-			if step.File == nil {
-				os.Remove(filepath.Join(cache, k.RelativePath()))
-			} else {
-				data, err := os.ReadFile(filepath.Join(dir, *step.File))
-				if err != nil {
-					t.Fatal(err)
-				}
-				writeFile(t, cache, k, data)
-			}
+			placeStep(t, dir, cache, k, step.File)
 			client.PollNow()
 			what := fmt.Sprintf("%s step %d (%s)", seq.Name, i, step.Description)
 			got, err := client.Get(seq.Namespace, seq.Key)
 			checkRead(t, what, got, err, step.Held)
 			mu.Lock()
-			if fmt.Sprint(delivered) != fmt.Sprint(step.Delivered) && !(len(delivered) == 0 && len(step.Delivered) == 0) {
+			if !sameRevisions(delivered, step.Delivered) {
 				t.Errorf("%s: delivered %v, want %v", what, delivered, step.Delivered)
 			}
 			delivered = nil
@@ -327,7 +348,7 @@ func TestConformanceRouteFiles(t *testing.T) {
 			t.Fatalf("%s: %v", c.Name, err)
 		}
 		// The outcome, from Discovery.
-		d, err := NewDiscovery(DiscoveryOptions{Options: Options{CacheDir: cache, NoAgent: true, PollInterval: time.Hour, Logger: quiet}})
+		d, err := NewDiscovery(DiscoveryOptions{Options: cacheOnly(cache)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -659,7 +680,7 @@ func TestConformanceRouteSequences(t *testing.T) {
 	for _, seq := range v.Sequences {
 		cache := t.TempDir()
 		k := RouteKey(seq.Service)
-		d, err := NewDiscovery(DiscoveryOptions{Options: Options{CacheDir: cache, NoAgent: true, PollInterval: time.Hour, Logger: quiet}})
+		d, err := NewDiscovery(DiscoveryOptions{Options: cacheOnly(cache)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -679,22 +700,12 @@ func TestConformanceRouteSequences(t *testing.T) {
 			mu.Lock()
 			delivered = nil
 			mu.Unlock()
-			if step.File == nil {
-				if err := os.Remove(filepath.Join(cache, k.RelativePath())); err != nil && !os.IsNotExist(err) {
-					t.Fatal(err)
-				}
-			} else {
-				data, err := os.ReadFile(filepath.Join(dir, *step.File))
-				if err != nil {
-					t.Fatal(err)
-				}
-				writeFile(t, cache, k, data)
-			}
+			placeStep(t, dir, cache, k, step.File)
 			d.PollNow()
 			mu.Lock()
 			got := delivered
 			mu.Unlock()
-			if fmt.Sprint(got) != fmt.Sprint(step.Delivered) && !(len(got) == 0 && len(step.Delivered) == 0) {
+			if !sameRevisions(got, step.Delivered) {
 				t.Errorf("%s: delivered %v, want %v", what, got, step.Delivered)
 			}
 			table, err := d.Table(seq.Service)
@@ -748,7 +759,7 @@ func TestConformanceTables(t *testing.T) {
 		t.Fatal("no tables")
 	}
 	cache := filepath.Join(dir, "cache")
-	d, err := NewDiscovery(DiscoveryOptions{Options: Options{CacheDir: cache, NoAgent: true, PollInterval: time.Hour, Logger: quiet}})
+	d, err := NewDiscovery(DiscoveryOptions{Options: cacheOnly(cache)})
 	if err != nil {
 		t.Fatal(err)
 	}
