@@ -358,6 +358,26 @@ class ConformanceTest {
 
   // ---- config_files.json ----
 
+  /** A sequence step's file put at the key's path, or that file removed where it is null. */
+  private static void placeStep(Path cacheDir, CacheKey key, Map<String, Object> step)
+      throws IOException {
+    Object file = step.get("file");
+    if (file == null) {
+      Files.deleteIfExists(cacheDir.resolve(key.relativePath()));
+    } else {
+      put(cacheDir, key, DIR.resolve((String) file));
+    }
+  }
+
+  /** The revisions a sequence step says a watcher is told about. */
+  private static List<Long> deliveredRevisions(Map<String, Object> step) {
+    List<Long> expected = new ArrayList<>();
+    @SuppressWarnings("unchecked")
+    List<Number> want = (List<Number>) step.get("delivered");
+    for (Number n : want) expected.add(n.longValue());
+    return expected;
+  }
+
   private static void put(Path cacheDir, CacheKey key, Path source) throws IOException {
     Path dest = cacheDir.resolve(key.relativePath());
     Files.createDirectories(dest.getParent());
@@ -422,18 +442,9 @@ class ConformanceTest {
         for (Map<String, Object> st : list(seq, "steps")) {
           String at = name + " step " + step++ + " (" + st.get("description") + ")";
           delivered.clear();
-          Object file = st.get("file");
-          if (file == null) {
-            Files.deleteIfExists(dir.resolve(key.relativePath()));
-          } else {
-            put(dir, key, DIR.resolve((String) file));
-          }
+          placeStep(dir, key, st);
           client.pollNow();
-          List<Long> expected = new ArrayList<>();
-          @SuppressWarnings("unchecked")
-          List<Number> d = (List<Number>) st.get("delivered");
-          for (Number n : d) expected.add(n.longValue());
-          assertEquals(expected, new ArrayList<>(delivered), at + ": delivered");
+          assertEquals(deliveredRevisions(st), new ArrayList<>(delivered), at + ": delivered");
           Map<String, Object> held = obj(st, "held");
           String outcome = (String) held.get("outcome");
           if (outcome.equals("none")) {
@@ -511,18 +522,9 @@ class ConformanceTest {
         for (Map<String, Object> st : list(seq, "steps")) {
           String at = name + " step " + step++ + " (" + st.get("description") + ")";
           delivered.clear();
-          Object file = st.get("file");
-          if (file == null) {
-            Files.deleteIfExists(dir.resolve(key.relativePath()));
-          } else {
-            put(dir, key, DIR.resolve((String) file));
-          }
+          placeStep(dir, key, st);
           d.pollNow();
-          List<Long> expected = new ArrayList<>();
-          @SuppressWarnings("unchecked")
-          List<Number> want = (List<Number>) st.get("delivered");
-          for (Number n : want) expected.add(n.longValue());
-          assertEquals(expected, new ArrayList<>(delivered), at + ": delivered");
+          assertEquals(deliveredRevisions(st), new ArrayList<>(delivered), at + ": delivered");
           Map<String, Object> held = obj(st, "held");
           Optional<RouteTable> t = d.table(service);
           Optional<RouteInstance> picked = d.select(service);
