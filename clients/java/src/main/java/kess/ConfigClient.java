@@ -1,7 +1,6 @@
 package kess;
 
 import java.io.IOException;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Objects;
 import java.util.Optional;
@@ -58,71 +57,14 @@ public final class ConfigClient implements AutoCloseable {
   }
 
   /** Settings of a {@link ConfigClient}. */
-  public static final class Builder {
-    private final CacheWatcher.Options o = new CacheWatcher.Options();
-
+  public static final class Builder extends CacheClientBuilder<Builder> {
     private Builder() {
-      o.threadName = "kess-config-client";
-    }
-
-    /** The agent's --cache_dir (required; e.g. /var/cache/kess). */
-    public Builder cacheDir(Path dir) {
-      o.cacheDir = dir;
-      return this;
-    }
-
-    /**
-     * The agent's local API: "http://127.0.0.1:7310", "127.0.0.1:7310" or
-     * "unix:/run/kess/agent.sock". Unset: files only (no subscriptions, no
-     * blocking watch).
-     */
-    public Builder agent(String address) {
-      o.agent = address == null || address.isEmpty() ? null : AgentAddress.parse(address);
-      return this;
-    }
-
-    public Builder agent(AgentAddress address) {
-      o.agent = address;
-      return this;
-    }
-
-    /** How often the files are polled while the agent watch is unusable (default 1 s). */
-    public Builder pollInterval(Duration d) {
-      o.pollInterval = d;
-      return this;
-    }
-
-    /** The owner of this client's subscriptions (default "java-&lt;pid&gt;-&lt;random&gt;"). */
-    public Builder owner(String owner) {
-      o.owner = owner;
-      return this;
+      super("kess-config-client");
     }
 
     /** Whether closing the last watch of a key unsubscribes it at the agent (default true). */
     public Builder unsubscribeUnwatched(boolean v) {
       o.unsubscribeUnwatched = v;
-      return this;
-    }
-
-    /** Whether to use the agent's blocking watch (default true; false: poll files only). */
-    public Builder agentWatch(boolean v) {
-      o.agentWatch = v;
-      return this;
-    }
-
-    /**
-     * Whether to watch the cache directories (inotify, through the JDK's
-     * WatchService) so that new files are read at once while the agent's
-     * watch is not in use (default true; false: polling alone).
-     */
-    public Builder watchDirectories(boolean v) {
-      o.watchDirectories = v;
-      return this;
-    }
-
-    /** How long one blocking watch call waits (default 30 s). */
-    public Builder watchTimeout(Duration d) {
-      o.watchTimeout = d;
       return this;
     }
 

@@ -2,8 +2,6 @@ package kess;
 
 import java.io.IOException;
 import java.lang.System.Logger.Level;
-import java.nio.file.Path;
-import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -102,8 +100,7 @@ public final class Discovery implements AutoCloseable {
   }
 
   /** Settings of a {@link Discovery}. */
-  public static final class Builder {
-    private final CacheWatcher.Options o = new CacheWatcher.Options();
+  public static final class Builder extends CacheClientBuilder<Builder> {
     private String balancer = "weighted_random";
     private String localDatacenter = "";
     private int minLocalHealthy = 1;
@@ -112,58 +109,7 @@ public final class Discovery implements AutoCloseable {
     private LongSupplier clock = () -> System.nanoTime() / 1_000_000;
 
     private Builder() {
-      o.threadName = "kess-discovery";
-    }
-
-    /** The agent's --cache_dir (required). */
-    public Builder cacheDir(Path dir) {
-      o.cacheDir = dir;
-      return this;
-    }
-
-    /** The agent's local API (see {@link ConfigClient.Builder#agent(String)}); unset: files only. */
-    public Builder agent(String address) {
-      o.agent = address == null || address.isEmpty() ? null : AgentAddress.parse(address);
-      return this;
-    }
-
-    public Builder agent(AgentAddress address) {
-      o.agent = address;
-      return this;
-    }
-
-    /** How often files are polled while the agent watch is unusable (default 1 s). */
-    public Builder pollInterval(Duration d) {
-      o.pollInterval = d;
-      return this;
-    }
-
-    /** The owner of this client's subscriptions (default "java-&lt;pid&gt;-&lt;random&gt;"). */
-    public Builder owner(String owner) {
-      o.owner = owner;
-      return this;
-    }
-
-    /** Whether to use the agent's blocking watch (default true). */
-    public Builder agentWatch(boolean v) {
-      o.agentWatch = v;
-      return this;
-    }
-
-    /**
-     * Whether to watch the cache directories (inotify, through the JDK's
-     * WatchService) so that new files are read at once while the agent's
-     * watch is not in use (default true; false: polling alone).
-     */
-    public Builder watchDirectories(boolean v) {
-      o.watchDirectories = v;
-      return this;
-    }
-
-    /** How long one blocking watch call waits (default 30 s). */
-    public Builder watchTimeout(Duration d) {
-      o.watchTimeout = d;
-      return this;
+      super("kess-discovery");
     }
 
     /** The default balancer of {@link #select(String, String)} (default "weighted_random"). */
