@@ -76,6 +76,13 @@ def default_owner() -> str:
     return "%s-%d-%010x" % (name, os.getpid(), random.getrandbits(40))
 
 
+def _by_type(keys) -> Tuple[List[Tuple[str, str]], List[str]]:
+    """The (namespace, key) of the config keys and the service of the route
+    keys among `keys`, in their order: the agent's subscribe arguments."""
+    return ([(k.namespace, k.key) for k in keys if k.type == CONFIG],
+            [k.service for k in keys if k.type == ROUTE])
+
+
 @dataclass
 class WatcherOptions:
     """Durations in seconds."""
@@ -442,13 +449,10 @@ class CacheWatcher:
                    if not s.sub.subscribed and s.sub.next_try <= now]
         if keys or nss:
             error = None
+            configs, routes = _by_type(keys)
             try:
-                self._agent.subscribe(
-                    self.owner,
-                    configs=[(k.namespace, k.key) for k in keys
-                             if k.type == CONFIG],
-                    routes=[k.service for k in keys if k.type == ROUTE],
-                    namespaces=nss)
+                self._agent.subscribe(self.owner, configs=configs,
+                                      routes=routes, namespaces=nss)
             except (AgentUnavailable, AgentError) as e:
                 error = e
                 self.subscribe_errors += 1
@@ -493,13 +497,10 @@ class CacheWatcher:
             self._unsub_namespaces.clear()
         if not keys and not nss:
             return
+        configs, routes = _by_type(keys)
         try:
-            self._agent.unsubscribe(
-                self.owner,
-                configs=[(k.namespace, k.key) for k in keys
-                         if k.type == CONFIG],
-                routes=[k.service for k in keys if k.type == ROUTE],
-                namespaces=nss)
+            self._agent.unsubscribe(self.owner, configs=configs,
+                                    routes=routes, namespaces=nss)
         except (AgentUnavailable, AgentError) as e:
             log.warning("kess: could not unsubscribe %d keys and %d "
                         "namespaces (the agent keeps them): %s", len(keys),
