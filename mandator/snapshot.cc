@@ -172,6 +172,13 @@ absl::StatusOr<std::string> Snapshots::Take() {
       " reads (commits kept arriving); nothing was saved, try again"));
 }
 
+absl::StatusOr<std::string> Snapshots::RestoreToJson(
+    const std::string& document, int64_t min_revision) {
+  KESS_ASSIGN_OR_RETURN(RestoreResult restored,
+                        Restore(document, min_revision));
+  return RestoreResultToJson(restored);
+}
+
 absl::StatusOr<RestoreResult> Snapshots::Restore(const std::string& document,
                                                  int64_t min_revision) {
   KESS_ASSIGN_OR_RETURN(Poco::JSON::Object::Ptr doc, ParseJsonObject(document));

@@ -102,6 +102,11 @@ class Snapshots {
   absl::StatusOr<RestoreResult> Restore(const std::string& document,
                                         int64_t min_revision);
 
+  // Restore, answered as POST /api/v1/admin/restore answers:
+  // RestoreResultToJson of the result (HttpApi::Options::restore).
+  absl::StatusOr<std::string> RestoreToJson(const std::string& document,
+                                            int64_t min_revision);
+
  private:
   Options options_;
 };

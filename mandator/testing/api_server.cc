@@ -98,11 +98,8 @@ absl::Status ApiServer::Init() {
     snapshots.fence = [this] { return LeaderFence(); };
     snapshots_ = std::make_unique<Snapshots>(std::move(snapshots));
     api.snapshot = [this] { return snapshots_->Take(); };
-    api.restore = [this](const std::string& document,
-                         int64_t min_revision) -> absl::StatusOr<std::string> {
-      KESS_ASSIGN_OR_RETURN(RestoreResult restored,
-                            snapshots_->Restore(document, min_revision));
-      return RestoreResultToJson(restored);
+    api.restore = [this](const std::string& document, int64_t min_revision) {
+      return snapshots_->RestoreToJson(document, min_revision);
     };
   }
   api_ = std::make_unique<HttpApi>(std::move(api));
