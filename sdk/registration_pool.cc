@@ -65,6 +65,8 @@ void RegistrationPool::Start() {
 }
 
 RegistrationPool::~RegistrationPool() {
+  // Waits for the loop below: on the loop thread it would never return.
+  CHECK(!options_.loop->InLoopThread());
   absl::Notification done;
   options_.loop->Post([&] {
     *alive_ = false;
@@ -93,12 +95,16 @@ RegistrationPool::~RegistrationPool() {
 }
 
 uint64_t RegistrationPool::Join(std::function<void()> tick) {
+  DCHECK(options_.loop->InLoopThread());
   const uint64_t id = next_member_++;
   members_[id] = std::move(tick);
   return id;
 }
 
-void RegistrationPool::Leave(uint64_t member) { members_.erase(member); }
+void RegistrationPool::Leave(uint64_t member) {
+  DCHECK(options_.loop->InLoopThread());
+  members_.erase(member);
+}
 
 void RegistrationPool::Tick() {
   if (alive_ == nullptr) return;
@@ -181,27 +187,48 @@ void RegistrationPool::Call(
     const std::string& address, const char* method, std::string payload,
     absl::Duration timeout,
     std::function<void(absl::StatusOr<std::string>)> done) {
+  DCHECK(options_.loop->InLoopThread());
   transport::Client* client = ChannelFor(address);
   if (client == nullptr) {
     done(absl::UnavailableError(
         absl::StrCat("cannot open a connection to ", address)));
     return;
   }
+  const uint64_t gen = channels_[address].gen;
   std::weak_ptr<bool> alive = alive_;
-  client->Call(method, std::move(payload), timeout,
-               [alive, done = std::move(done)](absl::StatusOr<std::string> r) {
-                 if (alive.expired()) {
-                   done(absl::CancelledError("pool destroyed"));
-                   return;
-                 }
-                 done(std::move(r));
-               });
+  client->Call(
+      method, std::move(payload), timeout,
+      [this, alive, address, gen,
+       done = std::move(done)](absl::StatusOr<std::string> r) {
+        if (alive.expired()) {
+          done(absl::CancelledError("pool destroyed"));
+          return;
+        }
+        if (r.status().code() == absl::StatusCode::kDeadlineExceeded) {
+          DropChannel(address, gen);
+        }
+        done(std::move(r));
+      });
+}
+
+void RegistrationPool::DropChannel(const std::string& address, uint64_t gen) {
+  auto it = channels_.find(address);
+  if (it == channels_.end() || it->second.gen != gen || it->second.dead) {
+    return;  // already replaced or dropped
+  }
+  // A call that got no answer in time: the connection may be half-open
+  // (packets dropped without a RST), which TCP alone notices only after
+  // many minutes. Drop it as a failed connection: its other calls fail
+  // UNAVAILABLE now, and the next call connects again.
+  it->second.dead = true;
+  if (it->second.client != nullptr) it->second.client->Close();
 }
 
 void RegistrationPool::Heartbeat(
     const std::string& address, const std::string& service,
     const std::string& id,
     std::function<void(absl::StatusOr<bool> unknown)> done) {
+  DCHECK(options_.loop->InLoopThread());
   queued_[address].push_back(Queued{service, id, std::move(done)});
   if (!in_tick_) FlushSoon();
 }

@@ -27,7 +27,10 @@
 // again, down to single references, so liveness never depends on the
 // mandator's limit. A connection that fails is dropped and made again at
 // the next call; the calls on it fail UNAVAILABLE to their members (who
-// fail over, as without a pool).
+// fail over, as without a pool). So is one on which any call (a batch, a
+// Register, a Deregister) times out: a half-open connection (a peer or a
+// middlebox that drops packets without a RST) is replaced after one call
+// timeout, not after TCP's own retransmission limit.
 //
 // Thread-safety: Create and the destructor on any thread but the loop's;
 // the rest (used by Registration) only on the loop thread. The pool must
@@ -124,6 +127,9 @@ class RegistrationPool {
   void SendBatch(const std::string& address,
                  std::shared_ptr<std::vector<Queued>> batch);
   transport::Client* ChannelFor(const std::string& address);
+  // Marks channel generation `gen` to `address` dead and closes its client
+  // (if it is still the current one).
+  void DropChannel(const std::string& address, uint64_t gen);
 
   const RegistrationPoolOptions options_;
   metrics::Counter* batches_;
