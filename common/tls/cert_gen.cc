@@ -131,6 +131,12 @@ absl::StatusOr<X509Ptr> ParseCert(const std::string& pem) {
   return cert;
 }
 
+// The roles that run a TLS server; the others ("agent", "client") only
+// connect, so their certificates are clientAuth only.
+bool IsServerRole(const std::string& role) {
+  return role == "mandator" || role == "distributor";
+}
+
 }  // namespace
 
 absl::StatusOr<KeyAndCert> MakeCa(const std::string& common_name,
@@ -177,7 +183,8 @@ absl::StatusOr<KeyAndCert> IssueCert(const KeyAndCert& ca,
                                     "critical,digitalSignature"));
   KESS_RETURN_IF_ERROR(AddExtension(cert.get(), ca_cert.get(),
                                     NID_ext_key_usage,
-                                    "serverAuth,clientAuth"));
+                                    spec.server_auth ? "serverAuth,clientAuth"
+                                                     : "clientAuth"));
   KESS_RETURN_IF_ERROR(AddExtension(cert.get(), ca_cert.get(),
                                     NID_authority_key_identifier,
                                     "keyid:always"));
@@ -244,11 +251,16 @@ absl::StatusOr<std::vector<std::string>> WriteClusterCerts(
   struct Planned {
     std::string name;  // without extension, relative to dir
     std::vector<std::string> hosts;
+    bool server = true;  // serverAuth and host names; else clientAuth only
   };
   std::vector<Planned> planned;
-  for (const char* role : kRoles) planned.push_back({role, options.hosts});
+  for (const char* role : kRoles) {
+    const bool server = IsServerRole(role);
+    planned.push_back(
+        {role, server ? options.hosts : std::vector<std::string>{}, server});
+  }
   for (const std::string& host : options.hosts) {
-    planned.push_back({absl::StrCat("hosts/", host), {host}});
+    planned.push_back({absl::StrCat("hosts/", host), {host}, true});
   }
   std::vector<std::string> paths = {options.dir + "/ca.pem",
                                     options.dir + "/ca.key"};
@@ -295,8 +307,11 @@ absl::StatusOr<std::vector<std::string>> WriteClusterCerts(
     CertSpec spec;
     spec.common_name = absl::StrCat(p.name, ".", options.cluster, ".kess");
     if (spec.common_name.size() > 64) spec.common_name.resize(64);
-    spec.dns_names = {"localhost"};
-    spec.ip_addresses = {"127.0.0.1", "::1"};
+    spec.server_auth = p.server;
+    if (p.server) {
+      spec.dns_names = {"localhost"};
+      spec.ip_addresses = {"127.0.0.1", "::1"};
+    }
     for (const std::string& host : p.hosts) {
       (IsIpLiteral(host) ? spec.ip_addresses : spec.dns_names).push_back(host);
     }

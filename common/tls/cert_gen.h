@@ -26,6 +26,10 @@ struct CertSpec {
   // subjectAltName entries: DNS names, and IP addresses (v4 or v6).
   std::vector<std::string> dns_names;
   std::vector<std::string> ip_addresses;
+  // extendedKeyUsage: clientAuth always; serverAuth too when true. A
+  // certificate without serverAuth is refused by every kess client as a
+  // server's certificate.
+  bool server_auth = true;
   absl::Time not_before = absl::Now() - absl::Hours(1);
   absl::Time not_after = absl::Now() + absl::Hours(24 * 365);
 };
@@ -34,9 +38,10 @@ struct CertSpec {
 absl::StatusOr<KeyAndCert> MakeCa(const std::string& common_name,
                                   absl::Time not_before, absl::Time not_after);
 
-// A leaf certificate signed by `ca`, usable by servers and clients alike
-// (extendedKeyUsage serverAuth, clientAuth): a mandator is both. Any
-// validity is allowed, so tests can make expired or not-yet-valid ones.
+// A leaf certificate signed by `ca`: extendedKeyUsage serverAuth and
+// clientAuth (a mandator is both), or clientAuth only when
+// `spec.server_auth` is false. Any validity is allowed, so tests can make
+// expired or not-yet-valid ones.
 absl::StatusOr<KeyAndCert> IssueCert(const KeyAndCert& ca,
                                      const CertSpec& spec);
 
@@ -54,7 +59,12 @@ struct ClusterCertOptions {
 };
 
 // The files WriteClusterCerts writes, relative to its dir: ca.pem, ca.key,
-// and <role>.pem / <role>.key for each of kRoles.
+// and <role>.pem / <role>.key for each of kRoles. "mandator" and
+// "distributor" (and hosts/<host>) are server and client certificates;
+// "agent" and "client" are client certificates only (clientAuth, no
+// subjectAltName): their keys sit on every agent host and with every
+// kessctl user, so they must not be able to serve as a mandator or a
+// distributor.
 inline constexpr const char* kRoles[] = {"mandator", "distributor", "agent",
                                          "client"};
 

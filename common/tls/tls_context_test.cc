@@ -68,6 +68,17 @@ std::string SansOf(const std::string& pem) {
   return out;
 }
 
+// The extendedKeyUsage bits (XKU_*) of a PEM certificate.
+uint32_t ExtendedKeyUsageOf(const std::string& pem) {
+  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+  X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
+  BIO_free(bio);
+  if (cert == nullptr) return 0;
+  const uint32_t xku = X509_get_extended_key_usage(cert);
+  X509_free(cert);
+  return xku;
+}
+
 class TlsContextTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -116,11 +127,22 @@ TEST_F(TlsContextTest, WritesEveryFileKeysPrivate) {
   ASSERT_EQ(stat((dir_ + "/hosts/node-a.example.key").c_str(), &st), 0);
   ASSERT_EQ(stat((dir_ + "/hosts/127.0.0.2.pem").c_str(), &st), 0);
 
-  const std::string sans = SansOf(ReadFile(dir_ + "/agent.pem"));
+  const std::string sans = SansOf(ReadFile(dir_ + "/distributor.pem"));
   EXPECT_NE(sans.find("DNS:localhost"), std::string::npos) << sans;
   EXPECT_NE(sans.find("DNS:node-a.example"), std::string::npos) << sans;
   EXPECT_NE(sans.find("IP/4"), std::string::npos) << sans;   // 127.0.0.1
   EXPECT_NE(sans.find("IP/16"), std::string::npos) << sans;  // ::1
+  EXPECT_EQ(ExtendedKeyUsageOf(ReadFile(dir_ + "/distributor.pem")),
+            XKU_SSL_SERVER | XKU_SSL_CLIENT);
+  EXPECT_EQ(ExtendedKeyUsageOf(ReadFile(dir_ + "/mandator.pem")),
+            XKU_SSL_SERVER | XKU_SSL_CLIENT);
+  // The certificates whose keys are everywhere name no host and cannot
+  // serve.
+  for (const char* role : {"agent", "client"}) {
+    const std::string pem = ReadFile(absl::StrCat(dir_, "/", role, ".pem"));
+    EXPECT_EQ(SansOf(pem), "") << role;
+    EXPECT_EQ(ExtendedKeyUsageOf(pem), XKU_SSL_CLIENT) << role;
+  }
   const std::string host_sans =
       SansOf(ReadFile(dir_ + "/hosts/node-a.example.pem"));
   EXPECT_NE(host_sans.find("DNS:node-a.example"), std::string::npos);

@@ -6,8 +6,11 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <fstream>
 #include <memory>
+#include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/metrics.h"
@@ -88,6 +91,20 @@ class TlsTransportTest : public ::testing::Test {
   double Handshakes(const std::string& role, bool resumed) {
     return CounterValue(registry_, "kess_transport_tls_handshakes_total",
                         {{"role", role}, {"resumed", resumed ? "true" : "false"}});
+  }
+
+  // The test CA's key and certificate.
+  absl::StatusOr<tls::KeyAndCert> ReadCa() {
+    tls::KeyAndCert ca;
+    for (auto [path, out] : {std::pair{certs_->ca(), &ca.cert_pem},
+                             std::pair{certs_->dir() + "/ca.key", &ca.key_pem}}) {
+      std::ifstream in(path);
+      std::stringstream text;
+      text << in.rdbuf();
+      if (text.str().empty()) return absl::NotFoundError(path);
+      *out = text.str();
+    }
+    return ca;
   }
 
   metrics::Registry registry_;
@@ -208,6 +225,61 @@ TEST_F(TlsTransportTest, ExpiredServerCertificateFails) {
   absl::Status status = Connect(Options(certs_->ClientTls()));
   EXPECT_FALSE(status.ok());
   EXPECT_EQ(HandshakeFailures("client", "cert_expired"), 1) << status;
+}
+
+// The agent's and kessctl's certificates are on every host: a server
+// presenting one (clientAuth only, no host name) is refused by clients.
+TEST_F(TlsTransportTest, ClientOnlyCertificateCannotServe) {
+  double refused = 0;
+  for (const char* role : {"agent", "client"}) {
+    SCOPED_TRACE(role);
+    auto server_tls =
+        tls::TlsContext::Create(tls::TlsSide::kServer, certs_->Options(role));
+    ASSERT_TRUE(server_tls.ok()) << server_tls.status();
+    StartServer(*server_tls);
+    absl::Status status = Connect(Options(certs_->ClientTls()));
+    EXPECT_FALSE(status.ok());
+    EXPECT_GE(Disconnects(registry_, "client", "tls_handshake_failed"),
+              ++refused)
+        << status;
+    refused = Disconnects(registry_, "client", "tls_handshake_failed");
+    EXPECT_EQ(Handshakes("client", false), 0);
+    server_.reset();
+  }
+  // The purpose check on its own: a client-only certificate with the
+  // right host name is refused too.
+  tls::CertSpec spec;
+  spec.common_name = "client-only";
+  spec.ip_addresses = {"127.0.0.1"};
+  spec.server_auth = false;
+  absl::StatusOr<tls::KeyAndCert> ca_pair = ReadCa();
+  ASSERT_TRUE(ca_pair.ok()) << ca_pair.status();
+  absl::StatusOr<tls::KeyAndCert> pair = tls::IssueCert(*ca_pair, spec);
+  ASSERT_TRUE(pair.ok()) << pair.status();
+  const std::string base = certs_->dir() + "/client-only";
+  ASSERT_TRUE(tls::WriteFileAtomically(base + ".pem", pair->cert_pem, 0644).ok());
+  ASSERT_TRUE(tls::WriteFileAtomically(base + ".key", pair->key_pem, 0600).ok());
+  auto server_tls = tls::TlsContext::Create(tls::TlsSide::kServer,
+                                            certs_->Options("client-only"));
+  ASSERT_TRUE(server_tls.ok()) << server_tls.status();
+  StartServer(*server_tls);
+  const double untrusted = HandshakeFailures("client", "untrusted_cert");
+  EXPECT_FALSE(Connect(Options(certs_->ClientTls())).ok());
+  EXPECT_GT(HandshakeFailures("client", "untrusted_cert"), untrusted);
+  EXPECT_EQ(Handshakes("client", false), 0);
+  // The same name with serverAuth: accepted (the test itself is sound).
+  spec.server_auth = true;
+  pair = tls::IssueCert(*ca_pair, spec);
+  ASSERT_TRUE(pair.ok()) << pair.status();
+  ASSERT_TRUE(tls::WriteFileAtomically(base + ".pem", pair->cert_pem, 0644).ok());
+  ASSERT_TRUE(tls::WriteFileAtomically(base + ".key", pair->key_pem, 0600).ok());
+  server_.reset();
+  server_tls = tls::TlsContext::Create(tls::TlsSide::kServer,
+                                       certs_->Options("client-only"));
+  ASSERT_TRUE(server_tls.ok()) << server_tls.status();
+  StartServer(*server_tls);
+  EXPECT_TRUE(Connect(Options(certs_->ClientTls())).ok());
+  EXPECT_EQ(Handshakes("client", false), 1);
 }
 
 TEST_F(TlsTransportTest, HostNameMismatchFails) {
