@@ -311,14 +311,9 @@ class Registration::Core {
       targets_.push_back(std::move(t));
       return id;
     }
-    transport::ClientOptions o;
-    transport::SplitHostPort(address, &o.host, &o.port).IgnoreError();
-    o.connect_timeout = options_.connect_timeout;
     // The instance heartbeats are the traffic.
-    o.heartbeat_interval = absl::ZeroDuration();
-    o.heartbeat_timeout = absl::ZeroDuration();
-    o.registry = options_.registry;
-    o.tls = options_.tls;
+    transport::ClientOptions o = SchedulerClientOptions(
+        address, options_.connect_timeout, options_.registry, options_.tls);
     transport::ClientCallbacks callbacks;
     const uint64_t id = t->id;
     callbacks.on_connect = [this, id](const absl::Status& s) {

@@ -23,6 +23,19 @@ std::string RefKey(const std::string& service, const std::string& id) {
 
 }  // namespace
 
+transport::ClientOptions SchedulerClientOptions(
+    const std::string& address, absl::Duration connect_timeout,
+    metrics::Registry* registry, std::shared_ptr<tls::TlsContext> tls) {
+  transport::ClientOptions o;
+  transport::SplitHostPort(address, &o.host, &o.port).IgnoreError();
+  o.connect_timeout = connect_timeout;
+  o.heartbeat_interval = absl::ZeroDuration();
+  o.heartbeat_timeout = absl::ZeroDuration();
+  o.registry = registry;
+  o.tls = std::move(tls);
+  return o;
+}
+
 absl::StatusOr<std::shared_ptr<RegistrationPool>> RegistrationPool::Create(
     RegistrationPoolOptions options) {
   if (options.loop == nullptr) {
@@ -145,14 +158,9 @@ transport::Client* RegistrationPool::ChannelFor(const std::string& address) {
     }
     channels_.erase(it);
   }
-  transport::ClientOptions o;
-  transport::SplitHostPort(address, &o.host, &o.port).IgnoreError();
-  o.connect_timeout = options_.connect_timeout;
   // The batched heartbeats are the traffic.
-  o.heartbeat_interval = absl::ZeroDuration();
-  o.heartbeat_timeout = absl::ZeroDuration();
-  o.registry = options_.registry;
-  o.tls = options_.tls;
+  transport::ClientOptions o = SchedulerClientOptions(
+      address, options_.connect_timeout, options_.registry, options_.tls);
   // The channel's generation: callbacks of a client already replaced must
   // not mark its successor dead. They may run inside Client::Create.
   const uint64_t gen = next_gen_++;

@@ -56,8 +56,16 @@ class TlsContext;
 namespace transport {
 class EventLoop;
 class Client;
+struct ClientOptions;
 }  // namespace transport
 namespace sdk {
+
+// The transport options of a connection to the scheduler at `address`
+// ("host:port") that carries registrations, pooled or not: no transport
+// heartbeats (the registrations' own heartbeats are the traffic).
+transport::ClientOptions SchedulerClientOptions(
+    const std::string& address, absl::Duration connect_timeout,
+    metrics::Registry* registry, std::shared_ptr<tls::TlsContext> tls);
 
 struct RegistrationPoolOptions {
   transport::EventLoop* loop = nullptr;  // required; outlives the pool
