@@ -96,14 +96,19 @@ int CtxCacheIndex() {
 }
 
 // OpenSSL's new-session callback (client): keep the ticket for the next
-// connection to the same server. Returns 1: we took the reference.
+// connection to the same server. The cache takes a copy, never `session`
+// itself: that is the live connection's own session, which OpenSSL marks
+// not resumable when the connection is freed without our close_notify
+// (peer_closed, heartbeat_timeout, read_error, ...), and a copy made later
+// would carry the mark. Returns 0: the reference stays with OpenSSL.
 int OnNewSession(SSL* ssl, SSL_SESSION* session) {
   auto* key = static_cast<std::string*>(SSL_get_ex_data(ssl, SslKeyIndex()));
   auto* cache = static_cast<std::shared_ptr<SessionCache>*>(
       SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), CtxCacheIndex()));
   if (key == nullptr || cache == nullptr || *cache == nullptr) return 0;
-  (*cache)->Put(*key, session);
-  return 1;
+  SSL_SESSION* copy = SSL_SESSION_dup(session);
+  if (copy != nullptr) (*cache)->Put(*key, copy);
+  return 0;
 }
 
 // A socket BIO whose writes never raise SIGPIPE (send with MSG_NOSIGNAL):

@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "common/metrics.h"
 #include "common/testing/wait_for.h"
 #include "common/tls/cert_gen.h"
@@ -59,6 +60,9 @@ class TlsTransportTest : public ::testing::Test {
     HandlerMap handlers;
     handlers["echo"] = [](Request request, Responder responder) {
       responder.Respond(std::move(request.payload));
+    };
+    handlers["id"] = [](Request request, Responder responder) {
+      responder.Respond(std::to_string(request.connection_id));
     };
     auto server = Server::Create(options, std::move(handlers));
     ASSERT_TRUE(server.ok()) << server.status();
@@ -198,6 +202,35 @@ TEST_F(TlsTransportTest, ManyConnectionsResumeSessions) {
   // Most resumed from the first connection's ticket.
   EXPECT_GE(Handshakes("client", true), kClients / 2);
   clients.clear();
+}
+
+// A connection that ends without the client's close_notify (here the
+// server closes it: the client's reason is "peer_closed") must not spoil
+// the session ticket it left behind: after a network blip every agent
+// reconnects, and they should all resume.
+TEST_F(TlsTransportTest, SessionResumesAfterTheServerClosed) {
+  StartServer(certs_->ServerTls());
+  std::shared_ptr<tls::TlsContext> client_tls = certs_->ClientTls();
+  for (int round = 0; round < 3; ++round) {
+    SCOPED_TRACE(round);
+    Client* client = nullptr;
+    ASSERT_TRUE(Connect(Options(client_tls), &client).ok());
+    // The reply comes after the server's ticket.
+    absl::StatusOr<std::string> id = client->CallSync("id", "", kLong);
+    ASSERT_TRUE(id.ok()) << id.status();
+    EXPECT_EQ(Handshakes("client", true), round);
+    uint64_t connection_id = 0;
+    ASSERT_TRUE(absl::SimpleAtoi(*id, &connection_id)) << *id;
+    server_->Disconnect(connection_id);
+    ASSERT_TRUE(WaitFor(
+        [&] { return client->state() == ClientState::kClosed; }, kLong));
+    EXPECT_EQ(Disconnects(registry_, "client", "peer_closed"), round + 1);
+  }
+  Client* last = nullptr;
+  ASSERT_TRUE(Connect(Options(client_tls), &last).ok());
+  EXPECT_TRUE(last->CallSync("echo", "x", kLong).ok());
+  EXPECT_EQ(Handshakes("client", true), 3);
+  EXPECT_EQ(Handshakes("client", false), 1);
 }
 
 TEST_F(TlsTransportTest, WrongCaFailsCleanly) {
