@@ -85,6 +85,16 @@ absl::StatusOr<TransportTls> TlsFromFlags(const std::string& program,
         " (`kessctl certs init --dir DIR --cluster NAME` writes them), or "
         "--insecure_plaintext to run without TLS"));
   }
+  if (client && FLAGS_tls_client_auth &&
+      (FLAGS_tls_cert.empty() || FLAGS_tls_key.empty())) {
+    // Otherwise this client would present no certificate and every server
+    // with mutual TLS would refuse it.
+    return absl::FailedPreconditionError(absl::StrCat(
+        program,
+        ": --tls_client_auth: this process presents a client certificate; "
+        "give --tls_cert and --tls_key (`kessctl certs init` writes ",
+        server ? "<role>" : "agent", ".pem and .key)"));
+  }
   TlsOptions options;
   options.cert_file = FLAGS_tls_cert;
   options.key_file = FLAGS_tls_key;

@@ -10,9 +10,9 @@
 //   --tls_reload_interval_ms  how often the files are checked for changes
 //   --insecure_plaintext    run without TLS (logged as a WARNING)
 //
-// TLS is required: without --tls_ca (and, for a server, --tls_cert and
-// --tls_key) a daemon refuses to start unless --insecure_plaintext is
-// given explicitly. `kessctl certs init` writes a working set of files.
+// TLS is required: without --tls_ca (and, for a server or a client with
+// --tls_client_auth, --tls_cert and --tls_key) a daemon refuses to start
+// unless --insecure_plaintext is given explicitly. `kessctl certs init` writes a working set of files.
 //
 // Thread-safety: call TlsFromFlags once, from main, after flag parsing.
 #pragma once
@@ -37,7 +37,9 @@ struct TransportTls {
 
 // Builds the contexts `program` needs (`server`: it listens; `client`: it
 // connects) from the flags. FailedPrecondition (with the flags to give) if
-// TLS is not configured and --insecure_plaintext is not given; the file
+// TLS is not configured and --insecure_plaintext is not given, or if a
+// client is asked for mutual TLS (--tls_client_auth) without --tls_cert
+// and --tls_key; the file
 // errors of TlsContext::Create otherwise. In plaintext mode logs a
 // WARNING and returns empty contexts.
 absl::StatusOr<TransportTls> TlsFromFlags(const std::string& program,
