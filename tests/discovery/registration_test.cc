@@ -9,6 +9,15 @@
 #include <string>
 #include <vector>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <thread>
+
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/metrics.h"
@@ -25,6 +34,106 @@ using mandator::scheduler::Scheduler;
 using testing::WaitFor;
 
 constexpr absl::Duration kWait = absl::Seconds(20);
+
+// A TCP proxy on 127.0.0.1 in front of one server that can turn every
+// connection it holds into a black hole: their bytes are read and dropped
+// both ways, nothing is closed and no RST is sent (a stateful firewall or
+// NAT that lost its table). Connections made afterwards pass normally.
+class BlackHoleProxy {
+ public:
+  explicit BlackHoleProxy(int upstream_port) : upstream_port_(upstream_port) {
+    listen_fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(a);
+    if (listen_fd_ < 0 ||
+        bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 ||
+        listen(listen_fd_, 64) != 0 ||
+        getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+      return;
+    }
+    port_ = ntohs(a.sin_port);
+    accept_thread_ = std::thread([this] { AcceptLoop(); });
+  }
+  ~BlackHoleProxy() {
+    stop_ = true;
+    if (accept_thread_.joinable()) accept_thread_.join();
+    for (std::thread& t : pumps_) t.join();
+    if (listen_fd_ >= 0) close(listen_fd_);
+  }
+
+  bool ok() const { return port_ != 0; }
+  std::string address() const { return absl::StrCat("127.0.0.1:", port_); }
+  // Every connection open now drops its bytes from here on.
+  void BlackHoleOpenConnections() { ++epoch_; }
+  int accepted() const { return accepted_; }
+
+ private:
+  void AcceptLoop() {
+    // Bounded: stop_ ends it; each turn waits at most 20 ms.
+    while (!stop_) {
+      pollfd p{listen_fd_, POLLIN, 0};
+      if (poll(&p, 1, 20) <= 0) continue;
+      const int down = accept(listen_fd_, nullptr, nullptr);
+      if (down < 0) continue;
+      const int up = socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in a{};
+      a.sin_family = AF_INET;
+      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      a.sin_port = htons(upstream_port_);
+      if (up < 0 ||
+          connect(up, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
+        close(down);
+        if (up >= 0) close(up);
+        continue;
+      }
+      ++accepted_;
+      const int epoch = epoch_;
+      pumps_.emplace_back([this, down, up, epoch] { Pump(down, up, epoch); });
+    }
+  }
+
+  void Pump(int down, int up, int epoch) {
+    char buf[16384];
+    while (!stop_) {
+      pollfd p[2] = {{down, POLLIN, 0}, {up, POLLIN, 0}};
+      if (poll(p, 2, 20) <= 0) continue;
+      bool closed = false;
+      for (int k = 0; k < 2 && !closed; ++k) {
+        if (p[k].revents == 0) continue;
+        const ssize_t n = read(p[k].fd, buf, sizeof(buf));
+        if (n <= 0) {
+          closed = true;
+          break;
+        }
+        if (epoch_ != epoch) continue;  // a black hole: dropped
+        const int to = k == 0 ? up : down;
+        for (ssize_t off = 0; off < n;) {
+          const ssize_t w = write(to, buf + off, n - off);
+          if (w <= 0) {
+            closed = true;
+            break;
+          }
+          off += w;
+        }
+      }
+      if (closed) break;
+    }
+    close(down);
+    close(up);
+  }
+
+  const int upstream_port_;
+  int listen_fd_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> epoch_{0};
+  std::atomic<int> accepted_{0};
+  std::thread accept_thread_;
+  // Only the accept thread adds to it; the destructor joins that one first.
+  std::vector<std::thread> pumps_;
+};
 
 class RegistrationTest : public ::testing::Test {
  protected:
@@ -139,8 +248,9 @@ class RegistrationTest : public ::testing::Test {
       loop.reset();
     }
   };
-  std::unique_ptr<Pooled> MakePooled(const std::string& prefix, int n,
-                                     size_t max_batch_instances = 1000) {
+  std::unique_ptr<Pooled> MakePooled(
+      const std::string& prefix, int n, size_t max_batch_instances = 1000,
+      absl::Duration call_timeout = absl::Seconds(2)) {
     auto p = std::make_unique<Pooled>();
     auto loop = transport::EventLoop::Create("test-pool");
     EXPECT_TRUE(loop.ok()) << loop.status();
@@ -148,7 +258,7 @@ class RegistrationTest : public ::testing::Test {
     sdk::RegistrationPoolOptions po;
     po.loop = p->loop.get();
     po.heartbeat_interval = absl::Milliseconds(100);
-    po.call_timeout = absl::Seconds(2);
+    po.call_timeout = call_timeout;
     po.max_batch_instances = max_batch_instances;
     po.registry = &pool_registry_;
     auto pool = sdk::RegistrationPool::Create(po);
@@ -156,6 +266,7 @@ class RegistrationTest : public ::testing::Test {
     p->pool = std::move(pool).value();
     for (int k = 0; k < n; ++k) {
       sdk::RegistrationOptions o = Options(absl::StrCat(prefix, k));
+      o.call_timeout = call_timeout;
       o.pool = p->pool;
       auto r = sdk::Registration::Create(o);
       EXPECT_TRUE(r.ok()) << r.status();
@@ -564,6 +675,64 @@ TEST_F(RegistrationTest, PoolDeregistersAndRejectsAnotherLoop) {
   o.loop = other->get();
   EXPECT_EQ(sdk::Registration::Create(o).status().code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+// Every pool connection turns into a black hole (no answer, no RST): the
+// calls on it time out, the pool drops it and connects again, and every
+// instance keeps heartbeating its two servers, long before they would
+// expire it (10 intervals of 5 s) or TCP would give up.
+TEST_F(RegistrationTest, PoolReconnectsWhenItsConnectionsBecomeBlackHoles) {
+  std::vector<std::unique_ptr<BlackHoleProxy>> proxies;
+  for (int i = 0; i < 3; ++i) {
+    proxies.push_back(std::make_unique<BlackHoleProxy>(ports_[i]));
+    ASSERT_TRUE(proxies[i]->ok());
+    addresses_[i] = proxies[i]->address();  // server i behind proxy i
+  }
+  constexpr int kN = 10;
+  auto p = MakePooled("bh-", kN, 1000, absl::Milliseconds(300));
+  for (auto& r : p->regs) ASSERT_TRUE(r->WaitRegistered(2, kWait).ok());
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(proxies[i]->accepted(), 1) << i;
+
+  for (auto& proxy : proxies) proxy->BlackHoleOpenConnections();
+  const absl::Time holed = absl::Now();
+  // Every instance heard from again at two servers, after the black hole.
+  auto fresh = [&] {
+    const int64_t since_ms = absl::ToInt64Milliseconds(absl::Now() - holed);
+    for (int k = 0; k < kN; ++k) {
+      int heard = 0;
+      for (int i = 0; i < 3; ++i) {
+        auto seen = Seen(i, absl::StrCat("bh-", k));
+        if (seen != nullptr && !seen->deregistered() &&
+            seen->last_heartbeat_age_ms() < since_ms) {
+          ++heard;
+        }
+      }
+      if (heard < 2) return false;
+    }
+    return true;
+  };
+  EXPECT_TRUE(WaitFor(fresh, absl::Seconds(5)));
+  // Each server again over a new connection (the instances that failed
+  // over to their third server come back once their probe answers).
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(WaitFor([&] { return proxies[i]->accepted() >= 2; }, kWait))
+        << i;
+  }
+  // And they stay fresh on the new connections.
+  absl::SleepFor(absl::Seconds(1));
+  for (int k = 0; k < kN; ++k) {
+    const std::string id = absl::StrCat("bh-", k);
+    int heard = 0;
+    for (int i = 0; i < 3; ++i) {
+      auto seen = Seen(i, id);
+      if (seen != nullptr && !seen->deregistered() &&
+          seen->last_heartbeat_age_ms() < 500) {
+        ++heard;
+      }
+    }
+    EXPECT_GE(heard, 2) << id;
+  }
+  p.reset();  // before the proxies
 }
 
 }  // namespace
