@@ -413,7 +413,7 @@ absl::StatusOr<std::shared_ptr<SSL_CTX>> TlsContext::Build() const {
 }
 
 SSL* TlsContext::NewSsl(int fd, const std::string& dialled_name,
-                        int port) const {
+                        const std::string& peer) const {
   const std::string& server_name =
       options_.server_name.empty() ? dialled_name : options_.server_name;
   std::shared_ptr<SSL_CTX> ctx;
@@ -457,7 +457,10 @@ SSL* TlsContext::NewSsl(int fd, const std::string& dialled_name,
     SSL_free(ssl);
     return nullptr;
   }
-  std::string key = absl::StrCat(server_name, ":", port);
+  // The name and the address: with TlsOptions::server_name every server
+  // carries the same name, and a ticket is only good at the server (or
+  // the servers sharing its ticket keys) that issued it.
+  std::string key = absl::StrCat(server_name, "@", peer);
   SSL_SESSION* session =
       options_.session_resumption ? sessions_->Get(key) : nullptr;
   if (session != nullptr) {

@@ -101,10 +101,14 @@ class TlsContext {
   // name or IP literal the client dialled (TlsOptions::server_name, when
   // set, replaces it); the handshake fails unless the server's certificate
   // names it. A client also offers the last session it got from that
-  // name and `port` (TLS 1.3 ticket), so thousands of agents reconnecting
-  // at once mostly skip the certificate work. Returns nullptr (and logs)
-  // if OpenSSL cannot allocate or the name is empty.
-  SSL* NewSsl(int fd, const std::string& server_name, int port = 0) const;
+  // name at that `peer` address ("ip:port", the address connected to; TLS
+  // 1.3 ticket), so thousands of agents reconnecting at once mostly skip
+  // the certificate work. The address is part of the key because servers
+  // may share one name (TlsOptions::server_name): each has its own
+  // tickets. Returns nullptr (and logs) if OpenSSL cannot allocate or the
+  // name is empty.
+  SSL* NewSsl(int fd, const std::string& server_name,
+              const std::string& peer = "") const;
 
   // Re-reads the files now (SIGHUP, tests). On error the current context
   // stays in use, the error is logged and counted, and returned.

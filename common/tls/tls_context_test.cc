@@ -295,7 +295,7 @@ TEST_F(TlsContextTest, ClientRefusesAnEmptyServerName) {
   int fds[2];
   ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
   EXPECT_EQ((*client)->NewSsl(fds[0], ""), nullptr);
-  SSL* ssl = (*client)->NewSsl(fds[0], "127.0.0.1", 7);
+  SSL* ssl = (*client)->NewSsl(fds[0], "127.0.0.1", "127.0.0.1:7");
   EXPECT_NE(ssl, nullptr);
   SSL_free(ssl);
   close(fds[0]);

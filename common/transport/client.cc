@@ -112,7 +112,7 @@ void Client::Impl::Start(int fd, bool in_progress, std::string peer) {
                                options_.tls_server_name.empty()
                                    ? options_.host
                                    : options_.tls_server_name,
-                               options_.port);
+                               peer);
     if (ssl == nullptr) {
       close(fd);
       metrics_.Disconnected(close_reason::kTlsHandshakeFailed);

@@ -233,6 +233,42 @@ TEST_F(TlsTransportTest, SessionResumesAfterTheServerClosed) {
   EXPECT_EQ(Handshakes("client", false), 1);
 }
 
+// Servers reached under one certificate name (--tls_server_name) on the
+// same port of different addresses keep their own tickets: a ticket is
+// only offered to the address that issued it.
+TEST_F(TlsTransportTest, SessionsAreKeptPerServerAddress) {
+  StartServer(certs_->ServerTls());
+  ServerOptions other_options;
+  other_options.host = "127.0.0.2";
+  other_options.port = server_->port();
+  other_options.registry = &registry_;
+  other_options.tls = certs_->ServerTls();
+  HandlerMap handlers;
+  handlers["echo"] = [](Request request, Responder responder) {
+    responder.Respond(std::move(request.payload));
+  };
+  auto other = Server::Create(other_options, std::move(handlers));
+  if (!other.ok()) GTEST_SKIP() << "no 127.0.0.2:port: " << other.status();
+  std::shared_ptr<tls::TlsContext> client_tls = certs_->ClientTls();
+  auto connect = [&](const std::string& host) {
+    ClientOptions options = Options(client_tls);
+    options.host = host;
+    options.tls_server_name = "localhost";
+    Client* client = nullptr;
+    ASSERT_TRUE(Connect(options, &client).ok()) << host;
+    // The reply comes after the server's ticket.
+    EXPECT_TRUE(client->CallSync("echo", "x", kLong).ok()) << host;
+  };
+  connect("127.0.0.1");
+  connect("127.0.0.2");  // its own full handshake, its own ticket
+  EXPECT_EQ(Handshakes("client", false), 2);
+  connect("127.0.0.1");  // the first server's ticket, still there
+  connect("127.0.0.2");
+  EXPECT_EQ(Handshakes("client", true), 2);
+  EXPECT_EQ(Handshakes("client", false), 2);
+  clients_.clear();
+}
+
 TEST_F(TlsTransportTest, WrongCaFailsCleanly) {
   StartServer(certs_->ServerTls());
   absl::StatusOr<TestCerts> other = TestCerts::Create("other");
