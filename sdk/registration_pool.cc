@@ -158,9 +158,13 @@ transport::Client* RegistrationPool::ChannelFor(const std::string& address) {
     }
     channels_.erase(it);
   }
-  // The batched heartbeats are the traffic.
   transport::ClientOptions o = SchedulerClientOptions(
       address, options_.connect_timeout, options_.registry, options_.tls);
+  // Transport heartbeats too (one small frame per interval): a channel that
+  // no call uses, or whose peer went silent between calls, is declared
+  // dead after three intervals without a byte from the mandator.
+  o.heartbeat_interval = options_.heartbeat_interval;
+  o.heartbeat_timeout = 3 * options_.heartbeat_interval;
   // The channel's generation: callbacks of a client already replaced must
   // not mark its successor dead. They may run inside Client::Create.
   const uint64_t gen = next_gen_++;

@@ -30,7 +30,9 @@
 // fail over, as without a pool). So is one on which any call (a batch, a
 // Register, a Deregister) times out: a half-open connection (a peer or a
 // middlebox that drops packets without a RST) is replaced after one call
-// timeout, not after TCP's own retransmission limit.
+// timeout, not after TCP's own retransmission limit; and so is one from
+// which nothing at all (not even the answers to the transport heartbeats
+// it sends every heartbeat_interval) arrived for three intervals.
 //
 // Thread-safety: Create and the destructor on any thread but the loop's;
 // the rest (used by Registration) only on the loop thread. The pool must
@@ -62,7 +64,8 @@ namespace sdk {
 
 // The transport options of a connection to the scheduler at `address`
 // ("host:port") that carries registrations, pooled or not: no transport
-// heartbeats (the registrations' own heartbeats are the traffic).
+// heartbeats (the registrations' own heartbeats are the traffic; the pool
+// adds them to its shared connections, see below).
 transport::ClientOptions SchedulerClientOptions(
     const std::string& address, absl::Duration connect_timeout,
     metrics::Registry* registry, std::shared_ptr<tls::TlsContext> tls);
