@@ -51,7 +51,7 @@ TEST(CertsCommandTest, InitWritesUsableFilesOnce) {
   Options options;
   options.certs_dir = NewDir();
   options.cluster = "prod";
-  options.hosts = {"kess-1.example", "10.1.2.3"};
+  options.hosts = {"kess-1.example", "127.1.2.3"};
   options.days = 30;
   Result r = RunCommand({"certs", "init"}, options);
   ASSERT_EQ(r.code, kExitOk) << r.err;
@@ -63,7 +63,7 @@ TEST(CertsCommandTest, InitWritesUsableFilesOnce) {
     EXPECT_EQ(ModeOf(absl::StrCat(options.certs_dir, "/", role, ".pem")), 0644);
   }
   EXPECT_EQ(ModeOf(options.certs_dir + "/hosts/kess-1.example.key"), 0600);
-  EXPECT_EQ(ModeOf(options.certs_dir + "/hosts/10.1.2.3.pem"), 0644);
+  EXPECT_EQ(ModeOf(options.certs_dir + "/hosts/127.1.2.3.pem"), 0644);
 
   tls::TlsOptions tls_options;
   tls_options.cert_file = options.certs_dir + "/mandator.pem";

@@ -22,7 +22,7 @@ import java.util.Objects;
  * <pre>{@code
  * try (Registration r = Registration.builder()
  *         .agent("http://127.0.0.1:7310")          // or "unix:/run/kess/agent.sock"
- *         .service("checkout").id("checkout-7f3a").address("10.0.1.12:8080")
+ *         .service("checkout").id("checkout-7f3a").address("127.0.0.1:8080")
  *         .owner("checkout-deploy")
  *         .httpCheck("http://127.0.0.1:8080/health", Duration.ofSeconds(10), Duration.ofSeconds(2))
  *         .ttlCheck("checkout-7f3a-ttl", Duration.ofSeconds(30))
