@@ -166,6 +166,26 @@ absl::StatusOr<std::string> Layout::GrayPath(absl::string_view ns,
   return absl::StrCat(dir, "/", key);
 }
 
+std::string Layout::AclsDir() const { return absl::StrCat(root_, "/acls"); }
+std::string Layout::NamespaceAclsDir() const {
+  return absl::StrCat(AclsDir(), "/namespaces");
+}
+std::string Layout::ServiceAclsDir() const {
+  return absl::StrCat(AclsDir(), "/services");
+}
+
+absl::StatusOr<std::string> Layout::NamespaceAclPath(
+    absl::string_view ns) const {
+  KESS_RETURN_IF_ERROR(ValidateName(NameKind::kNamespace, ns));
+  return absl::StrCat(NamespaceAclsDir(), "/", ns);
+}
+
+absl::StatusOr<std::string> Layout::ServiceAclPath(
+    absl::string_view service) const {
+  KESS_RETURN_IF_ERROR(ValidateName(NameKind::kService, service));
+  return absl::StrCat(ServiceAclsDir(), "/", service);
+}
+
 std::vector<std::string> Layout::SkeletonPaths() const {
   std::vector<std::string> paths;
   // Parents of a non-default root ("/test" for "/test/kess") come first.
@@ -186,6 +206,9 @@ std::vector<std::string> Layout::SkeletonPaths() const {
   paths.push_back(ElectionDir());
   paths.push_back(ChunksDir());
   paths.push_back(GrayDir());
+  paths.push_back(AclsDir());
+  paths.push_back(NamespaceAclsDir());
+  paths.push_back(ServiceAclsDir());
   return paths;
 }
 

@@ -15,6 +15,8 @@
 //   /kess/chunks/cs-<seq10>/<idx5> Chunk
 //   /kess/gray/<ns>                (empty) namespaces with gray releases
 //   /kess/gray/<ns>/<key>          GrayRecord, while a gray release exists
+//   /kess/acls/namespaces/<ns>     ReadAclRecord: who may read a namespace
+//   /kess/acls/services/<service>  ReadAclRecord: who may read a route table
 //
 // <rev19> is the revision as 19 zero-padded decimal digits, so that the
 // lexicographic order of children equals the numeric order.
@@ -111,6 +113,13 @@ class Layout {
   absl::StatusOr<std::string> GrayNamespaceDir(absl::string_view ns) const;
   absl::StatusOr<std::string> GrayPath(absl::string_view ns,
                                        absl::string_view key) const;
+
+  // Read ACLs (read_acl.h): one node per namespace or service that has one.
+  std::string AclsDir() const;
+  std::string NamespaceAclsDir() const;
+  std::string ServiceAclsDir() const;
+  absl::StatusOr<std::string> NamespaceAclPath(absl::string_view ns) const;
+  absl::StatusOr<std::string> ServiceAclPath(absl::string_view service) const;
 
   // The persistent nodes that must exist before anything else is written,
   // parents first (root, revision, changelog, configs, ...).

@@ -30,6 +30,10 @@ bool ValueInline(ChangeKind kind, absl::string_view record) {
       if (!gray.ParseFromArray(record.data(), record.size())) return false;
       value = &gray.value();
       break;
+    case ACL_PUT: {  // no value: always inline
+      ReadAclRecord acl;
+      return acl.ParseFromArray(record.data(), record.size());
+    }
     default:
       return false;
   }
