@@ -12,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "common/json_util.h"
 #include "model/names.h"
+#include "model/route_table_json.h"
 
 namespace kess {
 namespace {
@@ -26,6 +27,10 @@ bool ParseState(const std::string& name, InstanceState* state) {
   }
   return false;
 }
+
+}  // namespace
+
+namespace route_json {
 
 std::string InstanceToJson(const RouteInstance& in) {
   std::vector<std::string> meta;
@@ -48,6 +53,10 @@ std::string InstanceToJson(const RouteInstance& in) {
       "}");
 }
 
+}  // namespace route_json
+
+namespace {
+
 // Field access with a message naming the field; Poco throws on type errors.
 template <typename T>
 absl::Status Field(const Poco::JSON::Object::Ptr& o, const std::string& name,
@@ -65,6 +74,10 @@ absl::Status Field(const Poco::JSON::Object::Ptr& o, const std::string& name,
   }
   return absl::OkStatus();
 }
+
+}  // namespace
+
+namespace route_json {
 
 absl::StatusOr<RouteInstance> InstanceFromJson(const Poco::JSON::Object::Ptr& o,
                                                const std::string& where) {
@@ -104,7 +117,7 @@ absl::StatusOr<RouteInstance> InstanceFromJson(const Poco::JSON::Object::Ptr& o,
   return in;
 }
 
-}  // namespace
+}  // namespace route_json
 
 const char* InstanceStateName(InstanceState state) {
   switch (state) {
@@ -224,7 +237,7 @@ std::string RouteTableToJson(const RouteTable& table) {
               return a->id < b->id;
             });
   std::vector<std::string> items;
-  for (const RouteInstance* in : sorted) items.push_back(InstanceToJson(*in));
+  for (const RouteInstance* in : sorted) items.push_back(route_json::InstanceToJson(*in));
   return absl::StrCat("{\"format\":", kRouteTableFormat,
                       ",\"service\":", JsonQuote(table.service),
                       ",\"revision\":", table.revision, ",\"instances\":[",
@@ -258,7 +271,8 @@ absl::StatusOr<RouteTable> RouteTableFromJson(absl::string_view json) {
     if (item.isNull()) {
       return absl::InvalidArgumentError(absl::StrCat(at, " is not an object"));
     }
-    KESS_ASSIGN_OR_RETURN(RouteInstance in, InstanceFromJson(item, at));
+    KESS_ASSIGN_OR_RETURN(RouteInstance in,
+                          route_json::InstanceFromJson(item, at));
     KESS_RETURN_IF_ERROR(ValidateRouteInstance(in));
     if (!ids.insert(in.id).second) {
       return absl::InvalidArgumentError(
