@@ -6,6 +6,7 @@
 #include "absl/time/clock.h"
 #include "glog/logging.h"
 #include "mandator/core/record_commit.h"
+#include "model/route_delta.h"
 #include "zk_schema/codec.h"
 
 namespace kess {
@@ -30,12 +31,14 @@ RouteStore::RouteStore(zk::ZkApi* zk, Options options)
       chunks_(zk, options_.layout, options_.acl) {}
 
 absl::StatusOr<int64_t> RouteStore::Put(const RouteTable& table,
-                                        const std::string& fence) {
+                                        const std::string& fence,
+                                        const RouteTable* previous) {
   KESS_ASSIGN_OR_RETURN(std::string path,
                         options_.layout.RoutePath(table.service));
   const zk::Meta meta = zk::MakeMeta("kess", options_.writer_id, absl::Now());
   std::optional<zk::StoredValue> prepared;  // of the latest attempt
   std::optional<zk::StoredValue> replaced;
+  bool with_delta = false;
   core::CommitBuilder build = [&](const core::CommitAttempt& attempt,
                                   zk::MultiOps* ops,
                                   zk::ChangeRecord* change) -> absl::Status {
@@ -46,14 +49,30 @@ absl::StatusOr<int64_t> RouteStore::Put(const RouteTable& table,
     absl::StatusOr<zk::GetResult> old = zk_->Get(path);
     if (!old.ok() && !absl::IsNotFound(old.status())) return old.status();
     replaced.reset();
+    int64_t old_revision = -1;
     if (old.ok()) {
-      absl::StatusOr<zk::StoredValue> value = ValueOf(old->data, path);
-      if (value.ok()) replaced = *value;
+      absl::StatusOr<zk::RouteRecord> record =
+          zk::DecodeAs<zk::RouteRecord>(old->data, path);
+      if (record.ok()) {
+        replaced = record->value();
+        old_revision = record->revision();
+      }
     }
     RouteTable versioned = table;
     versioned.revision = attempt.revision;
     KESS_ASSIGN_OR_RETURN(
         prepared, chunks_.Prepare(RouteTableToJson(versioned), path, meta));
+    with_delta = false;
+    if (previous != nullptr && previous->revision == old_revision &&
+        previous->revision > 0 && previous->revision < attempt.revision) {
+      std::string delta =
+          RouteDeltaToJson(ComputeRouteDelta(*previous, versioned));
+      if (delta.size() <= kMaxStoredRouteDeltaBytes &&
+          delta.size() < prepared->size() / 2) {
+        change->set_route_delta(std::move(delta));
+        with_delta = true;
+      }
+    }
     zk::RouteRecord record;
     record.set_service(table.service);
     record.set_revision(attempt.revision);
@@ -89,6 +108,7 @@ absl::StatusOr<int64_t> RouteStore::Put(const RouteTable& table,
     }
     return committed.status();
   }
+  (with_delta ? deltas_written_ : deltas_skipped_).fetch_add(1);
   if (replaced.has_value()) {
     absl::Status discarded = chunks_.Discard(*replaced);
     LOG_IF(WARNING, !discarded.ok())

@@ -5,7 +5,9 @@
 // multi per change with the record, the revision compare-and-set and the
 // change record (ROUTE_PUT / ROUTE_DELETE), fenced by the election node.
 // The JSON carries the commit's own revision, so it is built per attempt.
-// Tables above zk::kInlineValueLimit are chunked (chunked_value.h).
+// Tables above zk::kInlineValueLimit are chunked (chunked_value.h). A put
+// that replaces a table the leader knows also writes the route delta from
+// it into the change record (docs/route-table.md, "Deltas").
 //
 // Thread-safe (ZkApi's contract); meant for one writer thread.
 #pragma once
@@ -26,6 +28,11 @@ namespace kess {
 namespace mandator {
 namespace routes {
 
+// The largest route delta a change record carries (a change record is one
+// znode; it stays far below the chunk size so that it crosses a slow WAN
+// link quickly). A larger change is carried by the full table alone.
+inline constexpr size_t kMaxStoredRouteDeltaBytes = 64 * 1024;
+
 class RouteStore {
  public:
   struct Options {
@@ -39,9 +46,20 @@ class RouteStore {
   RouteStore(zk::ZkApi* zk, Options options);
 
   // Commits `table` (its revision field is replaced by the commit's) and
-  // returns the revision. `fence`: see record_commit.h.
+  // returns the revision. `fence`: see record_commit.h. `previous`, when
+  // given, is the table the leader believes is published (with its
+  // revision): if the record still holds that revision, the change record
+  // carries the route delta from it (ChangeRecord.route_delta), unless the
+  // delta is above kMaxStoredRouteDeltaBytes or not smaller than half the
+  // table.
   absl::StatusOr<int64_t> Put(const RouteTable& table,
-                              const std::string& fence);
+                              const std::string& fence,
+                              const RouteTable* previous = nullptr);
+
+  // Route deltas that went into change records / that were left out
+  // (too large, or no matching previous table).
+  int64_t deltas_written() const { return deltas_written_; }
+  int64_t deltas_skipped() const { return deltas_skipped_; }
   // NotFound (nothing committed) if the service has no table.
   absl::StatusOr<int64_t> Delete(const std::string& service,
                                  const std::string& fence);
@@ -70,6 +88,8 @@ class RouteStore {
   const Options options_;
   zk::ChunkedValueStore chunks_;
   std::atomic<int64_t> min_revision_{0};
+  std::atomic<int64_t> deltas_written_{0};
+  std::atomic<int64_t> deltas_skipped_{0};
 };
 
 }  // namespace routes

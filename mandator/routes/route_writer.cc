@@ -83,7 +83,11 @@ absl::Status RouteWriter::Write(const std::string& service,
                                 const ServiceChange& change,
                                 const std::string& fence) {
   if (change.table.has_value()) {
-    KESS_ASSIGN_OR_RETURN(int64_t revision, store_->Put(*change.table, fence));
+    auto held = published_.find(service);
+    const RouteTable* previous =
+        held == published_.end() ? nullptr : &held->second;
+    KESS_ASSIGN_OR_RETURN(int64_t revision,
+                          store_->Put(*change.table, fence, previous));
     RouteTable& published = published_[service];
     published = *change.table;
     published.revision = revision;

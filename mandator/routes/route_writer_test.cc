@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "mandator/routes/route_store.h"
+#include "model/route_delta.h"
 #include "mandator/testing/test_util.h"
 #include "zk_schema/codec.h"
 #include "zk_schema/revision_log.h"
@@ -186,6 +187,60 @@ TEST_F(RouteWriterTest, LargeTablesAreChunked) {
   auto chunks = client_->GetChildren(layout_->ChunksDir());
   ASSERT_TRUE(chunks.ok());
   EXPECT_TRUE(chunks->children.empty());
+}
+
+// A put that replaces the published table carries the delta from it in its
+// change record; applied to the old table's JSON it gives the new one, whose
+// CRC-32 the change record names. Also for a table far above 1 MB.
+TEST_F(RouteWriterTest, ChangeRecordsCarryTheDeltaFromThePublishedTable) {
+  for (int instances : {5, 20000}) {
+    SCOPED_TRACE(instances);
+    const std::string service = absl::StrCat("svc", instances);
+    RouteTable table = Table(service, instances, std::string(200, 'm'));
+    writer_->Submit({{service, table}});
+    ASSERT_EQ(writer_->Flush(t0_, "").written, 1);
+    const int64_t first = Revision();
+    auto change_at = [&](int64_t r) {
+      const std::string path = layout_->ChangelogPath(r);
+      auto node = client_->Get(path);
+      EXPECT_TRUE(node.ok()) << path;
+      return *zk::DecodeAs<zk::ChangeRecord>(node->data, path);
+    };
+    // The first put has no base.
+    EXPECT_FALSE(change_at(first).has_route_delta());
+    absl::StatusOr<std::optional<RouteTable>> before = store_->Get(service);
+    ASSERT_TRUE(before.ok() && before->has_value());
+    const std::string before_json = RouteTableToJson(**before);
+    if (instances > 5000) {
+      EXPECT_GT(before_json.size(), 4u << 20);
+    }
+
+    table.instances[instances / 2].weight = 7;
+    table.instances.erase(table.instances.begin());
+    writer_->Submit({{service, table}});
+    ASSERT_EQ(writer_->Flush(t0_ + absl::Seconds(2), "").written, 1);
+    const zk::ChangeRecord change = change_at(Revision());
+    ASSERT_TRUE(change.has_route_delta());
+    EXPECT_LT(change.route_delta().size(), 2000u);
+    absl::StatusOr<RouteDelta> delta = RouteDeltaFromJson(change.route_delta());
+    ASSERT_TRUE(delta.ok()) << delta.status();
+    EXPECT_EQ(delta->base_revision, first);
+    EXPECT_EQ(delta->revision, Revision());
+    EXPECT_EQ(delta->changed.size(), 1u);
+    EXPECT_EQ(delta->removed.size(), 1u);
+    absl::StatusOr<std::string> applied =
+        ApplyRouteDeltaToJson(before_json, *delta, change.value_crc32());
+    ASSERT_TRUE(applied.ok()) << applied.status();
+    absl::StatusOr<std::optional<RouteTable>> after = store_->Get(service);
+    ASSERT_TRUE(after.ok() && after->has_value());
+    EXPECT_EQ(*applied, RouteTableToJson(**after));
+  }
+  EXPECT_EQ(store_->deltas_written(), 2);
+  // A table replaced wholesale: the delta would not be smaller than half of
+  // it, so the change record has none.
+  writer_->Submit({{"svc5", Table("svc5", 1)}});
+  ASSERT_EQ(writer_->Flush(t0_ + absl::Seconds(4), "").written, 1);
+  EXPECT_EQ(store_->deltas_written(), 2);
 }
 
 TEST_F(RouteWriterTest, ALostFenceWritesNothingAndKeepsTheChange) {
