@@ -15,9 +15,10 @@ constexpr absl::Duration kRetryDelay = absl::Milliseconds(200);
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<EphemeralNode>> EphemeralNode::Create(
-    ZkApi* zk, std::string path, std::string data, AclList acl) {
-  std::unique_ptr<EphemeralNode> node(
-      new EphemeralNode(zk, std::move(path), std::move(data), std::move(acl)));
+    ZkApi* zk, std::string path, std::string data, AclList acl,
+    OnDestroy on_destroy) {
+  std::unique_ptr<EphemeralNode> node(new EphemeralNode(
+      zk, std::move(path), std::move(data), std::move(acl), on_destroy));
   KESS_RETURN_IF_ERROR(node->CreateNow());
   EphemeralNode* self = node.get();
   node->listener_id_ = zk->AddSessionListener(
@@ -27,6 +28,7 @@ absl::StatusOr<std::unique_ptr<EphemeralNode>> EphemeralNode::Create(
 
 EphemeralNode::~EphemeralNode() {
   if (listener_id_ != 0) zk_->RemoveSessionListener(listener_id_);
+  if (on_destroy_ == OnDestroy::kLeaveToSession) return;
   absl::Status deleted = zk_->Delete(path_);
   if (!deleted.ok() && !absl::IsNotFound(deleted)) {
     LOG(WARNING) << "ephemeral " << path_ << " not deleted: " << deleted
@@ -56,6 +58,13 @@ absl::Status EphemeralNode::CreateNow() {
       if (!stat->has_value()) continue;  // gone meanwhile: create again
       if ((*stat)->ephemeral_owner == zk_->session_id()) {
         status = absl::OkStatus();
+      } else if (on_destroy_ == OnDestroy::kLeaveToSession) {
+        // Not ours to delete: it goes when its session ends.
+        status = absl::AlreadyExistsError(absl::StrCat(
+            path_, " is held by another session (0x",
+            absl::Hex((*stat)->ephemeral_owner),
+            "); it goes away when that session ends"));
+        break;
       } else {
         status = zk_->Delete(path_, (*stat)->version);
         if (status.ok() || absl::IsNotFound(status)) continue;

@@ -5,7 +5,12 @@
 // expires. EphemeralNode creates the node now and again on every
 // SessionEvent::kNewSession of its client (and on kReconnected if an earlier
 // re-creation failed), replacing a stale node left by an older session of
-// the same owner. Destroying it deletes the node.
+// the same owner. Destroying it deletes the node, unless it was created
+// with OnDestroy::kLeaveToSession (an owner without DELETE permission on the
+// parent, e.g. a distributor as `reader`: the node goes when the owner
+// closes its session). Such an owner cannot replace a stale node of its own
+// older session either: creating fails (AlreadyExists) until that session
+// expires, and the owner retries.
 //
 // Thread-safe. Must be destroyed before its ZkApi.
 #pragma once
@@ -25,8 +30,10 @@ class EphemeralNode {
  public:
   // Creates `path` (its parent must exist) with `data` in the current
   // session. Fails if the node cannot be created now.
+  enum class OnDestroy { kDelete, kLeaveToSession };
   static absl::StatusOr<std::unique_ptr<EphemeralNode>> Create(
-      ZkApi* zk, std::string path, std::string data, AclList acl = {});
+      ZkApi* zk, std::string path, std::string data, AclList acl = {},
+      OnDestroy on_destroy = OnDestroy::kDelete);
   ~EphemeralNode();
 
   EphemeralNode(const EphemeralNode&) = delete;
@@ -38,11 +45,13 @@ class EphemeralNode {
   int64_t created_generation() const;
 
  private:
-  EphemeralNode(ZkApi* zk, std::string path, std::string data, AclList acl)
+  EphemeralNode(ZkApi* zk, std::string path, std::string data, AclList acl,
+                OnDestroy on_destroy)
       : zk_(zk),
         path_(std::move(path)),
         data_(std::move(data)),
-        acl_(std::move(acl)) {}
+        acl_(std::move(acl)),
+        on_destroy_(on_destroy) {}
   // Creates the node in the current session (bounded retries).
   absl::Status CreateNow();
   void OnSessionEvent(const SessionEvent& event);
@@ -51,6 +60,7 @@ class EphemeralNode {
   const std::string path_;
   const std::string data_;
   const AclList acl_;
+  const OnDestroy on_destroy_;
   int64_t listener_id_ = 0;
   mutable absl::Mutex mu_;
   int64_t created_generation_ ABSL_GUARDED_BY(mu_) = 0;

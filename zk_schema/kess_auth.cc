@@ -93,7 +93,14 @@ absl::StatusOr<AclList> KessAcl(const KessAuth& auth) {
 }
 
 absl::StatusOr<AclList> DistributorMembersAcl(const KessAuth& auth) {
-  return AclWithReaderPerms(auth, kPermRead | kPermCreate | kPermDelete);
+  return AclWithReaderPerms(auth, kDistributorMembersReaderPerms);
+}
+
+absl::StatusOr<AclList> DistributorMemberNodeAcl(
+    const DigestCredential& reader) {
+  KESS_ASSIGN_OR_RETURN(Acl own,
+                        DigestAcl(reader.user, reader.password, kPermRead));
+  return AclList{own, WorldReadAcl()};
 }
 
 }  // namespace zk

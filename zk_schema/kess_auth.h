@@ -60,10 +60,25 @@ absl::StatusOr<KessAuth> LoadKessAuthFile(
 // mandator: all permissions; reader: read. The ACL of every kess node.
 absl::StatusOr<AclList> KessAcl(const KessAuth& auth);
 
-// The ACL of /kess/members/distributors: as KessAcl, plus create and delete
-// for `reader`, so distributors (which hold only the reader password) can
-// register their own ephemeral member nodes there.
+// The reader's permissions on /kess/members/distributors: read and create,
+// so that distributors (which hold only the reader password) can register
+// their ephemeral member nodes there. Not delete: ZooKeeper checks DELETE
+// on the parent, so a reader with it could delete every other
+// distributor's member node. A member node goes away with its
+// distributor's session (closing the session removes it at once).
+inline constexpr int32_t kDistributorMembersReaderPerms =
+    kPermRead | kPermCreate;
+
+// The ACL of /kess/members/distributors: as KessAcl, with the reader's
+// permissions kDistributorMembersReaderPerms.
 absl::StatusOr<AclList> DistributorMembersAcl(const KessAuth& auth);
+
+// The ACL of one distributor's member node, created by the distributor as
+// `reader`: reader and everyone may read it (it holds addresses only), no
+// one may change it (ZooKeeper lets nobody without WRITE set its data, and
+// deleting it needs DELETE on the parent, which only the mandators hold).
+absl::StatusOr<AclList> DistributorMemberNodeAcl(
+    const DigestCredential& reader);
 
 }  // namespace zk
 }  // namespace kess

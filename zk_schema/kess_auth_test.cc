@@ -55,15 +55,22 @@ TEST(KessAuthTest, ReaderOnlyFilesForDistributors) {
   EXPECT_FALSE(ParseKessAuth("reader:\n", AuthNeeds::kReaderOnly).ok());
 }
 
-TEST(KessAuthTest, DistributorMembersAclLetsReadersRegister) {
+TEST(KessAuthTest, DistributorMembersAclLetsReadersRegisterButNotDelete) {
   absl::StatusOr<KessAuth> auth = ParseKessAuth("mandator:a\nreader:b\n");
   ASSERT_TRUE(auth.ok());
   absl::StatusOr<AclList> acl = DistributorMembersAcl(*auth);
   ASSERT_TRUE(acl.ok()) << acl.status();
   ASSERT_EQ(acl->size(), 2u);
   EXPECT_EQ((*acl)[0], *DigestAcl("mandator", "a", kPermAll));
-  EXPECT_EQ((*acl)[1],
-            *DigestAcl("reader", "b", kPermRead | kPermCreate | kPermDelete));
+  EXPECT_EQ((*acl)[1], *DigestAcl("reader", "b", kPermRead | kPermCreate));
+}
+
+TEST(KessAuthTest, DistributorMemberNodeAclIsReadOnly) {
+  absl::StatusOr<AclList> acl = DistributorMemberNodeAcl({"reader", "b"});
+  ASSERT_TRUE(acl.ok()) << acl.status();
+  ASSERT_EQ(acl->size(), 2u);
+  EXPECT_EQ((*acl)[0], *DigestAcl("reader", "b", kPermRead));
+  EXPECT_EQ((*acl)[1], WorldReadAcl());
 }
 
 TEST(KessAuthTest, LoadsAFileAndRefusesAMissingOne) {

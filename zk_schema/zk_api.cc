@@ -43,6 +43,17 @@ const char* SessionEventTypeName(SessionEvent::Type type) {
   return "unknown";
 }
 
+absl::StatusOr<AclList> ZkApi::GetAcl(const std::string& path) {
+  return absl::UnimplementedError(
+      absl::StrCat("get ACL of ", path, ": not implemented by this client"));
+}
+
+absl::Status ZkApi::SetAcl(const std::string& path, const AclList& acl) {
+  (void)acl;
+  return absl::UnimplementedError(
+      absl::StrCat("set ACL of ", path, ": not implemented by this client"));
+}
+
 std::vector<absl::StatusOr<GetResult>> ZkApi::GetMany(
     std::vector<GetRequest> requests) {
   std::vector<absl::StatusOr<GetResult>> results;

@@ -224,6 +224,17 @@ class ZkApi {
   // its index (MultiFailedOp()). An empty multi succeeds trivially.
   virtual absl::StatusOr<std::vector<OpResult>> Multi(const MultiOps& ops) = 0;
 
+  // The ACL stored on `path` (NotFound if there is no node). ZooKeeper
+  // answers it to a caller with READ or ADMIN permission on the node
+  // (PermissionDenied otherwise), and to a caller without ADMIN with every
+  // digest id masked as "user:x". This default implementation answers
+  // Unimplemented.
+  virtual absl::StatusOr<AclList> GetAcl(const std::string& path);
+  // Replaces the ACL of `path`; needs ADMIN permission on the node
+  // (PermissionDenied otherwise). This default implementation answers
+  // Unimplemented.
+  virtual absl::Status SetAcl(const std::string& path, const AclList& acl);
+
   // Session listeners run on the callback thread, in event order. The id
   // is for RemoveSessionListener. After RemoveSessionListener returns, the
   // listener is not running and will not run again (unless called from the

@@ -689,6 +689,33 @@ absl::Status ZkClient::Delete(const std::string& path, int version) {
   return ZkStatus(zoo_delete(handle_, path.c_str(), version), context);
 }
 
+absl::StatusOr<AclList> ZkClient::GetAcl(const std::string& path) {
+  const std::string context = absl::StrCat("get ACL of ", path);
+  absl::ReaderMutexLock lock(&handle_mu_);
+  if (handle_ == nullptr) return NoSessionStatus(context);
+  ::ACL_vector acls{};
+  ::Stat stat{};
+  const int rc = zoo_get_acl(handle_, path.c_str(), &acls, &stat);
+  if (rc != ZOK) return ZkStatus(rc, context);
+  AclList out;
+  for (int32_t i = 0; i < acls.count; ++i) {
+    const ::ACL& a = acls.data[i];
+    out.push_back(Acl{a.perms, a.id.scheme != nullptr ? a.id.scheme : "",
+                      a.id.id != nullptr ? a.id.id : ""});
+  }
+  deallocate_ACL_vector(&acls);
+  return out;
+}
+
+absl::Status ZkClient::SetAcl(const std::string& path, const AclList& acl) {
+  const std::string context = absl::StrCat("set ACL of ", path);
+  absl::ReaderMutexLock lock(&handle_mu_);
+  if (handle_ == nullptr) return NoSessionStatus(context);
+  AclVector acl_vector(acl);
+  return ZkStatus(zoo_set_acl(handle_, path.c_str(), -1, acl_vector.get()),
+                  context);
+}
+
 absl::StatusOr<std::vector<OpResult>> ZkClient::Multi(const MultiOps& ops) {
   const size_t n = ops.size();
   if (n == 0) return std::vector<OpResult>();

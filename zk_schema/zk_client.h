@@ -102,6 +102,8 @@ class ZkClient : public ZkApi {
                            int version = kAnyVersion) override;
   absl::Status Delete(const std::string& path,
                       int version = kAnyVersion) override;
+  absl::StatusOr<AclList> GetAcl(const std::string& path) override;
+  absl::Status SetAcl(const std::string& path, const AclList& acl) override;
   absl::StatusOr<std::vector<OpResult>> Multi(const MultiOps& ops) override;
 
   int64_t AddSessionListener(SessionListener listener) override;

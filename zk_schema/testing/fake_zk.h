@@ -51,7 +51,8 @@
 // Not modeled: session timeouts (a disconnected session lives until
 // ExpireSession()), jute.maxbuffer beyond the request size check (large
 // responses), ACL schemes other than world/digest/auth (ip ACLs match no
-// one; no super user), SetACL/GetACL, sync(), containers/TTL nodes,
+// one; no super user), the ACL version (aversion; SetAcl takes any),
+// sync(), containers/TTL nodes,
 // persistent watches, chroot; the event type a watch gets after a
 // reconnection is that of the first change while disconnected (ZooKeeper
 // compares with the state at reconnection); a client destroyed while
@@ -104,6 +105,9 @@ struct FaultSpec {
     kSet = 1 << 4,
     kDelete = 1 << 5,
     kMulti = 1 << 6,
+    // ACL calls, not part of kReads, kWrites or kAnyOp.
+    kGetAcl = 1 << 7,
+    kSetAcl = 1 << 8,
     kReads = kGet | kExists | kGetChildren,
     kWrites = kCreate | kSet | kDelete | kMulti,
     kAnyOp = kReads | kWrites,
@@ -318,6 +322,8 @@ class FakeZkClient : public ZkApi {
   absl::Status Delete(const std::string& path,
                       int version = kAnyVersion) override;
   absl::StatusOr<std::vector<OpResult>> Multi(const MultiOps& ops) override;
+  absl::StatusOr<AclList> GetAcl(const std::string& path) override;
+  absl::Status SetAcl(const std::string& path, const AclList& acl) override;
 
   int64_t AddSessionListener(SessionListener listener) override;
   void RemoveSessionListener(int64_t id) override;

@@ -177,6 +177,27 @@ absl::Status FakeZkClient::Delete(const std::string& path, int version) {
       });
 }
 
+absl::StatusOr<AclList> FakeZkClient::GetAcl(const std::string& path) {
+  const std::string context = absl::StrCat("get ACL of ", path);
+  AclList result;
+  KESS_RETURN_IF_ERROR(server_->Call(
+      this, FaultSpec::kGetAcl, {{path}}, context,
+      [&](FakeZkServer::Conn& c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(server_->mu_) {
+        return ZkStatus(server_->tree_.GetAclOf(path, c.caller, &result),
+                        context);
+      }));
+  return result;
+}
+
+absl::Status FakeZkClient::SetAcl(const std::string& path, const AclList& acl) {
+  const std::string context = absl::StrCat("set ACL of ", path);
+  return server_->Call(
+      this, FaultSpec::kSetAcl, {{path}}, context,
+      [&](FakeZkServer::Conn& c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(server_->mu_) {
+        return ZkStatus(server_->tree_.SetAcl(path, acl, c.caller), context);
+      });
+}
+
 absl::StatusOr<std::vector<OpResult>> FakeZkClient::Multi(const MultiOps& ops) {
   const size_t n = ops.size();
   if (n == 0) return std::vector<OpResult>();

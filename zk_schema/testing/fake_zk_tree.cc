@@ -135,6 +135,36 @@ int FakeZkTree::GetChildren(const std::string& path, const Caller& caller,
   return ZOK;
 }
 
+int FakeZkTree::GetAclOf(const std::string& path, const Caller& caller,
+                         AclList* out) const {
+  const Node* node = Find(path);
+  if (node == nullptr) return ZNONODE;
+  if (!HasPermission(node->acl, kPermRead | kPermAdmin, caller)) {
+    return ZNOAUTH;
+  }
+  const bool admin = HasPermission(node->acl, kPermAdmin, caller);
+  for (Acl a : node->acl) {
+    if (!admin && a.scheme == "digest") {
+      a.id = a.id.substr(0, a.id.find(':')) + ":x";
+    }
+    out->push_back(std::move(a));
+  }
+  return ZOK;
+}
+
+int FakeZkTree::SetAcl(const std::string& path, const AclList& acl,
+                       const Caller& caller) {
+  Node* node = Find(path);
+  if (node == nullptr) return ZNONODE;
+  if (!HasPermission(node->acl, kPermAdmin, caller)) return ZNOAUTH;
+  AclList fixed;
+  const int rc = FixupAcl(acl, caller, &fixed);
+  if (rc != ZOK) return rc;
+  ++zxid_;
+  node->acl = std::move(fixed);
+  return ZOK;
+}
+
 int FakeZkTree::Apply(const MultiOps& ops, const AclList& default_acl,
                       const Caller& caller, std::vector<OpResult>* results,
                       std::vector<int>* op_rcs,

@@ -68,6 +68,14 @@ class FakeZkTree {
   int Exists(const std::string& path, Stat* out) const;
   int GetChildren(const std::string& path, const Caller& caller,
                   ChildrenResult* out) const;
+  // As ZooKeeper's getACL: READ or ADMIN permission needed; a caller
+  // without ADMIN gets every digest id masked as "user:x".
+  int GetAclOf(const std::string& path, const Caller& caller,
+               AclList* out) const;
+  // As ZooKeeper's setACL (any version): ADMIN permission needed; the ACL
+  // is fixed up as on a create.
+  int SetAcl(const std::string& path, const AclList& acl,
+             const Caller& caller);
 
   // Applies `ops` as one transaction: every op, in order (a later op sees
   // the earlier ones), or none. A create without an ACL gets `default_acl`.
