@@ -13,10 +13,13 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <fstream>
 #include <memory>
+#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/identity/principal.h"
 #include "common/tls/tls_context.h"
 
 namespace kess {
@@ -177,6 +180,9 @@ absl::StatusOr<KeyAndCert> IssueCert(const KeyAndCert& ca,
   for (const std::string& ip : spec.ip_addresses) {
     sans.push_back(absl::StrCat("IP:", ip));
   }
+  for (const std::string& uri : spec.uris) {
+    sans.push_back(absl::StrCat("URI:", uri));
+  }
   KESS_RETURN_IF_ERROR(AddExtension(cert.get(), ca_cert.get(),
                                     NID_basic_constraints, "critical,CA:FALSE"));
   KESS_RETURN_IF_ERROR(AddExtension(cert.get(), ca_cert.get(), NID_key_usage,
@@ -252,12 +258,23 @@ absl::StatusOr<std::vector<std::string>> WriteClusterCerts(
     std::string name;  // without extension, relative to dir
     std::vector<std::string> hosts;
     bool server = true;  // serverAuth and host names; else clientAuth only
+    std::string uri;     // a principal URI SAN, or ""
   };
   std::vector<Planned> planned;
+  const std::string dc = options.dc.empty() ? "any" : options.dc;
   for (const char* role : kRoles) {
     const bool server = IsServerRole(role);
-    planned.push_back(
-        {role, server ? options.hosts : std::vector<std::string>{}, server});
+    std::string uri;
+    if (server) {
+      absl::StatusOr<identity::Kind> kind = identity::ParseKind(role);
+      if (kind.ok()) {
+        KESS_RETURN_IF_ERROR(identity::ValidatePrincipalName(*kind, role, dc));
+        uri = identity::PrincipalUri(*kind, role, dc);
+      }
+    }
+    planned.push_back({role,
+                       server ? options.hosts : std::vector<std::string>{},
+                       server, uri});
   }
   for (const std::string& host : options.hosts) {
     planned.push_back({absl::StrCat("hosts/", host), {host}, true});
@@ -315,12 +332,74 @@ absl::StatusOr<std::vector<std::string>> WriteClusterCerts(
     for (const std::string& host : p.hosts) {
       (IsIpLiteral(host) ? spec.ip_addresses : spec.dns_names).push_back(host);
     }
+    if (!p.uri.empty()) spec.uris = {p.uri};
     spec.not_before = not_before;
     spec.not_after = not_after;
     KESS_ASSIGN_OR_RETURN(KeyAndCert pair, IssueCert(ca, spec));
     KESS_RETURN_IF_ERROR(write_pair(p.name, pair));
   }
   return written;
+}
+
+absl::StatusOr<std::vector<std::string>> IssuePrincipalCert(
+    const PrincipalCertOptions& options) {
+  if (options.dir.empty()) return absl::InvalidArgumentError("need a dir");
+  if (options.days < 1) return absl::InvalidArgumentError("days must be >= 1");
+  KESS_ASSIGN_OR_RETURN(identity::Kind kind,
+                        identity::ParseKind(options.kind));
+  KESS_RETURN_IF_ERROR(
+      identity::ValidatePrincipalName(kind, options.name, options.dc));
+  const bool server = identity::KindHasDc(kind);
+  if (!server && !options.hosts.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "a ", options.kind, " certificate is a client certificate only: "
+        "no host names"));
+  }
+  auto read = [](const std::string& path) -> absl::StatusOr<std::string> {
+    std::ifstream in(path);
+    if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
+    std::stringstream buffer;
+    buffer << in.rdbuf();
+    return buffer.str();
+  };
+  KeyAndCert ca;
+  KESS_ASSIGN_OR_RETURN(ca.cert_pem, read(options.dir + "/ca.pem"));
+  KESS_ASSIGN_OR_RETURN(ca.key_pem, read(options.dir + "/ca.key"));
+  const std::string file =
+      server ? absl::StrCat(options.kind, "-", options.dc, "-", options.name)
+             : absl::StrCat(options.kind, "-", options.name);
+  const std::string dir = options.dir + "/principals";
+  const std::string base = absl::StrCat(dir, "/", file);
+  if (!options.force) {
+    for (const std::string& path : {base + ".pem", base + ".key"}) {
+      if (access(path.c_str(), F_OK) == 0) {
+        return absl::AlreadyExistsError(
+            absl::StrCat("refusing to overwrite ", path, " (use --force)"));
+      }
+    }
+  }
+  if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    return ErrnoToStatus(errno, absl::StrCat("mkdir ", dir));
+  }
+  CertSpec spec;
+  spec.common_name = absl::StrCat(options.kind, ".", options.name, ".kess");
+  if (spec.common_name.size() > 64) spec.common_name.resize(64);
+  spec.server_auth = server;
+  if (server) {
+    spec.dns_names = {"localhost"};
+    spec.ip_addresses = {"127.0.0.1", "::1"};
+    for (const std::string& host : options.hosts) {
+      (IsIpLiteral(host) ? spec.ip_addresses : spec.dns_names).push_back(host);
+    }
+  }
+  spec.uris = {identity::PrincipalUri(kind, options.name, options.dc)};
+  const absl::Time now = absl::Now();
+  spec.not_before = now - absl::Hours(1);
+  spec.not_after = now + absl::Hours(24) * options.days;
+  KESS_ASSIGN_OR_RETURN(KeyAndCert pair, IssueCert(ca, spec));
+  KESS_RETURN_IF_ERROR(WriteFileAtomically(base + ".key", pair.key_pem, 0600));
+  KESS_RETURN_IF_ERROR(WriteFileAtomically(base + ".pem", pair.cert_pem, 0644));
+  return std::vector<std::string>{base + ".pem", base + ".key"};
 }
 
 }  // namespace tls

@@ -26,6 +26,10 @@ struct CertSpec {
   // subjectAltName entries: DNS names, and IP addresses (v4 or v6).
   std::vector<std::string> dns_names;
   std::vector<std::string> ip_addresses;
+  // URI subjectAltName entries; a kess principal URI
+  // (common/identity/principal.h, "kess://host/web-17") names the peer
+  // that presents the certificate.
+  std::vector<std::string> uris;
   // extendedKeyUsage: clientAuth always; serverAuth too when true. A
   // certificate without serverAuth is refused by every kess client as a
   // server's certificate.
@@ -53,6 +57,11 @@ struct ClusterCertOptions {
   // its own, hosts/<host>.pem (and .key), naming it and loopback.
   std::vector<std::string> hosts;
   int days = 365;
+  // The datacenter word in the URI SANs of the shared role certificates:
+  // "mandator" names kess://mandator/<dc>/mandator and "distributor"
+  // kess://distributor/<dc>/distributor. "" = "any" (one certificate for
+  // every DC). Per-member certificates: IssuePrincipalCert.
+  std::string dc;
   // Overwrite existing files; without it any existing file is an error
   // (ALREADY_EXISTS) and nothing is written.
   bool force = false;
@@ -74,6 +83,28 @@ inline constexpr const char* kRoles[] = {"mandator", "distributor", "agent",
 // the paths written.
 absl::StatusOr<std::vector<std::string>> WriteClusterCerts(
     const ClusterCertOptions& options);
+
+struct PrincipalCertOptions {
+  std::string dir;  // holds ca.pem and ca.key (WriteClusterCerts)
+  // kind, name and dc of the principal (ValidatePrincipalName must hold).
+  std::string kind;  // host, service, mandator, distributor, operator
+  std::string name;
+  std::string dc;
+  // Mandators and distributors serve too: their host names and IP
+  // addresses (besides localhost and loopback, always included for them).
+  std::vector<std::string> hosts;
+  int days = 365;
+  bool force = false;
+};
+
+// Issues a certificate for one principal, signed by the CA in dir, naming
+// it in a URI SAN (kess://<kind>/[<dc>/]<name>): clientAuth only for hosts,
+// services and operators; serverAuth and clientAuth (and host names) for
+// mandators and distributors. Writes principals/<kind>-[<dc>-]<name>.pem and
+// .key under dir (refusing to overwrite without force) and returns the two
+// paths.
+absl::StatusOr<std::vector<std::string>> IssuePrincipalCert(
+    const PrincipalCertOptions& options);
 
 // Writes `contents` to `path` through a temporary file and rename, with
 // `mode`.

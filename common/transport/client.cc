@@ -11,6 +11,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "common/steady_await.h"
+#include "common/identity/authenticate.pb.h"
 #include "common/transport/close_reason.h"
 #include "common/transport/socket_util.h"
 #include "glog/logging.h"
@@ -50,6 +51,8 @@ class Client::Impl : public Connection::Delegate,
         metrics_(options_.registry, "client") {}
 
   void Start(int fd, bool in_progress, std::string peer);
+  // Sends kess.Authenticate when options_.credential is set.
+  void StartAuthenticate();
   void StartCall(std::string method, std::string payload,
                  absl::Duration timeout, CallCallback done);
   void CloseLocally();
@@ -229,6 +232,37 @@ void Client::Impl::StartCall(std::string method, std::string payload,
   connection_->SendEncoded(std::move(bytes));
 }
 
+void Client::Impl::StartAuthenticate() {
+  if (options_.credential == nullptr) return;
+  const identity::CredentialFile& c = *options_.credential;
+  identity::AuthenticateRequest request;
+  request.set_kind(identity::KindName(c.kind));
+  request.set_name(c.name);
+  request.set_dc(c.dc);
+  request.set_secret(c.secret);
+  const std::string who = identity::PrincipalUri(c.kind, c.name, c.dc);
+  const std::string host = options_.host;
+  const int port = options_.port;
+  StartCall(kAuthenticateMethod, request.SerializeAsString(),
+            options_.authenticate_timeout,
+            [who, host, port](absl::StatusOr<std::string> result) {
+              if (result.ok() || absl::IsUnavailable(result.status()) ||
+                  absl::IsCancelled(result.status())) {
+                return;
+              }
+              static std::atomic<int64_t> last_log_ms{0};
+              const int64_t now = EventLoop::NowMs();
+              int64_t last = last_log_ms.load();
+              if (now - last < 1000 ||
+                  !last_log_ms.compare_exchange_strong(last, now)) {
+                return;
+              }
+              LOG(WARNING) << "transport client: " << host << ":" << port
+                  << " refused the credential of " << who << ": "
+                  << result.status();
+            });
+}
+
 void Client::Impl::OnCallTimeout(uint64_t id) {
   auto it = pending_.find(id);
   if (it == pending_.end()) return;
@@ -352,8 +386,10 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Create(
   auto impl =
       std::make_shared<Impl>(loop, std::move(options), std::move(callbacks));
   std::string peer = AddressToString(address);
-  loop->RunInLoop(
-      [impl, fd, in_progress, peer] { impl->Start(fd, in_progress, peer); });
+  loop->RunInLoop([impl, fd, in_progress, peer] {
+    impl->Start(fd, in_progress, peer);
+    impl->StartAuthenticate();
+  });
   return std::unique_ptr<Client>(new Client(std::move(impl)));
 }
 

@@ -24,6 +24,7 @@
 #include <string>
 
 #include "absl/time/time.h"
+#include "common/identity/credential.h"
 #include "common/metrics.h"
 #include "common/status.h"
 #include "common/tls/tls_context.h"
@@ -61,6 +62,14 @@ struct ClientOptions {
   // with FAILED_PRECONDITION, counted in
   // kess_transport_protocol_refused_total{role="client"}.
   int min_protocol_version = kMinProtocolVersion;
+  // A credential to prove who this client is (common/identity): sent as
+  // the connection's first request, kess.Authenticate, before any call
+  // (calls made meanwhile queue behind it, so they carry its principal).
+  // A server that refuses it answers UNAUTHENTICATED (logged here) and
+  // closes the connection. nullptr: none (anonymous, or the principal of
+  // the client certificate with mutual TLS).
+  std::shared_ptr<const identity::CredentialFile> credential;
+  absl::Duration authenticate_timeout = absl::Seconds(10);
 };
 
 struct ClientCallbacks {

@@ -37,6 +37,11 @@ inline constexpr char kTrustTimeout[] = "trust_timeout";
 inline constexpr char kUntrustedFrameTooLarge[] = "untrusted_frame_too_large";
 // A request payload over its element budget (ServerOptions::request_types).
 inline constexpr char kPayloadOverBudget[] = "payload_over_budget";
+// Identities (ServerOptions::credentials): a kess.Authenticate that did not
+// verify, and a credential revoked while its connection was open (closed
+// at its next request).
+inline constexpr char kAuthenticationFailed[] = "authentication_failed";
+inline constexpr char kCredentialRevoked[] = "credential_revoked";
 
 }  // namespace close_reason
 }  // namespace transport

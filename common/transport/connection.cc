@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/transport/close_reason.h"
 #include "common/transport/socket_util.h"
+#include "common/tls/peer_principal.h"
 #include "glog/logging.h"
 
 namespace kess {
@@ -213,6 +214,7 @@ void Connection::DoHandshake() {
     if (connecting_) {
       Established();  // client: now connected
     } else {
+      principal_ = tls::PeerPrincipal(ssl_);  // server: who the peer is
       SetWantWrite(false);
       if (!closed_ && !send_queue_.empty()) Flush();
     }

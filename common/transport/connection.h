@@ -25,6 +25,7 @@
 #include <memory>
 #include <string>
 
+#include "common/identity/principal.h"
 #include "common/status.h"
 #include "common/transport/event_loop.h"
 #include "common/transport/frame.pb.h"
@@ -35,6 +36,11 @@ typedef struct ssl_st SSL;
 
 namespace kess {
 namespace transport {
+
+// The method of the credential handshake, answered by the Server itself
+// (ServerOptions::credentials) and sent by a Client first
+// (ClientOptions::credential); common/identity/authenticate.proto.
+inline constexpr char kAuthenticateMethod[] = "kess.Authenticate";
 
 struct ConnectionOptions {
   // Largest frame accepted or sent (length field value).
@@ -117,6 +123,16 @@ class Connection : public EventLoop::Handler {
     decoder_.set_max_frame_bytes(max_frame_bytes, over_reason);
   }
   size_t queued_bytes() const { return queued_bytes_; }
+  // Server side: who the peer is. Anonymous until the TLS handshake
+  // verified a client certificate naming a kess principal (read once, when
+  // the handshake completes) or the server bound a credential's principal
+  // (kess.Authenticate). Never null.
+  const std::shared_ptr<const identity::Principal>& principal() const {
+    return principal_;
+  }
+  void set_principal(std::shared_ptr<const identity::Principal> principal) {
+    principal_ = std::move(principal);
+  }
 
   void OnEvents(uint32_t events) override;
 
@@ -161,6 +177,8 @@ class Connection : public EventLoop::Handler {
   int64_t last_receive_ms_ = 0;
   int64_t start_ms_ = 0;
   uint64_t frames_received_ = 0;
+  std::shared_ptr<const identity::Principal> principal_ =
+      identity::Anonymous();
 };
 
 }  // namespace transport

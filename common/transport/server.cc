@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
+#include "common/identity/authenticate.pb.h"
 #include "common/transport/close_reason.h"
 #include "common/transport/socket_util.h"
 #include "glog/logging.h"
@@ -184,7 +185,24 @@ Server::Server(ServerOptions options, HandlerMap handlers,
       link_(std::make_shared<ResponderLink>(
           [this](uint64_t id, std::shared_ptr<const std::string> bytes) {
             SendTo(id, std::move(bytes));
-          })) {}
+          })) {
+  if (options_.credentials != nullptr) {
+    metrics::Registry* registry = options_.registry != nullptr
+                                      ? options_.registry
+                                      : &metrics::Registry::Default();
+    auto counter = [registry](const char* result) {
+      return registry->GetCounter(
+          "kess_transport_authentications_total",
+          "kess.Authenticate outcomes on transport servers: ok, failed "
+          "(closed), revoked (a connection's credential revoked since; "
+          "closed at its next request).",
+          {{"result", result}});
+    };
+    auth_ok_ = counter("ok");
+    auth_failed_ = counter("failed");
+    auth_revoked_ = counter("revoked");
+  }
+}
 
 Server::~Server() {
   link_->Detach();
@@ -267,6 +285,24 @@ void Server::OnFrame(Loop& loop, Connection* connection, Frame frame) {
             .Respond(version);
         return;
       }
+      if (options_.credentials != nullptr) {
+        const identity::Principal& principal = *connection->principal();
+        if (principal.proof == identity::Proof::kCredential &&
+            !options_.credentials->StillValid(principal)) {
+          auth_revoked_->Increment();
+          RespondAndClose(
+              loop, connection, frame.id(),
+              absl::UnauthenticatedError(absl::StrCat(
+                  "the credential of ", principal.Uri(),
+                  " was revoked; authenticate again with a new one")),
+              close_reason::kCredentialRevoked);
+          return;
+        }
+        if (frame.method() == kAuthenticateMethod) {
+          Authenticate(loop, connection, frame);
+          return;
+        }
+      }
       auto it = handlers_.find(frame.method());
       if (it == handlers_.end()) {
         Responder(link_, connection->id(), frame.id(),
@@ -306,6 +342,7 @@ void Server::OnFrame(Loop& loop, Connection* connection, Frame frame) {
       request.connection_id = connection->id();
       request.method = std::move(*frame.mutable_method());
       request.payload = std::move(*frame.mutable_payload());
+      request.principal = connection->principal();
       it->second(std::move(request),
                  Responder(link_, connection->id(), frame.id(),
                            options_.connection.max_frame_bytes));
@@ -322,6 +359,61 @@ void Server::OnFrame(Loop& loop, Connection* connection, Frame frame) {
           absl::InvalidArgumentError(
               absl::StrCat("a client may not send frame kind ", frame.kind())));
   }
+}
+
+void Server::RespondAndClose(Loop& loop, Connection* connection,
+                             uint64_t frame_id, const absl::Status& status,
+                             const char* reason) {
+  Responder(link_, connection->id(), frame_id,
+            options_.connection.max_frame_bytes)
+      .Respond(status);
+  const uint64_t id = connection->id();
+  // After the answer, which is posted: close in a posted task too.
+  loop.event_loop->Post([&loop, id, status, reason] {
+    auto it = loop.connections.find(id);
+    if (it != loop.connections.end()) it->second->Close(reason, status);
+  });
+  // Stop reading its further frames now.
+  connection->set_max_frame_bytes(1, reason);
+}
+
+void Server::Authenticate(Loop& loop, Connection* connection,
+                          const Frame& frame) {
+  identity::AuthenticateRequest request;
+  absl::StatusOr<std::shared_ptr<const identity::Principal>> principal =
+      absl::UnauthenticatedError("kess.Authenticate: malformed request");
+  if (request.ParseFromString(frame.payload())) {
+    absl::StatusOr<identity::Kind> kind = identity::ParseKind(request.kind());
+    if (!kind.ok()) {
+      principal = absl::UnauthenticatedError(
+          absl::StrCat("kess.Authenticate: ", kind.status().message()));
+    } else {
+      principal = options_.credentials->Authenticate(
+          *kind, request.name(), request.dc(), request.secret());
+    }
+  }
+  if (!principal.ok()) {
+    auth_failed_->Increment();
+    static std::atomic<int64_t> last_log_ms{0};
+    const int64_t now = EventLoop::NowMs();
+    int64_t last = last_log_ms.load();
+    if (now - last >= 1000 && last_log_ms.compare_exchange_strong(last, now)) {
+      LOG(WARNING) << "transport server: " << connection->peer() << ": "
+                   << principal.status().message()
+                   << " (closing; logged at most once a second)";
+    }
+    RespondAndClose(loop, connection, frame.id(), principal.status(),
+                    close_reason::kAuthenticationFailed);
+    return;
+  }
+  auth_ok_->Increment();
+  identity::AuthenticateResponse response;
+  response.set_principal((*principal)->Uri());
+  connection->set_principal(std::move(*principal));
+  TrustOnLoop(loop, connection->id());
+  Responder(link_, connection->id(), frame.id(),
+            options_.connection.max_frame_bytes)
+      .Respond(response.SerializeAsString());
 }
 
 void Server::OnClosed(Loop& loop, Connection* connection, const char* reason) {

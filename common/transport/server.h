@@ -31,6 +31,8 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/identity/credential.h"
+#include "common/identity/principal.h"
 #include "common/metrics.h"
 #include "common/status.h"
 #include "common/transport/connection.h"
@@ -95,6 +97,18 @@ struct ServerOptions {
   // are answered FAILED_PRECONDITION without reaching a handler and counted
   // in kess_transport_protocol_refused_total{role="server"}.
   int min_protocol_version = kMinProtocolVersion;
+
+  // ---- Identities (common/identity, README "Identities") ----
+  // The credentials the server accepts. When set, the server itself
+  // answers kess.Authenticate (kAuthenticateMethod): a credential that
+  // verifies binds its principal to the connection (and trusts it, see
+  // Trust); one that does not is answered UNAUTHENTICATED and the
+  // connection closed ("authentication_failed"). A request on a connection
+  // whose credential has been revoked since is answered UNAUTHENTICATED and
+  // the connection closed ("credential_revoked"). nullptr: no credentials
+  // (kess.Authenticate is UNIMPLEMENTED, unless a handler takes it).
+  // Counted in kess_transport_authentications_total{result}.
+  std::shared_ptr<const identity::CredentialRegistry> credentials;
 };
 
 // One REQUEST frame as a handler sees it.
@@ -102,6 +116,10 @@ struct Request {
   uint64_t connection_id = 0;
   std::string method;
   std::string payload;
+  // Who sent it: the connection's principal (never null; anonymous without
+  // a client certificate naming one or a credential). Shared by every
+  // request of the connection: a pointer copy, no parsing.
+  std::shared_ptr<const identity::Principal> principal;
 };
 
 // Called on an event-loop thread; answer through `responder`, now or later.
@@ -182,6 +200,12 @@ class Server {
   // trust_timeout, and re-arms itself.
   void SweepSilent(Loop& loop);
   // Queues encoded bytes on a connection from any thread.
+  // kess.Authenticate (options_.credentials set).
+  void Authenticate(Loop& loop, Connection* connection, const Frame& frame);
+  // Answers `status` to the request `frame_id` and closes the connection
+  // with `reason` right after the answer.
+  void RespondAndClose(Loop& loop, Connection* connection, uint64_t frame_id,
+                       const absl::Status& status, const char* reason);
   void SendTo(uint64_t connection_id, std::shared_ptr<const std::string> bytes);
   absl::StatusOr<std::shared_ptr<const std::string>> EncodePush(
       const std::string& method, const std::string& payload) const;
@@ -195,6 +219,9 @@ class Server {
   std::atomic<size_t> connection_count_{0};
   absl::Mutex admit_mu_;
   size_t admitted_ ABSL_GUARDED_BY(admit_mu_) = 0;
+  metrics::Counter* auth_ok_ = nullptr;
+  metrics::Counter* auth_failed_ = nullptr;
+  metrics::Counter* auth_revoked_ = nullptr;
   absl::flat_hash_map<std::string, size_t> per_peer_ ABSL_GUARDED_BY(admit_mu_);
   std::shared_ptr<ResponderLink> link_;
   std::vector<std::unique_ptr<Loop>> loops_;
