@@ -42,7 +42,7 @@ TEST(HttpCallTest, NoAnswerIsDeadlineExceededAfterSending) {
 TEST(HttpCallTest, MalformedAddressesAreRefusedUnsent) {
   for (const std::string address :
        {"127.0.0.1", "127.0.0.1:0", "127.0.0.1:70000", ":80", "[::1:80",
-        "host:port"}) {
+        "host:port", "https://127.0.0.1", "http://host:port"}) {
     HttpFailure failure;
     absl::StatusOr<HttpReply> reply =
         HttpCall(address, "GET", "/", "", absl::Seconds(1), {}, &failure);

@@ -62,6 +62,8 @@ struct HttpRequest {
     int32_t pid = 0;
   };
   std::optional<PeerCredentials> peer;
+  // The request came over TLS (http::EventHttpServer with Options::tls).
+  bool tls = false;
 
   // The header's value, or "" when absent. `name` is lower case.
   std::string Header(const std::string& name) const;

@@ -1,5 +1,7 @@
 #include "common/http/event_http_server.h"
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -47,6 +49,17 @@ namespace {
 constexpr size_t kReadChunk = 64 * 1024;
 // Connections accepted per listener event before the loop serves others.
 constexpr int kAcceptBatch = 256;
+// The largest plaintext of one TLS record: reads through SSL leave at least
+// this much room, so that no record is half consumed (SSL_pending stays 0
+// and level-triggered epoll sees everything that is left).
+constexpr size_t kTlsRecordBytes = 16 * 1024;
+// Largest single SSL_write; a retry repeats the same (or a longer) length.
+constexpr size_t kTlsMaxWriteBytes = 256 * 1024;
+// What a plaintext HTTP request at a TLS port is told, in clear.
+constexpr char kUseHttps[] =
+    "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
+    "Content-Length: 52\r\nConnection: close\r\n\r\n"
+    "This port serves HTTPS only: use https:// instead.\r\n";
 
 const char* ReasonPhrase(int status) {
   switch (status) {
@@ -204,6 +217,14 @@ class EventHttpServer::Impl {
     HttpRequest head;
     size_t body_len = 0;
     std::function<void()> on_cancel;
+    uint32_t events = 0;        // registered with epoll
+    // TLS (Options::tls): the connection's SSL object, owned.
+    SSL* ssl = nullptr;
+    bool handshaking = false;   // the TLS handshake is not complete
+    // SSL needs the socket writable to go on reading (or handshaking), or
+    // readable to go on writing.
+    bool tls_read_wants_write = false;
+    bool tls_write_wants_read = false;
     void OnEvents(uint32_t events) override { impl->OnConnEvents(this, events); }
   };
 
@@ -225,6 +246,14 @@ class EventHttpServer::Impl {
         r->GetCounter("kess_http_connections_refused_total",
                       "Connections refused at accept, by reason.",
                       {{"reason", "per_address"}});
+    tls_full_ = r->GetCounter("kess_http_tls_handshakes_total",
+                              "TLS handshakes completed by the HTTP server, "
+                              "full or resumed.",
+                              {{"resumed", "false"}});
+    tls_resumed_ = r->GetCounter("kess_http_tls_handshakes_total",
+                                 "TLS handshakes completed by the HTTP "
+                                 "server, full or resumed.",
+                                 {{"resumed", "true"}});
     accept_pauses_ = r->GetCounter(
         "kess_http_accept_pauses_total",
         "Times accept failed (EMFILE, ENFILE, ...) and the listener was "
@@ -396,6 +425,14 @@ class EventHttpServer::Impl {
         RefuseAtAccept(fd);
         continue;
       }
+      SSL* ssl = nullptr;
+      if (options_.tls != nullptr) {
+        ssl = options_.tls->NewSsl(fd, /*server_name=*/"");
+        if (ssl == nullptr) {  // logged
+          close(fd);
+          continue;
+        }
+      }
       // The client's IP address without its port, for the per-address cap.
       std::string address_key;
       if (options_.unix_socket.empty() &&
@@ -406,6 +443,7 @@ class EventHttpServer::Impl {
         if (per_address_[address_key] >=
             options_.max_connections_per_address) {
           refused_per_address_->Increment();
+          if (ssl != nullptr) SSL_free(ssl);
           RefuseAtAccept(fd);
           continue;
         }
@@ -414,6 +452,8 @@ class EventHttpServer::Impl {
       auto conn = std::make_unique<Conn>();
       conn->impl = this;
       conn->fd = fd;
+      conn->ssl = ssl;
+      conn->handshaking = ssl != nullptr;
       conn->id = next_conn_id_++;
       conn->remote = options_.unix_socket.empty()
                          ? transport::PeerAddressOf(fd)
@@ -428,7 +468,9 @@ class EventHttpServer::Impl {
         }
       }
       Conn* c = conn.get();
-      if (!loop_->Add(fd, EPOLLIN | EPOLLRDHUP, c).ok()) {
+      c->events = EPOLLIN | EPOLLRDHUP;
+      if (!loop_->Add(fd, c->events, c).ok()) {
+        if (ssl != nullptr) SSL_free(ssl);
         close(fd);
         continue;
       }
@@ -446,14 +488,17 @@ class EventHttpServer::Impl {
     }
   }
 
-  // "503" and close, without registering `fd`.
-  static void RefuseAtAccept(int fd) {
+  // "503" and close, without registering `fd` (a TLS port: close only,
+  // nothing in clear).
+  void RefuseAtAccept(int fd) const {
     static const std::string kBusy = Serialize(
         ErrorResponse(503, "UNAVAILABLE", "too many connections"),
         /*keep_alive=*/false);
-    ssize_t ignored =
-        send(fd, kBusy.data(), kBusy.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-    (void)ignored;
+    if (options_.tls == nullptr) {
+      ssize_t ignored =
+          send(fd, kBusy.data(), kBusy.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      (void)ignored;
+    }
     close(fd);
   }
 
@@ -470,6 +515,11 @@ class EventHttpServer::Impl {
       conn->timer_kind = TimerKind::kClose;
       switch (kind) {
         case TimerKind::kHeaders:
+          if (conn->handshaking) {
+            // Nothing can be answered before the handshake: close.
+            TlsHandshakeFailed(conn, "timeout");
+            break;
+          }
           BadRequest(conn, 408, "read_timeout",
                      "request headers not complete within the read timeout");
           break;
@@ -493,25 +543,129 @@ class EventHttpServer::Impl {
   // ---- reading and parsing ----
   void OnConnEvents(Conn* c, uint32_t events) {
     const uint64_t id = c->id;
-    if (events & EPOLLOUT) {
+    if (c->handshaking) {
+      Handshake(c);
+      if (conns_.find(id) == conns_.end() || c->handshaking) return;
+      // Application data may have come with the handshake's last flight.
+      events |= EPOLLIN;
+    }
+    const bool readable = events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR);
+    const bool writable = events & EPOLLOUT;
+    if (writable || (readable && c->tls_write_wants_read)) {
       Flush(c);
       if (conns_.find(id) == conns_.end()) return;
     }
-    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+    if (readable || (writable && c->tls_read_wants_write)) {
       ReadFrom(c);
     }
   }
 
-  void ReadFrom(Conn* c) {
-    char buf[kReadChunk];
-    ssize_t n = read(c->fd, buf, sizeof(buf));
-    if (n == 0) {
-      Close(c);  // peer closed (pipelined requests not yet served are lost)
+  // Registers with epoll what `c` waits for: always readable; writable
+  // while output is pending (unless SSL waits for the peer) or SSL needs
+  // it to go on reading or handshaking.
+  void UpdateInterest(Conn* c) {
+    uint32_t events = EPOLLIN | EPOLLRDHUP;
+    if ((c->want_out && !c->tls_write_wants_read) || c->tls_read_wants_write) {
+      events |= EPOLLOUT;
+    }
+    if (events == c->events) return;
+    c->events = events;
+    loop_->Modify(c->fd, events, c).IgnoreError();
+  }
+
+  // ---- TLS ----
+  void Handshake(Conn* c) {
+    ERR_clear_error();
+    const int r = SSL_do_handshake(c->ssl);
+    if (r == 1) {
+      c->handshaking = false;
+      c->tls_read_wants_write = false;
+      (SSL_session_reused(c->ssl) == 1 ? tls_resumed_ : tls_full_)
+          ->Increment();
+      UpdateInterest(c);
       return;
     }
-    if (n < 0) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
-      Close(c);
+    const int error = SSL_get_error(c->ssl, r);
+    if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) {
+      c->tls_read_wants_write = error == SSL_ERROR_WANT_WRITE;
+      UpdateInterest(c);
+      return;
+    }
+    const unsigned long code = ERR_peek_last_error();
+    const char* cause = tls::HandshakeFailureCause(c->ssl, error, code);
+    const bool plain_http = ERR_GET_REASON(code) == SSL_R_HTTP_REQUEST;
+    ERR_clear_error();
+    if (plain_http) {
+      // A browser or curl at http://: say what to do, in clear (fixed
+      // text, nothing of the request). The rest of the request is read
+      // first, so that the close sends a FIN and not a reset that would
+      // destroy the answer before the client reads it.
+      char drain[kReadChunk];
+      ssize_t ignored = recv(c->fd, drain, sizeof(drain), MSG_DONTWAIT);
+      ignored = send(c->fd, kUseHttps, sizeof(kUseHttps) - 1,
+                     MSG_NOSIGNAL | MSG_DONTWAIT);
+      (void)ignored;
+      shutdown(c->fd, SHUT_WR);
+    }
+    TlsHandshakeFailed(c, cause);
+  }
+
+  // Counts a failed handshake and closes the connection.
+  void TlsHandshakeFailed(Conn* c, const char* cause) {
+    options_.registry
+        ->GetCounter("kess_http_tls_handshake_failures_total",
+                     "TLS handshakes that failed at the HTTP server, by "
+                     "cause.",
+                     {{"cause", cause}})
+        ->Increment();
+    VLOG(1) << "http: TLS handshake with " << c->remote
+            << " failed: " << cause;
+    Close(c);
+  }
+
+  // Reads what the socket (through SSL for TLS) has now, up to `size`:
+  // bytes (> 0), 0 at the end of the stream or an error, -1 if nothing is
+  // there yet.
+  ssize_t ReadSome(Conn* c, char* buf, size_t size) {
+    if (c->ssl == nullptr) {
+      ssize_t n = read(c->fd, buf, size);
+      if (n < 0) {
+        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? -1
+                                                                         : 0;
+      }
+      return n;
+    }
+    size_t total = 0;
+    c->tls_read_wants_write = false;
+    while (size - total >= kTlsRecordBytes) {
+      ERR_clear_error();
+      const int n = SSL_read(c->ssl, buf + total,
+                             static_cast<int>(size - total));
+      if (n > 0) {
+        total += static_cast<size_t>(n);
+        continue;
+      }
+      const int error = SSL_get_error(c->ssl, n);
+      if (error == SSL_ERROR_WANT_READ) break;
+      if (error == SSL_ERROR_WANT_WRITE) {
+        c->tls_read_wants_write = true;
+        break;
+      }
+      // close_notify, EOF, a reset or a bad record: the end. Bytes already
+      // read are served first; the next event finds the end again.
+      ERR_clear_error();
+      return total > 0 ? static_cast<ssize_t>(total) : 0;
+    }
+    UpdateInterest(c);
+    return total > 0 ? static_cast<ssize_t>(total) : -1;
+  }
+
+  void ReadFrom(Conn* c) {
+    char buf[kReadChunk];
+    const ssize_t n = ReadSome(c, buf, sizeof(buf));
+    if (n < 0) return;
+    if (n == 0) {
+      Close(c);  // peer closed (pipelined requests not yet served are lost)
       return;
     }
     c->in.append(buf, static_cast<size_t>(n));
@@ -609,6 +763,7 @@ class EventHttpServer::Impl {
     HttpRequest request;
     request.method = std::string(parts[0]);
     request.remote_address = c->remote;
+    request.tls = c->ssl != nullptr;
     request.peer = c->peer;
     for (char ch : parts[1]) {
       if (static_cast<unsigned char>(ch) <= 0x20 || ch == 0x7f) {
@@ -929,11 +1084,52 @@ class EventHttpServer::Impl {
     h->second->Observe(seconds);
   }
 
+  // Writes what it can of `c`'s output through SSL: false if the
+  // connection failed (then closed).
+  bool FlushTls(Conn* c) {
+    c->tls_write_wants_read = false;
+    while (true) {
+      const char* data;
+      size_t length;
+      bool from_out;
+      if (c->out_off < c->out.size()) {
+        data = c->out.data() + c->out_off;
+        length = c->out.size() - c->out_off;
+        from_out = true;
+      } else if (c->out_body != nullptr &&
+                 c->body_off < c->out_body->size()) {
+        data = c->out_body->data() + c->body_off;
+        length = c->out_body->size() - c->body_off;
+        from_out = false;
+      } else {
+        return true;
+      }
+      ERR_clear_error();
+      const int n = SSL_write(c->ssl, data,
+                              static_cast<int>(std::min(length,
+                                                        kTlsMaxWriteBytes)));
+      if (n > 0) {
+        (from_out ? c->out_off : c->body_off) += static_cast<size_t>(n);
+        continue;
+      }
+      const int error = SSL_get_error(c->ssl, n);
+      if (error == SSL_ERROR_WANT_WRITE) return true;
+      if (error == SSL_ERROR_WANT_READ) {
+        c->tls_write_wants_read = true;
+        return true;
+      }
+      ERR_clear_error();
+      Close(c);
+      return false;
+    }
+  }
+
   void Flush(Conn* c) {
     auto body_left = [c] {
       return c->out_body == nullptr ? 0 : c->out_body->size() - c->body_off;
     };
-    while (c->out_off < c->out.size() || body_left() > 0) {
+    if (c->ssl != nullptr && !FlushTls(c)) return;
+    while (c->ssl == nullptr && (c->out_off < c->out.size() || body_left() > 0)) {
       // The headers (and unshared output) then the shared body, in one call.
       iovec iov[2];
       int parts = 0;
@@ -974,16 +1170,16 @@ class EventHttpServer::Impl {
       }
       if (c->want_out) {
         c->want_out = false;
-        loop_->Modify(c->fd, EPOLLIN | EPOLLRDHUP, c).IgnoreError();
+        UpdateInterest(c);
         if (!c->busy) Ready(c);
       }
       return;
     }
     if (!c->want_out) {
       c->want_out = true;
-      loop_->Modify(c->fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, c).IgnoreError();
       ArmTimer(c, options_.write_timeout, TimerKind::kClose);
     }
+    UpdateInterest(c);
   }
 
   void Close(Conn* c) {
@@ -991,6 +1187,17 @@ class EventHttpServer::Impl {
     std::function<void()> cancel = std::move(c->on_cancel);
     c->on_cancel = nullptr;
     loop_->Remove(c->fd);
+    if (c->ssl != nullptr) {
+      if (!c->handshaking) {
+        // close_notify, best effort (never waits): the client can tell our
+        // close from a cut connection.
+        ERR_clear_error();
+        SSL_shutdown(c->ssl);
+        ERR_clear_error();
+      }
+      SSL_free(c->ssl);
+      c->ssl = nullptr;
+    }
     close(c->fd);
     c->fd = -1;
     if (!c->address_key.empty()) {
@@ -1104,6 +1311,8 @@ class EventHttpServer::Impl {
   metrics::Gauge* open_gauge_;
   metrics::Counter* refused_;
   metrics::Counter* accept_pauses_;
+  metrics::Counter* tls_full_;
+  metrics::Counter* tls_resumed_;
   metrics::Counter* refused_per_address_;
 };
 
@@ -1188,7 +1397,8 @@ void EventHttpServer::HandleAsyncPrefix(const std::string& method,
 
 absl::Status EventHttpServer::Start() {
   KESS_RETURN_IF_ERROR(impl_->Start());
-  LOG(INFO) << "http: event server on "
+  LOG(INFO) << "http: event server"
+            << (impl_->options().tls != nullptr ? " (HTTPS)" : "") << " on "
             << (impl_->options().unix_socket.empty()
                     ? absl::StrCat(impl_->options().host, ":", port_)
                     : "unix socket " + impl_->options().unix_socket);

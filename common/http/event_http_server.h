@@ -77,6 +77,21 @@
 // (kess_http_bad_requests_total{reason="pipelined_too_large"}): a client
 // pipelines a request with a larger body only after the previous answer.
 //
+// HTTPS (Options::tls, a server tls::TlsContext): every accepted
+// connection runs its TLS handshake on the loop, non-blocking, inside the
+// read_timeout of its first request (a client that connects and never
+// completes the handshake is closed at it, as a silent one). A failed
+// handshake closes the connection and is counted in
+// kess_http_tls_handshake_failures_total{cause} (causes of
+// tls::HandshakeFailureCause: "not_tls", "eof", "timeout", ...), a
+// completed one in kess_http_tls_handshakes_total{resumed}. A plaintext
+// HTTP request at a TLS port gets a plain "400" whose body says to use
+// https://, and is closed: nothing of it reaches a route, and nothing but
+// that fixed text is sent in clear. The connection cap refuses TLS clients
+// by closing them (no plaintext "503"). Reloaded certificates
+// (TlsContext's reload) apply to new connections. Keep-alive,
+// pipelining, long polls and HttpResponder::Send work as over TCP.
+//
 // Metrics: kess_http_requests_total{route,code} and
 // kess_http_request_duration_seconds{route} as HttpServer's (for async
 // routes the time until Send), kess_http_event_connections (open now),
@@ -99,6 +114,7 @@
 #include "common/http_server.h"
 #include "common/metrics.h"
 #include "common/status.h"
+#include "common/tls/tls_context.h"
 
 namespace kess {
 namespace http {
@@ -175,6 +191,9 @@ class EventHttpServer : public HttpRoutes {
     // its headers but before its body is read; a response returned here is
     // sent instead of calling the handler, and the connection closed.
     std::function<std::optional<HttpResponse>(const HttpRequest&)> admit;
+    // HTTPS: a server context (common/tls/tls_context.h; client
+    // certificates only if it requires them). nullptr: plain HTTP.
+    std::shared_ptr<tls::TlsContext> tls;
   };
 
   // Binds the socket (so port() is known) but does not serve yet.

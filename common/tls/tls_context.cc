@@ -16,6 +16,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "common/socket_bio.h"
 #include "glog/logging.h"
 
 namespace kess {
@@ -111,56 +112,6 @@ int OnNewSession(SSL* ssl, SSL_SESSION* session) {
   return 0;
 }
 
-// A socket BIO whose writes never raise SIGPIPE (send with MSG_NOSIGNAL):
-// a library must not depend on the process ignoring the signal.
-int SocketBioWrite(BIO* bio, const char* data, int length) {
-  const int fd = static_cast<int>(reinterpret_cast<intptr_t>(BIO_get_data(bio)));
-  BIO_clear_retry_flags(bio);
-  ssize_t n;
-  do {
-    n = send(fd, data, static_cast<size_t>(length), MSG_NOSIGNAL);
-  } while (n < 0 && errno == EINTR);
-  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-    BIO_set_retry_write(bio);
-  }
-  return static_cast<int>(n);
-}
-
-int SocketBioRead(BIO* bio, char* data, int length) {
-  const int fd = static_cast<int>(reinterpret_cast<intptr_t>(BIO_get_data(bio)));
-  BIO_clear_retry_flags(bio);
-  ssize_t n;
-  do {
-    n = recv(fd, data, static_cast<size_t>(length), 0);
-  } while (n < 0 && errno == EINTR);
-  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-    BIO_set_retry_read(bio);
-  }
-  return static_cast<int>(n);
-}
-
-long SocketBioCtrl(BIO* bio, int cmd, long, void*) {
-  return cmd == BIO_CTRL_FLUSH ? 1 : 0;
-}
-
-int SocketBioCreate(BIO* bio) {
-  BIO_set_init(bio, 1);
-  return 1;
-}
-
-const BIO_METHOD* SocketBioMethod() {
-  static BIO_METHOD* method = [] {
-    BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK,
-                                 "kess socket");
-    BIO_meth_set_write(m, SocketBioWrite);
-    BIO_meth_set_read(m, SocketBioRead);
-    BIO_meth_set_ctrl(m, SocketBioCtrl);
-    BIO_meth_set_create(m, SocketBioCreate);
-    return m;
-  }();
-  return method;
-}
-
 absl::Status OpenSslError(const std::string& what) {
   std::string detail = DrainOpenSslErrors();
   return absl::InvalidArgumentError(
@@ -179,6 +130,50 @@ std::string DrainOpenSslErrors() {
     out += buffer;
   }
   return out;
+}
+
+const char* HandshakeFailureCause(SSL* ssl, int ssl_error,
+                                  unsigned long error_code) {
+  const long verify = SSL_get_verify_result(ssl);
+  if (verify != X509_V_OK) {
+    switch (verify) {
+      case X509_V_ERR_CERT_HAS_EXPIRED:
+        return "cert_expired";
+      case X509_V_ERR_CERT_NOT_YET_VALID:
+        return "cert_not_yet_valid";
+      case X509_V_ERR_HOSTNAME_MISMATCH:
+      case X509_V_ERR_IP_ADDRESS_MISMATCH:
+        return "name_mismatch";
+      default:
+        return "untrusted_cert";
+    }
+  }
+  if (ssl_error == SSL_ERROR_SYSCALL || ssl_error == SSL_ERROR_ZERO_RETURN) {
+    return "eof";
+  }
+  const int reason = ERR_GET_REASON(error_code);
+  switch (reason) {
+    case SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE:
+      return "no_client_cert";
+    case SSL_R_WRONG_VERSION_NUMBER:
+    case SSL_R_HTTP_REQUEST:
+    case SSL_R_HTTPS_PROXY_REQUEST:
+    case SSL_R_PACKET_LENGTH_TOO_LONG:
+    case SSL_R_UNKNOWN_PROTOCOL:
+    case SSL_R_RECORD_LENGTH_MISMATCH:
+      return "not_tls";
+    case SSL_R_UNEXPECTED_EOF_WHILE_READING:
+      return "eof";
+    case SSL_R_UNSUPPORTED_PROTOCOL:
+    case SSL_R_NO_SHARED_CIPHER:
+    case SSL_R_NO_PROTOCOLS_AVAILABLE:
+      return "no_shared_protocol";
+    default:
+      break;
+  }
+  // The peer refused us (e.g. our certificate) and said so in an alert.
+  if (reason >= SSL_AD_REASON_OFFSET) return "peer_alert";
+  return "other";
 }
 
 bool IsIpLiteral(const std::string& host) {
@@ -426,14 +421,11 @@ SSL* TlsContext::NewSsl(int fd, const std::string& dialled_name,
     LOG(ERROR) << "SSL_new: " << DrainOpenSslErrors();
     return nullptr;
   }
-  BIO* bio = BIO_new(SocketBioMethod());
-  if (bio == nullptr) {
+  if (!SetSocketBio(ssl, fd)) {
     LOG(ERROR) << "BIO_new: " << DrainOpenSslErrors();
     SSL_free(ssl);
     return nullptr;
   }
-  BIO_set_data(bio, reinterpret_cast<void*>(static_cast<intptr_t>(fd)));
-  SSL_set_bio(ssl, bio, bio);  // owned by ssl
   if (side_ == TlsSide::kServer) {
     SSL_set_accept_state(ssl);
     return ssl;

@@ -165,6 +165,16 @@ class TlsContext {
 // clears them.
 std::string DrainOpenSslErrors();
 
+// Why a handshake failed, as the short word of the metrics
+// kess_transport_tls_handshake_failures_total and
+// kess_http_tls_handshake_failures_total: "not_tls" (plaintext or another
+// protocol), "untrusted_cert", "cert_expired", "cert_not_yet_valid",
+// "name_mismatch", "no_client_cert", "no_shared_protocol", "eof",
+// "peer_alert" (the peer refused us), "other". `ssl_error` is
+// SSL_get_error's answer, `error_code` ERR_peek_last_error().
+const char* HandshakeFailureCause(SSL* ssl, int ssl_error,
+                                  unsigned long error_code);
+
 // True if `host` is an IPv4 or IPv6 literal (then it is checked against
 // the certificate's IP SANs, not its DNS names).
 bool IsIpLiteral(const std::string& host);

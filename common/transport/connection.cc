@@ -15,6 +15,7 @@
 #include "common/transport/close_reason.h"
 #include "common/transport/socket_util.h"
 #include "common/tls/peer_principal.h"
+#include "common/tls/tls_context.h"
 #include "glog/logging.h"
 
 namespace kess {
@@ -47,51 +48,6 @@ bool TlsFailureLogAllowed(uint64_t* suppressed) {
   }
   *suppressed = skipped.exchange(0);
   return true;
-}
-
-// The metric label of a failed handshake: what an operator acts on.
-const char* HandshakeFailureCause(SSL* ssl, int ssl_error,
-                                  unsigned long error_code) {
-  const long verify = SSL_get_verify_result(ssl);
-  if (verify != X509_V_OK) {
-    switch (verify) {
-      case X509_V_ERR_CERT_HAS_EXPIRED:
-        return "cert_expired";
-      case X509_V_ERR_CERT_NOT_YET_VALID:
-        return "cert_not_yet_valid";
-      case X509_V_ERR_HOSTNAME_MISMATCH:
-      case X509_V_ERR_IP_ADDRESS_MISMATCH:
-        return "name_mismatch";
-      default:
-        return "untrusted_cert";
-    }
-  }
-  if (ssl_error == SSL_ERROR_SYSCALL || ssl_error == SSL_ERROR_ZERO_RETURN) {
-    return "eof";
-  }
-  const int reason = ERR_GET_REASON(error_code);
-  switch (reason) {
-    case SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE:
-      return "no_client_cert";
-    case SSL_R_WRONG_VERSION_NUMBER:
-    case SSL_R_HTTP_REQUEST:
-    case SSL_R_HTTPS_PROXY_REQUEST:
-    case SSL_R_PACKET_LENGTH_TOO_LONG:
-    case SSL_R_UNKNOWN_PROTOCOL:
-    case SSL_R_RECORD_LENGTH_MISMATCH:
-      return "not_tls";
-    case SSL_R_UNEXPECTED_EOF_WHILE_READING:
-      return "eof";
-    case SSL_R_UNSUPPORTED_PROTOCOL:
-    case SSL_R_NO_SHARED_CIPHER:
-    case SSL_R_NO_PROTOCOLS_AVAILABLE:
-      return "no_shared_protocol";
-    default:
-      break;
-  }
-  // The peer refused us (e.g. our certificate) and said so in an alert.
-  if (reason >= SSL_AD_REASON_OFFSET) return "peer_alert";
-  return "other";
 }
 
 bool IsOrderlyReason(const char* reason) {
@@ -235,7 +191,7 @@ void Connection::DoHandshake() {
 
 void Connection::FailHandshake(int ssl_error) {
   const unsigned long code = ERR_peek_last_error();
-  const char* cause = HandshakeFailureCause(ssl_, ssl_error, code);
+  const char* cause = tls::HandshakeFailureCause(ssl_, ssl_error, code);
   std::string detail = absl::StrCat("TLS handshake failed (", cause, ")");
   const long verify = SSL_get_verify_result(ssl_);
   if (verify != X509_V_OK) {
