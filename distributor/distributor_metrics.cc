@@ -40,7 +40,18 @@ DistributorMetrics::DistributorMetrics(metrics::Registry* r)
                               "Sync steps that failed on a ZooKeeper error")),
       deferred_resources(r->GetCounter(
           "kess_distributor_deferred_resources_total",
-          "Resources left out of an answer or push at the byte budget")) {}
+          "Resources left out of an answer or push at the byte budget")),
+      route_deltas_applied(r->GetCounter(
+          "kess_distributor_route_deltas_total",
+          "Route table changes built from the deltas of the change records "
+          "(applied) or read whole because their deltas did not give the "
+          "leader's table (failed)",
+          {{"result", "applied"}})),
+      route_delta_failures(r->GetCounter("kess_distributor_route_deltas_total",
+                                         "", {{"result", "failed"}})),
+      route_delta_resources(r->GetCounter(
+          "kess_distributor_route_delta_resources_total",
+          "Route tables sent to agents as deltas instead of whole")) {}
 
 metrics::Counter* DistributorMetrics::Rejected(const std::string& reason) {
   return registry->GetCounter("kess_distributor_rejected_total",

@@ -22,6 +22,11 @@
 //       at the per-request byte budget (delivered by a later pull)
 //   kess_distributor_dropped_agents_total{reason}  counter, connections the
 //       transport dropped for send_queue_full or heartbeat_timeout
+//   kess_distributor_route_deltas_total{result}  counter: route table
+//       changes built from the change records' deltas ("applied"), or whose
+//       deltas did not give the leader's table ("failed": read whole)
+//   kess_distributor_route_delta_resources_total  counter, route tables
+//       sent as deltas (answers and pushes, per connection)
 //
 // Thread-safety: the metric objects are thread-safe (common/metrics.h).
 #pragma once
@@ -56,6 +61,9 @@ struct DistributorMetrics {
   metrics::Counter* const refused_shrink;
   metrics::Counter* const zk_errors;
   metrics::Counter* const deferred_resources;
+  metrics::Counter* const route_deltas_applied;
+  metrics::Counter* const route_delta_failures;
+  metrics::Counter* const route_delta_resources;
 };
 
 }  // namespace distributor

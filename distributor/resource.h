@@ -13,9 +13,11 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/strings/string_view.h"
 #include "model/protocol/distribution.pb.h"
+#include "model/route_delta.h"
 #include "common/status.h"
 #include "zk_schema/schema.pb.h"
 
@@ -33,6 +35,16 @@ struct Item {
   // (zk_schema/gray.h; its value cleared). `wire` is then the gray version
   // as a Resource of config <ns>/<key>, at the gray revision.
   std::shared_ptr<const zk::GrayRecord> gray;
+  // Route tables only: this version as route deltas against earlier
+  // versions of the table, newest base first (route_deltas.h). A
+  // connection that takes deltas and holds `base_revision` is sent `item`
+  // (its `wire`: the Resource with route_delta and no value) instead.
+  struct Delta {
+    int64_t base_revision = 0;
+    std::shared_ptr<const RouteDelta> delta;
+    std::shared_ptr<const Item> item;
+  };
+  std::vector<Delta> deltas;
 };
 using ItemPtr = std::shared_ptr<const Item>;
 

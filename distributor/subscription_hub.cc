@@ -1,10 +1,12 @@
 #include "distributor/subscription_hub.h"
 
+#include <type_traits>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "model/names.h"
 #include "distributor/payload.h"
+#include "distributor/route_deltas.h"
 #include "zk_schema/gray.h"
 #include "glog/logging.h"
 
@@ -21,6 +23,24 @@ bool TokenMatches(const std::string& given, const std::string& expected) {
   unsigned char diff = 0;
   for (size_t i = 0; i < given.size(); ++i) diff |= given[i] ^ expected[i];
   return diff == 0;
+}
+
+// Marks an index into OnChanges' `changes` whose route delta is pushed
+// (NewestDelta) instead of the item.
+constexpr uint32_t kDeltaBit = 1u << 31;
+
+// Adds a group of connections that get the changes `key` names, to either
+// form of a group list.
+template <typename K>
+void AddGroup(absl::flat_hash_map<K, std::vector<uint64_t>>* groups, K key,
+              std::vector<uint64_t> connections) {
+  std::vector<uint64_t>& to = (*groups)[std::move(key)];
+  to.insert(to.end(), connections.begin(), connections.end());
+}
+template <typename K>
+void AddGroup(std::vector<std::pair<K, std::vector<uint64_t>>>* groups, K key,
+              std::vector<uint64_t> connections) {
+  groups->emplace_back(std::move(key), std::move(connections));
 }
 
 std::string UpdateHeader(int64_t revision, bool stale) {
@@ -78,6 +98,10 @@ Answer SubscriptionHub::Subscribe(uint64_t connection,
   if (!data_->loaded()) {
     return Reject("not_loaded", absl::UnavailableError(
                                     "distributor has not loaded its data yet"));
+  }
+  if (request.route_deltas()) {
+    absl::MutexLock lock(&mu_);
+    connections_[connection].route_deltas = true;
   }
   return SubscribeAndAnswer(connection, request.keys(), /*authenticate=*/true,
                             &request.host_id());
@@ -139,12 +163,14 @@ Answer SubscriptionHub::SubscribeAndAnswer(
   // 1. Register (before reading the data, see the header).
   size_t over_limit = 0;
   std::string host;
+  bool deltas = false;
   {
     absl::MutexLock lock(&mu_);
     Connection& c = connections_[connection];
     if (authenticate) c.authenticated = true;
     if (host_id != nullptr && !host_id->empty()) c.host_id = *host_id;
     host = c.host_id;
+    deltas = c.route_deltas;
     const bool was_subscribed = c.size() > 0;
     std::vector<WantedNamespace> accepted_namespaces;
     for (WantedNamespace& ns : namespaces) {
@@ -210,7 +236,11 @@ Answer SubscriptionHub::SubscribeAndAnswer(
     if (!namespaces.empty()) answered.insert(wanted[i].key);
     const ItemPtr item = Choose(wanted[i].key, found[i], host);
     if (item != nullptr) {
-      if (item->revision > have) updates.push_back(item);
+      if (item->revision > have) {
+        ItemPtr sent = deltas ? DeltaOrWhole(item, have) : item;
+        if (sent != item) metrics_->route_delta_resources->Increment();
+        updates.push_back(std::move(sent));
+      }
     } else if (have == 0) {
       updates.push_back(MakeAbsent(wanted[i].key, 0));
     } else if (have < revision) {
@@ -374,11 +404,51 @@ void SubscriptionHub::OnChanges(const std::vector<ItemPtr>& changes,
   for (auto& [connection, indices] : per_connection) {
     groups[std::move(indices)].push_back(connection);
   }
+  // Connections that take route deltas get, for a route table that has
+  // one, its delta from the version before (route_deltas.h): they are
+  // split off into groups of their own with those changes marked.
+  bool any_delta = false;
+  for (const ItemPtr& change : changes) {
+    if (NewestDelta(*change) != nullptr) any_delta = true;
+  }
+  if (any_delta) {
+    std::decay_t<decltype(groups)> split;
+    absl::MutexLock lock(&mu_);
+    for (auto& [indices, connections] : groups) {
+      auto marked = indices;
+      size_t marks = 0;
+      for (auto& i : marked) {
+        if (NewestDelta(*changes[i]) != nullptr) {
+          i |= kDeltaBit;
+          ++marks;
+        }
+      }
+      std::vector<uint64_t> whole, delta;
+      if (marks > 0) {
+        for (uint64_t connection : connections) {
+          auto c = connections_.find(connection);
+          const bool takes = c != connections_.end() && c->second.route_deltas;
+          (takes ? delta : whole).push_back(connection);
+        }
+      }
+      if (delta.empty()) {
+        AddGroup(&split, indices, connections);
+        continue;
+      }
+      metrics_->route_delta_resources->Increment(marks * delta.size());
+      if (!whole.empty()) AddGroup(&split, indices, std::move(whole));
+      AddGroup(&split, std::move(marked), std::move(delta));
+    }
+    groups = std::move(split);
+  }
   const std::string header = UpdateHeader(revision, stale_());
   for (const auto& [indices, connections] : groups) {
     std::vector<ItemPtr> items;
     items.reserve(indices.size());
-    for (uint32_t i : indices) items.push_back(changes[i]);
+    for (uint32_t i : indices) {
+      items.push_back((i & kDeltaBit) != 0 ? NewestDelta(*changes[i & ~kDeltaBit])
+                                           : changes[i]);
+    }
     Packed packed =
         PackResources(header, header, items,
                       options_.max_payload_bytes - kMaxVarintFieldBytes,

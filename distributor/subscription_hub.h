@@ -30,6 +30,12 @@
 // rejected{reason="auth"}); with an empty one every connection is trusted
 // (development mode; the daemon warns loudly).
 //
+// Route deltas: a connection whose kess.Subscribe set route_deltas gets a
+// route table as a delta when its Item has one from the revision the agent
+// holds (answers: the agent's Known revision; pushes: the version before,
+// which a subscriber that got every push holds), else whole
+// (route_deltas.h). Others always get tables whole.
+//
 // Race-free with the follower: a subscribe registers its keys first and
 // reads the DataSet after; the follower updates the DataSet first and looks
 // subscribers up after. Either the subscribe sees the new version or the
@@ -133,6 +139,7 @@ class SubscriptionHub : public ChangeListener {
   struct Connection {
     bool authenticated = false;
     std::string host_id;  // from kess.Subscribe; selects gray versions
+    bool route_deltas = false;  // from kess.Subscribe (route_deltas.h)
     absl::flat_hash_set<std::string> keys;
     absl::flat_hash_set<std::string> namespaces;  // names, not "n/" keys
     size_t size() const { return keys.size() + namespaces.size(); }

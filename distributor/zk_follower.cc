@@ -6,6 +6,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "common/steady_await.h"
+#include "distributor/route_deltas.h"
 #include "glog/logging.h"
 #include "zk_schema/revision_log.h"
 #include "zk_schema/zk_errors.h"
@@ -171,8 +172,11 @@ absl::Status ZkFollower::CatchUpIncremental(
   const int64_t have = data_->revision();
   const int64_t last =
       std::min(summary.revision(), have + options_.max_changes_per_step);
-  // The newest change revision per key; each record is read once.
+  // The newest change revision per key; each record is read once, unless
+  // the key is a route table whose changes all carry deltas from the table
+  // held here (route_deltas.h): then nothing is read.
   absl::flat_hash_map<std::string, int64_t> touched;
+  absl::flat_hash_map<std::string, std::vector<zk::ChangeRecord>> routes;
   for (int64_t r = have + 1; r <= last; ++r) {
     absl::StatusOr<zk::ChangeRecord> change = source_.ReadChange(r);
     if (absl::IsNotFound(change.status())) {
@@ -195,10 +199,30 @@ absl::Status ZkFollower::CatchUpIncremental(
     }
     int64_t& newest = touched[*key];
     newest = std::max(newest, r);
+    if (change->kind() == zk::ROUTE_PUT || change->kind() == zk::ROUTE_DELETE) {
+      routes[*key].push_back(*std::move(change));
+    }
   }
   std::vector<ItemPtr> items;
   items.reserve(touched.size());
   for (const auto& [key, revision] : touched) {
+    auto route = routes.find(key);
+    if (route != routes.end()) {
+      absl::StatusOr<ItemPtr> built =
+          ApplyRouteChanges(data_->Find(key), route->second);
+      if (built.ok()) {
+        metrics_->route_deltas_applied->Increment();
+        items.push_back(*std::move(built));
+        continue;
+      }
+      if (!absl::IsFailedPrecondition(built.status())) {
+        // A delta that does not give the table the leader wrote: read it.
+        metrics_->route_delta_failures->Increment();
+        LOG_EVERY_N(WARNING, 20) << "distributor: route delta of " << key
+                                 << " not applied (reading the table): "
+                                 << built.status();
+      }
+    }
     KESS_ASSIGN_OR_RETURN(ItemPtr item, source_.ReadItem(key));
     items.push_back(item != nullptr ? item : MakeAbsent(key, revision));
   }
