@@ -39,8 +39,27 @@ const PartialTable::Shard& PartialTable::ShardFor(absl::string_view key) const {
   return const_cast<PartialTable*>(this)->ShardFor(key);
 }
 
+absl::Status PartialTable::CheckOwner(absl::string_view service,
+                                      absl::string_view id,
+                                      absl::string_view owner) const {
+  std::string key;
+  AppendKey(service, id, &key);
+  const Shard& shard = ShardFor(key);
+  absl::MutexLock lock(&shard.mu);
+  auto it = shard.entries.find(key);
+  if (it == shard.entries.end() || it->second.owner == owner) {
+    return absl::OkStatus();
+  }
+  return absl::PermissionDeniedError(absl::StrCat(
+      "instance \"", id, "\" of service \"", service, "\" is bound to ",
+      it->second.owner.empty() ? std::string("an unauthenticated peer")
+                               : it->second.owner,
+      ", which registered it"));
+}
+
 absl::Status PartialTable::Register(
-    const google::protobuf::RepeatedPtrField<protocol::InstanceInfo>& infos) {
+    const google::protobuf::RepeatedPtrField<protocol::InstanceInfo>& infos,
+    const std::string& owner) {
   const int64_t now = clock_->NowMs();
   std::string key;
   size_t refused = 0;
@@ -49,6 +68,9 @@ absl::Status PartialTable::Register(
     Shard& shard = ShardFor(key);
     absl::MutexLock lock(&shard.mu);
     auto it = shard.entries.find(key);
+    if (it != shard.entries.end() && it->second.owner != owner) {
+      continue;  // bound to another principal (lost a race with CheckOwner)
+    }
     if (it == shard.entries.end()) {
       if (live_.load() + tombstones_.load() >= options_.max_instances) {
         ++refused;
@@ -56,6 +78,7 @@ absl::Status PartialTable::Register(
       }
       it = shard.entries.emplace(key, Entry()).first;
       it->second.first_seen_ms = now;
+      it->second.owner = owner;
       ++live_;
     } else if (it->second.deregistered_ms >= 0) {
       it->second.deregistered_ms = -1;
@@ -76,7 +99,8 @@ absl::Status PartialTable::Register(
 
 size_t PartialTable::Heartbeat(const InstanceRefs& refs,
                                absl::string_view health,
-                               InstanceRefs* unknown) {
+                               InstanceRefs* unknown, const std::string* owner,
+                               size_t* foreign) {
   const int64_t now = clock_->NowMs();
   std::string key;
   size_t refreshed = 0;
@@ -86,6 +110,11 @@ size_t PartialTable::Heartbeat(const InstanceRefs& refs,
     {
       absl::MutexLock lock(&shard.mu);
       auto it = shard.entries.find(key);
+      if (it != shard.entries.end() && owner != nullptr &&
+          it->second.owner != *owner) {
+        if (foreign != nullptr) ++*foreign;
+        continue;
+      }
       if (it != shard.entries.end() && it->second.deregistered_ms < 0) {
         it->second.last_heartbeat_ms = now;
         if (!health.empty()) {

@@ -59,15 +59,31 @@ class PartialTable {
   // updated; new ones only while the table holds fewer than max_instances
   // entries — ResourceExhausted says how many were refused (the others
   // were applied).
+  //
+  // `owner` (a principal URI, common/identity) binds each instance to the
+  // principal that registered it; "" binds to nobody. An instance held
+  // (live or tombstone) with another owner is skipped; callers check
+  // CheckOwner first so that a refused request changes nothing.
   absl::Status Register(
-      const google::protobuf::RepeatedPtrField<protocol::InstanceInfo>& infos);
+      const google::protobuf::RepeatedPtrField<protocol::InstanceInfo>& infos,
+      const std::string& owner = "");
+
+  // PermissionDenied (naming the owner) if service/id is held, live or as
+  // a tombstone, bound to an owner other than `owner`; OK if it is not
+  // held or is bound to `owner`.
+  absl::Status CheckOwner(absl::string_view service, absl::string_view id,
+                          absl::string_view owner) const;
 
   // Marks each known, live instance heard now (and sets its health when
   // `health` is not empty). The others — never registered here, forgotten,
   // or deregistered — are appended to *unknown. Returns how many were
   // refreshed.
+  // With `owner` non-null, instances bound to another owner are neither
+  // refreshed nor reported unknown, and are counted in *foreign (one
+  // string comparison per ref, inside the shard lock).
   size_t Heartbeat(const InstanceRefs& refs, absl::string_view health,
-                   InstanceRefs* unknown);
+                   InstanceRefs* unknown, const std::string* owner = nullptr,
+                   size_t* foreign = nullptr);
 
   // Turns each known instance into a tombstone (unknown ones are ignored).
   // Returns how many were live.
@@ -129,6 +145,7 @@ class PartialTable {
     int64_t first_seen_ms = 0;
     int64_t last_heartbeat_ms = 0;
     int64_t deregistered_ms = -1;  // >= 0: a tombstone
+    std::string owner;  // the registering principal's URI; "" = nobody
   };
   struct Shard {
     mutable absl::Mutex mu;

@@ -44,6 +44,7 @@ absl::StatusOr<std::unique_ptr<Scheduler>> Scheduler::Create(
   server.max_connections_per_peer = o.max_connections_per_peer;
   server.first_frame_timeout = o.first_frame_timeout;
   server.untrusted_max_frame_bytes = o.untrusted_max_frame_bytes;
+  server.credentials = o.credentials;
   // The frame bomb: payloads pre-scanned before a handler parses them. An
   // instance is a few elements plus its metadata entries.
   server.request_types[protocol::kRegisterMethod] =
@@ -92,6 +93,8 @@ Scheduler::Scheduler(SchedulerOptions options) : options_(std::move(options)) {
   service.heartbeat_interval = options_.heartbeat_interval;
   service.max_batch = options_.max_batch;
   service.registry = options_.registry;
+  service.require_identity = options_.require_identity;
+  service.published_host = options_.published_host;
   service_ = std::make_unique<SchedulerService>(table_.get(), service);
 
   const std::string help =

@@ -19,13 +19,16 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
+#include "common/identity/credential.h"
 #include "common/metrics.h"
 #include "common/status.h"
 #include "common/transport/server.h"
@@ -63,6 +66,16 @@ struct SchedulerOptions {
   // TLS for providers, agents and other mandators (a server context,
   // common/tls/); nullptr: plain TCP.
   std::shared_ptr<tls::TlsContext> tls;
+  // Registration rights (scheduler_service.h): refuse what the
+  // connection's principal may not do. false only with --insecure_dev_mode.
+  bool require_identity = false;
+  // SchedulerServiceOptions::published_host.
+  std::function<std::optional<std::string>(const std::string& service,
+                                           const std::string& id)>
+      published_host;
+  // The credentials kess.Authenticate accepts (common/identity); nullptr:
+  // certificates only.
+  std::shared_ptr<const identity::CredentialRegistry> credentials;
   // nullptr: Clock::Steady(). Must outlive the Scheduler.
   const Clock* clock = nullptr;
   // nullptr: metrics::Registry::Default(). Must outlive the Scheduler.

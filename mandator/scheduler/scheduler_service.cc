@@ -57,6 +57,13 @@ SchedulerService::SchedulerService(PartialTable* table,
     requests_[method] = registry_->GetCounter(
         "kess_scheduler_requests_total",
         "Requests the scheduler received, by method.", {{"method", method}});
+    for (const char* reason : kRefusedReasons) {
+      refused_[method][reason] = registry_->GetCounter(
+          "kess_registration_refused_total",
+          "Scheduler requests refused (PERMISSION_DENIED) by the "
+          "registration rights, by method and reason.",
+          {{"method", method}, {"reason", reason}});
+    }
   }
   heartbeats_ = registry_->GetCounter(
       "kess_scheduler_heartbeats_total",
@@ -102,13 +109,78 @@ SchedulerService::~SchedulerService() {
 
 void SchedulerService::Add(
     transport::HandlerMap& handlers, const char* method,
-    absl::StatusOr<std::string> (SchedulerService::*fn)(absl::string_view)) {
+    absl::StatusOr<std::string> (SchedulerService::*fn)(
+        const identity::Principal&, absl::string_view)) {
   metrics::Counter* requests = requests_.at(method);
   handlers[method] = [this, fn, requests](transport::Request request,
                                           transport::Responder responder) {
     requests->Increment();
-    responder.Respond((this->*fn)(request.payload));
+    const identity::Principal& who = request.principal != nullptr
+                                         ? *request.principal
+                                         : *identity::Anonymous();
+    responder.Respond((this->*fn)(who, request.payload));
   };
+}
+
+absl::Status SchedulerService::Refuse(const char* method, const char* reason,
+                                      const identity::Principal& who,
+                                      const std::string& message) {
+  refused_.at(method).at(reason)->Increment();
+  const int64_t now = absl::ToUnixMillis(absl::Now());
+  int64_t last = last_refusal_log_ms_.load();
+  if (now - last >= 1000 &&
+      last_refusal_log_ms_.compare_exchange_strong(last, now)) {
+    LOG(WARNING) << "scheduler: refused " << method << " from "
+                 << who.DebugString() << " (" << reason
+                 << "; logged at most once a second): " << message;
+  }
+  return absl::PermissionDeniedError(absl::StrCat(method, ": ", message));
+}
+
+absl::Status SchedulerService::MayRegister(const identity::Principal& who,
+                                           const protocol::InstanceInfo& info) {
+  const char* method = protocol::kRegisterMethod;
+  switch (who.kind) {
+    case identity::Kind::kAnonymous:
+      return Refuse(method, "anonymous", who,
+                    "registering needs an identity: a host or service "
+                    "certificate (mutual TLS) or credential");
+    case identity::Kind::kHost:
+      if (info.host() != who.name) {
+        return Refuse(method, "foreign_host", who,
+                      absl::StrCat("host ", who.name,
+                                   " may register only instances on itself; "
+                                   "instance \"", info.id(), "\" claims host \"",
+                                   info.host(), "\""));
+      }
+      break;
+    case identity::Kind::kService:
+      if (info.service() != who.name) {
+        return Refuse(method, "foreign_service", who,
+                      absl::StrCat("service principal ", who.name,
+                                   " may register only instances of service "
+                                   "\"", who.name, "\", not of \"",
+                                   info.service(), "\""));
+      }
+      break;
+    default:
+      return Refuse(method, "wrong_kind", who,
+                    absl::StrCat("a ", identity::KindName(who.kind),
+                                 " principal may not register instances"));
+  }
+  if (options_.published_host && who.kind == identity::Kind::kHost) {
+    std::optional<std::string> host =
+        options_.published_host(info.service(), info.id());
+    if (host.has_value() && *host != who.name) {
+      return Refuse(method, "published_elsewhere", who,
+                    absl::StrCat("instance \"", info.id(), "\" of service \"",
+                                 info.service(),
+                                 "\" is published on host \"", *host,
+                                 "\"; only that host or the service's own "
+                                 "principal may register it"));
+    }
+  }
+  return absl::OkStatus();
 }
 
 transport::HandlerMap SchedulerService::Handlers() {
@@ -123,6 +195,13 @@ transport::HandlerMap SchedulerService::Handlers() {
       [this, snapshots](transport::Request request,
                         transport::Responder responder) {
         snapshots->Increment();
+        if (options_.require_identity && request.principal != nullptr &&
+            request.principal->kind != identity::Kind::kMandator) {
+          // Refused before it can take a place in the queue.
+          responder.Respond(
+              GetPartialTable(*request.principal, request.payload));
+          return;
+        }
         auto shared =
             std::make_shared<transport::Responder>(std::move(responder));
         absl::MutexLock lock(&snapshot_mu_);
@@ -131,9 +210,12 @@ transport::HandlerMap SchedulerService::Handlers() {
               "too many kess.GetPartialTable requests waiting; retry"));
           return;
         }
+        std::shared_ptr<const identity::Principal> who =
+            request.principal != nullptr ? request.principal
+                                         : identity::Anonymous();
         snapshot_jobs_.push_back(
-            [this, shared, payload = std::move(request.payload)] {
-              shared->Respond(GetPartialTable(payload));
+            [this, shared, who, payload = std::move(request.payload)] {
+              shared->Respond(GetPartialTable(*who, payload));
             });
       };
   return handlers;
@@ -199,7 +281,7 @@ absl::Status SchedulerService::CheckRefs(const InstanceRefs& refs) {
 }
 
 absl::StatusOr<std::string> SchedulerService::Register(
-    absl::string_view payload) {
+    const identity::Principal& who, absl::string_view payload) {
   protocol::RegisterRequest request;
   if (!Parse(payload, &request)) {
     return Reject("malformed", absl::InvalidArgumentError(
@@ -209,7 +291,19 @@ absl::StatusOr<std::string> SchedulerService::Register(
   for (const protocol::InstanceInfo& info : request.instances()) {
     KESS_RETURN_IF_ERROR(CheckInstance(info));
   }
-  absl::Status applied = table_->Register(request.instances());
+  std::string owner;
+  if (options_.require_identity) {
+    owner = who.Uri();
+    for (const protocol::InstanceInfo& info : request.instances()) {
+      KESS_RETURN_IF_ERROR(MayRegister(who, info));
+      absl::Status bound = table_->CheckOwner(info.service(), info.id(), owner);
+      if (!bound.ok()) {
+        return Refuse(protocol::kRegisterMethod, "owned_by_other", who,
+                      std::string(bound.message()));
+      }
+    }
+  }
+  absl::Status applied = table_->Register(request.instances(), owner);
   if (!applied.ok()) return Reject("table_full", std::move(applied));
   registrations_->Increment(request.instances_size());
   protocol::RegisterResponse response;
@@ -219,7 +313,7 @@ absl::StatusOr<std::string> SchedulerService::Register(
 }
 
 absl::StatusOr<std::string> SchedulerService::Heartbeat(
-    absl::string_view payload) {
+    const identity::Principal& who, absl::string_view payload) {
   protocol::HeartbeatRequest request;
   if (!Parse(payload, &request)) {
     return Reject("malformed", absl::InvalidArgumentError(
@@ -232,29 +326,59 @@ absl::StatusOr<std::string> SchedulerService::Heartbeat(
                       "health must be a lower-case word of a-z and _ (at "
                       "most 32)"));
   }
+  if (options_.require_identity && who.anonymous()) {
+    return Refuse(protocol::kHeartbeatMethod, "anonymous", who,
+                  "heartbeats need the identity that registered the "
+                  "instances");
+  }
   protocol::HeartbeatResponse response;
+  std::string owner;
+  size_t foreign = 0;
+  if (options_.require_identity) owner = who.Uri();
   const size_t refreshed = table_->Heartbeat(
-      request.instances(), request.health(), response.mutable_unknown());
+      request.instances(), request.health(), response.mutable_unknown(),
+      options_.require_identity ? &owner : nullptr, &foreign);
   heartbeats_->Increment(static_cast<double>(refreshed));
   if (response.unknown_size() > 0) unknown_->Increment(response.unknown_size());
+  if (foreign > 0) {
+    return Refuse(protocol::kHeartbeatMethod, "owned_by_other", who,
+                  absl::StrCat(foreign,
+                               " instance(s) in this heartbeat are bound to "
+                               "another principal and were not refreshed"));
+  }
   return response.SerializeAsString();
 }
 
 absl::StatusOr<std::string> SchedulerService::Deregister(
-    absl::string_view payload) {
+    const identity::Principal& who, absl::string_view payload) {
   protocol::DeregisterRequest request;
   if (!Parse(payload, &request)) {
     return Reject("malformed", absl::InvalidArgumentError(
                                    "kess.Deregister: not a DeregisterRequest"));
   }
   KESS_RETURN_IF_ERROR(CheckRefs(request.instances()));
+  if (options_.require_identity) {
+    if (who.anonymous()) {
+      return Refuse(protocol::kDeregisterMethod, "anonymous", who,
+                    "deregistering needs the identity that registered the "
+                    "instances");
+    }
+    const std::string owner = who.Uri();
+    for (const protocol::InstanceRef& ref : request.instances()) {
+      absl::Status bound = table_->CheckOwner(ref.service(), ref.id(), owner);
+      if (!bound.ok()) {
+        return Refuse(protocol::kDeregisterMethod, "owned_by_other", who,
+                      std::string(bound.message()));
+      }
+    }
+  }
   deregistrations_->Increment(
       static_cast<double>(table_->Deregister(request.instances())));
   return protocol::DeregisterResponse().SerializeAsString();
 }
 
 absl::StatusOr<std::string> SchedulerService::HostHeartbeat(
-    absl::string_view payload) {
+    const identity::Principal& who, absl::string_view payload) {
   protocol::HostHeartbeat request;
   if (!Parse(payload, &request)) {
     return Reject("malformed", absl::InvalidArgumentError(
@@ -262,6 +386,17 @@ absl::StatusOr<std::string> SchedulerService::HostHeartbeat(
   }
   absl::Status s = ValidateName(NameKind::kHost, request.host_id());
   if (!s.ok()) return Reject("invalid_name", std::move(s));
+  if (options_.require_identity &&
+      (who.kind != identity::Kind::kHost || who.name != request.host_id())) {
+    return Refuse(protocol::kHostHeartbeatMethod,
+                  who.anonymous()                     ? "anonymous"
+                  : who.kind != identity::Kind::kHost ? "wrong_kind"
+                                                      : "foreign_host",
+                  who,
+                  absl::StrCat("only the host principal of \"",
+                               request.host_id(),
+                               "\" may send its host heartbeats"));
+  }
   if (!options_.datacenter.empty() && !request.datacenter().empty() &&
       request.datacenter() != options_.datacenter) {
     return Reject("wrong_datacenter",
@@ -282,7 +417,13 @@ absl::StatusOr<std::string> SchedulerService::HostHeartbeat(
 }
 
 absl::StatusOr<std::string> SchedulerService::GetPartialTable(
-    absl::string_view payload) {
+    const identity::Principal& who, absl::string_view payload) {
+  if (options_.require_identity && who.kind != identity::Kind::kMandator) {
+    return Refuse(protocol::kGetPartialTableMethod,
+                  who.anonymous() ? "anonymous" : "not_mandator", who,
+                  "the partial table is for mandators only (a mandator "
+                  "certificate or credential)");
+  }
   protocol::PartialTableRequest request;
   if (!Parse(payload, &request) || request.max_instances() < 0) {
     return Reject("malformed",

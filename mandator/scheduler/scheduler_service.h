@@ -17,6 +17,28 @@
 // connection stays open (a malformed *frame* is the transport's business:
 // it closes that one connection).
 //
+// Registration rights (with `require_identity`, the mandator's default;
+// docs/security.md "Identities and registration rights"): each request is
+// checked against the connection's principal (transport::Request::
+// principal) before anything changes:
+//
+//   kess.Register        a host principal for instances whose `host` is
+//                        that host, or a service principal for instances of
+//                        that service; an instance already held is bound to
+//                        the principal that registered it, and one the
+//                        published route tables place on another host
+//                        (`published_host`) may be registered only by that
+//                        host or its service
+//   kess.Heartbeat,      only the principal an instance is bound to; refs of
+//   kess.Deregister      others are neither refreshed nor removed
+//   kess.HostHeartbeat   the host principal of `host_id`
+//   kess.GetPartialTable mandator principals only
+//
+// A refusal is PERMISSION_DENIED naming the rule, counted in
+// kess_registration_refused_total{method,reason}, logged at most once a
+// second, and changes nothing (heartbeat refs of the caller's own
+// instances in the same request are still refreshed).
+//
 // Thread-safety: the handlers may run on several event-loop threads at
 // once; they take only the table's short locks and never block.
 // kess.GetPartialTable is answered from the service's own thread: a
@@ -37,6 +59,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/identity/principal.h"
 #include "common/metrics.h"
 #include "common/status.h"
 #include "common/transport/server.h"
@@ -57,6 +80,17 @@ struct SchedulerServiceOptions {
   int max_batch = 10000;
   // nullptr: metrics::Registry::Default(). Must outlive the service.
   metrics::Registry* registry = nullptr;
+  // Registration rights (above). false: every principal, the anonymous
+  // one included, may do everything (--insecure_dev_mode, unit tests).
+  bool require_identity = false;
+  // The host the published route table places service/id on, nullopt if
+  // it is in none; lets the binding of an instance outlive the mandator
+  // that held it (a failover: the next mandator has not heard of it yet).
+  // Called on event-loop threads: must be cheap and must not block.
+  // Unset: no such check.
+  std::function<std::optional<std::string>(const std::string& service,
+                                           const std::string& id)>
+      published_host;
 };
 
 class SchedulerService {
@@ -75,11 +109,33 @@ class SchedulerService {
 
   // The same without a transport: serialized request in, serialized answer
   // (or the error the client gets) out.
-  absl::StatusOr<std::string> Register(absl::string_view payload);
-  absl::StatusOr<std::string> Heartbeat(absl::string_view payload);
-  absl::StatusOr<std::string> Deregister(absl::string_view payload);
-  absl::StatusOr<std::string> HostHeartbeat(absl::string_view payload);
-  absl::StatusOr<std::string> GetPartialTable(absl::string_view payload);
+  // `who` is the caller's principal; the overloads without it call as the
+  // anonymous principal.
+  absl::StatusOr<std::string> Register(const identity::Principal& who,
+                                       absl::string_view payload);
+  absl::StatusOr<std::string> Heartbeat(const identity::Principal& who,
+                                        absl::string_view payload);
+  absl::StatusOr<std::string> Deregister(const identity::Principal& who,
+                                         absl::string_view payload);
+  absl::StatusOr<std::string> HostHeartbeat(const identity::Principal& who,
+                                            absl::string_view payload);
+  absl::StatusOr<std::string> GetPartialTable(const identity::Principal& who,
+                                              absl::string_view payload);
+  absl::StatusOr<std::string> Register(absl::string_view payload) {
+    return Register(*identity::Anonymous(), payload);
+  }
+  absl::StatusOr<std::string> Heartbeat(absl::string_view payload) {
+    return Heartbeat(*identity::Anonymous(), payload);
+  }
+  absl::StatusOr<std::string> Deregister(absl::string_view payload) {
+    return Deregister(*identity::Anonymous(), payload);
+  }
+  absl::StatusOr<std::string> HostHeartbeat(absl::string_view payload) {
+    return HostHeartbeat(*identity::Anonymous(), payload);
+  }
+  absl::StatusOr<std::string> GetPartialTable(absl::string_view payload) {
+    return GetPartialTable(*identity::Anonymous(), payload);
+  }
 
   // How long ago a leader of ANOTHER datacenter last asked for this
   // mandator's partial table (the main DC collecting); nullopt if none has
@@ -92,15 +148,27 @@ class SchedulerService {
       "invalid_instance", "invalid_health", "wrong_datacenter",
       "too_many",         "table_full"};
   static constexpr size_t kMaxQueuedSnapshots = 8;
+  // Reasons of kess_registration_refused_total.
+  static constexpr const char* kRefusedReasons[] = {
+      "anonymous",      "wrong_kind",     "foreign_host", "foreign_service",
+      "owned_by_other", "published_elsewhere", "not_mandator"};
 
  private:
   absl::Status Reject(const char* reason, absl::Status status);
   absl::Status CheckBatch(int size);
   absl::Status CheckInstance(const protocol::InstanceInfo& info);
   absl::Status CheckRefs(const InstanceRefs& refs);
-  void Add(
-      transport::HandlerMap& handlers, const char* method,
-      absl::StatusOr<std::string> (SchedulerService::*fn)(absl::string_view));
+  // PERMISSION_DENIED, counted and logged (at most once a second).
+  absl::Status Refuse(const char* method, const char* reason,
+                      const identity::Principal& who,
+                      const std::string& message);
+  // Whether `who` may register `info` (the kind/name rules and the
+  // published host; not the binding, see PartialTable::CheckOwner).
+  absl::Status MayRegister(const identity::Principal& who,
+                           const protocol::InstanceInfo& info);
+  void Add(transport::HandlerMap& handlers, const char* method,
+           absl::StatusOr<std::string> (SchedulerService::*fn)(
+               const identity::Principal&, absl::string_view));
 
   void SnapshotLoop();
 
@@ -112,6 +180,9 @@ class SchedulerService {
   metrics::Registry* const registry_;
   std::map<std::string, metrics::Counter*> rejected_;
   std::map<std::string, metrics::Counter*> requests_;  // by method
+  // kess_registration_refused_total, by method then reason.
+  std::map<std::string, std::map<std::string, metrics::Counter*>> refused_;
+  std::atomic<int64_t> last_refusal_log_ms_{0};
   metrics::Counter* heartbeats_;
   metrics::Counter* unknown_;
   metrics::Counter* registrations_;
