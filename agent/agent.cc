@@ -12,6 +12,7 @@
 #include "agent/distributor_order.h"
 #include "agent/resource_key.h"
 #include "model/names.h"
+#include "model/route_delta.h"
 #include "common/steady_await.h"
 #include "common/version.h"
 #include "glog/logging.h"
@@ -120,6 +121,12 @@ absl::Status Agent::Init() {
   updater_options.retry_max = options_.write_retry_max;
   updater_options.registry = registry_;
   updater_options.on_written = options_.on_written;
+  updater_options.on_delta_applied = options_.on_accepted;
+  updater_options.on_delta_failed = [this](const CacheKey& key) {
+    absl::MutexLock lock(&mu_);
+    if (loop_gone_ || loop_ == nullptr) return;
+    loop_->Post([this, key] { RequestWhole(key); });
+  };
   updater_ = std::make_unique<CacheUpdater>(writer_.get(), updater_options);
   registry_->SetCallbackGauge("kess_agent_keys", "Subscribed keys.", {},
                               [this] { return subscriptions_->size(); });
@@ -170,6 +177,10 @@ Agent::~Agent() {
       done.Notify();
     });
     done.WaitForNotification();
+    {
+      absl::MutexLock lock(&mu_);
+      loop_gone_ = true;
+    }
     loop_.reset();
   }
   registry_->RemoveCallbackGauge("kess_agent_keys", {});
@@ -251,6 +262,7 @@ size_t Agent::FirstSubscribeKeyBytes() const {
   request.set_host_id(options_.host_id);
   request.set_datacenter(options_.datacenter);
   request.set_auth_token(options_.auth_token);
+  request.set_route_deltas(options_.route_deltas);
   const size_t fixed = request.ByteSizeLong() + kEnvelopeBytes;
   const size_t limit = options_.distributor_untrusted_max_frame_bytes;
   return limit > fixed ? limit - fixed : 0;
@@ -481,7 +493,7 @@ std::vector<protocol::Known> Agent::KnownFor(
   for (const CacheKey& key : keys) {
     protocol::Known k;
     *k.mutable_key() = ToResourceKey(key);
-    k.set_revision(updater_->Known(key));
+    k.set_revision(want_whole_.count(key) ? 0 : updater_->Known(key));
     known.push_back(std::move(k));
   }
   return known;
@@ -524,6 +536,7 @@ void Agent::SendSubscribe(std::vector<CacheKey> keys,
   request.set_host_id(options_.host_id);
   request.set_datacenter(options_.datacenter);
   request.set_auth_token(options_.auth_token);
+  request.set_route_deltas(options_.route_deltas);
   for (protocol::Known& k : KnownFor(keys)) *request.add_keys() = k;
   for (protocol::Known& k : KnownForNamespaces(namespaces)) {
     *request.add_keys() = std::move(k);
@@ -620,6 +633,8 @@ void Agent::Apply(const protocol::Resource& resource) {
     answered_.insert(key);
   }
   if (!subscriptions_->Contains(key)) return reject("not_subscribed");
+  if (!resource.route_delta().empty()) return ApplyDelta(resource, key);
+  want_whole_.erase(key);
   if (Crc32(resource.value()) != resource.crc32()) {
     LOG_EVERY_N(WARNING, 100)
         << "update of " << key.ToString() << " revision " << resource.revision()
@@ -644,6 +659,53 @@ void Agent::Apply(const protocol::Resource& resource) {
     }
   }
   updater_->Submit(std::move(entry));  // ignored unless newer than held
+}
+
+void Agent::ApplyDelta(const protocol::Resource& resource,
+                       const CacheKey& key) {
+  absl::StatusOr<RouteDelta> delta =
+      key.type == CacheKey::Type::kRoute
+          ? RouteDeltaFromJson(resource.route_delta())
+          : absl::InvalidArgumentError("a delta for a config");
+  if (delta.ok() && (delta->revision != resource.revision() ||
+                     delta->base_revision != resource.delta_base_revision() ||
+                     delta->service != key.service)) {
+    delta = absl::InvalidArgumentError(
+        "the delta's revisions or service differ from its resource's");
+  }
+  if (!delta.ok()) {
+    registry_
+        ->GetCounter("kess_agent_rejected_updates_total",
+                     "Resources from a distributor that were not applied.",
+                     {{"reason", "malformed_delta"}})
+        ->Increment();
+    LOG_EVERY_N(WARNING, 100) << "route delta of " << key.ToString()
+                              << " dropped: " << delta.status();
+    RequestWhole(key);
+    return;
+  }
+  if (resource.revision() <= updater_->Known(key)) return;  // an older copy
+  tombstones_.erase(key);
+  CacheEntry entry;
+  entry.key = key;
+  entry.revision = resource.revision();
+  entry.content_type = resource.content_type();
+  entry.mtime_ms = resource.mtime_ms();
+  // Not queued when its base is not held: on_delta_failed asks for the
+  // whole table.
+  updater_->SubmitDelta(std::move(entry), resource.crc32(),
+                        std::make_shared<const RouteDelta>(*std::move(delta)));
+}
+
+void Agent::RequestWhole(const CacheKey& key) {
+  if (!subscriptions_->Contains(key)) return;
+  want_whole_.insert(key);
+  if (whole_pull_posted_) return;  // one pull for a burst of failures
+  whole_pull_posted_ = true;
+  loop_->RunAfter(absl::ZeroDuration(), [this] {
+    whole_pull_posted_ = false;
+    SendPull(/*periodic=*/false);
+  });
 }
 
 // ---- API (any thread) ----

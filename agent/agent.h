@@ -119,6 +119,13 @@ struct AgentOptions {
   // Must be quick and must not call the Agent. The blocking watch
   // (agent/watch_registry.h) learns of changes with it.
   std::function<void(const file_cache::CacheEntry&)> on_written;
+  // Ask the distributors for route tables as deltas from the version held
+  // (SubscribeRequest.route_deltas; docs/route-table.md, "Deltas"). The
+  // agent applies them and writes the whole table; a delta it cannot apply
+  // makes it pull that table whole. A version built from a delta reaches
+  // on_accepted from the cache writer's thread once applied (before it is
+  // written), not from the loop thread.
+  bool route_deltas = true;
 };
 
 // One subscribed key as the subscription API reports it.
@@ -241,6 +248,11 @@ class Agent {
   void OnAnswer(uint64_t generation, const char* what,
                 absl::StatusOr<std::string> reply);
   void Apply(const protocol::Resource& resource);
+  // A route table sent as a delta (Resource.route_delta).
+  void ApplyDelta(const protocol::Resource& resource,
+                  const file_cache::CacheKey& key);
+  // The next pull asks for `key` whole (Known revision 0), at once.
+  void RequestWhole(const file_cache::CacheKey& key);
   std::vector<protocol::Known> KnownFor(
       const std::vector<file_cache::CacheKey>& keys) const;
   // One Known per namespace, with the revisions held of its keys.
@@ -272,6 +284,10 @@ class Agent {
   // Keys whose newest accepted version is a tombstone (since start-up), so
   // a namespace's Known says so and no distributor resends one.
   std::set<file_cache::CacheKey> tombstones_;
+  // Route tables whose delta could not be applied: pulled with revision 0
+  // (whole) until a whole version arrives.
+  std::set<file_cache::CacheKey> want_whole_;
+  bool whole_pull_posted_ = false;
   absl::Time last_rejected_log_ = absl::InfinitePast();  // rate limit
   Backoff backoff_;
   transport::EventLoop::TimerId reconnect_timer_ = 0;
@@ -284,6 +300,7 @@ class Agent {
   mutable absl::Mutex mu_;
   std::string distributor_ ABSL_GUARDED_BY(mu_);
   std::set<file_cache::CacheKey> answered_ ABSL_GUARDED_BY(mu_);
+  bool loop_gone_ ABSL_GUARDED_BY(mu_) = false;  // ~Agent reset loop_
   std::atomic<bool> connected_{false};
   std::atomic<bool> stale_{false};
   std::atomic<int64_t> distributor_revision_{0};

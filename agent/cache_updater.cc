@@ -6,7 +6,9 @@
 
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "absl/strings/str_cat.h"
 #include "model/file_cache/env.h"
+#include "model/file_cache/reader.h"
 #include "common/steady_await.h"
 #include "glog/logging.h"
 
@@ -32,6 +34,10 @@ int64_t CeilMs(absl::Duration d) {
 
 constexpr char kWriteErrorsHelp[] =
     "Failed cache file writes (the old file stays intact).";
+constexpr char kDeltaFailuresHelp[] =
+    "Route deltas not applied (the whole table is fetched instead), by "
+    "reason: crc_mismatch, no_base (the base version is not held), "
+    "does_not_fit.";
 
 }  // namespace
 
@@ -40,6 +46,11 @@ CacheUpdater::CacheUpdater(FileCacheWriter* writer, Options options)
   updates_applied_ =
       registry_->GetCounter("kess_agent_updates_applied_total",
                             "Versions written to the file cache.");
+  deltas_applied_ = registry_->GetCounter(
+      "kess_agent_route_deltas_applied_total",
+      "Route tables built from a delta and the version held.");
+  registry_->GetCounter("kess_agent_route_delta_failures_total",
+                        kDeltaFailuresHelp, {{"reason", "crc_mismatch"}});
   // Exposed at 0 from the start, so that the cache-write-errors alert and a
   // dashboard find the family on a healthy agent; a failure adds a series
   // per errno (ENOSPC, EIO, ...).
@@ -77,6 +88,109 @@ bool CacheUpdater::Submit(CacheEntry entry) {
   }
   pending_[key].entry = std::move(entry);
   return true;
+}
+
+bool CacheUpdater::SubmitDelta(CacheEntry entry, uint32_t crc32,
+                               std::shared_ptr<const RouteDelta> delta) {
+  const CacheKey key = entry.key;
+  {
+    absl::MutexLock lock(&mu_);
+    const int64_t disk = writer_->Revision(key);
+    if (entry.revision <= disk) return false;
+    auto in_flight = in_flight_.find(key);
+    if (in_flight != in_flight_.end() && entry.revision <= in_flight->second) {
+      return false;
+    }
+    auto it = pending_.find(key);
+    if (it != pending_.end()) {
+      Pending& p = it->second;
+      if (entry.revision <= p.entry.revision) return false;
+      if (p.entry.revision == delta->base_revision && !p.entry.absent) {
+        // Applied after what is pending (its value stays the base).
+        p.steps.push_back(DeltaStep{std::move(delta), crc32});
+        p.entry.revision = entry.revision;
+        p.entry.content_type = std::move(entry.content_type);
+        p.entry.mtime_ms = entry.mtime_ms;
+        return true;
+      }
+    } else {
+      const int64_t held =
+          in_flight != in_flight_.end() ? in_flight->second : disk;
+      if (held == delta->base_revision) {
+        Pending& p = pending_[key];
+        p.entry = std::move(entry);
+        p.entry.value.clear();
+        p.entry.absent = false;
+        p.from_disk = true;
+        p.base_revision = delta->base_revision;
+        p.steps.push_back(DeltaStep{std::move(delta), crc32});
+        return true;
+      }
+    }
+  }
+  DeltaFailed(key, "no_base",
+              absl::FailedPreconditionError("the base version is not held"));
+  return false;
+}
+
+void CacheUpdater::DeltaFailed(const CacheKey& key, const char* reason,
+                               const absl::Status& status) {
+  registry_
+      ->GetCounter("kess_agent_route_delta_failures_total", kDeltaFailuresHelp,
+                   {{"reason", reason}})
+      ->Increment();
+  LOG_EVERY_N(WARNING, 20) << "route delta of " << key.ToString()
+                           << " not applied (" << reason
+                           << "; fetching the whole table): " << status;
+  if (options_.on_delta_failed) options_.on_delta_failed(key);
+}
+
+absl::StatusOr<CacheEntry> CacheUpdater::Resolve(Pending job,
+                                                 const char** reason) const {
+  std::string text;
+  if (job.from_disk) {
+    file_cache::FileCacheReader reader(writer_->cache_dir());
+    absl::StatusOr<CacheEntry> held = reader.Read(job.entry.key);
+    if (!held.ok() || held->absent || held->revision != job.base_revision) {
+      *reason = "no_base";
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the file does not hold revision ", job.base_revision,
+          held.ok() ? "" : absl::StrCat(": ", held.status().message())));
+    }
+    text = std::move(held->value);
+  } else {
+    text = std::move(job.entry.value);
+  }
+  for (const DeltaStep& step : job.steps) {
+    absl::StatusOr<std::string> next =
+        ApplyRouteDeltaToJson(text, *step.delta, step.crc32);
+    if (!next.ok()) {
+      *reason = absl::IsDataLoss(next.status()) ? "crc_mismatch"
+                                                : "does_not_fit";
+      return next.status();
+    }
+    text = *std::move(next);
+  }
+  CacheEntry out = std::move(job.entry);
+  out.value = std::move(text);
+  out.absent = false;
+  return out;
+}
+
+int64_t CacheUpdater::deltas_applied() const {
+  return static_cast<int64_t>(deltas_applied_->Value());
+}
+
+int64_t CacheUpdater::delta_failures() const {
+  int64_t n = 0;
+  for (const char* reason : {"crc_mismatch", "no_base", "does_not_fit"}) {
+    n += static_cast<int64_t>(
+        registry_
+            ->GetCounter("kess_agent_route_delta_failures_total",
+                         kDeltaFailuresHelp, {{"reason", reason}})
+            ->Value());
+  }
+  return n;
 }
 
 int64_t CacheUpdater::OnDisk(const CacheKey& key) const {
@@ -153,6 +267,20 @@ void CacheUpdater::Run() {
     const int64_t revision = job.entry.revision;
     in_flight_[key] = revision;
     mu_.Unlock();
+    if (!job.steps.empty()) {
+      const char* reason = "does_not_fit";
+      absl::StatusOr<CacheEntry> whole = Resolve(std::move(job), &reason);
+      if (!whole.ok()) {
+        DeltaFailed(key, reason, whole.status());
+        mu_.Lock();
+        in_flight_.erase(key);
+        continue;
+      }
+      deltas_applied_->Increment();
+      job = Pending();
+      job.entry = *std::move(whole);
+      if (options_.on_delta_applied) options_.on_delta_applied(job.entry);
+    }
     int64_t written_ms = 0;
     absl::StatusOr<FileCacheWriter::Result> result =
         writer_->Write(job.entry, &written_ms);

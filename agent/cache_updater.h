@@ -9,6 +9,15 @@
 // exponential backoff while the other keys keep being written (invariant 7
 // of docs/design.md: the old file stays whole).
 //
+// Route deltas: SubmitDelta queues a route table's change from the version
+// held (on disk, being written, or pending) instead of a whole table. The
+// writer thread applies it to that version (model/route_delta.h), checks
+// the CRC-32 of the result and writes the whole table as usual, so the file
+// format does not change. A delta that does not fit, or whose result has
+// another CRC-32, is dropped and counted in
+// kess_agent_route_delta_failures_total{reason}, and on_delta_failed asks
+// for the whole table.
+//
 // Revisions: OnDisk(key) is what the file holds; Known(key) also counts a
 // pending version, so a pull does not fetch again what is waiting for the
 // disk. Restart safety: a pending version is not on disk, so a restarted
@@ -23,11 +32,13 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "model/file_cache/format.h"
 #include "model/file_cache/writer.h"
+#include "model/route_delta.h"
 #include "common/metrics.h"
 
 namespace kess {
@@ -45,6 +56,13 @@ class CacheUpdater {
     // newer. A reader that opens the file afterwards sees at least this
     // revision. Must be quick and must not call the updater.
     std::function<void(const file_cache::CacheEntry&)> on_written;
+    // If set, called on the writer thread with the whole version a route
+    // delta gave, before it is written.
+    std::function<void(const file_cache::CacheEntry&)> on_delta_applied;
+    // If set, called on the writer thread (or in SubmitDelta, on the
+    // caller's) with the key of a route delta that could not be applied:
+    // the caller fetches the whole table.
+    std::function<void(const file_cache::CacheKey&)> on_delta_failed;
   };
 
   // `writer` must outlive the updater. Starts the writer thread.
@@ -56,6 +74,19 @@ class CacheUpdater {
   // Queues `entry` unless a version at least as new is on disk or pending.
   // Returns true if it was queued.
   bool Submit(file_cache::CacheEntry entry);
+
+  // A route delta: the version at `entry.revision` (value empty; crc32,
+  // content type and mtime of the whole table) is `delta` applied to the
+  // version at `delta.base_revision`. Queued when that base is on disk, being
+  // written or pending (then the delta is applied after it); false when the
+  // version is not newer than what is held. A base that is not held counts as
+  // a failure (reason "no_base", on_delta_failed) and is not queued.
+  bool SubmitDelta(file_cache::CacheEntry entry, uint32_t crc32,
+                   std::shared_ptr<const RouteDelta> delta);
+
+  // Route deltas applied / not applied since the start.
+  int64_t deltas_applied() const;
+  int64_t delta_failures() const;
 
   int64_t OnDisk(const file_cache::CacheKey& key) const;
   int64_t Known(const file_cache::CacheKey& key) const;
@@ -70,17 +101,35 @@ class CacheUpdater {
   bool WaitIdle(absl::Duration timeout) const;
 
  private:
+  // One route delta to apply, and the CRC-32 of what it must give.
+  struct DeltaStep {
+    std::shared_ptr<const RouteDelta> delta;
+    uint32_t crc32 = 0;
+  };
   struct Pending {
+    // Without steps: the version to write. With steps: entry.value is the
+    // base they apply to (from_disk: the file, read when written) and
+    // entry.revision the version they give.
     file_cache::CacheEntry entry;
+    std::vector<DeltaStep> steps;
+    bool from_disk = false;
+    int64_t base_revision = 0;  // of the file, when from_disk
     int64_t not_before_ms = 0;  // retry time after a failure
     int failures = 0;
   };
 
   void Run();
+  // The whole version `job` describes (steps applied), or the failure's
+  // reason ("crc_mismatch", "no_base", "malformed").
+  absl::StatusOr<file_cache::CacheEntry> Resolve(Pending job,
+                                                 const char** reason) const;
+  void DeltaFailed(const file_cache::CacheKey& key, const char* reason,
+                   const absl::Status& status);
 
   file_cache::FileCacheWriter* const writer_;
   const Options options_;
   metrics::Counter* updates_applied_;
+  metrics::Counter* deltas_applied_;
   metrics::Registry* registry_;
 
   mutable absl::Mutex mu_;

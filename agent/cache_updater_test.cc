@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -13,11 +14,14 @@
 #include "absl/time/time.h"
 #include "agent/subscription_set.h"
 #include "common/metrics.h"
+#include "common/value_encoding.h"
 #include "gtest/gtest.h"
 #include "model/file_cache/env.h"
 #include "model/file_cache/reader.h"
 #include "model/file_cache/testing/fault_injection_env.h"
 #include "model/file_cache/writer.h"
+#include "model/route_delta.h"
+#include "model/route_table.h"
 
 namespace kess {
 namespace agent {
@@ -364,6 +368,106 @@ TEST(SubscriptionSetTest, OldFileLoadsAsDefaultOwner) {
                   .ok());
   EXPECT_EQ(SubscriptionSet::Load(Env::Default(), dir).status().code(),
             absl::StatusCode::kDataLoss);
+}
+
+// Route deltas: applied to the version on disk or pending, written whole;
+// a delta that does not fit or gives another CRC-32 is counted and reported
+// (the agent then pulls the whole table), and the old file stays.
+class CacheUpdaterDeltaTest : public CacheUpdaterTest {
+ protected:
+  void SetUp() override {
+    CacheUpdaterTest::SetUp();
+    updater_.reset();
+    CacheUpdater::Options options;
+    options.registry = &registry_;
+    options.on_delta_failed = [this](const CacheKey& key) {
+      absl::MutexLock lock(&mu_);
+      failed_.push_back(key.ToString());
+    };
+    updater_ = std::make_unique<CacheUpdater>(writer_.get(), options);
+    for (int64_t revision : {10, 11, 12, 13}) {
+      RouteTable t;
+      t.service = "checkout";
+      t.revision = revision;
+      for (int n = 0; n < 50; ++n) {
+        RouteInstance in;
+        in.id = "i-" + std::to_string(100 + n);
+        in.host = "h";
+        in.address = "127.0.0.1:" + std::to_string(1000 + n);
+        in.datacenter = "dc1";
+        in.weight = n == 7 ? static_cast<int>(revision) : 100;
+        t.instances.push_back(in);
+      }
+      tables_[revision] = t;
+    }
+  }
+
+  CacheEntry Whole(int64_t revision) {
+    return Entry(route_, revision, RouteTableToJson(tables_[revision]));
+  }
+  bool SubmitDelta(int64_t from, int64_t to, uint32_t crc_xor = 0) {
+    CacheEntry e = Entry(route_, to, "");
+    return updater_->SubmitDelta(
+        e, Crc32(RouteTableToJson(tables_[to])) ^ crc_xor,
+        std::make_shared<const RouteDelta>(
+            ComputeRouteDelta(tables_[from], tables_[to])));
+  }
+  std::string OnDiskValue() { return FileCacheReader(dir_).Read(route_)->value; }
+  std::vector<std::string> Failed() {
+    absl::MutexLock lock(&mu_);
+    return failed_;
+  }
+  double Failures(const std::string& reason) {
+    return registry_
+        .GetCounter("kess_agent_route_delta_failures_total", "",
+                    {{"reason", reason}})
+        ->Value();
+  }
+
+  const CacheKey route_ = CacheKey::Route("checkout");
+  std::map<int64_t, RouteTable> tables_;
+  absl::Mutex mu_;
+  std::vector<std::string> failed_ ABSL_GUARDED_BY(mu_);
+};
+
+TEST_F(CacheUpdaterDeltaTest, AppliesToTheFileAndToWhatIsPending) {
+  ASSERT_TRUE(updater_->Submit(Whole(10)));
+  ASSERT_TRUE(updater_->WaitIdle(kLong));
+  ASSERT_TRUE(SubmitDelta(10, 11));  // on the file
+  ASSERT_TRUE(updater_->WaitIdle(kLong));
+  EXPECT_EQ(updater_->OnDisk(route_), 11);
+  EXPECT_EQ(OnDiskValue(), RouteTableToJson(tables_[11]));
+  // Two deltas queued behind each other before the writer gets to them.
+  bool queued = SubmitDelta(11, 12) && SubmitDelta(12, 13);
+  EXPECT_TRUE(queued);
+  EXPECT_EQ(updater_->Known(route_), 13);
+  ASSERT_TRUE(updater_->WaitIdle(kLong));
+  EXPECT_EQ(OnDiskValue(), RouteTableToJson(tables_[13]));
+  EXPECT_GE(updater_->deltas_applied(), 2);
+  EXPECT_FALSE(SubmitDelta(12, 13));  // not newer
+  EXPECT_TRUE(Failed().empty());
+  EXPECT_EQ(updater_->delta_failures(), 0);
+}
+
+TEST_F(CacheUpdaterDeltaTest, AMismatchOrAMissingBaseAsksForTheWholeTable) {
+  ASSERT_TRUE(updater_->Submit(Whole(10)));
+  ASSERT_TRUE(updater_->WaitIdle(kLong));
+  // The CRC-32 of the result is not the one the leader wrote.
+  ASSERT_TRUE(SubmitDelta(10, 11, /*crc_xor=*/1));
+  ASSERT_TRUE(updater_->WaitIdle(kLong));
+  EXPECT_EQ(Failures("crc_mismatch"), 1);
+  EXPECT_EQ(updater_->OnDisk(route_), 10);  // the old file stays
+  EXPECT_EQ(OnDiskValue(), RouteTableToJson(tables_[10]));
+  // A base this host does not hold.
+  EXPECT_FALSE(SubmitDelta(12, 13));
+  EXPECT_EQ(Failures("no_base"), 1);
+  EXPECT_EQ(Failed(), (std::vector<std::string>{route_.ToString(),
+                                                route_.ToString()}));
+  EXPECT_EQ(updater_->delta_failures(), 2);
+  // The whole table then arrives and is written.
+  ASSERT_TRUE(updater_->Submit(Whole(13)));
+  ASSERT_TRUE(updater_->WaitIdle(kLong));
+  EXPECT_EQ(OnDiskValue(), RouteTableToJson(tables_[13]));
 }
 
 }  // namespace

@@ -1,4 +1,5 @@
 // kess agent: one per host. See agent/README.md.
+#include <arpa/inet.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -32,7 +33,19 @@ DEFINE_string(distributors, "",
 DEFINE_string(mandators, "",
               "The DC's mandators for host heartbeats, host:port,...");
 DEFINE_string(cache_dir, "/var/cache/kess", "The file cache directory.");
-DEFINE_string(http_host, "127.0.0.1", "Subscription API address.");
+DEFINE_string(http_host, "127.0.0.1",
+              "Subscription API address. A loopback address serves plain "
+              "HTTP; any other needs --http_tls_cert/--http_tls_key (HTTPS) "
+              "or --http_insecure_plaintext.");
+DEFINE_string(http_tls_cert, "",
+              "HTTPS for the TCP API: this server certificate chain (PEM, "
+              "serverAuth, naming the --http_host clients dial); the agent's "
+              "transport certificate is a client one and cannot serve");
+DEFINE_string(http_tls_key, "", "The private key of --http_tls_cert.");
+DEFINE_bool(http_insecure_plaintext, false,
+            "Serve the TCP API in plain HTTP on a non-loopback --http_host: "
+            "anyone on that network can read the answers and call it. "
+            "(--insecure_plaintext implies it.)");
 DEFINE_int32(http_port, 7310, "Subscription API port (0: any free port).");
 DEFINE_string(http_port_file, "",
               "If set, the bound HTTP port is written here (atomically) once "
@@ -81,6 +94,10 @@ DEFINE_int32(max_local_instances, 256,
              "heartbeats share one connection per mandator, batched; each "
              "holds its checks' sockets; the open-file limit is raised to "
              "fit, 3 per instance)");
+DEFINE_bool(route_deltas, true,
+            "ask the distributors for route tables as deltas from the "
+            "version held (docs/route-table.md, \"Deltas\"); the file is "
+            "always the whole table");
 DEFINE_bool(enable_exec_checks, false,
             "Allow exec health checks (commands run as the agent's user); "
             "accepted only over --api_socket from root or the agent's user, "
@@ -96,6 +113,18 @@ DEFINE_int32(check_failures_before_critical, 3,
              "warning/critical.");
 
 namespace {
+
+// 127.0.0.0/8, ::1 and "localhost": reachable from this host only.
+bool IsLoopbackHost(const std::string& host) {
+  if (host == "localhost") return true;
+  in_addr v4;
+  if (inet_pton(AF_INET, host.c_str(), &v4) == 1) {
+    return (ntohl(v4.s_addr) >> 24) == 127;
+  }
+  in6_addr v6;
+  return inet_pton(AF_INET6, host.c_str(), &v6) == 1 &&
+         IN6_IS_ADDR_LOOPBACK(&v6);
+}
 
 std::vector<std::string> SplitList(const std::string& list) {
   return absl::StrSplit(list, ',', absl::SkipWhitespace());
@@ -141,6 +170,7 @@ int main(int argc, char** argv) {
   options.mandators = SplitList(FLAGS_mandators);
   options.cache_dir = FLAGS_cache_dir;
   options.pull_interval = absl::Milliseconds(FLAGS_pull_interval_ms);
+  options.route_deltas = FLAGS_route_deltas;
   options.heartbeat_interval = absl::Milliseconds(FLAGS_heartbeat_interval_ms);
   options.heartbeat_timeout = absl::Milliseconds(FLAGS_heartbeat_timeout_ms);
   options.connect_timeout = absl::Milliseconds(FLAGS_connect_timeout_ms);
@@ -164,6 +194,30 @@ int main(int argc, char** argv) {
     }
     options.tls = tls->client;
     transport_tls = *tls;
+  }
+  std::shared_ptr<kess::tls::TlsContext> api_tls;
+  // The API carries configs, route tables and registrations: plain HTTP on
+  // loopback only, unless asked for explicitly (docs/agent-api.md).
+  if (!FLAGS_http_tls_cert.empty() || !FLAGS_http_tls_key.empty()) {
+    kess::tls::TlsOptions http_tls;
+    http_tls.cert_file = FLAGS_http_tls_cert;
+    http_tls.key_file = FLAGS_http_tls_key;
+    auto context =
+        kess::tls::TlsContext::Create(kess::tls::TlsSide::kServer, http_tls);
+    if (!context.ok()) {
+      LOG(ERROR) << "--http_tls_cert/--http_tls_key: " << context.status();
+      return 2;
+    }
+    api_tls = *std::move(context);
+  } else if (!IsLoopbackHost(FLAGS_http_host) &&
+             !FLAGS_http_insecure_plaintext &&
+             !kess::tls::InsecurePlaintextFlag()) {
+    LOG(ERROR) << "--http_host=" << FLAGS_http_host
+               << " is not a loopback address: the API would serve plain "
+                  "HTTP to the network. Give --http_tls_cert and "
+                  "--http_tls_key (HTTPS), or --http_insecure_plaintext to "
+                  "say so explicitly";
+    return 2;
   }
   if (!FLAGS_auth_token_file.empty()) {
     auto token =
@@ -235,6 +289,7 @@ int main(int argc, char** argv) {
     max_connections = fit;
   }
   kess::http::EventHttpServer::Options http;
+  http.tls = api_tls;
   http.host = FLAGS_http_host;
   http.port = FLAGS_http_port;
   http.worker_threads = 8;
@@ -260,6 +315,7 @@ int main(int argc, char** argv) {
   std::unique_ptr<kess::http::EventHttpServer> socket_server;
   if (!FLAGS_api_socket.empty()) {
     kess::http::EventHttpServer::Options on_socket = http;
+    on_socket.tls = nullptr;  // a local socket with file permissions
     on_socket.unix_socket = FLAGS_api_socket;
     on_socket.unix_socket_mode = FLAGS_api_socket_mode;
     auto s = kess::http::EventHttpServer::Create(on_socket);
@@ -272,7 +328,9 @@ int main(int argc, char** argv) {
     CheckOk(socket_server->Start(), "--api_socket start");
   }
   CheckOk((*server)->Start(), "HTTP server start");
-  LOG(INFO) << "agent " << FLAGS_host_id << " serving on " << FLAGS_http_host
+  LOG(INFO) << "agent " << FLAGS_host_id << " serving "
+            << (http.tls != nullptr ? "HTTPS" : "HTTP") << " on "
+            << FLAGS_http_host
             << ":" << (*server)->port();
   if (!FLAGS_http_port_file.empty()) {
     CheckOk(kess::file_cache::WriteFileAtomically(
