@@ -14,6 +14,7 @@
 #   config_json  mandator/config_json_fuzzer.cc
 #   route_table  model/route_table_fuzzer.cc
 #   dns          agent/dns/responder_fuzzer.cc (the agent's DNS query handler)
+#   config_format model/formats/config_format_fuzzer.cc (config value syntax)
 #
 # Output in $KESS_FUZZ_DIR (default /tmp/kess-fuzz): bin/<target>,
 # <target>/corpus (seeds + what libFuzzer found), <target>/crashes
@@ -70,7 +71,10 @@ CORPUS[route_table]=model/route_table_fuzzer_corpus
 SRCS[dns]="agent/dns/responder_fuzzer.cc agent/dns/responder.cc agent/dns/service_record.cc model/names.cc"
 LIBS[dns]="-lldns"
 CORPUS[dns]=agent/dns/responder_fuzzer_corpus
-ALL_TARGETS=(frame_codec names format config_json route_table dns)
+SRCS[config_format]="model/formats/config_format_fuzzer.cc model/formats/format.cc model/formats/prescan.cc"
+LIBS[config_format]="-lyaml-cpp"
+CORPUS[config_format]=model/formats/config_format_fuzzer_corpus
+ALL_TARGETS=(frame_codec names format config_json route_table dns config_format)
 
 TARGETS=("$@")
 [ ${#TARGETS[@]} -gt 0 ] || TARGETS=("${ALL_TARGETS[@]}")

@@ -12,6 +12,10 @@ PACKAGES=(
   libgflags-dev libgtest-dev libgmock-dev libbenchmark-dev libabsl-dev
   # the agent's DNS interface (agent/dns/): packet codec
   libldns-dev
+  # config value formats and JSON Schema checks (model/formats/)
+  libyaml-cpp-dev nlohmann-json3-dev libvalijson-dev
+  # io_uring, for the fan-out floor of bench/fanout_bench
+  liburing-dev
   # real ZooKeeper servers for tests and the demo (needs a JRE)
   zookeeper default-jre-headless
   # test and fault tools
