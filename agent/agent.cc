@@ -139,6 +139,7 @@ absl::Status Agent::Init() {
   hb.connect_timeout = options_.connect_timeout;
   hb.registry = registry_;
   hb.tls = options_.tls;
+  hb.credential = options_.credential;
   heartbeater_ = std::make_unique<HostHeartbeater>(loop_.get(), hb, [this] {
     protocol::HostHeartbeat m;
     m.set_host_id(options_.host_id);

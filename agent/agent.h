@@ -46,6 +46,7 @@
 #include "agent/subscription_set.h"
 #include "model/file_cache/env.h"
 #include "model/file_cache/writer.h"
+#include "common/identity/credential.h"
 #include "common/metrics.h"
 #include "model/protocol/distribution.pb.h"
 #include "common/status.h"
@@ -88,6 +89,11 @@ struct AgentOptions {
   // TLS to the distributors and mandators (a client context,
   // common/tls/); nullptr: plain TCP (--insecure_plaintext).
   std::shared_ptr<tls::TlsContext> tls;
+  // This host's identity toward the mandators when its certificate does
+  // not name it (--credential_file; common/identity): a host credential,
+  // presented first on every connection to a mandator. nullptr: the
+  // certificate of `tls` (kess://host/<host_id>, mutual TLS).
+  std::shared_ptr<const identity::CredentialFile> credential;
 
   file_cache::Env* env = file_cache::Env::Default();
   metrics::Registry* registry = &metrics::Registry::Default();

@@ -62,6 +62,7 @@ void HostHeartbeater::Beat(Peer& peer, const std::string& payload) {
     opts.heartbeat_timeout = absl::ZeroDuration();
     opts.registry = options_.registry;
     opts.tls = options_.tls;
+    opts.credential = options_.credential;
     auto client = transport::Client::Create(loop_, opts);
     if (!client.ok()) {
       Count(peer, client.status());

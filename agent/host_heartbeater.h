@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "common/identity/credential.h"
 #include "common/metrics.h"
 #include "model/protocol/distribution.pb.h"
 #include "common/transport/client.h"
@@ -36,6 +37,8 @@ class HostHeartbeater {
     absl::Duration connect_timeout = absl::Seconds(5);
     // TLS to the mandators (a client context); nullptr: plain TCP.
     std::shared_ptr<tls::TlsContext> tls;
+    // The host's credential (kess.Authenticate); nullptr: none.
+    std::shared_ptr<const identity::CredentialFile> credential;
     metrics::Registry* registry = &metrics::Registry::Default();
   };
   // Fills host_id, datacenter, distributor, revision (sent_ms is set here).

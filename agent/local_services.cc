@@ -188,6 +188,7 @@ absl::Status LocalServices::Start() {
   po.connect_timeout = options_.connect_timeout;
   po.registry = options_.registry;
   po.tls = options_.tls;
+  po.credential = options_.credential;
   KESS_ASSIGN_OR_RETURN(pool_, sdk::RegistrationPool::Create(po));
   CheckRunnerOptions ro;
   ro.registry = options_.registry;

@@ -59,6 +59,7 @@
 #include "agent/check_runner.h"
 #include "agent/check_spec.h"
 #include "agent/check_state.h"
+#include "common/identity/credential.h"
 #include "common/metrics.h"
 #include "common/status.h"
 #include "model/file_cache/env.h"
@@ -92,6 +93,9 @@ struct LocalServicesOptions {
   size_t max_checks_per_instance = 16;
   // TLS to the mandators (a client context); nullptr: plain TCP.
   std::shared_ptr<tls::TlsContext> tls;
+  // The host's credential for the registrations (kess.Authenticate);
+  // nullptr: the certificate of `tls`.
+  std::shared_ptr<const identity::CredentialFile> credential;
   file_cache::Env* env = file_cache::Env::Default();
   metrics::Registry* registry = &metrics::Registry::Default();
 };

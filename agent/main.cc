@@ -22,6 +22,7 @@
 #include "model/file_cache/env.h"
 #include "common/http/event_http_server.h"
 #include "common/init.h"
+#include "common/identity/credential.h"
 #include "common/tls/tls_flags.h"
 #include "gflags/gflags.h"
 #include "glog/logging.h"
@@ -33,6 +34,11 @@ DEFINE_string(distributors, "",
 DEFINE_string(mandators, "",
               "The DC's mandators for host heartbeats, host:port,...");
 DEFINE_string(cache_dir, "/var/cache/kess", "The file cache directory.");
+DEFINE_string(credential_file, "",
+              "This host's credential (kessctl identity issue --kind=host "
+              "--name=<host_id>), presented to the mandators when the "
+              "agent's certificate does not name its host "
+              "(docs/security.md).");
 DEFINE_string(http_host, "127.0.0.1",
               "Subscription API address. A loopback address serves plain "
               "HTTP; any other needs --http_tls_cert/--http_tls_key (HTTPS) "
@@ -195,6 +201,16 @@ int main(int argc, char** argv) {
     options.tls = tls->client;
     transport_tls = *tls;
   }
+  if (!FLAGS_credential_file.empty()) {
+    absl::StatusOr<kess::identity::CredentialFile> credential =
+        kess::identity::ReadCredentialFile(FLAGS_credential_file);
+    if (!credential.ok()) {
+      LOG(ERROR) << "--credential_file: " << credential.status();
+      return 2;
+    }
+    options.credential =
+        std::make_shared<kess::identity::CredentialFile>(*credential);
+  }
   std::shared_ptr<kess::tls::TlsContext> api_tls;
   // The API carries configs, route tables and registrations: plain HTTP on
   // loopback only, unless asked for explicitly (docs/agent-api.md).
@@ -261,6 +277,7 @@ int main(int argc, char** argv) {
   local.max_instances =
       static_cast<size_t>(std::max(1, FLAGS_max_local_instances));
   local.tls = options.tls;
+  local.credential = options.credential;
   local.checks.enable_exec = FLAGS_enable_exec_checks;
   local.checks.default_success_before_passing =
       FLAGS_check_success_before_passing;

@@ -313,7 +313,8 @@ class Registration::Core {
     }
     // The instance heartbeats are the traffic.
     transport::ClientOptions o = SchedulerClientOptions(
-        address, options_.connect_timeout, options_.registry, options_.tls);
+        address, options_.connect_timeout, options_.registry, options_.tls,
+        options_.credential);
     transport::ClientCallbacks callbacks;
     const uint64_t id = t->id;
     callbacks.on_connect = [this, id](const absl::Status& s) {

@@ -47,6 +47,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/identity/credential.h"
 #include "common/metrics.h"
 #include "common/status.h"
 
@@ -97,6 +98,13 @@ struct RegistrationOptions {
   // certificate). nullptr: plain TCP, only for clusters run with
   // --insecure_plaintext.
   std::shared_ptr<tls::TlsContext> tls;
+  // The identity the mandators check the registration against: a service
+  // credential (or a host one for the host in `instance`), presented
+  // first on every connection (kess.Authenticate; common/identity). nullptr:
+  // the certificate of `tls` (a host or service certificate, mutual TLS),
+  // or none (mandators in --insecure_dev_mode only). With `pool`, the
+  // pool's credential is used instead.
+  std::shared_ptr<const identity::CredentialFile> credential;
   // nullptr: the Registration runs its own loop thread. Else it runs on
   // this loop, which must outlive it (many Registrations may share one).
   transport::EventLoop* loop = nullptr;

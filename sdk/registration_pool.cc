@@ -25,8 +25,10 @@ std::string RefKey(const std::string& service, const std::string& id) {
 
 transport::ClientOptions SchedulerClientOptions(
     const std::string& address, absl::Duration connect_timeout,
-    metrics::Registry* registry, std::shared_ptr<tls::TlsContext> tls) {
+    metrics::Registry* registry, std::shared_ptr<tls::TlsContext> tls,
+    std::shared_ptr<const identity::CredentialFile> credential) {
   transport::ClientOptions o;
+  o.credential = std::move(credential);
   transport::SplitHostPort(address, &o.host, &o.port).IgnoreError();
   o.connect_timeout = connect_timeout;
   o.heartbeat_interval = absl::ZeroDuration();
@@ -159,7 +161,8 @@ transport::Client* RegistrationPool::ChannelFor(const std::string& address) {
     channels_.erase(it);
   }
   transport::ClientOptions o = SchedulerClientOptions(
-      address, options_.connect_timeout, options_.registry, options_.tls);
+      address, options_.connect_timeout, options_.registry, options_.tls,
+      options_.credential);
   // Transport heartbeats too (one small frame per interval): a channel that
   // no call uses, or whose peer went silent between calls, is declared
   // dead after three intervals without a byte from the mandator.

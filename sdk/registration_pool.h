@@ -48,6 +48,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "common/identity/credential.h"
 #include "common/metrics.h"
 #include "common/status.h"
 
@@ -68,7 +69,8 @@ namespace sdk {
 // adds them to its shared connections, see below).
 transport::ClientOptions SchedulerClientOptions(
     const std::string& address, absl::Duration connect_timeout,
-    metrics::Registry* registry, std::shared_ptr<tls::TlsContext> tls);
+    metrics::Registry* registry, std::shared_ptr<tls::TlsContext> tls,
+    std::shared_ptr<const identity::CredentialFile> credential = nullptr);
 
 struct RegistrationPoolOptions {
   transport::EventLoop* loop = nullptr;  // required; outlives the pool
@@ -81,6 +83,12 @@ struct RegistrationPoolOptions {
   metrics::Registry* registry = nullptr;
   // TLS to the mandators (a client context); nullptr: plain TCP.
   std::shared_ptr<tls::TlsContext> tls;
+  // The identity the mandators check registrations against
+  // (docs/security.md "Identities and registration rights"): a host or
+  // service credential, presented first on every connection
+  // (kess.Authenticate). nullptr: the certificate of `tls` (mutual TLS), or
+  // none (mandators in --insecure_dev_mode only).
+  std::shared_ptr<const identity::CredentialFile> credential;
 };
 
 class RegistrationPool {
