@@ -104,6 +104,7 @@ absl::Status Distributor::StartServers() {
   hub_options.budget_bytes = std::max(hub_options.max_payload_bytes,
                                       options_.max_send_queue_bytes / 2);
   hub_options.max_keys_per_connection = options_.max_keys_per_connection;
+  hub_options.route_deltas = options_.follower.route_deltas;
   pusher_ = std::make_unique<ServerPusher>();
   hub_ = std::make_unique<SubscriptionHub>(
       &data_, [this] { return stale(); }, pusher_.get(), hub_options,

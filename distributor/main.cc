@@ -53,6 +53,10 @@ DEFINE_double(max_shrink_fraction, 0.25,
               "refuse a full reload that would remove more than this share "
               "of the keys (or all of them)");
 DEFINE_uint64(max_keys_per_connection, 100000, "subscription limit per agent");
+DEFINE_bool(route_deltas, true,
+            "build route tables from the change records' deltas and send "
+            "deltas to agents that ask for them (docs/route-table.md, "
+            "\"Deltas\"); false: read and send every table whole");
 DEFINE_uint64(max_connections, 100000,
               "agent connections open at once; more are closed at accept "
               "(0: unlimited)");
@@ -112,6 +116,7 @@ int main(int argc, char** argv) {
   options.follower.poll_interval = absl::Milliseconds(FLAGS_poll_interval_ms);
   options.follower.max_shrink_fraction = FLAGS_max_shrink_fraction;
   options.follower.load_threads = FLAGS_load_threads;
+  options.follower.route_deltas = FLAGS_route_deltas;
   absl::StatusOr<kess::tls::TransportTls> tls =
       kess::tls::TlsFromFlags("distributor", /*server=*/true, /*client=*/false);
   if (!tls.ok()) {

@@ -99,7 +99,7 @@ Answer SubscriptionHub::Subscribe(uint64_t connection,
     return Reject("not_loaded", absl::UnavailableError(
                                     "distributor has not loaded its data yet"));
   }
-  if (request.route_deltas()) {
+  if (request.route_deltas() && options_.route_deltas) {
     absl::MutexLock lock(&mu_);
     connections_[connection].route_deltas = true;
   }

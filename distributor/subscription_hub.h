@@ -87,6 +87,9 @@ struct HubOptions {
   // batch per connection; the rest waits for the agent's next pull.
   size_t budget_bytes = 16 * 1024 * 1024;
   size_t max_keys_per_connection = 100000;
+  // Send route deltas to connections that ask for them (route_deltas.h);
+  // false: every table whole.
+  bool route_deltas = true;
 };
 
 // The answer to one request: the RESPONSE payload (or an error status),

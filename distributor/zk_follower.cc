@@ -207,7 +207,7 @@ absl::Status ZkFollower::CatchUpIncremental(
   items.reserve(touched.size());
   for (const auto& [key, revision] : touched) {
     auto route = routes.find(key);
-    if (route != routes.end()) {
+    if (route != routes.end() && options_.route_deltas) {
       absl::StatusOr<ItemPtr> built =
           ApplyRouteChanges(data_->Find(key), route->second);
       if (built.ok()) {

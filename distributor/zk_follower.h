@@ -62,6 +62,10 @@ struct ZkFollowerOptions {
   double max_shrink_fraction = 0.25;
   int load_threads = 8;
   int64_t max_changes_per_step = 5000;
+  // Build route tables from the deltas in the change records when they
+  // apply to the version held (route_deltas.h); false: read every changed
+  // table whole.
+  bool route_deltas = true;
 };
 
 class ZkFollower {
