@@ -11,6 +11,7 @@
 #include "glog/logging.h"
 #include "mandator/replication/change_applier.h"
 #include "mandator/replication/main_side.h"
+#include "mandator/replication/route_delta_sync.h"
 #include "zk_schema/chunked_value.h"
 #include "zk_schema/codec.h"
 #include "zk_schema/revision_log.h"
@@ -355,9 +356,30 @@ absl::Status BatchApplier::Apply(const std::vector<zk::ChangeRecord>& changes,
       // Large and rare: copied as main holds it now, by itself.
       KESS_RETURN_IF_ERROR(flush());
       if (cancelled && cancelled()) return absl::CancelledError("stopping");
-      KESS_ASSIGN_OR_RETURN(RecordSync::Plan copy,
-                            sync_->PlanCopy(plan.kind, plan.path));
-      ++stats->main_reads;
+      // A route table whose changes in this run all carry deltas from the
+      // local record is built here, not copied across the WAN
+      // (route_delta_sync.h); anything else is copied from main.
+      absl::StatusOr<RecordSync::Plan> built =
+          absl::FailedPreconditionError("not a route table");
+      if (plan.kind == RecordKind::kRoute) {
+        std::vector<const zk::ChangeRecord*> run;
+        for (size_t j = i; j < changes.size(); ++j) {
+          if (plan_index[j] == plan_index[i]) run.push_back(&changes[j]);
+        }
+        built = PlanRouteFromDeltas(local_, layout_, acl_, plan.path, run);
+        LOG_IF(WARNING, !built.ok() && !absl::IsFailedPrecondition(
+                                           built.status()))
+            << "route deltas of " << plan.path
+            << " not applied (copying the table): " << built.status();
+      }
+      RecordSync::Plan copy;
+      if (built.ok()) {
+        copy = *std::move(built);
+        ++stats->route_deltas;
+      } else {
+        KESS_ASSIGN_OR_RETURN(copy, sync_->PlanCopy(plan.kind, plan.path));
+        ++stats->main_reads;
+      }
       const bool changed = copy.changed;
       KESS_RETURN_IF_ERROR(sync_->Commit(std::move(copy), &change, head));
       next = head->summary;

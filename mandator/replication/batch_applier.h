@@ -9,7 +9,10 @@
 //  - the other puts' records are read from main in ONE pipelined batch
 //    (ZkApi::GetMany), as main holds them when read;
 //  - records with chunked values go through RecordSync, one at a time (they
-//    are large and rare; their chunks are re-homed into the local ZK).
+//    are large and rare; their chunks are re-homed into the local ZK),
+//    except route tables whose changes carry route deltas from the local
+//    table: those are built locally (route_delta_sync.h), nothing of the
+//    table crosses the WAN.
 // Reads of the local ZK are pipelined too.
 //
 // What is written. Each path the run touches is written at most once, with
@@ -57,6 +60,9 @@ class BatchApplier {
     int64_t multis = 0;           // local multis committed
     int64_t records_written = 0;  // record nodes created, set or deleted
     int64_t main_reads = 0;       // record nodes read from main
+    // Chunked route tables built from the change records' deltas and the
+    // local table instead of copied from main (route_delta_sync.h).
+    int64_t route_deltas = 0;
   };
 
   // `main`, `local` and `sync` must outlive this.

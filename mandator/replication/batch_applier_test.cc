@@ -16,6 +16,8 @@
 #include "mandator/replication/main_side.h"
 #include "mandator/replication/record_sync.h"
 #include "mandator/replication/testing/two_dc.h"
+#include "mandator/routes/route_store.h"
+#include "model/route_delta.h"
 #include "mandator/testing/test_util.h"
 #include "zk_schema/codec.h"
 #include "zk_schema/revision_log.h"
@@ -223,6 +225,70 @@ TEST_F(BatchApplierTest, AChunkedValueInARunIsCopiedByItself) {
   ASSERT_EQ(Put("ns", "big", "small"), 4);
   ASSERT_TRUE(applier_->Apply(Changes(4, 4), &head, &stats).ok());
   EXPECT_TRUE(local_->GetChildren(layout_.ChunksDir())->children.empty());
+  EXPECT_TRUE(SameContent());
+}
+
+// A chunked route table whose change records carry route deltas is built
+// from the local table: nothing of it is read from main; a change without a
+// usable delta is copied as before.
+TEST_F(BatchApplierTest, ChunkedRouteTablesAreBuiltFromDeltasNotCopied) {
+  routes::RouteStore store(main_.get(),
+                           {layout_, mandator::testing::TestAcl(), "m1"});
+  RouteTable table;
+  table.service = "big";
+  for (int i = 0; i < 3000; ++i) {
+    RouteInstance in;
+    in.id = "i" + std::to_string(100000 + i);
+    in.host = "h" + std::to_string(i % 40);
+    in.address = "127.0.0.1:" + std::to_string(1000 + i);
+    in.datacenter = "dc1";
+    in.metadata["blob"] = std::string(60, 'x');
+    table.instances.push_back(in);
+  }
+  absl::StatusOr<int64_t> first = store.Put(table, "");
+  ASSERT_TRUE(first.ok()) << first.status();
+  table.revision = *first;
+  LocalHead head = Head();
+  BatchApplier::Stats stats;
+  ASSERT_TRUE(applier_->Apply(Changes(1, *first), &head, &stats).ok());
+  EXPECT_EQ(stats.route_deltas, 0);  // no base yet: copied
+
+  // Two changes in one run, each with its delta.
+  RouteTable second = table;
+  second.instances[10].weight = 3;
+  absl::StatusOr<int64_t> r2 = store.Put(second, "", &table);
+  ASSERT_TRUE(r2.ok()) << r2.status();
+  second.revision = *r2;
+  RouteTable third = second;
+  third.instances.erase(third.instances.begin() + 20);
+  absl::StatusOr<int64_t> r3 = store.Put(third, "", &second);
+  ASSERT_TRUE(r3.ok()) << r3.status();
+  ASSERT_EQ(store.deltas_written(), 2);
+  const int64_t reads_before = main_counted_->round_trips();
+  stats = BatchApplier::Stats();
+  ASSERT_TRUE(applier_->Apply(Changes(*first + 1, *r3), &head, &stats).ok());
+  EXPECT_EQ(stats.route_deltas, 1);
+  EXPECT_EQ(stats.main_reads, 1);  // the record node in the batched read
+  // Nothing but that one batched read of the records went to main: no
+  // chunk of the table.
+  EXPECT_LE(main_counted_->round_trips() - reads_before, 1);
+  EXPECT_TRUE(SameContent());
+  EXPECT_TRUE(ChangelogMatchesMain(1, *r3));
+  absl::StatusOr<zk::GetResult> node = local_->Get(*layout_.RoutePath("big"));
+  ASSERT_TRUE(node.ok());
+  zk::RouteRecord record = *zk::DecodeAs<zk::RouteRecord>(node->data, "big");
+  EXPECT_EQ(record.revision(), *r3);
+  EXPECT_EQ(record.instance_count(), 2999u);
+  ASSERT_EQ(record.value().body_case(), zk::StoredValue::kChunked);
+
+  // A change whose delta is missing (an older leader): copied from main.
+  RouteTable fourth = third;
+  fourth.instances[30].weight = 9;
+  absl::StatusOr<int64_t> r4 = store.Put(fourth, "");
+  ASSERT_TRUE(r4.ok()) << r4.status();
+  stats = BatchApplier::Stats();
+  ASSERT_TRUE(applier_->Apply(Changes(*r4, *r4), &head, &stats).ok());
+  EXPECT_EQ(stats.route_deltas, 0);
   EXPECT_TRUE(SameContent());
 }
 
