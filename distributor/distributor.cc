@@ -27,6 +27,13 @@ constexpr size_t kEnvelopeBytes = 1024;
 
 }  // namespace
 
+// The reader a connection's principal is (nullopt: anonymous).
+static std::optional<zk::Reader> ReaderOf(
+    const identity::Principal& principal) {
+  if (principal.anonymous() || principal.name.empty()) return std::nullopt;
+  return zk::Reader{identity::KindName(principal.kind), principal.name};
+}
+
 class Distributor::ServerPusher : public Pusher {
  public:
   void set_server(transport::Server* server) { server_ = server; }
@@ -109,13 +116,34 @@ absl::Status Distributor::StartServers() {
   hub_ = std::make_unique<SubscriptionHub>(
       &data_, [this] { return stale(); }, pusher_.get(), hub_options,
       &metrics_);
+  ReadGuardOptions guard_options;
+  guard_options.access.enforce =
+      options_.tls != nullptr && options_.tls->options().require_client_cert;
+  guard_options.access.default_deny = options_.acl_default_deny;
+  guard_options.max_payload_bytes = hub_options.max_payload_bytes;
+  guard_options.budget_bytes = hub_options.budget_bytes;
+  guard_options.registry = registry_;
+  guard_ = std::make_unique<ReadGuard>(
+      &data_, hub_.get(), [this] { return stale(); },
+      [this](uint64_t connection, const std::string& payload) {
+        absl::Status status = server_->Push(connection, kUpdateMethod, payload);
+        LOG_IF(ERROR, !status.ok()) << "distributor: push failed: " << status;
+      },
+      guard_options);
+  if (!guard_options.access.enforce) {
+    LOG(WARNING) << "distributor: agents are not authenticated by client "
+                    "certificates (--tls_client_auth), so read ACLs are NOT "
+                    "enforceable: every connection may read every namespace "
+                    "and service (docs/security.md, \"Read rights\")";
+  }
 
   transport::HandlerMap handlers;
   // Trust() right after the hub accepted the token lifts the limits for
   // unauthenticated peers before the connection's next frame is read.
   handlers[kSubscribeMethod] = [this](transport::Request request,
                                       transport::Responder responder) {
-    Answer answer = hub_->Subscribe(request.connection_id, request.payload);
+    Answer answer = guard_->Subscribe(request.connection_id, request.payload,
+                                      ReaderOf(*request.principal));
     if (hub_->Authenticated(request.connection_id)) {
       server_->Trust(request.connection_id);
     }
@@ -123,7 +151,8 @@ absl::Status Distributor::StartServers() {
   };
   handlers[kPullMethod] = [this](transport::Request request,
                                  transport::Responder responder) {
-    Answer answer = hub_->Pull(request.connection_id, request.payload);
+    Answer answer = guard_->Pull(request.connection_id, request.payload,
+                                 ReaderOf(*request.principal));
     if (hub_->Authenticated(request.connection_id)) {
       server_->Trust(request.connection_id);
     }
@@ -132,7 +161,7 @@ absl::Status Distributor::StartServers() {
   handlers[kUnsubscribeMethod] = [this](transport::Request request,
                                         transport::Responder responder) {
     responder.Respond(
-        hub_->Unsubscribe(request.connection_id, request.payload));
+        guard_->Unsubscribe(request.connection_id, request.payload));
   };
   transport::ServerCallbacks callbacks;
   callbacks.on_disconnect = [this](uint64_t connection, const char* reason) {
@@ -220,7 +249,7 @@ void Distributor::Deliver(uint64_t connection, Answer answer,
 }
 
 void Distributor::OnDisconnect(uint64_t connection, const char* reason) {
-  hub_->Disconnected(connection);
+  guard_->Disconnected(connection);
   const std::string why = reason;
   if (why == transport::close_reason::kSendQueueFull ||
       why == transport::close_reason::kHeartbeatTimeout) {
@@ -263,8 +292,9 @@ void Distributor::Supervise() {
         absl::MutexLock lock(&mu_);
         zk_ = *std::move(client);
         follower_owned_ =
-            std::make_unique<ZkFollower>(zk_.get(), layout_, &data_, hub_.get(),
-                                         &metrics_, options_.follower);
+            std::make_unique<ZkFollower>(zk_.get(), layout_, &data_,
+                                         guard_.get(), &metrics_,
+                                         options_.follower);
         follower_owned_->Start();
         follower_ = follower_owned_.get();
         have_zk = true;

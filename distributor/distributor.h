@@ -32,6 +32,7 @@
 #include "common/transport/server.h"
 #include "distributor/data_set.h"
 #include "distributor/distributor_metrics.h"
+#include "distributor/read_guard.h"
 #include "distributor/subscription_hub.h"
 #include "distributor/zk_follower.h"
 #include "zk_schema/ephemeral_node.h"
@@ -72,6 +73,11 @@ struct DistributorOptions {
   std::shared_ptr<tls::TlsContext> tls;
 
   std::string auth_token;  // empty: development mode, everyone trusted
+  // Read rights (read_guard.h; docs/security.md, "Read rights"): enforced
+  // when the transport proves who each agent is (`tls` requires client
+  // certificates). A namespace or service without a read ACL is readable
+  // by every authenticated agent, or by none with acl_default_deny.
+  bool acl_default_deny = false;
   size_t max_keys_per_connection = 100000;
 
   // Limits that hold before an agent has authenticated (a Subscribe with
@@ -141,6 +147,7 @@ class Distributor {
   DataSet data_;
   std::unique_ptr<ServerPusher> pusher_;
   std::unique_ptr<SubscriptionHub> hub_;
+  std::unique_ptr<ReadGuard> guard_;  // in front of hub_
   std::unique_ptr<transport::Server> server_;
   std::unique_ptr<http::EventHttpServer> http_;
 

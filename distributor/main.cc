@@ -43,6 +43,10 @@ DEFINE_int32(poll_interval_ms, 5000,
 DEFINE_string(auth_token_file, "",
               "file holding the agents' shared secret; empty: development "
               "mode, every connection is trusted (logged loudly)");
+DEFINE_bool(acl_default_deny, false,
+            "read rights: a namespace or service without a read ACL is "
+            "readable by no agent (default: by every authenticated agent); "
+            "only with --tls_client_auth (docs/security.md, Read rights)");
 DEFINE_uint64(max_send_queue_bytes, 2 * kess::transport::kDefaultMaxFrameBytes,
               "per-agent send queue bound; an agent that lets it fill up is "
               "dropped (at least one max frame)");

@@ -68,6 +68,59 @@ std::string NamespaceOfKey(absl::string_view key) {
   return std::string(key);
 }
 
+std::string NamespaceAclKeyString(absl::string_view ns) {
+  return absl::StrCat("a/n/", ns);
+}
+
+std::string ServiceAclKeyString(absl::string_view service) {
+  return absl::StrCat("a/s/", service);
+}
+
+std::string AclKeyOf(absl::string_view key) {
+  if (key.size() < 3 || key[1] != '/') return "";
+  switch (key[0]) {
+    case 'c': {
+      key.remove_prefix(2);
+      const size_t slash = key.find('/');
+      if (slash == absl::string_view::npos) return "";
+      return absl::StrCat("a/n/", key.substr(0, slash));
+    }
+    case 'n':
+      return absl::StrCat("a/n/", key.substr(2));
+    case 'r':
+      return absl::StrCat("a/s/", key.substr(2));
+    default:
+      return "";
+  }
+}
+
+bool IsAclKey(absl::string_view key) { return absl::StartsWith(key, "a/"); }
+
+ItemPtr Restamp(const ItemPtr& item, int64_t revision) {
+  if (item == nullptr || revision <= item->revision) return item;
+  protocol::Resource resource;
+  if (!resource.ParseFromString(item->wire)) return item;
+  resource.set_revision(revision);
+  auto copy = std::make_shared<Item>(*item);
+  copy->revision = revision;
+  copy->wire = resource.SerializeAsString();
+  return copy;
+}
+
+ItemPtr MakeDenied(const std::string& key, int64_t revision) {
+  protocol::Resource resource;
+  *resource.mutable_key() = ParseKeyString(key);
+  resource.set_revision(revision);
+  resource.set_absent(true);
+  resource.set_denied(true);
+  auto item = std::make_shared<Item>();
+  item->key = key;
+  item->revision = revision;
+  item->absent = true;
+  item->wire = resource.SerializeAsString();
+  return item;
+}
+
 protocol::ResourceKey ParseKeyString(absl::string_view key) {
   protocol::ResourceKey out;
   if (absl::ConsumePrefix(&key, "c/") || absl::ConsumePrefix(&key, "g/")) {

@@ -19,6 +19,7 @@
 #include "model/protocol/distribution.pb.h"
 #include "model/route_delta.h"
 #include "common/status.h"
+#include "zk_schema/read_acl.h"
 #include "zk_schema/schema.pb.h"
 
 namespace kess {
@@ -45,6 +46,10 @@ struct Item {
     std::shared_ptr<const Item> item;
   };
   std::vector<Delta> deltas;
+  // Read-ACL items only (keys "a/n/<ns>", "a/s/<service>"): the compiled
+  // ACL (zk_schema/read_acl.h); null for a tombstone. `wire` is empty:
+  // never sent.
+  std::shared_ptr<const zk::CompiledReadAcl> acl;
 };
 using ItemPtr = std::shared_ptr<const Item>;
 
@@ -69,6 +74,23 @@ std::string NamespaceKeyString(absl::string_view ns);
 std::string NamespaceOfConfigKey(absl::string_view config_key);
 // The namespace of a namespace key ("n/ns" -> "ns"); "" for others.
 std::string NamespaceOfKey(absl::string_view key);
+
+// "a/n/<ns>" and "a/s/<service>": the read ACL of a namespace or service
+// (never subscribed to; consulted for every "c/<ns>/*", "n/<ns>" and
+// "r/<service>" key).
+std::string NamespaceAclKeyString(absl::string_view ns);
+std::string ServiceAclKeyString(absl::string_view service);
+// The ACL key that governs `key` ("c/ns/k" and "n/ns" -> "a/n/ns",
+// "r/svc" -> "a/s/svc"); "" for others.
+std::string AclKeyOf(absl::string_view key);
+bool IsAclKey(absl::string_view key);
+
+// `item` (a config or route version) as served at `revision` instead of
+// its own: the version a reader gets when a read-ACL change at `revision`
+// made it visible (subscription_hub.h, "Read rights").
+ItemPtr Restamp(const ItemPtr& item, int64_t revision);
+// A "denied" answer for `key`: absent, Resource.denied set, at `revision`.
+ItemPtr MakeDenied(const std::string& key, int64_t revision);
 
 // The ResourceKey of a canonical key (inverse of CanonicalKey).
 protocol::ResourceKey ParseKeyString(absl::string_view key);

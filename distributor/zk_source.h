@@ -7,6 +7,8 @@
 //   /kess/changelog/<rev19>         ReadChange
 //   /kess/configs/<ns>/<key>        ReadItem / LoadAll (values of any size:
 //   /kess/routes/<service>            chunked ones via ChunkedValueStore)
+//   /kess/acls/{namespaces,services}/<name>   read ACLs, items "a/n/<ns>"
+//                                   and "a/s/<service>" (compiled)
 //
 // Thread-safe (ZkApi's contract); LoadAll uses several threads of its own
 // for the record reads.
@@ -59,6 +61,8 @@ class ZkSource {
 
  private:
   absl::StatusOr<std::string> PathOf(const std::string& key) const;
+  absl::StatusOr<ItemPtr> ReadAclItem(const std::string& key,
+                                      const std::string& path);
 
   zk::ZkApi* const zk_;
   const zk::Layout layout_;

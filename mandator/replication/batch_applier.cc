@@ -178,7 +178,7 @@ absl::Status BatchApplier::Apply(const std::vector<zk::ChangeRecord>& changes,
     const PathPlan& plan = plans[p];
     if (plan.source == PathPlan::Source::kChunked ||
         plan.source == PathPlan::Source::kAbsent ||
-        plan.kind == RecordKind::kRoute) {
+        plan.kind == RecordKind::kRoute || plan.kind == RecordKind::kAcl) {
       continue;
     }
     const std::string parent = ParentPath(plan.path);
@@ -299,7 +299,7 @@ absl::Status BatchApplier::Apply(const std::vector<zk::ChangeRecord>& changes,
       continue;
     }
     if (!want) continue;
-    if (plan.kind != RecordKind::kRoute) {
+    if (plan.kind != RecordKind::kRoute && plan.kind != RecordKind::kAcl) {
       const std::string parent = ParentPath(plan.path);
       if (!parents[parent].has_value()) {
         plan.parent_create.emplace(parent, plan.kind == RecordKind::kConfig

@@ -36,6 +36,13 @@ absl::StatusOr<RecordKind> CheckChange(const zk::Layout& layout,
       kind = RecordKind::kGray;
       expected = layout.GrayPath(change.namespace_name(), change.key());
       break;
+    case zk::ACL_PUT:
+    case zk::ACL_DELETE:
+      kind = RecordKind::kAcl;
+      expected = !change.namespace_name().empty()
+                     ? layout.NamespaceAclPath(change.namespace_name())
+                     : layout.ServiceAclPath(change.service());
+      break;
     default:
       return absl::DataLossError(
           absl::StrCat(where, ": unknown change kind ", change.kind()));

@@ -184,6 +184,26 @@ absl::Status FullResync::Run(const zk::RevisionSummary& main_summary,
       KESS_RETURN_IF_ERROR(SyncOne(RecordKind::kGray, *path, head, stats));
     }
   }
+  // Read ACLs (/acls/namespaces/<ns>, /acls/services/<service>).
+  for (const bool namespaces : {true, false}) {
+    const std::string dir = namespaces ? layout_.NamespaceAclsDir()
+                                       : layout_.ServiceAclsDir();
+    KESS_ASSIGN_OR_RETURN(std::vector<std::string> main_acls,
+                          FromMain(ChildrenOrEmpty(*main_, dir)));
+    KESS_ASSIGN_OR_RETURN(std::vector<std::string> local_acls,
+                          ChildrenOrEmpty(*local_, dir));
+    for (const std::string& name : Union(main_acls, local_acls)) {
+      if (cancelled()) return absl::CancelledError("replication stopping");
+      absl::StatusOr<std::string> path = namespaces
+                                             ? layout_.NamespaceAclPath(name)
+                                             : layout_.ServiceAclPath(name);
+      if (!path.ok()) {
+        ++stats->skipped;
+        continue;
+      }
+      KESS_RETURN_IF_ERROR(SyncOne(RecordKind::kAcl, *path, head, stats));
+    }
+  }
   KESS_ASSIGN_OR_RETURN(zk::ChangeRecord change, FinalChange(main_summary));
   RecordSync::Plan nothing;
   return sync_->Commit(std::move(nothing), &change, head);

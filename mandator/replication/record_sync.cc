@@ -42,6 +42,11 @@ absl::StatusOr<RecordFields> DecodeFields(RecordKind kind,
                             zk::DecodeAs<zk::GrayRecord>(record, where));
       return RecordFields{r.value(), r.revision()};
     }
+    case RecordKind::kAcl: {
+      KESS_ASSIGN_OR_RETURN(auto r,
+                            zk::DecodeAs<zk::ReadAclRecord>(record, where));
+      return RecordFields{StoredValue(), r.revision()};
+    }
     case RecordKind::kNamespace:
       break;
   }
@@ -111,6 +116,10 @@ absl::StatusOr<std::string> NormalizedRecord(RecordKind kind,
                                              absl::string_view record,
                                              absl::string_view where) {
   if (kind == RecordKind::kNamespace) return std::string(record);
+  if (kind == RecordKind::kAcl) {  // no value; checked to decode
+    KESS_RETURN_IF_ERROR(RecordRevision(kind, record, where).status());
+    return std::string(record);
+  }
   KESS_ASSIGN_OR_RETURN(StoredValue value, RecordValue(kind, record, where));
   // Inline here and chunked there (or chunked under another name) is the
   // same value: compare size and CRC-32 only.

@@ -51,6 +51,7 @@ enum class RecordKind {
   kConfig,     // ConfigRecord, /configs/<ns>/<key>
   kRoute,      // RouteRecord, /routes/<service>
   kGray,       // GrayRecord, /gray/<ns>/<key> (parent created empty)
+  kAcl,        // ReadAclRecord, /acls/{namespaces,services}/<name> (no value)
 };
 
 // The local /kess/revision as last read or written by this replicator.
