@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "glog/logging.h"
+#include "model/formats/format.h"
 #include "model/names.h"
 #include "zk_schema/codec.h"
 #include "zk_schema/gray.h"
@@ -86,7 +87,22 @@ absl::Status ConfigStore::ValidateValue(const char* what, const std::string& ns,
         absl::StrCat("content_type has ", content_type.size(),
                      " bytes, above the limit of ", kMaxContentTypeBytes));
   }
-  return absl::OkStatus();
+  return ValidateFormat(what, ns, key, value, content_type);
+}
+
+absl::Status ConfigStore::ValidateFormat(const char* what,
+                                         const std::string& ns,
+                                         const std::string& key,
+                                         const std::string& value,
+                                         const std::string& content_type) {
+  const formats::Format format = formats::FormatFromContentType(content_type);
+  std::optional<formats::SyntaxError> error =
+      formats::CheckSyntax(format, value);
+  if (!error.has_value()) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      what, " of ", Name(ns, key), " is not valid ",
+      formats::FormatName(format), " (content_type ", content_type,
+      "): ", error->ToString(), "; nothing was written"));
 }
 
 absl::Status ConfigStore::CheckExpected(

@@ -195,12 +195,23 @@ class ConfigStore {
                              const std::optional<int64_t>& expected_revision,
                              const std::string& author,
                              const std::string& comment) const;
-  // InvalidArgument for a value above zk::kMaxValueBytes or a content type
-  // above kMaxContentTypeBytes; `what` names the value in the message.
+  // InvalidArgument for a value above zk::kMaxValueBytes, a content type
+  // above kMaxContentTypeBytes, or a value that is not well-formed in the
+  // format its content type names (ValidateFormat); `what` names the value
+  // in the message.
   static absl::Status ValidateValue(const char* what, const std::string& ns,
                                     const std::string& key,
                                     const std::string& value,
                                     const std::string& content_type);
+  // InvalidArgument naming the line and column when `content_type` names a
+  // checked format (JSON, YAML, Java properties: model/formats/format.h)
+  // and `value` is not well-formed in it, e.g. "value of app/db is not
+  // valid yaml (content_type application/yaml): yaml: line 3, column 7:
+  // ...; nothing was written". Other content types are not checked.
+  static absl::Status ValidateFormat(const char* what, const std::string& ns,
+                                     const std::string& key,
+                                     const std::string& value,
+                                     const std::string& content_type);
   // Aborted unless `expected` matches the current record (nullopt = absent).
   static absl::Status CheckExpected(
       const std::optional<int64_t>& expected,

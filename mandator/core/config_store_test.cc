@@ -156,7 +156,7 @@ TEST_F(ConfigStoreTest, RaiseMinRevisionJumpsTheNextWrite) {
 TEST_F(ConfigStoreTest, HistoryKeepsTheLastNAndRollbackWritesANewRevision) {
   for (int i = 1; i <= 5; ++i) {
     PutRequest put = Put("ns", "k", absl::StrCat("v", i));
-    put.content_type = i == 2 ? "application/json" : "text/plain";
+    put.content_type = i == 2 ? "text/csv" : "text/plain";
     ASSERT_TRUE(store_->Put(put).ok());
   }
   auto history = store_->History("ns", "k", 10);
@@ -240,6 +240,44 @@ TEST_F(ConfigStoreTest, SixteenMiBIsStoredAndOneByteMoreIsRejected) {
   EXPECT_EQ(too_big.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(too_big.status().message().find("16 MiB"), std::string::npos);
   EXPECT_EQ(Snapshot(), before);
+}
+
+TEST_F(ConfigStoreTest, MalformedValuesOfACheckedFormatAreRefusedWithTheirPosition) {
+  const std::string before = Snapshot();
+  struct Case {
+    const char* content_type;
+    const char* value;
+    const char* expect;
+  };
+  for (const Case& c : {
+           Case{"application/json", "{\"a\": 1,\n \"b\" 2}",
+                "not valid json (content_type application/json): json: line "
+                "2, column 6: "},
+           Case{"application/yaml", "a: 1\na: 2\n",
+                "not valid yaml (content_type application/yaml): yaml: line "
+                "2, column 1: duplicate mapping key"},
+           Case{"text/x-java-properties", "a=\\u00zz\n",
+                "not valid properties"},
+       }) {
+    PutRequest put = Put("ns", "bad", c.value);
+    put.content_type = c.content_type;
+    absl::StatusOr<CommitResult> result = store_->Put(put);
+    ASSERT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument)
+        << c.content_type;
+    EXPECT_NE(result.status().message().find(c.expect), std::string::npos)
+        << result.status().message();
+    EXPECT_NE(result.status().message().find("nothing was written"),
+              std::string::npos);
+  }
+  EXPECT_EQ(Snapshot(), before);
+
+  // Well-formed values of those formats, and anything as text, are stored.
+  PutRequest json = Put("ns", "good", "{\"a\": [1, 2]}");
+  json.content_type = "application/json; charset=utf-8";
+  EXPECT_TRUE(store_->Put(json).ok());
+  PutRequest text = Put("ns", "text", "{\"a\" 1");
+  text.content_type = "text/plain";
+  EXPECT_TRUE(store_->Put(text).ok());
 }
 
 TEST_F(ConfigStoreTest, InvalidInputIsRejectedAndNothingIsWritten) {

@@ -76,7 +76,14 @@ absl::StatusOr<CommitResult> GrayStore::Start(const GrayRequest& request,
                                                     current->first.revision()));
     return current->first;
   };
-  KESS_RETURN_IF_ERROR(check().status());
+  KESS_ASSIGN_OR_RETURN(zk::ConfigRecord base, check());
+  if (request.content_type.empty()) {
+    // The gray value takes the config's content type: check it in that
+    // format too.
+    KESS_RETURN_IF_ERROR(ConfigStore::ValidateFormat(
+        "gray value", request.ns, request.key, request.value,
+        base.content_type()));
+  }
   const zk::Meta meta =
       zk::MakeMeta(request.author, configs_->options_.writer_id, absl::Now(),
                    request.comment);

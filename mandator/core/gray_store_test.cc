@@ -110,6 +110,23 @@ TEST_F(GrayStoreTest, StartThenPromote) {
   EXPECT_GT(Put("v3"), *revision);
 }
 
+TEST_F(GrayStoreTest, AGrayValueIsCheckedInTheConfigsFormat) {
+  PutRequest base;
+  base.ns = "ns";
+  base.key = "k";
+  base.value = "{\"timeout_ms\": 100}";
+  base.content_type = "application/json";
+  ASSERT_TRUE(store_->Put(base).ok());
+  // No content type given: the gray value takes the config's, JSON.
+  absl::StatusOr<CommitResult> broken = Start("{\"timeout_ms\": }", {"h1"});
+  ASSERT_EQ(broken.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(broken.status().message().find("json: line 1, column 16"),
+            std::string::npos)
+      << broken.status().message();
+  EXPECT_EQ(gray_->Get("ns", "k").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(Start("{\"timeout_ms\": 200}", {"h1"}).ok());
+}
+
 TEST_F(GrayStoreTest, AbortRecommitsTheBaseAtAHigherRevision) {
   const int64_t rb = Put("v1");
   auto started = Start("v2", {}, 30);
