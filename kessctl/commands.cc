@@ -23,6 +23,7 @@
 #include "kessctl/status_command.h"
 #include "kessctl/table.h"
 #include "kessctl/transfer_command.h"
+#include "model/formats/format.h"
 #include "model/names.h"
 
 namespace kess {
@@ -159,11 +160,35 @@ int ValueBody(const Context& ctx, const Target& t, const char* command,
                     kMaxValueBytes, " bytes")));
   }
   const Options& o = ctx.options;
+  std::string content_type = o.content_type;
+  if (!o.format.empty()) {
+    absl::StatusOr<formats::Format> format = formats::ParseFormat(o.format);
+    if (!format.ok()) {
+      return UsageError(ctx.io, std::string(format.status().message()));
+    }
+    if (content_type.empty()) {
+      content_type = std::string(formats::FormatContentType(*format));
+    } else if (formats::FormatFromContentType(content_type) != *format) {
+      return UsageError(ctx.io, "--format=" + o.format +
+                                    " contradicts --content_type=" +
+                                    content_type);
+    }
+  }
+  // The main leader refuses a malformed value of a checked format; say
+  // where before sending it.
+  if (std::optional<formats::SyntaxError> error = formats::CheckSyntax(
+          formats::FormatFromContentType(content_type), *value)) {
+    return Fail(ctx.io, t.what,
+                absl::InvalidArgumentError(absl::StrCat(
+                    "the value is not valid ",
+                    formats::FormatName(error->format), ": ",
+                    error->ToString(), "; nothing was sent")));
+  }
   const char* encoding = EncodingFor(*value);
   *body = absl::StrCat("{\"value\":", JsonQuote(EncodeValue(*value, encoding)),
                        ",\"encoding\":", JsonQuote(encoding));
-  if (!o.content_type.empty()) {
-    absl::StrAppend(body, ",\"content_type\":", JsonQuote(o.content_type));
+  if (!content_type.empty()) {
+    absl::StrAppend(body, ",\"content_type\":", JsonQuote(content_type));
   }
   if (!o.comment.empty()) {
     absl::StrAppend(body, ",\"comment\":", JsonQuote(o.comment));

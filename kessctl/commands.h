@@ -46,7 +46,10 @@ struct Options {
   // snapshot restore: commit above this revision (0 = the snapshot's)
   int64_t min_revision = 0;
   // config export/import: "json", "properties", "yaml" ("" = from the
-  // file's extension, else json); import: show the diff, write nothing
+  // file's extension, else json); import: show the diff, write nothing.
+  // config put/gray: the value's format, "json", "yaml", "properties" or
+  // "text" (model/formats): sets the content type when none is given, and
+  // the value is checked before it is sent.
   std::string format;
   bool dry_run = false;
   // certs init: where, the cluster's name, extra host names/IPs (`hosts`

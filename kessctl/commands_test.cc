@@ -135,6 +135,36 @@ TEST_F(CommandsTest, PutThenGetPrintsTheRawValue) {
   EXPECT_EQ(r.err, "");
 }
 
+TEST_F(CommandsTest, FormatSetsTheContentTypeAndAMalformedValueIsNotSent) {
+  options_.format = "yaml";
+  Result bad = Run({"config", "put", "ns", "k", "a: 1\na: 2\n"});
+  EXPECT_NE(bad.code, 0);
+  EXPECT_NE(bad.err.find("yaml: line 2, column 1: duplicate mapping key"),
+            std::string::npos)
+      << bad.err;
+  EXPECT_NE(bad.err.find("nothing was sent"), std::string::npos);
+  EXPECT_FALSE(server_->last_write().has_value());
+
+  Ok({"config", "put", "ns", "k", "a: 1\nb: [2, 3]\n"});
+  EXPECT_EQ(LastPut().content_type, "application/yaml");
+
+  // A --content_type that names a checked format is checked as well.
+  options_.format.clear();
+  options_.content_type = "application/json";
+  Result json = Run({"config", "put", "ns", "j", "{\"a\": }"});
+  EXPECT_NE(json.code, 0);
+  EXPECT_NE(json.err.find("json: line 1, column 7"), std::string::npos)
+      << json.err;
+
+  options_.format = "toml";
+  Result unknown = Run({"config", "put", "ns", "k", "a = 1"});
+  EXPECT_NE(unknown.code, 0);
+  EXPECT_NE(unknown.err.find("unknown format"), std::string::npos);
+  options_.format = "yaml";
+  Result contradiction = Run({"config", "put", "ns", "k", "a: 1"});
+  EXPECT_NE(contradiction.err.find("contradicts"), std::string::npos);
+}
+
 TEST_F(CommandsTest, PutSendsOptionalFields) {
   options_.content_type = "application/json";
   options_.comment = "raise it";

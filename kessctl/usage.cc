@@ -51,6 +51,9 @@ Flags (anywhere on the line; '--' ends them, e.g. for a value '-5'):
                              current revision is N (0: put only if it does
                              not exist)
   --content_type=T           put, gray: e.g. application/json
+  --format=F                 put, gray: json, yaml, properties or text; sets
+                             the content type and checks the value first
+                             (also done for a --content_type naming one)
   --comment=C                put, gray, promote, abort: kept in the history
   --author=A                 put, rollback, gray, promote, abort
                              (default: $USER)
