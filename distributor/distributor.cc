@@ -180,6 +180,7 @@ absl::Status Distributor::StartServers() {
     http::EventHttpServer::Options http_options;
     http_options.host = options_.listen_host;
     http_options.port = options_.http_port;
+    http_options.tls = options_.http_tls;
     http_options.registry = registry_;
     http_options.worker_threads = std::max(1, options_.http_threads);
     http_options.max_connections = options_.http_max_connections;

@@ -71,6 +71,9 @@ struct DistributorOptions {
   // TLS for the agents' transport (a server context, common/tls/);
   // nullptr: plain TCP (--insecure_plaintext).
   std::shared_ptr<tls::TlsContext> tls;
+  // HTTPS for /healthz, /metrics and the status API (a server context
+  // without client certificates); nullptr: plain HTTP.
+  std::shared_ptr<tls::TlsContext> http_tls;
 
   std::string auth_token;  // empty: development mode, everyone trusted
   // Read rights (read_guard.h; docs/security.md, "Read rights"): enforced

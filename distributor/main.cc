@@ -128,6 +128,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   options.tls = tls->server;
+  // HTTPS whenever the transport runs TLS (--insecure_plaintext: plain).
+  options.http_tls = tls->http_server;
   const kess::tls::TransportTls transport_tls = *tls;
   if (!FLAGS_zk_auth_file.empty()) {
     absl::StatusOr<kess::zk::DigestCredential> credential =
@@ -147,6 +149,7 @@ int main(int argc, char** argv) {
     }
     options.auth_token = *std::move(token);
   }
+  options.acl_default_deny = FLAGS_acl_default_deny;
 
   // Every agent is a socket: use the whole hard limit of descriptors.
   rlimit files;

@@ -113,7 +113,15 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Create(Options options) {
   for (std::string a : options.addresses) {
     a = std::string(absl::StripAsciiWhitespace(a));
     if (a.empty()) continue;
-    if (absl::StartsWith(a, "http://")) a = a.substr(7);
+    // https:// is kept (HttpCall verifies the server with the CA bundle,
+    // SetDefaultHttpsCaFile: kessctl's --ca); http:// and none are HTTP.
+    std::string scheme;
+    if (absl::StartsWith(a, "https://")) {
+      scheme = "https://";
+      a = a.substr(8);
+    } else if (absl::StartsWith(a, "http://")) {
+      a = a.substr(7);
+    }
     if (!a.empty() && a.back() == '/') a.pop_back();
     std::string host;
     int port;
@@ -121,7 +129,7 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Create(Options options) {
       return absl::InvalidArgumentError(
           absl::StrCat("mandator address \"", a, "\" is not host:port"));
     }
-    addresses.push_back(a);
+    addresses.push_back(scheme + a);
   }
   if (addresses.empty()) {
     return absl::InvalidArgumentError("no mandator address given");

@@ -69,7 +69,9 @@ struct HttpAnswer {
 class Client {
  public:
   struct Options {
-    // "host:port", "[v6]:port" or "http://host:port"; at least one.
+    // "host:port", "[v6]:port" or "http://host:port" (HTTP), or
+    // "https://host:port" (HTTPS, verified against HttpCall's default CA:
+    // kessctl's --ca); at least one.
     std::vector<std::string> addresses;
     // Connect, send and receive, per attempt.
     absl::Duration timeout = absl::Seconds(5);

@@ -1,5 +1,7 @@
 // kessctl: the command-line client of the mandator HTTP API. See README.md
 // or `kessctl --help`.
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <iostream>
@@ -8,6 +10,7 @@
 
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "common/http_client.h"
 #include "common/init.h"
 #include "gflags/gflags.h"
 #include "kessctl/commands.h"
@@ -18,6 +21,10 @@ DEFINE_string(mandators, "",
 DEFINE_int32(timeout_ms, 5000, "Per-mandator connect/send/receive timeout.");
 DEFINE_string(output, "text", "text, or json (the API's answer as is).");
 DEFINE_string(token, "", "Bearer token (default: $KESS_TOKEN).");
+DEFINE_string(ca, "",
+              "CA bundle (PEM) that https:// mandators' certificates must "
+              "verify against (default: $KESS_CA, else /etc/kess/tls/ca.pem "
+              "when it exists). Servers are always verified.");
 DEFINE_string(file, "", "config put/gray: read the value from this file.");
 DEFINE_int64(expected_revision, -1,
              "put/delete/rollback/gray: compare-and-set on this revision "
@@ -46,7 +53,9 @@ DEFINE_int64(min_revision, 0,
              "highest revision any host holds; 0 = the snapshot's).");
 DEFINE_string(format, "",
               "config export/import: json, properties or yaml (default: "
-              "from the file's extension, else json).");
+              "from the file's extension, else json). config put/gray: the "
+              "value's format, json, yaml, properties or text: sets the "
+              "content type and checks the value before sending it.");
 DEFINE_bool(dry_run, false,
             "config import: print the diff, write nothing (also --dry-run).");
 
@@ -56,6 +65,9 @@ DEFINE_int32(days, 365, "certs init: days the certificates are valid.");
 DEFINE_bool(force, false, "certs init: overwrite existing files.");
 
 namespace {
+
+// The CA bundle `kessctl certs init` writes, where deploy/ installs it.
+constexpr char kDefaultCa[] = "/etc/kess/tls/ca.pem";
 
 std::string FlagOrEnv(const std::string& flag, const char* env) {
   if (!flag.empty()) return flag;
@@ -97,6 +109,9 @@ int main(int argc, char** argv) {
   options.timeout = absl::Milliseconds(FLAGS_timeout_ms);
   options.output = FLAGS_output;
   options.token = FlagOrEnv(FLAGS_token, "KESS_TOKEN");
+  std::string ca = FlagOrEnv(FLAGS_ca, "KESS_CA");
+  if (ca.empty() && access(kDefaultCa, R_OK) == 0) ca = kDefaultCa;
+  kess::SetDefaultHttpsCaFile(ca);
   options.file = FLAGS_file;
   options.expected_revision = FLAGS_expected_revision;
   options.content_type = FLAGS_content_type;

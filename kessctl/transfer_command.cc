@@ -15,6 +15,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/http_client.h"
 #include "common/json_util.h"
 #include "common/value_encoding.h"
 #include "kessctl/command_errors.h"
@@ -88,6 +89,10 @@ absl::StatusOr<std::unique_ptr<Client>> MainLeaderClient(
     Poco::JSON::Object::Ptr l = (*status)->getObject("leader");
     if (!l.isNull()) leader = l->optValue<std::string>("http_address", "");
     if (leader.empty()) why = "the main DC has no leader";
+    // Published as host:port; reached as the mandator that named it is.
+    if (!leader.empty() && IsHttpsAddress(address)) {
+      leader = "https://" + leader;
+    }
     break;
   }
   Client::Options o;

@@ -458,7 +458,9 @@ HttpResponse HttpApi::Forward(const HttpRequest& request) {
     headers.emplace_back("Authorization", options_.forward_authorization);
   }
   absl::StatusOr<HttpReply> reply =
-      HttpCall(info.http_address(), request.method, uri.getPathAndQuery(),
+      HttpCall(absl::StrCat(options_.https_peers ? "https://" : "",
+                            info.http_address()),
+               request.method, uri.getPathAndQuery(),
                request.body, options_.forward_timeout, headers);
   if (!reply.ok()) {
     return refuse(

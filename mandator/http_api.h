@@ -12,7 +12,17 @@
 //    the leader's answer returned and header X-Kess-Forwarded-To; if the
 //    leader cannot be found or reached: 503 with X-Kess-Leader (when
 //    known). A forwarded request carries X-Kess-Forwarded-By and is never
-//    forwarded again (no loops while leadership moves).
+//    forwarded again (no loops while leadership moves). The forwarded
+//    request carries this mandator's peer credential (never the admin
+//    secret) and X-Kess-On-Behalf-Of naming the principal it authenticated,
+//    so the leader checks that principal's role again and records it.
+//
+// Who: every write's history author is the authenticated principal's name
+// (`principal_of`), never the request body's "author" (only without
+// authentication, --insecure_dev_mode, the body's author is kept, as the
+// claim of an anonymous client). Every write the leader takes (allowed or
+// failed) is recorded in `audit` with the principal, the client address,
+// the receiving mandator, the path and the SHA-256 of the new value.
 //
 // Thread-safety: handlers run concurrently on the server's threads; the
 // functions in Options must be thread-safe.
@@ -25,6 +35,8 @@
 #include "absl/time/time.h"
 #include "common/http_server.h"
 #include "common/status.h"
+#include "mandator/auth/access.h"
+#include "mandator/auth/audit_log.h"
 #include "mandator/core/config_store.h"
 #include "mandator/core/gray_store.h"
 #include "mandator/core/leader_election.h"
@@ -40,6 +52,7 @@ inline constexpr size_t kMaxOverrideBodyBytes = 4096;
 inline constexpr char kForwardedToHeader[] = "X-Kess-Forwarded-To";
 inline constexpr char kForwardedByHeader[] = "X-Kess-Forwarded-By";
 inline constexpr char kLeaderHeader[] = "X-Kess-Leader";
+inline constexpr char kForwardedForHeader[] = "X-Kess-Forwarded-For";
 
 // What GET /api/v1/status reports.
 struct StatusInfo {
@@ -97,9 +110,16 @@ class HttpApi {
     std::function<absl::StatusOr<std::string>(const std::string& document,
                                               int64_t min_revision)>
         restore;
-    // Sent as the Authorization header of a forwarded write (the admin
-    // secret as a Bearer token, ui/admin_auth.h); "" = none.
+    // Sent as the Authorization header of a forwarded write: this
+    // mandator's peer credential ("Bearer kp_...", auth/secrets.h); "" =
+    // none (no authentication).
     std::string forward_authorization;
+    // The admitted request's principal (ui::AdminAuth::PrincipalOf); empty
+    // or nullopt = unauthenticated (--insecure_dev_mode).
+    std::function<std::optional<auth::Principal>(const HttpRequest&)>
+        principal_of;
+    // Where the leader records writes; nullptr = no audit log.
+    auth::AuditLog* audit = nullptr;
   };
 
   // The options of a mandator's API whose leadership `election()` decides
@@ -134,6 +154,10 @@ class HttpApi {
   HttpResponse Route(const HttpRequest& request,
                      const std::function<HttpResponse()>& commit);
   HttpResponse Forward(const HttpRequest& request);
+  // principal_of(request), or nullopt without it.
+  std::optional<auth::Principal> PrincipalOf(const HttpRequest& request) const;
+  void Audit(const HttpRequest& request, const std::string& action,
+             const std::string& detail, const HttpResponse& response) const;
   HttpResponse Admin(const HttpRequest& request);
 
   const Options options_;

@@ -14,6 +14,8 @@
 #include "model/names.h"
 #include "zk_schema/codec.h"
 #include "zk_schema/skeleton.h"
+#include "mandator/auth/secrets.h"
+#include "mandator/auth/write_guard.h"
 
 namespace kess {
 namespace mandator {
@@ -32,6 +34,8 @@ absl::StatusOr<std::unique_ptr<zk::ZkApi>> ConnectReader(
 }
 
 constexpr absl::Duration kRefreshInterval = absl::Seconds(1);
+// The audit log's retention runs every this many refresh intervals.
+constexpr int64_t kAuditTrimTicks = 10;
 
 }  // namespace
 
@@ -121,7 +125,26 @@ absl::Status Mandator::Start() {
   http.max_body_bytes_by_path["/ui/login"] = ui::kMaxLoginBody;
   http.registry = options_.registry;
   http.health = [this] { return Health(); };
+  // Users, tokens and the audit log (auth/; docs/security.md).
+  {
+    auth::AuditLog::Options audit;
+    audit.root = options_.zk_root;
+    audit.datacenter = options_.datacenter;
+    audit.member_id = options_.id;
+    audit.max_records = options_.audit_max_records;
+    audit.max_age = options_.audit_max_age;
+    audit.registry = options_.registry;
+    audit_ = std::make_unique<auth::AuditLog>(zk_.get(), audit);
+  }
+  peer_secret_ = auth::DerivePeerSecret(options_.peer_secret.empty()
+                                            ? options_.auth.mandator.password
+                                            : options_.peer_secret);
   if (!options_.admin_secret.empty()) {
+    auth::AuthStore::Options users;
+    users.root = options_.zk_root;
+    users.is_main = options_.is_main;
+    users.main_datacenter = options_.main_datacenter;
+    auth_store_ = std::make_unique<auth::AuthStore>(zk_.get(), users);
     ui::AdminAuthOptions admin;
     admin.user = options_.admin_user;
     admin.secret = options_.admin_secret;
@@ -129,8 +152,24 @@ absl::Status Mandator::Start() {
     admin.secure_cookie = options_.admin_secure_cookie;
     admin.throttle = options_.admin_auth_throttle;
     admin.registry = options_.registry;
+    admin.store = auth_store_.get();
+    admin.peer_secret = peer_secret_;
+    admin.on_refused = [this](const HttpRequest& r, const std::string& who,
+                              const HttpResponse& answer) {
+      audit_->Record(auth::RequestRecord(r, who, "refused", "", answer));
+    };
     KESS_ASSIGN_OR_RETURN(admin_auth_, ui::AdminAuth::Create(admin));
     http.admit = [this](const HttpRequest& r) { return admin_auth_->Admit(r); };
+  } else {
+    // --insecure_dev_mode: no authentication, but cross-site writes are
+    // still refused (auth/write_guard.h).
+    http.admit = [this](const HttpRequest& r) -> std::optional<HttpResponse> {
+      absl::Status ok = auth::CheckWriteRequest(r);
+      if (ok.ok()) return std::nullopt;
+      HttpResponse answer = HttpResponse::Error(ok);
+      audit_->Record(auth::RequestRecord(r, "", "refused", "", answer));
+      return answer;
+    };
   }
   KESS_ASSIGN_OR_RETURN(server_, http::EventHttpServer::Create(http));
 
@@ -167,7 +206,9 @@ absl::Status Mandator::Start() {
       options_.id, options_.datacenter, options_.is_main,
       options_.main_datacenter, store_.get(), gray_.get(),
       [this] { return election_.get(); }, options_.forward_timeout,
-      admin_auth_ != nullptr ? admin_auth_->BearerHeader() : "");
+      admin_auth_ != nullptr ? "Bearer " + peer_secret_ : "");
+  api.principal_of = [this](const HttpRequest& r) { return PrincipalOf(r); };
+  api.audit = audit_.get();
   api.submit = [this](core::WriteOp op) {
     return writes_->Submit(std::move(op), options_.write_timeout);
   };
@@ -197,6 +238,14 @@ absl::Status Mandator::Start() {
   }
   api_ = std::make_unique<HttpApi>(std::move(api));
   api_->Register(server_.get());
+  auth::AuthApi::Options auth_api;
+  auth_api.store = auth_store_.get();
+  auth_api.audit = audit_.get();
+  auth_api.principal_of = [this](const HttpRequest& r) {
+    return PrincipalOf(r);
+  };
+  auth_api_ = std::make_unique<auth::AuthApi>(std::move(auth_api));
+  auth_api_->Register(server_.get());
   KESS_RETURN_IF_ERROR(StartRoutes(acl));
   StartAdmin();
 
@@ -405,7 +454,7 @@ void Mandator::StartAdmin() {
   view.self_status_json = [this] { return StatusToJson(Status()); };
   view.local_hosts = [this] { return scheduler_->table().Hosts(); };
   if (admin_auth_ != nullptr) {
-    view.authorization = admin_auth_->BearerHeader();
+    view.authorization = "Bearer " + peer_secret_;
     admin_ui_ = std::make_unique<ui::AdminUi>(admin_auth_.get());
     admin_ui_->Register(server_.get());
   }
@@ -479,6 +528,15 @@ StatusInfo Mandator::Status() {
   return s;
 }
 
+std::optional<auth::Principal> Mandator::PrincipalOf(const HttpRequest& r) {
+  if (admin_auth_ != nullptr) return admin_auth_->PrincipalOf(r);
+  auth::Principal anonymous;  // --insecure_dev_mode
+  anonymous.kind = auth::PrincipalKind::kAnonymous;
+  anonymous.name = "anonymous";
+  anonymous.role = auth::Role::kAdmin;
+  return anonymous;
+}
+
 void Mandator::RefreshLoop() {
   for (;;) {
     {
@@ -491,6 +549,20 @@ void Mandator::RefreshLoop() {
     if (!zk_connected_) continue;
     absl::StatusOr<int64_t> revision = store_->Revision();
     if (revision.ok()) revision_gauge_->Set(static_cast<double>(*revision));
+    // A revoked token stops working here within one interval of reaching
+    // this DC's ZooKeeper.
+    if (auth_store_ != nullptr) {
+      absl::Status refreshed = auth_store_->Refresh();
+      if (!refreshed.ok()) {
+        LOG_EVERY_N(WARNING, 60) << "users and tokens: " << refreshed;
+      }
+    }
+    // Each DC's leader applies the audit log's retention.
+    if (++audit_trim_ticks_ % kAuditTrimTicks == 0 && election_ != nullptr &&
+        election_->IsLeader()) {
+      absl::StatusOr<size_t> trimmed = audit_->Trim();
+      if (!trimmed.ok()) LOG(WARNING) << "audit retention: " << trimmed.status();
+    }
   }
 }
 

@@ -40,6 +40,9 @@
 #include "mandator/core/leader_election.h"
 #include "mandator/core/write_queue.h"
 #include "mandator/core/zk_options.h"
+#include "mandator/auth/audit_log.h"
+#include "mandator/auth/auth_api.h"
+#include "mandator/auth/auth_store.h"
 #include "mandator/http_api.h"
 #include "mandator/snapshot.h"
 #include "mandator/partition/overlay_heal.h"
@@ -134,6 +137,15 @@ struct MandatorOptions {
   // Wrong logins and Bearer tokens per client address (ui/auth_throttle.h:
   // 5 at once, then 1 per second; 10,000 addresses kept).
   ui::AuthThrottleOptions admin_auth_throttle;
+  // The key of the credential mandators present to each other
+  // (auth/secrets.h DerivePeerSecret); "" = the ZooKeeper password of user
+  // mandator. Every mandator of every DC must agree (give
+  // --peer_token_file when the DCs' ZooKeeper passwords differ).
+  std::string peer_secret;
+  // The audit log's retention (auth/audit_log.h), applied by each DC's
+  // leader.
+  size_t audit_max_records = 100000;
+  absl::Duration audit_max_age = absl::Hours(24 * 90);
   metrics::Registry* registry = &metrics::Registry::Default();
   // Opens every ZooKeeper client of the daemon (its own DC's as
   // "mandator", other DCs' as "reader"); empty = core::ConnectZooKeeper.
@@ -172,6 +184,8 @@ class Mandator {
   void OnDemoted();
   absl::Status Health() const;
   void RefreshLoop();
+  // The request's principal; the anonymous admin without authentication.
+  std::optional<auth::Principal> PrincipalOf(const HttpRequest& request);
 
   const MandatorOptions options_;
   const core::ZkConnector connect_;
@@ -194,6 +208,11 @@ class Mandator {
   std::unique_ptr<routes::RoutesHttp> routes_http_;
   std::unique_ptr<routes::OverrideStore> overrides_;  // main DC
   std::unique_ptr<Snapshots> snapshots_;              // main DC
+  std::unique_ptr<auth::AuditLog> audit_;
+  std::unique_ptr<auth::AuthStore> auth_store_;       // with a secret
+  std::unique_ptr<auth::AuthApi> auth_api_;
+  std::string peer_secret_;                           // "kp_..."
+  int64_t audit_trim_ticks_ = 0;                      // RefreshLoop only
   std::unique_ptr<ui::AdminAuth> admin_auth_;         // with a secret
   std::unique_ptr<ui::AdminUi> admin_ui_;
   std::unique_ptr<ui::ClusterView> cluster_view_;

@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "common/http_client.h"
 #include "common/init.h"
 #include "common/tls/tls_flags.h"
 #include "gflags/gflags.h"
@@ -220,6 +221,10 @@ int main(int argc, char** argv) {
     }
     options.tls_server = tls->server;
     options.tls_client = tls->client;
+    // HTTPS whenever the transport runs TLS (--insecure_plaintext: plain);
+    // calls to the other mandators verify them with --tls_ca.
+    options.http_tls = tls->http_server;
+    if (!tls->ca_file.empty()) kess::SetDefaultHttpsCaFile(tls->ca_file);
     transport_tls = *tls;
   }
   options.heartbeat_interval = absl::Milliseconds(FLAGS_heartbeat_interval_ms);

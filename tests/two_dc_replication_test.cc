@@ -60,6 +60,10 @@ std::string TempDir() {
 CommandResult RunKessctl(const std::vector<std::string>& args) {
   std::vector<std::string> argv = {
       absl::StrCat(std::getenv("TEST_SRCDIR"), "/kess/kessctl/kessctl")};
+  // The cluster's CA: its mandators serve HTTPS (cluster_tls.h).
+  if (!DefaultHttpsCaFile().empty()) {
+    argv.push_back("--ca=" + DefaultHttpsCaFile());
+  }
   argv.insert(argv.end(), args.begin(), args.end());
   absl::StatusOr<CommandResult> result = RunCommand(argv, kPatience);
   if (!result.ok()) {

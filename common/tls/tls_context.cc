@@ -184,7 +184,8 @@ bool IsIpLiteral(const std::string& host) {
 
 absl::StatusOr<std::shared_ptr<TlsContext>> TlsContext::Create(
     TlsSide side, TlsOptions options) {
-  if (options.ca_file.empty()) {
+  if (options.ca_file.empty() &&
+      (side == TlsSide::kClient || options.require_client_cert)) {
     return absl::InvalidArgumentError("TLS: a CA bundle (ca_file) is required");
   }
   if (side == TlsSide::kServer &&
@@ -360,8 +361,9 @@ absl::StatusOr<std::shared_ptr<SSL_CTX>> TlsContext::Build() const {
   SSL_CTX_set_mode(c, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
                           SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 
-  if (SSL_CTX_load_verify_locations(c, options_.ca_file.c_str(), nullptr) !=
-      1) {
+  if (!options_.ca_file.empty() &&
+      SSL_CTX_load_verify_locations(c, options_.ca_file.c_str(), nullptr) !=
+          1) {
     return OpenSslError(absl::StrCat("CA bundle ", options_.ca_file));
   }
   if (!options_.cert_file.empty()) {

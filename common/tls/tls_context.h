@@ -55,7 +55,9 @@ struct TlsOptions {
   // server; for a client only with mutual TLS (then the client presents it).
   std::string cert_file;
   std::string key_file;
-  // PEM bundle of the CAs that sign the peers' certificates. Required.
+  // PEM bundle of the CAs that sign the peers' certificates. Required,
+  // except for a server that requires no client certificate (an HTTPS
+  // server with a certificate of another CA: the agent's --http_tls_cert).
   std::string ca_file;
   // Server only: every client must present a certificate that verifies
   // against ca_file; a client without one fails its handshake.

@@ -50,6 +50,9 @@ void ReloadTransportTls(const TransportTls& tls) {
   for (const auto& context : {tls.server, tls.client}) {
     if (context != nullptr) (void)context->Reload();  // logged, counted
   }
+  if (tls.http_server != nullptr && tls.http_server != tls.server) {
+    (void)tls.http_server->Reload();
+  }
 }
 
 absl::StatusOr<TransportTls> TlsFromFlags(const std::string& program,
@@ -108,7 +111,15 @@ absl::StatusOr<TransportTls> TlsFromFlags(const std::string& program,
     server_options.require_client_cert = FLAGS_tls_client_auth;
     KESS_ASSIGN_OR_RETURN(out.server,
                           TlsContext::Create(TlsSide::kServer, server_options));
+    out.http_server = out.server;
+    if (server_options.require_client_cert) {
+      // HTTPS serves browsers and kessctl: no client certificate asked.
+      server_options.require_client_cert = false;
+      KESS_ASSIGN_OR_RETURN(
+          out.http_server, TlsContext::Create(TlsSide::kServer, server_options));
+    }
   }
+  out.ca_file = FLAGS_tls_ca;
   if (client) {
     TlsOptions client_options = options;
     client_options.server_name = FLAGS_tls_server_name;

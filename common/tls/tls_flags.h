@@ -32,6 +32,12 @@ namespace tls {
 struct TransportTls {
   std::shared_ptr<TlsContext> server;  // for the process's servers
   std::shared_ptr<TlsContext> client;  // for its outgoing connections
+  // For its HTTPS server (server processes): `server` itself, or with
+  // --tls_client_auth a context of the same files that asks browsers for
+  // no certificate.
+  std::shared_ptr<TlsContext> http_server;
+  // --tls_ca: the CA bundle its HTTPS calls verify servers with.
+  std::string ca_file;
   bool enabled() const { return server != nullptr || client != nullptr; }
 };
 

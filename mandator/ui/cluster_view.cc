@@ -57,6 +57,12 @@ Fetched Fetch(const std::string& address, const std::string& uri,
   return out;
 }
 
+// A peer's published "host:port" as the address to call.
+std::string PeerAddress(const std::string& http_address, bool https) {
+  return https && !http_address.empty() ? "https://" + http_address
+                                        : http_address;
+}
+
 absl::StatusOr<std::vector<ClusterView::Member>> ListDcMembers(
     zk::ZkApi& zk, const zk::Layout& layout, zk::MemberRole role) {
   KESS_ASSIGN_OR_RETURN(std::vector<zk::MemberInfo> members,
@@ -170,14 +176,14 @@ HttpResponse ClusterView::Cluster(const HttpRequest&) {
         continue;
       }
       mandators[i].push_back(
-          {&m, std::async(std::launch::async, Fetch, m.http_address,
+          {&m, std::async(std::launch::async, Fetch, PeerAddress(m.http_address, options_.https_peers),
                           "/api/v1/status", options_.authorization,
                           options_.peer_timeout)});
     }
     for (const Member& d : dcs[i].distributors) {
       distributors[i].push_back(
           {&d,
-           std::async(std::launch::async, Fetch, d.http_address,
+           std::async(std::launch::async, Fetch, PeerAddress(d.http_address, options_.https_peers),
                       "/api/v1/status", std::string(), options_.peer_timeout)});
     }
   }
@@ -263,7 +269,7 @@ std::shared_ptr<const HostIndex> ClusterView::GatherHosts() {
       }
       pending.push_back(
           {dc.name, m.id,
-           std::async(std::launch::async, Fetch, m.http_address,
+           std::async(std::launch::async, Fetch, PeerAddress(m.http_address, options_.https_peers),
                       "/api/v1/hosts?scope=local", options_.authorization,
                       options_.peer_timeout)});
     }

@@ -69,6 +69,9 @@ class ClusterView {
     std::function<std::vector<scheduler::PartialTable::HostView>()> local_hosts;
     // The Authorization header for calls to other mandators ("" = none).
     std::string authorization;
+    // Other mandators and the distributors are called at
+    // https://<http_address> (they serve HTTPS, as this mandator does).
+    bool https_peers = false;
     absl::Duration peer_timeout = absl::Milliseconds(1500);
     // How long a gathered HostIndex answers paged and summary requests.
     absl::Duration host_index_ttl = absl::Seconds(2);

@@ -35,6 +35,7 @@ import os
 import re
 import select
 import shutil
+import ssl
 import subprocess
 import sys
 import threading
@@ -72,9 +73,23 @@ def wait_for(condition, seconds, interval=0.5):
         time.sleep(interval)
 
 
+# The cluster's CA bundle ("ca" of the launcher's description): its
+# mandators and distributors serve HTTPS, verified against it.
+CA = None
+
+
+def url_of(address, path):
+    return (address if "://" in address else "http://" + address) + path
+
+
+def ssl_context():
+    return ssl.create_default_context(cafile=CA) if CA else None
+
+
 def http_get(address, path, timeout=5):
     try:
-        with urllib.request.urlopen(f"http://{address}{path}", timeout=timeout) as r:
+        with urllib.request.urlopen(url_of(address, path), timeout=timeout,
+                                    context=ssl_context()) as r:
             return r.read().decode()
     except (OSError, urllib.error.URLError):
         return None
@@ -156,7 +171,10 @@ class CacheReader(threading.Thread):
 
 
 def kessctl(mandators, *args):
-    cmd = [KESSCTL, "--mandators=" + ",".join(mandators), "--author=backup-test"] + list(args)
+    cmd = [KESSCTL, "--mandators=" + ",".join(mandators), "--author=backup-test"]
+    if CA:
+        cmd.append("--ca=" + CA)
+    cmd += list(args)
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     log(f"kessctl {' '.join(args)} -> {r.returncode}: {r.stdout.strip()} {r.stderr.strip()}")
     return r
@@ -187,6 +205,8 @@ def main():
         if "error" in cluster:
             check(False, f"cluster started: {cluster['error']}")
             return
+        global CA
+        CA = cluster.get("ca")
         dcs = cluster["dcs"]
         main_mandators = [m["http"] for m in dcs[0]["mandators"]]
         every_http = [p["http"] for dc in dcs for kind in ("mandators", "distributors", "agents")

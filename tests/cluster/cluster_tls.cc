@@ -1,6 +1,8 @@
 #include "tests/cluster/cluster_tls.h"
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/http_client.h"
 #include "common/tls/cert_gen.h"
 
 namespace kess {
@@ -21,7 +23,19 @@ absl::StatusOr<ClusterTls> ClusterTls::Create(
   options.days = 30;
   options.force = true;  // a fresh cluster dir; a restarted one rewrites
   KESS_RETURN_IF_ERROR(tls::WriteClusterCerts(options).status());
+  SetDefaultHttpsCaFile(dir + "/ca.pem");
   return ClusterTls(dir);
+}
+
+std::string HttpUrl(const std::string& address) {
+  return absl::StrContains(address, "://") ? address : "http://" + address;
+}
+
+bool ServesHttps(const std::vector<std::string>& tls_flags) {
+  for (const std::string& flag : tls_flags) {
+    if (absl::StartsWith(flag, "--tls_ca=")) return true;
+  }
+  return false;
 }
 
 std::string ClusterTls::cert(const std::string& role) const {

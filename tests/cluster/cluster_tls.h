@@ -16,13 +16,25 @@
 namespace kess {
 namespace testing {
 
+// True for a daemon started with these TLS flags (Flags(role) of an
+// enabled ClusterTls: --tls_ca given): its HTTP is HTTPS, and the process
+// wrappers' http_address() is "https://<host>:<port>".
+bool ServesHttps(const std::vector<std::string>& tls_flags);
+
+// "http://<address>", or `address` itself when it has a scheme already
+// ("https://..."): the URL of an http_address() (UI links, Origin).
+std::string HttpUrl(const std::string& address);
+
 class ClusterTls {
  public:
   // Disabled: Flags() is {"--insecure_plaintext"}, ClientContext() null.
   ClusterTls() = default;
 
   // Writes the CA and every role's certificate into `dir` (created), for
-  // localhost, 127.0.0.1, ::1 and `hosts` (the DCs' own addresses).
+  // localhost, 127.0.0.1, ::1 and `hosts` (the DCs' own addresses). The
+  // process's https:// calls trust this CA from now on
+  // (SetDefaultHttpsCaFile, common/http_client.h): the mandators and
+  // distributors of the cluster serve HTTPS.
   static absl::StatusOr<ClusterTls> Create(
       const std::string& dir, const std::string& cluster,
       const std::vector<std::string>& hosts = {});

@@ -11,6 +11,7 @@
 #include "absl/strings/strip.h"
 #include "common/http_client.h"
 #include "tests/cluster/mandator_cluster.h"
+#include "tests/cluster/cluster_tls.h"
 #include "tests/harness/zk_ensemble.h"
 
 namespace kess {
@@ -69,7 +70,8 @@ std::string DistributorProcess::address() const {
 }
 
 std::string DistributorProcess::http_address() const {
-  return absl::StrCat(options_.host, ":", options_.http_port);
+  return absl::StrCat(ServesHttps(options_.tls_flags) ? "https://" : "",
+                      options_.host, ":", options_.http_port);
 }
 
 absl::Status DistributorProcess::Launch() {

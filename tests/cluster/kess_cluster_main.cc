@@ -11,7 +11,8 @@
 // The description (one line; every process has name, pid, running, log):
 //   {"base_dir", "bin_dir", "logs", "run", "pids_file", "service",
 //    "kess_mandators": "<every mandator's HTTP address, dc1 first>",
-//    "ui": "http://<dc1's leader>/ui/" | null,
+//    "ui": "https://<dc1's leader>/ui/" | null,   (http:// without TLS)
+//    "ca": "<the cluster's CA bundle, PEM>" | null, (null without TLS)
 //    "admin": {"user", "password_file", "header_file"} | null,
 //    "secrets": {"zk_auth", "zk_reader_auth", "distributor_token"},
 //    "wan": {..., "control": "<host:port>", "netns"} | null,

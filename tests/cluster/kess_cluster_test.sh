@@ -103,8 +103,11 @@ cached_is() {  # cached_is <value>: config t/k in every agent's cache
 check "cached t k: 4 hosts, nothing yet" \
   eval 'ask cached t k | jpy "len(d) == 4 and all(e[\"revision\"] == 0 for e in d.values())"'
 leader=$(ask leader dc1 | jpy 'd["http"]')
-curl -sf -m 10 -X PUT -H "@$(jpy 'd["admin"]["header_file"]' <"$desc")" \
-  -d '{"value": "v1"}' "http://$leader/api/v1/configs/t/k" >/dev/null ||
+# The mandators serve HTTPS, verified against the cluster's CA ("ca").
+[[ "$leader" == https://* ]] || fail "the leader's address $leader is not https://"
+curl -sf -m 10 --cacert "$(jpy 'd["ca"]' <"$desc")" -X PUT -H "Content-Type: application/json" \
+  -H "@$(jpy 'd["admin"]["header_file"]' <"$desc")" \
+  -d '{"value": "v1"}' "$leader/api/v1/configs/t/k" >/dev/null ||
   fail "PUT t/k at the leader $leader"
 wait_for() {  # wait_for <seconds> <command...>
   local deadline=$((SECONDS + $1)); shift

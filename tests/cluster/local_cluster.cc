@@ -15,6 +15,7 @@
 #include "model/file_cache/env.h"
 #include "model/file_cache/reader.h"
 #include "common/http_client.h"
+#include "tests/cluster/cluster_tls.h"
 #include "common/json_util.h"
 #include "model/route_table.h"
 #include "common/testing/wait_for.h"
@@ -760,17 +761,18 @@ std::string LocalCluster::Describe() {
              {"python_providers", Arr(py_providers)},
              {"consumers", Arr(consumers)}}));
   }
-  std::string ui = "null", admin = "null", secrets = "null";
+  std::string ui = "null", admin = "null", secrets = "null", ca = "null";
   if (tier_ != nullptr) {
     MultiDcCluster& cluster = tier_->dcs();
     if (options_.admin && !cluster.main().empty()) {
       MandatorProcess* leader = FindLeader(cluster.main());
       if (leader == nullptr) leader = cluster.main()[0].get();
-      ui = Str(absl::StrCat("http://", leader->http_address(), "/ui/"));
+      ui = Str(absl::StrCat(HttpUrl(leader->http_address()), "/ui/"));
       admin = Obj({{"user", Str(options_.admin_user)},
                    {"password_file", Str(cluster.admin_password_file())},
                    {"header_file", Str(cluster.admin_header_file())}});
     }
+    if (cluster.tls().enabled()) ca = Str(cluster.tls().ca());
     secrets = Obj({{"zk_auth", Str(cluster.auth_file())},
                    {"zk_reader_auth", Str(cluster.reader_auth_file())},
                    {"distributor_token", Str(tier_->token_file())}});
@@ -783,6 +785,7 @@ std::string LocalCluster::Describe() {
               {"service", Str(options_.service)},
               {"kess_mandators", Str(absl::StrJoin(kess_mandators, ","))},
               {"ui", ui},
+              {"ca", ca},
               {"admin", admin},
               {"secrets", secrets},
               {"wan", wan},

@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
+#include "tests/cluster/cluster_tls.h"
 #include "tests/harness/zk_ensemble.h"
 
 namespace kess {
@@ -64,7 +65,8 @@ MandatorProcess::MandatorProcess(MandatorProcessOptions options)
 MandatorProcess::~MandatorProcess() { Stop(); }
 
 std::string MandatorProcess::http_address() const {
-  return absl::StrCat(options_.host, ":", options_.http_port);
+  return absl::StrCat(ServesHttps(options_.tls_flags) ? "https://" : "",
+                      options_.host, ":", options_.http_port);
 }
 
 std::string MandatorProcess::address() const {

@@ -16,6 +16,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/http_client.h"
+#include "tests/cluster/cluster_tls.h"
 #include "common/json_util.h"
 #include "common/status.h"
 #include "common/testing/wait_for.h"
@@ -354,7 +355,7 @@ absl::StatusOr<Object::Ptr> Scenario::GetJson(const std::string& address,
                         HttpCall(address, "GET", uri, "", kRequest, Auth()));
   if (reply.status != 200) {
     return absl::UnavailableError(absl::StrCat(
-        "GET http://", address, uri, ": ", reply.status, " ", reply.body));
+        "GET ", HttpUrl(address), uri, ": ", reply.status, " ", reply.body));
   }
   return ParseJsonObject(reply.body);
 }
@@ -427,7 +428,7 @@ absl::Status Scenario::UiWorks() {
   login->set("password", admin_password_);
   absl::StatusOr<HttpReply> reply =
       HttpCall(m1, "POST", "/ui/login", ToJson(login), kRequest,
-               {{"Origin", "http://" + m1}});
+               {{"Origin", HttpUrl(m1)}});
   expect(absl::StrCat("POST /ui/login as ", admin_user_,
                       " with the generated password"),
          reply, 200);

@@ -27,6 +27,7 @@ import re
 import select
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -54,14 +55,20 @@ def check(ok, what):
     return ok
 
 
+# The cluster's CA bundle ("ca" of the launcher's description): its
+# mandators and distributors serve HTTPS, verified against it.
+CA = None
+
+
 def http(method, address, path, body=None, timeout=10):
     req = urllib.request.Request(
-        f"http://{address}{path}",
+        (address if "://" in address else "http://" + address) + path,
         data=body.encode() if body is not None else None,
         method=method,
         headers={"Content-Type": "application/json"} if body else {})
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
+        context = ssl.create_default_context(cafile=CA) if CA else None
+        with urllib.request.urlopen(req, timeout=timeout, context=context) as r:
             return r.status, r.read().decode()
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode()
@@ -169,6 +176,8 @@ def main():
         if "error" in cluster:
             check(False, f"cluster started: {cluster['error']}")
             return
+        global CA
+        CA = cluster.get("ca")
         targets = {"kess-mandator": {}, "kess-distributor": {}, "kess-agent": {}}
         for dc in cluster["dcs"]:
             for kind, job in (("mandators", "kess-mandator"),
@@ -190,10 +199,20 @@ def main():
             dst.write(src.read())
         scrape = []
         for job, by_dc in targets.items():
-            scrape.append({
+            # https://host:port (mandators, distributors with TLS): scheme
+            # https, verified against the cluster's CA, as in
+            # deploy/prometheus/prometheus.yml.
+            https = any(a.startswith("https://") for addrs in by_dc.values()
+                        for a in addrs)
+            entry = {
                 "job_name": job,
-                "static_configs": [{"labels": {"dc": dc}, "targets": addrs}
-                                   for dc, addrs in sorted(by_dc.items())]})
+                "static_configs": [{"labels": {"dc": dc},
+                                    "targets": [a.split("://")[-1] for a in addrs]}
+                                   for dc, addrs in sorted(by_dc.items())]}
+            if https:
+                entry["scheme"] = "https"
+                entry["tls_config"] = {"ca_file": CA}
+            scrape.append(entry)
         config = {"global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
                   "rule_files": ["kess-rules.yml"], "scrape_configs": scrape}
         with open(os.path.join(pdir, "prometheus.yml"), "w") as f:

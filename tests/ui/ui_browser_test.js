@@ -7,6 +7,7 @@
 // and see the old value arrive again, see the hosts. Screenshots of every
 // page go to $SCREENSHOT_DIR.
 const {spawn} = require('child_process');
+const crypto = require('crypto');
 const fs = require('fs');
 const path = require('path');
 const readline = require('readline');
@@ -15,6 +16,16 @@ const {chromium} = require('playwright-core');
 const shots = process.env.SCREENSHOT_DIR;
 const deadline = (s) => Date.now() + s * 1000;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// The base64 SHA-256 of a PEM certificate's public key (SPKI): Chromium's
+// --ignore-certificate-errors-spki-list then accepts exactly that key, the
+// cluster's mandator certificate (signed by the test CA, which Chromium
+// does not know), and nothing else.
+function spkiSha256(pemFile) {
+  const cert = new crypto.X509Certificate(fs.readFileSync(pemFile));
+  const spki = cert.publicKey.export({type: 'spki', format: 'der'});
+  return crypto.createHash('sha256').update(spki).digest('base64');
+}
 let step = 'start';
 function log(...a) { console.log(new Date().toISOString(), ...a); }
 function check(cond, what) {
@@ -92,11 +103,14 @@ async function main() {
     if (info.error) throw new Error('cluster: ' + info.error);
     info.secret = fs.readFileSync(info.admin.password_file, 'utf8').trim();
     log('cluster up; UI at', info.ui, '; logs in', info.logs);
+    check(info.ui.startsWith('https://') && info.ca, 'the UI is served over HTTPS');
+    const pin = spkiSha256(path.join(path.dirname(info.ca), 'mandator.pem'));
 
     browser = await chromium.launch({
       executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+        '--disable-background-networking', '--disable-component-update', '--disable-sync',
+        '--ignore-certificate-errors-spki-list=' + pin],
     });
     const page = await browser.newPage({viewport: {width: 1400, height: 900}});
     const dialogs = [];
@@ -117,6 +131,7 @@ async function main() {
     const cookies = await page.context().cookies();
     const session = cookies.find((c) => c.name === 'kess_session');
     check(session && session.httpOnly && session.sameSite === 'Strict', 'session cookie is HttpOnly, SameSite=Strict');
+    check(session && session.secure, 'session cookie is Secure (HTTPS)');
     check(await page.evaluate(() => document.cookie === ''), 'scripts cannot read the session cookie');
 
     step = 'overview';
