@@ -12,6 +12,7 @@
 #include "mandator/core/leader_write.h"
 #include "mandator/core/zk_options.h"
 #include "model/names.h"
+#include "model/route_table.h"
 #include "zk_schema/codec.h"
 #include "zk_schema/skeleton.h"
 #include "mandator/auth/secrets.h"
@@ -186,6 +187,28 @@ absl::Status Mandator::Start() {
       options_.transport_max_connections_per_peer;
   scheduler.first_frame_timeout = options_.transport_first_frame_timeout;
   scheduler.tls = options_.tls_server;
+  scheduler.require_identity = options_.require_identity;
+  // Where the routes role's last cycle placed an instance (the leader's
+  // view; the others have none and skip the check): keeps an instance
+  // with its host when a mandator fails over. Set before routes_ and
+  // partition_, which outlive the scheduler (see ~Mandator).
+  scheduler.published_host =
+      [this](const std::string& service,
+             const std::string& id) -> std::optional<std::string> {
+    std::shared_ptr<const routes::RoutesView> view =
+        routes_ != nullptr
+            ? routes_->view()
+            : (partition_ != nullptr ? partition_->view() : nullptr);
+    if (view == nullptr) return std::nullopt;
+    auto table = view->tables.find(service);
+    if (table == view->tables.end()) return std::nullopt;
+    const std::vector<RouteInstance>& instances = table->second.instances;
+    auto it = std::lower_bound(
+        instances.begin(), instances.end(), id,
+        [](const RouteInstance& i, const std::string& v) { return i.id < v; });
+    if (it == instances.end() || it->id != id) return std::nullopt;
+    return it->host;
+  };
   KESS_ASSIGN_OR_RETURN(scheduler_, scheduler::Scheduler::Create(scheduler));
 
   zk::MemberInfo self;
@@ -396,6 +419,7 @@ routes::RoutesRole::Options Mandator::RoutesOptions(
   role.collector.requester_dc = options_.datacenter;
   role.collector.registry = options_.registry;
   role.collector.tls = options_.tls_client;
+  role.collector.credential = options_.credential;
   role.writer.window = options_.route_window;
   role.writer.registry = options_.registry;
   role.store = store;

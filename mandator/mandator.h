@@ -33,6 +33,7 @@
 #include "absl/time/time.h"
 #include "common/http/event_http_server.h"
 #include "common/http_server.h"
+#include "common/identity/credential.h"
 #include "common/metrics.h"
 #include "common/status.h"
 #include "mandator/core/config_store.h"
@@ -87,6 +88,14 @@ struct MandatorOptions {
   // (client), common/tls/; nullptr: plain TCP (--insecure_plaintext).
   std::shared_ptr<tls::TlsContext> tls_server;
   std::shared_ptr<tls::TlsContext> tls_client;
+  // Registration rights on the scheduler port (scheduler_service.h,
+  // docs/security.md): who may register, heartbeat, deregister and read
+  // partial tables. The daemon turns it off only with --insecure_dev_mode.
+  bool require_identity = false;
+  // This mandator's credential (--credential_file), presented to the other
+  // mandators' schedulers when it collects their partial tables; nullptr:
+  // its certificate (mutual TLS through tls_client) must name it.
+  std::shared_ptr<const identity::CredentialFile> credential;
   std::string zk_root = "/kess";
   zk::KessAuth auth;
   absl::Duration zk_session_timeout = absl::Seconds(10);

@@ -12,6 +12,8 @@
 #include "absl/time/time.h"
 #include "common/http_client.h"
 #include "common/init.h"
+#include "common/dev_mode_flag.h"
+#include "common/identity/credential.h"
 #include "common/tls/tls_flags.h"
 #include "gflags/gflags.h"
 #include "glog/logging.h"
@@ -67,6 +69,11 @@ DEFINE_uint64(transport_max_connections_per_peer, 64,
 DEFINE_int64(transport_first_frame_timeout_ms, 10000,
              "Close a heartbeat-transport connection that sends no complete "
              "frame this long after accept (0 = off).");
+DEFINE_string(credential_file, "",
+              "This mandator's credential (kessctl identity issue "
+              "--kind=mandator), presented when it collects the other "
+              "mandators' partial tables; without it, its certificate must "
+              "name it (kess://mandator/<dc>/<id>, mutual TLS).");
 DEFINE_string(zk_root, "/kess", "Root of the kess tree in ZooKeeper.");
 DEFINE_string(zk_auth_file, "",
               "File with the ZooKeeper digest users, one per line: "
@@ -226,6 +233,23 @@ int main(int argc, char** argv) {
     options.http_tls = tls->http_server;
     if (!tls->ca_file.empty()) kess::SetDefaultHttpsCaFile(tls->ca_file);
     transport_tls = *tls;
+  }
+  // Registration rights (docs/security.md): on unless --insecure_dev_mode.
+  options.require_identity = !kess::InsecureDevModeFlag();
+  if (!options.require_identity) {
+    LOG(WARNING) << "--insecure_dev_mode: the scheduler port accepts "
+                    "registrations, heartbeats and partial-table reads "
+                    "from peers without an identity (never in production)";
+  }
+  if (!FLAGS_credential_file.empty()) {
+    absl::StatusOr<kess::identity::CredentialFile> credential =
+        kess::identity::ReadCredentialFile(FLAGS_credential_file);
+    if (!credential.ok()) {
+      LOG(ERROR) << "--credential_file: " << credential.status();
+      return 2;
+    }
+    options.credential =
+        std::make_shared<kess::identity::CredentialFile>(*credential);
   }
   options.heartbeat_interval = absl::Milliseconds(FLAGS_heartbeat_interval_ms);
   options.transport_max_connections = FLAGS_transport_max_connections;

@@ -160,6 +160,7 @@ void Collector::Start(PeerState& state, int index,
     client.connect_timeout = options_.policy.normal_timeout;
     client.registry = options_.registry;
     client.tls = options_.tls;
+    client.credential = options_.credential;
     absl::StatusOr<std::unique_ptr<transport::Client>> created =
         transport::Client::Create(loop_.get(), client);
     if (!created.ok()) {

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "common/identity/credential.h"
 #include "common/metrics.h"
 #include "common/status.h"
 #include "common/transport/client.h"
@@ -58,6 +59,11 @@ class Collector {
     // TLS to the other mandators' schedulers (a client context); nullptr:
     // plain TCP.
     std::shared_ptr<tls::TlsContext> tls;
+    // This mandator's credential (common/identity), presented with
+    // kess.Authenticate on every connection, for schedulers that check
+    // registration rights and do not see a mandator certificate (mutual
+    // TLS presents one through `tls`); nullptr: none.
+    std::shared_ptr<const identity::CredentialFile> credential;
     metrics::Registry* registry = &metrics::Registry::Default();
   };
 

@@ -168,6 +168,12 @@ absl::Status SchedulerService::MayRegister(const identity::Principal& who,
                     absl::StrCat("a ", identity::KindName(who.kind),
                                  " principal may not register instances"));
   }
+  return absl::OkStatus();
+}
+
+absl::Status SchedulerService::MayTakePublished(
+    const identity::Principal& who, const protocol::InstanceInfo& info) {
+  const char* method = protocol::kRegisterMethod;
   if (options_.published_host && who.kind == identity::Kind::kHost) {
     std::optional<std::string> host =
         options_.published_host(info.service(), info.id());
@@ -301,6 +307,7 @@ absl::StatusOr<std::string> SchedulerService::Register(
         return Refuse(protocol::kRegisterMethod, "owned_by_other", who,
                       std::string(bound.message()));
       }
+      KESS_RETURN_IF_ERROR(MayTakePublished(who, info));
     }
   }
   absl::Status applied = table_->Register(request.instances(), owner);

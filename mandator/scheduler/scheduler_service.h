@@ -162,10 +162,14 @@ class SchedulerService {
   absl::Status Refuse(const char* method, const char* reason,
                       const identity::Principal& who,
                       const std::string& message);
-  // Whether `who` may register `info` (the kind/name rules and the
-  // published host; not the binding, see PartialTable::CheckOwner).
+  // Whether `who` may register `info` by the kind and name rules (not
+  // the binding: PartialTable::CheckOwner).
   absl::Status MayRegister(const identity::Principal& who,
                            const protocol::InstanceInfo& info);
+  // Whether a host principal may register `info` where the route tables
+  // publish it (published_host).
+  absl::Status MayTakePublished(const identity::Principal& who,
+                                const protocol::InstanceInfo& info);
   void Add(transport::HandlerMap& handlers, const char* method,
            absl::StatusOr<std::string> (SchedulerService::*fn)(
                const identity::Principal&, absl::string_view));

@@ -150,6 +150,11 @@ absl::StatusOr<AgentHost*> CacheTierCluster::AddAgent(
   o.dir = absl::StrCat(dcs_->dir(), "/hosts/", dc.name, "/", o.host_id);
   if (!options_.agent_test_intervals) o.flags.clear();
   o.tls_flags = dcs_->tls().Flags("agent");
+  if (options_.dcs.registration_rights) {
+    // The agent registers its host's applications: its own certificate.
+    KESS_ASSIGN_OR_RETURN(o.tls_flags,
+                          dcs_->tls().PrincipalFlags("host", o.host_id));
+  }
   o.extra_flags = options_.agent_flags;
   o.http_host = where.address;
   if (!absl::StartsWith(where.address, "127.")) {

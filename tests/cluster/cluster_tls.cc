@@ -1,5 +1,9 @@
 #include "tests/cluster/cluster_tls.h"
 
+#include <unistd.h>
+
+#include <utility>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/http_client.h"
@@ -60,6 +64,54 @@ absl::StatusOr<std::shared_ptr<tls::TlsContext>> ClusterTls::ClientContext(
     options.cert_file = cert(role);
     options.key_file = key(role);
   }
+  options.ca_file = ca();
+  options.reload_interval = absl::ZeroDuration();
+  return tls::TlsContext::Create(tls::TlsSide::kClient, options);
+}
+
+namespace {
+
+// The files of principal kind/name/dc, issued on first use.
+absl::StatusOr<std::pair<std::string, std::string>> PrincipalFiles(
+    const std::string& dir, const std::string& kind, const std::string& name,
+    const std::string& dc) {
+  const std::string base =
+      absl::StrCat(dir, "/principals/", kind, "-",
+                   dc.empty() ? "" : absl::StrCat(dc, "-"), name);
+  if (access((base + ".pem").c_str(), R_OK) != 0) {
+    tls::PrincipalCertOptions options;
+    options.dir = dir;
+    options.kind = kind;
+    options.name = name;
+    options.dc = dc;
+    options.days = 30;
+    options.force = true;
+    KESS_RETURN_IF_ERROR(tls::IssuePrincipalCert(options).status());
+  }
+  return std::make_pair(base + ".pem", base + ".key");
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<std::string>> ClusterTls::PrincipalFlags(
+    const std::string& kind, const std::string& name,
+    const std::string& dc) const {
+  if (!enabled()) return std::vector<std::string>{"--insecure_plaintext"};
+  KESS_ASSIGN_OR_RETURN(auto files, PrincipalFiles(dir_, kind, name, dc));
+  return std::vector<std::string>{"--tls_ca=" + ca(),
+                                  "--tls_cert=" + files.first,
+                                  "--tls_key=" + files.second,
+                                  "--tls_client_auth"};
+}
+
+absl::StatusOr<std::shared_ptr<tls::TlsContext>> ClusterTls::PrincipalContext(
+    const std::string& kind, const std::string& name,
+    const std::string& dc) const {
+  if (!enabled()) return std::shared_ptr<tls::TlsContext>();
+  KESS_ASSIGN_OR_RETURN(auto files, PrincipalFiles(dir_, kind, name, dc));
+  tls::TlsOptions options;
+  options.cert_file = files.first;
+  options.key_file = files.second;
   options.ca_file = ca();
   options.reload_interval = absl::ZeroDuration();
   return tls::TlsContext::Create(tls::TlsSide::kClient, options);

@@ -55,6 +55,20 @@ class ClusterTls {
   absl::StatusOr<std::shared_ptr<tls::TlsContext>> ClientContext(
       const std::string& role = "") const;
 
+  // A certificate of its own for one principal (kind "host", "service",
+  // "mandator", ...; dc for mandators and distributors), issued by the
+  // cluster's CA into principals/ on first use (common/tls/cert_gen.h
+  // IssuePrincipalCert), and the daemon flags that present it:
+  // --tls_ca, --tls_cert, --tls_key, --tls_client_auth. Disabled:
+  // {"--insecure_plaintext"}.
+  absl::StatusOr<std::vector<std::string>> PrincipalFlags(
+      const std::string& kind, const std::string& name,
+      const std::string& dc = "") const;
+  // A client context presenting that certificate; nullptr when disabled.
+  absl::StatusOr<std::shared_ptr<tls::TlsContext>> PrincipalContext(
+      const std::string& kind, const std::string& name,
+      const std::string& dc = "") const;
+
  private:
   explicit ClusterTls(std::string dir) : dir_(std::move(dir)) {}
   std::string dir_;

@@ -297,6 +297,11 @@ absl::Status LocalCluster::StartProvider(int dc, int host) {
   o.listen_host = where.address;
   o.command_prefix = where.command_prefix;
   o.tls_flags = tier_->dcs().tls().Flags("client");
+  if (tier_->dcs().options().registration_rights) {
+    // Registers directly, as the host it claims to run on.
+    KESS_ASSIGN_OR_RETURN(o.tls_flags,
+                          tier_->dcs().tls().PrincipalFlags("host", o.host));
+  }
   o.extra_flags = options_.provider_flags;
   KESS_ASSIGN_OR_RETURN(std::unique_ptr<ProviderProcess> p,
                         ProviderProcess::Start(o));

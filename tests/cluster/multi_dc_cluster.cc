@@ -248,7 +248,9 @@ absl::Status MultiDcCluster::WriteSecrets() {
       absl::StrCat(auth_.mandator.user, ":", auth_.mandator.password, "\n",
                    reader)));
   KESS_RETURN_IF_ERROR(WriteSecretFile(reader_auth_file_, reader));
-  if (options_.admin_secret) {
+  // Without --insecure_dev_mode a mandator needs the bootstrap admin's
+  // password to start.
+  if (options_.admin_secret || options_.registration_rights) {
     admin_file_ = secrets + "/admin.password";
     admin_header_file_ = secrets + "/admin.header";
     const std::string secret = RandomSecret();
@@ -320,8 +322,15 @@ absl::Status MultiDcCluster::StartMandators(
     }
     o.auth_file = auth_file_;
     o.tls_flags = tls_.Flags("mandator");
+    bool dev_mode = false;
+    if (options.registration_rights && tls_.enabled()) {
+      o.tls_flags.push_back("--tls_client_auth");
+    } else {
+      o.extra_flags.push_back("--insecure_dev_mode");
+      dev_mode = true;
+    }
     o.zk_session_timeout = options.zk_session_timeout;
-    if (options.admin_secret) {
+    if (options.admin_secret || (!dev_mode && !admin_file_.empty())) {
       o.extra_flags.push_back("--admin_password_file=" + admin_file_);
       o.extra_flags.push_back("--admin_user=" + options.admin_user);
     }

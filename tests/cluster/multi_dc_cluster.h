@@ -132,6 +132,14 @@ struct MultiDcClusterOptions {
   // an HTTP header for curl -H @file) given to every mandator.
   bool admin_secret = false;
   std::string admin_user = "admin";
+  // Registration rights (docs/security.md "Identities and registration
+  // rights"; needs tls): the mandators require client certificates
+  // (--tls_client_auth) and check who registers what; every agent presents
+  // a certificate of its own host (kess://host/<host id>, ClusterTls::
+  // PrincipalFlags) and so does every sample provider. false: the
+  // mandators run with --insecure_dev_mode (anyone may register), as the
+  // tests that predate the rights expect.
+  bool registration_rights = false;
   // Where the binaries are: <bin_dir>/mandator/mandator, ... (a bazel-bin
   // or a runfiles tree); empty = the test's runfiles.
   std::string bin_dir;
