@@ -6,6 +6,9 @@
 //                  of every file write of bench/hot, written_ns when the
 //                  writer returned (renamed in place, directory fsynced),
 //                  agent the global index g
+//   received    -> file <path>: the same quads with received_ns, when the
+//                  push reached the agent's callback on the loop (before
+//                  any write)
 //   errors      -> errors <failed writes> <bad crc>
 //   quit
 // Hot values start with "<seq> ". Times are CLOCK_MONOTONIC (NowNs),
@@ -113,6 +116,9 @@ class Agents {
     agents_options.connect_batch = options.connect_batch;
     agents_options.port = [this](int i) {
       const int g = options_.first + i;
+      if (options_.round_robin_ports) {
+        return options_.ports.at(g % options_.ports.size());
+      }
       return options_.ports.at((g % 2) * 2 + (g / 2) % 2);
     };
     if (!options.tls_ca.empty()) {
@@ -135,7 +141,7 @@ class Agents {
 
   std::string Connect() {
     const int64_t start = NowNs();
-    for (int i = 0; i < options_.connections; ++i) {
+    for (int i = 0; i < options_.connections && options_.write_files; ++i) {
       auto writer = file_cache::FileCacheWriter::Open(
           {absl::StrCat(options_.cache_root, "/a", options_.first + i)});
       if (!writer.ok()) {
@@ -144,7 +150,8 @@ class Agents {
       }
       caches_.push_back(std::move(writer).value());
     }
-    for (int t = 0; t < options_.writer_threads; ++t) {
+    for (int t = 0; t < options_.writer_threads && options_.write_files;
+         ++t) {
       writers_.push_back(
           std::make_unique<Writer>([this](const Job& job) { Write(job); }));
     }
@@ -188,6 +195,15 @@ class Agents {
     return "file " + file;
   }
 
+  std::string DumpReceived() {
+    const std::string file = options_.out_dir + "/received_" + options_.name;
+    absl::MutexLock lock(&mu_);
+    std::ofstream out(file, std::ios::binary);
+    out.write(reinterpret_cast<const char*>(received_.data()),
+              received_.size() * sizeof(int64_t));
+    return "file " + file;
+  }
+
   std::string Errors() {
     return absl::StrCat("errors ", failed_writes_.load(), " ", bad_crc_.load());
   }
@@ -196,6 +212,7 @@ class Agents {
   // Loop thread: what the agent does with a kess.Update (newer revisions
   // with a good CRC-32 go to the writer).
   void OnPush(int i, const std::string& payload) {
+    const int64_t received = NowNs();
     protocol::UpdatePush push;
     if (!push.ParseFromString(payload)) return;
     for (const protocol::Resource& r : push.updates()) {
@@ -210,6 +227,16 @@ class Agents {
       uint32_t seq = 0;
       if (sscanf(r.value().c_str(), "%u", &seq) != 1) continue;
       held_[i] = r.revision();
+      {
+        absl::MutexLock lock(&mu_);
+        received_.insert(received_.end(),
+                         {int64_t{seq}, (options_.first + i) % 2, received,
+                          int64_t{options_.first + i}});
+      }
+      if (!options_.write_files) {
+        written_seq_[i] = std::max(written_seq_[i].load(), seq);
+        continue;
+      }
       Job job{i, seq, {}};
       job.entry.key = file_cache::CacheKey::Config("bench", "hot");
       job.entry.revision = r.revision();
@@ -247,6 +274,7 @@ class Agents {
   std::atomic<int64_t> bad_crc_{0};
   absl::Mutex mu_;
   std::vector<int64_t> records_ ABSL_GUARDED_BY(mu_);
+  std::vector<int64_t> received_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<SimulatedAgents> agents_;
 };
 
@@ -257,7 +285,9 @@ int RunPropagationClient(const PropagationClientOptions& options) {
       "propagation-agents", options,
       std::function<std::string(Agents&, const std::string&)>(
           [](Agents& agents, const std::string& command) {
-            return command == "errors" ? agents.Errors() : std::string();
+            if (command == "errors") return agents.Errors();
+            if (command == "received") return agents.DumpReceived();
+            return std::string();
           }));
 }
 

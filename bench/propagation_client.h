@@ -3,8 +3,12 @@
 // directory written with the real model/file_cache writer (temp file, fsync,
 // rename, fsync of the directory) by a few writer threads, as the agent's
 // CacheUpdater does. Agent g (global index) is in DC g % 2 and uses
-// distributor (g / 2) % 2 of that DC. Driven by line commands on stdin (see
-// propagation_client.cc); started by the benchmark, never by hand.
+// distributor (g / 2) % 2 of that DC (or, with `round_robin_ports`, port
+// g % ports.size(): bench/fanout_bench). Every push of the key is also
+// stamped when it arrives on the loop ("received"); without `write_files`
+// nothing is written and the agents only receive. Driven by line commands
+// on stdin (see propagation_client.cc); started by the benchmark, never by
+// hand.
 #pragma once
 
 #include <string>
@@ -14,8 +18,13 @@ namespace kess {
 namespace bench {
 
 struct PropagationClientOptions {
-  // Transport ports: dc1 d1, dc1 d2, dc2 d1, dc2 d2.
+  // Transport ports: dc1 d1, dc1 d2, dc2 d1, dc2 d2 (any number with
+  // round_robin_ports).
   std::vector<int> ports;
+  bool round_robin_ports = false;
+  // false: receive only (no cache dirs, no writer threads); "wait" then
+  // waits for receipt.
+  bool write_files = true;
   int first = 0;  // global index of this process's first agent
   int connections = 2500;
   int connect_batch = 500;

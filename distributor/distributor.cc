@@ -25,6 +25,13 @@ constexpr char kConnectedAgents[] = "kess_distributor_connected_agents";
 // Room for the Frame envelope (id, kind, method name) around a payload.
 constexpr size_t kEnvelopeBytes = 1024;
 
+std::string FanoutJson(const FanoutRecord& f) {
+  return absl::StrCat("{\"revision\":", f.revision, ",\"changes\":", f.changes,
+                      ",\"deliveries\":", f.deliveries, ",\"bytes\":", f.bytes,
+                      ",\"started_monotonic_ns\":", f.started_ns,
+                      ",\"written_monotonic_ns\":", f.written_ns, "}");
+}
+
 }  // namespace
 
 // The reader a connection's principal is (nullopt: anonymous).
@@ -38,9 +45,10 @@ class Distributor::ServerPusher : public Pusher {
  public:
   void set_server(transport::Server* server) { server_ = server; }
   void Push(const std::vector<uint64_t>& connections,
-            const std::string& payload) override {
-    absl::Status status =
-        server_->PushMany(connections, kUpdateMethod, payload);
+            const std::string& payload,
+            std::function<void()> on_written) override {
+    absl::Status status = server_->PushMany(connections, kUpdateMethod,
+                                            payload, std::move(on_written));
     LOG_IF(ERROR, !status.ok()) << "distributor: push failed: " << status;
   }
 
@@ -412,6 +420,7 @@ std::string Distributor::StatusJson() const {
                       ",\"subscribed_agents\":", hub_->subscribed_connections(),
                       ",\"registered\":", registered() ? "true" : "false",
                       ",\"zk_session_id\":\"0x", absl::Hex(session_id), "\",",
+                      "\"last_fanout\":", FanoutJson(hub_->last_fanout()), ",",
                       BuildVersionJsonMembers(), "}");
 }
 

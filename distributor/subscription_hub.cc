@@ -1,8 +1,12 @@
 #include "distributor/subscription_hub.h"
 
+#include <atomic>
+#include <chrono>
+#include <memory>
 #include <type_traits>
 #include <utility>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
 #include "model/names.h"
 #include "distributor/payload.h"
@@ -23,6 +27,12 @@ bool TokenMatches(const std::string& given, const std::string& expected) {
   unsigned char diff = 0;
   for (size_t i = 0; i < given.size(); ++i) diff |= given[i] ^ expected[i];
   return diff == 0;
+}
+
+int64_t MonotonicNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
 }
 
 // Marks an index into OnChanges' `changes` whose route delta is pushed
@@ -364,46 +374,118 @@ ItemPtr SubscriptionHub::Choose(const std::string& key, const ItemPtr& base,
 }
 
 void SubscriptionHub::OnChanges(const std::vector<ItemPtr>& changes,
-                                int64_t revision) {
-  // Which changes each subscriber gets (indices into `changes`, in order).
-  // A gray item goes to the subscribers of its config that it selects; a
-  // config change skips the connections that hold a newer gray version.
-  absl::flat_hash_map<uint64_t, std::vector<uint32_t>> per_connection;
+                                 int64_t revision) {
+  const int64_t started_ns = MonotonicNs();
+  // Per change, looked up once: its config key, what a host gets without a
+  // gray release (`base`) and the active gray item (newer than `base`), if
+  // any. Choose() per connection would look the gray item up again for
+  // every subscriber.
+  struct Plan {
+    std::string key;
+    ItemPtr base;
+    ItemPtr gray;  // active gray release of `key`, or nullptr
+  };
+  std::vector<Plan> plans(changes.size());
+  for (uint32_t i = 0; i < changes.size(); ++i) {
+    const ItemPtr& change = changes[i];
+    Plan& plan = plans[i];
+    const bool gray = IsGrayKey(change->key);
+    if (gray && (change->absent || change->gray == nullptr)) continue;
+    plan.key = gray ? ConfigKeyOfGray(change->key) : change->key;
+    plan.base = gray ? data_->Find(plan.key) : change;
+    const std::string gray_key = GrayKeyOf(plan.key);
+    ItemPtr current = gray_key.empty() ? nullptr : data_->Find(gray_key);
+    if (current != nullptr && !current->absent && current->gray != nullptr &&
+        current->revision >
+            (plan.base != nullptr ? plan.base->revision : 0)) {
+      plan.gray = std::move(current);
+    }
+  }
+  // Does `host` get changes[i]? (Choose() with the lookups above.)
+  auto gets = [&](uint32_t i, const std::string& host) {
+    const Plan& plan = plans[i];
+    ItemPtr chosen = plan.base;
+    if (!host.empty() && plan.gray != nullptr &&
+        zk::GraySelects(*plan.gray->gray, host)) {
+      chosen = plan.gray;
+    }
+    return chosen == changes[i];
+  };
+
+  // Groups of connections that get the same changes (indices into
+  // `changes`, in order), each group one payload.
+  using Indices = absl::InlinedVector<uint32_t, 4>;
+  std::vector<std::pair<Indices, std::vector<uint64_t>>> groups;
   {
     absl::MutexLock lock(&mu_);
-    for (uint32_t i = 0; i < changes.size(); ++i) {
-      const ItemPtr& change = changes[i];
-      const bool gray = IsGrayKey(change->key);
-      if (gray && (change->absent || change->gray == nullptr)) continue;
-      const std::string key = gray ? ConfigKeyOfGray(change->key) : change->key;
-      auto entry = index_.find(key);
-      auto ns_entry = ns_index_.find(NamespaceOfConfigKey(key));
-      if (entry == index_.end() && ns_entry == ns_index_.end()) continue;
-      const ItemPtr base = gray ? data_->Find(key) : change;
-      auto add = [&](uint64_t connection) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        auto c = connections_.find(connection);
-        const std::string& host =
-            c == connections_.end() ? std::string() : c->second.host_id;
-        if (Choose(key, base, host) != change) return;
-        std::vector<uint32_t>& indices = per_connection[connection];
-        // Subscribed to the key and to its namespace: once.
-        if (indices.empty() || indices.back() != i) indices.push_back(i);
-      };
-      if (entry != index_.end()) {
-        for (uint64_t connection : entry->second) add(connection);
+    auto host_of = [&](uint64_t connection)
+                       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> const std::string& {
+      static const std::string* const kNone = new std::string();
+      auto c = connections_.find(connection);
+      return c == connections_.end() ? *kNone : c->second.host_id;
+    };
+    if (changes.size() == 1) {
+      // The common case: one change, one list, no per-connection state.
+      const Plan& plan = plans[0];
+      auto entry = plan.key.empty() ? index_.end() : index_.find(plan.key);
+      auto ns_entry = plan.key.empty()
+                          ? ns_index_.end()
+                          : ns_index_.find(NamespaceOfConfigKey(plan.key));
+      const bool by_key = entry != index_.end();
+      const bool by_ns = ns_entry != ns_index_.end();
+      if (by_key || by_ns) {
+        std::vector<uint64_t> targets;
+        targets.reserve((by_key ? entry->second.size() : 0) +
+                        (by_ns ? ns_entry->second.size() : 0));
+        // Every subscriber gets it unless a gray release is active.
+        const bool same_for_all = plan.gray == nullptr && plan.base == changes[0];
+        auto add = [&](uint64_t connection) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+          if (same_for_all || gets(0, host_of(connection))) {
+            targets.push_back(connection);
+          }
+        };
+        if (by_key) {
+          for (uint64_t connection : entry->second) add(connection);
+        }
+        if (by_ns) {
+          // Subscribed to the key and to its namespace: once.
+          for (uint64_t connection : ns_entry->second) {
+            if (!by_key || !entry->second.contains(connection)) add(connection);
+          }
+        }
+        if (!targets.empty()) groups.emplace_back(Indices{0}, std::move(targets));
       }
-      if (ns_entry != ns_index_.end()) {
-        for (uint64_t connection : ns_entry->second) add(connection);
+    } else {
+      absl::flat_hash_map<uint64_t, Indices> per_connection;
+      for (uint32_t i = 0; i < changes.size(); ++i) {
+        const Plan& plan = plans[i];
+        if (plan.key.empty()) continue;
+        auto entry = index_.find(plan.key);
+        auto ns_entry = ns_index_.find(NamespaceOfConfigKey(plan.key));
+        if (entry == index_.end() && ns_entry == ns_index_.end()) continue;
+        auto add = [&](uint64_t connection) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+          if (!gets(i, host_of(connection))) return;
+          Indices& indices = per_connection[connection];
+          // Subscribed to the key and to its namespace: once.
+          if (indices.empty() || indices.back() != i) indices.push_back(i);
+        };
+        if (entry != index_.end()) {
+          for (uint64_t connection : entry->second) add(connection);
+        }
+        if (ns_entry != ns_index_.end()) {
+          for (uint64_t connection : ns_entry->second) add(connection);
+        }
+      }
+      absl::flat_hash_map<Indices, std::vector<uint64_t>> by_indices;
+      for (auto& [connection, indices] : per_connection) {
+        by_indices[std::move(indices)].push_back(connection);
+      }
+      for (auto& [indices, connections] : by_indices) {
+        groups.emplace_back(indices, std::move(connections));
       }
     }
   }
-  if (per_connection.empty()) return;
-  // Connections that get the same changes share one payload (the common
-  // case: one change, thousands of subscribers).
-  absl::flat_hash_map<std::vector<uint32_t>, std::vector<uint64_t>> groups;
-  for (auto& [connection, indices] : per_connection) {
-    groups[std::move(indices)].push_back(connection);
-  }
+  if (groups.empty()) return;
   // Connections that take route deltas get, for a route table that has
   // one, its delta from the version before (route_deltas.h): they are
   // split off into groups of their own with those changes marked.
@@ -442,6 +524,11 @@ void SubscriptionHub::OnChanges(const std::vector<ItemPtr>& changes,
     groups = std::move(split);
   }
   const std::string header = UpdateHeader(revision, stale_());
+  std::vector<std::pair<const std::vector<uint64_t>*, std::string>> pushes;
+  FanoutRecord record;
+  record.revision = revision;
+  record.changes = changes.size();
+  record.started_ns = started_ns;
   for (const auto& [indices, connections] : groups) {
     std::vector<ItemPtr> items;
     items.reserve(indices.size());
@@ -459,12 +546,37 @@ void SubscriptionHub::OnChanges(const std::vector<ItemPtr>& changes,
       MarkDeferred(&packed, /*first_is_response=*/false);
     }
     metrics_->pushed_resources->Increment(packed.packed * n);
-    for (const std::string& payload : packed.payloads) {
-      pusher_->Push(connections, payload);
+    for (std::string& payload : packed.payloads) {
       metrics_->pushes->Increment(n);
       metrics_->push_bytes->Increment(payload.size() * n);
+      record.deliveries += connections.size();
+      record.bytes += payload.size() * connections.size();
+      pushes.emplace_back(&connections, std::move(payload));
     }
   }
+  // The last frame handed to its connection completes the record.
+  struct Pending {
+    std::atomic<size_t> left;
+    FanoutRecord record;
+  };
+  auto pending = std::make_shared<Pending>();
+  pending->left = pushes.size();
+  pending->record = record;
+  for (auto& [connections, payload] : pushes) {
+    pusher_->Push(*connections, payload, [this, pending] {
+      if (pending->left.fetch_sub(1) != 1) return;
+      pending->record.written_ns = MonotonicNs();
+      absl::MutexLock lock(&fanout_mu_);
+      if (pending->record.started_ns >= last_fanout_.started_ns) {
+        last_fanout_ = pending->record;
+      }
+    });
+  }
+}
+
+FanoutRecord SubscriptionHub::last_fanout() const {
+  absl::MutexLock lock(&fanout_mu_);
+  return last_fanout_;
 }
 
 size_t SubscriptionHub::subscribed_connections() const {

@@ -19,6 +19,13 @@
 // subscribed on its own. A namespace counts as one key towards
 // max_keys_per_connection.
 //
+// Fan-out cost: a change is serialized once per key and group of
+// connections that get the same changes (one encoded frame shared by all of
+// them, transport::Server::PushMany), never per subscriber; the common case
+// of one change builds one list of connections and no per-connection state,
+// and a gray release's selector is looked up once per change, not per
+// connection.
+//
 // Paging: an answer (response + follow-up pushes) and one fan-out batch per
 // connection stay within budget_bytes; what is left out is counted and
 // announced in the last frame (SubscribeResponse.deferred, or
@@ -74,8 +81,24 @@ class Pusher {
  public:
   virtual ~Pusher() = default;
   // One kess.Update frame with `payload` to each of `connections`.
+  // `on_written`, if set, runs once (on any thread) when every one of them
+  // was handed to its connection (transport::Server::PushMany).
   virtual void Push(const std::vector<uint64_t>& connections,
-                    const std::string& payload) = 0;
+                    const std::string& payload,
+                    std::function<void()> on_written) = 0;
+};
+
+// One fan-out (one OnChanges call that pushed something): what it sent and
+// when. Times are CLOCK_MONOTONIC nanoseconds (std::chrono::steady_clock),
+// comparable with other processes on the host (bench/fanout_bench).
+struct FanoutRecord {
+  int64_t revision = 0;
+  size_t changes = 0;      // items applied in the batch
+  size_t deliveries = 0;   // frames pushed (connections x payloads)
+  size_t bytes = 0;        // their payload bytes
+  int64_t started_ns = 0;  // OnChanges was called (data already applied)
+  // The last frame was handed to its connection (0: not yet).
+  int64_t written_ns = 0;
 };
 
 struct HubOptions {
@@ -119,6 +142,10 @@ class SubscriptionHub : public ChangeListener {
 
   void OnChanges(const std::vector<ItemPtr>& changes,
                  int64_t revision) override;
+
+  // The most recent fan-out whose frames were all handed to their
+  // connections (zeros before the first).
+  FanoutRecord last_fanout() const;
 
   size_t subscribed_connections() const;
   size_t subscribers(const std::string& key) const;
@@ -182,6 +209,9 @@ class SubscriptionHub : public ChangeListener {
   absl::flat_hash_map<std::string, absl::flat_hash_set<uint64_t>> ns_index_
       ABSL_GUARDED_BY(mu_);
   size_t subscribed_ ABSL_GUARDED_BY(mu_) = 0;
+
+  mutable absl::Mutex fanout_mu_;
+  FanoutRecord last_fanout_ ABSL_GUARDED_BY(fanout_mu_);
 };
 
 }  // namespace distributor

@@ -16,7 +16,9 @@ namespace {
 class RecordingPusher : public Pusher {
  public:
   void Push(const std::vector<uint64_t>& connections,
-            const std::string& payload) override {
+            const std::string& payload,
+            std::function<void()> on_written) override {
+    if (on_written) on_written();
     for (uint64_t c : connections) {
       protocol::UpdatePush push;
       ASSERT_TRUE(push.ParseFromString(payload));
@@ -131,6 +133,14 @@ TEST_F(HubTest, FanOutGoesToExactlyTheSubscribersWithOnePayloadPerGroup) {
   EXPECT_EQ(pusher_.received[2], (std::vector<std::string>{"a"}));
   EXPECT_EQ(pusher_.received.count(3), 0u);
   EXPECT_EQ(pusher_.received[4], (std::vector<std::string>{"a"}));
+  // The fan-out's record: 3 frames, completed when the pusher said so.
+  const FanoutRecord fanout = hub->last_fanout();
+  EXPECT_EQ(fanout.revision, 3);
+  EXPECT_EQ(fanout.changes, 1u);
+  EXPECT_EQ(fanout.deliveries, 3u);
+  EXPECT_GT(fanout.bytes, 3 * changes[0]->wire.size());
+  EXPECT_GT(fanout.started_ns, 0);
+  EXPECT_GE(fanout.written_ns, fanout.started_ns);
 
   hub->Disconnected(4);
   ASSERT_TRUE(hub->Unsubscribe(2,
@@ -150,6 +160,9 @@ TEST_F(HubTest, FanOutGoesToExactlyTheSubscribersWithOnePayloadPerGroup) {
   EXPECT_EQ(hub->subscribers("c/ns/a"), 1u);
   EXPECT_EQ(registry_.GetCounter("kess_distributor_pushes_total", "")->Value(),
             6);
+  EXPECT_EQ(hub->last_fanout().revision, 5);
+  EXPECT_EQ(hub->last_fanout().changes, 2u);
+  EXPECT_EQ(hub->last_fanout().deliveries, 3u);
 }
 
 TEST_F(HubTest, InvalidNamesRejectedOthersKept) {

@@ -24,7 +24,7 @@ esac
 declare -A QUICK FULL
 RUNNERS=(transport replication wan wan_e2e distributor config_write heartbeat
   route_table discovery_storm sdk sdk_notify watch agent_footprint
-  agent_registration propagation zk_watch etcd_watch)
+  agent_registration propagation fanout zk_watch etcd_watch)
 QUICK[transport]="--connections=2000 --rpc_seconds=2 --serial_calls=500 --push_rounds=5"
 FULL[transport]=""
 QUICK[replication]="--seconds=2"
@@ -58,6 +58,11 @@ QUICK[agent_registration]="--registrations=20 --check_trials=10"
 FULL[agent_registration]=""
 QUICK[propagation]="--agents=100,1000 --disk_agents= --changes=5"
 FULL[propagation]="--agents=100,1000,10000"
+# The distributors' fan-out against the kernel's floor, one DC, TLS; full
+# has the scale row: 50,000 agents on 2 distributors (receive only, then
+# writing and fsyncing their caches), beside 50 real agents.
+QUICK[fanout]="--agents=1000,5000 --changes=5 --real_agents=10"
+FULL[fanout]="--agents=10000,50000 --real_agents=50"
 QUICK[zk_watch]="--watchers=100,1000 --changes=5"
 FULL[zk_watch]=""
 QUICK[etcd_watch]="--watchers=100,1000 --changes=5"

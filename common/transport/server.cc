@@ -509,24 +509,49 @@ absl::Status Server::Push(uint64_t connection_id, const std::string& method,
 
 absl::Status Server::PushMany(const std::vector<uint64_t>& connection_ids,
                               const std::string& method,
-                              const std::string& payload) {
+                              const std::string& payload,
+                              std::function<void()> on_written) {
   KESS_ASSIGN_OR_RETURN(std::shared_ptr<const std::string> bytes,
                         EncodePush(method, payload));
   // One task per loop with that loop's share of the ids.
   std::vector<std::vector<uint64_t>> per_loop(loops_.size());
+  for (auto& ids : per_loop) {
+    ids.reserve(connection_ids.size() / loops_.size() + 1);
+  }
   for (uint64_t id : connection_ids) {
     per_loop[id % loops_.size()].push_back(id);
+  }
+  size_t tasks = 0;
+  for (const auto& ids : per_loop) tasks += ids.empty() ? 0 : 1;
+  if (tasks == 0) {
+    if (on_written) on_written();
+    return absl::OkStatus();
+  }
+  // The last loop to finish its share runs on_written.
+  struct Countdown {
+    std::atomic<size_t> left;
+    std::function<void()> done;
+  };
+  std::shared_ptr<Countdown> countdown;
+  if (on_written) {
+    countdown = std::make_shared<Countdown>();
+    countdown->left = tasks;
+    countdown->done = std::move(on_written);
   }
   for (size_t i = 0; i < loops_.size(); ++i) {
     if (per_loop[i].empty()) continue;
     Loop* raw = loops_[i].get();
-    raw->event_loop->Post([raw, bytes, ids = std::move(per_loop[i])] {
-      for (uint64_t id : ids) {
-        // Looked up one by one: a send that overflows closes and unmaps.
-        auto it = raw->connections.find(id);
-        if (it != raw->connections.end()) it->second->SendEncoded(bytes);
-      }
-    });
+    raw->event_loop->Post(
+        [raw, bytes, countdown, ids = std::move(per_loop[i])] {
+          for (uint64_t id : ids) {
+            // Looked up one by one: a send that overflows closes and unmaps.
+            auto it = raw->connections.find(id);
+            if (it != raw->connections.end()) it->second->SendEncoded(bytes);
+          }
+          if (countdown != nullptr && countdown->left.fetch_sub(1) == 1) {
+            countdown->done();
+          }
+        });
   }
   return absl::OkStatus();
 }

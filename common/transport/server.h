@@ -165,8 +165,13 @@ class Server {
   // Sends one PUSH frame to each of `connection_ids` (those still open when
   // it runs); encoded once and shared, so a fan-out to thousands of
   // connections costs one encoding and one buffer. Same errors as Push.
+  // `on_written`, if set, runs once on a loop thread after every loop has
+  // handed the frame to each of its connections: written to the socket,
+  // or queued behind earlier bytes when the socket's buffer was full (never
+  // runs if the server is destroyed first).
   absl::Status PushMany(const std::vector<uint64_t>& connection_ids,
-                        const std::string& method, const std::string& payload);
+                        const std::string& method, const std::string& payload,
+                        std::function<void()> on_written = nullptr);
   // Sends one PUSH frame to every connection open when it runs; encoded
   // once. Same errors as Push.
   absl::Status Broadcast(const std::string& method, const std::string& payload);
