@@ -331,7 +331,9 @@ class HttpConnection::Impl {
       const std::string ca =
           options.ca_file.empty() ? DefaultHttpsCaFile() : options.ca_file;
       if (ca.empty()) {
-        failure->reason = "no CA bundle";
+        failure->reason =
+            "no CA bundle to verify the HTTPS server with (kessctl: --ca or "
+            "KESS_CA; daemons: --tls_ca)";
         return absl::FailedPreconditionError(absl::StrCat(
             address,
             ": no CA bundle to verify the HTTPS server with (kessctl: --ca "
@@ -532,16 +534,20 @@ class HttpConnection::Impl {
       const long verify = SSL_get_verify_result(ssl_);
       const std::string detail = LastSslErrors();
       if (verify != X509_V_OK) {
-        failure->reason = "untrusted server certificate";
+        failure->reason = absl::StrCat(
+            "TLS: the server's certificate is not accepted (",
+            X509_verify_cert_error_string(verify), "; CA bundle ", ca_file_,
+            ", name ", name, ")");
         return absl::UnavailableError(absl::StrCat(
             address, ": TLS: the server's certificate is not accepted (",
             X509_verify_cert_error_string(verify), "; verified against ",
             ca_file_, " for the name ", name, "): refusing to talk to it"));
       }
-      failure->reason = "TLS handshake failed";
-      return absl::UnavailableError(absl::StrCat(
-          address, ": TLS handshake failed",
-          detail.empty() ? " (is it an HTTPS port?)" : ": " + detail));
+      failure->reason = absl::StrCat(
+          "TLS handshake failed",
+          detail.empty() ? " (is it an HTTPS port?)" : ": " + detail);
+      return absl::UnavailableError(
+          absl::StrCat(address, ": ", failure->reason));
     }
     handshake_done_ = true;
     return absl::OkStatus();
