@@ -12,6 +12,7 @@
 #include "common/paging.h"
 #include "common/version.h"
 #include "glog/logging.h"
+#include "mandator/auth/secrets.h"
 #include "mandator/config_json.h"
 #include "model/names.h"
 
@@ -295,11 +296,107 @@ absl::Status HttpApi::ParseWrite(const HttpRequest& request,
   return ValidateName(NameKind::kKey, op->key());
 }
 
+namespace {
+
+// The history's author of every kind of write.
+void SetAuthor(core::WriteOp* op, const std::string& author) {
+  op->put.author = author;
+  op->del.author = author;
+  op->rollback.author = author;
+  op->gray.author = author;
+  op->gray_end.author = author;
+}
+
+const char* ActionOf(const core::WriteOp& op) {
+  switch (op.kind) {
+    case core::WriteOp::Kind::kPut:
+      return "config.put";
+    case core::WriteOp::Kind::kDelete:
+      return "config.delete";
+    case core::WriteOp::Kind::kRollback:
+      return "config.rollback";
+    case core::WriteOp::Kind::kGrayStart:
+      return "gray.start";
+    case core::WriteOp::Kind::kGrayPromote:
+      return "gray.promote";
+    case core::WriteOp::Kind::kGrayAbort:
+      return "gray.abort";
+  }
+  return "config.write";
+}
+
+// What the audit log keeps of a write: digests and revisions, never the
+// value.
+std::string DetailOf(const core::WriteOp& op) {
+  std::string detail;
+  if (op.kind == core::WriteOp::Kind::kPut) {
+    detail = absl::StrCat("new_sha256=", auth::Sha256Hex(op.put.value),
+                          " new_size=", op.put.value.size());
+    if (op.put.expected_revision.has_value()) {
+      absl::StrAppend(&detail, " expected_revision=",
+                      *op.put.expected_revision);
+    }
+  } else if (op.kind == core::WriteOp::Kind::kGrayStart) {
+    detail = absl::StrCat("new_sha256=", auth::Sha256Hex(op.gray.value),
+                          " hosts=", op.gray.hosts.size(),
+                          " percentage=", op.gray.percentage);
+  } else if (op.kind == core::WriteOp::Kind::kRollback) {
+    detail = absl::StrCat("to_revision=", op.rollback.to_revision);
+  } else if (op.kind == core::WriteOp::Kind::kDelete &&
+             op.del.expected_revision.has_value()) {
+    detail = absl::StrCat("expected_revision=", *op.del.expected_revision);
+  }
+  return detail;
+}
+
+}  // namespace
+
+std::optional<auth::Principal> HttpApi::PrincipalOf(
+    const HttpRequest& request) const {
+  if (!options_.principal_of) return std::nullopt;
+  return options_.principal_of(request);
+}
+
+void HttpApi::Audit(const HttpRequest& request, const std::string& action,
+                    const std::string& detail,
+                    const HttpResponse& response) const {
+  if (options_.audit == nullptr) return;
+  std::optional<auth::Principal> who = PrincipalOf(request);
+  options_.audit->Record(auth::RequestRecord(
+      request, who.has_value() ? who->name : "anonymous", action, detail,
+      response));
+}
+
 HttpResponse HttpApi::Write(const HttpRequest& request) {
   core::WriteOp op;
   absl::Status parsed = ParseWrite(request, &op);
   if (!parsed.ok()) return HttpResponse::Error(parsed);
-  return Route(request, [&] { return Commit(std::move(op)); });
+  std::optional<auth::Principal> who = PrincipalOf(request);
+  if (who.has_value() && who->kind != auth::PrincipalKind::kAnonymous) {
+    SetAuthor(&op, who->name);
+  }
+  const std::string action = ActionOf(op);
+  const std::string detail = DetailOf(op);
+  bool committed_here = false;
+  HttpResponse response = Route(request, [&] {
+    committed_here = true;
+    return Commit(std::move(op));
+  });
+  // The leader records what it committed (or failed to); a follower's
+  // forward is recorded by the leader, with this mandator as receiver.
+  if (committed_here) {
+    std::string full = detail;
+    if (response.status == 200) {
+      absl::StatusOr<Poco::JSON::Object::Ptr> body =
+          ParseJsonObject(response.body);
+      if (body.ok() && (*body)->has("revision")) {
+        absl::StrAppend(&full, full.empty() ? "" : " ", "revision=",
+                        (*body)->getValue<int64_t>("revision"));
+      }
+    }
+    Audit(request, action, full, response);
+  }
+  return response;
 }
 
 HttpResponse HttpApi::Override(const HttpRequest& request) {
@@ -344,13 +441,27 @@ HttpResponse HttpApi::Override(const HttpRequest& request) {
     }
     value = o;
   }
-  return Route(request, [&] {
+  bool committed_here = false;
+  HttpResponse response = Route(request, [&] {
+    committed_here = true;
     absl::Status done = options_.set_override(seg[0], seg[2], value);
     if (!done.ok()) return HttpResponse::Error(done);
     return Ok(absl::StrCat(
         "{\"service\":", JsonQuote(seg[0]), ",\"id\":", JsonQuote(seg[2]),
         ",\"override\":", value.has_value() ? "true" : "false", "}"));
   });
+  if (committed_here) {
+    Audit(request, value.has_value() ? "override.set" : "override.clear",
+          value.has_value()
+              ? absl::StrCat("weight=",
+                             value->weight.has_value()
+                                 ? absl::StrCat(*value->weight)
+                                 : std::string("-"),
+                             " disabled=", value->disabled ? "true" : "false")
+              : std::string(),
+          response);
+  }
+  return response;
 }
 
 HttpResponse HttpApi::Route(const HttpRequest& request,
@@ -392,7 +503,9 @@ HttpResponse HttpApi::Admin(const HttpRequest& request) {
       min_revision = *parsed;
     }
   }
-  return Route(request, [&] {
+  bool committed_here = false;
+  HttpResponse response = Route(request, [&] {
+    committed_here = true;
     absl::StatusOr<std::string> answer =
         request.path == kRestorePath
             ? options_.restore(request.body, min_revision)
@@ -400,6 +513,13 @@ HttpResponse HttpApi::Admin(const HttpRequest& request) {
     if (!answer.ok()) return HttpResponse::Error(answer.status());
     return Ok(std::move(answer).value());
   });
+  if (committed_here && request.path == kRestorePath) {
+    Audit(request, "admin.restore",
+          absl::StrCat("snapshot_sha256=", auth::Sha256Hex(request.body),
+                       " min_revision=", min_revision),
+          response);
+  }
+  return response;
 }
 
 HttpResponse HttpApi::Commit(core::WriteOp op) {
@@ -454,8 +574,20 @@ HttpResponse HttpApi::Forward(const HttpRequest& request) {
       {kForwardedByHeader, options_.member_id}};
   if (!options_.forward_authorization.empty()) {
     // This mandator authenticated the request (its session or token); the
-    // leader trusts the shared admin secret, not the browser's session.
+    // leader trusts this mandator's peer credential, not the browser's
+    // session, and only a peer may name the principal it acts for.
     headers.emplace_back("Authorization", options_.forward_authorization);
+    // The leader runs the write as the principal this mandator
+    // authenticated, and records where it came from.
+    std::optional<auth::Principal> who = PrincipalOf(request);
+    if (who.has_value() && who->kind != auth::PrincipalKind::kAnonymous) {
+      headers.emplace_back("X-Kess-On-Behalf-Of", who->name);
+    }
+  }
+  headers.emplace_back(kForwardedForHeader, request.remote_address);
+  const std::string content_type = request.Header("content-type");
+  if (!content_type.empty() && request.body.empty()) {
+    headers.emplace_back("Content-Type", content_type);
   }
   absl::StatusOr<HttpReply> reply =
       HttpCall(absl::StrCat(options_.https_peers ? "https://" : "",

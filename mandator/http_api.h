@@ -120,6 +120,9 @@ class HttpApi {
         principal_of;
     // Where the leader records writes; nullptr = no audit log.
     auth::AuditLog* audit = nullptr;
+    // The leader is called at https://<its http_address> (this mandator
+    // serves HTTPS, and so do its peers: one cluster, one TLS setting).
+    bool https_peers = false;
   };
 
   // The options of a mandator's API whose leadership `election()` decides

@@ -114,6 +114,7 @@ absl::Status Mandator::Start() {
   http::EventHttpServer::Options http;
   http.host = options_.http_host;
   http.port = options_.http_port;
+  http.tls = options_.http_tls;
   http.worker_threads = std::max(1, options_.http_threads);
   http.fast_worker_threads = std::max(1, options_.http_health_threads);
   http.max_connections = options_.http_max_connections;
@@ -150,7 +151,8 @@ absl::Status Mandator::Start() {
     admin.user = options_.admin_user;
     admin.secret = options_.admin_secret;
     admin.session_ttl = options_.admin_session_ttl;
-    admin.secure_cookie = options_.admin_secure_cookie;
+    admin.secure_cookie =
+        options_.admin_secure_cookie || options_.http_tls != nullptr;
     admin.throttle = options_.admin_auth_throttle;
     admin.registry = options_.registry;
     admin.store = auth_store_.get();
@@ -232,6 +234,7 @@ absl::Status Mandator::Start() {
       admin_auth_ != nullptr ? "Bearer " + peer_secret_ : "");
   api.principal_of = [this](const HttpRequest& r) { return PrincipalOf(r); };
   api.audit = audit_.get();
+  api.https_peers = options_.http_tls != nullptr;
   api.submit = [this](core::WriteOp op) {
     return writes_->Submit(std::move(op), options_.write_timeout);
   };
@@ -475,6 +478,7 @@ void Mandator::StartAdmin() {
                   session](const std::string& ensemble) {
     return ConnectReader(connect, ensemble, auth, session);
   };
+  view.https_peers = options_.http_tls != nullptr;
   view.self_status_json = [this] { return StatusToJson(Status()); };
   view.local_hosts = [this] { return scheduler_->table().Hosts(); };
   if (admin_auth_ != nullptr) {

@@ -88,6 +88,12 @@ struct MandatorOptions {
   // (client), common/tls/; nullptr: plain TCP (--insecure_plaintext).
   std::shared_ptr<tls::TlsContext> tls_server;
   std::shared_ptr<tls::TlsContext> tls_client;
+  // HTTPS for the HTTP API and the admin UI (a server context without
+  // client certificates); nullptr: plain HTTP. With it, write forwarding
+  // and the UI's calls to other mandators and distributors go over HTTPS
+  // too (verified with HttpCall's default CA: the daemon sets --tls_ca),
+  // and the session cookie is Secure.
+  std::shared_ptr<tls::TlsContext> http_tls;
   // Registration rights on the scheduler port (scheduler_service.h,
   // docs/security.md): who may register, heartbeat, deregister and read
   // partial tables. The daemon turns it off only with --insecure_dev_mode.

@@ -326,7 +326,8 @@ TEST_F(MandatorTest, BadInputGetsAClearErrorAndChangesNothing) {
   {
     absl::StatusOr<int> status = transport::testing::HeadOnlyRequestStatus(
         m1_->http_port(), "PUT", "/api/v1/configs/bad/k",
-        kMaxRequestBodyBytes + 1, {}, absl::Seconds(30));
+        kMaxRequestBodyBytes + 1, {{"Content-Type", "application/json"}},
+        absl::Seconds(30));
     ASSERT_TRUE(status.ok()) << status.status();
     EXPECT_EQ(*status, 413);
   }

@@ -225,7 +225,11 @@ AuditRecord RequestRecord(const HttpRequest& request, const std::string& who,
   AuditRecord r;
   r.who = who;
   const std::string forwarded_for = request.Header("x-kess-forwarded-for");
-  r.client = forwarded_for.empty() ? request.remote_address : forwarded_for;
+  // A follower names the client it forwards for; the connection's own
+  // address is kept too, so a client cannot hide behind a claimed one.
+  r.client = forwarded_for.empty()
+                 ? request.remote_address
+                 : absl::StrCat(forwarded_for, " via ", request.remote_address);
   r.mandator = request.Header("x-kess-forwarded-by");
   r.action = action;
   r.what = absl::StrCat(request.method, " ", request.path);

@@ -69,7 +69,7 @@ struct AuditRecord {
 
 // The record of a request handled by `who`: what = "<METHOD> <path>",
 // client = the address that sent it (a forwarded write's
-// X-Kess-Forwarded-For), `result` "ok" for 2xx, else the answer's body.
+// "<X-Kess-Forwarded-For> via <follower's address>"), `result` "ok" for 2xx, else the answer's body.
 AuditRecord RequestRecord(const HttpRequest& request, const std::string& who,
                           const std::string& action, const std::string& detail,
                           const HttpResponse& response);

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/testing/wait_for.h"
+#include "mandator/auth/secrets.h"
 #include "mandator/core/leader_write.h"
 #include "zk_schema/skeleton.h"
 
@@ -64,6 +65,9 @@ absl::Status ApiServer::Init() {
     ui::AdminAuthOptions admin;
     admin.secret = options_.admin_secret;
     admin.registry = &registry_;
+    // The servers of one test share the peer credential (the daemon derives
+    // it from its ZooKeeper password).
+    admin.peer_secret = auth::DerivePeerSecret(options_.admin_secret);
     KESS_ASSIGN_OR_RETURN(admin_auth_, ui::AdminAuth::Create(admin));
   }
   http.admit = [this](const HttpRequest& r) { return Admit(r); };
@@ -81,7 +85,14 @@ absl::Status ApiServer::Init() {
       options_.member_id, options_.datacenter, options_.is_main,
       options_.main_datacenter, store_.get(), gray_.get(),
       [this] { return election_.get(); }, options_.forward_timeout,
-      admin_auth_ != nullptr ? admin_auth_->BearerHeader() : "");
+      admin_auth_ != nullptr
+          ? "Bearer " + auth::DerivePeerSecret(options_.admin_secret)
+          : "");
+  api.principal_of =
+      [this](const HttpRequest& r) -> std::optional<auth::Principal> {
+    if (admin_auth_ != nullptr) return admin_auth_->PrincipalOf(r);
+    return std::nullopt;  // no authentication: the body's author stays
+  };
   api.submit = [this](core::WriteOp op) { return Submit(std::move(op)); };
   api.status = [this] { return Status(); };
   if (options_.is_main) {

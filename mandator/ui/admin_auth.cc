@@ -13,6 +13,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "mandator/auth/secrets.h"
+#include "mandator/auth/write_guard.h"
 
 namespace kess {
 namespace mandator {
@@ -86,21 +88,6 @@ std::string HostOf(absl::string_view url) {
 
 bool IsSafeMethod(const std::string& method) {
   return method == "GET" || method == "HEAD" || method == "OPTIONS";
-}
-
-// Paths anyone may fetch: health, metrics and status (what monitoring and
-// leader discovery poll; no configuration data, nothing /metrics does not
-// tell already), the UI's own files and login.
-bool IsOpen(const HttpRequest& request) {
-  const std::string& p = request.path;
-  if (request.method == "GET" || request.method == "HEAD") {
-    if (p == "/healthz" || p == "/metrics" || p == "/api/v1/status" ||
-        p == "/ui") {
-      return true;
-    }
-    if (absl::StartsWith(p, "/ui/") && p != "/ui/session") return true;
-  }
-  return request.method == "POST" && p == "/ui/login";
 }
 
 }  // namespace
@@ -194,7 +181,16 @@ AdminAuth::AdminAuth(AdminAuthOptions options)
       throttled_login_(AuthCounter(options_.registry, true, "login")),
       throttled_bearer_(AuthCounter(options_.registry, true, "bearer")),
       failed_login_(AuthCounter(options_.registry, false, "login")),
-      failed_bearer_(AuthCounter(options_.registry, false, "bearer")) {}
+      failed_bearer_(AuthCounter(options_.registry, false, "bearer")),
+      registry_(options_.registry) {}
+
+auth::Principal AdminAuth::Bootstrap() const {
+  auth::Principal p;
+  p.kind = auth::PrincipalKind::kBootstrap;
+  p.name = options_.user;
+  p.role = auth::Role::kAdmin;
+  return p;
+}
 
 absl::Duration AdminAuth::LoginRetryAfter(const std::string& client) {
   return throttle_.RetryAfter(client);
@@ -225,7 +221,13 @@ absl::StatusOr<AdminSession> AdminAuth::Login(const std::string& user,
   // Both compared, so timing does not tell which one was wrong.
   const bool user_ok = ConstantTimeEquals(user, options_.user);
   const bool password_ok = ConstantTimeEquals(password, options_.secret);
-  if (!user_ok || !password_ok) {
+  std::optional<auth::Principal> principal;
+  if (user_ok && password_ok) {
+    principal = Bootstrap();
+  } else if (!user_ok && options_.store != nullptr) {
+    principal = options_.store->AuthenticatePassword(user, password);
+  }
+  if (!principal.has_value()) {
     throttle_.Failed(client);
     failed_login_->Increment();
     return absl::UnauthenticatedError("wrong user name or password");
@@ -247,6 +249,7 @@ absl::StatusOr<AdminSession> AdminAuth::Login(const std::string& user,
   session.id = RandomHex128();
   session.csrf_token = RandomHex128();
   session.user = user;
+  session.principal = *std::move(principal);
   session.expires_ms = now + absl::ToInt64Milliseconds(options_.session_ttl);
   sessions_[session.id] = session;
   return session;
@@ -276,11 +279,42 @@ size_t AdminAuth::session_count() {
   return sessions_.size();
 }
 
-bool AdminAuth::BearerMatches(const HttpRequest& request) const {
-  const std::string value = request.Header("authorization");
-  absl::string_view header = value;
-  if (!absl::ConsumePrefix(&header, "Bearer ")) return false;
-  return ConstantTimeEquals(std::string(header), options_.secret);
+std::optional<auth::Principal> AdminAuth::BearerPrincipal(
+    const HttpRequest& request, const std::string& bearer) {
+  if (bearer.empty() || bearer.size() > auth::kMaxSecretBytes) {
+    return std::nullopt;
+  }
+  if (ConstantTimeEquals(bearer, options_.secret)) return Bootstrap();
+  if (!options_.peer_secret.empty() &&
+      ConstantTimeEquals(bearer, options_.peer_secret)) {
+    const std::string on_behalf = request.Header("x-kess-on-behalf-of");
+    if (on_behalf.empty()) {
+      auth::Principal peer;
+      peer.kind = auth::PrincipalKind::kPeer;
+      const std::string by = request.Header("x-kess-forwarded-by");
+      peer.name = by.empty() ? "mandator" : "mandator:" + by.substr(0, 128);
+      return peer;
+    }
+    // A follower forwards a write of the principal it authenticated; its
+    // role is the one this mandator knows now.
+    if (on_behalf == options_.user) return Bootstrap();
+    if (options_.store == nullptr) return std::nullopt;
+    return options_.store->PrincipalByName(on_behalf);
+  }
+  if (options_.store != nullptr) return options_.store->AuthenticateToken(bearer);
+  return std::nullopt;
+}
+
+std::optional<auth::Principal> AdminAuth::PrincipalOf(
+    const HttpRequest& request) {
+  const std::string header = request.Header("authorization");
+  absl::string_view value = header;
+  if (absl::ConsumePrefix(&value, "Bearer ")) {
+    return BearerPrincipal(request, std::string(value));
+  }
+  std::optional<AdminSession> session = SessionOf(request);
+  if (!session.has_value()) return std::nullopt;
+  return session->principal;
 }
 
 absl::Status AdminAuth::CheckSameOrigin(const HttpRequest& request) {
@@ -305,33 +339,75 @@ absl::Status AdminAuth::CheckSameOrigin(const HttpRequest& request) {
   return absl::OkStatus();
 }
 
+std::optional<HttpResponse> AdminAuth::Refuse(const HttpRequest& request,
+                                              const std::string& who,
+                                              HttpResponse response) {
+  if (!IsSafeMethod(request.method) && options_.on_refused) {
+    options_.on_refused(request, who, response);
+  }
+  return response;
+}
+
 std::optional<HttpResponse> AdminAuth::Admit(const HttpRequest& request) {
-  if (IsOpen(request)) return std::nullopt;
-  if (absl::StartsWith(request.Header("authorization"), "Bearer ")) {
+  const auth::Requirement need =
+      auth::RequiredAccess(request.method, request.path);
+  if (need.right == auth::Right::kOpen) return std::nullopt;
+  std::optional<auth::Principal> principal;
+  bool by_bearer = false;
+  std::optional<AdminSession> session;
+  const std::string header = request.Header("authorization");
+  absl::string_view bearer = header;
+  if (absl::ConsumePrefix(&bearer, "Bearer ")) {
     const std::string client = ClientKey(request.remote_address);
     const absl::Duration wait = throttle_.RetryAfter(client);
     if (wait > absl::ZeroDuration()) {  // not even compared
       throttled_bearer_->Increment();
-      return TooManyAttempts(wait);
+      return Refuse(request, "", TooManyAttempts(wait));
     }
-    if (BearerMatches(request)) return std::nullopt;
-    throttle_.Failed(client);
-    failed_bearer_->Increment();
+    principal = BearerPrincipal(request, std::string(bearer));
+    if (principal.has_value()) {
+      by_bearer = true;
+    } else {
+      throttle_.Failed(client);
+      failed_bearer_->Increment();
+    }
   }
-  std::optional<AdminSession> session = SessionOf(request);
-  if (!session.has_value()) {
-    return HttpResponse::Error(absl::UnauthenticatedError(
-        "authentication required: log in at /ui/ or send "
-        "\"Authorization: Bearer <admin secret>\""));
+  if (!principal.has_value()) {
+    session = SessionOf(request);
+    if (session.has_value()) principal = session->principal;
+  }
+  if (!principal.has_value()) {
+    return Refuse(request, "",
+                  HttpResponse::Error(absl::UnauthenticatedError(
+                      "authentication required: log in at /ui/ or send "
+                      "\"Authorization: Bearer <API token>\"")));
+  }
+  absl::Status allowed = auth::CheckAccess(*principal, need);
+  if (!allowed.ok()) {
+    registry_
+        ->GetCounter("kess_http_access_denied_total",
+                     "Requests refused with 403 because the principal's role "
+                     "does not allow them (right: what the route needs)",
+                     {{"right", auth::RightName(need.right)}})
+        ->Increment();
+    return Refuse(request, principal->name, HttpResponse::Error(allowed));
   }
   if (IsSafeMethod(request.method)) return std::nullopt;
+  absl::Status write_ok = auth::CheckWriteRequest(request);
+  if (!write_ok.ok()) {
+    return Refuse(request, principal->name, HttpResponse::Error(write_ok));
+  }
+  if (by_bearer) return std::nullopt;
   absl::Status same_origin = CheckSameOrigin(request);
-  if (!same_origin.ok()) return HttpResponse::Error(same_origin);
+  if (!same_origin.ok()) {
+    return Refuse(request, principal->name, HttpResponse::Error(same_origin));
+  }
   const std::string token = request.Header("x-csrf-token");
   if (token.empty() || !ConstantTimeEquals(token, session->csrf_token)) {
-    return HttpResponse::Error(absl::PermissionDeniedError(
-        "missing or wrong X-CSRF-Token header (cross-site request "
-        "protection); reload the page"));
+    return Refuse(request, principal->name,
+                  HttpResponse::Error(absl::PermissionDeniedError(
+                      "missing or wrong X-CSRF-Token header (cross-site "
+                      "request protection); reload the page")));
   }
   return std::nullopt;
 }

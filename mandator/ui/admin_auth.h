@@ -1,27 +1,38 @@
-// AdminAuth: who may use a mandator's admin UI and HTTP API.
+// AdminAuth: who may use a mandator's admin UI and HTTP API, and with
+// which rights (docs/security.md, "Admin roles and tokens").
 //
-// One admin secret, read at start from --admin_password_file, shared by every
-// mandator of every DC. It is both
-//  - the password of the UI's login (user --admin_user, default "admin"):
-//    POST /ui/login answers with a session cookie (random 128-bit id,
-//    HttpOnly, SameSite=Strict, Path=/, Max-Age = the session's lifetime)
-//    and a CSRF token kept in the session;
-//  - the Bearer token of API clients: "Authorization: Bearer <secret>"
-//    (kessctl --token / KESS_TOKEN), and of one mandator forwarding a write
-//    to its leader or asking a peer for its hosts.
-// A secret that is empty, shorter than kMinSecretLength, or a well-known
-// default ("admin", "password", "changeme", ...) is refused: the mandator
-// does not start.
+// Principals (auth/access.h):
+//  - the bootstrap admin: user --admin_user (default "admin") with the
+//    secret of --admin_password_file, the same on every mandator; it logs in
+//    to the UI and, as a Bearer token, authenticates API clients (kessctl
+//    --token / KESS_TOKEN) until real users and tokens exist;
+//  - stored users (UI login) and API tokens ("Authorization: Bearer
+//    kt_<id>_<secret>") of auth/auth_store.h, with their roles;
+//  - other mandators: "Authorization: Bearer <peer credential>"
+//    (peer_secret, never the admin secret). A peer may read; a follower
+//    forwarding a write adds X-Kess-On-Behalf-Of: <principal name> and the
+//    request then runs as that principal, looked up here again (its current
+//    role), which only a peer may ask for.
+// A bootstrap secret that is empty, shorter than kMinSecretLength, or a
+// well-known default ("admin", "password", "changeme", ...) is refused: the
+// mandator does not start.
 //
 // Admit() is the HTTP server's gate (common/http_server.h Options::admit):
-//  - open: GET /healthz, /metrics, /api/v1/status (monitoring and leader
-//    discovery; nothing that /metrics does not tell), the UI's static files
-//    (GET /ui, /ui/...), POST /ui/login (it checks the Origin itself);
+//  - the route's right comes from auth::RequiredAccess (the one table);
+//  - open routes pass: GET /healthz, /metrics, /api/v1/status, the UI's
+//    static files, POST /ui/login (it checks the Origin itself);
 //  - everything else needs a valid Bearer token or session cookie: 401;
-//  - a state-changing request (not GET/HEAD/OPTIONS) authenticated by the
-//    cookie also needs X-CSRF-Token equal to the session's token and an
-//    Origin (or, without one, a Referer) naming this Host: 403. Bearer
-//    requests are exempt: a browser never adds that header on its own.
+//  - the principal's role must allow the route (auth::CheckAccess): 403
+//    with a message naming what was needed, counted in
+//    kess_http_access_denied_total{right};
+//  - every state-changing request (not GET/HEAD/OPTIONS) must pass
+//    auth::CheckWriteRequest (JSON content type, no foreign Origin), and
+//    one authenticated by the cookie also needs X-CSRF-Token equal to the
+//    session's token and an Origin (or, without one, a Referer) naming
+//    this Host: 403. Bearer requests need no CSRF token: a browser never
+//    adds that header on its own.
+// Refused state-changing requests (401, 403, 429) are reported to
+// `on_refused` (the audit log).
 //
 // Thread-safe. Sessions live in memory (a restart logs everyone out) and
 // expire `session_ttl` after login; at most `max_sessions` (the oldest is
@@ -34,6 +45,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -45,6 +57,8 @@
 #include "common/http_server.h"
 #include "common/metrics.h"
 #include "common/status.h"
+#include "mandator/auth/access.h"
+#include "mandator/auth/auth_store.h"
 #include "mandator/ui/auth_throttle.h"
 
 namespace kess {
@@ -54,6 +68,7 @@ namespace ui {
 inline constexpr size_t kMinSecretLength = 12;
 inline constexpr char kSessionCookie[] = "kess_session";
 inline constexpr char kCsrfHeader[] = "X-CSRF-Token";
+inline constexpr char kOnBehalfOfHeader[] = "X-Kess-On-Behalf-Of";
 
 // OK, or InvalidArgument saying why `secret` may not be used.
 absl::Status ValidateAdminSecret(const std::string& secret);
@@ -72,12 +87,23 @@ struct AdminAuthOptions {
   // `clock`).
   AuthThrottleOptions throttle;
   metrics::Registry* registry = &metrics::Registry::Default();
+  // Stored users and tokens; nullptr = only the bootstrap admin.
+  auth::AuthStore* store = nullptr;
+  // The credential other mandators present (peer_credential.h); "" = no
+  // peer is accepted.
+  std::string peer_secret;
+  // Called for every refused state-changing request (401/403/429) with the
+  // principal's name if it was known ("" otherwise) and the answer.
+  std::function<void(const HttpRequest&, const std::string& who,
+                     const HttpResponse&)>
+      on_refused;
 };
 
 struct AdminSession {
   std::string id;          // the cookie's value (32 hex digits)
   std::string csrf_token;  // 32 hex digits
   std::string user;
+  auth::Principal principal;
   int64_t expires_ms = 0;  // on the clock
 };
 
@@ -103,12 +129,16 @@ class AdminAuth {
   // The gate described above; nullopt = admitted.
   std::optional<HttpResponse> Admit(const HttpRequest& request);
 
+  // The principal of an admitted request (its Bearer token, peer credential
+  // with X-Kess-On-Behalf-Of, or session); nullopt if none. Handlers call
+  // this for the history's author and the audit log: it does not count
+  // failures (the gate did).
+  std::optional<auth::Principal> PrincipalOf(const HttpRequest& request);
+
   // OK if the request's Origin (or Referer) names the Host it was sent to;
   // PermissionDenied otherwise (also when both are missing).
   static absl::Status CheckSameOrigin(const HttpRequest& request);
 
-  // "Bearer <secret>", for calls from one mandator to another.
-  std::string BearerHeader() const { return "Bearer " + options_.secret; }
   // Set-Cookie values that set and clear the session cookie.
   std::string SessionCookie(const AdminSession& session) const;
   std::string ClearedCookie() const;
@@ -118,7 +148,13 @@ class AdminAuth {
 
  private:
   explicit AdminAuth(AdminAuthOptions options);
-  bool BearerMatches(const HttpRequest& request) const;
+  // The Bearer value's principal; nullopt if it is no live credential.
+  std::optional<auth::Principal> BearerPrincipal(const HttpRequest& request,
+                                                 const std::string& bearer);
+  auth::Principal Bootstrap() const;
+  std::optional<HttpResponse> Refuse(const HttpRequest& request,
+                                     const std::string& who,
+                                     HttpResponse response);
 
   const AdminAuthOptions options_;
   const Clock* const clock_;
@@ -129,6 +165,7 @@ class AdminAuth {
   metrics::Counter* const throttled_bearer_;
   metrics::Counter* const failed_login_;
   metrics::Counter* const failed_bearer_;
+  metrics::Registry* const registry_;
 };
 
 }  // namespace ui

@@ -229,7 +229,10 @@ TEST_F(UiHttpTest, LoginLogoutAndCsrf) {
 // reads the answer (the server answers before the body, as for a client
 // that would stream 24 MiB).
 int DeclaredBodyStatus(Mandator* m, const std::string& uri, size_t length,
-                       const Headers& headers) {
+                       Headers headers) {
+  // A body must state JSON (auth/write_guard.h): stated, so the size is
+  // what decides.
+  headers.emplace_back("Content-Type", "application/json");
   absl::StatusOr<int> status = transport::testing::HeadOnlyRequestStatus(
       m->http_port(), "PUT", uri, length, headers, absl::Seconds(30));
   EXPECT_TRUE(status.ok()) << status.status();
