@@ -8,6 +8,11 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "common/identity/principal.h"
+#include "common/tls/peer_principal.h"
 #include "common/tls/tls_context.h"
 #include "gtest/gtest.h"
 #include "kessctl/client.h"
@@ -93,6 +98,48 @@ TEST(CertsCommandTest, UsageErrors) {
   options.hosts = {"a/b"};
   EXPECT_EQ(RunCommand({"certs", "init"}, options).code, kExitInvalid);
   EXPECT_EQ(ModeOf(options.certs_dir), -1);  // nothing written
+}
+
+TEST(CertsCommandTest, IssueNamesThePrincipal) {
+  Options options;
+  options.certs_dir = NewDir();
+  options.cluster = "test";
+  ASSERT_EQ(RunCommand({"certs", "init"}, options).code, kExitOk);
+  options.principal_kind = "host";
+  options.principal_name = "web-17";
+  Result r = RunCommand({"certs", "issue"}, options);
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  const std::string pem = options.certs_dir + "/principals/host-web-17.pem";
+  EXPECT_EQ(ModeOf(pem), 0644);
+  EXPECT_EQ(ModeOf(options.certs_dir + "/principals/host-web-17.key"), 0600);
+  FILE* f = fopen(pem.c_str(), "r");
+  ASSERT_NE(f, nullptr);
+  X509* cert = PEM_read_X509(f, nullptr, nullptr, nullptr);
+  fclose(f);
+  ASSERT_NE(cert, nullptr);
+  absl::StatusOr<identity::Principal> p = tls::CertificatePrincipal(cert);
+  X509_free(cert);
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(p->Uri(), "kess://host/web-17");
+  // A client certificate only: it cannot serve.
+  tls::TlsOptions server;
+  server.cert_file = pem;
+  server.key_file = options.certs_dir + "/principals/host-web-17.key";
+  server.ca_file = options.certs_dir + "/ca.pem";
+  server.reload_interval = absl::ZeroDuration();
+  EXPECT_TRUE(tls::TlsContext::Create(tls::TlsSide::kClient, server).ok());
+
+  // Again: refused without --force; a mandator needs its DC.
+  EXPECT_EQ(RunCommand({"certs", "issue"}, options).code, kExitConflict);
+  options.principal_kind = "mandator";
+  options.principal_name = "m1";
+  EXPECT_EQ(RunCommand({"certs", "issue"}, options).code, kExitInvalid);
+  options.principal_dc = "dc1";
+  EXPECT_EQ(RunCommand({"certs", "issue"}, options).code, kExitOk);
+  EXPECT_EQ(ModeOf(options.certs_dir + "/principals/mandator-dc1-m1.pem"),
+            0644);
+  options.principal_name = "";
+  EXPECT_EQ(RunCommand({"certs", "issue"}, options).code, kExitUsage);
 }
 
 }  // namespace

@@ -58,6 +58,11 @@ struct Options {
   std::string cluster;
   int days = 365;
   bool force = false;
+  // certs issue / identity issue|revoke: the principal (--kind, --name,
+  // --dc; common/identity/principal.h).
+  std::string principal_kind;
+  std::string principal_name;
+  std::string principal_dc;
 };
 
 struct Io {

@@ -63,6 +63,13 @@ DEFINE_string(dir, "", "certs init: the directory to write.");
 DEFINE_string(cluster, "", "certs init: the cluster's name.");
 DEFINE_int32(days, 365, "certs init: days the certificates are valid.");
 DEFINE_bool(force, false, "certs init: overwrite existing files.");
+DEFINE_string(kind, "",
+              "certs issue: the principal's kind (host, service, mandator, "
+              "distributor, operator).");
+DEFINE_string(name, "",
+              "certs issue: the principal's name (host id, service, member "
+              "id).");
+DEFINE_string(dc, "", "certs issue: the datacenter (mandators, distributors).");
 
 namespace {
 
@@ -129,6 +136,9 @@ int main(int argc, char** argv) {
   options.cluster = FLAGS_cluster;
   options.days = FLAGS_days;
   options.force = FLAGS_force;
+  options.principal_kind = FLAGS_kind;
+  options.principal_name = FLAGS_name;
+  options.principal_dc = FLAGS_dc;
   options.min_revision = FLAGS_min_revision;
   options.format = FLAGS_format;
   options.dry_run = FLAGS_dry_run;

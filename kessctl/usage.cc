@@ -40,6 +40,10 @@ Usage:
   kessctl certs init --dir=DIR --cluster=NAME [--hosts=a,b] [--days=N]
                                                   a CA and the daemons' TLS
                                                   certificates (docs/tls.md)
+  kessctl certs issue --dir=DIR --kind=KIND --name=NAME [--dc=DC]
+                                                  one host's (service's,
+                                                  mandator's...) certificate,
+                                                  naming it (docs/security.md)
 
 Flags (anywhere on the line; '--' ends them, e.g. for a value '-5'):
   --mandators=host:port,...  mandators to ask, in order; an unreachable one
@@ -81,7 +85,10 @@ Flags (anywhere on the line; '--' ends them, e.g. for a value '-5'):
                              certificates name besides localhost, 127.0.0.1
                              and ::1 (each also gets hosts/<host>.pem)
   --days=N                   certs init: validity (365)
-  --force                    certs init: overwrite existing files
+  --force                    certs init/issue: overwrite existing files
+  --kind=KIND --name=NAME    certs issue: the principal (host, service,
+  --dc=DC                    mandator, distributor, operator; --dc for
+                             mandators and distributors)
 
 Names (<ns>, <key>): A-Z a-z 0-9 . _ -, starting with a letter or digit,
 no '..', at most 128 bytes. Values: at most 16 MiB; bytes that are not UTF-8
