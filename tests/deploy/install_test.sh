@@ -240,11 +240,21 @@ mkdir -p "$T/hosts/m1/root/root"
 on_host m1 /usr/bin/kessctl certs init --dir=/root/kess-certs --cluster=install-test \
   "--hosts=$net.${addr[m1]},$net.${addr[d1]},$net.${addr[a1]},$net.${addr[a2]}" \
   >>"$T/logs/m1-certs.log" 2>&1 || die "kessctl certs init"
+# Each agent host gets a certificate of its own (kess://host/<host id>):
+# the mandator checks that it registers only instances on itself.
+for h in a1 a2; do
+  on_host m1 /usr/bin/kessctl certs issue --dir=/root/kess-certs --kind=host \
+    "--name=$h" >>"$T/logs/m1-certs.log" 2>&1 || die "kessctl certs issue $h"
+done
 certs="$T/hosts/m1/root/root/kess-certs"
 for hr in m1:mandator d1:distributor a1:agent a2:agent; do
   h=${hr%%:*} role=${hr#*:} tls="$T/hosts/${hr%%:*}/root/etc/kess/tls"
   mkdir -p "$tls"
   cp "$certs/ca.pem" "$certs/$role.pem" "$certs/$role.key" "$tls/"
+  if [[ $role == agent ]]; then
+    cp "$certs/principals/host-$h.pem" "$tls/agent.pem"
+    cp "$certs/principals/host-$h.key" "$tls/agent.key"
+  fi
   chmod 600 "$tls/$role.key"
   chown -R "$(awk -F: '$1 == "kess" { print $3 ":" $4 }' "$T/hosts/$h/root/etc/passwd")" "$tls"
 done
@@ -268,14 +278,14 @@ set_flags() {
 set_flags m1 mandator --id=m1 --dc=dc1 --main "--zk=$net.${addr[zk]}:2181" \
   --zk_auth_file=/etc/kess/zk-auth --admin_password_file=/etc/kess/admin-secret \
   "--http_host=$net.${addr[m1]}" "--listen_host=$net.${addr[m1]}" \
-  --route_warmup_ms=2000 $(tls_flags mandator)
+  --route_warmup_ms=2000 $(tls_flags mandator) --tls_client_auth
 set_flags d1 distributor --id=d1 --dc=dc1 "--zk=$net.${addr[zk]}:2181" \
   --zk_auth_file=/etc/kess/zk-reader --auth_token_file=/etc/kess/agent-token \
   "--listen_host=$net.${addr[d1]}" $(tls_flags distributor)
 for h in a1 a2; do
   set_flags "$h" agent "--host_id=$h" --dc=dc1 "--distributors=$net.${addr[d1]}:7200" \
     "--mandators=$net.${addr[m1]}:7200" --auth_token_file=/etc/kess/agent-token \
-    --api_socket=/run/kess/agent.sock $(tls_flags agent)
+    --api_socket=/run/kess/agent.sock $(tls_flags agent) --tls_client_auth
 done
 
 # ---- start every unit as systemd would ----
