@@ -5,7 +5,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "glog/logging.h"
-#include "model/formats/format.h"
 #include "model/names.h"
 #include "zk_schema/codec.h"
 #include "zk_schema/gray.h"
@@ -47,7 +46,8 @@ absl::StatusOr<std::unique_ptr<ConfigStore>> ConfigStore::Create(
 ConfigStore::ConfigStore(zk::ZkApi* zk, Options options)
     : zk_(zk),
       options_(std::move(options)),
-      chunks_(zk, options_.layout, options_.acl) {}
+      chunks_(zk, options_.layout, options_.acl),
+      settings_(zk, options_.layout, options_.acl, options_.writer_id) {}
 
 absl::Status ConfigStore::ValidateWrite(
     const std::string& ns, const std::string& key,
@@ -87,22 +87,14 @@ absl::Status ConfigStore::ValidateValue(const char* what, const std::string& ns,
         absl::StrCat("content_type has ", content_type.size(),
                      " bytes, above the limit of ", kMaxContentTypeBytes));
   }
-  return ValidateFormat(what, ns, key, value, content_type);
+  return absl::OkStatus();
 }
 
-absl::Status ConfigStore::ValidateFormat(const char* what,
-                                         const std::string& ns,
-                                         const std::string& key,
-                                         const std::string& value,
-                                         const std::string& content_type) {
-  const formats::Format format = formats::FormatFromContentType(content_type);
-  std::optional<formats::SyntaxError> error =
-      formats::CheckSyntax(format, value);
-  if (!error.has_value()) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrCat(
-      what, " of ", Name(ns, key), " is not valid ",
-      formats::FormatName(format), " (content_type ", content_type,
-      "): ", error->ToString(), "; nothing was written"));
+absl::StatusOr<std::string> ConfigStore::CheckValue(
+    const char* what, const std::string& ns, const std::string& key,
+    const std::string& value, const std::string& content_type) {
+  KESS_RETURN_IF_ERROR(ValidateValue(what, ns, key, value, content_type));
+  return settings_.CheckValue(what, ns, key, value, content_type);
 }
 
 absl::Status ConfigStore::CheckExpected(
@@ -192,8 +184,9 @@ absl::StatusOr<CommitResult> ConfigStore::PutImpl(const PutRequest& request,
   KESS_RETURN_IF_ERROR(ValidateWrite(request.ns, request.key,
                                      request.expected_revision, request.author,
                                      request.comment));
-  KESS_RETURN_IF_ERROR(ValidateValue("value", request.ns, request.key,
-                                     request.value, request.content_type));
+  KESS_ASSIGN_OR_RETURN(const std::string content_type,
+                        CheckValue("value", request.ns, request.key,
+                                   request.value, request.content_type));
   KESS_ASSIGN_OR_RETURN(std::string path,
                         options_.layout.ConfigPath(request.ns, request.key));
   // A CAS that is already lost is refused before chunks are written.
@@ -211,7 +204,8 @@ absl::StatusOr<CommitResult> ConfigStore::PutImpl(const PutRequest& request,
       chunks_.Prepare(request.value, path, meta, kRecordInlineLimit));
   CommitOutcome outcome = CommitOutcome::kNotApplied;
   absl::StatusOr<CommitResult> result =
-      CommitPut(request, path, stored, meta, fence, ending_gray, &outcome);
+      CommitPut(request, content_type, path, stored, meta, fence, ending_gray,
+                &outcome);
   if (!result.ok() && outcome == CommitOutcome::kNotApplied) {
     absl::Status discarded = chunks_.Discard(stored);
     LOG_IF(WARNING, !discarded.ok())
@@ -221,7 +215,8 @@ absl::StatusOr<CommitResult> ConfigStore::PutImpl(const PutRequest& request,
 }
 
 absl::StatusOr<CommitResult> ConfigStore::CommitPut(
-    const PutRequest& request, const std::string& path,
+    const PutRequest& request, const std::string& content_type,
+    const std::string& path,
     const zk::StoredValue& stored, const zk::Meta& meta,
     const std::string& fence, bool ending_gray, CommitOutcome* outcome) {
   const zk::Layout& layout = options_.layout;
@@ -244,7 +239,7 @@ absl::StatusOr<CommitResult> ConfigStore::CommitPut(
     record.set_version(replaced.has_value() ? replaced->version() + 1 : 1);
     version = record.version();
     *record.mutable_value() = stored;
-    record.set_content_type(request.content_type);
+    record.set_content_type(content_type);
     *record.mutable_meta() = meta;
     const std::string data = zk::Encode(record);
     KESS_RETURN_IF_ERROR(AddParentCreates(request.ns, request.key, meta, ops));

@@ -49,6 +49,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "mandator/core/namespace_settings.h"
 #include "mandator/core/record_commit.h"
 #include "zk_schema/chunked_value.h"
 #include "zk_schema/layout.h"
@@ -162,6 +163,8 @@ class ConfigStore {
   int64_t min_revision() const { return min_revision_.load(); }
 
   const zk::Layout& layout() const { return options_.layout; }
+  // Each namespace's format and JSON Schema, checked by every write.
+  NamespaceSettingsStore& namespace_settings() { return settings_; }
 
  private:
   // The gray-release lifecycle (gray_store.h) commits through this store's
@@ -174,7 +177,8 @@ class ConfigStore {
                                        const std::string& fence,
                                        bool ending_gray);
   absl::StatusOr<CommitResult> CommitPut(
-      const PutRequest& request, const std::string& path,
+      const PutRequest& request, const std::string& content_type,
+      const std::string& path,
       const zk::StoredValue& stored, const zk::Meta& meta,
       const std::string& fence, bool ending_gray, CommitOutcome* outcome);
   // FailedPrecondition if a gray release of the key is active
@@ -195,23 +199,22 @@ class ConfigStore {
                              const std::optional<int64_t>& expected_revision,
                              const std::string& author,
                              const std::string& comment) const;
-  // InvalidArgument for a value above zk::kMaxValueBytes, a content type
-  // above kMaxContentTypeBytes, or a value that is not well-formed in the
-  // format its content type names (ValidateFormat); `what` names the value
-  // in the message.
+  // InvalidArgument for a value above zk::kMaxValueBytes or a content type
+  // above kMaxContentTypeBytes; `what` names the value in the message.
   static absl::Status ValidateValue(const char* what, const std::string& ns,
                                     const std::string& key,
                                     const std::string& value,
                                     const std::string& content_type);
-  // InvalidArgument naming the line and column when `content_type` names a
-  // checked format (JSON, YAML, Java properties: model/formats/format.h)
-  // and `value` is not well-formed in it, e.g. "value of app/db is not
-  // valid yaml (content_type application/yaml): yaml: line 3, column 7:
-  // ...; nothing was written". Other content types are not checked.
-  static absl::Status ValidateFormat(const char* what, const std::string& ns,
-                                     const std::string& key,
-                                     const std::string& value,
-                                     const std::string& content_type);
+  // ValidateValue, then the namespace's settings and the value's format
+  // (namespace_settings.h): a value whose content type or namespace names
+  // JSON, YAML or Java properties must be well-formed in it (the error
+  // names the line and column), and satisfy the namespace's JSON Schema.
+  // Returns the content type to store.
+  absl::StatusOr<std::string> CheckValue(const char* what,
+                                         const std::string& ns,
+                                         const std::string& key,
+                                         const std::string& value,
+                                         const std::string& content_type);
   // Aborted unless `expected` matches the current record (nullopt = absent).
   static absl::Status CheckExpected(
       const std::optional<int64_t>& expected,
@@ -238,6 +241,7 @@ class ConfigStore {
   zk::ZkApi* const zk_;
   const Options options_;
   zk::ChunkedValueStore chunks_;
+  NamespaceSettingsStore settings_;
   std::atomic<int64_t> min_revision_{0};
 };
 

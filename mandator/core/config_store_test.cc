@@ -251,11 +251,10 @@ TEST_F(ConfigStoreTest, MalformedValuesOfACheckedFormatAreRefusedWithTheirPositi
   };
   for (const Case& c : {
            Case{"application/json", "{\"a\": 1,\n \"b\" 2}",
-                "not valid json (content_type application/json): json: line "
-                "2, column 6: "},
+                "not valid json: json: line 2, column 6: "},
            Case{"application/yaml", "a: 1\na: 2\n",
-                "not valid yaml (content_type application/yaml): yaml: line "
-                "2, column 1: duplicate mapping key"},
+                "not valid yaml: yaml: line 2, column 1: duplicate mapping "
+                "key"},
            Case{"text/x-java-properties", "a=\\u00zz\n",
                 "not valid properties"},
        }) {

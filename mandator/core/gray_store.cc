@@ -77,13 +77,15 @@ absl::StatusOr<CommitResult> GrayStore::Start(const GrayRequest& request,
     return current->first;
   };
   KESS_ASSIGN_OR_RETURN(zk::ConfigRecord base, check());
-  if (request.content_type.empty()) {
-    // The gray value takes the config's content type: check it in that
-    // format too.
-    KESS_RETURN_IF_ERROR(ConfigStore::ValidateFormat(
-        "gray value", request.ns, request.key, request.value,
-        base.content_type()));
-  }
+  // Without a content type the gray value takes the config's; it is
+  // checked in that format and against the namespace's settings.
+  KESS_ASSIGN_OR_RETURN(
+      const std::string content_type,
+      configs_->CheckValue("gray value", request.ns, request.key,
+                           request.value,
+                           request.content_type.empty()
+                               ? base.content_type()
+                               : request.content_type));
   const zk::Meta meta =
       zk::MakeMeta(request.author, configs_->options_.writer_id, absl::Now(),
                    request.comment);
@@ -103,9 +105,7 @@ absl::StatusOr<CommitResult> GrayStore::Start(const GrayRequest& request,
     record.set_revision(attempt.revision);
     record.set_base_revision(config.revision());
     *record.mutable_value() = stored;
-    record.set_content_type(request.content_type.empty()
-                                ? config.content_type()
-                                : request.content_type);
+    record.set_content_type(content_type);
     for (const std::string& host : hosts) record.add_hosts(host);
     record.set_percentage(request.percentage);
     *record.mutable_meta() = meta;
