@@ -18,6 +18,7 @@
 #include "common/value_encoding.h"
 #include "kessctl/client.h"
 #include "kessctl/certs_command.h"
+#include "kessctl/acl_command.h"
 #include "kessctl/command_errors.h"
 #include "kessctl/services_command.h"
 #include "kessctl/status_command.h"
@@ -507,7 +508,8 @@ int RunKessctl(const Args& args, const Options& options, const Io& io) {
   if (args[0] == "certs") {
     return RunCerts(Args(args.begin() + 1, args.end()), options, io);
   }
-  if (args[0] != "config" && args[0] != "status" && args[0] != "snapshot") {
+  if (args[0] != "config" && args[0] != "status" && args[0] != "snapshot" &&
+      args[0] != "acl") {
     return UsageError(io, "unknown command: " + args[0]);
   }
   const bool transfer = args[0] == "snapshot" ||
@@ -515,7 +517,7 @@ int RunKessctl(const Args& args, const Options& options, const Io& io) {
                                               args[1] == "import"));
   const ConfigCommand* command = nullptr;
   Target target;
-  if (transfer) {
+  if (transfer || args[0] == "acl") {
     // Checked with the client below.
   } else if (args[0] == "config") {
     if (args.size() < 2) {
@@ -552,6 +554,9 @@ int RunKessctl(const Args& args, const Options& options, const Io& io) {
   }
   Context ctx{options, io, **client};
   try {
+    if (args[0] == "acl") {
+      return RunAcl(Args(args.begin() + 1, args.end()), options, io, **client);
+    }
     if (args[0] == "snapshot") {
       return RunSnapshot(Args(args.begin() + 1, args.end()), options, io,
                          **client);

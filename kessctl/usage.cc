@@ -33,6 +33,13 @@ Usage:
                                                   into an empty ensemble,
                                                   above revision N
   kessctl [flags] status                          every mandator given, by DC
+  kessctl [flags] acl list                        every read ACL
+  kessctl [flags] acl get namespace|service <name>
+  kessctl [flags] acl set namespace|service <name> <entry>...
+                                                  who may read it: host-id
+                                                  patterns ('web-*') and
+                                                  identities (service/billing)
+  kessctl [flags] acl delete namespace|service <name>
   kessctl [flags] services list                   services, instances by state
   kessctl [flags] services get <svc>              its instances: DC, state,
                                                   weight, check status, output

@@ -145,6 +145,12 @@ class HttpApi {
   // outlive the server's serving.
   void Register(HttpRoutes* server);
 
+  // The write rules above for a parsed write: refuse (slave DC, paused
+  // leader), `commit` on the leader, or forward. Public for the routes
+  // registered beside these (acl_api.h).
+  HttpResponse Route(const HttpRequest& request,
+                     const std::function<HttpResponse()>& commit);
+
  private:
   HttpResponse GetConfigs(const HttpRequest& request);
   HttpResponse Write(const HttpRequest& request);
@@ -152,10 +158,6 @@ class HttpApi {
   absl::Status ParseWrite(const HttpRequest& request, core::WriteOp* op) const;
   HttpResponse Commit(core::WriteOp op);
   HttpResponse Override(const HttpRequest& request);
-  // The write rules above for a parsed write: refuse (slave DC, paused
-  // leader), `commit` on the leader, or forward.
-  HttpResponse Route(const HttpRequest& request,
-                     const std::function<HttpResponse()>& commit);
   HttpResponse Forward(const HttpRequest& request);
   // principal_of(request), or nullopt without it.
   std::optional<auth::Principal> PrincipalOf(const HttpRequest& request) const;

@@ -264,6 +264,20 @@ absl::Status Mandator::Start() {
   }
   api_ = std::make_unique<HttpApi>(std::move(api));
   api_->Register(server_.get());
+  // Read ACLs (acl_api.h): read here, written by the main DC's leader.
+  acl_store_ = std::make_unique<core::AclStore>(
+      zk_.get(), core::AclStore::Options{
+                     layout_, acl, options_.id,
+                     [this] { return store_->min_revision(); }});
+  AclApi::Options acl_api;
+  acl_api.store = acl_store_.get();
+  acl_api.fence = [this] { return election_->node_path(); };
+  acl_api.route = [this](const HttpRequest& r,
+                         const std::function<HttpResponse()>& commit) {
+    return api_->Route(r, commit);
+  };
+  acl_api_ = std::make_unique<AclApi>(std::move(acl_api));
+  acl_api_->Register(server_.get());
   auth::AuthApi::Options auth_api;
   auth_api.store = auth_store_.get();
   auth_api.audit = audit_.get();

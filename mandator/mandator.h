@@ -44,6 +44,8 @@
 #include "mandator/auth/audit_log.h"
 #include "mandator/auth/auth_api.h"
 #include "mandator/auth/auth_store.h"
+#include "mandator/acl_api.h"
+#include "mandator/core/acl_store.h"
 #include "mandator/http_api.h"
 #include "mandator/snapshot.h"
 #include "mandator/partition/overlay_heal.h"
@@ -213,6 +215,8 @@ class Mandator {
   std::unique_ptr<core::WriteQueue> writes_;
   std::unique_ptr<http::EventHttpServer> server_;
   std::unique_ptr<HttpApi> api_;
+  std::unique_ptr<core::AclStore> acl_store_;
+  std::unique_ptr<AclApi> acl_api_;
   std::unique_ptr<scheduler::Scheduler> scheduler_;
   std::unique_ptr<zk::EphemeralNode> member_;
   std::unique_ptr<replication::ReplicationRole> replication_;  // slave DCs
