@@ -61,6 +61,8 @@ class AbuseSocket {
 
   bool open() const { return fd_ >= 0; }
   void Close();
+  // Gives up the descriptor (still non-blocking); the caller closes it.
+  int Release() { return std::exchange(fd_, -1); }
 
   // Sends as much of `bytes` as the peer takes until `timeout`, an error
   // or the end; the number of bytes sent.

@@ -5,8 +5,10 @@
 // and TLS 1.0/1.1 at the distributor and at the mandator's heartbeat port,
 // client certificates from a wrong CA, none, or expired, an agent pointed
 // at a fake distributor (wrong CA; right CA but expired), the distributor
-// certificate rotated under load, and a flood of handshakes never
-// finished. Each attack must fail and be counted for what it is
+// certificate rotated under load, a flood of handshakes never finished,
+// and at the HTTPS ports (the mandator's API, a distributor's HTTP):
+// plaintext HTTP, silent and slow TLS clients, and an HTTPS client sent to
+// a fake mandator. Each attack must fail and be counted for what it is
 // (kess_transport_tls_handshake_failures_total{cause},
 // kess_transport_disconnects_total{reason}), and every acknowledged write
 // must reach every agent within 20 s. See README.md.
@@ -15,7 +17,10 @@
 // cluster's traffic runs on 127.0.0.1. Lines starting "TLS_ABUSE|" are the
 // figures; the table at the end puts each attack beside the agents'
 // delivery p50/p99 of the writes made during it.
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <openssl/ssl.h>
 
 #include <atomic>
@@ -29,6 +34,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
@@ -553,6 +559,225 @@ TEST_F(TlsAbuseTest, HandshakeFloodIsClosedAtTheFirstFrameDeadline) {
              ServerDisconnects(before, "first_frame_timeout"));
   Finish(writer, "handshake flood (60 unfinished handshakes)",
          "first_frame_timeout");
+}
+
+// ---- HTTPS (the mandator's API and UI, the distributor's HTTP) ----
+
+// "host:port" of an http_address() ("https://host:port").
+std::string HostPort(const std::string& http_address) {
+  const size_t scheme = http_address.find("://");
+  return scheme == std::string::npos ? http_address
+                                     : http_address.substr(scheme + 3);
+}
+
+double HttpsFailures(const std::string& metrics, const std::string& cause) {
+  return Sample(metrics, "kess_http_tls_handshake_failures_total",
+                absl::StrCat("cause=\"", cause, "\""));
+}
+
+// A TLS client from `from` that completes the handshake (trusting the
+// cluster's CA) on a blocking socket, then writes what it is given.
+class TrickleClient {
+ public:
+  TrickleClient(const std::string& from, const std::string& to,
+                const std::shared_ptr<tls::TlsContext>& tls) {
+    absl::StatusOr<AbuseSocket> s =
+        AbuseSocket::Connect(from, to, absl::Seconds(5));
+    if (!s.ok()) return;
+    fd_ = s->Release();
+    const int flags = fcntl(fd_, F_GETFL);
+    fcntl(fd_, F_SETFL, flags & ~O_NONBLOCK);
+    timeval tv{5, 0};
+    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    ssl_ = tls->NewSsl(fd_, "127.0.0.1");
+    if (ssl_ != nullptr && SSL_connect(ssl_) != 1) {
+      SSL_free(ssl_);
+      ssl_ = nullptr;
+    }
+  }
+  ~TrickleClient() {
+    if (ssl_ != nullptr) SSL_free(ssl_);
+    if (fd_ >= 0) close(fd_);
+  }
+  bool ok() const { return ssl_ != nullptr; }
+  // False once the server closed the connection.
+  bool Write(const std::string& bytes) {
+    if (ssl_ == nullptr || closed_) return false;
+    closed_ = SSL_write(ssl_, bytes.data(), static_cast<int>(bytes.size())) <= 0;
+    return !closed_;
+  }
+  // What the server sends until it closes (its 408), at most 5 s.
+  std::string ReadToClose() {
+    std::string in;
+    char buffer[2048];
+    int n;
+    while (ssl_ != nullptr && (n = SSL_read(ssl_, buffer, sizeof(buffer))) > 0) {
+      in.append(buffer, static_cast<size_t>(n));
+    }
+    closed_ = true;
+    return in;
+  }
+
+ private:
+  int fd_ = -1;
+  SSL* ssl_ = nullptr;
+  bool closed_ = false;
+};
+
+// HTTPS at the mandator's API and the distributor's HTTP port: plaintext
+// HTTP requests (with a Bearer token) are answered only "use https://" in
+// clear and closed, nothing reaching a route; connections that never
+// start the handshake and clients that complete it and trickle their
+// headers (slowloris over TLS) are cut at the header deadline (10 s);
+// and HTTPS keeps serving the cluster meanwhile.
+TEST_F(TlsAbuseTest, HttpsPortsRefusePlaintextAndSlowClients) {
+  Writer writer;
+  absl::StatusOr<std::shared_ptr<tls::TlsContext>> client_tls =
+      cluster_->dcs().tls().ClientContext();
+  ASSERT_TRUE(client_tls.ok()) << client_tls.status();
+  struct Target {
+    std::string name;
+    std::string http_address;
+    std::function<std::string()> metrics;
+  };
+  const std::vector<Target> targets = {
+      {"mandator API", M1().http_address(),
+       [] { return MandatorMetricsText(M1()); }},
+      {"distributor HTTP", D1().http_address(), [] { return D1().Metrics(); }}};
+  for (const Target& t : targets) {
+    SCOPED_TRACE(t.name);
+    ASSERT_TRUE(absl::StartsWith(t.http_address, "https://")) << t.http_address;
+    const std::string to = HostPort(t.http_address);
+    const std::string before = t.metrics();
+    const absl::Time start = absl::Now();
+    // Connections that never start a handshake, and TLS clients that
+    // trickle a header byte every 500 ms: open beside the rest.
+    constexpr int kSilent = 10, kTrickle = 10;
+    std::vector<AbuseSocket> silent;
+    for (int i = 0; i < kSilent; ++i) {
+      absl::StatusOr<AbuseSocket> s =
+          AbuseSocket::Connect("127.0.0.20", to, absl::Seconds(5));
+      ASSERT_TRUE(s.ok()) << s.status();
+      silent.push_back(std::move(*s));
+    }
+    std::vector<std::unique_ptr<TrickleClient>> tricklers;
+    for (int i = 0; i < kTrickle; ++i) {
+      tricklers.push_back(
+          std::make_unique<TrickleClient>("127.0.0.21", to, *client_tls));
+      ASSERT_TRUE(tricklers.back()->ok()) << "TLS handshake " << i;
+    }
+    // Plaintext HTTP with a token, as a client configured with http://.
+    constexpr int kPlain = 5;
+    for (int i = 0; i < kPlain; ++i) {
+      absl::StatusOr<AbuseSocket> s =
+          AbuseSocket::Connect("127.0.0.22", to, absl::Seconds(5));
+      ASSERT_TRUE(s.ok()) << s.status();
+      s->Send(absl::StrCat("GET /api/v1/status HTTP/1.1\r\nHost: ", to,
+                           "\r\nAuthorization: Bearer leaked\r\n\r\n"),
+              absl::Seconds(5));
+      std::string received;
+      EXPECT_TRUE(s->WaitClosed(absl::Seconds(5), &received));
+      EXPECT_TRUE(absl::StartsWith(received, "HTTP/1.1 400") &&
+                  absl::StrContains(received, "https://"))
+          << "answered a plaintext request: " << received;
+    }
+    // HTTPS still serves while the slow ones hold their connections.
+    absl::StatusOr<HttpReply> health =
+        HttpCall(t.http_address, "GET", "/healthz", "", absl::Seconds(5));
+    ASSERT_TRUE(health.ok()) << health.status();
+    EXPECT_EQ(health->status, 200);
+    // Trickle until the server closes each (bounded: 25 s).
+    const std::string head = "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: " +
+                             std::string(200, 'a');
+    size_t open = tricklers.size();
+    for (size_t i = 0; open > 0 && i < head.size() &&
+                       absl::Now() - start < absl::Seconds(25);
+         ++i) {
+      open = 0;
+      for (auto& c : tricklers) {
+        if (c->Write(head.substr(i, 1))) ++open;
+      }
+      absl::SleepFor(absl::Milliseconds(500));
+    }
+    int answered_408 = 0;
+    for (auto& c : tricklers) {
+      if (absl::StrContains(c->ReadToClose(), "408")) ++answered_408;
+    }
+    int silent_closed = 0;
+    for (AbuseSocket& s : silent) {
+      if (s.WaitClosed(absl::Seconds(25) - (absl::Now() - start))) {
+        ++silent_closed;
+      }
+    }
+    const absl::Duration took = absl::Now() - start;
+    EXPECT_EQ(silent_closed, kSilent);
+    EXPECT_EQ(answered_408, kTrickle)
+        << "slow TLS clients not answered 408 at the header deadline";
+    EXPECT_GE(took, absl::Seconds(9)) << "closed before the deadline";
+    EXPECT_LT(took, absl::Seconds(25));
+    std::string after;
+    EXPECT_TRUE(WaitFor(
+        [&] {
+          after = t.metrics();
+          return HttpsFailures(after, "not_tls") -
+                         HttpsFailures(before, "not_tls") >=
+                     kPlain &&
+                 HttpsFailures(after, "timeout") -
+                         HttpsFailures(before, "timeout") >=
+                     kSilent;
+        },
+        kLong))
+        << "not_tls +"
+        << HttpsFailures(after, "not_tls") - HttpsFailures(before, "not_tls")
+        << ", timeout +"
+        << HttpsFailures(after, "timeout") - HttpsFailures(before, "timeout");
+    printf("TLS_ABUSE|counters|%s|not_tls=+%.0f|timeout=+%.0f|"
+           "slow_tls_408=%d|cut_after_s=%.1f\n",
+           t.name.c_str(),
+           HttpsFailures(after, "not_tls") - HttpsFailures(before, "not_tls"),
+           HttpsFailures(after, "timeout") - HttpsFailures(before, "timeout"),
+           answered_408, absl::ToDoubleSeconds(took));
+  }
+  Finish(writer,
+         "HTTPS ports: plaintext HTTP, silent and slow TLS clients "
+         "(mandator, distributor)",
+         "http not_tls, timeout, 408");
+}
+
+// A server of another CA posing as a mandator (a DNS or routing attack on
+// kessctl, or on a follower forwarding a write): the HTTPS client refuses
+// it during the handshake, before the request and its token are sent.
+TEST_F(TlsAbuseTest, HttpsClientsRefuseAnImpersonatedMandator) {
+  Writer writer;
+  const std::string stranger = WriteCert(
+      "fake-mandator", *stranger_ca_, absl::Now() - absl::Hours(1),
+      absl::Now() + absl::Hours(24));
+  ASSERT_FALSE(stranger.empty());
+  FakeTlsServer fake(stranger + ".pem", stranger + ".key");
+  ASSERT_TRUE(fake.ok());
+  HttpFailure failure;
+  HttpCallOptions options;
+  options.headers = {{"Authorization", "Bearer admin-token"}};
+  options.failure = &failure;
+  options.timeout = absl::Seconds(5);
+  absl::StatusOr<HttpReply> reply =
+      HttpCall("https://" + fake.address(), "PUT", "/api/v1/configs/tls/x",
+               "{\"value\":\"stolen\"}", options);
+  ASSERT_FALSE(reply.ok());
+  EXPECT_TRUE(absl::StrContains(reply.status().message(),
+                                "certificate is not accepted"))
+      << reply.status();
+  EXPECT_FALSE(failure.sent);
+  EXPECT_EQ(fake.handshakes_done(), 0);
+  // The real leader meanwhile takes the same call.
+  absl::StatusOr<HttpReply> real =
+      HttpCall(M1().http_address(), "GET", "/healthz", "", absl::Seconds(5));
+  ASSERT_TRUE(real.ok()) << real.status();
+  printf("TLS_ABUSE|counters|https client at a fake mandator|refused=%s\n",
+         failure.reason.c_str());
+  Finish(writer, "HTTPS client at a fake mandator (another CA)",
+         "untrusted server certificate, nothing sent");
 }
 
 }  // namespace
