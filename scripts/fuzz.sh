@@ -15,6 +15,7 @@
 #   route_table  model/route_table_fuzzer.cc
 #   dns          agent/dns/responder_fuzzer.cc (the agent's DNS query handler)
 #   config_format model/formats/config_format_fuzzer.cc (config value syntax)
+#   envelope     model/secrets/envelope_fuzzer.cc (encrypted value envelope)
 #
 # Output in $KESS_FUZZ_DIR (default /tmp/kess-fuzz): bin/<target>,
 # <target>/corpus (seeds + what libFuzzer found), <target>/crashes
@@ -74,7 +75,10 @@ CORPUS[dns]=agent/dns/responder_fuzzer_corpus
 SRCS[config_format]="model/formats/config_format_fuzzer.cc model/formats/format.cc model/formats/prescan.cc"
 LIBS[config_format]="-lyaml-cpp"
 CORPUS[config_format]=model/formats/config_format_fuzzer_corpus
-ALL_TARGETS=(frame_codec names format config_json route_table dns config_format)
+SRCS[envelope]="model/secrets/envelope_fuzzer.cc model/secrets/envelope.cc model/secrets/key_ring.cc"
+LIBS[envelope]="-lcrypto"
+CORPUS[envelope]=model/secrets/envelope_fuzzer_corpus
+ALL_TARGETS=(frame_codec names format config_json route_table dns config_format envelope)
 
 TARGETS=("$@")
 [ ${#TARGETS[@]} -gt 0 ] || TARGETS=("${ALL_TARGETS[@]}")
