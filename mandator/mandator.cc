@@ -298,6 +298,10 @@ absl::Status Mandator::Start() {
     role.replicator.layout = layout_;
     role.replicator.acl = acl;
     role.replicator.registry = options_.registry;
+    role.mirror.auth_dir = options_.zk_root + "/auth";
+    role.mirror.audit_dir = options_.zk_root + "/audit";
+    role.mirror.audit_max_records = options_.audit_max_records;
+    role.mirror.registry = options_.registry;
     role.connect = connect_;
     replication_ =
         std::make_unique<replication::ReplicationRole>(zk_.get(), role);

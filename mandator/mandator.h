@@ -160,8 +160,9 @@ struct MandatorOptions {
   // --peer_token_file when the DCs' ZooKeeper passwords differ).
   std::string peer_secret;
   // The audit log's retention (auth/audit_log.h), applied by each DC's
-  // leader.
-  size_t audit_max_records = 100000;
+  // leader (at most 20,000: one ZooKeeper listing of them stays under its
+  // 1 MB answer limit).
+  size_t audit_max_records = 10000;
   absl::Duration audit_max_age = absl::Hours(24 * 90);
   metrics::Registry* registry = &metrics::Registry::Default();
   // Opens every ZooKeeper client of the daemon (its own DC's as

@@ -77,6 +77,10 @@ AuditRecord RequestRecord(const HttpRequest& request, const std::string& who,
 std::string AuditRecordToJson(const AuditRecord& record);
 absl::StatusOr<AuditRecord> AuditRecordFromJson(const std::string& json);
 
+// One listing of this many record names stays under ZooKeeper's 1 MB
+// answer limit.
+inline constexpr size_t kMaxAuditRecords = 20000;
+
 struct AuditFilter {
   std::string who;   // substring of who; "" = any
   std::string what;  // substring of what or action; "" = any
@@ -95,7 +99,7 @@ class AuditLog {
     std::string root = "/kess";
     std::string datacenter;
     std::string member_id;
-    size_t max_records = 100000;
+    size_t max_records = 10000;  // at most kMaxAuditRecords
     absl::Duration max_age = absl::Hours(24 * 90);
     double refused_per_second = 1;
     int refused_burst = 20;

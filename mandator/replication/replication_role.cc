@@ -26,11 +26,14 @@ void ReplicationRole::Start() {
 
 void ReplicationRole::Stop() {
   std::unique_ptr<Replicator> replicator;
+  std::unique_ptr<SubtreeMirror> mirror;
   {
     absl::MutexLock lock(&mu_);
     running_ = false;
     replicator = std::move(replicator_);
+    mirror = std::move(mirror_);
   }
+  if (mirror != nullptr) mirror->Stop();
   if (replicator != nullptr) {
     replicator->Stop();  // no replication write after this
     LOG(INFO) << "replication from the main datacenter stopped";
@@ -74,6 +77,12 @@ void ReplicationRole::Run() {
         main_ = std::move(main).value();
         replicator_ = std::move(replicator).value();
         replicator_->Start();
+        if (!options_.mirror.auth_dir.empty() ||
+            !options_.mirror.audit_dir.empty()) {
+          mirror_ = std::make_unique<SubtreeMirror>(main_.get(), local_,
+                                                    options_.mirror);
+          mirror_->Start();
+        }
         LOG(INFO) << "replicating from the main datacenter at "
                   << options_.main_zk;
         return;

@@ -21,6 +21,7 @@
 #include "absl/time/time.h"
 #include "mandator/core/zk_options.h"
 #include "mandator/replication/replicator.h"
+#include "mandator/replication/subtree_mirror.h"
 #include "zk_schema/kess_auth.h"
 #include "zk_schema/zk_api.h"
 
@@ -36,6 +37,9 @@ class ReplicationRole {
     absl::Duration session_timeout = absl::Seconds(10);
     absl::Duration connect_timeout = absl::Seconds(5);
     Replicator::Options replicator;
+    // Users, tokens and audit records (subtree_mirror.h), run beside the
+    // replicator on the same main-DC client; empty dirs = not mirrored.
+    SubtreeMirror::Options mirror;
     // Opens the main-DC client; empty = core::ConnectZooKeeper (tests pass
     // in-memory clients).
     core::ZkConnector connect;
@@ -60,6 +64,7 @@ class ReplicationRole {
   bool running_ ABSL_GUARDED_BY(mu_) = false;
   std::unique_ptr<zk::ZkApi> main_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<Replicator> replicator_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<SubtreeMirror> mirror_ ABSL_GUARDED_BY(mu_);
   std::thread thread_;
 };
 
