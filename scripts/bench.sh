@@ -23,7 +23,7 @@ esac
 # unless a flag is needed to bound the time).
 declare -A QUICK FULL
 RUNNERS=(transport replication wan wan_e2e distributor config_write heartbeat
-  route_table discovery_storm sdk sdk_notify watch agent_footprint
+  route_table route_delta discovery_storm sdk sdk_notify watch agent_footprint
   agent_registration propagation fanout zk_watch etcd_watch)
 QUICK[transport]="--connections=2000 --rpc_seconds=2 --serial_calls=500 --push_rounds=5"
 FULL[transport]=""
@@ -42,6 +42,9 @@ QUICK[heartbeat]="--seconds=1"
 FULL[heartbeat]=""
 QUICK[route_table]="--instances=10000 --runs=2 --storm_instances=1000"
 FULL[route_table]=""
+# Services of 100 / 2,000 / 20,000 instances, two distributors side by side.
+QUICK[route_delta]="--agents=50 --rounds=2"
+FULL[route_delta]=""
 QUICK[discovery_storm]="--instances=2000 --services=20"
 FULL[discovery_storm]=""
 QUICK[sdk]="--benchmark_min_time=0.1"
