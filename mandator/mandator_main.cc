@@ -117,12 +117,26 @@ DEFINE_double(max_removal_share, 1.0 / 3,
               "cycle for lost heartbeats (at least one; never the last).");
 
 DEFINE_string(admin_password_file, "",
-              "File holding the admin secret: the UI's password and the "
-              "API's Bearer token, the same on every mandator. Given: the "
-              "web UI is served at /ui/ and every API request needs it; a "
-              "secret that is empty, short (<12) or a known default refuses "
-              "to start. Empty: no UI, an open API (trusted networks only).");
-DEFINE_string(admin_user, "admin", "The admin UI's user name.");
+              "Required (unless --insecure_dev_mode): the bootstrap admin's "
+              "password (user --admin_user; also accepted as a Bearer "
+              "token), the same on every mandator. Other users and API "
+              "tokens with roles are created through the API "
+              "(docs/security.md). A secret that is empty, short (<12) or a "
+              "known default refuses to start.");
+DEFINE_string(admin_user, "admin",
+              "The bootstrap admin's user name (its password: "
+              "--admin_password_file).");
+DEFINE_string(peer_token_file, "",
+              "Key of the credential mandators present to each other "
+              "(forwarded writes, the UI's overview); the same on every "
+              "mandator of every DC. Empty: derived from the ZooKeeper "
+              "password of user mandator (--zk_auth_file), which is enough "
+              "when every DC uses the same one. Never the admin secret.");
+DEFINE_int64(audit_max_records, 10000,
+             "Audit records kept per DC, at most 20000 (the oldest are "
+             "deleted first).");
+DEFINE_int32(audit_max_age_days, 90, "Audit records older than this are "
+             "deleted.");
 DEFINE_int32(admin_session_ttl_s, 8 * 3600,
              "How long a UI login lasts, in seconds.");
 DEFINE_bool(admin_secure_cookie, false,
@@ -182,13 +196,36 @@ int main(int argc, char** argv) {
       return EXIT_FAILURE;
     }
     admin_secret = *std::move(secret);
+  } else if (kess::InsecureDevModeFlag()) {
+    LOG(WARNING) << "--insecure_dev_mode without --admin_password_file: no "
+                    "admin UI, and the HTTP API takes reads and writes from "
+                    "anyone (cross-site writes are still refused; never in "
+                    "production)";
   } else {
-    LOG(WARNING) << "no --admin_password_file: no admin UI, and the HTTP "
-                    "API takes writes without authentication";
+    LOG(ERROR) << "refusing to start: no --admin_password_file (the "
+                  "bootstrap admin's password: docs/operations.md, "
+                  "\"Admin users and tokens\"); --insecure_dev_mode runs "
+                  "without authentication for development only";
+    return EXIT_FAILURE;
+  }
+  std::string peer_key;
+  if (!FLAGS_peer_token_file.empty()) {
+    absl::StatusOr<std::string> key =
+        kess::mandator::ui::LoadAdminSecretFile(FLAGS_peer_token_file);
+    if (!key.ok()) {
+      LOG(ERROR) << "refusing to start: --peer_token_file: " << key.status();
+      return EXIT_FAILURE;
+    }
+    peer_key = *std::move(key);
   }
   kess::mandator::MandatorOptions options;
   options.admin_secret = std::move(admin_secret);
   options.admin_user = FLAGS_admin_user;
+  options.peer_secret = std::move(peer_key);
+  options.audit_max_records =
+      static_cast<size_t>(std::clamp<int64_t>(FLAGS_audit_max_records, 1,
+                                              kess::mandator::auth::kMaxAuditRecords));
+  options.audit_max_age = absl::Hours(std::max(1, FLAGS_audit_max_age_days) * 24);
   options.admin_session_ttl = absl::Seconds(FLAGS_admin_session_ttl_s);
   options.admin_secure_cookie = FLAGS_admin_secure_cookie;
   options.admin_auth_throttle.burst = std::max(1, FLAGS_admin_auth_burst);

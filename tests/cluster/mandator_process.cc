@@ -4,6 +4,7 @@
 
 #include <fstream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "tests/cluster/cluster_tls.h"
 #include "tests/harness/zk_ensemble.h"
@@ -94,6 +95,15 @@ absl::Status MandatorProcess::Launch() {
     args.push_back("--main_dc=" + o.main_datacenter);
   args.insert(args.end(), o.tls_flags.begin(), o.tls_flags.end());
   args.insert(args.end(), o.extra_flags.begin(), o.extra_flags.end());
+  // A mandator refuses to start without the bootstrap admin's password
+  // unless --insecure_dev_mode: a test that gives neither (one that
+  // predates authentication) runs in dev mode.
+  bool credentials = false;
+  for (const std::string& flag : o.extra_flags) {
+    credentials |= absl::StartsWith(flag, "--admin_password_file=") ||
+                   absl::StartsWith(flag, "--insecure_dev_mode");
+  }
+  if (!credentials) args.push_back("--insecure_dev_mode");
   args.insert(args.begin(), o.command_prefix.begin(), o.command_prefix.end());
   return daemon_.Start(std::move(args));
 }

@@ -44,7 +44,9 @@ struct MandatorProcessOptions {
   int http_port = 0;      // 0 = pick a free one
   int port = 0;           // the scheduler's transport; 0 = pick a free one
   absl::Duration zk_session_timeout = absl::Seconds(4);
-  std::vector<std::string> extra_flags;  // e.g. "--history_limit=5"
+  // e.g. "--history_limit=5". Neither --admin_password_file nor
+  // --insecure_dev_mode among them: --insecure_dev_mode is added.
+  std::vector<std::string> extra_flags;
   // ClusterTls::Flags("mandator") of the cluster (cluster_tls.h); the
   // default runs it without TLS.
   std::vector<std::string> tls_flags = {"--insecure_plaintext"};
