@@ -318,9 +318,13 @@ UP=1
 # LOG[name] of every process.
 declare -A PIDS LOG
 eval "$(jpy '"\n".join(
-  ["KESS_MANDATORS=%s" % d["kess_mandators"], "WAN_CONTROL=%s" % (d["wan"] or {}).get("control", "")]
+  ["KESS_MANDATORS=%s" % d["kess_mandators"], "WAN_CONTROL=%s" % (d["wan"] or {}).get("control", ""),
+   "KESS_CA=%s" % (d.get("ca") or "")]
   + ["PIDS[%s]=%s; LOG[%s]=%s" % (p["name"], p["pid"], p["name"], p["log"]) for p in d["processes"]])' <"$RUN/cluster.json")"
 
+# The mandators serve HTTPS with certificates of the demo's own CA
+# (<base>/tls/ca.pem): kessctl verifies them with KESS_CA.
+export KESS_CA
 kessctl() {
   if [ "$UI" = 1 ]; then
     KESS_TOKEN=$(cat "$ADMIN_SECRET_FILE") "$KESSCTL" --mandators="$KESS_MANDATORS" "$@"
@@ -337,14 +341,24 @@ kessctl config put "$CONFIG_NS" "$CONFIG_KEY" "hello from kess" \
 {
   echo "# source $BASE/kess.env"
   echo "export KESS_MANDATORS=$KESS_MANDATORS"
+  [ -n "$KESS_CA" ] && echo "export KESS_CA=$KESS_CA"
   [ "$UI" = 1 ] && echo "export KESS_TOKEN=\"\$(cat $ADMIN_SECRET_FILE)\""
   echo "export PATH=\"$BASE/bin:\$PATH\""
 } >"$BASE/kess.env"
 ln -sf "$KESSCTL" "$BASE/bin/kessctl"
 
 banner() {
-  local m1 pair dc
+  local m1 pair dc cacert="" pin=""
+  # The mandators' URL ("https://host:port" with TLS, the demo's default).
   m1=$(jpy 'd["dcs"][0]["mandators"][0]["http"]' <"$RUN/cluster.json")
+  [[ "$m1" == *://* ]] || m1="http://$m1"
+  if [ -n "$KESS_CA" ]; then
+    cacert="--cacert $KESS_CA "
+    # The SHA-256 of the mandators' public key, for Chromium's
+    # --ignore-certificate-errors-spki-list (trusts exactly that key).
+    pin=$(openssl x509 -in "$(dirname "$KESS_CA")/mandator.pem" -pubkey -noout 2>/dev/null |
+      openssl pkey -pubin -outform der 2>/dev/null | openssl dgst -sha256 -binary | base64)
+  fi
   echo
   if [ "$WAN" = 1 ]; then
     echo "kess demo: 3 DCs over emulated WAN links (dc1 is the main DC)"
@@ -364,16 +378,23 @@ banner() {
   fi
   echo
   if [ "$UI" = 1 ]; then
-    echo "  Web UI: http://$m1/ui/   (every mandator serves it at /ui/)"
+    echo "  Web UI: $m1/ui/   (every mandator serves it at /ui/)"
     echo "    login: $ADMIN_USER / $(cat "$ADMIN_SECRET_FILE")"
     echo "    (generated for this run; also the API's Bearer token: $ADMIN_SECRET_FILE)"
     echo "  HTTP API (docs/http-api.md), e.g."
-    echo "    curl -H @$SECRETS/admin.header http://$m1/api/v1/services/$SERVICE"
+    echo "    curl ${cacert}-H @$SECRETS/admin.header $m1/api/v1/services/$SERVICE"
   else
     echo "  Web UI: not in this mandator build (no --admin_password_file flag); the"
     echo "  HTTP API (docs/http-api.md) of every mandator is open, e.g."
-    echo "    curl http://$m1/api/v1/status"
-    echo "    curl http://$m1/api/v1/services/$SERVICE"
+    echo "    curl ${cacert}$m1/api/v1/status"
+    echo "    curl ${cacert}$m1/api/v1/services/$SERVICE"
+  fi
+  if [ -n "$KESS_CA" ]; then
+    echo "  HTTPS: the certificates come from this demo's own CA, $KESS_CA"
+    echo "    (kessctl: KESS_CA in kess.env; curl: --cacert). To open the UI in a browser,"
+    echo "    import that file as a trusted CA (then remove it again), or start a"
+    echo "    throw-away Chromium that trusts exactly the mandators' key:"
+    echo "      chromium --user-data-dir=\$(mktemp -d) --ignore-certificate-errors-spki-list=$pin $m1/ui/"
   fi
   echo
   local note=""
