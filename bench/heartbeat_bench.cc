@@ -5,6 +5,7 @@
 // other CPUs, each with a few connections sending kess.Heartbeat batches
 // closed loop. Prints a Markdown table. See README.md.
 #include <sched.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -22,11 +23,17 @@
 #include "absl/time/time.h"
 #include "bench/heartbeat_bench_client.h"
 #include "bench/transport_bench_util.h"
+#include "common/clock.h"
+#include "common/identity/credential.h"
+#include "common/identity/principal.h"
 #include "common/init.h"
 #include "common/metrics.h"
 #include "gflags/gflags.h"
 #include "glog/logging.h"
+#include "mandator/scheduler/partial_table.h"
 #include "mandator/scheduler/scheduler.h"
+#include "mandator/scheduler/scheduler_service.h"
+#include "model/protocol/discovery.pb.h"
 #include "model/protocol/discovery_methods.h"
 #include "tests/load/load_util.h"
 
@@ -49,6 +56,18 @@ DEFINE_int64(first, 0, "client role: first instance index it owns");
 DEFINE_string(instance_dc, "dc1",
               "client role: the registered instances' datacenter (a "
               "mandator refuses instances of another DC)");
+DEFINE_string(registration_rights, "off",
+              "off: the scheduler checks no identity (instances on hosts "
+              "host-<i/4>); compare: the whole run twice in this process, "
+              "first without the registration rights, then with them (every "
+              "client connection authenticated with a host credential, "
+              "kess.Authenticate; every instance on that host, in both "
+              "runs), and a table of the two (bench/RESULTS.md, "
+              "\"Registration rights\")");
+DEFINE_string(instance_host, "",
+              "client role: every instance's host (\"\" = host-<i/4>)");
+DEFINE_string(credential_file, "",
+              "client role: present this credential (kess.Authenticate)");
 DEFINE_string(instance_address_host, "127.0.0.1",
               "client role: host part of the instances' addresses");
 
@@ -100,10 +119,172 @@ struct Phase {
   double cpu = 0;        // server CPU seconds
 };
 
+// Inside RunOnce (which returns a result, not an exit code): a failed
+// step ends the benchmark.
+#define RUN_CHECK_OK(expr)                                   \
+  do {                                                       \
+    absl::Status run_status_ = (expr);                       \
+    CHECK(run_status_.ok()) << #expr << ": " << run_status_; \
+  } while (0)
+
+// One run: a scheduler, the provider processes, registration and every
+// heartbeat phase. `rights`: registration rights on, the providers
+// authenticated with `credential_file` as host `instance_host`.
+struct RunResult {
+  std::vector<Phase> phases;
+  std::string table;
+  int64_t errors = 0;
+};
+
+RunResult RunOnce(bool pinned, bool rights, const std::string& instance_host,
+                  const std::string& credential_file,
+                  std::shared_ptr<identity::CredentialRegistry> credentials);
+
+// This thread's CPU time (ns resolution, unlike /proc's ticks).
+double ThreadCpuSeconds() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+// The check alone, without the transport and the other process: two
+// SchedulerServices over two tables holding the same instances (bound to
+// `host`'s principal, or to nobody), fed the same kess.Heartbeat payloads
+// from this thread, alternating 7 rounds of each; the fastest round of
+// each side counts (the least disturbed by other work on the host).
+std::string InProcessAb(const std::string& host) {
+  const int64_t n = std::min<int64_t>(FLAGS_instances, 100000);
+  metrics::Registry registry_off, registry_on;
+  mandator::scheduler::PartialTableOptions table_options;
+  table_options.expire_after = absl::Hours(1);
+  mandator::scheduler::PartialTable table_off(Clock::Steady(), table_options);
+  mandator::scheduler::PartialTable table_on(Clock::Steady(), table_options);
+  mandator::scheduler::SchedulerServiceOptions o;
+  o.mandator_id = "bench";
+  o.datacenter = "dc1";
+  o.heartbeat_interval = absl::Minutes(1);
+  o.registry = &registry_off;
+  mandator::scheduler::SchedulerService off(&table_off, o);
+  o.registry = &registry_on;
+  o.require_identity = true;
+  mandator::scheduler::SchedulerService on(&table_on, o);
+  identity::Principal who;
+  who.kind = identity::Kind::kHost;
+  who.name = host;
+  who.proof = identity::Proof::kCredential;
+  for (int64_t first = 0; first < n; first += 1000) {
+    protocol::RegisterRequest request;
+    for (int64_t i = first; i < std::min(n, first + 1000); ++i) {
+      protocol::InstanceInfo* info = request.add_instances();
+      info->set_service(BenchService(i, FLAGS_services));
+      info->set_id(BenchInstanceId(i));
+      info->set_host(host);
+      info->set_address(absl::StrCat("127.0.0.1:", 10000 + i % 50000));
+      info->set_datacenter("dc1");
+      info->set_weight(100);
+      info->set_health("up");
+    }
+    const std::string payload = request.SerializeAsString();
+    CHECK(off.Register(who, payload).ok());
+    CHECK(on.Register(who, payload).ok());
+  }
+  std::ostringstream t;
+  t << "| instances per kess.Heartbeat | in-process CPU per heartbeat "
+       "without | with | with / without |\n|---|---|---|---|\n";
+  for (absl::string_view b : absl::StrSplit(FLAGS_batches, ',')) {
+    int batch = 0;
+    if (!absl::SimpleAtoi(b, &batch) || batch < 1) continue;
+    std::vector<std::string> payloads;
+    for (int64_t first = 0; first < n; first += batch) {
+      protocol::HeartbeatRequest request;
+      for (int64_t i = first; i < std::min(n, first + batch); ++i) {
+        protocol::InstanceRef* ref = request.add_instances();
+        ref->set_service(BenchService(i, FLAGS_services));
+        ref->set_id(BenchInstanceId(i));
+      }
+      payloads.push_back(request.SerializeAsString());
+    }
+    double best_off = 1e18, best_on = 1e18;
+    for (int round = 0; round < 7; ++round) {
+      for (int side = 0; side < 2; ++side) {
+        mandator::scheduler::SchedulerService& s = side == 0 ? off : on;
+        const double cpu0 = ThreadCpuSeconds();
+        for (const std::string& payload : payloads) {
+          CHECK(s.Heartbeat(who, payload).ok());
+        }
+        const double us = (ThreadCpuSeconds() - cpu0) * 1e6 / n;
+        (side == 0 ? best_off : best_on) =
+            std::min(side == 0 ? best_off : best_on, us);
+      }
+    }
+    t << "| " << batch << " | "
+      << absl::StrFormat("%.3f us | %.3f us | %.3f", best_off, best_on,
+                         best_on / std::max(best_off, 1e-9))
+      << " |\n";
+  }
+  return t.str();
+}
+
 int RunServer() {
   RaiseFdLimit();
   // Pinned before any thread starts, so the scheduler's loops inherit it.
   const bool pinned = PinTo(FLAGS_server_cpu);
+  if (FLAGS_registration_rights == "off") {
+    RunResult r = RunOnce(pinned, false, "", "", nullptr);
+    std::cout << r.table;
+    return r.errors == 0 ? 0 : 2;
+  }
+  if (FLAGS_registration_rights != "compare") {
+    LOG(ERROR) << "--registration_rights must be off or compare";
+    return 1;
+  }
+  // Every instance on one host, whose credential the providers present.
+  const std::string host = "bench-host";
+  auto issued = identity::IssueCredential(identity::Kind::kHost, host, "");
+  BENCH_CHECK_OK(issued.status());
+  auto credentials = std::make_shared<identity::CredentialRegistry>();
+  credentials->Put(issued->record);
+  char dir_template[] = "/tmp/heartbeat_bench.XXXXXX";
+  const char* dir = mkdtemp(dir_template);
+  CHECK(dir != nullptr) << "mkdtemp";
+  const std::string credential_file = absl::StrCat(dir, "/credential.json");
+  {
+    std::ofstream out(credential_file);
+    out << identity::CredentialFile{identity::Kind::kHost, host, "",
+                                    issued->secret}
+               .ToJson();
+  }
+  const std::string in_process = InProcessAb(host);
+  RunResult off = RunOnce(pinned, false, host, "", nullptr);
+  RunResult on = RunOnce(pinned, true, host, credential_file, credentials);
+  unlink(credential_file.c_str());
+  rmdir(dir);
+  std::ostringstream t;
+  t << "Without the check (the first run):\n\n" << off.table
+    << "\nWith the check (the second run):\n\n" << on.table << "\n";
+  t << in_process << "\n";
+  t << "| instances per kess.Heartbeat | heartbeats/s without | with | CPU "
+       "per heartbeat without | with | CPU with / without |\n"
+       "|---|---|---|---|---|---|\n";
+  for (size_t i = 0; i < off.phases.size() && i < on.phases.size(); ++i) {
+    const Phase& a = off.phases[i];
+    const Phase& b = on.phases[i];
+    const double cpu_a = a.cpu * 1e6 / std::max(a.refreshed, 1.0);
+    const double cpu_b = b.cpu * 1e6 / std::max(b.refreshed, 1.0);
+    t << "| " << a.batch << " | "
+      << WithCommas(static_cast<int64_t>(a.refreshed / a.seconds)) << " | "
+      << WithCommas(static_cast<int64_t>(b.refreshed / b.seconds)) << " | "
+      << absl::StrFormat("%.2f us | %.2f us | %.3f", cpu_a, cpu_b,
+                         cpu_b / std::max(cpu_a, 1e-9))
+      << " |\n";
+  }
+  std::cout << t.str();
+  return off.errors + on.errors == 0 ? 0 : 2;
+}
+
+RunResult RunOnce(bool pinned, bool rights, const std::string& instance_host,
+                  const std::string& credential_file,
+                  std::shared_ptr<identity::CredentialRegistry> credentials) {
   const ProcStatus before = ReadProcStatus();
   const std::string load_before = LoadAverage();
   metrics::Registry registry;
@@ -114,8 +295,10 @@ int RunServer() {
   o.heartbeat_interval = absl::Minutes(1);  // nothing expires during the run
   o.max_batch = 10000;
   o.registry = &registry;
+  o.require_identity = rights;
+  o.credentials = credentials;
   auto scheduler = mandator::scheduler::Scheduler::Create(o);
-  BENCH_CHECK_OK(scheduler.status());
+  RUN_CHECK_OK(scheduler.status());
   const ProcStatus idle = ReadProcStatus();
 
   std::vector<ChildProcess> children;
@@ -127,12 +310,14 @@ int RunServer() {
          absl::StrCat("--first=", i * per_process),
          absl::StrCat("--instances=", per_process),
          absl::StrCat("--services=", FLAGS_services),
-         absl::StrCat("--server_cpu=", pinned ? FLAGS_server_cpu : -1)});
-    BENCH_CHECK_OK(child.status());
+         absl::StrCat("--server_cpu=", pinned ? FLAGS_server_cpu : -1),
+         absl::StrCat("--instance_host=", instance_host),
+         absl::StrCat("--credential_file=", credential_file)});
+    RUN_CHECK_OK(child.status());
     children.push_back(std::move(child).value());
   }
   auto connected = AskAll(children, "connect", kPhaseTimeoutMs);
-  BENCH_CHECK_OK(connected.status());
+  RUN_CHECK_OK(connected.status());
   int64_t failed = 0;
   for (auto& a : *connected) failed += std::stoll(a.at(2));
 
@@ -140,7 +325,7 @@ int RunServer() {
   const double cpu0 = CpuSecondsOf(getpid());
   const int64_t reg_start = NowNs();
   auto registered = AskAll(children, "register 1000", kPhaseTimeoutMs);
-  BENCH_CHECK_OK(registered.status());
+  RUN_CHECK_OK(registered.status());
   const double reg_seconds = (NowNs() - reg_start) / 1e9;
   const double reg_cpu = CpuSecondsOf(getpid()) - cpu0;
   int64_t errors = failed;
@@ -151,10 +336,7 @@ int RunServer() {
   std::vector<Phase> phases;
   for (absl::string_view b : absl::StrSplit(FLAGS_batches, ',')) {
     Phase p;
-    if (!absl::SimpleAtoi(b, &p.batch) || p.batch < 1) {
-      LOG(ERROR) << "bad --batches entry " << b;
-      return 1;
-    }
+    CHECK(absl::SimpleAtoi(b, &p.batch) && p.batch >= 1);
     const double refreshed0 =
         Counter(registry, "kess_scheduler_heartbeats_total");
     const double requests0 = Counter(registry, "kess_scheduler_requests_total",
@@ -165,7 +347,7 @@ int RunServer() {
         children,
         absl::StrFormat("beat %f %d %d", FLAGS_seconds, p.batch, FLAGS_window),
         kPhaseTimeoutMs);
-    BENCH_CHECK_OK(beat.status());
+    RUN_CHECK_OK(beat.status());
     p.seconds = (NowNs() - start) / 1e9;
     p.cpu = CpuSecondsOf(getpid()) - cpu_start;
     p.refreshed =
@@ -242,8 +424,11 @@ int RunServer() {
       << absl::StrFormat("%.2f us", p.cpu * 1e6 / std::max(p.refreshed, 1.0))
       << " | " << p.errors + p.unknown << " |\n";
   }
-  std::cout << t.str();
-  return errors == 0 ? 0 : 2;
+  RunResult result;
+  result.phases = std::move(phases);
+  result.table = t.str();
+  result.errors = errors;
+  return result;
 }
 
 }  // namespace
@@ -263,6 +448,17 @@ int main(int argc, char** argv) {
     o.avoid_cpu = FLAGS_server_cpu;
     o.datacenter = FLAGS_instance_dc;
     o.address_host = FLAGS_instance_address_host;
+    o.instance_host = FLAGS_instance_host;
+    if (!FLAGS_credential_file.empty()) {
+      auto credential =
+          kess::identity::ReadCredentialFile(FLAGS_credential_file);
+      if (!credential.ok()) {
+        LOG(ERROR) << credential.status();
+        return 1;
+      }
+      o.credential =
+          std::make_shared<kess::identity::CredentialFile>(*credential);
+    }
     return kess::bench::RunHeartbeatBenchClient(o);
   }
   return kess::bench::RunServer();

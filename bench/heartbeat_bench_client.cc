@@ -76,6 +76,7 @@ class HeartbeatClients {
       o.host = options_.host;
       o.port = options_.port;
       o.registry = &registry_;
+      o.credential = options_.credential;
       auto client = transport::Client::Create(loop_, o);
       if (client.ok() && (*client)->WaitConnected(kCallTimeout).ok()) {
         clients_.push_back(std::move(client).value());
@@ -95,7 +96,9 @@ class HeartbeatClients {
       protocol::InstanceInfo* info = request.add_instances();
       info->set_service(BenchService(i, options_.services));
       info->set_id(BenchInstanceId(i));
-      info->set_host(absl::StrCat("host-", i / 4));
+      info->set_host(options_.instance_host.empty()
+                         ? absl::StrCat("host-", i / 4)
+                         : options_.instance_host);
       info->set_address(
           absl::StrCat(options_.address_host, ":", 10000 + i % 50000));
       info->set_datacenter(options_.datacenter);

@@ -7,7 +7,10 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
+
+#include "common/identity/credential.h"
 
 namespace kess {
 namespace bench {
@@ -25,6 +28,12 @@ struct HeartbeatBenchClientOptions {
   // address ("<address_host>:<10000 + i % 50000>").
   std::string datacenter = "dc1";
   std::string address_host = "127.0.0.1";
+  // The instances' host: "" = "host-<i / 4>"; else this one for all.
+  std::string instance_host;
+  // Presented first on every connection (kess.Authenticate): a scheduler
+  // that checks registration rights binds the instances to it. nullptr:
+  // anonymous.
+  std::shared_ptr<const identity::CredentialFile> credential;
 };
 
 // Runs until "quit" or EOF on stdin; returns the process exit code.

@@ -39,27 +39,52 @@ const PartialTable::Shard& PartialTable::ShardFor(absl::string_view key) const {
   return const_cast<PartialTable*>(this)->ShardFor(key);
 }
 
+namespace {
+// Carried by no entry: the owner of a principal that never registered.
+const std::string* const kNoOwner = new std::string("\0none", 5);
+}  // namespace
+
+const std::string* PartialTable::InternOwner(absl::string_view owner) {
+  if (owner.empty()) return nullptr;
+  {
+    absl::ReaderMutexLock lock(&owners_mu_);
+    auto it = owners_.find(owner);
+    if (it != owners_.end()) return &*it;
+  }
+  absl::MutexLock lock(&owners_mu_);
+  return &*owners_.emplace(owner).first;
+}
+
+const std::string* PartialTable::FindOwner(absl::string_view owner) const {
+  if (owner.empty()) return nullptr;
+  absl::ReaderMutexLock lock(&owners_mu_);
+  auto it = owners_.find(owner);
+  return it != owners_.end() ? &*it : kNoOwner;
+}
+
 absl::Status PartialTable::CheckOwner(absl::string_view service,
                                       absl::string_view id,
                                       absl::string_view owner) const {
+  const std::string* interned = FindOwner(owner);
   std::string key;
   AppendKey(service, id, &key);
   const Shard& shard = ShardFor(key);
   absl::MutexLock lock(&shard.mu);
   auto it = shard.entries.find(key);
-  if (it == shard.entries.end() || it->second.owner == owner) {
+  if (it == shard.entries.end() || it->second.owner == interned) {
     return absl::OkStatus();
   }
   return absl::PermissionDeniedError(absl::StrCat(
       "instance \"", id, "\" of service \"", service, "\" is bound to ",
-      it->second.owner.empty() ? std::string("an unauthenticated peer")
-                               : it->second.owner,
+      it->second.owner == nullptr ? std::string("an unauthenticated peer")
+                                  : *it->second.owner,
       ", which registered it"));
 }
 
 absl::Status PartialTable::Register(
     const google::protobuf::RepeatedPtrField<protocol::InstanceInfo>& infos,
-    const std::string& owner) {
+    absl::string_view owner_uri) {
+  const std::string* owner = InternOwner(owner_uri);
   const int64_t now = clock_->NowMs();
   std::string key;
   size_t refused = 0;
@@ -99,8 +124,11 @@ absl::Status PartialTable::Register(
 
 size_t PartialTable::Heartbeat(const InstanceRefs& refs,
                                absl::string_view health,
-                               InstanceRefs* unknown, const std::string* owner,
+                               InstanceRefs* unknown,
+                               std::optional<absl::string_view> owner_uri,
                                size_t* foreign) {
+  const bool check = owner_uri.has_value();
+  const std::string* owner = check ? FindOwner(*owner_uri) : nullptr;
   const int64_t now = clock_->NowMs();
   std::string key;
   size_t refreshed = 0;
@@ -110,8 +138,7 @@ size_t PartialTable::Heartbeat(const InstanceRefs& refs,
     {
       absl::MutexLock lock(&shard.mu);
       auto it = shard.entries.find(key);
-      if (it != shard.entries.end() && owner != nullptr &&
-          it->second.owner != *owner) {
+      if (check && it != shard.entries.end() && it->second.owner != owner) {
         if (foreign != nullptr) ++*foreign;
         continue;
       }

@@ -21,10 +21,12 @@
 
 #include <atomic>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/node_hash_set.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -66,7 +68,7 @@ class PartialTable {
   // CheckOwner first so that a refused request changes nothing.
   absl::Status Register(
       const google::protobuf::RepeatedPtrField<protocol::InstanceInfo>& infos,
-      const std::string& owner = "");
+      absl::string_view owner = "");
 
   // PermissionDenied (naming the owner) if service/id is held, live or as
   // a tombstone, bound to an owner other than `owner`; OK if it is not
@@ -78,11 +80,12 @@ class PartialTable {
   // `health` is not empty). The others — never registered here, forgotten,
   // or deregistered — are appended to *unknown. Returns how many were
   // refreshed.
-  // With `owner` non-null, instances bound to another owner are neither
-  // refreshed nor reported unknown, and are counted in *foreign (one
-  // string comparison per ref, inside the shard lock).
+  // With `owner` set, instances bound to another owner are neither
+  // refreshed nor reported unknown, and are counted in *foreign. Owners are
+  // interned: one lookup per call, a pointer comparison per ref.
   size_t Heartbeat(const InstanceRefs& refs, absl::string_view health,
-                   InstanceRefs* unknown, const std::string* owner = nullptr,
+                   InstanceRefs* unknown,
+                   std::optional<absl::string_view> owner = std::nullopt,
                    size_t* foreign = nullptr);
 
   // Turns each known instance into a tombstone (unknown ones are ignored).
@@ -145,7 +148,9 @@ class PartialTable {
     int64_t first_seen_ms = 0;
     int64_t last_heartbeat_ms = 0;
     int64_t deregistered_ms = -1;  // >= 0: a tombstone
-    std::string owner;  // the registering principal's URI; "" = nobody
+    // The registering principal's URI (interned, see owners_); nullptr =
+    // nobody.
+    const std::string* owner = nullptr;
   };
   struct Shard {
     mutable absl::Mutex mu;
@@ -156,6 +161,10 @@ class PartialTable {
 
   static void AppendKey(absl::string_view service, absl::string_view id,
                         std::string* key);
+  // The interned copy of `owner` (nullptr for ""), added if new / only if
+  // present (else kNoOwner, which no entry carries).
+  const std::string* InternOwner(absl::string_view owner);
+  const std::string* FindOwner(absl::string_view owner) const;
   Shard& ShardFor(absl::string_view key);
   const Shard& ShardFor(absl::string_view key) const;
 
@@ -174,6 +183,13 @@ class PartialTable {
     int64_t synced_since_ms = 0;
     std::string agent_version;
   };
+  // Every owner ever bound, so that entries hold a pointer and heartbeats
+  // compare pointers (an owner string on the heap would cost a cache miss
+  // per ref). Bounded by the principals that registered (each proven by a
+  // certificate or credential).
+  mutable absl::Mutex owners_mu_;
+  absl::node_hash_set<std::string> owners_ ABSL_GUARDED_BY(owners_mu_);
+
   mutable absl::Mutex hosts_mu_;
   absl::flat_hash_map<std::string, HostEntry> hosts_
       ABSL_GUARDED_BY(hosts_mu_);  // host id -> last heartbeat

@@ -344,7 +344,9 @@ absl::StatusOr<std::string> SchedulerService::Heartbeat(
   if (options_.require_identity) owner = who.Uri();
   const size_t refreshed = table_->Heartbeat(
       request.instances(), request.health(), response.mutable_unknown(),
-      options_.require_identity ? &owner : nullptr, &foreign);
+      options_.require_identity ? std::optional<absl::string_view>(owner)
+                                : std::nullopt,
+      &foreign);
   heartbeats_->Increment(static_cast<double>(refreshed));
   if (response.unknown_size() > 0) unknown_->Increment(response.unknown_size());
   if (foreign > 0) {
