@@ -47,7 +47,8 @@ ConfigStore::ConfigStore(zk::ZkApi* zk, Options options)
     : zk_(zk),
       options_(std::move(options)),
       chunks_(zk, options_.layout, options_.acl),
-      settings_(zk, options_.layout, options_.acl, options_.writer_id) {}
+      settings_(zk, options_.layout, options_.acl, options_.writer_id,
+                options_.secret_keys_dir) {}
 
 absl::Status ConfigStore::ValidateWrite(
     const std::string& ns, const std::string& key,
@@ -90,7 +91,7 @@ absl::Status ConfigStore::ValidateValue(const char* what, const std::string& ns,
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::string> ConfigStore::CheckValue(
+absl::StatusOr<NamespaceSettingsStore::CheckedValue> ConfigStore::CheckValue(
     const char* what, const std::string& ns, const std::string& key,
     const std::string& value, const std::string& content_type) {
   KESS_RETURN_IF_ERROR(ValidateValue(what, ns, key, value, content_type));
@@ -184,9 +185,10 @@ absl::StatusOr<CommitResult> ConfigStore::PutImpl(const PutRequest& request,
   KESS_RETURN_IF_ERROR(ValidateWrite(request.ns, request.key,
                                      request.expected_revision, request.author,
                                      request.comment));
-  KESS_ASSIGN_OR_RETURN(const std::string content_type,
+  KESS_ASSIGN_OR_RETURN(NamespaceSettingsStore::CheckedValue checked,
                         CheckValue("value", request.ns, request.key,
                                    request.value, request.content_type));
+  const std::string& content_type = checked.content_type;
   KESS_ASSIGN_OR_RETURN(std::string path,
                         options_.layout.ConfigPath(request.ns, request.key));
   // A CAS that is already lost is refused before chunks are written.
@@ -201,7 +203,7 @@ absl::StatusOr<CommitResult> ConfigStore::PutImpl(const PutRequest& request,
                                      absl::Now(), request.comment);
   KESS_ASSIGN_OR_RETURN(
       zk::StoredValue stored,
-      chunks_.Prepare(request.value, path, meta, kRecordInlineLimit));
+      chunks_.Prepare(checked.value, path, meta, kRecordInlineLimit));
   CommitOutcome outcome = CommitOutcome::kNotApplied;
   absl::StatusOr<CommitResult> result =
       CommitPut(request, content_type, path, stored, meta, fence, ending_gray,

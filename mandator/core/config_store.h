@@ -122,6 +122,9 @@ class ConfigStore {
     int history_limit = 20;  // versions kept per key, >= 1
     std::string writer_id;   // Meta.writer of every write (mandator id)
     int changelog_trim_batch = 1000;  // max change records deleted per commit
+    // The key rings of secret namespaces (<dir>/<ns>.key,
+    // namespace_settings.h); "" = none.
+    std::string secret_keys_dir;
   };
 
   // `zk` must outlive the store. InvalidArgument for a bad history_limit.
@@ -209,8 +212,10 @@ class ConfigStore {
   // (namespace_settings.h): a value whose content type or namespace names
   // JSON, YAML or Java properties must be well-formed in it (the error
   // names the line and column), and satisfy the namespace's JSON Schema.
-  // Returns the content type to store.
-  absl::StatusOr<std::string> CheckValue(const char* what,
+  // Returns the content type and the value to store (the value sealed in a
+  // secret namespace).
+  absl::StatusOr<NamespaceSettingsStore::CheckedValue> CheckValue(
+      const char* what,
                                          const std::string& ns,
                                          const std::string& key,
                                          const std::string& value,

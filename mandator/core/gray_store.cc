@@ -80,18 +80,19 @@ absl::StatusOr<CommitResult> GrayStore::Start(const GrayRequest& request,
   // Without a content type the gray value takes the config's; it is
   // checked in that format and against the namespace's settings.
   KESS_ASSIGN_OR_RETURN(
-      const std::string content_type,
+      NamespaceSettingsStore::CheckedValue checked,
       configs_->CheckValue("gray value", request.ns, request.key,
                            request.value,
                            request.content_type.empty()
                                ? base.content_type()
                                : request.content_type));
+  const std::string& content_type = checked.content_type;
   const zk::Meta meta =
       zk::MakeMeta(request.author, configs_->options_.writer_id, absl::Now(),
                    request.comment);
   KESS_ASSIGN_OR_RETURN(
       zk::StoredValue stored,
-      chunks_.Prepare(request.value, gray_path, meta, kRecordInlineLimit));
+      chunks_.Prepare(checked.value, gray_path, meta, kRecordInlineLimit));
   std::optional<zk::GrayRecord> replaced;
   CommitBuilder build = [&](const CommitAttempt& attempt, zk::MultiOps* ops,
                             zk::ChangeRecord* change) -> absl::Status {

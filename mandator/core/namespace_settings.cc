@@ -9,6 +9,8 @@
 #include "absl/time/time.h"
 #include "model/formats/format.h"
 #include "model/names.h"
+#include "model/secrets/envelope.h"
+#include "zk_schema/chunked_value.h"
 #include "zk_schema/codec.h"
 #include "zk_schema/schema.pb.h"
 
@@ -28,11 +30,13 @@ std::string Name(const std::string& ns, const std::string& key) {
 NamespaceSettingsStore::NamespaceSettingsStore(zk::ZkApi* zk,
                                                zk::Layout layout,
                                                zk::AclList acl,
-                                               std::string writer_id)
+                                               std::string writer_id,
+                                               std::string secret_keys_dir)
     : zk_(zk),
       layout_(std::move(layout)),
       acl_(std::move(acl)),
-      writer_id_(std::move(writer_id)) {}
+      writer_id_(std::move(writer_id)),
+      keys_(std::move(secret_keys_dir)) {}
 
 absl::StatusOr<NamespaceSettingsStore::Cached> NamespaceSettingsStore::Load(
     const std::string& ns) {
@@ -52,6 +56,7 @@ absl::StatusOr<NamespaceSettingsStore::Cached> NamespaceSettingsStore::Load(
   cached.data = node->data;
   cached.settings.format = info.format();
   cached.settings.json_schema = info.json_schema();
+  cached.settings.secret = info.secret();
   cached.settings.author = info.meta().author();
   cached.settings.mtime_ms = info.meta().mtime_ms();
   if (!info.json_schema().empty()) {
@@ -100,6 +105,18 @@ absl::Status NamespaceSettingsStore::Set(const std::string& ns,
         formats::JsonSchema::Compile(settings.json_schema);
     if (!schema.ok()) return schema.status();
   }
+  if (settings.secret) {
+    absl::StatusOr<std::shared_ptr<const secrets::KeyRing>> ring =
+        keys_.Get(ns);
+    if (!ring.ok()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "namespace ", ns, " cannot be made secret: this mandator has no "
+          "usable key ring for it (", ring.status().message(),
+          "); install <secret_keys_dir>/", ns,
+          ".key (kessctl secrets keygen) on every mandator of the main DC "
+          "first"));
+    }
+  }
   KESS_ASSIGN_OR_RETURN(std::string path, layout_.NamespacePath(ns));
   // Bounded: a concurrent first write of the namespace or another Set
   // makes the compare-and-set fail; read again.
@@ -115,6 +132,7 @@ absl::Status NamespaceSettingsStore::Set(const std::string& ns,
                         ? std::string(formats::FormatName(*format))
                         : "");
     info.set_json_schema(settings.json_schema);
+    info.set_secret(settings.secret);
     *info.mutable_meta() = zk::MakeMeta(author, writer_id_, absl::Now());
     const std::string data = zk::Encode(info);
     absl::Status written;
@@ -134,10 +152,50 @@ absl::Status NamespaceSettingsStore::Set(const std::string& ns,
       " kept changing under this write; nothing was written, try again"));
 }
 
-absl::StatusOr<std::string> NamespaceSettingsStore::CheckValue(
-    const char* what, const std::string& ns, const std::string& key,
-    const std::string& value, const std::string& content_type) {
+absl::StatusOr<NamespaceSettingsStore::CheckedValue>
+NamespaceSettingsStore::CheckValue(const char* what, const std::string& ns,
+                                   const std::string& key,
+                                   const std::string& input,
+                                   const std::string& content_type) {
   KESS_ASSIGN_OR_RETURN(Cached cached, Load(ns));
+  // In a secret namespace the checks below run on the plaintext.
+  std::shared_ptr<const secrets::KeyRing> ring;
+  std::string opened;
+  std::optional<uint32_t> sealed_by;  // the key id of an envelope written
+  const bool envelope = secrets::LooksLikeEnvelope(input);
+  if (!cached.settings.secret && envelope) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, " of ", Name(ns, key), " starts with \"kess:enc:\", which "
+        "marks encrypted values, but namespace ", ns, " is not secret; "
+        "nothing was written"));
+  }
+  if (cached.settings.secret) {
+    absl::StatusOr<std::shared_ptr<const secrets::KeyRing>> loaded =
+        keys_.Get(ns);
+    if (!loaded.ok()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "namespace ", ns, " is secret, but this mandator has no usable "
+          "key ring for it: ", loaded.status().message(),
+          "; nothing was written"));
+    }
+    ring = *std::move(loaded);
+    if (envelope) {
+      absl::StatusOr<secrets::Envelope> parsed =
+          secrets::ParseEnvelope(input);
+      absl::StatusOr<std::string> plain =
+          parsed.ok() ? secrets::Open(*ring, ns, key, input)
+                      : absl::StatusOr<std::string>(parsed.status());
+      if (!plain.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            what, " of ", Name(ns, key), " is an encrypted value that does "
+            "not open with the key ring of namespace ", ns, ": ",
+            plain.status().message(), "; nothing was written"));
+      }
+      opened = *std::move(plain);
+      sealed_by = parsed->key_id;
+    }
+  }
+  const std::string& value = sealed_by.has_value() ? opened : input;
   std::string effective = content_type;
   formats::Format format = formats::FormatFromContentType(content_type);
   if (!cached.settings.format.empty()) {
@@ -178,7 +236,29 @@ absl::StatusOr<std::string> NamespaceSettingsStore::CheckValue(
           "namespace ", ns, ": ", list, "; nothing was written"));
     }
   }
-  return effective;
+  CheckedValue out;
+  out.content_type = std::move(effective);
+  if (!cached.settings.secret) {
+    out.value = input;
+  } else if (sealed_by.has_value() && *sealed_by == ring->newest().id) {
+    out.value = input;  // already sealed by the newest key
+  } else {
+    absl::StatusOr<std::string> sealed =
+        secrets::Seal(ring->newest(), ns, key, value);
+    if (!sealed.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          what, " of ", Name(ns, key), " cannot be encrypted: ",
+          sealed.status().message(), "; nothing was written"));
+    }
+    out.value = *std::move(sealed);
+  }
+  if (out.value.size() > zk::kMaxValueBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, " of ", Name(ns, key), " has ", out.value.size(),
+        " bytes encrypted, above the limit of ", zk::kMaxValueBytes,
+        " bytes; nothing was written"));
+  }
+  return out;
 }
 
 }  // namespace core
