@@ -40,7 +40,12 @@ ReplicationMetrics::ReplicationMetrics(metrics::Registry* r,
       resync_deleted(
           r->GetCounter("kess_replication_resync_writes_total",
                         "Nodes a full resync created, changed or deleted.",
-                        With(labels, "op", "delete"))) {
+                        With(labels, "op", "delete"))),
+      route_deltas(r->GetCounter(
+          "kess_replication_route_deltas_total",
+          "Chunked route tables built from the change records' route deltas "
+          "and the local table instead of copied from main.",
+          labels)) {
   // Every kind at 0 from the start: a rate() or an alert over them then
   // works before the first error of a kind.
   for (const char* kind :

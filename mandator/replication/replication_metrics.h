@@ -10,6 +10,9 @@
 //   kess_replication_full_resyncs_total  counter full resyncs completed
 //   kess_replication_resync_writes_total{op="put"|"delete"} counter nodes a
 //       full resync wrote or deleted (it writes only what differs)
+//   kess_replication_route_deltas_total  counter chunked route tables
+//       built from the change records' route deltas and the local table
+//       instead of copied from main (route_delta_sync.h)
 //   kess_replication_errors_total{kind}  counter failed rounds and lost
 //       compare-and-sets; kind = main_unavailable (main ZK unreachable),
 //       main_refused (main looks empty, broken or behind: nothing done),
@@ -43,6 +46,7 @@ struct ReplicationMetrics {
   metrics::Counter* const full_resyncs;
   metrics::Counter* const resync_written;
   metrics::Counter* const resync_deleted;
+  metrics::Counter* const route_deltas;
 };
 
 }  // namespace replication

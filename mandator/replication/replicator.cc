@@ -379,6 +379,7 @@ class ReplicatorImpl final : public Replicator {
     absl::Status applied = batch_.Apply(changes, &*head_, &stats,
                                         [wake] { return wake->Stopping(); });
     metrics_.applied->Increment(static_cast<double>(stats.applied));
+    metrics_.route_deltas->Increment(static_cast<double>(stats.route_deltas));
     SetLocalRevision(head_->summary.revision(), main_summary.revision());
     if (absl::IsCancelled(applied)) return absl::OkStatus();  // Stop()
     if (!applied.ok()) {
