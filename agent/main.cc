@@ -13,6 +13,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
 #include "agent/agent.h"
+#include "agent/api_acl.h"
 #include "agent/dns/agent_dns.h"
 #include "agent/http_api.h"
 #include "agent/local_services.h"
@@ -86,6 +87,12 @@ DEFINE_string(api_socket, "",
               "If set, the HTTP API is also served on this unix-domain socket "
               "(e.g. /run/kess/agent.sock).");
 DEFINE_int32(api_socket_mode, 0660, "File mode of --api_socket.");
+DEFINE_string(api_acl_file, "",
+              "Who may read which namespaces and services through the API "
+              "and the file cache: lines \"namespace|service <name> "
+              "<user>|@<group>[,...]\" (docs/agent-api.md, \"Who may read "
+              "what\"). Restricted ones are served only over --api_socket "
+              "to those users and groups (and root and the agent's user).");
 DEFINE_int32(http_max_connections, 10000,
              "Connections the API serves at once (TCP and --api_socket "
              "each); long-polling GET /v1/watch clients hold one each. The "
@@ -317,6 +324,19 @@ int main(int argc, char** argv) {
   }
   for (const std::string& h : SplitList(FLAGS_http_allowed_hosts)) {
     http.allowed_hosts.push_back(h);
+  }
+  std::unique_ptr<kess::agent::ApiAcl> api_acl;
+  if (!FLAGS_api_acl_file.empty()) {
+    auto loaded = kess::agent::ApiAcl::Load(FLAGS_api_acl_file);
+    CHECK(loaded.ok()) << loaded.status();
+    api_acl = std::move(loaded).value();
+    CheckOk(api_acl->PrepareCache(FLAGS_cache_dir), "--api_acl_file cache");
+    const kess::agent::ApiAcl* acl = api_acl.get();
+    http.admit = [acl](const kess::HttpRequest& request) {
+      return acl->Admit(request);
+    };
+    LOG(INFO) << "agent: " << api_acl->restricted()
+              << " namespaces and services restricted by --api_acl_file";
   }
   kess::agent::Agent* a = agent->get();
   http.health = [a] { return a->Health(); };
