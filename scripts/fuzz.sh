@@ -13,6 +13,7 @@
 #   format       model/file_cache/format_fuzzer.cc
 #   config_json  mandator/config_json_fuzzer.cc
 #   route_table  model/route_table_fuzzer.cc
+#   route_delta  model/route_delta_fuzzer.cc (route deltas, both appliers)
 #   dns          agent/dns/responder_fuzzer.cc (the agent's DNS query handler)
 #   config_format model/formats/config_format_fuzzer.cc (config value syntax)
 #   envelope     model/secrets/envelope_fuzzer.cc (encrypted value envelope)
@@ -69,6 +70,9 @@ CORPUS[config_json]=mandator/config_json_fuzzer_corpus
 SRCS[route_table]="model/route_table_fuzzer.cc model/route_table.cc model/names.cc common/json_util.cc"
 LIBS[route_table]="$POCO_LIBS"
 CORPUS[route_table]=model/route_table_fuzzer_corpus
+SRCS[route_delta]="model/route_delta_fuzzer.cc model/route_delta.cc model/route_table.cc model/names.cc common/json_util.cc common/value_encoding.cc"
+LIBS[route_delta]="$POCO_LIBS"
+CORPUS[route_delta]=model/route_delta_fuzzer_corpus
 SRCS[dns]="agent/dns/responder_fuzzer.cc agent/dns/responder.cc agent/dns/service_record.cc model/names.cc"
 LIBS[dns]="-lldns"
 CORPUS[dns]=agent/dns/responder_fuzzer_corpus
@@ -78,7 +82,7 @@ CORPUS[config_format]=model/formats/config_format_fuzzer_corpus
 SRCS[envelope]="model/secrets/envelope_fuzzer.cc model/secrets/envelope.cc model/secrets/key_ring.cc"
 LIBS[envelope]="-lcrypto"
 CORPUS[envelope]=model/secrets/envelope_fuzzer_corpus
-ALL_TARGETS=(frame_codec names format config_json route_table dns config_format envelope)
+ALL_TARGETS=(frame_codec names format config_json route_table route_delta dns config_format envelope)
 
 TARGETS=("$@")
 [ ${#TARGETS[@]} -gt 0 ] || TARGETS=("${ALL_TARGETS[@]}")
