@@ -8,7 +8,9 @@
 //    file in both DCs as a delta: the distributors push a small fraction of
 //    the table per subscriber (their byte counters), build the version from
 //    the change records' deltas (their delta counters, also in the slave
-//    DC whose change log is replicated), and every agent applies it;
+//    DC whose change log is replicated, and whose replicator builds the
+//    chunked table from the delta instead of copying it), and every agent
+//    applies it;
 //  - an agent that was stopped for more revisions than a distributor keeps
 //    deltas for gets the whole table when it comes back;
 //  - a 20,000-instance service (a table of several MB, chunked in
@@ -243,6 +245,17 @@ class RouteDeltaTest : public ::testing::Test {
     return true;
   }
 
+  // A metric of the slave DC's leader (its replicator's).
+  static double SlaveLeaderMetric(const std::string& name) {
+    testing::MandatorProcess* leader =
+        testing::WaitLeader(cluster_->dcs().slave(), absl::Seconds(30));
+    if (leader == nullptr) return -1;
+    absl::StatusOr<HttpReply> reply = HttpCall(
+        leader->http_address(), "GET", "/metrics", "", absl::Seconds(10));
+    if (!reply.ok() || reply->status != 200) return -1;
+    return Metric(reply->body, name);
+  }
+
   static std::vector<DistributorProcess*> Distributors() {
     std::vector<DistributorProcess*> all;
     for (int d = 0; d < cluster_->tier_dc_count(); ++d) {
@@ -277,6 +290,8 @@ class RouteDeltaTest : public ::testing::Test {
       applied0.push_back(
           AgentMetric(*a, "kess_agent_route_deltas_applied_total"));
     }
+    const double replicated0 =
+        SlaveLeaderMetric("kess_replication_route_deltas_total");
     const std::string id = InstanceId(service, count / 2);
     SetWeight(service, id, 7);
     ASSERT_TRUE(WaitWeight(agents, service, id, 7));
@@ -303,6 +318,10 @@ class RouteDeltaTest : public ::testing::Test {
     EXPECT_EQ(SumOverDistributors("kess_distributor_route_deltas_total",
                                   "result=\"failed\""),
               0);
+    // The slave DC's replicator built the (chunked) table from the delta
+    // instead of copying it across.
+    EXPECT_GT(SlaveLeaderMetric("kess_replication_route_deltas_total"),
+              replicated0);
     for (size_t i = 0; i < agents.size(); ++i) {
       EXPECT_GT(AgentMetric(*agents[i], "kess_agent_route_deltas_applied_total"),
                 applied0[i])
