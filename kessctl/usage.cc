@@ -54,10 +54,15 @@ Usage:
 
 Flags (anywhere on the line; '--' ends them, e.g. for a value '-5'):
   --mandators=host:port,...  mandators to ask, in order; an unreachable one
-                             is skipped (default: $KESS_MANDATORS)
+                             is skipped (default: $KESS_MANDATORS);
+                             https://host:port for HTTPS (the default of
+                             mandators with TLS)
   --timeout_ms=N             per mandator: connect, send, receive (5000)
   --output=text|json         json: the API's answer as is, for scripts
   --token=T                  sent as 'Authorization: Bearer T' ($KESS_TOKEN)
+  --ca=FILE                  CA bundle https:// mandators are verified
+                             against ($KESS_CA, else /etc/kess/tls/ca.pem
+                             when it exists); always verified
   --expected_revision=N      put, delete, rollback, gray: only if the key's
                              current revision is N (0: put only if it does
                              not exist)

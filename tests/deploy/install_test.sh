@@ -299,14 +299,16 @@ start_unit() {
 }
 say "starting kess-mandator on m1, kess-distributor on d1, kess-agent on a1 and a2"
 start_unit m1 mandator
-healthz() { in_host "$1" curl -sf -m 2 "http://$2/healthz"; }
-wait_until 60 "m1's mandator is healthy" healthz m1 "$net.${addr[m1]}:7100" || die "no mandator"
+# The mandator and the distributor serve HTTPS (their TLS certificates),
+# verified against the cluster's CA; the agents' local API is plain.
+healthz() { in_host "$1" curl -sf -m 2 --cacert "$certs/ca.pem" "$2/healthz"; }
+wait_until 60 "m1's mandator is healthy" healthz m1 "https://$net.${addr[m1]}:7100" || die "no mandator"
 start_unit d1 distributor
-wait_until 60 "d1's distributor is healthy" healthz d1 "$net.${addr[d1]}:7201" || die "no distributor"
+wait_until 60 "d1's distributor is healthy" healthz d1 "https://$net.${addr[d1]}:7201" || die "no distributor"
 start_unit a1 agent
 start_unit a2 agent
 for h in a1 a2; do
-  wait_until 60 "$h's agent is healthy" healthz "$h" 127.0.0.1:7310 || die "no agent on $h"
+  wait_until 60 "$h's agent is healthy" healthz "$h" http://127.0.0.1:7310 || die "no agent on $h"
 done
 pass "every daemon healthy"
 
@@ -348,9 +350,9 @@ nsenter -t "${daemon_pid[a1]}" -m -r /usr/bin/test -S /run/kess/agent.sock &&
   fail "a1: no /run/kess/agent.sock (RuntimeDirectory)"
 
 # ---- versions ----
-for target in "m1 $net.${addr[m1]}:7100" "d1 $net.${addr[d1]}:7201" "a1 127.0.0.1:7310"; do
+for target in "m1 https://$net.${addr[m1]}:7100" "d1 https://$net.${addr[d1]}:7201" "a1 http://127.0.0.1:7310"; do
   set -- $target
-  got=$(in_host "$1" curl -si -m 5 "http://$2/healthz" | tr -d '\r' | sed -n 's/^X-Kess-Version: //Ip')
+  got=$(in_host "$1" curl -si -m 5 --cacert "$certs/ca.pem" "$2/healthz" | tr -d '\r' | sed -n 's/^X-Kess-Version: //Ip')
   [ "$got" = "$version" ] && pass "$1: /healthz X-Kess-Version $got" ||
     fail "$1: /healthz X-Kess-Version '$got', want $version"
 done
@@ -366,7 +368,7 @@ for h in a1 a2; do
 done
 value="hello-$(secret)"
 if out=$(on_host m1 /usr/bin/env KESS_TOKEN="$admin" \
-    /usr/bin/kessctl "--mandators=$net.${addr[m1]}:7100" config put smoke greeting "$value" 2>&1); then
+    /usr/bin/kessctl "--mandators=https://$net.${addr[m1]}:7100" config put smoke greeting "$value" 2>&1); then
   pass "kessctl config put smoke/greeting: $out"
 else
   fail "kessctl config put: $out"
@@ -392,13 +394,13 @@ PY
 }
 wait_until 60 "echo-a1 healthy in a2's cached route table" routed &&
   pass "a2: echo-a1 (registered on a1) healthy in /var/cache/kess/routes/smoke-echo.json"
-listed() { in_host m1 curl -sf -m 5 -H "Authorization: Bearer $admin" \
-  "http://$net.${addr[m1]}:7100/api/v1/services/smoke-echo" | grep -q '"echo-a1"'; }
+listed() { in_host m1 curl -sf -m 5 --cacert "$certs/ca.pem" -H "Authorization: Bearer $admin" \
+  "https://$net.${addr[m1]}:7100/api/v1/services/smoke-echo" | grep -q '"echo-a1"'; }
 wait_until 30 "the mandator's API lists echo-a1" listed && pass "m1: /api/v1/services/smoke-echo lists echo-a1"
 
 # ---- the admin UI's cluster view: each daemon's version ----
-cluster=$(in_host m1 curl -sf -m 10 -H "Authorization: Bearer $admin" \
-  "http://$net.${addr[m1]}:7100/api/v1/cluster" || true)
+cluster=$(in_host m1 curl -sf -m 10 --cacert "$certs/ca.pem" -H "Authorization: Bearer $admin" \
+  "https://$net.${addr[m1]}:7100/api/v1/cluster" || true)
 if python3 -c '
 import json, sys
 c = json.load(sys.stdin)
