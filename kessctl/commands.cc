@@ -19,6 +19,7 @@
 #include "kessctl/client.h"
 #include "kessctl/certs_command.h"
 #include "kessctl/acl_command.h"
+#include "kessctl/auth_command.h"
 #include "kessctl/command_errors.h"
 #include "kessctl/services_command.h"
 #include "kessctl/status_command.h"
@@ -508,8 +509,10 @@ int RunKessctl(const Args& args, const Options& options, const Io& io) {
   if (args[0] == "certs") {
     return RunCerts(Args(args.begin() + 1, args.end()), options, io);
   }
+  const bool auth = args[0] == "token" || args[0] == "user" ||
+                    args[0] == "audit";
   if (args[0] != "config" && args[0] != "status" && args[0] != "snapshot" &&
-      args[0] != "acl") {
+      args[0] != "acl" && !auth) {
     return UsageError(io, "unknown command: " + args[0]);
   }
   const bool transfer = args[0] == "snapshot" ||
@@ -517,7 +520,7 @@ int RunKessctl(const Args& args, const Options& options, const Io& io) {
                                               args[1] == "import"));
   const ConfigCommand* command = nullptr;
   Target target;
-  if (transfer || args[0] == "acl") {
+  if (transfer || args[0] == "acl" || auth) {
     // Checked with the client below.
   } else if (args[0] == "config") {
     if (args.size() < 2) {
@@ -556,6 +559,10 @@ int RunKessctl(const Args& args, const Options& options, const Io& io) {
   try {
     if (args[0] == "acl") {
       return RunAcl(Args(args.begin() + 1, args.end()), options, io, **client);
+    }
+    if (auth) {
+      return RunAuth(args[0], Args(args.begin() + 1, args.end()), options, io,
+                     **client);
     }
     if (args[0] == "snapshot") {
       return RunSnapshot(Args(args.begin() + 1, args.end()), options, io,

@@ -63,6 +63,16 @@ struct Options {
   std::string principal_kind;
   std::string principal_name;
   std::string principal_dc;
+  // token create / user create: the role and a publisher's namespace
+  // patterns.
+  std::string role;
+  std::vector<std::string> namespaces;
+  // audit: filters and the page to continue from (limit: --limit above).
+  std::string who;
+  std::string what;
+  std::string since;
+  bool refused = false;
+  std::string cursor;
 };
 
 struct Io {

@@ -70,6 +70,19 @@ DEFINE_string(name, "",
               "certs issue: the principal's name (host id, service, member "
               "id).");
 DEFINE_string(dc, "", "certs issue: the datacenter (mandators, distributors).");
+DEFINE_string(role, "",
+              "token create / user create: viewer, publisher or admin.");
+DEFINE_string(namespaces, "",
+              "token create / user create: a publisher's namespace patterns, "
+              "comma-separated ('payments,team-*').");
+DEFINE_string(who, "", "audit: records whose principal contains this.");
+DEFINE_string(what, "",
+              "audit: records whose path or action contains this.");
+DEFINE_string(since, "",
+              "audit: records since this unix time in ms, or this many "
+              "seconds ago with an s suffix (3600s).");
+DEFINE_bool(refused, false, "audit: only refused attempts.");
+DEFINE_string(cursor, "", "audit: continue after a previous page.");
 
 namespace {
 
@@ -142,6 +155,14 @@ int main(int argc, char** argv) {
   options.min_revision = FLAGS_min_revision;
   options.format = FLAGS_format;
   options.dry_run = FLAGS_dry_run;
+  options.role = FLAGS_role;
+  options.namespaces =
+      absl::StrSplit(FLAGS_namespaces, ',', absl::SkipWhitespace());
+  options.who = FLAGS_who;
+  options.what = FLAGS_what;
+  options.since = FLAGS_since;
+  options.refused = FLAGS_refused;
+  options.cursor = FLAGS_cursor;
 
   std::vector<std::string> args(argv + 1, argv + flag_argc);
   args.insert(args.end(), after_dashes.begin(), after_dashes.end());

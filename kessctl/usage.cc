@@ -40,6 +40,17 @@ Usage:
                                                   patterns ('web-*') and
                                                   identities (service/billing)
   kessctl [flags] acl delete namespace|service <name>
+  kessctl [flags] token list                      API tokens (never a secret)
+  kessctl [flags] token create <name> --role=viewer|publisher|admin
+          [--namespaces=a,b*]                     prints the token ONCE
+  kessctl [flags] token revoke <id>
+  kessctl [flags] user list | user delete <name>
+  kessctl [flags] user create <name> --role=ROLE [--namespaces=...]
+          [--file=PASSWORD_FILE|-]                a UI login (password: the
+                                                  file or stdin)
+  kessctl [flags] user passwd <name> [--file=...|-]
+  kessctl [flags] audit [--who=] [--what=] [--since=MS|Ns] [--refused]
+          [--limit=N] [--cursor=C]                the audit log, newest first
   kessctl [flags] services list                   services, instances by state
   kessctl [flags] services get <svc>              its instances: DC, state,
                                                   weight, check status, output
@@ -75,7 +86,7 @@ Flags (anywhere on the line; '--' ends them, e.g. for a value '-5'):
                              (default: $USER)
   --show_meta                get: revision, version, size, author, time on
                              stderr (stdout keeps only the value)
-  --limit=N                  history: how many versions (10)
+  --limit=N                  history: how many versions; audit: records (10)
   --to_revision=N            rollback: the revision whose value comes back
   --hosts=h1,h2              gray: these host ids (as the agents report them)
   --percentage=N             gray: N % (0..100) of all hosts, the same ones
