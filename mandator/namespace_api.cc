@@ -41,21 +41,25 @@ std::string NamespaceSettingsToJson(const std::string& ns,
   return absl::StrCat(
       "{\"namespace\":", JsonQuote(ns), ",\"format\":", JsonQuote(s.format),
       ",\"json_schema\":", s.json_schema.empty() ? "null" : s.json_schema,
+      ",\"secret\":", s.secret ? "true" : "false",
       ",\"author\":", JsonQuote(s.author), ",\"mtime_ms\":", s.mtime_ms, "}");
 }
 
 absl::Status ParseNamespaceSettingsBody(const std::string& body,
-                                        core::NamespaceSettings* settings) {
+                                        core::NamespaceSettings* settings,
+                                        bool* has_secret) {
+  if (has_secret != nullptr) *has_secret = false;
   if (body.size() > kMaxBodyBytes) {
     return absl::InvalidArgumentError(absl::StrCat(
         "a settings body is at most ", kMaxBodyBytes, " bytes"));
   }
   KESS_ASSIGN_OR_RETURN(Poco::JSON::Object::Ptr object, ParseJsonObject(body));
   for (const auto& [name, value] : *object) {
-    if (name != "format" && name != "json_schema") {
+    if (name != "format" && name != "json_schema" && name != "secret") {
       return absl::InvalidArgumentError(absl::StrCat(
           "unknown field \"", name.substr(0, 40),
-          "\"; the settings are \"format\" and \"json_schema\""));
+          "\"; the settings are \"format\", \"json_schema\" and "
+          "\"secret\""));
     }
   }
   try {
@@ -65,6 +69,14 @@ absl::Status ParseNamespaceSettingsBody(const std::string& body,
         return absl::InvalidArgumentError("\"format\" must be a string");
       }
       settings->format = v.extract<std::string>();
+    }
+    if (object->has("secret") && !object->isNull("secret")) {
+      const Poco::Dynamic::Var v = object->get("secret");
+      if (!v.isBoolean()) {
+        return absl::InvalidArgumentError("\"secret\" must be true or false");
+      }
+      settings->secret = v.extract<bool>();
+      if (has_secret != nullptr) *has_secret = true;
     }
     if (object->has("json_schema") && !object->isNull("json_schema")) {
       if (Poco::JSON::Object::Ptr schema = object->getObject("json_schema")) {
@@ -116,11 +128,21 @@ HttpResponse NamespaceApi::Handle(const HttpRequest& request) {
     return HttpResponse::Json(200, NamespaceSettingsToJson(*ns, *settings));
   }
   core::NamespaceSettings settings;
-  absl::Status parsed = ParseNamespaceSettingsBody(request.body, &settings);
+  bool has_secret = false;
+  absl::Status parsed =
+      ParseNamespaceSettingsBody(request.body, &settings, &has_secret);
   if (!parsed.ok()) return HttpResponse::Error(parsed);
   return options_.route(request, [&]() -> HttpResponse {
     const std::string author =
         options_.author ? options_.author(request) : std::string();
+    if (!has_secret) {
+      // A body without "secret" keeps the namespace's: setting a format
+      // never turns encryption off by omission.
+      absl::StatusOr<core::NamespaceSettings> current =
+          options_.store->Get(*ns);
+      if (!current.ok()) return HttpResponse::Error(current.status());
+      settings.secret = current->secret;
+    }
     absl::Status set = options_.store->Set(*ns, settings, author);
     if (!set.ok()) return HttpResponse::Error(set);
     absl::StatusOr<core::NamespaceSettings> stored = options_.store->Get(*ns);

@@ -1,13 +1,17 @@
 // NamespaceApi: a namespace's settings (docs/http-api.md, "Namespace
 // settings"; mandator/core/namespace_settings.h): the format its values
-// must be well-formed in and the JSON Schema they must satisfy.
+// must be well-formed in, the JSON Schema they must satisfy, and whether
+// they are stored encrypted (docs/security.md, "Encrypted values").
 //
 //   GET /api/v1/namespaces/{ns}/settings
-//       {"namespace","format","json_schema","author","mtime_ms"}
+//       {"namespace","format","json_schema","secret","author","mtime_ms"}
 //       (format "" and json_schema null when unset)
 //   PUT /api/v1/namespaces/{ns}/settings
-//       {"format":"yaml","json_schema":{...} | "<schema text>" | null}
-//       -> the settings as stored
+//       {"format":"yaml","json_schema":{...} | "<schema text>" | null,
+//        "secret":true|false}
+//       -> the settings as stored. Format and schema are replaced (absent
+//       = none); an absent "secret" keeps the stored one. "secret": true
+//       is refused (409) unless the leader holds the namespace's key ring.
 //
 // Reads are answered from this DC's ZooKeeper by any mandator. A PUT goes
 // through the rules of every write (HttpApi::Route: 409 in a slave DC,
@@ -58,10 +62,12 @@ class NamespaceApi {
 std::string NamespaceSettingsToJson(const std::string& ns,
                                     const core::NamespaceSettings& settings);
 
-// Parses a PUT body: "format" (string or null) and "json_schema" (an
-// object, a string holding one, or null). Unknown fields are refused.
+// Parses a PUT body: "format" (string or null), "json_schema" (an object,
+// a string holding one, or null) and "secret" (boolean or null; *has_secret
+// tells whether it was given). Unknown fields are refused.
 absl::Status ParseNamespaceSettingsBody(const std::string& body,
-                                        core::NamespaceSettings* settings);
+                                        core::NamespaceSettings* settings,
+                                        bool* has_secret = nullptr);
 
 }  // namespace mandator
 }  // namespace kess

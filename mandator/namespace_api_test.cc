@@ -151,6 +151,22 @@ TEST_F(NamespaceApiTest, PathsAndTheRoute) {
   EXPECT_EQ(store_->namespace_settings().Get("app")->format, "");
 }
 
+TEST_F(NamespaceApiTest, SecretNeedsTheLeadersKeyRing) {
+  // This store has no key ring directory: the leader refuses to mark the
+  // namespace secret, and nothing changes.
+  HttpResponse put = Call("PUT", "/api/v1/namespaces/app/settings",
+                          R"({"format":"text","secret":true})");
+  EXPECT_EQ(put.status, 409) << put.body;
+  EXPECT_NE(put.body.find("key ring"), std::string::npos) << put.body;
+  HttpResponse get = Call("GET", "/api/v1/namespaces/app/settings");
+  EXPECT_NE(get.body.find("\"secret\":false"), std::string::npos)
+      << get.body;
+  EXPECT_EQ(Call("PUT", "/api/v1/namespaces/app/settings",
+                 R"({"secret":"yes"})")
+                .status,
+            400);
+}
+
 }  // namespace
 }  // namespace mandator
 }  // namespace kess
