@@ -235,9 +235,16 @@ AuditRecord RequestRecord(const HttpRequest& request, const std::string& who,
   r.what = absl::StrCat(request.method, " ", request.path);
   r.detail = detail;
   r.http_status = response.status;
-  r.result = response.status >= 200 && response.status < 300
-                 ? "ok"
-                 : std::string(response.Body());
+  r.result = "ok";
+  if (response.status < 200 || response.status >= 300) {
+    // {"error":{"code","message"}} -> its message; any other body as is.
+    r.result = std::string(response.Body());
+    absl::StatusOr<Poco::JSON::Object::Ptr> body = ParseJsonObject(r.result);
+    if (body.ok()) {
+      Poco::JSON::Object::Ptr error = (*body)->getObject("error");
+      if (error) r.result = error->optValue<std::string>("message", r.result);
+    }
+  }
   return r;
 }
 

@@ -418,6 +418,54 @@ async function main() {
     check(true, 'a host search by id and datacenter');
     await shot(page, '7b-hosts-search');
 
+    step = 'access';
+    await page.goto(info.ui + '#/access');
+    await page.waitForSelector('#token-form');
+    await page.fill('#token-name', 'ui-deploy');
+    await page.selectOption('#token-role', 'publisher');
+    await page.fill('#token-namespaces', 'ui, team-*');
+    await page.click('#token-form button[type=submit]');
+    await page.waitForSelector('#new-token');
+    const bearer = await page.textContent('#new-token');
+    check(/^kt_[0-9a-f]{16}_[0-9a-f]{64}$/.test(bearer), 'a new token is shown once, in full');
+    await page.waitForFunction(() => document.querySelector('#tokens') &&
+      document.querySelector('#tokens').textContent.includes('publisher of ui, team-*'));
+    check(!(await page.textContent('#tokens')).includes(bearer.slice(20)), 'the token list shows no secret');
+    // The token works as a publisher of "ui" only.
+    const asToken = await page.evaluate(async (t) => {
+      const put = (ns) => fetch('/api/v1/configs/' + ns + '/by-token', {method: 'PUT',
+        headers: {'Authorization': 'Bearer ' + t, 'Content-Type': 'application/json'},
+        body: JSON.stringify({value: 'x'})}).then((r) => r.status);
+      return [await put('ui'), await put('billing')];
+    }, bearer);
+    check(asToken[0] === 200 && asToken[1] === 403, 'the token writes its namespace only (200, 403)');
+    await page.fill('#user-name', 'ui-viewer');
+    await page.selectOption('#user-role', 'viewer');
+    await page.fill('#user-password', 'ui-viewer-Password-1');
+    await page.click('#user-form button[type=submit]');
+    await page.waitForFunction(() => document.querySelector('#users') &&
+      document.querySelector('#users').textContent.includes('ui-viewer'));
+    check(true, 'a user is created from the Access page');
+    await shot(page, '8-access');
+
+    step = 'audit';
+    await page.goto(info.ui + '#/audit');
+    await page.waitForSelector('#audit');
+    await until(page, () => {
+      const t = document.querySelector('#audit');
+      return t && t.textContent.includes('token.create') && t.textContent.includes('user.create') &&
+        t.textContent.includes('token:ui-deploy');
+    }, 'the audit log lists the token and user changes and the token\'s writes');
+    await page.fill('#audit-who', 'token:ui-deploy');
+    await page.check('#audit-refused');
+    await page.waitForFunction(() => {
+      const rows = document.querySelectorAll('#audit tbody tr');
+      return rows.length === 1 && rows[0].textContent.includes('403') &&
+        rows[0].textContent.includes('/api/v1/configs/billing/by-token');
+    });
+    check(true, 'the audit filters: who and refused only');
+    await shot(page, '9-audit');
+
     step = 'logout';
     await page.click('#logout');
     await page.waitForSelector('#login-form', {state: 'visible'});

@@ -50,6 +50,8 @@ const app = {
       configs: () => configs.list(args[0]),
       config: () => configs.one(args[0], args[1]),
       hosts: () => pages.hosts(),
+      access: () => access.page(),
+      audit: () => access.audit(),
     };
     const page = document.getElementById('page');
     const handler = handlers[name] || handlers.overview;
