@@ -97,6 +97,7 @@ absl::Status Mandator::Start() {
   store_options.layout = layout_;
   store_options.acl = acl;
   store_options.history_limit = options_.history_limit;
+  store_options.secret_keys_dir = options_.secret_keys_dir;
   store_options.writer_id = options_.id;
   KESS_ASSIGN_OR_RETURN(store_,
                         core::ConfigStore::Create(zk_.get(), store_options));
@@ -278,6 +279,19 @@ absl::Status Mandator::Start() {
   };
   acl_api_ = std::make_unique<AclApi>(std::move(acl_api));
   acl_api_->Register(server_.get());
+  // Namespace settings (namespace_api.h): format, JSON Schema, secret.
+  NamespaceApi::Options namespace_api;
+  namespace_api.store = &store_->namespace_settings();
+  namespace_api.route = [this](const HttpRequest& r,
+                               const std::function<HttpResponse()>& commit) {
+    return api_->Route(r, commit);
+  };
+  namespace_api.author = [this](const HttpRequest& r) {
+    std::optional<auth::Principal> p = PrincipalOf(r);
+    return p.has_value() ? p->name : std::string();
+  };
+  namespace_api_ = std::make_unique<NamespaceApi>(std::move(namespace_api));
+  namespace_api_->Register(server_.get());
   auth::AuthApi::Options auth_api;
   auth_api.store = auth_store_.get();
   auth_api.audit = audit_.get();

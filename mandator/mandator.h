@@ -47,6 +47,7 @@
 #include "mandator/acl_api.h"
 #include "mandator/core/acl_store.h"
 #include "mandator/http_api.h"
+#include "mandator/namespace_api.h"
 #include "mandator/snapshot.h"
 #include "mandator/partition/overlay_heal.h"
 #include "mandator/partition/partition_role.h"
@@ -109,6 +110,9 @@ struct MandatorOptions {
   absl::Duration zk_session_timeout = absl::Seconds(10);
   absl::Duration zk_connect_timeout = absl::Seconds(30);
   int history_limit = 20;
+  // The key rings of secret namespaces, <dir>/<ns>.key (docs/security.md,
+  // "Encrypted values"); needed on every mandator of the main DC.
+  std::string secret_keys_dir;
   int changelog_retention = 10000;
   double max_writes_per_second = 2000;
   size_t max_pending_writes = 10000;
@@ -218,6 +222,7 @@ class Mandator {
   std::unique_ptr<HttpApi> api_;
   std::unique_ptr<core::AclStore> acl_store_;
   std::unique_ptr<AclApi> acl_api_;
+  std::unique_ptr<NamespaceApi> namespace_api_;
   std::unique_ptr<scheduler::Scheduler> scheduler_;
   std::unique_ptr<zk::EphemeralNode> member_;
   std::unique_ptr<replication::ReplicationRole> replication_;  // slave DCs

@@ -80,6 +80,9 @@ DEFINE_string(zk_auth_file, "",
               "mandator:<password> and reader:<password>. Required.");
 DEFINE_int32(zk_session_timeout_ms, 10000, "ZooKeeper session timeout.");
 DEFINE_int32(history_limit, 20, "Versions kept per config key.");
+DEFINE_string(secret_keys_dir, "/etc/kess/keys",
+              "Key rings of secret namespaces, <dir>/<namespace>.key (mode "
+              "0600; docs/security.md, \"Encrypted values\").");
 DEFINE_int32(changelog_retention, 10000,
              "Change records kept in ZooKeeper (at most 30000).");
 DEFINE_double(max_writes_per_second, 2000,
@@ -298,6 +301,7 @@ int main(int argc, char** argv) {
   options.auth = *std::move(auth);
   options.zk_session_timeout = absl::Milliseconds(FLAGS_zk_session_timeout_ms);
   options.history_limit = FLAGS_history_limit;
+  options.secret_keys_dir = FLAGS_secret_keys_dir;
   options.changelog_retention = FLAGS_changelog_retention;
   options.max_writes_per_second = FLAGS_max_writes_per_second;
   options.max_pending_writes =
