@@ -148,7 +148,17 @@ void CacheUpdater::DeltaFailed(const CacheKey& key, const char* reason,
 absl::StatusOr<CacheEntry> CacheUpdater::Resolve(Pending job,
                                                  const char** reason) const {
   std::string text;
+  std::shared_ptr<const std::string> kept;
   if (job.from_disk) {
+    absl::MutexLock lock(&mu_);
+    auto it = routes_.find(job.entry.key);
+    if (it != routes_.end() && it->second.revision == job.base_revision) {
+      kept = it->second.value;
+    }
+  }
+  if (kept != nullptr) {
+    text = *kept;
+  } else if (job.from_disk) {
     file_cache::FileCacheReader reader(writer_->cache_dir());
     absl::StatusOr<CacheEntry> held = reader.Read(job.entry.key);
     if (!held.ok() || held->absent || held->revision != job.base_revision) {
@@ -175,6 +185,23 @@ absl::StatusOr<CacheEntry> CacheUpdater::Resolve(Pending job,
   out.value = std::move(text);
   out.absent = false;
   return out;
+}
+
+void CacheUpdater::KeepRoute(CacheEntry& entry) {
+  if (entry.key.type != CacheKey::Type::kRoute) return;
+  auto it = routes_.find(entry.key);
+  if (it != routes_.end()) {
+    route_bytes_ -= it->second.value->size();
+    routes_.erase(it);
+  }
+  if (entry.absent ||
+      route_bytes_ + entry.value.size() > options_.route_memory_bytes) {
+    return;
+  }
+  route_bytes_ += entry.value.size();
+  routes_[entry.key] = HeldRoute{
+      entry.revision,
+      std::make_shared<const std::string>(std::move(entry.value))};
 }
 
 int64_t CacheUpdater::deltas_applied() const {
@@ -297,6 +324,7 @@ void CacheUpdater::Run() {
       if (*result == FileCacheWriter::Result::kWritten) {
         updates_applied_->Increment();
         max_revision_ = std::max(max_revision_, revision);
+        KeepRoute(job.entry);
       }
       continue;
     }

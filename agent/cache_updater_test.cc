@@ -449,6 +449,38 @@ TEST_F(CacheUpdaterDeltaTest, AppliesToTheFileAndToWhatIsPending) {
   EXPECT_EQ(updater_->delta_failures(), 0);
 }
 
+// The table last written is applied to from memory; without that memory
+// it is read back from its file.
+TEST_F(CacheUpdaterDeltaTest, AppliesToTheTableInMemoryNotTheFile) {
+  ASSERT_TRUE(updater_->Submit(Whole(10)));
+  ASSERT_TRUE(updater_->WaitIdle(kLong));
+  const std::string path = dir_ + "/routes/checkout.json";
+  auto garble = [&] {
+    FILE* f = fopen(path.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    fputs("garbage", f);
+    fclose(f);
+  };
+  garble();
+  ASSERT_TRUE(SubmitDelta(10, 11));
+  ASSERT_TRUE(updater_->WaitIdle(kLong));
+  EXPECT_EQ(OnDiskValue(), RouteTableToJson(tables_[11]));
+  EXPECT_EQ(updater_->delta_failures(), 0);
+
+  // No memory: the garbled file is no base.
+  updater_.reset();
+  CacheUpdater::Options options;
+  options.registry = &registry_;
+  options.route_memory_bytes = 0;
+  updater_ = std::make_unique<CacheUpdater>(writer_.get(), options);
+  ASSERT_TRUE(updater_->Submit(Whole(12)));
+  ASSERT_TRUE(updater_->WaitIdle(kLong));
+  ASSERT_TRUE(SubmitDelta(12, 13));  // the file is read back: fine
+  ASSERT_TRUE(updater_->WaitIdle(kLong));
+  EXPECT_EQ(OnDiskValue(), RouteTableToJson(tables_[13]));
+  EXPECT_EQ(Failures("no_base"), 0);
+}
+
 TEST_F(CacheUpdaterDeltaTest, AMismatchOrAMissingBaseAsksForTheWholeTable) {
   ASSERT_TRUE(updater_->Submit(Whole(10)));
   ASSERT_TRUE(updater_->WaitIdle(kLong));
