@@ -128,6 +128,8 @@ absl::Status Agent::Init() {
     loop_->Post([this, key] { RequestWhole(key); });
   };
   updater_ = std::make_unique<CacheUpdater>(writer_.get(), updater_options);
+  secrets_ = std::make_unique<SecretValues>(
+      SecretValues::Options{options_.secret_keys_dir, registry_});
   registry_->SetCallbackGauge("kess_agent_keys", "Subscribed keys.", {},
                               [this] { return subscriptions_->size(); });
 
@@ -650,6 +652,8 @@ void Agent::Apply(const protocol::Resource& resource) {
   if (!resource.absent()) entry.value = resource.value();
   entry.content_type = resource.content_type();
   entry.mtime_ms = resource.mtime_ms();
+  // Decrypted here, before anything local sees the value (secret_values.h).
+  secrets_->Open(&entry);
   if (options_.on_accepted) options_.on_accepted(entry);
   if (resource.revision() <= 0) return;  // never existed: nothing to hold
   if (resource.revision() > updater_->Known(key)) {

@@ -43,6 +43,7 @@
 #include "agent/backoff.h"
 #include "agent/cache_updater.h"
 #include "agent/host_heartbeater.h"
+#include "agent/secret_values.h"
 #include "agent/subscription_set.h"
 #include "model/file_cache/env.h"
 #include "model/file_cache/writer.h"
@@ -63,6 +64,9 @@ struct AgentOptions {
   std::vector<std::string> distributors;  // "host:port", at least one
   std::vector<std::string> mandators;     // "host:port", may be empty
   std::string cache_dir;
+  // Key rings of secret namespaces, <dir>/<namespace>.key: their encrypted
+  // values are decrypted into 0600 files (secret_values.h); "" = none.
+  std::string secret_keys_dir;
   std::string auth_token;  // sent in SubscribeRequest.auth_token
   // The distributors' limit on a frame before the connection authenticated
   // (their --untrusted_max_frame_bytes): the first kess.Subscribe of a
@@ -272,6 +276,7 @@ class Agent {
   std::unique_ptr<file_cache::FileCacheWriter> writer_;
   std::unique_ptr<SubscriptionSet> subscriptions_;
   std::unique_ptr<CacheUpdater> updater_;
+  std::unique_ptr<SecretValues> secrets_;
   std::unique_ptr<transport::EventLoop> loop_;
   std::unique_ptr<HostHeartbeater> heartbeater_;
 

@@ -35,6 +35,10 @@ DEFINE_string(distributors, "",
 DEFINE_string(mandators, "",
               "The DC's mandators for host heartbeats, host:port,...");
 DEFINE_string(cache_dir, "/var/cache/kess", "The file cache directory.");
+DEFINE_string(secret_keys_dir, "/etc/kess/keys",
+              "Key rings of secret namespaces, <dir>/<namespace>.key (mode "
+              "0600): their encrypted values are decrypted into 0600 cache "
+              "files; without a ring they stay encrypted.");
 DEFINE_string(credential_file, "",
               "This host's credential (kessctl identity issue --kind=host "
               "--name=<host_id>), presented to the mandators when the "
@@ -182,6 +186,7 @@ int main(int argc, char** argv) {
   options.distributors = SplitList(FLAGS_distributors);
   options.mandators = SplitList(FLAGS_mandators);
   options.cache_dir = FLAGS_cache_dir;
+  options.secret_keys_dir = FLAGS_secret_keys_dir;
   options.pull_interval = absl::Milliseconds(FLAGS_pull_interval_ms);
   options.route_deltas = FLAGS_route_deltas;
   options.heartbeat_interval = absl::Milliseconds(FLAGS_heartbeat_interval_ms);

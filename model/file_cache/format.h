@@ -71,6 +71,10 @@ struct CacheEntry {
   std::string content_type;
   int64_t mtime_ms = 0;    // when the change was committed upstream
   int64_t written_ms = 0;  // when the agent wrote this file
+  // The file's permission bits (not part of its content): 0600 for a value
+  // decrypted from a secret namespace (docs/security.md, "Encrypted
+  // values"), so that only the agent's user reads it.
+  int file_mode = 0644;
 };
 
 // Checksums (Crc32) and the utf8/base64 choice (IsPlainUtf8) come from

@@ -87,7 +87,8 @@ absl::StatusOr<FileCacheWriter::Result> FileCacheWriter::Write(
   }
   entry.written_ms = options_.env->NowMs();
   KESS_RETURN_IF_ERROR(
-      WriteFileAtomically(options_.env, path, EncodeEntry(entry)));
+      WriteFileAtomically(options_.env, path, EncodeEntry(entry),
+                          entry.file_mode));
   revisions_[entry.key] = entry.revision;
   if (written_ms != nullptr) *written_ms = entry.written_ms;
   return Result::kWritten;

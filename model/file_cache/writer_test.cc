@@ -74,6 +74,22 @@ TEST_F(WriterTest, WriteThenRead) {
   EXPECT_EQ(e->written_ms, 1234);
 }
 
+// A private entry's file is 0600 from its creation on; the next version
+// of the same key may be public again.
+TEST_F(WriterTest, FileModeIsTheEntrys) {
+  umask(022);
+  CacheEntry e = Entry(key_, 5, "plaintext");
+  e.file_mode = 0600;
+  ASSERT_TRUE(writer_->Write(e).ok());
+  struct stat st;
+  const std::string path = dir_ + "/configs/shop/db.timeout.json";
+  ASSERT_EQ(stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600);
+  ASSERT_TRUE(writer_->Write(Entry(key_, 6, "public")).ok());
+  ASSERT_EQ(stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0644);
+}
+
 TEST_F(WriterTest, BinaryRouteRoundTrip) {
   std::string binary("\x00\xff\x10route\x80", 9);
   CacheKey route = CacheKey::Route("payments");
