@@ -139,8 +139,10 @@ bool IsLoopbackHost(const std::string& host) {
     return (ntohl(v4.s_addr) >> 24) == 127;
   }
   in6_addr v6;
-  return inet_pton(AF_INET6, host.c_str(), &v6) == 1 &&
-         IN6_IS_ADDR_LOOPBACK(&v6);
+  if (inet_pton(AF_INET6, host.c_str(), &v6) != 1) return false;
+  // ::1, or ::ffff:127.x.y.z (IPv4 loopback written as IPv6).
+  return IN6_IS_ADDR_LOOPBACK(&v6) ||
+         (IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127);
 }
 
 std::vector<std::string> SplitList(const std::string& list) {
