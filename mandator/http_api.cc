@@ -367,6 +367,18 @@ void HttpApi::Audit(const HttpRequest& request, const std::string& action,
       response));
 }
 
+HttpResponse HttpApi::RouteAudited(
+    const HttpRequest& request, const std::string& action,
+    const std::function<HttpResponse()>& commit) {
+  bool committed_here = false;
+  HttpResponse response = Route(request, [&] {
+    committed_here = true;
+    return commit();
+  });
+  if (committed_here) Audit(request, action, "", response);
+  return response;
+}
+
 HttpResponse HttpApi::Write(const HttpRequest& request) {
   core::WriteOp op;
   absl::Status parsed = ParseWrite(request, &op);

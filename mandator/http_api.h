@@ -150,6 +150,13 @@ class HttpApi {
   // registered beside these (acl_api.h).
   HttpResponse Route(const HttpRequest& request,
                      const std::function<HttpResponse()>& commit);
+  // Route, and on the mandator that runs `commit` (the leader) one audit
+  // record of it: `action` ("acl.put", ...), the principal, the client,
+  // the answer (auth/audit_log.h). Routes of other APIs use this so that
+  // their writes are audited like configs.
+  HttpResponse RouteAudited(const HttpRequest& request,
+                            const std::string& action,
+                            const std::function<HttpResponse()>& commit);
 
  private:
   HttpResponse GetConfigs(const HttpRequest& request);

@@ -284,7 +284,8 @@ absl::Status Mandator::Start() {
   namespace_api.store = &store_->namespace_settings();
   namespace_api.route = [this](const HttpRequest& r,
                                const std::function<HttpResponse()>& commit) {
-    return api_->Route(r, commit);
+    return api_->RouteAudited(
+        r, r.method == "DELETE" ? "acl.delete" : "acl.put", commit);
   };
   namespace_api.author = [this](const HttpRequest& r) {
     std::optional<auth::Principal> p = PrincipalOf(r);

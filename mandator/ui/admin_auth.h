@@ -135,6 +135,12 @@ class AdminAuth {
   // failures (the gate did).
   std::optional<auth::Principal> PrincipalOf(const HttpRequest& request);
 
+  // Reports a refused request to `on_refused` (the login's own refusals:
+  // wrong password, throttled, foreign origin).
+  void ReportRefused(const HttpRequest& request, const HttpResponse& answer) {
+    if (options_.on_refused) options_.on_refused(request, "", answer);
+  }
+
   // OK if the request's Origin (or Referer) names the Host it was sent to;
   // PermissionDenied otherwise (also when both are missing).
   static absl::Status CheckSameOrigin(const HttpRequest& request);

@@ -6,6 +6,9 @@
 #include "absl/strings/match.h"
 #include "common/clock.h"
 #include "gtest/gtest.h"
+#include "mandator/auth/auth_store.h"
+#include "mandator/auth/secrets.h"
+#include "zk_schema/testing/fake_zk.h"
 
 namespace kess {
 namespace mandator {
@@ -225,6 +228,121 @@ TEST(AdminAuthTest, WrongBearerTokensAreThrottledPerAddress) {
   EXPECT_FALSE(auth->Admit(right).has_value());
   EXPECT_EQ(Counter(registry, "kess_http_auth_failures_total", "bearer"), 5);
   EXPECT_EQ(Counter(registry, "kess_http_auth_throttled_total", "bearer"), 2);
+}
+
+// Roles through the gate: stored tokens and users (AuthStore over the
+// in-memory ZooKeeper), the peer credential, refusals reported.
+class AdminAuthRolesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(zk_.Create("/kess", "").ok());
+    store_ = std::make_unique<auth::AuthStore>(&zk_, auth::AuthStore::Options());
+    AdminAuthOptions o;
+    o.secret = kSecret;
+    o.registry = &registry_;
+    o.store = store_.get();
+    o.peer_secret = "kp_peer-secret-for-tests";
+    o.on_refused = [this](const HttpRequest& r, const std::string& who,
+                          const HttpResponse& answer) {
+      refused_.push_back(who + " " + r.method + " " + r.path + " " +
+                         std::to_string(answer.status));
+    };
+    auto made = AdminAuth::Create(o);
+    ASSERT_TRUE(made.ok());
+    auth_ = std::move(made).value();
+    auto pub = store_->CreateToken("pub", auth::Role::kPublisher, {"pay*"}, "t");
+    ASSERT_TRUE(pub.ok());
+    publisher_ = pub->bearer;
+  }
+  static HttpRequest With(HttpRequest r, const std::string& bearer) {
+    r.headers["authorization"] = "Bearer " + bearer;
+    if (r.method != "GET") {
+      r.headers["content-type"] = "application/json";
+      r.headers["content-length"] = "2";
+    }
+    return r;
+  }
+
+  metrics::Registry registry_;
+  zk::testing::FakeZkServer server_;
+  zk::testing::FakeZkClient zk_{&server_};
+  std::unique_ptr<auth::AuthStore> store_;
+  std::unique_ptr<AdminAuth> auth_;
+  std::string publisher_;
+  std::vector<std::string> refused_;
+};
+
+TEST_F(AdminAuthRolesTest, PublisherTokenIsScopedAndRefusalsReported) {
+  EXPECT_FALSE(auth_->Admit(With(Request("GET", "/api/v1/configs/x/k"),
+                                 publisher_)).has_value());
+  EXPECT_FALSE(auth_->Admit(With(Request("PUT", "/api/v1/configs/payments/k"),
+                                 publisher_)).has_value());
+  std::optional<HttpResponse> other =
+      auth_->Admit(With(Request("PUT", "/api/v1/configs/billing/k"), publisher_));
+  ASSERT_TRUE(other.has_value());
+  EXPECT_EQ(other->status, 403);
+  EXPECT_TRUE(absl::StrContains(other->body, "billing")) << other->body;
+  EXPECT_EQ(auth_->Admit(With(Request("POST", "/api/v1/auth/tokens"),
+                              publisher_))->status,
+            403);
+  // A text/plain body is refused even with a good token.
+  HttpRequest plain = With(Request("PUT", "/api/v1/configs/payments/k"),
+                           publisher_);
+  plain.headers["content-type"] = "text/plain";
+  EXPECT_EQ(auth_->Admit(plain)->status, 403);
+  // A wrong token: 401 and reported without a name.
+  EXPECT_EQ(auth_->Admit(With(Request("PUT", "/api/v1/configs/payments/k"),
+                              auth::MakeToken().bearer))->status,
+            401);
+  ASSERT_EQ(refused_.size(), 4u);
+  EXPECT_EQ(refused_[0], "token:pub PUT /api/v1/configs/billing/k 403");
+  EXPECT_EQ(refused_[3], " PUT /api/v1/configs/payments/k 401");
+  EXPECT_EQ(auth_->PrincipalOf(With(Request("GET", "/x"), publisher_))->name,
+            "token:pub");
+}
+
+TEST_F(AdminAuthRolesTest, PeerCredentialActsOnlyOnBehalfOfAKnownPrincipal) {
+  const std::string peer = "kp_peer-secret-for-tests";
+  // Alone: it reads, never writes.
+  EXPECT_FALSE(auth_->Admit(With(Request("GET", "/api/v1/status/x"), peer))
+                   .has_value());
+  EXPECT_EQ(auth_->Admit(With(Request("PUT", "/api/v1/configs/payments/k"),
+                              peer))->status,
+            403);
+  // On behalf of the publisher: its role, checked again here.
+  HttpRequest forwarded = With(Request("PUT", "/api/v1/configs/payments/k"), peer);
+  forwarded.headers["x-kess-on-behalf-of"] = "token:pub";
+  EXPECT_FALSE(auth_->Admit(forwarded).has_value());
+  EXPECT_EQ(auth_->PrincipalOf(forwarded)->name, "token:pub");
+  forwarded.path = "/api/v1/configs/billing/k";
+  EXPECT_EQ(auth_->Admit(forwarded)->status, 403);
+  // On behalf of nobody known: 401. Without the peer credential the header
+  // means nothing.
+  forwarded.headers["x-kess-on-behalf-of"] = "token:ghost";
+  EXPECT_EQ(auth_->Admit(forwarded)->status, 401);
+  HttpRequest spoof = With(Request("PUT", "/api/v1/configs/billing/k"),
+                           publisher_);
+  spoof.headers["x-kess-on-behalf-of"] = "admin";
+  EXPECT_EQ(auth_->Admit(spoof)->status, 403);
+  // The bootstrap admin's secret still works (documented as the bootstrap).
+  EXPECT_FALSE(auth_->Admit(With(Request("POST", "/api/v1/auth/tokens"),
+                                 kSecret)).has_value());
+}
+
+TEST_F(AdminAuthRolesTest, StoredUsersLogIn) {
+  ASSERT_TRUE(store_->CreateUser("carol", auth::Role::kViewer, {},
+                                 "carol-Password-1", "admin")
+                  .ok());
+  auto session = auth_->Login("carol", "carol-Password-1", kClient);
+  ASSERT_TRUE(session.ok()) << session.status();
+  EXPECT_EQ(session->principal.role, auth::Role::kViewer);
+  EXPECT_FALSE(auth_->Login("carol", "wrong-Password-1", kClient).ok());
+  HttpRequest put = WithSession(Request("PUT", "/api/v1/configs/a/k"), *session);
+  put.headers["x-csrf-token"] = session->csrf_token;
+  put.headers["origin"] = "http://127.0.0.1:7101";
+  EXPECT_EQ(auth_->Admit(put)->status, 403);
+  EXPECT_FALSE(auth_->Admit(WithSession(Request("GET", "/api/v1/configs"),
+                                        *session)).has_value());
 }
 
 }  // namespace

@@ -73,7 +73,11 @@ HttpResponse AdminUi::Login(const HttpRequest& request) {
   }
   // Login CSRF: a foreign page must not log a browser into its own session.
   absl::Status same_origin = AdminAuth::CheckSameOrigin(request);
-  if (!same_origin.ok()) return HttpResponse::Error(same_origin);
+  if (!same_origin.ok()) {
+    HttpResponse r = HttpResponse::Error(same_origin);
+    auth_->ReportRefused(request, r);
+    return r;
+  }
   absl::StatusOr<Poco::JSON::Object::Ptr> body = ParseJsonObject(request.body);
   if (!body.ok()) return HttpResponse::Error(body.status());
   std::string user;
@@ -88,9 +92,15 @@ HttpResponse AdminUi::Login(const HttpRequest& request) {
   const std::string client = ClientKey(request.remote_address);
   absl::StatusOr<AdminSession> session = auth_->Login(user, password, client);
   if (absl::IsResourceExhausted(session.status())) {
-    return AdminAuth::TooManyAttempts(auth_->LoginRetryAfter(client));
+    HttpResponse r = AdminAuth::TooManyAttempts(auth_->LoginRetryAfter(client));
+    auth_->ReportRefused(request, r);
+    return r;
   }
-  if (!session.ok()) return HttpResponse::Error(session.status());
+  if (!session.ok()) {
+    HttpResponse r = HttpResponse::Error(session.status());
+    auth_->ReportRefused(request, r);  // rate-limited in the audit log
+    return r;
+  }
   HttpResponse r = HttpResponse::Json(
       200, SessionJson(*session, absl::ToInt64Seconds(auth_->session_ttl())));
   r.headers.emplace_back("Set-Cookie", auth_->SessionCookie(*session));
