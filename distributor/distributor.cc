@@ -97,6 +97,7 @@ absl::Status Distributor::StartServers() {
   server_options.first_frame_timeout = options_.first_frame_timeout;
   server_options.untrusted_max_frame_bytes = options_.untrusted_max_frame_bytes;
   server_options.trust_timeout = options_.trust_timeout;
+  server_options.untrusted_max_requests = options_.untrusted_max_requests;
   // The frame bomb: refused by a pre-scan before a handler parses it. A
   // Known is two elements (itself and its ResourceKey).
   server_options.request_types[kSubscribeMethod] =

@@ -95,6 +95,10 @@ struct DistributorOptions {
   size_t untrusted_max_frame_bytes = transport::kDefaultUntrustedMaxFrameBytes;
   // Not authenticated within this after accept: closed.
   absl::Duration trust_timeout = absl::Seconds(30);
+  // Requests before the connection authenticated; one more closes it. An
+  // agent sends at most two (its first kess.Subscribe and the rest of its
+  // keys right behind it).
+  size_t untrusted_max_requests = 4;
 
   ZkFollowerOptions follower;
   bool register_member = true;

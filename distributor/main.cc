@@ -76,6 +76,9 @@ DEFINE_uint64(untrusted_max_frame_bytes,
 DEFINE_int64(trust_timeout_ms, 30000,
              "close a connection that has not authenticated this long after "
              "accept (0: off)");
+DEFINE_uint64(untrusted_max_requests, 4,
+              "requests a connection may send before it authenticated; one "
+              "more closes it (0: unlimited)");
 DEFINE_int32(load_threads, 8, "parallel ZooKeeper reads of a full load");
 
 namespace {
@@ -117,6 +120,7 @@ int main(int argc, char** argv) {
       absl::Milliseconds(FLAGS_first_frame_timeout_ms);
   options.untrusted_max_frame_bytes = FLAGS_untrusted_max_frame_bytes;
   options.trust_timeout = absl::Milliseconds(FLAGS_trust_timeout_ms);
+  options.untrusted_max_requests = FLAGS_untrusted_max_requests;
   options.follower.poll_interval = absl::Milliseconds(FLAGS_poll_interval_ms);
   options.follower.max_shrink_fraction = FLAGS_max_shrink_fraction;
   options.follower.load_threads = FLAGS_load_threads;

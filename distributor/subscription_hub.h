@@ -35,7 +35,11 @@
 // Auth: with a non-empty auth_token, a connection gets nothing before a
 // kess.Subscribe carrying that token (PERMISSION_DENIED, counted as
 // rejected{reason="auth"}); with an empty one every connection is trusted
-// (development mode; the daemon warns loudly).
+// (development mode; the daemon warns loudly). Until then the token is
+// checked before a request's keys are parsed (a kess.Subscribe's top-level
+// fields are walked, its keys skipped; a kess.Pull is refused unparsed), so
+// a frame of tens of thousands of empty keys without the token costs a
+// walk over its bytes, not an allocation per key.
 //
 // Route deltas: a connection whose kess.Subscribe set route_deltas gets a
 // route table as a delta when its Item has one from the revision the agent
@@ -189,6 +193,8 @@ class SubscriptionHub : public ChangeListener {
       const google::protobuf::RepeatedPtrField<protocol::Known>& known,
       bool authenticate, const std::string* host_id = nullptr);
   Answer Reject(const char* reason, absl::Status status);
+  // PERMISSION_DENIED, counted as "auth", logged (every 20th).
+  Answer RejectWrongToken(uint64_t connection, const std::string& host_id);
   // What `host` gets for config key `key` whose held item is `base`: the
   // gray item if a gray release is active for it (newer than `base`) and
   // selects the host, else `base`.

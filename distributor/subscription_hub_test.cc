@@ -204,6 +204,42 @@ TEST_F(HubTest, AuthTokenRequiredBeforeAnything) {
   EXPECT_TRUE(hub->Pull(1, pull.SerializeAsString()).response.ok());
 }
 
+// Before the token, a request's keys are not parsed: keys that would not
+// even parse are refused for the token (not as malformed), and a frame of
+// empty keys is refused like any request without the token.
+TEST_F(HubTest, WithoutTheTokenKeysAreNotParsed) {
+  auto hub = Hub("t0ken");
+  protocol::SubscribeRequest header;
+  header.set_host_id("host-1");
+  header.set_auth_token("nope");
+  std::string unparsable_keys = header.SerializeAsString();
+  unparsable_keys += std::string("\x22\x02\xff\xff", 4);  // keys: a bad Known
+  EXPECT_EQ(hub->Subscribe(1, unparsable_keys).response.status().code(),
+            absl::StatusCode::kPermissionDenied);
+  std::string bomb = header.SerializeAsString();
+  for (int i = 0; i < 30000; ++i) bomb += std::string("\x22\x00", 2);
+  EXPECT_EQ(hub->Subscribe(1, bomb).response.status().code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(hub->Pull(1, std::string("\x0a\x02\xff\xff", 4))
+                .response.status()
+                .code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(Rejected("auth"), 3);
+  EXPECT_EQ(Rejected("malformed_request"), 0);
+  // A top level that does not parse is still malformed.
+  EXPECT_EQ(hub->Subscribe(1, "\xff\xff\xff").response.status().code(),
+            absl::StatusCode::kInvalidArgument);
+  // The same bytes with the right token: parsed, the bad Known found.
+  protocol::SubscribeRequest good;
+  good.set_auth_token("t0ken");
+  EXPECT_EQ(hub->Subscribe(1, good.SerializeAsString() +
+                                  std::string("\x22\x02\xff\xff", 4))
+                .response.status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  Parse(hub->Subscribe(1, SubscribePayload({Known("a", 0)}, "t0ken")));
+}
+
 TEST_F(HubTest, LimitsAndBadInput) {
   auto hub = Hub("", /*max_keys=*/2);
   protocol::SubscribeResponse r = Parse(hub->Subscribe(

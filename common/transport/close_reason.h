@@ -35,6 +35,8 @@ inline constexpr char kFirstFrameTimeout[] = "first_frame_timeout";
 inline constexpr char kTrustTimeout[] = "trust_timeout";
 // A frame over ServerOptions::untrusted_max_frame_bytes before Trust.
 inline constexpr char kUntrustedFrameTooLarge[] = "untrusted_frame_too_large";
+// One request more than ServerOptions::untrusted_max_requests before Trust.
+inline constexpr char kUntrustedRequestLimit[] = "untrusted_request_limit";
 // A request payload over its element budget (ServerOptions::request_types).
 inline constexpr char kPayloadOverBudget[] = "payload_over_budget";
 // Identities (ServerOptions::credentials): a kess.Authenticate that did not

@@ -253,6 +253,36 @@ TEST_F(LimitsTest, UntrustedFramesAreSmallUntilTrusted) {
   client->reset();
 }
 
+TEST_F(LimitsTest, RequestsBeforeTrustAreCountedAndTheOneOverTheLimitCloses) {
+  ServerOptions options;
+  options.untrusted_max_requests = 3;
+  options.request_types["files"] = FileDescriptorProto::descriptor();
+  options.request_budget.max_elements = 100000;
+  Start(options);
+  // Three wrong logins and then parseable bombs pipelined on one
+  // connection: the three logins are answered, the fourth request closes
+  // the connection, and no bomb behind it reaches the handler.
+  std::string pipelined = RequestFrame("login", "wrong", 1) +
+                          RequestFrame("login", "wrong", 2) +
+                          RequestFrame("login", "wrong", 3);
+  for (int i = 0; i < 5; ++i) {
+    pipelined += RequestFrame("files", Bomb(10000), 4 + i);
+  }
+  EXPECT_TRUE(ClosedAfter(pipelined));
+  EXPECT_EQ(parsed_.load(), 0);
+  EXPECT_EQ(Disconnects(registry_, "server", "untrusted_request_limit"), 1);
+  // Trusted by its first request, a connection sends as many as it likes.
+  std::string trusted = RequestFrame("login", "secret", 1);
+  for (int i = 0; i < 5; ++i) {
+    trusted += RequestFrame("files", Bomb(10), 2 + i);
+  }
+  const int fd = ConnectRaw(server_->port());
+  ASSERT_TRUE(WriteAll(fd, trusted));
+  EXPECT_TRUE(WaitFor([&] { return parsed_.load() == 5; }, kLong));
+  close(fd);
+  EXPECT_EQ(Disconnects(registry_, "server", "untrusted_request_limit"), 1);
+}
+
 TEST_F(LimitsTest, TrustDeadlineClosesConnectionsThatNeverAuthenticate) {
   ServerOptions options;
   options.untrusted_max_frame_bytes = 1024;

@@ -39,8 +39,9 @@ struct Server::Loop {
   std::unique_ptr<EventLoop> event_loop;
   std::unique_ptr<ConnectionDelegate> delegate;
   std::unordered_map<uint64_t, std::unique_ptr<Connection>> connections;
-  // Connections not yet trusted (only when the server needs trust).
-  std::unordered_set<uint64_t> untrusted;
+  // Connections not yet trusted (only when the server needs trust), with
+  // the requests each has sent.
+  std::unordered_map<uint64_t, size_t> untrusted;
   EventLoop::TimerId sweep_timer = 0;
 };
 
@@ -257,7 +258,7 @@ void Server::Adopt(int fd, std::string peer) {
       return;
     }
     if (NeedsTrust()) {
-      loop->untrusted.insert(id);
+      loop->untrusted.emplace(id, 0);
       if (options_.untrusted_max_frame_bytes > 0) {
         connection->set_max_frame_bytes(
             std::min(options_.untrusted_max_frame_bytes,
@@ -274,6 +275,19 @@ void Server::Adopt(int fd, std::string peer) {
 void Server::OnFrame(Loop& loop, Connection* connection, Frame frame) {
   switch (frame.kind()) {
     case Frame::REQUEST: {
+      if (options_.untrusted_max_requests > 0) {
+        auto untrusted = loop.untrusted.find(connection->id());
+        if (untrusted != loop.untrusted.end() &&
+            ++untrusted->second > options_.untrusted_max_requests) {
+          RespondAndClose(
+              loop, connection, frame.id(),
+              absl::PermissionDeniedError(absl::StrCat(
+                  "more than ", options_.untrusted_max_requests,
+                  " requests before authenticating")),
+              close_reason::kUntrustedRequestLimit);
+          return;
+        }
+      }
       absl::Status version = CheckPeerProtocolVersion(
           PeerProtocolVersion(frame.protocol_version()),
           options_.min_protocol_version, "client");
@@ -609,6 +623,7 @@ void Server::Release(const std::string& peer_ip) {
 
 bool Server::NeedsTrust() const {
   return options_.untrusted_max_frame_bytes > 0 ||
+         options_.untrusted_max_requests > 0 ||
          options_.trust_timeout > absl::ZeroDuration();
 }
 

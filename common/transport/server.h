@@ -84,6 +84,14 @@ struct ServerOptions {
   // A connection not trusted this long after accept is closed with
   // "trust_timeout". Zero disables. Only for servers that call Trust().
   absl::Duration trust_timeout = absl::ZeroDuration();
+  // Requests a connection may send before the server calls Trust(); the
+  // next one is answered PERMISSION_DENIED and closes the connection with
+  // "untrusted_request_limit", before it is pre-scanned or handled, and no
+  // later frame of it is decoded. Bounds what a peer that keeps sending
+  // without authenticating (frame bombs pipelined on one connection) gets
+  // parsed per connection it opens. 0 = unlimited. Only for servers that
+  // call Trust().
+  size_t untrusted_max_requests = 0;
   // The payload type of each method's REQUEST. A payload over
   // `request_budget` as that type (wire_budget.h: a pre-scan, no parse) is
   // answered RESOURCE_EXHAUSTED and its connection closed with
