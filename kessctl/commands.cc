@@ -19,6 +19,7 @@
 #include "kessctl/client.h"
 #include "kessctl/certs_command.h"
 #include "kessctl/acl_command.h"
+#include "kessctl/secrets_command.h"
 #include "kessctl/auth_command.h"
 #include "kessctl/command_errors.h"
 #include "kessctl/services_command.h"
@@ -505,6 +506,9 @@ int RunKessctl(const Args& args, const Options& options, const Io& io) {
     }
     return RunServices(Args(args.begin() + 1, args.end()), options, io,
                        services_client.get());
+  }
+  if (args[0] == "secrets") {
+    return RunSecrets(Args(args.begin() + 1, args.end()), options, io);
   }
   if (args[0] == "certs") {
     return RunCerts(Args(args.begin() + 1, args.end()), options, io);

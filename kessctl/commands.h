@@ -55,6 +55,8 @@ struct Options {
   // certs init: where, the cluster's name, extra host names/IPs (`hosts`
   // above), validity, overwrite
   std::string certs_dir;
+  // secrets: where the key rings of secret namespaces are (<dir>/<ns>.key).
+  std::string keys_dir = "/etc/kess/keys";
   std::string cluster;
   int days = 365;
   bool force = false;

@@ -60,6 +60,8 @@ DEFINE_bool(dry_run, false,
             "config import: print the diff, write nothing (also --dry-run).");
 
 DEFINE_string(dir, "", "certs init: the directory to write.");
+DEFINE_string(keys_dir, "/etc/kess/keys",
+              "secrets: the key rings of secret namespaces (<dir>/<ns>.key).");
 DEFINE_string(cluster, "", "certs init: the cluster's name.");
 DEFINE_int32(days, 365, "certs init: days the certificates are valid.");
 DEFINE_bool(force, false, "certs init: overwrite existing files.");
@@ -146,6 +148,7 @@ int main(int argc, char** argv) {
   if (!agent.empty()) options.agent = agent;
   options.watch_changes = FLAGS_watch_changes;
   options.certs_dir = FLAGS_dir;
+  options.keys_dir = FLAGS_keys_dir;
   options.cluster = FLAGS_cluster;
   options.days = FLAGS_days;
   options.force = FLAGS_force;

@@ -62,6 +62,15 @@ Usage:
                                                   one host's (service's,
                                                   mandator's...) certificate,
                                                   naming it (docs/security.md)
+  kessctl secrets keygen <ns> [--keys_dir=DIR]    create the namespace's key
+                                                  ring, or add a key to it
+                                                  (0600; docs/security.md)
+  kessctl secrets drop-key <ns> <id>              remove an old key
+  kessctl [flags] secrets reencrypt <ns>          write every value back: the
+                                                  leader seals it with the
+                                                  newest key
+  kessctl [flags] secrets show <ns> <key>         decrypt a value here with
+                                                  the local ring
 
 Flags (anywhere on the line; '--' ends them, e.g. for a value '-5'):
   --mandators=host:port,...  mandators to ask, in order; an unreachable one
@@ -108,6 +117,7 @@ Flags (anywhere on the line; '--' ends them, e.g. for a value '-5'):
                              certificates name besides localhost, 127.0.0.1
                              and ::1 (each also gets hosts/<host>.pem)
   --days=N                   certs init: validity (365)
+  --keys_dir=DIR             secrets: the key rings (/etc/kess/keys)
   --force                    certs init/issue: overwrite existing files
   --kind=KIND --name=NAME    certs issue: the principal (host, service,
   --dc=DC                    mandator, distributor, operator; --dc for

@@ -45,6 +45,7 @@ absl::Status ApiServer::Init() {
   core::ConfigStore::Options store;
   store.layout = layout_;
   store.writer_id = options_.member_id;
+  store.secret_keys_dir = options_.secret_keys_dir;
   KESS_ASSIGN_OR_RETURN(store_, core::ConfigStore::Create(zk_.get(), store));
   gray_ = std::make_unique<core::GrayStore>(zk_.get(), store_.get());
 

@@ -74,6 +74,8 @@ class ApiServer {
     std::string main_datacenter;  // a slave DC's refusal names it; may be ""
     std::string member_id = "m1";
     std::string zk_root = "/kess";
+    // The key rings of secret namespaces (ConfigStore::Options).
+    std::string secret_keys_dir;
     // Non-empty: the API needs "Authorization: Bearer <admin_secret>"
     // (AdminAuth; at least 12 characters, not a well-known default).
     std::string admin_secret;
