@@ -15,7 +15,9 @@
 #include "common/version.h"
 #include "glog/logging.h"
 #include "zk_schema/codec.h"
+#include "zk_schema/kess_auth.h"
 #include "zk_schema/skeleton.h"
+#include "zk_schema/skeleton_acl.h"
 
 namespace kess {
 namespace distributor {
@@ -293,6 +295,14 @@ void Distributor::Supervise() {
           client.ok() ? zk::CheckStoredSchema(**client, layout_, "distributor",
                                               registry_)
                       : absl::OkStatus();
+      // With credentials (a tree protected by ACLs), a tree whose skeleton
+      // lets a non-kess identity write is not followed either
+      // (zk_schema/skeleton_acl.h).
+      if (layout_version.ok() && client.ok() && options_.zk_credential) {
+        layout_version = zk::EnforceSkeletonAcls(
+            **client, layout_, zk::ReaderSkeletonAclPolicy(layout_),
+            "distributor", /*repair=*/false, registry_);
+      }
       if (!layout_version.ok() && !absl::IsNotFound(layout_version)) {
         LOG_EVERY_N(ERROR, 20)
             << "distributor: not following ZooKeeper " << options_.zk_connect
@@ -330,12 +340,12 @@ void Distributor::Supervise() {
       info.set_pid(getpid());
       zk::AclList acl;
       if (options_.zk_credential) {
-        // The reader may manage its own node; everyone may read it (it
-        // holds addresses only).
-        absl::StatusOr<zk::Acl> own =
-            zk::DigestAcl(options_.zk_credential->user,
-                          options_.zk_credential->password, zk::kPermAll);
-        if (own.ok()) acl = {*own, zk::WorldReadAcl()};
+        // Read-only for everyone: the node is never changed, and it goes
+        // away with this distributor's session (the reader may not delete
+        // in the members directory).
+        absl::StatusOr<zk::AclList> own =
+            zk::DistributorMemberNodeAcl(*options_.zk_credential);
+        if (own.ok()) acl = *std::move(own);
       }
       absl::StatusOr<std::string> path =
           layout_.MemberPath(zk::DISTRIBUTOR, options_.id);
@@ -346,7 +356,11 @@ void Distributor::Supervise() {
       }
       absl::StatusOr<std::unique_ptr<zk::EphemeralNode>> node =
           path.ok()
-              ? zk::EphemeralNode::Create(client, *path, zk::Encode(info), acl)
+              ? zk::EphemeralNode::Create(
+                    client, *path, zk::Encode(info), acl,
+                    options_.zk_credential
+                        ? zk::EphemeralNode::OnDestroy::kLeaveToSession
+                        : zk::EphemeralNode::OnDestroy::kDelete)
               : absl::StatusOr<std::unique_ptr<zk::EphemeralNode>>(
                     path.status());
       if (node.ok()) {

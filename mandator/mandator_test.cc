@@ -432,22 +432,24 @@ TEST_F(MandatorTest, TheSchedulerIsPublishedInTheMemberNode) {
 }
 
 // Distributors hold only the reader password: they may register their own
-// member node, and nothing else.
+// member node, and nothing else; not even delete a member node (every
+// distributor shares that password).
 TEST_F(MandatorTest, ReadersMayRegisterDistributorsAndNothingElse) {
   auto reader = testing::FakeReader(zk_);
   zk::Layout layout = *zk::Layout::Create("/api/kess");
-  auto own = zk::DigestAcl(testing::TestAuth().reader.user,
-                           testing::TestAuth().reader.password, zk::kPermAll);
+  auto own = zk::DistributorMemberNodeAcl(testing::TestAuth().reader);
   ASSERT_TRUE(own.ok());
   std::string member = *layout.MemberPath(zk::DISTRIBUTOR, "d1");
-  auto created = reader->Create(member, "x", zk::CreateMode::kEphemeral,
-                                {*own, zk::WorldReadAcl()});
+  auto created =
+      reader->Create(member, "x", zk::CreateMode::kEphemeral, *own);
   EXPECT_TRUE(created.ok()) << created.status();
-  EXPECT_TRUE(reader->Delete(member).ok());
+  EXPECT_EQ(reader->Delete(member).code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(reader->Set(member, "y").status().code(),
+            absl::StatusCode::kPermissionDenied);
 
   std::string mandator_member = *layout.MemberPath(zk::MANDATOR, "rogue");
   EXPECT_EQ(
-      reader->Create(mandator_member, "x", zk::CreateMode::kEphemeral, {*own})
+      reader->Create(mandator_member, "x", zk::CreateMode::kEphemeral, *own)
           .status()
           .code(),
       absl::StatusCode::kPermissionDenied);
