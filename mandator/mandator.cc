@@ -13,11 +13,11 @@
 #include "mandator/core/zk_options.h"
 #include "model/names.h"
 #include "model/route_table.h"
+#include "zk_schema/identities.h"
 #include "zk_schema/codec.h"
 #include "zk_schema/skeleton.h"
 #include "mandator/auth/secrets.h"
 #include "mandator/auth/write_guard.h"
-#include "zk_schema/skeleton_acl.h"
 
 namespace kess {
 namespace mandator {
@@ -93,14 +93,6 @@ absl::Status Mandator::Start() {
   KESS_RETURN_IF_ERROR(
       zk::EnsureSkeleton(*zk_, layout_, info, options_.changelog_retention, acl,
                          {{distributors_dir, std::move(members_acl)}}));
-  // A skeleton node created before the mandators, with an ACL that lets
-  // others write it, is refused; one left with an older release's ACL is
-  // set to the current one (zk_schema/skeleton_acl.h).
-  KESS_ASSIGN_OR_RETURN(zk::SkeletonAclPolicy acl_policy,
-                        zk::MandatorSkeletonAclPolicy(options_.auth, layout_));
-  KESS_RETURN_IF_ERROR(zk::EnforceSkeletonAcls(*zk_, layout_, acl_policy,
-                                               "mandator", /*repair=*/true,
-                                               options_.registry));
 
   core::ConfigStore::Options store_options;
   store_options.layout = layout_;
@@ -186,6 +178,17 @@ absl::Status Mandator::Start() {
   }
   KESS_ASSIGN_OR_RETURN(server_, http::EventHttpServer::Create(http));
 
+  // Per-principal credentials (docs/security.md): this DC's copy, kept
+  // current; the mandators of a slave DC first copy the main DC's.
+  credentials_ = std::make_shared<identity::CredentialRegistry>();
+  zk::IdentityWatcher::Options identities;
+  identities.layout = layout_;
+  if (!options_.is_main) {
+    identities.after_poll = [this, acl] { MirrorIdentities(acl); };
+  }
+  identity_watcher_ = std::make_unique<zk::IdentityWatcher>(
+      zk_.get(), credentials_, identities);
+
   scheduler::SchedulerOptions scheduler;
   scheduler.mandator_id = options_.id;
   scheduler.datacenter = options_.datacenter;
@@ -200,6 +203,7 @@ absl::Status Mandator::Start() {
   scheduler.first_frame_timeout = options_.transport_first_frame_timeout;
   scheduler.tls = options_.tls_server;
   scheduler.require_identity = options_.require_identity;
+  scheduler.credentials = credentials_;
   // Where the routes role's last cycle placed an instance (the leader's
   // view; the others have none and skip the check): keeps an instance
   // with its host when a mandator fails over. Set before routes_ and
@@ -274,6 +278,14 @@ absl::Status Mandator::Start() {
   }
   api_ = std::make_unique<HttpApi>(std::move(api));
   api_->Register(server_.get());
+  IdentityApi::Options identity_api;
+  identity_api.zk = zk_.get();
+  identity_api.layout = layout_;
+  identity_api.acl = acl;
+  identity_api.is_main = options_.is_main;
+  identity_api.main_datacenter = options_.main_datacenter;
+  identity_api_ = std::make_unique<IdentityApi>(std::move(identity_api));
+  identity_api_->Register(server_.get());
   // Read ACLs (acl_api.h): read here, written by the main DC's leader.
   acl_store_ = std::make_unique<core::AclStore>(
       zk_.get(), core::AclStore::Options{
@@ -293,8 +305,7 @@ absl::Status Mandator::Start() {
   namespace_api.store = &store_->namespace_settings();
   namespace_api.route = [this](const HttpRequest& r,
                                const std::function<HttpResponse()>& commit) {
-    return api_->RouteAudited(
-        r, r.method == "DELETE" ? "acl.delete" : "acl.put", commit);
+    return api_->Route(r, commit);
   };
   namespace_api.author = [this](const HttpRequest& r) {
     std::optional<auth::Principal> p = PrincipalOf(r);
@@ -402,6 +413,8 @@ Mandator::~Mandator() {
     }
     refresher_.join();
   }
+  identity_watcher_.reset();  // its thread mirrors through the reader
+  main_identities_reader_.reset();
   if (server_ != nullptr) server_->Stop();
   // The roles' threads read election_ (their fence) until they stop, and
   // election_.reset() nulls it before the demotion stops them: stop them
@@ -633,6 +646,38 @@ void Mandator::RefreshLoop() {
       absl::StatusOr<size_t> trimmed = audit_->Trim();
       if (!trimmed.ok()) LOG(WARNING) << "audit retention: " << trimmed.status();
     }
+  }
+}
+
+void Mandator::MirrorIdentities(const zk::AclList& acl) {
+  if (main_identities_reader_ == nullptr) {
+    absl::StatusOr<std::unique_ptr<zk::ZkApi>> reader = ConnectReader(
+        connect_, options_.main_zk, options_.auth, options_.zk_session_timeout);
+    if (!reader.ok()) {
+      LOG_EVERY_N(WARNING, 60) << "identities: cannot reach the main DC's "
+                                  "ZooKeeper to copy its credentials: "
+                               << reader.status();
+      return;
+    }
+    main_identities_reader_ = std::move(reader).value();
+  }
+  absl::StatusOr<std::optional<zk::Stat>> stat =
+      main_identities_reader_->Exists(zk::IdentitiesDir(layout_));
+  if (!stat.ok()) return;  // unreachable for now; the next poll retries
+  const int32_t cversion = stat->has_value() ? (*stat)->cversion : -1;
+  if (cversion == mirrored_identities_cversion_) return;
+  absl::StatusOr<int> changed =
+      zk::MirrorIdentities(*main_identities_reader_, *zk_, layout_, acl);
+  if (!changed.ok()) {
+    LOG_EVERY_N(WARNING, 60) << "identities: copying the main DC's "
+                                "credentials: "
+                             << changed.status();
+    return;
+  }
+  mirrored_identities_cversion_ = cversion;
+  if (*changed > 0) {
+    LOG(INFO) << "identities: copied " << *changed
+              << " credential change(s) from the main DC";
   }
 }
 

@@ -34,6 +34,7 @@
 #include "common/http/event_http_server.h"
 #include "common/http_server.h"
 #include "common/identity/credential.h"
+#include "zk_schema/identities.h"
 #include "common/metrics.h"
 #include "common/status.h"
 #include "mandator/core/config_store.h"
@@ -47,6 +48,7 @@
 #include "mandator/acl_api.h"
 #include "mandator/core/acl_store.h"
 #include "mandator/http_api.h"
+#include "mandator/identity_api.h"
 #include "mandator/namespace_api.h"
 #include "mandator/snapshot.h"
 #include "mandator/partition/overlay_heal.h"
@@ -202,6 +204,9 @@ class Mandator {
   routes::RoutesRole::Options RoutesOptions(
       const routes::RouteStore::Options& store);
   void StartAdmin();  // the UI, /api/v1/cluster, /api/v1/hosts
+  // Slave DCs: copies the main DC's credentials into this DC's ensemble
+  // when they changed (the identity watcher's thread, after each poll).
+  void MirrorIdentities(const zk::AclList& acl);
   void OnElected();
   void OnDemoted();
   absl::Status Health() const;
@@ -224,6 +229,12 @@ class Mandator {
   std::unique_ptr<AclApi> acl_api_;
   std::unique_ptr<NamespaceApi> namespace_api_;
   std::unique_ptr<scheduler::Scheduler> scheduler_;
+  std::shared_ptr<identity::CredentialRegistry> credentials_;
+  std::unique_ptr<zk::IdentityWatcher> identity_watcher_;
+  std::unique_ptr<IdentityApi> identity_api_;
+  // Slave DCs, on the identity watcher's thread only.
+  std::unique_ptr<zk::ZkApi> main_identities_reader_;
+  int32_t mirrored_identities_cversion_ = -2;
   std::unique_ptr<zk::EphemeralNode> member_;
   std::unique_ptr<replication::ReplicationRole> replication_;  // slave DCs
   std::unique_ptr<partition::PartitionRole> partition_;        // slave DCs

@@ -29,6 +29,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/http_client.h"
+#include "common/identity/credential.h"
+#include "common/json_util.h"
 #include "common/testing/wait_for.h"
 #include "common/transport/client.h"
 #include "common/transport/event_loop.h"
@@ -143,6 +145,25 @@ class RegistrationRightsTest : public ::testing::Test {
     o.host = address.substr(0, colon);
     o.port = std::stoi(address.substr(colon + 1));
     o.tls = std::move(tls);
+    auto client = transport::Client::Create(loop_.get(), o);
+    if (!client.ok()) {
+      *connect_status = client.status();
+      return nullptr;
+    }
+    *connect_status = (*client)->WaitConnected(kCall);
+    return std::move(client).value();
+  }
+
+  std::unique_ptr<transport::Client> ConnectWith(
+      const std::string& address, std::shared_ptr<tls::TlsContext> tls,
+      std::shared_ptr<const identity::CredentialFile> credential,
+      absl::Status* connect_status) {
+    transport::ClientOptions o;
+    const size_t colon = address.rfind(':');
+    o.host = address.substr(0, colon);
+    o.port = std::stoi(address.substr(colon + 1));
+    o.tls = std::move(tls);
+    o.credential = std::move(credential);
     auto client = transport::Client::Create(loop_.get(), o);
     if (!client.ok()) {
       *connect_status = client.status();
@@ -296,6 +317,104 @@ TEST_F(RegistrationRightsTest, ForeignHostsCannotHijackHeartbeatDeregisterOrRead
       [&] { return absl::StrContains(RouteTable(), "127.0.0.1:18028"); },
       kWait))
       << RouteTable();
+}
+
+// A service credential issued by the main DC's API works in both DCs (the
+// slave DC's mandators copy it), and once revoked every mandator refuses
+// it: the connections it authenticated are closed at their next request,
+// and a new connection presenting it is refused.
+TEST_F(RegistrationRightsTest, RevokedCredentialIsRefusedInBothDcs) {
+  const std::string api = cluster_->main()[0]->http_address();
+  absl::StatusOr<HttpReply> issued =
+      HttpCall(api, "POST", "/api/v1/identities",
+               R"({"kind":"service","name":"cart"})", kCall, {admin_header_});
+  ASSERT_TRUE(issued.ok()) << issued.status();
+  ASSERT_EQ(issued->status, 201) << issued->body;
+  auto object = ParseJsonObject(issued->body);
+  ASSERT_TRUE(object.ok());
+  auto credential = identity::ParseCredentialFile(
+      (*object)->getValue<std::string>("credential_file"));
+  ASSERT_TRUE(credential.ok()) << credential.status();
+  auto shared_credential =
+      std::make_shared<identity::CredentialFile>(*credential);
+  // The listing never shows the secret.
+  absl::StatusOr<HttpReply> listed = HttpCall(
+      api, "GET", "/api/v1/identities", "", kCall, {admin_header_});
+  ASSERT_TRUE(listed.ok() && listed->status == 200);
+  EXPECT_TRUE(absl::StrContains(listed->body, "kess://service/cart"));
+  EXPECT_FALSE(absl::StrContains(listed->body, credential->secret));
+
+  // The shared agent certificate names nobody: the credential does.
+  auto agent_cert = cluster_->tls().ClientContext("agent");
+  ASSERT_TRUE(agent_cert.ok());
+  for (int d = 0; d < 2; ++d) {
+    sdk::RegistrationOptions o;
+    for (const auto& m : cluster_->dc(d).mandators) {
+      o.mandators.push_back(m->address());
+    }
+    o.instance.service = "cart";
+    o.instance.id = absl::StrCat("cart-", d + 1);
+    o.instance.host = absl::StrCat("web-", 40 + d);
+    o.instance.address = absl::StrCat("127.0.0.1:1904", d);
+    o.instance.datacenter = MultiDcCluster::DcName(d);
+    o.heartbeat_interval = absl::Seconds(1);
+    o.tls = *agent_cert;
+    o.credential = shared_credential;
+    auto r = sdk::Registration::Create(o);
+    ASSERT_TRUE(r.ok()) << r.status();
+    // dc2 knows the credential once its mandators copied it.
+    ASSERT_TRUE((*r)->WaitRegistered(2, kWait).ok())
+        << "the credential was not accepted in " << o.instance.datacenter;
+    providers_.push_back(std::move(r).value());
+  }
+
+  absl::StatusOr<HttpReply> revoked = HttpCall(
+      api, "DELETE", "/api/v1/identities/service/cart", "", kCall,
+      {admin_header_});
+  ASSERT_TRUE(revoked.ok()) << revoked.status();
+  ASSERT_EQ(revoked->status, 200) << revoked->body;
+
+  // Every mandator of both DCs refuses it within the propagation time.
+  for (int d = 0; d < 2; ++d) {
+    for (const auto& m : cluster_->dc(d).mandators) {
+      SCOPED_TRACE(m->address());
+      EXPECT_TRUE(WaitFor(
+          [&] {
+            absl::Status connected;
+            std::unique_ptr<transport::Client> c =
+                ConnectWith(m->address(), *agent_cert, shared_credential,
+                            &connected);
+            if (c == nullptr || !connected.ok()) return false;
+            protocol::HeartbeatRequest hb;
+            protocol::InstanceRef* ref = hb.add_instances();
+            ref->set_service("cart");
+            ref->set_id(absl::StrCat("cart-", d + 1));
+            absl::StatusOr<std::string> r = c->CallSync(
+                protocol::kHeartbeatMethod, hb.SerializeAsString(), kCall);
+            return absl::IsUnauthenticated(r.status()) ||
+                   absl::IsUnavailable(r.status());
+          },
+          absl::Seconds(20), absl::Milliseconds(200)));
+      absl::StatusOr<HttpReply> metrics = HttpCall(
+          m->http_address(), "GET", "/metrics", "", kCall, {admin_header_});
+      ASSERT_TRUE(metrics.ok());
+      absl::StatusOr<double> failed = testing::MetricValue(
+          metrics->body, "kess_transport_authentications_total",
+          "result=\"failed\"");
+      EXPECT_TRUE(failed.ok() && *failed >= 1) << "no refused credential";
+    }
+  }
+  // The providers' own connections were closed ("credential_revoked") at
+  // their next heartbeat and their re-authentication is refused: they
+  // hold no mandator any more.
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        for (size_t i = providers_.size() - 2; i < providers_.size(); ++i) {
+          if (!providers_[i]->state().registered.empty()) return false;
+        }
+        return true;
+      },
+      absl::Seconds(30), absl::Milliseconds(200)));
 }
 
 }  // namespace
