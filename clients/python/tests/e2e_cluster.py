@@ -78,7 +78,8 @@ try:
     time.sleep(2)
     for v in ("v1", "v2"):
         req = urllib.request.Request("http://%s/api/v1/configs/e2e/motd" % mand,
-                                     data=json.dumps({"value": v}).encode(), method="PUT")
+                                     data=json.dumps({"value": v}).encode(), method="PUT",
+                                     headers={"Content-Type": "application/json"})
         print("put", v, urllib.request.urlopen(req, timeout=10).read(), flush=True)
         time.sleep(2)
     out, err = w.communicate(timeout=30)
