@@ -451,7 +451,7 @@ TEST_F(CommandsTest, RefusalsOfTheRealApi) {
   EXPECT_EQ(RunWith(to_gated, put, &out, &err), kExitAuth);
   EXPECT_EQ(err,
             "kessctl: put ns/k: authentication required: log in at /ui/ or "
-            "send \"Authorization: Bearer <admin secret>\" (set --token or "
+            "send \"Authorization: Bearer <API token>\" (set --token or "
             "KESS_TOKEN)\n");
   to_gated.token = "wrong-secret";
   EXPECT_EQ(RunWith(to_gated, put, &out, &err), kExitAuth);
