@@ -7,6 +7,8 @@
 #include <memory>
 #include <string>
 
+#include <sys/stat.h>
+
 #include "absl/strings/match.h"
 #include "common/json_util.h"
 #include "gtest/gtest.h"
@@ -15,6 +17,8 @@
 #include "mandator/routes/override_store.h"
 #include "mandator/routes/route_store.h"
 #include "mandator/testing/test_util.h"
+#include "model/secrets/envelope.h"
+#include "model/secrets/key_dir.h"
 
 namespace kess {
 namespace mandator {
@@ -26,12 +30,13 @@ using ::kess::mandator::testing::TestAcl;
 
 // One kess tree and the leader's stores on it.
 struct Tree {
-  Tree(zk::ZkApi* zk, zk::Layout layout)
+  Tree(zk::ZkApi* zk, zk::Layout layout, std::string secret_keys_dir = "")
       : layout(std::move(layout)),
         fence(this->layout.ElectionNodePrefix() + "0000000000") {
     // The leader's election node, as the fence of every write.
     EXPECT_TRUE(zk->Create(fence, "").ok());
     core::ConfigStore::Options options{this->layout, TestAcl(), 5, "m1"};
+    options.secret_keys_dir = std::move(secret_keys_dir);
     configs = std::move(core::ConfigStore::Create(zk, options)).value();
     gray = std::make_unique<core::GrayStore>(zk, configs.get());
     overrides =
@@ -88,11 +93,12 @@ RouteTable Table(const std::string& service, int instances) {
 
 class SnapshotTest : public mandator::testing::FakeZkTest {
  protected:
-  std::unique_ptr<Tree> NewTree(zk::ZkApi* zk = nullptr) {
+  std::unique_ptr<Tree> NewTree(zk::ZkApi* zk = nullptr,
+                                const std::string& secret_keys_dir = "") {
     auto layout = FreshLayout(*client_);
     EXPECT_TRUE(layout.ok()) << layout.status();
     return std::make_unique<Tree>(zk != nullptr ? zk : client_.get(),
-                                  *std::move(layout));
+                                  *std::move(layout), secret_keys_dir);
   }
 
   // Configs (three versions of one key, a binary value), a gray release,
@@ -239,6 +245,48 @@ TEST_F(SnapshotTest, ATreeThatIsNotEmptyIsRefusedAndLeftAlone) {
 
   auto garbage = NewTree()->snapshots->Restore("{\"configs\":[]}", 0);
   EXPECT_EQ(garbage.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// A secret namespace's snapshot holds envelopes only; it restores into a
+// tree whose namespace is marked secret first (with a ring that opens
+// them), and a tree where it is not refuses the envelopes and stays empty
+// (docs/operations.md, "Rotating a secret namespace's key").
+TEST_F(SnapshotTest, SecretNamespaceRestoresOnceMarkedSecret) {
+  const std::string keys = ::testing::TempDir() + "/snapshot_test_keys";
+  mkdir(keys.c_str(), 0700);
+  ASSERT_TRUE(secrets::WriteKeyRingFile(keys + "/vault.key",
+                                        secrets::AddNewKey({}).value(),
+                                        "vault")
+                  .ok());
+  core::NamespaceSettings secret;
+  secret.secret = true;
+  auto source = NewTree(nullptr, keys);
+  ASSERT_TRUE(source->configs->namespace_settings().Set("vault", secret, "a")
+                  .ok());
+  ASSERT_TRUE(source->configs->Put(Put("vault", "pw", "plain-1", "a")).ok());
+  ASSERT_TRUE(source->configs->Put(Put("vault", "pw", "plain-2", "a")).ok());
+  absl::StatusOr<std::string> snapshot = source->snapshots->Take();
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status();
+  EXPECT_FALSE(absl::StrContains(*snapshot, "plain-"));
+  EXPECT_TRUE(absl::StrContains(*snapshot, "kess:enc:v1:1:"));
+
+  auto unmarked = NewTree(nullptr, keys);
+  auto refused = unmarked->snapshots->Restore(*snapshot, 0);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument)
+      << refused.status();
+  EXPECT_TRUE(absl::IsNotFound(unmarked->configs->Get("vault", "pw").status()));
+
+  auto target = NewTree(nullptr, keys);
+  ASSERT_TRUE(target->configs->namespace_settings().Set("vault", secret, "a")
+                  .ok());
+  auto restored = target->snapshots->Restore(*snapshot, 0);
+  ASSERT_TRUE(restored.ok()) << restored.status();
+  absl::StatusOr<core::Config> pw = target->configs->Get("vault", "pw");
+  ASSERT_TRUE(pw.ok());
+  EXPECT_EQ(secrets::Open(*secrets::LoadKeyRingFile(keys + "/vault.key"),
+                          "vault", "pw", pw->value)
+                .value_or("<no>"),
+            "plain-2");
 }
 
 }  // namespace
