@@ -15,9 +15,8 @@
 //     -> file durable (durable mode);
 //   - HTTP ack -> the real agents' files (mtime, CLOCK_REALTIME);
 //   - distributor CPU per delivery (all distributors, /proc, less their
-//     background rate measured just before), bytes per delivery (the frame
-//     and TLS record of the measured payload) and loopback bytes and
-//     packets per delivery (/proc/net/dev);
+//     background rate measured just before) and bytes per delivery (the
+//     frame and TLS record of the measured payload);
 //   - the floor (bench/fanout_floor.h, a --role=floor child): sendmsg of
 //     the same bytes to the same number of loopback sockets, io_uring
 //     sends of them, and AES-256-GCM sealing of them; the ratio of the
@@ -63,6 +62,10 @@ DEFINE_string(role, "driver", "driver (the benchmark), client or floor");
 DEFINE_string(mandator_binary, "", "path of //mandator");
 DEFINE_string(distributor_binary, "", "path of //distributor:distributor");
 DEFINE_string(agent_binary, "", "path of //agent");
+DEFINE_string(baseline_distributor_binary, "",
+              "another distributor build: each transport is then measured "
+              "with it first (rows marked \"baseline\"), then with "
+              "--distributor_binary, each on a cluster of its own");
 DEFINE_string(agents, "1000,10000", "simulated agent counts, one row each");
 DEFINE_int32(distributors, 2, "distributor processes in the DC");
 DEFINE_int32(real_agents, 50,
@@ -121,27 +124,6 @@ int64_t RealtimeNs() {
   return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
 }
 
-// Loopback traffic so far (/proc/net/dev "lo": bytes and packets sent;
-// every loopback packet is sent once and received once).
-struct LoCounters {
-  int64_t bytes = 0;
-  int64_t packets = 0;
-};
-LoCounters ReadLo() {
-  std::ifstream in("/proc/net/dev");
-  std::string line;
-  while (std::getline(in, line)) {
-    const size_t colon = line.find(':');
-    if (colon == std::string::npos) continue;
-    if (absl::StripAsciiWhitespace(line.substr(0, colon)) != "lo") continue;
-    std::istringstream fields(line.substr(colon + 1));
-    int64_t v[10] = {};
-    for (int64_t& x : v) fields >> x;
-    return LoCounters{v[8], v[9]};
-  }
-  return {};
-}
-
 // Bytes one kess.Update frame of `payload_bytes` puts into a socket: the
 // transport's frame (header and envelope), plus a TLS 1.3 record's 22
 // bytes (header, content type, AES-GCM tag) when `tls`.
@@ -155,6 +137,20 @@ size_t SocketBytes(size_t payload_bytes, bool tls) {
     return payload_bytes;
   }
   return encoded.size() + (tls ? 22 : 0);
+}
+
+// TCP sockets in TIME_WAIT on the host (/proc/net/sockstat "tw").
+int64_t TimeWaitSockets() {
+  std::ifstream in("/proc/net/sockstat");
+  std::string word;
+  while (in >> word) {
+    if (word == "tw") {
+      int64_t n = 0;
+      in >> n;
+      return n;
+    }
+  }
+  return 0;
 }
 
 std::vector<int64_t> ReadRecords(const std::string& file) {
@@ -181,8 +177,10 @@ uint32_t ClampUs(int64_t ns) {
 
 struct Row {
   std::string transport;
+  std::string label;  // ", baseline" for --baseline_distributor_binary
   std::string mode;
   int agents = 0;
+  int asked = 0;  // agents asked for, when more than the fd limit allows
   int subscribed = 0;
   int failed = 0;
   int real_agents = 0;
@@ -202,7 +200,6 @@ struct Row {
   double background_cpu_s = 0;
   double payload_bytes = 0;  // kess.Update payload bytes (last_fanout)
   size_t socket_bytes = 0;   // per delivery: frame (+ TLS record)
-  double lo_bytes = 0, lo_packets = 0;  // loopback, phase less background
   double real_agent_cpu_ms = 0;  // per real agent per change
   int64_t rss_kib = 0;           // largest distributor
   std::vector<FloorResult> floor;
@@ -222,6 +219,8 @@ class Driver {
   // newer; adds their figures to `row`.
   void CollectFanout(int64_t revision, int64_t ack_ns, Row* row);
   void RunFloor(int sockets, size_t bytes, Row* row);
+  // Before a row: see Measure.
+  void WaitQuiet(int agents);
   double DistributorCpu() const;
 
   std::unique_ptr<testing::CacheTierCluster> cluster_;
@@ -291,6 +290,25 @@ void Driver::CollectFanout(int64_t revision, int64_t ack_ns, Row* row) {
   row->span.push_back(ClampUs(longest_span));
 }
 
+void Driver::WaitQuiet(int agents) {
+  const int64_t deadline = NowNs() + int64_t{120} * 1000000000;
+  auto connected = [&] {
+    int64_t n = 0;
+    for (auto& d : cluster_->main().distributors) {
+      Poco::JSON::Object::Ptr status = d->Status();
+      n += status ? status->getValue<int64_t>("connected_agents") : 0;
+    }
+    return n;
+  };
+  while (NowNs() < deadline && connected() > FLAGS_real_agents) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  if (agents / std::max(1, FLAGS_distributors) < 5000) return;
+  while (NowNs() < deadline && TimeWaitSockets() > 1000) {
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+  }
+}
+
 void Driver::RunFloor(int sockets, size_t bytes, Row* row) {
   auto child = ChildProcess::Spawn(
       {"--role=floor", absl::StrCat("--connections=", sockets),
@@ -323,8 +341,22 @@ void Driver::RunFloor(int sockets, size_t bytes, Row* row) {
 }
 
 int Driver::Measure(int agents, bool durable, Row* row) {
+  // A distributor holds at most its fd limit in connections (less a few
+  // hundred for ZooKeeper, HTTP and logs): more agents than the
+  // distributors can hold are not started, and the row says so.
+  const int64_t capacity =
+      int64_t{FLAGS_distributors} * (fd_limit_ - 300) - FLAGS_real_agents;
+  if (agents > capacity) {
+    row->asked = agents;
+    agents = static_cast<int>(capacity);
+  }
   row->agents = agents;
   row->mode = durable ? "durable" : "receive";
+  // The previous row's connections must be gone from the distributors
+  // (their fds count against the limit), and its TIME_WAIT sockets must
+  // not hold the ephemeral ports tens of thousands of new connects to the
+  // same two ports need (both bounded).
+  WaitQuiet(agents);
   const std::string cache_root =
       absl::StrCat(FLAGS_tmpfs_dir, "/fanout_bench.", getpid(), ".", agents);
   if (durable) {
@@ -362,14 +394,10 @@ int Driver::Measure(int agents, bool durable, Row* row) {
   // The distributors' background (heartbeats of every connection, polls).
   const int64_t idle_start = NowNs();
   const double idle_cpu0 = DistributorCpu();
-  const LoCounters idle_lo0 = ReadLo();
   std::this_thread::sleep_for(
       std::chrono::milliseconds(int64_t(FLAGS_idle_seconds * 1000)));
   const double idle_s = (NowNs() - idle_start) / 1e9;
   const double idle_rate = (DistributorCpu() - idle_cpu0) / idle_s;
-  const LoCounters idle_lo1 = ReadLo();
-  const double lo_bytes_rate = (idle_lo1.bytes - idle_lo0.bytes) / idle_s;
-  const double lo_packets_rate = (idle_lo1.packets - idle_lo0.packets) / idle_s;
 
   std::vector<testing::AgentHost*> real = cluster_->AllAgents();
   row->real_agents = real.size();
@@ -380,7 +408,6 @@ int Driver::Measure(int agents, bool durable, Row* row) {
   };
   const int64_t phase_start = NowNs();
   const double cpu0 = DistributorCpu();
-  const LoCounters lo0 = ReadLo();
   const double real_cpu0 = real_cpu();
   const uint32_t first_seq = seq_ + 1;
   for (int c = 0; c < FLAGS_changes; ++c) {
@@ -413,10 +440,6 @@ int Driver::Measure(int agents, bool durable, Row* row) {
   row->phase_s = (NowNs() - phase_start) / 1e9;
   row->background_cpu_s = idle_rate * row->phase_s;
   row->cpu_s = DistributorCpu() - cpu0 - row->background_cpu_s;
-  const LoCounters lo1 = ReadLo();
-  row->lo_bytes = (lo1.bytes - lo0.bytes) - lo_bytes_rate * row->phase_s;
-  row->lo_packets =
-      (lo1.packets - lo0.packets) - lo_packets_rate * row->phase_s;
   if (!real.empty()) {
     row->real_agent_cpu_ms =
         (real_cpu() - real_cpu0) * 1000 / (real.size() * FLAGS_changes);
@@ -492,7 +515,13 @@ int Driver::Run() {
     out_dir_ = templ;
   }
   std::vector<Row> rows;
+  std::vector<std::pair<std::string, std::string>> builds;  // binary, label
+  if (!FLAGS_baseline_distributor_binary.empty()) {
+    builds.emplace_back(FLAGS_baseline_distributor_binary, ", baseline");
+  }
+  builds.emplace_back(FLAGS_distributor_binary, "");
   for (absl::string_view transport : absl::StrSplit(FLAGS_transports, ',')) {
+   for (const auto& [distributor_binary, build_label] : builds) {
     const bool tls = transport == "tls";
     if (!tls && transport != "plain") {
       LOG(ERROR) << "--transports: tls or plain, not " << transport;
@@ -504,13 +533,19 @@ int Driver::Run() {
     options.dcs.slave_dcs = 0;
     options.dcs.mandators_per_dc = 1;
     options.dcs.mandator_binary = FLAGS_mandator_binary;
-    options.distributor_binary = FLAGS_distributor_binary;
+    options.distributor_binary = distributor_binary;
     options.agent_binary = FLAGS_agent_binary;
     options.distributors_per_dc = FLAGS_distributors;
     options.agents_per_dc = FLAGS_real_agents;
     options.agent_test_intervals = false;  // production intervals
+    // Simulated agents all connect from 127.0.0.1: no per-address cap.
+    // A child process connects all its agents before it subscribes them,
+    // which takes longer than the first-frame and trust deadlines at
+    // tens of thousands of TLS agents (real agents subscribe at once).
     options.distributor_flags = {"--poll_interval_ms=5000",
-                                 "--max_connections_per_peer=0"};
+                                 "--max_connections_per_peer=0",
+                                 "--first_frame_timeout_ms=300000",
+                                 "--trust_timeout_ms=300000"};
     auto cluster = testing::CacheTierCluster::Start(options);
     BENCH_CHECK_OK(cluster.status());
     cluster_ = std::move(cluster).value();
@@ -539,10 +574,12 @@ int Driver::Run() {
       for (absl::string_view mode : absl::StrSplit(FLAGS_modes, ',')) {
         rows.emplace_back();
         rows.back().transport = tls ? "TLS" : "plaintext";
+        rows.back().label = build_label;
         if (Measure(n, mode == "durable", &rows.back()) != 0) return 1;
       }
     }
     cluster_.reset();
+   }  // builds
   }
   if (FLAGS_out_dir.empty()) RemoveScratchDir(out_dir_);
 
@@ -577,8 +614,8 @@ int Driver::Run() {
        "deliveries per change (at most the fd limit less 512; a forked "
        "drain process reads them), "
     << FLAGS_floor_rounds
-    << " rounds of: the row's wire bytes per delivery to every socket; "
-       "sender thread CPU per send (CLOCK_THREAD_CPUTIME_ID); io_uring: "
+    << " rounds of: the row's bytes per delivery to every socket; the "
+       "sending process's CPU per send (CLOCK_PROCESS_CPUTIME_ID); io_uring: "
     << FLAGS_uring_batch
     << " IORING_OP_SEND per io_uring_enter; seal: AES-256-GCM of the same "
        "bytes, no socket |\n";
@@ -588,32 +625,43 @@ int Driver::Run() {
        "max ms | ack -> file durable p50 / p99 / max ms | real agents: "
        "ack -> file p50 / p99 / max ms | missing (real) | write errors |\n";
   t << "|---|---:|---|---|---|---|---|---|---|---|---:|\n";
+  std::string capped;
   auto two = [](std::vector<uint32_t> v) {
     if (v.empty()) return std::string("-");
     std::sort(v.begin(), v.end());
     return absl::StrCat(Ms(Percentile(v, 50)), " / ", Ms(Percentile(v, 100)));
   };
   for (const Row& r : rows) {
-    t << "| " << r.transport << " | " << WithCommas(r.agents) << " (+"
-      << r.real_agents << ") | " << r.mode << " | "
+    t << "| " << r.transport << r.label << " | " << WithCommas(r.agents)
+      << " (+" << r.real_agents << ") | " << r.mode << " | "
       << WithCommas(r.subscribed) << " (" << r.failed << ") | "
       << two(r.to_written) << " | " << two(r.span) << " | "
       << LatencyCell(r.received) << " | " << LatencyCell(r.durable) << " | "
       << LatencyCell(r.real) << " | " << r.missing << " (" << r.real_missing
       << ") | " << r.write_errors << " |\n";
+    if (r.asked > 0) {
+      capped = absl::StrCat(capped, "\n", WithCommas(r.asked),
+                            " agents were asked for; ", WithCommas(r.agents),
+                            " fit: each distributor holds at most ", fd_limit_,
+                            " - 300 connections (its fd limit) with ",
+                            FLAGS_distributors, " distributors and ",
+                            FLAGS_real_agents, " real agents.\n");
+    }
     if (r.missing != 0 || r.real_missing != 0 || r.write_errors != 0 ||
         r.failed != 0) {
       status = 2;
     }
   }
+  t << capped;
   t << "\nCost per delivery, distributors against the floor of the same "
        "run (same bytes, same number of sockets):\n\n";
   t << "| transport | agents (+ real) | mode | deliveries | distributor CPU "
        "per delivery (all, background removed) | background CPU in the "
-       "phase | socket bytes per delivery (payload) | floor sockets | floor: sendmsg per "
-       "send | floor: io_uring per send | floor: AES-256-GCM seal | kess / "
-       "floor | real agent CPU per change | distributor RSS (largest) |\n";
-  t << "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+       "phase | socket bytes per delivery (payload) | floor sockets | "
+       "floor: sendmsg per send | floor: io_uring per send | floor: "
+       "AES-256-GCM seal | kess / floor | real agent CPU per change | "
+       "distributor RSS (largest) |\n";
+  t << "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
   for (const Row& r : rows) {
     const double deliveries = std::max<int64_t>(1, r.deliveries);
     const double kess_us = r.cpu_s * 1e6 / deliveries;
@@ -627,8 +675,8 @@ int Driver::Run() {
     auto us = [](double v) {
       return v > 0 ? absl::StrFormat("%.2f us", v) : std::string("-");
     };
-    t << "| " << r.transport << " | " << WithCommas(r.agents) << " (+"
-      << r.real_agents << ") | " << r.mode << " | "
+    t << "| " << r.transport << r.label << " | " << WithCommas(r.agents)
+      << " (+" << r.real_agents << ") | " << r.mode << " | "
       << WithCommas(r.deliveries) << " | " << us(kess_us) << " | "
       << absl::StrFormat("%.2f s", r.background_cpu_s) << " | "
       << absl::StrFormat("%d (%.0f)", r.socket_bytes,
@@ -638,9 +686,6 @@ int Driver::Run() {
       << us(uring) << " | " << us(seal) << " | "
       << (floor > 0 ? absl::StrFormat("%.1f x", kess_us / floor)
                     : std::string("-"))
-      << " | "
-      << absl::StrFormat("%.0f / %.2f", r.lo_bytes / deliveries,
-                         r.lo_packets / deliveries)
       << " | "
       << (r.real_agents > 0 ? absl::StrFormat("%.2f ms", r.real_agent_cpu_ms)
                             : std::string("-"))
@@ -654,11 +699,7 @@ int Driver::Run() {
        "(/api/v1/status last_fanout). Socket bytes: one kess.Update frame "
        "of the measured payload (the transport's header and envelope) plus, "
        "with TLS, a TLS 1.3 record's 22 bytes; the floor sends exactly "
-       "that. Loopback bytes / packets: the `lo` interface's counters "
-       "(/proc/net/dev) over the phase less their background rate, per "
-       "delivery: IP and TCP headers, the agents' ACKs and everything else "
-       "on loopback in that time (the PUT, the ZooKeeper commit) included. "
-       "kess / floor: "
+       "that. kess / floor: "
        "distributor CPU per delivery over the floor's sendmsg per send "
        "(plus the AES-GCM seal with TLS). On loopback the receiving "
        "side's TCP work runs in the sender's system call, for the floor as "

@@ -168,6 +168,7 @@ class Agents {
           return request.SerializeAsString();
         },
         &answer_bytes);
+    subscribed_ = subscribed;
     const int failed =
         (options_.connections - connected) + (agents_->size() - subscribed);
     return absl::StrCat("ready ", subscribed, " ", failed, " ",
@@ -182,7 +183,8 @@ class Agents {
       }
       return n;
     };
-    WaitFor([&] { return count() >= options_.connections; }, kWait);
+    // Agents that failed to connect or subscribe never get it.
+    WaitFor([&] { return count() >= subscribed_; }, kWait);
     return absl::StrCat("got ", seq, " ", count());
   }
 
@@ -270,6 +272,7 @@ class Agents {
   std::unique_ptr<std::atomic<uint32_t>[]> written_seq_;
   std::vector<std::unique_ptr<file_cache::FileCacheWriter>> caches_;
   std::vector<std::unique_ptr<Writer>> writers_;
+  int subscribed_ = 0;  // set by Connect (the driver's thread)
   std::atomic<int64_t> failed_writes_{0};
   std::atomic<int64_t> bad_crc_{0};
   absl::Mutex mu_;
