@@ -18,6 +18,7 @@
 #include "common/value_encoding.h"
 #include "kessctl/client.h"
 #include "kessctl/certs_command.h"
+#include "kessctl/identity_command.h"
 #include "kessctl/acl_command.h"
 #include "kessctl/secrets_command.h"
 #include "kessctl/auth_command.h"
@@ -516,7 +517,7 @@ int RunKessctl(const Args& args, const Options& options, const Io& io) {
   const bool auth = args[0] == "token" || args[0] == "user" ||
                     args[0] == "audit";
   if (args[0] != "config" && args[0] != "status" && args[0] != "snapshot" &&
-      args[0] != "acl" && !auth) {
+      args[0] != "acl" && args[0] != "identity" && !auth) {
     return UsageError(io, "unknown command: " + args[0]);
   }
   const bool transfer = args[0] == "snapshot" ||
@@ -524,7 +525,7 @@ int RunKessctl(const Args& args, const Options& options, const Io& io) {
                                               args[1] == "import"));
   const ConfigCommand* command = nullptr;
   Target target;
-  if (transfer || args[0] == "acl" || auth) {
+  if (transfer || args[0] == "acl" || args[0] == "identity" || auth) {
     // Checked with the client below.
   } else if (args[0] == "config") {
     if (args.size() < 2) {
@@ -563,6 +564,10 @@ int RunKessctl(const Args& args, const Options& options, const Io& io) {
   try {
     if (args[0] == "acl") {
       return RunAcl(Args(args.begin() + 1, args.end()), options, io, **client);
+    }
+    if (args[0] == "identity") {
+      return RunIdentity(Args(args.begin() + 1, args.end()), options, io,
+                         **client);
     }
     if (auth) {
       return RunAuth(args[0], Args(args.begin() + 1, args.end()), options, io,

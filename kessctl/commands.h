@@ -65,6 +65,9 @@ struct Options {
   std::string principal_kind;
   std::string principal_name;
   std::string principal_dc;
+  // identity issue: write the credential file here (0600) instead of
+  // printing it (--out).
+  std::string out_file;
   // token create / user create: the role and a publisher's namespace
   // patterns.
   std::string role;

@@ -71,7 +71,11 @@ DEFINE_string(kind, "",
 DEFINE_string(name, "",
               "certs issue: the principal's name (host id, service, member "
               "id).");
-DEFINE_string(dc, "", "certs issue: the datacenter (mandators, distributors).");
+DEFINE_string(dc, "",
+              "certs issue, identity: the datacenter (mandators, "
+              "distributors).");
+DEFINE_string(out, "",
+              "identity issue: write the credential file here (0600).");
 DEFINE_string(role, "",
               "token create / user create: viewer, publisher or admin.");
 DEFINE_string(namespaces, "",
@@ -155,6 +159,7 @@ int main(int argc, char** argv) {
   options.principal_kind = FLAGS_kind;
   options.principal_name = FLAGS_name;
   options.principal_dc = FLAGS_dc;
+  options.out_file = FLAGS_out;
   options.min_revision = FLAGS_min_revision;
   options.format = FLAGS_format;
   options.dry_run = FLAGS_dry_run;

@@ -62,6 +62,13 @@ Usage:
                                                   one host's (service's,
                                                   mandator's...) certificate,
                                                   naming it (docs/security.md)
+  kessctl [flags] identity issue <kind> <name> [--dc=DC] [--out=FILE]
+                                                  a credential (secret shown
+                                                  once; FILE: 0600)
+  kessctl [flags] identity list                   every credential (no secret)
+  kessctl [flags] identity revoke <kind> <name> [--dc=DC]
+                                                  refused everywhere within
+                                                  seconds (docs/security.md)
   kessctl secrets keygen <ns> [--keys_dir=DIR]    create the namespace's key
                                                   ring, or add a key to it
                                                   (0600; docs/security.md)
