@@ -4,6 +4,8 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/wire_format_lite.h"
 #include "distributor/payload.h"
 #include "glog/logging.h"
 #include "model/names.h"
@@ -32,6 +34,36 @@ void AppendBytesField(int field, const std::string& bytes, std::string* out) {
   AppendVarint((static_cast<uint64_t>(field) << 3) | 2, out);
   AppendVarint(bytes.size(), out);
   out->append(bytes);
+}
+
+// The host_id (1) and auth_token (3) of a serialized SubscribeRequest,
+// found by walking its fields without parsing the keys (a request from a
+// connection that has not authenticated may be a frame bomb of keys).
+std::optional<protocol::SubscribeRequest> PeekHeader(const std::string& payload) {
+  google::protobuf::io::CodedInputStream in(
+      reinterpret_cast<const uint8_t*>(payload.data()),
+      static_cast<int>(payload.size()));
+  protocol::SubscribeRequest header;
+  while (true) {
+    const uint32_t tag = in.ReadTag();
+    if (tag == 0) return in.ConsumedEntireMessage() ? std::optional(header)
+                                                    : std::nullopt;
+    const int field = google::protobuf::internal::WireFormatLite::GetTagFieldNumber(tag);
+    std::string value;
+    if ((field == 1 || field == 3) &&
+        google::protobuf::internal::WireFormatLite::GetTagWireType(tag) ==
+            google::protobuf::internal::WireFormatLite::WIRETYPE_LENGTH_DELIMITED) {
+      if (!google::protobuf::internal::WireFormatLite::ReadString(&in, &value)) {
+        return std::nullopt;
+      }
+      if (field == 1) header.set_host_id(std::move(value));
+      if (field == 3) header.set_auth_token(std::move(value));
+      continue;
+    }
+    if (!google::protobuf::internal::WireFormatLite::SkipField(&in, tag)) {
+      return std::nullopt;
+    }
+  }
 }
 
 }  // namespace
@@ -68,6 +100,14 @@ void ReadGuard::CountDenied(const std::string& key) {
 Answer ReadGuard::Subscribe(uint64_t connection, const std::string& payload,
                             const std::optional<zk::Reader>& reader) {
   if (!access_.enforce()) return hub_->Subscribe(connection, payload);
+  if (!hub_->Authenticated(connection)) {
+    // The hub checks the token first (without the keys), as it does for
+    // every request of a connection that has not authenticated.
+    std::optional<protocol::SubscribeRequest> header = PeekHeader(payload);
+    if (!header.has_value()) return hub_->Subscribe(connection, payload);
+    Answer checked = hub_->Subscribe(connection, header->SerializeAsString());
+    if (!checked.response.ok()) return checked;
+  }
   absl::MutexLock lock(&mu_);
   return Filter(connection, payload, reader, /*subscribe=*/true);
 }
@@ -94,6 +134,14 @@ ItemPtr ReadGuard::Current(const std::string& key,
 Answer ReadGuard::Filter(uint64_t connection, const std::string& payload,
                          const std::optional<zk::Reader>& reader,
                          bool subscribe) {
+  if (!subscribe) {
+    auto known = conns_.find(connection);
+    if (known != conns_.end() &&
+        known->second.generation == acl_generation_ &&
+        known->second.last_pull == payload) {
+      return hub_->Pull(connection, payload);
+    }
+  }
   protocol::SubscribeRequest sub;
   protocol::PullRequest pull;
   google::protobuf::RepeatedPtrField<protocol::Known>* keys = nullptr;
@@ -104,14 +152,19 @@ Answer ReadGuard::Filter(uint64_t connection, const std::string& payload,
     if (!pull.ParseFromString(payload)) return hub_->Pull(connection, payload);
     keys = pull.mutable_keys();
   }
+  // The request goes to the hub as it came unless something is taken out
+  // or changed (the common case of a periodic pull costs no re-encoding).
+  bool modified = false;
   const bool existed = conns_.contains(connection);
   Conn& c = conns_[connection];
-  c.reader = reader;
   const bool host_principal = reader.has_value() && reader->kind == "host";
-  c.host = host_principal ? reader->name : std::string();
-  if (subscribe) {
+  if (!existed) {  // a connection's principal never changes
+    c.reader = reader;
+    c.host = host_principal ? reader->name : std::string();
+  }
+  if (subscribe && sub.host_id() != c.host) {
     // Gray versions go by the proven host id only.
-    if (!sub.host_id().empty() && sub.host_id() != c.host) {
+    if (!sub.host_id().empty()) {
       LOG_EVERY_N(WARNING, 100)
           << "distributor: connection " << connection << " claims host \""
           << sub.host_id().substr(0, kMaxNameLength) << "\" but is "
@@ -120,90 +173,137 @@ Answer ReadGuard::Filter(uint64_t connection, const std::string& payload,
           << "; its principal's host id is used";
     }
     sub.set_host_id(c.host);
+    modified = true;
   }
 
+  // One decision per ACL key (namespace or service) of the request.
+  struct Decision {
+    ReadRule rule;
+    bool ok = true;
+    int64_t stamp = 0;
+    Group* group = nullptr;
+  };
+  absl::flat_hash_map<std::string, Decision> decisions;
   const int64_t data_revision = data_->revision();
-  google::protobuf::RepeatedPtrField<protocol::Known> passed;
   std::vector<ItemPtr> extra;   // versions answered here (Stamp)
   std::vector<ItemPtr> denied;  // denied Resources
   std::vector<protocol::ResourceKey> denied_namespaces;
-  for (const protocol::Known& k : *keys) {
-    absl::StatusOr<std::string> key = CanonicalKey(k.key());
-    if (!key.ok()) {  // the hub rejects it and says why
-      *passed.Add() = k;
-      continue;
+  std::vector<int> dropped;  // indices of refused keys
+  for (int i = 0; i < keys->size(); ++i) {
+    protocol::Known& k = (*keys)[i];
+    const protocol::ResourceKey& rk = k.key();
+    std::string key;  // canonical, unvalidated (the hub validates)
+    std::string acl_key;
+    switch (rk.type()) {
+      case protocol::ResourceKey::CONFIG:
+        key = ConfigKeyString(rk.namespace_name(), rk.key());
+        acl_key = NamespaceAclKeyString(rk.namespace_name());
+        break;
+      case protocol::ResourceKey::NAMESPACE:
+        key = NamespaceKeyString(rk.namespace_name());
+        acl_key = NamespaceAclKeyString(rk.namespace_name());
+        break;
+      case protocol::ResourceKey::ROUTE:
+        key = RouteKeyString(rk.service());
+        acl_key = ServiceAclKeyString(rk.service());
+        break;
+      default:
+        continue;  // the hub rejects it and says why
     }
-    const std::string acl_key = AclKeyOf(*key);
-    const ReadRule rule = access_.RuleFor(*key);
-    const bool ok = access_.Allows(rule, reader);
-    auto existing = c.groups.find(acl_key);
-    if (existing != c.groups.end() && existing->second.allowed != ok &&
-        !existing->second.keys.empty()) {
-      // The ACL changed and its change has not reached OnChanges yet: move
-      // every connection's keys under it now (OnChanges then finds nothing
-      // left to do).
+    auto [it, fresh] = decisions.try_emplace(acl_key);
+    Decision& d = it->second;
+    if (fresh) {
       ItemPtr acl_item = data_->Find(acl_key);
-      if (acl_item == nullptr) acl_item = MakeAbsent(acl_key, data_revision);
-      ApplyAclChange(acl_item);
+      d.rule = access_.RuleOf(acl_item);
+      d.ok = access_.Allows(d.rule, reader);
+      d.stamp = ReadAccess::Stamp(d.rule);
+      auto existing = c.groups.find(acl_key);
+      if (existing != c.groups.end() && existing->second.allowed != d.ok &&
+          !existing->second.keys.empty()) {
+        // The ACL changed and its change has not reached OnChanges yet:
+        // move every connection's keys under it now (OnChanges then finds
+        // nothing left to do).
+        if (acl_item == nullptr) acl_item = MakeAbsent(acl_key, data_revision);
+        ApplyAclChange(acl_item);
+      }
+      d.group = &c.groups[acl_key];
+      d.group->allowed = d.ok;
+      by_acl_[acl_key].insert(connection);
     }
-    Group& group = c.groups[acl_key];
-    by_acl_[acl_key].insert(connection);
-    group.allowed = ok;
-    group.keys.insert(*key);
-    const int64_t stamp = ReadAccess::Stamp(rule);
-    const bool is_namespace =
-        k.key().type() == protocol::ResourceKey::NAMESPACE;
-    if (!ok) {
-      CountDenied(*key);
-      const int64_t at = stamp > 0 ? stamp : data_revision;
+    if (!d.group->keys.contains(key)) d.group->keys.insert(key);
+    const bool is_namespace = rk.type() == protocol::ResourceKey::NAMESPACE;
+    if (!d.ok) {
+      if (!CanonicalKey(rk).ok()) continue;  // the hub rejects it
+      modified = true;
+      dropped.push_back(i);
+      CountDenied(key);
+      const int64_t at = d.stamp > 0 ? d.stamp : data_revision;
       if (is_namespace) {
-        denied_namespaces.push_back(k.key());
+        denied_namespaces.push_back(rk);
         for (const protocol::HeldKey& h : k.held()) {
           if (h.revision() <= 0 || h.revision() >= at || h.absent()) continue;
           if (!ValidateName(NameKind::kKey, h.key()).ok()) continue;
-          denied.push_back(MakeDenied(
-              ConfigKeyString(k.key().namespace_name(), h.key()), at));
+          denied.push_back(
+              MakeDenied(ConfigKeyString(rk.namespace_name(), h.key()), at));
         }
       } else {
         // At `at` to drop a copy older than the refusal; at 0 (nothing to
         // drop) otherwise, so repeated pulls rewrite nothing.
         denied.push_back(MakeDenied(
-            *key, k.revision() > 0 && k.revision() < at ? at : 0));
+            key, k.revision() > 0 && k.revision() < at ? at : 0));
       }
       continue;
     }
-    protocol::Known copy = k;
-    if (stamp > 0) {
-      // A version older than the ACL and than the agent's copy (a tombstone
-      // from an earlier refusal): answered here at the ACL's revision.
-      auto stamped = [&](const ItemPtr& item, int64_t have) {
-        return item != nullptr && !item->absent && item->revision < stamp &&
-               have > item->revision && have < stamp;
-      };
-      if (is_namespace) {
-        for (protocol::HeldKey& h : *copy.mutable_held()) {
-          if (!ValidateName(NameKind::kKey, h.key()).ok()) continue;
-          ItemPtr item = Current(
-              ConfigKeyString(k.key().namespace_name(), h.key()), c.host);
-          if (stamped(item, h.revision())) {
-            extra.push_back(Restamp(item, stamp));
-            h.set_revision(kRegisterOnly);
-            h.set_absent(false);
-          }
-        }
-      } else {
-        ItemPtr item = Current(*key, c.host);
-        if (stamped(item, k.revision())) {
-          extra.push_back(Restamp(item, stamp));
-          copy.set_revision(kRegisterOnly);
+    if (d.stamp <= 0) continue;
+    // A version older than the ACL and than the agent's copy (a tombstone
+    // from an earlier refusal): answered here at the ACL's revision. Only
+    // a copy older than the ACL can need it, so most keys skip the lookup.
+    auto stamped = [&](const ItemPtr& item, int64_t have) {
+      return item != nullptr && !item->absent && item->revision < d.stamp &&
+             have > item->revision && have < d.stamp;
+    };
+    if (is_namespace) {
+      for (protocol::HeldKey& h : *k.mutable_held()) {
+        if (h.revision() <= 0 || h.revision() >= d.stamp) continue;
+        if (!ValidateName(NameKind::kKey, h.key()).ok()) continue;
+        ItemPtr item =
+            Current(ConfigKeyString(rk.namespace_name(), h.key()), c.host);
+        if (stamped(item, h.revision())) {
+          extra.push_back(Restamp(item, d.stamp));
+          h.set_revision(kRegisterOnly);
+          h.set_absent(false);
+          modified = true;
         }
       }
+    } else if (k.revision() > 0 && k.revision() < d.stamp) {
+      ItemPtr item = Current(key, c.host);
+      if (stamped(item, k.revision())) {
+        extra.push_back(Restamp(item, d.stamp));
+        k.set_revision(kRegisterOnly);
+        modified = true;
+      }
     }
-    *passed.Add() = std::move(copy);
   }
-  *keys = std::move(passed);
-  Answer answer = subscribe ? hub_->Subscribe(connection, sub.SerializeAsString())
-                            : hub_->Pull(connection, pull.SerializeAsString());
+  if (!dropped.empty()) {
+    google::protobuf::RepeatedPtrField<protocol::Known> kept;
+    size_t next = 0;
+    for (int i = 0; i < keys->size(); ++i) {
+      if (next < dropped.size() && dropped[next] == i) {
+        ++next;
+        continue;
+      }
+      *kept.Add() = std::move((*keys)[i]);
+    }
+    *keys = std::move(kept);
+  }
+  const std::string* forwarded = &payload;
+  std::string rewritten;
+  if (modified) {
+    rewritten = subscribe ? sub.SerializeAsString() : pull.SerializeAsString();
+    forwarded = &rewritten;
+  }
+  Answer answer = subscribe ? hub_->Subscribe(connection, *forwarded)
+                            : hub_->Pull(connection, *forwarded);
   if (!answer.response.ok()) {
     if (!existed) {
       for (const auto& [acl_key, group] : c.groups) {
@@ -215,6 +315,12 @@ Answer ReadGuard::Filter(uint64_t connection, const std::string& payload,
       conns_.erase(connection);
     }
     return answer;
+  }
+  if (!subscribe && !modified) {
+    c.last_pull = payload;
+    c.generation = acl_generation_;
+  } else {
+    c.last_pull.clear();
   }
   if (!denied_namespaces.empty()) {
     for (const protocol::ResourceKey& k : denied_namespaces) {
@@ -343,7 +449,9 @@ void ReadGuard::OnChanges(const std::vector<ItemPtr>& changes,
   if (access_.enforce()) {
     absl::MutexLock lock(&mu_);
     for (const ItemPtr& item : changes) {
-      if (IsAclKey(item->key)) ApplyAclChange(item);
+      if (!IsAclKey(item->key)) continue;
+      ++acl_generation_;
+      ApplyAclChange(item);
     }
   }
   hub_->OnChanges(changes, revision);

@@ -98,6 +98,12 @@ class ReadGuard : public ChangeListener {
     std::optional<zk::Reader> reader;
     std::string host;  // chooses gray versions: the principal's host id
     absl::flat_hash_map<std::string, Group> groups;  // by ACL key
+    // The last pull passed to the hub unchanged, at acl_generation_: the
+    // same bytes again (an up-to-date agent's periodic pull) need no
+    // decision (a data change cannot make one differ; an ACL change bumps
+    // the generation).
+    std::string last_pull;
+    uint64_t generation = 0;
   };
 
   Answer Filter(uint64_t connection, const std::string& payload,
@@ -130,6 +136,7 @@ class ReadGuard : public ChangeListener {
   // ACL key -> connections with a Group under it.
   absl::flat_hash_map<std::string, absl::flat_hash_set<uint64_t>> by_acl_
       ABSL_GUARDED_BY(mu_);
+  uint64_t acl_generation_ ABSL_GUARDED_BY(mu_) = 1;
 };
 
 }  // namespace distributor

@@ -289,6 +289,21 @@ TEST_F(ReadGuardTest, DefaultDeny) {
               ElementsAre("pay/a@1=secret1"));
 }
 
+TEST_F(ReadGuardTest, WrongTokenRefusedBeforeAnyKey) {
+  Start(/*enforce=*/true);
+  protocol::SubscribeRequest request;
+  request.set_auth_token("wrong");
+  *request.add_keys() = Known("open", "x", 0);
+  Answer answer =
+      guard_->Subscribe(7, request.SerializeAsString(), Host("web-1"));
+  EXPECT_TRUE(absl::IsPermissionDenied(answer.response.status()));
+  EXPECT_EQ(hub_->subscribers("c/open/x"), 0u);
+  EXPECT_FALSE(hub_->Authenticated(7));
+  // Malformed bytes are the hub's to refuse.
+  answer = guard_->Subscribe(8, std::string("\xff\xff\xff", 3), Host("web-1"));
+  EXPECT_FALSE(answer.response.ok());
+}
+
 TEST_F(ReadGuardTest, NotEnforcingIsTodaysBehaviour) {
   Start(/*enforce=*/false);
   EXPECT_THAT(Subscribe(2, Host("db-1"), {Known("pay", "a", 0)}),
