@@ -15,12 +15,11 @@
 // both distributors has the new revision before the next round. Measured
 // per delivery (one resource to one agent): payload bytes pushed, and the
 // distributor's CPU (its threads' time on a CPU over the round, from
-// /proc/<pid>/task/*/sched: the ZooKeeper reads, the table's build and the fan-out
-// included). Then, in
-// this process, what a host spends on one delivery: the agent applying the
-// delta (parse it, splice the instances, CRC-32) or checking a whole table
-// (CRC-32), and the SDK parsing the file it writes (the same whole table
-// either way). Prints Markdown tables. See README.md.
+// /proc/<pid>/task/*/sched: the ZooKeeper reads, the table's build and the
+// fan-out included). Then, in this process, what a host spends on one delivery:
+// the agent applying the delta (parse it, splice the instances, CRC-32) or
+// checking a whole table (CRC-32), and the SDK parsing the file it writes (the
+// same whole table either way). Prints Markdown tables. See README.md.
 #include <unistd.h>
 
 #include <algorithm>
@@ -35,11 +34,11 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
-#include "absl/strings/ascii.h"
 #include "bench/transport_bench_util.h"
 #include "common/init.h"
 #include "common/value_encoding.h"
@@ -103,8 +102,8 @@ Distributor StartDistributor(const std::string& id, bool deltas,
                              const std::string& zk, const std::string& dir,
                              zk::ZkApi& reader, const zk::Layout& layout) {
   Distributor d;
-  d.daemon = std::make_unique<testing::DaemonProcess>(
-      "distributor " + id, dir + "/" + id + ".log");
+  d.daemon = std::make_unique<testing::DaemonProcess>("distributor " + id,
+                                                      dir + "/" + id + ".log");
   const absl::Status started = d.daemon->Start(
       {FLAGS_distributor_binary, "--id=" + id, "--dc=bench",
        "--insecure_plaintext",  // the simulated agents are plain
@@ -202,12 +201,11 @@ int Run() {
   }
 
   // 2. The two distributors.
-  Distributor with_deltas =
-      StartDistributor("d-delta", true, (*ensemble)->ConnectString(), out_dir,
-                       **writer, layout);
+  Distributor with_deltas = StartDistributor(
+      "d-delta", true, (*ensemble)->ConnectString(), out_dir, **writer, layout);
   Distributor whole =
-      StartDistributor("d-whole", false, (*ensemble)->ConnectString(),
-                       out_dir, **writer, layout);
+      StartDistributor("d-whole", false, (*ensemble)->ConnectString(), out_dir,
+                       **writer, layout);
 
   // 3. The agents: [0, agents) at d-delta asking for deltas, the rest at
   // d-whole. latest[i][s]: the newest revision of service s agent i has.
@@ -288,11 +286,9 @@ int Run() {
       const int64_t bytes0[2] = {received[0].bytes, received[1].bytes};
       const int64_t del0[2] = {received[0].deliveries, received[1].deliveries};
       const int64_t delta0 = received[0].delta_deliveries;
-      const double cpu0[2] = {CpuNsSecondsOf(pids[0]),
-                              CpuNsSecondsOf(pids[1])};
+      const double cpu0[2] = {CpuNsSecondsOf(pids[0]), CpuNsSecondsOf(pids[1])};
       const int64_t start = NowNs();
-      absl::StatusOr<int64_t> revision =
-          store.Put(next, "", &published[size]);
+      absl::StatusOr<int64_t> revision = store.Put(next, "", &published[size]);
       BENCH_CHECK_OK(revision.status());
       next.revision = *revision;
       bool all = false;
@@ -322,10 +318,10 @@ int Run() {
 
   // 5. What a host spends per delivery.
   struct HostFigures {
-    double read_ms = 0;    // agent: read and verify the base's cache file
-    double apply_ms = 0;   // agent: parse the delta, splice, CRC-32
-    double check_ms = 0;   // agent: CRC-32 of a whole table
-    double parse_ms = 0;   // SDK: parse the file's table
+    double read_ms = 0;   // agent: read and verify the base's cache file
+    double apply_ms = 0;  // agent: parse the delta, splice, CRC-32
+    double check_ms = 0;  // agent: CRC-32 of a whole table
+    double parse_ms = 0;  // SDK: parse the file's table
   };
   std::map<int, HostFigures> host;
   for (int size : sizes) {
@@ -422,8 +418,7 @@ int Run() {
     const HostFigures& h = host[size];
     std::cout << absl::StrFormat(
         "| %d | %.3f ms | %.3f ms | %.3f ms | %.3f ms | %.2f ms |\n", size,
-        h.apply_ms, h.read_ms, h.read_ms + h.apply_ms, h.check_ms,
-        h.parse_ms);
+        h.apply_ms, h.read_ms, h.read_ms + h.apply_ms, h.check_ms, h.parse_ms);
   }
   return 0;
 }

@@ -59,8 +59,8 @@ absl::StatusOr<ItemPtr> ApplyRouteChanges(
                           RouteDeltaFromJson(change->route_delta()));
     if (delta.base_revision != at || delta.revision != change->revision()) {
       return absl::FailedPreconditionError(absl::StrCat(
-          "delta ", delta.base_revision, " -> ", delta.revision,
-          " of change ", change->revision(), " does not follow ", at));
+          "delta ", delta.base_revision, " -> ", delta.revision, " of change ",
+          change->revision(), " does not follow ", at));
     }
     if (at == held->revision) {
       composed = std::move(delta);

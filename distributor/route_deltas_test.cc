@@ -128,20 +128,20 @@ TEST(RouteDeltasTest, RefusesWhatItCannotApply) {
   // A change without a delta.
   zk::ChangeRecord bare = Put(t1, t2);
   bare.clear_route_delta();
-  EXPECT_TRUE(absl::IsFailedPrecondition(
-      ApplyRouteChanges(held, {bare}).status()));
+  EXPECT_TRUE(
+      absl::IsFailedPrecondition(ApplyRouteChanges(held, {bare}).status()));
   // Nothing held, or a tombstone.
   EXPECT_TRUE(absl::IsFailedPrecondition(
       ApplyRouteChanges(nullptr, {Put(t1, t2)}).status()));
   EXPECT_TRUE(absl::IsFailedPrecondition(
-      ApplyRouteChanges(MakeAbsent("r/checkout", 10), {Put(t1, t2)})
-          .status()));
+      ApplyRouteChanges(MakeAbsent("r/checkout", 10), {Put(t1, t2)}).status()));
   // A CRC-32 that does not match what the delta gives.
   zk::ChangeRecord wrong = Put(t1, t2);
   wrong.set_value_crc32(wrong.value_crc32() ^ 1);
   EXPECT_TRUE(absl::IsDataLoss(ApplyRouteChanges(held, {wrong}).status()));
   // Changes no newer than held: held itself.
-  absl::StatusOr<ItemPtr> same = ApplyRouteChanges(held, {Put(Table(9, 1), t1)});
+  absl::StatusOr<ItemPtr> same =
+      ApplyRouteChanges(held, {Put(Table(9, 1), t1)});
   ASSERT_TRUE(same.ok());
   EXPECT_EQ(*same, held);
 }
@@ -212,16 +212,16 @@ TEST(RouteDeltasHubTest, ConnectionsThatTakeDeltasGetThemOthersTheTable) {
   RecordingPusher pusher;
   metrics::Registry registry;
   DistributorMetrics metrics(&registry);
-  SubscriptionHub hub(&data, [] { return false; }, &pusher, HubOptions(),
-                      &metrics);
+  SubscriptionHub hub(
+      &data, [] { return false; }, &pusher, HubOptions(), &metrics);
   // Both hold nothing: both get the table.
   EXPECT_EQ(OnlyUpdate(hub.Subscribe(1, Subscribe(0, true))).value(),
             RouteTableToJson(t1));
   EXPECT_EQ(OnlyUpdate(hub.Subscribe(2, Subscribe(0, false))).value(),
             RouteTableToJson(t1));
 
-  absl::StatusOr<ItemPtr> v2 = ApplyRouteChanges(data.Find("r/checkout"),
-                                                 {Put(t1, t2)});
+  absl::StatusOr<ItemPtr> v2 =
+      ApplyRouteChanges(data.Find("r/checkout"), {Put(t1, t2)});
   ASSERT_TRUE(v2.ok()) << v2.status();
   std::vector<ItemPtr> applied = data.ApplyNewer({*v2}, 12);
   hub.OnChanges(applied, 12);
@@ -243,10 +243,10 @@ TEST(RouteDeltasHubTest, ConnectionsThatTakeDeltasGetThemOthersTheTable) {
             RouteTableToJson(t2));
   EXPECT_EQ(OnlyUpdate(hub.Subscribe(5, Subscribe(10, false))).value(),
             RouteTableToJson(t2));
-  EXPECT_EQ(registry
-                .GetCounter("kess_distributor_route_delta_resources_total", "")
-                ->Value(),
-            2);
+  EXPECT_EQ(
+      registry.GetCounter("kess_distributor_route_delta_resources_total", "")
+          ->Value(),
+      2);
 }
 
 }  // namespace

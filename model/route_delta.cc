@@ -304,11 +304,9 @@ absl::StatusOr<RouteTable> ApplyRouteDelta(const RouteTable& base,
       case Op::kChange:
       case Op::kRemove:
         if (!present) {
-          return NotForBase(delta, absl::StrCat(e.op == Op::kChange
-                                                    ? "changed"
-                                                    : "removed",
-                                                " instance \"", *e.id,
-                                                "\" is not there"));
+          return NotForBase(
+              delta, absl::StrCat(e.op == Op::kChange ? "changed" : "removed",
+                                  " instance \"", *e.id, "\" is not there"));
         }
         ++i;
         if (e.op == Op::kChange) out.instances.push_back(*e.instance);
@@ -377,10 +375,10 @@ absl::StatusOr<std::string> ApplyRouteDeltaToJson(absl::string_view base_json,
   }
   const uint32_t crc = Crc32(out);
   if (crc != expected_crc32) {
-    return absl::DataLossError(absl::StrCat(
-        "route delta of ", delta.service, " ", delta.base_revision, " -> ",
-        delta.revision, ": the result has CRC-32 ", crc, ", expected ",
-        expected_crc32));
+    return absl::DataLossError(
+        absl::StrCat("route delta of ", delta.service, " ", delta.base_revision,
+                     " -> ", delta.revision, ": the result has CRC-32 ", crc,
+                     ", expected ", expected_crc32));
   }
   return out;
 }
@@ -389,8 +387,8 @@ absl::StatusOr<RouteDelta> ComposeRouteDeltas(const RouteDelta& first,
                                               const RouteDelta& second) {
   KESS_RETURN_IF_ERROR(ValidateRouteDelta(first));
   KESS_RETURN_IF_ERROR(ValidateRouteDelta(second));
-  if (first.service != second.service || second.base_revision !=
-                                             first.revision) {
+  if (first.service != second.service ||
+      second.base_revision != first.revision) {
     return absl::FailedPreconditionError(absl::StrCat(
         "route deltas ", first.base_revision, " -> ", first.revision, " and ",
         second.base_revision, " -> ", second.revision, " do not follow"));
@@ -403,10 +401,10 @@ absl::StatusOr<RouteDelta> ComposeRouteDeltas(const RouteDelta& first,
   std::map<std::string, State> state;
   for (const Entry& e : EntriesOf(first)) state[*e.id] = {e.op, e.instance};
   auto conflict = [&](const std::string& id) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "route delta ", second.base_revision, " -> ", second.revision,
-        " cannot follow ", first.base_revision, " -> ", first.revision,
-        " for instance \"", id, "\""));
+    return absl::FailedPreconditionError(
+        absl::StrCat("route delta ", second.base_revision, " -> ",
+                     second.revision, " cannot follow ", first.base_revision,
+                     " -> ", first.revision, " for instance \"", id, "\""));
   };
   for (const Entry& e : EntriesOf(second)) {
     auto it = state.find(*e.id);
@@ -469,29 +467,29 @@ std::string RouteDeltaToJson(const RouteDelta& delta) {
   std::vector<std::string> quoted;
   quoted.reserve(removed.size());
   for (const std::string& id : removed) quoted.push_back(JsonQuote(id));
-  return absl::StrCat(
-      "{\"format\":", kRouteDeltaFormat,
-      ",\"service\":", JsonQuote(delta.service),
-      ",\"base_revision\":", delta.base_revision,
-      ",\"revision\":", delta.revision, ",\"added\":[",
-      instances(delta.added), "],\"changed\":[", instances(delta.changed),
-      "],\"removed\":[", absl::StrJoin(quoted, ","), "]}");
+  return absl::StrCat("{\"format\":", kRouteDeltaFormat,
+                      ",\"service\":", JsonQuote(delta.service),
+                      ",\"base_revision\":", delta.base_revision,
+                      ",\"revision\":", delta.revision, ",\"added\":[",
+                      instances(delta.added), "],\"changed\":[",
+                      instances(delta.changed), "],\"removed\":[",
+                      absl::StrJoin(quoted, ","), "]}");
 }
 
 absl::StatusOr<RouteDelta> RouteDeltaFromJson(absl::string_view json) {
   if (json.size() > kMaxRouteDeltaBytes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "route delta of ", json.size(), " bytes is above the limit of ",
-        kMaxRouteDeltaBytes));
+    return absl::InvalidArgumentError(
+        absl::StrCat("route delta of ", json.size(),
+                     " bytes is above the limit of ", kMaxRouteDeltaBytes));
   }
   KESS_ASSIGN_OR_RETURN(Poco::JSON::Object::Ptr o,
                         ParseJsonObject(std::string(json)));
   int format = 0;
   KESS_RETURN_IF_ERROR(Field(o, "format", true, &format));
   if (format != kRouteDeltaFormat) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "route delta: format ", format, " is not supported (expected ",
-        kRouteDeltaFormat, ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("route delta: format ", format,
+                     " is not supported (expected ", kRouteDeltaFormat, ")"));
   }
   RouteDelta delta;
   KESS_RETURN_IF_ERROR(Field(o, "service", true, &delta.service));

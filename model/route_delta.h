@@ -44,8 +44,8 @@ inline constexpr size_t kMaxRouteDeltaEntries = 100000;
 
 struct RouteDelta {
   std::string service;
-  int64_t base_revision = 0;  // the table this applies to
-  int64_t revision = 0;       // the table it gives
+  int64_t base_revision = 0;           // the table this applies to
+  int64_t revision = 0;                // the table it gives
   std::vector<RouteInstance> added;    // sorted by id
   std::vector<RouteInstance> changed;  // sorted by id: the new state
   std::vector<std::string> removed;    // sorted ids

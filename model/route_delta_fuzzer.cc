@@ -56,7 +56,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (!given.ok()) return 0;
     base = *std::move(given);
   }
-  absl::StatusOr<kess::RouteTable> applied = kess::ApplyRouteDelta(base, *delta);
+  absl::StatusOr<kess::RouteTable> applied =
+      kess::ApplyRouteDelta(base, *delta);
   const std::string base_json = kess::RouteTableToJson(base);
   if (!applied.ok()) {
     FUZZ_CHECK(applied.status().code() ==

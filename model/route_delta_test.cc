@@ -104,8 +104,8 @@ TEST(RouteDeltaTest, OneWeightChangeIsOneSmallEntry) {
   EXPECT_EQ(delta.changed[0].weight, 7);
   const std::string full = RouteTableToJson(b);
   const std::string text = RouteDeltaToJson(delta);
-  EXPECT_LT(text.size() * 100, full.size()) << text.size() << " vs "
-                                            << full.size();
+  EXPECT_LT(text.size() * 100, full.size())
+      << text.size() << " vs " << full.size();
   absl::StatusOr<std::string> json =
       ApplyRouteDeltaToJson(RouteTableToJson(a), delta, Crc32(full));
   ASSERT_TRUE(json.ok()) << json.status();
@@ -206,8 +206,7 @@ TEST_F(HostileDeltaTest, CrcMismatch) {
   want.revision = 11;
   want.instances[1].weight = 9;
   const uint32_t crc = Crc32(RouteTableToJson(want));
-  EXPECT_TRUE(
-      ApplyRouteDeltaToJson(RouteTableToJson(base_), delta_, crc).ok());
+  EXPECT_TRUE(ApplyRouteDeltaToJson(RouteTableToJson(base_), delta_, crc).ok());
   EXPECT_EQ(ApplyRouteDeltaToJson(RouteTableToJson(base_), delta_, crc ^ 1)
                 .status()
                 .code(),

@@ -103,8 +103,8 @@ class Fleet {
                       (reply.ok() ? acked : failed)++;
                     });
     }
-    const bool done = WaitFor(
-        [&] { return acked + failed == batches; }, absl::Seconds(60));
+    const bool done =
+        WaitFor([&] { return acked + failed == batches; }, absl::Seconds(60));
     if (!done || failed > 0) return false;
     heartbeats_ = std::thread([this] { Beat(); });
     return true;
@@ -208,10 +208,10 @@ class RouteDeltaTest : public ::testing::Test {
     }
     for (AgentHost* a : agents) {
       ASSERT_TRUE(WaitFor(
-          [&] { return TableIn(*a, service).instances.size() == count; },
-          kWait, absl::Milliseconds(200)))
-          << a->host_id() << " holds "
-          << TableIn(*a, service).instances.size() << " of " << count;
+          [&] { return TableIn(*a, service).instances.size() == count; }, kWait,
+          absl::Milliseconds(200)))
+          << a->host_id() << " holds " << TableIn(*a, service).instances.size()
+          << " of " << count;
     }
   }
 
@@ -305,10 +305,10 @@ class RouteDeltaTest : public ::testing::Test {
     EXPECT_LT(per_subscriber * 50, table_bytes)
         << "pushed " << pushed << " bytes to " << agents.size()
         << " subscribers for a table of " << table_bytes;
-    EXPECT_GE(SumOverDistributors(
-                  "kess_distributor_route_delta_resources_total") -
-                  deltas0,
-              agents.size());
+    EXPECT_GE(
+        SumOverDistributors("kess_distributor_route_delta_resources_total") -
+            deltas0,
+        agents.size());
     // Both DCs' distributors built the version from the deltas of their
     // change log (the slave DC's is replicated from main's).
     EXPECT_GE(SumOverDistributors("kess_distributor_route_deltas_total",
@@ -323,8 +323,9 @@ class RouteDeltaTest : public ::testing::Test {
     EXPECT_GT(SlaveLeaderMetric("kess_replication_route_deltas_total"),
               replicated0);
     for (size_t i = 0; i < agents.size(); ++i) {
-      EXPECT_GT(AgentMetric(*agents[i], "kess_agent_route_deltas_applied_total"),
-                applied0[i])
+      EXPECT_GT(
+          AgentMetric(*agents[i], "kess_agent_route_deltas_applied_total"),
+          applied0[i])
           << agents[i]->host_id();
       EXPECT_EQ(AgentMetric(*agents[i], "kess_agent_route_delta_failures_total",
                             "reason=\"crc_mismatch\""),
@@ -386,9 +387,9 @@ TEST_F(RouteDeltaTest, TwentyThousandInstancesWorkEndToEnd) {
   ASSERT_NE(StartFleet("huge", 20000), nullptr);
   SubscribeAndWait("huge", 20000);
   // Several MB: chunked in ZooKeeper, far beyond one znode.
-  EXPECT_GT(RouteTableToJson(TableIn(*cluster_->main().agents[0], "huge"))
-                .size(),
-            3u << 20);
+  EXPECT_GT(
+      RouteTableToJson(TableIn(*cluster_->main().agents[0], "huge")).size(),
+      3u << 20);
   OneWeightChangeIsADelta("huge", 20000);
 }
 

@@ -50,9 +50,9 @@ absl::StatusOr<RecordSync::Plan> PlanRouteFromDeltas(
     KESS_ASSIGN_OR_RETURN(RouteDelta delta,
                           RouteDeltaFromJson(change->route_delta()));
     if (delta.base_revision != at || delta.revision != change->revision()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "delta ", delta.base_revision, " -> ", delta.revision,
-          " does not follow the local revision ", at));
+      return absl::FailedPreconditionError(
+          absl::StrCat("delta ", delta.base_revision, " -> ", delta.revision,
+                       " does not follow the local revision ", at));
     }
     KESS_ASSIGN_OR_RETURN(
         value, ApplyRouteDeltaToJson(*value, delta, change->value_crc32()));
@@ -61,7 +61,8 @@ absl::StatusOr<RecordSync::Plan> PlanRouteFromDeltas(
     at = change->revision();
   }
   const zk::ChangeRecord& last = *newer.back();
-  KESS_ASSIGN_OR_RETURN(plan.prepared, store.Prepare(*value, path, last.meta()));
+  KESS_ASSIGN_OR_RETURN(plan.prepared,
+                        store.Prepare(*value, path, last.meta()));
   zk::RouteRecord next;
   next.set_service(record.service());
   next.set_revision(at);

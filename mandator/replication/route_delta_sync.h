@@ -35,7 +35,8 @@ namespace replication {
 // caller then copies the record from main.
 absl::StatusOr<RecordSync::Plan> PlanRouteFromDeltas(
     zk::ZkApi* local, const zk::Layout& layout, const zk::AclList& acl,
-    const std::string& path, const std::vector<const zk::ChangeRecord*>& changes);
+    const std::string& path,
+    const std::vector<const zk::ChangeRecord*>& changes);
 
 }  // namespace replication
 }  // namespace mandator
