@@ -24,7 +24,7 @@ esac
 declare -A QUICK FULL
 RUNNERS=(transport replication wan wan_e2e distributor config_write heartbeat
   route_table route_delta discovery_storm sdk sdk_notify watch agent_footprint
-  agent_registration propagation fanout zk_watch etcd_watch)
+  agent_registration propagation fanout attack zk_watch etcd_watch)
 QUICK[transport]="--connections=2000 --rpc_seconds=2 --serial_calls=500 --push_rounds=5"
 FULL[transport]=""
 QUICK[replication]="--seconds=2"
@@ -67,6 +67,10 @@ FULL[propagation]="--agents=100,1000,10000"
 # where a process may not hold 25,000 fds; the table says how many).
 QUICK[fanout]="--agents=1000,5000 --changes=5 --real_agents=10"
 FULL[fanout]="--agents=10000,50000 --real_agents=50 --connect_batch=100"
+# A distributor's agents under a connection flood and frame bombs; quick:
+# 100 agents, about 25 s.
+QUICK[attack]="--agents=100 --writes=60 --rounds=2 --settle_ms=2000"
+FULL[attack]=""
 QUICK[zk_watch]="--watchers=100,1000 --changes=5"
 FULL[zk_watch]=""
 QUICK[etcd_watch]="--watchers=100,1000 --changes=5"

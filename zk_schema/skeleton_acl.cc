@@ -22,7 +22,8 @@ bool Masked(const Acl& a) { return absl::EndsWith(a.id, ":x"); }
 
 bool SameAcl(AclList a, AclList b) {
   auto order = [](const Acl& x, const Acl& y) {
-    return std::tie(x.scheme, x.id, x.perms) < std::tie(y.scheme, y.id, y.perms);
+    return std::tie(x.scheme, x.id, x.perms) <
+           std::tie(y.scheme, y.id, y.perms);
   };
   std::sort(a.begin(), a.end(), order);
   std::sort(b.begin(), b.end(), order);

@@ -91,7 +91,8 @@ class ZkAclTest : public ::testing::Test {
     o.zk = ensemble_->ConnectString();
     o.zk_root = root;
     o.auth_file = *auth_file_;
-    o.log_name = absl::StrCat("mandator", absl::StrReplaceAll(root, {{"/", "_"}}));
+    o.log_name =
+        absl::StrCat("mandator", absl::StrReplaceAll(root, {{"/", "_"}}));
     return o;
   }
 
