@@ -40,9 +40,15 @@ protocol::InstanceInfo ToProto(const Instance& in) {
 }
 
 // Errors every mandator would give alike: switching would not help.
+// Errors of the request, not of the mandator: logged and retried at the
+// next tick with the same mandator (another would answer the same). A
+// registration the mandators' registration rights refuse
+// (PERMISSION_DENIED: the instance is bound to another principal, or this
+// process's identity may not register it) is one.
 bool IsRequestError(const absl::Status& s) {
   return s.code() == absl::StatusCode::kInvalidArgument ||
-         s.code() == absl::StatusCode::kFailedPrecondition;
+         s.code() == absl::StatusCode::kFailedPrecondition ||
+         s.code() == absl::StatusCode::kPermissionDenied;
 }
 
 }  // namespace
