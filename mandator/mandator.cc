@@ -18,6 +18,7 @@
 #include "zk_schema/skeleton.h"
 #include "mandator/auth/secrets.h"
 #include "mandator/auth/write_guard.h"
+#include "zk_schema/skeleton_acl.h"
 
 namespace kess {
 namespace mandator {
@@ -93,6 +94,14 @@ absl::Status Mandator::Start() {
   KESS_RETURN_IF_ERROR(
       zk::EnsureSkeleton(*zk_, layout_, info, options_.changelog_retention, acl,
                          {{distributors_dir, std::move(members_acl)}}));
+  // A skeleton node created before the mandators, with an ACL that lets
+  // others write it, is refused; one left with an older release's ACL is
+  // set to the current one (zk_schema/skeleton_acl.h).
+  KESS_ASSIGN_OR_RETURN(zk::SkeletonAclPolicy acl_policy,
+                        zk::MandatorSkeletonAclPolicy(options_.auth, layout_));
+  KESS_RETURN_IF_ERROR(zk::EnforceSkeletonAcls(*zk_, layout_, acl_policy,
+                                               "mandator", /*repair=*/true,
+                                               options_.registry));
 
   core::ConfigStore::Options store_options;
   store_options.layout = layout_;
