@@ -53,13 +53,25 @@ struct Grant {
   std::string password;
 };
 
+// The string member `field` ("" when absent); InvalidArgument when it is
+// anything but a string (Poco would turn 1 into "1").
+absl::StatusOr<std::string> StringField(const Poco::JSON::Object::Ptr& o,
+                                        const std::string& field) {
+  if (!o->has(field) || o->isNull(field)) return std::string();
+  const Poco::Dynamic::Var v = o->get(field);
+  if (!v.isString()) {
+    return absl::InvalidArgumentError(field + " must be a string");
+  }
+  return v.extract<std::string>();
+}
+
 absl::StatusOr<Grant> ParseGrant(const std::string& body, bool password) {
   KESS_ASSIGN_OR_RETURN(Poco::JSON::Object::Ptr o, ParseJsonObject(body));
   Grant g;
   try {
-    g.name = o->optValue<std::string>("name", "");
-    KESS_ASSIGN_OR_RETURN(g.role,
-                          ParseRole(o->optValue<std::string>("role", "")));
+    KESS_ASSIGN_OR_RETURN(g.name, StringField(o, "name"));
+    KESS_ASSIGN_OR_RETURN(std::string role, StringField(o, "role"));
+    KESS_ASSIGN_OR_RETURN(g.role, ParseRole(role));
     if (o->has("namespaces") && !o->isNull("namespaces")) {
       Poco::JSON::Array::Ptr ns = o->getArray("namespaces");
       if (!ns) {
@@ -74,7 +86,9 @@ absl::StatusOr<Grant> ParseGrant(const std::string& body, bool password) {
         g.namespaces.push_back(ns->getElement<std::string>(i));
       }
     }
-    if (password) g.password = o->optValue<std::string>("password", "");
+    if (password) {
+      KESS_ASSIGN_OR_RETURN(g.password, StringField(o, "password"));
+    }
   } catch (const Poco::Exception& e) {
     return absl::InvalidArgumentError(absl::StrCat(
         "expected {\"name\": string, \"role\": \"viewer\"|\"publisher\"|"
@@ -235,12 +249,9 @@ HttpResponse AuthApi::Users(const HttpRequest& request) {
         ParseJsonObject(request.body);
     absl::Status done = body.status();
     if (done.ok()) {
-      try {
-        done = options_.store->SetPassword(
-            seg[0], (*body)->optValue<std::string>("password", ""));
-      } catch (const Poco::Exception& e) {
-        done = absl::InvalidArgumentError("password must be a string");
-      }
+      absl::StatusOr<std::string> password = StringField(*body, "password");
+      done = password.ok() ? options_.store->SetPassword(seg[0], *password)
+                           : password.status();
     }
     r = done.ok() ? Ok(absl::StrCat("{\"password_set\":", JsonQuote(seg[0]),
                                     "}"))
