@@ -13,19 +13,30 @@ using file_cache::CacheKey;
 
 namespace {
 constexpr size_t kMaxLoggedPairs = 1024;
+
+
+metrics::Counter* Counter(metrics::Registry* registry, const char* result) {
+  return registry->GetCounter(
+      "kess_agent_secret_values_total",
+      "Encrypted config values received, by outcome: decrypted into the file "
+      "cache, or kept encrypted (no_key, failed).",
+      {{"result", result}});
+}
+
 }  // namespace
 
 SecretValues::SecretValues(Options options)
-    : keys_(std::move(options.keys_dir)), registry_(options.registry) {}
+    : keys_(std::move(options.keys_dir)), registry_(options.registry) {
+  // Every series from the start at 0, so that a first failure is an
+  // increase (the KessAgentSecretsUndecryptable alert).
+  for (const char* result : {"decrypted", "no_key", "failed"}) {
+    Counter(registry_, result);
+  }
+}
 
 void SecretValues::Count(const char* result, const std::string& ns,
                          const absl::Status& why) {
-  registry_
-      ->GetCounter("kess_agent_secret_values_total",
-                   "Encrypted config values received, by outcome: decrypted "
-                   "into the file cache, or kept encrypted (no_key, failed).",
-                   {{"result", result}})
-      ->Increment();
+  Counter(registry_, result)->Increment();
   if (why.ok()) return;
   absl::MutexLock lock(&mu_);
   if (logged_.size() >= kMaxLoggedPairs) return;
