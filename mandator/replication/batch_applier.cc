@@ -28,7 +28,7 @@ constexpr size_t kMarginBytes = 16 * 1024;
 
 bool IsDelete(zk::ChangeKind kind) {
   return kind == zk::CONFIG_DELETE || kind == zk::ROUTE_DELETE ||
-         kind == zk::GRAY_DELETE;
+         kind == zk::GRAY_DELETE || kind == zk::ACL_DELETE;
 }
 
 std::string ParentPath(const std::string& path) {
