@@ -16,6 +16,7 @@
 #include "zk_schema/identities.h"
 #include "zk_schema/codec.h"
 #include "zk_schema/skeleton.h"
+#include "mandator/auth/audited_routes.h"
 #include "mandator/auth/secrets.h"
 #include "mandator/auth/write_guard.h"
 #include "zk_schema/skeleton_acl.h"
@@ -294,7 +295,14 @@ absl::Status Mandator::Start() {
   identity_api.is_main = options_.is_main;
   identity_api.main_datacenter = options_.main_datacenter;
   identity_api_ = std::make_unique<IdentityApi>(std::move(identity_api));
-  identity_api_->Register(server_.get());
+  {
+    // Issued and revoked credentials go to the audit log (admin only:
+    // auth/access.cc).
+    auth::AuditedRoutes audited(
+        server_.get(), audit_.get(),
+        [this](const HttpRequest& r) { return PrincipalOf(r); }, "identity");
+    identity_api_->Register(&audited);
+  }
   // Read ACLs (acl_api.h): read here, written by the main DC's leader.
   acl_store_ = std::make_unique<core::AclStore>(
       zk_.get(), core::AclStore::Options{

@@ -1,6 +1,7 @@
 // AuthApi's handlers called directly (a routes table captured in the test)
 // over the in-memory ZooKeeper: hostile bodies, names and parameters.
 #include "mandator/auth/auth_api.h"
+#include "mandator/auth/audited_routes.h"
 
 #include <map>
 #include <string>
@@ -161,6 +162,39 @@ TEST_F(AuthApiTest, CreateListRevokeAndTheirAuditRecords) {
   EXPECT_FALSE(absl::StrContains(records.body, bearer.substr(20)));
   EXPECT_TRUE(absl::StrContains(
       routes_.Call("GET", "/api/v1/auth/whoami").body, "\"role\":\"admin\""));
+}
+
+TEST_F(AuthApiTest, AuditedRoutesRecordWritesOnly) {
+  AuditedRoutes audited(
+      &routes_, audit_.get(),
+      [](const HttpRequest&) -> std::optional<Principal> {
+        Principal p;
+        p.name = "alice";
+        return p;
+      },
+      "identity");
+  audited.Handle("POST", "/api/v1/identities", [](const HttpRequest&) {
+    return HttpResponse::Json(200, "{}");
+  });
+  audited.HandlePrefix("DELETE", "/api/v1/identities/", [](const HttpRequest&) {
+    return HttpResponse::Error(absl::NotFoundError("no such identity"));
+  });
+  audited.Handle("GET", "/api/v1/identities", [](const HttpRequest&) {
+    return HttpResponse::Json(200, "{}");
+  });
+  routes_.Call("POST", "/api/v1/identities", "{}");
+  routes_.Call("DELETE", "/api/v1/identities/host/x");
+  routes_.Call("GET", "/api/v1/identities");
+  ASSERT_TRUE(audit_->Flush(absl::Seconds(5)));
+  auto page = audit_->List({}, 10, "");
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->records.size(), 2u);
+  EXPECT_EQ(page->records[1].action, "identity.post");
+  EXPECT_EQ(page->records[1].who, "alice");
+  EXPECT_EQ(page->records[1].result, "ok");
+  EXPECT_EQ(page->records[0].action, "identity.delete");
+  EXPECT_EQ(page->records[0].http_status, 404);
+  EXPECT_EQ(page->records[0].result, "no such identity");
 }
 
 }  // namespace
