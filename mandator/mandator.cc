@@ -100,9 +100,11 @@ absl::Status Mandator::Start() {
   // set to the current one (zk_schema/skeleton_acl.h).
   KESS_ASSIGN_OR_RETURN(zk::SkeletonAclPolicy acl_policy,
                         zk::MandatorSkeletonAclPolicy(options_.auth, layout_));
-  KESS_RETURN_IF_ERROR(zk::EnforceSkeletonAcls(*zk_, layout_, acl_policy,
-                                               "mandator", /*repair=*/true,
-                                               options_.registry));
+  KESS_RETURN_IF_ERROR(zk::EnforceSkeletonAcls(
+      *zk_, layout_, acl_policy, "mandator", /*repair=*/true,
+      options_.registry,
+      options_.refuse_foreign_skeleton_acls ? zk::OnForeignAcl::kRefuse
+                                            : zk::OnForeignAcl::kWarn));
 
   core::ConfigStore::Options store_options;
   store_options.layout = layout_;

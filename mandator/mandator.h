@@ -103,6 +103,10 @@ struct MandatorOptions {
   // docs/security.md): who may register, heartbeat, deregister and read
   // partial tables. The daemon turns it off only with --insecure_dev_mode.
   bool require_identity = false;
+  // A skeleton node whose ACL lets a non-kess identity write it
+  // (zk_schema/skeleton_acl.h): refuse to start, or (--insecure_dev_mode
+  // only) count it, log it as an ERROR and start.
+  bool refuse_foreign_skeleton_acls = true;
   // This mandator's credential (--credential_file), presented to the other
   // mandators' schedulers when it collects their partial tables; nullptr:
   // its certificate (mutual TLS through tls_client) must name it.

@@ -276,6 +276,9 @@ int main(int argc, char** argv) {
   }
   // Registration rights (docs/security.md): on unless --insecure_dev_mode.
   options.require_identity = !kess::InsecureDevModeFlag();
+  // A squatted ZooKeeper skeleton (docs/operations.md, "ZooKeeper ACLs of
+  // the tree"): refused unless --insecure_dev_mode.
+  options.refuse_foreign_skeleton_acls = !kess::InsecureDevModeFlag();
   if (!options.require_identity) {
     LOG(WARNING) << "--insecure_dev_mode: the scheduler port accepts "
                     "registrations, heartbeats and partial-table reads "

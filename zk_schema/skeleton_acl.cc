@@ -170,7 +170,8 @@ std::string AclListToString(const AclList& acl) {
 absl::Status EnforceSkeletonAcls(ZkApi& zk, const Layout& layout,
                                  const SkeletonAclPolicy& policy,
                                  absl::string_view role, bool repair,
-                                 metrics::Registry* registry) {
+                                 metrics::Registry* registry,
+                                 OnForeignAcl on_foreign) {
   KESS_ASSIGN_OR_RETURN(std::vector<NodeAclAudit> audits,
                         AuditSkeletonAcls(zk, layout, policy));
   std::vector<std::string> refused;
@@ -213,10 +214,17 @@ absl::Status EnforceSkeletonAcls(ZkApi& zk, const Layout& layout,
   }
   if (refused.empty()) return absl::OkStatus();
   Count(registry, "kess_zk_skeleton_acl_refused_total",
-        "Start-ups that refused the ZooKeeper tree because a skeleton node's "
-        "ACL lets a non-kess identity write it (zk_schema/skeleton_acl.h).",
+        "Start-ups that found a skeleton node whose ACL lets a non-kess "
+        "identity write it (zk_schema/skeleton_acl.h); refused but under "
+        "--insecure_dev_mode.",
         role)
       ->Increment();
+  if (on_foreign == OnForeignAcl::kWarn) {
+    LOG(ERROR) << role << ": --insecure_dev_mode: following the ZooKeeper "
+               << "tree " << layout.root() << " although "
+               << absl::StrJoin(refused, "; ") << "; " << kRepairHint;
+    return absl::OkStatus();
+  }
   return absl::FailedPreconditionError(absl::StrCat(
       "refusing the ZooKeeper tree ", layout.root(), ": ",
       absl::StrJoin(refused, "; "), "; ", kRepairHint));

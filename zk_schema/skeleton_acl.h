@@ -94,19 +94,25 @@ absl::StatusOr<std::vector<NodeAclAudit>> AuditSkeletonAcls(
 // "[world:anyone:cdrwa, digest:mandator:x:cdrwa]".
 std::string AclListToString(const AclList& acl);
 
+// What EnforceSkeletonAcls does with a foreign node: refuse (always, but
+// for a mandator under --insecure_dev_mode), or count and log it as an
+// ERROR and go on.
+enum class OnForeignAcl { kRefuse, kWarn };
+
 // The start-up check. Audits the skeleton; with any foreign node:
 // FAILED_PRECONDITION naming every such node, its ACL and why, and how to
 // repair (docs/operations.md), and counts
-// kess_zk_skeleton_acl_refused_total{role}. Repairable nodes: with
+// kess_zk_skeleton_acl_refused_total{role} (kWarn: counted and logged the
+// same, OK returned, nothing repaired). Repairable nodes: with
 // `repair` (mandators), sets each one's expected ACL, logs a WARNING with
 // the ACL before and after, counts kess_zk_skeleton_acl_repaired_total
 // {role} per node, and audits again (any node still not as expected is
 // then refused); without `repair` they are logged and accepted.
 // `registry` nullptr: the default registry.
-absl::Status EnforceSkeletonAcls(ZkApi& zk, const Layout& layout,
-                                 const SkeletonAclPolicy& policy,
-                                 absl::string_view role, bool repair,
-                                 metrics::Registry* registry = nullptr);
+absl::Status EnforceSkeletonAcls(
+    ZkApi& zk, const Layout& layout, const SkeletonAclPolicy& policy,
+    absl::string_view role, bool repair, metrics::Registry* registry = nullptr,
+    OnForeignAcl on_foreign = OnForeignAcl::kRefuse);
 
 }  // namespace zk
 }  // namespace kess

@@ -144,6 +144,17 @@ TEST_F(SkeletonAclTest, ASquattedNodeIsRefusedNamingItAndItsAcl) {
                             {{"role", "mandator"}})
                 ->Value(),
             1);
+  // Under --insecure_dev_mode: counted and logged, not refused, not
+  // repaired.
+  EXPECT_TRUE(EnforceSkeletonAcls(*mandator_, layout_, policy_, "mandator",
+                                  true, &registry_, OnForeignAcl::kWarn)
+                  .ok());
+  EXPECT_EQ(*anyone_->GetAcl(layout_.ElectionDir()), OpenAcl());
+  EXPECT_EQ(registry_
+                .GetCounter("kess_zk_skeleton_acl_refused_total", "",
+                            {{"role", "mandator"}})
+                ->Value(),
+            2);
   // A reader refuses it as well.
   EXPECT_TRUE(absl::IsFailedPrecondition(
       EnforceSkeletonAcls(*reader_, layout_, ReaderSkeletonAclPolicy(layout_),
