@@ -184,9 +184,16 @@ TEST_F(TlsContextTest, CreateChecksFiles) {
       TlsContext::Create(TlsSide::kServer, mismatched);
   ASSERT_FALSE(bad.ok());
 
+  // A CA bundle is needed to verify peers: by clients always, by servers
+  // that require client certificates. A server that asks for none (an
+  // agent's HTTPS API with a certificate of another CA) may go without.
   TlsOptions no_ca = ServerOptions();
   no_ca.ca_file = "";
+  EXPECT_TRUE(TlsContext::Create(TlsSide::kServer, no_ca).ok());
+  no_ca.require_client_cert = true;
   EXPECT_FALSE(TlsContext::Create(TlsSide::kServer, no_ca).ok());
+  no_ca.require_client_cert = false;
+  EXPECT_FALSE(TlsContext::Create(TlsSide::kClient, no_ca).ok());
 
   TlsOptions no_cert = ServerOptions();
   no_cert.cert_file = no_cert.key_file = "";
