@@ -315,7 +315,8 @@ absl::Status Mandator::Start() {
   acl_api.fence = [this] { return election_->node_path(); };
   acl_api.route = [this](const HttpRequest& r,
                          const std::function<HttpResponse()>& commit) {
-    return api_->RouteAudited(r, "namespace.settings", commit);
+    return api_->RouteAudited(
+        r, r.method == "DELETE" ? "acl.delete" : "acl.put", commit);
   };
   acl_api_ = std::make_unique<AclApi>(std::move(acl_api));
   acl_api_->Register(server_.get());
@@ -324,8 +325,7 @@ absl::Status Mandator::Start() {
   namespace_api.store = &store_->namespace_settings();
   namespace_api.route = [this](const HttpRequest& r,
                                const std::function<HttpResponse()>& commit) {
-    return api_->RouteAudited(
-        r, r.method == "DELETE" ? "acl.delete" : "acl.put", commit);
+    return api_->RouteAudited(r, "namespace.settings", commit);
   };
   namespace_api.author = [this](const HttpRequest& r) {
     std::optional<auth::Principal> p = PrincipalOf(r);
