@@ -296,14 +296,9 @@ Answer ReadGuard::Filter(uint64_t connection, const std::string& payload,
     }
     *keys = std::move(kept);
   }
-  const std::string* forwarded = &payload;
-  std::string rewritten;
-  if (modified) {
-    rewritten = subscribe ? sub.SerializeAsString() : pull.SerializeAsString();
-    forwarded = &rewritten;
-  }
-  Answer answer = subscribe ? hub_->Subscribe(connection, *forwarded)
-                            : hub_->Pull(connection, *forwarded);
+  // The parsed request goes on (no second parse, no re-encoding).
+  Answer answer = subscribe ? hub_->SubscribeParsed(connection, sub)
+                            : hub_->PullParsed(connection, pull);
   if (!answer.response.ok()) {
     if (!existed) {
       for (const auto& [acl_key, group] : c.groups) {

@@ -156,6 +156,17 @@ Answer SubscriptionHub::Subscribe(uint64_t connection,
     return Reject("malformed_request",
                   absl::InvalidArgumentError("malformed SubscribeRequest"));
   }
+  return SubscribeChecked(connection, request);
+}
+
+Answer SubscriptionHub::SubscribeParsed(
+    uint64_t connection, const protocol::SubscribeRequest& request) {
+  metrics_->subscribe_requests->Increment();
+  return SubscribeChecked(connection, request);
+}
+
+Answer SubscriptionHub::SubscribeChecked(
+    uint64_t connection, const protocol::SubscribeRequest& request) {
   if (!options_.auth_token.empty() &&
       !TokenMatches(request.auth_token(), options_.auth_token)) {
     return RejectWrongToken(connection, request.host_id());
@@ -188,6 +199,21 @@ Answer SubscriptionHub::Pull(uint64_t connection, const std::string& payload) {
     return Reject("malformed_request",
                   absl::InvalidArgumentError("malformed PullRequest"));
   }
+  return PullChecked(connection, request);
+}
+
+Answer SubscriptionHub::PullParsed(uint64_t connection,
+                                   const protocol::PullRequest& request) {
+  metrics_->pull_requests->Increment();
+  if (!Authenticated(connection)) {
+    return Reject("auth", absl::PermissionDeniedError(
+                              "subscribe with the auth token first"));
+  }
+  return PullChecked(connection, request);
+}
+
+Answer SubscriptionHub::PullChecked(uint64_t connection,
+                                    const protocol::PullRequest& request) {
   if (!data_->loaded()) {
     return Reject("not_loaded", absl::UnavailableError(
                                     "distributor has not loaded its data yet"));

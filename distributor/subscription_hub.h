@@ -136,6 +136,13 @@ class SubscriptionHub : public ChangeListener {
 
   Answer Subscribe(uint64_t connection, const std::string& payload);
   Answer Pull(uint64_t connection, const std::string& payload);
+  // The same for a request already parsed (read_guard.h parses each one to
+  // decide on its keys; this saves the second parse). Subscribe's token
+  // is checked here as in Subscribe; the caller must have checked it
+  // before parsing a request of a connection that has not authenticated.
+  Answer SubscribeParsed(uint64_t connection,
+                         const protocol::SubscribeRequest& request);
+  Answer PullParsed(uint64_t connection, const protocol::PullRequest& request);
   absl::StatusOr<std::string> Unsubscribe(uint64_t connection,
                                           const std::string& payload);
   // Forgets the connection.
@@ -193,6 +200,10 @@ class SubscriptionHub : public ChangeListener {
       const google::protobuf::RepeatedPtrField<protocol::Known>& known,
       bool authenticate, const std::string* host_id = nullptr);
   Answer Reject(const char* reason, absl::Status status);
+  // Subscribe / Pull after parsing (and, for Pull, the auth check).
+  Answer SubscribeChecked(uint64_t connection,
+                          const protocol::SubscribeRequest& request);
+  Answer PullChecked(uint64_t connection, const protocol::PullRequest& request);
   // PERMISSION_DENIED, counted as "auth", logged (every 20th).
   Answer RejectWrongToken(uint64_t connection, const std::string& host_id);
   // What `host` gets for config key `key` whose held item is `base`: the
