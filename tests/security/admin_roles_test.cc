@@ -22,6 +22,7 @@
 #include "gtest/gtest.h"
 #include "tests/cluster/mandator_cluster.h"
 #include "tests/cluster/multi_dc_cluster.h"
+#include "tests/harness/run_command.h"
 
 namespace kess {
 namespace testing {
@@ -433,6 +434,64 @@ TEST_F(AdminRolesTest, AuditPagesAndFilters) {
                  Bearer(*admin_))
                 .status,
             400);
+}
+
+// The real kessctl binary: token create (printed once), list, revoke, and
+// audit with filters, with the bootstrap password as KESS_TOKEN's value.
+TEST_F(AdminRolesTest, KessctlManagesTokensAndReadsTheAudit) {
+  auto kessctl = [&](std::vector<std::string> args, const std::string& token) {
+    std::vector<std::string> argv = {
+        absl::StrCat(std::getenv("TEST_SRCDIR"), "/kess/kessctl/kessctl"),
+        "--mandators=" + Follower().http_address() + "," +
+            Leader().http_address(),
+        "--token=" + token};
+    if (!DefaultHttpsCaFile().empty()) {
+      argv.push_back("--ca=" + DefaultHttpsCaFile());
+    }
+    argv.insert(argv.end(), args.begin(), args.end());
+    absl::StatusOr<CommandResult> r = RunCommand(argv, absl::Seconds(60));
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? *r : CommandResult{};
+  };
+  CommandResult created = kessctl(
+      {"token", "create", "cli-pub", "--role=publisher",
+       "--namespaces=team-cli"},
+      *admin_);
+  ASSERT_EQ(created.exit_code, 0) << created.out;
+  const std::string bearer(absl::StripAsciiWhitespace(created.out));
+  ASSERT_TRUE(absl::StartsWith(bearer, "kt_")) << created.out;
+  CommandResult list = kessctl({"token", "list"}, *admin_);
+  EXPECT_EQ(list.exit_code, 0);
+  EXPECT_TRUE(absl::StrContains(list.out, "cli-pub  publisher of team-cli"))
+      << list.out;
+  EXPECT_FALSE(absl::StrContains(list.out, bearer.substr(20)));
+  // A viewer may not create tokens: exit 6 (401/403).
+  EXPECT_EQ(kessctl({"token", "create", "x", "--role=admin"}, *viewer_)
+                .exit_code,
+            6);
+  // The new token writes its namespace once every mandator knows it.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return kessctl({"config", "put", "team-cli", "k", "v1"}, bearer)
+                   .exit_code == 0;
+      },
+      kPropagation, kSlowPoll));
+  EXPECT_EQ(kessctl({"config", "put", "payments", "k", "v1"}, bearer).exit_code,
+            6);
+  CommandResult audit = kessctl(
+      {"audit", "--who=token:cli-pub", "--what=team-cli", "--limit=5"},
+      *viewer_);
+  EXPECT_EQ(audit.exit_code, 0);
+  EXPECT_TRUE(absl::StrContains(audit.out, "config.put")) << audit.out;
+  EXPECT_TRUE(absl::StrContains(audit.out, "new_sha256=")) << audit.out;
+  const std::string id = bearer.substr(3, 16);
+  EXPECT_EQ(kessctl({"token", "revoke", id}, *admin_).exit_code, 0);
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return kessctl({"config", "get", "team-cli", "k"}, bearer).exit_code ==
+               6;
+      },
+      kPropagation, kSlowPoll));
 }
 
 }  // namespace
