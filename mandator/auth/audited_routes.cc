@@ -34,12 +34,15 @@ HttpHandler AuditedRoutes::Wrap(const std::string& method,
   }
   const std::string action =
       action_prefix_ + "." + absl::AsciiStrToLower(method);
-  return [this, action, handler = std::move(handler)](const HttpRequest& r) {
+  // By value: an AuditedRoutes is a registration helper that may be gone
+  // (a local in Mandator::Start) when the handler runs.
+  return [audit = audit_, principal_of = principal_of_, action,
+          handler = std::move(handler)](const HttpRequest& r) {
     HttpResponse response = handler(r);
     std::optional<Principal> who =
-        principal_of_ ? principal_of_(r) : std::nullopt;
-    audit_->Record(RequestRecord(r, who.has_value() ? who->name : "", action,
-                                 "", response));
+        principal_of ? principal_of(r) : std::nullopt;
+    audit->Record(RequestRecord(r, who.has_value() ? who->name : "", action,
+                                "", response));
     return response;
   };
 }
