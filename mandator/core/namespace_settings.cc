@@ -158,7 +158,8 @@ NamespaceSettingsStore::CheckValue(const char* what, const std::string& ns,
                                    const std::string& input,
                                    const std::string& content_type) {
   KESS_ASSIGN_OR_RETURN(Cached cached, Load(ns));
-  // In a secret namespace the checks below run on the plaintext.
+  // In a secret namespace the checks below run on the plaintext of a new
+  // value, not on that of an envelope written back (see check_content).
   std::shared_ptr<const secrets::KeyRing> ring;
   std::string opened;
   std::optional<uint32_t> sealed_by;  // the key id of an envelope written
@@ -195,6 +196,12 @@ NamespaceSettingsStore::CheckValue(const char* what, const std::string& ns,
       sealed_by = parsed->key_id;
     }
   }
+  // An envelope that opens under (ns, key) was checked when it was first
+  // sealed. Its plaintext is not checked again: against settings changed
+  // since (a new schema with a pattern), a refusal or an acceptance would
+  // tell the writer one bit of a plaintext it may not read. Only its
+  // content type is checked, which does not depend on the plaintext.
+  const bool check_content = !sealed_by.has_value();
   const std::string& value = sealed_by.has_value() ? opened : input;
   std::string effective = content_type;
   formats::Format format = formats::FormatFromContentType(content_type);
@@ -214,14 +221,15 @@ NamespaceSettingsStore::CheckValue(const char* what, const std::string& ns,
     format = declared;
   }
   if (std::optional<formats::SyntaxError> error =
-          formats::CheckSyntax(format, value)) {
+          check_content ? formats::CheckSyntax(format, value)
+                        : std::nullopt) {
     return absl::InvalidArgumentError(absl::StrCat(
         what, " of ", Name(ns, key), " is not valid ",
         formats::FormatName(format), ": ", error->ToString(),
         "; nothing was written"));
   }
-  if (cached.schema != nullptr && (format == formats::Format::kJson ||
-                                   format == formats::Format::kYaml)) {
+  if (check_content && cached.schema != nullptr &&
+      (format == formats::Format::kJson || format == formats::Format::kYaml)) {
     KESS_ASSIGN_OR_RETURN(
         std::vector<formats::SchemaViolation> violations,
         cached.schema->Validate(format, value, kMaxViolationsShown));

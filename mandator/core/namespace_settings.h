@@ -15,9 +15,12 @@
 //                (<secret_keys_dir>/<ns>.key, model/secrets) and returns the
 //                envelope to store. A value that already is an envelope of
 //                this namespace and key (a rollback, a re-encryption, a
-//                restore) is opened with the ring, checked, and sealed again
-//                when its key is not the newest; one that does not open is
-//                refused. A namespace that is not secret refuses values
+//                restore) is opened with the ring and sealed again when its
+//                key is not the newest (kept as it is otherwise); its
+//                plaintext is NOT checked against the format or schema
+//                again (it was when first sealed; checking it under changed
+//                settings would answer questions about a plaintext the
+//                writer may not read). One that does not open is refused. A namespace that is not secret refuses values
 //                that start with the envelope's magic "kess:enc:", so that a
 //                host can tell sealed values from plain ones.
 //

@@ -3,13 +3,15 @@
 // values"): values are stored as envelopes that open with the namespace's
 // ring, formats are checked on the plaintext, rollback and promote keep
 // sealed values, a write of an envelope under an older key re-seals it with
-// the newest, and envelopes that do not belong are refused.
+// the newest without checking its plaintext again (no oracle through the
+// schema), and envelopes that do not belong are refused.
 #include <sys/stat.h>
 
 #include <memory>
 #include <string>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "mandator/core/config_store.h"
 #include "mandator/core/gray_store.h"
@@ -176,6 +178,64 @@ TEST_F(SecretValuesTest, ForeignEnvelopesAreRefused) {
   absl::StatusOr<CommitResult> plain_ns = Put("a", sealed_a, "open");
   EXPECT_EQ(plain_ns.status().code(), absl::StatusCode::kInvalidArgument);
   ASSERT_TRUE(Put("a", "kess:enc is fine mid-value", "open").ok());
+}
+
+// An envelope written back is not checked against the format or schema
+// again: an admin who may change the schema but not read the value learns
+// nothing of the plaintext from whether the write succeeds.
+TEST_F(SecretValuesTest, EnvelopeWrittenBackIsNoPlaintextOracle) {
+  const secrets::KeyRing one = Rotate();
+  MakeSecret("json");
+  ASSERT_TRUE(Put("cfg", R"({"pin": "1234"})").ok());
+  const std::string stored = Stored("cfg");
+  ASSERT_TRUE(absl::StartsWith(stored, "kess:enc:v1:1:")) << stored;
+  // A schema the stored plaintext violates, and one it satisfies: the same
+  // envelope written back is accepted under both and kept as it is.
+  for (const char* pattern : {"^9", "^1"}) {
+    NamespaceSettings s;
+    s.format = "json";
+    s.secret = true;
+    s.json_schema = absl::StrCat(
+        R"({"type": "object", "properties": {"pin": {"type": "string", )",
+        R"("pattern": ")", pattern, R"("}}})");
+    ASSERT_TRUE(settings().Set("app", s, "admin").ok());
+    absl::StatusOr<CommitResult> back = Put("cfg", stored);
+    EXPECT_TRUE(back.ok()) << pattern << ": " << back.status();
+    EXPECT_EQ(Stored("cfg"), stored);
+  }
+  // Neither does the plaintext's syntax decide: an envelope of a value that
+  // is not JSON (sealed by a holder of the ring) is accepted alike.
+  const std::string not_json =
+      secrets::Seal(one.newest(), "app", "other", "{").value();
+  absl::StatusOr<CommitResult> sealed_bad = Put("other", not_json);
+  EXPECT_TRUE(sealed_bad.ok()) << sealed_bad.status();
+  // Rotation: the envelope is re-sealed under the newest key, still without
+  // the checks (the schema's pattern is now "^1"; set "^9" again).
+  NamespaceSettings strict;
+  strict.format = "json";
+  strict.secret = true;
+  strict.json_schema =
+      R"({"type": "object", "properties": {"pin": {"type": "string", "pattern": "^9"}}})";
+  ASSERT_TRUE(settings().Set("app", strict, "admin").ok());
+  const secrets::KeyRing two = Rotate();
+  ASSERT_TRUE(Put("cfg", stored).ok());
+  const std::string resealed = Stored("cfg");
+  EXPECT_TRUE(absl::StartsWith(resealed, "kess:enc:v1:2:")) << resealed;
+  EXPECT_EQ(secrets::Open(two, "app", "cfg", resealed).value(),
+            R"({"pin": "1234"})");
+  // A fresh plaintext is still checked: against the schema and the format.
+  absl::StatusOr<CommitResult> fresh = Put("cfg", R"({"pin": "1234"})");
+  EXPECT_EQ(fresh.status().code(), absl::StatusCode::kInvalidArgument)
+      << fresh.status();
+  EXPECT_EQ(Put("cfg", "{").status().code(),
+            absl::StatusCode::kInvalidArgument);
+  ASSERT_TRUE(Put("cfg", R"({"pin": "9876"})").ok());
+  // Envelopes that do not open are still refused.
+  absl::StatusOr<CommitResult> foreign = Put(
+      "cfg", secrets::Seal(secrets::AddNewKey({}).value().newest(), "app",
+                           "cfg", R"({"pin": "9"})")
+                 .value());
+  EXPECT_EQ(foreign.status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST_F(SecretValuesTest, GrayValuesAreSealedAndPromoteKeepsThem) {
