@@ -40,6 +40,9 @@ absl::StatusOr<std::unique_ptr<zk::ZkApi>> ConnectReader(
 constexpr absl::Duration kRefreshInterval = absl::Seconds(1);
 // The audit log's retention runs every this many refresh intervals.
 constexpr int64_t kAuditTrimTicks = 10;
+// The published hosts of every instance are re-read this many refresh
+// intervals (registration rights, Mandator::RefreshPublishedHosts).
+constexpr int64_t kPublishedHostsTicks = 5;
 
 }  // namespace
 
@@ -227,7 +230,19 @@ absl::Status Mandator::Start() {
         routes_ != nullptr
             ? routes_->view()
             : (partition_ != nullptr ? partition_->view() : nullptr);
-    if (view == nullptr) return std::nullopt;
+    if (view == nullptr) {
+      // Not the leader: the tables as this DC's ZooKeeper last published
+      // them (RefreshPublishedHosts).
+      std::shared_ptr<const PublishedHosts> published;
+      {
+        absl::MutexLock lock(&published_mu_);
+        published = published_hosts_;
+      }
+      if (published == nullptr) return std::nullopt;
+      auto it = published->find(absl::StrCat(service, "/", id));
+      if (it == published->end()) return std::nullopt;
+      return it->second;
+    }
     auto table = view->tables.find(service);
     if (table == view->tables.end()) return std::nullopt;
     const std::vector<RouteInstance>& instances = table->second.instances;
@@ -660,6 +675,10 @@ void Mandator::RefreshLoop() {
         LOG_EVERY_N(WARNING, 60) << "users and tokens: " << refreshed;
       }
     }
+    if (options_.require_identity &&
+        ++published_ticks_ % kPublishedHostsTicks == 1) {
+      RefreshPublishedHosts();
+    }
     // Each DC's leader applies the audit log's retention.
     if (++audit_trim_ticks_ % kAuditTrimTicks == 0 && election_ != nullptr &&
         election_->IsLeader()) {
@@ -667,6 +686,25 @@ void Mandator::RefreshLoop() {
       if (!trimmed.ok()) LOG(WARNING) << "audit retention: " << trimmed.status();
     }
   }
+}
+
+void Mandator::RefreshPublishedHosts() {
+  if (route_store_ == nullptr) return;
+  absl::StatusOr<routes::RouteTables> tables = route_store_->LoadAll();
+  if (!tables.ok()) {
+    LOG_EVERY_N(WARNING, 60) << "registration rights: reading the published "
+                                "route tables: "
+                             << tables.status();
+    return;
+  }
+  auto published = std::make_shared<PublishedHosts>();
+  for (const auto& [service, table] : *tables) {
+    for (const RouteInstance& instance : table.instances) {
+      (*published)[absl::StrCat(service, "/", instance.id)] = instance.host;
+    }
+  }
+  absl::MutexLock lock(&published_mu_);
+  published_hosts_ = std::move(published);
 }
 
 void Mandator::MirrorIdentities(const zk::AclList& acl) {

@@ -29,6 +29,7 @@
 #include <string>
 #include <thread>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/http/event_http_server.h"
@@ -211,6 +212,10 @@ class Mandator {
   // Slave DCs: copies the main DC's credentials into this DC's ensemble
   // when they changed (the identity watcher's thread, after each poll).
   void MirrorIdentities(const zk::AclList& acl);
+  // Registration rights away from the leader: re-reads where this DC's
+  // published route tables place each instance (the refresher's thread,
+  // every few seconds), for the scheduler's published_host.
+  void RefreshPublishedHosts();
   void OnElected();
   void OnDemoted();
   absl::Status Health() const;
@@ -239,6 +244,13 @@ class Mandator {
   // Slave DCs, on the identity watcher's thread only.
   std::unique_ptr<zk::ZkApi> main_identities_reader_;
   int32_t mirrored_identities_cversion_ = -2;
+  // "<service>/<id>" -> host, as last published; nullptr before the first
+  // read.
+  using PublishedHosts = absl::flat_hash_map<std::string, std::string>;
+  absl::Mutex published_mu_;
+  std::shared_ptr<const PublishedHosts> published_hosts_
+      ABSL_GUARDED_BY(published_mu_);
+  int64_t published_ticks_ = 0;  // the refresher's thread
   std::unique_ptr<zk::EphemeralNode> member_;
   std::unique_ptr<replication::ReplicationRole> replication_;  // slave DCs
   std::unique_ptr<partition::PartitionRole> partition_;        // slave DCs

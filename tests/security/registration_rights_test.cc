@@ -219,6 +219,11 @@ TEST_F(RegistrationRightsTest, ForeignHostsCannotHijackHeartbeatDeregisterOrRead
   ASSERT_TRUE(WaitFor([&] { return TableIsIntact(&table); }, kWait))
       << "the owners' instances were never published: " << table;
 
+  // Every mandator re-reads the published tables every 5 s (the leader
+  // has its routes view): after this, none of them takes an instance the
+  // tables place on another host.
+  absl::SleepFor(absl::Seconds(6));
+
   auto evil = cluster_->tls().PrincipalContext("host", "evil");
   ASSERT_TRUE(evil.ok()) << evil.status();
   auto agent_cert = cluster_->tls().ClientContext("agent");
@@ -254,6 +259,13 @@ TEST_F(RegistrationRightsTest, ForeignHostsCannotHijackHeartbeatDeregisterOrRead
     EXPECT_TRUE(absl::IsPermissionDenied(r.status())) << r.status();
     r = attacker->CallSync(protocol::kRegisterMethod,
                            RegisterPayload(t.id, t.host, t.dc), kCall);
+    EXPECT_TRUE(absl::IsPermissionDenied(r.status())) << r.status();
+    // The other DC's instance id, which this mandator never held, as a new
+    // instance of this DC on the attacker's host: the published table
+    // places it on its owner's host.
+    const std::string other_id = t.id == "shop-1" ? "shop-2" : "shop-1";
+    r = attacker->CallSync(protocol::kRegisterMethod,
+                           RegisterPayload(other_id, "evil", t.dc), kCall);
     EXPECT_TRUE(absl::IsPermissionDenied(r.status())) << r.status();
     // A foreign heartbeat, a foreign deregister.
     r = attacker->CallSync(protocol::kHeartbeatMethod,
@@ -299,6 +311,7 @@ TEST_F(RegistrationRightsTest, ForeignHostsCannotHijackHeartbeatDeregisterOrRead
     EXPECT_GE(Refused(*t.mandator, "method=\"kess.Deregister\",reason=\"owned_by_other\""), 1);
     EXPECT_GE(Refused(*t.mandator, "method=\"kess.GetPartialTable\",reason=\"not_mandator\""), 1);
     EXPECT_GE(Refused(*t.mandator, "method=\"kess.Register\",reason=\"anonymous\""), 1);
+    EXPECT_GE(Refused(*t.mandator, "method=\"kess.Register\",reason=\"published_elsewhere\""), 1);
   }
 
   // Nothing changed, and it stays so over several route cycles (1 s each)
