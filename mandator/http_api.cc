@@ -326,18 +326,23 @@ const char* ActionOf(const core::WriteOp& op) {
 }
 
 // What the audit log keeps of a write: digests and revisions, never the
-// value.
-std::string DetailOf(const core::WriteOp& op) {
+// value. The value of a secret namespace (`secret`) leaves no digest and no
+// size: an unsalted SHA-256 of a plaintext would let any reader of the log
+// test guesses of it (docs/security.md, "Audit log").
+std::string DetailOf(const core::WriteOp& op, bool secret) {
   std::string detail;
   if (op.kind == core::WriteOp::Kind::kPut) {
-    detail = absl::StrCat("new_sha256=", auth::Sha256Hex(op.put.value),
-                          " new_size=", op.put.value.size());
+    detail = secret ? std::string("value=secret")
+                    : absl::StrCat("new_sha256=", auth::Sha256Hex(op.put.value),
+                                   " new_size=", op.put.value.size());
     if (op.put.expected_revision.has_value()) {
       absl::StrAppend(&detail, " expected_revision=",
                       *op.put.expected_revision);
     }
   } else if (op.kind == core::WriteOp::Kind::kGrayStart) {
-    detail = absl::StrCat("new_sha256=", auth::Sha256Hex(op.gray.value),
+    detail = absl::StrCat(secret ? std::string("value=secret")
+                                 : absl::StrCat("new_sha256=",
+                                                auth::Sha256Hex(op.gray.value)),
                           " hosts=", op.gray.hosts.size(),
                           " percentage=", op.gray.percentage);
   } else if (op.kind == core::WriteOp::Kind::kRollback) {
@@ -350,6 +355,15 @@ std::string DetailOf(const core::WriteOp& op) {
 }
 
 }  // namespace
+
+bool HttpApi::SecretNamespace(const std::string& ns) const {
+  if (options_.store == nullptr) return false;
+  absl::StatusOr<core::NamespaceSettings> settings =
+      options_.store->namespace_settings().Get(ns);
+  // Unknown (ZooKeeper unreachable, a bad node): taken as secret, so that
+  // the audit record leaves the digest out rather than risk it.
+  return !settings.ok() || settings->secret;
+}
 
 std::optional<auth::Principal> HttpApi::PrincipalOf(
     const HttpRequest& request) const {
@@ -388,11 +402,19 @@ HttpResponse HttpApi::Write(const HttpRequest& request) {
     SetAuthor(&op, who->name);
   }
   const std::string action = ActionOf(op);
-  const std::string detail = DetailOf(op);
+  const std::string ns = op.ns();
+  std::string detail;
   bool committed_here = false;
   HttpResponse response = Route(request, [&] {
     committed_here = true;
-    return Commit(std::move(op));
+    // Whether the namespace is secret is asked before and after the commit,
+    // so that a namespace made secret meanwhile leaves no digest either.
+    const bool secret_before = SecretNamespace(ns);
+    detail = DetailOf(op, secret_before);
+    const std::string redacted = DetailOf(op, true);
+    HttpResponse committed = Commit(std::move(op));
+    if (!secret_before && SecretNamespace(ns)) detail = redacted;
+    return committed;
   });
   // The leader records what it committed (or failed to); a follower's
   // forward is recorded by the leader, with this mandator as receiver.

@@ -166,6 +166,9 @@ class HttpApi {
   HttpResponse Commit(core::WriteOp op);
   HttpResponse Override(const HttpRequest& request);
   HttpResponse Forward(const HttpRequest& request);
+  // Whether namespace `ns` is secret (its values are sealed); true when it
+  // cannot be told. Reads ZooKeeper: only on the leader's write path.
+  bool SecretNamespace(const std::string& ns) const;
   // principal_of(request), or nullopt without it.
   std::optional<auth::Principal> PrincipalOf(const HttpRequest& request) const;
   void Audit(const HttpRequest& request, const std::string& action,

@@ -12,7 +12,8 @@
 // writes plus what was refused at that DC.
 //
 // What a record never holds: a secret (a token's or a password's value), or
-// a config's value (only the SHA-256 of the old and the new value).
+// a config's value (only the SHA-256 and size of the new value, and not even
+// those for a secret namespace's: http_api.cc records `value=secret`).
 //
 // Refused attempts (401/403/429 on writes) are rate-limited per mandator
 // (a token bucket, `refused_burst` at once, `refused_per_second` after):

@@ -94,6 +94,7 @@ absl::Status ApiServer::Init() {
     if (admin_auth_ != nullptr) return admin_auth_->PrincipalOf(r);
     return std::nullopt;  // no authentication: the body's author stays
   };
+  api.audit = options_.audit;
   api.submit = [this](core::WriteOp op) { return Submit(std::move(op)); };
   api.status = [this] { return Status(); };
   if (options_.is_main) {

@@ -53,6 +53,7 @@
 #include "mandator/core/config_store.h"
 #include "mandator/core/gray_store.h"
 #include "mandator/core/leader_election.h"
+#include "mandator/auth/audit_log.h"
 #include "mandator/core/write_queue.h"
 #include "mandator/http_api.h"
 #include "mandator/routes/override_store.h"
@@ -76,6 +77,9 @@ class ApiServer {
     std::string zk_root = "/kess";
     // The key rings of secret namespaces (ConfigStore::Options).
     std::string secret_keys_dir;
+    // Where the leader records writes (HttpApi::Options::audit); nullptr =
+    // no audit log. Must outlive the server.
+    auth::AuditLog* audit = nullptr;
     // Non-empty: the API needs "Authorization: Bearer <admin_secret>"
     // (AdminAuth; at least 12 characters, not a well-known default).
     std::string admin_secret;
