@@ -340,11 +340,10 @@ std::string DetailOf(const core::WriteOp& op, bool secret) {
                       *op.put.expected_revision);
     }
   } else if (op.kind == core::WriteOp::Kind::kGrayStart) {
-    detail = absl::StrCat(secret ? std::string("value=secret")
-                                 : absl::StrCat("new_sha256=",
-                                                auth::Sha256Hex(op.gray.value)),
-                          " hosts=", op.gray.hosts.size(),
-                          " percentage=", op.gray.percentage);
+    detail = absl::StrCat(
+        secret ? std::string("value=secret")
+               : absl::StrCat("new_sha256=", auth::Sha256Hex(op.gray.value)),
+        " hosts=", op.gray.hosts.size(), " percentage=", op.gray.percentage);
   } else if (op.kind == core::WriteOp::Kind::kRollback) {
     detail = absl::StrCat("to_revision=", op.rollback.to_revision);
   } else if (op.kind == core::WriteOp::Kind::kDelete &&

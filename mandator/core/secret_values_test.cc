@@ -231,10 +231,10 @@ TEST_F(SecretValuesTest, EnvelopeWrittenBackIsNoPlaintextOracle) {
             absl::StatusCode::kInvalidArgument);
   ASSERT_TRUE(Put("cfg", R"({"pin": "9876"})").ok());
   // Envelopes that do not open are still refused.
-  absl::StatusOr<CommitResult> foreign = Put(
-      "cfg", secrets::Seal(secrets::AddNewKey({}).value().newest(), "app",
-                           "cfg", R"({"pin": "9"})")
-                 .value());
+  absl::StatusOr<CommitResult> foreign =
+      Put("cfg", secrets::Seal(secrets::AddNewKey({}).value().newest(), "app",
+                               "cfg", R"({"pin": "9"})")
+                     .value());
   EXPECT_EQ(foreign.status().code(), absl::StatusCode::kInvalidArgument);
 }
 
