@@ -130,6 +130,8 @@ absl::Status Agent::Init() {
   updater_ = std::make_unique<CacheUpdater>(writer_.get(), updater_options);
   secrets_ = std::make_unique<SecretValues>(
       SecretValues::Options{options_.secret_keys_dir, registry_});
+  // Secret values an earlier run wrote stay restricted from the start.
+  secrets_->MarkFromCache(options_.cache_dir);
   registry_->SetCallbackGauge("kess_agent_keys", "Subscribed keys.", {},
                               [this] { return subscriptions_->size(); });
 

@@ -226,6 +226,11 @@ class Agent {
   // /healthz: unhealthy while cache writes fail.
   absl::Status Health() const;
   const std::string& cache_dir() const { return options_.cache_dir; }
+  // Does namespace `ns` hold secret values here (secret_values.h)? The
+  // API restricts their values (api_acl.h). Thread-safe.
+  bool IsSecretNamespace(const std::string& ns) const {
+    return secrets_ != nullptr && secrets_->IsSecretNamespace(ns);
+  }
 
  private:
   explicit Agent(AgentOptions options);

@@ -81,6 +81,15 @@ HttpResponse Forbidden(const std::string& what) {
   return r;
 }
 
+HttpResponse SecretForbidden(const std::string& ns) {
+  HttpResponse r = HttpResponse::Error(absl::PermissionDeniedError(absl::StrCat(
+      "namespace ", ns,
+      " holds secret values: only root, the agent's user and the users and "
+      "groups of its --api_acl_file rule read them, over --api_socket")));
+  r.status = 403;
+  return r;
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<ApiAcl>> ApiAcl::Load(const std::string& path) {
@@ -178,9 +187,15 @@ bool ApiAcl::Allows(const Rule& rule,
 
 bool ApiAcl::AllowsNamespace(
     const std::string& ns,
-    const std::optional<HttpRequest::PeerCredentials>& peer) const {
+    const std::optional<HttpRequest::PeerCredentials>& peer,
+    bool values) const {
   auto it = namespaces_.find(ns);
-  return it == namespaces_.end() || Allows(it->second, peer);
+  if (it != namespaces_.end()) return Allows(it->second, peer);
+  if (values && IsSecret(ns)) {
+    static const Rule* const kNobodyListed = new Rule();
+    return Allows(*kNobodyListed, peer);  // root and the agent's user
+  }
+  return true;
 }
 
 bool ApiAcl::AllowsService(
@@ -191,11 +206,17 @@ bool ApiAcl::AllowsService(
 }
 
 std::optional<HttpResponse> ApiAcl::Admit(const HttpRequest& request) const {
-  if (request.method != "GET" || restricted() == 0) return std::nullopt;
+  if (request.method != "GET") return std::nullopt;
+  if (restricted() == 0 && is_secret == nullptr) return std::nullopt;
   absl::string_view path = request.path;
+  // The refusal for a namespace the peer may not read.
+  auto refuse = [this](const std::string& ns) {
+    return namespaces_.count(ns) > 0 ? Forbidden("namespace " + ns)
+                                     : SecretForbidden(ns);
+  };
   if (absl::ConsumePrefix(&path, "/v1/configs/")) {
     const std::string ns(path.substr(0, path.find('/')));
-    if (!AllowsNamespace(ns, request.peer)) return Forbidden("namespace " + ns);
+    if (!AllowsNamespace(ns, request.peer)) return refuse(ns);
     return std::nullopt;
   }
   if (absl::ConsumePrefix(&path, "/v1/routes/")) {
@@ -210,14 +231,10 @@ std::optional<HttpResponse> ApiAcl::Admit(const HttpRequest& request) const {
     absl::StatusOr<WatchRequest> parsed = ParseWatchRequest(request, &values);
     if (!parsed.ok()) return std::nullopt;  // the handler says why (400)
     for (const std::string& ns : parsed->selection.namespaces) {
-      if (!AllowsNamespace(ns, request.peer)) {
-        return Forbidden("namespace " + ns);
-      }
+      if (!AllowsNamespace(ns, request.peer, values)) return refuse(ns);
     }
     for (const auto& [ns, key] : parsed->selection.configs) {
-      if (!AllowsNamespace(ns, request.peer)) {
-        return Forbidden("namespace " + ns);
-      }
+      if (!AllowsNamespace(ns, request.peer, values)) return refuse(ns);
     }
     for (const std::string& service : parsed->selection.services) {
       if (!AllowsService(service, request.peer)) {

@@ -14,8 +14,17 @@
 // serves restricted namespaces and services to nobody (403). What is not
 // restricted is served to everyone, as before.
 //
+// Secret namespaces are restricted by default, with or without a file: a
+// namespace for which `is_secret` says yes (the agent received encrypted
+// values for it and keeps them in 0600 files: secret_values.h) is served
+// with its values to root and the agent's own user over --api_socket, plus
+// the users and groups of its rule if the file has one; never over TCP.
+//
 // Checked requests: GET /v1/configs/<ns>/<key>, GET /v1/routes/<service>
-// and GET /v1/watch (every namespace, config and service it selects).
+// and GET /v1/watch (every namespace, config and service it selects; a
+// secret namespace only when the watch returns values). A watch admitted
+// before its namespace was known to be secret has the values of secret
+// entries withheld when they are rendered (watch_api.h, ValueGate).
 // Subscribing (POST /v1/subscriptions) answers paths and revisions only
 // and is not restricted.
 //
@@ -73,9 +82,12 @@ class ApiAcl {
   std::optional<HttpResponse> Admit(const HttpRequest& request) const;
 
   // May the peer (nullopt: a TCP request) read namespace/service `name`?
+  // `values`: whether the answer carries values (a secret namespace is
+  // restricted only then).
   bool AllowsNamespace(const std::string& ns,
                        const std::optional<HttpRequest::PeerCredentials>&
-                           peer) const;
+                           peer,
+                       bool values = true) const;
   bool AllowsService(const std::string& service,
                      const std::optional<HttpRequest::PeerCredentials>& peer)
       const;
@@ -89,9 +101,18 @@ class ApiAcl {
   // The groups of `uid` (primary and supplementary); overridable in tests.
   std::function<std::vector<gid_t>(uid_t uid, gid_t gid)> groups_of;
 
+  // Does namespace `ns` hold secret values on this host? Set before the
+  // server starts (the agent: Agent::IsSecretNamespace); unset = none.
+  // Must be thread-safe and quick.
+  std::function<bool(const std::string& ns)> is_secret;
+
  private:
   bool Allows(const Rule& rule,
               const std::optional<HttpRequest::PeerCredentials>& peer) const;
+
+  bool IsSecret(const std::string& ns) const {
+    return is_secret != nullptr && is_secret(ns);
+  }
 
   std::map<std::string, Rule> namespaces_;
   std::map<std::string, Rule> services_;

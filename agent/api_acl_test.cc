@@ -115,6 +115,41 @@ TEST(ApiAclTest, SocketPeersByUserAndGroupTcpNever) {
             200);
 }
 
+// Secret namespaces (the agent holds their values in 0600 files) are
+// restricted without any rule: root and the agent's user over the socket;
+// a rule adds its users and groups; TCP never.
+TEST(ApiAclTest, SecretNamespacesAreRestrictedByDefault) {
+  for (const std::string& file :
+       {std::string(""), std::string("namespace payroll alice\n")}) {
+    SCOPED_TRACE(file);
+    auto acl = Make(file);
+    ASSERT_NE(acl, nullptr);
+    acl->is_secret = [](const std::string& ns) { return ns == "payroll"; };
+    const std::string key = "/v1/configs/payroll/db_password";
+    EXPECT_EQ(StatusOf(*acl, Get(key, std::nullopt)), 403);  // TCP
+    EXPECT_EQ(StatusOf(*acl, Get(key, kNobody)), 403);
+    EXPECT_EQ(StatusOf(*acl, Get(key, kBob)), 403);
+    EXPECT_EQ(StatusOf(*acl, Get(key, 0)), 200);
+    EXPECT_EQ(StatusOf(*acl, Get(key, geteuid())), 200);
+    EXPECT_EQ(StatusOf(*acl, Get(key, kAlice)), file.empty() ? 403 : 200);
+    // Watches that return values; without values only rules apply.
+    EXPECT_EQ(StatusOf(*acl, Get("/v1/watch", std::nullopt,
+                                 "namespace=payroll")),
+              403);
+    EXPECT_EQ(StatusOf(*acl, Get("/v1/watch", kNobody,
+                                 "config=open/k&config=payroll/db_password")),
+              403);
+    EXPECT_EQ(StatusOf(*acl, Get("/v1/watch", kNobody,
+                                 "namespace=payroll&values=false")),
+              file.empty() ? 200 : 403);
+    EXPECT_EQ(StatusOf(*acl, Get("/v1/watch", 0, "namespace=payroll")), 200);
+    // Other namespaces are not affected.
+    EXPECT_EQ(StatusOf(*acl, Get("/v1/configs/open/k", std::nullopt)), 200);
+    EXPECT_EQ(StatusOf(*acl, Get("/v1/watch", kNobody, "namespace=open")),
+              200);
+  }
+}
+
 TEST(ApiAclTest, PrepareCacheLocksTheNamespaceDirectory) {
   auto acl = Make("namespace payments alice\n");
   ASSERT_NE(acl, nullptr);
@@ -189,6 +224,86 @@ TEST(ApiAclTest, RealSocketRefusesAnotherUid) {
   EXPECT_EQ(WEXITSTATUS(status), 0)
       << "10: setuid failed, 11: no answer, 12: value leaked, 13: not 403";
   server->reset();
+  ::unlink(socket.c_str());
+  ::rmdir(dir.c_str());
+}
+
+// The reproduction of a secret read by another local user: an empty ACL
+// file (or none), a namespace holding secret values, a client running as
+// `nobody` over loopback TCP and over the unix socket: both refused, and
+// root over the socket served.
+TEST(ApiAclTest, RealServersRefuseSecretsToAnotherUid) {
+  if (geteuid() != 0) {
+    GTEST_SKIP() << "needs root to run a client as another uid (setuid); "
+                    "the decisions are covered by the tests above";
+  }
+  {
+    pid_t probe = fork();
+    ASSERT_GE(probe, 0);
+    if (probe == 0) _exit(setgid(kNobody) == 0 && setuid(kNobody) == 0 ? 0 : 1);
+    int status = 0;
+    ASSERT_EQ(waitpid(probe, &status, 0), probe);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+      GTEST_SKIP() << "root here cannot become uid " << kNobody;
+    }
+  }
+  auto acl = Make("");
+  ASSERT_NE(acl, nullptr);
+  acl->is_secret = [](const std::string& ns) { return ns == "payroll"; };
+  char made[] = "/tmp/kess-api-acl-XXXXXX";
+  ASSERT_NE(mkdtemp(made), nullptr);
+  const std::string dir = made;
+  ASSERT_EQ(::chmod(dir.c_str(), 0755), 0);
+  const std::string socket = dir + "/agent.sock";
+  const ApiAcl* a = acl.get();
+  auto serve = [a](http::EventHttpServer::Options options) {
+    options.admit = [a](const HttpRequest& r) { return a->Admit(r); };
+    auto server = http::EventHttpServer::Create(options);
+    EXPECT_TRUE(server.ok()) << server.status();
+    if (!server.ok()) return std::unique_ptr<http::EventHttpServer>();
+    (*server)->HandlePrefix("GET", "/v1/configs/", [](const HttpRequest&) {
+      return HttpResponse::Json(200, "{\"value\":\"hunter2\"}");
+    });
+    EXPECT_TRUE((*server)->Start().ok());
+    return std::move(server).value();
+  };
+  http::EventHttpServer::Options tcp;
+  tcp.host = "127.0.0.1";
+  tcp.port = 0;
+  http::EventHttpServer::Options unix_socket;
+  unix_socket.unix_socket = socket;
+  unix_socket.unix_socket_mode = 0666;
+  auto tcp_server = serve(tcp);
+  auto socket_server = serve(unix_socket);
+  ASSERT_NE(tcp_server, nullptr);
+  ASSERT_NE(socket_server, nullptr);
+  const std::string tcp_address =
+      absl::StrCat("127.0.0.1:", tcp_server->port());
+  const std::string path = "/v1/configs/payroll/db_password";
+
+  absl::StatusOr<HttpReply> root = HttpCall("unix:" + socket, "GET", path);
+  ASSERT_TRUE(root.ok()) << root.status();
+  EXPECT_EQ(root->status, 200);
+
+  for (const std::string& address : {tcp_address, "unix:" + socket}) {
+    SCOPED_TRACE(address);
+    pid_t child = fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+      if (setgid(kNobody) != 0 || setuid(kNobody) != 0) _exit(10);
+      absl::StatusOr<HttpReply> r = HttpCall(address, "GET", path);
+      if (!r.ok()) _exit(11);
+      if (r->body.find("hunter2") != std::string::npos) _exit(12);
+      _exit(r->status == 403 ? 0 : 13);
+    }
+    int status = 0;
+    ASSERT_EQ(waitpid(child, &status, 0), child);
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 0)
+        << "10: setuid failed, 11: no answer, 12: value leaked, 13: not 403";
+  }
+  tcp_server.reset();
+  socket_server.reset();
   ::unlink(socket.c_str());
   ::rmdir(dir.c_str());
 }

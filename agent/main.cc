@@ -332,20 +332,33 @@ int main(int argc, char** argv) {
   for (const std::string& h : SplitList(FLAGS_http_allowed_hosts)) {
     http.allowed_hosts.push_back(h);
   }
+  kess::agent::Agent* a = agent->get();
+  // Always there: secret namespaces are restricted without a file too.
   std::unique_ptr<kess::agent::ApiAcl> api_acl;
   if (!FLAGS_api_acl_file.empty()) {
     auto loaded = kess::agent::ApiAcl::Load(FLAGS_api_acl_file);
     CHECK(loaded.ok()) << loaded.status();
     api_acl = std::move(loaded).value();
     CheckOk(api_acl->PrepareCache(FLAGS_cache_dir), "--api_acl_file cache");
-    const kess::agent::ApiAcl* acl = api_acl.get();
-    http.admit = [acl](const kess::HttpRequest& request) {
-      return acl->Admit(request);
-    };
     LOG(INFO) << "agent: " << api_acl->restricted()
               << " namespaces and services restricted by --api_acl_file";
+  } else {
+    auto none = kess::agent::ApiAcl::Parse(
+        "", [](const std::string&) { return std::optional<uid_t>(); },
+        [](const std::string&) { return std::optional<gid_t>(); });
+    CHECK(none.ok()) << none.status();
+    api_acl = std::move(none).value();
   }
-  kess::agent::Agent* a = agent->get();
+  api_acl->is_secret = [a](const std::string& ns) {
+    return a->IsSecretNamespace(ns);
+  };
+  const kess::agent::ApiAcl* acl = api_acl.get();
+  http.admit = [acl](const kess::HttpRequest& request) {
+    return acl->Admit(request);
+  };
+  kess::agent::ValueGate value_gate =
+      [acl](const std::optional<kess::HttpRequest::PeerCredentials>& peer,
+            const std::string& ns) { return acl->AllowsNamespace(ns, peer); };
   http.health = [a] { return a->Health(); };
   kess::agent::HttpApiOptions api;
   api.subscribe_wait = absl::Milliseconds(FLAGS_subscribe_wait_ms);
@@ -355,7 +368,8 @@ int main(int argc, char** argv) {
   kess::agent::RegisterServicesApi(server->get(), services->get());
   // Full watch answers read the cache on threads of their own.
   kess::agent::FullAnswers full_answers(kess::agent::CurrentFromAgent(a), {});
-  kess::agent::RegisterWatchApi(server->get(), &watches, &full_answers);
+  kess::agent::RegisterWatchApi(server->get(), &watches, &full_answers,
+                                value_gate);
   std::unique_ptr<kess::http::EventHttpServer> socket_server;
   if (!FLAGS_api_socket.empty()) {
     kess::http::EventHttpServer::Options on_socket = http;
@@ -368,7 +382,7 @@ int main(int argc, char** argv) {
     kess::agent::RegisterHttpApi(socket_server.get(), a, api);
     kess::agent::RegisterServicesApi(socket_server.get(), services->get());
     kess::agent::RegisterWatchApi(socket_server.get(), &watches,
-                                  &full_answers);
+                                  &full_answers, value_gate);
     CheckOk(socket_server->Start(), "--api_socket start");
   }
   CheckOk((*server)->Start(), "HTTP server start");

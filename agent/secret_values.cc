@@ -1,5 +1,8 @@
 #include "agent/secret_values.h"
 
+#include <dirent.h>
+#include <sys/stat.h>
+
 #include <utility>
 
 #include "glog/logging.h"
@@ -13,6 +16,22 @@ using file_cache::CacheKey;
 
 namespace {
 constexpr size_t kMaxLoggedPairs = 1024;
+// Bounds of the start-up scan (a cache bigger than this is not expected).
+constexpr size_t kMaxScannedEntries = 10'000'000;
+
+std::vector<std::string> Children(const std::string& dir) {
+  std::vector<std::string> out;
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return out;
+  while (dirent* e = ::readdir(d)) {
+    const std::string name = e->d_name;
+    if (name == "." || name == "..") continue;
+    out.push_back(name);
+    if (out.size() >= kMaxScannedEntries) break;
+  }
+  ::closedir(d);
+  return out;
+}
 
 
 metrics::Counter* Counter(metrics::Registry* registry, const char* result) {
@@ -53,6 +72,7 @@ SecretValues::Result SecretValues::Open(CacheEntry* entry) {
   }
   entry->file_mode = 0600;
   const std::string& ns = entry->key.namespace_name;
+  Mark(ns);  // before the value goes anywhere
   absl::StatusOr<std::shared_ptr<const secrets::KeyRing>> ring =
       keys_.Get(ns);
   if (!ring.ok()) {
@@ -72,6 +92,42 @@ SecretValues::Result SecretValues::Open(CacheEntry* entry) {
   entry->value = *std::move(plain);
   Count("decrypted", ns, absl::OkStatus());
   return Result::kDecrypted;
+}
+
+void SecretValues::Mark(const std::string& ns) {
+  absl::MutexLock lock(&mu_);
+  secret_namespaces_.insert(ns);
+}
+
+bool SecretValues::IsSecretNamespace(const std::string& ns) const {
+  absl::MutexLock lock(&mu_);
+  return secret_namespaces_.count(ns) > 0;
+}
+
+size_t SecretValues::MarkFromCache(const std::string& cache_dir) {
+  const std::string configs = cache_dir + "/configs";
+  size_t marked = 0;
+  size_t scanned = 0;
+  for (const std::string& ns : Children(configs)) {
+    const std::string dir = configs + "/" + ns;
+    for (const std::string& file : Children(dir)) {
+      if (++scanned > kMaxScannedEntries) break;
+      struct stat st;
+      if (::lstat((dir + "/" + file).c_str(), &st) != 0 ||
+          !S_ISREG(st.st_mode) || (st.st_mode & 077) != 0) {
+        continue;
+      }
+      Mark(ns);
+      ++marked;
+      break;
+    }
+  }
+  if (marked > 0) {
+    LOG(INFO) << marked << " namespaces of the file cache hold secret values "
+              << "(0600 files): their values are served to root and the "
+              << "agent's user only, unless --api_acl_file lists others";
+  }
+  return marked;
 }
 
 }  // namespace agent

@@ -16,6 +16,12 @@
 // outcome. Rings are read again when their file changes (KeyRingDir): a
 // key added by rotation applies to the next version that arrives.
 //
+// The namespaces for which an envelope arrived, or whose cache directory
+// holds a 0600 file when the agent starts (MarkFromCache), are *secret*:
+// the agent's API serves their values only to root, the agent's user and
+// the users its --api_acl_file rule lists (api_acl.h). A mark is never
+// removed while the agent runs.
+//
 // Thread-safety: thread-safe.
 #pragma once
 
@@ -48,14 +54,24 @@ class SecretValues {
   // way. Other entries (routes, tombstones, plain values) are untouched.
   Result Open(file_cache::CacheEntry* entry);
 
+  // Marks every namespace with a file of mode 0600 (no group or other
+  // bits) under <cache_dir>/configs/<ns>/ (what an earlier run decrypted
+  // or kept encrypted). Returns how many were marked.
+  size_t MarkFromCache(const std::string& cache_dir);
+
+  bool IsSecretNamespace(const std::string& ns) const;
+
  private:
   void Count(const char* result, const std::string& ns,
              const absl::Status& why);
 
   secrets::KeyRingDir keys_;
   metrics::Registry* const registry_;
-  absl::Mutex mu_;
+  void Mark(const std::string& ns);
+
+  mutable absl::Mutex mu_;
   std::set<std::pair<std::string, std::string>> logged_ ABSL_GUARDED_BY(mu_);
+  std::set<std::string, std::less<>> secret_namespaces_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace agent

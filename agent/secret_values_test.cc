@@ -109,6 +109,46 @@ TEST_F(SecretValuesTest, PlainValuesRoutesAndTombstonesAreUntouched) {
   EXPECT_EQ(values.Open(&tombstone), SecretValues::Result::kNotSecret);
 }
 
+// A namespace is secret once an envelope of it arrives (decrypted or not),
+// or when an earlier run left a 0600 file of it in the cache; plain values
+// mark nothing.
+TEST_F(SecretValuesTest, MarksSecretNamespaces) {
+  SecretValues values({dir_, &registry_});
+  CacheEntry plain = Entry("not secret");
+  plain.key = CacheKey::Config("open", "k");
+  values.Open(&plain);
+  EXPECT_FALSE(values.IsSecretNamespace("open"));
+  EXPECT_FALSE(values.IsSecretNamespace("shop"));
+  CacheEntry e = Entry(
+      secrets::Seal(ring_.newest(), "shop", "db.password", "hunter2").value());
+  values.Open(&e);  // no ring: kept encrypted, still secret
+  EXPECT_TRUE(values.IsSecretNamespace("shop"));
+  EXPECT_FALSE(values.IsSecretNamespace("open"));
+
+  const std::string cache = ::testing::TempDir() + "/agent_secret_cache";
+  for (const std::string& d :
+       {cache, cache + "/configs", cache + "/configs/payroll",
+        cache + "/configs/open", cache + "/configs/empty"}) {
+    mkdir(d.c_str(), 0755);
+  }
+  auto write = [](const std::string& path, mode_t mode) {
+    FILE* f = fopen(path.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    fputs("{}", f);
+    fclose(f);
+    ASSERT_EQ(chmod(path.c_str(), mode), 0);
+  };
+  write(cache + "/configs/payroll/a.json", 0644);
+  write(cache + "/configs/payroll/db_password.json", 0600);
+  write(cache + "/configs/open/x.json", 0644);
+  SecretValues restarted({dir_, &registry_});
+  EXPECT_EQ(restarted.MarkFromCache(cache), 1u);
+  EXPECT_TRUE(restarted.IsSecretNamespace("payroll"));
+  EXPECT_FALSE(restarted.IsSecretNamespace("open"));
+  EXPECT_FALSE(restarted.IsSecretNamespace("empty"));
+  EXPECT_EQ(restarted.MarkFromCache(cache + "/missing"), 0u);
+}
+
 }  // namespace
 }  // namespace agent
 }  // namespace kess

@@ -168,13 +168,22 @@ absl::StatusOr<WatchRequest> ParseWatchRequest(const HttpRequest& request,
   return out;
 }
 
-std::string RenderWatchAnswer(const WatchAnswer& answer, bool values,
-                              const std::vector<CacheEntry>* full) {
+std::string RenderWatchAnswer(
+    const WatchAnswer& answer, bool values, const std::vector<CacheEntry>* full,
+    const std::function<bool(const std::string& ns)>& show) {
+  auto shown = [&show](const CacheEntry& e) {
+    return show == nullptr || e.key.type != CacheKey::Type::kConfig ||
+           show(e.key.namespace_name);
+  };
   std::vector<std::string> changes;
   if (full != nullptr) {
-    for (const CacheEntry& e : *full) changes.push_back(ChangeJson(e, values));
+    for (const CacheEntry& e : *full) {
+      changes.push_back(ChangeJson(e, values && shown(e)));
+    }
   }
-  for (const auto& e : answer.changes) changes.push_back(ChangeJson(*e, values));
+  for (const auto& e : answer.changes) {
+    changes.push_back(ChangeJson(*e, values && shown(*e)));
+  }
   return absl::StrCat("{\"epoch\":", JsonQuote(answer.epoch),
                       ",\"index\":", answer.index,
                       ",\"full\":", answer.full ? "true" : "false",
@@ -284,11 +293,12 @@ namespace {
 
 // `keep` (may be null) is owned by the route.
 void Register(http::EventHttpServer* server, WatchRegistry* registry,
-              FullAnswers* full, std::shared_ptr<FullAnswers> keep) {
+              FullAnswers* full, std::shared_ptr<FullAnswers> keep,
+              ValueGate gate) {
   server->HandleAsync(
       "GET", "/v1/watch",
-      [registry, full, keep](const HttpRequest& request,
-                             http::HttpResponder reply) {
+      [registry, full, keep, gate](const HttpRequest& request,
+                                   http::HttpResponder reply) {
         bool values = true;
         absl::StatusOr<WatchRequest> parsed =
             ParseWatchRequest(request, &values);
@@ -297,7 +307,13 @@ void Register(http::EventHttpServer* server, WatchRegistry* registry,
           return;
         }
         WatchSelection selection = parsed->selection;
-        auto answered = [reply, values, full,
+        std::function<bool(const std::string&)> show;
+        if (gate != nullptr) {
+          show = [gate, peer = request.peer](const std::string& ns) {
+            return gate(peer, ns);
+          };
+        }
+        auto answered = [reply, values, full, show,
                          selection = std::move(selection)](WatchAnswer a) {
           auto send_response = [reply](const WatchAnswer& a, HttpResponse r) {
             r.headers.emplace_back("X-Kess-Epoch", a.epoch);
@@ -310,8 +326,8 @@ void Register(http::EventHttpServer* server, WatchRegistry* registry,
           if (a.full) {
             // Read and rendered off the loop thread.
             absl::Status queued = full->Read(
-                selection, [send, values, a](FullAnswers::Entries now) {
-                  send(a, RenderWatchAnswer(a, values, now.get()));
+                selection, [send, values, a, show](FullAnswers::Entries now) {
+                  send(a, RenderWatchAnswer(a, values, now.get(), show));
                 });
             if (!queued.ok()) reply.Send(HttpResponse::Error(queued));
             return;
@@ -329,7 +345,7 @@ void Register(http::EventHttpServer* server, WatchRegistry* registry,
               }
             }
             absl::Status queued = full->Read(
-                changed, [send, a](FullAnswers::Entries now) mutable {
+                changed, [send, a, show](FullAnswers::Entries now) mutable {
                   std::map<CacheKey, const CacheEntry*> read;
                   for (const CacheEntry& e : *now) {
                     auto [it, added] = read.emplace(e.key, &e);
@@ -348,9 +364,23 @@ void Register(http::EventHttpServer* server, WatchRegistry* registry,
                     }
                   }
                   a.changes = std::move(changes);
-                  send(a, RenderWatchAnswer(a, true, nullptr));
+                  send(a, RenderWatchAnswer(a, true, nullptr, show));
                 });
             if (!queued.ok()) reply.Send(HttpResponse::Error(queued));
+            return;
+          }
+          bool every_value_shown = true;
+          if (values && show != nullptr) {
+            for (const auto& e : a.changes) {
+              if (e->key.type == CacheKey::Type::kConfig &&
+                  !show(e->key.namespace_name)) {
+                every_value_shown = false;
+                break;
+              }
+            }
+          }
+          if (!every_value_shown) {
+            send(a, RenderWatchAnswer(a, values, nullptr, show));
             return;
           }
           if (a.memo != nullptr) {
@@ -387,8 +417,8 @@ void Register(http::EventHttpServer* server, WatchRegistry* registry,
 }  // namespace
 
 void RegisterWatchApi(http::EventHttpServer* server, WatchRegistry* registry,
-                      FullAnswers* full) {
-  Register(server, registry, full, nullptr);
+                      FullAnswers* full, ValueGate gate) {
+  Register(server, registry, full, nullptr, std::move(gate));
 }
 
 void RegisterWatchApi(http::EventHttpServer* server, WatchRegistry* registry,
@@ -396,7 +426,7 @@ void RegisterWatchApi(http::EventHttpServer* server, WatchRegistry* registry,
   auto full = std::make_shared<FullAnswers>(std::move(current),
                                             FullAnswers::Options());
   FullAnswers* f = full.get();
-  Register(server, registry, f, std::move(full));
+  Register(server, registry, f, std::move(full), nullptr);
 }
 
 }  // namespace agent

@@ -30,6 +30,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -107,14 +108,27 @@ class FullAnswers {
 absl::StatusOr<WatchRequest> ParseWatchRequest(const HttpRequest& request,
                                                bool* values);
 
-// The JSON body of an answer (exposed for tests and the benchmark).
-std::string RenderWatchAnswer(const WatchAnswer& answer, bool values,
-                              const std::vector<file_cache::CacheEntry>* full);
+// Whether a config value of namespace `ns` may be shown to the asking
+// peer (nullopt: TCP): the agent passes ApiAcl::AllowsNamespace, so that
+// a namespace found to hold secret values after the watch was admitted
+// has them withheld. Must be thread-safe.
+using ValueGate = std::function<bool(
+    const std::optional<HttpRequest::PeerCredentials>& peer,
+    const std::string& ns)>;
+
+// The JSON body of an answer (exposed for tests and the benchmark). With
+// `show` set, a config change of a namespace for which it says no is
+// rendered without its value (as with values=false).
+std::string RenderWatchAnswer(
+    const WatchAnswer& answer, bool values,
+    const std::vector<file_cache::CacheEntry>* full,
+    const std::function<bool(const std::string& ns)>& show = nullptr);
 
 // REQUIRES: before server->Start(); `registry` and `full` outlive the
 // server. A full answer is read by `full` (503 when its queue is full).
+// `gate` (may be unset: every value shown) is asked per rendered value.
 void RegisterWatchApi(http::EventHttpServer* server, WatchRegistry* registry,
-                      FullAnswers* full);
+                      FullAnswers* full, ValueGate gate = nullptr);
 // The same with a FullAnswers of default options that the server's route
 // owns (it lives as long as the server; `current` must stay usable until
 // the server is destroyed).

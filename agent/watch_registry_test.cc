@@ -538,6 +538,36 @@ TEST(FullAnswersTest, IdenticalSelectionsShareOneRead) {
   EXPECT_TRUE(absl::IsUnavailable(full.Read(a, done)));
 }
 
+// A value the gate refuses (a namespace found secret after the watch was
+// admitted) is rendered without its value; other entries keep theirs.
+TEST(RenderWatchAnswerTest, GateWithholdsValuesOfRefusedNamespaces) {
+  WatchAnswer a;
+  a.epoch = "e";
+  a.index = 3;
+  auto secret = std::make_shared<CacheEntry>();
+  secret->key = CacheKey::Config("payroll", "db_password");
+  secret->revision = 2;
+  secret->value = "hunter2";
+  secret->file_mode = 0600;
+  auto open = std::make_shared<CacheEntry>();
+  open->key = CacheKey::Config("open", "k");
+  open->revision = 3;
+  open->value = "visible";
+  a.changes = {secret, open};
+  const std::string all = RenderWatchAnswer(a, true, nullptr);
+  EXPECT_TRUE(absl::StrContains(all, "hunter2")) << all;
+  std::function<bool(const std::string&)> show =
+      [](const std::string& ns) { return ns != "payroll"; };
+  const std::string gated = RenderWatchAnswer(a, true, nullptr, show);
+  EXPECT_FALSE(absl::StrContains(gated, "hunter2")) << gated;
+  EXPECT_TRUE(absl::StrContains(gated, "db_password")) << gated;
+  EXPECT_TRUE(absl::StrContains(gated, "visible")) << gated;
+  std::vector<CacheEntry> full = {*secret};
+  a.changes.clear();
+  const std::string full_gated = RenderWatchAnswer(a, true, &full, show);
+  EXPECT_FALSE(absl::StrContains(full_gated, "hunter2")) << full_gated;
+}
+
 }  // namespace
 }  // namespace agent
 }  // namespace kess
