@@ -128,8 +128,12 @@ absl::Status Distributor::StartServers() {
       &data_, [this] { return stale(); }, pusher_.get(), hub_options,
       &metrics_);
   ReadGuardOptions guard_options;
-  guard_options.access.enforce =
+  const bool principals =
       options_.tls != nullptr && options_.tls->options().require_client_cert;
+  // Without principals every agent is anonymous: enforcing then denies the
+  // keys that have an ACL to everyone (fail closed).
+  guard_options.access.enforce = principals || !options_.insecure_dev_mode;
+  guard_options.claimed_host = !principals;
   guard_options.access.default_deny = options_.acl_default_deny;
   guard_options.max_payload_bytes = hub_options.max_payload_bytes;
   guard_options.budget_bytes = hub_options.budget_bytes;
@@ -142,10 +146,18 @@ absl::Status Distributor::StartServers() {
       },
       guard_options);
   if (!guard_options.access.enforce) {
+    LOG(WARNING) << "distributor: --insecure_dev_mode and agents are not "
+                    "authenticated by client certificates (--tls_client_auth): "
+                    "read ACLs are IGNORED, every connection may read every "
+                    "namespace and service (docs/security.md, \"Read "
+                    "rights\")";
+  } else if (!principals) {
     LOG(WARNING) << "distributor: agents are not authenticated by client "
-                    "certificates (--tls_client_auth), so read ACLs are NOT "
-                    "enforceable: every connection may read every namespace "
-                    "and service (docs/security.md, \"Read rights\")";
+                    "certificates (--tls_client_auth), so every agent is "
+                    "anonymous: namespaces and services with a read ACL are "
+                    "denied to all (counted in "
+                    "kess_distributor_read_denied_total; docs/security.md, "
+                    "\"Read rights\")";
   }
 
   transport::HandlerMap handlers;

@@ -80,7 +80,11 @@ struct DistributorOptions {
   // when the transport proves who each agent is (`tls` requires client
   // certificates). A namespace or service without a read ACL is readable
   // by every authenticated agent, or by none with acl_default_deny.
+  // Without client certificates every agent is anonymous: keys whose
+  // namespace or service has a read ACL are denied to all (fail closed),
+  // unless insecure_dev_mode (--insecure_dev_mode), which ignores ACLs.
   bool acl_default_deny = false;
+  bool insecure_dev_mode = false;
   size_t max_keys_per_connection = 100000;
 
   // Limits that hold before an agent has authenticated (a Subscribe with

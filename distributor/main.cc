@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <memory>
 
+#include "common/dev_mode_flag.h"
 #include "common/init.h"
 #include "common/tls/tls_flags.h"
 #include "distributor/distributor.h"
@@ -154,6 +155,7 @@ int main(int argc, char** argv) {
     options.auth_token = *std::move(token);
   }
   options.acl_default_deny = FLAGS_acl_default_deny;
+  options.insecure_dev_mode = kess::InsecureDevModeFlag();
 
   // Every agent is a socket: use the whole hard limit of descriptors.
   rlimit files;

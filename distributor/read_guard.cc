@@ -162,7 +162,10 @@ Answer ReadGuard::Filter(uint64_t connection, const std::string& payload,
     c.reader = reader;
     c.host = host_principal ? reader->name : std::string();
   }
-  if (subscribe && sub.host_id() != c.host) {
+  if (options_.claimed_host) {
+    // No principals at all: the claimed host id, as the hub takes it.
+    if (subscribe) c.host = sub.host_id();
+  } else if (subscribe && sub.host_id() != c.host) {
     // Gray versions go by the proven host id only.
     if (!sub.host_id().empty()) {
       LOG_EVERY_N(WARNING, 100)

@@ -28,8 +28,11 @@
 // ACL's revision when that is newer). So revocation takes effect within
 // the normal propagation time, and is never undone by a later push.
 //
-// Not enforcing (ReadAccessOptions.enforce false: no principals on the
-// transport): every call goes straight to the hub, at no cost.
+// Not enforcing (ReadAccessOptions.enforce false: only with
+// --insecure_dev_mode on a transport without principals): every call goes
+// straight to the hub, at no cost, and ACLs are ignored. Without principals
+// and without that flag the distributor enforces with every connection
+// anonymous (ReadGuardOptions.claimed_host): ACL'd keys are denied.
 //
 // Thread-safety: thread-safe. Subscribe/Pull/Unsubscribe and the ACL part of
 // OnChanges are serialized by one lock (the hub's answer included), so a
@@ -56,6 +59,12 @@ namespace distributor {
 
 struct ReadGuardOptions {
   ReadAccessOptions access;
+  // No principals on the transport (a distributor without
+  // --tls_client_auth) yet enforcing: every connection is anonymous, so a
+  // key whose namespace or service has an ACL is denied to all (fail
+  // closed) and keys without one are served as before. The gray version
+  // then goes by the host_id the agent claims (nothing better is known).
+  bool claimed_host = false;
   size_t max_payload_bytes = 16 * 1024 * 1024;
   size_t budget_bytes = 16 * 1024 * 1024;
   metrics::Registry* registry = nullptr;  // nullptr: the default registry

@@ -95,7 +95,8 @@ std::optional<zk::Reader> Host(const std::string& name) {
 
 class ReadGuardTest : public ::testing::Test {
  protected:
-  void Start(bool enforce, bool default_deny = false) {
+  void Start(bool enforce, bool default_deny = false,
+             bool claimed_host = false) {
     std::vector<ItemPtr> items = {Config("pay", "a", 1, "secret1"),
                                   Config("pay", "b", 2, "secret2"),
                                   Config("open", "x", 3, "public"),
@@ -109,6 +110,7 @@ class ReadGuardTest : public ::testing::Test {
     ReadGuardOptions options;
     options.access.enforce = enforce;
     options.access.default_deny = default_deny;
+    options.claimed_host = claimed_host;
     options.registry = &registry_;
     guard_ = std::make_unique<ReadGuard>(
         &data_, hub_.get(), [] { return false; },
@@ -311,6 +313,46 @@ TEST_F(ReadGuardTest, NotEnforcingIsTodaysBehaviour) {
   EXPECT_THAT(Subscribe(3, std::nullopt, {Known("pay", "b", 0)}),
               ElementsAre("pay/b@2=secret2"));
   EXPECT_EQ(Denied("config"), 0);
+}
+
+// A distributor without principals (no --tls_client_auth) and without
+// --insecure_dev_mode: every connection is anonymous, keys with an ACL are
+// denied to everyone (fail closed, counted), keys without one are served,
+// and gray versions go by the claimed host id as before.
+TEST_F(ReadGuardTest, NoPrincipalsFailsClosedOnAclKeys) {
+  Start(/*enforce=*/true, /*default_deny=*/false, /*claimed_host=*/true);
+  zk::GrayRecord record;
+  record.set_namespace_name("open");
+  record.set_key("x");
+  record.set_revision(5);
+  record.add_hosts("db-1");
+  ItemPtr value = Config("open", "x", 5, "gray-for-db-1");
+  auto gray = std::make_shared<Item>(*value);
+  gray->key = GrayKeyString("open", "x");
+  gray->gray = std::make_shared<const zk::GrayRecord>(record);
+  Change({gray}, 5);
+  EXPECT_THAT(Subscribe(1, std::nullopt, {Known("pay", "a", 0)}, "web-1"),
+              ElementsAre("pay/a@0:denied"));
+  EXPECT_EQ(Denied("config"), 1);
+  EXPECT_EQ(hub_->subscribers("c/pay/a"), 0u);
+  EXPECT_THAT(Subscribe(2, std::nullopt, {Known("open", "x", 0)}, "db-1"),
+              ElementsAre("open/x@5=gray-for-db-1"));
+  EXPECT_THAT(Subscribe(3, std::nullopt, {Known("open", "x", 0)}, "web-1"),
+              ElementsAre("open/x@3=public"));
+  // A namespace with an ACL: rejected as a whole.
+  protocol::Known ns;
+  ns.mutable_key()->set_type(protocol::ResourceKey::NAMESPACE);
+  ns.mutable_key()->set_namespace_name("pay");
+  EXPECT_THAT(Subscribe(4, std::nullopt, {ns}, "web-1"),
+              ElementsAre("rejected:pay"));
+  // An ACL removed: the namespace is served again.
+  auto removed = std::make_shared<Item>();
+  removed->key = NamespaceAclKeyString("pay");
+  removed->revision = 6;
+  removed->absent = true;
+  Change({removed}, 6);
+  EXPECT_THAT(Subscribe(5, std::nullopt, {Known("pay", "b", 0)}, "web-1"),
+              ElementsAre("pay/b@2=secret2"));
 }
 
 }  // namespace
