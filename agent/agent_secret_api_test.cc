@@ -34,19 +34,17 @@ std::string TmpDir() {
 }
 
 void WriteEntry(const std::string& cache, const std::string& ns,
-                const std::string& key, const std::string& value,
-                mode_t mode) {
+                const std::string& key, const std::string& value, mode_t mode) {
   file_cache::CacheEntry e;
   e.key = file_cache::CacheKey::Config(ns, key);
   e.revision = 3;
   e.value = value;
   e.content_type = "text/plain";
-  for (const std::string& d : {cache, cache + "/configs",
-                               cache + "/configs/" + ns}) {
+  for (const std::string& d :
+       {cache, cache + "/configs", cache + "/configs/" + ns}) {
     ::mkdir(d.c_str(), 0755);
   }
-  const std::string path =
-      cache + "/" + file_cache::RelativePath(e.key);
+  const std::string path = cache + "/" + file_cache::RelativePath(e.key);
   FILE* f = fopen(path.c_str(), "w");
   ASSERT_NE(f, nullptr) << path;
   const std::string text = file_cache::EncodeEntry(e);
@@ -91,8 +89,7 @@ TEST(AgentSecretApiTest, SecretValuesOnlyToRootAndTheAgentsUser) {
                           "--insecure_plaintext", "--cache_dir=" + cache,
                           "--http_port=0",
                           "--http_port_file=" + TmpDir() + "/secrets.port",
-                          "--api_socket=" + socket,
-                          "--api_socket_mode=0666"})
+                          "--api_socket=" + socket, "--api_socket_mode=0666"})
                   .ok());
   absl::StatusOr<int> port =
       agent.WaitForPortFile(TmpDir() + "/secrets.port", absl::Seconds(30));
