@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
+#include "common/identity/principal.h"
 #include "model/instance_info.h"
 
 namespace kess {
@@ -31,7 +32,33 @@ struct Index {
   absl::flat_hash_map<std::string, bool> complete;  // by DC
 };
 
-Index BuildIndex(const MergeInput& input, const MergeOptions& options) {
+// The host `id` of `service` is published on in the baseline; nullptr if
+// it is not published.
+const std::string* PublishedHost(const RouteTables& baseline,
+                                 const std::string& service,
+                                 const std::string& id) {
+  auto table = baseline.find(service);
+  if (table == baseline.end()) return nullptr;
+  const std::vector<RouteInstance>& instances = table->second.instances;
+  auto it = std::lower_bound(
+      instances.begin(), instances.end(), id,
+      [](const RouteInstance& a, const std::string& b) { return a.id < b; });
+  return it != instances.end() && it->id == id ? &it->host : nullptr;
+}
+
+// Whether a report bound to `owner` may speak for an instance of `service`
+// published on `host`: its host's principal or the service's own (the
+// rule of the scheduler's published-host check). An empty owner (rights
+// off, or a mandator older than InstanceSeen.owner) is taken as before.
+bool OwnerMaySpeak(const std::string& owner, const std::string& service,
+                   const std::string& host) {
+  if (owner.empty()) return true;
+  return owner == identity::PrincipalUri(identity::Kind::kHost, host) ||
+         owner == identity::PrincipalUri(identity::Kind::kService, service);
+}
+
+Index BuildIndex(const MergeInput& input, const RouteTables& baseline,
+                 const MergeOptions& options, MergeStats* stats) {
   Index index;
   const bool leader_warm = input.collector_uptime >= options.warmup;
   const int64_t warmup_ms = absl::ToInt64Milliseconds(options.warmup);
@@ -53,6 +80,15 @@ Index BuildIndex(const MergeInput& input, const MergeOptions& options) {
       }
     }
     for (const protocol::InstanceSeen& seen : peer.table.instances()) {
+      if (!seen.owner().empty()) {
+        const std::string* host =
+            PublishedHost(baseline, seen.info().service(), seen.info().id());
+        if (host != nullptr &&
+            !OwnerMaySpeak(seen.owner(), seen.info().service(), *host)) {
+          ++stats->foreign_reports;  // neither its report nor its tombstone
+          continue;
+        }
+      }
       Seen& s = index.services[seen.info().service()][seen.info().id()];
       const int64_t age = std::max<int64_t>(0, seen.last_heartbeat_age_ms());
       s.first_seen_age_ms =
@@ -302,7 +338,7 @@ bool SameInstances(const RouteTable& a, const RouteTable& b) {
 MergeResult Merge(const MergeInput& input, const RouteTables& baseline,
                   const Overrides& overrides, const MergeOptions& options) {
   MergeResult result;
-  const Index index = BuildIndex(input, options);
+  const Index index = BuildIndex(input, baseline, options, &result.stats);
   ServiceMerge merge(index, input, options, &result.stats);
 
   std::vector<std::string> services;

@@ -45,6 +45,18 @@
 // others stay healthy, their check_status "critical" visible in the
 // table. A report is positive evidence, so no warm-up is needed.
 //
+// Owners: a mandator reports the principal each instance is bound to
+// (InstanceSeen.owner). A report or tombstone of an instance published in
+// the baseline on host H counts only if its owner is H's host principal or
+// the service's own principal (or empty: rights off, or an older
+// mandator); any other is ignored (MergeStats::foreign_reports), so a host
+// that registered another host's instance id on a mandator that did not
+// hold it (it binds the first principal that asks) can neither replace the
+// published address nor remove the instance. An instance that really
+// moves to another host is deregistered by its owner first, or registered
+// by its service's principal, or removed as usual once its heartbeats and
+// its host are gone; then the new host's reports count.
+//
 // Operator overrides (weight, disabled) are applied last, so they survive
 // heartbeats.
 //
@@ -115,6 +127,9 @@ struct MergeStats {
   int64_t kept_unproven = 0;  // stale, but the evidence was incomplete
   int64_t critical = 0;            // suspect because their checks fail
   int64_t critical_held_back = 0;  // critical, kept healthy by the threshold
+  // Reports and tombstones ignored: bound to a principal that is neither
+  // the published host's nor the service's.
+  int64_t foreign_reports = 0;
   int64_t services_changed = 0;
 };
 

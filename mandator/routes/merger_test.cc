@@ -486,6 +486,105 @@ TEST_F(MergerTest, ReRegistrationElsewhereWinsOverAnOlderDeregistration) {
   EXPECT_EQ(r.stats.healthy, 1);
 }
 
+// Owned reports: m1 and m2 hold i0 for its host h0; m3 (which did not hold
+// it) bound it to another host that registered it with its own address.
+void SawOwned(PeerReport& peer, protocol::InstanceInfo info,
+              const std::string& owner, int64_t age_ms,
+              bool deregistered = false) {
+  protocol::InstanceSeen* seen = peer.table.add_instances();
+  *seen->mutable_info() = std::move(info);
+  seen->set_last_heartbeat_age_ms(age_ms);
+  seen->set_first_seen_age_ms(age_ms + 5000);
+  seen->set_deregistered(deregistered);
+  seen->set_owner(owner);
+}
+
+protocol::InstanceInfo Evil(const std::string& id) {
+  protocol::InstanceInfo info = Info("svc", id, "evil");
+  info.set_address("127.0.0.66:6666");
+  info.set_weight(10000);
+  return info;
+}
+
+TEST_F(MergerTest, AnotherHostsFresherReportDoesNotReplaceThePublishedOne) {
+  baseline_["svc"] = Table("svc", 2);
+  SawOwned(Peer("m1"), Info("svc", "i0", "h0"), "kess://host/h0", 900);
+  SawOwned(Peer("m2"), Info("svc", "i0", "h0"), "kess://host/h0", 800);
+  SawOwned(Peer("m3"), Evil("i0"), "kess://host/evil", 0);
+  Saw(input_.peers[0], Info("svc", "i1", "h1"), kFresh);
+  MergeResult r = Run();
+  EXPECT_TRUE(r.changes.empty());
+  EXPECT_EQ(r.stats.foreign_reports, 1);
+  EXPECT_EQ(r.stats.healthy, 2);
+}
+
+TEST_F(MergerTest, AnotherHostsTombstoneDoesNotRemoveThePublishedOne) {
+  baseline_["svc"] = Table("svc", 2);
+  SawOwned(Peer("m1"), Info("svc", "i0", "h0"), "kess://host/h0", 900);
+  SawOwned(Peer("m3"), Evil("i0"), "kess://host/evil", 0,
+           /*deregistered=*/true);
+  Saw(input_.peers[0], Info("svc", "i1", "h1"), kFresh);
+  MergeResult r = Run();
+  EXPECT_TRUE(r.changes.empty());
+  EXPECT_EQ(r.stats.deregistered, 0);
+  EXPECT_EQ(r.stats.foreign_reports, 1);
+}
+
+TEST_F(MergerTest, AnotherHostsReportAloneDoesNotKeepAStaleInstanceAlive) {
+  baseline_["svc"] = Table("svc", 3);
+  PeerReport& m1 = Peer("m1");
+  Saw(m1, Info("svc", "i1", "h1"), kFresh);
+  Saw(m1, Info("svc", "i2", "h2"), kFresh);
+  Host(m1, "h0", kFresh);  // its host lives: suspect
+  SawOwned(Peer("m3"), Evil("i0"), "kess://host/evil", 0);
+  MergeResult r = Run();
+  const RouteInstance* i0 = Find(r, "svc", "i0");
+  ASSERT_NE(i0, nullptr);
+  EXPECT_EQ(i0->state, InstanceState::kSuspect);
+  EXPECT_EQ(i0->host, "h0");
+  EXPECT_EQ(i0->address, "127.0.0.1:8080");
+}
+
+TEST_F(MergerTest, TheOwnerAndTheServiceMayStillChangeOrRemoveIt) {
+  baseline_["svc"] = Table("svc", 3);
+  // The owner restarts with another address: taken.
+  protocol::InstanceInfo moved = Info("svc", "i0", "h0");
+  moved.set_address("127.0.0.1:9090");
+  SawOwned(Peer("m1"), moved, "kess://host/h0", 0);
+  // The service's own principal moves i1 to another host: taken.
+  SawOwned(input_.peers[0], Info("svc", "i1", "h9"), "kess://service/svc", 0);
+  // The owner deregisters i2: removed at once.
+  SawOwned(input_.peers[0], Info("svc", "i2", "h2"), "kess://host/h2", 0,
+           /*deregistered=*/true);
+  MergeResult r = Run();
+  EXPECT_EQ(r.stats.foreign_reports, 0);
+  EXPECT_EQ(r.stats.deregistered, 1);
+  ASSERT_NE(Find(r, "svc", "i0"), nullptr);
+  EXPECT_EQ(Find(r, "svc", "i0")->address, "127.0.0.1:9090");
+  ASSERT_NE(Find(r, "svc", "i1"), nullptr);
+  EXPECT_EQ(Find(r, "svc", "i1")->host, "h9");
+  EXPECT_EQ(Find(r, "svc", "i2"), nullptr);
+}
+
+TEST_F(MergerTest, ReportsWithoutOwnerAreTakenAsBefore) {
+  // Rights off, or a mandator that predates InstanceSeen.owner.
+  baseline_["svc"] = Table("svc", 2);
+  SawOwned(Peer("m1"), Info("svc", "i0", "h0"), "kess://host/h0", 900);
+  Saw(Peer("m2"), Evil("i0"), 0);
+  Saw(input_.peers[0], Info("svc", "i1", "h1"), kFresh);
+  MergeResult r = Run();
+  EXPECT_EQ(r.stats.foreign_reports, 0);
+  ASSERT_NE(Find(r, "svc", "i0"), nullptr);
+  EXPECT_EQ(Find(r, "svc", "i0")->host, "evil");
+}
+
+TEST_F(MergerTest, AnInstanceNotPublishedYetTakesAnyOwner) {
+  SawOwned(Peer("m1"), Info("svc", "a", "h0"), "kess://host/h0", 0);
+  MergeResult r = Run();
+  EXPECT_EQ(r.stats.foreign_reports, 0);
+  EXPECT_NE(Find(r, "svc", "a"), nullptr);
+}
+
 TEST_F(MergerTest, OverridesSurviveHeartbeats) {
   PeerReport& m1 = Peer("m1");
   Saw(m1, Info("svc", "a"), kFresh);

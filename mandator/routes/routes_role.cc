@@ -39,6 +39,11 @@ RoutesRole::RoutesRole(zk::ZkApi* local, Options options)
   held_back_ = r->GetCounter(
       "kess_routes_held_back_total",
       "Removals held back by the protection threshold (per cycle).");
+  foreign_reports_ = r->GetCounter(
+      "kess_routes_foreign_reports_ignored_total",
+      "Partial-table reports and tombstones of published instances ignored "
+      "by the merge (per cycle): bound to a principal that is neither the "
+      "published host's nor the service's.");
 }
 
 RoutesRole::~RoutesRole() { Stop(); }
@@ -216,6 +221,8 @@ void RoutesRole::Run() {
     merge_seconds_->Observe(absl::ToDoubleSeconds(MonotonicNow() - now));
     removed_->Increment(static_cast<double>(result.stats.removed));
     held_back_->Increment(static_cast<double>(result.stats.held_back));
+    foreign_reports_->Increment(
+        static_cast<double>(result.stats.foreign_reports));
     instances_gauge_->Set(static_cast<double>(result.stats.instances));
     if (result.stats.removed > 0 || result.stats.held_back > 0) {
       LOG(INFO) << "cycle: " << result.stats.removed << " removed, "

@@ -131,6 +131,7 @@ class RoutesRole {
   metrics::Gauge* instances_gauge_;
   metrics::Counter* removed_;
   metrics::Counter* held_back_;
+  metrics::Counter* foreign_reports_;
 };
 
 }  // namespace routes

@@ -255,6 +255,7 @@ protocol::PartialTable PartialTable::Snapshot(
     seen->set_last_heartbeat_age_ms(now - e.last_heartbeat_ms);
     seen->set_first_seen_age_ms(now - e.first_seen_ms);
     seen->set_deregistered(e.deregistered_ms >= 0);
+    if (e.owner != nullptr) seen->set_owner(*e.owner);
   }
   if (more) SplitKey(keys.back().first, table.mutable_next_after());
   if (after == nullptr) {

@@ -156,6 +156,25 @@ TEST_F(PartialTableTest, RegisterRevivesTombstone) {
   EXPECT_EQ(seen->first_seen_age_ms(), 0);  // a new life
 }
 
+// The leader's merge reads each report's owner (tombstones included) to
+// ignore another host's reports of a published instance.
+TEST_F(PartialTableTest, SnapshotCarriesTheOwner) {
+  PartialTable table(&clock_, Options());
+  ASSERT_TRUE(
+      table.Register(Infos({Info("svc", "a")}), "kess://host/host-1").ok());
+  ASSERT_TRUE(table.Register(Infos({Info("svc", "b")})).ok());
+  protocol::PartialTable t = table.Snapshot(0, nullptr);
+  ASSERT_NE(Find(t, "svc", "a"), nullptr);
+  EXPECT_EQ(Find(t, "svc", "a")->owner(), "kess://host/host-1");
+  ASSERT_NE(Find(t, "svc", "b"), nullptr);
+  EXPECT_EQ(Find(t, "svc", "b")->owner(), "");  // rights off
+  table.Deregister(Refs({{"svc", "a"}}));
+  t = table.Snapshot(0, nullptr);
+  ASSERT_NE(Find(t, "svc", "a"), nullptr);
+  EXPECT_TRUE(Find(t, "svc", "a")->deregistered());
+  EXPECT_EQ(Find(t, "svc", "a")->owner(), "kess://host/host-1");
+}
+
 TEST_F(PartialTableTest, SilentEntriesExpireFromMemory) {
   PartialTable table(&clock_, Options());
   ASSERT_TRUE(table.Register(Infos({Info("svc", "a"), Info("svc", "b")})).ok());
