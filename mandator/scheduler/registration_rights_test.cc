@@ -232,6 +232,33 @@ TEST_F(RegistrationRightsTest, HostHeartbeatAndPartialTable) {
   EXPECT_EQ(Refused("kess.GetPartialTable", "anonymous"), 1);
 }
 
+// An anonymous peer is refused before its payload is parsed: garbage is
+// PERMISSION_DENIED (anonymous), never INVALID_ARGUMENT (malformed).
+TEST_F(RegistrationRightsTest, AnonymousIsRefusedBeforeParsing) {
+  const std::string garbage = "\xff\xff\xff\xff not a protobuf";
+  const identity::Principal& anonymous = *identity::Anonymous();
+  EXPECT_TRUE(absl::IsPermissionDenied(
+      service_->Register(anonymous, garbage).status()));
+  EXPECT_TRUE(absl::IsPermissionDenied(
+      service_->Heartbeat(anonymous, garbage).status()));
+  EXPECT_TRUE(absl::IsPermissionDenied(
+      service_->Deregister(anonymous, garbage).status()));
+  EXPECT_TRUE(absl::IsPermissionDenied(
+      service_->HostHeartbeat(anonymous, garbage).status()));
+  for (const char* method : {"kess.Register", "kess.Heartbeat",
+                             "kess.Deregister", "kess.HostHeartbeat"}) {
+    EXPECT_EQ(Refused(method, "anonymous"), 1) << method;
+  }
+  EXPECT_EQ(registry_
+                .GetCounter("kess_scheduler_rejected_total", "",
+                            {{"reason", "malformed"}})
+                ->Value(),
+            0);
+  // An identified peer's garbage is still malformed.
+  EXPECT_TRUE(absl::IsInvalidArgument(
+      service_->Register(P("kess://host/web-17"), garbage).status()));
+}
+
 }  // namespace
 }  // namespace scheduler
 }  // namespace mandator

@@ -288,6 +288,12 @@ absl::Status SchedulerService::CheckRefs(const InstanceRefs& refs) {
 
 absl::StatusOr<std::string> SchedulerService::Register(
     const identity::Principal& who, absl::string_view payload) {
+  // An anonymous peer is refused before its payload is parsed.
+  if (options_.require_identity && who.anonymous()) {
+    return Refuse(protocol::kRegisterMethod, "anonymous", who,
+                  "registering needs an identity: a host or service "
+                  "certificate (mutual TLS) or credential");
+  }
   protocol::RegisterRequest request;
   if (!Parse(payload, &request)) {
     return Reject("malformed", absl::InvalidArgumentError(
@@ -321,6 +327,11 @@ absl::StatusOr<std::string> SchedulerService::Register(
 
 absl::StatusOr<std::string> SchedulerService::Heartbeat(
     const identity::Principal& who, absl::string_view payload) {
+  if (options_.require_identity && who.anonymous()) {
+    return Refuse(protocol::kHeartbeatMethod, "anonymous", who,
+                  "heartbeats need the identity that registered the "
+                  "instances");
+  }
   protocol::HeartbeatRequest request;
   if (!Parse(payload, &request)) {
     return Reject("malformed", absl::InvalidArgumentError(
@@ -332,11 +343,6 @@ absl::StatusOr<std::string> SchedulerService::Heartbeat(
                   absl::InvalidArgumentError(
                       "health must be a lower-case word of a-z and _ (at "
                       "most 32)"));
-  }
-  if (options_.require_identity && who.anonymous()) {
-    return Refuse(protocol::kHeartbeatMethod, "anonymous", who,
-                  "heartbeats need the identity that registered the "
-                  "instances");
   }
   protocol::HeartbeatResponse response;
   std::string owner;
@@ -360,6 +366,11 @@ absl::StatusOr<std::string> SchedulerService::Heartbeat(
 
 absl::StatusOr<std::string> SchedulerService::Deregister(
     const identity::Principal& who, absl::string_view payload) {
+  if (options_.require_identity && who.anonymous()) {
+    return Refuse(protocol::kDeregisterMethod, "anonymous", who,
+                  "deregistering needs the identity that registered the "
+                  "instances");
+  }
   protocol::DeregisterRequest request;
   if (!Parse(payload, &request)) {
     return Reject("malformed", absl::InvalidArgumentError(
@@ -367,11 +378,6 @@ absl::StatusOr<std::string> SchedulerService::Deregister(
   }
   KESS_RETURN_IF_ERROR(CheckRefs(request.instances()));
   if (options_.require_identity) {
-    if (who.anonymous()) {
-      return Refuse(protocol::kDeregisterMethod, "anonymous", who,
-                    "deregistering needs the identity that registered the "
-                    "instances");
-    }
     const std::string owner = who.Uri();
     for (const protocol::InstanceRef& ref : request.instances()) {
       absl::Status bound = table_->CheckOwner(ref.service(), ref.id(), owner);
@@ -388,6 +394,10 @@ absl::StatusOr<std::string> SchedulerService::Deregister(
 
 absl::StatusOr<std::string> SchedulerService::HostHeartbeat(
     const identity::Principal& who, absl::string_view payload) {
+  if (options_.require_identity && who.anonymous()) {
+    return Refuse(protocol::kHostHeartbeatMethod, "anonymous", who,
+                  "host heartbeats need the host's own principal");
+  }
   protocol::HostHeartbeat request;
   if (!Parse(payload, &request)) {
     return Reject("malformed", absl::InvalidArgumentError(

@@ -34,6 +34,9 @@
 //   kess.HostHeartbeat   the host principal of `host_id`
 //   kess.GetPartialTable mandator principals only
 //
+// An anonymous peer is refused (reason `anonymous`) before its payload of
+// kess.Register, kess.Heartbeat, kess.Deregister or kess.HostHeartbeat is
+// parsed, as kess.GetPartialTable already was: it costs no parsing.
 // A refusal is PERMISSION_DENIED naming the rule, counted in
 // kess_registration_refused_total{method,reason}, logged at most once a
 // second, and changes nothing (heartbeat refs of the caller's own
