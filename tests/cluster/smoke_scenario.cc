@@ -580,12 +580,20 @@ absl::Status Scenario::ConsumersOk() {
 absl::Status Scenario::LocalFirst() {
   std::vector<std::string> wrong;
   for (const DcFacts& dc : dcs_) {
-    KESS_ASSIGN_OR_RETURN(ConsumerStats now, Consumer(dc));
     ConsumerStats& before = before_[dc.name];
     int64_t own = 0, foreign = 0;
-    for (const DcFacts& other : dcs_) {
-      const int64_t calls = now.by_dc[other.name] - before.by_dc[other.name];
-      (other.name == dc.name ? own : foreign) += calls;
+    // A consumer on a loaded machine may not have called since the start
+    // yet (the window is about a second): wait for its next calls, at most
+    // 10 s. A call to another DC fails the check at once.
+    for (int attempt = 0; attempt < 20; ++attempt) {
+      KESS_ASSIGN_OR_RETURN(ConsumerStats now, Consumer(dc));
+      own = foreign = 0;
+      for (const DcFacts& other : dcs_) {
+        const int64_t calls = now.by_dc[other.name] - before.by_dc[other.name];
+        (other.name == dc.name ? own : foreign) += calls;
+      }
+      if (own > 0 || foreign != 0) break;
+      absl::SleepFor(absl::Milliseconds(500));
     }
     Detail(absl::StrCat("consumer ", dc.name, ": ", own, " calls to ", dc.name,
                         " instances, ", foreign, " to other DCs'"));
