@@ -4,6 +4,8 @@
 // distributors' member nodes (zk_schema/skeleton_acl.h, kess_auth.h).
 //
 // Each test uses a tree of its own (--zk_root) on the one server.
+#include <sys/stat.h>
+
 #include <cstdio>
 #include <memory>
 #include <optional>
@@ -67,10 +69,21 @@ class ZkAclTest : public ::testing::Test {
         testing::WriteAuthFile(TmpDir(), Auth());
     ASSERT_TRUE(auth_file.ok()) << auth_file.status();
     auth_file_ = new std::string(*auth_file);
+    // The bootstrap admin's password: a mandator given none runs in
+    // --insecure_dev_mode (tests/cluster/mandator_process.h), which starts
+    // on a squatted tree on purpose; these mandators must be the real
+    // thing.
+    admin_password_file_ = new std::string(TmpDir() + "/zk_acl_admin_password");
+    FILE* f = fopen(admin_password_file_->c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    fputs("zk-acl-test-admin-password\n", f);
+    fclose(f);
+    chmod(admin_password_file_->c_str(), 0600);
   }
   static void TearDownTestSuite() {
     delete ensemble_;
     delete auth_file_;
+    delete admin_password_file_;
   }
 
   // A client as `credential` (none: unauthenticated).
@@ -91,6 +104,7 @@ class ZkAclTest : public ::testing::Test {
     o.zk = ensemble_->ConnectString();
     o.zk_root = root;
     o.auth_file = *auth_file_;
+    o.extra_flags.push_back("--admin_password_file=" + *admin_password_file_);
     o.log_name =
         absl::StrCat("mandator", absl::StrReplaceAll(root, {{"/", "_"}}));
     return o;
@@ -109,10 +123,12 @@ class ZkAclTest : public ::testing::Test {
 
   static testing::ZkEnsemble* ensemble_;
   static std::string* auth_file_;
+  static std::string* admin_password_file_;
 };
 
 testing::ZkEnsemble* ZkAclTest::ensemble_ = nullptr;
 std::string* ZkAclTest::auth_file_ = nullptr;
+std::string* ZkAclTest::admin_password_file_ = nullptr;
 
 TEST_F(ZkAclTest, ASquattedSkeletonNodeMakesMandatorAndDistributorRefuse) {
   // Someone who reaches ZooKeeper before the mandators creates the tree's
