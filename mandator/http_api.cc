@@ -377,7 +377,7 @@ void HttpApi::Audit(const HttpRequest& request, const std::string& action,
   std::optional<auth::Principal> who = PrincipalOf(request);
   options_.audit->Record(auth::RequestRecord(
       request, who.has_value() ? who->name : "anonymous", action, detail,
-      response));
+      response, who.has_value() && who->via_peer));
 }
 
 HttpResponse HttpApi::RouteAudited(
@@ -399,6 +399,10 @@ HttpResponse HttpApi::Write(const HttpRequest& request) {
   std::optional<auth::Principal> who = PrincipalOf(request);
   if (who.has_value() && who->kind != auth::PrincipalKind::kAnonymous) {
     SetAuthor(&op, who->name);
+  } else if (options_.principal_of && !who.has_value()) {
+    // Authentication is on but the request has no principal: never the
+    // body's or query's "author" (only --insecure_dev_mode keeps those).
+    SetAuthor(&op, "anonymous");
   }
   const std::string action = ActionOf(op);
   const std::string ns = op.ns();

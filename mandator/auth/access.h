@@ -53,6 +53,10 @@ struct Principal {
   Role role = Role::kViewer;
   // Publisher only: namespace patterns.
   std::vector<std::string> namespaces;
+  // Authenticated with the mandators' peer credential (a peer, or a write a
+  // follower forwards on behalf of `name`): only then are the forwarding
+  // headers (X-Kess-Forwarded-For, X-Kess-Forwarded-By) believed.
+  bool via_peer = false;
 };
 
 // Every right a route can require.

@@ -221,16 +221,17 @@ void AuditLog::Record(AuditRecord record) {
 
 AuditRecord RequestRecord(const HttpRequest& request, const std::string& who,
                           const std::string& action, const std::string& detail,
-                          const HttpResponse& response) {
+                          const HttpResponse& response, bool via_peer) {
   AuditRecord r;
   r.who = who;
-  const std::string forwarded_for = request.Header("x-kess-forwarded-for");
+  const std::string forwarded_for =
+      via_peer ? request.Header("x-kess-forwarded-for") : std::string();
   // A follower names the client it forwards for; the connection's own
   // address is kept too, so a client cannot hide behind a claimed one.
   r.client = forwarded_for.empty()
                  ? request.remote_address
                  : absl::StrCat(forwarded_for, " via ", request.remote_address);
-  r.mandator = request.Header("x-kess-forwarded-by");
+  if (via_peer) r.mandator = request.Header("x-kess-forwarded-by");
   r.action = action;
   r.what = absl::StrCat(request.method, " ", request.path);
   r.detail = detail;

@@ -42,7 +42,8 @@ HttpHandler AuditedRoutes::Wrap(const std::string& method,
     std::optional<Principal> who =
         principal_of ? principal_of(r) : std::nullopt;
     audit->Record(RequestRecord(r, who.has_value() ? who->name : "", action,
-                                "", response));
+                                "", response,
+                                who.has_value() && who->via_peer));
     return response;
   };
 }

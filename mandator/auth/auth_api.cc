@@ -154,8 +154,10 @@ std::string AuthApi::Who(const HttpRequest& request) {
 void AuthApi::Record(const HttpRequest& request, const std::string& action,
                      const std::string& detail, const HttpResponse& response) {
   if (options_.audit == nullptr) return;
-  options_.audit->Record(
-      RequestRecord(request, Who(request), action, detail, response));
+  std::optional<Principal> p = options_.principal_of(request);
+  options_.audit->Record(RequestRecord(request, p.has_value() ? p->name : "",
+                                       action, detail, response,
+                                       p.has_value() && p->via_peer));
 }
 
 HttpResponse AuthApi::WhoAmI(const HttpRequest& request) {

@@ -271,6 +271,22 @@ std::optional<AdminSession> AdminAuth::SessionOf(const HttpRequest& request) {
     sessions_.erase(it);
     return std::nullopt;
   }
+  if (it->second.principal.kind == auth::PrincipalKind::kBootstrap) {
+    return it->second;
+  }
+  // A stored user's session is only as good as the user: looked up on every
+  // request (the store is in memory), so a deleted user is logged out and a
+  // changed role applies at once.
+  std::optional<auth::Principal> now_known =
+      options_.store == nullptr
+          ? std::nullopt
+          : options_.store->PrincipalByName(it->second.user);
+  if (!now_known.has_value() ||
+      now_known->kind != it->second.principal.kind) {
+    sessions_.erase(it);
+    return std::nullopt;
+  }
+  it->second.principal = *std::move(now_known);
   return it->second;
 }
 
@@ -293,13 +309,19 @@ std::optional<auth::Principal> AdminAuth::BearerPrincipal(
       peer.kind = auth::PrincipalKind::kPeer;
       const std::string by = request.Header("x-kess-forwarded-by");
       peer.name = by.empty() ? "mandator" : "mandator:" + by.substr(0, 128);
+      peer.via_peer = true;
       return peer;
     }
     // A follower forwards a write of the principal it authenticated; its
     // role is the one this mandator knows now.
-    if (on_behalf == options_.user) return Bootstrap();
-    if (options_.store == nullptr) return std::nullopt;
-    return options_.store->PrincipalByName(on_behalf);
+    std::optional<auth::Principal> principal;
+    if (on_behalf == options_.user) {
+      principal = Bootstrap();
+    } else if (options_.store != nullptr) {
+      principal = options_.store->PrincipalByName(on_behalf);
+    }
+    if (principal.has_value()) principal->via_peer = true;
+    return principal;
   }
   if (options_.store != nullptr) return options_.store->AuthenticateToken(bearer);
   return std::nullopt;
@@ -309,9 +331,12 @@ std::optional<auth::Principal> AdminAuth::PrincipalOf(
     const HttpRequest& request) {
   const std::string header = request.Header("authorization");
   absl::string_view value = header;
+  // A request that carries credentials is judged by them alone: never the
+  // cookie as well (Admit answers 401).
   if (absl::ConsumePrefix(&value, "Bearer ")) {
     return BearerPrincipal(request, std::string(value));
   }
+  if (!header.empty()) return std::nullopt;
   std::optional<AdminSession> session = SessionOf(request);
   if (!session.has_value()) return std::nullopt;
   return session->principal;
@@ -370,7 +395,19 @@ std::optional<HttpResponse> AdminAuth::Admit(const HttpRequest& request) {
     } else {
       throttle_.Failed(client);
       failed_bearer_->Increment();
+      // No fallback to the cookie: PrincipalOf judges such a request by its
+      // Authorization header alone, so the handler would have no principal.
+      return Refuse(request, "",
+                    HttpResponse::Error(absl::UnauthenticatedError(
+                        "the Authorization header's Bearer credential is not "
+                        "valid (unknown, revoked or mistyped)")));
     }
+  } else if (!header.empty()) {
+    return Refuse(request, "",
+                  HttpResponse::Error(absl::UnauthenticatedError(
+                      "unsupported Authorization header: send "
+                      "\"Authorization: Bearer <API token>\" or none and "
+                      "the session cookie")));
   }
   if (!principal.has_value()) {
     session = SessionOf(request);

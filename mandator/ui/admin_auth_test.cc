@@ -345,6 +345,116 @@ TEST_F(AdminAuthRolesTest, StoredUsersLogIn) {
                                         *session)).has_value());
 }
 
+// A session is only as good as its user: deleted -> the cookie is 401 on the
+// next request (and the session is gone); a role lowered -> refused at once.
+TEST_F(AdminAuthRolesTest, DeletedUsersSessionEndsAndLoweredRoleAppliesAtOnce) {
+  ASSERT_TRUE(store_->CreateUser("dave", auth::Role::kAdmin, {},
+                                 "dave-Password-1", "admin")
+                  .ok());
+  ASSERT_TRUE(store_->CreateUser("erin", auth::Role::kAdmin, {},
+                                 "erin-Password-1", "admin")
+                  .ok());
+  auto dave = auth_->Login("dave", "dave-Password-1", kClient);
+  auto erin = auth_->Login("erin", "erin-Password-1", kClient);
+  ASSERT_TRUE(dave.ok() && erin.ok());
+  auto write = [](const AdminSession& s, const std::string& path) {
+    HttpRequest r = WithSession(Request("POST", path), s);
+    r.headers["x-csrf-token"] = s.csrf_token;
+    r.headers["origin"] = "http://127.0.0.1:7101";
+    r.headers["content-type"] = "application/json";
+    r.headers["content-length"] = "2";
+    return r;
+  };
+  EXPECT_FALSE(auth_->Admit(write(*dave, "/api/v1/auth/tokens")).has_value());
+  EXPECT_FALSE(auth_->Admit(write(*erin, "/api/v1/auth/tokens")).has_value());
+  EXPECT_EQ(auth_->session_count(), 2u);
+
+  ASSERT_TRUE(store_->DeleteUser("dave").ok());
+  ASSERT_TRUE(store_->Refresh().ok());
+  EXPECT_EQ(auth_->Admit(write(*dave, "/api/v1/auth/tokens"))->status, 401);
+  EXPECT_EQ(auth_->Admit(WithSession(Request("GET", "/api/v1/configs"), *dave))
+                ->status,
+            401);
+  EXPECT_FALSE(auth_->PrincipalOf(WithSession(Request("GET", "/x"), *dave))
+                   .has_value());
+  EXPECT_FALSE(auth_->SessionOf(WithSession(Request("GET", "/x"), *dave))
+                   .has_value());
+  EXPECT_EQ(auth_->session_count(), 1u);
+  // A new user of the same name does not revive the old session.
+  ASSERT_TRUE(store_->CreateUser("dave", auth::Role::kAdmin, {},
+                                 "dave-Password-2", "admin")
+                  .ok());
+  ASSERT_TRUE(store_->Refresh().ok());
+  EXPECT_EQ(auth_->Admit(write(*dave, "/api/v1/auth/tokens"))->status, 401);
+
+  // erin is lowered to viewer (re-created with that role): her next write is
+  // refused, her reads still pass, and the handler sees the new role.
+  ASSERT_TRUE(store_->DeleteUser("erin").ok());
+  ASSERT_TRUE(store_->CreateUser("erin", auth::Role::kViewer, {},
+                                 "erin-Password-1", "admin")
+                  .ok());
+  ASSERT_TRUE(store_->Refresh().ok());
+  EXPECT_EQ(auth_->Admit(write(*erin, "/api/v1/auth/tokens"))->status, 403);
+  EXPECT_FALSE(auth_->Admit(WithSession(Request("GET", "/api/v1/configs"),
+                                        *erin)).has_value());
+  EXPECT_EQ(auth_->PrincipalOf(WithSession(Request("GET", "/x"), *erin))->role,
+            auth::Role::kViewer);
+}
+
+// The bootstrap admin's session does not depend on the store.
+TEST_F(AdminAuthRolesTest, BootstrapSessionStaysWithoutAStoredUser) {
+  auto s = auth_->Login("admin", kSecret, kClient);
+  ASSERT_TRUE(s.ok());
+  ASSERT_TRUE(store_->Refresh().ok());
+  auto p = auth_->PrincipalOf(WithSession(Request("GET", "/x"), *s));
+  ASSERT_TRUE(p.has_value());
+  EXPECT_EQ(p->kind, auth::PrincipalKind::kBootstrap);
+  EXPECT_EQ(p->role, auth::Role::kAdmin);
+}
+
+// Credentials in the Authorization header are judged alone: a wrong Bearer
+// (or another scheme) next to a valid cookie is 401, never the cookie's
+// principal, so no write runs without a principal.
+TEST_F(AdminAuthRolesTest, InvalidAuthorizationDoesNotFallBackToTheCookie) {
+  ASSERT_TRUE(store_->CreateUser("frank", auth::Role::kAdmin, {},
+                                 "frank-Password-1", "admin")
+                  .ok());
+  auto s = auth_->Login("frank", "frank-Password-1", kClient);
+  ASSERT_TRUE(s.ok());
+  HttpRequest put = WithSession(Request("PUT", "/api/v1/configs/a/k"), *s);
+  put.headers["x-csrf-token"] = s->csrf_token;
+  put.headers["origin"] = "http://127.0.0.1:7101";
+  put.headers["content-type"] = "application/json";
+  put.headers["content-length"] = "2";
+  EXPECT_FALSE(auth_->Admit(put).has_value());  // the cookie alone: admitted
+  EXPECT_EQ(auth_->PrincipalOf(put)->name, "frank");
+  for (const std::string& header :
+       {std::string("Bearer ") + auth::MakeToken().bearer,
+        std::string("Bearer "), std::string("Basic YWRtaW46eA==")}) {
+    HttpRequest bad = put;
+    bad.headers["authorization"] = header;
+    std::optional<HttpResponse> answer = auth_->Admit(bad);
+    ASSERT_TRUE(answer.has_value()) << header;
+    EXPECT_EQ(answer->status, 401) << header;
+    EXPECT_FALSE(auth_->PrincipalOf(bad).has_value()) << header;
+    HttpRequest read = WithSession(Request("GET", "/api/v1/configs"), *s);
+    read.headers["authorization"] = header;
+    EXPECT_EQ(auth_->Admit(read)->status, 401) << header;
+  }
+}
+
+// Only a peer's forwarding headers are believed (Principal::via_peer).
+TEST_F(AdminAuthRolesTest, OnlyThePeerCredentialIsMarkedViaPeer) {
+  HttpRequest r = With(Request("GET", "/x"), publisher_);
+  r.headers["x-kess-forwarded-by"] = "m9";
+  EXPECT_FALSE(auth_->PrincipalOf(r)->via_peer);
+  HttpRequest peer = With(Request("GET", "/x"), "kp_peer-secret-for-tests");
+  EXPECT_TRUE(auth_->PrincipalOf(peer)->via_peer);
+  peer.headers["x-kess-on-behalf-of"] = "token:pub";
+  EXPECT_TRUE(auth_->PrincipalOf(peer)->via_peer);
+  EXPECT_EQ(auth_->PrincipalOf(peer)->name, "token:pub");
+}
+
 }  // namespace
 }  // namespace ui
 }  // namespace mandator
