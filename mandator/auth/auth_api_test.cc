@@ -197,6 +197,27 @@ TEST_F(AuthApiTest, AuditedRoutesRecordWritesOnly) {
   EXPECT_EQ(page->records[0].result, "no such identity");
 }
 
+// The forwarding headers name the receiving mandator and the original
+// client only when the request came with the peer credential; any other
+// client's are ignored (it cannot fill the record's mandator field).
+TEST(RequestRecordTest, ForwardingHeadersBelievedOnlyFromThePeer) {
+  HttpRequest r;
+  r.method = "PUT";
+  r.path = "/api/v1/configs/a/k";
+  r.remote_address = "10.0.0.7:4100";
+  r.headers["x-kess-forwarded-by"] = "m-forged";
+  r.headers["x-kess-forwarded-for"] = "192.0.2.1:5000";
+  HttpResponse ok;
+  ok.status = 200;
+  AuditRecord client = RequestRecord(r, "alice", "config.put", "", ok);
+  EXPECT_EQ(client.mandator, "");
+  EXPECT_EQ(client.client, "10.0.0.7:4100");
+  AuditRecord peer =
+      RequestRecord(r, "alice", "config.put", "", ok, /*via_peer=*/true);
+  EXPECT_EQ(peer.mandator, "m-forged");
+  EXPECT_EQ(peer.client, "192.0.2.1:5000 via 10.0.0.7:4100");
+}
+
 }  // namespace
 }  // namespace auth
 }  // namespace mandator
