@@ -383,6 +383,99 @@ TEST_F(AdminRolesTest, UsersLogInWithTheirRole) {
             401);
 }
 
+// A session ends when its user is deleted; a wrong Bearer next to a valid
+// cookie is 401 (no fallback to the cookie, no author from the body).
+TEST_F(AdminRolesTest, DeletedUserIsLoggedOutAndWrongBearerIsNotTheCookie) {
+  ASSERT_EQ(Call(Leader(), "POST", "/api/v1/auth/users",
+                 R"({"name":"bob","role":"admin","password":"bob-Password-12"})",
+                 Bearer(*admin_))
+                .status,
+            200);
+  MandatorProcess& m = Leader();
+  const std::string origin = absl::StrCat(
+      absl::StartsWith(m.http_address(), "https") ? "" : "http://",
+      m.http_address());
+  HttpReply login;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        login = Call(m, "POST", "/ui/login",
+                     R"({"user":"bob","password":"bob-Password-12"})",
+                     {{"Origin", origin}});
+        return login.status == 200;
+      },
+      kPropagation, kSlowPoll));
+  const std::string cookie =
+      login.Header("set-cookie").substr(0, login.Header("set-cookie").find(';'));
+  Headers browser = {
+      {"Cookie", cookie},
+      {"Origin", origin},
+      {"X-CSRF-Token",
+       Json(login.body)->optValue<std::string>("csrf_token", "")}};
+  EXPECT_EQ(Call(m, "PUT", "/api/v1/configs/team-b/k", R"({"value":"1"})",
+                 browser)
+                .status,
+            200);
+  // A wrong Bearer with the good cookie: 401, nothing written.
+  Headers forged = browser;
+  forged.emplace_back("Authorization", "Bearer kt_0000_wrong");
+  EXPECT_EQ(Call(m, "PUT", "/api/v1/configs/team-b/k",
+                 R"({"value":"2","author":"mallory"})", forged)
+                .status,
+            401);
+  HttpReply value =
+      Call(m, "GET", "/api/v1/configs/team-b/k", "", Bearer(*admin_));
+  EXPECT_EQ(Json(value.body)->optValue<std::string>("value", ""), "1");
+  HttpReply history = Call(m, "GET", "/api/v1/configs/team-b/k/history", "",
+                           Bearer(*admin_));
+  EXPECT_FALSE(absl::StrContains(history.body, "mallory")) << history.body;
+  EXPECT_TRUE(absl::StrContains(history.body, "\"author\":\"bob\""))
+      << history.body;
+
+  // Deleted: the next request with the cookie is 401 (within the store's
+  // refresh, a second), and a new admin token cannot be minted with it.
+  ASSERT_EQ(Call(Leader(), "DELETE", "/api/v1/auth/users/bob", "",
+                 Bearer(*admin_))
+                .status,
+            200);
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return Call(m, "GET", "/api/v1/auth/whoami", "", browser).status ==
+               401;
+      },
+      absl::Seconds(10), absl::Milliseconds(100)));
+  EXPECT_EQ(Call(m, "POST", "/api/v1/auth/tokens",
+                 R"({"name":"bob-backdoor","role":"admin","namespaces":[]})",
+                 browser)
+                .status,
+            401);
+  HttpReply tokens = Call(m, "GET", "/api/v1/auth/tokens", "", Bearer(*admin_));
+  EXPECT_FALSE(absl::StrContains(tokens.body, "bob-backdoor")) << tokens.body;
+}
+
+// X-Kess-Forwarded-By from a client does not name the audit record's
+// mandator (only the peer credential's is believed).
+TEST_F(AdminRolesTest, ClientsForwardingHeadersDoNotFillTheAudit) {
+  Headers h = Bearer(*publisher_);
+  h.emplace_back("X-Kess-Forwarded-By", "forged-mandator");
+  h.emplace_back("X-Kess-Forwarded-For", "203.0.113.9:1");
+  ASSERT_EQ(Call(Leader(), "PUT", "/api/v1/configs/team-f/k",
+                 R"({"value":"1"})", h)
+                .status,
+            200);
+  std::vector<Poco::JSON::Object::Ptr> records;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        records = Audit(Leader(), "who=token:pub1&what=/api/v1/configs/team-f/k");
+        return !records.empty();
+      },
+      absl::Seconds(10), absl::Milliseconds(200)));
+  EXPECT_NE(records[0]->optValue<std::string>("mandator", ""),
+            "forged-mandator");
+  EXPECT_FALSE(records[0]->optValue<std::string>("mandator", "").empty());
+  EXPECT_FALSE(absl::StrContains(
+      records[0]->optValue<std::string>("client", ""), "203.0.113.9"));
+}
+
 TEST_F(AdminRolesTest, AuditPagesAndFilters) {
   for (int i = 0; i < 5; ++i) {
     ASSERT_EQ(Call(Leader(), "PUT", absl::StrCat("/api/v1/configs/team-p/k", i),
