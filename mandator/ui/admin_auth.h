@@ -21,7 +21,11 @@
 //  - the route's right comes from auth::RequiredAccess (the one table);
 //  - open routes pass: GET /healthz, /metrics, /api/v1/status, the UI's
 //    static files, POST /ui/login (it checks the Origin itself);
-//  - everything else needs a valid Bearer token or session cookie: 401;
+//  - everything else needs a valid Bearer token or session cookie: 401.
+//    A request with an Authorization header is judged by it alone (an
+//    invalid Bearer or another scheme is 401, never the cookie's
+//    principal); a stored user's session is looked up in `store` on every
+//    request: gone when the user is deleted, its role the current one;
 //  - the principal's role must allow the route (auth::CheckAccess): 403
 //    with a message naming what was needed, counted in
 //    kess_http_access_denied_total{right};
