@@ -92,7 +92,13 @@ absl::Status ApiServer::Init() {
   api.principal_of =
       [this](const HttpRequest& r) -> std::optional<auth::Principal> {
     if (admin_auth_ != nullptr) return admin_auth_->PrincipalOf(r);
-    return std::nullopt;  // no authentication: the body's author stays
+    // No authentication (as the daemon's --insecure_dev_mode): anonymous,
+    // and the body's author stays.
+    auth::Principal anonymous;
+    anonymous.kind = auth::PrincipalKind::kAnonymous;
+    anonymous.name = "anonymous";
+    anonymous.role = auth::Role::kAdmin;
+    return anonymous;
   };
   api.audit = options_.audit;
   api.submit = [this](core::WriteOp op) { return Submit(std::move(op)); };
