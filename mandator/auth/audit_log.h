@@ -70,11 +70,11 @@ struct AuditRecord {
 
 // The record of a request handled by `who`: what = "<METHOD> <path>",
 // client = the address that sent it (a forwarded write's
-// "<X-Kess-Forwarded-For> via <follower's address>"), `result` "ok" for 2xx, else the answer's body.
-// The forwarding headers (X-Kess-Forwarded-For, X-Kess-Forwarded-By: the
-// record's `mandator`) are believed only when `via_peer`, i.e. the request
-// was authenticated with the mandators' peer credential
-// (Principal::via_peer); any other client's are ignored.
+// "<X-Kess-Forwarded-For> via <follower's address>"), `result` "ok" for 2xx,
+// else the answer's body. The forwarding headers (X-Kess-Forwarded-For,
+// X-Kess-Forwarded-By: the record's `mandator`) are believed only when
+// `via_peer`, i.e. the request was authenticated with the mandators' peer
+// credential (Principal::via_peer); any other client's are ignored.
 AuditRecord RequestRecord(const HttpRequest& request, const std::string& who,
                           const std::string& action, const std::string& detail,
                           const HttpResponse& response, bool via_peer = false);

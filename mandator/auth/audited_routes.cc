@@ -41,9 +41,8 @@ HttpHandler AuditedRoutes::Wrap(const std::string& method,
     HttpResponse response = handler(r);
     std::optional<Principal> who =
         principal_of ? principal_of(r) : std::nullopt;
-    audit->Record(RequestRecord(r, who.has_value() ? who->name : "", action,
-                                "", response,
-                                who.has_value() && who->via_peer));
+    audit->Record(RequestRecord(r, who.has_value() ? who->name : "", action, "",
+                                response, who.has_value() && who->via_peer));
     return response;
   };
 }

@@ -281,8 +281,7 @@ std::optional<AdminSession> AdminAuth::SessionOf(const HttpRequest& request) {
       options_.store == nullptr
           ? std::nullopt
           : options_.store->PrincipalByName(it->second.user);
-  if (!now_known.has_value() ||
-      now_known->kind != it->second.principal.kind) {
+  if (!now_known.has_value() || now_known->kind != it->second.principal.kind) {
     sessions_.erase(it);
     return std::nullopt;
   }
