@@ -204,18 +204,18 @@ TEST(RequestRecordTest, ForwardingHeadersBelievedOnlyFromThePeer) {
   HttpRequest r;
   r.method = "PUT";
   r.path = "/api/v1/configs/a/k";
-  r.remote_address = "10.0.0.7:4100";
+  r.remote_address = "127.0.0.7:4100";
   r.headers["x-kess-forwarded-by"] = "m-forged";
   r.headers["x-kess-forwarded-for"] = "192.0.2.1:5000";
   HttpResponse ok;
   ok.status = 200;
   AuditRecord client = RequestRecord(r, "alice", "config.put", "", ok);
   EXPECT_EQ(client.mandator, "");
-  EXPECT_EQ(client.client, "10.0.0.7:4100");
+  EXPECT_EQ(client.client, "127.0.0.7:4100");
   AuditRecord peer =
       RequestRecord(r, "alice", "config.put", "", ok, /*via_peer=*/true);
   EXPECT_EQ(peer.mandator, "m-forged");
-  EXPECT_EQ(peer.client, "192.0.2.1:5000 via 10.0.0.7:4100");
+  EXPECT_EQ(peer.client, "192.0.2.1:5000 via 127.0.0.7:4100");
 }
 
 }  // namespace
